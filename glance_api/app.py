@@ -1,0 +1,46 @@
+"""The application factory: builds the Flask app from an oslo.config object.
+
+Nothing happens at import time; ``create_app`` wires the registry client, the stores
+and the schemas into a ``Services`` record and registers one blueprint per resource.
+Handlers reach the record through ``glance_api.services.services()``.
+"""
+
+import logging
+
+from flask import Flask, g, request
+
+import stores
+from glance_api import context, errors, image_data, images, schemas, versions
+from glance_api.services import Services
+from glance_registry.client import RegistryClient
+
+LOG = logging.getLogger(__name__)
+
+
+def create_app(conf, registry=None, store_set=None):
+    """A Flask app serving the Images API v2 as ``conf`` says."""
+    app = Flask('glance_api')
+    app.url_map.strict_slashes = False
+    app.extensions['glance'] = Services(
+        conf=conf,
+        registry=registry or RegistryClient.from_config(conf),
+        stores=store_set or stores.StoreSet.from_config(
+            conf, probe=conf.probe_stores_on_start),
+        schemas=schemas.Schemas(conf))
+
+    @app.before_request
+    def _build_context():
+        request_id = context.new_request_id()
+        g.request_id = request_id
+        g.context = context.from_trusted_headers(request.headers, request_id)
+
+    @app.after_request
+    def _stamp_request_id(response):
+        response.headers['x-openstack-request-id'] = g.get('request_id') or \
+            context.new_request_id()
+        return response
+
+    errors.register_handlers(app)
+    for blueprint in (versions.bp, schemas.bp, images.bp, image_data.bp):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,30 @@
+"""Which image attributes clients may write, and upstream's 403 for those they may not."""
+
+from glance_api import errors
+
+# Never accepted in a create body.
+DISALLOWED_ON_CREATE = frozenset(['direct_url', 'self', 'file', 'schema', 'stores'])
+READ_ONLY = frozenset(['created_at', 'updated_at', 'status', 'checksum', 'size',
+                       'virtual_size', 'direct_url', 'self', 'file', 'schema', 'id',
+                       'os_hash_algo', 'os_hash_value', 'stores'])
+RESERVED = frozenset(['location', 'deleted', 'deleted_at'])
+# Glance keeps internal state in properties under this prefix (upstream rule).
+RESERVED_PREFIX = 'os_glance'
+
+# Base attributes stored as image columns; everything else a client sends besides
+# ``tags`` is a custom property.
+WRITABLE_BASE = ('name', 'visibility', 'protected', 'os_hidden', 'min_ram', 'min_disk',
+                 'disk_format', 'container_format', 'owner')
+
+
+def check_writable(name, creating=False):
+    """403 for an attribute clients may not write, in upstream's words."""
+    if creating and name in DISALLOWED_ON_CREATE:
+        raise errors.Forbidden("Attribute '%s' is read-only." % name)
+    if name in RESERVED or name.startswith(RESERVED_PREFIX):
+        raise errors.Forbidden("Attribute '%s' is reserved." % name)
+    if name in READ_ONLY and not (creating and name == 'id'):
+        raise errors.Forbidden("Attribute '%s' is read-only." % name)
+    if name == 'locations':
+        raise errors.Forbidden('Setting locations is not allowed: image data is '
+                               'uploaded through /v2/images/{id}/file.')

@@ -1,0 +1,56 @@
+"""The request context: who is calling, built once per request by the auth layer.
+
+Handlers read ``flask.g.context`` and never look at auth headers themselves, so that
+the ``noauth`` layer here and the Keystone layer (keystonemiddleware in front of the
+app, which sets the same ``X-*`` headers after validating a token) are interchangeable.
+"""
+
+import dataclasses
+import uuid
+
+from glance_registry.identity import Identity
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestContext:
+    user_id: str | None
+    project_id: str | None
+    roles: tuple
+    is_admin: bool
+    request_id: str
+    auth_token: str | None = None
+    service_catalog: str | None = None
+
+    @property
+    def identity(self):
+        """The identity the registry applies visibility for."""
+        return Identity(user_id=self.user_id, project_id=self.project_id,
+                        roles=self.roles, is_admin=self.is_admin)
+
+    def owns(self, image):
+        """Whether the caller's project owns ``image`` (a registry record)."""
+        return self.project_id is not None and image.get('owner') == self.project_id
+
+
+def new_request_id():
+    return 'req-%s' % uuid.uuid4()
+
+
+def from_trusted_headers(headers, request_id, admin_role='admin'):
+    """A context from identity headers, as upstream's trusted-headers (noauth) context.
+
+    ``X-Project-Id`` (or the legacy ``X-Tenant-Id``), ``X-User-Id`` and ``X-Roles``
+    say who calls; the ``admin`` role makes an admin. A request with none of them acts
+    as upstream's unauthenticated context: an admin with no project.
+    """
+    project = headers.get('X-Project-Id') or headers.get('X-Tenant-Id') or None
+    user = headers.get('X-User-Id') or None
+    roles = tuple(r.strip() for r in headers.get('X-Roles', '').split(',') if r.strip())
+    if project is None and user is None and not roles:
+        return RequestContext(user_id=None, project_id=None, roles=(), is_admin=True,
+                              request_id=request_id)
+    return RequestContext(user_id=user, project_id=project, roles=roles,
+                          is_admin=admin_role in {r.lower() for r in roles},
+                          request_id=request_id,
+                          auth_token=headers.get('X-Auth-Token'),
+                          service_catalog=headers.get('X-Service-Catalog'))

@@ -1,0 +1,249 @@
+"""/v2/images/{id}/file: upload image data to a store and download it back.
+
+Bytes go straight between the client and the store, never through the registry. An
+upload claims the image with a compare-and-swap ``queued -> saving`` (so a second
+upload is 409), streams the body in bounded chunks into a store writer that hashes as
+it writes, and publishes the result with ``saving -> active``. Any failure cancels the
+writer (no bytes left behind) and puts the image back to ``queued``; an image deleted
+during the upload answers 410 and its new bytes are removed.
+"""
+
+import logging
+
+from flask import Blueprint, Response, g, request
+
+from glance_api import errors, images, policy, responses, views
+from glance_api.services import services
+from glance_registry import errors as registry_errors
+from stores import errors as store_errors
+
+LOG = logging.getLogger(__name__)
+
+bp = Blueprint('image_data', __name__)
+
+UPLOAD_MEDIA_TYPE = 'application/octet-stream'
+
+
+@bp.put('/v2/images/<image_id>/file')
+def upload(image_id):
+    """Upload the image's data; 204.
+
+    Errors: 400 size mismatch or formats unset, 403, 404, 409 image not ``queued``,
+    410 image deleted meanwhile, 413 over ``image_size_cap`` or store full, 415 not
+    ``application/octet-stream``, 503 store or registry unavailable.
+    """
+    ctx = g.context
+    conf = services().conf
+    if request.mimetype != UPLOAD_MEDIA_TYPE:
+        raise errors.UnsupportedMediaType('Image data must be sent as %s, not %s.'
+                                          % (UPLOAD_MEDIA_TYPE,
+                                             request.mimetype or '(none)'))
+    expected_size = _expected_size()
+    record = images.load_image(image_id)
+    policy.enforce(ctx, 'upload_image', record)
+    if record['status'] != 'queued':
+        raise errors.Conflict("Image status transition from '%s' to 'saving' is not "
+                              "allowed: data can only be uploaded to a queued image."
+                              % record['status'])
+    if not (record['disk_format'] and record['container_format']):
+        raise errors.BadRequest('Properties disk_format, container_format must be set '
+                                'prior to saving data.')
+    limit = conf.image_size_cap
+    if (expected_size or 0) > limit or (request.content_length or 0) > limit:
+        raise errors.TooLarge('Image exceeds the storage quota: the image size cap is '
+                              '%d bytes.' % limit)
+
+    registry = services().registry
+    try:
+        registry.transition_status(ctx.identity, image_id, 'queued', 'saving',
+                                   request_id=g.request_id)
+    except registry_errors.Conflict as exc:
+        raise errors.Conflict('Image %s is already being uploaded (status %s).'
+                              % (image_id, exc.details.get('current_status')))
+
+    store = services().stores.default
+    try:
+        stored = _receive(store, image_id, expected_size, limit, conf)
+    except BaseException as exc:
+        _give_back(image_id)
+        translated = errors.translate(exc)
+        if translated is None:
+            raise
+        raise translated
+
+    location = {'url': stored.url, 'metadata': dict(stored.metadata)}
+    if services().stores.multi:
+        location['metadata']['store'] = store.store_id
+    values = {'size': stored.size, 'checksum': stored.checksum,
+              'os_hash_algo': conf.hashing_algorithm, 'os_hash_value': stored.multihash}
+    try:
+        registry.transition_status(ctx.identity, image_id, 'saving', 'active',
+                                   values=values, locations=[location],
+                                   request_id=g.request_id)
+    except (registry_errors.NotFound, registry_errors.Conflict):
+        _discard(store, stored.url)
+        raise errors.Gone('Image %s could not be found after upload. The image may '
+                          'have been deleted during the upload.' % image_id)
+    except registry_errors.RegistryError:
+        _discard(store, stored.url)
+        _give_back(image_id)
+        raise
+    return responses.no_content()
+
+
+def _expected_size():
+    header = request.headers.get('x-openstack-image-size')
+    if header is None:
+        return None
+    try:
+        size = int(header)
+    except ValueError:
+        size = -1
+    if size < 0:
+        raise errors.BadRequest('x-openstack-image-size must be a non-negative '
+                                'integer, not %r.' % header)
+    return size
+
+
+def _receive(store, image_id, expected_size, limit, conf):
+    """Stream the request body into a new object; the ``StoredImage``."""
+    stream = request.stream
+    chunk_size = conf.upload_chunk_size
+    with store.open_writer(image_id, conf.hashing_algorithm,
+                           size=expected_size) as writer:
+        while True:
+            try:
+                chunk = stream.read(chunk_size)
+            except Exception as exc:
+                # A client that goes away mid-body surfaces here as whatever the
+                # server's reader raises.
+                raise errors.BadRequest('The upload was interrupted: %s'
+                                        % type(exc).__name__)
+            if not chunk:
+                break
+            if writer.size + len(chunk) > limit:
+                raise errors.TooLarge('Image exceeds the image size cap of %d bytes.'
+                                      % limit)
+            if expected_size is not None and writer.size + len(chunk) > expected_size:
+                raise errors.BadRequest('More data than x-openstack-image-size (%d).'
+                                        % expected_size)
+            writer.write(chunk)
+        if expected_size is not None and writer.size != expected_size:
+            raise errors.BadRequest('Received %d bytes but x-openstack-image-size '
+                                    'said %d.' % (writer.size, expected_size))
+        # A client that disconnects before sending Content-Length bytes looks like
+        # a normal end of body to some servers: never commit a truncated image.
+        if request.content_length is not None and \
+                writer.size != request.content_length:
+            raise errors.BadRequest('The upload was interrupted after %d of %d bytes.'
+                                    % (writer.size, request.content_length))
+        return writer.commit()
+
+
+def _give_back(image_id):
+    """Return a failed upload's image to ``queued`` so it can be uploaded again."""
+    try:
+        services().registry.transition_status(g.context.identity, image_id, 'saving',
+                                              'queued', request_id=g.request_id)
+    except registry_errors.RegistryError as exc:
+        LOG.warning('could not return image %s to queued after a failed upload: %s',
+                    image_id, exc)
+
+
+def _discard(store, url):
+    try:
+        store.delete(url)
+    except store_errors.StoreError as exc:
+        LOG.error('could not remove orphaned image data at %s: %s', url, exc)
+
+
+@bp.get('/v2/images/<image_id>/file')
+def download(image_id):
+    """The image's data: 200, 206 for a satisfiable single ``Range``, 204 if none.
+
+    Errors: 403 deactivated (non-admins), 404, 416 unsatisfiable range, 503 store.
+    """
+    ctx = g.context
+    record = images.load_image(image_id)
+    policy.enforce(ctx, 'download_image', record)
+    if record['status'] == 'deactivated' and not ctx.is_admin:
+        raise errors.Forbidden('The requested image has been deactivated. Image data '
+                               'download is forbidden.')
+    locations = views.active_locations(record)
+    if not locations or record['status'] not in ('active', 'deactivated'):
+        return responses.no_content()
+    size = record['size'] or 0
+    byte_range = _requested_range(size)
+    offset, length = byte_range if byte_range else (0, size)
+    reader = _open_reader(locations, offset, length)
+
+    file_wrapper = request.environ.get('wsgi.file_wrapper')
+    if reader.fileobj is not None and file_wrapper is not None:
+        # The server sends the file with sendfile(): no copy through Python.
+        body = file_wrapper(reader.fileobj, 1024 * 1024)
+    else:
+        body = reader
+    response = Response(body, status=206 if byte_range else 200,
+                        mimetype='application/octet-stream', direct_passthrough=True)
+    response.headers['Content-Length'] = str(length)
+    response.headers['Accept-Ranges'] = 'bytes'
+    if byte_range:
+        response.headers['Content-Range'] = 'bytes %d-%d/%d' % (
+            offset, offset + length - 1, size)
+    elif record['checksum']:
+        response.headers['Content-MD5'] = record['checksum']
+    return response
+
+
+def _open_reader(locations, offset, length):
+    """A reader from the first store (by weight) that has the data."""
+    store_set = services().stores
+    last_error = None
+    for location in locations:
+        try:
+            return store_set.for_location(location).open_reader(
+                location['url'], offset, length)
+        except store_errors.StoreError as exc:
+            LOG.warning('cannot read image data at %s: %s', location['url'], exc)
+            last_error = exc
+    if isinstance(last_error, store_errors.NotFound):
+        raise errors.NotFound('Image data could not be found in any store.')
+    raise errors.Unavailable('Image data is temporarily unavailable.')
+
+
+def _requested_range(size):
+    """``(offset, length)`` of a single satisfiable range, None to send everything.
+
+    Malformed and multi-range headers are ignored (upstream serves the whole image);
+    a well-formed range outside the data is 416.
+    """
+    header = request.headers.get('Range')
+    if header is None:
+        legacy = request.headers.get('Content-Range')
+        if legacy and legacy.startswith('bytes ') and '-' in legacy:
+            header = 'bytes=' + legacy[len('bytes '):].split('/', 1)[0]
+    if not header or not header.startswith('bytes=') or ',' in header:
+        return None
+    first, dash, last = header[len('bytes='):].strip().partition('-')
+    if not dash or not (first.isdigit() or last.isdigit()):
+        return None
+    if not first.isdigit() and first:
+        return None
+    if last and not last.isdigit():
+        return None
+    if not first:
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise _unsatisfiable(size)
+        start = max(size - suffix, 0)
+        return start, size - start
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        raise _unsatisfiable(size)
+    return start, end - start + 1
+
+
+def _unsatisfiable(size):
+    return errors.RangeNotSatisfiable('Requested range not satisfiable',
+                                      headers={'Content-Range': 'bytes */%d' % size})

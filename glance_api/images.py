@@ -1,0 +1,263 @@
+"""/v2/images: create, list, show, update (JSON patch) and delete images.
+
+Every handler makes one registry call to read or write metadata (two where it must
+read before it writes) and applies upstream's rules for which attributes a client may
+set. Visibility is the registry's job: an image the caller may not see is 404.
+"""
+
+import logging
+import re
+import urllib.parse
+
+from flask import Blueprint, g, request
+
+from glance_api import attributes, bodies, errors, patch, policy, responses, views
+from glance_api.services import services
+from glance_registry import errors as registry_errors
+from stores import errors as store_errors
+
+LOG = logging.getLogger(__name__)
+
+bp = Blueprint('images', __name__)
+
+_UUID = re.compile(r'^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?'
+                   r'[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$')
+
+def load_image(image_id):
+    """The registry record of a visible image; 404 otherwise."""
+    if not _UUID.match(image_id):
+        raise errors.NotFound('No image found with ID %s' % image_id)
+    try:
+        return services().registry.get_image(g.context.identity, image_id,
+                                             request_id=g.request_id)
+    except registry_errors.NotFound:
+        raise errors.NotFound('No image found with ID %s' % image_id)
+
+
+def check_visibility_change(ctx, visibility):
+    if visibility == 'public':
+        policy.enforce(ctx, 'publicize_image')
+
+
+def _image_response(record, status=200, headers=None):
+    return responses.json(views.image(record, services().conf), status=status,
+                          headers=headers)
+
+
+@bp.post('/v2/images')
+def create_image():
+    """Create an image record (status ``queued``); 201 with the image.
+
+    Errors: 400 malformed or invalid document, 403 read-only/reserved attribute or
+    a visibility/owner the caller may not set, 409 duplicate id, 415 not JSON.
+    """
+    ctx = g.context
+    document = bodies.json_body()
+    if not isinstance(document, dict):
+        raise errors.BadRequest('The request body must be a JSON object.')
+    for name in document:
+        attributes.check_writable(name, creating=True)
+    services().schemas.validate_image(document)
+
+    owner = document.get('owner', ctx.project_id)
+    if owner != ctx.project_id and not ctx.is_admin:
+        raise errors.Forbidden("You are not permitted to create images owned by '%s'."
+                               % owner)
+    policy.enforce(ctx, 'add_image', {'owner': owner})
+    check_visibility_change(ctx, document.get('visibility'))
+
+    values = {key: document[key] for key in attributes.WRITABLE_BASE if key in document}
+    values['owner'] = owner
+    if 'id' in document:
+        values['id'] = document['id']
+    values['tags'] = sorted(set(document.get('tags', [])))
+    values['properties'] = {key: value for key, value in document.items()
+                            if key not in services().schemas.base_properties}
+    try:
+        record = services().registry.create_image(ctx.identity, values,
+                                                  request_id=g.request_id)
+    except registry_errors.Conflict:
+        raise errors.Conflict('An image with identifier %s already exists'
+                              % document.get('id'))
+    return _image_response(record, status=201,
+                           headers={'Location': '/v2/images/%s' % record['id']})
+
+
+@bp.get('/v2/images')
+def list_images():
+    """A page of the images the caller can see, with ``first``/``next`` links.
+
+    Filters and sorting are upstream's (see docs/registry-api.rst); 400 for an
+    invalid limit, marker, filter or sort.
+    """
+    conf = services().conf
+    params = list(request.args.items(multi=True))
+    limit = conf.limit_param_default
+    for key, value in params:
+        if key == 'limit':
+            try:
+                limit = int(value)
+            except ValueError:
+                raise errors.BadRequest('limit param must be an integer')
+            if limit < 0:
+                raise errors.BadRequest('limit param must be positive')
+    limit = min(limit, conf.api_limit_max)
+    forwarded = [(k, v) for k, v in params if k != 'limit'] + [('limit', str(limit))]
+    try:
+        records, next_marker = services().registry.list_images(
+            g.context.identity, forwarded, request_id=g.request_id)
+    except registry_errors.BadRequest as exc:
+        raise errors.BadRequest(str(exc))
+    document = {
+        'images': [views.image(record, conf) for record in records],
+        'first': _list_link([(k, v) for k, v in params if k != 'marker']),
+        'schema': '/v2/schemas/images',
+    }
+    if next_marker:
+        document['next'] = _list_link([(k, v) for k, v in params if k != 'marker']
+                                      + [('marker', next_marker)])
+    return responses.json(document)
+
+
+def _list_link(params):
+    query = urllib.parse.urlencode(params)
+    return '/v2/images?%s' % query if query else '/v2/images'
+
+
+@bp.get('/v2/images/<image_id>')
+def show_image(image_id):
+    """The image; 404 if it does not exist or the caller may not see it."""
+    return _image_response(load_image(image_id))
+
+
+@bp.patch('/v2/images/<image_id>')
+def update_image(image_id):
+    """Apply a JSON patch (``application/openstack-images-v2.1-json-patch`` or 2.0).
+
+    Errors: 400 invalid patch or resulting image, 403 read-only/reserved/base
+    attribute removal or forbidden change, 404, 409 missing property, 415 media type.
+    """
+    ctx = g.context
+    changes = patch.parse(bodies.json_body(patch.MEDIA_TYPES,
+                                           accept_patch=patch.MEDIA_TYPES),
+                          request.mimetype)
+    record = load_image(image_id)
+    policy.enforce(ctx, 'modify_image', record)
+    update = patch.apply(changes, record, services().schemas, request.mimetype)
+
+    values = update.values
+    if 'owner' in values and values['owner'] != record['owner'] and not ctx.is_admin:
+        raise errors.Forbidden("Owner can't be updated by non admin.")
+    for field in ('disk_format', 'container_format'):
+        if field in values and values[field] != record[field] and \
+                record['status'] != 'queued':
+            raise errors.Forbidden('Attribute %s can be only replaced for a queued '
+                                   'image.' % field)
+    if values.get('visibility', record['visibility']) != record['visibility']:
+        check_visibility_change(ctx, values['visibility'])
+    if update.is_empty():
+        return _image_response(record)
+    try:
+        record = services().registry.update_image(
+            ctx.identity, image_id, values=values, properties=update.properties,
+            tags=update.tags, request_id=g.request_id)
+    except registry_errors.Conflict as exc:
+        raise errors.Conflict(str(exc))
+    except registry_errors.NotFound:
+        raise errors.NotFound('No image found with ID %s' % image_id)
+    return _image_response(record)
+
+
+@bp.delete('/v2/images/<image_id>')
+def delete_image(image_id):
+    """Delete the image and its data; 204. 403 if protected, 404 if unknown."""
+    ctx = g.context
+    record = load_image(image_id)
+    policy.enforce(ctx, 'delete_image', record)
+    if record['protected']:
+        raise errors.Forbidden('Image %s is protected and cannot be deleted.'
+                               % image_id)
+    try:
+        deleted = services().registry.delete_image(ctx.identity, image_id,
+                                                   request_id=g.request_id)
+    except registry_errors.NotFound:
+        raise errors.NotFound('No image found with ID %s' % image_id)
+    purge_locations(deleted)
+    return responses.no_content()
+
+
+def purge_locations(record):
+    """Remove a deleted image's data from every store that holds it.
+
+    The image is already gone for clients; a store that fails now leaves bytes
+    behind, which is logged with their location so an operator can remove them.
+    """
+    for location in record.get('locations') or []:
+        try:
+            services().stores.for_location(location).delete(location['url'])
+        except store_errors.NotFound:
+            pass
+        except store_errors.StoreError as exc:
+            LOG.error('image %s deleted but its data at %s could not be removed: %s',
+                      record['id'], location['url'], exc)
+
+
+@bp.post('/v2/images/<image_id>/actions/deactivate')
+def deactivate_image(image_id):
+    """Make an active image's data unavailable to non-admins; 204 (idempotent).
+
+    403 unless the image is active or deactivated.
+    """
+    _change_activation(image_id, 'deactivate', 'active', 'deactivated')
+    return responses.no_content()
+
+
+@bp.post('/v2/images/<image_id>/actions/reactivate')
+def reactivate_image(image_id):
+    """Make a deactivated image's data available again; 204 (idempotent)."""
+    _change_activation(image_id, 'reactivate', 'deactivated', 'active')
+    return responses.no_content()
+
+
+def _change_activation(image_id, action, from_status, to_status):
+    ctx = g.context
+    record = load_image(image_id)
+    policy.enforce(ctx, action, record)
+    if record['status'] == to_status:
+        return
+    if record['status'] != from_status:
+        raise errors.Forbidden("Not allowed to %s image in status '%s'"
+                               % (action, record['status']))
+    try:
+        services().registry.transition_status(ctx.identity, image_id, from_status,
+                                              to_status, request_id=g.request_id)
+    except registry_errors.Conflict as exc:
+        # Someone else changed the status first; if they did our job, fine.
+        if exc.details.get('current_status') != to_status:
+            raise errors.Conflict(str(exc))
+
+
+@bp.put('/v2/images/<image_id>/tags/<path:tag>')
+def add_tag(image_id, tag):
+    """Add a tag (idempotent); 204. 400 for a tag over 255 characters."""
+    ctx = g.context
+    if len(tag) > 255:
+        raise errors.BadRequest('Tag is longer than 255 characters.')
+    record = load_image(image_id)
+    policy.enforce(ctx, 'modify_image', record)
+    services().registry.add_tag(ctx.identity, image_id, tag, request_id=g.request_id)
+    return responses.no_content()
+
+
+@bp.delete('/v2/images/<image_id>/tags/<path:tag>')
+def delete_tag(image_id, tag):
+    """Remove a tag; 204, or 404 if the image has no such tag."""
+    ctx = g.context
+    record = load_image(image_id)
+    policy.enforce(ctx, 'modify_image', record)
+    try:
+        services().registry.delete_tag(ctx.identity, image_id, tag,
+                                       request_id=g.request_id)
+    except registry_errors.NotFound:
+        raise errors.NotFound('Tag %s not found on image %s' % (tag, image_id))
+    return responses.no_content()

@@ -1,0 +1,71 @@
+"""Every option the API process reads, registered in one call.
+
+The options of the API's own modules live here; the server, registry-client and store
+options are declared beside the code that reads them and only gathered here.
+"""
+
+import itertools
+
+from oslo_config import cfg
+
+import stores
+from glance_registry import client, service
+
+DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi',
+                'iso', 'ploop']
+CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed']
+
+api_opts = [
+    cfg.StrOpt('auth_strategy', default='noauth', choices=['noauth'],
+               help='How callers are authenticated. "noauth" trusts the '
+                    'X-Project-Id/X-User-Id/X-Roles headers: use it only on a '
+                    'trusted network.'),
+    cfg.IntOpt('limit_param_default', default=25, min=1,
+               help='Images per page of a list when the client gives no limit.'),
+    cfg.IntOpt('api_limit_max', default=1000, min=1,
+               help='The largest page of a list; larger limits are reduced to it.'),
+    cfg.IntOpt('image_size_cap', default=1099511627776, min=1,
+               help='Largest image, in bytes, that can be uploaded (default 1 TiB).'),
+    cfg.StrOpt('hashing_algorithm', default='sha512',
+               help='hashlib algorithm for os_hash_value (the multihash).'),
+    cfg.StrOpt('public_endpoint',
+               help='Public URL of this API, used in the versions document instead '
+                    'of the request\'s host (set it behind a proxy).'),
+    cfg.IntOpt('upload_chunk_size', default=1024 * 1024, min=4096,
+               help='Bytes read from the client per chunk during an upload; memory '
+                    'used per upload is bounded by a few chunks.'),
+    cfg.BoolOpt('show_image_direct_url', default=False,
+                help='Show the store location of an image as direct_url. Exposes '
+                     'backend details: a security risk.'),
+    cfg.BoolOpt('probe_stores_on_start', default=True,
+                help='Write, read and delete a test object in every store when a '
+                     'worker starts, so that a misconfigured store fails at once.'),
+]
+
+image_format_opts = [
+    cfg.ListOpt('disk_formats', default=DISK_FORMATS,
+                help='Disk formats images may declare.'),
+    cfg.ListOpt('container_formats', default=CONTAINER_FORMATS,
+                help='Container formats images may declare.'),
+]
+
+_server_opts = service.server_opts('0.0.0.0', 9292, service.default_workers(), 16)
+
+
+def register_opts(conf):
+    conf.register_opts(api_opts)
+    conf.register_opts(_server_opts)
+    conf.register_opts(image_format_opts, group='image_format')
+    client.register_opts(conf)
+    stores.register_opts(conf)
+
+
+def list_opts():
+    """For oslo-config-generator (namespace ``glance.api``)."""
+    store_opts = dict(stores.list_opts())
+    return [
+        ('DEFAULT', list(itertools.chain(api_opts, _server_opts, client.client_opts,
+                                         store_opts['DEFAULT']))),
+        ('image_format', image_format_opts),
+        ('glance_store', store_opts['glance_store']),
+    ]

@@ -1,0 +1,141 @@
+"""Image JSON patches: upstream's subset of RFC 6902 in its two media types.
+
+``parse`` turns a request body into ``Change`` records (or a 400); ``apply`` plays them
+on an image record and returns the ``Update`` to send to the registry (or a 403/409).
+Only ``add``, ``remove`` and ``replace`` exist, on top-level paths; ``/tags`` is
+replaced as a whole. Media type 2.1 (``{"op": "add", "path": "/x", "value": ...}``)
+lets ``add`` overwrite a property; the older 2.0 form (``{"add": "/x", "value": ...}``)
+answers 409 when the property is already there.
+"""
+
+import dataclasses
+
+from glance_api import attributes, errors
+
+MEDIA_TYPE_2_1 = 'application/openstack-images-v2.1-json-patch'
+MEDIA_TYPE_2_0 = 'application/openstack-images-v2.0-json-patch'
+MEDIA_TYPES = (MEDIA_TYPE_2_0, MEDIA_TYPE_2_1)
+OPERATIONS = ('add', 'remove', 'replace')
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    op: str
+    name: str
+    value: object = None
+
+
+@dataclasses.dataclass
+class Update:
+    """What a patch changes: base ``values``, ``properties`` (None removes) and tags."""
+
+    document: dict
+    values: dict
+    properties: dict
+    tags: list | None
+
+    def is_empty(self):
+        return not (self.values or self.properties or self.tags is not None)
+
+
+def parse(body, media_type):
+    """The changes a patch document asks for; 400 if it is not a valid patch."""
+    if not isinstance(body, list):
+        raise errors.BadRequest('A JSON patch must be a JSON array of operation '
+                                'objects.')
+    changes = []
+    for operation in body:
+        if not isinstance(operation, dict):
+            raise errors.BadRequest('Each patch operation must be a JSON object.')
+        if media_type == MEDIA_TYPE_2_1:
+            op, path = _parse_2_1(operation)
+        else:
+            op, path = _parse_2_0(operation)
+        if op in ('add', 'replace') and 'value' not in operation:
+            raise errors.BadRequest('Operation "%s" requires a member named "value".'
+                                    % op)
+        changes.append(Change(op, _parse_pointer(path), operation.get('value')))
+    return changes
+
+
+def _parse_2_1(operation):
+    op = operation.get('op')
+    if op not in OPERATIONS:
+        raise errors.BadRequest('Operation "op" must be one of "add", "remove" or '
+                                '"replace", not %r.' % (op,))
+    if 'path' not in operation:
+        raise errors.BadRequest('Operation "%s" requires a member named "path".' % op)
+    return op, operation['path']
+
+
+def _parse_2_0(operation):
+    ops = [key for key in OPERATIONS if key in operation]
+    if len(ops) != 1:
+        raise errors.BadRequest('Operation objects must contain exactly one member '
+                                'named "add", "remove", or "replace".')
+    return ops[0], operation[ops[0]]
+
+
+def _parse_pointer(path):
+    """The attribute a JSON pointer names; only top-level pointers are valid."""
+    if not isinstance(path, str) or not path.startswith('/'):
+        raise errors.BadRequest('Pointer `%s` does not start with "/".' % (path,))
+    tokens = path[1:].split('/')
+    if len(tokens) != 1 or not tokens[0]:
+        raise errors.BadRequest('Nested paths are not allowed: `%s`.' % path)
+    token = tokens[0]
+    remainder = token.replace('~0', '').replace('~1', '')
+    if '~' in remainder:
+        raise errors.BadRequest('Pointer `%s` contains "~" not part of a recognized '
+                                'escape sequence.' % path)
+    return token.replace('~1', '/').replace('~0', '~')
+
+
+def apply(changes, record, schemas, media_type=MEDIA_TYPE_2_1):
+    """Play ``changes`` on the image ``record``; the resulting ``Update``.
+
+    The patched image is validated against the image schema (400) before anything
+    is computed from it.
+    """
+    base_properties = schemas.base_properties
+    base = {key: record.get(key) for key in attributes.WRITABLE_BASE}
+    properties = dict(record.get('properties') or {})
+    tags = list(record.get('tags') or [])
+    for change in changes:
+        name = change.name
+        attributes.check_writable(name)
+        if name == 'tags':
+            if change.op == 'remove':
+                raise errors.Forbidden('Property tags may not be removed.')
+            tags = change.value
+        elif name in base_properties:
+            if change.op == 'remove':
+                raise errors.Forbidden('Property %s may not be removed.' % name)
+            base[name] = change.value
+        elif change.op == 'add':
+            if media_type == MEDIA_TYPE_2_0 and name in properties:
+                raise errors.Conflict('Property %s already present.' % name)
+            properties[name] = change.value
+        elif name not in properties:
+            raise errors.Conflict('Property %s does not exist.' % name)
+        elif change.op == 'replace':
+            properties[name] = change.value
+        else:
+            del properties[name]
+
+    document = dict(properties, **base, tags=tags)
+    schemas.validate_image(document)
+    old_properties = record.get('properties') or {}
+    property_changes = {key: value for key, value in properties.items()
+                        if old_properties.get(key) != value}
+    property_changes.update({key: None for key in old_properties
+                             if key not in properties})
+    old_tags = sorted(record.get('tags') or [])
+    new_tags = None
+    if sorted(set(tags)) != old_tags:
+        new_tags = sorted(set(tags))
+    return Update(
+        document=document,
+        values={key: value for key, value in base.items() if value != record.get(key)},
+        properties=property_changes,
+        tags=new_tags)

@@ -1,0 +1,173 @@
+"""JSON schemas of the API's documents (draft 4), served under /v2/schemas and used to
+validate what clients send, so the schema a client downloads is the one we enforce.
+
+The format enums come from config, so a schema is built per app, once.
+"""
+
+import jsonschema
+from flask import Blueprint
+
+from glance_api import errors, responses
+from glance_api.services import services
+
+UUID_PATTERN = ('^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}'
+                '-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$')
+
+STATUSES = ['queued', 'saving', 'active', 'killed', 'deleted', 'uploading',
+            'importing', 'pending_delete', 'deactivated']
+
+
+def _base_properties(disk_formats, container_formats):
+    def ro(spec):
+        return dict(spec, readOnly=True)
+
+    return {
+        'id': {'type': 'string', 'description': 'An identifier for the image',
+               'pattern': UUID_PATTERN},
+        'name': {'type': ['null', 'string'], 'maxLength': 255,
+                 'description': 'Descriptive name for the image'},
+        'status': ro({'type': 'string', 'enum': STATUSES,
+                      'description': 'Status of the image'}),
+        'visibility': {'type': 'string',
+                       'enum': ['community', 'public', 'private', 'shared'],
+                       'description': 'Scope of image accessibility'},
+        'protected': {'type': 'boolean',
+                      'description': 'If true, image will not be deletable.'},
+        'os_hidden': {'type': 'boolean',
+                      'description': 'If true, image will not appear in default '
+                                     'image list response.'},
+        'checksum': ro({'type': ['null', 'string'], 'maxLength': 32,
+                        'description': 'md5 hash of image contents.'}),
+        'os_hash_algo': ro({'type': ['null', 'string'], 'maxLength': 64,
+                            'description': 'Algorithm to calculate the os_hash_value'}),
+        'os_hash_value': ro({'type': ['null', 'string'], 'maxLength': 128,
+                             'description': 'Hexdigest of the image contents using '
+                                            'the algorithm specified by the '
+                                            'os_hash_algo'}),
+        'owner': {'type': ['null', 'string'], 'maxLength': 255,
+                  'description': 'Owner of the image'},
+        'size': ro({'type': ['null', 'integer'],
+                    'description': 'Size of image file in bytes'}),
+        'virtual_size': ro({'type': ['null', 'integer'],
+                            'description': 'Virtual size of image in bytes'}),
+        'container_format': {'type': ['null', 'string'],
+                             'enum': [None] + list(container_formats),
+                             'description': 'Format of the container'},
+        'disk_format': {'type': ['null', 'string'],
+                        'enum': [None] + list(disk_formats),
+                        'description': 'Format of the disk'},
+        'created_at': ro({'type': 'string',
+                          'description': 'Date and time of image registration'}),
+        'updated_at': ro({'type': 'string',
+                          'description': 'Date and time of the last image '
+                                         'modification'}),
+        'tags': {'type': 'array', 'items': {'type': 'string', 'maxLength': 255},
+                 'description': 'List of strings related to the image'},
+        'direct_url': ro({'type': 'string',
+                          'description': 'URL to access the image file kept in '
+                                         'external store'}),
+        'min_ram': {'type': 'integer', 'minimum': 0,
+                    'description': 'Amount of ram (in MB) required to boot image.'},
+        'min_disk': {'type': 'integer', 'minimum': 0,
+                     'description': 'Amount of disk space (in GB) required to boot '
+                                    'image.'},
+        'self': ro({'type': 'string', 'description': 'An image self url'}),
+        'file': ro({'type': 'string', 'description': 'An image file url'}),
+        'stores': ro({'type': 'string',
+                      'description': 'Store in which image data resides. Only present '
+                                     'when the operator has enabled multiple stores. '
+                                     'May be a comma-separated list of store '
+                                     'identifiers.'}),
+        'schema': ro({'type': 'string', 'description': 'An image schema url'}),
+        'locations': {
+            'type': 'array',
+            'items': {
+                'type': 'object',
+                'properties': {
+                    'url': {'type': 'string', 'maxLength': 255},
+                    'metadata': {'type': 'object'},
+                    'validation_data': {
+                        'type': 'object', 'writeOnly': True,
+                        'additionalProperties': False,
+                        'properties': {
+                            'checksum': {'type': 'string', 'minLength': 32,
+                                         'maxLength': 32},
+                            'os_hash_algo': {'type': 'string', 'maxLength': 64},
+                            'os_hash_value': {'type': 'string', 'maxLength': 128},
+                        },
+                        'required': ['os_hash_algo', 'os_hash_value'],
+                    },
+                },
+                'required': ['url', 'metadata'],
+            },
+            'description': 'A set of URLs to access the image file kept in external '
+                           'store',
+        },
+    }
+
+
+class Schemas:
+    """The deployment's schema documents and their validators."""
+
+    def __init__(self, conf):
+        properties = _base_properties(conf.image_format.disk_formats,
+                                      conf.image_format.container_formats)
+        self.image = {
+            'name': 'image',
+            'properties': properties,
+            # Custom properties: any name, string values only (upstream's
+            # "permissive" schema).
+            'additionalProperties': {'type': 'string'},
+            'links': [
+                {'rel': 'self', 'href': '{self}'},
+                {'rel': 'enclosure', 'href': '{file}'},
+                {'rel': 'describedby', 'href': '{schema}'},
+            ],
+        }
+        self.images = {
+            'name': 'images',
+            'properties': {
+                'images': {'type': 'array', 'items': self.image},
+                'schema': {'type': 'string'},
+                'first': {'type': 'string'},
+                'next': {'type': 'string'},
+            },
+            'links': [
+                {'rel': 'first', 'href': '{first}'},
+                {'rel': 'next', 'href': '{next}'},
+                {'rel': 'describedby', 'href': '{schema}'},
+            ],
+        }
+        self._image_validator = jsonschema.Draft4Validator(self.image)
+        self.base_properties = frozenset(properties)
+
+    def validate_image(self, document):
+        """Raise ``errors.BadRequest`` unless ``document`` fits the image schema."""
+        error = jsonschema.exceptions.best_match(
+            self._image_validator.iter_errors(document))
+        if error is not None:
+            raise errors.BadRequest("Provided object does not match schema 'image': %s"
+                                    % _describe(error))
+
+
+def _describe(error):
+    where = '/'.join(str(p) for p in error.absolute_path)
+    message = error.message
+    if len(message) > 300:
+        message = message[:300] + '...'
+    return '%s (at %s)' % (message, where) if where else message
+
+
+bp = Blueprint('schemas', __name__)
+
+
+@bp.get('/v2/schemas/image')
+def image_schema():
+    """The image schema: base attributes, format enums, custom-property rule."""
+    return responses.json(services().schemas.image)
+
+
+@bp.get('/v2/schemas/images')
+def images_schema():
+    """The schema of an image list page."""
+    return responses.json(services().schemas.images)

@@ -1,0 +1,20 @@
+"""What handlers need besides the request, held by the app: ``services()`` returns it."""
+
+import dataclasses
+
+from flask import current_app
+
+
+@dataclasses.dataclass
+class Services:
+    """Config, registry client, stores and schemas of one app."""
+
+    conf: object
+    registry: object
+    stores: object
+    schemas: object
+
+
+def services():
+    """The current app's ``Services``."""
+    return current_app.extensions['glance']

@@ -1,0 +1,28 @@
+"""How a registry image record is shown to API clients (upstream's image entity)."""
+
+BASE_FIELDS = ('id', 'name', 'status', 'visibility', 'protected', 'os_hidden',
+               'checksum', 'os_hash_algo', 'os_hash_value', 'owner', 'size',
+               'virtual_size', 'container_format', 'disk_format', 'created_at',
+               'updated_at', 'min_ram', 'min_disk')
+
+
+def image(record, conf):
+    """The API document for ``record``: custom properties, base fields, links."""
+    document = dict(record.get('properties') or {})
+    for field in BASE_FIELDS:
+        document[field] = record.get(field)
+    document['tags'] = list(record.get('tags') or [])
+    image_id = record['id']
+    document['self'] = '/v2/images/%s' % image_id
+    document['file'] = '/v2/images/%s/file' % image_id
+    document['schema'] = '/v2/schemas/image'
+    locations = active_locations(record)
+    if conf.show_image_direct_url and locations:
+        document['direct_url'] = locations[0]['url']
+    return document
+
+
+def active_locations(record):
+    """The locations that hold the image's data now."""
+    return [loc for loc in record.get('locations') or []
+            if loc.get('status', 'active') == 'active']

@@ -1,0 +1,431 @@
+"""The registry's WSGI application: one routes table, one error handler.
+
+``create_app(conf)`` opens the database and returns the application; nothing happens
+at import time. Every request except ``GET /healthcheck`` must carry a valid identity
+signature (``identity.Identity.verify``) before anything else is done. Handlers
+validate the request strictly, call ``glance_registry.images`` and answer JSON;
+``Registry.__call__`` turns every error into the JSON error body of
+docs/registry-api.rst, in one place.
+"""
+
+import collections
+import logging
+import re
+import time
+import uuid
+
+import orjson
+import peewee
+import webob
+
+from glance_registry import db as db_module
+from glance_registry import errors
+from glance_registry import filters
+from glance_registry import identity as identity_module
+from glance_registry import images
+from glance_registry import models
+from glance_registry import status as status_table
+
+LOG = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = 'X-Openstack-Request-Id'
+
+# Far more than any valid body (a few hundred properties of the largest size).
+MAX_BODY = 16 * 1024 * 1024
+
+
+class Registry:
+    """The registry WSGI application over ``db``."""
+
+    def __init__(self, db, secret, limit_default=25, limit_max=1000):
+        self.db = db
+        self.secret = secret
+        self.limit_default = limit_default
+        self.limit_max = limit_max
+
+    def __call__(self, environ, start_response):
+        started = time.monotonic()
+        request = webob.Request(environ)
+        request_id = request.headers.get(REQUEST_ID_HEADER) or 'req-%s' % uuid.uuid4()
+        try:
+            response = self._dispatch(request)
+        except errors.RegistryError as exc:
+            response = error_response(exc)
+        except (peewee.DatabaseError, peewee.InterfaceError) as exc:
+            response = self._database_error(request, request_id, exc)
+        except Exception:
+            LOG.exception('%s %s failed (request %s)', request.method, request.path,
+                          request_id)
+            response = error_response(errors.RegistryError(
+                'Internal error; the registry log has the details of request %s'
+                % request_id))
+        response.headers[REQUEST_ID_HEADER] = request_id
+        LOG.debug('%s %s %d %.1fms %s', request.method, request.path_qs,
+                  response.status_code, (time.monotonic() - started) * 1000,
+                  request_id)
+        return response(environ, start_response)
+
+    def _dispatch(self, request):
+        try:
+            path = request.path_info
+        except UnicodeDecodeError:
+            raise errors.BadRequest('The request path is not UTF-8') from None
+        if path != '/healthcheck':
+            try:
+                caller = identity_module.Identity.verify(request.headers, self.secret)
+            except identity_module.InvalidSignature as exc:
+                raise errors.Unauthorized(str(exc)) from None
+        else:
+            caller = None
+        allowed = []
+        for route in ROUTES:
+            match = route.pattern.fullmatch(path)
+            if match is None:
+                continue
+            if route.method != request.method:
+                allowed.append(route.method)
+                continue
+            if route.authenticated and caller is None:
+                raise errors.Unauthorized('missing registry credentials')
+            with db_module.connection(self.db):
+                return route.handler(self, request, caller, **match.groupdict())
+        if allowed:
+            response = error_response(errors.MethodNotAllowed(
+                'Method %s is not allowed on %s' % (request.method, path)))
+            response.headers['Allow'] = ', '.join(sorted(set(allowed)))
+            return response
+        raise errors.NotFound('No such resource: %s' % path)
+
+    def _database_error(self, request, request_id, exc):
+        if _is_unavailable(exc):
+            LOG.warning('%s %s: database unavailable (request %s): %s',
+                        request.method, request.path, request_id, exc)
+            return error_response(errors.Unavailable(db_module.error_message(exc)))
+        LOG.error('%s %s: database error (request %s)', request.method, request.path,
+                  request_id, exc_info=exc)
+        return error_response(errors.RegistryError(
+            'Internal database error; the registry log has the details of request %s'
+            % request_id))
+
+
+def _is_unavailable(exc):
+    if isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)):
+        return True
+    # PostgreSQL hot standby: "cannot execute INSERT in a read-only transaction".
+    return 'read-only' in str(exc).lower()
+
+
+def error_response(exc):
+    return json_response(exc.to_dict(), exc.status)
+
+
+def json_response(body, status=200):
+    return webob.Response(body=orjson.dumps(body), status=status,
+                          content_type='application/json', charset=None)
+
+
+def _no_content():
+    response = webob.Response(status=204)
+    response.content_type = None
+    return response
+
+
+# -- handlers ------------------------------------------------------------------------
+
+def healthcheck(app, request, caller):
+    """200 ``OK`` when the database answers a query; 503 otherwise."""
+    db_module.ping(app.db)
+    return webob.Response(body=b'OK', content_type='text/plain', charset=None)
+
+
+def list_images(app, request, caller):
+    """200 ``{"images": [...], "next_marker": id|null}``; 400 for a bad parameter."""
+    try:
+        pairs = list(request.GET.items())
+    except UnicodeDecodeError:
+        raise errors.BadRequest('The query string is not UTF-8') from None
+    query = filters.parse_list_params(pairs, app.limit_default, app.limit_max)
+    records, next_marker = images.list_images(app.db, caller, query)
+    return json_response({'images': records, 'next_marker': next_marker})
+
+
+def create_image(app, request, caller):
+    """201 with the new ``queued`` image; 400 invalid body; 409 duplicate id."""
+    body = _json_body(request)
+    _only(body, CREATE_FIELDS.keys() | {'properties', 'tags'}, 'image')
+    values = _validated(body, CREATE_FIELDS)
+    properties = _properties(body.get('properties', {}), allow_null=False)
+    tags = _tags(body.get('tags', []))
+    record = images.create_image(app.db, caller, values, properties, tags)
+    return json_response(record, 201)
+
+
+def show_image(app, request, caller, image_id):
+    """200 with the image; 404 if absent, deleted or not visible."""
+    return json_response(images.get_image(app.db, caller, image_id))
+
+
+def update_image(app, request, caller, image_id):
+    """200 with the updated image; 400 invalid body; 404; 409 removing a missing
+    property."""
+    body = _json_body(request)
+    _only(body, {'values', 'properties', 'tags'}, 'update')
+    values = body.get('values', {})
+    _object('values', values)
+    _only(values, UPDATE_FIELDS.keys(), 'values')
+    values = _validated(values, UPDATE_FIELDS)
+    properties = _properties(body.get('properties', {}), allow_null=True)
+    tags = _tags(body['tags']) if 'tags' in body else None
+    record = images.update_image(app.db, caller, image_id, values, properties, tags)
+    return json_response(record)
+
+
+def transition_status(app, request, caller, image_id):
+    """200 with the image in its new status; 400 invalid body or missing formats;
+    404; 409 (with ``current_status``) if the status was not ``from`` or the move is
+    not in the status table."""
+    body = _json_body(request)
+    _only(body, {'from', 'to', 'values', 'locations'}, 'status change')
+    for key in ('from', 'to'):
+        if key not in body:
+            raise errors.BadRequest("'%s' is required" % key)
+        _check_type(key, body[key], str)
+        if body[key] not in status_table.STATUSES:
+            raise errors.BadRequest("'%s' is not an image status: %s"
+                                    % (key, body[key]))
+    if body['to'] == 'deleted':
+        raise errors.BadRequest("Use DELETE /v1/images/%s to delete an image"
+                                % image_id)
+    values = body.get('values', {})
+    _object('values', values)
+    _only(values, DATA_FIELDS.keys(), 'values')
+    values = _validated(values, DATA_FIELDS)
+    locations = body.get('locations')
+    if locations is not None:
+        locations = _locations(locations)
+    record = images.transition(app.db, caller, image_id, body['from'], body['to'],
+                               values, locations)
+    return json_response(record)
+
+
+def delete_image(app, request, caller, image_id):
+    """200 with the image as it was before deletion; 403 protected; 404."""
+    return json_response(images.delete_image(app.db, caller, image_id))
+
+
+def add_tag(app, request, caller, image_id, tag):
+    """204; idempotent. 400 for a tag over 255 characters; 404 no image."""
+    _string('tag', tag, max_length=255)
+    images.add_tag(app.db, caller, image_id, tag)
+    return _no_content()
+
+
+def delete_tag(app, request, caller, image_id, tag):
+    """204; 404 if the image or the tag does not exist."""
+    images.delete_tag(app.db, caller, image_id, tag)
+    return _no_content()
+
+
+Route = collections.namedtuple('Route', 'method pattern handler authenticated')
+
+_IMAGE = r'/v1/images/(?P<image_id>[^/]+)'
+
+ROUTES = tuple(Route(method, re.compile(pattern), handler, authenticated)
+               for method, pattern, handler, authenticated in (
+    ('GET', r'/healthcheck', healthcheck, False),
+    ('GET', r'/v1/images', list_images, True),
+    ('POST', r'/v1/images', create_image, True),
+    ('GET', _IMAGE, show_image, True),
+    ('PATCH', _IMAGE, update_image, True),
+    ('DELETE', _IMAGE, delete_image, True),
+    ('PUT', _IMAGE + r'/status', transition_status, True),
+    ('PUT', _IMAGE + r'/tags/(?P<tag>.+)', add_tag, True),
+    ('DELETE', _IMAGE + r'/tags/(?P<tag>.+)', delete_tag, True),
+))
+
+
+# -- request validation --------------------------------------------------------------
+
+_JSON_TYPES = {bool: 'boolean', int: 'integer', float: 'number', str: 'string',
+               list: 'array', dict: 'object', type(None): 'null'}
+_UUID = re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
+                   r'[0-9a-fA-F]{12}')
+_INT32_MAX = 2 ** 31 - 1
+_INT64_MAX = 2 ** 63 - 1
+MAX_PROPERTY_VALUE = 65535
+# Names a custom property may not take: they are the record's own members.
+RESERVED_PROPERTY_NAMES = frozenset(
+    ['id', 'name', 'status', 'visibility', 'protected', 'os_hidden', 'checksum',
+     'os_hash_algo', 'os_hash_value', 'size', 'virtual_size', 'min_disk', 'min_ram',
+     'disk_format', 'container_format', 'owner', 'created_at', 'updated_at',
+     'deleted', 'deleted_at', 'properties', 'tags', 'locations', 'location',
+     'direct_url', 'self', 'file', 'schema', 'stores'])
+
+
+def _json_body(request):
+    content_type = request.content_type
+    if content_type and content_type != 'application/json':
+        raise errors.BadRequest('The body must be application/json, not %s'
+                                % content_type)
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise errors.TooLarge('The body is larger than %d bytes' % MAX_BODY)
+    data = request.body_file.read(MAX_BODY + 1)
+    if len(data) > MAX_BODY:
+        raise errors.TooLarge('The body is larger than %d bytes' % MAX_BODY)
+    if not data:
+        raise errors.BadRequest('The request needs a JSON object body')
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise errors.BadRequest('The body is not valid JSON: %s' % exc) from None
+    _object('body', body)
+    return body
+
+
+def _type_name(value):
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _check_type(name, value, expected, nullable=False):
+    if value is None and nullable:
+        return
+    # bool is an int in Python, never in JSON.
+    if type(value) is not expected:
+        raise errors.BadRequest("'%s' must be %s%s, not %s" % (
+            name, 'an ' if _JSON_TYPES[expected][0] in 'aeiou' else 'a ',
+            _JSON_TYPES[expected] + (' or null' if nullable else ''),
+            _type_name(value)))
+
+
+def _object(name, value):
+    _check_type(name, value, dict)
+
+
+def _only(body, allowed, what):
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise errors.BadRequest('Unknown %s attribute%s: %s' % (
+            what, 's' if len(unknown) > 1 else '', ', '.join(map(repr, unknown))))
+
+
+def _string(name, value, max_length=255, nullable=False, min_length=0):
+    _check_type(name, value, str, nullable)
+    if value is None:
+        return None
+    if len(value) > max_length:
+        raise errors.BadRequest("'%s' is longer than %d characters" % (name, max_length))
+    if len(value) < min_length:
+        raise errors.BadRequest("'%s' must not be empty" % name)
+    # PostgreSQL cannot store NUL in text; no backend should differ.
+    if '\x00' in value:
+        raise errors.BadRequest("'%s' contains a NUL character" % name)
+    return value
+
+
+def _field_string(max_length, nullable=True):
+    return lambda name, value: _string(name, value, max_length, nullable)
+
+
+def _field_integer(maximum, nullable=False):
+    def check(name, value):
+        _check_type(name, value, int, nullable)
+        if value is not None and not 0 <= value <= maximum:
+            raise errors.BadRequest("'%s' must be between 0 and %d" % (name, maximum))
+        return value
+    return check
+
+
+def _field_boolean(name, value):
+    _check_type(name, value, bool)
+    return value
+
+
+def _field_visibility(name, value):
+    _check_type(name, value, str)
+    if value not in filters.VISIBILITIES:
+        raise errors.BadRequest("'%s' must be one of %s, not %r"
+                                % (name, ', '.join(filters.VISIBILITIES), value))
+    return value
+
+
+def _field_uuid(name, value):
+    _check_type(name, value, str)
+    if not _UUID.fullmatch(value):
+        raise errors.BadRequest("'%s' must be a UUID, not %r" % (name, value))
+    return value
+
+
+UPDATE_FIELDS = {
+    'name': _field_string(255),
+    'visibility': _field_visibility,
+    'protected': _field_boolean,
+    'os_hidden': _field_boolean,
+    'min_disk': _field_integer(_INT32_MAX),
+    'min_ram': _field_integer(_INT32_MAX),
+    'disk_format': _field_string(255),
+    'container_format': _field_string(255),
+    'owner': _field_string(255),
+}
+CREATE_FIELDS = dict(UPDATE_FIELDS, id=_field_uuid)
+DATA_FIELDS = {
+    'size': _field_integer(_INT64_MAX, nullable=True),
+    'virtual_size': _field_integer(_INT64_MAX, nullable=True),
+    'checksum': _field_string(32),
+    'os_hash_algo': _field_string(64),
+    'os_hash_value': _field_string(128),
+}
+
+
+def _validated(values, fields):
+    """The members of ``values`` that ``fields`` knows, each checked."""
+    return {name: fields[name](name, value) for name, value in values.items()
+            if name in fields}
+
+
+def _properties(properties, allow_null):
+    _object('properties', properties)
+    for name, value in properties.items():
+        _string('properties key', name, 255, min_length=1)
+        if name in RESERVED_PROPERTY_NAMES:
+            raise errors.BadRequest("'%s' is a base attribute, not a custom property"
+                                    % name)
+        _string("property '%s'" % name, value, MAX_PROPERTY_VALUE, nullable=allow_null)
+    return properties
+
+
+def _tags(tags):
+    _check_type('tags', tags, list)
+    for tag in tags:
+        _string('tags item', tag, 255, min_length=1)
+    return tags
+
+
+def _locations(locations):
+    _check_type('locations', locations, list)
+    checked = []
+    for i, location in enumerate(locations):
+        name = 'locations[%d]' % i
+        _object(name, location)
+        _only(location, {'url', 'metadata', 'status'}, name)
+        if 'url' not in location:
+            raise errors.BadRequest("'%s.url' is required" % name)
+        _string(name + '.url', location['url'], MAX_PROPERTY_VALUE, min_length=1)
+        metadata = location.get('metadata', {})
+        _object(name + '.metadata', metadata)
+        location_status = _string(name + '.status', location.get('status', 'active'), 30)
+        checked.append({'url': location['url'], 'metadata': metadata,
+                        'status': location_status})
+    return checked
+
+
+def create_app(conf):
+    """The registry application for ``conf``: opens (lazily) the configured database."""
+    db = db_module.open_database(
+        conf.database.connection,
+        max_connections=conf.database.max_pool_size or conf.threads,
+        pool_timeout=conf.database.pool_timeout,
+        recycle=conf.database.connection_recycle_time,
+        sqlite_busy_timeout=conf.database.sqlite_busy_timeout)
+    models.bind(db)
+    return Registry(db, conf.registry_auth_secret, conf.limit_param_default,
+                    conf.api_limit_max)

@@ -1,0 +1,182 @@
+"""The registry client: typed methods over the registry REST API (docs/registry-api.rst).
+
+One ``RegistryClient`` per process (it is thread-safe): a pooled keep-alive
+``requests.Session``, a timeout on every call, and one retry of idempotent calls when a
+pooled connection turns out to have been dropped by the server. Every method takes the
+``Identity`` it acts for; errors are ``glance_registry.errors`` exceptions.
+"""
+
+import urllib.parse
+
+import orjson
+import requests
+from oslo_config import cfg
+from requests import adapters
+
+from glance_registry import errors
+
+client_opts = [
+    cfg.HostAddressOpt('registry_host', default='127.0.0.1',
+                       help='Address of the registry daemon.'),
+    cfg.PortOpt('registry_port', default=9191, help='Port of the registry daemon.'),
+    cfg.StrOpt('registry_client_protocol', default='http', choices=['http', 'https'],
+               help='Protocol used to reach the registry.'),
+    cfg.StrOpt('registry_client_ca_file',
+               help='CA bundle to verify the registry\'s certificate (https).'),
+    cfg.IntOpt('registry_client_timeout', default=600, min=1,
+               help='Seconds to wait for the registry to answer one call.'),
+    cfg.StrOpt('registry_auth_secret', secret=True,
+               help='Shared secret that signs the caller identity sent to the '
+                    'registry. The registry and every client must have the same.'),
+    cfg.IntOpt('registry_pool_size', default=32, min=1,
+               help='Keep-alive connections to the registry kept per process.'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(client_opts)
+
+
+class RegistryClient:
+    """Calls the registry daemon at ``base_url`` with identities signed by ``secret``."""
+
+    def __init__(self, base_url, secret, timeout=600, pool_size=32, verify=True):
+        self.base_url = base_url.rstrip('/')
+        self._secret = secret
+        self._timeout = timeout
+        self._session = requests.Session()
+        self._session.verify = verify
+        # No automatic retries: _send retries only idempotent calls, and only once.
+        adapter = adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool_size,
+                                       max_retries=0)
+        self._session.mount('http://', adapter)
+        self._session.mount('https://', adapter)
+
+    @classmethod
+    def from_config(cls, conf):
+        if not conf.registry_auth_secret:
+            raise ValueError('registry_auth_secret is not set')
+        host = conf.registry_host
+        if ':' in host:
+            host = '[%s]' % host
+        return cls('%s://%s:%d' % (conf.registry_client_protocol, host,
+                                   conf.registry_port),
+                   conf.registry_auth_secret, timeout=conf.registry_client_timeout,
+                   pool_size=conf.registry_pool_size,
+                   verify=conf.registry_client_ca_file or True)
+
+    def close(self):
+        self._session.close()
+
+    # -- images -------------------------------------------------------------------
+
+    def list_images(self, identity, params=(), request_id=None):
+        """A page of images: ``(images, next_marker)``.
+
+        ``params`` is a sequence of ``(key, value)`` pairs with the public list API's
+        meaning (filters, ``limit``, ``marker``, sorting); see the registry API doc.
+        """
+        body = self._send('GET', '/v1/images', identity, params=list(params),
+                          request_id=request_id)
+        return body['images'], body.get('next_marker')
+
+    def get_image(self, identity, image_id, request_id=None):
+        """The image record; ``errors.NotFound`` if the caller cannot see it."""
+        return self._send('GET', '/v1/images/%s' % _quote(image_id), identity,
+                          request_id=request_id)
+
+    def create_image(self, identity, values, request_id=None):
+        """Create a ``queued`` image from ``values``; returns its record."""
+        return self._send('POST', '/v1/images', identity, json=values,
+                          request_id=request_id)
+
+    def update_image(self, identity, image_id, values=None, properties=None,
+                     tags=None, request_id=None):
+        """Set base attributes, set/remove (``None``) properties, replace tags."""
+        body = {}
+        if values:
+            body['values'] = values
+        if properties:
+            body['properties'] = properties
+        if tags is not None:
+            body['tags'] = list(tags)
+        return self._send('PATCH', '/v1/images/%s' % _quote(image_id), identity,
+                          json=body, request_id=request_id)
+
+    def transition_status(self, identity, image_id, from_status, to_status,
+                          values=None, locations=None, request_id=None):
+        """Compare-and-swap the status; ``errors.Conflict`` if it was not ``from``."""
+        body = {'from': from_status, 'to': to_status}
+        if values:
+            body['values'] = values
+        if locations is not None:
+            body['locations'] = locations
+        return self._send('PUT', '/v1/images/%s/status' % _quote(image_id), identity,
+                          json=body, request_id=request_id)
+
+    def delete_image(self, identity, image_id, request_id=None):
+        """Mark the image deleted; returns the record as it was, with its locations."""
+        return self._send('DELETE', '/v1/images/%s' % _quote(image_id), identity,
+                          request_id=request_id)
+
+    def add_tag(self, identity, image_id, tag, request_id=None):
+        self._send('PUT', '/v1/images/%s/tags/%s' % (_quote(image_id), _quote(tag)),
+                   identity, request_id=request_id)
+
+    def delete_tag(self, identity, image_id, tag, request_id=None):
+        self._send('DELETE', '/v1/images/%s/tags/%s' % (_quote(image_id), _quote(tag)),
+                   identity, request_id=request_id)
+
+    def healthy(self):
+        """Whether the registry answers its health check."""
+        try:
+            response = self._session.get(self.base_url + '/healthcheck',
+                                         timeout=min(self._timeout, 5))
+        except requests.RequestException:
+            return False
+        return response.status_code == 200
+
+    # -- transport ----------------------------------------------------------------
+
+    _IDEMPOTENT = frozenset(['GET', 'PUT', 'DELETE'])
+
+    def _send(self, method, path, identity, params=None, json=None, request_id=None):
+        headers = identity.sign(self._secret)
+        if request_id:
+            headers['X-Openstack-Request-Id'] = request_id
+        data = None
+        if json is not None:
+            data = orjson.dumps(json)
+            headers['Content-Type'] = 'application/json'
+        attempts = 2 if method in self._IDEMPOTENT else 1
+        for attempt in range(attempts):
+            try:
+                response = self._session.request(
+                    method, self.base_url + path, params=params, data=data,
+                    headers=headers, timeout=self._timeout)
+                break
+            except requests.ConnectionError as exc:
+                # A keep-alive connection the server closed while it sat in the pool
+                # fails on first use; one fresh attempt tells that apart from a
+                # registry that is really down.
+                if attempt + 1 == attempts:
+                    raise errors.Unavailable('registry unreachable: %s'
+                                             % type(exc).__name__)
+            except requests.Timeout:
+                raise errors.Unavailable('registry did not answer within %ss'
+                                         % self._timeout)
+        if response.status_code == 204:
+            return None
+        try:
+            body = orjson.loads(response.content) if response.content else None
+        except orjson.JSONDecodeError:
+            body = None
+        if response.status_code >= 400:
+            if body is None and response.status_code >= 500:
+                raise errors.Unavailable('registry answered %d' % response.status_code)
+            raise errors.from_response(response.status_code, body)
+        return body
+
+
+def _quote(segment):
+    return urllib.parse.quote(segment, safe='')

@@ -1,0 +1,60 @@
+"""``glance-registry``: serve the registry REST API over the image database.
+
+Refuses to start, with one clear log line, when the shared secret is unset or the
+database schema is older than the code (``glance-manage db sync`` fixes that).
+"""
+
+import logging
+import sys
+
+from glance_registry import app
+from glance_registry import db as db_module
+from glance_registry import migrations
+from glance_registry import opts
+from glance_registry import service
+
+LOG = logging.getLogger('glance_registry')
+
+
+def check_database(conf):
+    """An error message if the database is unusable by this code, else None."""
+    try:
+        db = db_module.open_database(conf.database.connection, max_connections=1)
+    except db_module.UnsupportedDatabase as exc:
+        return 'invalid [database] connection: %s' % exc
+    try:
+        current = migrations.current_version(db)
+    except Exception as exc:
+        return 'cannot read the schema version of %s: %s' % (db_module.describe(db),
+                                                               exc)
+    finally:
+        # Workers fork after this: none may inherit a connection.
+        db.close_all()
+    latest = migrations.latest_version()
+    if current < latest:
+        return ('database at version %d, code needs %d: run `glance-manage db sync`'
+                % (current, latest))
+    if current > latest:
+        return ('database at version %d is newer than this code (%d): upgrade the '
+                'registry' % (current, latest))
+    return None
+
+
+def main(argv=None):
+    conf = service.load_config(sys.argv[1:] if argv is None else argv, 'glance',
+                               opts.register_opts,
+                               description='The Glance registry daemon.')
+    service.setup_logging(conf)
+    if not conf.registry_auth_secret:
+        LOG.error('registry_auth_secret is not set: refusing to start an '
+                  'unauthenticated registry')
+        sys.exit(2)
+    problem = check_database(conf)
+    if problem:
+        LOG.error('refusing to start: %s', problem)
+        sys.exit(2)
+    service.serve(lambda: app.create_app(conf), conf, 'glance-registry')
+
+
+if __name__ == '__main__':
+    main()

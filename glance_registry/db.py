@@ -1,0 +1,187 @@
+"""Opening the image database from a URL, and the transactions the registry uses.
+
+``open_database(url)`` builds a pooled peewee database (nothing connects until the
+first query). Every request runs inside ``connection(db)``; writes inside
+``write_transaction(db)`` and multi-query reads inside ``read_transaction(db)``.
+
+SQLite is tuned for several worker processes writing at once: WAL journal, a busy
+timeout, and ``BEGIN IMMEDIATE`` for every write transaction. Upstream Glance opens a
+deferred transaction, reads, then writes; two such writers deadlock on the lock upgrade
+and SQLite fails one at once with "database is locked", whatever the busy timeout.
+Taking the write lock at ``BEGIN`` makes the second writer wait its turn instead.
+"""
+
+import contextlib
+import logging
+import urllib.parse
+
+import peewee
+from playhouse import db_url
+from playhouse import pool
+
+LOG = logging.getLogger(__name__)
+
+# Schemes operators copy from SQLAlchemy (upstream Glance) configs.
+_SCHEME_ALIASES = {
+    'sqlite': 'sqlite+pool',
+    'postgres': 'postgresql+pool',
+    'postgresql': 'postgresql+pool',
+    'postgresql+psycopg2': 'postgresql+pool',
+    'mysql': 'mysql+pool',
+    'mysql+pymysql': 'mysql+pool',
+}
+
+# SQLAlchemy URL options that are not driver connect() arguments.
+_SQLALCHEMY_ONLY = frozenset(['plugin', 'client_encoding'])
+
+# Logical column types that the schema relies on, per dialect. They are part of the
+# schema: changing one needs a migration.
+_FIELD_TYPES = {
+    # Microseconds: ordering and keyset pagination compare full timestamps.
+    # MEDIUMTEXT: property values are up to 65535 characters, up to 4 bytes each.
+    'mysql': {'DATETIME': 'DATETIME(6)', 'TEXT': 'MEDIUMTEXT'},
+}
+
+
+class UnsupportedDatabase(ValueError):
+    """The connection URL names no database the registry can use."""
+
+
+def dialect(db):
+    """``'sqlite'``, ``'postgresql'`` or ``'mysql'``."""
+    if isinstance(db, peewee.DatabaseProxy):
+        db = db.obj
+    if isinstance(db, peewee.SqliteDatabase):
+        return 'sqlite'
+    if isinstance(db, peewee.PostgresqlDatabase):
+        return 'postgresql'
+    if isinstance(db, peewee.MySQLDatabase):
+        return 'mysql'
+    raise UnsupportedDatabase('unsupported database %r' % type(db).__name__)
+
+
+def open_database(url, max_connections=8, pool_timeout=30, recycle=3600,
+                  sqlite_busy_timeout=10):
+    """A pooled peewee database for ``url``; no connection is opened yet."""
+    scheme, _, rest = url.partition('://')
+    if not rest:
+        raise UnsupportedDatabase('database URL %r has no scheme' % _redact(url))
+    pooled_scheme = _SCHEME_ALIASES.get(scheme.lower())
+    if pooled_scheme is None:
+        raise UnsupportedDatabase(
+            'unsupported database URL scheme %r: use sqlite, postgresql or mysql'
+            % scheme)
+    location, _, query_string = rest.partition('?')
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(query_string,
+                                                       keep_blank_values=True)
+             if k not in _SQLALCHEMY_ONLY]
+    # Rebuilt by hand: urlunsplit() turns sqlite:////abs/path into a host name.
+    url = '%s://%s' % (pooled_scheme, location)
+    if query:
+        url += '?' + urllib.parse.urlencode(query)
+    parsed = urllib.parse.urlsplit(url)
+    kind = pooled_scheme.split('+')[0]
+    options = {'max_connections': max_connections, 'timeout': pool_timeout,
+               'stale_timeout': recycle,
+               'field_types': _FIELD_TYPES.get(kind)}
+    if kind == 'sqlite':
+        path = parsed.path[1:]
+        if not path or path == ':memory:':
+            raise UnsupportedDatabase(
+                'an in-memory SQLite database cannot be shared by the registry '
+                'workers: give a file, e.g. sqlite:////var/lib/glance/glance.sqlite')
+        options.update(
+            # A pooled connection moves between request threads (one at a time).
+            check_same_thread=False,
+            pragmas=[('journal_mode', 'wal'),
+                     ('busy_timeout', sqlite_busy_timeout * 1000),
+                     ('synchronous', 'normal'),
+                     ('foreign_keys', 1)])
+    elif kind == 'postgresql':
+        if 'connect_timeout' not in dict(query):
+            options['connect_timeout'] = 10
+    elif kind == 'mysql':
+        from pymysql.constants import CLIENT
+        options.update(
+            charset='utf8mb4',
+            # rowcount counts matched rows, not changed ones: the status
+            # compare-and-swap must tell "lost the race" from "no change".
+            client_flag=CLIENT.FOUND_ROWS)
+        if 'connect_timeout' not in dict(query):
+            options['connect_timeout'] = 10
+    try:
+        return db_url.connect(url, unquote_password=True, unquote_user=True, **options)
+    except (RuntimeError, ValueError) as exc:
+        raise UnsupportedDatabase('%s: %s' % (_redact(url), exc)) from None
+
+
+def _redact(url):
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.password:
+        netloc = parsed.netloc.replace(':%s@' % parsed.password, ':***@')
+        return urllib.parse.urlunsplit(parsed._replace(netloc=netloc))
+    return url
+
+
+def describe(db):
+    """The database for log lines, without credentials."""
+    kind = dialect(db)
+    if kind == 'sqlite':
+        return 'sqlite:///%s' % db.database
+    params = db.connect_params
+    return '%s://%s@%s:%s/%s' % (kind, params.get('user', ''), params.get('host', ''),
+                                 params.get('port', ''), db.database)
+
+
+@contextlib.contextmanager
+def connection(db):
+    """Hold one pooled connection for the duration of the block (nests)."""
+    try:
+        opened = db.connect(reuse_if_open=True)
+    except pool.MaxConnectionsExceeded as exc:
+        raise peewee.OperationalError('database connection pool exhausted') from exc
+    try:
+        yield db
+    finally:
+        if opened:
+            _release(db)
+
+
+def _release(db):
+    try:
+        db.close()
+    except Exception:
+        # A broken connection must not hide the request's own outcome.
+        LOG.warning('could not return a database connection to the pool',
+                    exc_info=True)
+
+
+def write_transaction(db):
+    """A transaction that will write: on SQLite it takes the write lock at BEGIN."""
+    if dialect(db) == 'sqlite':
+        return db.atomic('IMMEDIATE')
+    return db.atomic()
+
+
+def read_transaction(db):
+    """A transaction for several reads that must see one snapshot."""
+    return db.atomic()
+
+
+def ping(db):
+    """Run a trivial query; raises the database's error if it does not answer."""
+    db.execute_sql('SELECT 1').fetchone()
+
+
+def error_message(exc):
+    """What a client may be told about a database error (no internals)."""
+    text = str(exc).lower()
+    if 'readonly database' in text or 'read-only' in text or '--read-only' in text:
+        return 'the image database is read-only'
+    if 'unable to open database' in text:
+        return 'the image database file cannot be opened'
+    if 'database is locked' in text or 'database is busy' in text:
+        return 'the image database is busy; try again'
+    if 'pool exhausted' in text:
+        return 'no free database connection; try again'
+    return 'the image database is unavailable'

@@ -1,0 +1,109 @@
+"""Versioned schema migrations of the image database.
+
+Each migration is a module ``mNNNN_<what>.py`` with ``VERSION`` (its number),
+``DESCRIPTION`` and ``upgrade(db)``, listed in ``MIGRATIONS`` in order. A migration
+never imports ``glance_registry.models`` (which describes only the latest schema):
+the first one declares the tables it creates, later ones alter them with
+``playhouse.migrate`` (``SchemaMigrator.from_database(db)``).
+
+The ``schema_version`` table records every applied version; ``current_version`` is
+the highest. ``upgrade`` applies the missing ones in order, each in its own
+transaction together with its ``schema_version`` row, under a database-wide lock so
+that two ``glance-manage db sync`` runs cannot both apply one migration.
+"""
+
+import contextlib
+import datetime
+import logging
+
+import peewee
+
+from glance_registry import db as db_module
+from glance_registry.migrations import m0001_initial
+
+LOG = logging.getLogger(__name__)
+
+MIGRATIONS = (
+    m0001_initial,
+)
+
+_LOCK_NAME = 'glance_registry_migrations'
+_PG_LOCK_KEY = 0x676c616e6365  # "glance"
+
+
+def latest_version():
+    """The version the code needs: that of the last migration."""
+    return MIGRATIONS[-1].VERSION
+
+
+def current_version(db):
+    """The database's schema version; 0 for an empty database."""
+    with db_module.connection(db):
+        if 'schema_version' not in db.get_tables():
+            return 0
+        return _recorded_version(db)
+
+
+def upgrade(db, target=None):
+    """Apply the migrations the database lacks, up to ``target`` (default: all).
+
+    Returns the versions applied, in order (empty when already up to date).
+    """
+    target = latest_version() if target is None else target
+    applied = []
+    with db_module.connection(db), _migration_lock(db):
+        with db.bind_ctx([_SchemaVersion]):
+            db.create_tables([_SchemaVersion], safe=True)
+        for migration in MIGRATIONS:
+            if migration.VERSION > target:
+                break
+            with db_module.write_transaction(db):
+                # Re-read inside the transaction: another sync may have won.
+                if _recorded_version(db) >= migration.VERSION:
+                    continue
+                LOG.info('applying migration %04d: %s', migration.VERSION,
+                         migration.DESCRIPTION)
+                migration.upgrade(db)
+                with db.bind_ctx([_SchemaVersion]):
+                    _SchemaVersion.create(
+                        version=migration.VERSION, description=migration.DESCRIPTION,
+                        applied_at=datetime.datetime.now(datetime.timezone.utc)
+                        .replace(tzinfo=None))
+            applied.append(migration.VERSION)
+    return applied
+
+
+class _SchemaVersion(peewee.Model):
+    version = peewee.IntegerField(primary_key=True)
+    description = peewee.CharField(max_length=255)
+    applied_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = 'schema_version'
+
+
+def _recorded_version(db):
+    with db.bind_ctx([_SchemaVersion]):
+        return _SchemaVersion.select(peewee.fn.MAX(_SchemaVersion.version)).scalar() or 0
+
+
+@contextlib.contextmanager
+def _migration_lock(db):
+    kind = db_module.dialect(db)
+    if kind == 'postgresql':
+        db.execute_sql('SELECT pg_advisory_lock(%s)', (_PG_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            db.execute_sql('SELECT pg_advisory_unlock(%s)', (_PG_LOCK_KEY,))
+    elif kind == 'mysql':
+        got = db.execute_sql('SELECT GET_LOCK(%s, 300)', (_LOCK_NAME,)).fetchone()[0]
+        if got != 1:
+            raise RuntimeError('another migration holds the lock %r' % _LOCK_NAME)
+        try:
+            yield
+        finally:
+            db.execute_sql('SELECT RELEASE_LOCK(%s)', (_LOCK_NAME,))
+    else:
+        # SQLite: BEGIN IMMEDIATE around each migration serialises the writers.
+        yield

@@ -1,0 +1,167 @@
+"""The image database's tables as peewee models.
+
+The schema itself is owned by ``glance_registry.migrations``: these classes describe
+what the latest migration built, and the indexes listed here are the ones the list
+queries (``glance_registry.filters``) rely on. A test checks that the migrated schema
+and these models agree.
+
+Models are bound to the database through ``database``, a ``peewee.DatabaseProxy``
+that ``bind(db)`` points at the database the application opened.
+
+Times are naive UTC ``datetime`` values, stored with microseconds.
+"""
+
+import datetime
+
+import peewee
+
+database = peewee.DatabaseProxy()
+
+
+def bind(db):
+    """Point the models at ``db`` (an open_database() result)."""
+    database.initialize(db)
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class _Model(peewee.Model):
+
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Image(_Model):
+    """One image. Rows are never removed: deletion sets ``deleted`` so that an id
+    cannot be reused (upstream keeps image rows for the same reason)."""
+
+    id = peewee.CharField(max_length=36, primary_key=True)
+    name = peewee.CharField(max_length=255, null=True)
+    status = peewee.CharField(max_length=30)
+    visibility = peewee.CharField(max_length=30, default='shared')
+    protected = peewee.BooleanField(default=False)
+    os_hidden = peewee.BooleanField(default=False)
+    checksum = peewee.CharField(max_length=32, null=True)
+    os_hash_algo = peewee.CharField(max_length=64, null=True)
+    os_hash_value = peewee.CharField(max_length=128, null=True)
+    size = peewee.BigIntegerField(null=True)
+    virtual_size = peewee.BigIntegerField(null=True)
+    min_disk = peewee.IntegerField(default=0)
+    min_ram = peewee.IntegerField(default=0)
+    disk_format = peewee.CharField(max_length=255, null=True)
+    container_format = peewee.CharField(max_length=255, null=True)
+    owner = peewee.CharField(max_length=255, null=True)
+    created_at = peewee.DateTimeField()
+    updated_at = peewee.DateTimeField()
+    deleted = peewee.BooleanField(default=False)
+    deleted_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = 'images'
+        indexes = (
+            # The default list order (created_at desc, id desc) and its keyset.
+            (('created_at', 'id'), False),
+            (('name',), False),
+            (('status',), False),
+            (('owner',), False),
+            (('visibility',), False),
+            (('checksum',), False),
+            (('os_hash_value',), False),
+        )
+
+
+class ImageProperty(_Model):
+    """A custom property; values are strings. Filters look them up by (name, value):
+    the migration builds that index per dialect (a value prefix on MySQL)."""
+
+    image = peewee.ForeignKeyField(Image, column_name='image_id', backref='properties',
+                                   on_delete='CASCADE', index=False)
+    name = peewee.CharField(max_length=255)
+    value = peewee.TextField()
+
+    class Meta:
+        table_name = 'image_properties'
+        indexes = ((('image', 'name'), True),)
+
+
+class ImageTag(_Model):
+    image = peewee.ForeignKeyField(Image, column_name='image_id', backref='tags',
+                                   on_delete='CASCADE', index=False)
+    value = peewee.CharField(max_length=255)
+
+    class Meta:
+        table_name = 'image_tags'
+        indexes = (
+            (('image', 'value'), True),
+            (('value',), False),
+        )
+
+
+class ImageLocation(_Model):
+    """Where the image's data is stored; ``position`` keeps the caller's order."""
+
+    image = peewee.ForeignKeyField(Image, column_name='image_id', backref='locations',
+                                   on_delete='CASCADE', index=False)
+    position = peewee.IntegerField(default=0)
+    url = peewee.TextField()
+    metadata = peewee.TextField(default='{}')
+    status = peewee.CharField(max_length=30, default='active')
+
+    class Meta:
+        table_name = 'image_locations'
+        indexes = ((('image', 'position'), False),)
+
+
+class ImageMember(_Model):
+    """A project an image is shared with, and whether it accepted the share."""
+
+    image = peewee.ForeignKeyField(Image, column_name='image_id', backref='members',
+                                   on_delete='CASCADE', index=False)
+    member = peewee.CharField(max_length=255)
+    can_share = peewee.BooleanField(default=False)
+    status = peewee.CharField(max_length=20, default='pending')
+    created_at = peewee.DateTimeField()
+    updated_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = 'image_members'
+        indexes = (
+            (('image', 'member'), True),
+            # "Images shared with me (in this status)": the list's member clause.
+            (('member', 'status'), False),
+        )
+
+
+class Task(_Model):
+    """An asynchronous task (image import), as in upstream's tasks API."""
+
+    id = peewee.CharField(max_length=36, primary_key=True)
+    type = peewee.CharField(max_length=30)
+    status = peewee.CharField(max_length=30)
+    owner = peewee.CharField(max_length=255, null=True)
+    image_id = peewee.CharField(max_length=36, null=True)
+    request_id = peewee.CharField(max_length=255, null=True)
+    user_id = peewee.CharField(max_length=255, null=True)
+    input = peewee.TextField(null=True)
+    result = peewee.TextField(null=True)
+    message = peewee.TextField(null=True)
+    expires_at = peewee.DateTimeField(null=True)
+    created_at = peewee.DateTimeField()
+    updated_at = peewee.DateTimeField()
+    deleted = peewee.BooleanField(default=False)
+    deleted_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        table_name = 'tasks'
+        indexes = (
+            (('owner',), False),
+            (('image_id',), False),
+            (('status',), False),
+            (('created_at', 'id'), False),
+        )
+
+
+MODELS = (Image, ImageProperty, ImageTag, ImageLocation, ImageMember, Task)

@@ -1,0 +1,68 @@
+"""The registry daemon's options: what ``glance-registry`` and ``glance-manage`` read.
+
+``list_opts`` feeds ``oslo-config-generator --namespace glance.registry`` (see tox.ini);
+``register_opts`` is what the commands call before parsing their config.
+"""
+
+from oslo_config import cfg
+
+from glance_registry import client
+from glance_registry import service
+
+DEFAULT_CONNECTION = 'sqlite:////var/lib/glance/glance.sqlite'
+
+database_opts = [
+    cfg.StrOpt('connection', default=DEFAULT_CONNECTION, secret=True,
+               help='URL of the image database: sqlite:////absolute/path, '
+                    'postgresql://user:password@host:port/dbname or '
+                    'mysql://user:password@host:port/dbname. SQLAlchemy-style '
+                    'schemes (postgresql+psycopg2://, mysql+pymysql://) are '
+                    'accepted too. Create or upgrade the schema with '
+                    '`glance-manage db sync` before starting the registry.'),
+    cfg.IntOpt('max_pool_size', default=0, min=0,
+               help='Database connections kept per registry worker process. '
+                    '0 means one per request thread (the `threads` option).'),
+    cfg.IntOpt('pool_timeout', default=30, min=1,
+               help='Seconds a request waits for a free pooled connection before '
+                    'it fails with 503.'),
+    cfg.IntOpt('connection_recycle_time', default=3600, min=1,
+               help='Seconds after which a pooled connection is closed and '
+                    'replaced, so servers and proxies that drop idle connections '
+                    'never hand us a dead one.'),
+    cfg.IntOpt('sqlite_busy_timeout', default=10, min=1,
+               help='Seconds a SQLite writer waits for another writer to finish '
+                    'before the request fails with 503.'),
+]
+
+list_opts_default = [
+    cfg.IntOpt('limit_param_default', default=25, min=1,
+               help='Images returned by a list call that gives no `limit`.'),
+    cfg.IntOpt('api_limit_max', default=1000, min=1,
+               help='The most images one list call returns, whatever its `limit`.'),
+]
+
+
+def _secret_opt():
+    # One definition of the shared secret, in the client module: the registry and
+    # its clients must agree on it.
+    return next(opt for opt in client.client_opts if opt.dest == 'registry_auth_secret')
+
+
+def _server_opts():
+    return service.server_opts('127.0.0.1', 9191, service.default_workers(), 8)
+
+
+def register_opts(conf):
+    """Register every option the registry daemon and ``glance-manage`` read."""
+    conf.register_opts(_server_opts())
+    conf.register_opt(_secret_opt())
+    conf.register_opts(list_opts_default)
+    conf.register_opts(database_opts, group='database')
+
+
+def list_opts():
+    """The options, by group, for oslo-config-generator."""
+    return [
+        (None, _server_opts() + [_secret_opt()] + list_opts_default),
+        ('database', database_opts),
+    ]

@@ -1,0 +1,136 @@
+"""Image data stores: the driver interface, the drivers by name, and the configured set.
+
+The API holds one ``StoreSet`` built by ``StoreSet.from_config(conf)`` and never imports
+a driver module itself. See ``stores.base`` for the interface drivers implement.
+"""
+
+import importlib
+
+from oslo_config import cfg
+
+from stores import errors
+from stores.base import CHUNK_SIZE, Reader, Store, StoredImage, Writer
+
+__all__ = ['CHUNK_SIZE', 'Reader', 'Store', 'StoreSet', 'StoredImage', 'Writer',
+           'errors', 'driver_class', 'list_opts']
+
+# Built-in drivers by type name; imported only when configured.
+_DRIVERS = {
+    'file': 'stores.file:FileStore',
+    'swift': 'stores.swift:SwiftStore',
+    'http': 'stores.http:HttpStore',
+}
+
+_common_opts = [
+    cfg.DictOpt('enabled_backends',
+                help='Multi-store: store ids and their types, e.g. '
+                     '"fast:file, objects:swift". Each id gets a config section of '
+                     'its own with that driver\'s options. Unset: one store, '
+                     'configured in [glance_store].'),
+]
+
+_glance_store_opts = [
+    cfg.StrOpt('default_store', default='file',
+               help='Single-store mode: the driver type of the only store.'),
+    cfg.StrOpt('default_backend',
+               help='Multi-store mode: the id (from enabled_backends) that uploads '
+                    'go to when the client names none.'),
+]
+
+_backend_opts = [
+    cfg.StrOpt('store_description', default='',
+               help='A description shown to users in /v2/info/stores.'),
+    cfg.IntOpt('weight', default=0,
+               help='Downloads prefer stores with a higher weight.'),
+]
+
+
+def driver_class(driver):
+    """The ``Store`` subclass registered for a type name such as ``file``."""
+    try:
+        module_name, _, class_name = _DRIVERS[driver].partition(':')
+    except KeyError:
+        raise errors.BadConfiguration('unknown store type %r (known: %s)'
+                                      % (driver, ', '.join(sorted(_DRIVERS))))
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def register_opts(conf):
+    """Register the options that say which stores exist (not the drivers' own)."""
+    conf.register_opts(_common_opts)
+    conf.register_opts(_glance_store_opts, group='glance_store')
+
+
+def list_opts():
+    """For oslo-config-generator: the store-selection options and the file driver's."""
+    file_opts = driver_class('file').option_list()
+    return [('DEFAULT', _common_opts),
+            ('glance_store', _glance_store_opts + file_opts)]
+
+
+class StoreSet:
+    """The stores this process was configured with, by id."""
+
+    def __init__(self, stores, default_id, multi):
+        self._stores = stores
+        self.default_id = default_id
+        self.multi = multi
+
+    @classmethod
+    def from_config(cls, conf, probe=True):
+        """Build, configure and (optionally) probe every configured store."""
+        register_opts(conf)
+        backends = conf.enabled_backends
+        stores = {}
+        if backends:
+            for store_id, driver in backends.items():
+                store_cls = driver_class(driver.strip())
+                conf.register_opts(_backend_opts + store_cls.option_list(),
+                                   group=store_id)
+                stores[store_id] = store_cls(conf, store_id, store_id)
+            default_id = conf.glance_store.default_backend
+            if default_id not in stores:
+                raise errors.BadConfiguration(
+                    '[glance_store] default_backend must be one of enabled_backends '
+                    '(%s), not %r' % (', '.join(stores), default_id))
+        else:
+            driver = conf.glance_store.default_store
+            store_cls = driver_class(driver)
+            conf.register_opts(store_cls.option_list(), group='glance_store')
+            stores[driver] = store_cls(conf, 'glance_store', driver)
+            default_id = driver
+        for store in stores.values():
+            store.configure()
+            if probe:
+                store.probe()
+        return cls(stores, default_id, multi=bool(backends))
+
+    @property
+    def default(self):
+        """The store uploads go to unless the client names another."""
+        return self._stores[self.default_id]
+
+    def get(self, store_id):
+        """The store with ``store_id``; ``KeyError`` if there is none."""
+        return self._stores[store_id]
+
+    def __contains__(self, store_id):
+        return store_id in self._stores
+
+    def __iter__(self):
+        """Stores, highest weight first (the order downloads try them)."""
+        return iter(sorted(self._stores.values(), key=self._weight, reverse=True))
+
+    def _weight(self, store):
+        return store.options.weight if self.multi else 0
+
+    def for_location(self, location):
+        """The store that holds ``location`` (a dict with ``url`` and ``metadata``)."""
+        store_id = (location.get('metadata') or {}).get('store')
+        if store_id in self._stores:
+            return self._stores[store_id]
+        for store in self:
+            if store.owns(location['url']):
+                return store
+        raise errors.BadLocation('no configured store reads %s'
+                                 % location['url'].split(':', 1)[0])

@@ -1,0 +1,223 @@
+"""The driver interface: what every store offers the API, and the records it returns.
+
+A driver stores opaque image bytes under a location URL. It knows nothing of images'
+metadata, the registry or HTTP. The API talks to drivers only through this module:
+
+- ``Store.open_writer(image_id)`` gives a ``Writer``; the caller feeds it chunks and then
+  calls ``commit()`` (which returns a ``StoredImage``) or ``cancel()`` (which removes
+  everything written). A writer used as a context manager cancels unless committed.
+  Committed data is never overwritten: ``open_writer`` or ``commit`` raises
+  ``errors.StoreError`` when data for the image already exists, and of two writers for
+  one image running at once at most one commits; the other raises ``errors.StoreError``
+  and removes only what it wrote itself. (The registry's status compare-and-swap keeps
+  two uploads of one image from starting; this rule keeps a retry after a crash or a
+  lost race from destroying an image that did become active.)
+- ``Store.open_reader(url, offset, length)`` gives a ``Reader``: an iterator of chunks
+  with ``size`` (the whole object's) and, where the driver can, ``fileobj`` for zero-copy
+  sending.
+- ``Store.delete(url)`` removes an object; ``Store.stat(url)`` answers its size.
+- ``Store.probe()`` writes, reads back and deletes a random object so that a
+  misconfigured store fails at start-up rather than at the first upload.
+
+Hashing happens here, once for every driver: ``Writer.write`` updates the md5 checksum
+and the configured multihash as the bytes go by, and ``commit`` reports them.
+"""
+
+import abc
+import dataclasses
+import hashlib
+import uuid
+
+from stores import errors
+
+CHUNK_SIZE = 64 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredImage:
+    """What a committed write produced: where the bytes are and what they hash to."""
+
+    url: str
+    size: int
+    checksum: str
+    multihash: str
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+
+class Writer(abc.ABC):
+    """Receives an image's bytes in order; ``commit`` publishes them, ``cancel`` discards.
+
+    Subclasses implement ``_write``, ``_commit`` (returning url and metadata) and
+    ``_cancel``; this base class does the hashing and size accounting.
+    """
+
+    def __init__(self, hashing_algorithm='sha512'):
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._multihash = hashlib.new(hashing_algorithm)
+        self.size = 0
+        self._done = False
+
+    def write(self, chunk):
+        """Append ``chunk`` (bytes) to the object being written."""
+        if self._done:
+            raise errors.StoreError('write after commit or cancel')
+        self._md5.update(chunk)
+        self._multihash.update(chunk)
+        self.size += len(chunk)
+        self._write(chunk)
+
+    def commit(self):
+        """Make the object durable and visible; returns a ``StoredImage``."""
+        if self._done:
+            raise errors.StoreError('commit after commit or cancel')
+        url, metadata = self._commit()
+        self._done = True
+        return StoredImage(url=url, size=self.size,
+                           checksum=self._md5.hexdigest(),
+                           multihash=self._multihash.hexdigest(),
+                           metadata=metadata or {})
+
+    def cancel(self):
+        """Discard everything written; safe to call more than once."""
+        if self._done:
+            return
+        self._done = True
+        self._cancel()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.cancel()
+        return False
+
+    @abc.abstractmethod
+    def _write(self, chunk):
+        """Store ``chunk``."""
+
+    @abc.abstractmethod
+    def _commit(self):
+        """Publish the object; return ``(url, metadata)``."""
+
+    @abc.abstractmethod
+    def _cancel(self):
+        """Remove whatever was written."""
+
+
+class Reader(abc.ABC):
+    """An iterator over a byte range of a stored object.
+
+    ``size`` is the size of the whole object; ``length`` that of the range being read.
+    ``fileobj`` is a real file positioned at the range's start when the driver can offer
+    one (the API then lets the server send it with sendfile), else None.
+    """
+
+    fileobj = None
+
+    def __init__(self, size, offset, length):
+        self.size = size
+        self.offset = offset
+        self.length = length
+
+    def __iter__(self):
+        return self
+
+    @abc.abstractmethod
+    def __next__(self):
+        """The next chunk of bytes; StopIteration at the end of the range."""
+
+    def close(self):
+        """Release what the reader holds; WSGI servers call this when done."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+        return False
+
+
+class Store(abc.ABC):
+    """A place where image bytes live. Subclasses register with ``stores.register``."""
+
+    #: The driver's type name as operators write it in ``enabled_backends``.
+    driver = None
+    #: URL schemes the driver's locations use.
+    schemes = ()
+    #: Whether ``open_writer`` and ``delete`` are available.
+    writable = True
+
+    def __init__(self, conf, group, store_id):
+        """``conf`` is an oslo.config object with ``options()`` registered in ``group``."""
+        self.conf = conf
+        self.group = group
+        self.store_id = store_id
+
+    @property
+    def options(self):
+        """This store's option values (its config group)."""
+        return getattr(self.conf, self.group)
+
+    @classmethod
+    def option_list(cls):
+        """The oslo.config options the driver reads; registered in its store's group."""
+        return []
+
+    def configure(self):
+        """Validate options and prepare (create directories, containers, ...).
+
+        Raises ``errors.BadConfiguration``; called once at start-up.
+        """
+
+    def probe(self):
+        """Write, read back and delete a random object; raise if any step fails."""
+        if not self.writable:
+            return
+        payload = uuid.uuid4().bytes * 16
+        # Shaped like an image id: drivers may place objects by the id's characters
+        # (Swift's swift_store_multiple_containers_seed), and the probe must land
+        # where real images do.
+        probe_id = str(uuid.uuid4())
+        writer = self.open_writer(probe_id)
+        with writer:
+            writer.write(payload)
+            stored = writer.commit()
+        try:
+            with self.open_reader(stored.url) as reader:
+                data = b''.join(reader)
+            if data != payload:
+                raise errors.BadConfiguration(
+                    'store %s returned different bytes than were written'
+                    % self.store_id)
+        finally:
+            self.delete(stored.url)
+
+    def open_writer(self, image_id, hashing_algorithm='sha512', size=None):
+        """A ``Writer`` for a new object named after ``image_id``.
+
+        ``size`` is the expected size when the client said it, else None.
+        """
+        raise errors.ReadOnly('store %s is read-only' % self.store_id)
+
+    @abc.abstractmethod
+    def open_reader(self, url, offset=0, length=None):
+        """A ``Reader`` for bytes ``[offset, offset+length)`` of the object at ``url``.
+
+        Raises ``errors.NotFound`` for a missing object.
+        """
+
+    def delete(self, url):
+        """Remove the object at ``url``; raises ``errors.NotFound`` if it is missing."""
+        raise errors.ReadOnly('store %s is read-only' % self.store_id)
+
+    @abc.abstractmethod
+    def stat(self, url):
+        """The object's size in bytes; ``errors.NotFound`` if it is missing."""
+
+    def owns(self, url):
+        """Whether ``url`` is a location of this store."""
+        return url.split(':', 1)[0] in self.schemes
+
+    def describe(self):
+        """Driver-specific facts for ``/v2/info/stores/detail`` (``properties``)."""
+        return {}

@@ -1,0 +1,187 @@
+"""The file system driver: one file per image under a data directory.
+
+Writes go to a temporary file in the same directory, are fsync'd, then renamed into
+place, so a reader never sees a half-written image and a crash leaves only a temporary
+file (named ``.<image id>.<random>.tmp``) behind. Locations are ``file://`` URLs; the
+driver refuses any that resolve outside its data directory.
+"""
+
+import errno
+import os
+import urllib.parse
+import uuid
+
+from oslo_config import cfg
+
+from stores import base, errors
+
+_opts = [
+    cfg.StrOpt('filesystem_store_datadir', default='/var/lib/glance/images',
+               help='Directory where the file store keeps image data.'),
+    cfg.IntOpt('filesystem_store_file_perm', default=0,
+               help='If non-zero, the octal mode given to image files, e.g. 0640.'),
+    cfg.IntOpt('filesystem_store_chunk_size', default=base.CHUNK_SIZE, min=4096,
+               help='Bytes read from a file per chunk when it cannot go out with '
+                    'sendfile.'),
+]
+
+
+class FileStore(base.Store):
+    """Image data as files in ``filesystem_store_datadir``."""
+
+    driver = 'file'
+    schemes = ('file',)
+
+    @classmethod
+    def option_list(cls):
+        return _opts
+
+    @property
+    def datadir(self):
+        return os.path.realpath(self.options.filesystem_store_datadir)
+
+    def configure(self):
+        try:
+            os.makedirs(self.datadir, exist_ok=True)
+        except OSError as exc:
+            raise errors.BadConfiguration('cannot create data directory %s: %s'
+                                          % (self.datadir, exc.strerror))
+        if not os.access(self.datadir, os.W_OK | os.X_OK):
+            raise errors.BadConfiguration('data directory %s is not writable'
+                                          % self.datadir)
+
+    def _path_for(self, url):
+        parsed = urllib.parse.urlparse(url)
+        if parsed.scheme != 'file' or parsed.netloc not in ('', 'localhost'):
+            raise errors.BadLocation('not a file store location: %s' % url)
+        path = os.path.realpath(urllib.parse.unquote(parsed.path))
+        if os.path.dirname(path) != self.datadir:
+            # A location in the database must never make us read or delete
+            # an arbitrary file on the host.
+            raise errors.BadLocation('location %s is outside the data directory' % url)
+        return path
+
+    def owns(self, url):
+        try:
+            self._path_for(url)
+        except errors.BadLocation:
+            return False
+        return True
+
+    def open_writer(self, image_id, hashing_algorithm='sha512', size=None):
+        if '/' in image_id or image_id.startswith('.'):
+            raise errors.BadLocation('invalid object name %r' % image_id)
+        return _FileWriter(self, image_id, hashing_algorithm)
+
+    def open_reader(self, url, offset=0, length=None):
+        path = self._path_for(url)
+        try:
+            fileobj = open(path, 'rb')
+        except FileNotFoundError:
+            raise errors.NotFound('no image data at %s' % url)
+        except OSError as exc:
+            raise errors.StoreUnavailable('cannot read %s: %s' % (url, exc.strerror))
+        size = os.fstat(fileobj.fileno()).st_size
+        return _FileReader(fileobj, size, offset, length,
+                           self.options.filesystem_store_chunk_size)
+
+    def delete(self, url):
+        try:
+            os.unlink(self._path_for(url))
+        except FileNotFoundError:
+            raise errors.NotFound('no image data at %s' % url)
+        except OSError as exc:
+            raise errors.StoreUnavailable('cannot delete %s: %s' % (url, exc.strerror))
+
+    def stat(self, url):
+        try:
+            return os.stat(self._path_for(url)).st_size
+        except FileNotFoundError:
+            raise errors.NotFound('no image data at %s' % url)
+
+    def describe(self):
+        return {'datadir': self.datadir}
+
+
+class _FileWriter(base.Writer):
+
+    def __init__(self, store, image_id, hashing_algorithm):
+        super().__init__(hashing_algorithm)
+        self._final = os.path.join(store.datadir, image_id)
+        self._perm = store.options.filesystem_store_file_perm
+        if os.path.exists(self._final):
+            raise errors.StoreError('image data for %s already exists' % image_id)
+        self._tmp = os.path.join(store.datadir,
+                                 '.%s.%s.tmp' % (image_id, uuid.uuid4().hex))
+        try:
+            self._file = open(self._tmp, 'xb')
+        except OSError as exc:
+            raise _os_error(exc)
+
+    def _write(self, chunk):
+        try:
+            self._file.write(chunk)
+        except OSError as exc:
+            raise _os_error(exc)
+
+    def _commit(self):
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            if self._perm:
+                os.chmod(self._tmp, self._perm)
+            # link() fails if the name exists, unlike rename(): two writers for
+            # one image can never overwrite each other's bytes.
+            os.link(self._tmp, self._final)
+            os.unlink(self._tmp)
+            dir_fd = os.open(os.path.dirname(self._final), os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except FileExistsError:
+            self._cancel()
+            raise errors.StoreError('image data for %s already exists'
+                                    % os.path.basename(self._final))
+        except OSError as exc:
+            self._cancel()
+            raise _os_error(exc)
+        return 'file://' + self._final, {}
+
+    def _cancel(self):
+        self._file.close()
+        try:
+            os.unlink(self._tmp)
+        except FileNotFoundError:
+            pass
+
+
+class _FileReader(base.Reader):
+
+    def __init__(self, fileobj, size, offset, length, chunk_size):
+        if length is None:
+            length = max(size - offset, 0)
+        super().__init__(size, offset, length)
+        fileobj.seek(offset)
+        self.fileobj = fileobj
+        self._remaining = length
+        self._chunk_size = chunk_size
+
+    def __next__(self):
+        if self._remaining <= 0:
+            raise StopIteration
+        chunk = self.fileobj.read(min(self._chunk_size, self._remaining))
+        if not chunk:
+            raise StopIteration
+        self._remaining -= len(chunk)
+        return chunk
+
+    def close(self):
+        self.fileobj.close()
+
+
+def _os_error(exc):
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return errors.StoreFull('no space left in the file store')
+    return errors.StoreUnavailable('file store error: %s' % exc.strerror)

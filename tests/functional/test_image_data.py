@@ -1,0 +1,242 @@
+"""/v2/images/{id}/file: uploads, downloads, ranges, and every way an upload can fail.
+
+Each fault test checks the state afterwards: the image's status and the files left in
+the store's data directory.
+"""
+
+import hashlib
+import os
+import socket
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+from tests.functional.conftest import IMAGE_SIZE_CAP
+
+
+def assert_error(response, status):
+    assert response.status_code == status, response.text
+    assert response.json()['code'].startswith(str(status))
+
+
+def chunks(data, size=65536, pause=0.0):
+    for start in range(0, len(data), size):
+        if pause:
+            time.sleep(pause)
+        yield data[start:start + size]
+
+
+def no_files_for(glance, image_id):
+    return not [name for name in glance.stored_files() if image_id in name]
+
+
+def test_upload_then_download_round_trips_with_checksums(tenant):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    image = tenant.create_image()
+    response = tenant.upload(image['id'], data)
+    assert response.status_code == 204, response.text
+    image = tenant.image(image['id'])
+    assert image['status'] == 'active'
+    assert image['size'] == len(data)
+    assert image['checksum'] == hashlib.md5(data).hexdigest()
+    assert image['os_hash_algo'] == 'sha512'
+    assert image['os_hash_value'] == hashlib.sha512(data).hexdigest()
+    response = tenant.get('/v2/images/%s/file' % image['id'])
+    assert response.status_code == 200
+    assert response.content == data
+    assert response.headers['Content-Type'] == 'application/octet-stream'
+    assert response.headers['Content-Length'] == str(len(data))
+    assert response.headers['Content-MD5'] == image['checksum']
+
+
+def test_chunked_upload_streams_to_the_store(tenant):
+    data = os.urandom(2 * 1024 * 1024)
+    image = tenant.create_image()
+    assert tenant.upload(image['id'], chunks(data)).status_code == 204
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == data
+
+
+def test_empty_upload_makes_an_active_empty_image(tenant):
+    image = tenant.create_image()
+    assert tenant.upload(image['id'], b'').status_code == 204
+    assert tenant.image(image['id'])['size'] == 0
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == b''
+
+
+def test_image_without_data_downloads_as_204(tenant):
+    image = tenant.create_image()
+    response = tenant.get('/v2/images/%s/file' % image['id'])
+    assert response.status_code == 204 and response.content == b''
+
+
+@pytest.mark.parametrize('header, status, expected', [
+    ('bytes=0-9', 206, (0, 10)),
+    ('bytes=10-', 206, (10, 90)),
+    ('bytes=-5', 206, (95, 5)),
+    ('bytes=95-200', 206, (95, 5)),
+    ('bytes=99-99', 206, (99, 1)),
+    ('bytes=100-', 416, None),
+    ('bytes=50-10', 416, None),
+    ('bytes=0-1,5-6', 200, (0, 100)),
+    ('pages=1-2', 200, (0, 100)),
+])
+def test_range_requests(tenant, header, status, expected):
+    data = bytes(range(100))
+    image = tenant.create_image()
+    tenant.upload(image['id'], data)
+    response = tenant.get('/v2/images/%s/file' % image['id'],
+                          headers={'Range': header})
+    assert response.status_code == status
+    if status == 416:
+        assert response.headers['Content-Range'] == 'bytes */100'
+        return
+    offset, length = expected
+    assert response.content == data[offset:offset + length]
+    assert response.headers['Content-Length'] == str(length)
+    if status == 206:
+        assert response.headers['Content-Range'] == 'bytes %d-%d/100' % (
+            offset, offset + length - 1)
+        assert 'Content-MD5' not in response.headers
+
+
+def test_upload_needs_octet_stream(tenant):
+    image = tenant.create_image()
+    assert_error(tenant.upload(image['id'], b'x', **{'Content-Type': 'text/plain'}),
+                 415)
+    assert tenant.image(image['id'])['status'] == 'queued'
+
+
+def test_upload_needs_formats_set(tenant):
+    image = tenant.create_image(disk_format=None, container_format=None)
+    assert_error(tenant.upload(image['id'], b'x'), 400)
+    assert tenant.image(image['id'])['status'] == 'queued'
+
+
+def test_second_upload_to_an_active_image_conflicts(glance, tenant):
+    image = tenant.create_image()
+    assert tenant.upload(image['id'], b'first').status_code == 204
+    assert_error(tenant.upload(image['id'], b'second'), 409)
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == b'first'
+    assert glance.stored_files().count(image['id']) == 1
+
+
+def test_upload_to_an_unknown_image_is_404(tenant):
+    assert_error(tenant.upload('00000000-0000-0000-0000-000000000000', b'x'), 404)
+
+
+def test_upload_by_another_project_is_forbidden(admin, other_tenant):
+    image = admin.create_image(visibility='public', owner='someone')
+    assert_error(other_tenant.upload(image['id'], b'x'), 403)
+
+
+def test_upload_over_the_size_cap_is_413_and_keeps_nothing(glance, tenant):
+    image = tenant.create_image()
+    data = b'\0' * (IMAGE_SIZE_CAP + 1)
+    assert_error(tenant.upload(image['id'], chunks(data, 1 << 20)), 413)
+    assert tenant.image(image['id'])['status'] == 'queued'
+    assert no_files_for(glance, image['id'])
+    # and the image can still be uploaded
+    assert tenant.upload(image['id'], b'ok').status_code == 204
+
+
+def test_declared_size_over_the_cap_is_refused_before_reading(tenant):
+    image = tenant.create_image()
+    response = tenant.upload(image['id'], b'x',
+                             **{'x-openstack-image-size': str(IMAGE_SIZE_CAP + 1)})
+    assert_error(response, 413)
+    assert tenant.image(image['id'])['status'] == 'queued'
+
+
+@pytest.mark.parametrize('declared', ['5', '20', 'ten', '-1'])
+def test_declared_size_mismatch_is_400_and_keeps_nothing(glance, tenant, declared):
+    image = tenant.create_image()
+    response = tenant.upload(image['id'], chunks(b'0123456789'),
+                             **{'x-openstack-image-size': declared})
+    assert_error(response, 400)
+    assert tenant.image(image['id'])['status'] == 'queued'
+    assert no_files_for(glance, image['id'])
+
+
+def test_declared_size_that_matches_is_accepted(tenant):
+    image = tenant.create_image()
+    response = tenant.upload(image['id'], b'0123456789',
+                             **{'x-openstack-image-size': '10'})
+    assert response.status_code == 204
+
+
+def _start_raw_upload(glance, image_id, first_bytes, content_length):
+    """Open a socket, send headers and some of the body, and return the socket."""
+    url = urllib.parse.urlparse(glance.url)
+    sock = socket.create_connection((url.hostname, url.port))
+    sock.sendall(('PUT /v2/images/%s/file HTTP/1.1\r\nHost: x\r\n'
+                  'Content-Type: application/octet-stream\r\n'
+                  'Content-Length: %d\r\n\r\n' % (image_id, content_length)).encode()
+                 + first_bytes)
+    return sock
+
+
+def _wait_for_status(client, image_id, status, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = client.image(image_id)['status']
+        if current == status:
+            return
+        time.sleep(0.05)
+    raise AssertionError('image %s stayed %s, never %s' % (image_id, current, status))
+
+
+def test_client_disconnect_mid_upload_returns_image_to_queued(glance, tenant):
+    image = tenant.create_image()
+    sock = _start_raw_upload(glance, image['id'], b'x' * 100000, IMAGE_SIZE_CAP - 1)
+    _wait_for_status(tenant, image['id'], 'saving')
+    sock.close()
+    _wait_for_status(tenant, image['id'], 'queued')
+    assert no_files_for(glance, image['id'])
+    assert tenant.upload(image['id'], b'again').status_code == 204
+
+
+def test_upload_racing_another_upload_conflicts(glance, tenant):
+    image = tenant.create_image()
+    sock = _start_raw_upload(glance, image['id'], b'a' * 1000, 2000)
+    _wait_for_status(tenant, image['id'], 'saving')
+    assert_error(tenant.upload(image['id'], b'b' * 2000), 409)
+    sock.sendall(b'a' * 1000)
+    assert b'204' in sock.recv(1024).split(b'\r\n')[0]
+    sock.close()
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == b'a' * 2000
+
+
+def test_two_simultaneous_uploads_leave_one_consistent_image(glance, tenant):
+    image = tenant.create_image()
+    results = []
+
+    def upload(byte):
+        with glance.client(tenant.project) as client:
+            response = client.upload(image['id'], chunks(byte * 300000, 65536, 0.01))
+            results.append((response.status_code, byte))
+
+    threads = [threading.Thread(target=upload, args=(b,)) for b in (b'a', b'b')]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [204, 409], results
+    winner = next(byte for status, byte in results if status == 204)
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == winner * 300000
+    assert glance.stored_files().count(image['id']) == 1
+    assert [n for n in glance.stored_files() if n.endswith('.tmp')] == []
+
+
+def test_image_deleted_during_upload_answers_410_and_keeps_no_bytes(glance, tenant):
+    image = tenant.create_image()
+    sock = _start_raw_upload(glance, image['id'], b'x' * 1000, 2000)
+    _wait_for_status(tenant, image['id'], 'saving')
+    assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
+    sock.sendall(b'x' * 1000)
+    status_line = sock.recv(4096).split(b'\r\n')[0]
+    sock.close()
+    assert b'410' in status_line
+    assert no_files_for(glance, image['id'])
