@@ -10,7 +10,7 @@ import logging
 from flask import Flask, g, request
 
 import stores
-from glance_api import context, errors, image_data, images, schemas, versions
+from glance_api import context, errors, image_data, images, policy, schemas, versions
 from glance_api.services import Services
 from glance_registry.client import RegistryClient
 
@@ -26,7 +26,8 @@ def create_app(conf, registry=None, store_set=None):
         registry=registry or RegistryClient.from_config(conf),
         stores=store_set or stores.StoreSet.from_config(
             conf, probe=conf.probe_stores_on_start),
-        schemas=schemas.Schemas(conf))
+        schemas=schemas.Schemas(conf),
+        policy=policy.new_enforcer(conf))
 
     @app.before_request
     def _build_context():

@@ -9,6 +9,7 @@ import itertools
 from oslo_config import cfg
 
 import stores
+from glance_api import policy
 from glance_registry import client, service
 
 DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi',
@@ -58,6 +59,7 @@ def register_opts(conf):
     conf.register_opts(image_format_opts, group='image_format')
     client.register_opts(conf)
     stores.register_opts(conf)
+    policy.register_opts(conf)
 
 
 def list_opts():

@@ -1,41 +1,154 @@
-"""Authorisation: the one place that decides whether a caller may do an action.
+"""Authorisation: upstream Glance's policy rules, enforced with oslo.policy.
 
-Every handler calls ``enforce(context, action, image)`` once, with upstream's policy
-names. The registry has already hidden images the caller may not see (they are 404);
-this decides what a caller may *do* with an image it can see.
+Every handler calls ``enforce(context, action, image)`` once, with upstream's rule
+names and secure-RBAC defaults (admin; project reader, member and manager; the
+service role). Operators override any rule in ``policy.yaml`` (``[oslo_policy]
+policy_file``); ``oslopolicy-sample-generator --namespace glance`` and
+``oslopolicy-checker`` work through the ``oslo.policy.*`` entry points.
 
-These are upstream's defaults for a deployment without Keystone roles: admins may do
-anything, a project may change only the images it owns, and only admins publicize.
+The registry has already hidden the images a caller may not see (they are 404 to
+it); policy decides what a caller may *do* with an image it can see.
 """
 
+from oslo_config import cfg
+from oslo_policy import opts as policy_opts
+from oslo_policy import policy
+
 from glance_api import errors
+from glance_api.services import services
 
-# Actions that only the image's owner (or an admin) may take.
-_OWNER_ACTIONS = frozenset([
-    'add_image', 'modify_image', 'delete_image', 'upload_image', 'deactivate',
-    'reactivate', 'communitize_image',
-])
-_ADMIN_ACTIONS = frozenset(['publicize_image'])
-# Actions open to anyone who can see the image.
-_VISIBLE_ACTIONS = frozenset(['get_image', 'get_images', 'download_image'])
-
-
-def enforce(ctx, action, image=None):
-    """Raise ``errors.Forbidden`` unless ``ctx`` may do ``action`` on ``image``.
-
-    ``image`` is a registry record, or for ``add_image`` the target
-    ``{"owner": ...}``.
-    """
-    if allowed(ctx, action, image):
-        return
-    raise errors.Forbidden('You are not authorized to complete %s action.' % action)
+ADMIN = 'rule:context_is_admin'
+PROJECT_READER = 'role:reader and project_id:%(project_id)s'
+PROJECT_MEMBER = 'role:member and project_id:%(project_id)s'
+ADMIN_OR_PROJECT_READER = '%s or (%s)' % (ADMIN, PROJECT_READER)
+ADMIN_OR_PROJECT_MEMBER = '%s or (%s)' % (ADMIN, PROJECT_MEMBER)
+_VISIBLE = ("project_id:%(project_id)s or project_id:%(member_id)s or "
+            "'community':%(visibility)s or 'public':%(visibility)s or "
+            "'shared':%(visibility)s")
+ADMIN_OR_PROJECT_READER_GET_IMAGE = '%s or (role:reader and (%s))' % (ADMIN, _VISIBLE)
+ADMIN_OR_PROJECT_MEMBER_DOWNLOAD_IMAGE = '%s or (role:member and (%s))' % (ADMIN,
+                                                                           _VISIBLE)
+ADMIN_OR_PROJECT_READER_OR_SHARED_MEMBER = (
+    '%s or (role:reader and (project_id:%%(project_id)s or '
+    'project_id:%%(member_id)s))' % ADMIN)
+ADMIN_OR_SHARED_MEMBER = '%s or (role:member and project_id:%%(member_id)s)' % ADMIN
+SERVICE_OR_ADMIN = 'rule:service_api'
 
 
-def allowed(ctx, action, image=None):
-    if ctx.is_admin or action in _VISIBLE_ACTIONS:
-        return True
-    if action in _ADMIN_ACTIONS:
-        return False
-    if action in _OWNER_ACTIONS:
-        return image is not None and ctx.owns(image)
-    raise ValueError('unknown action %r' % action)
+def _rule(name, check, description, operations):
+    return policy.DocumentedRuleDefault(
+        name=name, check_str=check, description=description, scope_types=['project'],
+        operations=[{'path': path, 'method': method} for method, path in operations])
+
+
+_IMAGE = '/v2/images/{image_id}'
+
+RULES = [
+    policy.RuleDefault('context_is_admin', 'role:admin',
+                       description='Who is an administrator.'),
+    policy.RuleDefault('service_api', 'role:service or role:admin',
+                       description='Other OpenStack services (Nova, Cinder).'),
+    policy.RuleDefault('default', '', description='Rules not listed here.'),
+    _rule('add_image', ADMIN_OR_PROJECT_MEMBER, 'Create an image.',
+          [('POST', '/v2/images')]),
+    _rule('get_images', ADMIN_OR_PROJECT_READER, 'List images.',
+          [('GET', '/v2/images')]),
+    _rule('get_image', ADMIN_OR_PROJECT_READER_GET_IMAGE, 'Show an image.',
+          [('GET', _IMAGE)]),
+    _rule('modify_image', ADMIN_OR_PROJECT_MEMBER, 'Update an image or its tags.',
+          [('PATCH', _IMAGE), ('PUT', _IMAGE + '/tags/{tag}'),
+           ('DELETE', _IMAGE + '/tags/{tag}')]),
+    _rule('delete_image', ADMIN_OR_PROJECT_MEMBER, 'Delete an image.',
+          [('DELETE', _IMAGE)]),
+    _rule('upload_image', ADMIN_OR_PROJECT_MEMBER, 'Upload image data.',
+          [('PUT', _IMAGE + '/file')]),
+    _rule('download_image', ADMIN_OR_PROJECT_MEMBER_DOWNLOAD_IMAGE,
+          'Download image data.', [('GET', _IMAGE + '/file')]),
+    _rule('publicize_image', 'role:admin', 'Make an image public.',
+          [('POST', '/v2/images'), ('PATCH', _IMAGE)]),
+    _rule('communitize_image', ADMIN_OR_PROJECT_MEMBER,
+          'Make an image a community image.',
+          [('POST', '/v2/images'), ('PATCH', _IMAGE)]),
+    _rule('deactivate', ADMIN_OR_PROJECT_MEMBER, 'Deactivate an image.',
+          [('POST', _IMAGE + '/actions/deactivate')]),
+    _rule('reactivate', ADMIN_OR_PROJECT_MEMBER, 'Reactivate an image.',
+          [('POST', _IMAGE + '/actions/reactivate')]),
+    _rule('get_members', ADMIN_OR_PROJECT_READER_OR_SHARED_MEMBER,
+          "List an image's members.", [('GET', _IMAGE + '/members')]),
+    _rule('get_member', ADMIN_OR_PROJECT_READER_OR_SHARED_MEMBER,
+          'Show an image member.', [('GET', _IMAGE + '/members/{member_id}')]),
+    _rule('add_member', ADMIN_OR_PROJECT_MEMBER, 'Share an image with a project.',
+          [('POST', _IMAGE + '/members')]),
+    _rule('delete_member', ADMIN_OR_PROJECT_MEMBER, 'Stop sharing an image.',
+          [('DELETE', _IMAGE + '/members/{member_id}')]),
+    _rule('modify_member', ADMIN_OR_SHARED_MEMBER,
+          'Accept or reject an image shared with your project.',
+          [('PUT', _IMAGE + '/members/{member_id}')]),
+    _rule('stores_info_detail', 'role:admin or role:service',
+          'Show the details of the configured stores.',
+          [('GET', '/v2/info/stores/detail')]),
+    _rule('delete_image_location', 'role:admin', 'Delete an image from one store.',
+          [('DELETE', '/v2/stores/{store_id}/{image_id}')]),
+    _rule('get_image_location', ADMIN_OR_PROJECT_READER,
+          'Show the locations of an image.', [('GET', _IMAGE)]),
+    _rule('set_image_location', ADMIN_OR_PROJECT_MEMBER,
+          'Change the locations of an image.', [('PATCH', _IMAGE)]),
+    _rule('add_image_location', '%s or (%s)' % (SERVICE_OR_ADMIN, PROJECT_MEMBER),
+          'Add a location to a queued image.', [('POST', _IMAGE + '/locations')]),
+    _rule('fetch_image_location', SERVICE_OR_ADMIN, 'List the locations of an image.',
+          [('GET', _IMAGE + '/locations')]),
+]
+
+
+def list_rules():
+    """For oslopolicy-sample-generator (entry point ``oslo.policy.policies``)."""
+    return RULES
+
+
+def register_opts(conf):
+    policy_opts.set_defaults(conf, 'policy.yaml')
+
+
+def new_enforcer(conf):
+    enforcer = policy.Enforcer(conf)
+    enforcer.register_defaults(RULES)
+    return enforcer
+
+
+def get_enforcer():
+    """For oslopolicy-checker (entry point ``oslo.policy.enforcer``)."""
+    conf = cfg.ConfigOpts()
+    register_opts(conf)
+    conf([], project='glance')
+    return new_enforcer(conf)
+
+
+def credentials(ctx):
+    roles = list(ctx.roles)
+    if ctx.is_admin and 'admin' not in roles:
+        # Upstream's unauthenticated context is an admin without roles.
+        roles.append('admin')
+    return {'user_id': ctx.user_id, 'project_id': ctx.project_id, 'roles': roles,
+            'is_admin': ctx.is_admin}
+
+
+def image_target(ctx, image):
+    """The policy target of an image record (a dict with ``owner`` at least)."""
+    member_id = ctx.project_id if image.get('member_status') else None
+    return {'project_id': image.get('owner'), 'owner': image.get('owner'),
+            'member_id': member_id, 'visibility': image.get('visibility'),
+            'image_id': image.get('id')}
+
+
+def allowed(enforcer, ctx, action, image=None, target=None):
+    if target is None:
+        target = image_target(ctx, image) if image is not None else \
+            {'project_id': ctx.project_id}
+    return enforcer.enforce(action, target, credentials(ctx))
+
+
+def enforce(ctx, action, image=None, target=None):
+    """Raise ``errors.Forbidden`` unless ``ctx`` may do ``action`` on ``image``."""
+    if not allowed(services().policy, ctx, action, image, target):
+        raise errors.Forbidden('You are not authorized to complete %s action.'
+                               % action)

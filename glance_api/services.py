@@ -7,12 +7,13 @@ from flask import current_app
 
 @dataclasses.dataclass
 class Services:
-    """Config, registry client, stores and schemas of one app."""
+    """Config, registry client, stores, schemas and policy enforcer of one app."""
 
     conf: object
     registry: object
     stores: object
     schemas: object
+    policy: object
 
 
 def services():

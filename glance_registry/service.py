@@ -22,6 +22,7 @@ def server_opts(default_host, default_port, default_workers, default_threads):
                            help='Address to listen on.'),
         cfg.PortOpt('bind_port', default=default_port, help='Port to listen on.'),
         cfg.IntOpt('workers', default=default_workers, min=1,
+                   sample_default='<number of cores, at least 2, at most 8>',
                    help='Worker processes. Each runs `threads` request threads.'),
         cfg.IntOpt('threads', default=default_threads, min=1,
                    help='Request threads per worker process.'),

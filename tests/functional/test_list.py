@@ -49,10 +49,16 @@ def ids(response):
     return [image['id'] for image in response.json()['images']]
 
 
-def walk(client, query):
-    """Follow ``next`` links from a first page; every id seen, in order."""
+def walk(client, query, own=True):
+    """Follow ``next`` links from a first page; every id seen, in order.
+
+    ``own`` restricts the list to the client's project, so that public images other
+    tests make do not show up.
+    """
     seen = []
     url = '/v2/images?' + query
+    if own and client.project:
+        url += '&owner=%s' % client.project
     for _ in range(100):
         response = client.get(url)
         seen.extend(ids(response))
@@ -70,7 +76,7 @@ def visible(images):
 
 def test_default_page_is_25_newest_first(catalogue):
     client, images = catalogue
-    response = client.get('/v2/images')
+    response = client.get('/v2/images?owner=%s' % client.project)
     page = response.json()['images']
     assert len(page) == 25
     created = [image['created_at'] for image in page]
@@ -78,7 +84,7 @@ def test_default_page_is_25_newest_first(catalogue):
     newest = sorted((i['created_at'] for i in visible(images)), reverse=True)
     assert created == newest[:25]
     body = response.json()
-    assert body['first'] == '/v2/images'
+    assert body['first'] == '/v2/images?owner=%s' % client.project
     assert 'marker=' in body['next']
 
 
@@ -165,13 +171,14 @@ def catalogue_pivot(images):
 
 def test_limit_is_capped_at_api_limit_max(catalogue):
     client, images = catalogue
-    assert len(ids(client.get('/v2/images?limit=5000'))) == len(visible(images))
+    assert len(ids(client.get('/v2/images?limit=5000&owner=%s' % client.project))) \
+        == len(visible(images))
 
 
 def test_other_projects_do_not_see_shared_or_private_images(glance, catalogue):
     _, images = catalogue
     with glance.client(deployment.new_project()) as stranger:
-        mine = set(walk(stranger, 'limit=1000'))
+        mine = set(walk(stranger, 'limit=1000', own=False))
         assert not mine & {i['id'] for i in images}
 
 
@@ -182,10 +189,10 @@ def test_visibility_filter(glance, admin):
         community = client.create_image(visibility='community')
         shared = client.create_image()
         with glance.client(deployment.new_project()) as stranger:
-            listed = set(walk(stranger, 'visibility=community&limit=1000'))
+            listed = set(walk(stranger, 'visibility=community&limit=1000', own=False))
             assert community['id'] in listed
             assert private['id'] not in listed
-            assert community['id'] not in set(walk(stranger, 'limit=1000'))
+            assert community['id'] not in set(walk(stranger, 'limit=1000', own=False))
         assert walk(client, 'visibility=private&limit=100') == [private['id']]
         assert shared['id'] in walk(client, 'visibility=shared&limit=100')
     public = admin.create_image(visibility='public')
@@ -207,7 +214,8 @@ def test_invalid_list_parameters_are_400(tenant, query):
 
 def test_listed_images_carry_their_properties_and_tags(catalogue):
     client, _ = catalogue
-    body = client.get('/v2/images?limit=100&flavour=vanilla').json()
+    body = client.get('/v2/images?limit=100&flavour=vanilla&owner=%s'
+                      % client.project).json()
     assert len(body['images']) == 5
     assert all(image['flavour'] == 'vanilla' and 'all' in image['tags']
                for image in body['images'])
