@@ -10,7 +10,7 @@ import logging
 from flask import Flask, g, request
 
 import stores
-from glance_api import context, errors, image_data, images, policy, schemas, versions
+from glance_api import auth, errors, image_data, images, policy, schemas, versions
 from glance_api.services import Services
 from glance_registry.client import RegistryClient
 
@@ -31,17 +31,11 @@ def create_app(conf, registry=None, store_set=None):
 
     @app.before_request
     def _build_context():
-        request_id = context.new_request_id()
-        g.request_id = request_id
-        g.context = context.from_trusted_headers(request.headers, request_id)
-
-    @app.after_request
-    def _stamp_request_id(response):
-        response.headers['x-openstack-request-id'] = g.get('request_id') or \
-            context.new_request_id()
-        return response
+        g.request_id = auth.request_id(request.environ)
+        g.context = auth.context_for(request.headers, g.request_id, conf)
 
     errors.register_handlers(app)
     for blueprint in (versions.bp, schemas.bp, images.bp, image_data.bp):
         app.register_blueprint(blueprint)
+    app.wsgi_app = auth.wrap(app.wsgi_app, conf)
     return app

@@ -6,7 +6,6 @@ app, which sets the same ``X-*`` headers after validating a token) are interchan
 """
 
 import dataclasses
-import uuid
 
 from glance_registry.identity import Identity
 
@@ -32,10 +31,6 @@ class RequestContext:
         return self.project_id is not None and image.get('owner') == self.project_id
 
 
-def new_request_id():
-    return 'req-%s' % uuid.uuid4()
-
-
 def from_trusted_headers(headers, request_id, admin_role='admin'):
     """A context from identity headers, as upstream's trusted-headers (noauth) context.
 
@@ -50,6 +45,18 @@ def from_trusted_headers(headers, request_id, admin_role='admin'):
         return RequestContext(user_id=None, project_id=None, roles=(), is_admin=True,
                               request_id=request_id)
     return RequestContext(user_id=user, project_id=project, roles=roles,
+                          is_admin=admin_role in {r.lower() for r in roles},
+                          request_id=request_id,
+                          auth_token=headers.get('X-Auth-Token'),
+                          service_catalog=headers.get('X-Service-Catalog'))
+
+
+def from_keystone_headers(headers, request_id, admin_role='admin'):
+    """A context from the headers keystonemiddleware sets after validating a token."""
+    roles = tuple(r.strip() for r in headers.get('X-Roles', '').split(',') if r.strip())
+    return RequestContext(user_id=headers.get('X-User-Id') or None,
+                          project_id=headers.get('X-Project-Id') or None,
+                          roles=roles,
                           is_admin=admin_role in {r.lower() for r in roles},
                           request_id=request_id,
                           auth_token=headers.get('X-Auth-Token'),

@@ -17,10 +17,11 @@ DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi
 CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed']
 
 api_opts = [
-    cfg.StrOpt('auth_strategy', default='noauth', choices=['noauth'],
-               help='How callers are authenticated. "noauth" trusts the '
-                    'X-Project-Id/X-User-Id/X-Roles headers: use it only on a '
-                    'trusted network.'),
+    cfg.StrOpt('auth_strategy', default='noauth', choices=['noauth', 'keystone'],
+               help='How callers are authenticated. "keystone" validates tokens '
+                    'with keystonemiddleware, configured in [keystone_authtoken]. '
+                    '"noauth" trusts the X-Project-Id/X-User-Id/X-Roles headers: '
+                    'use it only on a trusted network.'),
     cfg.IntOpt('limit_param_default', default=25, min=1,
                help='Images per page of a list when the client gives no limit.'),
     cfg.IntOpt('api_limit_max', default=1000, min=1,

@@ -1,0 +1,57 @@
+"""Who is calling: the authentication layer in front of the Flask app.
+
+``wrap(wsgi_app, conf)`` puts, from the outside in:
+
+- a request-id stamp, so that every response, including those that the auth layer
+  answers itself (401, 503), carries ``x-openstack-request-id``;
+- with ``auth_strategy = keystone``, keystonemiddleware's ``auth_token``, configured
+  from ``[keystone_authtoken]``: it strips any identity headers the client sent,
+  validates the token (401 with ``WWW-Authenticate`` if missing, expired or invalid;
+  503 if Keystone cannot be reached) and sets the ``X-*`` identity headers.
+
+``context_for(headers, request_id, conf)`` then builds the ``RequestContext`` from the
+headers the active layer guarantees; handlers never read auth headers themselves.
+"""
+
+import uuid
+
+from keystonemiddleware import auth_token
+
+from glance_api import context
+
+
+def wrap(wsgi_app, conf):
+    if conf.auth_strategy == 'keystone':
+        wsgi_app = auth_token.AuthProtocol(wsgi_app, {'oslo_config_config': conf})
+    return _RequestId(wsgi_app)
+
+
+def context_for(headers, request_id, conf):
+    if conf.auth_strategy == 'keystone':
+        return context.from_keystone_headers(headers, request_id)
+    return context.from_trusted_headers(headers, request_id)
+
+
+class _RequestId:
+    """Gives each request an id and stamps it on the response, whoever answers."""
+
+    ENVIRON_KEY = 'glance.request_id'
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        request_id = 'req-%s' % uuid.uuid4()
+        environ[self.ENVIRON_KEY] = request_id
+
+        def stamped(status, headers, exc_info=None):
+            headers = [(k, v) for k, v in headers
+                       if k.lower() != 'x-openstack-request-id']
+            headers.append(('x-openstack-request-id', request_id))
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, stamped)
+
+
+def request_id(environ):
+    return environ.get(_RequestId.ENVIRON_KEY) or 'req-%s' % uuid.uuid4()

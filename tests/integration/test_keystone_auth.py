@@ -1,0 +1,115 @@
+"""The API behind a real Keystone: tokens, 401s, project isolation, outages."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from tests.fixtures import deployment
+
+pytestmark = pytest.mark.keystone
+
+
+@pytest.fixture(scope='module')
+def secured(keystone, tmp_path_factory):
+    """A deployment with auth_strategy = keystone, registered in the catalog."""
+    with deployment.running(
+            tmp_path_factory.mktemp('secured'),
+            api_extra={'DEFAULT': {'auth_strategy': 'keystone'},
+                       'keystone_authtoken': dict(keystone.authtoken_config(),
+                                                  token_cache_time='-1')}) as glance:
+        keystone.register_image_endpoint(glance.url)
+        yield glance
+
+
+def as_user(keystone, secured, name):
+    session = requests.Session()
+    session.headers['X-Auth-Token'] = keystone.token_for(name)
+    session.headers['Accept'] = 'application/json'
+    return session
+
+
+def test_request_without_a_token_is_401_with_www_authenticate(secured, keystone):
+    response = requests.get(secured.url + '/v2/images')
+    assert response.status_code == 401
+    assert response.headers['WWW-Authenticate'].startswith('Keystone uri=')
+    assert response.headers['x-openstack-request-id'].startswith('req-')
+
+
+def test_invalid_token_is_401(secured):
+    response = requests.get(secured.url + '/v2/images',
+                            headers={'X-Auth-Token': 'not-a-token'})
+    assert response.status_code == 401
+
+
+def test_identity_headers_without_a_token_are_ignored(secured, keystone):
+    response = requests.get(secured.url + '/v2/images', headers={
+        'X-Roles': 'admin', 'X-Project-Id': keystone.projects['alpha'].id})
+    assert response.status_code == 401
+
+
+def test_versions_need_no_token(secured):
+    assert requests.get(secured.url + '/versions').status_code in (200, 401)
+
+
+def test_member_creates_for_its_project_and_other_projects_cannot_see_it(secured,
+                                                                         keystone):
+    alpha = as_user(keystone, secured, 'alpha-member')
+    created = alpha.post(secured.url + '/v2/images', json={
+        'name': 'alpha-private', 'visibility': 'private', 'disk_format': 'raw',
+        'container_format': 'bare'})
+    assert created.status_code == 201, created.text
+    image = created.json()
+    assert image['owner'] == keystone.projects['alpha'].id
+    gamma = as_user(keystone, secured, 'gamma-member')
+    assert gamma.get(secured.url + '/v2/images/%s' % image['id']).status_code == 404
+    listed = gamma.get(secured.url + '/v2/images').json()['images']
+    assert image['id'] not in [i['id'] for i in listed]
+    admin = as_user(keystone, secured, 'admin')
+    assert admin.get(secured.url + '/v2/images/%s' % image['id']).status_code == 200
+
+
+def test_reader_can_read_but_not_write(secured, keystone):
+    member = as_user(keystone, secured, 'beta-member')
+    image = member.post(secured.url + '/v2/images', json={'name': 'beta'}).json()
+    reader = as_user(keystone, secured, 'beta-reader')
+    assert reader.get(secured.url + '/v2/images/%s' % image['id']).status_code == 200
+    assert reader.post(secured.url + '/v2/images', json={}).status_code == 403
+    response = reader.delete(secured.url + '/v2/images/%s' % image['id'])
+    assert response.status_code == 403
+
+
+def test_openstackclient_with_a_real_token(secured, keystone, tmp_path):
+    disk = tmp_path / 'disk.raw'
+    disk.write_bytes(os.urandom(4096))
+    env = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
+    env.update(keystone.openrc('delta-member'))
+    openstack = os.path.join(os.path.dirname(sys.executable), 'openstack')
+
+    def run(*args):
+        result = subprocess.run([openstack] + list(args) + ['-f', 'json'], env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    created = run('image', 'create', '--file', str(disk), '--disk-format', 'raw',
+                  '--container-format', 'bare', 'delta-disk')
+    assert created['status'] == 'active'
+    assert created['owner'] == keystone.projects['delta'].id
+    assert created['id'] in [i['ID'] for i in run('image', 'list')]
+
+
+def test_keystone_outage_answers_503_and_recovers(secured, keystone):
+    token = keystone.token_for('alpha-reader', fresh=True)
+    with keystone.outage():
+        response = requests.get(secured.url + '/v2/images',
+                                headers={'X-Auth-Token': token,
+                                         'Accept': 'application/json'})
+        assert response.status_code == 503
+        assert 'Traceback' not in response.text
+    response = requests.get(secured.url + '/v2/images',
+                            headers={'X-Auth-Token': token})
+    assert response.status_code == 200
