@@ -54,15 +54,16 @@ class Registry:
         except (peewee.DatabaseError, peewee.InterfaceError) as exc:
             response = self._database_error(request, request_id, exc)
         except Exception:
-            LOG.exception('%s %s failed (request %s)', request.method, request.path,
+            LOG.exception('%s %s failed (request %s)', request.method, _path(environ),
                           request_id)
             response = error_response(errors.RegistryError(
                 'Internal error; the registry log has the details of request %s'
                 % request_id))
         response.headers[REQUEST_ID_HEADER] = request_id
-        LOG.debug('%s %s %d %.1fms %s', request.method, request.path_qs,
-                  response.status_code, (time.monotonic() - started) * 1000,
-                  request_id)
+        if LOG.isEnabledFor(logging.DEBUG):
+            LOG.debug('%s %s %d %.1fms %s', request.method, _path(environ),
+                      response.status_code, (time.monotonic() - started) * 1000,
+                      request_id)
         return response(environ, start_response)
 
     def _dispatch(self, request):
@@ -70,6 +71,9 @@ class Registry:
             path = request.path_info
         except UnicodeDecodeError:
             raise errors.BadRequest('The request path is not UTF-8') from None
+        if '\x00' in path:
+            # PostgreSQL cannot even compare text holding NUL.
+            raise errors.BadRequest('The request path contains a NUL character')
         if path != '/healthcheck':
             try:
                 caller = identity_module.Identity.verify(request.headers, self.secret)
@@ -99,13 +103,18 @@ class Registry:
     def _database_error(self, request, request_id, exc):
         if _is_unavailable(exc):
             LOG.warning('%s %s: database unavailable (request %s): %s',
-                        request.method, request.path, request_id, exc)
+                        request.method, _path(request.environ), request_id, exc)
             return error_response(errors.Unavailable(db_module.error_message(exc)))
-        LOG.error('%s %s: database error (request %s)', request.method, request.path,
-                  request_id, exc_info=exc)
+        LOG.error('%s %s: database error (request %s)', request.method,
+                  _path(request.environ), request_id, exc_info=exc)
         return error_response(errors.RegistryError(
             'Internal database error; the registry log has the details of request %s'
             % request_id))
+
+
+def _path(environ):
+    # For log lines: the raw path, which (unlike webob's) cannot fail to decode.
+    return environ.get('PATH_INFO', '')
 
 
 def _is_unavailable(exc):
@@ -144,6 +153,10 @@ def list_images(app, request, caller):
         pairs = list(request.GET.items())
     except UnicodeDecodeError:
         raise errors.BadRequest('The query string is not UTF-8') from None
+    for key, value in pairs:
+        if '\x00' in key or '\x00' in value:
+            raise errors.BadRequest("Parameter '%s' contains a NUL character"
+                                    % key.replace('\x00', '\\0'))
     query = filters.parse_list_params(pairs, app.limit_default, app.limit_max)
     records, next_marker = images.list_images(app.db, caller, query)
     return json_response({'images': records, 'next_marker': next_marker})

@@ -25,8 +25,8 @@ def check_database(conf):
     try:
         current = migrations.current_version(db)
     except Exception as exc:
-        return 'cannot read the schema version of %s: %s' % (db_module.describe(db),
-                                                               exc)
+        return 'cannot read the schema version of %s: %s' % (
+            db_module.describe(db), exc)
     finally:
         # Workers fork after this: none may inherit a connection.
         db.close_all()

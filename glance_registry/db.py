@@ -137,6 +137,8 @@ def describe(db):
 def connection(db):
     """Hold one pooled connection for the duration of the block (nests)."""
     try:
+        # The pools ping a connection on checkout and replace it if the server
+        # closed it (a restart, an idle reaper).
         opened = db.connect(reuse_if_open=True)
     except pool.MaxConnectionsExceeded as exc:
         raise peewee.OperationalError('database connection pool exhausted') from exc

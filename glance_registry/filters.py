@@ -106,7 +106,7 @@ def parse_list_params(pairs, limit_default=25, limit_max=1000):
         fields['member_status'] = _choice('member_status', single['member_status'],
                                           LIST_MEMBER_STATUSES)
     if 'os_hidden' in single:
-        fields['os_hidden'] = _boolean('os_hidden', single['os_hidden'])
+        fields['os_hidden'] = _lenient_boolean('os_hidden', single['os_hidden'])
     if 'protected' in single:
         fields['protected'] = _boolean('protected', single['protected'])
     for key in ('size_min', 'size_max'):
@@ -208,6 +208,20 @@ def _boolean(name, value):
     if value not in ('true', 'false'):
         raise errors.BadRequest("Parameter '%s' must be 'true' or 'false'" % name)
     return value == 'true'
+
+
+# oslo.utils strutils.bool_from_string(strict=True), which upstream applies to
+# os_hidden (openstacksdk sends "True").
+_TRUE_STRINGS = ('1', 't', 'true', 'on', 'y', 'yes')
+_FALSE_STRINGS = ('0', 'f', 'false', 'off', 'n', 'no')
+
+
+def _lenient_boolean(name, value):
+    lowered = value.strip().lower()
+    if lowered not in _TRUE_STRINGS + _FALSE_STRINGS:
+        raise errors.BadRequest("Parameter '%s' must be a boolean (true or false)"
+                                % name)
+    return lowered in _TRUE_STRINGS
 
 
 def _integer(name, value, message=None):

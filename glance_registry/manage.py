@@ -5,6 +5,7 @@
 """
 
 import logging
+import os
 import sys
 
 from oslo_config import cfg
@@ -20,6 +21,9 @@ LOG = logging.getLogger('glance_registry.manage')
 def db_sync(conf):
     """Apply the missing migrations; running it again changes nothing."""
     db = _open(conf)
+    if db_module.dialect(db) == 'sqlite':
+        # First run: SQLite creates the file, but not the directory it lives in.
+        os.makedirs(os.path.dirname(os.path.abspath(db.database)), exist_ok=True)
     try:
         applied = migrations.upgrade(db)
         version = migrations.current_version(db)
