@@ -62,10 +62,16 @@ def register_opts(conf):
 
 
 def list_opts():
-    """For oslo-config-generator: the store-selection options and the file driver's."""
-    file_opts = driver_class('file').option_list()
+    """For oslo-config-generator: the store-selection options and every driver's.
+
+    In single-store mode the driver's options live in ``[glance_store]``; with
+    ``enabled_backends`` each store's section takes its driver's options and
+    ``store_description`` and ``weight``.
+    """
+    driver_opts = [opt for driver in sorted(_DRIVERS)
+                   for opt in driver_class(driver).option_list()]
     return [('DEFAULT', _common_opts),
-            ('glance_store', _glance_store_opts + file_opts)]
+            ('glance_store', _glance_store_opts + driver_opts + _backend_opts)]
 
 
 class StoreSet:

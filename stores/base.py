@@ -8,10 +8,12 @@ metadata, the registry or HTTP. The API talks to drivers only through this modul
   everything written). A writer used as a context manager cancels unless committed.
   Committed data is never overwritten: ``open_writer`` or ``commit`` raises
   ``errors.StoreError`` when data for the image already exists, and of two writers for
-  one image running at once at most one commits; the other raises ``errors.StoreError``
-  and removes only what it wrote itself. (The registry's status compare-and-swap keeps
-  two uploads of one image from starting; this rule keeps a retry after a crash or a
-  lost race from destroying an image that did become active.)
+  one image running at once only the first to commit succeeds; the other raises
+  ``errors.StoreError`` and removes only what it wrote itself. (The registry's status
+  compare-and-swap keeps two uploads of one image from starting; this rule keeps a
+  retry after a crash or a lost race from destroying an image that did become active.
+  A backend without an atomic create, such as Swift, checks at open and again when it
+  publishes, so only commits within milliseconds of each other can both succeed.)
 - ``Store.open_reader(url, offset, length)`` gives a ``Reader``: an iterator of chunks
   with ``size`` (the whole object's) and, where the driver can, ``fileobj`` for zero-copy
   sending.
@@ -25,10 +27,9 @@ and the configured multihash as the bytes go by, and ``commit`` reports them.
 
 import abc
 import dataclasses
-import hashlib
 import uuid
 
-from stores import errors
+from stores import errors, hashing
 
 CHUNK_SIZE = 64 * 1024
 
@@ -52,8 +53,8 @@ class Writer(abc.ABC):
     """
 
     def __init__(self, hashing_algorithm='sha512'):
-        self._md5 = hashlib.md5(usedforsecurity=False)
-        self._multihash = hashlib.new(hashing_algorithm)
+        self._hasher = hashing.ParallelHasher(hashing_algorithm)
+        self._digests = None
         self.size = 0
         self._done = False
 
@@ -61,8 +62,7 @@ class Writer(abc.ABC):
         """Append ``chunk`` (bytes) to the object being written."""
         if self._done:
             raise errors.StoreError('write after commit or cancel')
-        self._md5.update(chunk)
-        self._multihash.update(chunk)
+        self._hasher.update(chunk)
         self.size += len(chunk)
         self._write(chunk)
 
@@ -70,18 +70,20 @@ class Writer(abc.ABC):
         """Make the object durable and visible; returns a ``StoredImage``."""
         if self._done:
             raise errors.StoreError('commit after commit or cancel')
+        if self._digests is None:
+            self._digests = self._hasher.hexdigests()
         url, metadata = self._commit()
         self._done = True
-        return StoredImage(url=url, size=self.size,
-                           checksum=self._md5.hexdigest(),
-                           multihash=self._multihash.hexdigest(),
-                           metadata=metadata or {})
+        checksum, multihash = self._digests
+        return StoredImage(url=url, size=self.size, checksum=checksum,
+                           multihash=multihash, metadata=metadata or {})
 
     def cancel(self):
         """Discard everything written; safe to call more than once."""
         if self._done:
             return
         self._done = True
+        self._hasher.close()
         self._cancel()
 
     def __enter__(self):

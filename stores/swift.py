@@ -1,0 +1,846 @@
+"""The Swift driver: image data as objects in an OpenStack Swift account (single tenant).
+
+Names and locations are upstream glance_store's, so either can read what the other wrote:
+the object is ``<container>/<image id>`` and its location
+``swift+config://<reference>/<container>/<image id>``, where the reference names a section
+of ``swift_store_config_file`` holding the credentials (they never enter the database).
+With ``swift_store_multiple_containers_seed`` N > 0 the container is
+``<swift_store_container>_<first N characters of the image id>``.
+
+An upload whose size is known and below ``swift_store_large_object_size`` is one PUT.
+Anything else is written as segments of ``swift_store_large_object_chunk_size`` bytes
+named ``<image id>-<upload id>-00001``, ``-00002``, ... and published by a Static Large
+Object manifest at ``<image id>``. Upstream names segments ``<image id>-00001`` and
+publishes a DLO; the upload id (random, per writer) keeps two writers for one image from
+overwriting each other's segments, and SLO lets Swift check every segment's etag and size
+when the manifest is written. ``delete`` removes upstream's DLO segments as well as ours.
+
+Bytes stream both ways: ``Writer.write`` hands chunks through a small bounded queue to a
+thread that feeds the PUT request in flight, so no more than a few chunks are ever held;
+a reader iterates over the GET response.
+
+Size options are in MB as upstream, but accept fractions (``0.25`` is 256 KiB), which
+tests use to make many small segments. Multi-tenant mode (images in each project's own
+account) is not implemented: ``swift_store_multi_tenant = True`` is refused at start-up.
+"""
+
+import configparser
+import contextlib
+import hashlib
+import http.client
+import json
+import logging
+import queue
+import threading
+import urllib.parse
+import uuid
+
+from oslo_config import cfg
+import requests
+import swiftclient
+import urllib3
+
+from stores import base, errors
+
+LOG = logging.getLogger(__name__)
+
+ONE_MB = 1024 * 1024
+READ_CHUNK_SIZE = 256 * 1024
+SCHEME = 'swift+config'
+# Chunks a writer may queue ahead of the PUT that consumes them.
+_QUEUE_DEPTH = 8
+# Seconds a socket may sit idle (no byte sent or received) before the request fails.
+_SOCKET_TIMEOUT = 120
+# Swift's default; the cluster's own value is read from /info at start-up.
+_DEFAULT_MAX_SEGMENTS = 1000
+
+_opts = [
+    cfg.StrOpt('swift_store_container', default='glance',
+               help='Container that holds the images; with '
+                    'swift_store_multiple_containers_seed, the prefix of the '
+                    'container names.'),
+    cfg.IntOpt('swift_store_multiple_containers_seed', default=0, min=0, max=32,
+               help='0: one container for every image. N (1-32): images go to '
+                    'containers named <container>_<first N characters of the image '
+                    'id>, 16^N of them.'),
+    cfg.BoolOpt('swift_store_create_container_on_put', default=False,
+                help='Create a missing container on upload instead of failing.'),
+    cfg.FloatOpt('swift_store_large_object_size', default=5120,
+                 help='Size in MB from which an upload of known size is written as '
+                      'segments with a manifest (uploads of unknown size always '
+                      'are). Fractions are allowed.'),
+    cfg.FloatOpt('swift_store_large_object_chunk_size', default=200,
+                 help='Size in MB of each segment of a large object. Fractions are '
+                      'allowed.'),
+    cfg.StrOpt('swift_store_config_file',
+               help='File with one section per Swift account reference, holding '
+                    'its credentials: auth_address, auth_version (1 for tempauth, '
+                    '3 for Keystone; default 3), user and key (for Keystone '
+                    '"project:user"), user_domain_id/_name, project_domain_id/_name, '
+                    'or application_credential_id and '
+                    'application_credential_secret.'),
+    cfg.StrOpt('default_swift_reference', default='ref1',
+               help='The section of swift_store_config_file that uploads use.'),
+    cfg.BoolOpt('swift_store_auth_insecure', default=False,
+                help='Do not verify the TLS certificates of Swift and Keystone.'),
+    cfg.StrOpt('swift_store_cacert',
+               help='CA bundle for verifying the TLS certificates of Swift and '
+                    'Keystone.'),
+    cfg.StrOpt('swift_store_region',
+               help='Keystone auth: the region whose object-store endpoint to use.'),
+    cfg.StrOpt('swift_store_endpoint',
+               help='Storage URL to use instead of the one the auth service '
+                    'returns.'),
+    cfg.StrOpt('swift_store_endpoint_type', default='publicURL',
+               help='Keystone auth: the endpoint interface (publicURL, internalURL '
+                    'or adminURL).'),
+    cfg.StrOpt('swift_store_service_type', default='object-store',
+               help='Keystone auth: the service type of Swift in the catalog.'),
+    cfg.IntOpt('swift_store_retry_get_count', default=0, min=0,
+               help='How many times a download that breaks off is resumed (with a '
+                    'Range request from the last byte received) before it fails.'),
+    cfg.BoolOpt('swift_store_multi_tenant', default=False,
+                help='Store images in each project\'s own account. Not supported '
+                     'by this service: leave False.'),
+]
+
+
+class SwiftStore(base.Store):
+    """Image data as objects in a Swift account named by a config-file reference."""
+
+    driver = 'swift'
+    schemes = (SCHEME,)
+
+    def __init__(self, conf, group, store_id):
+        super().__init__(conf, group, store_id)
+        self._references = {}
+        self._tokens = {}
+        self._sessions = {}
+        self._lock = threading.Lock()
+        self._known_containers = set()
+        self.max_segments = _DEFAULT_MAX_SEGMENTS
+
+    @classmethod
+    def option_list(cls):
+        return _opts
+
+    @property
+    def reference(self):
+        return self.options.default_swift_reference
+
+    @property
+    def large_object_size(self):
+        return int(self.options.swift_store_large_object_size * ONE_MB)
+
+    @property
+    def large_object_chunk_size(self):
+        return int(self.options.swift_store_large_object_chunk_size * ONE_MB)
+
+    def configure(self):
+        options = self.options
+        if options.swift_store_multi_tenant:
+            raise errors.BadConfiguration('swift_store_multi_tenant is not supported')
+        if self.large_object_size <= 0 or self.large_object_chunk_size <= 0:
+            raise errors.BadConfiguration(
+                'swift_store_large_object_size and swift_store_large_object_chunk_size '
+                'must be positive')
+        self._references = _read_references(options.swift_store_config_file)
+        if self.reference not in self._references:
+            raise errors.BadConfiguration(
+                'default_swift_reference %r is not a section of %s'
+                % (self.reference, options.swift_store_config_file))
+        with self._connection(self.reference) as conn:
+            try:
+                slo = conn.get_capabilities().get('slo')
+            except Exception as exc:
+                raise _store_error(exc, 'reading Swift capabilities')
+            if slo is None:
+                raise errors.BadConfiguration('Swift at %s has no static large object '
+                                              'support (slo middleware)' % conn.url)
+            self.max_segments = int(slo.get('max_manifest_segments',
+                                            _DEFAULT_MAX_SEGMENTS))
+            if not options.swift_store_multiple_containers_seed:
+                self._check_container(conn, options.swift_store_container)
+
+    def _check_container(self, conn, container):
+        try:
+            conn.head_container(container)
+        except swiftclient.ClientException as exc:
+            if exc.http_status != 404:
+                raise _store_error(exc, 'checking container %s' % container)
+            if not self.options.swift_store_create_container_on_put:
+                raise errors.BadConfiguration(
+                    'Swift container %s does not exist; create it or set '
+                    'swift_store_create_container_on_put' % container)
+        except Exception as exc:
+            raise _store_error(exc, 'checking container %s' % container)
+
+    # -- locations -------------------------------------------------------------------
+
+    def container_for(self, image_id):
+        """The container that holds ``image_id``'s object (upstream's rule)."""
+        container = self.options.swift_store_container
+        seed = self.options.swift_store_multiple_containers_seed
+        if not seed:
+            return container
+        image_id = image_id.lower()
+        # Upstream counts the dashes in: seed 9 of "3a1b2c3d-..." is "3a1b2c3d-e".
+        return '%s_%s' % (container, image_id[:seed + image_id[:seed].count('-')])
+
+    def location_for(self, container, obj, reference=None):
+        return '%s://%s/%s/%s' % (SCHEME, reference or self.reference, container, obj)
+
+    def _parse(self, url):
+        """``(reference, container, object)`` of a location; BadLocation if not ours."""
+        parsed = urllib.parse.urlsplit(url)
+        parts = parsed.path.split('/')
+        if (parsed.scheme != SCHEME or len(parts) != 3 or parts[0] or not parts[1]
+                or not parts[2] or parsed.query or parsed.fragment):
+            raise errors.BadLocation('not a Swift store location: %s' % url)
+        if parsed.netloc not in self._references:
+            raise errors.BadLocation('location %s names Swift account reference %r, '
+                                     'which swift_store_config_file does not define'
+                                     % (url, parsed.netloc))
+        return parsed.netloc, parts[1], parts[2]
+
+    def owns(self, url):
+        try:
+            self._parse(url)
+        except errors.BadLocation:
+            return False
+        return True
+
+    # -- connections -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _connection(self, reference):
+        """A swiftclient connection for ``reference`` that reuses the shared token."""
+        conn = self._connect(reference)
+        try:
+            yield conn
+        finally:
+            self._release(reference, conn)
+
+    def _connect(self, reference):
+        """A new swiftclient ``Connection``; release it with ``_release``."""
+        credentials = self._references[reference]
+        options = self.options
+        os_options = {'service_type': options.swift_store_service_type,
+                      'endpoint_type': options.swift_store_endpoint_type}
+        if options.swift_store_region:
+            os_options['region_name'] = options.swift_store_region
+        with self._lock:
+            storage_url, token = self._tokens.get(reference, (None, None))
+        storage_url = options.swift_store_endpoint or storage_url
+        # retries=0: no blind resending (a streamed body cannot be replayed, and a
+        # dead Swift should answer 503 at once); swiftclient still re-authenticates
+        # once when a token has expired.
+        common = dict(retries=0, insecure=options.swift_store_auth_insecure,
+                      cacert=options.swift_store_cacert, timeout=_SOCKET_TIMEOUT,
+                      preauthurl=storage_url, preauthtoken=token, os_options=os_options)
+        if credentials['auth_version'] == '1':
+            return swiftclient.Connection(credentials['auth_address'],
+                                          credentials['user'], credentials['key'],
+                                          auth_version='1', **common)
+        return swiftclient.Connection(session=self._keystone_session(reference),
+                                      **common)
+
+    def _release(self, reference, conn):
+        if conn.url and conn.token:
+            with self._lock:
+                self._tokens[reference] = (conn.url, conn.token)
+        conn.close()
+
+    def _keystone_session(self, reference):
+        with self._lock:
+            session = self._sessions.get(reference)
+            if session is None:
+                session = self._sessions[reference] = keystone_session(
+                    self._references[reference],
+                    verify=(False if self.options.swift_store_auth_insecure
+                            else self.options.swift_store_cacert or True))
+            return session
+
+    # -- the Store interface -----------------------------------------------------------
+
+    def open_writer(self, image_id, hashing_algorithm='sha512', size=None):
+        if not image_id or '/' in image_id:
+            raise errors.BadLocation('invalid object name %r' % image_id)
+        container = self.container_for(image_id)
+        conn = self._connect(self.reference)
+        try:
+            self._prepare_container(conn, container)
+            try:
+                conn.head_object(container, image_id)
+            except swiftclient.ClientException as exc:
+                if exc.http_status != 404:
+                    raise
+            else:
+                raise errors.StoreError('image data for %s already exists' % image_id)
+        except errors.StoreError:
+            self._release(self.reference, conn)
+            raise
+        except Exception as exc:
+            self._release(self.reference, conn)
+            raise _store_error(exc, 'preparing to write %s' % image_id, writing=True)
+        return _SwiftWriter(self, conn, container, image_id, size, hashing_algorithm)
+
+    def _prepare_container(self, conn, container):
+        if (not self.options.swift_store_create_container_on_put
+                or container in self._known_containers):
+            return
+        conn.put_container(container)  # idempotent: 201 or 202
+        self._known_containers.add(container)
+
+    def open_reader(self, url, offset=0, length=None):
+        reference, container, obj = self._parse(url)
+        return _SwiftReader(self, reference, container, obj, offset, length)
+
+    def stat(self, url):
+        reference, container, obj = self._parse(url)
+        with self._connection(reference) as conn:
+            try:
+                headers = conn.head_object(container, obj)
+            except Exception as exc:
+                raise _store_error(exc, 'stat %s' % url)
+        return int(headers['content-length'])
+
+    def delete(self, url):
+        reference, container, obj = self._parse(url)
+        with self._connection(reference) as conn:
+            try:
+                headers = conn.head_object(container, obj)
+                if headers.get('x-static-large-object', '').lower() == 'true':
+                    conn.delete_object(container, obj,
+                                       query_string='multipart-manifest=delete')
+                else:
+                    dlo = headers.get('x-object-manifest')
+                    if dlo:
+                        # Upstream's large objects: segments first, then the manifest.
+                        dlo_container, _, prefix = dlo.partition('/')
+                        self._delete_prefix(conn, urllib.parse.unquote(dlo_container),
+                                            urllib.parse.unquote(prefix))
+                    conn.delete_object(container, obj)
+            except Exception as exc:
+                raise _store_error(exc, 'delete %s' % url)
+            # Segments of uploads that died without cleaning up (a killed process).
+            self._delete_prefix(conn, container, obj + '-', best_effort=True)
+
+    def _delete_prefix(self, conn, container, prefix, best_effort=False):
+        try:
+            _, listing = conn.get_container(container, prefix=prefix, full_listing=True)
+            for entry in listing:
+                try:
+                    conn.delete_object(container, entry['name'])
+                except swiftclient.ClientException as exc:
+                    if exc.http_status != 404:
+                        raise
+        except Exception:
+            if not best_effort:
+                raise
+            LOG.warning('could not remove objects %s/%s*', container, prefix,
+                        exc_info=True)
+
+    def describe(self):
+        return {'container': self.options.swift_store_container,
+                'large_object_size': self.large_object_size,
+                'large_object_chunk_size': self.large_object_chunk_size}
+
+
+class _SwiftWriter(base.Writer):
+    """One upload: a single PUT, or segment PUTs one after another and a manifest."""
+
+    def __init__(self, store, conn, container, image_id, size, hashing_algorithm):
+        super().__init__(hashing_algorithm)
+        self._store = store
+        self._conn = conn
+        self._container = container
+        self._image_id = image_id
+        self._expected = size
+        self._segment_size = store.large_object_chunk_size
+        self._segmented = size is None or size >= store.large_object_size
+        self._upload_id = uuid.uuid4().hex[:16]
+        self._put = None            # the PUT in flight
+        self._segment_limit = None  # bytes that go into the segment being written
+        self._segments = []         # finished segments: manifest entries
+        self._object_written = False
+        self._held_back = b''
+        self._released = False
+
+    def _write(self, chunk):
+        if not chunk:   # nothing to send, and no PUT to start before commit()
+            return
+        if self._expected is not None and self.size > self._expected:
+            raise errors.StoreError('received more than the %d bytes declared'
+                                    % self._expected)
+        if not self._segmented:
+            if self._put is None:
+                self._put = self._start_put(self._image_id, self._expected,
+                                            {'If-None-Match': '*'})
+            if self.size == self._expected:
+                # Swift stores the object the moment it has every declared byte; hold
+                # the last one back so that only commit() can publish it.
+                chunk, self._held_back = chunk[:-1], chunk[-1:]
+            self._put.feed(chunk)
+            return
+        while chunk:
+            if self._put is None:
+                self._start_segment()
+            room = self._segment_limit - self._put.fed
+            if len(chunk) > room:   # a segment boundary inside the chunk
+                chunk, rest = chunk[:room], chunk[room:]
+            else:
+                rest = b''
+            self._put.feed(chunk)
+            if self._put.fed == self._segment_limit:
+                self._finish_segment()
+            chunk = rest
+
+    def _start_segment(self):
+        number = len(self._segments) + 1
+        if number > self._store.max_segments:
+            raise errors.StoreFull(
+                'image is larger than %d segments of %d bytes (raise '
+                'swift_store_large_object_chunk_size)'
+                % (self._store.max_segments, self._segment_size))
+        self._segment_limit = self._segment_size
+        content_length = None   # unknown total: the last segment's size is unknown too
+        if self._expected is not None:
+            written = sum(segment['size_bytes'] for segment in self._segments)
+            content_length = self._segment_limit = min(self._segment_size,
+                                                       self._expected - written)
+        name = '%s-%s-%05d' % (self._image_id, self._upload_id, number)
+        self._put = self._start_put(name, content_length)
+
+    def _start_put(self, name, content_length, headers=None):
+        # A segment needs an md5 of its own to check Swift's etag against; the single
+        # object's is the writer's md5 of everything.
+        return _StreamingPut(self._conn, self._container, name, content_length, headers,
+                             md5=name != self._image_id)
+
+    def _finish_segment(self):
+        put, self._put = self._put, None
+        etag = self._finish(put)
+        self._segments.append({'path': '/%s/%s' % (self._container, put.name),
+                               'etag': etag, 'size_bytes': put.fed})
+
+    def _finish(self, put):
+        """Wait for ``put``'s response; its etag, or the mapped error."""
+        put.finish()
+        if put.error is not None:
+            if _status(put.error) == 412:
+                raise errors.StoreError('image data for %s already exists'
+                                        % self._image_id)
+            raise _store_error(put.error, 'writing %s' % put.name, writing=True)
+        # A single-object PUT is finished only at commit, when the base class has
+        # the whole stream's md5; segments carry their own.
+        expected = put.md5.hexdigest() if put.md5 else self._digests[0]
+        if put.etag != expected:
+            if put.name == self._image_id:
+                self._object_written = True
+            raise errors.StoreUnavailable('Swift stored %s with etag %s, expected %s'
+                                          % (put.name, put.etag, expected))
+        return put.etag
+
+    def _commit(self):
+        try:
+            url = self._publish()
+        except BaseException:
+            self._cancel()
+            raise
+        self._release()
+        return url, {}
+
+    def _publish(self):
+        if self._expected is not None and self.size != self._expected:
+            raise errors.StoreError('received %d bytes, %d were declared'
+                                    % (self.size, self._expected))
+        if self._segmented:
+            if self._put is not None:
+                self._finish_segment()
+            self._put_manifest()
+        else:
+            # Swift checks If-None-Match when a PUT starts, so a writer that started
+            # while no object existed would overwrite one committed since: look again.
+            self._check_absent()
+            if self._put is None:   # an empty image: no write() was ever called
+                self._put = self._start_put(self._image_id, 0, {'If-None-Match': '*'})
+            self._put.feed(self._held_back)
+            put, self._put = self._put, None
+            self._finish(put)
+        return self._store.location_for(self._container, self._image_id)
+
+    def _check_absent(self):
+        try:
+            self._conn.head_object(self._container, self._image_id)
+        except swiftclient.ClientException as exc:
+            if exc.http_status == 404:
+                return
+            raise _store_error(exc, 'checking for %s' % self._image_id)
+        except Exception as exc:
+            raise _store_error(exc, 'checking for %s' % self._image_id)
+        raise errors.StoreError('image data for %s already exists' % self._image_id)
+
+    def _put_manifest(self):
+        try:
+            if self._segments:
+                self._conn.put_object(self._container, self._image_id,
+                                      json.dumps(self._segments),
+                                      query_string='multipart-manifest=put',
+                                      headers={'If-None-Match': '*'})
+            else:   # no bytes at all: an SLO needs a segment, so a plain empty object
+                self._conn.put_object(self._container, self._image_id, b'',
+                                      headers={'If-None-Match': '*'})
+        except Exception as exc:
+            if _status(exc) == 412:
+                # Another writer for this image committed first; its object stays.
+                raise errors.StoreError('image data for %s already exists'
+                                        % self._image_id)
+            raise _store_error(exc, 'writing the manifest of %s' % self._image_id,
+                               writing=True)
+
+    def _cancel(self):
+        if self._released:
+            return
+        put, self._put = self._put, None
+        if put is not None:
+            put.abort()
+            if put.thread.is_alive():
+                # A PUT stuck in a send: leave its connection to it and clean up
+                # over a fresh one.
+                self._conn = self._store._connect(self._store.reference)
+        names = [segment['path'].rsplit('/', 1)[1] for segment in self._segments]
+        try:
+            for name in names:
+                try:
+                    self._conn.delete_object(self._container, name)
+                except swiftclient.ClientException as exc:
+                    if exc.http_status != 404:
+                        raise
+            # A segment whose PUT completed on the server after we gave up on it.
+            self._store._delete_prefix(self._conn, self._container, '%s-%s-'
+                                       % (self._image_id, self._upload_id))
+            if self._object_written:   # ours, but it failed its checks
+                self._conn.delete_object(self._container, self._image_id)
+        except Exception:
+            LOG.warning('could not remove the segments of a cancelled upload of %s',
+                        self._image_id, exc_info=True)
+        self._segments = []
+        self._release()
+
+    def _release(self):
+        if not self._released:
+            self._released = True
+            self._store._release(self._store.reference, self._conn)
+
+
+class _Aborted(Exception):
+    """Raised inside a PUT's body to make the request fail (the writer cancelled)."""
+
+
+_END = object()
+_ABORT = object()
+
+
+class _StreamingPut:
+    """A PUT whose body is fed chunk by chunk from another thread.
+
+    swiftclient reads the body through ``read`` (a file-like object) in the PUT's own
+    thread; ``feed`` blocks while the queue is full, so memory stays bounded by
+    ``_QUEUE_DEPTH`` chunks. ``content_length`` None means chunked transfer encoding.
+    """
+
+    def __init__(self, conn, container, name, content_length, headers=None, md5=True):
+        self.name = name
+        self.content_length = content_length
+        self.fed = 0
+        self.md5 = hashlib.md5(usedforsecurity=False) if md5 else None
+        self.etag = None
+        self.error = None
+        self._queue = queue.Queue(_QUEUE_DEPTH)
+        self._ended = False
+        self.thread = threading.Thread(
+            target=self._run, args=(conn, container, headers), daemon=True,
+            name='swift-put-%s' % name)
+        self.thread.start()
+
+    def _run(self, conn, container, headers):
+        try:
+            self.etag = conn.put_object(container, self.name, self,
+                                        content_length=self.content_length,
+                                        headers=headers,
+                                        chunk_size=base.CHUNK_SIZE)
+        except BaseException as exc:
+            self.error = exc
+
+    # -- the API thread's side --
+
+    def feed(self, chunk):
+        """Queue ``chunk`` for the request body; raises if the PUT has already ended."""
+        if not chunk:
+            return
+        self._enqueue(bytes(chunk))
+        self.fed += len(chunk)
+
+    def finish(self):
+        """End the body and wait for the response (``etag`` or ``error``)."""
+        self._enqueue(_END, raise_on_failure=False)
+        self.thread.join()
+
+    def abort(self, timeout=10):
+        """Make the request fail without completing, and wait for it to end."""
+        with contextlib.suppress(queue.Empty):
+            while True:   # make room for the abort signal; the PUT may be stalled
+                self._queue.get_nowait()
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(_ABORT)
+        self.thread.join(timeout)
+
+    def _enqueue(self, item, raise_on_failure=True):
+        while True:
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                if self.thread.is_alive():
+                    continue
+            # The request ended (Swift answered early or the connection broke)
+            # before taking the whole body.
+            if raise_on_failure:
+                if self.error is not None:
+                    raise _store_error(self.error, 'writing %s' % self.name,
+                                       writing=True)
+                raise errors.StoreUnavailable('Swift ended the PUT of %s early'
+                                              % self.name)
+            return
+
+    # -- the PUT thread's side: what swiftclient reads the body from --
+
+    def read(self, size=-1):
+        """The next queued chunk, whole, whatever ``size`` asks for.
+
+        The two readers of this body, swiftclient's LengthWrapper (Content-Length) or
+        ReadableToIterable (chunked) and then urllib3, send whatever ``read`` returns.
+        Handing the chunks over as they came saves a copy and several calls per chunk
+        (urllib3 asks for 16 KiB at a time).
+        """
+        if self._ended:
+            return b''
+        item = self._queue.get()
+        if item is _END or item is _ABORT:
+            self._ended = True
+            if item is _ABORT:
+                raise _Aborted('upload of %s cancelled' % self.name)
+            return b''
+        if self.md5 is not None:
+            # Hashed here, in the PUT's thread: hashlib releases the GIL, so this runs
+            # beside the API thread's own md5 and multihash.
+            self.md5.update(item)
+        return item
+
+
+class _SwiftReader(base.Reader):
+    """A GET of a byte range, resumed with a new Range request if the stream breaks."""
+
+    def __init__(self, store, reference, container, obj, offset, length):
+        self._store = store
+        self._reference = reference
+        self._container = container
+        self._obj = obj
+        self._retries = store.options.swift_store_retry_get_count
+        self._body = None
+        self._conn = store._connect(reference)
+        try:
+            size = self._open(offset, length)
+        except BaseException:
+            self.close()
+            raise
+        available = max(size - offset, 0)
+        length = available if length is None else min(length, available)
+        super().__init__(size, offset, length)
+        self._received = 0
+        if length == 0:
+            self._close_body()
+
+    def _open(self, start, length):
+        """Start the GET of ``length`` bytes (None: to the end) from ``start``.
+
+        Returns the size of the whole object.
+        """
+        headers = {}
+        if length == 0:
+            try:
+                return int(self._conn.head_object(self._container,
+                                                  self._obj)['content-length'])
+            except Exception as exc:
+                raise _store_error(exc, 'reading %s' % self._obj)
+        if start or length is not None:
+            end = '' if length is None else start + length - 1
+            headers['Range'] = 'bytes=%d-%s' % (start, end)
+        try:
+            response, self._body = self._conn.get_object(
+                self._container, self._obj, resp_chunk_size=READ_CHUNK_SIZE,
+                headers=headers)
+        except swiftclient.ClientException as exc:
+            if exc.http_status == 416:   # the range starts at or past the end
+                headers = {key.lower(): value for key, value
+                           in (exc.http_response_headers or {}).items()}
+                return int(headers['content-range'].rpartition('/')[2])
+            raise _store_error(exc, 'reading %s' % self._obj)
+        except Exception as exc:
+            raise _store_error(exc, 'reading %s' % self._obj)
+        if 'content-range' in response:
+            return int(response['content-range'].rpartition('/')[2])
+        return int(response['content-length'])
+
+    def __next__(self):
+        while self._received < self.length:
+            try:
+                chunk = next(self._body, b'') if self._body is not None else b''
+            except _READ_ERRORS as exc:
+                chunk, error = b'', exc
+            else:
+                error = None
+            if chunk:
+                chunk = chunk[:self.length - self._received]
+                self._received += len(chunk)
+                return chunk
+            self._resume(error)
+        self._close_body()
+        raise StopIteration
+
+    def _resume(self, error):
+        """The stream ended early: ask again from the first missing byte, or fail."""
+        self._close_body()
+        while self._retries > 0:
+            self._retries -= 1
+            LOG.info('resuming download of %s at byte %d', self._obj,
+                     self.offset + self._received)
+            self._conn.close()
+            try:
+                self._open(self.offset + self._received, self.length - self._received)
+                return
+            except errors.StoreUnavailable as exc:
+                error = exc
+        raise errors.StoreUnavailable(
+            'download of %s broke off after %d of %d bytes: %s'
+            % (self._obj, self._received, self.length, error or 'connection closed'))
+
+    def _close_body(self):
+        body, self._body = self._body, None
+        if body is not None:
+            with contextlib.suppress(Exception):
+                body.close()
+
+    def close(self):
+        self._close_body()
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            self._store._release(self._reference, conn)
+
+
+_READ_ERRORS = (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError,
+                requests.RequestException)
+
+
+def _status(exc):
+    return getattr(exc, 'http_status', None)
+
+
+def _store_error(exc, what, writing=False):
+    """The ``stores.errors`` exception for a swiftclient/requests failure."""
+    if isinstance(exc, errors.StoreError):
+        return exc
+    status = _status(exc)
+    if status == 404 and writing:
+        return errors.StoreUnavailable(
+            '%s: the container does not exist (create it, or set '
+            'swift_store_create_container_on_put)' % what)
+    if status == 404:
+        return errors.NotFound('%s: no such object in Swift' % what)
+    if status in (413, 507):
+        return errors.StoreFull('%s: Swift has no room (%s)' % (what, status))
+    if status in (401, 403):
+        return errors.StoreUnavailable('%s: credentials refused (%s)'
+                                       % (what, status))
+    if isinstance(exc, swiftclient.ClientException):
+        return errors.StoreUnavailable('%s: %s' % (what, exc))
+    return errors.StoreUnavailable('%s: cannot reach Swift: %s' % (what, exc))
+
+
+def _read_references(path):
+    """The account references of ``swift_store_config_file``, validated."""
+    if not path:
+        raise errors.BadConfiguration('swift_store_config_file is required')
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path) as f:
+            parser.read_file(f)
+    except (OSError, configparser.Error) as exc:
+        raise errors.BadConfiguration('cannot read swift_store_config_file %s: %s'
+                                      % (path, exc))
+    references = {}
+    for name in parser.sections():
+        section = {key: _unquote(value) for key, value in parser.items(name)}
+        section.setdefault('auth_version', '3')
+        if section['auth_version'] in ('2', '2.0', '3', '3.0'):
+            # Keystone's v2 API is gone; upstream also treats 2 as 3.
+            section['auth_version'] = '3'
+        elif section['auth_version'] in ('1', '1.0'):
+            section['auth_version'] = '1'
+        else:
+            raise errors.BadConfiguration('[%s] auth_version must be 1 or 3, not %r'
+                                          % (name, section['auth_version']))
+        has_application_credential = bool(section.get('application_credential_id'))
+        needed = ['auth_address']
+        if has_application_credential and section['auth_version'] == '3':
+            needed.append('application_credential_secret')
+        else:
+            needed += ['user', 'key']
+        missing = [key for key in needed if not section.get(key)]
+        if missing:
+            raise errors.BadConfiguration('[%s] of %s lacks %s'
+                                          % (name, path, ', '.join(missing)))
+        references[name] = section
+    return references
+
+
+def _unquote(value):
+    # Upstream's parser strips one pair of matching quotes around a value.
+    if len(value) >= 2 and value[0] in '"\'' and value[-1] == value[0]:
+        return value[1:-1]
+    return value
+
+
+def keystone_session(reference, verify=True):
+    """A keystoneauth1 session for a Keystone v3 reference (password or app
+    credential)."""
+    try:
+        from keystoneauth1 import session
+        from keystoneauth1.identity import v3
+    except ImportError:
+        raise errors.BadConfiguration('Keystone authentication needs the '
+                                      'keystoneauth1 package')
+    auth_url = reference['auth_address'].rstrip('/')
+    if not auth_url.rsplit('/', 1)[-1].startswith('v3'):
+        auth_url += '/v3'
+    if reference.get('application_credential_id'):
+        auth = v3.ApplicationCredential(
+            auth_url=auth_url,
+            application_credential_id=reference['application_credential_id'],
+            application_credential_secret=reference['application_credential_secret'])
+    else:
+        # Upstream's "project:user" form; project_name/project_id may be given instead.
+        project, _, user = reference['user'].rpartition(':')
+        domains = {key: reference[key] for key in (
+            'user_domain_id', 'user_domain_name', 'project_domain_id',
+            'project_domain_name') if reference.get(key)}
+        if not ('user_domain_id' in domains or 'user_domain_name' in domains):
+            domains['user_domain_id'] = 'default'
+        if not ('project_domain_id' in domains or 'project_domain_name' in domains):
+            domains['project_domain_id'] = 'default'
+        auth = v3.Password(auth_url=auth_url, username=user,
+                           password=reference['key'],
+                           project_name=project or reference.get('project_name'),
+                           project_id=reference.get('project_id'), **domains)
+    return session.Session(auth=auth, verify=verify)
