@@ -1,0 +1,435 @@
+"""The services under test: install, configure, start, stop.
+
+* ``upstream``: OpenStack Glance from PyPI, in its own virtualenv under the
+  cache directory, run the way its documentation describes: the WSGI app
+  ``glance.wsgi.api:application`` under uWSGI in HTTP mode (with
+  ``http-auto-chunked`` and ``http-chunked-input``), SQLite after
+  ``glance-manage db sync``, the file store, no authentication, and ONE worker
+  process (with more, upstream fails with "database is locked" on SQLite).
+* ``ours``: this project's ``glance-all`` with the same embedded defaults
+  (SQLite + file store, noauth) and the same worker count: 1 API worker and
+  1 registry worker.
+* ``ours-recommended``: ``glance-all`` with no extra configuration, i.e. the
+  worker counts we recommend.
+
+Every service is started in its own session, so stopping it stops its whole
+process tree and nothing else.
+"""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import procmon
+
+UPSTREAM_GLANCE = 'glance==33.0.0'
+UPSTREAM_UWSGI = 'uwsgi==2.0.31'
+HOST = '127.0.0.1'
+
+TARGET_NAMES = ('upstream', 'ours', 'ours-recommended')
+
+
+class TargetError(Exception):
+    """A service could not be installed or started; ``detail`` is the end of its log."""
+
+    def __init__(self, message, detail=''):
+        super().__init__(message)
+        self.detail = detail
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _stat_field(pid, index):
+    """A field of /proc/PID/stat after the command name (0 = state, 1 = ppid, 2 = pgid)."""
+    try:
+        with open(f'/proc/{pid}/stat', 'rb') as f:
+            stat = f.read()
+        return stat[stat.rindex(b')') + 2:].split()[index].decode()
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid):
+    state = _stat_field(pid, 0)
+    return state is not None and state != 'Z'
+
+
+def _tail(path, lines=30):
+    try:
+        with open(path, 'rb') as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16384))
+            text = f.read().decode(errors='replace')
+    except OSError:
+        return ''
+    return '\n'.join(text.splitlines()[-lines:])
+
+
+# ---------------------------------------------------------------- upstream
+
+def upstream_venv(cache):
+    return os.path.join(cache, 'upstream-' + UPSTREAM_GLANCE.replace('==', '-'))
+
+
+def ensure_upstream(cache, log=print):
+    """Install upstream Glance and uWSGI into a virtualenv once; reuse it after.
+
+    Returns the virtualenv path. A marker file written after a successful
+    install makes the next runs skip pip entirely.
+    """
+    venv = upstream_venv(cache)
+    marker = os.path.join(venv, '.bench-installed')
+    wanted = f'{UPSTREAM_GLANCE} {UPSTREAM_UWSGI}\n'
+    try:
+        with open(marker) as f:
+            if f.read() == wanted:
+                return venv
+    except OSError:
+        pass
+    log(f'installing {UPSTREAM_GLANCE} and {UPSTREAM_UWSGI} into {venv} '
+        '(once; uWSGI compiles, ~2 minutes)')
+    if os.path.exists(venv):
+        shutil.rmtree(venv)
+    os.makedirs(cache, exist_ok=True)
+    install_log = os.path.join(cache, 'upstream-install.log')
+    with open(install_log, 'w') as out:
+        steps = [
+            [sys.executable, '-m', 'venv', venv],
+            [os.path.join(venv, 'bin', 'python'), '-m', 'pip', 'install',
+             '--disable-pip-version-check', '--upgrade', 'pip'],
+            [os.path.join(venv, 'bin', 'python'), '-m', 'pip', 'install',
+             '--disable-pip-version-check', UPSTREAM_GLANCE, UPSTREAM_UWSGI],
+        ]
+        for cmd in steps:
+            rc = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, timeout=1800)
+            if rc != 0:
+                raise TargetError(f'{" ".join(cmd)} failed (rc={rc}); see {install_log}',
+                                  _tail(install_log))
+    with open(marker, 'w') as f:
+        f.write(wanted)
+    return venv
+
+
+def upstream_versions(venv):
+    """Versions of the packages that matter, from the virtualenv's pip."""
+    out = subprocess.run([os.path.join(venv, 'bin', 'python'), '-m', 'pip', 'list',
+                          '--format', 'json', '--disable-pip-version-check'],
+                         capture_output=True, text=True, timeout=120)
+    try:
+        pkgs = {p['name'].lower(): p['version'] for p in json.loads(out.stdout)}
+    except ValueError:
+        return {}
+    keep = ('glance', 'glance-store', 'uwsgi', 'sqlalchemy', 'webob', 'oslo.db',
+            'oslo.policy', 'eventlet', 'routes')
+    return {k: pkgs[k] for k in keep if k in pkgs}
+
+
+GLANCE_API_CONF = """\
+[DEFAULT]
+enabled_backends = fs:file
+# The standalone-server worker count; uWSGI's "processes" is what applies here.
+workers = 1
+use_stderr = true
+debug = false
+
+[glance_store]
+default_backend = fs
+
+[fs]
+filesystem_store_datadir = {data}/images
+
+[os_glance_staging_store]
+filesystem_store_datadir = {data}/staging
+
+[os_glance_tasks_store]
+filesystem_store_datadir = {data}/tasks
+
+[database]
+connection = sqlite:///{data}/glance.sqlite
+
+[paste_deploy]
+config_file = {venv}/etc/glance/glance-api-paste.ini
+# The empty flavor selects the "glance-api" pipeline: no auth.
+flavor =
+
+[oslo_policy]
+policy_file = {data}/policy.yaml
+"""
+
+# The noauth pipeline builds an is_admin=True context with no roles, but the
+# default RBAC rules since Wallaby test "role:admin", so every call is a 403.
+# Declaring every caller an admin is what noauth means.
+GLANCE_POLICY = '"context_is_admin": "@"\n'
+
+# The uWSGI options of upstream's "Running Glance in HTTPD" guide (uWSGI
+# server HTTP mode), with one process, as devstack runs it.
+UWSGI_INI = """\
+[uwsgi]
+{socket_option} = {host}:{port}
+module = glance.wsgi.api:application
+virtualenv = {venv}
+master = true
+processes = 1
+enable-threads = true
+lazy-apps = true
+thunder-lock = true
+socket-timeout = 10
+http-auto-chunked = true
+http-chunked-input = true
+http-raw-body = true
+buffer-size = 65535
+add-header = Connection: close
+die-on-term = true
+exit-on-reload = false
+need-app = true
+# Names the processes (master, worker, http router) for the RSS report only.
+auto-procname = true
+"""
+
+
+class Service:
+    """A started service: its port, its process (the root of its tree), its log."""
+
+    name = None
+
+    def __init__(self, name, run_dir):
+        self.name = name
+        self.data = os.path.join(run_dir, name)
+        self.log_path = os.path.join(run_dir, f'{name}.log')
+        self.port = None
+        self.proc = None
+        self.config = {}
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def _spawn(self, cmd, env=None):
+        self._log = open(self.log_path, 'ab')
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=env,
+                                     start_new_session=True, cwd=self.data)
+
+    def wait_ready(self, timeout=120):
+        """Poll GET /v2/images until it answers 200; fail if the process dies."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise TargetError(f'{self.name} exited with {self.proc.returncode} during '
+                                  f'start-up; see {self.log_path}', _tail(self.log_path))
+            conn = http.client.HTTPConnection(HOST, self.port, timeout=5)
+            try:
+                conn.request('GET', '/v2/images?limit=1')
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status == 200:
+                    return
+                last = f'HTTP {resp.status}'
+            except OSError as exc:
+                last = str(exc)
+            finally:
+                conn.close()
+            time.sleep(0.25)
+        raise TargetError(f'{self.name} not ready after {timeout}s ({last}); '
+                          f'see {self.log_path}', _tail(self.log_path))
+
+    def stop(self, timeout=20):
+        """SIGTERM the service's process group and tree; SIGKILL what is left after ``timeout``.
+
+        Only this service's own processes are signalled: its session (started
+        with ``start_new_session``) and any descendant that left it.
+        """
+        if self.proc is None:
+            return
+        try:
+            pids = self._own_processes()
+            self._signal(pids, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while pids and time.monotonic() < deadline:
+                time.sleep(0.1)
+                self.proc.poll()
+                pids = [pid for pid in pids if _alive(pid)]
+            if pids:
+                self._signal(pids, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        finally:
+            self._close_log()
+
+    def _own_processes(self):
+        members = set(procmon.process_tree(self.proc.pid))
+        for name in os.listdir('/proc'):
+            if name.isdigit() and _stat_field(int(name), 2) == str(self.proc.pid):
+                members.add(int(name))
+        return sorted(pid for pid in members if _alive(pid))
+
+    def _signal(self, pids, sig):
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _close_log(self):
+        log = getattr(self, '_log', None)
+        if log is not None:
+            log.close()
+            self._log = None
+
+
+class UpstreamService(Service):
+    """Upstream Glance under uWSGI, configured as its documentation says."""
+
+    def __init__(self, run_dir, venv, socket_option='http'):
+        super().__init__('upstream', run_dir)
+        self.venv = venv
+        self.socket_option = socket_option
+
+    def start(self):
+        os.makedirs(self.data)
+        for sub in ('images', 'staging', 'tasks'):
+            os.makedirs(os.path.join(self.data, sub))
+        self.port = free_port()
+        fmt = {'data': self.data, 'venv': self.venv, 'host': HOST, 'port': self.port,
+               'socket_option': self.socket_option}
+        files = {'glance-api.conf': GLANCE_API_CONF, 'policy.yaml': GLANCE_POLICY,
+                 'uwsgi.ini': UWSGI_INI}
+        for fname, template in files.items():
+            with open(os.path.join(self.data, fname), 'w') as f:
+                f.write(template.format(**fmt))
+        env = dict(os.environ, OS_GLANCE_CONFIG_DIR=self.data,
+                   PATH=os.path.join(self.venv, 'bin') + os.pathsep + os.environ.get('PATH', ''))
+        env.pop('PYTHONPATH', None)
+        with open(self.log_path, 'ab') as log:
+            rc = subprocess.call([os.path.join(self.venv, 'bin', 'glance-manage'),
+                                  '--config-file', os.path.join(self.data, 'glance-api.conf'),
+                                  'db', 'sync'], stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, env=env, cwd=self.data, timeout=300)
+        if rc != 0:
+            raise TargetError(f'glance-manage db sync failed (rc={rc}); see {self.log_path}',
+                              _tail(self.log_path))
+        self._spawn([os.path.join(self.venv, 'bin', 'uwsgi'), '--ini',
+                     os.path.join(self.data, 'uwsgi.ini')], env=env)
+        self.config = {'server': f'uWSGI ({self.socket_option} mode), 1 process, 1 thread',
+                       'database': 'SQLite', 'store': 'file', 'auth': 'noauth',
+                       'uwsgi_ini': UWSGI_INI.format(**fmt)}
+        self.wait_ready()
+
+    def seed_directly(self, bodies):
+        """Seed images without the API (see ``seed_upstream_sqlite``)."""
+        return seed_upstream_sqlite(os.path.join(self.data, 'glance.sqlite'), bodies)
+
+
+def seed_upstream_sqlite(database, bodies, spacing=0.01):
+    """Insert images straight into upstream's SQLite, as its API would have stored them.
+
+    ``bodies`` are (index, create-request body) pairs. Upstream is pinned, so
+    its schema is known; seeding 5,000 images through its one single-threaded
+    worker would take minutes, this takes a second. Everything seeded is then
+    read back through the API by the list workloads, which check every id.
+    Returns [(id, name, created_at as the API shows it, index)].
+    """
+    import datetime
+    import sqlite3
+    import uuid
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    base = now - datetime.timedelta(seconds=spacing * len(bodies) + 5)
+    images, props, tags, seeded = [], [], [], []
+    for n, (index, body) in enumerate(bodies):
+        image_id = str(uuid.uuid4())
+        created = base + datetime.timedelta(seconds=spacing * n)
+        stamp = created.strftime('%Y-%m-%d %H:%M:%S.%f')
+        images.append((image_id, body['name'], 'queued', stamp, stamp, body['disk_format'],
+                       body['container_format']))
+        for key, value in body.items():
+            if key not in ('name', 'disk_format', 'container_format', 'tags'):
+                props.append((image_id, key, value, stamp, stamp))
+        for tag in body['tags']:
+            tags.append((image_id, tag, stamp, stamp))
+        seeded.append((image_id, body['name'], created.strftime('%Y-%m-%dT%H:%M:%SZ'), index))
+    conn = sqlite3.connect(database, timeout=60)
+    try:
+        with conn:
+            conn.executemany(
+                'INSERT INTO images (id, name, size, status, created_at, updated_at, deleted,'
+                ' disk_format, container_format, min_disk, min_ram, protected, visibility,'
+                ' os_hidden) VALUES (?, ?, NULL, ?, ?, ?, 0, ?, ?, 0, 0, 0, \'shared\', 0)',
+                images)
+            conn.executemany(
+                'INSERT INTO image_properties (image_id, name, value, created_at, updated_at,'
+                ' deleted) VALUES (?, ?, ?, ?, ?, 0)', props)
+            conn.executemany(
+                'INSERT INTO image_tags (image_id, value, created_at, updated_at, deleted)'
+                ' VALUES (?, ?, ?, ?, 0)', tags)
+    finally:
+        conn.close()
+    return seeded
+
+
+def find_glance_all(explicit=None):
+    """This project's ``glance-all``: --glance-all, else beside this Python, else PATH."""
+    if explicit:
+        if not os.access(explicit, os.X_OK):
+            raise TargetError(f'--glance-all {explicit} is not an executable')
+        return explicit
+    beside = os.path.join(os.path.dirname(sys.executable), 'glance-all')
+    if os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which('glance-all')
+    if found:
+        return found
+    raise TargetError('glance-all not found beside this Python nor on PATH; install the '
+                      'project (pip install -e .) or pass --glance-all PATH')
+
+
+class OursService(Service):
+    """This project's all-in-one launcher: registry daemon plus API."""
+
+    def __init__(self, name, run_dir, glance_all, workers=None):
+        super().__init__(name, run_dir)
+        self.glance_all = glance_all
+        self.workers = workers
+
+    def start(self):
+        os.makedirs(self.data)
+        self.port = free_port()
+        registry_port = free_port()
+        cmd = [self.glance_all, '--data-dir', os.path.join(self.data, 'data'),
+               '--host', HOST, '--port', str(self.port), '--registry-port', str(registry_port)]
+        extra = None
+        if self.workers is not None:
+            extra = f'[DEFAULT]\nworkers = {self.workers}\n'
+            path = os.path.join(self.data, 'extra.conf')
+            with open(path, 'w') as f:
+                f.write(extra)
+            cmd += ['--config-file', path]
+        self._spawn(cmd)
+        self.config = {'command': ' '.join(cmd), 'extra_conf': extra,
+                       'workers': self.workers if self.workers is not None else 'default',
+                       'database': 'SQLite', 'store': 'file', 'auth': 'noauth'}
+        self.wait_ready()
+
+
+def make_service(name, run_dir, *, upstream_venv=None, glance_all=None, socket_option='http'):
+    if name == 'upstream':
+        return UpstreamService(run_dir, upstream_venv, socket_option)
+    if name == 'ours':
+        return OursService(name, run_dir, glance_all, workers=1)
+    if name == 'ours-recommended':
+        return OursService(name, run_dir, glance_all, workers=None)
+    raise ValueError(name)
