@@ -10,7 +10,8 @@ import logging
 from flask import Flask, g, request
 
 import stores
-from glance_api import auth, errors, image_data, images, policy, schemas, versions
+from glance_api import (auth, errors, image_data, images, info, members, policy,
+                        protections, quotas, schemas, versions)
 from glance_api.services import Services
 from glance_registry.client import RegistryClient
 
@@ -21,13 +22,16 @@ def create_app(conf, registry=None, store_set=None):
     """A Flask app serving the Images API v2 as ``conf`` says."""
     app = Flask('glance_api')
     app.url_map.strict_slashes = False
+    enforcer = policy.new_enforcer(conf)
     app.extensions['glance'] = Services(
         conf=conf,
         registry=registry or RegistryClient.from_config(conf),
         stores=store_set or stores.StoreSet.from_config(
             conf, probe=conf.probe_stores_on_start),
         schemas=schemas.Schemas(conf),
-        policy=policy.new_enforcer(conf))
+        policy=enforcer,
+        quotas=quotas.Quotas(conf),
+        protections=protections.PropertyProtections.from_config(conf, enforcer))
 
     @app.before_request
     def _build_context():
@@ -35,7 +39,8 @@ def create_app(conf, registry=None, store_set=None):
         g.context = auth.context_for(request.headers, g.request_id, conf)
 
     errors.register_handlers(app)
-    for blueprint in (versions.bp, schemas.bp, images.bp, image_data.bp):
+    for blueprint in (versions.bp, schemas.bp, images.bp, image_data.bp, members.bp,
+                      info.bp):
         app.register_blueprint(blueprint)
     app.wsgi_app = auth.wrap(app.wsgi_app, conf)
     return app

@@ -7,7 +7,7 @@ import logging
 import sys
 
 import stores
-from glance_api import app, opts
+from glance_api import app, opts, policy, protections
 from glance_registry import service
 
 LOG = logging.getLogger('glance_api')
@@ -28,6 +28,11 @@ def main(argv=None):
         store_set = stores.StoreSet.from_config(conf, probe=conf.probe_stores_on_start)
     except stores.errors.StoreError as exc:
         LOG.error('store configuration error: %s', exc)
+        return 2
+    try:
+        protections.PropertyProtections.from_config(conf, policy.new_enforcer(conf))
+    except protections.InvalidConfiguration as exc:
+        LOG.error('%s', exc)
         return 2
     for store in store_set:
         LOG.info('store %s (%s) ready', store.store_id, store.driver)

@@ -12,7 +12,7 @@ import logging
 
 from flask import Blueprint, Response, g, request
 
-from glance_api import errors, images, policy, responses, views
+from glance_api import errors, images, policy, quotas, responses, views
 from glance_api.services import services
 from glance_registry import errors as registry_errors
 from stores import errors as store_errors
@@ -56,14 +56,22 @@ def upload(image_id):
     registry = services().registry
     try:
         registry.transition_status(ctx.identity, image_id, 'queued', 'saving',
+                                   quota=services().quotas.for_upload_start(),
                                    request_id=g.request_id)
     except registry_errors.Conflict as exc:
         raise errors.Conflict('Image %s is already being uploaded (status %s).'
                               % (image_id, exc.details.get('current_status')))
+    except registry_errors.TooLarge as exc:
+        raise errors.TooLarge(str(exc))
 
-    store = services().stores.default
+    store = _upload_store()
+    reservation = quotas.Reservation(
+        registry, ctx.identity, image_id, services().quotas.max_storage,
+        conf.upload_reservation_step * quotas.MiB, g.request_id)
     try:
-        stored = _receive(store, image_id, expected_size, limit, conf)
+        if expected_size is not None:
+            reservation.cover(expected_size)
+        stored = _receive(store, image_id, expected_size, limit, conf, reservation)
     except BaseException as exc:
         _give_back(image_id)
         translated = errors.translate(exc)
@@ -91,6 +99,17 @@ def upload(image_id):
     return responses.no_content()
 
 
+def _upload_store():
+    """The store an upload goes to: ``X-Image-Meta-Store`` when several exist."""
+    store_set = services().stores
+    store_id = request.headers.get('X-Image-Meta-Store')
+    if not store_set.multi or not store_id:
+        return store_set.default
+    if store_id not in store_set or not store_set.get(store_id).writable:
+        raise errors.BadRequest('Store for identifier %s not found' % store_id)
+    return store_set.get(store_id)
+
+
 def _expected_size():
     header = request.headers.get('x-openstack-image-size')
     if header is None:
@@ -105,8 +124,12 @@ def _expected_size():
     return size
 
 
-def _receive(store, image_id, expected_size, limit, conf):
-    """Stream the request body into a new object; the ``StoredImage``."""
+def _receive(store, image_id, expected_size, limit, conf, reservation):
+    """Stream the request body into a new object; the ``StoredImage``.
+
+    Storage quota is reserved before each chunk is written, so a project's uploads
+    together never store more than its quota allows.
+    """
     stream = request.stream
     chunk_size = conf.upload_chunk_size
     with store.open_writer(image_id, conf.hashing_algorithm,
@@ -127,6 +150,7 @@ def _receive(store, image_id, expected_size, limit, conf):
             if expected_size is not None and writer.size + len(chunk) > expected_size:
                 raise errors.BadRequest('More data than x-openstack-image-size (%d).'
                                         % expected_size)
+            reservation.cover(writer.size + len(chunk))
             writer.write(chunk)
         if expected_size is not None and writer.size != expected_size:
             raise errors.BadRequest('Received %d bytes but x-openstack-image-size '
@@ -175,7 +199,7 @@ def download(image_id):
     size = record['size'] or 0
     byte_range = _requested_range(size)
     offset, length = byte_range if byte_range else (0, size)
-    reader = _open_reader(locations, offset, length)
+    reader = _open_reader(_preferred_order(locations), offset, length)
 
     file_wrapper = request.environ.get('wsgi.file_wrapper')
     if reader.fileobj is not None and file_wrapper is not None:
@@ -193,6 +217,32 @@ def download(image_id):
     elif record['checksum']:
         response.headers['Content-MD5'] = record['checksum']
     return response
+
+
+def _preferred_order(locations):
+    """Locations in the order to try them: ``?prefer=`` stores first, then by weight.
+
+    ``prefer`` is upstream's 2026.1 store preference: 400 without multi-store or for
+    an unknown store id.
+    """
+    store_set = services().stores
+    prefer = request.args.get('prefer')
+    weights = {store.store_id: rank for rank, store in enumerate(store_set)}
+    order = []
+    if prefer is not None:
+        if not store_set.multi:
+            raise errors.BadRequest('The prefer parameter needs multiple stores.')
+        order = [s.strip() for s in prefer.split(',') if s.strip()]
+        unknown = [s for s in order if s not in store_set]
+        if unknown:
+            raise errors.BadRequest('Unknown store %s in prefer.' % unknown[0])
+
+    def rank(location):
+        store_id = (location.get('metadata') or {}).get('store')
+        preferred = order.index(store_id) if store_id in order else len(order)
+        return preferred, weights.get(store_id, len(weights))
+
+    return sorted(locations, key=rank)
 
 
 def _open_reader(locations, offset, length):

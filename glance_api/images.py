@@ -24,14 +24,24 @@ _UUID = re.compile(r'^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?'
                    r'[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$')
 
 def load_image(image_id):
-    """The registry record of a visible image; 404 otherwise."""
+    """The registry record of a visible image as the caller sees it; 404 otherwise.
+
+    Properties the caller may not read (property protections) are left out.
+    """
     if not _UUID.match(image_id):
         raise errors.NotFound('No image found with ID %s' % image_id)
     try:
-        return services().registry.get_image(g.context.identity, image_id,
-                                             request_id=g.request_id)
+        record = services().registry.get_image(g.context.identity, image_id,
+                                               request_id=g.request_id)
     except registry_errors.NotFound:
         raise errors.NotFound('No image found with ID %s' % image_id)
+    return readable(record)
+
+
+def readable(record):
+    """``record`` without the properties the caller may not read."""
+    protections = services().protections
+    return protections.readable(g.context, record) if protections else record
 
 
 def check_visibility_change(ctx, visibility):
@@ -40,8 +50,9 @@ def check_visibility_change(ctx, visibility):
 
 
 def _image_response(record, status=200, headers=None):
-    return responses.json(views.image(record, services().conf), status=status,
-                          headers=headers)
+    return responses.json(views.image(readable(record), services().conf,
+                                      services().stores),
+                          status=status, headers=headers)
 
 
 @bp.post('/v2/images')
@@ -73,14 +84,20 @@ def create_image():
     values['tags'] = sorted(set(document.get('tags', [])))
     values['properties'] = {key: value for key, value in document.items()
                             if key not in services().schemas.base_properties}
+    if services().protections:
+        services().protections.check_changes(ctx, {}, values['properties'])
     try:
-        record = services().registry.create_image(ctx.identity, values,
-                                                  request_id=g.request_id)
+        record = services().registry.create_image(
+            ctx.identity, values, quota=services().quotas.for_image_write(creating=True),
+            request_id=g.request_id)
     except registry_errors.Conflict:
         raise errors.Conflict('An image with identifier %s already exists'
                               % document.get('id'))
-    return _image_response(record, status=201,
-                           headers={'Location': '/v2/images/%s' % record['id']})
+    headers = {'Location': '/v2/images/%s' % record['id']}
+    if services().stores.multi:
+        headers['OpenStack-image-store-ids'] = ','.join(
+            store.store_id for store in services().stores if store.writable)
+    return _image_response(record, status=201, headers=headers)
 
 
 @bp.get('/v2/images')
@@ -91,6 +108,7 @@ def list_images():
     invalid limit, marker, filter or sort.
     """
     conf = services().conf
+    policy.enforce(g.context, 'get_images')
     params = list(request.args.items(multi=True))
     limit = conf.limit_param_default
     for key, value in params:
@@ -109,7 +127,8 @@ def list_images():
     except registry_errors.BadRequest as exc:
         raise errors.BadRequest(str(exc))
     document = {
-        'images': [views.image(record, conf) for record in records],
+        'images': [views.image(readable(record), conf, services().stores)
+                   for record in records],
         'first': _list_link([(k, v) for k, v in params if k != 'marker']),
         'schema': '/v2/schemas/images',
     }
@@ -127,7 +146,9 @@ def _list_link(params):
 @bp.get('/v2/images/<image_id>')
 def show_image(image_id):
     """The image; 404 if it does not exist or the caller may not see it."""
-    return _image_response(load_image(image_id))
+    record = load_image(image_id)
+    policy.enforce(g.context, 'get_image', record)
+    return _image_response(record)
 
 
 @bp.patch('/v2/images/<image_id>')
@@ -144,6 +165,9 @@ def update_image(image_id):
     record = load_image(image_id)
     policy.enforce(ctx, 'modify_image', record)
     update = patch.apply(changes, record, services().schemas, request.mimetype)
+    if services().protections:
+        services().protections.check_changes(ctx, record.get('properties') or {},
+                                             update.properties)
 
     values = update.values
     if 'owner' in values and values['owner'] != record['owner'] and not ctx.is_admin:
@@ -160,7 +184,8 @@ def update_image(image_id):
     try:
         record = services().registry.update_image(
             ctx.identity, image_id, values=values, properties=update.properties,
-            tags=update.tags, request_id=g.request_id)
+            tags=update.tags, quota=services().quotas.for_image_write(),
+            request_id=g.request_id)
     except registry_errors.Conflict as exc:
         raise errors.Conflict(str(exc))
     except registry_errors.NotFound:
@@ -245,7 +270,9 @@ def add_tag(image_id, tag):
         raise errors.BadRequest('Tag is longer than 255 characters.')
     record = load_image(image_id)
     policy.enforce(ctx, 'modify_image', record)
-    services().registry.add_tag(ctx.identity, image_id, tag, request_id=g.request_id)
+    services().registry.add_tag(ctx.identity, image_id, tag,
+                                max_tags=services().conf.image_tag_quota,
+                                request_id=g.request_id)
     return responses.no_content()
 
 

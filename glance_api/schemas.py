@@ -138,6 +138,36 @@ class Schemas:
                 {'rel': 'describedby', 'href': '{schema}'},
             ],
         }
+        self.member = {
+            'name': 'member',
+            'properties': {
+                'created_at': {'type': 'string',
+                               'description': 'Date and time of image member creation'},
+                'image_id': {'type': 'string', 'pattern': UUID_PATTERN,
+                             'description': 'An identifier for the image'},
+                'member_id': {'type': 'string',
+                              'description': 'An identifier for the image member '
+                                             '(tenantId)'},
+                'schema': {'type': 'string', 'readOnly': True},
+                'status': {'type': 'string', 'enum': ['pending', 'accepted',
+                                                      'rejected'],
+                           'description': 'The status of this image member'},
+                'updated_at': {'type': 'string',
+                               'description': 'Date and time of last modification of '
+                                              'image member'},
+            },
+        }
+        self.members = {
+            'name': 'members',
+            'properties': {
+                'members': {'type': 'array', 'items': self.member},
+                'schema': {'type': 'string'},
+            },
+            'links': [
+                {'rel': 'self', 'href': '{self}'},
+                {'rel': 'describedby', 'href': '{schema}'},
+            ],
+        }
         self._image_validator = jsonschema.Draft4Validator(self.image)
         self.base_properties = frozenset(properties)
 
@@ -171,3 +201,15 @@ def image_schema():
 def images_schema():
     """The schema of an image list page."""
     return responses.json(services().schemas.images)
+
+
+@bp.get('/v2/schemas/member')
+def member_schema():
+    """The schema of an image member."""
+    return responses.json(services().schemas.member)
+
+
+@bp.get('/v2/schemas/members')
+def members_schema():
+    """The schema of an image's member list."""
+    return responses.json(services().schemas.members)

@@ -7,13 +7,16 @@ from flask import current_app
 
 @dataclasses.dataclass
 class Services:
-    """Config, registry client, stores, schemas and policy enforcer of one app."""
+    """Config, registry client, stores, schemas, policy enforcer and quotas of one app."""
 
     conf: object
     registry: object
     stores: object
     schemas: object
     policy: object
+    quotas: object
+    #: ``PropertyProtections``, or None when properties are not protected.
+    protections: object = None
 
 
 def services():

@@ -6,8 +6,12 @@ BASE_FIELDS = ('id', 'name', 'status', 'visibility', 'protected', 'os_hidden',
                'updated_at', 'min_ram', 'min_disk')
 
 
-def image(record, conf):
-    """The API document for ``record``: custom properties, base fields, links."""
+def image(record, conf, store_set=None):
+    """The API document for ``record``: custom properties, base fields, links.
+
+    With several stores configured (``store_set.multi``) the document also says which
+    stores hold the data (``stores``), as upstream does from API 2.8.
+    """
     document = dict(record.get('properties') or {})
     for field in BASE_FIELDS:
         document[field] = record.get(field)
@@ -19,6 +23,10 @@ def image(record, conf):
     locations = active_locations(record)
     if conf.show_image_direct_url and locations:
         document['direct_url'] = locations[0]['url']
+    if store_set is not None and store_set.multi:
+        ids = [loc.get('metadata', {}).get('store') for loc in locations]
+        if any(ids):
+            document['stores'] = ','.join(i for i in ids if i)
     return document
 
 

@@ -2,8 +2,9 @@
 
 ``create_app(conf)`` opens the database and returns the application; nothing happens
 at import time. Every request except ``GET /healthcheck`` must carry a valid identity
-signature (``identity.Identity.verify``) before anything else is done. Handlers
-validate the request strictly, call ``glance_registry.images`` and answer JSON;
+signature, or a Keystone service token where accepted (``auth.authenticate``), before
+anything else is done. Handlers validate the request strictly, call
+``glance_registry.images``, ``members`` or ``quotas`` and answer JSON;
 ``Registry.__call__`` turns every error into the JSON error body of
 docs/registry-api.rst, in one place.
 """
@@ -18,12 +19,14 @@ import orjson
 import peewee
 import webob
 
+from glance_registry import auth
 from glance_registry import db as db_module
 from glance_registry import errors
 from glance_registry import filters
-from glance_registry import identity as identity_module
 from glance_registry import images
+from glance_registry import members
 from glance_registry import models
+from glance_registry import quotas
 from glance_registry import status as status_table
 
 LOG = logging.getLogger(__name__)
@@ -37,11 +40,14 @@ MAX_BODY = 16 * 1024 * 1024
 class Registry:
     """The registry WSGI application over ``db``."""
 
-    def __init__(self, db, secret, limit_default=25, limit_max=1000):
+    def __init__(self, db, secret, limit_default=25, limit_max=1000,
+                 accept_service_tokens=False):
         self.db = db
         self.secret = secret
         self.limit_default = limit_default
         self.limit_max = limit_max
+        # Only behind keystonemiddleware (auth.wrap) may a token be trusted.
+        self.accept_service_tokens = accept_service_tokens
 
     def __call__(self, environ, start_response):
         started = time.monotonic()
@@ -75,10 +81,7 @@ class Registry:
             # PostgreSQL cannot even compare text holding NUL.
             raise errors.BadRequest('The request path contains a NUL character')
         if path != '/healthcheck':
-            try:
-                caller = identity_module.Identity.verify(request.headers, self.secret)
-            except identity_module.InvalidSignature as exc:
-                raise errors.Unauthorized(str(exc)) from None
+            caller = auth.authenticate(request, self.secret, self.accept_service_tokens)
         else:
             caller = None
         allowed = []
@@ -149,27 +152,22 @@ def healthcheck(app, request, caller):
 
 def list_images(app, request, caller):
     """200 ``{"images": [...], "next_marker": id|null}``; 400 for a bad parameter."""
-    try:
-        pairs = list(request.GET.items())
-    except UnicodeDecodeError:
-        raise errors.BadRequest('The query string is not UTF-8') from None
-    for key, value in pairs:
-        if '\x00' in key or '\x00' in value:
-            raise errors.BadRequest("Parameter '%s' contains a NUL character"
-                                    % key.replace('\x00', '\\0'))
-    query = filters.parse_list_params(pairs, app.limit_default, app.limit_max)
+    query = filters.parse_list_params(_query_pairs(request), app.limit_default,
+                                      app.limit_max)
     records, next_marker = images.list_images(app.db, caller, query)
     return json_response({'images': records, 'next_marker': next_marker})
 
 
 def create_image(app, request, caller):
-    """201 with the new ``queued`` image; 400 invalid body; 409 duplicate id."""
+    """201 with the new ``queued`` image; 400 invalid body; 409 duplicate id; 413 over
+    a limit in ``quota``."""
     body = _json_body(request)
-    _only(body, CREATE_FIELDS.keys() | {'properties', 'tags'}, 'image')
+    _only(body, CREATE_FIELDS.keys() | {'properties', 'tags', 'quota'}, 'image')
     values = _validated(body, CREATE_FIELDS)
     properties = _properties(body.get('properties', {}), allow_null=False)
     tags = _tags(body.get('tags', []))
-    record = images.create_image(app.db, caller, values, properties, tags)
+    quota = _quota(body, CREATE_QUOTA)
+    record = images.create_image(app.db, caller, values, properties, tags, quota)
     return json_response(record, 201)
 
 
@@ -180,25 +178,27 @@ def show_image(app, request, caller, image_id):
 
 def update_image(app, request, caller, image_id):
     """200 with the updated image; 400 invalid body; 404; 409 removing a missing
-    property."""
+    property; 413 over a limit in ``quota``."""
     body = _json_body(request)
-    _only(body, {'values', 'properties', 'tags'}, 'update')
+    _only(body, {'values', 'properties', 'tags', 'quota'}, 'update')
     values = body.get('values', {})
     _object('values', values)
     _only(values, UPDATE_FIELDS.keys(), 'values')
     values = _validated(values, UPDATE_FIELDS)
     properties = _properties(body.get('properties', {}), allow_null=True)
     tags = _tags(body['tags']) if 'tags' in body else None
-    record = images.update_image(app.db, caller, image_id, values, properties, tags)
+    quota = _quota(body, UPDATE_QUOTA)
+    record = images.update_image(app.db, caller, image_id, values, properties, tags,
+                                 quota)
     return json_response(record)
 
 
 def transition_status(app, request, caller, image_id):
     """200 with the image in its new status; 400 invalid body or missing formats;
     404; 409 (with ``current_status``) if the status was not ``from`` or the move is
-    not in the status table."""
+    not in the status table; 413 over ``quota.max_uploading``."""
     body = _json_body(request)
-    _only(body, {'from', 'to', 'values', 'locations'}, 'status change')
+    _only(body, {'from', 'to', 'values', 'locations', 'quota'}, 'status change')
     for key in ('from', 'to'):
         if key not in body:
             raise errors.BadRequest("'%s' is required" % key)
@@ -216,8 +216,9 @@ def transition_status(app, request, caller, image_id):
     locations = body.get('locations')
     if locations is not None:
         locations = _locations(locations)
+    quota = _quota(body, TRANSITION_QUOTA)
     record = images.transition(app.db, caller, image_id, body['from'], body['to'],
-                               values, locations)
+                               values, locations, quota)
     return json_response(record)
 
 
@@ -227,9 +228,13 @@ def delete_image(app, request, caller, image_id):
 
 
 def add_tag(app, request, caller, image_id, tag):
-    """204; idempotent. 400 for a tag over 255 characters; 404 no image."""
+    """204; idempotent. 400 for a tag over 255 characters; 404 no image; 413 if the
+    image would have more than ``max_tags`` tags."""
     _string('tag', tag, max_length=255)
-    images.add_tag(app.db, caller, image_id, tag)
+    params = _single_params(request, {'max_tags'})
+    max_tags = _integer_param('max_tags', params['max_tags']) \
+        if 'max_tags' in params else None
+    images.add_tag(app.db, caller, image_id, tag, max_tags)
     return _no_content()
 
 
@@ -239,9 +244,77 @@ def delete_tag(app, request, caller, image_id, tag):
     return _no_content()
 
 
+def reserve(app, request, caller, image_id):
+    """200 ``{"usage", "reserved"}``; 400 invalid body; 404; 409 unless the image is
+    ``saving``; 413 if the project's usage would exceed ``max_storage``."""
+    body = _json_body(request)
+    _only(body, {'bytes', 'max_storage'}, 'reservation')
+    if 'bytes' not in body:
+        raise errors.BadRequest("'bytes' is required")
+    total = _field_integer(_INT64_MAX)('bytes', body['bytes'])
+    max_storage = _limit('max_storage', body.get('max_storage'))
+    return json_response(images.reserve(app.db, caller, image_id, total, max_storage))
+
+
+def list_members(app, request, caller, image_id):
+    """200 ``{"members": [...]}``, only the caller's own unless it is an admin or the
+    owner; 404 if the image is not visible."""
+    return json_response({'members': members.list_members(app.db, caller, image_id)})
+
+
+def add_member(app, request, caller, image_id):
+    """201 with the ``pending`` member; 400 invalid body; 403 image not ``shared``;
+    404; 409 already a member; 413 over ``max_members``."""
+    body = _json_body(request)
+    _only(body, {'member', 'max_members'}, 'member')
+    if 'member' not in body:
+        raise errors.BadRequest("'member' is required")
+    member_id = _string('member', body['member'], 255, min_length=1)
+    max_members = _limit('max_members', body.get('max_members'))
+    record = members.add_member(app.db, caller, image_id, member_id, max_members)
+    return json_response(record, 201)
+
+
+def show_member(app, request, caller, image_id, member_id):
+    """200 with the member; 404 if the image or a member the caller may see is
+    absent."""
+    return json_response(members.get_member(app.db, caller, image_id, member_id))
+
+
+def update_member(app, request, caller, image_id, member_id):
+    """200 with the member in its new status; 400 invalid status; 404."""
+    body = _json_body(request)
+    _only(body, {'status'}, 'member')
+    if 'status' not in body:
+        raise errors.BadRequest("'status' is required")
+    _check_type('status', body['status'], str)
+    if body['status'] not in members.STATUSES:
+        raise errors.BadRequest("'status' must be one of %s, not %r"
+                                % (', '.join(members.STATUSES), body['status']))
+    return json_response(members.update_member(app.db, caller, image_id, member_id,
+                                               body['status']))
+
+
+def delete_member(app, request, caller, image_id, member_id):
+    """204; 404 if the image or a member the caller may see is absent."""
+    members.delete_member(app.db, caller, image_id, member_id)
+    return _no_content()
+
+
+def show_usage(app, request, caller):
+    """200 with the project's usage; 400 bad parameter or no project; 403 another
+    project's usage for a non-admin."""
+    params = _single_params(request, {'project_id'})
+    project_id = params.get('project_id')
+    if project_id is not None:
+        _string('project_id', project_id, 255, min_length=1)
+    return json_response(quotas.usage(app.db, caller, project_id).to_dict())
+
+
 Route = collections.namedtuple('Route', 'method pattern handler authenticated')
 
 _IMAGE = r'/v1/images/(?P<image_id>[^/]+)'
+_MEMBER = _IMAGE + r'/members/(?P<member_id>[^/]+)'
 
 ROUTES = tuple(Route(method, re.compile(pattern), handler, authenticated)
                for method, pattern, handler, authenticated in (
@@ -252,8 +325,15 @@ ROUTES = tuple(Route(method, re.compile(pattern), handler, authenticated)
     ('PATCH', _IMAGE, update_image, True),
     ('DELETE', _IMAGE, delete_image, True),
     ('PUT', _IMAGE + r'/status', transition_status, True),
+    ('PUT', _IMAGE + r'/reservation', reserve, True),
     ('PUT', _IMAGE + r'/tags/(?P<tag>.+)', add_tag, True),
     ('DELETE', _IMAGE + r'/tags/(?P<tag>.+)', delete_tag, True),
+    ('GET', _IMAGE + r'/members', list_members, True),
+    ('POST', _IMAGE + r'/members', add_member, True),
+    ('GET', _MEMBER, show_member, True),
+    ('PUT', _MEMBER, update_member, True),
+    ('DELETE', _MEMBER, delete_member, True),
+    ('GET', r'/v1/usage', show_usage, True),
 ))
 
 
@@ -293,6 +373,37 @@ def _json_body(request):
         raise errors.BadRequest('The body is not valid JSON: %s' % exc) from None
     _object('body', body)
     return body
+
+
+def _query_pairs(request):
+    try:
+        pairs = list(request.GET.items())
+    except UnicodeDecodeError:
+        raise errors.BadRequest('The query string is not UTF-8') from None
+    for key, value in pairs:
+        if '\x00' in key or '\x00' in value:
+            raise errors.BadRequest("Parameter '%s' contains a NUL character"
+                                    % key.replace('\x00', '\\0'))
+    return pairs
+
+
+def _single_params(request, allowed):
+    """The query parameters as a dict: only ``allowed`` ones, each at most once."""
+    params = {}
+    for key, value in _query_pairs(request):
+        if key not in allowed:
+            raise errors.BadRequest("Unknown parameter '%s'" % key)
+        if key in params:
+            raise errors.BadRequest("Parameter '%s' may be given only once" % key)
+        params[key] = value
+    return params
+
+
+def _integer_param(name, value):
+    # int() alone would take ' 1_000 ' and non-ASCII digits.
+    if not re.fullmatch(r'-?[0-9]{1,18}', value):
+        raise errors.BadRequest("Parameter '%s' must be an integer" % name)
+    return int(value)
 
 
 def _type_name(value):
@@ -389,6 +500,27 @@ DATA_FIELDS = {
 }
 
 
+def _limit(name, value):
+    """A limit: an integer, negative (or null, or absent) for unlimited."""
+    _check_type(name, value, int, nullable=True)
+    if value is not None and abs(value) > _INT64_MAX:
+        raise errors.BadRequest("'%s' is out of range" % name)
+    return value
+
+
+# The limits a write's ``quota`` member may carry (glance_registry.quotas).
+CREATE_QUOTA = ('max_properties', 'max_tags', 'max_images')
+UPDATE_QUOTA = ('max_properties', 'max_tags')
+TRANSITION_QUOTA = ('max_uploading',)
+
+
+def _quota(body, allowed):
+    quota = body.get('quota', {})
+    _object('quota', quota)
+    _only(quota, allowed, 'quota')
+    return {name: _limit('quota.%s' % name, value) for name, value in quota.items()}
+
+
 def _validated(values, fields):
     """The members of ``values`` that ``fields`` knows, each checked."""
     return {name: fields[name](name, value) for name, value in values.items()
@@ -432,7 +564,8 @@ def _locations(locations):
 
 
 def create_app(conf):
-    """The registry application for ``conf``: opens (lazily) the configured database."""
+    """The registry application for ``conf``: opens (lazily) the configured database;
+    behind keystonemiddleware when ``conf`` accepts service tokens."""
     db = db_module.open_database(
         conf.database.connection,
         max_connections=conf.database.max_pool_size or conf.threads,
@@ -440,5 +573,7 @@ def create_app(conf):
         recycle=conf.database.connection_recycle_time,
         sqlite_busy_timeout=conf.database.sqlite_busy_timeout)
     models.bind(db)
-    return Registry(db, conf.registry_auth_secret, conf.limit_param_default,
-                    conf.api_limit_max)
+    registry = Registry(db, conf.registry_auth_secret, conf.limit_param_default,
+                        conf.api_limit_max,
+                        accept_service_tokens=conf.accept_service_tokens)
+    return auth.wrap(registry, conf)

@@ -4,6 +4,15 @@ One ``RegistryClient`` per process (it is thread-safe): a pooled keep-alive
 ``requests.Session``, a timeout on every call, and one retry of idempotent calls when a
 pooled connection turns out to have been dropped by the server. Every method takes the
 ``Identity`` it acts for; errors are ``glance_registry.errors`` exceptions.
+
+A client made with a ``token_provider`` (a zero-argument callable returning a Keystone
+token, e.g. a keystoneauth session's ``get_token``) sends that token instead of a
+signed identity, to a registry that accepts service tokens: the token's user and
+project are then the caller, and the ``identity`` arguments are not sent.
+
+Limits (``quota``, ``max_*``) are enforced by the registry in the write's transaction;
+exceeding one raises ``errors.TooLarge`` whose ``details['limit']`` names it. A
+negative or None limit is unlimited.
 """
 
 import urllib.parse
@@ -38,11 +47,16 @@ def register_opts(conf):
 
 
 class RegistryClient:
-    """Calls the registry daemon at ``base_url`` with identities signed by ``secret``."""
+    """Calls the registry daemon at ``base_url`` with identities signed by ``secret``,
+    or with the Keystone tokens ``token_provider()`` returns."""
 
-    def __init__(self, base_url, secret, timeout=600, pool_size=32, verify=True):
+    def __init__(self, base_url, secret, timeout=600, pool_size=32, verify=True,
+                 token_provider=None):
+        if not secret and token_provider is None:
+            raise ValueError('a registry client needs a secret or a token provider')
         self.base_url = base_url.rstrip('/')
         self._secret = secret
+        self._token_provider = token_provider
         self._timeout = timeout
         self._session = requests.Session()
         self._session.verify = verify
@@ -85,14 +99,24 @@ class RegistryClient:
         return self._send('GET', '/v1/images/%s' % _quote(image_id), identity,
                           request_id=request_id)
 
-    def create_image(self, identity, values, request_id=None):
-        """Create a ``queued`` image from ``values``; returns its record."""
-        return self._send('POST', '/v1/images', identity, json=values,
+    def create_image(self, identity, values, quota=None, request_id=None):
+        """Create a ``queued`` image from ``values``; returns its record.
+
+        ``quota`` may hold ``max_properties``, ``max_tags`` and ``max_images`` (the
+        owner's images, the new one included).
+        """
+        body = dict(values)
+        if quota:
+            body['quota'] = quota
+        return self._send('POST', '/v1/images', identity, json=body,
                           request_id=request_id)
 
     def update_image(self, identity, image_id, values=None, properties=None,
-                     tags=None, request_id=None):
-        """Set base attributes, set/remove (``None``) properties, replace tags."""
+                     tags=None, quota=None, request_id=None):
+        """Set base attributes, set/remove (``None``) properties, replace tags.
+
+        ``quota`` may hold ``max_properties`` and ``max_tags``.
+        """
         body = {}
         if values:
             body['values'] = values
@@ -100,32 +124,103 @@ class RegistryClient:
             body['properties'] = properties
         if tags is not None:
             body['tags'] = list(tags)
+        if quota:
+            body['quota'] = quota
         return self._send('PATCH', '/v1/images/%s' % _quote(image_id), identity,
                           json=body, request_id=request_id)
 
     def transition_status(self, identity, image_id, from_status, to_status,
-                          values=None, locations=None, request_id=None):
-        """Compare-and-swap the status; ``errors.Conflict`` if it was not ``from``."""
+                          values=None, locations=None, quota=None, request_id=None):
+        """Compare-and-swap the status; ``errors.Conflict`` if it was not ``from``.
+
+        ``quota`` may hold ``max_uploading`` (the owner's images in ``saving`` or
+        ``uploading``, this one included), checked when moving into one of those.
+        """
         body = {'from': from_status, 'to': to_status}
         if values:
             body['values'] = values
         if locations is not None:
             body['locations'] = locations
+        if quota:
+            body['quota'] = quota
         return self._send('PUT', '/v1/images/%s/status' % _quote(image_id), identity,
                           json=body, request_id=request_id)
+
+    def reserve(self, identity, image_id, total_bytes, max_storage, request_id=None):
+        """Set the bytes the upload to ``image_id`` (status ``saving``) reserves.
+
+        Returns ``{"usage": <the owner's storage usage after>, "reserved": bytes}``;
+        ``errors.TooLarge`` if growing the reservation would take the usage over
+        ``max_storage`` bytes; ``errors.Conflict`` unless the image is ``saving``.
+        """
+        return self._send('PUT', '/v1/images/%s/reservation' % _quote(image_id),
+                          identity, json={'bytes': total_bytes,
+                                          'max_storage': max_storage},
+                          request_id=request_id)
+
+    def usage(self, identity, project_id=None, request_id=None):
+        """A project's usage (default: the caller's): ``image_size_total`` (bytes),
+        ``image_count_total``, ``image_count_uploading``, ``image_stage_total``."""
+        params = {'project_id': project_id} if project_id is not None else None
+        return self._send('GET', '/v1/usage', identity, params=params,
+                          request_id=request_id)
 
     def delete_image(self, identity, image_id, request_id=None):
         """Mark the image deleted; returns the record as it was, with its locations."""
         return self._send('DELETE', '/v1/images/%s' % _quote(image_id), identity,
                           request_id=request_id)
 
-    def add_tag(self, identity, image_id, tag, request_id=None):
+    def add_tag(self, identity, image_id, tag, max_tags=None, request_id=None):
+        """Add a tag (idempotent); ``errors.TooLarge`` over ``max_tags`` tags."""
+        params = {'max_tags': str(max_tags)} if max_tags is not None else None
         self._send('PUT', '/v1/images/%s/tags/%s' % (_quote(image_id), _quote(tag)),
-                   identity, request_id=request_id)
+                   identity, params=params, request_id=request_id)
 
     def delete_tag(self, identity, image_id, tag, request_id=None):
         self._send('DELETE', '/v1/images/%s/tags/%s' % (_quote(image_id), _quote(tag)),
                    identity, request_id=request_id)
+
+    # -- members --------------------------------------------------------------------
+
+    def list_members(self, identity, image_id, request_id=None):
+        """The image's members: all of them for an admin or the owner, else only the
+        caller's own."""
+        return self._send('GET', '/v1/images/%s/members' % _quote(image_id), identity,
+                          request_id=request_id)['members']
+
+    def get_member(self, identity, image_id, member_id, request_id=None):
+        """One member; ``errors.NotFound`` if there is none the caller may see."""
+        return self._send('GET', self._member_path(image_id, member_id), identity,
+                          request_id=request_id)
+
+    def add_member(self, identity, image_id, member_id, max_members=None,
+                   request_id=None):
+        """Share a ``shared`` image with project ``member_id``; the pending member.
+
+        ``errors.Forbidden`` if the image is not ``shared``, ``errors.Conflict`` if
+        already a member, ``errors.TooLarge`` over ``max_members``.
+        """
+        body = {'member': member_id}
+        if max_members is not None:
+            body['max_members'] = max_members
+        return self._send('POST', '/v1/images/%s/members' % _quote(image_id),
+                          identity, json=body, request_id=request_id)
+
+    def update_member(self, identity, image_id, member_id, status, request_id=None):
+        """Set a membership's status (``pending``, ``accepted``, ``rejected``)."""
+        return self._send('PUT', self._member_path(image_id, member_id), identity,
+                          json={'status': status}, request_id=request_id)
+
+    def delete_member(self, identity, image_id, member_id, request_id=None):
+        """Stop sharing the image with ``member_id``."""
+        self._send('DELETE', self._member_path(image_id, member_id), identity,
+                   request_id=request_id)
+
+    @staticmethod
+    def _member_path(image_id, member_id):
+        return '/v1/images/%s/members/%s' % (_quote(image_id), _quote(member_id))
+
+    # -- health -------------------------------------------------------------------
 
     def healthy(self):
         """Whether the registry answers its health check."""
@@ -141,7 +236,10 @@ class RegistryClient:
     _IDEMPOTENT = frozenset(['GET', 'PUT', 'DELETE'])
 
     def _send(self, method, path, identity, params=None, json=None, request_id=None):
-        headers = identity.sign(self._secret)
+        if self._token_provider is not None:
+            headers = {'X-Auth-Token': self._token_provider()}
+        else:
+            headers = identity.sign(self._secret)
         if request_id:
             headers['X-Openstack-Request-Id'] = request_id
         data = None

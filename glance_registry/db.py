@@ -13,6 +13,7 @@ Taking the write lock at ``BEGIN`` makes the second writer wait its turn instead
 
 import contextlib
 import logging
+import time
 import urllib.parse
 
 import peewee
@@ -139,7 +140,7 @@ def connection(db):
     try:
         # The pools ping a connection on checkout and replace it if the server
         # closed it (a restart, an idle reaper).
-        opened = db.connect(reuse_if_open=True)
+        opened = _connect(db)
     except pool.MaxConnectionsExceeded as exc:
         raise peewee.OperationalError('database connection pool exhausted') from exc
     try:
@@ -147,6 +148,24 @@ def connection(db):
     finally:
         if opened:
             _release(db)
+
+
+_SQLITE_CONNECT_ATTEMPTS = 5
+
+
+def _connect(db):
+    for attempt in range(_SQLITE_CONNECT_ATTEMPTS):
+        try:
+            return db.connect(reuse_if_open=True)
+        except peewee.OperationalError as exc:
+            # Connections that switch a new SQLite file to WAL at the same time (two
+            # `db sync` runs) would deadlock, so SQLite fails all but one at once,
+            # whatever the busy timeout. Once the file is in WAL mode this cannot
+            # happen again.
+            if (dialect(db) != 'sqlite' or 'database is locked' not in str(exc)
+                    or attempt + 1 == _SQLITE_CONNECT_ATTEMPTS):
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _release(db):

@@ -2,8 +2,10 @@
 
 Functions take the database, the caller's ``Identity`` and already-validated values
 (see ``app.py``), and return image records: plain dicts in the shape of the registry
-API's image record. Visibility is applied in SQL (``filters.visible_to``): an image
-the caller may not see is ``errors.NotFound``, as if it did not exist.
+API's image record, ``member_status`` (the caller's project's membership) included.
+Visibility is applied in SQL (``filters.visible_to``): an image the caller may not
+see is ``errors.NotFound``, as if it did not exist. Limits the caller passes
+(``quota``) are checked in the write's transaction (``glance_registry.quotas``).
 
 The status change is a compare-and-swap in the database
 (``UPDATE images SET status = :to WHERE id = :id AND status = :from``): whoever updates
@@ -21,9 +23,11 @@ import peewee
 from glance_registry import db as db_module
 from glance_registry import errors
 from glance_registry import filters
+from glance_registry import quotas
 from glance_registry import status as status_table
 from glance_registry.models import Image
 from glance_registry.models import ImageLocation
+from glance_registry.models import ImageMember
 from glance_registry.models import ImageProperty
 from glance_registry.models import ImageTag
 from glance_registry.models import utcnow
@@ -39,7 +43,7 @@ DATA_ATTRIBUTES = ('size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_
 _DEADLOCK_RETRIES = 3
 
 
-def _retry_on_deadlock(function):
+def retry_on_deadlock(function):
     """Run a write again when the database chose it as a deadlock victim.
 
     Every write locks its image row first, so deadlocks are rare; but MariaDB's gap
@@ -63,15 +67,15 @@ def _retry_on_deadlock(function):
 def get_image(db, identity, image_id):
     """The record of ``image_id``; ``NotFound`` if absent, deleted or not visible."""
     with db_module.read_transaction(db):
-        return _records([_visible_image(db, identity, image_id)])[0]
+        return _records([visible_image(db, identity, image_id)], identity)[0]
 
 
 def list_images(db, identity, query):
     """A page of records and the next marker (None on the last page).
 
     A fixed number of queries: the marker, the page of images (one row more than
-    asked, to know whether another page follows), then their properties, tags and
-    locations.
+    asked, to know whether another page follows), then their properties, tags,
+    locations and the caller's memberships.
     """
     with db_module.read_transaction(db):
         condition = filters.list_condition(query, identity)
@@ -90,10 +94,15 @@ def list_images(db, identity, query):
                     .limit(query.limit + 1))
         page = rows[:query.limit]
         next_marker = page[-1].id if len(rows) > query.limit else None
-        return _records(page), next_marker
+        return _records(page, identity), next_marker
 
 
-def _visible_image(db, identity, image_id, lock=False):
+def visible_image(db, identity, image_id, lock=False):
+    """The ``Image`` row; ``NotFound`` if absent, deleted or not visible.
+
+    ``lock`` locks the row until the transaction ends: every write to an image (its
+    members included) does, so writers of one image take turns.
+    """
     query = Image.select().where((Image.id == image_id) & filters.visible_to(identity))
     if lock and db_module.dialect(db) != 'sqlite':
         # Writers of one image queue up here (SQLite's BEGIN IMMEDIATE already
@@ -105,11 +114,18 @@ def _visible_image(db, identity, image_id, lock=False):
     return image
 
 
-def _records(images):
-    """Records of ``images``: three queries, whatever their number."""
+def _records(images, identity):
+    """Records of ``images`` as ``identity`` sees them: four queries at most,
+    whatever their number."""
     if not images:
         return []
     ids = [image.id for image in images]
+    member_statuses = {}
+    if identity.project_id is not None:
+        member_statuses = dict(
+            ImageMember.select(ImageMember.image, ImageMember.status)
+            .where(ImageMember.image.in_(ids)
+                   & (ImageMember.member == identity.project_id)).tuples())
     properties = {image_id: {} for image_id in ids}
     tags = {image_id: [] for image_id in ids}
     locations = {image_id: [] for image_id in ids}
@@ -129,10 +145,11 @@ def _records(images):
         locations[image_id].append({'url': url, 'metadata': orjson.loads(metadata),
                                     'status': location_status})
     return [_record(image, properties[image.id], sorted(tags[image.id]),
-                    locations[image.id]) for image in images]
+                    locations[image.id], member_statuses.get(image.id))
+            for image in images]
 
 
-def _record(image, properties, tags, locations):
+def _record(image, properties, tags, locations, member_status):
     return {
         'id': image.id, 'name': image.name, 'status': image.status,
         'visibility': image.visibility, 'protected': bool(image.protected),
@@ -145,6 +162,7 @@ def _record(image, properties, tags, locations):
         'created_at': isotime(image.created_at), 'updated_at': isotime(image.updated_at),
         'deleted': bool(image.deleted), 'deleted_at': isotime(image.deleted_at),
         'properties': properties, 'tags': tags, 'locations': locations,
+        'member_status': member_status,
     }
 
 
@@ -160,18 +178,32 @@ def isotime(when):
 
 # -- writes --------------------------------------------------------------------------
 
-@_retry_on_deadlock
-def create_image(db, identity, values, properties=None, tags=()):
+@retry_on_deadlock
+def create_image(db, identity, values, properties=None, tags=(), quota=None):
     """Create a ``queued`` image; ``Conflict`` if the id exists (even deleted).
 
     ``values`` holds base attributes and optionally ``id``; ``owner`` defaults to the
-    caller's project when absent.
+    caller's project when absent. ``quota`` may hold ``max_properties``,
+    ``max_tags`` and ``max_images`` (the owner's images, this one included);
+    ``TooLarge`` if the image would exceed one.
     """
+    quota = quota or {}
     values = dict(values)
     image_id = values.pop('id', None) or str(uuid.uuid4())
     values.setdefault('owner', identity.project_id)
+    properties = properties or {}
+    tags = sorted(set(tags))
+    quotas.check('max_properties', quota.get('max_properties'), 0, len(properties),
+                 'Too many properties')
+    quotas.check('max_tags', quota.get('max_tags'), 0, len(tags), 'Too many tags')
+    max_images = quota.get('max_images')
     now = utcnow()
     with db_module.write_transaction(db):
+        if quotas.limited(max_images):
+            quotas.lock_project(db, values['owner'])
+            owned = quotas.project_usage(values['owner']).image_count_total
+            quotas.check('max_images', max_images, owned, owned + 1,
+                         'Too many images in project %s' % values['owner'])
         if Image.select(Image.id).where(Image.id == image_id).exists():
             raise errors.Conflict('An image with id %s already exists' % image_id)
         try:
@@ -182,44 +214,60 @@ def create_image(db, identity, values, properties=None, tags=()):
             # Another request created the same id since the check above.
             raise errors.Conflict('An image with id %s already exists'
                                   % image_id) from None
-        _insert_properties(image_id, properties or {})
+        _insert_properties(image_id, properties)
         _insert_tags(image_id, tags)
         image = Image.get_by_id(image_id)
-        return _records([image])[0]
+        return _records([image], identity)[0]
 
 
-@_retry_on_deadlock
-def update_image(db, identity, image_id, values=None, properties=None, tags=None):
+@retry_on_deadlock
+def update_image(db, identity, image_id, values=None, properties=None, tags=None,
+                 quota=None):
     """Set base attributes, set or remove (``None``) properties, replace tags.
 
     ``Conflict`` when removing a property that does not exist; ``NotFound`` when the
-    image is absent, deleted or not visible. One transaction.
+    image is absent, deleted or not visible; ``TooLarge`` when the image would have
+    more properties or tags than ``quota``'s ``max_properties`` or ``max_tags``.
+    One transaction.
     """
+    quota = quota or {}
     with db_module.write_transaction(db):
-        _visible_image(db, identity, image_id, lock=True)
+        visible_image(db, identity, image_id, lock=True)
         if properties:
-            _update_properties(image_id, properties)
+            _update_properties(image_id, properties, quota.get('max_properties'))
         if tags is not None:
+            tags = sorted(set(tags))
+            max_tags = quota.get('max_tags')
+            if quotas.limited(max_tags):
+                before = ImageTag.select().where(ImageTag.image == image_id).count()
+                quotas.check('max_tags', max_tags, before, len(tags),
+                             'Too many tags on image %s' % image_id)
             ImageTag.delete().where(ImageTag.image == image_id).execute()
             _insert_tags(image_id, tags)
         changes = dict(values or {}, updated_at=utcnow())
         Image.update(**changes).where(Image.id == image_id).execute()
-        return _records([Image.get_by_id(image_id)])[0]
+        return _records([Image.get_by_id(image_id)], identity)[0]
 
 
-@_retry_on_deadlock
+@retry_on_deadlock
 def transition(db, identity, image_id, from_status, to_status, values=None,
-               locations=None):
+               locations=None, quota=None):
     """Compare-and-swap the status from ``from_status`` to ``to_status``.
 
     Sets the data attributes in ``values`` and replaces the locations when
     ``locations`` is not None, in the same transaction. ``Conflict`` (with
     ``current_status``) if the image is no longer in ``from_status`` or the status
     table forbids the move; ``BadRequest`` if the target needs disk and container
-    formats the image lacks; ``NotFound`` if absent, deleted or not visible.
+    formats the image lacks; ``NotFound`` if absent, deleted or not visible;
+    ``TooLarge`` if, moving to an uploading status, the owner would have more
+    uploads in progress than ``quota``'s ``max_uploading``.
+
+    Every status change ends the upload's storage reservation (``reserved`` = 0):
+    on ``saving -> active`` the data is counted through its location instead.
     """
+    quota = quota or {}
     with db_module.write_transaction(db):
-        image = _visible_image(db, identity, image_id, lock=True)
+        image = visible_image(db, identity, image_id, lock=True)
         status_table.check_transition(from_status, to_status,
                                       current_status=image.status)
         if image.status != from_status:
@@ -231,7 +279,14 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
                 "Image status cannot become '%s' before %s %s set"
                 % (to_status, ' and '.join(missing),
                    'is' if len(missing) == 1 else 'are'))
-        changes = dict(values or {}, status=to_status, updated_at=utcnow())
+        max_uploading = quota.get('max_uploading')
+        if (quotas.limited(max_uploading) and to_status in quotas.UPLOADING_STATUSES
+                and from_status not in quotas.UPLOADING_STATUSES):
+            quotas.lock_project(db, image.owner)
+            uploading = quotas.project_usage(image.owner).image_count_uploading
+            quotas.check('max_uploading', max_uploading, uploading, uploading + 1,
+                         'Too many uploads in progress in project %s' % image.owner)
+        changes = dict(values or {}, status=to_status, updated_at=utcnow(), reserved=0)
         updated = (Image.update(**changes)
                    .where((Image.id == image_id) & (Image.status == from_status)
                           & (Image.deleted == False))  # noqa: E712
@@ -244,7 +299,7 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
             raise _lost_race(image_id, from_status, current.status)
         if locations is not None:
             _replace_locations(image_id, locations)
-        return _records([Image.get_by_id(image_id)])[0]
+        return _records([Image.get_by_id(image_id)], identity)[0]
 
 
 def _lost_race(image_id, expected, current):
@@ -252,25 +307,54 @@ def _lost_race(image_id, expected, current):
                            % (image_id, current, expected), current_status=current)
 
 
-@_retry_on_deadlock
+@retry_on_deadlock
+def reserve(db, identity, image_id, total, max_storage=None):
+    """Set the bytes the upload to ``image_id`` has reserved to ``total``.
+
+    Returns ``{"usage": <owner's storage usage after>, "reserved": total}``.
+    ``TooLarge`` if growing the reservation takes the owner's usage over
+    ``max_storage`` bytes (shrinking it always succeeds); ``Conflict`` (with
+    ``current_status``) unless the image is ``saving``; ``NotFound`` if absent,
+    deleted or not visible. Uploads of one project reserve one after the other, so
+    together they never exceed the limit.
+    """
+    with db_module.write_transaction(db):
+        image = visible_image(db, identity, image_id, lock=True)
+        if image.status != 'saving':
+            raise errors.Conflict("Image %s status is '%s': only an upload in "
+                                  "progress (status 'saving') reserves storage"
+                                  % (image_id, image.status),
+                                  current_status=image.status)
+        if quotas.limited(max_storage):
+            quotas.lock_project(db, image.owner)
+        used = quotas.project_usage(image.owner).image_size_total
+        after = used - image.reserved + total
+        quotas.check('max_storage', max_storage, used, after,
+                     'Storage quota of project %s exceeded (bytes)' % image.owner)
+        # Not updated_at: reserving is bookkeeping, not a change to the image.
+        Image.update(reserved=total).where(Image.id == image_id).execute()
+        return {'usage': after, 'reserved': total}
+
+
+@retry_on_deadlock
 def delete_image(db, identity, image_id):
     """Mark the image deleted; returns its record as it was just before.
 
     ``Forbidden`` if it is protected; ``NotFound`` if absent, deleted or not visible.
     Rows are kept, so the id is never reused and the caller learns which locations
-    to purge from the stores.
+    to purge from the stores. An upload's reservation ends with the image.
     """
     with db_module.write_transaction(db):
-        image = _visible_image(db, identity, image_id, lock=True)
+        image = visible_image(db, identity, image_id, lock=True)
         if image.protected:
             raise errors.Forbidden('Image %s is protected and cannot be deleted'
                                    % image_id)
         status_table.check_transition(image.status, 'deleted',
                                       current_status=image.status)
-        record = _records([image])[0]
+        record = _records([image], identity)[0]
         now = utcnow()
         updated = (Image.update(status='deleted', deleted=True, deleted_at=now,
-                                updated_at=now)
+                                updated_at=now, reserved=0)
                    .where((Image.id == image_id) & (Image.deleted == False))  # noqa: E712
                    .execute())
         if updated != 1:
@@ -278,20 +362,28 @@ def delete_image(db, identity, image_id):
         return record
 
 
-@_retry_on_deadlock
-def add_tag(db, identity, image_id, tag):
-    """Add ``tag`` to the image; adding a tag it has already is not an error."""
+@retry_on_deadlock
+def add_tag(db, identity, image_id, tag, max_tags=None):
+    """Add ``tag`` to the image; adding a tag it has already is not an error.
+
+    ``TooLarge`` if the image would have more than ``max_tags`` tags.
+    """
     with db_module.write_transaction(db):
-        _visible_image(db, identity, image_id, lock=True)
+        visible_image(db, identity, image_id, lock=True)
+        if quotas.limited(max_tags):
+            existing = {value for value, in ImageTag.select(ImageTag.value)
+                        .where(ImageTag.image == image_id).tuples()}
+            quotas.check('max_tags', max_tags, len(existing),
+                         len(existing | {tag}), 'Too many tags on image %s' % image_id)
         _insert_tags(image_id, [tag])
         Image.update(updated_at=utcnow()).where(Image.id == image_id).execute()
 
 
-@_retry_on_deadlock
+@retry_on_deadlock
 def delete_tag(db, identity, image_id, tag):
     """Remove ``tag``; ``NotFound`` if the image does not have it."""
     with db_module.write_transaction(db):
-        _visible_image(db, identity, image_id, lock=True)
+        visible_image(db, identity, image_id, lock=True)
         removed = (ImageTag.delete()
                    .where((ImageTag.image == image_id) & (ImageTag.value == tag))
                    .execute())
@@ -314,13 +406,21 @@ def _insert_tags(image_id, tags):
          .on_conflict_ignore().execute())
 
 
-def _update_properties(image_id, properties):
+def _update_properties(image_id, properties, max_properties=None):
     existing = dict(ImageProperty.select(ImageProperty.name, ImageProperty.id)
                     .where(ImageProperty.image == image_id).tuples())
     missing = sorted(name for name, value in properties.items()
                      if value is None and name not in existing)
     if missing:
         raise errors.Conflict('Property %s does not exist.' % ', '.join(missing))
+    after = set(existing)
+    for name, value in properties.items():
+        if value is None:
+            after.discard(name)
+        else:
+            after.add(name)
+    quotas.check('max_properties', max_properties, len(existing), len(after),
+                 'Too many properties on image %s' % image_id)
     removed = [existing[name] for name, value in properties.items() if value is None]
     if removed:
         ImageProperty.delete().where(ImageProperty.id.in_(removed)).execute()

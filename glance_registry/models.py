@@ -58,6 +58,9 @@ class Image(_Model):
     updated_at = peewee.DateTimeField()
     deleted = peewee.BooleanField(default=False)
     deleted_at = peewee.DateTimeField(null=True)
+    # Bytes reserved by the upload in progress (status saving), counted in the
+    # owner's storage usage until the data has a location; 0 otherwise.
+    reserved = peewee.BigIntegerField(default=0)
 
     class Meta:
         table_name = 'images'
@@ -164,4 +167,19 @@ class Task(_Model):
         )
 
 
-MODELS = (Image, ImageProperty, ImageTag, ImageLocation, ImageMember, Task)
+class ProjectLock(_Model):
+    """One row per project that a per-project limit was checked for.
+
+    Writers that check such a limit (image count, uploads, storage) lock their
+    project's row first, so the count they read cannot change before they commit
+    (``glance_registry.quotas.lock_project``). The row holds nothing else.
+    """
+
+    project_id = peewee.CharField(max_length=255, primary_key=True)
+
+    class Meta:
+        table_name = 'project_locks'
+
+
+MODELS = (Image, ImageProperty, ImageTag, ImageLocation, ImageMember, Task,
+          ProjectLock)

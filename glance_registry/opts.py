@@ -6,6 +6,7 @@
 
 from oslo_config import cfg
 
+from glance_registry import auth
 from glance_registry import client
 from glance_registry import service
 
@@ -56,6 +57,7 @@ def register_opts(conf):
     """Register every option the registry daemon and ``glance-manage`` read."""
     conf.register_opts(_server_opts())
     conf.register_opt(_secret_opt())
+    auth.register_opts(conf)
     conf.register_opts(list_opts_default)
     conf.register_opts(database_opts, group='database')
 
@@ -63,6 +65,6 @@ def register_opts(conf):
 def list_opts():
     """The options, by group, for oslo-config-generator."""
     return [
-        (None, _server_opts() + [_secret_opt()] + list_opts_default),
+        (None, _server_opts() + [_secret_opt()] + auth.auth_opts + list_opts_default),
         ('database', database_opts),
     ]

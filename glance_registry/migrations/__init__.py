@@ -3,8 +3,10 @@
 Each migration is a module ``mNNNN_<what>.py`` with ``VERSION`` (its number),
 ``DESCRIPTION`` and ``upgrade(db)``, listed in ``MIGRATIONS`` in order. A migration
 never imports ``glance_registry.models`` (which describes only the latest schema):
-the first one declares the tables it creates, later ones alter them with
-``playhouse.migrate`` (``SchemaMigrator.from_database(db)``).
+each declares the tables it creates, frozen as they were then, and alters existing
+ones with plain DDL that every backend runs in place. (``playhouse.migrate`` rebuilds
+a SQLite table to add a NOT NULL column, and dropping ``images`` to rebuild it would
+cascade to its properties, tags, locations and members.)
 
 The ``schema_version`` table records every applied version; ``current_version`` is
 the highest. ``upgrade`` applies the missing ones in order, each in its own
@@ -20,11 +22,13 @@ import peewee
 
 from glance_registry import db as db_module
 from glance_registry.migrations import m0001_initial
+from glance_registry.migrations import m0002_quotas
 
 LOG = logging.getLogger(__name__)
 
 MIGRATIONS = (
     m0001_initial,
+    m0002_quotas,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

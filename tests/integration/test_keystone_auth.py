@@ -8,21 +8,7 @@ import sys
 import pytest
 import requests
 
-from tests.fixtures import deployment
-
 pytestmark = pytest.mark.keystone
-
-
-@pytest.fixture(scope='module')
-def secured(keystone, tmp_path_factory):
-    """A deployment with auth_strategy = keystone, registered in the catalog."""
-    with deployment.running(
-            tmp_path_factory.mktemp('secured'),
-            api_extra={'DEFAULT': {'auth_strategy': 'keystone'},
-                       'keystone_authtoken': dict(keystone.authtoken_config(),
-                                                  token_cache_time='-1')}) as glance:
-        keystone.register_image_endpoint(glance.url)
-        yield glance
 
 
 def as_user(keystone, secured, name):

@@ -73,11 +73,28 @@ def test_requests_without_a_valid_signature_are_refused_and_write_nothing(
                          ('DELETE', '/v1/images/' + image['id']),
                          ('PUT', '/v1/images/%s/status' % image['id']),
                          ('PUT', '/v1/images/%s/tags/t' % image['id']),
+                         ('PUT', '/v1/images/%s/reservation' % image['id']),
+                         ('GET', '/v1/images/%s/members' % image['id']),
+                         ('POST', '/v1/images/%s/members' % image['id']),
+                         ('GET', '/v1/images/%s/members/m' % image['id']),
+                         ('PUT', '/v1/images/%s/members/m' % image['id']),
+                         ('DELETE', '/v1/images/%s/members/m' % image['id']),
+                         ('GET', '/v1/usage'),
                          ('GET', '/no/such/path')]:
         response = requests.request(method, registry.url + path, headers=headers,
                                     json={'values': {'name': 'changed'}})
         assert response.status_code == 401, (method, path)
     assert registry.client.get_image(CALLER, image['id']) == image
+
+
+def test_a_token_is_no_credential_unless_service_tokens_are_accepted(registry):
+    response = requests.get(registry.url + '/v1/images',
+                            headers={'X-Auth-Token': 'any', 'X-Identity-Status':
+                                     'Confirmed', 'X-Roles': 'service,admin'})
+    assert response.status_code == 401
+    # A signed request may carry a token too: the signature decides.
+    headers = dict(registry.headers(CALLER), **{'X-Auth-Token': 'any'})
+    assert requests.get(registry.url + '/v1/images', headers=headers).status_code == 200
 
 
 def test_healthcheck_needs_no_credentials(registry):
@@ -96,6 +113,10 @@ def test_healthcheck_needs_no_credentials(registry):
     ('PUT', '/v1/images/%(id)s', 'DELETE, GET, PATCH'),
     ('GET', '/v1/images/%(id)s/status', 'PUT'),
     ('GET', '/v1/images/%(id)s/tags/a', 'DELETE, PUT'),
+    ('PUT', '/v1/images/%(id)s/members', 'GET, POST'),
+    ('POST', '/v1/images/%(id)s/members/p', 'DELETE, GET, PUT'),
+    ('GET', '/v1/images/%(id)s/reservation', 'PUT'),
+    ('POST', '/v1/usage', 'GET'),
     ('POST', '/healthcheck', 'GET'),
 ])
 def test_wrong_method_on_a_known_path_is_405_with_allow(registry, method, path, allow):
@@ -316,3 +337,16 @@ def test_database_errors_map_to_503_or_500(monkeypatch, exc, status, message):
     assert response.status_code == status
     assert message in response.json['error']['message']
     assert str(exc) not in response.text
+
+
+def test_token_headers_are_trusted_only_from_keystonemiddleware():
+    """Without auth_token in front (which strips them from clients), identity headers
+    next to a token prove nothing."""
+    application = app_module.Registry(peewee.SqliteDatabase(':memory:'), 's',
+                                      accept_service_tokens=True)
+    request = webob.Request.blank('/v1/images/x', headers={
+        'X-Auth-Token': 't', 'X-Identity-Status': 'Confirmed', 'X-Roles': 'service',
+        'X-Project-Id': 'p'})
+    response = request.get_response(application)
+    assert response.status_code == 401
+    assert response.json['error']['code'] == 'unauthorized'

@@ -334,6 +334,7 @@ def test_a_list_costs_the_same_number_of_queries_whatever_the_page_size(
                 records, _ = images.list_images(db, owner, query)
             assert records
             counts[limit, marker is not None] = len(queries)
-    # Images, properties, tags, locations; and the marker's row when there is one.
-    assert counts == {(1, False): 4, (5, False): 4, (30, False): 4,
-                      (1, True): 5, (5, True): 5, (30, True): 5}
+    # Images, properties, tags, locations, the caller's memberships; and the
+    # marker's row when there is one.
+    assert counts == {(1, False): 5, (5, False): 5, (30, False): 5,
+                      (1, True): 6, (5, True): 6, (30, True): 6}

@@ -1,0 +1,50 @@
+"""/v2/info: what this deployment offers and how much of its quota a project uses."""
+
+from flask import Blueprint, g
+
+from glance_api import errors, policy, responses
+from glance_api.services import services
+
+bp = Blueprint('info', __name__)
+
+
+@bp.get('/v2/info/usage')
+def usage():
+    """The caller's project's usage of each per-project limit, as upstream."""
+    counts = services().registry.usage(g.context.identity, request_id=g.request_id)
+    return responses.json(services().quotas.usage_document(counts))
+
+
+def _multi_store():
+    store_set = services().stores
+    if not store_set.multi:
+        raise errors.NotFound('Multiple stores are not configured.')
+    return store_set
+
+
+def _store_summary(store, default_id):
+    summary = {'id': store.store_id, 'description': store.options.store_description}
+    if store.store_id == default_id:
+        summary['default'] = 'true'
+    if not store.writable:
+        summary['read-only'] = 'true'
+    return summary
+
+
+@bp.get('/v2/info/stores')
+def stores():
+    """The stores a client may upload to or read from; 404 without multi-store."""
+    store_set = _multi_store()
+    return responses.json({'stores': [_store_summary(store, store_set.default_id)
+                                      for store in store_set]})
+
+
+@bp.get('/v2/info/stores/detail')
+def stores_detail():
+    """The stores with their type, weight and driver properties (admin, service)."""
+    store_set = _multi_store()
+    policy.enforce(g.context, 'stores_info_detail', target={})
+    return responses.json({'stores': [
+        dict(_store_summary(store, store_set.default_id), type=store.driver,
+             weight=store.options.weight, properties=store.describe())
+        for store in store_set]})

@@ -1,0 +1,123 @@
+"""/v2/images/{id}/members: sharing an image with other projects.
+
+Only ``shared`` images have members (403 otherwise, as upstream). The owner adds and
+removes members; only the member itself (or an admin) accepts or rejects; a member
+sees only its own entry. The status decides only whether the image appears in the
+member's default image list: a member can read the image whatever its status.
+"""
+
+from flask import Blueprint, g
+
+from glance_api import bodies, errors, images, policy, responses
+from glance_api.services import services
+from glance_registry import errors as registry_errors
+
+bp = Blueprint('members', __name__)
+
+STATUSES = ('pending', 'accepted', 'rejected')
+
+
+def view(member):
+    return {'image_id': member['image_id'], 'member_id': member['member_id'],
+            'status': member['status'], 'created_at': member['created_at'],
+            'updated_at': member['updated_at'], 'schema': '/v2/schemas/member'}
+
+
+def _shared_image(image_id):
+    record = images.load_image(image_id)
+    if record['visibility'] != 'shared':
+        raise errors.Forbidden('Only shared images have members.')
+    return record
+
+
+def _target(record, member_id):
+    return dict(policy.image_target(g.context, record), member_id=member_id)
+
+
+@bp.get('/v2/images/<image_id>/members')
+def list_members(image_id):
+    """The image's members (a member sees only itself); 403 if not ``shared``."""
+    record = _shared_image(image_id)
+    policy.enforce(g.context, 'get_members', target=_target(
+        record, g.context.project_id if record.get('member_status') else None))
+    members = services().registry.list_members(g.context.identity, image_id,
+                                               request_id=g.request_id)
+    return responses.json({'members': [view(m) for m in members],
+                           'schema': '/v2/schemas/members'})
+
+
+@bp.post('/v2/images/<image_id>/members')
+def add_member(image_id):
+    """Share the image with a project; 200 with the pending member.
+
+    400 malformed body, 403 not the owner or not ``shared``, 409 already a member,
+    413 over ``image_member_quota``.
+    """
+    document = bodies.json_body()
+    member_id = document.get('member') if isinstance(document, dict) else None
+    if not isinstance(member_id, str) or not member_id or len(member_id) > 255 or \
+            set(document) != {'member'}:
+        raise errors.BadRequest('The request body must be {"member": "<project id>"}.')
+    record = _shared_image(image_id)
+    policy.enforce(g.context, 'add_member', record)
+    try:
+        member = services().registry.add_member(
+            g.context.identity, image_id, member_id,
+            max_members=services().conf.image_member_quota, request_id=g.request_id)
+    except registry_errors.Conflict:
+        raise errors.Conflict('Member %s already exists for image %s.'
+                              % (member_id, image_id))
+    except registry_errors.TooLarge:
+        raise errors.TooLarge('Image member limit exceeded for image %s: the limit '
+                              'is %d.' % (image_id, services().conf.image_member_quota))
+    return responses.json(view(member))
+
+
+@bp.get('/v2/images/<image_id>/members/<member_id>')
+def show_member(image_id, member_id):
+    """One member; 404 unless the caller is the owner, that member or an admin."""
+    record = _shared_image(image_id)
+    try:
+        policy.enforce(g.context, 'get_member', target=_target(record, member_id))
+    except errors.Forbidden:
+        # Upstream answers 404 here: another project's membership is not the
+        # caller's to know about.
+        raise errors.NotFound('Member %s not found for image %s.'
+                              % (member_id, image_id))
+    return responses.json(view(_get_member(image_id, member_id)))
+
+
+@bp.put('/v2/images/<image_id>/members/<member_id>')
+def update_member(image_id, member_id):
+    """Accept, reject or reset a membership; only that member (or an admin)."""
+    document = bodies.json_body()
+    status = document.get('status') if isinstance(document, dict) else None
+    if status not in STATUSES:
+        raise errors.BadRequest('Status must be one of %s.' % ', '.join(STATUSES))
+    record = _shared_image(image_id)
+    _get_member(image_id, member_id)
+    policy.enforce(g.context, 'modify_member', target=_target(record, member_id))
+    member = services().registry.update_member(g.context.identity, image_id,
+                                               member_id, status,
+                                               request_id=g.request_id)
+    return responses.json(view(member))
+
+
+@bp.delete('/v2/images/<image_id>/members/<member_id>')
+def delete_member(image_id, member_id):
+    """Stop sharing the image with a project; 204. Only the owner (or an admin)."""
+    record = _shared_image(image_id)
+    _get_member(image_id, member_id)
+    policy.enforce(g.context, 'delete_member', record)
+    services().registry.delete_member(g.context.identity, image_id, member_id,
+                                      request_id=g.request_id)
+    return responses.no_content()
+
+
+def _get_member(image_id, member_id):
+    try:
+        return services().registry.get_member(g.context.identity, image_id, member_id,
+                                              request_id=g.request_id)
+    except registry_errors.NotFound:
+        raise errors.NotFound('Member %s not found for image %s.'
+                              % (member_id, image_id))

@@ -1,0 +1,143 @@
+"""Quotas: per-image limits, the storage quota under concurrent uploads, project
+limits and /v2/info/usage. Every refusal is 413 and leaves nothing behind."""
+
+import threading
+
+import pytest
+
+from tests.fixtures import deployment
+from tests.functional.test_image_data import (_start_raw_upload, _wait_for_status,
+                                              chunks, no_files_for)
+
+KiB = 1024
+STORAGE_QUOTA = 1000 * KiB
+
+
+@pytest.fixture(scope='module')
+def limited(tmp_path_factory):
+    with deployment.running(tmp_path_factory.mktemp('quotas'), api_extra={
+            'DEFAULT': {'image_property_quota': 2, 'image_tag_quota': 2,
+                        'image_member_quota': 1,
+                        'user_storage_quota': '%dKB' % (STORAGE_QUOTA // KiB),
+                        'upload_reservation_step': 1},
+            'image_limits': {'image_count_total': 4}}) as glance:
+        yield glance
+
+
+@pytest.fixture(scope='module')
+def one_at_a_time(tmp_path_factory):
+    with deployment.running(tmp_path_factory.mktemp('uploading'), api_extra={
+            'image_limits': {'image_count_uploading': 1}}) as glance:
+        yield glance
+
+
+@pytest.fixture
+def tenant(limited):
+    with limited.client(deployment.new_project()) as client:
+        yield client
+
+
+def test_property_quota_on_create_and_patch(tenant):
+    assert tenant.post('/v2/images', json={'a': '1', 'b': '2', 'c': '3'}) \
+        .status_code == 413
+    image = tenant.create_image(a='1', b='2')
+    response = tenant.patch_image(image['id'], [
+        {'op': 'add', 'path': '/c', 'value': '3'}])
+    assert response.status_code == 413
+    assert 'c' not in tenant.image(image['id'])
+    response = tenant.patch_image(image['id'], [
+        {'op': 'remove', 'path': '/a'}, {'op': 'add', 'path': '/c', 'value': '3'}])
+    assert response.status_code == 200
+
+
+def test_tag_quota_on_create_and_put(tenant):
+    assert tenant.post('/v2/images', json={'tags': ['a', 'b', 'c']}).status_code == 413
+    image = tenant.create_image(tags=['a', 'b'])
+    assert tenant.put('/v2/images/%s/tags/c' % image['id']).status_code == 413
+    assert tenant.put('/v2/images/%s/tags/a' % image['id']).status_code == 204
+    assert sorted(tenant.image(image['id'])['tags']) == ['a', 'b']
+
+
+def test_member_quota(tenant):
+    image = tenant.create_image()
+    url = '/v2/images/%s/members' % image['id']
+    assert tenant.post(url, json={'member': 'one'}).status_code == 200
+    assert tenant.post(url, json={'member': 'two'}).status_code == 413
+
+
+def test_image_count_limit(tenant):
+    for _ in range(4):
+        tenant.create_image()
+    assert tenant.post('/v2/images', json={}).status_code == 413
+
+
+def test_storage_quota_refuses_an_upload_that_does_not_fit(limited, tenant):
+    first = tenant.create_image()
+    assert tenant.upload(first['id'], b'a' * (600 * KiB)).status_code == 204
+    second = tenant.create_image()
+    response = tenant.upload(second['id'], chunks(b'b' * (600 * KiB), 64 * KiB))
+    assert response.status_code == 413, response.text
+    assert tenant.image(second['id'])['status'] == 'queued'
+    assert no_files_for(limited, second['id'])
+    assert tenant.upload(second['id'], b'b' * (400 * KiB)).status_code == 204
+
+
+def test_declared_size_over_the_storage_quota_is_refused_before_reading(tenant):
+    image = tenant.create_image()
+    response = tenant.upload(image['id'], b'x',
+                             **{'x-openstack-image-size': str(STORAGE_QUOTA + 1)})
+    assert response.status_code == 413
+    assert tenant.image(image['id'])['status'] == 'queued'
+
+
+def test_two_uploads_racing_for_the_last_bytes_never_exceed_the_quota(limited):
+    project = deployment.new_project()
+    with limited.client(project) as client:
+        images = [client.create_image() for _ in range(2)]
+    results = {}
+
+    def upload(image):
+        with limited.client(project) as client:
+            body = chunks(b'r' * (600 * KiB), 64 * KiB, pause=0.02)
+            results[image['id']] = client.upload(image['id'], body).status_code
+
+    threads = [threading.Thread(target=upload, args=(image,)) for image in images]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Usually one wins; both may lose if each hits the quota before the other gives
+    # its reservation back. Never may both win.
+    assert list(results.values()).count(204) <= 1, results
+    assert 413 in results.values(), results
+    with limited.client(project) as client:
+        usage = client.get('/v2/info/usage').json()['usage']
+        stored = [client.image(i['id']) for i in images]
+    assert sum(i['size'] or 0 for i in stored) <= STORAGE_QUOTA
+    assert [i['status'] for i in stored].count('queued') >= 1
+    assert usage['image_size_total']['usage'] * 1024 * 1024 <= STORAGE_QUOTA
+
+
+def test_uploading_count_limit(one_at_a_time):
+    with one_at_a_time.client(deployment.new_project()) as client:
+        first, second = client.create_image(), client.create_image()
+        sock = _start_raw_upload(one_at_a_time, first['id'], b'x' * 1000, 2000)
+        _wait_for_status(client, first['id'], 'saving')
+        assert client.upload(second['id'], b'y').status_code == 413
+        sock.sendall(b'x' * 1000)
+        assert b'204' in sock.recv(1024)
+        sock.close()
+        assert client.upload(second['id'], b'y').status_code == 204
+
+
+def test_usage_reports_every_limit(limited):
+    with limited.client(deployment.new_project()) as client:
+        image = client.create_image()
+        client.upload(image['id'], b'u' * (2 * 1024 * 1024 // 4))
+        client.create_image()
+        usage = client.get('/v2/info/usage').json()['usage']
+    assert usage['image_count_total'] == {'limit': 4, 'usage': 2}
+    assert usage['image_count_uploading'] == {'limit': -1, 'usage': 0}
+    assert usage['image_size_total']['limit'] == 0  # 1000 KiB is 0 whole MiB
+    assert usage['image_size_total']['usage'] == 0
+    assert usage['image_stage_total'] == {'limit': -1, 'usage': 0}
