@@ -3,12 +3,10 @@
 import pytest
 
 from tests.fixtures import deployment
-from tests.fixtures.keystone import keystone  # noqa: F401  (session fixture)
-from tests.fixtures.swift import swift_service  # noqa: F401  (session fixture)
 
 
 @pytest.fixture(scope='session')
-def secured(keystone, tmp_path_factory):  # noqa: F811
+def secured(keystone, tmp_path_factory):
     """A deployment with auth_strategy = keystone, registered in the catalog."""
     with deployment.running(
             tmp_path_factory.mktemp('secured'),

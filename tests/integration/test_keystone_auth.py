@@ -2,8 +2,11 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.parse
 
 import pytest
 import requests
@@ -99,3 +102,34 @@ def test_keystone_outage_answers_503_and_recovers(secured, keystone):
     response = requests.get(secured.url + '/v2/images',
                             headers={'X-Auth-Token': token})
     assert response.status_code == 200
+
+
+def test_a_long_upload_survives_its_token_being_revoked(secured, keystone):
+    """The API calls the registry with the caller's identity signed by itself, not
+    with the caller's token, so the final update does not need the token any more."""
+    token = keystone.token_for('alpha-member', fresh=True)
+    alpha = as_user(keystone, secured, 'alpha-member')
+    alpha.headers['X-Auth-Token'] = token
+    image = alpha.post(secured.url + '/v2/images', json={
+        'disk_format': 'raw', 'container_format': 'bare'}).json()
+    url = urllib.parse.urlparse(secured.url)
+    sock = socket.create_connection((url.hostname, url.port))
+    sock.sendall(('PUT /v2/images/%s/file HTTP/1.1\r\nHost: x\r\n'
+                  'X-Auth-Token: %s\r\nContent-Type: application/octet-stream\r\n'
+                  'Content-Length: 2000\r\n\r\n' % (image['id'], token)).encode()
+                 + b'x' * 1000)
+    deadline = time.monotonic() + 20
+    while alpha.get(secured.url + '/v2/images/%s' % image['id']).json()['status'] \
+            != 'saving':
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    revoked = requests.delete(keystone.auth_url + '/auth/tokens', headers={
+        'X-Auth-Token': keystone.token_for('admin'), 'X-Subject-Token': token})
+    assert revoked.status_code == 204
+    sock.sendall(b'x' * 1000)
+    assert b' 204 ' in sock.recv(4096).split(b'\r\n')[0]
+    sock.close()
+    fresh = as_user(keystone, secured, 'alpha-reader')
+    fresh.headers['X-Auth-Token'] = keystone.token_for('alpha-reader', fresh=True)
+    shown = fresh.get(secured.url + '/v2/images/%s' % image['id']).json()
+    assert shown['status'] == 'active' and shown['size'] == 2000

@@ -16,7 +16,6 @@ from glance_registry import client as client_module
 from glance_registry import errors
 from glance_registry import identity
 from tests.fixtures import processes
-from tests.fixtures.keystone import keystone  # noqa: F401 (the fixture)
 from tests.registry.conftest import sync
 
 pytestmark = pytest.mark.keystone

@@ -19,7 +19,6 @@ from oslo_config import cfg
 import pytest
 
 import stores
-from tests.fixtures.swift import swift_service  # noqa: F401  (a fixture)
 
 MiB = 1024 * 1024
 WRITABLE = ['file', pytest.param('swift', marks=pytest.mark.swift)]

@@ -8,7 +8,7 @@ import requests
 import swiftclient
 
 from stores import errors
-from tests.fixtures.keystone import REGION, keystone  # noqa: F401  (a fixture)
+from tests.fixtures.keystone import REGION
 from tests.fixtures.swift import unavailable
 from tests.stores.conftest import build_store, payload, write_image
 
