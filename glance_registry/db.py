@@ -12,7 +12,10 @@ Taking the write lock at ``BEGIN`` makes the second writer wait its turn instead
 """
 
 import contextlib
+import fcntl
 import logging
+import os
+import threading
 import time
 import urllib.parse
 
@@ -178,10 +181,72 @@ def _release(db):
 
 
 def write_transaction(db):
-    """A transaction that will write: on SQLite it takes the write lock at BEGIN."""
+    """A transaction that will write: on SQLite it takes the write lock at BEGIN.
+
+    SQLite writers also queue on a file lock first (``_SqliteWriters``), so that a
+    writer waiting for the database sleeps in the kernel and wakes the moment the
+    lock is free, instead of in SQLite's busy handler, which polls with growing
+    sleeps and lets later writers overtake: under 8 concurrent writers that made the
+    slowest creates take over a second.
+    """
     if dialect(db) == 'sqlite':
-        return db.atomic('IMMEDIATE')
+        return _sqlite_write(db)
     return db.atomic()
+
+
+@contextlib.contextmanager
+def _sqlite_write(db):
+    writers = _SqliteWriters.of(db)
+    with writers.hold():
+        with db.atomic('IMMEDIATE'):
+            yield
+
+
+class _SqliteWriters:
+    """A queue for the writers of one SQLite file, across threads and processes.
+
+    An flock on ``<database>.write-lock``. The file is opened once per process (a
+    descriptor inherited through fork would share its lock with the parent).
+    """
+
+    def __init__(self, path):
+        self._path = path + '.write-lock'
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._fd = None
+        self._pid = None
+
+    @classmethod
+    def of(cls, db):
+        writers = getattr(db, '_glance_writers', None)
+        if writers is None:
+            writers = db._glance_writers = cls(db.database)
+        return writers
+
+    @contextlib.contextmanager
+    def hold(self):
+        with self._lock:
+            fd = self._descriptor() if self._depth == 0 else self._fd
+            if fd is not None and self._depth == 0:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if fd is not None and self._depth == 0:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _descriptor(self):
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            try:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                                   0o600)
+            except OSError:
+                # A read-only directory: SQLite will report the real problem.
+                self._fd = None
+        return self._fd
 
 
 def read_transaction(db):
