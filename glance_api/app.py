@@ -10,8 +10,8 @@ import logging
 from flask import Flask, g, request
 
 import stores
-from glance_api import (auth, errors, image_data, images, info, members, policy,
-                        protections, quotas, schemas, versions)
+from glance_api import (auth, errors, image_data, images, info, locations, members,
+                        policy, protections, quotas, schemas, versions)
 from glance_api.services import Services
 from glance_registry.client import RegistryClient
 
@@ -40,7 +40,7 @@ def create_app(conf, registry=None, store_set=None):
 
     errors.register_handlers(app)
     for blueprint in (versions.bp, schemas.bp, images.bp, image_data.bp, members.bp,
-                      info.bp):
+                      info.bp, locations.bp):
         app.register_blueprint(blueprint)
     app.wsgi_app = auth.wrap(app.wsgi_app, conf)
     return app

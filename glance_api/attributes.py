@@ -18,13 +18,18 @@ WRITABLE_BASE = ('name', 'visibility', 'protected', 'os_hidden', 'min_ram', 'min
 
 
 def check_writable(name, creating=False):
-    """403 for an attribute clients may not write, in upstream's words."""
+    """403 for an attribute clients may not write, in upstream's words.
+
+    ``locations`` may not be given on create; in a patch its changes are
+    ``glance_api.locations``' to judge.
+    """
     if creating and name in DISALLOWED_ON_CREATE:
         raise errors.Forbidden("Attribute '%s' is read-only." % name)
     if name in RESERVED or name.startswith(RESERVED_PREFIX):
         raise errors.Forbidden("Attribute '%s' is reserved." % name)
     if name in READ_ONLY and not (creating and name == 'id'):
         raise errors.Forbidden("Attribute '%s' is read-only." % name)
-    if name == 'locations':
-        raise errors.Forbidden('Setting locations is not allowed: image data is '
-                               'uploaded through /v2/images/{id}/file.')
+    if creating and name == 'locations':
+        # Upstream's ImageFactory reserves it: locations are added to an existing
+        # image (PATCH /locations or POST /v2/images/{id}/locations).
+        raise errors.Forbidden("Attribute '%s' is reserved." % name)

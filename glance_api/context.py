@@ -9,6 +9,12 @@ import dataclasses
 
 from glance_registry.identity import Identity
 
+#: Who the service is when it works on its own behalf rather than a caller's
+#: (verifying a location's data, looking up which images use a location): it sees
+#: every image, whoever's request led to the work.
+SERVICE_IDENTITY = Identity(user_id=None, project_id=None, roles=('admin',),
+                            is_admin=True)
+
 
 @dataclasses.dataclass(frozen=True)
 class RequestContext:

@@ -53,6 +53,8 @@ def upload(image_id):
         raise errors.TooLarge('Image exceeds the storage quota: the image size cap is '
                               '%d bytes.' % limit)
 
+    # Before the image is claimed: an unknown store must leave it queued.
+    store = _upload_store()
     registry = services().registry
     try:
         registry.transition_status(ctx.identity, image_id, 'queued', 'saving',
@@ -64,7 +66,6 @@ def upload(image_id):
     except registry_errors.TooLarge as exc:
         raise errors.TooLarge(str(exc))
 
-    store = _upload_store()
     reservation = quotas.Reservation(
         registry, ctx.identity, image_id, services().quotas.max_storage,
         conf.upload_reservation_step * quotas.MiB, g.request_id)
@@ -74,6 +75,14 @@ def upload(image_id):
         stored = _receive(store, image_id, expected_size, limit, conf, reservation)
     except BaseException as exc:
         _give_back(image_id)
+        if isinstance(exc, store_errors.StoreUnavailable):
+            # The driver's message names the backend (hosts, accounts, object
+            # names): for the log, not for the client.
+            LOG.warning('upload of image %s to store %s failed: %s', image_id,
+                        store.store_id, exc)
+            raise errors.Unavailable('The image store is not available; the image '
+                                     'is queued again and the upload can be '
+                                     'retried.') from exc
         translated = errors.translate(exc)
         if translated is None:
             raise

@@ -11,10 +11,10 @@ import urllib.parse
 
 from flask import Blueprint, g, request
 
-from glance_api import attributes, bodies, errors, patch, policy, responses, views
+from glance_api import (attributes, bodies, errors, locations, patch, policy,
+                        responses, store_data, verification, views)
 from glance_api.services import services
 from glance_registry import errors as registry_errors
-from stores import errors as store_errors
 
 LOG = logging.getLogger(__name__)
 
@@ -49,10 +49,20 @@ def check_visibility_change(ctx, visibility):
         policy.enforce(ctx, 'publicize_image')
 
 
+def image_document(record):
+    """The API document of ``record`` for the caller: readable properties only, and
+    locations (``direct_url``, ``locations``) only if policy lets it see them."""
+    conf = services().conf
+    see_locations = False
+    if conf.show_image_direct_url or conf.show_multiple_locations:
+        see_locations = policy.allowed(services().policy, g.context,
+                                       'get_image_location', record)
+    return views.image(readable(record), conf, services().stores,
+                       show_locations=see_locations)
+
+
 def _image_response(record, status=200, headers=None):
-    return responses.json(views.image(readable(record), services().conf,
-                                      services().stores),
-                          status=status, headers=headers)
+    return responses.json(image_document(record), status=status, headers=headers)
 
 
 @bp.post('/v2/images')
@@ -127,8 +137,7 @@ def list_images():
     except registry_errors.BadRequest as exc:
         raise errors.BadRequest(str(exc))
     document = {
-        'images': [views.image(readable(record), conf, services().stores)
-                   for record in records],
+        'images': [image_document(record) for record in records],
         'first': _list_link([(k, v) for k, v in params if k != 'marker']),
         'schema': '/v2/schemas/images',
     }
@@ -145,9 +154,14 @@ def _list_link(params):
 
 @bp.get('/v2/images/<image_id>')
 def show_image(image_id):
-    """The image; 404 if it does not exist or the caller may not see it."""
+    """The image; 404 if it does not exist or the caller may not see it.
+
+    An image whose location's verification stalled (its worker died) gets a new
+    verifier (``verification.resume_stalled``).
+    """
     record = load_image(image_id)
     policy.enforce(g.context, 'get_image', record)
+    verification.resume_stalled(record)
     return _image_response(record)
 
 
@@ -155,14 +169,35 @@ def show_image(image_id):
 def update_image(image_id):
     """Apply a JSON patch (``application/openstack-images-v2.1-json-patch`` or 2.0).
 
+    ``/locations`` operations are ``glance_api.locations``' (checked before
+    anything is written, applied last); the others need policy ``modify_image``.
+
     Errors: 400 invalid patch or resulting image, 403 read-only/reserved/base
-    attribute removal or forbidden change, 404, 409 missing property, 415 media type.
+    attribute removal or forbidden change, 404, 409 missing property or image status,
+    413 over a quota, 415 media type.
     """
     ctx = g.context
     changes = patch.parse(bodies.json_body(patch.MEDIA_TYPES,
                                            accept_patch=patch.MEDIA_TYPES),
                           request.mimetype)
     record = load_image(image_id)
+    location_changes, changes = patch.split_locations(changes)
+    location_patch = None
+    if location_changes:
+        location_patch = locations.check_patch(record, location_changes)
+    if changes or not location_changes:
+        record = _update_attributes(ctx, record, changes)
+    if location_patch is not None:
+        try:
+            record = location_patch.apply() or record
+        except registry_errors.NotFound:
+            raise errors.NotFound('No image found with ID %s' % image_id)
+    return _image_response(record)
+
+
+def _update_attributes(ctx, record, changes):
+    """Play the non-location ``changes`` of a patch; the image record after."""
+    image_id = record['id']
     policy.enforce(ctx, 'modify_image', record)
     update = patch.apply(changes, record, services().schemas, request.mimetype)
     if services().protections:
@@ -180,9 +215,9 @@ def update_image(image_id):
     if values.get('visibility', record['visibility']) != record['visibility']:
         check_visibility_change(ctx, values['visibility'])
     if update.is_empty():
-        return _image_response(record)
+        return record
     try:
-        record = services().registry.update_image(
+        return services().registry.update_image(
             ctx.identity, image_id, values=values, properties=update.properties,
             tags=update.tags, quota=services().quotas.for_image_write(),
             request_id=g.request_id)
@@ -190,7 +225,6 @@ def update_image(image_id):
         raise errors.Conflict(str(exc))
     except registry_errors.NotFound:
         raise errors.NotFound('No image found with ID %s' % image_id)
-    return _image_response(record)
 
 
 @bp.delete('/v2/images/<image_id>')
@@ -212,19 +246,9 @@ def delete_image(image_id):
 
 
 def purge_locations(record):
-    """Remove a deleted image's data from every store that holds it.
-
-    The image is already gone for clients; a store that fails now leaves bytes
-    behind, which is logged with their location so an operator can remove them.
-    """
-    for location in record.get('locations') or []:
-        try:
-            services().stores.for_location(location).delete(location['url'])
-        except store_errors.NotFound:
-            pass
-        except store_errors.StoreError as exc:
-            LOG.error('image %s deleted but its data at %s could not be removed: %s',
-                      record['id'], location['url'], exc)
+    """Remove a deleted image's data from the stores that hold it (where no other
+    image uses it; see ``store_data.delete_data``)."""
+    store_data.delete_data(record.get('locations') or [], record['id'])
 
 
 @bp.post('/v2/images/<image_id>/actions/deactivate')

@@ -9,7 +9,7 @@ import itertools
 from oslo_config import cfg
 
 import stores
-from glance_api import policy, protections, quotas
+from glance_api import import_filtering, locations, policy, protections, quotas
 from glance_registry import client, service
 
 DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi',
@@ -63,6 +63,7 @@ def register_opts(conf):
     policy.register_opts(conf)
     quotas.register_opts(conf)
     protections.register_opts(conf)
+    locations.register_opts(conf)
 
 
 def list_opts():
@@ -71,8 +72,10 @@ def list_opts():
     return [
         ('DEFAULT', list(itertools.chain(api_opts, _server_opts, client.client_opts,
                                          store_opts['DEFAULT']))),
-        ('DEFAULT', quotas.quota_opts + protections.protection_opts),
+        ('DEFAULT', quotas.quota_opts + protections.protection_opts
+         + locations.location_opts),
         ('image_format', image_format_opts),
         ('image_limits', quotas.limit_opts),
+        (import_filtering.GROUP, import_filtering.filtering_opts),
         ('glance_store', store_opts['glance_store']),
     ]

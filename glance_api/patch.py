@@ -6,6 +6,10 @@ Only ``add``, ``remove`` and ``replace`` exist, on top-level paths; ``/tags`` is
 replaced as a whole. Media type 2.1 (``{"op": "add", "path": "/x", "value": ...}``)
 lets ``add`` overwrite a property; the older 2.0 form (``{"add": "/x", "value": ...}``)
 answers 409 when the property is already there.
+
+The one deeper path is upstream's: ``add`` and ``remove`` of a location name its
+index, ``/locations/N`` (``-``: the end), while ``replace`` takes ``/locations``
+whole. ``apply`` never sees those changes: ``glance_api.locations`` plays them.
 """
 
 import dataclasses
@@ -18,11 +22,19 @@ MEDIA_TYPES = (MEDIA_TYPE_2_0, MEDIA_TYPE_2_1)
 OPERATIONS = ('add', 'remove', 'replace')
 
 
+# Depth of the pointers each operation takes on ``locations`` (upstream's
+# _path_depth_limits); every other attribute takes depth 1.
+LOCATIONS = 'locations'
+_LOCATION_DEPTHS = {'add': 2, 'remove': 2, 'replace': 1}
+
+
 @dataclasses.dataclass(frozen=True)
 class Change:
     op: str
     name: str
     value: object = None
+    #: The second token of a ``/locations/N`` pointer (a string), else None.
+    index: str | None = None
 
 
 @dataclasses.dataclass
@@ -54,8 +66,22 @@ def parse(body, media_type):
         if op in ('add', 'replace') and 'value' not in operation:
             raise errors.BadRequest('Operation "%s" requires a member named "value".'
                                     % op)
-        changes.append(Change(op, _parse_pointer(path), operation.get('value')))
+        tokens = _parse_pointer(path)
+        depth = _LOCATION_DEPTHS[op] if tokens[0] == LOCATIONS else 1
+        if len(tokens) != depth:
+            if tokens[0] != LOCATIONS:
+                raise errors.BadRequest('Nested paths are not allowed: `%s`.' % path)
+            raise errors.BadRequest("Invalid JSON pointer for this resource: '%s'"
+                                    % path)
+        changes.append(Change(op, tokens[0], operation.get('value'),
+                              tokens[1] if depth == 2 else None))
     return changes
+
+
+def split_locations(changes):
+    """``(location changes, other changes)``, each in the order given."""
+    return ([change for change in changes if change.name == LOCATIONS],
+            [change for change in changes if change.name != LOCATIONS])
 
 
 def _parse_2_1(operation):
@@ -77,18 +103,18 @@ def _parse_2_0(operation):
 
 
 def _parse_pointer(path):
-    """The attribute a JSON pointer names; only top-level pointers are valid."""
+    """The decoded tokens of a JSON pointer (at most two; see ``parse``)."""
     if not isinstance(path, str) or not path.startswith('/'):
         raise errors.BadRequest('Pointer `%s` does not start with "/".' % (path,))
     tokens = path[1:].split('/')
-    if len(tokens) != 1 or not tokens[0]:
+    if len(tokens) > 2 or not all(tokens):
         raise errors.BadRequest('Nested paths are not allowed: `%s`.' % path)
-    token = tokens[0]
-    remainder = token.replace('~0', '').replace('~1', '')
-    if '~' in remainder:
-        raise errors.BadRequest('Pointer `%s` contains "~" not part of a recognized '
-                                'escape sequence.' % path)
-    return token.replace('~1', '/').replace('~0', '~')
+    for token in tokens:
+        remainder = token.replace('~0', '').replace('~1', '')
+        if '~' in remainder:
+            raise errors.BadRequest('Pointer `%s` contains "~" not part of a '
+                                    'recognized escape sequence.' % path)
+    return [token.replace('~1', '/').replace('~0', '~') for token in tokens]
 
 
 def apply(changes, record, schemas, media_type=MEDIA_TYPE_2_1):

@@ -6,11 +6,14 @@ BASE_FIELDS = ('id', 'name', 'status', 'visibility', 'protected', 'os_hidden',
                'updated_at', 'min_ram', 'min_disk')
 
 
-def image(record, conf, store_set=None):
+def image(record, conf, store_set=None, show_locations=True):
     """The API document for ``record``: custom properties, base fields, links.
 
     With several stores configured (``store_set.multi``) the document also says which
     stores hold the data (``stores``), as upstream does from API 2.8.
+    ``direct_url`` (``show_image_direct_url``) and ``locations``
+    (``show_multiple_locations``, then always present, as upstream) show the active
+    locations, only if ``show_locations`` (policy ``get_image_location``).
     """
     document = dict(record.get('properties') or {})
     for field in BASE_FIELDS:
@@ -21,8 +24,13 @@ def image(record, conf, store_set=None):
     document['file'] = '/v2/images/%s/file' % image_id
     document['schema'] = '/v2/schemas/image'
     locations = active_locations(record)
-    if conf.show_image_direct_url and locations:
-        document['direct_url'] = locations[0]['url']
+    shown = locations if show_locations else []
+    if conf.show_image_direct_url and shown:
+        document['direct_url'] = shown[0]['url']
+    if conf.show_multiple_locations:
+        document['locations'] = [{'url': location['url'],
+                                  'metadata': location.get('metadata') or {}}
+                                 for location in shown]
     if store_set is not None and store_set.multi:
         ids = [loc.get('metadata', {}).get('store') for loc in locations]
         if any(ids):

@@ -24,6 +24,7 @@ from glance_registry import db as db_module
 from glance_registry import errors
 from glance_registry import filters
 from glance_registry import images
+from glance_registry import locations
 from glance_registry import members
 from glance_registry import models
 from glance_registry import quotas
@@ -196,30 +197,111 @@ def update_image(app, request, caller, image_id):
 def transition_status(app, request, caller, image_id):
     """200 with the image in its new status; 400 invalid body or missing formats;
     404; 409 (with ``current_status``) if the status was not ``from`` or the move is
-    not in the status table; 413 over ``quota.max_uploading``."""
+    not in the status table; 413 over ``quota.max_uploading`` or
+    ``quota.max_storage``."""
     body = _json_body(request)
     _only(body, {'from', 'to', 'values', 'locations', 'quota'}, 'status change')
-    for key in ('from', 'to'):
-        if key not in body:
-            raise errors.BadRequest("'%s' is required" % key)
-        _check_type(key, body[key], str)
-        if body[key] not in status_table.STATUSES:
-            raise errors.BadRequest("'%s' is not an image status: %s"
-                                    % (key, body[key]))
-    if body['to'] == 'deleted':
-        raise errors.BadRequest("Use DELETE /v1/images/%s to delete an image"
-                                % image_id)
-    values = body.get('values', {})
-    _object('values', values)
-    _only(values, DATA_FIELDS.keys(), 'values')
-    values = _validated(values, DATA_FIELDS)
-    locations = body.get('locations')
-    if locations is not None:
-        locations = _locations(locations)
+    from_status, to_status = _status_move(body, '', image_id)
+    values = _data_values(body)
+    new_locations = body.get('locations')
+    if new_locations is not None:
+        new_locations = _locations(new_locations)
     quota = _quota(body, TRANSITION_QUOTA)
-    record = images.transition(app.db, caller, image_id, body['from'], body['to'],
-                               values, locations, quota)
+    record = images.transition(app.db, caller, image_id, from_status, to_status,
+                               values, new_locations, quota)
     return json_response(record)
+
+
+def add_location(app, request, caller, image_id):
+    """201 with the image; 400 invalid body or missing formats for ``transition``;
+    404; 409 duplicate URL (``reason``) or lost status compare-and-swap
+    (``current_status``); 413 over ``max_locations`` or ``max_storage``."""
+    body = _json_body(request)
+    _only(body, {'url', 'metadata', 'status', 'position', 'transition', 'values',
+                 'max_locations', 'max_storage', 'lease'}, 'location')
+    location = _location(body, '')
+    position = body.get('position')
+    if position is not None:
+        position = _field_integer(_INT32_MAX)('position', position)
+    transition = _transition(body, image_id)
+    values = _data_values(body)
+    if values and transition is None:
+        raise errors.BadRequest("'values' are set only with a 'transition'")
+    lease = body.get('lease')
+    if lease is not None:
+        if location['status'] != images.PENDING:
+            raise errors.BadRequest("Only a '%s' location is leased" % images.PENDING)
+        lease = _lease(lease, 'lease')
+    record = locations.add_location(
+        app.db, caller, image_id, location, position, transition, values,
+        _limit('max_locations', body.get('max_locations')), lease,
+        _limit('max_storage', body.get('max_storage')))
+    return json_response(record, 201)
+
+
+def remove_location(app, request, caller, image_id):
+    """200 with the image after; 400 invalid body; 404 no such image or location;
+    409 the last copy of an active image's data (``reason`` ``last_location``)."""
+    body = _json_body(request)
+    _only(body, {'url', 'allow_last'}, 'location removal')
+    url = _required_url(body, 'url')
+    allow_last = _field_boolean('allow_last', body.get('allow_last', False))
+    return json_response(locations.remove_location(app.db, caller, image_id, url,
+                                                   allow_last))
+
+
+def replace_locations(app, request, caller, image_id):
+    """200 with the image; 400 invalid body; 404; 409 locations changed since
+    ``expected_urls``, duplicate URL or lost status compare-and-swap; 413 over
+    ``max_locations`` or ``max_storage``."""
+    body = _json_body(request)
+    _only(body, {'locations', 'expected_urls', 'transition', 'values',
+                 'max_locations', 'max_storage'}, 'location replacement')
+    if 'locations' not in body:
+        raise errors.BadRequest("'locations' is required")
+    new_locations = _locations(body['locations'])
+    expected = body.get('expected_urls')
+    if expected is not None:
+        _check_type('expected_urls', expected, list)
+        for url in expected:
+            _string('expected_urls item', url, MAX_PROPERTY_VALUE, min_length=1)
+    transition = _transition(body, image_id)
+    values = _data_values(body)
+    if values and transition is None:
+        raise errors.BadRequest("'values' are set only with a 'transition'")
+    record = locations.replace_locations(
+        app.db, caller, image_id, new_locations, expected, transition, values,
+        _limit('max_locations', body.get('max_locations')),
+        _limit('max_storage', body.get('max_storage')))
+    return json_response(record)
+
+
+def claim_location(app, request, caller, image_id):
+    """200 with the image; 400 invalid body; 404 no such image or location; 409 the
+    location is not pending, or another owner's lease is running."""
+    body = _json_body(request)
+    _only(body, {'url', 'owner', 'seconds'}, 'lease')
+    url = _required_url(body, 'url')
+    lease = _lease({key: body[key] for key in ('owner', 'seconds') if key in body},
+                   'lease')
+    return json_response(locations.claim(app.db, caller, image_id, url,
+                                         lease['owner'], lease['seconds']))
+
+
+def location_references(app, request, caller):
+    """200 ``{"references": {url: [image ids]}}``: the images not deleted that have
+    a location at each URL; 400 invalid body; 403 unless the caller is an admin."""
+    body = _json_body(request)
+    _only(body, {'urls'}, 'reference query')
+    if 'urls' not in body:
+        raise errors.BadRequest("'urls' is required")
+    urls = body['urls']
+    _check_type('urls', urls, list)
+    if len(urls) > MAX_REFERENCE_URLS:
+        raise errors.BadRequest("At most %d 'urls' at a time" % MAX_REFERENCE_URLS)
+    for url in urls:
+        _string('urls item', url, MAX_PROPERTY_VALUE, min_length=1)
+    return json_response({'references': locations.references(app.db, caller, urls)})
 
 
 def delete_image(app, request, caller, image_id):
@@ -326,6 +408,10 @@ ROUTES = tuple(Route(method, re.compile(pattern), handler, authenticated)
     ('DELETE', _IMAGE, delete_image, True),
     ('PUT', _IMAGE + r'/status', transition_status, True),
     ('PUT', _IMAGE + r'/reservation', reserve, True),
+    ('POST', _IMAGE + r'/locations', add_location, True),
+    ('PUT', _IMAGE + r'/locations', replace_locations, True),
+    ('DELETE', _IMAGE + r'/locations', remove_location, True),
+    ('PUT', _IMAGE + r'/locations/lease', claim_location, True),
     ('PUT', _IMAGE + r'/tags/(?P<tag>.+)', add_tag, True),
     ('DELETE', _IMAGE + r'/tags/(?P<tag>.+)', delete_tag, True),
     ('GET', _IMAGE + r'/members', list_members, True),
@@ -334,6 +420,7 @@ ROUTES = tuple(Route(method, re.compile(pattern), handler, authenticated)
     ('PUT', _MEMBER, update_member, True),
     ('DELETE', _MEMBER, delete_member, True),
     ('GET', r'/v1/usage', show_usage, True),
+    ('POST', r'/v1/location-references', location_references, True),
 ))
 
 
@@ -511,7 +598,7 @@ def _limit(name, value):
 # The limits a write's ``quota`` member may carry (glance_registry.quotas).
 CREATE_QUOTA = ('max_properties', 'max_tags', 'max_images')
 UPDATE_QUOTA = ('max_properties', 'max_tags')
-TRANSITION_QUOTA = ('max_uploading',)
+TRANSITION_QUOTA = ('max_uploading', 'max_storage')
 
 
 def _quota(body, allowed):
@@ -552,15 +639,76 @@ def _locations(locations):
         name = 'locations[%d]' % i
         _object(name, location)
         _only(location, {'url', 'metadata', 'status'}, name)
-        if 'url' not in location:
-            raise errors.BadRequest("'%s.url' is required" % name)
-        _string(name + '.url', location['url'], MAX_PROPERTY_VALUE, min_length=1)
-        metadata = location.get('metadata', {})
-        _object(name + '.metadata', metadata)
-        location_status = _string(name + '.status', location.get('status', 'active'), 30)
-        checked.append({'url': location['url'], 'metadata': metadata,
-                        'status': location_status})
+        checked.append(_location(location, name))
     return checked
+
+
+def _location(location, name):
+    """``{"url", "metadata", "status"}`` of a location object (other members are
+    the caller's to check); ``name`` prefixes the members' names in errors."""
+    prefix = name + '.' if name else ''
+    url = _required_url(location, 'url', prefix)
+    metadata = location.get('metadata', {})
+    _object(prefix + 'metadata', metadata)
+    location_status = _string(prefix + 'status', location.get('status', 'active'), 30,
+                              min_length=1)
+    return {'url': url, 'metadata': metadata, 'status': location_status}
+
+
+def _required_url(body, key, prefix=''):
+    if key not in body:
+        raise errors.BadRequest("'%s%s' is required" % (prefix, key))
+    return _string(prefix + key, body[key], MAX_PROPERTY_VALUE, min_length=1)
+
+
+def _status_move(body, prefix, image_id):
+    """``(from, to)`` of a status compare-and-swap in ``body``."""
+    for key in ('from', 'to'):
+        if key not in body:
+            raise errors.BadRequest("'%s%s' is required" % (prefix, key))
+        _check_type(prefix + key, body[key], str)
+        if body[key] not in status_table.STATUSES:
+            raise errors.BadRequest("'%s%s' is not an image status: %s"
+                                    % (prefix, key, body[key]))
+    if body['to'] == 'deleted':
+        raise errors.BadRequest("Use DELETE /v1/images/%s to delete an image"
+                                % image_id)
+    return body['from'], body['to']
+
+
+def _transition(body, image_id):
+    """The optional ``transition`` member: ``(from, to)`` or None."""
+    transition = body.get('transition')
+    if transition is None:
+        return None
+    _object('transition', transition)
+    _only(transition, {'from', 'to'}, 'transition')
+    return _status_move(transition, 'transition.', image_id)
+
+
+def _data_values(body):
+    values = body.get('values', {})
+    _object('values', values)
+    _only(values, DATA_FIELDS.keys(), 'values')
+    return _validated(values, DATA_FIELDS)
+
+
+# Images have few locations (image_location_quota); one call covers them all.
+MAX_REFERENCE_URLS = 100
+
+# A day: verifying the data of one location never needs a longer claim.
+MAX_LEASE_SECONDS = 86400
+
+
+def _lease(lease, name):
+    _object(name, lease)
+    _only(lease, {'owner', 'seconds'}, name)
+    for key in ('owner', 'seconds'):
+        if key not in lease:
+            raise errors.BadRequest("'%s.%s' is required" % (name, key))
+    owner = _string(name + '.owner', lease['owner'], 64, min_length=1)
+    seconds = _field_integer(MAX_LEASE_SECONDS)(name + '.seconds', lease['seconds'])
+    return {'owner': owner, 'seconds': seconds}
 
 
 def create_app(conf):

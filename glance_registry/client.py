@@ -15,6 +15,7 @@ exceeding one raises ``errors.TooLarge`` whose ``details['limit']`` names it. A
 negative or None limit is unlimited.
 """
 
+import dataclasses
 import urllib.parse
 
 import orjson
@@ -23,6 +24,7 @@ from oslo_config import cfg
 from requests import adapters
 
 from glance_registry import errors
+from glance_registry.identity import Identity
 
 client_opts = [
     cfg.HostAddressOpt('registry_host', default='127.0.0.1',
@@ -44,6 +46,15 @@ client_opts = [
 
 def register_opts(conf):
     conf.register_opts(client_opts)
+
+
+@dataclasses.dataclass(frozen=True)
+class Lease:
+    """A claim on a pending location: who holds it (any unique token) and for how
+    many seconds from the registry's now."""
+
+    owner: str
+    seconds: int
 
 
 class RegistryClient:
@@ -134,7 +145,8 @@ class RegistryClient:
         """Compare-and-swap the status; ``errors.Conflict`` if it was not ``from``.
 
         ``quota`` may hold ``max_uploading`` (the owner's images in ``saving`` or
-        ``uploading``, this one included), checked when moving into one of those.
+        ``uploading``, this one included), checked when moving into one of those,
+        and ``max_storage`` (bytes), checked if the change grows the owner's usage.
         """
         body = {'from': from_status, 'to': to_status}
         if values:
@@ -145,6 +157,106 @@ class RegistryClient:
             body['quota'] = quota
         return self._send('PUT', '/v1/images/%s/status' % _quote(image_id), identity,
                           json=body, request_id=request_id)
+
+    # -- locations ------------------------------------------------------------------
+
+    def add_location(self, identity: Identity, image_id: str, url: str,
+                     metadata: dict | None = None, *, status: str = 'active',
+                     position: int | None = None,
+                     transition: tuple[str, str] | None = None,
+                     values: dict | None = None, max_locations: int | None = None,
+                     max_storage: int | None = None, lease: Lease | None = None,
+                     request_id: str | None = None) -> dict:
+        """Add a location at ``position`` (None: last); returns the image record.
+
+        ``transition`` is a ``(from, to)`` status compare-and-swap made in the same
+        transaction, setting the data attributes in ``values`` (``size``,
+        ``checksum``, ...). A ``pending`` location may be leased at once
+        (``lease``). ``errors.Conflict`` for a duplicate URL (``reason``
+        ``duplicate_location``) or a lost compare-and-swap (``current_status``);
+        ``errors.TooLarge`` over ``max_locations``, or if the owner's storage usage
+        (active locations times size) would exceed ``max_storage`` bytes.
+        """
+        body = {'url': url, 'metadata': metadata or {}, 'status': status}
+        if position is not None:
+            body['position'] = position
+        if transition is not None:
+            body['transition'] = {'from': transition[0], 'to': transition[1]}
+        if values:
+            body['values'] = values
+        if max_locations is not None:
+            body['max_locations'] = max_locations
+        if max_storage is not None:
+            body['max_storage'] = max_storage
+        if lease is not None:
+            body['lease'] = {'owner': lease.owner, 'seconds': lease.seconds}
+        return self._send('POST', self._locations_path(image_id), identity, json=body,
+                          request_id=request_id)
+
+    def remove_location(self, identity: Identity, image_id: str, url: str, *,
+                        allow_last: bool = False,
+                        request_id: str | None = None) -> dict:
+        """Remove the location with ``url``; returns the image record after.
+
+        ``errors.Conflict`` (``reason`` ``last_location``) if it holds the last copy
+        of an active or deactivated image's data, unless ``allow_last``;
+        ``errors.NotFound`` if the image has no such location.
+        """
+        return self._send('DELETE', self._locations_path(image_id), identity,
+                          json={'url': url, 'allow_last': allow_last},
+                          request_id=request_id)
+
+    def replace_locations(self, identity: Identity, image_id: str,
+                          locations: list[dict], *,
+                          expected_urls: list[str] | None = None,
+                          transition: tuple[str, str] | None = None,
+                          values: dict | None = None,
+                          max_locations: int | None = None,
+                          max_storage: int | None = None,
+                          request_id: str | None = None) -> dict:
+        """Replace all locations (``{"url", "metadata", "status"}``, in order).
+
+        With ``expected_urls`` (the URLs read before, in order) it is a
+        compare-and-swap: ``errors.Conflict`` (``reason`` ``locations_changed``) if
+        they changed meanwhile. ``transition`` and ``values`` as for
+        ``add_location``; ``max_locations`` and ``max_storage`` too.
+        """
+        body = {'locations': list(locations)}
+        if expected_urls is not None:
+            body['expected_urls'] = list(expected_urls)
+        if transition is not None:
+            body['transition'] = {'from': transition[0], 'to': transition[1]}
+        if values:
+            body['values'] = values
+        if max_locations is not None:
+            body['max_locations'] = max_locations
+        if max_storage is not None:
+            body['max_storage'] = max_storage
+        return self._send('PUT', self._locations_path(image_id), identity, json=body,
+                          request_id=request_id)
+
+    def claim_location(self, identity: Identity, image_id: str, url: str,
+                       lease: Lease, request_id: str | None = None) -> dict:
+        """Lease the ``pending`` location ``url`` (or renew one's own lease).
+
+        Returns the image record. ``errors.Conflict`` if another owner's lease is
+        running or the location is not pending; ``errors.NotFound``.
+        """
+        return self._send('PUT', self._locations_path(image_id) + '/lease', identity,
+                          json={'url': url, 'owner': lease.owner,
+                                'seconds': lease.seconds},
+                          request_id=request_id)
+
+    def location_references(self, identity: Identity,
+                            urls: list[str]) -> dict[str, list[str]]:
+        """For each URL, the ids of the images (not deleted) that have a location
+        there. ``errors.Forbidden`` unless ``identity`` is an admin."""
+        return self._send('POST', '/v1/location-references', identity,
+                          json={'urls': list(urls)})['references']
+
+    @staticmethod
+    def _locations_path(image_id):
+        return '/v1/images/%s/locations' % _quote(image_id)
 
     def reserve(self, identity, image_id, total_bytes, max_storage, request_id=None):
         """Set the bytes the upload to ``image_id`` (status ``saving``) reserves.

@@ -40,6 +40,10 @@ BASE_ATTRIBUTES = ('name', 'visibility', 'protected', 'os_hidden', 'min_disk',
 # Data attributes that a status transition sets.
 DATA_ATTRIBUTES = ('size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value')
 
+# A location whose data is being verified (glance_registry.locations): its record
+# also says until when a verifier holds it and how many verifiers have tried.
+PENDING = 'pending'
+
 _DEADLOCK_RETRIES = 3
 
 
@@ -137,16 +141,29 @@ def _records(images, identity):
     for image_id, value in (ImageTag.select(ImageTag.image, ImageTag.value)
                             .where(ImageTag.image.in_(ids)).tuples()):
         tags[image_id].append(value)
-    for image_id, url, metadata, location_status in (
+    for image_id, url, metadata, location_status, lease_expires_at, attempts in (
             ImageLocation.select(ImageLocation.image, ImageLocation.url,
-                                 ImageLocation.metadata, ImageLocation.status)
+                                 ImageLocation.metadata, ImageLocation.status,
+                                 ImageLocation.lease_expires_at,
+                                 ImageLocation.attempts)
             .where(ImageLocation.image.in_(ids))
-            .order_by(ImageLocation.image, ImageLocation.position).tuples()):
-        locations[image_id].append({'url': url, 'metadata': orjson.loads(metadata),
-                                    'status': location_status})
+            .order_by(ImageLocation.image, ImageLocation.position, ImageLocation.id)
+            .tuples()):
+        location = {'url': url, 'metadata': orjson.loads(metadata),
+                    'status': location_status}
+        if location_status == PENDING:
+            location.update(lease_expires_at=isotime(lease_expires_at),
+                            attempts=attempts)
+        locations[image_id].append(location)
     return [_record(image, properties[image.id], sorted(tags[image.id]),
                     locations[image.id], member_statuses.get(image.id))
             for image in images]
+
+
+def record_of(identity, image_id):
+    """The record of ``image_id`` as ``identity`` sees it, inside a transaction that
+    has already checked that it may."""
+    return _records([Image.get_by_id(image_id)], identity)[0]
 
 
 def _record(image, properties, tags, locations, member_status):
@@ -260,7 +277,8 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
     table forbids the move; ``BadRequest`` if the target needs disk and container
     formats the image lacks; ``NotFound`` if absent, deleted or not visible;
     ``TooLarge`` if, moving to an uploading status, the owner would have more
-    uploads in progress than ``quota``'s ``max_uploading``.
+    uploads in progress than ``quota``'s ``max_uploading``, or if the move takes the
+    owner's storage usage over ``quota``'s ``max_storage`` (bytes).
 
     Every status change ends the upload's storage reservation (``reserved`` = 0):
     on ``saving -> active`` the data is counted through its location instead.
@@ -268,17 +286,8 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
     quota = quota or {}
     with db_module.write_transaction(db):
         image = visible_image(db, identity, image_id, lock=True)
-        status_table.check_transition(from_status, to_status,
-                                      current_status=image.status)
-        if image.status != from_status:
-            raise _lost_race(image_id, from_status, image.status)
-        missing = status_table.missing_formats(to_status, image.disk_format,
-                                               image.container_format)
-        if missing:
-            raise errors.BadRequest(
-                "Image status cannot become '%s' before %s %s set"
-                % (to_status, ' and '.join(missing),
-                   'is' if len(missing) == 1 else 'are'))
+        check_status_move(image, from_status, to_status)
+        storage = quotas.StorageCheck(db, image.owner, quota.get('max_storage'))
         max_uploading = quota.get('max_uploading')
         if (quotas.limited(max_uploading) and to_status in quotas.UPLOADING_STATUSES
                 and from_status not in quotas.UPLOADING_STATUSES):
@@ -286,20 +295,50 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
             uploading = quotas.project_usage(image.owner).image_count_uploading
             quotas.check('max_uploading', max_uploading, uploading, uploading + 1,
                          'Too many uploads in progress in project %s' % image.owner)
-        changes = dict(values or {}, status=to_status, updated_at=utcnow(), reserved=0)
-        updated = (Image.update(**changes)
-                   .where((Image.id == image_id) & (Image.status == from_status)
-                          & (Image.deleted == False))  # noqa: E712
-                   .execute())
-        if updated != 1:
-            current = (Image.select(Image.status, Image.deleted)
-                       .where(Image.id == image_id).first())
-            if current is None or current.deleted:
-                raise errors.NotFound('No image with id %s' % image_id)
-            raise _lost_race(image_id, from_status, current.status)
+        swap_status(image_id, from_status, to_status, values)
         if locations is not None:
-            _replace_locations(image_id, locations)
-        return _records([Image.get_by_id(image_id)], identity)[0]
+            replace_location_rows(image_id, locations)
+        storage.check()
+        return record_of(identity, image_id)
+
+
+def check_status_move(image, from_status, to_status):
+    """Raise unless the locked ``image`` row may move ``from_status -> to_status``.
+
+    ``Conflict`` (with ``current_status``) if the table forbids the move or the image
+    is no longer in ``from_status``; ``BadRequest`` if the target needs disk and
+    container formats the image lacks.
+    """
+    status_table.check_transition(from_status, to_status,
+                                  current_status=image.status)
+    if image.status != from_status:
+        raise _lost_race(image.id, from_status, image.status)
+    missing = status_table.missing_formats(to_status, image.disk_format,
+                                           image.container_format)
+    if missing:
+        raise errors.BadRequest(
+            "Image status cannot become '%s' before %s %s set"
+            % (to_status, ' and '.join(missing),
+               'is' if len(missing) == 1 else 'are'))
+
+
+def swap_status(image_id, from_status, to_status, values=None):
+    """The compare-and-swap itself, with the data attributes in ``values``.
+
+    Ends the upload's storage reservation. ``NotFound`` if the image was deleted,
+    ``Conflict`` if its status is no longer ``from_status``.
+    """
+    changes = dict(values or {}, status=to_status, updated_at=utcnow(), reserved=0)
+    updated = (Image.update(**changes)
+               .where((Image.id == image_id) & (Image.status == from_status)
+                      & (Image.deleted == False))  # noqa: E712
+               .execute())
+    if updated != 1:
+        current = (Image.select(Image.status, Image.deleted)
+                   .where(Image.id == image_id).first())
+        if current is None or current.deleted:
+            raise errors.NotFound('No image with id %s' % image_id)
+        raise _lost_race(image_id, from_status, current.status)
 
 
 def _lost_race(image_id, expected, current):
@@ -434,7 +473,10 @@ def _update_properties(image_id, properties, max_properties=None):
             ImageProperty.insert(image=image_id, name=name, value=value).execute()
 
 
-def _replace_locations(image_id, locations):
+def replace_location_rows(image_id, locations):
+    """Replace the image's location rows with ``locations``, in order (the caller
+    holds the image's row lock); ``Conflict`` if a URL appears twice."""
+    check_distinct_urls(image_id, [location['url'] for location in locations])
     ImageLocation.delete().where(ImageLocation.image == image_id).execute()
     if locations:
         ImageLocation.insert_many([
@@ -442,3 +484,13 @@ def _replace_locations(image_id, locations):
              'metadata': orjson.dumps(location.get('metadata') or {}).decode(),
              'status': location.get('status') or 'active'}
             for position, location in enumerate(locations)]).execute()
+
+
+def check_distinct_urls(image_id, urls):
+    """``Conflict`` if ``urls`` names one location twice: an image has each URL once."""
+    seen = set()
+    for url in urls:
+        if url in seen:
+            raise errors.Conflict('Image %s would have the location %s twice'
+                                  % (image_id, url), reason='duplicate_location')
+        seen.add(url)

@@ -104,7 +104,13 @@ class ImageTag(_Model):
 
 
 class ImageLocation(_Model):
-    """Where the image's data is stored; ``position`` keeps the caller's order."""
+    """Where the image's data is stored; ``position`` keeps the caller's order.
+
+    A location in status ``pending`` holds data that is being verified: the API
+    worker doing it holds a lease (``lease_owner`` until ``lease_expires_at``) and
+    ``attempts`` counts the workers that have claimed it, so that another worker
+    can take over after a crash, a bounded number of times.
+    """
 
     image = peewee.ForeignKeyField(Image, column_name='image_id', backref='locations',
                                    on_delete='CASCADE', index=False)
@@ -112,6 +118,9 @@ class ImageLocation(_Model):
     url = peewee.TextField()
     metadata = peewee.TextField(default='{}')
     status = peewee.CharField(max_length=30, default='active')
+    lease_owner = peewee.CharField(max_length=64, null=True)
+    lease_expires_at = peewee.DateTimeField(null=True)
+    attempts = peewee.IntegerField(default=0)
 
     class Meta:
         table_name = 'image_locations'

@@ -124,3 +124,25 @@ def usage(db, identity, project_id=None):
         raise errors.Forbidden("Only an admin may read another project's usage")
     with db_module.read_transaction(db):
         return project_usage(project_id)
+
+
+class StorageCheck:
+    """Whether a write that stores data takes its owner's storage usage over
+    ``max_storage``: built before the write (it locks the owner's row and counts),
+    ``check()``-ed after it, in the same transaction."""
+
+    def __init__(self, db, owner, max_storage):
+        self.owner = owner
+        self.limit = max_storage
+        self.before = None
+        if limited(max_storage):
+            lock_project(db, owner)
+            self.before = project_usage(owner).image_size_total
+
+    def check(self):
+        """``errors.TooLarge`` if the usage grew over the limit."""
+        if self.before is None:
+            return
+        after = project_usage(self.owner).image_size_total
+        check('max_storage', self.limit, self.before, after,
+              'Storage quota of project %s exceeded (bytes)' % self.owner)

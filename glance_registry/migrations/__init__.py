@@ -23,12 +23,14 @@ import peewee
 from glance_registry import db as db_module
 from glance_registry.migrations import m0001_initial
 from glance_registry.migrations import m0002_quotas
+from glance_registry.migrations import m0003_location_leases
 
 LOG = logging.getLogger(__name__)
 
 MIGRATIONS = (
     m0001_initial,
     m0002_quotas,
+    m0003_location_leases,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

@@ -80,6 +80,11 @@ def test_requests_without_a_valid_signature_are_refused_and_write_nothing(
                          ('PUT', '/v1/images/%s/members/m' % image['id']),
                          ('DELETE', '/v1/images/%s/members/m' % image['id']),
                          ('GET', '/v1/usage'),
+                         ('POST', '/v1/images/%s/locations' % image['id']),
+                         ('PUT', '/v1/images/%s/locations' % image['id']),
+                         ('DELETE', '/v1/images/%s/locations' % image['id']),
+                         ('PUT', '/v1/images/%s/locations/lease' % image['id']),
+                         ('POST', '/v1/location-references'),
                          ('GET', '/no/such/path')]:
         response = requests.request(method, registry.url + path, headers=headers,
                                     json={'values': {'name': 'changed'}})
@@ -117,6 +122,9 @@ def test_healthcheck_needs_no_credentials(registry):
     ('POST', '/v1/images/%(id)s/members/p', 'DELETE, GET, PUT'),
     ('GET', '/v1/images/%(id)s/reservation', 'PUT'),
     ('POST', '/v1/usage', 'GET'),
+    ('GET', '/v1/images/%(id)s/locations', 'DELETE, POST, PUT'),
+    ('POST', '/v1/images/%(id)s/locations/lease', 'PUT'),
+    ('GET', '/v1/location-references', 'POST'),
     ('POST', '/healthcheck', 'GET'),
 ])
 def test_wrong_method_on_a_known_path_is_405_with_allow(registry, method, path, allow):

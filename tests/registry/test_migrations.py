@@ -9,11 +9,13 @@ import pytest
 from glance_registry import db as db_module
 from glance_registry import identity
 from glance_registry import images
+from glance_registry import locations
 from glance_registry import members
 from glance_registry import migrations
 from glance_registry import models
 from glance_registry import quotas
 from glance_registry.migrations import m0001_initial
+from glance_registry.migrations import m0003_location_leases
 from tests.fixtures import processes
 from tests.registry.conftest import BACKEND_PARAMS
 from tests.registry.conftest import manage
@@ -86,8 +88,8 @@ def test_upgrade_stops_at_a_target_version(databases):
     assert migrations.current_version(db) == 0
     assert migrations.upgrade(db, target=1) == [1]
     assert migrations.current_version(db) == 1
-    assert migrations.upgrade(db) == [2]
-    assert migrations.current_version(db) == 2
+    assert migrations.upgrade(db) == [2, 3]
+    assert migrations.current_version(db) == 3
     db.close_all()
 
 
@@ -193,7 +195,7 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
     manage(write_database_config(str(tmp_path), empty_database), 'db', 'sync')
 
     db = db_module.open_database(empty_database)
-    assert migrations.current_version(db) == migrations.latest_version() == 2
+    assert migrations.current_version(db) == migrations.latest_version() == 3
     models.bind(db)
     owner = identity.Identity('u', 'old-project')
     friend = identity.Identity('f', 'friend')
@@ -215,8 +217,25 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
             'usage': 150, 'reserved': 50}
         assert images.create_image(db, owner, {}, quota={'max_images': 3})['owner'] \
             == 'old-project'
+        # Version 3: old locations hold no lease, and are found by URL.
+        assert [(row.lease_owner, row.lease_expires_at, row.attempts)
+                for row in models.ImageLocation.select()] == [(None, None, 0)]
+        admin = identity.Identity('a', None, ('admin',), is_admin=True)
+        assert locations.references(db, admin, ['file:///old']) == {
+            'file:///old': [image_ids[0]]}
         _assert_models_describe(db)
     db.close_all()
+
+
+def test_migration_3_runs_again_after_an_interruption(empty_database):
+    """MariaDB commits each ALTER at once: a sync stopped half-way is run again."""
+    db = db_module.open_database(empty_database)
+    migrations.upgrade(db)
+    with db_module.connection(db):
+        m0003_location_leases.upgrade(db)
+        indexes = [index.name for index in db.get_indexes('image_locations')]
+    db.close_all()
+    assert indexes.count('ix_image_locations_url') == 1
 
 
 @pytest.mark.postgresql

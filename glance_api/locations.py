@@ -1,0 +1,508 @@
+"""Image locations: where an image's data lives, and the APIs that change them.
+
+- ``PATCH /v2/images/{id}`` with ``/locations`` operations, upstream's legacy API,
+  only when ``show_multiple_locations`` is on (``patch_locations``);
+- ``POST`` and ``GET /v2/images/{id}/locations``, the API 2.17 calls: adding one to
+  a queued image, its data verified in the background (``glance_api.verification``);
+- ``DELETE /v2/stores/{store_id}/{image_id}``: remove one store's copy (multi-store).
+
+Every location a client names passes ``checked_location``: a configured store must
+own its URL (a file URL only inside a file store's data directory), an http(s) URL
+must pass ``[import_filtering_opts]`` (``glance_api.import_filtering``), and data
+that another image's location holds in a store this service writes may not be
+taken over. Data is deleted from a store only when no other image still has a
+location there (``delete_data``).
+
+The registry makes each change in one transaction with its checks (duplicates,
+``image_location_quota``, the last copy of an active image) and the status change
+it implies, so racing requests cannot break them.
+"""
+
+import dataclasses
+import hashlib
+import logging
+import re
+
+from flask import Blueprint, Response, g
+from oslo_config import cfg
+
+from glance_api import (bodies, errors, images, import_filtering, policy, responses,
+                        verification, views)
+from glance_api.context import SERVICE_IDENTITY
+from glance_api.services import services
+from glance_api.store_data import delete_data, images_using, size_at
+from glance_registry import errors as registry_errors
+from stores import errors as store_errors
+
+LOG = logging.getLogger(__name__)
+
+location_opts = [
+    cfg.BoolOpt('show_multiple_locations', default=False,
+                deprecated_for_removal=True,
+                deprecated_reason='Use the locations API of Images API 2.17: '
+                                  'POST and GET /v2/images/{image_id}/locations.',
+                help='Show the locations of images (the "locations" attribute, to '
+                     'callers that policy get_image_location allows) and let '
+                     'callers that policies set_image_location and '
+                     'delete_image_location allow change them with PATCH. Exposes '
+                     'backend details: a security risk (OSSN-0065, OSSN-0090).'),
+    cfg.BoolOpt('do_secure_hash', default=True,
+                help='Read the data at a location added with POST '
+                     '/v2/images/{image_id}/locations and compute its checksum, '
+                     'multihash and size in the background before the image '
+                     'becomes active (checking them against the validation_data '
+                     'given). Off: the image becomes active at once, with the '
+                     'validation_data as its hash, unverified.'),
+    cfg.IntOpt('http_retries', default=3, min=0,
+               help='Times the background hashing of a location resumes reading '
+                    'after a failed read before it gives up.'),
+    cfg.IntOpt('secure_hash_lease_time', default=60, min=1,
+               help='Seconds an API worker claims a location whose data it hashes; '
+                    'it renews the claim while it reads. If the worker dies, the '
+                    'next request for the image after the claim expires (on any '
+                    'API worker or host) starts the hashing again.'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(location_opts)
+    import_filtering.register_opts(conf)
+
+
+bp = Blueprint('locations', __name__)
+
+# Image statuses in which PATCH may add or replace locations (upstream).
+_PATCHABLE = ('queued', 'active')
+
+
+# -- API 2.17 ------------------------------------------------------------------------
+
+@bp.post('/v2/images/<image_id>/locations')
+def add_location(image_id):
+    """Add a location to a queued image (API 2.17); 202, data verified in the
+    background when ``do_secure_hash`` is on, the image active at once otherwise.
+
+    Errors: 400 malformed body, refused URL or invalid ``validation_data``, 403,
+    404, 409 image not ``queued`` or URL in use by another image, 413 over
+    ``image_location_quota`` (or, without hashing, the storage quota), 415.
+    """
+    body = bodies.json_body()
+    url, expected = _parse_add_body(body)
+    record = images.load_image(image_id)
+    policy.enforce(g.context, 'add_image_location', record)
+    if record['status'] != 'queued':
+        raise errors.Conflict("It's not allowed to add locations if image status is "
+                              "%s." % record['status'])
+    location = checked_location(url, {}, image_id)
+    conf = services().conf
+    if conf.do_secure_hash:
+        verification.start(record, location, expected)
+    else:
+        # Unverified, as upstream: the caller's validation_data is the hash.
+        services().registry.add_location(
+            g.context.identity, image_id, location['url'], location['metadata'],
+            transition=('queued', 'active'),
+            values=dict(expected, size=size_at(location)),
+            max_locations=conf.image_location_quota,
+            max_storage=services().quotas.max_storage, request_id=g.request_id)
+    return Response(status=202)
+
+
+@bp.get('/v2/images/<image_id>/locations')
+def list_locations(image_id):
+    """The image's locations, ``[{"url", "metadata"}]`` (API 2.17, services).
+
+    Errors: 403, 404.
+    """
+    record = images.load_image(image_id)
+    policy.enforce(g.context, 'fetch_image_location', record)
+    verification.resume_stalled(record)
+    return responses.json([{'url': location['url'],
+                            'metadata': location.get('metadata') or {}}
+                           for location in views.active_locations(record)])
+
+
+def _parse_add_body(body):
+    if not isinstance(body, dict):
+        raise errors.BadRequest('The request body must be a JSON object.')
+    unknown = sorted(set(body) - {'url', 'validation_data'})
+    if unknown:
+        raise errors.BadRequest('Unknown member %s.' % unknown[0])
+    url = body.get('url')
+    if not isinstance(url, str) or not url:
+        raise errors.BadRequest('A location needs a url (a string).')
+    if len(url) > MAX_URL:
+        raise errors.BadRequest('The url is longer than %d characters.' % MAX_URL)
+    data = body.get('validation_data')
+    if data is None:
+        return url, {}
+    if not isinstance(data, dict) or set(data) != {'os_hash_algo', 'os_hash_value'}:
+        raise errors.BadRequest('validation_data must hold exactly os_hash_algo and '
+                                'os_hash_value.')
+    problem = _hash_problem(data)
+    if problem:
+        raise errors.BadRequest(problem)
+    return url, {'os_hash_algo': data['os_hash_algo'],
+                 'os_hash_value': data['os_hash_value']}
+
+
+# -- DELETE /v2/stores ---------------------------------------------------------------
+
+@bp.delete('/v2/stores/<store_id>/<image_id>')
+def delete_from_store(store_id, image_id):
+    """Delete an active image's copy in one store (multi-store only); 204.
+
+    Errors: 403, 404 no multi-store, no such image or no copy in that store, 409
+    unknown store, image not active, or the store holds its only copy.
+    """
+    store_set = services().stores
+    if not store_set.multi:
+        raise errors.NotFound('Multiple stores are not configured.')
+    if store_id not in store_set:
+        raise errors.Conflict('The selected store %s is not available on this node.'
+                              % store_id)
+    record = images.load_image(image_id)
+    policy.enforce(g.context, 'delete_image_location', record)
+    if record['status'] != 'active':
+        raise errors.Conflict("It's not allowed to remove image data from store if "
+                              "image status is not 'active'")
+    active = views.active_locations(record)
+    location = next((loc for loc in active
+                     if (loc.get('metadata') or {}).get('store') == store_id), None)
+    if location is None:
+        raise errors.NotFound('Image %s is not stored in store %s.'
+                              % (image_id, store_id))
+    if len(active) == 1:
+        raise errors.Conflict(_ONLY_COPY)
+    try:
+        services().registry.remove_location(g.context.identity, image_id,
+                                            location['url'], request_id=g.request_id)
+    except registry_errors.Conflict:
+        # Another copy was removed meanwhile: this one is now the only one.
+        raise errors.Conflict(_ONLY_COPY)
+    except registry_errors.NotFound:
+        raise errors.NotFound('Image %s is not stored in store %s.'
+                              % (image_id, store_id))
+    delete_data([location], image_id)
+    return responses.no_content()
+
+
+_ONLY_COPY = ('Cannot delete image data from the only store containing it. Consider '
+              'deleting the image instead.')
+
+
+# -- PATCH /v2/images/{id} -----------------------------------------------------------
+
+def check_patch(record, changes):
+    """The ``LocationPatch`` that ``changes`` (``/locations`` operations of a PATCH)
+    make to the image ``record``, checked but not yet applied.
+
+    Errors: 400 invalid value, position or URL, 403 locations hidden
+    (``show_multiple_locations`` off), policy, removing the last location or
+    setting none, 409 wrong image status or validation data, 413 quota.
+    """
+    ctx = g.context
+    if not services().conf.show_multiple_locations:
+        verb = {'add': 'add', 'replace': 'update', 'remove': 'remove'}[changes[0].op]
+        raise errors.Forbidden("It's not allowed to %s locations if locations are "
+                               "invisible." % verb)
+    for action in sorted({'delete_image_location' if change.op == 'remove'
+                          else 'set_image_location' for change in changes}):
+        policy.enforce(ctx, action, record)
+    patch = LocationPatch(record)
+    for change in changes:
+        getattr(patch, change.op)(change)
+    patch.check_quota(services().conf.image_location_quota)
+    return patch
+
+
+@dataclasses.dataclass
+class LocationPatch:
+    """The locations a PATCH leaves the image with, played on a copy of its record.
+
+    Indexes in pointers count the active locations, as clients see them.
+    """
+
+    record: dict
+    locations: list = None
+    status: str = None
+    values: dict = dataclasses.field(default_factory=dict)
+    removed: list = dataclasses.field(default_factory=list)
+
+    def __post_init__(self):
+        self.locations = [dict(location) for location in self.record['locations']]
+        self.status = self.record['status']
+
+    def add(self, change):
+        """``add /locations/N``: insert before the N-th (``-``: append)."""
+        self._check_status('add', _PATCHABLE)
+        url, metadata, data = _location_value(change.value)
+        values = self._validation_values([data])
+        active = self._active()
+        if change.index == '-':
+            index = len(active)
+        elif change.index.isdigit():
+            index = min(int(change.index), len(active))
+        else:
+            raise errors.BadRequest('Invalid position for adding a location.')
+        location = self._checked(url, metadata)
+        self._take_size(location)
+        where = (self.locations.index(active[index]) if index < len(active)
+                 else len(self.locations))
+        self.locations.insert(where, dict(location, status='active'))
+        self._activate(values)
+
+    def replace(self, change):
+        """``replace /locations``: set a queued image's locations, or change the
+        metadata of an image's locations (same URLs)."""
+        if change.value == []:
+            raise errors.Forbidden('Cannot set locations to empty list.')
+        if not isinstance(change.value, list):
+            raise errors.BadRequest('The locations must be a list of locations.')
+        self._check_status('replace', _PATCHABLE)
+        parsed = [_location_value(value) for value in change.value]
+        values = self._validation_values([data for _, _, data in parsed])
+        old_urls = sorted(location['url'] for location in self._active())
+        new_urls = sorted(url for url, _, _ in parsed)
+        if len(set(new_urls)) != len(new_urls):
+            raise errors.BadRequest('A location may be given only once.')
+        if old_urls and old_urls != new_urls:
+            raise errors.BadRequest('Original locations is not empty: %s'
+                                    % ', '.join(old_urls))
+        new = [self._checked(url, metadata, replacing=True)
+               for url, metadata, _ in parsed]
+        if not old_urls:
+            for location in new:
+                self._take_size(location)
+        others = [location for location in self.locations
+                  if location.get('status') != 'active']
+        self.locations = [dict(location, status='active') for location in new] + others
+        self._activate(values)
+
+    def remove(self, change):
+        """``remove /locations/N``: unlink the N-th (``-``: the last); its data is
+        deleted from its store once the change is made."""
+        self._check_status('remove', ('active',))
+        active = self._active()
+        if len(active) == 1:
+            raise errors.Forbidden('Cannot remove last location in the image.')
+        if change.index == '-':
+            index = len(active) - 1
+        elif change.index.isdigit() and int(change.index) < len(active):
+            index = int(change.index)
+        else:
+            raise errors.BadRequest('Invalid position for removing a location.')
+        self.locations.remove(active[index])
+        self.removed.append(active[index])
+
+    def check_quota(self, max_locations):
+        before = len(self.record['locations'])
+        if 0 <= max_locations < len(self.locations) and len(self.locations) > before:
+            raise errors.TooLarge('Maximum number of locations exceeded: the limit is '
+                                  '%d.' % max_locations)
+
+    def apply(self):
+        """Make the change in the registry (one call); the image record after, or
+        None when the patch changes nothing.
+
+        Errors: 409 when the image's locations or status changed since they were
+        read, 413 over ``image_location_quota`` or the storage quota (each active
+        location counts the image's size).
+        """
+        record = self.record
+        strip = [_stored_form(location) for location in self.locations]
+        if strip == [_stored_form(location) for location in record['locations']]:
+            return None
+        activating = record['status'] == 'queued' and self.status == 'active'
+        try:
+            updated = services().registry.replace_locations(
+                g.context.identity, record['id'], strip,
+                expected_urls=[location['url'] for location in record['locations']],
+                transition=('queued', 'active') if activating else None,
+                values=self.values if activating else None,
+                max_locations=services().conf.image_location_quota,
+                max_storage=services().quotas.max_storage, request_id=g.request_id)
+        except registry_errors.Conflict as exc:
+            raise errors.Conflict('The locations of image %s changed meanwhile; '
+                                  'read it again: %s' % (record['id'], exc))
+        delete_data(self.removed, record['id'])
+        return updated
+
+    def _active(self):
+        return [location for location in self.locations
+                if location.get('status', 'active') == 'active']
+
+    def _check_status(self, op, allowed):
+        if self.status not in allowed:
+            raise errors.Conflict("It's not allowed to %s locations if image status "
+                                  "is %s." % (op, self.status))
+
+    def _checked(self, url, metadata, replacing=False):
+        known = {location['url'] for location in self.locations}
+        if url in known and not replacing:
+            raise errors.BadRequest('The location %s is already present.' % url)
+        return checked_location(url, metadata, self.record['id'])
+
+    def _take_size(self, location):
+        """The data must exist; its size becomes the image's, or must match it."""
+        size = size_at(location)
+        expected = self.values.get('size', self.record.get('size'))
+        if expected is not None and size != expected:
+            raise errors.BadRequest('The data at %s has %d bytes, not the image '
+                                    'size of %d.' % (location['url'], size, expected))
+        if self.status == 'queued':
+            self.values['size'] = size
+
+    def _activate(self, values):
+        if self.status == 'queued':
+            self.values.update(values)
+            self.status = 'active'
+
+    def _validation_values(self, datas):
+        """Upstream's ``_validate_validation_data``: the data values that
+        ``validation_data`` sets (only on a queued image); 409 for a conflict."""
+        given = {}
+        for data in datas:
+            for key, value in (data or {}).items():
+                if given.get(key, value) != value:
+                    raise errors.Conflict('Conflicting values for %s' % key)
+                given[key] = value
+        new = {}
+        for key, value in given.items():
+            current = self.values.get(key, self.record.get(key))
+            if value == current:
+                continue
+            if current:
+                raise errors.Conflict('%s is already set with a different value'
+                                      % key)
+            new[key] = value
+        if not new:
+            return {}
+        if self.status != 'queued':
+            raise errors.Conflict("New value(s) for %s may only be provided when image "
+                                  "status is 'queued'" % ', '.join(sorted(new)))
+        problem = _checksum_problem(given.get('checksum')) or _hash_problem(given)
+        if problem:
+            raise errors.Conflict(problem)
+        return new
+
+
+def _location_value(value):
+    """``(url, metadata, validation_data)`` of a location in a patch; 400 if it is
+    not one."""
+    if not isinstance(value, dict):
+        raise errors.BadRequest('A location must be an object with url and metadata.')
+    unknown = sorted(set(value) - {'url', 'metadata', 'validation_data'})
+    if unknown:
+        raise errors.BadRequest('Unknown location member %s.' % unknown[0])
+    url, metadata = value.get('url'), value.get('metadata')
+    if not isinstance(url, str) or not url or len(url) > MAX_URL:
+        raise errors.BadRequest('A location needs a url: a string of at most %d '
+                                'characters.' % MAX_URL)
+    if not isinstance(metadata, dict):
+        raise errors.BadRequest('A location needs metadata (an object).')
+    data = value.get('validation_data')
+    if data is not None and not (
+            isinstance(data, dict)
+            and {'os_hash_algo', 'os_hash_value'} <= set(data)
+            <= {'checksum', 'os_hash_algo', 'os_hash_value'}):
+        raise errors.BadRequest('validation_data must hold os_hash_algo and '
+                                'os_hash_value, and may hold checksum.')
+    return url, metadata, data
+
+
+def _stored_form(location):
+    return {'url': location['url'], 'metadata': location.get('metadata') or {},
+            'status': location.get('status', 'active')}
+
+
+# -- URLs and data -------------------------------------------------------------------
+
+# Upstream's image schema limits a location's url to 255 characters.
+MAX_URL = 255
+
+
+def checked_location(url, metadata, image_id):
+    """``{"url", "metadata"}`` to record for ``url``; 400 unless it may be added.
+
+    A configured store must own the URL (``metadata.store``, when given in
+    multi-store mode, must be that store); http(s) URLs must pass the import
+    filters; in a store this service writes, no other image may have a location
+    at the URL (409). In multi-store mode ``metadata.store`` is set to the store.
+    """
+    store_set = services().stores
+    metadata = dict(metadata or {})
+    named = metadata.get('store')
+    if store_set.multi and named is not None and named not in store_set:
+        raise errors.BadRequest('Store for identifier %s not found' % named)
+    try:
+        store = store_set.for_location({'url': url, 'metadata': metadata})
+    except store_errors.BadLocation:
+        store = None
+    if store is None or not store.owns(url):
+        raise errors.BadRequest('Invalid location %s: no configured store holds it.'
+                                % url)
+    scheme = url.split(':', 1)[0].lower()
+    if scheme in ('http', 'https') and not import_filtering.allows(services().conf,
+                                                                   url):
+        raise errors.BadRequest('URL for location does not pass filtering: %s' % url)
+    if store.writable and _holds_another_image(url, image_id):
+        # Taking over another image's data would let this image read it, and
+        # deleting this image would delete it.
+        raise errors.Conflict('The location %s is in use by another image.' % url)
+    if store_set.multi:
+        metadata['store'] = store.store_id
+    return {'url': url, 'metadata': metadata}
+
+
+def _holds_another_image(url, image_id):
+    """Whether another image has a location at ``url``, or the store may write
+    another image's data there: stores name objects after image ids, so an
+    upload to that image could later fill it."""
+    if any(other != image_id for other in images_using([url]).get(url, ())):
+        return True
+    name = url.rstrip('/').rsplit('/', 1)[-1]
+    if name != image_id and _UUID.fullmatch(name):
+        try:
+            services().registry.get_image(SERVICE_IDENTITY, name,
+                                          request_id=g.request_id)
+        except registry_errors.NotFound:
+            return False
+        return True
+    return False
+
+
+_UUID = re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
+                   r'[0-9a-fA-F]{12}')
+
+
+def _hash_problem(data):
+    """Why ``os_hash_algo``/``os_hash_value`` cannot be checked, or None."""
+    algo, value = data.get('os_hash_algo'), data.get('os_hash_value')
+    if algo is None and value is None:
+        return None
+    wanted = services().conf.hashing_algorithm
+    if algo != wanted:
+        return 'os_hash_algo must be %s, not %s' % (wanted, algo)
+    digest_size = hashlib.new(wanted).digest_size
+    if not _is_hex(value, digest_size):
+        return ('os_hash_value (%s) is not a valid hexadecimal %s digest (%d bytes)'
+                % (value, wanted, digest_size))
+    return None
+
+
+def _checksum_problem(checksum):
+    if checksum is not None and not _is_hex(checksum, 16):
+        return ('checksum (%s) is not the correct size for md5 (should be 16 bytes)'
+                % checksum)
+    return None
+
+
+def _is_hex(value, size):
+    if not isinstance(value, str) or len(value) != 2 * size:
+        return False
+    try:
+        bytes.fromhex(value)
+    except ValueError:
+        return False
+    return True

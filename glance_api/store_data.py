@@ -1,0 +1,71 @@
+"""Image data in the stores, as locations see it: its size, and deleting it safely.
+
+Several images may have a location at one URL (an http URL, or a file that an
+operator placed in a data directory). Data is deleted from a store only when no
+image that is not deleted still has a location there, and never from a read-only
+store: the registry says which images use a URL (``location_references``).
+"""
+
+import logging
+
+from glance_api import errors
+from glance_api.context import SERVICE_IDENTITY
+from glance_api.services import services
+from glance_registry import errors as registry_errors
+from stores import errors as store_errors
+
+LOG = logging.getLogger(__name__)
+
+
+def size_at(location):
+    """The size of the data at ``location``; 400 if there is none."""
+    store = services().stores.for_location(location)
+    try:
+        return store.stat(location['url'])
+    except (store_errors.NotFound, store_errors.BadLocation) as exc:
+        raise errors.BadRequest('Invalid location %s: %s' % (location['url'], exc))
+
+
+def images_using(urls):
+    """``{url: [ids of the images not deleted with a location there]}``."""
+    return services().registry.location_references(SERVICE_IDENTITY, list(urls))
+
+
+def delete_data(locations, image_id):
+    """Delete the data at ``locations``, just removed from image ``image_id``,
+    where no other image uses it and the store is writable.
+
+    The locations are already gone for clients: a store that fails now leaves bytes
+    behind, which is logged with their URL so an operator can remove them.
+    """
+    store_set = services().stores
+    targets = []
+    for location in locations:
+        try:
+            store = store_set.for_location(location)
+        except store_errors.BadLocation:
+            continue
+        if store.writable:
+            targets.append((store, location['url']))
+    if not targets:
+        return
+    try:
+        users = images_using(url for _, url in targets)
+    except registry_errors.RegistryError as exc:
+        LOG.error('image %s: data at %s left in place: cannot tell whether other '
+                  'images use it: %s', image_id, ', '.join(u for _, u in targets),
+                  exc)
+        return
+    for store, url in targets:
+        others = [other for other in users.get(url, ()) if other != image_id]
+        if others:
+            LOG.info('image %s: keeping the data at %s, used by image(s) %s',
+                     image_id, url, ', '.join(others))
+            continue
+        try:
+            store.delete(url)
+        except store_errors.NotFound:
+            pass
+        except store_errors.StoreError as exc:
+            LOG.error('image %s: its data at %s could not be removed: %s', image_id,
+                      url, exc)

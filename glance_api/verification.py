@@ -1,0 +1,287 @@
+"""Verifying the data at a location added with API 2.17, in a background thread.
+
+``start`` records the location as ``pending`` and moves the image ``queued ->
+importing`` in one registry call (the caller's ``validation_data``, if any, becomes
+the image's ``os_hash_algo``/``os_hash_value`` at the same time), then a thread of
+this API worker reads the data through its store's reader, computing size, md5
+checksum and multihash in one pass. It resumes a broken read from where it stopped,
+at most ``http_retries`` times. Then, in one registry call each:
+
+- the data matches the expected hash (or none was given): ``importing -> active``
+  with size, checksum and hash, the location ``active``;
+- it does not, cannot be read, is larger than ``image_size_cap`` or does not fit
+  in the project's storage quota: the location is removed, the hash values cleared
+  and the image is ``queued`` again (its data, which this service did not write, is
+  left where it is).
+
+Nothing is kept in the process: the image's status and its pending location tell
+the story to every worker and host. The thread holds a lease on the location
+(``secure_hash_lease_time``) and renews it as it reads. If the worker dies, the
+lease runs out, and the next request that reads the image (``GET
+/v2/images/{id}`` or ``GET /v2/images/{id}/locations``, on any worker) claims the
+location and starts over (``resume_stalled``); after ``MAX_ATTEMPTS`` claims the
+location is refused as above, so an image never stays ``importing`` for good.
+"""
+
+import datetime
+import logging
+import threading
+import time
+import uuid
+
+from flask import g
+
+from glance_api.context import SERVICE_IDENTITY
+from glance_api.services import services
+from glance_registry import errors as registry_errors
+from glance_registry.client import Lease
+from stores import errors as store_errors
+from stores import hashing
+
+LOG = logging.getLogger(__name__)
+
+PENDING = 'pending'
+
+#: Workers that may claim one location before it is refused.
+MAX_ATTEMPTS = 3
+
+# The data attributes verification sets, and clears when it refuses the data.
+_DATA = ('size', 'checksum', 'os_hash_algo', 'os_hash_value')
+
+
+def start(record, location, expected):
+    """Add ``location`` (pending) to the queued image ``record`` and verify it in
+    the background; ``expected`` holds the caller's ``os_hash_algo`` and
+    ``os_hash_value``, or nothing.
+
+    Raises the registry's errors: ``Conflict`` if the image is no longer queued,
+    ``TooLarge`` over ``image_location_quota``.
+    """
+    conf = services().conf
+    verifier = Verifier.for_app(record['id'], location, g.request_id)
+    services().registry.add_location(
+        g.context.identity, record['id'], location['url'], location['metadata'],
+        status=PENDING, transition=('queued', 'importing'), values=expected,
+        max_locations=conf.image_location_quota, lease=verifier.lease,
+        request_id=g.request_id)
+    verifier.spawn()
+
+
+def resume_stalled(record):
+    """Take over the verification of ``record``'s pending locations whose lease
+    ran out (a worker died): claim each, and verify it again, or refuse it after
+    ``MAX_ATTEMPTS``. Errors are logged, never raised: the caller only reads."""
+    if record.get('status') != 'importing':
+        return
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for location in record.get('locations') or []:
+        if location.get('status') != PENDING or not _expired(location, now):
+            continue
+        verifier = Verifier.for_app(record['id'], location, g.request_id)
+        try:
+            claimed = services().registry.claim_location(
+                SERVICE_IDENTITY, record['id'], location['url'], verifier.lease,
+                request_id=g.request_id)
+        except registry_errors.RegistryError as exc:
+            # Another worker was quicker, or the image is gone: nothing to do.
+            LOG.debug('image %s: not resuming the verification of %s: %s',
+                      record['id'], location['url'], exc)
+            continue
+        attempts = next((loc.get('attempts', 0) for loc in claimed['locations']
+                         if loc['url'] == location['url']), 0)
+        LOG.warning('image %s: resuming the verification of %s (attempt %d): the '
+                    'worker that held it stopped renewing its claim', record['id'],
+                    location['url'], attempts)
+        verifier.spawn(give_up=attempts > MAX_ATTEMPTS)
+
+
+def _expired(location, now):
+    expires = location.get('lease_expires_at')
+    if not expires:
+        return True
+    when = datetime.datetime.strptime(expires, '%Y-%m-%dT%H:%M:%SZ')
+    return when.replace(tzinfo=datetime.timezone.utc) <= now
+
+
+class _Refused(Exception):
+    """The data at the location cannot become the image's."""
+
+
+class _LeaseLost(Exception):
+    """Another worker took the location over, or the image is gone."""
+
+
+class Verifier:
+    """Reads, hashes and judges the data at one pending location, in a thread."""
+
+    def __init__(self, registry, store_set, image_id, location, hashing_algorithm,
+                 retries, lease_time, size_cap, max_storage=-1, request_id=None):
+        self.registry = registry
+        self.store_set = store_set
+        self.image_id = image_id
+        self.url = location['url']
+        self.metadata = location.get('metadata') or {}
+        self.hashing_algorithm = hashing_algorithm
+        self.retries = retries
+        self.lease = Lease(owner=uuid.uuid4().hex, seconds=lease_time)
+        self.size_cap = size_cap
+        self.max_storage = max_storage
+        self.request_id = request_id
+        self._renew_at = 0
+
+    @classmethod
+    def for_app(cls, image_id, location, request_id):
+        conf = services().conf
+        return cls(services().registry, services().stores, image_id, location,
+                   conf.hashing_algorithm, conf.http_retries,
+                   conf.secure_hash_lease_time, conf.image_size_cap,
+                   services().quotas.max_storage, request_id)
+
+    def spawn(self, give_up=False):
+        """Run in a daemon thread of this worker."""
+        threading.Thread(target=self.run, kwargs={'give_up': give_up}, daemon=True,
+                         name='verify-%s' % self.image_id).start()
+
+    def run(self, give_up=False):
+        """Verify the location and activate or refuse it; never raises."""
+        self._renew_at = time.monotonic() + self.lease.seconds / 3
+        try:
+            if give_up:
+                raise _Refused('its verification was interrupted %d times'
+                               % MAX_ATTEMPTS)
+            size, checksum, multihash = self._read()
+            self._finish(size, checksum, multihash)
+        except _Refused as exc:
+            self._refuse(str(exc))
+        except _LeaseLost:
+            LOG.info('image %s: verification of %s left to another worker',
+                     self.image_id, self.url)
+        except Exception:
+            # The lease runs out and another worker tries again.
+            LOG.exception('image %s: verification of %s failed (request %s)',
+                          self.image_id, self.url, self.request_id)
+
+    def _read(self):
+        """``(size, md5, multihash)`` of the data, read once, resumed on failure."""
+        try:
+            store = self.store_set.for_location({'url': self.url,
+                                                 'metadata': self.metadata})
+        except store_errors.BadLocation as exc:
+            raise _Refused(str(exc))
+        hasher = hashing.ParallelHasher(self.hashing_algorithm)
+        size = failures = 0
+        try:
+            while True:
+                try:
+                    with store.open_reader(self.url, size) as reader:
+                        for chunk in reader:
+                            size += len(chunk)
+                            if size > self.size_cap:
+                                raise _Refused('it is larger than image_size_cap (%d '
+                                               'bytes)' % self.size_cap)
+                            hasher.update(chunk)
+                            self._keep_lease()
+                    checksum, multihash = hasher.hexdigests()
+                    return size, checksum, multihash
+                except (store_errors.NotFound, store_errors.BadLocation) as exc:
+                    raise _Refused('there is no data: %s' % exc)
+                except store_errors.StoreError as exc:
+                    failures += 1
+                    if failures > self.retries:
+                        raise _Refused('reading it failed %d times, last: %s'
+                                       % (failures, exc))
+                    LOG.warning('image %s: reading %s failed after %d bytes (%s); '
+                                'resuming', self.image_id, self.url, size, exc)
+                    self._pause(min(failures, 5))
+        finally:
+            hasher.close()
+
+    def _pause(self, seconds):
+        """Sleep, keeping the lease (it is renewed only while there is progress, so
+        that a worker stuck in a read loses it)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            self._keep_lease()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, self.lease.seconds / 4))
+
+    def _keep_lease(self):
+        if time.monotonic() < self._renew_at:
+            return
+        try:
+            self.registry.claim_location(SERVICE_IDENTITY, self.image_id, self.url,
+                                         self.lease, request_id=self.request_id)
+        except (registry_errors.Conflict, registry_errors.NotFound):
+            raise _LeaseLost()
+        except registry_errors.RegistryError as exc:
+            # Try again soon; if the lease runs out meanwhile, another worker may
+            # start over, and the status compare-and-swap keeps one result.
+            LOG.warning('image %s: could not renew the claim on %s: %s',
+                        self.image_id, self.url, exc)
+            self._renew_at = time.monotonic() + 1
+            return
+        self._renew_at = time.monotonic() + self.lease.seconds / 3
+
+    def _finish(self, size, checksum, multihash):
+        record = self._importing_record()
+        if record is None:
+            return
+        expected = record.get('os_hash_value')
+        if expected is not None and (record.get('os_hash_algo')
+                                     != self.hashing_algorithm
+                                     or expected.lower() != multihash):
+            raise _Refused('its %s hash is %s, not the expected %s'
+                           % (self.hashing_algorithm, multihash, expected))
+        locations = [_stored(location, active=location['url'] == self.url)
+                     for location in record['locations']]
+        values = {'size': size, 'checksum': checksum,
+                  'os_hash_algo': self.hashing_algorithm, 'os_hash_value': multihash}
+        try:
+            activated = self._transition('active', values, locations,
+                                         quota={'max_storage': self.max_storage})
+        except registry_errors.TooLarge:
+            raise _Refused("it does not fit in the project's storage quota")
+        if activated:
+            LOG.info('image %s: the data at %s is verified (%d bytes); the image is '
+                     'active', self.image_id, self.url, size)
+
+    def _refuse(self, reason):
+        record = self._importing_record()
+        if record is None:
+            return
+        locations = [_stored(location) for location in record['locations']
+                     if location['url'] != self.url]
+        if self._transition('queued', dict.fromkeys(_DATA), locations):
+            LOG.warning('image %s: the location %s is refused because %s; the image '
+                        'is queued again', self.image_id, self.url, reason)
+
+    def _importing_record(self):
+        """The image, if it still waits for this location; else None."""
+        try:
+            record = self.registry.get_image(SERVICE_IDENTITY, self.image_id,
+                                             request_id=self.request_id)
+        except registry_errors.NotFound:
+            return None
+        pending = [location for location in record['locations']
+                   if location['url'] == self.url and location['status'] == PENDING]
+        if record['status'] != 'importing' or not pending:
+            return None
+        return record
+
+    def _transition(self, to_status, values, locations, quota=None):
+        try:
+            self.registry.transition_status(
+                SERVICE_IDENTITY, self.image_id, 'importing', to_status, values=values,
+                locations=locations, quota=quota, request_id=self.request_id)
+        except (registry_errors.Conflict, registry_errors.NotFound) as exc:
+            LOG.info('image %s changed while its location %s was verified: %s',
+                     self.image_id, self.url, exc)
+            return False
+        return True
+
+
+def _stored(location, active=False):
+    return {'url': location['url'], 'metadata': location.get('metadata') or {},
+            'status': 'active' if active else location.get('status', 'active')}
