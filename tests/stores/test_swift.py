@@ -3,6 +3,7 @@ failures and their mapping to ``stores.errors``, against a real Swift."""
 
 import math
 import threading
+import time
 import tracemalloc
 import uuid
 
@@ -324,6 +325,26 @@ def test_swift_failing_mid_upload_is_unavailable_and_cleans_up(swift_harness, pr
         proxy.answer_503 = False
     assert swift_harness.backend_names() == []
     assert swift_put_threads() == []
+
+
+def test_segments_swift_could_not_delete_at_cancel_are_removed_when_it_answers(
+        swift_harness, proxied):
+    store, proxy = proxied
+    writer = store.open_writer(str(uuid.uuid4()))
+    with writer:
+        writer.write(payload(2 * SEGMENT))   # two segments stored
+        proxy.answer_503 = True
+        with pytest.raises(errors.StoreUnavailable):
+            for _ in range(8):
+                writer.write(payload(SEGMENT))
+    # cancelled while Swift answers 503: the segments are still there
+    assert len(swift_harness.backend_names()) >= 2
+    assert swift_put_threads() == []
+    proxy.answer_503 = False
+    deadline = time.monotonic() + 30
+    while swift_harness.backend_names() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert swift_harness.backend_names() == []
 
 
 def test_wrong_credentials_fail_at_start_up(swift_harness, tmp_path):
