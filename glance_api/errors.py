@@ -126,16 +126,7 @@ def error_response(status, message, headers=None):
     response = Response(body, status=status, mimetype=mimetype)
     for key, value in (headers or {}).items():
         response.headers[key] = value
-    if _large_body():
-        # An upload refused before its body was read: the rest of the body is
-        # still on the connection, so it cannot be reused for another request.
-        response.headers['Connection'] = 'close'
     return response
-
-
-def _large_body():
-    return (request.content_length or 0) > 65536 or \
-        'chunked' in request.headers.get('Transfer-Encoding', '').lower()
 
 
 def _wants_json():

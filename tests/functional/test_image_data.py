@@ -240,13 +240,3 @@ def test_image_deleted_during_upload_answers_410_and_keeps_no_bytes(glance, tena
     sock.close()
     assert b'410' in status_line
     assert no_files_for(glance, image['id'])
-
-
-def test_a_refused_upload_closes_the_connection_so_the_client_can_go_on(tenant):
-    """The unread body is still on the connection: the next request must not use it."""
-    image = tenant.create_image()
-    tenant.upload(image['id'], b'first')
-    response = tenant.upload(image['id'], chunks(b'z' * (1024 * 1024)))
-    assert response.status_code == 409
-    assert response.headers['Connection'] == 'close'
-    assert tenant.image(image['id'])['status'] == 'active'
