@@ -241,12 +241,3 @@ def test_image_deleted_during_upload_answers_410_and_keeps_no_bytes(glance, tena
     assert b'410' in status_line
     assert no_files_for(glance, image['id'])
 
-
-def test_a_refused_upload_leaves_the_connection_usable(tenant):
-    """The server drains a refused upload's unread body: the client can go on."""
-    image = tenant.create_image()
-    tenant.upload(image['id'], b'first')
-    for _ in range(3):
-        response = tenant.upload(image['id'], chunks(b'z' * (1024 * 1024)))
-        assert response.status_code == 409
-        assert tenant.image(image['id'])['status'] == 'active'
