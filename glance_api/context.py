@@ -6,8 +6,10 @@ app, which sets the same ``X-*`` headers after validating a token) are interchan
 """
 
 import dataclasses
+import json
 
 from glance_registry.identity import Identity
+import stores
 
 #: Who the service is when it works on its own behalf rather than a caller's
 #: (verifying a location's data, looking up which images use a location): it sees
@@ -31,6 +33,12 @@ class RequestContext:
         """The identity the registry applies visibility for."""
         return Identity(user_id=self.user_id, project_id=self.project_id,
                         roles=self.roles, is_admin=self.is_admin)
+
+    def store_credentials(self):
+        """What a store that acts as the caller (multi-tenant Swift) needs."""
+        return stores.Credentials(auth_token=self.auth_token,
+                                  project_id=self.project_id, user_id=self.user_id,
+                                  service_catalog=_parse_catalog(self.service_catalog))
 
     def owns(self, image):
         """Whether the caller's project owns ``image`` (a registry record)."""
@@ -67,3 +75,16 @@ def from_keystone_headers(headers, request_id, admin_role='admin'):
                           request_id=request_id,
                           auth_token=headers.get('X-Auth-Token'),
                           service_catalog=headers.get('X-Service-Catalog'))
+
+
+def _parse_catalog(header):
+    """The ``X-Service-Catalog`` header's entries; none when absent or malformed."""
+    if not header:
+        return ()
+    try:
+        catalog = json.loads(header)
+    except ValueError:
+        return ()
+    if not isinstance(catalog, list):
+        return ()
+    return tuple(entry for entry in catalog if isinstance(entry, dict))

@@ -12,8 +12,9 @@ import logging
 
 from flask import Blueprint, Response, g, request
 
-from glance_api import errors, images, policy, quotas, responses, views
+from glance_api import errors, images, policy, quotas, responses, store_acls, views
 from glance_api.services import services
+from glance_api.store_data import caller_credentials
 from glance_registry import errors as registry_errors
 from stores import errors as store_errors
 
@@ -105,6 +106,7 @@ def upload(image_id):
         _discard(store, stored.url)
         _give_back(image_id)
         raise
+    store_acls.sync(record, [location])
     return responses.no_content()
 
 
@@ -141,8 +143,8 @@ def _receive(store, image_id, expected_size, limit, conf, reservation):
     """
     stream = request.stream
     chunk_size = conf.upload_chunk_size
-    with store.open_writer(image_id, conf.hashing_algorithm,
-                           size=expected_size) as writer:
+    with store.open_writer(image_id, conf.hashing_algorithm, size=expected_size,
+                           credentials=caller_credentials()) as writer:
         while True:
             try:
                 chunk = stream.read(chunk_size)
@@ -185,7 +187,7 @@ def _give_back(image_id):
 
 def _discard(store, url):
     try:
-        store.delete(url)
+        store.delete(url, credentials=caller_credentials())
     except store_errors.StoreError as exc:
         LOG.error('could not remove orphaned image data at %s: %s', url, exc)
 
@@ -261,7 +263,7 @@ def _open_reader(locations, offset, length):
     for location in locations:
         try:
             return store_set.for_location(location).open_reader(
-                location['url'], offset, length)
+                location['url'], offset, length, credentials=caller_credentials())
         except store_errors.StoreError as exc:
             LOG.warning('cannot read image data at %s: %s', location['url'], exc)
             last_error = exc

@@ -12,7 +12,7 @@ import urllib.parse
 from flask import Blueprint, g, request
 
 from glance_api import (attributes, bodies, errors, locations, patch, policy,
-                        responses, store_data, verification, views)
+                        responses, store_acls, store_data, verification, views)
 from glance_api.services import services
 from glance_registry import errors as registry_errors
 
@@ -181,6 +181,7 @@ def update_image(image_id):
                                            accept_patch=patch.MEDIA_TYPES),
                           request.mimetype)
     record = load_image(image_id)
+    visibility = record['visibility']
     location_changes, changes = patch.split_locations(changes)
     location_patch = None
     if location_changes:
@@ -192,6 +193,8 @@ def update_image(image_id):
             record = location_patch.apply() or record
         except registry_errors.NotFound:
             raise errors.NotFound('No image found with ID %s' % image_id)
+    if location_patch is not None or record['visibility'] != visibility:
+        store_acls.sync(record)
     return _image_response(record)
 
 

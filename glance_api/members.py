@@ -8,7 +8,7 @@ member's default image list: a member can read the image whatever its status.
 
 from flask import Blueprint, g
 
-from glance_api import bodies, errors, images, policy, responses
+from glance_api import bodies, errors, images, policy, responses, store_acls
 from glance_api.services import services
 from glance_registry import errors as registry_errors
 
@@ -70,6 +70,7 @@ def add_member(image_id):
     except registry_errors.TooLarge:
         raise errors.TooLarge('Image member limit exceeded for image %s: the limit '
                               'is %d.' % (image_id, services().conf.image_member_quota))
+    store_acls.sync(record)
     return responses.json(view(member))
 
 
@@ -111,6 +112,7 @@ def delete_member(image_id, member_id):
     policy.enforce(g.context, 'delete_member', record)
     services().registry.delete_member(g.context.identity, image_id, member_id,
                                       request_id=g.request_id)
+    store_acls.sync(record)
     return responses.no_content()
 
 

@@ -8,6 +8,8 @@ store: the registry says which images use a URL (``location_references``).
 
 import logging
 
+import flask
+
 from glance_api import errors
 from glance_api.context import SERVICE_IDENTITY
 from glance_api.services import services
@@ -17,11 +19,19 @@ from stores import errors as store_errors
 LOG = logging.getLogger(__name__)
 
 
+def caller_credentials():
+    """The current request's caller, as stores that act as the caller need it;
+    None outside a request (the service acting on its own behalf)."""
+    if not flask.has_request_context():
+        return None
+    return flask.g.context.store_credentials()
+
+
 def size_at(location):
     """The size of the data at ``location``; 400 if there is none."""
     store = services().stores.for_location(location)
     try:
-        return store.stat(location['url'])
+        return store.stat(location['url'], credentials=caller_credentials())
     except (store_errors.NotFound, store_errors.BadLocation) as exc:
         raise errors.BadRequest('Invalid location %s: %s' % (location['url'], exc))
 
@@ -63,7 +73,7 @@ def delete_data(locations, image_id):
                      image_id, url, ', '.join(others))
             continue
         try:
-            store.delete(url)
+            store.delete(url, credentials=caller_credentials())
         except store_errors.NotFound:
             pass
         except store_errors.StoreError as exc:

@@ -33,6 +33,7 @@ from flask import g
 
 from glance_api.context import SERVICE_IDENTITY
 from glance_api.services import services
+from glance_api.store_data import caller_credentials
 from glance_registry import errors as registry_errors
 from glance_registry.client import Lease
 from stores import errors as store_errors
@@ -115,7 +116,8 @@ class Verifier:
     """Reads, hashes and judges the data at one pending location, in a thread."""
 
     def __init__(self, registry, store_set, image_id, location, hashing_algorithm,
-                 retries, lease_time, size_cap, max_storage=-1, request_id=None):
+                 retries, lease_time, size_cap, max_storage=-1, request_id=None,
+                 credentials=None):
         self.registry = registry
         self.store_set = store_set
         self.image_id = image_id
@@ -127,6 +129,9 @@ class Verifier:
         self.size_cap = size_cap
         self.max_storage = max_storage
         self.request_id = request_id
+        # The caller's, for stores that act as the caller; a verification taken
+        # over from a dead worker has none.
+        self.credentials = credentials
         self._renew_at = 0
 
     @classmethod
@@ -135,7 +140,8 @@ class Verifier:
         return cls(services().registry, services().stores, image_id, location,
                    conf.hashing_algorithm, conf.http_retries,
                    conf.secure_hash_lease_time, conf.image_size_cap,
-                   services().quotas.max_storage, request_id)
+                   services().quotas.max_storage, request_id,
+                   credentials=caller_credentials())
 
     def spawn(self, give_up=False):
         """Run in a daemon thread of this worker."""
@@ -173,7 +179,8 @@ class Verifier:
         try:
             while True:
                 try:
-                    with store.open_reader(self.url, size) as reader:
+                    with store.open_reader(self.url, size,
+                                           credentials=self.credentials) as reader:
                         for chunk in reader:
                             size += len(chunk)
                             if size > self.size_cap:

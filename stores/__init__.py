@@ -9,10 +9,10 @@ import importlib
 from oslo_config import cfg
 
 from stores import errors
-from stores.base import CHUNK_SIZE, Reader, Store, StoredImage, Writer
+from stores.base import CHUNK_SIZE, Credentials, Reader, Store, StoredImage, Writer
 
-__all__ = ['CHUNK_SIZE', 'Reader', 'Store', 'StoreSet', 'StoredImage', 'Writer',
-           'errors', 'driver_class', 'list_opts']
+__all__ = ['CHUNK_SIZE', 'Credentials', 'Reader', 'Store', 'StoreSet', 'StoredImage',
+           'Writer', 'errors', 'driver_class', 'list_opts']
 
 # Built-in drivers by type name; imported only when configured.
 _DRIVERS = {

@@ -20,6 +20,15 @@ metadata, the registry or HTTP. The API talks to drivers only through this modul
 - ``Store.delete(url)`` removes an object; ``Store.stat(url)`` answers its size.
 - ``Store.probe()`` writes, reads back and deletes a random object so that a
   misconfigured store fails at start-up rather than at the first upload.
+- ``Store.set_acls(url, public, read_projects, credentials)`` says who may read the
+  object where the backend keeps its own access control (multi-tenant Swift); other
+  drivers ignore it.
+
+Every call that touches data takes ``credentials``: the caller's ``Credentials``
+(token, project, service catalog) for drivers that act as the caller, such as
+multi-tenant Swift, which keeps each project's images in that project's own account.
+Drivers that use the service's own credentials ignore them; None means the service
+acts on its own behalf.
 
 Hashing happens here, once for every driver: ``Writer.write`` updates the md5 checksum
 and the configured multihash as the bytes go by, and ``commit`` reports them.
@@ -32,6 +41,17 @@ import uuid
 from stores import errors, hashing
 
 CHUNK_SIZE = 64 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Credentials:
+    """Who a data operation is for, as a store acting as the caller needs it."""
+
+    auth_token: str | None
+    project_id: str | None
+    user_id: str | None = None
+    #: Keystone v3 catalog entries (``[{"type", "endpoints": [...]}, ...]``).
+    service_catalog: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +168,9 @@ class Store(abc.ABC):
     schemes = ()
     #: Whether ``open_writer`` and ``delete`` are available.
     writable = True
+    #: Whether the store acts as the caller (data operations need ``credentials``),
+    #: so it cannot be probed at start-up and keeps access lists (``set_acls``).
+    acts_as_caller = False
 
     def __init__(self, conf, group, store_id):
         """``conf`` is an oslo.config object with ``options()`` registered in ``group``."""
@@ -173,7 +196,7 @@ class Store(abc.ABC):
 
     def probe(self):
         """Write, read back and delete a random object; raise if any step fails."""
-        if not self.writable:
+        if not self.writable or self.acts_as_caller:
             return
         payload = uuid.uuid4().bytes * 16
         # Shaped like an image id: drivers may place objects by the id's characters
@@ -194,7 +217,8 @@ class Store(abc.ABC):
         finally:
             self.delete(stored.url)
 
-    def open_writer(self, image_id, hashing_algorithm='sha512', size=None):
+    def open_writer(self, image_id, hashing_algorithm='sha512', size=None,
+                    credentials=None):
         """A ``Writer`` for a new object named after ``image_id``.
 
         ``size`` is the expected size when the client said it, else None.
@@ -202,19 +226,23 @@ class Store(abc.ABC):
         raise errors.ReadOnly('store %s is read-only' % self.store_id)
 
     @abc.abstractmethod
-    def open_reader(self, url, offset=0, length=None):
+    def open_reader(self, url, offset=0, length=None, credentials=None):
         """A ``Reader`` for bytes ``[offset, offset+length)`` of the object at ``url``.
 
         Raises ``errors.NotFound`` for a missing object.
         """
 
-    def delete(self, url):
+    def delete(self, url, credentials=None):
         """Remove the object at ``url``; raises ``errors.NotFound`` if it is missing."""
         raise errors.ReadOnly('store %s is read-only' % self.store_id)
 
     @abc.abstractmethod
-    def stat(self, url):
+    def stat(self, url, credentials=None):
         """The object's size in bytes; ``errors.NotFound`` if it is missing."""
+
+    def set_acls(self, url, public, read_projects=(), credentials=None):
+        """Let everyone (``public``) or the projects ``read_projects`` read the object
+        at ``url``; only stores that ``act_as_caller`` keep such lists."""
 
     def owns(self, url):
         """Whether ``url`` is a location of this store."""

@@ -72,12 +72,13 @@ class FileStore(base.Store):
             return False
         return True
 
-    def open_writer(self, image_id, hashing_algorithm='sha512', size=None):
+    def open_writer(self, image_id, hashing_algorithm='sha512', size=None,
+                    credentials=None):
         if '/' in image_id or image_id.startswith('.'):
             raise errors.BadLocation('invalid object name %r' % image_id)
         return _FileWriter(self, image_id, hashing_algorithm)
 
-    def open_reader(self, url, offset=0, length=None):
+    def open_reader(self, url, offset=0, length=None, credentials=None):
         path = self._path_for(url)
         try:
             fileobj = open(path, 'rb')
@@ -89,7 +90,7 @@ class FileStore(base.Store):
         return _FileReader(fileobj, size, offset, length,
                            self.options.filesystem_store_chunk_size)
 
-    def delete(self, url):
+    def delete(self, url, credentials=None):
         try:
             os.unlink(self._path_for(url))
         except FileNotFoundError:
@@ -97,7 +98,7 @@ class FileStore(base.Store):
         except OSError as exc:
             raise errors.StoreUnavailable('cannot delete %s: %s' % (url, exc.strerror))
 
-    def stat(self, url):
+    def stat(self, url, credentials=None):
         try:
             return os.stat(self._path_for(url)).st_size
         except FileNotFoundError:

@@ -55,7 +55,7 @@ class HttpStore(base.Store):
         session.headers['Accept-Encoding'] = 'identity'
         return session
 
-    def open_reader(self, url, offset=0, length=None):
+    def open_reader(self, url, offset=0, length=None, credentials=None):
         self._check(url)
         session = self._session()
         try:
@@ -64,7 +64,7 @@ class HttpStore(base.Store):
             session.close()
             raise
 
-    def stat(self, url):
+    def stat(self, url, credentials=None):
         self._check(url)
         with contextlib.closing(self._session()) as session:
             response = _request(session, 'HEAD', url, allow_redirects=True)

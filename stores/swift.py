@@ -1,4 +1,9 @@
-"""The Swift driver: image data as objects in an OpenStack Swift account (single tenant).
+"""The Swift driver: image data as objects in OpenStack Swift.
+
+Single tenant (the default): every image lives in one account that the service reaches
+with credentials from ``swift_store_config_file``. Multi-tenant
+(``swift_store_multi_tenant``): each image lives in its owner's own account, reached
+with the caller's token at the storage URL the caller's service catalog gives.
 
 Names and locations are upstream glance_store's, so either can read what the other wrote:
 the object is ``<container>/<image id>`` and its location
@@ -33,8 +38,19 @@ thread that feeds the PUT request in flight, so no more than a few chunks are ev
 a reader iterates over the GET response.
 
 Size options are in MB as upstream, but accept fractions (``0.25`` is 256 KiB), which
-tests use to make many small segments. Multi-tenant mode (images in each project's own
-account) is not implemented: ``swift_store_multi_tenant = True`` is refused at start-up.
+tests use to make many small segments.
+
+Multi-tenant mode follows upstream too: image ``<id>`` is the object ``<id>`` in the
+container ``<swift_store_container>_<id>`` of the uploader's account, located at
+``swift+http(s)://<storage URL without scheme>/<container>/<id>``; the container's
+read ACL (``set_acls``) names the projects that may read it (``*:*`` for public and
+community images) and ``swift_store_admin_tenants`` get read and write access (upstream
+gives them write only, so an admin project could not read what it may manage).
+Deleting an image removes its container. The store cannot be probed at start-up (there
+is no caller then); ``swift+config`` locations written before the switch stay readable
+when ``swift_store_config_file`` still names their reference. Not implemented:
+``swift_store_use_trusts`` (an upload that outlives the caller's token fails at its
+next segment and leaves nothing behind).
 """
 
 import configparser
@@ -60,6 +76,10 @@ LOG = logging.getLogger(__name__)
 ONE_MB = 1024 * 1024
 READ_CHUNK_SIZE = 256 * 1024
 SCHEME = 'swift+config'
+# Multi-tenant locations: the account's storage URL with the scheme swift+http(s).
+TENANT_SCHEMES = ('swift+https', 'swift+http', 'swift')
+# Catalog interfaces by upstream's endpoint type names.
+_INTERFACES = {'publicURL': 'public', 'internalURL': 'internal', 'adminURL': 'admin'}
 # Chunks a writer may queue ahead of the PUT that consumes them.
 _QUEUE_DEPTH = 8
 # Seconds a socket may sit idle (no byte sent or received) before the request fails.
@@ -117,8 +137,14 @@ _opts = [
                help='How many times a download that breaks off is resumed (with a '
                     'Range request from the last byte received) before it fails.'),
     cfg.BoolOpt('swift_store_multi_tenant', default=False,
-                help='Store images in each project\'s own account. Not supported '
-                     'by this service: leave False.'),
+                help='Store each image in its owner\'s own Swift account (a '
+                     'container per image), reached with the caller\'s token and '
+                     'service catalog; needs auth_strategy = keystone and a Swift '
+                     'that takes Keystone tokens. swift_store_config_file is then '
+                     'only needed to read swift+config locations written before.'),
+    cfg.ListOpt('swift_store_admin_tenants', default=[],
+                help='Multi-tenant: project ids that get read and write access to '
+                     'every image container the service creates.'),
 ]
 
 
@@ -126,7 +152,7 @@ class SwiftStore(base.Store):
     """Image data as objects in a Swift account named by a config-file reference."""
 
     driver = 'swift'
-    schemes = (SCHEME,)
+    schemes = (SCHEME,) + TENANT_SCHEMES
 
     def __init__(self, conf, group, store_id):
         super().__init__(conf, group, store_id)
@@ -136,6 +162,7 @@ class SwiftStore(base.Store):
         self._lock = threading.Lock()
         self._known_containers = set()
         self.max_segments = _DEFAULT_MAX_SEGMENTS
+        self._capabilities_read = False
 
     @classmethod
     def option_list(cls):
@@ -144,6 +171,14 @@ class SwiftStore(base.Store):
     @property
     def reference(self):
         return self.options.default_swift_reference
+
+    @property
+    def multi_tenant(self):
+        return self.options.swift_store_multi_tenant
+
+    @property
+    def acts_as_caller(self):
+        return self.multi_tenant
 
     @property
     def large_object_size(self):
@@ -155,29 +190,38 @@ class SwiftStore(base.Store):
 
     def configure(self):
         options = self.options
-        if options.swift_store_multi_tenant:
-            raise errors.BadConfiguration('swift_store_multi_tenant is not supported')
         if self.large_object_size <= 0 or self.large_object_chunk_size <= 0:
             raise errors.BadConfiguration(
                 'swift_store_large_object_size and swift_store_large_object_chunk_size '
                 'must be positive')
+        if self.multi_tenant:
+            # No caller yet, so no account to look at: capabilities are read from the
+            # first upload's Swift. References only serve older swift+config data.
+            if options.swift_store_config_file:
+                self._references = _read_references(options.swift_store_config_file)
+            return
         self._references = _read_references(options.swift_store_config_file)
         if self.reference not in self._references:
             raise errors.BadConfiguration(
                 'default_swift_reference %r is not a section of %s'
                 % (self.reference, options.swift_store_config_file))
-        with self._connection(self.reference) as conn:
-            try:
-                slo = conn.get_capabilities().get('slo')
-            except Exception as exc:
-                raise _store_error(exc, 'reading Swift capabilities')
-            if slo is None:
-                raise errors.BadConfiguration('Swift at %s has no static large object '
-                                              'support (slo middleware)' % conn.url)
-            self.max_segments = int(slo.get('max_manifest_segments',
-                                            _DEFAULT_MAX_SEGMENTS))
+        with self._connection(self._reference_account(self.reference)) as conn:
+            self._read_capabilities(conn)
             if not options.swift_store_multiple_containers_seed:
                 self._check_container(conn, options.swift_store_container)
+
+    def _read_capabilities(self, conn):
+        """Check that Swift has SLO and learn its segment limit (/info, no auth)."""
+        try:
+            slo = conn.get_capabilities().get('slo')
+        except Exception as exc:
+            raise _store_error(exc, 'reading Swift capabilities')
+        if slo is None:
+            raise errors.BadConfiguration('Swift at %s has no static large object '
+                                          'support (slo middleware)' % conn.url)
+        self.max_segments = int(slo.get('max_manifest_segments',
+                                        _DEFAULT_MAX_SEGMENTS))
+        self._capabilities_read = True
 
     def _check_container(self, conn, container):
         try:
@@ -197,6 +241,8 @@ class SwiftStore(base.Store):
     def container_for(self, image_id):
         """The container that holds ``image_id``'s object (upstream's rule)."""
         container = self.options.swift_store_container
+        if self.multi_tenant:
+            return '%s_%s' % (container, image_id)
         seed = self.options.swift_store_multiple_containers_seed
         if not seed:
             return container
@@ -204,21 +250,55 @@ class SwiftStore(base.Store):
         # Upstream counts the dashes in: seed 9 of "3a1b2c3d-..." is "3a1b2c3d-e".
         return '%s_%s' % (container, image_id[:seed + image_id[:seed].count('-')])
 
-    def location_for(self, container, obj, reference=None):
-        return '%s://%s/%s/%s' % (SCHEME, reference or self.reference, container, obj)
-
     def _parse(self, url):
-        """``(reference, container, object)`` of a location; BadLocation if not ours."""
+        """``(account key, container, object)`` of a location; BadLocation if not
+        ours. The key is ``('reference', name)`` or, multi-tenant, ``('storage',
+        storage URL)``; ``_account`` turns it into an account."""
         parsed = urllib.parse.urlsplit(url)
         parts = parsed.path.split('/')
-        if (parsed.scheme != SCHEME or len(parts) != 3 or parts[0] or not parts[1]
-                or not parts[2] or parsed.query or parsed.fragment):
-            raise errors.BadLocation('not a Swift store location: %s' % url)
-        if parsed.netloc not in self._references:
-            raise errors.BadLocation('location %s names Swift account reference %r, '
-                                     'which swift_store_config_file does not define'
-                                     % (url, parsed.netloc))
-        return parsed.netloc, parts[1], parts[2]
+        if (parsed.scheme == SCHEME and len(parts) == 3 and not parts[0]
+                and parts[1] and parts[2] and not parsed.query and not parsed.fragment):
+            if parsed.netloc not in self._references:
+                raise errors.BadLocation(
+                    'location %s names Swift account reference %r, which '
+                    'swift_store_config_file does not define' % (url, parsed.netloc))
+            return ('reference', parsed.netloc), parts[1], parts[2]
+        if (self.multi_tenant and parsed.scheme in TENANT_SCHEMES and parsed.netloc
+                and len(parts) >= 3 and all(parts[-2:]) and not parsed.query
+                and not parsed.fragment):
+            http = 'http' if parsed.scheme == 'swift+http' else 'https'
+            storage_url = '%s://%s%s' % (http, parsed.netloc, '/'.join(parts[:-2]))
+            return ('storage', storage_url), parts[-2], parts[-1]
+        raise errors.BadLocation('not a Swift store location: %s' % url)
+
+    def _account(self, key, credentials):
+        kind, where = key
+        if kind == 'reference':
+            return self._reference_account(where)
+        return self._caller_account(where, credentials)
+
+    def _reference_account(self, reference):
+        return _Account(self, reference=reference)
+
+    def _caller_account(self, storage_url, credentials):
+        if credentials is None or not credentials.auth_token:
+            raise errors.StoreUnavailable(
+                'multi-tenant Swift acts as the caller, and this request carries no '
+                'token (is auth_strategy keystone?)')
+        return _Account(self, storage_url=storage_url, token=credentials.auth_token)
+
+    def _upload_account(self, credentials):
+        """Where new images go: the default reference, or the caller's account."""
+        if not self.multi_tenant:
+            return self._reference_account(self.reference)
+        storage_url = self.options.swift_store_endpoint
+        if not storage_url:
+            storage_url = storage_url_from_catalog(
+                credentials.service_catalog if credentials else (),
+                self.options.swift_store_service_type,
+                self.options.swift_store_endpoint_type,
+                self.options.swift_store_region)
+        return self._caller_account(storage_url, credentials)
 
     def owns(self, url):
         try:
@@ -230,13 +310,13 @@ class SwiftStore(base.Store):
     # -- connections -----------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _connection(self, reference):
-        """A swiftclient connection for ``reference`` that reuses the shared token."""
-        conn = self._connect(reference)
+    def _connection(self, account):
+        """A swiftclient connection to ``account``, released afterwards."""
+        conn = account.connect()
         try:
             yield conn
         finally:
-            self._release(reference, conn)
+            account.release(conn)
 
     def _connect(self, reference):
         """A new swiftclient ``Connection``; release it with ``_release``."""
@@ -280,12 +360,16 @@ class SwiftStore(base.Store):
 
     # -- the Store interface -----------------------------------------------------------
 
-    def open_writer(self, image_id, hashing_algorithm='sha512', size=None):
+    def open_writer(self, image_id, hashing_algorithm='sha512', size=None,
+                    credentials=None):
         if not image_id or '/' in image_id:
             raise errors.BadLocation('invalid object name %r' % image_id)
         container = self.container_for(image_id)
-        conn = self._connect(self.reference)
+        account = self._upload_account(credentials)
+        conn = account.connect()
         try:
+            if not self._capabilities_read:
+                self._read_capabilities(conn)
             self._prepare_container(conn, container)
             try:
                 conn.head_object(container, image_id)
@@ -295,36 +379,59 @@ class SwiftStore(base.Store):
             else:
                 raise errors.StoreError('image data for %s already exists' % image_id)
         except errors.StoreError:
-            self._release(self.reference, conn)
+            account.release(conn)
             raise
         except Exception as exc:
-            self._release(self.reference, conn)
+            account.release(conn)
             raise _store_error(exc, 'preparing to write %s' % image_id, writing=True)
-        return _SwiftWriter(self, conn, container, image_id, size, hashing_algorithm)
+        return _SwiftWriter(self, account, conn, container, image_id, size,
+                            hashing_algorithm)
 
     def _prepare_container(self, conn, container):
+        if self.multi_tenant:
+            # A container per image, which cannot exist yet: always created.
+            conn.put_container(container)
+            return
         if (not self.options.swift_store_create_container_on_put
                 or container in self._known_containers):
             return
         conn.put_container(container)  # idempotent: 201 or 202
         self._known_containers.add(container)
 
-    def open_reader(self, url, offset=0, length=None):
-        reference, container, obj = self._parse(url)
-        return _SwiftReader(self, reference, container, obj, offset, length)
+    def open_reader(self, url, offset=0, length=None, credentials=None):
+        key, container, obj = self._parse(url)
+        return _SwiftReader(self, self._account(key, credentials), container, obj,
+                            offset, length)
 
-    def stat(self, url):
-        reference, container, obj = self._parse(url)
-        with self._connection(reference) as conn:
+    def stat(self, url, credentials=None):
+        key, container, obj = self._parse(url)
+        with self._connection(self._account(key, credentials)) as conn:
             try:
                 headers = conn.head_object(container, obj)
             except Exception as exc:
                 raise _store_error(exc, 'stat %s' % url)
         return int(headers['content-length'])
 
-    def delete(self, url):
-        reference, container, obj = self._parse(url)
-        with self._connection(reference) as conn:
+    def set_acls(self, url, public, read_projects=(), credentials=None):
+        """Multi-tenant: the image container's read and write ACLs (Keystone project
+        ids, ``<project>:*``); a configured account's container is shared by every
+        image, so its ACLs are the operator's business and stay untouched."""
+        key, container, _ = self._parse(url)
+        if key[0] != 'storage':
+            return
+        admins = list(self.options.swift_store_admin_tenants)
+        readers = ['*'] if public else list(dict.fromkeys([*read_projects, *admins]))
+        headers = {'X-Container-Read': ','.join('%s:*' % p for p in readers),
+                   'X-Container-Write': ','.join('%s:*' % p for p in admins)}
+        with self._connection(self._account(key, credentials)) as conn:
+            try:
+                conn.post_container(container, headers)
+            except Exception as exc:
+                raise _store_error(exc, 'setting the ACLs of %s' % container)
+
+    def delete(self, url, credentials=None):
+        key, container, obj = self._parse(url)
+        with self._connection(self._account(key, credentials)) as conn:
             try:
                 headers = conn.head_object(container, obj)
                 if headers.get('x-static-large-object', '').lower() == 'true':
@@ -342,6 +449,8 @@ class SwiftStore(base.Store):
                 raise _store_error(exc, 'delete %s' % url)
             # Segments of uploads that died without cleaning up (a killed process).
             self._delete_prefix(conn, container, obj + '-', best_effort=True)
+            if key[0] == 'storage':
+                _delete_container(conn, container)
 
     def _remove_segments(self, conn, container, names, prefix):
         """Delete the segments ``names`` (gone already is fine), then whatever else
@@ -355,7 +464,7 @@ class SwiftStore(base.Store):
                     raise
         self._delete_prefix(conn, container, prefix)
 
-    def _remove_segments_later(self, container, names, prefix):
+    def _remove_segments_later(self, account, container, names, prefix):
         """Retry ``_remove_segments`` in a thread until Swift answers.
 
         Tries again after 0.5 s, 1 s, 2 s, ... (at most ``_CLEANUP_MAX_PAUSE`` apart)
@@ -363,18 +472,21 @@ class SwiftStore(base.Store):
         remove, deleting the image does (``delete`` removes ``<image id>-*``).
         """
         thread = threading.Thread(target=self._retry_removal,
-                                  args=(container, names, prefix), daemon=True,
+                                  args=(account, container, names, prefix),
+                                  daemon=True,
                                   name='swift-cleanup-%s' % prefix.rstrip('-'))
         thread.start()
         return thread
 
-    def _retry_removal(self, container, names, prefix):
+    def _retry_removal(self, account, container, names, prefix):
         pause, deadline = 0.5, time.monotonic() + _CLEANUP_PERIOD
         while True:
             time.sleep(pause)
             try:
-                with self._connection(self.reference) as conn:
+                with self._connection(account) as conn:
                     self._remove_segments(conn, container, names, prefix)
+                    if account.storage_url is not None:
+                        _delete_container(conn, container)
             except Exception as exc:
                 if time.monotonic() + pause > deadline:
                     LOG.error('gave up removing %s/%s* (segments of a cancelled '
@@ -404,6 +516,7 @@ class SwiftStore(base.Store):
 
     def describe(self):
         return {'container': self.options.swift_store_container,
+                'multi_tenant': self.multi_tenant,
                 'large_object_size': self.large_object_size,
                 'large_object_chunk_size': self.large_object_chunk_size}
 
@@ -411,9 +524,11 @@ class SwiftStore(base.Store):
 class _SwiftWriter(base.Writer):
     """One upload: a single PUT, or segment PUTs one after another and a manifest."""
 
-    def __init__(self, store, conn, container, image_id, size, hashing_algorithm):
+    def __init__(self, store, account, conn, container, image_id, size,
+                 hashing_algorithm):
         super().__init__(hashing_algorithm)
         self._store = store
+        self._account = account
         self._conn = conn
         self._container = container
         self._image_id = image_id
@@ -529,7 +644,7 @@ class _SwiftWriter(base.Writer):
             self._put.feed(self._held_back)
             put, self._put = self._put, None
             self._finish(put)
-        return self._store.location_for(self._container, self._image_id)
+        return self._account.location(self._container, self._image_id)
 
     def _check_absent(self):
         try:
@@ -569,13 +684,15 @@ class _SwiftWriter(base.Writer):
             if put.thread.is_alive():
                 # A PUT stuck in a send: leave its connection to it and clean up
                 # over a fresh one.
-                self._conn = self._store._connect(self._store.reference)
+                self._conn = self._account.connect()
         names = [segment['path'].rsplit('/', 1)[1] for segment in self._segments]
         prefix = '%s-%s-' % (self._image_id, self._upload_id)
         try:
             self._store._remove_segments(self._conn, self._container, names, prefix)
             if self._object_written:   # ours, but it failed its checks
                 self._conn.delete_object(self._container, self._image_id)
+            if self._account.storage_url is not None:   # the image's own container
+                _delete_container(self._conn, self._container)
         except Exception as exc:
             if self._segmented and (names or put is not None):
                 # Usually Swift is unreachable, which is why the upload failed.
@@ -584,7 +701,8 @@ class _SwiftWriter(base.Writer):
                 LOG.warning('could not remove the segments of a cancelled upload of '
                             '%s (%s); retrying in the background', self._image_id,
                             exc)
-                self._store._remove_segments_later(self._container, names, prefix)
+                self._store._remove_segments_later(self._account, self._container,
+                                                   names, prefix)
             else:
                 LOG.warning('could not remove the object of a cancelled upload of %s',
                             self._image_id, exc_info=True)
@@ -594,7 +712,7 @@ class _SwiftWriter(base.Writer):
     def _release(self):
         if not self._released:
             self._released = True
-            self._store._release(self._store.reference, self._conn)
+            self._account.release(self._conn)
 
 
 class _Aborted(Exception):
@@ -700,14 +818,14 @@ class _StreamingPut:
 class _SwiftReader(base.Reader):
     """A GET of a byte range, resumed with a new Range request if the stream breaks."""
 
-    def __init__(self, store, reference, container, obj, offset, length):
+    def __init__(self, store, account, container, obj, offset, length):
         self._store = store
-        self._reference = reference
+        self._account = account
         self._container = container
         self._obj = obj
         self._retries = store.options.swift_store_retry_get_count
         self._body = None
-        self._conn = store._connect(reference)
+        self._conn = account.connect()
         try:
             size = self._open(offset, length)
         except BaseException:
@@ -794,7 +912,72 @@ class _SwiftReader(base.Reader):
         self._close_body()
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            self._store._release(self._reference, conn)
+            self._account.release(conn)
+
+
+class _Account:
+    """A Swift account and how to reach it: a ``swift_store_config_file`` reference
+    (the service's credentials, one token shared by the process), or a storage URL
+    with the caller's token (multi-tenant)."""
+
+    def __init__(self, store, reference=None, storage_url=None, token=None):
+        self._store = store
+        self.reference = reference
+        self.storage_url = storage_url
+        self._token = token
+
+    def connect(self):
+        """A new swiftclient ``Connection``; give it back with ``release``."""
+        if self.reference is not None:
+            return self._store._connect(self.reference)
+        options = self._store.options
+        # No credentials to authenticate again with: a refused token is a 401.
+        return swiftclient.Connection(
+            preauthurl=self.storage_url, preauthtoken=self._token, retries=0,
+            insecure=options.swift_store_auth_insecure,
+            cacert=options.swift_store_cacert, timeout=_SOCKET_TIMEOUT)
+
+    def release(self, conn):
+        if self.reference is not None:
+            self._store._release(self.reference, conn)
+        else:
+            conn.close()
+
+    def location(self, container, obj):
+        """The location URL of ``container/obj`` in this account."""
+        if self.reference is not None:
+            return '%s://%s/%s/%s' % (SCHEME, self.reference, container, obj)
+        http, _, rest = self.storage_url.partition('://')
+        return 'swift+%s://%s/%s/%s' % (http, rest.rstrip('/'), container, obj)
+
+
+def storage_url_from_catalog(catalog, service_type, endpoint_type, region=None):
+    """The object-store URL of a service catalog (Keystone v3 entries, or the v2 form
+    keystonemiddleware passes in ``X-Service-Catalog``); StoreUnavailable if none."""
+    interface = _INTERFACES.get(endpoint_type, endpoint_type)
+    for service in catalog or ():
+        if service.get('type') != service_type:
+            continue
+        for endpoint in service.get('endpoints', ()):
+            if region and region not in (endpoint.get('region'),
+                                         endpoint.get('region_id')):
+                continue
+            if endpoint.get('interface') == interface and endpoint.get('url'):
+                return endpoint['url']
+            if endpoint.get(interface + 'URL'):
+                return endpoint[interface + 'URL']
+    raise errors.StoreUnavailable(
+        'the service catalog has no %s endpoint of type %s%s' % (
+            interface, service_type, ' in region %s' % region if region else ''))
+
+
+def _delete_container(conn, container):
+    """Remove an image's own (multi-tenant) container; gone or not empty is fine."""
+    try:
+        conn.delete_container(container)
+    except swiftclient.ClientException as exc:
+        if exc.http_status not in (404, 409):
+            raise
 
 
 _READ_ERRORS = (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError,

@@ -369,6 +369,7 @@ def test_unreachable_swift_fails_at_start_up(swift_harness, tmp_path):
 def test_describe_reports_container_and_sizes_in_bytes(swift_harness):
     assert swift_harness.store.describe() == {
         'container': swift_harness.container,
+        'multi_tenant': False,
         'large_object_size': MiB,
         'large_object_chunk_size': SEGMENT,
     }
@@ -389,7 +390,6 @@ def test_size_options_default_to_upstream_megabytes(swift_harness):
 
 
 @pytest.mark.parametrize('options, message', [
-    ({'swift_store_multi_tenant': True}, 'multi_tenant'),
     ({'swift_store_large_object_chunk_size': 0.0}, 'positive'),
     ({'default_swift_reference': 'nope'}, 'not a section'),
     ({'swift_store_config_file': '/nonexistent/glance-swift.conf'}, 'cannot read'),
