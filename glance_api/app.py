@@ -10,8 +10,9 @@ import logging
 from flask import Flask, g, request
 
 import stores
-from glance_api import (auth, errors, image_data, images, info, locations, members,
-                        policy, protections, quotas, schemas, versions)
+from glance_api import (auth, errors, healthcheck, image_data, images, info,
+                        locations, members, policy, protections, quotas, schemas,
+                        versions)
 from glance_api.services import Services
 from glance_registry.client import RegistryClient
 
@@ -23,9 +24,10 @@ def create_app(conf, registry=None, store_set=None):
     app = Flask('glance_api')
     app.url_map.strict_slashes = False
     enforcer = policy.new_enforcer(conf)
+    registry = registry or RegistryClient.from_config(conf)
     app.extensions['glance'] = Services(
         conf=conf,
-        registry=registry or RegistryClient.from_config(conf),
+        registry=registry,
         stores=store_set or stores.StoreSet.from_config(
             conf, probe=conf.probe_stores_on_start),
         schemas=schemas.Schemas(conf),
@@ -42,5 +44,7 @@ def create_app(conf, registry=None, store_set=None):
     for blueprint in (versions.bp, schemas.bp, images.bp, image_data.bp, members.bp,
                       info.bp, locations.bp):
         app.register_blueprint(blueprint)
-    app.wsgi_app = auth.wrap(app.wsgi_app, conf)
+    # Outside authentication: load balancers carry no token.
+    app.wsgi_app = healthcheck.Healthcheck(auth.wrap(app.wsgi_app, conf), conf,
+                                           registry)
     return app

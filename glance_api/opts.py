@@ -9,7 +9,8 @@ import itertools
 from oslo_config import cfg
 
 import stores
-from glance_api import import_filtering, locations, policy, protections, quotas
+from glance_api import (healthcheck, import_filtering, locations, policy, protections,
+                        quotas)
 from glance_registry import client, service
 
 DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi',
@@ -64,6 +65,7 @@ def register_opts(conf):
     quotas.register_opts(conf)
     protections.register_opts(conf)
     locations.register_opts(conf)
+    healthcheck.register_opts(conf)
 
 
 def list_opts():
@@ -78,4 +80,5 @@ def list_opts():
         ('image_limits', quotas.limit_opts),
         (import_filtering.GROUP, import_filtering.filtering_opts),
         ('glance_store', store_opts['glance_store']),
+        (healthcheck.GROUP, healthcheck.healthcheck_opts),
     ]

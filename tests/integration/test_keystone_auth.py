@@ -40,6 +40,11 @@ def test_identity_headers_without_a_token_are_ignored(secured, keystone):
     assert response.status_code == 401
 
 
+def test_the_healthcheck_needs_no_token(secured):
+    response = requests.get(secured.url + '/healthcheck')
+    assert (response.status_code, response.text) == (200, 'OK')
+
+
 def test_versions_need_no_token(secured):
     assert requests.get(secured.url + '/versions').status_code in (200, 401)
 
