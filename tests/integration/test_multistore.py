@@ -132,7 +132,7 @@ def test_info_stores_detail_is_for_admins_and_services(multi, project, roles, st
     assert stores['objects'] == {
         'id': 'objects', 'type': 'swift', 'weight': OBJECTS['weight'],
         'description': OBJECTS['description'],
-        'properties': {'container': multi.container,
+        'properties': {'container': multi.container, 'multi_tenant': False,
                        'large_object_size': 256 * 1024,
                        'large_object_chunk_size': SEGMENT}}
 
