@@ -10,9 +10,9 @@ import logging
 from flask import Flask, g, request
 
 import stores
-from glance_api import (auth, errors, healthcheck, image_data, images, info,
-                        locations, members, policy, protections, quotas, schemas,
-                        versions)
+from glance_api import (auth, connections, errors, healthcheck, image_data, images,
+                        info, locations, members, policy, protections, quotas,
+                        schemas, versions)
 from glance_api.services import Services
 from glance_registry.client import RegistryClient
 
@@ -45,6 +45,8 @@ def create_app(conf, registry=None, store_set=None):
                       info.bp, locations.bp):
         app.register_blueprint(blueprint)
     # Outside authentication: load balancers carry no token.
-    app.wsgi_app = healthcheck.Healthcheck(auth.wrap(app.wsgi_app, conf), conf,
-                                           registry)
+    wsgi_app = healthcheck.Healthcheck(auth.wrap(app.wsgi_app, conf), conf, registry)
+    # Outermost: whoever answers (a 401 from the auth layer too) may leave a body
+    # unread on a keep-alive connection.
+    app.wsgi_app = connections.KeepAliveGuard(wsgi_app)
     return app

@@ -8,11 +8,13 @@ writer (no bytes left behind) and puts the image back to ``queued``; an image de
 during the upload answers 410 and its new bytes are removed.
 """
 
+import contextlib
 import logging
 
 from flask import Blueprint, Response, g, request
 
-from glance_api import errors, images, policy, quotas, responses, store_acls, views
+from glance_api import (errors, images, policy, quotas, request_body, responses,
+                        store_acls, views)
 from glance_api.services import services
 from glance_api.store_data import caller_credentials
 from glance_registry import errors as registry_errors
@@ -141,13 +143,14 @@ def _receive(store, image_id, expected_size, limit, conf, reservation):
     Storage quota is reserved before each chunk is written, so a project's uploads
     together never store more than its quota allows.
     """
-    stream = request.stream
-    chunk_size = conf.upload_chunk_size
-    with store.open_writer(image_id, conf.hashing_algorithm, size=expected_size,
-                           credentials=caller_credentials()) as writer:
+    body = request_body.blocks(request.environ, request.stream, conf.upload_chunk_size)
+    # closing(): a body abandoned halfway (413, 400) must tell the server so.
+    with contextlib.closing(body), \
+            store.open_writer(image_id, conf.hashing_algorithm, size=expected_size,
+                              credentials=caller_credentials()) as writer:
         while True:
             try:
-                chunk = stream.read(chunk_size)
+                chunk = next(body, b'')
             except Exception as exc:
                 # A client that goes away mid-body surfaces here as whatever the
                 # server's reader raises.

@@ -8,6 +8,7 @@ driver refuses any that resolve outside its data directory.
 
 import errno
 import os
+import queue
 import threading
 import urllib.parse
 import uuid
@@ -18,6 +19,9 @@ from stores import base, errors
 
 # Bytes written between two background flushes of an image file being uploaded.
 _FLUSH_EVERY = 32 * 1024 * 1024
+# Chunks queued for the file-writer thread (1 MiB each during an API upload).
+_QUEUE_CHUNKS = 8
+_STOP = None
 
 _opts = [
     cfg.StrOpt('filesystem_store_datadir', default='/var/lib/glance/images',
@@ -123,21 +127,17 @@ class _FileWriter(base.Writer):
         except OSError as exc:
             raise _os_error(exc)
         self._flusher = _Flusher(self._file.fileno())
-        self._unflushed = 0
+        self._spooler = _Spooler(self._file, self._flusher)
 
     def _write(self, chunk):
         try:
-            self._file.write(chunk)
+            self._spooler.write(chunk)
         except OSError as exc:
             raise _os_error(exc)
-        self._unflushed += len(chunk)
-        if self._unflushed >= _FLUSH_EVERY:
-            self._unflushed = 0
-            self._file.flush()
-            self._flusher.request()
 
     def _commit(self):
         try:
+            self._spooler.close()
             self._file.flush()
             self._flusher.close()
             os.fsync(self._file.fileno())
@@ -163,12 +163,77 @@ class _FileWriter(base.Writer):
         return 'file://' + self._final, {}
 
     def _cancel(self):
+        self._spooler.abort()
         self._flusher.close()
         self._file.close()
         try:
             os.unlink(self._tmp)
         except FileNotFoundError:
             pass
+
+
+class _Spooler:
+    """Writes an upload's chunks to its file on a thread of its own.
+
+    A write() into the page cache can block for milliseconds (dirty page throttling,
+    a journal commit); done by the request thread, that time was added to the time
+    spent receiving the body. On a thread fed by a small bounded queue it overlaps
+    with receiving and hashing, and memory stays at a few chunks. The chunks must
+    not change after ``write``: the upload hands over a new buffer each time.
+    """
+
+    def __init__(self, fileobj, flusher):
+        self._file = fileobj
+        self._flusher = flusher
+        self._chunks = queue.Queue(_QUEUE_CHUNKS)
+        self._thread = None
+        self._error = None
+        self._discard = False
+
+    def write(self, chunk):
+        """Queue ``chunk``; raises the ``OSError`` of an earlier write, if any."""
+        if self._error is not None:
+            raise self._error
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name='file-writer',
+                                            daemon=True)
+            self._thread.start()
+        self._chunks.put(chunk)
+
+    def close(self):
+        """Wait until every queued chunk is written; raises a write's ``OSError``."""
+        self._stop()
+        if self._error is not None:
+            raise self._error
+
+    def abort(self):
+        """Stop without writing what is still queued."""
+        self._discard = True
+        self._stop()
+
+    def _stop(self):
+        if self._thread is not None:
+            self._chunks.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self):
+        unflushed = 0
+        while True:
+            chunk = self._chunks.get()
+            if chunk is _STOP:
+                return
+            if self._error is not None or self._discard:
+                continue   # keep taking chunks so that write() never blocks
+            try:
+                self._file.write(chunk)
+                unflushed += len(chunk)
+                if unflushed >= _FLUSH_EVERY:
+                    unflushed = 0
+                    self._file.flush()
+                    self._flusher.request()
+            except OSError as exc:
+                self._error = exc
 
 
 class _Flusher:
