@@ -350,7 +350,29 @@ def visible_to(identity):
     return condition & _or(visible)
 
 
-def _listed_for(identity, visibility, member_status):
+def visible_sql(identity, param, quote):
+    """``visible_to`` as SQL text over the ``images`` table aliased ``i``, for the
+    hot read paths that skip peewee's query builder: ``(sql, params)``, with
+    ``param`` the driver's placeholder and ``quote`` (``'""'`` or ``'``'``) its
+    identifier quotes."""
+    def q(name):
+        return quote[0] + name + quote[1]
+    sql = 'i.%s = %s' % (q('deleted'), param)
+    params = [False]
+    if identity.is_admin:
+        return sql, params
+    visible = ["i.%s IN ('public', 'community')" % q('visibility')]
+    if identity.project_id:
+        visible.append('i.%s = %s' % (q('owner'), param))
+        visible.append("(i.%s = 'shared' AND EXISTS (SELECT 1 FROM %s m WHERE "
+                       "m.%s = i.%s AND m.%s = %s))"
+                       % (q('visibility'), q('image_members'), q('image_id'), q('id'),
+                          q('member'), param))
+        params += [identity.project_id, identity.project_id]
+    return '%s AND (%s)' % (sql, ' OR '.join(visible)), params
+
+
+def _listed_for(identity, visibility, member_status, dialect=None):
     """Which visible images a list shows, following upstream's rules.
 
     Without ``visibility``: public, own, and shared-with-me in ``member_status``;
@@ -358,28 +380,42 @@ def _listed_for(identity, visibility, member_status):
     community image; ``all`` everything visible, shared ones per ``member_status``.
     """
     status = None if member_status == 'all' else member_status
+    visibility_column, owner_column = Image.visibility, Image.owner
+    if dialect == 'sqlite':
+        # SQLite would answer this OR from the visibility and owner indexes, then
+        # sort every match (a third of 100,000 images: about a second) to return
+        # 25. Walking the sort's index and filtering is what a page needs, and
+        # a unary + keeps SQLite from using these two indexes here.
+        visibility_column = _unindexed(visibility_column)
+        owner_column = _unindexed(owner_column)
     conditions = [Image.deleted == False]  # noqa: E712
     if visibility is None:
-        conditions.append(Image.visibility != 'community'
+        conditions.append(visibility_column != 'community'
                           if not identity.project_id else
-                          (Image.visibility != 'community')
-                          | (Image.owner == identity.project_id))
+                          (visibility_column != 'community')
+                          | (owner_column == identity.project_id))
     elif visibility != 'all':
         conditions.append(Image.visibility == visibility)
     if identity.is_admin:
         return _and(conditions)
-    listed = [Image.visibility.in_(('public', 'community'))]
+    listed = [visibility_column.in_(('public', 'community'))]
     if identity.project_id:
-        listed.append(Image.owner == identity.project_id)
-        listed.append((Image.visibility == 'shared')
+        listed.append(owner_column == identity.project_id)
+        listed.append((visibility_column == 'shared')
                       & _member_of(identity.project_id, status))
     conditions.append(_or(listed))
     return _and(conditions)
 
 
-def list_condition(query, identity):
-    """The WHERE clause of a list: visibility and every filter of ``query``."""
-    conditions = [_listed_for(identity, query.visibility, query.member_status),
+def _unindexed(field):
+    return peewee.NodeList((peewee.SQL('+'), field), glue='')
+
+
+def list_condition(query, identity, dialect=None):
+    """The WHERE clause of a list: visibility and every filter of ``query``, for
+    the database ``dialect`` (see ``_listed_for``)."""
+    conditions = [_listed_for(identity, query.visibility, query.member_status,
+                              dialect),
                   Image.os_hidden == query.os_hidden]
     if query.protected is not None:
         conditions.append(Image.protected == query.protected)

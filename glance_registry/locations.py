@@ -79,7 +79,7 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
         ImageLocation.insert(**fields).execute()
         _finish(image_id, transition, values, now)
         storage.check()
-        return images.record_of(identity, image_id)
+        return images.record_of(db, identity, image_id)
 
 
 @retry_on_deadlock
@@ -112,7 +112,7 @@ def remove_location(db, identity, image_id, url, allow_last=False):
                     reason='last_location', current_status=image.status)
         ImageLocation.delete().where(ImageLocation.id == row.id).execute()
         _finish(image_id, None, None, utcnow())
-        return images.record_of(identity, image_id)
+        return images.record_of(db, identity, image_id)
 
 
 @retry_on_deadlock
@@ -143,7 +143,7 @@ def replace_locations(db, identity, image_id, locations, expected_urls=None,
         images.replace_location_rows(image_id, locations)
         _finish(image_id, transition, values, utcnow())
         storage.check()
-        return images.record_of(identity, image_id)
+        return images.record_of(db, identity, image_id)
 
 
 @retry_on_deadlock
@@ -180,7 +180,7 @@ def claim(db, identity, image_id, url, owner, seconds):
                               lease_expires_at=now + datetime.timedelta(
                                   seconds=seconds))
          .where(ImageLocation.id == row.id).execute())
-        return images.record_of(identity, image_id)
+        return images.record_of(db, identity, image_id)
 
 
 def references(db, identity, urls):
