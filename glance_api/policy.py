@@ -10,6 +10,8 @@ The registry has already hidden the images a caller may not see (they are 404 to
 it); policy decides what a caller may *do* with an image it can see.
 """
 
+import time
+
 from oslo_config import cfg
 from oslo_policy import opts as policy_opts
 from oslo_policy import policy
@@ -110,8 +112,25 @@ def register_opts(conf):
     policy_opts.set_defaults(conf, 'policy.yaml')
 
 
+class _Enforcer(policy.Enforcer):
+    """oslo.policy's enforcer, looking for policy file changes at most once per
+    ``RELOAD_SECONDS`` instead of on every check: that search (the file and the
+    policy directories in every config directory) cost about half a millisecond per
+    check, a sixth of the CPU of a ``GET /v2/images/{id}``. Edits still apply
+    without a restart, within a second."""
+
+    RELOAD_SECONDS = 1.0
+    _next_reload = 0.0
+
+    def load_rules(self, force_reload=False):
+        now = time.monotonic()
+        if force_reload or not self.rules or now >= self._next_reload:
+            super().load_rules(force_reload)
+            self._next_reload = now + self.RELOAD_SECONDS
+
+
 def new_enforcer(conf):
-    enforcer = policy.Enforcer(conf)
+    enforcer = _Enforcer(conf)
     enforcer.register_defaults(RULES)
     return enforcer
 
