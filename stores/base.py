@@ -31,7 +31,9 @@ Drivers that use the service's own credentials ignore them; None means the servi
 acts on its own behalf.
 
 Hashing happens here, once for every driver: ``Writer.write`` updates the md5 checksum
-and the configured multihash as the bytes go by, and ``commit`` reports them.
+and the configured multihash as the bytes go by, and ``commit`` reports them. A driver
+whose backend computes the md5 of what it stores anyway (a single Swift object's
+etag) may skip ours (``md5=False``) and report the backend's as ``stored_md5``.
 """
 
 import abc
@@ -72,14 +74,20 @@ class Writer(abc.ABC):
     ``_cancel``; this base class does the hashing and size accounting.
     """
 
-    def __init__(self, hashing_algorithm='sha512'):
-        self._hasher = hashing.ParallelHasher(hashing_algorithm)
+    def __init__(self, hashing_algorithm='sha512', md5=True):
+        self._hasher = hashing.ParallelHasher(hashing_algorithm, md5=md5)
         self._digests = None
+        #: With ``md5=False``, ``_commit`` sets this to the backend's md5 (hex).
+        self.stored_md5 = None
         self.size = 0
         self._done = False
 
     def write(self, chunk):
-        """Append ``chunk`` (bytes) to the object being written."""
+        """Append ``chunk`` (a bytes-like object) to the object being written.
+
+        Drivers may hold on to ``chunk`` until it is stored (queues feeding a thread),
+        so the caller must not change it afterwards.
+        """
         if self._done:
             raise errors.StoreError('write after commit or cancel')
         self._hasher.update(chunk)
@@ -95,6 +103,8 @@ class Writer(abc.ABC):
         url, metadata = self._commit()
         self._done = True
         checksum, multihash = self._digests
+        if checksum is None:
+            checksum = self.stored_md5
         return StoredImage(url=url, size=self.size, checksum=checksum,
                            multihash=multihash, metadata=metadata or {})
 

@@ -16,11 +16,16 @@ _STOP = None
 
 
 class ParallelHasher:
-    """md5 (the legacy ``checksum``) and the multihash of one stream of bytes."""
+    """md5 (the legacy ``checksum``) and the multihash of one stream of bytes.
 
-    def __init__(self, hashing_algorithm):
-        self._digests = (hashlib.md5(usedforsecurity=False),
-                         hashlib.new(hashing_algorithm))
+    ``md5=False`` leaves md5 to a backend that computes it anyway (a single Swift
+    object's etag); ``hexdigests`` then gives None in its place.
+    """
+
+    def __init__(self, hashing_algorithm, md5=True):
+        self._md5 = md5
+        self._digests = ((hashlib.md5(usedforsecurity=False),) if md5 else ()) + (
+            hashlib.new(hashing_algorithm),)
         self._queues = None
         self._threads = ()
 
@@ -33,7 +38,8 @@ class ParallelHasher:
     def hexdigests(self):
         """``(md5, multihash)`` of everything updated so far; ends the threads."""
         self._stop()
-        return tuple(digest.hexdigest() for digest in self._digests)
+        digests = tuple(digest.hexdigest() for digest in self._digests)
+        return digests if self._md5 else (None,) + digests
 
     def close(self):
         """End the threads without needing the digests (an aborted write)."""

@@ -20,14 +20,17 @@ publishes a DLO; the upload id (random, per writer) keeps two writers for one im
 overwriting each other's segments, and SLO lets Swift check every segment's etag and size
 when the manifest is written. ``delete`` removes upstream's DLO segments as well as ours.
 
-Integrity: a single object's etag (Swift's md5 of what it stored) must equal the writer's
-md5 of what the client sent, or the upload fails. Segments are not hashed a second time
-to check their etags one by one: that extra md5 pass over every byte was a quarter of
-the API's CPU for an upload (1 GiB: 7.4 against 5.4 CPU seconds) and cost a fifth of
-the throughput on two cores (bench/swift_ratio.py), for a check that TCP's checksums and
-SLO's size check of every segment nearly cover; upstream checks neither. The image's
-checksum and multihash are still those of the client's bytes, so a client that verifies
-its download against them (glanceclient, nova) would see a corrupted segment.
+Integrity and CPU: the API hashes every byte it receives for the image's multihash
+(sha512) and, for segmented uploads, its md5 ``checksum``. A single object's md5 is
+not computed here: Swift's object server computes it of the bytes it stores and
+answers it as the etag, which becomes the image's ``checksum`` (so the checksum is
+that of what Swift holds; the multihash, of what the client sent, still tells a
+client that verifies its download apart from a corrupted copy). That md5 pass was a
+third of the API's CPU for an upload and, on two cores shared with Swift, the gap
+between the API and python-swiftclient alone (bench/swift_ratio.py). Segment etags
+are not checked one by one either (another md5 pass), for a check that TCP's
+checksums and SLO's size check of every segment nearly cover; upstream checks
+neither.
 
 A cancelled upload removes its segments at once; when Swift cannot be reached then (the
 usual reason the upload failed), a thread of the store retries until it can, so a Swift
@@ -59,6 +62,7 @@ import http.client
 import json
 import logging
 import queue
+import re
 import threading
 import time
 import urllib.parse
@@ -526,7 +530,9 @@ class _SwiftWriter(base.Writer):
 
     def __init__(self, store, account, conn, container, image_id, size,
                  hashing_algorithm):
-        super().__init__(hashing_algorithm)
+        segmented = size is None or size >= store.large_object_size
+        # A single object's md5 is its etag, computed by Swift (see the module doc).
+        super().__init__(hashing_algorithm, md5=segmented)
         self._store = store
         self._account = account
         self._conn = conn
@@ -534,7 +540,7 @@ class _SwiftWriter(base.Writer):
         self._image_id = image_id
         self._expected = size
         self._segment_size = store.large_object_chunk_size
-        self._segmented = size is None or size >= store.large_object_size
+        self._segmented = segmented
         self._upload_id = uuid.uuid4().hex[:16]
         self._put = None            # the PUT in flight
         self._segment_limit = None  # bytes that go into the segment being written
@@ -609,13 +615,12 @@ class _SwiftWriter(base.Writer):
             # A segment: its etag goes into the manifest, which pins its content; SLO
             # checks its size when the manifest is written (see the module doc).
             return put.etag
-        # The single object is finished only at commit, when the base class has the
-        # whole stream's md5.
-        expected = self._digests[0]
-        if put.etag != expected:
+        # The single object: Swift's md5 of what it stored is the image's checksum.
+        if not _MD5_HEX.fullmatch(put.etag or ''):
             self._object_written = True
-            raise errors.StoreUnavailable('Swift stored %s with etag %s, expected %s'
-                                          % (put.name, put.etag, expected))
+            raise errors.StoreUnavailable('Swift stored %s with etag %r, which is not '
+                                          'an md5' % (put.name, put.etag))
+        self.stored_md5 = put.etag.lower()
         return put.etag
 
     def _commit(self):
@@ -756,10 +761,13 @@ class _StreamingPut:
     # -- the API thread's side --
 
     def feed(self, chunk):
-        """Queue ``chunk`` for the request body; raises if the PUT has already ended."""
+        """Queue ``chunk`` for the request body; raises if the PUT has already ended.
+
+        Not copied: writers are handed chunks that nobody changes afterwards.
+        """
         if not chunk:
             return
-        self._enqueue(bytes(chunk))
+        self._enqueue(chunk)
         self.fed += len(chunk)
 
     def finish(self):
@@ -979,6 +987,8 @@ def _delete_container(conn, container):
         if exc.http_status not in (404, 409):
             raise
 
+
+_MD5_HEX = re.compile('[0-9a-fA-F]{32}')
 
 _READ_ERRORS = (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError,
                 requests.RequestException)
