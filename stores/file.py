@@ -1,15 +1,21 @@
 """The file system driver: one file per image under a data directory.
 
-Writes go to a temporary file in the same directory, are fsync'd, then renamed into
-place, so a reader never sees a half-written image and a crash leaves only a temporary
-file (named ``.<image id>.<random>.tmp``) behind. Locations are ``file://`` URLs; the
-driver refuses any that resolve outside its data directory.
+Writes go to a temporary file in the same directory, are fsync'd, then linked into
+place, so a reader never sees a half-written image. A writer holds an exclusive
+``flock`` on its temporary file (named ``.<image id>.<random>.tmp``) until the image is
+in place; the kernel drops it when the process dies, so the temporary files of uploads
+cut short by a crash or a killed worker are told apart from live ones and removed
+when a store starts (``configure``). Locations are ``file://`` URLs; the driver refuses
+any that resolve outside its data directory.
 """
 
 import errno
+import fcntl
+import logging
 import os
 import queue
 import threading
+import time
 import urllib.parse
 import uuid
 
@@ -17,11 +23,16 @@ from oslo_config import cfg
 
 from stores import base, errors
 
+LOG = logging.getLogger(__name__)
+
 # Bytes written between two background flushes of an image file being uploaded.
 _FLUSH_EVERY = 32 * 1024 * 1024
 # Chunks queued for the file-writer thread (1 MiB each during an API upload).
 _QUEUE_CHUNKS = 8
 _STOP = None
+# Temporary files younger than this are left alone by the start-up sweep: a writer
+# takes its lock just after creating its file.
+_ORPHAN_MIN_AGE = 60
 
 _opts = [
     cfg.StrOpt('filesystem_store_datadir', default='/var/lib/glance/images',
@@ -57,6 +68,41 @@ class FileStore(base.Store):
         if not os.access(self.datadir, os.W_OK | os.X_OK):
             raise errors.BadConfiguration('data directory %s is not writable'
                                           % self.datadir)
+        self.remove_orphans()
+
+    def remove_orphans(self):
+        """Delete the temporary files of uploads whose writer is gone (no process
+        holds their lock); the names of those removed."""
+        removed = []
+        now = time.time()
+        for name in os.listdir(self.datadir):
+            if not (name.startswith('.') and name.endswith('.tmp')):
+                continue
+            path = os.path.join(self.datadir, name)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError:
+                continue   # gone meanwhile (committed or cancelled), or not a file
+            try:
+                if now - os.fstat(fd).st_mtime < _ORPHAN_MIN_AGE:
+                    continue
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue   # a live writer's
+            except OSError:
+                continue
+            else:
+                try:
+                    os.unlink(path)
+                    removed.append(name)
+                except FileNotFoundError:
+                    pass
+            finally:
+                os.close(fd)
+        if removed:
+            LOG.warning('removed %d temporary file(s) of interrupted uploads from %s',
+                        len(removed), self.datadir)
+        return removed
 
     def _path_for(self, url):
         parsed = urllib.parse.urlparse(url)
@@ -124,6 +170,8 @@ class _FileWriter(base.Writer):
                                  '.%s.%s.tmp' % (image_id, uuid.uuid4().hex))
         try:
             self._file = open(self._tmp, 'xb')
+            # Held until the file is linked into place or removed: see the module doc.
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
         except OSError as exc:
             raise _os_error(exc)
         self._flusher = _Flusher(self._file.fileno())
@@ -141,13 +189,13 @@ class _FileWriter(base.Writer):
             self._file.flush()
             self._flusher.close()
             os.fsync(self._file.fileno())
-            self._file.close()
             if self._perm:
                 os.chmod(self._tmp, self._perm)
             # link() fails if the name exists, unlike rename(): two writers for
             # one image can never overwrite each other's bytes.
             os.link(self._tmp, self._final)
             os.unlink(self._tmp)
+            self._file.close()   # and with it the lock
             dir_fd = os.open(os.path.dirname(self._final), os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
@@ -165,11 +213,11 @@ class _FileWriter(base.Writer):
     def _cancel(self):
         self._spooler.abort()
         self._flusher.close()
-        self._file.close()
         try:
             os.unlink(self._tmp)
         except FileNotFoundError:
             pass
+        self._file.close()
 
 
 class _Spooler:

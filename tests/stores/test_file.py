@@ -2,6 +2,8 @@
 full or read-only file system turns into."""
 
 import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -83,6 +85,53 @@ def test_write_in_progress_is_only_a_hidden_temporary_file(file_harness):
     assert file_harness.backend_names() == [image_id]
     assert stored.url == 'file://%s/%s' % (os.path.realpath(file_harness.datadir),
                                            image_id)
+
+
+def _age(path, seconds=3600):
+    when = os.stat(path).st_mtime - seconds
+    os.utime(path, (when, when))
+
+
+def test_a_killed_writers_temporary_file_is_removed_when_a_store_starts(
+        file_harness):
+    # A worker killed mid-upload: its temporary file stays, with no lock held.
+    script = ('import sys, time; from tests.stores.conftest import build_store; '
+              'store = build_store("file", {"filesystem_store_datadir": sys.argv[1]}); '
+              'writer = store.open_writer("victim"); writer.write(b"x" * 100000); '
+              'print("written", flush=True); time.sleep(60)')
+    process = subprocess.Popen([sys.executable, '-c', script, file_harness.datadir],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == 'written'
+        temporary = file_harness.backend_names()
+        assert len(temporary) == 1 and temporary[0].startswith('.victim.')
+        _age(os.path.join(file_harness.datadir, temporary[0]))
+        assert file_harness.make_store().remove_orphans() == []   # still writing
+    finally:
+        process.kill()
+        process.wait()
+    file_harness.make_store()   # configure() sweeps
+    assert file_harness.backend_names() == []
+
+
+def test_a_live_writers_temporary_file_survives_the_sweep(file_harness):
+    writer = file_harness.store.open_writer('alive')
+    with writer:
+        writer.write(payload(100000))
+        (temporary,) = file_harness.backend_names()
+        _age(os.path.join(file_harness.datadir, temporary))
+        assert file_harness.make_store().remove_orphans() == []
+        writer.commit()
+    assert file_harness.backend_names() == ['alive']
+
+
+def test_a_fresh_temporary_file_is_left_to_its_writer(file_harness):
+    # A writer locks its file just after creating it: the sweep gives it a minute.
+    path = os.path.join(file_harness.datadir, '.just-created.0123.tmp')
+    open(path, 'wb').close()
+    assert file_harness.store.remove_orphans() == []
+    _age(path)
+    assert file_harness.store.remove_orphans() == ['.just-created.0123.tmp']
 
 
 def test_reader_offers_the_open_file_for_sendfile(file_harness):
