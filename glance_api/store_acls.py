@@ -20,7 +20,7 @@ from flask import g
 from glance_api import views
 from glance_api.context import SERVICE_IDENTITY
 from glance_api.services import services
-from glance_api.store_data import caller_credentials
+from glance_api.store_data import caller_credentials, stores_holding
 from glance_registry import errors as registry_errors
 from stores import errors as store_errors
 
@@ -32,17 +32,11 @@ PUBLIC_VISIBILITIES = ('public', 'community')
 def sync(record, locations=None):
     """Make the data of image ``record`` (at ``locations``, by default its active
     ones) readable by exactly the projects that may read the image."""
-    store_set = services().stores
-    if not any(store.acts_as_caller for store in store_set):
+    if not any(store.acts_as_caller for store in services().stores):
         return
-    targets = []
-    for location in views.active_locations(record) if locations is None else locations:
-        try:
-            store = store_set.for_location(location)
-        except store_errors.BadLocation:
-            continue
-        if store.acts_as_caller:
-            targets.append((store, location['url']))
+    if locations is None:
+        locations = views.active_locations(record)
+    targets = stores_holding(locations, lambda store: store.acts_as_caller)
     if not targets:
         return
     public = record['visibility'] in PUBLIC_VISIBILITIES

@@ -36,6 +36,21 @@ def size_at(location):
         raise errors.BadRequest('Invalid location %s: %s' % (location['url'], exc))
 
 
+def stores_holding(locations, wanted):
+    """``[(store, url)]`` of the ``locations`` whose configured store passes
+    ``wanted(store)``; locations no configured store reads are skipped."""
+    store_set = services().stores
+    found = []
+    for location in locations:
+        try:
+            store = store_set.for_location(location)
+        except store_errors.BadLocation:
+            continue
+        if wanted(store):
+            found.append((store, location['url']))
+    return found
+
+
 def images_using(urls):
     """``{url: [ids of the images not deleted with a location there]}``."""
     return services().registry.location_references(SERVICE_IDENTITY, list(urls))
@@ -48,15 +63,7 @@ def delete_data(locations, image_id):
     The locations are already gone for clients: a store that fails now leaves bytes
     behind, which is logged with their URL so an operator can remove them.
     """
-    store_set = services().stores
-    targets = []
-    for location in locations:
-        try:
-            store = store_set.for_location(location)
-        except store_errors.BadLocation:
-            continue
-        if store.writable:
-            targets.append((store, location['url']))
+    targets = stores_holding(locations, lambda store: store.writable)
     if not targets:
         return
     try:

@@ -15,7 +15,6 @@ import requests
 import swiftclient
 
 from tests.fixtures import deployment
-from tests.fixtures.keystone import REGION
 from tests.fixtures.swift import unavailable
 from tests.stores.conftest import payload
 
@@ -64,12 +63,7 @@ def tenancy(swift_service, keystone, tmp_path_factory):
         swift_url = swift_service.start_keystone_proxy(keystone.authtoken_config())
     except RuntimeError as exc:
         unavailable('cannot start Swift with Keystone auth: %s' % exc)
-    service = keystone.admin_api('POST', '/services', {'service': {
-        'type': 'object-store', 'name': 'swift'}})['service']['id']
-    for interface in ('public', 'internal'):
-        keystone.admin_api('POST', '/endpoints', {'endpoint': {
-            'service_id': service, 'interface': interface, 'region_id': REGION,
-            'url': swift_url + '/v1/AUTH_$(project_id)s'}})
+    storage = swift_url + '/v1/AUTH_$(project_id)s'
     admin_project = keystone.projects['admin'].id
     options = {'default_store': 'swift', 'swift_store_multi_tenant': True,
                'swift_store_container': CONTAINER_PREFIX,
@@ -77,14 +71,13 @@ def tenancy(swift_service, keystone, tmp_path_factory):
                'swift_store_large_object_chunk_size': SEGMENT / (1024 * 1024),
                'swift_store_admin_tenants': admin_project}
     workdir = tmp_path_factory.mktemp('swift-multi-tenant')
-    try:
-        with deployment.running(workdir, api_extra={
+    with keystone.service_endpoints('object-store', 'swift', {
+            'public': storage, 'internal': storage}), \
+            deployment.running(workdir, api_extra={
                 'DEFAULT': {'auth_strategy': 'keystone', 'show_image_direct_url': True},
                 'keystone_authtoken': keystone.authtoken_config(),
                 'glance_store': options}) as glance:
-            yield Tenancy(glance, keystone, swift_url, admin_project)
-    finally:
-        keystone.admin_api('DELETE', '/services/%s' % service)
+        yield Tenancy(glance, keystone, swift_url, admin_project)
 
 
 def create(client, tenancy, **attributes):

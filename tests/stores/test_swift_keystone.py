@@ -22,15 +22,11 @@ def object_store(swift_service, keystone):  # noqa: F811
         url = swift_service.start_keystone_proxy(keystone.authtoken_config())
     except RuntimeError as exc:
         unavailable('cannot start Swift with Keystone auth: %s' % exc)
-    service = keystone.admin_api('POST', '/services', {'service': {
-        'type': 'object-store', 'name': 'swift'}})['service']['id']
     # Nothing listens on port 9 of 127.0.0.1: a store using the public endpoint fails.
-    for interface, base in (('internal', url), ('public', 'http://127.0.0.1:9')):
-        keystone.admin_api('POST', '/endpoints', {'endpoint': {
-            'service_id': service, 'interface': interface, 'region_id': REGION,
-            'url': base + '/v1/AUTH_$(project_id)s'}})
-    yield url
-    keystone.admin_api('DELETE', '/services/%s' % service)
+    with keystone.service_endpoints('object-store', 'swift', {
+            'internal': url + '/v1/AUTH_$(project_id)s',
+            'public': 'http://127.0.0.1:9/v1/AUTH_$(project_id)s'}):
+        yield url
 
 
 def reference_file(tmp_path, keystone, **credentials):  # noqa: F811
