@@ -10,6 +10,7 @@ during the upload answers 410 and its new bytes are removed.
 
 import contextlib
 import logging
+import time
 
 from flask import Blueprint, Response, g, request
 
@@ -44,7 +45,8 @@ def upload(image_id):
     expected_size = _expected_size()
     record = images.load_image(image_id)
     policy.enforce(ctx, 'upload_image', record)
-    if record['status'] != 'queued':
+    # A saving image is the registry's to judge: its upload may have died.
+    if record['status'] not in ('queued', 'saving'):
         raise errors.Conflict("Image status transition from '%s' to 'saving' is not "
                               "allowed: data can only be uploaded to a queued image."
                               % record['status'])
@@ -62,12 +64,15 @@ def upload(image_id):
     try:
         registry.transition_status(ctx.identity, image_id, 'queued', 'saving',
                                    quota=services().quotas.for_upload_start(),
+                                   lease=conf.upload_lease_time,
                                    request_id=g.request_id)
     except registry_errors.Conflict as exc:
         raise errors.Conflict('Image %s is already being uploaded (status %s).'
                               % (image_id, exc.details.get('current_status')))
     except registry_errors.TooLarge as exc:
         raise errors.TooLarge(str(exc))
+    if record['status'] == 'saving':
+        _discard_abandoned(image_id)
 
     reservation = quotas.Reservation(
         registry, ctx.identity, image_id, services().quotas.max_storage,
@@ -75,7 +80,8 @@ def upload(image_id):
     try:
         if expected_size is not None:
             reservation.cover(expected_size)
-        stored = _receive(store, image_id, expected_size, limit, conf, reservation)
+        stored = _receive(store, image_id, expected_size, limit, conf, reservation,
+                          _UploadLease(image_id, conf.upload_lease_time))
     except BaseException as exc:
         _give_back(image_id)
         if isinstance(exc, store_errors.StoreUnavailable):
@@ -137,11 +143,12 @@ def _expected_size():
     return size
 
 
-def _receive(store, image_id, expected_size, limit, conf, reservation):
+def _receive(store, image_id, expected_size, limit, conf, reservation, lease):
     """Stream the request body into a new object; the ``StoredImage``.
 
     Storage quota is reserved before each chunk is written, so a project's uploads
-    together never store more than its quota allows.
+    together never store more than its quota allows; the upload's lease on the
+    image is renewed as the bytes flow.
     """
     body = request_body.blocks(request.environ, request.stream, conf.upload_chunk_size)
     # closing(): a body abandoned halfway (413, 400) must tell the server so.
@@ -166,6 +173,7 @@ def _receive(store, image_id, expected_size, limit, conf, reservation):
                                         % expected_size)
             reservation.cover(writer.size + len(chunk))
             writer.write(chunk)
+            lease.keep()
         if expected_size is not None and writer.size != expected_size:
             raise errors.BadRequest('Received %d bytes but x-openstack-image-size '
                                     'said %d.' % (writer.size, expected_size))
@@ -176,6 +184,56 @@ def _receive(store, image_id, expected_size, limit, conf, reservation):
             raise errors.BadRequest('The upload was interrupted after %d of %d bytes.'
                                     % (writer.size, request.content_length))
         return writer.commit()
+
+
+class _UploadLease:
+    """Keeps the upload's claim on its image (status ``saving``) alive.
+
+    The registry gives the upload a lease of ``upload_lease_time`` seconds when it
+    starts; this renews it every third of that while bytes arrive. If the worker
+    dies, the lease runs out and a new upload of the image takes it over instead of
+    meeting a 409 forever (upstream leaves such an image in ``saving``).
+    """
+
+    def __init__(self, image_id, seconds):
+        self.image_id = image_id
+        self.seconds = seconds
+        self._renew_at = time.monotonic() + seconds / 3
+
+    def keep(self):
+        now = time.monotonic()
+        if now < self._renew_at:
+            return
+        self._renew_at = now + self.seconds / 3
+        try:
+            services().registry.renew_upload_lease(
+                g.context.identity, self.image_id, self.seconds, request_id=g.request_id)
+        except registry_errors.NotFound:
+            raise errors.Gone('Image %s could not be found during the upload. The '
+                              'image may have been deleted.' % self.image_id)
+        except registry_errors.Conflict as exc:
+            raise errors.Conflict('Image %s is no longer being uploaded (status %s).'
+                                  % (self.image_id,
+                                     exc.details.get('current_status')))
+        except registry_errors.Unavailable as exc:
+            # Renewed again a third of the lease later; two misses in a row let
+            # the lease run out.
+            LOG.warning('image %s: could not renew the upload lease: %s',
+                        self.image_id, exc)
+
+
+def _discard_abandoned(image_id):
+    """This upload took over from one whose worker died: remove what it left."""
+    LOG.warning('image %s: its previous upload stopped renewing its lease; '
+                'taking over', image_id)
+    for store in services().stores:
+        if not store.writable:
+            continue
+        try:
+            store.discard_abandoned(image_id, credentials=caller_credentials())
+        except store_errors.StoreError as exc:
+            LOG.warning('image %s: could not remove what its dead upload left in '
+                        'store %s: %s', image_id, store.store_id, exc)
 
 
 def _give_back(image_id):

@@ -34,6 +34,11 @@ api_opts = [
     cfg.StrOpt('public_endpoint',
                help='Public URL of this API, used in the versions document instead '
                     'of the request\'s host (set it behind a proxy).'),
+    cfg.IntOpt('upload_lease_time', default=300, min=1, max=86400,
+               help='Seconds an upload holds its image (status saving) without '
+                    'renewing; it renews every third of that while bytes arrive. '
+                    'When an API worker dies mid-upload, a new upload of the image '
+                    'is accepted once this has run out, instead of a 409.'),
     cfg.IntOpt('upload_chunk_size', default=1024 * 1024, min=4096,
                help='Bytes read from the client per chunk during an upload; memory '
                     'used per upload is bounded by a few chunks.'),

@@ -198,18 +198,39 @@ def transition_status(app, request, caller, image_id):
     """200 with the image in its new status; 400 invalid body or missing formats;
     404; 409 (with ``current_status``) if the status was not ``from`` or the move is
     not in the status table; 413 over ``quota.max_uploading`` or
-    ``quota.max_storage``."""
+    ``quota.max_storage``. ``lease`` (seconds) with ``to`` ``saving``: the upload's
+    lease (see ``renew_upload_lease``)."""
     body = _json_body(request)
-    _only(body, {'from', 'to', 'values', 'locations', 'quota'}, 'status change')
+    _only(body, {'from', 'to', 'values', 'locations', 'quota', 'lease'},
+          'status change')
     from_status, to_status = _status_move(body, '', image_id)
     values = _data_values(body)
     new_locations = body.get('locations')
     if new_locations is not None:
         new_locations = _locations(new_locations)
     quota = _quota(body, TRANSITION_QUOTA)
+    lease = _lease_seconds(body['lease']) if 'lease' in body else None
     record = images.transition(app.db, caller, image_id, from_status, to_status,
-                               values, new_locations, quota)
+                               values, new_locations, quota, lease)
     return json_response(record)
+
+
+def renew_upload_lease(app, request, caller, image_id):
+    """200 ``{"upload_lease_expires_at"}``; 400 invalid body; 404; 409 unless the
+    image is ``saving``."""
+    body = _json_body(request)
+    _only(body, {'seconds'}, 'upload lease')
+    if 'seconds' not in body:
+        raise errors.BadRequest("'seconds' is required")
+    return json_response(images.renew_upload_lease(
+        app.db, caller, image_id, _lease_seconds(body['seconds'])))
+
+
+def _lease_seconds(value):
+    seconds = _field_integer(_MAX_LEASE)('lease', value)
+    if seconds < 1:
+        raise errors.BadRequest("'lease' must be at least 1 second")
+    return seconds
 
 
 def add_location(app, request, caller, image_id):
@@ -408,6 +429,7 @@ ROUTES = tuple(Route(method, re.compile(pattern), handler, authenticated)
     ('DELETE', _IMAGE, delete_image, True),
     ('PUT', _IMAGE + r'/status', transition_status, True),
     ('PUT', _IMAGE + r'/reservation', reserve, True),
+    ('PUT', _IMAGE + r'/upload-lease', renew_upload_lease, True),
     ('POST', _IMAGE + r'/locations', add_location, True),
     ('PUT', _IMAGE + r'/locations', replace_locations, True),
     ('DELETE', _IMAGE + r'/locations', remove_location, True),
@@ -599,6 +621,8 @@ def _limit(name, value):
 CREATE_QUOTA = ('max_properties', 'max_tags', 'max_images')
 UPDATE_QUOTA = ('max_properties', 'max_tags')
 TRANSITION_QUOTA = ('max_uploading', 'max_storage')
+# A day: an upload that cannot renew within that is gone.
+_MAX_LEASE = 86400
 
 
 def _quota(body, allowed):

@@ -140,14 +140,20 @@ class RegistryClient:
                           json=body, request_id=request_id)
 
     def transition_status(self, identity, image_id, from_status, to_status,
-                          values=None, locations=None, quota=None, request_id=None):
+                          values=None, locations=None, quota=None, lease=None,
+                          request_id=None):
         """Compare-and-swap the status; ``errors.Conflict`` if it was not ``from``.
 
         ``quota`` may hold ``max_uploading`` (the owner's images in ``saving`` or
         ``uploading``, this one included), checked when moving into one of those,
         and ``max_storage`` (bytes), checked if the change grows the owner's usage.
+        ``lease`` (seconds), moving to ``saving``: the upload's lease, renewed with
+        ``renew_upload_lease``; ``queued -> saving`` takes over an image whose
+        upload let its lease run out.
         """
         body = {'from': from_status, 'to': to_status}
+        if lease:
+            body['lease'] = lease
         if values:
             body['values'] = values
         if locations is not None:
@@ -268,6 +274,12 @@ class RegistryClient:
                           identity, json={'bytes': total_bytes,
                                           'max_storage': max_storage},
                           request_id=request_id)
+
+    def renew_upload_lease(self, identity, image_id, seconds, request_id=None):
+        """Extend the lease of the upload to ``image_id`` to ``seconds`` from now;
+        ``errors.Conflict`` unless the image is ``saving``."""
+        return self._send('PUT', '/v1/images/%s/upload-lease' % _quote(image_id),
+                          identity, json={'seconds': seconds}, request_id=request_id)
 
     def usage(self, identity, project_id=None, request_id=None):
         """A project's usage (default: the caller's): ``image_size_total`` (bytes),

@@ -390,8 +390,12 @@ def update_image(db, identity, image_id, values=None, properties=None, tags=None
 
 @retry_on_deadlock
 def transition(db, identity, image_id, from_status, to_status, values=None,
-               locations=None, quota=None):
+               locations=None, quota=None, lease=None):
     """Compare-and-swap the status from ``from_status`` to ``to_status``.
+
+    Moving to ``saving`` with ``lease`` (seconds) gives the upload a lease that it
+    renews with ``renew_upload_lease``; ``queued -> saving`` then also takes over an
+    image left in ``saving`` by an upload whose lease has run out (its worker died).
 
     Sets the data attributes in ``values`` and replaces the locations when
     ``locations`` is not None, in the same transaction. ``Conflict`` (with
@@ -406,9 +410,19 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
     on ``saving -> active`` the data is counted through its location instead.
     """
     quota = quota or {}
+    now = utcnow()
+    values = dict(values or {}, upload_lease_expires_at=(
+        now + datetime.timedelta(seconds=lease)
+        if lease and to_status == 'saving' else None))
     with db_module.write_transaction(db):
         image = visible_image(db, identity, image_id, lock=True)
-        check_status_move(image, from_status, to_status)
+        if (from_status, to_status) == ('queued', 'saving') and \
+                _abandoned_upload(image, now):
+            LOG.warning('image %s: taking over an upload whose lease ran out at %s',
+                        image_id, image.upload_lease_expires_at)
+            from_status = 'saving'   # already counted as uploading
+        else:
+            check_status_move(image, from_status, to_status)
         storage = quotas.StorageCheck(db, image.owner, quota.get('max_storage'))
         max_uploading = quota.get('max_uploading')
         if (quotas.limited(max_uploading) and to_status in quotas.UPLOADING_STATUSES
@@ -422,6 +436,32 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
             replace_location_rows(image_id, locations)
         storage.check()
         return record_of(db, identity, image_id)
+
+
+def _abandoned_upload(image, now):
+    """Whether ``image`` is ``saving`` for an upload that stopped renewing its lease."""
+    expires = image.upload_lease_expires_at
+    return image.status == 'saving' and expires is not None and expires <= now
+
+
+def renew_upload_lease(db, identity, image_id, seconds):
+    """Extend the lease of the upload to ``image_id`` to ``seconds`` from now.
+
+    ``Conflict`` (with ``current_status``) unless the image is ``saving``;
+    ``NotFound`` if absent, deleted or not visible. Returns the new expiry.
+    """
+    with db_module.write_transaction(db):
+        image = visible_image(db, identity, image_id, lock=True)
+        if image.status != 'saving':
+            raise errors.Conflict("Image %s status is '%s': only an upload in "
+                                  "progress (status 'saving') holds a lease"
+                                  % (image_id, image.status),
+                                  current_status=image.status)
+        expires = utcnow() + datetime.timedelta(seconds=seconds)
+        # Not updated_at: bookkeeping, as reservations.
+        Image.update(upload_lease_expires_at=expires).where(
+            Image.id == image_id).execute()
+        return {'upload_lease_expires_at': isotime(expires)}
 
 
 def check_status_move(image, from_status, to_status):

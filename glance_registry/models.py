@@ -61,6 +61,10 @@ class Image(_Model):
     # Bytes reserved by the upload in progress (status saving), counted in the
     # owner's storage usage until the data has a location; 0 otherwise.
     reserved = peewee.BigIntegerField(default=0)
+    # Until when the upload in progress (status saving) holds the image, unless it
+    # renews its lease; None when no upload is in progress (or for one started
+    # before leases existed, which is never taken over).
+    upload_lease_expires_at = peewee.DateTimeField(null=True)
 
     class Meta:
         table_name = 'images'

@@ -250,6 +250,11 @@ class Store(abc.ABC):
     def stat(self, url, credentials=None):
         """The object's size in bytes; ``errors.NotFound`` if it is missing."""
 
+    def discard_abandoned(self, image_id, credentials=None):
+        """Remove what an upload of ``image_id`` that died mid-way left behind
+        (temporary files, segments); the caller has made sure it is dead. Best
+        effort: raises ``errors.StoreError`` only for the caller to log."""
+
     def set_acls(self, url, public, read_projects=(), credentials=None):
         """Let everyone (``public``) or the projects ``read_projects`` read the object
         at ``url``; only stores that ``act_as_caller`` keep such lists."""

@@ -70,13 +70,17 @@ class FileStore(base.Store):
                                           % self.datadir)
         self.remove_orphans()
 
-    def remove_orphans(self):
-        """Delete the temporary files of uploads whose writer is gone (no process
-        holds their lock); the names of those removed."""
+    def discard_abandoned(self, image_id, credentials=None):
+        self.remove_orphans(prefix='.%s.' % image_id, min_age=0)
+
+    def remove_orphans(self, prefix='.', min_age=_ORPHAN_MIN_AGE):
+        """Delete the temporary files (those starting with ``prefix``) of uploads
+        whose writer is gone (no process holds their lock) and that are at least
+        ``min_age`` seconds old; the names of those removed."""
         removed = []
         now = time.time()
         for name in os.listdir(self.datadir):
-            if not (name.startswith('.') and name.endswith('.tmp')):
+            if not (name.startswith(prefix) and name.endswith('.tmp')):
                 continue
             path = os.path.join(self.datadir, name)
             try:
@@ -84,7 +88,7 @@ class FileStore(base.Store):
             except OSError:
                 continue   # gone meanwhile (committed or cancelled), or not a file
             try:
-                if now - os.fstat(fd).st_mtime < _ORPHAN_MIN_AGE:
+                if now - os.fstat(fd).st_mtime < min_age:
                     continue
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

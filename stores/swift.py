@@ -416,6 +416,18 @@ class SwiftStore(base.Store):
                 raise _store_error(exc, 'stat %s' % url)
         return int(headers['content-length'])
 
+    def discard_abandoned(self, image_id, credentials=None):
+        """Segments of a dead upload of ``image_id`` (``<image id>-<upload id>-N``)."""
+        container = self.container_for(image_id)
+        with self._connection(self._upload_account(credentials)) as conn:
+            try:
+                self._delete_prefix(conn, container, image_id + '-')
+            except swiftclient.ClientException as exc:
+                if exc.http_status != 404:   # no container: nothing was written
+                    raise _store_error(exc, 'removing segments of %s' % image_id)
+            except Exception as exc:
+                raise _store_error(exc, 'removing segments of %s' % image_id)
+
     def set_acls(self, url, public, read_projects=(), credentials=None):
         """Multi-tenant: the image container's read and write ACLs (Keystone project
         ids, ``<project>:*``); a configured account's container is shared by every

@@ -24,6 +24,7 @@ from glance_registry import db as db_module
 from glance_registry.migrations import m0001_initial
 from glance_registry.migrations import m0002_quotas
 from glance_registry.migrations import m0003_location_leases
+from glance_registry.migrations import m0004_upload_leases
 
 LOG = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ MIGRATIONS = (
     m0001_initial,
     m0002_quotas,
     m0003_location_leases,
+    m0004_upload_leases,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

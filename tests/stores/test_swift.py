@@ -176,6 +176,18 @@ def test_delete_also_removes_segments_of_crashed_uploads(swift_harness):
     assert swift_harness.backend_names() == []
 
 
+def test_a_new_upload_discards_what_a_dead_upload_of_the_image_left(swift_harness):
+    image_id = str(uuid.uuid4())
+    for number in (1, 2):
+        swift_harness.admin.put_object(swift_harness.container,
+                                       '%s-deadbeef-%05d' % (image_id, number), b'old')
+    other = '%s-cafe-00001' % uuid.uuid4()   # another image's: untouched
+    swift_harness.admin.put_object(swift_harness.container, other, b'keep')
+    swift_harness.store.discard_abandoned(image_id)
+    assert swift_harness.backend_names() == [other]
+    swift_harness.admin.delete_object(swift_harness.container, other)
+
+
 # -- uploads that go wrong -------------------------------------------------------------
 
 def test_fewer_bytes_than_declared_fail_the_commit_and_leave_nothing(swift_harness):

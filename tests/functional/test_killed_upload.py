@@ -1,0 +1,62 @@
+"""An API worker killed in the middle of an upload leaves no half image behind.
+
+The image stays ``saving`` while the dead upload's lease (``upload_lease_time``)
+runs; then a new upload takes it over, removes the dead one's temporary file and
+completes. Uses its own deployment: one API worker (so the one killed is the one
+uploading) and a short lease.
+"""
+
+import hashlib
+import os
+import signal
+import time
+
+import pytest
+
+from tests.fixtures import deployment
+from tests.integration.swift_helpers import RawUpload, api_workers, wait_until
+
+LEASE = 5
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope='module')
+def glance(tmp_path_factory):
+    with deployment.running(tmp_path_factory.mktemp('killed-upload'), api_extra={
+            'DEFAULT': {'workers': 1, 'upload_lease_time': LEASE}}) as glance:
+        yield glance
+
+
+def test_an_upload_cut_short_by_a_killed_worker_can_be_redone(glance):
+    with glance.client(deployment.new_project()) as tenant:
+        image = tenant.create_image()
+        (worker,) = api_workers(glance)
+        upload = RawUpload(glance.url, image['id'])
+        try:
+            assert upload.send(os.urandom(MiB))
+            wait_until(lambda: tenant.image(image['id'])['status'] == 'saving', 10,
+                       message='the upload to start')
+            wait_until(lambda: any(name.endswith('.tmp')
+                                   for name in glance.stored_files()), 10,
+                       message='the temporary file')
+            os.kill(worker, signal.SIGKILL)
+            killed_at = time.monotonic()
+        finally:
+            upload.close()
+        wait_until(lambda: api_workers(glance) not in ([], [worker]), 30,
+                   message='gunicorn to start a new worker')
+
+        data = os.urandom(3 * MiB + 7)
+        early = tenant.upload(image['id'], data)
+        if time.monotonic() - killed_at < LEASE - 1:
+            # The dead upload's lease still runs: it might only be slow.
+            assert early.status_code == 409, early.text
+        wait_until(lambda: time.monotonic() - killed_at > LEASE, LEASE + 1)
+
+        response = tenant.upload(image['id'], data)
+        assert response.status_code == 204, response.text
+        shown = tenant.image(image['id'])
+        assert (shown['status'], shown['size'], shown['checksum']) == (
+            'active', len(data), hashlib.md5(data).hexdigest())
+        # The dead upload's temporary file went with the takeover.
+        assert glance.stored_files() == [image['id']]

@@ -1,0 +1,83 @@
+"""Upload leases: an upload whose worker died does not hold its image forever."""
+
+import time
+
+import pytest
+
+from glance_registry import errors
+
+RAW = {'disk_format': 'raw', 'container_format': 'bare'}
+
+
+def start_upload(client, caller, image_id, lease=None):
+    return client.transition_status(caller, image_id, 'queued', 'saving', lease=lease)
+
+
+def test_an_upload_whose_lease_ran_out_is_taken_over(client, project, make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    start_upload(client, owner, image['id'], lease=1)
+    time.sleep(1.2)   # the worker died: nobody renews
+    taken = start_upload(client, owner, image['id'], lease=60)
+    assert taken['status'] == 'saving'
+    active = client.transition_status(owner, image['id'], 'saving', 'active',
+                                      values={'size': 1})
+    assert active['status'] == 'active'
+
+
+def test_a_live_upload_is_not_taken_over(client, project, make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    start_upload(client, owner, image['id'], lease=60)
+    with pytest.raises(errors.Conflict) as refused:
+        start_upload(client, owner, image['id'], lease=60)
+    assert refused.value.details['current_status'] == 'saving'
+
+
+def test_an_upload_without_a_lease_is_never_taken_over(client, project, make_image):
+    # Uploads started before leases existed (or by a client that sends none).
+    owner = project()
+    image = make_image(owner, **RAW)
+    start_upload(client, owner, image['id'])
+    with pytest.raises(errors.Conflict):
+        start_upload(client, owner, image['id'], lease=60)
+
+
+def test_renewing_keeps_the_upload(client, project, make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    start_upload(client, owner, image['id'], lease=1)
+    renewed = client.renew_upload_lease(owner, image['id'], 60)
+    assert renewed['upload_lease_expires_at'].endswith('Z')
+    time.sleep(1.2)
+    with pytest.raises(errors.Conflict):
+        start_upload(client, owner, image['id'], lease=60)
+
+
+def test_only_an_upload_in_progress_renews(client, project, make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    with pytest.raises(errors.Conflict) as refused:
+        client.renew_upload_lease(owner, image['id'], 60)
+    assert refused.value.details['current_status'] == 'queued'
+    with pytest.raises(errors.NotFound):
+        client.renew_upload_lease(project(), image['id'], 60)
+
+
+def test_leaving_saving_ends_the_lease(client, project, make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    start_upload(client, owner, image['id'], lease=1)
+    client.transition_status(owner, image['id'], 'saving', 'queued')
+    time.sleep(1.2)
+    # queued again: an ordinary upload start, not a takeover
+    assert start_upload(client, owner, image['id'], lease=60)['status'] == 'saving'
+
+
+@pytest.mark.parametrize('lease', [0, -5, 'soon', 86401, True])
+def test_bad_leases_are_400(client, project, make_image, lease):
+    owner = project()
+    image = make_image(owner, **RAW)
+    with pytest.raises(errors.BadRequest):
+        client._send('PUT', '/v1/images/%s/status' % image['id'], owner,
+                     json={'from': 'queued', 'to': 'saving', 'lease': lease})
