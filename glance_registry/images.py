@@ -451,17 +451,23 @@ def renew_upload_lease(db, identity, image_id, seconds):
     ``NotFound`` if absent, deleted or not visible. Returns the new expiry.
     """
     with db_module.write_transaction(db):
-        image = visible_image(db, identity, image_id, lock=True)
-        if image.status != 'saving':
-            raise errors.Conflict("Image %s status is '%s': only an upload in "
-                                  "progress (status 'saving') holds a lease"
-                                  % (image_id, image.status),
-                                  current_status=image.status)
+        _uploading_image(db, identity, image_id, 'holds a lease')
         expires = utcnow() + datetime.timedelta(seconds=seconds)
         # Not updated_at: bookkeeping, as reservations.
         Image.update(upload_lease_expires_at=expires).where(
             Image.id == image_id).execute()
         return {'upload_lease_expires_at': isotime(expires)}
+
+
+def _uploading_image(db, identity, image_id, what):
+    """The locked row of ``image_id``, which must be ``saving`` (an upload in
+    progress ``what``: else ``Conflict`` with ``current_status``)."""
+    image = visible_image(db, identity, image_id, lock=True)
+    if image.status != 'saving':
+        raise errors.Conflict("Image %s status is '%s': only an upload in progress "
+                              "(status 'saving') %s" % (image_id, image.status, what),
+                              current_status=image.status)
+    return image
 
 
 def check_status_move(image, from_status, to_status):
@@ -520,12 +526,7 @@ def reserve(db, identity, image_id, total, max_storage=None):
     together they never exceed the limit.
     """
     with db_module.write_transaction(db):
-        image = visible_image(db, identity, image_id, lock=True)
-        if image.status != 'saving':
-            raise errors.Conflict("Image %s status is '%s': only an upload in "
-                                  "progress (status 'saving') reserves storage"
-                                  % (image_id, image.status),
-                                  current_status=image.status)
+        image = _uploading_image(db, identity, image_id, 'reserves storage')
         if quotas.limited(max_storage):
             quotas.lock_project(db, image.owner)
         used = quotas.project_usage(image.owner).image_size_total
