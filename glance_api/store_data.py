@@ -21,8 +21,12 @@ LOG = logging.getLogger(__name__)
 
 def caller_credentials():
     """The current request's caller, as stores that act as the caller need it;
-    None outside a request (the service acting on its own behalf)."""
+    None outside a request (the service acting on its own behalf), and None when no
+    configured store acts as the caller: the others ignore credentials, and building
+    them parses the caller's service catalog on every data request."""
     if not flask.has_request_context():
+        return None
+    if not any(store.acts_as_caller for store in services().stores):
         return None
     return flask.g.context.store_credentials()
 
