@@ -1,7 +1,8 @@
 """The file system driver: one file per image under a data directory.
 
-Writes go to a temporary file in the same directory, are fsync'd, then linked into
-place, so a reader never sees a half-written image. A writer holds an exclusive
+Writes go to a temporary file in the same directory (with ``O_DIRECT`` where the file
+system allows it: see ``_DirectSink``), are fsync'd, then linked into place, so a
+reader never sees a half-written image. A writer holds an exclusive
 ``flock`` on its temporary file (named ``.<image id>.<random>.tmp``) until the image is
 in place; the kernel drops it when the process dies, so the temporary files of uploads
 cut short by a crash or a killed worker are told apart from live ones and removed
@@ -12,6 +13,7 @@ any that resolve outside its data directory.
 import errno
 import fcntl
 import logging
+import mmap
 import os
 import queue
 import threading
@@ -27,6 +29,10 @@ LOG = logging.getLogger(__name__)
 
 # Bytes written between two background flushes of an image file being uploaded.
 _FLUSH_EVERY = 32 * 1024 * 1024
+# The staging buffer of a direct-I/O writer: one disk write each (a few ms).
+_DIRECT_BUFFER = 4 * 1024 * 1024
+# Direct writes are made in multiples of this (the largest logical block size).
+_DIRECT_ALIGNMENT = 4096
 # Chunks queued for the file-writer thread (1 MiB each during an API upload).
 _QUEUE_CHUNKS = 8
 _STOP = None
@@ -39,6 +45,13 @@ _opts = [
                help='Directory where the file store keeps image data.'),
     cfg.IntOpt('filesystem_store_file_perm', default=0,
                help='If non-zero, the octal mode given to image files, e.g. 0640.'),
+    cfg.BoolOpt('filesystem_store_direct_io', default=True,
+                help='Write image data with O_DIRECT, past the page cache: it saves '
+                     'the kernel about a CPU second per GiB uploaded, and an upload '
+                     'does not evict the cached images being downloaded. Where the '
+                     'file system refuses O_DIRECT, the page cache is used anyway. '
+                     'Turn it off for file systems where direct writes are slow, '
+                     'such as some network file systems.'),
     cfg.IntOpt('filesystem_store_chunk_size', default=base.CHUNK_SIZE, min=4096,
                help='Bytes read from a file per chunk when it cannot go out with '
                     'sendfile.'),
@@ -173,13 +186,21 @@ class _FileWriter(base.Writer):
         self._tmp = os.path.join(store.datadir,
                                  '.%s.%s.tmp' % (image_id, uuid.uuid4().hex))
         try:
-            self._file = open(self._tmp, 'xb')
-            # Held until the file is linked into place or removed: see the module doc.
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+            self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
+                               os.O_CLOEXEC, 0o666)
         except OSError as exc:
             raise _os_error(exc)
-        self._flusher = _Flusher(self._file.fileno())
-        self._spooler = _Spooler(self._file, self._flusher)
+        try:
+            # Held until the file is linked into place or removed: see the module doc.
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            if store.options.filesystem_store_direct_io and _set_direct(self._fd, True):
+                sink = _DirectSink(self._fd)
+            else:
+                sink = _BufferedSink(self._fd)
+        except OSError as exc:
+            self._remove_temporary()
+            raise _os_error(exc)
+        self._spooler = _Spooler(sink)
 
     def _write(self, chunk):
         try:
@@ -190,16 +211,15 @@ class _FileWriter(base.Writer):
     def _commit(self):
         try:
             self._spooler.close()
-            self._file.flush()
-            self._flusher.close()
-            os.fsync(self._file.fileno())
+            os.fsync(self._fd)
             if self._perm:
                 os.chmod(self._tmp, self._perm)
             # link() fails if the name exists, unlike rename(): two writers for
             # one image can never overwrite each other's bytes.
             os.link(self._tmp, self._final)
             os.unlink(self._tmp)
-            self._file.close()   # and with it the lock
+            os.close(self._fd)   # and with it the lock
+            self._fd = None
             dir_fd = os.open(os.path.dirname(self._final), os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
@@ -216,27 +236,30 @@ class _FileWriter(base.Writer):
 
     def _cancel(self):
         self._spooler.abort()
-        self._flusher.close()
+        if self._fd is not None:
+            self._remove_temporary()
+
+    def _remove_temporary(self):
         try:
             os.unlink(self._tmp)
         except FileNotFoundError:
             pass
-        self._file.close()
+        os.close(self._fd)
+        self._fd = None
 
 
 class _Spooler:
-    """Writes an upload's chunks to its file on a thread of its own.
+    """Writes an upload's chunks to its file, through a sink, on a thread of its own.
 
-    A write() into the page cache can block for milliseconds (dirty page throttling,
-    a journal commit); done by the request thread, that time was added to the time
-    spent receiving the body. On a thread fed by a small bounded queue it overlaps
-    with receiving and hashing, and memory stays at a few chunks. The chunks must
-    not change after ``write``: the upload hands over a new buffer each time.
+    A write() can block for milliseconds (the disk, dirty page throttling, a journal
+    commit); done by the request thread, that time was added to the time spent
+    receiving the body. On a thread fed by a small bounded queue it overlaps with
+    receiving and hashing, and memory stays at a few chunks. The chunks must not
+    change after ``write``: the upload hands over a new buffer each time.
     """
 
-    def __init__(self, fileobj, flusher):
-        self._file = fileobj
-        self._flusher = flusher
+    def __init__(self, sink):
+        self._sink = sink
         self._chunks = queue.Queue(_QUEUE_CHUNKS)
         self._thread = None
         self._error = None
@@ -253,8 +276,15 @@ class _Spooler:
         self._chunks.put(chunk)
 
     def close(self):
-        """Wait until every queued chunk is written; raises a write's ``OSError``."""
+        """Write everything queued and what the sink holds back; raises a write's
+        ``OSError``."""
         self._stop()
+        if self._error is None:
+            try:
+                self._sink.finish()
+            except OSError as exc:
+                self._error = exc
+        self._sink.release()
         if self._error is not None:
             raise self._error
 
@@ -262,6 +292,7 @@ class _Spooler:
         """Stop without writing what is still queued."""
         self._discard = True
         self._stop()
+        self._sink.release()
 
     def _stop(self):
         if self._thread is not None:
@@ -270,7 +301,6 @@ class _Spooler:
             self._thread = None
 
     def _run(self):
-        unflushed = 0
         while True:
             chunk = self._chunks.get()
             if chunk is _STOP:
@@ -278,24 +308,138 @@ class _Spooler:
             if self._error is not None or self._discard:
                 continue   # keep taking chunks so that write() never blocks
             try:
-                self._file.write(chunk)
-                unflushed += len(chunk)
-                if unflushed >= _FLUSH_EVERY:
-                    unflushed = 0
-                    self._file.flush()
-                    self._flusher.request()
+                self._sink.write(chunk)
             except OSError as exc:
                 self._error = exc
 
 
-class _Flusher:
-    """Pushes a file's dirty pages to disk in the background while it is written.
+class _BufferedSink:
+    """Writes through the page cache, pushing dirty pages to disk as it goes.
 
-    The commit must fsync before the rename; without this, a large image's whole
-    body would be flushed then, after the last byte arrived (seconds for a GiB). A
-    thread calling fdatasync every ``_FLUSH_EVERY`` bytes overlaps that with the
-    upload, so the final fsync has only the tail left to write.
+    The commit must fsync before the link; without background flushing, a large
+    image's whole body would be written to disk then, after the last byte arrived
+    (seconds for a GiB). A thread calling fdatasync every ``_FLUSH_EVERY`` bytes
+    overlaps that with the upload, so the final fsync has only the tail left.
     """
+
+    def __init__(self, fd):
+        self._fd = fd
+        self._unflushed = 0
+        self._flusher = _Flusher(fd)
+
+    def write(self, chunk):
+        _write_all(self._fd, memoryview(chunk))
+        self._unflushed += len(chunk)
+        if self._unflushed >= _FLUSH_EVERY:
+            self._unflushed = 0
+            self._flusher.request()
+
+    def finish(self):
+        self._flusher.close()
+
+    def release(self):
+        self._flusher.close()
+
+
+class _DirectSink:
+    """Writes with ``O_DIRECT``: from an aligned buffer straight to the disk.
+
+    Through the page cache, the kernel copies every byte into a freshly allocated
+    page, then writes the dirty pages back: about 1 CPU second per GiB on the 2-core
+    benchmark machine, during an upload whose hashing needs both cores. Here the
+    chunks are copied once into an aligned staging buffer (a memcpy, a tenth of that)
+    and the disk reads it directly; the image also does not evict the page cache of
+    the images being downloaded. The tail that does not fill an aligned block is
+    written through the page cache. If the file system turns down an aligned write
+    (``EINVAL``), the rest of the file is written through the page cache.
+    """
+
+    def __init__(self, fd):
+        self._fd = fd
+        # Anonymous mappings are page-aligned, which satisfies every block size.
+        self._buffer = mmap.mmap(-1, _DIRECT_BUFFER)
+        self._view = memoryview(self._buffer)
+        self._filled = 0
+        self._buffered = None   # a _BufferedSink once O_DIRECT was given up
+
+    def write(self, chunk):
+        if self._buffered is not None:
+            self._buffered.write(chunk)
+            return
+        chunk = memoryview(chunk).cast('B')
+        while chunk:
+            count = min(len(chunk), _DIRECT_BUFFER - self._filled)
+            self._view[self._filled:self._filled + count] = chunk[:count]
+            self._filled += count
+            chunk = chunk[count:]
+            if self._filled == _DIRECT_BUFFER:
+                self._flush(self._view)
+                self._filled = 0
+                if self._buffered is not None:
+                    self._buffered.write(chunk)
+                    return
+
+    def finish(self):
+        if self._buffered is not None:
+            self._buffered.finish()
+            return
+        aligned = self._filled - self._filled % _DIRECT_ALIGNMENT
+        if aligned:
+            self._flush(self._view[:aligned])
+        if self._buffered is None:
+            _set_direct(self._fd, False)
+        _write_all(self._fd, self._view[aligned:self._filled])
+        self._filled = 0
+
+    def release(self):
+        if self._buffered is not None:
+            self._buffered.release()
+        # Dropped, not closed: a write error's traceback may still hold a slice.
+        self._view = self._buffer = None
+
+    def _flush(self, view):
+        try:
+            written = os.write(self._fd, view)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            written = 0
+        if written < len(view):
+            # Refused, or a short write that left the rest unaligned.
+            LOG.info('file store: writing the rest of %s through the page cache',
+                     _name_of(self._fd))
+            _set_direct(self._fd, False)
+            self._buffered = _BufferedSink(self._fd)
+            _write_all(self._fd, view[written:])
+
+
+def _set_direct(fd, direct):
+    """Turn ``O_DIRECT`` on or off for ``fd``; False where the file system refuses it."""
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    flags = flags | os.O_DIRECT if direct else flags & ~os.O_DIRECT
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        return False
+    return True
+
+
+def _write_all(fd, view):
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _name_of(fd):
+    try:
+        return os.readlink('/proc/self/fd/%d' % fd)
+    except OSError:
+        return 'fd %d' % fd
+
+
+class _Flusher:
+    """Calls fdatasync on a file, in the background, whenever ``request`` asks."""
 
     def __init__(self, fileno):
         self._fileno = fileno

@@ -295,7 +295,7 @@ def http_server(_http_server_process):
 # -- mounts, for the file driver's full and read-only cases ----------------------------
 
 class _Mounts:
-    """Fresh tmpfs mounts under a test's tmp_path; needs root, skips otherwise."""
+    """Fresh tmpfs (or ramfs) mounts under a test's tmp_path; needs root, skips otherwise."""
 
     def __init__(self, tmp_path):
         self._tmp_path = tmp_path
@@ -308,6 +308,16 @@ class _Mounts:
         target.mkdir()
         self._mount(['-t', 'tmpfs', '-o', 'size=%s,mode=0755' % size, 'tmpfs',
                      str(target)])
+        self._mounted.append(target)
+        return target
+
+    def ramfs(self, name):
+        """A ramfs: a file system that refuses ``O_DIRECT``."""
+        if os.geteuid() != 0:
+            pytest.skip('mounting a ramfs needs root')
+        target = self._tmp_path / name
+        target.mkdir()
+        self._mount(['-t', 'ramfs', '-o', 'mode=0755', 'ramfs', str(target)])
         self._mounted.append(target)
         return target
 
