@@ -425,6 +425,11 @@ def list_condition(query, identity, dialect=None):
         conditions.append(Image.size <= query.size_max)
     for column, values in query.matches:
         field = getattr(Image, column)
+        if column == 'status' and dialect == 'sqlite':
+            # A handful of statuses, most images active: without statistics SQLite
+            # takes the status index and sorts every match (5,000 images: 1.6 ms,
+            # against 0.02 ms walking the sort's index and filtering).
+            field = _unindexed(field)
         conditions.append(field == values[0] if len(values) == 1 else field.in_(values))
     for column, op, when in query.times:
         conditions.append(_compare(getattr(Image, column), op, when))

@@ -355,13 +355,19 @@ def test_showing_an_image_is_one_query(in_process, shelf):
     pytest.param(identity_module.Identity('u', None, is_admin=True), id='admin'),
     pytest.param(identity_module.Identity('u', 'plan-project'), id='project-member'),
 ])
+@pytest.mark.parametrize('filters_', [
+    pytest.param([], id='no-filter'),
+    pytest.param([('status', 'active')], id='status'),
+    pytest.param([('status', 'in:active,queued')], id='status-in'),
+])
 def test_the_default_first_page_walks_the_created_at_index_on_sqlite(in_process,
-                                                                     caller):
-    """No sort of every visible image to return one page (seconds at 100,000)."""
+                                                                     caller, filters_):
+    """No sort of every visible (or active) image to return one page (seconds at
+    100,000)."""
     db, _ = in_process
     if db_module.dialect(db) != 'sqlite':
         pytest.skip('an SQLite query plan')
-    query = filters.parse_list_params([('limit', '25')])
+    query = filters.parse_list_params([('limit', '25')] + filters_)
     select = (models.Image.select(models.Image.id)
               .where(filters.list_condition(query, caller, 'sqlite'))
               .order_by(*filters.order_by(query.sort)).limit(26))
