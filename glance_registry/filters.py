@@ -461,7 +461,11 @@ def _compare(field, op, value):
 def _sort_expression(key):
     field = getattr(Image, key)
     if key in _NULL_SORT_VALUES:
-        return peewee.fn.COALESCE(field, _NULL_SORT_VALUES[key])
+        # A literal, not a parameter: SQLite uses an expression index (migration 5
+        # builds one for name) only for the same expression text.
+        default = _NULL_SORT_VALUES[key]
+        return peewee.fn.COALESCE(field, peewee.SQL(
+            "''" if default == '' else str(int(default))))
     return field
 
 

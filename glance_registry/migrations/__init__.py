@@ -25,6 +25,7 @@ from glance_registry.migrations import m0001_initial
 from glance_registry.migrations import m0002_quotas
 from glance_registry.migrations import m0003_location_leases
 from glance_registry.migrations import m0004_upload_leases
+from glance_registry.migrations import m0005_name_sort_index
 
 LOG = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ MIGRATIONS = (
     m0002_quotas,
     m0003_location_leases,
     m0004_upload_leases,
+    m0005_name_sort_index,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

@@ -377,3 +377,23 @@ def test_the_default_first_page_walks_the_created_at_index_on_sqlite(in_process,
                           db.execute_sql('EXPLAIN QUERY PLAN ' + sql, params))
     assert 'USING INDEX ix_images_created_at_id' in plan, plan
     assert 'TEMP B-TREE' not in plan, plan
+
+
+@pytest.mark.parametrize('direction', ['asc', 'desc'])
+def test_a_first_page_sorted_by_name_walks_the_name_index_on_sqlite(in_process,
+                                                                    direction):
+    """Only images with the same name are sorted (by id), not every visible image."""
+    db, _ = in_process
+    if db_module.dialect(db) != 'sqlite':
+        pytest.skip('an SQLite query plan')
+    caller = identity_module.Identity('u', 'plan-project')
+    query = filters.parse_list_params([('limit', '25'), ('sort', 'name:' + direction)])
+    select = (models.Image.select(models.Image.id)
+              .where(filters.list_condition(query, caller, 'sqlite'))
+              .order_by(*filters.order_by(query.sort)).limit(26))
+    sql, params = select.sql()
+    with db_module.connection(db):
+        plan = ' | '.join(row[-1] for row in
+                          db.execute_sql('EXPLAIN QUERY PLAN ' + sql, params))
+    assert 'USING INDEX ix_images_name_sort' in plan, plan
+    assert 'TEMP B-TREE FOR ORDER BY' not in plan, plan

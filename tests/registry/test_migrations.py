@@ -16,6 +16,7 @@ from glance_registry import models
 from glance_registry import quotas
 from glance_registry.migrations import m0001_initial
 from glance_registry.migrations import m0003_location_leases
+from glance_registry.migrations import m0005_name_sort_index
 from tests.fixtures import processes
 from tests.registry.conftest import BACKEND_PARAMS
 from tests.registry.conftest import manage
@@ -88,8 +89,8 @@ def test_upgrade_stops_at_a_target_version(databases):
     assert migrations.current_version(db) == 0
     assert migrations.upgrade(db, target=1) == [1]
     assert migrations.current_version(db) == 1
-    assert migrations.upgrade(db) == [2, 3, 4]
-    assert migrations.current_version(db) == 4
+    assert migrations.upgrade(db) == [2, 3, 4, 5]
+    assert migrations.current_version(db) == 5
     db.close_all()
 
 
@@ -195,7 +196,7 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
     manage(write_database_config(str(tmp_path), empty_database), 'db', 'sync')
 
     db = db_module.open_database(empty_database)
-    assert migrations.current_version(db) == migrations.latest_version() == 4
+    assert migrations.current_version(db) == migrations.latest_version() == 5
     models.bind(db)
     owner = identity.Identity('u', 'old-project')
     friend = identity.Identity('f', 'friend')
@@ -236,6 +237,19 @@ def test_migration_3_runs_again_after_an_interruption(empty_database):
         indexes = [index.name for index in db.get_indexes('image_locations')]
     db.close_all()
     assert indexes.count('ix_image_locations_url') == 1
+
+
+def test_sorting_by_name_has_an_expression_index_where_the_database_has_them(
+        empty_database):
+    db = db_module.open_database(empty_database)
+    migrations.upgrade(db)
+    with db_module.connection(db):
+        m0005_name_sort_index.upgrade(db)   # again: a no-op
+        names = [index.name for index in db.get_indexes('images')]
+    dialect = db_module.dialect(db)
+    db.close_all()
+    # MariaDB has no expression indexes.
+    assert names.count('ix_images_name_sort') == (0 if dialect == 'mysql' else 1)
 
 
 @pytest.mark.postgresql
