@@ -11,6 +11,7 @@ during the upload answers 410 and its new bytes are removed.
 import contextlib
 import logging
 import time
+import uuid
 
 from flask import Blueprint, Response, g, request
 
@@ -61,10 +62,11 @@ def upload(image_id):
     # Before the image is claimed: an unknown store must leave it queued.
     store = _upload_store()
     registry = services().registry
+    upload_id = uuid.uuid4().hex
     try:
         registry.transition_status(ctx.identity, image_id, 'queued', 'saving',
                                    quota=services().quotas.for_upload_start(),
-                                   lease=conf.upload_lease_time,
+                                   lease=conf.upload_lease_time, upload_id=upload_id,
                                    request_id=g.request_id)
     except registry_errors.Conflict as exc:
         raise errors.Conflict('Image %s is already being uploaded (status %s).'
@@ -81,9 +83,9 @@ def upload(image_id):
         if expected_size is not None:
             reservation.cover(expected_size)
         stored = _receive(store, image_id, expected_size, limit, conf, reservation,
-                          _UploadLease(image_id, conf.upload_lease_time))
+                          _UploadLease(image_id, conf.upload_lease_time, upload_id))
     except BaseException as exc:
-        _give_back(image_id)
+        _give_back(image_id, upload_id)
         if isinstance(exc, store_errors.StoreUnavailable):
             # The driver's message names the backend (hosts, accounts, object
             # names): for the log, not for the client.
@@ -105,14 +107,22 @@ def upload(image_id):
     try:
         registry.transition_status(ctx.identity, image_id, 'saving', 'active',
                                    values=values, locations=[location],
-                                   request_id=g.request_id)
-    except (registry_errors.NotFound, registry_errors.Conflict):
+                                   upload_id=upload_id, request_id=g.request_id)
+    except registry_errors.Conflict as exc:
+        if exc.details.get('taken_over'):
+            # Only if committing took longer than the lease just renewed. The new
+            # upload may be writing to the same location: its bytes are left alone.
+            LOG.error('image %s: taken over by another upload while this one '
+                      'committed %s; not removing it', image_id, stored.url)
+            raise _taken_over(image_id, conf.upload_lease_time)
         _discard(store, stored.url)
-        raise errors.Gone('Image %s could not be found after upload. The image may '
-                          'have been deleted during the upload.' % image_id)
+        raise _gone_after_upload(image_id)
+    except registry_errors.NotFound:
+        _discard(store, stored.url)
+        raise _gone_after_upload(image_id)
     except registry_errors.RegistryError:
         _discard(store, stored.url)
-        _give_back(image_id)
+        _give_back(image_id, upload_id)
         raise
     store_acls.sync(record, [location])
     return responses.no_content()
@@ -171,9 +181,11 @@ def _receive(store, image_id, expected_size, limit, conf, reservation, lease):
             if expected_size is not None and writer.size + len(chunk) > expected_size:
                 raise errors.BadRequest('More data than x-openstack-image-size (%d).'
                                         % expected_size)
+            # Before reserving: an upload that stalled past its lease and was taken
+            # over must stop before it touches the new upload's reservation.
+            lease.keep()
             reservation.cover(writer.size + len(chunk))
             writer.write(chunk)
-            lease.keep()
         if expected_size is not None and writer.size != expected_size:
             raise errors.BadRequest('Received %d bytes but x-openstack-image-size '
                                     'said %d.' % (writer.size, expected_size))
@@ -183,6 +195,9 @@ def _receive(store, image_id, expected_size, limit, conf, reservation, lease):
                 writer.size != request.content_length:
             raise errors.BadRequest('The upload was interrupted after %d of %d bytes.'
                                     % (writer.size, request.content_length))
+        # Still ours, and for a whole lease more: no other upload can take the image
+        # over while this one publishes its bytes.
+        lease.keep(now=True)
         return writer.commit()
 
 
@@ -192,27 +207,36 @@ class _UploadLease:
     The registry gives the upload a lease of ``upload_lease_time`` seconds when it
     starts; this renews it every third of that while bytes arrive. If the worker
     dies, the lease runs out and a new upload of the image takes it over instead of
-    meeting a 409 forever (upstream leaves such an image in ``saving``).
+    meeting a 409 forever (upstream leaves such an image in ``saving``). So does a
+    client that stops sending for longer than the lease: when it resumes, the
+    renewal tells this upload that it lost the image (``upload_id``), and it stops.
     """
 
-    def __init__(self, image_id, seconds):
+    def __init__(self, image_id, seconds, upload_id):
         self.image_id = image_id
         self.seconds = seconds
+        self.upload_id = upload_id
         self._renew_at = time.monotonic() + seconds / 3
 
-    def keep(self):
-        now = time.monotonic()
-        if now < self._renew_at:
+    def keep(self, now=False):
+        """Renew if a third of the lease has passed since the last renewal (or
+        ``now``)."""
+        when = time.monotonic()
+        if when < self._renew_at and not now:
             return
-        self._renew_at = now + self.seconds / 3
+        self._renew_at = when + self.seconds / 3
         try:
             services().registry.renew_upload_lease(
-                g.context.identity, self.image_id, self.seconds, request_id=g.request_id)
+                g.context.identity, self.image_id, self.seconds,
+                upload_id=self.upload_id, request_id=g.request_id)
         except registry_errors.NotFound:
             raise errors.Gone('Image %s could not be found during the upload. The '
                               'image may have been deleted.' % self.image_id)
         except registry_errors.Conflict as exc:
-            raise errors.Conflict('Image %s is no longer being uploaded (status %s).'
+            if exc.details.get('taken_over'):
+                raise _taken_over(self.image_id, self.seconds)
+            raise errors.Conflict('Image %s is no longer being uploaded by this '
+                                  'request (its status is now %s).'
                                   % (self.image_id,
                                      exc.details.get('current_status')))
         except registry_errors.Unavailable as exc:
@@ -220,6 +244,17 @@ class _UploadLease:
             # the lease run out.
             LOG.warning('image %s: could not renew the upload lease: %s',
                         self.image_id, exc)
+
+
+def _taken_over(image_id, seconds):
+    return errors.Conflict('Image %s was taken over by another upload: this one sent '
+                           'no data for longer than the upload lease (%d seconds).'
+                           % (image_id, seconds))
+
+
+def _gone_after_upload(image_id):
+    return errors.Gone('Image %s could not be found after upload. The image may have '
+                       'been deleted during the upload.' % image_id)
 
 
 def _discard_abandoned(image_id):
@@ -236,11 +271,17 @@ def _discard_abandoned(image_id):
                         'store %s: %s', image_id, store.store_id, exc)
 
 
-def _give_back(image_id):
-    """Return a failed upload's image to ``queued`` so it can be uploaded again."""
+def _give_back(image_id, upload_id):
+    """Return a failed upload's image to ``queued`` so it can be uploaded again
+    (unless another upload has taken it over)."""
     try:
         services().registry.transition_status(g.context.identity, image_id, 'saving',
-                                              'queued', request_id=g.request_id)
+                                              'queued', upload_id=upload_id,
+                                              request_id=g.request_id)
+    except registry_errors.Conflict as exc:
+        if not exc.details.get('taken_over'):
+            LOG.warning('could not return image %s to queued after a failed upload: '
+                        '%s', image_id, exc)
     except registry_errors.RegistryError as exc:
         LOG.warning('could not return image %s to queued after a failed upload: %s',
                     image_id, exc)

@@ -199,9 +199,11 @@ def transition_status(app, request, caller, image_id):
     404; 409 (with ``current_status``) if the status was not ``from`` or the move is
     not in the status table; 413 over ``quota.max_uploading`` or
     ``quota.max_storage``. ``lease`` (seconds) with ``to`` ``saving``: the upload's
-    lease (see ``renew_upload_lease``)."""
+    lease (see ``renew_upload_lease``). ``upload_id``: the upload's own id, recorded
+    when it claims the image; leaving ``saving`` with it, 409 (``taken_over``) if
+    another upload holds the image now."""
     body = _json_body(request)
-    _only(body, {'from', 'to', 'values', 'locations', 'quota', 'lease'},
+    _only(body, {'from', 'to', 'values', 'locations', 'quota', 'lease', 'upload_id'},
           'status change')
     from_status, to_status = _status_move(body, '', image_id)
     values = _data_values(body)
@@ -211,19 +213,26 @@ def transition_status(app, request, caller, image_id):
     quota = _quota(body, TRANSITION_QUOTA)
     lease = _lease_seconds(body['lease']) if 'lease' in body else None
     record = images.transition(app.db, caller, image_id, from_status, to_status,
-                               values, new_locations, quota, lease)
+                               values, new_locations, quota, lease,
+                               _upload_id(body))
     return json_response(record)
 
 
 def renew_upload_lease(app, request, caller, image_id):
     """200 ``{"upload_lease_expires_at"}``; 400 invalid body; 404; 409 unless the
-    image is ``saving``."""
+    image is ``saving`` (and held by ``upload_id``, if given: else ``taken_over``)."""
     body = _json_body(request)
-    _only(body, {'seconds'}, 'upload lease')
+    _only(body, {'seconds', 'upload_id'}, 'upload lease')
     if 'seconds' not in body:
         raise errors.BadRequest("'seconds' is required")
     return json_response(images.renew_upload_lease(
-        app.db, caller, image_id, _lease_seconds(body['seconds'])))
+        app.db, caller, image_id, _lease_seconds(body['seconds']), _upload_id(body)))
+
+
+def _upload_id(body):
+    if 'upload_id' not in body:
+        return None
+    return _string('upload_id', body['upload_id'], 64, min_length=1)
 
 
 def _lease_seconds(value):

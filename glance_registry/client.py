@@ -141,7 +141,7 @@ class RegistryClient:
 
     def transition_status(self, identity, image_id, from_status, to_status,
                           values=None, locations=None, quota=None, lease=None,
-                          request_id=None):
+                          upload_id=None, request_id=None):
         """Compare-and-swap the status; ``errors.Conflict`` if it was not ``from``.
 
         ``quota`` may hold ``max_uploading`` (the owner's images in ``saving`` or
@@ -149,11 +149,15 @@ class RegistryClient:
         and ``max_storage`` (bytes), checked if the change grows the owner's usage.
         ``lease`` (seconds), moving to ``saving``: the upload's lease, renewed with
         ``renew_upload_lease``; ``queued -> saving`` takes over an image whose
-        upload let its lease run out.
+        upload let its lease run out. ``upload_id`` (the upload's own random id) is
+        recorded when claiming the image; leaving ``saving`` with it raises
+        ``errors.Conflict`` (``details['taken_over']``) if another upload holds it.
         """
         body = {'from': from_status, 'to': to_status}
         if lease:
             body['lease'] = lease
+        if upload_id is not None:
+            body['upload_id'] = upload_id
         if values:
             body['values'] = values
         if locations is not None:
@@ -275,11 +279,16 @@ class RegistryClient:
                                           'max_storage': max_storage},
                           request_id=request_id)
 
-    def renew_upload_lease(self, identity, image_id, seconds, request_id=None):
+    def renew_upload_lease(self, identity, image_id, seconds, upload_id=None,
+                           request_id=None):
         """Extend the lease of the upload to ``image_id`` to ``seconds`` from now;
-        ``errors.Conflict`` unless the image is ``saving``."""
+        ``errors.Conflict`` unless the image is ``saving`` (and, given ``upload_id``,
+        still held by that upload: else ``details['taken_over']``)."""
+        body = {'seconds': seconds}
+        if upload_id is not None:
+            body['upload_id'] = upload_id
         return self._send('PUT', '/v1/images/%s/upload-lease' % _quote(image_id),
-                          identity, json={'seconds': seconds}, request_id=request_id)
+                          identity, json=body, request_id=request_id)
 
     def usage(self, identity, project_id=None, request_id=None):
         """A project's usage (default: the caller's): ``image_size_total`` (bytes),

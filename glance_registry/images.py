@@ -390,12 +390,15 @@ def update_image(db, identity, image_id, values=None, properties=None, tags=None
 
 @retry_on_deadlock
 def transition(db, identity, image_id, from_status, to_status, values=None,
-               locations=None, quota=None, lease=None):
+               locations=None, quota=None, lease=None, upload_id=None):
     """Compare-and-swap the status from ``from_status`` to ``to_status``.
 
     Moving to ``saving`` with ``lease`` (seconds) gives the upload a lease that it
     renews with ``renew_upload_lease``; ``queued -> saving`` then also takes over an
-    image left in ``saving`` by an upload whose lease has run out (its worker died).
+    image left in ``saving`` by an upload whose lease has run out (its worker died,
+    or its client stalled). ``upload_id`` names the upload: given when claiming the
+    image, it is recorded; given when leaving ``saving``, the image must still be
+    held by that upload (``Conflict`` otherwise: another one took it over).
 
     Sets the data attributes in ``values`` and replaces the locations when
     ``locations`` is not None, in the same transaction. ``Conflict`` (with
@@ -411,9 +414,10 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
     """
     quota = quota or {}
     now = utcnow()
+    leased = bool(lease) and to_status == 'saving'
     values = dict(values or {}, upload_lease_expires_at=(
-        now + datetime.timedelta(seconds=lease)
-        if lease and to_status == 'saving' else None))
+        now + datetime.timedelta(seconds=lease) if leased else None),
+        upload_id=upload_id if leased else None)
     with db_module.write_transaction(db):
         image = visible_image(db, identity, image_id, lock=True)
         if (from_status, to_status) == ('queued', 'saving') and \
@@ -423,6 +427,8 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
             from_status = 'saving'   # already counted as uploading
         else:
             check_status_move(image, from_status, to_status)
+            if from_status == 'saving' and upload_id is not None:
+                _check_upload_holds(image, upload_id)
         storage = quotas.StorageCheck(db, image.owner, quota.get('max_storage'))
         max_uploading = quota.get('max_uploading')
         if (quotas.limited(max_uploading) and to_status in quotas.UPLOADING_STATUSES
@@ -444,19 +450,30 @@ def _abandoned_upload(image, now):
     return image.status == 'saving' and expires is not None and expires <= now
 
 
-def renew_upload_lease(db, identity, image_id, seconds):
+def renew_upload_lease(db, identity, image_id, seconds, upload_id=None):
     """Extend the lease of the upload to ``image_id`` to ``seconds`` from now.
 
-    ``Conflict`` (with ``current_status``) unless the image is ``saving``;
-    ``NotFound`` if absent, deleted or not visible. Returns the new expiry.
+    ``Conflict`` (with ``current_status``) unless the image is ``saving`` and, given
+    ``upload_id``, held by that upload; ``NotFound`` if absent, deleted or not
+    visible. Returns the new expiry.
     """
     with db_module.write_transaction(db):
-        _uploading_image(db, identity, image_id, 'holds a lease')
+        image = _uploading_image(db, identity, image_id, 'holds a lease')
+        if upload_id is not None:
+            _check_upload_holds(image, upload_id)
         expires = utcnow() + datetime.timedelta(seconds=seconds)
         # Not updated_at: bookkeeping, as reservations.
         Image.update(upload_lease_expires_at=expires).where(
             Image.id == image_id).execute()
         return {'upload_lease_expires_at': isotime(expires)}
+
+
+def _check_upload_holds(image, upload_id):
+    """``Conflict`` unless the upload ``upload_id`` holds ``image`` (``saving``)."""
+    if image.upload_id != upload_id:
+        raise errors.Conflict('Image %s is held by another upload: this one stopped '
+                              'renewing its lease and was taken over' % image.id,
+                              current_status=image.status, taken_over=True)
 
 
 def _uploading_image(db, identity, image_id, what):

@@ -65,6 +65,9 @@ class Image(_Model):
     # renews its lease; None when no upload is in progress (or for one started
     # before leases existed, which is never taken over).
     upload_lease_expires_at = peewee.DateTimeField(null=True)
+    # The upload holding that lease (its own random id), so that one taken over
+    # after stalling cannot renew it or move the image out of saving.
+    upload_id = peewee.CharField(max_length=64, null=True)
 
     class Meta:
         table_name = 'images'

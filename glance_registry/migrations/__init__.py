@@ -26,6 +26,7 @@ from glance_registry.migrations import m0002_quotas
 from glance_registry.migrations import m0003_location_leases
 from glance_registry.migrations import m0004_upload_leases
 from glance_registry.migrations import m0005_name_sort_index
+from glance_registry.migrations import m0006_upload_ids
 
 LOG = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ MIGRATIONS = (
     m0003_location_leases,
     m0004_upload_leases,
     m0005_name_sort_index,
+    m0006_upload_ids,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

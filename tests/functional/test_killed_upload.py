@@ -1,8 +1,9 @@
-"""An API worker killed in the middle of an upload leaves no half image behind.
+"""An API worker killed in the middle of an upload leaves no half image behind, and
+neither does an upload whose client stalls.
 
 The image stays ``saving`` while the dead upload's lease (``upload_lease_time``)
 runs; then a new upload takes it over, removes the dead one's temporary file and
-completes. Uses its own deployment: one API worker (so the one killed is the one
+completes. A stalled upload that resumes after being taken over stops with 409. Uses its own deployment: one API worker (so the one killed is the one
 uploading) and a short lease.
 """
 
@@ -60,3 +61,45 @@ def test_an_upload_cut_short_by_a_killed_worker_can_be_redone(glance):
             'active', len(data), hashlib.md5(data).hexdigest())
         # The dead upload's temporary file went with the takeover.
         assert glance.stored_files() == [image['id']]
+
+
+def test_an_upload_that_stalls_past_its_lease_is_taken_over_and_stops(glance):
+    with glance.client(deployment.new_project()) as tenant:
+        image = tenant.create_image()
+        first, second = os.urandom(MiB), os.urandom(MiB + 3)
+        stalled = RawUpload(glance.url, image['id'])
+        new = None
+        try:
+            assert stalled.send(os.urandom(MiB))
+            wait_until(lambda: tenant.image(image['id'])['status'] == 'saving', 10,
+                       message='the upload to start')
+            time.sleep(LEASE + 1)   # its client sends nothing: nobody renews
+
+            new = RawUpload(glance.url, image['id'])
+            assert new.send(first)
+            time.sleep(1)   # the new upload has claimed the image
+
+            # The stalled client resumes: its upload finds it lost the image and
+            # stops, leaving the new upload's claim and bytes alone.
+            stalled.send(os.urandom(MiB))
+            stalled.end()
+            status, _, body = stalled.response()
+            assert status == 409, body
+            assert 'taken over by another upload' in body['message']
+
+            assert new.send(second)
+            new.end()
+            status, _, body = new.response()
+            assert status == 204, body
+        finally:
+            stalled.close()
+            if new is not None:
+                new.close()
+        data = first + second
+        shown = tenant.image(image['id'])
+        assert (shown['status'], shown['size'], shown['checksum']) == (
+            'active', len(data), hashlib.md5(data).hexdigest())
+        assert tenant.get('/v2/images/%s/file' % image['id']).content == data
+        # The stalled upload's temporary file went when it stopped.
+        assert [name for name in glance.stored_files() if image['id'] in name] == [
+            image['id']]

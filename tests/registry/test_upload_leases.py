@@ -9,8 +9,9 @@ from glance_registry import errors
 RAW = {'disk_format': 'raw', 'container_format': 'bare'}
 
 
-def start_upload(client, caller, image_id, lease=None):
-    return client.transition_status(caller, image_id, 'queued', 'saving', lease=lease)
+def start_upload(client, caller, image_id, lease=None, upload_id=None):
+    return client.transition_status(caller, image_id, 'queued', 'saving', lease=lease,
+                                    upload_id=upload_id)
 
 
 def test_an_upload_whose_lease_ran_out_is_taken_over(client, project, make_image):
@@ -81,3 +82,49 @@ def test_bad_leases_are_400(client, project, make_image, lease):
     with pytest.raises(errors.BadRequest):
         client._send('PUT', '/v1/images/%s/status' % image['id'], owner,
                      json={'from': 'queued', 'to': 'saving', 'lease': lease})
+
+
+def test_an_upload_taken_over_after_stalling_cannot_go_on(client, project, make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    start_upload(client, owner, image['id'], lease=1, upload_id='stalled')
+    time.sleep(1.2)   # its client stopped sending: nobody renews
+    start_upload(client, owner, image['id'], lease=60, upload_id='new')
+    # The stalled upload resumes: it may neither renew nor leave saving.
+    with pytest.raises(errors.Conflict) as renewing:
+        client.renew_upload_lease(owner, image['id'], 60, upload_id='stalled')
+    for to_status in ('active', 'queued'):
+        with pytest.raises(errors.Conflict) as leaving:
+            client.transition_status(owner, image['id'], 'saving', to_status,
+                                     values={'size': 1}, upload_id='stalled')
+        assert leaving.value.details == {'current_status': 'saving',
+                                         'taken_over': True}
+    assert renewing.value.details['taken_over'] is True
+    # The new upload carries on.
+    client.renew_upload_lease(owner, image['id'], 60, upload_id='new')
+    active = client.transition_status(owner, image['id'], 'saving', 'active',
+                                      values={'size': 1}, upload_id='new')
+    assert active['status'] == 'active'
+
+
+def test_the_upload_holding_the_image_renews_and_finishes(client, project, make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    start_upload(client, owner, image['id'], lease=60, upload_id='mine')
+    client.renew_upload_lease(owner, image['id'], 60, upload_id='mine')
+    assert client.transition_status(owner, image['id'], 'saving', 'queued',
+                                    upload_id='mine')['status'] == 'queued'
+    # Leaving saving forgot the upload: the next one starts afresh.
+    start_upload(client, owner, image['id'], lease=60, upload_id='next')
+    with pytest.raises(errors.Conflict):
+        client.renew_upload_lease(owner, image['id'], 60, upload_id='mine')
+
+
+@pytest.mark.parametrize('upload_id', ['', 'x' * 65, 7, None, 'nul\x00'])
+def test_bad_upload_ids_are_400(client, project, make_image, upload_id):
+    owner = project()
+    image = make_image(owner, **RAW)
+    with pytest.raises(errors.BadRequest):
+        client._send('PUT', '/v1/images/%s/status' % image['id'], owner,
+                     json={'from': 'queued', 'to': 'saving', 'lease': 60,
+                           'upload_id': upload_id})
