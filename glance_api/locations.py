@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import logging
 import re
+import urllib.parse
 
 from flask import Blueprint, Response, g
 from oslo_config import cfg
@@ -133,6 +134,7 @@ def _parse_add_body(body):
         raise errors.BadRequest('A location needs a url (a string).')
     if len(url) > MAX_URL:
         raise errors.BadRequest('The url is longer than %d characters.' % MAX_URL)
+    _check_parsable(url)
     data = body.get('validation_data')
     if data is None:
         return url, {}
@@ -241,7 +243,7 @@ class LocationPatch:
         active = self._active()
         if change.index == '-':
             index = len(active)
-        elif change.index.isdigit():
+        elif _is_position(change.index):
             index = min(int(change.index), len(active))
         else:
             raise errors.BadRequest('Invalid position for adding a location.')
@@ -288,7 +290,7 @@ class LocationPatch:
             raise errors.Forbidden('Cannot remove last location in the image.')
         if change.index == '-':
             index = len(active) - 1
-        elif change.index.isdigit() and int(change.index) < len(active):
+        elif _is_position(change.index) and int(change.index) < len(active):
             index = int(change.index)
         else:
             raise errors.BadRequest('Invalid position for removing a location.')
@@ -399,6 +401,7 @@ def _location_value(value):
     if not isinstance(url, str) or not url or len(url) > MAX_URL:
         raise errors.BadRequest('A location needs a url: a string of at most %d '
                                 'characters.' % MAX_URL)
+    _check_parsable(url)
     if not isinstance(metadata, dict):
         raise errors.BadRequest('A location needs metadata (an object).')
     data = value.get('validation_data')
@@ -409,6 +412,15 @@ def _location_value(value):
         raise errors.BadRequest('validation_data must hold os_hash_algo and '
                                 'os_hash_value, and may hold checksum.')
     return url, metadata, data
+
+
+def _check_parsable(url):
+    """400 for a URL that cannot be parsed (``http://[::1``, a port that is not a
+    number): no store could own it, and parsing it later would fail."""
+    try:
+        urllib.parse.urlsplit(url).port
+    except ValueError as exc:
+        raise errors.BadRequest('Invalid location url %s: %s.' % (url, exc))
 
 
 def _stored_form(location):
@@ -506,3 +518,8 @@ def _is_hex(value, size):
     except ValueError:
         return False
     return True
+
+
+def _is_position(text):
+    # isdigit() alone takes '²', which int() refuses.
+    return text.isascii() and text.isdigit()

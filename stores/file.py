@@ -122,7 +122,10 @@ class FileStore(base.Store):
         return removed
 
     def _path_for(self, url):
-        parsed = urllib.parse.urlparse(url)
+        try:
+            parsed = urllib.parse.urlparse(url)
+        except ValueError as exc:   # e.g. an unclosed IPv6 bracket
+            raise errors.BadLocation('not a file store location: %s (%s)' % (url, exc))
         if parsed.scheme != 'file' or parsed.netloc not in ('', 'localhost'):
             raise errors.BadLocation('not a file store location: %s' % url)
         path = os.path.realpath(urllib.parse.unquote(parsed.path))

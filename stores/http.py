@@ -156,10 +156,10 @@ def _raise_for_status(response, url):
 def _size(response, url):
     content_range = response.headers.get('Content-Range', '')
     total = content_range.rpartition('/')[2]
-    if total.isdigit():
+    if total.isascii() and total.isdigit():
         return int(total)
     length = response.headers.get('Content-Length', '')
-    if response.status_code in (200, 204) and length.isdigit():
+    if response.status_code in (200, 204) and length.isascii() and length.isdigit():
         return int(length)
     response.close()
     raise errors.StoreUnavailable('%s did not say how large the image is' % url)

@@ -258,7 +258,10 @@ class SwiftStore(base.Store):
         """``(account key, container, object)`` of a location; BadLocation if not
         ours. The key is ``('reference', name)`` or, multi-tenant, ``('storage',
         storage URL)``; ``_account`` turns it into an account."""
-        parsed = urllib.parse.urlsplit(url)
+        try:
+            parsed = urllib.parse.urlsplit(url)
+        except ValueError as exc:   # e.g. an unclosed IPv6 bracket
+            raise errors.BadLocation('not a Swift location: %s (%s)' % (url, exc))
         parts = parsed.path.split('/')
         if (parsed.scheme == SCHEME and len(parts) == 3 and not parts[0]
                 and parts[1] and parts[2] and not parsed.query and not parsed.fragment):

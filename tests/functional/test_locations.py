@@ -405,6 +405,9 @@ REFUSED_URLS = [
      lambda server, fast: 'http://forbidden.example:%d/files/x' % server.port),
     ('not a url', lambda server, fast: 'disk.qcow2'),
     ('too long', lambda server, fast: server.url('files', 'x' * 300)),
+    ('unclosed IPv6 bracket', lambda server, fast: 'http://[::1/x'),
+    ('file url with an unclosed bracket', lambda server, fast: 'file://[::1/x'),
+    ('port not a number', lambda server, fast: 'http://127.0.0.1:port/x'),
 ]
 
 
@@ -663,7 +666,8 @@ def test_patch_add_a_second_location_at_an_index(plain):
 
 @pytest.mark.parametrize('problem,status', [
     ('different size', 400), ('duplicate', 400), ('over the quota', 413),
-    ('bad index', 400), ('no index', 400), ('not an object', 400),
+    ('bad index', 400), ('superscript index', 400), ('no index', 400),
+    ('not an object', 400),
     ('no metadata', 400), ('new hash on an active image', 409),
     ('missing data', 400), ('reader', 403)])
 def test_refused_patch_adds_change_nothing(plain, problem, status):
@@ -680,6 +684,8 @@ def test_refused_patch_adds_change_nothing(plain, problem, status):
         operation = {
             'duplicate': add_op(own),
             'bad index': add_op(url, index='first'),
+            # A digit to str.isdigit(), not to int().
+            'superscript index': add_op(url, index='\u00b2'),
             'no index': {'op': 'add', 'path': '/locations',
                          'value': {'url': url, 'metadata': {}}},
             'not an object': {'op': 'add', 'path': '/locations/-', 'value': url},
