@@ -379,7 +379,9 @@ class RegistryClient:
             data = orjson.dumps(json)
             headers['Content-Type'] = 'application/json'
         if params:
-            path += '?' + urllib.parse.urlencode(params, doseq=True)
+            # Commas and colons as sent (name=in:a,b; created_at=gt:...): encoded,
+            # they tripled the length of a long filter past the request-line limit.
+            path += '?' + urllib.parse.urlencode(params, doseq=True, safe=',:')
         attempts = 2 if method in self._IDEMPOTENT else 1
         for attempt in range(attempts):
             try:

@@ -60,6 +60,11 @@ PROPERTY_VALUE_PREFIX = 255
 
 _INT_MAX = 2 ** 63 - 1
 
+# Filters (tags, properties, and others) one list may combine. Each is a term of
+# the WHERE clause: a few hundred overflow SQLite's parser stack and, beyond,
+# Python's recursion limit while the query is built; no real client sends 32.
+MAX_FILTERS = 32
+
 
 @dataclasses.dataclass(frozen=True)
 class ListQuery:
@@ -136,6 +141,9 @@ def parse_list_params(pairs, limit_default=25, limit_max=1000):
             raise errors.BadRequest("Cannot filter on '%s'" % key)
         else:
             properties.append((key, value))
+    if len(matches) + len(times) + len(tags) + len(properties) > MAX_FILTERS:
+        raise errors.BadRequest('Too many filters: a list takes at most %d (tags, '
+                                'properties and other filters together)' % MAX_FILTERS)
     return ListQuery(matches=tuple(matches), times=tuple(times), tags=tuple(tags),
                      properties=tuple(properties), **fields)
 
@@ -311,7 +319,10 @@ def parse_time(text):
     except ValueError:
         return None
     if when.tzinfo is not None:
-        when = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        try:
+            when = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        except OverflowError:   # e.g. 9999-12-31T23:59:59-01:00: past year 9999
+            return None
     return when
 
 

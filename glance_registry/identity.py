@@ -53,11 +53,13 @@ class Identity:
         """The identity that ``headers`` carry; ``InvalidSignature`` unless signed."""
         signature = headers.get(HEADER_SIGNATURE)
         expires = headers.get(HEADER_EXPIRES, '')
-        if not signature or not expires.isdigit():
+        if not signature or not (expires.isascii() and expires.isdigit()):
             raise InvalidSignature('missing registry credentials')
         fields = (headers.get(HEADER_USER, ''), headers.get(HEADER_PROJECT, ''),
                   headers.get(HEADER_ROLES, ''), headers.get(HEADER_ADMIN, ''), expires)
-        if not hmac.compare_digest(signature, _mac(secret, fields)):
+        # compare_digest refuses non-ASCII text rather than answering False.
+        if not signature.isascii() or \
+                not hmac.compare_digest(signature, _mac(secret, fields)):
             raise InvalidSignature('bad registry signature')
         if int(expires) < (now or time.time()):
             raise InvalidSignature('registry credentials expired')

@@ -115,6 +115,9 @@ def test_exact_and_in_values(value, expected):
     ([('status', 'neq:active')], 'neq'),
     ([('created_at', 'yesterday')], 'created_at'),
     ([('created_at', 'gt:2026-13-01T00:00:00Z')], 'created_at'),
+    # Valid ISO 8601, but in UTC past the years a datetime holds.
+    ([('created_at', 'gt:9999-12-31T23:59:59-01:00')], 'created_at'),
+    ([('updated_at', 'lte:0001-01-01T00:00:00+00:01')], 'updated_at'),
     ([('updated_at', 'after:2026-01-01T00:00:00Z')], 'after'),
     ([('created_at', 'in:2026-01-01T00:00:00Z')], 'in'),
     ([('size_min', 'big')], 'size_min'),
@@ -129,6 +132,8 @@ def test_exact_and_in_values(value, expected):
     ([('deleted', 'true')], 'deleted'),
     ([('name', 'a'), ('name', 'b')], 'name'),
     ([('limit', '1'), ('limit', '2')], 'limit'),
+    ([('tag', 't%d' % n) for n in range(33)], 'filters'),
+    ([('p%d' % n, 'v') for n in range(20)] + [('tag', 't')] * 13, 'filters'),
 ])
 def test_invalid_parameters_are_bad_requests_naming_the_parameter(pairs, names):
     with pytest.raises(errors.BadRequest) as raised:

@@ -56,9 +56,22 @@ def _unsigned(registry):
     return headers
 
 
+def _non_ascii(registry):
+    headers = CALLER.sign(registry.secret)
+    headers[identity.HEADER_SIGNATURE] = '\u00e9\u00e9'.encode('latin-1')
+    return headers
+
+
+def _superscript_expiry(registry):
+    headers = CALLER.sign(registry.secret)
+    headers[identity.HEADER_EXPIRES] = '\u00b2'.encode('latin-1')
+    return headers
+
+
 @pytest.mark.parametrize('make_headers', [lambda r: {}, _unsigned, _forged, _tampered,
-                                          _expired],
-                         ids=['none', 'unsigned', 'forged', 'tampered', 'expired'])
+                                          _expired, _non_ascii, _superscript_expiry],
+                         ids=['none', 'unsigned', 'forged', 'tampered', 'expired',
+                              'non-ascii', 'superscript-expiry'])
 def test_requests_without_a_valid_signature_are_refused_and_write_nothing(
         registry, scope, make_headers):
     headers = make_headers(registry)

@@ -131,6 +131,27 @@ def test_owner_and_id_filters(client, catalog, catalog_owner):
     assert keys_of(records, catalog) == {'beta'}
 
 
+def test_the_most_filters_a_list_takes_work_on_every_backend(client, catalog,
+                                                            catalog_owner):
+    # test_scope is the first of filters.MAX_FILTERS; 'x' matches alpha and beta.
+    many = ([('test_scope', catalog['scope'])] + [('tag', 'x')] * 15
+            + [('os_distro', 'ubuntu')] * 15 + [('status', 'in:queued,active')])
+    assert len(many) == filters.MAX_FILTERS
+    records, _ = client.list_images(catalog_owner, many)
+    assert keys_of(records, catalog) == {'alpha'}
+    with pytest.raises(errors.BadRequest):
+        client.list_images(catalog_owner, many + [('tag', 'y')])
+
+
+def test_a_long_in_filter_reaches_the_registry(client, catalog, catalog_owner):
+    # Its commas travel unencoded: %2C tripled 1,000 one-letter names past gunicorn's
+    # request-line limit.
+    names = ','.join(['alpha'] + ['n'] * 1000)
+    records, _ = client.list_images(catalog_owner, [
+        ('test_scope', catalog['scope']), ('name', 'in:' + names)])
+    assert keys_of(records, catalog) == {'alpha'}
+
+
 def test_time_filters_compare_full_precision(client, catalog, catalog_owner):
     scope = [('test_scope', catalog['scope'])]
     # The record shows whole seconds; the stored time has microseconds, so the
