@@ -209,6 +209,9 @@ class _DirectBody:
                 if b'\n' in line:
                     raise MalformedBody('bare LF in chunk framing')
                 return line
+            if b'\n' in self._pending:
+                # No CRLF, so this LF is bare: waiting for a CRLF could wait forever.
+                raise MalformedBody('bare LF in chunk framing')
             if len(self._pending) > limit:
                 raise MalformedBody('chunk framing line over %d bytes' % limit)
             searched = max(0, len(self._pending) - 1)

@@ -38,20 +38,25 @@ def request(body, chunked_body=True):
 class Connection:
     """The server end of a socket pair, parsed by gunicorn; the client end sends."""
 
-    def __init__(self, raw, send_size=None):
+    def __init__(self, raw, send_size=None, keep_open=False):
+        """``keep_open``: the client sends ``raw`` and then waits, as a client
+        waiting for the answer does, instead of closing its end."""
         self.server, self.client = socket.socketpair()
+        self.server.settimeout(10)   # a reader that waits for more fails the test
         self.parser = RequestParser(Config(), self.server, PEER)
-        self.sender = threading.Thread(target=self._send, args=(raw, send_size))
+        self.sender = threading.Thread(target=self._send,
+                                       args=(raw, send_size, keep_open))
         self.sender.start()
 
-    def _send(self, raw, send_size):
+    def _send(self, raw, send_size, keep_open):
         step = send_size or len(raw)
         try:
             for start in range(0, len(raw), step):
                 self.client.sendall(raw[start:start + step])
         except OSError:
             pass
-        self.client.shutdown(socket.SHUT_WR)
+        if not keep_open:
+            self.client.shutdown(socket.SHUT_WR)
 
     def environ(self):
         req = next(self.parser)
@@ -125,6 +130,18 @@ def test_malformed_framing_raises_and_marks_the_body_failed(body):
             read_blocks(environ)
         assert environ['wsgi.input'].failed
         assert not conn.parser.finish_body()
+    finally:
+        conn.close()
+
+
+def test_bare_lf_framing_is_malformed_at_once():
+    # Lines ended by LF alone: no CRLF would ever come, so none is waited for.
+    conn = Connection(request(b'3\nabc\n0\n\n'), keep_open=True)
+    try:
+        environ = conn.environ()
+        with pytest.raises(request_body.MalformedBody):
+            read_blocks(environ)
+        assert environ['wsgi.input'].failed
     finally:
         conn.close()
 

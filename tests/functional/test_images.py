@@ -100,6 +100,25 @@ def test_create_with_malformed_json_is_400(tenant):
     assert 'Malformed JSON' in assert_error(response, 400)
 
 
+def test_create_with_a_number_json_cannot_hold_is_400_saying_so(tenant):
+    response = tenant.post('/v2/images', data=b'{"min_ram": 1e400}',
+                           headers={'Content-Type': 'application/json'})
+    assert 'infinity' in assert_error(response, 400)
+
+
+def test_documents_nested_a_thousand_levels_deep_are_400(tenant):
+    deep = b'{"a":' * 1000 + b'1' + b'}' * 1000
+    response = tenant.post('/v2/images', data=deep,
+                           headers={'Content-Type': 'application/json'})
+    assert 'nested more than' in assert_error(response, 400)
+    image = tenant.create_image()
+    response = tenant.patch('/v2/images/%s' % image['id'], data=(
+        b'[{"op": "add", "path": "/n", "value": ' + deep + b'}]'), headers={
+        'Content-Type': 'application/openstack-images-v2.1-json-patch'})
+    assert 'nested more than' in assert_error(response, 400)
+    assert tenant.image(image['id']) == image
+
+
 def test_create_with_a_json_array_is_400(tenant):
     assert_error(tenant.post('/v2/images', json=['name']), 400)
 
