@@ -25,6 +25,7 @@ CEILING_LABELS = {
     'hash-1-thread': 'md5 + sha512, one thread',
     'hash-2-threads': 'md5 | sha512, two threads',
     'disk-write': 'disk write + fdatasync',
+    'disk-write-direct': 'disk write O_DIRECT + fdatasync',
     'sendfile': 'sendfile static server, 1 client',
     'sendfile-4': 'sendfile static server, 4 clients',
 }

@@ -158,7 +158,9 @@ def run_ceilings(step, payload, run_dir, plan, doc, static):
     if step == 'upload':
         tasks = [('hash-1-thread', lambda: ceilings.hash_one_thread(payload.path)),
                  ('hash-2-threads', lambda: ceilings.hash_two_threads(payload.path)),
-                 ('disk-write', lambda: ceilings.disk_write(payload.path, run_dir))]
+                 ('disk-write', lambda: ceilings.disk_write(payload.path, run_dir)),
+                 ('disk-write-direct',
+                  lambda: ceilings.disk_write_direct(payload.path, run_dir))]
     elif step in ('download', 'download-4'):
         if static.get('port') is None:
             port = targets.free_port()
