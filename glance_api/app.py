@@ -12,7 +12,7 @@ from flask import Flask, g, request
 import stores
 from glance_api import (auth, connections, errors, healthcheck, image_data, images,
                         info, locations, members, policy, protections, quotas,
-                        schemas, versions)
+                        request_shape, schemas, versions)
 from glance_api.services import Services
 from glance_registry.client import RegistryClient
 
@@ -39,6 +39,10 @@ def create_app(conf, registry=None, store_set=None):
     def _build_context():
         g.request_id = auth.request_id(request.environ)
         g.context = auth.context_for(request.headers, g.request_id, conf)
+
+    @app.before_request
+    def _check_request_shape():
+        request_shape.check(app.url_map)
 
     errors.register_handlers(app)
     for blueprint in (versions.bp, schemas.bp, images.bp, image_data.bp, members.bp,

@@ -65,8 +65,36 @@ def test_wrong_method_is_405_with_allow(tenant, method, path, allowed):
     assert response.status_code == 405
     assert response.json()['code'] == '405 Method Not Allowed'
     allow = {m.strip() for m in response.headers['Allow'].split(',')}
-    assert allowed <= allow
-    assert not allow & ({'GET', 'POST', 'PUT', 'PATCH', 'DELETE'} - allowed)
+    assert allow == allowed
+
+
+IMAGE = '/v2/images/00000000-0000-0000-0000-000000000000'
+
+
+@pytest.mark.parametrize('method', ['HEAD', 'OPTIONS'])
+@pytest.mark.parametrize('path, allowed', [
+    ('/v2/images', {'GET', 'POST'}),
+    (IMAGE, {'GET', 'PATCH', 'DELETE'}),
+    (IMAGE + '/file', {'GET', 'PUT'}),
+    ('/versions', {'GET'}),
+])
+def test_head_and_options_are_405_as_upstream_routes_them(tenant, method, path,
+                                                         allowed):
+    response = tenant.request(method, path)
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers['Allow'].split(',')} == allowed
+
+
+@pytest.mark.parametrize('method, path', [
+    ('GET', '/v2/images'), ('GET', IMAGE), ('DELETE', IMAGE),
+    ('PUT', IMAGE + '/tags/t'), ('DELETE', IMAGE + '/tags/t'),
+    ('POST', IMAGE + '/actions/deactivate'), ('GET', '/v2/schemas/image'),
+])
+def test_a_body_where_none_is_expected_is_400(tenant, method, path):
+    response = tenant.request(method, path, data=b'{"x": 1}',
+                              headers={'Content-Type': 'application/json'})
+    assert response.status_code == 400
+    assert response.json()['message'] == 'A body is not expected with this request.'
 
 
 def test_clients_that_accept_anything_get_plain_text_errors(glance):
