@@ -107,7 +107,13 @@ def _parse_pointer(path):
     if not isinstance(path, str) or not path.startswith('/'):
         raise errors.BadRequest('Pointer `%s` does not start with "/".' % (path,))
     tokens = path[1:].split('/')
-    if len(tokens) > 2 or not all(tokens):
+    if '//' in path:
+        raise errors.BadRequest('Pointer `%s` contains adjacent "/".' % path)
+    if len(path) > 1 and path.endswith('/'):
+        raise errors.BadRequest('Pointer `%s` ends with "/".' % path)
+    if not all(tokens):
+        raise errors.BadRequest('Pointer `%s` does not contain a valid token.' % path)
+    if len(tokens) > 2:
         raise errors.BadRequest('Nested paths are not allowed: `%s`.' % path)
     for token in tokens:
         remainder = token.replace('~0', '').replace('~1', '')

@@ -224,6 +224,20 @@ def test_invalid_patch_documents_are_400(tenant, document):
     assert_error(tenant.patch_image(image['id'], document), 400)
 
 
+@pytest.mark.parametrize('path, message', [
+    ('/', 'Pointer `/` does not contain a valid token.'),
+    ('//', 'Pointer `//` contains adjacent "/".'),
+    ('/name/', 'Pointer `/name/` ends with "/".'),
+    ('/a/b', 'Nested paths are not allowed: `/a/b`.'),
+    ('/a~2', 'Pointer `/a~2` contains "~" not part of a recognized escape sequence.'),
+])
+def test_malformed_pointers_are_400_saying_what_is_wrong(tenant, path, message):
+    image = tenant.create_image()
+    response = tenant.patch_image(image['id'], [
+        {'op': 'replace', 'path': path, 'value': 'x'}])
+    assert assert_error(response, 400) == message
+
+
 @pytest.mark.parametrize('operation, status', [
     ({'op': 'replace', 'path': '/status', 'value': 'active'}, 403),
     ({'op': 'replace', 'path': '/id', 'value': str(uuid.uuid4())}, 403),
