@@ -340,10 +340,11 @@ class LocationPatch:
                                   "is %s." % (op, self.status))
 
     def _checked(self, url, metadata, replacing=False):
-        known = {location['url'] for location in self.locations}
-        if url in known and not replacing:
+        location = checked_location(url, metadata, self.record['id'])
+        known = {_canonical(known['url']) for known in self.locations}
+        if location['url'] in known and not replacing:
             raise errors.BadRequest('The location %s is already present.' % url)
-        return checked_location(url, metadata, self.record['id'])
+        return location
 
     def _take_size(self, location):
         """The data must exist; its size becomes the image's, or must match it."""
@@ -454,6 +455,8 @@ def checked_location(url, metadata, image_id):
     if store is None or not store.owns(url):
         raise errors.BadRequest('Invalid location %s: no configured store holds it.'
                                 % url)
+    # Recorded, and compared with other images' locations, as the store spells it.
+    url = store.canonical(url)
     scheme = url.split(':', 1)[0].lower()
     if scheme in ('http', 'https') and not import_filtering.allows(services().conf,
                                                                    url):
@@ -465,6 +468,15 @@ def checked_location(url, metadata, image_id):
     if store_set.multi:
         metadata['store'] = store.store_id
     return {'url': url, 'metadata': metadata}
+
+
+def _canonical(url):
+    """``url`` as its store spells it (as it is, if no configured store owns it)."""
+    try:
+        store = services().stores.for_location({'url': url})
+        return store.canonical(url) if store.owns(url) else url
+    except store_errors.BadLocation:
+        return url
 
 
 def _holds_another_image(url, image_id):

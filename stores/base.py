@@ -263,6 +263,12 @@ class Store(abc.ABC):
         """Whether ``url`` is a location of this store."""
         return url.split(':', 1)[0] in self.schemes
 
+    def canonical(self, url):
+        """The one spelling of the location ``url`` (one this store owns): two URLs
+        name the same object exactly when their canonical forms are equal, so a
+        location is recorded in this form and compared in it."""
+        return url
+
     def describe(self):
         """Driver-specific facts for ``/v2/info/stores/detail`` (``properties``)."""
         return {}

@@ -142,6 +142,11 @@ class FileStore(base.Store):
             return False
         return True
 
+    def canonical(self, url):
+        # The file a URL names is its resolved path: '/.', '%66', '?x', '#x', '//',
+        # '..' and 'localhost' spell the same file in other ways.
+        return 'file://' + self._path_for(url)
+
     def open_writer(self, image_id, hashing_algorithm='sha512', size=None,
                     credentials=None):
         if '/' in image_id or image_id.startswith('.'):

@@ -314,6 +314,12 @@ class SwiftStore(base.Store):
             return False
         return True
 
+    def canonical(self, url):
+        key, container, name = self._parse(url)
+        if key[0] == 'reference':   # e.g. an upper-case scheme names the same object
+            return '%s://%s/%s/%s' % (SCHEME, key[1], container, name)
+        return url
+
     # -- connections -----------------------------------------------------------------
 
     @contextlib.contextmanager

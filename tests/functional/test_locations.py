@@ -605,6 +605,54 @@ def test_another_images_data_cannot_be_taken_over(plain):
         assert not os.path.exists(urllib.parse.urlparse(shared).path)
 
 
+def _spellings(path):
+    """Other URLs of the file at ``path``, each of which the file store resolves to
+    it."""
+    directory, name = path.parent, path.name
+    return ['file://%s/.' % path, 'file://%s?x' % path, 'file://%s#x' % path,
+            'file://%s/%%%02x%s' % (directory, ord(name[0]), name[1:]),
+            'file://%s//%s' % (directory, name), 'file://%s/./%s' % (directory, name),
+            'file://localhost%s' % path,
+            'file://%s/sub/../%s' % (directory, name),
+            'FILE://%s' % path]
+
+
+def test_another_images_data_cannot_be_taken_over_in_another_spelling(plain):
+    datadir = pathlib.Path(plain.datadir)
+    with plain.client(deployment.new_project()) as victim, \
+            plain.client(deployment.new_project()) as thief:
+        victims = victim.create_image()
+        victim.upload(victims['id'], b'precious')
+        placed = place(datadir, b'placed')
+        taker = thief.create_image()
+        assert thief.post('/v2/images/%s/locations' % taker['id'],
+                          json={'url': placed}).status_code == 202
+        for path in (datadir / victims['id'], pathlib.Path(placed[len('file://'):])):
+            for url in _spellings(path):
+                image = thief.create_image()
+                response = thief.post('/v2/images/%s/locations' % image['id'],
+                                      json={'url': url})
+                assert response.status_code in (400, 409), (url, response.text)
+                assert thief.image(image['id']) == image
+        assert victim.get('/v2/images/%s/file' % victims['id']).content == b'precious'
+
+
+def test_a_location_is_recorded_as_its_store_spells_it(plain):
+    datadir = pathlib.Path(plain.datadir)
+    url = place(datadir, b'data')
+    path = pathlib.Path(url[len('file://'):])
+    with plain.client(deployment.new_project()) as owner:
+        image = owner.create_image()
+        assert owner.patch_image(image['id'], [
+            add_op('file://%s/./%s?x' % (path.parent, path.name))]).status_code == 200
+        assert [location['url'] for location in owner.image(image['id'])['locations']] \
+            == [url]
+        # The same file in another spelling is the same location.
+        for other in _spellings(path):
+            assert_error(owner.patch_image(image['id'], [add_op(other)]), 400)
+        assert len(owner.image(image['id'])['locations']) == 1
+
+
 # -- PATCH /locations --------------------------------------------------------------
 
 def add_op(url, index='-', metadata=None, **extra):

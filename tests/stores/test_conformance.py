@@ -42,6 +42,7 @@ def test_commit_returns_what_was_stored(writable_harness, size, declared):
     assert (stored.size, stored.checksum, stored.multihash) == (size, md5(data),
                                                                 sha512(data))
     assert store.owns(stored.url)
+    assert store.canonical(stored.url) == stored.url   # written as it is spelt
     assert store.stat(stored.url) == size
     assert read_all(store, stored.url) == data
 

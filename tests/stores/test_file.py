@@ -47,6 +47,18 @@ def test_locations_outside_the_datadir_are_refused(file_harness, outside):
     assert open(outside, 'rb').read() == b'not an image'
 
 
+def test_every_spelling_of_a_file_has_one_canonical_location(file_harness):
+    stored = write_image(file_harness.store, b'x')
+    path = stored.url[len('file://'):]
+    directory, name = os.path.split(path)
+    for url in ['file://%s/.' % path, 'file://%s?q' % path, 'file://%s#f' % path,
+                'file://%s/%%%02x%s' % (directory, ord(name[0]), name[1:]),
+                'file://%s//%s' % (directory, name), 'file://localhost%s' % path,
+                'FILE://%s/sub/../%s' % (directory, name)]:
+        assert file_harness.store.owns(url), url
+        assert file_harness.store.canonical(url) == stored.url, url
+
+
 def test_symlink_out_of_the_datadir_is_refused(file_harness, outside):
     link = os.path.join(file_harness.datadir, str(uuid.uuid4()))
     os.symlink(outside, link)

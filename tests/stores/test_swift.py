@@ -123,6 +123,7 @@ def test_location_with_another_reference_reads_that_account(swift_harness, tmp_p
     try:
         url = 'swift+config://ref2/theirs/image'
         assert store.owns(url)
+        assert store.canonical('SWIFT+CONFIG://ref2/theirs/image') == url
         assert b''.join(store.open_reader(url)) == b'from the other account'
         assert not store.owns('swift+config://ref3/theirs/image')
         with pytest.raises(errors.BadLocation):
