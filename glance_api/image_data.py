@@ -95,6 +95,9 @@ def upload(image_id):
             raise errors.Unavailable('The image store is not available; the image '
                                      'is queued again and the upload can be '
                                      'retried.') from exc
+        if isinstance(exc, registry_errors.NotFound):
+            # Deleted during the upload (found by a reservation): as upstream, 410.
+            raise _gone_during_upload(image_id) from exc
         translated = errors.translate(exc)
         if translated is None:
             raise
@@ -231,8 +234,7 @@ class _UploadLease:
                 g.context.identity, self.image_id, self.seconds,
                 upload_id=self.upload_id, request_id=g.request_id)
         except registry_errors.NotFound:
-            raise errors.Gone('Image %s could not be found during the upload. The '
-                              'image may have been deleted.' % self.image_id)
+            raise _gone_during_upload(self.image_id)
         except registry_errors.Conflict as exc:
             if exc.details.get('taken_over'):
                 raise _taken_over(self.image_id, self.seconds)
@@ -251,6 +253,11 @@ def _taken_over(image_id, seconds):
     return errors.Conflict('Image %s was taken over by another upload: this one sent '
                            'no data for longer than the upload lease (%d seconds).'
                            % (image_id, seconds))
+
+
+def _gone_during_upload(image_id):
+    return errors.Gone('Image %s could not be found during the upload. The image may '
+                       'have been deleted.' % image_id)
 
 
 def _gone_after_upload(image_id):
@@ -283,6 +290,8 @@ def _give_back(image_id, upload_id):
         if not exc.details.get('taken_over'):
             LOG.warning('could not return image %s to queued after a failed upload: '
                         '%s', image_id, exc)
+    except registry_errors.NotFound:
+        pass   # deleted meanwhile: nothing to give back
     except registry_errors.RegistryError as exc:
         LOG.warning('could not return image %s to queued after a failed upload: %s',
                     image_id, exc)

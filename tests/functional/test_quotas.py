@@ -82,6 +82,21 @@ def test_storage_quota_refuses_an_upload_that_does_not_fit(limited, tenant):
     assert tenant.upload(second['id'], b'b' * (400 * KiB)).status_code == 204
 
 
+def test_an_image_deleted_during_a_reserved_upload_answers_410(limited, tenant):
+    # The reservation of the first block finds the image gone, as upstream: 410.
+    image = tenant.create_image()
+    sock = _start_raw_upload(limited, image['id'], b'x' * 1000, 200 * KiB)
+    try:
+        _wait_for_status(tenant, image['id'], 'saving')
+        assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
+        sock.sendall(b'x' * (200 * KiB - 1000))
+        status_line = sock.recv(4096).split(b'\r\n')[0]
+    finally:
+        sock.close()
+    assert b'410' in status_line, status_line
+    assert no_files_for(limited, image['id'])
+
+
 def test_declared_size_over_the_storage_quota_is_refused_before_reading(tenant):
     image = tenant.create_image()
     response = tenant.upload(image['id'], b'x',
