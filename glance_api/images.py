@@ -183,24 +183,29 @@ def update_image(image_id):
     record = load_image(image_id)
     visibility = record['visibility']
     location_changes, changes = patch.split_locations(changes)
-    location_patch = None
-    if location_changes:
-        location_patch = locations.check_patch(record, location_changes)
+    update = None
     if changes or not location_changes:
-        record = _update_attributes(ctx, record, changes)
-    if location_patch is not None:
+        update = _attribute_update(ctx, record, changes)
+    if location_changes:
+        # Checked before anything is written; written in one registry call with
+        # the attributes, so that the patch is applied whole or not at all.
+        location_patch = locations.check_patch(record, location_changes)
         try:
-            record = location_patch.apply() or record
+            applied = location_patch.apply(update)
         except registry_errors.NotFound:
             raise errors.NotFound('No image found with ID %s' % image_id)
-    if location_patch is not None or record['visibility'] != visibility:
+        if applied is not None:
+            record, update = applied, None
+    if update is not None:
+        record = _write_attributes(ctx, record, update)
+    if location_changes or record['visibility'] != visibility:
         store_acls.sync(record)
     return _image_response(record)
 
 
-def _update_attributes(ctx, record, changes):
-    """Play the non-location ``changes`` of a patch; the image record after."""
-    image_id = record['id']
+def _attribute_update(ctx, record, changes):
+    """The registry update for the non-location ``changes`` of a patch (checked:
+    policy, schema, protections, who may change what), or None if there is none."""
     policy.enforce(ctx, 'modify_image', record)
     update = patch.apply(changes, record, services().schemas, request.mimetype)
     if services().protections:
@@ -218,12 +223,17 @@ def _update_attributes(ctx, record, changes):
     if values.get('visibility', record['visibility']) != record['visibility']:
         check_visibility_change(ctx, values['visibility'])
     if update.is_empty():
-        return record
+        return None
+    return {'values': values, 'properties': update.properties, 'tags': update.tags,
+            'quota': services().quotas.for_image_write()}
+
+
+def _write_attributes(ctx, record, update):
+    """Write an ``_attribute_update``; the image record after."""
+    image_id = record['id']
     try:
-        return services().registry.update_image(
-            ctx.identity, image_id, values=values, properties=update.properties,
-            tags=update.tags, quota=services().quotas.for_image_write(),
-            request_id=g.request_id)
+        return services().registry.update_image(ctx.identity, image_id,
+                                                request_id=g.request_id, **update)
     except registry_errors.Conflict as exc:
         raise errors.Conflict(str(exc))
     except registry_errors.NotFound:

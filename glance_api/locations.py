@@ -303,13 +303,16 @@ class LocationPatch:
             raise errors.TooLarge('Maximum number of locations exceeded: the limit is '
                                   '%d.' % max_locations)
 
-    def apply(self):
-        """Make the change in the registry (one call); the image record after, or
-        None when the patch changes nothing.
+    def apply(self, update=None):
+        """Make the change in the registry (one call), with the attribute ``update``
+        (``values``, ``properties``, ``tags``, ``quota``) of the same patch if any;
+        the image record after, or None when the locations do not change (the
+        caller writes ``update`` then).
 
         Errors: 409 when the image's locations or status changed since they were
-        read, 413 over ``image_location_quota`` or the storage quota (each active
-        location counts the image's size).
+        read, or the update removes a missing property; 413 over
+        ``image_location_quota``, the storage quota (each active location counts the
+        image's size) or the update's quotas.
         """
         record = self.record
         strip = [_stored_form(location) for location in self.locations]
@@ -323,8 +326,11 @@ class LocationPatch:
                 transition=('queued', 'active') if activating else None,
                 values=self.values if activating else None,
                 max_locations=services().conf.image_location_quota,
-                max_storage=services().quotas.max_storage, request_id=g.request_id)
+                max_storage=services().quotas.max_storage, update=update,
+                request_id=g.request_id)
         except registry_errors.Conflict as exc:
+            if exc.details.get('reason') == 'missing_property':   # the update's
+                raise errors.Conflict(str(exc))
             raise errors.Conflict('The locations of image %s changed meanwhile; '
                                   'read it again: %s' % (record['id'], exc))
         delete_data(self.removed, record['id'])

@@ -180,18 +180,23 @@ def show_image(app, request, caller, image_id):
 def update_image(app, request, caller, image_id):
     """200 with the updated image; 400 invalid body; 404; 409 removing a missing
     property; 413 over a limit in ``quota``."""
-    body = _json_body(request)
-    _only(body, {'values', 'properties', 'tags', 'quota'}, 'update')
+    update = _update(_json_body(request), 'update')
+    record = images.update_image(app.db, caller, image_id, **update)
+    return json_response(record)
+
+
+def _update(body, name):
+    """The attribute changes of an update body: ``values``, ``properties``,
+    ``tags``, ``quota``."""
+    _object(name, body)
+    _only(body, {'values', 'properties', 'tags', 'quota'}, name)
     values = body.get('values', {})
     _object('values', values)
     _only(values, UPDATE_FIELDS.keys(), 'values')
-    values = _validated(values, UPDATE_FIELDS)
-    properties = _properties(body.get('properties', {}), allow_null=True)
-    tags = _tags(body['tags']) if 'tags' in body else None
-    quota = _quota(body, UPDATE_QUOTA)
-    record = images.update_image(app.db, caller, image_id, values, properties, tags,
-                                 quota)
-    return json_response(record)
+    return {'values': _validated(values, UPDATE_FIELDS),
+            'properties': _properties(body.get('properties', {}), allow_null=True),
+            'tags': _tags(body['tags']) if 'tags' in body else None,
+            'quota': _quota(body, UPDATE_QUOTA)}
 
 
 def transition_status(app, request, caller, image_id):
@@ -283,10 +288,11 @@ def remove_location(app, request, caller, image_id):
 def replace_locations(app, request, caller, image_id):
     """200 with the image; 400 invalid body; 404; 409 locations changed since
     ``expected_urls``, duplicate URL or lost status compare-and-swap; 413 over
-    ``max_locations`` or ``max_storage``."""
+    ``max_locations`` or ``max_storage``. ``update`` (an update body) changes the
+    attributes in the same transaction."""
     body = _json_body(request)
     _only(body, {'locations', 'expected_urls', 'transition', 'values',
-                 'max_locations', 'max_storage'}, 'location replacement')
+                 'max_locations', 'max_storage', 'update'}, 'location replacement')
     if 'locations' not in body:
         raise errors.BadRequest("'locations' is required")
     new_locations = _locations(body['locations'])
@@ -299,10 +305,11 @@ def replace_locations(app, request, caller, image_id):
     values = _data_values(body)
     if values and transition is None:
         raise errors.BadRequest("'values' are set only with a 'transition'")
+    update = _update(body['update'], 'update') if 'update' in body else None
     record = locations.replace_locations(
         app.db, caller, image_id, new_locations, expected, transition, values,
         _limit('max_locations', body.get('max_locations')),
-        _limit('max_storage', body.get('max_storage')))
+        _limit('max_storage', body.get('max_storage')), update)
     return json_response(record)
 
 

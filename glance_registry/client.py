@@ -127,17 +127,9 @@ class RegistryClient:
 
         ``quota`` may hold ``max_properties`` and ``max_tags``.
         """
-        body = {}
-        if values:
-            body['values'] = values
-        if properties:
-            body['properties'] = properties
-        if tags is not None:
-            body['tags'] = list(tags)
-        if quota:
-            body['quota'] = quota
         return self._send('PATCH', '/v1/images/%s' % _quote(image_id), identity,
-                          json=body, request_id=request_id)
+                          json=_update_body(values, properties, tags, quota),
+                          request_id=request_id)
 
     def transition_status(self, identity, image_id, from_status, to_status,
                           values=None, locations=None, quota=None, lease=None,
@@ -222,15 +214,20 @@ class RegistryClient:
                           values: dict | None = None,
                           max_locations: int | None = None,
                           max_storage: int | None = None,
+                          update: dict | None = None,
                           request_id: str | None = None) -> dict:
         """Replace all locations (``{"url", "metadata", "status"}``, in order).
 
         With ``expected_urls`` (the URLs read before, in order) it is a
         compare-and-swap: ``errors.Conflict`` (``reason`` ``locations_changed``) if
         they changed meanwhile. ``transition`` and ``values`` as for
-        ``add_location``; ``max_locations`` and ``max_storage`` too.
+        ``add_location``; ``max_locations`` and ``max_storage`` too. ``update``
+        (``values``, ``properties``, ``tags``, ``quota`` as for ``update_image``)
+        changes the attributes in the same transaction.
         """
         body = {'locations': list(locations)}
+        if update:
+            body['update'] = _update_body(**update)
         if expected_urls is not None:
             body['expected_urls'] = list(expected_urls)
         if transition is not None:
@@ -526,3 +523,16 @@ def _tls_context(verify):
 
 def _quote(segment):
     return urllib.parse.quote(segment, safe='')
+
+
+def _update_body(values=None, properties=None, tags=None, quota=None):
+    body = {}
+    if values:
+        body['values'] = values
+    if properties:
+        body['properties'] = properties
+    if tags is not None:
+        body['tags'] = list(tags)
+    if quota:
+        body['quota'] = quota
+    return body

@@ -369,23 +369,29 @@ def update_image(db, identity, image_id, values=None, properties=None, tags=None
     more properties or tags than ``quota``'s ``max_properties`` or ``max_tags``.
     One transaction.
     """
-    quota = quota or {}
     with db_module.write_transaction(db):
         visible_image(db, identity, image_id, lock=True)
-        if properties:
-            _update_properties(image_id, properties, quota.get('max_properties'))
-        if tags is not None:
-            tags = sorted(set(tags))
-            max_tags = quota.get('max_tags')
-            if quotas.limited(max_tags):
-                before = ImageTag.select().where(ImageTag.image == image_id).count()
-                quotas.check('max_tags', max_tags, before, len(tags),
-                             'Too many tags on image %s' % image_id)
-            ImageTag.delete().where(ImageTag.image == image_id).execute()
-            _insert_tags(image_id, tags)
-        changes = dict(values or {}, updated_at=utcnow())
-        Image.update(**changes).where(Image.id == image_id).execute()
+        apply_update(image_id, values, properties, tags, quota)
         return record_of(db, identity, image_id)
+
+
+def apply_update(image_id, values=None, properties=None, tags=None, quota=None):
+    """``update_image``'s changes, inside the caller's write transaction (the image
+    row locked)."""
+    quota = quota or {}
+    if properties:
+        _update_properties(image_id, properties, quota.get('max_properties'))
+    if tags is not None:
+        tags = sorted(set(tags))
+        max_tags = quota.get('max_tags')
+        if quotas.limited(max_tags):
+            before = ImageTag.select().where(ImageTag.image == image_id).count()
+            quotas.check('max_tags', max_tags, before, len(tags),
+                         'Too many tags on image %s' % image_id)
+        ImageTag.delete().where(ImageTag.image == image_id).execute()
+        _insert_tags(image_id, tags)
+    changes = dict(values or {}, updated_at=utcnow())
+    Image.update(**changes).where(Image.id == image_id).execute()
 
 
 @retry_on_deadlock
@@ -631,7 +637,8 @@ def _update_properties(image_id, properties, max_properties=None):
     missing = sorted(name for name, value in properties.items()
                      if value is None and name not in existing)
     if missing:
-        raise errors.Conflict('Property %s does not exist.' % ', '.join(missing))
+        raise errors.Conflict('Property %s does not exist.' % ', '.join(missing),
+                              reason='missing_property')
     after = set(existing)
     for name, value in properties.items():
         if value is None:

@@ -118,7 +118,7 @@ def remove_location(db, identity, image_id, url, allow_last=False):
 @retry_on_deadlock
 def replace_locations(db, identity, image_id, locations, expected_urls=None,
                       transition=None, values=None, max_locations=None,
-                      max_storage=None):
+                      max_storage=None, update=None):
     """Replace all the image's locations with ``locations``, in order.
 
     ``expected_urls`` (the URLs the caller read, in order) makes it a
@@ -127,7 +127,9 @@ def replace_locations(db, identity, image_id, locations, expected_urls=None,
     ``add_location``. ``Conflict`` (``duplicate_location``) if ``locations`` names a
     URL twice; ``TooLarge`` if it holds more than ``max_locations`` and more than
     the image had, or the owner's storage usage grows over ``max_storage``. Leases
-    on pending locations end.
+    on pending locations end. ``update`` (``values``, ``properties``, ``tags``,
+    ``quota`` as for ``images.update_image``) changes the image's attributes in the
+    same transaction: a patch that changes both is applied whole or not at all.
     """
     with db_module.write_transaction(db):
         image = images.visible_image(db, identity, image_id, lock=True)
@@ -142,6 +144,8 @@ def replace_locations(db, identity, image_id, locations, expected_urls=None,
                      'Too many locations on image %s' % image_id)
         images.replace_location_rows(image_id, locations)
         _finish(image_id, transition, values, utcnow())
+        if update:
+            images.apply_update(image_id, **update)
         storage.check()
         return images.record_of(db, identity, image_id)
 

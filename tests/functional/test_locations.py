@@ -748,6 +748,23 @@ def test_refused_patch_adds_change_nothing(plain, problem, status):
         assert owner.image(image['id']) == before
 
 
+def test_a_patch_of_attributes_and_locations_is_applied_whole_or_not_at_all(plain):
+    datadir = pathlib.Path(plain.datadir)
+    with plain.client(deployment.new_project()) as owner:
+        image = owner.create_image()
+        data = os.urandom(STORAGE_QUOTA * 3 // 5)
+        owner.upload(image['id'], data)
+        before = owner.image(image['id'])
+        # A second copy counts the size again: over the storage quota, which the
+        # registry checks as it writes the locations.
+        response = owner.patch_image(image['id'], [
+            {'op': 'replace', 'path': '/name', 'value': 'changed'},
+            {'op': 'replace', 'path': '/tags', 'value': ['t']},
+            add_op(place(datadir, data))])
+        assert_error(response, 413)
+        assert owner.image(image['id']) == before
+
+
 @pytest.mark.parametrize('validation_data', [
     {'os_hash_algo': 'sha512', 'os_hash_value': 'a' * 128, 'checksum': 'z' * 32},
     {'os_hash_algo': 'sha256', 'os_hash_value': 'a' * 64},

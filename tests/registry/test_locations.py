@@ -247,6 +247,27 @@ def test_replace_is_a_compare_and_swap_on_the_urls_read(client, project):
     assert client.get_image(caller, image['id']) == image
 
 
+def test_replace_changes_the_attributes_of_the_same_patch_in_one_transaction(
+        client, project):
+    caller = project()
+    image = active_image(client, caller, 'file:///a')
+    record = client.replace_locations(
+        caller, image['id'], [{'url': 'file:///a'}, {'url': 'file:///b'}],
+        update={'values': {'name': 'both'}, 'properties': {'k': 'v'},
+                'tags': ['t']})
+    assert (urls(record), record['name'], record['properties'], record['tags']) == (
+        ['file:///a', 'file:///b'], 'both', {'k': 'v'}, ['t'])
+    # Refused for either part: neither is written.
+    for locations, update, error in [
+            ([{'url': 'file:///c'}], {'properties': {'gone': None}}, errors.Conflict),
+            ([{'url': 'file:///c'}], {'tags': ['x', 'y'], 'quota': {'max_tags': 1}},
+             errors.TooLarge),
+            ([{'url': 'file:///c'}] * 2, {'values': {'name': 'dup'}}, errors.Conflict)]:
+        with pytest.raises(error):
+            client.replace_locations(caller, image['id'], locations, update=update)
+        assert client.get_image(caller, image['id']) == record
+
+
 def test_replace_refuses_duplicates_and_too_many(client, project):
     caller = project()
     image = active_image(client, caller, 'file:///a')
