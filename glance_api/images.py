@@ -10,6 +10,7 @@ import re
 import urllib.parse
 
 from flask import Blueprint, g, request
+import werkzeug.routing
 
 from glance_api import (attributes, bodies, errors, locations, patch, policy,
                         responses, store_acls, store_data, verification, views)
@@ -17,6 +18,13 @@ from glance_api.services import services
 from glance_registry import errors as registry_errors
 
 LOG = logging.getLogger(__name__)
+
+class TagConverter(werkzeug.routing.PathConverter):
+    """A tag in a path: anything up to the end, slashes and line breaks included
+    (tags are any string; the path converter's ``.`` stops at a newline)."""
+
+    regex = '[^/](?s:.)*?'
+
 
 bp = Blueprint('images', __name__)
 
@@ -299,7 +307,7 @@ def _change_activation(image_id, action, from_status, to_status):
             raise errors.Conflict(str(exc))
 
 
-@bp.put('/v2/images/<image_id>/tags/<path:tag>')
+@bp.put('/v2/images/<image_id>/tags/<tag:tag>')
 def add_tag(image_id, tag):
     """Add a tag (idempotent); 204. 400 for a tag over 255 characters."""
     ctx = g.context
@@ -313,7 +321,7 @@ def add_tag(image_id, tag):
     return responses.no_content()
 
 
-@bp.delete('/v2/images/<image_id>/tags/<path:tag>')
+@bp.delete('/v2/images/<image_id>/tags/<tag:tag>')
 def delete_tag(image_id, tag):
     """Remove a tag; 204, or 404 if the image has no such tag."""
     ctx = g.context

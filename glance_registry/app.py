@@ -435,7 +435,7 @@ Route = collections.namedtuple('Route', 'method pattern handler authenticated')
 _IMAGE = r'/v1/images/(?P<image_id>[^/]+)'
 _MEMBER = _IMAGE + r'/members/(?P<member_id>[^/]+)'
 
-ROUTES = tuple(Route(method, re.compile(pattern), handler, authenticated)
+ROUTES = tuple(Route(method, re.compile(pattern, re.DOTALL), handler, authenticated)
                for method, pattern, handler, authenticated in (
     ('GET', r'/healthcheck', healthcheck, False),
     ('GET', r'/v1/images', list_images, True),

@@ -1,5 +1,6 @@
 """/v2/images: create, show, update, delete, tags and (de)activation, over HTTP."""
 
+import urllib.parse
 import uuid
 
 import pytest
@@ -327,6 +328,16 @@ def test_tags_are_added_idempotently_and_removed(tenant):
     assert tenant.image(image['id'])['tags'] == ['with space']
     assert_error(tenant.delete(url + 'gold'), 404)
     assert_error(tenant.put(url + 'x' * 256), 400)
+
+
+@pytest.mark.parametrize('tag', ['a/b', 'line\nbreak', '\n', 'tab\there'])
+def test_any_tag_can_be_added_and_removed_through_its_url(tenant, tag):
+    image = tenant.create_image(tags=[tag])
+    url = '/v2/images/%s/tags/%s' % (image['id'], urllib.parse.quote(tag, safe=''))
+    assert tenant.delete(url).status_code == 204
+    assert tenant.image(image['id'])['tags'] == []
+    assert tenant.put(url).status_code == 204
+    assert tenant.image(image['id'])['tags'] == [tag]
 
 
 def test_tagging_an_unknown_image_is_404(tenant):
