@@ -136,10 +136,13 @@ def _upload_store():
     """The store an upload goes to: ``X-Image-Meta-Store`` when several exist."""
     store_set = services().stores
     store_id = request.headers.get('X-Image-Meta-Store')
-    if not store_set.multi or not store_id:
+    if not store_set.multi or store_id is None:
         return store_set.default
     if store_id not in store_set or not store_set.get(store_id).writable:
-        raise errors.BadRequest('Store for identifier %s not found' % store_id)
+        # An empty value too, as upstream. Header text arrives as latin-1: shown as
+        # the client wrote it (UTF-8, most likely).
+        shown = store_id.encode('latin-1').decode('utf-8', 'replace')
+        raise errors.BadRequest('Store for identifier %s not found' % shown)
     return store_set.get(store_id)
 
 

@@ -182,9 +182,14 @@ def test_upload_to_a_chosen_store(multi, tenant):
     assert hashlib.md5(data).hexdigest() == image['checksum']
 
 
-def test_upload_to_an_unknown_store_is_400_and_keeps_the_image_queued(multi, tenant):
+@pytest.mark.parametrize('store', ['nowhere', '', 'LOCAL', '\u00e9'.encode()])
+def test_upload_to_an_unknown_store_is_400_and_keeps_the_image_queued(multi, tenant,
+                                                                      store):
     image = tenant.create_image()
-    assert_error(upload(tenant, image['id'], b'data', store='nowhere'), 400)
+    response = upload(tenant, image['id'], b'data', store=store)
+    assert_error(response, 400)
+    shown = store.decode() if isinstance(store, bytes) else store
+    assert response.json()['message'] == 'Store for identifier %s not found' % shown
     image = tenant.image(image['id'])
     assert image['status'] == 'queued'
     assert 'stores' not in image
