@@ -23,6 +23,8 @@ def create_app(conf, registry=None, store_set=None):
     """A Flask app serving the Images API v2 as ``conf`` says."""
     app = Flask('glance_api')
     app.url_map.strict_slashes = False
+    # '//' is not '/' (as upstream's router has it): 404, not a 308 to another URL.
+    app.url_map.merge_slashes = False
     app.url_map.converters['tag'] = images.TagConverter
     enforcer = policy.new_enforcer(conf)
     registry = registry or RegistryClient.from_config(conf)

@@ -71,6 +71,13 @@ def test_wrong_method_is_405_with_allow(tenant, method, path, allowed):
 IMAGE = '/v2/images/00000000-0000-0000-0000-000000000000'
 
 
+@pytest.mark.parametrize('path', ['/v2//images', '/v2/images//x/file'])
+def test_doubled_slashes_are_404_not_redirects(tenant, path):
+    response = tenant.get(path, allow_redirects=False)
+    assert response.status_code == 404
+    assert response.json()['code'] == '404 Not Found'
+
+
 @pytest.mark.parametrize('method', ['HEAD', 'OPTIONS'])
 @pytest.mark.parametrize('path, allowed', [
     ('/v2/images', {'GET', 'POST'}),
