@@ -58,6 +58,10 @@ def add_member(image_id):
     if not isinstance(member_id, str) or not member_id or len(member_id) > 255 or \
             set(document) != {'member'}:
         raise errors.BadRequest('The request body must be {"member": "<project id>"}.')
+    if '/' in member_id:
+        # Unlike upstream: such a member could never be shown, updated or removed
+        # (its URL, /members/<id>, would not reach it).
+        raise errors.BadRequest('A member id cannot contain "/".')
     record = _shared_image(image_id)
     policy.enforce(g.context, 'add_member', record)
     try:

@@ -116,6 +116,7 @@ def test_only_shared_images_have_members(admin, visibility):
 @pytest.mark.parametrize('body', [
     {}, {'member': ''}, {'member': 5}, {'member': 'x' * 256}, ['x'],
     {'member': 'a', 'extra': 1},
+    {'member': 'a/b'},   # its /members/<id> URL could never reach it
 ])
 def test_malformed_member_bodies_are_400(sharing, body):
     owner, _, _, image = sharing
