@@ -52,9 +52,14 @@ def readable(record):
     return protections.readable(g.context, record) if protections else record
 
 
-def check_visibility_change(ctx, visibility):
+def check_visibility_change(ctx, visibility, record=None):
+    """Policy for setting ``visibility`` on ``record`` (for a new image, its
+    ``owner``): ``publicize_image`` for public, ``communitize_image`` for
+    community."""
     if visibility == 'public':
-        policy.enforce(ctx, 'publicize_image')
+        policy.enforce(ctx, 'publicize_image', record)
+    elif visibility == 'community':
+        policy.enforce(ctx, 'communitize_image', record)
 
 
 def image_document(record):
@@ -93,7 +98,7 @@ def create_image():
         raise errors.Forbidden("You are not permitted to create images owned by '%s'."
                                % owner)
     policy.enforce(ctx, 'add_image', {'owner': owner})
-    check_visibility_change(ctx, document.get('visibility'))
+    check_visibility_change(ctx, document.get('visibility'), {'owner': owner})
 
     values = {key: document[key] for key in attributes.WRITABLE_BASE if key in document}
     values['owner'] = owner
@@ -228,8 +233,9 @@ def _attribute_update(ctx, record, changes):
                 record['status'] != 'queued':
             raise errors.Forbidden('Attribute %s can be only replaced for a queued '
                                    'image.' % field)
-    if values.get('visibility', record['visibility']) != record['visibility']:
-        check_visibility_change(ctx, values['visibility'])
+    if any(change.name == 'visibility' for change in changes):
+        # Whether or not it changes, as upstream: re-publicizing needs the right too.
+        check_visibility_change(ctx, update.document.get('visibility'), record)
     if update.is_empty():
         return None
     return {'values': values, 'properties': update.properties, 'tags': update.tags,

@@ -148,22 +148,30 @@ def credentials(ctx):
     if ctx.is_admin and 'admin' not in roles:
         # Upstream's unauthenticated context is an admin without roles.
         roles.append('admin')
-    return {'user_id': ctx.user_id, 'project_id': ctx.project_id, 'roles': roles,
-            'is_admin': ctx.is_admin}
+    return _present({'user_id': ctx.user_id, 'project_id': ctx.project_id,
+                     'roles': roles, 'is_admin': ctx.is_admin})
 
 
 def image_target(ctx, image):
     """The policy target of an image record (a dict with ``owner`` at least)."""
     member_id = ctx.project_id if image.get('member_status') else None
-    return {'project_id': image.get('owner'), 'owner': image.get('owner'),
-            'member_id': member_id, 'visibility': image.get('visibility'),
-            'image_id': image.get('id')}
+    return _present({'project_id': image.get('owner'), 'owner': image.get('owner'),
+                     'member_id': member_id, 'visibility': image.get('visibility'),
+                     'image_id': image.get('id')})
+
+
+def _present(values):
+    """``values`` without its None ones. oslo.policy compares ``str()`` forms, so a
+    caller without a project would match an image without an owner ('None' ==
+    'None'), and ``X-Project-Id: None`` would too; a missing key matches nothing
+    (upstream: an image or a caller without a project owns nothing)."""
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def allowed(enforcer, ctx, action, image=None, target=None):
     if target is None:
         target = image_target(ctx, image) if image is not None else \
-            {'project_id': ctx.project_id}
+            _present({'project_id': ctx.project_id})
     return enforcer.enforce(action, target, credentials(ctx))
 
 

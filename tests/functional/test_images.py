@@ -364,3 +364,38 @@ def test_queued_image_cannot_be_deactivated(tenant):
     image = tenant.create_image()
     assert_error(tenant.post('/v2/images/%s/actions/deactivate' % image['id']), 403)
     assert_error(tenant.post('/v2/images/%s/actions/reactivate' % image['id']), 403)
+
+
+# -- callers without a project ------------------------------------------------------
+
+@pytest.mark.parametrize('project_header', [None, 'None'])
+def test_a_caller_without_a_project_owns_no_ownerless_image(glance, admin,
+                                                             project_header):
+    # The header-less admin creates images without an owner; a member without a
+    # project (or one naming the project "None") must not own them.
+    image = admin.create_image(visibility='public')
+    admin.upload(image['id'], b'x')
+    headers = {'X-User-Id': 'mallory', 'X-Roles': 'member,reader'}
+    if project_header:
+        headers['X-Project-Id'] = project_header
+    with glance.client() as nobody:
+        nobody.headers.update(headers)
+        url = '/v2/images/%s' % image['id']
+        assert nobody.get(url).status_code == 200   # public: readable by all
+        assert_error(nobody.patch_image(image['id'], [
+            {'op': 'replace', 'path': '/name', 'value': 'pwned'}]), 403)
+        assert_error(nobody.post(url + '/actions/deactivate'), 403)
+        assert_error(nobody.put(url + '/tags/t'), 403)
+        assert_error(nobody.delete(url), 403)
+    shown = admin.image(image['id'])
+    assert (shown['name'], shown['status'], shown['tags']) == (None, 'active', [])
+
+
+def test_making_an_image_public_again_needs_the_right_to_publicize(glance, admin,
+                                                                   tenant):
+    image = tenant.create_image()
+    assert admin.patch_image(image['id'], [
+        {'op': 'replace', 'path': '/visibility', 'value': 'public'}]).status_code == 200
+    # As upstream: every replace of visibility with public is checked.
+    assert_error(tenant.patch_image(image['id'], [
+        {'op': 'replace', 'path': '/visibility', 'value': 'public'}]), 403)

@@ -15,7 +15,8 @@ def governed(tmp_path_factory):
     workdir = tmp_path_factory.mktemp('policy')
     policy_file = workdir / 'policy.yaml'
     policy_file.write_text('"delete_image": "role:admin"\n'
-                           '"publicize_image": "role:member"\n')
+                           '"publicize_image": "role:member"\n'
+                           '"communitize_image": "role:admin"\n')
     with deployment.running(workdir, api_extra={
             'oslo_policy': {'policy_file': str(policy_file)}}) as glance:
         yield glance, policy_file
@@ -29,6 +30,18 @@ def test_overridden_rules_take_effect(governed):
         assert member.delete('/v2/images/%s' % image['id']).status_code == 403
         with glance.client() as admin:
             assert admin.delete('/v2/images/%s' % image['id']).status_code == 204
+
+
+def test_communitize_image_governs_community_visibility(governed):
+    glance, _ = governed
+    with glance.client(deployment.new_project()) as member:
+        assert member.post('/v2/images', json={'visibility': 'community'}) \
+            .status_code == 403
+        image = member.create_image()
+        assert member.patch_image(image['id'], [
+            {'op': 'replace', 'path': '/visibility', 'value': 'community'}]) \
+            .status_code == 403
+        assert member.image(image['id'])['visibility'] == 'shared'
 
 
 def test_rules_not_overridden_keep_upstream_defaults(governed):
