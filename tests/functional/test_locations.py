@@ -637,6 +637,21 @@ def test_another_images_data_cannot_be_taken_over_in_another_spelling(plain):
         assert victim.get('/v2/images/%s/file' % victims['id']).content == b'precious'
 
 
+def test_refusing_a_location_tells_nothing_of_images_the_caller_cannot_see(plain):
+    datadir = pathlib.Path(plain.datadir)
+    with plain.client(deployment.new_project()) as other, \
+            plain.client(deployment.new_project()) as prober:
+        hidden = other.create_image()   # queued, private: no data yet
+        answers = []
+        for name in (hidden['id'], str(uuid.uuid4())):
+            image = prober.create_image()
+            response = prober.post('/v2/images/%s/locations' % image['id'],
+                                   json={'url': file_url(datadir / name)})
+            answers.append((response.status_code, response.json()['message']
+                            .replace(name, '<id>')))
+        assert answers[0] == answers[1] and answers[0][0] == 409, answers
+
+
 def test_a_location_is_recorded_as_its_store_spells_it(plain):
     datadir = pathlib.Path(plain.datadir)
     url = place(datadir, b'data')
