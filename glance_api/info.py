@@ -11,6 +11,10 @@ bp = Blueprint('info', __name__)
 @bp.get('/v2/info/usage')
 def usage():
     """The caller's project's usage of each per-project limit, as upstream."""
+    if g.context.identity.project_id is None:
+        raise errors.BadRequest('Usage is counted per project, and this request has '
+                                'no project (no X-Project-Id, or a token without a '
+                                'project scope).')
     counts = services().registry.usage(g.context.identity, request_id=g.request_id)
     return responses.json(services().quotas.usage_document(counts))
 

@@ -156,3 +156,10 @@ def test_usage_reports_every_limit(limited):
     assert usage['image_size_total']['limit'] == 0  # 1000 KiB is 0 whole MiB
     assert usage['image_size_total']['usage'] == 0
     assert usage['image_stage_total'] == {'limit': -1, 'usage': 0}
+
+
+def test_usage_without_a_project_says_there_is_none(limited):
+    with limited.client() as anonymous:
+        response = anonymous.get('/v2/info/usage')
+    assert response.status_code == 400
+    assert 'no project' in response.json()['message']
