@@ -71,6 +71,14 @@ def test_image_without_data_downloads_as_204(tenant):
     assert response.status_code == 204 and response.content == b''
 
 
+def _download_hundred_bytes(tenant, headers):
+    """Upload bytes 0..99 to a new image and GET them with ``headers``."""
+    data = bytes(range(100))
+    image = tenant.create_image()
+    tenant.upload(image['id'], data)
+    return data, tenant.get('/v2/images/%s/file' % image['id'], headers=headers)
+
+
 @pytest.mark.parametrize('header, status, expected', [
     ('bytes=0-9', 206, (0, 10)),
     ('bytes=10-', 206, (10, 90)),
@@ -87,11 +95,7 @@ def test_image_without_data_downloads_as_204(tenant):
     ('bytes=0-1,5-6', 400, None),
 ])
 def test_range_requests(tenant, header, status, expected):
-    data = bytes(range(100))
-    image = tenant.create_image()
-    tenant.upload(image['id'], data)
-    response = tenant.get('/v2/images/%s/file' % image['id'],
-                          headers={'Range': header})
+    data, response = _download_hundred_bytes(tenant, {'Range': header})
     assert response.status_code == status
     if status == 400:
         assert 'multiple ranges' in response.json()['message']
@@ -117,11 +121,8 @@ def test_range_requests(tenant, header, status, expected):
     ('bytes \u00b2-3/100', 416, None),
 ])
 def test_legacy_content_range_requests(tenant, header, status, expected):
-    data = bytes(range(100))
-    image = tenant.create_image()
-    tenant.upload(image['id'], data)
-    response = tenant.get('/v2/images/%s/file' % image['id'],
-                          headers={'Content-Range': header.encode('latin-1')})
+    data, response = _download_hundred_bytes(
+        tenant, {'Content-Range': header.encode('latin-1')})
     assert response.status_code == status
     if expected:
         offset, length = expected

@@ -372,6 +372,21 @@ def test_showing_an_image_is_one_query(in_process, shelf):
     assert len(queries) == 1
 
 
+def sqlite_first_page_plan(in_process, caller, params):
+    """SQLite's plan for the first page of a list with ``params``, as one line."""
+    db, _ = in_process
+    if db_module.dialect(db) != 'sqlite':
+        pytest.skip('an SQLite query plan')
+    query = filters.parse_list_params([('limit', '25')] + params)
+    select = (models.Image.select(models.Image.id)
+              .where(filters.list_condition(query, caller, 'sqlite'))
+              .order_by(*filters.order_by(query.sort)).limit(26))
+    sql, sql_params = select.sql()
+    with db_module.connection(db):
+        return ' | '.join(row[-1] for row in
+                          db.execute_sql('EXPLAIN QUERY PLAN ' + sql, sql_params))
+
+
 @pytest.mark.parametrize('caller', [
     pytest.param(identity_module.Identity('u', None, is_admin=True), id='admin'),
     pytest.param(identity_module.Identity('u', 'plan-project'), id='project-member'),
@@ -385,17 +400,7 @@ def test_the_default_first_page_walks_the_created_at_index_on_sqlite(in_process,
                                                                      caller, filters_):
     """No sort of every visible (or active) image to return one page (seconds at
     100,000)."""
-    db, _ = in_process
-    if db_module.dialect(db) != 'sqlite':
-        pytest.skip('an SQLite query plan')
-    query = filters.parse_list_params([('limit', '25')] + filters_)
-    select = (models.Image.select(models.Image.id)
-              .where(filters.list_condition(query, caller, 'sqlite'))
-              .order_by(*filters.order_by(query.sort)).limit(26))
-    sql, params = select.sql()
-    with db_module.connection(db):
-        plan = ' | '.join(row[-1] for row in
-                          db.execute_sql('EXPLAIN QUERY PLAN ' + sql, params))
+    plan = sqlite_first_page_plan(in_process, caller, filters_)
     assert 'USING INDEX ix_images_created_at_id' in plan, plan
     assert 'TEMP B-TREE' not in plan, plan
 
@@ -404,17 +409,8 @@ def test_the_default_first_page_walks_the_created_at_index_on_sqlite(in_process,
 def test_a_first_page_sorted_by_name_walks_the_name_index_on_sqlite(in_process,
                                                                     direction):
     """Only images with the same name are sorted (by id), not every visible image."""
-    db, _ = in_process
-    if db_module.dialect(db) != 'sqlite':
-        pytest.skip('an SQLite query plan')
-    caller = identity_module.Identity('u', 'plan-project')
-    query = filters.parse_list_params([('limit', '25'), ('sort', 'name:' + direction)])
-    select = (models.Image.select(models.Image.id)
-              .where(filters.list_condition(query, caller, 'sqlite'))
-              .order_by(*filters.order_by(query.sort)).limit(26))
-    sql, params = select.sql()
-    with db_module.connection(db):
-        plan = ' | '.join(row[-1] for row in
-                          db.execute_sql('EXPLAIN QUERY PLAN ' + sql, params))
+    plan = sqlite_first_page_plan(in_process,
+                                  identity_module.Identity('u', 'plan-project'),
+                                  [('sort', 'name:' + direction)])
     assert 'USING INDEX ix_images_name_sort' in plan, plan
     assert 'TEMP B-TREE FOR ORDER BY' not in plan, plan
