@@ -16,6 +16,7 @@ from glance_api import (attributes, bodies, errors, locations, patch, policy,
                         responses, store_acls, store_data, verification, views)
 from glance_api.services import services
 from glance_registry import errors as registry_errors
+from glance_registry import filters as list_filters
 
 LOG = logging.getLogger(__name__)
 
@@ -143,6 +144,11 @@ def list_images():
             if limit < 0:
                 raise errors.BadRequest('limit param must be positive')
     limit = min(limit, conf.api_limit_max)
+    if _filters_unreadable_property(params):
+        # As if no image had it: matching would reveal the values it cannot read.
+        return responses.json({'images': [], 'first': _list_link(
+            [(k, v) for k, v in params if k != 'marker']),
+            'schema': '/v2/schemas/images'})
     forwarded = [(k, v) for k, v in params if k != 'limit'] + [('limit', str(limit))]
     try:
         records, next_marker = services().registry.list_images(
@@ -158,6 +164,13 @@ def list_images():
         document['next'] = _list_link([(k, v) for k, v in params if k != 'marker']
                                       + [('marker', next_marker)])
     return responses.json(document)
+
+
+def _filters_unreadable_property(params):
+    protections = services().protections
+    return bool(protections) and any(
+        list_filters.is_property_filter(key) and
+        not protections.allowed(g.context, key, 'read') for key, _ in params)
 
 
 def _list_link(params):

@@ -60,6 +60,17 @@ PROPERTY_VALUE_PREFIX = 255
 
 _INT_MAX = 2 ** 63 - 1
 
+
+def is_property_filter(key):
+    """Whether the list parameter ``key`` filters on a custom property."""
+    return key not in _NOT_PROPERTIES
+
+
+_NOT_PROPERTIES = frozenset(
+    ('limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'visibility', 'member_status',
+     'os_hidden', 'protected', 'size_min', 'size_max', 'changes-since', 'tag')
+    + _IN_FILTERS + _EQ_FILTERS + _INT_EQ_FILTERS + _TIME_FILTERS + _UNFILTERABLE)
+
 # Filters (tags, properties, and others) one list may combine. Each is a term of
 # the WHERE clause: a few hundred overflow SQLite's parser stack and, beyond,
 # Python's recursion limit while the query is built; no real client sends 32.

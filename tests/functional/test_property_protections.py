@@ -1,5 +1,7 @@
 """Property protections in both upstream formats (roles and policies)."""
 
+import uuid
+
 import pytest
 
 from tests.fixtures import deployment, processes
@@ -96,6 +98,21 @@ def test_unreadable_properties_are_hidden_in_show_and_list(clients):
     assert all('x_admin_secret' not in i for i in listed)
     assert admin.image(image['id'])['x_admin_secret'] == 's'
     assert reader.image(image['id'])['x_owner_note'] == 'n'
+
+
+def test_list_filters_reveal_no_unreadable_property(clients):
+    member, reader, admin = clients
+    secret, note = 'secret-%s' % uuid.uuid4(), 'note-%s' % uuid.uuid4()
+    image = admin.create_image(owner=member.project, x_admin_secret=secret,
+                               x_owner_note=note)
+    for client in (member, reader):
+        for value in (secret, 'wrong'):
+            listed = client.get('/v2/images?x_admin_secret=%s' % value).json()
+            assert listed['images'] == []
+        listed = client.get('/v2/images?x_owner_note=%s' % note).json()['images']
+        assert [i['id'] for i in listed] == [image['id']]
+    assert [i['id'] for i in admin.get('/v2/images?x_admin_secret=%s' % secret)
+            .json()['images']] == [image['id']]
 
 
 def test_a_hidden_property_cannot_be_changed_or_removed(clients):
