@@ -234,9 +234,14 @@ def _attribute_update(ctx, record, changes):
     policy, schema, protections, who may change what), or None if there is none."""
     policy.enforce(ctx, 'modify_image', record)
     update = patch.apply(changes, record, services().schemas, request.mimetype)
-    if services().protections:
-        services().protections.check_changes(ctx, record.get('properties') or {},
-                                             update.properties)
+    protections = services().protections
+    if protections:
+        old_properties = record.get('properties') or {}
+        protections.check_changes(ctx, old_properties, update.properties)
+        # Setting a property to the value it has is still an update, as upstream.
+        for change in changes:
+            if change.op in ('add', 'replace') and change.name in old_properties:
+                protections.check(ctx, change.name, 'update')
 
     values = update.values
     if 'owner' in values and values['owner'] != record['owner'] and not ctx.is_admin:

@@ -131,6 +131,9 @@ def test_update_and_delete_rules(clients):
                                x_nothing_here='a')
     assert member.patch_image(image['id'],
                               replace('x_readonly_id', '43')).status_code == 403
+    # Setting the value it has is an update too, as upstream.
+    assert member.patch_image(image['id'],
+                              replace('x_readonly_id', '42')).status_code == 403
     assert member.patch_image(image['id'], [
         {'op': 'remove', 'path': '/x_readonly_id'}]).status_code == 403
     # an operation the section leaves out is allowed to no one
