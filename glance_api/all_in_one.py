@@ -98,11 +98,21 @@ def main(argv=None):
         return sync.returncode
 
     children = []
+    stopping = []
 
     def stop(*_):
-        for child in children:
+        # The API first, and the registry only once it is gone: requests the API
+        # is still finishing (an upload's last status change) need the registry.
+        if stopping:
+            return
+        stopping.append(True)
+        for child in reversed(children):
             if child.poll() is None:
                 child.terminate()
+                try:
+                    child.wait(timeout=40)
+                except subprocess.TimeoutExpired:
+                    child.kill()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -128,6 +138,11 @@ def main(argv=None):
         # Run until either daemon exits (or a signal stops both).
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
+        if not stopping:
+            for name, child in zip(('registry', 'API'), children):
+                if child.poll() is not None:
+                    LOG.error('the %s exited (code %s); stopping', name,
+                              child.returncode)
     finally:
         stop()
         for child in children:

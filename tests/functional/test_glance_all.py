@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -67,3 +68,47 @@ def test_glance_all_serves_creates_its_database_and_stops_on_sigterm(tmp_path):
         except requests.ConnectionError:
             continue
         raise AssertionError('port %d still answers after SIGTERM' % port)
+
+
+def _start(data_dir, api_port, registry_port):
+    process = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), 'glance-all'),
+         '--data-dir', str(data_dir), '--port', str(api_port),
+         '--registry-port', str(registry_port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for('http://127.0.0.1:%d/versions' % api_port, process)
+    return process
+
+
+def test_an_upload_in_flight_at_sigterm_completes_before_the_registry_stops(
+        tmp_path):
+    api_port, registry_port = processes.free_port(), processes.free_port()
+    data_dir = tmp_path / 'data'
+    glance_all = _start(data_dir, api_port, registry_port)
+    url = 'http://127.0.0.1:%d' % api_port
+    try:
+        image_id = requests.post(url + '/v2/images', json={
+            'disk_format': 'raw', 'container_format': 'bare'}).json()['id']
+        sock = socket.create_connection(('127.0.0.1', api_port))
+        sock.sendall(('PUT /v2/images/%s/file HTTP/1.1\r\nHost: x\r\n'
+                      'Content-Type: application/octet-stream\r\n'
+                      'Content-Length: 200000\r\n\r\n' % image_id).encode()
+                     + b'x' * 100000)
+        time.sleep(1)   # the upload is under way
+        glance_all.send_signal(signal.SIGTERM)
+        time.sleep(1)   # both daemons have been told to stop
+        sock.sendall(b'x' * 100000)
+        status_line = sock.recv(4096).split(b'\r\n')[0]
+        sock.close()
+        assert b' 204 ' in status_line, status_line
+        glance_all.wait(timeout=60)
+    finally:
+        if glance_all.poll() is None:
+            glance_all.kill()
+    glance_all = _start(data_dir, api_port, registry_port)
+    try:
+        image = requests.get(url + '/v2/images/%s' % image_id).json()
+        assert (image['status'], image['size']) == ('active', 200000)
+    finally:
+        glance_all.send_signal(signal.SIGTERM)
+        glance_all.wait(timeout=60)
