@@ -12,7 +12,7 @@ from flask import Flask, g, request
 import stores
 from glance_api import (auth, connections, errors, healthcheck, image_data, images,
                         info, locations, members, policy, protections, quotas,
-                        request_shape, schemas, versions)
+                        request_shape, schemas, store_data, versions)
 from glance_api.services import Services
 from glance_registry.client import RegistryClient
 
@@ -47,6 +47,7 @@ def create_app(conf, registry=None, store_set=None):
     def _check_request_shape():
         request_shape.check(app.url_map)
 
+    store_data.start_sweeper(app.extensions['glance'].stores)
     errors.register_handlers(app)
     for blueprint in (versions.bp, schemas.bp, images.bp, image_data.bp, members.bp,
                       info.bp, locations.bp):

@@ -17,7 +17,7 @@ import uuid
 from flask import Blueprint, Response, g, request
 
 from glance_api import (errors, images, policy, quotas, request_body, responses,
-                        store_acls, views)
+                        store_acls, store_data, views)
 from glance_api.services import services
 from glance_api.store_data import caller_credentials
 from glance_registry import errors as registry_errors
@@ -75,7 +75,9 @@ def upload(image_id):
     except registry_errors.TooLarge as exc:
         raise errors.TooLarge(str(exc))
     if record['status'] == 'saving':
-        _discard_abandoned(image_id)
+        LOG.warning('image %s: its previous upload stopped renewing its lease; '
+                    'taking over', image_id)
+        store_data.discard_abandoned(image_id)
 
     reservation = quotas.Reservation(
         registry, ctx.identity, image_id, services().quotas.max_storage,
@@ -266,20 +268,6 @@ def _gone_during_upload(image_id):
 def _gone_after_upload(image_id):
     return errors.Gone('Image %s could not be found after upload. The image may have '
                        'been deleted during the upload.' % image_id)
-
-
-def _discard_abandoned(image_id):
-    """This upload took over from one whose worker died: remove what it left."""
-    LOG.warning('image %s: its previous upload stopped renewing its lease; '
-                'taking over', image_id)
-    for store in services().stores:
-        if not store.writable:
-            continue
-        try:
-            store.discard_abandoned(image_id, credentials=caller_credentials())
-        except store_errors.StoreError as exc:
-            LOG.warning('image %s: could not remove what its dead upload left in '
-                        'store %s: %s', image_id, store.store_id, exc)
 
 
 def _give_back(image_id, upload_id):

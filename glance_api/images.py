@@ -287,6 +287,10 @@ def delete_image(image_id):
     except registry_errors.NotFound:
         raise errors.NotFound('No image found with ID %s' % image_id)
     purge_locations(deleted)
+    if deleted['status'] == 'saving':
+        # An upload that died mid-way may have left a temporary file or segments
+        # (a live one finds the image gone and removes its own).
+        store_data.discard_abandoned(image_id)
     return responses.no_content()
 
 

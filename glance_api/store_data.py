@@ -7,6 +7,8 @@ store: the registry says which images use a URL (``location_references``).
 """
 
 import logging
+import threading
+import time
 
 import flask
 
@@ -90,3 +92,38 @@ def delete_data(locations, image_id):
         except store_errors.StoreError as exc:
             LOG.error('image %s: its data at %s could not be removed: %s', image_id,
                       url, exc)
+
+
+def discard_abandoned(image_id):
+    """Remove what dead uploads of ``image_id`` left in the writable stores."""
+    for store in services().stores:
+        if not store.writable:
+            continue
+        try:
+            store.discard_abandoned(image_id, credentials=caller_credentials())
+        except store_errors.StoreError as exc:
+            LOG.warning('image %s: could not remove what its dead upload left in '
+                        'store %s: %s', image_id, store.store_id, exc)
+
+
+#: Seconds between two sweeps of a worker's writable stores (``Store.sweep``).
+SWEEP_INTERVAL = 600
+
+
+def start_sweeper(store_set, interval=SWEEP_INTERVAL):
+    """Sweep the writable stores of ``store_set`` every ``interval`` seconds, on a
+    daemon thread: a worker killed mid-upload and restarted within the start-up
+    sweep's grace period would otherwise leave its temporary file until the next
+    restart."""
+    def sweep_forever():
+        while True:
+            time.sleep(interval)
+            for store in store_set:
+                if not store.writable:
+                    continue
+                try:
+                    store.sweep()
+                except Exception:   # noqa: BLE001 -- best effort; the next one retries
+                    LOG.exception('sweeping store %s failed', store.store_id)
+
+    threading.Thread(target=sweep_forever, name='store-sweeper', daemon=True).start()

@@ -255,6 +255,10 @@ class Store(abc.ABC):
         (temporary files, segments); the caller has made sure it is dead. Best
         effort: raises ``errors.StoreError`` only for the caller to log."""
 
+    def sweep(self):
+        """Remove what uploads that died left behind, whatever the image (run from
+        time to time). Best effort, as ``discard_abandoned``."""
+
     def set_acls(self, url, public, read_projects=(), credentials=None):
         """Let everyone (``public``) or the projects ``read_projects`` read the object
         at ``url``; only stores that ``act_as_caller`` keep such lists."""

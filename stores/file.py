@@ -86,6 +86,9 @@ class FileStore(base.Store):
     def discard_abandoned(self, image_id, credentials=None):
         self.remove_orphans(prefix='.%s.' % image_id, min_age=0)
 
+    def sweep(self):
+        self.remove_orphans()
+
     def remove_orphans(self, prefix='.', min_age=_ORPHAN_MIN_AGE):
         """Delete the temporary files (those starting with ``prefix``) of uploads
         whose writer is gone (no process holds their lock) and that are at least

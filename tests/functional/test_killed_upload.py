@@ -103,3 +103,23 @@ def test_an_upload_that_stalls_past_its_lease_is_taken_over_and_stops(glance):
         # The stalled upload's temporary file went when it stopped.
         assert [name for name in glance.stored_files() if image['id'] in name] == [
             image['id']]
+
+
+def test_deleting_an_image_removes_what_its_killed_upload_left(glance):
+    with glance.client(deployment.new_project()) as tenant:
+        image = tenant.create_image()
+        (worker,) = api_workers(glance)
+        upload = RawUpload(glance.url, image['id'])
+        try:
+            assert upload.send(os.urandom(MiB))
+            wait_until(lambda: any(image['id'] in name and name.endswith('.tmp')
+                                   for name in glance.stored_files()), 10,
+                       message='the temporary file')
+            os.kill(worker, signal.SIGKILL)
+        finally:
+            upload.close()
+        wait_until(lambda: api_workers(glance) not in ([], [worker]), 30,
+                   message='gunicorn to start a new worker')
+        # Within the start-up sweep's grace minute: only the delete removes it.
+        assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
+        assert not [name for name in glance.stored_files() if image['id'] in name]
