@@ -46,12 +46,27 @@ def load_config(argv, project, register, description=None, default_config_files=
     """A fresh ``ConfigOpts`` with the caller's options registered and argv parsed.
 
     ``register(conf)`` registers the options before the command line is parsed.
+    Every option's value is checked now (oslo.config checks one when it is first
+    read: a bad ``upload_lease_time`` would fail every upload instead of the
+    start); a bad file or value exits with status 2 and a one-line message.
     """
     conf = cfg.ConfigOpts()
     register(conf)
-    conf(argv, project=project, description=description,
-         default_config_files=default_config_files or [])
+    try:
+        conf(argv, project=project, description=description,
+             default_config_files=default_config_files or [])
+        _read_every_option(conf)
+    except cfg.Error as exc:
+        sys.stderr.write('configuration error: %s\n' % exc)
+        sys.exit(2)
     return conf
+
+
+def _read_every_option(options):
+    for name in options:
+        value = options[name]
+        if isinstance(value, cfg.ConfigOpts.GroupAttr):
+            _read_every_option(value)
 
 
 def setup_logging(conf):
