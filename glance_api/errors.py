@@ -99,6 +99,10 @@ def translate(exc):
     """The ``APIError`` that a registry or store exception stands for."""
     if isinstance(exc, APIError):
         return exc
+    if isinstance(exc, registry_errors.Unavailable):
+        # The reason (refused, timed out, which host) is for the log.
+        LOG.warning('registry unavailable: %s', exc)
+        return Unavailable('The image registry is not available; try again later.')
     for source, target in list(_REGISTRY_ERRORS.items()) + list(_STORE_ERRORS.items()):
         if isinstance(exc, source):
             return target(str(exc))

@@ -39,8 +39,11 @@ client_opts = [
                help='Protocol used to reach the registry.'),
     cfg.StrOpt('registry_client_ca_file',
                help='CA bundle to verify the registry\'s certificate (https).'),
-    cfg.IntOpt('registry_client_timeout', default=600, min=1,
-               help='Seconds to wait for the registry to answer one call.'),
+    cfg.IntOpt('registry_client_timeout', default=60, min=1,
+               help='Seconds to wait for the registry to answer one call. Calls '
+                    'take milliseconds; a registry that stops answering holds an API '
+                    'thread this long (upstream waited 600 s, so a stalled registry '
+                    'used up every API thread).'),
     cfg.StrOpt('registry_auth_secret', secret=True,
                help='Shared secret that signs the caller identity sent to the '
                     'registry. The registry and every client must have the same.'),
