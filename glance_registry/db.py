@@ -148,9 +148,22 @@ def connection(db):
         raise peewee.OperationalError('database connection pool exhausted') from exc
     try:
         yield db
+    except peewee.DatabaseError as exc:
+        if opened and _spoils_connection(exc):
+            # Not back into the pool: SQLite opened it read-only (the file was
+            # read-only then) and would stay so after the file is writable again.
+            db.manual_close()
+            opened = False
+        raise
     finally:
         if opened:
             _release(db)
+
+
+def _spoils_connection(exc):
+    text = str(exc).lower()
+    return any(sign in text for sign in ('readonly database', 'disk i/o error',
+                                         'not a database', 'malformed'))
 
 
 _SQLITE_CONNECT_ATTEMPTS = 5

@@ -102,3 +102,29 @@ def test_write_transactions_queue_concurrent_sqlite_writers(tmp_path):
     outcomes, total = _concurrent_read_then_write(tmp_path, db_module.write_transaction)
     assert outcomes == ['ok'] * 4
     assert total == 4
+
+
+def test_a_connection_opened_read_only_is_not_reused_once_the_file_is_writable(
+        tmp_path):
+    import shutil
+    import subprocess
+    if shutil.which('chattr') is None:
+        pytest.skip('chattr is not installed')
+    path = tmp_path / 'ro.sqlite'
+    db = db_module.open_database('sqlite:///%s' % path)
+    with db_module.connection(db):
+        db.execute_sql('CREATE TABLE t (x INTEGER)')
+    db.close_all()
+    # Immutable: even root opens it read-only (chmod does not stop root).
+    if subprocess.run(['chattr', '+i', str(path)]).returncode:
+        pytest.skip('cannot make the file immutable here')
+    try:
+        with pytest.raises(peewee.OperationalError, match='readonly'):
+            with db_module.connection(db):
+                db.execute_sql('INSERT INTO t VALUES (1)')
+    finally:
+        subprocess.run(['chattr', '-i', str(path)], check=True)
+    with db_module.connection(db):
+        db.execute_sql('INSERT INTO t VALUES (2)')
+        assert db.execute_sql('SELECT x FROM t').fetchall() == [(2,)]
+    db.close_all()
