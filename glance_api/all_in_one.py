@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -89,6 +90,14 @@ def main(argv=None):
              for arg in ('--config-file', os.path.abspath(path))]
     python = sys.executable
 
+    taken = [port for host, port in (('127.0.0.1', args.registry_port),
+                                     (args.host, args.port))
+             if not _port_free(host, port)]
+    if taken:
+        # Else the readiness check could be answered by whatever holds them.
+        LOG.error('port %s already in use; not starting',
+                  ', '.join(str(port) for port in taken))
+        return 1
     LOG.info('database: %s', database)
     LOG.info('image data: %s', images_dir)
     sync = subprocess.run([python, '-m', 'glance_registry.manage', '--config-file',
@@ -152,6 +161,17 @@ def main(argv=None):
                 child.kill()
     failed = [c.returncode for c in children if c.returncode not in (0, -15)]
     return 1 if failed else 0
+
+
+def _port_free(host, port):
+    family = socket.AF_INET6 if ':' in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _wait_healthy(url, process, timeout=60):

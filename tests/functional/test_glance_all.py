@@ -131,3 +131,18 @@ def test_a_bad_option_value_stops_the_daemon_at_once_with_one_line(tmp_path, dae
     assert result.returncode == 2
     assert result.stderr.startswith('configuration error:'), result.stderr
     assert named in result.stderr and 'Traceback' not in result.stderr
+
+
+def test_glance_all_refuses_to_start_on_a_port_in_use(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(('127.0.0.1', 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        result = subprocess.run(
+            [os.path.join(os.path.dirname(sys.executable), 'glance-all'),
+             '--data-dir', str(tmp_path / 'data'), '--port', str(taken),
+             '--registry-port', str(processes.free_port())],
+            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert 'port %d already in use' % taken in result.stderr
+    assert 'ready:' not in result.stderr
