@@ -152,7 +152,7 @@ def connection(db):
         if opened and _spoils_connection(exc):
             # Not back into the pool: SQLite opened it read-only (the file was
             # read-only then) and would stay so after the file is writable again.
-            db.manual_close()
+            getattr(db, 'manual_close', db.close)()   # pooled, or a plain one
             opened = False
         raise
     finally:
