@@ -28,24 +28,29 @@ def glance(tmp_path_factory):
         yield glance
 
 
+def kill_worker_mid_upload(glance, image_id):
+    """Start an upload to ``image_id``, SIGKILL the API worker once its temporary
+    file exists, and wait for gunicorn's replacement worker; when it was killed."""
+    (worker,) = api_workers(glance)
+    upload = RawUpload(glance.url, image_id)
+    try:
+        assert upload.send(os.urandom(MiB))
+        wait_until(lambda: any(image_id in name and name.endswith('.tmp')
+                               for name in glance.stored_files()), 10,
+                   message='the temporary file')
+        os.kill(worker, signal.SIGKILL)
+        killed_at = time.monotonic()
+    finally:
+        upload.close()
+    wait_until(lambda: api_workers(glance) not in ([], [worker]), 30,
+               message='gunicorn to start a new worker')
+    return killed_at
+
+
 def test_an_upload_cut_short_by_a_killed_worker_can_be_redone(glance):
     with glance.client(deployment.new_project()) as tenant:
         image = tenant.create_image()
-        (worker,) = api_workers(glance)
-        upload = RawUpload(glance.url, image['id'])
-        try:
-            assert upload.send(os.urandom(MiB))
-            wait_until(lambda: tenant.image(image['id'])['status'] == 'saving', 10,
-                       message='the upload to start')
-            wait_until(lambda: any(name.endswith('.tmp')
-                                   for name in glance.stored_files()), 10,
-                       message='the temporary file')
-            os.kill(worker, signal.SIGKILL)
-            killed_at = time.monotonic()
-        finally:
-            upload.close()
-        wait_until(lambda: api_workers(glance) not in ([], [worker]), 30,
-                   message='gunicorn to start a new worker')
+        killed_at = kill_worker_mid_upload(glance, image['id'])
 
         data = os.urandom(3 * MiB + 7)
         early = tenant.upload(image['id'], data)
@@ -108,18 +113,7 @@ def test_an_upload_that_stalls_past_its_lease_is_taken_over_and_stops(glance):
 def test_deleting_an_image_removes_what_its_killed_upload_left(glance):
     with glance.client(deployment.new_project()) as tenant:
         image = tenant.create_image()
-        (worker,) = api_workers(glance)
-        upload = RawUpload(glance.url, image['id'])
-        try:
-            assert upload.send(os.urandom(MiB))
-            wait_until(lambda: any(image['id'] in name and name.endswith('.tmp')
-                                   for name in glance.stored_files()), 10,
-                       message='the temporary file')
-            os.kill(worker, signal.SIGKILL)
-        finally:
-            upload.close()
-        wait_until(lambda: api_workers(glance) not in ([], [worker]), 30,
-                   message='gunicorn to start a new worker')
+        kill_worker_mid_upload(glance, image['id'])
         # Within the start-up sweep's grace minute: only the delete removes it.
         assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
         assert not [name for name in glance.stored_files() if image['id'] in name]
