@@ -153,12 +153,7 @@ def main(argv=None):
                     LOG.error('the %s exited (code %s); stopping', name,
                               child.returncode)
     finally:
-        stop()
-        for child in children:
-            try:
-                child.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop()   # waits for each child
     failed = [c.returncode for c in children if c.returncode not in (0, -15)]
     return 1 if failed else 0
 

@@ -83,7 +83,6 @@ _REGISTRY_ERRORS = {
     registry_errors.NotFound: NotFound,
     registry_errors.Conflict: Conflict,
     registry_errors.TooLarge: TooLarge,
-    registry_errors.Unavailable: Unavailable,
 }
 
 _STORE_ERRORS = {

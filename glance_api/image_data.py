@@ -114,16 +114,13 @@ def upload(image_id):
         registry.transition_status(ctx.identity, image_id, 'saving', 'active',
                                    values=values, locations=[location],
                                    upload_id=upload_id, request_id=g.request_id)
-    except registry_errors.Conflict as exc:
+    except (registry_errors.NotFound, registry_errors.Conflict) as exc:
         if exc.details.get('taken_over'):
             # Only if committing took longer than the lease just renewed. The new
             # upload may be writing to the same location: its bytes are left alone.
             LOG.error('image %s: taken over by another upload while this one '
                       'committed %s; not removing it', image_id, stored.url)
             raise _taken_over(image_id, conf.upload_lease_time)
-        _discard(store, stored.url)
-        raise _gone_after_upload(image_id)
-    except registry_errors.NotFound:
         _discard(store, stored.url)
         raise _gone_after_upload(image_id)
     except registry_errors.RegistryError:

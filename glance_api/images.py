@@ -20,6 +20,7 @@ from glance_registry import filters as list_filters
 
 LOG = logging.getLogger(__name__)
 
+
 class TagConverter(werkzeug.routing.PathConverter):
     """A tag in a path: anything up to the end, slashes and line breaks included
     (tags are any string; the path converter's ``.`` stops at a newline)."""
@@ -144,17 +145,16 @@ def list_images():
             if limit < 0:
                 raise errors.BadRequest('limit param must be positive')
     limit = min(limit, conf.api_limit_max)
+    forwarded = [(k, v) for k, v in params if k != 'limit'] + [('limit', str(limit))]
     if _filters_unreadable_property(params):
         # As if no image had it: matching would reveal the values it cannot read.
-        return responses.json({'images': [], 'first': _list_link(
-            [(k, v) for k, v in params if k != 'marker']),
-            'schema': '/v2/schemas/images'})
-    forwarded = [(k, v) for k, v in params if k != 'limit'] + [('limit', str(limit))]
-    try:
-        records, next_marker = services().registry.list_images(
-            g.context.identity, forwarded, request_id=g.request_id)
-    except registry_errors.BadRequest as exc:
-        raise errors.BadRequest(str(exc))
+        records, next_marker = [], None
+    else:
+        try:
+            records, next_marker = services().registry.list_images(
+                g.context.identity, forwarded, request_id=g.request_id)
+        except registry_errors.BadRequest as exc:
+            raise errors.BadRequest(str(exc))
     document = {
         'images': [image_document(record) for record in records],
         'first': _list_link([(k, v) for k, v in params if k != 'marker']),
@@ -240,7 +240,8 @@ def _attribute_update(ctx, record, changes):
         protections.check_changes(ctx, old_properties, update.properties)
         # Setting a property to the value it has is still an update, as upstream.
         for change in changes:
-            if change.op in ('add', 'replace') and change.name in old_properties:
+            if change.op in ('add', 'replace') and change.name in old_properties \
+                    and change.name not in update.properties:
                 protections.check(ctx, change.name, 'update')
 
     values = update.values

@@ -202,19 +202,18 @@ class _DirectBody:
         """The next CRLF-terminated line of ``_pending`` (without CRLF)."""
         searched = 0
         while True:
-            end = self._pending.find(b'\r\n', searched)
+            # The first LF ends the line; unless a CR precedes it, it is bare (and
+            # waiting for a CRLF could wait forever).
+            end = self._pending.find(b'\n', searched)
             if end >= 0:
-                line = bytes(self._pending[:end])
-                del self._pending[:end + 2]
-                if b'\n' in line:
+                if end == 0 or self._pending[end - 1] != ord('\r'):
                     raise MalformedBody('bare LF in chunk framing')
+                line = bytes(self._pending[:end - 1])
+                del self._pending[:end + 1]
                 return line
-            if b'\n' in self._pending:
-                # No CRLF, so this LF is bare: waiting for a CRLF could wait forever.
-                raise MalformedBody('bare LF in chunk framing')
             if len(self._pending) > limit:
                 raise MalformedBody('chunk framing line over %d bytes' % limit)
-            searched = max(0, len(self._pending) - 1)
+            searched = len(self._pending)
             self._recv_pending()
 
     def _need(self, count):

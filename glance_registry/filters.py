@@ -45,6 +45,9 @@ _TIME_FILTERS = ('created_at', 'updated_at')
 _TIME_OPS = ('gt', 'gte', 'lt', 'lte', 'eq', 'neq')
 # Attributes of the image record that no filter reaches.
 _UNFILTERABLE = ('deleted', 'deleted_at', 'locations', 'properties', 'tags')
+# Parameters that page, sort or scope a list rather than filter it.
+_CONTROLS = ('limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'visibility',
+             'member_status', 'os_hidden', 'protected', 'size_min', 'size_max')
 _SINGLE = frozenset(('limit', 'marker', 'sort', 'visibility', 'member_status',
                      'size_min', 'size_max', 'os_hidden', 'protected')
                     + _IN_FILTERS + _EQ_FILTERS + _INT_EQ_FILTERS + _TIME_FILTERS)
@@ -67,9 +70,8 @@ def is_property_filter(key):
 
 
 _NOT_PROPERTIES = frozenset(
-    ('limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'visibility', 'member_status',
-     'os_hidden', 'protected', 'size_min', 'size_max', 'changes-since', 'tag')
-    + _IN_FILTERS + _EQ_FILTERS + _INT_EQ_FILTERS + _TIME_FILTERS + _UNFILTERABLE)
+    _CONTROLS + ('changes-since', 'tag') + _IN_FILTERS + _EQ_FILTERS + _INT_EQ_FILTERS
+    + _TIME_FILTERS + _UNFILTERABLE)
 
 # Filters (tags, properties, and others) one list may combine. Each is a term of
 # the WHERE clause: a few hundred overflow SQLite's parser stack and, beyond,
@@ -132,8 +134,7 @@ def parse_list_params(pairs, limit_default=25, limit_max=1000):
                                    "a non-numeric value" % key)
     matches, times, tags, properties = [], [], [], []
     for key, value in pairs:
-        if key in ('limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'visibility',
-                   'member_status', 'os_hidden', 'protected', 'size_min', 'size_max'):
+        if key in _CONTROLS:
             continue
         if key == 'changes-since':
             raise errors.BadRequest("The 'changes-since' filter is no longer "

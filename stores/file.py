@@ -2,12 +2,12 @@
 
 Writes go to a temporary file in the same directory (with ``O_DIRECT`` where the file
 system allows it: see ``_DirectSink``), are fsync'd, then linked into place, so a
-reader never sees a half-written image. A writer holds an exclusive
-``flock`` on its temporary file (named ``.<image id>.<random>.tmp``) until the image is
-in place; the kernel drops it when the process dies, so the temporary files of uploads
-cut short by a crash or a killed worker are told apart from live ones and removed
-when a store starts (``configure``). Locations are ``file://`` URLs; the driver refuses
-any that resolve outside its data directory.
+reader never sees a half-written image. A writer holds an exclusive ``flock`` on its
+temporary file (named ``.<image id>.<random>.tmp``) until the image is in place; the
+kernel drops it when the process dies, so the temporary files of uploads cut short by
+a crash or a killed worker are told apart from live ones and removed when a store
+starts (``configure``) and whenever it is swept (``sweep``). Locations are
+``file://`` URLs; the driver refuses any that resolve outside its data directory.
 """
 
 import errno
@@ -397,8 +397,7 @@ class _DirectSink:
         aligned = self._filled - self._filled % _DIRECT_ALIGNMENT
         if aligned:
             self._flush(self._view[:aligned])
-        if self._buffered is None:
-            _set_direct(self._fd, False)
+        _set_direct(self._fd, False)   # the unaligned tail (a no-op after a fallback)
         _write_all(self._fd, self._view[aligned:self._filled])
         self._filled = 0
 
