@@ -1,8 +1,10 @@
 """The application factory: builds the Flask app from an oslo.config object.
 
-Nothing happens at import time; ``create_app`` wires the registry client, the stores
-and the schemas into a ``Services`` record and registers one blueprint per resource.
-Handlers reach the record through ``glance_api.services.services()``.
+``create_app`` is the one composition root: it wires the registry client, the stores,
+the schemas, policy, quotas and property protections into a ``Services`` record and
+adds the routes of ``glance_api.v2.routes``. It starts nothing (no thread, no
+connection): what a worker runs besides requests starts from ``start_worker``, which
+``glance_api.cmd`` calls once in each worker process.
 """
 
 import logging
@@ -10,22 +12,27 @@ import logging
 from flask import Flask, g, request
 
 import stores
-from glance_api import (auth, connections, errors, healthcheck, image_data, images,
-                        info, locations, members, policy, protections, quotas,
-                        request_shape, schemas, store_data, versions)
+from glance_api.access import context, policy, protections, quotas
+from glance_api.data import store_data
+from glance_api.http import auth, errors, healthcheck, keepalive, route_rules
+from glance_api.images import schemas
 from glance_api.services import Services
+from glance_api.v2 import routes
 from glance_registry.client import RegistryClient
 
 LOG = logging.getLogger(__name__)
 
 
 def create_app(conf, registry=None, store_set=None):
-    """A Flask app serving the Images API v2 as ``conf`` says."""
+    """A Flask app serving the Images API v2 as ``conf`` says.
+
+    ``registry`` (a ``RegistryClient``) and ``store_set`` (a ``stores.StoreSet``)
+    replace the ones ``conf`` describes, for tests.
+    """
     app = Flask('glance_api')
     app.url_map.strict_slashes = False
     # '//' is not '/' (as upstream's router has it): 404, not a 308 to another URL.
     app.url_map.merge_slashes = False
-    app.url_map.converters['tag'] = images.TagConverter
     enforcer = policy.new_enforcer(conf)
     registry = registry or RegistryClient.from_config(conf)
     app.extensions['glance'] = Services(
@@ -37,24 +44,28 @@ def create_app(conf, registry=None, store_set=None):
         policy=enforcer,
         quotas=quotas.Quotas(conf),
         protections=protections.PropertyProtections.from_config(conf, enforcer))
+    bodiless = routes.bodiless_endpoints()
 
     @app.before_request
     def _build_context():
         g.request_id = auth.request_id(request.environ)
-        g.context = auth.context_for(request.headers, g.request_id, conf)
+        g.context = context.context_for(request.headers, g.request_id, conf)
 
     @app.before_request
     def _check_request_shape():
-        request_shape.check(app.url_map)
+        route_rules.check(app.url_map, bodiless)
 
-    store_data.start_sweeper(app.extensions['glance'].stores)
     errors.register_handlers(app)
-    for blueprint in (versions.bp, schemas.bp, images.bp, image_data.bp, members.bp,
-                      info.bp, locations.bp):
-        app.register_blueprint(blueprint)
+    routes.register(app)
     # Outside authentication: load balancers carry no token.
     wsgi_app = healthcheck.Healthcheck(auth.wrap(app.wsgi_app, conf), conf, registry)
     # Outermost: whoever answers (a 401 from the auth layer too) may leave a body
     # unread on a keep-alive connection.
-    app.wsgi_app = connections.KeepAliveGuard(wsgi_app)
+    app.wsgi_app = keepalive.KeepAliveGuard(wsgi_app)
     return app
+
+
+def start_worker(app):
+    """Start what one API worker process runs besides requests: the periodic sweep
+    of its writable stores. Called once per worker, after the fork."""
+    store_data.start_sweeper(app.extensions['glance'].stores)

@@ -7,7 +7,10 @@ import logging
 import sys
 
 import stores
-from glance_api import app, opts, policy, protections
+from glance_api import app
+from glance_api import opts
+from glance_api.access import policy
+from glance_api.access import protections
 from glance_registry import service
 
 LOG = logging.getLogger('glance_api')
@@ -36,8 +39,16 @@ def main(argv=None):
         return 2
     for store in store_set:
         LOG.info('store %s (%s) ready', store.store_id, store.driver)
-    service.serve(lambda: app.create_app(conf), conf, 'glance-api')
+    service.serve(lambda: _worker_app(conf), conf, 'glance-api')
     return 0
+
+
+
+def _worker_app(conf):
+    """The app of one worker process (gunicorn calls this after the fork)."""
+    worker_app = app.create_app(conf)
+    app.start_worker(worker_app)
+    return worker_app
 
 
 if __name__ == '__main__':

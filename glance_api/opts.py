@@ -9,8 +9,9 @@ import itertools
 from oslo_config import cfg
 
 import stores
-from glance_api import (healthcheck, import_filtering, locations, policy, protections,
-                        quotas)
+from glance_api.access import policy, protections, quotas
+from glance_api.data import import_filtering, locations
+from glance_api.http import healthcheck
 from glance_registry import client, service
 
 DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi',

@@ -21,7 +21,7 @@ import uuid
 import pytest
 from oslo_config import cfg
 
-from glance_api import import_filtering
+from glance_api.data import import_filtering
 from glance_registry.client import Lease, RegistryClient
 from glance_registry.identity import Identity
 from tests.fixtures import deployment

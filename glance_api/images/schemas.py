@@ -1,14 +1,12 @@
-"""JSON schemas of the API's documents (draft 4), served under /v2/schemas and used to
-validate what clients send, so the schema a client downloads is the one we enforce.
+"""JSON schemas of the API's documents (draft 4), served under /v2/schemas
+(``glance_api.v2.schemas``) and used to validate what clients send, so the schema a client downloads is the one we enforce.
 
 The format enums come from config, so a schema is built per app, once.
 """
 
 import jsonschema
-from flask import Blueprint
 
-from glance_api import errors, responses
-from glance_api.services import services
+from glance_api.http import errors
 
 UUID_PATTERN = ('^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}'
                 '-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$')
@@ -186,30 +184,3 @@ def _describe(error):
     if len(message) > 300:
         message = message[:300] + '...'
     return '%s (at %s)' % (message, where) if where else message
-
-
-bp = Blueprint('schemas', __name__)
-
-
-@bp.get('/v2/schemas/image')
-def image_schema():
-    """The image schema: base attributes, format enums, custom-property rule."""
-    return responses.json(services().schemas.image)
-
-
-@bp.get('/v2/schemas/images')
-def images_schema():
-    """The schema of an image list page."""
-    return responses.json(services().schemas.images)
-
-
-@bp.get('/v2/schemas/member')
-def member_schema():
-    """The schema of an image member."""
-    return responses.json(services().schemas.member)
-
-
-@bp.get('/v2/schemas/members')
-def members_schema():
-    """The schema of an image's member list."""
-    return responses.json(services().schemas.members)

@@ -31,9 +31,9 @@ import uuid
 
 from flask import g
 
-from glance_api.context import SERVICE_IDENTITY
+from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.services import services
-from glance_api.store_data import caller_credentials
+from glance_api.data.store_data import caller_credentials
 from glance_registry import errors as registry_errors
 from glance_registry.client import Lease
 from stores import errors as store_errors

@@ -17,10 +17,10 @@ import logging
 
 from flask import g
 
-from glance_api import views
-from glance_api.context import SERVICE_IDENTITY
+from glance_api.images import documents
+from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.services import services
-from glance_api.store_data import caller_credentials, stores_holding
+from glance_api.data.store_data import caller_credentials, stores_holding
 from glance_registry import errors as registry_errors
 from stores import errors as store_errors
 
@@ -35,7 +35,7 @@ def sync(record, locations=None):
     if not any(store.acts_as_caller for store in services().stores):
         return
     if locations is None:
-        locations = views.active_locations(record)
+        locations = documents.active_locations(record)
     targets = stores_holding(locations, lambda store: store.acts_as_caller)
     if not targets:
         return

@@ -6,14 +6,15 @@ set. Visibility is the registry's job: an image the caller may not see is 404.
 """
 
 import logging
-import re
 import urllib.parse
 
-from flask import Blueprint, g, request
+from flask import g, request
 import werkzeug.routing
 
-from glance_api import (attributes, bodies, errors, locations, patch, policy,
-                        responses, store_acls, store_data, verification, views)
+from glance_api.access import attributes, policy
+from glance_api.data import locations, store_acls, store_data, verification
+from glance_api.http import errors, json_body, responses
+from glance_api.images import lookup, patch
 from glance_api.services import services
 from glance_registry import errors as registry_errors
 from glance_registry import filters as list_filters
@@ -28,33 +29,7 @@ class TagConverter(werkzeug.routing.PathConverter):
     regex = '[^/](?s:.)*?'
 
 
-bp = Blueprint('images', __name__)
-
-_UUID = re.compile(r'^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?'
-                   r'[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$')
-
-def load_image(image_id):
-    """The registry record of a visible image as the caller sees it; 404 otherwise.
-
-    Properties the caller may not read (property protections) are left out.
-    """
-    if not _UUID.match(image_id):
-        raise errors.NotFound('No image found with ID %s' % image_id)
-    try:
-        record = services().registry.get_image(g.context.identity, image_id,
-                                               request_id=g.request_id)
-    except registry_errors.NotFound:
-        raise errors.NotFound('No image found with ID %s' % image_id)
-    return readable(record)
-
-
-def readable(record):
-    """``record`` without the properties the caller may not read."""
-    protections = services().protections
-    return protections.readable(g.context, record) if protections else record
-
-
-def check_visibility_change(ctx, visibility, record=None):
+def _check_visibility_change(ctx, visibility, record=None):
     """Policy for setting ``visibility`` on ``record`` (for a new image, its
     ``owner``): ``publicize_image`` for public, ``communitize_image`` for
     community."""
@@ -64,23 +39,11 @@ def check_visibility_change(ctx, visibility, record=None):
         policy.enforce(ctx, 'communitize_image', record)
 
 
-def image_document(record):
-    """The API document of ``record`` for the caller: readable properties only, and
-    locations (``direct_url``, ``locations``) only if policy lets it see them."""
-    conf = services().conf
-    see_locations = False
-    if conf.show_image_direct_url or conf.show_multiple_locations:
-        see_locations = policy.allowed(services().policy, g.context,
-                                       'get_image_location', record)
-    return views.image(readable(record), conf, services().stores,
-                       show_locations=see_locations)
-
-
 def _image_response(record, status=200, headers=None):
-    return responses.json(image_document(record), status=status, headers=headers)
+    return responses.json(lookup.image_document(record), status=status,
+                          headers=headers)
 
 
-@bp.post('/v2/images')
 def create_image():
     """Create an image record (status ``queued``); 201 with the image.
 
@@ -88,7 +51,7 @@ def create_image():
     a visibility/owner the caller may not set, 409 duplicate id, 415 not JSON.
     """
     ctx = g.context
-    document = bodies.json_body()
+    document = json_body.parse()
     if not isinstance(document, dict):
         raise errors.BadRequest('The request body must be a JSON object.')
     for name in document:
@@ -100,7 +63,7 @@ def create_image():
         raise errors.Forbidden("You are not permitted to create images owned by '%s'."
                                % owner)
     policy.enforce(ctx, 'add_image', {'owner': owner})
-    check_visibility_change(ctx, document.get('visibility'), {'owner': owner})
+    _check_visibility_change(ctx, document.get('visibility'), {'owner': owner})
 
     values = {key: document[key] for key in attributes.WRITABLE_BASE if key in document}
     values['owner'] = owner
@@ -125,7 +88,6 @@ def create_image():
     return _image_response(record, status=201, headers=headers)
 
 
-@bp.get('/v2/images')
 def list_images():
     """A page of the images the caller can see, with ``first``/``next`` links.
 
@@ -156,7 +118,7 @@ def list_images():
         except registry_errors.BadRequest as exc:
             raise errors.BadRequest(str(exc))
     document = {
-        'images': [image_document(record) for record in records],
+        'images': [lookup.image_document(record) for record in records],
         'first': _list_link([(k, v) for k, v in params if k != 'marker']),
         'schema': '/v2/schemas/images',
     }
@@ -178,20 +140,18 @@ def _list_link(params):
     return '/v2/images?%s' % query if query else '/v2/images'
 
 
-@bp.get('/v2/images/<image_id>')
 def show_image(image_id):
     """The image; 404 if it does not exist or the caller may not see it.
 
     An image whose location's verification stalled (its worker died) gets a new
     verifier (``verification.resume_stalled``).
     """
-    record = load_image(image_id)
+    record = lookup.load_image(image_id)
     policy.enforce(g.context, 'get_image', record)
     verification.resume_stalled(record)
     return _image_response(record)
 
 
-@bp.patch('/v2/images/<image_id>')
 def update_image(image_id):
     """Apply a JSON patch (``application/openstack-images-v2.1-json-patch`` or 2.0).
 
@@ -203,10 +163,10 @@ def update_image(image_id):
     413 over a quota, 415 media type.
     """
     ctx = g.context
-    changes = patch.parse(bodies.json_body(patch.MEDIA_TYPES,
+    changes = patch.parse(json_body.parse(patch.MEDIA_TYPES,
                                            accept_patch=patch.MEDIA_TYPES),
                           request.mimetype)
-    record = load_image(image_id)
+    record = lookup.load_image(image_id)
     visibility = record['visibility']
     location_changes, changes = patch.split_locations(changes)
     update = None
@@ -254,7 +214,7 @@ def _attribute_update(ctx, record, changes):
                                    'image.' % field)
     if any(change.name == 'visibility' for change in changes):
         # Whether or not it changes, as upstream: re-publicizing needs the right too.
-        check_visibility_change(ctx, update.document.get('visibility'), record)
+        _check_visibility_change(ctx, update.document.get('visibility'), record)
     if update.is_empty():
         return None
     return {'values': values, 'properties': update.properties, 'tags': update.tags,
@@ -273,11 +233,10 @@ def _write_attributes(ctx, record, update):
         raise errors.NotFound('No image found with ID %s' % image_id)
 
 
-@bp.delete('/v2/images/<image_id>')
 def delete_image(image_id):
     """Delete the image and its data; 204. 403 if protected, 404 if unknown."""
     ctx = g.context
-    record = load_image(image_id)
+    record = lookup.load_image(image_id)
     policy.enforce(ctx, 'delete_image', record)
     if record['protected']:
         raise errors.Forbidden('Image %s is protected and cannot be deleted.'
@@ -301,7 +260,6 @@ def purge_locations(record):
     store_data.delete_data(record.get('locations') or [], record['id'])
 
 
-@bp.post('/v2/images/<image_id>/actions/deactivate')
 def deactivate_image(image_id):
     """Make an active image's data unavailable to non-admins; 204 (idempotent).
 
@@ -311,7 +269,6 @@ def deactivate_image(image_id):
     return responses.no_content()
 
 
-@bp.post('/v2/images/<image_id>/actions/reactivate')
 def reactivate_image(image_id):
     """Make a deactivated image's data available again; 204 (idempotent)."""
     _change_activation(image_id, 'reactivate', 'deactivated', 'active')
@@ -320,7 +277,7 @@ def reactivate_image(image_id):
 
 def _change_activation(image_id, action, from_status, to_status):
     ctx = g.context
-    record = load_image(image_id)
+    record = lookup.load_image(image_id)
     policy.enforce(ctx, action, record)
     if record['status'] == to_status:
         return
@@ -336,13 +293,12 @@ def _change_activation(image_id, action, from_status, to_status):
             raise errors.Conflict(str(exc))
 
 
-@bp.put('/v2/images/<image_id>/tags/<tag:tag>')
 def add_tag(image_id, tag):
     """Add a tag (idempotent); 204. 400 for a tag over 255 characters."""
     ctx = g.context
     if len(tag) > 255:
         raise errors.BadRequest('Tag is longer than 255 characters.')
-    record = load_image(image_id)
+    record = lookup.load_image(image_id)
     policy.enforce(ctx, 'modify_image', record)
     services().registry.add_tag(ctx.identity, image_id, tag,
                                 max_tags=services().conf.image_tag_quota,
@@ -350,11 +306,10 @@ def add_tag(image_id, tag):
     return responses.no_content()
 
 
-@bp.delete('/v2/images/<image_id>/tags/<tag:tag>')
 def delete_tag(image_id, tag):
     """Remove a tag; 204, or 404 if the image has no such tag."""
     ctx = g.context
-    record = load_image(image_id)
+    record = lookup.load_image(image_id)
     policy.enforce(ctx, 'modify_image', record)
     try:
         services().registry.delete_tag(ctx.identity, image_id, tag,

@@ -1,4 +1,4 @@
-"""Who is calling: the authentication layer in front of the Flask app.
+"""The authentication layer in front of the Flask app.
 
 ``wrap(wsgi_app, conf)`` puts, from the outside in:
 
@@ -9,7 +9,7 @@
   validates the token (401 with ``WWW-Authenticate`` if missing, expired or invalid;
   503 if Keystone cannot be reached) and sets the ``X-*`` identity headers.
 
-``context_for(headers, request_id, conf)`` then builds the ``RequestContext`` from the
+``glance_api.access.context.context_for`` then builds the ``RequestContext`` from the
 headers the active layer guarantees; handlers never read auth headers themselves.
 """
 
@@ -17,19 +17,11 @@ import uuid
 
 from keystonemiddleware import auth_token
 
-from glance_api import context
-
 
 def wrap(wsgi_app, conf):
     if conf.auth_strategy == 'keystone':
         wsgi_app = auth_token.AuthProtocol(wsgi_app, {'oslo_config_config': conf})
     return _RequestId(wsgi_app)
-
-
-def context_for(headers, request_id, conf):
-    if conf.auth_strategy == 'keystone':
-        return context.from_keystone_headers(headers, request_id)
-    return context.from_trusted_headers(headers, request_id)
 
 
 class _RequestId:

@@ -3,8 +3,9 @@
 Every handler calls ``enforce(context, action, image)`` once, with upstream's rule
 names and secure-RBAC defaults (admin; project reader, member and manager; the
 service role). Operators override any rule in ``policy.yaml`` (``[oslo_policy]
-policy_file``); ``oslopolicy-sample-generator --namespace glance`` and
-``oslopolicy-checker`` work through the ``oslo.policy.*`` entry points.
+policy_file``); ``oslopolicy-sample-generator --namespace glance`` (which documents
+each rule with the operations of ``glance_api.v2.routes``) and ``oslopolicy-checker``
+work through the ``oslo.policy.*`` entry points.
 
 The registry has already hidden the images a caller may not see (they are 404 to
 it); policy decides what a caller may *do* with an image it can see.
@@ -16,7 +17,7 @@ from oslo_config import cfg
 from oslo_policy import opts as policy_opts
 from oslo_policy import policy
 
-from glance_api import errors
+from glance_api.http import errors
 from glance_api.services import services
 
 ADMIN = 'rule:context_is_admin'
@@ -37,13 +38,10 @@ ADMIN_OR_SHARED_MEMBER = '%s or (role:member and project_id:%%(member_id)s)' % A
 SERVICE_OR_ADMIN = 'rule:service_api'
 
 
-def _rule(name, check, description, operations):
-    return policy.DocumentedRuleDefault(
-        name=name, check_str=check, description=description, scope_types=['project'],
-        operations=[{'path': path, 'method': method} for method, path in operations])
+def _rule(name, check, description):
+    return policy.RuleDefault(name, check, description=description,
+                              scope_types=['project'])
 
-
-_IMAGE = '/v2/images/{image_id}'
 
 RULES = [
     policy.RuleDefault('context_is_admin', 'role:admin',
@@ -51,61 +49,39 @@ RULES = [
     policy.RuleDefault('service_api', 'role:service or role:admin',
                        description='Other OpenStack services (Nova, Cinder).'),
     policy.RuleDefault('default', '', description='Rules not listed here.'),
-    _rule('add_image', ADMIN_OR_PROJECT_MEMBER, 'Create an image.',
-          [('POST', '/v2/images')]),
-    _rule('get_images', ADMIN_OR_PROJECT_READER, 'List images.',
-          [('GET', '/v2/images')]),
-    _rule('get_image', ADMIN_OR_PROJECT_READER_GET_IMAGE, 'Show an image.',
-          [('GET', _IMAGE)]),
-    _rule('modify_image', ADMIN_OR_PROJECT_MEMBER, 'Update an image or its tags.',
-          [('PATCH', _IMAGE), ('PUT', _IMAGE + '/tags/{tag}'),
-           ('DELETE', _IMAGE + '/tags/{tag}')]),
-    _rule('delete_image', ADMIN_OR_PROJECT_MEMBER, 'Delete an image.',
-          [('DELETE', _IMAGE)]),
-    _rule('upload_image', ADMIN_OR_PROJECT_MEMBER, 'Upload image data.',
-          [('PUT', _IMAGE + '/file')]),
+    _rule('add_image', ADMIN_OR_PROJECT_MEMBER, 'Create an image.'),
+    _rule('get_images', ADMIN_OR_PROJECT_READER, 'List images.'),
+    _rule('get_image', ADMIN_OR_PROJECT_READER_GET_IMAGE, 'Show an image.'),
+    _rule('modify_image', ADMIN_OR_PROJECT_MEMBER, 'Update an image or its tags.'),
+    _rule('delete_image', ADMIN_OR_PROJECT_MEMBER, 'Delete an image.'),
+    _rule('upload_image', ADMIN_OR_PROJECT_MEMBER, 'Upload image data.'),
     _rule('download_image', ADMIN_OR_PROJECT_MEMBER_DOWNLOAD_IMAGE,
-          'Download image data.', [('GET', _IMAGE + '/file')]),
-    _rule('publicize_image', 'role:admin', 'Make an image public.',
-          [('POST', '/v2/images'), ('PATCH', _IMAGE)]),
+          'Download image data.'),
+    _rule('publicize_image', 'role:admin', 'Make an image public.'),
     _rule('communitize_image', ADMIN_OR_PROJECT_MEMBER,
-          'Make an image a community image.',
-          [('POST', '/v2/images'), ('PATCH', _IMAGE)]),
-    _rule('deactivate', ADMIN_OR_PROJECT_MEMBER, 'Deactivate an image.',
-          [('POST', _IMAGE + '/actions/deactivate')]),
-    _rule('reactivate', ADMIN_OR_PROJECT_MEMBER, 'Reactivate an image.',
-          [('POST', _IMAGE + '/actions/reactivate')]),
+          'Make an image a community image.'),
+    _rule('deactivate', ADMIN_OR_PROJECT_MEMBER, 'Deactivate an image.'),
+    _rule('reactivate', ADMIN_OR_PROJECT_MEMBER, 'Reactivate an image.'),
     _rule('get_members', ADMIN_OR_PROJECT_READER_OR_SHARED_MEMBER,
-          "List an image's members.", [('GET', _IMAGE + '/members')]),
+          "List an image's members."),
     _rule('get_member', ADMIN_OR_PROJECT_READER_OR_SHARED_MEMBER,
-          'Show an image member.', [('GET', _IMAGE + '/members/{member_id}')]),
-    _rule('add_member', ADMIN_OR_PROJECT_MEMBER, 'Share an image with a project.',
-          [('POST', _IMAGE + '/members')]),
-    _rule('delete_member', ADMIN_OR_PROJECT_MEMBER, 'Stop sharing an image.',
-          [('DELETE', _IMAGE + '/members/{member_id}')]),
+          'Show an image member.'),
+    _rule('add_member', ADMIN_OR_PROJECT_MEMBER, 'Share an image with a project.'),
+    _rule('delete_member', ADMIN_OR_PROJECT_MEMBER, 'Stop sharing an image.'),
     _rule('modify_member', ADMIN_OR_SHARED_MEMBER,
-          'Accept or reject an image shared with your project.',
-          [('PUT', _IMAGE + '/members/{member_id}')]),
+          'Accept or reject an image shared with your project.'),
     _rule('stores_info_detail', 'role:admin or role:service',
-          'Show the details of the configured stores.',
-          [('GET', '/v2/info/stores/detail')]),
+          'Show the details of the configured stores.'),
     _rule('delete_image_location', 'role:admin',
-          'Remove a location of an image, or its copy in one store.',
-          [('PATCH', _IMAGE), ('DELETE', '/v2/stores/{store_id}/{image_id}')]),
+          'Remove a location of an image, or its copy in one store.'),
     _rule('get_image_location', ADMIN_OR_PROJECT_READER,
-          'Show the locations of an image.', [('GET', _IMAGE)]),
+          'Show the locations of an image.'),
     _rule('set_image_location', ADMIN_OR_PROJECT_MEMBER,
-          'Change the locations of an image.', [('PATCH', _IMAGE)]),
+          'Change the locations of an image.'),
     _rule('add_image_location', '%s or (%s)' % (SERVICE_OR_ADMIN, PROJECT_MEMBER),
-          'Add a location to a queued image.', [('POST', _IMAGE + '/locations')]),
-    _rule('fetch_image_location', SERVICE_OR_ADMIN, 'List the locations of an image.',
-          [('GET', _IMAGE + '/locations')]),
+          'Add a location to a queued image.'),
+    _rule('fetch_image_location', SERVICE_OR_ADMIN, 'List the locations of an image.'),
 ]
-
-
-def list_rules():
-    """For oslopolicy-sample-generator (entry point ``oslo.policy.policies``)."""
-    return RULES
 
 
 def register_opts(conf):

@@ -16,7 +16,8 @@ import re
 
 from oslo_config import cfg
 
-from glance_api import errors, policy
+from glance_api.http import errors
+from glance_api.access import policy
 
 OPERATIONS = ('create', 'read', 'update', 'delete')
 

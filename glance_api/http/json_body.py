@@ -3,12 +3,12 @@
 import orjson
 from flask import request
 
-from glance_api import errors
+from glance_api.http import errors
 
 JSON_TYPES = ('application/json',)
 
 
-def json_body(media_types=JSON_TYPES, accept_patch=None):
+def parse(media_types=JSON_TYPES, accept_patch=None):
     """The request's JSON document; 415 for another media type, 400 if malformed."""
     media_type = request.mimetype
     if media_type not in media_types and not (media_type == '' and

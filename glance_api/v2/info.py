@@ -1,14 +1,13 @@
 """/v2/info: what this deployment offers and how much of its quota a project uses."""
 
-from flask import Blueprint, g
+from flask import g
 
-from glance_api import errors, policy, responses
+from glance_api.http import errors
+from glance_api.access import policy
+from glance_api.http import responses
 from glance_api.services import services
 
-bp = Blueprint('info', __name__)
 
-
-@bp.get('/v2/info/usage')
 def usage():
     """The caller's project's usage of each per-project limit, as upstream."""
     if g.context.identity.project_id is None:
@@ -35,16 +34,14 @@ def _store_summary(store, default_id):
     return summary
 
 
-@bp.get('/v2/info/stores')
-def stores():
+def list_stores():
     """The stores a client may upload to or read from; 404 without multi-store."""
     store_set = _multi_store()
     return responses.json({'stores': [_store_summary(store, store_set.default_id)
                                       for store in store_set]})
 
 
-@bp.get('/v2/info/stores/detail')
-def stores_detail():
+def list_stores_detail():
     """The stores with their type, weight and driver properties (admin, service)."""
     store_set = _multi_store()
     policy.enforce(g.context, 'stores_info_detail', target={})

@@ -3,7 +3,7 @@
 import os
 import time
 
-from glance_api import store_data
+from glance_api.data import store_data
 from tests.stores.conftest import build_store
 
 

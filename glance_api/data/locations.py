@@ -1,40 +1,29 @@
-"""Image locations: where an image's data lives, and the APIs that change them.
-
-- ``PATCH /v2/images/{id}`` with ``/locations`` operations, upstream's legacy API,
-  only when ``show_multiple_locations`` is on (``patch_locations``);
-- ``POST`` and ``GET /v2/images/{id}/locations``, the API 2.17 calls: adding one to
-  a queued image, its data verified in the background (``glance_api.verification``);
-- ``DELETE /v2/stores/{store_id}/{image_id}``: remove one store's copy (multi-store).
+"""Admitting image locations: which URLs may be recorded, and PATCH's location changes.
 
 Every location a client names passes ``checked_location``: a configured store must
 own its URL (a file URL only inside a file store's data directory), an http(s) URL
-must pass ``[import_filtering_opts]`` (``glance_api.import_filtering``), and data
+must pass ``[import_filtering_opts]`` (``glance_api.data.import_filtering``), and data
 that another image's location holds in a store this service writes may not be
-taken over. Data is deleted from a store only when no other image still has a
-location there (``delete_data``).
-
-The registry makes each change in one transaction with its checks (duplicates,
-``image_location_quota``, the last copy of an active image) and the status change
-it implies, so racing requests cannot break them.
+taken over. The registry makes each change in one transaction with its checks
+(duplicates, ``image_location_quota``, the last copy of an active image) and the
+status change it implies, so racing requests cannot break them.
 """
 
 import dataclasses
 import hashlib
-import logging
 import re
 import urllib.parse
 
-from flask import Blueprint, Response, g
+from flask import g
 from oslo_config import cfg
 
-from glance_api import (bodies, errors, images, import_filtering, policy, responses,
-                        verification, views)
+from glance_api.access import policy
+from glance_api.data import import_filtering
+from glance_api.data.store_data import delete_data, images_using, size_at
+from glance_api.http import errors
 from glance_api.services import services
-from glance_api.store_data import delete_data, images_using, size_at
 from glance_registry import errors as registry_errors
 from stores import errors as store_errors
-
-LOG = logging.getLogger(__name__)
 
 location_opts = [
     cfg.BoolOpt('show_multiple_locations', default=False,
@@ -69,60 +58,14 @@ def register_opts(conf):
     import_filtering.register_opts(conf)
 
 
-bp = Blueprint('locations', __name__)
 
 # Image statuses in which PATCH may add or replace locations (upstream).
 _PATCHABLE = ('queued', 'active')
 
 
-# -- API 2.17 ------------------------------------------------------------------------
-
-@bp.post('/v2/images/<image_id>/locations')
-def add_location(image_id):
-    """Add a location to a queued image (API 2.17); 202, data verified in the
-    background when ``do_secure_hash`` is on, the image active at once otherwise.
-
-    Errors: 400 malformed body, refused URL or invalid ``validation_data``, 403,
-    404, 409 image not ``queued`` or URL in use by another image, 413 over
-    ``image_location_quota`` (or, without hashing, the storage quota), 415.
-    """
-    body = bodies.json_body()
-    url, expected = _parse_add_body(body)
-    record = images.load_image(image_id)
-    policy.enforce(g.context, 'add_image_location', record)
-    if record['status'] != 'queued':
-        raise errors.Conflict("It's not allowed to add locations if image status is "
-                              "%s." % record['status'])
-    location = checked_location(url, {}, image_id)
-    conf = services().conf
-    if conf.do_secure_hash:
-        verification.start(record, location, expected)
-    else:
-        # Unverified, as upstream: the caller's validation_data is the hash.
-        services().registry.add_location(
-            g.context.identity, image_id, location['url'], location['metadata'],
-            transition=('queued', 'active'),
-            values=dict(expected, size=size_at(location)),
-            max_locations=conf.image_location_quota,
-            max_storage=services().quotas.max_storage, request_id=g.request_id)
-    return Response(status=202)
-
-
-@bp.get('/v2/images/<image_id>/locations')
-def list_locations(image_id):
-    """The image's locations, ``[{"url", "metadata"}]`` (API 2.17, services).
-
-    Errors: 403, 404.
-    """
-    record = images.load_image(image_id)
-    policy.enforce(g.context, 'fetch_image_location', record)
-    verification.resume_stalled(record)
-    return responses.json([{'url': location['url'],
-                            'metadata': location.get('metadata') or {}}
-                           for location in views.active_locations(record)])
-
-
-def _parse_add_body(body):
+def parse_new_location(body):
+    """``(url, validation values)`` of a ``POST /v2/images/{id}/locations`` body;
+    400 if it is not one."""
     if not isinstance(body, dict):
         raise errors.BadRequest('The request body must be a JSON object.')
     unknown = sorted(set(body) - {'url', 'validation_data'})
@@ -146,50 +89,6 @@ def _parse_add_body(body):
     return url, {'os_hash_algo': data['os_hash_algo'],
                  'os_hash_value': data['os_hash_value']}
 
-
-# -- DELETE /v2/stores ---------------------------------------------------------------
-
-@bp.delete('/v2/stores/<store_id>/<image_id>')
-def delete_from_store(store_id, image_id):
-    """Delete an active image's copy in one store (multi-store only); 204.
-
-    Errors: 403, 404 no multi-store, no such image or no copy in that store, 409
-    unknown store, image not active, or the store holds its only copy.
-    """
-    store_set = services().stores
-    if not store_set.multi:
-        raise errors.NotFound('Multiple stores are not configured.')
-    if store_id not in store_set:
-        raise errors.Conflict('The selected store %s is not available on this node.'
-                              % store_id)
-    record = images.load_image(image_id)
-    policy.enforce(g.context, 'delete_image_location', record)
-    if record['status'] != 'active':
-        raise errors.Conflict("It's not allowed to remove image data from store if "
-                              "image status is not 'active'")
-    active = views.active_locations(record)
-    location = next((loc for loc in active
-                     if (loc.get('metadata') or {}).get('store') == store_id), None)
-    if location is None:
-        raise errors.NotFound('Image %s is not stored in store %s.'
-                              % (image_id, store_id))
-    if len(active) == 1:
-        raise errors.Conflict(_ONLY_COPY)
-    try:
-        services().registry.remove_location(g.context.identity, image_id,
-                                            location['url'], request_id=g.request_id)
-    except registry_errors.Conflict:
-        # Another copy was removed meanwhile: this one is now the only one.
-        raise errors.Conflict(_ONLY_COPY)
-    except registry_errors.NotFound:
-        raise errors.NotFound('Image %s is not stored in store %s.'
-                              % (image_id, store_id))
-    delete_data([location], image_id)
-    return responses.no_content()
-
-
-_ONLY_COPY = ('Cannot delete image data from the only store containing it. Consider '
-              'deleting the image instead.')
 
 
 # -- PATCH /v2/images/{id} -----------------------------------------------------------

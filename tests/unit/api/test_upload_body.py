@@ -1,7 +1,7 @@
-"""glance_api.request_body against gunicorn's own request parser on a socket pair.
+"""glance_api.http.upload_body against gunicorn's own request parser on a socket pair.
 
 Each test sends raw HTTP/1.1 bytes, lets gunicorn parse the request line and headers,
-reads the body with ``request_body.blocks`` and then checks that gunicorn finds the
+reads the body with ``upload_body.blocks`` and then checks that gunicorn finds the
 next request on the connection exactly where it starts.
 """
 
@@ -15,7 +15,7 @@ from gunicorn.config import Config
 from gunicorn.http import wsgi
 from gunicorn.http.parser import RequestParser
 
-from glance_api import request_body
+from glance_api.http import upload_body
 
 NEXT = b'GET /next HTTP/1.1\r\nHost: x\r\n\r\n'
 PEER = ('127.0.0.1', 40000)
@@ -75,7 +75,7 @@ class Connection:
 
 
 def read_blocks(environ, block_size=1024 * 1024):
-    return [bytes(b) for b in request_body.blocks(environ, environ['wsgi.input'],
+    return [bytes(b) for b in upload_body.blocks(environ, environ['wsgi.input'],
                                                   block_size)]
 
 
@@ -126,7 +126,7 @@ def test_malformed_framing_raises_and_marks_the_body_failed(body):
     conn = Connection(request(body) + NEXT)
     try:
         environ = conn.environ()
-        with pytest.raises(request_body.MalformedBody):
+        with pytest.raises(upload_body.MalformedBody):
             read_blocks(environ)
         assert environ['wsgi.input'].failed
         assert not conn.parser.finish_body()
@@ -139,7 +139,7 @@ def test_bare_lf_framing_is_malformed_at_once():
     conn = Connection(request(b'3\nabc\n0\n\n'), keep_open=True)
     try:
         environ = conn.environ()
-        with pytest.raises(request_body.MalformedBody):
+        with pytest.raises(upload_body.MalformedBody):
             read_blocks(environ)
         assert environ['wsgi.input'].failed
     finally:
@@ -153,7 +153,7 @@ def test_a_body_cut_short_raises_and_marks_the_body_failed(chunked_body):
     conn = Connection(raw[:-5000])
     try:
         environ = conn.environ()
-        with pytest.raises(request_body.IncompleteBody):
+        with pytest.raises(upload_body.IncompleteBody):
             read_blocks(environ)
         assert environ['wsgi.input'].failed
     finally:
@@ -164,7 +164,7 @@ def test_a_body_abandoned_halfway_marks_the_body_failed():
     conn = Connection(request(chunked(os.urandom(3 * 1024 * 1024), 65536)) + NEXT)
     try:
         environ = conn.environ()
-        blocks = request_body.blocks(environ, environ['wsgi.input'], 1024 * 1024)
+        blocks = upload_body.blocks(environ, environ['wsgi.input'], 1024 * 1024)
         next(blocks)
         blocks.close()
         assert environ['wsgi.input'].failed
@@ -176,7 +176,7 @@ def test_a_body_never_iterated_stays_gunicorns_to_drain():
     conn = Connection(request(chunked(os.urandom(100000), 65536)) + NEXT)
     try:
         environ = conn.environ()
-        request_body.blocks(environ, environ['wsgi.input'], 1024 * 1024).close()
+        upload_body.blocks(environ, environ['wsgi.input'], 1024 * 1024).close()
         assert conn.next_request_path() == '/next'
     finally:
         conn.close()
@@ -197,5 +197,5 @@ def test_a_body_already_being_read_is_read_through_the_stream():
 
 def test_any_other_server_gets_the_stream_in_blocks():
     stream = io.BytesIO(b'x' * 2500)
-    blocks = list(request_body.blocks({'wsgi.input': stream}, stream, 1000))
+    blocks = list(upload_body.blocks({'wsgi.input': stream}, stream, 1000))
     assert [len(b) for b in blocks] == [1000, 1000, 500]

@@ -6,13 +6,16 @@ sees only its own entry. The status decides only whether the image appears in th
 member's default image list: a member can read the image whatever its status.
 """
 
-from flask import Blueprint, g
+from flask import g
 
-from glance_api import bodies, errors, images, policy, responses, store_acls
+from glance_api.http import json_body
+from glance_api.http import errors
+from glance_api.images import lookup
+from glance_api.access import policy
+from glance_api.http import responses
+from glance_api.data import store_acls
 from glance_api.services import services
 from glance_registry import errors as registry_errors
-
-bp = Blueprint('members', __name__)
 
 STATUSES = ('pending', 'accepted', 'rejected')
 
@@ -24,7 +27,7 @@ def view(member):
 
 
 def _shared_image(image_id):
-    record = images.load_image(image_id)
+    record = lookup.load_image(image_id)
     if record['visibility'] != 'shared':
         raise errors.Forbidden('Only shared images have members.')
     return record
@@ -34,7 +37,6 @@ def _target(record, member_id):
     return dict(policy.image_target(g.context, record), member_id=member_id)
 
 
-@bp.get('/v2/images/<image_id>/members')
 def list_members(image_id):
     """The image's members (a member sees only itself); 403 if not ``shared``."""
     record = _shared_image(image_id)
@@ -46,14 +48,13 @@ def list_members(image_id):
                            'schema': '/v2/schemas/members'})
 
 
-@bp.post('/v2/images/<image_id>/members')
 def add_member(image_id):
     """Share the image with a project; 200 with the pending member.
 
     400 malformed body, 403 not the owner or not ``shared``, 409 already a member,
     413 over ``image_member_quota``.
     """
-    document = bodies.json_body()
+    document = json_body.parse()
     member_id = document.get('member') if isinstance(document, dict) else None
     if not isinstance(member_id, str) or not member_id or len(member_id) > 255 or \
             set(document) != {'member'}:
@@ -78,7 +79,6 @@ def add_member(image_id):
     return responses.json(view(member))
 
 
-@bp.get('/v2/images/<image_id>/members/<member_id>')
 def show_member(image_id, member_id):
     """One member; 404 unless the caller is the owner, that member or an admin."""
     record = _shared_image(image_id)
@@ -92,10 +92,9 @@ def show_member(image_id, member_id):
     return responses.json(view(_get_member(image_id, member_id)))
 
 
-@bp.put('/v2/images/<image_id>/members/<member_id>')
 def update_member(image_id, member_id):
     """Accept, reject or reset a membership; only that member (or an admin)."""
-    document = bodies.json_body()
+    document = json_body.parse()
     status = document.get('status') if isinstance(document, dict) else None
     if status not in STATUSES:
         raise errors.BadRequest('Status must be one of %s.' % ', '.join(STATUSES))
@@ -108,7 +107,6 @@ def update_member(image_id, member_id):
     return responses.json(view(member))
 
 
-@bp.delete('/v2/images/<image_id>/members/<member_id>')
 def delete_member(image_id, member_id):
     """Stop sharing the image with a project; 204. Only the owner (or an admin)."""
     record = _shared_image(image_id)

@@ -4,12 +4,10 @@ Glance has no microversion header: clients learn features from this list, so it 
 advertise exactly what upstream does for the same configuration.
 """
 
-from flask import Blueprint, request
+from flask import request
 
-from glance_api import responses
+from glance_api.http import responses
 from glance_api.services import services
-
-bp = Blueprint('versions', __name__)
 
 
 def _versions(conf):
@@ -34,13 +32,11 @@ def _document():
         for version, status in _versions(conf)]}
 
 
-@bp.get('/')
 def root():
     """The versions document with 300 Multiple Choices."""
     return responses.json(_document(), status=300)
 
 
-@bp.get('/versions')
 def versions():
     """The versions document with 200."""
     return responses.json(_document())

@@ -1,6 +1,6 @@
 """Which image attributes clients may write, and upstream's 403 for those they may not."""
 
-from glance_api import errors
+from glance_api.http import errors
 
 # Never accepted in a create body.
 DISALLOWED_ON_CREATE = frozenset(['direct_url', 'self', 'file', 'schema', 'stores'])

@@ -12,8 +12,8 @@ import time
 
 import flask
 
-from glance_api import errors
-from glance_api.context import SERVICE_IDENTITY
+from glance_api.http import errors
+from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.services import services
 from glance_registry import errors as registry_errors
 from stores import errors as store_errors

@@ -14,7 +14,8 @@ whole. ``apply`` never sees those changes: ``glance_api.locations`` plays them.
 
 import dataclasses
 
-from glance_api import attributes, errors
+from glance_api.access import attributes
+from glance_api.http import errors
 
 MEDIA_TYPE_2_1 = 'application/openstack-images-v2.1-json-patch'
 MEDIA_TYPE_2_0 = 'application/openstack-images-v2.0-json-patch'

@@ -45,6 +45,14 @@ class RequestContext:
         return self.project_id is not None and image.get('owner') == self.project_id
 
 
+def context_for(headers, request_id, conf):
+    """The context of a request whose identity headers ``conf.auth_strategy``'s layer
+    guarantees."""
+    if conf.auth_strategy == 'keystone':
+        return from_keystone_headers(headers, request_id)
+    return from_trusted_headers(headers, request_id)
+
+
 def from_trusted_headers(headers, request_id, admin_role='admin'):
     """A context from identity headers, as upstream's trusted-headers (noauth) context.
 

@@ -9,25 +9,21 @@
 from flask import request
 import werkzeug.exceptions
 
-from glance_api import errors
+from glance_api.http import errors
 
 _REFUSED_METHODS = errors.FLASK_ADDED_METHODS
-_BODILESS_METHODS = frozenset({'GET', 'DELETE'})
-# Views of other methods that take no body (the blueprint's endpoint names).
-_BODILESS_ENDPOINTS = frozenset({'images.add_tag', 'images.deactivate_image',
-                                 'images.reactivate_image'})
 
 
-def check(url_map):
-    """Refuse the current request if its method or body does not fit its route."""
+def check(url_map, bodiless):
+    """Refuse the current request if its method or body does not fit its route;
+    ``bodiless`` holds the endpoints that take no body (the routes table's)."""
     if request.url_rule is None:
         return   # no route: Flask answers 404 or 405 itself
     if request.method in _REFUSED_METHODS:
         # Answered like any other unmapped method (errors.register_handlers).
         raise werkzeug.exceptions.MethodNotAllowed(
             valid_methods=url_map.bind_to_environ(request.environ).allowed_methods())
-    if (request.method in _BODILESS_METHODS or
-            request.endpoint in _BODILESS_ENDPOINTS) and _has_body():
+    if request.endpoint in bodiless and _has_body():
         raise errors.BadRequest('A body is not expected with this request.')
 
 

@@ -1,0 +1,1 @@
+"""Image bytes: the upload pipeline, data in the stores, location admission and verification."""

@@ -1,0 +1,1 @@
+"""HTTP plumbing with no domain knowledge: error responses, bodies, keep-alive, request ids, health."""

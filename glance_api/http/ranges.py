@@ -1,0 +1,57 @@
+"""The byte range a download asks for (``Range``, or the legacy ``Content-Range``)."""
+
+import re
+
+from glance_api.http import errors
+
+
+def requested_range(headers, size):
+    """``(offset, length)`` of the requested range, None for the whole image.
+
+    As upstream: one range only (several are 400); a malformed ``Range`` (or legacy
+    ``Content-Range`` request header), or one that starts past the data, is 416.
+    Unlike upstream, ``bytes=-0`` is 416 too (RFC 7233: an empty suffix cannot be
+    satisfied), not the whole image.
+    """
+    header = headers.get('Range')
+    if header is not None:
+        if ',' in header:
+            raise errors.BadRequest('Requests with multiple ranges are not supported: '
+                                    'make several single-range requests instead.')
+        match = _RANGE.match(header)
+        if match is None or match.group(1) == match.group(2) == '':
+            raise _unsatisfiable(size, 'Invalid Range header.')
+        first, last = match.groups()
+        if not first:
+            suffix = int(last)
+            if suffix == 0 or size == 0:
+                raise _unsatisfiable(size)
+            start = max(size - suffix, 0)
+            return start, size - start
+        start = int(first)
+        if last and int(last) < start:
+            raise _unsatisfiable(size, 'Invalid Range header.')
+        if start >= size:
+            raise _unsatisfiable(size)
+        end = min(int(last), size - 1) if last else size - 1
+        return start, end - start + 1
+    legacy = headers.get('Content-Range')
+    if legacy is None:
+        return None
+    match = _CONTENT_RANGE.match(legacy)
+    if match is None or int(match.group(2)) < int(match.group(1)):
+        raise _unsatisfiable(size, 'Invalid Content-Range header.')
+    start, last = int(match.group(1)), int(match.group(2))
+    if start >= size or last >= size:
+        raise _unsatisfiable(size)
+    return start, last - start + 1
+
+
+# ASCII digits only: str.isdigit() also takes '²', which int() refuses.
+_RANGE = re.compile(r'bytes=[ \t]*([0-9]*)-([0-9]*)[ \t]*\Z')
+_CONTENT_RANGE = re.compile(r'bytes[ \t]+([0-9]+)-([0-9]+)/(?:[0-9]+|\*)[ \t]*\Z')
+
+
+def _unsatisfiable(size, message='Requested range not satisfiable'):
+    return errors.RangeNotSatisfiable(message,
+                                      headers={'Content-Range': 'bytes */%d' % size})

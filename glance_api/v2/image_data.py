@@ -1,0 +1,121 @@
+"""/v2/images/{id}/file: upload image data to a store and download it back.
+
+Bytes go straight between the client and the store, never through the registry; the
+upload pipeline is ``glance_api.data.upload``.
+"""
+
+import logging
+
+from flask import Response, g, request
+
+from glance_api.access import policy
+from glance_api.data import download, store_acls, upload
+from glance_api.http import errors, ranges, responses
+from glance_api.images import documents, lookup
+from glance_api.services import services
+
+LOG = logging.getLogger(__name__)
+
+UPLOAD_MEDIA_TYPE = 'application/octet-stream'
+
+
+def upload_image_data(image_id):
+    """Upload the image's data; 204.
+
+    Errors: 400 size mismatch or formats unset, 403, 404, 409 image not ``queued``,
+    410 image deleted meanwhile, 413 over ``image_size_cap`` or store full, 415 not
+    ``application/octet-stream``, 503 store or registry unavailable.
+    """
+    ctx = g.context
+    conf = services().conf
+    if request.mimetype != UPLOAD_MEDIA_TYPE:
+        raise errors.UnsupportedMediaType('Image data must be sent as %s, not %s.'
+                                          % (UPLOAD_MEDIA_TYPE,
+                                             request.mimetype or '(none)'))
+    expected_size = _expected_size()
+    record = lookup.load_image(image_id)
+    policy.enforce(ctx, 'upload_image', record)
+    # A saving image is the registry's to judge: its upload may have died.
+    if record['status'] not in ('queued', 'saving'):
+        raise errors.Conflict("Image status transition from '%s' to 'saving' is not "
+                              "allowed: data can only be uploaded to a queued image."
+                              % record['status'])
+    if not (record['disk_format'] and record['container_format']):
+        raise errors.BadRequest('Properties disk_format, container_format must be set '
+                                'prior to saving data.')
+    limit = conf.image_size_cap
+    if (expected_size or 0) > limit or (request.content_length or 0) > limit:
+        raise errors.TooLarge('Image exceeds the storage quota: the image size cap is '
+                              '%d bytes.' % limit)
+
+    # Before the image is claimed: an unknown store must leave it queued.
+    store = _upload_store()
+    location = upload.upload(record, store, expected_size, limit)
+    store_acls.sync(record, [location])
+    return responses.no_content()
+
+
+def _upload_store():
+    """The store an upload goes to: ``X-Image-Meta-Store`` when several exist."""
+    store_set = services().stores
+    store_id = request.headers.get('X-Image-Meta-Store')
+    if not store_set.multi or store_id is None:
+        return store_set.default
+    if store_id not in store_set or not store_set.get(store_id).writable:
+        # An empty value too, as upstream. Header text arrives as latin-1: shown as
+        # the client wrote it (UTF-8, most likely).
+        shown = store_id.encode('latin-1').decode('utf-8', 'replace')
+        raise errors.BadRequest('Store for identifier %s not found' % shown)
+    return store_set.get(store_id)
+
+
+def _expected_size():
+    header = request.headers.get('x-openstack-image-size')
+    if header is None:
+        return None
+    try:
+        size = int(header)
+    except ValueError:
+        size = -1
+    if size < 0:
+        raise errors.BadRequest('x-openstack-image-size must be a non-negative '
+                                'integer, not %r.' % header)
+    return size
+
+
+def download_image_data(image_id):
+    """The image's data: 200, 206 for a satisfiable single ``Range``, 204 if none.
+
+    Errors: 403 deactivated (non-admins), 404, 416 unsatisfiable range, 503 store.
+    """
+    ctx = g.context
+    record = lookup.load_image(image_id)
+    policy.enforce(ctx, 'download_image', record)
+    if record['status'] == 'deactivated' and not ctx.is_admin:
+        raise errors.Forbidden('The requested image has been deactivated. Image data '
+                               'download is forbidden.')
+    locations = documents.active_locations(record)
+    if not locations or record['status'] not in ('active', 'deactivated'):
+        return responses.no_content()
+    size = record['size'] or 0
+    byte_range = ranges.requested_range(request.headers, size)
+    offset, length = byte_range if byte_range else (0, size)
+    reader = download.open_reader(
+        download.preferred_order(locations, request.args.get('prefer')), offset, length)
+
+    file_wrapper = request.environ.get('wsgi.file_wrapper')
+    if reader.fileobj is not None and file_wrapper is not None:
+        # The server sends the file with sendfile(): no copy through Python.
+        body = file_wrapper(reader.fileobj, 1024 * 1024)
+    else:
+        body = reader
+    response = Response(body, status=206 if byte_range else 200,
+                        mimetype='application/octet-stream', direct_passthrough=True)
+    response.headers['Content-Length'] = str(length)
+    response.headers['Accept-Ranges'] = 'bytes'
+    if byte_range:
+        response.headers['Content-Range'] = 'bytes %d-%d/%d' % (
+            offset, offset + length - 1, size)
+    elif record['checksum']:
+        response.headers['Content-MD5'] = record['checksum']
+    return response

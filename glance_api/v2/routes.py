@@ -1,0 +1,129 @@
+"""The one routes table of the public API: every operation, its view and its rules.
+
+Each row names the HTTP method, the path (a Flask rule), the view, whether the
+request may carry a body, and the upstream policy rules the operation checks. The
+blueprints (``register``), the refusal of bodies where none belongs
+(``glance_api.http.route_rules``) and the policy documentation (``policy_rules``, for
+``oslopolicy-sample-generator``) all read it, so a new operation is one new row.
+"""
+
+import dataclasses
+import re
+import typing
+
+import flask
+from oslo_policy import policy as oslo_policy
+
+from glance_api.access import policy
+from glance_api.v2 import image_data, images, info, locations, members, schemas, versions
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    view: typing.Callable
+    #: Upstream's policy rules this operation checks (the first is the operation's
+    #: own); documentation for operators, enforced by the view.
+    policies: tuple = ()
+    #: Whether a body is accepted. ``GET`` and ``DELETE`` never take one; a few
+    #: other operations take none either (upstream's ``body_reject`` routes).
+    body: bool = True
+
+    @property
+    def endpoint(self):
+        return '%s.%s' % (self.view.__module__.rsplit('.', 1)[-1], self.view.__name__)
+
+    @property
+    def accepts_body(self):
+        return self.body and self.method not in ('GET', 'DELETE')
+
+
+_IMAGE = '/v2/images/<image_id>'
+
+ROUTES = (
+    Route('GET', '/', versions.root),
+    Route('GET', '/versions', versions.versions),
+    Route('GET', '/v2/schemas/image', schemas.image_schema),
+    Route('GET', '/v2/schemas/images', schemas.images_schema),
+    Route('GET', '/v2/schemas/member', schemas.member_schema),
+    Route('GET', '/v2/schemas/members', schemas.members_schema),
+    Route('POST', '/v2/images', images.create_image,
+          ('add_image', 'publicize_image', 'communitize_image')),
+    Route('GET', '/v2/images', images.list_images, ('get_images',)),
+    Route('GET', _IMAGE, images.show_image, ('get_image', 'get_image_location')),
+    Route('PATCH', _IMAGE, images.update_image,
+          ('modify_image', 'publicize_image', 'communitize_image',
+           'delete_image_location', 'set_image_location')),
+    Route('DELETE', _IMAGE, images.delete_image, ('delete_image',)),
+    Route('POST', _IMAGE + '/actions/deactivate', images.deactivate_image,
+          ('deactivate',), body=False),
+    Route('POST', _IMAGE + '/actions/reactivate', images.reactivate_image,
+          ('reactivate',), body=False),
+    Route('PUT', _IMAGE + '/tags/<tag:tag>', images.add_tag, ('modify_image',),
+          body=False),
+    Route('DELETE', _IMAGE + '/tags/<tag:tag>', images.delete_tag, ('modify_image',)),
+    Route('PUT', _IMAGE + '/file', image_data.upload_image_data, ('upload_image',)),
+    Route('GET', _IMAGE + '/file', image_data.download_image_data, ('download_image',)),
+    Route('GET', _IMAGE + '/members', members.list_members, ('get_members',)),
+    Route('POST', _IMAGE + '/members', members.add_member, ('add_member',)),
+    Route('GET', _IMAGE + '/members/<member_id>', members.show_member, ('get_member',)),
+    Route('PUT', _IMAGE + '/members/<member_id>', members.update_member,
+          ('modify_member',)),
+    Route('DELETE', _IMAGE + '/members/<member_id>', members.delete_member,
+          ('delete_member',)),
+    Route('GET', '/v2/info/usage', info.usage),
+    Route('GET', '/v2/info/stores', info.list_stores),
+    Route('GET', '/v2/info/stores/detail', info.list_stores_detail,
+          ('stores_info_detail',)),
+    Route('POST', _IMAGE + '/locations', locations.add_location,
+          ('add_image_location',)),
+    Route('GET', _IMAGE + '/locations', locations.list_locations,
+          ('fetch_image_location',)),
+    Route('DELETE', '/v2/stores/<store_id>/<image_id>', locations.delete_from_store,
+          ('delete_image_location',)),
+)
+
+CONVERTERS = {'tag': images.TagConverter}
+
+
+def register(app, routes=ROUTES):
+    """Add ``routes`` to ``app``, one blueprint per resource module."""
+    app.url_map.converters.update(CONVERTERS)
+    blueprints = {}
+    for route in routes:
+        name = route.endpoint.split('.', 1)[0]
+        blueprint = blueprints.setdefault(name, flask.Blueprint(name, __name__))
+        blueprint.add_url_rule(route.path, route.view.__name__, route.view,
+                               methods=[route.method])
+    for blueprint in blueprints.values():
+        app.register_blueprint(blueprint)
+
+
+def bodiless_endpoints(routes=ROUTES):
+    """The endpoints whose requests may not carry a body."""
+    return frozenset(route.endpoint for route in routes if not route.accepts_body)
+
+
+def policy_rules(routes=ROUTES):
+    """Upstream's policy rules, each documented with the operations that check it
+    (entry point ``oslo.policy.policies`` for ``oslopolicy-sample-generator``)."""
+    operations = {}
+    for route in routes:
+        for name in route.policies:
+            operations.setdefault(name, []).append(
+                {'path': _documented_path(route.path), 'method': route.method})
+    documented = []
+    for rule in policy.RULES:
+        if rule.name in operations:
+            rule = oslo_policy.DocumentedRuleDefault(
+                name=rule.name, check_str=rule.check_str,
+                description=rule.description, scope_types=['project'],
+                operations=operations[rule.name])
+        documented.append(rule)
+    return documented
+
+
+def _documented_path(path):
+    """``/v2/images/<image_id>/tags/<tag:tag>`` as ``/v2/images/{image_id}/tags/{tag}``."""
+    return re.sub(r'<(?:\w+:)?(\w+)>', r'{\1}', path)
