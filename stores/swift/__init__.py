@@ -58,7 +58,6 @@ next segment and leaves nothing behind).
 
 import configparser
 import contextlib
-import http.client
 import json
 import logging
 import queue
@@ -69,11 +68,10 @@ import urllib.parse
 import uuid
 
 from oslo_config import cfg
-import requests
 import swiftclient
-import urllib3
 
 from stores import base, errors
+from stores.swift.failures import READ_ERRORS, status_of, store_error
 
 LOG = logging.getLogger(__name__)
 
@@ -219,7 +217,7 @@ class SwiftStore(base.Store):
         try:
             slo = conn.get_capabilities().get('slo')
         except Exception as exc:
-            raise _store_error(exc, 'reading Swift capabilities')
+            raise store_error(exc, 'reading Swift capabilities')
         if slo is None:
             raise errors.BadConfiguration('Swift at %s has no static large object '
                                           'support (slo middleware)' % conn.url)
@@ -232,13 +230,13 @@ class SwiftStore(base.Store):
             conn.head_container(container)
         except swiftclient.ClientException as exc:
             if exc.http_status != 404:
-                raise _store_error(exc, 'checking container %s' % container)
+                raise store_error(exc, 'checking container %s' % container)
             if not self.options.swift_store_create_container_on_put:
                 raise errors.BadConfiguration(
                     'Swift container %s does not exist; create it or set '
                     'swift_store_create_container_on_put' % container)
         except Exception as exc:
-            raise _store_error(exc, 'checking container %s' % container)
+            raise store_error(exc, 'checking container %s' % container)
 
     # -- locations -------------------------------------------------------------------
 
@@ -396,7 +394,7 @@ class SwiftStore(base.Store):
             raise
         except Exception as exc:
             account.release(conn)
-            raise _store_error(exc, 'preparing to write %s' % image_id, writing=True)
+            raise store_error(exc, 'preparing to write %s' % image_id, writing=True)
         return _SwiftWriter(self, account, conn, container, image_id, size,
                             hashing_algorithm)
 
@@ -422,7 +420,7 @@ class SwiftStore(base.Store):
             try:
                 headers = conn.head_object(container, obj)
             except Exception as exc:
-                raise _store_error(exc, 'stat %s' % url)
+                raise store_error(exc, 'stat %s' % url)
         return int(headers['content-length'])
 
     def discard_abandoned(self, image_id, credentials=None):
@@ -433,9 +431,9 @@ class SwiftStore(base.Store):
                 self._delete_prefix(conn, container, image_id + '-')
             except swiftclient.ClientException as exc:
                 if exc.http_status != 404:   # no container: nothing was written
-                    raise _store_error(exc, 'removing segments of %s' % image_id)
+                    raise store_error(exc, 'removing segments of %s' % image_id)
             except Exception as exc:
-                raise _store_error(exc, 'removing segments of %s' % image_id)
+                raise store_error(exc, 'removing segments of %s' % image_id)
 
     def set_acls(self, url, public, read_projects=(), credentials=None):
         """Multi-tenant: the image container's read and write ACLs (Keystone project
@@ -452,7 +450,7 @@ class SwiftStore(base.Store):
             try:
                 conn.post_container(container, headers)
             except Exception as exc:
-                raise _store_error(exc, 'setting the ACLs of %s' % container)
+                raise store_error(exc, 'setting the ACLs of %s' % container)
 
     def delete(self, url, credentials=None):
         key, container, obj = self._parse(url)
@@ -471,7 +469,7 @@ class SwiftStore(base.Store):
                                             urllib.parse.unquote(prefix))
                     conn.delete_object(container, obj)
             except Exception as exc:
-                raise _store_error(exc, 'delete %s' % url)
+                raise store_error(exc, 'delete %s' % url)
             # Segments of uploads that died without cleaning up (a killed process).
             self._delete_prefix(conn, container, obj + '-', best_effort=True)
             if key[0] == 'storage':
@@ -628,10 +626,10 @@ class _SwiftWriter(base.Writer):
         """Wait for ``put``'s response; its etag, or the mapped error."""
         put.finish()
         if put.error is not None:
-            if _status(put.error) == 412:
+            if status_of(put.error) == 412:
                 raise errors.StoreError('image data for %s already exists'
                                         % self._image_id)
-            raise _store_error(put.error, 'writing %s' % put.name, writing=True)
+            raise store_error(put.error, 'writing %s' % put.name, writing=True)
         if put.name != self._image_id:
             # A segment: its etag goes into the manifest, which pins its content; SLO
             # checks its size when the manifest is written (see the module doc).
@@ -678,9 +676,9 @@ class _SwiftWriter(base.Writer):
         except swiftclient.ClientException as exc:
             if exc.http_status == 404:
                 return
-            raise _store_error(exc, 'checking for %s' % self._image_id)
+            raise store_error(exc, 'checking for %s' % self._image_id)
         except Exception as exc:
-            raise _store_error(exc, 'checking for %s' % self._image_id)
+            raise store_error(exc, 'checking for %s' % self._image_id)
         raise errors.StoreError('image data for %s already exists' % self._image_id)
 
     def _put_manifest(self):
@@ -694,11 +692,11 @@ class _SwiftWriter(base.Writer):
                 self._conn.put_object(self._container, self._image_id, b'',
                                       headers={'If-None-Match': '*'})
         except Exception as exc:
-            if _status(exc) == 412:
+            if status_of(exc) == 412:
                 # Another writer for this image committed first; its object stays.
                 raise errors.StoreError('image data for %s already exists'
                                         % self._image_id)
-            raise _store_error(exc, 'writing the manifest of %s' % self._image_id,
+            raise store_error(exc, 'writing the manifest of %s' % self._image_id,
                                writing=True)
 
     def _cancel(self):
@@ -817,7 +815,7 @@ class _StreamingPut:
             # before taking the whole body.
             if raise_on_failure:
                 if self.error is not None:
-                    raise _store_error(self.error, 'writing %s' % self.name,
+                    raise store_error(self.error, 'writing %s' % self.name,
                                        writing=True)
                 raise errors.StoreUnavailable('Swift ended the PUT of %s early'
                                               % self.name)
@@ -878,7 +876,7 @@ class _SwiftReader(base.Reader):
                 return int(self._conn.head_object(self._container,
                                                   self._obj)['content-length'])
             except Exception as exc:
-                raise _store_error(exc, 'reading %s' % self._obj)
+                raise store_error(exc, 'reading %s' % self._obj)
         if start or length is not None:
             end = '' if length is None else start + length - 1
             headers['Range'] = 'bytes=%d-%s' % (start, end)
@@ -891,9 +889,9 @@ class _SwiftReader(base.Reader):
                 headers = {key.lower(): value for key, value
                            in (exc.http_response_headers or {}).items()}
                 return int(headers['content-range'].rpartition('/')[2])
-            raise _store_error(exc, 'reading %s' % self._obj)
+            raise store_error(exc, 'reading %s' % self._obj)
         except Exception as exc:
-            raise _store_error(exc, 'reading %s' % self._obj)
+            raise store_error(exc, 'reading %s' % self._obj)
         if 'content-range' in response:
             return int(response['content-range'].rpartition('/')[2])
         return int(response['content-length'])
@@ -902,7 +900,7 @@ class _SwiftReader(base.Reader):
         while self._received < self.length:
             try:
                 chunk = next(self._body, b'') if self._body is not None else b''
-            except _READ_ERRORS as exc:
+            except READ_ERRORS as exc:
                 chunk, error = b'', exc
             else:
                 error = None
@@ -1010,34 +1008,6 @@ def _delete_container(conn, container):
 
 
 _MD5_HEX = re.compile('[0-9a-fA-F]{32}')
-
-_READ_ERRORS = (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError,
-                requests.RequestException)
-
-
-def _status(exc):
-    return getattr(exc, 'http_status', None)
-
-
-def _store_error(exc, what, writing=False):
-    """The ``stores.errors`` exception for a swiftclient/requests failure."""
-    if isinstance(exc, errors.StoreError):
-        return exc
-    status = _status(exc)
-    if status == 404 and writing:
-        return errors.StoreUnavailable(
-            '%s: the container does not exist (create it, or set '
-            'swift_store_create_container_on_put)' % what)
-    if status == 404:
-        return errors.NotFound('%s: no such object in Swift' % what)
-    if status in (413, 507):
-        return errors.StoreFull('%s: Swift has no room (%s)' % (what, status))
-    if status in (401, 403):
-        return errors.StoreUnavailable('%s: credentials refused (%s)'
-                                       % (what, status))
-    if isinstance(exc, swiftclient.ClientException):
-        return errors.StoreUnavailable('%s: %s' % (what, exc))
-    return errors.StoreUnavailable('%s: cannot reach Swift: %s' % (what, exc))
 
 
 def _read_references(path):
