@@ -56,7 +56,6 @@ when ``swift_store_config_file`` still names their reference. Not implemented:
 next segment and leaves nothing behind).
 """
 
-import configparser
 import contextlib
 import json
 import logging
@@ -71,21 +70,18 @@ from oslo_config import cfg
 import swiftclient
 
 from stores import base, errors
+from stores.swift.accounts import (SCHEME, References, TenantAccount,
+                                   storage_url_from_catalog)
 from stores.swift.failures import READ_ERRORS, status_of, store_error
 
 LOG = logging.getLogger(__name__)
 
 ONE_MB = 1024 * 1024
 READ_CHUNK_SIZE = 256 * 1024
-SCHEME = 'swift+config'
 # Multi-tenant locations: the account's storage URL with the scheme swift+http(s).
 TENANT_SCHEMES = ('swift+https', 'swift+http', 'swift')
-# Catalog interfaces by upstream's endpoint type names.
-_INTERFACES = {'publicURL': 'public', 'internalURL': 'internal', 'adminURL': 'admin'}
 # Chunks a writer may queue ahead of the PUT that consumes them.
 _QUEUE_DEPTH = 8
-# Seconds a socket may sit idle (no byte sent or received) before the request fails.
-_SOCKET_TIMEOUT = 120
 # Swift's default; the cluster's own value is read from /info at start-up.
 _DEFAULT_MAX_SEGMENTS = 1000
 # Segments of a cancelled upload that Swift was not there to delete: how long to keep
@@ -158,10 +154,7 @@ class SwiftStore(base.Store):
 
     def __init__(self, conf, group, store_id):
         super().__init__(conf, group, store_id)
-        self._references = {}
-        self._tokens = {}
-        self._sessions = {}
-        self._lock = threading.Lock()
+        self._references = References({}, self.options)
         self._known_containers = set()
         self.max_segments = _DEFAULT_MAX_SEGMENTS
         self._capabilities_read = False
@@ -200,14 +193,16 @@ class SwiftStore(base.Store):
             # No caller yet, so no account to look at: capabilities are read from the
             # first upload's Swift. References only serve older swift+config data.
             if options.swift_store_config_file:
-                self._references = _read_references(options.swift_store_config_file)
+                self._references = References.from_file(
+                    options.swift_store_config_file, options)
             return
-        self._references = _read_references(options.swift_store_config_file)
+        self._references = References.from_file(options.swift_store_config_file,
+                                                 options)
         if self.reference not in self._references:
             raise errors.BadConfiguration(
                 'default_swift_reference %r is not a section of %s'
                 % (self.reference, options.swift_store_config_file))
-        with self._connection(self._reference_account(self.reference)) as conn:
+        with self._reference_account(self.reference).connection() as conn:
             self._read_capabilities(conn)
             if not options.swift_store_multiple_containers_seed:
                 self._check_container(conn, options.swift_store_container)
@@ -283,14 +278,14 @@ class SwiftStore(base.Store):
         return self._caller_account(where, credentials)
 
     def _reference_account(self, reference):
-        return _Account(self, reference=reference)
+        return self._references.account(reference)
 
     def _caller_account(self, storage_url, credentials):
         if credentials is None or not credentials.auth_token:
             raise errors.StoreUnavailable(
                 'multi-tenant Swift acts as the caller, and this request carries no '
                 'token (is auth_strategy keystone?)')
-        return _Account(self, storage_url=storage_url, token=credentials.auth_token)
+        return TenantAccount(storage_url, credentials.auth_token, self.options)
 
     def _upload_account(self, credentials):
         """Where new images go: the default reference, or the caller's account."""
@@ -317,57 +312,6 @@ class SwiftStore(base.Store):
         if key[0] == 'reference':   # e.g. an upper-case scheme names the same object
             return '%s://%s/%s/%s' % (SCHEME, key[1], container, name)
         return url
-
-    # -- connections -----------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _connection(self, account):
-        """A swiftclient connection to ``account``, released afterwards."""
-        conn = account.connect()
-        try:
-            yield conn
-        finally:
-            account.release(conn)
-
-    def _connect(self, reference):
-        """A new swiftclient ``Connection``; release it with ``_release``."""
-        credentials = self._references[reference]
-        options = self.options
-        os_options = {'service_type': options.swift_store_service_type,
-                      'endpoint_type': options.swift_store_endpoint_type}
-        if options.swift_store_region:
-            os_options['region_name'] = options.swift_store_region
-        with self._lock:
-            storage_url, token = self._tokens.get(reference, (None, None))
-        storage_url = options.swift_store_endpoint or storage_url
-        # retries=0: no blind resending (a streamed body cannot be replayed, and a
-        # dead Swift should answer 503 at once); swiftclient still re-authenticates
-        # once when a token has expired.
-        common = dict(retries=0, insecure=options.swift_store_auth_insecure,
-                      cacert=options.swift_store_cacert, timeout=_SOCKET_TIMEOUT,
-                      preauthurl=storage_url, preauthtoken=token, os_options=os_options)
-        if credentials['auth_version'] == '1':
-            return swiftclient.Connection(credentials['auth_address'],
-                                          credentials['user'], credentials['key'],
-                                          auth_version='1', **common)
-        return swiftclient.Connection(session=self._keystone_session(reference),
-                                      **common)
-
-    def _release(self, reference, conn):
-        if conn.url and conn.token:
-            with self._lock:
-                self._tokens[reference] = (conn.url, conn.token)
-        conn.close()
-
-    def _keystone_session(self, reference):
-        with self._lock:
-            session = self._sessions.get(reference)
-            if session is None:
-                session = self._sessions[reference] = keystone_session(
-                    self._references[reference],
-                    verify=(False if self.options.swift_store_auth_insecure
-                            else self.options.swift_store_cacert or True))
-            return session
 
     # -- the Store interface -----------------------------------------------------------
 
@@ -416,7 +360,7 @@ class SwiftStore(base.Store):
 
     def stat(self, url, credentials=None):
         key, container, obj = self._parse(url)
-        with self._connection(self._account(key, credentials)) as conn:
+        with self._account(key, credentials).connection() as conn:
             try:
                 headers = conn.head_object(container, obj)
             except Exception as exc:
@@ -426,7 +370,7 @@ class SwiftStore(base.Store):
     def discard_abandoned(self, image_id, credentials=None):
         """Segments of a dead upload of ``image_id`` (``<image id>-<upload id>-N``)."""
         container = self.container_for(image_id)
-        with self._connection(self._upload_account(credentials)) as conn:
+        with self._upload_account(credentials).connection() as conn:
             try:
                 self._delete_prefix(conn, container, image_id + '-')
             except swiftclient.ClientException as exc:
@@ -446,7 +390,7 @@ class SwiftStore(base.Store):
         readers = ['*'] if public else list(dict.fromkeys([*read_projects, *admins]))
         headers = {'X-Container-Read': ','.join('%s:*' % p for p in readers),
                    'X-Container-Write': ','.join('%s:*' % p for p in admins)}
-        with self._connection(self._account(key, credentials)) as conn:
+        with self._account(key, credentials).connection() as conn:
             try:
                 conn.post_container(container, headers)
             except Exception as exc:
@@ -454,7 +398,7 @@ class SwiftStore(base.Store):
 
     def delete(self, url, credentials=None):
         key, container, obj = self._parse(url)
-        with self._connection(self._account(key, credentials)) as conn:
+        with self._account(key, credentials).connection() as conn:
             try:
                 headers = conn.head_object(container, obj)
                 if headers.get('x-static-large-object', '').lower() == 'true':
@@ -506,9 +450,9 @@ class SwiftStore(base.Store):
         while True:
             time.sleep(pause)
             try:
-                with self._connection(account) as conn:
+                with account.connection() as conn:
                     self._remove_segments(conn, container, names, prefix)
-                    if account.storage_url is not None:
+                    if account.container_per_image:
                         _delete_container(conn, container)
             except Exception as exc:
                 if time.monotonic() + pause > deadline:
@@ -715,7 +659,7 @@ class _SwiftWriter(base.Writer):
             self._store._remove_segments(self._conn, self._container, names, prefix)
             if self._object_written:   # ours, but it failed its checks
                 self._conn.delete_object(self._container, self._image_id)
-            if self._account.storage_url is not None:   # the image's own container
+            if self._account.container_per_image:   # the image's own container
                 _delete_container(self._conn, self._container)
         except Exception as exc:
             if self._segmented and (names or put is not None):
@@ -942,62 +886,6 @@ class _SwiftReader(base.Reader):
             self._account.release(conn)
 
 
-class _Account:
-    """A Swift account and how to reach it: a ``swift_store_config_file`` reference
-    (the service's credentials, one token shared by the process), or a storage URL
-    with the caller's token (multi-tenant)."""
-
-    def __init__(self, store, reference=None, storage_url=None, token=None):
-        self._store = store
-        self.reference = reference
-        self.storage_url = storage_url
-        self._token = token
-
-    def connect(self):
-        """A new swiftclient ``Connection``; give it back with ``release``."""
-        if self.reference is not None:
-            return self._store._connect(self.reference)
-        options = self._store.options
-        # No credentials to authenticate again with: a refused token is a 401.
-        return swiftclient.Connection(
-            preauthurl=self.storage_url, preauthtoken=self._token, retries=0,
-            insecure=options.swift_store_auth_insecure,
-            cacert=options.swift_store_cacert, timeout=_SOCKET_TIMEOUT)
-
-    def release(self, conn):
-        if self.reference is not None:
-            self._store._release(self.reference, conn)
-        else:
-            conn.close()
-
-    def location(self, container, obj):
-        """The location URL of ``container/obj`` in this account."""
-        if self.reference is not None:
-            return '%s://%s/%s/%s' % (SCHEME, self.reference, container, obj)
-        http, _, rest = self.storage_url.partition('://')
-        return 'swift+%s://%s/%s/%s' % (http, rest.rstrip('/'), container, obj)
-
-
-def storage_url_from_catalog(catalog, service_type, endpoint_type, region=None):
-    """The object-store URL of a service catalog (Keystone v3 entries, or the v2 form
-    keystonemiddleware passes in ``X-Service-Catalog``); StoreUnavailable if none."""
-    interface = _INTERFACES.get(endpoint_type, endpoint_type)
-    for service in catalog or ():
-        if service.get('type') != service_type:
-            continue
-        for endpoint in service.get('endpoints', ()):
-            if region and region not in (endpoint.get('region'),
-                                         endpoint.get('region_id')):
-                continue
-            if endpoint.get('interface') == interface and endpoint.get('url'):
-                return endpoint['url']
-            if endpoint.get(interface + 'URL'):
-                return endpoint[interface + 'URL']
-    raise errors.StoreUnavailable(
-        'the service catalog has no %s endpoint of type %s%s' % (
-            interface, service_type, ' in region %s' % region if region else ''))
-
-
 def _delete_container(conn, container):
     """Remove an image's own (multi-tenant) container; gone or not empty is fine."""
     try:
@@ -1008,81 +896,3 @@ def _delete_container(conn, container):
 
 
 _MD5_HEX = re.compile('[0-9a-fA-F]{32}')
-
-
-def _read_references(path):
-    """The account references of ``swift_store_config_file``, validated."""
-    if not path:
-        raise errors.BadConfiguration('swift_store_config_file is required')
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        with open(path) as f:
-            parser.read_file(f)
-    except (OSError, configparser.Error) as exc:
-        raise errors.BadConfiguration('cannot read swift_store_config_file %s: %s'
-                                      % (path, exc))
-    references = {}
-    for name in parser.sections():
-        section = {key: _unquote(value) for key, value in parser.items(name)}
-        section.setdefault('auth_version', '3')
-        if section['auth_version'] in ('2', '2.0', '3', '3.0'):
-            # Keystone's v2 API is gone; upstream also treats 2 as 3.
-            section['auth_version'] = '3'
-        elif section['auth_version'] in ('1', '1.0'):
-            section['auth_version'] = '1'
-        else:
-            raise errors.BadConfiguration('[%s] auth_version must be 1 or 3, not %r'
-                                          % (name, section['auth_version']))
-        has_application_credential = bool(section.get('application_credential_id'))
-        needed = ['auth_address']
-        if has_application_credential and section['auth_version'] == '3':
-            needed.append('application_credential_secret')
-        else:
-            needed += ['user', 'key']
-        missing = [key for key in needed if not section.get(key)]
-        if missing:
-            raise errors.BadConfiguration('[%s] of %s lacks %s'
-                                          % (name, path, ', '.join(missing)))
-        references[name] = section
-    return references
-
-
-def _unquote(value):
-    # Upstream's parser strips one pair of matching quotes around a value.
-    if len(value) >= 2 and value[0] in '"\'' and value[-1] == value[0]:
-        return value[1:-1]
-    return value
-
-
-def keystone_session(reference, verify=True):
-    """A keystoneauth1 session for a Keystone v3 reference (password or app
-    credential)."""
-    try:
-        from keystoneauth1 import session
-        from keystoneauth1.identity import v3
-    except ImportError:
-        raise errors.BadConfiguration('Keystone authentication needs the '
-                                      'keystoneauth1 package')
-    auth_url = reference['auth_address'].rstrip('/')
-    if not auth_url.rsplit('/', 1)[-1].startswith('v3'):
-        auth_url += '/v3'
-    if reference.get('application_credential_id'):
-        auth = v3.ApplicationCredential(
-            auth_url=auth_url,
-            application_credential_id=reference['application_credential_id'],
-            application_credential_secret=reference['application_credential_secret'])
-    else:
-        # Upstream's "project:user" form; project_name/project_id may be given instead.
-        project, _, user = reference['user'].rpartition(':')
-        domains = {key: reference[key] for key in (
-            'user_domain_id', 'user_domain_name', 'project_domain_id',
-            'project_domain_name') if reference.get(key)}
-        if not ('user_domain_id' in domains or 'user_domain_name' in domains):
-            domains['user_domain_id'] = 'default'
-        if not ('project_domain_id' in domains or 'project_domain_name' in domains):
-            domains['project_domain_id'] = 'default'
-        auth = v3.Password(auth_url=auth_url, username=user,
-                           password=reference['key'],
-                           project_name=project or reference.get('project_name'),
-                           project_id=reference.get('project_id'), **domains)
-    return session.Session(auth=auth, verify=verify)

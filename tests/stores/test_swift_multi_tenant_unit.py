@@ -4,7 +4,7 @@ parsing tenant locations, and refusing to act without a caller."""
 import pytest
 
 from stores import Credentials, errors
-from stores.swift import storage_url_from_catalog
+from stores.swift.accounts import storage_url_from_catalog
 from tests.stores.conftest import build_store
 
 V3_CATALOG = (
