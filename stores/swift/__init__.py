@@ -56,15 +56,7 @@ when ``swift_store_config_file`` still names their reference. Not implemented:
 next segment and leaves nothing behind).
 """
 
-import contextlib
-import json
-import logging
-import queue
-import re
-import threading
-import time
 import urllib.parse
-import uuid
 
 from oslo_config import cfg
 import swiftclient
@@ -72,22 +64,18 @@ import swiftclient
 from stores import base, errors
 from stores.swift.accounts import (SCHEME, References, TenantAccount,
                                    storage_url_from_catalog)
-from stores.swift.failures import status_of, store_error
+from stores.swift.failures import store_error
 from stores.swift.reader import SwiftReader
+from stores.swift.writer import (SwiftWriter, delete_container, delete_prefix,
+                                 segments_of)
 
-LOG = logging.getLogger(__name__)
+__all__ = ['SwiftStore']
 
 ONE_MB = 1024 * 1024
 # Multi-tenant locations: the account's storage URL with the scheme swift+http(s).
 TENANT_SCHEMES = ('swift+https', 'swift+http', 'swift')
-# Chunks a writer may queue ahead of the PUT that consumes them.
-_QUEUE_DEPTH = 8
 # Swift's default; the cluster's own value is read from /info at start-up.
 _DEFAULT_MAX_SEGMENTS = 1000
-# Segments of a cancelled upload that Swift was not there to delete: how long to keep
-# trying, and the longest pause between tries, in seconds.
-_CLEANUP_PERIOD = 3600
-_CLEANUP_MAX_PAUSE = 15
 
 _opts = [
     cfg.StrOpt('swift_store_container', default='glance',
@@ -310,7 +298,7 @@ class SwiftStore(base.Store):
     def canonical(self, url):
         key, container, name = self._parse(url)
         if key[0] == 'reference':   # e.g. an upper-case scheme names the same object
-            return '%s://%s/%s/%s' % (SCHEME, key[1], container, name)
+            return self._reference_account(key[1]).location(container, name)
         return url
 
     # -- the Store interface -----------------------------------------------------------
@@ -339,8 +327,10 @@ class SwiftStore(base.Store):
         except Exception as exc:
             account.release(conn)
             raise store_error(exc, 'preparing to write %s' % image_id, writing=True)
-        return _SwiftWriter(self, account, conn, container, image_id, size,
-                            hashing_algorithm)
+        return SwiftWriter(account, conn, container, image_id, size, hashing_algorithm,
+                           large_object_size=self.large_object_size,
+                           segment_size=self.large_object_chunk_size,
+                           max_segments=self.max_segments)
 
     def _prepare_container(self, conn, container):
         if self.multi_tenant:
@@ -372,7 +362,7 @@ class SwiftStore(base.Store):
         container = self.container_for(image_id)
         with self._upload_account(credentials).connection() as conn:
             try:
-                self._delete_prefix(conn, container, image_id + '-')
+                delete_prefix(conn, container, segments_of(image_id))
             except swiftclient.ClientException as exc:
                 if exc.http_status != 404:   # no container: nothing was written
                     raise store_error(exc, 'removing segments of %s' % image_id)
@@ -409,390 +399,18 @@ class SwiftStore(base.Store):
                     if dlo:
                         # Upstream's large objects: segments first, then the manifest.
                         dlo_container, _, prefix = dlo.partition('/')
-                        self._delete_prefix(conn, urllib.parse.unquote(dlo_container),
-                                            urllib.parse.unquote(prefix))
+                        delete_prefix(conn, urllib.parse.unquote(dlo_container),
+                                      urllib.parse.unquote(prefix))
                     conn.delete_object(container, obj)
             except Exception as exc:
                 raise store_error(exc, 'delete %s' % url)
             # Segments of uploads that died without cleaning up (a killed process).
-            self._delete_prefix(conn, container, obj + '-', best_effort=True)
+            delete_prefix(conn, container, segments_of(obj), best_effort=True)
             if key[0] == 'storage':
-                _delete_container(conn, container)
-
-    def _remove_segments(self, conn, container, names, prefix):
-        """Delete the segments ``names`` (gone already is fine), then whatever else
-        starts with ``prefix``: a segment whose PUT completed on the server after its
-        writer gave up on it, which no listing of ours names."""
-        for name in names:
-            try:
-                conn.delete_object(container, name)
-            except swiftclient.ClientException as exc:
-                if exc.http_status != 404:
-                    raise
-        self._delete_prefix(conn, container, prefix)
-
-    def _remove_segments_later(self, account, container, names, prefix):
-        """Retry ``_remove_segments`` in a thread until Swift answers.
-
-        Tries again after 0.5 s, 1 s, 2 s, ... (at most ``_CLEANUP_MAX_PAUSE`` apart)
-        for ``_CLEANUP_PERIOD``; the thread dies with the process. What it could not
-        remove, deleting the image does (``delete`` removes ``<image id>-*``).
-        """
-        thread = threading.Thread(target=self._retry_removal,
-                                  args=(account, container, names, prefix),
-                                  daemon=True,
-                                  name='swift-cleanup-%s' % prefix.rstrip('-'))
-        thread.start()
-        return thread
-
-    def _retry_removal(self, account, container, names, prefix):
-        pause, deadline = 0.5, time.monotonic() + _CLEANUP_PERIOD
-        while True:
-            time.sleep(pause)
-            try:
-                with account.connection() as conn:
-                    self._remove_segments(conn, container, names, prefix)
-                    if account.container_per_image:
-                        _delete_container(conn, container)
-            except Exception as exc:
-                if time.monotonic() + pause > deadline:
-                    LOG.error('gave up removing %s/%s* (segments of a cancelled '
-                              'upload): %s; deleting the image removes them',
-                              container, prefix, exc)
-                    return
-                pause = min(pause * 2, _CLEANUP_MAX_PAUSE)
-                continue
-            LOG.info('removed %s/%s* (segments of a cancelled upload)', container,
-                     prefix)
-            return
-
-    def _delete_prefix(self, conn, container, prefix, best_effort=False):
-        try:
-            _, listing = conn.get_container(container, prefix=prefix, full_listing=True)
-            for entry in listing:
-                try:
-                    conn.delete_object(container, entry['name'])
-                except swiftclient.ClientException as exc:
-                    if exc.http_status != 404:
-                        raise
-        except Exception:
-            if not best_effort:
-                raise
-            LOG.warning('could not remove objects %s/%s*', container, prefix,
-                        exc_info=True)
+                delete_container(conn, container)
 
     def describe(self):
         return {'container': self.options.swift_store_container,
                 'multi_tenant': self.multi_tenant,
                 'large_object_size': self.large_object_size,
                 'large_object_chunk_size': self.large_object_chunk_size}
-
-
-class _SwiftWriter(base.Writer):
-    """One upload: a single PUT, or segment PUTs one after another and a manifest."""
-
-    def __init__(self, store, account, conn, container, image_id, size,
-                 hashing_algorithm):
-        segmented = size is None or size >= store.large_object_size
-        # A single object's md5 is its etag, computed by Swift (see the module doc).
-        super().__init__(hashing_algorithm, md5=segmented)
-        self._store = store
-        self._account = account
-        self._conn = conn
-        self._container = container
-        self._image_id = image_id
-        self._expected = size
-        self._segment_size = store.large_object_chunk_size
-        self._segmented = segmented
-        self._upload_id = uuid.uuid4().hex[:16]
-        self._put = None            # the PUT in flight
-        self._segment_limit = None  # bytes that go into the segment being written
-        self._segments = []         # finished segments: manifest entries
-        self._object_written = False
-        self._held_back = b''
-        self._released = False
-
-    def _write(self, chunk):
-        if not chunk:   # nothing to send, and no PUT to start before commit()
-            return
-        if self._expected is not None and self.size > self._expected:
-            raise errors.StoreError('received more than the %d bytes declared'
-                                    % self._expected)
-        if not self._segmented:
-            if self._put is None:
-                self._put = self._start_put(self._image_id, self._expected,
-                                            {'If-None-Match': '*'})
-            if self.size == self._expected:
-                # Swift stores the object the moment it has every declared byte; hold
-                # the last one back so that only commit() can publish it.
-                chunk, self._held_back = chunk[:-1], chunk[-1:]
-            self._put.feed(chunk)
-            return
-        while chunk:
-            if self._put is None:
-                self._start_segment()
-            room = self._segment_limit - self._put.fed
-            if len(chunk) > room:   # a segment boundary inside the chunk
-                chunk, rest = chunk[:room], chunk[room:]
-            else:
-                rest = b''
-            self._put.feed(chunk)
-            if self._put.fed == self._segment_limit:
-                self._finish_segment()
-            chunk = rest
-
-    def _start_segment(self):
-        number = len(self._segments) + 1
-        if number > self._store.max_segments:
-            raise errors.StoreFull(
-                'image is larger than %d segments of %d bytes (raise '
-                'swift_store_large_object_chunk_size)'
-                % (self._store.max_segments, self._segment_size))
-        self._segment_limit = self._segment_size
-        content_length = None   # unknown total: the last segment's size is unknown too
-        if self._expected is not None:
-            written = sum(segment['size_bytes'] for segment in self._segments)
-            content_length = self._segment_limit = min(self._segment_size,
-                                                       self._expected - written)
-        name = '%s-%s-%05d' % (self._image_id, self._upload_id, number)
-        self._put = self._start_put(name, content_length)
-
-    def _start_put(self, name, content_length, headers=None):
-        return _StreamingPut(self._conn, self._container, name, content_length, headers)
-
-    def _finish_segment(self):
-        put, self._put = self._put, None
-        etag = self._finish(put)
-        self._segments.append({'path': '/%s/%s' % (self._container, put.name),
-                               'etag': etag, 'size_bytes': put.fed})
-
-    def _finish(self, put):
-        """Wait for ``put``'s response; its etag, or the mapped error."""
-        put.finish()
-        if put.error is not None:
-            if status_of(put.error) == 412:
-                raise errors.StoreError('image data for %s already exists'
-                                        % self._image_id)
-            raise store_error(put.error, 'writing %s' % put.name, writing=True)
-        if put.name != self._image_id:
-            # A segment: its etag goes into the manifest, which pins its content; SLO
-            # checks its size when the manifest is written (see the module doc).
-            return put.etag
-        # The single object: Swift's md5 of what it stored is the image's checksum.
-        if not _MD5_HEX.fullmatch(put.etag or ''):
-            self._object_written = True
-            raise errors.StoreUnavailable('Swift stored %s with etag %r, which is not '
-                                          'an md5' % (put.name, put.etag))
-        self.stored_md5 = put.etag.lower()
-        return put.etag
-
-    def _commit(self):
-        try:
-            url = self._publish()
-        except BaseException:
-            self._cancel()
-            raise
-        self._release()
-        return url, {}
-
-    def _publish(self):
-        if self._expected is not None and self.size != self._expected:
-            raise errors.StoreError('received %d bytes, %d were declared'
-                                    % (self.size, self._expected))
-        if self._segmented:
-            if self._put is not None:
-                self._finish_segment()
-            self._put_manifest()
-        else:
-            # Swift checks If-None-Match when a PUT starts, so a writer that started
-            # while no object existed would overwrite one committed since: look again.
-            self._check_absent()
-            if self._put is None:   # an empty image: no write() was ever called
-                self._put = self._start_put(self._image_id, 0, {'If-None-Match': '*'})
-            self._put.feed(self._held_back)
-            put, self._put = self._put, None
-            self._finish(put)
-        return self._account.location(self._container, self._image_id)
-
-    def _check_absent(self):
-        try:
-            self._conn.head_object(self._container, self._image_id)
-        except swiftclient.ClientException as exc:
-            if exc.http_status == 404:
-                return
-            raise store_error(exc, 'checking for %s' % self._image_id)
-        except Exception as exc:
-            raise store_error(exc, 'checking for %s' % self._image_id)
-        raise errors.StoreError('image data for %s already exists' % self._image_id)
-
-    def _put_manifest(self):
-        try:
-            if self._segments:
-                self._conn.put_object(self._container, self._image_id,
-                                      json.dumps(self._segments),
-                                      query_string='multipart-manifest=put',
-                                      headers={'If-None-Match': '*'})
-            else:   # no bytes at all: an SLO needs a segment, so a plain empty object
-                self._conn.put_object(self._container, self._image_id, b'',
-                                      headers={'If-None-Match': '*'})
-        except Exception as exc:
-            if status_of(exc) == 412:
-                # Another writer for this image committed first; its object stays.
-                raise errors.StoreError('image data for %s already exists'
-                                        % self._image_id)
-            raise store_error(exc, 'writing the manifest of %s' % self._image_id,
-                               writing=True)
-
-    def _cancel(self):
-        if self._released:
-            return
-        put, self._put = self._put, None
-        if put is not None:
-            put.abort()
-            if put.thread.is_alive():
-                # A PUT stuck in a send: leave its connection to it and clean up
-                # over a fresh one.
-                self._conn = self._account.connect()
-        names = [segment['path'].rsplit('/', 1)[1] for segment in self._segments]
-        prefix = '%s-%s-' % (self._image_id, self._upload_id)
-        try:
-            self._store._remove_segments(self._conn, self._container, names, prefix)
-            if self._object_written:   # ours, but it failed its checks
-                self._conn.delete_object(self._container, self._image_id)
-            if self._account.container_per_image:   # the image's own container
-                _delete_container(self._conn, self._container)
-        except Exception as exc:
-            if self._segmented and (names or put is not None):
-                # Usually Swift is unreachable, which is why the upload failed.
-                # The segments carry this writer's upload id, so nothing else can
-                # own them: remove them whenever Swift answers again.
-                LOG.warning('could not remove the segments of a cancelled upload of '
-                            '%s (%s); retrying in the background', self._image_id,
-                            exc)
-                self._store._remove_segments_later(self._account, self._container,
-                                                   names, prefix)
-            else:
-                LOG.warning('could not remove the object of a cancelled upload of %s',
-                            self._image_id, exc_info=True)
-        self._segments = []
-        self._release()
-
-    def _release(self):
-        if not self._released:
-            self._released = True
-            self._account.release(self._conn)
-
-
-class _Aborted(Exception):
-    """Raised inside a PUT's body to make the request fail (the writer cancelled)."""
-
-
-_END = object()
-_ABORT = object()
-
-
-class _StreamingPut:
-    """A PUT whose body is fed chunk by chunk from another thread.
-
-    swiftclient reads the body through ``read`` (a file-like object) in the PUT's own
-    thread; ``feed`` blocks while the queue is full, so memory stays bounded by
-    ``_QUEUE_DEPTH`` chunks. ``content_length`` None means chunked transfer encoding.
-    """
-
-    def __init__(self, conn, container, name, content_length, headers=None):
-        self.name = name
-        self.content_length = content_length
-        self.fed = 0
-        self.etag = None
-        self.error = None
-        self._queue = queue.Queue(_QUEUE_DEPTH)
-        self._ended = False
-        self.thread = threading.Thread(
-            target=self._run, args=(conn, container, headers), daemon=True,
-            name='swift-put-%s' % name)
-        self.thread.start()
-
-    def _run(self, conn, container, headers):
-        try:
-            self.etag = conn.put_object(container, self.name, self,
-                                        content_length=self.content_length,
-                                        headers=headers,
-                                        chunk_size=base.CHUNK_SIZE)
-        except BaseException as exc:
-            self.error = exc
-
-    # -- the API thread's side --
-
-    def feed(self, chunk):
-        """Queue ``chunk`` for the request body; raises if the PUT has already ended.
-
-        Not copied: writers are handed chunks that nobody changes afterwards.
-        """
-        if not chunk:
-            return
-        self._enqueue(chunk)
-        self.fed += len(chunk)
-
-    def finish(self):
-        """End the body and wait for the response (``etag`` or ``error``)."""
-        self._enqueue(_END, raise_on_failure=False)
-        self.thread.join()
-
-    def abort(self, timeout=10):
-        """Make the request fail without completing, and wait for it to end."""
-        with contextlib.suppress(queue.Empty):
-            while True:   # make room for the abort signal; the PUT may be stalled
-                self._queue.get_nowait()
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(_ABORT)
-        self.thread.join(timeout)
-
-    def _enqueue(self, item, raise_on_failure=True):
-        while True:
-            try:
-                self._queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                if self.thread.is_alive():
-                    continue
-            # The request ended (Swift answered early or the connection broke)
-            # before taking the whole body.
-            if raise_on_failure:
-                if self.error is not None:
-                    raise store_error(self.error, 'writing %s' % self.name,
-                                       writing=True)
-                raise errors.StoreUnavailable('Swift ended the PUT of %s early'
-                                              % self.name)
-            return
-
-    # -- the PUT thread's side: what swiftclient reads the body from --
-
-    def read(self, size=-1):
-        """The next queued chunk, whole, whatever ``size`` asks for.
-
-        The two readers of this body, swiftclient's LengthWrapper (Content-Length) or
-        ReadableToIterable (chunked) and then urllib3, send whatever ``read`` returns.
-        Handing the chunks over as they came saves a copy and several calls per chunk
-        (urllib3 asks for 16 KiB at a time).
-        """
-        if self._ended:
-            return b''
-        item = self._queue.get()
-        if item is _END or item is _ABORT:
-            self._ended = True
-            if item is _ABORT:
-                raise _Aborted('upload of %s cancelled' % self.name)
-            return b''
-        return item
-
-
-def _delete_container(conn, container):
-    """Remove an image's own (multi-tenant) container; gone or not empty is fine."""
-    try:
-        conn.delete_container(container)
-    except swiftclient.ClientException as exc:
-        if exc.http_status not in (404, 409):
-            raise
-
-
-_MD5_HEX = re.compile('[0-9a-fA-F]{32}')
