@@ -10,7 +10,7 @@ import swiftclient
 from stores import errors
 from tests.fixtures.keystone import REGION
 from tests.fixtures.swift import unavailable
-from tests.stores.conftest import build_store, payload, write_image
+from tests.unit.stores.conftest import build_store, payload, write_image
 
 pytestmark = [pytest.mark.swift, pytest.mark.keystone]
 

@@ -14,7 +14,7 @@ import pytest
 
 import stores
 from stores import errors
-from tests.stores.conftest import MiB, payload, write_image
+from tests.unit.stores.conftest import MiB, payload, write_image
 
 
 def md5(data):

@@ -5,7 +5,7 @@ import pytest
 
 from stores import Credentials, errors
 from stores.swift.accounts import storage_url_from_catalog
-from tests.stores.conftest import build_store
+from tests.unit.stores.conftest import build_store
 
 V3_CATALOG = (
     {'type': 'identity', 'endpoints': [
