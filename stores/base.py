@@ -265,7 +265,21 @@ class Store(abc.ABC):
 
     def owns(self, url):
         """Whether ``url`` is a location of this store."""
-        return url.split(':', 1)[0] in self.schemes
+        try:
+            self.check_location(url)
+        except errors.BadLocation:
+            return False
+        return True
+
+    def check_location(self, url):
+        """Raise ``errors.BadLocation`` unless ``url`` is a location of this store.
+
+        Checks the scheme against ``schemes``; a driver whose locations say more (a
+        directory, an account) checks that too, and ``owns`` follows.
+        """
+        if url.split(':', 1)[0] not in self.schemes:
+            raise errors.BadLocation('not a location of store %s: %s'
+                                     % (self.store_id, url))
 
     def canonical(self, url):
         """The one spelling of the location ``url`` (one this store owns): two URLs

@@ -138,12 +138,8 @@ class FileStore(base.Store):
             raise errors.BadLocation('location %s is outside the data directory' % url)
         return path
 
-    def owns(self, url):
-        try:
-            self._path_for(url)
-        except errors.BadLocation:
-            return False
-        return True
+    def check_location(self, url):
+        self._path_for(url)
 
     def canonical(self, url):
         # The file a URL names is its resolved path: '/.', '%66', '?x', '#x', '//',

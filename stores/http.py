@@ -56,7 +56,7 @@ class HttpStore(base.Store):
         return session
 
     def open_reader(self, url, offset=0, length=None, credentials=None):
-        self._check(url)
+        self.check_location(url)
         session = self._session()
         try:
             return _HttpReader(session, url, offset, length)
@@ -65,7 +65,7 @@ class HttpStore(base.Store):
             raise
 
     def stat(self, url, credentials=None):
-        self._check(url)
+        self.check_location(url)
         with contextlib.closing(self._session()) as session:
             response = _request(session, 'HEAD', url, allow_redirects=True)
             with response:
@@ -74,10 +74,6 @@ class HttpStore(base.Store):
                         return reader.size
                 _raise_for_status(response, url)
                 return _size(response, url)
-
-    def _check(self, url):
-        if not self.owns(url):
-            raise errors.BadLocation('not an http(s) location: %s' % url)
 
 
 class _HttpReader(base.Reader):

@@ -288,12 +288,8 @@ class SwiftStore(base.Store):
                 self.options.swift_store_region)
         return self._caller_account(storage_url, credentials)
 
-    def owns(self, url):
-        try:
-            self._parse(url)
-        except errors.BadLocation:
-            return False
-        return True
+    def check_location(self, url):
+        self._parse(url)
 
     def canonical(self, url):
         key, container, name = self._parse(url)
