@@ -147,9 +147,11 @@ class Reader(abc.ABC):
     fileobj = None
 
     def __init__(self, size, offset, length):
+        """``length`` None reads to the end; a range past the end stops there."""
+        available = max(size - offset, 0)
         self.size = size
         self.offset = offset
-        self.length = length
+        self.length = available if length is None else min(length, available)
 
     def __iter__(self):
         return self

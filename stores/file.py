@@ -483,12 +483,10 @@ class _Flusher:
 class _FileReader(base.Reader):
 
     def __init__(self, fileobj, size, offset, length, chunk_size):
-        if length is None:
-            length = max(size - offset, 0)
         super().__init__(size, offset, length)
         fileobj.seek(offset)
         self.fileobj = fileobj
-        self._remaining = length
+        self._remaining = self.length
         self._chunk_size = chunk_size
 
     def __next__(self):

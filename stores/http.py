@@ -97,11 +97,9 @@ class _HttpReader(base.Reader):
             size = _size(self._response, url)
             if self._response.status_code != 206:
                 skip = offset   # the server ignored Range and sends everything
-        available = max(size - offset, 0)
-        length = available if length is None else min(length, available)
         super().__init__(size, offset, length)
         self._skip = skip
-        self._remaining = length
+        self._remaining = self.length
 
     def __next__(self):
         while self._remaining > 0:

@@ -29,11 +29,9 @@ class SwiftReader(base.Reader):
         except BaseException:
             self.close()
             raise
-        available = max(size - offset, 0)
-        length = available if length is None else min(length, available)
         super().__init__(size, offset, length)
         self._received = 0
-        if length == 0:
+        if self.length == 0:
             self._close_body()
 
     def _open(self, start, length):
