@@ -1,14 +1,5 @@
-"""The file system driver: one file per image under a data directory.
-
-Writes go to a temporary file in the same directory (with ``O_DIRECT`` where the file
-system allows it: see ``_DirectSink``), are fsync'd, then linked into place, so a
-reader never sees a half-written image. A writer holds an exclusive ``flock`` on its
-temporary file (named ``.<image id>.<random>.tmp``) until the image is in place; the
-kernel drops it when the process dies, so the temporary files of uploads cut short by
-a crash or a killed worker are told apart from live ones and removed when a store
-starts (``configure``) and whenever it is swept (``sweep``). Locations are
-``file://`` URLs; the driver refuses any that resolve outside its data directory.
-"""
+"""The file system driver: one file per image under a data directory, written to a
+locked temporary file and linked into place once durable (docs/stores.rst)."""
 
 import errno
 import fcntl
@@ -198,7 +189,8 @@ class _FileWriter(base.Writer):
         except OSError as exc:
             raise _os_error(exc)
         try:
-            # Held until the file is linked into place or removed: see the module doc.
+            # Held until the file is linked into place or removed, so that a sweep
+            # tells a dead upload's file from a live one (docs/stores.rst).
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             if store.options.filesystem_store_direct_io and _set_direct(self._fd, True):
                 sink = _DirectSink(self._fd)

@@ -1,13 +1,5 @@
-"""The HTTP driver: read-only access to image data at an ``http://`` or ``https://`` URL.
-
-Such locations are added by users (``POST /v2/images/{id}/locations``) or web-download
-imports; this service never writes or deletes them. Reads stream the response; an offset
-or length becomes a Range request, and a server that ignores Range (answers 200) is read
-from the start with the bytes before the offset skipped. The object's size comes from
-Content-Range or Content-Length; a server that sends neither cannot serve images here.
-
-Which URLs may be added at all is the API's import filtering, not this driver's concern.
-"""
+"""The HTTP driver: read-only access to image data at an ``http://`` or ``https://``
+URL (docs/stores.rst)."""
 
 import contextlib
 

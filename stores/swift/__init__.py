@@ -1,60 +1,6 @@
-"""The Swift driver: image data as objects in OpenStack Swift.
-
-Single tenant (the default): every image lives in one account that the service reaches
-with credentials from ``swift_store_config_file``. Multi-tenant
-(``swift_store_multi_tenant``): each image lives in its owner's own account, reached
-with the caller's token at the storage URL the caller's service catalog gives.
-
-Names and locations are upstream glance_store's, so either can read what the other wrote:
-the object is ``<container>/<image id>`` and its location
-``swift+config://<reference>/<container>/<image id>``, where the reference names a section
-of ``swift_store_config_file`` holding the credentials (they never enter the database).
-With ``swift_store_multiple_containers_seed`` N > 0 the container is
-``<swift_store_container>_<first N characters of the image id>``.
-
-An upload whose size is known and below ``swift_store_large_object_size`` is one PUT.
-Anything else is written as segments of ``swift_store_large_object_chunk_size`` bytes
-named ``<image id>-<upload id>-00001``, ``-00002``, ... and published by a Static Large
-Object manifest at ``<image id>``. Upstream names segments ``<image id>-00001`` and
-publishes a DLO; the upload id (random, per writer) keeps two writers for one image from
-overwriting each other's segments, and SLO lets Swift check every segment's etag and size
-when the manifest is written. ``delete`` removes upstream's DLO segments as well as ours.
-
-Integrity and CPU: the API hashes every byte it receives for the image's multihash
-(sha512) and, for segmented uploads, its md5 ``checksum``. A single object's md5 is
-not computed here: Swift's object server computes it of the bytes it stores and
-answers it as the etag, which becomes the image's ``checksum`` (so the checksum is
-that of what Swift holds; the multihash, of what the client sent, still tells a
-client that verifies its download apart from a corrupted copy). That md5 pass was a
-third of the API's CPU for an upload and, on two cores shared with Swift, the gap
-between the API and python-swiftclient alone (bench/swift_ratio.py). Segment etags
-are not checked one by one either (another md5 pass), for a check that TCP's
-checksums and SLO's size check of every segment nearly cover; upstream checks
-neither.
-
-A cancelled upload removes its segments at once; when Swift cannot be reached then (the
-usual reason the upload failed), a thread of the store retries until it can, so a Swift
-outage in the middle of an upload leaves nothing behind once Swift is back.
-
-Bytes stream both ways: ``Writer.write`` hands chunks through a small bounded queue to a
-thread that feeds the PUT request in flight, so no more than a few chunks are ever held;
-a reader iterates over the GET response.
-
-Size options are in MB as upstream, but accept fractions (``0.25`` is 256 KiB), which
-tests use to make many small segments.
-
-Multi-tenant mode follows upstream too: image ``<id>`` is the object ``<id>`` in the
-container ``<swift_store_container>_<id>`` of the uploader's account, located at
-``swift+http(s)://<storage URL without scheme>/<container>/<id>``; the container's
-read ACL (``set_acls``) names the projects that may read it (``*:*`` for public and
-community images) and ``swift_store_admin_tenants`` get read and write access (upstream
-gives them write only, so an admin project could not read what it may manage).
-Deleting an image removes its container. The store cannot be probed at start-up (there
-is no caller then); ``swift+config`` locations written before the switch stay readable
-when ``swift_store_config_file`` still names their reference. Not implemented:
-``swift_store_use_trusts`` (an upload that outlives the caller's token fails at its
-next segment and leaves nothing behind).
-"""
+"""The Swift driver: image data as objects in OpenStack Swift, in one configured account
+or in each image owner's own (multi-tenant). docs/stores.rst specifies what it does:
+upstream's names and locations, segments and SLO manifests, cleanup, tenancy."""
 
 import urllib.parse
 
