@@ -1,7 +1,7 @@
 """The Swift driver's credentials file (``swift_store_config_file``), without a Swift.
 
 Keystone is not started here: these check the keystoneauth1 plugin each reference turns
-into; the tempauth path is exercised against a real Swift in test_swift.py.
+into; the tempauth path is exercised against a real Swift in test_store.py.
 """
 
 import pytest
