@@ -57,12 +57,25 @@ def write_image(store, data, image_id=None, size=None, chunk_size=64 * 1024):
         return writer.commit()
 
 
-class MemoryHarness:
-    driver = 'memory'
+class _WritableHarness:
+    """What harnesses of drivers that can write share: they seed through the store."""
+
     writable = True
+    #: For the large-image test: options that keep its pieces small.
+    large_options = {}
+
+    def seed(self, data, declared=False):
+        """Store ``data``; its url. ``declared``: tell the writer the size."""
+        return write_image(self.store, data, size=len(data) if declared else None).url
+
+    def cleanup(self):
+        pass
+
+
+class MemoryHarness(_WritableHarness):
+    driver = 'memory'
     #: Where reads change pieces (the reader's chunk size).
     boundary = 4096
-    large_options = {}
 
     def __init__(self):
         self._made = []
@@ -83,21 +96,11 @@ class MemoryHarness:
     def missing_url(self):
         return self.store.location(str(uuid.uuid4()))
 
-    def seed(self, data, declared=False):
-        """Store ``data``; its url. ``declared``: tell the writer the size."""
-        return write_image(self.store, data, size=len(data) if declared else None).url
 
-    def cleanup(self):
-        pass
-
-
-class FileHarness:
+class FileHarness(_WritableHarness):
     driver = 'file'
-    writable = True
     #: Where reads and writes change pieces (the read chunk size).
     boundary = 4096
-    #: For the large-image test: still small pieces.
-    large_options = {}
 
     def __init__(self, tmp_path):
         self.datadir = str(tmp_path / 'images')
@@ -114,17 +117,9 @@ class FileHarness:
     def missing_url(self):
         return 'file://%s/%s' % (self.datadir, uuid.uuid4())
 
-    def seed(self, data, declared=False):
-        """Store ``data``; its url. ``declared``: tell the writer the size."""
-        return write_image(self.store, data, size=len(data) if declared else None).url
 
-    def cleanup(self):
-        pass
-
-
-class SwiftHarness:
+class SwiftHarness(_WritableHarness):
     driver = 'swift'
-    writable = True
     #: Segment size: small, so that most test images have several segments.
     boundary = 256 * 1024
     #: For the large-image test: 1 MiB segments (each segment costs Swift requests).
@@ -153,10 +148,6 @@ class SwiftHarness:
 
     def missing_url(self):
         return 'swift+config://ref1/%s/%s' % (self.container, uuid.uuid4())
-
-    def seed(self, data, declared=False):
-        """Store ``data``; its url. ``declared``: tell the writer the size."""
-        return write_image(self.store, data, size=len(data) if declared else None).url
 
     def cleanup(self):
         for name in self.backend_names():
