@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from stores import errors
-from tests.stores.conftest import MiB, build_store, payload, write_image
+from tests.unit.stores.conftest import MiB, build_store, payload, write_image
 
 
 def escapes(datadir, outside):
@@ -110,7 +110,7 @@ def _age(path, seconds=3600):
 def test_a_killed_writers_temporary_file_is_removed_when_a_store_starts(
         file_harness):
     # A worker killed mid-upload: its temporary file stays, with no lock held.
-    script = ('import sys, time; from tests.stores.conftest import build_store; '
+    script = ('import sys, time; from tests.unit.stores.conftest import build_store; '
               'store = build_store("file", {"filesystem_store_datadir": sys.argv[1]}); '
               'writer = store.open_writer("victim"); writer.write(b"x" * 100000); '
               'print("written", flush=True); time.sleep(60)')

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from stores import errors
-from tests.stores.conftest import HttpHarness, payload
+from tests.unit.stores.conftest import HttpHarness, payload
 
 
 @pytest.fixture

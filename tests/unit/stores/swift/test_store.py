@@ -12,8 +12,8 @@ import swiftclient
 
 from stores import errors
 from stores import swift as swift_driver
-from tests.stores.conftest import MiB, payload, write_image
-from tests.stores.faults import FaultyProxy
+from tests.unit.stores.conftest import MiB, payload, write_image
+from tests.unit.stores.faults import FaultyProxy
 
 pytestmark = pytest.mark.swift
 

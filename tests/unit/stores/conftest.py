@@ -1,9 +1,11 @@
 """Fixtures for the store tests: one harness per driver, over a real backend.
 
 A harness builds configured stores of its driver and looks at the backend directly
-(files in the data directory, objects in the Swift container), so tests can check what
-a store left behind without trusting the store. ``writable_harness`` runs a test once
-per driver that can write; ``readable_harness`` also runs it for read-only drivers.
+(files in the data directory, objects in the Swift container, the memory stores'
+objects and open writers), so tests can check what a store left behind without
+trusting the store's reads. ``writable_harness`` runs a test once per driver that can
+write; ``readable_harness`` also runs it for read-only drivers; ``configurable_harness``
+for every driver that operators may name in a config file (all but memory).
 """
 
 import http.server
@@ -19,9 +21,12 @@ from oslo_config import cfg
 import pytest
 
 import stores
+from stores import memory
 
 MiB = 1024 * 1024
-WRITABLE = ['file', pytest.param('swift', marks=pytest.mark.swift)]
+CONFIGURABLE_WRITABLE = ['file', pytest.param('swift', marks=pytest.mark.swift)]
+CONFIGURABLE = CONFIGURABLE_WRITABLE + ['http']
+WRITABLE = ['memory'] + CONFIGURABLE_WRITABLE
 READABLE = WRITABLE + ['http']
 
 
@@ -52,13 +57,50 @@ def write_image(store, data, image_id=None, size=None, chunk_size=64 * 1024):
         return writer.commit()
 
 
-class FileHarness:
-    driver = 'file'
+class _WritableHarness:
+    """What harnesses of drivers that can write share: they seed through the store."""
+
     writable = True
+    #: For the large-image test: options that keep its pieces small.
+    large_options = {}
+
+    def seed(self, data, declared=False):
+        """Store ``data``; its url. ``declared``: tell the writer the size."""
+        return write_image(self.store, data, size=len(data) if declared else None).url
+
+    def cleanup(self):
+        pass
+
+
+class MemoryHarness(_WritableHarness):
+    driver = 'memory'
+    #: Where reads change pieces (the reader's chunk size).
+    boundary = 4096
+
+    def __init__(self):
+        self._made = []
+        self.store = self.make_store()
+
+    def make_store(self, **options):
+        # Each store is a backend of its own: backend_names looks at all of them.
+        store = memory.MemoryStore(chunk_size=self.boundary, **options)
+        self._made.append(store)
+        return store
+
+    def backend_names(self):
+        """Every object of the stores made, and every writer still open on them."""
+        return sorted([name for store in self._made for name in store.names()] +
+                      ['%s (writing)' % image_id for store in self._made
+                       for image_id in store.writing()])
+
+    def missing_url(self):
+        return self.store.location(str(uuid.uuid4()))
+
+
+class FileHarness(_WritableHarness):
+    driver = 'file'
     #: Where reads and writes change pieces (the read chunk size).
     boundary = 4096
-    #: For the large-image test: still small pieces.
-    large_options = {}
 
     def __init__(self, tmp_path):
         self.datadir = str(tmp_path / 'images')
@@ -75,17 +117,9 @@ class FileHarness:
     def missing_url(self):
         return 'file://%s/%s' % (self.datadir, uuid.uuid4())
 
-    def seed(self, data, declared=False):
-        """Store ``data``; its url. ``declared``: tell the writer the size."""
-        return write_image(self.store, data, size=len(data) if declared else None).url
 
-    def cleanup(self):
-        pass
-
-
-class SwiftHarness:
+class SwiftHarness(_WritableHarness):
     driver = 'swift'
-    writable = True
     #: Segment size: small, so that most test images have several segments.
     boundary = 256 * 1024
     #: For the large-image test: 1 MiB segments (each segment costs Swift requests).
@@ -114,10 +148,6 @@ class SwiftHarness:
 
     def missing_url(self):
         return 'swift+config://ref1/%s/%s' % (self.container, uuid.uuid4())
-
-    def seed(self, data, declared=False):
-        """Store ``data``; its url. ``declared``: tell the writer the size."""
-        return write_image(self.store, data, size=len(data) if declared else None).url
 
     def cleanup(self):
         for name in self.backend_names():
@@ -152,7 +182,9 @@ class HttpHarness:
 
 
 def _harness(request, driver, tmp_path):
-    if driver == 'file':
+    if driver == 'memory':
+        harness = MemoryHarness()
+    elif driver == 'file':
         harness = FileHarness(tmp_path)
     elif driver == 'swift':
         harness = SwiftHarness(request.getfixturevalue('swift_service'), tmp_path)
@@ -171,6 +203,12 @@ def writable_harness(request, tmp_path):
 @pytest.fixture(params=READABLE)
 def readable_harness(request, tmp_path):
     """A harness for each driver, read-only ones included."""
+    return _harness(request, request.param, tmp_path)
+
+
+@pytest.fixture(params=CONFIGURABLE)
+def configurable_harness(request, tmp_path):
+    """A harness for each driver that a config file may name."""
     return _harness(request, request.param, tmp_path)
 
 

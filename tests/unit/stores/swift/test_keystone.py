@@ -10,7 +10,7 @@ import swiftclient
 from stores import errors
 from tests.fixtures.keystone import REGION
 from tests.fixtures.swift import unavailable
-from tests.stores.conftest import build_store, payload, write_image
+from tests.unit.stores.conftest import build_store, payload, write_image
 
 pytestmark = [pytest.mark.swift, pytest.mark.keystone]
 
@@ -60,7 +60,7 @@ def round_trip(store):
     store.delete(stored_small.url)
     store.delete(stored_large.url)
     container = store.options.swift_store_container
-    with store._connection(store._reference_account(store.reference)) as conn:
+    with store._reference_account(store.reference).connection() as conn:
         left = conn.get_container(container)[1]
         conn.delete_container(container)
     return left
@@ -75,7 +75,7 @@ def test_password_credentials_store_in_the_project_account(
                             project_domain_name=glance.project_domain)
     store = keystone_store(config)
     assert round_trip(store) == []
-    with store._connection(store._reference_account(store.reference)) as conn:
+    with store._reference_account(store.reference).connection() as conn:
         assert conn.url == '%s/v1/AUTH_%s' % (object_store, glance.project_id)
 
 

@@ -4,8 +4,8 @@ parsing tenant locations, and refusing to act without a caller."""
 import pytest
 
 from stores import Credentials, errors
-from stores.swift import storage_url_from_catalog
-from tests.stores.conftest import build_store
+from stores.swift.accounts import storage_url_from_catalog
+from tests.unit.stores.conftest import build_store
 
 V3_CATALOG = (
     {'type': 'identity', 'endpoints': [

@@ -1,19 +1,19 @@
 """The Swift driver's credentials file (``swift_store_config_file``), without a Swift.
 
 Keystone is not started here: these check the keystoneauth1 plugin each reference turns
-into; the tempauth path is exercised against a real Swift in test_swift.py.
+into; the tempauth path is exercised against a real Swift in test_store.py.
 """
 
 import pytest
 
 from stores import errors
-from stores import swift as swift_driver
+from stores.swift import accounts as swift_accounts
 
 
 def references(tmp_path, text):
     path = tmp_path / 'glance-swift.conf'
     path.write_text(text)
-    return swift_driver._read_references(str(path))
+    return swift_accounts.read_references(str(path))
 
 
 def test_tempauth_reference(tmp_path):
@@ -53,7 +53,7 @@ def test_password_reference_becomes_a_v3_password_plugin(tmp_path):
     refs = references(tmp_path, '[ref1]\nauth_address = http://ks:5000/identity\n'
                                 'user = service:glance\nkey = secret\n'
                                 'user_domain_name = Users\n')
-    session = swift_driver.keystone_session(refs['ref1'])
+    session = swift_accounts.keystone_session(refs['ref1'])
     auth = session.auth
     assert type(auth).__name__ == 'Password'
     assert auth.auth_url == 'http://ks:5000/identity/v3'
@@ -67,7 +67,7 @@ def test_application_credential_reference_becomes_its_plugin(tmp_path):
     refs = references(tmp_path, '[ref1]\nauth_address = http://ks:5000/v3\n'
                                 'application_credential_id = abc\n'
                                 'application_credential_secret = s3cret\n')
-    auth = swift_driver.keystone_session(refs['ref1']).auth
+    auth = swift_accounts.keystone_session(refs['ref1']).auth
     assert type(auth).__name__ == 'ApplicationCredential'
     assert auth.auth_url == 'http://ks:5000/v3'
     method = auth.auth_methods[0]
