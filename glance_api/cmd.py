@@ -8,16 +8,16 @@ import sys
 
 import stores
 from glance_api import app, opts, policy, protections
-from glance_registry import service
+from glance_registry import process
 
 LOG = logging.getLogger('glance_api')
 
 
 def main(argv=None):
-    conf = service.load_config(sys.argv[1:] if argv is None else argv, 'glance',
+    conf = process.load_config(sys.argv[1:] if argv is None else argv, 'glance',
                                opts.register_opts,
                                description='The Images API v2 server.')
-    service.setup_logging(conf)
+    process.setup_logging(conf)
     if not conf.registry_auth_secret:
         LOG.error('registry_auth_secret is not set: the API cannot authenticate to '
                   'the registry. Set the same secret in glance-api.conf and '
@@ -36,7 +36,7 @@ def main(argv=None):
         return 2
     for store in store_set:
         LOG.info('store %s (%s) ready', store.store_id, store.driver)
-    service.serve(lambda: app.create_app(conf), conf, 'glance-api')
+    process.serve(lambda: app.create_app(conf), conf, 'glance-api')
     return 0
 
 

@@ -20,7 +20,7 @@ from glance_api import (errors, images, policy, quotas, request_body, responses,
                         store_acls, store_data, views)
 from glance_api.services import services
 from glance_api.store_data import caller_credentials
-from glance_registry import errors as registry_errors
+from glance_registry.client import errors as registry_errors
 from stores import errors as store_errors
 
 LOG = logging.getLogger(__name__)

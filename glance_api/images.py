@@ -15,8 +15,8 @@ import werkzeug.routing
 from glance_api import (attributes, bodies, errors, locations, patch, policy,
                         responses, store_acls, store_data, verification, views)
 from glance_api.services import services
-from glance_registry import errors as registry_errors
-from glance_registry import filters as list_filters
+from glance_registry.client import errors as registry_errors
+from glance_registry.client import list_params
 
 LOG = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def list_images():
 def _filters_unreadable_property(params):
     protections = services().protections
     return bool(protections) and any(
-        list_filters.is_property_filter(key) and
+        list_params.is_property_filter(key) and
         not protections.allowed(g.context, key, 'read') for key, _ in params)
 
 

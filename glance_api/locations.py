@@ -31,7 +31,7 @@ from glance_api import (bodies, errors, images, import_filtering, policy, respon
                         verification, views)
 from glance_api.services import services
 from glance_api.store_data import delete_data, images_using, size_at
-from glance_registry import errors as registry_errors
+from glance_registry.client import errors as registry_errors
 from stores import errors as store_errors
 
 LOG = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from flask import Blueprint, g
 
 from glance_api import bodies, errors, images, policy, responses, store_acls
 from glance_api.services import services
-from glance_registry import errors as registry_errors
+from glance_registry.client import errors as registry_errors
 
 bp = Blueprint('members', __name__)
 

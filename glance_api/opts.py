@@ -11,7 +11,7 @@ from oslo_config import cfg
 import stores
 from glance_api import (healthcheck, import_filtering, locations, policy, protections,
                         quotas)
-from glance_registry import client, service
+from glance_registry import client, process
 
 DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi',
                 'iso', 'ploop']
@@ -57,7 +57,7 @@ image_format_opts = [
                 help='Container formats images may declare.'),
 ]
 
-_server_opts = service.server_opts('0.0.0.0', 9292, service.default_workers(), 16)
+_server_opts = process.server_opts('0.0.0.0', 9292, process.default_workers(), 16)
 
 
 def register_opts(conf):

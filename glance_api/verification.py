@@ -34,8 +34,8 @@ from flask import g
 from glance_api.context import SERVICE_IDENTITY
 from glance_api.services import services
 from glance_api.store_data import caller_credentials
-from glance_registry import errors as registry_errors
 from glance_registry.client import Lease
+from glance_registry.client import errors as registry_errors
 from stores import errors as store_errors
 from stores import hashing
 

@@ -21,14 +21,14 @@ import webob
 
 from glance_registry import auth
 from glance_registry import db as db_module
-from glance_registry import errors
-from glance_registry import filters
 from glance_registry import images
 from glance_registry import locations
 from glance_registry import members
 from glance_registry import models
 from glance_registry import quotas
 from glance_registry import status as status_table
+from glance_registry.client import errors
+from glance_registry.client import list_params
 
 LOG = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def healthcheck(app, request, caller):
 
 def list_images(app, request, caller):
     """200 ``{"images": [...], "next_marker": id|null}``; 400 for a bad parameter."""
-    query = filters.parse_list_params(_query_pairs(request), app.limit_default,
+    query = list_params.parse_list_params(_query_pairs(request), app.limit_default,
                                       app.limit_max)
     records, next_marker = images.list_images(app.db, caller, query)
     return json_response({'images': records, 'next_marker': next_marker})
@@ -591,9 +591,9 @@ def _field_boolean(name, value):
 
 def _field_visibility(name, value):
     _check_type(name, value, str)
-    if value not in filters.VISIBILITIES:
+    if value not in list_params.VISIBILITIES:
         raise errors.BadRequest("'%s' must be one of %s, not %r"
-                                % (name, ', '.join(filters.VISIBILITIES), value))
+                                % (name, ', '.join(list_params.VISIBILITIES), value))
     return value
 
 

@@ -16,8 +16,8 @@ project's images, so only services may talk to it, never end users.
 from keystonemiddleware import auth_token
 from oslo_config import cfg
 
-from glance_registry import errors
-from glance_registry import identity as identity_module
+from glance_registry.client import errors
+from glance_registry.client import identity as identity_module
 
 auth_opts = [
     cfg.BoolOpt('accept_service_tokens', default=False,

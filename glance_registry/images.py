@@ -21,11 +21,11 @@ import orjson
 import peewee
 
 from glance_registry import db as db_module
-from glance_registry import errors
 from glance_registry import filters
 from glance_registry import quotas
 from glance_registry import status as status_table
-from glance_registry.identity import Identity
+from glance_registry.client import errors
+from glance_registry.client.identity import Identity
 from glance_registry.models import Image
 from glance_registry.models import ImageLocation
 from glance_registry.models import ImageProperty

@@ -20,9 +20,9 @@ import orjson
 import peewee
 
 from glance_registry import db as db_module
-from glance_registry import errors
 from glance_registry import images
 from glance_registry import quotas
+from glance_registry.client import errors
 from glance_registry.images import PENDING
 from glance_registry.images import retry_on_deadlock
 from glance_registry.models import Image

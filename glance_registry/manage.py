@@ -13,7 +13,7 @@ from oslo_config import cfg
 from glance_registry import db as db_module
 from glance_registry import migrations
 from glance_registry import opts
-from glance_registry import service
+from glance_registry import process
 
 LOG = logging.getLogger('glance_registry.manage')
 
@@ -70,9 +70,9 @@ def _register(conf):
 
 
 def main(argv=None):
-    conf = service.load_config(sys.argv[1:] if argv is None else argv, 'glance',
+    conf = process.load_config(sys.argv[1:] if argv is None else argv, 'glance',
                                _register, description='Administer Glance.')
-    service.setup_logging(conf)
+    process.setup_logging(conf)
     try:
         status = conf.command.action_fn(conf)
     except db_module.UnsupportedDatabase as exc:

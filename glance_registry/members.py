@@ -13,9 +13,9 @@ write, so concurrent additions count members one after the other.
 """
 
 from glance_registry import db as db_module
-from glance_registry import errors
 from glance_registry import images
 from glance_registry import quotas
+from glance_registry.client import errors
 from glance_registry.models import ImageMember
 from glance_registry.models import utcnow
 

@@ -8,7 +8,7 @@ from oslo_config import cfg
 
 from glance_registry import auth
 from glance_registry import client
-from glance_registry import service
+from glance_registry import process
 
 DEFAULT_CONNECTION = 'sqlite:////var/lib/glance/glance.sqlite'
 
@@ -50,7 +50,7 @@ def _secret_opt():
 
 
 def _server_opts():
-    return service.server_opts('127.0.0.1', 9191, service.default_workers(), 8)
+    return process.server_opts('127.0.0.1', 9191, process.default_workers(), 8)
 
 
 def register_opts(conf):

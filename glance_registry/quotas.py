@@ -21,7 +21,7 @@ import dataclasses
 import peewee
 
 from glance_registry import db as db_module
-from glance_registry import errors
+from glance_registry.client import errors
 from glance_registry.models import Image
 from glance_registry.models import ImageLocation
 from glance_registry.models import ProjectLock

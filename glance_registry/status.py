@@ -5,7 +5,7 @@ registry enforces it with a compare-and-swap in the database (``images.transitio
 so two callers racing for the same transition cannot both win.
 """
 
-from glance_registry import errors
+from glance_registry.client import errors
 
 ALLOWED = {
     'queued': frozenset(['saving', 'uploading', 'importing', 'active', 'deleted']),

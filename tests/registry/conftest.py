@@ -18,8 +18,8 @@ import pytest
 
 from glance_registry import client as client_module
 from glance_registry import db as db_module
-from glance_registry import identity
 from glance_registry import migrations
+from glance_registry.client import identity
 from tests.fixtures import databases as databases_module
 from tests.fixtures import processes
 from tests.fixtures.databases import databases  # noqa: F401 (a fixture)

@@ -11,9 +11,9 @@ import threading
 import orjson
 import pytest
 
-from glance_registry import errors
 from glance_registry.client import RegistryClient
-from glance_registry.identity import Identity
+from glance_registry.client import errors
+from glance_registry.client.identity import Identity
 
 CALLER = Identity('user', 'project')
 RECORD = {'id': 'an-id', 'name': 'scripted'}

@@ -4,12 +4,12 @@ import datetime
 
 import pytest
 
-from glance_registry import errors
-from glance_registry import filters
+from glance_registry.client import errors
+from glance_registry.client import list_params
 
 
 def parse(*pairs, **kwargs):
-    return filters.parse_list_params(pairs, **kwargs)
+    return list_params.parse_list_params(pairs, **kwargs)
 
 
 def test_defaults_are_25_images_newest_first_hidden_excluded_accepted_shares():
@@ -137,7 +137,7 @@ def test_exact_and_in_values(value, expected):
 ])
 def test_invalid_parameters_are_bad_requests_naming_the_parameter(pairs, names):
     with pytest.raises(errors.BadRequest) as raised:
-        filters.parse_list_params(pairs)
+        list_params.parse_list_params(pairs)
     assert names in raised.value.message
 
 
@@ -151,4 +151,4 @@ def test_invalid_parameters_are_bad_requests_naming_the_parameter(pairs, names):
     ('', None),
 ])
 def test_times_are_iso_8601_normalised_to_naive_utc(text, expected):
-    assert filters.parse_time(text) == expected
+    assert list_params.parse_time(text) == expected

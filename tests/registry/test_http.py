@@ -10,8 +10,8 @@ import requests
 import webob
 
 from glance_registry import app as app_module
-from glance_registry import identity
 from glance_registry import images
+from glance_registry.client import identity
 from tests.registry.conftest import ADMIN
 
 CALLER = identity.Identity('user', 'http-project')

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from glance_registry import errors
+from glance_registry.client import errors
 from tests.registry.conftest import ADMIN
 
 ISO_Z = re.compile(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ')

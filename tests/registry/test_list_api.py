@@ -7,11 +7,12 @@ import pytest
 import requests
 
 from glance_registry import db as db_module
-from glance_registry import errors
 from glance_registry import filters
-from glance_registry import identity as identity_module
 from glance_registry import images
 from glance_registry import models
+from glance_registry.client import errors
+from glance_registry.client import identity as identity_module
+from glance_registry.client import list_params
 
 FORMATS = {'disk_format': 'qcow2', 'container_format': 'bare'}
 
@@ -23,7 +24,7 @@ def keys_of(records, catalog):
 
 @pytest.fixture(scope='module')
 def catalog_owner():
-    from glance_registry import identity
+    from glance_registry.client import identity
     return identity.Identity('catalog-user', 'catalog-project-%s' % random.getrandbits(32))
 
 
@@ -133,10 +134,10 @@ def test_owner_and_id_filters(client, catalog, catalog_owner):
 
 def test_the_most_filters_a_list_takes_work_on_every_backend(client, catalog,
                                                             catalog_owner):
-    # test_scope is the first of filters.MAX_FILTERS; 'x' matches alpha and beta.
+    # test_scope is the first of list_params.MAX_FILTERS; 'x' matches alpha and beta.
     many = ([('test_scope', catalog['scope'])] + [('tag', 'x')] * 15
             + [('os_distro', 'ubuntu')] * 15 + [('status', 'in:queued,active')])
-    assert len(many) == filters.MAX_FILTERS
+    assert len(many) == list_params.MAX_FILTERS
     records, _ = client.list_images(catalog_owner, many)
     assert keys_of(records, catalog) == {'alpha'}
     with pytest.raises(errors.BadRequest):
@@ -181,7 +182,7 @@ NAMES = [None, '', 'a', 'a ', 'A', 'alpha', 'Alpha', 'beta', 'ünïcode', 'zeta'
 @pytest.fixture(scope='module')
 def shelf(registry):
     """30 images with repeating, sometimes null, sort keys."""
-    from glance_registry import identity
+    from glance_registry.client import identity
     client = registry.client
     owner = identity.Identity('shelf-user', 'shelf-%s' % random.getrandbits(32))
     scope = 'shelf-%s' % random.getrandbits(64)
@@ -350,7 +351,7 @@ def test_a_list_costs_the_same_number_of_queries_whatever_the_page_size(
             params = [('test_scope', scope), ('limit', str(limit))]
             if marker:
                 params.append(('marker', marker))
-            query = filters.parse_list_params(params)
+            query = list_params.parse_list_params(params)
             del queries[:]
             with db_module.connection(db):
                 records, _ = images.list_images(db, owner, query)
@@ -377,7 +378,7 @@ def sqlite_first_page_plan(in_process, caller, params):
     db, _ = in_process
     if db_module.dialect(db) != 'sqlite':
         pytest.skip('an SQLite query plan')
-    query = filters.parse_list_params([('limit', '25')] + params)
+    query = list_params.parse_list_params([('limit', '25')] + params)
     select = (models.Image.select(models.Image.id)
               .where(filters.list_condition(query, caller, 'sqlite'))
               .order_by(*filters.order_by(query.sort)).limit(26))

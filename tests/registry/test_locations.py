@@ -8,8 +8,8 @@ import orjson
 import pytest
 import requests
 
-from glance_registry import errors
 from glance_registry.client import Lease
+from glance_registry.client import errors
 from tests.registry.conftest import ADMIN
 from tests.registry.test_quotas import race
 

@@ -9,8 +9,8 @@ import orjson
 import pytest
 import requests
 
-from glance_registry import errors
-from glance_registry import identity
+from glance_registry.client import errors
+from glance_registry.client import identity
 from tests.registry.conftest import ADMIN
 
 ISO_Z = re.compile(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ')

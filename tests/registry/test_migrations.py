@@ -7,13 +7,13 @@ import peewee
 import pytest
 
 from glance_registry import db as db_module
-from glance_registry import identity
 from glance_registry import images
 from glance_registry import locations
 from glance_registry import members
 from glance_registry import migrations
 from glance_registry import models
 from glance_registry import quotas
+from glance_registry.client import identity
 from glance_registry.migrations import m0001_initial
 from glance_registry.migrations import m0003_location_leases
 from glance_registry.migrations import m0005_name_sort_index

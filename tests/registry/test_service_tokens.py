@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from glance_registry import client as client_module
-from glance_registry import errors
-from glance_registry import identity
+from glance_registry.client import errors
+from glance_registry.client import identity
 from tests.fixtures import processes
 from tests.registry.conftest import sync
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from glance_registry import errors
 from glance_registry import status
+from glance_registry.client import errors
 
 # Upstream glance/domain Image.valid_state_targets, written out independently.
 UPSTREAM = {

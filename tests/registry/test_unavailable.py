@@ -11,11 +11,11 @@ import requests
 
 from glance_registry import client as client_module
 from glance_registry import db as db_module
-from glance_registry import errors
-from glance_registry import filters
-from glance_registry import identity
 from glance_registry import images
 from glance_registry import models
+from glance_registry.client import errors
+from glance_registry.client import identity
+from glance_registry.client import list_params
 from tests.fixtures import databases as databases_module
 from tests.fixtures import processes
 from tests.registry.conftest import ADMIN
@@ -82,7 +82,7 @@ def test_unwritable_sqlite_file_answers_503_for_writes_and_serves_reads(
     db = db_module.open_database(url)
     models.bind(db)
     with db_module.connection(db):
-        records, _ = images.list_images(db, ADMIN, filters.parse_list_params([]))
+        records, _ = images.list_images(db, ADMIN, list_params.parse_list_params([]))
     db.close_all()
     assert [(r['id'], r['name'], r['tags']) for r in records] == [
         (image['id'], 'before', [])]

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from glance_registry import errors
+from glance_registry.client import errors
 
 RAW = {'disk_format': 'raw', 'container_format': 'bare'}
 

@@ -10,9 +10,9 @@ import random
 import pytest
 
 from glance_registry import db as db_module
-from glance_registry import errors
-from glance_registry import identity
 from glance_registry import models
+from glance_registry.client import errors
+from glance_registry.client import identity
 from tests.registry.conftest import ADMIN
 
 CALLERS = ('admin', 'owner', 'accepted', 'pending', 'rejected', 'stranger', 'anonymous')
