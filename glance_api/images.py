@@ -6,7 +6,6 @@ set. Visibility is the registry's job: an image the caller may not see is 404.
 """
 
 import logging
-import re
 import urllib.parse
 
 from flask import Blueprint, g, request
@@ -16,7 +15,7 @@ from glance_api import (attributes, bodies, errors, locations, patch, policy,
                         responses, store_acls, store_data, verification, views)
 from glance_api.services import services
 from glance_registry.client import errors as registry_errors
-from glance_registry.client import list_params
+from glance_registry.client import list_params, vocabulary
 
 LOG = logging.getLogger(__name__)
 
@@ -30,15 +29,13 @@ class TagConverter(werkzeug.routing.PathConverter):
 
 bp = Blueprint('images', __name__)
 
-_UUID = re.compile(r'^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?'
-                   r'[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$')
 
 def load_image(image_id):
     """The registry record of a visible image as the caller sees it; 404 otherwise.
 
     Properties the caller may not read (property protections) are left out.
     """
-    if not _UUID.match(image_id):
+    if not vocabulary.is_image_id(image_id):
         raise errors.NotFound('No image found with ID %s' % image_id)
     try:
         record = services().registry.get_image(g.context.identity, image_id,
@@ -144,7 +141,7 @@ def list_images():
                 raise errors.BadRequest('limit param must be an integer')
             if limit < 0:
                 raise errors.BadRequest('limit param must be positive')
-    limit = min(limit, conf.api_limit_max)
+    limit = list_params.page_size(limit, conf.limit_param_default, conf.api_limit_max)
     forwarded = [(k, v) for k, v in params if k != 'limit'] + [('limit', str(limit))]
     if _filters_unreadable_property(params):
         # As if no image had it: matching would reveal the values it cannot read.

@@ -21,7 +21,6 @@ it implies, so racing requests cannot break them.
 import dataclasses
 import hashlib
 import logging
-import re
 import urllib.parse
 
 from flask import Blueprint, Response, g
@@ -32,6 +31,7 @@ from glance_api import (bodies, errors, images, import_filtering, policy, respon
 from glance_api.services import services
 from glance_api.store_data import delete_data, images_using, size_at
 from glance_registry.client import errors as registry_errors
+from glance_registry.client import vocabulary
 from stores import errors as store_errors
 
 LOG = logging.getLogger(__name__)
@@ -491,13 +491,11 @@ def _holds_another_image(url, image_id):
     whether or not such an image exists: asking would tell the caller that an
     image it cannot see exists."""
     name = url.rstrip('/').rsplit('/', 1)[-1]
-    if name != image_id and _UUID.fullmatch(name):
+    if name != image_id and vocabulary.is_image_id(name):
         return True
     return any(other != image_id for other in images_using([url]).get(url, ()))
 
 
-_UUID = re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
-                   r'[0-9a-fA-F]{12}')
 
 
 def _hash_problem(data):

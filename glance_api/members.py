@@ -11,10 +11,11 @@ from flask import Blueprint, g
 from glance_api import bodies, errors, images, policy, responses, store_acls
 from glance_api.services import services
 from glance_registry.client import errors as registry_errors
+from glance_registry.client import vocabulary
 
 bp = Blueprint('members', __name__)
 
-STATUSES = ('pending', 'accepted', 'rejected')
+STATUSES = vocabulary.MEMBER_STATUSES
 
 
 def view(member):

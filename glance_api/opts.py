@@ -12,6 +12,7 @@ import stores
 from glance_api import (healthcheck, import_filtering, locations, policy, protections,
                         quotas)
 from glance_registry import client, process
+from glance_registry.client import list_params, vocabulary
 
 DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi',
                 'iso', 'ploop']
@@ -23,10 +24,7 @@ api_opts = [
                     'with keystonemiddleware, configured in [keystone_authtoken]. '
                     '"noauth" trusts the X-Project-Id/X-User-Id/X-Roles headers: '
                     'use it only on a trusted network.'),
-    cfg.IntOpt('limit_param_default', default=25, min=1,
-               help='Images per page of a list when the client gives no limit.'),
-    cfg.IntOpt('api_limit_max', default=1000, min=1,
-               help='The largest page of a list; larger limits are reduced to it.'),
+    *list_params.limit_opts,
     cfg.IntOpt('image_size_cap', default=1099511627776, min=1,
                help='Largest image, in bytes, that can be uploaded (default 1 TiB).'),
     cfg.StrOpt('hashing_algorithm', default='sha512',
@@ -34,7 +32,8 @@ api_opts = [
     cfg.StrOpt('public_endpoint',
                help='Public URL of this API, used in the versions document instead '
                     'of the request\'s host (set it behind a proxy).'),
-    cfg.IntOpt('upload_lease_time', default=300, min=1, max=86400,
+    cfg.IntOpt('upload_lease_time', default=300, min=1,
+               max=vocabulary.MAX_LEASE_SECONDS,
                help='Seconds an upload holds its image (status saving) without '
                     'renewing; it renews every third of that while bytes arrive. '
                     'When an API worker dies mid-upload, a new upload of the image '

@@ -9,12 +9,11 @@ from flask import Blueprint
 
 from glance_api import errors, responses
 from glance_api.services import services
+from glance_registry.client import vocabulary
 
-UUID_PATTERN = ('^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}'
-                '-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$')
+UUID_PATTERN = vocabulary.IMAGE_ID_PATTERN
 
-STATUSES = ['queued', 'saving', 'active', 'killed', 'deleted', 'uploading',
-            'importing', 'pending_delete', 'deactivated']
+STATUSES = list(vocabulary.IMAGE_STATUSES)
 
 
 def _base_properties(disk_formats, container_formats):

@@ -29,6 +29,7 @@ from glance_registry import quotas
 from glance_registry import status as status_table
 from glance_registry.client import errors
 from glance_registry.client import list_params
+from glance_registry.client import vocabulary
 
 LOG = logging.getLogger(__name__)
 
@@ -241,7 +242,7 @@ def _upload_id(body):
 
 
 def _lease_seconds(value):
-    seconds = _field_integer(_MAX_LEASE)('lease', value)
+    seconds = _field_integer(vocabulary.MAX_LEASE_SECONDS)('lease', value)
     if seconds < 1:
         raise errors.BadRequest("'lease' must be at least 1 second")
     return seconds
@@ -264,8 +265,9 @@ def add_location(app, request, caller, image_id):
         raise errors.BadRequest("'values' are set only with a 'transition'")
     lease = body.get('lease')
     if lease is not None:
-        if location['status'] != images.PENDING:
-            raise errors.BadRequest("Only a '%s' location is leased" % images.PENDING)
+        if location['status'] != vocabulary.PENDING_LOCATION:
+            raise errors.BadRequest("Only a '%s' location is leased"
+                                    % vocabulary.PENDING_LOCATION)
         lease = _lease(lease, 'lease')
     record = locations.add_location(
         app.db, caller, image_id, location, position, transition, values,
@@ -407,9 +409,10 @@ def update_member(app, request, caller, image_id, member_id):
     if 'status' not in body:
         raise errors.BadRequest("'status' is required")
     _check_type('status', body['status'], str)
-    if body['status'] not in members.STATUSES:
+    if body['status'] not in vocabulary.MEMBER_STATUSES:
         raise errors.BadRequest("'status' must be one of %s, not %r"
-                                % (', '.join(members.STATUSES), body['status']))
+                                % (', '.join(vocabulary.MEMBER_STATUSES),
+                                   body['status']))
     return json_response(members.update_member(app.db, caller, image_id, member_id,
                                                body['status']))
 
@@ -466,18 +469,14 @@ ROUTES = tuple(Route(method, re.compile(pattern, re.DOTALL), handler, authentica
 
 _JSON_TYPES = {bool: 'boolean', int: 'integer', float: 'number', str: 'string',
                list: 'array', dict: 'object', type(None): 'null'}
-_UUID = re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
-                   r'[0-9a-fA-F]{12}')
 _INT32_MAX = 2 ** 31 - 1
 _INT64_MAX = 2 ** 63 - 1
 MAX_PROPERTY_VALUE = 65535
-# Names a custom property may not take: they are the record's own members.
+# Names a custom property may not take: the record's own members, and those the
+# API's image document adds.
 RESERVED_PROPERTY_NAMES = frozenset(
-    ['id', 'name', 'status', 'visibility', 'protected', 'os_hidden', 'checksum',
-     'os_hash_algo', 'os_hash_value', 'size', 'virtual_size', 'min_disk', 'min_ram',
-     'disk_format', 'container_format', 'owner', 'created_at', 'updated_at',
-     'deleted', 'deleted_at', 'properties', 'tags', 'locations', 'location',
-     'direct_url', 'self', 'file', 'schema', 'stores'])
+    vocabulary.IMAGE_ATTRIBUTES + ('properties', 'tags', 'locations')
+    + ('location', 'direct_url', 'self', 'file', 'schema', 'stores'))
 
 
 def _json_body(request):
@@ -591,20 +590,22 @@ def _field_boolean(name, value):
 
 def _field_visibility(name, value):
     _check_type(name, value, str)
-    if value not in list_params.VISIBILITIES:
+    if value not in vocabulary.VISIBILITIES:
         raise errors.BadRequest("'%s' must be one of %s, not %r"
-                                % (name, ', '.join(list_params.VISIBILITIES), value))
+                                % (name, ', '.join(vocabulary.VISIBILITIES), value))
     return value
 
 
 def _field_uuid(name, value):
     _check_type(name, value, str)
-    if not _UUID.fullmatch(value):
+    if not vocabulary.is_image_id(value):
         raise errors.BadRequest("'%s' must be a UUID, not %r" % (name, value))
     return value
 
 
-UPDATE_FIELDS = {
+# How each attribute a body may set is checked, by name.
+_ATTRIBUTE_CHECKS = {
+    'id': _field_uuid,
     'name': _field_string(255),
     'visibility': _field_visibility,
     'protected': _field_boolean,
@@ -614,15 +615,16 @@ UPDATE_FIELDS = {
     'disk_format': _field_string(255),
     'container_format': _field_string(255),
     'owner': _field_string(255),
-}
-CREATE_FIELDS = dict(UPDATE_FIELDS, id=_field_uuid)
-DATA_FIELDS = {
     'size': _field_integer(_INT64_MAX, nullable=True),
     'virtual_size': _field_integer(_INT64_MAX, nullable=True),
     'checksum': _field_string(32),
     'os_hash_algo': _field_string(64),
     'os_hash_value': _field_string(128),
 }
+UPDATE_FIELDS = {name: _ATTRIBUTE_CHECKS[name]
+                 for name in vocabulary.WRITABLE_ATTRIBUTES}
+CREATE_FIELDS = dict(UPDATE_FIELDS, id=_ATTRIBUTE_CHECKS['id'])
+DATA_FIELDS = {name: _ATTRIBUTE_CHECKS[name] for name in vocabulary.DATA_ATTRIBUTES}
 
 
 def _limit(name, value):
@@ -637,8 +639,6 @@ def _limit(name, value):
 CREATE_QUOTA = ('max_properties', 'max_tags', 'max_images')
 UPDATE_QUOTA = ('max_properties', 'max_tags')
 TRANSITION_QUOTA = ('max_uploading', 'max_storage')
-# A day: an upload that cannot renew within that is gone.
-_MAX_LEASE = 86400
 
 
 def _quota(body, allowed):
@@ -736,9 +736,6 @@ def _data_values(body):
 # Images have few locations (image_location_quota); one call covers them all.
 MAX_REFERENCE_URLS = 100
 
-# A day: verifying the data of one location never needs a longer claim.
-MAX_LEASE_SECONDS = 86400
-
 
 def _lease(lease, name):
     _object(name, lease)
@@ -747,7 +744,8 @@ def _lease(lease, name):
         if key not in lease:
             raise errors.BadRequest("'%s.%s' is required" % (name, key))
     owner = _string(name + '.owner', lease['owner'], 64, min_length=1)
-    seconds = _field_integer(MAX_LEASE_SECONDS)(name + '.seconds', lease['seconds'])
+    seconds = _field_integer(vocabulary.MAX_LEASE_SECONDS)(name + '.seconds',
+                                                           lease['seconds'])
     return {'owner': owner, 'seconds': seconds}
 
 

@@ -25,6 +25,7 @@ from glance_registry import filters
 from glance_registry import quotas
 from glance_registry import status as status_table
 from glance_registry.client import errors
+from glance_registry.client import vocabulary
 from glance_registry.client.identity import Identity
 from glance_registry.models import Image
 from glance_registry.models import ImageLocation
@@ -33,16 +34,6 @@ from glance_registry.models import ImageTag
 from glance_registry.models import utcnow
 
 LOG = logging.getLogger(__name__)
-
-# Base attributes a caller may set on create and update.
-BASE_ATTRIBUTES = ('name', 'visibility', 'protected', 'os_hidden', 'min_disk',
-                   'min_ram', 'disk_format', 'container_format', 'owner')
-# Data attributes that a status transition sets.
-DATA_ATTRIBUTES = ('size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value')
-
-# A location whose data is being verified (glance_registry.locations): its record
-# also says until when a verifier holds it and how many verifiers have tried.
-PENDING = 'pending'
 
 _DEADLOCK_RETRIES = 3
 
@@ -74,11 +65,9 @@ def retry_on_deadlock(function):
 # its properties, tags, locations and the caller's membership in one UNION ALL. One
 # statement also reads one snapshot on every backend, without a transaction.
 
-# The images columns of a record, in the order the record SQL selects them.
-IMAGE_COLUMNS = ('id', 'name', 'status', 'visibility', 'protected', 'os_hidden',
-                 'checksum', 'os_hash_algo', 'os_hash_value', 'size', 'virtual_size',
-                 'min_disk', 'min_ram', 'disk_format', 'container_format', 'owner',
-                 'created_at', 'updated_at', 'deleted', 'deleted_at')
+# The images columns of a record, in the order the record SQL selects them (and
+# ``_record`` unpacks them).
+IMAGE_COLUMNS = vocabulary.IMAGE_ATTRIBUTES
 
 # The first column of a record row says what the row is.
 _IMAGE, _PROPERTY, _TAG, _LOCATION, _MEMBER = 0, 1, 2, 3, 4
@@ -215,7 +204,9 @@ def _record(row, properties, tags, locations, member_status):
             in sorted(locations, key=_location_order):
         location = {'url': url, 'metadata': orjson.loads(metadata),
                     'status': location_status}
-        if location_status == PENDING:
+        # A pending location's record also says until when a verifier holds it and
+        # how many verifiers have tried (glance_registry.locations).
+        if location_status == vocabulary.PENDING_LOCATION:
             location.update(lease_expires_at=isotime(lease_expires_at),
                             attempts=attempts)
         shown.append(location)
@@ -305,15 +296,14 @@ _SHAPES = {
 
 
 def isotime(when):
-    """ISO 8601, whole seconds, UTC with a ``Z``; None stays None."""
-    if when is None:
-        return None
+    """A time as the wire writes it (``vocabulary.TIMESTAMP_FORMAT``); None stays
+    None."""
     if isinstance(when, str):
         # SQLite hands back the text peewee stored: 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
         if len(when) in (19, 26) and when[10] == ' ':
             return when[:10] + 'T' + when[11:19] + 'Z'
         when = datetime.datetime.fromisoformat(when)
-    return when.strftime('%Y-%m-%dT%H:%M:%SZ')
+    return vocabulary.format_timestamp(when)
 
 
 # -- writes --------------------------------------------------------------------------

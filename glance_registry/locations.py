@@ -23,7 +23,7 @@ from glance_registry import db as db_module
 from glance_registry import images
 from glance_registry import quotas
 from glance_registry.client import errors
-from glance_registry.images import PENDING
+from glance_registry.client import vocabulary
 from glance_registry.images import retry_on_deadlock
 from glance_registry.models import Image
 from glance_registry.models import ImageLocation
@@ -167,9 +167,10 @@ def claim(db, identity, image_id, url, owner, seconds):
                .first())
         if row is None:
             raise errors.NotFound('Image %s has no location %s' % (image_id, url))
-        if row.status != PENDING:
+        if row.status != vocabulary.PENDING_LOCATION:
             raise errors.Conflict("Location %s of image %s is '%s', not '%s'"
-                                  % (url, image_id, row.status, PENDING),
+                                  % (url, image_id, row.status,
+                                     vocabulary.PENDING_LOCATION),
                                   location_status=row.status)
         now = utcnow()
         if (row.lease_owner not in (None, owner) and row.lease_expires_at is not None

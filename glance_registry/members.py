@@ -19,8 +19,6 @@ from glance_registry.client import errors
 from glance_registry.models import ImageMember
 from glance_registry.models import utcnow
 
-STATUSES = ('pending', 'accepted', 'rejected')
-
 
 def list_members(db, identity, image_id):
     """The image's member records that the caller may see, oldest first."""

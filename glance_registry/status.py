@@ -6,6 +6,7 @@ so two callers racing for the same transition cannot both win.
 """
 
 from glance_registry.client import errors
+from glance_registry.client import vocabulary
 
 ALLOWED = {
     'queued': frozenset(['saving', 'uploading', 'importing', 'active', 'deleted']),
@@ -23,7 +24,7 @@ ALLOWED = {
     'deleted': frozenset(),
 }
 
-STATUSES = frozenset(ALLOWED)
+STATUSES = frozenset(vocabulary.IMAGE_STATUSES)
 
 # Upstream refuses to take data (or to activate) before it knows what the data is.
 NEEDS_FORMATS = frozenset(['saving', 'active', 'importing'])

@@ -14,17 +14,27 @@ import dataclasses
 import datetime
 import re
 
+from oslo_config import cfg
+
 from glance_registry.client import errors
+from glance_registry.client import vocabulary
+
+# Both daemons read these: the API clamps the limit it forwards, and the registry
+# the limit any caller sends.
+limit_opts = [
+    cfg.IntOpt('limit_param_default', default=vocabulary.LIST_LIMIT_DEFAULT, min=1,
+               help='Images per page of a list when the client gives no limit.'),
+    cfg.IntOpt('api_limit_max', default=vocabulary.LIST_LIMIT_MAX, min=1,
+               help='The largest page of a list; larger limits are reduced to it.'),
+]
 
 SORT_KEYS = ('name', 'status', 'container_format', 'disk_format', 'size', 'id',
              'created_at', 'updated_at')
 SORT_DIRS = ('asc', 'desc')
 DEFAULT_SORT = (('created_at', 'desc'),)
 
-VISIBILITIES = ('public', 'private', 'shared', 'community')
-LIST_VISIBILITIES = VISIBILITIES + ('all',)
-MEMBER_STATUSES = ('pending', 'accepted', 'rejected')
-LIST_MEMBER_STATUSES = MEMBER_STATUSES + ('all',)
+LIST_VISIBILITIES = vocabulary.VISIBILITIES + ('all',)
+LIST_MEMBER_STATUSES = vocabulary.MEMBER_STATUSES + ('all',)
 
 # Filters that take exact values or ``in:a,b,"c, d"``.
 _IN_FILTERS = ('name', 'id', 'status', 'container_format', 'disk_format')
@@ -82,7 +92,8 @@ class ListQuery:
     properties: tuple = ()
 
 
-def parse_list_params(pairs, limit_default=25, limit_max=1000):
+def parse_list_params(pairs, limit_default=vocabulary.LIST_LIMIT_DEFAULT,
+                      limit_max=vocabulary.LIST_LIMIT_MAX):
     """A ``ListQuery`` from the query string's ``(key, value)`` pairs.
 
     Raises ``errors.BadRequest`` with a message naming the parameter at fault.
@@ -141,13 +152,19 @@ def parse_list_params(pairs, limit_default=25, limit_max=1000):
                      properties=tuple(properties), **fields)
 
 
+def page_size(limit, limit_default, limit_max):
+    """The images a page of a list holds for the caller's ``limit`` (None: it gave
+    none): ``limit_default``, or ``limit``, but never more than ``limit_max``."""
+    return min(limit_default if limit is None else limit, limit_max)
+
+
 def _parse_limit(value, default, maximum):
-    if value is None:
-        return min(default, maximum)
-    limit = _integer('limit', value)
-    if limit < 0:
-        raise errors.BadRequest("Parameter 'limit' must be positive")
-    return min(limit, maximum)
+    limit = None
+    if value is not None:
+        limit = _integer('limit', value)
+        if limit < 0:
+            raise errors.BadRequest("Parameter 'limit' must be positive")
+    return page_size(limit, default, maximum)
 
 
 def _parse_sort(pairs):

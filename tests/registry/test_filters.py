@@ -152,3 +152,13 @@ def test_invalid_parameters_are_bad_requests_naming_the_parameter(pairs, names):
 ])
 def test_times_are_iso_8601_normalised_to_naive_utc(text, expected):
     assert list_params.parse_time(text) == expected
+
+
+@pytest.mark.parametrize('limit, expected', [(None, 25), (0, 0), (7, 7), (1000, 1000),
+                                             (1001, 1000)])
+def test_a_page_holds_the_limit_asked_never_more_than_the_maximum(limit, expected):
+    assert list_params.page_size(limit, 25, 1000) == expected
+
+
+def test_a_default_over_the_maximum_is_capped_too():
+    assert list_params.page_size(None, 50, 10) == 10

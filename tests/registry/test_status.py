@@ -4,6 +4,7 @@ import pytest
 
 from glance_registry import status
 from glance_registry.client import errors
+from glance_registry.client import vocabulary
 
 # Upstream glance/domain Image.valid_state_targets, written out independently.
 UPSTREAM = {
@@ -57,3 +58,7 @@ def test_taking_data_needs_both_formats(target):
 @pytest.mark.parametrize('target', ['queued', 'uploading', 'killed', 'deactivated'])
 def test_other_targets_need_no_formats(target):
     assert status.missing_formats(target, None, None) == []
+
+
+def test_the_table_has_a_row_for_every_image_status_of_the_vocabulary():
+    assert set(status.ALLOWED) == set(vocabulary.IMAGE_STATUSES) == status.STATUSES
