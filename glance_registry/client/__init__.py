@@ -1,7 +1,8 @@
 """The registry's contract half: what any process may import to call the registry.
 
 ``RegistryClient`` and its wire types; its modules ``errors``, ``identity``,
-``list_params`` and ``vocabulary``. Nothing here imports peewee or the daemon half.
+``leases``, ``list_params`` and ``vocabulary``. Nothing here imports peewee or the
+daemon half.
 """
 
 from glance_registry.client.registry_client import Lease
