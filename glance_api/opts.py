@@ -56,12 +56,13 @@ image_format_opts = [
                 help='Container formats images may declare.'),
 ]
 
-_server_opts = process.server_opts('0.0.0.0', 9292, process.default_workers(), 16)
+def _server_opts():
+    return process.server_opts('0.0.0.0', 9292, 16)
 
 
 def register_opts(conf):
     conf.register_opts(api_opts)
-    conf.register_opts(_server_opts)
+    conf.register_opts(_server_opts())
     conf.register_opts(image_format_opts, group='image_format')
     client.register_opts(conf)
     stores.register_opts(conf)
@@ -76,7 +77,7 @@ def list_opts():
     """For oslo-config-generator (namespace ``glance.api``)."""
     store_opts = dict(stores.list_opts())
     return [
-        ('DEFAULT', list(itertools.chain(api_opts, _server_opts, client.client_opts,
+        ('DEFAULT', list(itertools.chain(api_opts, _server_opts(), client.client_opts,
                                          store_opts['DEFAULT']))),
         ('DEFAULT', quotas.quota_opts + protections.protection_opts
          + locations.location_opts),

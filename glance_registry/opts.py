@@ -44,7 +44,7 @@ def _secret_opt():
 
 
 def _server_opts():
-    return process.server_opts('127.0.0.1', 9191, process.default_workers(), 8)
+    return process.server_opts('127.0.0.1', 9191, 8)
 
 
 def register_opts(conf):

@@ -3,6 +3,12 @@
 Both daemons are WSGI applications served by gunicorn. ``serve`` runs a gunicorn
 arbiter in this process; each worker builds its own application by calling the factory
 after the fork, so no connection or pool is ever shared between processes.
+
+Every command's ``main(argv=None)`` returns its exit status (``run`` does the common
+part), and ``if __name__ == '__main__': sys.exit(main())`` runs it: 0 after a clean
+stop, ``EXIT_REFUSED`` (2) when it would not start, with one line saying why.
+
+Part of the contract half: it imports nothing of the registry daemon.
 """
 
 import logging
@@ -14,14 +20,26 @@ from oslo_config import cfg
 
 LOG = logging.getLogger(__name__)
 
+#: The exit status of a daemon that refused to start (bad configuration, unusable
+#: database or store).
+EXIT_REFUSED = 2
 
-def server_opts(default_host, default_port, default_workers, default_threads):
-    """The ``[DEFAULT]`` options every daemon reads to decide where and how to serve."""
+
+class Refused(Exception):
+    """The daemon cannot start; the message says why, in one line."""
+
+
+def server_opts(default_host, default_port, default_threads):
+    """The ``[DEFAULT]`` options every daemon reads to decide where and how to serve.
+
+    Call it when registering options, not at import: the default number of workers
+    counts the cores.
+    """
     return [
         cfg.HostAddressOpt('bind_host', default=default_host,
                            help='Address to listen on.'),
         cfg.PortOpt('bind_port', default=default_port, help='Port to listen on.'),
-        cfg.IntOpt('workers', default=default_workers, min=1,
+        cfg.IntOpt('workers', default=default_workers(), min=1,
                    sample_default='<number of cores, at least 2, at most 8>',
                    help='Worker processes. Each runs `threads` request threads.'),
         cfg.IntOpt('threads', default=default_threads, min=1,
@@ -42,13 +60,44 @@ def default_workers():
     return max(2, min(multiprocessing.cpu_count(), 8))
 
 
-def load_config(argv, project, register, description=None, default_config_files=None):
+def run(argv, register, description, start, log):
+    """What every daemon command's ``main`` does: load the configuration (options
+    registered by ``register(conf)``, ``argv`` parsed; default ``sys.argv[1:]``),
+    set up logging, then return ``start(conf)``, the exit status.
+
+    A bad config file or option value returns ``EXIT_REFUSED`` with one line on
+    stderr (there is no log yet); so does ``Refused`` from ``start``, with the line
+    in ``log``.
+    """
+    try:
+        conf = load_config(sys.argv[1:] if argv is None else argv, register,
+                           description)
+    except Refused as exc:
+        sys.stderr.write('%s\n' % exc)
+        return EXIT_REFUSED
+    setup_logging(conf)
+    try:
+        return start(conf)
+    except Refused as exc:
+        log.error('%s', exc)
+        return EXIT_REFUSED
+
+
+def require_secret(conf, consequence):
+    """``Refused`` unless ``registry_auth_secret`` is set; ``consequence`` says what
+    this daemon would do without it."""
+    if not conf.registry_auth_secret:
+        raise Refused('registry_auth_secret is not set: %s' % consequence)
+
+
+def load_config(argv, register, description=None, default_config_files=None,
+                project='glance'):
     """A fresh ``ConfigOpts`` with the caller's options registered and argv parsed.
 
     ``register(conf)`` registers the options before the command line is parsed.
     Every option's value is checked now (oslo.config checks one when it is first
     read: a bad ``upload_lease_time`` would fail every upload instead of the
-    start); a bad file or value exits with status 2 and a one-line message.
+    start); a bad file or value raises ``Refused`` ("configuration error: ...").
     """
     conf = cfg.ConfigOpts()
     register(conf)
@@ -57,8 +106,7 @@ def load_config(argv, project, register, description=None, default_config_files=
              default_config_files=default_config_files or [])
         _read_every_option(conf)
     except cfg.Error as exc:
-        sys.stderr.write('configuration error: %s\n' % exc)
-        sys.exit(2)
+        raise Refused('configuration error: %s' % exc) from None
     return conf
 
 
