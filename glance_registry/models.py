@@ -2,7 +2,7 @@
 
 The schema itself is owned by ``glance_registry.migrations``: these classes describe
 what the latest migration built, and the indexes listed here are the ones the list
-queries (``glance_registry.filters``) rely on. A test checks that the migrated schema
+queries (``glance_registry.images.filters``) rely on. A test checks that the migrated schema
 and these models agree.
 
 Models are bound to the database through ``database``, a ``peewee.DatabaseProxy``
@@ -188,7 +188,7 @@ class ProjectLock(_Model):
 
     Writers that check such a limit (image count, uploads, storage) lock their
     project's row first, so the count they read cannot change before they commit
-    (``glance_registry.quotas.lock_project``). The row holds nothing else.
+    (``glance_registry.images.quotas.lock_project``). The row holds nothing else.
     """
 
     project_id = peewee.CharField(max_length=255, primary_key=True)

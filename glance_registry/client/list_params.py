@@ -3,7 +3,7 @@
 ``parse_list_params`` turns the query string (``(key, value)`` pairs, as the public
 Images API v2 takes them) into a ``ListQuery``, raising ``errors.BadRequest`` for
 whatever upstream Glance answers 400 to. Pure: the registry turns a ``ListQuery``
-into SQL (``glance_registry.filters``); the API uses the same vocabulary
+into SQL (``glance_registry.images.filters``); the API uses the same vocabulary
 (``is_property_filter``).
 
 Semantics mirror upstream's ``glance/api/v2/images.py`` (sorting, limit) and

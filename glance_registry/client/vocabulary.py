@@ -17,7 +17,7 @@ def is_image_id(value):
 
 
 # Every image status, in the image schema's order; the registry's status table
-# (glance_registry.status.ALLOWED) says which moves between them are allowed.
+# (glance_registry.images.status.ALLOWED) says which moves between them are allowed.
 IMAGE_STATUSES = ('queued', 'saving', 'active', 'killed', 'deleted', 'uploading',
                   'importing', 'pending_delete', 'deactivated')
 

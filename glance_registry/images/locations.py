@@ -2,11 +2,11 @@
 find the images that use a URL.
 
 Each write runs in one transaction that first locks the image row
-(``images.visible_image`` with ``lock``), so the checks it makes (no duplicate URL,
+(``records.visible_image`` with ``lock``), so the checks it makes (no duplicate URL,
 ``max_locations``, not the last copy of an active image's data, the owner's
 ``max_storage`` counted over active locations) hold when it commits, however many
 requests race. Adding or replacing can move the image's status in the same
-transaction (the compare-and-swap of ``images.transition``), so an image never
+transaction (the compare-and-swap of ``writes.transition``), so an image never
 becomes ``active`` without its location, nor keeps a location it was refused.
 
 Locations are kept in order (``position``). A location in status ``pending`` holds
@@ -20,11 +20,12 @@ import orjson
 import peewee
 
 from glance_registry import db as db_module
-from glance_registry import images
-from glance_registry import quotas
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
-from glance_registry.images import retry_on_deadlock
+from glance_registry.images import quotas
+from glance_registry.images import records
+from glance_registry.images import writes
+from glance_registry.images.deadlocks import retry_on_deadlock
 from glance_registry.models import Image
 from glance_registry.models import ImageLocation
 from glance_registry.models import utcnow
@@ -51,12 +52,12 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
     a storage usage over ``max_storage`` bytes; ``NotFound``.
     """
     with db_module.write_transaction(db):
-        image = images.visible_image(db, identity, image_id, lock=True)
+        image = records.visible_image(db, identity, image_id, lock=True)
         if transition is not None:
-            images.check_status_move(image, *transition)
+            writes.check_status_move(image, *transition)
         storage = quotas.StorageCheck(db, image.owner, max_storage)
         rows = _rows(image_id)
-        images.check_distinct_urls(image_id, [row.url for row in rows]
+        writes.check_distinct_urls(image_id, [row.url for row in rows]
                                    + [location['url']])
         quotas.check('max_locations', max_locations, len(rows), len(rows) + 1,
                      'Too many locations on image %s' % image_id)
@@ -79,7 +80,7 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
         ImageLocation.insert(**fields).execute()
         _finish(image_id, transition, values, now)
         storage.check()
-        return images.record_of(db, identity, image_id)
+        return records.record_of(db, identity, image_id)
 
 
 @retry_on_deadlock
@@ -92,7 +93,7 @@ def remove_location(db, identity, image_id, url, allow_last=False):
     is the caller's to delete from its store.
     """
     with db_module.write_transaction(db):
-        image = images.visible_image(db, identity, image_id, lock=True)
+        image = records.visible_image(db, identity, image_id, lock=True)
         row = (ImageLocation.select()
                .where((ImageLocation.image == image_id) & (ImageLocation.url == url))
                .first())
@@ -112,7 +113,7 @@ def remove_location(db, identity, image_id, url, allow_last=False):
                     reason='last_location', current_status=image.status)
         ImageLocation.delete().where(ImageLocation.id == row.id).execute()
         _finish(image_id, None, None, utcnow())
-        return images.record_of(db, identity, image_id)
+        return records.record_of(db, identity, image_id)
 
 
 @retry_on_deadlock
@@ -128,13 +129,13 @@ def replace_locations(db, identity, image_id, locations, expected_urls=None,
     URL twice; ``TooLarge`` if it holds more than ``max_locations`` and more than
     the image had, or the owner's storage usage grows over ``max_storage``. Leases
     on pending locations end. ``update`` (``values``, ``properties``, ``tags``,
-    ``quota`` as for ``images.update_image``) changes the image's attributes in the
+    ``quota`` as for ``writes.update_image``) changes the image's attributes in the
     same transaction: a patch that changes both is applied whole or not at all.
     """
     with db_module.write_transaction(db):
-        image = images.visible_image(db, identity, image_id, lock=True)
+        image = records.visible_image(db, identity, image_id, lock=True)
         if transition is not None:
-            images.check_status_move(image, *transition)
+            writes.check_status_move(image, *transition)
         storage = quotas.StorageCheck(db, image.owner, max_storage)
         current = [row.url for row in _rows(image_id)]
         if expected_urls is not None and current != list(expected_urls):
@@ -142,12 +143,12 @@ def replace_locations(db, identity, image_id, locations, expected_urls=None,
                                   % image_id, reason='locations_changed')
         quotas.check('max_locations', max_locations, len(current), len(locations),
                      'Too many locations on image %s' % image_id)
-        images.replace_location_rows(image_id, locations)
+        writes.replace_location_rows(image_id, locations)
         _finish(image_id, transition, values, utcnow())
         if update:
-            images.apply_update(image_id, **update)
+            writes.apply_update(image_id, **update)
         storage.check()
-        return images.record_of(db, identity, image_id)
+        return records.record_of(db, identity, image_id)
 
 
 @retry_on_deadlock
@@ -161,7 +162,7 @@ def claim(db, identity, image_id, url, owner, seconds):
     or the location is not pending (``location_status``); ``NotFound``.
     """
     with db_module.write_transaction(db):
-        images.visible_image(db, identity, image_id, lock=True)
+        records.visible_image(db, identity, image_id, lock=True)
         row = (ImageLocation.select()
                .where((ImageLocation.image == image_id) & (ImageLocation.url == url))
                .first())
@@ -178,14 +179,14 @@ def claim(db, identity, image_id, url, owner, seconds):
             raise errors.Conflict(
                 'Location %s of image %s is being verified by another worker'
                 % (url, image_id),
-                lease_expires_at=images.isotime(row.lease_expires_at))
+                lease_expires_at=records.isotime(row.lease_expires_at))
         attempts = row.attempts + (0 if row.lease_owner == owner else 1)
         # Not updated_at: a lease is bookkeeping, not a change to the image.
         (ImageLocation.update(lease_owner=owner, attempts=attempts,
                               lease_expires_at=now + datetime.timedelta(
                                   seconds=seconds))
          .where(ImageLocation.id == row.id).execute())
-        return images.record_of(db, identity, image_id)
+        return records.record_of(db, identity, image_id)
 
 
 def references(db, identity, urls):
@@ -229,7 +230,7 @@ def _rows(image_id):
 
 def _finish(image_id, transition, values, now):
     if transition is not None:
-        images.swap_status(image_id, transition[0], transition[1], values)
+        writes.swap_status(image_id, transition[0], transition[1], values)
     else:
         Image.update(updated_at=now).where(Image.id == image_id).execute()
 

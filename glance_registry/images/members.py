@@ -1,11 +1,11 @@
 """Image members: the projects a ``shared`` image is shared with, and their answers.
 
 Functions take the database, the caller's ``Identity`` and validated values (see
-``app.py``) and return member records: ``{"image_id", "member_id", "status",
-"created_at", "updated_at"}``. The registry applies visibility and data integrity
+``glance_registry.validation``) and return member records: ``{"image_id",
+"member_id", "status", "created_at", "updated_at"}``. The registry applies visibility and data integrity
 only; who may add, remove or answer a membership is the API's policy.
 
-Visibility: the image must be visible to the caller (``images.visible_image``), else
+Visibility: the image must be visible to the caller (``records.visible_image``), else
 ``errors.NotFound``. An admin and the image's owner see every member row; anyone
 else sees only its own project's row, and another project's row does not exist for
 it (``NotFound``), as upstream. Writes lock the image row first, like every image
@@ -13,9 +13,10 @@ write, so concurrent additions count members one after the other.
 """
 
 from glance_registry import db as db_module
-from glance_registry import images
-from glance_registry import quotas
 from glance_registry.client import errors
+from glance_registry.images import quotas
+from glance_registry.images import records
+from glance_registry.images.deadlocks import retry_on_deadlock
 from glance_registry.models import ImageMember
 from glance_registry.models import utcnow
 
@@ -23,7 +24,7 @@ from glance_registry.models import utcnow
 def list_members(db, identity, image_id):
     """The image's member records that the caller may see, oldest first."""
     with db_module.read_transaction(db):
-        image = images.visible_image(db, identity, image_id)
+        image = records.visible_image(db, identity, image_id)
         query = ImageMember.select().where(ImageMember.image == image_id)
         if not _sees_every_member(identity, image):
             if identity.project_id is None:
@@ -36,11 +37,11 @@ def list_members(db, identity, image_id):
 def get_member(db, identity, image_id, member_id):
     """One member record; ``NotFound`` if there is none the caller may see."""
     with db_module.read_transaction(db):
-        image = images.visible_image(db, identity, image_id)
+        image = records.visible_image(db, identity, image_id)
         return _record(_visible_member(identity, image, member_id))
 
 
-@images.retry_on_deadlock
+@retry_on_deadlock
 def add_member(db, identity, image_id, member_id, max_members=None):
     """Share the image with project ``member_id``; the new ``pending`` record.
 
@@ -49,7 +50,7 @@ def add_member(db, identity, image_id, member_id, max_members=None):
     members.
     """
     with db_module.write_transaction(db):
-        image = images.visible_image(db, identity, image_id, lock=True)
+        image = records.visible_image(db, identity, image_id, lock=True)
         if image.visibility != 'shared':
             # Upstream's words, which clients show.
             raise errors.Forbidden('Only shared images have members.')
@@ -66,11 +67,11 @@ def add_member(db, identity, image_id, member_id, max_members=None):
         return _record(member)
 
 
-@images.retry_on_deadlock
+@retry_on_deadlock
 def update_member(db, identity, image_id, member_id, status):
     """Set the membership's ``status``; the updated record."""
     with db_module.write_transaction(db):
-        image = images.visible_image(db, identity, image_id, lock=True)
+        image = records.visible_image(db, identity, image_id, lock=True)
         member = _visible_member(identity, image, member_id)
         member.status = status
         member.updated_at = utcnow()
@@ -79,11 +80,11 @@ def update_member(db, identity, image_id, member_id, status):
         return _record(member)
 
 
-@images.retry_on_deadlock
+@retry_on_deadlock
 def delete_member(db, identity, image_id, member_id):
     """Stop sharing the image with ``member_id``."""
     with db_module.write_transaction(db):
-        image = images.visible_image(db, identity, image_id, lock=True)
+        image = records.visible_image(db, identity, image_id, lock=True)
         member = _visible_member(identity, image, member_id)
         ImageMember.delete().where(ImageMember.id == member.id).execute()
 
@@ -108,5 +109,5 @@ def _visible_member(identity, image, member_id):
 def _record(member):
     return {'image_id': member.image_id, 'member_id': member.member,
             'status': member.status,
-            'created_at': images.isotime(member.created_at),
-            'updated_at': images.isotime(member.updated_at)}
+            'created_at': records.isotime(member.created_at),
+            'updated_at': records.isotime(member.updated_at)}

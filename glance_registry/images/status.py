@@ -1,7 +1,7 @@
 """The image status state machine, as one table.
 
 The table is upstream Glance's ``Image.valid_state_targets`` (glance/domain); the
-registry enforces it with a compare-and-swap in the database (``images.transition``),
+registry enforces it with a compare-and-swap in the database (``writes.transition``),
 so two callers racing for the same transition cannot both win.
 """
 

@@ -10,8 +10,8 @@ import requests
 import webob
 
 from glance_registry import app as app_module
-from glance_registry import images
 from glance_registry.client import identity
+from glance_registry.images import records
 from tests.registry.conftest import ADMIN
 
 CALLER = identity.Identity('user', 'http-project')
@@ -327,7 +327,7 @@ def call(application, method, path, caller=CALLER, secret='s'):
 def test_a_bug_answers_500_json_without_internals(monkeypatch, caplog):
     def broken(*args):
         raise RuntimeError('secret internal detail')
-    monkeypatch.setattr(images, 'get_image', broken)
+    monkeypatch.setattr(records, 'get_image', broken)
     application = app_module.Registry(peewee.SqliteDatabase(':memory:'), 's')
     response = call(application, 'GET', '/v1/images/x')
     assert response.status_code == 500
@@ -352,7 +352,7 @@ def test_a_bug_answers_500_json_without_internals(monkeypatch, caplog):
 def test_database_errors_map_to_503_or_500(monkeypatch, exc, status, message):
     def failing(*args):
         raise exc
-    monkeypatch.setattr(images, 'get_image', failing)
+    monkeypatch.setattr(records, 'get_image', failing)
     application = app_module.Registry(peewee.SqliteDatabase(':memory:'), 's')
     response = call(application, 'GET', '/v1/images/x')
     assert response.status_code == status

@@ -7,12 +7,12 @@ import pytest
 import requests
 
 from glance_registry import db as db_module
-from glance_registry import filters
-from glance_registry import images
 from glance_registry import models
 from glance_registry.client import errors
 from glance_registry.client import identity as identity_module
 from glance_registry.client import list_params
+from glance_registry.images import filters
+from glance_registry.images import records
 
 FORMATS = {'disk_format': 'qcow2', 'container_format': 'bare'}
 
@@ -354,8 +354,8 @@ def test_a_list_costs_the_same_number_of_queries_whatever_the_page_size(
             query = list_params.parse_list_params(params)
             del queries[:]
             with db_module.connection(db):
-                records, _ = images.list_images(db, owner, query)
-            assert records
+                listed, _ = records.list_images(db, owner, query)
+            assert listed
             counts[limit, marker is not None] = len(queries)
     # The page of images, then one UNION of their properties, tags, locations and
     # the caller's memberships; and the marker's row when there is one.
@@ -368,7 +368,7 @@ def test_showing_an_image_is_one_query(in_process, shelf):
     owner, _, shelved = shelf
     del queries[:]
     with db_module.connection(db):
-        record = images.get_image(db, owner, shelved[0]['id'])
+        record = records.get_image(db, owner, shelved[0]['id'])
     assert record['id'] == shelved[0]['id']
     assert len(queries) == 1
 

@@ -7,13 +7,14 @@ import peewee
 import pytest
 
 from glance_registry import db as db_module
-from glance_registry import images
-from glance_registry import locations
-from glance_registry import members
 from glance_registry import migrations
 from glance_registry import models
-from glance_registry import quotas
 from glance_registry.client import identity
+from glance_registry.images import locations
+from glance_registry.images import members
+from glance_registry.images import quotas
+from glance_registry.images import records
+from glance_registry.images import writes
 from glance_registry.migrations import m0001_initial
 from glance_registry.migrations import m0003_location_leases
 from glance_registry.migrations import m0005_name_sort_index
@@ -201,7 +202,7 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
     owner = identity.Identity('u', 'old-project')
     friend = identity.Identity('f', 'friend')
     with db_module.connection(db):
-        active = images.get_image(db, friend, image_ids[0])
+        active = records.get_image(db, friend, image_ids[0])
         assert (active['name'], active['size'], active['properties'], active['tags'],
                 active['member_status']) == ('old-active', 100, {'os_distro': 'cirros'},
                                              ['tagged'], 'accepted')
@@ -214,9 +215,9 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
             'image_size_total': 100, 'image_count_total': 2,
             'image_count_uploading': 1, 'image_stage_total': 0}
         # The new column and table work on the upgraded database.
-        assert images.reserve(db, owner, image_ids[1], 50, 150) == {
+        assert writes.reserve(db, owner, image_ids[1], 50, 150) == {
             'usage': 150, 'reserved': 50}
-        assert images.create_image(db, owner, {}, quota={'max_images': 3})['owner'] \
+        assert writes.create_image(db, owner, {}, quota={'max_images': 3})['owner'] \
             == 'old-project'
         # Version 3: old locations hold no lease, and are found by URL.
         assert [(row.lease_owner, row.lease_expires_at, row.attempts)

@@ -11,9 +11,9 @@ import requests
 
 from glance_registry import db as db_module
 from glance_registry import models
-from glance_registry import quotas
 from glance_registry.client import errors
 from glance_registry.client import identity
+from glance_registry.images import quotas
 from tests.registry.conftest import ADMIN
 
 FORMATS = {'disk_format': 'raw', 'container_format': 'bare'}

@@ -2,9 +2,9 @@
 
 import pytest
 
-from glance_registry import status
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
+from glance_registry.images import status
 
 # Upstream glance/domain Image.valid_state_targets, written out independently.
 UPSTREAM = {

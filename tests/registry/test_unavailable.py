@@ -11,11 +11,12 @@ import requests
 
 from glance_registry import client as client_module
 from glance_registry import db as db_module
-from glance_registry import images
 from glance_registry import models
 from glance_registry.client import errors
 from glance_registry.client import identity
 from glance_registry.client import list_params
+from glance_registry.images import records
+from glance_registry.images import writes
 from tests.fixtures import databases as databases_module
 from tests.fixtures import processes
 from tests.registry.conftest import ADMIN
@@ -53,7 +54,7 @@ def test_unwritable_sqlite_file_answers_503_for_writes_and_serves_reads(
     db = db_module.open_database(url)
     models.bind(db)
     with db_module.connection(db):
-        image = images.create_image(db, CALLER, {'name': 'before'})
+        image = writes.create_image(db, CALLER, {'name': 'before'})
     db.close_all()
     path = url[len('sqlite:///'):]
     secret = processes.new_secret()
@@ -82,9 +83,9 @@ def test_unwritable_sqlite_file_answers_503_for_writes_and_serves_reads(
     db = db_module.open_database(url)
     models.bind(db)
     with db_module.connection(db):
-        records, _ = images.list_images(db, ADMIN, list_params.parse_list_params([]))
+        listed, _ = records.list_images(db, ADMIN, list_params.parse_list_params([]))
     db.close_all()
-    assert [(r['id'], r['name'], r['tags']) for r in records] == [
+    assert [(r['id'], r['name'], r['tags']) for r in listed] == [
         (image['id'], 'before', [])]
 
 
