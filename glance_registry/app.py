@@ -19,7 +19,6 @@ import webob
 
 from glance_registry import auth
 from glance_registry import db as db_module
-from glance_registry import models
 from glance_registry import responses
 from glance_registry import routes
 from glance_registry.client import errors
@@ -131,7 +130,6 @@ def create_app(conf):
         pool_timeout=conf.database.pool_timeout,
         recycle=conf.database.connection_recycle_time,
         sqlite_busy_timeout=conf.database.sqlite_busy_timeout)
-    models.bind(db)
     registry = Registry(db, conf.registry_auth_secret, conf.limit_param_default,
                         conf.api_limit_max,
                         accept_service_tokens=conf.accept_service_tokens)

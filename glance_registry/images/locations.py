@@ -56,7 +56,7 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
         if transition is not None:
             writes.check_status_move(image, *transition)
         storage = quotas.StorageCheck(db, image.owner, max_storage)
-        rows = _rows(image_id)
+        rows = _rows(db, image_id)
         writes.check_distinct_urls(image_id, [row.url for row in rows]
                                    + [location['url']])
         quotas.check('max_locations', max_locations, len(rows), len(rows) + 1,
@@ -68,7 +68,7 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
             (ImageLocation.update(position=ImageLocation.position + 1)
              .where((ImageLocation.image == image_id)
                     & (ImageLocation.position >= slot))
-             .execute())
+             .execute(db))
         now = utcnow()
         fields = {'image': image_id, 'position': slot, 'url': location['url'],
                   'metadata': orjson.dumps(location.get('metadata') or {}).decode(),
@@ -77,8 +77,8 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
             fields.update(lease_owner=lease['owner'], attempts=1,
                           lease_expires_at=now + datetime.timedelta(
                               seconds=lease['seconds']))
-        ImageLocation.insert(**fields).execute()
-        _finish(image_id, transition, values, now)
+        ImageLocation.insert(**fields).execute(db)
+        _finish(db, image_id, transition, values, now)
         storage.check()
         return records.record_of(db, identity, image_id)
 
@@ -96,7 +96,7 @@ def remove_location(db, identity, image_id, url, allow_last=False):
         image = records.visible_image(db, identity, image_id, lock=True)
         row = (ImageLocation.select()
                .where((ImageLocation.image == image_id) & (ImageLocation.url == url))
-               .first())
+               .first(db))
         if row is None:
             raise errors.NotFound('Image %s has no location %s' % (image_id, url))
         if (not allow_last and image.status in STATUSES_WITH_DATA
@@ -105,14 +105,14 @@ def remove_location(db, identity, image_id, url, allow_last=False):
                       .where((ImageLocation.image == image_id)
                              & (ImageLocation.status == 'active')
                              & (ImageLocation.id != row.id))
-                      .count())
+                      .count(db))
             if others == 0:
                 raise errors.Conflict(
                     "Location %s holds the only copy of the data of image %s "
                     "(status '%s')" % (url, image_id, image.status),
                     reason='last_location', current_status=image.status)
-        ImageLocation.delete().where(ImageLocation.id == row.id).execute()
-        _finish(image_id, None, None, utcnow())
+        ImageLocation.delete().where(ImageLocation.id == row.id).execute(db)
+        _finish(db, image_id, None, None, utcnow())
         return records.record_of(db, identity, image_id)
 
 
@@ -137,16 +137,16 @@ def replace_locations(db, identity, image_id, locations, expected_urls=None,
         if transition is not None:
             writes.check_status_move(image, *transition)
         storage = quotas.StorageCheck(db, image.owner, max_storage)
-        current = [row.url for row in _rows(image_id)]
+        current = [row.url for row in _rows(db, image_id)]
         if expected_urls is not None and current != list(expected_urls):
             raise errors.Conflict('The locations of image %s changed meanwhile'
                                   % image_id, reason='locations_changed')
         quotas.check('max_locations', max_locations, len(current), len(locations),
                      'Too many locations on image %s' % image_id)
-        writes.replace_location_rows(image_id, locations)
-        _finish(image_id, transition, values, utcnow())
+        writes.replace_location_rows(db, image_id, locations)
+        _finish(db, image_id, transition, values, utcnow())
         if update:
-            writes.apply_update(image_id, **update)
+            writes.apply_update(db, image_id, **update)
         storage.check()
         return records.record_of(db, identity, image_id)
 
@@ -165,7 +165,7 @@ def claim(db, identity, image_id, url, owner, seconds):
         records.visible_image(db, identity, image_id, lock=True)
         row = (ImageLocation.select()
                .where((ImageLocation.image == image_id) & (ImageLocation.url == url))
-               .first())
+               .first(db))
         if row is None:
             raise errors.NotFound('Image %s has no location %s' % (image_id, url))
         if row.status != vocabulary.PENDING_LOCATION:
@@ -185,7 +185,7 @@ def claim(db, identity, image_id, url, owner, seconds):
         (ImageLocation.update(lease_owner=owner, attempts=attempts,
                               lease_expires_at=now + datetime.timedelta(
                                   seconds=seconds))
-         .where(ImageLocation.id == row.id).execute())
+         .where(ImageLocation.id == row.id).execute(db))
         return records.record_of(db, identity, image_id)
 
 
@@ -208,7 +208,7 @@ def references(db, identity, urls):
                 .where((_url_prefix(ImageLocation.url) == url[:URL_PREFIX])
                        & (ImageLocation.url == url)
                        & (Image.deleted == False))  # noqa: E712
-                .order_by(ImageLocation.image).distinct().tuples())]
+                .order_by(ImageLocation.image).distinct().tuples().execute(db))]
     return found
 
 
@@ -221,18 +221,18 @@ def _url_prefix(field):
     return peewee.fn.SUBSTR(field, peewee.SQL('1'), peewee.SQL(str(URL_PREFIX)))
 
 
-def _rows(image_id):
+def _rows(db, image_id):
     return list(ImageLocation.select(ImageLocation.id, ImageLocation.url,
                                      ImageLocation.position)
                 .where(ImageLocation.image == image_id)
-                .order_by(ImageLocation.position, ImageLocation.id))
+                .order_by(ImageLocation.position, ImageLocation.id).execute(db))
 
 
-def _finish(image_id, transition, values, now):
+def _finish(db, image_id, transition, values, now):
     if transition is not None:
-        writes.swap_status(image_id, transition[0], transition[1], values)
+        writes.swap_status(db, image_id, transition[0], transition[1], values)
     else:
-        Image.update(updated_at=now).where(Image.id == image_id).execute()
+        Image.update(updated_at=now).where(Image.id == image_id).execute(db)
 
 
 def _naive(when):

@@ -31,14 +31,14 @@ def list_members(db, identity, image_id):
                 return []
             query = query.where(ImageMember.member == identity.project_id)
         return [_record(member) for member
-                in query.order_by(ImageMember.created_at, ImageMember.id)]
+                in query.order_by(ImageMember.created_at, ImageMember.id).execute(db)]
 
 
 def get_member(db, identity, image_id, member_id):
     """One member record; ``NotFound`` if there is none the caller may see."""
     with db_module.read_transaction(db):
         image = records.visible_image(db, identity, image_id)
-        return _record(_visible_member(identity, image, member_id))
+        return _record(_visible_member(db, identity, image, member_id))
 
 
 @retry_on_deadlock
@@ -55,16 +55,17 @@ def add_member(db, identity, image_id, member_id, max_members=None):
             # Upstream's words, which clients show.
             raise errors.Forbidden('Only shared images have members.')
         members = [member for member, in ImageMember.select(ImageMember.member)
-                   .where(ImageMember.image == image_id).tuples()]
+                   .where(ImageMember.image == image_id).tuples().execute(db)]
         if member_id in members:
             raise errors.Conflict('Project %s is already a member of image %s'
                                   % (member_id, image_id))
         quotas.check('max_members', max_members, len(members), len(members) + 1,
                      'Too many members of image %s' % image_id)
         now = utcnow()
-        member = ImageMember.create(image=image_id, member=member_id, status='pending',
-                                    created_at=now, updated_at=now)
-        return _record(member)
+        fields = {'image': image_id, 'member': member_id, 'status': 'pending',
+                  'created_at': now, 'updated_at': now}
+        ImageMember.insert(**fields).execute(db)
+        return _record(ImageMember(**fields))
 
 
 @retry_on_deadlock
@@ -72,11 +73,11 @@ def update_member(db, identity, image_id, member_id, status):
     """Set the membership's ``status``; the updated record."""
     with db_module.write_transaction(db):
         image = records.visible_image(db, identity, image_id, lock=True)
-        member = _visible_member(identity, image, member_id)
+        member = _visible_member(db, identity, image, member_id)
         member.status = status
         member.updated_at = utcnow()
         (ImageMember.update(status=member.status, updated_at=member.updated_at)
-         .where(ImageMember.id == member.id).execute())
+         .where(ImageMember.id == member.id).execute(db))
         return _record(member)
 
 
@@ -85,8 +86,8 @@ def delete_member(db, identity, image_id, member_id):
     """Stop sharing the image with ``member_id``."""
     with db_module.write_transaction(db):
         image = records.visible_image(db, identity, image_id, lock=True)
-        member = _visible_member(identity, image, member_id)
-        ImageMember.delete().where(ImageMember.id == member.id).execute()
+        member = _visible_member(db, identity, image, member_id)
+        ImageMember.delete().where(ImageMember.id == member.id).execute(db)
 
 
 def _sees_every_member(identity, image):
@@ -94,13 +95,13 @@ def _sees_every_member(identity, image):
                                  and image.owner == identity.project_id)
 
 
-def _visible_member(identity, image, member_id):
+def _visible_member(db, identity, image, member_id):
     if not _sees_every_member(identity, image) and member_id != identity.project_id:
         member = None
     else:
         member = (ImageMember.select()
                   .where((ImageMember.image == image.id)
-                         & (ImageMember.member == member_id)).first())
+                         & (ImageMember.member == member_id)).first(db))
     if member is None:
         raise errors.NotFound('Image %s has no member %s' % (image.id, member_id))
     return member

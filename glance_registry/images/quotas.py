@@ -68,7 +68,7 @@ def lock_project(db, project_id):
         # ON DUPLICATE KEY UPDATE takes an exclusive lock on the existing row at once
         # (INSERT IGNORE would take a shared one, and two upgrades deadlock).
         insert = insert.on_conflict(preserve=[ProjectLock.project_id])
-    insert.execute()
+    insert.execute(db)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +85,7 @@ class Usage:
         return dataclasses.asdict(self)
 
 
-def project_usage(project_id):
+def project_usage(db, project_id):
     """The ``Usage`` of the project owning images with ``owner`` = ``project_id``.
 
     Storage counts each non-deleted image's ``size`` once per active location (the
@@ -103,7 +103,7 @@ def project_usage(project_id):
                                    * active_locations),
                      peewee.fn.SUM(Image.reserved))
         .where(owner & (Image.deleted == False))  # noqa: E712
-        .tuples().get())
+        .tuples().get(db))
     # SUM is NULL over no rows, and a DECIMAL on PostgreSQL and MariaDB.
     return Usage(image_size_total=int(stored or 0) + int(reserved or 0),
                  image_count_total=int(count or 0),
@@ -123,7 +123,7 @@ def usage(db, identity, project_id=None):
     elif project_id != identity.project_id and not identity.is_admin:
         raise errors.Forbidden("Only an admin may read another project's usage")
     with db_module.read_transaction(db):
-        return project_usage(project_id)
+        return project_usage(db, project_id)
 
 
 class StorageCheck:
@@ -132,17 +132,18 @@ class StorageCheck:
     ``check()``-ed after it, in the same transaction."""
 
     def __init__(self, db, owner, max_storage):
+        self.db = db
         self.owner = owner
         self.limit = max_storage
         self.before = None
         if limited(max_storage):
             lock_project(db, owner)
-            self.before = project_usage(owner).image_size_total
+            self.before = project_usage(db, owner).image_size_total
 
     def check(self):
         """``errors.TooLarge`` if the usage grew over the limit."""
         if self.before is None:
             return
-        after = project_usage(self.owner).image_size_total
+        after = project_usage(self.db, self.owner).image_size_total
         check('max_storage', self.limit, self.before, after,
               'Storage quota of project %s exceeded (bytes)' % self.owner)

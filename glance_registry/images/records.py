@@ -52,7 +52,7 @@ def list_images(db, identity, query):
         if query.marker is not None:
             marker = (Image.select()
                       .where((Image.id == query.marker) & filters.visible_to(identity))
-                      .first())
+                      .first(db))
             if marker is None:
                 raise errors.BadRequest("Invalid marker '%s': no such image"
                                         % query.marker)
@@ -62,7 +62,7 @@ def list_images(db, identity, query):
         rows = list(Image.select(*[getattr(Image, name) for name in IMAGE_COLUMNS])
                     .where(condition)
                     .order_by(*filters.order_by(query.sort))
-                    .limit(query.limit + 1).tuples())
+                    .limit(query.limit + 1).tuples().execute(db))
         page = rows[:query.limit]
         next_marker = page[-1][0] if len(rows) > query.limit else None
         return _records(db, page, identity), next_marker
@@ -79,7 +79,7 @@ def visible_image(db, identity, image_id, lock=False):
         # Writers of one image queue up here (SQLite's BEGIN IMMEDIATE already
         # serialises all writers).
         query = query.for_update()
-    image = query.first()
+    image = query.first(db)
     if image is None:
         raise errors.NotFound('No image with id %s' % image_id)
     return image

@@ -57,21 +57,21 @@ def create_image(db, identity, values, properties=None, tags=(), quota=None):
     with db_module.write_transaction(db):
         if quotas.limited(max_images):
             quotas.lock_project(db, values['owner'])
-            owned = quotas.project_usage(values['owner']).image_count_total
+            owned = quotas.project_usage(db, values['owner']).image_count_total
             quotas.check('max_images', max_images, owned, owned + 1,
                          'Too many images in project %s' % values['owner'])
-        if Image.select(Image.id).where(Image.id == image_id).exists():
+        if Image.select(Image.id).where(Image.id == image_id).exists(db):
             raise errors.Conflict('An image with id %s already exists' % image_id)
         try:
             with db.atomic():
                 Image.insert(id=image_id, status='queued', created_at=now,
-                             updated_at=now, **values).execute()
+                             updated_at=now, **values).execute(db)
         except peewee.IntegrityError:
             # Another request created the same id since the check above.
             raise errors.Conflict('An image with id %s already exists'
                                   % image_id) from None
-        _insert_properties(image_id, properties)
-        _insert_tags(image_id, tags)
+        _insert_properties(db, image_id, properties)
+        _insert_tags(db, image_id, tags)
         return records.record_of(db, identity, image_id)
 
 
@@ -87,27 +87,27 @@ def update_image(db, identity, image_id, values=None, properties=None, tags=None
     """
     with db_module.write_transaction(db):
         records.visible_image(db, identity, image_id, lock=True)
-        apply_update(image_id, values, properties, tags, quota)
+        apply_update(db, image_id, values, properties, tags, quota)
         return records.record_of(db, identity, image_id)
 
 
-def apply_update(image_id, values=None, properties=None, tags=None, quota=None):
+def apply_update(db, image_id, values=None, properties=None, tags=None, quota=None):
     """``update_image``'s changes, inside the caller's write transaction (the image
     row locked)."""
     quota = quota or {}
     if properties:
-        _update_properties(image_id, properties, quota.get('max_properties'))
+        _update_properties(db, image_id, properties, quota.get('max_properties'))
     if tags is not None:
         tags = sorted(set(tags))
         max_tags = quota.get('max_tags')
         if quotas.limited(max_tags):
-            before = ImageTag.select().where(ImageTag.image == image_id).count()
+            before = ImageTag.select().where(ImageTag.image == image_id).count(db)
             quotas.check('max_tags', max_tags, before, len(tags),
                          'Too many tags on image %s' % image_id)
-        ImageTag.delete().where(ImageTag.image == image_id).execute()
-        _insert_tags(image_id, tags)
+        ImageTag.delete().where(ImageTag.image == image_id).execute(db)
+        _insert_tags(db, image_id, tags)
     changes = dict(values or {}, updated_at=utcnow())
-    Image.update(**changes).where(Image.id == image_id).execute()
+    Image.update(**changes).where(Image.id == image_id).execute(db)
 
 
 @retry_on_deadlock
@@ -156,12 +156,12 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
         if (quotas.limited(max_uploading) and to_status in quotas.UPLOADING_STATUSES
                 and from_status not in quotas.UPLOADING_STATUSES):
             quotas.lock_project(db, image.owner)
-            uploading = quotas.project_usage(image.owner).image_count_uploading
+            uploading = quotas.project_usage(db, image.owner).image_count_uploading
             quotas.check('max_uploading', max_uploading, uploading, uploading + 1,
                          'Too many uploads in progress in project %s' % image.owner)
-        swap_status(image_id, from_status, to_status, values)
+        swap_status(db, image_id, from_status, to_status, values)
         if locations is not None:
-            replace_location_rows(image_id, locations)
+            replace_location_rows(db, image_id, locations)
         storage.check()
         return records.record_of(db, identity, image_id)
 
@@ -186,7 +186,7 @@ def renew_upload_lease(db, identity, image_id, seconds, upload_id=None):
         expires = utcnow() + datetime.timedelta(seconds=seconds)
         # Not updated_at: bookkeeping, as reservations.
         Image.update(upload_lease_expires_at=expires).where(
-            Image.id == image_id).execute()
+            Image.id == image_id).execute(db)
         return {'upload_lease_expires_at': records.isotime(expires)}
 
 
@@ -229,7 +229,7 @@ def check_status_move(image, from_status, to_status):
                'is' if len(missing) == 1 else 'are'))
 
 
-def swap_status(image_id, from_status, to_status, values=None):
+def swap_status(db, image_id, from_status, to_status, values=None):
     """The compare-and-swap itself, with the data attributes in ``values``.
 
     Ends the upload's storage reservation. ``NotFound`` if the image was deleted,
@@ -239,10 +239,10 @@ def swap_status(image_id, from_status, to_status, values=None):
     updated = (Image.update(**changes)
                .where((Image.id == image_id) & (Image.status == from_status)
                       & (Image.deleted == False))  # noqa: E712
-               .execute())
+               .execute(db))
     if updated != 1:
         current = (Image.select(Image.status, Image.deleted)
-                   .where(Image.id == image_id).first())
+                   .where(Image.id == image_id).first(db))
         if current is None or current.deleted:
             raise errors.NotFound('No image with id %s' % image_id)
         raise _lost_race(image_id, from_status, current.status)
@@ -268,12 +268,12 @@ def reserve(db, identity, image_id, total, max_storage=None):
         image = _uploading_image(db, identity, image_id, 'reserves storage')
         if quotas.limited(max_storage):
             quotas.lock_project(db, image.owner)
-        used = quotas.project_usage(image.owner).image_size_total
+        used = quotas.project_usage(db, image.owner).image_size_total
         after = used - image.reserved + total
         quotas.check('max_storage', max_storage, used, after,
                      'Storage quota of project %s exceeded (bytes)' % image.owner)
         # Not updated_at: reserving is bookkeeping, not a change to the image.
-        Image.update(reserved=total).where(Image.id == image_id).execute()
+        Image.update(reserved=total).where(Image.id == image_id).execute(db)
         return {'usage': after, 'reserved': total}
 
 
@@ -297,7 +297,7 @@ def delete_image(db, identity, image_id):
         updated = (Image.update(status='deleted', deleted=True, deleted_at=now,
                                 updated_at=now, reserved=0)
                    .where((Image.id == image_id) & (Image.deleted == False))  # noqa: E712
-                   .execute())
+                   .execute(db))
         if updated != 1:
             raise errors.NotFound('No image with id %s' % image_id)
         return record
@@ -313,11 +313,11 @@ def add_tag(db, identity, image_id, tag, max_tags=None):
         records.visible_image(db, identity, image_id, lock=True)
         if quotas.limited(max_tags):
             existing = {value for value, in ImageTag.select(ImageTag.value)
-                        .where(ImageTag.image == image_id).tuples()}
+                        .where(ImageTag.image == image_id).tuples().execute(db)}
             quotas.check('max_tags', max_tags, len(existing),
                          len(existing | {tag}), 'Too many tags on image %s' % image_id)
-        _insert_tags(image_id, [tag])
-        Image.update(updated_at=utcnow()).where(Image.id == image_id).execute()
+        _insert_tags(db, image_id, [tag])
+        Image.update(updated_at=utcnow()).where(Image.id == image_id).execute(db)
 
 
 @retry_on_deadlock
@@ -327,29 +327,29 @@ def delete_tag(db, identity, image_id, tag):
         records.visible_image(db, identity, image_id, lock=True)
         removed = (ImageTag.delete()
                    .where((ImageTag.image == image_id) & (ImageTag.value == tag))
-                   .execute())
+                   .execute(db))
         if not removed:
             raise errors.NotFound("Image %s has no tag '%s'" % (image_id, tag))
-        Image.update(updated_at=utcnow()).where(Image.id == image_id).execute()
+        Image.update(updated_at=utcnow()).where(Image.id == image_id).execute(db)
 
 
-def _insert_properties(image_id, properties):
+def _insert_properties(db, image_id, properties):
     if properties:
         ImageProperty.insert_many(
             [{'image': image_id, 'name': name, 'value': value}
-             for name, value in properties.items()]).execute()
+             for name, value in properties.items()]).execute(db)
 
 
-def _insert_tags(image_id, tags):
+def _insert_tags(db, image_id, tags):
     tags = sorted(set(tags))
     if tags:
         (ImageTag.insert_many([{'image': image_id, 'value': tag} for tag in tags])
-         .on_conflict_ignore().execute())
+         .on_conflict_ignore().execute(db))
 
 
-def _update_properties(image_id, properties, max_properties=None):
+def _update_properties(db, image_id, properties, max_properties=None):
     existing = dict(ImageProperty.select(ImageProperty.name, ImageProperty.id)
-                    .where(ImageProperty.image == image_id).tuples())
+                    .where(ImageProperty.image == image_id).tuples().execute(db))
     missing = sorted(name for name, value in properties.items()
                      if value is None and name not in existing)
     if missing:
@@ -365,28 +365,28 @@ def _update_properties(image_id, properties, max_properties=None):
                  'Too many properties on image %s' % image_id)
     removed = [existing[name] for name, value in properties.items() if value is None]
     if removed:
-        ImageProperty.delete().where(ImageProperty.id.in_(removed)).execute()
+        ImageProperty.delete().where(ImageProperty.id.in_(removed)).execute(db)
     for name, value in properties.items():
         if value is None:
             continue
         if name in existing:
             (ImageProperty.update(value=value)
-             .where(ImageProperty.id == existing[name]).execute())
+             .where(ImageProperty.id == existing[name]).execute(db))
         else:
-            ImageProperty.insert(image=image_id, name=name, value=value).execute()
+            ImageProperty.insert(image=image_id, name=name, value=value).execute(db)
 
 
-def replace_location_rows(image_id, locations):
+def replace_location_rows(db, image_id, locations):
     """Replace the image's location rows with ``locations``, in order (the caller
     holds the image's row lock); ``Conflict`` if a URL appears twice."""
     check_distinct_urls(image_id, [location['url'] for location in locations])
-    ImageLocation.delete().where(ImageLocation.image == image_id).execute()
+    ImageLocation.delete().where(ImageLocation.image == image_id).execute(db)
     if locations:
         ImageLocation.insert_many([
             {'image': image_id, 'position': position, 'url': location['url'],
              'metadata': orjson.dumps(location.get('metadata') or {}).decode(),
              'status': location.get('status') or 'active'}
-            for position, location in enumerate(locations)]).execute()
+            for position, location in enumerate(locations)]).execute(db)
 
 
 def check_distinct_urls(image_id, urls):

@@ -29,7 +29,7 @@ from glance_registry import db as db_module
 ])
 def test_urls_open_pooled_databases(url, cls, database, params):
     db = db_module.open_database(url)
-    assert type(db) is cls
+    assert isinstance(db, cls)
     assert db.database == database
     for key, value in params.items():
         assert db.connect_params[key] == value

@@ -334,7 +334,6 @@ def test_invalid_list_parameters_are_bad_requests(registry, query, parameter):
 def in_process(registry):
     """The registry's database, opened in this process, counting its queries."""
     db = db_module.open_database(registry.database_url)
-    models.bind(db)
     queries = []
     db.query_hooks.append(lambda event: queries.append(event.sql))
     yield db, queries
@@ -382,7 +381,7 @@ def sqlite_first_page_plan(in_process, caller, params):
     select = (models.Image.select(models.Image.id)
               .where(filters.list_condition(query, caller, 'sqlite'))
               .order_by(*filters.order_by(query.sort)).limit(26))
-    sql, sql_params = select.sql()
+    sql, sql_params = select.bind(db).sql()
     with db_module.connection(db):
         return ' | '.join(row[-1] for row in
                           db.execute_sql('EXPLAIN QUERY PLAN ' + sql, sql_params))

@@ -120,22 +120,21 @@ def _assert_models_describe(db):
 def test_string_columns_compare_binary_on_every_backend(registry):
     """'a', 'A' and 'a ' are three different names, tags and sort positions."""
     db = db_module.open_database(registry.database_url)
-    models.bind(db)
     now = models.utcnow()
     image_id = 'collation-%s' % processes.new_secret()[:20]
     with pytest.raises(_RolledBack), db_module.connection(db):
         with db_module.write_transaction(db):
-            models.Image.create(id=image_id, status='queued', created_at=now,
-                                updated_at=now, owner='collation-test')
+            models.Image.insert(id=image_id, status='queued', created_at=now,
+                                updated_at=now, owner='collation-test').execute(db)
             for tag in ('a', 'A', 'a '):
-                models.ImageTag.create(image=image_id, value=tag)
+                models.ImageTag.insert(image=image_id, value=tag).execute(db)
             assert (models.ImageTag.select()
                     .where((models.ImageTag.image == image_id)
                            & (models.ImageTag.value == 'a'))
-                    .count()) == 1
+                    .count(db)) == 1
             with pytest.raises(peewee.IntegrityError):
                 with db.atomic():
-                    models.ImageTag.create(image=image_id, value='a')
+                    models.ImageTag.insert(image=image_id, value='a').execute(db)
             raise _RolledBack()
     db.close_all()
 
@@ -198,7 +197,6 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
 
     db = db_module.open_database(empty_database)
     assert migrations.current_version(db) == migrations.latest_version() == 6
-    models.bind(db)
     owner = identity.Identity('u', 'old-project')
     friend = identity.Identity('f', 'friend')
     with db_module.connection(db):
@@ -210,7 +208,7 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
                                         'status': 'active'}]
         assert [m['member_id'] for m in members.list_members(db, owner, image_ids[0])] \
             == ['friend']
-        assert [image.reserved for image in models.Image.select()] == [0, 0, 0]
+        assert [image.reserved for image in models.Image.select().execute(db)] == [0, 0, 0]
         assert quotas.usage(db, owner).to_dict() == {
             'image_size_total': 100, 'image_count_total': 2,
             'image_count_uploading': 1, 'image_stage_total': 0}
@@ -221,7 +219,7 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
             == 'old-project'
         # Version 3: old locations hold no lease, and are found by URL.
         assert [(row.lease_owner, row.lease_expires_at, row.attempts)
-                for row in models.ImageLocation.select()] == [(None, None, 0)]
+                for row in models.ImageLocation.select().execute(db)] == [(None, None, 0)]
         admin = identity.Identity('a', None, ('admin',), is_admin=True)
         assert locations.references(db, admin, ['file:///old']) == {
             'file:///old': [image_ids[0]]}

@@ -10,7 +10,6 @@ import pytest
 import requests
 
 from glance_registry import db as db_module
-from glance_registry import models
 from glance_registry.client import errors
 from glance_registry.client import identity
 from glance_registry.images import quotas
@@ -402,7 +401,6 @@ def test_usage_is_one_query_whatever_the_number_of_images(registry, project):
     for _ in range(3):
         activate(registry.client, caller, saving(registry.client, caller), 10)
     db = db_module.open_database(registry.database_url)
-    models.bind(db)
     queries = []
     db.query_hooks.append(lambda event: queries.append(event.sql))
     with db_module.connection(db):

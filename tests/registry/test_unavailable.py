@@ -11,7 +11,6 @@ import requests
 
 from glance_registry import client as client_module
 from glance_registry import db as db_module
-from glance_registry import models
 from glance_registry.client import errors
 from glance_registry.client import identity
 from glance_registry.client import list_params
@@ -52,7 +51,6 @@ def test_unwritable_sqlite_file_answers_503_for_writes_and_serves_reads(
     url = databases.create('sqlite')
     sync(url)
     db = db_module.open_database(url)
-    models.bind(db)
     with db_module.connection(db):
         image = writes.create_image(db, CALLER, {'name': 'before'})
     db.close_all()
@@ -81,7 +79,6 @@ def test_unwritable_sqlite_file_answers_503_for_writes_and_serves_reads(
             client.close()
             daemon.stop()
     db = db_module.open_database(url)
-    models.bind(db)
     with db_module.connection(db):
         listed, _ = records.list_images(db, ADMIN, list_params.parse_list_params([]))
     db.close_all()

@@ -47,14 +47,14 @@ def world(registry):
     client.delete_image(owner, made['deleted']['id'])
     # There is no members API yet: write the rows the way it will.
     db = db_module.open_database(registry.database_url)
-    models.bind(db)
     now = models.utcnow()
     with db_module.connection(db), db_module.write_transaction(db):
         for kind in ('shared', 'private_member'):
             for status in ('accepted', 'pending', 'rejected'):
-                models.ImageMember.create(image=made[kind]['id'],
+                models.ImageMember.insert(image=made[kind]['id'],
                                           member=callers[status].project_id,
-                                          status=status, created_at=now, updated_at=now)
+                                          status=status, created_at=now,
+                                          updated_at=now).execute(db)
     db.close_all()
     return {'images': made, 'callers': callers, 'scope': scope}
 
