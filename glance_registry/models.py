@@ -150,7 +150,11 @@ class ImageMember(_Model):
 
 
 class Task(_Model):
-    """An asynchronous task (image import), as in upstream's tasks API."""
+    """An asynchronous task (image import), as in upstream's tasks API.
+
+    Nothing reads or writes it yet: the table (migration 1) and this model are kept
+    for the tasks feature (interoperable import), which will use them.
+    """
 
     id = peewee.CharField(max_length=36, primary_key=True)
     type = peewee.CharField(max_length=30)

@@ -78,7 +78,8 @@ class Usage:
     image_size_total: int
     image_count_total: int
     image_count_uploading: int
-    # No staging area in this registry yet.
+    # Upstream counts staged import data here; nothing is staged through this
+    # registry, so it is always 0.
     image_stage_total: int = 0
 
     def to_dict(self):

@@ -19,7 +19,8 @@ ALLOWED = {
     'deactivated': frozenset(['active', 'deleted']),
     # v1-era; kept so such rows can still be deleted.
     'killed': frozenset(['deleted']),
-    # The scrubber purges the data, or restores the image.
+    # Delayed delete (upstream's scrubber): the data is purged later, or the image
+    # restored.
     'pending_delete': frozenset(['deleted', 'active']),
     'deleted': frozenset(),
 }
