@@ -328,7 +328,7 @@ class LocationPatch:
                 max_storage=services().quotas.max_storage, update=update,
                 request_id=g.request_id)
         except registry_errors.Conflict as exc:
-            if exc.details.get('reason') == 'missing_property':   # the update's
+            if exc.reason == 'missing_property':   # the update's
                 raise errors.Conflict(str(exc))
             raise errors.Conflict('The locations of image %s changed meanwhile; '
                                   'read it again: %s' % (record['id'], exc))

@@ -58,7 +58,7 @@ class Registry:
                           request_id)
             response = responses.error(errors.RegistryError(
                 'Internal error; the registry log has the details of request %s'
-                % request_id))
+                % request_id, reason='internal_error', request_id=request_id))
         response.headers[REQUEST_ID_HEADER] = request_id
         if LOG.isEnabledFor(logging.DEBUG):
             LOG.debug('%s %s %d %.1fms %s', request.method, _path(environ),
@@ -70,10 +70,12 @@ class Registry:
         try:
             path = request.path_info
         except UnicodeDecodeError:
-            raise errors.BadRequest('The request path is not UTF-8') from None
+            raise errors.BadRequest('The request path is not UTF-8',
+                                    reason='invalid_request') from None
         if '\x00' in path:
             # PostgreSQL cannot even compare text holding NUL.
-            raise errors.BadRequest('The request path contains a NUL character')
+            raise errors.BadRequest('The request path contains a NUL character',
+                                    reason='invalid_request')
         if path != '/healthcheck':
             caller = auth.authenticate(request, self.secret, self.accept_service_tokens)
         else:
@@ -87,26 +89,29 @@ class Registry:
                 allowed.append(route.method)
                 continue
             if route.authenticated and caller is None:
-                raise errors.Unauthorized('missing registry credentials')
+                raise errors.Unauthorized('missing registry credentials',
+                                          reason='invalid_credentials')
             with db_module.connection(self.db):
                 return route.handler(self, request, caller, **match.groupdict())
         if allowed:
             response = responses.error(errors.MethodNotAllowed(
-                'Method %s is not allowed on %s' % (request.method, path)))
+                'Method %s is not allowed on %s' % (request.method, path),
+                reason='method_not_allowed'))
             response.headers['Allow'] = ', '.join(sorted(set(allowed)))
             return response
-        raise errors.NotFound('No such resource: %s' % path)
+        raise errors.NotFound('No such resource: %s' % path, reason='resource_not_found')
 
     def _database_error(self, request, request_id, exc):
         if _is_unavailable(exc):
             LOG.warning('%s %s: database unavailable (request %s): %s',
                         request.method, _path(request.environ), request_id, exc)
-            return responses.error(errors.Unavailable(db_module.error_message(exc)))
+            return responses.error(errors.Unavailable(db_module.error_message(exc),
+                                                      reason='database_unavailable'))
         LOG.error('%s %s: database error (request %s)', request.method,
                   _path(request.environ), request_id, exc_info=exc)
         return responses.error(errors.RegistryError(
             'Internal database error; the registry log has the details of request %s'
-            % request_id))
+            % request_id, reason='database_error', request_id=request_id))
 
 
 def _path(environ):

@@ -33,20 +33,29 @@ def json_body(request):
     content_type = request.content_type
     if content_type and content_type != 'application/json':
         raise errors.BadRequest('The body must be application/json, not %s'
-                                % content_type)
+                                % content_type, reason='invalid_request')
     if request.content_length is not None and request.content_length > MAX_BODY:
-        raise errors.TooLarge('The body is larger than %d bytes' % MAX_BODY)
+        raise _body_too_large()
     data = request.body_file.read(MAX_BODY + 1)
     if len(data) > MAX_BODY:
-        raise errors.TooLarge('The body is larger than %d bytes' % MAX_BODY)
+        raise _body_too_large()
     if not data:
-        raise errors.BadRequest('The request needs a JSON object body')
+        raise errors.BadRequest('The request needs a JSON object body',
+                                reason='invalid_request')
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise errors.BadRequest('The body is not valid JSON: %s' % exc) from None
-    check_object('body', body)
+        raise errors.BadRequest('The body is not valid JSON: %s' % exc,
+                                reason='invalid_request') from None
+    if type(body) is not dict:
+        raise errors.BadRequest(_type_message('body', body, dict),
+                                reason='invalid_request')
     return body
+
+
+def _body_too_large():
+    return errors.TooLarge('The body is larger than %d bytes' % MAX_BODY,
+                           reason='body_too_large', max_bytes=MAX_BODY)
 
 
 def query_pairs(request):
@@ -54,11 +63,13 @@ def query_pairs(request):
     try:
         pairs = list(request.GET.items())
     except UnicodeDecodeError:
-        raise errors.BadRequest('The query string is not UTF-8') from None
+        raise errors.BadRequest('The query string is not UTF-8',
+                                reason='invalid_request') from None
     for key, value in pairs:
         if '\x00' in key or '\x00' in value:
             raise errors.BadRequest("Parameter '%s' contains a NUL character"
-                                    % key.replace('\x00', '\\0'))
+                                    % key.replace('\x00', '\\0'),
+                                    reason='invalid_request')
     return pairs
 
 
@@ -67,9 +78,10 @@ def single_params(request, allowed):
     params = {}
     for key, value in query_pairs(request):
         if key not in allowed:
-            raise errors.BadRequest("Unknown parameter '%s'" % key)
+            raise errors.BadRequest.invalid_value("Unknown parameter '%s'" % key, key)
         if key in params:
-            raise errors.BadRequest("Parameter '%s' may be given only once" % key)
+            raise errors.BadRequest.invalid_value(
+                "Parameter '%s' may be given only once" % key, key)
         params[key] = value
     return params
 
@@ -78,7 +90,8 @@ def integer_param(name, value):
     """The query parameter ``name`` as an integer."""
     # int() alone would take ' 1_000 ' and non-ASCII digits.
     if not re.fullmatch(r'-?[0-9]{1,18}', value):
-        raise errors.BadRequest("Parameter '%s' must be an integer" % name)
+        raise errors.BadRequest.invalid_value("Parameter '%s' must be an integer" % name,
+                                              name)
     return int(value)
 
 
@@ -93,10 +106,14 @@ def check_type(name, value, expected, nullable=False):
         return
     # bool is an int in Python, never in JSON.
     if type(value) is not expected:
-        raise errors.BadRequest("'%s' must be %s%s, not %s" % (
-            name, 'an ' if _JSON_TYPES[expected][0] in 'aeiou' else 'a ',
-            _JSON_TYPES[expected] + (' or null' if nullable else ''),
-            _type_name(value)))
+        raise errors.BadRequest.invalid_value(
+            _type_message(name, value, expected, nullable), name)
+
+
+def _type_message(name, value, expected, nullable=False):
+    return "'%s' must be %s%s, not %s" % (
+        name, 'an ' if _JSON_TYPES[expected][0] in 'aeiou' else 'a ',
+        _JSON_TYPES[expected] + (' or null' if nullable else ''), _type_name(value))
 
 
 def check_object(name, value):
@@ -107,7 +124,7 @@ def check_only(body, allowed, what):
     """``BadRequest`` naming the members of ``body`` not in ``allowed``."""
     unknown = sorted(set(body) - set(allowed))
     if unknown:
-        raise errors.BadRequest('Unknown %s attribute%s: %s' % (
+        raise errors.BadRequest.invalid_value('Unknown %s attribute%s: %s' % (
             what, 's' if len(unknown) > 1 else '', ', '.join(map(repr, unknown))))
 
 
@@ -118,12 +135,14 @@ def string(name, value, max_length=255, nullable=False, min_length=0):
     if value is None:
         return None
     if len(value) > max_length:
-        raise errors.BadRequest("'%s' is longer than %d characters" % (name, max_length))
+        raise errors.BadRequest.invalid_value(
+            "'%s' is longer than %d characters" % (name, max_length), name)
     if len(value) < min_length:
-        raise errors.BadRequest("'%s' must not be empty" % name)
+        raise errors.BadRequest.invalid_value("'%s' must not be empty" % name, name)
     # PostgreSQL cannot store NUL in text; no backend should differ.
     if '\x00' in value:
-        raise errors.BadRequest("'%s' contains a NUL character" % name)
+        raise errors.BadRequest.invalid_value("'%s' contains a NUL character" % name,
+                                              name)
     return value
 
 
@@ -137,7 +156,8 @@ def field_integer(maximum, nullable=False):
     def check(name, value):
         check_type(name, value, int, nullable)
         if value is not None and not 0 <= value <= maximum:
-            raise errors.BadRequest("'%s' must be between 0 and %d" % (name, maximum))
+            raise errors.BadRequest.invalid_value(
+                "'%s' must be between 0 and %d" % (name, maximum), name)
         return value
     return check
 
@@ -150,15 +170,17 @@ def field_boolean(name, value):
 def _field_visibility(name, value):
     check_type(name, value, str)
     if value not in vocabulary.VISIBILITIES:
-        raise errors.BadRequest("'%s' must be one of %s, not %r"
-                                % (name, ', '.join(vocabulary.VISIBILITIES), value))
+        raise errors.BadRequest.invalid_value(
+            "'%s' must be one of %s, not %r"
+            % (name, ', '.join(vocabulary.VISIBILITIES), value), name)
     return value
 
 
 def _field_uuid(name, value):
     check_type(name, value, str)
     if not vocabulary.is_image_id(value):
-        raise errors.BadRequest("'%s' must be a UUID, not %r" % (name, value))
+        raise errors.BadRequest.invalid_value("'%s' must be a UUID, not %r"
+                                              % (name, value), name)
     return value
 
 
@@ -190,7 +212,7 @@ def limit(name, value):
     """A limit: an integer, negative (or null, or absent) for unlimited."""
     check_type(name, value, int, nullable=True)
     if value is not None and abs(value) > INT64_MAX:
-        raise errors.BadRequest("'%s' is out of range" % name)
+        raise errors.BadRequest.invalid_value("'%s' is out of range" % name, name)
     return value
 
 
@@ -221,8 +243,8 @@ def properties(values, allow_null):
     for name, value in values.items():
         string('properties key', name, 255, min_length=1)
         if name in RESERVED_PROPERTY_NAMES:
-            raise errors.BadRequest("'%s' is a base attribute, not a custom property"
-                                    % name)
+            raise errors.BadRequest.invalid_value(
+                "'%s' is a base attribute, not a custom property" % name, name)
         string("property '%s'" % name, value, MAX_PROPERTY_VALUE, nullable=allow_null)
     return values
 
@@ -263,7 +285,8 @@ def require(body, key, prefix=''):
     """``BadRequest`` unless ``body`` has the member ``key``; ``prefix`` names the
     object it is in, for the message."""
     if key not in body:
-        raise errors.BadRequest("'%s%s' is required" % (prefix, key))
+        raise errors.BadRequest.invalid_value("'%s%s' is required" % (prefix, key),
+                                              prefix + key)
 
 
 def required_url(body, key, prefix=''):
@@ -277,11 +300,12 @@ def status_move(body, prefix, image_id):
         require(body, key, prefix)
         check_type(prefix + key, body[key], str)
         if body[key] not in vocabulary.IMAGE_STATUSES:
-            raise errors.BadRequest("'%s%s' is not an image status: %s"
-                                    % (prefix, key, body[key]))
+            raise errors.BadRequest.invalid_value("'%s%s' is not an image status: %s"
+                                                  % (prefix, key, body[key]),
+                                                  prefix + key)
     if body['to'] == 'deleted':
-        raise errors.BadRequest("Use DELETE /v1/images/%s to delete an image"
-                                % image_id)
+        raise errors.BadRequest.invalid_value(
+            "Use DELETE /v1/images/%s to delete an image" % image_id, prefix + 'to')
     return body['from'], body['to']
 
 
@@ -344,5 +368,6 @@ def lease_seconds(value):
     """An upload lease, in seconds: 1 to ``vocabulary.MAX_LEASE_SECONDS``."""
     seconds = field_integer(vocabulary.MAX_LEASE_SECONDS)('lease', value)
     if seconds < 1:
-        raise errors.BadRequest("'lease' must be at least 1 second")
+        raise errors.BadRequest.invalid_value("'lease' must be at least 1 second",
+                                              'lease')
     return seconds

@@ -1,29 +1,49 @@
 """The registry's error hierarchy, shared by the daemon and its client.
 
-The daemon raises these and answers ``{"error": {"code", "message", ...}}`` with the
-class's status; the client turns such an answer back into the same class, so a caller
-of ``RegistryClient`` catches ``errors.Conflict`` whether it came from SQL or the wire.
+The daemon raises these and answers ``{"error": {"code", "message", "reason", ...}}``
+with the class's status; the client turns such an answer back into the same class,
+reason and details, so a caller of ``RegistryClient`` catches ``errors.Conflict``
+whether it came from SQL or the wire, and tells one conflict from another by its
+``reason`` (docs/registry-api.rst lists them all).
 """
 
 
 class RegistryError(Exception):
-    """Base class. ``status`` is the HTTP status, ``code`` the error's JSON name."""
+    """Base class. ``status`` is the HTTP status, ``code`` the class's JSON name.
+
+    ``reason`` is a machine-readable word saying which error of its class this is
+    (``'taken_over'``, ``'image_not_found'``...); ``details`` are what else a caller
+    may need (``image_id``, ``current_status``, ``limit``...). Both travel on the
+    wire; the message is for people.
+    """
 
     status = 500
     code = 'internal_error'
 
-    def __init__(self, message, **details):
+    def __init__(self, message, *, reason, **details):
         super().__init__(message)
         self.message = message
+        self.reason = reason
         self.details = details
 
     def to_dict(self):
-        return {'error': dict(self.details, code=self.code, message=self.message)}
+        error = dict(self.details, code=self.code, message=self.message)
+        if self.reason is not None:
+            error['reason'] = self.reason
+        return {'error': error}
 
 
 class BadRequest(RegistryError):
     status = 400
     code = 'bad_request'
+
+    @classmethod
+    def invalid_value(cls, message, field=None):
+        """The error for a value a request may not hold (reason ``invalid_value``):
+        a body member, path segment or query parameter that is missing, unknown, of
+        the wrong type or out of range; ``field`` names it where one is at fault."""
+        details = {} if field is None else {'field': field}
+        return cls(message, reason='invalid_value', **details)
 
 
 class Unauthorized(RegistryError):
@@ -78,4 +98,4 @@ def from_response(status, body):
     if cls is None:
         cls = next((c for c in _BY_CODE.values() if c.status == status), RegistryError)
     message = error.pop('message', '') or 'registry answered %d' % status
-    return cls(message, **error)
+    return cls(message, reason=error.pop('reason', None), **error)

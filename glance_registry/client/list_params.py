@@ -19,6 +19,9 @@ from oslo_config import cfg
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
 
+# Every error of the list parameters: reason invalid_value, field the parameter.
+_invalid = errors.BadRequest.invalid_value
+
 # Both daemons read these: the API clamps the limit it forwards, and the registry
 # the limit any caller sends.
 limit_opts = [
@@ -102,7 +105,7 @@ def parse_list_params(pairs, limit_default=vocabulary.LIST_LIMIT_DEFAULT,
     seen = set()
     for key, _value in pairs:
         if key in _SINGLE and key in seen:
-            raise errors.BadRequest("Parameter '%s' may be given only once" % key)
+            raise _invalid("Parameter '%s' may be given only once" % key, key)
         seen.add(key)
     single = {k: v for k, v in pairs if k in _SINGLE}
     fields = {'limit': _parse_limit(single.get('limit'), limit_default, limit_max),
@@ -129,8 +132,8 @@ def parse_list_params(pairs, limit_default=vocabulary.LIST_LIMIT_DEFAULT,
         if key in _CONTROLS:
             continue
         if key == 'changes-since':
-            raise errors.BadRequest("The 'changes-since' filter is no longer "
-                                    "available on v2")
+            raise _invalid("The 'changes-since' filter is no longer "
+                           "available on v2", 'changes-since')
         if key in _IN_FILTERS:
             matches.append((key, _parse_in_filter(key, value)))
         elif key in _EQ_FILTERS:
@@ -142,12 +145,12 @@ def parse_list_params(pairs, limit_default=vocabulary.LIST_LIMIT_DEFAULT,
         elif key == 'tag':
             tags.append(value)
         elif key in _UNFILTERABLE:
-            raise errors.BadRequest("Cannot filter on '%s'" % key)
+            raise _invalid("Cannot filter on '%s'" % key, key)
         else:
             properties.append((key, value))
     if len(matches) + len(times) + len(tags) + len(properties) > MAX_FILTERS:
-        raise errors.BadRequest('Too many filters: a list takes at most %d (tags, '
-                                'properties and other filters together)' % MAX_FILTERS)
+        raise _invalid('Too many filters: a list takes at most %d (tags, '
+                       'properties and other filters together)' % MAX_FILTERS)
     return ListQuery(matches=tuple(matches), times=tuple(times), tags=tuple(tags),
                      properties=tuple(properties), **fields)
 
@@ -163,7 +166,7 @@ def _parse_limit(value, default, maximum):
     if value is not None:
         limit = _integer('limit', value)
         if limit < 0:
-            raise errors.BadRequest("Parameter 'limit' must be positive")
+            raise _invalid("Parameter 'limit' must be positive", 'limit')
     return page_size(limit, default, maximum)
 
 
@@ -173,8 +176,8 @@ def _parse_sort(pairs):
     dirs = [v.strip() for k, v in pairs if k == 'sort_dir']
     new = [v for k, v in pairs if k == 'sort']
     if new and (keys or dirs):
-        raise errors.BadRequest("Parameter 'sort' cannot be combined with "
-                                "'sort_key' or 'sort_dir'")
+        raise _invalid("Parameter 'sort' cannot be combined with "
+                       "'sort_key' or 'sort_dir'", 'sort')
     if new:
         sort = []
         for item in new[0].strip().split(','):
@@ -184,8 +187,8 @@ def _parse_sort(pairs):
         keys = [_sort_key(k) for k in keys]
         dirs = [_sort_dir(d) for d in dirs]
         if len(dirs) > 1 and len(dirs) != len(keys):
-            raise errors.BadRequest("The number of 'sort_dir' values does not match "
-                                    "the number of 'sort_key' values")
+            raise _invalid("The number of 'sort_dir' values does not match "
+                           "the number of 'sort_key' values", 'sort_dir')
         keys = keys or ['created_at']
         dirs = dirs or ['desc']
         if len(dirs) == 1:
@@ -203,28 +206,28 @@ def _parse_sort(pairs):
 
 def _sort_key(key):
     if key not in SORT_KEYS:
-        raise errors.BadRequest("Invalid sort key '%s': use one of %s"
-                                % (key, ', '.join(SORT_KEYS)))
+        raise _invalid("Invalid sort key '%s': use one of %s"
+                       % (key, ', '.join(SORT_KEYS)))
     return key
 
 
 def _sort_dir(direction):
     if direction not in SORT_DIRS:
-        raise errors.BadRequest("Invalid sort direction '%s': use asc or desc"
-                                % direction)
+        raise _invalid("Invalid sort direction '%s': use asc or desc"
+                       % direction)
     return direction
 
 
 def _choice(name, value, choices):
     if value not in choices:
-        raise errors.BadRequest("Invalid '%s' value '%s': use one of %s"
-                                % (name, value, ', '.join(choices)))
+        raise _invalid("Invalid '%s' value '%s': use one of %s"
+                       % (name, value, ', '.join(choices)), name)
     return value
 
 
 def _boolean(name, value):
     if value not in ('true', 'false'):
-        raise errors.BadRequest("Parameter '%s' must be 'true' or 'false'" % name)
+        raise _invalid("Parameter '%s' must be 'true' or 'false'" % name, name)
     return value == 'true'
 
 
@@ -237,15 +240,15 @@ _FALSE_STRINGS = ('0', 'f', 'false', 'off', 'n', 'no')
 def _lenient_boolean(name, value):
     lowered = value.strip().lower()
     if lowered not in _TRUE_STRINGS + _FALSE_STRINGS:
-        raise errors.BadRequest("Parameter '%s' must be a boolean (true or false)"
-                                % name)
+        raise _invalid("Parameter '%s' must be a boolean (true or false)"
+                       % name, name)
     return lowered in _TRUE_STRINGS
 
 
 def _integer(name, value, message=None):
     # int() alone would take ' 1_000 ' and non-ASCII digits.
     if not re.fullmatch(r'-?[0-9]{1,19}', value) or abs(int(value)) > _INT_MAX:
-        raise errors.BadRequest(message or "Parameter '%s' must be an integer" % name)
+        raise _invalid(message or "Parameter '%s' must be an integer" % name, name)
     return int(value)
 
 
@@ -269,8 +272,8 @@ def _parse_in_filter(key, value):
         return tuple(split_filter_value_for_quotes(key, operand))
     if op == 'eq':
         return (operand,)
-    raise errors.BadRequest("Unable to filter '%s' by unknown operator '%s'"
-                            % (key, op))
+    raise _invalid("Unable to filter '%s' by unknown operator '%s'"
+                   % (key, op), key)
 
 
 _IN_VALUES = re.compile(r'''
@@ -295,26 +298,26 @@ def _validate_quotes(key, value):
         if char != '"' or (i and value[i - 1] == '\\'):
             continue
         if opening and i and value[i - 1] != ',':
-            raise errors.BadRequest("Invalid '%s' filter value %s: no comma before "
-                                    "the opening quotation mark" % (key, value))
+            raise _invalid("Invalid '%s' filter value %s: no comma before "
+                           "the opening quotation mark" % (key, value), key)
         if not opening and i + 1 != len(value) and value[i + 1] != ',':
-            raise errors.BadRequest("Invalid '%s' filter value %s: no comma after "
-                                    "the closing quotation mark" % (key, value))
+            raise _invalid("Invalid '%s' filter value %s: no comma after "
+                           "the closing quotation mark" % (key, value), key)
         opening = not opening
     if not opening:
-        raise errors.BadRequest("Invalid '%s' filter value %s: the quotation mark "
-                                "is not closed" % (key, value))
+        raise _invalid("Invalid '%s' filter value %s: the quotation mark "
+                       "is not closed" % (key, value), key)
 
 
 def _parse_time_filter(key, value):
     op, operand = split_filter_op(value)
     if op not in _TIME_OPS:
-        raise errors.BadRequest("Unable to filter '%s' by unknown operator '%s'"
-                                % (key, op))
+        raise _invalid("Unable to filter '%s' by unknown operator '%s'"
+                       % (key, op), key)
     when = parse_time(operand)
     if when is None:
-        raise errors.BadRequest("Bad '%s' query filter format: use ISO 8601 date "
-                                "and time notation" % key)
+        raise _invalid("Bad '%s' query filter format: use ISO 8601 date "
+                       "and time notation" % key, key)
     return op, when
 
 

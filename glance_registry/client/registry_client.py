@@ -14,8 +14,8 @@ signed identity, to a registry that accepts service tokens: the token's user and
 project are then the caller, and the ``identity`` arguments are not sent.
 
 Limits (``quota``, ``max_*``) are enforced by the registry in the write's transaction;
-exceeding one raises ``errors.TooLarge`` whose ``details['limit']`` names it. A
-negative or None limit is unlimited.
+exceeding one raises ``errors.TooLarge`` (reason ``over_limit``) whose
+``details['limit']`` names it. A negative or None limit is unlimited.
 """
 
 import dataclasses
@@ -143,7 +143,7 @@ class RegistryClient:
         ``renew_upload_lease``; ``queued -> saving`` takes over an image whose
         upload let its lease run out. ``upload_id`` (the upload's own random id) is
         recorded when claiming the image; leaving ``saving`` with it raises
-        ``errors.Conflict`` (``details['taken_over']``) if another upload holds it.
+        ``errors.Conflict`` (reason ``taken_over``) if another upload holds it.
         """
         body = {'from': from_status, 'to': to_status}
         if lease:
@@ -280,7 +280,7 @@ class RegistryClient:
                            request_id=None):
         """Extend the lease of the upload to ``image_id`` to ``seconds`` from now;
         ``errors.Conflict`` unless the image is ``saving`` (and, given ``upload_id``,
-        still held by that upload: else ``details['taken_over']``)."""
+        still held by that upload: else reason ``taken_over``)."""
         body = {'seconds': seconds}
         if upload_id is not None:
             body['upload_id'] = upload_id
@@ -387,14 +387,14 @@ class RegistryClient:
                 break
             except transport.NoAnswer:
                 raise errors.Unavailable('registry did not answer within %ss'
-                                         % self._timeout) from None
+                                         % self._timeout, reason='no_answer') from None
             except transport.Unreachable as exc:
                 # A keep-alive connection the server closed while it sat in the pool
                 # fails on first use; one fresh attempt tells that apart from a
                 # registry that is really down.
                 if attempt + 1 == attempts:
-                    raise errors.Unavailable('registry unreachable: %s'
-                                             % exc.reason) from None
+                    raise errors.Unavailable('registry unreachable: %s' % exc.reason,
+                                             reason='unreachable') from None
         if status == 204:
             return None
         try:
@@ -403,7 +403,8 @@ class RegistryClient:
             body = None
         if status >= 400:
             if body is None and status >= 500:
-                raise errors.Unavailable('registry answered %d' % status)
+                raise errors.Unavailable('registry answered %d' % status,
+                                         reason='unexpected_answer')
             raise errors.from_response(status, body)
         return body
 

@@ -139,8 +139,8 @@ def add_location(app, request, caller, image_id):
     lease = body.get('lease')
     if lease is not None:
         if location['status'] != vocabulary.PENDING_LOCATION:
-            raise errors.BadRequest("Only a '%s' location is leased"
-                                    % vocabulary.PENDING_LOCATION)
+            raise errors.BadRequest.invalid_value(
+                "Only a '%s' location is leased" % vocabulary.PENDING_LOCATION, 'lease')
         lease = validation.lease(lease, 'lease')
     record = locations.add_location(
         app.db, caller, image_id, location, position, transition, values,
@@ -192,7 +192,8 @@ def _transition_values(body, image_id):
     transition = validation.transition(body, image_id)
     values = validation.data_values(body)
     if values and transition is None:
-        raise errors.BadRequest("'values' are set only with a 'transition'")
+        raise errors.BadRequest.invalid_value(
+            "'values' are set only with a 'transition'", 'values')
     return transition, values
 
 
@@ -217,8 +218,8 @@ def location_references(app, request, caller):
     urls = body['urls']
     validation.check_type('urls', urls, list)
     if len(urls) > validation.MAX_REFERENCE_URLS:
-        raise errors.BadRequest("At most %d 'urls' at a time"
-                                % validation.MAX_REFERENCE_URLS)
+        raise errors.BadRequest.invalid_value(
+            "At most %d 'urls' at a time" % validation.MAX_REFERENCE_URLS, 'urls')
     for url in urls:
         validation.string('urls item', url, validation.MAX_PROPERTY_VALUE, min_length=1)
     return responses.json({'references': locations.references(app.db, caller, urls)})
@@ -257,9 +258,9 @@ def update_member(app, request, caller, image_id, member_id):
     validation.require(body, 'status')
     validation.check_type('status', body['status'], str)
     if body['status'] not in vocabulary.MEMBER_STATUSES:
-        raise errors.BadRequest("'status' must be one of %s, not %r"
-                                % (', '.join(vocabulary.MEMBER_STATUSES),
-                                   body['status']))
+        raise errors.BadRequest.invalid_value(
+            "'status' must be one of %s, not %r"
+            % (', '.join(vocabulary.MEMBER_STATUSES), body['status']), 'status')
     return responses.json(members.update_member(app.db, caller, image_id, member_id,
                                                 body['status']))
 

@@ -98,7 +98,7 @@ def remove_location(db, identity, image_id, url, allow_last=False):
                .where((ImageLocation.image == image_id) & (ImageLocation.url == url))
                .first(db))
         if row is None:
-            raise errors.NotFound('Image %s has no location %s' % (image_id, url))
+            raise _no_location(image_id, url)
         if (not allow_last and image.status in STATUSES_WITH_DATA
                 and row.status == 'active'):
             others = (ImageLocation.select()
@@ -110,7 +110,8 @@ def remove_location(db, identity, image_id, url, allow_last=False):
                 raise errors.Conflict(
                     "Location %s holds the only copy of the data of image %s "
                     "(status '%s')" % (url, image_id, image.status),
-                    reason='last_location', current_status=image.status)
+                    reason='last_location', image_id=image_id, url=url,
+                    current_status=image.status)
         ImageLocation.delete().where(ImageLocation.id == row.id).execute(db)
         _finish(db, image_id, None, None, utcnow())
         return records.record_of(db, identity, image_id)
@@ -140,7 +141,8 @@ def replace_locations(db, identity, image_id, locations, expected_urls=None,
         current = [row.url for row in _rows(db, image_id)]
         if expected_urls is not None and current != list(expected_urls):
             raise errors.Conflict('The locations of image %s changed meanwhile'
-                                  % image_id, reason='locations_changed')
+                                  % image_id, reason='locations_changed',
+                                  image_id=image_id)
         quotas.check('max_locations', max_locations, len(current), len(locations),
                      'Too many locations on image %s' % image_id)
         writes.replace_location_rows(db, image_id, locations)
@@ -167,19 +169,20 @@ def claim(db, identity, image_id, url, owner, seconds):
                .where((ImageLocation.image == image_id) & (ImageLocation.url == url))
                .first(db))
         if row is None:
-            raise errors.NotFound('Image %s has no location %s' % (image_id, url))
+            raise _no_location(image_id, url)
         if row.status != vocabulary.PENDING_LOCATION:
             raise errors.Conflict("Location %s of image %s is '%s', not '%s'"
                                   % (url, image_id, row.status,
                                      vocabulary.PENDING_LOCATION),
-                                  location_status=row.status)
+                                  reason='location_not_pending', image_id=image_id,
+                                  url=url, location_status=row.status)
         now = utcnow()
         if (row.lease_owner not in (None, owner) and row.lease_expires_at is not None
                 and _naive(row.lease_expires_at) > now):
             raise errors.Conflict(
                 'Location %s of image %s is being verified by another worker'
-                % (url, image_id),
-                lease_expires_at=records.isotime(row.lease_expires_at))
+                % (url, image_id), reason='location_leased', image_id=image_id,
+                url=url, lease_expires_at=records.isotime(row.lease_expires_at))
         attempts = row.attempts + (0 if row.lease_owner == owner else 1)
         # Not updated_at: a lease is bookkeeping, not a change to the image.
         (ImageLocation.update(lease_owner=owner, attempts=attempts,
@@ -198,7 +201,7 @@ def references(db, identity, urls):
     """
     if not identity.is_admin:
         raise errors.Forbidden('Only an admin may look up the locations of every '
-                               'image')
+                               'image', reason='admin_only')
     found = {url: [] for url in urls}
     with db_module.read_transaction(db):
         for url in found:
@@ -233,6 +236,11 @@ def _finish(db, image_id, transition, values, now):
         writes.swap_status(db, image_id, transition[0], transition[1], values)
     else:
         Image.update(updated_at=now).where(Image.id == image_id).execute(db)
+
+
+def _no_location(image_id, url):
+    return errors.NotFound('Image %s has no location %s' % (image_id, url),
+                           reason='location_not_found', image_id=image_id, url=url)
 
 
 def _naive(when):

@@ -2,8 +2,8 @@
 
 Functions take the database, the caller's ``Identity`` and validated values (see
 ``glance_registry.validation``) and return member records: ``{"image_id",
-"member_id", "status", "created_at", "updated_at"}``. The registry applies visibility and data integrity
-only; who may add, remove or answer a membership is the API's policy.
+"member_id", "status", "created_at", "updated_at"}``. The registry applies visibility
+and data integrity only; who may add, remove or answer a membership is the API's policy.
 
 Visibility: the image must be visible to the caller (``records.visible_image``), else
 ``errors.NotFound``. An admin and the image's owner see every member row; anyone
@@ -53,12 +53,15 @@ def add_member(db, identity, image_id, member_id, max_members=None):
         image = records.visible_image(db, identity, image_id, lock=True)
         if image.visibility != 'shared':
             # Upstream's words, which clients show.
-            raise errors.Forbidden('Only shared images have members.')
+            raise errors.Forbidden('Only shared images have members.',
+                                   reason='not_shared', image_id=image_id,
+                                   visibility=image.visibility)
         members = [member for member, in ImageMember.select(ImageMember.member)
                    .where(ImageMember.image == image_id).tuples().execute(db)]
         if member_id in members:
             raise errors.Conflict('Project %s is already a member of image %s'
-                                  % (member_id, image_id))
+                                  % (member_id, image_id), reason='duplicate_member',
+                                  image_id=image_id, member_id=member_id)
         quotas.check('max_members', max_members, len(members), len(members) + 1,
                      'Too many members of image %s' % image_id)
         now = utcnow()
@@ -103,7 +106,9 @@ def _visible_member(db, identity, image, member_id):
                   .where((ImageMember.image == image.id)
                          & (ImageMember.member == member_id)).first(db))
     if member is None:
-        raise errors.NotFound('Image %s has no member %s' % (image.id, member_id))
+        raise errors.NotFound('Image %s has no member %s' % (image.id, member_id),
+                              reason='member_not_found', image_id=image.id,
+                              member_id=member_id)
     return member
 
 

@@ -44,7 +44,8 @@ def check(name, limit, before, after, what):
     """
     if limited(limit) and after > limit and after > before:
         raise errors.TooLarge('%s: %s is %d, this request would make it %d'
-                              % (what, name, limit, after), limit=name)
+                              % (what, name, limit, after), reason='over_limit',
+                              limit=name)
 
 
 def lock_project(db, project_id):
@@ -120,9 +121,11 @@ def usage(db, identity, project_id=None):
     if project_id is None:
         project_id = identity.project_id
         if project_id is None:
-            raise errors.BadRequest('The caller has no project: give project_id')
+            raise errors.BadRequest('The caller has no project: give project_id',
+                                    reason='no_project')
     elif project_id != identity.project_id and not identity.is_admin:
-        raise errors.Forbidden("Only an admin may read another project's usage")
+        raise errors.Forbidden("Only an admin may read another project's usage",
+                               reason='admin_only', project_id=project_id)
     with db_module.read_transaction(db):
         return project_usage(db, project_id)
 

@@ -36,7 +36,7 @@ def get_image(db, identity, image_id):
     """The record of ``image_id``; ``NotFound`` if absent, deleted or not visible."""
     record = _read_record(db, identity, image_id, check_visible=True)
     if record is None:
-        raise errors.NotFound('No image with id %s' % image_id)
+        raise not_found(image_id)
     return record
 
 
@@ -55,7 +55,8 @@ def list_images(db, identity, query):
                       .first(db))
             if marker is None:
                 raise errors.BadRequest("Invalid marker '%s': no such image"
-                                        % query.marker)
+                                        % query.marker, reason='invalid_marker',
+                                        marker=query.marker)
             condition &= filters.after_marker(query.sort, marker)
         if query.limit == 0:
             return [], None
@@ -66,6 +67,12 @@ def list_images(db, identity, query):
         page = rows[:query.limit]
         next_marker = page[-1][0] if len(rows) > query.limit else None
         return _records(db, page, identity), next_marker
+
+
+def not_found(image_id):
+    """The error for an image that is absent, deleted or not visible."""
+    return errors.NotFound('No image with id %s' % image_id, reason='image_not_found',
+                           image_id=image_id)
 
 
 def visible_image(db, identity, image_id, lock=False):
@@ -81,7 +88,7 @@ def visible_image(db, identity, image_id, lock=False):
         query = query.for_update()
     image = query.first(db)
     if image is None:
-        raise errors.NotFound('No image with id %s' % image_id)
+        raise not_found(image_id)
     return image
 
 

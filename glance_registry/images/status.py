@@ -43,7 +43,8 @@ def check_transition(from_status, to_status, **details):
     """
     if not can_transition(from_status, to_status):
         raise errors.Conflict("Image status cannot change from '%s' to '%s'"
-                              % (from_status, to_status), **details)
+                              % (from_status, to_status), reason='invalid_transition',
+                              **details)
 
 
 def missing_formats(to_status, disk_format, container_format):

@@ -61,18 +61,22 @@ def create_image(db, identity, values, properties=None, tags=(), quota=None):
             quotas.check('max_images', max_images, owned, owned + 1,
                          'Too many images in project %s' % values['owner'])
         if Image.select(Image.id).where(Image.id == image_id).exists(db):
-            raise errors.Conflict('An image with id %s already exists' % image_id)
+            raise _duplicate(image_id)
         try:
             with db.atomic():
                 Image.insert(id=image_id, status='queued', created_at=now,
                              updated_at=now, **values).execute(db)
         except peewee.IntegrityError:
             # Another request created the same id since the check above.
-            raise errors.Conflict('An image with id %s already exists'
-                                  % image_id) from None
+            raise _duplicate(image_id) from None
         _insert_properties(db, image_id, properties)
         _insert_tags(db, image_id, tags)
         return records.record_of(db, identity, image_id)
+
+
+def _duplicate(image_id):
+    return errors.Conflict('An image with id %s already exists' % image_id,
+                           reason='duplicate_image', image_id=image_id)
 
 
 @retry_on_deadlock
@@ -195,7 +199,8 @@ def _check_upload_holds(image, upload_id):
     if image.upload_id != upload_id:
         raise errors.Conflict('Image %s is held by another upload: this one stopped '
                               'renewing its lease and was taken over' % image.id,
-                              current_status=image.status, taken_over=True)
+                              reason='taken_over', image_id=image.id,
+                              current_status=image.status)
 
 
 def _uploading_image(db, identity, image_id, what):
@@ -205,6 +210,7 @@ def _uploading_image(db, identity, image_id, what):
     if image.status != 'saving':
         raise errors.Conflict("Image %s status is '%s': only an upload in progress "
                               "(status 'saving') %s" % (image_id, image.status, what),
+                              reason='not_uploading', image_id=image_id,
                               current_status=image.status)
     return image
 
@@ -216,7 +222,7 @@ def check_status_move(image, from_status, to_status):
     is no longer in ``from_status``; ``BadRequest`` if the target needs disk and
     container formats the image lacks.
     """
-    status_table.check_transition(from_status, to_status,
+    status_table.check_transition(from_status, to_status, image_id=image.id,
                                   current_status=image.status)
     if image.status != from_status:
         raise _lost_race(image.id, from_status, image.status)
@@ -226,7 +232,8 @@ def check_status_move(image, from_status, to_status):
         raise errors.BadRequest(
             "Image status cannot become '%s' before %s %s set"
             % (to_status, ' and '.join(missing),
-               'is' if len(missing) == 1 else 'are'))
+               'is' if len(missing) == 1 else 'are'),
+            reason='missing_formats', image_id=image.id, missing=missing)
 
 
 def swap_status(db, image_id, from_status, to_status, values=None):
@@ -244,13 +251,14 @@ def swap_status(db, image_id, from_status, to_status, values=None):
         current = (Image.select(Image.status, Image.deleted)
                    .where(Image.id == image_id).first(db))
         if current is None or current.deleted:
-            raise errors.NotFound('No image with id %s' % image_id)
+            raise records.not_found(image_id)
         raise _lost_race(image_id, from_status, current.status)
 
 
 def _lost_race(image_id, expected, current):
     return errors.Conflict("Image %s status is '%s', not '%s'"
-                           % (image_id, current, expected), current_status=current)
+                           % (image_id, current, expected), reason='status_changed',
+                           image_id=image_id, current_status=current)
 
 
 @retry_on_deadlock
@@ -289,8 +297,8 @@ def delete_image(db, identity, image_id):
         image = records.visible_image(db, identity, image_id, lock=True)
         if image.protected:
             raise errors.Forbidden('Image %s is protected and cannot be deleted'
-                                   % image_id)
-        status_table.check_transition(image.status, 'deleted',
+                                   % image_id, reason='protected', image_id=image_id)
+        status_table.check_transition(image.status, 'deleted', image_id=image_id,
                                       current_status=image.status)
         record = records.record_of(db, identity, image_id)
         now = utcnow()
@@ -299,7 +307,7 @@ def delete_image(db, identity, image_id):
                    .where((Image.id == image_id) & (Image.deleted == False))  # noqa: E712
                    .execute(db))
         if updated != 1:
-            raise errors.NotFound('No image with id %s' % image_id)
+            raise records.not_found(image_id)
         return record
 
 
@@ -329,7 +337,8 @@ def delete_tag(db, identity, image_id, tag):
                    .where((ImageTag.image == image_id) & (ImageTag.value == tag))
                    .execute(db))
         if not removed:
-            raise errors.NotFound("Image %s has no tag '%s'" % (image_id, tag))
+            raise errors.NotFound("Image %s has no tag '%s'" % (image_id, tag),
+                                  reason='tag_not_found', image_id=image_id, tag=tag)
         Image.update(updated_at=utcnow()).where(Image.id == image_id).execute(db)
 
 
@@ -354,7 +363,8 @@ def _update_properties(db, image_id, properties, max_properties=None):
                      if value is None and name not in existing)
     if missing:
         raise errors.Conflict('Property %s does not exist.' % ', '.join(missing),
-                              reason='missing_property')
+                              reason='missing_property', image_id=image_id,
+                              properties=missing)
     after = set(existing)
     for name, value in properties.items():
         if value is None:
@@ -395,5 +405,6 @@ def check_distinct_urls(image_id, urls):
     for url in urls:
         if url in seen:
             raise errors.Conflict('Image %s would have the location %s twice'
-                                  % (image_id, url), reason='duplicate_location')
+                                  % (image_id, url), reason='duplicate_location',
+                                  image_id=image_id, url=url)
         seen.add(url)

@@ -10,6 +10,7 @@ import requests
 import webob
 
 from glance_registry import app as app_module
+from glance_registry.client import errors
 from glance_registry.client import identity
 from glance_registry.images import records
 from tests.registry.conftest import ADMIN
@@ -79,6 +80,7 @@ def test_requests_without_a_valid_signature_are_refused_and_write_nothing(
                     headers=headers)
     assert response.status_code == 401
     assert response.json()['error']['code'] == 'unauthorized'
+    assert response.json()['error']['reason'] == 'invalid_credentials'
     assert scoped_count(registry, scope) == 0
     image = registry.client.create_image(CALLER, {'properties': {'test_scope': scope}})
     for method, path in [('GET', '/v1/images'), ('GET', '/v1/images/' + image['id']),
@@ -147,6 +149,7 @@ def test_wrong_method_on_a_known_path_is_405_with_allow(registry, method, path, 
     assert response.status_code == 405
     assert response.headers['Allow'] == allow
     assert response.json()['error']['code'] == 'method_not_allowed'
+    assert response.json()['error']['reason'] == 'method_not_allowed'
 
 
 @pytest.mark.parametrize('path', ['/', '/v1', '/v2/images', '/v1/images/x/files',
@@ -155,6 +158,7 @@ def test_unknown_path_is_404_json(registry, path):
     response = requests.get(registry.url + path, headers=registry.headers())
     assert response.status_code == 404
     assert response.json()['error']['code'] == 'not_found'
+    assert response.json()['error']['reason'] == 'resource_not_found'
 
 
 @pytest.mark.parametrize('path', ['/v1/images/%FF', '/v1/images/a%00b',
@@ -163,6 +167,7 @@ def test_undecodable_or_nul_paths_are_bad_requests(registry, path):
     response = requests.get(registry.url + path, headers=registry.headers())
     assert response.status_code == 400
     assert response.json()['error']['code'] == 'bad_request'
+    assert response.json()['error']['reason'] == 'invalid_request'
 
 
 def test_request_id_is_echoed_or_made_up(registry):
@@ -223,7 +228,7 @@ def test_invalid_create_bodies_are_bad_requests_naming_the_field(
     response = post(registry, dict(body, properties=properties))
     assert response.status_code == 400, response.text
     error = response.json()['error']
-    assert error['code'] == 'bad_request'
+    assert (error['code'], error['reason']) == ('bad_request', 'invalid_value')
     assert field in error['message']
     assert scoped_count(registry, scope) == 0
 
@@ -243,6 +248,7 @@ def test_malformed_bodies_are_bad_requests(registry, data, content_type):
     response = requests.post(registry.url + '/v1/images', data=data, headers=headers)
     assert response.status_code == 400, response.text
     assert response.json()['error']['code'] == 'bad_request'
+    assert response.json()['error']['reason'] == 'invalid_request'
 
 
 def test_a_huge_body_is_too_large(registry):
@@ -250,6 +256,7 @@ def test_a_huge_body_is_too_large(registry):
                     raw=True)
     assert response.status_code == 413
     assert response.json()['error']['code'] == 'too_large'
+    assert response.json()['error']['reason'] == 'body_too_large'
 
 
 BAD_UPDATES = [
@@ -315,6 +322,74 @@ def test_invalid_status_bodies_are_bad_requests_and_change_nothing(
     assert response.status_code == 400, response.text
     assert field in response.json()['error']['message']
     assert registry.client.get_image(CALLER, image['id']) == image
+
+
+# -- reasons -------------------------------------------------------------------------
+
+_RAW = {'disk_format': 'raw', 'container_format': 'bare'}
+
+
+def _refusals(client, owner, stranger, image, private, missing):
+    """``(what, call, error class, reason, details)``: one refusal of each kind the
+    image operations make, the details the caller gets with it."""
+    image_id = image['id']
+    return [
+        ('unknown image', lambda: client.get_image(owner, missing), errors.NotFound,
+         'image_not_found', {'image_id': missing}),
+        ('duplicate id', lambda: client.create_image(owner, {'id': image_id}),
+         errors.Conflict, 'duplicate_image', {'image_id': image_id}),
+        ('lost compare-and-swap', lambda: client.transition_status(
+            owner, image_id, 'saving', 'active'), errors.Conflict, 'status_changed',
+         {'image_id': image_id, 'current_status': 'queued'}),
+        ('move not in the table', lambda: client.transition_status(
+            owner, image_id, 'queued', 'deactivated'), errors.Conflict,
+         'invalid_transition', {'image_id': image_id, 'current_status': 'queued'}),
+        ('reserving while queued', lambda: client.reserve(owner, image_id, 1, None),
+         errors.Conflict, 'not_uploading',
+         {'image_id': image_id, 'current_status': 'queued'}),
+        ('no formats', lambda: client.transition_status(owner, private['id'],
+                                                        'queued', 'saving'),
+         errors.BadRequest, 'missing_formats',
+         {'image_id': private['id'], 'missing': ['disk_format', 'container_format']}),
+        ('missing tag', lambda: client.delete_tag(owner, image_id, 'none'),
+         errors.NotFound, 'tag_not_found', {'image_id': image_id, 'tag': 'none'}),
+        ('missing property', lambda: client.update_image(
+            owner, image_id, properties={'none': None}), errors.Conflict,
+         'missing_property', {'image_id': image_id, 'properties': ['none']}),
+        ('member of a private image', lambda: client.add_member(
+            owner, private['id'], 'p'), errors.Forbidden, 'not_shared',
+         {'image_id': private['id'], 'visibility': 'private'}),
+        ('unknown member', lambda: client.get_member(owner, image_id, 'p'),
+         errors.NotFound, 'member_not_found', {'image_id': image_id, 'member_id': 'p'}),
+        ('unknown location', lambda: client.remove_location(owner, image_id, 'x:/y'),
+         errors.NotFound, 'location_not_found', {'image_id': image_id, 'url': 'x:/y'}),
+        ("another project's usage", lambda: client.usage(stranger, owner.project_id),
+         errors.Forbidden, 'admin_only', {'project_id': owner.project_id}),
+        ('references, not an admin', lambda: client.location_references(owner, ['u']),
+         errors.Forbidden, 'admin_only', {}),
+        ('unknown marker', lambda: client.list_images(owner, [('marker', missing)]),
+         errors.BadRequest, 'invalid_marker', {'marker': missing}),
+        ('bad limit', lambda: client.list_images(owner, [('limit', 'ten')]),
+         errors.BadRequest, 'invalid_value', {'field': 'limit'}),
+        ('over a limit', lambda: client.add_tag(owner, image_id, 'new', max_tags=0),
+         errors.TooLarge, 'over_limit', {'limit': 'max_tags'}),
+    ]
+
+
+def test_every_refusal_says_its_reason_and_details(registry, project):
+    client = registry.client
+    owner, stranger = project(), project()
+    image = client.create_image(owner, dict(_RAW, visibility='shared'))
+    private = client.create_image(owner, {'visibility': 'private'})
+    protected = client.create_image(owner, {'protected': True})
+    refusals = _refusals(client, owner, stranger, image, private, str(uuid.uuid4()))
+    refusals.append(('protected', lambda: client.delete_image(owner, protected['id']),
+                     errors.Forbidden, 'protected', {'image_id': protected['id']}))
+    for what, call, cls, reason, details in refusals:
+        with pytest.raises(cls) as raised:
+            call()
+        assert (raised.value.reason, raised.value.details) == (reason, details), what
+    assert client.get_image(owner, image['id'])['status'] == 'queued'
 
 
 # -- errors inside the registry (in process) ------------------------------------------

@@ -91,7 +91,7 @@ def test_a_duplicate_url_conflicts_and_changes_nothing(client, project):
     image = active_image(client, caller, 'file:///a', 'file:///b')
     with pytest.raises(errors.Conflict) as raised:
         client.add_location(caller, image['id'], 'file:///b', position=0)
-    assert raised.value.details['reason'] == 'duplicate_location'
+    assert raised.value.reason == 'duplicate_location'
     assert client.get_image(caller, image['id']) == image
 
 
@@ -197,7 +197,7 @@ def test_the_last_copy_of_an_image_with_data_stays_unless_allowed(client, projec
         image = client.transition_status(caller, image['id'], 'active', 'deactivated')
     with pytest.raises(errors.Conflict) as raised:
         client.remove_location(caller, image['id'], 'file:///a')
-    assert raised.value.details['reason'] == 'last_location'
+    assert raised.value.reason == 'last_location'
     assert client.get_image(caller, image['id']) == image
     record = client.remove_location(caller, image['id'], 'file:///a', allow_last=True)
     assert record['locations'] == [] and record['status'] == status
@@ -243,7 +243,7 @@ def test_replace_is_a_compare_and_swap_on_the_urls_read(client, project):
     with pytest.raises(errors.Conflict) as raised:
         client.replace_locations(caller, image['id'], [{'url': 'file:///c'}],
                                  expected_urls=['file:///b', 'file:///a'])
-    assert raised.value.details['reason'] == 'locations_changed'
+    assert raised.value.reason == 'locations_changed'
     assert client.get_image(caller, image['id']) == image
 
 

@@ -97,9 +97,10 @@ def test_an_upload_taken_over_after_stalling_cannot_go_on(client, project, make_
         with pytest.raises(errors.Conflict) as leaving:
             client.transition_status(owner, image['id'], 'saving', to_status,
                                      values={'size': 1}, upload_id='stalled')
-        assert leaving.value.details == {'current_status': 'saving',
-                                         'taken_over': True}
-    assert renewing.value.details['taken_over'] is True
+        assert leaving.value.reason == 'taken_over'
+        assert leaving.value.details == {'image_id': image['id'],
+                                         'current_status': 'saving'}
+    assert renewing.value.reason == 'taken_over'
     # The new upload carries on.
     client.renew_upload_lease(owner, image['id'], 60, upload_id='new')
     active = client.transition_status(owner, image['id'], 'saving', 'active',
