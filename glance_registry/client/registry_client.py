@@ -178,17 +178,11 @@ class RegistryClient:
         ``errors.TooLarge`` over ``max_locations``, or if the owner's storage usage
         (active locations times size) would exceed ``max_storage`` bytes.
         """
-        body = {'url': url, 'metadata': metadata or {}, 'status': status}
+        body = _location_write({'url': url, 'metadata': metadata or {},
+                                'status': status}, transition, values, max_locations,
+                               max_storage)
         if position is not None:
             body['position'] = position
-        if transition is not None:
-            body['transition'] = {'from': transition[0], 'to': transition[1]}
-        if values:
-            body['values'] = values
-        if max_locations is not None:
-            body['max_locations'] = max_locations
-        if max_storage is not None:
-            body['max_storage'] = max_storage
         if lease is not None:
             body['lease'] = {'owner': lease.owner, 'seconds': lease.seconds}
         return self._send('POST', self._locations_path(image_id), identity, json=body,
@@ -225,19 +219,12 @@ class RegistryClient:
         (``values``, ``properties``, ``tags``, ``quota`` as for ``update_image``)
         changes the attributes in the same transaction.
         """
-        body = {'locations': list(locations)}
+        body = _location_write({'locations': list(locations)}, transition, values,
+                               max_locations, max_storage)
         if update:
             body['update'] = _update_body(**update)
         if expected_urls is not None:
             body['expected_urls'] = list(expected_urls)
-        if transition is not None:
-            body['transition'] = {'from': transition[0], 'to': transition[1]}
-        if values:
-            body['values'] = values
-        if max_locations is not None:
-            body['max_locations'] = max_locations
-        if max_storage is not None:
-            body['max_storage'] = max_storage
         return self._send('PUT', self._locations_path(image_id), identity, json=body,
                           request_id=request_id)
 
@@ -411,6 +398,20 @@ class RegistryClient:
 
 def _quote(segment):
     return urllib.parse.quote(segment, safe='')
+
+
+def _location_write(body, transition, values, max_locations, max_storage):
+    """``body`` with the members every location write may carry: a status
+    ``transition`` with its data ``values``, and the limits."""
+    if transition is not None:
+        body['transition'] = {'from': transition[0], 'to': transition[1]}
+    if values:
+        body['values'] = values
+    if max_locations is not None:
+        body['max_locations'] = max_locations
+    if max_storage is not None:
+        body['max_storage'] = max_storage
+    return body
 
 
 def _update_body(values=None, properties=None, tags=None, quota=None):
