@@ -13,7 +13,7 @@ from glance_registry import app as app_module
 from glance_registry.client import errors
 from glance_registry.client import identity
 from glance_registry.images import records
-from tests.registry.conftest import ADMIN
+from tests.unit.registry.conftest import ADMIN
 
 CALLER = identity.Identity('user', 'http-project')
 

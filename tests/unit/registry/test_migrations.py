@@ -19,10 +19,10 @@ from glance_registry.migrations import m0001_initial
 from glance_registry.migrations import m0003_location_leases
 from glance_registry.migrations import m0005_name_sort_index
 from tests.fixtures import processes
-from tests.registry.conftest import BACKEND_PARAMS
-from tests.registry.conftest import manage
-from tests.registry.conftest import sync
-from tests.registry.conftest import write_database_config
+from tests.unit.registry.conftest import BACKEND_PARAMS
+from tests.unit.registry.conftest import manage
+from tests.unit.registry.conftest import sync
+from tests.unit.registry.conftest import write_database_config
 
 
 @pytest.fixture(params=BACKEND_PARAMS)

@@ -16,7 +16,7 @@ from glance_registry import client as client_module
 from glance_registry.client import errors
 from glance_registry.client import identity
 from tests.fixtures import processes
-from tests.registry.conftest import sync
+from tests.unit.registry.conftest import sync
 
 pytestmark = pytest.mark.keystone
 

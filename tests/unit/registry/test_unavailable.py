@@ -18,8 +18,8 @@ from glance_registry.images import records
 from glance_registry.images import writes
 from tests.fixtures import databases as databases_module
 from tests.fixtures import processes
-from tests.registry.conftest import ADMIN
-from tests.registry.conftest import sync
+from tests.unit.registry.conftest import ADMIN
+from tests.unit.registry.conftest import sync
 
 CALLER = identity.Identity('user', 'unavailable-project')
 

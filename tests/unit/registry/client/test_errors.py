@@ -9,7 +9,7 @@ import pytest
 
 from glance_registry.client import errors
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[4]
 PACKAGE = ROOT / 'glance_registry'
 DOC = ROOT / 'docs' / 'registry-api.rst'
 

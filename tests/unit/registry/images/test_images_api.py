@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from glance_registry.client import errors
-from tests.registry.conftest import ADMIN
+from tests.unit.registry.conftest import ADMIN
 
 ISO_Z = re.compile(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ')
 FORMATS = {'disk_format': 'qcow2', 'container_format': 'bare'}

@@ -10,8 +10,8 @@ import requests
 
 from glance_registry.client import Lease
 from glance_registry.client import errors
-from tests.registry.conftest import ADMIN
-from tests.registry.test_quotas import race
+from tests.unit.registry.conftest import ADMIN
+from tests.unit.registry.images.test_quotas import race
 
 FORMATS = {'disk_format': 'raw', 'container_format': 'bare'}
 HASH = {'checksum': 'c' * 32, 'os_hash_algo': 'sha512', 'os_hash_value': 'f' * 128}

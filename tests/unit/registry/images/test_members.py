@@ -11,7 +11,7 @@ import requests
 
 from glance_registry.client import errors
 from glance_registry.client import identity
-from tests.registry.conftest import ADMIN
+from tests.unit.registry.conftest import ADMIN
 
 ISO_Z = re.compile(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ')
 FORMATS = {'disk_format': 'raw', 'container_format': 'bare'}

@@ -13,7 +13,7 @@ from glance_registry import db as db_module
 from glance_registry.client import errors
 from glance_registry.client import identity
 from glance_registry.images import quotas
-from tests.registry.conftest import ADMIN
+from tests.unit.registry.conftest import ADMIN
 
 FORMATS = {'disk_format': 'raw', 'container_format': 'bare'}
 

@@ -13,7 +13,7 @@ from glance_registry import db as db_module
 from glance_registry import models
 from glance_registry.client import errors
 from glance_registry.client import identity
-from tests.registry.conftest import ADMIN
+from tests.unit.registry.conftest import ADMIN
 
 CALLERS = ('admin', 'owner', 'accepted', 'pending', 'rejected', 'stranger', 'anonymous')
 KINDS = ('public', 'private', 'shared', 'community', 'hidden', 'deleted',
