@@ -2,8 +2,9 @@
 
 Handlers (``glance_registry.images.handlers``) check a request with these before
 they touch the database: each function returns the checked value, or raises
-``errors.BadRequest`` (``errors.TooLarge`` for a body over ``MAX_BODY``) with a
-message naming the member at fault.
+``errors.BadRequest`` with a message naming the member at fault: reason
+``invalid_value`` (``field`` names it), or ``invalid_request`` for a body that is no
+JSON object. A body over ``MAX_BODY`` is ``errors.TooLarge`` (``body_too_large``).
 """
 
 import re
