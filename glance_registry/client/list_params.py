@@ -4,7 +4,8 @@
 Images API v2 takes them) into a ``ListQuery``, raising ``errors.BadRequest`` for
 whatever upstream Glance answers 400 to. Pure: the registry turns a ``ListQuery``
 into SQL (``glance_registry.images.filters``); the API uses the same vocabulary
-(``is_property_filter``).
+(``is_property_filter``). Both daemons register ``limit_opts`` and size a page with
+``page_size``.
 
 Semantics mirror upstream's ``glance/api/v2/images.py`` (sorting, limit) and
 ``glance/common/utils.py`` (``split_filter_op``, ``split_filter_value_for_quotes``).
