@@ -17,7 +17,7 @@ from glance_api.data import store_data
 from glance_api.http import auth, errors, healthcheck, keepalive, route_rules
 from glance_api.images import schemas
 from glance_api.services import Services
-from glance_api.v2 import routes
+from glance_api.v2 import messages, routes
 from glance_registry.client import RegistryClient
 
 LOG = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def create_app(conf, registry=None, store_set=None):
     def _check_request_shape():
         route_rules.check(app.url_map, bodiless)
 
-    errors.register_handlers(app)
+    errors.register_handlers(app, messages.wording)
     routes.register(app)
     # Outside authentication: load balancers carry no token.
     wsgi_app = healthcheck.Healthcheck(auth.wrap(app.wsgi_app, conf), conf, registry)

@@ -21,7 +21,6 @@ from glance_api.data import import_filtering
 from glance_api.data.store_data import delete_data, images_using, size_at
 from glance_api.http import errors
 from glance_api.services import services
-from glance_registry.client import errors as registry_errors
 from glance_registry.client import vocabulary
 from stores import errors as store_errors
 
@@ -217,20 +216,14 @@ class LocationPatch:
         if strip == [_stored_form(location) for location in record['locations']]:
             return None
         activating = record['status'] == 'queued' and self.status == 'active'
-        try:
-            updated = services().registry.replace_locations(
-                g.context.identity, record['id'], strip,
-                expected_urls=[location['url'] for location in record['locations']],
-                transition=('queued', 'active') if activating else None,
-                values=self.values if activating else None,
-                max_locations=services().conf.image_location_quota,
-                max_storage=services().quotas.max_storage, update=update,
-                request_id=g.request_id)
-        except registry_errors.Conflict as exc:
-            if exc.reason == 'missing_property':   # the update's
-                raise errors.Conflict(str(exc))
-            raise errors.Conflict('The locations of image %s changed meanwhile; '
-                                  'read it again: %s' % (record['id'], exc))
+        updated = services().registry.replace_locations(
+            g.context.identity, record['id'], strip,
+            expected_urls=[location['url'] for location in record['locations']],
+            transition=('queued', 'active') if activating else None,
+            values=self.values if activating else None,
+            max_locations=services().conf.image_location_quota,
+            max_storage=services().quotas.max_storage, update=update,
+            request_id=g.request_id)
         delete_data(self.removed, record['id'])
         return updated
 

@@ -11,7 +11,6 @@ removed.
 
 import contextlib
 import logging
-import time
 import uuid
 
 from flask import g, request
@@ -22,6 +21,7 @@ from glance_api.data.store_data import caller_credentials
 from glance_api.http import errors, upload_body
 from glance_api.services import services
 from glance_registry.client import errors as registry_errors
+from glance_registry.client.leases import LeaseKeeper
 from stores import errors as store_errors
 
 LOG = logging.getLogger(__name__)
@@ -76,10 +76,7 @@ def upload(record, store, expected_size, limit):
         if isinstance(exc, registry_errors.NotFound):
             # Deleted during the upload (found by a reservation): as upstream, 410.
             raise _gone_during_upload(image_id) from exc
-        translated = errors.translate(exc)
-        if translated is None:
-            raise
-        raise translated
+        raise
 
     location = {'url': stored.url, 'metadata': dict(stored.metadata)}
     if services().stores.multi:
@@ -169,15 +166,13 @@ class _UploadLease:
         self.image_id = image_id
         self.seconds = seconds
         self.upload_id = upload_id
-        self._renew_at = time.monotonic() + seconds / 3
+        self._keeper = LeaseKeeper(seconds)
 
     def keep(self, now=False):
         """Renew if a third of the lease has passed since the last renewal (or
         ``now``)."""
-        when = time.monotonic()
-        if when < self._renew_at and not now:
+        if not self._keeper.due(now):
             return
-        self._renew_at = when + self.seconds / 3
         try:
             services().registry.renew_upload_lease(
                 g.context.identity, self.image_id, self.seconds,
@@ -187,10 +182,7 @@ class _UploadLease:
         except registry_errors.Conflict as exc:
             if exc.reason == 'taken_over':
                 raise _taken_over(self.image_id, self.seconds)
-            raise errors.Conflict('Image %s is no longer being uploaded by this '
-                                  'request (its status is now %s).'
-                                  % (self.image_id,
-                                     exc.details.get('current_status')))
+            raise   # no longer saving: glance_api.v2.messages words it
         except registry_errors.Unavailable as exc:
             # Renewed again a third of the lease later; two misses in a row let
             # the lease run out.

@@ -35,6 +35,7 @@ from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.services import services
 from glance_api.data.store_data import caller_credentials
 from glance_registry.client import Lease
+from glance_registry.client.leases import LeaseKeeper
 from glance_registry.client import errors as registry_errors
 from glance_registry.client import vocabulary
 from stores import errors as store_errors
@@ -132,7 +133,7 @@ class Verifier:
         # The caller's, for stores that act as the caller; a verification taken
         # over from a dead worker has none.
         self.credentials = credentials
-        self._renew_at = 0
+        self._keeper = None
 
     @classmethod
     def for_app(cls, image_id, location, request_id):
@@ -150,7 +151,7 @@ class Verifier:
 
     def run(self, give_up=False):
         """Verify the location and activate or refuse it; never raises."""
-        self._renew_at = time.monotonic() + self.lease.seconds / 3
+        self._keeper = LeaseKeeper(self.lease.seconds)
         try:
             if give_up:
                 raise _Refused('its verification was interrupted %d times'
@@ -215,7 +216,7 @@ class Verifier:
             time.sleep(min(left, self.lease.seconds / 4))
 
     def _keep_lease(self):
-        if time.monotonic() < self._renew_at:
+        if not self._keeper.due():
             return
         try:
             self.registry.claim_location(SERVICE_IDENTITY, self.image_id, self.url,
@@ -227,9 +228,7 @@ class Verifier:
             # start over, and the status compare-and-swap keeps one result.
             LOG.warning('image %s: could not renew the claim on %s: %s',
                         self.image_id, self.url, exc)
-            self._renew_at = time.monotonic() + 1
-            return
-        self._renew_at = time.monotonic() + self.lease.seconds / 3
+            self._keeper.retry_in(1)
 
     def _finish(self, size, checksum, multihash):
         record = self._importing_record()

@@ -94,15 +94,22 @@ _STORE_ERRORS = {
 }
 
 
-def translate(exc):
-    """The ``APIError`` that a registry or store exception stands for."""
+def translate(exc, wording=None):
+    """The ``APIError`` that a registry or store exception stands for.
+
+    ``wording(exc)`` gives the client's message for a registry error (the one
+    table, ``glance_api.v2.messages``), or None to keep the registry's own.
+    """
     if isinstance(exc, APIError):
         return exc
     if isinstance(exc, registry_errors.Unavailable):
         # The reason (refused, timed out, which host) is for the log.
         LOG.warning('registry unavailable: %s', exc)
         return Unavailable('The image registry is not available; try again later.')
-    for source, target in list(_REGISTRY_ERRORS.items()) + list(_STORE_ERRORS.items()):
+    for source, target in _REGISTRY_ERRORS.items():
+        if isinstance(exc, source):
+            return target((wording and wording(exc)) or str(exc))
+    for source, target in _STORE_ERRORS.items():
         if isinstance(exc, source):
             return target(str(exc))
     if isinstance(exc, registry_errors.Unauthorized):
@@ -146,8 +153,9 @@ def _wants_json():
 FLASK_ADDED_METHODS = frozenset({'HEAD', 'OPTIONS'})
 
 
-def register_handlers(app):
-    """Map every exception a request can raise to a well-formed error response."""
+def register_handlers(app, wording=None):
+    """Map every exception a request can raise to a well-formed error response;
+    ``wording`` words registry errors for clients (see ``translate``)."""
 
     @app.errorhandler(APIError)
     def _api_error(exc):
@@ -168,7 +176,7 @@ def register_handlers(app):
 
     @app.errorhandler(Exception)
     def _unexpected(exc):
-        translated = translate(exc)
+        translated = translate(exc, wording)
         if translated is not None:
             return error_response(translated.status, translated.message,
                                   translated.headers)

@@ -6,7 +6,6 @@ from glance_api.access import policy
 from glance_api.http import errors
 from glance_api.images import documents
 from glance_api.services import services
-from glance_registry.client import errors as registry_errors
 from glance_registry.client import vocabulary
 
 
@@ -17,11 +16,8 @@ def load_image(image_id):
     """
     if not vocabulary.is_image_id(image_id):
         raise errors.NotFound('No image found with ID %s' % image_id)
-    try:
-        record = services().registry.get_image(g.context.identity, image_id,
-                                               request_id=g.request_id)
-    except registry_errors.NotFound:
-        raise errors.NotFound('No image found with ID %s' % image_id)
+    record = services().registry.get_image(g.context.identity, image_id,
+                                           request_id=g.request_id)
     return readable(record)
 
 

@@ -74,13 +74,9 @@ def create_image():
                             if key not in services().schemas.base_properties}
     if services().protections:
         services().protections.check_changes(ctx, {}, values['properties'])
-    try:
-        record = services().registry.create_image(
-            ctx.identity, values, quota=services().quotas.for_image_write(creating=True),
-            request_id=g.request_id)
-    except registry_errors.Conflict:
-        raise errors.Conflict('An image with identifier %s already exists'
-                              % document.get('id'))
+    record = services().registry.create_image(
+        ctx.identity, values, quota=services().quotas.for_image_write(creating=True),
+        request_id=g.request_id)
     headers = {'Location': '/v2/images/%s' % record['id']}
     if services().stores.multi:
         headers['OpenStack-image-store-ids'] = ','.join(
@@ -112,11 +108,8 @@ def list_images():
         # As if no image had it: matching would reveal the values it cannot read.
         records, next_marker = [], None
     else:
-        try:
-            records, next_marker = services().registry.list_images(
-                g.context.identity, forwarded, request_id=g.request_id)
-        except registry_errors.BadRequest as exc:
-            raise errors.BadRequest(str(exc))
+        records, next_marker = services().registry.list_images(
+            g.context.identity, forwarded, request_id=g.request_id)
     document = {
         'images': [lookup.image_document(record) for record in records],
         'first': _list_link([(k, v) for k, v in params if k != 'marker']),
@@ -176,10 +169,7 @@ def update_image(image_id):
         # Checked before anything is written; written in one registry call with
         # the attributes, so that the patch is applied whole or not at all.
         location_patch = locations.check_patch(record, location_changes)
-        try:
-            applied = location_patch.apply(update)
-        except registry_errors.NotFound:
-            raise errors.NotFound('No image found with ID %s' % image_id)
+        applied = location_patch.apply(update)
         if applied is not None:
             record, update = applied, None
     if update is not None:
@@ -224,13 +214,8 @@ def _attribute_update(ctx, record, changes):
 def _write_attributes(ctx, record, update):
     """Write an ``_attribute_update``; the image record after."""
     image_id = record['id']
-    try:
-        return services().registry.update_image(ctx.identity, image_id,
-                                                request_id=g.request_id, **update)
-    except registry_errors.Conflict as exc:
-        raise errors.Conflict(str(exc))
-    except registry_errors.NotFound:
-        raise errors.NotFound('No image found with ID %s' % image_id)
+    return services().registry.update_image(ctx.identity, image_id,
+                                            request_id=g.request_id, **update)
 
 
 def delete_image(image_id):
@@ -241,11 +226,8 @@ def delete_image(image_id):
     if record['protected']:
         raise errors.Forbidden('Image %s is protected and cannot be deleted.'
                                % image_id)
-    try:
-        deleted = services().registry.delete_image(ctx.identity, image_id,
-                                                   request_id=g.request_id)
-    except registry_errors.NotFound:
-        raise errors.NotFound('No image found with ID %s' % image_id)
+    deleted = services().registry.delete_image(ctx.identity, image_id,
+                                               request_id=g.request_id)
     purge_locations(deleted)
     if deleted['status'] == 'saving':
         # An upload that died mid-way may have left a temporary file or segments
@@ -290,7 +272,7 @@ def _change_activation(image_id, action, from_status, to_status):
     except registry_errors.Conflict as exc:
         # Someone else changed the status first; if they did our job, fine.
         if exc.details.get('current_status') != to_status:
-            raise errors.Conflict(str(exc))
+            raise
 
 
 def add_tag(image_id, tag):
@@ -311,9 +293,6 @@ def delete_tag(image_id, tag):
     ctx = g.context
     record = lookup.load_image(image_id)
     policy.enforce(ctx, 'modify_image', record)
-    try:
-        services().registry.delete_tag(ctx.identity, image_id, tag,
-                                       request_id=g.request_id)
-    except registry_errors.NotFound:
-        raise errors.NotFound('Tag %s not found on image %s' % (tag, image_id))
+    services().registry.delete_tag(ctx.identity, image_id, tag,
+                                   request_id=g.request_id)
     return responses.no_content()

@@ -19,7 +19,7 @@ from glance_api.data.store_data import delete_data, size_at
 from glance_api.http import errors, json_body, responses
 from glance_api.images import documents, lookup
 from glance_api.services import services
-from glance_registry.client import errors as registry_errors
+from glance_api.v2 import messages
 
 LOG = logging.getLogger(__name__)
 
@@ -95,20 +95,10 @@ def delete_from_store(store_id, image_id):
         raise errors.NotFound('Image %s is not stored in store %s.'
                               % (image_id, store_id))
     if len(active) == 1:
-        raise errors.Conflict(_ONLY_COPY)
-    try:
-        services().registry.remove_location(g.context.identity, image_id,
-                                            location['url'], request_id=g.request_id)
-    except registry_errors.Conflict:
-        # Another copy was removed meanwhile: this one is now the only one.
-        raise errors.Conflict(_ONLY_COPY)
-    except registry_errors.NotFound:
-        raise errors.NotFound('Image %s is not stored in store %s.'
-                              % (image_id, store_id))
+        raise errors.Conflict(messages.ONLY_COPY)
+    services().registry.remove_location(g.context.identity, image_id,
+                                        location['url'], request_id=g.request_id)
     delete_data([location], image_id)
     return responses.no_content()
 
-
-_ONLY_COPY = ('Cannot delete image data from the only store containing it. Consider '
-              'deleting the image instead.')
 

@@ -15,7 +15,6 @@ from glance_api.access import policy
 from glance_api.http import responses
 from glance_api.data import store_acls
 from glance_api.services import services
-from glance_registry.client import errors as registry_errors
 from glance_registry.client import vocabulary
 
 STATUSES = vocabulary.MEMBER_STATUSES
@@ -66,16 +65,9 @@ def add_member(image_id):
         raise errors.BadRequest('A member id cannot contain "/".')
     record = _shared_image(image_id)
     policy.enforce(g.context, 'add_member', record)
-    try:
-        member = services().registry.add_member(
-            g.context.identity, image_id, member_id,
-            max_members=services().conf.image_member_quota, request_id=g.request_id)
-    except registry_errors.Conflict:
-        raise errors.Conflict('Member %s already exists for image %s.'
-                              % (member_id, image_id))
-    except registry_errors.TooLarge:
-        raise errors.TooLarge('Image member limit exceeded for image %s: the limit '
-                              'is %d.' % (image_id, services().conf.image_member_quota))
+    member = services().registry.add_member(
+        g.context.identity, image_id, member_id,
+        max_members=services().conf.image_member_quota, request_id=g.request_id)
     store_acls.sync(record)
     return responses.json(view(member))
 
@@ -120,9 +112,5 @@ def delete_member(image_id, member_id):
 
 
 def _get_member(image_id, member_id):
-    try:
-        return services().registry.get_member(g.context.identity, image_id, member_id,
-                                              request_id=g.request_id)
-    except registry_errors.NotFound:
-        raise errors.NotFound('Member %s not found for image %s.'
-                              % (member_id, image_id))
+    return services().registry.get_member(g.context.identity, image_id, member_id,
+                                          request_id=g.request_id)

@@ -45,7 +45,7 @@ def check(name, limit, before, after, what):
     if limited(limit) and after > limit and after > before:
         raise errors.TooLarge('%s: %s is %d, this request would make it %d'
                               % (what, name, limit, after), reason='over_limit',
-                              limit=name)
+                              limit=name, maximum=limit)
 
 
 def lock_project(db, project_id):

@@ -372,7 +372,7 @@ def _refusals(client, owner, stranger, image, private, missing):
         ('bad limit', lambda: client.list_images(owner, [('limit', 'ten')]),
          errors.BadRequest, 'invalid_value', {'field': 'limit'}),
         ('over a limit', lambda: client.add_tag(owner, image_id, 'new', max_tags=0),
-         errors.TooLarge, 'over_limit', {'limit': 'max_tags'}),
+         errors.TooLarge, 'over_limit', {'limit': 'max_tags', 'maximum': 0}),
     ]
 
 
