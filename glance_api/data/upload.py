@@ -46,8 +46,7 @@ def upload(record, store, expected_size, limit):
                                    lease=conf.upload_lease_time, upload_id=upload_id,
                                    request_id=g.request_id)
     except registry_errors.Conflict as exc:
-        raise errors.Conflict('Image %s is already being uploaded (status %s).'
-                              % (image_id, exc.details.get('current_status')))
+        raise _held(image_id, exc.details, conf.upload_lease_time)
     except registry_errors.TooLarge as exc:
         raise errors.TooLarge(str(exc))
     if record['status'] == 'saving':
@@ -196,6 +195,37 @@ class _UploadLease:
             # the lease run out.
             LOG.warning('image %s: could not renew the upload lease: %s',
                         self.image_id, exc)
+
+
+def _held(image_id, details, lease_time):
+    """The 409 for an upload to an image that another upload holds: when it is
+    released if that upload has stopped, and that deleting it needs no wait.
+
+    An upload renews its lease every third of ``lease_time`` while bytes arrive, so
+    a lease not renewed for longer belongs to an upload that has most probably
+    stopped (its API worker was killed, its client went away). The registry counts
+    the seconds left on its own clock."""
+    left = details.get('upload_lease_seconds_left')
+    if details.get('current_status') != 'saving' or left is None:
+        return errors.Conflict('Image %s is already being uploaded (status %s).'
+                               % (image_id, details.get('current_status')))
+    left = max(left, 0)
+    release = ('the image is released when its lease runs out, at %s (in %d '
+               'seconds), and a new upload can then take it over. Deleting the image '
+               'works now.' % (details.get('upload_lease_expires_at'), left))
+    idle = lease_time - left
+    if idle > lease_time / 3 + _RENEWAL_SLACK:
+        return errors.Conflict('Image %s is held by an upload that has not renewed '
+                               'its lease for %d seconds: its client or API worker '
+                               'has probably gone away. Unless it resumes, %s'
+                               % (image_id, idle, release))
+    return errors.Conflict('Image %s is being uploaded by another request. If that '
+                           'upload was interrupted, %s' % (image_id, release))
+
+
+#: Seconds an upload may be late renewing its lease (a chunk in flight, a registry
+#: round trip) before it is said to have stopped.
+_RENEWAL_SLACK = 1
 
 
 def _taken_over(image_id, seconds):
