@@ -3,7 +3,8 @@
 An upload claims the image with a compare-and-swap ``queued -> saving`` (so a second
 upload is 409) and holds it with a lease it renews while bytes arrive; it streams the
 body in bounded chunks into a store writer that hashes as it writes, reserving
-storage quota ahead of the bytes, and publishes the result with ``saving -> active``.
+storage quota ahead of the bytes (all of a declared size before the first byte), and
+publishes the result with ``saving -> active``.
 Any failure cancels the writer (no bytes left behind) and puts the image back to
 ``queued``; an image deleted during the upload answers 410 and its new bytes are
 removed.
@@ -58,8 +59,12 @@ def upload(record, store, expected_size, limit):
         registry, ctx.identity, image_id, services().quotas.max_storage,
         conf.upload_reservation_step * quotas.MiB, g.request_id)
     try:
-        if expected_size is not None:
-            reservation.cover(expected_size)
+        declared = _declared_size(record, expected_size)
+        if declared is not None:
+            # All of it before the first byte: concurrent uploads that each hold
+            # part of what they need could together fill the quota and refuse
+            # each other, where some of them fit.
+            reservation.cover_exactly(declared)
         stored = _receive(store, image_id, expected_size, limit, conf, reservation,
                           _UploadLease(image_id, conf.upload_lease_time, upload_id))
     except BaseException as exc:
@@ -105,12 +110,22 @@ def upload(record, store, expected_size, limit):
     return location
 
 
+def _declared_size(record, expected_size):
+    """The size the upload says it has: ``x-openstack-image-size``, else the
+    ``Content-Length``, else the image's ``size``; None if unknown (chunked)."""
+    for size in (expected_size, request.content_length, record.get('size')):
+        if size is not None:
+            return size
+    return None
+
+
 def _receive(store, image_id, expected_size, limit, conf, reservation, lease):
     """Stream the request body into a new object; the ``StoredImage``.
 
-    Storage quota is reserved before each chunk is written, so a project's uploads
-    together never store more than its quota allows; the upload's lease on the
-    image is renewed as the bytes flow.
+    Storage quota is reserved before each chunk is written (a no-op while the
+    declared size, reserved beforehand, covers it), so a project's uploads together
+    never store more than its quota allows; the upload's lease on the image is
+    renewed as the bytes flow.
     """
     body = upload_body.blocks(request.environ, request.stream, conf.upload_chunk_size)
     # closing(): a body abandoned halfway (413, 400) must tell the server so.
