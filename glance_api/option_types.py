@@ -1,11 +1,12 @@
 """Option types that read upstream Glance's spellings of a value.
 
 Upstream declares some list options with ``bounds=True``, so its configs (and its
-documentation) write them in brackets: ``allowed_ports = [80,443]``, ``enabled_import_methods
-= [glance-direct,web-download]``. oslo.config's plain list type reads that as one item
-``[80`` (an ``int()`` error at start-up); its bracketed type refuses the plain
-``80,443``. ``BracketedListOpt`` takes both, and shows upstream's spelling in the sample
-config. Declare with it every list option that upstream declares with brackets.
+documentation) write them in brackets: ``allowed_ports = [80,443]``,
+``enabled_import_methods = [glance-direct,web-download]``. oslo.config's plain list
+type reads that as one item ``[80`` (an ``int()`` error at start-up); its bracketed
+type refuses the plain ``80,443``. ``BracketedListOpt`` takes both, and shows
+upstream's spelling in the sample config. Declare with it every list option that
+upstream declares with brackets.
 """
 
 from oslo_config import cfg
@@ -32,5 +33,5 @@ class BracketedListOpt(cfg.Opt):
     (``types.String(quotes=True)`` by default, as upstream's string lists)."""
 
     def __init__(self, name, item_type=None, **kwargs):
-        super().__init__(name, type=BracketedList(item_type or types.String(quotes=True)),
-                         **kwargs)
+        item_type = item_type or types.String(quotes=True)
+        super().__init__(name, type=BracketedList(item_type), **kwargs)

@@ -5,6 +5,7 @@ import pytest
 import requests
 
 from glance_api.v2 import routes
+from tests.fixtures.deployment import PATCH_2_1
 
 
 def test_root_lists_versions_with_300(glance):
@@ -29,7 +30,7 @@ def test_versions_lists_versions_with_200(glance):
     ('DELETE', '/versions'), ('OPTIONS', '/versions'),
 ])
 def test_every_request_for_versions_is_answered_with_the_document(glance, method,
-                                                                   path):
+                                                                    path):
     """Upstream answers version discovery before routing, whatever the method."""
     response = requests.request(method, glance.url + path)
     assert response.status_code == 200
@@ -168,7 +169,7 @@ def test_clients_that_accept_anything_get_html_errors_as_upstream(glance, accept
 def test_html_errors_escape_the_message(tenant):
     image = tenant.create_image()
     response = tenant.patch('/v2/images/' + image['id'], headers={
-        'Accept': '*/*', 'Content-Type': 'application/openstack-images-v2.1-json-patch'},
+        'Accept': '*/*', 'Content-Type': PATCH_2_1},
         data='[{"op": "add", "path": "/a/<b>", "value": "y"}]')
     assert response.status_code == 400
     assert 'Nested paths are not allowed: `/a/&lt;b&gt;`' in response.text

@@ -101,9 +101,11 @@ def test_using_it_works_top_to_bottom_in_one_shell(home):
     for block in steps:
         if '<image id>' in block:
             # The paragraph before it: share an image with the member.
-            script.append("IMAGE=$(glance image-list | awk '/ cirros /{print $2; exit}')")
+            script.append("IMAGE=$(glance image-list | "
+                          "awk '/ cirros /{print $2; exit}')")
             script.append('glance member-create $IMAGE %s' % MEMBER)
-            block = block.replace('<image id>', '$IMAGE').replace('<project id>', MEMBER)
+            block = block.replace('<image id>', '$IMAGE')
+            block = block.replace('<project id>', MEMBER)
         script.append(as_shell(block))
     output = run_in_own_network('\n'.join(script), home, home)
     project = re.search(r'export PROJECT=(\w+)', '\n'.join(blocks)).group(1)
