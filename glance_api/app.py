@@ -7,6 +7,7 @@ connection): what a worker runs besides requests starts from ``start_worker``, w
 ``glance_api.cmd`` calls once in each worker process.
 """
 
+import functools
 import logging
 
 from flask import Flask, g, request
@@ -17,7 +18,7 @@ from glance_api.data import store_data
 from glance_api.http import auth, errors, healthcheck, keepalive, route_rules
 from glance_api.images import schemas
 from glance_api.services import Services
-from glance_api.v2 import messages, routes
+from glance_api.v2 import messages, routes, versions
 from glance_registry.client import RegistryClient
 
 LOG = logging.getLogger(__name__)
@@ -30,8 +31,9 @@ def create_app(conf, registry=None, store_set=None):
     replace the ones ``conf`` describes, for tests.
     """
     app = Flask('glance_api')
-    app.url_map.strict_slashes = False
-    # '//' is not '/' (as upstream's router has it): 404, not a 308 to another URL.
+    # As upstream's router: '/v2/images/' is not '/v2/images' and '//' is not '/'
+    # (404, never a redirect to another URL).
+    app.url_map.strict_slashes = True
     app.url_map.merge_slashes = False
     enforcer = policy.new_enforcer(conf)
     registry = registry or RegistryClient.from_config(conf)
@@ -57,8 +59,11 @@ def create_app(conf, registry=None, store_set=None):
 
     errors.register_handlers(app, messages.wording)
     routes.register(app)
-    # Outside authentication: load balancers carry no token.
-    wsgi_app = healthcheck.Healthcheck(auth.wrap(app.wsgi_app, conf), conf, registry)
+    # Version discovery and the health check outside authentication, as upstream:
+    # load balancers and deployment tools carry no token.
+    wsgi_app = auth.wrap(app.wsgi_app, conf, unauthenticated=[
+        functools.partial(versions.VersionNegotiation, conf=conf)])
+    wsgi_app = healthcheck.Healthcheck(wsgi_app, conf, registry)
     # Outermost: whoever answers (a 401 from the auth layer too) may leave a body
     # unread on a keep-alive connection.
     app.wsgi_app = keepalive.KeepAliveGuard(wsgi_app)

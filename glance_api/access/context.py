@@ -7,6 +7,7 @@ app, which sets the same ``X-*`` headers after validating a token) are interchan
 
 import dataclasses
 import json
+import urllib.parse
 
 from glance_registry.client.identity import Identity
 import stores
@@ -62,7 +63,9 @@ def from_trusted_headers(headers, request_id, admin_role='admin'):
     """
     project = headers.get('X-Project-Id') or headers.get('X-Tenant-Id') or None
     user = headers.get('X-User-Id') or None
-    roles = tuple(r.strip() for r in headers.get('X-Roles', '').split(',') if r.strip())
+    # python-glanceclient %-encodes the header values it sends (its library's
+    # identity_headers), the comma between roles too: "member%2Creader".
+    roles = _roles(urllib.parse.unquote(headers.get('X-Roles', '')))
     if project is None and user is None and not roles:
         return RequestContext(user_id=None, project_id=None, roles=(), is_admin=True,
                               request_id=request_id)
@@ -75,7 +78,7 @@ def from_trusted_headers(headers, request_id, admin_role='admin'):
 
 def from_keystone_headers(headers, request_id, admin_role='admin'):
     """A context from the headers keystonemiddleware sets after validating a token."""
-    roles = tuple(r.strip() for r in headers.get('X-Roles', '').split(',') if r.strip())
+    roles = _roles(headers.get('X-Roles', ''))
     return RequestContext(user_id=headers.get('X-User-Id') or None,
                           project_id=headers.get('X-Project-Id') or None,
                           roles=roles,
@@ -83,6 +86,10 @@ def from_keystone_headers(headers, request_id, admin_role='admin'):
                           request_id=request_id,
                           auth_token=headers.get('X-Auth-Token'),
                           service_catalog=headers.get('X-Service-Catalog'))
+
+
+def _roles(header):
+    return tuple(r.strip() for r in header.split(',') if r.strip())
 
 
 def _parse_catalog(header):

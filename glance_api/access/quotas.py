@@ -30,9 +30,11 @@ quota_opts = [
                     'and stores; units B, KB, MB, GB or TB (1024-based) may follow '
                     'the number. 0 is unlimited.'),
     cfg.IntOpt('upload_reservation_step', default=64, min=1,
-               help='MiB of storage quota an upload reserves at a time when a '
-                    'storage limit is set. Smaller steps cost more registry calls; '
-                    'an upload never goes over the limit whatever the step.'),
+               help='MiB of storage quota an upload of unknown size (chunked, '
+                    'without x-openstack-image-size) reserves at a time when a '
+                    'storage limit is set; an upload of known size reserves all of '
+                    'it at once. Smaller steps cost more registry calls; an upload '
+                    'never goes over the limit whatever the step.'),
 ]
 
 limit_opts = [
@@ -106,8 +108,10 @@ class Quotas:
 
 
 class Reservation:
-    """Storage reserved for one upload, grown ahead of the bytes as they arrive.
+    """Storage reserved for one upload, ahead of its bytes.
 
+    An upload of known size reserves it all at once (``cover_exactly``) before its
+    first byte. One of unknown size grows its reservation as the bytes arrive:
     ``cover(total)`` makes sure at least ``total`` bytes are reserved before they are
     written, asking the registry for a step more at a time; when a whole step no
     longer fits, it asks for exactly what is needed, so an upload can use the last
@@ -134,6 +138,12 @@ class Reservation:
         try:
             self._reserve(max(total, self.reserved + self._step))
         except registry_errors.TooLarge:
+            self._reserve(total)
+
+    def cover_exactly(self, total):
+        """Reserve ``total`` bytes, no step more (a declared size); raise ``registry
+        errors.TooLarge`` if they do not fit."""
+        if self.enabled and total > self.reserved:
             self._reserve(total)
 
     def _reserve(self, total):

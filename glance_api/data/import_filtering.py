@@ -5,38 +5,43 @@ Upstream filters the URI of a web-download import with these options, and (glanc
 http(s) location a client adds goes through ``allows``. For each of schemes, hosts
 and ports, an allow-list, when set, is the only list obeyed (it beats the deny-list);
 otherwise the deny-list refuses what it names.
+
+The options read upstream's bracketed spelling (``allowed_ports = [80,443]``) and the
+plain one (``80,443``); hosts are host names or IP addresses, as upstream checks.
 """
 
 import logging
 import urllib.parse
 
-from oslo_config import cfg
+from oslo_config import types
+
+from glance_api.option_types import BracketedListOpt
 
 LOG = logging.getLogger(__name__)
 
 GROUP = 'import_filtering_opts'
 
+_PORT = types.Integer(min=1, max=65535)
+
 filtering_opts = [
-    cfg.ListOpt('allowed_schemes', default=['http', 'https'],
-                help='URL schemes the service may read from; when set, '
-                     'disallowed_schemes is ignored.'),
-    cfg.ListOpt('disallowed_schemes', default=[],
-                help='URL schemes refused (used only when allowed_schemes is '
-                     'empty).'),
-    cfg.ListOpt('allowed_hosts', default=[],
-                help='Host names or IP addresses the service may read from; when '
-                     'set, disallowed_hosts is ignored. Empty: any host.'),
-    cfg.ListOpt('disallowed_hosts', default=[],
-                help='Host names or IP addresses refused (used only when '
-                     'allowed_hosts is empty).'),
-    cfg.ListOpt('allowed_ports', item_type=cfg.types.Integer(min=1, max=65535),
-                default=[80, 443],
-                help='Ports the service may connect to; when set, disallowed_ports '
-                     'is ignored. A URL without a port uses its scheme\'s default '
-                     '(80 for http, 443 for https).'),
-    cfg.ListOpt('disallowed_ports', item_type=cfg.types.Integer(min=1, max=65535),
-                default=[],
-                help='Ports refused (used only when allowed_ports is empty).'),
+    BracketedListOpt('allowed_schemes', default=['http', 'https'],
+                     help='URL schemes the service may read from; when set, '
+                          'disallowed_schemes is ignored.'),
+    BracketedListOpt('disallowed_schemes', default=[],
+                     help='URL schemes refused (used only when allowed_schemes is '
+                          'empty).'),
+    BracketedListOpt('allowed_hosts', item_type=types.HostAddress(), default=[],
+                     help='Host names or IP addresses the service may read from; '
+                          'when set, disallowed_hosts is ignored. Empty: any host.'),
+    BracketedListOpt('disallowed_hosts', item_type=types.HostAddress(), default=[],
+                     help='Host names or IP addresses refused (used only when '
+                          'allowed_hosts is empty).'),
+    BracketedListOpt('allowed_ports', item_type=_PORT, default=[80, 443],
+                     help='Ports the service may connect to; when set, '
+                          'disallowed_ports is ignored. A URL without a port uses its '
+                          'scheme\'s default (80 for http, 443 for https).'),
+    BracketedListOpt('disallowed_ports', item_type=_PORT, default=[],
+                     help='Ports refused (used only when allowed_ports is empty).'),
 ]
 
 _DEFAULT_PORTS = {'http': 80, 'https': 443}

@@ -3,7 +3,8 @@
 An upload claims the image with a compare-and-swap ``queued -> saving`` (so a second
 upload is 409) and holds it with a lease it renews while bytes arrive; it streams the
 body in bounded chunks into a store writer that hashes as it writes, reserving
-storage quota ahead of the bytes, and publishes the result with ``saving -> active``.
+storage quota ahead of the bytes (all of a declared size before the first byte), and
+publishes the result with ``saving -> active``.
 Any failure cancels the writer (no bytes left behind) and puts the image back to
 ``queued``; an image deleted during the upload answers 410 and its new bytes are
 removed.
@@ -46,8 +47,7 @@ def upload(record, store, expected_size, limit):
                                    lease=conf.upload_lease_time, upload_id=upload_id,
                                    request_id=g.request_id)
     except registry_errors.Conflict as exc:
-        raise errors.Conflict('Image %s is already being uploaded (status %s).'
-                              % (image_id, exc.details.get('current_status')))
+        raise _held(image_id, exc.details, conf.upload_lease_time)
     except registry_errors.TooLarge as exc:
         raise errors.TooLarge(str(exc))
     if record['status'] == 'saving':
@@ -59,8 +59,12 @@ def upload(record, store, expected_size, limit):
         registry, ctx.identity, image_id, services().quotas.max_storage,
         conf.upload_reservation_step * quotas.MiB, g.request_id)
     try:
-        if expected_size is not None:
-            reservation.cover(expected_size)
+        declared = _declared_size(record, expected_size)
+        if declared is not None:
+            # All of it before the first byte: concurrent uploads that each hold
+            # part of what they need could together fill the quota and refuse
+            # each other, where some of them fit.
+            reservation.cover_exactly(declared)
         stored = _receive(store, image_id, expected_size, limit, conf, reservation,
                           _UploadLease(image_id, conf.upload_lease_time, upload_id))
     except BaseException as exc:
@@ -103,12 +107,22 @@ def upload(record, store, expected_size, limit):
     return location
 
 
+def _declared_size(record, expected_size):
+    """The size the upload says it has: ``x-openstack-image-size``, else the
+    ``Content-Length``, else the image's ``size``; None if unknown (chunked)."""
+    for size in (expected_size, request.content_length, record.get('size')):
+        if size is not None:
+            return size
+    return None
+
+
 def _receive(store, image_id, expected_size, limit, conf, reservation, lease):
     """Stream the request body into a new object; the ``StoredImage``.
 
-    Storage quota is reserved before each chunk is written, so a project's uploads
-    together never store more than its quota allows; the upload's lease on the
-    image is renewed as the bytes flow.
+    Storage quota is reserved before each chunk is written (a no-op while the
+    declared size, reserved beforehand, covers it), so a project's uploads together
+    never store more than its quota allows; the upload's lease on the image is
+    renewed as the bytes flow.
     """
     body = upload_body.blocks(request.environ, request.stream, conf.upload_chunk_size)
     # closing(): a body abandoned halfway (413, 400) must tell the server so.
@@ -188,6 +202,37 @@ class _UploadLease:
             # the lease run out.
             LOG.warning('image %s: could not renew the upload lease: %s',
                         self.image_id, exc)
+
+
+def _held(image_id, details, lease_time):
+    """The 409 for an upload to an image that another upload holds: when it is
+    released if that upload has stopped, and that deleting it needs no wait.
+
+    An upload renews its lease every third of ``lease_time`` while bytes arrive, so
+    a lease not renewed for longer belongs to an upload that has most probably
+    stopped (its API worker was killed, its client went away). The registry counts
+    the seconds left on its own clock."""
+    left = details.get('upload_lease_seconds_left')
+    if details.get('current_status') != 'saving' or left is None:
+        return errors.Conflict('Image %s is already being uploaded (status %s).'
+                               % (image_id, details.get('current_status')))
+    left = max(left, 0)
+    release = ('the image is released when its lease runs out, at %s (in %d '
+               'seconds), and a new upload can then take it over. Deleting the image '
+               'works now.' % (details.get('upload_lease_expires_at'), left))
+    idle = lease_time - left
+    if idle > lease_time / 3 + _RENEWAL_SLACK:
+        return errors.Conflict('Image %s is held by an upload that has not renewed '
+                               'its lease for %d seconds: its client or API worker '
+                               'has probably gone away. Unless it resumes, %s'
+                               % (image_id, idle, release))
+    return errors.Conflict('Image %s is being uploaded by another request. If that '
+                           'upload was interrupted, %s' % (image_id, release))
+
+
+#: Seconds an upload may be late renewing its lease (a chunk in flight, a registry
+#: round trip) before it is said to have stopped.
+_RENEWAL_SLACK = 1
 
 
 def _taken_over(image_id, seconds):

@@ -4,6 +4,8 @@
 
 - a request-id stamp, so that every response, including those that the auth layer
   answers itself (401, 503), carries ``x-openstack-request-id``;
+- ``unauthenticated`` layers, if given: what is answered without a token (version
+  discovery);
 - with ``auth_strategy = keystone``, keystonemiddleware's ``auth_token``, configured
   from ``[keystone_authtoken]``: it strips any identity headers the client sent,
   validates the token (401 with ``WWW-Authenticate`` if missing, expired or invalid;
@@ -18,9 +20,14 @@ import uuid
 from keystonemiddleware import auth_token
 
 
-def wrap(wsgi_app, conf):
+def wrap(wsgi_app, conf, unauthenticated=()):
+    """``wsgi_app`` behind authentication, and behind each of the ``unauthenticated``
+    middleware factories (innermost first), which see requests before any token is
+    checked."""
     if conf.auth_strategy == 'keystone':
         wsgi_app = auth_token.AuthProtocol(wsgi_app, {'oslo_config_config': conf})
+    for layer in unauthenticated:
+        wsgi_app = layer(wsgi_app)
     return _RequestId(wsgi_app)
 
 

@@ -3,18 +3,24 @@
 Handlers raise ``APIError`` subclasses (or let registry and store errors propagate);
 ``register_handlers`` maps everything to upstream Glance's status codes and error body.
 
-Body negotiation follows upstream (webob): a client that accepts JSON (``Accept``
-naming ``application/json``, or no ``Accept`` at all) gets
-``{"message": ..., "code": "404 Not Found", "title": "Not Found"}``; a client that
-accepts only ``*/*`` or text gets upstream's plain-text rendering. python-glanceclient
-sends ``*/*`` and cannot parse a flat JSON error, which is why upstream answers it with
-HTML; plain text is what it shows best.
+The body is negotiated as upstream's webob does it: of ``text/html`` and
+``application/json``, the first the ``Accept`` header takes (so ``*/*`` is HTML), else
+``text/plain``. JSON is upstream's shape, ``{"message": ..., "code": "404 Not Found",
+"title": "Not Found"}``. What each standard client can show decides this, and
+upstream's choice serves them all: python-glanceclient sends ``*/*`` and shows HTML or
+text but fails on a flat JSON error; openstacksdk (and openstackclient through it)
+shows JSON and HTML but not text, and sends ``*/*`` too, ``application/json`` when it
+lists, and an empty ``Accept`` when it patches or uploads. An empty or missing
+``Accept`` gets JSON here (upstream: text, which openstacksdk shows as a bare
+"Forbidden").
 """
 
+import html
 import http
 import logging
 
 import orjson
+import webob.acceptparse
 import werkzeug.exceptions
 from flask import Response, request
 
@@ -127,25 +133,33 @@ def error_response(status, message, headers=None):
     """An error response in upstream's shape, negotiated on the request's Accept."""
     phrase = http.HTTPStatus(status).phrase
     code = '%d %s' % (status, phrase)
-    if _wants_json():
+    mimetype = _negotiate(request.headers.get('Accept'))
+    if mimetype == 'application/json':
         body = orjson.dumps({'message': message, 'code': code, 'title': phrase})
-        mimetype = 'application/json'
+    elif mimetype == 'text/html':
+        body = _HTML % {'code': code, 'message': html.escape(message, quote=False)}
     else:
-        body = '%s\n\n%s\n\n   ' % (code, message)
-        mimetype = 'text/plain'
+        body = '%s\n\n%s\n' % (code, message)
     response = Response(body, status=status, mimetype=mimetype)
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
 
 
-def _wants_json():
-    accept = request.headers.get('Accept')
-    if not accept:
-        return True
-    return any(value in ('application/json', 'application/*')
-               or value.endswith('+json')
-               for value, quality in request.accept_mimetypes if quality > 0)
+#: One line per part: clients that show HTML strip the tags line by line and join
+#: what is left ("404 Not Found: No image found with ID ...").
+_HTML = ('<html>\n <head>\n  <title>%(code)s</title>\n </head>\n <body>\n'
+         '  <h1>%(code)s</h1>\n  %(message)s\n </body>\n</html>\n')
+
+_OFFERS = ('text/html', 'application/json')
+
+
+def _negotiate(accept):
+    """The media type of an error body for a request's ``Accept`` header."""
+    if not accept or not accept.strip():
+        return 'application/json'
+    offers = webob.acceptparse.create_accept_header(accept).acceptable_offers(_OFFERS)
+    return offers[0][0] if offers else 'text/plain'
 
 
 #: Methods Flask adds to every route and this API refuses on all of them, as upstream

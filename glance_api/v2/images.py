@@ -24,9 +24,11 @@ LOG = logging.getLogger(__name__)
 
 class TagConverter(werkzeug.routing.PathConverter):
     """A tag in a path: anything up to the end, slashes and line breaks included
-    (tags are any string; the path converter's ``.`` stops at a newline)."""
+    (tags are any string; the path converter's ``.`` stops at a newline), except a
+    trailing slash: ``.../tags/a/`` is 404, as every path with one is upstream.
+    (Upstream cannot address a tag with a slash at all.)"""
 
-    regex = '[^/](?s:.)*?'
+    regex = '[^/](?:(?s:.)*?[^/])?'
 
 
 def _check_visibility_change(ctx, visibility, record=None):

@@ -15,7 +15,7 @@ import flask
 from oslo_policy import policy as oslo_policy
 
 from glance_api.access import policy
-from glance_api.v2 import image_data, images, info, locations, members, schemas, versions
+from glance_api.v2 import image_data, images, info, locations, members, schemas
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,9 +41,9 @@ class Route:
 
 _IMAGE = '/v2/images/<image_id>'
 
+#: Every path under /v2. Version discovery (``/``, ``/versions``) is answered in front
+#: of authentication by ``glance_api.v2.versions.VersionNegotiation``.
 ROUTES = (
-    Route('GET', '/', versions.root),
-    Route('GET', '/versions', versions.versions),
     Route('GET', '/v2/schemas/image', schemas.image_schema),
     Route('GET', '/v2/schemas/images', schemas.images_schema),
     Route('GET', '/v2/schemas/member', schemas.member_schema),

@@ -1,16 +1,29 @@
-"""The version documents at / (300 Multiple Choices) and /versions (200), as upstream.
+"""Version discovery and negotiation, answered in front of authentication, as upstream.
 
-Glance has no microversion header: clients learn features from this list, so it must
-advertise exactly what upstream does for the same configuration.
+Glance has no microversion header: clients learn features from the versions document,
+so it must advertise exactly what upstream does for the same configuration. Upstream
+answers it before the token is checked (its ``versionnegotiation`` filter comes before
+``authtoken``): clients, load balancers and deployment tools discover versions, and
+check that the API is up, without a token. ``VersionNegotiation`` does the same:
+
+- a path whose first segment is ``versions`` (any method): the document with 200;
+- a first segment naming a version upstream serves (``v2``, ``v2.0`` ... ``v2.17``):
+  the request goes on to the API as ``/v2/...`` (so ``/v2.1/images`` is
+  ``/v2/images``);
+- anything else, ``/`` included: the document with 300 Multiple Choices.
+
+A client may name the version in ``Accept: application/vnd.openstack.images-v2`` instead
+of the path; then the whole path goes on under ``/v2``.
 """
 
-from flask import request
+import orjson
+import werkzeug.wrappers
 
-from glance_api.http import responses
-from glance_api.services import services
+_MEDIA_TYPE_PREFIX = 'application/vnd.openstack.images-'
 
 
-def _versions(conf):
+def advertised_versions(conf):
+    """``(version, status)`` pairs of the versions document, newest first."""
     current = [('2.17', 'CURRENT')]
     if conf.enabled_backends:
         # Multi-store features (2.8-2.13) are advertised only when configured.
@@ -23,20 +36,58 @@ def _versions(conf):
     return current + middle + old
 
 
-def _document():
-    conf = services().conf
-    base = (conf.public_endpoint or request.host_url).rstrip('/')
+def served_versions(conf):
+    """The version names a request may give in its path or media type (upstream's
+    list: a few more than the document advertises)."""
+    names = {'2', '2.15'} | {version for version, _ in advertised_versions(conf)}
+    return frozenset('v' + name for name in names)
+
+
+def document(conf, environ):
+    """The versions document, its links at ``public_endpoint`` or the request's
+    own URL."""
+    base = (conf.public_endpoint
+            or werkzeug.wrappers.Request(environ).root_url).rstrip('/')
     return {'versions': [
         {'id': 'v%s' % version, 'status': status,
          'links': [{'rel': 'self', 'href': '%s/v2/' % base}]}
-        for version, status in _versions(conf)]}
+        for version, status in advertised_versions(conf)]}
 
 
-def root():
-    """The versions document with 300 Multiple Choices."""
-    return responses.json(_document(), status=300)
+class VersionNegotiation:
+    """WSGI middleware in front of authentication: answers version discovery and
+    passes versioned requests on under ``/v2``."""
+
+    def __init__(self, app, conf):
+        self.app = app
+        self.conf = conf
+        self.served = served_versions(conf)
+
+    def __call__(self, environ, start_response):
+        path = environ.get('PATH_INFO', '')
+        first, rest = _first_segment(path)
+        if first == 'versions':
+            return self._versions(environ, start_response, '200 OK')
+        accept = environ.get('HTTP_ACCEPT', '')
+        if accept.startswith(_MEDIA_TYPE_PREFIX):
+            version, rest = accept[len(_MEDIA_TYPE_PREFIX):], path
+        else:
+            version = first
+        if version not in self.served:
+            return self._versions(environ, start_response, '300 Multiple Choices')
+        environ['PATH_INFO'] = '/v2' + rest
+        return self.app(environ, start_response)
+
+    def _versions(self, environ, start_response, status):
+        body = orjson.dumps(document(self.conf, environ))
+        start_response(status, [('Content-Type', 'application/json'),
+                                ('Content-Length', str(len(body)))])
+        return [body]
 
 
-def versions():
-    """The versions document with 200."""
-    return responses.json(_document())
+def _first_segment(path):
+    """``('v2', '/images')`` for ``/v2/images``; leading slashes are skipped, as
+    upstream does."""
+    path = path.lstrip('/')
+    first, slash, rest = path.partition('/')
+    return first, slash + rest

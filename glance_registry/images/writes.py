@@ -14,6 +14,7 @@ no row has lost the race and gets ``errors.Conflict`` with the current status.
 
 import datetime
 import logging
+import math
 import uuid
 
 import orjson
@@ -147,7 +148,9 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
     with db_module.write_transaction(db):
         image = records.visible_image(db, identity, image_id, lock=True)
         if (from_status, to_status) == ('queued', 'saving') and \
-                _abandoned_upload(image, now):
+                image.status == 'saving':
+            if not _abandoned_upload(image, now):
+                raise _held_by_upload(image, now)
             LOG.warning('image %s: taking over an upload whose lease ran out at %s',
                         image_id, image.upload_lease_expires_at)
             from_status = 'saving'   # already counted as uploading
@@ -174,6 +177,21 @@ def _abandoned_upload(image, now):
     """Whether ``image`` is ``saving`` for an upload that stopped renewing its lease."""
     expires = image.upload_lease_expires_at
     return image.status == 'saving' and expires is not None and expires <= now
+
+
+def _held_by_upload(image, now):
+    """The ``Conflict`` for a new upload to an image another upload still holds:
+    with when its lease runs out (``upload_lease_expires_at``, and
+    ``upload_lease_seconds_left`` on the registry's clock), so that the caller can
+    say when the image is released if that upload has stopped."""
+    expires = image.upload_lease_expires_at
+    details = {'image_id': image.id, 'current_status': image.status}
+    if expires is not None:
+        details.update(upload_lease_expires_at=records.isotime(expires),
+                       upload_lease_seconds_left=math.ceil(
+                           (expires - now).total_seconds()))
+    return errors.Conflict('Image %s is held by another upload until its lease runs '
+                           'out' % image.id, reason='held_by_upload', **details)
 
 
 def renew_upload_lease(db, identity, image_id, seconds, upload_id=None):

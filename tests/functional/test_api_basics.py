@@ -4,6 +4,9 @@ import jsonschema
 import pytest
 import requests
 
+from glance_api.v2 import routes
+from tests.fixtures.deployment import PATCH_2_1
+
 
 def test_root_lists_versions_with_300(glance):
     response = requests.get(glance.url + '/')
@@ -20,6 +23,51 @@ def test_versions_lists_versions_with_200(glance):
     response = requests.get(glance.url + '/versions')
     assert response.status_code == 200
     assert response.json() == requests.get(glance.url + '/').json()
+
+
+@pytest.mark.parametrize('method, path', [
+    ('GET', '/versions/'), ('GET', '/versions/anything'), ('POST', '/versions'),
+    ('DELETE', '/versions'), ('OPTIONS', '/versions'),
+])
+def test_every_request_for_versions_is_answered_with_the_document(glance, method,
+                                                                    path):
+    """Upstream answers version discovery before routing, whatever the method."""
+    response = requests.request(method, glance.url + path)
+    assert response.status_code == 200
+    assert response.json()['versions'][0]['id'] == 'v2.17'
+
+
+def test_head_of_versions_is_200_without_a_body(glance):
+    response = requests.head(glance.url + '/versions')
+    assert (response.status_code, response.content) == (200, b'')
+
+
+@pytest.mark.parametrize('path', ['/v3/images', '/nothing', '/v1/images', '//',
+                                  '/v2.99/images'])
+def test_a_path_without_a_served_version_lists_the_versions_with_300(glance, path):
+    response = requests.get(glance.url + path)
+    assert response.status_code == 300
+    assert response.json()['versions'][0]['id'] == 'v2.17'
+
+
+@pytest.mark.parametrize('path', ['/v2.1/images', '/v2.0/images', '/v2.17/images',
+                                  '/v2.15/images'])
+def test_a_minor_version_in_the_path_is_served_as_v2(tenant, path):
+    image = tenant.create_image()
+    response = tenant.get(path + '/' + image['id'])
+    assert response.status_code == 200
+    assert response.json()['id'] == image['id']
+
+
+def test_a_version_in_the_media_type_is_served_as_v2(tenant):
+    image = tenant.create_image()
+    response = tenant.get('/images/' + image['id'], headers={
+        'Accept': 'application/vnd.openstack.images-v2.1'})
+    assert response.status_code == 200
+    assert response.json()['id'] == image['id']
+    unknown = tenant.get('/images/' + image['id'], headers={
+        'Accept': 'application/vnd.openstack.images-v9'})
+    assert unknown.status_code == 300
 
 
 def test_every_response_has_a_request_id(glance, tenant):
@@ -83,7 +131,6 @@ def test_doubled_slashes_are_404_not_redirects(tenant, path):
     ('/v2/images', {'GET', 'POST'}),
     (IMAGE, {'GET', 'PATCH', 'DELETE'}),
     (IMAGE + '/file', {'GET', 'PUT'}),
-    ('/versions', {'GET'}),
 ])
 def test_head_and_options_are_405_as_upstream_routes_them(tenant, method, path,
                                                          allowed):
@@ -104,15 +151,75 @@ def test_a_body_where_none_is_expected_is_400(tenant, method, path):
     assert response.json()['message'] == 'A body is not expected with this request.'
 
 
-def test_clients_that_accept_anything_get_plain_text_errors(glance):
-    """python-glanceclient sends Accept: */* and cannot parse a flat JSON error."""
-    response = requests.get(glance.url + '/v2/images/nope',
-                            headers={'Accept': '*/*'})
+NOT_FOUND = 'No image found with ID 00000000-0000-0000-0000-000000000000'
+
+
+@pytest.mark.parametrize('accept', ['*/*', 'text/html', 'text/*',
+                                    'application/json, */*'])
+def test_clients_that_accept_anything_get_html_errors_as_upstream(glance, accept):
+    """webob's choice, which upstream answers with: python-glanceclient and
+    openstacksdk send ``*/*``, and each shows HTML (not a flat JSON error, not text)."""
+    response = requests.get(glance.url + IMAGE, headers={'Accept': accept})
     assert response.status_code == 404
+    assert response.headers['Content-Type'].startswith('text/html')
+    assert '<title>404 Not Found</title>' in response.text
+    assert NOT_FOUND in response.text
+
+
+def test_html_errors_escape_the_message(tenant):
+    image = tenant.create_image()
+    response = tenant.patch('/v2/images/' + image['id'], headers={
+        'Accept': '*/*', 'Content-Type': PATCH_2_1},
+        data='[{"op": "add", "path": "/a/<b>", "value": "y"}]')
+    assert response.status_code == 400
+    assert 'Nested paths are not allowed: `/a/&lt;b&gt;`' in response.text
+    assert '<b>' not in response.text
+
+
+@pytest.mark.parametrize('accept', [None, '', 'application/json',
+                                    'text/html;q=0.5, application/json'])
+def test_clients_that_ask_for_json_or_nothing_get_json_errors(glance, accept):
+    """openstacksdk sends an empty ``Accept`` when it patches or uploads: it shows
+    JSON, but not the text upstream answers it."""
+    response = requests.get(glance.url + IMAGE, headers={'Accept': accept})
+    assert response.headers['Content-Type'] == 'application/json'
+    assert response.json() == {'message': NOT_FOUND, 'code': '404 Not Found',
+                               'title': 'Not Found'}
+
+
+@pytest.mark.parametrize('accept', ['text/plain', 'application/xml'])
+def test_clients_that_accept_neither_html_nor_json_get_text_errors(glance, accept):
+    response = requests.get(glance.url + IMAGE, headers={'Accept': accept})
     assert response.headers['Content-Type'].startswith('text/plain')
-    assert response.text.startswith('404 Not Found')
+    assert response.text == '404 Not Found\n\n%s\n' % NOT_FOUND
 
 
-def test_errors_without_an_accept_header_are_json(glance):
-    response = requests.get(glance.url + '/v2/images/nope', headers={'Accept': None})
+@pytest.fixture
+def shared_image(tenant, other_tenant):
+    """An image of the tenant's with a tag and a member, so that every path of the
+    routes table names something that exists."""
+    image = tenant.create_image(tags=['t'])
+    response = tenant.post('/v2/images/%s/members' % image['id'],
+                           json={'member': other_tenant.project})
+    assert response.status_code == 200, response.text
+    return image
+
+
+def _concrete(path, image_id, member_id):
+    return (path.replace('<image_id>', image_id).replace('<member_id>', member_id)
+            .replace('<tag:tag>', 't').replace('<store_id>', 'file'))
+
+
+@pytest.mark.parametrize('route', routes.ROUTES,
+                         ids=lambda route: '%s %s' % (route.method, route.path))
+def test_a_trailing_slash_is_404_on_every_route_as_upstream(tenant, other_tenant,
+                                                            shared_image, route):
+    """Upstream's router matches no path with a trailing slash; nothing is done."""
+    path = _concrete(route.path, shared_image['id'], other_tenant.project)
+    response = tenant.request(route.method, path + '/', allow_redirects=False,
+                              json={} if route.accepts_body else None)
+    assert response.status_code == 404, response.text
     assert response.json()['code'] == '404 Not Found'
+    image = tenant.image(shared_image['id'])
+    assert (image['status'], image['tags']) == ('queued', ['t'])
+    assert tenant.get('/v2/images/%s/members' % image['id']).json()['members']

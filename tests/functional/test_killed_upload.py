@@ -7,8 +7,10 @@ completes. A stalled upload that resumes after being taken over stops with 409. 
 uploading) and a short lease.
 """
 
+import datetime
 import hashlib
 import os
+import re
 import signal
 import time
 
@@ -57,6 +59,8 @@ def test_an_upload_cut_short_by_a_killed_worker_can_be_redone(glance):
         if time.monotonic() - killed_at < LEASE - 1:
             # The dead upload's lease still runs: it might only be slow.
             assert early.status_code == 409, early.text
+            assert 'the image is released when its lease runs out' in \
+                early.json()['message']
         wait_until(lambda: time.monotonic() - killed_at > LEASE, LEASE + 1)
 
         response = tenant.upload(image['id'], data)
@@ -116,4 +120,47 @@ def test_deleting_an_image_removes_what_its_killed_upload_left(glance):
         kill_worker_mid_upload(glance, image['id'])
         # Within the start-up sweep's grace minute: only the delete removes it.
         assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
+        assert not [name for name in glance.stored_files() if image['id'] in name]
+
+
+LONG_LEASE = 15
+
+
+@pytest.fixture(scope='module')
+def glance_long_lease(tmp_path_factory):
+    with deployment.running(tmp_path_factory.mktemp('killed-upload-long'), api_extra={
+            'DEFAULT': {'workers': 1, 'upload_lease_time': LONG_LEASE}}) as glance:
+        yield glance
+
+
+def test_the_409_for_an_image_held_by_a_killed_upload_says_when_and_what_to_do(
+        glance_long_lease):
+    """It names the lease that stopped being renewed, when the image is released,
+    and that deleting the image needs no wait."""
+    glance = glance_long_lease
+    with glance.client(deployment.new_project()) as tenant:
+        image = tenant.create_image()
+        killed_at = kill_worker_mid_upload(glance, image['id'])
+        # Past the renewal the killed upload would have made (a third of the lease).
+        stopped_for = LONG_LEASE / 3 + 2
+        wait_until(lambda: time.monotonic() - killed_at > stopped_for, stopped_for)
+
+        response = tenant.upload(image['id'], b'new data')
+        assert time.monotonic() - killed_at < LONG_LEASE - 2, 'the lease ran out'
+        assert response.status_code == 409, response.text
+        message = response.json()['message']
+        assert 'held by an upload that has not renewed its lease' in message, message
+        expires = tenant.get('/v2/images/%s' % image['id']).json()['updated_at']
+        match = re.search(r'released when its lease runs out, at (\S+) \(in (\d+) '
+                          r'seconds\)', message)
+        assert match, message
+        released_at = datetime.datetime.fromisoformat(match.group(1).replace('Z', ''))
+        started_at = datetime.datetime.fromisoformat(expires.replace('Z', ''))
+        # The lease was last renewed when the upload started (status saving).
+        assert abs((released_at - started_at).total_seconds() - LONG_LEASE) <= 1
+        assert 0 < int(match.group(2)) <= LONG_LEASE - stopped_for
+        assert 'Deleting the image works now.' in message
+
+        assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
+        assert tenant.get('/v2/images/%s' % image['id']).status_code == 404
         assert not [name for name in glance.stored_files() if image['id'] in name]

@@ -1,7 +1,14 @@
 """Quotas: per-image limits, the storage quota under concurrent uploads, project
 limits and /v2/info/usage. Every refusal is 413 and leaves nothing behind."""
 
+import hashlib
+import http.client
+import os
+import select
+import socket
 import threading
+import time
+import urllib.parse
 
 import pytest
 
@@ -28,6 +35,13 @@ def limited(tmp_path_factory):
 def one_at_a_time(tmp_path_factory):
     with deployment.running(tmp_path_factory.mktemp('uploading'), api_extra={
             'image_limits': {'image_count_uploading': 1}}) as glance:
+        yield glance
+
+
+@pytest.fixture(scope='module')
+def ten_mb(tmp_path_factory):
+    with deployment.running(tmp_path_factory.mktemp('ten-mb'), api_extra={
+            'DEFAULT': {'user_storage_quota': '10MB'}}) as glance:
         yield glance
 
 
@@ -163,3 +177,82 @@ def test_usage_without_a_project_says_there_is_none(limited):
         response = anonymous.get('/v2/info/usage')
     assert response.status_code == 400
     assert 'no project' in response.json()['message']
+
+
+MiB = 1024 * KiB
+
+
+class HeldUpload:
+    """A ``PUT /file`` with a ``Content-Length``, over a socket: its headers and first
+    bytes go at once, the rest when the test says."""
+
+    def __init__(self, glance, project, image_id, data, first=64 * KiB):
+        url = urllib.parse.urlparse(glance.url)
+        self.data = data
+        self.first = first
+        self.sock = socket.create_connection((url.hostname, url.port), timeout=60)
+        self.sock.sendall((
+            'PUT /v2/images/%s/file HTTP/1.1\r\nHost: x\r\n'
+            'Content-Type: application/octet-stream\r\nContent-Length: %d\r\n'
+            'Accept: application/json\r\nX-Project-Id: %s\r\n'
+            'X-User-Id: u\r\nX-Roles: member,reader\r\n\r\n'
+            % (image_id, len(data), project)).encode() + data[:first])
+
+    def answered(self):
+        return bool(select.select([self.sock], [], [], 0)[0])
+
+    def finish(self):
+        self.sock.sendall(self.data[self.first:])
+
+    def status(self):
+        response = http.client.HTTPResponse(self.sock, method='PUT')
+        response.begin()
+        response.read()
+        return response.status
+
+    def close(self):
+        self.sock.close()
+
+
+def test_concurrent_uploads_of_known_size_let_through_exactly_those_that_fit(ten_mb):
+    """Six 4 MiB uploads at once under a 10 MB quota: each reserves its declared
+    size before its first byte, so two fit and four are refused at once (reserving
+    chunk by chunk, their partial reservations filled the quota and refused each
+    other: two, one or none got through)."""
+    project = deployment.new_project()
+    with ten_mb.client(project) as client:
+        images = [client.create_image()['id'] for _ in range(6)]
+        data = [os.urandom(4 * MiB) for _ in images]
+        uploads = [HeldUpload(ten_mb, project, image_id, body)
+                   for image_id, body in zip(images, data)]
+        try:
+            deadline = time.monotonic() + 20
+            while sum(u.answered() for u in uploads) < 4 and \
+                    time.monotonic() < deadline:
+                time.sleep(0.05)
+            refused = [u for u in uploads if u.answered()]
+            holding = [u for u in uploads if not u.answered()]
+            assert len(refused) == 4, 'refused before any upload finished: %d' % len(
+                refused)
+            # They overlapped: the four were refused while the two others were
+            # still uploading, their bodies not yet sent.
+            assert [client.image(images[uploads.index(u)])['status']
+                    for u in holding] == ['saving', 'saving']
+            assert [u.status() for u in refused] == [413] * 4
+            for upload in holding:
+                upload.finish()
+            assert [u.status() for u in holding] == [204, 204]
+        finally:
+            for upload in uploads:
+                upload.close()
+
+        for upload, image_id, body in zip(uploads, images, data):
+            image = client.image(image_id)
+            if upload in holding:
+                assert (image['status'], image['size'], image['checksum']) == (
+                    'active', len(body), hashlib.md5(body).hexdigest())
+            else:
+                assert (image['status'], image['size']) == ('queued', None)
+                assert no_files_for(ten_mb, image_id)
+        usage = client.get('/v2/info/usage').json()['usage']['image_size_total']
+        assert usage == {'limit': 10, 'usage': 8}

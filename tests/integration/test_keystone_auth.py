@@ -45,8 +45,21 @@ def test_the_healthcheck_needs_no_token(secured):
     assert (response.status_code, response.text) == (200, 'OK')
 
 
-def test_versions_need_no_token(secured):
-    assert requests.get(secured.url + '/versions').status_code in (200, 401)
+@pytest.mark.parametrize('path, status', [('/versions', 200), ('/', 300)])
+def test_versions_need_no_token(secured, path, status):
+    """Answered before authentication, as upstream: clients, load balancers and
+    deployment tools discover versions (and see that the API is up) without one."""
+    response = requests.get(secured.url + path)
+    assert response.status_code == status
+    assert response.json()['versions'][0] == {
+        'id': 'v2.17', 'status': 'CURRENT',
+        'links': [{'rel': 'self', 'href': secured.url + '/v2/'}]}
+    assert response.headers['x-openstack-request-id'].startswith('req-')
+
+
+@pytest.mark.parametrize('path', ['/v2/images', '/v2.1/images', '/v2/nothing-here'])
+def test_versioned_paths_need_a_token(secured, path):
+    assert requests.get(secured.url + path).status_code == 401
 
 
 def test_member_creates_for_its_project_and_other_projects_cannot_see_it(secured,

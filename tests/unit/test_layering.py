@@ -20,7 +20,7 @@ PACKAGES = ('glance_api', 'glance_registry', 'stores')
 # layers (http < access < images < data < v2, each importing only those below it).
 _API_BELOW = {
     # glance_api's layers, lowest first; each imports only the ones below it (and
-    # the registry's contract half and the stores). services.py is the ground.
+    # the registry's contract half and the stores) and the ground (_API_GROUND).
     'glance_api.http': (),
     'glance_api.access': ('glance_api.http',),
     'glance_api.images': ('glance_api.http', 'glance_api.access'),
@@ -29,6 +29,8 @@ _API_BELOW = {
                       'glance_api.data'),
 }
 _API_OUTSIDE = ('glance_registry.client', 'glance_registry.process', 'stores')
+# What every layer may import: the Services record, and option types.
+_API_GROUND = ('glance_api.services', 'glance_api.option_types')
 
 LAYERS = {
     'stores': ('stores',),
@@ -39,8 +41,8 @@ LAYERS = {
     # The API talks to the registry only through its contract half; its top-level
     # modules (app, cmd, opts, all_in_one) compose every layer.
     'glance_api': ('glance_api',) + _API_OUTSIDE,
-    'glance_api.services': ('glance_api.services',),
-    **{layer: (layer, 'glance_api.services') + below + _API_OUTSIDE
+    **{ground: (ground,) for ground in _API_GROUND},
+    **{layer: (layer,) + _API_GROUND + below + _API_OUTSIDE
        for layer, below in _API_BELOW.items()},
 }
 

@@ -35,6 +35,24 @@ def test_a_live_upload_is_not_taken_over(client, project, make_image):
     assert refused.value.details['current_status'] == 'saving'
 
 
+def test_a_refused_upload_learns_when_the_holders_lease_runs_out(client, project,
+                                                                 make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    start_upload(client, owner, image['id'], lease=60)
+    time.sleep(1.1)
+    with pytest.raises(errors.Conflict) as refused:
+        start_upload(client, owner, image['id'], lease=60)
+    details = refused.value.details
+    assert 57 <= details['upload_lease_seconds_left'] <= 59
+    renewed = client.renew_upload_lease(owner, image['id'], 30)
+    with pytest.raises(errors.Conflict) as refused:
+        start_upload(client, owner, image['id'], lease=60)
+    assert refused.value.details['upload_lease_expires_at'] == \
+        renewed['upload_lease_expires_at']
+    assert 29 <= refused.value.details['upload_lease_seconds_left'] <= 30
+
+
 def test_an_upload_without_a_lease_is_never_taken_over(client, project, make_image):
     # Uploads started before leases existed (or by a client that sends none).
     owner = project()
