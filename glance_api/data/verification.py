@@ -4,15 +4,17 @@
 importing`` in one registry call (the caller's ``validation_data``, if any, becomes
 the image's ``os_hash_algo``/``os_hash_value`` at the same time), then a thread of
 this API worker reads the data through its store's reader, computing size, md5
-checksum and multihash in one pass. It resumes a broken read from where it stopped,
-at most ``http_retries`` times. Then, in one registry call each:
+checksum and multihash in one pass, and inspecting the content as an upload's is
+(``glance_api.data.inspection``). It resumes a broken read from where it stopped, at
+most ``http_retries`` times. Then, in one registry call each:
 
-- the data matches the expected hash (or none was given): ``importing -> active``
-  with size, checksum and hash, the location ``active``;
-- it does not, cannot be read, is larger than ``image_size_cap`` or does not fit
-  in the project's storage quota: the location is removed, the hash values cleared
-  and the image is ``queued`` again (its data, which this service did not write, is
-  left where it is).
+- the data matches the expected hash (or none was given) and its content is safe
+  and of the image's ``disk_format``: ``importing -> active`` with size, virtual
+  size, checksum and hash, the location ``active``;
+- it does not, cannot be read, is larger than ``image_size_cap``, does not fit
+  in the project's storage quota, or its content is refused: the location is
+  removed, the hash values cleared and the image is ``queued`` again (its data,
+  which this service did not write, is left where it is).
 
 Nothing is kept in the process: the image's status and its pending location tell
 the story to every worker and host. The thread holds a lease on the location
@@ -32,8 +34,9 @@ import uuid
 from flask import g
 
 from glance_api.access.context import SERVICE_IDENTITY
-from glance_api.services import services
+from glance_api.data import inspection
 from glance_api.data.store_data import caller_credentials
+from glance_api.services import services
 from glance_registry import errors as registry_errors
 from glance_registry.client import Lease
 from stores import errors as store_errors
@@ -47,7 +50,7 @@ PENDING = 'pending'
 MAX_ATTEMPTS = 3
 
 # The data attributes verification sets, and clears when it refuses the data.
-_DATA = ('size', 'checksum', 'os_hash_algo', 'os_hash_value')
+_DATA = ('size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value')
 
 
 def start(record, location, expected):
@@ -59,7 +62,7 @@ def start(record, location, expected):
     ``TooLarge`` over ``image_location_quota``.
     """
     conf = services().conf
-    verifier = Verifier.for_app(record['id'], location, g.request_id)
+    verifier = Verifier.for_app(record, location, g.request_id)
     services().registry.add_location(
         g.context.identity, record['id'], location['url'], location['metadata'],
         status=PENDING, transition=('queued', 'importing'), values=expected,
@@ -78,7 +81,7 @@ def resume_stalled(record):
     for location in record.get('locations') or []:
         if location.get('status') != PENDING or not _expired(location, now):
             continue
-        verifier = Verifier.for_app(record['id'], location, g.request_id)
+        verifier = Verifier.for_app(record, location, g.request_id)
         try:
             claimed = services().registry.claim_location(
                 SERVICE_IDENTITY, record['id'], location['url'], verifier.lease,
@@ -117,7 +120,7 @@ class Verifier:
 
     def __init__(self, registry, store_set, image_id, location, hashing_algorithm,
                  retries, lease_time, size_cap, max_storage=-1, request_id=None,
-                 credentials=None):
+                 credentials=None, content=None):
         self.registry = registry
         self.store_set = store_set
         self.image_id = image_id
@@ -132,16 +135,21 @@ class Verifier:
         # The caller's, for stores that act as the caller; a verification taken
         # over from a dead worker has none.
         self.credentials = credentials
+        # An ``Inspection`` of the data; none: not inspected.
+        self.content = content
         self._renew_at = 0
 
     @classmethod
-    def for_app(cls, image_id, location, request_id):
+    def for_app(cls, record, location, request_id):
+        """The verifier of ``location`` of the image ``record``, as this worker's
+        configuration says."""
         conf = services().conf
-        return cls(services().registry, services().stores, image_id, location,
+        return cls(services().registry, services().stores, record['id'], location,
                    conf.hashing_algorithm, conf.http_retries,
                    conf.secure_hash_lease_time, conf.image_size_cap,
                    services().quotas.max_storage, request_id,
-                   credentials=caller_credentials())
+                   credentials=caller_credentials(),
+                   content=inspection.Inspection.for_image(record, conf))
 
     def spawn(self, give_up=False):
         """Run in a daemon thread of this worker."""
@@ -156,7 +164,7 @@ class Verifier:
                 raise _Refused('its verification was interrupted %d times'
                                % MAX_ATTEMPTS)
             size, checksum, multihash = self._read()
-            self._finish(size, checksum, multihash)
+            self._finish(size, checksum, multihash, self._judge_content())
         except _Refused as exc:
             self._refuse(str(exc))
         except _LeaseLost:
@@ -187,6 +195,7 @@ class Verifier:
                                 raise _Refused('it is larger than image_size_cap (%d '
                                                'bytes)' % self.size_cap)
                             hasher.update(chunk)
+                            self._inspect(chunk)
                             self._keep_lease()
                     checksum, multihash = hasher.hexdigests()
                     return size, checksum, multihash
@@ -202,6 +211,23 @@ class Verifier:
                     self._pause(min(failures, 5))
         finally:
             hasher.close()
+
+    def _inspect(self, chunk):
+        if self.content is None:
+            return
+        try:
+            self.content.feed(chunk)
+        except inspection.ContentRefused as exc:
+            raise _Refused(exc.reason)
+
+    def _judge_content(self):
+        """The virtual size of the data read, if its content is accepted."""
+        if self.content is None:
+            return None
+        try:
+            return self.content.finish().virtual_size
+        except inspection.ContentRefused as exc:
+            raise _Refused(exc.reason)
 
     def _pause(self, seconds):
         """Sleep, keeping the lease (it is renewed only while there is progress, so
@@ -231,7 +257,7 @@ class Verifier:
             return
         self._renew_at = time.monotonic() + self.lease.seconds / 3
 
-    def _finish(self, size, checksum, multihash):
+    def _finish(self, size, checksum, multihash, virtual_size):
         record = self._importing_record()
         if record is None:
             return
@@ -243,7 +269,7 @@ class Verifier:
                            % (self.hashing_algorithm, multihash, expected))
         locations = [_stored(location, active=location['url'] == self.url)
                      for location in record['locations']]
-        values = {'size': size, 'checksum': checksum,
+        values = {'size': size, 'virtual_size': virtual_size, 'checksum': checksum,
                   'os_hash_algo': self.hashing_algorithm, 'os_hash_value': multihash}
         try:
             activated = self._transition('active', values, locations,
