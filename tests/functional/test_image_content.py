@@ -21,7 +21,6 @@ import pytest
 
 from tests.fixtures import deployment
 from tests.fixtures import disk_images as images
-from tests.fixtures.disk_images import qemu_img, qemu_img_binary  # noqa: F401
 
 KiB, MiB, GiB = images.KiB, images.MiB, images.GiB
 BIN = os.path.dirname(sys.executable)
@@ -86,46 +85,7 @@ def uploaded(client, data, disk_format, container_format='bare'):
     return image
 
 
-# (what, the data, declared disk_format, what the message says)
-CRAFTED = [
-    ('CVE-2015-1850/1851 qcow2 backing file naming a host file',
-     lambda: images.qcow2(backing_file=images.HOST_FILE), 'qcow2',
-     'Image content is qcow2 with a backing file; refused.'),
-    ('CVE-2024-32498 qcow2 external data file naming a host file',
-     lambda: images.qcow2(data_file=images.HOST_FILE), 'qcow2',
-     'Image content is qcow2 with an external data file; refused.'),
-    ('CVE-2022-47951 vmdk flat extent naming a host file',
-     lambda: images.vmdk_flat_descriptor(), 'vmdk',
-     'Image content is a VMDK descriptor file, whose data is in other files; '
-     'refused.'),
-    ('CVE-2022-47951 vmdk sparse descriptor naming a host file',
-     lambda: images.vmdk_sparse(extent=images.HOST_FILE), 'vmdk',
-     'Image content is vmdk with a descriptor that is not allowed (Invalid extent '
-     'filenames found); refused.'),
-    ('vmdk create-type with named extents', lambda: images.vmdk_sparse(
-        'twoGbMaxExtentFlat'), 'vmdk',
-     'Image content is a VMDK of create-type twogbmaxextentflat, which '
-     'vmdk_allowed_types (streamOptimized, monolithicSparse) does not allow; '
-     'refused.'),
-    ('iso hiding a qcow2', lambda: images.iso(system_area=images.qcow2(
-        backing_file=images.HOST_FILE)), 'iso',
-     'Image content is iso and qcow2 at once: one format hidden in another; '
-     'refused.'),
-    ('gpt disk hiding a qcow2', lambda: images.gpt(prefix=images.qcow2()[:446]),
-     'raw', 'Image content is gpt and qcow2 at once: one format hidden in another; '
-            'refused.'),
-    ('mbr without partitions', lambda: images.protective_mbr(partitions=False)
-     .ljust(64 * KiB, b'\0'), 'raw',
-     'Image content is gpt with an invalid partition table (GPT MBR has no '
-     'partitions defined); refused.'),
-    ('qcow2 declared raw', lambda: images.qcow2(), 'raw',
-     'disk_format is raw but the image content is qcow2; refused.'),
-    ('raw declared qcow2', lambda: images.raw(), 'qcow2',
-     'disk_format is qcow2 but the image content is raw (no known disk format); '
-     'refused.'),
-    ('qed', lambda: images.qed(), 'raw',
-     'disk_format is raw but the image content is qed; refused.'),
-]
+CRAFTED = images.REFUSED
 CRAFTED_IDS = [row[0] for row in CRAFTED]
 
 

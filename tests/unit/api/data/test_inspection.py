@@ -71,14 +71,9 @@ def test_content_of_its_declared_format_is_accepted_with_its_virtual_size(
     assert inspect(make(), disk_format, chunk_size=chunk_size) == verdict
 
 
-# (what, the data, declared disk_format, words of the message)
-REFUSED = [
-    ('qcow2 with a backing file (CVE-2015-1850/1851)',
-     lambda: images.qcow2(backing_file=images.HOST_FILE), 'qcow2',
-     'Image content is qcow2 with a backing file; refused.'),
-    ('qcow2 with an external data file (CVE-2024-32498)',
-     lambda: images.qcow2(data_file=images.HOST_FILE), 'qcow2',
-     'Image content is qcow2 with an external data file; refused.'),
+# The crafted images the functional tests send, and more: (what, the data, declared
+# disk_format, words of the message).
+REFUSED = images.REFUSED + [
     ('qcow2 with both', lambda: images.qcow2(backing_file='base.img',
                                              data_file=images.HOST_FILE), 'qcow2',
      'Image content is qcow2 with a backing file and with an external data file; '
@@ -90,14 +85,6 @@ REFUSED = [
     ('qcow2 version 1', lambda: images.qcow2(version=1), 'qcow2',
      'Image content is qcow2 with a version or features this service does not know '
      '(Unsupported qcow2 version); refused.'),
-    ('vmdk flat descriptor naming a host file (CVE-2022-47951)',
-     lambda: images.vmdk_flat_descriptor(), 'vmdk',
-     'Image content is a VMDK descriptor file, whose data is in other files; '
-     'refused.'),
-    ('vmdk sparse descriptor naming a host file',
-     lambda: images.vmdk_sparse(extent=images.HOST_FILE), 'vmdk',
-     'Image content is vmdk with a descriptor that is not allowed (Invalid extent '
-     'filenames found); refused.'),
     ('vmdk descriptor file of a sparse type naming a file beside it',
      lambda: images.vmdk_descriptor('monolithicSparse', ['RW 2048 SPARSE "other"']),
      'vmdk', 'Image content is a VMDK descriptor file'),
@@ -106,28 +93,10 @@ REFUSED = [
      'Image content is a VMDK of create-type twogbmaxextentsparse, which '
      'vmdk_allowed_types (streamOptimized, monolithicSparse) does not allow; '
      'refused.'),
-    ('iso hiding a qcow2', lambda: images.iso(
-        system_area=images.qcow2(backing_file=images.HOST_FILE)), 'iso',
-     'Image content is iso and qcow2 at once: one format hidden in another; '
-     'refused.'),
-    ('gpt hiding a qcow2', lambda: images.gpt(prefix=images.qcow2()[:446]), 'raw',
-     'Image content is gpt and qcow2 at once: one format hidden in another; '
-     'refused.'),
-    ('mbr without partitions', lambda: images.protective_mbr(partitions=False)
-     .ljust(64 * KiB, b'\0'), 'raw',
-     'Image content is gpt with an invalid partition table (GPT MBR has no '
-     'partitions defined); refused.'),
     ('qed', lambda: images.qed(), 'qcow2', 'disk_format is qcow2 but the image '
                                           'content is qed; refused.'),
-    ('qed declared raw', lambda: images.qed(), 'raw', 'disk_format is raw but the '
-                                                      'image content is qed; refused.'),
-    ('qcow2 declared raw', lambda: images.qcow2(), 'raw',
-     'disk_format is raw but the image content is qcow2; refused.'),
     ('vmdk declared raw', lambda: images.vmdk_sparse(), 'raw',
      'disk_format is raw but the image content is vmdk; refused.'),
-    ('raw declared qcow2', lambda: images.raw(), 'qcow2',
-     'disk_format is qcow2 but the image content is raw (no known disk format); '
-     'refused.'),
     ('vhd declared vhdx', lambda: images.vhd_footer().ljust(4096, b'\0'), 'vhdx',
      'disk_format is vhdx but the image content is vhd; refused.'),
     ('raw declared iso', lambda: images.raw(), 'iso',
