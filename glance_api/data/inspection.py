@@ -1,4 +1,4 @@
-"""Image content inspection: what an image's bytes really are, and whether they are safe.
+"""Image content inspection: what an image's bytes really are, and if they are safe.
 
 One ``Inspection`` watches one stream of image bytes, chunk by chunk, in the same pass
 as the hashing and the size accounting (the upload pipeline, the verification of an
@@ -145,7 +145,8 @@ class Inspection:
         self._decided = False
         self._found = None      # the matching inspector, None for raw
         self._format = None
-        self._virtual_size = None
+        # Where the virtual size comes from: 'inspector', 'bytes' or nowhere (None).
+        self._size_from = None
         self._checked = False
         self.verdict = None
 
@@ -209,7 +210,7 @@ class Inspection:
             self._unsure('the data looks like %s but is malformed (%s)'
                          % (inspector, exc))
             self._found = None
-            self._virtual_size = None
+            self._size_from = None
 
     def _matches(self, inspector):
         try:
@@ -239,16 +240,16 @@ class Inspection:
             self._check_safety()
 
     def _judge_format(self):
-        """Whether the content may be the declared disk format; sets how the
-        virtual size is known."""
+        """Whether the content may be the declared disk format; sets where the
+        virtual size comes from."""
         found, declared = self._format, self.disk_format
         if found == declared:
-            self._virtual_size = 'inspector'
+            self._size_from = 'inspector'
         elif found == 'raw' and declared not in format_inspector.ALL_FORMATS:
             # ami, ari, aki, ploop: nothing to inspect, nor a size to read.
-            self._virtual_size = None
+            self._size_from = None
         elif declared == 'raw' and found in _RAW_CONTENT:
-            self._virtual_size = 'bytes'
+            self._size_from = 'bytes'
         else:
             if found == 'raw':
                 shown = 'raw (no known disk format)'
@@ -256,7 +257,7 @@ class Inspection:
                 shown = found
             self._mismatch('disk_format is %s but the image content is %s'
                            % (declared, shown))
-            self._virtual_size = 'bytes' if declared == 'raw' else None
+            self._size_from = 'bytes' if declared == 'raw' else None
 
     def _check_safety(self):
         self._checked = True
@@ -298,9 +299,9 @@ class Inspection:
                 % (create_type, ', '.join(self.rules.vmdk_allowed_types) or 'empty'))
 
     def _final_virtual_size(self):
-        if self._virtual_size == 'bytes':
+        if self._size_from == 'bytes':
             return self.size or None
-        if self._virtual_size != 'inspector':
+        if self._size_from != 'inspector':
             return None
         if self._found is None:
             return self.size or None

@@ -97,6 +97,8 @@ REFUSED = images.REFUSED + [
                                           'content is qed; refused.'),
     ('vmdk declared raw', lambda: images.vmdk_sparse(), 'raw',
      'disk_format is raw but the image content is vmdk; refused.'),
+    ('luks declared raw', lambda: images.luks(), 'raw',
+     'disk_format is raw but the image content is luks; refused.'),
     ('vhd declared vhdx', lambda: images.vhd_footer().ljust(4096, b'\0'), 'vhdx',
      'disk_format is vhdx but the image content is vhd; refused.'),
     ('raw declared iso', lambda: images.raw(), 'iso',
