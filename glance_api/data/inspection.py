@@ -151,10 +151,9 @@ class Inspection:
         self.verdict = None
 
     @classmethod
-    def for_image(cls, record, conf):
-        """An inspection of the data of the image ``record`` under ``conf``."""
-        return cls(record.get('disk_format'), record.get('container_format'),
-                   Rules.from_conf(conf))
+    def for_image(cls, record, rules):
+        """An inspection of the data of the image ``record`` by ``rules``."""
+        return cls(record.get('disk_format'), record.get('container_format'), rules)
 
     @property
     def buffered_bytes(self):

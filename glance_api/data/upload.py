@@ -44,10 +44,11 @@ def upload(record, store, expected_size, limit):
     registry = services().registry
     upload_id = uuid.uuid4().hex
     try:
-        registry.transition_status(ctx.identity, image_id, 'queued', 'saving',
-                                   quota=services().quotas.for_upload_start(),
-                                   lease=conf.upload_lease_time, upload_id=upload_id,
-                                   request_id=g.request_id)
+        claimed = registry.transition_status(ctx.identity, image_id, 'queued', 'saving',
+                                             quota=services().quotas.for_upload_start(),
+                                             lease=conf.upload_lease_time,
+                                             upload_id=upload_id,
+                                             request_id=g.request_id)
     except registry_errors.Conflict as exc:
         raise errors.Conflict('Image %s is already being uploaded (status %s).'
                               % (image_id, exc.details.get('current_status')))
@@ -61,7 +62,9 @@ def upload(record, store, expected_size, limit):
     reservation = quotas.Reservation(
         registry, ctx.identity, image_id, services().quotas.max_storage,
         conf.upload_reservation_step * quotas.MiB, g.request_id)
-    content = inspection.Inspection.for_image(record, conf)
+    # Judged against the formats as the claim found them: they cannot change now.
+    content = inspection.Inspection.for_image(claimed,
+                                              inspection.Rules.from_conf(conf))
     try:
         if expected_size is not None:
             reservation.cover(expected_size)

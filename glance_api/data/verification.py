@@ -62,13 +62,13 @@ def start(record, location, expected):
     ``TooLarge`` over ``image_location_quota``.
     """
     conf = services().conf
-    verifier = Verifier.for_app(record, location, g.request_id)
-    services().registry.add_location(
+    verifier = Verifier.for_app(record['id'], location, g.request_id)
+    added = services().registry.add_location(
         g.context.identity, record['id'], location['url'], location['metadata'],
         status=PENDING, transition=('queued', 'importing'), values=expected,
         max_locations=conf.image_location_quota, lease=verifier.lease,
         request_id=g.request_id)
-    verifier.spawn()
+    verifier.spawn(added)
 
 
 def resume_stalled(record):
@@ -81,7 +81,7 @@ def resume_stalled(record):
     for location in record.get('locations') or []:
         if location.get('status') != PENDING or not _expired(location, now):
             continue
-        verifier = Verifier.for_app(record, location, g.request_id)
+        verifier = Verifier.for_app(record['id'], location, g.request_id)
         try:
             claimed = services().registry.claim_location(
                 SERVICE_IDENTITY, record['id'], location['url'], verifier.lease,
@@ -96,7 +96,7 @@ def resume_stalled(record):
         LOG.warning('image %s: resuming the verification of %s (attempt %d): the '
                     'worker that held it stopped renewing its claim', record['id'],
                     location['url'], attempts)
-        verifier.spawn(give_up=attempts > MAX_ATTEMPTS)
+        verifier.spawn(claimed, give_up=attempts > MAX_ATTEMPTS)
 
 
 def _expired(location, now):
@@ -120,7 +120,7 @@ class Verifier:
 
     def __init__(self, registry, store_set, image_id, location, hashing_algorithm,
                  retries, lease_time, size_cap, max_storage=-1, request_id=None,
-                 credentials=None, content=None):
+                 credentials=None, rules=None):
         self.registry = registry
         self.store_set = store_set
         self.image_id = image_id
@@ -135,24 +135,29 @@ class Verifier:
         # The caller's, for stores that act as the caller; a verification taken
         # over from a dead worker has none.
         self.credentials = credentials
-        # An ``Inspection`` of the data; none: not inspected.
-        self.content = content
+        # The ``[image_format]`` rules the content is inspected by (None: it is not).
+        self.rules = rules
+        self.content = None
         self._renew_at = 0
 
     @classmethod
-    def for_app(cls, record, location, request_id):
-        """The verifier of ``location`` of the image ``record``, as this worker's
+    def for_app(cls, image_id, location, request_id):
+        """The verifier of ``location`` of the image ``image_id``, as this worker's
         configuration says."""
         conf = services().conf
-        return cls(services().registry, services().stores, record['id'], location,
+        return cls(services().registry, services().stores, image_id, location,
                    conf.hashing_algorithm, conf.http_retries,
                    conf.secure_hash_lease_time, conf.image_size_cap,
                    services().quotas.max_storage, request_id,
                    credentials=caller_credentials(),
-                   content=inspection.Inspection.for_image(record, conf))
+                   rules=inspection.Rules.from_conf(conf))
 
-    def spawn(self, give_up=False):
-        """Run in a daemon thread of this worker."""
+    def spawn(self, record, give_up=False):
+        """Run in a daemon thread of this worker; ``record`` is the image as the
+        registry answered the claim on the location (its formats judge the
+        content)."""
+        if self.rules is not None:
+            self.content = inspection.Inspection.for_image(record, self.rules)
         threading.Thread(target=self.run, kwargs={'give_up': give_up}, daemon=True,
                          name='verify-%s' % self.image_id).start()
 

@@ -19,6 +19,8 @@ import uuid
 
 import pytest
 
+from glance_registry.client import Lease, RegistryClient
+from glance_registry.identity import Identity
 from tests.fixtures import deployment
 from tests.fixtures import disk_images as images
 
@@ -226,6 +228,28 @@ def test_a_good_image_at_an_added_location_gets_its_virtual_size(glance, owner,
     image, _ = add_location(owner, data, 'vmdk', glance)
     assert image['status'] == 'active'
     assert (image['size'], image['virtual_size']) == (len(data), 3 * GiB)
+
+
+def test_a_verification_taken_over_from_a_dead_worker_inspects_the_content(glance,
+                                                                             owner):
+    """A worker died while it verified a location (its lease has run out): the
+    next read of the image takes the verification over, and refuses the content."""
+    image = owner.create_image(disk_format='qcow2')
+    url = place(glance, images.qcow2(backing_file=images.HOST_FILE))
+    secret = glance.registry.config['DEFAULT']['registry_auth_secret']
+    registry = RegistryClient(glance.registry.url, secret, timeout=30)
+    try:
+        registry.add_location(
+            Identity(None, None, ('admin',), is_admin=True), image['id'], url,
+            status='pending', transition=('queued', 'importing'),
+            lease=Lease('dead-worker', 0))
+    finally:
+        registry.close()
+    assert owner.image(image['id'])['status'] == 'importing'
+    image = verified(owner, image['id'])
+    assert (image['status'], data_of(image)) == ('queued', NO_DATA)
+    assert 'is refused because Image content is qcow2 with a backing file' in \
+        glance.api.log_tail(400)
 
 
 # -- the options -------------------------------------------------------------------
