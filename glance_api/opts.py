@@ -10,7 +10,7 @@ from oslo_config import cfg
 
 import stores
 from glance_api.access import policy, protections, quotas
-from glance_api.data import import_filtering, locations
+from glance_api.data import import_filtering, inspection, locations
 from glance_api.http import healthcheck
 from glance_registry import client, process
 from glance_registry.client import list_params, vocabulary
@@ -65,6 +65,7 @@ def register_opts(conf):
     conf.register_opts(api_opts)
     conf.register_opts(_server_opts())
     conf.register_opts(image_format_opts, group='image_format')
+    inspection.register_opts(conf)
     client.register_opts(conf)
     stores.register_opts(conf)
     policy.register_opts(conf)
@@ -82,7 +83,7 @@ def list_opts():
                                          store_opts['DEFAULT']))),
         ('DEFAULT', quotas.quota_opts + protections.protection_opts
          + locations.location_opts),
-        ('image_format', image_format_opts),
+        ('image_format', image_format_opts + inspection.inspection_opts),
         ('image_limits', quotas.limit_opts),
         (import_filtering.GROUP, import_filtering.filtering_opts),
         ('glance_store', store_opts['glance_store']),

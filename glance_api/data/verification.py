@@ -4,15 +4,17 @@
 importing`` in one registry call (the caller's ``validation_data``, if any, becomes
 the image's ``os_hash_algo``/``os_hash_value`` at the same time), then a thread of
 this API worker reads the data through its store's reader, computing size, md5
-checksum and multihash in one pass. It resumes a broken read from where it stopped,
-at most ``http_retries`` times. Then, in one registry call each:
+checksum and multihash in one pass, and inspecting the content as an upload's is
+(``glance_api.data.inspection``). It resumes a broken read from where it stopped, at
+most ``http_retries`` times. Then, in one registry call each:
 
-- the data matches the expected hash (or none was given): ``importing -> active``
-  with size, checksum and hash, the location ``active``;
-- it does not, cannot be read, is larger than ``image_size_cap`` or does not fit
-  in the project's storage quota: the location is removed, the hash values cleared
-  and the image is ``queued`` again (its data, which this service did not write, is
-  left where it is).
+- the data matches the expected hash (or none was given) and its content is safe
+  and of the image's ``disk_format``: ``importing -> active`` with size, virtual
+  size, checksum and hash, the location ``active``;
+- it does not, cannot be read, is larger than ``image_size_cap``, does not fit
+  in the project's storage quota, or its content is refused: the location is
+  removed, the hash values cleared and the image is ``queued`` again (its data,
+  which this service did not write, is left where it is).
 
 Nothing is kept in the process: the image's status and its pending location tell
 the story to every worker and host. The thread holds a lease on the location
@@ -32,8 +34,9 @@ import uuid
 from flask import g
 
 from glance_api.access.context import SERVICE_IDENTITY
-from glance_api.services import services
+from glance_api.data import inspection
 from glance_api.data.store_data import caller_credentials
+from glance_api.services import services
 from glance_registry.client import Lease
 from glance_registry.client.leases import LeaseKeeper
 from glance_registry.client import errors as registry_errors
@@ -49,7 +52,7 @@ PENDING = vocabulary.PENDING_LOCATION
 MAX_ATTEMPTS = 3
 
 # The data attributes verification sets, and clears when it refuses the data.
-_DATA = ('size', 'checksum', 'os_hash_algo', 'os_hash_value')
+_DATA = ('size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value')
 
 
 def start(record, location, expected):
@@ -62,12 +65,12 @@ def start(record, location, expected):
     """
     conf = services().conf
     verifier = Verifier.for_app(record['id'], location, g.request_id)
-    services().registry.add_location(
+    added = services().registry.add_location(
         g.context.identity, record['id'], location['url'], location['metadata'],
         status=PENDING, transition=('queued', 'importing'), values=expected,
         max_locations=conf.image_location_quota, lease=verifier.lease,
         request_id=g.request_id)
-    verifier.spawn()
+    verifier.spawn(added)
 
 
 def resume_stalled(record):
@@ -95,7 +98,7 @@ def resume_stalled(record):
         LOG.warning('image %s: resuming the verification of %s (attempt %d): the '
                     'worker that held it stopped renewing its claim', record['id'],
                     location['url'], attempts)
-        verifier.spawn(give_up=attempts > MAX_ATTEMPTS)
+        verifier.spawn(claimed, give_up=attempts > MAX_ATTEMPTS)
 
 
 def _expired(location, now):
@@ -118,7 +121,7 @@ class Verifier:
 
     def __init__(self, registry, store_set, image_id, location, hashing_algorithm,
                  retries, lease_time, size_cap, max_storage=-1, request_id=None,
-                 credentials=None):
+                 credentials=None, rules=None):
         self.registry = registry
         self.store_set = store_set
         self.image_id = image_id
@@ -133,19 +136,29 @@ class Verifier:
         # The caller's, for stores that act as the caller; a verification taken
         # over from a dead worker has none.
         self.credentials = credentials
+        # The ``[image_format]`` rules the content is inspected by (None: it is not).
+        self.rules = rules
+        self.content = None
         self._keeper = None
 
     @classmethod
     def for_app(cls, image_id, location, request_id):
+        """The verifier of ``location`` of the image ``image_id``, as this worker's
+        configuration says."""
         conf = services().conf
         return cls(services().registry, services().stores, image_id, location,
                    conf.hashing_algorithm, conf.http_retries,
                    conf.secure_hash_lease_time, conf.image_size_cap,
                    services().quotas.max_storage, request_id,
-                   credentials=caller_credentials())
+                   credentials=caller_credentials(),
+                   rules=inspection.Rules.from_conf(conf))
 
-    def spawn(self, give_up=False):
-        """Run in a daemon thread of this worker."""
+    def spawn(self, record, give_up=False):
+        """Run in a daemon thread of this worker; ``record`` is the image as the
+        registry answered the claim on the location (its formats judge the
+        content)."""
+        if self.rules is not None:
+            self.content = inspection.Inspection.for_image(record, self.rules)
         threading.Thread(target=self.run, kwargs={'give_up': give_up}, daemon=True,
                          name='verify-%s' % self.image_id).start()
 
@@ -157,7 +170,7 @@ class Verifier:
                 raise _Refused('its verification was interrupted %d times'
                                % MAX_ATTEMPTS)
             size, checksum, multihash = self._read()
-            self._finish(size, checksum, multihash)
+            self._finish(size, checksum, multihash, self._judge_content())
         except _Refused as exc:
             self._refuse(str(exc))
         except _LeaseLost:
@@ -188,6 +201,7 @@ class Verifier:
                                 raise _Refused('it is larger than image_size_cap (%d '
                                                'bytes)' % self.size_cap)
                             hasher.update(chunk)
+                            self._inspect(chunk)
                             self._keep_lease()
                     checksum, multihash = hasher.hexdigests()
                     return size, checksum, multihash
@@ -203,6 +217,23 @@ class Verifier:
                     self._pause(min(failures, 5))
         finally:
             hasher.close()
+
+    def _inspect(self, chunk):
+        if self.content is None:
+            return
+        try:
+            self.content.feed(chunk)
+        except inspection.ContentRefused as exc:
+            raise _Refused(exc.reason)
+
+    def _judge_content(self):
+        """The virtual size of the data read, if its content is accepted."""
+        if self.content is None:
+            return None
+        try:
+            return self.content.finish().virtual_size
+        except inspection.ContentRefused as exc:
+            raise _Refused(exc.reason)
 
     def _pause(self, seconds):
         """Sleep, keeping the lease (it is renewed only while there is progress, so
@@ -230,7 +261,7 @@ class Verifier:
                         self.image_id, self.url, exc)
             self._keeper.retry_in(1)
 
-    def _finish(self, size, checksum, multihash):
+    def _finish(self, size, checksum, multihash, virtual_size):
         record = self._importing_record()
         if record is None:
             return
@@ -242,7 +273,7 @@ class Verifier:
                            % (self.hashing_algorithm, multihash, expected))
         locations = [_stored(location, active=location['url'] == self.url)
                      for location in record['locations']]
-        values = {'size': size, 'checksum': checksum,
+        values = {'size': size, 'virtual_size': virtual_size, 'checksum': checksum,
                   'os_hash_algo': self.hashing_algorithm, 'os_hash_value': multihash}
         try:
             activated = self._transition('active', values, locations,

@@ -22,9 +22,10 @@ UPLOAD_MEDIA_TYPE = 'application/octet-stream'
 def upload_image_data(image_id):
     """Upload the image's data; 204.
 
-    Errors: 400 size mismatch or formats unset, 403, 404, 409 image not ``queued``,
-    410 image deleted meanwhile, 413 over ``image_size_cap`` or store full, 415 not
-    ``application/octet-stream``, 503 store or registry unavailable.
+    Errors: 400 size mismatch, formats unset, or content refused by inspection (unsafe,
+    or not the ``disk_format``: ``glance_api.data.inspection``), 403, 404, 409 image
+    not ``queued``, 410 image deleted meanwhile, 413 over ``image_size_cap`` or store
+    full, 415 not ``application/octet-stream``, 503 store or registry unavailable.
     """
     ctx = g.context
     conf = services().conf

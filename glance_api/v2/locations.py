@@ -27,8 +27,9 @@ LOG = logging.getLogger(__name__)
 # -- API 2.17 ------------------------------------------------------------------------
 
 def add_location(image_id):
-    """Add a location to a queued image (API 2.17); 202, data verified in the
-    background when ``do_secure_hash`` is on, the image active at once otherwise.
+    """Add a location to a queued image (API 2.17); 202, data verified (hashes and
+    content inspection) in the background when ``do_secure_hash`` is on, the image
+    active at once otherwise.
 
     Errors: 400 malformed body, refused URL or invalid ``validation_data``, 403,
     404, 409 image not ``queued`` or URL in use by another image, 413 over

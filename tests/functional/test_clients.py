@@ -17,13 +17,15 @@ import glanceclient.v2.client
 import openstack
 import pytest
 
+from tests.fixtures import disk_images
+
 BIN = os.path.dirname(sys.executable)
 
 
 @pytest.fixture
 def disk(tmp_path):
-    path = tmp_path / 'disk.qcow2'
-    path.write_bytes(os.urandom(1024 * 1024 + 3))
+    path = tmp_path / 'disk.raw'
+    path.write_bytes(disk_images.raw(1024 * 1024 + 3))
     return path
 
 
@@ -39,7 +41,7 @@ def test_openstackclient_image_lifecycle(glance, disk, tmp_path):
            'OS_IMAGE_API_VERSION': '2'}
     openstack_cli = [os.path.join(BIN, 'openstack')]
     created = json.loads(run(openstack_cli + [
-        'image', 'create', '--file', str(disk), '--disk-format', 'qcow2',
+        'image', 'create', '--file', str(disk), '--disk-format', 'raw',
         '--container-format', 'bare', 'osc-cirros', '-f', 'json'], env))
     assert created['status'] == 'active'
     image_id = created['id']
@@ -67,7 +69,7 @@ def test_glance_cli_image_create_and_list(glance, disk):
     env = {'OS_IMAGE_URL': glance.url, 'OS_AUTH_TOKEN': 'none'}
     glance_cli = [os.path.join(BIN, 'glance')]
     output = run(glance_cli + ['image-create', '--name', 'cli-cirros', '--disk-format',
-                               'qcow2', '--container-format', 'bare', '--file',
+                               'raw', '--container-format', 'bare', '--file',
                                str(disk)], env)
     assert 'active' in output
     assert 'cli-cirros' in run(glance_cli + ['image-list'], env)

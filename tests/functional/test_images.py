@@ -275,7 +275,7 @@ def test_patch_2_1_add_of_existing_property_overwrites(tenant):
 
 
 def test_disk_format_can_change_only_while_queued(tenant):
-    image = tenant.create_image()
+    image = tenant.create_image(disk_format='qcow2')
     tenant.patch_image(image['id'], [{'op': 'replace', 'path': '/disk_format',
                                       'value': 'raw'}])
     assert tenant.upload(image['id'], b'data').status_code == 204

@@ -87,7 +87,7 @@ WAIT_FOR_API = ('for attempt in $(seq 150); do curl -sf '
                 'done')
 
 
-def test_using_it_works_top_to_bottom_in_one_shell(home):
+def test_using_it_works_top_to_bottom_in_one_shell(home, qemu_img_binary):
     blocks = literal_blocks('Using it', 'Architecture')
     # The test's interpreter is the activated venv, with the clients installed.
     steps = [block for block in blocks if 'pip install' not in block]

@@ -1,0 +1,332 @@
+"""Image content inspection: what an image's bytes really are, and if they are safe.
+
+One ``Inspection`` watches one stream of image bytes, chunk by chunk, in the same pass
+as the hashing and the size accounting (the upload pipeline, the verification of an
+added location): ``feed`` each chunk, then ``finish`` gives the ``Verdict`` (the
+format found and the virtual size) or raises ``ContentRefused``, whose message says
+what was found. A refusal that is already certain (a qcow2 with a backing file, qcow2
+bytes declared raw) is raised by ``feed``, after the first chunk, so the rest of the
+image is never written anywhere.
+
+The inspectors are oslo.utils' (``oslo_utils.imageutils.format_inspector``), run side
+by side as upstream Glance runs them. Each keeps only the regions of the stream its
+format needs (a 512-byte header, 34 KiB of an ISO, 192 KiB of VHDX metadata, a VMDK
+descriptor of at most 1 MiB, a VMDK footer), and an inspector is dropped as soon as
+it has ruled its format out (for a raw image, after the first 256 KiB), so memory
+does not grow with the image (``buffered_bytes``).
+
+The rules, upstream Glance's (2025.1+, ``glance/location.py``) unless marked *ours*:
+
+- Only images with ``container_format`` ``bare`` are inspected: other containers
+  wrap the disk (a tar, a gzip stream) or are not inspected upstream either.
+- The content is the one format whose inspector matched, or ``raw`` when none did.
+  ISO and GPT matching together is an ISO (a hybrid ISO that boots as a disk too).
+  Any other pair is one format hidden in another: refused (*ours*: even with
+  ``require_image_format_match`` off).
+- With ``[image_format] require_image_format_match`` (the default) the content must
+  be the ``disk_format``; disk formats the inspectors do not know (``ami``, ``ari``,
+  ``aki``, ``ploop``) take raw content only. ``raw`` takes a partitioned disk (GPT
+  or MBR) and an ISO, both raw bytes to a hypervisor, but (*ours*: upstream lets it
+  through) no qcow2, vmdk, vhd, vhdx, vdi, qed or luks, which a hypervisor probing
+  the format would read as that format, backing files and all.
+- The safety checks of the format found always apply (*ours*: also when a mismatch
+  is let through): no qcow2 backing file, external data file or unknown
+  incompatible feature; a VMDK only as a single-file sparse disk whose create-type
+  ``vmdk_allowed_types`` lists (*ours*: upstream checks the list only when it
+  converts an image) and whose descriptor names no other file, and never a bare
+  descriptor file (*ours*: its data is always in other files); a sane MBR/GPT
+  (checks named in ``gpt_safety_checks_nonfatal`` only warn; the ``mbr`` check
+  never refuses ``aki`` or ``ari`` kernels and ramdisks); no qed.
+- ``virtual_size`` is the format's (the byte count for raw, and for GPT or ISO
+  content declared raw); unknown for disk formats the inspectors do not know.
+"""
+
+import dataclasses
+import logging
+
+from oslo_config import cfg
+from oslo_utils.imageutils import format_inspector
+
+LOG = logging.getLogger(__name__)
+
+GROUP = 'image_format'
+
+inspection_opts = [
+    cfg.BoolOpt('require_image_format_match', default=True,
+                help='Refuse image data whose content is not the image\'s '
+                     'disk_format: an upload answers 400 saying what the content '
+                     'is, the data at an added location is refused. Turn it off '
+                     'only for a false detection, which is a bug to report; the '
+                     'safety checks (backing files, external data files, VMDK '
+                     'extents, one format hidden in another) apply either way.'),
+    cfg.ListOpt('vmdk_allowed_types', default=['streamOptimized', 'monolithicSparse'],
+                help='VMDK create-types accepted (case-insensitive). Only the '
+                     'single-file sparse types can be accepted at all: the others '
+                     'keep their data in files the descriptor names (CVE-2022-47951). '
+                     'Empty: no VMDK is accepted.'),
+    cfg.ListOpt('gpt_safety_checks_nonfatal', default=[],
+                help='Safety checks of GPT/MBR partition tables (content detected '
+                     'as gpt) that only log a warning when they fail, for disks whose '
+                     'protective MBR does not follow the GPT specification: "mbr".'),
+]
+
+#: Container formats whose data is inspected (upstream's choice: the others wrap the
+#: disk image in a tar or a compressed stream, or describe it).
+INSPECTED_CONTAINERS = ('bare',)
+
+# Content that is a disk image as it is: a hypervisor reads it raw.
+_RAW_CONTENT = ('gpt', 'iso')
+# Kernels and ramdisks may carry an intentionally invalid MBR.
+_MBR_EXEMPT = ('aki', 'ari')
+
+# How a failed safety check reads in a refusal: "Image content is qcow2 <phrase>".
+_CHECK_PHRASES = {
+    'backing_file': 'with a backing file',
+    'data_file': 'with an external data file',
+    'unknown_features': 'with a version or features this service does not know '
+                        '({reason})',
+    'descriptor': 'with a descriptor that is not allowed ({reason})',
+    'footer': 'with an invalid footer ({reason})',
+    'mbr': 'with an invalid partition table ({reason})',
+    'banned': ', a format that is not allowed',
+}
+
+
+def register_opts(conf):
+    conf.register_opts(inspection_opts, group=GROUP)
+
+
+class ContentRefused(Exception):
+    """The content may not become an image's data: ``reason`` says what it is, and
+    the message (for the client) that it is refused."""
+
+    def __init__(self, reason):
+        super().__init__('%s; refused.' % reason)
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class Rules:
+    """The ``[image_format]`` options an inspection obeys."""
+
+    require_format_match: bool = True
+    vmdk_allowed_types: tuple = ('streamOptimized', 'monolithicSparse')
+    gpt_nonfatal_checks: frozenset = frozenset()
+
+    @classmethod
+    def from_conf(cls, conf):
+        group = getattr(conf, GROUP)
+        return cls(group.require_image_format_match, tuple(group.vmdk_allowed_types),
+                   frozenset(group.gpt_safety_checks_nonfatal))
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """What accepted content is: its ``format`` (None when the container is not
+    inspected) and ``virtual_size`` (None when unknown)."""
+
+    format: str = None
+    virtual_size: int = None
+
+
+class Inspection:
+    """Inspects one stream of image bytes declared ``disk_format`` in
+    ``container_format``."""
+
+    def __init__(self, disk_format, container_format, rules):
+        self.disk_format = disk_format
+        self.rules = rules
+        self.size = 0
+        self.inspected = container_format in INSPECTED_CONTAINERS
+        # The raw inspector is not run: raw is what remains when nothing matched.
+        self._live = [inspector() for name, inspector
+                      in format_inspector.ALL_FORMATS.items() if name != 'raw'
+                      ] if self.inspected else []
+        self._decided = False
+        self._found = None      # the matching inspector, None for raw
+        self._format = None
+        # Where the virtual size comes from: 'inspector', 'bytes' or nowhere (None).
+        self._size_from = None
+        self._checked = False
+        self.verdict = None
+
+    @classmethod
+    def for_image(cls, record, rules):
+        """An inspection of the data of the image ``record`` by ``rules``."""
+        return cls(record.get('disk_format'), record.get('container_format'), rules)
+
+    @property
+    def buffered_bytes(self):
+        """Bytes of the stream the inspectors hold now."""
+        return sum(sum(inspector.context_info.values()) for inspector in self._live)
+
+    def feed(self, chunk):
+        """Inspect the next ``chunk``; ``ContentRefused`` once a refusal is
+        certain."""
+        self.size += len(chunk)
+        if not self._live:
+            return
+        for inspector in tuple(self._live):
+            try:
+                inspector.eat_chunk(chunk)
+            except Exception as exc:
+                # The library's rule: an inspector that cannot parse the stream
+                # says it is not its format.
+                self._drop(inspector, exc)
+        if self._decided:
+            return
+        # An inspector that has all it needs and did not match never will.
+        self._live = [inspector for inspector in self._live
+                      if not inspector.complete or self._matches(inspector)]
+        if all(inspector.complete for inspector in self._live):
+            self._decide(at_end=False)
+
+    def finish(self):
+        """The ``Verdict`` on the whole stream, or ``ContentRefused``."""
+        if self.verdict is not None:
+            return self.verdict
+        if not self.inspected:
+            self.verdict = Verdict()
+            return self.verdict
+        for inspector in self._live:
+            inspector.finish()
+        if not self._decided:
+            # At the end of the stream, an inspector still waiting for data has
+            # what it will ever get (the library's rule).
+            self._decide(at_end=True)
+        elif not self._checked:
+            self._check_safety()
+        self.verdict = Verdict(self._format, self._final_virtual_size())
+        return self.verdict
+
+    # -- deciding --------------------------------------------------------------------
+
+    def _drop(self, inspector, exc):
+        LOG.debug('the %s inspector gave up: %s', inspector, exc)
+        self._live.remove(inspector)
+        if inspector is self._found:
+            # It matched, then found the rest of the stream malformed.
+            self._unsure('the data looks like %s but is malformed (%s)'
+                         % (inspector, exc))
+            self._found = None
+            self._size_from = None
+
+    def _matches(self, inspector):
+        try:
+            return inspector.format_match
+        except Exception as exc:
+            # Half a structure the inspector cannot make sense of: upstream refuses
+            # the stream, as one it could not inspect.
+            self._unsure('the %s inspector failed (%s)' % (inspector, exc))
+            return False
+
+    def _decide(self, at_end):
+        self._decided = True
+        matches = [inspector for inspector in self._live if self._matches(inspector)]
+        names = sorted(str(inspector) for inspector in matches)
+        if names == ['gpt', 'iso']:
+            matches = [inspector for inspector in matches if str(inspector) == 'iso']
+        elif len(matches) > 1:
+            raise ContentRefused('Image content is %s at once: one format hidden in '
+                                 'another' % ' and '.join(names))
+        self._found = matches[0] if matches else None
+        self._live = list(matches)
+        self._format = str(self._found) if self._found else 'raw'
+        self._judge_format()
+        # A format that needs the end of the stream (a VMDK footer) is checked
+        # then.
+        if at_end or self._found is None or self._found.complete:
+            self._check_safety()
+
+    def _judge_format(self):
+        """Whether the content may be the declared disk format; sets where the
+        virtual size comes from."""
+        found, declared = self._format, self.disk_format
+        if found == declared:
+            self._size_from = 'inspector'
+        elif found == 'raw' and declared not in format_inspector.ALL_FORMATS:
+            # ami, ari, aki, ploop: nothing to inspect, nor a size to read.
+            self._size_from = None
+        elif declared == 'raw' and found in _RAW_CONTENT:
+            self._size_from = 'bytes'
+        else:
+            if found == 'raw':
+                shown = 'raw (no known disk format)'
+            else:
+                shown = found
+            self._mismatch('disk_format is %s but the image content is %s'
+                           % (declared, shown))
+            self._size_from = 'bytes' if declared == 'raw' else None
+
+    def _check_safety(self):
+        self._checked = True
+        inspector = self._found
+        if inspector is None:
+            return
+        name = str(inspector)
+        if name == 'vmdk':
+            self._check_vmdk(inspector)
+        try:
+            inspector.safety_check()
+        except format_inspector.SafetyCheckFailed as exc:
+            fatal = set(exc.failures)
+            if name == 'gpt':
+                fatal -= self.rules.gpt_nonfatal_checks
+            if self.disk_format in _MBR_EXEMPT:
+                fatal.discard('mbr')
+            if fatal:
+                raise ContentRefused(_refusal(name, {check: exc.failures[check]
+                                                     for check in sorted(fatal)}))
+            LOG.warning('image content is %s and fails checks made non-fatal: %s',
+                        name, exc)
+        except format_inspector.ImageFormatError as exc:
+            # Truncated before its structure ends.
+            self._unsure('the data looks like %s but is incomplete (%s)' % (name, exc))
+
+    def _check_vmdk(self, inspector):
+        if not inspector.has_region('header'):
+            # A descriptor file without the sparse header: its data is in the files
+            # its extents name, never in itself.
+            raise ContentRefused('Image content is a VMDK descriptor file, whose data '
+                                 'is in other files')
+        create_type = getattr(inspector, 'vmdktype', None)
+        allowed = {kind.lower(): kind for kind in self.rules.vmdk_allowed_types}
+        if create_type is not None and create_type not in allowed:
+            raise ContentRefused(
+                'Image content is a VMDK of create-type %s, which '
+                'vmdk_allowed_types (%s) does not allow'
+                % (create_type, ', '.join(self.rules.vmdk_allowed_types) or 'empty'))
+
+    def _final_virtual_size(self):
+        if self._size_from == 'bytes':
+            return self.size or None
+        if self._size_from != 'inspector':
+            return None
+        if self._found is None:
+            return self.size or None
+        try:
+            return self._found.virtual_size or None
+        except Exception as exc:
+            self._unsure('the virtual size of the %s data cannot be read (%s)'
+                         % (self._found, exc))
+            return None
+
+    def _mismatch(self, reason):
+        if self.rules.require_format_match:
+            raise ContentRefused(reason)
+        LOG.warning('accepted without require_image_format_match: %s', reason)
+
+    def _unsure(self, reason):
+        self._mismatch('The image content could not be inspected: %s' % reason)
+
+
+def _refusal(name, failures):
+    """The message of a refusal for the failed safety ``failures`` of format
+    ``name``."""
+    phrases = []
+    for check, failure in failures.items():
+        phrase = _CHECK_PHRASES.get(check, 'failing its %s check ({reason})' % check)
+        phrases.append(phrase.format(reason=str(failure).rstrip('.')))
+    joined = ' and '.join(phrases)
+    separator = '' if joined.startswith(',') else ' '
+    return 'Image content is %s%s%s' % (name, separator, joined)
