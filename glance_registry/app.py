@@ -4,7 +4,8 @@
 at import time. Every request except ``GET /healthcheck`` must carry a valid identity
 signature, or a Keystone service token where accepted (``auth.authenticate``), before
 anything else is done. Handlers validate the request strictly, call
-``glance_registry.images``, ``members`` or ``quotas`` and answer JSON;
+``glance_registry.images``, ``members`` or ``quotas`` and answer JSON (the
+catalog's rows and handlers are ``glance_registry.metadefs.routes``);
 ``Registry.__call__`` turns every error into the JSON error body of
 docs/registry-api.rst, in one place.
 """
@@ -26,6 +27,7 @@ from glance_registry import filters
 from glance_registry import images
 from glance_registry import locations
 from glance_registry import members
+from glance_registry.metadefs import routes as metadef_routes
 from glance_registry import models
 from glance_registry import quotas
 from glance_registry import status as status_table
@@ -459,6 +461,8 @@ ROUTES = tuple(Route(method, re.compile(pattern, re.DOTALL), handler, authentica
     ('DELETE', _MEMBER, delete_member, True),
     ('GET', r'/v1/usage', show_usage, True),
     ('POST', r'/v1/location-references', location_references, True),
+    # The metadata definitions catalog (glance_registry.metadefs).
+    *metadef_routes.ROUTES,
 ))
 
 

@@ -17,6 +17,8 @@ from glance_registry import quotas
 from glance_registry.migrations import m0001_initial
 from glance_registry.migrations import m0003_location_leases
 from glance_registry.migrations import m0005_name_sort_index
+from glance_registry.migrations import m0007_metadefs
+from glance_registry.metadefs import models as metadef_models
 from tests.fixtures import processes
 from tests.registry.conftest import BACKEND_PARAMS
 from tests.registry.conftest import manage
@@ -89,8 +91,8 @@ def test_upgrade_stops_at_a_target_version(databases):
     assert migrations.current_version(db) == 0
     assert migrations.upgrade(db, target=1) == [1]
     assert migrations.current_version(db) == 1
-    assert migrations.upgrade(db) == [2, 3, 4, 5, 6]
-    assert migrations.current_version(db) == 6
+    assert migrations.upgrade(db) == [2, 3, 4, 5, 6, 7]
+    assert migrations.current_version(db) == 7
     db.close_all()
 
 
@@ -102,7 +104,7 @@ def test_the_models_describe_the_migrated_schema(registry):
 
 
 def _assert_models_describe(db):
-    for model in models.MODELS:
+    for model in models.MODELS + metadef_models.MODELS:
         table = model._meta.table_name
         columns = {c.name: c for c in db.get_columns(table)}
         fields = {f.column_name: f for f in model._meta.sorted_fields}
@@ -137,6 +139,38 @@ def test_string_columns_compare_binary_on_every_backend(registry):
                     models.ImageTag.create(image=image_id, value='a')
             raise _RolledBack()
     db.close_all()
+
+
+def test_catalog_names_compare_binary_on_every_backend(registry):
+    """'a', 'A' and 'a ' are three different tags of one namespace."""
+    db = db_module.open_database(registry.database_url)
+    models.bind(db)
+    now = models.utcnow()
+    with pytest.raises(_RolledBack), db_module.connection(db):
+        with db_module.write_transaction(db):
+            namespace = metadef_models.Namespace.create(
+                namespace='collation-%s' % processes.new_secret()[:20],
+                visibility='private', created_at=now, updated_at=now)
+            for tag in ('a', 'A', 'a '):
+                metadef_models.Tag.create(namespace=namespace.id, name=tag,
+                                          created_at=now, updated_at=now)
+            with pytest.raises(peewee.IntegrityError):
+                with db.atomic():
+                    metadef_models.Tag.create(namespace=namespace.id, name='a',
+                                              created_at=now, updated_at=now)
+            raise _RolledBack()
+    db.close_all()
+
+
+def test_migration_7_runs_again_after_an_interruption(empty_database):
+    """MariaDB commits each CREATE at once: a sync stopped half-way is run again."""
+    db = db_module.open_database(empty_database)
+    migrations.upgrade(db)
+    with db_module.connection(db):
+        m0007_metadefs.upgrade(db)
+        indexes = [index.name for index in db.get_indexes('metadef_tags')]
+    db.close_all()
+    assert indexes.count('uq_metadef_tags_namespace_id_name') == 1
 
 
 class _RolledBack(Exception):
@@ -196,7 +230,7 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
     manage(write_database_config(str(tmp_path), empty_database), 'db', 'sync')
 
     db = db_module.open_database(empty_database)
-    assert migrations.current_version(db) == migrations.latest_version() == 6
+    assert migrations.current_version(db) == migrations.latest_version() == 7
     models.bind(db)
     owner = identity.Identity('u', 'old-project')
     friend = identity.Identity('f', 'friend')

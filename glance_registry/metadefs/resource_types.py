@@ -1,0 +1,110 @@
+"""Resource types and their associations with namespaces.
+
+A resource type (``OS::Glance::Image``, ``OS::Nova::Flavor``, ...) exists once and is
+created by its first association; every caller may list them all, as upstream. An
+association says under which ``prefix`` (and in which ``properties_target``) the
+properties of a namespace apply to resources of that type.
+"""
+
+import collections
+
+from glance_registry import db as db_module
+from glance_registry import errors
+from glance_registry.metadefs import access as access_module
+from glance_registry.metadefs import records
+from glance_registry.metadefs.models import Association
+from glance_registry.metadefs.models import ResourceType
+from glance_registry.models import utcnow
+
+
+def list_resource_types(db, identity):
+    """Every resource type, oldest first."""
+    with db_module.read_transaction(db):
+        return [records.resource_type(row)
+                for row in ResourceType.select().order_by(ResourceType.id)]
+
+
+def resource_type_named(name, now, protected=False):
+    """The ``ResourceType`` row called ``name``, created if missing (in the
+    caller's transaction)."""
+    row = ResourceType.select().where(ResourceType.name == name).first()
+    if row is None:
+        row = ResourceType.create(name=name, protected=protected, created_at=now,
+                                  updated_at=now)
+    return row
+
+
+def associations_of(namespace_ids):
+    """``{namespace id: [association records]}`` in one query, oldest first."""
+    found = collections.defaultdict(list)
+    if not namespace_ids:
+        return found
+    rows = (Association.select(Association, ResourceType.name)
+            .join(ResourceType)
+            .where(Association.namespace.in_(list(namespace_ids)))
+            .order_by(Association.id))
+    for row in rows:
+        found[row.namespace_id].append(records.association(row, row.resource_type.name))
+    return found
+
+
+def list_associations(db, identity, access, namespace_name):
+    """The associations of a namespace (none if ``access.items`` hides them)."""
+    with db_module.read_transaction(db):
+        namespace = access_module.namespace_for(db, identity, namespace_name, access)
+        if not access_module.shows_items(identity, namespace, access):
+            return []
+        return associations_of([namespace.id])[namespace.id]
+
+
+def add_association(namespace, values, now):
+    """Associate ``values['name']`` with ``namespace`` (a row, in the caller's
+    transaction); ``Conflict`` if it is already."""
+    resource_type = resource_type_named(values['name'], now)
+    exists = (Association.select()
+              .where((Association.namespace == namespace.id)
+                     & (Association.resource_type == resource_type.id)).exists())
+    if exists:
+        raise errors.Conflict(
+            'The metadata definition resource-type association of resource-type=%s '
+            'to namespace=%s already exists.' % (values['name'], namespace.namespace))
+    row = Association.create(namespace=namespace.id, resource_type=resource_type.id,
+                             prefix=values.get('prefix'),
+                             properties_target=values.get('properties_target'),
+                             created_at=now, updated_at=now)
+    return records.association(row, values['name'])
+
+
+@access_module.retrying
+def associate(db, identity, access, namespace_name, values):
+    """Associate a resource type (created if new) with a namespace; its record.
+    ``Conflict`` if it is already associated."""
+    with db_module.write_transaction(db):
+        namespace = access_module.namespace_for(db, identity, namespace_name, access,
+                                                change=True, lock=True)
+        return add_association(namespace, values, utcnow())
+
+
+@access_module.retrying
+def dissociate(db, identity, access, namespace_name, resource_type_name):
+    """Remove an association; the record it had. ``NotFound`` if there is none,
+    ``Forbidden`` if the namespace is protected."""
+    with db_module.write_transaction(db):
+        namespace = access_module.namespace_for(db, identity, namespace_name, access,
+                                                change=True, lock=True)
+        row = (Association.select(Association, ResourceType.name)
+               .join(ResourceType)
+               .where((Association.namespace == namespace.id)
+                      & (ResourceType.name == resource_type_name)).first())
+        if row is None:
+            raise errors.NotFound(
+                'The metadata definition resource-type association of '
+                'resource-type=%s to namespace=%s, was not found.'
+                % (resource_type_name, namespace_name),
+                resource='resource_type_association')
+        if namespace.protected:
+            raise errors.Forbidden('Metadata definition resource-type-association %s '
+                                   'is protected and cannot be deleted.'
+                                   % resource_type_name)
+        Association.delete().where(Association.id == row.id).execute()
+        return records.association(row, resource_type_name)
