@@ -9,6 +9,7 @@ from oslo_config import cfg
 from glance_registry import auth
 from glance_registry import client
 from glance_registry import service
+from glance_registry.metadefs import catalog
 
 DEFAULT_CONNECTION = 'sqlite:////var/lib/glance/glance.sqlite'
 
@@ -60,11 +61,13 @@ def register_opts(conf):
     auth.register_opts(conf)
     conf.register_opts(list_opts_default)
     conf.register_opts(database_opts, group='database')
+    catalog.register_opts(conf)
 
 
 def list_opts():
     """The options, by group, for oslo-config-generator."""
     return [
-        (None, _server_opts() + [_secret_opt()] + auth.auth_opts + list_opts_default),
+        (None, _server_opts() + [_secret_opt()] + auth.auth_opts + list_opts_default
+         + catalog.catalog_opts),
         ('database', database_opts),
     ]
