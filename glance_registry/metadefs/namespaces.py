@@ -15,6 +15,7 @@ import peewee
 from glance_registry import db as db_module
 from glance_registry import errors
 from glance_registry.metadefs import access as access_module
+from glance_registry.metadefs import contents
 from glance_registry.metadefs import records
 from glance_registry.metadefs import resource_types
 from glance_registry.metadefs.models import Association
@@ -43,13 +44,18 @@ class ListQuery:
     resource_types: tuple | None = None
 
 
-def _sort_fields(sort_key):
-    # created_at, then id, break ties, so that every row has one place.
+def sort_fields(model, sort_key):
+    """The fields a list of ``model`` sorts by: ``sort_key``, then created_at and
+    the id, so that ties are broken and every row has one place."""
     keys = [sort_key] + [key for key in ('created_at', 'id') if key != sort_key]
-    return [getattr(Namespace, key) for key in keys]
+    return [getattr(model, key) for key in keys]
 
 
-def _after(fields, marker, direction):
+def ordering(fields, direction):
+    return [field.asc() if direction == 'asc' else field.desc() for field in fields]
+
+
+def after(fields, marker, direction):
     """Rows after ``marker`` in the order of ``fields`` (a keyset condition)."""
     compare = operator.gt if direction == 'asc' else operator.lt
     alternatives = []
@@ -74,7 +80,7 @@ def list_namespaces(db, identity, access, query):
                           .where((Association.namespace == Namespace.id)
                                  & ResourceType.name.in_(list(query.resource_types))))
             condition &= peewee.fn.EXISTS(associated)
-        fields = _sort_fields(query.sort_key)
+        fields = sort_fields(Namespace, query.sort_key)
         if query.marker is not None:
             marker = (Namespace.select()
                       .where((Namespace.namespace == query.marker)
@@ -83,12 +89,11 @@ def list_namespaces(db, identity, access, query):
             if marker is None:
                 raise errors.NotFound('Metadata definition namespace=%s was not found.'
                                       % query.marker, resource='namespace')
-            condition &= _after(fields, marker, query.sort_dir)
+            condition &= after(fields, marker, query.sort_dir)
         if query.limit == 0:
             return [], None
-        order = [field.asc() if query.sort_dir == 'asc' else field.desc()
-                 for field in fields]
-        rows = list(Namespace.select().where(condition).order_by(*order)
+        rows = list(Namespace.select().where(condition)
+                    .order_by(*ordering(fields, query.sort_dir))
                     .limit(query.limit + 1))
         page = rows[:query.limit]
         associations = resource_types.associations_of([row.id for row in page])
@@ -101,8 +106,7 @@ def get_namespace(db, identity, access, name, resource_type=None):
     """The full record of a namespace: its resource type associations, properties,
     objects and tags. With ``resource_type`` (associated with a prefix) the names
     of its properties, and those objects list and require, carry the prefix."""
-    with db_module.read_transaction(db):
-        namespace = access_module.namespace_for(db, identity, name, access)
+    with contents.reading(db, identity, access, name) as namespace:
         record = _full_record(namespace)
     if resource_type is not None:
         _apply_prefix(record, resource_type)
@@ -213,9 +217,7 @@ def _refuse_repeats(names, message):
 def update_namespace(db, identity, access, name, values):
     """Replace the base attributes of a namespace (a rename too); its base record.
     ``Conflict`` if the new name is taken."""
-    with db_module.write_transaction(db):
-        namespace = access_module.namespace_for(db, identity, name, access,
-                                                change=True, lock=True)
+    with contents.writing(db, identity, access, name) as namespace:
         values = dict(values, owner=owner_for(identity, values))
         if values['namespace'] != namespace.namespace:
             _refuse_duplicate(values['namespace'], renaming=True)
@@ -230,9 +232,7 @@ def update_namespace(db, identity, access, name, values):
 def delete_namespace(db, identity, access, name):
     """Delete a namespace and everything in it; its base record as it was.
     ``Forbidden`` if it is protected."""
-    with db_module.write_transaction(db):
-        namespace = access_module.namespace_for(db, identity, name, access,
-                                                change=True, lock=True)
+    with contents.writing(db, identity, access, name) as namespace:
         _refuse_if_protected(namespace)
         record = records.namespace(namespace)
         # Its contents go by ON DELETE CASCADE.
@@ -247,9 +247,7 @@ CONTENTS = {'objects': Object, 'properties': Property, 'tags': Tag}
 def delete_contents(db, identity, access, name, kind):
     """Delete every object, property or tag (``kind``) of a namespace; its base
     record. ``Forbidden`` if it is protected."""
-    with db_module.write_transaction(db):
-        namespace = access_module.namespace_for(db, identity, name, access,
-                                                change=True, lock=True)
+    with contents.writing(db, identity, access, name) as namespace:
         _refuse_if_protected(namespace)
         model = CONTENTS[kind]
         model.delete().where(model.namespace == namespace.id).execute()

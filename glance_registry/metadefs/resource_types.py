@@ -11,6 +11,7 @@ import collections
 from glance_registry import db as db_module
 from glance_registry import errors
 from glance_registry.metadefs import access as access_module
+from glance_registry.metadefs import contents
 from glance_registry.metadefs import records
 from glance_registry.metadefs.models import Association
 from glance_registry.metadefs.models import ResourceType
@@ -50,8 +51,7 @@ def associations_of(namespace_ids):
 
 def list_associations(db, identity, access, namespace_name):
     """The associations of a namespace (none if ``access.items`` hides them)."""
-    with db_module.read_transaction(db):
-        namespace = access_module.namespace_for(db, identity, namespace_name, access)
+    with contents.reading(db, identity, access, namespace_name) as namespace:
         if not access_module.shows_items(identity, namespace, access):
             return []
         return associations_of([namespace.id])[namespace.id]
@@ -79,9 +79,7 @@ def add_association(namespace, values, now):
 def associate(db, identity, access, namespace_name, values):
     """Associate a resource type (created if new) with a namespace; its record.
     ``Conflict`` if it is already associated."""
-    with db_module.write_transaction(db):
-        namespace = access_module.namespace_for(db, identity, namespace_name, access,
-                                                change=True, lock=True)
+    with contents.writing(db, identity, access, namespace_name) as namespace:
         return add_association(namespace, values, utcnow())
 
 
@@ -89,9 +87,7 @@ def associate(db, identity, access, namespace_name, values):
 def dissociate(db, identity, access, namespace_name, resource_type_name):
     """Remove an association; the record it had. ``NotFound`` if there is none,
     ``Forbidden`` if the namespace is protected."""
-    with db_module.write_transaction(db):
-        namespace = access_module.namespace_for(db, identity, namespace_name, access,
-                                                change=True, lock=True)
+    with contents.writing(db, identity, access, namespace_name) as namespace:
         row = (Association.select(Association, ResourceType.name)
                .join(ResourceType)
                .where((Association.namespace == namespace.id)

@@ -69,7 +69,6 @@ def test_no_body_gets_a_server_error(owner, method, path):
         'namespace': name, 'objects': [{'name': 'o'}], 'tags': [{'name': 't'}],
         'properties': {'p': {'type': 'string', 'title': 'P'}}})
     assert response.status_code == 201, response.text
-    before = owner.get('/v2/metadefs/namespaces/' + name).json()
     target = '/v2/metadefs/namespaces' + path.format(ns=name)
     statuses = set()
     for variant in _variants(BODIES[method, path]):

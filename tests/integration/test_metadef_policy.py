@@ -14,7 +14,8 @@ for the others, even where writing is refused), and only admins write (403).
 import uuid
 
 import pytest
-import requests
+
+from tests.integration.conftest import persona_session
 
 pytestmark = pytest.mark.keystone
 
@@ -137,12 +138,7 @@ class World:
 
     def session(self, caller):
         if caller not in self.sessions:
-            session = requests.Session()
-            session.headers['Accept'] = 'application/json'
-            if PERSONAS[caller]:
-                session.headers['X-Auth-Token'] = self.keystone.token_for(
-                    PERSONAS[caller])
-            self.sessions[caller] = session
+            self.sessions[caller] = persona_session(self.keystone, PERSONAS[caller])
         return self.sessions[caller]
 
     def make(self, kind):
