@@ -250,13 +250,13 @@ def document(name):
     return DOCUMENTS[name]()
 
 
-def validate(name, body, schema_name=None):
-    """400 unless ``body`` fits the schema ``name`` (upstream's message names the
-    schema: ``schema_name``, by default the document's own name)."""
+def validate(name, body):
+    """400 unless ``body`` fits the schema ``name``, in upstream's words (which name
+    the schema document)."""
     error = jsonschema.exceptions.best_match(_validator(name).iter_errors(body))
     if error is not None:
         raise errors.BadRequest("Provided object does not match schema '%s': %s"
-                                % (schema_name or _VALIDATED[name]()['name'],
+                                % (_VALIDATED[name]()['name'],
                                    json_body.describe_error(error)))
 
 
