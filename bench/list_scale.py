@@ -47,7 +47,6 @@ def seed(data_dir, count):
     from glance_registry import db, migrations, models
     os.makedirs(data_dir, exist_ok=True)
     database = db.open_database('sqlite:///' + os.path.join(data_dir, 'glance.sqlite'))
-    models.bind(database)
     migrations.upgrade(database)
     projects = [uuid.uuid4().hex for _ in range(PROJECTS)]
     start = datetime.datetime(2026, 1, 1)
@@ -71,9 +70,9 @@ def seed(data_dir, count):
                 tags.extend({'image': image_id, 'value': tag}
                             for tag in ('tag-%d' % (i % 7), 'common'))
             with db.write_transaction(database):
-                models.Image.insert_many(images).execute()
-                models.ImageProperty.insert_many(properties).execute()
-                models.ImageTag.insert_many(tags).execute()
+                models.Image.insert_many(images).execute(database)
+                models.ImageProperty.insert_many(properties).execute(database)
+                models.ImageTag.insert_many(tags).execute(database)
     database.close()
     return projects
 

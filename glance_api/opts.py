@@ -12,7 +12,8 @@ import stores
 from glance_api.access import policy, protections, quotas
 from glance_api.data import import_filtering, locations
 from glance_api.http import healthcheck
-from glance_registry import client, service
+from glance_registry import client, process
+from glance_registry.client import list_params, vocabulary
 
 DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi',
                 'iso', 'ploop']
@@ -24,10 +25,7 @@ api_opts = [
                     'with keystonemiddleware, configured in [keystone_authtoken]. '
                     '"noauth" trusts the X-Project-Id/X-User-Id/X-Roles headers: '
                     'use it only on a trusted network.'),
-    cfg.IntOpt('limit_param_default', default=25, min=1,
-               help='Images per page of a list when the client gives no limit.'),
-    cfg.IntOpt('api_limit_max', default=1000, min=1,
-               help='The largest page of a list; larger limits are reduced to it.'),
+    *list_params.limit_opts,
     cfg.IntOpt('image_size_cap', default=1099511627776, min=1,
                help='Largest image, in bytes, that can be uploaded (default 1 TiB).'),
     cfg.StrOpt('hashing_algorithm', default='sha512',
@@ -35,7 +33,8 @@ api_opts = [
     cfg.StrOpt('public_endpoint',
                help='Public URL of this API, used in the versions document instead '
                     'of the request\'s host (set it behind a proxy).'),
-    cfg.IntOpt('upload_lease_time', default=300, min=1, max=86400,
+    cfg.IntOpt('upload_lease_time', default=300, min=1,
+               max=vocabulary.MAX_LEASE_SECONDS,
                help='Seconds an upload holds its image (status saving) without '
                     'renewing; it renews every third of that while bytes arrive. '
                     'When an API worker dies mid-upload, a new upload of the image '
@@ -58,12 +57,13 @@ image_format_opts = [
                 help='Container formats images may declare.'),
 ]
 
-_server_opts = service.server_opts('0.0.0.0', 9292, service.default_workers(), 16)
+def _server_opts():
+    return process.server_opts('0.0.0.0', 9292, 16)
 
 
 def register_opts(conf):
     conf.register_opts(api_opts)
-    conf.register_opts(_server_opts)
+    conf.register_opts(_server_opts())
     conf.register_opts(image_format_opts, group='image_format')
     client.register_opts(conf)
     stores.register_opts(conf)
@@ -78,7 +78,7 @@ def list_opts():
     """For oslo-config-generator (namespace ``glance.api``)."""
     store_opts = dict(stores.list_opts())
     return [
-        ('DEFAULT', list(itertools.chain(api_opts, _server_opts, client.client_opts,
+        ('DEFAULT', list(itertools.chain(api_opts, _server_opts(), client.client_opts,
                                          store_opts['DEFAULT']))),
         ('DEFAULT', quotas.quota_opts + protections.protection_opts
          + locations.location_opts),

@@ -16,8 +16,8 @@ project's images, so only services may talk to it, never end users.
 from keystonemiddleware import auth_token
 from oslo_config import cfg
 
-from glance_registry import errors
-from glance_registry import identity as identity_module
+from glance_registry.client import errors
+from glance_registry.client import identity as identity_module
 
 auth_opts = [
     cfg.BoolOpt('accept_service_tokens', default=False,
@@ -62,20 +62,22 @@ def authenticate(request, secret, accept_service_tokens=False):
     try:
         return identity_module.Identity.verify(request.headers, secret)
     except identity_module.InvalidSignature as exc:
-        raise errors.Unauthorized(str(exc)) from None
+        raise errors.Unauthorized(str(exc), reason='invalid_credentials') from None
 
 
 def _from_service_token(request):
     if (_TOKEN_AUTH_ENVIRON not in request.environ
             or request.headers.get(_IDENTITY_STATUS) != 'Confirmed'):
-        raise errors.Unauthorized('invalid, expired or unverifiable token')
+        raise errors.Unauthorized('invalid, expired or unverifiable token',
+                                  reason='invalid_credentials')
     headers = request.headers
     roles = tuple(role.strip() for role in headers.get('X-Roles', '').split(',')
                   if role.strip())
     lowered = {role.lower() for role in roles}
     if SERVICE_ROLE not in lowered:
         raise errors.Forbidden("The token does not carry the '%s' role: only services "
-                               "may call the registry" % SERVICE_ROLE)
+                               "may call the registry" % SERVICE_ROLE,
+                               reason='not_a_service')
     return identity_module.Identity(user_id=headers.get('X-User-Id') or None,
                                     project_id=headers.get('X-Project-Id') or None,
                                     roles=roles, is_admin=ADMIN_ROLE in lowered)

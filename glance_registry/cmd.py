@@ -11,7 +11,7 @@ from glance_registry import app
 from glance_registry import db as db_module
 from glance_registry import migrations
 from glance_registry import opts
-from glance_registry import service
+from glance_registry import process
 
 LOG = logging.getLogger('glance_registry')
 
@@ -41,20 +41,19 @@ def check_database(conf):
 
 
 def main(argv=None):
-    conf = service.load_config(sys.argv[1:] if argv is None else argv, 'glance',
-                               opts.register_opts,
-                               description='The Glance registry daemon.')
-    service.setup_logging(conf)
-    if not conf.registry_auth_secret:
-        LOG.error('registry_auth_secret is not set: refusing to start an '
-                  'unauthenticated registry')
-        sys.exit(2)
+    """Serve the registry until stopped; the exit status (``process.run``)."""
+    return process.run(argv, opts.register_opts, 'The Glance registry daemon.', _serve,
+                       LOG)
+
+
+def _serve(conf):
+    process.require_secret(conf, 'refusing to start an unauthenticated registry')
     problem = check_database(conf)
     if problem:
-        LOG.error('refusing to start: %s', problem)
-        sys.exit(2)
-    service.serve(lambda: app.create_app(conf), conf, 'glance-registry')
+        raise process.Refused('refusing to start: %s' % problem)
+    process.serve(lambda: app.create_app(conf), conf, 'glance-registry')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

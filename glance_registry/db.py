@@ -53,8 +53,6 @@ class UnsupportedDatabase(ValueError):
 
 def dialect(db):
     """``'sqlite'``, ``'postgresql'`` or ``'mysql'``."""
-    if isinstance(db, peewee.DatabaseProxy):
-        db = db.obj
     if isinstance(db, peewee.SqliteDatabase):
         return 'sqlite'
     if isinstance(db, peewee.PostgresqlDatabase):
@@ -114,6 +112,9 @@ def open_database(url, max_connections=8, pool_timeout=30, recycle=3600,
         if 'connect_timeout' not in dict(query):
             options['connect_timeout'] = 10
     try:
+        if kind == 'sqlite':
+            # Ours, so that the queue of its writers has a home.
+            return _SqliteDatabase(**dict(db_url.parse(url), **options))
         return db_url.connect(url, unquote_password=True, unquote_user=True, **options)
     except (RuntimeError, ValueError) as exc:
         raise UnsupportedDatabase('%s: %s' % (_redact(url), exc)) from None
@@ -209,8 +210,7 @@ def write_transaction(db):
 
 @contextlib.contextmanager
 def _sqlite_write(db):
-    writers = _SqliteWriters.of(db)
-    with writers.hold():
+    with db.writers.hold():
         with db.atomic('IMMEDIATE'):
             yield
 
@@ -228,13 +228,6 @@ class _SqliteWriters:
         self._depth = 0
         self._fd = None
         self._pid = None
-
-    @classmethod
-    def of(cls, db):
-        writers = getattr(db, '_glance_writers', None)
-        if writers is None:
-            writers = db._glance_writers = cls(db.database)
-        return writers
 
     @contextlib.contextmanager
     def hold(self):
@@ -260,6 +253,14 @@ class _SqliteWriters:
                 # A read-only directory: SQLite will report the real problem.
                 self._fd = None
         return self._fd
+
+
+class _SqliteDatabase(pool.PooledSqliteDatabase):
+    """A pooled SQLite database, and the queue its writers wait in (``writers``)."""
+
+    def __init__(self, database, **kwargs):
+        super().__init__(database, **kwargs)
+        self.writers = _SqliteWriters(database)
 
 
 def read_transaction(db):

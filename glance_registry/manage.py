@@ -16,7 +16,7 @@ from oslo_config import cfg
 from glance_registry import db as db_module
 from glance_registry import migrations
 from glance_registry import opts
-from glance_registry import service
+from glance_registry import process
 from glance_registry.metadefs import commands as metadef_commands
 
 LOG = logging.getLogger('glance_registry.manage')
@@ -75,21 +75,21 @@ def _register(conf):
 
 
 def main(argv=None):
-    conf = service.load_config(sys.argv[1:] if argv is None else argv, 'glance',
-                               _register, description='Administer Glance.')
-    service.setup_logging(conf)
+    """Run the command the arguments name; its exit status (``process.run``)."""
+    return process.run(argv, _register, 'Administer Glance.', _run_command, LOG)
+
+
+def _run_command(conf):
     try:
-        status = conf.command.action_fn(conf)
+        return conf.command.action_fn(conf)
     except db_module.UnsupportedDatabase as exc:
-        LOG.error('invalid [database] connection: %s', exc)
-        status = 2
+        raise process.Refused('invalid [database] connection: %s' % exc) from None
     except Exception as exc:
         LOG.error('glance-manage %s %s failed: %s', conf.command.name,
                   conf.command.action, exc)
         LOG.debug('traceback', exc_info=True)
-        status = 1
-    sys.exit(status)
+        return 1
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -2,11 +2,14 @@
 
 The schema itself is owned by ``glance_registry.migrations``: these classes describe
 what the latest migration built, and the indexes listed here are the ones the list
-queries (``glance_registry.filters``) rely on. A test checks that the migrated schema
-and these models agree.
+queries (``glance_registry.images.filters``) rely on. A test checks that the migrated
+schema and these models agree.
 
-Models are bound to the database through ``database``, a ``peewee.DatabaseProxy``
-that ``bind(db)`` points at the database the application opened.
+The models are bound to no database: a query runs on the database its caller names
+(``query.execute(db)``, ``.first(db)``, ``.count(db)``...), the one the application
+opened. So a process may serve several databases (tests build as many applications
+as they like), and a query nobody gave a database fails at once instead of reaching
+another application's.
 
 Times are naive UTC ``datetime`` values, stored with microseconds.
 """
@@ -14,13 +17,6 @@ Times are naive UTC ``datetime`` values, stored with microseconds.
 import datetime
 
 import peewee
-
-database = peewee.DatabaseProxy()
-
-
-def bind(db):
-    """Point the models at ``db`` (an open_database() result)."""
-    database.initialize(db)
 
 
 def utcnow():
@@ -30,7 +26,6 @@ def utcnow():
 class _Model(peewee.Model):
 
     class Meta:
-        database = database
         legacy_table_names = False
 
 
@@ -155,7 +150,11 @@ class ImageMember(_Model):
 
 
 class Task(_Model):
-    """An asynchronous task (image import), as in upstream's tasks API."""
+    """An asynchronous task (image import), as in upstream's tasks API.
+
+    Nothing reads or writes it yet: the table (migration 1) and this model are kept
+    for the tasks feature (interoperable import), which will use them.
+    """
 
     id = peewee.CharField(max_length=36, primary_key=True)
     type = peewee.CharField(max_length=30)
@@ -188,7 +187,7 @@ class ProjectLock(_Model):
 
     Writers that check such a limit (image count, uploads, storage) lock their
     project's row first, so the count they read cannot change before they commit
-    (``glance_registry.quotas.lock_project``). The row holds nothing else.
+    (``glance_registry.images.quotas.lock_project``). The row holds nothing else.
     """
 
     project_id = peewee.CharField(max_length=255, primary_key=True)

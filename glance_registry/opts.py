@@ -8,7 +8,8 @@ from oslo_config import cfg
 
 from glance_registry import auth
 from glance_registry import client
-from glance_registry import service
+from glance_registry import process
+from glance_registry.client import list_params
 from glance_registry.metadefs import catalog
 
 DEFAULT_CONNECTION = 'sqlite:////var/lib/glance/glance.sqlite'
@@ -36,13 +37,6 @@ database_opts = [
                     'before the request fails with 503.'),
 ]
 
-list_opts_default = [
-    cfg.IntOpt('limit_param_default', default=25, min=1,
-               help='Images returned by a list call that gives no `limit`.'),
-    cfg.IntOpt('api_limit_max', default=1000, min=1,
-               help='The most images one list call returns, whatever its `limit`.'),
-]
-
 
 def _secret_opt():
     # One definition of the shared secret, in the client module: the registry and
@@ -51,7 +45,7 @@ def _secret_opt():
 
 
 def _server_opts():
-    return service.server_opts('127.0.0.1', 9191, service.default_workers(), 8)
+    return process.server_opts('127.0.0.1', 9191, 8)
 
 
 def register_opts(conf):
@@ -59,7 +53,7 @@ def register_opts(conf):
     conf.register_opts(_server_opts())
     conf.register_opt(_secret_opt())
     auth.register_opts(conf)
-    conf.register_opts(list_opts_default)
+    conf.register_opts(list_params.limit_opts)
     conf.register_opts(database_opts, group='database')
     catalog.register_opts(conf)
 
@@ -67,7 +61,7 @@ def register_opts(conf):
 def list_opts():
     """The options, by group, for oslo-config-generator."""
     return [
-        (None, _server_opts() + [_secret_opt()] + auth.auth_opts + list_opts_default
-         + catalog.catalog_opts),
+        (None, _server_opts() + [_secret_opt()] + auth.auth_opts
+         + list_params.limit_opts + catalog.catalog_opts),
         ('database', database_opts),
     ]

@@ -1,7 +1,9 @@
 """Image data stores: the driver interface, the drivers by name, and the configured set.
 
-The API holds one ``StoreSet`` built by ``StoreSet.from_config(conf)`` and never imports
-a driver module itself. See ``stores.base`` for the interface drivers implement.
+The API holds one ``StoreSet`` built by ``StoreSet.from_config(conf)`` (tests may build
+one from stores made in code with ``StoreSet.of``) and never imports a driver module
+itself. ``stores.base`` is the interface drivers implement; docs/stores.rst says what
+each driver guarantees.
 """
 
 import importlib
@@ -14,7 +16,9 @@ from stores.base import CHUNK_SIZE, Credentials, Reader, Store, StoredImage, Wri
 __all__ = ['CHUNK_SIZE', 'Credentials', 'Reader', 'Store', 'StoreSet', 'StoredImage',
            'Writer', 'errors', 'driver_class', 'list_opts']
 
-# Built-in drivers by type name; imported only when configured.
+# The drivers operators may configure, by type name; imported only when configured.
+# The memory driver (stores/memory.py) is left out on purpose: it loses everything
+# at restart, so only code (tests) may build one.
 _DRIVERS = {
     'file': 'stores.file:FileStore',
     'swift': 'stores.swift:SwiftStore',
@@ -110,6 +114,29 @@ class StoreSet:
             if probe:
                 store.probe()
         return cls(stores, default_id, multi=bool(backends))
+
+    @classmethod
+    def of(cls, *stores, default=None, multi=None):
+        """A set of stores built in code, such as ``memory.MemoryStore`` for tests:
+        nothing is registered, configured or probed.
+
+        ``default`` is the id of the store uploads go to (None: the first store's).
+        ``multi`` says whether the set behaves as one configured with
+        ``enabled_backends`` (clients may choose a store, ``/v2/info/stores``
+        answers); by default, when there is more than one store.
+        """
+        by_id = {}
+        for store in stores:
+            if store.store_id in by_id:
+                raise ValueError('two stores have the id %r' % store.store_id)
+            by_id[store.store_id] = store
+        if not by_id:
+            raise ValueError('a store set needs at least one store')
+        default_id = stores[0].store_id if default is None else default
+        if default_id not in by_id:
+            raise ValueError('the default %r is none of the stores (%s)'
+                             % (default_id, ', '.join(by_id)))
+        return cls(by_id, default_id, len(by_id) > 1 if multi is None else multi)
 
     @property
     def default(self):

@@ -1,40 +1,7 @@
 """The driver interface: what every store offers the API, and the records it returns.
 
-A driver stores opaque image bytes under a location URL. It knows nothing of images'
-metadata, the registry or HTTP. The API talks to drivers only through this module:
-
-- ``Store.open_writer(image_id)`` gives a ``Writer``; the caller feeds it chunks and then
-  calls ``commit()`` (which returns a ``StoredImage``) or ``cancel()`` (which removes
-  everything written). A writer used as a context manager cancels unless committed.
-  Committed data is never overwritten: ``open_writer`` or ``commit`` raises
-  ``errors.StoreError`` when data for the image already exists, and of two writers for
-  one image running at once only the first to commit succeeds; the other raises
-  ``errors.StoreError`` and removes only what it wrote itself. (The registry's status
-  compare-and-swap keeps two uploads of one image from starting; this rule keeps a
-  retry after a crash or a lost race from destroying an image that did become active.
-  A backend without an atomic create, such as Swift, checks at open and again when it
-  publishes, so only commits within milliseconds of each other can both succeed.)
-- ``Store.open_reader(url, offset, length)`` gives a ``Reader``: an iterator of chunks
-  with ``size`` (the whole object's) and, where the driver can, ``fileobj`` for zero-copy
-  sending.
-- ``Store.delete(url)`` removes an object; ``Store.stat(url)`` answers its size.
-- ``Store.probe()`` writes, reads back and deletes a random object so that a
-  misconfigured store fails at start-up rather than at the first upload.
-- ``Store.set_acls(url, public, read_projects, credentials)`` says who may read the
-  object where the backend keeps its own access control (multi-tenant Swift); other
-  drivers ignore it.
-
-Every call that touches data takes ``credentials``: the caller's ``Credentials``
-(token, project, service catalog) for drivers that act as the caller, such as
-multi-tenant Swift, which keeps each project's images in that project's own account.
-Drivers that use the service's own credentials ignore them; None means the service
-acts on its own behalf.
-
-Hashing happens here, once for every driver: ``Writer.write`` updates the md5 checksum
-and the configured multihash as the bytes go by, and ``commit`` reports them. A driver
-whose backend computes the md5 of what it stores anyway (a single Swift object's
-etag) may skip ours (``md5=False``) and report the backend's as ``stored_md5``.
-"""
+docs/stores.rst specifies the contract; tests/unit/stores/test_conformance.py checks
+every driver against it."""
 
 import abc
 import dataclasses
@@ -95,7 +62,11 @@ class Writer(abc.ABC):
         self._write(chunk)
 
     def commit(self):
-        """Make the object durable and visible; returns a ``StoredImage``."""
+        """Make the object durable and visible; returns a ``StoredImage``.
+
+        Raises ``errors.StoreError`` if data for the image exists: of two writers for
+        one image, the first to commit wins and the other removes only its own bytes.
+        """
         if self._done:
             raise errors.StoreError('commit after commit or cancel')
         if self._digests is None:
@@ -147,9 +118,11 @@ class Reader(abc.ABC):
     fileobj = None
 
     def __init__(self, size, offset, length):
+        """``length`` None reads to the end; a range past the end stops there."""
+        available = max(size - offset, 0)
         self.size = size
         self.offset = offset
-        self.length = length
+        self.length = available if length is None else min(length, available)
 
     def __iter__(self):
         return self
@@ -170,7 +143,8 @@ class Reader(abc.ABC):
 
 
 class Store(abc.ABC):
-    """A place where image bytes live. Subclasses register with ``stores.register``."""
+    """A place where image bytes live. Drivers that operators may configure are
+    registered by type name in ``_DRIVERS`` (``stores/__init__.py``)."""
 
     #: The driver's type name as operators write it in ``enabled_backends``.
     driver = None
@@ -183,7 +157,8 @@ class Store(abc.ABC):
     acts_as_caller = False
 
     def __init__(self, conf, group, store_id):
-        """``conf`` is an oslo.config object with ``options()`` registered in ``group``."""
+        """``conf`` is an oslo.config object with ``option_list()`` registered in
+        ``group``."""
         self.conf = conf
         self.group = group
         self.store_id = store_id
@@ -265,7 +240,21 @@ class Store(abc.ABC):
 
     def owns(self, url):
         """Whether ``url`` is a location of this store."""
-        return url.split(':', 1)[0] in self.schemes
+        try:
+            self.check_location(url)
+        except errors.BadLocation:
+            return False
+        return True
+
+    def check_location(self, url):
+        """Raise ``errors.BadLocation`` unless ``url`` is a location of this store.
+
+        Checks the scheme against ``schemes``; a driver whose locations say more (a
+        directory, an account) checks that too, and ``owns`` follows.
+        """
+        if url.split(':', 1)[0] not in self.schemes:
+            raise errors.BadLocation('not a location of store %s: %s'
+                                     % (self.store_id, url))
 
     def canonical(self, url):
         """The one spelling of the location ``url`` (one this store owns): two URLs

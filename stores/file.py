@@ -1,14 +1,5 @@
-"""The file system driver: one file per image under a data directory.
-
-Writes go to a temporary file in the same directory (with ``O_DIRECT`` where the file
-system allows it: see ``_DirectSink``), are fsync'd, then linked into place, so a
-reader never sees a half-written image. A writer holds an exclusive ``flock`` on its
-temporary file (named ``.<image id>.<random>.tmp``) until the image is in place; the
-kernel drops it when the process dies, so the temporary files of uploads cut short by
-a crash or a killed worker are told apart from live ones and removed when a store
-starts (``configure``) and whenever it is swept (``sweep``). Locations are
-``file://`` URLs; the driver refuses any that resolve outside its data directory.
-"""
+"""The file system driver: one file per image under a data directory, written to a
+locked temporary file and linked into place once durable (docs/stores.rst)."""
 
 import errno
 import fcntl
@@ -138,12 +129,8 @@ class FileStore(base.Store):
             raise errors.BadLocation('location %s is outside the data directory' % url)
         return path
 
-    def owns(self, url):
-        try:
-            self._path_for(url)
-        except errors.BadLocation:
-            return False
-        return True
+    def check_location(self, url):
+        self._path_for(url)
 
     def canonical(self, url):
         # The file a URL names is its resolved path: '/.', '%66', '?x', '#x', '//',
@@ -202,7 +189,8 @@ class _FileWriter(base.Writer):
         except OSError as exc:
             raise _os_error(exc)
         try:
-            # Held until the file is linked into place or removed: see the module doc.
+            # Held until the file is linked into place or removed, so that a sweep
+            # tells a dead upload's file from a live one (docs/stores.rst).
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             if store.options.filesystem_store_direct_io and _set_direct(self._fd, True):
                 sink = _DirectSink(self._fd)
@@ -487,12 +475,10 @@ class _Flusher:
 class _FileReader(base.Reader):
 
     def __init__(self, fileobj, size, offset, length, chunk_size):
-        if length is None:
-            length = max(size - offset, 0)
         super().__init__(size, offset, length)
         fileobj.seek(offset)
         self.fileobj = fileobj
-        self._remaining = length
+        self._remaining = self.length
         self._chunk_size = chunk_size
 
     def __next__(self):

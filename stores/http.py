@@ -1,13 +1,5 @@
-"""The HTTP driver: read-only access to image data at an ``http://`` or ``https://`` URL.
-
-Such locations are added by users (``POST /v2/images/{id}/locations``) or web-download
-imports; this service never writes or deletes them. Reads stream the response; an offset
-or length becomes a Range request, and a server that ignores Range (answers 200) is read
-from the start with the bytes before the offset skipped. The object's size comes from
-Content-Range or Content-Length; a server that sends neither cannot serve images here.
-
-Which URLs may be added at all is the API's import filtering, not this driver's concern.
-"""
+"""The HTTP driver: read-only access to image data at an ``http://`` or ``https://``
+URL (docs/stores.rst)."""
 
 import contextlib
 
@@ -56,7 +48,7 @@ class HttpStore(base.Store):
         return session
 
     def open_reader(self, url, offset=0, length=None, credentials=None):
-        self._check(url)
+        self.check_location(url)
         session = self._session()
         try:
             return _HttpReader(session, url, offset, length)
@@ -65,7 +57,7 @@ class HttpStore(base.Store):
             raise
 
     def stat(self, url, credentials=None):
-        self._check(url)
+        self.check_location(url)
         with contextlib.closing(self._session()) as session:
             response = _request(session, 'HEAD', url, allow_redirects=True)
             with response:
@@ -74,10 +66,6 @@ class HttpStore(base.Store):
                         return reader.size
                 _raise_for_status(response, url)
                 return _size(response, url)
-
-    def _check(self, url):
-        if not self.owns(url):
-            raise errors.BadLocation('not an http(s) location: %s' % url)
 
 
 class _HttpReader(base.Reader):
@@ -101,11 +89,9 @@ class _HttpReader(base.Reader):
             size = _size(self._response, url)
             if self._response.status_code != 206:
                 skip = offset   # the server ignored Range and sends everything
-        available = max(size - offset, 0)
-        length = available if length is None else min(length, available)
         super().__init__(size, offset, length)
         self._skip = skip
-        self._remaining = length
+        self._remaining = self.length
 
     def __next__(self):
         while self._remaining > 0:

@@ -1,6 +1,7 @@
 """Which image attributes clients may write, and upstream's 403 for those they may not."""
 
 from glance_api.http import errors
+from glance_registry.client import vocabulary
 
 # Never accepted in a create body.
 DISALLOWED_ON_CREATE = frozenset(['direct_url', 'self', 'file', 'schema', 'stores'])
@@ -13,8 +14,7 @@ RESERVED_PREFIX = 'os_glance'
 
 # Base attributes stored as image columns; everything else a client sends besides
 # ``tags`` is a custom property.
-WRITABLE_BASE = ('name', 'visibility', 'protected', 'os_hidden', 'min_ram', 'min_disk',
-                 'disk_format', 'container_format', 'owner')
+WRITABLE_BASE = vocabulary.WRITABLE_ATTRIBUTES
 
 
 def check_writable(name, creating=False):

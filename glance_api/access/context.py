@@ -8,7 +8,7 @@ app, which sets the same ``X-*`` headers after validating a token) are interchan
 import dataclasses
 import json
 
-from glance_registry.identity import Identity
+from glance_registry.client.identity import Identity
 import stores
 
 #: Who the service is when it works on its own behalf rather than a caller's

@@ -12,7 +12,7 @@ import re
 
 from oslo_config import cfg
 
-from glance_registry import errors as registry_errors
+from glance_registry.client import errors as registry_errors
 
 MiB = 1024 * 1024
 

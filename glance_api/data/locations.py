@@ -11,7 +11,6 @@ status change it implies, so racing requests cannot break them.
 
 import dataclasses
 import hashlib
-import re
 import urllib.parse
 
 from flask import g
@@ -22,7 +21,8 @@ from glance_api.data import import_filtering
 from glance_api.data.store_data import delete_data, images_using, size_at
 from glance_api.http import errors
 from glance_api.services import services
-from glance_registry import errors as registry_errors
+from glance_registry.client import errors as registry_errors
+from glance_registry.client import vocabulary
 from stores import errors as store_errors
 
 location_opts = [
@@ -227,7 +227,7 @@ class LocationPatch:
                 max_storage=services().quotas.max_storage, update=update,
                 request_id=g.request_id)
         except registry_errors.Conflict as exc:
-            if exc.details.get('reason') == 'missing_property':   # the update's
+            if exc.reason == 'missing_property':   # the update's
                 raise errors.Conflict(str(exc))
             raise errors.Conflict('The locations of image %s changed meanwhile; '
                                   'read it again: %s' % (record['id'], exc))
@@ -390,13 +390,11 @@ def _holds_another_image(url, image_id):
     whether or not such an image exists: asking would tell the caller that an
     image it cannot see exists."""
     name = url.rstrip('/').rsplit('/', 1)[-1]
-    if name != image_id and _UUID.fullmatch(name):
+    if name != image_id and vocabulary.is_image_id(name):
         return True
     return any(other != image_id for other in images_using([url]).get(url, ()))
 
 
-_UUID = re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
-                   r'[0-9a-fA-F]{12}')
 
 
 def _hash_problem(data):

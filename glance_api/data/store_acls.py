@@ -21,7 +21,7 @@ from glance_api.images import documents
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.services import services
 from glance_api.data.store_data import caller_credentials, stores_holding
-from glance_registry import errors as registry_errors
+from glance_registry.client import errors as registry_errors
 from stores import errors as store_errors
 
 LOG = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import flask
 from glance_api.http import errors
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.services import services
-from glance_registry import errors as registry_errors
+from glance_registry.client import errors as registry_errors
 from stores import errors as store_errors
 
 LOG = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from glance_api.data import store_data
 from glance_api.data.store_data import caller_credentials
 from glance_api.http import errors, upload_body
 from glance_api.services import services
-from glance_registry import errors as registry_errors
+from glance_registry.client import errors as registry_errors
 from stores import errors as store_errors
 
 LOG = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def upload(record, store, expected_size, limit):
                                    values=values, locations=[location],
                                    upload_id=upload_id, request_id=g.request_id)
     except (registry_errors.NotFound, registry_errors.Conflict) as exc:
-        if exc.details.get('taken_over'):
+        if exc.reason == 'taken_over':
             # Only if committing took longer than the lease just renewed. The new
             # upload may be writing to the same location: its bytes are left alone.
             LOG.error('image %s: taken over by another upload while this one '
@@ -185,7 +185,7 @@ class _UploadLease:
         except registry_errors.NotFound:
             raise _gone_during_upload(self.image_id)
         except registry_errors.Conflict as exc:
-            if exc.details.get('taken_over'):
+            if exc.reason == 'taken_over':
                 raise _taken_over(self.image_id, self.seconds)
             raise errors.Conflict('Image %s is no longer being uploaded by this '
                                   'request (its status is now %s).'
@@ -222,7 +222,7 @@ def _give_back(image_id, upload_id):
                                               'queued', upload_id=upload_id,
                                               request_id=g.request_id)
     except registry_errors.Conflict as exc:
-        if not exc.details.get('taken_over'):
+        if exc.reason != 'taken_over':
             LOG.warning('could not return image %s to queued after a failed upload: '
                         '%s', image_id, exc)
     except registry_errors.NotFound:

@@ -34,14 +34,15 @@ from flask import g
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.services import services
 from glance_api.data.store_data import caller_credentials
-from glance_registry import errors as registry_errors
 from glance_registry.client import Lease
+from glance_registry.client import errors as registry_errors
+from glance_registry.client import vocabulary
 from stores import errors as store_errors
 from stores import hashing
 
 LOG = logging.getLogger(__name__)
 
-PENDING = 'pending'
+PENDING = vocabulary.PENDING_LOCATION
 
 #: Workers that may claim one location before it is refused.
 MAX_ATTEMPTS = 3
@@ -100,8 +101,7 @@ def _expired(location, now):
     expires = location.get('lease_expires_at')
     if not expires:
         return True
-    when = datetime.datetime.strptime(expires, '%Y-%m-%dT%H:%M:%SZ')
-    return when.replace(tzinfo=datetime.timezone.utc) <= now
+    return vocabulary.parse_timestamp(expires) <= now
 
 
 class _Refused(Exception):

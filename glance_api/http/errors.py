@@ -18,7 +18,7 @@ import orjson
 import werkzeug.exceptions
 from flask import Response, request
 
-from glance_registry import errors as registry_errors
+from glance_registry.client import errors as registry_errors
 from stores import errors as store_errors
 
 LOG = logging.getLogger(__name__)

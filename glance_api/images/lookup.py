@@ -1,18 +1,13 @@
 """Finding an image as the caller sees it, and showing it to the caller."""
 
-import re
-
 from flask import g
 
 from glance_api.access import policy
 from glance_api.http import errors
 from glance_api.images import documents
 from glance_api.services import services
-from glance_registry import errors as registry_errors
-
-
-_UUID = re.compile(r'^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?'
-                   r'[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$')
+from glance_registry.client import errors as registry_errors
+from glance_registry.client import vocabulary
 
 
 def load_image(image_id):
@@ -20,7 +15,7 @@ def load_image(image_id):
 
     Properties the caller may not read (property protections) are left out.
     """
-    if not _UUID.match(image_id):
+    if not vocabulary.is_image_id(image_id):
         raise errors.NotFound('No image found with ID %s' % image_id)
     try:
         record = services().registry.get_image(g.context.identity, image_id,

@@ -7,12 +7,11 @@ The format enums come from config, so a schema is built per app, once.
 import jsonschema
 
 from glance_api.http import errors, json_body
+from glance_registry.client import vocabulary
 
-UUID_PATTERN = ('^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}'
-                '-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$')
+UUID_PATTERN = vocabulary.IMAGE_ID_PATTERN
 
-STATUSES = ['queued', 'saving', 'active', 'killed', 'deleted', 'uploading',
-            'importing', 'pending_delete', 'deactivated']
+STATUSES = list(vocabulary.IMAGE_STATUSES)
 
 
 def _base_properties(disk_formats, container_formats):

@@ -15,8 +15,8 @@ see is 404, whatever the operation; another refused rule is 403.
 from glance_api.access import policy
 from glance_api.http import errors
 from glance_api.services import services
-from glance_registry.metadefs_client import CLASSES
-from glance_registry.metadefs_client import Access
+from glance_registry.client.metadefs import Access
+from glance_registry.client.metadefs import CLASSES
 
 #: The rule that decides whether the caller sees a namespace at all.
 SEE = 'get_metadef_namespace'

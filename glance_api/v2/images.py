@@ -16,8 +16,8 @@ from glance_api.data import locations, store_acls, store_data, verification
 from glance_api.http import errors, json_body, responses
 from glance_api.images import lookup, patch
 from glance_api.services import services
-from glance_registry import errors as registry_errors
-from glance_registry import filters as list_filters
+from glance_registry.client import errors as registry_errors
+from glance_registry.client import list_params
 
 LOG = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def list_images():
                 raise errors.BadRequest('limit param must be an integer')
             if limit < 0:
                 raise errors.BadRequest('limit param must be positive')
-    limit = min(limit, conf.api_limit_max)
+    limit = list_params.page_size(limit, conf.limit_param_default, conf.api_limit_max)
     forwarded = [(k, v) for k, v in params if k != 'limit'] + [('limit', str(limit))]
     if _filters_unreadable_property(params):
         # As if no image had it: matching would reveal the values it cannot read.
@@ -131,7 +131,7 @@ def list_images():
 def _filters_unreadable_property(params):
     protections = services().protections
     return bool(protections) and any(
-        list_filters.is_property_filter(key) and
+        list_params.is_property_filter(key) and
         not protections.allowed(g.context, key, 'read') for key, _ in params)
 
 

@@ -19,7 +19,7 @@ from glance_api.data.store_data import delete_data, size_at
 from glance_api.http import errors, json_body, responses
 from glance_api.images import documents, lookup
 from glance_api.services import services
-from glance_registry import errors as registry_errors
+from glance_registry.client import errors as registry_errors
 
 LOG = logging.getLogger(__name__)
 

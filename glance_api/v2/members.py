@@ -15,9 +15,10 @@ from glance_api.access import policy
 from glance_api.http import responses
 from glance_api.data import store_acls
 from glance_api.services import services
-from glance_registry import errors as registry_errors
+from glance_registry.client import errors as registry_errors
+from glance_registry.client import vocabulary
 
-STATUSES = ('pending', 'accepted', 'rejected')
+STATUSES = vocabulary.MEMBER_STATUSES
 
 
 def view(member):

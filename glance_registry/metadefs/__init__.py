@@ -8,6 +8,9 @@ a ``protected`` one keeps its contents until it is unprotected.
 ``models`` (tables, built by migration 7), ``definitions`` (what a property
 definition may hold), ``access`` (who sees and changes a namespace), one module per
 resource (``namespaces``, ``objects``, ``properties``, ``tags``,
-``resource_types``), ``routes`` (the registry API's rows) and ``catalog`` (the
-standard catalog files: ``glance-manage db load_metadefs`` and friends).
+``resource_types``) and what they share (``contents``, ``records``,
+``validation``), ``handlers`` (the registry API's handlers and their rows of the
+routes table) and ``catalog`` (the standard catalog files: ``glance-manage db
+load_metadefs`` and friends, ``commands``). The client's calls are in the contract
+half, ``glance_registry.client.metadefs``.
 """

@@ -11,12 +11,12 @@ one round trip. A rule's verdict depends on the namespace only through its owner
 visibility, so the API evaluates each rule for the four *classes* of namespace, as
 seen from the caller (``own-public``, ``own-private``, ``other-public``,
 ``other-private``), and sends the classes each rule allows
-(``glance_registry.metadefs_client.Access``):
+(``glance_registry.client.metadefs.Access``):
 
 - ``see``: the classes ``get_metadef_namespace`` allows; any other namespace is
   ``NotFound``, and a list leaves it out;
 - ``allow``: ``(rule, classes)`` pairs; a namespace of another class is
-  ``Forbidden`` naming the rule;
+  ``Forbidden`` (reason ``policy_denied``) naming the rule;
 - ``items``: the classes whose contents a list shows (``get_metadef_object`` for
   objects); for the others the list is empty.
 
@@ -29,10 +29,10 @@ import logging
 import peewee
 
 from glance_registry import db as db_module
-from glance_registry import errors
+from glance_registry.client import errors
+from glance_registry.client.metadefs import Access
+from glance_registry.client.metadefs import CLASSES
 from glance_registry.metadefs.models import Namespace
-from glance_registry.metadefs_client import Access
-from glance_registry.metadefs_client import CLASSES
 
 LOG = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ def parse(see=None, allow=(), items=None):
     for value in allow:
         rule, colon, classes = value.partition(':')
         if not colon or not rule:
-            raise errors.BadRequest("'allow' must read <rule>:<classes>, not %r"
-                                    % value)
+            raise errors.BadRequest.invalid_value(
+                "'allow' must read <rule>:<classes>, not %r" % value, 'allow')
         rules.append((rule, _classes('allow', classes)))
     return Access(see=None if see is None else _classes('see', see),
                   allow=tuple(rules),
@@ -59,8 +59,9 @@ def _classes(name, value):
     classes = frozenset(c for c in value.split(',') if c)
     unknown = sorted(classes - set(CLASSES))
     if unknown:
-        raise errors.BadRequest("'%s' names unknown classes %s: use %s"
-                                % (name, ', '.join(unknown), ', '.join(CLASSES)))
+        raise errors.BadRequest.invalid_value("'%s' names unknown classes %s: use %s"
+                                              % (name, ', '.join(unknown),
+                                                 ', '.join(CLASSES)), name)
     return classes
 
 
@@ -114,29 +115,37 @@ def _class_condition(identity, cls):
 
 def namespace_for(db, identity, name, access, change=False, lock=False):
     """The ``Namespace`` row called ``name``, if the caller may see it and ``access``
-    lets it go on: ``NotFound`` otherwise, or ``Forbidden`` (a rule of ``access``
-    refuses; ``change`` and the caller may not change it). ``lock`` locks the row
+    lets it go on: ``NotFound`` otherwise, or ``Forbidden`` (``policy_denied``: a
+    rule of ``access`` refuses; ``not_owner``: ``change`` and the caller may not
+    change it). ``lock`` locks the row
     until the transaction ends, so writers of one namespace take turns."""
     query = Namespace.select().where((Namespace.namespace == name)
                                      & visible_to(identity))
     if lock and db_module.dialect(db) != 'sqlite':
         query = query.for_update()
-    namespace = query.first()
+    namespace = query.first(db)
     if namespace is not None and access.see is not None \
             and class_of(identity, namespace) not in access.see:
         namespace = None
     if namespace is None:
-        raise errors.NotFound('Metadata definition namespace=%s was not found.' % name,
-                              resource='namespace')
+        raise namespace_not_found(name)
     cls = class_of(identity, namespace)
     for rule, classes in access.allow:
         if cls not in classes:
             raise errors.Forbidden('You are not authorized to complete %s action.'
-                                   % rule, rule=rule)
+                                   % rule, reason='policy_denied', rule=rule)
     if change and not may_change(identity, namespace):
         raise errors.Forbidden('Only an admin or the owner of metadata definition '
-                               'namespace %s may change it.' % name)
+                               'namespace %s may change it.' % name,
+                               reason='not_owner', namespace=name)
     return namespace
+
+
+def namespace_not_found(name):
+    """The error for a namespace that is absent or that the caller may not see."""
+    return errors.NotFound('Metadata definition namespace=%s was not found.' % name,
+                           reason='metadef_not_found', resource='namespace',
+                           namespace=name)
 
 
 def shows_items(identity, namespace, access):
@@ -160,7 +169,8 @@ def retrying(function):
             except peewee.IntegrityError:
                 if attempt + 1 == _RETRIES:
                     raise errors.Conflict('A concurrent change conflicted with this '
-                                          'one; try again.') from None
+                                          'one; try again.',
+                                          reason='concurrent_change') from None
             except peewee.OperationalError as exc:
                 if 'deadlock' not in str(exc).lower() or attempt + 1 == _RETRIES:
                     raise

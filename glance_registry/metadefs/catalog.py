@@ -30,7 +30,8 @@ import peewee
 from oslo_config import cfg
 
 from glance_registry import db as db_module
-from glance_registry import errors
+from glance_registry.client import errors
+from glance_registry.metadefs import contents
 from glance_registry.metadefs import namespaces
 from glance_registry.metadefs import resource_types
 from glance_registry.metadefs import validation
@@ -121,7 +122,7 @@ def load(db, path, merge=False, prefer_new=False, overwrite=False):
             continue
         try:
             with db_module.connection(db), db_module.write_transaction(db):
-                outcome = _load_one(namespace, merge, prefer_new, overwrite)
+                outcome = _load_one(db, namespace, merge, prefer_new, overwrite)
         except (errors.RegistryError, peewee.IntegrityError) as exc:
             # A name given twice in the file: nothing of it was loaded.
             LOG.error('%s: not loaded: %s', file_path, exc)
@@ -149,23 +150,23 @@ def _read(file_path):
     if not isinstance(tags, list) or not all(isinstance(tag, dict) and set(tag) ==
                                              {'name'} for tag in tags):
         raise ValueError("'tags' must be a list of {\"name\": ...} objects")
-    contents = validation.namespace_contents(dict(
+    included = validation.namespace_contents(dict(
         document, tags=[tag['name'] for tag in tags]))
-    return {'values': values, 'contents': contents}
+    return {'values': values, 'contents': included}
 
 
-def _load_one(namespace, merge, prefer_new, overwrite):
+def _load_one(db, namespace, merge, prefer_new, overwrite):
     """Load one checked namespace (in the caller's transaction); what happened:
-    ``loaded``, ``merged``, ``unchanged`` or ``skipped``."""
-    values, contents = namespace['values'], namespace['contents']
+    ``loaded``, ``merged``, ``unchanged`` or ``skipped``. The resource types it
+    creates are protected (upstream's "seeded-system" types)."""
+    values, included = namespace['values'], namespace['contents']
     now = utcnow()
-    row = Namespace.select().where(Namespace.namespace == values['namespace']).first()
+    row = (Namespace.select().where(Namespace.namespace == values['namespace'])
+           .first(db))
     if row is None:
-        row = Namespace.create(**dict(values, created_at=now, updated_at=now))
-        namespaces.add_contents(row, dict(contents, resource_type_associations=[]),
-                                now)
-        for association in contents['resource_type_associations']:
-            _associate(row, association, now)
+        row = contents.insert(db, Namespace,
+                              dict(values, created_at=now, updated_at=now))
+        namespaces.add_contents(db, row, included, now, protected_types=True)
         return 'loaded'
     if not merge:
         return 'skipped'
@@ -173,20 +174,20 @@ def _load_one(namespace, merge, prefer_new, overwrite):
     changed = False
     if replace and any(getattr(row, key) != value for key, value in values.items()):
         Namespace.update(**dict(values, updated_at=now)).where(
-            Namespace.id == row.id).execute()
+            Namespace.id == row.id).execute(db)
         changed = True
-    changed |= _merge_associations(row, contents['resource_type_associations'],
+    changed |= _merge_associations(db, row, included['resource_type_associations'],
                                    replace, overwrite, now)
-    changed |= _merge_named(row, Property, {
+    changed |= _merge_named(db, row, Property, {
         name: {'definition': _json(definition)}
-        for name, definition in contents['properties'].items()},
+        for name, definition in included['properties'].items()},
         replace, overwrite, now)
-    changed |= _merge_named(row, Object, {
+    changed |= _merge_named(db, row, Object, {
         obj['name']: {'description': obj['description'],
                       'required': _json(obj['required']),
                       'properties': _json(obj['properties'])}
-        for obj in contents['objects']}, replace, overwrite, now)
-    changed |= _merge_named(row, Tag, {name: {} for name in contents['tags']},
+        for obj in included['objects']}, replace, overwrite, now)
+    changed |= _merge_named(db, row, Tag, {name: {} for name in included['tags']},
                             replace, overwrite, now)
     return 'merged' if changed else 'unchanged'
 
@@ -195,58 +196,52 @@ def _json(value):
     return orjson.dumps(value).decode()
 
 
-def _associate(namespace, association, now):
-    resource_type = resource_types.resource_type_named(association['name'], now,
-                                                       protected=True)
-    return Association.create(namespace=namespace.id, resource_type=resource_type.id,
-                              prefix=association['prefix'],
-                              properties_target=association['properties_target'],
-                              created_at=now, updated_at=now)
-
-
-def _merge_named(namespace, model, wanted, replace, overwrite, now):
+def _merge_named(db, namespace, model, wanted, replace, overwrite, now):
     """Make ``namespace``'s rows of ``model`` hold ``wanted`` ({name: columns}):
     add the missing, update the different (``replace``), delete the others
     (``overwrite``). Whether anything changed."""
     changed = False
     rows = {row.name: row for row in model.select()
-            .where(model.namespace == namespace.id)}
+            .where(model.namespace == namespace.id).execute(db)}
     for name, columns in wanted.items():
         row = rows.pop(name, None)
         if row is None:
-            model.create(namespace=namespace.id, name=name, created_at=now,
-                         updated_at=now, **columns)
+            model.insert(namespace=namespace.id, name=name, created_at=now,
+                         updated_at=now, **columns).execute(db)
             changed = True
         elif replace and any(getattr(row, key) != value
                              for key, value in columns.items()):
-            model.update(updated_at=now, **columns).where(model.id == row.id).execute()
+            (model.update(updated_at=now, **columns).where(model.id == row.id)
+             .execute(db))
             changed = True
     if overwrite and rows:
-        model.delete().where(model.id.in_([row.id for row in rows.values()])).execute()
+        (model.delete().where(model.id.in_([row.id for row in rows.values()]))
+         .execute(db))
         changed = True
     return changed
 
 
-def _merge_associations(namespace, wanted, replace, overwrite, now):
+def _merge_associations(db, namespace, wanted, replace, overwrite, now):
     changed = False
     rows = {row.resource_type.name: row for row in
             Association.select(Association, ResourceType.name).join(ResourceType)
-            .where(Association.namespace == namespace.id)}
+            .where(Association.namespace == namespace.id).execute(db)}
     for association in wanted:
         row = rows.pop(association['name'], None)
         if row is None:
-            _associate(namespace, association, now)
+            resource_types.add_association(db, namespace, association, now,
+                                           protected_type=True)
             changed = True
         elif replace and (row.prefix, row.properties_target) != (
                 association['prefix'], association['properties_target']):
             (Association.update(prefix=association['prefix'],
                                 properties_target=association['properties_target'],
                                 updated_at=now)
-             .where(Association.id == row.id).execute())
+             .where(Association.id == row.id).execute(db))
             changed = True
     if overwrite and rows:
         (Association.delete()
-         .where(Association.id.in_([row.id for row in rows.values()])).execute())
+         .where(Association.id.in_([row.id for row in rows.values()])).execute(db))
         changed = True
     return changed
 
@@ -255,9 +250,9 @@ def unload(db):
     """Delete the whole catalog (every namespace, whoever created it, and every
     resource type); the number of namespaces deleted."""
     with db_module.connection(db), db_module.write_transaction(db):
-        count = Namespace.select().count()
+        count = Namespace.select().count(db)
         for model in (Tag, Property, Object, Association, Namespace, ResourceType):
-            model.delete().execute()
+            model.delete().execute(db)
     return count
 
 
@@ -269,10 +264,10 @@ def export(db, path):
     written = []
     with db_module.connection(db), db_module.read_transaction(db):
         taken = set()
-        for row in Namespace.select().order_by(Namespace.id):
+        for row in Namespace.select().order_by(Namespace.id).execute(db):
             file_path = os.path.join(path, _file_name(row.namespace, taken))
             with open(file_path, 'w') as f:
-                json.dump(_document(row), f, indent=4, ensure_ascii=False)
+                json.dump(_document(db, row), f, indent=4, ensure_ascii=False)
                 f.write('\n')
             written.append(file_path)
     return written
@@ -290,7 +285,7 @@ def _file_name(name, taken):
     return candidate + '.json'
 
 
-def _document(row):
+def _document(db, row):
     document = {'namespace': row.namespace}
     for key in ('display_name', 'description', 'visibility', 'protected', 'owner'):
         value = getattr(row, key)
@@ -304,12 +299,13 @@ def _document(row):
          if value is not None}
         for association in Association.select(Association, ResourceType.name)
         .join(ResourceType).where(Association.namespace == row.id)
-        .order_by(Association.id)]
+        .order_by(Association.id).execute(db)]
     document['properties'] = {
         prop.name: orjson.loads(prop.definition) for prop in Property.select()
-        .where(Property.namespace == row.id).order_by(Property.id)}
+        .where(Property.namespace == row.id).order_by(Property.id).execute(db)}
     document['objects'] = []
-    for obj in Object.select().where(Object.namespace == row.id).order_by(Object.id):
+    for obj in (Object.select().where(Object.namespace == row.id).order_by(Object.id)
+                .execute(db)):
         exported = {'name': obj.name}
         if obj.description is not None:
             exported['description'] = obj.description
@@ -319,6 +315,6 @@ def _document(row):
         exported['properties'] = orjson.loads(obj.properties)
         document['objects'].append(exported)
     document['tags'] = [{'name': tag.name} for tag in Tag.select()
-                        .where(Tag.namespace == row.id).order_by(Tag.id)]
+                        .where(Tag.namespace == row.id).order_by(Tag.id).execute(db)]
     return document
 

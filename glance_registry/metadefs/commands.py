@@ -13,7 +13,6 @@ or paths the command cannot work with (or a database not synced).
 import logging
 
 from glance_registry import migrations
-from glance_registry import models
 from glance_registry.metadefs import catalog
 
 LOG = logging.getLogger('glance_registry.manage')
@@ -92,7 +91,6 @@ def _run(conf, open_database, work):
             LOG.error('database at version %d, code needs %d: run `glance-manage db '
                       'sync` first', version, migrations.latest_version())
             return 2
-        models.bind(db)
         try:
             return work(db)
         except (catalog.CatalogError, FileNotFoundError) as exc:

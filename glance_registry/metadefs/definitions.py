@@ -12,31 +12,34 @@ conversions that clients see: ``default`` as a string (``180`` reads ``"180"``)
 and ``minimum``/``maximum`` as integers.
 """
 
-from glance_registry import errors
+from glance_registry.client import errors
 
 TYPES = ('array', 'boolean', 'integer', 'number', 'object', 'string')
 _INT64_MAX = 2 ** 63 - 1
+
+# Every error of a definition: reason invalid_value, field the member at fault.
+_invalid = errors.BadRequest.invalid_value
 
 
 def _type(where, name, value):
     # Upstream's schema lists null among the types.
     if value is not None and value not in TYPES:
-        raise errors.BadRequest("%s: '%s' must be one of %s, not %r"
-                                % (where, name, ', '.join(TYPES), value))
+        raise _invalid("%s: '%s' must be one of %s, not %r"
+                       % (where, name, ', '.join(TYPES), value), name)
     return value
 
 
 def _string(where, name, value):
     if not isinstance(value, str):
-        raise errors.BadRequest("%s: '%s' must be a string" % (where, name))
+        raise _invalid("%s: '%s' must be a string" % (where, name), name)
     if '\x00' in value:
-        raise errors.BadRequest("%s: '%s' contains a NUL character" % (where, name))
+        raise _invalid("%s: '%s' contains a NUL character" % (where, name), name)
     return value
 
 
 def _strings(where, name, value):
     if not isinstance(value, list):
-        raise errors.BadRequest("%s: '%s' must be an array of strings" % (where, name))
+        raise _invalid("%s: '%s' must be an array of strings" % (where, name), name)
     for item in value:
         _string(where, '%s item' % name, item)
     return value
@@ -44,24 +47,24 @@ def _strings(where, name, value):
 
 def _boolean(where, name, value):
     if not isinstance(value, bool):
-        raise errors.BadRequest("%s: '%s' must be a boolean" % (where, name))
+        raise _invalid("%s: '%s' must be a boolean" % (where, name), name)
     return value
 
 
 def _number(where, name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise errors.BadRequest("%s: '%s' must be a number" % (where, name))
+        raise _invalid("%s: '%s' must be a number" % (where, name), name)
     # It reads back as an integer (upstream's model), which must fit 64 bits.
     if abs(value) > _INT64_MAX:
-        raise errors.BadRequest("%s: '%s' is out of range" % (where, name))
+        raise _invalid("%s: '%s' is out of range" % (where, name), name)
     return value
 
 
 def _count(where, name, value):
     if isinstance(value, bool) or not isinstance(value, int) \
             or not 0 <= value <= _INT64_MAX:
-        raise errors.BadRequest("%s: '%s' must be an integer of at least 0"
-                                % (where, name))
+        raise _invalid("%s: '%s' must be an integer of at least 0" % (where, name),
+                       name)
     return value
 
 
@@ -70,8 +73,8 @@ def _default(where, name, value):
     # default it silently drops. Refused here instead.
     if value is not None and (isinstance(value, (list, dict))
                               or not isinstance(value, (str, int, float))):
-        raise errors.BadRequest("%s: '%s' must be a string, number or boolean"
-                                % (where, name))
+        raise _invalid("%s: '%s' must be a string, number or boolean"
+                       % (where, name), name)
     if isinstance(value, str):
         _string(where, name, value)
     return value
@@ -79,13 +82,13 @@ def _default(where, name, value):
 
 def _items(where, name, value):
     if not isinstance(value, dict):
-        raise errors.BadRequest("%s: '%s' must be an object" % (where, name))
+        raise _invalid("%s: '%s' must be an object" % (where, name), name)
     unknown = sorted(set(value) - {'type', 'enum'})
     if unknown:
-        raise errors.BadRequest("%s: unknown member of 'items': %s"
-                                % (where, ', '.join(map(repr, unknown))))
+        raise _invalid("%s: unknown member of 'items': %s"
+                       % (where, ', '.join(map(repr, unknown))), name)
     if 'type' not in value:
-        raise errors.BadRequest("%s: 'items' needs a 'type'" % where)
+        raise _invalid("%s: 'items' needs a 'type'" % where, name)
     checked = {'type': _type(where, 'items.type', value['type'])}
     if 'enum' in value:
         checked['enum'] = _strings(where, 'items.enum', value['enum'])
@@ -122,21 +125,21 @@ def check(definition, where):
     the property where the definition stands alone, is dropped: the property's
     name is its own column). ``where`` names it in errors ("property 'x'")."""
     if not isinstance(definition, dict):
-        raise errors.BadRequest('%s must be an object' % where)
+        raise _invalid('%s must be an object' % where)
     unknown = sorted(set(definition) - set(FIELDS) - {'name'})
     if unknown:
-        raise errors.BadRequest('%s: unknown attribute%s %s' % (
+        raise _invalid('%s: unknown attribute%s %s' % (
             where, 's' if len(unknown) > 1 else '', ', '.join(map(repr, unknown))))
     for name in REQUIRED:
         if name not in definition:
-            raise errors.BadRequest("%s: '%s' is required" % (where, name))
+            raise _invalid("%s: '%s' is required" % (where, name), name)
     checked = {}
     for name, value in definition.items():
         if name == 'name':
             continue
         if value is None and name not in _NULLABLE:
             if name in REQUIRED:
-                raise errors.BadRequest("%s: '%s' is required" % (where, name))
+                raise _invalid("%s: '%s' is required" % (where, name), name)
             continue
         checked[name] = FIELDS[name](where, name, value)
     return checked

@@ -8,17 +8,17 @@ namespaces associated with them, as upstream's do.
 Property definitions and the properties of objects are stored as the JSON text
 they were given (checked by ``definitions``), so that ``export_metadefs`` writes
 back what was loaded.
+
+Like ``glance_registry.models``, these are bound to no database: every query runs
+on the database its caller names (``execute(db)``, ``first(db)``...).
 """
 
 import peewee
-
-from glance_registry import models
 
 
 class _Model(peewee.Model):
 
     class Meta:
-        database = models.database
         legacy_table_names = False
 
 

@@ -13,7 +13,7 @@ import orjson
 import peewee
 
 from glance_registry import db as db_module
-from glance_registry import errors
+from glance_registry.client import errors
 from glance_registry.metadefs import access as access_module
 from glance_registry.metadefs import contents
 from glance_registry.metadefs import records
@@ -85,18 +85,17 @@ def list_namespaces(db, identity, access, query):
             marker = (Namespace.select()
                       .where((Namespace.namespace == query.marker)
                              & access_module.listed_for(identity, access.see))
-                      .first())
+                      .first(db))
             if marker is None:
-                raise errors.NotFound('Metadata definition namespace=%s was not found.'
-                                      % query.marker, resource='namespace')
+                raise access_module.namespace_not_found(query.marker)
             condition &= after(fields, marker, query.sort_dir)
         if query.limit == 0:
             return [], None
         rows = list(Namespace.select().where(condition)
                     .order_by(*ordering(fields, query.sort_dir))
-                    .limit(query.limit + 1))
+                    .limit(query.limit + 1).execute(db))
         page = rows[:query.limit]
-        associations = resource_types.associations_of([row.id for row in page])
+        associations = resource_types.associations_of(db, [row.id for row in page])
         next_marker = page[-1].namespace if len(rows) > query.limit else None
         return [records.namespace(row, associations[row.id]) for row in page], \
             next_marker
@@ -107,25 +106,26 @@ def get_namespace(db, identity, access, name, resource_type=None):
     objects and tags. With ``resource_type`` (associated with a prefix) the names
     of its properties, and those objects list and require, carry the prefix."""
     with contents.reading(db, identity, access, name) as namespace:
-        record = _full_record(namespace)
+        record = _full_record(db, namespace)
     if resource_type is not None:
         _apply_prefix(record, resource_type)
     return record
 
 
-def _full_record(namespace):
+def _full_record(db, namespace):
     record = records.namespace(
-        namespace, resource_types.associations_of([namespace.id])[namespace.id])
+        namespace, resource_types.associations_of(db, [namespace.id])[namespace.id])
     record['properties'] = {
         row.name: records.property_definition(row)
         for row in Property.select().where(Property.namespace == namespace.id)
-        .order_by(Property.id)}
+        .order_by(Property.id).execute(db)}
     record['objects'] = [records.object_(row) for row in Object.select()
-                         .where(Object.namespace == namespace.id).order_by(Object.id)]
+                         .where(Object.namespace == namespace.id).order_by(Object.id)
+                         .execute(db)]
     # Newest first, as the tag list's default order.
     record['tags'] = [records.tag(row) for row in Tag.select()
                       .where(Tag.namespace == namespace.id)
-                      .order_by(Tag.created_at.desc(), Tag.id.desc())]
+                      .order_by(Tag.created_at.desc(), Tag.id.desc()).execute(db)]
     return record
 
 
@@ -150,66 +150,67 @@ def owner_for(identity, values):
     owner = values.get('owner', identity.project_id)
     if not identity.is_admin and (owner is None or owner != identity.project_id):
         raise errors.Forbidden('You are not permitted to create or update a metadata '
-                               'definition namespace owned by %s.' % owner)
+                               'definition namespace owned by %s.' % owner,
+                               reason='not_owner', owner=owner)
     return owner
 
 
-def _refuse_duplicate(name, renaming=False):
-    if Namespace.select().where(Namespace.namespace == name).exists():
+def _refuse_duplicate(db, name, renaming=False):
+    if Namespace.select().where(Namespace.namespace == name).exists(db):
         if renaming:
-            raise errors.Conflict('Invalid update. It would result in a duplicate '
-                                  'metadata definition namespace with the same name '
-                                  'of %s' % name)
-        raise errors.Conflict('The metadata definition namespace=%s already exists.'
-                              % name)
+            message = ('Invalid update. It would result in a duplicate metadata '
+                       'definition namespace with the same name of %s' % name)
+        else:
+            message = 'The metadata definition namespace=%s already exists.' % name
+        raise contents.duplicate(message, 'namespace', name, name)
 
 
 @access_module.retrying
-def create_namespace(db, identity, values, contents):
-    """Create a namespace with its ``contents`` (``validation.namespace_contents``)
-    in one transaction; its full record. ``Conflict`` if the name is taken or the
-    contents repeat a name."""
+def create_namespace(db, identity, values, included):
+    """Create a namespace with the contents ``included``
+    (``validation.namespace_contents``) in one transaction; its full record.
+    ``Conflict`` if the name is taken or the contents repeat a name."""
     with db_module.write_transaction(db):
         owner = owner_for(identity, values)
-        _refuse_duplicate(values['namespace'])
+        _refuse_duplicate(db, values['namespace'])
         now = utcnow()
-        namespace = Namespace.create(**dict(values, owner=owner, created_at=now,
-                                            updated_at=now))
-        add_contents(namespace, contents, now)
-        return _full_record(namespace)
+        namespace = contents.insert(db, Namespace, dict(
+            values, owner=owner, created_at=now, updated_at=now))
+        add_contents(db, namespace, included, now)
+        return _full_record(db, namespace)
 
 
-def add_contents(namespace, contents, now):
-    """Add the properties, objects, tags and associations of ``contents`` to
-    ``namespace`` (a new row, in the caller's transaction); ``Conflict`` for a name
-    given twice."""
+def add_contents(db, namespace, included, now, protected_types=False):
+    """Add the properties, objects, tags and associations ``included`` to
+    ``namespace`` (a new row, in the caller's transaction; resource types created
+    ``protected_types``); ``Conflict`` for a name given twice."""
     name = namespace.namespace
-    for property_name, definition in contents['properties'].items():
-        Property.create(namespace=namespace.id, name=property_name,
-                        definition=orjson.dumps(definition).decode(), created_at=now,
-                        updated_at=now)
-    _refuse_repeats([obj['name'] for obj in contents['objects']],
+    stamps = {'namespace': namespace.id, 'created_at': now, 'updated_at': now}
+    for property_name, definition in included['properties'].items():
+        contents.insert(db, Property, dict(
+            stamps, name=property_name, definition=orjson.dumps(definition).decode()))
+    _refuse_repeats([obj['name'] for obj in included['objects']],
                     'A metadata definition object with name=%s already exists in '
-                    'namespace=' + name + '.')
-    for obj in contents['objects']:
-        Object.create(namespace=namespace.id, name=obj['name'],
-                      description=obj['description'],
-                      required=orjson.dumps(obj['required']).decode(),
-                      properties=orjson.dumps(obj['properties']).decode(),
-                      created_at=now, updated_at=now)
-    _refuse_repeats(contents['tags'], 'A metadata tag with name=%s already exists in '
-                                      'namespace=' + name + '.')
-    for tag in contents['tags']:
-        Tag.create(namespace=namespace.id, name=tag, created_at=now, updated_at=now)
-    for association in contents['resource_type_associations']:
-        resource_types.add_association(namespace, association, now)
+                    'namespace=' + name + '.', 'object', name)
+    for obj in included['objects']:
+        contents.insert(db, Object, dict(
+            stamps, name=obj['name'], description=obj['description'],
+            required=orjson.dumps(obj['required']).decode(),
+            properties=orjson.dumps(obj['properties']).decode()))
+    _refuse_repeats(included['tags'], 'A metadata tag with name=%s already exists in '
+                                      'namespace=' + name + '.', 'tag', name)
+    for tag in included['tags']:
+        contents.insert(db, Tag, dict(stamps, name=tag))
+    for association in included['resource_type_associations']:
+        resource_types.add_association(db, namespace, association, now,
+                                       protected_types)
 
 
-def _refuse_repeats(names, message):
+def _refuse_repeats(names, message, resource, namespace_name):
     seen = set()
     for name in names:
         if name in seen:
-            raise errors.Conflict(message % name)
+            raise contents.duplicate(message % name, resource, namespace_name, name)
         seen.add(name)
 
 
@@ -220,9 +221,9 @@ def update_namespace(db, identity, access, name, values):
     with contents.writing(db, identity, access, name) as namespace:
         values = dict(values, owner=owner_for(identity, values))
         if values['namespace'] != namespace.namespace:
-            _refuse_duplicate(values['namespace'], renaming=True)
+            _refuse_duplicate(db, values['namespace'], renaming=True)
         values['updated_at'] = utcnow()
-        Namespace.update(**values).where(Namespace.id == namespace.id).execute()
+        Namespace.update(**values).where(Namespace.id == namespace.id).execute(db)
         for key, value in values.items():
             setattr(namespace, key, value)
         return records.namespace(namespace)
@@ -236,7 +237,7 @@ def delete_namespace(db, identity, access, name):
         _refuse_if_protected(namespace)
         record = records.namespace(namespace)
         # Its contents go by ON DELETE CASCADE.
-        Namespace.delete().where(Namespace.id == namespace.id).execute()
+        Namespace.delete().where(Namespace.id == namespace.id).execute(db)
         return record
 
 
@@ -250,11 +251,11 @@ def delete_contents(db, identity, access, name, kind):
     with contents.writing(db, identity, access, name) as namespace:
         _refuse_if_protected(namespace)
         model = CONTENTS[kind]
-        model.delete().where(model.namespace == namespace.id).execute()
+        model.delete().where(model.namespace == namespace.id).execute(db)
         return records.namespace(namespace)
 
 
 def _refuse_if_protected(namespace):
-    if namespace.protected:
-        raise errors.Forbidden('Metadata definition namespace %s is protected and '
-                               'cannot be deleted.' % namespace.namespace)
+    contents.refuse_if_protected(
+        namespace, 'Metadata definition namespace %s is protected and cannot be '
+                   'deleted.' % namespace.namespace)

@@ -24,12 +24,13 @@ def list_objects(db, identity, access, namespace_name):
         if not access_module.shows_items(identity, namespace, access):
             return []
         return [records.object_(row) for row in Object.select()
-                .where(Object.namespace == namespace.id).order_by(Object.id)]
+                .where(Object.namespace == namespace.id).order_by(Object.id)
+                .execute(db)]
 
 
 def get_object(db, identity, access, namespace_name, name):
     with contents.reading(db, identity, access, namespace_name) as namespace:
-        return records.object_(contents.existing(OBJECTS, namespace, name))
+        return records.object_(contents.existing(db, OBJECTS, namespace, name))
 
 
 @access_module.retrying
@@ -37,14 +38,15 @@ def create_object(db, identity, access, namespace_name, values):
     """Add an object (``validation.object_values``); its record. ``Conflict`` if
     the namespace has one of that name."""
     with contents.writing(db, identity, access, namespace_name) as namespace:
-        return records.object_(contents.create(OBJECTS, namespace, _columns(values)))
+        return records.object_(contents.create(db, OBJECTS, namespace,
+                                               _columns(values)))
 
 
 @access_module.retrying
 def update_object(db, identity, access, namespace_name, name, values):
     """Replace an object (a rename too); its record."""
     with contents.writing(db, identity, access, namespace_name) as namespace:
-        return records.object_(contents.replace(OBJECTS, namespace, name,
+        return records.object_(contents.replace(db, OBJECTS, namespace, name,
                                                 _columns(values)))
 
 
@@ -53,4 +55,4 @@ def delete_object(db, identity, access, namespace_name, name):
     """Delete an object; its record as it was. ``Forbidden`` if the namespace is
     protected."""
     with contents.writing(db, identity, access, namespace_name) as namespace:
-        return records.object_(contents.delete(OBJECTS, namespace, name))
+        return records.object_(contents.delete(db, OBJECTS, namespace, name))

@@ -2,10 +2,11 @@
 
 import orjson
 
-from glance_registry import errors
+from glance_registry.client import errors
 from glance_registry.metadefs import access as access_module
 from glance_registry.metadefs import contents
 from glance_registry.metadefs import records
+from glance_registry.metadefs import resource_types
 from glance_registry.metadefs.models import Association
 from glance_registry.metadefs.models import Property
 from glance_registry.metadefs.models import ResourceType
@@ -17,7 +18,8 @@ def list_properties(db, identity, access, namespace_name):
     """``{name: definition}`` of a namespace's properties, oldest first."""
     with contents.reading(db, identity, access, namespace_name) as namespace:
         return {row.name: records.property_definition(row) for row in Property.select()
-                .where(Property.namespace == namespace.id).order_by(Property.id)}
+                .where(Property.namespace == namespace.id).order_by(Property.id)
+                .execute(db)}
 
 
 def get_property(db, identity, access, namespace_name, name, resource_type=None):
@@ -27,24 +29,22 @@ def get_property(db, identity, access, namespace_name, name, resource_type=None)
     prefix."""
     with contents.reading(db, identity, access, namespace_name) as namespace:
         if resource_type is not None:
-            name = _unprefixed(namespace, name, resource_type)
-        return records.property_(contents.existing(PROPERTIES, namespace, name))
+            name = _unprefixed(db, namespace, name, resource_type)
+        return records.property_(contents.existing(db, PROPERTIES, namespace, name))
 
 
-def _unprefixed(namespace, name, resource_type):
+def _unprefixed(db, namespace, name, resource_type):
     association = (Association.select().join(ResourceType)
                    .where((Association.namespace == namespace.id)
-                          & (ResourceType.name == resource_type)).first())
+                          & (ResourceType.name == resource_type)).first(db))
     if association is None:
-        raise errors.NotFound(
-            'The metadata definition resource-type association of resource-type=%s '
-            'to namespace=%s, was not found.' % (resource_type, namespace.namespace),
-            resource='resource_type_association')
+        raise resource_types.association_not_found(namespace.namespace, resource_type)
     prefix = association.prefix
     if not prefix or not name.startswith(prefix):
         raise errors.NotFound("Property %s does not start with the expected resource "
                               "type association prefix of '%s'." % (name, prefix),
-                              resource='property')
+                              reason='metadef_not_found', resource='property',
+                              namespace=namespace.namespace, name=name)
     return name[len(prefix):]
 
 
@@ -53,7 +53,7 @@ def create_property(db, identity, access, namespace_name, name, definition):
     """Add a property; its record. ``Conflict`` if the namespace has one of that
     name."""
     with contents.writing(db, identity, access, namespace_name) as namespace:
-        return records.property_(contents.create(PROPERTIES, namespace, {
+        return records.property_(contents.create(db, PROPERTIES, namespace, {
             'name': name, 'definition': orjson.dumps(definition).decode()}))
 
 
@@ -62,7 +62,7 @@ def update_property(db, identity, access, namespace_name, name, new_name, defini
     """Replace a property's definition, renaming it to ``new_name``; its record."""
     with contents.writing(db, identity, access, namespace_name) as namespace:
         return records.property_(contents.replace(
-            PROPERTIES, namespace, name,
+            db, PROPERTIES, namespace, name,
             {'name': new_name, 'definition': orjson.dumps(definition).decode()}))
 
 
@@ -71,4 +71,4 @@ def delete_property(db, identity, access, namespace_name, name):
     """Delete a property; its record as it was. ``Forbidden`` if the namespace is
     protected."""
     with contents.writing(db, identity, access, namespace_name) as namespace:
-        return records.property_(contents.delete(PROPERTIES, namespace, name))
+        return records.property_(contents.delete(db, PROPERTIES, namespace, name))

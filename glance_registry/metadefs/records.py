@@ -1,13 +1,19 @@
 """The catalog's rows as the registry API's records (docs/registry-api.rst).
 
 Records carry every member, None included; the API leaves out the None ones as
-upstream does. Property definitions read back through ``definitions.render``.
+upstream does. Property definitions read back through ``definitions.render``; times
+as the wire writes them (``vocabulary.format_timestamp``).
 """
 
 import orjson
 
-from glance_registry.images import isotime
+from glance_registry.client import vocabulary
 from glance_registry.metadefs import definitions
+
+
+def _times(row):
+    return {'created_at': vocabulary.format_timestamp(row.created_at),
+            'updated_at': vocabulary.format_timestamp(row.updated_at)}
 
 
 def namespace(row, associations=None):
@@ -20,8 +26,7 @@ def namespace(row, associations=None):
         'visibility': row.visibility,
         'protected': bool(row.protected),
         'owner': row.owner,
-        'created_at': isotime(row.created_at),
-        'updated_at': isotime(row.updated_at),
+        **_times(row),
     }
     if associations is not None:
         record['resource_type_associations'] = associations
@@ -30,15 +35,11 @@ def namespace(row, associations=None):
 
 def association(row, resource_type_name):
     return {'name': resource_type_name, 'prefix': row.prefix,
-            'properties_target': row.properties_target,
-            'created_at': isotime(row.created_at),
-            'updated_at': isotime(row.updated_at)}
+            'properties_target': row.properties_target, **_times(row)}
 
 
 def resource_type(row):
-    return {'name': row.name, 'protected': bool(row.protected),
-            'created_at': isotime(row.created_at),
-            'updated_at': isotime(row.updated_at)}
+    return {'name': row.name, 'protected': bool(row.protected), **_times(row)}
 
 
 def object_(row):
@@ -46,8 +47,7 @@ def object_(row):
             'required': orjson.loads(row.required),
             'properties': {name: definitions.render(definition) for name, definition
                            in orjson.loads(row.properties).items()},
-            'created_at': isotime(row.created_at),
-            'updated_at': isotime(row.updated_at)}
+            **_times(row)}
 
 
 def property_definition(row):
@@ -60,5 +60,4 @@ def property_(row):
 
 
 def tag(row):
-    return {'name': row.name, 'created_at': isotime(row.created_at),
-            'updated_at': isotime(row.updated_at)}
+    return {'name': row.name, **_times(row)}

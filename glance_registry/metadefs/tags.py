@@ -2,7 +2,6 @@
 
 import dataclasses
 
-from glance_registry import errors
 from glance_registry.metadefs import access as access_module
 from glance_registry.metadefs import contents
 from glance_registry.metadefs import namespaces
@@ -33,7 +32,7 @@ def list_tags(db, identity, access, namespace_name, query):
         fields = namespaces.sort_fields(Tag, query.sort_key)
         condition = Tag.namespace == namespace.id
         if query.marker is not None:
-            marker = contents.existing(TAGS, namespace, query.marker)
+            marker = contents.existing(db, TAGS, namespace, query.marker)
             condition &= namespaces.after(fields, marker, query.sort_dir)
         if query.limit == 0:
             return []
@@ -41,19 +40,19 @@ def list_tags(db, identity, access, namespace_name, query):
                 .order_by(*namespaces.ordering(fields, query.sort_dir)))
         if query.limit is not None:
             rows = rows.limit(query.limit)
-        return [records.tag(row) for row in rows]
+        return [records.tag(row) for row in rows.execute(db)]
 
 
 def get_tag(db, identity, access, namespace_name, name):
     with contents.reading(db, identity, access, namespace_name) as namespace:
-        return records.tag(contents.existing(TAGS, namespace, name))
+        return records.tag(contents.existing(db, TAGS, namespace, name))
 
 
 @access_module.retrying
 def create_tag(db, identity, access, namespace_name, name):
     """Add one tag; its record. ``Conflict`` if the namespace has it."""
     with contents.writing(db, identity, access, namespace_name) as namespace:
-        return records.tag(contents.create(TAGS, namespace, {'name': name}))
+        return records.tag(contents.create(db, TAGS, namespace, {'name': name}))
 
 
 @access_module.retrying
@@ -66,24 +65,27 @@ def create_tags(db, identity, access, namespace_name, names, append=False):
     with contents.writing(db, identity, access, namespace_name) as namespace:
         if not names:
             return []
-        existing = {row.name for row in Tag.select(Tag.name)
-                    .where(Tag.namespace == namespace.id)}
+        existing = {name for name, in Tag.select(Tag.name)
+                    .where(Tag.namespace == namespace.id).tuples().execute(db)}
         if not append:
-            if existing and namespace.protected:
-                raise errors.Forbidden('Metadata definition namespace %s is protected: '
-                                       'its tags cannot be replaced, only appended to.'
-                                       % namespace_name)
-            Tag.delete().where(Tag.namespace == namespace.id).execute()
+            if existing:
+                contents.refuse_if_protected(
+                    namespace, 'Metadata definition namespace %s is protected: its '
+                               'tags cannot be replaced, only appended to.'
+                               % namespace_name)
+            Tag.delete().where(Tag.namespace == namespace.id).execute(db)
             existing = set()
         now = utcnow()
         created = []
         for name in names:
             if name in existing:
-                raise errors.Conflict('A metadata tag with name=%s already exists in '
-                                      'namespace=%s.' % (name, namespace_name))
+                raise contents.duplicate('A metadata tag with name=%s already exists '
+                                         'in namespace=%s.' % (name, namespace_name),
+                                         'tag', namespace_name, name)
             existing.add(name)
-            created.append(records.tag(Tag.create(namespace=namespace.id, name=name,
-                                                  created_at=now, updated_at=now)))
+            created.append(records.tag(contents.insert(db, Tag, {
+                'namespace': namespace.id, 'name': name, 'created_at': now,
+                'updated_at': now})))
         return created
 
 
@@ -91,7 +93,8 @@ def create_tags(db, identity, access, namespace_name, names, append=False):
 def update_tag(db, identity, access, namespace_name, name, new_name):
     """Rename a tag; its record."""
     with contents.writing(db, identity, access, namespace_name) as namespace:
-        return records.tag(contents.replace(TAGS, namespace, name, {'name': new_name}))
+        return records.tag(contents.replace(db, TAGS, namespace, name,
+                                             {'name': new_name}))
 
 
 @access_module.retrying
@@ -99,4 +102,4 @@ def delete_tag(db, identity, access, namespace_name, name):
     """Delete a tag; its record as it was. ``Forbidden`` if the namespace is
     protected."""
     with contents.writing(db, identity, access, namespace_name) as namespace:
-        return records.tag(contents.delete(TAGS, namespace, name))
+        return records.tag(contents.delete(db, TAGS, namespace, name))

@@ -3,7 +3,7 @@
 ``images.reserved`` holds what an upload in progress has reserved against its
 project's storage limit (0 otherwise; existing rows get 0). ``project_locks`` has one
 row per project, which writers that check a per-project limit lock first
-(``glance_registry.quotas.lock_project``).
+(``glance_registry.images.quotas.lock_project``).
 
 On PostgreSQL the child tables' ``image_id`` columns also get the "C" collation of
 ``images.id``: version 1 left them in the database's default collation, and a

@@ -4,11 +4,11 @@ A location added with the 2.17 locations API is ``pending`` while an API worker 
 and hashes its data. ``lease_owner`` and ``lease_expires_at`` say which worker does it
 and until when it must renew its claim; ``attempts`` counts the workers that have
 claimed it. A worker that dies leaves an expired lease, which another worker takes
-over (``glance_registry.locations.claim``). Existing rows get no lease and 0 attempts.
+over (``glance_registry.images.locations.claim``). Existing rows get no lease and 0 attempts.
 
 ``ix_image_locations_url`` indexes a prefix of ``url`` (URLs can be longer than a
 PostgreSQL btree entry or a MySQL key may hold), for finding the images that share a
-location (``glance_registry.locations.references``).
+location (``glance_registry.images.locations.references``).
 
 MariaDB commits DDL at once, outside the migration's transaction: each column and
 the index is added only if missing, so a sync interrupted half-way can simply be run

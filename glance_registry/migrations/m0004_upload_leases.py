@@ -3,8 +3,8 @@
 An upload claims its image with ``queued -> saving`` and must renew
 ``images.upload_lease_expires_at`` while its bytes flow. An API worker killed in the
 middle leaves the image in ``saving`` with a lease that runs out; a new upload of the
-image then takes it over instead of being refused (``glance_registry.images.
-transition``). Rows of existing images get no lease: an upload already in progress
+image then takes it over instead of being refused
+(``glance_registry.images.writes.transition``). Rows of existing images get no lease: an upload already in progress
 during the upgrade is never taken over.
 
 MariaDB commits DDL at once: the column is added only if missing, so an interrupted

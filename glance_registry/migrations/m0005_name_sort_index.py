@@ -16,7 +16,7 @@ VERSION = 5
 DESCRIPTION = 'an index for lists sorted by name'
 
 # The expression must read exactly as the list queries write it
-# (``glance_registry.filters._sort_expression``): SQLite matches it as text.
+# (``glance_registry.images.filters._sort_expression``): SQLite matches it as text.
 _INDEX = {
     'sqlite': "CREATE INDEX ix_images_name_sort ON images (COALESCE(name, ''))",
     'postgresql': "CREATE INDEX ix_images_name_sort ON images ((COALESCE(name, '')))",

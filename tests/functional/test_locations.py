@@ -23,7 +23,7 @@ from oslo_config import cfg
 
 from glance_api.data import import_filtering
 from glance_registry.client import Lease, RegistryClient
-from glance_registry.identity import Identity
+from glance_registry.client.identity import Identity
 from tests.fixtures import deployment
 from tests.fixtures.processes import free_port
 

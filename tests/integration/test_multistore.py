@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from glance_registry.client import RegistryClient
-from glance_registry.identity import Identity
+from glance_registry.client.identity import Identity
 from tests.fixtures import deployment
 from tests.integration.swift_helpers import (
     CLOSE, MiB, objects_of, pattern_bytes, pattern_chunks, swift_store_options,

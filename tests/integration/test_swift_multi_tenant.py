@@ -16,7 +16,7 @@ import swiftclient
 
 from tests.fixtures import deployment
 from tests.fixtures.swift import unavailable
-from tests.stores.conftest import payload
+from tests.unit.stores.conftest import payload
 
 pytestmark = [pytest.mark.swift, pytest.mark.keystone]
 

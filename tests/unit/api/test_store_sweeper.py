@@ -4,7 +4,7 @@ import os
 import time
 
 from glance_api.data import store_data
-from tests.stores.conftest import build_store
+from tests.unit.stores.conftest import build_store
 
 
 def test_the_sweeper_removes_temporary_files_of_dead_uploads(tmp_path):

@@ -1,0 +1,210 @@
+"""A parsed list query (``client.list_params.ListQuery``) as SQL: filters, visibility,
+sort, keyset.
+
+``list_condition``, ``order_by`` and ``after_marker`` turn a ``ListQuery`` into peewee
+expressions; ``visible_to`` is the row-level visibility every operation applies, and
+``visible_sql`` the same as SQL text for the hot read paths.
+
+Semantics mirror upstream's ``glance/db/sqlalchemy/api.py``
+(``_make_conditions_from_filters``, ``_select_images_query``).
+"""
+
+import functools
+import operator
+
+import peewee
+
+from glance_registry.models import Image
+from glance_registry.models import ImageMember
+from glance_registry.models import ImageProperty
+from glance_registry.models import ImageTag
+
+# NULL sorts as these values on every backend (they differ in where NULLs go), and
+# the keyset comparison uses the same values, so pagination is exact.
+_NULL_SORT_VALUES = {'name': '', 'container_format': '', 'disk_format': '',
+                     'size': -1}
+
+# Property filters compare a value prefix too, so that the (name, prefix) index that
+# the initial migration builds is usable (values may exceed an index entry).
+PROPERTY_VALUE_PREFIX = 255
+
+
+def _and(conditions):
+    return functools.reduce(operator.and_, conditions)
+
+
+def _or(conditions):
+    return functools.reduce(operator.or_, conditions)
+
+
+def _member_of(project, member_status=None):
+    """The image is shared with ``project`` (in ``member_status``, unless None)."""
+    members = (ImageMember.select(peewee.SQL('1'))
+               .where((ImageMember.image == Image.id) & (ImageMember.member == project)))
+    if member_status is not None:
+        members = members.where(ImageMember.status == member_status)
+    return peewee.fn.EXISTS(members)
+
+
+def visible_to(identity):
+    """The rows ``identity`` may see at all (get, update, delete, marker).
+
+    Admins see every image; others their own, public and community images, and
+    shared images their project is a member of (any member status).
+    """
+    condition = Image.deleted == False  # noqa: E712 (SQL, not Python)
+    if identity.is_admin:
+        return condition
+    visible = [Image.visibility.in_(('public', 'community'))]
+    if identity.project_id:
+        visible.append(Image.owner == identity.project_id)
+        visible.append((Image.visibility == 'shared') & _member_of(identity.project_id))
+    return condition & _or(visible)
+
+
+def visible_sql(identity, param, quote):
+    """``visible_to`` as SQL text over the ``images`` table aliased ``i``, for the
+    hot read paths that skip peewee's query builder: ``(sql, params)``, with
+    ``param`` the driver's placeholder and ``quote`` (``'""'`` or ``'``'``) its
+    identifier quotes."""
+    def q(name):
+        return quote[0] + name + quote[1]
+    sql = 'i.%s = %s' % (q('deleted'), param)
+    params = [False]
+    if identity.is_admin:
+        return sql, params
+    visible = ["i.%s IN ('public', 'community')" % q('visibility')]
+    if identity.project_id:
+        visible.append('i.%s = %s' % (q('owner'), param))
+        visible.append("(i.%s = 'shared' AND EXISTS (SELECT 1 FROM %s m WHERE "
+                       "m.%s = i.%s AND m.%s = %s))"
+                       % (q('visibility'), q('image_members'), q('image_id'), q('id'),
+                          q('member'), param))
+        params += [identity.project_id, identity.project_id]
+    return '%s AND (%s)' % (sql, ' OR '.join(visible)), params
+
+
+def _listed_for(identity, visibility, member_status, dialect=None):
+    """Which visible images a list shows, following upstream's rules.
+
+    Without ``visibility``: public, own, and shared-with-me in ``member_status``;
+    never other projects' community images (admins too). ``community`` lists every
+    community image; ``all`` everything visible, shared ones per ``member_status``.
+    """
+    status = None if member_status == 'all' else member_status
+    visibility_column, owner_column = Image.visibility, Image.owner
+    if dialect == 'sqlite':
+        # SQLite would answer this OR from the visibility and owner indexes, then
+        # sort every match (a third of 100,000 images: about a second) to return
+        # 25. Walking the sort's index and filtering is what a page needs, and
+        # a unary + keeps SQLite from using these two indexes here.
+        visibility_column = _unindexed(visibility_column)
+        owner_column = _unindexed(owner_column)
+    conditions = [Image.deleted == False]  # noqa: E712
+    if visibility is None:
+        conditions.append(visibility_column != 'community'
+                          if not identity.project_id else
+                          (visibility_column != 'community')
+                          | (owner_column == identity.project_id))
+    elif visibility != 'all':
+        conditions.append(Image.visibility == visibility)
+    if identity.is_admin:
+        return _and(conditions)
+    listed = [visibility_column.in_(('public', 'community'))]
+    if identity.project_id:
+        listed.append(owner_column == identity.project_id)
+        listed.append((visibility_column == 'shared')
+                      & _member_of(identity.project_id, status))
+    conditions.append(_or(listed))
+    return _and(conditions)
+
+
+def _unindexed(field):
+    return peewee.NodeList((peewee.SQL('+'), field), glue='')
+
+
+def list_condition(query, identity, dialect=None):
+    """The WHERE clause of a list: visibility and every filter of ``query``, for
+    the database ``dialect`` (see ``_listed_for``)."""
+    conditions = [_listed_for(identity, query.visibility, query.member_status,
+                              dialect),
+                  Image.os_hidden == query.os_hidden]
+    if query.protected is not None:
+        conditions.append(Image.protected == query.protected)
+    if query.size_min is not None:
+        conditions.append(Image.size >= query.size_min)
+    if query.size_max is not None:
+        conditions.append(Image.size <= query.size_max)
+    for column, values in query.matches:
+        field = getattr(Image, column)
+        if column == 'status' and dialect == 'sqlite':
+            # A handful of statuses, most images active: without statistics SQLite
+            # takes the status index and sorts every match (5,000 images: 1.6 ms,
+            # against 0.02 ms walking the sort's index and filtering).
+            field = _unindexed(field)
+        conditions.append(field == values[0] if len(values) == 1 else field.in_(values))
+    for column, op, when in query.times:
+        conditions.append(_compare(getattr(Image, column), op, when))
+    for tag in query.tags:
+        conditions.append(peewee.fn.EXISTS(
+            ImageTag.select(peewee.SQL('1'))
+            .where((ImageTag.image == Image.id) & (ImageTag.value == tag))))
+    for name, value in query.properties:
+        prefix = value[:PROPERTY_VALUE_PREFIX]
+        conditions.append(peewee.fn.EXISTS(
+            ImageProperty.select(peewee.SQL('1'))
+            .where((ImageProperty.image == Image.id) & (ImageProperty.name == name)
+                   & (_value_prefix(ImageProperty.value) == prefix)
+                   & (ImageProperty.value == value))))
+    return _and(conditions)
+
+
+def _value_prefix(field):
+    # Literal bounds: SQLite matches an expression index only on identical constants.
+    return peewee.fn.SUBSTR(field, peewee.SQL('1'),
+                            peewee.SQL(str(PROPERTY_VALUE_PREFIX)))
+
+
+def _compare(field, op, value):
+    return {'gt': operator.gt, 'gte': operator.ge, 'lt': operator.lt,
+            'lte': operator.le, 'eq': operator.eq, 'neq': operator.ne}[op](field, value)
+
+
+def _sort_expression(key):
+    field = getattr(Image, key)
+    if key in _NULL_SORT_VALUES:
+        # A literal, not a parameter: SQLite uses an expression index (migration 5
+        # builds one for name) only for the same expression text.
+        default = _NULL_SORT_VALUES[key]
+        return peewee.fn.COALESCE(field, peewee.SQL(
+            "''" if default == '' else str(int(default))))
+    return field
+
+
+def sort_value(image, key):
+    """The value ``image`` sorts by for ``key``, as the database compares it."""
+    value = getattr(image, key)
+    if value is None:
+        return _NULL_SORT_VALUES.get(key)
+    return value
+
+
+def order_by(sort):
+    """ORDER BY terms for ``sort`` (``((key, dir), ...)``)."""
+    return [_sort_expression(key).asc() if direction == 'asc'
+            else _sort_expression(key).desc() for key, direction in sort]
+
+
+def after_marker(sort, marker):
+    """Rows that come after the ``marker`` image in ``sort`` order (keyset).
+
+    For keys k1..kn: (k1 > m1) OR (k1 = m1 AND k2 > m2) OR ..., with ``<`` for the
+    descending keys. ``sort`` ends with ``id``, so no two rows tie.
+    """
+    clauses = []
+    for i, (key, direction) in enumerate(sort):
+        terms = [_sort_expression(k) == sort_value(marker, k) for k, _ in sort[:i]]
+        compare = operator.gt if direction == 'asc' else operator.lt
+        terms.append(compare(_sort_expression(key), sort_value(marker, key)))
+        clauses.append(_and(terms))
+    return _or(clauses)

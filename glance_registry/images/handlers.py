@@ -1,0 +1,313 @@
+"""The registry API's image resources: one handler per operation, and their rows of
+the routes table (``ROUTES``, see ``glance_registry.routes``).
+
+A handler takes the application, the webob request, the caller's ``Identity`` and
+the path's parameters; it checks the request (``glance_registry.validation``),
+makes one call to the image operations and answers JSON. Errors propagate to the
+application's one error boundary.
+"""
+
+from glance_registry import responses
+from glance_registry import validation
+from glance_registry.client import errors
+from glance_registry.client import list_params
+from glance_registry.client import vocabulary
+from glance_registry.images import locations
+from glance_registry.images import members
+from glance_registry.images import quotas
+from glance_registry.images import records
+from glance_registry.images import writes
+
+
+def list_images(app, request, caller):
+    """200 ``{"images": [...], "next_marker": id|null}``; 400 for a bad parameter."""
+    query = list_params.parse_list_params(validation.query_pairs(request),
+                                          app.limit_default, app.limit_max)
+    images, next_marker = records.list_images(app.db, caller, query)
+    return responses.json({'images': images, 'next_marker': next_marker})
+
+
+def create_image(app, request, caller):
+    """201 with the new ``queued`` image; 400 invalid body; 409 duplicate id; 413 over
+    a limit in ``quota``."""
+    body = validation.json_body(request)
+    validation.check_only(body, validation.CREATE_FIELDS.keys()
+                          | {'properties', 'tags', 'quota'}, 'image')
+    values = validation.validated(body, validation.CREATE_FIELDS)
+    properties = validation.properties(body.get('properties', {}), allow_null=False)
+    tags = validation.tags(body.get('tags', []))
+    quota = validation.quota(body, validation.CREATE_QUOTA)
+    record = writes.create_image(app.db, caller, values, properties, tags, quota)
+    return responses.json(record, 201)
+
+
+def show_image(app, request, caller, image_id):
+    """200 with the image; 404 if absent, deleted or not visible."""
+    return responses.json(records.get_image(app.db, caller, image_id))
+
+
+def update_image(app, request, caller, image_id):
+    """200 with the updated image; 400 invalid body; 404; 409 removing a missing
+    property; 413 over a limit in ``quota``."""
+    update = validation.update(validation.json_body(request), 'update')
+    return responses.json(writes.update_image(app.db, caller, image_id, **update))
+
+
+def delete_image(app, request, caller, image_id):
+    """200 with the image as it was before deletion; 403 protected; 404."""
+    return responses.json(writes.delete_image(app.db, caller, image_id))
+
+
+def transition_status(app, request, caller, image_id):
+    """200 with the image in its new status; 400 invalid body or missing formats;
+    404; 409 (with ``current_status``) if the status was not ``from`` or the move is
+    not in the status table; 413 over ``quota.max_uploading`` or
+    ``quota.max_storage``. ``lease`` (seconds) with ``to`` ``saving``: the upload's
+    lease (see ``renew_upload_lease``). ``upload_id``: the upload's own id, recorded
+    when it claims the image; leaving ``saving`` with it, 409 (``taken_over``) if
+    another upload holds the image now."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'from', 'to', 'values', 'locations', 'quota', 'lease',
+                                 'upload_id'}, 'status change')
+    from_status, to_status = validation.status_move(body, '', image_id)
+    values = validation.data_values(body)
+    new_locations = body.get('locations')
+    if new_locations is not None:
+        new_locations = validation.locations(new_locations)
+    quota = validation.quota(body, validation.TRANSITION_QUOTA)
+    lease = validation.lease_seconds(body['lease']) if 'lease' in body else None
+    record = writes.transition(app.db, caller, image_id, from_status, to_status,
+                               values, new_locations, quota, lease,
+                               validation.upload_id(body))
+    return responses.json(record)
+
+
+def renew_upload_lease(app, request, caller, image_id):
+    """200 ``{"upload_lease_expires_at"}``; 400 invalid body; 404; 409 unless the
+    image is ``saving`` (and held by ``upload_id``, if given: else ``taken_over``)."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'seconds', 'upload_id'}, 'upload lease')
+    validation.require(body, 'seconds')
+    return responses.json(writes.renew_upload_lease(
+        app.db, caller, image_id, validation.lease_seconds(body['seconds']),
+        validation.upload_id(body)))
+
+
+def reserve(app, request, caller, image_id):
+    """200 ``{"usage", "reserved"}``; 400 invalid body; 404; 409 unless the image is
+    ``saving``; 413 if the project's usage would exceed ``max_storage``."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'bytes', 'max_storage'}, 'reservation')
+    validation.require(body, 'bytes')
+    total = validation.field_integer(validation.INT64_MAX)('bytes', body['bytes'])
+    max_storage = validation.limit('max_storage', body.get('max_storage'))
+    return responses.json(writes.reserve(app.db, caller, image_id, total, max_storage))
+
+
+def add_tag(app, request, caller, image_id, tag):
+    """204; idempotent. 400 for a tag over 255 characters; 404 no image; 413 if the
+    image would have more than ``max_tags`` tags."""
+    validation.string('tag', tag, max_length=255)
+    params = validation.single_params(request, {'max_tags'})
+    max_tags = validation.integer_param('max_tags', params['max_tags']) \
+        if 'max_tags' in params else None
+    writes.add_tag(app.db, caller, image_id, tag, max_tags)
+    return responses.no_content()
+
+
+def delete_tag(app, request, caller, image_id, tag):
+    """204; 404 if the image or the tag does not exist."""
+    writes.delete_tag(app.db, caller, image_id, tag)
+    return responses.no_content()
+
+
+# -- locations -----------------------------------------------------------------------
+
+def add_location(app, request, caller, image_id):
+    """201 with the image; 400 invalid body or missing formats for ``transition``;
+    404; 409 duplicate URL (``reason``) or lost status compare-and-swap
+    (``current_status``); 413 over ``max_locations`` or ``max_storage``."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'url', 'metadata', 'status', 'position', 'transition',
+                                 'values', 'max_locations', 'max_storage', 'lease'},
+                          'location')
+    location = validation.location(body, '')
+    position = body.get('position')
+    if position is not None:
+        position = validation.field_integer(validation.INT32_MAX)('position', position)
+    transition, values = _transition_values(body, image_id)
+    lease = body.get('lease')
+    if lease is not None:
+        if location['status'] != vocabulary.PENDING_LOCATION:
+            raise errors.BadRequest.invalid_value(
+                "Only a '%s' location is leased" % vocabulary.PENDING_LOCATION, 'lease')
+        lease = validation.lease(lease, 'lease')
+    record = locations.add_location(
+        app.db, caller, image_id, location, position, transition, values,
+        validation.limit('max_locations', body.get('max_locations')), lease,
+        validation.limit('max_storage', body.get('max_storage')))
+    return responses.json(record, 201)
+
+
+def remove_location(app, request, caller, image_id):
+    """200 with the image after; 400 invalid body; 404 no such image or location;
+    409 the last copy of an active image's data (``reason`` ``last_location``)."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'url', 'allow_last'}, 'location removal')
+    url = validation.required_url(body, 'url')
+    allow_last = validation.field_boolean('allow_last', body.get('allow_last', False))
+    return responses.json(locations.remove_location(app.db, caller, image_id, url,
+                                                    allow_last))
+
+
+def replace_locations(app, request, caller, image_id):
+    """200 with the image; 400 invalid body; 404; 409 locations changed since
+    ``expected_urls``, duplicate URL or lost status compare-and-swap; 413 over
+    ``max_locations`` or ``max_storage``. ``update`` (an update body) changes the
+    attributes in the same transaction."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'locations', 'expected_urls', 'transition', 'values',
+                                 'max_locations', 'max_storage', 'update'},
+                          'location replacement')
+    validation.require(body, 'locations')
+    new_locations = validation.locations(body['locations'])
+    expected = body.get('expected_urls')
+    if expected is not None:
+        validation.check_type('expected_urls', expected, list)
+        for url in expected:
+            validation.string('expected_urls item', url, validation.MAX_PROPERTY_VALUE,
+                              min_length=1)
+    transition, values = _transition_values(body, image_id)
+    update = validation.update(body['update'], 'update') if 'update' in body else None
+    record = locations.replace_locations(
+        app.db, caller, image_id, new_locations, expected, transition, values,
+        validation.limit('max_locations', body.get('max_locations')),
+        validation.limit('max_storage', body.get('max_storage')), update)
+    return responses.json(record)
+
+
+def _transition_values(body, image_id):
+    """``(transition, values)`` of a location write: data values only with a
+    status change."""
+    transition = validation.transition(body, image_id)
+    values = validation.data_values(body)
+    if values and transition is None:
+        raise errors.BadRequest.invalid_value(
+            "'values' are set only with a 'transition'", 'values')
+    return transition, values
+
+
+def claim_location(app, request, caller, image_id):
+    """200 with the image; 400 invalid body; 404 no such image or location; 409 the
+    location is not pending, or another owner's lease is running."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'url', 'owner', 'seconds'}, 'lease')
+    url = validation.required_url(body, 'url')
+    lease = validation.lease({key: body[key] for key in ('owner', 'seconds')
+                              if key in body}, 'lease')
+    return responses.json(locations.claim(app.db, caller, image_id, url,
+                                          lease['owner'], lease['seconds']))
+
+
+def location_references(app, request, caller):
+    """200 ``{"references": {url: [image ids]}}``: the images not deleted that have
+    a location at each URL; 400 invalid body; 403 unless the caller is an admin."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'urls'}, 'reference query')
+    validation.require(body, 'urls')
+    urls = body['urls']
+    validation.check_type('urls', urls, list)
+    if len(urls) > validation.MAX_REFERENCE_URLS:
+        raise errors.BadRequest.invalid_value(
+            "At most %d 'urls' at a time" % validation.MAX_REFERENCE_URLS, 'urls')
+    for url in urls:
+        validation.string('urls item', url, validation.MAX_PROPERTY_VALUE, min_length=1)
+    return responses.json({'references': locations.references(app.db, caller, urls)})
+
+
+# -- members -------------------------------------------------------------------------
+
+def list_members(app, request, caller, image_id):
+    """200 ``{"members": [...]}``, only the caller's own unless it is an admin or the
+    owner; 404 if the image is not visible."""
+    return responses.json({'members': members.list_members(app.db, caller, image_id)})
+
+
+def add_member(app, request, caller, image_id):
+    """201 with the ``pending`` member; 400 invalid body; 403 image not ``shared``;
+    404; 409 already a member; 413 over ``max_members``."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'member', 'max_members'}, 'member')
+    validation.require(body, 'member')
+    member_id = validation.string('member', body['member'], 255, min_length=1)
+    max_members = validation.limit('max_members', body.get('max_members'))
+    record = members.add_member(app.db, caller, image_id, member_id, max_members)
+    return responses.json(record, 201)
+
+
+def show_member(app, request, caller, image_id, member_id):
+    """200 with the member; 404 if the image or a member the caller may see is
+    absent."""
+    return responses.json(members.get_member(app.db, caller, image_id, member_id))
+
+
+def update_member(app, request, caller, image_id, member_id):
+    """200 with the member in its new status; 400 invalid status; 404."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'status'}, 'member')
+    validation.require(body, 'status')
+    validation.check_type('status', body['status'], str)
+    if body['status'] not in vocabulary.MEMBER_STATUSES:
+        raise errors.BadRequest.invalid_value(
+            "'status' must be one of %s, not %r"
+            % (', '.join(vocabulary.MEMBER_STATUSES), body['status']), 'status')
+    return responses.json(members.update_member(app.db, caller, image_id, member_id,
+                                                body['status']))
+
+
+def delete_member(app, request, caller, image_id, member_id):
+    """204; 404 if the image or a member the caller may see is absent."""
+    members.delete_member(app.db, caller, image_id, member_id)
+    return responses.no_content()
+
+
+# -- usage ---------------------------------------------------------------------------
+
+def show_usage(app, request, caller):
+    """200 with the project's usage; 400 bad parameter or no project; 403 another
+    project's usage for a non-admin."""
+    params = validation.single_params(request, {'project_id'})
+    project_id = params.get('project_id')
+    if project_id is not None:
+        validation.string('project_id', project_id, 255, min_length=1)
+    return responses.json(quotas.usage(app.db, caller, project_id).to_dict())
+
+
+_IMAGE = r'/v1/images/(?P<image_id>[^/]+)'
+_MEMBER = _IMAGE + r'/members/(?P<member_id>[^/]+)'
+
+# (method, path pattern, handler, authenticated): this feature's rows of the routes
+# table.
+ROUTES = (
+    ('GET', r'/v1/images', list_images, True),
+    ('POST', r'/v1/images', create_image, True),
+    ('GET', _IMAGE, show_image, True),
+    ('PATCH', _IMAGE, update_image, True),
+    ('DELETE', _IMAGE, delete_image, True),
+    ('PUT', _IMAGE + r'/status', transition_status, True),
+    ('PUT', _IMAGE + r'/reservation', reserve, True),
+    ('PUT', _IMAGE + r'/upload-lease', renew_upload_lease, True),
+    ('POST', _IMAGE + r'/locations', add_location, True),
+    ('PUT', _IMAGE + r'/locations', replace_locations, True),
+    ('DELETE', _IMAGE + r'/locations', remove_location, True),
+    ('PUT', _IMAGE + r'/locations/lease', claim_location, True),
+    ('PUT', _IMAGE + r'/tags/(?P<tag>.+)', add_tag, True),
+    ('DELETE', _IMAGE + r'/tags/(?P<tag>.+)', delete_tag, True),
+    ('GET', _IMAGE + r'/members', list_members, True),
+    ('POST', _IMAGE + r'/members', add_member, True),
+    ('GET', _MEMBER, show_member, True),
+    ('PUT', _MEMBER, update_member, True),
+    ('DELETE', _MEMBER, delete_member, True),
+    ('GET', r'/v1/usage', show_usage, True),
+    ('POST', r'/v1/location-references', location_references, True),
+)

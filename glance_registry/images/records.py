@@ -1,0 +1,272 @@
+"""Reading image records: the registry's hot path (every API call reads one).
+
+Functions take the database and the caller's ``Identity`` and return image records:
+plain dicts in the shape of the registry API's image record, ``member_status`` (the
+caller's project's membership) included. Visibility is applied in SQL
+(``filters.visible_to``, ``filters.visible_sql``): an image the caller may not see is
+``errors.NotFound``, as if it did not exist.
+
+A record skips peewee's query builder and model instances: the SQL text is built once
+per dialect and caller shape (``_record_sql``), and a record is one statement: the
+image row, its properties, tags, locations and the caller's membership in one UNION
+ALL. One statement also reads one snapshot on every backend, without a transaction.
+"""
+
+import datetime
+import functools
+
+import orjson
+
+from glance_registry import db as db_module
+from glance_registry.client import errors
+from glance_registry.client import vocabulary
+from glance_registry.client.identity import Identity
+from glance_registry.images import filters
+from glance_registry.models import Image
+
+# The images columns of a record, in the order the record SQL selects them (and
+# ``_record`` unpacks them).
+IMAGE_COLUMNS = vocabulary.IMAGE_ATTRIBUTES
+
+# The first column of a record row says what the row is.
+_IMAGE, _PROPERTY, _TAG, _LOCATION, _MEMBER = 0, 1, 2, 3, 4
+
+
+def get_image(db, identity, image_id):
+    """The record of ``image_id``; ``NotFound`` if absent, deleted or not visible."""
+    record = _read_record(db, identity, image_id, check_visible=True)
+    if record is None:
+        raise not_found(image_id)
+    return record
+
+
+def list_images(db, identity, query):
+    """A page of records and the next marker (None on the last page).
+
+    A fixed number of queries: the marker, the page of images (one row more than
+    asked, to know whether another page follows), then one for the properties,
+    tags, locations and the caller's memberships of the whole page.
+    """
+    with db_module.read_transaction(db):
+        condition = filters.list_condition(query, identity, db_module.dialect(db))
+        if query.marker is not None:
+            marker = (Image.select()
+                      .where((Image.id == query.marker) & filters.visible_to(identity))
+                      .first(db))
+            if marker is None:
+                raise errors.BadRequest("Invalid marker '%s': no such image"
+                                        % query.marker, reason='invalid_marker',
+                                        marker=query.marker)
+            condition &= filters.after_marker(query.sort, marker)
+        if query.limit == 0:
+            return [], None
+        rows = list(Image.select(*[getattr(Image, name) for name in IMAGE_COLUMNS])
+                    .where(condition)
+                    .order_by(*filters.order_by(query.sort))
+                    .limit(query.limit + 1).tuples().execute(db))
+        page = rows[:query.limit]
+        next_marker = page[-1][0] if len(rows) > query.limit else None
+        return _records(db, page, identity), next_marker
+
+
+def not_found(image_id):
+    """The error for an image that is absent, deleted or not visible."""
+    return errors.NotFound('No image with id %s' % image_id, reason='image_not_found',
+                           image_id=image_id)
+
+
+def visible_image(db, identity, image_id, lock=False):
+    """The ``Image`` row; ``NotFound`` if absent, deleted or not visible.
+
+    ``lock`` locks the row until the transaction ends: every write to an image (its
+    members included) does, so writers of one image take turns.
+    """
+    query = Image.select().where((Image.id == image_id) & filters.visible_to(identity))
+    if lock and db_module.dialect(db) != 'sqlite':
+        # Writers of one image queue up here (SQLite's BEGIN IMMEDIATE already
+        # serialises all writers).
+        query = query.for_update()
+    image = query.first(db)
+    if image is None:
+        raise not_found(image_id)
+    return image
+
+
+def record_of(db, identity, image_id):
+    """The record of ``image_id`` as ``identity`` sees it, inside a transaction that
+    has already checked that it may (deleted or not)."""
+    return _read_record(db, identity, image_id, check_visible=False)
+
+
+def _read_record(db, identity, image_id, check_visible):
+    """The record, or None if there is no such image (visible to ``identity`` if
+    ``check_visible``, else deleted ones too)."""
+    if check_visible:
+        shape = 'admin' if identity.is_admin else (
+            'project' if identity.project_id else 'anonymous')
+    else:
+        shape = None
+    member = identity.project_id is not None
+    sql = _record_sql(db.param, db.quote, shape, member)
+    params = [image_id]
+    if check_visible:
+        params += filters.visible_sql(identity, db.param, db.quote)[1]
+    params += [image_id] * 3
+    if member:
+        params += [image_id, identity.project_id]
+    image = None
+    children = []
+    for row in db.execute_sql(sql, params).fetchall():
+        if row[0] == _IMAGE:
+            image = row[1:21]
+        else:
+            children.append((row[0],) + row[21:])
+    if image is None:
+        return None
+    return _build_records([image], children)[0]
+
+
+def _records(db, rows, identity):
+    """Records of the image ``rows`` (``IMAGE_COLUMNS`` tuples) as ``identity`` sees
+    them: one query, whatever their number."""
+    if not rows:
+        return []
+    ids = [row[0] for row in rows]
+    member = identity.project_id is not None
+    sql = _children_sql(db.param, db.quote, len(ids), member)
+    params = ids * 3
+    if member:
+        params += ids + [identity.project_id]
+    return _build_records(rows, db.execute_sql(sql, params).fetchall())
+
+
+def _build_records(rows, children):
+    """Records from image rows and ``(kind, image_id, ...)`` child rows."""
+    properties = {row[0]: [] for row in rows}
+    tags = {row[0]: [] for row in rows}
+    locations = {row[0]: [] for row in rows}
+    member_statuses = {}
+    for kind, image_id, a, b, c, d, e, f, g in children:
+        if kind == _PROPERTY:
+            properties[image_id].append((a, b))
+        elif kind == _TAG:
+            tags[image_id].append(a)
+        elif kind == _LOCATION:
+            locations[image_id].append((f, g, a, b, c, d, e))
+        else:
+            member_statuses[image_id] = a
+    return [_record(row, properties[row[0]], tags[row[0]], locations[row[0]],
+                    member_statuses.get(row[0]))
+            for row in rows]
+
+
+def _record(row, properties, tags, locations, member_status):
+    (image_id, name, status, visibility, protected, os_hidden, checksum, os_hash_algo,
+     os_hash_value, size, virtual_size, min_disk, min_ram, disk_format,
+     container_format, owner, created_at, updated_at, deleted, deleted_at) = row
+    shown = []
+    # Locations in the caller's order (position, then insertion).
+    for _position, _id, url, metadata, location_status, lease_expires_at, attempts \
+            in sorted(locations, key=_location_order):
+        location = {'url': url, 'metadata': orjson.loads(metadata),
+                    'status': location_status}
+        # A pending location's record also says until when a verifier holds it and
+        # how many verifiers have tried (glance_registry.images.locations).
+        if location_status == vocabulary.PENDING_LOCATION:
+            location.update(lease_expires_at=isotime(lease_expires_at),
+                            attempts=attempts)
+        shown.append(location)
+    return {
+        'id': image_id, 'name': name, 'status': status,
+        'visibility': visibility, 'protected': bool(protected),
+        'os_hidden': bool(os_hidden), 'checksum': checksum,
+        'os_hash_algo': os_hash_algo, 'os_hash_value': os_hash_value,
+        'size': size, 'virtual_size': virtual_size,
+        'min_disk': min_disk, 'min_ram': min_ram,
+        'disk_format': disk_format, 'container_format': container_format,
+        'owner': owner,
+        'created_at': isotime(created_at), 'updated_at': isotime(updated_at),
+        'deleted': bool(deleted), 'deleted_at': isotime(deleted_at),
+        'properties': dict(sorted(properties)), 'tags': sorted(tags),
+        'locations': shown,
+        'member_status': member_status,
+    }
+
+
+def _location_order(location):
+    return location[0], location[1]
+
+
+# Child rows: (kind, image_id, a, b, c, d, e, f, g), the same columns for every kind
+# so that one UNION ALL reads them all. Locations come first: PostgreSQL types a
+# UNION's columns pair by pair from the left, and theirs fill every column (a NULL
+# meeting a NULL would become text, which a timestamp then cannot match).
+_CHILD_BRANCHES = (
+    (_LOCATION, 'image_locations', ('url', 'metadata', 'status', 'lease_expires_at',
+                                    'attempts', 'position', 'id')),
+    (_PROPERTY, 'image_properties', ('name', 'value', None, None, None, None, None)),
+    (_TAG, 'image_tags', ('value', None, None, None, None, None, None)),
+)
+
+
+def _child_selects(q, param, pad, condition, member):
+    selects = []
+    for kind, table, columns in _CHILD_BRANCHES:
+        selects.append('SELECT %d, %s%s, %s FROM %s WHERE %s %s' % (
+            kind, pad, q('image_id'),
+            ', '.join('NULL' if column is None else q(column) for column in columns),
+            q(table), q('image_id'), condition))
+    if member:
+        selects.append('SELECT %d, %s%s, %s, NULL, NULL, NULL, NULL, NULL, NULL '
+                       'FROM %s WHERE %s %s AND %s = %s'
+                       % (_MEMBER, pad, q('image_id'), q('status'), q('image_members'),
+                          q('image_id'), condition, q('member'), param))
+    return selects
+
+
+def _quoter(quote):
+    return lambda name: quote[0] + name + quote[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _record_sql(param, quote, visible_shape, member):
+    """The statement reading one record: the image row (kind 0, its columns first),
+    then its child rows (their columns after the image's)."""
+    q = _quoter(quote)
+    condition = 'i.%s = %s' % (q('id'), param)
+    if visible_shape is not None:
+        identity = _SHAPES[visible_shape]
+        condition += ' AND ' + filters.visible_sql(identity, param, quote)[0]
+    image = 'SELECT %d, %s, %s FROM %s i WHERE %s' % (
+        _IMAGE, ', '.join('i.' + q(column) for column in IMAGE_COLUMNS),
+        ', '.join(['NULL'] * 8), q('images'), condition)
+    pad = 'NULL, ' * len(IMAGE_COLUMNS)
+    children = _child_selects(q, param, pad, '= ' + param, member)
+    return ' UNION ALL '.join([image] + children)
+
+
+@functools.lru_cache(maxsize=256)
+def _children_sql(param, quote, count, member):
+    """The statement reading the child rows of ``count`` images."""
+    q = _quoter(quote)
+    ids = 'IN (%s)' % ', '.join([param] * count)
+    return ' UNION ALL '.join(_child_selects(q, param, '', ids, member))
+
+
+# Identities of each shape, for building the visibility SQL once per shape.
+_SHAPES = {
+    'admin': Identity(user_id=None, project_id=None, is_admin=True),
+    'project': Identity(user_id=None, project_id='-', is_admin=False),
+    'anonymous': Identity(user_id=None, project_id=None, is_admin=False),
+}
+
+
+def isotime(when):
+    """A time as the wire writes it (``vocabulary.TIMESTAMP_FORMAT``); None stays
+    None."""
+    if isinstance(when, str):
+        # SQLite hands back the text peewee stored: 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+        if len(when) in (19, 26) and when[10] == ' ':
+            return when[:10] + 'T' + when[11:19] + 'Z'
+        when = datetime.datetime.fromisoformat(when)
+    return vocabulary.format_timestamp(when)

@@ -1,0 +1,410 @@
+"""Writing images: every registry operation that changes one, each in one short
+transaction.
+
+Functions take the database, the caller's ``Identity`` and already-validated values
+(``glance_registry.validation``), and return image records (``records``). Every write
+first locks the image row (``records.visible_image`` with ``lock``), so writers of
+one image take turns. Limits the caller passes (``quota``) are checked in the write's
+transaction (``quotas``).
+
+The status change is a compare-and-swap in the database
+(``UPDATE images SET status = :to WHERE id = :id AND status = :from``): whoever updates
+no row has lost the race and gets ``errors.Conflict`` with the current status.
+"""
+
+import datetime
+import logging
+import uuid
+
+import orjson
+import peewee
+
+from glance_registry import db as db_module
+from glance_registry.client import errors
+from glance_registry.images import quotas
+from glance_registry.images import records
+from glance_registry.images import status as status_table
+from glance_registry.images.deadlocks import retry_on_deadlock
+from glance_registry.models import Image
+from glance_registry.models import ImageLocation
+from glance_registry.models import ImageProperty
+from glance_registry.models import ImageTag
+from glance_registry.models import utcnow
+
+LOG = logging.getLogger(__name__)
+
+
+@retry_on_deadlock
+def create_image(db, identity, values, properties=None, tags=(), quota=None):
+    """Create a ``queued`` image; ``Conflict`` if the id exists (even deleted).
+
+    ``values`` holds base attributes and optionally ``id``; ``owner`` defaults to the
+    caller's project when absent. ``quota`` may hold ``max_properties``,
+    ``max_tags`` and ``max_images`` (the owner's images, this one included);
+    ``TooLarge`` if the image would exceed one.
+    """
+    quota = quota or {}
+    values = dict(values)
+    image_id = values.pop('id', None) or str(uuid.uuid4())
+    values.setdefault('owner', identity.project_id)
+    properties = properties or {}
+    tags = sorted(set(tags))
+    quotas.check('max_properties', quota.get('max_properties'), 0, len(properties),
+                 'Too many properties')
+    quotas.check('max_tags', quota.get('max_tags'), 0, len(tags), 'Too many tags')
+    max_images = quota.get('max_images')
+    now = utcnow()
+    with db_module.write_transaction(db):
+        if quotas.limited(max_images):
+            quotas.lock_project(db, values['owner'])
+            owned = quotas.project_usage(db, values['owner']).image_count_total
+            quotas.check('max_images', max_images, owned, owned + 1,
+                         'Too many images in project %s' % values['owner'])
+        if Image.select(Image.id).where(Image.id == image_id).exists(db):
+            raise _duplicate(image_id)
+        try:
+            with db.atomic():
+                Image.insert(id=image_id, status='queued', created_at=now,
+                             updated_at=now, **values).execute(db)
+        except peewee.IntegrityError:
+            # Another request created the same id since the check above.
+            raise _duplicate(image_id) from None
+        _insert_properties(db, image_id, properties)
+        _insert_tags(db, image_id, tags)
+        return records.record_of(db, identity, image_id)
+
+
+def _duplicate(image_id):
+    return errors.Conflict('An image with id %s already exists' % image_id,
+                           reason='duplicate_image', image_id=image_id)
+
+
+@retry_on_deadlock
+def update_image(db, identity, image_id, values=None, properties=None, tags=None,
+                 quota=None):
+    """Set base attributes, set or remove (``None``) properties, replace tags.
+
+    ``Conflict`` when removing a property that does not exist; ``NotFound`` when the
+    image is absent, deleted or not visible; ``TooLarge`` when the image would have
+    more properties or tags than ``quota``'s ``max_properties`` or ``max_tags``.
+    One transaction.
+    """
+    with db_module.write_transaction(db):
+        records.visible_image(db, identity, image_id, lock=True)
+        apply_update(db, image_id, values, properties, tags, quota)
+        return records.record_of(db, identity, image_id)
+
+
+def apply_update(db, image_id, values=None, properties=None, tags=None, quota=None):
+    """``update_image``'s changes, inside the caller's write transaction (the image
+    row locked)."""
+    quota = quota or {}
+    if properties:
+        _update_properties(db, image_id, properties, quota.get('max_properties'))
+    if tags is not None:
+        tags = sorted(set(tags))
+        max_tags = quota.get('max_tags')
+        if quotas.limited(max_tags):
+            before = ImageTag.select().where(ImageTag.image == image_id).count(db)
+            quotas.check('max_tags', max_tags, before, len(tags),
+                         'Too many tags on image %s' % image_id)
+        ImageTag.delete().where(ImageTag.image == image_id).execute(db)
+        _insert_tags(db, image_id, tags)
+    changes = dict(values or {}, updated_at=utcnow())
+    Image.update(**changes).where(Image.id == image_id).execute(db)
+
+
+@retry_on_deadlock
+def transition(db, identity, image_id, from_status, to_status, values=None,
+               locations=None, quota=None, lease=None, upload_id=None):
+    """Compare-and-swap the status from ``from_status`` to ``to_status``.
+
+    Moving to ``saving`` with ``lease`` (seconds) gives the upload a lease that it
+    renews with ``renew_upload_lease``; ``queued -> saving`` then also takes over an
+    image left in ``saving`` by an upload whose lease has run out (its worker died,
+    or its client stalled). ``upload_id`` names the upload: given when claiming the
+    image, it is recorded; given when leaving ``saving``, the image must still be
+    held by that upload (``Conflict`` otherwise: another one took it over).
+
+    Sets the data attributes in ``values`` and replaces the locations when
+    ``locations`` is not None, in the same transaction. ``Conflict`` (with
+    ``current_status``) if the image is no longer in ``from_status`` or the status
+    table forbids the move; ``BadRequest`` if the target needs disk and container
+    formats the image lacks; ``NotFound`` if absent, deleted or not visible;
+    ``TooLarge`` if, moving to an uploading status, the owner would have more
+    uploads in progress than ``quota``'s ``max_uploading``, or if the move takes the
+    owner's storage usage over ``quota``'s ``max_storage`` (bytes).
+
+    Every status change ends the upload's storage reservation (``reserved`` = 0):
+    on ``saving -> active`` the data is counted through its location instead.
+    """
+    quota = quota or {}
+    now = utcnow()
+    leased = bool(lease) and to_status == 'saving'
+    values = dict(values or {}, upload_lease_expires_at=(
+        now + datetime.timedelta(seconds=lease) if leased else None),
+        upload_id=upload_id if leased else None)
+    with db_module.write_transaction(db):
+        image = records.visible_image(db, identity, image_id, lock=True)
+        if (from_status, to_status) == ('queued', 'saving') and \
+                _abandoned_upload(image, now):
+            LOG.warning('image %s: taking over an upload whose lease ran out at %s',
+                        image_id, image.upload_lease_expires_at)
+            from_status = 'saving'   # already counted as uploading
+        else:
+            check_status_move(image, from_status, to_status)
+            if from_status == 'saving' and upload_id is not None:
+                _check_upload_holds(image, upload_id)
+        storage = quotas.StorageCheck(db, image.owner, quota.get('max_storage'))
+        max_uploading = quota.get('max_uploading')
+        if (quotas.limited(max_uploading) and to_status in quotas.UPLOADING_STATUSES
+                and from_status not in quotas.UPLOADING_STATUSES):
+            quotas.lock_project(db, image.owner)
+            uploading = quotas.project_usage(db, image.owner).image_count_uploading
+            quotas.check('max_uploading', max_uploading, uploading, uploading + 1,
+                         'Too many uploads in progress in project %s' % image.owner)
+        swap_status(db, image_id, from_status, to_status, values)
+        if locations is not None:
+            replace_location_rows(db, image_id, locations)
+        storage.check()
+        return records.record_of(db, identity, image_id)
+
+
+def _abandoned_upload(image, now):
+    """Whether ``image`` is ``saving`` for an upload that stopped renewing its lease."""
+    expires = image.upload_lease_expires_at
+    return image.status == 'saving' and expires is not None and expires <= now
+
+
+def renew_upload_lease(db, identity, image_id, seconds, upload_id=None):
+    """Extend the lease of the upload to ``image_id`` to ``seconds`` from now.
+
+    ``Conflict`` (with ``current_status``) unless the image is ``saving`` and, given
+    ``upload_id``, held by that upload; ``NotFound`` if absent, deleted or not
+    visible. Returns the new expiry.
+    """
+    with db_module.write_transaction(db):
+        image = _uploading_image(db, identity, image_id, 'holds a lease')
+        if upload_id is not None:
+            _check_upload_holds(image, upload_id)
+        expires = utcnow() + datetime.timedelta(seconds=seconds)
+        # Not updated_at: bookkeeping, as reservations.
+        Image.update(upload_lease_expires_at=expires).where(
+            Image.id == image_id).execute(db)
+        return {'upload_lease_expires_at': records.isotime(expires)}
+
+
+def _check_upload_holds(image, upload_id):
+    """``Conflict`` unless the upload ``upload_id`` holds ``image`` (``saving``)."""
+    if image.upload_id != upload_id:
+        raise errors.Conflict('Image %s is held by another upload: this one stopped '
+                              'renewing its lease and was taken over' % image.id,
+                              reason='taken_over', image_id=image.id,
+                              current_status=image.status)
+
+
+def _uploading_image(db, identity, image_id, what):
+    """The locked row of ``image_id``, which must be ``saving`` (an upload in
+    progress ``what``: else ``Conflict`` with ``current_status``)."""
+    image = records.visible_image(db, identity, image_id, lock=True)
+    if image.status != 'saving':
+        raise errors.Conflict("Image %s status is '%s': only an upload in progress "
+                              "(status 'saving') %s" % (image_id, image.status, what),
+                              reason='not_uploading', image_id=image_id,
+                              current_status=image.status)
+    return image
+
+
+def check_status_move(image, from_status, to_status):
+    """Raise unless the locked ``image`` row may move ``from_status -> to_status``.
+
+    ``Conflict`` (with ``current_status``) if the table forbids the move or the image
+    is no longer in ``from_status``; ``BadRequest`` if the target needs disk and
+    container formats the image lacks.
+    """
+    status_table.check_transition(from_status, to_status, image_id=image.id,
+                                  current_status=image.status)
+    if image.status != from_status:
+        raise _lost_race(image.id, from_status, image.status)
+    missing = status_table.missing_formats(to_status, image.disk_format,
+                                           image.container_format)
+    if missing:
+        raise errors.BadRequest(
+            "Image status cannot become '%s' before %s %s set"
+            % (to_status, ' and '.join(missing),
+               'is' if len(missing) == 1 else 'are'),
+            reason='missing_formats', image_id=image.id, missing=missing)
+
+
+def swap_status(db, image_id, from_status, to_status, values=None):
+    """The compare-and-swap itself, with the data attributes in ``values``.
+
+    Ends the upload's storage reservation. ``NotFound`` if the image was deleted,
+    ``Conflict`` if its status is no longer ``from_status``.
+    """
+    changes = dict(values or {}, status=to_status, updated_at=utcnow(), reserved=0)
+    updated = (Image.update(**changes)
+               .where((Image.id == image_id) & (Image.status == from_status)
+                      & (Image.deleted == False))  # noqa: E712
+               .execute(db))
+    if updated != 1:
+        current = (Image.select(Image.status, Image.deleted)
+                   .where(Image.id == image_id).first(db))
+        if current is None or current.deleted:
+            raise records.not_found(image_id)
+        raise _lost_race(image_id, from_status, current.status)
+
+
+def _lost_race(image_id, expected, current):
+    return errors.Conflict("Image %s status is '%s', not '%s'"
+                           % (image_id, current, expected), reason='status_changed',
+                           image_id=image_id, current_status=current)
+
+
+@retry_on_deadlock
+def reserve(db, identity, image_id, total, max_storage=None):
+    """Set the bytes the upload to ``image_id`` has reserved to ``total``.
+
+    Returns ``{"usage": <owner's storage usage after>, "reserved": total}``.
+    ``TooLarge`` if growing the reservation takes the owner's usage over
+    ``max_storage`` bytes (shrinking it always succeeds); ``Conflict`` (with
+    ``current_status``) unless the image is ``saving``; ``NotFound`` if absent,
+    deleted or not visible. Uploads of one project reserve one after the other, so
+    together they never exceed the limit.
+    """
+    with db_module.write_transaction(db):
+        image = _uploading_image(db, identity, image_id, 'reserves storage')
+        if quotas.limited(max_storage):
+            quotas.lock_project(db, image.owner)
+        used = quotas.project_usage(db, image.owner).image_size_total
+        after = used - image.reserved + total
+        quotas.check('max_storage', max_storage, used, after,
+                     'Storage quota of project %s exceeded (bytes)' % image.owner)
+        # Not updated_at: reserving is bookkeeping, not a change to the image.
+        Image.update(reserved=total).where(Image.id == image_id).execute(db)
+        return {'usage': after, 'reserved': total}
+
+
+@retry_on_deadlock
+def delete_image(db, identity, image_id):
+    """Mark the image deleted; returns its record as it was just before.
+
+    ``Forbidden`` if it is protected; ``NotFound`` if absent, deleted or not visible.
+    Rows are kept, so the id is never reused and the caller learns which locations
+    to purge from the stores. An upload's reservation ends with the image.
+    """
+    with db_module.write_transaction(db):
+        image = records.visible_image(db, identity, image_id, lock=True)
+        if image.protected:
+            raise errors.Forbidden('Image %s is protected and cannot be deleted'
+                                   % image_id, reason='protected', image_id=image_id)
+        status_table.check_transition(image.status, 'deleted', image_id=image_id,
+                                      current_status=image.status)
+        record = records.record_of(db, identity, image_id)
+        now = utcnow()
+        updated = (Image.update(status='deleted', deleted=True, deleted_at=now,
+                                updated_at=now, reserved=0)
+                   .where((Image.id == image_id) & (Image.deleted == False))  # noqa: E712
+                   .execute(db))
+        if updated != 1:
+            raise records.not_found(image_id)
+        return record
+
+
+@retry_on_deadlock
+def add_tag(db, identity, image_id, tag, max_tags=None):
+    """Add ``tag`` to the image; adding a tag it has already is not an error.
+
+    ``TooLarge`` if the image would have more than ``max_tags`` tags.
+    """
+    with db_module.write_transaction(db):
+        records.visible_image(db, identity, image_id, lock=True)
+        if quotas.limited(max_tags):
+            existing = {value for value, in ImageTag.select(ImageTag.value)
+                        .where(ImageTag.image == image_id).tuples().execute(db)}
+            quotas.check('max_tags', max_tags, len(existing),
+                         len(existing | {tag}), 'Too many tags on image %s' % image_id)
+        _insert_tags(db, image_id, [tag])
+        Image.update(updated_at=utcnow()).where(Image.id == image_id).execute(db)
+
+
+@retry_on_deadlock
+def delete_tag(db, identity, image_id, tag):
+    """Remove ``tag``; ``NotFound`` if the image does not have it."""
+    with db_module.write_transaction(db):
+        records.visible_image(db, identity, image_id, lock=True)
+        removed = (ImageTag.delete()
+                   .where((ImageTag.image == image_id) & (ImageTag.value == tag))
+                   .execute(db))
+        if not removed:
+            raise errors.NotFound("Image %s has no tag '%s'" % (image_id, tag),
+                                  reason='tag_not_found', image_id=image_id, tag=tag)
+        Image.update(updated_at=utcnow()).where(Image.id == image_id).execute(db)
+
+
+def _insert_properties(db, image_id, properties):
+    if properties:
+        ImageProperty.insert_many(
+            [{'image': image_id, 'name': name, 'value': value}
+             for name, value in properties.items()]).execute(db)
+
+
+def _insert_tags(db, image_id, tags):
+    tags = sorted(set(tags))
+    if tags:
+        (ImageTag.insert_many([{'image': image_id, 'value': tag} for tag in tags])
+         .on_conflict_ignore().execute(db))
+
+
+def _update_properties(db, image_id, properties, max_properties=None):
+    existing = dict(ImageProperty.select(ImageProperty.name, ImageProperty.id)
+                    .where(ImageProperty.image == image_id).tuples().execute(db))
+    missing = sorted(name for name, value in properties.items()
+                     if value is None and name not in existing)
+    if missing:
+        raise errors.Conflict('Property %s does not exist.' % ', '.join(missing),
+                              reason='missing_property', image_id=image_id,
+                              properties=missing)
+    after = set(existing)
+    for name, value in properties.items():
+        if value is None:
+            after.discard(name)
+        else:
+            after.add(name)
+    quotas.check('max_properties', max_properties, len(existing), len(after),
+                 'Too many properties on image %s' % image_id)
+    removed = [existing[name] for name, value in properties.items() if value is None]
+    if removed:
+        ImageProperty.delete().where(ImageProperty.id.in_(removed)).execute(db)
+    for name, value in properties.items():
+        if value is None:
+            continue
+        if name in existing:
+            (ImageProperty.update(value=value)
+             .where(ImageProperty.id == existing[name]).execute(db))
+        else:
+            ImageProperty.insert(image=image_id, name=name, value=value).execute(db)
+
+
+def replace_location_rows(db, image_id, locations):
+    """Replace the image's location rows with ``locations``, in order (the caller
+    holds the image's row lock); ``Conflict`` if a URL appears twice."""
+    check_distinct_urls(image_id, [location['url'] for location in locations])
+    ImageLocation.delete().where(ImageLocation.image == image_id).execute(db)
+    if locations:
+        ImageLocation.insert_many([
+            {'image': image_id, 'position': position, 'url': location['url'],
+             'metadata': orjson.dumps(location.get('metadata') or {}).decode(),
+             'status': location.get('status') or 'active'}
+            for position, location in enumerate(locations)]).execute(db)
+
+
+def check_distinct_urls(image_id, urls):
+    """``Conflict`` if ``urls`` names one location twice: an image has each URL once."""
+    seen = set()
+    for url in urls:
+        if url in seen:
+            raise errors.Conflict('Image %s would have the location %s twice'
+                                  % (image_id, url), reason='duplicate_location',
+                                  image_id=image_id, url=url)
+        seen.add(url)

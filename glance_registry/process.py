@@ -1,0 +1,179 @@
+"""Process plumbing shared by the registry and the API: config loading and serving.
+
+Both daemons are WSGI applications served by gunicorn. ``serve`` runs a gunicorn
+arbiter in this process; each worker builds its own application by calling the factory
+after the fork, so no connection or pool is ever shared between processes.
+
+Every command's ``main(argv=None)`` returns its exit status (``run`` does the common
+part), and ``if __name__ == '__main__': sys.exit(main())`` runs it: 0 after a clean
+stop, ``EXIT_REFUSED`` (2) when it would not start, with one line saying why.
+
+Part of the contract half: it imports nothing of the registry daemon.
+"""
+
+import logging
+import multiprocessing
+import sys
+
+from gunicorn.app import base as gunicorn_base
+from oslo_config import cfg
+
+LOG = logging.getLogger(__name__)
+
+#: The exit status of a daemon that refused to start (bad configuration, unusable
+#: database or store).
+EXIT_REFUSED = 2
+
+
+class Refused(Exception):
+    """The daemon cannot start; the message says why, in one line."""
+
+
+def server_opts(default_host, default_port, default_threads):
+    """The ``[DEFAULT]`` options every daemon reads to decide where and how to serve.
+
+    Call it when registering options, not at import: the default number of workers
+    counts the cores.
+    """
+    return [
+        cfg.HostAddressOpt('bind_host', default=default_host,
+                           help='Address to listen on.'),
+        cfg.PortOpt('bind_port', default=default_port, help='Port to listen on.'),
+        cfg.IntOpt('workers', default=default_workers(), min=1,
+                   sample_default='<number of cores, at least 2, at most 8>',
+                   help='Worker processes. Each runs `threads` request threads.'),
+        cfg.IntOpt('threads', default=default_threads, min=1,
+                   help='Request threads per worker process.'),
+        cfg.IntOpt('client_socket_timeout', default=900, min=1,
+                   help='Seconds a worker may wait on a silent client before it '
+                        'drops the connection.'),
+        cfg.IntOpt('keepalive_timeout', default=75, min=0,
+                   help='Seconds an idle keep-alive connection stays open.'),
+        cfg.StrOpt('log_level', default='INFO',
+                   choices=['DEBUG', 'INFO', 'WARNING', 'ERROR'],
+                   help='Log level of the daemon.'),
+    ]
+
+
+def default_workers():
+    """One worker process per core, at least two, at most eight."""
+    return max(2, min(multiprocessing.cpu_count(), 8))
+
+
+def run(argv, register, description, start, log):
+    """What every daemon command's ``main`` does: load the configuration (options
+    registered by ``register(conf)``, ``argv`` parsed; default ``sys.argv[1:]``),
+    set up logging, then return ``start(conf)``, the exit status.
+
+    A bad config file or option value returns ``EXIT_REFUSED`` with one line on
+    stderr (there is no log yet); so does ``Refused`` from ``start``, with the line
+    in ``log``.
+    """
+    try:
+        conf = load_config(sys.argv[1:] if argv is None else argv, register,
+                           description)
+    except Refused as exc:
+        sys.stderr.write('%s\n' % exc)
+        return EXIT_REFUSED
+    setup_logging(conf)
+    try:
+        return start(conf)
+    except Refused as exc:
+        log.error('%s', exc)
+        return EXIT_REFUSED
+
+
+def require_secret(conf, consequence):
+    """``Refused`` unless ``registry_auth_secret`` is set; ``consequence`` says what
+    this daemon would do without it."""
+    if not conf.registry_auth_secret:
+        raise Refused('registry_auth_secret is not set: %s' % consequence)
+
+
+def load_config(argv, register, description=None, default_config_files=None,
+                project='glance'):
+    """A fresh ``ConfigOpts`` with the caller's options registered and argv parsed.
+
+    ``register(conf)`` registers the options before the command line is parsed.
+    Every option's value is checked now (oslo.config checks one when it is first
+    read: a bad ``upload_lease_time`` would fail every upload instead of the
+    start); a bad file or value raises ``Refused`` ("configuration error: ...").
+    """
+    conf = cfg.ConfigOpts()
+    register(conf)
+    try:
+        conf(argv, project=project, description=description,
+             default_config_files=default_config_files or [])
+        _read_every_option(conf)
+    except cfg.Error as exc:
+        raise Refused('configuration error: %s' % exc) from None
+    return conf
+
+
+def _read_every_option(options):
+    for name in options:
+        value = options[name]
+        if isinstance(value, cfg.ConfigOpts.GroupAttr):
+            _read_every_option(value)
+
+
+def setup_logging(conf):
+    logging.basicConfig(
+        level=getattr(logging, conf.log_level),
+        format='%(asctime)s %(process)d %(levelname)s %(name)s %(message)s',
+        stream=sys.stderr)
+
+
+class _Gunicorn(gunicorn_base.BaseApplication):
+
+    def __init__(self, factory, settings):
+        self._factory = factory
+        self._settings = settings
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self._settings.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return self._factory()
+
+
+def serve(factory, conf, name):
+    """Serve the WSGI app that ``factory()`` builds, as ``conf``'s server options say.
+
+    Blocks until the arbiter stops (SIGTERM or SIGINT stop it gracefully).
+    """
+    settings = {
+        'bind': ['%s:%d' % (_bracket(conf.bind_host), conf.bind_port)],
+        'workers': conf.workers,
+        'threads': conf.threads,
+        # gthread: one request per thread, sendfile for file responses, and a
+        # heartbeat that keeps running while a thread streams a long upload.
+        'worker_class': 'gthread',
+        'timeout': conf.client_socket_timeout,
+        'graceful_timeout': 30,
+        'keepalive': conf.keepalive_timeout,
+        'proc_name': name,
+        'accesslog': None,
+        'errorlog': '-',
+        'loglevel': conf.log_level.lower(),
+        # gunicorn >= 23 opens one control socket per user in ~/.gunicorn, which
+        # several daemons on one host would fight over.
+        'control_socket_disable': True,
+    }
+    app = _Gunicorn(factory, {k: v for k, v in settings.items()
+                              if k in _known_settings()})
+    LOG.info('%s listening on http://%s:%d/ with %d worker(s) x %d thread(s)',
+             name, conf.bind_host, conf.bind_port, conf.workers, conf.threads)
+    app.run()
+
+
+def _known_settings():
+    from gunicorn import config as gunicorn_config
+    return set(gunicorn_config.KNOWN_SETTINGS and
+               (s.name for s in gunicorn_config.KNOWN_SETTINGS))
+
+
+def _bracket(host):
+    return '[%s]' % host if ':' in host and not host.startswith('[') else host

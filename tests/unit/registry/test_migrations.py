@@ -1,0 +1,308 @@
+"""``glance-manage db sync|version``, the schema it builds, and the registry's refusal
+to serve a database whose schema is older than the code."""
+
+import threading
+
+import peewee
+import pytest
+
+from glance_registry import db as db_module
+from glance_registry import migrations
+from glance_registry import models
+from glance_registry.client import identity
+from glance_registry.images import locations
+from glance_registry.images import members
+from glance_registry.images import quotas
+from glance_registry.images import records
+from glance_registry.images import writes
+from glance_registry.metadefs import models as metadef_models
+from glance_registry.migrations import m0001_initial
+from glance_registry.migrations import m0003_location_leases
+from glance_registry.migrations import m0005_name_sort_index
+from glance_registry.migrations import m0007_metadefs
+from tests.fixtures import processes
+from tests.unit.registry.conftest import BACKEND_PARAMS
+from tests.unit.registry.conftest import manage
+from tests.unit.registry.conftest import sync
+from tests.unit.registry.conftest import write_database_config
+
+
+@pytest.fixture(params=BACKEND_PARAMS)
+def empty_database(request, databases):
+    """The URL of a new, empty database of each backend."""
+    return databases.create(request.param)
+
+
+def test_db_sync_builds_the_schema_once_and_db_version_reports_it(
+        empty_database, tmp_path):
+    config = write_database_config(str(tmp_path), empty_database)
+    assert manage(config, 'db', 'version').stdout.strip() == '0'
+    manage(config, 'db', 'sync')
+    db = db_module.open_database(empty_database)
+    assert migrations.current_version(db) == migrations.latest_version()
+    with db_module.connection(db):
+        tables = db.get_tables()
+        recorded = db.execute_sql('SELECT version FROM schema_version').fetchall()
+    again = manage(config, 'db', 'sync')
+    assert 'already at version %d' % migrations.latest_version() in again.stderr
+    with db_module.connection(db):
+        assert db.get_tables() == tables
+        assert db.execute_sql('SELECT version FROM schema_version').fetchall() == recorded
+    db.close_all()
+    assert [version for version, in recorded] == [m.VERSION
+                                                  for m in migrations.MIGRATIONS]
+
+
+def test_db_sync_creates_a_new_sqlite_database_and_its_directory(tmp_path):
+    url = 'sqlite:///%s/new/dir/glance.sqlite' % tmp_path
+    manage(write_database_config(str(tmp_path), url), 'db', 'sync')
+    db = db_module.open_database(url)
+    assert migrations.current_version(db) == migrations.latest_version()
+    db.close_all()
+
+
+def test_concurrent_syncs_apply_each_migration_once(empty_database):
+    results, failures = [], []
+    barrier = threading.Barrier(3)
+
+    def sync():
+        db = db_module.open_database(empty_database)
+        barrier.wait()
+        try:
+            results.append(migrations.upgrade(db))
+        except Exception as exc:
+            failures.append(exc)
+        finally:
+            db.close_all()
+
+    threads = [threading.Thread(target=sync) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    # On SQLite each migration is serialised on its own, so runners may share them.
+    assert sorted(v for applied in results for v in applied) == [
+        m.VERSION for m in migrations.MIGRATIONS]
+
+
+def test_upgrade_stops_at_a_target_version(databases):
+    db = db_module.open_database(databases.create('sqlite'))
+    assert migrations.upgrade(db, target=0) == []
+    assert migrations.current_version(db) == 0
+    assert migrations.upgrade(db, target=1) == [1]
+    assert migrations.current_version(db) == 1
+    assert migrations.upgrade(db) == [2, 3, 4, 5, 6, 7]
+    assert migrations.current_version(db) == 7
+    db.close_all()
+
+
+def test_the_models_describe_the_migrated_schema(registry):
+    db = db_module.open_database(registry.database_url)
+    with db_module.connection(db):
+        _assert_models_describe(db)
+    db.close_all()
+
+
+def _assert_models_describe(db):
+    for model in models.MODELS + metadef_models.MODELS:
+        table = model._meta.table_name
+        columns = {c.name: c for c in db.get_columns(table)}
+        fields = {f.column_name: f for f in model._meta.sorted_fields}
+        assert set(columns) == set(fields), table
+        for name, field in fields.items():
+            assert columns[name].null == field.null, (table, name)
+            assert columns[name].primary_key == field.primary_key, (table, name)
+        indexed = {tuple(index.columns) for index in db.get_indexes(table)}
+        for fields_, _unique in model._meta.indexes:
+            wanted = tuple(model._meta.fields[f].column_name for f in fields_)
+            assert wanted in indexed, (table, wanted)
+
+
+def test_string_columns_compare_binary_on_every_backend(registry):
+    """'a', 'A' and 'a ' are three different names, tags and sort positions."""
+    db = db_module.open_database(registry.database_url)
+    now = models.utcnow()
+    image_id = 'collation-%s' % processes.new_secret()[:20]
+    with pytest.raises(_RolledBack), db_module.connection(db):
+        with db_module.write_transaction(db):
+            models.Image.insert(id=image_id, status='queued', created_at=now,
+                                updated_at=now, owner='collation-test').execute(db)
+            for tag in ('a', 'A', 'a '):
+                models.ImageTag.insert(image=image_id, value=tag).execute(db)
+            assert (models.ImageTag.select()
+                    .where((models.ImageTag.image == image_id)
+                           & (models.ImageTag.value == 'a'))
+                    .count(db)) == 1
+            with pytest.raises(peewee.IntegrityError):
+                with db.atomic():
+                    models.ImageTag.insert(image=image_id, value='a').execute(db)
+            raise _RolledBack()
+    db.close_all()
+
+
+def test_catalog_names_compare_binary_on_every_backend(registry):
+    """'a', 'A' and 'a ' are three different tags of one namespace."""
+    db = db_module.open_database(registry.database_url)
+    now = models.utcnow()
+    Tag = metadef_models.Tag
+    with pytest.raises(_RolledBack), db_module.connection(db):
+        with db_module.write_transaction(db):
+            namespace_id = metadef_models.Namespace.insert(
+                namespace='collation-%s' % processes.new_secret()[:20],
+                visibility='private', created_at=now, updated_at=now).execute(db)
+            for tag in ('a', 'A', 'a '):
+                Tag.insert(namespace=namespace_id, name=tag, created_at=now,
+                           updated_at=now).execute(db)
+            assert (Tag.select().where((Tag.namespace == namespace_id)
+                                       & (Tag.name == 'a')).count(db)) == 1
+            with pytest.raises(peewee.IntegrityError):
+                with db.atomic():
+                    Tag.insert(namespace=namespace_id, name='a', created_at=now,
+                               updated_at=now).execute(db)
+            raise _RolledBack()
+    db.close_all()
+
+
+def test_migration_7_runs_again_after_an_interruption(empty_database):
+    """MariaDB commits each CREATE at once: a sync stopped half-way is run again."""
+    db = db_module.open_database(empty_database)
+    migrations.upgrade(db)
+    with db_module.connection(db):
+        m0007_metadefs.upgrade(db)
+        indexes = [index.name for index in db.get_indexes('metadef_tags')]
+    db.close_all()
+    assert indexes.count('uq_metadef_tags_namespace_id_name') == 1
+
+
+class _RolledBack(Exception):
+    """Leaves the shared test database as it was."""
+
+
+@pytest.fixture
+def registry_workdir(tmp_path):
+    return str(tmp_path)
+
+
+def test_registry_refuses_to_start_on_an_old_schema(databases, registry_workdir):
+    # current_version() itself is exercised on every backend by `db version` above.
+    daemon = processes.registry_daemon(registry_workdir, databases.create('sqlite'),
+                                       processes.new_secret())
+    with pytest.raises(RuntimeError) as raised:
+        daemon.start(timeout=20)
+    assert ('database at version 0, code needs %d: run `glance-manage db sync`'
+            % migrations.latest_version()) in str(raised.value)
+    assert daemon.process.returncode != 0
+
+
+def test_registry_refuses_to_start_without_a_secret(databases, registry_workdir):
+    url = databases.create('sqlite')
+    migrations.upgrade(db_module.open_database(url))
+    daemon = processes.registry_daemon(registry_workdir, url, '')
+    with pytest.raises(RuntimeError) as raised:
+        daemon.start(timeout=20)
+    assert 'registry_auth_secret is not set' in str(raised.value)
+
+
+def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
+        empty_database, tmp_path):
+    db = db_module.open_database(empty_database)
+    assert migrations.upgrade(db, target=1) == [1]
+    # Rows written as version 1 wrote them, through its own frozen tables.
+    tables = {model.__name__: model for model in m0001_initial._tables()}
+    now = models.utcnow()
+    image_ids = ['%08d-0000-0000-0000-000000000000' % n for n in range(3)]
+    with db_module.connection(db), db.bind_ctx(tables.values()):
+        for image_id, status, size in zip(image_ids, ('active', 'saving', 'deleted'),
+                                          (100, None, 7)):
+            tables['Image'].create(
+                id=image_id, name='old-' + status, status=status, owner='old-project',
+                size=size, disk_format='raw', container_format='bare',
+                created_at=now, updated_at=now, deleted=status == 'deleted')
+        tables['ImageProperty'].create(image=image_ids[0], name='os_distro',
+                                       value='cirros')
+        tables['ImageTag'].create(image=image_ids[0], value='tagged')
+        tables['ImageLocation'].create(image=image_ids[0], url='file:///old',
+                                       metadata='{"k": 1}')
+        tables['ImageMember'].create(image=image_ids[0], member='friend',
+                                     status='accepted', created_at=now,
+                                     updated_at=now)
+    db.close_all()
+
+    manage(write_database_config(str(tmp_path), empty_database), 'db', 'sync')
+
+    db = db_module.open_database(empty_database)
+    assert migrations.current_version(db) == migrations.latest_version() == 7
+    owner = identity.Identity('u', 'old-project')
+    friend = identity.Identity('f', 'friend')
+    with db_module.connection(db):
+        active = records.get_image(db, friend, image_ids[0])
+        assert (active['name'], active['size'], active['properties'], active['tags'],
+                active['member_status']) == ('old-active', 100, {'os_distro': 'cirros'},
+                                             ['tagged'], 'accepted')
+        assert active['locations'] == [{'url': 'file:///old', 'metadata': {'k': 1},
+                                        'status': 'active'}]
+        assert [m['member_id'] for m in members.list_members(db, owner, image_ids[0])] \
+            == ['friend']
+        assert [image.reserved for image in models.Image.select().execute(db)] == [0, 0, 0]
+        assert quotas.usage(db, owner).to_dict() == {
+            'image_size_total': 100, 'image_count_total': 2,
+            'image_count_uploading': 1, 'image_stage_total': 0}
+        # The new column and table work on the upgraded database.
+        assert writes.reserve(db, owner, image_ids[1], 50, 150) == {
+            'usage': 150, 'reserved': 50}
+        assert writes.create_image(db, owner, {}, quota={'max_images': 3})['owner'] \
+            == 'old-project'
+        # Version 3: old locations hold no lease, and are found by URL.
+        assert [(row.lease_owner, row.lease_expires_at, row.attempts)
+                for row in models.ImageLocation.select().execute(db)] == [(None, None, 0)]
+        admin = identity.Identity('a', None, ('admin',), is_admin=True)
+        assert locations.references(db, admin, ['file:///old']) == {
+            'file:///old': [image_ids[0]]}
+        _assert_models_describe(db)
+    db.close_all()
+
+
+def test_migration_3_runs_again_after_an_interruption(empty_database):
+    """MariaDB commits each ALTER at once: a sync stopped half-way is run again."""
+    db = db_module.open_database(empty_database)
+    migrations.upgrade(db)
+    with db_module.connection(db):
+        m0003_location_leases.upgrade(db)
+        indexes = [index.name for index in db.get_indexes('image_locations')]
+    db.close_all()
+    assert indexes.count('ix_image_locations_url') == 1
+
+
+def test_sorting_by_name_has_an_expression_index_where_the_database_has_them(
+        empty_database):
+    db = db_module.open_database(empty_database)
+    migrations.upgrade(db)
+    with db_module.connection(db):
+        m0005_name_sort_index.upgrade(db)   # again: a no-op
+        names = [index.name for index in db.get_indexes('images')]
+    dialect = db_module.dialect(db)
+    db.close_all()
+    # MariaDB has no expression indexes.
+    assert names.count('ix_images_name_sort') == (0 if dialect == 'mysql' else 1)
+
+
+@pytest.mark.postgresql
+def test_child_tables_compare_image_ids_as_images_id_does(databases):
+    """On PostgreSQL a comparison between columns of two collations cannot use an
+    index: correlated subqueries on ``image_id`` need the collation of ``images.id``."""
+    url = databases.create('postgresql')
+    sync(url)
+    db = db_module.open_database(url)
+    with db_module.connection(db):
+        collations = dict(db.execute_sql(
+            "SELECT table_name || '.' || column_name, collation_name "
+            "FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND column_name IN ('id', 'image_id') AND table_name LIKE 'image%%'"
+        ).fetchall())
+    db.close_all()
+    assert collations.pop('images.id') == 'C'
+    assert {name: collation for name, collation in collations.items()
+            if name.endswith('.image_id')} == {
+        '%s.image_id' % table: 'C' for table in ('image_properties', 'image_tags',
+                                                 'image_locations', 'image_members')}

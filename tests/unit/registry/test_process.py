@@ -1,0 +1,55 @@
+"""The plumbing both daemons share: one way to start, one way to refuse."""
+
+import logging
+
+from oslo_config import cfg
+
+from glance_registry import process
+
+
+def _register(conf):
+    conf.register_opts(process.server_opts('127.0.0.1', 9999, 4))
+    conf.register_opt(cfg.StrOpt('registry_auth_secret'))
+
+
+def test_a_command_returns_what_starting_returns(tmp_path):
+    config = tmp_path / 'good.conf'
+    config.write_text('[DEFAULT]\nbind_port = 1234\n')
+    seen = []
+
+    def start(conf):
+        seen.append(conf.bind_port)
+        return 0
+    status = process.run(['--config-file', str(config)], _register, 'test', start,
+                         logging.getLogger('test'))
+    assert (status, seen) == (0, [1234])
+
+
+def test_a_bad_option_value_refuses_to_start_with_one_line_on_stderr(tmp_path, capsys):
+    config = tmp_path / 'bad.conf'
+    config.write_text('[DEFAULT]\nworkers = abc\n')
+    status = process.run(['--config-file', str(config)], _register, 'test',
+                         lambda conf: 0, logging.getLogger('test'))
+    assert status == process.EXIT_REFUSED == 2
+    err = capsys.readouterr().err
+    assert err.startswith('configuration error:') and 'workers' in err
+    assert err.count('\n') == 1
+
+
+def test_refusing_in_start_logs_the_reason_and_exits_2(caplog):
+    def start(conf):
+        process.require_secret(conf, 'cannot sign')
+        raise AssertionError('not reached')
+    with caplog.at_level(logging.ERROR, logger='test'):
+        status = process.run([], _register, 'test', start, logging.getLogger('test'))
+    assert status == 2
+    assert caplog.messages == ['registry_auth_secret is not set: cannot sign']
+
+
+def test_the_default_number_of_workers_is_counted_when_options_are_made(monkeypatch):
+    monkeypatch.setattr(process.multiprocessing, 'cpu_count', lambda: 64)
+    workers = next(opt for opt in process.server_opts('h', 1, 2) if opt.dest == 'workers')
+    assert workers.default == 8
+    monkeypatch.setattr(process.multiprocessing, 'cpu_count', lambda: 1)
+    workers = next(opt for opt in process.server_opts('h', 1, 2) if opt.dest == 'workers')
+    assert workers.default == 2

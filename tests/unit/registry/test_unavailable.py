@@ -1,0 +1,144 @@
+"""When the database cannot be written or reached, the registry answers 503, says why,
+and keeps serving what it still can."""
+
+import contextlib
+import os
+import shutil
+import subprocess
+
+import pytest
+import requests
+
+from glance_registry import client as client_module
+from glance_registry import db as db_module
+from glance_registry.client import errors
+from glance_registry.client import identity
+from glance_registry.client import list_params
+from glance_registry.images import records
+from glance_registry.images import writes
+from tests.fixtures import databases as databases_module
+from tests.fixtures import processes
+from tests.unit.registry.conftest import ADMIN
+from tests.unit.registry.conftest import sync
+
+CALLER = identity.Identity('user', 'unavailable-project')
+
+
+@contextlib.contextmanager
+def unwritable(path):
+    """Make the file ``path`` unwritable, even for root, for the block."""
+    if os.geteuid() != 0:
+        os.chmod(path, 0o444)
+        try:
+            yield
+        finally:
+            os.chmod(path, 0o644)
+        return
+    # Root writes through any mode bits; the immutable attribute stops it.
+    if shutil.which('chattr') is None:
+        pytest.skip('running as root without chattr: cannot make a file unwritable')
+    made = subprocess.run(['chattr', '+i', path], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip('cannot make %s immutable here: %s' % (path, made.stderr.strip()))
+    try:
+        yield
+    finally:
+        subprocess.run(['chattr', '-i', path], check=True)
+
+
+def test_unwritable_sqlite_file_answers_503_for_writes_and_serves_reads(
+        databases, tmp_path):
+    url = databases.create('sqlite')
+    sync(url)
+    db = db_module.open_database(url)
+    with db_module.connection(db):
+        image = writes.create_image(db, CALLER, {'name': 'before'})
+    db.close_all()
+    path = url[len('sqlite:///'):]
+    secret = processes.new_secret()
+    daemon = processes.registry_daemon(str(tmp_path), url, secret)
+    client = daemon_client(daemon, secret)
+    with unwritable(path):
+        daemon.start()
+        try:
+            assert client.get_image(CALLER, image['id'])['name'] == 'before'
+            assert requests.get(daemon.url + '/healthcheck').status_code == 200
+            for write in (lambda: client.create_image(CALLER, {'name': 'new'}),
+                          lambda: client.update_image(CALLER, image['id'],
+                                                      values={'name': 'after'}),
+                          lambda: client.add_tag(CALLER, image['id'], 't'),
+                          lambda: client.delete_image(CALLER, image['id'])):
+                with pytest.raises(errors.Unavailable) as raised:
+                    write()
+                assert 'read-only' in raised.value.message
+            response = requests.post(daemon.url + '/v1/images', json={},
+                                     headers=CALLER.sign(secret))
+            assert response.status_code == 503
+            assert response.json()['error']['code'] == 'unavailable'
+        finally:
+            client.close()
+            daemon.stop()
+    db = db_module.open_database(url)
+    with db_module.connection(db):
+        listed, _ = records.list_images(db, ADMIN, list_params.parse_list_params([]))
+    db.close_all()
+    assert [(r['id'], r['name'], r['tags']) for r in listed] == [
+        (image['id'], 'before', [])]
+
+
+def daemon_client(daemon, secret):
+    return client_module.RegistryClient(daemon.url, secret, timeout=30)
+
+
+@pytest.mark.postgresql
+def test_vanished_database_server_answers_503_and_health_fails(databases, tmp_path):
+    url = databases.create('postgresql')
+    sync(url)
+    secret = processes.new_secret()
+    daemon = processes.registry_daemon(str(tmp_path), url, secret).start()
+    client = daemon_client(daemon, secret)
+    try:
+        image = client.create_image(CALLER, {})
+        # Dropping the database terminates the registry's pooled connections and
+        # makes new ones fail: what a database restart or outage looks like.
+        admin = databases_module.admin_connection('postgresql')
+        with admin.cursor() as cursor:
+            cursor.execute('DROP DATABASE %s WITH (FORCE)' % url.rsplit('/', 1)[1])
+        admin.close()
+        for _ in range(4):  # Each worker's pool, whichever worker answers.
+            with pytest.raises(errors.Unavailable) as raised:
+                client.get_image(CALLER, image['id'])
+            assert raised.value.message == 'the image database is unavailable'
+        response = requests.get(daemon.url + '/healthcheck')
+        assert response.status_code == 503
+        assert response.json()['error']['code'] == 'unavailable'
+    finally:
+        client.close()
+        daemon.stop()
+
+
+_KILL_CONNECTIONS = {
+    'postgresql': ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                   "WHERE datname = %s AND pid <> pg_backend_pid()"),
+    'mysql': "SELECT id FROM information_schema.processlist WHERE db = %s",
+}
+
+
+def test_connections_the_server_dropped_are_replaced_without_errors(registry, project):
+    """After a database restart, pooled connections are dead: no request may fail."""
+    if registry.backend == 'sqlite':
+        pytest.skip('SQLite has no server to drop connections')
+    caller, client = project(), registry.client
+    image = client.create_image(caller, {})
+    for _ in range(8):  # Fill both workers' pools.
+        client.get_image(caller, image['id'])
+    name = registry.database_url.rsplit('/', 1)[1]
+    admin = databases_module.admin_connection(registry.backend)
+    with admin.cursor() as cursor:
+        cursor.execute(_KILL_CONNECTIONS[registry.backend], (name,))
+        if registry.backend == 'mysql':
+            for (thread_id,) in cursor.fetchall():
+                cursor.execute('KILL %d' % thread_id)
+    admin.close()
+    for _ in range(8):
+        assert client.get_image(caller, image['id'])['id'] == image['id']

@@ -1,0 +1,124 @@
+"""The Swift driver with Keystone v3 credentials, against a real Keystone and a Swift
+proxy that takes Keystone tokens (same servers as the tempauth one)."""
+
+import uuid
+
+import pytest
+import requests
+import swiftclient
+
+from stores import errors
+from tests.fixtures.keystone import REGION
+from tests.fixtures.swift import unavailable
+from tests.unit.stores.conftest import build_store, payload, write_image
+
+pytestmark = [pytest.mark.swift, pytest.mark.keystone]
+
+
+@pytest.fixture(scope='module')
+def object_store(swift_service, keystone):  # noqa: F811
+    """Swift in Keystone's catalog: internal endpoints work, public ones refuse."""
+    try:
+        url = swift_service.start_keystone_proxy(keystone.authtoken_config())
+    except RuntimeError as exc:
+        unavailable('cannot start Swift with Keystone auth: %s' % exc)
+    # Nothing listens on port 9 of 127.0.0.1: a store using the public endpoint fails.
+    with keystone.service_endpoints('object-store', 'swift', {
+            'internal': url + '/v1/AUTH_$(project_id)s',
+            'public': 'http://127.0.0.1:9/v1/AUTH_$(project_id)s'}):
+        yield url
+
+
+def reference_file(tmp_path, keystone, **credentials):  # noqa: F811
+    lines = ['[ref1]', 'auth_address = %s' % keystone.url]   # unversioned: /v3 added
+    lines += ['%s = %s' % item for item in credentials.items()]
+    path = tmp_path / 'glance-swift.conf'
+    path.write_text('\n'.join(lines) + '\n')
+    return str(path)
+
+
+def keystone_store(config_file, **options):
+    options = {'swift_store_config_file': config_file,
+               'swift_store_container': 'glance-%s' % uuid.uuid4().hex[:8],
+               'swift_store_create_container_on_put': True,
+               'swift_store_endpoint_type': 'internalURL',
+               'swift_store_region': REGION,
+               'swift_store_large_object_size': 1.0,
+               'swift_store_large_object_chunk_size': 0.25, **options}
+    return build_store('swift', options)
+
+
+def round_trip(store):
+    """Write a one-PUT and a segmented image, read ranges, delete them; then what the
+    container holds (it should be nothing), and drop the container."""
+    small, large = payload(1000, seed=1), payload(700 * 1024, seed=2)
+    stored_small = write_image(store, small, size=len(small))
+    stored_large = write_image(store, large)
+    assert b''.join(store.open_reader(stored_small.url)) == small
+    across = store.open_reader(stored_large.url, 262140, 10)
+    assert b''.join(across) == large[262140:262150]
+    store.delete(stored_small.url)
+    store.delete(stored_large.url)
+    container = store.options.swift_store_container
+    with store._reference_account(store.reference).connection() as conn:
+        left = conn.get_container(container)[1]
+        conn.delete_container(container)
+    return left
+
+
+def test_password_credentials_store_in_the_project_account(
+        object_store, keystone, tmp_path):  # noqa: F811
+    glance = keystone.personas['glance']
+    config = reference_file(tmp_path, keystone, auth_version=3,
+                            user='%s:%s' % (glance.project, glance.name),
+                            key=glance.password, user_domain_name=glance.user_domain,
+                            project_domain_name=glance.project_domain)
+    store = keystone_store(config)
+    assert round_trip(store) == []
+    with store._reference_account(store.reference).connection() as conn:
+        assert conn.url == '%s/v1/AUTH_%s' % (object_store, glance.project_id)
+
+
+def test_application_credential_works_like_the_password(
+        object_store, keystone, tmp_path):  # noqa: F811
+    glance = keystone.personas['glance']
+    response = requests.post(
+        '%s/users/%s/application_credentials' % (keystone.auth_url, glance.user_id),
+        headers={'X-Auth-Token': keystone.token_for('glance')}, timeout=30,
+        json={'application_credential': {'name': 'glance-swift-%s' % uuid.uuid4().hex}})
+    assert response.status_code == 201, response.text
+    credential = response.json()['application_credential']
+    config = reference_file(tmp_path, keystone,
+                            application_credential_id=credential['id'],
+                            application_credential_secret=credential['secret'])
+    assert round_trip(keystone_store(config)) == []
+
+
+def test_endpoint_type_selects_the_catalog_endpoint(object_store, keystone,  # noqa: F811
+                                                    tmp_path):
+    glance = keystone.personas['glance']
+    config = reference_file(tmp_path, keystone, user='%s:%s' % (glance.project,
+                                                                glance.name),
+                            key=glance.password)
+    with pytest.raises(errors.StoreUnavailable):
+        keystone_store(config, swift_store_endpoint_type='publicURL')
+
+
+def test_wrong_password_is_unavailable(object_store, keystone, tmp_path):  # noqa: F811
+    glance = keystone.personas['glance']
+    config = reference_file(tmp_path, keystone, user='%s:%s' % (glance.project,
+                                                                glance.name),
+                            key='wrong')
+    with pytest.raises(errors.StoreUnavailable):
+        keystone_store(config)
+
+
+def test_keystone_token_is_refused_by_tempauth_proxy(
+        swift_service, keystone):  # noqa: F811
+    # The two proxies really check different credentials (the test above could not
+    # pass by accident through the tempauth one).
+    conn = swiftclient.Connection(preauthurl=swift_service.storage_url,
+                                  preauthtoken=keystone.token_for('glance'), retries=0)
+    with pytest.raises(swiftclient.ClientException) as caught:
+        conn.head_account()
+    assert caught.value.http_status == 401

@@ -1,0 +1,267 @@
+"""The file driver beyond the conformance suite: containment, atomic writes, direct
+I/O, and what a full or read-only file system turns into."""
+
+import errno
+import fcntl
+import hashlib
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from stores import errors
+from tests.unit.stores.conftest import MiB, build_store, payload, write_image
+
+
+def escapes(datadir, outside):
+    """Locations that try to reach ``outside`` (a file next to the data directory)."""
+    name = os.path.basename(outside)
+    return [
+        'file://' + outside,
+        'file:///etc/passwd',
+        'file://%s/../%s' % (datadir, name),
+        'file://%s/sub/../../%s' % (datadir, name),
+        'file://%s/%%2e%%2e/%s' % (datadir, name),
+        'file://%s/./../%s' % (datadir, name),
+        'file://localhost%s/../%s' % (datadir, name),
+        'file://otherhost%s/image' % datadir,
+    ]
+
+
+@pytest.fixture
+def outside(tmp_path):
+    path = tmp_path / 'precious'
+    path.write_bytes(b'not an image')
+    return str(path)
+
+
+def test_locations_outside_the_datadir_are_refused(file_harness, outside):
+    store = file_harness.store
+    for url in escapes(file_harness.datadir, outside):
+        assert not store.owns(url), url
+        for operation in (store.open_reader, store.stat, store.delete):
+            with pytest.raises(errors.BadLocation):
+                operation(url)
+    assert open(outside, 'rb').read() == b'not an image'
+
+
+def test_every_spelling_of_a_file_has_one_canonical_location(file_harness):
+    stored = write_image(file_harness.store, b'x')
+    path = stored.url[len('file://'):]
+    directory, name = os.path.split(path)
+    for url in ['file://%s/.' % path, 'file://%s?q' % path, 'file://%s#f' % path,
+                'file://%s/%%%02x%s' % (directory, ord(name[0]), name[1:]),
+                'file://%s//%s' % (directory, name), 'file://localhost%s' % path,
+                'FILE://%s/sub/../%s' % (directory, name)]:
+        assert file_harness.store.owns(url), url
+        assert file_harness.store.canonical(url) == stored.url, url
+
+
+def test_symlink_out_of_the_datadir_is_refused(file_harness, outside):
+    link = os.path.join(file_harness.datadir, str(uuid.uuid4()))
+    os.symlink(outside, link)
+    url = 'file://' + link
+    for operation in (file_harness.store.open_reader, file_harness.store.stat,
+                      file_harness.store.delete):
+        with pytest.raises(errors.BadLocation):
+            operation(url)
+    assert os.path.exists(outside)
+
+
+def test_symlinked_datadir_itself_is_fine(tmp_path):
+    real = tmp_path / 'real'
+    real.mkdir()
+    link = tmp_path / 'link'
+    link.symlink_to(real)
+    store = build_store('file', {'filesystem_store_datadir': str(link)})
+    stored = write_image(store, b'ok')
+    assert store.owns(stored.url)
+    assert os.listdir(real) == [stored.url.rsplit('/', 1)[1]]
+
+
+@pytest.mark.parametrize('image_id', ['../escape', 'a/b', '.hidden', '/abs'])
+def test_image_ids_that_are_not_plain_names_are_refused(file_harness, image_id):
+    with pytest.raises(errors.BadLocation):
+        file_harness.store.open_writer(image_id)
+    assert file_harness.backend_names() == []
+
+
+def test_write_in_progress_is_only_a_hidden_temporary_file(file_harness):
+    image_id = str(uuid.uuid4())
+    writer = file_harness.store.open_writer(image_id)
+    with writer:
+        writer.write(payload(100000))
+        names = file_harness.backend_names()
+        assert len(names) == 1
+        assert names[0].startswith('.%s.' % image_id) and names[0].endswith('.tmp')
+        stored = writer.commit()
+    assert file_harness.backend_names() == [image_id]
+    assert stored.url == 'file://%s/%s' % (os.path.realpath(file_harness.datadir),
+                                           image_id)
+
+
+def _age(path, seconds=3600):
+    when = os.stat(path).st_mtime - seconds
+    os.utime(path, (when, when))
+
+
+def test_a_killed_writers_temporary_file_is_removed_when_a_store_starts(
+        file_harness):
+    # A worker killed mid-upload: its temporary file stays, with no lock held.
+    script = ('import sys, time; from tests.unit.stores.conftest import build_store; '
+              'store = build_store("file", {"filesystem_store_datadir": sys.argv[1]}); '
+              'writer = store.open_writer("victim"); writer.write(b"x" * 100000); '
+              'print("written", flush=True); time.sleep(60)')
+    process = subprocess.Popen([sys.executable, '-c', script, file_harness.datadir],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == 'written'
+        temporary = file_harness.backend_names()
+        assert len(temporary) == 1 and temporary[0].startswith('.victim.')
+        _age(os.path.join(file_harness.datadir, temporary[0]))
+        assert file_harness.make_store().remove_orphans() == []   # still writing
+    finally:
+        process.kill()
+        process.wait()
+    file_harness.make_store()   # configure() sweeps
+    assert file_harness.backend_names() == []
+
+
+def test_a_live_writers_temporary_file_survives_the_sweep(file_harness):
+    writer = file_harness.store.open_writer('alive')
+    with writer:
+        writer.write(payload(100000))
+        (temporary,) = file_harness.backend_names()
+        _age(os.path.join(file_harness.datadir, temporary))
+        assert file_harness.make_store().remove_orphans() == []
+        writer.commit()
+    assert file_harness.backend_names() == ['alive']
+
+
+def test_a_fresh_temporary_file_is_left_to_its_writer(file_harness):
+    # A writer locks its file just after creating it: the sweep gives it a minute.
+    path = os.path.join(file_harness.datadir, '.just-created.0123.tmp')
+    open(path, 'wb').close()
+    assert file_harness.store.remove_orphans() == []
+    _age(path)
+    assert file_harness.store.remove_orphans() == ['.just-created.0123.tmp']
+
+
+def test_reader_offers_the_open_file_for_sendfile(file_harness):
+    data = payload(10000)
+    stored = write_image(file_harness.store, data)
+    with file_harness.store.open_reader(stored.url, offset=1234) as reader:
+        assert reader.fileobj.tell() == 1234
+        assert reader.fileobj.read() == data[1234:]
+
+
+def test_file_permissions_option_is_applied(file_harness):
+    store = file_harness.make_store(filesystem_store_file_perm=0o640)
+    stored = write_image(store, b'x')
+    assert os.stat(stored.url[len('file://'):]).st_mode & 0o777 == 0o640
+
+
+def test_full_file_system_is_store_full_and_leaves_nothing(mounts):
+    datadir = mounts.tmpfs('small', '1m')
+    store = build_store('file', {'filesystem_store_datadir': str(datadir)})
+    with pytest.raises(errors.StoreFull):
+        write_image(store, payload(2 * MiB))
+    assert os.listdir(datadir) == []
+    # The space is back: a small image still fits.
+    assert write_image(store, b'fits').size == 4
+
+
+def test_read_only_file_system_is_unavailable(mounts):
+    datadir = mounts.tmpfs('images', '1m')
+    store = build_store('file', {'filesystem_store_datadir': str(datadir)})
+    stored = write_image(store, b'kept')
+    mounts.make_readonly(datadir)
+    with pytest.raises(errors.StoreUnavailable):
+        store.open_writer(str(uuid.uuid4()))
+    with pytest.raises(errors.StoreUnavailable):
+        store.delete(stored.url)
+    with store.open_reader(stored.url) as reader:
+        assert b''.join(reader) == b'kept'
+    with pytest.raises(errors.BadConfiguration):
+        build_store('file', {'filesystem_store_datadir': str(datadir)})
+
+
+# -- direct I/O
+
+DIRECT_SIZES = [0, 1, 4095, 4096, 4097, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1, 9 * MiB + 123]
+
+
+def _stored_bytes(stored):
+    with open(stored.url[len('file://'):], 'rb') as f:
+        return f.read()
+
+
+def _open_flags_of_temporary(datadir):
+    """The open flags of this process's descriptor on the one temporary file."""
+    for fd in os.listdir('/proc/self/fd'):
+        try:
+            target = os.readlink('/proc/self/fd/' + fd)
+        except OSError:
+            continue
+        if os.path.dirname(target) == os.path.realpath(datadir) and \
+                target.endswith('.tmp'):
+            with open('/proc/self/fdinfo/' + fd) as info:
+                for line in info:
+                    if line.startswith('flags:'):
+                        return int(line.split()[1], 8)
+    raise AssertionError('no temporary file open in %s' % datadir)
+
+
+@pytest.mark.parametrize('direct_io', [True, False], ids=['direct', 'buffered'])
+@pytest.mark.parametrize('size', DIRECT_SIZES)
+def test_every_byte_is_stored_whatever_the_size_and_chunking(file_harness, direct_io,
+                                                             size):
+    store = file_harness.make_store(filesystem_store_direct_io=direct_io)
+    data = payload(size, seed=size)
+    # Chunks that never line up with the 4 KiB blocks or the 4 MiB staging buffer.
+    stored = write_image(store, data, chunk_size=64 * 1024 + 7)
+    assert _stored_bytes(stored) == data
+    assert (stored.size, stored.checksum) == (size, hashlib.md5(data).hexdigest())
+
+
+@pytest.mark.parametrize('direct_io', [True, False], ids=['direct', 'buffered'])
+def test_uploads_bypass_the_page_cache_unless_turned_off(file_harness, direct_io):
+    store = file_harness.make_store(filesystem_store_direct_io=direct_io)
+    writer = store.open_writer(str(uuid.uuid4()))
+    with writer:
+        writer.write(payload(MiB))
+        assert bool(_open_flags_of_temporary(file_harness.datadir) & os.O_DIRECT) \
+            is direct_io
+        writer.commit()
+
+
+def test_a_file_system_without_direct_io_gets_buffered_writes(mounts):
+    datadir = mounts.ramfs('plain')
+    store = build_store('file', {'filesystem_store_datadir': str(datadir)})
+    data = payload(5 * MiB + 3)
+    writer = store.open_writer('on-ramfs')
+    with writer:
+        writer.write(data)
+        assert not _open_flags_of_temporary(datadir) & os.O_DIRECT
+        stored = writer.commit()
+    assert _stored_bytes(stored) == data
+
+
+def test_a_refused_direct_write_falls_back_to_the_page_cache(file_harness, monkeypatch):
+    # Some file systems accept O_DIRECT at open and refuse the writes: not
+    # reproducible with a local mount, so the first direct write is refused here.
+    real_write, refused = os.write, []
+
+    def write(fd, data):
+        if not refused and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            refused.append(len(data))
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, 'write', write)
+    data = payload(11 * MiB + 5)
+    stored = write_image(file_harness.store, data)
+    assert refused == [4 * MiB]
+    assert _stored_bytes(stored) == data
