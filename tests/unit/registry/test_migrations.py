@@ -164,17 +164,6 @@ def test_catalog_names_compare_binary_on_every_backend(registry):
     db.close_all()
 
 
-def test_migration_7_runs_again_after_an_interruption(empty_database):
-    """MariaDB commits each CREATE at once: a sync stopped half-way is run again."""
-    db = db_module.open_database(empty_database)
-    migrations.upgrade(db)
-    with db_module.connection(db):
-        m0007_metadefs.upgrade(db)
-        indexes = [index.name for index in db.get_indexes('metadef_tags')]
-    db.close_all()
-    assert indexes.count('uq_metadef_tags_namespace_id_name') == 1
-
-
 class _RolledBack(Exception):
     """Leaves the shared test database as it was."""
 
@@ -263,15 +252,21 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
     db.close_all()
 
 
-def test_migration_3_runs_again_after_an_interruption(empty_database):
-    """MariaDB commits each ALTER at once: a sync stopped half-way is run again."""
+@pytest.mark.parametrize('migration, table, index', [
+    (m0003_location_leases, 'image_locations', 'ix_image_locations_url'),
+    (m0007_metadefs, 'metadef_tags', 'uq_metadef_tags_namespace_id_name'),
+], ids=['3', '7'])
+def test_a_migration_runs_again_after_an_interruption(empty_database, migration,
+                                                      table, index):
+    """MariaDB commits each ALTER or CREATE at once: a sync stopped half-way is run
+    again."""
     db = db_module.open_database(empty_database)
     migrations.upgrade(db)
     with db_module.connection(db):
-        m0003_location_leases.upgrade(db)
-        indexes = [index.name for index in db.get_indexes('image_locations')]
+        migration.upgrade(db)
+        indexes = [found.name for found in db.get_indexes(table)]
     db.close_all()
-    assert indexes.count('ix_image_locations_url') == 1
+    assert indexes.count(index) == 1
 
 
 def test_sorting_by_name_has_an_expression_index_where_the_database_has_them(
