@@ -117,8 +117,8 @@ def namespace_for(db, identity, name, access, change=False, lock=False):
     """The ``Namespace`` row called ``name``, if the caller may see it and ``access``
     lets it go on: ``NotFound`` otherwise, or ``Forbidden`` (``policy_denied``: a
     rule of ``access`` refuses; ``not_owner``: ``change`` and the caller may not
-    change it). ``lock`` locks the row
-    until the transaction ends, so writers of one namespace take turns."""
+    change it). ``lock`` locks the row until the transaction ends, so writers of
+    one namespace take turns."""
     query = Namespace.select().where((Namespace.namespace == name)
                                      & visible_to(identity))
     if lock and db_module.dialect(db) != 'sqlite':
