@@ -2,6 +2,9 @@
 
     glance-manage [--config-file F] db sync      create or upgrade the schema in place
     glance-manage [--config-file F] db version   print the schema version
+    glance-manage [--config-file F] db load_metadefs | unload_metadefs |
+                                       export_metadefs   the metadata definitions
+                                       catalog (glance_registry.metadefs.commands)
 """
 
 import logging
@@ -14,6 +17,7 @@ from glance_registry import db as db_module
 from glance_registry import migrations
 from glance_registry import opts
 from glance_registry import process
+from glance_registry.metadefs import commands as metadef_commands
 
 LOG = logging.getLogger('glance_registry.manage')
 
@@ -58,6 +62,7 @@ def _add_commands(subparsers):
     sync.set_defaults(action_fn=db_sync)
     version = actions.add_parser('version', help='Print the schema version.')
     version.set_defaults(action_fn=db_version)
+    metadef_commands.add_commands(actions, _open)
 
 
 command_opt = cfg.SubCommandOpt('command', title='Commands', handler=_add_commands,

@@ -10,6 +10,7 @@ from glance_registry import auth
 from glance_registry import client
 from glance_registry import process
 from glance_registry.client import list_params
+from glance_registry.metadefs import catalog
 
 DEFAULT_CONNECTION = 'sqlite:////var/lib/glance/glance.sqlite'
 
@@ -54,12 +55,13 @@ def register_opts(conf):
     auth.register_opts(conf)
     conf.register_opts(list_params.limit_opts)
     conf.register_opts(database_opts, group='database')
+    catalog.register_opts(conf)
 
 
 def list_opts():
     """The options, by group, for oslo-config-generator."""
     return [
         (None, _server_opts() + [_secret_opt()] + auth.auth_opts
-         + list_params.limit_opts),
+         + list_params.limit_opts + catalog.catalog_opts),
         ('database', database_opts),
     ]

@@ -2,9 +2,9 @@
 handler.
 
 Each feature contributes its rows, ``(method, path pattern, handler,
-authenticated)``: the image resources' are ``glance_registry.images.handlers.ROUTES``;
-a new feature (tasks, the metadata-definitions catalog) adds its own module of
-handlers and its rows here. Patterns match the whole path; a named group becomes a
+authenticated)``: the image resources' are ``glance_registry.images.handlers.ROUTES``,
+the metadata definitions catalog's ``glance_registry.metadefs.handlers.ROUTES``; a
+new feature (tasks) adds its own module of handlers and its rows here. Patterns match the whole path; a named group becomes a
 handler argument.
 """
 
@@ -15,6 +15,7 @@ import webob
 
 from glance_registry import db as db_module
 from glance_registry.images import handlers as image_handlers
+from glance_registry.metadefs import handlers as metadef_handlers
 
 Route = collections.namedtuple('Route', 'method pattern handler authenticated')
 
@@ -34,4 +35,5 @@ def _table(*features):
 ROUTES = _table(
     (('GET', r'/healthcheck', healthcheck, False),),
     image_handlers.ROUTES,
+    metadef_handlers.ROUTES,
 )

@@ -36,6 +36,10 @@ ADMIN_OR_PROJECT_READER_OR_SHARED_MEMBER = (
     'project_id:%%(member_id)s))' % ADMIN)
 ADMIN_OR_SHARED_MEMBER = '%s or (role:member and project_id:%%(member_id)s)' % ADMIN
 SERVICE_OR_ADMIN = 'rule:service_api'
+ADMIN_OR_PROJECT_READER_GET_NAMESPACE = (
+    "%s or (role:reader and (project_id:%%(project_id)s or "
+    "'public':%%(visibility)s))" % ADMIN)
+METADEF_ADMIN = 'rule:metadef_admin'
 
 
 def _rule(name, check, description):
@@ -81,6 +85,60 @@ RULES = [
     _rule('add_image_location', '%s or (%s)' % (SERVICE_OR_ADMIN, PROJECT_MEMBER),
           'Add a location to a queued image.'),
     _rule('fetch_image_location', SERVICE_OR_ADMIN, 'List the locations of an image.'),
+    # The metadata definitions catalog: readers see public namespaces and their
+    # project's private ones; only admins write (metadef_admin).
+    policy.RuleDefault('metadef_default', '',
+                       description='Kept for policy files that refer to it.'),
+    policy.RuleDefault('metadef_admin', ADMIN,
+                       description='Who may change the metadata definitions '
+                                   'catalog.'),
+    _rule('get_metadef_namespace', ADMIN_OR_PROJECT_READER_GET_NAMESPACE,
+          'Show a metadata definition namespace.'),
+    _rule('get_metadef_namespaces', ADMIN_OR_PROJECT_READER,
+          'List metadata definition namespaces.'),
+    _rule('modify_metadef_namespace', METADEF_ADMIN,
+          'Update a metadata definition namespace.'),
+    _rule('add_metadef_namespace', METADEF_ADMIN,
+          'Create a metadata definition namespace.'),
+    _rule('delete_metadef_namespace', METADEF_ADMIN,
+          'Delete a metadata definition namespace, or all its objects, properties '
+          'or tags.'),
+    _rule('get_metadef_object', ADMIN_OR_PROJECT_READER_GET_NAMESPACE,
+          'Show a metadata definition object.'),
+    _rule('get_metadef_objects', ADMIN_OR_PROJECT_READER_GET_NAMESPACE,
+          'List the objects of a namespace.'),
+    _rule('modify_metadef_object', METADEF_ADMIN, 'Update a metadata definition '
+                                                  'object.'),
+    _rule('add_metadef_object', METADEF_ADMIN, 'Create a metadata definition object.'),
+    _rule('delete_metadef_object', METADEF_ADMIN, 'Delete a metadata definition '
+                                                  'object.'),
+    _rule('list_metadef_resource_types', ADMIN_OR_PROJECT_READER_GET_NAMESPACE,
+          'List resource types, and those of a namespace.'),
+    _rule('get_metadef_resource_type', ADMIN_OR_PROJECT_READER_GET_NAMESPACE,
+          'Show the resource type associations of a namespace.'),
+    _rule('add_metadef_resource_type_association', METADEF_ADMIN,
+          'Associate a resource type with a namespace.'),
+    _rule('remove_metadef_resource_type_association', METADEF_ADMIN,
+          'Remove a resource type association from a namespace.'),
+    _rule('get_metadef_property', ADMIN_OR_PROJECT_READER_GET_NAMESPACE,
+          'Show a metadata definition property.'),
+    _rule('get_metadef_properties', ADMIN_OR_PROJECT_READER_GET_NAMESPACE,
+          'List the properties of a namespace.'),
+    _rule('modify_metadef_property', METADEF_ADMIN, 'Update a metadata definition '
+                                                    'property.'),
+    _rule('add_metadef_property', METADEF_ADMIN, 'Create a metadata definition '
+                                                 'property.'),
+    _rule('remove_metadef_property', METADEF_ADMIN, 'Delete a metadata definition '
+                                                    'property.'),
+    _rule('get_metadef_tag', ADMIN_OR_PROJECT_READER_GET_NAMESPACE,
+          'Show a metadata definition tag.'),
+    _rule('get_metadef_tags', ADMIN_OR_PROJECT_READER_GET_NAMESPACE,
+          'List the tags of a namespace.'),
+    _rule('modify_metadef_tag', METADEF_ADMIN, 'Rename a metadata definition tag.'),
+    _rule('add_metadef_tag', METADEF_ADMIN, 'Create a metadata definition tag.'),
+    _rule('add_metadef_tags', METADEF_ADMIN, 'Create metadata definition tags.'),
+    _rule('delete_metadef_tag', METADEF_ADMIN, 'Delete a metadata definition tag.'),
+    _rule('delete_metadef_tags', METADEF_ADMIN, 'Delete all the tags of a namespace.'),
 ]
 
 

@@ -8,8 +8,9 @@ from glance_api.http import errors
 JSON_TYPES = ('application/json',)
 
 
-def parse(media_types=JSON_TYPES, accept_patch=None):
-    """The request's JSON document; 415 for another media type, 400 if malformed."""
+def parse(media_types=JSON_TYPES, accept_patch=None, max_bytes=None):
+    """The request's JSON document; 415 for another media type, 400 if malformed,
+    413 if longer than ``max_bytes`` (if given: then no more is read)."""
     media_type = request.mimetype
     if media_type not in media_types and not (media_type == '' and
                                               media_types == JSON_TYPES):
@@ -17,7 +18,16 @@ def parse(media_types=JSON_TYPES, accept_patch=None):
         raise errors.UnsupportedMediaType(
             'Unsupported Content-Type %s; expected %s'
             % (media_type or '(none)', ' or '.join(media_types)), headers=headers)
-    data = request.get_data(cache=False)
+    if max_bytes is None:
+        data = request.get_data(cache=False)
+    else:
+        if (request.content_length or 0) > max_bytes:
+            raise errors.TooLarge('The request body is larger than %d bytes.'
+                                  % max_bytes)
+        data = _read_at_most(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise errors.TooLarge('The request body is larger than %d bytes.'
+                                  % max_bytes)
     if not data:
         raise errors.BadRequest('Request body is empty; a JSON document is required.')
     try:
@@ -30,6 +40,17 @@ def parse(media_types=JSON_TYPES, accept_patch=None):
         raise errors.BadRequest('The JSON document is nested more than %d levels '
                                 'deep.' % MAX_DEPTH)
     return document
+
+
+def _read_at_most(size):
+    chunks, left = [], size
+    while left > 0:
+        chunk = request.stream.read(min(left, 65536))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b''.join(chunks)
 
 
 #: Deepest nesting of arrays and objects accepted; images need 4 (a patch's
@@ -51,3 +72,12 @@ def _deeper_than(document, limit):
             return True
         stack.extend((item, depth + 1) for item in value)
     return False
+
+
+def describe_error(error):
+    """A JSON schema validation error in a line: what is wrong, and where."""
+    where = '/'.join(str(p) for p in error.absolute_path)
+    message = error.message
+    if len(message) > 300:
+        message = message[:300] + '...'
+    return '%s (at %s)' % (message, where) if where else message

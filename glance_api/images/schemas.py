@@ -6,7 +6,7 @@ The format enums come from config, so a schema is built per app, once.
 
 import jsonschema
 
-from glance_api.http import errors
+from glance_api.http import errors, json_body
 from glance_registry.client import vocabulary
 
 UUID_PATTERN = vocabulary.IMAGE_ID_PATTERN
@@ -174,12 +174,4 @@ class Schemas:
             self._image_validator.iter_errors(document))
         if error is not None:
             raise errors.BadRequest("Provided object does not match schema 'image': %s"
-                                    % _describe(error))
-
-
-def _describe(error):
-    where = '/'.join(str(p) for p in error.absolute_path)
-    message = error.message
-    if len(message) > 300:
-        message = message[:300] + '...'
-    return '%s (at %s)' % (message, where) if where else message
+                                    % json_body.describe_error(error))

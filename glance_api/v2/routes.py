@@ -16,6 +16,12 @@ from oslo_policy import policy as oslo_policy
 
 from glance_api.access import policy
 from glance_api.v2 import image_data, images, info, locations, members, schemas
+from glance_api.v2.metadefs import namespaces as md_namespaces
+from glance_api.v2.metadefs import objects as md_objects
+from glance_api.v2.metadefs import properties as md_properties
+from glance_api.v2.metadefs import resource_types as md_resource_types
+from glance_api.v2.metadefs import schemas as md_schemas
+from glance_api.v2.metadefs import tags as md_tags
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +38,9 @@ class Route:
 
     @property
     def endpoint(self):
-        return '%s.%s' % (self.view.__module__.rsplit('.', 1)[-1], self.view.__name__)
+        # glance_api.v2.images -> images, glance_api.v2.metadefs.tags -> metadefs_tags
+        module = self.view.__module__.split('glance_api.v2.', 1)[-1]
+        return '%s.%s' % (module.replace('.', '_'), self.view.__name__)
 
     @property
     def accepts_body(self):
@@ -40,6 +48,8 @@ class Route:
 
 
 _IMAGE = '/v2/images/<image_id>'
+_MD_SCHEMAS = '/v2/schemas/metadefs/'
+_NAMESPACE = '/v2/metadefs/namespaces/<namespace>'
 
 #: Every path under /v2. Version discovery (``/``, ``/versions``) is answered in front
 #: of authentication by ``glance_api.v2.versions.VersionNegotiation``.
@@ -82,6 +92,81 @@ ROUTES = (
           ('fetch_image_location',)),
     Route('DELETE', '/v2/stores/<store_id>/<image_id>', locations.delete_from_store,
           ('delete_image_location',)),
+    # The metadata definitions catalog (glance_api.v2.metadefs).
+    Route('GET', _MD_SCHEMAS + 'namespace', md_schemas.namespace_schema),
+    Route('GET', _MD_SCHEMAS + 'namespaces', md_schemas.namespaces_schema),
+    Route('GET', _MD_SCHEMAS + 'object', md_schemas.object_schema),
+    Route('GET', _MD_SCHEMAS + 'objects', md_schemas.objects_schema),
+    Route('GET', _MD_SCHEMAS + 'property', md_schemas.property_schema),
+    Route('GET', _MD_SCHEMAS + 'properties', md_schemas.properties_schema),
+    Route('GET', _MD_SCHEMAS + 'resource_type', md_schemas.resource_type_schema),
+    Route('GET', _MD_SCHEMAS + 'resource_types', md_schemas.resource_types_schema),
+    Route('GET', _MD_SCHEMAS + 'tag', md_schemas.tag_schema),
+    Route('GET', _MD_SCHEMAS + 'tags', md_schemas.tags_schema),
+    Route('GET', '/v2/metadefs/namespaces', md_namespaces.list_namespaces,
+          ('get_metadef_namespaces', 'list_metadef_resource_types',
+           'get_metadef_namespace')),
+    Route('POST', '/v2/metadefs/namespaces', md_namespaces.create_namespace,
+          ('add_metadef_namespace', 'add_metadef_resource_type_association',
+           'add_metadef_object', 'add_metadef_property', 'add_metadef_tag')),
+    Route('GET', _NAMESPACE, md_namespaces.show_namespace,
+          ('get_metadef_namespace', 'list_metadef_resource_types',
+           'get_metadef_objects', 'get_metadef_properties', 'get_metadef_tags')),
+    Route('PUT', _NAMESPACE, md_namespaces.update_namespace,
+          ('modify_metadef_namespace', 'get_metadef_namespace')),
+    Route('DELETE', _NAMESPACE, md_namespaces.delete_namespace,
+          ('delete_metadef_namespace', 'get_metadef_namespace')),
+    Route('GET', _NAMESPACE + '/objects', md_objects.list_objects,
+          ('get_metadef_objects', 'get_metadef_object', 'get_metadef_namespace')),
+    Route('POST', _NAMESPACE + '/objects', md_objects.create_object,
+          ('add_metadef_object', 'get_metadef_namespace')),
+    Route('DELETE', _NAMESPACE + '/objects', md_namespaces.delete_objects,
+          ('delete_metadef_namespace', 'get_metadef_namespace')),
+    Route('GET', _NAMESPACE + '/objects/<object_name>', md_objects.show_object,
+          ('get_metadef_object', 'get_metadef_namespace')),
+    Route('PUT', _NAMESPACE + '/objects/<object_name>', md_objects.update_object,
+          ('modify_metadef_object', 'get_metadef_namespace')),
+    Route('DELETE', _NAMESPACE + '/objects/<object_name>', md_objects.delete_object,
+          ('delete_metadef_object', 'get_metadef_namespace')),
+    Route('GET', _NAMESPACE + '/properties', md_properties.list_properties,
+          ('get_metadef_properties', 'get_metadef_namespace')),
+    Route('POST', _NAMESPACE + '/properties', md_properties.create_property,
+          ('add_metadef_property', 'get_metadef_namespace')),
+    Route('DELETE', _NAMESPACE + '/properties', md_namespaces.delete_properties,
+          ('delete_metadef_namespace', 'get_metadef_namespace')),
+    Route('GET', _NAMESPACE + '/properties/<property_name>', md_properties.show_property,
+          ('get_metadef_property', 'get_metadef_resource_type',
+           'get_metadef_namespace')),
+    Route('PUT', _NAMESPACE + '/properties/<property_name>',
+          md_properties.update_property,
+          ('modify_metadef_property', 'get_metadef_namespace')),
+    Route('DELETE', _NAMESPACE + '/properties/<property_name>',
+          md_properties.delete_property,
+          ('remove_metadef_property', 'get_metadef_namespace')),
+    Route('GET', _NAMESPACE + '/tags', md_tags.list_tags,
+          ('get_metadef_tags', 'get_metadef_namespace')),
+    Route('POST', _NAMESPACE + '/tags', md_tags.create_tags,
+          ('add_metadef_tags', 'get_metadef_namespace')),
+    Route('DELETE', _NAMESPACE + '/tags', md_namespaces.delete_tags,
+          ('delete_metadef_namespace', 'delete_metadef_tags', 'get_metadef_namespace')),
+    Route('GET', _NAMESPACE + '/tags/<tag_name>', md_tags.show_tag,
+          ('get_metadef_tag', 'get_metadef_namespace')),
+    Route('POST', _NAMESPACE + '/tags/<tag_name>', md_tags.create_tag,
+          ('add_metadef_tag', 'get_metadef_namespace'), body=False),
+    Route('PUT', _NAMESPACE + '/tags/<tag_name>', md_tags.update_tag,
+          ('modify_metadef_tag', 'get_metadef_namespace')),
+    Route('DELETE', _NAMESPACE + '/tags/<tag_name>', md_tags.delete_tag,
+          ('delete_metadef_tag', 'get_metadef_namespace')),
+    Route('GET', '/v2/metadefs/resource_types', md_resource_types.list_resource_types,
+          ('list_metadef_resource_types',)),
+    Route('GET', _NAMESPACE + '/resource_types', md_resource_types.list_associations,
+          ('list_metadef_resource_types', 'get_metadef_resource_type',
+           'get_metadef_namespace')),
+    Route('POST', _NAMESPACE + '/resource_types', md_resource_types.associate,
+          ('add_metadef_resource_type_association', 'get_metadef_namespace')),
+    Route('DELETE', _NAMESPACE + '/resource_types/<resource_type>',
+          md_resource_types.dissociate,
+          ('remove_metadef_resource_type_association', 'get_metadef_namespace')),
 )
 
 CONVERTERS = {'tag': images.TagConverter}

@@ -27,6 +27,7 @@ from oslo_config import cfg
 from glance_registry.client import errors
 from glance_registry.client import transport
 from glance_registry.client.identity import Identity
+from glance_registry.client.metadefs import MetadefsClient
 
 client_opts = [
     cfg.HostAddressOpt('registry_host', default='127.0.0.1',
@@ -62,9 +63,10 @@ class Lease:
     seconds: int
 
 
-class RegistryClient:
+class RegistryClient(MetadefsClient):
     """Calls the registry daemon at ``base_url`` with identities signed by ``secret``,
-    or with the Keystone tokens ``token_provider()`` returns."""
+    or with the Keystone tokens ``token_provider()`` returns. The catalog's calls
+    are ``MetadefsClient``'s."""
 
     def __init__(self, base_url, secret, timeout=600, pool_size=32, verify=True,
                  token_provider=None):

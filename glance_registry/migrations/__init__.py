@@ -27,6 +27,7 @@ from glance_registry.migrations import m0003_location_leases
 from glance_registry.migrations import m0004_upload_leases
 from glance_registry.migrations import m0005_name_sort_index
 from glance_registry.migrations import m0006_upload_ids
+from glance_registry.migrations import m0007_metadefs
 
 LOG = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ MIGRATIONS = (
     m0004_upload_leases,
     m0005_name_sort_index,
     m0006_upload_ids,
+    m0007_metadefs,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

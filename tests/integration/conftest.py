@@ -1,6 +1,7 @@
 """Fixtures for the integration tests: real services started by the suite."""
 
 import pytest
+import requests
 
 from tests.fixtures import deployment
 
@@ -14,3 +15,13 @@ def secured(keystone, tmp_path_factory):
                        'keystone_authtoken': keystone.authtoken_config()}) as glance:
         keystone.register_image_endpoint(glance.url)
         yield glance
+
+
+def persona_session(keystone, persona):
+    """A requests session asking for JSON as ``persona`` (a Keystone persona's
+    name; None: anonymous, without a token)."""
+    session = requests.Session()
+    session.headers['Accept'] = 'application/json'
+    if persona:
+        session.headers['X-Auth-Token'] = keystone.token_for(persona)
+    return session

@@ -19,7 +19,8 @@ community`` or ``all`` lists them.)
 import uuid
 
 import pytest
-import requests
+
+from tests.integration.conftest import persona_session
 
 pytestmark = pytest.mark.keystone
 
@@ -117,12 +118,7 @@ class World:
 
     def session(self, caller):
         if caller not in self.sessions:
-            session = requests.Session()
-            session.headers['Accept'] = 'application/json'
-            if PERSONAS[caller]:
-                session.headers['X-Auth-Token'] = self.keystone.token_for(
-                    PERSONAS[caller])
-            self.sessions[caller] = session
+            self.sessions[caller] = persona_session(self.keystone, PERSONAS[caller])
         return self.sessions[caller]
 
     def project(self, caller):

@@ -24,9 +24,12 @@ _API_BELOW = {
     'glance_api.http': (),
     'glance_api.access': ('glance_api.http',),
     'glance_api.images': ('glance_api.http', 'glance_api.access'),
+    # The metadata definitions catalog beside images (neither knows the other):
+    # its documents, schemas and policy verdicts.
+    'glance_api.metadefs': ('glance_api.http', 'glance_api.access'),
     'glance_api.data': ('glance_api.http', 'glance_api.access', 'glance_api.images'),
     'glance_api.v2': ('glance_api.http', 'glance_api.access', 'glance_api.images',
-                      'glance_api.data'),
+                      'glance_api.metadefs', 'glance_api.data'),
 }
 _API_OUTSIDE = ('glance_registry.client', 'glance_registry.process', 'stores')
 # What every layer may import: the Services record, and option types.

@@ -15,9 +15,11 @@ from glance_registry.images import members
 from glance_registry.images import quotas
 from glance_registry.images import records
 from glance_registry.images import writes
+from glance_registry.metadefs import models as metadef_models
 from glance_registry.migrations import m0001_initial
 from glance_registry.migrations import m0003_location_leases
 from glance_registry.migrations import m0005_name_sort_index
+from glance_registry.migrations import m0007_metadefs
 from tests.fixtures import processes
 from tests.unit.registry.conftest import BACKEND_PARAMS
 from tests.unit.registry.conftest import manage
@@ -90,8 +92,8 @@ def test_upgrade_stops_at_a_target_version(databases):
     assert migrations.current_version(db) == 0
     assert migrations.upgrade(db, target=1) == [1]
     assert migrations.current_version(db) == 1
-    assert migrations.upgrade(db) == [2, 3, 4, 5, 6]
-    assert migrations.current_version(db) == 6
+    assert migrations.upgrade(db) == [2, 3, 4, 5, 6, 7]
+    assert migrations.current_version(db) == 7
     db.close_all()
 
 
@@ -103,7 +105,7 @@ def test_the_models_describe_the_migrated_schema(registry):
 
 
 def _assert_models_describe(db):
-    for model in models.MODELS:
+    for model in models.MODELS + metadef_models.MODELS:
         table = model._meta.table_name
         columns = {c.name: c for c in db.get_columns(table)}
         fields = {f.column_name: f for f in model._meta.sorted_fields}
@@ -135,6 +137,29 @@ def test_string_columns_compare_binary_on_every_backend(registry):
             with pytest.raises(peewee.IntegrityError):
                 with db.atomic():
                     models.ImageTag.insert(image=image_id, value='a').execute(db)
+            raise _RolledBack()
+    db.close_all()
+
+
+def test_catalog_names_compare_binary_on_every_backend(registry):
+    """'a', 'A' and 'a ' are three different tags of one namespace."""
+    db = db_module.open_database(registry.database_url)
+    now = models.utcnow()
+    Tag = metadef_models.Tag
+    with pytest.raises(_RolledBack), db_module.connection(db):
+        with db_module.write_transaction(db):
+            namespace_id = metadef_models.Namespace.insert(
+                namespace='collation-%s' % processes.new_secret()[:20],
+                visibility='private', created_at=now, updated_at=now).execute(db)
+            for tag in ('a', 'A', 'a '):
+                Tag.insert(namespace=namespace_id, name=tag, created_at=now,
+                           updated_at=now).execute(db)
+            assert (Tag.select().where((Tag.namespace == namespace_id)
+                                       & (Tag.name == 'a')).count(db)) == 1
+            with pytest.raises(peewee.IntegrityError):
+                with db.atomic():
+                    Tag.insert(namespace=namespace_id, name='a', created_at=now,
+                               updated_at=now).execute(db)
             raise _RolledBack()
     db.close_all()
 
@@ -196,7 +221,7 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
     manage(write_database_config(str(tmp_path), empty_database), 'db', 'sync')
 
     db = db_module.open_database(empty_database)
-    assert migrations.current_version(db) == migrations.latest_version() == 6
+    assert migrations.current_version(db) == migrations.latest_version() == 7
     owner = identity.Identity('u', 'old-project')
     friend = identity.Identity('f', 'friend')
     with db_module.connection(db):
@@ -227,15 +252,21 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
     db.close_all()
 
 
-def test_migration_3_runs_again_after_an_interruption(empty_database):
-    """MariaDB commits each ALTER at once: a sync stopped half-way is run again."""
+@pytest.mark.parametrize('migration, table, index', [
+    (m0003_location_leases, 'image_locations', 'ix_image_locations_url'),
+    (m0007_metadefs, 'metadef_tags', 'uq_metadef_tags_namespace_id_name'),
+], ids=['3', '7'])
+def test_a_migration_runs_again_after_an_interruption(empty_database, migration,
+                                                      table, index):
+    """MariaDB commits each ALTER or CREATE at once: a sync stopped half-way is run
+    again."""
     db = db_module.open_database(empty_database)
     migrations.upgrade(db)
     with db_module.connection(db):
-        m0003_location_leases.upgrade(db)
-        indexes = [index.name for index in db.get_indexes('image_locations')]
+        migration.upgrade(db)
+        indexes = [found.name for found in db.get_indexes(table)]
     db.close_all()
-    assert indexes.count('ix_image_locations_url') == 1
+    assert indexes.count(index) == 1
 
 
 def test_sorting_by_name_has_an_expression_index_where_the_database_has_them(

@@ -1,0 +1,100 @@
+"""``glance-manage db load_metadefs | unload_metadefs | export_metadefs``.
+
+Upstream's spellings and options::
+
+    glance-manage db load_metadefs [--path DIR] [--merge] [--prefer_new] [--overwrite]
+    glance-manage db unload_metadefs
+    glance-manage db export_metadefs [--path DIR]
+
+Exit status: 0 done, 1 some file could not be loaded (the others were), 2 options
+or paths the command cannot work with (or a database not synced).
+"""
+
+import logging
+
+from glance_registry import migrations
+from glance_registry.metadefs import catalog
+
+LOG = logging.getLogger('glance_registry.manage')
+
+
+def add_commands(actions, open_database):
+    """Add the three actions to ``glance-manage db``'s ``actions`` subparsers;
+    ``open_database(conf)`` opens the configured database."""
+    load = actions.add_parser(
+        'load_metadefs', help='Load metadata definition files into the catalog '
+                              '(default: the standard catalog).')
+    load.add_argument('--path', help='A catalog file, or a directory of them '
+                                     '(default: [DEFAULT] metadata_source_path, '
+                                     'else the standard catalog).')
+    load.add_argument('--merge', action='store_true',
+                      help='Add what the files have to namespaces that exist '
+                           'already (otherwise those are skipped).')
+    load.add_argument('--prefer_new', action='store_true',
+                      help='With --merge: what differs takes the files\' values.')
+    load.add_argument('--overwrite', action='store_true',
+                      help='With --merge: namespaces end exactly as the files say '
+                           '(what the files lack is removed).')
+    load.set_defaults(action_fn=lambda conf: load_metadefs(conf, open_database))
+    unload = actions.add_parser('unload_metadefs',
+                                help='Delete the whole catalog: every namespace and '
+                                     'resource type.')
+    unload.set_defaults(action_fn=lambda conf: unload_metadefs(conf, open_database))
+    export = actions.add_parser('export_metadefs',
+                                help='Write every namespace to a catalog file.')
+    export.add_argument('--path', help='The directory to write to (default: '
+                                       '[DEFAULT] metadata_source_path).')
+    export.set_defaults(action_fn=lambda conf: export_metadefs(conf, open_database))
+
+
+def load_metadefs(conf, open_database):
+    path = conf.command.path or conf.metadata_source_path
+    return _run(conf, open_database, lambda db: _report(catalog.load(
+        db, path or catalog.standard_catalog(), merge=conf.command.merge,
+        prefer_new=conf.command.prefer_new, overwrite=conf.command.overwrite)))
+
+
+def _report(report):
+    LOG.info('metadata definitions: %d namespaces loaded, %d merged, %d unchanged, '
+             '%d skipped (they exist: see --merge), %d files failed',
+             len(report.loaded), len(report.merged), len(report.unchanged),
+             len(report.skipped), len(report.failed))
+    return 1 if report.failed else 0
+
+
+def unload_metadefs(conf, open_database):
+    def unload(db):
+        LOG.info('metadata definitions: %d namespaces deleted', catalog.unload(db))
+        return 0
+    return _run(conf, open_database, unload)
+
+
+def export_metadefs(conf, open_database):
+    path = conf.command.path or conf.metadata_source_path
+    if not path:
+        LOG.error('export_metadefs needs --path (or [DEFAULT] metadata_source_path)')
+        return 2
+
+    def export(db):
+        written = catalog.export(db, path)
+        LOG.info('metadata definitions: %d namespaces written to %s', len(written),
+                 path)
+        return 0
+    return _run(conf, open_database, export)
+
+
+def _run(conf, open_database, work):
+    db = open_database(conf)
+    try:
+        version = migrations.current_version(db)
+        if version < migrations.latest_version():
+            LOG.error('database at version %d, code needs %d: run `glance-manage db '
+                      'sync` first', version, migrations.latest_version())
+            return 2
+        try:
+            return work(db)
+        except (catalog.CatalogError, FileNotFoundError) as exc:
+            LOG.error('%s', exc)
+            return 2
+    finally:
+        db.close_all()
