@@ -25,7 +25,7 @@ import orjson
 from oslo_config import cfg
 
 from glance_registry.client import errors
-from glance_registry.client import transport
+from glance_registry.client import transport as http_transport
 from glance_registry.client.identity import Identity
 from glance_registry.client.metadefs import MetadefsClient
 
@@ -69,14 +69,17 @@ class RegistryClient(MetadefsClient):
     are ``MetadefsClient``'s."""
 
     def __init__(self, base_url, secret, timeout=600, pool_size=32, verify=True,
-                 token_provider=None):
+                 token_provider=None, transport=None):
         if not secret and token_provider is None:
             raise ValueError('a registry client needs a secret or a token provider')
         self.base_url = base_url.rstrip('/')
         self._secret = secret
         self._token_provider = token_provider
         self._timeout = timeout
-        self._transport = transport.Transport(self.base_url, pool_size, verify)
+        # Anything with Transport's request(method, path, headers, body, timeout):
+        # tests give one that calls a registry application in their own process.
+        self._transport = transport or http_transport.Transport(self.base_url,
+                                                                pool_size, verify)
 
     @classmethod
     def from_config(cls, conf):
@@ -345,7 +348,7 @@ class RegistryClient(MetadefsClient):
         try:
             status, _body = self._transport.request(
                 'GET', '/healthcheck', {}, None, min(self._timeout, 5))
-        except (transport.Unreachable, transport.NoAnswer):
+        except (http_transport.Unreachable, http_transport.NoAnswer):
             return False
         return status == 200
 
@@ -374,10 +377,10 @@ class RegistryClient(MetadefsClient):
                 status, content = self._transport.request(method, path, headers, data,
                                                           self._timeout)
                 break
-            except transport.NoAnswer:
+            except http_transport.NoAnswer:
                 raise errors.Unavailable('registry did not answer within %ss'
                                          % self._timeout, reason='no_answer') from None
-            except transport.Unreachable as exc:
+            except http_transport.Unreachable as exc:
                 # A keep-alive connection the server closed while it sat in the pool
                 # fails on first use; one fresh attempt tells that apart from a
                 # registry that is really down.

@@ -1,0 +1,124 @@
+"""Upstream's default policy, as callers meet it: caller × image × operation, with the
+status each gets (the API application in this process, noauth identity headers).
+
+The registry hides images a caller may not see (404); policy decides what a caller
+may do with an image it sees (403). One table, so the whole policy reads at once.
+"""
+
+import pytest
+
+from tests.fixtures.inprocess import caller
+
+OWNER = caller('owner-project')
+READER = caller('owner-project', roles=('reader',), user='reader-user')
+STRANGER = caller('stranger-project')
+MEMBER = caller('member-project')
+ADMIN = caller('admin-project', roles=('admin', 'member', 'reader'))
+
+
+@pytest.fixture
+def images(deployment):
+    """One image of each visibility, owned by OWNER, shared with MEMBER (accepted)."""
+    made = {}
+    for visibility in ('private', 'shared', 'public', 'community'):
+        who = ADMIN if visibility == 'public' else OWNER
+        body = {'name': visibility, 'visibility': visibility, 'disk_format': 'raw',
+                'container_format': 'bare'}
+        if visibility == 'public':
+            body['owner'] = 'owner-project'
+        response = deployment.request('POST', '/v2/images', who, body)
+        assert response.status_code == 201, response.json
+        made[visibility] = response.json['id']
+    shared = made['shared']
+    assert deployment.request('POST', '/v2/images/%s/members' % shared, OWNER,
+                              {'member': 'member-project'}).status_code == 200
+    assert deployment.request(
+        'PUT', '/v2/images/%s/members/member-project' % shared, MEMBER,
+        {'status': 'accepted'}).status_code == 200
+    return made
+
+
+# caller, visibility: (show, rename, deactivate). Deactivating a queued image is
+# refused whoever asks; who may ask at all is policy: 'status' means the policy let
+# the caller through to the status check, 'policy' that it did not.
+MATRIX = {
+    ('owner', 'private'): (200, 200, 'status'),
+    ('owner', 'shared'): (200, 200, 'status'),
+    ('owner', 'public'): (200, 200, 'status'),
+    ('owner', 'community'): (200, 200, 'status'),
+    ('reader', 'private'): (200, 403, 'policy'),
+    ('reader', 'public'): (200, 403, 'policy'),
+    ('stranger', 'private'): (404, 404, 404),
+    ('stranger', 'shared'): (404, 404, 404),
+    ('stranger', 'public'): (200, 403, 'policy'),
+    ('stranger', 'community'): (200, 403, 'policy'),
+    ('member', 'shared'): (200, 403, 'policy'),
+    ('member', 'private'): (404, 404, 404),
+    ('admin', 'private'): (200, 200, 'status'),
+    ('admin', 'shared'): (200, 200, 'status'),
+}
+CALLERS = {'owner': OWNER, 'reader': READER, 'stranger': STRANGER, 'member': MEMBER,
+           'admin': ADMIN}
+
+
+@pytest.mark.parametrize('who,visibility', sorted(MATRIX),
+                         ids=['%s-%s' % key for key in sorted(MATRIX)])
+def test_what_a_caller_may_do_with_an_image(deployment, images, who, visibility):
+    image_id = images[visibility]
+    show, rename, deactivate = MATRIX[who, visibility]
+    headers = CALLERS[who]
+    assert deployment.request('GET', '/v2/images/%s' % image_id,
+                              headers).status_code == show
+    response = deployment.request(
+        'PATCH', '/v2/images/%s' % image_id, headers,
+        [{'op': 'replace', 'path': '/name', 'value': 'renamed'}],
+        content_type='application/openstack-images-v2.1-json-patch')
+    assert response.status_code == rename, response.json
+    if rename == 403:
+        assert response.json['message'] == ('You are not authorized to complete '
+                                            'modify_image action.')
+    response = deployment.request(
+        'POST', '/v2/images/%s/actions/deactivate' % image_id, headers)
+    expected = {'status': (403, "Not allowed to deactivate image in status 'queued'"),
+                'policy': (403, 'You are not authorized to complete deactivate '
+                                'action.'),
+                404: (404, 'No image found with ID %s' % image_id)}[deactivate]
+    assert (response.status_code, response.json['message']) == expected
+
+
+@pytest.mark.parametrize('visibility,status', [
+    ('public', 403), ('community', 201), ('shared', 201), ('private', 201)])
+def test_a_member_may_create_any_visibility_but_public(deployment, visibility,
+                                                       status):
+    response = deployment.request('POST', '/v2/images', OWNER, {
+        'visibility': visibility})
+    assert response.status_code == status
+    if status == 403:
+        assert response.json['message'] == ('You are not authorized to complete '
+                                            'publicize_image action.')
+
+
+def test_a_reader_may_not_create(deployment):
+    response = deployment.request('POST', '/v2/images', READER, {'name': 'x'})
+    assert response.status_code == 403
+    assert response.json['message'] == ('You are not authorized to complete '
+                                        'add_image action.')
+
+
+def test_only_an_admin_creates_an_image_for_another_project(deployment):
+    body = {'name': 'x', 'owner': 'stranger-project'}
+    refused = deployment.request('POST', '/v2/images', OWNER, body)
+    assert refused.status_code == 403
+    assert refused.json['message'] == ("You are not permitted to create images owned "
+                                       "by 'stranger-project'.")
+    assert deployment.request('POST', '/v2/images', ADMIN, body).status_code == 201
+
+
+def test_a_caller_without_a_project_owns_nothing(deployment, images):
+    # oslo.policy compares str(): 'None' must not match an ownerless image.
+    nobody = {'X-User-Id': 'no-project-user', 'X-Roles': 'member,reader'}
+    response = deployment.request(
+        'PATCH', '/v2/images/%s' % images['public'], nobody,
+        [{'op': 'replace', 'path': '/name', 'value': 'mine'}],
+        content_type='application/openstack-images-v2.1-json-patch')
+    assert response.status_code == 403

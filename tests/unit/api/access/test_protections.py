@@ -1,0 +1,88 @@
+"""Property protections (``glance_api.access.protections``), roles format: who may
+create, read, update and delete which properties, through the API application."""
+
+import pytest
+
+from tests.fixtures.inprocess import caller
+
+RULES = """
+[^x_owner_.*]
+create = admin,member
+read = admin,member
+update = admin
+delete = admin
+
+[^x_secret_.*]
+create = admin
+read = admin
+update = admin
+delete = admin
+
+[.*]
+create = @
+read = @
+update = @
+delete = @
+"""
+MEMBER = caller('project', roles=('member', 'reader'))
+ADMIN = caller('project', roles=('admin', 'member', 'reader'), user='the-admin')
+V21 = 'application/openstack-images-v2.1-json-patch'
+
+
+@pytest.fixture
+def protected(make_deployment, tmp_path):
+    path = tmp_path / 'protections.conf'
+    path.write_text(RULES)
+    return make_deployment(api={'property_protection_file': str(path)})
+
+
+@pytest.fixture
+def image(protected):
+    response = protected.request('POST', '/v2/images', ADMIN, {
+        'name': 'p', 'x_owner_a': 'one', 'x_secret_b': 'two', 'free': 'three'})
+    assert response.status_code == 201, response.json
+    return response.json['id']
+
+
+def test_a_property_the_caller_may_not_read_does_not_exist_for_it(protected, image):
+    shown = protected.request('GET', '/v2/images/%s' % image, MEMBER).json
+    assert shown['x_owner_a'] == 'one' and shown['free'] == 'three'
+    assert 'x_secret_b' not in shown
+    assert protected.request('GET', '/v2/images/%s' % image,
+                             ADMIN).json['x_secret_b'] == 'two'
+
+
+def test_a_list_filter_on_an_unreadable_property_matches_nothing(protected, image):
+    listed = protected.request('GET', '/v2/images?x_secret_b=two', MEMBER).json
+    assert listed['images'] == []
+    listed = protected.request('GET', '/v2/images?x_secret_b=two', ADMIN).json
+    assert [i['id'] for i in listed['images']] == [image]
+
+
+@pytest.mark.parametrize('op,path,value,status', [
+    ('replace', '/x_owner_a', 'changed', 403),     # update: admin only
+    ('remove', '/x_owner_a', None, 403),            # delete: admin only
+    ('add', '/x_owner_new', 'v', 200),              # create: member may
+    ('replace', '/x_owner_a', 'one', 403),          # the same value is an update too
+    ('replace', '/x_secret_b', 'x', 409),           # unreadable: does not exist for it
+    ('add', '/x_secret_c', 'v', 403),               # create: admin only
+    ('replace', '/free', 'changed', 200),
+])
+def test_what_a_member_may_change(protected, image, op, path, value, status):
+    change = {'op': op, 'path': path}
+    if value is not None:
+        change['value'] = value
+    response = protected.request('PATCH', '/v2/images/%s' % image, MEMBER, [change],
+                                 content_type=V21)
+    assert response.status_code == status, response.json
+    after = protected.request('GET', '/v2/images/%s' % image, ADMIN).json
+    if status != 200:
+        assert after['x_owner_a'] == 'one' and after['x_secret_b'] == 'two'
+
+
+def test_an_admin_may_change_every_property(protected, image):
+    response = protected.request('PATCH', '/v2/images/%s' % image, ADMIN, [
+        {'op': 'replace', 'path': '/x_secret_b', 'value': 'new'},
+        {'op': 'remove', 'path': '/x_owner_a'}], content_type=V21)
+    assert response.status_code == 200
+    assert response.json['x_secret_b'] == 'new' and 'x_owner_a' not in response.json
