@@ -84,7 +84,7 @@ def _imports(module):
     path = modules[module]
     package = module if _is_package(module) else module.rpartition('.')[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 found.add((_known(alias.name), node.lineno))
@@ -101,6 +101,25 @@ def _imports(module):
                 found.add((submodule if submodule in modules else _known(base),
                            node.lineno))
     return frozenset(found)
+
+
+def _runtime_nodes(tree):
+    """Every node of ``tree`` but those under ``if TYPE_CHECKING:`` (imports only a
+    type checker reads: they make no circle and cross no layer at run time)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child.test):
+                stack.extend(child.orelse)
+                continue
+            stack.append(child)
+
+
+def _is_type_checking(test):
+    return (isinstance(test, ast.Name) and test.id == 'TYPE_CHECKING') or (
+        isinstance(test, ast.Attribute) and test.attr == 'TYPE_CHECKING')
 
 
 def _known(name):
