@@ -1,7 +1,15 @@
-"""Session fixtures shared by every test package: the real services the suite starts.
+"""Session fixtures shared by every test package: the real services the suite starts;
+and the suite's skip policy (``tests/fixtures/skips.py``).
 
 They live here, once, so that a whole run starts at most one Keystone and one Swift.
 """
 
+from tests.fixtures import skips
 from tests.fixtures.keystone import keystone  # noqa: F401  (session fixture)
 from tests.fixtures.swift import swift_service  # noqa: F401  (session fixture)
+
+
+def pytest_configure(config):
+    # Every skip is seen: under CI=true one not allowed fails the run, and a run
+    # elsewhere ends by counting what was skipped for a missing service.
+    config.pluginmanager.register(skips.SkipLedger(skips.ci()), 'skip-ledger')

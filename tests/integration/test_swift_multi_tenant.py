@@ -15,7 +15,7 @@ import requests
 import swiftclient
 
 from tests.fixtures import deployment
-from tests.fixtures.swift import unavailable
+from tests.fixtures.swift import keystone_proxy
 from tests.unit.stores.conftest import payload
 
 pytestmark = [pytest.mark.swift, pytest.mark.keystone]
@@ -59,10 +59,7 @@ class Tenancy:
 
 @pytest.fixture(scope='module')
 def tenancy(swift_service, keystone, tmp_path_factory):
-    try:
-        swift_url = swift_service.start_keystone_proxy(keystone.authtoken_config())
-    except RuntimeError as exc:
-        unavailable('cannot start Swift with Keystone auth: %s' % exc)
+    swift_url = keystone_proxy(swift_service, keystone)
     storage = swift_url + '/v1/AUTH_$(project_id)s'
     admin_project = keystone.projects['admin'].id
     options = {'default_store': 'swift', 'swift_store_multi_tenant': True,

@@ -20,7 +20,6 @@ from glance_registry import client as client_module
 from glance_registry import db as db_module
 from glance_registry import migrations
 from glance_registry.client import identity
-from tests.fixtures import databases as databases_module
 from tests.fixtures import processes
 from tests.fixtures.databases import databases  # noqa: F401 (a fixture)
 
@@ -127,7 +126,3 @@ def list_scope(client, scope):
     def list_(caller, params=()):
         return client.list_images(caller, [('test_scope', scope)] + list(params))
     return list_
-
-
-def unavailable(reason):
-    databases_module.unavailable(reason)
