@@ -14,8 +14,9 @@ import pytest
 
 from tests.fixtures import deployment
 from tests.fixtures import skips
+from tests.fixtures.raw_upload import RawUpload
 from tests.integration.swift_helpers import (
-    CLOSE, MiB, RawUpload, api_workers, digests_of_download, objects_of, pattern_bytes,
+    CLOSE, MiB, api_workers, digests_of_download, objects_of, pattern_bytes,
     pattern_chunk, pattern_chunks, peak_rss, reset_peak_rss, rss, swift_store_options,
     wait_until)
 

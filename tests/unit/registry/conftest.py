@@ -8,6 +8,7 @@ projects (``project``) and finds its own images with a unique property
 """
 
 import dataclasses
+import functools
 import os
 import secrets
 import subprocess
@@ -22,6 +23,7 @@ from glance_registry import migrations
 from glance_registry.client import identity
 from tests.fixtures import processes
 from tests.fixtures.databases import databases  # noqa: F401 (a fixture)
+from tests.unit.registry import races
 
 ADMIN = identity.Identity('admin-user', 'admin-project', ('admin',), is_admin=True)
 
@@ -93,6 +95,13 @@ def registry(request, databases, tmp_path_factory):  # noqa: F811
 @pytest.fixture
 def client(registry):
     return registry.client
+
+
+@pytest.fixture
+def race(registry):
+    """``race(calls)``: run the zero-argument ``calls`` against the registry at once,
+    overlapping for certain (``races.race``); their outcomes."""
+    return functools.partial(races.race, registry)
 
 
 @pytest.fixture
