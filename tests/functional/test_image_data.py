@@ -13,7 +13,7 @@ import urllib.parse
 
 import pytest
 
-from tests.fixtures.raw_upload import RawUpload
+from tests.fixtures.raw_http import RawUpload
 from tests.functional.conftest import IMAGE_SIZE_CAP
 
 

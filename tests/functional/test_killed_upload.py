@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tests.fixtures import deployment
-from tests.fixtures.raw_upload import RawUpload
+from tests.fixtures.raw_http import RawUpload
 from tests.integration.swift_helpers import api_workers, wait_until
 
 LEASE = 5

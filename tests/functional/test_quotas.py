@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.fixtures import deployment
-from tests.fixtures.raw_upload import RawUpload
+from tests.fixtures.raw_http import RawUpload
 from tests.functional.test_image_data import (_start_raw_upload, _wait_for_status,
                                               chunks, no_files_for)
 

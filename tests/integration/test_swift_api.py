@@ -14,7 +14,7 @@ import pytest
 
 from tests.fixtures import deployment
 from tests.fixtures import skips
-from tests.fixtures.raw_upload import RawUpload
+from tests.fixtures.raw_http import RawUpload
 from tests.integration.swift_helpers import (
     CLOSE, MiB, api_workers, digests_of_download, objects_of, pattern_bytes,
     pattern_chunk, pattern_chunks, peak_rss, reset_peak_rss, rss, swift_store_options,
