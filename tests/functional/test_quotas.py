@@ -9,7 +9,7 @@ import pytest
 from tests.fixtures import deployment
 from tests.fixtures.raw_http import RawUpload
 from tests.functional.test_image_data import (_start_raw_upload, _wait_for_status,
-                                              chunks, no_files_for)
+                                              assert_stored, chunks, no_files_for)
 
 KiB = 1024
 STORAGE_QUOTA = 1000 * KiB
@@ -82,6 +82,7 @@ def test_storage_quota_refuses_an_upload_that_does_not_fit(limited, tenant):
     assert tenant.image(second['id'])['status'] == 'queued'
     assert no_files_for(limited, second['id'])
     assert tenant.upload(second['id'], b'b' * (400 * KiB)).status_code == 204
+    assert_stored(tenant, second['id'], b'b' * (400 * KiB))
 
 
 def test_an_image_deleted_during_a_reserved_upload_answers_410(limited, tenant):
@@ -171,9 +172,11 @@ def test_uploading_count_limit(one_at_a_time):
         _wait_for_status(client, first['id'], 'saving')
         assert client.upload(second['id'], b'y').status_code == 413
         sock.sendall(b'x' * 1000)
-        assert b'204' in sock.recv(1024)
+        assert sock.recv(1024).startswith(b'HTTP/1.1 204 ')
         sock.close()
         assert client.upload(second['id'], b'y').status_code == 204
+        assert_stored(client, first['id'], b'x' * 2000)
+        assert_stored(client, second['id'], b'y')
 
 
 def test_usage_reports_every_limit(limited):
