@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The wiring under test is tests/conftest.py's: the small suites use it as is.
@@ -42,18 +44,16 @@ def run_suite(tmp_path, ci, *tests):
     return result.returncode, result.stdout + result.stderr
 
 
-def test_ci_fails_a_run_with_a_direct_pytest_skip(tmp_path):
-    code, output = run_suite(tmp_path, True, 'runs', 'stray skip')
+@pytest.mark.parametrize('test, reason, node', [
+    ('stray skip', 'a stray skip', 'test_stray_skip'),
+    ('skip marker', 'a marker', 'test_skipped_by_a_marker'),
+])
+def test_ci_fails_a_run_with_a_skip_not_allowed(tmp_path, test, reason, node):
+    code, output = run_suite(tmp_path, True, 'runs', test)
     assert code == 1, output
     assert 'skips CI may not have' in output
-    assert '1 skipped: a stray skip' in output
-    assert 'test_small.py::test_stray_skip' in output
-
-
-def test_ci_fails_a_run_with_a_skip_marker(tmp_path):
-    code, output = run_suite(tmp_path, True, 'runs', 'skip marker')
-    assert code == 1, output
-    assert '1 skipped: a marker' in output
+    assert '1 skipped: %s' % reason in output
+    assert 'test_small.py::%s' % node in output
 
 
 def test_ci_fails_a_test_whose_service_is_missing(tmp_path):

@@ -18,7 +18,7 @@ import pytest
 import urllib3
 
 from glance_api.http.keepalive import DRAIN_BYTES
-from tests.fixtures.raw_http import RawConnection
+from tests.fixtures.raw_http import RawConnection, RawUpload
 from tests.functional.conftest import IMAGE_SIZE_CAP
 from tests.functional.test_image_data import chunks
 
@@ -116,17 +116,14 @@ def test_the_next_request_is_answered_on_the_socket_of_a_refused_upload(
 def test_a_large_refused_body_closes_the_connection_after_the_answer(glance, tenant):
     image = tenant.create_image()
     assert tenant.upload(image['id'], b'first').status_code == 204
-    connection = RawConnection(glance.url)
+    upload = RawUpload(glance.url, image['id'], content_length=64 * MiB, headers={
+        'X-Project-Id': tenant.project, 'X-Roles': 'member,reader'})
     try:
-        connection.send_head('PUT', '/v2/images/%s/file' % image['id'], {
-            'Host': connection.netloc, 'Content-Type': 'application/octet-stream',
-            'Content-Length': str(64 * MiB), 'X-Project-Id': tenant.project,
-            'X-Roles': 'member,reader'})
-        connection.sock.sendall(os.urandom(MiB))
-        status, headers, _ = connection.response()
+        upload.send(os.urandom(MiB))
+        status, headers, _ = upload.response()
         assert (status, headers['Connection']) == (409, 'close')
         # Closed cleanly after the whole answer, not in the middle of the body.
-        assert connection.closed_by_server()
+        assert upload.closed_by_server()
     finally:
-        connection.close()
+        upload.close()
     assert tenant.image(image['id'])['status'] == 'active'

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.fixtures.raw_http import RawConnection
+from tests.fixtures.raw_http import RawConnection, RawUpload
 
 pytestmark = pytest.mark.keystone
 
@@ -38,14 +38,11 @@ def test_an_upload_refused_for_its_token_keeps_the_connection(secured, token, ch
 
 def test_a_large_upload_refused_for_its_token_closes_the_connection_after_the_answer(
         secured):
-    connection = RawConnection(secured.url)
+    upload = RawUpload(secured.url, str(uuid.uuid4()), content_length=64 * MiB)
     try:
-        connection.send_head('PUT', '/v2/images/%s/file' % uuid.uuid4(), {
-            'Host': connection.netloc, 'Content-Type': 'application/octet-stream',
-            'Content-Length': str(64 * MiB)})
-        connection.sock.sendall(os.urandom(MiB))
-        status, headers, _ = connection.response()
+        upload.send(os.urandom(MiB))
+        status, headers, _ = upload.response()
         assert (status, headers['Connection']) == (401, 'close')
-        assert connection.closed_by_server()
+        assert upload.closed_by_server()
     finally:
-        connection.close()
+        upload.close()
