@@ -20,6 +20,8 @@ TESTS = {
     'stray skip': 'def test_stray_skip():\n    pytest.skip("a stray skip")\n',
     'skip marker': '@pytest.mark.skipif(True, reason="a marker")\n'
                    'def test_skipped_by_a_marker():\n    pass\n',
+    'xfail': '@pytest.mark.xfail(reason="a known bug")\n'
+             'def test_expected_to_fail():\n    assert False\n',
     'not applicable': 'def test_not_for_this_backend():\n'
                       '    skips.not_applicable("an SQLite query plan")\n',
     'unlisted reason': 'def test_unlisted():\n'
@@ -47,6 +49,7 @@ def run_suite(tmp_path, ci, *tests):
 @pytest.mark.parametrize('test, reason, node', [
     ('stray skip', 'a stray skip', 'test_stray_skip'),
     ('skip marker', 'a marker', 'test_skipped_by_a_marker'),
+    ('xfail', 'xfail: a known bug', 'test_expected_to_fail'),
 ])
 def test_ci_fails_a_run_with_a_skip_not_allowed(tmp_path, test, reason, node):
     code, output = run_suite(tmp_path, True, 'runs', test)
