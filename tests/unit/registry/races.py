@@ -3,8 +3,8 @@
 A barrier starts threads together, but one call may still reach the database after
 another has finished, and a race test then passes on calls that ran one after the
 other. ``race`` first closes a gate, the lock every registry write takes before it
-reads what it checks (PostgreSQL: the ``images`` table; MariaDB: every image row and
-the gaps between them; SQLite: the file lock its writers queue on), starts the calls,
+reads what it checks (PostgreSQL: the ``images`` table; MariaDB: the ``images`` and
+``project_locks`` tables; SQLite: the file lock its writers queue on), starts the calls,
 waits until the database shows them waiting at the gate, and opens it. It checks
 that they overlapped (each began before the gate opened and ended after) and that
 the database saw them wait together, then returns their outcomes.
@@ -112,30 +112,26 @@ class _PostgresqlGate(_Gate):
 
 
 class _MysqlGate(_Gate):
-    """Every image row locked with the gaps around it (a locking read of the whole
-    table): a write that locks an image row or inserts one waits."""
-
-    # InnoDB refreshes its INNODB_TRX view only when it has not been read for 0.1 s:
-    # read more often, it never changes.
-    poll = 0.2
+    """``LOCK TABLES images WRITE, project_locks WRITE``: any use of either table
+    waits, in a state the process list names (InnoDB's row-lock views are refreshed
+    at most every 0.1 s, and can show the waiters of the previous race)."""
 
     def __init__(self, url):
         self._holder = databases.connect(url)
         self._observer = databases.connect(url)
-        self._holder.begin()
         with self._holder.cursor() as cursor:
-            cursor.execute('SELECT id FROM images FOR UPDATE')
+            cursor.execute('LOCK TABLES images WRITE, project_locks WRITE')
 
     def waiting(self):
         with self._observer.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM information_schema.innodb_trx t "
-                "JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id "
-                "WHERE t.trx_state = 'LOCK WAIT' AND p.db = DATABASE()")
+            cursor.execute("SELECT count(*) FROM information_schema.processlist "
+                           "WHERE db = DATABASE() "
+                           "AND state = 'Waiting for table metadata lock'")
             return cursor.fetchone()[0]
 
     def open(self):
-        self._holder.rollback()
+        with self._holder.cursor() as cursor:
+            cursor.execute('UNLOCK TABLES')
         self._holder.close()
         self._observer.close()
 
