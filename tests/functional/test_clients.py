@@ -65,14 +65,29 @@ def test_openstackclient_image_lifecycle(glance, disk, tmp_path):
     assert image_id not in [image['ID'] for image in listed]
 
 
-def test_glance_cli_image_create_and_list(glance, disk):
+def table(output):
+    """The ``| Property | Value |`` rows of a glance CLI table, as a dict."""
+    rows = {}
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip('|').split('|')]
+        if len(cells) == 2 and line.startswith('|'):
+            rows[cells[0]] = cells[1]
+    return rows
+
+
+def test_glance_cli_image_create_and_list(glance, disk, tmp_path):
     env = {'OS_IMAGE_URL': glance.url, 'OS_AUTH_TOKEN': 'none'}
     glance_cli = [os.path.join(BIN, 'glance')]
-    output = run(glance_cli + ['image-create', '--name', 'cli-cirros', '--disk-format',
-                               'raw', '--container-format', 'bare', '--file',
-                               str(disk)], env)
-    assert 'active' in output
+    created = table(run(glance_cli + [
+        'image-create', '--name', 'cli-cirros', '--disk-format', 'raw',
+        '--container-format', 'bare', '--file', str(disk)], env))
+    data = disk.read_bytes()
+    assert (created['status'], created['size'], created['checksum']) == (
+        'active', str(len(data)), hashlib.md5(data).hexdigest())
     assert 'cli-cirros' in run(glance_cli + ['image-list'], env)
+    out = tmp_path / 'out.qcow2'
+    run(glance_cli + ['image-download', '--file', str(out), created['id']], env)
+    assert out.read_bytes() == data
 
 
 def test_glance_cli_reports_a_missing_image_clearly(glance):

@@ -13,6 +13,7 @@ import urllib.parse
 
 import pytest
 
+from tests.fixtures.raw_http import RawUpload
 from tests.functional.conftest import IMAGE_SIZE_CAP
 
 
@@ -30,6 +31,19 @@ def chunks(data, size=65536, pause=0.0):
 
 def no_files_for(glance, image_id):
     return not [name for name in glance.stored_files() if image_id in name]
+
+
+def assert_stored(client, image_id, data):
+    """The image is active with ``data``: its size, checksums computed here, and the
+    same bytes downloaded."""
+    image = client.image(image_id)
+    assert (image['status'], image['size']) == ('active', len(data))
+    assert image['checksum'] == hashlib.md5(data).hexdigest()
+    assert (image['os_hash_algo'], image['os_hash_value']) == (
+        'sha512', hashlib.sha512(data).hexdigest())
+    response = client.get('/v2/images/%s/file' % image_id)
+    assert response.status_code == 200
+    assert response.content == data
 
 
 def test_upload_then_download_round_trips_with_checksums(tenant):
@@ -55,14 +69,13 @@ def test_chunked_upload_streams_to_the_store(tenant):
     data = os.urandom(2 * 1024 * 1024)
     image = tenant.create_image()
     assert tenant.upload(image['id'], chunks(data)).status_code == 204
-    assert tenant.get('/v2/images/%s/file' % image['id']).content == data
+    assert_stored(tenant, image['id'], data)
 
 
 def test_empty_upload_makes_an_active_empty_image(tenant):
     image = tenant.create_image()
     assert tenant.upload(image['id'], b'').status_code == 204
-    assert tenant.image(image['id'])['size'] == 0
-    assert tenant.get('/v2/images/%s/file' % image['id']).content == b''
+    assert_stored(tenant, image['id'], b'')
 
 
 def test_image_without_data_downloads_as_204(tenant):
@@ -167,6 +180,7 @@ def test_upload_over_the_size_cap_is_413_and_keeps_nothing(glance, tenant):
     assert no_files_for(glance, image['id'])
     # and the image can still be uploaded
     assert tenant.upload(image['id'], b'ok').status_code == 204
+    assert_stored(tenant, image['id'], b'ok')
 
 
 def test_declared_size_over_the_cap_is_refused_before_reading(tenant):
@@ -187,11 +201,14 @@ def test_declared_size_mismatch_is_400_and_keeps_nothing(glance, tenant, declare
     assert no_files_for(glance, image['id'])
 
 
-def test_declared_size_that_matches_is_accepted(tenant):
+def test_declared_size_that_matches_is_accepted(glance, tenant):
     image = tenant.create_image()
     response = tenant.upload(image['id'], b'0123456789',
                              **{'x-openstack-image-size': '10'})
-    assert response.status_code == 204
+    assert response.status_code == 204, response.text
+    assert_stored(tenant, image['id'], b'0123456789')
+    assert [name for name in glance.stored_files() if image['id'] in name] == [
+        image['id']]
 
 
 def _start_raw_upload(glance, image_id, first_bytes, content_length):
@@ -223,37 +240,74 @@ def test_client_disconnect_mid_upload_returns_image_to_queued(glance, tenant):
     _wait_for_status(tenant, image['id'], 'queued')
     assert no_files_for(glance, image['id'])
     assert tenant.upload(image['id'], b'again').status_code == 204
+    assert_stored(tenant, image['id'], b'again')
 
 
 def test_upload_racing_another_upload_conflicts(glance, tenant):
     image = tenant.create_image()
-    sock = _start_raw_upload(glance, image['id'], b'a' * 1000, 2000)
-    _wait_for_status(tenant, image['id'], 'saving')
-    assert_error(tenant.upload(image['id'], b'b' * 2000), 409)
-    sock.sendall(b'a' * 1000)
-    assert b'204' in sock.recv(1024).split(b'\r\n')[0]
-    sock.close()
-    assert tenant.get('/v2/images/%s/file' % image['id']).content == b'a' * 2000
+    first = RawUpload(glance.url, image['id'], content_length=2000)
+    try:
+        first.send(b'a' * 1000)
+        _wait_for_status(tenant, image['id'], 'saving')
+        response = tenant.upload(image['id'], b'b' * 2000)
+        assert_error(response, 409)
+        assert response.json()['message'].startswith(
+            'Image %s is being uploaded by another request. If that upload was '
+            'interrupted, the image is released when its lease runs out'
+            % image['id'])
+        first.send(b'a' * 1000)
+        status, _, _ = first.response()
+    finally:
+        first.close()
+    assert status == 204
+    assert_stored(tenant, image['id'], b'a' * 2000)
 
 
 def test_two_simultaneous_uploads_leave_one_consistent_image(glance, tenant):
+    """Two uploads start at the same moment and each sends part of its body; the
+    loser is refused while the winner, unfinished, is still saving: they overlapped
+    for certain. Exactly one wins and its bytes are the image's."""
     image = tenant.create_image()
-    results = []
+    # More than the API drains of a refused body (4 MiB) is left unsent: the loser is
+    # answered at once, with its connection closed.
+    size, first_part = 6 * 1024 * 1024, 64 * 1024
+    uploads = {byte: RawUpload(glance.url, image['id'], content_length=size)
+               for byte in (b'a', b'b')}
+    barrier = threading.Barrier(len(uploads))
 
-    def upload(byte):
-        with glance.client(tenant.project) as client:
-            response = client.upload(image['id'], chunks(byte * 300000, 65536, 0.01))
-            results.append((response.status_code, byte))
+    def start(byte):
+        barrier.wait()
+        uploads[byte].send(byte * first_part)
 
-    threads = [threading.Thread(target=upload, args=(b,)) for b in (b'a', b'b')]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    statuses = sorted(status for status, _ in results)
-    assert statuses == [204, 409], results
-    winner = next(byte for status, byte in results if status == 204)
-    assert tenant.get('/v2/images/%s/file' % image['id']).content == winner * 300000
+    try:
+        threads = [threading.Thread(target=start, args=(b,)) for b in uploads]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        deadline = time.monotonic() + 30
+        while not any(upload.answered(0.05) for upload in uploads.values()):
+            assert time.monotonic() < deadline, 'neither upload was refused'
+        (loser, refused), = [(byte, upload) for byte, upload in uploads.items()
+                             if upload.answered()]
+        (winner, unfinished), = [(byte, upload) for byte, upload in uploads.items()
+                                 if byte != loser]
+        status, _, body = refused.response()
+        # Refused by the winner's claim, not by an image already active: the
+        # uploads overlapped. (Whether the loser found the image saving when it
+        # read it, or lost the compare-and-swap, only the wording tells.)
+        assert status == 409, body
+        assert ('being uploaded by another request' in body['message']
+                or 'already being uploaded (status saving)' in body['message']), body
+        assert not unfinished.answered()
+        assert tenant.image(image['id'])['status'] == 'saving'
+        assert unfinished.send(winner * (size - first_part))
+        status, _, body = unfinished.response()
+        assert status == 204, body
+    finally:
+        for upload in uploads.values():
+            upload.close()
+    assert_stored(tenant, image['id'], winner * size)
     assert glance.stored_files().count(image['id']) == 1
     assert [n for n in glance.stored_files() if n.endswith('.tmp')] == []
 

@@ -17,7 +17,8 @@ import time
 import pytest
 
 from tests.fixtures import deployment
-from tests.integration.swift_helpers import RawUpload, api_workers, wait_until
+from tests.fixtures.raw_http import RawUpload
+from tests.integration.swift_helpers import api_workers, wait_until
 
 LEASE = 5
 MiB = 1024 * 1024

@@ -639,6 +639,40 @@ def test_another_images_data_cannot_be_taken_over_in_another_spelling(plain):
         assert victim.get('/v2/images/%s/file' % victims['id']).content == b'precious'
 
 
+def test_data_two_images_share_is_deleted_only_with_the_last_of_them(plain):
+    """Upstream lets images share a location (and data migrated from it may): the
+    public API refuses to make such a pair (above), so the registry makes it here,
+    and the public API deletes."""
+    datadir = pathlib.Path(plain.datadir)
+    data = os.urandom(5000)
+    url = place(datadir, data)
+    path = pathlib.Path(url[len('file://'):])
+    project = deployment.new_project()
+    owner_identity = Identity('user-of-%s' % project, project, ('member', 'reader'))
+    registry = registry_client(plain)
+    try:
+        images = []
+        for _ in range(2):
+            image = registry.create_image(owner_identity, {
+                'disk_format': 'raw', 'container_format': 'bare'})
+            registry.transition_status(owner_identity, image['id'], 'queued', 'saving')
+            images.append(registry.transition_status(
+                owner_identity, image['id'], 'saving', 'active',
+                values={'size': len(data)}, locations=[{'url': url}]))
+    finally:
+        registry.close()
+    first, second = images
+    with plain.client(project) as owner:
+        for image in images:
+            assert owner.get('/v2/images/%s/file' % image['id']).content == data
+        assert owner.delete('/v2/images/%s' % first['id']).status_code == 204
+        assert_error(owner.get('/v2/images/%s' % first['id']), 404)
+        assert path.read_bytes() == data
+        assert owner.get('/v2/images/%s/file' % second['id']).content == data
+        assert owner.delete('/v2/images/%s' % second['id']).status_code == 204
+    assert not path.exists()
+
+
 def test_refusing_a_location_tells_nothing_of_images_the_caller_cannot_see(plain):
     datadir = pathlib.Path(plain.datadir)
     with plain.client(deployment.new_project()) as other, \

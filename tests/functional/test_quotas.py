@@ -13,8 +13,9 @@ import urllib.parse
 import pytest
 
 from tests.fixtures import deployment
+from tests.fixtures.raw_http import RawUpload
 from tests.functional.test_image_data import (_start_raw_upload, _wait_for_status,
-                                              chunks, no_files_for)
+                                              assert_stored, chunks, no_files_for)
 
 KiB = 1024
 STORAGE_QUOTA = 1000 * KiB
@@ -94,6 +95,7 @@ def test_storage_quota_refuses_an_upload_that_does_not_fit(limited, tenant):
     assert tenant.image(second['id'])['status'] == 'queued'
     assert no_files_for(limited, second['id'])
     assert tenant.upload(second['id'], b'b' * (400 * KiB)).status_code == 204
+    assert_stored(tenant, second['id'], b'b' * (400 * KiB))
 
 
 def test_an_image_deleted_during_a_reserved_upload_answers_410(limited, tenant):
@@ -120,21 +122,39 @@ def test_declared_size_over_the_storage_quota_is_refused_before_reading(tenant):
 
 
 def test_two_uploads_racing_for_the_last_bytes_never_exceed_the_quota(limited):
+    """Both uploads (of unknown size: their storage is reserved as bytes arrive) are
+    saving at once before either sends the rest of its bytes: they race for certain."""
     project = deployment.new_project()
     with limited.client(project) as client:
         images = [client.create_image() for _ in range(2)]
+    uploads = {image['id']: RawUpload(limited.url, image['id'], headers={
+        'X-Project-Id': project, 'X-Roles': 'member'}) for image in images}
     results = {}
+    barrier = threading.Barrier(len(uploads))
 
-    def upload(image):
+    def finish(image_id):
+        upload = uploads[image_id]
+        barrier.wait()
+        for chunk in chunks(b'r' * (536 * KiB), 64 * KiB):
+            if not upload.send(chunk):
+                break
+        else:
+            upload.end()
+        results[image_id] = upload.response()[0]
+
+    try:
+        for upload in uploads.values():
+            upload.send(b'r' * (64 * KiB))
         with limited.client(project) as client:
-            body = chunks(b'r' * (600 * KiB), 64 * KiB, pause=0.02)
-            results[image['id']] = client.upload(image['id'], body).status_code
-
-    threads = [threading.Thread(target=upload, args=(image,)) for image in images]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+            _wait_for_statuses(client, uploads, 'saving')
+        threads = [threading.Thread(target=finish, args=(i,)) for i in uploads]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for upload in uploads.values():
+            upload.close()
     # Usually one wins; both may lose if each hits the quota before the other gives
     # its reservation back. Never may both win.
     assert list(results.values()).count(204) <= 1, results
@@ -147,6 +167,17 @@ def test_two_uploads_racing_for_the_last_bytes_never_exceed_the_quota(limited):
     assert usage['image_size_total']['usage'] * 1024 * 1024 <= STORAGE_QUOTA
 
 
+def _wait_for_statuses(client, image_ids, status, timeout=20):
+    """Until every image of ``image_ids`` has ``status`` at the same time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = {i: client.image(i)['status'] for i in image_ids}
+        if set(current.values()) == {status}:
+            return
+        assert time.monotonic() < deadline, 'never all %s: %s' % (status, current)
+        time.sleep(0.05)
+
+
 def test_uploading_count_limit(one_at_a_time):
     with one_at_a_time.client(deployment.new_project()) as client:
         first, second = client.create_image(), client.create_image()
@@ -154,9 +185,11 @@ def test_uploading_count_limit(one_at_a_time):
         _wait_for_status(client, first['id'], 'saving')
         assert client.upload(second['id'], b'y').status_code == 413
         sock.sendall(b'x' * 1000)
-        assert b'204' in sock.recv(1024)
+        assert sock.recv(1024).startswith(b'HTTP/1.1 204 ')
         sock.close()
         assert client.upload(second['id'], b'y').status_code == 204
+        assert_stored(client, first['id'], b'x' * 2000)
+        assert_stored(client, second['id'], b'y')
 
 
 def test_usage_reports_every_limit(limited):

@@ -17,7 +17,7 @@ import tempfile
 
 import pytest
 
-from tests.fixtures.databases import unavailable
+from tests.fixtures import skips
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MEMBER = '0123456789abcdef0123456789abcdef'
@@ -60,10 +60,10 @@ def home():
 
 def run_in_own_network(script, cwd, home, timeout=300):
     if shutil.which('unshare') is None or shutil.which('ip') is None:
-        unavailable('unshare and ip (util-linux, iproute2) are needed')
+        skips.unavailable('unshare and ip', 'util-linux and iproute2 are needed')
     probe = subprocess.run(['unshare', '-rn', 'true'], capture_output=True)
     if probe.returncode != 0:
-        unavailable('no network namespace: %s' % probe.stderr.decode().strip())
+        skips.unavailable('a network namespace', probe.stderr.decode().strip())
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(('OS_', 'VIRTUAL_ENV'))}
     env.update(HOME=home, PYTHONPATH=ROOT, PATH='%s:%s' % (

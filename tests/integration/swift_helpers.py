@@ -1,19 +1,13 @@
 """Helpers shared by the Swift integration tests of the public API.
 
 A deterministic image pattern that any byte range can be rebuilt from, a streamed
-uploader whose memory stays at one chunk, a raw chunked PUT that sees the API's
-answer while the body is still being sent, Swift listings and the API workers' peak
+uploader whose memory stays at one chunk, Swift listings and the API workers' peak
 memory.
 """
 
 import hashlib
-import http.client
-import json
 import random
-import select
-import socket
 import time
-import urllib.parse
 
 MiB = 1024 * 1024
 CHUNK = MiB
@@ -90,59 +84,6 @@ def wait_until(predicate, timeout, interval=0.25, message='condition'):
         if time.monotonic() > deadline:
             raise AssertionError('%s not met in %ss' % (message, timeout))
         time.sleep(interval)
-
-
-class RawUpload:
-    """A chunked ``PUT /v2/images/{id}/file`` over a plain socket.
-
-    requests sends the whole body before it reads the answer, so an API that answers
-    early (a store that failed mid-upload) looks to it like a broken connection. This
-    client looks for the answer before every chunk it sends.
-    """
-
-    def __init__(self, base_url, image_id, timeout=30):
-        parsed = urllib.parse.urlsplit(base_url)
-        self.sock = socket.create_connection((parsed.hostname, parsed.port),
-                                             timeout=timeout)
-        self.sock.sendall(('PUT /v2/images/%s/file HTTP/1.1\r\nHost: %s\r\n'
-                           'Content-Type: application/octet-stream\r\n'
-                           'Accept: application/json\r\n'
-                           'Transfer-Encoding: chunked\r\n\r\n'
-                           % (image_id, parsed.netloc)).encode())
-        self.sent = 0
-
-    def answered(self):
-        readable, _, _ = select.select([self.sock], [], [], 0)
-        return bool(readable)
-
-    def send(self, chunk):
-        """Send ``chunk``; False (nothing sent) once the API has answered or stopped
-        reading."""
-        if self.answered():
-            return False
-        try:
-            self.sock.sendall(b'%x\r\n%b\r\n' % (len(chunk), chunk))
-        except OSError:   # a timeout (the API stopped reading) or a reset
-            return False
-        self.sent += len(chunk)
-        return True
-
-    def end(self):
-        self.sock.sendall(b'0\r\n\r\n')
-
-    def response(self):
-        """``(status, headers, parsed JSON body or text)`` of the API's answer."""
-        response = http.client.HTTPResponse(self.sock, method='PUT')
-        response.begin()
-        body = response.read()
-        try:
-            body = json.loads(body)
-        except ValueError:
-            body = body.decode(errors='replace')
-        return response.status, dict(response.getheaders()), body
-
-    def close(self):
-        self.sock.close()
 
 
 # -- the API workers' memory -------------------------------------------------------------

@@ -195,6 +195,10 @@ def test_upload_to_an_unknown_store_is_400_and_keeps_the_image_queued(multi, ten
     assert 'stores' not in image
     assert not multi.in_local(image['id']) and not multi.in_swift(image['id'])
     assert upload(tenant, image['id'], b'data', store='objects').status_code == 204
+    image = tenant.image(image['id'])
+    assert (image['status'], image['stores'], image['size'], image['checksum']) == (
+        'active', 'objects', 4, hashlib.md5(b'data').hexdigest())
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == b'data'
 
 
 def test_stores_attribute_in_show_and_list(tenant):

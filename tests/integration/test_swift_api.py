@@ -13,8 +13,10 @@ import uuid
 import pytest
 
 from tests.fixtures import deployment
+from tests.fixtures import skips
+from tests.fixtures.raw_http import RawUpload
 from tests.integration.swift_helpers import (
-    CLOSE, MiB, RawUpload, api_workers, digests_of_download, objects_of, pattern_bytes,
+    CLOSE, MiB, api_workers, digests_of_download, objects_of, pattern_bytes,
     pattern_chunk, pattern_chunks, peak_rss, reset_peak_rss, rss, swift_store_options,
     wait_until)
 
@@ -22,8 +24,8 @@ pytestmark = pytest.mark.swift
 
 SEGMENT = 64 * MiB
 GiB = 1024 * MiB
-# What a streaming upload may add to an API worker's memory: a few 1 MiB chunks in
-# queues, never a segment (64 MiB), let alone the image.
+# What a streaming upload or download may add to an API worker's memory: a few 1 MiB
+# chunks in queues, never a segment (64 MiB), let alone the image.
 WORKER_RSS_GROWTH_LIMIT = 48 * MiB
 
 
@@ -118,20 +120,46 @@ def test_gib_upload_is_sixteen_segments_and_a_manifest(swift_glance, gib_image):
 def test_gib_upload_streams_in_bounded_memory(gib_image):
     _, growth = gib_image
     if growth is None:
-        pytest.skip('cannot reset the workers\' peak RSS (/proc/<pid>/clear_refs)')
+        skips.unavailable('/proc/<pid>/clear_refs', 'cannot reset the API workers\' '
+                          'peak memory (VmHWM) to measure an upload')
     assert max(growth) < WORKER_RSS_GROWTH_LIMIT, growth
 
 
-def test_gib_download_matches_the_image_checksums(admin, gib_image):
+@pytest.fixture(scope='module')
+def gib_download(swift_glance, gib_image):
+    """The 1 GiB image downloaded once, streamed: the response, the digests of what
+    came, and the API workers' peak memory growth meanwhile (None if unmeasurable)."""
     image, _ = gib_image
-    response = admin.get('/v2/images/%s/file' % image['id'], stream=True, timeout=300)
+    workers = api_workers(swift_glance.glance)
+    before = [rss(pid) for pid in workers]
+    measured = reset_peak_rss(workers)
+    with swift_glance.glance.client() as client:
+        response = client.get('/v2/images/%s/file' % image['id'], stream=True,
+                              timeout=300)
+        digests = digests_of_download(response, GiB)
+    growth = ([peak_rss(pid) - start for pid, start in zip(workers, before)]
+              if measured else None)
+    return response, digests, growth
+
+
+def test_gib_download_matches_the_image_checksums(gib_image, gib_download):
+    image, _ = gib_image
+    response, (md5, sha512, same_bytes), _ = gib_download
     assert response.status_code == 200
     assert response.headers['Content-Length'] == str(GiB)
     assert response.headers['Content-MD5'] == image['checksum']
-    md5, sha512, same_bytes = digests_of_download(response, GiB)
     assert image['os_hash_algo'] == 'sha512'
     assert (md5, sha512) == (image['checksum'], image['os_hash_value'])
     assert same_bytes   # and so the checksums are those of the bytes the client sent
+
+
+def test_gib_download_streams_in_bounded_memory(gib_download):
+    """The workers never hold a segment (64 MiB) of the image being sent."""
+    _, _, growth = gib_download
+    if growth is None:
+        skips.unavailable('/proc/<pid>/clear_refs', 'cannot reset the API workers\' '
+                          'peak memory (VmHWM) to measure a download')
+    assert max(growth) < WORKER_RSS_GROWTH_LIMIT, growth
 
 
 def test_range_across_a_segment_boundary(admin, gib_image):

@@ -8,6 +8,7 @@ through the store under test.
 """
 
 import hashlib
+import itertools
 import uuid
 
 import pytest
@@ -15,7 +16,8 @@ import requests
 import swiftclient
 
 from tests.fixtures import deployment
-from tests.fixtures.swift import unavailable
+from tests.fixtures.raw_http import RawUpload
+from tests.fixtures.swift import keystone_proxy
 from tests.unit.stores.conftest import payload
 
 pytestmark = [pytest.mark.swift, pytest.mark.keystone]
@@ -59,10 +61,7 @@ class Tenancy:
 
 @pytest.fixture(scope='module')
 def tenancy(swift_service, keystone, tmp_path_factory):
-    try:
-        swift_url = swift_service.start_keystone_proxy(keystone.authtoken_config())
-    except RuntimeError as exc:
-        unavailable('cannot start Swift with Keystone auth: %s' % exc)
+    swift_url = keystone_proxy(swift_service, keystone)
     storage = swift_url + '/v1/AUTH_$(project_id)s'
     admin_project = keystone.projects['admin'].id
     options = {'default_store': 'swift', 'swift_store_multi_tenant': True,
@@ -260,3 +259,54 @@ def test_a_failed_upload_leaves_no_container_behind(tenancy, owner):
     with pytest.raises(swiftclient.ClientException) as gone:
         alpha.head_container(container_of(image['id']))
     assert gone.value.http_status == 404
+
+
+def test_an_upload_that_outlives_its_token_fails_and_its_segments_go_with_the_image(
+        tenancy, owner):
+    """Trusts are not implemented: the caller's token is what writes to its account.
+    When it ends mid-upload (revoked here: the suite's tokens last hours), the next
+    segment is refused and the upload fails; the segments it wrote cannot be removed
+    with that token, and go when the image is deleted."""
+    token, _ = tenancy.keystone.issue_token('alpha-member')
+    image = create(owner, tenancy)
+    container = container_of(image['id'])
+    alpha = tenancy.swift_as('alpha-member', 'alpha')
+    piece = 64 * 1024
+    raw = RawUpload(tenancy.glance.url, image['id'], headers={'X-Auth-Token': token})
+    try:
+        pieces = (payload(piece, seed=n) for n in itertools.count())
+        while not swift_objects(alpha, container):   # a segment is in Swift
+            assert raw.send(next(pieces)), 'answered before Swift held a segment'
+        tenancy.keystone.revoke(token)
+        for data in itertools.islice(pieces, 4 * SEGMENT // piece):
+            if not raw.send(data):
+                break
+        else:
+            raw.end()
+        status, _, body = raw.response()
+    finally:
+        raw.close()
+    assert status == 503, body
+    assert body['code'] == '503 Service Unavailable'
+    shown = owner.get(tenancy.url('/v2/images/%s' % image['id'])).json()
+    assert shown['status'] == 'queued'
+    # Segments only, no manifest: nothing reads them as the image.
+    left = swift_objects(alpha, container)
+    assert left and all(name.startswith(image['id'] + '-') for name in left), left
+
+    data = payload(300 * 1024, seed=17)
+    response = upload(owner, tenancy, image['id'], data)
+    assert response.status_code == 204, response.text
+    assert download(owner, tenancy, image['id']).content == data
+    assert owner.delete(tenancy.url('/v2/images/%s' % image['id'])).status_code == 204
+    assert swift_objects(alpha, container) == []
+
+
+def swift_objects(conn, container):
+    """The names in ``container`` (none if it does not exist)."""
+    try:
+        return [entry['name'] for entry in conn.get_container(container)[1]]
+    except swiftclient.ClientException as exc:
+        if exc.http_status == 404:
+            return []
+        raise

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
+
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PACKAGES = ('glance_api', 'glance_registry', 'stores')

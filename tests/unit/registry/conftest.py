@@ -8,6 +8,7 @@ projects (``project``) and finds its own images with a unique property
 """
 
 import dataclasses
+import functools
 import os
 import secrets
 import subprocess
@@ -20,9 +21,9 @@ from glance_registry import client as client_module
 from glance_registry import db as db_module
 from glance_registry import migrations
 from glance_registry.client import identity
-from tests.fixtures import databases as databases_module
 from tests.fixtures import processes
 from tests.fixtures.databases import databases  # noqa: F401 (a fixture)
+from tests.unit.registry import races
 
 ADMIN = identity.Identity('admin-user', 'admin-project', ('admin',), is_admin=True)
 
@@ -97,6 +98,13 @@ def client(registry):
 
 
 @pytest.fixture
+def race(registry):
+    """``race(calls)``: run the zero-argument ``calls`` against the registry at once,
+    overlapping for certain (``races.race``); their outcomes."""
+    return functools.partial(races.race, registry)
+
+
+@pytest.fixture
 def project():
     """A factory of identities in new, unique projects."""
     def make(name='member', admin=False):
@@ -127,7 +135,3 @@ def list_scope(client, scope):
     def list_(caller, params=()):
         return client.list_images(caller, [('test_scope', scope)] + list(params))
     return list_
-
-
-def unavailable(reason):
-    databases_module.unavailable(reason)

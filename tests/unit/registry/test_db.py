@@ -9,6 +9,7 @@ import pytest
 from playhouse import pool
 
 from glance_registry import db as db_module
+from tests.fixtures.tools import immutable
 
 
 @pytest.mark.parametrize('url,cls,database,params', [
@@ -106,24 +107,16 @@ def test_write_transactions_queue_concurrent_sqlite_writers(tmp_path):
 
 def test_a_connection_opened_read_only_is_not_reused_once_the_file_is_writable(
         tmp_path):
-    import shutil
-    import subprocess
-    if shutil.which('chattr') is None:
-        pytest.skip('chattr is not installed')
     path = tmp_path / 'ro.sqlite'
     db = db_module.open_database('sqlite:///%s' % path)
     with db_module.connection(db):
         db.execute_sql('CREATE TABLE t (x INTEGER)')
     db.close_all()
     # Immutable: even root opens it read-only (chmod does not stop root).
-    if subprocess.run(['chattr', '+i', str(path)]).returncode:
-        pytest.skip('cannot make the file immutable here')
-    try:
+    with immutable(str(path)):
         with pytest.raises(peewee.OperationalError, match='readonly'):
             with db_module.connection(db):
                 db.execute_sql('INSERT INTO t VALUES (1)')
-    finally:
-        subprocess.run(['chattr', '-i', str(path)], check=True)
     with db_module.connection(db):
         db.execute_sql('INSERT INTO t VALUES (2)')
         assert db.execute_sql('SELECT x FROM t').fetchall() == [(2,)]

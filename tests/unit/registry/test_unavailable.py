@@ -3,8 +3,6 @@ and keeps serving what it still can."""
 
 import contextlib
 import os
-import shutil
-import subprocess
 
 import pytest
 import requests
@@ -18,6 +16,8 @@ from glance_registry.images import records
 from glance_registry.images import writes
 from tests.fixtures import databases as databases_module
 from tests.fixtures import processes
+from tests.fixtures import skips
+from tests.fixtures import tools
 from tests.unit.registry.conftest import ADMIN
 from tests.unit.registry.conftest import sync
 
@@ -35,15 +35,8 @@ def unwritable(path):
             os.chmod(path, 0o644)
         return
     # Root writes through any mode bits; the immutable attribute stops it.
-    if shutil.which('chattr') is None:
-        pytest.skip('running as root without chattr: cannot make a file unwritable')
-    made = subprocess.run(['chattr', '+i', path], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip('cannot make %s immutable here: %s' % (path, made.stderr.strip()))
-    try:
+    with tools.immutable(path):
         yield
-    finally:
-        subprocess.run(['chattr', '-i', path], check=True)
 
 
 def test_unwritable_sqlite_file_answers_503_for_writes_and_serves_reads(
@@ -127,7 +120,7 @@ _KILL_CONNECTIONS = {
 def test_connections_the_server_dropped_are_replaced_without_errors(registry, project):
     """After a database restart, pooled connections are dead: no request may fail."""
     if registry.backend == 'sqlite':
-        pytest.skip('SQLite has no server to drop connections')
+        skips.not_applicable('SQLite has no server to drop connections')
     caller, client = project(), registry.client
     image = client.create_image(caller, {})
     for _ in range(8):  # Fill both workers' pools.

@@ -212,30 +212,21 @@ def test_moving_to_deleted_goes_through_delete(client, project):
 
 
 @pytest.mark.parametrize('racers', [2, 6])
-def test_racing_transitions_have_exactly_one_winner(client, project, racers):
+def test_racing_transitions_have_exactly_one_winner(client, project, race, racers):
     caller = project()
     for _ in range(5):
         image = client.create_image(caller, dict(FORMATS))
-        barrier = threading.Barrier(racers)
-        outcomes = []
-
-        def race(n):
-            barrier.wait()
-            try:
-                client.transition_status(caller, image['id'], 'queued', 'saving',
-                                         values={'size': n})
-                outcomes.append(('won', n))
-            except errors.Conflict as exc:
-                outcomes.append(('lost', exc.details.get('current_status')))
-
-        threads = [threading.Thread(target=race, args=(n,)) for n in range(racers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        winners = [n for outcome, n in outcomes if outcome == 'won']
+        outcomes = race([
+            lambda n=n: client.transition_status(caller, image['id'], 'queued',
+                                                 'saving', values={'size': n})
+            for n in range(racers)])
+        winners = [n for n, outcome in enumerate(outcomes)
+                   if not isinstance(outcome, errors.RegistryError)]
         assert len(winners) == 1, outcomes
-        assert sorted(outcomes)[:-1] == [('lost', 'saving')] * (racers - 1)
+        losers = [outcome for outcome in outcomes if outcome is not outcomes[winners[0]]]
+        assert all(isinstance(o, errors.Conflict) for o in losers), outcomes
+        assert [o.details.get('current_status') for o in losers] == \
+            ['saving'] * (racers - 1)
         after = client.get_image(caller, image['id'])
         assert after['status'] == 'saving' and after['size'] == winners[0]
 

@@ -13,6 +13,7 @@ from glance_registry.client import identity as identity_module
 from glance_registry.client import list_params
 from glance_registry.images import filters
 from glance_registry.images import records
+from tests.fixtures import skips
 
 FORMATS = {'disk_format': 'qcow2', 'container_format': 'bare'}
 
@@ -376,7 +377,7 @@ def sqlite_first_page_plan(in_process, caller, params):
     """SQLite's plan for the first page of a list with ``params``, as one line."""
     db, _ = in_process
     if db_module.dialect(db) != 'sqlite':
-        pytest.skip('an SQLite query plan')
+        skips.not_applicable('an SQLite query plan')
     query = list_params.parse_list_params([('limit', '25')] + params)
     select = (models.Image.select(models.Image.id)
               .where(filters.list_condition(query, caller, 'sqlite'))

@@ -11,7 +11,6 @@ import requests
 from glance_registry.client import Lease
 from glance_registry.client import errors
 from tests.unit.registry.conftest import ADMIN
-from tests.unit.registry.images.test_quotas import race
 
 FORMATS = {'disk_format': 'raw', 'container_format': 'bare'}
 HASH = {'checksum': 'c' * 32, 'os_hash_algo': 'sha512', 'os_hash_value': 'f' * 128}
@@ -109,7 +108,7 @@ def test_more_locations_than_max_locations_is_too_large(client, project):
                                    max_locations=-1)['locations']) == 3
 
 
-def test_racing_adds_never_exceed_max_locations(client, project):
+def test_racing_adds_never_exceed_max_locations(client, project, race):
     caller = project()
     image = active_image(client, caller, 'file:///0')
     outcomes = race([lambda n=n: client.add_location(caller, image['id'],
@@ -122,7 +121,7 @@ def test_racing_adds_never_exceed_max_locations(client, project):
     assert len(client.get_image(caller, image['id'])['locations']) == 4
 
 
-def test_racing_adds_of_one_url_add_it_once(client, project):
+def test_racing_adds_of_one_url_add_it_once(client, project, race):
     caller = project()
     image = active_image(client, caller, 'file:///0')
     outcomes = race([lambda: client.add_location(caller, image['id'], 'file:///same')
@@ -210,7 +209,7 @@ def test_a_queued_image_may_lose_its_last_location(client, project):
     assert client.remove_location(caller, image['id'], 'file:///a')['locations'] == []
 
 
-def test_racing_removals_keep_the_last_copy(client, project):
+def test_racing_removals_keep_the_last_copy(client, project, race):
     caller = project()
     image = active_image(client, caller, 'file:///a', 'file:///b', 'file:///c')
     outcomes = race([lambda url=url: client.remove_location(caller, image['id'], url)
@@ -339,7 +338,7 @@ def test_an_expired_lease_is_taken_over_counting_an_attempt(client, project):
     assert claimed['locations'][0]['attempts'] == 1
 
 
-def test_racing_claims_of_an_expired_lease_have_one_winner(client, project):
+def test_racing_claims_of_an_expired_lease_have_one_winner(client, project, race):
     caller = project()
     image = pending_image(client, caller, Lease('dead', 0))
     time.sleep(0.01)

@@ -2,7 +2,6 @@
 and a project's usage, on every backend. The racing tests run many writers of one
 project at once: exactly the writes that fit may succeed."""
 
-import threading
 import uuid
 
 import orjson
@@ -25,27 +24,6 @@ def too_large(limit, call, *args, **kwargs):
     assert raised.value.details['limit'] == limit
     assert '%s is' % limit in raised.value.message
     return raised.value
-
-
-def race(calls):
-    """Run the zero-argument ``calls`` at once; their outcomes, in the same order:
-    the result, or the ``RegistryError`` raised."""
-    barrier = threading.Barrier(len(calls))
-    outcomes = [None] * len(calls)
-
-    def run(i):
-        barrier.wait()
-        try:
-            outcomes[i] = calls[i]()
-        except errors.RegistryError as exc:
-            outcomes[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
 
 
 def saving(client, caller, **values):
@@ -152,7 +130,7 @@ def test_max_images_counts_the_owners_images_that_are_not_deleted(client, projec
     assert client.usage(owner)['image_count_total'] == 2
 
 
-def test_racing_creates_never_exceed_max_images(client, project):
+def test_racing_creates_never_exceed_max_images(client, project, race):
     owner = project('owner')
     client.create_image(owner, {})
     outcomes = race([lambda: client.create_image(owner, {}, quota={'max_images': 4})
@@ -180,7 +158,7 @@ def test_max_uploading_counts_the_owners_uploads_in_progress(client, project):
     assert client.usage(owner)['image_count_uploading'] == 3
 
 
-def test_racing_uploads_never_exceed_max_uploading(client, project):
+def test_racing_uploads_never_exceed_max_uploading(client, project, race):
     owner = project('owner')
     images = [client.create_image(owner, FORMATS) for _ in range(6)]
     outcomes = race([
@@ -257,7 +235,7 @@ def test_a_failed_upload_or_a_deletion_gives_the_reservation_back(client, projec
     assert client.reserve(caller, again['id'], 5, -1) == {'usage': 5, 'reserved': 5}
 
 
-def test_racing_reservations_get_exactly_the_bytes_that_fit(client, project):
+def test_racing_reservations_get_exactly_the_bytes_that_fit(client, project, race):
     """Six uploads race for the last 600 bytes, 200 each: three succeed."""
     caller = project()
     activate(client, caller, saving(client, caller), 400)
@@ -273,7 +251,7 @@ def test_racing_reservations_get_exactly_the_bytes_that_fit(client, project):
 
 
 def test_uploads_growing_their_reservations_together_never_exceed_the_limit(
-        client, project):
+        client, project, race):
     """Each upload grows its reservation step by step until it no longer fits: the
     steps granted fill the limit exactly, whatever the interleaving."""
     caller = project()

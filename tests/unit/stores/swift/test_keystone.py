@@ -9,7 +9,7 @@ import swiftclient
 
 from stores import errors
 from tests.fixtures.keystone import REGION
-from tests.fixtures.swift import unavailable
+from tests.fixtures.swift import keystone_proxy
 from tests.unit.stores.conftest import build_store, payload, write_image
 
 pytestmark = [pytest.mark.swift, pytest.mark.keystone]
@@ -18,10 +18,7 @@ pytestmark = [pytest.mark.swift, pytest.mark.keystone]
 @pytest.fixture(scope='module')
 def object_store(swift_service, keystone):  # noqa: F811
     """Swift in Keystone's catalog: internal endpoints work, public ones refuse."""
-    try:
-        url = swift_service.start_keystone_proxy(keystone.authtoken_config())
-    except RuntimeError as exc:
-        unavailable('cannot start Swift with Keystone auth: %s' % exc)
+    url = keystone_proxy(swift_service, keystone)
     # Nothing listens on port 9 of 127.0.0.1: a store using the public endpoint fails.
     with keystone.service_endpoints('object-store', 'swift', {
             'internal': url + '/v1/AUTH_$(project_id)s',

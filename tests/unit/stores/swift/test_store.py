@@ -1,6 +1,7 @@
 """The Swift driver beyond the conformance suite: names, containers, large objects,
 failures and their mapping to ``stores.errors``, against a real Swift."""
 
+import hashlib
 import math
 import threading
 import time
@@ -32,9 +33,13 @@ def test_small_image_is_one_object_named_after_the_image(swift_harness):
     stored = write_image(swift_harness.store, data, image_id=image_id, size=len(data))
     assert stored.url == 'swift+config://ref1/%s/%s' % (swift_harness.container, image_id)
     assert swift_harness.backend_names() == [image_id]
-    headers = swift_harness.admin.head_object(swift_harness.container, image_id)
+    headers, stored_bytes = swift_harness.admin.get_object(swift_harness.container,
+                                                            image_id)
     assert 'x-static-large-object' not in headers
-    assert headers['etag'] == stored.checksum
+    assert stored_bytes == data
+    # The checksum is Swift's etag (not computed again), and is the data's md5.
+    assert stored.checksum == headers['etag'] == hashlib.md5(data).hexdigest()
+    assert stored.multihash == hashlib.sha512(data).hexdigest()
 
 
 @pytest.mark.parametrize('declared', [True, False], ids=['size-given', 'size-unknown'])
