@@ -269,7 +269,7 @@ class WebResponse:
     def close(self):
         self._raw.release_conn()
         self._raw.close()
-        self._pool.close()
+        _close(self._pool)
 
     def __enter__(self):
         return self
@@ -308,7 +308,7 @@ def open_url(policy, url, *, method='GET', headers=None, max_bytes=None,
         if raw.status in _REDIRECTS and location:
             raw.drain_conn()
             raw.release_conn()
-            pool.close()
+            _close(pool)
             try:
                 next_url = urllib.parse.urljoin(current.url, location.strip())
             except ValueError as exc:
@@ -371,14 +371,14 @@ def _answer(resolved, method, headers, timeouts, retries, tls, proxies):
             try:
                 raw = _send(pool, resolved, method, headers, proxies)
             except (OSError, urllib3.exceptions.HTTPError) as exc:
-                pool.close()
+                _close(pool)
                 last = '%s at %s: %s' % (resolved.shown, address, exc)
                 continue
             if raw.status in _RETRY_STATUSES and attempt < retries:
                 last = '%s answered %d' % (resolved.shown, raw.status)
                 raw.drain_conn()
                 raw.release_conn()
-                pool.close()
+                _close(pool)
                 break
             return raw, pool
         LOG.info('attempt %d of %d at %s failed: %s', attempt + 1, retries + 1,
@@ -414,6 +414,14 @@ def _pool(resolved, address, timeouts, tls, proxies):
                                            maxsize=1, **tls_args)
     return urllib3.HTTPConnectionPool(str(address), resolved.port, timeout=timeout,
                                       retries=False, maxsize=1)
+
+
+def _close(pool):
+    # A connection pool closes; a ProxyManager (pools by proxy) clears.
+    if isinstance(pool, urllib3.PoolManager):
+        pool.clear()
+    else:
+        pool.close()
 
 
 def _send(pool, resolved, method, headers, proxies):

@@ -325,3 +325,21 @@ def test_addresses_are_parsed_as_the_resolver_gives_them():
     policy = web.UrlPolicy()
     assert policy.address_refusal('x.test', ipaddress.ip_address('8.8.8.8')) is None
     assert policy.address_refusal('x.test', ipaddress.ip_address('::1')) is not None
+
+
+def test_through_a_proxy_the_url_is_still_checked_and_the_proxy_asked(
+        server, monkeypatch):
+    # The test server answers absolute-form requests too, as a forward proxy would.
+    fake_resolver(monkeypatch, {'images.test': ['127.0.0.1'],
+                                'inside.test': ['10.0.0.1']})
+    policy = web.UrlPolicy(allowed_hosts=('images.test', 'inside.test'),
+                           allowed_ports=(80,))
+    proxies = {'http': server.url}
+    before = server.requests.get('/data/12', 0)
+    assert read(policy, 'http://images.test/data/12', proxies=proxies) == (
+        200, pattern(12))
+    assert server.requests['/data/12'] == before + 1
+    strict = web.UrlPolicy(allowed_hosts=('images.test',), allowed_ports=(80,))
+    with pytest.raises(web.Refused):
+        read(strict, 'http://inside.test/data/12', proxies=proxies)
+    assert server.requests['/data/12'] == before + 1
