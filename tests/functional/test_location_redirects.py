@@ -9,14 +9,13 @@ locations shown, hashing of added locations on, and ``[import_filtering_opts]``
 allowing one loopback host and port: the tenant's web server's.
 """
 
-import time
-
 import pytest
 import requests
 
 from tests.fixtures import deployment, web_server
 from tests.fixtures.processes import free_port
 from tests.fixtures.web_server import pattern
+from tests.functional.test_locations import settled
 
 # A port the filters allow where nothing listens: failures there must read like any
 # other failure.
@@ -61,16 +60,6 @@ def assert_generic(response, status, glance, url=''):
                    'refused', 'timed out', str(CLOSED_PORT), ' 500', ' 404'):
         assert secret not in told, message
     return message
-
-
-def settled(client, image_id, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        image = client.image(image_id)
-        if image['status'] != 'importing':
-            return image
-        time.sleep(0.1)
-    raise AssertionError('image %s still importing' % image_id)
 
 
 @pytest.mark.parametrize('target', ['registry', 'api'])
