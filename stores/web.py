@@ -363,10 +363,14 @@ def _answer(resolved, method, headers, timeouts, retries, tls, proxies):
     """``(urllib3 response, its pool)`` once a server answered; Failed after
     ``retries`` more attempts without one."""
     last = None
+    # Each checked address in turn (a name may have one that does not answer);
+    # through a proxy, which connects by name, once.
+    addresses = resolved.addresses[:1] if _proxy_for(resolved, proxies) else (
+        resolved.addresses)
     for attempt in range(retries + 1):
         if attempt:
             time.sleep(_BACKOFF * 2 ** (attempt - 1))
-        for address in resolved.addresses:
+        for address in addresses:
             pool = _pool(resolved, address, timeouts, tls, proxies)
             try:
                 raw = _send(pool, resolved, method, headers, proxies)
