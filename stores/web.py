@@ -41,6 +41,8 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 # Answers worth asking again: the server or a gateway in front of it is busy.
 _RETRY_STATUSES = (502, 503, 504)
 _NAT64 = ipaddress.ip_network('64:ff9b::/96')
+_CREDENTIAL_HEADERS = frozenset({'authorization', 'x-auth-token', 'x-service-token',
+                                 'cookie', 'proxy-authorization'})
 
 REFUSED = 'The URL, or a URL it redirects to, is not one this service may read.'
 FAILED = 'The data at the URL could not be read.'
@@ -298,8 +300,12 @@ def open_url(policy, url, *, method='GET', headers=None, max_bytes=None,
     first = current = _checked_target(policy, url)
     for _ in range(max_redirects + 1):
         request_headers = dict(headers or {})
-        # Credentials in the URL go to its own origin only, never to a redirect's.
-        if current.auth and current.origin == first.origin:
+        # Credentials (in the URL or in headers such as a token) go to the first
+        # URL's origin only, never to where it redirects elsewhere.
+        if current.origin != first.origin:
+            request_headers = {name: value for name, value in request_headers.items()
+                               if name.lower() not in _CREDENTIAL_HEADERS}
+        elif current.auth:
             request_headers['Authorization'] = 'Basic ' + base64.b64encode(
                 current.auth.encode()).decode()
         raw, pool = _answer(current, method, request_headers, timeouts, retries,

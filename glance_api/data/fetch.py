@@ -22,15 +22,17 @@ Refused = web.Refused
 Failed = web.Failed
 
 
-def open_url(conf, url, *, max_bytes=None):
+def open_url(conf, url, *, max_bytes=None, headers=None):
     """A context manager yielding the answer to ``GET url``: ``iter_content(n)``
     (bytes chunks), ``headers``, ``url`` (after redirects).
 
     Raises ``Refused`` or ``Failed`` (see the module); reading more than
-    ``max_bytes`` raises ``Failed`` while iterating.
+    ``max_bytes`` raises ``Failed`` while iterating. ``headers`` are sent with the
+    request (e.g. ``X-Auth-Token`` for glance-download); credentials among them
+    go to the URL's own origin only, not to where it redirects elsewhere.
     """
     response = web.open_url(import_filtering.url_policy(conf), url,
-                            max_bytes=max_bytes)
+                            max_bytes=max_bytes, headers=headers)
     if not 200 <= response.status < 300:
         response.close()
         LOG.warning('cannot read %s: it answered %d', response.url, response.status)

@@ -343,3 +343,13 @@ def test_through_a_proxy_the_url_is_still_checked_and_the_proxy_asked(
     with pytest.raises(web.Refused):
         read(strict, 'http://inside.test/data/12', proxies=proxies)
     assert server.requests['/data/12'] == before + 1
+
+
+def test_credentials_go_to_the_first_origin_only(server, other):
+    url = server.redirect(other.url + '/host')
+    with web.open_url(loopback(server, other), url, headers={
+            'X-Auth-Token': 'secret', 'X-Other': 'kept'}) as response:
+        assert response.read(100) == b'127.0.0.1:%d' % other.port
+    assert server.last_headers['X-Auth-Token'] == 'secret'
+    assert 'X-Auth-Token' not in other.last_headers
+    assert other.last_headers['X-Other'] == 'kept'
