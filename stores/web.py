@@ -201,12 +201,16 @@ class _Target:
         literal = _address(host)
         if literal is not None:
             host = str(literal)   # one spelling, as the filters' lists are read
+        else:
+            host = host.encode('idna').decode('ascii')   # UnicodeError: ValueError
         shown = '[%s]' % host if ':' in host else host
         if port != DEFAULT_PORTS.get(scheme):
             shown += ':%d' % port
         path = parsed.path or '/'
         if parsed.query:
             path += '?' + parsed.query
+        # The request line is ASCII: escape what is not (escapes already there stay).
+        path = urllib.parse.quote(path, safe="/?%:@!$&'()*+,;=~")
         auth = None
         if parsed.username is not None:
             auth = '%s:%s' % (urllib.parse.unquote(parsed.username),

@@ -353,3 +353,12 @@ def test_credentials_go_to_the_first_origin_only(server, other):
     assert server.last_headers['X-Auth-Token'] == 'secret'
     assert 'X-Auth-Token' not in other.last_headers
     assert other.last_headers['X-Other'] == 'kept'
+
+
+def test_unusual_urls_are_refused_or_escaped_never_an_error(server, monkeypatch):
+    policy = loopback(server)
+    assert policy.refusal('http://ex\u00e4mple.test/disk') is not None   # not listed
+    assert web.UrlPolicy().refusal('http://' + 'a' * 70 + '.test/') is not None
+    # A path that is not ASCII is sent escaped.
+    assert read(policy, server.url + '/missing/\u00e4')[0] == 404
+    assert server.requests['/missing/%C3%A4'] == 1
