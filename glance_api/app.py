@@ -14,7 +14,7 @@ from flask import Flask, g, request
 
 import stores
 from glance_api.access import context, policy, protections, quotas
-from glance_api.data import store_data
+from glance_api.data import import_filtering, store_data
 from glance_api.http import auth, errors, healthcheck, keepalive, route_rules
 from glance_api.images import schemas
 from glance_api.services import Services
@@ -41,7 +41,8 @@ def create_app(conf, registry=None, store_set=None):
         conf=conf,
         registry=registry,
         stores=store_set or stores.StoreSet.from_config(
-            conf, probe=conf.probe_stores_on_start),
+            conf, probe=conf.probe_stores_on_start,
+            url_policy=import_filtering.url_policy(conf)),
         schemas=schemas.Schemas(conf),
         policy=enforcer,
         quotas=quotas.Quotas(conf),

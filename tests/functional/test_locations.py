@@ -189,7 +189,8 @@ def web(tmp_path_factory, web_server):
             'import_filtering_opts': {
                 'allowed_schemes': 'http',
                 'allowed_ports': '443,%d' % web_server.port,
-                'disallowed_hosts': 'forbidden.example'}}) as glance:
+                # Loopback is read only where allowed_hosts names it.
+                'allowed_hosts': '127.0.0.1'}}) as glance:
         glance.fast = workdir / 'fast'
         yield glance
 
@@ -401,8 +402,10 @@ REFUSED_URLS = [
         'http:', 'https:')),
     ('port not allowed', lambda server, fast: 'http://127.0.0.1:8/files/x'),
     ('default port not allowed', lambda server, fast: 'http://127.0.0.1/files/x'),
-    ('host disallowed',
+    ('host not allowed',
      lambda server, fast: 'http://forbidden.example:%d/files/x' % server.port),
+    ('internal address not named in allowed_hosts',
+     lambda server, fast: 'http://127.0.0.2:%d/files/x' % server.port),
     ('not a url', lambda server, fast: 'disk.qcow2'),
     ('too long', lambda server, fast: server.url('files', 'x' * 300)),
     ('unclosed IPv6 bracket', lambda server, fast: 'http://[::1/x'),

@@ -5,8 +5,9 @@ import uuid
 
 import pytest
 
-from stores import errors
-from tests.unit.stores.conftest import HttpHarness, payload
+from stores import errors, web
+from tests.fixtures import web_server
+from tests.unit.stores.conftest import HttpHarness, build_store, payload
 
 
 @pytest.fixture
@@ -91,3 +92,40 @@ def test_other_schemes_are_bad_locations(harness):
             harness.store.open_reader(url)
         with pytest.raises(errors.BadLocation):
             harness.store.stat(url)
+
+
+# -- what the store may read: stores.web under its url_policy -------------------------
+
+def test_loopback_is_refused_under_the_default_policy(http_server):
+    store = build_store('http', {})
+    url = HttpHarness(http_server).seed(b'secret')
+    for call in (store.open_reader, store.stat):
+        with pytest.raises(errors.BadLocation) as caught:
+            call(url)
+        assert '127.0.0.1' not in str(caught.value)
+
+
+def test_a_redirect_to_a_port_the_policy_refuses_is_a_bad_location():
+    with web_server.running() as front, web_server.running() as inside:
+        store = build_store('http', {})
+        # Only the front server's port: the redirect below leads to another.
+        store.url_policy = web.UrlPolicy(allowed_hosts=('127.0.0.1',),
+                                         allowed_ports=(front.port,))
+        redirect = front.redirect(inside.url + '/data/10')
+        for call in (store.open_reader, store.stat):
+            with pytest.raises(errors.BadLocation) as caught:
+                call(redirect)
+            assert str(inside.port) not in str(caught.value)
+        assert inside.requests == {}
+        # The front server's redirects to itself are still followed.
+        assert read_all(store, front.redirect(front.url + '/data/10')) == (
+            10, web_server.pattern(10))
+
+
+@pytest.mark.parametrize('status', [403, 500])
+def test_error_messages_tell_no_status_nor_address(harness, http_server, status):
+    url = '%s/status/%d' % (http_server.url, status)
+    with pytest.raises(errors.StoreUnavailable) as caught:
+        harness.store.open_reader(url)
+    assert str(status) not in str(caught.value)
+    assert str(http_server.server_address[1]) not in str(caught.value)
