@@ -144,3 +144,37 @@ def test_glance_all_refuses_to_start_on_a_port_in_use(tmp_path):
     assert result.returncode == 1
     assert 'port %d already in use' % taken in result.stderr
     assert 'ready:' not in result.stderr
+
+
+def test_everything_under_the_data_dir_is_private_whatever_the_umask(tmp_path):
+    api_port, registry_port = processes.free_port(), processes.free_port()
+    data_dir = tmp_path / 'data'
+    glance_all = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), 'glance-all'),
+         '--data-dir', str(data_dir), '--port', str(api_port),
+         '--registry-port', str(registry_port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: os.umask(0))
+    try:
+        url = 'http://127.0.0.1:%d' % api_port
+        wait_for(url + '/versions', glance_all)
+        image_id = requests.post(url + '/v2/images', json={
+            'disk_format': 'raw', 'container_format': 'bare'}).json()['id']
+        assert requests.put(url + '/v2/images/%s/file' % image_id, data=b'data',
+                            headers={'Content-Type': 'application/octet-stream'}
+                            ).status_code == 204
+        modes = {}
+        for directory, dirs, files in os.walk(data_dir):
+            for name in [directory] + [os.path.join(directory, f) for f in files]:
+                modes[os.path.relpath(name, data_dir)] = oct(
+                    os.stat(name).st_mode & 0o777)
+    finally:
+        glance_all.send_signal(signal.SIGTERM)
+        glance_all.wait(timeout=60)
+    for name in ('registry.secret', 'glance-api.generated.conf',
+                 'glance-registry.generated.conf', 'glance.sqlite',
+                 os.path.join('images', image_id)):
+        assert modes.pop(name) == '0o600', name
+    assert modes.pop('.') == modes.pop('images') == '0o700'
+    # Whatever else there is (SQLite's -wal and -shm files), private too.
+    assert set(modes.values()) <= {'0o600'}, modes
