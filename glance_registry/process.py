@@ -11,6 +11,7 @@ stop, ``EXIT_REFUSED`` (2) when it would not start, with one line saying why.
 Part of the contract half: it imports nothing of the registry daemon.
 """
 
+import ipaddress
 import logging
 import multiprocessing
 import sys
@@ -83,11 +84,45 @@ def run(argv, register, description, start, log):
         return EXIT_REFUSED
 
 
+# Values that samples and examples show in place of a secret (compared without case,
+# blanks, dashes and underscores): a daemon started with one shares its secret with
+# everyone who read the same sample.
+_PLACEHOLDER_SECRETS = frozenset([
+    'changeme', 'changeit', 'replaceme', 'secret', 'sharedsecret', 'password',
+    'placeholder', 'example', 'none', 'null', 'todo', 'xxx', 'glance'])
+
+_GENERATE_SECRET = ("python3 -c 'import secrets; print(secrets.token_hex(32))'")
+
+
 def require_secret(conf, consequence):
-    """``Refused`` unless ``registry_auth_secret`` is set; ``consequence`` says what
-    this daemon would do without it."""
-    if not conf.registry_auth_secret:
+    """``Refused`` unless ``registry_auth_secret`` is set to a value of one's own (not
+    a sample's placeholder); ``consequence`` says what this daemon would do without
+    it."""
+    secret = (conf.registry_auth_secret or '').strip()
+    if not secret:
         raise Refused('registry_auth_secret is not set: %s' % consequence)
+    if is_placeholder_secret(secret):
+        raise Refused('registry_auth_secret is the placeholder %r: set the same secret '
+                      'of your own in glance-api.conf and glance-registry.conf (make '
+                      'one with: %s)' % (secret, _GENERATE_SECRET))
+
+
+def is_placeholder_secret(secret):
+    """Whether ``secret`` is a sample value (``change-me``, ``<None>``, ...)."""
+    plain = ''.join(c for c in secret.lower() if c.isalnum())
+    return (plain in _PLACEHOLDER_SECRETS or not plain
+            or (secret.startswith('<') and secret.endswith('>')))
+
+
+_LOOPBACK_NAMES = frozenset(['localhost', 'ip6-localhost', 'ip6-loopback'])
+
+
+def is_loopback(host):
+    """Whether ``bind_host`` keeps a daemon on this machine (127.0.0.0/8, ::1)."""
+    try:
+        return ipaddress.ip_address(host.strip('[]')).is_loopback
+    except ValueError:
+        return host.lower() in _LOOPBACK_NAMES
 
 
 def load_config(argv, register, description=None, default_config_files=None,
