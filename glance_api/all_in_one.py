@@ -14,12 +14,13 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import requests
+
+from glance_registry import process
 
 LOG = logging.getLogger('glance-all')
 
@@ -97,9 +98,20 @@ def _write_config(path, sections):
 
 def main(argv=None):
     args = _parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO,
-                        format='%(asctime)s %(process)d %(levelname)s %(name)s '
-                               '%(message)s')
+    logging.basicConfig(level=logging.INFO, format=process.LOG_FORMAT)
+    # Before anything is written to the data directory: a start that cannot
+    # listen leaves a new one uncreated. (Else the readiness check could also be
+    # answered by whatever holds the port.)
+    taken = False
+    for host, port, flag in (('127.0.0.1', args.registry_port, '--registry-port'),
+                             (args.host, args.port, '--port')):
+        problem = process.bind_problem(host, port)
+        if problem:
+            LOG.error('port %d already in use on %s (%s); choose another with %s; '
+                      'not starting', port, host, problem, flag)
+            taken = True
+    if taken:
+        return 1
     data_dir = os.path.abspath(args.data_dir)
     images_dir = os.path.join(data_dir, 'images')
     os.makedirs(os.path.dirname(data_dir), exist_ok=True)
@@ -124,14 +136,6 @@ def main(argv=None):
              for arg in ('--config-file', os.path.abspath(path))]
     python = sys.executable
 
-    taken = [port for host, port in (('127.0.0.1', args.registry_port),
-                                     (args.host, args.port))
-             if not _port_free(host, port)]
-    if taken:
-        # Else the readiness check could be answered by whatever holds them.
-        LOG.error('port %s already in use; not starting',
-                  ', '.join(str(port) for port in taken))
-        return 1
     LOG.info('database: %s', database)
     LOG.info('image data: %s', images_dir)
     sync = subprocess.run([python, '-m', 'glance_registry.manage', '--config-file',
@@ -190,17 +194,6 @@ def main(argv=None):
         stop()   # waits for each child
     failed = [c.returncode for c in children if c.returncode not in (0, -15)]
     return 1 if failed else 0
-
-
-def _port_free(host, port):
-    family = socket.AF_INET6 if ':' in host else socket.AF_INET
-    with socket.socket(family) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def _wait_healthy(url, process, timeout=60):

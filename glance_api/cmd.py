@@ -36,7 +36,7 @@ def _serve(conf):
         raise process.Refused(str(exc)) from None
     for store in store_set:
         LOG.info('store %s (%s) ready', store.store_id, store.driver)
-    process.serve(lambda: _worker_app(conf), conf, 'glance-api')
+    process.serve(lambda: _worker_app(conf), conf, 'glance-api', LOG)
     return 0
 
 
