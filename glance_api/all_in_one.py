@@ -10,6 +10,7 @@ they override anything. Ctrl-C or SIGTERM stops both daemons cleanly.
 """
 
 import argparse
+import ctypes
 import logging
 import os
 import secrets
@@ -164,16 +165,16 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        registry = subprocess.Popen([python, '-m', 'glance_registry.cmd',
-                                     '--config-file', registry_conf] + extra)
+        registry = _start_daemon([python, '-m', 'glance_registry.cmd',
+                                  '--config-file', registry_conf] + extra)
         children.append(registry)
         if not _wait_healthy('http://127.0.0.1:%d/healthcheck' % args.registry_port,
                              registry):
             LOG.error('the registry did not start; stopping')
             stop()
             return 1
-        api = subprocess.Popen([python, '-m', 'glance_api.cmd',
-                                '--config-file', api_conf] + extra)
+        api = _start_daemon([python, '-m', 'glance_api.cmd',
+                             '--config-file', api_conf] + extra)
         children.append(api)
         host = '[%s]' % args.host if ':' in args.host else args.host
         if _wait_healthy('http://%s:%d/versions'
@@ -194,6 +195,32 @@ def main(argv=None):
         stop()   # waits for each child
     failed = [c.returncode for c in children if c.returncode not in (0, -15)]
     return 1 if failed else 0
+
+
+def _start_daemon(argv):
+    """Start a daemon in a process group (a session) of its own.
+
+    A terminal's Ctrl-C signals its whole foreground process group: had the daemons
+    been in glance-all's, the registry would stop at once (and gunicorn stops at
+    once on SIGINT), failing the uploads the API was finishing. Only glance-all
+    gets it; its ``stop`` then stops the API gracefully (SIGTERM), and the
+    registry once the API is gone.
+    """
+    return subprocess.Popen(argv, start_new_session=True,
+                            preexec_fn=_stop_with_parent)
+
+
+def _stop_with_parent():
+    # In the child, before exec: SIGTERM when glance-all dies, however it dies
+    # (even SIGKILL), since Ctrl-C no longer reaches the daemons themselves.
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass   # not Linux: the daemons outlive a killed glance-all
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _wait_healthy(url, process, timeout=60):
