@@ -25,14 +25,23 @@ def wait_for(url, process, timeout=60):
     raise AssertionError('%s never answered' % url)
 
 
+def run_glance_all(data_dir, api_port, registry_port, prefix=(), **popen):
+    """Start ``glance-all`` (after the ``prefix`` command, e.g. ``setsid``); its
+    output is discarded unless ``popen`` says otherwise."""
+    popen.setdefault('stdout', subprocess.DEVNULL)
+    popen.setdefault('stderr', subprocess.DEVNULL)
+    return subprocess.Popen(
+        list(prefix) + [os.path.join(os.path.dirname(sys.executable), 'glance-all'),
+                        '--data-dir', str(data_dir), '--port', str(api_port),
+                        '--registry-port', str(registry_port)], **popen)
+
+
 def test_glance_all_serves_creates_its_database_and_stops_on_sigterm(tmp_path):
     api_port, registry_port = processes.free_port(), processes.free_port()
     data_dir = tmp_path / 'data'
-    glance_all = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), 'glance-all'),
-         '--data-dir', str(data_dir), '--port', str(api_port),
-         '--registry-port', str(registry_port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    glance_all = run_glance_all(data_dir, api_port, registry_port,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(glance_all.stdout),
                               daemon=True)
@@ -72,11 +81,7 @@ def test_glance_all_serves_creates_its_database_and_stops_on_sigterm(tmp_path):
 
 
 def _start(data_dir, api_port, registry_port):
-    process = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), 'glance-all'),
-         '--data-dir', str(data_dir), '--port', str(api_port),
-         '--registry-port', str(registry_port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = run_glance_all(data_dir, api_port, registry_port)
     wait_for('http://127.0.0.1:%d/versions' % api_port, process)
     return process
 
@@ -149,12 +154,8 @@ def test_glance_all_refuses_to_start_on_a_port_in_use(tmp_path):
 def test_everything_under_the_data_dir_is_private_whatever_the_umask(tmp_path):
     api_port, registry_port = processes.free_port(), processes.free_port()
     data_dir = tmp_path / 'data'
-    glance_all = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), 'glance-all'),
-         '--data-dir', str(data_dir), '--port', str(api_port),
-         '--registry-port', str(registry_port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: os.umask(0))
+    glance_all = run_glance_all(data_dir, api_port, registry_port,
+                                preexec_fn=lambda: os.umask(0))
     try:
         url = 'http://127.0.0.1:%d' % api_port
         wait_for(url + '/versions', glance_all)
@@ -189,11 +190,7 @@ def test_ctrl_c_on_the_process_group_lets_an_upload_in_flight_finish(tmp_path):
     disk = tmp_path / 'disk.raw'
     data = os.urandom(48 * 1024 * 1024)
     disk.write_bytes(data)
-    glance_all = subprocess.Popen(
-        ['setsid', os.path.join(os.path.dirname(sys.executable), 'glance-all'),
-         '--data-dir', str(data_dir), '--port', str(api_port),
-         '--registry-port', str(registry_port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    glance_all = run_glance_all(data_dir, api_port, registry_port, prefix=['setsid'])
     url = 'http://127.0.0.1:%d' % api_port
     try:
         wait_for(url + '/versions', glance_all)
