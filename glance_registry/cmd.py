@@ -5,6 +5,7 @@ database schema is older than the code (``glance-manage db sync`` fixes that).
 """
 
 import logging
+import os
 import sys
 
 from glance_registry import app
@@ -22,6 +23,11 @@ def check_database(conf):
         db = db_module.open_database(conf.database.connection, max_connections=1)
     except db_module.UnsupportedDatabase as exc:
         return 'invalid [database] connection: %s' % exc
+    if db_module.dialect(db) == 'sqlite' and not os.path.exists(db.database):
+        # Checked before connecting: SQLite would create an empty file, which
+        # would then pass for a database.
+        return ('no database at %s: run `glance-manage db sync` to create it'
+                % db_module.describe(db))
     try:
         current = migrations.current_version(db)
     except Exception as exc:
@@ -51,7 +57,7 @@ def _serve(conf):
     problem = check_database(conf)
     if problem:
         raise process.Refused('refusing to start: %s' % problem)
-    process.serve(lambda: app.create_app(conf), conf, 'glance-registry')
+    process.serve(lambda: app.create_app(conf), conf, 'glance-registry', LOG)
     return 0
 
 

@@ -25,7 +25,6 @@ location and starts over (``resume_stalled``); after ``MAX_ATTEMPTS`` claims the
 location is refused as above, so an image never stays ``importing`` for good.
 """
 
-import datetime
 import logging
 import threading
 import time
@@ -79,9 +78,8 @@ def resume_stalled(record):
     ``MAX_ATTEMPTS``. Errors are logged, never raised: the caller only reads."""
     if record.get('status') != 'importing':
         return
-    now = datetime.datetime.now(datetime.timezone.utc)
     for location in record.get('locations') or []:
-        if location.get('status') != PENDING or not _expired(location, now):
+        if location.get('status') != PENDING or not _expired(location):
             continue
         verifier = Verifier.for_app(record['id'], location, g.request_id)
         try:
@@ -101,11 +99,11 @@ def resume_stalled(record):
         verifier.spawn(claimed, give_up=attempts > MAX_ATTEMPTS)
 
 
-def _expired(location, now):
-    expires = location.get('lease_expires_at')
-    if not expires:
+def _expired(location):
+    # Counted by the registry on the database's clock: this host's may drift.
+    if not location.get('lease_expires_at'):
         return True
-    return vocabulary.parse_timestamp(expires) <= now
+    return location.get('lease_seconds_left', 0) <= 0
 
 
 class _Refused(Exception):

@@ -46,8 +46,7 @@ def upload_image_data(image_id):
                                 'prior to saving data.')
     limit = conf.image_size_cap
     if (expected_size or 0) > limit or (request.content_length or 0) > limit:
-        raise errors.TooLarge('Image exceeds the storage quota: the image size cap is '
-                              '%d bytes.' % limit)
+        raise errors.TooLarge('Image exceeds the image size cap of %d bytes.' % limit)
 
     # Before the image is claimed: an unknown store must leave it queued.
     store = _upload_store()

@@ -73,6 +73,8 @@ class RegistryClient(MetadefsClient):
         if not secret and token_provider is None:
             raise ValueError('a registry client needs a secret or a token provider')
         self.base_url = base_url.rstrip('/')
+        # host:port, for the messages that say which registry failed.
+        self._address = urllib.parse.urlsplit(self.base_url).netloc
         self._secret = secret
         self._token_provider = token_provider
         self._timeout = timeout
@@ -378,15 +380,18 @@ class RegistryClient(MetadefsClient):
                                                           self._timeout)
                 break
             except http_transport.NoAnswer:
-                raise errors.Unavailable('registry did not answer within %ss'
-                                         % self._timeout, reason='no_answer') from None
+                raise errors.Unavailable('registry at %s did not answer within %ss'
+                                         % (self._address, self._timeout),
+                                         reason='no_answer') from None
             except http_transport.Unreachable as exc:
                 # A keep-alive connection the server closed while it sat in the pool
                 # fails on first use; one fresh attempt tells that apart from a
                 # registry that is really down.
                 if attempt + 1 == attempts:
-                    raise errors.Unavailable('registry unreachable: %s' % exc.reason,
-                                             reason='unreachable') from None
+                    raise errors.Unavailable(
+                        'registry unreachable at %s: %s'
+                        % (self._address, exc.reason),
+                        reason='unreachable') from None
         if status == 204:
             return None
         try:

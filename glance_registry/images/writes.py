@@ -140,13 +140,13 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
     on ``saving -> active`` the data is counted through its location instead.
     """
     quota = quota or {}
-    now = utcnow()
     leased = bool(lease) and to_status == 'saving'
-    values = dict(values or {}, upload_lease_expires_at=(
-        now + datetime.timedelta(seconds=lease) if leased else None),
-        upload_id=upload_id if leased else None)
     with db_module.write_transaction(db):
         image = records.visible_image(db, identity, image_id, lock=True)
+        now = db_module.now(db)   # the leases' clock, after the lock's wait
+        values = dict(values or {}, upload_lease_expires_at=(
+            now + datetime.timedelta(seconds=lease) if leased else None),
+            upload_id=upload_id if leased else None)
         if (from_status, to_status) == ('queued', 'saving') and \
                 image.status == 'saving':
             if not _abandoned_upload(image, now):
@@ -182,7 +182,7 @@ def _abandoned_upload(image, now):
 def _held_by_upload(image, now):
     """The ``Conflict`` for a new upload to an image another upload still holds:
     with when its lease runs out (``upload_lease_expires_at``, and
-    ``upload_lease_seconds_left`` on the registry's clock), so that the caller can
+    ``upload_lease_seconds_left`` on the database's clock), so that the caller can
     say when the image is released if that upload has stopped."""
     expires = image.upload_lease_expires_at
     details = {'image_id': image.id, 'current_status': image.status}
@@ -205,7 +205,7 @@ def renew_upload_lease(db, identity, image_id, seconds, upload_id=None):
         image = _uploading_image(db, identity, image_id, 'holds a lease')
         if upload_id is not None:
             _check_upload_holds(image, upload_id)
-        expires = utcnow() + datetime.timedelta(seconds=seconds)
+        expires = db_module.now(db) + datetime.timedelta(seconds=seconds)
         # Not updated_at: bookkeeping, as reservations.
         Image.update(upload_lease_expires_at=expires).where(
             Image.id == image_id).execute(db)

@@ -175,11 +175,12 @@ def registry_workdir(tmp_path):
 
 def test_registry_refuses_to_start_on_an_old_schema(databases, registry_workdir):
     # current_version() itself is exercised on every backend by `db version` above.
-    daemon = processes.registry_daemon(registry_workdir, databases.create('sqlite'),
-                                       processes.new_secret())
+    url = databases.create('sqlite')
+    migrations.upgrade(db_module.open_database(url), target=1)
+    daemon = processes.registry_daemon(registry_workdir, url, processes.new_secret())
     with pytest.raises(RuntimeError) as raised:
         daemon.start(timeout=20)
-    assert ('database at version 0, code needs %d: run `glance-manage db sync`'
+    assert ('database at version 1, code needs %d: run `glance-manage db sync`'
             % migrations.latest_version()) in str(raised.value)
     assert daemon.process.returncode != 0
 
