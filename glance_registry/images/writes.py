@@ -30,6 +30,7 @@ from glance_registry.models import Image
 from glance_registry.models import ImageLocation
 from glance_registry.models import ImageProperty
 from glance_registry.models import ImageTag
+from glance_registry.models import PurgedImage
 from glance_registry.models import utcnow
 
 LOG = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ LOG = logging.getLogger(__name__)
 
 @retry_on_deadlock
 def create_image(db, identity, values, properties=None, tags=(), quota=None):
-    """Create a ``queued`` image; ``Conflict`` if the id exists (even deleted).
+    """Create a ``queued`` image; ``Conflict`` if the id exists (even deleted or
+    purged).
 
     ``values`` holds base attributes and optionally ``id``; ``owner`` defaults to the
     caller's project when absent. ``quota`` may hold ``max_properties``,
@@ -61,7 +63,11 @@ def create_image(db, identity, values, properties=None, tags=(), quota=None):
             owned = quotas.project_usage(db, values['owner']).image_count_total
             quotas.check('max_images', max_images, owned, owned + 1,
                          'Too many images in project %s' % values['owner'])
-        if Image.select(Image.id).where(Image.id == image_id).exists(db):
+        # images first, then purged_images: a purge moving the id from one to the
+        # other meanwhile is seen in one of them (each query reads a fresh snapshot
+        # under READ COMMITTED, both the same one under REPEATABLE READ).
+        if Image.select(Image.id).where(Image.id == image_id).exists(db) or \
+                PurgedImage.select().where(PurgedImage.id == image_id).exists(db):
             raise _duplicate(image_id)
         try:
             with db.atomic():
