@@ -10,7 +10,7 @@ from oslo_config import cfg
 
 import stores
 from glance_api.access import policy, protections, quotas
-from glance_api.data import import_filtering, inspection, locations
+from glance_api.data import import_filtering, inspection, locations, scrubbing, store_data
 from glance_api.http import healthcheck
 from glance_registry import client, process
 from glance_registry.client import list_params, vocabulary
@@ -72,6 +72,7 @@ def register_opts(conf):
     quotas.register_opts(conf)
     protections.register_opts(conf)
     locations.register_opts(conf)
+    store_data.register_opts(conf)
     healthcheck.register_opts(conf)
 
 
@@ -82,10 +83,12 @@ def list_opts():
         ('DEFAULT', list(itertools.chain(api_opts, _server_opts(), client.client_opts,
                                          store_opts['DEFAULT']))),
         ('DEFAULT', quotas.quota_opts + protections.protection_opts
-         + locations.location_opts),
+         + locations.location_opts + store_data.delete_opts),
         ('image_format', image_format_opts + inspection.inspection_opts),
         ('image_limits', quotas.limit_opts),
         (import_filtering.GROUP, import_filtering.filtering_opts),
         ('glance_store', store_opts['glance_store']),
         (healthcheck.GROUP, healthcheck.healthcheck_opts),
+        # glance-scrubber's: it reads the API's configuration.
+        ('DEFAULT', scrubbing.scrubber_opts),
     ]

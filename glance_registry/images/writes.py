@@ -310,29 +310,38 @@ def reserve(db, identity, image_id, total, max_storage=None):
 
 
 @retry_on_deadlock
-def delete_image(db, identity, image_id):
-    """Mark the image deleted; returns its record as it was just before.
+def delete_image(db, identity, image_id, delayed=False):
+    """Mark the image deleted; returns its record as it was just before, with
+    ``delayed``: whether it went to ``pending_delete`` instead.
 
-    ``Forbidden`` if it is protected; ``NotFound`` if absent, deleted or not visible.
-    Rows are kept, so the id is never reused and the caller learns which locations
-    to purge from the stores. An upload's reservation ends with the image.
+    ``delayed`` (upstream's ``delayed_delete``): an image with locations whose
+    status may become ``pending_delete`` (``active``: the status table) does, its
+    data kept for the scrubber (``scrubbing``) or a restore; any other is deleted
+    at once. ``Forbidden`` if it
+    is protected; ``NotFound`` if absent, deleted or not visible. Rows are kept, so
+    the id is never reused and the caller learns which locations to purge from the
+    stores. An upload's reservation ends with the image.
     """
     with db_module.write_transaction(db):
         image = records.visible_image(db, identity, image_id, lock=True)
         if image.protected:
             raise errors.Forbidden('Image %s is protected and cannot be deleted'
                                    % image_id, reason='protected', image_id=image_id)
-        status_table.check_transition(image.status, 'deleted', image_id=image_id,
-                                      current_status=image.status)
         record = records.record_of(db, identity, image_id)
+        to_status = 'pending_delete' if (
+            delayed and record['locations']
+            and status_table.can_transition(image.status, 'pending_delete')) \
+            else 'deleted'
+        status_table.check_transition(image.status, to_status, image_id=image_id,
+                                      current_status=image.status)
         now = utcnow()
-        updated = (Image.update(status='deleted', deleted=True, deleted_at=now,
+        updated = (Image.update(status=to_status, deleted=True, deleted_at=now,
                                 updated_at=now, reserved=0)
                    .where((Image.id == image_id) & (Image.deleted == False))  # noqa: E712
                    .execute(db))
         if updated != 1:
             raise records.not_found(image_id)
-        return record
+        return dict(record, delayed=to_status == 'pending_delete')
 
 
 @retry_on_deadlock
