@@ -9,7 +9,7 @@ import itertools
 from oslo_config import cfg
 
 import stores
-from glance_api.access import policy, protections, quotas
+from glance_api.access import keystone_limits, policy, protections, quotas
 from glance_api.data import import_filtering, inspection, locations, scrubbing, store_data
 from glance_api.http import healthcheck
 from glance_registry import client, process
@@ -82,10 +82,13 @@ def list_opts():
     return [
         ('DEFAULT', list(itertools.chain(api_opts, _server_opts(), client.client_opts,
                                          store_opts['DEFAULT']))),
-        ('DEFAULT', quotas.quota_opts + protections.protection_opts
+        ('DEFAULT', quotas.quota_opts + keystone_limits.keystone_limit_opts
+         + protections.protection_opts
          + locations.location_opts + store_data.delete_opts),
         ('image_format', image_format_opts + inspection.inspection_opts),
         ('image_limits', quotas.limit_opts),
+        # oslo.limit's, for use_keystone_limits (it reads them itself).
+        ('oslo_limit', keystone_limits.list_oslo_limit_opts()),
         (import_filtering.GROUP, import_filtering.filtering_opts),
         ('glance_store', store_opts['glance_store']),
         (healthcheck.GROUP, healthcheck.healthcheck_opts),

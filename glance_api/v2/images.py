@@ -77,7 +77,8 @@ def create_image():
     if services().protections:
         services().protections.check_changes(ctx, {}, values['properties'])
     record = services().registry.create_image(
-        ctx.identity, values, quota=services().quotas.for_image_write(creating=True),
+        ctx.identity, values,
+        quota=services().quotas.for_image_write(creating=True, owner=owner),
         request_id=g.request_id)
     headers = {'Location': '/v2/images/%s' % record['id']}
     if services().stores.multi:
