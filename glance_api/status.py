@@ -15,6 +15,8 @@ from oslo_upgradecheck import upgradecheck
 
 import stores
 from glance_api import opts
+from glance_api.access import keystone_limits
+from glance_api.http import errors
 from glance_registry.client import RegistryClient
 
 Code = upgradecheck.Code
@@ -51,9 +53,30 @@ class Checks(upgradecheck.UpgradeCommands):
                                         'service has: file, swift, http.' % exc)
         return Result(Code.SUCCESS)
 
+    def _check_unified_limits(self):
+        if not self.conf.use_keystone_limits:
+            return Result(Code.SUCCESS, 'use_keystone_limits is off: the limits are '
+                                        '[image_limits] and user_storage_quota.')
+        try:
+            registered = keystone_limits.KeystoneLimits(self.conf).registered()
+        except errors.Unavailable:
+            return Result(Code.FAILURE, 'use_keystone_limits is on, but the '
+                                        'registered limits cannot be read from '
+                                        'Keystone: check [oslo_limit] (the endpoint '
+                                        'and credentials with reader on the system '
+                                        'scope) and the API log.')
+        missing = [name for name in keystone_limits.RESOURCES
+                   if name not in registered]
+        if missing:
+            return Result(Code.WARNING, 'No registered limit in Keystone for %s: '
+                                        'every project is limited to 0 of it.'
+                          % ', '.join(missing))
+        return Result(Code.SUCCESS)
+
     _upgrade_checks = (
         ('Registry', _check_registry),
         ('Stores', _check_stores),
+        ('Unified limits', _check_unified_limits),
     )
 
 

@@ -61,20 +61,30 @@ class KeystoneLimits:
         from oslo_limit import limit
         self._limit = limit
 
+    def registered(self):
+        """``{resource: default limit}`` of every limit registered in Keystone for
+        this service's endpoint; ``errors.Unavailable`` if Keystone cannot be
+        asked."""
+        return dict(self._ask(lambda enforcer: enforcer.get_registered_limits(None),
+                              'the registered limits'))
+
     def for_project(self, project_id):
         """``{resource: limit}`` of ``project_id`` (-1: unlimited).
 
         ``errors.Unavailable`` if Keystone cannot be asked.
         """
+        return dict(self._ask(
+            lambda enforcer: enforcer.get_project_limits(project_id, RESOURCES),
+            'the limits of project %s' % project_id))
+
+    def _ask(self, question, what):
         try:
             # A new enforcer each time: one caches the limits it has read.
-            enforcer = self._limit.Enforcer(_no_usage)
-            return dict(enforcer.get_project_limits(project_id, RESOURCES))
+            return question(self._limit.Enforcer(_no_usage))
         except Exception as exc:   # noqa: BLE001 -- oslo.limit's, keystoneauth's,
             # openstacksdk's many errors (a Keystone outage, bad credentials, no
             # such endpoint): all mean the limits are unknown.
-            LOG.error('cannot read the limits of project %s from Keystone: %s',
-                      project_id, exc)
+            LOG.error('cannot read %s from Keystone: %s', what, exc)
             raise errors.Unavailable('The project limits cannot be read from '
                                      'Keystone; try again later.') from None
 

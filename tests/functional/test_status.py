@@ -22,7 +22,7 @@ def test_a_working_api_configuration_passes(glance):
     code, checks = _status(glance.api.config_path)
     assert code == 0, checks
     assert {name: check['result'] for name, check in checks.items()} == {
-        'Registry': 0, 'Stores': 0}
+        'Registry': 0, 'Stores': 0, 'Unified limits': 0}
 
 
 def test_an_unknown_store_driver_and_a_silent_registry_fail(glance, tmp_path):

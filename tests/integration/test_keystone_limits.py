@@ -3,6 +3,9 @@ Keystone with oslo.limit; the registry enforces them, and ``/v2/info/usage`` sho
 them."""
 
 import contextlib
+import json
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -191,3 +194,34 @@ def test_limits_that_cannot_be_read_are_503_not_a_pass(keystone, limited):
         assert refused.status_code == 503, refused.text
         assert 'limits cannot be read from Keystone' in refused.text
         assert _create(session).status_code == 201
+
+
+def _status(glance, *extra_config):
+    args = [sys.executable, '-m', 'glance_api.status', '--config-file',
+            glance.api.config_path]
+    for path in extra_config:
+        args += ['--config-file', path]
+    result = subprocess.run(args + ['upgrade', 'check', '--json'],
+                            capture_output=True, text=True, timeout=120)
+    checks = {check['check']: check for check in json.loads(result.stdout)['checks']}
+    return result.returncode, checks['Unified limits']
+
+
+def test_glance_status_checks_the_registered_limits(keystone, limited, tmp_path):
+    glance, limits = limited
+    assert _status(glance) == (0, {'check': 'Unified limits', 'result': 0,
+                                   'details': None})
+    (registered,) = limits.api(
+        'GET', '/registered_limits?service_id=%s&resource_name=image_stage_total'
+        % limits.service_id)['registered_limits']
+    limits.api('DELETE', '/registered_limits/%s' % registered['id'])
+    try:
+        code, check = _status(glance)
+        assert (code, check['result']) == (1, 1)
+        assert 'image_stage_total' in check['details']
+    finally:
+        limits.register({'image_stage_total': 0})
+    wrong = tmp_path / 'wrong.conf'
+    wrong.write_text('[oslo_limit]\nendpoint_service_type = no-such-service\n')
+    code, check = _status(glance, str(wrong))
+    assert (code, check['result']) == (2, 2)
