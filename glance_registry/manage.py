@@ -105,27 +105,28 @@ def db_nothing_to_do(conf):
 
 def db_purge(conf):
     """Remove what hangs off images deleted more than ``--age_in_days`` ago."""
-    age, max_rows = _purge_bounds(conf)
-    db = _open(conf)
-    try:
-        counts = purge.purge(db, age, max_rows, _print_progress)
-    finally:
-        db.close_all()
-    print('Purged %d rows deleted more than %d days ago (image rows are kept: see '
-          'db purge_images_table).' % (sum(counts.values()), age))
-    return 0
+    return _purge(conf, lambda *args: sum(purge.purge(*args).values()),
+                  'Purged %d rows deleted more than %d days ago (image rows are '
+                  'kept: see db purge_images_table).')
 
 
 def db_purge_images_table(conf):
     """Remove the rows of images deleted more than ``--age_in_days`` ago."""
+    return _purge(conf, purge.purge_images_table,
+                  'Purged %d image rows deleted more than %d days ago; their ids '
+                  'can never be used again.')
+
+
+def _purge(conf, run, summary):
+    """Run ``run(db, age, max_rows, report)`` (rows purged) with the command's
+    bounds, then print ``summary % (rows, age)``."""
     age, max_rows = _purge_bounds(conf)
     db = _open(conf)
     try:
-        purged = purge.purge_images_table(db, age, max_rows, _print_progress)
+        purged = run(db, age, max_rows, _print_progress)
     finally:
         db.close_all()
-    print('Purged %d image rows deleted more than %d days ago; their ids can never '
-          'be used again.' % (purged, age))
+    print(summary % (purged, age))
     return 0
 
 
