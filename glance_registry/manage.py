@@ -11,7 +11,8 @@
                                        [--max_rows M]   remove old deleted image rows
     glance-manage [--config-file F] db load_metadefs | unload_metadefs |
                                        export_metadefs   the metadata definitions
-                                       catalog (glance_registry.metadefs.commands)
+                                       catalog (glance_registry.metadefs.commands;
+                                       also db_load_metadefs, ...)
 """
 
 import logging
@@ -189,6 +190,7 @@ def _add_commands(subparsers):
         if action_fn is db_sync:
             legacy.add_argument('version', nargs='?', help='Stop at this version.')
         legacy.set_defaults(action=name, action_fn=action_fn)
+    metadef_commands.add_commands(subparsers, _open, prefix='db_')
 
 
 command_opt = cfg.SubCommandOpt('command', title='Commands', handler=_add_commands,
@@ -214,7 +216,7 @@ def _run_command(conf):
         raise
     except Exception as exc:
         LOG.error('glance-manage %s %s failed: %s', conf.command.name,
-                  conf.command.action, exc)
+                  getattr(conf.command, 'action', ''), exc)
         LOG.debug('traceback', exc_info=True)
         return 1
 

@@ -1,5 +1,6 @@
-"""``glance-manage db purge``, ``db purge_images_table``, ``db check`` and upstream's
-other spellings, run as the command, on a fresh database of each backend."""
+"""``glance-manage``'s lifecycle commands (``db purge``, ``db purge_images_table``,
+``db check``) and upstream's other spellings, run as the command, on a fresh
+database of each backend."""
 
 import datetime
 
@@ -150,3 +151,14 @@ def test_upstream_spellings_of_sync_build_the_whole_schema(tmp_path, spelling):
     assert manage(config, 'db', 'check').returncode == 0
     for step in ('migrate', 'contract'):
         assert 'Nothing to %s' % step in manage(config, 'db', step).stdout
+
+
+def test_upstream_one_word_metadef_commands(tmp_path):
+    url = 'sqlite:///%s/g.sqlite' % tmp_path
+    config = write_database_config(str(tmp_path), url)
+    manage(config, 'db_sync')
+    assert '32 namespaces loaded' in manage(config, 'db_load_metadefs').stderr
+    (tmp_path / 'out').mkdir()
+    manage(config, 'db_export_metadefs', '--path', str(tmp_path / 'out'))
+    assert len(list((tmp_path / 'out').iterdir())) == 32
+    assert '32 namespaces deleted' in manage(config, 'db_unload_metadefs').stderr
