@@ -30,6 +30,7 @@ from glance_api import app as app_module
 from glance_api import opts
 from glance_api.data import scrubbing
 from glance_registry import process
+from glance_registry.client import RegistryClient
 from glance_registry.client import errors as registry_errors
 
 LOG = logging.getLogger('glance_api.scrubber')
@@ -59,14 +60,19 @@ def _start(conf):
         raise process.Refused('The restore and daemon options should not be set '
                               'together. Please use either of them in one request.')
     process.require_secret(conf, 'the scrubber cannot authenticate to the registry.')
+    if conf.restore:
+        # The registry alone: a restore touches no store (one may be down).
+        registry = RegistryClient.from_config(conf)
+        try:
+            return scrubbing.restore(registry, conf.restore)
+        finally:
+            registry.close()
     try:
         store_set = stores.StoreSet.from_config(conf, probe=False)
     except stores.errors.StoreError as exc:
         raise process.Refused('store configuration error: %s' % exc) from None
     app = app_module.create_app(conf, store_set=store_set)
     scrubber = scrubbing.Scrubber(conf, app, app.extensions['glance'].registry)
-    if conf.restore:
-        return scrubbing.restore(scrubber.registry, conf.restore)
     if not conf.daemon:
         try:
             scrubbed, failed = scrubber.run_once()

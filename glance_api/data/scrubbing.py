@@ -139,6 +139,8 @@ class Scrubber:
             if left:
                 LOG.error('image %s: data left at %s; it stays pending_delete and '
                           'is tried again on the next run', image_id, ', '.join(left))
+                held.release(image_id)
+                self._give_up(image_id)
                 return False
             self.registry.finish_scrub(SERVICE_IDENTITY, image_id, self.owner)
         except registry_errors.RegistryError as exc:
@@ -149,6 +151,15 @@ class Scrubber:
         LOG.info('image %s: data deleted, image deleted (scrubbed by %s)', image_id,
                  self.owner)
         return True
+
+    def _give_up(self, image_id):
+        """Let the lease on ``image_id`` run out now, so that the next run of any
+        scrubber tries again at once (it stays claimed: never restored)."""
+        try:
+            self.registry.renew_scrub_lease(SERVICE_IDENTITY, image_id, self.owner, 0)
+        except registry_errors.RegistryError as exc:
+            LOG.warning('image %s: could not give up the scrub lease: %s', image_id,
+                        exc)
 
     def run_forever(self, stop):
         """Run every ``wakeup_time`` seconds until ``stop`` is set."""

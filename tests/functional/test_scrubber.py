@@ -152,3 +152,4 @@ def test_the_daemon_scrubs_every_wakeup_time_until_stopped(glance, tenant):
             raise
     assert daemon.returncode == 0, err
     assert image_id in scrubber.scrubbed_ids(err)
+
