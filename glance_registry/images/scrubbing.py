@@ -16,6 +16,8 @@ Only admins may call these (``Forbidden`` otherwise).
 
 import datetime
 
+import peewee
+
 from glance_registry import db as db_module
 from glance_registry.client import errors
 from glance_registry.images import records
@@ -43,7 +45,7 @@ def _lease_free(owner, now):
 def claim(db, identity, owner, seconds, older_than, limit):
     """Lease to ``owner`` for ``seconds`` up to ``limit`` images ``pending_delete``
     for at least ``older_than`` seconds whose lease is free; their records (each
-    with its locations), oldest deletion first."""
+    with its locations): those never claimed first, oldest deletion first."""
     _admin_only(identity)
     now = utcnow()
     claimed = []
@@ -53,7 +55,11 @@ def claim(db, identity, owner, seconds, older_than, limit):
             .where((Image.status == PENDING_DELETE)
                    & (Image.deleted_at <= now - datetime.timedelta(seconds=older_than))
                    & _lease_free(owner, now))
-            .order_by(Image.deleted_at, Image.id).limit(limit).tuples().execute(db))]
+            # Never claimed first: images a scrubber failed on (a store that is
+            # down) must not crowd out the others.
+            .order_by(peewee.Case(None, [(Image.scrub_lease_owner.is_null(), 0)], 1),
+                      Image.deleted_at, Image.id)
+            .limit(limit).tuples().execute(db))]
         for image_id in candidates:
             # The compare-and-swap: of two scrubbers that read the same candidate,
             # one updates the row and the other finds the lease taken.

@@ -130,3 +130,20 @@ def test_only_admins_scrub_or_restore(client, active_image):
         with pytest.raises(errors.Forbidden) as refused:
             call()
         assert refused.value.reason == 'admin_only'
+
+
+def test_images_a_scrubber_failed_on_come_after_the_others(client, active_image):
+    failed = []
+    for _ in range(2):
+        owner, image_id = active_image()
+        client.delete_image(owner, image_id, delayed=True)
+        failed.append(image_id)
+    assert set(failed) <= set(_claim(client, 'scrubber-a'))
+    for image_id in failed:
+        client.renew_scrub_lease(ADMIN, image_id, 'scrubber-a', 0)   # gave up
+    owner, fresh = active_image()
+    client.delete_image(owner, fresh, delayed=True)
+    claimed = [image['id'] for image in
+               client.claim_scrub(ADMIN, 'scrubber-b', 60, 0, 1000)]
+    mine = [image_id for image_id in claimed if image_id in failed + [fresh]]
+    assert mine == [fresh] + failed
