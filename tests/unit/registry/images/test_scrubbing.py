@@ -147,3 +147,18 @@ def test_images_a_scrubber_failed_on_come_after_the_others(client, active_image)
                client.claim_scrub(ADMIN, 'scrubber-b', 60, 0, 1000)]
     mine = [image_id for image_id in claimed if image_id in failed + [fresh]]
     assert mine == [fresh] + failed
+
+
+def test_a_restore_racing_a_scrubber_either_wins_or_is_refused(client, active_image,
+                                                              race):
+    owner, image_id = active_image()
+    client.delete_image(owner, image_id, delayed=True)
+    restored, claimed = race([lambda: client.restore_image(ADMIN, image_id),
+                              lambda: _claim(client, 'scrubber-a')])
+    if isinstance(restored, errors.Conflict):
+        assert restored.reason == 'scrub_started'
+        assert image_id in claimed
+    else:
+        assert restored['status'] == 'active'
+        assert image_id not in claimed
+        assert client.get_image(owner, image_id)['status'] == 'active'
