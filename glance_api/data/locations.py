@@ -222,7 +222,7 @@ class LocationPatch:
             transition=('queued', 'active') if activating else None,
             values=self.values if activating else None,
             max_locations=services().conf.image_location_quota,
-            max_storage=services().quotas.max_storage, update=update,
+            max_storage=services().quotas.max_storage(record['owner']), update=update,
             request_id=g.request_id)
         delete_data(self.removed, record['id'])
         return updated

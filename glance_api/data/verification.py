@@ -63,7 +63,8 @@ def start(record, location, expected):
     ``TooLarge`` over ``image_location_quota``.
     """
     conf = services().conf
-    verifier = Verifier.for_app(record['id'], location, g.request_id)
+    verifier = Verifier.for_app(record['id'], location, g.request_id,
+                                owner=record['owner'])
     added = services().registry.add_location(
         g.context.identity, record['id'], location['url'], location['metadata'],
         status=PENDING, transition=('queued', 'importing'), values=expected,
@@ -81,7 +82,8 @@ def resume_stalled(record):
     for location in record.get('locations') or []:
         if location.get('status') != PENDING or not _expired(location):
             continue
-        verifier = Verifier.for_app(record['id'], location, g.request_id)
+        verifier = Verifier.for_app(record['id'], location, g.request_id,
+                                    owner=record['owner'])
         try:
             claimed = services().registry.claim_location(
                 SERVICE_IDENTITY, record['id'], location['url'], verifier.lease,
@@ -140,14 +142,14 @@ class Verifier:
         self._keeper = None
 
     @classmethod
-    def for_app(cls, image_id, location, request_id):
+    def for_app(cls, image_id, location, request_id, owner=None):
         """The verifier of ``location`` of the image ``image_id``, as this worker's
         configuration says."""
         conf = services().conf
         return cls(services().registry, services().stores, image_id, location,
                    conf.hashing_algorithm, conf.http_retries,
                    conf.secure_hash_lease_time, conf.image_size_cap,
-                   services().quotas.max_storage, request_id,
+                   services().quotas.max_storage(owner), request_id,
                    credentials=caller_credentials(),
                    rules=inspection.Rules.from_conf(conf))
 

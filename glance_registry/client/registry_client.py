@@ -288,10 +288,43 @@ class RegistryClient(MetadefsClient):
         return self._send('GET', '/v1/usage', identity, params=params,
                           request_id=request_id)
 
-    def delete_image(self, identity, image_id, request_id=None):
-        """Mark the image deleted; returns the record as it was, with its locations."""
+    def delete_image(self, identity, image_id, request_id=None, delayed=False):
+        """Mark the image deleted; returns the record as it was, with its locations,
+        and ``delayed``: whether it became ``pending_delete`` (asked with
+        ``delayed``, for an active image with data), its data to be left for the
+        scrubber."""
+        params = {'delayed': 'true'} if delayed else None
         return self._send('DELETE', '/v1/images/%s' % _quote(image_id), identity,
-                          request_id=request_id)
+                          params=params, request_id=request_id)
+
+    # -- delayed delete (admin only) --------------------------------------------------
+
+    def claim_scrub(self, identity, owner, seconds, older_than, limit):
+        """Lease to ``owner`` for ``seconds`` up to ``limit`` images
+        ``pending_delete`` for ``older_than`` seconds or more that no other
+        scrubber holds; their records, with their locations."""
+        return self._send('POST', '/v1/scrub-claims', identity,
+                          json={'owner': owner, 'seconds': seconds,
+                                'older_than': older_than, 'limit': limit})['images']
+
+    def renew_scrub_lease(self, identity, image_id, owner, seconds):
+        """Extend ``owner``'s lease on ``image_id``; ``errors.Conflict`` (reason
+        ``scrub_lease_lost``) if another scrubber holds it."""
+        self._send('PUT', '/v1/images/%s/scrub-lease' % _quote(image_id), identity,
+                   json={'owner': owner, 'seconds': seconds})
+
+    def finish_scrub(self, identity, image_id, owner):
+        """``pending_delete -> deleted`` once ``owner`` deleted the data; the record.
+        ``errors.Conflict`` (``scrub_lease_lost``) unless ``owner`` holds it."""
+        return self._send('PUT', '/v1/images/%s/scrubbed' % _quote(image_id),
+                          identity, json={'owner': owner})
+
+    def restore_image(self, identity, image_id):
+        """``pending_delete -> active``; the record. ``errors.Conflict`` if it is not
+        ``pending_delete`` (``not_pending_delete``) or a scrubber has claimed it
+        (``scrub_started``)."""
+        return self._send('PUT', '/v1/images/%s/restore' % _quote(image_id),
+                          identity, json={})
 
     def add_tag(self, identity, image_id, tag, max_tags=None, request_id=None):
         """Add a tag (idempotent); ``errors.TooLarge`` over ``max_tags`` tags."""

@@ -16,6 +16,7 @@ from glance_registry.images import locations
 from glance_registry.images import members
 from glance_registry.images import quotas
 from glance_registry.images import records
+from glance_registry.images import scrubbing
 from glance_registry.images import writes
 
 
@@ -54,8 +55,15 @@ def update_image(app, request, caller, image_id):
 
 
 def delete_image(app, request, caller, image_id):
-    """200 with the image as it was before deletion; 403 protected; 404."""
-    return responses.json(writes.delete_image(app.db, caller, image_id))
+    """200 with the image as it was before deletion and ``delayed``; 403 protected;
+    404. ``?delayed=true``: an active image with data becomes ``pending_delete``."""
+    params = validation.single_params(request, {'delayed'})
+    delayed = params.get('delayed', 'false')
+    if delayed not in ('true', 'false'):
+        raise errors.BadRequest.invalid_value(
+            "Parameter 'delayed' must be true or false", 'delayed')
+    return responses.json(writes.delete_image(app.db, caller, image_id,
+                                              delayed == 'true'))
 
 
 def transition_status(app, request, caller, image_id):
@@ -271,6 +279,51 @@ def delete_member(app, request, caller, image_id, member_id):
     return responses.no_content()
 
 
+# -- delayed delete ------------------------------------------------------------------
+
+def claim_scrub(app, request, caller):
+    """200 ``{"images": [...]}``: up to ``limit`` images ``pending_delete`` for at
+    least ``older_than`` seconds, now leased to ``owner`` for ``seconds``; 400
+    invalid body; 403 unless an admin."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'owner', 'seconds', 'older_than', 'limit'},
+                          'scrub claim')
+    lease = validation.lease({key: body[key] for key in ('owner', 'seconds')
+                              if key in body}, 'lease')
+    for key in ('older_than', 'limit'):
+        validation.require(body, key)
+    older_than = validation.field_integer(validation.INT32_MAX)('older_than',
+                                                                 body['older_than'])
+    limit = validation.field_integer(1000)('limit', body['limit'])
+    return responses.json({'images': scrubbing.claim(
+        app.db, caller, lease['owner'], lease['seconds'], older_than, limit)})
+
+
+def renew_scrub_lease(app, request, caller, image_id):
+    """200; 400 invalid body; 403 unless an admin; 404; 409 (``scrub_lease_lost``)
+    unless ``owner`` holds the image's lease or it is free."""
+    lease = validation.lease(validation.json_body(request), 'lease')
+    return responses.json(scrubbing.renew(app.db, caller, image_id, lease['owner'],
+                                          lease['seconds']))
+
+
+def finish_scrub(app, request, caller, image_id):
+    """200 with the image, now ``deleted``; 400 invalid body; 403 unless an admin;
+    404; 409 (``scrub_lease_lost``) unless ``owner`` holds the image's lease."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'owner'}, 'scrub')
+    validation.require(body, 'owner')
+    owner = validation.string('owner', body['owner'], 64, min_length=1)
+    return responses.json(scrubbing.finish(app.db, caller, image_id, owner))
+
+
+def restore_image(app, request, caller, image_id):
+    """200 with the image, ``active`` again; 403 unless an admin; 404; 409 if it is
+    not ``pending_delete`` (``not_pending_delete``) or a scrubber has claimed it
+    (``scrub_started``)."""
+    return responses.json(scrubbing.restore(app.db, caller, image_id))
+
+
 # -- usage ---------------------------------------------------------------------------
 
 def show_usage(app, request, caller):
@@ -309,5 +362,9 @@ ROUTES = (
     ('PUT', _MEMBER, update_member, True),
     ('DELETE', _MEMBER, delete_member, True),
     ('GET', r'/v1/usage', show_usage, True),
+    ('POST', r'/v1/scrub-claims', claim_scrub, True),
+    ('PUT', _IMAGE + r'/scrub-lease', renew_scrub_lease, True),
+    ('PUT', _IMAGE + r'/scrubbed', finish_scrub, True),
+    ('PUT', _IMAGE + r'/restore', restore_image, True),
     ('POST', r'/v1/location-references', location_references, True),
 )

@@ -193,7 +193,8 @@ def claim(db, identity, image_id, url, owner, seconds):
 
 
 def references(db, identity, urls):
-    """``{url: [ids of the images not deleted that have a location at url]}``.
+    """``{url: [ids of the images not deleted that have a location at url]}``;
+    images ``pending_delete`` count as not deleted: their data may be restored.
 
     Lets the API keep one image from taking over, or deleting, another image's
     data through a location. Answers for every image, so only for an admin
@@ -210,7 +211,8 @@ def references(db, identity, urls):
                 .join(Image, on=(ImageLocation.image == Image.id))
                 .where((_url_prefix(ImageLocation.url) == url[:URL_PREFIX])
                        & (ImageLocation.url == url)
-                       & (Image.deleted == False))  # noqa: E712
+                       & ((Image.deleted == False)  # noqa: E712
+                          | (Image.status == 'pending_delete')))
                 .order_by(ImageLocation.image).distinct().tuples().execute(db))]
     return found
 

@@ -306,7 +306,7 @@ def test_delete_returns_the_image_as_it_was_and_hides_it(client, project):
                                              properties={'p': 'v'}))
     active = upload(client, caller, image)
     deleted = client.delete_image(caller, image['id'])
-    assert deleted == active
+    assert deleted == dict(active, delayed=False)
     with pytest.raises(errors.NotFound):
         client.get_image(caller, image['id'])
     with pytest.raises(errors.NotFound):
