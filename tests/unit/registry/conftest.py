@@ -22,6 +22,7 @@ from glance_registry import db as db_module
 from glance_registry import migrations
 from glance_registry.client import identity
 from tests.fixtures import processes
+from tests.fixtures import registry_signing
 from tests.fixtures.databases import databases  # noqa: F401 (a fixture)
 from tests.unit.registry import races
 
@@ -73,8 +74,9 @@ class Registry:
     def url(self):
         return self.daemon.url
 
-    def headers(self, caller=ADMIN):
-        return caller.sign(self.secret)
+    def auth(self, caller=ADMIN):
+        """A requests auth that signs each request for ``caller``."""
+        return registry_signing.Signed(caller, self.secret)
 
 
 @pytest.fixture(scope='session', params=BACKEND_PARAMS)

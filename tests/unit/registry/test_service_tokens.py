@@ -16,6 +16,7 @@ from glance_registry import client as client_module
 from glance_registry.client import errors
 from glance_registry.client import identity
 from tests.fixtures import processes
+from tests.fixtures import registry_signing
 from tests.unit.registry.conftest import sync
 
 pytestmark = pytest.mark.keystone
@@ -91,10 +92,9 @@ def test_an_invalid_token_is_unauthorized_even_with_a_valid_signature(secured):
     assert response.status_code == 401
     assert response.json()['error']['code'] == 'unauthorized'
     # A request that carries a token is judged by its token alone.
-    headers = identity.Identity('u', 'p').sign(secret)
-    headers['X-Auth-Token'] = 'not-a-token'
-    assert requests.get(daemon.url + '/v1/images',
-                        headers=headers).status_code == 401
+    signer = registry_signing.Signed(identity.Identity('u', 'p'), secret)
+    assert requests.get(daemon.url + '/v1/images', auth=signer,
+                        headers={'X-Auth-Token': 'not-a-token'}).status_code == 401
 
 
 def test_signed_requests_work_as_before_on_the_same_daemon(secured):

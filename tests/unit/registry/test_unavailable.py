@@ -16,6 +16,7 @@ from glance_registry.images import records
 from glance_registry.images import writes
 from tests.fixtures import databases as databases_module
 from tests.fixtures import processes
+from tests.fixtures import registry_signing
 from tests.fixtures import skips
 from tests.fixtures import tools
 from tests.unit.registry.conftest import ADMIN
@@ -65,7 +66,7 @@ def test_unwritable_sqlite_file_answers_503_for_writes_and_serves_reads(
                     write()
                 assert 'read-only' in raised.value.message
             response = requests.post(daemon.url + '/v1/images', json={},
-                                     headers=CALLER.sign(secret))
+                                     auth=registry_signing.Signed(CALLER, secret))
             assert response.status_code == 503
             assert response.json()['error']['code'] == 'unavailable'
         finally:
