@@ -3,11 +3,12 @@
 Every caller may send an identity signed with the shared secret for the request it
 comes with (``identity.Identity.verify``). With ``accept_service_tokens``, a caller
 may instead present a Keystone token (``X-Auth-Token``): ``wrap`` puts
-keystonemiddleware's ``auth_token``, configured from ``[keystone_authtoken]``, in front of the registry in
-``delay_auth_decision`` mode, so that requests without a token still reach the
-registry and are checked for a signature as before. A token is accepted only if
-Keystone validated it and it carries the ``service`` role: the registry holds every
-project's images, so only services may talk to it, never end users.
+keystonemiddleware's ``auth_token``, configured from ``[keystone_authtoken]``, in
+front of the registry in ``delay_auth_decision`` mode, so that requests without a
+token still reach the registry and are checked for a signature as before. A token
+is accepted only if Keystone validated it and it carries the ``service`` role: the
+registry holds every project's images, so only services may talk to it, never end
+users.
 
 ``authenticate(request, ...)`` is the one place that decides; handlers receive the
 ``Identity``.

@@ -1,6 +1,8 @@
 """The read-only http driver beyond the conformance suite, against a real local server."""
 
+import http.server
 import socket
+import threading
 import uuid
 
 import pytest
@@ -91,3 +93,35 @@ def test_other_schemes_are_bad_locations(harness):
             harness.store.open_reader(url)
         with pytest.raises(errors.BadLocation):
             harness.store.stat(url)
+
+
+class _HugeSizeHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every request with one byte and a size of thousands of digits."""
+
+    def _answer(self):
+        self.send_response(206)
+        self.send_header('Content-Range', 'bytes 0-0/' + '9' * 5000)
+        self.send_header('Content-Length', '1')
+        self.end_headers()
+        if self.command == 'GET':
+            self.wfile.write(b'x')
+
+    do_GET = do_HEAD = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_size_of_thousands_of_digits_is_no_size(harness):
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _HugeSizeHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = 'http://127.0.0.1:%d/image' % server.server_address[1]
+    try:
+        with pytest.raises(errors.StoreUnavailable, match='how large'):
+            harness.store.stat(url)
+        with pytest.raises(errors.StoreUnavailable, match='how large'):
+            harness.store.open_reader(url)
+    finally:
+        server.shutdown()
+        server.server_close()
