@@ -11,7 +11,7 @@ from glance_registry import opts
 from glance_registry.client import identity
 from tests.fixtures import registry_signing
 
-CALLER = identity.Identity('user', 'app-project')
+CALLER = identity.Identity('user', 'app-project', ('member',))
 
 
 def _app(url):

@@ -385,7 +385,7 @@ def test_verification_outcomes_are_status_swaps_with_the_locations(client, proje
 
 def test_references_name_the_live_images_that_use_a_url(client, project, scope):
     caller = project()
-    url = 'file:///shared/%s' % scope
+    url = 'file:///shared-%s' % scope
     first = active_image(client, caller, url)
     second = active_image(client, caller, url, url + '-other')
     found = client.location_references(ADMIN, [url, url + '-other', url + '-none'])

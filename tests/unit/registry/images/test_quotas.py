@@ -34,7 +34,7 @@ def saving(client, caller, **values):
 def activate(client, caller, image, size, locations=('active',)):
     return client.transition_status(
         caller, image['id'], 'saving', 'active', values={'size': size},
-        locations=[{'url': 'file:///%s/%d' % (image['id'], i), 'status': status}
+        locations=[{'url': 'file:///%s-%d' % (image['id'], i), 'status': status}
                    for i, status in enumerate(locations)])
 
 
