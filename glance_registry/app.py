@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 
+import orjson
 import peewee
 import webob
 
@@ -83,6 +84,8 @@ class Registry:
             caller = auth.authenticate(request, self.secret, self.accept_service_tokens)
         else:
             caller = None
+        by_token = caller is not None and auth.by_token(request,
+                                                        self.accept_service_tokens)
         allowed = []
         for route in routes.ROUTES:
             match = route.pattern.fullmatch(path)
@@ -95,7 +98,13 @@ class Registry:
                 raise errors.Unauthorized('missing registry credentials',
                                           reason='invalid_credentials')
             with db_module.connection(self.db):
-                return route.handler(self, request, caller, **match.groupdict())
+                response = route.handler(self, request, caller, **match.groupdict())
+            if (by_token and path.startswith('/v1/images')
+                    and response.status_code < 300
+                    and response.content_type == 'application/json'):
+                response = responses.json(self.guard.token_view(
+                    caller, orjson.loads(response.body)), response.status_code)
+            return response
         if allowed:
             response = responses.error(errors.MethodNotAllowed(
                 'Method %s is not allowed on %s' % (request.method, path),

@@ -52,6 +52,11 @@ def wrap(app, conf):
                                          'delay_auth_decision': True})
 
 
+def by_token(request, accept_service_tokens):
+    """Whether ``authenticate`` judges ``request`` by its token (not a signature)."""
+    return accept_service_tokens and TOKEN_HEADER in request.headers
+
+
 def authenticate(request, secret, accept_service_tokens=False):
     """The caller's ``Identity``.
 
@@ -60,7 +65,7 @@ def authenticate(request, secret, accept_service_tokens=False):
     when Keystone cannot be reached to validate it);
     ``errors.Forbidden`` for a valid token without the service role.
     """
-    if accept_service_tokens and TOKEN_HEADER in request.headers:
+    if by_token(request, accept_service_tokens):
         return _from_service_token(request)
     body = validation.bounded_body(request)
     signed = identity_module.SignedRequest.from_environ(request.environ, body)

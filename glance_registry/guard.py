@@ -137,6 +137,30 @@ class Guard:
                                        reason='property_protected', property=name,
                                        operation=operation)
 
+    # -- what a service token reads ------------------------------------------------
+
+    def token_view(self, caller, body):
+        """``body`` (an image record, or a page ``{"images": [...]}``) as a caller
+        that called with a Keystone service token may read it: locations only where
+        ``fetch_image_location`` allows, and without the properties the property
+        protections hide from it. (Signed callers get whole records: the API needs
+        the locations of the images its users download, and filters itself.)"""
+        if not isinstance(body, dict):
+            return body
+        if isinstance(body.get('images'), list):
+            return dict(body, images=[self._readable(caller, record)
+                                      for record in body['images']])
+        if 'id' in body and 'locations' in body:
+            return self._readable(caller, body)
+        return body
+
+    def _readable(self, caller, record):
+        if not policy.allowed(self.enforcer, caller, 'fetch_image_location', record):
+            record = dict(record, locations=[])
+        if self.protections is not None:
+            record = self.protections.readable(caller, record)
+        return record
+
     # -- locations -------------------------------------------------------------------
 
     def admit(self, image_id, location):

@@ -350,9 +350,29 @@ def test_a_service_token_cannot_take_over_an_admins_public_image(secured, keysto
 
 
 @pytest.mark.keystone
-def test_the_operators_policy_may_give_a_service_more(secured, keystone, tmp_path):
+def test_a_service_token_reads_no_property_the_protections_hide(secured, keystone):
+    service, _ = _service_client(keystone, secured)
+    admin = persona('admin')
+    image = secured.active_image(admin, visibility='public')
+    secured.client.update_image(admin, image['id'], properties={
+        'x_admin_secret': 'hidden', 'os_distro': 'shown'})
+    seen = service.get_image(ANY, image['id'])
+    assert seen['properties'] == {'os_distro': 'shown'}
+    assert seen['locations'] == image['locations']
+    listed = service.list_images(ANY, [('id', image['id'])])[0]
+    assert [record['properties'] for record in listed] == [{'os_distro': 'shown'}]
+    # A signed caller (the API) gets the whole record, and filters itself.
+    assert secured.client.get_image(persona('member'), image['id'])['properties'] == {
+        'x_admin_secret': 'hidden', 'os_distro': 'shown'}
+    service.close()
+
+
+@pytest.mark.keystone
+def test_the_operators_policy_may_give_a_service_more_or_less(secured, keystone,
+                                                              tmp_path):
     policy = tmp_path / 'policy.yaml'
-    policy.write_text('"add_image": "role:service"\n')
+    policy.write_text('"add_image": "role:service or role:admin"\n'
+                      '"fetch_image_location": "role:admin"\n')
     registry = Guarded(str(tmp_path), extra={
         'DEFAULT': {'accept_service_tokens': 'true'},
         'keystone_authtoken': keystone.authtoken_config(),
@@ -365,6 +385,10 @@ def test_the_operators_policy_may_give_a_service_more(secured, keystone, tmp_pat
             ANY, {'owner': 'someone-else'})) == (403, 'not_owner')
         assert _status(lambda: service.create_image(
             ANY, {'visibility': 'public'})) == DENIED
+        # Locations only to admins.
+        image = registry.active_image(persona('admin'), visibility='public')
+        assert image['locations']
+        assert service.get_image(ANY, image['id'])['locations'] == []
         service.close()
     finally:
         registry.close()
