@@ -126,13 +126,14 @@ def main(argv=None):
               'registry_auth_secret': secret}
     registry_conf = os.path.join(data_dir, 'glance-registry.generated.conf')
     api_conf = os.path.join(data_dir, 'glance-api.generated.conf')
+    # Both daemons know the store: the registry admits only its locations.
+    store = {'default_store': 'file', 'filesystem_store_datadir': images_dir}
     _write_config(registry_conf, {
         'DEFAULT': dict(common, bind_host='127.0.0.1', bind_port=args.registry_port),
-        'database': {'connection': database}})
+        'database': {'connection': database}, 'glance_store': store})
     _write_config(api_conf, {
         'DEFAULT': dict(common, bind_host=args.host, bind_port=args.port),
-        'glance_store': {'default_store': 'file',
-                         'filesystem_store_datadir': images_dir}})
+        'glance_store': store})
     extra = [arg for path in args.config_file
              for arg in ('--config-file', os.path.abspath(path))]
     python = sys.executable

@@ -1,7 +1,8 @@
 """``glance-registry``: serve the registry REST API over the image database.
 
-Refuses to start, with one clear log line, when the shared secret is unset or the
-database schema is older than the code (``glance-manage db sync`` fixes that).
+Refuses to start, with one clear log line, when the shared secret is unset, the
+database schema is older than the code (``glance-manage db sync`` fixes that) or the
+property protection file cannot be used.
 """
 
 import logging
@@ -10,6 +11,7 @@ import sys
 
 from glance_registry import app
 from glance_registry import db as db_module
+from glance_registry import guard
 from glance_registry import migrations
 from glance_registry import opts
 from glance_registry import process
@@ -57,6 +59,11 @@ def _serve(conf):
     problem = check_database(conf)
     if problem:
         raise process.Refused('refusing to start: %s' % problem)
+    try:
+        # The guard's rules: a file that cannot be used stops us here, once.
+        guard.Guard.from_config(conf)
+    except ValueError as exc:   # protections.InvalidConfiguration
+        raise process.Refused('refusing to start: %s' % exc) from None
     process.serve(lambda: app.create_app(conf), conf, 'glance-registry', LOG)
     return 0
 

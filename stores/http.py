@@ -2,6 +2,7 @@
 URL (docs/stores.rst)."""
 
 import logging
+import re
 
 from oslo_config import cfg
 
@@ -139,10 +140,16 @@ def _raise_for_status(response):
 def _size(response):
     content_range = response.headers.get('Content-Range', '')
     total = content_range.rpartition('/')[2]
-    if total.isascii() and total.isdigit():
+    if _is_size(total):
         return int(total)
     length = response.headers.get('Content-Length', '')
-    if response.status in (200, 204) and length.isascii() and length.isdigit():
+    if response.status in (200, 204) and _is_size(length):
         return int(length)
     LOG.warning('%s did not say how large the image is', response.url)
     raise errors.StoreUnavailable(_UNAVAILABLE)
+
+
+def _is_size(text):
+    # ASCII digits (isdigit() alone takes '²'), and few enough: int() refuses a
+    # number of over 4,300 digits, and no data is larger than 64 bits can count.
+    return re.fullmatch(r'[0-9]{1,19}', text) is not None

@@ -27,6 +27,7 @@ from oslo_config import cfg
 from glance_registry.client import errors
 from glance_registry.client import transport as http_transport
 from glance_registry.client.identity import Identity
+from glance_registry.client.identity import SignedRequest
 from glance_registry.client.metadefs import MetadefsClient
 
 client_opts = [
@@ -392,20 +393,21 @@ class RegistryClient(MetadefsClient):
     _IDEMPOTENT = frozenset(['GET', 'PUT', 'DELETE'])
 
     def _send(self, method, path, identity, params=None, json=None, request_id=None):
-        if self._token_provider is not None:
-            headers = {'X-Auth-Token': self._token_provider()}
-        else:
-            headers = identity.sign(self._secret)
-        if request_id:
-            headers['X-Openstack-Request-Id'] = request_id
-        data = None
-        if json is not None:
-            data = orjson.dumps(json)
-            headers['Content-Type'] = 'application/json'
+        data = None if json is None else orjson.dumps(json)
         if params:
             # Commas and colons as sent (name=in:a,b; created_at=gt:...): encoded,
             # they tripled the length of a long filter past the request-line limit.
             path += '?' + urllib.parse.urlencode(params, doseq=True, safe=',:')
+        if self._token_provider is not None:
+            headers = {'X-Auth-Token': self._token_provider()}
+        else:
+            # Bound to this very request: a captured header set is good for no other.
+            headers = identity.sign(self._secret,
+                                    SignedRequest.from_target(method, path, data))
+        if request_id:
+            headers['X-Openstack-Request-Id'] = request_id
+        if data is not None:
+            headers['Content-Type'] = 'application/json'
         attempts = 2 if method in self._IDEMPOTENT else 1
         for attempt in range(attempts):
             try:

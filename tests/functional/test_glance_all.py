@@ -58,6 +58,10 @@ def test_glance_all_serves_creates_its_database_and_stops_on_sigterm(tmp_path):
         assert upload.status_code == 204
         assert (data_dir / 'glance.sqlite').exists()
         assert (data_dir / 'images' / image_id).read_bytes() == b'bytes'
+        # The secret, and the configs that carry it, are for their owner only.
+        for name in ('registry.secret', 'glance-registry.generated.conf',
+                     'glance-api.generated.conf'):
+            assert (data_dir / name).stat().st_mode & 0o777 == 0o600, name
         # glance-all says it is ready after its own check, which may come after
         # the API first answered us.
         deadline = time.monotonic() + 30

@@ -1,6 +1,7 @@
 """``glance-manage db sync|version``, the schema it builds, and the registry's refusal
 to serve a database whose schema is older than the code."""
 
+import os
 import threading
 
 import peewee
@@ -192,6 +193,19 @@ def test_registry_refuses_to_start_without_a_secret(databases, registry_workdir)
     with pytest.raises(RuntimeError) as raised:
         daemon.start(timeout=20)
     assert 'registry_auth_secret is not set' in str(raised.value)
+
+
+def test_registry_refuses_to_start_with_an_unusable_protection_file(
+        databases, registry_workdir):
+    url = databases.create('sqlite')
+    migrations.upgrade(db_module.open_database(url))
+    missing = os.path.join(registry_workdir, 'no-such-protections.conf')
+    daemon = processes.registry_daemon(
+        registry_workdir, url, processes.new_secret(),
+        extra={'DEFAULT': {'property_protection_file': missing}})
+    with pytest.raises(RuntimeError) as raised:
+        daemon.start(timeout=20)
+    assert 'cannot read property protection file %s' % missing in str(raised.value)
 
 
 def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(

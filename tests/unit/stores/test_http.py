@@ -1,6 +1,8 @@
 """The read-only http driver beyond the conformance suite, against a real local server."""
 
+import http.server
 import socket
+import threading
 import uuid
 
 import pytest
@@ -129,3 +131,35 @@ def test_error_messages_tell_no_status_nor_address(harness, http_server, status)
         harness.store.open_reader(url)
     assert str(status) not in str(caught.value)
     assert str(http_server.server_address[1]) not in str(caught.value)
+
+
+class _HugeSizeHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every request with one byte and a size of thousands of digits."""
+
+    def _answer(self):
+        self.send_response(206)
+        self.send_header('Content-Range', 'bytes 0-0/' + '9' * 5000)
+        self.send_header('Content-Length', '1')
+        self.end_headers()
+        if self.command == 'GET':
+            self.wfile.write(b'x')
+
+    do_GET = do_HEAD = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_size_of_thousands_of_digits_is_no_size(harness):
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _HugeSizeHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = 'http://127.0.0.1:%d/image' % server.server_address[1]
+    try:
+        with pytest.raises(errors.StoreUnavailable, match='cannot be read now'):
+            harness.store.stat(url)
+        with pytest.raises(errors.StoreUnavailable, match='cannot be read now'):
+            harness.store.open_reader(url)
+    finally:
+        server.shutdown()
+        server.server_close()
