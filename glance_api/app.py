@@ -15,6 +15,7 @@ from flask import Flask, g, request
 import stores
 from glance_api.access import context, policy, protections, quotas
 from glance_api.data import store_data
+from glance_api.data.cache import image_cache
 from glance_api.http import auth, errors, healthcheck, keepalive, route_rules
 from glance_api.images import schemas
 from glance_api.services import Services
@@ -45,7 +46,8 @@ def create_app(conf, registry=None, store_set=None):
         schemas=schemas.Schemas(conf),
         policy=enforcer,
         quotas=quotas.Quotas(conf),
-        protections=protections.PropertyProtections.from_config(conf, enforcer))
+        protections=protections.PropertyProtections.from_config(conf, enforcer),
+        cache=image_cache.ImageCache.from_config(conf))
     bodiless = routes.bodiless_endpoints()
 
     @app.before_request
