@@ -11,7 +11,7 @@ from oslo_config import cfg
 import stores
 from glance_api.access import policy, protections, quotas
 from glance_api.data import import_filtering, inspection, locations
-from glance_api.data.cache import image_cache
+from glance_api.data.cache import housekeeping, image_cache
 from glance_api.http import healthcheck
 from glance_registry import client, process
 from glance_registry.client import list_params, vocabulary
@@ -75,6 +75,7 @@ def register_opts(conf):
     locations.register_opts(conf)
     healthcheck.register_opts(conf)
     image_cache.register_opts(conf)
+    housekeeping.register_opts(conf)
 
 
 def list_opts():
@@ -90,5 +91,5 @@ def list_opts():
         (import_filtering.GROUP, import_filtering.filtering_opts),
         ('glance_store', store_opts['glance_store']),
         (healthcheck.GROUP, healthcheck.healthcheck_opts),
-        ('DEFAULT', image_cache.cache_opts),
+        ('DEFAULT', image_cache.cache_opts + housekeeping.housekeeping_opts),
     ]

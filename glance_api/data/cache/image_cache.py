@@ -57,6 +57,9 @@ cache_opts = [
                     'the same: the index of the cached files is a SQLite file in '
                     'image_cache_dir, and the prefetch queue is in the registry, '
                     'shared by every node.'),
+    cfg.StrOpt('worker_self_reference_url',
+               help='How this API node is named in GET /v2/cache answers (its '
+                    'URL, as upstream); default: its host name.'),
 ]
 
 
