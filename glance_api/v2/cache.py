@@ -44,15 +44,6 @@ def _queue():
                                                 request_id=g.request_id)
 
 
-def _queued_here(cache, queue):
-    """The queued image ids this node has not cached yet (upstream's list)."""
-    done = cache.index.prefetched()
-    cached = {entry['image_id'] for entry in cache.index.cached()}
-    return [entry['image_id'] for entry in queue
-            if entry['image_id'] not in cached
-            and done.get(entry['image_id']) != entry['queued_at']]
-
-
 def get_cache_state():
     """200 ``{"cached_images": [...], "queued_images": [...]}``, the node's name in
     ``X-Image-Cache-Node``.
@@ -62,7 +53,7 @@ def get_cache_state():
     cache = _enforce('cache_list')
     name = node_name(services().conf)
     document = {'cached_images': cache.index.cached(),
-                'queued_images': _queued_here(cache, _queue())}
+                'queued_images': housekeeping.queued_here(cache, _queue())}
     return responses.json(document, headers={'X-Image-Cache-Node': name})
 
 

@@ -96,9 +96,8 @@ def prefetch(progress=None):
     progress = progress or (lambda message: LOG.debug('cache prefetcher: %s', message))
     registry, cache = services().registry, services().cache
     queue = registry.list_cache_queue(SERVICE_IDENTITY)
-    done = cache.index.prefetched()
     cached_ids = {entry['image_id'] for entry in cache.index.cached()}
-    todo = [entry for entry in queue if done.get(entry['image_id']) != entry['queued_at']]
+    todo = unfetched(cache, queue)
     cache.index.forget_prefetched({entry['image_id'] for entry in queue})
     cached = failed = 0
     for number, entry in enumerate(todo, 1):
@@ -123,6 +122,21 @@ def prefetch(progress=None):
             failed += 1
             progress('%s: not cached: %s' % (step, outcome))
     return cached, failed
+
+
+def unfetched(cache, queue):
+    """The entries of the registry's ``queue`` this node has not prefetched for
+    their ``queued_at``."""
+    done = cache.index.prefetched()
+    return [entry for entry in queue if done.get(entry['image_id']) != entry['queued_at']]
+
+
+def queued_here(cache, queue):
+    """The ids of the queued images this node has not cached yet (upstream's
+    ``queued_images``)."""
+    cached = {entry['image_id'] for entry in cache.index.cached()}
+    return [entry['image_id'] for entry in unfetched(cache, queue)
+            if entry['image_id'] not in cached]
 
 
 def _fetch(cache, record):

@@ -27,6 +27,7 @@ from oslo_config import cfg
 from glance_api.data.cache import index as cache_index
 from glance_api.data.cache.counters import Counters
 from stores import base
+from stores.file import FileReader
 
 LOG = logging.getLogger(__name__)
 
@@ -92,8 +93,8 @@ class ImageCache:
     # -- downloads
 
     def open_cached(self, record, offset, length):
-        """A reader of ``record``'s cached copy (with the file for sendfile), or
-        None on a miss."""
+        """A reader of ``record``'s cached copy (its ``fileobj`` lets the server
+        use sendfile), or None on a miss."""
         image_id = record['id']
         if record['status'] != 'active':
             return None
@@ -113,7 +114,7 @@ class ImageCache:
             self.counters.add('misses')
             LOG.debug('cache miss: %s (its file is gone)', image_id)
             return None
-        reader = CachedReader(fileobj, size, offset, length)
+        reader = FileReader(fileobj, size, offset, length, _CHUNK_SIZE)
         self.counters.add('hits')
         self.counters.add('bytes_served', reader.length)
         LOG.debug('cache hit: %s, %d bytes from offset %d', image_id, reader.length,
@@ -242,28 +243,6 @@ class ImageCache:
             if image_id not in live and now - modified > 60:
                 self.index.release(image_id, cache_index.FILLING)
         return removed
-
-
-class CachedReader(base.Reader):
-    """A byte range of a cached file; ``fileobj`` lets the server use sendfile."""
-
-    def __init__(self, fileobj, size, offset, length):
-        super().__init__(size, offset, length)
-        fileobj.seek(offset)
-        self.fileobj = fileobj
-        self._remaining = self.length
-
-    def __next__(self):
-        if self._remaining <= 0:
-            raise StopIteration
-        chunk = self.fileobj.read(min(_CHUNK_SIZE, self._remaining))
-        if not chunk:
-            raise StopIteration
-        self._remaining -= len(chunk)
-        return chunk
-
-    def close(self):
-        self.fileobj.close()
 
 
 class Fill:
