@@ -56,11 +56,13 @@ def test_a_cold_download_fills_the_cache_and_the_next_is_served_from_it(cached, 
     response = admin.get('/v2/images/%s/file' % image_id)
     assert response.status_code == 200
     assert response.content == data
+    # The copy was made from the bytes the client got, in the same pass: the
+    # store's file can go as soon as the download ended.
+    _remove_store_file(cached, image_id)
     wait_until(lambda: _is_cached(cached, image_id), 10, message='image cached')
     assert os.listdir(os.path.join(cached.cache_dir, 'incomplete')) == []
 
-    # The store's copy is gone: only the cache can answer now.
-    _remove_store_file(cached, image_id)
+    # Only the cache can answer now.
     with syscalls.traced(api_workers(cached), ['sendfile']) as trace:
         response = admin.get('/v2/images/%s/file' % image_id)
     assert response.status_code == 200
