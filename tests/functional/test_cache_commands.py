@@ -76,6 +76,33 @@ def test_the_pruner_says_what_it_pruned(node):
     assert command(node, 'pruner') == (0, 'pruned 0 cached image(s), 0 bytes\n')
 
 
+def manage(glance, *args):
+    port = str(glance.api.port)
+    result = subprocess.run([os.path.join(BIN, 'glance-cache-manage'), '--port', port,
+                             '--force', *args], capture_output=True, text=True,
+                            timeout=60)
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_glance_cache_manage(node):
+    with node.client() as admin:
+        image_id = _image(admin, os.urandom(MIB))
+    assert manage(node, 'queue-image', image_id) == (
+        0, 'Queued image %s for caching\n' % image_id)
+    assert manage(node, 'list-queued') == (0, 'Found 1 queued images\n%s\n' % image_id)
+    assert command(node, 'prefetcher')[0] == 0
+    status, out = manage(node, 'list-cached')
+    assert status == 0
+    assert out.startswith('Found 1 cached images on ')
+    assert image_id in out and str(MIB) in out
+    assert manage(node, 'list-queued') == (0, 'Found 0 queued images\n')
+    assert manage(node, 'delete-all-cached-images') == (0, '')
+    assert manage(node, 'list-cached')[1].startswith('Found 0 cached images')
+    status, out = manage(node, 'queue-image', '00000000-0000-0000-0000-000000000000')
+    assert status == 1 and out.startswith('404: ')
+    assert manage(node, 'delete-all-queued-images') == (0, '')
+
+
 def test_a_command_without_a_cache_is_refused(tmp_path):
     config = tmp_path / 'api.conf'
     config.write_text('[DEFAULT]\nregistry_auth_secret = x\n')
