@@ -33,8 +33,8 @@ LOG = logging.getLogger(__name__)
 
 INCOMPLETE = 'incomplete'
 # Bytes a fill may have queued for its writer thread before it gives up: the client
-# never waits for the cache's disk.
-_MAX_PENDING = 64 * 1024 * 1024
+# never waits for the cache's disk, and 20 fills at once hold at most 320 MiB.
+_MAX_PENDING = 16 * 1024 * 1024
 _CHUNK_SIZE = 1024 * 1024
 _COMMIT = object()
 _ABORT = object()
@@ -98,13 +98,14 @@ class ImageCache:
         image_id = record['id']
         if record['status'] != 'active':
             return None
-        size, stale = self.index.hit(image_id, record['checksum'],
-                                     record['os_hash_value'])
+        size = record['size']
+        hit, stale = self.index.hit(image_id, size, record['checksum'],
+                                    record['os_hash_value'])
         if stale:
             LOG.debug('cache: %s changed since it was cached; removing the copy',
                       image_id)
             self._remove_file(image_id)
-        if size is None:
+        if not hit:
             self.counters.add('misses')
             LOG.debug('cache miss: %s', image_id)
             return None

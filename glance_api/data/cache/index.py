@@ -71,25 +71,23 @@ class Index:
         finally:
             db.close()
 
-    def hit(self, image_id, checksum, hash_value):
-        """The size of ``image_id``'s cached copy if it holds the data the image's
-        record names (a hit, counted), else None. A copy whose image data changed
-        is removed from the index and returned as ``(None, True)``: its file must
-        go. Returns ``(size, stale)``."""
+    def hit(self, image_id, size, checksum, hash_value):
+        """Whether ``image_id``'s cached copy holds the data of this size, checksum
+        and multihash (a hit, counted). A copy whose image data changed is removed
+        from the index: its file must go. Returns ``(hit, stale)``."""
         now = time.time()
         with self._transaction() as db:
             row = db.execute('SELECT size, checksum, hash_value FROM entries '
                              'WHERE image_id = ? AND state = ?',
                              (image_id, CACHED)).fetchone()
             if row is None:
-                return None, False
-            size, cached_checksum, cached_hash = row
-            if (cached_checksum, cached_hash) != (checksum, hash_value):
+                return False, False
+            if tuple(row) != (size, checksum, hash_value):
                 db.execute('DELETE FROM entries WHERE image_id = ?', (image_id,))
-                return None, True
+                return False, True
             db.execute('UPDATE entries SET hits = hits + 1, last_accessed = ? '
                        'WHERE image_id = ?', (now, image_id))
-            return size, False
+            return True, False
 
     def reserve(self, image_id, size, max_size, evict):
         """Reserve ``size`` bytes for filling ``image_id``: True if reserved.

@@ -155,3 +155,11 @@ def test_prune_fits_a_lowered_cap(cache):
     cache.max_size = 4000
     assert cache.prune() == (1, 3000)
     assert [entry['image_id'] for entry in cache.index.cached()] == ['b']
+
+
+def test_a_copy_of_another_size_is_not_served(cache):
+    data = os.urandom(3000)
+    record = _record('a', data, checksum=None, os_hash_value=None)
+    assert _fill(cache, record, data)
+    assert _read(cache, dict(record, size=2999)) is None
+    assert not os.path.exists(cache.path_for('a'))
