@@ -375,10 +375,17 @@ class FillingReader(base.Reader):
         self._reader = reader
         self._fill = fill
         self._done = False
+        if reader.fileobj is not None:
+            # A local file (the file store) would have gone out with sendfile; read
+            # it in large chunks, not the store's small ones, to cost less.
+            self._chunks = FileReader(reader.fileobj, reader.size, reader.offset,
+                                      reader.length, _CHUNK_SIZE)
+        else:
+            self._chunks = reader
 
     def __next__(self):
         try:
-            chunk = next(self._reader)
+            chunk = next(self._chunks)
         except StopIteration:
             self._done = True
             self._fill.finish()

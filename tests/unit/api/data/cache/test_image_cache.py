@@ -19,6 +19,8 @@ def _record(image_id, data, status='active', **changes):
 class _Reader:
     """A store reader over bytes, in chunks."""
 
+    fileobj = None
+
     def __init__(self, data, chunk=1000):
         self.size = self.length = len(data)
         self.offset = 0
