@@ -22,7 +22,7 @@ def cached(tmp_path_factory):
     workdir = tmp_path_factory.mktemp('cached')
     cache_dir = str(workdir / 'cache')
     with deployment_fixture.running(workdir, api_extra={'DEFAULT': {
-            'image_cache_dir': cache_dir,
+            'image_cache_dir': cache_dir, 'log_level': 'DEBUG',
             'image_cache_max_size': 64 * MIB}}) as glance:
         glance.cache_dir = cache_dir
         yield glance
@@ -76,6 +76,31 @@ def test_a_cold_download_fills_the_cache_and_the_next_is_served_from_it(cached, 
     assert response.status_code == 206
     assert response.content == data[1000:2000]
     assert response.headers['Content-Range'] == 'bytes 1000-1999/%d' % len(data)
+
+
+def _logged(glance, text):
+    with open(glance.api.log_path) as log:
+        return log.read().count(text)
+
+
+def test_concurrent_misses_of_one_image_fill_it_once_and_the_log_says_so(cached,
+                                                                         admin):
+    data = os.urandom(16 * MIB)
+    image_id = _image(admin, data)
+
+    def download(_):
+        with cached.client() as client:
+            return client.get('/v2/images/%s/file' % image_id).content
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(download, range(8))) == [data] * 8
+    wait_until(lambda: _is_cached(cached, image_id), 10, message='image cached')
+    assert _logged(cached, 'cache fill: %s (%d bytes)' % (image_id, len(data))) == 1
+    misses = _logged(cached, 'cache miss: %s' % image_id)
+    assert misses >= 2   # they overlapped: all but one streamed without filling
+    assert download(None) == data
+    assert _logged(cached, 'cache hit: %s, %d bytes from offset 0'
+                   % (image_id, len(data))) == 8 - misses + 1
 
 
 def test_a_range_download_does_not_fill_the_cache(cached, admin):
