@@ -149,7 +149,8 @@ class ImageCache:
         size = record.get('size')
         if record['status'] != 'active' or not size:
             return None
-        if not self.index.reserve(record['id'], size, self.max_size, self.evict):
+        if not self.index.reserve(record['id'], size, self.max_size, self.evict,
+                                  self._filling):
             if size > self.max_size:
                 self.counters.add('uncacheable')
                 LOG.debug('cache: %s (%d bytes) is larger than the cache; not cached',
@@ -161,6 +162,15 @@ class ImageCache:
             self.index.release(record['id'], cache_index.FILLING)
             LOG.warning('cache: cannot start caching %s: %s', record['id'], exc)
             return None
+
+    def _filling(self, image_id):
+        """Whether a live writer (one holding its file's lock) fills ``image_id``."""
+        incomplete = os.path.join(self.directory, INCOMPLETE)
+        for name in os.listdir(incomplete):
+            if name.startswith(image_id + '.') and _locked(os.path.join(incomplete,
+                                                                        name)):
+                return True
+        return False
 
     # -- removal
 
@@ -220,30 +230,40 @@ class ImageCache:
         removed = 0
         live = set()
         for name in os.listdir(incomplete):
-            image_id = name.split('.', 1)[0]
             path = os.path.join(incomplete, name)
             try:
-                fd = os.open(path, os.O_RDONLY)
+                stalled = now - os.stat(path).st_mtime > self.stall_time
             except OSError:
                 continue
+            if _locked(path) and not stalled:
+                live.add(name.split('.', 1)[0])
+                continue
             try:
-                stalled = now - os.fstat(fd).st_mtime > self.stall_time
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    if not stalled:
-                        live.add(image_id)
-                        continue
                 os.unlink(path)
                 removed += 1
-            finally:
-                os.close(fd)
+            except FileNotFoundError:
+                pass
         for image_id, modified in self.index.entries(cache_index.FILLING).items():
             # A reservation whose writer died (no locked file), once it is older
             # than a writer needs to create its file.
-            if image_id not in live and now - modified > 60:
+            if image_id not in live and now - modified > cache_index.TAKE_OVER_AFTER:
                 self.index.release(image_id, cache_index.FILLING)
         return removed
+
+
+def _locked(path):
+    """Whether a process holds ``path``'s lock (a writer's file); False if gone."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 class Fill:

@@ -25,6 +25,10 @@ INDEX_NAME = 'cache.sqlite'
 FILLING = 'filling'
 CACHED = 'cached'
 
+# Seconds after which a reservation without a live writer may be taken over: a
+# writer creates and locks its file just after it reserved.
+TAKE_OVER_AFTER = 10
+
 _SCHEMA = (
     'CREATE TABLE IF NOT EXISTS entries ('
     ' image_id TEXT PRIMARY KEY,'
@@ -89,22 +93,29 @@ class Index:
                        'WHERE image_id = ?', (now, image_id))
             return True, False
 
-    def reserve(self, image_id, size, max_size, evict):
+    def reserve(self, image_id, size, max_size, evict, filling=lambda image_id: True):
         """Reserve ``size`` bytes for filling ``image_id``: True if reserved.
 
         False when the image is cached or being filled already (two misses fill it
         once), or when it cannot fit: larger than ``max_size``, or too little can be
         evicted. ``evict(image_id)`` removes an entry's file and returns False when
         it cannot (a download is reading it); called inside the transaction, so no
-        other process reserves the space it frees.
+        other process reserves the space it frees. A reservation older than
+        ``TAKE_OVER_AFTER`` seconds whose writer is gone (``filling(image_id)`` is
+        False: a worker killed mid-fill) is taken over.
         """
         if size > max_size:
             return False
         now = time.time()
         with self._transaction() as db:
-            if db.execute('SELECT 1 FROM entries WHERE image_id = ?',
-                          (image_id,)).fetchone():
-                return False
+            row = db.execute('SELECT state, last_modified FROM entries WHERE '
+                             'image_id = ?', (image_id,)).fetchone()
+            if row is not None:
+                state, modified = row
+                if (state != FILLING or now - modified < TAKE_OVER_AFTER
+                        or filling(image_id)):
+                    return False
+                db.execute('DELETE FROM entries WHERE image_id = ?', (image_id,))
             used = db.execute('SELECT COALESCE(SUM(size), 0) FROM entries').fetchone()[0]
             if used + size > max_size:
                 candidates = db.execute(

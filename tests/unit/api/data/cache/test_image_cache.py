@@ -3,10 +3,11 @@ directory: fills, hits, the hard cap and what is never served."""
 
 import hashlib
 import os
+import time
 
 import pytest
 
-from glance_api.data.cache import image_cache
+from glance_api.data.cache import image_cache, index
 
 
 def _record(image_id, data, status='active', **changes):
@@ -165,3 +166,16 @@ def test_a_copy_of_another_size_is_not_served(cache):
     assert _fill(cache, record, data)
     assert _read(cache, dict(record, size=2999)) is None
     assert not os.path.exists(cache.path_for('a'))
+
+
+def test_the_reservation_of_a_dead_writer_is_taken_over(cache, monkeypatch):
+    data = os.urandom(1000)
+    record = _record('a', data)
+    fill = cache.start_fill(record)
+    assert cache.start_fill(record) is None   # alive
+    later = time.time() + index.TAKE_OVER_AFTER + 1
+    monkeypatch.setattr(time, 'time', lambda: later)
+    assert cache.start_fill(record) is None   # old, but its writer holds its lock
+    os.close(fill._fd)   # the writer dies: its lock goes
+    fill._fd = None
+    assert cache.start_fill(record) is not None
