@@ -52,7 +52,7 @@ def open_image(record, locations, offset, length):
     if reader is not None:
         return reader
     whole = offset == 0 and length == (record['size'] or 0)
-    fill = cache.start_fill(record) if whole else None
+    fill = cache.start_fill(record, resumer(locations)) if whole else None
     try:
         reader = open_reader(locations, offset, length)
     except BaseException:
@@ -62,14 +62,27 @@ def open_image(record, locations, offset, length):
     return reader if fill is None else FillingReader(reader, fill)
 
 
+def resumer(locations):
+    """``resume(offset, length)``: ``open_reader`` of ``locations`` as this request
+    would, callable from another thread after the request ended (a cache fill that
+    reads the rest of an image itself)."""
+    store_set, credentials = services().stores, caller_credentials()
+    return lambda offset, length: _open_from(store_set, locations, offset, length,
+                                             credentials)
+
+
 def open_reader(locations, offset, length):
     """A reader from the first store (by weight) that has the data."""
-    store_set = services().stores
+    return _open_from(services().stores, locations, offset, length,
+                      caller_credentials())
+
+
+def _open_from(store_set, locations, offset, length, credentials):
     last_error = None
     for location in locations:
         try:
             return store_set.for_location(location).open_reader(
-                location['url'], offset, length, credentials=caller_credentials())
+                location['url'], offset, length, credentials=credentials)
         except store_errors.StoreError as exc:
             LOG.warning('cannot read image data at %s: %s', location['url'], exc)
             last_error = exc

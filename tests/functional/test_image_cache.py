@@ -5,8 +5,10 @@ served from it with sendfile, stale copies are never served, and its cap holds."
 import concurrent.futures
 import hashlib
 import os
+import signal
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -209,3 +211,31 @@ def test_the_versions_document_advertises_the_cache_api(cached, admin):
     ids = [version['id'] for version in admin.get('/versions').json()['versions']]
     assert ids[:6] == ['v2.18', 'v2.17', 'v2.16', 'v2.15', 'v2.14', 'v2.9']
     assert admin.get('/versions').json()['versions'][0]['status'] == 'CURRENT'
+
+
+def test_a_fill_whose_worker_was_killed_is_never_served_nor_left_behind(
+        tmp_path_factory):
+    workdir = tmp_path_factory.mktemp('killed')
+    cache_dir = str(workdir / 'cache')
+    with deployment_fixture.running(workdir, api_extra={'DEFAULT': {
+            'image_cache_dir': cache_dir}}) as glance, glance.client() as admin:
+        glance.cache_dir = cache_dir
+        data = os.urandom(64 * MIB)
+        image_id = _image(admin, data)
+        incomplete = os.path.join(cache_dir, 'incomplete')
+        with admin.get('/v2/images/%s/file' % image_id, stream=True) as response:
+            assert len(next(response.iter_content(MIB))) == MIB
+            wait_until(lambda: os.listdir(incomplete), 10, message='a fill')
+            for worker in api_workers(glance):
+                os.kill(worker, signal.SIGKILL)
+        wait_until(lambda: len(api_workers(glance)) == 2, 30, message='new workers')
+        (dead,) = os.listdir(incomplete)
+        # Until the reservation may be taken over, downloads stream from the store.
+        assert admin.get('/v2/images/%s/file' % image_id).content == data
+        assert not _is_cached(glance, image_id)
+        time.sleep(11)
+        assert admin.get('/v2/images/%s/file' % image_id).content == data
+        wait_until(lambda: _is_cached(glance, image_id), 20, message='cached')
+        assert dead not in os.listdir(incomplete)
+        _remove_store_file(glance, image_id)
+        assert admin.get('/v2/images/%s/file' % image_id).content == data

@@ -25,7 +25,6 @@ from oslo_config import cfg
 
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.data import download
-from glance_api.data.cache.image_cache import FillingReader
 from glance_api.images import documents
 from glance_api.services import services
 from glance_registry.client import errors as registry_errors
@@ -146,21 +145,14 @@ def _fetch(cache, record):
     locations = documents.active_locations(record)
     if not locations:
         return 'the image has no data'
-    fill = cache.start_fill(record)
+    fill = cache.start_fill(record,
+                            download.resumer(download.preferred_order(locations)))
     if fill is None:
         if record['size'] > cache.max_size:
             return 'larger than image_cache_max_size'
         return 'being cached by a download, or no room'
-    try:
-        reader = download.open_reader(download.preferred_order(locations), 0,
-                                      record['size'])
-    except Exception as exc:
-        fill.abort('the store cannot be read')
-        return str(exc)
-    with FillingReader(reader, fill) as filling:
-        for _chunk in filling:
-            pass
-    return True if fill.wait() else 'its data could not be written or verified'
+    fill.detach()   # its thread reads the whole image from the store
+    return True if fill.wait() else 'its data could not be read, written or verified'
 
 
 def prune(progress=None):

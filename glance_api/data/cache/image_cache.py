@@ -13,6 +13,7 @@ it, and eviction skips files it cannot lock exclusively, so an evicted file's sp
 is free at once (an unlinked file still being read would hold its blocks).
 """
 
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -38,6 +39,7 @@ _MAX_PENDING = 16 * 1024 * 1024
 _CHUNK_SIZE = 1024 * 1024
 _COMMIT = object()
 _ABORT = object()
+_DETACH = object()
 
 cache_opts = [
     cfg.StrOpt('image_cache_dir',
@@ -143,9 +145,10 @@ class ImageCache:
             return None
         return fileobj
 
-    def start_fill(self, record):
+    def start_fill(self, record, resume=None):
         """A ``Fill`` of ``record``'s data if this process should cache it now: the
-        image is active, not cached nor being filled, and fits under the cap."""
+        image is active, not cached nor being filled, and fits under the cap.
+        ``resume(offset, length)`` opens a store reader of the rest (see ``Fill``)."""
         size = record.get('size')
         if record['status'] != 'active' or not size:
             return None
@@ -157,20 +160,27 @@ class ImageCache:
                           record['id'], size)
             return None
         try:
-            return Fill(self, record)
+            return Fill(self, record, resume)
         except OSError as exc:
             self.index.release(record['id'], cache_index.FILLING)
             LOG.warning('cache: cannot start caching %s: %s', record['id'], exc)
             return None
 
     def _filling(self, image_id):
-        """Whether a live writer (one holding its file's lock) fills ``image_id``."""
+        """Whether a live writer (one holding its file's lock) fills ``image_id``;
+        the files of dead ones are removed."""
         incomplete = os.path.join(self.directory, INCOMPLETE)
+        alive = False
         for name in os.listdir(incomplete):
-            if name.startswith(image_id + '.') and _locked(os.path.join(incomplete,
-                                                                        name)):
-                return True
-        return False
+            if not name.startswith(image_id + '.'):
+                continue
+            path = os.path.join(incomplete, name)
+            if _locked(path):
+                alive = True
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        return alive
 
     # -- removal
 
@@ -270,17 +280,21 @@ class Fill:
     """Writes one image's bytes into the cache as a download streams them.
 
     The download hands each chunk over (``feed``) and goes on; a thread writes and
-    hashes. A fill that falls ``_MAX_PENDING`` bytes behind gives up rather than
-    slow the client. The file is linked into place only when every byte arrived and
-    its md5 is the image's checksum.
+    hashes. The client never waits for it: if the writer falls ``_MAX_PENDING``
+    bytes behind, or the client goes away, the fill *detaches* from the download and
+    its thread reads the rest from the store itself (``resume(offset, length)``, a
+    store reader), so large images are cached on fast networks too; without
+    ``resume`` it gives up. The prefetcher detaches at once. The file is linked into
+    place only when every byte arrived and its md5 is the image's checksum.
     """
 
-    def __init__(self, cache, record):
+    def __init__(self, cache, record, resume=None):
         self.cache = cache
         self.image_id = record['id']
         self.size = record['size']
         self.checksum = record['checksum']
         self.hash_value = record['os_hash_value']
+        self._resume = resume
         self._tmp = os.path.join(cache.directory, INCOMPLETE, '%s.%s.tmp'
                                  % (self.image_id, uuid.uuid4().hex))
         self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
@@ -301,7 +315,7 @@ class Fill:
             return
         with self._lock:
             if self._pending + len(chunk) > _MAX_PENDING:
-                self._end(_ABORT, 'its writer fell behind the download')
+                self._leave('its writer fell behind the download')
                 return
             self._pending += len(chunk)
         self._chunks.put(chunk)
@@ -312,6 +326,18 @@ class Fill:
 
     def abort(self, why='the download stopped'):
         self._end(_ABORT, why)
+
+    def detach(self, why='prefetching'):
+        """Stop taking chunks: the writer reads the rest from the store."""
+        self._leave(why)
+
+    def _leave(self, why):
+        if self._resume is None:
+            self._end(_ABORT, why)
+        else:
+            LOG.debug('cache: %s reads the rest of %s from the store: %s',
+                      threading.current_thread().name, self.image_id, why)
+            self._end(_DETACH)
 
     def wait(self, timeout=None):
         """Whether the image is now cached (after the writer thread ended)."""
@@ -329,6 +355,15 @@ class Fill:
     def _run(self):
         md5 = hashlib.md5(usedforsecurity=False) if self.checksum else None
         written = 0
+
+        def write(chunk):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(self._fd, view):]
+            if md5 is not None:
+                md5.update(chunk)
+            return len(chunk)
+
         try:
             while True:
                 item = self._chunks.get()
@@ -337,12 +372,12 @@ class Fill:
                     break
                 with self._lock:
                     self._pending -= len(item)
-                view = memoryview(item)
-                while view:
-                    view = view[os.write(self._fd, view):]
-                written += len(item)
-                if md5 is not None:
-                    md5.update(item)
+                written += write(item)
+            if how is _DETACH:
+                how = _COMMIT
+                with self._resume(written, self.size - written) as rest:
+                    for chunk in rest:
+                        written += write(chunk)
             if how is _COMMIT:
                 if written != self.size:
                     why = 'got %d of %d bytes' % (written, self.size)
@@ -356,7 +391,7 @@ class Fill:
                     LOG.debug('cache fill: %s (%d bytes)', self.image_id, written)
                     return
                 LOG.warning('cache: not caching %s: %s', self.image_id, why)
-        except OSError as exc:
+        except Exception as exc:   # noqa: BLE001 -- an OSError, or the store's
             LOG.warning('cache: cannot cache %s: %s', self.image_id, exc)
         self.cached = False
         self.cache.counters.add('fills_abandoned')
@@ -421,4 +456,4 @@ class FillingReader(base.Reader):
             self._reader.close()
         finally:
             if not self._done:
-                self._fill.abort()
+                self._fill.detach('the download stopped')

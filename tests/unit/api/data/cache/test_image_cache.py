@@ -3,6 +3,7 @@ directory: fills, hits, the hard cap and what is never served."""
 
 import hashlib
 import os
+import threading
 import time
 
 import pytest
@@ -28,11 +29,20 @@ class _Reader:
         self._chunks = iter([data[i:i + chunk] for i in range(0, len(data), chunk)])
         self.closed = False
 
+    def __iter__(self):
+        return self
+
     def __next__(self):
         return next(self._chunks)
 
     def close(self):
         self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
 
 
 @pytest.fixture
@@ -179,3 +189,52 @@ def test_the_reservation_of_a_dead_writer_is_taken_over(cache, monkeypatch):
     os.close(fill._fd)   # the writer dies: its lock goes
     fill._fd = None
     assert cache.start_fill(record) is not None
+
+
+def _resume(data, opened):
+    def resume(offset, length):
+        opened.append((offset, length))
+        return _Reader(data[offset:offset + length])
+    return resume
+
+
+def test_a_client_that_leaves_does_not_stop_the_fill(cache):
+    data = os.urandom(5000)
+    record, opened = _record('a', data), []
+    fill = cache.start_fill(record, _resume(data, opened))
+    reader = image_cache.FillingReader(_Reader(data), fill)
+    next(reader)
+    next(reader)
+    reader.close()   # the client went away after 2000 bytes
+    assert fill.wait(10)
+    assert opened == [(2000, 3000)]
+    assert _read(cache, record) == data
+
+
+def test_a_fill_that_falls_behind_reads_the_rest_itself(cache, monkeypatch):
+    monkeypatch.setattr(image_cache, '_MAX_PENDING', 1500)
+    data = os.urandom(5000)
+    record, opened = _record('a', data), []
+    fill = cache.start_fill(record, _resume(data, opened))
+    gate = threading.Event()
+    real_write = os.write
+    # The writer is stuck on its first chunk while the download goes on.
+    monkeypatch.setattr(image_cache.os, 'write',
+                        lambda fd, view: gate.wait() and real_write(fd, view))
+    reader = image_cache.FillingReader(_Reader(data), fill)
+    assert b''.join(reader) == data   # never waited
+    gate.set()
+    reader.close()
+    assert fill.wait(10)
+    assert opened and opened[0][0] + opened[0][1] == 5000
+    assert _read(cache, record) == data
+
+
+def test_a_prefetch_reads_the_whole_image_from_the_store(cache):
+    data = os.urandom(5000)
+    record, opened = _record('a', data), []
+    fill = cache.start_fill(record, _resume(data, opened))
+    fill.detach()
+    assert fill.wait(10)
+    assert opened == [(0, 5000)]
+    assert _read(cache, record) == data
