@@ -12,7 +12,7 @@ member of the body as a list of images).
 
 import socket
 
-from flask import g, request
+from flask import Response, g, request
 
 from glance_api.access import policy
 from glance_api.access.context import SERVICE_IDENTITY
@@ -70,7 +70,7 @@ def queue_image(image_id):
                                 'queueing')
     services().registry.queue_for_cache(SERVICE_IDENTITY, image_id,
                                         request_id=g.request_id)
-    return responses.json({}, status=202)
+    return Response(status=202)   # no body, as upstream
 
 
 def delete_cache_entry(image_id):
