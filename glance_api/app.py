@@ -15,6 +15,7 @@ from flask import Flask, g, request
 import stores
 from glance_api.access import context, policy, protections, quotas
 from glance_api.data import import_filtering, store_data
+from glance_api.data.cache import housekeeping, image_cache
 from glance_api.http import auth, errors, healthcheck, keepalive, route_rules
 from glance_api.images import schemas
 from glance_api.services import Services
@@ -46,7 +47,8 @@ def create_app(conf, registry=None, store_set=None):
         schemas=schemas.Schemas(conf),
         policy=enforcer,
         quotas=quotas.Quotas(conf),
-        protections=protections.PropertyProtections.from_config(conf, enforcer))
+        protections=protections.PropertyProtections.from_config(conf, enforcer),
+        cache=image_cache.ImageCache.from_config(conf))
     bodiless = routes.bodiless_endpoints()
 
     @app.before_request
@@ -73,5 +75,8 @@ def create_app(conf, registry=None, store_set=None):
 
 def start_worker(app):
     """Start what one API worker process runs besides requests: the periodic sweep
-    of its writable stores. Called once per worker, after the fork."""
+    of its writable stores, and the image cache's prefetcher, pruner and cleaner
+    (which one worker per node runs). Called once per worker, after the fork."""
     store_data.start_sweeper(app.extensions['glance'].stores)
+    if app.extensions['glance'].cache is not None:
+        housekeeping.start(app)

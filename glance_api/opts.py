@@ -11,6 +11,7 @@ from oslo_config import cfg
 import stores
 from glance_api.access import keystone_limits, policy, protections, quotas
 from glance_api.data import import_filtering, inspection, locations, scrubbing, store_data
+from glance_api.data.cache import housekeeping, image_cache
 from glance_api.http import healthcheck
 from glance_registry import client, process
 from glance_registry.client import list_params, vocabulary
@@ -74,6 +75,8 @@ def register_opts(conf):
     locations.register_opts(conf)
     store_data.register_opts(conf)
     healthcheck.register_opts(conf)
+    image_cache.register_opts(conf)
+    housekeeping.register_opts(conf)
 
 
 def list_opts():
@@ -94,4 +97,5 @@ def list_opts():
         (healthcheck.GROUP, healthcheck.healthcheck_opts),
         # glance-scrubber's: it reads the API's configuration.
         ('DEFAULT', scrubbing.scrubber_opts),
+        ('DEFAULT', image_cache.cache_opts + housekeeping.housekeeping_opts),
     ]

@@ -499,6 +499,11 @@ class _FileReader(base.Reader):
         self.fileobj.close()
 
 
+#: Public for other readers of whole files (the API's image cache serves its files
+#: with it).
+FileReader = _FileReader
+
+
 def _os_error(exc):
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return errors.StoreFull('no space left in the file store')

@@ -377,6 +377,26 @@ class RegistryClient(MetadefsClient):
     def _member_path(image_id, member_id):
         return '/v1/images/%s/members/%s' % (_quote(image_id), _quote(member_id))
 
+    # -- the image cache's prefetch queue (admins only) ----------------------------
+
+    def list_cache_queue(self, identity, request_id=None):
+        """``[{"image_id", "queued_at"}]``: the images queued for prefetching on
+        every API node, oldest first."""
+        return self._send('GET', '/v1/cache-queue', identity,
+                          request_id=request_id)['queued_images']
+
+    def queue_for_cache(self, identity, image_id, request_id=None):
+        """Queue ``image_id`` for every node's prefetcher (again, if queued)."""
+        return self._send('PUT', '/v1/cache-queue/%s' % _quote(image_id), identity,
+                          request_id=request_id)
+
+    def dequeue_from_cache(self, identity, image_id=None, request_id=None):
+        """Remove ``image_id`` (None: every image) from the queue; how many were
+        removed."""
+        path = '/v1/cache-queue' if image_id is None else (
+            '/v1/cache-queue/%s' % _quote(image_id))
+        return self._send('DELETE', path, identity, request_id=request_id)['deleted']
+
     # -- health -------------------------------------------------------------------
 
     def healthy(self):
