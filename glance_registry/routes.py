@@ -16,6 +16,7 @@ import webob
 from glance_registry import db as db_module
 from glance_registry.images import handlers as image_handlers
 from glance_registry.metadefs import handlers as metadef_handlers
+from glance_registry.tasks import handlers as task_handlers
 
 Route = collections.namedtuple('Route', 'method pattern handler authenticated')
 
@@ -36,4 +37,5 @@ ROUTES = _table(
     (('GET', r'/healthcheck', healthcheck, False),),
     image_handlers.ROUTES,
     metadef_handlers.ROUTES,
+    task_handlers.ROUTES,
 )
