@@ -10,7 +10,8 @@ from oslo_config import cfg
 
 import stores
 from glance_api.access import policy, protections, quotas
-from glance_api.data import import_filtering, inspection, locations
+from glance_api.data import (conversion, import_filtering, imports, inspection,
+                             locations, runner, staging)
 from glance_api.http import healthcheck
 from glance_registry import client, process
 from glance_registry.client import list_params, vocabulary
@@ -73,6 +74,9 @@ def register_opts(conf):
     protections.register_opts(conf)
     locations.register_opts(conf)
     healthcheck.register_opts(conf)
+    runner.register_opts(conf)
+    imports.register_opts(conf)
+    staging.register_opts(conf)
 
 
 def list_opts():
@@ -87,5 +91,8 @@ def list_opts():
         ('image_limits', quotas.limit_opts),
         (import_filtering.GROUP, import_filtering.filtering_opts),
         ('glance_store', store_opts['glance_store']),
+        ('DEFAULT', runner.runner_opts + imports.import_opts),
+        *staging.list_opts(),
+        *conversion.list_opts(),
         (healthcheck.GROUP, healthcheck.healthcheck_opts),
     ]

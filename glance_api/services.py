@@ -17,9 +17,10 @@ if typing.TYPE_CHECKING:
 
     from glance_api.access.protections import PropertyProtections
     from glance_api.access.quotas import Quotas
+    from glance_api.data.runner import Runner
     from glance_api.images.schemas import Schemas
     from glance_registry.client import RegistryClient
-    from stores import StoreSet
+    from stores import Store, StoreSet
 
 
 @dataclasses.dataclass
@@ -35,6 +36,10 @@ class Services:
     quotas: Quotas
     #: None when properties are not protected.
     protections: PropertyProtections | None = None
+    #: The worker's bounded runner of background work (imports, verifications).
+    runner: Runner | None = None
+    #: Where staged image data waits for its import (``os_glance_staging_store``).
+    staging: Store | None = None
 
 
 def services() -> Services:

@@ -85,6 +85,15 @@ RULES = [
     _rule('add_image_location', '%s or (%s)' % (SERVICE_OR_ADMIN, PROJECT_MEMBER),
           'Add a location to a queued image.'),
     _rule('fetch_image_location', SERVICE_OR_ADMIN, 'List the locations of an image.'),
+    _rule('copy_image', 'role:admin', 'Copy an image to other stores (import '
+                                      'method copy-image).'),
+    # Tasks: admins only by default (tasks_api_access), as upstream since Mitaka.
+    policy.RuleDefault('tasks_api_access', 'role:admin',
+                       description='Who may use the tasks API.'),
+    _rule('get_task', 'rule:default', 'Show a task.'),
+    _rule('get_tasks', 'rule:default', 'List tasks.'),
+    _rule('add_task', 'rule:default', 'Create a task.'),
+    _rule('modify_task', 'rule:default', 'Kept for policy files that refer to it.'),
     # The metadata definitions catalog: readers see public namespaces and their
     # project's private ones; only admins write (metadef_admin).
     policy.RuleDefault('metadef_default', '',

@@ -29,10 +29,7 @@ def upload_image_data(image_id):
     """
     ctx = g.context
     conf = services().conf
-    if request.mimetype != UPLOAD_MEDIA_TYPE:
-        raise errors.UnsupportedMediaType('Image data must be sent as %s, not %s.'
-                                          % (UPLOAD_MEDIA_TYPE,
-                                             request.mimetype or '(none)'))
+    check_media_type()
     expected_size = _expected_size()
     record = lookup.load_image(image_id)
     policy.enforce(ctx, 'upload_image', record)
@@ -68,6 +65,19 @@ def _upload_store():
         shown = store_id.encode('latin-1').decode('utf-8', 'replace')
         raise errors.BadRequest('Store for identifier %s not found' % shown)
     return store_set.get(store_id)
+
+
+def check_media_type():
+    """415 unless the body is ``application/octet-stream``."""
+    if request.mimetype != UPLOAD_MEDIA_TYPE:
+        raise errors.UnsupportedMediaType('Image data must be sent as %s, not %s.'
+                                          % (UPLOAD_MEDIA_TYPE,
+                                             request.mimetype or '(none)'))
+
+
+def expected_size():
+    """``x-openstack-image-size``, or None; 400 when it is no size."""
+    return _expected_size()
 
 
 def _expected_size():
