@@ -28,9 +28,9 @@ from glance_api.option_types import BracketedListOpt
 LOG = logging.getLogger(__name__)
 
 import_plugin_opts = [
-    BracketedListOpt('image_import_plugins', default=[],
+    BracketedListOpt('image_import_plugins', default=['no_op'],
                      help='Import plugins run on imported data, in order. Known: '
-                          'image_conversion.'),
+                          'image_conversion, and no_op (does nothing).'),
 ]
 conversion_opts = [
     cfg.StrOpt('output_format', default='raw', choices=['qcow2', 'raw', 'vmdk'],
