@@ -202,6 +202,7 @@ class ImportJob:
         self.credentials = credentials
         self.written = []      # (store, url) of new data, removed on failure
         self.staged_url = None  # staged by this job (web-download, conversion)
+        self.original_format = None   # set once conversion renamed the format
         self._keeper = LeaseKeeper(lease.seconds)
         self._copied = 0
 
@@ -252,17 +253,23 @@ class ImportJob:
             self.staged_url, source, disk_format = (converted.url, converted.url,
                                                     converted.disk_format)
         targets = self._targets(record)
+        record_format = record['disk_format']
         record = dict(record, disk_format=disk_format)
         values, locations, failed = self._copy_to_stores(record, source, targets,
                                                          inspect=True)
         values['virtual_size'] = values.pop('_virtual_size', None)
+        if converted is not None:
+            # Before the image is active: never active with the old format's name.
+            self.registry.update_image(SERVICE_IDENTITY, self.image_id,
+                                       values={'disk_format': disk_format},
+                                       request_id=self.request_id)
+            self.original_format = record_format
         finished = self._finish('success', 'Imported into %s.' % ', '.join(
             store.store_id for store, _ in locations), image={
             'from': 'importing', 'to': 'active', 'values': values,
             'locations': staging.other_locations(record) + [
                 location for _, location in locations],
-            'properties': self._bookkeeping(failed, done=True)},
-            disk_format=disk_format if converted is not None else None)
+            'properties': self._bookkeeping(failed, done=True)})
         if finished is not None:
             staging.discard(self.svc.staging, record)
             self._discard_own_staging()
@@ -302,6 +309,10 @@ class ImportJob:
         """Read the web-download URL into the staging store; its staged URL."""
         limit = self.conf.image_size_cap
         staging_store = self.svc.staging
+        # Inspected as it arrives, as an upload: a refusal certain from the first
+        # chunk stops the download there.
+        content = inspection.Inspection.for_image(
+            record, inspection.Rules.from_conf(self.conf))
         try:
             with fetch.open_url(self.conf, self.request.uri, max_bytes=limit) \
                     as response, staging_store.open_writer(
@@ -310,8 +321,10 @@ class ImportJob:
                     if writer.size + len(chunk) > limit:
                         raise ImportFailed('The image is larger than the image size '
                                            'cap of %d bytes.' % limit)
+                    self._inspect(content, chunk)
                     writer.write(chunk)
                     self._progress(len(chunk))
+                self._inspect(content)
                 stored = writer.commit()
         except (fetch.Refused, fetch.Failed) as exc:
             raise ImportFailed(str(exc))
@@ -408,7 +421,7 @@ class ImportJob:
             return {}
         return {IMPORTING_TO: '', FAILED: ','.join(failed)}
 
-    def _finish(self, status, message, image=None, disk_format=None):
+    def _finish(self, status, message, image=None):
         """Finish the task (and change the image); the registry's answer, or None
         when the task is no longer this job's."""
         try:
@@ -427,10 +440,6 @@ class ImportJob:
                 raise ImportFailed('Image %s changed during the import: %s'
                                    % (self.image_id, exc.message))
             raise
-        if disk_format is not None:
-            self.registry.update_image(SERVICE_IDENTITY, self.image_id,
-                                       values={'disk_format': disk_format},
-                                       request_id=self.request_id)
         LOG.info('task %s: %s: %s', self.task_id, status, message)
         return finished
 
@@ -445,6 +454,10 @@ class ImportJob:
                                                  request_id=self.request_id)
             except registry_errors.NotFound:
                 record = None
+        if record is not None and self.original_format is not None:
+            self.registry.update_image(SERVICE_IDENTITY, self.image_id,
+                                       values={'disk_format': self.original_format},
+                                       request_id=self.request_id)
         if record is not None:
             failed = self.request.stores or [self.svc.stores.default_id]
             image = {'properties': self._bookkeeping(failed, done=False)}
