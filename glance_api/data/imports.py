@@ -44,7 +44,9 @@ from stores import errors as store_errors
 
 LOG = logging.getLogger(__name__)
 
-METHODS = ('glance-direct', 'web-download', 'copy-image', 'glance-download')
+#: The methods this service runs, in upstream's order (glance-download, an image of
+#: another region's service, is not one of them yet).
+METHODS = ('glance-direct', 'web-download', 'copy-image')
 TASK_TYPE = 'api_image_import'
 LOCK = 'os_glance_import_task'
 IMPORTING_TO = 'os_glance_importing_to_stores'
@@ -269,7 +271,8 @@ class ImportJob:
             'from': 'importing', 'to': 'active', 'values': values,
             'locations': staging.other_locations(record) + [
                 location for _, location in locations],
-            'properties': self._bookkeeping(failed, done=True)})
+            'properties': self._bookkeeping(failed, done=True),
+            'max_storage': self.svc.quotas.max_storage})
         if finished is not None:
             staging.discard(self.svc.staging, record)
             self._discard_own_staging()
@@ -289,7 +292,8 @@ class ImportJob:
             store.store_id for store, _ in locations) or 'no new store'), image={
             'locations': staging.other_locations(record) + [
                 location for _, location in locations],
-            'properties': self._bookkeeping(failed, done=True)})
+            'properties': self._bookkeeping(failed, done=True),
+            'max_storage': self.svc.quotas.max_storage})
 
     def _targets(self, record):
         store_set = self.svc.stores
@@ -429,6 +433,9 @@ class ImportJob:
                 SERVICE_IDENTITY, self.task_id, self.lease, status, message=message,
                 result={'image_id': self.image_id}, ttl=_ttl(self.conf), image=image,
                 request_id=self.request_id)
+        except registry_errors.TooLarge:
+            raise ImportFailed("The image does not fit in the project's storage "
+                               "quota.")
         except (registry_errors.Conflict, registry_errors.NotFound) as exc:
             if getattr(exc, 'reason', None) in ('taken_over', 'task_finished',
                                                 'task_not_found'):

@@ -78,9 +78,6 @@ def import_image(image_id):
         raise errors.BadRequest("Import method name '%s' is not valid: this cloud "
                                 "offers %s." % (name, ', '.join(enabled_methods())
                                                 or 'none'))
-    if name == 'glance-download':
-        raise errors.BadRequest('The glance-download import method is not '
-                                'supported.')
     record = lookup.load_image(image_id)
     if name == 'copy-image':
         policy.enforce(ctx, 'copy_image', record)

@@ -33,6 +33,9 @@ def _image_change(body, name, allowed):
         change['locations'] = validation.locations(body['locations'])
     if 'id' in body:
         change['id'] = validation.string(name + '.id', body['id'], 36, min_length=1)
+    if 'max_storage' in body:
+        change['max_storage'] = validation.limit(name + '.max_storage',
+                                                 body['max_storage'])
     return change
 
 
@@ -98,7 +101,8 @@ def claim_task(app, request, caller, task_id):
 
 def finish_task(app, request, caller, task_id):
     """200 ``{"task", "image"}``; 400 invalid body; 404; 409 ``taken_over``,
-    ``task_finished`` or the image's status compare-and-swap lost."""
+    ``task_finished`` or the image's status compare-and-swap lost; 413 over
+    ``image.max_storage``."""
     body = validation.json_body(request)
     validation.check_only(body, {'owner', 'status', 'message', 'result', 'ttl',
                                  'image'}, 'task result')
@@ -116,7 +120,8 @@ def finish_task(app, request, caller, task_id):
     image = None
     if 'image' in body:
         image = _image_change(body['image'], 'image',
-                              {'from', 'to', 'values', 'locations', 'properties'})
+                              {'from', 'to', 'values', 'locations', 'properties',
+                               'max_storage'})
     return responses.json(writes.finish(app.db, caller, task_id, owner, status,
                                         message, result, _TTL('ttl', body.get('ttl')),
                                         image))

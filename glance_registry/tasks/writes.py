@@ -19,9 +19,11 @@ import orjson
 
 from glance_registry import db as db_module
 from glance_registry.client import errors
+from glance_registry.images import quotas
 from glance_registry.images import records
 from glance_registry.images import writes as image_writes
 from glance_registry.images.deadlocks import retry_on_deadlock
+from glance_registry.models import Image
 from glance_registry.models import ImageProperty
 from glance_registry.models import Task
 from glance_registry.models import utcnow
@@ -67,6 +69,16 @@ def _task_row(db, identity, task_id, lock=False):
     if task is None:
         raise _not_found(task_id)
     return task
+
+
+def _locked_task(db, identity, task_id):
+    """The task's row, locked for a write after its image's row (deleted or not):
+    every write to an image or its import takes the image's lock first, so task
+    writes queue with image writes in one order and never deadlock."""
+    task = _task_row(db, identity, task_id)
+    if task.image_id and db_module.dialect(db) != 'sqlite':
+        Image.select(Image.id).where(Image.id == task.image_id).for_update().first(db)
+    return _task_row(db, identity, task_id, lock=True)
 
 
 def get_task(db, identity, task_id):
@@ -188,7 +200,7 @@ def claim(db, identity, task_id, owner, seconds, message=None):
     """
     now = utcnow()
     with db_module.write_transaction(db):
-        task = _task_row(db, identity, task_id, lock=True)
+        task = _locked_task(db, identity, task_id)
         if task.status not in RUNNING:
             raise errors.Conflict('Task %s has finished (%s)' % (task_id, task.status),
                                   reason='task_finished', task_id=task_id,
@@ -223,7 +235,7 @@ def finish(db, identity, task_id, owner, status, message, result, ttl, image=Non
     """
     now = utcnow()
     with db_module.write_transaction(db):
-        task = _task_row(db, identity, task_id, lock=True)
+        task = _locked_task(db, identity, task_id)
         if task.status not in RUNNING:
             raise errors.Conflict('Task %s has finished (%s)' % (task_id, task.status),
                                   reason='task_finished', task_id=task_id,
@@ -240,6 +252,7 @@ def finish(db, identity, task_id, owner, status, message, result, ttl, image=Non
 
 def _change_image(db, identity, task, image):
     row = records.visible_image(db, identity, task.image_id, lock=True)
+    storage = quotas.StorageCheck(db, row.owner, image.get('max_storage'))
     if image.get('from') is not None:
         image_writes.check_status_move(row, image['from'], image['to'])
         image_writes.swap_status(db, row.id, image['from'], image['to'],
@@ -253,6 +266,7 @@ def _change_image(db, identity, task, image):
     if holder == task.id:
         properties[IMPORT_LOCK] = None
     _set_properties(db, row.id, properties)
+    storage.check()
     return records.record_of(db, identity, row.id)
 
 

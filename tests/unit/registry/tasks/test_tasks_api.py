@@ -204,3 +204,19 @@ def test_a_dead_stage_is_taken_over(client, project, make_image):
         client.transition_status(owner, image['id'], 'uploading', 'uploading',
                                  upload_id='stage-1', locations=[])
     assert refused.value.reason == 'taken_over'
+
+
+def test_finishing_over_the_storage_quota_changes_nothing(client, project,
+                                                          make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    lease = Lease('worker-1', 60)
+    task = start_import(client, owner, image, lease)['task']
+    with pytest.raises(errors.TooLarge) as refused:
+        client.finish_task(owner, task['id'], lease, 'success', image={
+            'from': 'importing', 'to': 'active', 'values': {'size': 100},
+            'locations': [{'url': 'file:///x/%s' % image['id'], 'metadata': {}}],
+            'max_storage': 99})
+    assert refused.value.details['limit'] == 'max_storage'
+    assert client.get_image(owner, image['id'])['status'] == 'importing'
+    assert client.get_task(owner, task['id'])['status'] == 'processing'
