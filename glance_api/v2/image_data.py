@@ -28,7 +28,6 @@ def upload_image_data(image_id):
     full, 415 not ``application/octet-stream``, 503 store or registry unavailable.
     """
     ctx = g.context
-    conf = services().conf
     check_media_type()
     expected_size = _expected_size()
     record = lookup.load_image(image_id)
@@ -41,10 +40,7 @@ def upload_image_data(image_id):
     if not (record['disk_format'] and record['container_format']):
         raise errors.BadRequest('Properties disk_format, container_format must be set '
                                 'prior to saving data.')
-    limit = conf.image_size_cap
-    if (expected_size or 0) > limit or (request.content_length or 0) > limit:
-        raise errors.TooLarge('Image exceeds the storage quota: the image size cap is '
-                              '%d bytes.' % limit)
+    limit = check_size_cap(expected_size)
 
     # Before the image is claimed: an unknown store must leave it queued.
     store = _upload_store()
@@ -78,6 +74,15 @@ def check_media_type():
 def expected_size():
     """``x-openstack-image-size``, or None; 400 when it is no size."""
     return _expected_size()
+
+
+def check_size_cap(expected_size):
+    """413 when the declared size is over ``image_size_cap``; the cap."""
+    limit = services().conf.image_size_cap
+    if (expected_size or 0) > limit or (request.content_length or 0) > limit:
+        raise errors.TooLarge('Image exceeds the storage quota: the image size cap is '
+                              '%d bytes.' % limit)
+    return limit
 
 
 def _expected_size():

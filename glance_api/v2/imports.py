@@ -37,7 +37,6 @@ def stage_image_data(image_id):
     enabled), 409 image not ``queued``, 410, 413, 415, 503.
     """
     ctx = g.context
-    conf = services().conf
     if 'glance-direct' not in enabled_methods():
         raise errors.NotFound('The glance-direct import method is not enabled.')
     image_data.check_media_type()
@@ -50,10 +49,7 @@ def stage_image_data(image_id):
     if not (record['disk_format'] and record['container_format']):
         raise errors.BadRequest('Properties disk_format, container_format must be set '
                                 'prior to staging data.')
-    limit = conf.image_size_cap
-    if (expected_size or 0) > limit or (request.content_length or 0) > limit:
-        raise errors.TooLarge('Image exceeds the storage quota: the image size cap is '
-                              '%d bytes.' % limit)
+    limit = image_data.check_size_cap(expected_size)
     upload.upload(record, services().staging, expected_size, limit, stage=True)
     return responses.no_content()
 

@@ -81,6 +81,17 @@ def _locked_task(db, identity, task_id):
     return _task_row(db, identity, task_id, lock=True)
 
 
+def _running_task(db, identity, task_id):
+    """The locked row of a task that has not finished (``Conflict``
+    ``task_finished`` otherwise)."""
+    task = _locked_task(db, identity, task_id)
+    if task.status not in RUNNING:
+        raise errors.Conflict('Task %s has finished (%s)' % (task_id, task.status),
+                              reason='task_finished', task_id=task_id,
+                              task_status=task.status)
+    return task
+
+
 def get_task(db, identity, task_id):
     """The task's record; ``NotFound`` if absent, expired or not the caller's."""
     with db_module.connection(db):
@@ -200,11 +211,7 @@ def claim(db, identity, task_id, owner, seconds, message=None):
     """
     now = utcnow()
     with db_module.write_transaction(db):
-        task = _locked_task(db, identity, task_id)
-        if task.status not in RUNNING:
-            raise errors.Conflict('Task %s has finished (%s)' % (task_id, task.status),
-                                  reason='task_finished', task_id=task_id,
-                                  task_status=task.status)
+        task = _running_task(db, identity, task_id)
         changes = {'lease_expires_at': now + datetime.timedelta(seconds=seconds),
                    'status': 'processing'}
         if task.lease_owner != owner:
@@ -235,11 +242,7 @@ def finish(db, identity, task_id, owner, status, message, result, ttl, image=Non
     """
     now = utcnow()
     with db_module.write_transaction(db):
-        task = _locked_task(db, identity, task_id)
-        if task.status not in RUNNING:
-            raise errors.Conflict('Task %s has finished (%s)' % (task_id, task.status),
-                                  reason='task_finished', task_id=task_id,
-                                  task_status=task.status)
+        task = _running_task(db, identity, task_id)
         if task.lease_owner is not None and task.lease_owner != owner:
             raise errors.Conflict('Task %s is run by another worker now' % task_id,
                                   reason='taken_over', task_id=task_id)

@@ -3,13 +3,11 @@ web-download from a loopback server the test starts, the tasks that run them, an
 the standard clients' import commands unchanged."""
 
 import hashlib
-import http.server
 import json
 import os
 import pty
 import subprocess
 import sys
-import threading
 import time
 
 import openstack
@@ -17,49 +15,24 @@ import pytest
 
 from tests.fixtures import deployment as deployment_fixture
 from tests.fixtures import disk_images
+from tests.fixtures import web_files
 
 
 BIN = os.path.dirname(sys.executable)
 DATA = disk_images.raw(3 * 1024 * 1024 + 5)
 
 
-class _Files(http.server.BaseHTTPRequestHandler):
-    """Serves ``files`` (path -> bytes); anything else is 404."""
-
-    files = {}
-
-    def do_GET(self):   # noqa: N802 -- http.server's name
-        body = self.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope='module')
 def web():
     """Two loopback HTTP servers: ``allowed`` (its port allowed for import),
     ``refused`` (not)."""
-    servers = {}
-    for name in ('allowed', 'refused'):
-        server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Files)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers[name] = server
-    yield {name: 'http://127.0.0.1:%d' % server.server_address[1]
-           for name, server in servers.items()}
-    for server in servers.values():
-        server.shutdown()
+    with web_files.running() as allowed, web_files.running() as refused:
+        yield {'allowed': allowed, 'refused': refused}
 
 
 @pytest.fixture(scope='module')
 def glance(tmp_path_factory, web):
-    port = web['allowed'].rsplit(':', 1)[1]
+    port = web['allowed'].port
     with deployment_fixture.running(
             tmp_path_factory.mktemp('glance-import'),
             api_extra={'DEFAULT': {'image_size_cap': 8 * 1024 * 1024,
@@ -148,10 +121,10 @@ def test_an_unknown_method_is_refused(tenant):
 
 
 def test_web_download_from_an_allowed_server(glance, tenant, web):
-    _Files.files['/disk.raw'] = DATA
+    uri = web['allowed'].serve('/disk.raw', DATA)
     image = tenant.create_image(name='web')
     response = tenant.post('/v2/images/%s/import' % image['id'], json={
-        'method': {'name': 'web-download', 'uri': web['allowed'] + '/disk.raw'}})
+        'method': {'name': 'web-download', 'uri': uri}})
     assert response.status_code == 202, response.text
     done = wait_for(tenant, image['id'])
     assert done['status'] == 'active', image_tasks(tenant, image['id'])
@@ -160,11 +133,11 @@ def test_web_download_from_an_allowed_server(glance, tenant, web):
 
 
 def test_web_download_from_a_refused_port_fails_its_task(glance, tenant, web):
-    _Files.files['/disk.raw'] = DATA
+    uri = web['refused'].serve('/disk.raw', DATA)
     image = tenant.create_image(name='refused')
     before = glance.stored_files()
     response = tenant.post('/v2/images/%s/import' % image['id'], json={
-        'method': {'name': 'web-download', 'uri': web['refused'] + '/disk.raw'}})
+        'method': {'name': 'web-download', 'uri': uri}})
     assert response.status_code == 202, response.text
     deadline = time.monotonic() + 30
     while image_tasks(tenant, image['id'])[0]['status'] != 'failure':
@@ -180,11 +153,11 @@ def test_web_download_from_a_refused_port_fails_its_task(glance, tenant, web):
 
 
 def test_web_download_of_content_that_is_not_its_format_fails(glance, tenant, web):
-    _Files.files['/fake.qcow2'] = DATA
+    uri = web['allowed'].serve('/fake.qcow2', DATA)
     image = tenant.create_image(name='fake', disk_format='qcow2')
     before = glance.stored_files()
     tenant.post('/v2/images/%s/import' % image['id'], json={
-        'method': {'name': 'web-download', 'uri': web['allowed'] + '/fake.qcow2'}})
+        'method': {'name': 'web-download', 'uri': uri}})
     done = wait_for(tenant, image['id'], statuses=('active',), timeout=5)
     [task] = image_tasks(tenant, image['id'])
     assert task['status'] == 'failure', task
@@ -239,10 +212,10 @@ def test_tasks_api(glance, tenant):
 
 
 def test_legacy_import_task(glance, web):
-    _Files.files['/legacy.raw'] = DATA
+    uri = web['allowed'].serve('/legacy.raw', DATA)
     admin = glance.client()
     response = admin.post('/v2/tasks', json={'type': 'import', 'input': {
-        'import_from': web['allowed'] + '/legacy.raw', 'import_from_format': 'raw',
+        'import_from': uri, 'import_from_format': 'raw',
         'image_properties': {'name': 'legacy', 'container_format': 'bare'}}})
     assert response.status_code == 201, response.text
     task = response.json()
@@ -299,11 +272,10 @@ def test_glance_image_create_via_import(glance, disk, web):
     assert wait_for(admin, image_id)['status'] == 'active'
     assert admin.get('/v2/images/%s/file' % image_id).content == DATA
 
-    _Files.files['/gc.raw'] = DATA
+    uri = web['allowed'].serve('/gc.raw', DATA)
     out = run(glance_cli + ['image-create-via-import', '--name', 'gc-web',
                             '--disk-format', 'raw', '--container-format', 'bare',
-                            '--import-method', 'web-download', '--uri',
-                            web['allowed'] + '/gc.raw'], env)
+                            '--import-method', 'web-download', '--uri', uri], env)
     image_id = _row(out, 'id')
     assert wait_for(admin, image_id)['status'] == 'active'
     assert admin.get('/v2/images/%s/file' % image_id).content == DATA

@@ -2,39 +2,22 @@
 it, converted with its format named, and the image becomes the output format; a
 malicious image never reaches qemu-img and leaves nothing behind."""
 
-import http.server
 import os
-import threading
 import time
 
 import pytest
 
 from tests.fixtures import deployment
 from tests.fixtures import disk_images
+from tests.fixtures import web_files
 
 MiB = 1024 * 1024
 
 
-class _Files(http.server.BaseHTTPRequestHandler):
-    files = {}
-
-    def do_GET(self):   # noqa: N802 -- http.server's name
-        body = self.files[self.path]
-        self.send_response(200)
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope='module')
 def web():
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Files)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield 'http://127.0.0.1:%d' % server.server_address[1]
-    server.shutdown()
+    with web_files.running() as server:
+        yield server
 
 
 @pytest.fixture(scope='module')
@@ -43,7 +26,7 @@ def glance(tmp_path_factory, web, qemu_img_binary):
             'DEFAULT': {'image_size_cap': 64 * MiB},
             'image_import_opts': {'image_import_plugins': '[image_conversion]'},
             'image_conversion': {'output_format': 'raw'},
-            'import_filtering_opts': {'allowed_ports': web.rsplit(':', 1)[1]}}
+            'import_filtering_opts': {'allowed_ports': web.port}}
     ) as glance:
         yield glance
 
@@ -99,11 +82,11 @@ def test_a_qcow2_import_becomes_raw(glance, tenant, qemu_img):
 ])
 def test_a_malicious_qcow2_never_reaches_qemu_img(glance, tenant, web, name,
                                                   content):
-    _Files.files['/evil.qcow2'] = content
+    uri = web.serve('/evil.qcow2', content)
     image = tenant.create_image(name='evil', disk_format='qcow2')
     before = glance.stored_files()
     tenant.post('/v2/images/%s/import' % image['id'], json={
-        'method': {'name': 'web-download', 'uri': web + '/evil.qcow2'}})
+        'method': {'name': 'web-download', 'uri': uri}})
     task = finished(tenant, image['id'])
     assert task['status'] == 'failure'
     assert 'refused' in task['message'] and name.split()[0] in task['message']
