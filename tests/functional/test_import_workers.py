@@ -100,6 +100,17 @@ def test_an_import_beyond_the_runner_is_refused_with_nothing_written(
     assert 'os_glance_import_task' not in after
     assert task_of(tenant, second['id']) is None
 
+    # The verification of an added location waits for the same runner.
+    placed = os.path.join(glance.datadir, 'placed-by-hand')
+    with open(placed, 'wb') as f:
+        f.write(DATA)
+    third = tenant.create_image(name='location')
+    added = tenant.post('/v2/images/%s/locations' % third['id'],
+                        json={'url': 'file://' + placed})
+    assert added.status_code == 503
+    assert 'background tasks' in added.json()['message']
+    assert tenant.image(third['id'])['status'] == 'queued'
+
     _Held.release.set()
     wait_until(lambda: tenant.image(first['id'])['status'] == 'active', 30)
     # Room again: the refused import can be retried.
