@@ -302,3 +302,39 @@ def test_openstacksdk_create_image_use_import(glance, disk):
 
 
 
+
+
+def test_staged_content_that_is_not_its_format_is_refused_at_once(glance, tenant):
+    image = tenant.create_image(name='fake-qcow2', disk_format='qcow2')
+    staged = tenant.put('/v2/images/%s/stage' % image['id'], data=DATA,
+                        headers={'Content-Type': 'application/octet-stream'})
+    assert staged.status_code == 400
+    assert 'disk_format is qcow2' in staged.json()['message']
+    assert tenant.image(image['id'])['status'] == 'queued'
+    assert not [name for name in staging_files(glance) if image['id'] in name]
+
+
+def test_staging_over_the_size_cap_is_refused(glance, tenant):
+    image = tenant.create_image(name='too-big')
+    staged = tenant.put('/v2/images/%s/stage' % image['id'],
+                        data=disk_images.raw(8 * 1024 * 1024 + 1),
+                        headers={'Content-Type': 'application/octet-stream'})
+    assert staged.status_code == 413
+    assert tenant.image(image['id'])['status'] == 'queued'
+    assert not [name for name in staging_files(glance) if image['id'] in name]
+
+
+def test_a_stage_over_the_storage_quota_is_refused_and_leaves_nothing(
+        tmp_path_factory):
+    with deployment_fixture.running(tmp_path_factory.mktemp('import-quota'),
+                                    api_extra={'DEFAULT': {
+                                        'user_storage_quota': str(len(DATA) - 1)}}
+                                    ) as small:
+        with small.client(deployment_fixture.new_project()) as tenant:
+            image = tenant.create_image(name='over-quota')
+            # Staging reserves the bytes it receives, as an upload: refused at once.
+            staged = tenant.put('/v2/images/%s/stage' % image['id'], data=DATA,
+                                headers={'Content-Type': 'application/octet-stream'})
+            assert staged.status_code == 413
+            assert tenant.image(image['id'])['status'] == 'queued'
+            assert small.stored_files() == []
