@@ -116,8 +116,9 @@ _FROM_STATUS = {'glance-direct': 'uploading', 'web-download': 'queued'}
 
 
 def start(svc, identity, record, request, request_id, task_type=TASK_TYPE,
-          credentials=None):
+          credentials=None, task_input=None):
     """Create the import task of ``record`` and run it on the runner; the task.
+    ``task_input`` (a legacy import task's) is kept in the task's ``input``.
 
     Raises ``runner.Busy`` (503) before anything is written when the runner is
     full, and the registry's errors (``Conflict`` ``import_locked`` while another
@@ -133,7 +134,8 @@ def start(svc, identity, record, request, request_id, task_type=TASK_TYPE,
         if from_status is not None:
             image.update({'from': from_status, 'to': 'importing'})
         task = {'id': str(uuid.uuid4()), 'type': task_type,
-                'input': request.input(record['id']), 'request_id': request_id,
+                'input': dict(task_input or {}, **request.input(record['id'])),
+                'request_id': request_id,
                 'user_id': identity.user_id}
         created = svc.registry.create_task(identity, task, ttl=_ttl(svc.conf),
                                            lease=lease, image=image,

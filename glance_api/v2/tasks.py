@@ -168,6 +168,5 @@ def create_task():
     task = imports.start(services(), ctx.identity, record,
                          imports.Request('web-download', [], True,
                                          task_input['import_from']),
-                         g.request_id, task_type='import')
-    task = dict(task, input=task_input)
+                         g.request_id, task_type='import', task_input=task_input)
     return responses.json(_document(task), status=201)

@@ -219,6 +219,8 @@ def test_legacy_import_task(glance, web):
         'image_properties': {'name': 'legacy', 'container_format': 'bare'}}})
     assert response.status_code == 201, response.text
     task = response.json()
+    assert task['input']['import_from'] == uri
+    assert task['type'] == 'import'
     deadline = time.monotonic() + 30
     while admin.get('/v2/tasks/%s' % task['id']).json()['status'] != 'success':
         assert time.monotonic() < deadline
