@@ -83,6 +83,7 @@ def import_image(image_id):
             raise errors.Forbidden('Only the owner of image %s may import its data.'
                                    % image_id)
     wanted = _stores(body, name)
+    must_succeed = _must_succeed(body)
     uri = None
     if name == 'web-download':
         uri = method.get('uri')
@@ -90,7 +91,7 @@ def import_image(image_id):
             raise errors.BadRequest("The web-download import method needs a 'uri'.")
     _check_status(record, name)
     imports.start(services(), ctx.identity, record,
-                  imports.Request(name, wanted, _must_succeed(body), uri),
+                  imports.Request(name, wanted, must_succeed, uri),
                   g.request_id, credentials=store_data.caller_credentials())
     return responses.json({}, status=202)
 
