@@ -11,7 +11,7 @@ from oslo_config import cfg
 import stores
 from glance_api.access import policy, protections, quotas
 from glance_api.data import (conversion, import_filtering, imports, inspection,
-                             locations, runner, staging)
+                             locations, remote_glance, runner, staging)
 from glance_api.http import healthcheck
 from glance_registry import client, process
 from glance_registry.client import list_params, vocabulary
@@ -94,5 +94,6 @@ def list_opts():
         ('DEFAULT', runner.runner_opts + imports.import_opts),
         *staging.list_opts(),
         *conversion.list_opts(),
+        *remote_glance.list_opts(),
         (healthcheck.GROUP, healthcheck.healthcheck_opts),
     ]

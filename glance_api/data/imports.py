@@ -34,7 +34,7 @@ import uuid
 from oslo_config import cfg
 
 from glance_api.access.context import SERVICE_IDENTITY
-from glance_api.data import conversion, fetch, inspection, staging
+from glance_api.data import conversion, fetch, inspection, remote_glance, staging
 from glance_api.option_types import BracketedListOpt
 from glance_registry.client import Lease
 from glance_registry.client import errors as registry_errors
@@ -44,9 +44,10 @@ from stores import errors as store_errors
 
 LOG = logging.getLogger(__name__)
 
-#: The methods this service runs, in upstream's order (glance-download, an image of
-#: another region's service, is not one of them yet).
-METHODS = ('glance-direct', 'web-download', 'copy-image')
+#: The methods this service runs, in upstream's order.
+METHODS = ('glance-direct', 'web-download', 'copy-image', 'glance-download')
+#: Those that read the data from a URL into the staging store first.
+_DOWNLOADS = ('web-download', 'glance-download')
 TASK_TYPE = 'api_image_import'
 LOCK = 'os_glance_import_task'
 IMPORTING_TO = 'os_glance_importing_to_stores'
@@ -75,6 +76,7 @@ import_opts = [
 def register_opts(conf):
     conf.register_opts(import_opts)
     conversion.register_opts(conf)
+    remote_glance.register_opts(conf)
 
 
 class ImportFailed(Exception):
@@ -93,10 +95,12 @@ class Request:
     stores: list
     must_succeed: bool = True
     uri: str | None = None
+    #: The method's other members (glance-download's remote image and region).
+    details: dict = dataclasses.field(default_factory=dict)
 
     def input(self, image_id):
         """The task's ``input``, as upstream records an import request."""
-        method = {'name': self.method}
+        method = dict(self.details, name=self.method)
         if self.uri is not None:
             method['uri'] = self.uri
         return {'image_id': image_id,
@@ -108,17 +112,22 @@ class Request:
     def from_input(cls, task_input):
         request = task_input.get('import_req') or {}
         method = request.get('method') or {}
+        details = {key: value for key, value in method.items()
+                   if key not in ('name', 'uri')}
         return cls(method.get('name'), list(request.get('stores') or []),
-                   request.get('all_stores_must_succeed', True), method.get('uri'))
+                   request.get('all_stores_must_succeed', True), method.get('uri'),
+                   details)
 
 
-_FROM_STATUS = {'glance-direct': 'uploading', 'web-download': 'queued'}
+_FROM_STATUS = {'glance-direct': 'uploading', 'web-download': 'queued',
+                'glance-download': 'queued'}
 
 
 def start(svc, identity, record, request, request_id, task_type=TASK_TYPE,
-          credentials=None, task_input=None):
+          credentials=None, task_input=None, token=None):
     """Create the import task of ``record`` and run it on the runner; the task.
-    ``task_input`` (a legacy import task's) is kept in the task's ``input``.
+    ``task_input`` (a legacy import task's) is kept in the task's ``input``;
+    ``token`` (the caller's, for glance-download) only in this worker's memory.
 
     Raises ``runner.Busy`` (503) before anything is written when the runner is
     full, and the registry's errors (``Conflict`` ``import_locked`` while another
@@ -143,7 +152,7 @@ def start(svc, identity, record, request, request_id, task_type=TASK_TYPE,
     except BaseException:
         slot.release()
         raise
-    job = ImportJob(svc, created['task'], request, lease, credentials)
+    job = ImportJob(svc, created['task'], request, lease, credentials, token)
     slot.run(job.run)
     return created['task']
 
@@ -194,7 +203,7 @@ def _expired(task):
 class ImportJob:
     """One import task, run in a thread of the runner (never raises)."""
 
-    def __init__(self, svc, task, request, lease, credentials):
+    def __init__(self, svc, task, request, lease, credentials, token=None):
         self.svc = svc
         self.conf = svc.conf
         self.registry = svc.registry
@@ -204,6 +213,7 @@ class ImportJob:
         self.request = request
         self.lease = lease
         self.credentials = credentials
+        self.token = token
         self.written = []      # (store, url) of new data, removed on failure
         self.staged_url = None  # staged by this job (web-download, conversion)
         self.original_format = None   # set once conversion renamed the format
@@ -240,7 +250,7 @@ class ImportJob:
         if record['status'] != 'importing':
             raise ImportFailed('Image %s is %s, not importing.'
                                % (self.image_id, record['status']))
-        if self.request.method == 'web-download':
+        if self.request.method in _DOWNLOADS:
             source = self._download(record)
         else:
             staged = staging.staged_locations(record)
@@ -319,9 +329,17 @@ class ImportJob:
         # chunk stops the download there.
         content = inspection.Inspection.for_image(
             record, inspection.Rules.from_conf(self.conf))
+        if self.request.method == 'glance-download':
+            if self.token is None:
+                # Taken over from a dead worker: the caller's token died with it.
+                raise ImportFailed('A glance-download import cannot be resumed by '
+                                   'another worker: import the image again.')
+            source = remote_glance.open_data(self.conf, self.request.uri, self.token,
+                                             max_bytes=limit)
+        else:
+            source = fetch.open_url(self.conf, self.request.uri, max_bytes=limit)
         try:
-            with fetch.open_url(self.conf, self.request.uri, max_bytes=limit) \
-                    as response, staging_store.open_writer(
+            with source as response, staging_store.open_writer(
                         self.image_id, self.conf.hashing_algorithm) as writer:
                 for chunk in response.iter_content(self.conf.upload_chunk_size):
                     if writer.size + len(chunk) > limit:

@@ -9,7 +9,7 @@ shares; the import runs as a task (``glance_api.data.imports``).
 from flask import g, request
 
 from glance_api.access import policy
-from glance_api.data import imports, store_data, upload
+from glance_api.data import imports, remote_glance, store_data, upload
 from glance_api.http import errors, json_body, responses
 from glance_api.images import lookup
 from glance_api.services import services
@@ -84,19 +84,57 @@ def import_image(image_id):
                                    % image_id)
     wanted = _stores(body, name)
     must_succeed = _must_succeed(body)
-    uri = None
+    uri, details = None, {}
     if name == 'web-download':
         uri = method.get('uri')
         if not isinstance(uri, str) or not uri:
             raise errors.BadRequest("The web-download import method needs a 'uri'.")
+    if name == 'glance-download':
+        _check_status(record, name, formats=False)
+        uri, details, record = _remote_image(record, method)
     _check_status(record, name)
     imports.start(services(), ctx.identity, record,
-                  imports.Request(name, wanted, must_succeed, uri),
-                  g.request_id, credentials=store_data.caller_credentials())
+                  imports.Request(name, wanted, must_succeed, uri, details),
+                  g.request_id, credentials=store_data.caller_credentials(),
+                  token=ctx.auth_token)
     return responses.json({}, status=202)
 
 
-def _check_status(record, name):
+def _remote_image(record, method):
+    """glance-download: the remote image's data URL and the method's members; the
+    local image takes the remote one's formats (where it has none) and the
+    properties ``[glance_download_properties] extra_properties`` names."""
+    ctx = g.context
+    conf = services().conf
+    remote_id = method.get('glance_image_id')
+    region = method.get('glance_region')
+    interface = method.get('glance_service_interface', 'public')
+    if not all(isinstance(value, str) and value
+               for value in (remote_id, region, interface)):
+        raise errors.BadRequest("The glance-download import method needs "
+                                "'glance_image_id' and 'glance_region'.")
+    if not ctx.auth_token:
+        raise errors.BadRequest('The glance-download import method needs a Keystone '
+                                'token with a service catalog.')
+    try:
+        base = remote_glance.endpoint(ctx.store_credentials().service_catalog,
+                                      region, interface)
+        remote = remote_glance.image(conf, base, remote_id, ctx.auth_token)
+    except remote_glance.RemoteError as exc:
+        raise errors.BadRequest(str(exc))
+    values = {key: remote[key] for key in ('disk_format', 'container_format')
+              if not record.get(key) and remote.get(key)}
+    properties = remote_glance.copied_properties(conf, remote)
+    if values or properties:
+        record = services().registry.update_image(
+            ctx.identity, record['id'], values=values, properties=properties,
+            request_id=g.request_id)
+    details = {'glance_image_id': remote_id, 'glance_region': region,
+               'glance_service_interface': interface}
+    return ('%s/v2/images/%s/file' % (base, remote_id), details, record)
+
+
+def _check_status(record, name, formats=True):
     status = record['status']
     if name == 'glance-direct':
         staged = [loc for loc in record.get('locations') or []
@@ -105,14 +143,14 @@ def _check_status(record, name):
             raise errors.Conflict("Image %s needs to be staged before 'glance-direct' "
                                   "method can be used (its status is %s)."
                                   % (record['id'], status))
-    elif name == 'web-download' and status != 'queued':
+    elif name in ('web-download', 'glance-download') and status != 'queued':
         raise errors.Conflict("Image %s needs to be in 'queued' status to import by "
-                              "web-download, not %s." % (record['id'], status))
+                              "%s, not %s." % (record['id'], name, status))
     elif name == 'copy-image' and status != 'active':
         raise errors.Conflict("Image %s needs to be 'active' to be copied to other "
                               "stores, not %s." % (record['id'], status))
-    if name != 'copy-image' and not (record['disk_format']
-                                     and record['container_format']):
+    if formats and name != 'copy-image' and not (record['disk_format']
+                                                 and record['container_format']):
         raise errors.BadRequest('Properties disk_format, container_format must be set '
                                 'prior to importing data.')
 
