@@ -373,6 +373,7 @@ class ImportJob:
                 failed.append(store.store_id)
                 continue
             if expected is not None and expected.get('os_hash_value') and \
+                    expected.get('os_hash_algo') == self.conf.hashing_algorithm and \
                     stored.multihash != expected['os_hash_value']:
                 self._remove(store, stored.url)
                 raise ImportFailed('The data of image %s no longer has its hash.'

@@ -235,12 +235,15 @@ def _check_upload_holds(image, upload_id):
 
 
 def _uploading_image(db, identity, image_id, what):
-    """The locked row of ``image_id``, which must be ``saving`` (an upload in
-    progress ``what``: else ``Conflict`` with ``current_status``)."""
+    """The locked row of ``image_id``, which must be ``saving``, or ``uploading``
+    by a stage in progress (an upload in progress ``what``: else ``Conflict`` with
+    ``current_status``). A stage whose data is staged holds no lease."""
     image = records.visible_image(db, identity, image_id, lock=True)
-    if image.status not in _LEASED:
+    if image.status not in _LEASED or (image.status == 'uploading'
+                                       and image.upload_lease_expires_at is None):
         raise errors.Conflict("Image %s status is '%s': only an upload in progress "
-                              "(status 'saving') %s" % (image_id, image.status, what),
+                              "(status 'saving', or 'uploading' for a stage) %s"
+                              % (image_id, image.status, what),
                               reason='not_uploading', image_id=image_id,
                               current_status=image.status)
     return image
