@@ -34,7 +34,8 @@ import uuid
 from oslo_config import cfg
 
 from glance_api.access.context import SERVICE_IDENTITY
-from glance_api.data import conversion, fetch, inspection, remote_glance, staging
+from glance_api.data import (conversion, fetch, inspection, remote_glance, staging,
+                             task_events)
 from glance_api.option_types import BracketedListOpt
 from glance_registry.client import Lease
 from glance_registry.client import errors as registry_errors
@@ -152,6 +153,7 @@ def start(svc, identity, record, request, request_id, task_type=TASK_TYPE,
     except BaseException:
         slot.release()
         raise
+    task_events.emit('task.create', created['task'])
     job = ImportJob(svc, created['task'], request, lease, credentials, token)
     slot.run(job.run)
     return created['task']
@@ -207,6 +209,7 @@ class ImportJob:
         self.svc = svc
         self.conf = svc.conf
         self.registry = svc.registry
+        self.task = task
         self.task_id = task['id']
         self.image_id = task['image_id']
         self.request_id = task.get('request_id')
@@ -223,6 +226,7 @@ class ImportJob:
     # -- running ---------------------------------------------------------------------
 
     def run(self, give_up=False):
+        task_events.emit('task.run', self.task)
         try:
             if give_up:
                 raise ImportFailed('The import was interrupted %d times (its API '
@@ -469,6 +473,7 @@ class ImportJob:
                                    % (self.image_id, exc.message))
             raise
         LOG.info('task %s: %s: %s', self.task_id, status, message)
+        task_events.emit('task.%s' % status, finished['task'])
         return finished
 
     def _fail(self, message, image_gone=False):
@@ -503,27 +508,21 @@ class ImportJob:
             staging.discard(self.svc.staging, record)
 
     def _finish_failure(self, message, image):
+        def fail(image):
+            return self.registry.finish_task(
+                SERVICE_IDENTITY, self.task_id, self.lease, 'failure',
+                message=message, ttl=_ttl(self.conf), image=image,
+                request_id=self.request_id)
         try:
-            self.registry.finish_task(SERVICE_IDENTITY, self.task_id, self.lease,
-                                      'failure', message=message, ttl=_ttl(self.conf),
-                                      image=image, request_id=self.request_id)
-        except registry_errors.Conflict as exc:
-            if exc.reason in ('taken_over', 'task_finished'):
+            finished = fail(image)
+        except (registry_errors.Conflict, registry_errors.NotFound) as exc:
+            if exc.reason in ('taken_over', 'task_finished', 'task_not_found'):
                 return
-            # The image moved on meanwhile: fail the task alone.
-            self.registry.finish_task(SERVICE_IDENTITY, self.task_id, self.lease,
-                                      'failure', message=message,
-                                      ttl=_ttl(self.conf),
-                                      request_id=self.request_id)
-        except registry_errors.NotFound as exc:
-            if exc.reason == 'task_not_found':
-                return
-            self.registry.finish_task(SERVICE_IDENTITY, self.task_id, self.lease,
-                                      'failure', message=message,
-                                      ttl=_ttl(self.conf),
-                                      request_id=self.request_id)
+            # The image moved on (or went) meanwhile: fail the task alone.
+            finished = fail(None)
         LOG.warning('task %s: image %s not imported: %s', self.task_id,
                     self.image_id, message)
+        task_events.emit('task.failure', finished['task'])
 
     def _remove_written(self):
         for store, url in self.written:
