@@ -50,6 +50,8 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
         runner=runner.Runner.from_conf(conf),
         staging=staging_store or staging.from_conf(
             conf, probe=conf.probe_stores_on_start))
+    built = app.extensions['glance']
+    staging.check_apart(built.staging, built.stores)
     bodiless = routes.bodiless_endpoints()
 
     @app.before_request

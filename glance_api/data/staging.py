@@ -62,6 +62,16 @@ def from_conf(conf, probe=True):
     return store
 
 
+def check_apart(staging, store_set):
+    """``BadConfiguration`` if the staging directory is a file store's data
+    directory: staged data is named after its image, as the image's own data."""
+    for store in store_set:
+        if getattr(store, 'datadir', None) == getattr(staging, 'datadir', ()):
+            raise store_errors.BadConfiguration(
+                'the staging directory %s is the data directory of store %s: give '
+                'staging a directory of its own' % (staging.datadir, store.store_id))
+
+
 def _set_in_files(conf):
     """The options of the staging group that the config files set."""
     found = set()

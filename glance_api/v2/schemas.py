@@ -25,7 +25,8 @@ def members_schema():
 
 
 def _task_properties():
-    """Upstream's task schema members (glance/api/v2/tasks.py ``_get_base_properties``)."""
+    """Upstream's task schema members (``_get_base_properties`` of
+    glance/api/v2/tasks.py)."""
     def text(description, **extra):
         return dict({'type': 'string', 'description': description}, **extra)
     return {

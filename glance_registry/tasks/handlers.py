@@ -54,7 +54,8 @@ def create_task(app, request, caller):
     lease = validation.lease(body['lease'], 'lease') if 'lease' in body else None
     image = None
     if 'image' in body:
-        image = _image_change(body['image'], 'image', {'id', 'from', 'to', 'properties'})
+        image = _image_change(body['image'], 'image',
+                              {'id', 'from', 'to', 'properties'})
         validation.require(body['image'], 'id', 'image.')
     created = writes.create_task(app.db, caller, task, _TTL('ttl', body.get('ttl')),
                                  lease, image)

@@ -123,7 +123,8 @@ def list_tasks(db, identity, filters, sort_key, sort_dir, limit, marker):
                 condition &= (key < value) | ((key == value) & (Task.id < last.id))
             else:
                 condition &= (key > value) | ((key == value) & (Task.id > last.id))
-        order = (key.desc(), Task.id.desc()) if descending else (key.asc(), Task.id.asc())
+        order = ((key.desc(), Task.id.desc()) if descending
+                 else (key.asc(), Task.id.asc()))
         rows = list(Task.select().where(condition).order_by(*order)
                     .limit(limit + 1).execute(db))
     page = rows[:limit]
