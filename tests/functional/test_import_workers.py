@@ -16,6 +16,7 @@ import pytest
 
 from tests.fixtures import deployment
 from tests.fixtures import disk_images
+from tests.fixtures.raw_http import RawUpload
 from tests.integration.swift_helpers import api_workers, wait_until
 
 LEASE = 3
@@ -59,7 +60,8 @@ def glance(tmp_path_factory, held_server):
     port = held_server.split(':')[2].split('/')[0]
     with deployment.running(tmp_path_factory.mktemp('import-workers'), api_extra={
             'DEFAULT': {'workers': 1, 'task_pool_threads': 1,
-                        'task_pool_queue_size': 0, 'task_lease_time': LEASE},
+                        'task_pool_queue_size': 0, 'task_lease_time': LEASE,
+                        'upload_lease_time': LEASE},
             'import_filtering_opts': {'allowed_ports': port}}) as glance:
         yield glance
 
@@ -139,3 +141,32 @@ def test_an_import_whose_worker_died_is_taken_over(glance, tenant, held_server):
     assert task['status'] == 'success'
     admin = glance.client()
     assert admin.get('/v2/tasks/%s' % task['id']).json()['status'] == 'success'
+
+
+def test_a_stage_cut_short_by_a_killed_worker_is_taken_over(glance, tenant):
+    image = tenant.create_image(name='stage-killed')
+    staging = os.path.join(glance.workdir, 'staging')
+    (worker,) = api_workers(glance)
+    upload = RawUpload(glance.url, image['id'], target='stage')
+    try:
+        assert upload.send(DATA[:1024 * 1024])
+        wait_until(lambda: any(image['id'] in name and name.endswith('.tmp')
+                               for name in os.listdir(staging)), 10,
+                   message='the staging temporary file')
+        os.kill(worker, signal.SIGKILL)
+    finally:
+        upload.close()
+    wait_until(lambda: api_workers(glance) not in ([], [worker]), 30,
+               message='gunicorn to start a new worker')
+    assert tenant.image(image['id'])['status'] == 'uploading'
+    time.sleep(LEASE + 0.5)
+    staged = tenant.put('/v2/images/%s/stage' % image['id'], data=DATA,
+                        headers={'Content-Type': 'application/octet-stream'})
+    assert staged.status_code == 204, staged.text
+    # The dead stage's temporary file is gone; the new stage's data is staged.
+    assert [name for name in os.listdir(staging) if image['id'] in name] == \
+        [image['id']]
+    tenant.post('/v2/images/%s/import' % image['id'],
+                json={'method': {'name': 'glance-direct'}})
+    wait_until(lambda: tenant.image(image['id'])['status'] == 'active', 30)
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
