@@ -125,3 +125,25 @@ def test_openstack_image_import_copies_to_swift(multi, admin):
     json.loads(result.stdout or '{}')
     wait_until(lambda: stores_of(admin, image['id']) == ['local', 'objects'], 60)
     assert in_swift(multi, image['id'])
+
+
+def test_copy_image_to_all_stores_copies_where_the_data_is_not(multi, admin):
+    image = admin.create_image(name='everywhere')
+    assert admin.upload(image['id'], DATA).status_code == 204
+    response = admin.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'copy-image'}, 'all_stores': True,
+        'all_stores_must_succeed': False})
+    assert response.status_code == 202, response.text
+    wait_until(lambda: stores_of(admin, image['id']) == ['local', 'objects'], 60)
+    [task] = admin.get('/v2/images/%s/tasks' % image['id']).json()['tasks']
+    assert task['status'] == 'success'
+    assert task['input']['import_req']['all_stores_must_succeed'] is False
+    assert admin.image(image['id'])['os_glance_failed_import'] == ''
+
+
+def test_all_stores_and_stores_together_are_refused(multi, admin):
+    image = admin.create_image(name='both')
+    response = admin.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'web-download', 'uri': 'http://example.com/x'},
+        'stores': ['local'], 'all_stores': True})
+    assert response.status_code == 400
