@@ -132,7 +132,8 @@ def main(argv=None):
         'DEFAULT': dict(common, bind_host='127.0.0.1', bind_port=args.registry_port),
         'database': {'connection': database}, 'glance_store': store})
     _write_config(api_conf, {
-        'DEFAULT': dict(common, bind_host=args.host, bind_port=args.port),
+        'DEFAULT': dict(common, bind_host=args.host, bind_port=args.port,
+                        node_staging_uri='file://' + os.path.join(data_dir, 'staging')),
         'glance_store': store})
     extra = [arg for path in args.config_file
              for arg in ('--config-file', os.path.abspath(path))]

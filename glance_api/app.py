@@ -14,7 +14,7 @@ from flask import Flask, g, request
 
 import stores
 from glance_api.access import context, policy, protections, quotas
-from glance_api.data import import_filtering, store_data
+from glance_api.data import import_filtering, runner, staging, store_data
 from glance_api.data.cache import housekeeping, image_cache
 from glance_api.http import auth, errors, healthcheck, keepalive, route_rules
 from glance_api.images import schemas
@@ -25,11 +25,12 @@ from glance_registry.client import RegistryClient
 LOG = logging.getLogger(__name__)
 
 
-def create_app(conf, registry=None, store_set=None):
+def create_app(conf, registry=None, store_set=None, staging_store=None):
     """A Flask app serving the Images API v2 as ``conf`` says.
 
-    ``registry`` (a ``RegistryClient``) and ``store_set`` (a ``stores.StoreSet``)
-    replace the ones ``conf`` describes, for tests.
+    ``registry`` (a ``RegistryClient``), ``store_set`` (a ``stores.StoreSet``) and
+    ``staging_store`` (a ``stores.Store``) replace the ones ``conf`` describes, for
+    tests.
     """
     app = Flask('glance_api')
     # As upstream's router: '/v2/images/' is not '/v2/images' and '//' is not '/'
@@ -48,7 +49,12 @@ def create_app(conf, registry=None, store_set=None):
         policy=enforcer,
         quotas=quotas.Quotas(conf),
         protections=protections.PropertyProtections.from_config(conf, enforcer),
-        cache=image_cache.ImageCache.from_config(conf))
+        cache=image_cache.ImageCache.from_config(conf),
+        runner=runner.Runner.from_conf(conf),
+        staging=staging_store or staging.from_conf(
+            conf, probe=conf.probe_stores_on_start))
+    built = app.extensions['glance']
+    staging.check_apart(built.staging, built.stores)
     bodiless = routes.bodiless_endpoints()
 
     @app.before_request
@@ -75,8 +81,10 @@ def create_app(conf, registry=None, store_set=None):
 
 def start_worker(app):
     """Start what one API worker process runs besides requests: the periodic sweep
-    of its writable stores, and the image cache's prefetcher, pruner and cleaner
+    of its writable stores, the threads of its bounded runner of background work
+    (imports, verifications), and the image cache's prefetcher, pruner and cleaner
     (which one worker per node runs). Called once per worker, after the fork."""
     store_data.start_sweeper(app.extensions['glance'].stores)
+    app.extensions['glance'].runner.start()
     if app.extensions['glance'].cache is not None:
         housekeeping.start(app)

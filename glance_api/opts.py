@@ -10,7 +10,9 @@ from oslo_config import cfg
 
 import stores
 from glance_api.access import keystone_limits, policy, protections, quotas
-from glance_api.data import import_filtering, inspection, locations, scrubbing, store_data
+from glance_api.data import (conversion, import_filtering, imports, inspection,
+                             locations, remote_glance, runner, scrubbing, staging,
+                             store_data)
 from glance_api.data.cache import housekeeping, image_cache
 from glance_api.http import healthcheck
 from glance_registry import client, process
@@ -77,6 +79,9 @@ def register_opts(conf):
     healthcheck.register_opts(conf)
     image_cache.register_opts(conf)
     housekeeping.register_opts(conf)
+    runner.register_opts(conf)
+    imports.register_opts(conf)
+    staging.register_opts(conf)
 
 
 def list_opts():
@@ -94,6 +99,10 @@ def list_opts():
         ('oslo_limit', keystone_limits.list_oslo_limit_opts()),
         (import_filtering.GROUP, import_filtering.filtering_opts),
         ('glance_store', store_opts['glance_store']),
+        ('DEFAULT', runner.runner_opts + imports.import_opts),
+        *staging.list_opts(),
+        *conversion.list_opts(),
+        *remote_glance.list_opts(),
         (healthcheck.GROUP, healthcheck.healthcheck_opts),
         # glance-scrubber's: it reads the API's configuration.
         ('DEFAULT', scrubbing.scrubber_opts),

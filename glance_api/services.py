@@ -18,9 +18,10 @@ if typing.TYPE_CHECKING:
     from glance_api.access.protections import PropertyProtections
     from glance_api.access.quotas import Quotas
     from glance_api.data.cache.image_cache import ImageCache
+    from glance_api.data.runner import Runner
     from glance_api.images.schemas import Schemas
     from glance_registry.client import RegistryClient
-    from stores import StoreSet
+    from stores import Store, StoreSet
 
 
 @dataclasses.dataclass
@@ -38,6 +39,10 @@ class Services:
     protections: PropertyProtections | None = None
     #: This node's image cache; None when ``image_cache_dir`` is unset.
     cache: ImageCache | None = None
+    #: The worker's bounded runner of background work (imports, verifications).
+    runner: Runner | None = None
+    #: Where staged image data waits for its import (``os_glance_staging_store``).
+    staging: Store | None = None
 
 
 def services() -> Services:

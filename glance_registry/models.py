@@ -157,8 +157,9 @@ class ImageMember(_Model):
 class Task(_Model):
     """An asynchronous task (image import), as in upstream's tasks API.
 
-    Nothing reads or writes it yet: the table (migration 1) and this model are kept
-    for the tasks feature (interoperable import), which will use them.
+    The API worker that runs it holds a lease (``lease_owner`` until
+    ``lease_expires_at``, migration 8); ``attempts`` counts the workers that claimed
+    it. ``input`` and ``result`` are JSON text.
     """
 
     id = peewee.CharField(max_length=36, primary_key=True)
@@ -176,6 +177,9 @@ class Task(_Model):
     updated_at = peewee.DateTimeField()
     deleted = peewee.BooleanField(default=False)
     deleted_at = peewee.DateTimeField(null=True)
+    lease_owner = peewee.CharField(max_length=64, null=True)
+    lease_expires_at = peewee.DateTimeField(null=True)
+    attempts = peewee.IntegerField(default=0)
 
     class Meta:
         table_name = 'tasks'

@@ -17,6 +17,7 @@ from glance_registry import cache_queue
 from glance_registry import db as db_module
 from glance_registry.images import handlers as image_handlers
 from glance_registry.metadefs import handlers as metadef_handlers
+from glance_registry.tasks import handlers as task_handlers
 
 Route = collections.namedtuple('Route', 'method pattern handler authenticated')
 
@@ -38,4 +39,5 @@ ROUTES = _table(
     image_handlers.ROUTES,
     metadef_handlers.ROUTES,
     cache_queue.ROUTES,
+    task_handlers.ROUTES,
 )

@@ -93,6 +93,15 @@ RULES = [
                                  'or its queue.'),
     _rule('cache_clean', ADMIN, "Remove invalid and stalled entries of the cache."),
     _rule('cache_prune', ADMIN, 'Prune the cache to its maximum size.'),
+    _rule('copy_image', 'role:admin', 'Copy an image to other stores (import '
+                                      'method copy-image).'),
+    # Tasks: admins only by default (tasks_api_access), as upstream since Mitaka.
+    policy.RuleDefault('tasks_api_access', 'role:admin',
+                       description='Who may use the tasks API.'),
+    _rule('get_task', 'rule:default', 'Show a task.'),
+    _rule('get_tasks', 'rule:default', 'List tasks.'),
+    _rule('add_task', 'rule:default', 'Create a task.'),
+    _rule('modify_task', 'rule:default', 'Kept for policy files that refer to it.'),
     # The metadata definitions catalog: readers see public namespaces and their
     # project's private ones; only admins write (metadef_admin).
     policy.RuleDefault('metadef_default', '',

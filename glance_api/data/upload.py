@@ -19,7 +19,7 @@ import uuid
 from flask import g, request
 
 from glance_api.access import quotas
-from glance_api.data import inspection, store_data
+from glance_api.data import inspection, staging, store_data
 from glance_api.data.store_data import caller_credentials
 from glance_api.http import errors, upload_body
 from glance_api.services import services
@@ -30,10 +30,14 @@ from stores import errors as store_errors
 LOG = logging.getLogger(__name__)
 
 
-def upload(record, store, expected_size, limit):
+def upload(record, store, expected_size, limit, stage=False):
     """Receive the request body as the data of the image ``record`` (``queued``, or
     ``saving`` by an upload whose lease ran out) into ``store``; the location the
     image is now active at.
+
+    ``stage`` (``PUT /stage``, ``store`` the staging store): the same with
+    ``uploading`` for ``saving``; the data becomes the image's staged location and
+    the image stays ``uploading`` for its import.
 
     ``expected_size`` is what the client declared (or None); ``limit`` the image
     size cap. Errors: 400 (the content refused by inspection too), 409, 410, 413,
@@ -44,8 +48,9 @@ def upload(record, store, expected_size, limit):
     image_id = record['id']
     registry = services().registry
     upload_id = uuid.uuid4().hex
+    status = 'uploading' if stage else 'saving'
     try:
-        claimed = registry.transition_status(ctx.identity, image_id, 'queued', 'saving',
+        claimed = registry.transition_status(ctx.identity, image_id, 'queued', status,
                                              quota=services().quotas.for_upload_start(
                                                  record['owner']),
                                              lease=conf.upload_lease_time,
@@ -54,11 +59,14 @@ def upload(record, store, expected_size, limit):
     except registry_errors.Conflict as exc:
         # Worded here, not in glance_api.v2.messages: whether the holder has
         # stopped depends on this API's upload_lease_time.
-        raise _held(image_id, exc.details, conf.upload_lease_time)
-    if record['status'] == 'saving':
+        raise _held(image_id, exc.details, conf.upload_lease_time, status)
+    if record['status'] == status:
         LOG.warning('image %s: its previous upload stopped renewing its lease; '
                     'taking over', image_id)
-        store_data.discard_abandoned(image_id)
+        if stage:
+            store.discard_abandoned(image_id)
+        else:
+            store_data.discard_abandoned(image_id)
 
     reservation = quotas.Reservation(
         registry, ctx.identity, image_id,
@@ -78,7 +86,7 @@ def upload(record, store, expected_size, limit):
                           _UploadLease(image_id, conf.upload_lease_time, upload_id),
                           content)
     except BaseException as exc:
-        _give_back(image_id, upload_id)
+        _give_back(image_id, upload_id, status)
         if isinstance(exc, store_errors.StoreUnavailable):
             # The driver's message names the backend (hosts, accounts, object
             # names): for the log, not for the client.
@@ -92,6 +100,8 @@ def upload(record, store, expected_size, limit):
             raise _gone_during_upload(image_id) from exc
         raise
 
+    if stage:
+        return _publish_stage(image_id, store, stored, upload_id)
     location = {'url': stored.url, 'metadata': dict(stored.metadata)}
     if services().stores.multi:
         location['metadata']['store'] = store.store_id
@@ -113,7 +123,27 @@ def upload(record, store, expected_size, limit):
         raise _gone_after_upload(image_id)
     except registry_errors.RegistryError:
         _discard(store, stored.url)
-        _give_back(image_id, upload_id)
+        _give_back(image_id, upload_id, status)
+        raise
+    return location
+
+
+def _publish_stage(image_id, store, stored, upload_id):
+    """Record staged data as the image's staged location; the image stays
+    ``uploading`` and the stage's lease ends."""
+    location = staging.location(stored)
+    try:
+        services().registry.transition_status(
+            g.context.identity, image_id, 'uploading', 'uploading',
+            locations=[location], upload_id=upload_id, request_id=g.request_id)
+    except (registry_errors.NotFound, registry_errors.Conflict) as exc:
+        if getattr(exc, 'reason', None) == 'taken_over':
+            raise _taken_over(image_id, services().conf.upload_lease_time)
+        _discard(store, stored.url)
+        raise _gone_after_upload(image_id)
+    except registry_errors.RegistryError:
+        _discard(store, stored.url)
+        _give_back(image_id, upload_id, 'uploading')
         raise
     return location
 
@@ -232,7 +262,7 @@ class _UploadLease:
                         self.image_id, exc)
 
 
-def _held(image_id, details, lease_time):
+def _held(image_id, details, lease_time, status='saving'):
     """The 409 for an upload to an image that another upload holds: when it is
     released if that upload has stopped, and that deleting it needs no wait.
 
@@ -241,7 +271,7 @@ def _held(image_id, details, lease_time):
     stopped (its API worker was killed, its client went away). The registry counts
     the seconds left on its own clock."""
     left = details.get('upload_lease_seconds_left')
-    if details.get('current_status') != 'saving' or left is None:
+    if details.get('current_status') != status or left is None:
         return errors.Conflict('Image %s is already being uploaded (status %s).'
                                % (image_id, details.get('current_status')))
     left = max(left, 0)
@@ -279,11 +309,11 @@ def _gone_after_upload(image_id):
                        'been deleted during the upload.' % image_id)
 
 
-def _give_back(image_id, upload_id):
+def _give_back(image_id, upload_id, status='saving'):
     """Return a failed upload's image to ``queued`` so it can be uploaded again
     (unless another upload has taken it over)."""
     try:
-        services().registry.transition_status(g.context.identity, image_id, 'saving',
+        services().registry.transition_status(g.context.identity, image_id, status,
                                               'queued', upload_id=upload_id,
                                               request_id=g.request_id)
     except registry_errors.Conflict as exc:

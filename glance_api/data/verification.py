@@ -17,7 +17,9 @@ most ``http_retries`` times. Then, in one registry call each:
   which this service did not write, is left where it is).
 
 Nothing is kept in the process: the image's status and its pending location tell
-the story to every worker and host. The thread holds a lease on the location
+the story to every worker and host. The verification runs on the worker's bounded
+runner (``glance_api.data.runner``): when it is full, adding a location is refused
+with 503 before anything is written. The thread holds a lease on the location
 (``secure_hash_lease_time``) and renews it as it reads. If the worker dies, the
 lease runs out, and the next request that reads the image (``GET
 /v2/images/{id}`` or ``GET /v2/images/{id}/locations``, on any worker) claims the
@@ -26,7 +28,6 @@ location is refused as above, so an image never stays ``importing`` for good.
 """
 
 import logging
-import threading
 import time
 import uuid
 
@@ -65,12 +66,18 @@ def start(record, location, expected):
     conf = services().conf
     verifier = Verifier.for_app(record['id'], location, g.request_id,
                                 owner=record['owner'])
-    added = services().registry.add_location(
-        g.context.identity, record['id'], location['url'], location['metadata'],
-        status=PENDING, transition=('queued', 'importing'), values=expected,
-        max_locations=conf.image_location_quota, lease=verifier.lease,
-        request_id=g.request_id)
-    verifier.spawn(added)
+    # Before anything is written: a full runner refuses with nothing to undo.
+    slot = services().runner.reserve('verifying a new location')
+    try:
+        added = services().registry.add_location(
+            g.context.identity, record['id'], location['url'], location['metadata'],
+            status=PENDING, transition=('queued', 'importing'), values=expected,
+            max_locations=conf.image_location_quota, lease=verifier.lease,
+            request_id=g.request_id)
+    except BaseException:
+        slot.release()
+        raise
+    verifier.spawn(added, slot)
 
 
 def resume_stalled(record):
@@ -84,11 +91,15 @@ def resume_stalled(record):
             continue
         verifier = Verifier.for_app(record['id'], location, g.request_id,
                                     owner=record['owner'])
+        slot = services().runner.try_reserve()
+        if slot is None:
+            return   # this worker is full: a later read resumes it
         try:
             claimed = services().registry.claim_location(
                 SERVICE_IDENTITY, record['id'], location['url'], verifier.lease,
                 request_id=g.request_id)
         except registry_errors.RegistryError as exc:
+            slot.release()
             # Another worker was quicker, or the image is gone: nothing to do.
             LOG.debug('image %s: not resuming the verification of %s: %s',
                       record['id'], location['url'], exc)
@@ -98,7 +109,7 @@ def resume_stalled(record):
         LOG.warning('image %s: resuming the verification of %s (attempt %d): the '
                     'worker that held it stopped renewing its claim', record['id'],
                     location['url'], attempts)
-        verifier.spawn(claimed, give_up=attempts > MAX_ATTEMPTS)
+        verifier.spawn(claimed, slot, give_up=attempts > MAX_ATTEMPTS)
 
 
 def _expired(location):
@@ -153,14 +164,13 @@ class Verifier:
                    credentials=caller_credentials(),
                    rules=inspection.Rules.from_conf(conf))
 
-    def spawn(self, record, give_up=False):
-        """Run in a daemon thread of this worker; ``record`` is the image as the
-        registry answered the claim on the location (its formats judge the
-        content)."""
+    def spawn(self, record, slot, give_up=False):
+        """Run in ``slot`` of this worker's runner (``glance_api.data.runner``);
+        ``record`` is the image as the registry answered the claim on the location
+        (its formats judge the content)."""
         if self.rules is not None:
             self.content = inspection.Inspection.for_image(record, self.rules)
-        threading.Thread(target=self.run, kwargs={'give_up': give_up}, daemon=True,
-                         name='verify-%s' % self.image_id).start()
+        slot.run(self.run, give_up)
 
     def run(self, give_up=False):
         """Verify the location and activate or refuse it; never raises."""

@@ -28,11 +28,7 @@ def upload_image_data(image_id):
     full, 415 not ``application/octet-stream``, 503 store or registry unavailable.
     """
     ctx = g.context
-    conf = services().conf
-    if request.mimetype != UPLOAD_MEDIA_TYPE:
-        raise errors.UnsupportedMediaType('Image data must be sent as %s, not %s.'
-                                          % (UPLOAD_MEDIA_TYPE,
-                                             request.mimetype or '(none)'))
+    check_media_type()
     expected_size = _expected_size()
     record = lookup.load_image(image_id)
     policy.enforce(ctx, 'upload_image', record)
@@ -44,9 +40,7 @@ def upload_image_data(image_id):
     if not (record['disk_format'] and record['container_format']):
         raise errors.BadRequest('Properties disk_format, container_format must be set '
                                 'prior to saving data.')
-    limit = conf.image_size_cap
-    if (expected_size or 0) > limit or (request.content_length or 0) > limit:
-        raise errors.TooLarge('Image exceeds the image size cap of %d bytes.' % limit)
+    limit = check_size_cap(expected_size)
 
     # Before the image is claimed: an unknown store must leave it queued.
     store = _upload_store()
@@ -67,6 +61,27 @@ def _upload_store():
         shown = store_id.encode('latin-1').decode('utf-8', 'replace')
         raise errors.BadRequest('Store for identifier %s not found' % shown)
     return store_set.get(store_id)
+
+
+def check_media_type():
+    """415 unless the body is ``application/octet-stream``."""
+    if request.mimetype != UPLOAD_MEDIA_TYPE:
+        raise errors.UnsupportedMediaType('Image data must be sent as %s, not %s.'
+                                          % (UPLOAD_MEDIA_TYPE,
+                                             request.mimetype or '(none)'))
+
+
+def expected_size():
+    """``x-openstack-image-size``, or None; 400 when it is no size."""
+    return _expected_size()
+
+
+def check_size_cap(expected_size):
+    """413 when the declared size is over ``image_size_cap``; the cap."""
+    limit = services().conf.image_size_cap
+    if (expected_size or 0) > limit or (request.content_length or 0) > limit:
+        raise errors.TooLarge('Image exceeds the image size cap of %d bytes.' % limit)
+    return limit
 
 
 def _expected_size():

@@ -12,7 +12,8 @@ from flask import g, request
 import werkzeug.routing
 
 from glance_api.access import attributes, policy
-from glance_api.data import locations, store_acls, store_data, verification
+from glance_api.data import (imports, locations, staging, store_acls, store_data,
+                             verification)
 from glance_api.http import errors, json_body, responses
 from glance_api.images import lookup, patch
 from glance_api.services import services
@@ -81,6 +82,10 @@ def create_image():
         quota=services().quotas.for_image_write(creating=True, owner=owner),
         request_id=g.request_id)
     headers = {'Location': '/v2/images/%s' % record['id']}
+    methods = [method for method in imports.METHODS
+               if method in services().conf.enabled_import_methods]
+    if methods:
+        headers['OpenStack-image-import-methods'] = ','.join(methods)
     if services().stores.multi:
         headers['OpenStack-image-store-ids'] = ','.join(
             store.store_id for store in services().stores if store.writable)
@@ -145,6 +150,7 @@ def show_image(image_id):
     record = lookup.load_image(image_id)
     policy.enforce(g.context, 'get_image', record)
     verification.resume_stalled(record)
+    imports.resume_stalled(services(), record, g.request_id)
     return _image_response(record)
 
 
@@ -238,6 +244,9 @@ def delete_image(image_id):
                                                delayed=delayed)
     if not deleted.get('delayed'):
         purge_locations(deleted)
+    staging.discard(services().staging, deleted)
+    if deleted['status'] == 'uploading':
+        services().staging.discard_abandoned(image_id)
     if deleted['status'] == 'saving':
         # An upload that died mid-way may have left a temporary file or segments
         # (a live one finds the image gone and removes its own).

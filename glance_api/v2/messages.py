@@ -39,6 +39,11 @@ MESSAGES = {
     ('location_not_found', 'locations.delete_from_store'):
         'Image %(image_id)s is not stored in store %(store_id)s.',
     ('image_not_found', 'cache.queue_image'): 'Image %(image_id)s not found.',
+    'import_locked': 'Image %(image_id)s has an import task in progress '
+                     '(%(task_id)s); try again when it has finished.',
+    ('not_uploading', 'imports.stage_image_data'):
+        'Image %(image_id)s is no longer being staged by this request (its status '
+        'is now %(current_status)s).',
     ('not_uploading', 'image_data.upload_image_data'):
         'Image %(image_id)s is no longer being uploaded by this request (its status '
         'is now %(current_status)s).',

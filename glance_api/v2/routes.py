@@ -15,7 +15,8 @@ import flask
 from oslo_policy import policy as oslo_policy
 
 from glance_api.access import policy
-from glance_api.v2 import cache, image_data, images, info, locations, members, schemas
+from glance_api.v2 import (cache, image_data, images, imports, info, locations,
+                           members, schemas, tasks)
 from glance_api.v2.metadefs import namespaces as md_namespaces
 from glance_api.v2.metadefs import objects as md_objects
 from glance_api.v2.metadefs import properties as md_properties
@@ -58,6 +59,8 @@ ROUTES = (
     Route('GET', '/v2/schemas/images', schemas.images_schema),
     Route('GET', '/v2/schemas/member', schemas.member_schema),
     Route('GET', '/v2/schemas/members', schemas.members_schema),
+    Route('GET', '/v2/schemas/task', schemas.task_schema),
+    Route('GET', '/v2/schemas/tasks', schemas.tasks_schema),
     Route('POST', '/v2/images', images.create_image,
           ('add_image', 'publicize_image', 'communitize_image')),
     Route('GET', '/v2/images', images.list_images, ('get_images',)),
@@ -83,6 +86,18 @@ ROUTES = (
     Route('DELETE', _IMAGE + '/members/<member_id>', members.delete_member,
           ('delete_member',)),
     Route('GET', '/v2/info/usage', info.usage),
+    Route('GET', '/v2/info/import', imports.import_info),
+    # Interoperable image import and its tasks.
+    Route('PUT', _IMAGE + '/stage', imports.stage_image_data, ('modify_image',)),
+    Route('POST', _IMAGE + '/import', imports.import_image,
+          ('modify_image', 'copy_image')),
+    Route('GET', _IMAGE + '/tasks', tasks.list_image_tasks, ('get_image',)),
+    Route('GET', '/v2/tasks', tasks.list_tasks, ('tasks_api_access', 'get_tasks')),
+    Route('POST', '/v2/tasks', tasks.create_task,
+          ('tasks_api_access', 'add_task', 'add_image')),
+    Route('GET', '/v2/tasks/<task_id>', tasks.show_task,
+          ('tasks_api_access', 'get_task')),
+    Route('DELETE', '/v2/tasks/<task_id>', tasks.delete_task),
     Route('GET', '/v2/info/stores', info.list_stores),
     Route('GET', '/v2/info/stores/detail', info.list_stores_detail,
           ('stores_info_detail',)),

@@ -29,6 +29,7 @@ from glance_registry.client import transport as http_transport
 from glance_registry.client.identity import Identity
 from glance_registry.client.identity import SignedRequest
 from glance_registry.client.metadefs import MetadefsClient
+from glance_registry.client.tasks import TasksClient
 
 client_opts = [
     cfg.HostAddressOpt('registry_host', default='127.0.0.1',
@@ -64,10 +65,10 @@ class Lease:
     seconds: int
 
 
-class RegistryClient(MetadefsClient):
+class RegistryClient(MetadefsClient, TasksClient):
     """Calls the registry daemon at ``base_url`` with identities signed by ``secret``,
     or with the Keystone tokens ``token_provider()`` returns. The catalog's calls
-    are ``MetadefsClient``'s."""
+    are ``MetadefsClient``'s, the tasks' ``TasksClient``'s."""
 
     def __init__(self, base_url, secret, timeout=600, pool_size=32, verify=True,
                  token_provider=None, transport=None):

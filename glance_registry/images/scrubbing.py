@@ -47,7 +47,7 @@ def claim(db, identity, owner, seconds, older_than, limit):
     for at least ``older_than`` seconds whose lease is free; their records (each
     with its locations): those never claimed first, oldest deletion first."""
     _admin_only(identity)
-    now = utcnow()
+    now = db_module.now(db)   # every lease's clock: the database's
     claimed = []
     with db_module.write_transaction(db):
         candidates = [image_id for image_id, in (
@@ -85,7 +85,7 @@ def renew(db, identity, image_id, owner, seconds):
     """
     _admin_only(identity)
     with db_module.write_transaction(db):
-        if not _take(db, image_id, owner, seconds, utcnow()):
+        if not _take(db, image_id, owner, seconds, db_module.now(db)):
             raise _lost(db, image_id)
         return {'image_id': image_id}
 

@@ -126,10 +126,12 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
                locations=None, quota=None, lease=None, upload_id=None):
     """Compare-and-swap the status from ``from_status`` to ``to_status``.
 
-    Moving to ``saving`` with ``lease`` (seconds) gives the upload a lease that it
-    renews with ``renew_upload_lease``; ``queued -> saving`` then also takes over an
-    image left in ``saving`` by an upload whose lease has run out (its worker died,
-    or its client stalled). ``upload_id`` names the upload: given when claiming the
+    Moving to ``saving`` (or ``uploading``, a stage) with ``lease`` (seconds) gives
+    the upload a lease that it renews with ``renew_upload_lease``; ``queued ->
+    saving`` (``queued -> uploading``) then also takes over an image left in that
+    status by an upload whose lease has run out (its worker died, or its client
+    stalled). ``uploading -> uploading`` with the stage's ``upload_id`` ends a
+    stage whose data is staged: the lease ends, the image stays ``uploading``. ``upload_id`` names the upload: given when claiming the
     image, it is recorded; given when leaving ``saving``, the image must still be
     held by that upload (``Conflict`` otherwise: another one took it over).
 
@@ -146,23 +148,29 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
     on ``saving -> active`` the data is counted through its location instead.
     """
     quota = quota or {}
-    leased = bool(lease) and to_status == 'saving'
+    leased = bool(lease) and to_status in _LEASED
+    # A finished stage: the image stays uploading, its data staged, its lease ended.
+    staged = from_status == to_status == 'uploading' and upload_id is not None
     with db_module.write_transaction(db):
         image = records.visible_image(db, identity, image_id, lock=True)
         now = db_module.now(db)   # the leases' clock, after the lock's wait
         values = dict(values or {}, upload_lease_expires_at=(
             now + datetime.timedelta(seconds=lease) if leased else None),
             upload_id=upload_id if leased else None)
-        if (from_status, to_status) == ('queued', 'saving') and \
-                image.status == 'saving':
+        if from_status == 'queued' and to_status in _LEASED and \
+                image.status == to_status:
             if not _abandoned_upload(image, now):
                 raise _held_by_upload(image, now)
             LOG.warning('image %s: taking over an upload whose lease ran out at %s',
                         image_id, image.upload_lease_expires_at)
-            from_status = 'saving'   # already counted as uploading
+            from_status = to_status   # already counted as uploading
+        elif staged:
+            if image.status != 'uploading':
+                raise _lost_race(image_id, from_status, image.status)
+            _check_upload_holds(image, upload_id)
         else:
             check_status_move(image, from_status, to_status)
-            if from_status == 'saving' and upload_id is not None:
+            if from_status in _LEASED and upload_id is not None:
                 _check_upload_holds(image, upload_id)
         storage = quotas.StorageCheck(db, image.owner, quota.get('max_storage'))
         max_uploading = quota.get('max_uploading')
@@ -179,10 +187,15 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
         return records.record_of(db, identity, image_id)
 
 
+#: The statuses an upload holds with a lease: ``saving`` (``PUT /file``) and
+#: ``uploading`` (``PUT /stage``, until the data is staged).
+_LEASED = ('saving', 'uploading')
+
+
 def _abandoned_upload(image, now):
-    """Whether ``image`` is ``saving`` for an upload that stopped renewing its lease."""
+    """Whether ``image`` is held for an upload that stopped renewing its lease."""
     expires = image.upload_lease_expires_at
-    return image.status == 'saving' and expires is not None and expires <= now
+    return image.status in _LEASED and expires is not None and expires <= now
 
 
 def _held_by_upload(image, now):
@@ -228,12 +241,15 @@ def _check_upload_holds(image, upload_id):
 
 
 def _uploading_image(db, identity, image_id, what):
-    """The locked row of ``image_id``, which must be ``saving`` (an upload in
-    progress ``what``: else ``Conflict`` with ``current_status``)."""
+    """The locked row of ``image_id``, which must be ``saving``, or ``uploading``
+    by a stage in progress (an upload in progress ``what``: else ``Conflict`` with
+    ``current_status``). A stage whose data is staged holds no lease."""
     image = records.visible_image(db, identity, image_id, lock=True)
-    if image.status != 'saving':
+    if image.status not in _LEASED or (image.status == 'uploading'
+                                       and image.upload_lease_expires_at is None):
         raise errors.Conflict("Image %s status is '%s': only an upload in progress "
-                              "(status 'saving') %s" % (image_id, image.status, what),
+                              "(status 'saving', or 'uploading' for a stage) %s"
+                              % (image_id, image.status, what),
                               reason='not_uploading', image_id=image_id,
                               current_status=image.status)
     return image

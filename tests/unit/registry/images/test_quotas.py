@@ -186,6 +186,21 @@ def test_only_an_upload_in_progress_reserves_storage(client, project, status):
     assert client.usage(caller)['image_size_total'] == (1 if status == 'active' else 0)
 
 
+def test_a_stage_in_progress_reserves_storage_until_its_data_is_staged(client,
+                                                                      project):
+    caller = project()
+    image = client.create_image(caller, FORMATS)
+    client.transition_status(caller, image['id'], 'queued', 'uploading', lease=60,
+                             upload_id='stage')
+    assert client.reserve(caller, image['id'], 10, -1)['reserved'] == 10
+    assert client.usage(caller)['image_size_total'] == 10
+    client.transition_status(caller, image['id'], 'uploading', 'uploading',
+                             upload_id='stage', locations=[])
+    assert client.usage(caller)['image_size_total'] == 0
+    with pytest.raises(errors.Conflict):
+        client.reserve(caller, image['id'], 10, -1)
+
+
 def test_reservations_grow_within_the_limit_and_shrink_freely(client, project):
     caller = project()
     first, second = saving(client, caller), saving(client, caller)

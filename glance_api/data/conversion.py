@@ -1,0 +1,129 @@
+"""Converting imported data to ``[image_conversion] output_format`` with qemu-img
+(upstream's ``image_conversion`` import plugin, on when ``[image_import_opts]
+image_import_plugins`` lists it).
+
+The staged data is inspected first (``glance_api.data.inspection``: a qcow2 with a
+backing or external data file, a VMDK naming other files, never reach qemu-img),
+and qemu-img is always told the input format that inspection found (``-f``), never
+left to probe it: a probe is what turns a crafted image into a host file read
+(CVE-2015-1850, CVE-2022-47951, CVE-2024-32498). It runs with resource limits
+(address space and CPU time, ``prlimit``-style ``setrlimit`` in the child) and a
+timeout. The converted file is written beside the staged one, in the staging
+store, and is inspected again as the output format when it is copied into the
+stores.
+"""
+
+import dataclasses
+import logging
+import os
+import resource
+import subprocess
+import uuid
+
+from oslo_config import cfg
+
+from glance_api.data import inspection
+from glance_api.option_types import BracketedListOpt
+
+LOG = logging.getLogger(__name__)
+
+import_plugin_opts = [
+    BracketedListOpt('image_import_plugins', default=['no_op'],
+                     help='Import plugins run on imported data, in order. Known: '
+                          'image_conversion, and no_op (does nothing).'),
+]
+conversion_opts = [
+    cfg.StrOpt('output_format', default='raw', choices=['qcow2', 'raw', 'vmdk'],
+               help='Disk format imported images are converted to (with the '
+                    'image_conversion import plugin).'),
+]
+
+#: qemu-img's limits: upstream's (``QEMU_IMG_PROC_LIMITS``: 1 GiB of address
+#: space, 30 s of CPU per inspection), with more CPU for a whole conversion.
+ADDRESS_SPACE = 1024 * 1024 * 1024
+CPU_SECONDS = 600
+TIMEOUT = 1800
+
+
+def register_opts(conf):
+    conf.register_opts(import_plugin_opts, group='image_import_opts')
+    conf.register_opts(conversion_opts, group='image_conversion')
+
+
+def list_opts():
+    return [('image_import_opts', import_plugin_opts),
+            ('image_conversion', conversion_opts)]
+
+
+class ConversionFailed(Exception):
+    """The data could not be converted (the message is for the task)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Converted:
+    url: str
+    disk_format: str
+
+
+def enabled(conf):
+    return 'image_conversion' in conf.image_import_opts.image_import_plugins
+
+
+def convert(conf, staging, source_url, record, image_id):
+    """Convert the staged data at ``source_url`` (of image ``record``) into a new
+    staged file; a ``Converted``, or None when no conversion is configured or
+    needed. ``ConversionFailed`` when inspection refuses the data or qemu-img
+    fails."""
+    if not enabled(conf):
+        return None
+    output = conf.image_conversion.output_format
+    if record.get('disk_format') == output or \
+            record.get('container_format') != 'bare':
+        return None
+    # The staging store resolves the URL to a file in its directory, or refuses.
+    source = staging.canonical(source_url)[len('file://'):]
+    input_format = _inspected_format(conf, staging, source_url, record)
+    target = os.path.join(staging.datadir, '%s.converted-%s' % (image_id,
+                                                                uuid.uuid4().hex))
+    command = ['qemu-img', 'convert', '-f', input_format, '-O', output, source,
+               target]
+    LOG.info('image %s: converting %s to %s', image_id, input_format, output)
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=TIMEOUT,
+                                preexec_fn=_limit_resources, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        _remove(target)
+        LOG.error('image %s: qemu-img failed: %s', image_id, exc)
+        raise ConversionFailed('The image could not be converted to %s.' % output)
+    if result.returncode != 0:
+        _remove(target)
+        LOG.error('image %s: qemu-img failed (%d): %s', image_id, result.returncode,
+                  result.stderr.decode(errors='replace')[:2000])
+        raise ConversionFailed('The image could not be converted to %s.' % output)
+    return Converted('file://' + target, output)
+
+
+def _inspected_format(conf, staging, url, record):
+    """The format of the staged data, as inspection finds it (refusing what it
+    refuses)."""
+    content = inspection.Inspection.for_image(record, inspection.Rules.from_conf(conf))
+    try:
+        with staging.open_reader(url) as reader:
+            for chunk in reader:
+                content.feed(chunk)
+        verdict = content.finish()
+    except inspection.ContentRefused as exc:
+        raise ConversionFailed(str(exc))
+    return verdict.format or record['disk_format']
+
+
+def _limit_resources():
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+    resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,544 @@
+"""Interoperable image import: the import methods, run as tasks on the worker's
+bounded runner (``glance_api.data.runner``).
+
+``start`` (``POST /v2/images/{id}/import``) creates the task in the registry, in
+the same transaction taking the image's import lock (``os_glance_import_task``),
+moving its status (``uploading -> importing`` for glance-direct, ``queued ->
+importing`` for web-download; copy-image leaves an ``active`` image as it is) and
+setting upstream's bookkeeping properties (``os_glance_importing_to_stores``,
+``os_glance_failed_import``). Then a thread of the runner runs the ``ImportJob``:
+
+- web-download reads the URL (``glance_api.data.fetch``) into the staging store
+  (``glance_api.data.staging``), inspecting and capping it as an upload;
+- glance-direct and web-download then copy the staged data into each target store,
+  inspecting it (``glance_api.data.inspection``), hashing it, and converting it
+  first if ``image_conversion`` is enabled (``glance_api.data.conversion``);
+- copy-image copies the active data into each new store, checking that the bytes
+  still have the image's hash.
+
+The job ends with one registry call that finishes the task and changes the image in
+the same transaction (``importing -> active`` with its new locations, or, when the
+import fails, ``importing -> queued`` with nothing added), releases the lock and
+records the stores that failed; the staged data is then removed. A failed import
+leaves nothing in the staging store or any store. The task's lease is renewed as the
+bytes flow, with a progress ``message`` ("Copied 15 MiB"); if the worker dies, the
+next read of the image or the task on any worker takes it over (``resume_stalled``)
+and runs it again, at most ``MAX_ATTEMPTS`` times before failing it.
+"""
+
+import dataclasses
+import datetime
+import logging
+import uuid
+
+from oslo_config import cfg
+
+from glance_api.access.context import SERVICE_IDENTITY
+from glance_api.data import (conversion, fetch, inspection, remote_glance, staging,
+                             task_events)
+from glance_api.option_types import BracketedListOpt
+from glance_registry.client import Lease
+from glance_registry.client import errors as registry_errors
+from glance_registry.client import vocabulary
+from glance_registry.client.leases import LeaseKeeper
+from stores import errors as store_errors
+
+LOG = logging.getLogger(__name__)
+
+#: The methods this service runs, in upstream's order.
+METHODS = ('glance-direct', 'web-download', 'copy-image', 'glance-download')
+#: Those that read the data from a URL into the staging store first.
+_DOWNLOADS = ('web-download', 'glance-download')
+TASK_TYPE = 'api_image_import'
+LOCK = 'os_glance_import_task'
+IMPORTING_TO = 'os_glance_importing_to_stores'
+FAILED = 'os_glance_failed_import'
+#: Workers that may claim one import before it fails.
+MAX_ATTEMPTS = 3
+_MiB = 1024 * 1024
+
+import_opts = [
+    BracketedListOpt('enabled_import_methods',
+                     default=['glance-direct', 'web-download', 'copy-image'],
+                     help='The import methods clients may use (upstream\'s): '
+                          'glance-direct, web-download, copy-image. Empty: no '
+                          'import, and PUT /stage answers 404.'),
+    cfg.IntOpt('task_time_to_live', default=48, min=1,
+               help='Hours a finished task stays visible.'),
+    cfg.IntOpt('task_lease_time', default=60, min=3,
+               max=vocabulary.MAX_LEASE_SECONDS,
+               help='Seconds an import task holds its image without renewing; it '
+                    'renews every third of that while it works. When its API worker '
+                    'dies, the next read of the image or the task takes it over once '
+                    'this has run out.'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(import_opts)
+    conversion.register_opts(conf)
+    remote_glance.register_opts(conf)
+
+
+class ImportFailed(Exception):
+    """The import cannot succeed; the message is for the task (users read it)."""
+
+
+class _LeaseLost(Exception):
+    """Another worker took the task over, or it finished meanwhile."""
+
+
+@dataclasses.dataclass
+class Request:
+    """What the client asked: the method, its URI, the target stores."""
+
+    method: str
+    stores: list
+    must_succeed: bool = True
+    uri: str | None = None
+    #: The method's other members (glance-download's remote image and region).
+    details: dict = dataclasses.field(default_factory=dict)
+
+    def input(self, image_id):
+        """The task's ``input``, as upstream records an import request."""
+        method = dict(self.details, name=self.method)
+        if self.uri is not None:
+            method['uri'] = self.uri
+        return {'image_id': image_id,
+                'import_req': {'method': method, 'stores': self.stores,
+                               'all_stores_must_succeed': self.must_succeed},
+                'backend': self.stores}
+
+    @classmethod
+    def from_input(cls, task_input):
+        request = task_input.get('import_req') or {}
+        method = request.get('method') or {}
+        details = {key: value for key, value in method.items()
+                   if key not in ('name', 'uri')}
+        return cls(method.get('name'), list(request.get('stores') or []),
+                   request.get('all_stores_must_succeed', True), method.get('uri'),
+                   details)
+
+
+_FROM_STATUS = {'glance-direct': 'uploading', 'web-download': 'queued',
+                'glance-download': 'queued'}
+
+
+def start(svc, identity, record, request, request_id, task_type=TASK_TYPE,
+          credentials=None, task_input=None, token=None):
+    """Create the import task of ``record`` and run it on the runner; the task.
+    ``task_input`` (a legacy import task's) is kept in the task's ``input``;
+    ``token`` (the caller's, for glance-download) only in this worker's memory.
+
+    Raises ``runner.Busy`` (503) before anything is written when the runner is
+    full, and the registry's errors (``Conflict`` ``import_locked`` while another
+    import runs, or a lost status compare-and-swap).
+    """
+    slot = svc.runner.reserve('a new import')
+    try:
+        lease = Lease(owner=uuid.uuid4().hex, seconds=svc.conf.task_lease_time)
+        from_status = _FROM_STATUS.get(request.method)
+        properties = {IMPORTING_TO: ','.join(request.stores) if svc.stores.multi
+                      else None, FAILED: '' if svc.stores.multi else None}
+        image = {'id': record['id'], 'properties': properties}
+        if from_status is not None:
+            image.update({'from': from_status, 'to': 'importing'})
+        task = {'id': str(uuid.uuid4()), 'type': task_type,
+                'input': dict(task_input or {}, **request.input(record['id'])),
+                'request_id': request_id,
+                'user_id': identity.user_id}
+        created = svc.registry.create_task(identity, task, ttl=_ttl(svc.conf),
+                                           lease=lease, image=image,
+                                           request_id=request_id)
+    except BaseException:
+        slot.release()
+        raise
+    task_events.emit('task.create', created['task'])
+    job = ImportJob(svc, created['task'], request, lease, credentials, token)
+    slot.run(job.run)
+    return created['task']
+
+
+def _ttl(conf):
+    return conf.task_time_to_live * 3600
+
+
+def resume_stalled(svc, record, request_id=None):
+    """Take over the import of ``record`` if the worker running it died (its
+    task's lease ran out): run it again here, or fail it after ``MAX_ATTEMPTS``.
+    Errors are logged, never raised: the caller only reads."""
+    task_id = (record.get('properties') or {}).get(LOCK)
+    if not task_id:
+        return
+    try:
+        task = svc.registry.get_task(SERVICE_IDENTITY, task_id, request_id=request_id)
+    except registry_errors.RegistryError:
+        return
+    if task['status'] not in ('pending', 'processing') or not _expired(task):
+        return
+    slot = svc.runner.try_reserve()
+    if slot is None:
+        return
+    lease = Lease(owner=uuid.uuid4().hex, seconds=svc.conf.task_lease_time)
+    try:
+        claimed = svc.registry.claim_task(SERVICE_IDENTITY, task_id, lease,
+                                          message='Taken over by another worker.',
+                                          request_id=request_id)
+    except registry_errors.RegistryError as exc:
+        slot.release()
+        LOG.debug('task %s: not taking it over: %s', task_id, exc)
+        return
+    LOG.warning('task %s (image %s): taking it over (attempt %d): its worker stopped '
+                'renewing its lease', task_id, record['id'], claimed['attempts'])
+    job = ImportJob(svc, claimed, Request.from_input(claimed['input']), lease, None)
+    slot.run(job.run, claimed['attempts'] > MAX_ATTEMPTS)
+
+
+def _expired(task):
+    expires = task.get('lease_expires_at')
+    if not expires:
+        return True
+    return vocabulary.parse_timestamp(expires) <= datetime.datetime.now(
+        datetime.timezone.utc)
+
+
+class ImportJob:
+    """One import task, run in a thread of the runner (never raises)."""
+
+    def __init__(self, svc, task, request, lease, credentials, token=None):
+        self.svc = svc
+        self.conf = svc.conf
+        self.registry = svc.registry
+        self.task = task
+        self.task_id = task['id']
+        self.image_id = task['image_id']
+        self.request_id = task.get('request_id')
+        self.request = request
+        self.lease = lease
+        self.credentials = credentials
+        self.token = token
+        self.written = []      # (store, url) of new data, removed on failure
+        self.staged_url = None  # staged by this job (web-download, conversion)
+        self.original_format = None   # set once conversion renamed the format
+        self._keeper = LeaseKeeper(lease.seconds)
+        self._copied = 0
+
+    # -- running ---------------------------------------------------------------------
+
+    def run(self, give_up=False):
+        task_events.emit('task.run', self.task)
+        try:
+            if give_up:
+                raise ImportFailed('The import was interrupted %d times (its API '
+                                   'worker stopped).' % MAX_ATTEMPTS)
+            record = self.registry.get_image(SERVICE_IDENTITY, self.image_id,
+                                             request_id=self.request_id)
+            if self.request.method == 'copy-image':
+                self._copy_image(record)
+            else:
+                self._import(record)
+        except _LeaseLost:
+            LOG.info('task %s: left to another worker', self.task_id)
+            self._remove_written()
+        except ImportFailed as exc:
+            self._fail(str(exc))
+        except registry_errors.NotFound:
+            self._fail('Image %s was deleted during the import.' % self.image_id,
+                       image_gone=True)
+        except Exception as exc:   # noqa: BLE001 -- recorded on the task
+            LOG.exception('task %s: import of image %s failed', self.task_id,
+                          self.image_id)
+            self._fail('The import failed: %s' % type(exc).__name__)
+
+    def _import(self, record):
+        if record['status'] != 'importing':
+            raise ImportFailed('Image %s is %s, not importing.'
+                               % (self.image_id, record['status']))
+        if self.request.method in _DOWNLOADS:
+            source = self._download(record)
+        else:
+            staged = staging.staged_locations(record)
+            if not staged:
+                raise ImportFailed('Image %s has no staged data.' % self.image_id)
+            source = staged[0]['url']
+        disk_format = record['disk_format']
+        try:
+            converted = conversion.convert(self.conf, self.svc.staging, source,
+                                           record, self.image_id)
+        except conversion.ConversionFailed as exc:
+            raise ImportFailed(str(exc))
+        if converted is not None:
+            self.staged_url, source, disk_format = (converted.url, converted.url,
+                                                    converted.disk_format)
+        targets = self._targets(record)
+        record_format = record['disk_format']
+        record = dict(record, disk_format=disk_format)
+        values, locations, failed = self._copy_to_stores(record, source, targets,
+                                                         inspect=True)
+        values['virtual_size'] = values.pop('_virtual_size', None)
+        if converted is not None:
+            # Before the image is active: never active with the old format's name.
+            self.registry.update_image(SERVICE_IDENTITY, self.image_id,
+                                       values={'disk_format': disk_format},
+                                       request_id=self.request_id)
+            self.original_format = record_format
+        finished = self._finish('success', 'Imported into %s.' % ', '.join(
+            store.store_id for store, _ in locations), image={
+            'from': 'importing', 'to': 'active', 'values': values,
+            'locations': staging.other_locations(record) + [
+                location for _, location in locations],
+            'properties': self._bookkeeping(failed, done=True),
+            'max_storage': self.svc.quotas.max_storage})
+        if finished is not None:
+            staging.discard(self.svc.staging, record)
+            self._discard_own_staging()
+
+    def _copy_image(self, record):
+        if record['status'] != 'active':
+            raise ImportFailed('Image %s is %s: only an active image is copied.'
+                               % (self.image_id, record['status']))
+        held = {(loc.get('metadata') or {}).get('store') for loc in
+                record.get('locations') or []}
+        targets = [store for store in self._targets(record)
+                   if store.store_id not in held]
+        source = self._active_source(record)
+        _, locations, failed = self._copy_to_stores(record, source, targets,
+                                                    inspect=False, expected=record)
+        self._finish('success', 'Copied to %s.' % (', '.join(
+            store.store_id for store, _ in locations) or 'no new store'), image={
+            'locations': staging.other_locations(record) + [
+                location for _, location in locations],
+            'properties': self._bookkeeping(failed, done=True),
+            'max_storage': self.svc.quotas.max_storage})
+
+    def _targets(self, record):
+        store_set = self.svc.stores
+        if not self.request.stores:
+            return [store_set.default]
+        return [store_set.get(store_id) for store_id in self.request.stores]
+
+    def _active_source(self, record):
+        for loc in record.get('locations') or []:
+            if loc.get('status', 'active') == 'active':
+                return loc
+        raise ImportFailed('Image %s has no data to copy.' % self.image_id)
+
+    # -- moving bytes ----------------------------------------------------------------
+
+    def _download(self, record):
+        """Read the web-download URL into the staging store; its staged URL."""
+        limit = self.conf.image_size_cap
+        staging_store = self.svc.staging
+        # Inspected as it arrives, as an upload: a refusal certain from the first
+        # chunk stops the download there.
+        content = inspection.Inspection.for_image(
+            record, inspection.Rules.from_conf(self.conf))
+        if self.request.method == 'glance-download':
+            if self.token is None:
+                # Taken over from a dead worker: the caller's token died with it.
+                raise ImportFailed('A glance-download import cannot be resumed by '
+                                   'another worker: import the image again.')
+            source = remote_glance.open_data(self.conf, self.request.uri, self.token,
+                                             max_bytes=limit)
+        else:
+            source = fetch.open_url(self.conf, self.request.uri, max_bytes=limit)
+        try:
+            with source as response, staging_store.open_writer(
+                        self.image_id, self.conf.hashing_algorithm) as writer:
+                for chunk in response.iter_content(self.conf.upload_chunk_size):
+                    if writer.size + len(chunk) > limit:
+                        raise ImportFailed('The image is larger than the image size '
+                                           'cap of %d bytes.' % limit)
+                    self._inspect(content, chunk)
+                    writer.write(chunk)
+                    self._progress(len(chunk))
+                self._inspect(content)
+                stored = writer.commit()
+        except (fetch.Refused, fetch.Failed) as exc:
+            raise ImportFailed(str(exc))
+        self.staged_url = stored.url
+        return stored.url
+
+    def _copy_to_stores(self, record, source, targets, inspect, expected=None):
+        """Copy ``source`` (a staged URL, or an active location) into each target
+        store: ``(values, [(store, location)], [failed store ids])``."""
+        done, failed, values = [], [], {}
+        for store in targets:
+            try:
+                stored, virtual_size = self._copy_one(record, source, store, inspect)
+            except (ImportFailed, store_errors.StoreError) as exc:
+                reason = str(exc) if isinstance(exc, ImportFailed) else \
+                    'the store %s failed' % store.store_id
+                LOG.warning('task %s: image %s not imported into %s: %s',
+                            self.task_id, self.image_id, store.store_id, exc)
+                if isinstance(exc, ImportFailed) and inspect or \
+                        self.request.must_succeed:
+                    raise ImportFailed(reason)
+                failed.append(store.store_id)
+                continue
+            if expected is not None and expected.get('os_hash_value') and \
+                    expected.get('os_hash_algo') == self.conf.hashing_algorithm and \
+                    stored.multihash != expected['os_hash_value']:
+                self._remove(store, stored.url)
+                raise ImportFailed('The data of image %s no longer has its hash.'
+                                   % self.image_id)
+            metadata = dict(stored.metadata)
+            if self.svc.stores.multi:
+                metadata['store'] = store.store_id
+            done.append((store, {'url': stored.url, 'metadata': metadata,
+                                 'status': 'active'}))
+            if not values:
+                values = {'size': stored.size, 'checksum': stored.checksum,
+                          'os_hash_algo': self.conf.hashing_algorithm,
+                          'os_hash_value': stored.multihash,
+                          '_virtual_size': virtual_size}
+        if not done and targets:
+            raise ImportFailed('The image could not be imported into any store.')
+        return values, done, failed
+
+    def _copy_one(self, record, source, store, inspect):
+        content = inspection.Inspection.for_image(
+            record, inspection.Rules.from_conf(self.conf)) if inspect else None
+        reader_store = self.svc.staging if isinstance(source, str) else \
+            self.svc.stores.for_location(source)
+        url = source if isinstance(source, str) else source['url']
+        limit = self.conf.image_size_cap
+        with reader_store.open_reader(url, credentials=self.credentials) as reader, \
+                store.open_writer(self.image_id, self.conf.hashing_algorithm,
+                                  credentials=self.credentials) as writer:
+            for chunk in reader:
+                if writer.size + len(chunk) > limit:
+                    raise ImportFailed('The image is larger than the image size cap '
+                                       'of %d bytes.' % limit)
+                if content is not None:
+                    self._inspect(content, chunk)
+                writer.write(chunk)
+                self._progress(len(chunk))
+            virtual_size = self._inspect(content) if content is not None else None
+            stored = writer.commit()
+        self.written.append((store, stored.url))
+        return stored, virtual_size
+
+    @staticmethod
+    def _inspect(content, chunk=None):
+        try:
+            if chunk is None:
+                return content.finish().virtual_size
+            content.feed(chunk)
+        except inspection.ContentRefused as exc:
+            raise ImportFailed(str(exc))
+        return None
+
+    def _progress(self, size):
+        self._copied += size
+        if not self._keeper.due():
+            return
+        try:
+            self.registry.claim_task(SERVICE_IDENTITY, self.task_id, self.lease,
+                                     message='Copied %d MiB' % (self._copied // _MiB),
+                                     request_id=self.request_id)
+        except (registry_errors.Conflict, registry_errors.NotFound):
+            raise _LeaseLost()
+        except registry_errors.RegistryError as exc:
+            LOG.warning('task %s: could not renew its lease: %s', self.task_id, exc)
+            self._keeper.retry_in(1)
+
+    # -- ending ----------------------------------------------------------------------
+
+    def _bookkeeping(self, failed, done):
+        if not self.svc.stores.multi:
+            return {}
+        return {IMPORTING_TO: '', FAILED: ','.join(failed)}
+
+    def _finish(self, status, message, image=None):
+        """Finish the task (and change the image); the registry's answer, or None
+        when the task is no longer this job's."""
+        try:
+            finished = self.registry.finish_task(
+                SERVICE_IDENTITY, self.task_id, self.lease, status, message=message,
+                result={'image_id': self.image_id}, ttl=_ttl(self.conf), image=image,
+                request_id=self.request_id)
+        except registry_errors.TooLarge:
+            raise ImportFailed("The image does not fit in the project's storage "
+                               "quota.")
+        except (registry_errors.Conflict, registry_errors.NotFound) as exc:
+            if getattr(exc, 'reason', None) in ('taken_over', 'task_finished',
+                                                'task_not_found'):
+                LOG.info('task %s: no longer this worker\'s: %s', self.task_id, exc)
+                self._remove_written()
+                return None
+            if status == 'success':
+                # The image changed meanwhile (deleted, status): the import fails.
+                raise ImportFailed('Image %s changed during the import: %s'
+                                   % (self.image_id, exc.message))
+            raise
+        LOG.info('task %s: %s: %s', self.task_id, status, message)
+        task_events.emit('task.%s' % status, finished['task'])
+        return finished
+
+    def _fail(self, message, image_gone=False):
+        self._remove_written()
+        self._discard_own_staging()
+        image = None
+        record = None
+        if not image_gone:
+            try:
+                record = self.registry.get_image(SERVICE_IDENTITY, self.image_id,
+                                                 request_id=self.request_id)
+            except registry_errors.NotFound:
+                record = None
+        if record is not None and self.original_format is not None:
+            self.registry.update_image(SERVICE_IDENTITY, self.image_id,
+                                       values={'disk_format': self.original_format},
+                                       request_id=self.request_id)
+        if record is not None:
+            failed = self.request.stores or [self.svc.stores.default_id]
+            image = {'properties': self._bookkeeping(failed, done=False)}
+            if record['status'] == 'importing':
+                image.update({'from': 'importing', 'to': 'queued',
+                              'values': dict.fromkeys(vocabulary.DATA_ATTRIBUTES),
+                              'locations': staging.other_locations(record)})
+        try:
+            self._finish_failure(message, image)
+        except registry_errors.RegistryError as exc:
+            LOG.error('task %s: could not record its failure (%s): %s', self.task_id,
+                      message, exc)
+            return
+        if record is not None:
+            staging.discard(self.svc.staging, record)
+
+    def _finish_failure(self, message, image):
+        def fail(image):
+            return self.registry.finish_task(
+                SERVICE_IDENTITY, self.task_id, self.lease, 'failure',
+                message=message, ttl=_ttl(self.conf), image=image,
+                request_id=self.request_id)
+        try:
+            finished = fail(image)
+        except (registry_errors.Conflict, registry_errors.NotFound) as exc:
+            if exc.reason in ('taken_over', 'task_finished', 'task_not_found'):
+                return
+            # The image moved on (or went) meanwhile: fail the task alone.
+            finished = fail(None)
+        LOG.warning('task %s: image %s not imported: %s', self.task_id,
+                    self.image_id, message)
+        task_events.emit('task.failure', finished['task'])
+
+    def _remove_written(self):
+        for store, url in self.written:
+            self._remove(store, url)
+        self.written = []
+
+    def _remove(self, store, url):
+        try:
+            store.delete(url, credentials=self.credentials)
+        except store_errors.NotFound:
+            pass
+        except store_errors.StoreError as exc:
+            LOG.error('task %s: could not remove %s: %s', self.task_id, url, exc)
+
+    def _discard_own_staging(self):
+        if self.staged_url is not None:
+            self._remove(self.svc.staging, self.staged_url)
+            self.staged_url = None
+

@@ -1,0 +1,114 @@
+"""The staging store: where staged data (``PUT /v2/images/{id}/stage``) and
+web-downloaded data wait for their import, reachable from every API node.
+
+Upstream stages on the local disk of the node that received the stage and must
+proxy the import to that node (``os_glance_stage_host``). Here the staging area
+is a file store every API node mounts (shared storage): upstream's reserved
+``[os_glance_staging_store]`` with its ``filesystem_store_datadir``, or, when that
+is unset, the directory of upstream's ``node_staging_uri``. Staged data is a
+location of its image with status ``staged`` (never shown to clients, never
+counted as storage), so every worker finds it, and deleting the image removes it.
+"""
+
+import logging
+import urllib.parse
+
+from oslo_config import cfg
+
+import stores
+from stores import errors as store_errors
+
+LOG = logging.getLogger(__name__)
+
+GROUP = 'os_glance_staging_store'
+STAGED = 'staged'
+
+staging_opts = [
+    cfg.StrOpt('node_staging_uri', default='file:///tmp/staging/',
+               help='file:// URL of the directory where staged image data waits '
+                    'for its import, when [os_glance_staging_store] '
+                    'filesystem_store_datadir is unset. Put it on storage every API '
+                    'node shares: an import may run on any node.'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(staging_opts)
+    conf.register_opts(stores.driver_class('file').option_list(), group=GROUP)
+
+
+def list_opts():
+    return [('DEFAULT', staging_opts),
+            (GROUP, [opt for opt in stores.driver_class('file').option_list()
+                     if opt.name == 'filesystem_store_datadir'])]
+
+
+def from_conf(conf, probe=True):
+    """The staging store (a file store, id ``os_glance_staging_store``)."""
+    register_opts(conf)
+    group = getattr(conf, GROUP)
+    if 'filesystem_store_datadir' not in _set_in_files(conf):
+        parsed = urllib.parse.urlparse(conf.node_staging_uri)
+        if parsed.scheme != 'file' or not parsed.path:
+            raise store_errors.BadConfiguration(
+                'node_staging_uri must be a file:// URL, not %r'
+                % conf.node_staging_uri)
+        conf.set_override('filesystem_store_datadir', parsed.path, group=GROUP)
+    store = stores.driver_class('file')(conf, GROUP, GROUP)
+    store.configure()
+    if probe:
+        store.probe()
+    LOG.debug('staging in %s', group.filesystem_store_datadir)
+    return store
+
+
+def check_apart(staging, store_set):
+    """``BadConfiguration`` if the staging directory is a file store's data
+    directory: staged data is named after its image, as the image's own data."""
+    for store in store_set:
+        if getattr(store, 'datadir', None) == getattr(staging, 'datadir', ()):
+            raise store_errors.BadConfiguration(
+                'the staging directory %s is the data directory of store %s: give '
+                'staging a directory of its own' % (staging.datadir, store.store_id))
+
+
+def _set_in_files(conf):
+    """The options of the staging group that the config files set."""
+    found = set()
+    for name in ('filesystem_store_datadir',):
+        location = conf.get_location(name, GROUP)
+        if location is not None and location.location != cfg.Locations.opt_default:
+            found.add(name)
+    return found
+
+
+def location(stored):
+    """The image location of data ``stored`` in the staging store."""
+    return {'url': stored.url, 'metadata': {'store': GROUP}, 'status': STAGED}
+
+
+def staged_locations(record):
+    """The image's staged data (at most one)."""
+    return [loc for loc in record.get('locations') or []
+            if loc.get('status') == STAGED]
+
+
+def other_locations(record):
+    """The image's locations that are not staged data, as a location write takes
+    them."""
+    return [{'url': loc['url'], 'metadata': loc.get('metadata') or {},
+             'status': loc.get('status') or 'active'}
+            for loc in record.get('locations') or [] if loc.get('status') != STAGED]
+
+
+def discard(staging, record):
+    """Remove the staged data of ``record`` from the staging store (best effort)."""
+    for loc in staged_locations(record):
+        try:
+            staging.delete(loc['url'])
+        except store_errors.NotFound:
+            pass
+        except store_errors.StoreError as exc:
+            LOG.error('image %s: staged data at %s could not be removed: %s',
+                      record.get('id'), loc['url'], exc)
+

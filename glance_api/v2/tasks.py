@@ -1,0 +1,172 @@
+"""/v2/tasks and /v2/images/{id}/tasks: the tasks that import images (upstream's
+tasks API, admin-only by default through ``tasks_api_access``).
+
+A task's state lives in the registry (``glance_registry.tasks``); reading one whose
+worker died takes it over (``glance_api.data.imports.resume_stalled``).
+"""
+
+import urllib.parse
+
+from flask import g, request
+
+from glance_api.access import attributes, policy
+from glance_api.access.context import SERVICE_IDENTITY
+from glance_api.data import imports
+from glance_api.http import errors, json_body, responses
+from glance_api.images import lookup
+from glance_api.services import services
+from glance_registry.client import errors as registry_errors
+
+#: A task as ``GET /v2/tasks/{id}`` shows it (upstream's members).
+FIELDS = ('id', 'type', 'status', 'input', 'result', 'owner', 'message',
+          'expires_at', 'created_at', 'updated_at', 'image_id', 'request_id',
+          'user_id')
+#: A task in a list: upstream leaves out ``input`` and ``result``.
+SPARSE = ('id', 'type', 'status', 'owner', 'expires_at', 'created_at', 'updated_at')
+LIST_PARAMS = ('limit', 'marker', 'sort_key', 'sort_dir', 'status', 'type')
+STATUSES = ('pending', 'processing', 'success', 'failure')
+TYPES = ('import', 'api_image_import')
+
+
+def _document(task, fields=FIELDS):
+    document = {name: task.get(name) for name in fields}
+    if document.get('message') is None and 'message' in fields:
+        document['message'] = ''
+    document['self'] = '/v2/tasks/%s' % task['id']
+    document['schema'] = '/v2/schemas/task'
+    return document
+
+
+def _check_access(*rules):
+    ctx = g.context
+    for rule in ('tasks_api_access',) + rules:
+        policy.enforce(ctx, rule, target={'project_id': ctx.project_id}
+                       if ctx.project_id else {})
+
+
+def list_tasks():
+    """The caller's tasks (an admin's: all), newest first; 400 bad parameter, 403
+    policy (``tasks_api_access``, ``get_tasks``)."""
+    _check_access('get_tasks')
+    params = []
+    for name in request.args:
+        if name not in LIST_PARAMS:
+            raise errors.BadRequest('Invalid filter or parameter: %s' % name)
+        value = request.args.get(name)
+        if name == 'status' and value not in STATUSES:
+            raise errors.BadRequest('Invalid status value: %s' % value)
+        if name == 'sort_dir' and value not in ('asc', 'desc'):
+            raise errors.BadRequest('Invalid sort direction: %s' % value)
+        if name == 'limit' and not (value.isdigit() and len(value) < 10):
+            raise errors.BadRequest('limit param must be a positive integer')
+        params.append((name, value))
+    if not any(name == 'limit' for name, _ in params):
+        params.append(('limit', str(services().conf.limit_param_default)))
+    try:
+        tasks, next_marker = services().registry.list_tasks(
+            g.context.identity, params, request_id=g.request_id)
+    except registry_errors.BadRequest as exc:
+        raise errors.BadRequest(exc.message)
+    document = {'tasks': [_document(task, SPARSE) for task in tasks],
+                'first': '/v2/tasks', 'schema': '/v2/schemas/tasks'}
+    if next_marker:
+        query = [(k, v) for k, v in params if k != 'marker'] + [('marker',
+                                                                next_marker)]
+        document['next'] = '/v2/tasks?' + urllib.parse.urlencode(query)
+    return responses.json(document)
+
+
+def show_task(task_id):
+    """The task; 403 policy (``tasks_api_access``, ``get_task``), 404."""
+    _check_access('get_task')
+    task = _load(task_id)
+    _resume(task)
+    return responses.json(_document(task))
+
+
+def _load(task_id):
+    try:
+        return services().registry.get_task(g.context.identity, task_id,
+                                            request_id=g.request_id)
+    except registry_errors.NotFound:
+        raise errors.NotFound('Task with the given id %s not found' % task_id)
+
+
+def _resume(task):
+    if task['status'] in ('pending', 'processing') and task.get('image_id'):
+        try:
+            record = services().registry.get_image(SERVICE_IDENTITY, task['image_id'],
+                                                   request_id=g.request_id)
+        except registry_errors.RegistryError:
+            return
+        imports.resume_stalled(services(), record, g.request_id)
+
+
+def delete_task(task_id):
+    """Always 405, as upstream: tasks expire, they are not deleted."""
+    raise errors.MethodNotAllowed('This operation is currently not permitted on '
+                                  'Glance Tasks. They are auto deleted after '
+                                  'reaching the time based on their expires_at '
+                                  'property.', headers={'Allow': 'GET'})
+
+
+def list_image_tasks(image_id):
+    """``GET /v2/images/{id}/tasks`` (2.12): the image's tasks, as the image's
+    readers see them; 404 if the image is not visible."""
+    record = lookup.load_image(image_id)
+    policy.enforce(g.context, 'get_image', record)
+    imports.resume_stalled(services(), record, g.request_id)
+    tasks, _ = services().registry.list_tasks(
+        SERVICE_IDENTITY, [('image_id', image_id), ('limit', '1000')],
+        request_id=g.request_id)
+    return responses.json({'tasks': [{name: task.get(name) for name in FIELDS}
+                                     for task in tasks]})
+
+
+def create_task():
+    """Legacy ``POST /v2/tasks`` with ``type`` ``import``: create an image with
+    ``input.image_properties`` and import ``input.import_from`` into it, as
+    web-download does; 201 with the task.
+
+    Errors: 400 bad body or type, 403 policy (``tasks_api_access``, ``add_task``,
+    ``add_image``), 503 task runner full.
+    """
+    ctx = g.context
+    _check_access('add_task')
+    body = json_body.parse()
+    if not isinstance(body, dict) or body.get('type') != 'import':
+        raise errors.BadRequest("Task type must be 'import'.")
+    task_input = body.get('input')
+    if not isinstance(task_input, dict):
+        raise errors.BadRequest("An import task needs an 'input' object.")
+    missing = [key for key in ('import_from', 'import_from_format',
+                               'image_properties') if key not in task_input]
+    if missing:
+        raise errors.BadRequest('Input does not contain %s.' % ', '.join(missing))
+    properties = task_input['image_properties']
+    if not isinstance(properties, dict) or not isinstance(task_input['import_from'],
+                                                          str):
+        raise errors.BadRequest("'image_properties' must be an object and "
+                                "'import_from' a URL.")
+    if 'web-download' not in services().conf.enabled_import_methods:
+        raise errors.BadRequest('Importing from a URL is not enabled.')
+    for name in properties:
+        attributes.check_writable(name, creating=True)
+    document = dict(properties)
+    document.setdefault('disk_format', task_input['import_from_format'])
+    services().schemas.validate_image(document)
+    policy.enforce(ctx, 'add_image', {'owner': ctx.project_id})
+    values = {key: document[key] for key in attributes.WRITABLE_BASE
+              if key in document}
+    values['owner'] = ctx.project_id
+    values['tags'] = sorted(set(document.get('tags', [])))
+    values['properties'] = {key: value for key, value in document.items()
+                            if key not in services().schemas.base_properties}
+    record = services().registry.create_image(
+        ctx.identity, values, quota=services().quotas.for_image_write(creating=True),
+        request_id=g.request_id)
+    task = imports.start(services(), ctx.identity, record,
+                         imports.Request('web-download', [], True,
+                                         task_input['import_from']),
+                         g.request_id, task_type='import', task_input=task_input)
+    return responses.json(_document(task), status=201)

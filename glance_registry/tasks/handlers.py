@@ -1,0 +1,139 @@
+"""The registry API's task resources: one handler per operation, and their rows of
+the routes table (``ROUTES``, see ``glance_registry.routes``)."""
+
+from glance_registry import responses
+from glance_registry import validation
+from glance_registry.client import errors
+from glance_registry.client import vocabulary
+from glance_registry.tasks import writes
+
+_TASK_FIELDS = {
+    'id': validation.field_string(36, nullable=False),
+    'type': validation.field_string(30, nullable=False),
+    'owner': validation.field_string(255),
+    'request_id': validation.field_string(255),
+    'user_id': validation.field_string(255),
+}
+_TTL = validation.field_integer(validation.INT32_MAX, nullable=True)
+
+
+def _image_change(body, name, allowed):
+    """The ``image`` member of a task write: which image changes, and how."""
+    validation.check_object(name, body)
+    validation.check_only(body, allowed, name)
+    change = {}
+    if 'from' in body or 'to' in body:
+        change['from'], change['to'] = validation.status_move(body, name + '.', '')
+    if 'properties' in body:
+        change['properties'] = validation.properties(body['properties'],
+                                                     allow_null=True)
+    if 'values' in body:
+        change['values'] = validation.data_values(body)
+    if 'locations' in body:
+        change['locations'] = validation.locations(body['locations'])
+    if 'id' in body:
+        change['id'] = validation.string(name + '.id', body['id'], 36, min_length=1)
+    if 'max_storage' in body:
+        change['max_storage'] = validation.limit(name + '.max_storage',
+                                                 body['max_storage'])
+    return change
+
+
+def create_task(app, request, caller):
+    """201 ``{"task", "image"}``; 400 invalid body; 404 no such image; 409 duplicate
+    id (``duplicate_task``), image locked by a running import (``import_locked``) or
+    a lost status compare-and-swap."""
+    body = validation.json_body(request)
+    validation.check_only(body, set(_TASK_FIELDS) | {'input', 'lease', 'image', 'ttl'},
+                          'task')
+    for key in ('id', 'type'):
+        validation.require(body, key)
+    task = validation.validated(body, _TASK_FIELDS)
+    task['input'] = body.get('input') or {}
+    validation.check_object('input', task['input'])
+    lease = validation.lease(body['lease'], 'lease') if 'lease' in body else None
+    image = None
+    if 'image' in body:
+        image = _image_change(body['image'], 'image',
+                              {'id', 'from', 'to', 'properties'})
+        validation.require(body['image'], 'id', 'image.')
+    created = writes.create_task(app.db, caller, task, _TTL('ttl', body.get('ttl')),
+                                 lease, image)
+    return responses.json(created, 201)
+
+
+def list_tasks(app, request, caller):
+    """200 ``{"tasks": [...], "next_marker"}``; 400 bad parameter or marker."""
+    params = validation.single_params(request, {'type', 'status', 'image_id', 'limit',
+                                                'marker', 'sort_key', 'sort_dir'})
+    filters = {name: validation.string(name, params[name], 255)
+               for name in ('type', 'status', 'image_id') if name in params}
+    limit = validation.integer_param('limit', params.get('limit', str(
+        vocabulary.LIST_LIMIT_DEFAULT)))
+    limit = max(0, min(limit, vocabulary.LIST_LIMIT_MAX))
+    sort_dir = params.get('sort_dir', 'desc')
+    if sort_dir not in ('asc', 'desc'):
+        raise errors.BadRequest.invalid_value("'sort_dir' must be asc or desc",
+                                              'sort_dir')
+    tasks, next_marker = writes.list_tasks(
+        app.db, caller, filters, writes.by_sort_key(params.get('sort_key',
+                                                               'created_at')),
+        sort_dir, limit, params.get('marker'))
+    return responses.json({'tasks': tasks, 'next_marker': next_marker})
+
+
+def show_task(app, request, caller, task_id):
+    """200 with the task; 404 absent, expired or another project's."""
+    return responses.json(writes.get_task(app.db, caller, task_id))
+
+
+def claim_task(app, request, caller, task_id):
+    """200 with the task; 400 invalid body; 404; 409 ``task_leased`` (another
+    worker's lease runs) or ``task_finished``. ``message``: progress."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'owner', 'seconds', 'message'}, 'task lease')
+    lease = validation.lease({key: body[key] for key in ('owner', 'seconds')
+                              if key in body}, 'lease')
+    message = validation.string('message', body['message'], 65535) \
+        if 'message' in body else None
+    return responses.json(writes.claim(app.db, caller, task_id, lease['owner'],
+                                       lease['seconds'], message))
+
+
+def finish_task(app, request, caller, task_id):
+    """200 ``{"task", "image"}``; 400 invalid body; 404; 409 ``taken_over``,
+    ``task_finished`` or the image's status compare-and-swap lost; 413 over
+    ``image.max_storage``."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'owner', 'status', 'message', 'result', 'ttl',
+                                 'image'}, 'task result')
+    for key in ('owner', 'status'):
+        validation.require(body, key)
+    owner = validation.string('owner', body['owner'], 64, min_length=1)
+    status = body['status']
+    if status not in writes.FINISHED:
+        raise errors.BadRequest.invalid_value("'status' must be success or failure",
+                                              'status')
+    message = validation.string('message', body.get('message') or '', 65535)
+    result = body.get('result')
+    if result is not None:
+        validation.check_object('result', result)
+    image = None
+    if 'image' in body:
+        image = _image_change(body['image'], 'image',
+                              {'from', 'to', 'values', 'locations', 'properties',
+                               'max_storage'})
+    return responses.json(writes.finish(app.db, caller, task_id, owner, status,
+                                        message, result, _TTL('ttl', body.get('ttl')),
+                                        image))
+
+
+_TASK = r'/v1/tasks/(?P<task_id>[^/]+)'
+
+ROUTES = (
+    ('POST', r'/v1/tasks', create_task, True),
+    ('GET', r'/v1/tasks', list_tasks, True),
+    ('GET', _TASK, show_task, True),
+    ('PUT', _TASK + r'/lease', claim_task, True),
+    ('PUT', _TASK + r'/result', finish_task, True),
+)

@@ -1,0 +1,342 @@
+"""Interoperable image import against real processes: stage and glance-direct,
+web-download from a loopback server the test starts, the tasks that run them, and
+the standard clients' import commands unchanged."""
+
+import hashlib
+import json
+import os
+import pty
+import subprocess
+import sys
+import time
+
+import openstack
+import pytest
+
+from tests.fixtures import deployment as deployment_fixture
+from tests.fixtures import disk_images
+from tests.fixtures import web_files
+
+
+BIN = os.path.dirname(sys.executable)
+DATA = disk_images.raw(3 * 1024 * 1024 + 5)
+
+
+@pytest.fixture(scope='module')
+def web():
+    """Two loopback HTTP servers: ``allowed`` (its port allowed for import),
+    ``refused`` (not)."""
+    with web_files.running() as allowed, web_files.running() as refused:
+        yield {'allowed': allowed, 'refused': refused}
+
+
+@pytest.fixture(scope='module')
+def glance(tmp_path_factory, web):
+    port = web['allowed'].port
+    with deployment_fixture.running(
+            tmp_path_factory.mktemp('glance-import'),
+            api_extra={'DEFAULT': {'image_size_cap': 8 * 1024 * 1024,
+                                   'task_lease_time': 6},
+                       'import_filtering_opts': {'allowed_ports': '[%s]' % port}}
+    ) as deployment:
+        yield deployment
+
+
+@pytest.fixture
+def tenant(glance):
+    with glance.client(deployment_fixture.new_project()) as client:
+        yield client
+
+
+def staging_files(glance):
+    return sorted(os.listdir(os.path.join(glance.workdir, 'staging')))
+
+
+def wait_for(tenant, image_id, statuses=('active', 'queued'), timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        image = tenant.image(image_id)
+        if image['status'] in statuses or time.monotonic() > deadline:
+            return image
+        time.sleep(0.2)
+
+
+def image_tasks(tenant, image_id):
+    response = tenant.get('/v2/images/%s/tasks' % image_id)
+    assert response.status_code == 200, response.text
+    return response.json()['tasks']
+
+
+def test_import_methods_are_discoverable(tenant):
+    info = tenant.get('/v2/info/import')
+    assert info.status_code == 200
+    assert info.json()['import-methods']['value'] == ['glance-direct', 'web-download',
+                                                     'copy-image']
+    created = tenant.post('/v2/images', json={'name': 'x', 'disk_format': 'raw',
+                                              'container_format': 'bare'})
+    assert created.headers['OpenStack-image-import-methods'] == \
+        'glance-direct,web-download,copy-image'
+
+
+def test_stage_then_glance_direct_import(glance, tenant):
+    image = tenant.create_image(name='staged')
+    staged = tenant.put('/v2/images/%s/stage' % image['id'], data=DATA,
+                        headers={'Content-Type': 'application/octet-stream'})
+    assert staged.status_code == 204, staged.text
+    assert tenant.image(image['id'])['status'] == 'uploading'
+    assert staging_files(glance) == [image['id']]
+    response = tenant.post('/v2/images/%s/import' % image['id'],
+                           json={'method': {'name': 'glance-direct'}})
+    assert response.status_code == 202, response.text
+    done = wait_for(tenant, image['id'])
+    assert done['status'] == 'active'
+    assert done['checksum'] == hashlib.md5(DATA).hexdigest()
+    assert done['os_hash_value'] == hashlib.sha512(DATA).hexdigest()
+    assert done['size'] == len(DATA) and done['virtual_size'] == len(DATA)
+    assert 'os_glance_import_task' not in done
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
+    assert image['id'] not in staging_files(glance)
+    [task] = image_tasks(tenant, image['id'])
+    assert task['status'] == 'success'
+    assert task['type'] == 'api_image_import'
+    assert task['image_id'] == image['id']
+    assert task['expires_at']
+
+
+def test_glance_direct_needs_staged_data(tenant):
+    image = tenant.create_image(name='not-staged')
+    response = tenant.post('/v2/images/%s/import' % image['id'],
+                           json={'method': {'name': 'glance-direct'}})
+    assert response.status_code == 409
+    assert 'staged' in response.json()['message']
+    assert tenant.image(image['id'])['status'] == 'queued'
+
+
+def test_an_unknown_method_is_refused(tenant):
+    image = tenant.create_image(name='m')
+    response = tenant.post('/v2/images/%s/import' % image['id'],
+                           json={'method': {'name': 'magic'}})
+    assert response.status_code == 400
+    assert 'magic' in response.json()['message']
+
+
+def test_web_download_from_an_allowed_server(glance, tenant, web):
+    uri = web['allowed'].serve('/disk.raw', DATA)
+    image = tenant.create_image(name='web')
+    response = tenant.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'web-download', 'uri': uri}})
+    assert response.status_code == 202, response.text
+    done = wait_for(tenant, image['id'])
+    assert done['status'] == 'active', image_tasks(tenant, image['id'])
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
+    assert image['id'] not in staging_files(glance)
+
+
+def test_web_download_from_a_refused_port_fails_its_task(glance, tenant, web):
+    uri = web['refused'].serve('/disk.raw', DATA)
+    image = tenant.create_image(name='refused')
+    before = glance.stored_files()
+    response = tenant.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'web-download', 'uri': uri}})
+    assert response.status_code == 202, response.text
+    deadline = time.monotonic() + 30
+    while image_tasks(tenant, image['id'])[0]['status'] != 'failure':
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    [task] = image_tasks(tenant, image['id'])
+    assert 'not allowed' in task['message']
+    after = tenant.image(image['id'])
+    assert after['status'] == 'queued'
+    assert 'os_glance_import_task' not in after
+    assert glance.stored_files() == before
+    assert image['id'] not in staging_files(glance)
+
+
+def test_web_download_of_content_that_is_not_its_format_fails(glance, tenant, web):
+    uri = web['allowed'].serve('/fake.qcow2', DATA)
+    image = tenant.create_image(name='fake', disk_format='qcow2')
+    before = glance.stored_files()
+    tenant.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'web-download', 'uri': uri}})
+    done = wait_for(tenant, image['id'], statuses=('active',), timeout=5)
+    [task] = image_tasks(tenant, image['id'])
+    assert task['status'] == 'failure', task
+    assert done['status'] == 'queued'
+    assert 'refused' in task['message']
+    assert glance.stored_files() == before
+    assert image['id'] not in staging_files(glance)
+
+
+def test_a_second_import_while_one_runs_is_refused(tenant, web):
+    image = tenant.create_image(name='twice')
+    tenant.put('/v2/images/%s/stage' % image['id'], data=DATA,
+               headers={'Content-Type': 'application/octet-stream'})
+    first = tenant.post('/v2/images/%s/import' % image['id'],
+                        json={'method': {'name': 'glance-direct'}})
+    second = tenant.post('/v2/images/%s/import' % image['id'],
+                         json={'method': {'name': 'glance-direct'}})
+    assert first.status_code == 202
+    assert second.status_code == 409
+    assert wait_for(tenant, image['id'])['status'] == 'active'
+
+
+def test_deleting_a_staged_image_removes_its_staged_data(glance, tenant):
+    image = tenant.create_image(name='staged-then-deleted')
+    tenant.put('/v2/images/%s/stage' % image['id'], data=DATA,
+               headers={'Content-Type': 'application/octet-stream'})
+    assert image['id'] in staging_files(glance)
+    assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
+    assert image['id'] not in staging_files(glance)
+
+
+def test_tasks_api(glance, tenant):
+    admin = glance.client()
+    image = tenant.create_image(name='tasks')
+    tenant.put('/v2/images/%s/stage' % image['id'], data=DATA,
+               headers={'Content-Type': 'application/octet-stream'})
+    tenant.post('/v2/images/%s/import' % image['id'],
+                json={'method': {'name': 'glance-direct'}})
+    wait_for(tenant, image['id'])
+    [task] = image_tasks(tenant, image['id'])
+    # Admin only by default, as upstream.
+    assert tenant.get('/v2/tasks/%s' % task['id']).status_code == 403
+    shown = admin.get('/v2/tasks/%s' % task['id'])
+    assert shown.status_code == 200
+    assert shown.json()['self'] == '/v2/tasks/%s' % task['id']
+    assert shown.json()['status'] == 'success'
+    listed = admin.get('/v2/tasks', params={'limit': 1000}).json()
+    assert task['id'] in [t['id'] for t in listed['tasks']]
+    assert listed['schema'] == '/v2/schemas/tasks'
+    assert admin.delete('/v2/tasks/%s' % task['id']).status_code == 405
+    assert admin.get('/v2/schemas/task').json()['name'] == 'task'
+
+
+def test_legacy_import_task(glance, web):
+    uri = web['allowed'].serve('/legacy.raw', DATA)
+    admin = glance.client()
+    response = admin.post('/v2/tasks', json={'type': 'import', 'input': {
+        'import_from': uri, 'import_from_format': 'raw',
+        'image_properties': {'name': 'legacy', 'container_format': 'bare'}}})
+    assert response.status_code == 201, response.text
+    task = response.json()
+    assert task['input']['import_from'] == uri
+    assert task['type'] == 'import'
+    deadline = time.monotonic() + 30
+    while admin.get('/v2/tasks/%s' % task['id']).json()['status'] != 'success':
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    image_id = admin.get('/v2/tasks/%s' % task['id']).json()['image_id']
+    assert admin.get('/v2/images/%s/file' % image_id).content == DATA
+
+
+def run(command, env):
+    # A terminal on stdin: glance's import commands read a pipe as the image data.
+    terminal, stdin = pty.openpty()
+    try:
+        result = subprocess.run(command, env=dict(os.environ, **env), stdin=stdin,
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        os.close(terminal)
+        os.close(stdin)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def disk(tmp_path):
+    path = tmp_path / 'disk.raw'
+    path.write_bytes(DATA)
+    return path
+
+
+def test_openstackclient_image_create_import(glance, disk):
+    env = {'OS_AUTH_TYPE': 'none', 'OS_ENDPOINT': glance.url,
+           'OS_IMAGE_API_VERSION': '2'}
+    created = json.loads(run([os.path.join(BIN, 'openstack'), 'image', 'create',
+                              '--import', '--file', str(disk), '--disk-format', 'raw',
+                              '--container-format', 'bare', 'osc-import', '-f',
+                              'json'], env))
+    admin = glance.client()
+    done = wait_for(admin, created['id'])
+    assert done['status'] == 'active'
+    assert admin.get('/v2/images/%s/file' % created['id']).content == DATA
+
+
+def test_glance_image_create_via_import(glance, disk, web):
+    env = {'OS_IMAGE_URL': glance.url, 'OS_AUTH_TOKEN': 'none'}
+    glance_cli = [os.path.join(BIN, 'glance')]
+    out = run(glance_cli + ['image-create-via-import', '--name', 'gc-direct',
+                            '--disk-format', 'raw', '--container-format', 'bare',
+                            '--import-method', 'glance-direct', '--file', str(disk)],
+              env)
+    image_id = _row(out, 'id')
+    admin = glance.client()
+    assert wait_for(admin, image_id)['status'] == 'active'
+    assert admin.get('/v2/images/%s/file' % image_id).content == DATA
+
+    uri = web['allowed'].serve('/gc.raw', DATA)
+    out = run(glance_cli + ['image-create-via-import', '--name', 'gc-web',
+                            '--disk-format', 'raw', '--container-format', 'bare',
+                            '--import-method', 'web-download', '--uri', uri], env)
+    image_id = _row(out, 'id')
+    assert wait_for(admin, image_id)['status'] == 'active'
+    assert admin.get('/v2/images/%s/file' % image_id).content == DATA
+
+
+def _row(output, name):
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip('|').split('|')]
+        if len(cells) == 2 and cells[0] == name:
+            return cells[1]
+    raise AssertionError('no %s in:\n%s' % (name, output))
+
+
+def test_openstacksdk_create_image_use_import(glance, disk):
+    conn = openstack.connect(auth_type='none', load_envvars=False,
+                             image_endpoint_override=glance.url)
+    image = conn.image.create_image(name='sdk-import', filename=str(disk),
+                                    disk_format='raw', container_format='bare',
+                                    use_import=True)
+    admin = glance.client()
+    done = wait_for(admin, image.id)
+    assert done['status'] == 'active'
+    assert admin.get('/v2/images/%s/file' % image.id).content == DATA
+
+
+
+
+
+def test_staged_content_that_is_not_its_format_is_refused_at_once(glance, tenant):
+    image = tenant.create_image(name='fake-qcow2', disk_format='qcow2')
+    staged = tenant.put('/v2/images/%s/stage' % image['id'], data=DATA,
+                        headers={'Content-Type': 'application/octet-stream'})
+    assert staged.status_code == 400
+    assert 'disk_format is qcow2' in staged.json()['message']
+    assert tenant.image(image['id'])['status'] == 'queued'
+    assert not [name for name in staging_files(glance) if image['id'] in name]
+
+
+def test_staging_over_the_size_cap_is_refused(glance, tenant):
+    image = tenant.create_image(name='too-big')
+    staged = tenant.put('/v2/images/%s/stage' % image['id'],
+                        data=disk_images.raw(8 * 1024 * 1024 + 1),
+                        headers={'Content-Type': 'application/octet-stream'})
+    assert staged.status_code == 413
+    assert tenant.image(image['id'])['status'] == 'queued'
+    assert not [name for name in staging_files(glance) if image['id'] in name]
+
+
+def test_a_stage_over_the_storage_quota_is_refused_and_leaves_nothing(
+        tmp_path_factory):
+    with deployment_fixture.running(tmp_path_factory.mktemp('import-quota'),
+                                    api_extra={'DEFAULT': {
+                                        'user_storage_quota': str(len(DATA) - 1)}}
+                                    ) as small:
+        with small.client(deployment_fixture.new_project()) as tenant:
+            image = tenant.create_image(name='over-quota')
+            # Staging reserves the bytes it receives, as an upload: refused at once.
+            staged = tenant.put('/v2/images/%s/stage' % image['id'], data=DATA,
+                                headers={'Content-Type': 'application/octet-stream'})
+            assert staged.status_code == 413
+            assert tenant.image(image['id'])['status'] == 'queued'
+            assert small.stored_files() == []

@@ -1,0 +1,96 @@
+"""Import with the image_conversion plugin: data is inspected before qemu-img sees
+it, converted with its format named, and the image becomes the output format; a
+malicious image never reaches qemu-img and leaves nothing behind."""
+
+import os
+import time
+
+import pytest
+
+from tests.fixtures import deployment
+from tests.fixtures import disk_images
+from tests.fixtures import web_files
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope='module')
+def web():
+    with web_files.running() as server:
+        yield server
+
+
+@pytest.fixture(scope='module')
+def glance(tmp_path_factory, web, qemu_img_binary):
+    with deployment.running(tmp_path_factory.mktemp('import-conversion'), api_extra={
+            'DEFAULT': {'image_size_cap': 64 * MiB},
+            'image_import_opts': {'image_import_plugins': '[image_conversion]'},
+            'image_conversion': {'output_format': 'raw'},
+            'import_filtering_opts': {'allowed_ports': web.port}}
+    ) as glance:
+        yield glance
+
+
+@pytest.fixture
+def tenant(glance):
+    with glance.client(deployment.new_project()) as client:
+        yield client
+
+
+def finished(tenant, image_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        tasks = tenant.get('/v2/images/%s/tasks' % image_id).json()['tasks']
+        if tasks and tasks[0]['status'] in ('success', 'failure'):
+            return tasks[0]
+        assert time.monotonic() < deadline, tasks
+        time.sleep(0.2)
+
+
+def staging_files(glance):
+    return os.listdir(os.path.join(glance.workdir, 'staging'))
+
+
+def test_a_qcow2_import_becomes_raw(glance, tenant, qemu_img):
+    raw = disk_images.raw(2 * MiB)
+    raw_path = os.path.join(qemu_img.directory, 'disk.raw')
+    with open(raw_path, 'wb') as f:
+        f.write(raw)
+    qcow2_path = os.path.join(qemu_img.directory, 'disk.qcow2')
+    qemu_img.run('convert', '-f', 'raw', '-O', 'qcow2', raw_path, qcow2_path)
+    with open(qcow2_path, 'rb') as f:
+        qcow2 = f.read()
+    image = tenant.create_image(name='converted', disk_format='qcow2')
+    staged = tenant.put('/v2/images/%s/stage' % image['id'], data=qcow2,
+                        headers={'Content-Type': 'application/octet-stream'})
+    assert staged.status_code == 204, staged.text
+    tenant.post('/v2/images/%s/import' % image['id'],
+                json={'method': {'name': 'glance-direct'}})
+    task = finished(tenant, image['id'])
+    assert task['status'] == 'success', task
+    done = tenant.image(image['id'])
+    assert done['status'] == 'active'
+    assert done['disk_format'] == 'raw'
+    assert done['size'] == done['virtual_size'] == len(raw)
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == raw
+    assert not [name for name in staging_files(glance) if image['id'] in name]
+
+
+@pytest.mark.parametrize('name, content', [
+    ('backing file', disk_images.qcow2(64 * MiB, backing_file='/etc/shadow')),
+    ('data file', disk_images.qcow2(64 * MiB, data_file='/etc/shadow')),
+])
+def test_a_malicious_qcow2_never_reaches_qemu_img(glance, tenant, web, name,
+                                                  content):
+    uri = web.serve('/evil.qcow2', content)
+    image = tenant.create_image(name='evil', disk_format='qcow2')
+    before = glance.stored_files()
+    tenant.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'web-download', 'uri': uri}})
+    task = finished(tenant, image['id'])
+    assert task['status'] == 'failure'
+    assert 'refused' in task['message'] and name.split()[0] in task['message']
+    after = tenant.image(image['id'])
+    assert (after['status'], after['disk_format']) == ('queued', 'qcow2')
+    assert glance.stored_files() == before
+    assert not [n for n in staging_files(glance) if image['id'] in n]

@@ -1,0 +1,172 @@
+"""Import tasks on one API worker's bounded runner: beyond its threads and queue a
+new import is refused with 503 and nothing written; an import whose worker is
+killed is taken over by the next read of its image once its lease has run out.
+
+Uses its own deployment: one API worker with one task thread and no queue, a short
+task lease, and a loopback server whose answers the test holds back.
+"""
+
+import http.server
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from tests.fixtures import deployment
+from tests.fixtures import disk_images
+from tests.fixtures.raw_http import RawUpload
+from tests.integration.swift_helpers import api_workers, wait_until
+
+LEASE = 3
+DATA = disk_images.raw(2 * 1024 * 1024 + 11)
+
+
+class _Held(http.server.BaseHTTPRequestHandler):
+    """Sends the first 64 KiB of ``DATA`` at once, the rest once ``release`` is
+    set."""
+
+    release = threading.Event()
+
+    def do_GET(self):   # noqa: N802 -- http.server's name
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(DATA)))
+        self.end_headers()
+        self.wfile.write(DATA[:65536])
+        self.wfile.flush()
+        self.release.wait(60)
+        try:
+            self.wfile.write(DATA[65536:])
+        except OSError:
+            pass   # the worker reading it was killed
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope='module')
+def held_server():
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Held)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield 'http://127.0.0.1:%d/disk.raw' % server.server_address[1]
+    _Held.release.set()
+    server.shutdown()
+
+
+@pytest.fixture(scope='module')
+def glance(tmp_path_factory, held_server):
+    port = held_server.split(':')[2].split('/')[0]
+    with deployment.running(tmp_path_factory.mktemp('import-workers'), api_extra={
+            'DEFAULT': {'workers': 1, 'task_pool_threads': 1,
+                        'task_pool_queue_size': 0, 'task_lease_time': LEASE,
+                        'upload_lease_time': LEASE},
+            'import_filtering_opts': {'allowed_ports': port}}) as glance:
+        yield glance
+
+
+@pytest.fixture
+def tenant(glance):
+    with glance.client(deployment.new_project()) as client:
+        yield client
+
+
+def web_download(tenant, image_id, uri):
+    return tenant.post('/v2/images/%s/import' % image_id,
+                       json={'method': {'name': 'web-download', 'uri': uri}})
+
+
+def task_of(tenant, image_id):
+    tasks = tenant.get('/v2/images/%s/tasks' % image_id).json()['tasks']
+    return tasks[0] if tasks else None
+
+
+def test_an_import_beyond_the_runner_is_refused_with_nothing_written(
+        glance, tenant, held_server):
+    _Held.release.clear()
+    first = tenant.create_image(name='holds-the-thread')
+    assert web_download(tenant, first['id'], held_server).status_code == 202
+    wait_until(lambda: tenant.image(first['id'])['status'] == 'importing', 10)
+
+    second = tenant.create_image(name='refused')
+    staged = tenant.put('/v2/images/%s/stage' % second['id'], data=DATA,
+                        headers={'Content-Type': 'application/octet-stream'})
+    assert staged.status_code == 204
+    refused = tenant.post('/v2/images/%s/import' % second['id'],
+                          json={'method': {'name': 'glance-direct'}})
+    assert refused.status_code == 503
+    assert 'background tasks' in refused.json()['message']
+    after = tenant.image(second['id'])
+    assert after['status'] == 'uploading'
+    assert 'os_glance_import_task' not in after
+    assert task_of(tenant, second['id']) is None
+
+    # The verification of an added location waits for the same runner.
+    placed = os.path.join(glance.datadir, 'placed-by-hand')
+    with open(placed, 'wb') as f:
+        f.write(DATA)
+    third = tenant.create_image(name='location')
+    added = tenant.post('/v2/images/%s/locations' % third['id'],
+                        json={'url': 'file://' + placed})
+    assert added.status_code == 503
+    assert 'background tasks' in added.json()['message']
+    assert tenant.image(third['id'])['status'] == 'queued'
+
+    _Held.release.set()
+    wait_until(lambda: tenant.image(first['id'])['status'] == 'active', 30)
+    # Room again: the refused import can be retried.
+    again = tenant.post('/v2/images/%s/import' % second['id'],
+                        json={'method': {'name': 'glance-direct'}})
+    assert again.status_code == 202
+    wait_until(lambda: tenant.image(second['id'])['status'] == 'active', 30)
+
+
+def test_an_import_whose_worker_died_is_taken_over(glance, tenant, held_server):
+    _Held.release.clear()
+    image = tenant.create_image(name='taken-over')
+    (worker,) = api_workers(glance)
+    assert web_download(tenant, image['id'], held_server).status_code == 202
+    wait_until(lambda: (task_of(tenant, image['id']) or {}).get('status')
+               == 'processing', 10)
+    os.kill(worker, signal.SIGKILL)
+    wait_until(lambda: api_workers(glance) not in ([], [worker]), 30,
+               message='gunicorn to start a new worker')
+    _Held.release.set()
+    time.sleep(LEASE + 0.5)
+    # A read of the image on any worker takes the import over and runs it again.
+    wait_until(lambda: tenant.image(image['id'])['status'] == 'active', 30)
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
+    task = task_of(tenant, image['id'])
+    assert task['status'] == 'success'
+    admin = glance.client()
+    assert admin.get('/v2/tasks/%s' % task['id']).json()['status'] == 'success'
+
+
+def test_a_stage_cut_short_by_a_killed_worker_is_taken_over(glance, tenant):
+    image = tenant.create_image(name='stage-killed')
+    staging = os.path.join(glance.workdir, 'staging')
+    (worker,) = api_workers(glance)
+    upload = RawUpload(glance.url, image['id'], target='stage')
+    try:
+        assert upload.send(DATA[:1024 * 1024])
+        wait_until(lambda: any(image['id'] in name and name.endswith('.tmp')
+                               for name in os.listdir(staging)), 10,
+                   message='the staging temporary file')
+        os.kill(worker, signal.SIGKILL)
+    finally:
+        upload.close()
+    wait_until(lambda: api_workers(glance) not in ([], [worker]), 30,
+               message='gunicorn to start a new worker')
+    assert tenant.image(image['id'])['status'] == 'uploading'
+    time.sleep(LEASE + 0.5)
+    staged = tenant.put('/v2/images/%s/stage' % image['id'], data=DATA,
+                        headers={'Content-Type': 'application/octet-stream'})
+    assert staged.status_code == 204, staged.text
+    # The dead stage's temporary file is gone; the new stage's data is staged.
+    assert [name for name in os.listdir(staging) if image['id'] in name] == \
+        [image['id']]
+    tenant.post('/v2/images/%s/import' % image['id'],
+                json={'method': {'name': 'glance-direct'}})
+    wait_until(lambda: tenant.image(image['id'])['status'] == 'active', 30)
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA

@@ -1,0 +1,93 @@
+"""The import request's rules, one by one: what is refused before any task exists,
+and what the deployment says it offers."""
+
+import pytest
+
+from tests.fixtures.inprocess import caller
+
+OWNER = caller('owner-project')
+
+
+def new_image(deployment, **values):
+    body = dict({'disk_format': 'raw', 'container_format': 'bare'}, **values)
+    response = deployment.request('POST', '/v2/images', OWNER, body)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()
+
+
+@pytest.mark.parametrize('body, status, words', [
+    ({}, 400, "needs 'method'"),
+    ({'method': 'glance-direct'}, 400, "needs 'method'"),
+    ({'method': {'name': 'magic'}}, 400, "'magic' is not valid"),
+    ({'method': {'name': 'glance-download'}}, 400, "'glance-download' is not valid"),
+    ({'method': {'name': 'web-download'}}, 400, "needs a 'uri'"),
+    ({'method': {'name': 'glance-direct'}}, 409, 'needs to be staged'),
+    ({'method': {'name': 'glance-direct'}, 'stores': ['x']}, 400,
+     'Multiple stores are not configured'),
+    ({'method': {'name': 'glance-direct'}, 'all_stores': 'yes'}, 400,
+     "'all_stores' must be a boolean"),
+    ({'method': {'name': 'glance-direct'}, 'all_stores_must_succeed': 1}, 400,
+     "'all_stores_must_succeed' must be a boolean"),
+    ({'method': {'name': 'copy-image'}}, 400, "needs 'stores' or 'all_stores'"),
+], ids=lambda value: str(value)[:40])
+def test_an_import_request_is_checked_before_any_task(deployment, body, status,
+                                                      words):
+    image = new_image(deployment)
+    response = deployment.request('POST', '/v2/images/%s/import' % image['id'],
+                                  caller('owner-project', ('admin',)) if
+                                  body.get('method', {}) == {'name': 'copy-image'}
+                                  else OWNER, body)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert words in response.get_json()['message']
+    tasks = deployment.request('GET', '/v2/images/%s/tasks' % image['id'], OWNER)
+    assert tasks.get_json()['tasks'] == []
+    assert deployment.request('GET', '/v2/images/%s' % image['id'],
+                              OWNER).get_json()['status'] == 'queued'
+
+
+def test_only_the_owner_imports(deployment):
+    image = new_image(deployment, visibility='community')
+    response = deployment.request('POST', '/v2/images/%s/import' % image['id'],
+                                  caller('another-project'),
+                                  {'method': {'name': 'web-download',
+                                              'uri': 'http://example.com/x'}})
+    assert response.status_code == 403
+
+
+def test_the_offered_methods_follow_the_configuration(make_deployment):
+    deployment = make_deployment(api={'enabled_import_methods': ['web-download']})
+    info = deployment.request('GET', '/v2/info/import', OWNER).get_json()
+    assert info == {'import-methods': {'description': 'Import methods available.',
+                                       'type': 'array', 'value': ['web-download']}}
+    created = deployment.request('POST', '/v2/images', OWNER,
+                                 {'disk_format': 'raw', 'container_format': 'bare'})
+    assert created.headers['OpenStack-image-import-methods'] == 'web-download'
+    image = created.get_json()
+    staged = deployment.request('PUT', '/v2/images/%s/stage' % image['id'], OWNER,
+                                b'data', content_type='application/octet-stream')
+    assert staged.status_code == 404
+    refused = deployment.request('POST', '/v2/images/%s/import' % image['id'], OWNER,
+                                 {'method': {'name': 'glance-direct'}})
+    assert refused.status_code == 400
+
+
+def test_without_import_no_header_is_sent(make_deployment):
+    deployment = make_deployment(api={'enabled_import_methods': []})
+    created = deployment.request('POST', '/v2/images', OWNER,
+                                 {'disk_format': 'raw', 'container_format': 'bare'})
+    assert 'OpenStack-image-import-methods' not in created.headers
+    assert deployment.request('GET', '/v2/info/import', OWNER).get_json()[
+        'import-methods']['value'] == []
+
+
+def test_a_stage_puts_the_data_in_the_staging_store(deployment):
+    image = new_image(deployment)
+    staged = deployment.request('PUT', '/v2/images/%s/stage' % image['id'], OWNER,
+                                b'x' * 1000, content_type='application/octet-stream')
+    assert staged.status_code == 204, staged.get_data(as_text=True)
+    shown = deployment.request('GET', '/v2/images/%s' % image['id'], OWNER).get_json()
+    assert shown['status'] == 'uploading'
+    assert 'locations' not in shown and 'stores' not in shown
+    again = deployment.request('PUT', '/v2/images/%s/stage' % image['id'], OWNER,
+                               b'y', content_type='application/octet-stream')
+    assert again.status_code == 409

@@ -1,0 +1,222 @@
+"""Tasks in the registry: created with the image's import lock, leased to one
+worker, taken over when that worker dies, finished with the image's new state in the
+same transaction, visible to their project until they expire."""
+
+import time
+import uuid
+
+import pytest
+
+from glance_registry.client import Lease
+from glance_registry.client import errors
+
+RAW = {'disk_format': 'raw', 'container_format': 'bare'}
+LOCK = 'os_glance_import_task'
+
+
+def new_task(image_id=None):
+    return {'id': str(uuid.uuid4()), 'type': 'api_image_import',
+            'input': {'import_req': {'method': {'name': 'web-download'}},
+                      'image_id': image_id}}
+
+
+def start_import(client, caller, image, lease, from_status='queued',
+                 to_status='importing'):
+    return client.create_task(
+        caller, new_task(image['id']), ttl=3600, lease=lease,
+        image={'id': image['id'], 'from': from_status, 'to': to_status,
+               'properties': {'os_glance_importing_to_stores': 'file'}})
+
+
+def test_an_import_takes_the_lock_and_moves_the_image(client, project, make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    lease = Lease(owner='worker-1', seconds=60)
+    created = start_import(client, owner, image, lease)
+    task = created['task']
+    assert task['status'] == 'processing'
+    assert task['owner'] == owner.project_id
+    assert task['image_id'] == image['id']
+    assert task['input']['import_req']['method']['name'] == 'web-download'
+    assert created['image']['status'] == 'importing'
+    assert created['image']['properties'][LOCK] == task['id']
+    assert client.get_task(owner, task['id'])['lease_owner'] == 'worker-1'
+
+
+def test_a_second_import_is_refused_while_the_first_runs(client, project,
+                                                         make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    first = start_import(client, owner, image, Lease('worker-1', 60))['task']
+    with pytest.raises(errors.Conflict) as refused:
+        client.create_task(owner, new_task(image['id']), ttl=3600,
+                           lease=Lease('worker-2', 60), image={'id': image['id']})
+    assert refused.value.reason == 'import_locked'
+    assert refused.value.details['task_id'] == first['id']
+    # Nothing of the refused task was written.
+    assert [t['id'] for t in client.list_tasks(owner, [('image_id', image['id'])])[0]] \
+        == [first['id']]
+
+
+def test_a_stale_lock_is_taken_over_and_its_task_fails(client, project, make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    first = start_import(client, owner, image, Lease('worker-1', 1))['task']
+    time.sleep(1.2)   # its worker died
+    second = client.create_task(owner, new_task(image['id']), ttl=3600,
+                                lease=Lease('worker-2', 60),
+                                image={'id': image['id']})
+    assert second['image']['properties'][LOCK] == second['task']['id']
+    dead = client.get_task(owner, first['id'])
+    assert dead['status'] == 'failure'
+    assert 'stopped' in dead['message']
+
+
+def test_a_dead_workers_task_is_taken_over_once(client, project, make_image, race):
+    owner = project()
+    image = make_image(owner, **RAW)
+    task = start_import(client, owner, image, Lease('worker-1', 1))['task']
+    with pytest.raises(errors.Conflict) as refused:
+        client.claim_task(owner, task['id'], Lease('worker-2', 60))
+    assert refused.value.reason == 'task_leased'
+    time.sleep(1.2)
+    outcomes = race([lambda n=n: client.claim_task(owner, task['id'],
+                                                   Lease('worker-%d' % n, 60))
+                     for n in (3, 4)])
+    won = [o for o in outcomes if isinstance(o, dict)]
+    assert len(won) == 1 and won[0]['attempts'] == 2
+    lost = [o for o in outcomes if not isinstance(o, dict)]
+    assert lost[0].reason == 'task_leased'
+
+
+def test_the_worker_renews_and_reports_progress(client, project, make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    lease = Lease('worker-1', 60)
+    task = start_import(client, owner, image, lease)['task']
+    renewed = client.claim_task(owner, task['id'], lease, message='Copied 1 MiB')
+    assert renewed['message'] == 'Copied 1 MiB'
+    assert renewed['attempts'] == 1
+
+
+def test_finishing_activates_the_image_and_releases_the_lock(client, project,
+                                                             make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    lease = Lease('worker-1', 60)
+    task = start_import(client, owner, image, lease)['task']
+    done = client.finish_task(
+        owner, task['id'], lease, 'success', result={'image_id': image['id']},
+        ttl=3600, image={'from': 'importing', 'to': 'active',
+                         'values': {'size': 3, 'checksum': 'c' * 32},
+                         'locations': [{'url': 'file:///x/%s' % image['id'],
+                                        'metadata': {}, 'status': 'active'}],
+                         'properties': {'os_glance_importing_to_stores': ''}})
+    assert done['task']['status'] == 'success'
+    assert done['task']['expires_at'] is not None
+    assert done['task']['lease_owner'] is None
+    assert done['image']['status'] == 'active'
+    assert done['image']['size'] == 3
+    assert LOCK not in done['image']['properties']
+    assert done['image']['properties']['os_glance_importing_to_stores'] == ''
+    with pytest.raises(errors.Conflict) as refused:
+        client.finish_task(owner, task['id'], lease, 'failure')
+    assert refused.value.reason == 'task_finished'
+
+
+def test_a_worker_that_lost_its_task_cannot_finish_it(client, project, make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    task = start_import(client, owner, image, Lease('worker-1', 1))['task']
+    time.sleep(1.2)
+    client.claim_task(owner, task['id'], Lease('worker-2', 60))
+    with pytest.raises(errors.Conflict) as refused:
+        client.finish_task(owner, task['id'], Lease('worker-1', 1), 'success',
+                           image={'from': 'importing', 'to': 'active'})
+    assert refused.value.reason == 'taken_over'
+    assert client.get_image(owner, image['id'])['status'] == 'importing'
+
+
+def test_tasks_are_their_projects_and_expire(client, project, make_image):
+    owner, other = project(), project()
+    admin = project(admin=True)
+    image = make_image(owner, **RAW)
+    lease = Lease('worker-1', 60)
+    task = start_import(client, owner, image, lease)['task']
+    with pytest.raises(errors.NotFound) as hidden:
+        client.get_task(other, task['id'])
+    assert hidden.value.reason == 'task_not_found'
+    assert client.list_tasks(other, [('image_id', image['id'])])[0] == []
+    assert client.get_task(admin, task['id'])['id'] == task['id']
+    client.finish_task(owner, task['id'], lease, 'failure', message='no', ttl=1,
+                       image={'from': 'importing', 'to': 'queued'})
+    assert client.get_task(owner, task['id'])['status'] == 'failure'
+    time.sleep(1.2)
+    with pytest.raises(errors.NotFound):
+        client.get_task(owner, task['id'])
+
+
+def test_tasks_list_in_pages(client, project):
+    owner = project()
+    ids = [client.create_task(owner, new_task(), ttl=60)['task']['id']
+           for _ in range(3)]
+    page, marker = client.list_tasks(owner, [('limit', '2'), ('sort_key', 'id'),
+                                             ('sort_dir', 'asc')])
+    rest, end = client.list_tasks(owner, [('limit', '2'), ('sort_key', 'id'),
+                                          ('sort_dir', 'asc'), ('marker', marker)])
+    assert [t['id'] for t in page + rest] == sorted(ids)
+    assert end is None
+    assert all(t['status'] == 'pending' for t in page)
+
+
+def test_a_stage_keeps_the_image_uploading_once_its_data_is_staged(client, project,
+                                                                   make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    client.transition_status(owner, image['id'], 'queued', 'uploading', lease=60,
+                             upload_id='stage-1')
+    with pytest.raises(errors.Conflict):
+        client.transition_status(owner, image['id'], 'queued', 'uploading', lease=60,
+                                 upload_id='stage-2')
+    staged = client.transition_status(
+        owner, image['id'], 'uploading', 'uploading', upload_id='stage-1',
+        locations=[{'url': 'file:///staging/%s' % image['id'],
+                    'metadata': {'store': 'os_glance_staging_store'},
+                    'status': 'staged'}])
+    assert staged['status'] == 'uploading'
+    assert staged['locations'][0]['status'] == 'staged'
+    # Staged: no stage can take it over, however long ago the lease was given.
+    with pytest.raises(errors.Conflict):
+        client.transition_status(owner, image['id'], 'queued', 'uploading', lease=60,
+                                 upload_id='stage-3')
+
+
+def test_a_dead_stage_is_taken_over(client, project, make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    client.transition_status(owner, image['id'], 'queued', 'uploading', lease=1,
+                             upload_id='stage-1')
+    time.sleep(1.2)
+    taken = client.transition_status(owner, image['id'], 'queued', 'uploading',
+                                     lease=60, upload_id='stage-2')
+    assert taken['status'] == 'uploading'
+    with pytest.raises(errors.Conflict) as refused:
+        client.transition_status(owner, image['id'], 'uploading', 'uploading',
+                                 upload_id='stage-1', locations=[])
+    assert refused.value.reason == 'taken_over'
+
+
+def test_finishing_over_the_storage_quota_changes_nothing(client, project,
+                                                          make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    lease = Lease('worker-1', 60)
+    task = start_import(client, owner, image, lease)['task']
+    with pytest.raises(errors.TooLarge) as refused:
+        client.finish_task(owner, task['id'], lease, 'success', image={
+            'from': 'importing', 'to': 'active', 'values': {'size': 100},
+            'locations': [{'url': 'file:///x/%s' % image['id'], 'metadata': {}}],
+            'max_storage': 99})
+    assert refused.value.details['limit'] == 'max_storage'
+    assert client.get_image(owner, image['id'])['status'] == 'importing'
+    assert client.get_task(owner, task['id'])['status'] == 'processing'
