@@ -122,8 +122,10 @@ def main(argv=None):
     _make_private_dirs(data_dir, images_dir)
     database = 'sqlite:///' + os.path.join(data_dir, 'glance.sqlite')
     secret = _secret(data_dir)
+    # Both daemons know where imports stage data: the registry admits it as a location.
     common = {'registry_host': '127.0.0.1', 'registry_port': args.registry_port,
-              'registry_auth_secret': secret}
+              'registry_auth_secret': secret,
+              'node_staging_uri': 'file://' + os.path.join(data_dir, 'staging')}
     registry_conf = os.path.join(data_dir, 'glance-registry.generated.conf')
     api_conf = os.path.join(data_dir, 'glance-api.generated.conf')
     # Both daemons know the store: the registry admits only its locations.
@@ -132,8 +134,7 @@ def main(argv=None):
         'DEFAULT': dict(common, bind_host='127.0.0.1', bind_port=args.registry_port),
         'database': {'connection': database}, 'glance_store': store})
     _write_config(api_conf, {
-        'DEFAULT': dict(common, bind_host=args.host, bind_port=args.port,
-                        node_staging_uri='file://' + os.path.join(data_dir, 'staging')),
+        'DEFAULT': dict(common, bind_host=args.host, bind_port=args.port),
         'glance_store': store})
     extra = [arg for path in args.config_file
              for arg in ('--config-file', os.path.abspath(path))]

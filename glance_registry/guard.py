@@ -29,7 +29,7 @@ import threading
 import stores
 from glance_api.access import policy
 from glance_api.access import protections as protections_module
-from glance_api.data import import_filtering
+from glance_api.data import import_filtering, staging
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
 
@@ -45,14 +45,18 @@ def register_opts(conf):
     policy.register_opts(conf)
     protections_module.register_opts(conf)
     import_filtering.register_opts(conf)
+    staging.register_opts(conf)
 
 
 def list_opts():
     """The guard's options by group, for oslo-config-generator."""
     store_opts = dict(stores.list_opts())
-    return [('DEFAULT', store_opts['DEFAULT'] + protections_module.protection_opts),
+    staging_opts = dict(staging.list_opts())
+    return [('DEFAULT', store_opts['DEFAULT'] + protections_module.protection_opts
+             + staging_opts['DEFAULT']),
             ('glance_store', store_opts['glance_store']),
-            (import_filtering.GROUP, import_filtering.filtering_opts)]
+            (import_filtering.GROUP, import_filtering.filtering_opts),
+            (staging.GROUP, staging_opts[staging.GROUP])]
 
 
 class Guard:
@@ -205,7 +209,12 @@ class Guard:
     def _stores(self):
         with self._lock:
             if self._store_set is None:
-                self._store_set = stores.StoreSet.from_config(self.conf, probe=False)
+                # The staging store too: an import's staged data is a (hidden)
+                # location of its image, recorded through the registry as any other.
+                configured = stores.StoreSet.from_config(self.conf, probe=False)
+                self._store_set = stores.StoreSet.of(
+                    *configured, staging.from_conf(self.conf, probe=False),
+                    default=configured.default_id, multi=configured.multi)
             return self._store_set
 
 

@@ -288,7 +288,7 @@ class ImportJob:
             'locations': staging.other_locations(record) + [
                 location for _, location in locations],
             'properties': self._bookkeeping(failed, done=True),
-            'max_storage': self.svc.quotas.max_storage})
+            'max_storage': self.svc.quotas.max_storage(record['owner'])})
         if finished is not None:
             staging.discard(self.svc.staging, record)
             self._discard_own_staging()
@@ -309,7 +309,7 @@ class ImportJob:
             'locations': staging.other_locations(record) + [
                 location for _, location in locations],
             'properties': self._bookkeeping(failed, done=True),
-            'max_storage': self.svc.quotas.max_storage})
+            'max_storage': self.svc.quotas.max_storage(record['owner'])})
 
     def _targets(self, record):
         store_set = self.svc.stores
@@ -333,16 +333,16 @@ class ImportJob:
         # chunk stops the download there.
         content = inspection.Inspection.for_image(
             record, inspection.Rules.from_conf(self.conf))
-        if self.request.method == 'glance-download':
-            if self.token is None:
-                # Taken over from a dead worker: the caller's token died with it.
-                raise ImportFailed('A glance-download import cannot be resumed by '
-                                   'another worker: import the image again.')
-            source = remote_glance.open_data(self.conf, self.request.uri, self.token,
-                                             max_bytes=limit)
-        else:
-            source = fetch.open_url(self.conf, self.request.uri, max_bytes=limit)
+        if self.request.method == 'glance-download' and self.token is None:
+            # Taken over from a dead worker: the caller's token died with it.
+            raise ImportFailed('A glance-download import cannot be resumed by '
+                               'another worker: import the image again.')
         try:
+            if self.request.method == 'glance-download':
+                source = remote_glance.open_data(self.conf, self.request.uri,
+                                                 self.token, max_bytes=limit)
+            else:
+                source = fetch.open_url(self.conf, self.request.uri, max_bytes=limit)
             with source as response, staging_store.open_writer(
                         self.image_id, self.conf.hashing_algorithm) as writer:
                 for chunk in response.iter_content(self.conf.upload_chunk_size):

@@ -163,7 +163,8 @@ def create_task():
     values['properties'] = {key: value for key, value in document.items()
                             if key not in services().schemas.base_properties}
     record = services().registry.create_image(
-        ctx.identity, values, quota=services().quotas.for_image_write(creating=True),
+        ctx.identity, values,
+        quota=services().quotas.for_image_write(creating=True, owner=ctx.project_id),
         request_id=g.request_id)
     task = imports.start(services(), ctx.identity, record,
                          imports.Request('web-download', [], True,

@@ -37,7 +37,8 @@ def glance(tmp_path_factory, web):
             tmp_path_factory.mktemp('glance-import'),
             api_extra={'DEFAULT': {'image_size_cap': 8 * 1024 * 1024,
                                    'task_lease_time': 6},
-                       'import_filtering_opts': {'allowed_ports': '[%s]' % port}}
+                       'import_filtering_opts': {'allowed_ports': '[%s]' % port,
+                                                 'allowed_hosts': '[127.0.0.1]'}}
     ) as deployment:
         yield deployment
 
@@ -144,7 +145,7 @@ def test_web_download_from_a_refused_port_fails_its_task(glance, tenant, web):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     [task] = image_tasks(tenant, image['id'])
-    assert 'not allowed' in task['message']
+    assert 'not one this service may read' in task['message']
     after = tenant.image(image['id'])
     assert after['status'] == 'queued'
     assert 'os_glance_import_task' not in after

@@ -26,7 +26,8 @@ def glance(tmp_path_factory, web, qemu_img_binary):
             'DEFAULT': {'image_size_cap': 64 * MiB},
             'image_import_opts': {'image_import_plugins': '[image_conversion]'},
             'image_conversion': {'output_format': 'raw'},
-            'import_filtering_opts': {'allowed_ports': web.port}}
+            'import_filtering_opts': {'allowed_ports': web.port,
+                                      'allowed_hosts': '127.0.0.1'}}
     ) as glance:
         yield glance
 

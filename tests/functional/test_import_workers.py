@@ -62,7 +62,8 @@ def glance(tmp_path_factory, held_server):
             'DEFAULT': {'workers': 1, 'task_pool_threads': 1,
                         'task_pool_queue_size': 0, 'task_lease_time': LEASE,
                         'upload_lease_time': LEASE},
-            'import_filtering_opts': {'allowed_ports': port}}) as glance:
+            'import_filtering_opts': {'allowed_ports': port,
+                                      'allowed_hosts': '127.0.0.1'}}) as glance:
         yield glance
 
 

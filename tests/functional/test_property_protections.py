@@ -165,7 +165,8 @@ def test_a_malformed_protection_file_stops_the_api_at_start(tmp_path, rules,
     path.write_text(rules)
     database_url = 'sqlite:///%s' % (tmp_path / 'db.sqlite')
     deployment.db_sync(str(tmp_path), database_url)
-    api = processes.api_daemon(str(tmp_path), processes.free_port(), 'secret',
+    api = processes.api_daemon(str(tmp_path), processes.free_port(),
+                               processes.new_secret(),
                                str(tmp_path / 'images'), extra={'DEFAULT': {
                                    'property_protection_file': str(path),
                                    'property_protection_rule_format': rule_format}})

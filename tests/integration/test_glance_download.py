@@ -26,7 +26,8 @@ def federated(keystone, tmp_path_factory):
                                    'enabled_import_methods':
                                        '[glance-direct,web-download,copy-image,'
                                        'glance-download]'},
-                       'import_filtering_opts': {'allowed_ports': '[]'},
+                       'import_filtering_opts': {'allowed_ports': '[]',
+                                                 'allowed_hosts': '[127.0.0.1]'},
                        'keystone_authtoken': keystone.authtoken_config()}) as glance:
         keystone.admin_api('POST', '/regions', {'region': {'id': REMOTE_REGION}},
                            expect=(201, 409))

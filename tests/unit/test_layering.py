@@ -42,7 +42,7 @@ LAYERS = {
     # stores that say which locations exist; nothing else of the API.
     'glance_registry': ('glance_registry', 'stores', 'glance_api.access.policy',
                         'glance_api.access.protections',
-                        'glance_api.data.import_filtering'),
+                        'glance_api.data.import_filtering', 'glance_api.data.staging'),
     # The contract half: anyone may import it, so it imports nothing of the daemon.
     'glance_registry.client': ('glance_registry.client', 'glance_registry.process'),
     'glance_registry.process': ('glance_registry.client', 'glance_registry.process'),

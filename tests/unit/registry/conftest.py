@@ -73,7 +73,8 @@ def data_rules_config(workdir):
     with open(policy_path, 'w') as f:
         f.write(''.join('"%s": ""\n' % rule.name for rule in policy.RULES))
     return {
-        'DEFAULT': {'enabled_backends': 'root:file, web:http'},
+        'DEFAULT': {'enabled_backends': 'root:file, web:http',
+                    'node_staging_uri': 'file:///staging'},
         'glance_store': {'default_backend': 'root'},
         'root': {'filesystem_store_datadir': '/'},
         'import_filtering_opts': {'allowed_ports': ''},
