@@ -344,19 +344,35 @@ class RegistryClient(MetadefsClient):
     # -- health -------------------------------------------------------------------
 
     def healthy(self):
-        """Whether the registry answers its health check."""
+        """Whether the registry accepts this client's credentials and can write its
+        database (``health_problem`` is None)."""
+        return self.health_problem() is None
+
+    def health_problem(self, timeout=5):
+        """None when a signed call to the registry's ``GET /v1/health`` succeeds
+        within ``timeout`` seconds (the registry checked our credentials and wrote
+        to its database); else why not, in capitals, for a health check's body."""
         try:
-            status, _body = self._transport.request(
-                'GET', '/healthcheck', {}, None, min(self._timeout, 5))
-        except (http_transport.Unreachable, http_transport.NoAnswer):
-            return False
-        return status == 200
+            self._send('GET', '/v1/health', _HEALTH_CALLER,
+                       timeout=min(self._timeout, timeout))
+        except errors.Unauthorized:
+            # Every call would get 401 and the API would answer 503 to all of them.
+            return ('REGISTRY REFUSES OUR CREDENTIALS: registry_auth_secret differs '
+                    'between the API and the registry')
+        except errors.Unavailable as exc:
+            if exc.reason == 'database_unavailable':
+                return 'REGISTRY DATABASE UNAVAILABLE: %s' % exc.message
+            return 'REGISTRY UNAVAILABLE'
+        except errors.RegistryError as exc:
+            return 'REGISTRY UNHEALTHY: %s' % exc.message
+        return None
 
     # -- transport ----------------------------------------------------------------
 
     _IDEMPOTENT = frozenset(['GET', 'PUT', 'DELETE'])
 
-    def _send(self, method, path, identity, params=None, json=None, request_id=None):
+    def _send(self, method, path, identity, params=None, json=None, request_id=None,
+              timeout=None):
         if self._token_provider is not None:
             headers = {'X-Auth-Token': self._token_provider()}
         else:
@@ -375,11 +391,12 @@ class RegistryClient(MetadefsClient):
         for attempt in range(attempts):
             try:
                 status, content = self._transport.request(method, path, headers, data,
-                                                          self._timeout)
+                                                          timeout or self._timeout)
                 break
             except http_transport.NoAnswer:
                 raise errors.Unavailable('registry did not answer within %ss'
-                                         % self._timeout, reason='no_answer') from None
+                                         % (timeout or self._timeout),
+                                         reason='no_answer') from None
             except http_transport.Unreachable as exc:
                 # A keep-alive connection the server closed while it sat in the pool
                 # fails on first use; one fresh attempt tells that apart from a
@@ -399,6 +416,10 @@ class RegistryClient(MetadefsClient):
                                          reason='unexpected_answer')
             raise errors.from_response(status, body)
         return body
+
+
+# Who the health check calls as: nobody in particular (the call reads nothing).
+_HEALTH_CALLER = Identity(user_id=None, project_id=None)
 
 
 def _quote(segment):
