@@ -19,6 +19,7 @@ from glance_api.http import auth, errors, healthcheck, keepalive, route_rules
 from glance_api.images import schemas
 from glance_api.services import Services
 from glance_api.v2 import messages, routes, versions
+from glance_registry import process
 from glance_registry.client import RegistryClient
 
 LOG = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ def create_app(conf, registry=None, store_set=None):
     def _build_context():
         g.request_id = auth.request_id(request.environ)
         g.context = context.context_for(request.headers, g.request_id, conf)
+        # On every line logged for this request, here and (through the registry
+        # client) in the registry's log.
+        process.bind_request(g.request_id, g.context.user_id, g.context.project_id)
 
     @app.before_request
     def _check_request_shape():

@@ -88,4 +88,5 @@ def list_opts():
         (import_filtering.GROUP, import_filtering.filtering_opts),
         ('glance_store', store_opts['glance_store']),
         (healthcheck.GROUP, healthcheck.healthcheck_opts),
+        ('DEFAULT', process.logging_opts()),
     ]

@@ -11,7 +11,6 @@ docs/registry-api.rst, in one place.
 """
 
 import logging
-import time
 import uuid
 
 import peewee
@@ -19,6 +18,7 @@ import webob
 
 from glance_registry import auth
 from glance_registry import db as db_module
+from glance_registry import process
 from glance_registry import responses
 from glance_registry import routes
 from glance_registry.client import errors
@@ -44,11 +44,12 @@ class Registry:
         self.accept_service_tokens = accept_service_tokens
 
     def __call__(self, environ, start_response):
-        started = time.monotonic()
         request = webob.Request(environ)
+        # The API's request id, so one id traces a request through both daemons' logs.
         request_id = request.headers.get(REQUEST_ID_HEADER) or 'req-%s' % uuid.uuid4()
+        process.bind_request(request_id)
         try:
-            response = self._dispatch(request)
+            response = self._dispatch(request, request_id)
         except errors.RegistryError as exc:
             response = responses.error(exc)
         except (peewee.DatabaseError, peewee.InterfaceError) as exc:
@@ -60,13 +61,9 @@ class Registry:
                 'Internal error; the registry log has the details of request %s'
                 % request_id, reason='internal_error', request_id=request_id))
         response.headers[REQUEST_ID_HEADER] = request_id
-        if LOG.isEnabledFor(logging.DEBUG):
-            LOG.debug('%s %s %d %.1fms %s', request.method, _path(environ),
-                      response.status_code, (time.monotonic() - started) * 1000,
-                      request_id)
         return response(environ, start_response)
 
-    def _dispatch(self, request):
+    def _dispatch(self, request, request_id):
         try:
             path = request.path_info
         except UnicodeDecodeError:
@@ -78,6 +75,7 @@ class Registry:
                                     reason='invalid_request')
         if path != '/healthcheck':
             caller = auth.authenticate(request, self.secret, self.accept_service_tokens)
+            process.bind_request(request_id, caller.user_id, caller.project_id)
         else:
             caller = None
         allowed = []

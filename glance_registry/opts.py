@@ -64,4 +64,5 @@ def list_opts():
         (None, _server_opts() + [_secret_opt()] + auth.auth_opts
          + list_params.limit_opts + catalog.catalog_opts),
         ('database', database_opts),
+        (None, process.logging_opts()),
     ]

@@ -24,6 +24,7 @@ import urllib.parse
 import orjson
 from oslo_config import cfg
 
+from glance_registry import process
 from glance_registry.client import errors
 from glance_registry.client import transport as http_transport
 from glance_registry.client.identity import Identity
@@ -377,6 +378,8 @@ class RegistryClient(MetadefsClient):
             headers = {'X-Auth-Token': self._token_provider()}
         else:
             headers = identity.sign(self._secret)
+        # The caller's request id, so the registry's log lines carry it too.
+        request_id = request_id or process.current_request_id()
         if request_id:
             headers['X-Openstack-Request-Id'] = request_id
         data = None
