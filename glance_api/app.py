@@ -13,6 +13,7 @@ import logging
 from flask import Flask, g, request
 
 import stores
+from glance_api import notifications
 from glance_api.access import context, policy, protections, quotas
 from glance_api.data import store_data
 from glance_api.http import auth, errors, healthcheck, keepalive, route_rules
@@ -46,7 +47,8 @@ def create_app(conf, registry=None, store_set=None):
         schemas=schemas.Schemas(conf),
         policy=enforcer,
         quotas=quotas.Quotas(conf),
-        protections=protections.PropertyProtections.from_config(conf, enforcer))
+        protections=protections.PropertyProtections.from_config(conf, enforcer),
+        notifier=notifications.Notifier(conf))
     bodiless = routes.bodiless_endpoints()
 
     @app.before_request
@@ -76,5 +78,6 @@ def create_app(conf, registry=None, store_set=None):
 
 def start_worker(app):
     """Start what one API worker process runs besides requests: the periodic sweep
-    of its writable stores. Called once per worker, after the fork."""
+    of its writable stores and the sender of its notifications. Called once per worker, after the fork."""
     store_data.start_sweeper(app.extensions['glance'].stores)
+    app.extensions['glance'].notifier.start()

@@ -9,6 +9,7 @@ import itertools
 from oslo_config import cfg
 
 import stores
+from glance_api import notifications
 from glance_api.access import policy, protections, quotas
 from glance_api.data import import_filtering, inspection, locations
 from glance_api.http import healthcheck
@@ -73,6 +74,7 @@ def register_opts(conf):
     protections.register_opts(conf)
     locations.register_opts(conf)
     healthcheck.register_opts(conf)
+    notifications.register_opts(conf)
 
 
 def list_opts():
@@ -88,5 +90,6 @@ def list_opts():
         (import_filtering.GROUP, import_filtering.filtering_opts),
         ('glance_store', store_opts['glance_store']),
         (healthcheck.GROUP, healthcheck.healthcheck_opts),
-        ('DEFAULT', process.logging_opts()),
+        ('DEFAULT', process.logging_opts() + notifications.notification_opts),
+        *notifications.list_opts(),
     ]

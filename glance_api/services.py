@@ -17,6 +17,7 @@ if typing.TYPE_CHECKING:
 
     from glance_api.access.protections import PropertyProtections
     from glance_api.access.quotas import Quotas
+    from glance_api.notifications import Notifier
     from glance_api.images.schemas import Schemas
     from glance_registry.client import RegistryClient
     from stores import StoreSet
@@ -35,6 +36,8 @@ class Services:
     quotas: Quotas
     #: None when properties are not protected.
     protections: PropertyProtections | None = None
+    #: Sends ``glance_api.notifications.notify``'s; None: nothing is sent.
+    notifier: Notifier | None = None
 
 
 def services() -> Services:

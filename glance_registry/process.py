@@ -192,9 +192,13 @@ class _GunicornLogger(glogging.Logger):
             request_id = next((value for name, value in resp.headers
                                if name.lower() == REQUEST_ID_HEADER), '-')
             path = environ.get('RAW_URI') or environ.get('PATH_INFO', '')
+            sent = resp.sent or 0
+            if not sent and req.method != 'HEAD':
+                # Bodies sent with sendfile() are not counted by gunicorn.
+                sent = resp.response_length or 0
             ACCESS_LOG.info('%s "%s %s" status: %s len: %d time: %.6f request: %s',
                             environ.get('REMOTE_ADDR', '-'), req.method, path,
-                            (resp.status or '-').split(' ')[0], resp.sent or 0,
+                            (resp.status or '-').split(' ')[0], sent,
                             request_time.total_seconds(), request_id)
         finally:
             unbind_request()

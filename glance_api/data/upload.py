@@ -21,7 +21,9 @@ from flask import g, request
 from glance_api.access import quotas
 from glance_api.data import inspection, store_data
 from glance_api.data.store_data import caller_credentials
+from glance_api import notifications
 from glance_api.http import errors, upload_body
+from glance_api.images import notifications as payloads
 from glance_api.services import services
 from glance_registry.client import errors as registry_errors
 from glance_registry.client.leases import LeaseKeeper
@@ -58,6 +60,7 @@ def upload(record, store, expected_size, limit):
         LOG.warning('image %s: its previous upload stopped renewing its lease; '
                     'taking over', image_id)
         store_data.discard_abandoned(image_id)
+    notifications.notify(ctx, 'image.prepare', payloads.image(claimed))
 
     reservation = quotas.Reservation(
         registry, ctx.identity, image_id, services().quotas.max_storage,
@@ -77,6 +80,9 @@ def upload(record, store, expected_size, limit):
                           content)
     except BaseException as exc:
         _give_back(image_id, upload_id)
+        # As upstream: an error notification whose payload is a message.
+        notifications.notify(ctx, 'image.upload', 'Image %s could not be uploaded: '
+                             '%s' % (image_id, type(exc).__name__), priority='error')
         if isinstance(exc, store_errors.StoreUnavailable):
             # The driver's message names the backend (hosts, accounts, object
             # names): for the log, not for the client.
@@ -97,9 +103,9 @@ def upload(record, store, expected_size, limit):
               'checksum': stored.checksum, 'os_hash_algo': conf.hashing_algorithm,
               'os_hash_value': stored.multihash}
     try:
-        registry.transition_status(ctx.identity, image_id, 'saving', 'active',
-                                   values=values, locations=[location],
-                                   upload_id=upload_id, request_id=g.request_id)
+        published = registry.transition_status(
+            ctx.identity, image_id, 'saving', 'active', values=values,
+            locations=[location], upload_id=upload_id, request_id=g.request_id)
     except (registry_errors.NotFound, registry_errors.Conflict) as exc:
         if exc.reason == 'taken_over':
             # Only if committing took longer than the lease just renewed. The new
@@ -113,6 +119,8 @@ def upload(record, store, expected_size, limit):
         _discard(store, stored.url)
         _give_back(image_id, upload_id)
         raise
+    notifications.notify(ctx, 'image.upload', payloads.image(published))
+    notifications.notify(ctx, 'image.activate', payloads.image(published))
     return location
 
 

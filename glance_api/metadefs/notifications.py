@@ -1,4 +1,4 @@
-"""Where the catalog's writes would be announced, once notifications exist.
+"""Where the catalog's writes are announced on the message bus.
 
 Every write of ``glance_api.v2.metadefs`` calls ``emit`` exactly once on success
 (a bulk tag creation once per tag), with upstream's event type and the API
@@ -11,15 +11,13 @@ document of what was written (deleted things as they were):
 - ``metadef_resource_type.create``, ``.delete`` (associations)
 - ``metadef_tag.create``, ``.update``, ``.delete``
 
-Sending them (oslo.messaging, upstream's payload shapes) belongs here alone.
+They are sent with ``glance_api.notifications.notify`` (oslo.messaging), the
+document as the payload.
 """
 
-import logging
-
-LOG = logging.getLogger(__name__)
+from glance_api import notifications
 
 
 def emit(ctx, event_type, payload):
-    """Announce ``event_type`` about ``payload``; for now, a debug log line."""
-    LOG.debug('%s by %s (request %s): %s', event_type, ctx.user_id, ctx.request_id,
-              payload.get('namespace') or payload.get('name'))
+    """Announce ``event_type`` about ``payload`` (after the write committed)."""
+    notifications.notify(ctx, event_type, payload)

@@ -11,10 +11,12 @@ import urllib.parse
 from flask import g, request
 import werkzeug.routing
 
+from glance_api import notifications
 from glance_api.access import attributes, policy
 from glance_api.data import locations, store_acls, store_data, verification
 from glance_api.http import errors, json_body, responses
 from glance_api.images import lookup, patch
+from glance_api.images import notifications as payloads
 from glance_api.services import services
 from glance_registry.client import errors as registry_errors
 from glance_registry.client import list_params
@@ -79,6 +81,7 @@ def create_image():
     record = services().registry.create_image(
         ctx.identity, values, quota=services().quotas.for_image_write(creating=True),
         request_id=g.request_id)
+    notifications.notify(ctx, 'image.create', payloads.image(record))
     headers = {'Location': '/v2/images/%s' % record['id']}
     if services().stores.multi:
         headers['OpenStack-image-store-ids'] = ','.join(
@@ -216,8 +219,10 @@ def _attribute_update(ctx, record, changes):
 def _write_attributes(ctx, record, update):
     """Write an ``_attribute_update``; the image record after."""
     image_id = record['id']
-    return services().registry.update_image(ctx.identity, image_id,
-                                            request_id=g.request_id, **update)
+    updated = services().registry.update_image(ctx.identity, image_id,
+                                               request_id=g.request_id, **update)
+    notifications.notify(ctx, 'image.update', payloads.image(updated))
+    return updated
 
 
 def delete_image(image_id):
@@ -230,6 +235,7 @@ def delete_image(image_id):
                                % image_id)
     deleted = services().registry.delete_image(ctx.identity, image_id,
                                                request_id=g.request_id)
+    notifications.notify(ctx, 'image.delete', payloads.image(deleted, deleted=True))
     purge_locations(deleted)
     if deleted['status'] == 'saving':
         # An upload that died mid-way may have left a temporary file or segments

@@ -32,8 +32,9 @@ _API_BELOW = {
                       'glance_api.metadefs', 'glance_api.data'),
 }
 _API_OUTSIDE = ('glance_registry.client', 'glance_registry.process', 'stores')
-# What every layer may import: the Services record, and option types.
-_API_GROUND = ('glance_api.services', 'glance_api.option_types')
+# What every layer may import: the Services record, option types, and notify().
+_API_GROUND = ('glance_api.services', 'glance_api.option_types',
+               'glance_api.notifications')
 
 LAYERS = {
     'stores': ('stores',),
@@ -44,7 +45,7 @@ LAYERS = {
     # The API talks to the registry only through its contract half; its top-level
     # modules (app, cmd, opts, all_in_one) compose every layer.
     'glance_api': ('glance_api',) + _API_OUTSIDE,
-    **{ground: (ground,) for ground in _API_GROUND},
+    **{ground: _API_GROUND for ground in _API_GROUND},
     **{layer: (layer,) + _API_GROUND + below + _API_OUTSIDE
        for layer, below in _API_BELOW.items()},
 }
