@@ -20,7 +20,7 @@ from glance_api.http import auth, errors, healthcheck, keepalive, route_rules
 from glance_api.images import schemas
 from glance_api.services import Services
 from glance_api.v2 import messages, routes, versions
-from glance_registry import process
+from glance_registry import metrics, process
 from glance_registry.client import RegistryClient
 
 LOG = logging.getLogger(__name__)
@@ -58,6 +58,8 @@ def create_app(conf, registry=None, store_set=None):
         # On every line logged for this request, here and (through the registry
         # client) in the registry's log.
         process.bind_request(g.request_id, g.context.user_id, g.context.project_id)
+        request.environ[process.ROUTE_ENVIRON] = (request.url_rule.rule
+                                                  if request.url_rule else None)
 
     @app.before_request
     def _check_request_shape():
@@ -70,6 +72,7 @@ def create_app(conf, registry=None, store_set=None):
     wsgi_app = auth.wrap(app.wsgi_app, conf, unauthenticated=[
         functools.partial(versions.VersionNegotiation, conf=conf)])
     wsgi_app = healthcheck.Healthcheck(wsgi_app, conf, registry)
+    wsgi_app = metrics.Endpoint(wsgi_app)
     # Outermost: whoever answers (a 401 from the auth layer too) may leave a body
     # unread on a keep-alive connection.
     app.wsgi_app = keepalive.KeepAliveGuard(wsgi_app)

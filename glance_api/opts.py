@@ -13,7 +13,7 @@ from glance_api import notifications
 from glance_api.access import policy, protections, quotas
 from glance_api.data import import_filtering, inspection, locations
 from glance_api.http import healthcheck
-from glance_registry import client, process
+from glance_registry import client, metrics, process
 from glance_registry.client import list_params, vocabulary
 
 DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi',
@@ -75,6 +75,7 @@ def register_opts(conf):
     locations.register_opts(conf)
     healthcheck.register_opts(conf)
     notifications.register_opts(conf)
+    metrics.register_opts(conf)
 
 
 def list_opts():
@@ -92,4 +93,5 @@ def list_opts():
         (healthcheck.GROUP, healthcheck.healthcheck_opts),
         ('DEFAULT', process.logging_opts() + notifications.notification_opts),
         *notifications.list_opts(),
+        (metrics.GROUP, metrics.metrics_opts),
     ]

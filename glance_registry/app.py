@@ -18,6 +18,7 @@ import webob
 
 from glance_registry import auth
 from glance_registry import db as db_module
+from glance_registry import metrics
 from glance_registry import process
 from glance_registry import responses
 from glance_registry import routes
@@ -86,6 +87,8 @@ class Registry:
             if route.method != request.method:
                 allowed.append(route.method)
                 continue
+            request.environ[process.ROUTE_ENVIRON] = metrics.route_label(
+                route.pattern.pattern)
             if route.authenticated and caller is None:
                 raise errors.Unauthorized('missing registry credentials',
                                           reason='invalid_credentials')
@@ -136,4 +139,4 @@ def create_app(conf):
     registry = Registry(db, conf.registry_auth_secret, conf.limit_param_default,
                         conf.api_limit_max,
                         accept_service_tokens=conf.accept_service_tokens)
-    return auth.wrap(registry, conf)
+    return metrics.Endpoint(auth.wrap(registry, conf))

@@ -32,6 +32,8 @@ from oslo_context import context as oslo_context
 from oslo_log import _options as oslo_log_options
 from oslo_log import log as oslo_log
 
+from glance_registry import metrics
+
 LOG = logging.getLogger(__name__)
 
 #: The exit status of a daemon that refused to start (bad configuration, unusable
@@ -172,6 +174,17 @@ def current_request_id():
 
 
 ACCESS_LOG = logging.getLogger('glance.access')
+#: Where an application names the route that served a request (its pattern), for
+#: the metrics.
+ROUTE_ENVIRON = 'glance.route'
+
+
+def _content_length(environ):
+    try:
+        return int(environ.get('CONTENT_LENGTH') or 0)
+    except ValueError:
+        return 0
+
 REQUEST_ID_HEADER = 'x-openstack-request-id'
 
 
@@ -196,10 +209,13 @@ class _GunicornLogger(glogging.Logger):
             if not sent and req.method != 'HEAD':
                 # Bodies sent with sendfile() are not counted by gunicorn.
                 sent = resp.response_length or 0
+            status = (resp.status or '-').split(' ')[0]
             ACCESS_LOG.info('%s "%s %s" status: %s len: %d time: %.6f request: %s',
                             environ.get('REMOTE_ADDR', '-'), req.method, path,
-                            (resp.status or '-').split(' ')[0], sent,
-                            request_time.total_seconds(), request_id)
+                            status, sent, request_time.total_seconds(), request_id)
+            metrics.observe_request(environ.get(ROUTE_ENVIRON), req.method, status,
+                                    request_time.total_seconds(),
+                                    _content_length(environ), sent)
         finally:
             unbind_request()
 
@@ -239,6 +255,7 @@ def serve(factory, conf, name):
         'errorlog': '-',
         'loglevel': _level(conf).lower(),
         'logger_class': _GunicornLogger,
+        'child_exit': lambda _arbiter, worker: metrics.worker_exited(worker.pid),
         # gunicorn >= 23 opens one control socket per user in ~/.gunicorn, which
         # several daemons on one host would fight over.
         'control_socket_disable': True,
@@ -247,7 +264,11 @@ def serve(factory, conf, name):
                               if k in _known_settings()})
     LOG.info('%s listening on http://%s:%d/ with %d worker(s) x %d thread(s)',
              name, conf.bind_host, conf.bind_port, conf.workers, conf.threads)
-    app.run()
+    cleanup = metrics.prepare(conf)
+    try:
+        app.run()
+    finally:
+        cleanup()
 
 
 def _known_settings():

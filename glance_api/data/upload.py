@@ -25,6 +25,7 @@ from glance_api import notifications
 from glance_api.http import errors, upload_body
 from glance_api.images import notifications as payloads
 from glance_api.services import services
+from glance_registry import metrics
 from glance_registry.client import errors as registry_errors
 from glance_registry.client.leases import LeaseKeeper
 from stores import errors as store_errors
@@ -75,15 +76,19 @@ def upload(record, store, expected_size, limit):
             # part of what they need could together fill the quota and refuse
             # each other, where some of them fit.
             reservation.cover_exactly(declared)
-        stored = _receive(store, image_id, expected_size, limit, conf, reservation,
-                          _UploadLease(image_id, conf.upload_lease_time, upload_id),
-                          content)
+        with metrics.upload_in_flight():
+            stored = _receive(store, image_id, expected_size, limit, conf,
+                              reservation, _UploadLease(image_id,
+                                                        conf.upload_lease_time,
+                                                        upload_id),
+                              content)
     except BaseException as exc:
         _give_back(image_id, upload_id)
         # As upstream: an error notification whose payload is a message.
         notifications.notify(ctx, 'image.upload', 'Image %s could not be uploaded: '
                              '%s' % (image_id, type(exc).__name__), priority='error')
         if isinstance(exc, store_errors.StoreUnavailable):
+            metrics.count_store_error(store.store_id, 'write')
             # The driver's message names the backend (hosts, accounts, object
             # names): for the log, not for the client.
             LOG.warning('upload of image %s to store %s failed: %s', image_id,
@@ -119,6 +124,7 @@ def upload(record, store, expected_size, limit):
         _discard(store, stored.url)
         _give_back(image_id, upload_id)
         raise
+    metrics.count_uploaded(store.store_id, stored.size)
     notifications.notify(ctx, 'image.upload', payloads.image(published))
     notifications.notify(ctx, 'image.activate', payloads.image(published))
     return location

@@ -19,11 +19,13 @@ exceeding one raises ``errors.TooLarge`` (reason ``over_limit``) whose
 """
 
 import dataclasses
+import time
 import urllib.parse
 
 import orjson
 from oslo_config import cfg
 
+from glance_registry import metrics
 from glance_registry import process
 from glance_registry.client import errors
 from glance_registry.client import transport as http_transport
@@ -392,15 +394,22 @@ class RegistryClient(MetadefsClient):
             path += '?' + urllib.parse.urlencode(params, doseq=True, safe=',:')
         attempts = 2 if method in self._IDEMPOTENT else 1
         for attempt in range(attempts):
+            started = time.monotonic()
             try:
                 status, content = self._transport.request(method, path, headers, data,
                                                           timeout or self._timeout)
+                metrics.observe_registry_call(method, status,
+                                              time.monotonic() - started)
                 break
             except http_transport.NoAnswer:
+                metrics.observe_registry_call(method, 'no_answer',
+                                              time.monotonic() - started)
                 raise errors.Unavailable('registry did not answer within %ss'
                                          % (timeout or self._timeout),
                                          reason='no_answer') from None
             except http_transport.Unreachable as exc:
+                metrics.observe_registry_call(method, 'unreachable',
+                                              time.monotonic() - started)
                 # A keep-alive connection the server closed while it sat in the pool
                 # fails on first use; one fresh attempt tells that apart from a
                 # registry that is really down.

@@ -31,7 +31,8 @@ _API_BELOW = {
     'glance_api.v2': ('glance_api.http', 'glance_api.access', 'glance_api.images',
                       'glance_api.metadefs', 'glance_api.data'),
 }
-_API_OUTSIDE = ('glance_registry.client', 'glance_registry.process', 'stores')
+_API_OUTSIDE = ('glance_registry.client', 'glance_registry.process',
+                'glance_registry.metrics', 'stores')
 # What every layer may import: the Services record, option types, and notify().
 _API_GROUND = ('glance_api.services', 'glance_api.option_types',
                'glance_api.notifications')
@@ -40,8 +41,12 @@ LAYERS = {
     'stores': ('stores',),
     'glance_registry': ('glance_registry',),
     # The contract half: anyone may import it, so it imports nothing of the daemon.
-    'glance_registry.client': ('glance_registry.client', 'glance_registry.process'),
-    'glance_registry.process': ('glance_registry.client', 'glance_registry.process'),
+    'glance_registry.client': ('glance_registry.client', 'glance_registry.process',
+                               'glance_registry.metrics'),
+    'glance_registry.process': ('glance_registry.client', 'glance_registry.process',
+                                'glance_registry.metrics'),
+    # Both daemons' Prometheus metrics, also recorded by the registry client.
+    'glance_registry.metrics': ('glance_registry.metrics',),
     # The API talks to the registry only through its contract half; its top-level
     # modules (app, cmd, opts, all_in_one) compose every layer.
     'glance_api': ('glance_api',) + _API_OUTSIDE,
@@ -53,7 +58,8 @@ LAYERS = {
 # Libraries of the registry's database, which only the daemon half may load.
 DATABASE_LIBRARIES = ('peewee', 'playhouse')
 # Every import of the contract half also runs these packages' __init__ modules.
-CONTRACT = ('glance_registry.client', 'glance_registry.process', 'glance_registry')
+CONTRACT = ('glance_registry.client', 'glance_registry.process',
+            'glance_registry.metrics', 'glance_registry')
 
 
 def _under(module, prefix):
