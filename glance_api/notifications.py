@@ -76,6 +76,13 @@ def notify(context, event_type, payload, priority='info'):
         notifier.notify(context, event_type, payload, priority)
 
 
+def enabled():
+    """Whether notifications are sent at all: skip work that only a notification
+    needs (an extra registry read) when they are not."""
+    notifier = services().notifier
+    return notifier is not None and notifier.enabled
+
+
 class Notifier:
     """One API worker's notifier: a queue and the thread that sends it."""
 

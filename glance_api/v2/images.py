@@ -275,12 +275,14 @@ def _change_activation(image_id, action, from_status, to_status):
         raise errors.Forbidden("Not allowed to %s image in status '%s'"
                                % (action, record['status']))
     try:
-        services().registry.transition_status(ctx.identity, image_id, from_status,
-                                              to_status, request_id=g.request_id)
+        changed = services().registry.transition_status(
+            ctx.identity, image_id, from_status, to_status, request_id=g.request_id)
     except registry_errors.Conflict as exc:
         # Someone else changed the status first; if they did our job, fine.
         if exc.details.get('current_status') != to_status:
             raise
+        return
+    notifications.notify(ctx, 'image.update', payloads.image(changed))
 
 
 def add_tag(image_id, tag):
@@ -293,6 +295,7 @@ def add_tag(image_id, tag):
     services().registry.add_tag(ctx.identity, image_id, tag,
                                 max_tags=services().conf.image_tag_quota,
                                 request_id=g.request_id)
+    _announce_update(ctx, image_id)
     return responses.no_content()
 
 
@@ -303,4 +306,13 @@ def delete_tag(image_id, tag):
     policy.enforce(ctx, 'modify_image', record)
     services().registry.delete_tag(ctx.identity, image_id, tag,
                                    request_id=g.request_id)
+    _announce_update(ctx, image_id)
     return responses.no_content()
+
+
+def _announce_update(ctx, image_id):
+    """``image.update`` with the image as committed (read again: only then)."""
+    if notifications.enabled():
+        notifications.notify(ctx, 'image.update', payloads.image(
+            services().registry.get_image(ctx.identity, image_id,
+                                          request_id=g.request_id)))

@@ -114,13 +114,16 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
                           json={'status': 'accepted'}).status_code == 200
         assert owner.delete('/v2/images/%s/members/friend-project'
                             % image_id).status_code == 204
+        assert owner.put('/v2/images/%s/tags/gold' % image_id).status_code == 204
+        assert glance.client().post('/v2/images/%s/actions/deactivate'
+                                    % image_id).status_code == 204
         assert owner.delete('/v2/images/%s' % image_id).status_code == 204
 
         # A refused upload: image.prepare, then image.upload as an error.
         refused = owner.create_image(name='refused', disk_format='qcow2')
         assert owner.upload(refused['id'], data).status_code == 400
 
-        notifications = bus.received('info', 12)
+        notifications = bus.received('info', 14)
         errors = bus.received('error', 1)
 
     events = [(n['event_type'], n['priority'], n['publisher_id'])
@@ -128,8 +131,8 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
     assert events == [(event, 'INFO', 'image.localhost') for event in (
         'image.create', 'image.update', 'image.prepare', 'image.upload',
         'image.activate', 'image.send', 'image.member.create',
-        'image.member.update', 'image.member.delete', 'image.delete',
-        'image.create', 'image.prepare')]
+        'image.member.update', 'image.member.delete', 'image.update',
+        'image.update', 'image.delete', 'image.create', 'image.prepare')]
     payloads = [n['payload'] for n in notifications]
     for payload in payloads[:5] + payloads[9:]:
         assert set(payload) == IMAGE_FIELDS
@@ -156,7 +159,9 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
         assert (payload['image_id'], payload['member_id'], payload['status'],
                 payload['deleted']) == (image_id, 'friend-project', status, deleted)
     assert payloads[8]['deleted_at']
-    deleted = payloads[9]
+    tagged, deactivated, deleted = payloads[9:12]
+    assert (tagged['tags'], tagged['status']) == (['gold'], 'active')
+    assert deactivated['status'] == 'deactivated'
     assert (deleted['id'], deleted['deleted']) == (image_id, True)
     assert deleted['deleted_at']
     assert [(e['event_type'], e['priority']) for e in errors] == [
@@ -165,8 +170,11 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
 
 
 def test_catalog_writes_are_announced_and_disabled_ones_are_not(bus, tmp_path):
-    with deployment.running(tmp_path / 'glance', api_extra=_notifying(
-            bus.topic, disabled_notifications='metadef_tag,image.create')) as glance:
+    # Upstream's old option names, still read.
+    with deployment.running(tmp_path / 'glance', api_extra={'DEFAULT': {
+            'workers': 1, 'transport_url': RABBIT_URL,
+            'notification_driver': 'messagingv2', 'notification_topics': bus.topic,
+            'disabled_notifications': 'metadef_tag,image.create'}}) as glance:
         admin = glance.client()
         assert admin.post('/v2/metadefs/namespaces', json={
             'namespace': 'Test::Announced', 'visibility': 'public',
