@@ -15,7 +15,7 @@ def _lines(path):
 def test_a_request_id_traces_a_request_through_both_daemons_logs(tmp_path):
     api_log, registry_log = tmp_path / 'api-oslo.log', tmp_path / 'registry-oslo.log'
     with deployment.running(tmp_path / 'glance', api_extra={
-            'DEFAULT': {'log_file': str(api_log)}}, registry_extra={
+            'DEFAULT': {'log_file': str(api_log), 'debug': 'true'}}, registry_extra={
             # Any case, as operators write it (it used to fail the start).
             'DEFAULT': {'log_file': str(registry_log), 'use_json': 'true',
                         'log_level': 'debug'}}) as glance:
@@ -36,8 +36,9 @@ def test_a_request_id_traces_a_request_through_both_daemons_logs(tmp_path):
                      access), access
     assert any('glance.access' in line and '"GET /v2/images/0000' in line
                and 'status: 404' in line and missing_id in line for line in api_lines)
-    # gunicorn's own lines go to the same file.
+    # gunicorn's own lines go to the same file, at the level debug asks for.
     assert any('Booting worker' in line for line in api_lines)
+    assert any(' DEBUG gunicorn.error ' in line for line in api_lines)
 
     records = [json.loads(line) for line in _lines(registry_log)]
     registry_access = [r for r in records if r['name'] == 'glance.access'
