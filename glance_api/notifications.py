@@ -21,10 +21,16 @@ Configuration, upstream's names: ``[oslo_messaging_notifications] driver``
 import logging
 import queue
 import threading
+import warnings
 
-import oslo_messaging
 from oslo_config import cfg
-from oslo_messaging import opts as messaging_opts
+
+with warnings.catch_warnings():
+    # oslo.messaging loads eventlet, which warns on every start that it is
+    # deprecated; nothing here runs on it (gunicorn threads).
+    warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
+    import oslo_messaging
+    from oslo_messaging import opts as messaging_opts
 
 from glance_api.services import services
 
