@@ -191,8 +191,13 @@ def test_catalog_writes_are_announced_and_disabled_ones_are_not(bus, tmp_path):
     assert [(n['event_type'], n['priority']) for n in notifications] == [
         ('metadef_namespace.create', 'INFO'), ('metadef_property.create', 'INFO'),
         ('metadef_namespace.delete', 'INFO')]
-    assert notifications[0]['payload']['namespace'] == 'Test::Announced'
-    assert notifications[1]['payload']['name'] == 'speed'
+    created, prop, deleted = (n['payload'] for n in notifications)
+    assert (created['namespace'], created['visibility'], created['deleted'],
+            created['deleted_at']) == ('Test::Announced', 'public', False, None)
+    assert (prop['name'], prop['type'], prop['deleted']) == ('speed', 'integer',
+                                                             False)
+    assert (deleted['namespace'], deleted['deleted']) == ('Test::Announced', True)
+    assert deleted['deleted_at'].endswith('Z')
 
 
 def test_a_broker_that_is_down_neither_fails_nor_slows_api_calls(tmp_path):
