@@ -81,6 +81,7 @@ def create_app(conf, registry=None, store_set=None):
 
 def start_worker(app):
     """Start what one API worker process runs besides requests: the periodic sweep
-    of its writable stores and the sender of its notifications. Called once per worker, after the fork."""
+    of its writable stores and the sender of its notifications. Called once per
+    worker, after the fork."""
     store_data.start_sweeper(app.extensions['glance'].stores)
     app.extensions['glance'].notifier.start()
