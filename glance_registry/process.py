@@ -264,7 +264,11 @@ def serve(factory, conf, name):
                               if k in _known_settings()})
     LOG.info('%s listening on http://%s:%d/ with %d worker(s) x %d thread(s)',
              name, conf.bind_host, conf.bind_port, conf.workers, conf.threads)
-    cleanup = metrics.prepare(conf)
+    try:
+        cleanup = metrics.prepare(conf)
+    except OSError as exc:
+        raise Refused('cannot serve metrics on %s:%s: %s' % (
+            conf.metrics.bind_host, conf.metrics.bind_port, exc)) from None
     try:
         app.run()
     finally:

@@ -2,7 +2,9 @@
 read with prometheus_client's own parser, every worker's samples added up."""
 
 import os
+import socket
 
+import pytest
 import requests
 from prometheus_client import parser
 
@@ -86,3 +88,19 @@ def test_both_daemons_count_requests_latency_bytes_and_registry_round_trips(
                   method='POST', status='201') == 1
     assert _value(registry, 'glance_http_requests_total',
                   route='/v1/images/{image_id}', method='GET', status='200') >= 10
+
+
+def test_a_metrics_port_in_use_refuses_to_start(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        daemon = processes.registry_daemon(
+            str(tmp_path), 'sqlite:///%s' % (tmp_path / 'unused.sqlite'),
+            processes.new_secret(),
+            extra={'metrics': {'enabled': 'true', 'bind_port': port}})
+        deployment.db_sync(str(tmp_path), daemon.config['database']['connection'])
+        with pytest.raises(RuntimeError) as failed:
+            daemon.start()
+    assert 'exited with 2' in str(failed.value)
+    assert 'cannot serve metrics on 127.0.0.1:%d' % port in str(failed.value)
