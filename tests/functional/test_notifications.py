@@ -24,6 +24,13 @@ IMAGE_FIELDS = {
     'deleted_at', 'os_hidden', 'os_hash_algo', 'os_hash_value'}
 MEMBER_FIELDS = {'image_id', 'member_id', 'status', 'created_at', 'updated_at',
                  'deleted', 'deleted_at'}
+NAMESPACE_FIELDS = {'namespace', 'namespace_old', 'display_name', 'protected',
+                    'visibility', 'owner', 'description', 'created_at', 'updated_at',
+                    'deleted', 'deleted_at'}
+PROPERTY_FIELDS = {'namespace', 'name', 'name_old', 'type', 'title', 'description',
+                   'maximum', 'minimum', 'enum', 'pattern', 'minLength', 'maxLength',
+                   'confidential', 'items', 'uniqueItems', 'minItems', 'maxItems',
+                   'additionalItems', 'deleted', 'deleted_at'}
 SEND_FIELDS = {'bytes_sent', 'image_id', 'owner_id', 'receiver_tenant_id',
                'receiver_user_id'}
 
@@ -184,19 +191,30 @@ def test_catalog_writes_are_announced_and_disabled_ones_are_not(bus, tmp_path):
         assert admin.post('/v2/metadefs/namespaces/Test::Announced/tags/quiet'
                           ).status_code == 201
         admin.create_image(name='not announced')
-        assert admin.delete('/v2/metadefs/namespaces/Test::Announced'
+        assert admin.put('/v2/metadefs/namespaces/Test::Announced', json={
+            'namespace': 'Test::Renamed', 'visibility': 'public',
+            'display_name': 'Renamed'}).status_code == 200
+        assert admin.delete('/v2/metadefs/namespaces/Test::Renamed'
                             ).status_code == 204
-        notifications = bus.received('info', 3)
+        notifications = bus.received('info', 4)
         assert bus.received('info', 1, timeout=2) == []
     assert [(n['event_type'], n['priority']) for n in notifications] == [
         ('metadef_namespace.create', 'INFO'), ('metadef_property.create', 'INFO'),
-        ('metadef_namespace.delete', 'INFO')]
-    created, prop, deleted = (n['payload'] for n in notifications)
-    assert (created['namespace'], created['visibility'], created['deleted'],
-            created['deleted_at']) == ('Test::Announced', 'public', False, None)
-    assert (prop['name'], prop['type'], prop['deleted']) == ('speed', 'integer',
-                                                             False)
-    assert (deleted['namespace'], deleted['deleted']) == ('Test::Announced', True)
+        ('metadef_namespace.update', 'INFO'), ('metadef_namespace.delete', 'INFO')]
+    created, prop, renamed, deleted = (n['payload'] for n in notifications)
+    # Upstream's fields (Glance's format_metadef_*_notification).
+    assert set(created) == set(renamed) == set(deleted) == NAMESPACE_FIELDS
+    assert (created['namespace'], created['namespace_old'], created['visibility'],
+            created['protected'], created['deleted'], created['deleted_at']) == (
+        'Test::Announced', 'Test::Announced', 'public', False, False, None)
+    assert (renamed['namespace'], renamed['namespace_old'],
+            renamed['display_name']) == ('Test::Renamed', 'Test::Announced',
+                                         'Renamed')
+    assert set(prop) >= PROPERTY_FIELDS
+    assert (prop['namespace'], prop['name'], prop['name_old'], prop['type'],
+            prop['title'], prop['deleted']) == (
+        'Test::Announced', 'speed', 'speed', 'integer', 'Speed', False)
+    assert (deleted['namespace'], deleted['deleted']) == ('Test::Renamed', True)
     assert deleted['deleted_at'].endswith('Z')
 
 
