@@ -143,7 +143,11 @@ def logging_opts():
 
 
 def setup_logging(conf):
-    """Log as ``conf``'s oslo.log options say (stdout by default, as upstream)."""
+    """Log as ``conf``'s oslo.log options say; with no destination, to stderr
+    (oslo.log's default is stdout, where commands print their results)."""
+    if not (conf.log_file or conf.log_dir or conf.use_syslog or conf.use_journal
+            or conf.log_config_append):
+        conf.set_default('use_stderr', True)
     oslo_log.setup(conf, 'glance')
     if not conf.debug and not conf.log_config_append and 'log_level' in conf:
         logging.getLogger().setLevel(conf.log_level.upper())
