@@ -183,13 +183,14 @@ ACCESS_LOG = logging.getLogger('glance.access')
 ROUTE_ENVIRON = 'glance.route'
 
 
+REQUEST_ID_HEADER = 'x-openstack-request-id'
+
+
 def _content_length(environ):
     try:
         return int(environ.get('CONTENT_LENGTH') or 0)
     except ValueError:
         return 0
-
-REQUEST_ID_HEADER = 'x-openstack-request-id'
 
 
 class _GunicornLogger(glogging.Logger):
@@ -220,6 +221,9 @@ class _GunicornLogger(glogging.Logger):
             metrics.observe_request(environ.get(ROUTE_ENVIRON), req.method, status,
                                     request_time.total_seconds(),
                                     _content_length(environ), sent)
+        except Exception:
+            # As gunicorn's own: a failed access line never fails the request.
+            LOG.exception('cannot log or measure a request')
         finally:
             unbind_request()
 
