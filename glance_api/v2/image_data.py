@@ -114,7 +114,7 @@ def download_image_data(image_id):
         body = _announcing_file_wrapper(file_wrapper)(
             reader.fileobj, 1024 * 1024, functools.partial(announce, length))
     else:
-        body = _counted(reader, announce)
+        body = _Counted(reader, announce)
     response = Response(body, status=206 if byte_range else 200,
                         mimetype='application/octet-stream', direct_passthrough=True)
     response.headers['Content-Length'] = str(length)
@@ -132,19 +132,32 @@ def _announce_sent(notifier, ctx, record, bytes_sent):
         notifier.notify(ctx, 'image.send', payloads.sent(record, ctx, bytes_sent))
 
 
-def _counted(chunks, announce):
+class _Counted:
     """``chunks``, then ``image.send`` with the bytes the client took (as upstream,
-    also when it stopped reading early)."""
-    sent = 0
-    try:
-        for chunk in chunks:
-            sent += len(chunk)
+    also when it stopped reading early) once the server closes it; nothing is
+    announced if the body was never read (``HEAD``)."""
+
+    def __init__(self, chunks, announce):
+        self._chunks = chunks
+        self._announce = announce
+        self._started = False
+        self._sent = 0
+
+    def __iter__(self):
+        self._started = True
+        for chunk in self._chunks:
+            self._sent += len(chunk)
             yield chunk
-    finally:
-        close = getattr(chunks, 'close', None)
-        if close is not None:
-            close()
-        announce(sent)
+
+    def close(self):
+        try:
+            close = getattr(self._chunks, 'close', None)
+            if close is not None:
+                close()
+        finally:
+            announce, self._announce = self._announce, None
+            if announce is not None and self._started:
+                announce(self._sent)
 
 
 @functools.cache
