@@ -13,6 +13,7 @@ import logging
 from flask import Flask, g, request
 
 import stores
+from glance_api import notifications
 from glance_api.access import context, policy, protections, quotas
 from glance_api.data import import_filtering, runner, staging, store_data
 from glance_api.data.cache import housekeeping, image_cache
@@ -20,6 +21,7 @@ from glance_api.http import auth, errors, healthcheck, keepalive, route_rules
 from glance_api.images import schemas
 from glance_api.services import Services
 from glance_api.v2 import messages, routes, versions
+from glance_registry import metrics, process
 from glance_registry.client import RegistryClient
 
 LOG = logging.getLogger(__name__)
@@ -52,7 +54,8 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
         cache=image_cache.ImageCache.from_config(conf),
         runner=runner.Runner.from_conf(conf),
         staging=staging_store or staging.from_conf(
-            conf, probe=conf.probe_stores_on_start))
+            conf, probe=conf.probe_stores_on_start),
+        notifier=notifications.Notifier(conf))
     built = app.extensions['glance']
     staging.check_apart(built.staging, built.stores)
     bodiless = routes.bodiless_endpoints()
@@ -61,6 +64,11 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
     def _build_context():
         g.request_id = auth.request_id(request.environ)
         g.context = context.context_for(request.headers, g.request_id, conf)
+        # On every line logged for this request, here and (through the registry
+        # client) in the registry's log.
+        process.bind_request(g.request_id, g.context.user_id, g.context.project_id)
+        request.environ[process.ROUTE_ENVIRON] = (request.url_rule.rule
+                                                  if request.url_rule else None)
 
     @app.before_request
     def _check_request_shape():
@@ -73,6 +81,7 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
     wsgi_app = auth.wrap(app.wsgi_app, conf, unauthenticated=[
         functools.partial(versions.VersionNegotiation, conf=conf)])
     wsgi_app = healthcheck.Healthcheck(wsgi_app, conf, registry)
+    wsgi_app = metrics.Endpoint(wsgi_app)
     # Outermost: whoever answers (a 401 from the auth layer too) may leave a body
     # unread on a keep-alive connection.
     app.wsgi_app = keepalive.KeepAliveGuard(wsgi_app)
@@ -81,10 +90,12 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
 
 def start_worker(app):
     """Start what one API worker process runs besides requests: the periodic sweep
-    of its writable stores, the threads of its bounded runner of background work
-    (imports, verifications), and the image cache's prefetcher, pruner and cleaner
-    (which one worker per node runs). Called once per worker, after the fork."""
+    of its writable stores, the sender of its notifications, the threads of its
+    bounded runner of background work (imports, verifications), and the image
+    cache's prefetcher, pruner and cleaner (which one worker per node runs). Called
+    once per worker, after the fork."""
     store_data.start_sweeper(app.extensions['glance'].stores)
+    app.extensions['glance'].notifier.start()
     app.extensions['glance'].runner.start()
     if app.extensions['glance'].cache is not None:
         housekeeping.start(app)

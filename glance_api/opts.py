@@ -9,13 +9,14 @@ import itertools
 from oslo_config import cfg
 
 import stores
+from glance_api import notifications
 from glance_api.access import keystone_limits, policy, protections, quotas
 from glance_api.data import (conversion, import_filtering, imports, inspection,
                              locations, remote_glance, runner, scrubbing, staging,
                              store_data)
 from glance_api.data.cache import housekeeping, image_cache
 from glance_api.http import healthcheck
-from glance_registry import client, process
+from glance_registry import client, metrics, process
 from glance_registry.client import list_params, vocabulary
 
 DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi',
@@ -82,6 +83,8 @@ def register_opts(conf):
     runner.register_opts(conf)
     imports.register_opts(conf)
     staging.register_opts(conf)
+    notifications.register_opts(conf)
+    metrics.register_opts(conf)
 
 
 def list_opts():
@@ -107,4 +110,7 @@ def list_opts():
         # glance-scrubber's: it reads the API's configuration.
         ('DEFAULT', scrubbing.scrubber_opts),
         ('DEFAULT', image_cache.cache_opts + housekeeping.housekeeping_opts),
+        ('DEFAULT', process.logging_opts() + notifications.notification_opts),
+        *notifications.list_opts(),
+        (metrics.GROUP, metrics.metrics_opts),
     ]

@@ -19,6 +19,7 @@ if typing.TYPE_CHECKING:
     from glance_api.access.quotas import Quotas
     from glance_api.data.cache.image_cache import ImageCache
     from glance_api.data.runner import Runner
+    from glance_api.notifications import Notifier
     from glance_api.images.schemas import Schemas
     from glance_registry.client import RegistryClient
     from stores import Store, StoreSet
@@ -43,6 +44,8 @@ class Services:
     runner: Runner | None = None
     #: Where staged image data waits for its import (``os_glance_staging_store``).
     staging: Store | None = None
+    #: Sends ``glance_api.notifications.notify``'s; None: nothing is sent.
+    notifier: Notifier | None = None
 
 
 def services() -> Services:

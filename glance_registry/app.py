@@ -11,7 +11,6 @@ docs/registry-api.rst, in one place.
 """
 
 import logging
-import time
 import uuid
 
 import orjson
@@ -21,6 +20,8 @@ import webob
 from glance_registry import auth
 from glance_registry import db as db_module
 from glance_registry import guard
+from glance_registry import metrics
+from glance_registry import process
 from glance_registry import responses
 from glance_registry import routes
 from glance_registry.client import errors
@@ -48,11 +49,12 @@ class Registry:
         self.accept_service_tokens = accept_service_tokens
 
     def __call__(self, environ, start_response):
-        started = time.monotonic()
         request = webob.Request(environ)
+        # The API's request id, so one id traces a request through both daemons' logs.
         request_id = request.headers.get(REQUEST_ID_HEADER) or 'req-%s' % uuid.uuid4()
+        process.bind_request(request_id)
         try:
-            response = self._dispatch(request)
+            response = self._dispatch(request, request_id)
         except errors.RegistryError as exc:
             response = responses.error(exc)
         except (peewee.DatabaseError, peewee.InterfaceError) as exc:
@@ -64,13 +66,9 @@ class Registry:
                 'Internal error; the registry log has the details of request %s'
                 % request_id, reason='internal_error', request_id=request_id))
         response.headers[REQUEST_ID_HEADER] = request_id
-        if LOG.isEnabledFor(logging.DEBUG):
-            LOG.debug('%s %s %d %.1fms %s', request.method, _path(environ),
-                      response.status_code, (time.monotonic() - started) * 1000,
-                      request_id)
         return response(environ, start_response)
 
-    def _dispatch(self, request):
+    def _dispatch(self, request, request_id):
         try:
             path = request.path_info
         except UnicodeDecodeError:
@@ -82,6 +80,7 @@ class Registry:
                                     reason='invalid_request')
         if path != '/healthcheck':
             caller = auth.authenticate(request, self.secret, self.accept_service_tokens)
+            process.bind_request(request_id, caller.user_id, caller.project_id)
         else:
             caller = None
         by_token = caller is not None and auth.by_token(request,
@@ -94,6 +93,8 @@ class Registry:
             if route.method != request.method:
                 allowed.append(route.method)
                 continue
+            request.environ[process.ROUTE_ENVIRON] = metrics.route_label(
+                route.pattern.pattern)
             if route.authenticated and caller is None:
                 raise errors.Unauthorized('missing registry credentials',
                                           reason='invalid_credentials')
@@ -153,4 +154,4 @@ def create_app(conf, store_set=None):
                         conf.api_limit_max,
                         accept_service_tokens=conf.accept_service_tokens,
                         guard=guard.Guard.from_config(conf, store_set))
-    return auth.wrap(registry, conf)
+    return metrics.Endpoint(auth.wrap(registry, conf))

@@ -292,9 +292,13 @@ def read_transaction(db):
     return db.atomic()
 
 
-def ping(db):
-    """Run a trivial query; raises the database's error if it does not answer."""
-    db.execute_sql('SELECT 1').fetchone()
+def check_writable(db):
+    """Update the health check's row (migration 13) and commit; raises the
+    database's error if it cannot be written (read-only, full, gone)."""
+    with write_transaction(db):
+        db.execute_sql('UPDATE health_checks SET checked_at = %s WHERE id = 1'
+                       % db.param, (datetime.datetime.now(datetime.timezone.utc)
+                                    .replace(tzinfo=None),))
 
 
 def error_message(exc):

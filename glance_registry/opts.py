@@ -9,6 +9,7 @@ from oslo_config import cfg
 from glance_registry import auth
 from glance_registry import client
 from glance_registry import guard
+from glance_registry import metrics
 from glance_registry import process
 from glance_registry.client import list_params
 from glance_registry.metadefs import catalog
@@ -58,6 +59,7 @@ def register_opts(conf):
     conf.register_opts(list_params.limit_opts)
     conf.register_opts(database_opts, group='database')
     catalog.register_opts(conf)
+    metrics.register_opts(conf)
 
 
 def list_opts():
@@ -66,4 +68,6 @@ def list_opts():
         (None, _server_opts() + [_secret_opt()] + auth.auth_opts
          + list_params.limit_opts + catalog.catalog_opts),
         ('database', database_opts),
+        (None, process.logging_opts()),
+        (metrics.GROUP, metrics.metrics_opts),
     ] + guard.list_opts()

@@ -1,4 +1,5 @@
-"""Process plumbing shared by the registry and the API: config loading and serving.
+"""Process plumbing shared by the registry and the API: config loading, logging and
+serving.
 
 Both daemons are WSGI applications served by gunicorn. ``serve`` runs a gunicorn
 arbiter in this process; each worker builds its own application by calling the factory
@@ -7,6 +8,15 @@ after the fork, so no connection or pool is ever shared between processes.
 Every command's ``main(argv=None)`` returns its exit status (``run`` does the common
 part), and ``if __name__ == '__main__': sys.exit(main())`` runs it: 0 after a clean
 stop, ``EXIT_REFUSED`` (2) when it would not start, with one line saying why.
+
+Logging is oslo.log's, with upstream's options (``debug``, ``log_file``, ``log_dir``,
+``use_syslog``, ``use_json``, ``log_config_append``, ``default_log_levels``,
+``logging_context_format_string``...), for every command. While a daemon serves a
+request, ``bind_request`` puts the request id and the caller's user and project in
+oslo.context's thread-local store, where oslo.log's formatter finds them for every
+line; gunicorn's own lines go through the same handlers, and each request ends with
+one access line at INFO (``glance.access``: client, method, path, status, bytes,
+duration, request id).
 
 Part of the contract half: it imports nothing of the registry daemon.
 """
@@ -20,9 +30,16 @@ import sys
 from gunicorn import glogging
 from gunicorn.app import base as gunicorn_base
 from oslo_config import cfg
+from oslo_context import context as oslo_context
+from oslo_log import _options as oslo_log_options
+from oslo_log import log as oslo_log
+
+from glance_registry import metrics
 
 #: Every line a daemon logs, gunicorn's included: the logger's name says which
 #: daemon (and which part of it) speaks.
+LOG = logging.getLogger(__name__)
+
 LOG_FORMAT = '%(asctime)s %(process)d %(levelname)s %(name)s %(message)s'
 
 #: The exit status of a daemon that refused to start (bad configuration, unusable
@@ -54,9 +71,10 @@ def server_opts(default_host, default_port, default_threads):
                         'drops the connection.'),
         cfg.IntOpt('keepalive_timeout', default=75, min=0,
                    help='Seconds an idle keep-alive connection stays open.'),
-        cfg.StrOpt('log_level', default='INFO',
+        cfg.StrOpt('log_level', default='INFO', ignore_case=True,
                    choices=['DEBUG', 'INFO', 'WARNING', 'ERROR'],
-                   help='Log level of the daemon.'),
+                   help='Log level of the daemon\'s own messages (any case); '
+                        '`debug = true` means DEBUG whatever this says.'),
     ]
 
 
@@ -140,6 +158,9 @@ def load_config(argv, register, description=None, default_config_files=None,
     """
     conf = cfg.ConfigOpts()
     register(conf)
+    # Every command logs through oslo.log (its options are on the command line too:
+    # --debug, --log-file...).
+    oslo_log.register_options(conf)
     try:
         conf(argv, project=project, description=description,
              default_config_files=default_config_files or [])
@@ -156,10 +177,100 @@ def _read_every_option(options):
             _read_every_option(value)
 
 
+def logging_opts():
+    """oslo.log's options, for the sample configs (registered by ``load_config``)."""
+    return [opt for _group, opts in oslo_log_options.list_opts() for opt in opts]
+
+
 def setup_logging(conf):
-    logging.basicConfig(
-        level=getattr(logging, conf.log_level),
-        format=LOG_FORMAT, stream=sys.stderr)
+    """Log as ``conf``'s oslo.log options say; with no destination, to stderr
+    (oslo.log's default is stdout, where commands print their results)."""
+    if not (conf.log_file or conf.log_dir or conf.use_syslog or conf.use_journal
+            or conf.log_config_append):
+        conf.set_default('use_stderr', True)
+    oslo_log.setup(conf, 'glance')
+    if not conf.debug and not conf.log_config_append and 'log_level' in conf:
+        logging.getLogger().setLevel(conf.log_level.upper())
+
+
+def _level(conf):
+    return 'DEBUG' if conf.debug else conf.log_level.upper()
+
+
+def bind_request(request_id, user_id=None, project_id=None):
+    """Name the request this thread serves, and its caller, on every line it logs
+    until ``unbind_request``."""
+    # The constructor stores itself as the thread's current context.
+    oslo_context.RequestContext(request_id=request_id, user_id=user_id,
+                                project_id=project_id, overwrite=True)
+
+
+def unbind_request():
+    """Lines logged from now on belong to no request (gunicorn threads are reused)."""
+    # oslo.context has no public way to clear its thread-local store.
+    oslo_context._request_store.context = None
+
+
+def current_request_id():
+    """The id of the request this thread serves, if any (``bind_request``)."""
+    current = oslo_context.get_current()
+    return current.request_id if current is not None else None
+
+
+ACCESS_LOG = logging.getLogger('glance.access')
+#: Where an application names the route that served a request (its pattern), for
+#: the metrics.
+ROUTE_ENVIRON = 'glance.route'
+
+
+REQUEST_ID_HEADER = 'x-openstack-request-id'
+
+
+def _content_length(environ):
+    try:
+        return int(environ.get('CONTENT_LENGTH') or 0)
+    except ValueError:
+        return 0
+
+
+class _GunicornLogger(glogging.Logger):
+    """gunicorn's messages through the daemon's oslo.log handlers, under a logger of
+    the daemon's (``logger_name``: ``glance_api.server``, ...) instead of
+    "gunicorn.error"; and one access line per request: gunicorn knows the bytes
+    really sent (``sendfile`` too) and when the last one left."""
+
+    logger_name = None
+
+    def setup(self, cfg):
+        if self.logger_name:
+            self.error_log = logging.getLogger(self.logger_name)
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in list(log.handlers):
+                log.removeHandler(handler)
+            log.propagate = True
+
+    def access(self, resp, req, environ, request_time):
+        try:
+            request_id = next((value for name, value in resp.headers
+                               if name.lower() == REQUEST_ID_HEADER), '-')
+            path = environ.get('RAW_URI') or environ.get('PATH_INFO', '')
+            sent = resp.sent or 0
+            if not sent and req.method != 'HEAD':
+                # Bodies sent with sendfile() are not counted by gunicorn.
+                sent = resp.response_length or 0
+            status = (resp.status or '-').split(' ')[0]
+            ACCESS_LOG.info('%s "%s %s" status: %s len: %d time: %.6f request: %s',
+                            environ.get('REMOTE_ADDR', '-'), req.method, path,
+                            status, sent, request_time.total_seconds(), request_id)
+            metrics.observe_request(environ.get(ROUTE_ENVIRON), req.method, status,
+                                    request_time.total_seconds(),
+                                    _content_length(environ), sent)
+        except Exception:
+            # As gunicorn's own: a failed access line never fails the request.
+            LOG.exception('cannot log or measure a request')
+        finally:
+            unbind_request()
 
 
 class _Gunicorn(gunicorn_base.BaseApplication):
@@ -210,16 +321,26 @@ def serve(factory, conf, name, log):
         'proc_name': name,
         'accesslog': None,
         'errorlog': '-',
-        'loglevel': conf.log_level.lower(),
-        'logger_class': type('ServerLog', (_ServerLog,), {'logger_name': log.name + '.server'}),
+        'loglevel': _level(conf).lower(),
+        'logger_class': type('ServerLog', (_GunicornLogger,),
+                             {'logger_name': log.name + '.server'}),
         'when_ready': when_ready,
+        'child_exit': lambda _arbiter, worker: metrics.worker_exited(worker.pid),
         # gunicorn >= 23 opens one control socket per user in ~/.gunicorn, which
         # several daemons on one host would fight over.
         'control_socket_disable': True,
     }
     app = _Gunicorn(factory, {k: v for k, v in settings.items()
                               if k in _known_settings()})
-    app.run()
+    try:
+        cleanup = metrics.prepare(conf)
+    except OSError as exc:
+        raise Refused('cannot serve metrics on %s:%s: %s' % (
+            conf.metrics.bind_host, conf.metrics.bind_port, exc)) from None
+    try:
+        app.run()
+    finally:
+        cleanup()
 
 
 def bind_problem(host, port):
@@ -240,21 +361,6 @@ def bind_problem(host, port):
         except OSError as exc:
             return exc.strerror
     return None
-
-
-class _ServerLog(glogging.Logger):
-    """gunicorn's lines in the daemon's format, under a logger of the daemon's
-    (``logger_name``: ``glance_api.server``, ...) instead of "gunicorn.error"."""
-
-    logger_name = None
-    error_fmt = LOG_FORMAT
-    datefmt = None
-
-    def setup(self, cfg):
-        self.error_log = logging.getLogger(self.logger_name)
-        super().setup(cfg)
-        # gunicorn gave it a handler of its own: the root's would print it twice.
-        self.error_log.propagate = False
 
 
 def _known_settings():

@@ -23,8 +23,11 @@ Route = collections.namedtuple('Route', 'method pattern handler authenticated')
 
 
 def healthcheck(app, request, caller):
-    """200 ``OK`` when the database answers a query; 503 otherwise."""
-    db_module.ping(app.db)
+    """200 ``OK`` when the database can be written (a row updated and committed: a
+    read-only or full database answers reads happily); 503 otherwise. Unsigned at
+    ``/healthcheck`` for load balancers; signed at ``/v1/health``, so the API's
+    health check proves its credentials too."""
+    db_module.check_writable(app.db)
     return webob.Response(body=b'OK', content_type='text/plain', charset=None)
 
 
@@ -35,7 +38,8 @@ def _table(*features):
 
 
 ROUTES = _table(
-    (('GET', r'/healthcheck', healthcheck, False),),
+    (('GET', r'/healthcheck', healthcheck, False),
+     ('GET', r'/v1/health', healthcheck, True)),
     image_handlers.ROUTES,
     metadef_handlers.ROUTES,
     cache_queue.ROUTES,

@@ -10,6 +10,7 @@ from glance_api.data.cache.image_cache import FillingReader
 from glance_api.data.store_data import caller_credentials
 from glance_api.http import errors
 from glance_api.services import services
+from glance_registry import metrics
 from stores import errors as store_errors
 
 LOG = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ def _open_from(store_set, locations, offset, length, credentials):
                 location['url'], offset, length, credentials=credentials)
         except store_errors.StoreError as exc:
             LOG.warning('cannot read image data at %s: %s', location['url'], exc)
+            metrics.count_store_error(
+                (location.get('metadata') or {}).get('store') or 'default', 'read')
             last_error = exc
     if isinstance(last_error, store_errors.NotFound):
         raise errors.NotFound('Image data could not be found in any store.')

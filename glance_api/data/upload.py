@@ -21,8 +21,11 @@ from flask import g, request
 from glance_api.access import quotas
 from glance_api.data import inspection, staging, store_data
 from glance_api.data.store_data import caller_credentials
+from glance_api import notifications
 from glance_api.http import errors, upload_body
+from glance_api.images import notifications as payloads
 from glance_api.services import services
+from glance_registry import metrics
 from glance_registry.client import errors as registry_errors
 from glance_registry.client.leases import LeaseKeeper
 from stores import errors as store_errors
@@ -67,6 +70,7 @@ def upload(record, store, expected_size, limit, stage=False):
             store.discard_abandoned(image_id)
         else:
             store_data.discard_abandoned(image_id)
+    notifications.notify(ctx, 'image.prepare', payloads.image(claimed))
 
     reservation = quotas.Reservation(
         registry, ctx.identity, image_id,
@@ -82,12 +86,19 @@ def upload(record, store, expected_size, limit, stage=False):
             # part of what they need could together fill the quota and refuse
             # each other, where some of them fit.
             reservation.cover_exactly(declared)
-        stored = _receive(store, image_id, expected_size, limit, conf, reservation,
-                          _UploadLease(image_id, conf.upload_lease_time, upload_id),
-                          content)
+        with metrics.upload_in_flight():
+            stored = _receive(store, image_id, expected_size, limit, conf,
+                              reservation, _UploadLease(image_id,
+                                                        conf.upload_lease_time,
+                                                        upload_id),
+                              content)
     except BaseException as exc:
         _give_back(image_id, upload_id, status)
+        # As upstream: an error notification whose payload is a message.
+        notifications.notify(ctx, 'image.upload', 'Image %s could not be uploaded: '
+                             '%s' % (image_id, type(exc).__name__), priority='error')
         if isinstance(exc, store_errors.StoreUnavailable):
+            metrics.count_store_error(store.store_id, 'write')
             # The driver's message names the backend (hosts, accounts, object
             # names): for the log, not for the client.
             LOG.warning('upload of image %s to store %s failed: %s', image_id,
@@ -109,9 +120,9 @@ def upload(record, store, expected_size, limit, stage=False):
               'checksum': stored.checksum, 'os_hash_algo': conf.hashing_algorithm,
               'os_hash_value': stored.multihash}
     try:
-        registry.transition_status(ctx.identity, image_id, 'saving', 'active',
-                                   values=values, locations=[location],
-                                   upload_id=upload_id, request_id=g.request_id)
+        published = registry.transition_status(
+            ctx.identity, image_id, 'saving', 'active', values=values,
+            locations=[location], upload_id=upload_id, request_id=g.request_id)
     except (registry_errors.NotFound, registry_errors.Conflict) as exc:
         if exc.reason == 'taken_over':
             # Only if committing took longer than the lease just renewed. The new
@@ -125,6 +136,9 @@ def upload(record, store, expected_size, limit, stage=False):
         _discard(store, stored.url)
         _give_back(image_id, upload_id, status)
         raise
+    metrics.count_uploaded(store.store_id, stored.size)
+    notifications.notify(ctx, 'image.upload', payloads.image(published))
+    notifications.notify(ctx, 'image.activate', payloads.image(published))
     return location
 
 

@@ -4,9 +4,10 @@ Shaped like upstream's (oslo.middleware's healthcheck in Glance's paste pipeline
 ``GET`` answers ``200 OK`` (text), ``HEAD`` ``204``, and both ``503`` with the reason
 when the worker cannot serve. Two things make it unhealthy: the file named by
 ``[healthcheck] disable_by_file_path`` exists (operators drain a node by creating it,
-as upstream), or the registry does not answer its own health check (upstream has no
-registry; without one, every image call here would fail). No token is needed and
-nothing about the deployment is revealed beyond the reason.
+as upstream), or a signed call to the registry's health check fails (upstream has no
+registry; without one, every image call here would fail): that one call proves the
+registry answers, accepts our ``registry_auth_secret`` and can write its database.
+No token is needed and nothing about the deployment is revealed beyond the reason.
 """
 
 import os
@@ -57,6 +58,4 @@ class Healthcheck:
     def _problem(self):
         if self.disable_file and os.path.exists(self.disable_file):
             return 'DISABLED BY FILE'
-        if not self.registry.healthy():
-            return 'REGISTRY UNAVAILABLE'
-        return None
+        return self.registry.health_problem()

@@ -1,8 +1,9 @@
-"""Where the catalog's writes would be announced, once notifications exist.
+"""Where the catalog's writes are announced on the message bus.
 
 Every write of ``glance_api.v2.metadefs`` calls ``emit`` exactly once on success
-(a bulk tag creation once per tag), with upstream's event type and the API
-document of what was written (deleted things as they were):
+(a bulk tag creation once per tag), with upstream's event type, the API document
+of what was written (deleted things as they were), the namespace's name and, for
+an update, the name it had before:
 
 - ``metadef_namespace.create``, ``.update``, ``.delete``, ``.delete_objects``,
   ``.delete_properties``, ``.delete_tags``
@@ -11,15 +12,69 @@ document of what was written (deleted things as they were):
 - ``metadef_resource_type.create``, ``.delete`` (associations)
 - ``metadef_tag.create``, ``.update``, ``.delete``
 
-Sending them (oslo.messaging, upstream's payload shapes) belongs here alone.
+They are sent with ``glance_api.notifications.notify`` (oslo.messaging), with
+upstream's payloads (Glance's ``format_metadef_*_notification``): the fields of
+the kind, ``namespace``, the old name (``namespace_old``, ``name_old``),
+``deleted`` and ``deleted_at`` (set by ``.delete``).
 """
 
-import logging
+import datetime
 
-LOG = logging.getLogger(__name__)
+from glance_api import notifications
+
+# A property definition's members in upstream's payloads (properties and the
+# properties of objects).
+_PROPERTY_FIELDS = ('type', 'title', 'description', 'default', 'maximum', 'minimum',
+                    'enum', 'pattern', 'minLength', 'maxLength', 'confidential',
+                    'items', 'uniqueItems', 'minItems', 'maxItems', 'additionalItems',
+                    'readonly', 'operators')
+_DATES = ('created_at', 'updated_at')
 
 
-def emit(ctx, event_type, payload):
-    """Announce ``event_type`` about ``payload``; for now, a debug log line."""
-    LOG.debug('%s by %s (request %s): %s', event_type, ctx.user_id, ctx.request_id,
-              payload.get('namespace') or payload.get('name'))
+def emit(ctx, event_type, document, namespace, old_name=None):
+    """Announce ``event_type`` about ``document`` in ``namespace`` (after the write
+    committed); ``old_name``: what an update renamed."""
+    kind, _, action = event_type.partition('.')
+    payload = _SHAPES[kind](document, namespace, old_name)
+    deleted = action == 'delete'
+    payload['deleted'] = deleted
+    payload['deleted_at'] = (datetime.datetime.now(datetime.timezone.utc)
+                             .strftime('%Y-%m-%dT%H:%M:%SZ') if deleted else None)
+    notifications.notify(ctx, event_type, payload)
+
+
+def _namespace(document, namespace, old_name):
+    return {'namespace': document['namespace'],
+            'namespace_old': old_name or document['namespace'],
+            **_fields(document, ('display_name', 'protected', 'visibility', 'owner',
+                                 'description') + _DATES)}
+
+
+def _named(document, namespace, old_name, fields):
+    return {'namespace': namespace, 'name': document['name'],
+            'name_old': old_name or document['name'], **_fields(document, fields)}
+
+
+def _object(document, namespace, old_name):
+    payload = _named(document, namespace, old_name, ('required', 'description')
+                     + _DATES)
+    payload['properties'] = [
+        dict(name=name, **_fields(definition, _PROPERTY_FIELDS))
+        for name, definition in (document.get('properties') or {}).items()]
+    return payload
+
+
+_SHAPES = {
+    'metadef_namespace': _namespace,
+    'metadef_object': _object,
+    'metadef_property': lambda document, namespace, old_name: _named(
+        document, namespace, old_name, _PROPERTY_FIELDS),
+    'metadef_resource_type': lambda document, namespace, old_name: _named(
+        document, namespace, old_name, ('prefix', 'properties_target') + _DATES),
+    'metadef_tag': lambda document, namespace, old_name: _named(
+        document, namespace, old_name, _DATES),
+}
+
+
+def _fields(document, names):
+    return {name: document.get(name) for name in names}

@@ -4,6 +4,7 @@ Bytes go straight between the client and the store, never through the registry; 
 upload pipeline is ``glance_api.data.upload``.
 """
 
+import functools
 import logging
 
 from flask import Response, g, request
@@ -12,6 +13,7 @@ from glance_api.access import policy
 from glance_api.data import download, store_acls, upload
 from glance_api.http import errors, ranges, responses
 from glance_api.images import documents, lookup
+from glance_api.images import notifications as payloads
 from glance_api.services import services
 
 LOG = logging.getLogger(__name__)
@@ -119,12 +121,15 @@ def download_image_data(image_id):
         record, download.preferred_order(locations, request.args.get('prefer')),
         offset, length)
 
+    # Sent once the server has sent the body, outside the app's context.
+    announce = functools.partial(_announce_sent, services().notifier, ctx, record)
     file_wrapper = request.environ.get('wsgi.file_wrapper')
     if reader.fileobj is not None and file_wrapper is not None:
         # The server sends the file with sendfile(): no copy through Python.
-        body = file_wrapper(reader.fileobj, 1024 * 1024)
+        body = _announcing_file_wrapper(file_wrapper)(
+            reader.fileobj, 1024 * 1024, functools.partial(announce, length))
     else:
-        body = reader
+        body = _Counted(reader, announce)
     response = Response(body, status=206 if byte_range else 200,
                         mimetype='application/octet-stream', direct_passthrough=True)
     response.headers['Content-Length'] = str(length)
@@ -135,3 +140,62 @@ def download_image_data(image_id):
     elif record['checksum']:
         response.headers['Content-MD5'] = record['checksum']
     return response
+
+
+def _announce_sent(notifier, ctx, record, bytes_sent):
+    if notifier is not None:
+        notifier.notify(ctx, 'image.send', payloads.sent(record, ctx, bytes_sent))
+
+
+class _Counted:
+    """``chunks``, then ``image.send`` with the bytes the client took (as upstream,
+    also when it stopped reading early) once the server closes it; nothing is
+    announced if the body was never read (``HEAD``)."""
+
+    def __init__(self, chunks, announce):
+        self._chunks = chunks
+        self._announce = announce
+        self._started = False
+        self._sent = 0
+
+    def __iter__(self):
+        self._started = True
+        for chunk in self._chunks:
+            self._sent += len(chunk)
+            yield chunk
+
+    def close(self):
+        try:
+            close = getattr(self._chunks, 'close', None)
+            if close is not None:
+                close()
+        finally:
+            announce, self._announce = self._announce, None
+            if announce is not None and self._started:
+                announce(self._sent)
+
+
+@functools.cache
+def _announcing_file_wrapper(file_wrapper):
+    """The server's ``wsgi.file_wrapper`` class (so that it still sends with
+    sendfile()), announcing ``image.send`` when the server closes it. sendfile()
+    does not say how far it got: the announced size is the whole response."""
+
+    class AnnouncingFileWrapper(file_wrapper):
+
+        def __init__(self, filelike, blksize, announce):
+            super().__init__(filelike, blksize)
+            # gunicorn's wrapper makes the file's close its own instance attribute.
+            self._close_file = (vars(self).pop('close', None)
+                                or getattr(filelike, 'close', lambda: None))
+            self._announce = announce
+
+        def close(self):
+            try:
+                self._close_file()
+            finally:
+                announce, self._announce = self._announce, None
+                if announce is not None:
+                    announce()
+
+    return AnnouncingFileWrapper

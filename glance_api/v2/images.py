@@ -11,11 +11,13 @@ import urllib.parse
 from flask import g, request
 import werkzeug.routing
 
+from glance_api import notifications
 from glance_api.access import attributes, policy
 from glance_api.data import (imports, locations, staging, store_acls, store_data,
                              verification)
 from glance_api.http import errors, json_body, responses
 from glance_api.images import lookup, patch
+from glance_api.images import notifications as payloads
 from glance_api.services import services
 from glance_registry.client import errors as registry_errors
 from glance_registry.client import list_params
@@ -81,6 +83,7 @@ def create_image():
         ctx.identity, values,
         quota=services().quotas.for_image_write(creating=True, owner=owner),
         request_id=g.request_id)
+    notifications.notify(ctx, 'image.create', payloads.image(record))
     headers = {'Location': '/v2/images/%s' % record['id']}
     methods = [method for method in imports.METHODS
                if method in services().conf.enabled_import_methods]
@@ -223,8 +226,10 @@ def _attribute_update(ctx, record, changes):
 def _write_attributes(ctx, record, update):
     """Write an ``_attribute_update``; the image record after."""
     image_id = record['id']
-    return services().registry.update_image(ctx.identity, image_id,
-                                            request_id=g.request_id, **update)
+    updated = services().registry.update_image(ctx.identity, image_id,
+                                               request_id=g.request_id, **update)
+    notifications.notify(ctx, 'image.update', payloads.image(updated))
+    return updated
 
 
 def delete_image(image_id):
@@ -242,6 +247,7 @@ def delete_image(image_id):
     deleted = services().registry.delete_image(ctx.identity, image_id,
                                                request_id=g.request_id,
                                                delayed=delayed)
+    notifications.notify(ctx, 'image.delete', payloads.image(deleted, deleted=True))
     if not deleted.get('delayed'):
         purge_locations(deleted)
     staging.discard(services().staging, deleted)
@@ -285,12 +291,14 @@ def _change_activation(image_id, action, from_status, to_status):
         raise errors.Forbidden("Not allowed to %s image in status '%s'"
                                % (action, record['status']))
     try:
-        services().registry.transition_status(ctx.identity, image_id, from_status,
-                                              to_status, request_id=g.request_id)
+        changed = services().registry.transition_status(
+            ctx.identity, image_id, from_status, to_status, request_id=g.request_id)
     except registry_errors.Conflict as exc:
         # Someone else changed the status first; if they did our job, fine.
         if exc.details.get('current_status') != to_status:
             raise
+        return
+    notifications.notify(ctx, 'image.update', payloads.image(changed))
 
 
 def add_tag(image_id, tag):
@@ -303,6 +311,7 @@ def add_tag(image_id, tag):
     services().registry.add_tag(ctx.identity, image_id, tag,
                                 max_tags=services().conf.image_tag_quota,
                                 request_id=g.request_id)
+    _announce_update(ctx, image_id)
     return responses.no_content()
 
 
@@ -313,4 +322,13 @@ def delete_tag(image_id, tag):
     policy.enforce(ctx, 'modify_image', record)
     services().registry.delete_tag(ctx.identity, image_id, tag,
                                    request_id=g.request_id)
+    _announce_update(ctx, image_id)
     return responses.no_content()
+
+
+def _announce_update(ctx, image_id):
+    """``image.update`` with the image as committed (read again: only then)."""
+    if notifications.enabled():
+        notifications.notify(ctx, 'image.update', payloads.image(
+            services().registry.get_image(ctx.identity, image_id,
+                                          request_id=g.request_id)))

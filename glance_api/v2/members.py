@@ -8,9 +8,11 @@ member's default image list: a member can read the image whatever its status.
 
 from flask import g
 
+from glance_api import notifications
 from glance_api.http import json_body
 from glance_api.http import errors
 from glance_api.images import lookup
+from glance_api.images import notifications as payloads
 from glance_api.access import policy
 from glance_api.http import responses
 from glance_api.data import store_acls
@@ -68,6 +70,7 @@ def add_member(image_id):
     member = services().registry.add_member(
         g.context.identity, image_id, member_id,
         max_members=services().conf.image_member_quota, request_id=g.request_id)
+    notifications.notify(g.context, 'image.member.create', payloads.member(member))
     store_acls.sync(record)
     return responses.json(view(member))
 
@@ -97,16 +100,19 @@ def update_member(image_id, member_id):
     member = services().registry.update_member(g.context.identity, image_id,
                                                member_id, status,
                                                request_id=g.request_id)
+    notifications.notify(g.context, 'image.member.update', payloads.member(member))
     return responses.json(view(member))
 
 
 def delete_member(image_id, member_id):
     """Stop sharing the image with a project; 204. Only the owner (or an admin)."""
     record = _shared_image(image_id)
-    _get_member(image_id, member_id)
+    member = _get_member(image_id, member_id)
     policy.enforce(g.context, 'delete_member', record)
     services().registry.delete_member(g.context.identity, image_id, member_id,
                                       request_id=g.request_id)
+    notifications.notify(g.context, 'image.member.delete',
+                         payloads.member(member, deleted=True))
     store_acls.sync(record)
     return responses.no_content()
 

@@ -19,11 +19,14 @@ exceeding one raises ``errors.TooLarge`` (reason ``over_limit``) whose
 """
 
 import dataclasses
+import time
 import urllib.parse
 
 import orjson
 from oslo_config import cfg
 
+from glance_registry import metrics
+from glance_registry import process
 from glance_registry.client import errors
 from glance_registry.client import transport as http_transport
 from glance_registry.client.identity import Identity
@@ -401,20 +404,38 @@ class RegistryClient(MetadefsClient, TasksClient):
     # -- health -------------------------------------------------------------------
 
     def healthy(self):
-        """Whether the registry answers its health check."""
+        """Whether the registry accepts this client's credentials and can write its
+        database (``health_problem`` is None)."""
+        return self.health_problem() is None
+
+    def health_problem(self, timeout=5):
+        """None when a signed call to the registry's ``GET /v1/health`` succeeds
+        within ``timeout`` seconds (the registry checked our credentials and wrote
+        to its database); else why not, in capitals, for a health check's body."""
         try:
-            status, _body = self._transport.request(
-                'GET', '/healthcheck', {}, None, min(self._timeout, 5))
-        except (http_transport.Unreachable, http_transport.NoAnswer):
-            return False
-        return status == 200
+            self._send('GET', '/v1/health', _HEALTH_CALLER,
+                       timeout=min(self._timeout, timeout))
+        except errors.Unauthorized:
+            # Every call would get 401 and the API would answer 503 to all of them.
+            return ('REGISTRY REFUSES OUR CREDENTIALS: registry_auth_secret differs '
+                    'between the API and the registry')
+        except errors.Unavailable as exc:
+            if exc.reason == 'database_unavailable':
+                return 'REGISTRY DATABASE UNAVAILABLE: %s' % exc.message
+            return 'REGISTRY UNAVAILABLE'
+        except errors.RegistryError as exc:
+            return 'REGISTRY UNHEALTHY: %s' % exc.message
+        return None
 
     # -- transport ----------------------------------------------------------------
 
     _IDEMPOTENT = frozenset(['GET', 'PUT', 'DELETE'])
 
-    def _send(self, method, path, identity, params=None, json=None, request_id=None):
+    def _send(self, method, path, identity, params=None, json=None, request_id=None,
+              timeout=None):
         data = None if json is None else orjson.dumps(json)
+        # The caller's request id, so the registry's log lines carry it too.
+        request_id = request_id or process.current_request_id()
         if params:
             # Commas and colons as sent (name=in:a,b; created_at=gt:...): encoded,
             # they tripled the length of a long filter past the request-line limit.
@@ -431,15 +452,22 @@ class RegistryClient(MetadefsClient, TasksClient):
             headers['Content-Type'] = 'application/json'
         attempts = 2 if method in self._IDEMPOTENT else 1
         for attempt in range(attempts):
+            started = time.monotonic()
             try:
                 status, content = self._transport.request(method, path, headers, data,
-                                                          self._timeout)
+                                                          timeout or self._timeout)
+                metrics.observe_registry_call(method, status,
+                                              time.monotonic() - started)
                 break
             except http_transport.NoAnswer:
+                metrics.observe_registry_call(method, 'no_answer',
+                                              time.monotonic() - started)
                 raise errors.Unavailable('registry at %s did not answer within %ss'
-                                         % (self._address, self._timeout),
+                                         % (self._address, timeout or self._timeout),
                                          reason='no_answer') from None
             except http_transport.Unreachable as exc:
+                metrics.observe_registry_call(method, 'unreachable',
+                                              time.monotonic() - started)
                 # A keep-alive connection the server closed while it sat in the pool
                 # fails on first use; one fresh attempt tells that apart from a
                 # registry that is really down.
@@ -460,6 +488,10 @@ class RegistryClient(MetadefsClient, TasksClient):
                                          reason='unexpected_answer')
             raise errors.from_response(status, body)
         return body
+
+
+# Who the health check calls as: nobody in particular (the call reads nothing).
+_HEALTH_CALLER = Identity(user_id=None, project_id=None)
 
 
 def _quote(segment):

@@ -31,6 +31,7 @@ from glance_registry.migrations import m0007_metadefs
 from glance_registry.migrations import m0008_task_leases
 from glance_registry.migrations import m0010_image_lifecycle
 from glance_registry.migrations import m0011_cache_queue
+from glance_registry.migrations import m0013_health_checks
 
 LOG = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ MIGRATIONS = (
     m0008_task_leases,
     m0010_image_lifecycle,
     m0011_cache_queue,
+    m0013_health_checks,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

@@ -2,7 +2,7 @@
 
 import requests
 
-from tests.fixtures import deployment
+from tests.fixtures import deployment, processes
 
 
 def test_a_healthy_worker_answers_ok(glance):
@@ -36,3 +36,15 @@ def test_the_disable_file_drains_the_node_and_the_registry_must_answer(
         glance.registry.stop()
         response = requests.get(url)
         assert (response.status_code, response.text) == (503, 'REGISTRY UNAVAILABLE')
+
+
+def test_a_registry_secret_that_differs_makes_the_api_unhealthy(tmp_path):
+    """Every image call would get 503: so must the load balancer's health check."""
+    with deployment.running(tmp_path / 'glance', api_extra={
+            'DEFAULT': {'registry_auth_secret': processes.new_secret()}}) as glance:
+        assert glance.client().get('/v2/images').status_code == 503
+        response = requests.get(glance.url + '/healthcheck')
+        assert (response.status_code, response.text) == (
+            503, 'REGISTRY REFUSES OUR CREDENTIALS: registry_auth_secret differs '
+                 'between the API and the registry')
+        assert requests.head(glance.url + '/healthcheck').status_code == 503

@@ -31,9 +31,11 @@ _API_BELOW = {
     'glance_api.v2': ('glance_api.http', 'glance_api.access', 'glance_api.images',
                       'glance_api.metadefs', 'glance_api.data'),
 }
-_API_OUTSIDE = ('glance_registry.client', 'glance_registry.process', 'stores')
-# What every layer may import: the Services record, and option types.
-_API_GROUND = ('glance_api.services', 'glance_api.option_types')
+_API_OUTSIDE = ('glance_registry.client', 'glance_registry.process',
+                'glance_registry.metrics', 'stores')
+# What every layer may import: the Services record, option types, and notify().
+_API_GROUND = ('glance_api.services', 'glance_api.option_types',
+               'glance_api.notifications')
 
 LAYERS = {
     'stores': ('stores',),
@@ -44,12 +46,16 @@ LAYERS = {
                         'glance_api.access.protections',
                         'glance_api.data.import_filtering', 'glance_api.data.staging'),
     # The contract half: anyone may import it, so it imports nothing of the daemon.
-    'glance_registry.client': ('glance_registry.client', 'glance_registry.process'),
-    'glance_registry.process': ('glance_registry.client', 'glance_registry.process'),
+    'glance_registry.client': ('glance_registry.client', 'glance_registry.process',
+                               'glance_registry.metrics'),
+    'glance_registry.process': ('glance_registry.client', 'glance_registry.process',
+                                'glance_registry.metrics'),
+    # Both daemons' Prometheus metrics, also recorded by the registry client.
+    'glance_registry.metrics': ('glance_registry.metrics',),
     # The API talks to the registry only through its contract half; its top-level
     # modules (app, cmd, opts, all_in_one) compose every layer.
     'glance_api': ('glance_api',) + _API_OUTSIDE,
-    **{ground: (ground,) for ground in _API_GROUND},
+    **{ground: _API_GROUND for ground in _API_GROUND},
     **{layer: (layer,) + _API_GROUND + below + _API_OUTSIDE
        for layer, below in _API_BELOW.items()},
 }
@@ -57,7 +63,8 @@ LAYERS = {
 # Libraries of the registry's database, which only the daemon half may load.
 DATABASE_LIBRARIES = ('peewee', 'playhouse')
 # Every import of the contract half also runs these packages' __init__ modules.
-CONTRACT = ('glance_registry.client', 'glance_registry.process', 'glance_registry')
+CONTRACT = ('glance_registry.client', 'glance_registry.process',
+            'glance_registry.metrics', 'glance_registry')
 
 
 def _under(module, prefix):

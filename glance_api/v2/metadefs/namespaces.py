@@ -89,7 +89,8 @@ def create_namespace():
                                                           request_id=g.request_id)
     document = documents.namespace(
         record, contents=[key for key in documents.CONTENTS if key in body])
-    notifications.emit(ctx, 'metadef_namespace.create', document)
+    notifications.emit(ctx, 'metadef_namespace.create', document,
+                       document['namespace'])
     return responses.json(document, status=201,
                           headers={'Location': documents.location(record['namespace'])})
 
@@ -133,7 +134,8 @@ def update_namespace(namespace):
         access.for_namespace(ctx, ('modify_metadef_namespace',)),
         request_id=g.request_id)
     document = documents.namespace(record)
-    notifications.emit(ctx, 'metadef_namespace.update', document)
+    notifications.emit(ctx, 'metadef_namespace.update', document, namespace,
+                       old_name=namespace)
     return responses.json(document)
 
 
@@ -144,7 +146,8 @@ def delete_namespace(namespace):
     record = services().registry.delete_metadef_namespace(
         ctx.identity, namespace, access.for_namespace(ctx, ('delete_metadef_namespace',)),
         request_id=g.request_id)
-    notifications.emit(ctx, 'metadef_namespace.delete', documents.namespace(record))
+    notifications.emit(ctx, 'metadef_namespace.delete', documents.namespace(record),
+                       namespace)
     return responses.no_content()
 
 
@@ -154,7 +157,7 @@ def _delete_contents(namespace, kind, rules):
         ctx.identity, namespace, kind, access.for_namespace(ctx, rules),
         request_id=g.request_id)
     notifications.emit(ctx, 'metadef_namespace.delete_%s' % kind,
-                       documents.namespace(record))
+                       documents.namespace(record), namespace)
     return responses.no_content()
 
 

@@ -44,7 +44,7 @@ def create_object(namespace):
         ctx.identity, namespace, values,
         access.for_namespace(ctx, ('add_metadef_object',)), request_id=g.request_id)
     document = documents.obj(record, namespace)
-    notifications.emit(ctx, 'metadef_object.create', document)
+    notifications.emit(ctx, 'metadef_object.create', document, namespace)
     return responses.json(document, status=201)
 
 
@@ -66,7 +66,8 @@ def update_object(namespace, object_name):
         ctx.identity, namespace, object_name, values,
         access.for_namespace(ctx, ('modify_metadef_object',)), request_id=g.request_id)
     document = documents.obj(record, namespace)
-    notifications.emit(ctx, 'metadef_object.update', document)
+    notifications.emit(ctx, 'metadef_object.update', document, namespace,
+                       old_name=object_name)
     return responses.json(document)
 
 
@@ -76,5 +77,6 @@ def delete_object(namespace, object_name):
     record = services().registry.delete_metadef_object(
         ctx.identity, namespace, object_name,
         access.for_namespace(ctx, ('delete_metadef_object',)), request_id=g.request_id)
-    notifications.emit(ctx, 'metadef_object.delete', documents.obj(record, namespace))
+    notifications.emit(ctx, 'metadef_object.delete', documents.obj(record, namespace),
+                       namespace)
     return responses.no_content()

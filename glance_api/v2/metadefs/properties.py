@@ -33,7 +33,7 @@ def create_property(namespace):
         ctx.identity, namespace, name, definition,
         access.for_namespace(ctx, ('add_metadef_property',)), request_id=g.request_id)
     document = documents.property_(record)
-    notifications.emit(ctx, 'metadef_property.create', document)
+    notifications.emit(ctx, 'metadef_property.create', document, namespace)
     return responses.json(document, status=201)
 
 
@@ -63,7 +63,8 @@ def update_property(namespace, property_name):
         access.for_namespace(ctx, ('modify_metadef_property',)),
         request_id=g.request_id)
     document = documents.property_(record)
-    notifications.emit(ctx, 'metadef_property.update', document)
+    notifications.emit(ctx, 'metadef_property.update', document, namespace,
+                       old_name=property_name)
     return responses.json(document)
 
 
@@ -75,5 +76,6 @@ def delete_property(namespace, property_name):
         ctx.identity, namespace, property_name,
         access.for_namespace(ctx, ('remove_metadef_property',)),
         request_id=g.request_id)
-    notifications.emit(ctx, 'metadef_property.delete', documents.property_(record))
+    notifications.emit(ctx, 'metadef_property.delete', documents.property_(record),
+                       namespace)
     return responses.no_content()

@@ -42,7 +42,7 @@ def associate(namespace):
         access.for_namespace(ctx, ('add_metadef_resource_type_association',)),
         request_id=g.request_id)
     document = documents.association(record)
-    notifications.emit(ctx, 'metadef_resource_type.create', document)
+    notifications.emit(ctx, 'metadef_resource_type.create', document, namespace)
     return responses.json(document, status=201)
 
 
@@ -55,5 +55,5 @@ def dissociate(namespace, resource_type):
         access.for_namespace(ctx, ('remove_metadef_resource_type_association',)),
         request_id=g.request_id)
     notifications.emit(ctx, 'metadef_resource_type.delete',
-                       documents.association(record))
+                       documents.association(record), namespace)
     return responses.no_content()

@@ -39,7 +39,8 @@ def create_tags(namespace):
         access=access.for_namespace(ctx, ('add_metadef_tags',)),
         request_id=g.request_id)
     for record in records:
-        notifications.emit(ctx, 'metadef_tag.create', documents.tag(record))
+        notifications.emit(ctx, 'metadef_tag.create', documents.tag(record),
+                           namespace)
     return responses.json({'tags': [{'name': record['name']} for record in records]},
                           status=201)
 
@@ -53,7 +54,7 @@ def create_tag(namespace, tag_name):
         ctx.identity, namespace, tag_name, access.for_namespace(ctx, ('add_metadef_tag',)),
         request_id=g.request_id)
     document = documents.tag(record)
-    notifications.emit(ctx, 'metadef_tag.create', document)
+    notifications.emit(ctx, 'metadef_tag.create', document, namespace)
     return responses.json(document, status=201)
 
 
@@ -75,7 +76,8 @@ def update_tag(namespace, tag_name):
         ctx.identity, namespace, tag_name, body['name'],
         access.for_namespace(ctx, ('modify_metadef_tag',)), request_id=g.request_id)
     document = documents.tag(record)
-    notifications.emit(ctx, 'metadef_tag.update', document)
+    notifications.emit(ctx, 'metadef_tag.update', document, namespace,
+                       old_name=tag_name)
     return responses.json(document)
 
 
@@ -85,5 +87,5 @@ def delete_tag(namespace, tag_name):
     record = services().registry.delete_metadef_tag(
         ctx.identity, namespace, tag_name,
         access.for_namespace(ctx, ('delete_metadef_tag',)), request_id=g.request_id)
-    notifications.emit(ctx, 'metadef_tag.delete', documents.tag(record))
+    notifications.emit(ctx, 'metadef_tag.delete', documents.tag(record), namespace)
     return responses.no_content()

@@ -41,8 +41,14 @@ def test_refusing_in_start_logs_the_reason_and_exits_2(caplog):
     def start(conf):
         process.require_secret(conf, 'cannot sign')
         raise AssertionError('not reached')
-    with caplog.at_level(logging.ERROR, logger='test'):
-        status = process.run([], _register, 'test', start, logging.getLogger('test'))
+    log = logging.getLogger('test')
+    # oslo.log's setup replaces the root logger's handlers, caplog's among them.
+    log.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.ERROR, logger='test'):
+            status = process.run([], _register, 'test', start, log)
+    finally:
+        log.removeHandler(caplog.handler)
     assert status == 2
     assert caplog.messages == ['registry_auth_secret is not set: cannot sign']
 

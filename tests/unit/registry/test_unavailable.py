@@ -55,10 +55,17 @@ def test_unwritable_sqlite_file_answers_503_for_writes_and_serves_reads(
                                        extra=data_rules_config(str(tmp_path)))
     client = daemon_client(daemon, secret)
     with unwritable(path):
-        daemon.start()
+        daemon.start(healthy=False)
         try:
             assert client.get_image(CALLER, image['id'])['name'] == 'before'
-            assert requests.get(daemon.url + '/healthcheck').status_code == 200
+            # Reads work, but a registry that cannot write is not healthy: the
+            # health check writes (a SELECT 1 would say 200 here).
+            health = requests.get(daemon.url + '/healthcheck')
+            assert health.status_code == 503
+            assert health.json()['error']['message'] == \
+                'the image database is read-only'
+            assert client.health_problem() == (
+                'REGISTRY DATABASE UNAVAILABLE: the image database is read-only')
             for write in (lambda: client.create_image(CALLER, {'name': 'new'}),
                           lambda: client.update_image(CALLER, image['id'],
                                                       values={'name': 'after'}),

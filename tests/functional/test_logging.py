@@ -1,0 +1,50 @@
+"""Logging with oslo.log: upstream's options work, and one request id traces a
+request through the API's and the registry's lines, access lines included."""
+
+import json
+import re
+
+from tests.fixtures import deployment
+
+
+def _lines(path):
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+def test_a_request_id_traces_a_request_through_both_daemons_logs(tmp_path):
+    api_log, registry_log = tmp_path / 'api-oslo.log', tmp_path / 'registry-oslo.log'
+    with deployment.running(tmp_path / 'glance', api_extra={
+            'DEFAULT': {'log_file': str(api_log), 'debug': 'true'}}, registry_extra={
+            # Any case, as operators write it (it used to fail the start).
+            'DEFAULT': {'log_file': str(registry_log), 'use_json': 'true',
+                        'log_level': 'debug'}}) as glance:
+        client = glance.client(project='logged-project', user='logged-user')
+        created = client.post('/v2/images', json={'name': 'traced'})
+        assert created.status_code == 201
+        request_id = created.headers['x-openstack-request-id']
+        missing = client.get('/v2/images/00000000-0000-0000-0000-000000000000')
+        assert missing.status_code == 404
+        missing_id = missing.headers['x-openstack-request-id']
+    api_lines = _lines(api_log)
+    # The access line, with the caller's identity in oslo.log's context part.
+    [access] = [line for line in api_lines if request_id in line
+                and 'glance.access' in line]
+    assert re.search(r'\[None %s logged-user logged-project - - - -\] 127\.0\.0\.1 '
+                     r'"POST /v2/images" status: 201 len: %d time: \d+\.\d+ '
+                     r'request: %s$' % (request_id, len(created.content), request_id),
+                     access), access
+    assert any('glance.access' in line and '"GET /v2/images/0000' in line
+               and 'status: 404' in line and missing_id in line for line in api_lines)
+    # gunicorn's own lines go to the same file, at the level debug asks for.
+    assert any('Booting worker' in line for line in api_lines)
+    assert any(' DEBUG gunicorn.error ' in line for line in api_lines)
+
+    records = [json.loads(line) for line in _lines(registry_log)]
+    registry_access = [r for r in records if r['name'] == 'glance.access'
+                       and r['context'].get('request_id') == request_id]
+    assert len(registry_access) == 1
+    assert registry_access[0]['context']['user'] == 'logged-user'
+    assert registry_access[0]['context']['project'] == 'logged-project'
+    assert '"POST /v1/images" status: 201' in registry_access[0]['message']
+    assert any(r['levelname'] == 'DEBUG' for r in records)

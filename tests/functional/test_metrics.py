@@ -1,0 +1,106 @@
+"""Prometheus metrics: off by default; when on, scraped from the real daemons and
+read with prometheus_client's own parser, every worker's samples added up."""
+
+import os
+import socket
+
+import pytest
+import requests
+from prometheus_client import parser
+
+from tests.fixtures import deployment, processes
+
+
+def _samples(text):
+    """``{(name, frozenset(labels)): value}`` of a Prometheus text exposition."""
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in parser.text_string_to_metric_families(text)
+            for sample in family.samples}
+
+
+def _value(samples, name, **labels):
+    return samples.get((name, frozenset(labels.items())), 0)
+
+
+def test_metrics_are_off_by_default(glance):
+    # Version negotiation answers it (300), as any unknown path.
+    response = requests.get(glance.url + '/metrics')
+    assert response.status_code == 300
+    assert 'glance_http_requests' not in response.text
+
+
+def test_both_daemons_count_requests_latency_bytes_and_registry_round_trips(
+        tmp_path):
+    registry_port = processes.free_port()
+    with deployment.running(tmp_path / 'glance', api_extra={
+            'metrics': {'enabled': 'true'}}, registry_extra={
+            'metrics': {'enabled': 'true', 'bind_port': registry_port}}) as glance:
+        client = glance.client(project='measured-project')
+        image = client.create_image(name='measured')
+        data = os.urandom(5000)
+        assert client.upload(image['id'], data).status_code == 204
+        # Two workers answer these: the scrape must add both up.
+        for _ in range(10):
+            assert client.get('/v2/images/%s' % image['id']).status_code == 200
+        assert client.get('/v2/images/%s/file' % image['id']).content == data
+        os.unlink(os.path.join(glance.datadir, image['id']))
+        missing = client.get('/v2/images/%s/file' % image['id'])
+        assert missing.status_code == 404
+        assert client.get('/v2/nowhere').status_code == 404
+
+        scrape = requests.get(glance.url + '/metrics')
+        assert scrape.status_code == 200
+        assert scrape.headers['Content-Type'].startswith('text/plain')
+        api = _samples(scrape.text)
+        registry = _samples(requests.get(
+            'http://127.0.0.1:%d/' % registry_port).text)
+        # The registry's listener is separate: not on its own port.
+        assert requests.get(glance.registry.url + '/metrics').status_code != 200
+
+    one = '/v2/images/<image_id>'
+    assert _value(api, 'glance_http_requests_total', route='/v2/images',
+                  method='POST', status='201') == 1
+    assert _value(api, 'glance_http_requests_total', route=one, method='GET',
+                  status='200') == 10
+    assert _value(api, 'glance_http_requests_total', route='unmatched',
+                  method='GET', status='404') == 1
+    assert _value(api, 'glance_http_request_duration_seconds_count', route=one,
+                  method='GET') == 10
+    assert _value(api, 'glance_http_request_duration_seconds_bucket', route=one,
+                  method='GET', le='+Inf') == 10
+    assert _value(api, 'glance_http_request_duration_seconds_sum', route=one,
+                  method='GET') > 0
+    file_route = '/v2/images/<image_id>/file'
+    assert _value(api, 'glance_http_request_bytes_total', route=file_route) == 5000
+    assert _value(api, 'glance_http_response_bytes_total', route=file_route) == \
+        5000 + len(missing.content)
+    assert _value(api, 'glance_uploaded_bytes_total', store='file') == 5000
+    assert _value(api, 'glance_uploads_in_flight') == 0
+    assert _value(api, 'glance_store_errors_total', store='default',
+                  operation='read') == 1
+    # Each GET of an image is one registry read.
+    assert _value(api, 'glance_registry_call_duration_seconds_count', method='GET',
+                  outcome='200') >= 10
+    assert _value(api, 'glance_registry_call_duration_seconds_count', method='POST',
+                  outcome='201') == 1
+
+    assert _value(registry, 'glance_http_requests_total', route='/v1/images',
+                  method='POST', status='201') == 1
+    assert _value(registry, 'glance_http_requests_total',
+                  route='/v1/images/{image_id}', method='GET', status='200') >= 10
+
+
+def test_a_metrics_port_in_use_refuses_to_start(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        daemon = processes.registry_daemon(
+            str(tmp_path), 'sqlite:///%s' % (tmp_path / 'unused.sqlite'),
+            processes.new_secret(),
+            extra={'metrics': {'enabled': 'true', 'bind_port': port}})
+        deployment.db_sync(str(tmp_path), daemon.config['database']['connection'])
+        with pytest.raises(RuntimeError) as failed:
+            daemon.start()
+    assert 'exited with 2' in str(failed.value)
+    assert 'cannot serve metrics on 127.0.0.1:%d' % port in str(failed.value)
