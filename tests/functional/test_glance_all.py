@@ -180,7 +180,7 @@ def test_everything_under_the_data_dir_is_private_whatever_the_umask(tmp_path):
                  'glance-registry.generated.conf', 'glance.sqlite',
                  os.path.join('images', image_id)):
         assert modes.pop(name) == '0o600', name
-    assert modes.pop('.') == modes.pop('images') == '0o700'
+    assert modes.pop('.') == modes.pop('images') == modes.pop('staging') == '0o700'
     # Whatever else there is (SQLite's -wal and -shm files), private too.
     assert set(modes.values()) <= {'0o600'}, modes
 

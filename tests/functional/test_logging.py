@@ -38,7 +38,7 @@ def test_a_request_id_traces_a_request_through_both_daemons_logs(tmp_path):
                and 'status: 404' in line and missing_id in line for line in api_lines)
     # gunicorn's own lines go to the same file, at the level debug asks for.
     assert any('Booting worker' in line for line in api_lines)
-    assert any(' DEBUG gunicorn.error ' in line for line in api_lines)
+    assert any(' DEBUG glance_api.server ' in line for line in api_lines)
 
     records = [json.loads(line) for line in _lines(registry_log)]
     registry_access = [r for r in records if r['name'] == 'glance.access'

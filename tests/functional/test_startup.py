@@ -70,7 +70,7 @@ def test_noauth_on_loopback_does_not_warn(glance):
         assert 'UNAUTHENTICATED' not in f.read()
 
 
-LINE = re.compile(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \d+ [A-Z]+ (\S+) ')
+LINE = re.compile(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,.]\d{3} \d+ [A-Z]+ (\S+) ')
 
 
 def logger_names(log_path):
@@ -94,9 +94,11 @@ def test_each_daemon_logs_under_its_own_logger_names(glance):
     api = logger_names(glance.api.log_path)
     assert 'glance_registry.server' in registry    # gunicorn's own lines
     assert 'glance_api.server' in api
-    assert all(name and name.startswith('glance_registry') for name in registry), \
-        registry
-    assert all(name and name.startswith(('glance_api', 'stores')) for name in api), api
+    # Besides, one access line per request (glance.access), in both.
+    assert all(name and name.startswith(('glance_registry', 'glance.access'))
+               for name in registry), registry
+    assert all(name and name.startswith(('glance_api', 'stores', 'glance.access'))
+               for name in api), api
 
 
 @pytest.mark.parametrize('module', ['glance_api.cmd', 'glance_registry.cmd'])
