@@ -29,6 +29,10 @@ class Refused(Exception):
     """The daemon cannot start; the message says why, in one line."""
 
 
+#: gunicorn's longest request line (its ``limit_request_line`` cannot be more).
+MAX_REQUEST_LINE = 8190
+
+
 def server_opts(default_host, default_port, default_threads):
     """The ``[DEFAULT]`` options every daemon reads to decide where and how to serve.
 
@@ -49,6 +53,13 @@ def server_opts(default_host, default_port, default_threads):
                         'drops the connection.'),
         cfg.IntOpt('keepalive_timeout', default=75, min=0,
                    help='Seconds an idle keep-alive connection stays open.'),
+        cfg.IntOpt('max_header_line', default=16384, min=1024,
+                   help='Maximum line size of message headers to be accepted. '
+                        'max_header_line may need to be increased when using large '
+                        'tokens (typically those generated when keystone is '
+                        'configured to use PKI tokens with big service catalogs). '
+                        'The request line (method, path and query) is limited to '
+                        'the smaller of this and 8190 bytes (gunicorn\'s most).'),
         cfg.StrOpt('log_level', default='INFO',
                    choices=['DEBUG', 'INFO', 'WARNING', 'ERROR'],
                    help='Log level of the daemon.'),
@@ -154,6 +165,14 @@ def serve(factory, conf, name):
         'timeout': conf.client_socket_timeout,
         'graceful_timeout': 30,
         'keepalive': conf.keepalive_timeout,
+        # A longer line is answered 400 before the request reaches the app.
+        'limit_request_line': min(conf.max_header_line, MAX_REQUEST_LINE),
+        'limit_request_field_size': conf.max_header_line,
+        # Proxy headers are trusted only as [oslo_middleware]
+        # enable_proxy_headers_parsing says (glance_api.http.proxy), never because
+        # the peer is on loopback (gunicorn's default trusts X-Forwarded-Proto
+        # and SCRIPT_NAME headers from 127.0.0.1).
+        'forwarded_allow_ips': '',
         'proc_name': name,
         'accesslog': None,
         'errorlog': '-',

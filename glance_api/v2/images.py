@@ -53,6 +53,10 @@ def create_image():
     a visibility/owner the caller may not set, 409 duplicate id, 415 not JSON.
     """
     ctx = g.context
+    if not ctx.is_admin:
+        # Before the body is read: a non-admin creates images for its own project
+        # only (checked again below with the owner the body names).
+        policy.enforce(ctx, 'add_image', {'owner': ctx.project_id})
     document = json_body.parse()
     if not isinstance(document, dict):
         raise errors.BadRequest('The request body must be a JSON object.')
@@ -147,6 +151,10 @@ def show_image(image_id):
     return _image_response(record)
 
 
+#: The rules a JSON patch's changes are checked with: attributes, then locations.
+_PATCH_RULES = ('modify_image', 'set_image_location', 'delete_image_location')
+
+
 def update_image(image_id):
     """Apply a JSON patch (``application/openstack-images-v2.1-json-patch`` or 2.0).
 
@@ -158,10 +166,13 @@ def update_image(image_id):
     413 over a quota, 415 media type.
     """
     ctx = g.context
+    record = lookup.load_image(image_id)
+    # Before the body is read: a caller who may make no change at all is refused
+    # without reading it (each change is checked with its own rule below).
+    policy.enforce_any(ctx, _PATCH_RULES, record)
     changes = patch.parse(json_body.parse(patch.MEDIA_TYPES,
                                            accept_patch=patch.MEDIA_TYPES),
                           request.mimetype)
-    record = lookup.load_image(image_id)
     visibility = record['visibility']
     location_changes, changes = patch.split_locations(changes)
     update = None

@@ -70,8 +70,8 @@ def create_namespace():
     admins), 409 the name is taken or a name is repeated in the contents.
     """
     ctx = g.context
-    body = schemas.read_body('namespace', schemas.READ_ONLY)
     access.enforce_without_namespace(ctx, 'add_metadef_namespace')
+    body = schemas.read_body('namespace', schemas.READ_ONLY)
     for key, rule in _CONTENT_RULES:
         if body.get(key):
             access.enforce_without_namespace(ctx, rule)
