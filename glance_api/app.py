@@ -15,7 +15,7 @@ from flask import Flask, g, request
 import stores
 from glance_api.access import context, policy, protections, quotas
 from glance_api.data import store_data
-from glance_api.http import auth, errors, healthcheck, keepalive, route_rules
+from glance_api.http import auth, errors, healthcheck, keepalive, proxy, route_rules
 from glance_api.images import schemas
 from glance_api.services import Services
 from glance_api.v2 import messages, routes, versions
@@ -66,7 +66,9 @@ def create_app(conf, registry=None, store_set=None):
     wsgi_app = healthcheck.Healthcheck(wsgi_app, conf, registry)
     # Outermost: whoever answers (a 401 from the auth layer too) may leave a body
     # unread on a keep-alive connection.
-    app.wsgi_app = keepalive.KeepAliveGuard(wsgi_app)
+    wsgi_app = keepalive.KeepAliveGuard(wsgi_app)
+    # Before anything reads the request's URL.
+    app.wsgi_app = proxy.wrap(wsgi_app, conf)
     return app
 
 

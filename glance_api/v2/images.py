@@ -13,7 +13,7 @@ import werkzeug.routing
 
 from glance_api.access import attributes, policy
 from glance_api.data import locations, store_acls, store_data, verification
-from glance_api.http import errors, json_body, responses
+from glance_api.http import errors, json_body, proxy, responses
 from glance_api.images import lookup, patch
 from glance_api.services import services
 from glance_registry.client import errors as registry_errors
@@ -83,7 +83,7 @@ def create_image():
     record = services().registry.create_image(
         ctx.identity, values, quota=services().quotas.for_image_write(creating=True),
         request_id=g.request_id)
-    headers = {'Location': '/v2/images/%s' % record['id']}
+    headers = {'Location': proxy.location('/v2/images/%s' % record['id'])}
     if services().stores.multi:
         headers['OpenStack-image-store-ids'] = ','.join(
             store.store_id for store in services().stores if store.writable)

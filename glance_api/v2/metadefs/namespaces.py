@@ -11,7 +11,7 @@ import urllib.parse
 
 from flask import g, request
 
-from glance_api.http import errors, responses
+from glance_api.http import errors, proxy, responses
 from glance_api.metadefs import access, documents, notifications, parameters, schemas
 from glance_api.services import services
 
@@ -91,7 +91,8 @@ def create_namespace():
         record, contents=[key for key in documents.CONTENTS if key in body])
     notifications.emit(ctx, 'metadef_namespace.create', document)
     return responses.json(document, status=201,
-                          headers={'Location': documents.location(record['namespace'])})
+                          headers={'Location': proxy.location(
+                              documents.location(record['namespace']))})
 
 
 def _only(item, members):
