@@ -15,7 +15,8 @@ from flask import Flask, g, request
 import stores
 from glance_api.access import context, policy, protections, quotas
 from glance_api.data import store_data
-from glance_api.http import auth, errors, healthcheck, keepalive, proxy, route_rules
+from glance_api.http import (auth, cors, errors, healthcheck, keepalive, proxy,
+                             route_rules)
 from glance_api.images import schemas
 from glance_api.services import Services
 from glance_api.v2 import messages, routes, versions
@@ -64,6 +65,9 @@ def create_app(conf, registry=None, store_set=None):
     wsgi_app = auth.wrap(app.wsgi_app, conf, unauthenticated=[
         functools.partial(versions.VersionNegotiation, conf=conf)])
     wsgi_app = healthcheck.Healthcheck(wsgi_app, conf, registry)
+    # Preflights are answered before authentication; every answer, a 401 too,
+    # says which origins may read it.
+    wsgi_app = cors.CORS(wsgi_app, conf)
     # Outermost: whoever answers (a 401 from the auth layer too) may leave a body
     # unread on a keep-alive connection.
     wsgi_app = keepalive.KeepAliveGuard(wsgi_app)

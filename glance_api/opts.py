@@ -11,7 +11,7 @@ from oslo_config import cfg
 import stores
 from glance_api.access import policy, protections, quotas
 from glance_api.data import import_filtering, inspection, locations
-from glance_api.http import healthcheck, json_body, proxy
+from glance_api.http import cors, healthcheck, json_body, proxy
 from glance_registry import client, process
 from glance_registry.client import list_params, vocabulary
 
@@ -75,6 +75,7 @@ def register_opts(conf):
     healthcheck.register_opts(conf)
     json_body.register_opts(conf)
     proxy.register_opts(conf)
+    cors.register_opts(conf)
 
 
 def list_opts():
@@ -91,4 +92,5 @@ def list_opts():
         ('glance_store', store_opts['glance_store']),
         (healthcheck.GROUP, healthcheck.healthcheck_opts),
         (json_body.GROUP, json_body.body_opts + proxy.proxy_opts),
+        (cors.GROUP, cors.cors_opts()),
     ]
