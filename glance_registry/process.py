@@ -13,6 +13,7 @@ Part of the contract half: it imports nothing of the registry daemon.
 
 import logging
 import multiprocessing
+import ssl
 import sys
 
 from gunicorn.app import base as gunicorn_base
@@ -60,6 +61,17 @@ def server_opts(default_host, default_port, default_threads):
                         'configured to use PKI tokens with big service catalogs). '
                         'The request line (method, path and query) is limited to '
                         'the smaller of this and 8190 bytes (gunicorn\'s most).'),
+        cfg.StrOpt('cert_file',
+                   help='Certificate file to use when starting the server securely '
+                        '(PEM; the chain after the certificate). With key_file, '
+                        'the server speaks only HTTPS.'),
+        cfg.StrOpt('key_file',
+                   help='Private key file to use when starting the server '
+                        'securely.'),
+        cfg.StrOpt('ca_file',
+                   help='CA certificate file to use to verify connecting clients: '
+                        'when set, every client must present a certificate it '
+                        'signed (TLS client authentication).'),
         cfg.StrOpt('log_level', default='INFO',
                    choices=['DEBUG', 'INFO', 'WARNING', 'ERROR'],
                    help='Log level of the daemon.'),
@@ -181,11 +193,41 @@ def serve(factory, conf, name):
         # several daemons on one host would fight over.
         'control_socket_disable': True,
     }
+    settings.update(tls_settings(conf))
     app = _Gunicorn(factory, {k: v for k, v in settings.items()
                               if k in _known_settings()})
-    LOG.info('%s listening on http://%s:%d/ with %d worker(s) x %d thread(s)',
-             name, conf.bind_host, conf.bind_port, conf.workers, conf.threads)
+    LOG.info('%s listening on %s://%s:%d/ with %d worker(s) x %d thread(s)',
+             name, 'https' if conf.cert_file else 'http', conf.bind_host,
+             conf.bind_port, conf.workers, conf.threads)
     app.run()
+
+
+def tls_settings(conf):
+    """gunicorn's TLS settings for ``cert_file``, ``key_file`` and ``ca_file``
+    (none without a certificate); ``Refused`` for an incomplete or unusable set,
+    before any worker starts (gunicorn would fail in every worker instead)."""
+    if not (conf.cert_file or conf.key_file):
+        if conf.ca_file:
+            raise Refused('ca_file is set but cert_file and key_file are not: '
+                          'client certificates are verified only over TLS')
+        return {}
+    if not (conf.cert_file and conf.key_file):
+        raise Refused('When running server in SSL mode, you must specify both a '
+                      'cert_file and key_file option value in your configuration '
+                      'file')
+    try:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(conf.cert_file, conf.key_file)
+        if conf.ca_file:
+            context.load_verify_locations(conf.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise Refused('TLS configuration error (cert_file %s, key_file %s, ca_file '
+                      '%s): %s' % (conf.cert_file, conf.key_file, conf.ca_file,
+                                   exc)) from None
+    settings = {'certfile': conf.cert_file, 'keyfile': conf.key_file}
+    if conf.ca_file:
+        settings.update(ca_certs=conf.ca_file, cert_reqs=ssl.CERT_REQUIRED)
+    return settings
 
 
 def _known_settings():
