@@ -13,11 +13,14 @@ Part of the contract half: it imports nothing of the registry daemon.
 
 import logging
 import multiprocessing
+import resource
 import ssl
 import sys
 
 from gunicorn.app import base as gunicorn_base
 from oslo_config import cfg
+
+from glance_registry import header_gate
 
 LOG = logging.getLogger(__name__)
 
@@ -29,6 +32,9 @@ EXIT_REFUSED = 2
 class Refused(Exception):
     """The daemon cannot start; the message says why, in one line."""
 
+
+#: Connections one worker process holds at most.
+WORKER_CONNECTIONS = 4096
 
 #: gunicorn's longest request line (its ``limit_request_line`` cannot be more).
 MAX_REQUEST_LINE = 8190
@@ -50,8 +56,16 @@ def server_opts(default_host, default_port, default_threads):
         cfg.IntOpt('threads', default=default_threads, min=1,
                    help='Request threads per worker process.'),
         cfg.IntOpt('client_socket_timeout', default=900, min=1,
-                   help='Seconds a worker may wait on a silent client before it '
-                        'drops the connection.'),
+                   help='Timeout for client connections\' socket operations: once '
+                        'a request thread has a request, a client that sends or '
+                        'reads nothing for this many seconds is dropped and the '
+                        'thread freed.'),
+        cfg.IntOpt('client_header_timeout', default=20, min=1,
+                   help='Seconds a client has to send a whole request head (of '
+                        'its first byte; of the connection, for a new one); then '
+                        'it gets 408 and the connection is closed. Heads are read '
+                        'off the request threads, so slow clients never hold '
+                        'one (docs/performance.rst).'),
         cfg.IntOpt('keepalive_timeout', default=75, min=0,
                    help='Seconds an idle keep-alive connection stays open.'),
         cfg.IntOpt('max_header_line', default=16384, min=1024,
@@ -171,9 +185,15 @@ def serve(factory, conf, name):
         'bind': ['%s:%d' % (_bracket(conf.bind_host), conf.bind_port)],
         'workers': conf.workers,
         'threads': conf.threads,
-        # gthread: one request per thread, sendfile for file responses, and a
-        # heartbeat that keeps running while a thread streams a long upload.
-        'worker_class': 'gthread',
+        # gthread (one request per thread, sendfile for file responses, and a
+        # heartbeat that keeps running while a thread streams a long upload),
+        # with request heads read off the threads (glance_registry.header_gate).
+        'worker_class': type('HeaderGateWorker', (header_gate.HeaderGateWorker,), {
+            'header_timeout': float(conf.client_header_timeout),
+            'socket_timeout': float(conf.client_socket_timeout)}),
+        # Connections a worker holds at once (waiting heads and idle keep-alive
+        # ones cost a socket each, no thread).
+        'worker_connections': WORKER_CONNECTIONS,
         'timeout': conf.client_socket_timeout,
         'graceful_timeout': 30,
         'keepalive': conf.keepalive_timeout,
@@ -194,12 +214,23 @@ def serve(factory, conf, name):
         'control_socket_disable': True,
     }
     settings.update(tls_settings(conf))
+    _raise_open_files_limit(conf.workers * WORKER_CONNECTIONS + 1024)
     app = _Gunicorn(factory, {k: v for k, v in settings.items()
                               if k in _known_settings()})
     LOG.info('%s listening on %s://%s:%d/ with %d worker(s) x %d thread(s)',
              name, 'https' if conf.cert_file else 'http', conf.bind_host,
              conf.bind_port, conf.workers, conf.threads)
     app.run()
+
+
+def _raise_open_files_limit(wanted):
+    """Raise this process's soft limit of open files towards ``wanted`` (as far as
+    the hard limit allows; workers inherit it): systemd's default soft limit,
+    1024, is less than the connections one worker may hold."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def tls_settings(conf):
