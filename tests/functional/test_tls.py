@@ -7,8 +7,10 @@ functional suite over TLS, and the ways a TLS setup must fail."""
 import hashlib
 import io
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import glanceclient.v2.client
 import openstack
@@ -218,3 +220,24 @@ def test_glance_all_serves_the_api_over_tls(tmp_path, ca, certificates):
         processes.stop_process_group(glance_all)
         glance_all.stdout.close()
     assert glance_all.returncode == 0
+
+
+def test_clients_that_never_finish_the_handshake_hold_no_thread(secure, ca):
+    """The TLS handshake is read off the request threads too (2 x 8 of them here):
+    200 connections that send the first byte of a handshake and stop."""
+    host, port = secure.url.rsplit('/', 1)[-1].split(':')
+    stalled = []
+    try:
+        for _ in range(200):
+            sock = socket.create_connection((host, int(port)), timeout=10)
+            sock.sendall(b'\x16')   # a TLS record starts; the rest never comes
+            stalled.append(sock)
+        time.sleep(1)
+        with secure.client() as admin:
+            for _ in range(5):
+                started = time.monotonic()
+                assert admin.get('/versions').status_code == 200
+                assert time.monotonic() - started < 1.0
+    finally:
+        for sock in stalled:
+            sock.close()
