@@ -95,12 +95,29 @@ class HeaderGateWorker(gthread.ThreadWorker):
         self.keepalived_conns.remove(conn)
         self._gate(conn)
 
-    def _gate(self, conn):
-        conn.head = bytearray()
+    def enqueue_req(self, conn):
+        """Give a connection to a thread: only with its head (``_dispatch``). A
+        kept-alive connection whose client pipelined the start of its next
+        request comes here straight from ``finish_request``: gather the rest."""
+        if getattr(conn, 'head_ready', False):
+            conn.head_ready = False
+            return super().enqueue_req(conn)
+        return self._gate(conn, conn.parser.unreader.take_buffered()
+                          if conn.parser is not None else b'')
+
+    def _gate(self, conn, start=b''):
+        conn.head = bytearray(start)
         conn.head_deadline = time.monotonic() + self.header_timeout
+        if _head_ends(conn.head) or len(conn.head) > self.max_head:
+            return self._dispatch(conn, gated=False)
+        conn.sock.setblocking(False)
         self.gated.append(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ,
                              functools.partial(self._on_head_bytes, conn))
+        if getattr(conn, 'handshaken', False) and _tls_pending(conn.sock):
+            # Decrypted bytes already read from the socket never wake the poller.
+            self._on_head_bytes(conn, conn.sock)
+        return None
 
     # -- heads are read ----------------------------------------------------------
 
@@ -116,8 +133,7 @@ class HeaderGateWorker(gthread.ThreadWorker):
                 conn.head += data
                 if _head_ends(conn.head) or len(conn.head) > self.max_head:
                     return self._dispatch(conn)
-                if not isinstance(conn.sock, ssl.SSLSocket) or \
-                        not conn.sock.pending():
+                if not _tls_pending(conn.sock):
                     return None
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError,
                 InterruptedError):
@@ -125,15 +141,16 @@ class HeaderGateWorker(gthread.ThreadWorker):
         except (OSError, ValueError):
             return self._drop(conn)
 
-    def _dispatch(self, conn):
+    def _dispatch(self, conn, gated=True):
         """The head is in: a thread takes the connection from here."""
-        self._ungate(conn)
+        if gated:
+            self._ungate(conn)
         if conn.parser is None:
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
         conn.parser.unreader.unread(bytes(conn.head))
         conn.head = None
         # handle() skips its wait for data and its set-up (both done here).
-        conn.initialized = conn.data_ready = True
+        conn.initialized = conn.data_ready = conn.head_ready = True
         self.enqueue_req(conn)
 
     def _drop(self, conn, answer=None):
@@ -170,6 +187,10 @@ class HeaderGateWorker(gthread.ThreadWorker):
         finally:
             while self.gated:
                 self._drop(self.gated[0])
+
+
+def _tls_pending(sock):
+    return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
 
 
 def _head_ends(head):

@@ -74,3 +74,24 @@ def test_slow_connections_are_all_closed_after_the_header_timeout(gated):
         assert slow.open_connections() == 0
     # And the daemon serves as before.
     assert slow_clients.latency(gated.url) < 1.0
+
+
+def test_a_pipelined_unfinished_head_is_gated_too(gated):
+    """A complete request followed, in the same packet, by the start of the next:
+    the first is answered, the second waits off the threads and gets 408."""
+    host, port = gated.url.rsplit('/', 1)[-1].split(':')
+    with socket.create_connection((host, int(port)), timeout=HEADER_TIMEOUT + 10) as sock:
+        started = time.monotonic()
+        sock.sendall(b'GET /versions HTTP/1.1\r\nHost: x\r\n\r\n'
+                     b'GET /versions HTTP/1.1\r\nHost: x\r\nX-Slow: ')
+        answers = b''
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            answers += data
+        elapsed = time.monotonic() - started
+    assert answers.startswith(b'HTTP/1.1 200 ')
+    assert answers.count(b'HTTP/1.1 ') == 2
+    assert b'HTTP/1.1 408 Request Timeout' in answers
+    assert elapsed < HEADER_TIMEOUT + 3
