@@ -166,3 +166,21 @@ def test_glanceclient_through_the_proxy(behind_proxy, ca, tmp_path):
         timeout=120)
     assert result.returncode == 0, result.stderr
     assert 'active' in result.stdout
+
+
+def test_openstackclient_through_the_proxy(behind_proxy, ca, tmp_path):
+    _, proxy = behind_proxy
+    disk = tmp_path / 'disk.raw'
+    disk.write_bytes(disk_images.raw(1024 * 1024))
+    env = dict(os.environ, OS_AUTH_TYPE='none', OS_ENDPOINT=proxy.url + '/image',
+               OS_CACERT=ca.cert, OS_IMAGE_API_VERSION='2')
+    openstack_cli = os.path.join(BIN, 'openstack')
+    for command in (['image', 'create', '--file', str(disk), '--disk-format', 'raw',
+                     '--container-format', 'bare', 'osc-proxied'],
+                    ['image', 'list', '--limit', '1']):
+        result = subprocess.run([openstack_cli, *command], env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+    assert 'osc-proxied' in subprocess.run(
+        [openstack_cli, 'image', 'show', 'osc-proxied', '-f', 'value', '-c', 'name'],
+        env=env, capture_output=True, text=True, timeout=120).stdout
