@@ -114,9 +114,11 @@ class HeaderGateWorker(gthread.ThreadWorker):
         self.gated.append(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ,
                              functools.partial(self._on_head_bytes, conn))
-        if getattr(conn, 'handshaken', False) and _tls_pending(conn.sock):
-            # Decrypted bytes already read from the socket never wake the poller.
-            self._on_head_bytes(conn, conn.sock)
+        # Read now what has arrived (a kept-alive connection woke us with its next
+        # request; clients send theirs right after connecting) rather than after
+        # another turn of the loop. This also takes the decrypted bytes a TLS
+        # socket may hold, which never wake the poller.
+        self._on_head_bytes(conn, conn.sock)
         return None
 
     # -- heads are read ----------------------------------------------------------
