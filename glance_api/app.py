@@ -14,7 +14,8 @@ from flask import Flask, g, request
 
 import stores
 from glance_api.access import context, policy, protections, quotas
-from glance_api.data import store_data
+from glance_api.data import import_filtering, store_data
+from glance_api.data.cache import housekeeping, image_cache
 from glance_api.http import (auth, cors, errors, healthcheck, keepalive, proxy,
                              route_rules)
 from glance_api.images import schemas
@@ -42,11 +43,13 @@ def create_app(conf, registry=None, store_set=None):
         conf=conf,
         registry=registry,
         stores=store_set or stores.StoreSet.from_config(
-            conf, probe=conf.probe_stores_on_start),
+            conf, probe=conf.probe_stores_on_start,
+            url_policy=import_filtering.url_policy(conf)),
         schemas=schemas.Schemas(conf),
         policy=enforcer,
         quotas=quotas.Quotas(conf),
-        protections=protections.PropertyProtections.from_config(conf, enforcer))
+        protections=protections.PropertyProtections.from_config(conf, enforcer),
+        cache=image_cache.ImageCache.from_config(conf))
     bodiless = routes.bodiless_endpoints()
 
     @app.before_request
@@ -78,5 +81,8 @@ def create_app(conf, registry=None, store_set=None):
 
 def start_worker(app):
     """Start what one API worker process runs besides requests: the periodic sweep
-    of its writable stores. Called once per worker, after the fork."""
+    of its writable stores, and the image cache's prefetcher, pruner and cleaner
+    (which one worker per node runs). Called once per worker, after the fork."""
     store_data.start_sweeper(app.extensions['glance'].stores)
+    if app.extensions['glance'].cache is not None:
+        housekeeping.start(app)

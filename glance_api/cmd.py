@@ -26,6 +26,7 @@ def _serve(conf):
     process.require_secret(conf, 'the API cannot authenticate to the registry. Set '
                                  'the same secret in glance-api.conf and '
                                  'glance-registry.conf.')
+    warn_if_open_to_all(conf)
     try:
         # The registry client's TLS files are read now, not in every worker.
         RegistryClient.from_config(conf).close()
@@ -43,8 +44,20 @@ def _serve(conf):
         raise process.Refused(str(exc)) from None
     for store in store_set:
         LOG.info('store %s (%s) ready', store.store_id, store.driver)
-    process.serve(lambda: _worker_app(conf), conf, 'glance-api')
+    process.serve(lambda: _worker_app(conf), conf, 'glance-api', LOG)
     return 0
+
+
+def warn_if_open_to_all(conf):
+    """A loud warning when the API trusts its callers' headers on a non-loopback
+    address: whoever reaches it there acts as anyone, and as an admin by default."""
+    if conf.auth_strategy == 'noauth' and not process.is_loopback(conf.bind_host):
+        LOG.warning('UNAUTHENTICATED API ON THE NETWORK: auth_strategy = noauth and '
+                    'bind_host = %s: anyone who reaches port %d acts as whoever the '
+                    'X-Project-Id and X-Roles headers say, and a request without them '
+                    'is an admin. Set auth_strategy = keystone, or bind_host = '
+                    '127.0.0.1, unless every client on that network is trusted.',
+                    conf.bind_host, conf.bind_port)
 
 
 def _worker_app(conf):

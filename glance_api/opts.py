@@ -9,8 +9,9 @@ import itertools
 from oslo_config import cfg
 
 import stores
-from glance_api.access import policy, protections, quotas
-from glance_api.data import import_filtering, inspection, locations
+from glance_api.access import keystone_limits, policy, protections, quotas
+from glance_api.data import import_filtering, inspection, locations, scrubbing, store_data
+from glance_api.data.cache import housekeeping, image_cache
 from glance_api.http import cors, healthcheck, json_body, proxy
 from glance_registry import client, process
 from glance_registry.client import list_params, vocabulary
@@ -72,7 +73,10 @@ def register_opts(conf):
     quotas.register_opts(conf)
     protections.register_opts(conf)
     locations.register_opts(conf)
+    store_data.register_opts(conf)
     healthcheck.register_opts(conf)
+    image_cache.register_opts(conf)
+    housekeeping.register_opts(conf)
     json_body.register_opts(conf)
     proxy.register_opts(conf)
     cors.register_opts(conf)
@@ -84,13 +88,19 @@ def list_opts():
     return [
         ('DEFAULT', list(itertools.chain(api_opts, _server_opts(), client.client_opts,
                                          store_opts['DEFAULT']))),
-        ('DEFAULT', quotas.quota_opts + protections.protection_opts
-         + locations.location_opts),
+        ('DEFAULT', quotas.quota_opts + keystone_limits.keystone_limit_opts
+         + protections.protection_opts
+         + locations.location_opts + store_data.delete_opts),
         ('image_format', image_format_opts + inspection.inspection_opts),
         ('image_limits', quotas.limit_opts),
+        # oslo.limit's, for use_keystone_limits (it reads them itself).
+        ('oslo_limit', keystone_limits.list_oslo_limit_opts()),
         (import_filtering.GROUP, import_filtering.filtering_opts),
         ('glance_store', store_opts['glance_store']),
         (healthcheck.GROUP, healthcheck.healthcheck_opts),
+        # glance-scrubber's: it reads the API's configuration.
+        ('DEFAULT', scrubbing.scrubber_opts),
+        ('DEFAULT', image_cache.cache_opts + housekeeping.housekeeping_opts),
         (json_body.GROUP, json_body.body_opts + proxy.proxy_opts),
         (cors.GROUP, cors.cors_opts()),
     ]

@@ -17,6 +17,7 @@ if typing.TYPE_CHECKING:
 
     from glance_api.access.protections import PropertyProtections
     from glance_api.access.quotas import Quotas
+    from glance_api.data.cache.image_cache import ImageCache
     from glance_api.images.schemas import Schemas
     from glance_registry.client import RegistryClient
     from stores import StoreSet
@@ -35,6 +36,8 @@ class Services:
     quotas: Quotas
     #: None when properties are not protected.
     protections: PropertyProtections | None = None
+    #: This node's image cache; None when ``image_cache_dir`` is unset.
+    cache: ImageCache | None = None
 
 
 def services() -> Services:

@@ -14,11 +14,13 @@ import logging
 import time
 import uuid
 
+import orjson
 import peewee
 import webob
 
 from glance_registry import auth
 from glance_registry import db as db_module
+from glance_registry import guard
 from glance_registry import responses
 from glance_registry import routes
 from glance_registry.client import errors
@@ -35,8 +37,10 @@ class Registry:
 
     def __init__(self, db, secret, limit_default=vocabulary.LIST_LIMIT_DEFAULT,
                  limit_max=vocabulary.LIST_LIMIT_MAX,
-                 accept_service_tokens=False):
+                 accept_service_tokens=False, guard=None):
         self.db = db
+        # What every write is checked against (glance_registry.guard).
+        self.guard = guard
         self.secret = secret
         self.limit_default = limit_default
         self.limit_max = limit_max
@@ -80,6 +84,8 @@ class Registry:
             caller = auth.authenticate(request, self.secret, self.accept_service_tokens)
         else:
             caller = None
+        by_token = caller is not None and auth.by_token(request,
+                                                        self.accept_service_tokens)
         allowed = []
         for route in routes.ROUTES:
             match = route.pattern.fullmatch(path)
@@ -92,7 +98,13 @@ class Registry:
                 raise errors.Unauthorized('missing registry credentials',
                                           reason='invalid_credentials')
             with db_module.connection(self.db):
-                return route.handler(self, request, caller, **match.groupdict())
+                response = route.handler(self, request, caller, **match.groupdict())
+            if (by_token and path.startswith('/v1/images')
+                    and response.status_code < 300
+                    and response.content_type == 'application/json'):
+                response = responses.json(self.guard.token_view(
+                    caller, orjson.loads(response.body)), response.status_code)
+            return response
         if allowed:
             response = responses.error(errors.MethodNotAllowed(
                 'Method %s is not allowed on %s' % (request.method, path),
@@ -126,9 +138,11 @@ def _is_unavailable(exc):
     return 'read-only' in str(exc).lower()
 
 
-def create_app(conf):
-    """The registry application for ``conf``: opens (lazily) the configured database;
-    behind keystonemiddleware when ``conf`` accepts service tokens."""
+def create_app(conf, store_set=None):
+    """The registry application for ``conf``: opens (lazily) the configured database,
+    guards it with the configured rules (``glance_registry.guard``); behind
+    keystonemiddleware when ``conf`` accepts service tokens. ``store_set`` (a
+    ``stores.StoreSet``) replaces the stores ``conf`` describes, for tests."""
     db = db_module.open_database(
         conf.database.connection,
         max_connections=conf.database.max_pool_size or conf.threads,
@@ -137,5 +151,6 @@ def create_app(conf):
         sqlite_busy_timeout=conf.database.sqlite_busy_timeout)
     registry = Registry(db, conf.registry_auth_secret, conf.limit_param_default,
                         conf.api_limit_max,
-                        accept_service_tokens=conf.accept_service_tokens)
+                        accept_service_tokens=conf.accept_service_tokens,
+                        guard=guard.Guard.from_config(conf, store_set))
     return auth.wrap(registry, conf)

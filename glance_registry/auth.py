@@ -1,13 +1,14 @@
 """Who is calling the registry: a signed identity, or a Keystone service token.
 
-Every caller may send an identity signed with the shared secret
-(``identity.Identity.verify``). With ``accept_service_tokens``, a caller may instead
-present a Keystone token (``X-Auth-Token``): ``wrap`` puts keystonemiddleware's
-``auth_token``, configured from ``[keystone_authtoken]``, in front of the registry in
-``delay_auth_decision`` mode, so that requests without a token still reach the
-registry and are checked for a signature as before. A token is accepted only if
-Keystone validated it and it carries the ``service`` role: the registry holds every
-project's images, so only services may talk to it, never end users.
+Every caller may send an identity signed with the shared secret for the request it
+comes with (``identity.Identity.verify``). With ``accept_service_tokens``, a caller
+may instead present a Keystone token (``X-Auth-Token``): ``wrap`` puts
+keystonemiddleware's ``auth_token``, configured from ``[keystone_authtoken]``, in
+front of the registry in ``delay_auth_decision`` mode, so that requests without a
+token still reach the registry and are checked for a signature as before. A token
+is accepted only if Keystone validated it and it carries the ``service`` role: the
+registry holds every project's images, so only services may talk to it, never end
+users.
 
 ``authenticate(request, ...)`` is the one place that decides; handlers receive the
 ``Identity``.
@@ -16,6 +17,7 @@ project's images, so only services may talk to it, never end users.
 from keystonemiddleware import auth_token
 from oslo_config import cfg
 
+from glance_registry import validation
 from glance_registry.client import errors
 from glance_registry.client import identity as identity_module
 
@@ -50,17 +52,25 @@ def wrap(app, conf):
                                          'delay_auth_decision': True})
 
 
+def by_token(request, accept_service_tokens):
+    """Whether ``authenticate`` judges ``request`` by its token (not a signature)."""
+    return accept_service_tokens and TOKEN_HEADER in request.headers
+
+
 def authenticate(request, secret, accept_service_tokens=False):
     """The caller's ``Identity``.
 
-    ``errors.Unauthorized`` for a missing, forged or expired signature or an invalid
-    token (also when Keystone cannot be reached to validate it);
+    ``errors.Unauthorized`` for a missing, forged or expired signature, one made for
+    another request (method, path, query string or body), or an invalid token (also
+    when Keystone cannot be reached to validate it);
     ``errors.Forbidden`` for a valid token without the service role.
     """
-    if accept_service_tokens and TOKEN_HEADER in request.headers:
+    if by_token(request, accept_service_tokens):
         return _from_service_token(request)
+    body = validation.bounded_body(request)
+    signed = identity_module.SignedRequest.from_environ(request.environ, body)
     try:
-        return identity_module.Identity.verify(request.headers, secret)
+        return identity_module.Identity.verify(request.headers, secret, signed)
     except identity_module.InvalidSignature as exc:
         raise errors.Unauthorized(str(exc), reason='invalid_credentials') from None
 

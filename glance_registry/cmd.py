@@ -1,14 +1,17 @@
 """``glance-registry``: serve the registry REST API over the image database.
 
-Refuses to start, with one clear log line, when the shared secret is unset or the
-database schema is older than the code (``glance-manage db sync`` fixes that).
+Refuses to start, with one clear log line, when the shared secret is unset, the
+database schema is older than the code (``glance-manage db sync`` fixes that) or the
+property protection file cannot be used.
 """
 
 import logging
+import os
 import sys
 
 from glance_registry import app
 from glance_registry import db as db_module
+from glance_registry import guard
 from glance_registry import migrations
 from glance_registry import opts
 from glance_registry import process
@@ -22,6 +25,11 @@ def check_database(conf):
         db = db_module.open_database(conf.database.connection, max_connections=1)
     except db_module.UnsupportedDatabase as exc:
         return 'invalid [database] connection: %s' % exc
+    if db_module.dialect(db) == 'sqlite' and not os.path.exists(db.database):
+        # Checked before connecting: SQLite would create an empty file, which
+        # would then pass for a database.
+        return ('no database at %s: run `glance-manage db sync` to create it'
+                % db_module.describe(db))
     try:
         current = migrations.current_version(db)
     except Exception as exc:
@@ -51,7 +59,12 @@ def _serve(conf):
     problem = check_database(conf)
     if problem:
         raise process.Refused('refusing to start: %s' % problem)
-    process.serve(lambda: app.create_app(conf), conf, 'glance-registry')
+    try:
+        # The guard's rules: a file that cannot be used stops us here, once.
+        guard.Guard.from_config(conf)
+    except ValueError as exc:   # protections.InvalidConfiguration
+        raise process.Refused('refusing to start: %s' % exc) from None
+    process.serve(lambda: app.create_app(conf), conf, 'glance-registry', LOG)
     return 0
 
 

@@ -12,6 +12,7 @@ Taking the write lock at ``BEGIN`` makes the second writer wait its turn instead
 """
 
 import contextlib
+import datetime
 import fcntl
 import logging
 import os
@@ -192,6 +193,29 @@ def _release(db):
         # A broken connection must not hide the request's own outcome.
         LOG.warning('could not return a database connection to the pool',
                     exc_info=True)
+
+
+# The database's clock, as naive UTC (the models' timestamps). PostgreSQL's now() is
+# when the transaction began; statement_timestamp() is this query's.
+_NOW_SQL = {
+    'postgresql': "SELECT statement_timestamp() AT TIME ZONE 'UTC'",
+    'mysql': 'SELECT UTC_TIMESTAMP(6)',
+    'sqlite': "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')",
+}
+
+
+def now(db):
+    """The database server's current time (naive UTC, as the models store it).
+
+    Every lease is granted and judged by this clock, not the registry host's: with
+    registries on several hosts, a host whose clock drifts would otherwise take over
+    a live upload, or let a dead one hold its image too long. (An SQLite database
+    has only one host: there the two clocks are the same.)
+    """
+    value = db.execute_sql(_NOW_SQL[dialect(db)]).fetchone()[0]
+    if isinstance(value, str):
+        value = datetime.datetime.strptime(value, '%Y-%m-%d %H:%M:%S.%f')
+    return value.replace(tzinfo=None)
 
 
 def write_transaction(db):

@@ -1,15 +1,24 @@
 """``glance-manage``: administer the image database.
 
     glance-manage [--config-file F] db sync      create or upgrade the schema in place
-    glance-manage [--config-file F] db version   print the schema version
+                                       (also: db upgrade, db expand, db_sync,
+                                       db_upgrade: upstream's spellings)
+    glance-manage [--config-file F] db version   print the schema version (db_version)
+    glance-manage [--config-file F] db check     exit 3 if the schema is behind the code
+    glance-manage [--config-file F] db purge [--age_in_days N] [--max_rows M]
+                                       remove what hangs off old deleted images
+    glance-manage [--config-file F] db purge_images_table [--age_in_days N]
+                                       [--max_rows M]   remove old deleted image rows
     glance-manage [--config-file F] db load_metadefs | unload_metadefs |
                                        export_metadefs   the metadata definitions
-                                       catalog (glance_registry.metadefs.commands)
+                                       catalog (glance_registry.metadefs.commands;
+                                       also db_load_metadefs, ...)
 """
 
 import logging
 import os
 import sys
+import time
 
 from oslo_config import cfg
 
@@ -17,19 +26,27 @@ from glance_registry import db as db_module
 from glance_registry import migrations
 from glance_registry import opts
 from glance_registry import process
+from glance_registry import purge
 from glance_registry.metadefs import commands as metadef_commands
 
 LOG = logging.getLogger('glance_registry.manage')
 
 
+#: ``db check``'s exit status when the schema is behind the code (upstream's for
+#: "db expand is needed").
+EXIT_UPGRADE_NEEDED = 3
+
+
 def db_sync(conf):
-    """Apply the missing migrations; running it again changes nothing."""
+    """Apply the missing migrations (up to ``--version``, default all); running it
+    again changes nothing."""
+    target = _target_version(getattr(conf.command, 'version', None))
     db = _open(conf)
     if db_module.dialect(db) == 'sqlite':
         # First run: SQLite creates the file, but not the directory it lives in.
         os.makedirs(os.path.dirname(os.path.abspath(db.database)), exist_ok=True)
     try:
-        applied = migrations.upgrade(db)
+        applied = migrations.upgrade(db, target)
         version = migrations.current_version(db)
     finally:
         db.close_all()
@@ -50,6 +67,90 @@ def db_version(conf):
     return 0
 
 
+def _target_version(version):
+    """The schema version ``--version`` names: None (all) for none or upstream's
+    ``heads``."""
+    if version in (None, 'heads', 'head'):
+        return None
+    try:
+        return int(version)
+    except ValueError:
+        raise process.Refused('invalid --version %r: give a schema version number '
+                              '(see `db version`) or heads' % version) from None
+
+
+def db_check(conf):
+    """Exit 0 if the schema is up to date, ``EXIT_UPGRADE_NEEDED`` if not."""
+    db = _open(conf)
+    try:
+        current = migrations.current_version(db)
+    finally:
+        db.close_all()
+    latest = migrations.latest_version()
+    if current >= latest:
+        print('Database is up to date. No migrations needed.')
+        return 0
+    print('Your database is not up to date: it is at version %d and this release '
+          'needs %d. Run `glance-manage db sync`.' % (current, latest))
+    return EXIT_UPGRADE_NEEDED
+
+
+def db_nothing_to_do(conf):
+    """Upstream's rolling-upgrade steps after ``expand``: our migrations only add
+    (tables, columns, indexes), so there is never data to migrate nor anything to
+    contract."""
+    print('Nothing to %s: every migration of this release is done by db sync '
+          '(db expand).' % conf.command.action)
+    return 0
+
+
+def db_purge(conf):
+    """Remove what hangs off images deleted more than ``--age_in_days`` ago."""
+    return _purge(conf, lambda *args: sum(purge.purge(*args).values()),
+                  'Purged %d rows deleted more than %d days ago (image rows are '
+                  'kept: see db purge_images_table).')
+
+
+def db_purge_images_table(conf):
+    """Remove the rows of images deleted more than ``--age_in_days`` ago."""
+    return _purge(conf, purge.purge_images_table,
+                  'Purged %d image rows deleted more than %d days ago; their ids '
+                  'can never be used again.')
+
+
+def _purge(conf, run, summary):
+    """Run ``run(db, age, max_rows, report)`` (rows purged) with the command's
+    bounds, then print ``summary % (rows, age)``."""
+    age, max_rows = _purge_bounds(conf)
+    db = _open(conf)
+    try:
+        purged = run(db, age, max_rows, _print_progress)
+    finally:
+        db.close_all()
+    print(summary % (purged, age))
+    return 0
+
+
+def _purge_bounds(conf):
+    """``(age_in_days, max_rows)``, checked as upstream does."""
+    age, max_rows = conf.command.age_in_days, conf.command.max_rows
+    if age < 0:
+        raise process.Refused('Must supply a non-negative value for age.')
+    if age >= time.time() // 86400:
+        raise process.Refused('Maximal age is count of days since epoch.')
+    if max_rows < -1:
+        raise process.Refused('Minimal rows limit is -1.')
+    return age, max_rows
+
+
+def _print_progress(progress):
+    if progress.done:
+        print('%s: %d rows purged' % (progress.table, progress.purged), flush=True)
+    else:
+        print('%s: %d rows purged so far...' % (progress.table, progress.purged),
+              flush=True)
+
+
 def _open(conf):
     return db_module.open_database(conf.database.connection, max_connections=1)
 
@@ -58,11 +159,38 @@ def _add_commands(subparsers):
     db = subparsers.add_parser('db', help='Manage the image database.')
     actions = db.add_subparsers(title='actions', dest='action')
     actions.required = True
-    sync = actions.add_parser('sync', help='Create or upgrade the schema in place.')
-    sync.set_defaults(action_fn=db_sync)
+    for name in ('sync', 'upgrade', 'expand'):
+        sync = actions.add_parser(name, help='Create or upgrade the schema in place.')
+        sync.add_argument('--version', help='Stop at this schema version.')
+        sync.set_defaults(action_fn=db_sync)
+    for name in ('migrate', 'contract'):
+        step = actions.add_parser(name, help='Nothing (db sync does everything).')
+        step.set_defaults(action_fn=db_nothing_to_do)
     version = actions.add_parser('version', help='Print the schema version.')
     version.set_defaults(action_fn=db_version)
+    check = actions.add_parser('check', help='Exit %d if the schema needs db sync.'
+                               % EXIT_UPGRADE_NEEDED)
+    check.set_defaults(action_fn=db_check)
+    for name, action_fn, what in (
+            ('purge', db_purge, 'what hangs off images deleted (and tasks)'),
+            ('purge_images_table', db_purge_images_table, 'the rows of images '
+                                                          'deleted')):
+        parser = actions.add_parser(name, help='Remove %s more than --age_in_days '
+                                               'ago.' % what)
+        parser.add_argument('--age_in_days', type=int, default=30,
+                            help='Only rows deleted more days ago than this.')
+        parser.add_argument('--max_rows', type=int, default=100,
+                            help='At most this many rows per table; -1 for all.')
+        parser.set_defaults(action_fn=action_fn)
     metadef_commands.add_commands(actions, _open)
+    # Upstream's legacy spellings, one word each.
+    for name, action_fn in (('db_sync', db_sync), ('db_upgrade', db_sync),
+                            ('db_version', db_version)):
+        legacy = subparsers.add_parser(name, help='= db %s' % name[3:])
+        if action_fn is db_sync:
+            legacy.add_argument('version', nargs='?', help='Stop at this version.')
+        legacy.set_defaults(action=name, action_fn=action_fn)
+    metadef_commands.add_commands(subparsers, _open, prefix='db_')
 
 
 command_opt = cfg.SubCommandOpt('command', title='Commands', handler=_add_commands,
@@ -84,9 +212,11 @@ def _run_command(conf):
         return conf.command.action_fn(conf)
     except db_module.UnsupportedDatabase as exc:
         raise process.Refused('invalid [database] connection: %s' % exc) from None
+    except process.Refused:
+        raise
     except Exception as exc:
         LOG.error('glance-manage %s %s failed: %s', conf.command.name,
-                  conf.command.action, exc)
+                  getattr(conf.command, 'action', ''), exc)
         LOG.debug('traceback', exc_info=True)
         return 1
 

@@ -30,8 +30,9 @@ class _Model(peewee.Model):
 
 
 class Image(_Model):
-    """One image. Rows are never removed: deletion sets ``deleted`` so that an id
-    cannot be reused (upstream keeps image rows for the same reason)."""
+    """One image. Deletion sets ``deleted``; ``glance-manage db purge_images_table``
+    removes old deleted rows, keeping their ids in ``purged_images`` so that an id
+    is never reused."""
 
     id = peewee.CharField(max_length=36, primary_key=True)
     name = peewee.CharField(max_length=255, null=True)
@@ -63,6 +64,10 @@ class Image(_Model):
     # The upload holding that lease (its own random id), so that one taken over
     # after stalling cannot renew it or move the image out of saving.
     upload_id = peewee.CharField(max_length=64, null=True)
+    # Which scrubber deletes the data of this image (status pending_delete) and until
+    # when it holds it; an image once claimed is never restored (migration 10).
+    scrub_lease_owner = peewee.CharField(max_length=64, null=True)
+    scrub_lease_expires_at = peewee.DateTimeField(null=True)
 
     class Meta:
         table_name = 'images'
@@ -196,5 +201,16 @@ class ProjectLock(_Model):
         table_name = 'project_locks'
 
 
+class PurgedImage(_Model):
+    """The id of an image row that ``glance-manage db purge_images_table`` removed:
+    no new image may take it."""
+
+    id = peewee.CharField(max_length=36, primary_key=True)
+    purged_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = 'purged_images'
+
+
 MODELS = (Image, ImageProperty, ImageTag, ImageLocation, ImageMember, Task,
-          ProjectLock)
+          ProjectLock, PurgedImage)

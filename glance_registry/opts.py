@@ -8,6 +8,7 @@ from oslo_config import cfg
 
 from glance_registry import auth
 from glance_registry import client
+from glance_registry import guard
 from glance_registry import process
 from glance_registry.client import list_params
 from glance_registry.metadefs import catalog
@@ -53,6 +54,7 @@ def register_opts(conf):
     conf.register_opts(_server_opts())
     conf.register_opt(_secret_opt())
     auth.register_opts(conf)
+    guard.register_opts(conf)
     conf.register_opts(list_params.limit_opts)
     conf.register_opts(database_opts, group='database')
     catalog.register_opts(conf)
@@ -64,4 +66,4 @@ def list_opts():
         (None, _server_opts() + [_secret_opt()] + auth.auth_opts
          + list_params.limit_opts + catalog.catalog_opts),
         ('database', database_opts),
-    ]
+    ] + guard.list_opts()

@@ -11,18 +11,23 @@ stop, ``EXIT_REFUSED`` (2) when it would not start, with one line saying why.
 Part of the contract half: it imports nothing of the registry daemon.
 """
 
+import ipaddress
 import logging
 import multiprocessing
 import resource
+import socket
 import ssl
 import sys
 
+from gunicorn import glogging
 from gunicorn.app import base as gunicorn_base
 from oslo_config import cfg
 
 from glance_registry import header_gate
 
-LOG = logging.getLogger(__name__)
+#: Every line a daemon logs, gunicorn's included: the logger's name says which
+#: daemon (and which part of it) speaks.
+LOG_FORMAT = '%(asctime)s %(process)d %(levelname)s %(name)s %(message)s'
 
 #: The exit status of a daemon that refused to start (bad configuration, unusable
 #: database or store).
@@ -120,11 +125,45 @@ def run(argv, register, description, start, log):
         return EXIT_REFUSED
 
 
+# Values that samples and examples show in place of a secret (compared without case,
+# blanks, dashes and underscores): a daemon started with one shares its secret with
+# everyone who read the same sample.
+_PLACEHOLDER_SECRETS = frozenset([
+    'changeme', 'changeit', 'replaceme', 'secret', 'sharedsecret', 'password',
+    'placeholder', 'example', 'none', 'null', 'todo', 'xxx', 'glance'])
+
+_GENERATE_SECRET = ("python3 -c 'import secrets; print(secrets.token_hex(32))'")
+
+
 def require_secret(conf, consequence):
-    """``Refused`` unless ``registry_auth_secret`` is set; ``consequence`` says what
-    this daemon would do without it."""
-    if not conf.registry_auth_secret:
+    """``Refused`` unless ``registry_auth_secret`` is set to a value of one's own (not
+    a sample's placeholder); ``consequence`` says what this daemon would do without
+    it."""
+    secret = (conf.registry_auth_secret or '').strip()
+    if not secret:
         raise Refused('registry_auth_secret is not set: %s' % consequence)
+    if is_placeholder_secret(secret):
+        raise Refused('registry_auth_secret is the placeholder %r: set the same secret '
+                      'of your own in glance-api.conf and glance-registry.conf (make '
+                      'one with: %s)' % (secret, _GENERATE_SECRET))
+
+
+def is_placeholder_secret(secret):
+    """Whether ``secret`` is a sample value (``change-me``, ``<None>``, ...)."""
+    plain = ''.join(c for c in secret.lower() if c.isalnum())
+    return (plain in _PLACEHOLDER_SECRETS or not plain
+            or (secret.startswith('<') and secret.endswith('>')))
+
+
+_LOOPBACK_NAMES = frozenset(['localhost', 'ip6-localhost', 'ip6-loopback'])
+
+
+def is_loopback(host):
+    """Whether ``bind_host`` keeps a daemon on this machine (127.0.0.0/8, ::1)."""
+    try:
+        return ipaddress.ip_address(host.strip('[]')).is_loopback
+    except ValueError:
+        return host.lower() in _LOOPBACK_NAMES
 
 
 def load_config(argv, register, description=None, default_config_files=None,
@@ -157,8 +196,7 @@ def _read_every_option(options):
 def setup_logging(conf):
     logging.basicConfig(
         level=getattr(logging, conf.log_level),
-        format='%(asctime)s %(process)d %(levelname)s %(name)s %(message)s',
-        stream=sys.stderr)
+        format=LOG_FORMAT, stream=sys.stderr)
 
 
 class _Gunicorn(gunicorn_base.BaseApplication):
@@ -176,11 +214,27 @@ class _Gunicorn(gunicorn_base.BaseApplication):
         return self._factory()
 
 
-def serve(factory, conf, name):
+def serve(factory, conf, name, log):
     """Serve the WSGI app that ``factory()`` builds, as ``conf``'s server options say.
 
-    Blocks until the arbiter stops (SIGTERM or SIGINT stop it gracefully).
+    ``Refused`` at once, naming the address and the options, when it cannot listen
+    there; ``log`` (the daemon's logger) says "listening" once the socket is bound
+    and carries gunicorn's own lines. Blocks until the arbiter stops (SIGTERM or
+    SIGINT stop it gracefully).
     """
+    problem = bind_problem(conf.bind_host, conf.bind_port)
+    if problem:
+        # gunicorn would retry for five seconds, then exit with "Can't connect".
+        raise Refused('cannot listen on %s:%d: %s; set bind_port (or bind_host) in '
+                      '[DEFAULT] to a free one' % (conf.bind_host, conf.bind_port,
+                                                   problem))
+
+    def when_ready(server):
+        log.info('%s listening on %s://%s:%d/ with %d worker(s) x %d thread(s)',
+                 name, 'https' if conf.cert_file else 'http',
+                 _bracket(conf.bind_host), conf.bind_port, conf.workers,
+                 conf.threads)
+
     settings = {
         'bind': ['%s:%d' % (_bracket(conf.bind_host), conf.bind_port)],
         'workers': conf.workers,
@@ -209,6 +263,8 @@ def serve(factory, conf, name):
         'accesslog': None,
         'errorlog': '-',
         'loglevel': conf.log_level.lower(),
+        'logger_class': type('ServerLog', (_ServerLog,), {'logger_name': log.name + '.server'}),
+        'when_ready': when_ready,
         # gunicorn >= 23 opens one control socket per user in ~/.gunicorn, which
         # several daemons on one host would fight over.
         'control_socket_disable': True,
@@ -217,9 +273,6 @@ def serve(factory, conf, name):
     _raise_open_files_limit(conf.workers * WORKER_CONNECTIONS + 1024)
     app = _Gunicorn(factory, {k: v for k, v in settings.items()
                               if k in _known_settings()})
-    LOG.info('%s listening on %s://%s:%d/ with %d worker(s) x %d thread(s)',
-             name, 'https' if conf.cert_file else 'http', conf.bind_host,
-             conf.bind_port, conf.workers, conf.threads)
     app.run()
 
 
@@ -259,6 +312,41 @@ def tls_settings(conf):
     if conf.ca_file:
         settings.update(ca_certs=conf.ca_file, cert_reqs=ssl.CERT_REQUIRED)
     return settings
+
+
+def bind_problem(host, port):
+    """Why a server cannot listen on ``host:port`` (e.g. "Address already in use"),
+    or None if it can."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(
+            host.strip('[]'), port, type=socket.SOCK_STREAM,
+            flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        return exc.strerror
+    with socket.socket(family, kind) as probe:
+        # As the server will: a port whose last connections linger in TIME_WAIT
+        # is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc.strerror
+    return None
+
+
+class _ServerLog(glogging.Logger):
+    """gunicorn's lines in the daemon's format, under a logger of the daemon's
+    (``logger_name``: ``glance_api.server``, ...) instead of "gunicorn.error"."""
+
+    logger_name = None
+    error_fmt = LOG_FORMAT
+    datefmt = None
+
+    def setup(self, cfg):
+        self.error_log = logging.getLogger(self.logger_name)
+        super().setup(cfg)
+        # gunicorn gave it a handler of its own: the root's would print it twice.
+        self.error_log.propagate = False
 
 
 def _known_settings():

@@ -13,6 +13,7 @@ import re
 
 import webob
 
+from glance_registry import cache_queue
 from glance_registry import db as db_module
 from glance_registry.images import handlers as image_handlers
 from glance_registry.metadefs import handlers as metadef_handlers
@@ -36,4 +37,5 @@ ROUTES = _table(
     (('GET', r'/healthcheck', healthcheck, False),),
     image_handlers.ROUTES,
     metadef_handlers.ROUTES,
+    cache_queue.ROUTES,
 )

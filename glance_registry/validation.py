@@ -35,11 +35,7 @@ def json_body(request):
     if content_type and content_type != 'application/json':
         raise errors.BadRequest('The body must be application/json, not %s'
                                 % content_type, reason='invalid_request')
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise _body_too_large()
-    data = request.body_file.read(MAX_BODY + 1)
-    if len(data) > MAX_BODY:
-        raise _body_too_large()
+    data = bounded_body(request)
     if not data:
         raise errors.BadRequest('The request needs a JSON object body',
                                 reason='invalid_request')
@@ -52,6 +48,18 @@ def json_body(request):
         raise errors.BadRequest(_type_message('body', body, dict),
                                 reason='invalid_request')
     return body
+
+
+def bounded_body(request):
+    """The request's body bytes, at most ``MAX_BODY`` of them (``errors.TooLarge``
+    beyond, without reading the rest); later reads of the body see them again."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise _body_too_large()
+    data = request.body_file.read(MAX_BODY + 1)
+    if len(data) > MAX_BODY:
+        raise _body_too_large()
+    request.body = data
+    return data
 
 
 def _body_too_large():

@@ -87,8 +87,12 @@ class StoreSet:
         self.multi = multi
 
     @classmethod
-    def from_config(cls, conf, probe=True):
-        """Build, configure and (optionally) probe every configured store."""
+    def from_config(cls, conf, probe=True, url_policy=None):
+        """Build, configure and (optionally) probe every configured store.
+
+        ``url_policy`` (a ``stores.web.UrlPolicy``) is what drivers that read web
+        URLs may read; None keeps their default (upstream's import filters).
+        """
         register_opts(conf)
         backends = conf.enabled_backends
         stores = {}
@@ -110,6 +114,8 @@ class StoreSet:
             stores[driver] = store_cls(conf, 'glance_store', driver)
             default_id = driver
         for store in stores.values():
+            if url_policy is not None:
+                store.url_policy = url_policy
             store.configure()
             if probe:
                 store.probe()

@@ -155,6 +155,9 @@ class Store(abc.ABC):
     #: Whether the store acts as the caller (data operations need ``credentials``),
     #: so it cannot be probed at start-up and keeps access lists (``set_acls``).
     acts_as_caller = False
+    #: Drivers that read web URLs (http) read only what this ``stores.web.UrlPolicy``
+    #: allows; ``StoreSet.from_config`` sets the API's (``[import_filtering_opts]``).
+    url_policy = None
 
     def __init__(self, conf, group, store_id):
         """``conf`` is an oslo.config object with ``option_list()`` registered in

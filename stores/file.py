@@ -122,7 +122,12 @@ class FileStore(base.Store):
             raise errors.BadLocation('not a file store location: %s (%s)' % (url, exc))
         if parsed.scheme != 'file' or parsed.netloc not in ('', 'localhost'):
             raise errors.BadLocation('not a file store location: %s' % url)
-        path = os.path.realpath(urllib.parse.unquote(parsed.path))
+        path = urllib.parse.unquote(parsed.path)
+        if '\x00' in path:
+            # No file name holds NUL (the OS refuses it: a ValueError, not a 400).
+            raise errors.BadLocation('location %s names no file: it contains a NUL '
+                                     'character' % url)
+        path = os.path.realpath(path)
         if os.path.dirname(path) != self.datadir:
             # A location in the database must never make us read or delete
             # an arbitrary file on the host.
@@ -139,7 +144,7 @@ class FileStore(base.Store):
 
     def open_writer(self, image_id, hashing_algorithm='sha512', size=None,
                     credentials=None):
-        if '/' in image_id or image_id.startswith('.'):
+        if '/' in image_id or '\x00' in image_id or image_id.startswith('.'):
             raise errors.BadLocation('invalid object name %r' % image_id)
         return _FileWriter(self, image_id, hashing_algorithm)
 
@@ -492,6 +497,11 @@ class _FileReader(base.Reader):
 
     def close(self):
         self.fileobj.close()
+
+
+#: Public for other readers of whole files (the API's image cache serves its files
+#: with it).
+FileReader = _FileReader
 
 
 def _os_error(exc):

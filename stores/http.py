@@ -1,17 +1,21 @@
 """The HTTP driver: read-only access to image data at an ``http://`` or ``https://``
 URL (docs/stores.rst)."""
 
-import contextlib
+import logging
+import re
 
 from oslo_config import cfg
-import requests
-import urllib3
 
-from stores import base, errors
+from stores import base, errors, web
 
-# Upstream glance_store follows at most this many redirects.
-MAX_REDIRECTS = 5
-_TIMEOUT = (10, 120)   # seconds to connect, seconds without a byte received
+LOG = logging.getLogger(__name__)
+
+# What clients are told; why (address, port, status, connection error) is logged by
+# stores.web, never shown: it would let tenants map the service's network.
+_REFUSED = ('The location\'s URL, or a URL it redirects to, is not one this service '
+            'may read.')
+_NOT_FOUND = 'There is no image data at the location.'
+_UNAVAILABLE = 'The image data at the location cannot be read now.'
 
 _opts = [
     cfg.StrOpt('https_ca_certificates_file',
@@ -26,69 +30,75 @@ _opts = [
 
 
 class HttpStore(base.Store):
-    """Image data served by a web server; read-only."""
+    """Image data served by a web server; read-only.
+
+    Every URL, and every URL it redirects to, is read under ``url_policy``
+    (``stores.web``: the import filters, no internal addresses unless allowed, the
+    host resolved once and the checked address connected to); the API sets it from
+    ``[import_filtering_opts]`` (``StoreSet.from_config(url_policy=...)``).
+    """
 
     driver = 'http'
     schemes = ('http', 'https')
     writable = False
+    #: Upstream's import-filtering defaults until the API sets the operator's.
+    url_policy = web.UrlPolicy()
 
     @classmethod
     def option_list(cls):
         return _opts
 
-    def _session(self):
-        session = requests.Session()
-        session.max_redirects = MAX_REDIRECTS
-        session.proxies.update(self.options.http_proxy_information or {})
-        options = self.options
-        session.verify = (options.https_ca_certificates_file
-                          or not options.https_insecure)
-        # Image bytes as stored: no transparent gzip decoding of the body.
-        session.headers['Accept-Encoding'] = 'identity'
-        return session
-
     def open_reader(self, url, offset=0, length=None, credentials=None):
         self.check_location(url)
-        session = self._session()
-        try:
-            return _HttpReader(session, url, offset, length)
-        except BaseException:
-            session.close()
-            raise
+        return _HttpReader(self, url, offset, length)
 
     def stat(self, url, credentials=None):
         self.check_location(url)
-        with contextlib.closing(self._session()) as session:
-            response = _request(session, 'HEAD', url, allow_redirects=True)
-            with response:
-                if response.status_code == 405:   # HEAD not allowed: GET no bytes
-                    with _HttpReader(session, url, 0, 0) as reader:
-                        return reader.size
-                _raise_for_status(response, url)
-                return _size(response, url)
+        with self.request('HEAD', url) as response:
+            if response.status == 405:   # HEAD not allowed: GET no bytes
+                with _HttpReader(self, url, 0, 0) as reader:
+                    return reader.size
+            _raise_for_status(response)
+            return _size(response)
+
+    def request(self, method, url, headers=None):
+        """The ``stores.web.WebResponse`` to ``method`` on ``url``; store errors
+        with generic messages when it is refused or no answer comes."""
+        options = self.options
+        tls = web.Tls(verify=bool(options.https_ca_certificates_file
+                                  or not options.https_insecure),
+                      ca_file=options.https_ca_certificates_file)
+        try:
+            return web.open_url(self.url_policy, url, method=method, headers=headers,
+                                tls=tls, proxies=options.http_proxy_information or None)
+        except web.Refused:
+            raise errors.BadLocation(_REFUSED)
+        except web.Failed:
+            raise errors.StoreUnavailable(_UNAVAILABLE)
 
 
 class _HttpReader(base.Reader):
 
-    def __init__(self, session, url, offset, length):
-        self._session = session
+    def __init__(self, store, url, offset, length):
         headers = {}
         if length == 0:
             headers['Range'] = 'bytes=0-0'   # only the size is wanted
         elif offset or length is not None:
             end = '' if length is None else offset + length - 1
             headers['Range'] = 'bytes=%d-%s' % (offset, end)
-        self._response = _request(session, 'GET', url, headers=headers, stream=True)
-        self._url = url
+        self._response = store.request('GET', url, headers=headers)
         skip = 0
-        if self._response.status_code == 416:   # the range starts at or past the end
-            size = _size(self._response, url)
+        try:
+            if self._response.status == 416:   # the range starts at or past the end
+                size = _size(self._response)
+            else:
+                _raise_for_status(self._response)
+                size = _size(self._response)
+                if self._response.status != 206:
+                    skip = offset   # the server ignored Range and sends everything
+        except BaseException:
             self._response.close()
-        else:
-            _raise_for_status(self._response, url)
-            size = _size(self._response, url)
-            if self._response.status_code != 206:
-                skip = offset   # the server ignored Range and sends everything
+            raise
         super().__init__(size, offset, length)
         self._skip = skip
         self._remaining = self.length
@@ -96,14 +106,13 @@ class _HttpReader(base.Reader):
     def __next__(self):
         while self._remaining > 0:
             try:
-                chunk = self._response.raw.read(base.CHUNK_SIZE, decode_content=False)
-            except (OSError, urllib3.exceptions.HTTPError,
-                    requests.RequestException) as exc:
-                raise errors.StoreUnavailable('download of %s broke off: %s'
-                                              % (self._url, exc))
+                chunk = self._response.read(base.CHUNK_SIZE)
+            except web.Failed:
+                raise errors.StoreUnavailable(_UNAVAILABLE)
             if not chunk:
-                raise errors.StoreUnavailable('download of %s ended %d bytes early'
-                                              % (self._url, self._remaining))
+                LOG.warning('%s ended %d bytes early', self._response.url,
+                            self._remaining)
+                raise errors.StoreUnavailable(_UNAVAILABLE)
             if self._skip:
                 dropped = min(self._skip, len(chunk))
                 chunk, self._skip = chunk[dropped:], self._skip - dropped
@@ -116,36 +125,31 @@ class _HttpReader(base.Reader):
 
     def close(self):
         self._response.close()
-        self._session.close()
 
 
-def _request(session, method, url, **kwargs):
-    try:
-        return session.request(method, url, timeout=_TIMEOUT, **kwargs)
-    except requests.TooManyRedirects:
-        raise errors.StoreUnavailable('%s redirects more than %d times'
-                                      % (url, MAX_REDIRECTS))
-    except requests.RequestException as exc:
-        raise errors.StoreUnavailable('cannot reach %s: %s' % (url, exc))
-
-
-def _raise_for_status(response, url):
-    status = response.status_code
+def _raise_for_status(response):
+    status = response.status
+    if 200 <= status < 300:
+        return
+    LOG.warning('%s answered %d', response.url, status)
     if status in (404, 410):
-        response.close()
-        raise errors.NotFound('%s answered %d' % (url, status))
-    if not 200 <= status < 300:
-        response.close()
-        raise errors.StoreUnavailable('%s answered %d' % (url, status))
+        raise errors.NotFound(_NOT_FOUND)
+    raise errors.StoreUnavailable(_UNAVAILABLE)
 
 
-def _size(response, url):
+def _size(response):
     content_range = response.headers.get('Content-Range', '')
     total = content_range.rpartition('/')[2]
-    if total.isascii() and total.isdigit():
+    if _is_size(total):
         return int(total)
     length = response.headers.get('Content-Length', '')
-    if response.status_code in (200, 204) and length.isascii() and length.isdigit():
+    if response.status in (200, 204) and _is_size(length):
         return int(length)
-    response.close()
-    raise errors.StoreUnavailable('%s did not say how large the image is' % url)
+    LOG.warning('%s did not say how large the image is', response.url)
+    raise errors.StoreUnavailable(_UNAVAILABLE)
+
+
+def _is_size(text):
+    # ASCII digits (isdigit() alone takes '²'), and few enough: int() refuses a
+    # number of over 4,300 digits, and no data is larger than 64 bits can count.
+    return re.fullmatch(r'[0-9]{1,19}', text) is not None

@@ -85,6 +85,14 @@ RULES = [
     _rule('add_image_location', '%s or (%s)' % (SERVICE_OR_ADMIN, PROJECT_MEMBER),
           'Add a location to a queued image.'),
     _rule('fetch_image_location', SERVICE_OR_ADMIN, 'List the locations of an image.'),
+    # The image cache of the node that answers (/v2/cache), as upstream.
+    _rule('manage_image_cache', ADMIN, 'Manage the image cache (legacy rule).'),
+    _rule('cache_list', ADMIN, "List the node's cached and queued images."),
+    _rule('cache_image', ADMIN, 'Queue an image for prefetching into the cache.'),
+    _rule('cache_delete', ADMIN, 'Remove an image, or every image, from the cache '
+                                 'or its queue.'),
+    _rule('cache_clean', ADMIN, "Remove invalid and stalled entries of the cache."),
+    _rule('cache_prune', ADMIN, 'Prune the cache to its maximum size.'),
     # The metadata definitions catalog: readers see public namespaces and their
     # project's private ones; only admins write (metadef_admin).
     policy.RuleDefault('metadef_default', '',

@@ -3,15 +3,18 @@
 Per-image limits (``image_member_quota``, ``image_property_quota``,
 ``image_tag_quota``, ``image_location_quota``) and per-project limits
 (``user_storage_quota`` and the ``[image_limits]`` section, whose names are upstream's
-unified-limit resources) are passed to the registry with each write, which checks them
+unified-limit resources; or, with ``use_keystone_limits``, Keystone's unified limits:
+``keystone_limits``) are passed to the registry with each write, which checks them
 inside the same transaction; so two racing requests can never both squeeze under a
 limit. Negative means unlimited, as upstream.
 """
 
+import dataclasses
 import re
 
 from oslo_config import cfg
 
+from glance_api.access import keystone_limits
 from glance_registry.client import errors as registry_errors
 
 MiB = 1024 * 1024
@@ -54,6 +57,7 @@ _UNITS = {'': 1, 'B': 1, 'KB': 1024, 'MB': MiB, 'GB': 1024 * MiB,
 
 def register_opts(conf):
     conf.register_opts(quota_opts)
+    keystone_limits.register_opts(conf)
     conf.register_opts(limit_opts, group='image_limits')
 
 
@@ -65,8 +69,25 @@ def parse_size(text):
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+@dataclasses.dataclass(frozen=True)
+class ProjectLimits:
+    """One project's limits, in the shapes the registry client takes (-1:
+    unlimited)."""
+
+    #: Bytes the project may store.
+    max_storage: int
+    max_images: int
+    max_uploading: int
+    #: MiB the project may stage (reported only: nothing is staged here).
+    max_stage: int
+
+
+_UNLIMITED = ProjectLimits(-1, -1, -1, -1)
+
+
 class Quotas:
-    """The configured limits, in the shapes the registry client takes."""
+    """The limits: per image from the config, per project from the config or, with
+    ``use_keystone_limits``, from Keystone (``keystone_limits``)."""
 
     def __init__(self, conf):
         self.conf = conf
@@ -78,31 +99,55 @@ class Quotas:
             user_storage if user_storage > 0 else -1,
             conf.image_limits.image_size_total * MiB
             if conf.image_limits.image_size_total >= 0 else -1) if limit >= 0]
-        #: Bytes a project may store, or -1.
-        self.max_storage = min(limits) if limits else -1
+        self._configured = ProjectLimits(
+            max_storage=min(limits) if limits else -1,
+            max_images=conf.image_limits.image_count_total,
+            max_uploading=conf.image_limits.image_count_uploading,
+            max_stage=conf.image_limits.image_stage_total)
+        self._keystone = (keystone_limits.KeystoneLimits(conf)
+                          if conf.use_keystone_limits else None)
 
-    def for_image_write(self, creating=False):
+    def for_project(self, project_id):
+        """The ``ProjectLimits`` of ``project_id``; in Keystone, those of an image
+        without an owner are unlimited."""
+        if self._keystone is None:
+            return self._configured
+        if project_id is None:
+            return _UNLIMITED
+        found = self._keystone.for_project(project_id)
+        size = found['image_size_total']
+        return ProjectLimits(max_storage=size * MiB if size >= 0 else -1,
+                             max_images=found['image_count_total'],
+                             max_uploading=found['image_count_uploading'],
+                             max_stage=found['image_stage_total'])
+
+    def max_storage(self, project_id):
+        """Bytes ``project_id`` may store, or -1."""
+        return self.for_project(project_id).max_storage
+
+    def for_image_write(self, creating=False, owner=None):
         quota = {'max_properties': self.conf.image_property_quota,
                  'max_tags': self.conf.image_tag_quota}
         if creating:
-            quota['max_images'] = self.conf.image_limits.image_count_total
+            quota['max_images'] = self.for_project(owner).max_images
         return quota
 
-    def for_upload_start(self):
-        return {'max_uploading': self.conf.image_limits.image_count_uploading}
+    def for_upload_start(self, owner):
+        return {'max_uploading': self.for_project(owner).max_uploading}
 
-    def usage_document(self, usage):
-        """``GET /v2/info/usage``'s body from the registry's usage counts."""
-        limits = self.conf.image_limits
-        size_limit = self.max_storage // MiB if self.max_storage >= 0 else -1
+    def usage_document(self, usage, project_id):
+        """``GET /v2/info/usage``'s body from the registry's usage counts of
+        ``project_id``."""
+        limits = self.for_project(project_id)
+        size_limit = limits.max_storage // MiB if limits.max_storage >= 0 else -1
         return {'usage': {
             'image_size_total': {'limit': size_limit,
                                  'usage': usage['image_size_total'] // MiB},
-            'image_stage_total': {'limit': limits.image_stage_total,
+            'image_stage_total': {'limit': limits.max_stage,
                                   'usage': usage['image_stage_total'] // MiB},
-            'image_count_total': {'limit': limits.image_count_total,
+            'image_count_total': {'limit': limits.max_images,
                                   'usage': usage['image_count_total']},
-            'image_count_uploading': {'limit': limits.image_count_uploading,
+            'image_count_uploading': {'limit': limits.max_uploading,
                                       'usage': usage['image_count_uploading']},
         }}
 

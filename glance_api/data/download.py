@@ -1,10 +1,12 @@
 """Opening an image's data for a download: which copy to read, and its reader.
 
-``open_reader`` is the one place a download opens a store reader.
+``open_reader`` is the one place a download opens a store reader; ``open_image``
+puts the node's read-through cache (``glance_api.data.cache``) in front of it.
 """
 
 import logging
 
+from glance_api.data.cache.image_cache import FillingReader
 from glance_api.data.store_data import caller_credentials
 from glance_api.http import errors
 from glance_api.services import services
@@ -38,14 +40,49 @@ def preferred_order(locations, prefer=None):
     return sorted(locations, key=rank)
 
 
+def open_image(record, locations, offset, length):
+    """A reader of ``record``'s data: its cached copy when the node has one that is
+    still the image's data, else the store's (the whole image going into the cache
+    as it streams, when it fits). Cache hits skip the store preference, as
+    upstream's."""
+    cache = services().cache
+    if cache is None:
+        return open_reader(locations, offset, length)
+    reader = cache.open_cached(record, offset, length)
+    if reader is not None:
+        return reader
+    whole = offset == 0 and length == (record['size'] or 0)
+    fill = cache.start_fill(record, resumer(locations)) if whole else None
+    try:
+        reader = open_reader(locations, offset, length)
+    except BaseException:
+        if fill is not None:
+            fill.abort('the store cannot be read')
+        raise
+    return reader if fill is None else FillingReader(reader, fill)
+
+
+def resumer(locations):
+    """``resume(offset, length)``: ``open_reader`` of ``locations`` as this request
+    would, callable from another thread after the request ended (a cache fill that
+    reads the rest of an image itself)."""
+    store_set, credentials = services().stores, caller_credentials()
+    return lambda offset, length: _open_from(store_set, locations, offset, length,
+                                             credentials)
+
+
 def open_reader(locations, offset, length):
     """A reader from the first store (by weight) that has the data."""
-    store_set = services().stores
+    return _open_from(services().stores, locations, offset, length,
+                      caller_credentials())
+
+
+def _open_from(store_set, locations, offset, length, credentials):
     last_error = None
     for location in locations:
         try:
             return store_set.for_location(location).open_reader(
-                location['url'], offset, length, credentials=caller_credentials())
+                location['url'], offset, length, credentials=credentials)
         except store_errors.StoreError as exc:
             LOG.warning('cannot read image data at %s: %s', location['url'], exc)
             last_error = exc

@@ -8,14 +8,19 @@ otherwise the deny-list refuses what it names.
 
 The options read upstream's bracketed spelling (``allowed_ports = [80,443]``) and the
 plain one (``80,443``); hosts are host names or IP addresses, as upstream checks.
+
+The rules themselves are ``stores.web.UrlPolicy`` (the http store applies them too,
+and stores may not import the API); beyond upstream, a host at an internal address
+(loopback, private, link-local, ...) is refused unless ``allowed_hosts`` names it.
+``glance_api.data.fetch`` reads URLs under them.
 """
 
 import logging
-import urllib.parse
 
 from oslo_config import types
 
 from glance_api.option_types import BracketedListOpt
+from stores import web
 
 LOG = logging.getLogger(__name__)
 
@@ -32,10 +37,15 @@ filtering_opts = [
                           'empty).'),
     BracketedListOpt('allowed_hosts', item_type=types.HostAddress(), default=[],
                      help='Host names or IP addresses the service may read from; '
-                          'when set, disallowed_hosts is ignored. Empty: any host.'),
+                          'when set, disallowed_hosts is ignored. Empty: any host '
+                          'at a public address. A host that resolves to a '
+                          'loopback, private, link-local or other internal '
+                          'address is read only when listed here (by name or '
+                          'address).'),
     BracketedListOpt('disallowed_hosts', item_type=types.HostAddress(), default=[],
                      help='Host names or IP addresses refused (used only when '
-                          'allowed_hosts is empty).'),
+                          'allowed_hosts is empty); a name that resolves to a listed '
+                          'address is refused too.'),
     BracketedListOpt('allowed_ports', item_type=_PORT, default=[80, 443],
                      help='Ports the service may connect to; when set, '
                           'disallowed_ports is ignored. A URL without a port uses its '
@@ -44,39 +54,27 @@ filtering_opts = [
                      help='Ports refused (used only when allowed_ports is empty).'),
 ]
 
-_DEFAULT_PORTS = {'http': 80, 'https': 443}
-
 
 def register_opts(conf):
     conf.register_opts(filtering_opts, group=GROUP)
 
 
-def allows(conf, url):
-    """Whether the filters let the service read ``url``."""
+def url_policy(conf):
+    """The filters ``conf`` sets, as the ``stores.web.UrlPolicy`` that enforces them."""
     options = getattr(conf, GROUP)
-    try:
-        parsed = urllib.parse.urlparse(url)
-        port = parsed.port
-    except ValueError:   # a port that is not a number, or out of range
-        return False
-    scheme = parsed.scheme.lower()
-    host = parsed.hostname
-    if port is None:
-        port = _DEFAULT_PORTS.get(scheme)
-    return (bool(scheme) and _passes(scheme, _lower(options.allowed_schemes),
-                                     _lower(options.disallowed_schemes))
-            and bool(host) and _passes(host, _lower(options.allowed_hosts),
-                                       _lower(options.disallowed_hosts))
-            and port is not None and _passes(port, options.allowed_ports,
-                                             options.disallowed_ports))
+    return web.UrlPolicy(
+        allowed_schemes=tuple(options.allowed_schemes),
+        disallowed_schemes=tuple(options.disallowed_schemes),
+        allowed_hosts=tuple(options.allowed_hosts),
+        disallowed_hosts=tuple(options.disallowed_hosts),
+        allowed_ports=tuple(options.allowed_ports),
+        disallowed_ports=tuple(options.disallowed_ports))
 
 
-def _lower(hosts):
-    # Host names compare case-insensitively (urlparse lowers the URL's).
-    return [host.lower() for host in hosts]
-
-
-def _passes(value, allowed, disallowed):
-    if allowed:
-        return value in allowed
-    return value not in disallowed
+def allows(conf, url):
+    """Whether the filters let the service read ``url``, judged on its text (the
+    addresses its host resolves to are checked when it is read)."""
+    reason = url_policy(conf).refusal(url)
+    if reason:
+        LOG.info('import filtering refuses a URL: %s', reason)
+    return reason is None

@@ -20,6 +20,7 @@ from glance_api.access import policy
 from glance_api.data import import_filtering
 from glance_api.data.store_data import delete_data, images_using, size_at
 from glance_api.http import errors
+from glance_api.http import numbers
 from glance_api.services import services
 from glance_registry.client import vocabulary
 from stores import errors as store_errors
@@ -138,10 +139,11 @@ class LocationPatch:
         url, metadata, data = _location_value(change.value)
         values = self._validation_values([data])
         active = self._active()
+        position = numbers.non_negative_int(change.index)
         if change.index == '-':
             index = len(active)
-        elif _is_position(change.index):
-            index = min(int(change.index), len(active))
+        elif position is not None:
+            index = min(position, len(active))
         else:
             raise errors.BadRequest('Invalid position for adding a location.')
         location = self._checked(url, metadata)
@@ -185,10 +187,11 @@ class LocationPatch:
         active = self._active()
         if len(active) == 1:
             raise errors.Forbidden('Cannot remove last location in the image.')
+        position = numbers.non_negative_int(change.index)
         if change.index == '-':
             index = len(active) - 1
-        elif _is_position(change.index) and int(change.index) < len(active):
-            index = int(change.index)
+        elif position is not None and position < len(active):
+            index = position
         else:
             raise errors.BadRequest('Invalid position for removing a location.')
         self.locations.remove(active[index])
@@ -222,7 +225,7 @@ class LocationPatch:
             transition=('queued', 'active') if activating else None,
             values=self.values if activating else None,
             max_locations=services().conf.image_location_quota,
-            max_storage=services().quotas.max_storage, update=update,
+            max_storage=services().quotas.max_storage(record['owner']), update=update,
             request_id=g.request_id)
         delete_data(self.removed, record['id'])
         return updated
@@ -420,8 +423,3 @@ def _is_hex(value, size):
     except ValueError:
         return False
     return True
-
-
-def _is_position(text):
-    # isdigit() alone takes '²', which int() refuses.
-    return text.isascii() and text.isdigit()

@@ -11,6 +11,7 @@ import threading
 import time
 
 import flask
+from oslo_config import cfg
 
 from glance_api.http import errors
 from glance_api.access.context import SERVICE_IDENTITY
@@ -19,6 +20,20 @@ from glance_registry.client import errors as registry_errors
 from stores import errors as store_errors
 
 LOG = logging.getLogger(__name__)
+
+delete_opts = [
+    cfg.BoolOpt('delayed_delete', default=False,
+                help='Deleting an active image keeps its data: the image becomes '
+                     'pending_delete (hidden as a deleted image is) until '
+                     'glance-scrubber deletes the data, at least scrub_time seconds '
+                     'later; until then `glance-scrubber --restore <id>` brings it '
+                     'back. Images in a multi-tenant Swift store are deleted at once '
+                     '(the scrubber has no token of their owner).'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(delete_opts)
 
 
 def caller_credentials():
@@ -64,21 +79,23 @@ def images_using(urls):
 
 def delete_data(locations, image_id):
     """Delete the data at ``locations``, just removed from image ``image_id``,
-    where no other image uses it and the store is writable.
+    where no other image uses it and the store is writable; the URLs whose data
+    could not be deleted (the scrubber tries those again).
 
     The locations are already gone for clients: a store that fails now leaves bytes
     behind, which is logged with their URL so an operator can remove them.
     """
     targets = stores_holding(locations, lambda store: store.writable)
     if not targets:
-        return
+        return []
     try:
         users = images_using(url for _, url in targets)
     except registry_errors.RegistryError as exc:
         LOG.error('image %s: data at %s left in place: cannot tell whether other '
                   'images use it: %s', image_id, ', '.join(u for _, u in targets),
                   exc)
-        return
+        return [url for _, url in targets]
+    failed = []
     for store, url in targets:
         others = [other for other in users.get(url, ()) if other != image_id]
         if others:
@@ -92,6 +109,16 @@ def delete_data(locations, image_id):
         except store_errors.StoreError as exc:
             LOG.error('image %s: its data at %s could not be removed: %s', image_id,
                       url, exc)
+            failed.append(url)
+    return failed
+
+
+def delayed_delete_possible(locations):
+    """Whether the scrubber can delete the data at ``locations`` later: not in a
+    store that acts as the caller (multi-tenant Swift needs the owner's token,
+    which the scrubber does not have)."""
+    return not any(store.acts_as_caller
+                   for store, _ in stores_holding(locations, lambda store: True))
 
 
 def discard_abandoned(image_id):

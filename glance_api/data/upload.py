@@ -46,7 +46,8 @@ def upload(record, store, expected_size, limit):
     upload_id = uuid.uuid4().hex
     try:
         claimed = registry.transition_status(ctx.identity, image_id, 'queued', 'saving',
-                                             quota=services().quotas.for_upload_start(),
+                                             quota=services().quotas.for_upload_start(
+                                                 record['owner']),
                                              lease=conf.upload_lease_time,
                                              upload_id=upload_id,
                                              request_id=g.request_id)
@@ -60,7 +61,8 @@ def upload(record, store, expected_size, limit):
         store_data.discard_abandoned(image_id)
 
     reservation = quotas.Reservation(
-        registry, ctx.identity, image_id, services().quotas.max_storage,
+        registry, ctx.identity, image_id,
+        services().quotas.max_storage(record['owner']),
         conf.upload_reservation_step * quotas.MiB, g.request_id)
     # Judged against the formats as the claim found them: they cannot change now.
     content = inspection.Inspection.for_image(claimed,

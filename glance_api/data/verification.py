@@ -25,7 +25,6 @@ location and starts over (``resume_stalled``); after ``MAX_ATTEMPTS`` claims the
 location is refused as above, so an image never stays ``importing`` for good.
 """
 
-import datetime
 import logging
 import threading
 import time
@@ -64,7 +63,8 @@ def start(record, location, expected):
     ``TooLarge`` over ``image_location_quota``.
     """
     conf = services().conf
-    verifier = Verifier.for_app(record['id'], location, g.request_id)
+    verifier = Verifier.for_app(record['id'], location, g.request_id,
+                                owner=record['owner'])
     added = services().registry.add_location(
         g.context.identity, record['id'], location['url'], location['metadata'],
         status=PENDING, transition=('queued', 'importing'), values=expected,
@@ -79,11 +79,11 @@ def resume_stalled(record):
     ``MAX_ATTEMPTS``. Errors are logged, never raised: the caller only reads."""
     if record.get('status') != 'importing':
         return
-    now = datetime.datetime.now(datetime.timezone.utc)
     for location in record.get('locations') or []:
-        if location.get('status') != PENDING or not _expired(location, now):
+        if location.get('status') != PENDING or not _expired(location):
             continue
-        verifier = Verifier.for_app(record['id'], location, g.request_id)
+        verifier = Verifier.for_app(record['id'], location, g.request_id,
+                                    owner=record['owner'])
         try:
             claimed = services().registry.claim_location(
                 SERVICE_IDENTITY, record['id'], location['url'], verifier.lease,
@@ -101,11 +101,11 @@ def resume_stalled(record):
         verifier.spawn(claimed, give_up=attempts > MAX_ATTEMPTS)
 
 
-def _expired(location, now):
-    expires = location.get('lease_expires_at')
-    if not expires:
+def _expired(location):
+    # Counted by the registry on the database's clock: this host's may drift.
+    if not location.get('lease_expires_at'):
         return True
-    return vocabulary.parse_timestamp(expires) <= now
+    return location.get('lease_seconds_left', 0) <= 0
 
 
 class _Refused(Exception):
@@ -142,14 +142,14 @@ class Verifier:
         self._keeper = None
 
     @classmethod
-    def for_app(cls, image_id, location, request_id):
+    def for_app(cls, image_id, location, request_id, owner=None):
         """The verifier of ``location`` of the image ``image_id``, as this worker's
         configuration says."""
         conf = services().conf
         return cls(services().registry, services().stores, image_id, location,
                    conf.hashing_algorithm, conf.http_retries,
                    conf.secure_hash_lease_time, conf.image_size_cap,
-                   services().quotas.max_storage, request_id,
+                   services().quotas.max_storage(owner), request_id,
                    credentials=caller_credentials(),
                    rules=inspection.Rules.from_conf(conf))
 

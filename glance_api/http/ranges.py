@@ -3,6 +3,7 @@
 import re
 
 from glance_api.http import errors
+from glance_api.http import numbers
 
 
 def requested_range(headers, size):
@@ -21,30 +22,43 @@ def requested_range(headers, size):
         match = _RANGE.match(header)
         if match is None or match.group(1) == match.group(2) == '':
             raise _unsatisfiable(size, 'Invalid Range header.')
-        first, last = match.groups()
-        if not first:
-            suffix = int(last)
-            if suffix == 0 or size == 0:
+        first, last = (_number(group, size, 'Invalid Range header.')
+                       for group in match.groups())
+        if first is None:
+            if last == 0 or size == 0:
                 raise _unsatisfiable(size)
-            start = max(size - suffix, 0)
+            start = max(size - last, 0)
             return start, size - start
-        start = int(first)
-        if last and int(last) < start:
+        if last is not None and last < first:
             raise _unsatisfiable(size, 'Invalid Range header.')
-        if start >= size:
+        if first >= size:
             raise _unsatisfiable(size)
-        end = min(int(last), size - 1) if last else size - 1
-        return start, end - start + 1
+        end = min(last, size - 1) if last is not None else size - 1
+        return first, end - first + 1
     legacy = headers.get('Content-Range')
     if legacy is None:
         return None
     match = _CONTENT_RANGE.match(legacy)
-    if match is None or int(match.group(2)) < int(match.group(1)):
+    if match is None:
         raise _unsatisfiable(size, 'Invalid Content-Range header.')
-    start, last = int(match.group(1)), int(match.group(2))
+    start, last = (_number(group, size, 'Invalid Content-Range header.')
+                   for group in match.groups())
+    if last < start:
+        raise _unsatisfiable(size, 'Invalid Content-Range header.')
     if start >= size or last >= size:
         raise _unsatisfiable(size)
     return start, last - start + 1
+
+
+def _number(text, size, message):
+    """A position in the header (None if absent). One past 64 bits (thousands of
+    digits, say) makes the header malformed: no image is that large."""
+    if not text:
+        return None
+    value = numbers.non_negative_int(text)
+    if value is None:
+        raise _unsatisfiable(size, message)
+    return value
 
 
 # ASCII digits only: str.isdigit() also takes '²', which int() refuses.

@@ -46,8 +46,7 @@ def upload_image_data(image_id):
                                 'prior to saving data.')
     limit = conf.image_size_cap
     if (expected_size or 0) > limit or (request.content_length or 0) > limit:
-        raise errors.TooLarge('Image exceeds the storage quota: the image size cap is '
-                              '%d bytes.' % limit)
+        raise errors.TooLarge('Image exceeds the image size cap of %d bytes.' % limit)
 
     # Before the image is claimed: an unknown store must leave it queued.
     store = _upload_store()
@@ -101,8 +100,9 @@ def download_image_data(image_id):
     size = record['size'] or 0
     byte_range = ranges.requested_range(request.headers, size)
     offset, length = byte_range if byte_range else (0, size)
-    reader = download.open_reader(
-        download.preferred_order(locations, request.args.get('prefer')), offset, length)
+    reader = download.open_image(
+        record, download.preferred_order(locations, request.args.get('prefer')),
+        offset, length)
 
     file_wrapper = request.environ.get('wsgi.file_wrapper')
     if reader.fileobj is not None and file_wrapper is not None:

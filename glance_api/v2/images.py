@@ -81,7 +81,8 @@ def create_image():
     if services().protections:
         services().protections.check_changes(ctx, {}, values['properties'])
     record = services().registry.create_image(
-        ctx.identity, values, quota=services().quotas.for_image_write(creating=True),
+        ctx.identity, values,
+        quota=services().quotas.for_image_write(creating=True, owner=owner),
         request_id=g.request_id)
     headers = {'Location': proxy.location('/v2/images/%s' % record['id'])}
     if services().stores.multi:
@@ -239,9 +240,15 @@ def delete_image(image_id):
     if record['protected']:
         raise errors.Forbidden('Image %s is protected and cannot be deleted.'
                                % image_id)
+    # Upstream's delayed_delete: the image goes to pending_delete and keeps its
+    # data, which glance-scrubber deletes later (or --restore brings back).
+    delayed = services().conf.delayed_delete and \
+        store_data.delayed_delete_possible(record.get('locations') or [])
     deleted = services().registry.delete_image(ctx.identity, image_id,
-                                               request_id=g.request_id)
-    purge_locations(deleted)
+                                               request_id=g.request_id,
+                                               delayed=delayed)
+    if not deleted.get('delayed'):
+        purge_locations(deleted)
     if deleted['status'] == 'saving':
         # An upload that died mid-way may have left a temporary file or segments
         # (a live one finds the image gone and removes its own).

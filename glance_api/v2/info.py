@@ -15,7 +15,8 @@ def usage():
                                 'no project (no X-Project-Id, or a token without a '
                                 'project scope).')
     counts = services().registry.usage(g.context.identity, request_id=g.request_id)
-    return responses.json(services().quotas.usage_document(counts))
+    return responses.json(services().quotas.usage_document(
+        counts, g.context.identity.project_id))
 
 
 def _multi_store():

@@ -54,7 +54,8 @@ def add_location(image_id):
             transition=('queued', 'active'),
             values=dict(expected, size=size_at(location)),
             max_locations=conf.image_location_quota,
-            max_storage=services().quotas.max_storage, request_id=g.request_id)
+            max_storage=services().quotas.max_storage(record['owner']),
+            request_id=g.request_id)
     return Response(status=202)
 
 

@@ -38,6 +38,7 @@ MESSAGES = {
     ('last_location', 'locations.delete_from_store'): ONLY_COPY,
     ('location_not_found', 'locations.delete_from_store'):
         'Image %(image_id)s is not stored in store %(store_id)s.',
+    ('image_not_found', 'cache.queue_image'): 'Image %(image_id)s not found.',
     ('not_uploading', 'image_data.upload_image_data'):
         'Image %(image_id)s is no longer being uploaded by this request (its status '
         'is now %(current_status)s).',

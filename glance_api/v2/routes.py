@@ -15,7 +15,7 @@ import flask
 from oslo_policy import policy as oslo_policy
 
 from glance_api.access import policy
-from glance_api.v2 import image_data, images, info, locations, members, schemas
+from glance_api.v2 import cache, image_data, images, info, locations, members, schemas
 from glance_api.v2.metadefs import namespaces as md_namespaces
 from glance_api.v2.metadefs import objects as md_objects
 from glance_api.v2.metadefs import properties as md_properties
@@ -92,6 +92,15 @@ ROUTES = (
           ('fetch_image_location',)),
     Route('DELETE', '/v2/stores/<store_id>/<image_id>', locations.delete_from_store,
           ('delete_image_location',)),
+    # The image cache (API 2.14, 2.18), answered when image_cache_dir is set.
+    Route('GET', '/v2/cache', cache.get_cache_state, ('cache_list',)),
+    Route('DELETE', '/v2/cache', cache.clear_cache, ('cache_delete',)),
+    Route('PUT', '/v2/cache/<image_id>', cache.queue_image, ('cache_image',),
+          body=False),
+    Route('DELETE', '/v2/cache/<image_id>', cache.delete_cache_entry,
+          ('cache_delete',)),
+    Route('POST', '/v2/cache/clean', cache.clean_cache, ('cache_clean',), body=False),
+    Route('POST', '/v2/cache/prune', cache.prune_cache, ('cache_prune',), body=False),
     # The metadata definitions catalog (glance_api.v2.metadefs).
     Route('GET', _MD_SCHEMAS + 'namespace', md_schemas.namespace_schema),
     Route('GET', _MD_SCHEMAS + 'namespaces', md_schemas.namespaces_schema),

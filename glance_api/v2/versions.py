@@ -24,7 +24,12 @@ _MEDIA_TYPE_PREFIX = 'application/vnd.openstack.images-'
 
 def advertised_versions(conf):
     """``(version, status)`` pairs of the versions document, newest first."""
-    current = [('2.17', 'CURRENT')]
+    if conf.image_cache_dir:
+        # The cache API (2.14, 2.18): advertised only with a cache, as upstream.
+        current = [('2.18', 'CURRENT')] + [(v, 'SUPPORTED') for v in
+                                           ('2.17', '2.16', '2.15', '2.14')]
+    else:
+        current = [('2.17', 'CURRENT')]
     if conf.enabled_backends:
         # Multi-store features (2.8-2.13) are advertised only when configured.
         middle = [(v, 'SUPPORTED') for v in ('2.13', '2.12', '2.11', '2.10', '2.9',

@@ -27,6 +27,7 @@ from oslo_config import cfg
 from glance_registry.client import errors
 from glance_registry.client import transport as http_transport
 from glance_registry.client.identity import Identity
+from glance_registry.client.identity import SignedRequest
 from glance_registry.client.metadefs import MetadefsClient
 
 client_opts = [
@@ -93,6 +94,8 @@ class RegistryClient(MetadefsClient):
         if not secret and token_provider is None:
             raise ValueError('a registry client needs a secret or a token provider')
         self.base_url = base_url.rstrip('/')
+        # host:port, for the messages that say which registry failed.
+        self._address = urllib.parse.urlsplit(self.base_url).netloc
         self._secret = secret
         self._token_provider = token_provider
         self._timeout = timeout
@@ -308,10 +311,43 @@ class RegistryClient(MetadefsClient):
         return self._send('GET', '/v1/usage', identity, params=params,
                           request_id=request_id)
 
-    def delete_image(self, identity, image_id, request_id=None):
-        """Mark the image deleted; returns the record as it was, with its locations."""
+    def delete_image(self, identity, image_id, request_id=None, delayed=False):
+        """Mark the image deleted; returns the record as it was, with its locations,
+        and ``delayed``: whether it became ``pending_delete`` (asked with
+        ``delayed``, for an active image with data), its data to be left for the
+        scrubber."""
+        params = {'delayed': 'true'} if delayed else None
         return self._send('DELETE', '/v1/images/%s' % _quote(image_id), identity,
-                          request_id=request_id)
+                          params=params, request_id=request_id)
+
+    # -- delayed delete (admin only) --------------------------------------------------
+
+    def claim_scrub(self, identity, owner, seconds, older_than, limit):
+        """Lease to ``owner`` for ``seconds`` up to ``limit`` images
+        ``pending_delete`` for ``older_than`` seconds or more that no other
+        scrubber holds; their records, with their locations."""
+        return self._send('POST', '/v1/scrub-claims', identity,
+                          json={'owner': owner, 'seconds': seconds,
+                                'older_than': older_than, 'limit': limit})['images']
+
+    def renew_scrub_lease(self, identity, image_id, owner, seconds):
+        """Extend ``owner``'s lease on ``image_id``; ``errors.Conflict`` (reason
+        ``scrub_lease_lost``) if another scrubber holds it."""
+        self._send('PUT', '/v1/images/%s/scrub-lease' % _quote(image_id), identity,
+                   json={'owner': owner, 'seconds': seconds})
+
+    def finish_scrub(self, identity, image_id, owner):
+        """``pending_delete -> deleted`` once ``owner`` deleted the data; the record.
+        ``errors.Conflict`` (``scrub_lease_lost``) unless ``owner`` holds it."""
+        return self._send('PUT', '/v1/images/%s/scrubbed' % _quote(image_id),
+                          identity, json={'owner': owner})
+
+    def restore_image(self, identity, image_id):
+        """``pending_delete -> active``; the record. ``errors.Conflict`` if it is not
+        ``pending_delete`` (``not_pending_delete``) or a scrubber has claimed it
+        (``scrub_started``)."""
+        return self._send('PUT', '/v1/images/%s/restore' % _quote(image_id),
+                          identity, json={})
 
     def add_tag(self, identity, image_id, tag, max_tags=None, request_id=None):
         """Add a tag (idempotent); ``errors.TooLarge`` over ``max_tags`` tags."""
@@ -363,6 +399,26 @@ class RegistryClient(MetadefsClient):
     def _member_path(image_id, member_id):
         return '/v1/images/%s/members/%s' % (_quote(image_id), _quote(member_id))
 
+    # -- the image cache's prefetch queue (admins only) ----------------------------
+
+    def list_cache_queue(self, identity, request_id=None):
+        """``[{"image_id", "queued_at"}]``: the images queued for prefetching on
+        every API node, oldest first."""
+        return self._send('GET', '/v1/cache-queue', identity,
+                          request_id=request_id)['queued_images']
+
+    def queue_for_cache(self, identity, image_id, request_id=None):
+        """Queue ``image_id`` for every node's prefetcher (again, if queued)."""
+        return self._send('PUT', '/v1/cache-queue/%s' % _quote(image_id), identity,
+                          request_id=request_id)
+
+    def dequeue_from_cache(self, identity, image_id=None, request_id=None):
+        """Remove ``image_id`` (None: every image) from the queue; how many were
+        removed."""
+        path = '/v1/cache-queue' if image_id is None else (
+            '/v1/cache-queue/%s' % _quote(image_id))
+        return self._send('DELETE', path, identity, request_id=request_id)['deleted']
+
     # -- health -------------------------------------------------------------------
 
     def healthy(self):
@@ -379,20 +435,21 @@ class RegistryClient(MetadefsClient):
     _IDEMPOTENT = frozenset(['GET', 'PUT', 'DELETE'])
 
     def _send(self, method, path, identity, params=None, json=None, request_id=None):
-        if self._token_provider is not None:
-            headers = {'X-Auth-Token': self._token_provider()}
-        else:
-            headers = identity.sign(self._secret)
-        if request_id:
-            headers['X-Openstack-Request-Id'] = request_id
-        data = None
-        if json is not None:
-            data = orjson.dumps(json)
-            headers['Content-Type'] = 'application/json'
+        data = None if json is None else orjson.dumps(json)
         if params:
             # Commas and colons as sent (name=in:a,b; created_at=gt:...): encoded,
             # they tripled the length of a long filter past the request-line limit.
             path += '?' + urllib.parse.urlencode(params, doseq=True, safe=',:')
+        if self._token_provider is not None:
+            headers = {'X-Auth-Token': self._token_provider()}
+        else:
+            # Bound to this very request: a captured header set is good for no other.
+            headers = identity.sign(self._secret,
+                                    SignedRequest.from_target(method, path, data))
+        if request_id:
+            headers['X-Openstack-Request-Id'] = request_id
+        if data is not None:
+            headers['Content-Type'] = 'application/json'
         attempts = 2 if method in self._IDEMPOTENT else 1
         for attempt in range(attempts):
             try:
@@ -400,15 +457,18 @@ class RegistryClient(MetadefsClient):
                                                           self._timeout)
                 break
             except http_transport.NoAnswer:
-                raise errors.Unavailable('registry did not answer within %ss'
-                                         % self._timeout, reason='no_answer') from None
+                raise errors.Unavailable('registry at %s did not answer within %ss'
+                                         % (self._address, self._timeout),
+                                         reason='no_answer') from None
             except http_transport.Unreachable as exc:
                 # A keep-alive connection the server closed while it sat in the pool
                 # fails on first use; one fresh attempt tells that apart from a
                 # registry that is really down.
                 if attempt + 1 == attempts:
-                    raise errors.Unavailable('registry unreachable: %s' % exc.reason,
-                                             reason='unreachable') from None
+                    raise errors.Unavailable(
+                        'registry unreachable at %s: %s'
+                        % (self._address, exc.reason),
+                        reason='unreachable') from None
         if status == 204:
             return None
         try:

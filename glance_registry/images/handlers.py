@@ -2,9 +2,10 @@
 the routes table (``ROUTES``, see ``glance_registry.routes``).
 
 A handler takes the application, the webob request, the caller's ``Identity`` and
-the path's parameters; it checks the request (``glance_registry.validation``),
-makes one call to the image operations and answers JSON. Errors propagate to the
-application's one error boundary.
+the path's parameters; it checks the request (``glance_registry.validation``), and
+that the caller may make it (``app.guard``: policy, ownership, property protections,
+location admission, for every caller), makes one call to the image operations and
+answers JSON. Errors propagate to the application's one error boundary.
 """
 
 from glance_registry import responses
@@ -16,6 +17,7 @@ from glance_registry.images import locations
 from glance_registry.images import members
 from glance_registry.images import quotas
 from glance_registry.images import records
+from glance_registry.images import scrubbing
 from glance_registry.images import writes
 
 
@@ -37,6 +39,7 @@ def create_image(app, request, caller):
     properties = validation.properties(body.get('properties', {}), allow_null=False)
     tags = validation.tags(body.get('tags', []))
     quota = validation.quota(body, validation.CREATE_QUOTA)
+    app.guard.check_create(caller, values, properties)
     record = writes.create_image(app.db, caller, values, properties, tags, quota)
     return responses.json(record, 201)
 
@@ -50,12 +53,22 @@ def update_image(app, request, caller, image_id):
     """200 with the updated image; 400 invalid body; 404; 409 removing a missing
     property; 413 over a limit in ``quota``."""
     update = validation.update(validation.json_body(request), 'update')
+    app.guard.check_update(caller, _image(app, caller, image_id), update.get('values'),
+                           update.get('properties'), update.get('tags'))
     return responses.json(writes.update_image(app.db, caller, image_id, **update))
 
 
 def delete_image(app, request, caller, image_id):
-    """200 with the image as it was before deletion; 403 protected; 404."""
-    return responses.json(writes.delete_image(app.db, caller, image_id))
+    """200 with the image as it was before deletion and ``delayed``; 403 protected;
+    404. ``?delayed=true``: an active image with data becomes ``pending_delete``."""
+    app.guard.require(caller, 'delete_image', _image(app, caller, image_id))
+    params = validation.single_params(request, {'delayed'})
+    delayed = params.get('delayed', 'false')
+    if delayed not in ('true', 'false'):
+        raise errors.BadRequest.invalid_value(
+            "Parameter 'delayed' must be true or false", 'delayed')
+    return responses.json(writes.delete_image(app.db, caller, image_id,
+                                              delayed == 'true'))
 
 
 def transition_status(app, request, caller, image_id):
@@ -71,9 +84,12 @@ def transition_status(app, request, caller, image_id):
                                  'upload_id'}, 'status change')
     from_status, to_status = validation.status_move(body, '', image_id)
     values = validation.data_values(body)
+    image = _image(app, caller, image_id)
+    app.guard.check_transition(caller, image, from_status, to_status)
     new_locations = body.get('locations')
     if new_locations is not None:
-        new_locations = validation.locations(new_locations)
+        new_locations = app.guard.admit_new(image,
+                                            validation.locations(new_locations))
     quota = validation.quota(body, validation.TRANSITION_QUOTA)
     lease = validation.lease_seconds(body['lease']) if 'lease' in body else None
     record = writes.transition(app.db, caller, image_id, from_status, to_status,
@@ -88,6 +104,7 @@ def renew_upload_lease(app, request, caller, image_id):
     body = validation.json_body(request)
     validation.check_only(body, {'seconds', 'upload_id'}, 'upload lease')
     validation.require(body, 'seconds')
+    app.guard.require(caller, 'upload_image', _image(app, caller, image_id))
     return responses.json(writes.renew_upload_lease(
         app.db, caller, image_id, validation.lease_seconds(body['seconds']),
         validation.upload_id(body)))
@@ -101,6 +118,7 @@ def reserve(app, request, caller, image_id):
     validation.require(body, 'bytes')
     total = validation.field_integer(validation.INT64_MAX)('bytes', body['bytes'])
     max_storage = validation.limit('max_storage', body.get('max_storage'))
+    app.guard.require(caller, 'upload_image', _image(app, caller, image_id))
     return responses.json(writes.reserve(app.db, caller, image_id, total, max_storage))
 
 
@@ -111,12 +129,14 @@ def add_tag(app, request, caller, image_id, tag):
     params = validation.single_params(request, {'max_tags'})
     max_tags = validation.integer_param('max_tags', params['max_tags']) \
         if 'max_tags' in params else None
+    app.guard.require(caller, 'modify_image', _image(app, caller, image_id))
     writes.add_tag(app.db, caller, image_id, tag, max_tags)
     return responses.no_content()
 
 
 def delete_tag(app, request, caller, image_id, tag):
     """204; 404 if the image or the tag does not exist."""
+    app.guard.require(caller, 'modify_image', _image(app, caller, image_id))
     writes.delete_tag(app.db, caller, image_id, tag)
     return responses.no_content()
 
@@ -142,6 +162,8 @@ def add_location(app, request, caller, image_id):
             raise errors.BadRequest.invalid_value(
                 "Only a '%s' location is leased" % vocabulary.PENDING_LOCATION, 'lease')
         lease = validation.lease(lease, 'lease')
+    app.guard.require(caller, 'add_image_location', _image(app, caller, image_id))
+    location = app.guard.admit(image_id, location)
     record = locations.add_location(
         app.db, caller, image_id, location, position, transition, values,
         validation.limit('max_locations', body.get('max_locations')), lease,
@@ -156,6 +178,7 @@ def remove_location(app, request, caller, image_id):
     validation.check_only(body, {'url', 'allow_last'}, 'location removal')
     url = validation.required_url(body, 'url')
     allow_last = validation.field_boolean('allow_last', body.get('allow_last', False))
+    app.guard.require(caller, 'delete_image_location', _image(app, caller, image_id))
     return responses.json(locations.remove_location(app.db, caller, image_id, url,
                                                     allow_last))
 
@@ -179,11 +202,35 @@ def replace_locations(app, request, caller, image_id):
                               min_length=1)
     transition, values = _transition_values(body, image_id)
     update = validation.update(body['update'], 'update') if 'update' in body else None
+    image = _image(app, caller, image_id)
+    new_locations = _checked_replacement(app, caller, image, new_locations)
+    if update:
+        app.guard.check_update(caller, image, update.get('values'),
+                               update.get('properties'), update.get('tags'))
     record = locations.replace_locations(
         app.db, caller, image_id, new_locations, expected, transition, values,
         validation.limit('max_locations', body.get('max_locations')),
         validation.limit('max_storage', body.get('max_storage')), update)
     return responses.json(record)
+
+
+def _checked_replacement(app, caller, image, new_locations):
+    """``new_locations`` admitted, if the caller may replace ``image``'s locations
+    with them: ``set_image_location``, and ``delete_image_location`` for a
+    replacement that only removes some (PATCH's ``remove``)."""
+    old = [location['url'] for location in image.get('locations') or []]
+    new = [location['url'] for location in new_locations]
+    if set(new) < set(old):
+        app.guard.require(caller, 'delete_image_location', image)
+    else:
+        app.guard.require(caller, 'set_image_location', image)
+    return app.guard.admit_new(image, new_locations)
+
+
+def _image(app, caller, image_id):
+    """The image record the guard judges a write by; ``NotFound`` if the caller
+    cannot see it."""
+    return records.get_image(app.db, caller, image_id)
 
 
 def _transition_values(body, image_id):
@@ -205,6 +252,7 @@ def claim_location(app, request, caller, image_id):
     url = validation.required_url(body, 'url')
     lease = validation.lease({key: body[key] for key in ('owner', 'seconds')
                               if key in body}, 'lease')
+    app.guard.require(caller, 'add_image_location', _image(app, caller, image_id))
     return responses.json(locations.claim(app.db, caller, image_id, url,
                                           lease['owner'], lease['seconds']))
 
@@ -241,6 +289,7 @@ def add_member(app, request, caller, image_id):
     validation.require(body, 'member')
     member_id = validation.string('member', body['member'], 255, min_length=1)
     max_members = validation.limit('max_members', body.get('max_members'))
+    app.guard.require(caller, 'add_member', _image(app, caller, image_id))
     record = members.add_member(app.db, caller, image_id, member_id, max_members)
     return responses.json(record, 201)
 
@@ -261,14 +310,61 @@ def update_member(app, request, caller, image_id, member_id):
         raise errors.BadRequest.invalid_value(
             "'status' must be one of %s, not %r"
             % (', '.join(vocabulary.MEMBER_STATUSES), body['status']), 'status')
+    app.guard.require(caller, 'modify_member', _image(app, caller, image_id))
     return responses.json(members.update_member(app.db, caller, image_id, member_id,
                                                 body['status']))
 
 
 def delete_member(app, request, caller, image_id, member_id):
     """204; 404 if the image or a member the caller may see is absent."""
+    app.guard.require(caller, 'delete_member', _image(app, caller, image_id))
     members.delete_member(app.db, caller, image_id, member_id)
     return responses.no_content()
+
+
+# -- delayed delete ------------------------------------------------------------------
+
+def claim_scrub(app, request, caller):
+    """200 ``{"images": [...]}``: up to ``limit`` images ``pending_delete`` for at
+    least ``older_than`` seconds, now leased to ``owner`` for ``seconds``; 400
+    invalid body; 403 unless an admin."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'owner', 'seconds', 'older_than', 'limit'},
+                          'scrub claim')
+    lease = validation.lease({key: body[key] for key in ('owner', 'seconds')
+                              if key in body}, 'lease')
+    for key in ('older_than', 'limit'):
+        validation.require(body, key)
+    older_than = validation.field_integer(validation.INT32_MAX)('older_than',
+                                                                 body['older_than'])
+    limit = validation.field_integer(1000)('limit', body['limit'])
+    return responses.json({'images': scrubbing.claim(
+        app.db, caller, lease['owner'], lease['seconds'], older_than, limit)})
+
+
+def renew_scrub_lease(app, request, caller, image_id):
+    """200; 400 invalid body; 403 unless an admin; 404; 409 (``scrub_lease_lost``)
+    unless ``owner`` holds the image's lease or it is free."""
+    lease = validation.lease(validation.json_body(request), 'lease')
+    return responses.json(scrubbing.renew(app.db, caller, image_id, lease['owner'],
+                                          lease['seconds']))
+
+
+def finish_scrub(app, request, caller, image_id):
+    """200 with the image, now ``deleted``; 400 invalid body; 403 unless an admin;
+    404; 409 (``scrub_lease_lost``) unless ``owner`` holds the image's lease."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'owner'}, 'scrub')
+    validation.require(body, 'owner')
+    owner = validation.string('owner', body['owner'], 64, min_length=1)
+    return responses.json(scrubbing.finish(app.db, caller, image_id, owner))
+
+
+def restore_image(app, request, caller, image_id):
+    """200 with the image, ``active`` again; 403 unless an admin; 404; 409 if it is
+    not ``pending_delete`` (``not_pending_delete``) or a scrubber has claimed it
+    (``scrub_started``)."""
+    return responses.json(scrubbing.restore(app.db, caller, image_id))
 
 
 # -- usage ---------------------------------------------------------------------------
@@ -309,5 +405,9 @@ ROUTES = (
     ('PUT', _MEMBER, update_member, True),
     ('DELETE', _MEMBER, delete_member, True),
     ('GET', r'/v1/usage', show_usage, True),
+    ('POST', r'/v1/scrub-claims', claim_scrub, True),
+    ('PUT', _IMAGE + r'/scrub-lease', renew_scrub_lease, True),
+    ('PUT', _IMAGE + r'/scrubbed', finish_scrub, True),
+    ('PUT', _IMAGE + r'/restore', restore_image, True),
     ('POST', r'/v1/location-references', location_references, True),
 )

@@ -75,7 +75,7 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
                   'status': location.get('status') or 'active'}
         if lease is not None:
             fields.update(lease_owner=lease['owner'], attempts=1,
-                          lease_expires_at=now + datetime.timedelta(
+                          lease_expires_at=db_module.now(db) + datetime.timedelta(
                               seconds=lease['seconds']))
         ImageLocation.insert(**fields).execute(db)
         _finish(db, image_id, transition, values, now)
@@ -176,7 +176,7 @@ def claim(db, identity, image_id, url, owner, seconds):
                                      vocabulary.PENDING_LOCATION),
                                   reason='location_not_pending', image_id=image_id,
                                   url=url, location_status=row.status)
-        now = utcnow()
+        now = db_module.now(db)   # every lease's clock
         if (row.lease_owner not in (None, owner) and row.lease_expires_at is not None
                 and _naive(row.lease_expires_at) > now):
             raise errors.Conflict(
@@ -193,7 +193,8 @@ def claim(db, identity, image_id, url, owner, seconds):
 
 
 def references(db, identity, urls):
-    """``{url: [ids of the images not deleted that have a location at url]}``.
+    """``{url: [ids of the images not deleted that have a location at url]}``;
+    images ``pending_delete`` count as not deleted: their data may be restored.
 
     Lets the API keep one image from taking over, or deleting, another image's
     data through a location. Answers for every image, so only for an admin
@@ -210,7 +211,8 @@ def references(db, identity, urls):
                 .join(Image, on=(ImageLocation.image == Image.id))
                 .where((_url_prefix(ImageLocation.url) == url[:URL_PREFIX])
                        & (ImageLocation.url == url)
-                       & (Image.deleted == False))  # noqa: E712
+                       & ((Image.deleted == False)  # noqa: E712
+                          | (Image.status == 'pending_delete')))
                 .order_by(ImageLocation.image).distinct().tuples().execute(db))]
     return found
 

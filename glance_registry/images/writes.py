@@ -30,6 +30,7 @@ from glance_registry.models import Image
 from glance_registry.models import ImageLocation
 from glance_registry.models import ImageProperty
 from glance_registry.models import ImageTag
+from glance_registry.models import PurgedImage
 from glance_registry.models import utcnow
 
 LOG = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ LOG = logging.getLogger(__name__)
 
 @retry_on_deadlock
 def create_image(db, identity, values, properties=None, tags=(), quota=None):
-    """Create a ``queued`` image; ``Conflict`` if the id exists (even deleted).
+    """Create a ``queued`` image; ``Conflict`` if the id exists (even deleted or
+    purged).
 
     ``values`` holds base attributes and optionally ``id``; ``owner`` defaults to the
     caller's project when absent. ``quota`` may hold ``max_properties``,
@@ -61,7 +63,11 @@ def create_image(db, identity, values, properties=None, tags=(), quota=None):
             owned = quotas.project_usage(db, values['owner']).image_count_total
             quotas.check('max_images', max_images, owned, owned + 1,
                          'Too many images in project %s' % values['owner'])
-        if Image.select(Image.id).where(Image.id == image_id).exists(db):
+        # images first, then purged_images: a purge moving the id from one to the
+        # other meanwhile is seen in one of them (each query reads a fresh snapshot
+        # under READ COMMITTED, both the same one under REPEATABLE READ).
+        if Image.select(Image.id).where(Image.id == image_id).exists(db) or \
+                PurgedImage.select().where(PurgedImage.id == image_id).exists(db):
             raise _duplicate(image_id)
         try:
             with db.atomic():
@@ -140,13 +146,13 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
     on ``saving -> active`` the data is counted through its location instead.
     """
     quota = quota or {}
-    now = utcnow()
     leased = bool(lease) and to_status == 'saving'
-    values = dict(values or {}, upload_lease_expires_at=(
-        now + datetime.timedelta(seconds=lease) if leased else None),
-        upload_id=upload_id if leased else None)
     with db_module.write_transaction(db):
         image = records.visible_image(db, identity, image_id, lock=True)
+        now = db_module.now(db)   # the leases' clock, after the lock's wait
+        values = dict(values or {}, upload_lease_expires_at=(
+            now + datetime.timedelta(seconds=lease) if leased else None),
+            upload_id=upload_id if leased else None)
         if (from_status, to_status) == ('queued', 'saving') and \
                 image.status == 'saving':
             if not _abandoned_upload(image, now):
@@ -182,7 +188,7 @@ def _abandoned_upload(image, now):
 def _held_by_upload(image, now):
     """The ``Conflict`` for a new upload to an image another upload still holds:
     with when its lease runs out (``upload_lease_expires_at``, and
-    ``upload_lease_seconds_left`` on the registry's clock), so that the caller can
+    ``upload_lease_seconds_left`` on the database's clock), so that the caller can
     say when the image is released if that upload has stopped."""
     expires = image.upload_lease_expires_at
     details = {'image_id': image.id, 'current_status': image.status}
@@ -205,7 +211,7 @@ def renew_upload_lease(db, identity, image_id, seconds, upload_id=None):
         image = _uploading_image(db, identity, image_id, 'holds a lease')
         if upload_id is not None:
             _check_upload_holds(image, upload_id)
-        expires = utcnow() + datetime.timedelta(seconds=seconds)
+        expires = db_module.now(db) + datetime.timedelta(seconds=seconds)
         # Not updated_at: bookkeeping, as reservations.
         Image.update(upload_lease_expires_at=expires).where(
             Image.id == image_id).execute(db)
@@ -304,29 +310,38 @@ def reserve(db, identity, image_id, total, max_storage=None):
 
 
 @retry_on_deadlock
-def delete_image(db, identity, image_id):
-    """Mark the image deleted; returns its record as it was just before.
+def delete_image(db, identity, image_id, delayed=False):
+    """Mark the image deleted; returns its record as it was just before, with
+    ``delayed``: whether it went to ``pending_delete`` instead.
 
-    ``Forbidden`` if it is protected; ``NotFound`` if absent, deleted or not visible.
-    Rows are kept, so the id is never reused and the caller learns which locations
-    to purge from the stores. An upload's reservation ends with the image.
+    ``delayed`` (upstream's ``delayed_delete``): an image with locations whose
+    status may become ``pending_delete`` (``active``: the status table) does, its
+    data kept for the scrubber (``scrubbing``) or a restore; any other is deleted
+    at once. ``Forbidden`` if it
+    is protected; ``NotFound`` if absent, deleted or not visible. Rows are kept, so
+    the id is never reused and the caller learns which locations to purge from the
+    stores. An upload's reservation ends with the image.
     """
     with db_module.write_transaction(db):
         image = records.visible_image(db, identity, image_id, lock=True)
         if image.protected:
             raise errors.Forbidden('Image %s is protected and cannot be deleted'
                                    % image_id, reason='protected', image_id=image_id)
-        status_table.check_transition(image.status, 'deleted', image_id=image_id,
-                                      current_status=image.status)
         record = records.record_of(db, identity, image_id)
+        to_status = 'pending_delete' if (
+            delayed and record['locations']
+            and status_table.can_transition(image.status, 'pending_delete')) \
+            else 'deleted'
+        status_table.check_transition(image.status, to_status, image_id=image_id,
+                                      current_status=image.status)
         now = utcnow()
-        updated = (Image.update(status='deleted', deleted=True, deleted_at=now,
+        updated = (Image.update(status=to_status, deleted=True, deleted_at=now,
                                 updated_at=now, reserved=0)
                    .where((Image.id == image_id) & (Image.deleted == False))  # noqa: E712
                    .execute(db))
         if updated != 1:
             raise records.not_found(image_id)
-        return record
+        return dict(record, delayed=to_status == 'pending_delete')
 
 
 @retry_on_deadlock

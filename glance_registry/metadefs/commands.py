@@ -18,11 +18,12 @@ from glance_registry.metadefs import catalog
 LOG = logging.getLogger('glance_registry.manage')
 
 
-def add_commands(actions, open_database):
+def add_commands(actions, open_database, prefix=''):
     """Add the three actions to ``glance-manage db``'s ``actions`` subparsers;
-    ``open_database(conf)`` opens the configured database."""
+    ``open_database(conf)`` opens the configured database. ``prefix`` names them
+    as upstream's legacy one-word commands (``db_load_metadefs``...)."""
     load = actions.add_parser(
-        'load_metadefs', help='Load metadata definition files into the catalog '
+        prefix + 'load_metadefs', help='Load metadata definition files into the catalog '
                               '(default: the standard catalog).')
     load.add_argument('--path', help='A catalog file, or a directory of them '
                                      '(default: [DEFAULT] metadata_source_path, '
@@ -36,11 +37,11 @@ def add_commands(actions, open_database):
                       help='With --merge: namespaces end exactly as the files say '
                            '(what the files lack is removed).')
     load.set_defaults(action_fn=lambda conf: load_metadefs(conf, open_database))
-    unload = actions.add_parser('unload_metadefs',
+    unload = actions.add_parser(prefix + 'unload_metadefs',
                                 help='Delete the whole catalog: every namespace and '
                                      'resource type.')
     unload.set_defaults(action_fn=lambda conf: unload_metadefs(conf, open_database))
-    export = actions.add_parser('export_metadefs',
+    export = actions.add_parser(prefix + 'export_metadefs',
                                 help='Write every namespace to a catalog file.')
     export.add_argument('--path', help='The directory to write to (default: '
                                        '[DEFAULT] metadata_source_path).')

@@ -28,6 +28,8 @@ from glance_registry.migrations import m0004_upload_leases
 from glance_registry.migrations import m0005_name_sort_index
 from glance_registry.migrations import m0006_upload_ids
 from glance_registry.migrations import m0007_metadefs
+from glance_registry.migrations import m0010_image_lifecycle
+from glance_registry.migrations import m0011_cache_queue
 
 LOG = logging.getLogger(__name__)
 
@@ -39,6 +41,8 @@ MIGRATIONS = (
     m0005_name_sort_index,
     m0006_upload_ids,
     m0007_metadefs,
+    m0010_image_lifecycle,
+    m0011_cache_queue,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

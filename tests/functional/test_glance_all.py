@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from tests.fixtures import processes
+from tests.fixtures import processes, tools
 
 
 def wait_for(url, process, timeout=60):
@@ -25,14 +25,23 @@ def wait_for(url, process, timeout=60):
     raise AssertionError('%s never answered' % url)
 
 
+def run_glance_all(data_dir, api_port, registry_port, prefix=(), **popen):
+    """Start ``glance-all`` (after the ``prefix`` command, e.g. ``setsid``); its
+    output is discarded unless ``popen`` says otherwise."""
+    popen.setdefault('stdout', subprocess.DEVNULL)
+    popen.setdefault('stderr', subprocess.DEVNULL)
+    return subprocess.Popen(
+        list(prefix) + [os.path.join(os.path.dirname(sys.executable), 'glance-all'),
+                        '--data-dir', str(data_dir), '--port', str(api_port),
+                        '--registry-port', str(registry_port)], **popen)
+
+
 def test_glance_all_serves_creates_its_database_and_stops_on_sigterm(tmp_path):
     api_port, registry_port = processes.free_port(), processes.free_port()
     data_dir = tmp_path / 'data'
-    glance_all = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), 'glance-all'),
-         '--data-dir', str(data_dir), '--port', str(api_port),
-         '--registry-port', str(registry_port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    glance_all = run_glance_all(data_dir, api_port, registry_port,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(glance_all.stdout),
                               daemon=True)
@@ -49,6 +58,10 @@ def test_glance_all_serves_creates_its_database_and_stops_on_sigterm(tmp_path):
         assert upload.status_code == 204
         assert (data_dir / 'glance.sqlite').exists()
         assert (data_dir / 'images' / image_id).read_bytes() == b'bytes'
+        # The secret, and the configs that carry it, are for their owner only.
+        for name in ('registry.secret', 'glance-registry.generated.conf',
+                     'glance-api.generated.conf'):
+            assert (data_dir / name).stat().st_mode & 0o777 == 0o600, name
         # glance-all says it is ready after its own check, which may come after
         # the API first answered us.
         deadline = time.monotonic() + 30
@@ -72,11 +85,7 @@ def test_glance_all_serves_creates_its_database_and_stops_on_sigterm(tmp_path):
 
 
 def _start(data_dir, api_port, registry_port):
-    process = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), 'glance-all'),
-         '--data-dir', str(data_dir), '--port', str(api_port),
-         '--registry-port', str(registry_port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = run_glance_all(data_dir, api_port, registry_port)
     wait_for('http://127.0.0.1:%d/versions' % api_port, process)
     return process
 
@@ -144,3 +153,75 @@ def test_glance_all_refuses_to_start_on_a_port_in_use(tmp_path):
     assert result.returncode == 1
     assert 'port %d already in use' % taken in result.stderr
     assert 'ready:' not in result.stderr
+
+
+def test_everything_under_the_data_dir_is_private_whatever_the_umask(tmp_path):
+    api_port, registry_port = processes.free_port(), processes.free_port()
+    data_dir = tmp_path / 'data'
+    glance_all = run_glance_all(data_dir, api_port, registry_port,
+                                preexec_fn=lambda: os.umask(0))
+    try:
+        url = 'http://127.0.0.1:%d' % api_port
+        wait_for(url + '/versions', glance_all)
+        image_id = requests.post(url + '/v2/images', json={
+            'disk_format': 'raw', 'container_format': 'bare'}).json()['id']
+        assert requests.put(url + '/v2/images/%s/file' % image_id, data=b'data',
+                            headers={'Content-Type': 'application/octet-stream'}
+                            ).status_code == 204
+        modes = {}
+        for directory, dirs, files in os.walk(data_dir):
+            for name in [directory] + [os.path.join(directory, f) for f in files]:
+                modes[os.path.relpath(name, data_dir)] = oct(
+                    os.stat(name).st_mode & 0o777)
+    finally:
+        glance_all.send_signal(signal.SIGTERM)
+        glance_all.wait(timeout=60)
+    for name in ('registry.secret', 'glance-api.generated.conf',
+                 'glance-registry.generated.conf', 'glance.sqlite',
+                 os.path.join('images', image_id)):
+        assert modes.pop(name) == '0o600', name
+    assert modes.pop('.') == modes.pop('images') == '0o700'
+    # Whatever else there is (SQLite's -wal and -shm files), private too.
+    assert set(modes.values()) <= {'0o600'}, modes
+
+
+def test_ctrl_c_on_the_process_group_lets_an_upload_in_flight_finish(tmp_path):
+    # As a terminal does it: glance-all under setsid leads its process group, and
+    # Ctrl-C sends SIGINT to the whole group while curl still sends the data.
+    curl = tools.require('curl', 'curl')
+    api_port, registry_port = processes.free_port(), processes.free_port()
+    data_dir = tmp_path / 'data'
+    disk = tmp_path / 'disk.raw'
+    data = os.urandom(48 * 1024 * 1024)
+    disk.write_bytes(data)
+    glance_all = run_glance_all(data_dir, api_port, registry_port, prefix=['setsid'])
+    url = 'http://127.0.0.1:%d' % api_port
+    try:
+        wait_for(url + '/versions', glance_all)
+        assert os.getpgid(glance_all.pid) == glance_all.pid   # setsid made it lead
+        image_id = requests.post(url + '/v2/images', json={
+            'disk_format': 'raw', 'container_format': 'bare'}).json()['id']
+        upload = subprocess.Popen(
+            [curl, '-s', '-o', '/dev/null', '-w', '%{http_code}', '--limit-rate', '8M',
+             '-X', 'PUT', '-H', 'Content-Type: application/octet-stream',
+             '-H', 'Expect:', '-T', str(disk),
+             url + '/v2/images/%s/file' % image_id],
+            stdout=subprocess.PIPE, text=True)
+        time.sleep(2)
+        assert upload.poll() is None   # still sending
+        os.killpg(glance_all.pid, signal.SIGINT)
+        status, _ = upload.communicate(timeout=60)
+        assert status == '204'
+        glance_all.wait(timeout=60)
+    finally:
+        if glance_all.poll() is None:
+            processes.stop_process_group(glance_all, signal.SIGKILL)
+    glance_all = _start(data_dir, api_port, registry_port)
+    try:
+        image = requests.get(url + '/v2/images/%s' % image_id).json()
+        assert (image['status'], image['size']) == ('active', len(data))
+        assert (data_dir / 'images' / image_id).read_bytes() == data
+        assert requests.get(url + '/v2/images/%s/file' % image_id).content == data
+    finally:
+        glance_all.send_signal(signal.SIGTERM)
+        glance_all.wait(timeout=60)

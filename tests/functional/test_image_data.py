@@ -106,6 +106,11 @@ def _download_hundred_bytes(tenant, headers):
     ('bytes=abc', 416, None),
     ('bytes=\u00b2-', 416, None),   # a digit to str.isdigit(), not to int()
     ('bytes=0-1,5-6', 400, None),
+    # Thousands of digits: past Python's int-string limit (a 500 before).
+    ('bytes=%s-' % ('9' * 5000), 416, None),
+    ('bytes=0-%s' % ('9' * 5000), 416, None),
+    ('bytes=-%s' % ('9' * 5000), 416, None),
+    ('bytes=%s5-9' % ('0' * 5000), 206, (5, 5)),
 ])
 def test_range_requests(tenant, header, status, expected):
     data, response = _download_hundred_bytes(tenant, {'Range': header})
@@ -132,6 +137,8 @@ def test_range_requests(tenant, header, status, expected):
     ('bytes 9-0/100', 416, None),
     ('bytes -/100', 416, None),
     ('bytes \u00b2-3/100', 416, None),
+    ('bytes 0-%s/*' % ('9' * 5000), 416, None),
+    ('bytes %s-3/100' % ('9' * 5000), 416, None),
 ])
 def test_legacy_content_range_requests(tenant, header, status, expected):
     data, response = _download_hundred_bytes(

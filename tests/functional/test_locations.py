@@ -189,7 +189,8 @@ def web(tmp_path_factory, web_server):
             'import_filtering_opts': {
                 'allowed_schemes': 'http',
                 'allowed_ports': '443,%d' % web_server.port,
-                'disallowed_hosts': 'forbidden.example'}}) as glance:
+                # Loopback is read only where allowed_hosts names it.
+                'allowed_hosts': '127.0.0.1'}}) as glance:
         glance.fast = workdir / 'fast'
         yield glance
 
@@ -401,13 +402,17 @@ REFUSED_URLS = [
         'http:', 'https:')),
     ('port not allowed', lambda server, fast: 'http://127.0.0.1:8/files/x'),
     ('default port not allowed', lambda server, fast: 'http://127.0.0.1/files/x'),
-    ('host disallowed',
+    ('host not allowed',
      lambda server, fast: 'http://forbidden.example:%d/files/x' % server.port),
+    ('internal address not named in allowed_hosts',
+     lambda server, fast: 'http://127.0.0.2:%d/files/x' % server.port),
     ('not a url', lambda server, fast: 'disk.qcow2'),
     ('too long', lambda server, fast: server.url('files', 'x' * 300)),
     ('unclosed IPv6 bracket', lambda server, fast: 'http://[::1/x'),
     ('file url with an unclosed bracket', lambda server, fast: 'file://[::1/x'),
     ('port not a number', lambda server, fast: 'http://127.0.0.1:port/x'),
+    ('file url with an escaped NUL', lambda server, fast: file_url(fast / 'x') + '%00'),
+    ('file url with a NUL', lambda server, fast: file_url(fast / 'x') + '\x00y'),
 ]
 
 
@@ -765,7 +770,8 @@ def test_patch_add_a_second_location_at_an_index(plain):
 
 @pytest.mark.parametrize('problem,status', [
     ('different size', 400), ('duplicate', 400), ('over the quota', 413),
-    ('bad index', 400), ('superscript index', 400), ('no index', 400),
+    ('bad index', 400), ('superscript index', 400), ('huge index', 400),
+    ('no index', 400),
     ('not an object', 400),
     ('no metadata', 400), ('new hash on an active image', 409),
     ('missing data', 400), ('reader', 403)])
@@ -785,6 +791,8 @@ def test_refused_patch_adds_change_nothing(plain, problem, status):
             'bad index': add_op(url, index='first'),
             # A digit to str.isdigit(), not to int().
             'superscript index': add_op(url, index='\u00b2'),
+            # Past Python's int-string limit (a 500 before).
+            'huge index': add_op(url, index='9' * 5000),
             'no index': {'op': 'add', 'path': '/locations',
                          'value': {'url': url, 'metadata': {}}},
             'not an object': {'op': 'add', 'path': '/locations/-', 'value': url},
@@ -873,7 +881,7 @@ def test_patch_remove_unlinks_a_location_and_deletes_its_data(plain):
         # delete_image_location is for admins.
         assert_error(owner.patch_image(image['id'], [
             {'op': 'remove', 'path': '/locations/1'}]), 403)
-        for index in ('2', 'x'):
+        for index in ('2', 'x', '9' * 5000):
             assert_error(admin.patch_image(image['id'], [
                 {'op': 'remove', 'path': '/locations/%s' % index}]), 400)
         assert len(owner.image(image['id'])['locations']) == 2

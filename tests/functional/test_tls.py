@@ -169,7 +169,8 @@ def test_incomplete_tls_settings_refuse_to_start(tmp_path, ca, certificates,
               for key, value in options.items()}
     database_url = 'sqlite:///%s/glance.sqlite' % tmp_path
     deployment_fixture.db_sync(str(tmp_path), database_url)
-    daemon = processes.registry_daemon(str(tmp_path), database_url, 'secret',
+    daemon = processes.registry_daemon(str(tmp_path), database_url,
+                                       processes.new_secret(),
                                        extra={'DEFAULT': values})
     with open(daemon.config_path, 'w') as f:
         f.write(processes.ini(daemon.config))
@@ -181,8 +182,9 @@ def test_incomplete_tls_settings_refuse_to_start(tmp_path, ca, certificates,
 
 
 def test_api_refuses_an_unusable_registry_client_certificate(tmp_path, ca):
-    daemon = processes.api_daemon(str(tmp_path), processes.free_port(), 'secret',
-                                  str(tmp_path), extra={'DEFAULT': {
+    daemon = processes.api_daemon(str(tmp_path), processes.free_port(),
+                                  processes.new_secret(), str(tmp_path),
+                                  extra={'DEFAULT': {
                                       'registry_client_protocol': 'https',
                                       'registry_client_cert_file': ca.cert}})
     with open(daemon.config_path, 'w') as f:

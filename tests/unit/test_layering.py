@@ -38,7 +38,12 @@ _API_GROUND = ('glance_api.services', 'glance_api.option_types')
 
 LAYERS = {
     'stores': ('stores',),
-    'glance_registry': ('glance_registry',),
+    # The daemon half enforces the API's own rules on every write
+    # (glance_registry.guard): it imports the modules that define them, and the
+    # stores that say which locations exist; nothing else of the API.
+    'glance_registry': ('glance_registry', 'stores', 'glance_api.access.policy',
+                        'glance_api.access.protections',
+                        'glance_api.data.import_filtering'),
     # The contract half: anyone may import it, so it imports nothing of the daemon.
     'glance_registry.client': ('glance_registry.client', 'glance_registry.process'),
     'glance_registry.process': ('glance_registry.client', 'glance_registry.process',

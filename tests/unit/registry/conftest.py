@@ -17,11 +17,13 @@ import uuid
 
 import pytest
 
+from glance_api.access import policy
 from glance_registry import client as client_module
 from glance_registry import db as db_module
 from glance_registry import migrations
 from glance_registry.client import identity
 from tests.fixtures import processes
+from tests.fixtures import registry_signing
 from tests.fixtures.databases import databases  # noqa: F401 (a fixture)
 from tests.unit.registry import races
 
@@ -61,6 +63,24 @@ def write_database_config(workdir, database_url, name='manage.conf'):
     return path
 
 
+def data_rules_config(workdir):
+    """Registry options for the tests of its data rules, whose callers carry no
+    roles and whose locations are short made-up URLs: a policy that lets every
+    caller do everything, a file store at ``/`` (so ``file:///a`` is one of its
+    files) and an http store reading any port. The guard's own rules, with the
+    default policy, are tested in ``test_guard.py``."""
+    policy_path = os.path.join(workdir, 'open-policy.yaml')
+    with open(policy_path, 'w') as f:
+        f.write(''.join('"%s": ""\n' % rule.name for rule in policy.RULES))
+    return {
+        'DEFAULT': {'enabled_backends': 'root:file, web:http'},
+        'glance_store': {'default_backend': 'root'},
+        'root': {'filesystem_store_datadir': '/'},
+        'import_filtering_opts': {'allowed_ports': ''},
+        'oslo_policy': {'policy_file': policy_path},
+    }
+
+
 @dataclasses.dataclass
 class Registry:
     backend: str
@@ -73,8 +93,9 @@ class Registry:
     def url(self):
         return self.daemon.url
 
-    def headers(self, caller=ADMIN):
-        return caller.sign(self.secret)
+    def auth(self, caller=ADMIN):
+        """A requests auth that signs each request for ``caller``."""
+        return registry_signing.Signed(caller, self.secret)
 
 
 @pytest.fixture(scope='session', params=BACKEND_PARAMS)
@@ -85,7 +106,8 @@ def registry(request, databases, tmp_path_factory):  # noqa: F811
     workdir = str(tmp_path_factory.mktemp('registry-%s' % backend))
     sync(database_url)
     secret = processes.new_secret()
-    daemon = processes.registry_daemon(workdir, database_url, secret).start()
+    daemon = processes.registry_daemon(workdir, database_url, secret,
+                                       extra=data_rules_config(workdir)).start()
     client = client_module.RegistryClient(daemon.url, secret, timeout=30)
     yield Registry(backend, database_url, daemon, secret, client)
     client.close()

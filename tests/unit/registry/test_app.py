@@ -9,8 +9,9 @@ from glance_registry import db as db_module
 from glance_registry import migrations
 from glance_registry import opts
 from glance_registry.client import identity
+from tests.fixtures import registry_signing
 
-CALLER = identity.Identity('user', 'app-project')
+CALLER = identity.Identity('user', 'app-project', ('member',))
 
 
 def _app(url):
@@ -23,9 +24,11 @@ def _app(url):
 
 
 def _call(application, method, path, body=None):
-    request = webob.Request.blank(path, method=method, headers=CALLER.sign('s'))
-    if body is not None:
-        request.body = orjson.dumps(body)
+    data = orjson.dumps(body) if body is not None else None
+    headers = registry_signing.headers_for(CALLER, 's', method, path, data)
+    request = webob.Request.blank(path, method=method, headers=headers)
+    if data is not None:
+        request.body = data
         request.content_type = 'application/json'
     return request.get_response(application)
 

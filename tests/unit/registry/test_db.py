@@ -1,6 +1,7 @@
 """Opening the database from a URL, SQLite's tuning, and write transactions that do
 not fail under concurrent writers."""
 
+import datetime
 import threading
 import time
 
@@ -9,6 +10,7 @@ import pytest
 from playhouse import pool
 
 from glance_registry import db as db_module
+from tests.fixtures.databases import databases  # noqa: F401 (a fixture)
 from tests.fixtures.tools import immutable
 
 
@@ -121,3 +123,25 @@ def test_a_connection_opened_read_only_is_not_reused_once_the_file_is_writable(
         db.execute_sql('INSERT INTO t VALUES (2)')
         assert db.execute_sql('SELECT x FROM t').fetchall() == [(2,)]
     db.close_all()
+
+
+_SESSION_TIME_ZONE = {
+    'postgresql': "SET TIME ZONE 'Asia/Tokyo'",
+    'mysql': "SET time_zone = '+09:00'",
+}
+
+
+@pytest.mark.parametrize('backend', ['sqlite', 'postgresql', 'mysql'])
+def test_the_database_clock_is_naive_utc_whatever_the_session_time_zone(
+        databases, backend):  # noqa: F811
+    db = db_module.open_database(databases.create(backend), max_connections=1)
+    try:
+        with db_module.connection(db):
+            if backend in _SESSION_TIME_ZONE:
+                db.execute_sql(_SESSION_TIME_ZONE[backend])
+            now = db_module.now(db)
+    finally:
+        db.close_all()
+    assert now.tzinfo is None
+    here = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    assert abs((now - here).total_seconds()) < 5, (now, here)

@@ -2,6 +2,7 @@
 
 import logging
 
+import pytest
 from oslo_config import cfg
 
 from glance_registry import process
@@ -53,3 +54,42 @@ def test_the_default_number_of_workers_is_counted_when_options_are_made(monkeypa
     monkeypatch.setattr(process.multiprocessing, 'cpu_count', lambda: 1)
     workers = next(opt for opt in process.server_opts('h', 1, 2) if opt.dest == 'workers')
     assert workers.default == 2
+
+
+def _with_secret(secret):
+    conf = cfg.ConfigOpts()
+    _register(conf)
+    conf([])
+    conf.set_override('registry_auth_secret', secret)
+    return conf
+
+
+@pytest.mark.parametrize('secret', [
+    'change-me', 'CHANGE_ME', 'changeme', ' change me ', 'secret', 'password',
+    '<None>', '<your secret>', '---'])
+def test_a_placeholder_secret_is_refused_with_how_to_make_one(secret):
+    with pytest.raises(process.Refused) as refused:
+        process.require_secret(_with_secret(secret), 'unused')
+    message = str(refused.value)
+    assert 'registry_auth_secret is the placeholder' in message
+    assert 'secrets.token_hex(32)' in message
+
+
+@pytest.mark.parametrize('secret', ['', '   ', None])
+def test_an_empty_secret_is_refused(secret):
+    with pytest.raises(process.Refused, match='registry_auth_secret is not set: why'):
+        process.require_secret(_with_secret(secret), 'why')
+
+
+@pytest.mark.parametrize('secret', ['3f9a0c7e51d24b8e', 'not-the-registry-secret',
+                                    'my secret passphrase'])
+def test_a_secret_of_ones_own_is_accepted(secret):
+    process.require_secret(_with_secret(secret), 'unused')
+
+
+@pytest.mark.parametrize('host, loopback', [
+    ('127.0.0.1', True), ('127.1.2.3', True), ('::1', True), ('[::1]', True),
+    ('localhost', True), ('0.0.0.0', False), ('::', False), ('192.0.2.10', False),
+    ('glance.example.org', False)])
+def test_loopback_addresses(host, loopback):
+    assert process.is_loopback(host) is loopback

@@ -16,6 +16,7 @@ from glance_registry import client as client_module
 from glance_registry.client import errors
 from glance_registry.client import identity
 from tests.fixtures import processes
+from tests.fixtures import registry_signing
 from tests.unit.registry.conftest import sync
 
 pytestmark = pytest.mark.keystone
@@ -52,14 +53,15 @@ def test_a_service_token_calls_as_its_project_with_that_projects_visibility(
     daemon, signed, _ = secured
     service = token_client(daemon, keystone.session_for('glance').get_token)
     service_project = keystone.projects['service'].id
-    mine = service.create_image(IGNORED, {'visibility': 'private'})
+    # Made by a member of the service project (a token with only the service role
+    # may not create images: see test_guard.py).
+    as_signed = identity.Identity('u', service_project, ('member',))
+    mine = signed.create_image(as_signed, {'visibility': 'private'})
     assert mine['owner'] == service_project
     assert service.get_image(IGNORED, mine['id']) == mine
-    # The same project, signed, sees the same image.
-    as_signed = identity.Identity('u', service_project)
-    assert signed.get_image(as_signed, mine['id'])['id'] == mine['id']
-    theirs = signed.create_image(identity.Identity('u', 'other-%s' % uuid.uuid4().hex),
-                                 {'visibility': 'private'})
+    theirs = signed.create_image(
+        identity.Identity('u', 'other-%s' % uuid.uuid4().hex, ('member',)),
+        {'visibility': 'private'})
     with pytest.raises(errors.NotFound):
         service.get_image(IGNORED, theirs['id'])
     listed = {image['id'] for image in service.list_images(
@@ -91,15 +93,14 @@ def test_an_invalid_token_is_unauthorized_even_with_a_valid_signature(secured):
     assert response.status_code == 401
     assert response.json()['error']['code'] == 'unauthorized'
     # A request that carries a token is judged by its token alone.
-    headers = identity.Identity('u', 'p').sign(secret)
-    headers['X-Auth-Token'] = 'not-a-token'
-    assert requests.get(daemon.url + '/v1/images',
-                        headers=headers).status_code == 401
+    signer = registry_signing.Signed(identity.Identity('u', 'p'), secret)
+    assert requests.get(daemon.url + '/v1/images', auth=signer,
+                        headers={'X-Auth-Token': 'not-a-token'}).status_code == 401
 
 
 def test_signed_requests_work_as_before_on_the_same_daemon(secured):
     daemon, signed, _ = secured
-    caller = identity.Identity('u', 'signed-%s' % uuid.uuid4().hex)
+    caller = identity.Identity('u', 'signed-%s' % uuid.uuid4().hex, ('member',))
     image = signed.create_image(caller, {'name': 'signed'})
     assert signed.get_image(caller, image['id']) == image
     assert requests.get(daemon.url + '/v1/images').status_code == 401
@@ -119,8 +120,9 @@ def test_the_admin_role_makes_a_service_token_an_admin(secured, keystone):  # no
         'auth': {'identity': {'methods': ['password'], 'password': {'user': {
             'name': name, 'domain': {'id': 'default'}, 'password': 'pw-' + name}}},
             'scope': {'project': {'id': service_project.id}}}}).headers['X-Subject-Token']
-    private = signed.create_image(identity.Identity('u', 'other-%s' % uuid.uuid4().hex),
-                                  {'visibility': 'private'})
+    private = signed.create_image(
+        identity.Identity('u', 'other-%s' % uuid.uuid4().hex, ('member',)),
+        {'visibility': 'private'})
     admin = token_client(daemon, lambda: token)
     assert admin.get_image(IGNORED, private['id'])['id'] == private['id']
     plain = token_client(daemon, keystone.session_for('glance').get_token)

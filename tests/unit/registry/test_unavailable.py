@@ -16,9 +16,11 @@ from glance_registry.images import records
 from glance_registry.images import writes
 from tests.fixtures import databases as databases_module
 from tests.fixtures import processes
+from tests.fixtures import registry_signing
 from tests.fixtures import skips
 from tests.fixtures import tools
 from tests.unit.registry.conftest import ADMIN
+from tests.unit.registry.conftest import data_rules_config
 from tests.unit.registry.conftest import sync
 
 CALLER = identity.Identity('user', 'unavailable-project')
@@ -49,7 +51,8 @@ def test_unwritable_sqlite_file_answers_503_for_writes_and_serves_reads(
     db.close_all()
     path = url[len('sqlite:///'):]
     secret = processes.new_secret()
-    daemon = processes.registry_daemon(str(tmp_path), url, secret)
+    daemon = processes.registry_daemon(str(tmp_path), url, secret,
+                                       extra=data_rules_config(str(tmp_path)))
     client = daemon_client(daemon, secret)
     with unwritable(path):
         daemon.start()
@@ -65,7 +68,7 @@ def test_unwritable_sqlite_file_answers_503_for_writes_and_serves_reads(
                     write()
                 assert 'read-only' in raised.value.message
             response = requests.post(daemon.url + '/v1/images', json={},
-                                     headers=CALLER.sign(secret))
+                                     auth=registry_signing.Signed(CALLER, secret))
             assert response.status_code == 503
             assert response.json()['error']['code'] == 'unavailable'
         finally:
@@ -88,7 +91,8 @@ def test_vanished_database_server_answers_503_and_health_fails(databases, tmp_pa
     url = databases.create('postgresql')
     sync(url)
     secret = processes.new_secret()
-    daemon = processes.registry_daemon(str(tmp_path), url, secret).start()
+    daemon = processes.registry_daemon(str(tmp_path), url, secret,
+                                       extra=data_rules_config(str(tmp_path))).start()
     client = daemon_client(daemon, secret)
     try:
         image = client.create_image(CALLER, {})

@@ -21,7 +21,7 @@ from oslo_config import cfg
 import pytest
 
 import stores
-from stores import memory
+from stores import memory, web
 from tests.fixtures import skips
 from tests.fixtures import tools
 
@@ -158,6 +158,11 @@ class SwiftHarness(_WritableHarness):
         self.admin.close()
 
 
+#: What the http driver's tests may read: any port on 127.0.0.1 (internal addresses
+#: need allowed_hosts to name them).
+LOOPBACK = web.UrlPolicy(allowed_hosts=('127.0.0.1',), allowed_ports=())
+
+
 class HttpHarness:
     driver = 'http'
     writable = False
@@ -168,7 +173,9 @@ class HttpHarness:
         self.store = self.make_store()
 
     def make_store(self, **options):
-        return build_store('http', options)
+        store = build_store('http', options)
+        store.url_policy = LOOPBACK
+        return store
 
     def missing_url(self):
         return self.server.url + '/missing-%s' % uuid.uuid4()

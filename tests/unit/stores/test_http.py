@@ -1,12 +1,15 @@
 """The read-only http driver beyond the conformance suite, against a real local server."""
 
+import http.server
 import socket
+import threading
 import uuid
 
 import pytest
 
-from stores import errors
-from tests.unit.stores.conftest import HttpHarness, payload
+from stores import errors, web
+from tests.fixtures import web_server
+from tests.unit.stores.conftest import HttpHarness, build_store, payload
 
 
 @pytest.fixture
@@ -91,3 +94,72 @@ def test_other_schemes_are_bad_locations(harness):
             harness.store.open_reader(url)
         with pytest.raises(errors.BadLocation):
             harness.store.stat(url)
+
+
+# -- what the store may read: stores.web under its url_policy -------------------------
+
+def test_loopback_is_refused_under_the_default_policy(http_server):
+    store = build_store('http', {})
+    url = HttpHarness(http_server).seed(b'secret')
+    for call in (store.open_reader, store.stat):
+        with pytest.raises(errors.BadLocation) as caught:
+            call(url)
+        assert '127.0.0.1' not in str(caught.value)
+
+
+def test_a_redirect_to_a_port_the_policy_refuses_is_a_bad_location():
+    with web_server.running() as front, web_server.running() as inside:
+        store = build_store('http', {})
+        # Only the front server's port: the redirect below leads to another.
+        store.url_policy = web.UrlPolicy(allowed_hosts=('127.0.0.1',),
+                                         allowed_ports=(front.port,))
+        redirect = front.redirect(inside.url + '/data/10')
+        for call in (store.open_reader, store.stat):
+            with pytest.raises(errors.BadLocation) as caught:
+                call(redirect)
+            assert str(inside.port) not in str(caught.value)
+        assert inside.requests == {}
+        # The front server's redirects to itself are still followed.
+        assert read_all(store, front.redirect(front.url + '/data/10')) == (
+            10, web_server.pattern(10))
+
+
+@pytest.mark.parametrize('status', [403, 500])
+def test_error_messages_tell_no_status_nor_address(harness, http_server, status):
+    url = '%s/status/%d' % (http_server.url, status)
+    with pytest.raises(errors.StoreUnavailable) as caught:
+        harness.store.open_reader(url)
+    assert str(status) not in str(caught.value)
+    assert str(http_server.server_address[1]) not in str(caught.value)
+
+
+class _HugeSizeHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every request with one byte and a size of thousands of digits."""
+
+    def _answer(self):
+        self.send_response(206)
+        self.send_header('Content-Range', 'bytes 0-0/' + '9' * 5000)
+        self.send_header('Content-Length', '1')
+        self.end_headers()
+        if self.command == 'GET':
+            self.wfile.write(b'x')
+
+    do_GET = do_HEAD = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_size_of_thousands_of_digits_is_no_size(harness):
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _HugeSizeHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = 'http://127.0.0.1:%d/image' % server.server_address[1]
+    try:
+        with pytest.raises(errors.StoreUnavailable, match='cannot be read now'):
+            harness.store.stat(url)
+        with pytest.raises(errors.StoreUnavailable, match='cannot be read now'):
+            harness.store.open_reader(url)
+    finally:
+        server.shutdown()
+        server.server_close()

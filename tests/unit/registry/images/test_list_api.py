@@ -324,7 +324,7 @@ def test_marker_must_be_an_image_the_caller_can_see(client, shelf, project):
 ])
 def test_invalid_list_parameters_are_bad_requests(registry, query, parameter):
     response = requests.get(registry.url + '/v1/images?' + query,
-                            headers=registry.headers())
+                            auth=registry.auth())
     assert response.status_code == 400, response.text
     error = response.json()['error']
     assert error['code'] == 'bad_request'

@@ -385,7 +385,7 @@ def test_verification_outcomes_are_status_swaps_with_the_locations(client, proje
 
 def test_references_name_the_live_images_that_use_a_url(client, project, scope):
     caller = project()
-    url = 'file:///shared/%s' % scope
+    url = 'file:///shared-%s' % scope
     first = active_image(client, caller, url)
     second = active_image(client, caller, url, url + '-other')
     found = client.location_references(ADMIN, [url, url + '-other', url + '-none'])
@@ -443,7 +443,7 @@ def test_invalid_location_bodies_are_bad_requests_and_change_nothing(
     response = requests.request(
         method, registry.url + '/v1/images/%s/locations' % image['id'],
         data=orjson.dumps(body),
-        headers=dict(registry.headers(caller), **{'Content-Type': 'application/json'}))
+        auth=registry.auth(caller), headers={'Content-Type': 'application/json'})
     assert response.status_code == 400, response.text
     assert field in response.json()['error']['message']
     assert registry.client.get_image(caller, image['id']) == image
@@ -460,7 +460,7 @@ def test_invalid_lease_bodies_are_bad_requests(registry, project, body, field):
     response = requests.put(
         registry.url + '/v1/images/%s/locations/lease' % image['id'],
         data=orjson.dumps(body),
-        headers=dict(registry.headers(caller), **{'Content-Type': 'application/json'}))
+        auth=registry.auth(caller), headers={'Content-Type': 'application/json'})
     assert response.status_code == 400, response.text
     assert field in response.json()['error']['message']
     assert registry.client.get_image(caller, image['id']) == image

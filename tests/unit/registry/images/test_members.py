@@ -238,8 +238,8 @@ def test_invalid_member_bodies_are_bad_requests(registry, project, body, field):
     image = registry.client.create_image(owner, {})
     response = requests.post(registry.url + '/v1/images/%s/members' % image['id'],
                              data=orjson.dumps(body),
-                             headers=dict(registry.headers(owner),
-                                          **{'Content-Type': 'application/json'}))
+                             auth=registry.auth(owner),
+                             headers={'Content-Type': 'application/json'})
     assert response.status_code == 400, response.text
     assert field in response.json()['error']['message']
     assert registry.client.list_members(owner, image['id']) == []
@@ -253,8 +253,8 @@ def test_invalid_member_status_is_a_bad_request(registry, project, body):
     added = registry.client.add_member(owner, image['id'], member.project_id)
     response = requests.put(
         registry.url + '/v1/images/%s/members/%s' % (image['id'], member.project_id),
-        data=orjson.dumps(body), headers=dict(registry.headers(member),
-                                              **{'Content-Type': 'application/json'}))
+        data=orjson.dumps(body), auth=registry.auth(member),
+        headers={'Content-Type': 'application/json'})
     assert response.status_code == 400, response.text
     assert response.json()['error']['code'] == 'bad_request'
     assert registry.client.get_member(owner, image['id'], member.project_id) == added

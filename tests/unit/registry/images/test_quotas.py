@@ -34,7 +34,7 @@ def saving(client, caller, **values):
 def activate(client, caller, image, size, locations=('active',)):
     return client.transition_status(
         caller, image['id'], 'saving', 'active', values={'size': size},
-        locations=[{'url': 'file:///%s/%d' % (image['id'], i), 'status': status}
+        locations=[{'url': 'file:///%s-%d' % (image['id'], i), 'status': status}
                    for i, status in enumerate(locations)])
 
 
@@ -309,8 +309,8 @@ def test_another_projects_usage_is_for_admins_only(client, project):
 
 def _send(registry, method, path, body, caller):
     return requests.request(method, registry.url + path, data=orjson.dumps(body),
-                            headers=dict(registry.headers(caller),
-                                         **{'Content-Type': 'application/json'}))
+                            auth=registry.auth(caller),
+                            headers={'Content-Type': 'application/json'})
 
 
 BAD_QUOTAS = [
@@ -357,7 +357,7 @@ def test_invalid_add_tag_parameters_are_bad_requests(
     caller = project()
     image = registry.client.create_image(caller, {})
     response = requests.put(registry.url + '/v1/images/%s/tags/t?%s'
-                            % (image['id'], query), headers=registry.headers(caller))
+                            % (image['id'], query), auth=registry.auth(caller))
     assert response.status_code == 400, response.text
     assert parameter in response.json()['error']['message']
     assert registry.client.get_image(caller, image['id'])['tags'] == []
@@ -369,7 +369,7 @@ def test_invalid_add_tag_parameters_are_bad_requests(
 ])
 def test_invalid_usage_parameters_are_bad_requests(registry, query, parameter):
     response = requests.get(registry.url + '/v1/usage?' + query,
-                            headers=registry.headers())
+                            auth=registry.auth())
     assert response.status_code == 400, response.text
     assert parameter in response.json()['error']['message']
 

@@ -435,7 +435,7 @@ def test_a_grant_that_names_no_class_is_refused(registry, name):
                   'items=own', 'limit=1'):
         response = requests.get('%s/v1/metadefs/namespaces/%s?%s'
                                 % (registry.url, name(), query),
-                                headers=registry.headers(), timeout=30)
+                                auth=registry.auth(), timeout=30)
         assert response.status_code == 400, (query, response.text)
         assert response.json()['error']['reason'] == 'invalid_value', query
 

@@ -1,0 +1,70 @@
+"""``glance-cache-prefetcher``, ``glance-cache-pruner``, ``glance-cache-cleaner``:
+one pass of the image cache's background work, for cron-driven deployments.
+
+    glance-cache-prefetcher --config-file /etc/glance/glance-api.conf
+
+Each reads the API's configuration (the cache is ``image_cache_dir``), runs its pass
+on this node's cache and prints what it does, one line per step. The API workers
+run the same passes every ``cache_prefetcher_interval`` seconds, so these are only
+needed to run them at other times. Exit status: 0, 1 if an image could not be
+prefetched, 2 for a configuration error.
+"""
+
+import logging
+import sys
+
+from glance_api import app, opts
+from glance_api.data.cache import housekeeping
+from glance_registry import process
+
+LOG = logging.getLogger('glance_api.cache')
+
+
+def _command(description, run):
+    def main(argv=None):
+        return process.run(argv, opts.register_opts, description,
+                           lambda conf: _run_pass(conf, run), LOG)
+    return main
+
+
+def _run_pass(conf, run):
+    if not conf.image_cache_dir:
+        raise process.Refused('image_cache_dir is not set: this node has no image '
+                              'cache.')
+    process.require_secret(conf, 'cannot reach the registry.')
+    worker_app = app.create_app(conf)
+    with worker_app.app_context():
+        return run()
+
+
+def _say(message):
+    print(message, flush=True)
+
+
+def _prefetch():
+    _say('prefetching the queued images')
+    cached, failed = housekeeping.prefetch(progress=_say)
+    _say('prefetched %d image(s), %d failed' % (cached, failed))
+    return 1 if failed else 0
+
+
+def _prune():
+    housekeeping.prune(progress=_say)
+    return 0
+
+
+def _clean():
+    housekeeping.clean(progress=_say)
+    return 0
+
+
+prefetcher = _command('Cache the images queued for prefetching.', _prefetch)
+pruner = _command('Evict least recently used images until the cache fits '
+                  'image_cache_max_size.', _prune)
+cleaner = _command('Remove incomplete files of dead fills and the cached copies of '
+                   'deleted images.', _clean)
+
+
+if __name__ == '__main__':
+    sys.exit({'prefetcher': prefetcher, 'pruner': pruner,
+              'cleaner': cleaner}[sys.argv.pop(1)]())

@@ -1,0 +1,459 @@
+"""The node's image cache: whole images as files in ``image_cache_dir``.
+
+A copy is served only for an ``active`` image whose record (the one the download
+already fetched) still names the data the copy was made from: its checksum and
+multihash are compared on every hit, so a deleted, deactivated or re-uploaded image
+is never served from cache, without a registry call of its own.
+
+Files are written as the file store writes them: to a locked temporary file in
+``incomplete/``, linked into place only once complete and verified, so a partial or
+failed file is never served; the temporary files of a dead writer are unlocked and
+the cleaner removes them. A download reading a cached file holds a shared lock on
+it, and eviction skips files it cannot lock exclusively, so an evicted file's space
+is free at once (an unlinked file still being read would hold its blocks).
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+
+from oslo_config import cfg
+
+from glance_api.data.cache import index as cache_index
+from glance_api.data.cache.counters import Counters
+from stores import base
+from stores.file import FileReader
+
+LOG = logging.getLogger(__name__)
+
+INCOMPLETE = 'incomplete'
+# Bytes a fill may have queued for its writer thread before it gives up: the client
+# never waits for the cache's disk, and 20 fills at once hold at most 320 MiB.
+_MAX_PENDING = 16 * 1024 * 1024
+_CHUNK_SIZE = 1024 * 1024
+_COMMIT = object()
+_ABORT = object()
+_DETACH = object()
+
+cache_opts = [
+    cfg.StrOpt('image_cache_dir',
+               help='Directory of this node\'s image cache; the cache (and the '
+                    '/v2/cache API, 2.14 and later) is on when it is set. Use a '
+                    'directory of its own on a local disk.'),
+    cfg.IntOpt('image_cache_max_size', default=10 * 1024 ** 3, min=0,
+               help='Bytes the cache may hold. Unlike upstream, a hard cap: space '
+                    'is reserved before an image is written, evicting the least '
+                    'recently used images; an image larger than this is served '
+                    'without being cached.'),
+    cfg.IntOpt('image_cache_stall_time', default=86400, min=1,
+               help='Seconds after which the cleaner removes a cache file left '
+                    'incomplete by a writer that died.'),
+    cfg.StrOpt('image_cache_driver', default='centralized_db',
+               choices=['centralized_db', 'sqlite', 'xattr'],
+               help='Accepted for upstream configurations; every value behaves '
+                    'the same: the index of the cached files is a SQLite file in '
+                    'image_cache_dir, and the prefetch queue is in the registry, '
+                    'shared by every node.'),
+    cfg.StrOpt('worker_self_reference_url',
+               help='How this API node is named in GET /v2/cache answers (its '
+                    'URL, as upstream); default: its host name.'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(cache_opts)
+
+
+class ImageCache:
+    """The cache directory of this node and its index."""
+
+    def __init__(self, directory, max_size, stall_time):
+        self.directory = os.path.realpath(directory)
+        self.max_size = max_size
+        self.stall_time = stall_time
+        os.makedirs(os.path.join(self.directory, INCOMPLETE), exist_ok=True)
+        self.index = cache_index.Index(self.directory)
+        self.counters = Counters()
+
+    @classmethod
+    def from_config(cls, conf):
+        """The cache ``conf`` configures, None when ``image_cache_dir`` is unset."""
+        if not conf.image_cache_dir:
+            return None
+        return cls(conf.image_cache_dir, conf.image_cache_max_size,
+                   conf.image_cache_stall_time)
+
+    def path_for(self, image_id):
+        return os.path.join(self.directory, image_id)
+
+    # -- downloads
+
+    def open_cached(self, record, offset, length):
+        """A reader of ``record``'s cached copy (its ``fileobj`` lets the server
+        use sendfile), or None on a miss."""
+        image_id = record['id']
+        if record['status'] != 'active':
+            return None
+        size = record['size']
+        hit, stale = self.index.hit(image_id, size, record['checksum'],
+                                    record['os_hash_value'])
+        if stale:
+            LOG.debug('cache: %s changed since it was cached; removing the copy',
+                      image_id)
+            self._remove_file(image_id)
+        if not hit:
+            self.counters.add('misses')
+            LOG.debug('cache miss: %s', image_id)
+            return None
+        fileobj = self._open_locked(image_id, size)
+        if fileobj is None:
+            self.index.release(image_id, cache_index.CACHED)
+            self.counters.add('misses')
+            LOG.debug('cache miss: %s (its file is gone)', image_id)
+            return None
+        reader = FileReader(fileobj, size, offset, length, _CHUNK_SIZE)
+        self.counters.add('hits')
+        self.counters.add('bytes_served', reader.length)
+        LOG.debug('cache hit: %s, %d bytes from offset %d', image_id, reader.length,
+                  offset)
+        return reader
+
+    def _open_locked(self, image_id, size):
+        """The cached file, shared-locked against eviction; None if it is not the
+        file the index names (evicted meanwhile, or of another size)."""
+        path = self.path_for(image_id)
+        try:
+            fileobj = open(path, 'rb')
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fileobj.fileno(), fcntl.LOCK_SH)
+            opened = os.fstat(fileobj.fileno())
+            current = os.stat(path)
+        except OSError:
+            fileobj.close()
+            return None
+        if (opened.st_ino, opened.st_dev) != (current.st_ino, current.st_dev) or \
+                opened.st_size != size:
+            fileobj.close()
+            return None
+        return fileobj
+
+    def start_fill(self, record, resume=None):
+        """A ``Fill`` of ``record``'s data if this process should cache it now: the
+        image is active, not cached nor being filled, and fits under the cap.
+        ``resume(offset, length)`` opens a store reader of the rest (see ``Fill``)."""
+        size = record.get('size')
+        if record['status'] != 'active' or not size:
+            return None
+        if not self.index.reserve(record['id'], size, self.max_size, self.evict,
+                                  self._filling):
+            if size > self.max_size:
+                self.counters.add('uncacheable')
+                LOG.debug('cache: %s (%d bytes) is larger than the cache; not cached',
+                          record['id'], size)
+            return None
+        try:
+            return Fill(self, record, resume)
+        except OSError as exc:
+            self.index.release(record['id'], cache_index.FILLING)
+            LOG.warning('cache: cannot start caching %s: %s', record['id'], exc)
+            return None
+
+    def _filling(self, image_id):
+        """Whether a live writer (one holding its file's lock) fills ``image_id``;
+        the files of dead ones are removed."""
+        incomplete = os.path.join(self.directory, INCOMPLETE)
+        alive = False
+        for name in os.listdir(incomplete):
+            if not name.startswith(image_id + '.'):
+                continue
+            path = os.path.join(incomplete, name)
+            if _locked(path):
+                alive = True
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        return alive
+
+    # -- removal
+
+    def evict(self, image_id):
+        """Remove ``image_id``'s file unless a download is reading it; True if it
+        is gone."""
+        path = self.path_for(image_id)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            size = os.fstat(fd).st_size
+            os.unlink(path)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+        self.counters.add('evictions')
+        self.counters.add('bytes_evicted', size)
+        LOG.debug('cache eviction: %s (%d bytes)', image_id, size)
+        return True
+
+    def delete(self, image_id):
+        """Remove ``image_id`` from the cache (reading downloads finish first, on
+        the unlinked file); True if it was cached."""
+        known = self.index.release(image_id, cache_index.CACHED)
+        return self._remove_file(image_id) or known
+
+    def clear(self):
+        """Remove every cached image; how many were removed."""
+        removed = 0
+        for image_id in self.index.entries(cache_index.CACHED):
+            removed += bool(self.delete(image_id))
+        return removed
+
+    def _remove_file(self, image_id):
+        try:
+            os.unlink(self.path_for(image_id))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def prune(self):
+        """Evict least-recently-used images until the cache fits its cap (after
+        ``image_cache_max_size`` was lowered); ``(files, bytes)`` pruned."""
+        evicted = self.index.prune(self.max_size, self.evict)
+        return len(evicted), sum(size for _, size in evicted)
+
+    def clean(self, now=None):
+        """Remove what dead fills left: unlocked temporary files and their
+        reservations, and incomplete files older than ``image_cache_stall_time``;
+        the number of files removed."""
+        now = time.time() if now is None else now
+        incomplete = os.path.join(self.directory, INCOMPLETE)
+        removed = 0
+        live = set()
+        for name in os.listdir(incomplete):
+            path = os.path.join(incomplete, name)
+            try:
+                stalled = now - os.stat(path).st_mtime > self.stall_time
+            except OSError:
+                continue
+            if _locked(path) and not stalled:
+                live.add(name.split('.', 1)[0])
+                continue
+            try:
+                os.unlink(path)
+                removed += 1
+            except FileNotFoundError:
+                pass
+        for image_id, modified in self.index.entries(cache_index.FILLING).items():
+            # A reservation whose writer died (no locked file), once it is older
+            # than a writer needs to create its file.
+            if image_id not in live and now - modified > cache_index.TAKE_OVER_AFTER:
+                self.index.release(image_id, cache_index.FILLING)
+        return removed
+
+
+def _locked(path):
+    """Whether a process holds ``path``'s lock (a writer's file); False if gone."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+class Fill:
+    """Writes one image's bytes into the cache as a download streams them.
+
+    The download hands each chunk over (``feed``) and goes on; a thread writes and
+    hashes. The client never waits for it: if the writer falls ``_MAX_PENDING``
+    bytes behind, or the client goes away, the fill *detaches* from the download and
+    its thread reads the rest from the store itself (``resume(offset, length)``, a
+    store reader), so large images are cached on fast networks too; without
+    ``resume`` it gives up. The prefetcher detaches at once. The file is linked into
+    place only when every byte arrived and its md5 is the image's checksum.
+    """
+
+    def __init__(self, cache, record, resume=None):
+        self.cache = cache
+        self.image_id = record['id']
+        self.size = record['size']
+        self.checksum = record['checksum']
+        self.hash_value = record['os_hash_value']
+        self._resume = resume
+        self._tmp = os.path.join(cache.directory, INCOMPLETE, '%s.%s.tmp'
+                                 % (self.image_id, uuid.uuid4().hex))
+        self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
+                           os.O_CLOEXEC, 0o640)
+        # Held until the file is linked or removed: the cleaner's sign of life.
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self._chunks = queue.Queue()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._ended = False
+        self.cached = None   # True/False once the writer thread is done
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name='cache-fill-%s' % self.image_id)
+        self._thread.start()
+
+    def feed(self, chunk):
+        if self._ended:
+            return
+        with self._lock:
+            if self._pending + len(chunk) > _MAX_PENDING:
+                self._leave('its writer fell behind the download')
+                return
+            self._pending += len(chunk)
+        self._chunks.put(chunk)
+
+    def finish(self):
+        """Every byte was fed: verify, then link the file into place."""
+        self._end(_COMMIT)
+
+    def abort(self, why='the download stopped'):
+        self._end(_ABORT, why)
+
+    def detach(self, why='prefetching'):
+        """Stop taking chunks: the writer reads the rest from the store."""
+        self._leave(why)
+
+    def _leave(self, why):
+        if self._resume is None:
+            self._end(_ABORT, why)
+        else:
+            LOG.debug('cache: %s reads the rest of %s from the store: %s',
+                      threading.current_thread().name, self.image_id, why)
+            self._end(_DETACH)
+
+    def wait(self, timeout=None):
+        """Whether the image is now cached (after the writer thread ended)."""
+        self._thread.join(timeout)
+        return bool(self.cached)
+
+    def _end(self, how, why=None):
+        if self._ended:
+            return
+        self._ended = True
+        if why:
+            LOG.debug('cache: not caching %s: %s', self.image_id, why)
+        self._chunks.put((how, why))
+
+    def _run(self):
+        md5 = hashlib.md5(usedforsecurity=False) if self.checksum else None
+        written = 0
+
+        def write(chunk):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(self._fd, view):]
+            if md5 is not None:
+                md5.update(chunk)
+            return len(chunk)
+
+        try:
+            while True:
+                item = self._chunks.get()
+                if isinstance(item, tuple):
+                    how, why = item
+                    break
+                with self._lock:
+                    self._pending -= len(item)
+                written += write(item)
+            if how is _DETACH:
+                how = _COMMIT
+                with self._resume(written, self.size - written) as rest:
+                    for chunk in rest:
+                        written += write(chunk)
+            if how is _COMMIT:
+                if written != self.size:
+                    why = 'got %d of %d bytes' % (written, self.size)
+                elif md5 is not None and md5.hexdigest() != self.checksum:
+                    why = 'its data does not match the checksum'
+                else:
+                    self._commit()
+                    self.cached = True
+                    self.cache.counters.add('fills')
+                    self.cache.counters.add('bytes_filled', written)
+                    LOG.debug('cache fill: %s (%d bytes)', self.image_id, written)
+                    return
+                LOG.warning('cache: not caching %s: %s', self.image_id, why)
+        except Exception as exc:   # noqa: BLE001 -- an OSError, or the store's
+            LOG.warning('cache: cannot cache %s: %s', self.image_id, exc)
+        self.cached = False
+        self.cache.counters.add('fills_abandoned')
+        self._discard()
+
+    def _commit(self):
+        os.fdatasync(self._fd)
+        final = self.cache.path_for(self.image_id)
+        try:
+            os.link(self._tmp, final)
+        except FileExistsError:
+            # Left by a process that died between link and index: ours is verified.
+            os.unlink(final)
+            os.link(self._tmp, final)
+        os.unlink(self._tmp)
+        os.close(self._fd)
+        self._fd = None
+        self.cache.index.complete(self.image_id, self.checksum, self.hash_value)
+
+    def _discard(self):
+        try:
+            os.unlink(self._tmp)
+        except FileNotFoundError:
+            pass
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self.cache.index.release(self.image_id, cache_index.FILLING)
+
+
+class FillingReader(base.Reader):
+    """A store reader of a whole image whose chunks also go into the cache."""
+
+    def __init__(self, reader, fill):
+        super().__init__(reader.size, reader.offset, reader.length)
+        self._reader = reader
+        self._fill = fill
+        self._done = False
+        if reader.fileobj is not None:
+            # A local file (the file store) would have gone out with sendfile; read
+            # it in large chunks, not the store's small ones, to cost less.
+            self._chunks = FileReader(reader.fileobj, reader.size, reader.offset,
+                                      reader.length, _CHUNK_SIZE)
+        else:
+            self._chunks = reader
+
+    def __next__(self):
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            self._done = True
+            self._fill.finish()
+            raise
+        except BaseException:
+            self._fill.abort('the store failed')
+            raise
+        self._fill.feed(chunk)
+        return chunk
+
+    def close(self):
+        try:
+            self._reader.close()
+        finally:
+            if not self._done:
+                self._fill.detach('the download stopped')

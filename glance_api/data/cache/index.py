@@ -1,0 +1,212 @@
+"""The node's cache index: one SQLite file in ``image_cache_dir``.
+
+Every API worker of the node (and the ``glance-cache-*`` commands) share it: the
+rows say which images are cached or being filled and how many bytes each holds or
+has reserved. The cache's files live on this node only, so their index does too: a
+local file answers in microseconds, needs no registry round trip on a download,
+and cannot disagree with another node's disk (upstream's ``centralized_db`` keeps
+it in the main database, keyed by node). What every node must share, the prefetch
+queue, is in the registry.
+
+The hard cap: a fill first *reserves* the image's size in a write transaction
+(``BEGIN IMMEDIATE``, so reservations of every process on the node are serialised),
+evicting least-recently-used entries until the sum of every row's size plus the new
+one fits ``image_cache_max_size``. The sum counts files being written, so the
+bytes on disk never exceed the cap, not even while 20 fills run at once.
+"""
+
+import contextlib
+import os
+import sqlite3
+import time
+
+INDEX_NAME = 'cache.sqlite'
+
+FILLING = 'filling'
+CACHED = 'cached'
+
+# Seconds after which a reservation without a live writer may be taken over: a
+# writer creates and locks its file just after it reserved.
+TAKE_OVER_AFTER = 10
+
+_SCHEMA = (
+    'CREATE TABLE IF NOT EXISTS entries ('
+    ' image_id TEXT PRIMARY KEY,'
+    ' state TEXT NOT NULL,'
+    ' size INTEGER NOT NULL,'
+    ' checksum TEXT,'
+    ' hash_value TEXT,'
+    ' hits INTEGER NOT NULL DEFAULT 0,'
+    ' last_accessed REAL NOT NULL,'
+    ' last_modified REAL NOT NULL)',
+    'CREATE INDEX IF NOT EXISTS entries_lru ON entries (state, last_accessed)',
+    # Queue entries (the registry's) this node has prefetched: each node fetches a
+    # queued image once, and may evict it later without fetching it again.
+    'CREATE TABLE IF NOT EXISTS prefetched ('
+    ' image_id TEXT PRIMARY KEY,'
+    ' queued_at TEXT NOT NULL)',
+)
+
+
+class Index:
+    """The rows of one cache directory's index."""
+
+    def __init__(self, directory):
+        self.path = os.path.join(directory, INDEX_NAME)
+        with self._transaction() as db:
+            for statement in _SCHEMA:
+                db.execute(statement)
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        # One connection per transaction: the index is used from request threads,
+        # fill threads and the housekeeping thread, and connections are cheap.
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute('PRAGMA journal_mode=WAL')
+            db.execute('PRAGMA synchronous=NORMAL')
+            db.execute('BEGIN IMMEDIATE')
+            try:
+                yield db
+            except BaseException:
+                db.execute('ROLLBACK')
+                raise
+            db.execute('COMMIT')
+        finally:
+            db.close()
+
+    def hit(self, image_id, size, checksum, hash_value):
+        """Whether ``image_id``'s cached copy holds the data of this size, checksum
+        and multihash (a hit, counted). A copy whose image data changed is removed
+        from the index: its file must go. Returns ``(hit, stale)``."""
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute('SELECT size, checksum, hash_value FROM entries '
+                             'WHERE image_id = ? AND state = ?',
+                             (image_id, CACHED)).fetchone()
+            if row is None:
+                return False, False
+            if tuple(row) != (size, checksum, hash_value):
+                db.execute('DELETE FROM entries WHERE image_id = ?', (image_id,))
+                return False, True
+            db.execute('UPDATE entries SET hits = hits + 1, last_accessed = ? '
+                       'WHERE image_id = ?', (now, image_id))
+            return True, False
+
+    def reserve(self, image_id, size, max_size, evict, filling=lambda image_id: True):
+        """Reserve ``size`` bytes for filling ``image_id``: True if reserved.
+
+        False when the image is cached or being filled already (two misses fill it
+        once), or when it cannot fit: larger than ``max_size``, or too little can be
+        evicted. ``evict(image_id)`` removes an entry's file and returns False when
+        it cannot (a download is reading it); called inside the transaction, so no
+        other process reserves the space it frees. A reservation older than
+        ``TAKE_OVER_AFTER`` seconds whose writer is gone (``filling(image_id)`` is
+        False: a worker killed mid-fill) is taken over.
+        """
+        if size > max_size:
+            return False
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute('SELECT state, last_modified FROM entries WHERE '
+                             'image_id = ?', (image_id,)).fetchone()
+            if row is not None:
+                state, modified = row
+                if (state != FILLING or now - modified < TAKE_OVER_AFTER
+                        or filling(image_id)):
+                    return False
+                db.execute('DELETE FROM entries WHERE image_id = ?', (image_id,))
+            used = db.execute('SELECT COALESCE(SUM(size), 0) FROM entries').fetchone()[0]
+            if used + size > max_size:
+                candidates = db.execute(
+                    'SELECT image_id, size FROM entries WHERE state = ? '
+                    'ORDER BY last_accessed', (CACHED,)).fetchall()
+                for victim, victim_size in candidates:
+                    if used + size <= max_size:
+                        break
+                    if evict(victim):
+                        db.execute('DELETE FROM entries WHERE image_id = ?', (victim,))
+                        used -= victim_size
+                if used + size > max_size:
+                    return False
+            db.execute('INSERT INTO entries (image_id, state, size, last_accessed, '
+                       'last_modified) VALUES (?, ?, ?, ?, ?)',
+                       (image_id, FILLING, size, now, now))
+            return True
+
+    def complete(self, image_id, checksum, hash_value):
+        """The fill of ``image_id`` is done: its file is in place."""
+        now = time.time()
+        with self._transaction() as db:
+            db.execute('UPDATE entries SET state = ?, checksum = ?, hash_value = ?, '
+                       'last_accessed = ?, last_modified = ? WHERE image_id = ? '
+                       'AND state = ?',
+                       (CACHED, checksum, hash_value, now, now, image_id, FILLING))
+
+    def release(self, image_id, state=None):
+        """Forget ``image_id`` (only in ``state`` if given); True if it was there."""
+        with self._transaction() as db:
+            if state is None:
+                cursor = db.execute('DELETE FROM entries WHERE image_id = ?',
+                                    (image_id,))
+            else:
+                cursor = db.execute('DELETE FROM entries WHERE image_id = ? AND '
+                                    'state = ?', (image_id, state))
+            return cursor.rowcount > 0
+
+    def prune(self, max_size, evict):
+        """Evict least-recently-used entries until the cached bytes fit
+        ``max_size``; ``[(image_id, size)]`` of those evicted."""
+        evicted = []
+        with self._transaction() as db:
+            used = db.execute('SELECT COALESCE(SUM(size), 0) FROM entries').fetchone()[0]
+            for victim, size in db.execute(
+                    'SELECT image_id, size FROM entries WHERE state = ? '
+                    'ORDER BY last_accessed', (CACHED,)).fetchall():
+                if used <= max_size:
+                    break
+                if evict(victim):
+                    db.execute('DELETE FROM entries WHERE image_id = ?', (victim,))
+                    used -= size
+                    evicted.append((victim, size))
+        return evicted
+
+    def cached(self):
+        """The cached entries, as upstream's ``GET /v2/cache`` lists them."""
+        with self._transaction() as db:
+            rows = db.execute('SELECT image_id, hits, last_accessed, last_modified, '
+                              'size FROM entries WHERE state = ? ORDER BY image_id',
+                              (CACHED,)).fetchall()
+        return [{'image_id': image_id, 'hits': hits, 'last_accessed': accessed,
+                 'last_modified': modified, 'size': size}
+                for image_id, hits, accessed, modified, size in rows]
+
+    def entries(self, state):
+        """``{image_id: last_modified}`` of the entries in ``state``."""
+        with self._transaction() as db:
+            return dict(db.execute('SELECT image_id, last_modified FROM entries '
+                                   'WHERE state = ?', (state,)).fetchall())
+
+    def used(self):
+        """Bytes held or reserved by every entry."""
+        with self._transaction() as db:
+            return db.execute('SELECT COALESCE(SUM(size), 0) FROM entries').fetchone()[0]
+
+    def prefetched(self):
+        """``{image_id: queued_at}`` of the queue entries this node prefetched."""
+        with self._transaction() as db:
+            return dict(db.execute('SELECT image_id, queued_at FROM prefetched')
+                        .fetchall())
+
+    def mark_prefetched(self, image_id, queued_at):
+        with self._transaction() as db:
+            db.execute('INSERT OR REPLACE INTO prefetched (image_id, queued_at) '
+                       'VALUES (?, ?)', (image_id, queued_at))
+
+    def forget_prefetched(self, keep):
+        """Drop the prefetch records of queue entries no longer queued (``keep``:
+        the image ids still in the queue)."""
+        with self._transaction() as db:
+            for (image_id,) in db.execute('SELECT image_id FROM prefetched').fetchall():
+                if image_id not in keep:
+                    db.execute('DELETE FROM prefetched WHERE image_id = ?', (image_id,))

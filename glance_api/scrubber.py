@@ -1,0 +1,101 @@
+"""``glance-scrubber``: delete the data of images deleted with ``delayed_delete``.
+
+    glance-scrubber --config-file /etc/glance/glance-api.conf [--daemon]
+    glance-scrubber --config-file /etc/glance/glance-api.conf --restore <image id>
+
+It reads the API's configuration (the registry, the stores), claims images that
+have been ``pending_delete`` for ``scrub_time`` seconds from the registry, deletes
+their data from the stores (where no other image uses it: ``store_data``) with
+``scrub_pool_size`` threads, and marks them ``deleted``. Once, or with ``--daemon``
+every ``wakeup_time`` seconds until stopped. Several scrubbers may run at once (on
+several hosts): the registry leases each image to one of them, and this one renews
+its leases while it works, so no image's data is deleted twice and an image whose
+scrubber died is taken over once its lease runs out. A store that fails leaves the
+image ``pending_delete``, tried again on the next run.
+
+``--restore <id>`` brings a ``pending_delete`` image back to ``active`` (not once a
+scrubber has claimed it). Exit status: 0, 1 if an image could not be scrubbed or
+restored, 2 for a bad configuration.
+"""
+
+import logging
+import signal
+import sys
+import threading
+
+from oslo_config import cfg
+
+import stores
+from glance_api import app as app_module
+from glance_api import opts
+from glance_api.data import scrubbing
+from glance_registry import process
+from glance_registry.client import RegistryClient
+from glance_registry.client import errors as registry_errors
+
+LOG = logging.getLogger('glance_api.scrubber')
+
+cli_opts = [
+    cfg.BoolOpt('daemon', short='D', default=False,
+                help='Run until stopped, scrubbing every wakeup_time seconds.'),
+    cfg.StrOpt('restore', metavar='<image id>',
+               help='Bring this pending_delete image back to active, and exit.'),
+]
+
+
+def register_opts(conf):
+    opts.register_opts(conf)
+    conf.register_opts(scrubbing.scrubber_opts)
+    conf.register_cli_opts(cli_opts)
+
+
+def main(argv=None):
+    """Scrub (or restore); the exit status (``process.run``)."""
+    return process.run(argv, register_opts, 'Delete the data of images pending '
+                       'delete.', _start, LOG)
+
+
+def _start(conf):
+    if conf.restore and conf.daemon:
+        raise process.Refused('The restore and daemon options should not be set '
+                              'together. Please use either of them in one request.')
+    process.require_secret(conf, 'the scrubber cannot authenticate to the registry.')
+    if conf.restore:
+        # The registry alone: a restore touches no store (one may be down).
+        registry = RegistryClient.from_config(conf)
+        try:
+            return scrubbing.restore(registry, conf.restore)
+        finally:
+            registry.close()
+    try:
+        store_set = stores.StoreSet.from_config(conf, probe=False)
+    except stores.errors.StoreError as exc:
+        raise process.Refused('store configuration error: %s' % exc) from None
+    app = app_module.create_app(conf, store_set=store_set)
+    scrubber = scrubbing.Scrubber(conf, app, app.extensions['glance'].registry)
+    if not conf.daemon:
+        try:
+            scrubbed, failed = scrubber.run_once()
+        except registry_errors.RegistryError as exc:
+            LOG.error('scrub run failed: %s', exc)
+            return 1
+        print('glance-scrubber: %d images scrubbed, %d failed' % (scrubbed, failed))
+        return 1 if failed else 0
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    LOG.info('glance-scrubber %s: scrubbing every %ds', scrubber.owner,
+             conf.wakeup_time)
+    scrubber.run_forever(stop)
+    return 0
+
+
+def _stop_on_signals(stop):
+    def handle(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

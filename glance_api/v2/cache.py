@@ -1,0 +1,138 @@
+"""/v2/cache: the image cache of the node that answers, and the prefetch queue of
+every node (API 2.14, and 2.18's clean and prune).
+
+As upstream, every operation is ``404`` ("Caching via API is not supported at this
+site.") unless ``image_cache_dir`` is set, and admin-only by default (the
+``cache_*`` policies). Unlike upstream, the queue is in the registry: an image
+queued through any node is prefetched by every node. ``GET /v2/cache`` names the
+node that answered in its ``X-Image-Cache-Node`` header, since the cached images
+it lists are that node's (not in the body: ``glance cache-list`` prints every
+member of the body as a list of images).
+"""
+
+import socket
+
+from flask import Response, g, request
+
+from glance_api.access import policy
+from glance_api.access.context import SERVICE_IDENTITY
+from glance_api.data.cache import housekeeping
+from glance_api.http import errors, responses
+from glance_api.images import lookup
+from glance_api.services import services
+from glance_registry.client import errors as registry_errors
+
+CLEAR_TARGET = 'x-image-cache-clear-target'
+
+
+def _enforce(action, record=None):
+    """The policy check, then whether this site caches at all (upstream's order)."""
+    policy.enforce(g.context, action, record)
+    cache = services().cache
+    if cache is None:
+        raise errors.NotFound('Caching via API is not supported at this site.')
+    return cache
+
+
+def node_name(conf):
+    """How this node is named: ``worker_self_reference_url`` or the host name."""
+    return conf.worker_self_reference_url or socket.gethostname()
+
+
+def _queue():
+    return services().registry.list_cache_queue(SERVICE_IDENTITY,
+                                                request_id=g.request_id)
+
+
+def get_cache_state():
+    """200 ``{"cached_images": [...], "queued_images": [...]}``, the node's name in
+    ``X-Image-Cache-Node``.
+
+    Errors: 403 (``cache_list``), 404 without a cache.
+    """
+    cache = _enforce('cache_list')
+    name = node_name(services().conf)
+    document = {'cached_images': cache.index.cached(),
+                'queued_images': housekeeping.queued_here(cache, _queue())}
+    return responses.json(document, headers={'X-Image-Cache-Node': name})
+
+
+def queue_image(image_id):
+    """Queue an active image for prefetching on every node: 202.
+
+    Errors: 400 image not active, 403 (``cache_image``), 404 no such image or no
+    cache.
+    """
+    record = lookup.load_image(image_id)
+    _enforce('cache_image', record)
+    if record['status'] != 'active':
+        raise errors.BadRequest('Only images with status active can be targeted for '
+                                'queueing')
+    services().registry.queue_for_cache(SERVICE_IDENTITY, image_id,
+                                        request_id=g.request_id)
+    return Response(status=202)   # no body, as upstream
+
+
+def delete_cache_entry(image_id):
+    """Remove the image from this node's cache and from the queue: 204.
+
+    Errors: 403 (``cache_delete``), 404 when neither the image, nor a cached copy,
+    nor a queue entry exists, or without a cache.
+    """
+    try:
+        record = lookup.load_image(image_id)
+    except (errors.NotFound, registry_errors.NotFound):
+        record = None
+    cache = _enforce('cache_delete', record)
+    if record is None and not _known(cache, image_id):
+        raise errors.NotFound('Image %s not found.' % image_id)
+    cache.delete(image_id)
+    services().registry.dequeue_from_cache(SERVICE_IDENTITY, image_id,
+                                           request_id=g.request_id)
+    return responses.no_content()
+
+
+def _known(cache, image_id):
+    return (any(entry['image_id'] == image_id for entry in cache.index.cached())
+            or any(entry['image_id'] == image_id for entry in _queue()))
+
+
+def clear_cache():
+    """Empty this node's cache, the queue or both (``x-image-cache-clear-target``:
+    ``cache``, ``queue``, or empty or absent for both): 204.
+
+    Errors: 400 another target, 403 (``cache_delete``), 404 without a cache.
+    """
+    cache = _enforce('cache_delete')
+    target = request.headers.get(CLEAR_TARGET, '').lower()
+    if target not in ('', 'cache', 'queue'):
+        raise errors.BadRequest("If provided 'x-image-cache-clear-target' must be "
+                                "'cache', 'queue' or empty string.")
+    if target in ('', 'cache'):
+        cache.clear()
+    if target in ('', 'queue'):
+        services().registry.dequeue_from_cache(SERVICE_IDENTITY,
+                                               request_id=g.request_id)
+    return responses.no_content()
+
+
+def clean_cache():
+    """Remove invalid and stalled entries of this node's cache (2.18): 200.
+
+    Errors: 403 (``cache_clean``), 404 without a cache.
+    """
+    _enforce('cache_clean')
+    removed = housekeeping.clean(progress=lambda message: None)
+    return responses.json({'total_files_cleaned': removed})
+
+
+def prune_cache():
+    """Evict least-recently-used images of this node's cache until it fits
+    ``image_cache_max_size`` (2.18): 200 ``{"total_files_pruned",
+    "total_bytes_pruned"}``.
+
+    Errors: 403 (``cache_prune``), 404 without a cache.
+    """
+    cache = _enforce('cache_prune')
+    files, size = cache.prune()
+    return responses.json({'total_files_pruned': files, 'total_bytes_pruned': size})

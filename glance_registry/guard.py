@@ -1,0 +1,217 @@
+"""What the registry enforces for every caller, whatever the API checked before.
+
+The registry is where image data and ownership are written, and it is reachable by
+more than the API (internal services with the shared secret, Keystone service
+tokens with ``accept_service_tokens``). So the rules that protect data or ownership
+are enforced here, with the API's own code and the same option names (an operator
+may give both daemons one file); the API applies them too, as a fast path with
+upstream's wording:
+
+- policy: upstream's rules (``glance_api.access.policy``, ``[oslo_policy]
+  policy_file``) for creating, changing, uploading to, (de)activating and deleting
+  images, their locations and members: a token with only the ``service`` role gets
+  what upstream gives it (``add_image_location``), no more, unless the policy file
+  says so;
+- ownership: only an admin creates an image for another project or changes its
+  owner; ``publicize_image`` and ``communitize_image`` for those visibilities;
+- property protections (``property_protection_file``);
+- location admission: a location must belong to a configured store (a file URL
+  inside a file store's data directory), an http(s) one must pass
+  ``[import_filtering_opts]``, and none may name data the service writes for
+  another image (objects are named after image ids, in any spelling of the URL).
+
+The stores are built from the config on first use (``stores.StoreSet``, without
+the start-up probe): only location writes need them.
+"""
+
+import threading
+
+import stores
+from glance_api.access import policy
+from glance_api.access import protections as protections_module
+from glance_api.data import import_filtering
+from glance_registry.client import errors
+from glance_registry.client import vocabulary
+
+# Status moves with a policy rule of their own; every other move is an upload's.
+_MOVE_RULES = {('active', 'deactivated'): 'deactivate',
+               ('deactivated', 'active'): 'reactivate'}
+
+
+def register_opts(conf):
+    """The options the guard reads, with the API's names: stores, policy, property
+    protections and import filtering."""
+    stores.register_opts(conf)
+    policy.register_opts(conf)
+    protections_module.register_opts(conf)
+    import_filtering.register_opts(conf)
+
+
+def list_opts():
+    """The guard's options by group, for oslo-config-generator."""
+    store_opts = dict(stores.list_opts())
+    return [('DEFAULT', store_opts['DEFAULT'] + protections_module.protection_opts),
+            ('glance_store', store_opts['glance_store']),
+            (import_filtering.GROUP, import_filtering.filtering_opts)]
+
+
+class Guard:
+    """The registry's rules for ``conf``: ``Guard.from_config(conf)``."""
+
+    def __init__(self, conf, enforcer, protections=None, store_set=None):
+        self.conf = conf
+        self.enforcer = enforcer
+        self.protections = protections
+        self._store_set = store_set
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, conf, store_set=None):
+        """The guard ``conf`` describes; ``store_set`` replaces its stores (tests)."""
+        enforcer = policy.new_enforcer(conf)
+        return cls(conf, enforcer,
+                   protections_module.PropertyProtections.from_config(conf, enforcer),
+                   store_set)
+
+    # -- policy ----------------------------------------------------------------------
+
+    def require(self, caller, action, image=None, target=None):
+        """``errors.Forbidden`` (``not_permitted``) unless policy lets ``caller`` do
+        ``action`` on ``image`` (a record) or ``target``."""
+        if not policy.allowed(self.enforcer, caller, action, image, target):
+            details = {'image_id': image['id']} if image and 'id' in image else {}
+            raise errors.Forbidden('You are not authorized to complete %s action.'
+                                   % action, reason='not_permitted', action=action,
+                                   **details)
+
+    def check_create(self, caller, values, properties):
+        """Creating an image with ``values`` and ``properties``."""
+        owner = values.get('owner', caller.project_id)
+        if owner != caller.project_id and not caller.is_admin:
+            raise errors.Forbidden("You are not permitted to create images owned by "
+                                   "'%s'." % owner, reason='not_owner', owner=owner)
+        target = {'owner': owner}
+        self.require(caller, 'add_image', target)
+        self._check_visibility(caller, values.get('visibility'), target)
+        self.check_properties(caller, {}, properties)
+
+    def check_update(self, caller, image, values=None, properties=None, tags=None):
+        """Changing ``image``'s attributes, properties (None removes) or tags."""
+        self.require(caller, 'modify_image', image)
+        values = values or {}
+        if 'owner' in values and values['owner'] != image['owner'] \
+                and not caller.is_admin:
+            raise errors.Forbidden("Owner can't be updated by non admin.",
+                                   reason='not_owner', owner=values['owner'],
+                                   image_id=image['id'])
+        if 'visibility' in values:
+            self._check_visibility(caller, values['visibility'], image)
+        self.check_properties(caller, image.get('properties') or {}, properties or {})
+
+    def check_transition(self, caller, image, from_status, to_status):
+        self.require(caller, _MOVE_RULES.get((from_status, to_status), 'upload_image'),
+                     image)
+
+    def _check_visibility(self, caller, visibility, target):
+        if visibility == 'public':
+            self.require(caller, 'publicize_image', target=policy.image_target(
+                caller, target))
+        elif visibility == 'community':
+            self.require(caller, 'communitize_image', target=policy.image_target(
+                caller, target))
+
+    def check_properties(self, caller, old_properties, changes):
+        """``errors.Forbidden`` (``property_protected``) unless the property
+        protections let ``caller`` make each change (None removes)."""
+        if self.protections is None:
+            return
+        for name, value in changes.items():
+            if value is None:
+                operation = 'delete'
+            elif name in old_properties:
+                operation = 'update'
+            else:
+                operation = 'create'
+            if not self.protections.allowed(caller, name, operation):
+                raise errors.Forbidden("Property '%s' is protected" % name,
+                                       reason='property_protected', property=name,
+                                       operation=operation)
+
+    # -- what a service token reads ------------------------------------------------
+
+    def token_view(self, caller, body):
+        """``body`` (an image record, or a page ``{"images": [...]}``) as a caller
+        that called with a Keystone service token may read it: locations only where
+        ``fetch_image_location`` allows, and without the properties the property
+        protections hide from it. (Signed callers get whole records: the API needs
+        the locations of the images its users download, and filters itself.)"""
+        if not isinstance(body, dict):
+            return body
+        if isinstance(body.get('images'), list):
+            return dict(body, images=[self._readable(caller, record)
+                                      for record in body['images']])
+        if 'id' in body and 'locations' in body:
+            return self._readable(caller, body)
+        return body
+
+    def _readable(self, caller, record):
+        if not policy.allowed(self.enforcer, caller, 'fetch_image_location', record):
+            record = dict(record, locations=[])
+        if self.protections is not None:
+            record = self.protections.readable(caller, record)
+        return record
+
+    # -- locations -------------------------------------------------------------------
+
+    def admit(self, image_id, location):
+        """``location`` as it may be recorded for ``image_id``, its URL in the one
+        spelling its store gives it.
+
+        ``errors.BadRequest`` (``location_refused``) unless a configured store holds
+        the URL and, for http(s), the import filters pass it; ``errors.Conflict``
+        (``location_in_use``) if it names data the service writes for another
+        image.
+        """
+        url = location['url']
+        store_set = self._stores()
+        try:
+            store = store_set.for_location({'url': url,
+                                            'metadata': location.get('metadata')})
+        except stores.errors.BadLocation:
+            store = None
+        if store is None or not store.owns(url):
+            raise errors.BadRequest('Invalid location %s: no configured store holds '
+                                    'it' % url, reason='location_refused', url=url)
+        canonical = store.canonical(url)
+        scheme = canonical.split(':', 1)[0].lower()
+        if scheme in ('http', 'https') and not import_filtering.allows(self.conf,
+                                                                       canonical):
+            raise errors.BadRequest('URL for location does not pass filtering: %s'
+                                    % url, reason='location_refused', url=url)
+        if store.writable and _names_another_image(canonical, image_id):
+            # The store writes each image's data under its id: such a location would
+            # let this image read that data, and deleting it would delete it.
+            raise errors.Conflict('The location %s is in use by another image' % url,
+                                  reason='location_in_use', url=url)
+        return dict(location, url=canonical)
+
+    def admit_new(self, image, new_locations):
+        """``new_locations`` with those the image does not have yet admitted."""
+        known = {location['url'] for location in image.get('locations') or []}
+        return [location if location['url'] in known
+                else self.admit(image['id'], location)
+                for location in new_locations]
+
+    def _stores(self):
+        with self._lock:
+            if self._store_set is None:
+                self._store_set = stores.StoreSet.from_config(self.conf, probe=False)
+            return self._store_set
+
+
+def _names_another_image(url, image_id):
+    """Whether the last segment of ``url`` is another image's id: the name under
+    which a store writes that image's data. Any such name counts, whether or not
+    the image exists: asking would tell the caller about images it cannot see."""
+    name = url.rstrip('/').rsplit('/', 1)[-1]
+    return name != image_id and vocabulary.is_image_id(name)

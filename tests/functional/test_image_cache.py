@@ -1,0 +1,241 @@
+"""The image cache of an API node (image_cache_dir), with real registry and API
+processes on a file store: downloads fill it as they stream, later downloads are
+served from it with sendfile, stale copies are never served, and its cap holds."""
+
+import concurrent.futures
+import hashlib
+import os
+import signal
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from tests.fixtures import deployment as deployment_fixture
+from tests.fixtures import syscalls
+from tests.integration.swift_helpers import api_workers, wait_until
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture(scope='module')
+def cached(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp('cached')
+    cache_dir = str(workdir / 'cache')
+    with deployment_fixture.running(workdir, api_extra={'DEFAULT': {
+            'image_cache_dir': cache_dir, 'log_level': 'DEBUG',
+            'image_cache_max_size': 64 * MIB}}) as glance:
+        glance.cache_dir = cache_dir
+        yield glance
+
+
+@pytest.fixture
+def admin(cached):
+    with cached.client() as client:
+        yield client
+
+
+def _image(client, data):
+    image = client.create_image(name='cached')
+    response = client.upload(image['id'], data)
+    assert response.status_code == 204, response.text
+    return image['id']
+
+
+def _is_cached(glance, image_id):
+    return os.path.exists(os.path.join(glance.cache_dir, image_id))
+
+
+def _remove_store_file(glance, image_id):
+    os.unlink(os.path.join(glance.datadir, image_id))
+
+
+def test_a_cold_download_fills_the_cache_and_the_next_is_served_from_it(cached, admin):
+    data = os.urandom(8 * MIB + 123)
+    image_id = _image(admin, data)
+    assert not _is_cached(cached, image_id)
+    response = admin.get('/v2/images/%s/file' % image_id)
+    assert response.status_code == 200
+    assert response.content == data
+    # The copy was made from the bytes the client got, in the same pass: the
+    # store's file can go as soon as the download ended.
+    _remove_store_file(cached, image_id)
+    wait_until(lambda: _is_cached(cached, image_id), 10, message='image cached')
+    assert os.listdir(os.path.join(cached.cache_dir, 'incomplete')) == []
+
+    # Only the cache can answer now.
+    with syscalls.traced(api_workers(cached), ['sendfile']) as trace:
+        response = admin.get('/v2/images/%s/file' % image_id)
+    assert response.status_code == 200
+    assert response.content == data
+    assert response.headers['Content-MD5'] == hashlib.md5(data).hexdigest()
+    sent = [call for call in trace.named('sendfile') if image_id in call.args]
+    assert sent and all(call.ok for call in sent)
+
+    response = admin.get('/v2/images/%s/file' % image_id,
+                         headers={'Range': 'bytes=1000-1999'})
+    assert response.status_code == 206
+    assert response.content == data[1000:2000]
+    assert response.headers['Content-Range'] == 'bytes 1000-1999/%d' % len(data)
+
+
+def _logged(glance, text):
+    with open(glance.api.log_path) as log:
+        return log.read().count(text)
+
+
+def test_concurrent_misses_of_one_image_fill_it_once_and_the_log_says_so(cached,
+                                                                         admin):
+    data = os.urandom(16 * MIB)
+    image_id = _image(admin, data)
+
+    def download(_):
+        with cached.client() as client:
+            return client.get('/v2/images/%s/file' % image_id).content
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(download, range(8))) == [data] * 8
+    wait_until(lambda: _is_cached(cached, image_id), 10, message='image cached')
+    assert _logged(cached, 'cache fill: %s (%d bytes)' % (image_id, len(data))) == 1
+    misses = _logged(cached, 'cache miss: %s' % image_id)
+    assert misses >= 2   # they overlapped: all but one streamed without filling
+    assert download(None) == data
+    assert _logged(cached, 'cache hit: %s, %d bytes from offset 0'
+                   % (image_id, len(data))) == 8 - misses + 1
+
+
+def test_a_range_download_does_not_fill_the_cache(cached, admin):
+    data = os.urandom(MIB)
+    image_id = _image(admin, data)
+    response = admin.get('/v2/images/%s/file' % image_id,
+                         headers={'Range': 'bytes=0-99'})
+    assert response.status_code == 206
+    assert not _is_cached(cached, image_id)
+
+
+def test_a_deactivated_image_is_never_served_from_cache(cached, admin):
+    data = os.urandom(MIB)
+    image_id = _image(admin, data)
+    assert admin.get('/v2/images/%s/file' % image_id).content == data
+    wait_until(lambda: _is_cached(cached, image_id), 10, message='image cached')
+    _remove_store_file(cached, image_id)
+    assert admin.post('/v2/images/%s/actions/deactivate' % image_id).status_code == 204
+    # An admin may download a deactivated image, but not from the cache: the store
+    # has no copy left.
+    response = admin.get('/v2/images/%s/file' % image_id)
+    assert response.status_code in (404, 503), response.status_code
+    assert admin.post('/v2/images/%s/actions/reactivate' % image_id).status_code == 204
+    assert admin.get('/v2/images/%s/file' % image_id).content == data
+
+
+def test_a_deleted_image_is_never_served_from_cache(cached, admin):
+    data = os.urandom(MIB)
+    image_id = _image(admin, data)
+    assert admin.get('/v2/images/%s/file' % image_id).content == data
+    wait_until(lambda: _is_cached(cached, image_id), 10, message='image cached')
+    assert admin.delete('/v2/images/%s' % image_id).status_code == 204
+    assert admin.get('/v2/images/%s/file' % image_id).status_code == 404
+
+
+def _cache_bytes(directory):
+    """Bytes of the image files in ``directory`` (by inode: a fill's file has two
+    names for a moment, in incomplete/ and in place). Counted under the index's
+    write lock, so that no eviction or reservation happens while the walk lasts,
+    and the sum is what the disk held at one moment."""
+    index = sqlite3.connect(os.path.join(directory, 'cache.sqlite'), timeout=30,
+                            isolation_level=None)
+    try:
+        index.execute('BEGIN IMMEDIATE')
+        return _walk_bytes(directory)
+    finally:
+        index.close()
+
+
+def _walk_bytes(directory):
+    sizes = {}
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            if name.startswith('cache.sqlite'):
+                continue
+            try:
+                stat = os.stat(os.path.join(root, name))
+            except FileNotFoundError:
+                continue
+            sizes[stat.st_dev, stat.st_ino] = stat.st_size
+    return sum(sizes.values())
+
+
+def test_the_cap_holds_during_20_concurrent_downloads_of_different_images(
+        tmp_path_factory):
+    workdir = tmp_path_factory.mktemp('capped')
+    cache_dir = str(workdir / 'cache')
+    cap = 5 * MIB
+    with deployment_fixture.running(workdir, api_extra={'DEFAULT': {
+            'image_cache_dir': cache_dir, 'image_cache_max_size': cap,
+            'threads': 16}}) as glance, glance.client() as admin:
+        images = {}
+        for _ in range(20):
+            data = os.urandom(MIB)
+            images[_image(admin, data)] = data
+        _cache_bytes(cache_dir)   # the index exists once the API started
+        largest = []
+        stop = threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                largest.append(_cache_bytes(cache_dir))
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+
+        def download(image_id):
+            with glance.client() as client:
+                return client.get('/v2/images/%s/file' % image_id).content
+
+        try:
+            with concurrent.futures.ThreadPoolExecutor(20) as pool:
+                for _round in range(2):
+                    results = dict(zip(images, pool.map(download, images)))
+                    assert results == images
+        finally:
+            stop.set()
+            watcher.join()
+        assert len(largest) > 10
+        assert max(largest) <= cap
+        cached_now = [name for name in os.listdir(cache_dir) if name in images]
+        assert 1 <= len(cached_now) <= 5
+
+
+def test_the_versions_document_advertises_the_cache_api(cached, admin):
+    ids = [version['id'] for version in admin.get('/versions').json()['versions']]
+    assert ids[:6] == ['v2.18', 'v2.17', 'v2.16', 'v2.15', 'v2.14', 'v2.9']
+    assert admin.get('/versions').json()['versions'][0]['status'] == 'CURRENT'
+
+
+def test_a_fill_whose_worker_was_killed_is_never_served_nor_left_behind(
+        tmp_path_factory):
+    workdir = tmp_path_factory.mktemp('killed')
+    cache_dir = str(workdir / 'cache')
+    with deployment_fixture.running(workdir, api_extra={'DEFAULT': {
+            'image_cache_dir': cache_dir}}) as glance, glance.client() as admin:
+        glance.cache_dir = cache_dir
+        data = os.urandom(64 * MIB)
+        image_id = _image(admin, data)
+        incomplete = os.path.join(cache_dir, 'incomplete')
+        with admin.get('/v2/images/%s/file' % image_id, stream=True) as response:
+            assert len(next(response.iter_content(MIB))) == MIB
+            wait_until(lambda: os.listdir(incomplete), 10, message='a fill')
+            for worker in api_workers(glance):
+                os.kill(worker, signal.SIGKILL)
+        wait_until(lambda: len(api_workers(glance)) == 2, 30, message='new workers')
+        (dead,) = os.listdir(incomplete)
+        # Until the reservation may be taken over, downloads stream from the store.
+        assert admin.get('/v2/images/%s/file' % image_id).content == data
+        assert not _is_cached(glance, image_id)
+        time.sleep(11)
+        assert admin.get('/v2/images/%s/file' % image_id).content == data
+        wait_until(lambda: _is_cached(glance, image_id), 20, message='cached')
+        assert dead not in os.listdir(incomplete)
+        _remove_store_file(glance, image_id)
+        assert admin.get('/v2/images/%s/file' % image_id).content == data

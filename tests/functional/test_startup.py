@@ -1,0 +1,189 @@
+"""What the daemons say when they start, or refuse to: real processes, real configs."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.fixtures import deployment, processes
+from tests.functional.conftest import IMAGE_SIZE_CAP
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ETC = os.path.join(ROOT, 'etc')
+
+
+def run_daemon(module, *config_files, timeout=60):
+    """Run a daemon that is expected to stop by itself; its exit status and output."""
+    argv = [sys.executable, '-m', module]
+    for path in config_files:
+        argv += ['--config-file', str(path)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                            stdin=subprocess.DEVNULL)
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize('module, sample', [
+    ('glance_api.cmd', 'glance-api.conf'),
+    ('glance_registry.cmd', 'glance-registry.conf'),
+])
+def test_a_daemon_refuses_the_sample_placeholder_secret(module, sample):
+    status, output = run_daemon(module, os.path.join(ETC, sample))
+    assert status == 2, output
+    assert "registry_auth_secret is the placeholder 'change-me'" in output, output
+    assert 'Traceback' not in output and 'listening' not in output
+
+
+@pytest.mark.parametrize('module', ['glance_api.cmd', 'glance_registry.cmd'])
+def test_a_daemon_refuses_an_empty_secret(tmp_path, module):
+    config = tmp_path / 'empty.conf'
+    config.write_text('[DEFAULT]\nregistry_auth_secret =\n')
+    status, output = run_daemon(module, config)
+    assert status == 2, output
+    assert 'registry_auth_secret is not set' in output, output
+
+
+def test_noauth_beyond_loopback_is_a_loud_warning(tmp_path):
+    # An address of TEST-NET-1 that this host does not have: the warning comes
+    # before the bind, which then fails, so nothing listens beyond loopback.
+    config = tmp_path / 'open.conf'
+    config.write_text(processes.ini({
+        'DEFAULT': {'bind_host': '192.0.2.10', 'bind_port': processes.free_port(),
+                    'registry_auth_secret': processes.new_secret(),
+                    'workers': 1},
+        'glance_store': {'filesystem_store_datadir': str(tmp_path / 'images')}}))
+    status, output = run_daemon('glance_api.cmd', config)
+    assert status != 0, output
+    warning = [line for line in output.splitlines()
+               if 'WARNING' in line and 'UNAUTHENTICATED API ON THE NETWORK' in line]
+    assert warning, output
+    assert 'bind_host = 192.0.2.10' in warning[0]
+    assert 'a request without them is an admin' in warning[0]
+
+
+def test_noauth_on_loopback_does_not_warn(glance):
+    with open(glance.api.log_path) as f:
+        assert 'UNAUTHENTICATED' not in f.read()
+
+
+LINE = re.compile(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \d+ [A-Z]+ (\S+) ')
+
+
+def logger_names(log_path):
+    """The logger name of every line of a daemon's log (None: not our format)."""
+    with open(log_path) as f:
+        return [(LINE.match(line) or [None, None])[1] for line in f if line.strip()]
+
+
+def test_the_registry_says_listening_only_once_bound(glance):
+    with open(glance.registry.log_path) as f:
+        lines = f.read().splitlines()
+    bound = next(n for n, line in enumerate(lines) if 'Listening at:' in line)
+    listening = next(n for n, line in enumerate(lines)
+                     if 'glance-registry listening on http://127.0.0.1:%d/'
+                     % glance.registry.port in line)
+    assert bound < listening, lines
+
+
+def test_each_daemon_logs_under_its_own_logger_names(glance):
+    registry = logger_names(glance.registry.log_path)
+    api = logger_names(glance.api.log_path)
+    assert 'glance_registry.server' in registry    # gunicorn's own lines
+    assert 'glance_api.server' in api
+    assert all(name and name.startswith('glance_registry') for name in registry), \
+        registry
+    assert all(name and name.startswith(('glance_api', 'stores')) for name in api), api
+
+
+@pytest.mark.parametrize('module', ['glance_api.cmd', 'glance_registry.cmd'])
+def test_a_daemon_on_a_port_in_use_names_it_and_the_option_at_once(tmp_path, module):
+    database = tmp_path / 'glance.sqlite'
+    deployment.db_sync(str(tmp_path), 'sqlite:///%s' % database)
+    with socket.socket() as holder:
+        holder.bind(('127.0.0.1', 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        config = tmp_path / 'daemon.conf'
+        config.write_text(processes.ini({
+            'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': taken,
+                        'registry_auth_secret': processes.new_secret()},
+            'database': {'connection': 'sqlite:///%s' % database},
+            'glance_store': {'filesystem_store_datadir': str(tmp_path / 'images')}}))
+        started = time.monotonic()
+        status, output = run_daemon(module, config)
+    assert status == 2, output
+    assert ('cannot listen on 127.0.0.1:%d: Address already in use; set bind_port '
+            '(or bind_host) in [DEFAULT]' % taken) in output, output
+    assert 'listening' not in output
+    assert time.monotonic() - started < 4   # no retries
+
+
+def test_glance_all_on_a_port_in_use_names_the_flag_and_writes_nothing(tmp_path):
+    data_dir = tmp_path / 'new-data'
+    with socket.socket() as holder:
+        holder.bind(('127.0.0.1', 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        for flags, flag in ((['--registry-port', str(taken),
+                              '--port', str(processes.free_port())], '--registry-port'),
+                            (['--port', str(taken), '--registry-port',
+                              str(processes.free_port())], '--port')):
+            result = subprocess.run(
+                [os.path.join(os.path.dirname(sys.executable), 'glance-all'),
+                 '--data-dir', str(data_dir)] + flags,
+                capture_output=True, text=True, timeout=60)
+            assert result.returncode == 1
+            assert ('port %d already in use on 127.0.0.1' % taken) in result.stderr
+            assert 'choose another with %s; not starting' % flag in result.stderr
+            assert not data_dir.exists()
+
+
+def test_an_unreachable_registry_is_named_by_host_and_port(tmp_path):
+    nowhere = processes.free_port()
+    api = processes.api_daemon(str(tmp_path), nowhere, processes.new_secret(),
+                               str(tmp_path / 'images')).start()
+    try:
+        response = requests.get(api.url + '/v2/images', timeout=30)
+    finally:
+        api.stop()
+    assert response.status_code == 503
+    assert 'registry unreachable at 127.0.0.1:%d: ConnectionRefusedError' % nowhere \
+        in api.log_tail()
+
+
+@pytest.mark.parametrize('directory_exists', [False, True])
+def test_a_missing_database_says_to_run_db_sync_and_creates_nothing(
+        tmp_path, directory_exists):
+    directory = tmp_path / 'db'
+    if directory_exists:
+        directory.mkdir()
+    database = directory / 'glance.sqlite'
+    config = tmp_path / 'registry.conf'
+    config.write_text(processes.ini({
+        'DEFAULT': {'bind_port': processes.free_port(),
+                    'registry_auth_secret': processes.new_secret()},
+        'database': {'connection': 'sqlite:///%s' % database}}))
+    status, output = run_daemon('glance_registry.cmd', config)
+    assert status == 2, output
+    assert ('no database at sqlite:///%s: run `glance-manage db sync` to create it'
+            % database) in output, output
+    assert not database.exists()
+    assert directory.exists() == directory_exists
+    if directory_exists:
+        assert os.listdir(directory) == []
+
+
+def test_an_upload_over_the_image_size_cap_says_so(admin):
+    image = admin.create_image()
+    declared = admin.upload(image['id'], b'x' * (IMAGE_SIZE_CAP + 1))
+    streamed = admin.upload(image['id'], iter([b'x' * (1024 * 1024)] * 9))
+    for response in (declared, streamed):
+        assert response.status_code == 413, response.text
+        message = response.json()['message']
+        assert 'image size cap of %d bytes' % IMAGE_SIZE_CAP in message
+        assert 'quota' not in message
+    assert admin.image(image['id'])['status'] == 'queued'

@@ -1,0 +1,240 @@
+"""The cache's files and index (glance_api.data.cache.image_cache) on a real
+directory: fills, hits, the hard cap and what is never served."""
+
+import hashlib
+import os
+import threading
+import time
+
+import pytest
+
+from glance_api.data.cache import image_cache, index
+
+
+def _record(image_id, data, status='active', **changes):
+    record = {'id': image_id, 'status': status, 'size': len(data),
+              'checksum': hashlib.md5(data).hexdigest(), 'os_hash_value': 'h-' + image_id}
+    record.update(changes)
+    return record
+
+
+class _Reader:
+    """A store reader over bytes, in chunks."""
+
+    fileobj = None
+
+    def __init__(self, data, chunk=1000):
+        self.size = self.length = len(data)
+        self.offset = 0
+        self._chunks = iter([data[i:i + chunk] for i in range(0, len(data), chunk)])
+        self.closed = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._chunks)
+
+    def close(self):
+        self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return image_cache.ImageCache(str(tmp_path / 'cache'), max_size=10_000,
+                                  stall_time=3600)
+
+
+def _fill(cache, record, data):
+    fill = cache.start_fill(record)
+    assert fill is not None
+    reader = image_cache.FillingReader(_Reader(data), fill)
+    assert b''.join(reader) == data
+    reader.close()
+    return fill.wait(10)
+
+
+def _read(cache, record, offset=0, length=None):
+    reader = cache.open_cached(record, offset, record['size'] if length is None
+                               else length)
+    if reader is None:
+        return None
+    with reader:
+        return b''.join(reader)
+
+
+def test_a_streamed_image_is_cached_and_then_served_from_its_file(cache):
+    data = os.urandom(5000)
+    record = _record('a', data)
+    assert _read(cache, record) is None
+    assert _fill(cache, record, data)
+    assert _read(cache, record) == data
+    assert _read(cache, record, 100, 50) == data[100:150]
+    assert os.listdir(os.path.join(cache.directory, 'incomplete')) == []
+    counts = cache.counters.snapshot()
+    assert (counts['hits'], counts['misses'], counts['fills']) == (2, 1, 1)
+    assert counts['bytes_served'] == 5050
+    assert cache.index.cached()[0]['hits'] == 2
+
+
+def test_a_cached_copy_of_changed_deleted_or_deactivated_data_is_not_served(cache):
+    data = os.urandom(3000)
+    record = _record('a', data)
+    assert _fill(cache, record, data)
+    assert _read(cache, dict(record, status='deactivated')) is None
+    assert _read(cache, dict(record, status='deleted')) is None
+    assert _read(cache, record) == data
+    # Data changed: the copy is removed, not just skipped.
+    assert _read(cache, dict(record, checksum='0' * 32)) is None
+    assert not os.path.exists(cache.path_for('a'))
+    assert _read(cache, record) is None
+
+
+def test_two_fills_of_one_image_are_one(cache):
+    data = os.urandom(1000)
+    record = _record('a', data)
+    first = cache.start_fill(record)
+    assert first is not None
+    assert cache.start_fill(record) is None
+    first.abort()
+    assert not first.wait(10)
+    assert cache.start_fill(record) is not None
+
+
+def test_an_incomplete_or_corrupt_stream_is_never_cached(cache):
+    data = os.urandom(4000)
+    record = _record('a', data)
+    fill = cache.start_fill(record)
+    reader = image_cache.FillingReader(_Reader(data), fill)
+    next(reader)
+    reader.close()   # the client went away
+    assert not fill.wait(10)
+    assert not _fill(cache, dict(record, checksum='0' * 32), data)
+    assert _read(cache, record) is None
+    assert os.listdir(os.path.join(cache.directory, 'incomplete')) == []
+    assert not os.path.exists(cache.path_for('a'))
+    assert cache.index.used() == 0
+
+
+def test_the_cap_evicts_least_recently_used_images_before_writing(cache):
+    images = {name: os.urandom(4000) for name in 'abc'}
+    assert _fill(cache, _record('a', images['a']), images['a'])
+    assert _fill(cache, _record('b', images['b']), images['b'])
+    _read(cache, _record('a', images['a']))   # b is now the least recently used
+    fill = cache.start_fill(_record('c', images['c']))
+    # Reserved before a byte is written: b is gone already.
+    assert not os.path.exists(cache.path_for('b'))
+    assert cache.index.used() == 8000
+    fill.abort()
+    assert cache.counters.snapshot()['evictions'] == 1
+
+
+def test_an_image_larger_than_the_cap_is_not_cached(cache):
+    data = os.urandom(10_001)
+    assert cache.start_fill(_record('big', data)) is None
+    assert cache.counters.snapshot()['uncacheable'] == 1
+
+
+def test_a_file_being_read_is_not_evicted(cache):
+    images = {name: os.urandom(6000) for name in 'ab'}
+    assert _fill(cache, _record('a', images['a']), images['a'])
+    reader = cache.open_cached(_record('a', images['a']), 0, 6000)
+    assert cache.start_fill(_record('b', images['b'])) is None
+    reader.close()
+    assert cache.start_fill(_record('b', images['b'])) is not None
+
+
+def test_the_cleaner_removes_what_dead_fills_left(cache):
+    data = os.urandom(1000)
+    fill = cache.start_fill(_record('a', data))
+    # A dead writer: its lock is gone, its file and reservation remain.
+    os.close(fill._fd)
+    fill._fd = None
+    assert cache.clean(now=os.path.getmtime(cache.directory) + 120) == 1
+    assert cache.index.used() == 0
+    assert os.listdir(os.path.join(cache.directory, 'incomplete')) == []
+
+
+def test_prune_fits_a_lowered_cap(cache):
+    for name in 'ab':
+        data = os.urandom(3000)
+        assert _fill(cache, _record(name, data), data)
+    cache.max_size = 4000
+    assert cache.prune() == (1, 3000)
+    assert [entry['image_id'] for entry in cache.index.cached()] == ['b']
+
+
+def test_a_copy_of_another_size_is_not_served(cache):
+    data = os.urandom(3000)
+    record = _record('a', data, checksum=None, os_hash_value=None)
+    assert _fill(cache, record, data)
+    assert _read(cache, dict(record, size=2999)) is None
+    assert not os.path.exists(cache.path_for('a'))
+
+
+def test_the_reservation_of_a_dead_writer_is_taken_over(cache, monkeypatch):
+    data = os.urandom(1000)
+    record = _record('a', data)
+    fill = cache.start_fill(record)
+    assert cache.start_fill(record) is None   # alive
+    later = time.time() + index.TAKE_OVER_AFTER + 1
+    monkeypatch.setattr(time, 'time', lambda: later)
+    assert cache.start_fill(record) is None   # old, but its writer holds its lock
+    os.close(fill._fd)   # the writer dies: its lock goes
+    fill._fd = None
+    assert cache.start_fill(record) is not None
+
+
+def _resume(data, opened):
+    def resume(offset, length):
+        opened.append((offset, length))
+        return _Reader(data[offset:offset + length])
+    return resume
+
+
+def test_a_client_that_leaves_does_not_stop_the_fill(cache):
+    data = os.urandom(5000)
+    record, opened = _record('a', data), []
+    fill = cache.start_fill(record, _resume(data, opened))
+    reader = image_cache.FillingReader(_Reader(data), fill)
+    next(reader)
+    next(reader)
+    reader.close()   # the client went away after 2000 bytes
+    assert fill.wait(10)
+    assert opened == [(2000, 3000)]
+    assert _read(cache, record) == data
+
+
+def test_a_fill_that_falls_behind_reads_the_rest_itself(cache, monkeypatch):
+    monkeypatch.setattr(image_cache, '_MAX_PENDING', 1500)
+    data = os.urandom(5000)
+    record, opened = _record('a', data), []
+    fill = cache.start_fill(record, _resume(data, opened))
+    gate = threading.Event()
+    real_write = os.write
+    # The writer is stuck on its first chunk while the download goes on.
+    monkeypatch.setattr(image_cache.os, 'write',
+                        lambda fd, view: gate.wait() and real_write(fd, view))
+    reader = image_cache.FillingReader(_Reader(data), fill)
+    assert b''.join(reader) == data   # never waited
+    gate.set()
+    reader.close()
+    assert fill.wait(10)
+    assert opened and opened[0][0] + opened[0][1] == 5000
+    assert _read(cache, record) == data
+
+
+def test_a_prefetch_reads_the_whole_image_from_the_store(cache):
+    data = os.urandom(5000)
+    record, opened = _record('a', data), []
+    fill = cache.start_fill(record, _resume(data, opened))
+    fill.detach()
+    assert fill.wait(10)
+    assert opened == [(0, 5000)]
+    assert _read(cache, record) == data

@@ -1,0 +1,46 @@
+"""The image cache's prefetch queue in the registry (glance_registry.cache_queue),
+on every database backend."""
+
+import uuid
+
+import pytest
+
+from glance_registry.client import errors
+
+
+def test_queued_images_are_listed_oldest_first_until_removed(client, project):
+    admin = project('admin', admin=True)
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    client.queue_for_cache(admin, first)
+    entry = client.queue_for_cache(admin, second)
+    assert entry['image_id'] == second
+    queued = [e['image_id'] for e in client.list_cache_queue(admin)]
+    assert queued.index(first) < queued.index(second)
+    assert client.dequeue_from_cache(admin, first) == 1
+    assert client.dequeue_from_cache(admin, first) == 0
+    assert first not in [e['image_id'] for e in client.list_cache_queue(admin)]
+    assert client.dequeue_from_cache(admin) >= 1
+    assert client.list_cache_queue(admin) == []
+
+
+def test_queueing_again_renews_the_entry(client, project):
+    admin = project('admin', admin=True)
+    image_id = str(uuid.uuid4())
+    before = client.queue_for_cache(admin, image_id)['queued_at']
+    after = client.queue_for_cache(admin, image_id)['queued_at']
+    assert after > before
+    entries = [e for e in client.list_cache_queue(admin) if e['image_id'] == image_id]
+    assert entries == [{'image_id': image_id, 'queued_at': after}]
+    client.dequeue_from_cache(admin, image_id)
+
+
+@pytest.mark.parametrize('call', [
+    lambda client, who: client.list_cache_queue(who),
+    lambda client, who: client.queue_for_cache(who, str(uuid.uuid4())),
+    lambda client, who: client.dequeue_from_cache(who, str(uuid.uuid4())),
+    lambda client, who: client.dequeue_from_cache(who),
+])
+def test_only_admins_use_the_queue(client, project, call):
+    with pytest.raises(errors.Forbidden) as refused:
+        call(client, project())
+    assert refused.value.reason == 'admin_only'

@@ -1,0 +1,394 @@
+"""The registry guards its own invariants, whoever calls it (glance_registry.guard).
+
+A registry with the default policy, a file store, an http store behind import
+filters and property protections is called directly, with no API in front: by
+signed identities of each kind (admin, member, reader, another project's member, a
+signed service) and by real Keystone service tokens (a non-admin user with the
+``service`` and ``reader`` roles), which is how the attacks of issue 18 were made:
+
+1. a service token points its own image at another project's image file, to read
+   those bytes;
+2. a service token creates a public image owned by another project;
+3. a service token renames, protects and replaces the locations of an admin's
+   public image.
+"""
+
+import os
+import uuid
+
+import pytest
+import requests
+
+from glance_registry import client as client_module
+from glance_registry.client import errors
+from glance_registry.client import identity
+from tests.fixtures import processes
+from tests.unit.registry.conftest import sync
+
+FORMATS = {'disk_format': 'raw', 'container_format': 'bare'}
+WEB_PORT = 8
+PROTECTIONS = """
+[^x_admin_.*]
+create = admin
+read = admin
+update = admin
+delete = admin
+
+[.*]
+create = @
+read = @
+update = @
+delete = @
+"""
+
+
+def _config(workdir, datadir):
+    protections = os.path.join(workdir, 'protections.conf')
+    with open(protections, 'w') as f:
+        f.write(PROTECTIONS)
+    return {
+        'DEFAULT': {'enabled_backends': 'local:file, web:http',
+                    'property_protection_file': protections},
+        'glance_store': {'default_backend': 'local'},
+        'local': {'filesystem_store_datadir': datadir},
+        'import_filtering_opts': {'allowed_hosts': '127.0.0.1',
+                                  'allowed_ports': str(WEB_PORT)},
+    }
+
+
+class Guarded:
+    """A guarded registry daemon, a signed client of it, and its data directory."""
+
+    def __init__(self, workdir, extra=None):
+        url = 'sqlite:///%s' % os.path.join(workdir, 'guarded.sqlite')
+        sync(url)
+        self.datadir = os.path.join(workdir, 'images')
+        self.secret = processes.new_secret()
+        self.daemon = processes.registry_daemon(
+            workdir, url, self.secret,
+            extra=processes.merged(_config(workdir, self.datadir), extra)).start()
+        self.client = client_module.RegistryClient(self.daemon.url, self.secret,
+                                                   timeout=30)
+
+    def file_url(self, name):
+        return 'file://%s/%s' % (self.datadir, name)
+
+    def active_image(self, caller, **values):
+        """An active image of ``caller``'s, its data at its own file."""
+        image = self.client.create_image(caller, dict(FORMATS, **values))
+        self.client.transition_status(caller, image['id'], 'queued', 'saving')
+        return self.client.transition_status(
+            caller, image['id'], 'saving', 'active', values={'size': 4},
+            locations=[{'url': self.file_url(image['id']), 'metadata': {}}])
+
+    def close(self):
+        self.client.close()
+        self.daemon.stop()
+
+
+@pytest.fixture(scope='module')
+def guarded(tmp_path_factory):
+    registry = Guarded(str(tmp_path_factory.mktemp('guarded')))
+    yield registry
+    registry.close()
+
+
+def persona(kind, project=None):
+    project = project or 'p-%s' % uuid.uuid4().hex[:8]
+    roles = {'admin': ('admin', 'member', 'reader'), 'member': ('member', 'reader'),
+             'reader': ('reader',), 'service': ('service', 'reader')}[kind]
+    return identity.Identity('%s-user' % kind, project, roles,
+                             is_admin=kind == 'admin')
+
+
+def _status(call):
+    try:
+        call()
+    except errors.RegistryError as exc:
+        return exc.status, exc.reason
+    return 200, None
+
+
+# -- signed callers: who may do what ---------------------------------------------------
+
+# (operation, {caller kind: expected (status, reason)}); the image belongs to the
+# member's project, 'other' is a member of another project, 'service' a signed
+# identity of a service project holding the service and reader roles.
+OK = (200, None)
+DENIED = (403, 'not_permitted')
+UNSEEN = (404, 'image_not_found')
+MATRIX = [
+    ('create in own project', {'admin': OK, 'member': OK, 'reader': DENIED,
+                               'service': DENIED}),
+    ('create for another project', {'admin': OK, 'member': (403, 'not_owner'),
+                                    'reader': (403, 'not_owner'),
+                                    'service': (403, 'not_owner')}),
+    ('create public', {'admin': OK, 'member': DENIED, 'reader': DENIED,
+                       'service': DENIED}),
+    ('create community', {'admin': OK, 'member': OK, 'reader': DENIED,
+                          'service': DENIED}),
+    ('rename', {'admin': OK, 'member': OK, 'reader': DENIED, 'other': UNSEEN}),
+    ('protect', {'admin': OK, 'member': OK, 'reader': DENIED}),
+    ('make public', {'admin': OK, 'member': DENIED, 'reader': DENIED}),
+    ('give away', {'admin': OK, 'member': (403, 'not_owner'), 'reader': DENIED}),
+    ('tag', {'admin': OK, 'member': OK, 'reader': DENIED}),
+    ('set admin-only property', {'admin': OK, 'member': (403, 'property_protected')}),
+    ('upload', {'admin': OK, 'member': OK, 'reader': DENIED}),
+    ('add location', {'admin': OK, 'member': OK, 'reader': DENIED}),
+    ('replace locations', {'admin': OK, 'member': OK, 'reader': DENIED}),
+    ('deactivate', {'admin': OK, 'member': OK, 'reader': DENIED}),
+    ('delete', {'admin': OK, 'member': OK, 'reader': DENIED, 'other': UNSEEN}),
+    ('share', {'admin': OK, 'member': OK, 'reader': DENIED}),
+]
+
+
+def _operation(guarded, name, caller, project):
+    """A zero-argument call making ``name`` as ``caller`` on a new image of
+    ``project`` (made by one of its members)."""
+    client = guarded.client
+    owner = persona('member', project)
+    image_id = None
+    if not name.startswith('create'):
+        image = (guarded.active_image(owner) if name in ('deactivate',
+                                                         'replace locations')
+                 else client.create_image(owner, dict(FORMATS, visibility='shared')))
+        image_id = image['id']
+    calls = {
+        'create in own project': lambda: client.create_image(caller, {}),
+        'create for another project': lambda: client.create_image(
+            caller, {'owner': 'someone-else'}),
+        'create public': lambda: client.create_image(caller, {'visibility': 'public'}),
+        'create community': lambda: client.create_image(
+            caller, {'visibility': 'community'}),
+        'rename': lambda: client.update_image(caller, image_id,
+                                              values={'name': 'renamed'}),
+        'protect': lambda: client.update_image(caller, image_id,
+                                               values={'protected': True}),
+        'make public': lambda: client.update_image(caller, image_id,
+                                                   values={'visibility': 'public'}),
+        'give away': lambda: client.update_image(caller, image_id,
+                                                 values={'owner': 'someone-else'}),
+        'tag': lambda: client.add_tag(caller, image_id, 'tagged'),
+        'set admin-only property': lambda: client.update_image(
+            caller, image_id, properties={'x_admin_secret': 'v'}),
+        'upload': lambda: client.transition_status(caller, image_id, 'queued',
+                                                   'saving'),
+        'add location': lambda: client.add_location(
+            caller, image_id, guarded.file_url('placed-%s' % uuid.uuid4().hex)),
+        'replace locations': lambda: client.replace_locations(
+            caller, image_id, [{'url': guarded.file_url(image_id), 'metadata': {},
+                                'status': 'active'},
+                               {'url': guarded.file_url('copy-%s' % image_id),
+                                'metadata': {}, 'status': 'active'}]),
+        'deactivate': lambda: client.transition_status(caller, image_id, 'active',
+                                                       'deactivated'),
+        'delete': lambda: client.delete_image(caller, image_id),
+        'share': lambda: client.add_member(caller, image_id, 'friend'),
+    }
+    return calls[name], image_id
+
+
+CASES = [(name, kind, expected) for name, expected_by_kind in MATRIX
+         for kind, expected in expected_by_kind.items()]
+
+
+@pytest.mark.parametrize('name,kind,expected', CASES,
+                         ids=['%s-%s' % (name, kind) for name, kind, _ in CASES])
+def test_each_caller_gets_what_policy_gives_it(guarded, name, kind, expected):
+    project = 'p-%s' % uuid.uuid4().hex[:8]
+    caller = {'admin': persona('admin'), 'member': persona('member', project),
+              'reader': persona('reader', project), 'other': persona('member'),
+              'service': persona('service')}[kind]
+    call, image_id = _operation(guarded, name, caller, project)
+    before = guarded.client.get_image(persona('admin'), image_id) if image_id else None
+    assert _status(call) == expected
+    if expected != OK and before is not None:
+        # A refusal writes nothing.
+        assert guarded.client.get_image(persona('admin'), image_id) == before
+
+
+# -- location admission ---------------------------------------------------------------
+
+def test_locations_must_belong_to_a_store_and_name_no_other_image(guarded):
+    client = guarded.client
+    victim = guarded.active_image(persona('member'))
+    owner = persona('member')
+    image = client.create_image(owner, dict(FORMATS))
+    victim_file = guarded.file_url(victim['id'])
+    refused = {
+        # Another image's data, in every spelling of its file.
+        victim_file: (409, 'location_in_use'),
+        victim_file.replace('file://', 'file://localhost'): (409, 'location_in_use'),
+        guarded.file_url('./%s' % victim['id']): (409, 'location_in_use'),
+        guarded.file_url('x/../%s' % victim['id']): (409, 'location_in_use'),
+        guarded.file_url(victim['id'].replace('-', '%2D')): (409, 'location_in_use'),
+        guarded.file_url('%s?x' % victim['id']): (409, 'location_in_use'),
+        # No configured store holds these.
+        'file:///etc/passwd': (400, 'location_refused'),
+        'file://%s/../glance.sqlite' % guarded.datadir: (400, 'location_refused'),
+        'swift+config://ref1/glance/%s' % uuid.uuid4(): (400, 'location_refused'),
+        guarded.file_url('nul%00'): (400, 'location_refused'),
+        # Import filtering: another port, another host.
+        'http://127.0.0.1:9191/healthcheck': (400, 'location_refused'),
+        'http://169.254.169.254:%d/latest' % WEB_PORT: (400, 'location_refused'),
+    }
+    for url, expected in refused.items():
+        for call in (lambda: client.add_location(owner, image['id'], url),
+                     lambda: client.transition_status(
+                         owner, image['id'], 'queued', 'active', values={'size': 4},
+                         locations=[{'url': url, 'metadata': {}}]),
+                     lambda: client.replace_locations(
+                         owner, image['id'], [{'url': url, 'metadata': {},
+                                               'status': 'active'}])):
+            assert _status(call) == expected, url
+    assert client.get_image(owner, image['id']) == image
+    # What passes is recorded as its store spells it.
+    placed = client.add_location(owner, image['id'],
+                                 guarded.file_url('./placed-%s' % image['id']))
+    assert placed['locations'][0]['url'] == guarded.file_url('placed-' + image['id'])
+    web = 'http://127.0.0.1:%d/disk.raw' % WEB_PORT
+    assert client.add_location(owner, image['id'], web)['locations'][1]['url'] == web
+
+
+# -- the attacks, with real Keystone service tokens ------------------------------------
+
+@pytest.fixture(scope='module')
+def secured(keystone, tmp_path_factory):
+    registry = Guarded(str(tmp_path_factory.mktemp('guarded-keystone')), extra={
+        'DEFAULT': {'accept_service_tokens': 'true'},
+        'keystone_authtoken': keystone.authtoken_config()})
+    yield registry
+    registry.close()
+
+
+def _service_client(keystone, registry, roles=('service', 'reader')):
+    """A client calling with the token of a new non-admin user holding ``roles``
+    in the service project."""
+    name = 'svc-%s' % uuid.uuid4().hex[:8]
+    project = keystone.projects['service']
+    user = keystone.admin_api('POST', '/users', {'user': {
+        'name': name, 'password': 'pw-' + name, 'domain_id': 'default'}})['user']
+    for role in roles:
+        keystone.admin_api('PUT', '/projects/%s/users/%s/roles/%s' % (
+            project.id, user['id'], keystone.roles[role]))
+    token = requests.post(keystone.auth_url + '/auth/tokens', timeout=30, json={
+        'auth': {'identity': {'methods': ['password'], 'password': {'user': {
+            'name': name, 'domain': {'id': 'default'}, 'password': 'pw-' + name}}},
+            'scope': {'project': {'id': project.id}}}}).headers['X-Subject-Token']
+    return client_module.RegistryClient(registry.daemon.url, None, timeout=30,
+                                        token_provider=lambda: token), project.id
+
+
+ANY = identity.Identity('not-sent', 'not-sent')
+
+
+@pytest.mark.keystone
+def test_a_service_token_cannot_point_an_image_at_another_projects_data(
+        secured, keystone):
+    service, service_project = _service_client(keystone, secured)
+    victim = secured.active_image(persona('member'), visibility='private')
+    victim_file = secured.file_url(victim['id'])
+    # It may not create an image of its own...
+    assert _status(lambda: service.create_image(ANY, dict(FORMATS))) == DENIED
+    # ... and one its project has (made by a member) it may not activate with the
+    # victim's file, nor add that file as a location, in any spelling.
+    mine = secured.client.create_image(persona('member', service_project),
+                                       dict(FORMATS))
+    assert _status(lambda: service.transition_status(
+        ANY, mine['id'], 'queued', 'active', values={'size': 4},
+        locations=[{'url': victim_file, 'metadata': {}}])) == DENIED
+    for url in (victim_file, victim_file.replace('file://', 'file://localhost'),
+                secured.file_url('./' + victim['id'])):
+        assert _status(lambda: service.add_location(
+            ANY, mine['id'], url, transition=('queued', 'active'),
+            values={'size': 4})) == (409, 'location_in_use'), url
+    assert service.get_image(ANY, mine['id']) == mine
+    service.close()
+
+
+@pytest.mark.keystone
+def test_a_service_token_cannot_create_a_public_image_for_another_project(
+        secured, keystone):
+    service, _ = _service_client(keystone, secured)
+    victim_project = 'victim-%s' % uuid.uuid4().hex[:8]
+    for values in ({'visibility': 'public', 'owner': victim_project},
+                   {'visibility': 'public'}, {'owner': victim_project}):
+        assert _status(lambda: service.create_image(ANY, values))[0] == 403, values
+    assert secured.client.usage(persona('admin'), victim_project)[
+        'image_count_total'] == 0
+    service.close()
+
+
+@pytest.mark.keystone
+def test_a_service_token_cannot_take_over_an_admins_public_image(secured, keystone):
+    service, _ = _service_client(keystone, secured)
+    admin = persona('admin')
+    public = secured.active_image(admin, visibility='public', name='golden')
+    planted = secured.file_url('planted-%s' % uuid.uuid4().hex)
+    attacks = [
+        lambda: service.update_image(ANY, public['id'], values={'name': 'evil'}),
+        lambda: service.update_image(ANY, public['id'], values={'protected': True}),
+        lambda: service.add_tag(ANY, public['id'], 'evil'),
+        lambda: service.replace_locations(ANY, public['id'], [
+            {'url': planted, 'metadata': {}, 'status': 'active'}]),
+        lambda: service.remove_location(ANY, public['id'],
+                                        public['locations'][0]['url'],
+                                        allow_last=True),
+        lambda: service.transition_status(ANY, public['id'], 'active', 'deactivated'),
+        lambda: service.delete_image(ANY, public['id']),
+    ]
+    for attack in attacks:
+        assert _status(attack) == DENIED
+    assert secured.client.get_image(admin, public['id']) == public
+    # What upstream's policy gives the service role: reading the image and its
+    # locations, and adding a location to an image it may see.
+    assert service.get_image(ANY, public['id'])['locations'] == public['locations']
+    queued = secured.client.create_image(admin, dict(FORMATS, visibility='public'))
+    added = service.add_location(ANY, queued['id'], planted)
+    assert [location['url'] for location in added['locations']] == [planted]
+    service.close()
+
+
+@pytest.mark.keystone
+def test_a_service_token_reads_no_property_the_protections_hide(secured, keystone):
+    service, _ = _service_client(keystone, secured)
+    admin = persona('admin')
+    image = secured.active_image(admin, visibility='public')
+    secured.client.update_image(admin, image['id'], properties={
+        'x_admin_secret': 'hidden', 'os_distro': 'shown'})
+    seen = service.get_image(ANY, image['id'])
+    assert seen['properties'] == {'os_distro': 'shown'}
+    assert seen['locations'] == image['locations']
+    listed = service.list_images(ANY, [('id', image['id'])])[0]
+    assert [record['properties'] for record in listed] == [{'os_distro': 'shown'}]
+    # A signed caller (the API) gets the whole record, and filters itself.
+    assert secured.client.get_image(persona('member'), image['id'])['properties'] == {
+        'x_admin_secret': 'hidden', 'os_distro': 'shown'}
+    service.close()
+
+
+@pytest.mark.keystone
+def test_the_operators_policy_may_give_a_service_more_or_less(secured, keystone,
+                                                              tmp_path):
+    policy = tmp_path / 'policy.yaml'
+    policy.write_text('"add_image": "role:service or role:admin"\n'
+                      '"fetch_image_location": "role:admin"\n')
+    registry = Guarded(str(tmp_path), extra={
+        'DEFAULT': {'accept_service_tokens': 'true'},
+        'keystone_authtoken': keystone.authtoken_config(),
+        'oslo_policy': {'policy_file': str(policy)}})
+    try:
+        service, service_project = _service_client(keystone, registry)
+        assert service.create_image(ANY, {})['owner'] == service_project
+        # Never another project's, nor public: those are an admin's.
+        assert _status(lambda: service.create_image(
+            ANY, {'owner': 'someone-else'})) == (403, 'not_owner')
+        assert _status(lambda: service.create_image(
+            ANY, {'visibility': 'public'})) == DENIED
+        # Locations only to admins.
+        image = registry.active_image(persona('admin'), visibility='public')
+        assert image['locations']
+        assert service.get_image(ANY, image['id'])['locations'] == []
+        service.close()
+    finally:
+        registry.close()

@@ -1,0 +1,164 @@
+"""``glance-manage``'s lifecycle commands (``db purge``, ``db purge_images_table``,
+``db check``) and upstream's other spellings, run as the command, on a fresh
+database of each backend."""
+
+import datetime
+
+import pytest
+
+from glance_registry import db as db_module
+from glance_registry import models
+from glance_registry.client import errors
+from glance_registry.images import locations
+from glance_registry.images import members
+from glance_registry.images import writes
+from tests.unit.registry.conftest import ADMIN
+from tests.unit.registry.conftest import BACKEND_PARAMS
+from tests.unit.registry.conftest import manage
+from tests.unit.registry.conftest import write_database_config
+
+@pytest.fixture(params=BACKEND_PARAMS)
+def database(request, databases, tmp_path):
+    """``(db, config path)`` of a new, synced database of each backend."""
+    url = databases.create(request.param)
+    config = write_database_config(str(tmp_path), url)
+    manage(config, 'db', 'sync')
+    db = db_module.open_database(url)
+    yield db, config
+    db.close_all()
+
+
+def _image(db, status='active', deleted_days_ago=None, properties=3):
+    """An image with ``properties`` properties, two tags, a location and a member;
+    deleted (or ``pending_delete``) ``deleted_days_ago`` days ago if given."""
+    with db_module.connection(db):
+        image = writes.create_image(
+            db, ADMIN, {'disk_format': 'raw', 'container_format': 'bare',
+                        'visibility': 'shared'},
+            {'p%d' % n: 'v' for n in range(properties)}, ['a', 'b'])
+        image_id = image['id']
+        locations.add_location(db, ADMIN, image_id,
+                               {'url': 'file:///x/%s' % image_id, 'metadata': {},
+                                'status': 'active'},
+                               transition=('queued', 'active'), values={'size': 1})
+        members.add_member(db, ADMIN, image_id, 'someone')
+        if deleted_days_ago is not None:
+            when = models.utcnow() - datetime.timedelta(days=deleted_days_ago)
+            (models.Image.update(status=status, deleted=True, deleted_at=when)
+             .where(models.Image.id == image_id).execute(db))
+    return image_id
+
+
+def _children(db, image_id):
+    with db_module.connection(db):
+        return {model._meta.table_name: model.select().where(
+            model.image == image_id).count(db)
+            for model in (models.ImageProperty, models.ImageTag,
+                          models.ImageLocation, models.ImageMember)}
+
+
+def _exists(db, image_id):
+    with db_module.connection(db):
+        return models.Image.select().where(models.Image.id == image_id).exists(db)
+
+
+NONE_LEFT = {'image_properties': 0, 'image_tags': 0, 'image_locations': 0,
+             'image_members': 0}
+ALL_THERE = {'image_properties': 3, 'image_tags': 2, 'image_locations': 1,
+             'image_members': 1}
+
+
+def test_purge_removes_what_hangs_off_old_deleted_images_only(database):
+    db, config = database
+    old = _image(db, 'deleted', deleted_days_ago=40)
+    recent = _image(db, 'deleted', deleted_days_ago=10)
+    pending = _image(db, 'pending_delete', deleted_days_ago=40)
+    live = _image(db)
+    result = manage(config, 'db', 'purge', '--age_in_days', '30', '--max_rows', '-1')
+    assert _children(db, old) == NONE_LEFT
+    for kept in (recent, pending, live):
+        assert _children(db, kept) == ALL_THERE
+    # Image rows stay (db purge_images_table removes them), as upstream.
+    assert _exists(db, old)
+    assert 'image_properties: 3 rows purged' in result.stdout
+    assert 'Purged 7 rows' in result.stdout
+
+
+def test_purge_goes_in_batches_reports_progress_and_stops_at_max_rows(database):
+    db, config = database
+    image_id = _image(db, 'deleted', deleted_days_ago=40, properties=2500)
+    result = manage(config, 'db', 'purge', '--age_in_days', '30', '--max_rows', '2100')
+    assert 'image_properties: 1000 rows purged so far...' in result.stdout
+    assert 'image_properties: 2000 rows purged so far...' in result.stdout
+    assert 'image_properties: 2100 rows purged\n' in result.stdout
+    assert _children(db, image_id)['image_properties'] == 400
+    manage(config, 'db', 'purge', '--age_in_days', '30', '--max_rows', '-1')
+    assert _children(db, image_id) == NONE_LEFT
+
+
+def test_purge_images_table_removes_old_rows_and_their_ids_are_never_reused(database):
+    db, config = database
+    old = _image(db, 'deleted', deleted_days_ago=200)
+    recent = _image(db, 'deleted', deleted_days_ago=100)
+    pending = _image(db, 'pending_delete', deleted_days_ago=200)
+    result = manage(config, 'db', 'purge_images_table', '--age_in_days', '180',
+                    '--max_rows', '-1')
+    assert 'images: 1 rows purged' in result.stdout
+    assert not _exists(db, old)
+    assert _children(db, old) == NONE_LEFT
+    assert _exists(db, recent) and _exists(db, pending)
+    with db_module.connection(db):
+        assert models.PurgedImage.select().where(
+            models.PurgedImage.id == old).exists(db)
+        with pytest.raises(errors.Conflict) as refused:
+            writes.create_image(db, ADMIN, {'id': old})
+    assert refused.value.reason == 'duplicate_image'
+    assert not _exists(db, old)
+
+
+@pytest.mark.parametrize('args, message', [
+    (('--age_in_days', '-1'), 'Must supply a non-negative value for age.'),
+    (('--age_in_days', '100000'), 'Maximal age is count of days since epoch.'),
+    (('--max_rows', '-2'), 'Minimal rows limit is -1.'),
+])
+@pytest.mark.parametrize('command', ['purge', 'purge_images_table'])
+def test_purge_refuses_bounds_upstream_refuses(tmp_path, command, args, message):
+    config = write_database_config(str(tmp_path), 'sqlite:///%s/g.sqlite' % tmp_path)
+    result = manage(config, 'db', command, *args, check=False)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_db_check_says_whether_the_schema_needs_a_sync(tmp_path):
+    config = write_database_config(str(tmp_path), 'sqlite:///%s/g.sqlite' % tmp_path)
+    behind = manage(config, 'db', 'check', check=False)
+    assert behind.returncode == 3
+    assert 'not up to date' in behind.stdout and 'db sync' in behind.stdout
+    manage(config, 'db_sync', '3')
+    assert manage(config, 'db_version').stdout.strip() == '3'
+    assert manage(config, 'db', 'check', check=False).returncode == 3
+    manage(config, 'db', 'upgrade')
+    ok = manage(config, 'db', 'check')
+    assert 'Database is up to date' in ok.stdout
+
+
+@pytest.mark.parametrize('spelling', [('db', 'upgrade'), ('db', 'expand'),
+                                      ('db_upgrade',), ('db_sync',),
+                                      ('db', 'sync', '--version', 'heads')])
+def test_upstream_spellings_of_sync_build_the_whole_schema(tmp_path, spelling):
+    config = write_database_config(str(tmp_path), 'sqlite:///%s/g.sqlite' % tmp_path)
+    manage(config, *spelling)
+    assert manage(config, 'db', 'check').returncode == 0
+    for step in ('migrate', 'contract'):
+        assert 'Nothing to %s' % step in manage(config, 'db', step).stdout
+
+
+def test_upstream_one_word_metadef_commands(tmp_path):
+    url = 'sqlite:///%s/g.sqlite' % tmp_path
+    config = write_database_config(str(tmp_path), url)
+    manage(config, 'db_sync')
+    assert '32 namespaces loaded' in manage(config, 'db_load_metadefs').stderr
+    (tmp_path / 'out').mkdir()
+    manage(config, 'db_export_metadefs', '--path', str(tmp_path / 'out'))
+    assert len(list((tmp_path / 'out').iterdir())) == 32
+    assert '32 namespaces deleted' in manage(config, 'db_unload_metadefs').stderr
