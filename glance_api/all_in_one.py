@@ -1,7 +1,8 @@
 """``glance-all``: the registry and the API together, on the embedded default.
 
     glance-all [--data-dir ./data] [--host 127.0.0.1] [--port 9292]
-               [--registry-port 9191] [--config-file FILE ...]
+               [--registry-port 9191] [--cert-file PEM --key-file KEY [--ca-file CA]]
+               [--config-file FILE ...]
 
 Everything lives under the data directory: the SQLite database (created or upgraded
 on start), the file store's images, the registry's shared secret and the generated
@@ -18,8 +19,10 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import requests
+from urllib3.exceptions import InsecureRequestWarning
 
 from glance_registry import process
 
@@ -38,6 +41,13 @@ def _parse_args(argv):
                         help='API port (default 9292).')
     parser.add_argument('--registry-port', type=int, default=9191,
                         help='Registry port, on 127.0.0.1 (default 9191).')
+    parser.add_argument('--cert-file',
+                        help='Serve the API over HTTPS with this certificate (PEM); '
+                             'the API\'s cert_file.')
+    parser.add_argument('--key-file', help='The private key of --cert-file.')
+    parser.add_argument('--ca-file',
+                        help='Require API clients to present a certificate this CA '
+                             'signed; the API\'s ca_file.')
     parser.add_argument('--config-file', action='append', default=[],
                         help='Extra config file read by both daemons after the '
                              'generated one; repeatable.')
@@ -133,8 +143,13 @@ def main(argv=None):
     _write_config(registry_conf, {
         'DEFAULT': dict(common, bind_host='127.0.0.1', bind_port=args.registry_port),
         'database': {'connection': database}, 'glance_store': store})
+    # TLS on the API only: the registry listens on loopback, on this host.
+    api_tls = {name: os.path.abspath(value) for name, value in (
+        ('cert_file', args.cert_file), ('key_file', args.key_file),
+        ('ca_file', args.ca_file)) if value}
+    scheme = 'https' if api_tls else 'http'
     _write_config(api_conf, {
-        'DEFAULT': dict(common, bind_host=args.host, bind_port=args.port),
+        'DEFAULT': dict(common, bind_host=args.host, bind_port=args.port, **api_tls),
         'glance_store': store})
     extra = [arg for path in args.config_file
              for arg in ('--config-file', os.path.abspath(path))]
@@ -180,11 +195,12 @@ def main(argv=None):
                              '--config-file', api_conf] + extra)
         children.append(api)
         host = '[%s]' % args.host if ':' in args.host else args.host
-        if _wait_healthy('http://%s:%d/versions'
-                         % ('127.0.0.1' if args.host in ('0.0.0.0', '::') else host,
+        if _wait_healthy('%s://%s:%d/versions'
+                         % (scheme,
+                            '127.0.0.1' if args.host in ('0.0.0.0', '::') else host,
                             args.port), api):
-            LOG.info('ready: Images API v2 at http://%s:%d/ (registry on '
-                     '127.0.0.1:%d); Ctrl-C stops', host, args.port,
+            LOG.info('ready: Images API v2 at %s://%s:%d/ (registry on '
+                     '127.0.0.1:%d); Ctrl-C stops', scheme, host, args.port,
                      args.registry_port)
         # Run until either daemon exits (or a signal stops both).
         while all(child.poll() is None for child in children):
@@ -232,8 +248,14 @@ def _wait_healthy(url, process, timeout=60):
         if process.poll() is not None:
             return False
         try:
-            if requests.get(url, timeout=2).status_code < 500:
-                return True
+            # Only whether it answers: its certificate is the operator's to check.
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', InsecureRequestWarning)
+                if requests.get(url, timeout=2, verify=False).status_code < 500:
+                    return True
+        except requests.exceptions.SSLError:
+            # A client certificate is required (ca_file): TLS itself is up.
+            return True
         except requests.RequestException:
             pass
         time.sleep(0.2)

@@ -17,7 +17,8 @@ from glance_api import notifications
 from glance_api.access import context, policy, protections, quotas
 from glance_api.data import import_filtering, runner, staging, store_data
 from glance_api.data.cache import housekeeping, image_cache
-from glance_api.http import auth, errors, healthcheck, keepalive, route_rules
+from glance_api.http import (auth, cors, errors, healthcheck, keepalive, proxy,
+                             route_rules)
 from glance_api.images import schemas
 from glance_api.services import Services
 from glance_api.v2 import messages, routes, versions
@@ -82,9 +83,14 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
         functools.partial(versions.VersionNegotiation, conf=conf)])
     wsgi_app = healthcheck.Healthcheck(wsgi_app, conf, registry)
     wsgi_app = metrics.Endpoint(wsgi_app)
+    # Preflights are answered before authentication; every answer, a 401 too,
+    # says which origins may read it.
+    wsgi_app = cors.CORS(wsgi_app, conf)
     # Outermost: whoever answers (a 401 from the auth layer too) may leave a body
     # unread on a keep-alive connection.
-    app.wsgi_app = keepalive.KeepAliveGuard(wsgi_app)
+    wsgi_app = keepalive.KeepAliveGuard(wsgi_app)
+    # Before anything reads the request's URL.
+    app.wsgi_app = proxy.wrap(wsgi_app, conf)
     return app
 
 

@@ -4,12 +4,14 @@
 """
 
 import logging
+import ssl
 import sys
 
 import stores
 from glance_api import app, opts
 from glance_api.access import policy, protections
 from glance_registry import process
+from glance_registry.client import RegistryClient
 
 LOG = logging.getLogger('glance_api')
 
@@ -25,6 +27,12 @@ def _serve(conf):
                                  'the same secret in glance-api.conf and '
                                  'glance-registry.conf.')
     warn_if_open_to_all(conf)
+    try:
+        # The registry client's TLS files are read now, not in every worker.
+        RegistryClient.from_config(conf).close()
+    except (ValueError, OSError, ssl.SSLError) as exc:
+        raise process.Refused('registry client configuration error: %s'
+                              % exc) from None
     try:
         # Fail here, before forking workers, if a store is misconfigured.
         store_set = stores.StoreSet.from_config(conf, probe=conf.probe_stores_on_start)

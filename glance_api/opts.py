@@ -15,7 +15,7 @@ from glance_api.data import (conversion, import_filtering, imports, inspection,
                              locations, remote_glance, runner, scrubbing, staging,
                              store_data)
 from glance_api.data.cache import housekeeping, image_cache
-from glance_api.http import healthcheck
+from glance_api.http import cors, healthcheck, json_body, proxy
 from glance_registry import client, metrics, process
 from glance_registry.client import list_params, vocabulary
 
@@ -85,6 +85,9 @@ def register_opts(conf):
     staging.register_opts(conf)
     notifications.register_opts(conf)
     metrics.register_opts(conf)
+    json_body.register_opts(conf)
+    proxy.register_opts(conf)
+    cors.register_opts(conf)
 
 
 def list_opts():
@@ -113,4 +116,6 @@ def list_opts():
         ('DEFAULT', process.logging_opts() + notifications.notification_opts),
         *notifications.list_opts(),
         (metrics.GROUP, metrics.metrics_opts),
+        (json_body.GROUP, json_body.body_opts + proxy.proxy_opts),
+        (cors.GROUP, cors.cors_opts()),
     ]

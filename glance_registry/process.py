@@ -24,7 +24,9 @@ Part of the contract half: it imports nothing of the registry daemon.
 import ipaddress
 import logging
 import multiprocessing
+import resource
 import socket
+import ssl
 import sys
 
 from gunicorn import glogging
@@ -35,6 +37,8 @@ from oslo_log import _options as oslo_log_options
 from oslo_log import log as oslo_log
 
 from glance_registry import metrics
+
+from glance_registry import header_gate
 
 #: Every line a daemon logs, gunicorn's included: the logger's name says which
 #: daemon (and which part of it) speaks.
@@ -49,6 +53,13 @@ EXIT_REFUSED = 2
 
 class Refused(Exception):
     """The daemon cannot start; the message says why, in one line."""
+
+
+#: Connections one worker process holds at most.
+WORKER_CONNECTIONS = 4096
+
+#: gunicorn's longest request line (its ``limit_request_line`` cannot be more).
+MAX_REQUEST_LINE = 8190
 
 
 def server_opts(default_host, default_port, default_threads):
@@ -67,10 +78,36 @@ def server_opts(default_host, default_port, default_threads):
         cfg.IntOpt('threads', default=default_threads, min=1,
                    help='Request threads per worker process.'),
         cfg.IntOpt('client_socket_timeout', default=900, min=1,
-                   help='Seconds a worker may wait on a silent client before it '
-                        'drops the connection.'),
+                   help='Timeout for client connections\' socket operations: once '
+                        'a request thread has a request, a client that sends or '
+                        'reads nothing for this many seconds is dropped and the '
+                        'thread freed.'),
+        cfg.IntOpt('client_header_timeout', default=20, min=1,
+                   help='Seconds a client has to send a whole request head (of '
+                        'its first byte; of the connection, for a new one); then '
+                        'it gets 408 and the connection is closed. Heads are read '
+                        'off the request threads, so slow clients never hold '
+                        'one (docs/performance.rst).'),
         cfg.IntOpt('keepalive_timeout', default=75, min=0,
                    help='Seconds an idle keep-alive connection stays open.'),
+        cfg.IntOpt('max_header_line', default=16384, min=1024,
+                   help='Maximum line size of message headers to be accepted. '
+                        'max_header_line may need to be increased when using large '
+                        'tokens (typically those generated when keystone is '
+                        'configured to use PKI tokens with big service catalogs). '
+                        'The request line (method, path and query) is limited to '
+                        'the smaller of this and 8190 bytes (gunicorn\'s most).'),
+        cfg.StrOpt('cert_file',
+                   help='Certificate file to use when starting the server securely '
+                        '(PEM; the chain after the certificate). With key_file, '
+                        'the server speaks only HTTPS.'),
+        cfg.StrOpt('key_file',
+                   help='Private key file to use when starting the server '
+                        'securely.'),
+        cfg.StrOpt('ca_file',
+                   help='CA certificate file to use to verify connecting clients: '
+                        'when set, every client must present a certificate it '
+                        'signed (TLS client authentication).'),
         cfg.StrOpt('log_level', default='INFO', ignore_case=True,
                    choices=['DEBUG', 'INFO', 'WARNING', 'ERROR'],
                    help='Log level of the daemon\'s own messages (any case); '
@@ -304,20 +341,35 @@ def serve(factory, conf, name, log):
                                                    problem))
 
     def when_ready(server):
-        log.info('%s listening on http://%s:%d/ with %d worker(s) x %d thread(s)',
-                 name, _bracket(conf.bind_host), conf.bind_port, conf.workers,
+        log.info('%s listening on %s://%s:%d/ with %d worker(s) x %d thread(s)',
+                 name, 'https' if conf.cert_file else 'http',
+                 _bracket(conf.bind_host), conf.bind_port, conf.workers,
                  conf.threads)
 
     settings = {
         'bind': ['%s:%d' % (_bracket(conf.bind_host), conf.bind_port)],
         'workers': conf.workers,
         'threads': conf.threads,
-        # gthread: one request per thread, sendfile for file responses, and a
-        # heartbeat that keeps running while a thread streams a long upload.
-        'worker_class': 'gthread',
+        # gthread (one request per thread, sendfile for file responses, and a
+        # heartbeat that keeps running while a thread streams a long upload),
+        # with request heads read off the threads (glance_registry.header_gate).
+        'worker_class': type('HeaderGateWorker', (header_gate.HeaderGateWorker,), {
+            'header_timeout': float(conf.client_header_timeout),
+            'socket_timeout': float(conf.client_socket_timeout)}),
+        # Connections a worker holds at once (waiting heads and idle keep-alive
+        # ones cost a socket each, no thread).
+        'worker_connections': WORKER_CONNECTIONS,
         'timeout': conf.client_socket_timeout,
         'graceful_timeout': 30,
         'keepalive': conf.keepalive_timeout,
+        # A longer line is answered 400 before the request reaches the app.
+        'limit_request_line': min(conf.max_header_line, MAX_REQUEST_LINE),
+        'limit_request_field_size': conf.max_header_line,
+        # Proxy headers are trusted only as [oslo_middleware]
+        # enable_proxy_headers_parsing says (glance_api.http.proxy), never because
+        # the peer is on loopback (gunicorn's default trusts X-Forwarded-Proto
+        # and SCRIPT_NAME headers from 127.0.0.1).
+        'forwarded_allow_ips': '',
         'proc_name': name,
         'accesslog': None,
         'errorlog': '-',
@@ -330,6 +382,8 @@ def serve(factory, conf, name, log):
         # several daemons on one host would fight over.
         'control_socket_disable': True,
     }
+    settings.update(tls_settings(conf))
+    _raise_open_files_limit(conf.workers * WORKER_CONNECTIONS + 1024)
     app = _Gunicorn(factory, {k: v for k, v in settings.items()
                               if k in _known_settings()})
     try:
@@ -341,6 +395,44 @@ def serve(factory, conf, name, log):
         app.run()
     finally:
         cleanup()
+
+
+def _raise_open_files_limit(wanted):
+    """Raise this process's soft limit of open files towards ``wanted`` (as far as
+    the hard limit allows; workers inherit it): systemd's default soft limit,
+    1024, is less than the connections one worker may hold."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def tls_settings(conf):
+    """gunicorn's TLS settings for ``cert_file``, ``key_file`` and ``ca_file``
+    (none without a certificate); ``Refused`` for an incomplete or unusable set,
+    before any worker starts (gunicorn would fail in every worker instead)."""
+    if not (conf.cert_file or conf.key_file):
+        if conf.ca_file:
+            raise Refused('ca_file is set but cert_file and key_file are not: '
+                          'client certificates are verified only over TLS')
+        return {}
+    if not (conf.cert_file and conf.key_file):
+        raise Refused('When running server in SSL mode, you must specify both a '
+                      'cert_file and key_file option value in your configuration '
+                      'file')
+    try:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(conf.cert_file, conf.key_file)
+        if conf.ca_file:
+            context.load_verify_locations(conf.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise Refused('TLS configuration error (cert_file %s, key_file %s, ca_file '
+                      '%s): %s' % (conf.cert_file, conf.key_file, conf.ca_file,
+                                   exc)) from None
+    settings = {'certfile': conf.cert_file, 'keyfile': conf.key_file}
+    if conf.ca_file:
+        settings.update(ca_certs=conf.ca_file, cert_reqs=ssl.CERT_REQUIRED)
+    return settings
 
 
 def bind_problem(host, port):

@@ -231,3 +231,13 @@ def enforce(ctx, action, image=None, target=None):
     if not allowed(services().policy, ctx, action, image, target):
         raise errors.Forbidden('You are not authorized to complete %s action.'
                                % action)
+
+
+def enforce_any(ctx, actions, image=None):
+    """Raise ``errors.Forbidden`` (naming the first of ``actions``) unless ``ctx``
+    may do at least one of them on ``image``: the check a request passes before its
+    body is read, when which rule applies depends on the body (a JSON patch)."""
+    enforcer = services().policy
+    if not any(allowed(enforcer, ctx, action, image) for action in actions):
+        raise errors.Forbidden('You are not authorized to complete %s action.'
+                               % actions[0])

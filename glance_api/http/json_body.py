@@ -1,16 +1,43 @@
-"""Reading request bodies: JSON documents and their media types."""
+"""Reading request bodies: JSON documents, their media types and their size limit.
+
+Every JSON body is limited to ``[oslo_middleware] max_request_body_size`` (the name
+and default of upstream's ``sizelimit`` middleware, which applies it to every body;
+here image data is not a JSON body and is bounded by ``image_size_cap`` instead). A
+longer body is refused with 413 before it is read: at once when its
+``Content-Length`` says so, after one byte more than the limit when it is chunked.
+The rest is never read into memory (``glance_api.http.keepalive`` closes the
+connection rather than read megabytes it would throw away). Views check what they
+can without the body (the policy rules that do not depend on it) before calling
+``parse``.
+"""
 
 import orjson
 from flask import request
+from oslo_config import cfg
 
 from glance_api.http import errors
+from glance_api.services import services
 
 JSON_TYPES = ('application/json',)
+
+GROUP = 'oslo_middleware'
+
+#: oslo.middleware's own definition (``oslo_middleware.sizelimit.OPTS``), repeated
+#: so that the option reads the same whether or not that middleware is loaded.
+body_opts = [
+    cfg.IntOpt('max_request_body_size', default=114688, min=1,
+               help='The maximum body size for each request, in bytes.'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(body_opts, group=GROUP)
 
 
 def parse(media_types=JSON_TYPES, accept_patch=None, max_bytes=None):
     """The request's JSON document; 415 for another media type, 400 if malformed,
-    413 if longer than ``max_bytes`` (if given: then no more is read)."""
+    413 if longer than ``max_bytes`` (default ``max_request_body_size``; no more
+    than one byte past it is read)."""
     media_type = request.mimetype
     if media_type not in media_types and not (media_type == '' and
                                               media_types == JSON_TYPES):
@@ -19,15 +46,12 @@ def parse(media_types=JSON_TYPES, accept_patch=None, max_bytes=None):
             'Unsupported Content-Type %s; expected %s'
             % (media_type or '(none)', ' or '.join(media_types)), headers=headers)
     if max_bytes is None:
-        data = request.get_data(cache=False)
-    else:
-        if (request.content_length or 0) > max_bytes:
-            raise errors.TooLarge('The request body is larger than %d bytes.'
-                                  % max_bytes)
-        data = _read_at_most(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise errors.TooLarge('The request body is larger than %d bytes.'
-                                  % max_bytes)
+        max_bytes = services().conf.oslo_middleware.max_request_body_size
+    if (request.content_length or 0) > max_bytes:
+        raise _too_large(max_bytes)
+    data = _read_at_most(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise _too_large(max_bytes)
     if not data:
         raise errors.BadRequest('Request body is empty; a JSON document is required.')
     try:
@@ -40,6 +64,11 @@ def parse(media_types=JSON_TYPES, accept_patch=None, max_bytes=None):
         raise errors.BadRequest('The JSON document is nested more than %d levels '
                                 'deep.' % MAX_DEPTH)
     return document
+
+
+def _too_large(max_bytes):
+    return errors.TooLarge('Request is too large: the JSON body is larger than '
+                           'max_request_body_size (%d bytes).' % max_bytes)
 
 
 def _read_at_most(size):

@@ -15,7 +15,7 @@ from glance_api import notifications
 from glance_api.access import attributes, policy
 from glance_api.data import (imports, locations, staging, store_acls, store_data,
                              verification)
-from glance_api.http import errors, json_body, responses
+from glance_api.http import errors, json_body, proxy, responses
 from glance_api.images import lookup, patch
 from glance_api.images import notifications as payloads
 from glance_api.services import services
@@ -56,6 +56,10 @@ def create_image():
     a visibility/owner the caller may not set, 409 duplicate id, 415 not JSON.
     """
     ctx = g.context
+    if not ctx.is_admin:
+        # Before the body is read: a non-admin creates images for its own project
+        # only (checked again below with the owner the body names).
+        policy.enforce(ctx, 'add_image', {'owner': ctx.project_id})
     document = json_body.parse()
     if not isinstance(document, dict):
         raise errors.BadRequest('The request body must be a JSON object.')
@@ -84,7 +88,7 @@ def create_image():
         quota=services().quotas.for_image_write(creating=True, owner=owner),
         request_id=g.request_id)
     notifications.notify(ctx, 'image.create', payloads.image(record))
-    headers = {'Location': '/v2/images/%s' % record['id']}
+    headers = {'Location': proxy.location('/v2/images/%s' % record['id'])}
     methods = [method for method in imports.METHODS
                if method in services().conf.enabled_import_methods]
     if methods:
@@ -157,6 +161,10 @@ def show_image(image_id):
     return _image_response(record)
 
 
+#: The rules a JSON patch's changes are checked with: attributes, then locations.
+_PATCH_RULES = ('modify_image', 'set_image_location', 'delete_image_location')
+
+
 def update_image(image_id):
     """Apply a JSON patch (``application/openstack-images-v2.1-json-patch`` or 2.0).
 
@@ -168,10 +176,13 @@ def update_image(image_id):
     413 over a quota, 415 media type.
     """
     ctx = g.context
+    record = lookup.load_image(image_id)
+    # Before the body is read: a caller who may make no change at all is refused
+    # without reading it (each change is checked with its own rule below).
+    policy.enforce_any(ctx, _PATCH_RULES, record)
     changes = patch.parse(json_body.parse(patch.MEDIA_TYPES,
                                            accept_patch=patch.MEDIA_TYPES),
                           request.mimetype)
-    record = lookup.load_image(image_id)
     visibility = record['visibility']
     location_changes, changes = patch.split_locations(changes)
     update = None

@@ -35,10 +35,11 @@ def add_location(image_id):
     404, 409 image not ``queued`` or URL in use by another image, 413 over
     ``image_location_quota`` (or, without hashing, the storage quota), 415.
     """
-    body = json_body.parse()
-    url, expected = locations.parse_new_location(body)
+    # Authorised before the body is read.
     record = lookup.load_image(image_id)
     policy.enforce(g.context, 'add_image_location', record)
+    body = json_body.parse()
+    url, expected = locations.parse_new_location(body)
     if record['status'] != 'queued':
         raise errors.Conflict("It's not allowed to add locations if image status is "
                               "%s." % record['status'])

@@ -56,6 +56,9 @@ def add_member(image_id):
     400 malformed body, 403 not the owner or not ``shared``, 409 already a member,
     413 over ``image_member_quota``.
     """
+    # Authorised before the body is read.
+    record = _shared_image(image_id)
+    policy.enforce(g.context, 'add_member', record)
     document = json_body.parse()
     member_id = document.get('member') if isinstance(document, dict) else None
     if not isinstance(member_id, str) or not member_id or len(member_id) > 255 or \
@@ -65,8 +68,6 @@ def add_member(image_id):
         # Unlike upstream: such a member could never be shown, updated or removed
         # (its URL, /members/<id>, would not reach it).
         raise errors.BadRequest('A member id cannot contain "/".')
-    record = _shared_image(image_id)
-    policy.enforce(g.context, 'add_member', record)
     member = services().registry.add_member(
         g.context.identity, image_id, member_id,
         max_members=services().conf.image_member_quota, request_id=g.request_id)
@@ -90,13 +91,14 @@ def show_member(image_id, member_id):
 
 def update_member(image_id, member_id):
     """Accept, reject or reset a membership; only that member (or an admin)."""
+    # Authorised before the body is read.
+    record = _shared_image(image_id)
+    _get_member(image_id, member_id)
+    policy.enforce(g.context, 'modify_member', target=_target(record, member_id))
     document = json_body.parse()
     status = document.get('status') if isinstance(document, dict) else None
     if status not in STATUSES:
         raise errors.BadRequest('Status must be one of %s.' % ', '.join(STATUSES))
-    record = _shared_image(image_id)
-    _get_member(image_id, member_id)
-    policy.enforce(g.context, 'modify_member', target=_target(record, member_id))
     member = services().registry.update_member(g.context.identity, image_id,
                                                member_id, status,
                                                request_id=g.request_id)

@@ -41,7 +41,17 @@ client_opts = [
     cfg.StrOpt('registry_client_protocol', default='http', choices=['http', 'https'],
                help='Protocol used to reach the registry.'),
     cfg.StrOpt('registry_client_ca_file',
-               help='CA bundle to verify the registry\'s certificate (https).'),
+               help='CA bundle to verify the registry\'s certificate (https); '
+                    'default: the bundle of the requests library (certifi).'),
+    cfg.StrOpt('registry_client_cert_file',
+               help='Client certificate (PEM) this process presents to a registry '
+                    'that verifies clients (its ca_file).'),
+    cfg.StrOpt('registry_client_key_file',
+               help='Private key of registry_client_cert_file.'),
+    cfg.BoolOpt('registry_client_insecure', default=False,
+                help='Do not verify the registry\'s certificate (https). Only for '
+                     'tests: anyone on the path can then read and change what the '
+                     'API sends.'),
     cfg.IntOpt('registry_client_timeout', default=60, min=1,
                help='Seconds to wait for the registry to answer one call. Calls '
                     'take milliseconds; a registry that stops answering holds an API '
@@ -59,6 +69,16 @@ def register_opts(conf):
     conf.register_opts(client_opts)
 
 
+def _client_cert(conf):
+    """``(cert, key)`` for TLS client authentication, or None; a key without a
+    certificate (or the reverse) is a configuration error."""
+    cert, key = conf.registry_client_cert_file, conf.registry_client_key_file
+    if bool(cert) != bool(key):
+        raise ValueError('registry_client_cert_file and registry_client_key_file '
+                         'go together')
+    return (cert, key) if cert else None
+
+
 @dataclasses.dataclass(frozen=True)
 class Lease:
     """A claim on a pending location: who holds it (any unique token) and for how
@@ -74,7 +94,7 @@ class RegistryClient(MetadefsClient, TasksClient):
     are ``MetadefsClient``'s, the tasks' ``TasksClient``'s."""
 
     def __init__(self, base_url, secret, timeout=600, pool_size=32, verify=True,
-                 token_provider=None, transport=None):
+                 token_provider=None, transport=None, client_cert=None):
         if not secret and token_provider is None:
             raise ValueError('a registry client needs a secret or a token provider')
         self.base_url = base_url.rstrip('/')
@@ -85,8 +105,8 @@ class RegistryClient(MetadefsClient, TasksClient):
         self._timeout = timeout
         # Anything with Transport's request(method, path, headers, body, timeout):
         # tests give one that calls a registry application in their own process.
-        self._transport = transport or http_transport.Transport(self.base_url,
-                                                                pool_size, verify)
+        self._transport = transport or http_transport.Transport(
+            self.base_url, pool_size, verify, client_cert)
 
     @classmethod
     def from_config(cls, conf):
@@ -99,7 +119,9 @@ class RegistryClient(MetadefsClient, TasksClient):
                                    conf.registry_port),
                    conf.registry_auth_secret, timeout=conf.registry_client_timeout,
                    pool_size=conf.registry_pool_size,
-                   verify=conf.registry_client_ca_file or True)
+                   verify=(not conf.registry_client_insecure
+                           and (conf.registry_client_ca_file or True)),
+                   client_cert=_client_cert(conf))
 
     def close(self):
         self._transport.close()

@@ -35,11 +35,12 @@ class Transport:
     everything else the API worker does for a ``GET /v2/images/{id}``.
     """
 
-    def __init__(self, base_url, pool_size, verify=True):
+    def __init__(self, base_url, pool_size, verify=True, client_cert=None):
         parts = urllib.parse.urlsplit(base_url)
         self._host = parts.hostname
         self._port = parts.port or (443 if parts.scheme == 'https' else 80)
-        self._tls = _tls_context(verify) if parts.scheme == 'https' else None
+        self._tls = _tls_context(verify, client_cert) \
+            if parts.scheme == 'https' else None
         self._pool_size = pool_size
         self._idle = []
         self._lock = threading.Lock()
@@ -111,13 +112,17 @@ def _still_open(sock):
         return False
 
 
-def _tls_context(verify):
+def _tls_context(verify, client_cert=None):
     """An SSL context for ``verify`` (True, False or a CA bundle path), as requests
-    reads it: True trusts requests' own bundle (certifi)."""
+    reads it: True trusts requests' own bundle (certifi); ``client_cert``, a
+    ``(cert file, key file)`` pair, is presented to a registry that asks for one."""
     if verify is False:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        return context
-    return ssl.create_default_context(
-        cafile=verify if isinstance(verify, str) else requests.certs.where())
+    else:
+        context = ssl.create_default_context(
+            cafile=verify if isinstance(verify, str) else requests.certs.where())
+    if client_cert:
+        context.load_cert_chain(*client_cert)
+    return context

@@ -11,7 +11,7 @@ import urllib.parse
 
 from flask import g, request
 
-from glance_api.http import errors, responses
+from glance_api.http import errors, proxy, responses
 from glance_api.metadefs import access, documents, notifications, parameters, schemas
 from glance_api.services import services
 
@@ -70,8 +70,8 @@ def create_namespace():
     admins), 409 the name is taken or a name is repeated in the contents.
     """
     ctx = g.context
-    body = schemas.read_body('namespace', schemas.READ_ONLY)
     access.enforce_without_namespace(ctx, 'add_metadef_namespace')
+    body = schemas.read_body('namespace', schemas.READ_ONLY)
     for key, rule in _CONTENT_RULES:
         if body.get(key):
             access.enforce_without_namespace(ctx, rule)
@@ -92,7 +92,8 @@ def create_namespace():
     notifications.emit(ctx, 'metadef_namespace.create', document,
                        document['namespace'])
     return responses.json(document, status=201,
-                          headers={'Location': documents.location(record['namespace'])})
+                          headers={'Location': proxy.location(
+                              documents.location(record['namespace']))})
 
 
 def _only(item, members):

@@ -1,0 +1,232 @@
+"""A gunicorn worker that reads request heads in its event loop, off the threads.
+
+gunicorn's ``gthread`` worker hands a connection to a request thread as soon as its
+first byte arrives; the thread then reads the head with a blocking socket and no
+deadline. Forty clients that send a head a byte at a time held every thread of a
+2 x 16 API for as long as they liked (``docs/performance.rst``).
+``HeaderGateWorker`` is ``gthread`` with one change: a connection reaches a thread
+only once its whole request head is in memory.
+
+- The event loop (the worker's main thread, the one that already waits on idle
+  keep-alive connections) reads what each connection sends, without blocking, until
+  the head ends (an empty line), and only then queues it for a thread, its bytes
+  handed to gunicorn's parser.
+- A head must be complete within ``client_header_timeout`` seconds of its first
+  byte (of the accept, for a new connection); after that the connection gets
+  ``408`` and is closed. A waiting connection costs a socket and a few bytes,
+  never a thread.
+- A head longer than gunicorn's limits (``max_header_line``) goes to a thread at
+  once, where the parser refuses it (``431``/``400``).
+- Over TLS the handshake is driven in the event loop too, under the same deadline.
+
+Once a thread has the request, its socket reads and writes time out after
+``client_socket_timeout`` seconds (upstream's meaning of that option): a client
+that stops sending its body or reading the answer frees the thread then.
+
+Part of the contract half (both daemons serve through it); it imports nothing of
+the registry daemon.
+"""
+
+import errno
+import functools
+import selectors
+import socket
+import ssl
+import time
+
+from gunicorn import sock as gunicorn_sock
+from gunicorn import http
+from gunicorn.workers import gthread
+
+#: What the worker answers a head that did not arrive in time.
+_TIMED_OUT = (b'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n'
+              b'Content-Length: 0\r\n\r\n')
+_READ_SIZE = 65536
+
+
+class HeaderGateWorker(gthread.ThreadWorker):
+    """``gthread``, with request heads gathered in the event loop (see module)."""
+
+    #: Set by ``glance_registry.process.serve`` from the daemon's options.
+    header_timeout = 30.0
+    socket_timeout = None
+
+    def init_process(self):
+        # Connections sending a head, oldest first (every head gets the same
+        # timeout, so this is the order of their deadlines); a dict, for removal
+        # in constant time.
+        self.gated = {}
+        # One context per worker (gunicorn builds one per connection).
+        self.tls_context = None
+        if self.cfg.is_ssl:
+            self.tls_context = gunicorn_sock.ssl_context(self.cfg)
+            self.tls_context.sslsocket_class = _DeadlineSSLSocket
+        self.max_head = (self.cfg.limit_request_fields or 100) * (
+            (self.cfg.limit_request_field_size or 8190) + 2) + \
+            (self.cfg.limit_request_line or 8190) + 4
+        super().init_process()
+
+    # -- connections arrive -----------------------------------------------------
+
+    def accept(self, listener):
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED,
+                                 errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        client_sock = _DeadlineSocket.adopt(client_sock, self.socket_timeout)
+        conn = gthread.TConn(self.cfg, client_sock, client_addr,
+                             listener.getsockname())   # now non-blocking
+        if self.tls_context is not None:
+            conn.sock = self.tls_context.wrap_socket(
+                client_sock, server_side=True, do_handshake_on_connect=False,
+                suppress_ragged_eofs=self.cfg.suppress_ragged_eofs)
+            conn.sock.deadline = self.socket_timeout
+            conn.handshaken = False
+        else:
+            conn.handshaken = True
+        self._gate(conn)
+
+    def on_client_socket_readable(self, conn, client):
+        """A kept-alive connection sends its next request: gather its head."""
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self._gate(conn)
+
+    def enqueue_req(self, conn):
+        """Give a connection to a thread: only with its head (``_dispatch``). A
+        kept-alive connection whose client pipelined the start of its next
+        request comes here straight from ``finish_request``: gather the rest."""
+        if getattr(conn, 'head_ready', False):
+            conn.head_ready = False
+            return super().enqueue_req(conn)
+        return self._gate(conn, conn.parser.unreader.take_buffered()
+                          if conn.parser is not None else b'')
+
+    def _gate(self, conn, start=b''):
+        conn.head = bytearray(start)
+        conn.head_deadline = time.monotonic() + self.header_timeout
+        if _head_ends(conn.head) or len(conn.head) > self.max_head:
+            return self._dispatch(conn, gated=False)
+        conn.sock.setblocking(False)
+        self.gated[conn] = None
+        self.poller.register(conn.sock, selectors.EVENT_READ,
+                             functools.partial(self._on_head_bytes, conn))
+        # Read now what has arrived (a kept-alive connection woke us with its next
+        # request; clients send theirs right after connecting) rather than after
+        # another turn of the loop. This also takes the decrypted bytes a TLS
+        # socket may hold, which never wake the poller.
+        self._on_head_bytes(conn, conn.sock)
+        return None
+
+    # -- heads are read ----------------------------------------------------------
+
+    def _on_head_bytes(self, conn, _sock):
+        try:
+            if not conn.handshaken:
+                conn.sock.do_handshake()
+                conn.handshaken = True
+            while True:
+                data = conn.sock.recv(_READ_SIZE)
+                if not data:
+                    return self._drop(conn)   # the client went away
+                conn.head += data
+                if _head_ends(conn.head, len(conn.head) - len(data)) or \
+                        len(conn.head) > self.max_head:
+                    return self._dispatch(conn)
+                if not _tls_pending(conn.sock):
+                    return None
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError,
+                InterruptedError):
+            return None
+        except (OSError, ValueError):
+            return self._drop(conn)
+
+    def _dispatch(self, conn, gated=True):
+        """The head is in: a thread takes the connection from here."""
+        if gated:
+            self._ungate(conn)
+        if conn.parser is None:
+            conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
+        conn.parser.unreader.unread(bytes(conn.head))
+        conn.head = None
+        # handle() skips its wait for data and its set-up (both done here).
+        conn.initialized = conn.data_ready = conn.head_ready = True
+        self.enqueue_req(conn)
+
+    def _drop(self, conn, answer=None):
+        self._ungate(conn)
+        if answer:
+            try:
+                conn.sock.send(answer)
+            except (OSError, ValueError):
+                pass
+        self.nr_conns -= 1
+        conn.close()
+
+    def _ungate(self, conn):
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        self.gated.pop(conn, None)
+
+    def murder_pending(self):
+        """Also close the connections whose head is late (408), and, once the
+        worker stops, every connection still sending one."""
+        super().murder_pending()
+        now = time.monotonic()
+        while self.gated:
+            oldest = next(iter(self.gated))
+            if oldest.head_deadline > now and self.alive:
+                break
+            self._drop(oldest, _TIMED_OUT)
+
+    def run(self):
+        try:
+            super().run()
+        finally:
+            while self.gated:
+                self._drop(next(iter(self.gated)))
+
+
+def _tls_pending(sock):
+    return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+
+
+def _head_ends(head, since=0):
+    """Whether ``head`` holds the empty line that ends a request head, looking
+    only at what arrived from ``since`` on (and the 3 bytes before it): a client
+    sending a byte at a time must not cost a scan of everything it sent."""
+    start = max(0, since - 3)
+    return head.find(b'\r\n\r\n', start) >= 0 or head.find(b'\n\n', start) >= 0
+
+
+class _Deadline:
+    """A socket whose blocking mode has a timeout: gthread switches a connection's
+    socket to blocking (no timeout) before a thread reads the request, and a
+    stalled client would then hold that thread for ever."""
+
+    deadline = None
+
+    def setblocking(self, flag):
+        if flag and self.deadline:
+            self.settimeout(self.deadline)
+        else:
+            super().setblocking(flag)
+
+
+class _DeadlineSocket(_Deadline, socket.socket):
+
+    @classmethod
+    def adopt(cls, sock, timeout):
+        adopted = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
+        adopted.deadline = timeout
+        return adopted
+
+
+class _DeadlineSSLSocket(_Deadline, ssl.SSLSocket):
+    pass

@@ -1,0 +1,97 @@
+"""Slow clients do not starve the daemons (``glance_registry.header_gate``): 1,000
+connections that never finish their request head (bounded, on loopback) leave a
+normal request's latency under 100 ms, and are closed with 408 after
+``client_header_timeout``."""
+
+import socket
+import statistics
+import time
+
+import pytest
+
+from tests.fixtures import deployment as deployment_fixture
+from tests.fixtures import slow_clients
+
+SLOW = 1000
+HEADER_TIMEOUT = 4
+
+
+@pytest.fixture(scope='module')
+def gated(tmp_path_factory):
+    """2 workers x 8 threads: far fewer threads than slow clients."""
+    with deployment_fixture.running(
+            tmp_path_factory.mktemp('slow'),
+            api_extra={'DEFAULT': {'client_header_timeout': HEADER_TIMEOUT}},
+            registry_extra={'DEFAULT': {'client_header_timeout': HEADER_TIMEOUT}}
+    ) as deployment:
+        yield deployment
+
+
+def test_slow_header_clients_leave_normal_requests_fast(gated):
+    with slow_clients.SlowHeaders(gated.url, SLOW, interval=0.5) as slow:
+        time.sleep(1)
+        latencies = [slow_clients.latency(gated.url) for _ in range(20)]
+        with gated.client(deployment_fixture.new_project()) as client:
+            assert client.post('/v2/images', json={'name': 'served'}).status_code == 201
+        assert slow.open_connections() == SLOW   # still held, not refused
+    assert statistics.median(latencies) < 0.1, latencies
+    assert max(latencies) < 1.0, latencies
+
+
+def test_a_head_not_finished_in_time_gets_408_and_is_closed(gated):
+    for url in (gated.url, gated.registry.url):
+        host, port = url.rsplit('/', 1)[-1].split(':')
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            started = time.monotonic()
+            sock.sendall(b'GET /versions HTTP/1.1\r\nHost: slow\r\n')
+            answer = b''
+            while True:
+                # A byte now and then: a slow client, not an idle one.
+                try:
+                    sock.sendall(b'X')
+                except OSError:
+                    break
+                sock.settimeout(0.5)
+                try:
+                    data = sock.recv(4096)
+                except socket.timeout:
+                    continue
+                except ConnectionResetError:
+                    break
+                if not data:
+                    break
+                answer += data
+            elapsed = time.monotonic() - started
+        assert answer.startswith(b'HTTP/1.1 408 '), answer
+        assert HEADER_TIMEOUT - 0.5 < elapsed < HEADER_TIMEOUT + 3
+
+
+def test_slow_connections_are_all_closed_after_the_header_timeout(gated):
+    with slow_clients.SlowHeaders(gated.url, 200, interval=0.5) as slow:
+        deadline = time.monotonic() + HEADER_TIMEOUT + 5
+        while slow.open_connections() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert slow.open_connections() == 0
+    # And the daemon serves as before.
+    assert slow_clients.latency(gated.url) < 1.0
+
+
+def test_a_pipelined_unfinished_head_is_gated_too(gated):
+    """A complete request followed, in the same packet, by the start of the next:
+    the first is answered, the second waits off the threads and gets 408."""
+    host, port = gated.url.rsplit('/', 1)[-1].split(':')
+    with socket.create_connection((host, int(port)), timeout=HEADER_TIMEOUT + 10) as sock:
+        started = time.monotonic()
+        sock.sendall(b'GET /versions HTTP/1.1\r\nHost: x\r\n\r\n'
+                     b'GET /versions HTTP/1.1\r\nHost: x\r\nX-Slow: ')
+        answers = b''
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            answers += data
+        elapsed = time.monotonic() - started
+    assert answers.startswith(b'HTTP/1.1 200 ')
+    assert answers.count(b'HTTP/1.1 ') == 2
+    assert b'HTTP/1.1 408 Request Timeout' in answers
+    assert elapsed < HEADER_TIMEOUT + 3
