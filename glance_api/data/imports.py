@@ -153,7 +153,7 @@ def start(svc, identity, record, request, request_id, task_type=TASK_TYPE,
     except BaseException:
         slot.release()
         raise
-    task_events.emit('task.create', created['task'])
+    task_events.emit(svc, 'task.create', created['task'])
     job = ImportJob(svc, created['task'], request, lease, credentials, token)
     slot.run(job.run)
     return created['task']
@@ -226,7 +226,7 @@ class ImportJob:
     # -- running ---------------------------------------------------------------------
 
     def run(self, give_up=False):
-        task_events.emit('task.run', self.task)
+        task_events.emit(self.svc, 'task.run', self.task)
         try:
             if give_up:
                 raise ImportFailed('The import was interrupted %d times (its API '
@@ -473,7 +473,7 @@ class ImportJob:
                                    % (self.image_id, exc.message))
             raise
         LOG.info('task %s: %s: %s', self.task_id, status, message)
-        task_events.emit('task.%s' % status, finished['task'])
+        task_events.emit(self.svc, 'task.%s' % status, finished['task'])
         return finished
 
     def _fail(self, message, image_gone=False):
@@ -522,7 +522,7 @@ class ImportJob:
             finished = fail(None)
         LOG.warning('task %s: image %s not imported: %s', self.task_id,
                     self.image_id, message)
-        task_events.emit('task.failure', finished['task'])
+        task_events.emit(self.svc, 'task.failure', finished['task'])
 
     def _remove_written(self):
         for store, url in self.written:

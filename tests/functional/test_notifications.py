@@ -176,6 +176,39 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
     assert refused['id'] in errors[0]['payload']
 
 
+TASK_FIELDS = {'id', 'type', 'status', 'input', 'result', 'owner', 'message',
+               'expires_at', 'created_at', 'updated_at', 'image_id', 'request_id',
+               'user_id'}
+
+
+def test_an_import_task_is_announced_from_creation_to_success(bus, tmp_path):
+    with deployment.running(tmp_path / 'glance',
+                            api_extra=_notifying(bus.topic)) as glance:
+        owner = glance.client(project='owner-project', user='owner-user')
+        image = owner.create_image(name='imported')
+        assert owner.put('/v2/images/%s/stage' % image['id'], data=os.urandom(2048),
+                         headers={'Content-Type': 'application/octet-stream'}
+                         ).status_code == 204
+        assert owner.post('/v2/images/%s/import' % image['id'], json={
+            'method': {'name': 'glance-direct'}}).status_code == 202
+        deadline = time.monotonic() + 30
+        while owner.image(image['id'])['status'] != 'active':
+            assert time.monotonic() < deadline, 'the import did not finish'
+            time.sleep(0.2)
+        tasks = [n for n in bus.received('info', 9, timeout=15)
+                 if n['event_type'].startswith('task.')]
+
+    assert [n['event_type'] for n in tasks] == ['task.create', 'task.run',
+                                                'task.success']
+    for notification in tasks:
+        payload = notification['payload']
+        assert set(payload) == TASK_FIELDS
+        assert (payload['image_id'], payload['owner'], payload['user_id'],
+                payload['type']) == (image['id'], 'owner-project', 'owner-user',
+                                     'api_image_import')
+    assert tasks[-1]['payload']['status'] == 'success'
+
+
 def test_catalog_writes_are_announced_and_disabled_ones_are_not(bus, tmp_path):
     # Upstream's old option names, still read.
     with deployment.running(tmp_path / 'glance', api_extra={'DEFAULT': {
