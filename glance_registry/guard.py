@@ -188,11 +188,11 @@ class Guard:
                                                                        canonical):
             raise errors.BadRequest('URL for location does not pass filtering: %s'
                                     % url, reason='location_refused', url=url)
-        if store.writable and _names_another_image(canonical, image_id):
+        if store.writable and vocabulary.names_another_image(canonical, image_id):
             # The store writes each image's data under its id: such a location would
             # let this image read that data, and deleting it would delete it.
-            raise errors.Conflict('The location %s is in use by another image' % url,
-                                  reason='location_in_use', url=url)
+            raise errors.Conflict('The location %s is in use by another image.'
+                                  % canonical, reason='location_in_use', url=url)
         return dict(location, url=canonical)
 
     def admit_new(self, image, new_locations):
@@ -202,16 +202,24 @@ class Guard:
                 else self.admit(image['id'], location)
                 for location in new_locations]
 
+    def exclusive_urls(self, locations):
+        """The URLs of admitted ``locations`` in stores this service writes: no other
+        live image may have a location there (the write checks it in its
+        transaction, ``data_owners.check_not_in_use``)."""
+        store_set = self._stores()
+        urls = []
+        for location in locations:
+            try:
+                store = store_set.for_location(location)
+            except stores.errors.BadLocation:
+                continue   # an image's own location from before a config change
+            if store.writable:
+                urls.append(location['url'])
+        return urls
+
     def _stores(self):
         with self._lock:
             if self._store_set is None:
                 self._store_set = stores.StoreSet.from_config(self.conf, probe=False)
             return self._store_set
 
-
-def _names_another_image(url, image_id):
-    """Whether the last segment of ``url`` is another image's id: the name under
-    which a store writes that image's data. Any such name counts, whether or not
-    the image exists: asking would tell the caller about images it cannot see."""
-    name = url.rstrip('/').rsplit('/', 1)[-1]
-    return name != image_id and vocabulary.is_image_id(name)

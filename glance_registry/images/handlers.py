@@ -94,7 +94,8 @@ def transition_status(app, request, caller, image_id):
     lease = validation.lease_seconds(body['lease']) if 'lease' in body else None
     record = writes.transition(app.db, caller, image_id, from_status, to_status,
                                values, new_locations, quota, lease,
-                               validation.upload_id(body))
+                               validation.upload_id(body),
+                               app.guard.exclusive_urls(new_locations or []))
     return responses.json(record)
 
 
@@ -167,7 +168,8 @@ def add_location(app, request, caller, image_id):
     record = locations.add_location(
         app.db, caller, image_id, location, position, transition, values,
         validation.limit('max_locations', body.get('max_locations')), lease,
-        validation.limit('max_storage', body.get('max_storage')))
+        validation.limit('max_storage', body.get('max_storage')),
+        app.guard.exclusive_urls([location]))
     return responses.json(record, 201)
 
 
@@ -210,7 +212,8 @@ def replace_locations(app, request, caller, image_id):
     record = locations.replace_locations(
         app.db, caller, image_id, new_locations, expected, transition, values,
         validation.limit('max_locations', body.get('max_locations')),
-        validation.limit('max_storage', body.get('max_storage')), update)
+        validation.limit('max_storage', body.get('max_storage')), update,
+        app.guard.exclusive_urls(new_locations))
     return responses.json(record)
 
 

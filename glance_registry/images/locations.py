@@ -17,11 +17,11 @@ data that an API worker is verifying under a lease (see ``claim``); the others a
 import datetime
 
 import orjson
-import peewee
 
 from glance_registry import db as db_module
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
+from glance_registry.images import data_owners
 from glance_registry.images import quotas
 from glance_registry.images import records
 from glance_registry.images import writes
@@ -37,7 +37,8 @@ STATUSES_WITH_DATA = ('active', 'deactivated')
 
 @retry_on_deadlock
 def add_location(db, identity, image_id, location, position=None, transition=None,
-                 values=None, max_locations=None, lease=None, max_storage=None):
+                 values=None, max_locations=None, lease=None, max_storage=None,
+                 exclusive_urls=()):
     """Add ``location`` (``url``, ``metadata``, ``status``) to the image.
 
     ``position`` is the index it takes in the image's list (None or past the end:
@@ -47,7 +48,9 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
     ``claim`` would. Returns the image record.
 
     ``Conflict`` if the image has a location with that URL (``reason``
-    ``duplicate_location``) or the status was not ``from`` (``current_status``);
+    ``duplicate_location``), another live image has one at a URL in
+    ``exclusive_urls`` (``location_in_use``: URLs of writable stores) or the status
+    was not ``from`` (``current_status``);
     ``TooLarge`` if the image would have more than ``max_locations``, or its owner
     a storage usage over ``max_storage`` bytes; ``NotFound``.
     """
@@ -61,6 +64,7 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
                                    + [location['url']])
         quotas.check('max_locations', max_locations, len(rows), len(rows) + 1,
                      'Too many locations on image %s' % image_id)
+        data_owners.check_not_in_use(db, image_id, exclusive_urls)
         if position is None or position >= len(rows):
             slot = rows[-1].position + 1 if rows else 0
         else:
@@ -120,7 +124,7 @@ def remove_location(db, identity, image_id, url, allow_last=False):
 @retry_on_deadlock
 def replace_locations(db, identity, image_id, locations, expected_urls=None,
                       transition=None, values=None, max_locations=None,
-                      max_storage=None, update=None):
+                      max_storage=None, update=None, exclusive_urls=()):
     """Replace all the image's locations with ``locations``, in order.
 
     ``expected_urls`` (the URLs the caller read, in order) makes it a
@@ -145,6 +149,7 @@ def replace_locations(db, identity, image_id, locations, expected_urls=None,
                                   image_id=image_id)
         quotas.check('max_locations', max_locations, len(current), len(locations),
                      'Too many locations on image %s' % image_id)
+        data_owners.check_not_in_use(db, image_id, exclusive_urls)
         writes.replace_location_rows(db, image_id, locations)
         _finish(db, image_id, transition, values, utcnow())
         if update:
@@ -203,27 +208,8 @@ def references(db, identity, urls):
     if not identity.is_admin:
         raise errors.Forbidden('Only an admin may look up the locations of every '
                                'image', reason='admin_only')
-    found = {url: [] for url in urls}
     with db_module.read_transaction(db):
-        for url in found:
-            found[url] = [image_id for image_id, in (
-                ImageLocation.select(ImageLocation.image)
-                .join(Image, on=(ImageLocation.image == Image.id))
-                .where((_url_prefix(ImageLocation.url) == url[:URL_PREFIX])
-                       & (ImageLocation.url == url)
-                       & ((Image.deleted == False)  # noqa: E712
-                          | (Image.status == 'pending_delete')))
-                .order_by(ImageLocation.image).distinct().tuples().execute(db))]
-    return found
-
-
-# image_locations is indexed on this prefix of the URL (migration 3).
-URL_PREFIX = 255
-
-
-def _url_prefix(field):
-    # Literal bounds: SQLite matches an expression index only on identical constants.
-    return peewee.fn.SUBSTR(field, peewee.SQL('1'), peewee.SQL(str(URL_PREFIX)))
+        return {url: data_owners.images_using(db, url) for url in urls}
 
 
 def _rows(db, image_id):

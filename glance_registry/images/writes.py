@@ -22,6 +22,7 @@ import peewee
 
 from glance_registry import db as db_module
 from glance_registry.client import errors
+from glance_registry.images import data_owners
 from glance_registry.images import quotas
 from glance_registry.images import records
 from glance_registry.images import status as status_table
@@ -123,7 +124,8 @@ def apply_update(db, image_id, values=None, properties=None, tags=None, quota=No
 
 @retry_on_deadlock
 def transition(db, identity, image_id, from_status, to_status, values=None,
-               locations=None, quota=None, lease=None, upload_id=None):
+               locations=None, quota=None, lease=None, upload_id=None,
+               exclusive_urls=()):
     """Compare-and-swap the status from ``from_status`` to ``to_status``.
 
     Moving to ``saving`` with ``lease`` (seconds) gives the upload a lease that it
@@ -134,7 +136,9 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
     held by that upload (``Conflict`` otherwise: another one took it over).
 
     Sets the data attributes in ``values`` and replaces the locations when
-    ``locations`` is not None, in the same transaction. ``Conflict`` (with
+    ``locations`` is not None, in the same transaction (``Conflict``,
+    ``location_in_use``, if another live image has a location at one of
+    ``exclusive_urls``, URLs of writable stores). ``Conflict`` (with
     ``current_status``) if the image is no longer in ``from_status`` or the status
     table forbids the move; ``BadRequest`` if the target needs disk and container
     formats the image lacks; ``NotFound`` if absent, deleted or not visible;
@@ -174,6 +178,7 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
                          'Too many uploads in progress in project %s' % image.owner)
         swap_status(db, image_id, from_status, to_status, values)
         if locations is not None:
+            data_owners.check_not_in_use(db, image_id, exclusive_urls)
             replace_location_rows(db, image_id, locations)
         storage.check()
         return records.record_of(db, identity, image_id)

@@ -30,6 +30,7 @@ from glance_registry.migrations import m0006_upload_ids
 from glance_registry.migrations import m0007_metadefs
 from glance_registry.migrations import m0010_image_lifecycle
 from glance_registry.migrations import m0011_cache_queue
+from glance_registry.migrations import m0015_location_locks
 
 LOG = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ MIGRATIONS = (
     m0007_metadefs,
     m0010_image_lifecycle,
     m0011_cache_queue,
+    m0015_location_locks,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

@@ -24,9 +24,10 @@ from tests.fixtures import databases
 SETTLED = 0.5
 
 
-def race(registry, calls):
+def race(registry, calls, gate=None):
     """Run the zero-argument ``calls`` at once against ``registry``; their outcomes,
-    in the same order: the result, or the ``RegistryError`` raised."""
+    in the same order: the result, or the ``RegistryError`` raised. ``gate``: the
+    gate's class for the registry's backend, if not the usual one (``GATES``)."""
     barrier = threading.Barrier(len(calls))
     outcomes = [None] * len(calls)
     spans = [None] * len(calls)
@@ -42,7 +43,7 @@ def race(registry, calls):
             spans[i] = (began, time.monotonic())
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    gate = GATES[registry.backend](registry.database_url)
+    gate = (gate or GATES[registry.backend])(registry.database_url)
     try:
         for thread in threads:
             thread.start()
@@ -91,12 +92,14 @@ class _PostgresqlGate(_Gate):
     """``LOCK TABLE images IN EXCLUSIVE MODE``: reads pass, every write (an insert,
     an update, a row lock) waits."""
 
+    table = 'images'
+
     def __init__(self, url):
         self._holder = databases.connect(url)
         self._observer = databases.connect(url)
         with self._holder.cursor() as cursor:
             cursor.execute('BEGIN')
-            cursor.execute('LOCK TABLE images IN EXCLUSIVE MODE')
+            cursor.execute('LOCK TABLE %s IN EXCLUSIVE MODE' % self.table)
 
     def waiting(self):
         with self._observer.cursor() as cursor:
@@ -109,6 +112,14 @@ class _PostgresqlGate(_Gate):
             cursor.execute('ROLLBACK')
         self._holder.close()
         self._observer.close()
+
+
+class PostgresqlLocationsGate(_PostgresqlGate):
+    """Lets writers read and lock what they check, and holds them at their first
+    insert of a location: a race test of a check on other images' locations sees
+    whether the check alone (without a lock) would let them all through."""
+
+    table = 'image_locations'
 
 
 class _MysqlGate(_Gate):

@@ -250,6 +250,48 @@ def test_locations_must_belong_to_a_store_and_name_no_other_image(guarded):
     assert client.add_location(owner, image['id'], web)['locations'][1]['url'] == web
 
 
+def test_no_two_live_images_share_a_file_of_the_store(guarded):
+    """Not even when its name is no image's id, for any caller: until the image
+    using it is deleted for good (``pending_delete`` may still be restored)."""
+    client = guarded.client
+    owner = persona('member')
+    shared = guarded.file_url('placed-%s' % uuid.uuid4().hex)
+    first = client.create_image(owner, dict(FORMATS))
+    client.add_location(owner, first['id'], shared, transition=('queued', 'active'),
+                        values={'size': 4})
+    web = 'http://127.0.0.1:%d/shared.raw' % WEB_PORT
+    client.add_location(owner, first['id'], web)
+
+    def attempts(caller, image_id, url):
+        return [lambda: client.add_location(caller, image_id, url),
+                lambda: client.transition_status(
+                    caller, image_id, 'queued', 'active', values={'size': 4},
+                    locations=[{'url': url, 'metadata': {}}]),
+                lambda: client.replace_locations(
+                    caller, image_id, [{'url': url, 'metadata': {},
+                                        'status': 'active'}])]
+
+    spellings = (shared, shared.replace('file://', 'file://localhost'),
+                 shared.replace('placed-', './placed-'))
+    for caller in (persona('member'), owner, persona('admin')):
+        image = client.create_image(caller, dict(FORMATS))
+        for url in spellings:
+            for attempt in attempts(caller, image['id'], url):
+                assert _status(attempt) == (409, 'location_in_use'), url
+        assert client.get_image(caller, image['id']) == image
+        # An http store's URL may be shared, as upstream allows.
+        assert client.add_location(caller, image['id'], web)['locations']
+    image = client.create_image(owner, dict(FORMATS))
+    client.delete_image(owner, first['id'], delayed=True)
+    assert _status(attempts(owner, image['id'], shared)[0]) == \
+        (409, 'location_in_use')
+    client.restore_image(persona('admin'), first['id'])
+    client.delete_image(owner, first['id'])
+    # Deleted for good: its file is free.
+    assert [location['url'] for location in client.add_location(
+        owner, image['id'], shared)['locations']] == [shared]
+
+
 # -- the attacks, with real Keystone service tokens ------------------------------------
 
 @pytest.fixture(scope='module')
@@ -302,6 +344,13 @@ def test_a_service_token_cannot_point_an_image_at_another_projects_data(
         assert _status(lambda: service.add_location(
             ANY, mine['id'], url, transition=('queued', 'active'),
             values={'size': 4})) == (409, 'location_in_use'), url
+    # Nor a file another image uses under any other name.
+    placed = secured.file_url('placed-%s' % uuid.uuid4().hex)
+    other = secured.client.create_image(persona('member'), dict(FORMATS))
+    secured.client.add_location(persona('member', other['owner']), other['id'],
+                                placed)
+    assert _status(lambda: service.add_location(ANY, mine['id'], placed)) == (
+        409, 'location_in_use')
     assert service.get_image(ANY, mine['id']) == mine
     service.close()
 
