@@ -2,9 +2,10 @@
 find the images that use a URL.
 
 Each write runs in one transaction that first locks the image row
-(``records.visible_image`` with ``lock``), so the checks it makes (no duplicate URL,
-``max_locations``, not the last copy of an active image's data, the owner's
-``max_storage`` counted over active locations) hold when it commits, however many
+(``records.locked_image``, which also runs the guard's ``judge`` on it), so the
+checks it makes (no duplicate URL, ``max_locations``, not the last copy of an active
+image's data, the owner's ``max_storage`` counted over active locations, no other
+live image using a writable store's URL) hold when it commits, however many
 requests race. Adding or replacing can move the image's status in the same
 transaction (the compare-and-swap of ``writes.transition``), so an image never
 becomes ``active`` without its location, nor keeps a location it was refused.
@@ -38,7 +39,7 @@ STATUSES_WITH_DATA = ('active', 'deactivated')
 @retry_on_deadlock
 def add_location(db, identity, image_id, location, position=None, transition=None,
                  values=None, max_locations=None, lease=None, max_storage=None,
-                 exclusive_urls=()):
+                 exclusive_urls=(), judge=None):
     """Add ``location`` (``url``, ``metadata``, ``status``) to the image.
 
     ``position`` is the index it takes in the image's list (None or past the end:
@@ -55,7 +56,7 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
     a storage usage over ``max_storage`` bytes; ``NotFound``.
     """
     with db_module.write_transaction(db):
-        image = records.visible_image(db, identity, image_id, lock=True)
+        image = records.locked_image(db, identity, image_id, judge)
         if transition is not None:
             writes.check_status_move(image, *transition)
         storage = quotas.StorageCheck(db, image.owner, max_storage)
@@ -88,7 +89,7 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
 
 
 @retry_on_deadlock
-def remove_location(db, identity, image_id, url, allow_last=False):
+def remove_location(db, identity, image_id, url, allow_last=False, judge=None):
     """Remove the image's location with ``url``; returns the image record after.
 
     ``Conflict`` (``reason`` ``last_location``) if it is the last active location of
@@ -97,7 +98,7 @@ def remove_location(db, identity, image_id, url, allow_last=False):
     is the caller's to delete from its store.
     """
     with db_module.write_transaction(db):
-        image = records.visible_image(db, identity, image_id, lock=True)
+        image = records.locked_image(db, identity, image_id, judge)
         row = (ImageLocation.select()
                .where((ImageLocation.image == image_id) & (ImageLocation.url == url))
                .first(db))
@@ -124,7 +125,7 @@ def remove_location(db, identity, image_id, url, allow_last=False):
 @retry_on_deadlock
 def replace_locations(db, identity, image_id, locations, expected_urls=None,
                       transition=None, values=None, max_locations=None,
-                      max_storage=None, update=None, exclusive_urls=()):
+                      max_storage=None, update=None, exclusive_urls=(), judge=None):
     """Replace all the image's locations with ``locations``, in order.
 
     ``expected_urls`` (the URLs the caller read, in order) makes it a
@@ -138,7 +139,7 @@ def replace_locations(db, identity, image_id, locations, expected_urls=None,
     same transaction: a patch that changes both is applied whole or not at all.
     """
     with db_module.write_transaction(db):
-        image = records.visible_image(db, identity, image_id, lock=True)
+        image = records.locked_image(db, identity, image_id, judge)
         if transition is not None:
             writes.check_status_move(image, *transition)
         storage = quotas.StorageCheck(db, image.owner, max_storage)
@@ -159,7 +160,7 @@ def replace_locations(db, identity, image_id, locations, expected_urls=None,
 
 
 @retry_on_deadlock
-def claim(db, identity, image_id, url, owner, seconds):
+def claim(db, identity, image_id, url, owner, seconds, judge=None):
     """Lease the ``pending`` location ``url`` to ``owner`` for ``seconds``.
 
     Succeeds when nobody holds it, its lease has expired, or ``owner`` holds it
@@ -169,7 +170,7 @@ def claim(db, identity, image_id, url, owner, seconds):
     or the location is not pending (``location_status``); ``NotFound``.
     """
     with db_module.write_transaction(db):
-        records.visible_image(db, identity, image_id, lock=True)
+        records.locked_image(db, identity, image_id, judge)
         row = (ImageLocation.select()
                .where((ImageLocation.image == image_id) & (ImageLocation.url == url))
                .first(db))

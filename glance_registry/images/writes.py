@@ -5,7 +5,8 @@ Functions take the database, the caller's ``Identity`` and already-validated val
 (``glance_registry.validation``), and return image records (``records``). Every write
 first locks the image row (``records.visible_image`` with ``lock``), so writers of
 one image take turns. Limits the caller passes (``quota``) are checked in the write's
-transaction (``quotas``).
+transaction (``quotas``); ``judge``, given, passes the image's record as read under
+the lock before anything is written (``records.locked_image``: the guard's rules).
 
 The status change is a compare-and-swap in the database
 (``UPDATE images SET status = :to WHERE id = :id AND status = :from``): whoever updates
@@ -89,7 +90,7 @@ def _duplicate(image_id):
 
 @retry_on_deadlock
 def update_image(db, identity, image_id, values=None, properties=None, tags=None,
-                 quota=None):
+                 quota=None, judge=None):
     """Set base attributes, set or remove (``None``) properties, replace tags.
 
     ``Conflict`` when removing a property that does not exist; ``NotFound`` when the
@@ -98,7 +99,7 @@ def update_image(db, identity, image_id, values=None, properties=None, tags=None
     One transaction.
     """
     with db_module.write_transaction(db):
-        records.visible_image(db, identity, image_id, lock=True)
+        records.locked_image(db, identity, image_id, judge)
         apply_update(db, image_id, values, properties, tags, quota)
         return records.record_of(db, identity, image_id)
 
@@ -125,7 +126,7 @@ def apply_update(db, image_id, values=None, properties=None, tags=None, quota=No
 @retry_on_deadlock
 def transition(db, identity, image_id, from_status, to_status, values=None,
                locations=None, quota=None, lease=None, upload_id=None,
-               exclusive_urls=()):
+               exclusive_urls=(), judge=None):
     """Compare-and-swap the status from ``from_status`` to ``to_status``.
 
     Moving to ``saving`` with ``lease`` (seconds) gives the upload a lease that it
@@ -152,7 +153,7 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
     quota = quota or {}
     leased = bool(lease) and to_status == 'saving'
     with db_module.write_transaction(db):
-        image = records.visible_image(db, identity, image_id, lock=True)
+        image = records.locked_image(db, identity, image_id, judge)
         now = db_module.now(db)   # the leases' clock, after the lock's wait
         values = dict(values or {}, upload_lease_expires_at=(
             now + datetime.timedelta(seconds=lease) if leased else None),
@@ -205,7 +206,7 @@ def _held_by_upload(image, now):
                            'out' % image.id, reason='held_by_upload', **details)
 
 
-def renew_upload_lease(db, identity, image_id, seconds, upload_id=None):
+def renew_upload_lease(db, identity, image_id, seconds, upload_id=None, judge=None):
     """Extend the lease of the upload to ``image_id`` to ``seconds`` from now.
 
     ``Conflict`` (with ``current_status``) unless the image is ``saving`` and, given
@@ -213,7 +214,7 @@ def renew_upload_lease(db, identity, image_id, seconds, upload_id=None):
     visible. Returns the new expiry.
     """
     with db_module.write_transaction(db):
-        image = _uploading_image(db, identity, image_id, 'holds a lease')
+        image = _uploading_image(db, identity, image_id, 'holds a lease', judge)
         if upload_id is not None:
             _check_upload_holds(image, upload_id)
         expires = db_module.now(db) + datetime.timedelta(seconds=seconds)
@@ -232,10 +233,10 @@ def _check_upload_holds(image, upload_id):
                               current_status=image.status)
 
 
-def _uploading_image(db, identity, image_id, what):
+def _uploading_image(db, identity, image_id, what, judge=None):
     """The locked row of ``image_id``, which must be ``saving`` (an upload in
     progress ``what``: else ``Conflict`` with ``current_status``)."""
-    image = records.visible_image(db, identity, image_id, lock=True)
+    image = records.locked_image(db, identity, image_id, judge)
     if image.status != 'saving':
         raise errors.Conflict("Image %s status is '%s': only an upload in progress "
                               "(status 'saving') %s" % (image_id, image.status, what),
@@ -291,7 +292,7 @@ def _lost_race(image_id, expected, current):
 
 
 @retry_on_deadlock
-def reserve(db, identity, image_id, total, max_storage=None):
+def reserve(db, identity, image_id, total, max_storage=None, judge=None):
     """Set the bytes the upload to ``image_id`` has reserved to ``total``.
 
     Returns ``{"usage": <owner's storage usage after>, "reserved": total}``.
@@ -302,7 +303,7 @@ def reserve(db, identity, image_id, total, max_storage=None):
     together they never exceed the limit.
     """
     with db_module.write_transaction(db):
-        image = _uploading_image(db, identity, image_id, 'reserves storage')
+        image = _uploading_image(db, identity, image_id, 'reserves storage', judge)
         if quotas.limited(max_storage):
             quotas.lock_project(db, image.owner)
         used = quotas.project_usage(db, image.owner).image_size_total
@@ -315,7 +316,7 @@ def reserve(db, identity, image_id, total, max_storage=None):
 
 
 @retry_on_deadlock
-def delete_image(db, identity, image_id, delayed=False):
+def delete_image(db, identity, image_id, delayed=False, judge=None):
     """Mark the image deleted; returns its record as it was just before, with
     ``delayed``: whether it went to ``pending_delete`` instead.
 
@@ -328,7 +329,7 @@ def delete_image(db, identity, image_id, delayed=False):
     stores. An upload's reservation ends with the image.
     """
     with db_module.write_transaction(db):
-        image = records.visible_image(db, identity, image_id, lock=True)
+        image = records.locked_image(db, identity, image_id, judge)
         if image.protected:
             raise errors.Forbidden('Image %s is protected and cannot be deleted'
                                    % image_id, reason='protected', image_id=image_id)
@@ -350,13 +351,13 @@ def delete_image(db, identity, image_id, delayed=False):
 
 
 @retry_on_deadlock
-def add_tag(db, identity, image_id, tag, max_tags=None):
+def add_tag(db, identity, image_id, tag, max_tags=None, judge=None):
     """Add ``tag`` to the image; adding a tag it has already is not an error.
 
     ``TooLarge`` if the image would have more than ``max_tags`` tags.
     """
     with db_module.write_transaction(db):
-        records.visible_image(db, identity, image_id, lock=True)
+        records.locked_image(db, identity, image_id, judge)
         if quotas.limited(max_tags):
             existing = {value for value, in ImageTag.select(ImageTag.value)
                         .where(ImageTag.image == image_id).tuples().execute(db)}
@@ -367,10 +368,10 @@ def add_tag(db, identity, image_id, tag, max_tags=None):
 
 
 @retry_on_deadlock
-def delete_tag(db, identity, image_id, tag):
+def delete_tag(db, identity, image_id, tag, judge=None):
     """Remove ``tag``; ``NotFound`` if the image does not have it."""
     with db_module.write_transaction(db):
-        records.visible_image(db, identity, image_id, lock=True)
+        records.locked_image(db, identity, image_id, judge)
         removed = (ImageTag.delete()
                    .where((ImageTag.image == image_id) & (ImageTag.value == tag))
                    .execute(db))

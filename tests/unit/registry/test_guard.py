@@ -23,6 +23,8 @@ from glance_registry import client as client_module
 from glance_registry.client import errors
 from glance_registry.client import identity
 from tests.fixtures import processes
+from tests.unit.registry import races
+from tests.unit.registry.conftest import BACKEND_PARAMS
 from tests.unit.registry.conftest import sync
 
 FORMATS = {'disk_format': 'raw', 'container_format': 'bare'}
@@ -59,8 +61,9 @@ def _config(workdir, datadir):
 class Guarded:
     """A guarded registry daemon, a signed client of it, and its data directory."""
 
-    def __init__(self, workdir, extra=None):
-        url = 'sqlite:///%s' % os.path.join(workdir, 'guarded.sqlite')
+    def __init__(self, workdir, extra=None, database_url=None):
+        url = database_url or 'sqlite:///%s' % os.path.join(workdir, 'guarded.sqlite')
+        self.database_url = url
         sync(url)
         self.datadir = os.path.join(workdir, 'images')
         self.secret = processes.new_secret()
@@ -205,6 +208,65 @@ def test_each_caller_gets_what_policy_gives_it(guarded, name, kind, expected):
     if expected != OK and before is not None:
         # A refusal writes nothing.
         assert guarded.client.get_image(persona('admin'), image_id) == before
+
+
+# -- judged on the image as the write locks it ------------------------------------------
+
+@pytest.fixture(scope='module', params=BACKEND_PARAMS)
+def guarded_on(request, databases, tmp_path_factory):
+    """A guarded registry daemon over a database of each backend: ``(backend,
+    registry)``."""
+    backend = request.param
+    registry = Guarded(str(tmp_path_factory.mktemp('guarded-%s' % backend)),
+                       database_url=databases.create(backend))
+    yield backend, registry
+    registry.close()
+
+
+# (operation by a member of the image's project, the change another writer makes
+# while it waits for the image's row, what it gets).
+CHANGED_MEANWHILE = [
+    ('rename', {'owner': 'someone-else'}, DENIED),
+    ('tag', {'owner': 'someone-else'}, DENIED),
+    ('add location', {'owner': 'someone-else'}, DENIED),
+    ('delete', {'owner': 'someone-else'}, DENIED),
+    ('delete', {'protected': True}, (403, 'protected')),
+    ('rename', {'name': 'changed'}, OK),
+]
+
+
+@pytest.mark.parametrize('name,change,expected', CHANGED_MEANWHILE,
+                         ids=['%s-after-%s' % (name, '-'.join(change))
+                              for name, change, _ in CHANGED_MEANWHILE])
+def test_a_write_is_judged_on_the_image_as_its_transaction_locked_it(
+        guarded_on, name, change, expected):
+    """The rules see a change another writer made while the write waited (after
+    the request arrived): a public image given away meanwhile is no longer its
+    former project's to change."""
+    backend, guarded = guarded_on
+    client = guarded.client
+    project = 'p-%s' % uuid.uuid4().hex[:8]
+    member = persona('member', project)
+    image = guarded.active_image(persona('admin'), visibility='public', owner=project)
+    call = {
+        'rename': lambda: client.update_image(member, image['id'],
+                                              values={'name': 'renamed'}),
+        'tag': lambda: client.add_tag(member, image['id'], 'tagged'),
+        'add location': lambda: client.add_location(
+            member, image['id'], guarded.file_url('placed-%s' % uuid.uuid4().hex)),
+        'delete': lambda: client.delete_image(member, image['id']),
+    }[name]
+    outcome = races.changed_while_waiting(backend, guarded.database_url, call,
+                                          image['id'], **change)
+    got = ((outcome.status, outcome.reason)
+           if isinstance(outcome, errors.RegistryError) else OK)
+    assert got == expected, outcome
+    after = client.get_image(persona('admin'), image['id'])
+    if expected != OK:
+        # Refused: only the other writer's change was made.
+        assert {key: after[key] for key in change} == change
+        assert dict(after, updated_at=None, **{key: image[key] for key in change}) \
+            == dict(image, updated_at=None)
 
 
 # -- location admission ---------------------------------------------------------------
