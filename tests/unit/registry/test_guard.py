@@ -14,6 +14,7 @@ signed service) and by real Keystone service tokens (a non-admin user with the
 """
 
 import os
+import sqlite3
 import uuid
 
 import pytest
@@ -352,6 +353,31 @@ def test_no_two_live_images_share_a_file_of_the_store(guarded):
     # Deleted for good: its file is free.
     assert [location['url'] for location in client.add_location(
         owner, image['id'], shared)['locations']] == [shared]
+
+
+def test_a_location_no_store_holds_now_is_kept_only_by_its_own_image(guarded):
+    """An image may keep a location its stores no longer hold (recorded before the
+    rules, or before a store left the configuration) when its list is replaced;
+    no write may add one."""
+    client = guarded.client
+    owner = persona('member')
+    image = guarded.active_image(owner)
+    legacy = 'file:///srv/old-store/%s' % uuid.uuid4().hex
+    with sqlite3.connect(guarded.database_url[len('sqlite:///'):]) as conn:
+        conn.execute('UPDATE image_locations SET url = ? WHERE image_id = ?',
+                     (legacy, image['id']))
+    conn.close()
+    added = guarded.file_url('copy-%s' % uuid.uuid4().hex)
+    kept = client.replace_locations(owner, image['id'], [
+        {'url': legacy, 'metadata': {'k': 1}, 'status': 'active'},
+        {'url': added, 'metadata': {}, 'status': 'active'}])
+    assert [location['url'] for location in kept['locations']] == [legacy, added]
+    other = client.create_image(owner, dict(FORMATS))
+    for call in (lambda: client.add_location(owner, other['id'], legacy),
+                 lambda: client.replace_locations(owner, other['id'], [
+                     {'url': legacy, 'metadata': {}, 'status': 'active'}])):
+        assert _status(call) == (400, 'location_refused')
+    assert client.get_image(owner, other['id']) == other
 
 
 # -- the attacks, with real Keystone service tokens ------------------------------------
