@@ -216,7 +216,7 @@ def replace_locations(app, request, caller, image_id):
     admission = app.guard.admission(image_id, new_locations)
 
     def judge(image):
-        _check_replacement(app, caller, image, new_locations)
+        _check_replacement(app, caller, image, admission.locations)
         admission.check(image)
         if update:
             app.guard.check_update(caller, image, update.get('values'),
