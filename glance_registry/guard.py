@@ -24,6 +24,7 @@ The stores are built from the config on first use (``stores.StoreSet``, without
 the start-up probe): only location writes need them.
 """
 
+import dataclasses
 import threading
 
 import stores
@@ -36,6 +37,26 @@ from glance_registry.client import vocabulary
 # Status moves with a policy rule of their own; every other move is an upload's.
 _MOVE_RULES = {('active', 'deactivated'): 'deactivate',
                ('deactivated', 'active'): 'reactivate'}
+
+
+@dataclasses.dataclass
+class Admission:
+    """A write's list of locations as the guard admits it: ``locations`` in their
+    stores' spelling, ``exclusive_urls`` those of writable stores (no other live
+    image may use them), and ``refused``: the error of each URL refused, which the
+    write may keep only where the image has it already (an older location that a
+    store no longer holds: replacing the list keeps what is not changed).
+    ``check(record)`` says which, on the image as locked by the write."""
+
+    locations: list
+    exclusive_urls: list
+    refused: dict
+
+    def check(self, image):
+        have = {location['url'] for location in image.get('locations') or []}
+        for url, error in self.refused.items():
+            if url not in have:
+                raise error
 
 
 def register_opts(conf):
@@ -192,19 +213,38 @@ class Guard:
                                                                        canonical):
             raise errors.BadRequest('URL for location does not pass filtering: %s'
                                     % url, reason='location_refused', url=url)
-        if store.writable and _names_another_image(canonical, image_id):
+        if store.writable and vocabulary.names_another_image(canonical, image_id):
             # The store writes each image's data under its id: such a location would
             # let this image read that data, and deleting it would delete it.
-            raise errors.Conflict('The location %s is in use by another image' % url,
-                                  reason='location_in_use', url=url)
+            raise errors.Conflict('The location %s is in use by another image.'
+                                  % canonical, reason='location_in_use', url=url)
         return dict(location, url=canonical)
 
-    def admit_new(self, image, new_locations):
-        """``new_locations`` with those the image does not have yet admitted."""
-        known = {location['url'] for location in image.get('locations') or []}
-        return [location if location['url'] in known
-                else self.admit(image['id'], location)
-                for location in new_locations]
+    def admission(self, image_id, locations):
+        """The ``Admission`` of ``locations`` (a write's new list) for ``image_id``."""
+        admitted, refused = [], {}
+        for location in locations:
+            try:
+                admitted.append(self.admit(image_id, location))
+            except (errors.BadRequest, errors.Conflict) as exc:
+                refused.setdefault(location['url'], exc)
+                admitted.append(location)
+        return Admission(admitted, self.exclusive_urls(admitted), refused)
+
+    def exclusive_urls(self, locations):
+        """The URLs of admitted ``locations`` in stores this service writes: no other
+        live image may have a location there (the write checks it in its
+        transaction, ``data_owners.check_not_in_use``)."""
+        store_set = self._stores()
+        urls = []
+        for location in locations:
+            try:
+                store = store_set.for_location(location)
+            except stores.errors.BadLocation:
+                continue   # an image's own location from before a config change
+            if store.writable:
+                urls.append(location['url'])
+        return urls
 
     def _stores(self):
         with self._lock:
@@ -217,10 +257,3 @@ class Guard:
                     default=configured.default_id, multi=configured.multi)
             return self._store_set
 
-
-def _names_another_image(url, image_id):
-    """Whether the last segment of ``url`` is another image's id: the name under
-    which a store writes that image's data. Any such name counts, whether or not
-    the image exists: asking would tell the caller about images it cannot see."""
-    name = url.rstrip('/').rsplit('/', 1)[-1]
-    return name != image_id and vocabulary.is_image_id(name)

@@ -205,6 +205,20 @@ class ProjectLock(_Model):
         table_name = 'project_locks'
 
 
+class LocationLock(_Model):
+    """One of a fixed number of locks on the URLs of writable stores' locations.
+
+    A writer adding a location at such a URL locks the URL's slot first, so the
+    images using the URL cannot change before it commits
+    (``glance_registry.images.data_owners``). The row holds nothing else.
+    """
+
+    slot = peewee.IntegerField(primary_key=True)
+
+    class Meta:
+        table_name = 'location_locks'
+
+
 class PurgedImage(_Model):
     """The id of an image row that ``glance-manage db purge_images_table`` removed:
     no new image may take it."""
@@ -217,4 +231,4 @@ class PurgedImage(_Model):
 
 
 MODELS = (Image, ImageProperty, ImageTag, ImageLocation, ImageMember, Task,
-          ProjectLock, PurgedImage)
+          ProjectLock, LocationLock, PurgedImage)

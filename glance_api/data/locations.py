@@ -385,8 +385,7 @@ def _holds_another_image(url, image_id):
     upload to that image could fill it. Any name shaped like an image id counts,
     whether or not such an image exists: asking would tell the caller that an
     image it cannot see exists."""
-    name = url.rstrip('/').rsplit('/', 1)[-1]
-    if name != image_id and vocabulary.is_image_id(name):
+    if vocabulary.names_another_image(url, image_id):
         return True
     return any(other != image_id for other in images_using([url]).get(url, ()))
 

@@ -16,6 +16,17 @@ def is_image_id(value):
     return isinstance(value, str) and _IMAGE_ID.fullmatch(value) is not None
 
 
+def names_another_image(url, image_id):
+    """Whether the last segment of location ``url`` is the id of an image other than
+    ``image_id``: the name under which a store this service writes puts that
+    image's data. Any such name counts, whether or not the image exists: asking
+    would tell the caller about images it cannot see. (The other half of "the same
+    data" is another live image's location at the same URL: the registry's
+    ``data_owners``.)"""
+    name = url.rstrip('/').rsplit('/', 1)[-1]
+    return name != image_id and is_image_id(name)
+
+
 # Every image status, in the image schema's order; the registry's status table
 # (glance_registry.images.status.ALLOWED) says which moves between them are allowed.
 IMAGE_STATUSES = ('queued', 'saving', 'active', 'killed', 'deleted', 'uploading',

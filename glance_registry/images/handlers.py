@@ -5,7 +5,9 @@ A handler takes the application, the webob request, the caller's ``Identity`` an
 the path's parameters; it checks the request (``glance_registry.validation``), and
 that the caller may make it (``app.guard``: policy, ownership, property protections,
 location admission, for every caller), makes one call to the image operations and
-answers JSON. Errors propagate to the application's one error boundary.
+answers JSON. The guard's decisions that depend on the image are a ``judge`` that
+the operation runs on the image as its transaction locked it. Errors propagate to
+the application's one error boundary.
 """
 
 from glance_registry import responses
@@ -53,22 +55,25 @@ def update_image(app, request, caller, image_id):
     """200 with the updated image; 400 invalid body; 404; 409 removing a missing
     property; 413 over a limit in ``quota``."""
     update = validation.update(validation.json_body(request), 'update')
-    app.guard.check_update(caller, _image(app, caller, image_id), update.get('values'),
-                           update.get('properties'), update.get('tags'))
-    return responses.json(writes.update_image(app.db, caller, image_id, **update))
+
+    def judge(image):
+        app.guard.check_update(caller, image, update.get('values'),
+                               update.get('properties'), update.get('tags'))
+    return responses.json(writes.update_image(app.db, caller, image_id, judge=judge,
+                                              **update))
 
 
 def delete_image(app, request, caller, image_id):
     """200 with the image as it was before deletion and ``delayed``; 403 protected;
     404. ``?delayed=true``: an active image with data becomes ``pending_delete``."""
-    app.guard.require(caller, 'delete_image', _image(app, caller, image_id))
     params = validation.single_params(request, {'delayed'})
     delayed = params.get('delayed', 'false')
     if delayed not in ('true', 'false'):
         raise errors.BadRequest.invalid_value(
             "Parameter 'delayed' must be true or false", 'delayed')
     return responses.json(writes.delete_image(app.db, caller, image_id,
-                                              delayed == 'true'))
+                                              delayed == 'true',
+                                              _allowed(app, caller, 'delete_image')))
 
 
 def transition_status(app, request, caller, image_id):
@@ -84,17 +89,20 @@ def transition_status(app, request, caller, image_id):
                                  'upload_id'}, 'status change')
     from_status, to_status = validation.status_move(body, '', image_id)
     values = validation.data_values(body)
-    image = _image(app, caller, image_id)
-    app.guard.check_transition(caller, image, from_status, to_status)
     new_locations = body.get('locations')
-    if new_locations is not None:
-        new_locations = app.guard.admit_new(image,
-                                            validation.locations(new_locations))
+    admission = app.guard.admission(image_id, validation.locations(new_locations)
+                                    if new_locations is not None else [])
     quota = validation.quota(body, validation.TRANSITION_QUOTA)
     lease = validation.lease_seconds(body['lease']) if 'lease' in body else None
+
+    def judge(image):
+        app.guard.check_transition(caller, image, from_status, to_status)
+        admission.check(image)
     record = writes.transition(app.db, caller, image_id, from_status, to_status,
-                               values, new_locations, quota, lease,
-                               validation.upload_id(body))
+                               values, admission.locations
+                               if new_locations is not None else None,
+                               quota, lease, validation.upload_id(body),
+                               admission.exclusive_urls, judge)
     return responses.json(record)
 
 
@@ -104,10 +112,9 @@ def renew_upload_lease(app, request, caller, image_id):
     body = validation.json_body(request)
     validation.check_only(body, {'seconds', 'upload_id'}, 'upload lease')
     validation.require(body, 'seconds')
-    app.guard.require(caller, 'upload_image', _image(app, caller, image_id))
     return responses.json(writes.renew_upload_lease(
         app.db, caller, image_id, validation.lease_seconds(body['seconds']),
-        validation.upload_id(body)))
+        validation.upload_id(body), _allowed(app, caller, 'upload_image')))
 
 
 def reserve(app, request, caller, image_id):
@@ -118,8 +125,8 @@ def reserve(app, request, caller, image_id):
     validation.require(body, 'bytes')
     total = validation.field_integer(validation.INT64_MAX)('bytes', body['bytes'])
     max_storage = validation.limit('max_storage', body.get('max_storage'))
-    app.guard.require(caller, 'upload_image', _image(app, caller, image_id))
-    return responses.json(writes.reserve(app.db, caller, image_id, total, max_storage))
+    return responses.json(writes.reserve(app.db, caller, image_id, total, max_storage,
+                                         _allowed(app, caller, 'upload_image')))
 
 
 def add_tag(app, request, caller, image_id, tag):
@@ -129,15 +136,15 @@ def add_tag(app, request, caller, image_id, tag):
     params = validation.single_params(request, {'max_tags'})
     max_tags = validation.integer_param('max_tags', params['max_tags']) \
         if 'max_tags' in params else None
-    app.guard.require(caller, 'modify_image', _image(app, caller, image_id))
-    writes.add_tag(app.db, caller, image_id, tag, max_tags)
+    writes.add_tag(app.db, caller, image_id, tag, max_tags,
+                   _allowed(app, caller, 'modify_image'))
     return responses.no_content()
 
 
 def delete_tag(app, request, caller, image_id, tag):
     """204; 404 if the image or the tag does not exist."""
-    app.guard.require(caller, 'modify_image', _image(app, caller, image_id))
-    writes.delete_tag(app.db, caller, image_id, tag)
+    writes.delete_tag(app.db, caller, image_id, tag,
+                      _allowed(app, caller, 'modify_image'))
     return responses.no_content()
 
 
@@ -162,12 +169,16 @@ def add_location(app, request, caller, image_id):
             raise errors.BadRequest.invalid_value(
                 "Only a '%s' location is leased" % vocabulary.PENDING_LOCATION, 'lease')
         lease = validation.lease(lease, 'lease')
-    app.guard.require(caller, 'add_image_location', _image(app, caller, image_id))
-    location = app.guard.admit(image_id, location)
+    admission = app.guard.admission(image_id, [location])
+
+    def judge(image):
+        app.guard.require(caller, 'add_image_location', image)
+        admission.check(image)
     record = locations.add_location(
-        app.db, caller, image_id, location, position, transition, values,
-        validation.limit('max_locations', body.get('max_locations')), lease,
-        validation.limit('max_storage', body.get('max_storage')))
+        app.db, caller, image_id, admission.locations[0], position, transition,
+        values, validation.limit('max_locations', body.get('max_locations')), lease,
+        validation.limit('max_storage', body.get('max_storage')),
+        admission.exclusive_urls, judge)
     return responses.json(record, 201)
 
 
@@ -178,9 +189,9 @@ def remove_location(app, request, caller, image_id):
     validation.check_only(body, {'url', 'allow_last'}, 'location removal')
     url = validation.required_url(body, 'url')
     allow_last = validation.field_boolean('allow_last', body.get('allow_last', False))
-    app.guard.require(caller, 'delete_image_location', _image(app, caller, image_id))
-    return responses.json(locations.remove_location(app.db, caller, image_id, url,
-                                                    allow_last))
+    return responses.json(locations.remove_location(
+        app.db, caller, image_id, url, allow_last,
+        _allowed(app, caller, 'delete_image_location')))
 
 
 def replace_locations(app, request, caller, image_id):
@@ -202,35 +213,39 @@ def replace_locations(app, request, caller, image_id):
                               min_length=1)
     transition, values = _transition_values(body, image_id)
     update = validation.update(body['update'], 'update') if 'update' in body else None
-    image = _image(app, caller, image_id)
-    new_locations = _checked_replacement(app, caller, image, new_locations)
-    if update:
-        app.guard.check_update(caller, image, update.get('values'),
-                               update.get('properties'), update.get('tags'))
+    admission = app.guard.admission(image_id, new_locations)
+
+    def judge(image):
+        _check_replacement(app, caller, image, admission.locations)
+        admission.check(image)
+        if update:
+            app.guard.check_update(caller, image, update.get('values'),
+                                   update.get('properties'), update.get('tags'))
     record = locations.replace_locations(
-        app.db, caller, image_id, new_locations, expected, transition, values,
+        app.db, caller, image_id, admission.locations, expected, transition, values,
         validation.limit('max_locations', body.get('max_locations')),
-        validation.limit('max_storage', body.get('max_storage')), update)
+        validation.limit('max_storage', body.get('max_storage')), update,
+        admission.exclusive_urls, judge)
     return responses.json(record)
 
 
-def _checked_replacement(app, caller, image, new_locations):
-    """``new_locations`` admitted, if the caller may replace ``image``'s locations
-    with them: ``set_image_location``, and ``delete_image_location`` for a
-    replacement that only removes some (PATCH's ``remove``)."""
+def _check_replacement(app, caller, image, new_locations):
+    """Whether the caller may replace ``image``'s locations with ``new_locations``:
+    ``set_image_location``, and ``delete_image_location`` for a replacement that
+    only removes some (PATCH's ``remove``)."""
     old = [location['url'] for location in image.get('locations') or []]
     new = [location['url'] for location in new_locations]
     if set(new) < set(old):
         app.guard.require(caller, 'delete_image_location', image)
     else:
         app.guard.require(caller, 'set_image_location', image)
-    return app.guard.admit_new(image, new_locations)
 
 
-def _image(app, caller, image_id):
-    """The image record the guard judges a write by; ``NotFound`` if the caller
-    cannot see it."""
-    return records.get_image(app.db, caller, image_id)
+def _allowed(app, caller, action):
+    """The ``judge`` of a write that needs policy's ``action``: the guard decides on
+    the image as the write's transaction locked it (``records.locked_image``), not
+    on a read made before, which a concurrent change could have made stale."""
+    return lambda image: app.guard.require(caller, action, image)
 
 
 def _transition_values(body, image_id):
@@ -252,9 +267,9 @@ def claim_location(app, request, caller, image_id):
     url = validation.required_url(body, 'url')
     lease = validation.lease({key: body[key] for key in ('owner', 'seconds')
                               if key in body}, 'lease')
-    app.guard.require(caller, 'add_image_location', _image(app, caller, image_id))
     return responses.json(locations.claim(app.db, caller, image_id, url,
-                                          lease['owner'], lease['seconds']))
+                                          lease['owner'], lease['seconds'],
+                                          _allowed(app, caller, 'add_image_location')))
 
 
 def location_references(app, request, caller):
@@ -289,8 +304,8 @@ def add_member(app, request, caller, image_id):
     validation.require(body, 'member')
     member_id = validation.string('member', body['member'], 255, min_length=1)
     max_members = validation.limit('max_members', body.get('max_members'))
-    app.guard.require(caller, 'add_member', _image(app, caller, image_id))
-    record = members.add_member(app.db, caller, image_id, member_id, max_members)
+    record = members.add_member(app.db, caller, image_id, member_id, max_members,
+                                _allowed(app, caller, 'add_member'))
     return responses.json(record, 201)
 
 
@@ -310,15 +325,15 @@ def update_member(app, request, caller, image_id, member_id):
         raise errors.BadRequest.invalid_value(
             "'status' must be one of %s, not %r"
             % (', '.join(vocabulary.MEMBER_STATUSES), body['status']), 'status')
-    app.guard.require(caller, 'modify_member', _image(app, caller, image_id))
     return responses.json(members.update_member(app.db, caller, image_id, member_id,
-                                                body['status']))
+                                                body['status'],
+                                                _allowed(app, caller, 'modify_member')))
 
 
 def delete_member(app, request, caller, image_id, member_id):
     """204; 404 if the image or a member the caller may see is absent."""
-    app.guard.require(caller, 'delete_member', _image(app, caller, image_id))
-    members.delete_member(app.db, caller, image_id, member_id)
+    members.delete_member(app.db, caller, image_id, member_id,
+                          _allowed(app, caller, 'delete_member'))
     return responses.no_content()
 
 

@@ -2,9 +2,10 @@
 find the images that use a URL.
 
 Each write runs in one transaction that first locks the image row
-(``records.visible_image`` with ``lock``), so the checks it makes (no duplicate URL,
-``max_locations``, not the last copy of an active image's data, the owner's
-``max_storage`` counted over active locations) hold when it commits, however many
+(``records.locked_image``, which also runs the guard's ``judge`` on it), so the
+checks it makes (no duplicate URL, ``max_locations``, not the last copy of an active
+image's data, the owner's ``max_storage`` counted over active locations, no other
+live image using a writable store's URL) hold when it commits, however many
 requests race. Adding or replacing can move the image's status in the same
 transaction (the compare-and-swap of ``writes.transition``), so an image never
 becomes ``active`` without its location, nor keeps a location it was refused.
@@ -17,11 +18,11 @@ data that an API worker is verifying under a lease (see ``claim``); the others a
 import datetime
 
 import orjson
-import peewee
 
 from glance_registry import db as db_module
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
+from glance_registry.images import data_owners
 from glance_registry.images import quotas
 from glance_registry.images import records
 from glance_registry.images import writes
@@ -37,7 +38,8 @@ STATUSES_WITH_DATA = ('active', 'deactivated')
 
 @retry_on_deadlock
 def add_location(db, identity, image_id, location, position=None, transition=None,
-                 values=None, max_locations=None, lease=None, max_storage=None):
+                 values=None, max_locations=None, lease=None, max_storage=None,
+                 exclusive_urls=(), judge=None):
     """Add ``location`` (``url``, ``metadata``, ``status``) to the image.
 
     ``position`` is the index it takes in the image's list (None or past the end:
@@ -47,12 +49,14 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
     ``claim`` would. Returns the image record.
 
     ``Conflict`` if the image has a location with that URL (``reason``
-    ``duplicate_location``) or the status was not ``from`` (``current_status``);
+    ``duplicate_location``), another live image has one at a URL in
+    ``exclusive_urls`` (``location_in_use``: URLs of writable stores) or the status
+    was not ``from`` (``current_status``);
     ``TooLarge`` if the image would have more than ``max_locations``, or its owner
     a storage usage over ``max_storage`` bytes; ``NotFound``.
     """
     with db_module.write_transaction(db):
-        image = records.visible_image(db, identity, image_id, lock=True)
+        image = records.locked_image(db, identity, image_id, judge)
         if transition is not None:
             writes.check_status_move(image, *transition)
         storage = quotas.StorageCheck(db, image.owner, max_storage)
@@ -61,6 +65,7 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
                                    + [location['url']])
         quotas.check('max_locations', max_locations, len(rows), len(rows) + 1,
                      'Too many locations on image %s' % image_id)
+        data_owners.check_not_in_use(db, image_id, exclusive_urls)
         if position is None or position >= len(rows):
             slot = rows[-1].position + 1 if rows else 0
         else:
@@ -84,7 +89,7 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
 
 
 @retry_on_deadlock
-def remove_location(db, identity, image_id, url, allow_last=False):
+def remove_location(db, identity, image_id, url, allow_last=False, judge=None):
     """Remove the image's location with ``url``; returns the image record after.
 
     ``Conflict`` (``reason`` ``last_location``) if it is the last active location of
@@ -93,7 +98,7 @@ def remove_location(db, identity, image_id, url, allow_last=False):
     is the caller's to delete from its store.
     """
     with db_module.write_transaction(db):
-        image = records.visible_image(db, identity, image_id, lock=True)
+        image = records.locked_image(db, identity, image_id, judge)
         row = (ImageLocation.select()
                .where((ImageLocation.image == image_id) & (ImageLocation.url == url))
                .first(db))
@@ -120,7 +125,7 @@ def remove_location(db, identity, image_id, url, allow_last=False):
 @retry_on_deadlock
 def replace_locations(db, identity, image_id, locations, expected_urls=None,
                       transition=None, values=None, max_locations=None,
-                      max_storage=None, update=None):
+                      max_storage=None, update=None, exclusive_urls=(), judge=None):
     """Replace all the image's locations with ``locations``, in order.
 
     ``expected_urls`` (the URLs the caller read, in order) makes it a
@@ -134,7 +139,7 @@ def replace_locations(db, identity, image_id, locations, expected_urls=None,
     same transaction: a patch that changes both is applied whole or not at all.
     """
     with db_module.write_transaction(db):
-        image = records.visible_image(db, identity, image_id, lock=True)
+        image = records.locked_image(db, identity, image_id, judge)
         if transition is not None:
             writes.check_status_move(image, *transition)
         storage = quotas.StorageCheck(db, image.owner, max_storage)
@@ -145,6 +150,7 @@ def replace_locations(db, identity, image_id, locations, expected_urls=None,
                                   image_id=image_id)
         quotas.check('max_locations', max_locations, len(current), len(locations),
                      'Too many locations on image %s' % image_id)
+        data_owners.check_not_in_use(db, image_id, exclusive_urls)
         writes.replace_location_rows(db, image_id, locations)
         _finish(db, image_id, transition, values, utcnow())
         if update:
@@ -154,7 +160,7 @@ def replace_locations(db, identity, image_id, locations, expected_urls=None,
 
 
 @retry_on_deadlock
-def claim(db, identity, image_id, url, owner, seconds):
+def claim(db, identity, image_id, url, owner, seconds, judge=None):
     """Lease the ``pending`` location ``url`` to ``owner`` for ``seconds``.
 
     Succeeds when nobody holds it, its lease has expired, or ``owner`` holds it
@@ -164,7 +170,7 @@ def claim(db, identity, image_id, url, owner, seconds):
     or the location is not pending (``location_status``); ``NotFound``.
     """
     with db_module.write_transaction(db):
-        records.visible_image(db, identity, image_id, lock=True)
+        records.locked_image(db, identity, image_id, judge)
         row = (ImageLocation.select()
                .where((ImageLocation.image == image_id) & (ImageLocation.url == url))
                .first(db))
@@ -203,27 +209,8 @@ def references(db, identity, urls):
     if not identity.is_admin:
         raise errors.Forbidden('Only an admin may look up the locations of every '
                                'image', reason='admin_only')
-    found = {url: [] for url in urls}
     with db_module.read_transaction(db):
-        for url in found:
-            found[url] = [image_id for image_id, in (
-                ImageLocation.select(ImageLocation.image)
-                .join(Image, on=(ImageLocation.image == Image.id))
-                .where((_url_prefix(ImageLocation.url) == url[:URL_PREFIX])
-                       & (ImageLocation.url == url)
-                       & ((Image.deleted == False)  # noqa: E712
-                          | (Image.status == 'pending_delete')))
-                .order_by(ImageLocation.image).distinct().tuples().execute(db))]
-    return found
-
-
-# image_locations is indexed on this prefix of the URL (migration 3).
-URL_PREFIX = 255
-
-
-def _url_prefix(field):
-    # Literal bounds: SQLite matches an expression index only on identical constants.
-    return peewee.fn.SUBSTR(field, peewee.SQL('1'), peewee.SQL(str(URL_PREFIX)))
+        return {url: data_owners.images_using(db, url) for url in urls}
 
 
 def _rows(db, image_id):

@@ -42,7 +42,7 @@ def get_member(db, identity, image_id, member_id):
 
 
 @retry_on_deadlock
-def add_member(db, identity, image_id, member_id, max_members=None):
+def add_member(db, identity, image_id, member_id, max_members=None, judge=None):
     """Share the image with project ``member_id``; the new ``pending`` record.
 
     ``Forbidden`` unless the image is ``shared``; ``Conflict`` if the project is a
@@ -50,7 +50,7 @@ def add_member(db, identity, image_id, member_id, max_members=None):
     members.
     """
     with db_module.write_transaction(db):
-        image = records.visible_image(db, identity, image_id, lock=True)
+        image = records.locked_image(db, identity, image_id, judge)
         if image.visibility != 'shared':
             # Upstream's words, which clients show.
             raise errors.Forbidden('Only shared images have members.',
@@ -72,10 +72,10 @@ def add_member(db, identity, image_id, member_id, max_members=None):
 
 
 @retry_on_deadlock
-def update_member(db, identity, image_id, member_id, status):
+def update_member(db, identity, image_id, member_id, status, judge=None):
     """Set the membership's ``status``; the updated record."""
     with db_module.write_transaction(db):
-        image = records.visible_image(db, identity, image_id, lock=True)
+        image = records.locked_image(db, identity, image_id, judge)
         member = _visible_member(db, identity, image, member_id)
         member.status = status
         member.updated_at = utcnow()
@@ -85,10 +85,10 @@ def update_member(db, identity, image_id, member_id, status):
 
 
 @retry_on_deadlock
-def delete_member(db, identity, image_id, member_id):
+def delete_member(db, identity, image_id, member_id, judge=None):
     """Stop sharing the image with ``member_id``."""
     with db_module.write_transaction(db):
-        image = records.visible_image(db, identity, image_id, lock=True)
+        image = records.locked_image(db, identity, image_id, judge)
         member = _visible_member(db, identity, image, member_id)
         ImageMember.delete().where(ImageMember.id == member.id).execute(db)
 

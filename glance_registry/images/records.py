@@ -24,6 +24,9 @@ from glance_registry.client import vocabulary
 from glance_registry.client.identity import Identity
 from glance_registry.images import filters
 from glance_registry.models import Image
+from glance_registry.models import ImageLocation
+from glance_registry.models import ImageMember
+from glance_registry.models import ImageProperty
 
 # The images columns of a record, in the order the record SQL selects them (and
 # ``_record`` unpacks them).
@@ -91,6 +94,51 @@ def visible_image(db, identity, image_id, lock=False):
     if image is None:
         raise not_found(image_id)
     return image
+
+
+def locked_image(db, identity, image_id, judge=None):
+    """The ``Image`` row, locked as ``visible_image`` with ``lock`` locks it (the
+    first thing every write to an image does), after ``judge`` (if given) passed
+    the image's record as read under that lock: the registry's rules
+    (``glance_registry.guard``) judge a write by the image as it is when the write
+    commits, not as it was when the request arrived, so a change made meanwhile
+    (a new owner, a property created) cannot slip a write past them."""
+    image = visible_image(db, identity, image_id, lock=True)
+    if judge is not None:
+        judge(_judged_record(db, identity, image))
+    return image
+
+
+def _judged_record(db, identity, image):
+    """What the guard judges a write by, of the locked ``image`` row: its owner,
+    visibility, protection, status, properties, location URLs and the caller's
+    membership status.
+
+    Locking reads on MariaDB: its first plain read fixes the transaction's snapshot,
+    and a write that locks its project next (``quotas.lock_project``) must then
+    count what committed while it waited. They wait for nobody: every writer of the
+    image's children holds the image's row, as this transaction does now.
+    """
+    def rows(query):
+        if db_module.dialect(db) == 'mysql':
+            query = query.for_update('LOCK IN SHARE MODE')
+        return list(query.tuples().execute(db))
+
+    properties = dict(rows(ImageProperty.select(ImageProperty.name,
+                                                ImageProperty.value)
+                           .where(ImageProperty.image == image.id)))
+    locations = [{'url': url} for url, in rows(
+        ImageLocation.select(ImageLocation.url)
+        .where(ImageLocation.image == image.id)
+        .order_by(ImageLocation.position, ImageLocation.id))]
+    member = rows(ImageMember.select(ImageMember.status)
+                  .where((ImageMember.image == image.id)
+                         & (ImageMember.member == identity.project_id))) \
+        if identity.project_id is not None else []
+    return {'id': image.id, 'owner': image.owner, 'visibility': image.visibility,
+            'protected': bool(image.protected), 'status': image.status,
+            'properties': properties, 'locations': locations,
+            'member_status': member[0][0] if member else None}
 
 
 def record_of(db, identity, image_id):

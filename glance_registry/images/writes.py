@@ -5,7 +5,8 @@ Functions take the database, the caller's ``Identity`` and already-validated val
 (``glance_registry.validation``), and return image records (``records``). Every write
 first locks the image row (``records.visible_image`` with ``lock``), so writers of
 one image take turns. Limits the caller passes (``quota``) are checked in the write's
-transaction (``quotas``).
+transaction (``quotas``); ``judge``, given, passes the image's record as read under
+the lock before anything is written (``records.locked_image``: the guard's rules).
 
 The status change is a compare-and-swap in the database
 (``UPDATE images SET status = :to WHERE id = :id AND status = :from``): whoever updates
@@ -22,6 +23,7 @@ import peewee
 
 from glance_registry import db as db_module
 from glance_registry.client import errors
+from glance_registry.images import data_owners
 from glance_registry.images import quotas
 from glance_registry.images import records
 from glance_registry.images import status as status_table
@@ -88,7 +90,7 @@ def _duplicate(image_id):
 
 @retry_on_deadlock
 def update_image(db, identity, image_id, values=None, properties=None, tags=None,
-                 quota=None):
+                 quota=None, judge=None):
     """Set base attributes, set or remove (``None``) properties, replace tags.
 
     ``Conflict`` when removing a property that does not exist; ``NotFound`` when the
@@ -97,7 +99,7 @@ def update_image(db, identity, image_id, values=None, properties=None, tags=None
     One transaction.
     """
     with db_module.write_transaction(db):
-        records.visible_image(db, identity, image_id, lock=True)
+        records.locked_image(db, identity, image_id, judge)
         apply_update(db, image_id, values, properties, tags, quota)
         return records.record_of(db, identity, image_id)
 
@@ -123,7 +125,8 @@ def apply_update(db, image_id, values=None, properties=None, tags=None, quota=No
 
 @retry_on_deadlock
 def transition(db, identity, image_id, from_status, to_status, values=None,
-               locations=None, quota=None, lease=None, upload_id=None):
+               locations=None, quota=None, lease=None, upload_id=None,
+               exclusive_urls=(), judge=None):
     """Compare-and-swap the status from ``from_status`` to ``to_status``.
 
     Moving to ``saving`` (or ``uploading``, a stage) with ``lease`` (seconds) gives
@@ -136,7 +139,9 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
     held by that upload (``Conflict`` otherwise: another one took it over).
 
     Sets the data attributes in ``values`` and replaces the locations when
-    ``locations`` is not None, in the same transaction. ``Conflict`` (with
+    ``locations`` is not None, in the same transaction (``Conflict``,
+    ``location_in_use``, if another live image has a location at one of
+    ``exclusive_urls``, URLs of writable stores). ``Conflict`` (with
     ``current_status``) if the image is no longer in ``from_status`` or the status
     table forbids the move; ``BadRequest`` if the target needs disk and container
     formats the image lacks; ``NotFound`` if absent, deleted or not visible;
@@ -152,7 +157,7 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
     # A finished stage: the image stays uploading, its data staged, its lease ended.
     staged = from_status == to_status == 'uploading' and upload_id is not None
     with db_module.write_transaction(db):
-        image = records.visible_image(db, identity, image_id, lock=True)
+        image = records.locked_image(db, identity, image_id, judge)
         now = db_module.now(db)   # the leases' clock, after the lock's wait
         values = dict(values or {}, upload_lease_expires_at=(
             now + datetime.timedelta(seconds=lease) if leased else None),
@@ -182,6 +187,7 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
                          'Too many uploads in progress in project %s' % image.owner)
         swap_status(db, image_id, from_status, to_status, values)
         if locations is not None:
+            data_owners.check_not_in_use(db, image_id, exclusive_urls)
             replace_location_rows(db, image_id, locations)
         storage.check()
         return records.record_of(db, identity, image_id)
@@ -213,7 +219,7 @@ def _held_by_upload(image, now):
                            'out' % image.id, reason='held_by_upload', **details)
 
 
-def renew_upload_lease(db, identity, image_id, seconds, upload_id=None):
+def renew_upload_lease(db, identity, image_id, seconds, upload_id=None, judge=None):
     """Extend the lease of the upload to ``image_id`` to ``seconds`` from now.
 
     ``Conflict`` (with ``current_status``) unless the image is ``saving`` and, given
@@ -221,7 +227,7 @@ def renew_upload_lease(db, identity, image_id, seconds, upload_id=None):
     visible. Returns the new expiry.
     """
     with db_module.write_transaction(db):
-        image = _uploading_image(db, identity, image_id, 'holds a lease')
+        image = _uploading_image(db, identity, image_id, 'holds a lease', judge)
         if upload_id is not None:
             _check_upload_holds(image, upload_id)
         expires = db_module.now(db) + datetime.timedelta(seconds=seconds)
@@ -240,11 +246,11 @@ def _check_upload_holds(image, upload_id):
                               current_status=image.status)
 
 
-def _uploading_image(db, identity, image_id, what):
+def _uploading_image(db, identity, image_id, what, judge=None):
     """The locked row of ``image_id``, which must be ``saving``, or ``uploading``
     by a stage in progress (an upload in progress ``what``: else ``Conflict`` with
     ``current_status``). A stage whose data is staged holds no lease."""
-    image = records.visible_image(db, identity, image_id, lock=True)
+    image = records.locked_image(db, identity, image_id, judge)
     if image.status not in _LEASED or (image.status == 'uploading'
                                        and image.upload_lease_expires_at is None):
         raise errors.Conflict("Image %s status is '%s': only an upload in progress "
@@ -302,7 +308,7 @@ def _lost_race(image_id, expected, current):
 
 
 @retry_on_deadlock
-def reserve(db, identity, image_id, total, max_storage=None):
+def reserve(db, identity, image_id, total, max_storage=None, judge=None):
     """Set the bytes the upload to ``image_id`` has reserved to ``total``.
 
     Returns ``{"usage": <owner's storage usage after>, "reserved": total}``.
@@ -313,7 +319,7 @@ def reserve(db, identity, image_id, total, max_storage=None):
     together they never exceed the limit.
     """
     with db_module.write_transaction(db):
-        image = _uploading_image(db, identity, image_id, 'reserves storage')
+        image = _uploading_image(db, identity, image_id, 'reserves storage', judge)
         if quotas.limited(max_storage):
             quotas.lock_project(db, image.owner)
         used = quotas.project_usage(db, image.owner).image_size_total
@@ -326,7 +332,7 @@ def reserve(db, identity, image_id, total, max_storage=None):
 
 
 @retry_on_deadlock
-def delete_image(db, identity, image_id, delayed=False):
+def delete_image(db, identity, image_id, delayed=False, judge=None):
     """Mark the image deleted; returns its record as it was just before, with
     ``delayed``: whether it went to ``pending_delete`` instead.
 
@@ -339,7 +345,7 @@ def delete_image(db, identity, image_id, delayed=False):
     stores. An upload's reservation ends with the image.
     """
     with db_module.write_transaction(db):
-        image = records.visible_image(db, identity, image_id, lock=True)
+        image = records.locked_image(db, identity, image_id, judge)
         if image.protected:
             raise errors.Forbidden('Image %s is protected and cannot be deleted'
                                    % image_id, reason='protected', image_id=image_id)
@@ -361,13 +367,13 @@ def delete_image(db, identity, image_id, delayed=False):
 
 
 @retry_on_deadlock
-def add_tag(db, identity, image_id, tag, max_tags=None):
+def add_tag(db, identity, image_id, tag, max_tags=None, judge=None):
     """Add ``tag`` to the image; adding a tag it has already is not an error.
 
     ``TooLarge`` if the image would have more than ``max_tags`` tags.
     """
     with db_module.write_transaction(db):
-        records.visible_image(db, identity, image_id, lock=True)
+        records.locked_image(db, identity, image_id, judge)
         if quotas.limited(max_tags):
             existing = {value for value, in ImageTag.select(ImageTag.value)
                         .where(ImageTag.image == image_id).tuples().execute(db)}
@@ -378,10 +384,10 @@ def add_tag(db, identity, image_id, tag, max_tags=None):
 
 
 @retry_on_deadlock
-def delete_tag(db, identity, image_id, tag):
+def delete_tag(db, identity, image_id, tag, judge=None):
     """Remove ``tag``; ``NotFound`` if the image does not have it."""
     with db_module.write_transaction(db):
-        records.visible_image(db, identity, image_id, lock=True)
+        records.locked_image(db, identity, image_id, judge)
         removed = (ImageTag.delete()
                    .where((ImageTag.image == image_id) & (ImageTag.value == tag))
                    .execute(db))

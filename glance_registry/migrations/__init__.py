@@ -32,6 +32,7 @@ from glance_registry.migrations import m0008_task_leases
 from glance_registry.migrations import m0010_image_lifecycle
 from glance_registry.migrations import m0011_cache_queue
 from glance_registry.migrations import m0013_health_checks
+from glance_registry.migrations import m0015_location_locks
 
 LOG = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ MIGRATIONS = (
     m0010_image_lifecycle,
     m0011_cache_queue,
     m0013_health_checks,
+    m0015_location_locks,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

@@ -39,6 +39,19 @@ def _image_change(body, name, allowed):
     return change
 
 
+#: The image properties an import sets as its bookkeeping (upstream's names).
+_BOOKKEEPING = frozenset({'os_glance_import_task', 'os_glance_importing_to_stores',
+                          'os_glance_failed_import'})
+
+
+def _only_bookkeeping(caller, properties):
+    other = sorted(set(properties) - _BOOKKEEPING)
+    if other and not caller.is_admin:
+        raise errors.Forbidden('A task sets only the import\'s own properties, not %s'
+                               % ', '.join(other), reason='not_permitted',
+                               action='modify_image')
+
+
 def create_task(app, request, caller):
     """201 ``{"task", "image"}``; 400 invalid body; 404 no such image; 409 duplicate
     id (``duplicate_task``), image locked by a running import (``import_locked``) or
@@ -57,8 +70,15 @@ def create_task(app, request, caller):
         image = _image_change(body['image'], 'image',
                               {'id', 'from', 'to', 'properties'})
         validation.require(body['image'], 'id', 'image.')
+    judge = None
+    if image is not None:
+        _only_bookkeeping(caller, image.get('properties') or {})
+
+        def judge(record):
+            # Importing into an image changes it: the caller must be allowed to.
+            app.guard.require(caller, 'modify_image', record)
     created = writes.create_task(app.db, caller, task, _TTL('ttl', body.get('ttl')),
-                                 lease, image)
+                                 lease, image, judge=judge)
     return responses.json(created, 201)
 
 
@@ -120,6 +140,12 @@ def finish_task(app, request, caller, task_id):
         validation.check_object('result', result)
     image = None
     if 'image' in body:
+        if not caller.is_admin:
+            # An import's result (data values, locations, status) is written by the
+            # image service itself, never on a caller's word: the registry could
+            # not otherwise judge the locations it names (glance_registry.guard).
+            raise errors.Forbidden('Only the image service may change an image '
+                                   'through a task result', reason='admin_only')
         image = _image_change(body['image'], 'image',
                               {'from', 'to', 'values', 'locations', 'properties',
                                'max_storage'})

@@ -132,7 +132,7 @@ def list_tasks(db, identity, filters, sort_key, sort_dir, limit, marker):
 
 
 @retry_on_deadlock
-def create_task(db, identity, task, ttl, lease=None, image=None):
+def create_task(db, identity, task, ttl, lease=None, image=None, judge=None):
     """Create a task (status ``processing`` when leased, else ``pending``); returns
     ``{"task": record, "image": record or None}``.
 
@@ -156,7 +156,7 @@ def create_task(db, identity, task, ttl, lease=None, image=None):
                           seconds=lease['seconds']))
     with db_module.write_transaction(db):
         if image is not None:
-            _lock_image(db, identity, image, values['id'], now, ttl)
+            _lock_image(db, identity, image, values['id'], now, ttl, judge)
             values['image_id'] = image['id']
         if Task.select(Task.id).where(Task.id == values['id']).exists(db):
             raise errors.Conflict('A task with id %s exists' % values['id'],
@@ -168,8 +168,8 @@ def create_task(db, identity, task, ttl, lease=None, image=None):
         return {'task': record(_reread(db, values['id'])), 'image': image_record}
 
 
-def _lock_image(db, identity, image, task_id, now, ttl):
-    row = records.visible_image(db, identity, image['id'], lock=True)
+def _lock_image(db, identity, image, task_id, now, ttl, judge=None):
+    row = records.locked_image(db, identity, image['id'], judge)
     holder = (ImageProperty.select(ImageProperty.value)
               .where((ImageProperty.image == row.id)
                      & (ImageProperty.name == IMPORT_LOCK)).scalar(db))

@@ -13,6 +13,7 @@ import hashlib
 import http.server
 import os
 import pathlib
+import sqlite3
 import threading
 import time
 import urllib.parse
@@ -646,8 +647,8 @@ def test_another_images_data_cannot_be_taken_over_in_another_spelling(plain):
 
 def test_data_two_images_share_is_deleted_only_with_the_last_of_them(plain):
     """Upstream lets images share a location (and data migrated from it may): the
-    public API refuses to make such a pair (above), so the registry makes it here,
-    and the public API deletes."""
+    public API and the registry refuse to make such a pair, so the database gets it
+    as a migration would, and the public API deletes."""
     datadir = pathlib.Path(plain.datadir)
     data = os.urandom(5000)
     url = place(datadir, data)
@@ -657,16 +658,19 @@ def test_data_two_images_share_is_deleted_only_with_the_last_of_them(plain):
     registry = registry_client(plain)
     try:
         images = []
-        for _ in range(2):
+        for location in (url, place(datadir, data)):
             image = registry.create_image(owner_identity, {
                 'disk_format': 'raw', 'container_format': 'bare'})
             registry.transition_status(owner_identity, image['id'], 'queued', 'saving')
             images.append(registry.transition_status(
                 owner_identity, image['id'], 'saving', 'active',
-                values={'size': len(data)}, locations=[{'url': url}]))
+                values={'size': len(data)}, locations=[{'url': location}]))
     finally:
         registry.close()
     first, second = images
+    with sqlite3.connect(plain.database_url[len('sqlite:///'):]) as conn:
+        conn.execute('UPDATE image_locations SET url = ? WHERE image_id = ?',
+                     (url, second['id']))
     with plain.client(project) as owner:
         for image in images:
             assert owner.get('/v2/images/%s/file' % image['id']).content == data

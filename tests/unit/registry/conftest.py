@@ -144,6 +144,14 @@ def scope():
 
 
 @pytest.fixture
+def file_url(scope):
+    """``file_url(name)``: a URL of the file store that is this test's own (the same
+    for the same name): two live images may not share a writable store's URL, and
+    tests share the database."""
+    return lambda name: 'file:///%s-%s' % (name, scope)
+
+
+@pytest.fixture
 def make_image(client, scope):
     """Create an image in this test's scope: ``make_image(caller, **values)``."""
     def make(caller, properties=None, **values):

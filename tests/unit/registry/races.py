@@ -12,6 +12,7 @@ the database saw them wait together, then returns their outcomes.
 
 import fcntl
 import os
+import sqlite3
 import threading
 import time
 
@@ -24,9 +25,10 @@ from tests.fixtures import databases
 SETTLED = 0.5
 
 
-def race(registry, calls):
+def race(registry, calls, gate=None):
     """Run the zero-argument ``calls`` at once against ``registry``; their outcomes,
-    in the same order: the result, or the ``RegistryError`` raised."""
+    in the same order: the result, or the ``RegistryError`` raised. ``gate``: the
+    gate's class for the registry's backend, if not the usual one (``GATES``)."""
     barrier = threading.Barrier(len(calls))
     outcomes = [None] * len(calls)
     spans = [None] * len(calls)
@@ -42,7 +44,7 @@ def race(registry, calls):
             spans[i] = (began, time.monotonic())
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    gate = GATES[registry.backend](registry.database_url)
+    gate = (gate or GATES[registry.backend])(registry.database_url)
     try:
         for thread in threads:
             thread.start()
@@ -55,6 +57,40 @@ def race(registry, calls):
     assert all(began < opened < ended for began, ended in spans), \
         'the calls did not overlap: %s, the gate opened at %s' % (spans, opened)
     return outcomes
+
+
+def changed_while_waiting(backend, database_url, call, image_id, **columns):
+    """Run ``call`` (one registry write) with the gate closed; while it waits there,
+    set ``columns`` of image ``image_id`` as a concurrent writer would (before the
+    call's transaction can lock the row, after anything it read outside one), then
+    open the gate; the call's outcome: its result, or the ``RegistryError``."""
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(call())
+        except errors.RegistryError as exc:
+            outcome.append(exc)
+
+    gate = GATES[backend](database_url)
+    thread = threading.Thread(target=run)
+    try:
+        thread.start()
+        gate.wait_for(1)
+        gate.set_image(image_id, columns)
+    finally:
+        gate.open()
+    thread.join()
+    return outcome[0]
+
+
+def _update_sql(columns, param):
+    return 'UPDATE images SET %s WHERE id = %s' % (
+        ', '.join('%s = %s' % (name, param) for name in sorted(columns)), param)
+
+
+def _update_params(image_id, columns):
+    return [columns[name] for name in sorted(columns)] + [image_id]
 
 
 class _Gate:
@@ -91,12 +127,14 @@ class _PostgresqlGate(_Gate):
     """``LOCK TABLE images IN EXCLUSIVE MODE``: reads pass, every write (an insert,
     an update, a row lock) waits."""
 
+    table = 'images'
+
     def __init__(self, url):
         self._holder = databases.connect(url)
         self._observer = databases.connect(url)
         with self._holder.cursor() as cursor:
             cursor.execute('BEGIN')
-            cursor.execute('LOCK TABLE images IN EXCLUSIVE MODE')
+            cursor.execute('LOCK TABLE %s IN EXCLUSIVE MODE' % self.table)
 
     def waiting(self):
         with self._observer.cursor() as cursor:
@@ -104,11 +142,27 @@ class _PostgresqlGate(_Gate):
                            "current_database() AND wait_event_type = 'Lock'")
             return cursor.fetchone()[0]
 
+    def set_image(self, image_id, columns):
+        """Change the image in the gate's transaction, committed as it opens."""
+        with self._holder.cursor() as cursor:
+            cursor.execute(_update_sql(columns, '%s'),
+                           _update_params(image_id, columns))
+        self._commit = True
+
     def open(self):
         with self._holder.cursor() as cursor:
-            cursor.execute('ROLLBACK')
+            cursor.execute('COMMIT' if getattr(self, '_commit', False)
+                           else 'ROLLBACK')
         self._holder.close()
         self._observer.close()
+
+
+class PostgresqlLocationsGate(_PostgresqlGate):
+    """Lets writers read and lock what they check, and holds them at their first
+    insert of a location: a race test of a check on other images' locations sees
+    whether the check alone (without a lock) would let them all through."""
+
+    table = 'image_locations'
 
 
 class _MysqlGate(_Gate):
@@ -129,6 +183,11 @@ class _MysqlGate(_Gate):
                            "AND state = 'Waiting for table metadata lock'")
             return cursor.fetchone()[0]
 
+    def set_image(self, image_id, columns):
+        with self._holder.cursor() as cursor:
+            cursor.execute(_update_sql(columns, '%s'),
+                           _update_params(image_id, columns))
+
     def open(self):
         with self._holder.cursor() as cursor:
             cursor.execute('UNLOCK TABLES')
@@ -140,7 +199,8 @@ class _SqliteGate(_Gate):
     """The ``<database>.write-lock`` file lock that every writer takes first."""
 
     def __init__(self, url):
-        path = url[len('sqlite:///'):] + '.write-lock'
+        self._database = url[len('sqlite:///'):]
+        path = self._database + '.write-lock'
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         self._inode = ':%d ' % os.fstat(self._fd).st_ino
@@ -153,6 +213,12 @@ class _SqliteGate(_Gate):
         # A worker's writers queue on a lock in the process before one of them
         # waits for the file: the kernel shows one waiter per worker process.
         return 1
+
+    def set_image(self, image_id, columns):
+        # The writers wait before their transaction: the file itself is free.
+        with sqlite3.connect(self._database, timeout=30) as conn:
+            conn.execute(_update_sql(columns, '?'), _update_params(image_id, columns))
+        conn.close()
 
     def open(self):
         fcntl.flock(self._fd, fcntl.LOCK_UN)

@@ -14,6 +14,7 @@ signed service) and by real Keystone service tokens (a non-admin user with the
 """
 
 import os
+import sqlite3
 import uuid
 
 import pytest
@@ -23,6 +24,8 @@ from glance_registry import client as client_module
 from glance_registry.client import errors
 from glance_registry.client import identity
 from tests.fixtures import processes
+from tests.unit.registry import races
+from tests.unit.registry.conftest import BACKEND_PARAMS
 from tests.unit.registry.conftest import sync
 
 FORMATS = {'disk_format': 'raw', 'container_format': 'bare'}
@@ -59,8 +62,9 @@ def _config(workdir, datadir):
 class Guarded:
     """A guarded registry daemon, a signed client of it, and its data directory."""
 
-    def __init__(self, workdir, extra=None):
-        url = 'sqlite:///%s' % os.path.join(workdir, 'guarded.sqlite')
+    def __init__(self, workdir, extra=None, database_url=None):
+        url = database_url or 'sqlite:///%s' % os.path.join(workdir, 'guarded.sqlite')
+        self.database_url = url
         sync(url)
         self.datadir = os.path.join(workdir, 'images')
         self.secret = processes.new_secret()
@@ -207,6 +211,65 @@ def test_each_caller_gets_what_policy_gives_it(guarded, name, kind, expected):
         assert guarded.client.get_image(persona('admin'), image_id) == before
 
 
+# -- judged on the image as the write locks it ------------------------------------------
+
+@pytest.fixture(scope='module', params=BACKEND_PARAMS)
+def guarded_on(request, databases, tmp_path_factory):
+    """A guarded registry daemon over a database of each backend: ``(backend,
+    registry)``."""
+    backend = request.param
+    registry = Guarded(str(tmp_path_factory.mktemp('guarded-%s' % backend)),
+                       database_url=databases.create(backend))
+    yield backend, registry
+    registry.close()
+
+
+# (operation by a member of the image's project, the change another writer makes
+# while it waits for the image's row, what it gets).
+CHANGED_MEANWHILE = [
+    ('rename', {'owner': 'someone-else'}, DENIED),
+    ('tag', {'owner': 'someone-else'}, DENIED),
+    ('add location', {'owner': 'someone-else'}, DENIED),
+    ('delete', {'owner': 'someone-else'}, DENIED),
+    ('delete', {'protected': True}, (403, 'protected')),
+    ('rename', {'name': 'changed'}, OK),
+]
+
+
+@pytest.mark.parametrize('name,change,expected', CHANGED_MEANWHILE,
+                         ids=['%s-after-%s' % (name, '-'.join(change))
+                              for name, change, _ in CHANGED_MEANWHILE])
+def test_a_write_is_judged_on_the_image_as_its_transaction_locked_it(
+        guarded_on, name, change, expected):
+    """The rules see a change another writer made while the write waited (after
+    the request arrived): a public image given away meanwhile is no longer its
+    former project's to change."""
+    backend, guarded = guarded_on
+    client = guarded.client
+    project = 'p-%s' % uuid.uuid4().hex[:8]
+    member = persona('member', project)
+    image = guarded.active_image(persona('admin'), visibility='public', owner=project)
+    call = {
+        'rename': lambda: client.update_image(member, image['id'],
+                                              values={'name': 'renamed'}),
+        'tag': lambda: client.add_tag(member, image['id'], 'tagged'),
+        'add location': lambda: client.add_location(
+            member, image['id'], guarded.file_url('placed-%s' % uuid.uuid4().hex)),
+        'delete': lambda: client.delete_image(member, image['id']),
+    }[name]
+    outcome = races.changed_while_waiting(backend, guarded.database_url, call,
+                                          image['id'], **change)
+    got = ((outcome.status, outcome.reason)
+           if isinstance(outcome, errors.RegistryError) else OK)
+    assert got == expected, outcome
+    after = client.get_image(persona('admin'), image['id'])
+    if expected != OK:
+        # Refused: only the other writer's change was made.
+        assert {key: after[key] for key in change} == change
+        assert dict(after, updated_at=None, **{key: image[key] for key in change}) \
+            == dict(image, updated_at=None)
+
+
 # -- location admission ---------------------------------------------------------------
 
 def test_locations_must_belong_to_a_store_and_name_no_other_image(guarded):
@@ -248,6 +311,73 @@ def test_locations_must_belong_to_a_store_and_name_no_other_image(guarded):
     assert placed['locations'][0]['url'] == guarded.file_url('placed-' + image['id'])
     web = 'http://127.0.0.1:%d/disk.raw' % WEB_PORT
     assert client.add_location(owner, image['id'], web)['locations'][1]['url'] == web
+
+
+def test_no_two_live_images_share_a_file_of_the_store(guarded):
+    """Not even when its name is no image's id, for any caller: until the image
+    using it is deleted for good (``pending_delete`` may still be restored)."""
+    client = guarded.client
+    owner = persona('member')
+    shared = guarded.file_url('placed-%s' % uuid.uuid4().hex)
+    first = client.create_image(owner, dict(FORMATS))
+    client.add_location(owner, first['id'], shared, transition=('queued', 'active'),
+                        values={'size': 4})
+    web = 'http://127.0.0.1:%d/shared.raw' % WEB_PORT
+    client.add_location(owner, first['id'], web)
+
+    def attempts(caller, image_id, url):
+        return [lambda: client.add_location(caller, image_id, url),
+                lambda: client.transition_status(
+                    caller, image_id, 'queued', 'active', values={'size': 4},
+                    locations=[{'url': url, 'metadata': {}}]),
+                lambda: client.replace_locations(
+                    caller, image_id, [{'url': url, 'metadata': {},
+                                        'status': 'active'}])]
+
+    spellings = (shared, shared.replace('file://', 'file://localhost'),
+                 shared.replace('placed-', './placed-'))
+    for caller in (persona('member'), owner, persona('admin')):
+        image = client.create_image(caller, dict(FORMATS))
+        for url in spellings:
+            for attempt in attempts(caller, image['id'], url):
+                assert _status(attempt) == (409, 'location_in_use'), url
+        assert client.get_image(caller, image['id']) == image
+        # An http store's URL may be shared, as upstream allows.
+        assert client.add_location(caller, image['id'], web)['locations']
+    image = client.create_image(owner, dict(FORMATS))
+    client.delete_image(owner, first['id'], delayed=True)
+    assert _status(attempts(owner, image['id'], shared)[0]) == \
+        (409, 'location_in_use')
+    client.restore_image(persona('admin'), first['id'])
+    client.delete_image(owner, first['id'])
+    # Deleted for good: its file is free.
+    assert [location['url'] for location in client.add_location(
+        owner, image['id'], shared)['locations']] == [shared]
+
+
+def test_a_location_no_store_holds_now_is_kept_only_by_its_own_image(guarded):
+    """An image may keep a location its stores no longer hold (recorded before the
+    rules, or before a store left the configuration) when its list is replaced;
+    no write may add one."""
+    client = guarded.client
+    owner = persona('member')
+    image = guarded.active_image(owner)
+    legacy = 'file:///srv/old-store/%s' % uuid.uuid4().hex
+    with sqlite3.connect(guarded.database_url[len('sqlite:///'):]) as conn:
+        conn.execute('UPDATE image_locations SET url = ? WHERE image_id = ?',
+                     (legacy, image['id']))
+    conn.close()
+    added = guarded.file_url('copy-%s' % uuid.uuid4().hex)
+    kept = client.replace_locations(owner, image['id'], [
+        {'url': legacy, 'metadata': {'k': 1}, 'status': 'active'},
+        {'url': added, 'metadata': {}, 'status': 'active'}])
+    assert [location['url'] for location in kept['locations']] == [legacy, added]
+    other = client.create_image(owner, dict(FORMATS))
+    for call in (lambda: client.add_location(owner, other['id'], legacy),
+                 lambda: client.replace_locations(owner, other['id'], [
+                     {'url': legacy, 'metadata': {}, 'status': 'active'}])):
+        assert _status(call) == (400, 'location_refused')
+    assert client.get_image(owner, other['id']) == other
 
 
 # -- the attacks, with real Keystone service tokens ------------------------------------
@@ -302,6 +432,13 @@ def test_a_service_token_cannot_point_an_image_at_another_projects_data(
         assert _status(lambda: service.add_location(
             ANY, mine['id'], url, transition=('queued', 'active'),
             values={'size': 4})) == (409, 'location_in_use'), url
+    # Nor a file another image uses under any other name.
+    placed = secured.file_url('placed-%s' % uuid.uuid4().hex)
+    other = secured.client.create_image(persona('member'), dict(FORMATS))
+    secured.client.add_location(persona('member', other['owner']), other['id'],
+                                placed)
+    assert _status(lambda: service.add_location(ANY, mine['id'], placed)) == (
+        409, 'location_in_use')
     assert service.get_image(ANY, mine['id']) == mine
     service.close()
 

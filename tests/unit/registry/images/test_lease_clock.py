@@ -21,7 +21,7 @@ from glance_registry.client import errors
 from glance_registry.client import registry_client as client_module
 from tests.fixtures import processes, tools
 from tests.fixtures.databases import databases  # noqa: F401 (a fixture)
-from tests.unit.registry.conftest import sync
+from tests.unit.registry.conftest import data_rules_config, sync
 
 RAW = {'disk_format': 'raw', 'container_format': 'bare'}
 
@@ -47,8 +47,8 @@ class _SignedAt:
         self._caller = caller
         self._offset = offset
 
-    def sign(self, secret):
-        return self._caller.sign(secret, now=time.time() + self._offset)
+    def sign(self, secret, request):
+        return self._caller.sign(secret, request, now=time.time() + self._offset)
 
 
 def faketime_env(offset):
@@ -83,7 +83,8 @@ def two_registries(request, databases, tmp_path_factory):  # noqa: F811
     try:
         for name, offset in (('honest', None), ('skewed', skew)):
             workdir = tmp_path_factory.mktemp('%s-%s' % (name, backend))
-            daemon = processes.registry_daemon(str(workdir), url, secret)
+            daemon = processes.registry_daemon(str(workdir), url, secret,
+                                               extra=data_rules_config(str(workdir)))
             if offset:
                 daemon.env = faketime_env(offset)
             daemons.append(daemon.start())

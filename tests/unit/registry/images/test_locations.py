@@ -10,6 +10,7 @@ import requests
 
 from glance_registry.client import Lease
 from glance_registry.client import errors
+from tests.unit.registry import races
 from tests.unit.registry.conftest import ADMIN
 
 FORMATS = {'disk_format': 'raw', 'container_format': 'bare'}
@@ -31,17 +32,18 @@ def active_image(client, caller, *location_urls):
 
 # -- add ---------------------------------------------------------------------------
 
-def test_add_appends_or_inserts_at_a_position_keeping_metadata(client, project):
+def test_add_appends_or_inserts_at_a_position_keeping_metadata(client, project,
+                                                                file_url):
     caller = project()
-    image = active_image(client, caller, 'file:///a')
-    client.add_location(caller, image['id'], 'file:///c', {'store': 'b'})
-    client.add_location(caller, image['id'], 'file:///b', position=1)
-    record = client.add_location(caller, image['id'], 'file:///first', position=0)
-    assert urls(record) == ['file:///first', 'file:///a', 'file:///b', 'file:///c']
-    assert record['locations'][3] == {'url': 'file:///c', 'metadata': {'store': 'b'},
+    image = active_image(client, caller, file_url('a'))
+    client.add_location(caller, image['id'], file_url('c'), {'store': 'b'})
+    client.add_location(caller, image['id'], file_url('b'), position=1)
+    record = client.add_location(caller, image['id'], file_url('first'), position=0)
+    assert urls(record) == [file_url(name) for name in ('first', 'a', 'b', 'c')]
+    assert record['locations'][3] == {'url': file_url('c'), 'metadata': {'store': 'b'},
                                       'status': 'active'}
-    record = client.add_location(caller, image['id'], 'file:///last', position=99)
-    assert urls(record)[-1] == 'file:///last'
+    record = client.add_location(caller, image['id'], file_url('last'), position=99)
+    assert urls(record)[-1] == file_url('last')
     assert record['status'] == 'active' and record['updated_at'] >= image['updated_at']
     assert client.get_image(caller, image['id']) == record
 
@@ -60,13 +62,14 @@ def test_add_activates_a_queued_image_with_its_data_values_in_one_step(client, p
 
 
 @pytest.mark.parametrize('status', ['active', 'saving'])
-def test_add_with_a_lost_status_swap_conflicts_and_adds_nothing(client, project, status):
+def test_add_with_a_lost_status_swap_conflicts_and_adds_nothing(client, project, status,
+                                                                file_url):
     caller = project()
     image = client.create_image(caller, dict(FORMATS))
     client.transition_status(caller, image['id'], 'queued', 'saving')
     if status == 'active':
         client.transition_status(caller, image['id'], 'saving', 'active',
-                                 locations=[{'url': 'file:///x'}])
+                                 locations=[{'url': file_url('x')}])
     before = client.get_image(caller, image['id'])
     with pytest.raises(errors.Conflict) as raised:
         client.add_location(caller, image['id'], 'http://example.com/disk',
@@ -85,34 +88,34 @@ def test_add_needs_the_formats_to_activate(client, project):
     assert client.get_image(caller, image['id']) == image
 
 
-def test_a_duplicate_url_conflicts_and_changes_nothing(client, project):
+def test_a_duplicate_url_conflicts_and_changes_nothing(file_url, client, project):
     caller = project()
-    image = active_image(client, caller, 'file:///a', 'file:///b')
+    image = active_image(client, caller, file_url('a'), file_url('b'))
     with pytest.raises(errors.Conflict) as raised:
-        client.add_location(caller, image['id'], 'file:///b', position=0)
+        client.add_location(caller, image['id'], file_url('b'), position=0)
     assert raised.value.reason == 'duplicate_location'
     assert client.get_image(caller, image['id']) == image
 
 
-def test_more_locations_than_max_locations_is_too_large(client, project):
+def test_more_locations_than_max_locations_is_too_large(file_url, client, project):
     caller = project()
-    image = active_image(client, caller, 'file:///a')
-    client.add_location(caller, image['id'], 'file:///b', max_locations=2)
+    image = active_image(client, caller, file_url('a'))
+    client.add_location(caller, image['id'], file_url('b'), max_locations=2)
     before = client.get_image(caller, image['id'])
     with pytest.raises(errors.TooLarge) as raised:
-        client.add_location(caller, image['id'], 'file:///c', max_locations=2)
+        client.add_location(caller, image['id'], file_url('c'), max_locations=2)
     assert raised.value.details['limit'] == 'max_locations'
     assert client.get_image(caller, image['id']) == before
     # Unlimited: negative or absent.
-    assert len(client.add_location(caller, image['id'], 'file:///c',
+    assert len(client.add_location(caller, image['id'], file_url('c'),
                                    max_locations=-1)['locations']) == 3
 
 
-def test_racing_adds_never_exceed_max_locations(client, project, race):
+def test_racing_adds_never_exceed_max_locations(file_url, client, project, race):
     caller = project()
-    image = active_image(client, caller, 'file:///0')
+    image = active_image(client, caller, file_url('0'))
     outcomes = race([lambda n=n: client.add_location(caller, image['id'],
-                                                     'file:///%d' % (n + 1),
+                                                     file_url('%d' % (n + 1)),
                                                      max_locations=4)
                      for n in range(8)])
     assert sum(not isinstance(o, errors.RegistryError) for o in outcomes) == 3
@@ -121,42 +124,80 @@ def test_racing_adds_never_exceed_max_locations(client, project, race):
     assert len(client.get_image(caller, image['id'])['locations']) == 4
 
 
-def test_racing_adds_of_one_url_add_it_once(client, project, race):
+def test_racing_adds_of_one_url_add_it_once(file_url, client, project, race):
     caller = project()
-    image = active_image(client, caller, 'file:///0')
-    outcomes = race([lambda: client.add_location(caller, image['id'], 'file:///same')
+    image = active_image(client, caller, file_url('0'))
+    outcomes = race([lambda: client.add_location(caller, image['id'], file_url('same'))
                      for _ in range(6)])
     assert sum(isinstance(o, errors.Conflict) for o in outcomes) == 5
-    assert urls(client.get_image(caller, image['id'])) == ['file:///0', 'file:///same']
+    assert urls(client.get_image(caller, image['id'])) == [file_url('0'),
+                                                           file_url('same')]
 
 
-def test_add_to_an_invisible_or_deleted_image_is_not_found(client, project):
+def test_racing_writes_of_one_file_to_several_images_give_it_to_one(
+        registry, client, project, race, file_url):
+    """A writable store's file holds one image's data: of requests adding it to
+    several images at once (a location, an upload's end, a replacement), one wins
+    and the others are refused, whoever calls."""
+    url = file_url('contended')
+    callers = [project() for _ in range(6)]
+    images = [client.create_image(caller, dict(FORMATS)) for caller in callers]
+    for caller, image in list(zip(callers, images))[4:]:
+        client.transition_status(caller, image['id'], 'queued', 'saving')
+    writes = [
+        lambda c=callers[0], i=images[0]: client.add_location(c, i['id'], url),
+        lambda c=callers[1], i=images[1]: client.add_location(
+            c, i['id'], url, transition=('queued', 'active'), values={'size': 5}),
+        lambda c=callers[2], i=images[2]: client.replace_locations(
+            c, i['id'], [{'url': url}]),
+        lambda c=callers[3], i=images[3]: client.replace_locations(
+            c, i['id'], [{'url': url}], transition=('queued', 'active'),
+            values={'size': 5}),
+    ] + [lambda c=c, i=i: client.transition_status(
+            c, i['id'], 'saving', 'active', values={'size': 5},
+            locations=[{'url': url}])
+         for c, i in list(zip(callers, images))[4:]]
+    # PostgreSQL: held just before adding the location, after the check.
+    outcomes = race(writes, gate=races.PostgresqlLocationsGate
+                    if registry.backend == 'postgresql' else None)
+    won = [n for n, outcome in enumerate(outcomes)
+           if not isinstance(outcome, errors.RegistryError)]
+    assert len(won) == 1, outcomes
+    assert all(outcome.reason == 'location_in_use' for outcome in outcomes
+               if isinstance(outcome, errors.RegistryError)), outcomes
+    assert client.location_references(ADMIN, [url]) == {url: [images[won[0]]['id']]}
+    for n, (caller, image) in enumerate(zip(callers, images)):
+        assert urls(client.get_image(caller, image['id'])) == ([url] if n in won
+                                                               else [])
+
+
+def test_add_to_an_invisible_or_deleted_image_is_not_found(file_url, client, project):
     owner, other = project(), project()
     image = client.create_image(owner, dict(FORMATS, visibility='private'))
     with pytest.raises(errors.NotFound):
-        client.add_location(other, image['id'], 'file:///x')
+        client.add_location(other, image['id'], file_url('x'))
     client.delete_image(owner, image['id'])
     with pytest.raises(errors.NotFound):
-        client.add_location(owner, image['id'], 'file:///x')
+        client.add_location(owner, image['id'], file_url('x'))
 
 
-def test_adding_a_copy_over_the_storage_quota_is_too_large(client, project):
+def test_adding_a_copy_over_the_storage_quota_is_too_large(file_url, client, project):
     """Each active location counts the image's size."""
     caller = project()
-    image = active_image(client, caller, 'file:///a')     # 5 bytes
-    client.add_location(caller, image['id'], 'file:///b', max_storage=10)
+    image = active_image(client, caller, file_url('a'))     # 5 bytes
+    client.add_location(caller, image['id'], file_url('b'), max_storage=10)
     before = client.get_image(caller, image['id'])
     with pytest.raises(errors.TooLarge) as raised:
-        client.add_location(caller, image['id'], 'file:///c', max_storage=14)
+        client.add_location(caller, image['id'], file_url('c'), max_storage=14)
     assert raised.value.details['limit'] == 'max_storage'
     with pytest.raises(errors.TooLarge):
         client.replace_locations(caller, image['id'], [
-            {'url': 'file:///a'}, {'url': 'file:///b'}, {'url': 'file:///c'}],
+            {'url': file_url('a')}, {'url': file_url('b')}, {'url': file_url('c')}],
             max_storage=14)
     assert client.get_image(caller, image['id']) == before
     # A pending location stores nothing yet; activating it counts.
     pending = pending_image(client, caller)
-    client.add_location(caller, pending['id'], 'file:///p2', status='pending',
+    client.add_location(caller, pending['id'], file_url('p2'), status='pending',
                         max_storage=10)
     with pytest.raises(errors.TooLarge):
         client.transition_status(caller, pending['id'], 'importing', 'active',
@@ -169,49 +210,49 @@ def test_adding_a_copy_over_the_storage_quota_is_too_large(client, project):
 
 # -- remove ------------------------------------------------------------------------
 
-def test_remove_by_url_keeps_the_others_in_order(client, project):
+def test_remove_by_url_keeps_the_others_in_order(file_url, client, project):
     caller = project()
-    image = active_image(client, caller, 'file:///a', 'file:///b', 'file:///c')
-    record = client.remove_location(caller, image['id'], 'file:///b')
-    assert urls(record) == ['file:///a', 'file:///c']
+    image = active_image(client, caller, file_url('a'), file_url('b'), file_url('c'))
+    record = client.remove_location(caller, image['id'], file_url('b'))
+    assert urls(record) == [file_url('a'), file_url('c')]
     assert client.get_image(caller, image['id']) == record
-    record = client.add_location(caller, image['id'], 'file:///b', position=1)
-    assert urls(record) == ['file:///a', 'file:///b', 'file:///c']
+    record = client.add_location(caller, image['id'], file_url('b'), position=1)
+    assert urls(record) == [file_url('a'), file_url('b'), file_url('c')]
 
 
-def test_removing_an_unknown_url_is_not_found(client, project):
+def test_removing_an_unknown_url_is_not_found(file_url, client, project):
     caller = project()
-    image = active_image(client, caller, 'file:///a')
+    image = active_image(client, caller, file_url('a'))
     with pytest.raises(errors.NotFound):
-        client.remove_location(caller, image['id'], 'file:///nope')
+        client.remove_location(caller, image['id'], file_url('nope'))
     assert client.get_image(caller, image['id']) == image
 
 
 @pytest.mark.parametrize('status', ['active', 'deactivated'])
 def test_the_last_copy_of_an_image_with_data_stays_unless_allowed(client, project,
-                                                                  status):
+                                                                  status, file_url):
     caller = project()
-    image = active_image(client, caller, 'file:///a')
+    image = active_image(client, caller, file_url('a'))
     if status == 'deactivated':
         image = client.transition_status(caller, image['id'], 'active', 'deactivated')
     with pytest.raises(errors.Conflict) as raised:
-        client.remove_location(caller, image['id'], 'file:///a')
+        client.remove_location(caller, image['id'], file_url('a'))
     assert raised.value.reason == 'last_location'
     assert client.get_image(caller, image['id']) == image
-    record = client.remove_location(caller, image['id'], 'file:///a', allow_last=True)
+    record = client.remove_location(caller, image['id'], file_url('a'), allow_last=True)
     assert record['locations'] == [] and record['status'] == status
 
 
-def test_a_queued_image_may_lose_its_last_location(client, project):
+def test_a_queued_image_may_lose_its_last_location(file_url, client, project):
     caller = project()
     image = client.create_image(caller, dict(FORMATS))
-    client.add_location(caller, image['id'], 'file:///a', status='pending')
-    assert client.remove_location(caller, image['id'], 'file:///a')['locations'] == []
+    client.add_location(caller, image['id'], file_url('a'), status='pending')
+    assert client.remove_location(caller, image['id'], file_url('a'))['locations'] == []
 
 
-def test_racing_removals_keep_the_last_copy(client, project, race):
+def test_racing_removals_keep_the_last_copy(file_url, client, project, race):
     caller = project()
-    image = active_image(client, caller, 'file:///a', 'file:///b', 'file:///c')
+    image = active_image(client, caller, file_url('a'), file_url('b'), file_url('c'))
     outcomes = race([lambda url=url: client.remove_location(caller, image['id'], url)
                      for url in urls(image)])
     assert sum(isinstance(o, errors.Conflict) for o in outcomes) == 1
@@ -221,61 +262,63 @@ def test_racing_removals_keep_the_last_copy(client, project, race):
 # -- replace -------------------------------------------------------------------------
 
 def test_replace_sets_all_locations_in_order_with_an_optional_status_swap(client,
-                                                                          project):
+                                                                          project,
+                                                                          file_url):
     caller = project()
     image = client.create_image(caller, dict(FORMATS))
     record = client.replace_locations(
-        caller, image['id'], [{'url': 'file:///b', 'metadata': {'k': 1}},
-                              {'url': 'file:///a'}],
+        caller, image['id'], [{'url': file_url('b'), 'metadata': {'k': 1}},
+                              {'url': file_url('a')}],
         expected_urls=[], transition=('queued', 'active'), values={'size': 3})
     assert record['status'] == 'active' and record['size'] == 3
     assert record['locations'] == [
-        {'url': 'file:///b', 'metadata': {'k': 1}, 'status': 'active'},
-        {'url': 'file:///a', 'metadata': {}, 'status': 'active'}]
-    record = client.replace_locations(caller, image['id'], [{'url': 'file:///a'}])
-    assert urls(record) == ['file:///a']
+        {'url': file_url('b'), 'metadata': {'k': 1}, 'status': 'active'},
+        {'url': file_url('a'), 'metadata': {}, 'status': 'active'}]
+    record = client.replace_locations(caller, image['id'], [{'url': file_url('a')}])
+    assert urls(record) == [file_url('a')]
 
 
-def test_replace_is_a_compare_and_swap_on_the_urls_read(client, project):
+def test_replace_is_a_compare_and_swap_on_the_urls_read(file_url, client, project):
     caller = project()
-    image = active_image(client, caller, 'file:///a', 'file:///b')
+    image = active_image(client, caller, file_url('a'), file_url('b'))
     with pytest.raises(errors.Conflict) as raised:
-        client.replace_locations(caller, image['id'], [{'url': 'file:///c'}],
-                                 expected_urls=['file:///b', 'file:///a'])
+        client.replace_locations(caller, image['id'], [{'url': file_url('c')}],
+                                 expected_urls=[file_url('b'), file_url('a')])
     assert raised.value.reason == 'locations_changed'
     assert client.get_image(caller, image['id']) == image
 
 
 def test_replace_changes_the_attributes_of_the_same_patch_in_one_transaction(
-        client, project):
+        client, project, file_url):
     caller = project()
-    image = active_image(client, caller, 'file:///a')
+    image = active_image(client, caller, file_url('a'))
     record = client.replace_locations(
-        caller, image['id'], [{'url': 'file:///a'}, {'url': 'file:///b'}],
+        caller, image['id'], [{'url': file_url('a')}, {'url': file_url('b')}],
         update={'values': {'name': 'both'}, 'properties': {'k': 'v'},
                 'tags': ['t']})
     assert (urls(record), record['name'], record['properties'], record['tags']) == (
-        ['file:///a', 'file:///b'], 'both', {'k': 'v'}, ['t'])
+        [file_url('a'), file_url('b')], 'both', {'k': 'v'}, ['t'])
     # Refused for either part: neither is written.
     for locations, update, error in [
-            ([{'url': 'file:///c'}], {'properties': {'gone': None}}, errors.Conflict),
-            ([{'url': 'file:///c'}], {'tags': ['x', 'y'], 'quota': {'max_tags': 1}},
+            ([{'url': file_url('c')}], {'properties': {'gone': None}}, errors.Conflict),
+            ([{'url': file_url('c')}], {'tags': ['x', 'y'], 'quota': {'max_tags': 1}},
              errors.TooLarge),
-            ([{'url': 'file:///c'}] * 2, {'values': {'name': 'dup'}}, errors.Conflict)]:
+            ([{'url': file_url('c')}] * 2, {'values': {'name': 'dup'}},
+             errors.Conflict)]:
         with pytest.raises(error):
             client.replace_locations(caller, image['id'], locations, update=update)
         assert client.get_image(caller, image['id']) == record
 
 
-def test_replace_refuses_duplicates_and_too_many(client, project):
+def test_replace_refuses_duplicates_and_too_many(file_url, client, project):
     caller = project()
-    image = active_image(client, caller, 'file:///a')
+    image = active_image(client, caller, file_url('a'))
     with pytest.raises(errors.Conflict):
         client.replace_locations(caller, image['id'],
-                                 [{'url': 'file:///b'}, {'url': 'file:///b'}])
+                                 [{'url': file_url('b')}, {'url': file_url('b')}])
     with pytest.raises(errors.TooLarge):
         client.replace_locations(caller, image['id'],
-                                 [{'url': 'file:///b'}, {'url': 'file:///c'}],
+                                 [{'url': file_url('b')}, {'url': file_url('c')}],
                                  max_locations=1)
     assert client.get_image(caller, image['id']) == image
 
@@ -349,16 +392,16 @@ def test_racing_claims_of_an_expired_lease_have_one_winner(client, project, race
     assert client.get_image(caller, image['id'])['locations'][0]['attempts'] == 2
 
 
-def test_only_pending_locations_are_leased(client, project):
+def test_only_pending_locations_are_leased(file_url, client, project):
     caller = project()
-    image = active_image(client, caller, 'file:///a')
+    image = active_image(client, caller, file_url('a'))
     with pytest.raises(errors.Conflict) as raised:
-        client.claim_location(caller, image['id'], 'file:///a', Lease('w', 60))
+        client.claim_location(caller, image['id'], file_url('a'), Lease('w', 60))
     assert raised.value.details['location_status'] == 'active'
     with pytest.raises(errors.NotFound):
-        client.claim_location(caller, image['id'], 'file:///b', Lease('w', 60))
+        client.claim_location(caller, image['id'], file_url('b'), Lease('w', 60))
     with pytest.raises(errors.BadRequest):
-        client.add_location(caller, image['id'], 'file:///b', lease=Lease('w', 60))
+        client.add_location(caller, image['id'], file_url('b'), lease=Lease('w', 60))
     assert client.get_image(caller, image['id']) == image
 
 
@@ -385,7 +428,7 @@ def test_verification_outcomes_are_status_swaps_with_the_locations(client, proje
 
 def test_references_name_the_live_images_that_use_a_url(client, project, scope):
     caller = project()
-    url = 'file:///shared-%s' % scope
+    url = 'http://example.com/shared-%s' % scope
     first = active_image(client, caller, url)
     second = active_image(client, caller, url, url + '-other')
     found = client.location_references(ADMIN, [url, url + '-other', url + '-none'])
@@ -395,9 +438,9 @@ def test_references_name_the_live_images_that_use_a_url(client, project, scope):
     assert client.location_references(ADMIN, [url]) == {url: [second['id']]}
 
 
-def test_references_are_for_admins_only(client, project):
+def test_references_are_for_admins_only(file_url, client, project):
     with pytest.raises(errors.Forbidden):
-        client.location_references(project(), ['file:///x'])
+        client.location_references(project(), [file_url('x')])
 
 
 # -- request validation --------------------------------------------------------------
@@ -437,9 +480,9 @@ BAD_BODIES = [
                          ids=['%s-%s-%d' % (m, f, i) for i, (m, _, f) in
                               enumerate(BAD_BODIES)])
 def test_invalid_location_bodies_are_bad_requests_and_change_nothing(
-        registry, project, method, body, field):
+        registry, project, method, body, field, file_url):
     caller = project()
-    image = active_image(registry.client, caller, 'file:///a', 'file:///b')
+    image = active_image(registry.client, caller, file_url('a'), file_url('b'))
     response = requests.request(
         method, registry.url + '/v1/images/%s/locations' % image['id'],
         data=orjson.dumps(body),

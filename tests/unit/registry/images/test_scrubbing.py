@@ -16,7 +16,7 @@ def active_image(client, project, make_image):
     def make():
         owner = project()
         image = make_image(owner, **RAW)
-        client.add_location(owner, image['id'], 'file:///scrub/%s' % image['id'],
+        client.add_location(owner, image['id'], 'file:///scrub-%s' % image['id'],
                             transition=('queued', 'active'), values={'size': 3})
         return owner, image['id']
     return make
@@ -33,7 +33,7 @@ def test_a_delayed_delete_keeps_the_data_of_an_active_image(client, active_image
     assert before['delayed'] is True and before['status'] == 'active'
     with pytest.raises(errors.NotFound):
         client.get_image(owner, image_id)
-    url = 'file:///scrub/%s' % image_id
+    url = 'file:///scrub-%s' % image_id
     # Its data may come back: no other image may take it, nor delete it.
     assert client.location_references(ADMIN, [url]) == {url: [image_id]}
     claimed = _claim(client, 'scrubber-a')[image_id]
@@ -77,8 +77,8 @@ def test_one_scrubber_at_a_time_and_a_dead_ones_lease_is_taken_over(client,
     client.renew_scrub_lease(ADMIN, image_id, 'scrubber-b', 60)
     done = client.finish_scrub(ADMIN, image_id, 'scrubber-b')
     assert done['status'] == 'deleted'
-    assert client.location_references(ADMIN, ['file:///scrub/%s' % image_id]) == {
-        'file:///scrub/%s' % image_id: []}
+    assert client.location_references(ADMIN, ['file:///scrub-%s' % image_id]) == {
+        'file:///scrub-%s' % image_id: []}
     assert image_id not in _claim(client, 'scrubber-c')
 
 
@@ -104,7 +104,7 @@ def test_a_restored_image_is_active_with_its_data(client, active_image):
     assert restored['deleted_at'] is None
     shown = client.get_image(owner, image_id)
     assert [location['url'] for location in shown['locations']] == [
-        'file:///scrub/%s' % image_id]
+        'file:///scrub-%s' % image_id]
     with pytest.raises(errors.Conflict) as refused:
         client.restore_image(ADMIN, image_id)
     assert refused.value.reason == 'not_pending_delete'

@@ -9,9 +9,12 @@ import pytest
 
 from glance_registry.client import Lease
 from glance_registry.client import errors
+from glance_registry.client import identity
 
 RAW = {'disk_format': 'raw', 'container_format': 'bare'}
 LOCK = 'os_glance_import_task'
+#: The API's own identity, with which it finishes imports.
+SERVICE = identity.Identity(None, None, ('admin',), is_admin=True)
 
 
 def new_task(image_id=None):
@@ -106,7 +109,7 @@ def test_finishing_activates_the_image_and_releases_the_lock(client, project,
     lease = Lease('worker-1', 60)
     task = start_import(client, owner, image, lease)['task']
     done = client.finish_task(
-        owner, task['id'], lease, 'success', result={'image_id': image['id']},
+        SERVICE, task['id'], lease, 'success', result={'image_id': image['id']},
         ttl=3600, image={'from': 'importing', 'to': 'active',
                          'values': {'size': 3, 'checksum': 'c' * 32},
                          'locations': [{'url': 'file:///x/%s' % image['id'],
@@ -120,7 +123,7 @@ def test_finishing_activates_the_image_and_releases_the_lock(client, project,
     assert LOCK not in done['image']['properties']
     assert done['image']['properties']['os_glance_importing_to_stores'] == ''
     with pytest.raises(errors.Conflict) as refused:
-        client.finish_task(owner, task['id'], lease, 'failure')
+        client.finish_task(SERVICE, task['id'], lease, 'failure')
     assert refused.value.reason == 'task_finished'
 
 
@@ -131,7 +134,7 @@ def test_a_worker_that_lost_its_task_cannot_finish_it(client, project, make_imag
     time.sleep(1.2)
     client.claim_task(owner, task['id'], Lease('worker-2', 60))
     with pytest.raises(errors.Conflict) as refused:
-        client.finish_task(owner, task['id'], Lease('worker-1', 1), 'success',
+        client.finish_task(SERVICE, task['id'], Lease('worker-1', 1), 'success',
                            image={'from': 'importing', 'to': 'active'})
     assert refused.value.reason == 'taken_over'
     assert client.get_image(owner, image['id'])['status'] == 'importing'
@@ -148,7 +151,7 @@ def test_tasks_are_their_projects_and_expire(client, project, make_image):
     assert hidden.value.reason == 'task_not_found'
     assert client.list_tasks(other, [('image_id', image['id'])])[0] == []
     assert client.get_task(admin, task['id'])['id'] == task['id']
-    client.finish_task(owner, task['id'], lease, 'failure', message='no', ttl=1,
+    client.finish_task(SERVICE, task['id'], lease, 'failure', message='no', ttl=1,
                        image={'from': 'importing', 'to': 'queued'})
     assert client.get_task(owner, task['id'])['status'] == 'failure'
     time.sleep(1.2)
@@ -213,10 +216,43 @@ def test_finishing_over_the_storage_quota_changes_nothing(client, project,
     lease = Lease('worker-1', 60)
     task = start_import(client, owner, image, lease)['task']
     with pytest.raises(errors.TooLarge) as refused:
-        client.finish_task(owner, task['id'], lease, 'success', image={
+        client.finish_task(SERVICE, task['id'], lease, 'success', image={
             'from': 'importing', 'to': 'active', 'values': {'size': 100},
             'locations': [{'url': 'file:///x/%s' % image['id'], 'metadata': {}}],
             'max_storage': 99})
     assert refused.value.details['limit'] == 'max_storage'
     assert client.get_image(owner, image['id'])['status'] == 'importing'
     assert client.get_task(owner, task['id'])['status'] == 'processing'
+
+
+def test_only_the_image_service_writes_an_imports_result(client, project,
+                                                         make_image):
+    # A caller holding the secret (or a service token) could otherwise activate an
+    # image with any location, past every rule of glance_registry.guard.
+    owner = project()
+    image = make_image(owner, **RAW)
+    lease = Lease('worker-1', 60)
+    task = start_import(client, owner, image, lease)['task']
+    with pytest.raises(errors.Forbidden) as refused:
+        client.finish_task(owner, task['id'], lease, 'success', image={
+            'from': 'importing', 'to': 'active', 'values': {'size': 3},
+            'locations': [{'url': 'file:///x/%s' % image['id'], 'metadata': {},
+                           'status': 'active'}]})
+    assert refused.value.reason == 'admin_only'
+    assert client.get_image(owner, image['id'])['status'] == 'importing'
+    # Without an image change, a task's own end is the caller's to write.
+    assert client.finish_task(owner, task['id'], lease, 'failure')['task'][
+        'status'] == 'failure'
+
+
+def test_a_task_sets_only_the_imports_own_properties(client, project, make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    with pytest.raises(errors.Forbidden) as refused:
+        client.create_task(owner, new_task(image['id']), ttl=60,
+                           lease=Lease('worker-1', 60),
+                           image={'id': image['id'], 'from': 'queued',
+                                  'to': 'importing',
+                                  'properties': {'x_admin_key': 'mine'}})
+    assert refused.value.reason == 'not_permitted'
+    assert client.get_image(owner, image['id'])['status'] == 'queued'
