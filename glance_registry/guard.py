@@ -254,6 +254,7 @@ class Guard:
                 configured = stores.StoreSet.from_config(self.conf, probe=False)
                 self._store_set = stores.StoreSet.of(
                     *configured, staging.from_conf(self.conf, probe=False),
-                    default=configured.default_id, multi=configured.multi)
+                    # (Only which store holds a URL matters here, not weights.)
+                    default=configured.default_id, multi=False)
             return self._store_set
 
