@@ -151,6 +151,11 @@ def _instruments():
                             'uploads that succeeded.', ['store']),
         'cache': Counter('glance_image_cache_requests', 'Image cache lookups.',
                          ['result']),
+        'cache_events': Counter('glance_image_cache_events', 'What the image cache '
+                                'did: fills (done, abandoned), evictions, images '
+                                'too large to cache.', ['event']),
+        'cache_bytes': Counter('glance_image_cache_bytes', 'Image bytes the cache '
+                               'served, filled and evicted.', ['event']),
     }
 
 
@@ -188,6 +193,16 @@ def count_cache(hit):
     """An image cache lookup (for the cache): ``hit`` or miss."""
     if _state['enabled']:
         _instruments()['cache'].labels('hit' if hit else 'miss').inc()
+
+
+def count_cache_event(event, amount=1):
+    """Something else the image cache did: ``event`` names a count (``fills``,
+    ``evictions``, ...) or, starting with ``bytes_``, a number of bytes."""
+    if _state['enabled']:
+        if event.startswith('bytes_'):
+            _instruments()['cache_bytes'].labels(event[len('bytes_'):]).inc(amount)
+        else:
+            _instruments()['cache_events'].labels(event).inc(amount)
 
 
 @contextlib.contextmanager

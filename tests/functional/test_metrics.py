@@ -3,6 +3,7 @@ read with prometheus_client's own parser, every worker's samples added up."""
 
 import os
 import socket
+import time
 
 import pytest
 import requests
@@ -88,6 +89,32 @@ def test_both_daemons_count_requests_latency_bytes_and_registry_round_trips(
                   method='POST', status='201') == 1
     assert _value(registry, 'glance_http_requests_total',
                   route='/v1/images/{image_id}', method='GET', status='200') >= 10
+
+
+def test_the_image_cache_counts_its_hits_misses_fills_and_bytes(tmp_path):
+    with deployment.running(tmp_path / 'glance', api_extra={
+            'DEFAULT': {'image_cache_dir': str(tmp_path / 'cache'), 'workers': 1},
+            'metrics': {'enabled': 'true'}}) as glance:
+        client = glance.client()
+        image = client.create_image(name='cached')
+        data = os.urandom(70000)
+        assert client.upload(image['id'], data).status_code == 204
+        assert client.get('/v2/images/%s/file' % image['id']).content == data
+        deadline = time.monotonic() + 10
+        while image['id'] not in [cached['image_id'] for cached in client.get(
+                '/v2/cache').json()['cached_images']]:
+            assert time.monotonic() < deadline, 'the cache was not filled'
+            time.sleep(0.1)
+        for _ in range(2):
+            assert client.get('/v2/images/%s/file' % image['id']).content == data
+        api = _samples(requests.get(glance.url + '/metrics').text)
+
+    # The first download misses and fills the cache; the others hit it.
+    assert _value(api, 'glance_image_cache_requests_total', result='miss') == 1
+    assert _value(api, 'glance_image_cache_requests_total', result='hit') == 2
+    assert _value(api, 'glance_image_cache_events_total', event='fills') == 1
+    assert _value(api, 'glance_image_cache_bytes_total', event='filled') == 70000
+    assert _value(api, 'glance_image_cache_bytes_total', event='served') == 140000
 
 
 def test_a_metrics_port_in_use_refuses_to_start(tmp_path):
