@@ -28,6 +28,7 @@ from glance_registry.migrations import m0004_upload_leases
 from glance_registry.migrations import m0005_name_sort_index
 from glance_registry.migrations import m0006_upload_ids
 from glance_registry.migrations import m0007_metadefs
+from glance_registry.migrations import m0009_list_filter_indexes
 
 LOG = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ MIGRATIONS = (
     m0005_name_sort_index,
     m0006_upload_ids,
     m0007_metadefs,
+    m0009_list_filter_indexes,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'
