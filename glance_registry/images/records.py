@@ -45,7 +45,7 @@ def list_images(db, identity, query):
 
     A fixed number of queries: the marker, one counting (up to a bound) the
     matches of each tag, property, size or updated_at filter when there are any
-    (``_narrowest_filter``), the page of images (one row more than asked, to know
+    (``narrowest_filter``), the page of images (one row more than asked, to know
     whether another page follows), then one for the properties, tags, locations
     and the caller's memberships of the whole page.
     """
@@ -62,8 +62,8 @@ def list_images(db, identity, query):
             marker_condition = filters.after_marker(query.sort, marker)
         if query.limit == 0:
             return [], None
-        driven_by = _narrowest_filter(db, query)
-        if driven_by is _MATCHES_NOTHING:
+        driven_by = narrowest_filter(db, query)
+        if driven_by is MATCHES_NOTHING:
             return [], None
         condition = filters.list_condition(query, identity, db_module.dialect(db),
                                            driven_by)
@@ -78,15 +78,15 @@ def list_images(db, identity, query):
         return _records(db, page, identity), next_marker
 
 
-_MATCHES_NOTHING = object()
+MATCHES_NOTHING = object()
 
 
-def _narrowest_filter(db, query):
+def narrowest_filter(db, query):
     """The narrowing filter (``filters.narrowing_filters``) that matches fewest
     images if it matches fewer than ``filters.DRIVE_LIMIT``, else None;
-    ``_MATCHES_NOTHING`` if one matches no image at all. One query, which reads
+    ``MATCHES_NOTHING`` if one matches no image at all. One query, which reads
     at most ``DRIVE_LIMIT`` index entries per filter."""
-    selects = filters.narrowing_filters(query)
+    selects = filters.narrowing_filters(query, db_module.dialect(db))
     if not selects:
         return None
     probes = [select.limit(filters.DRIVE_LIMIT).bind(db).sql() for select in selects]
@@ -96,7 +96,7 @@ def _narrowest_filter(db, query):
         [param for _, params in probes for param in params]).fetchone()
     fewest = min(range(len(selects)), key=lambda position: counts[position])
     if counts[fewest] == 0:
-        return _MATCHES_NOTHING
+        return MATCHES_NOTHING
     return selects[fewest] if counts[fewest] < filters.DRIVE_LIMIT else None
 
 

@@ -9,8 +9,8 @@ creation index and tested each image: the whole table for a filter matching noth
 With the most equality columns, these indexes are also the ones SQLite's planner
 prefers (it keeps no statistics here), and PostgreSQL's and MariaDB's with theirs.
 
-``(updated_at, id)`` serves ``updated_at`` ranges and sorts. ``size`` ranges use
-``(size)``. Custom property and tag filters use the indexes of the initial migration,
+``(updated_at, id)`` serves ``updated_at`` ranges and sorts, ``(size)`` size ranges,
+and ``SORT_INDEXES`` the sorts by status, size and formats. Custom property and tag filters use the indexes of the initial migration,
 from the side the list chooses (``glance_registry.images.filters``).
 
 Each index is created only if missing, so an interrupted sync can be run again.
@@ -32,10 +32,42 @@ INDEXES = (
        ('ix_images_size', ('size',))])
 
 
+# Sorts by a key that few values share (and size): the key, then the id tie-breaker
+# which is always descending, so a key sorted ascending needs its own index. Lists
+# sort by the expressions of ``filters._sort_expression`` (SQLite matches them as
+# text); MariaDB has no expression indexes, so there only status has them: it sorts
+# every visible image for name, size and format sorts.
+SORT_INDEXES = {
+    'ix_images_status_id': ('status', 'id'),
+    'ix_images_status_asc_id': ('status', 'id DESC'),
+    'ix_images_disk_format_sort': ("COALESCE(disk_format, '')", 'id'),
+    'ix_images_disk_format_asc_sort': ("COALESCE(disk_format, '')", 'id DESC'),
+    'ix_images_container_format_sort': ("COALESCE(container_format, '')", 'id'),
+    'ix_images_container_format_asc_sort': ("COALESCE(container_format, '')",
+                                            'id DESC'),
+    'ix_images_size_sort': ('COALESCE(size, -1)', 'id'),
+}
+# SQLite and PostgreSQL sort the ties of a time (a few rows) by id on the fly;
+# MariaDB would sort every image instead.
+MYSQL_SORT_INDEXES = {
+    'ix_images_created_at_asc_id': ('created_at', 'id DESC'),
+    'ix_images_updated_at_asc_id': ('updated_at', 'id DESC'),
+}
+
+
 def upgrade(db):
-    quote = '`%s`' if db_module.dialect(db) == 'mysql' else '"%s"'
+    kind = db_module.dialect(db)
+    quote = '`%s`' if kind == 'mysql' else '"%s"'
     existing = {index.name for index in db.get_indexes('images')}
     for name, columns in INDEXES:
         if name not in existing:
             db.execute_sql('CREATE INDEX %s ON images (%s)' % (
                 name, ', '.join(quote % column for column in columns)))
+    sort_indexes = dict(SORT_INDEXES, **(MYSQL_SORT_INDEXES if kind == 'mysql' else {}))
+    for name, terms in sort_indexes.items():
+        expression = terms[0].startswith('COALESCE')
+        if name in existing or (expression and kind == 'mysql'):
+            continue
+        db.execute_sql('CREATE INDEX %s ON images (%s)' % (name, ', '.join(
+            '(%s)' % term if term.startswith('COALESCE') and kind == 'postgresql'
+            else term for term in terms)))
