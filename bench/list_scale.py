@@ -3,8 +3,9 @@
 Loads two catalogues (default 1,000 and 1,000,000 images, each with 3 custom
 properties, 2 tags and, when shared, a member) in bulk through SQL
 (``bench/bulk_seed.py``: minutes for a million, where the API would take a day),
-starts ``glance-all`` on each in turn and times the first page (``limit=25``) of
-every list in ``LISTS`` as an admin and, for the default list, as a project member.
+starts ``glance-all`` on each (both at once) and times the first page
+(``limit=25``) of every list in ``LISTS`` as an admin and, for a few, as a project
+member, alternating between the sizes request by request.
 Prints p50/p99 per list at each size, the ratio large/small and whether it is
 within the target (issue 16: at most 2x), and writes a JSON record with the load
 average of each measurement to ``bench/results/``.
@@ -135,24 +136,27 @@ def server_database(base_url, size):
     return urllib.parse.urlunsplit(parsed._replace(path='/' + name))
 
 
-def timed(session, url, count):
-    latencies = []
-    for _ in range(count):
-        started = time.perf_counter()
-        response = session.get(url)
-        latencies.append((time.perf_counter() - started) * 1000)
-        if response.status_code != 200:
-            raise SystemExit('unexpected answer %d from %s: %s'
-                             % (response.status_code, url, response.text[:300]))
-    latencies.sort()
+def timed(session, url):
+    """One request's latency in ms; exits on a wrong answer."""
+    started = time.perf_counter()
+    response = session.get(url)
+    took = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        raise SystemExit('unexpected answer %d from %s: %s'
+                         % (response.status_code, url, response.text[:300]))
+    return took, len(response.json()['images'])
+
+
+def summary(latencies, images, loads):
+    latencies = sorted(latencies)
     return {'p50_ms': round(statistics.median(latencies), 2),
             'p99_ms': round(latencies[max(0, int(len(latencies) * 0.99) - 1)], 2),
-            'requests': count, 'images': len(response.json()['images']),
-            'loadavg_1m': round(os.getloadavg()[0], 2)}
+            'requests': len(latencies), 'images': images,
+            'loadavg_1m': round(statistics.mean(loads), 2)}
 
 
-def measure(workdir, database_url, requests_count):
-    """Start glance-all on ``database_url`` and time every list."""
+def start_service(workdir, database_url):
+    """``glance-all`` on the catalogue of ``workdir``: (process, list URL)."""
     data_dir = os.path.join(workdir, 'data')
     os.makedirs(data_dir, exist_ok=True)
     extra = []
@@ -168,35 +172,46 @@ def measure(workdir, database_url, requests_count):
                                 '--registry-port', str(registry_port)] + extra,
                                stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
+    log.close()
     url = 'http://127.0.0.1:%d/v2/images?limit=25' % port
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                requests.get(url, timeout=5)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    with open(log.name, errors='replace') as f:
-                        print(f.read()[-3000:])
-                    raise SystemExit('glance-all did not start')
-                time.sleep(0.2)
-        admin = requests.Session()
-        member = requests.Session()
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            requests.get(url, timeout=5)
+            return process, url
+        except requests.ConnectionError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                with open(log.name, errors='replace') as f:
+                    print(f.read()[-3000:])
+                raise SystemExit('glance-all did not start')
+            time.sleep(0.2)
+
+
+def measure(services, requests_count):
+    """Time every list on every service, alternating between them request by
+    request, so that the machine's other work weighs on each size alike."""
+    sessions = {}
+    for size in services:
+        admin, member = requests.Session(), requests.Session()
         member.headers.update({'X-Project-Id': 'project-03', 'X-Roles': 'member,reader'})
-        results = {}
-        for session, who, lists in ((admin, 'admin', [q for q, _ in LISTS]),
-                                    (member, 'member', MEMBER_LISTS)):
-            for query in lists:
-                target = url + ('&' + query if query else '')
-                timed(session, target, 3)   # warm: connection, page cache
-                results['%s ?%s' % (who, query)] = timed(session, target,
-                                                         requests_count)
-        return results
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(60)
-        log.close()
+        sessions[size] = {'admin': admin, 'member': member}
+    results = {size: {} for size in services}
+    for who, lists in (('admin', [q for q, _ in LISTS]), ('member', MEMBER_LISTS)):
+        for query in lists:
+            samples = {size: [] for size in services}
+            loads = []
+            for rep in range(requests_count + 3):
+                order = list(services) if rep % 2 else list(services)[::-1]
+                for size in order:
+                    url = services[size] + ('&' + query if query else '')
+                    took, images = timed(sessions[size][who], url)
+                    if rep >= 3:   # the first three warm the connection and caches
+                        samples[size].append((took, images))
+                loads.append(os.getloadavg()[0])
+            for size in services:
+                results[size]['%s ?%s' % (who, query)] = summary(
+                    [took for took, _ in samples[size]], samples[size][-1][1], loads)
+    return results
 
 
 def main():
@@ -212,7 +227,7 @@ def main():
     sizes = [int(size) for size in args.sizes.split(',')]
     root = os.path.abspath(args.data_dir) if args.data_dir else tempfile.mkdtemp(
         prefix='glance-list-scale-')
-    measured, seeding = {}, {}
+    seeding, processes, services = {}, [], {}
     try:
         for size in sizes:
             workdir = os.path.join(root, str(size))
@@ -230,8 +245,14 @@ def main():
                       % (size, seeding[size], os.getloadavg()[0]), flush=True)
             else:
                 print('reusing %d images in %s' % (size, workdir))
-            measured[size] = measure(workdir, database_url, args.requests)
+            process, url = start_service(workdir, database_url)
+            processes.append(process)
+            services[size] = url
+        measured = measure(services, args.requests)
     finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(60)
         if not args.data_dir:
             shutil.rmtree(root, ignore_errors=True)
     small, large = sizes[0], sizes[-1]
