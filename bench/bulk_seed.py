@@ -142,3 +142,19 @@ def statements(dialect, count, first=0):
         # psycopg2 and PyMySQL read '%' as a placeholder, even with no parameters.
         sqls = [sql.replace('%', '%%') for sql in sqls]
     return sqls
+
+
+def load(database, count):
+    """Load ``count`` images into ``database`` (a peewee database of
+    ``glance_registry.db``, schema migrated), then refresh its statistics."""
+    from glance_registry import db as db_module
+    kind = db_module.dialect(database)
+    with db_module.connection(database):
+        with db_module.write_transaction(database):
+            for sql in statements(kind, count):
+                database.execute_sql(sql)
+        if kind == 'postgresql':
+            database.execute_sql('ANALYZE')
+        elif kind == 'mysql':
+            database.execute_sql('ANALYZE TABLE images, image_properties, image_tags, '
+                                 'image_members')

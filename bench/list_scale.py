@@ -106,16 +106,7 @@ def load(database_url, count):
     from glance_registry import db, migrations
     database = db.open_database(database_url)
     migrations.upgrade(database)
-    kind = db.dialect(database)
-    with db.connection(database):
-        with db.write_transaction(database):
-            for sql in bulk_seed.statements(kind, count):
-                database.execute_sql(sql)
-        if kind == 'postgresql':
-            database.execute_sql('ANALYZE')
-        elif kind == 'mysql':
-            database.execute_sql('ANALYZE TABLE images, image_properties, image_tags, '
-                                 'image_members')
+    bulk_seed.load(database, count)
     database.close_all()
 
 

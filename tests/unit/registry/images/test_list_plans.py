@@ -89,16 +89,7 @@ def catalogue(request, databases):
     """A database of each backend holding ``IMAGES`` images, analysed."""
     db = db_module.open_database(databases.create(request.param))
     migrations.upgrade(db)
-    kind = db_module.dialect(db)
-    with db_module.connection(db):
-        with db_module.write_transaction(db):
-            for sql in bulk_seed.statements(kind, IMAGES):
-                db.execute_sql(sql)
-        if kind == 'mysql':
-            db.execute_sql('ANALYZE TABLE images, image_properties, image_tags, '
-                           'image_members')
-        elif kind == 'postgresql':
-            db.execute_sql('ANALYZE')
+    bulk_seed.load(db, IMAGES)
     yield db
     db.close_all()
 
