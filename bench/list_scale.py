@@ -110,10 +110,13 @@ def load(database_url, count):
     database.close_all()
 
 
-def server_database(base_url, size):
-    """A new, empty database ``<name>_<size>`` on the server of ``base_url``."""
+def server_database(base_url, size, create=True):
+    """The URL of database ``<name>_<size>`` on the server of ``base_url``, made
+    new and empty if ``create``."""
     parsed = urllib.parse.urlsplit(base_url)
     name = '%s_%d' % (parsed.path.lstrip('/') or 'glance_list_scale', size)
+    if not create:
+        return urllib.parse.urlunsplit(parsed._replace(path='/' + name))
     admin = parsed._replace(path='/' + ('postgres' if parsed.scheme.startswith('postgres')
                                         else 'mysql'))
     from glance_registry import db
@@ -214,6 +217,8 @@ def main():
     parser.add_argument('--database-url',
                         help='load the catalogues on this PostgreSQL or MariaDB '
                              'server instead (databases <name>_<size>)')
+    parser.add_argument('--reuse-database', action='store_true',
+                        help='with --database-url: the databases are already loaded')
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(',')]
     root = os.path.abspath(args.data_dir) if args.data_dir else tempfile.mkdtemp(
@@ -223,12 +228,15 @@ def main():
         for size in sizes:
             workdir = os.path.join(root, str(size))
             os.makedirs(os.path.join(workdir, 'data'), exist_ok=True)
-            if args.database_url:
+            if args.database_url and args.reuse_database:
+                database_url = server_database(args.database_url, size, create=False)
+            elif args.database_url:
                 database_url = server_database(args.database_url, size)
             else:
                 database_url = None
             sqlite_path = os.path.join(workdir, 'data', 'glance.sqlite')
-            if database_url or not os.path.exists(sqlite_path):
+            if (database_url and not args.reuse_database) or (
+                    not database_url and not os.path.exists(sqlite_path)):
                 started = time.monotonic()
                 load(database_url or 'sqlite:///' + sqlite_path, size)
                 seeding[size] = round(time.monotonic() - started, 1)
