@@ -107,7 +107,6 @@ def open_database(url, max_connections=8, pool_timeout=30, recycle=3600,
             # workers for one cost more than the query (a million-image list page
             # walking its index: 12 ms with two workers, 3 ms without).
             options['options'] = '-c max_parallel_workers_per_gather=0'
-
     elif kind == 'mysql':
         from pymysql.constants import CLIENT
         options.update(

@@ -70,9 +70,6 @@ class Image(_Model):
             # The default list order (created_at desc, id desc) and its keyset.
             (('created_at', 'id'), False),
             (('name',), False),
-            (('status',), False),
-            (('owner',), False),
-            (('visibility',), False),
             (('checksum',), False),
             (('os_hash_value',), False),
             # An equality filter's first page in the default order (migration 9).

@@ -1,25 +1,26 @@
-"""Indexes that drive every equality filter of a list, and the updated_at ones.
+"""Indexes that drive every filter and sort of a list.
 
-Every list compares ``deleted`` and ``os_hidden`` by equality and, by default, sorts
-by ``(created_at, id)``. An index ``(deleted, os_hidden, <column>, created_at, id)``
-answers "the first page of images whose <column> is v" by walking only the matching
-entries in page order: a page of a filter that matches a tenth of a million images
-reads 25 entries, and one that matches nothing reads none (before, SQLite walked the
-creation index and tested each image: the whole table for a filter matching nothing).
-With the most equality columns, these indexes are also the ones SQLite's planner
-prefers (it keeps no statistics here), and PostgreSQL's and MariaDB's with theirs.
+An index ``(<column>, created_at, id)`` answers "the first page, in the default
+order, of the images whose <column> is v" by walking only the matching entries in
+page order: a page of a filter that matches a tenth of a million images reads about
+25 entries, and one that matches nothing reads none (before, SQLite walked the
+creation index testing each image: the whole table for a filter matching nothing).
+They replace the single-column indexes of status, owner and visibility, which they
+begin with.
 
 ``(updated_at, id)`` serves ``updated_at`` ranges and sorts, ``(size)`` size ranges,
-and ``SORT_INDEXES`` the sorts by status, size and formats. Custom property and tag filters use the indexes of the initial migration,
-from the side the list chooses (``glance_registry.images.filters``).
+and ``SORT_INDEXES`` the sorts by status, size and the formats. Custom property and
+tag filters use the indexes of the initial migration, from the side the list
+chooses (``glance_registry.images.filters``).
 
-Each index is created only if missing, so an interrupted sync can be run again.
+Each index is created (or dropped) only if needed, so an interrupted sync can be run
+again.
 """
 
 from glance_registry import db as db_module
 
 VERSION = 9
-DESCRIPTION = 'indexes that drive every equality filter of a list'
+DESCRIPTION = 'indexes that drive every filter and sort of a list'
 
 _FILTERED = ('status', 'visibility', 'owner', 'disk_format', 'container_format',
              'os_hidden', 'protected', 'min_ram', 'min_disk')
@@ -47,6 +48,8 @@ SORT_INDEXES = {
                                             'id DESC'),
     'ix_images_size_sort': ('COALESCE(size, -1)', 'id'),
 }
+# Begun by the (column, created_at, id) ones above.
+REPLACED = ('ix_images_status', 'ix_images_owner', 'ix_images_visibility')
 # SQLite and PostgreSQL sort the ties of a time (a few rows) by id on the fly;
 # MariaDB would sort every image instead.
 MYSQL_SORT_INDEXES = {
@@ -63,6 +66,10 @@ def upgrade(db):
         if name not in existing:
             db.execute_sql('CREATE INDEX %s ON images (%s)' % (
                 name, ', '.join(quote % column for column in columns)))
+    for name in REPLACED:
+        if name in existing:
+            db.execute_sql('DROP INDEX %s%s' % (name, ' ON images' if kind == 'mysql'
+                                                else ''))
     sort_indexes = dict(SORT_INDEXES, **(MYSQL_SORT_INDEXES if kind == 'mysql' else {}))
     for name, terms in sort_indexes.items():
         expression = terms[0].startswith('COALESCE')
