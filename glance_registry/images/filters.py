@@ -258,10 +258,21 @@ def sort_value(image, key):
     return value
 
 
-def order_by(sort):
-    """ORDER BY terms for ``sort`` (``((key, dir), ...)``)."""
-    return [_sort_expression(key).asc() if direction == 'asc'
-            else _sort_expression(key).desc() for key, direction in sort]
+# Keys whose plain column sorts as its COALESCE does on MariaDB (NULL first
+# ascending, last descending, like the smallest value): no size is negative and no
+# format is empty. MariaDB cannot index the COALESCE (migration 9 indexes these
+# columns there), so it sorts by the column; keyset comparisons keep the COALESCE.
+_MYSQL_PLAIN_SORT = ('size', 'disk_format', 'container_format')
+
+
+def order_by(sort, dialect=None):
+    """ORDER BY terms for ``sort`` (``((key, dir), ...)``) on ``dialect``."""
+    terms = []
+    for key, direction in sort:
+        expression = (getattr(Image, key) if dialect == 'mysql'
+                      and key in _MYSQL_PLAIN_SORT else _sort_expression(key))
+        terms.append(expression.asc() if direction == 'asc' else expression.desc())
+    return terms
 
 
 def after_marker(sort, marker):

@@ -71,7 +71,7 @@ def list_images(db, identity, query):
             condition &= marker_condition
         rows = list(Image.select(*[getattr(Image, name) for name in IMAGE_COLUMNS])
                     .where(condition)
-                    .order_by(*filters.order_by(query.sort))
+                    .order_by(*filters.order_by(query.sort, db_module.dialect(db)))
                     .limit(query.limit + 1).tuples().execute(db))
         page = rows[:query.limit]
         next_marker = page[-1][0] if len(rows) > query.limit else None

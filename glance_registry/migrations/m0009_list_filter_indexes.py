@@ -36,8 +36,8 @@ INDEXES = (
 # Sorts by a key that few values share (and size): the key, then the id tie-breaker
 # which is always descending, so a key sorted ascending needs its own index. Lists
 # sort by the expressions of ``filters._sort_expression`` (SQLite matches them as
-# text); MariaDB has no expression indexes, so there only status has them: it sorts
-# every visible image for name, size and format sorts.
+# text); MariaDB has no expression indexes: there size and the formats get plain
+# column indexes below, and a sort by name sorts every visible image.
 SORT_INDEXES = {
     'ix_images_status_id': ('status', 'id'),
     'ix_images_status_asc_id': ('status', 'id DESC'),
@@ -55,6 +55,13 @@ REPLACED = ('ix_images_status', 'ix_images_owner', 'ix_images_visibility')
 MYSQL_SORT_INDEXES = {
     'ix_images_created_at_asc_id': ('created_at', 'id DESC'),
     'ix_images_updated_at_asc_id': ('updated_at', 'id DESC'),
+    # MariaDB sorts these by the plain column (``filters.order_by``).
+    'ix_images_size_id': ('size', 'id'),
+    'ix_images_size_asc_id': ('size', 'id DESC'),
+    'ix_images_disk_format_id': ('disk_format', 'id'),
+    'ix_images_disk_format_asc_id': ('disk_format', 'id DESC'),
+    'ix_images_container_format_id': ('container_format', 'id'),
+    'ix_images_container_format_asc_id': ('container_format', 'id DESC'),
 }
 
 

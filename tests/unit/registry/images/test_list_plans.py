@@ -79,9 +79,9 @@ NOTHING = ['tag=nope', 'bench_group=nope', 'size_min=1000000000000',
            'updated_at=gt:2027-01-01T00:00:00Z', 'bench_unique=u1&tag=nope']
 
 
-# Sorts by an expression (COALESCE: images without the value sort as the empty
-# one), which MariaDB cannot index: it sorts (migrations 5 and 9).
-MARIADB_SORTED = ('name', 'size', 'disk_format', 'container_format')
+# Sorts by an expression (COALESCE: images without a name sort as the empty one),
+# which MariaDB cannot index: it sorts (migrations 5 and 9).
+MARIADB_SORTED = ('name',)
 
 
 @pytest.fixture(scope='module', params=BACKEND_PARAMS)
@@ -106,7 +106,7 @@ def page_plan(db, caller, query):
     assert driven_by is not records.MATCHES_NOTHING
     select = (models.Image.select(models.Image.id)
               .where(filters.list_condition(query, caller, kind, driven_by))
-              .order_by(*filters.order_by(query.sort)).limit(26))
+              .order_by(*filters.order_by(query.sort, kind)).limit(26))
     sql, params = select.bind(db).sql()
     rows = db.execute_sql('EXPLAIN ' + ('QUERY PLAN ' if kind == 'sqlite' else '')
                           + sql, params).fetchall()
