@@ -1,23 +1,29 @@
-"""The first page of a large image list, measured at the API.
+"""Every filter and sort of the Images API list, at a small and a large catalogue.
 
-Seeds a fresh embedded deployment with N images (default 100,000), each with 10
-custom properties and 2 tags, straight into its SQLite database through the registry's
-own models (creating that many through the API would take most of an hour), starts
-``glance-all`` on it and times ``GET /v2/images?limit=25`` as an admin and as a project
-member, plus a filtered first page. Prints p50/p99 and writes a JSON record to
-bench/results/.
+Loads two catalogues (default 1,000 and 1,000,000 images, each with 3 custom
+properties, 2 tags and, when shared, a member) in bulk through SQL
+(``bench/bulk_seed.py``: minutes for a million, where the API would take a day),
+starts ``glance-all`` on each (both at once) and times the first page
+(``limit=25``) of every list in ``LISTS`` as an admin and, for a few, as a project
+member, alternating between the sizes request by request.
+Prints p50/p99 per list at each size, the ratio large/small and whether it is
+within the target (issue 16: at most 2x), and writes a JSON record with the load
+average of each measurement to ``bench/results/``.
 
-    python bench/list_scale.py [--images 100000] [--requests 300] [--data-dir DIR]
+    python bench/list_scale.py [--sizes 1000,1000000] [--requests 60]
+        [--data-dir DIR] [--database-url postgresql://postgres@127.0.0.1/NAME]
 
-Seeding 100,000 images takes minutes: with ``--data-dir`` the seeded deployment is
-kept there and reused by the next run that names it (seeded only when it holds no
-database yet).
+The machine is shared: read the ratio, not the absolute figures, and look at the
+load average beside them. With ``--data-dir`` the seeded databases are kept and
+reused (SQLite only). With ``--database-url`` (a server database this script may
+empty: one per size, ``NAME_<size>``) the catalogue is loaded on PostgreSQL or
+MariaDB and ``glance-all`` is pointed at it.
 
-Target (issue 5): first page in at most 20 ms p50 at the API.
+Only this project is measured: loading upstream Glance's schema in bulk is not
+written yet (docs/performance.rst).
 """
 
 import argparse
-import datetime
 import json
 import os
 import shutil
@@ -28,12 +34,65 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
+import urllib.parse
 
 import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PROJECTS = 20
+sys.path.insert(0, os.path.dirname(HERE))
+
+from bench import bulk_seed  # noqa: E402
+
+# (query string, what the first page holds at a large size: full, few or none)
+LISTS = [
+    ('', 'full'),
+    ('name=image-0000123', 'few'),
+    ('name=nope', 'none'),
+    ('id=in:00000000-0000-4000-8000-000000000123,'
+     '00000000-0000-4000-8000-000000000124', 'few'),
+    ('status=queued', 'full'),
+    ('status=killed', 'none'),
+    ('status=in:active,queued', 'full'),
+    ('visibility=public', 'full'),
+    ('visibility=community', 'full'),
+    ('visibility=shared&member_status=all', 'full'),
+    ('owner=project-03', 'full'),
+    ('disk_format=qcow2', 'full'),
+    ('disk_format=iso', 'none'),
+    ('container_format=ovf', 'none'),
+    ('size_min=1', 'full'),
+    ('size_min=1000000000000', 'none'),
+    ('size_max=20000', 'few'),
+    ('os_hidden=true', 'few'),
+    ('protected=true', 'few'),
+    ('min_ram=512', 'full'),
+    ('checksum=00000000000000000000000000000123', 'few'),
+    ('created_at=gt:2026-01-01T00:05:00Z', 'full'),
+    ('created_at=lt:2026-01-01T00:00:10Z', 'few'),
+    ('updated_at=gte:2026-01-01T00:05:00Z', 'full'),
+    ('updated_at=lt:2026-01-01T00:00:10Z', 'few'),
+    ('tag=common', 'full'),
+    ('tag=t3', 'full'),
+    ('tag=nope', 'none'),
+    ('bench_group=g7', 'full'),
+    ('bench_unique=u123', 'few'),
+    ('bench_group=nope', 'none'),
+    ('os_distro=ubuntu&tag=t5', 'full'),
+    ('status=queued&os_distro=ubuntu', 'full'),
+    ('status=queued&bench_unique=u120', 'few'),
+    ('status=queued&bench_group=g7', 'none'),
+    ('sort=name:asc', 'full'),
+    ('sort=name:desc', 'full'),
+    ('sort=status:asc', 'full'),
+    ('sort=size:desc', 'full'),
+    ('sort=disk_format:asc', 'full'),
+    ('sort=container_format:desc', 'full'),
+    ('sort=updated_at:desc', 'full'),
+    ('sort=created_at:asc', 'full'),
+    ('sort=id:asc', 'full'),
+]
+MEMBER_LISTS = ['', 'tag=t3', 'bench_group=g7', 'sort=name:asc']
+TARGET_RATIO = 2.0
 
 
 def free_port():
@@ -42,140 +101,182 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def seed(data_dir, count):
-    """Create the schema and ``count`` images; returns the project ids used."""
-    from glance_registry import db, migrations, models
-    os.makedirs(data_dir, exist_ok=True)
-    database = db.open_database('sqlite:///' + os.path.join(data_dir, 'glance.sqlite'))
+def load(database_url, count):
+    """Create the schema and ``count`` images at ``database_url``."""
+    from glance_registry import db, migrations
+    database = db.open_database(database_url)
     migrations.upgrade(database)
-    projects = [uuid.uuid4().hex for _ in range(PROJECTS)]
-    start = datetime.datetime(2026, 1, 1)
-    batch = 2000
+    bulk_seed.load(database, count)
+    database.close_all()
+
+
+def server_database(base_url, size, create=True):
+    """The URL of database ``<name>_<size>`` on the server of ``base_url``, made
+    new and empty if ``create``."""
+    parsed = urllib.parse.urlsplit(base_url)
+    name = '%s_%d' % (parsed.path.lstrip('/') or 'glance_list_scale', size)
+    if not create:
+        return urllib.parse.urlunsplit(parsed._replace(path='/' + name))
+    admin = parsed._replace(path='/' + ('postgres' if parsed.scheme.startswith('postgres')
+                                        else 'mysql'))
+    from glance_registry import db
+    database = db.open_database(urllib.parse.urlunsplit(admin))
     with db.connection(database):
-        for first in range(0, count, batch):
-            images, properties, tags = [], [], []
-            for i in range(first, min(first + batch, count)):
-                image_id = str(uuid.uuid4())
-                when = start + datetime.timedelta(seconds=i)
-                images.append({
-                    'id': image_id, 'name': 'image-%06d' % i,
-                    'status': 'active' if i % 3 else 'queued',
-                    'visibility': ('public', 'shared', 'private')[i % 3],
-                    'owner': projects[i % PROJECTS], 'disk_format': 'qcow2',
-                    'container_format': 'bare', 'size': i, 'created_at': when,
-                    'updated_at': when})
-                properties.extend({'image': image_id, 'name': 'prop_%d' % p,
-                                   'value': 'value-%d-%d' % (p, i % 50)}
-                                  for p in range(10))
-                tags.extend({'image': image_id, 'value': tag}
-                            for tag in ('tag-%d' % (i % 7), 'common'))
-            with db.write_transaction(database):
-                models.Image.insert_many(images).execute(database)
-                models.ImageProperty.insert_many(properties).execute(database)
-                models.ImageTag.insert_many(tags).execute(database)
-    database.close()
-    return projects
+        if db.dialect(database) == 'postgresql':
+            database.connection().autocommit = True
+        database.execute_sql('DROP DATABASE IF EXISTS %s' % name)
+        database.execute_sql('CREATE DATABASE %s' % name)
+    database.close_all()
+    return urllib.parse.urlunsplit(parsed._replace(path='/' + name))
 
 
-def timed(session, url, requests_count):
-    latencies = []
-    for _ in range(requests_count):
-        started = time.perf_counter()
-        response = session.get(url)
-        latencies.append((time.perf_counter() - started) * 1000)
-        if response.status_code != 200 or not response.json()['images']:
-            raise SystemExit('unexpected answer %d from %s' % (response.status_code,
-                                                               url))
-    latencies.sort()
+def timed(session, url):
+    """One request's latency in ms; exits on a wrong answer."""
+    started = time.perf_counter()
+    response = session.get(url)
+    took = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        raise SystemExit('unexpected answer %d from %s: %s'
+                         % (response.status_code, url, response.text[:300]))
+    return took, len(response.json()['images'])
+
+
+def summary(latencies, images, loads):
+    latencies = sorted(latencies)
     return {'p50_ms': round(statistics.median(latencies), 2),
-            'p99_ms': round(latencies[int(len(latencies) * 0.99) - 1], 2),
-            'requests': requests_count}
+            'p99_ms': round(latencies[max(0, int(len(latencies) * 0.99) - 1)], 2),
+            'requests': len(latencies), 'images': images,
+            'loadavg_1m': round(statistics.mean(loads), 2)}
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--images', type=int, default=100000)
-    parser.add_argument('--requests', type=int, default=300)
-    parser.add_argument('--data-dir',
-                        help='keep the seeded deployment here and reuse it on the '
-                             'next run (default: a temporary directory, removed)')
-    args = parser.parse_args()
-
-    if args.data_dir:
-        workdir = os.path.abspath(args.data_dir)
-        os.makedirs(workdir, exist_ok=True)
-    else:
-        workdir = tempfile.mkdtemp(prefix='glance-list-scale-')
+def start_service(workdir, database_url):
+    """``glance-all`` on the catalogue of ``workdir``: (process, list URL)."""
     data_dir = os.path.join(workdir, 'data')
-    projects_file = os.path.join(workdir, 'projects.json')
-    if args.data_dir and os.path.exists(projects_file):
-        with open(projects_file) as f:
-            seeded = json.load(f)
-        if seeded['images'] != args.images:
-            raise SystemExit('%s holds %d images, not %d' % (workdir, seeded['images'],
-                                                           args.images))
-        projects = seeded['projects']
-        print('reusing %d seeded images in %s' % (args.images, workdir))
-    else:
-        started = time.monotonic()
-        projects = seed(data_dir, args.images)
-        with open(projects_file, 'w') as f:
-            json.dump({'images': args.images, 'projects': projects}, f)
-        print('seeded %d images in %.0f s' % (args.images,
-                                              time.monotonic() - started))
+    os.makedirs(data_dir, exist_ok=True)
+    extra = []
+    if database_url:
+        conf = os.path.join(workdir, 'database.conf')
+        with open(conf, 'w') as f:
+            f.write('[database]\nconnection = %s\n' % database_url)
+        extra = ['--config-file', conf]
     port, registry_port = free_port(), free_port()
     glance_all = os.path.join(os.path.dirname(sys.executable), 'glance-all')
     log = open(os.path.join(workdir, 'glance-all.log'), 'wb')
     process = subprocess.Popen([glance_all, '--data-dir', data_dir, '--port', str(port),
-                                '--registry-port', str(registry_port)],
-                               stdout=log, stderr=subprocess.STDOUT)
-    url = 'http://127.0.0.1:%d' % port
-    started = time.monotonic()
+                                '--registry-port', str(registry_port)] + extra,
+                               stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    log.close()
+    url = 'http://127.0.0.1:%d/v2/images?limit=25' % port
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            requests.get(url, timeout=5)
+            return process, url
+        except requests.ConnectionError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                with open(log.name, errors='replace') as f:
+                    print(f.read()[-3000:])
+                raise SystemExit('glance-all did not start')
+            time.sleep(0.2)
+
+
+def measure(services, requests_count):
+    """Time every list on every service, alternating between them request by
+    request, so that the machine's other work weighs on each size alike."""
+    sessions = {}
+    for size in services:
+        admin, member = requests.Session(), requests.Session()
+        member.headers.update({'X-Project-Id': 'project-03', 'X-Roles': 'member,reader'})
+        sessions[size] = {'admin': admin, 'member': member}
+    results = {size: {} for size in services}
+    for who, lists in (('admin', [q for q, _ in LISTS]), ('member', MEMBER_LISTS)):
+        for query in lists:
+            samples = {size: [] for size in services}
+            loads = []
+            for rep in range(requests_count + 3):
+                order = list(services) if rep % 2 else list(services)[::-1]
+                for size in order:
+                    url = services[size] + ('&' + query if query else '')
+                    took, images = timed(sessions[size][who], url)
+                    if rep >= 3:   # the first three warm the connection and caches
+                        samples[size].append((took, images))
+                loads.append(os.getloadavg()[0])
+            for size in services:
+                results[size]['%s ?%s' % (who, query)] = summary(
+                    [took for took, _ in samples[size]], samples[size][-1][1], loads)
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--sizes', default='1000,1000000')
+    parser.add_argument('--requests', type=int, default=60)
+    parser.add_argument('--data-dir',
+                        help='keep the seeded SQLite catalogues here and reuse them')
+    parser.add_argument('--database-url',
+                        help='load the catalogues on this PostgreSQL or MariaDB '
+                             'server instead (databases <name>_<size>)')
+    parser.add_argument('--reuse-database', action='store_true',
+                        help='with --database-url: the databases are already loaded')
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(',')]
+    root = os.path.abspath(args.data_dir) if args.data_dir else tempfile.mkdtemp(
+        prefix='glance-list-scale-')
+    seeding, processes, services = {}, [], {}
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                requests.get(url + '/versions', timeout=1)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    with open(log.name, errors='replace') as f:
-                        print(f.read()[-3000:])
-                    raise SystemExit('glance-all did not start')
-                time.sleep(0.2)
-        startup_seconds = round(time.monotonic() - started, 2)
-        print('glance-all answered after %.1f s' % startup_seconds)
-        admin = requests.Session()
-        member = requests.Session()
-        member.headers.update({'X-Project-Id': projects[0], 'X-Roles': 'member,reader'})
-        for session in (admin, member):
-            timed(session, url + '/v2/images?limit=25', 20)  # warm up
-        results = {
-            'admin first page': timed(admin, url + '/v2/images?limit=25', args.requests),
-            'member first page': timed(member, url + '/v2/images?limit=25',
-                                       args.requests),
-            'member, ?tag=common': timed(member, url + '/v2/images?limit=25&tag=common',
-                                         args.requests),
-            'member, ?prop_3=value-3-0': timed(
-                member, url + '/v2/images?limit=25&prop_3=value-3-0', args.requests),
-        }
+        for size in sizes:
+            workdir = os.path.join(root, str(size))
+            os.makedirs(os.path.join(workdir, 'data'), exist_ok=True)
+            if args.database_url and args.reuse_database:
+                database_url = server_database(args.database_url, size, create=False)
+            elif args.database_url:
+                database_url = server_database(args.database_url, size)
+            else:
+                database_url = None
+            sqlite_path = os.path.join(workdir, 'data', 'glance.sqlite')
+            if (database_url and not args.reuse_database) or (
+                    not database_url and not os.path.exists(sqlite_path)):
+                started = time.monotonic()
+                load(database_url or 'sqlite:///' + sqlite_path, size)
+                seeding[size] = round(time.monotonic() - started, 1)
+                print('loaded %d images in %.0f s (load %.1f)'
+                      % (size, seeding[size], os.getloadavg()[0]), flush=True)
+            else:
+                print('reusing %d images in %s' % (size, workdir))
+            process, url = start_service(workdir, database_url)
+            processes.append(process)
+            services[size] = url
+        measured = measure(services, args.requests)
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(60)
-        log.close()
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(60)
         if not args.data_dir:
-            shutil.rmtree(workdir, ignore_errors=True)
-    print('%-28s %8s %8s' % ('first page of %d images' % args.images, 'p50 ms',
-                              'p99 ms'))
-    for name, figures in results.items():
-        print('%-28s %8.1f %8.1f' % (name, figures['p50_ms'], figures['p99_ms']))
+            shutil.rmtree(root, ignore_errors=True)
+    small, large = sizes[0], sizes[-1]
+    print('%-58s %9s %9s %6s %5s  %s' % ('list (limit=25)', 'p50 %dk' % (small // 1000),
+                                         'p50 %dk' % (large // 1000), 'ratio', 'load',
+                                         'target (<= %.0fx)' % TARGET_RATIO))
+    verdicts = {}
+    for name in measured[small]:
+        before, after = measured[small][name], measured[large][name]
+        ratio = after['p50_ms'] / before['p50_ms']
+        verdicts[name] = 'met' if ratio <= TARGET_RATIO else 'MISSED'
+        print('%-58s %9.1f %9.1f %6.2f %5.1f  %s' % (
+            name[:58], before['p50_ms'], after['p50_ms'], ratio, after['loadavg_1m'],
+            verdicts[name]))
     os.makedirs(os.path.join(HERE, 'results'), exist_ok=True)
     out = os.path.join(HERE, 'results', 'list_scale-%s.json'
                        % time.strftime('%Y%m%dT%H%M%SZ', time.gmtime()))
+    commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=HERE, capture_output=True,
+                            text=True).stdout.strip()
     with open(out, 'w') as f:
-        json.dump({'images': args.images, 'results': results,
-                   'startup_seconds': startup_seconds,
-                   'loadavg': os.getloadavg()}, f, indent=1)
+        json.dump({'commit': commit, 'sizes': sizes, 'seeding_seconds': seeding,
+                   'database': (urllib.parse.urlsplit(args.database_url).scheme
+                                if args.database_url else 'sqlite'),
+                   'lists': dict(LISTS), 'results': measured, 'verdicts': verdicts,
+                   'loadavg_end': os.getloadavg()}, f, indent=1)
     print('wrote', out)
 
 

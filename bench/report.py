@@ -8,7 +8,10 @@ OPS = [('ops/s', 'throughput'), ('p50 ms', 'p50_ms'), ('p99 ms', 'p99_ms')]
 METRICS = {
     'list-all': [('walks/s', 'throughput'), ('p50 ms/walk', 'p50_ms'),
                  ('p99 ms/walk', 'p99_ms')],
-    'upload': [('MB/s', 'throughput')],
+    'upload': [('MB/s (median)', 'throughput'), ('MB/s min', 'min_mbps'),
+               ('MB/s max', 'max_mbps')],
+    'download-first': [('MB/s (median)', 'throughput'), ('MB/s min', 'min_mbps'),
+                       ('MB/s max', 'max_mbps')],
     'upload-1m': [('MB/s', 'throughput')],
     'download': [('MB/s', 'throughput'), ('p50 ms', 'p50_ms')],
     'download-4': [('MB/s total', 'throughput'), ('p99 ms', 'p99_ms')],
@@ -20,7 +23,8 @@ METRICS = {
 # Which ceiling bounds which workload row (same bytes, same run).
 CEILING_OF = {'upload': 'hash-2-threads', 'upload-rss': 'hash-2-threads',
               'upload-1m': 'hash-2-threads',
-              'download': 'sendfile', 'download-4': 'sendfile-4'}
+              'download': 'sendfile', 'download-first': 'sendfile',
+              'download-4': 'sendfile-4'}
 CEILING_LABELS = {
     'hash-1-thread': 'md5 + sha512, one thread',
     'hash-2-threads': 'md5 | sha512, two threads',
@@ -115,6 +119,15 @@ def render(doc, steps, labels):
     if rss_lines:
         out.append('\nPeak RSS per process during the large upload (MB):')
         out.extend(rss_lines)
+    shapes = [f'  {name}: {entry["config"].get("shape")}'
+              for name, entry in doc['targets'].items() if entry.get('config')]
+    if shapes:
+        out.append('\nProcesses x threads:')
+        out.extend(shapes)
+    if doc.get('verdicts'):
+        out.append('\nTargets (issue 16; reported, not asserted):')
+        out.extend(f'  {status:<12} {text}' + (f' ({detail})' if detail else '')
+                   for text, status, detail in doc['verdicts'])
     if doc.get('known_upstream_failures'):
         out.append('\nFAIL* = known upstream failure (its documented setup; '
                    'not counted as an error):')
@@ -123,6 +136,62 @@ def render(doc, steps, labels):
         out.append('\nErrors:')
         out.extend(f'  {e}' for e in doc['errors'])
     return '\n'.join(out)
+
+
+METADATA_STEPS = ('create-8', 'show', 'list-first', 'list-all', 'list-property',
+                  'list-tag', 'list-status', 'list-created', 'list-sort', 'create',
+                  'patch', 'tag', 'delete')
+
+
+def verdicts(doc):
+    """Issue 16's targets that this run measures, per target of ours:
+    [(target, 'met' | 'missed' | 'not measured', detail)]."""
+    results = {name: entry['results'] for name, entry in doc['targets'].items()}
+    up = results.get('upstream', {})
+    out = []
+
+    def value(rec, key):
+        return None if not rec or 'error' in rec else rec.get(key)
+
+    def judge(text, ok, detail):
+        out.append((text, 'not measured' if ok is None else ('met' if ok else 'missed'),
+                    detail))
+
+    for name in [n for n in results if n != 'upstream']:
+        ours = results[name]
+        ratios, p99_ratios = {}, {}
+        for step in METADATA_STEPS:
+            mine, theirs = value(ours.get(step), 'throughput'), value(up.get(step),
+                                                                      'throughput')
+            p99, up99 = value(ours.get(step), 'p99_ms'), value(up.get(step), 'p99_ms')
+            if None not in (mine, theirs, p99, up99):
+                ratios[step], p99_ratios[step] = mine / theirs, p99 / up99
+        if ratios:
+            slowest = min(ratios, key=ratios.get)
+            laggard = max(p99_ratios, key=p99_ratios.get)
+            judge(f'{name}: metadata >= 5x upstream, p99 <= half of upstream\'s',
+                  ratios[slowest] >= 5 and p99_ratios[laggard] <= 0.5,
+                  f'lowest {ratios[slowest]:.2f}x ({slowest}), highest p99 ratio '
+                  f'{p99_ratios[laggard]:.2f} ({laggard})')
+        else:
+            judge(f'{name}: metadata >= 5x upstream, p99 <= half of upstream\'s',
+                  None, '')
+        first, up_first = (value(ours.get('download-first'), 'throughput'),
+                           value(up.get('download-first'), 'throughput'))
+        judge(f'{name}: first download after upload >= 0.9x upstream',
+              None if None in (first, up_first) else first >= 0.9 * up_first,
+              '' if None in (first, up_first) else f'{first / up_first:.2f}x')
+        warm = value(ours.get('download'), 'throughput')
+        ceiling = doc['ceilings'].get('sendfile', {}).get('throughput')
+        judge(f'{name}: warm download >= 90% of the sendfile ceiling',
+              None if None in (warm, ceiling) else warm >= 0.9 * ceiling,
+              '' if None in (warm, ceiling) else f'{warm / ceiling:.0%}')
+        upload, up_upload = (value(ours.get('upload'), 'throughput'),
+                             value(up.get('upload'), 'throughput'))
+        judge(f'{name}: upload >= 2x upstream (median sample)',
+              None if None in (upload, up_upload) else upload >= 2 * up_upload,
+              '' if None in (upload, up_upload) else f'{upload / up_upload:.2f}x')
+    return out
 
 
 def write_json(doc, directory, stamp):

@@ -28,6 +28,11 @@ per measurement (this process, the API workers, the Swift proxy, the object serv
 are recorded too, to show where the time goes. The JSON goes to
 ``bench/results/swift_ratio-<timestamp>.json``.
 
+Swift's data lives on tmpfs (``/dev/shm``) when tmpfs has user xattrs (Linux 6.6 and
+later), as the test fixture chooses: its fsyncs are then free, so every path is
+measured against a Swift that never waits for a disk (the JSON's
+``config.swift_devices_on_tmpfs`` says which).
+
 Uses only the project's own dependencies plus the test fixtures' (pytest imports in
 tests/fixtures/swift.py); run it with the interpreter that has the project installed.
 """
@@ -412,6 +417,11 @@ def main(argv=None):
     try:
         print('starting Swift ...', flush=True)
         service = swift.SwiftService.start(os.path.join(workdir, 'swift'))
+        # The fixture keeps Swift's data on tmpfs when it can (its fsyncs are then
+        # free): say where it ran, as the figures depend on it.
+        results['config']['swift_devices'] = getattr(service, 'devices', None)
+        results['config']['swift_devices_on_tmpfs'] = str(
+            getattr(service, 'devices', '')).startswith('/dev/shm/')
         service.connection().put_container(CONTAINER)
         config_file = service.write_reference_file(os.path.join(workdir, 'refs.conf'))
         options = swift_options(config_file, large_object_mb, args.segment_mib)

@@ -32,7 +32,7 @@ UPSTREAM_GLANCE = 'glance==33.0.0'
 UPSTREAM_UWSGI = 'uwsgi==2.0.31'
 HOST = '127.0.0.1'
 
-TARGET_NAMES = ('upstream', 'ours', 'ours-recommended')
+TARGET_NAMES = ('upstream', 'ours', 'ours-1x1', 'ours-recommended')
 
 
 class TargetError(Exception):
@@ -326,6 +326,9 @@ class UpstreamService(Service):
         self._spawn([os.path.join(self.venv, 'bin', 'uwsgi'), '--ini',
                      os.path.join(self.data, 'uwsgi.ini')], env=env)
         self.config = {'server': f'uWSGI ({self.socket_option} mode), 1 process, 1 thread',
+                       'shape': '1 process x 1 thread'
+                                + (' (+ the uWSGI HTTP router process)'
+                                   if self.socket_option == 'http' else ''),
                        'database': 'SQLite', 'store': 'file', 'auth': 'noauth',
                        'uwsgi_ini': UWSGI_INI.format(**fmt)}
         self.wait_ready()
@@ -400,10 +403,11 @@ def find_glance_all(explicit=None):
 class OursService(Service):
     """This project's all-in-one launcher: registry daemon plus API."""
 
-    def __init__(self, name, run_dir, glance_all, workers=None):
+    def __init__(self, name, run_dir, glance_all, workers=None, threads=None):
         super().__init__(name, run_dir)
         self.glance_all = glance_all
         self.workers = workers
+        self.threads = threads
 
     def start(self):
         os.makedirs(self.data)
@@ -414,6 +418,8 @@ class OursService(Service):
         extra = None
         if self.workers is not None:
             extra = f'[DEFAULT]\nworkers = {self.workers}\n'
+            if self.threads is not None:
+                extra += f'threads = {self.threads}\n'
             path = os.path.join(self.data, 'extra.conf')
             with open(path, 'w') as f:
                 f.write(extra)
@@ -421,8 +427,18 @@ class OursService(Service):
         self._spawn(cmd)
         self.config = {'command': ' '.join(cmd), 'extra_conf': extra,
                        'workers': self.workers if self.workers is not None else 'default',
+                       'shape': self.shape(),
                        'database': 'SQLite', 'store': 'file', 'auth': 'noauth'}
         self.wait_ready()
+
+
+    def shape(self):
+        """Processes x threads of each daemon, as this configuration runs them."""
+        # glance-all's defaults (glance_api/opts.py, glance_registry/opts.py).
+        workers = self.workers or max(2, min(os.cpu_count() or 1, 8))
+        api, registry = self.threads or 16, self.threads or 8
+        return (f'API {workers} process{"es" if workers > 1 else ""} x {api} '
+                f'thread{"s" if api > 1 else ""}, registry {workers} x {registry}')
 
 
 def make_service(name, run_dir, *, upstream_venv=None, glance_all=None, socket_option='http'):
@@ -430,6 +446,8 @@ def make_service(name, run_dir, *, upstream_venv=None, glance_all=None, socket_o
         return UpstreamService(run_dir, upstream_venv, socket_option)
     if name == 'ours':
         return OursService(name, run_dir, glance_all, workers=1)
+    if name == 'ours-1x1':
+        return OursService(name, run_dir, glance_all, workers=1, threads=1)
     if name == 'ours-recommended':
         return OursService(name, run_dir, glance_all, workers=None)
     raise ValueError(name)

@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import mmap
 import os
+import statistics
 import threading
 import time
 import urllib.parse
@@ -41,6 +42,8 @@ class Plan:
         self.filter_reps = 30 if quick else 100
         self.upload_bytes = (64 if quick else 1024) * 2**20
         self.download_reps = 3
+        self.upload_samples = 3       # uploads per target, for the spread
+        self.first_download_samples = 3
         self.parallel = 4
         self.rss_factor = 4  # the RSS upload sends the payload this many times
         self.loop_seconds = 15 if quick else 30
@@ -536,41 +539,78 @@ def _check_active(client, image_id, size, digests):
     return image
 
 
-def upload(state, plan, payload, chunk=UPLOAD_CHUNK, keep=True):
-    """PUT the payload (chunked transfer encoding) to a new image; verify checksum and size.
+def _upload_once(client, payload, chunk, name='bench-upload'):
+    """A new image with the payload uploaded and checked: (image id, seconds)."""
+    image_id = _create_empty(client, name)
+    t0 = time.perf_counter()
+    client.upload(f'/v2/images/{image_id}/file', payload.chunks(size=chunk))
+    seconds = time.perf_counter() - t0
+    _check_active(client, image_id, payload.size, payload.digests['1'])
+    return image_id, seconds
 
-    With ``keep`` the image stays for the download workloads; otherwise it is
-    deleted once verified.
+
+def upload(state, plan, payload, chunk=UPLOAD_CHUNK, keep=True):
+    """PUT the payload (chunked transfer encoding) to ``plan.upload_samples`` new
+    images, one after the other; verify checksum and size of each.
+
+    The figure is the median sample's MB/s; every sample is in ``samples_mbps``
+    (one upload is one sample: its spread on a shared machine is wide). With
+    ``keep`` the last image stays for the download workloads; the others, or all
+    without ``keep``, are deleted once verified.
     """
     client = _client(state)
+    seconds = []
     try:
-        image_id = _create_empty(client, 'bench-upload')
-        timings = Timings()
-        timings.begin()
-        t0 = time.perf_counter()
-        client.upload(f'/v2/images/{image_id}/file', payload.chunks(size=chunk))
-        timings.add(time.perf_counter() - t0)
-        timings.finish()
-        timings.bytes = payload.size
-        _check_active(client, image_id, payload.size, payload.digests['1'])
-        if not keep:
-            client.request('DELETE', f'/v2/images/{image_id}', expect=(204,))
+        for sample in range(plan.upload_samples):
+            image_id, took = _upload_once(client, payload, chunk)
+            seconds.append(took)
+            if not keep or sample < plan.upload_samples - 1:
+                client.request('DELETE', f'/v2/images/{image_id}', expect=(204,))
     finally:
         client.close()
     if keep:
         state.uploaded = image_id
-    record = timings.summary('MB/s')
-    record['chunk_bytes'] = chunk
-    return record
+    return _samples_record(payload.size, seconds, chunk_bytes=chunk)
+
+
+def _samples_record(size, seconds, **extra):
+    rates = sorted(size / took / 1e6 for took in seconds)
+    return dict(extra, throughput=statistics.median(rates), unit='MB/s',
+                samples_mbps=[round(rate, 1) for rate in rates],
+                min_mbps=rates[0], max_mbps=rates[-1], bytes=size * len(seconds),
+                p50_ms=statistics.median(seconds) * 1000)
+
+
+def download_first(state, plan, payload):
+    """The first download of an image right after its upload (a boot right after
+    uploading), with no read in between: ``plan.first_download_samples`` times a
+    new image, uploaded (not timed) then downloaded (timed, sampled check)."""
+    client = _client(state)
+    seconds = []
+    try:
+        for _ in range(plan.first_download_samples):
+            image_id, _took = _upload_once(client, payload, UPLOAD_CHUNK,
+                                           name='bench-first-download')
+            check = payload.verifier()
+            t0 = time.perf_counter()
+            got = client.download(f'/v2/images/{image_id}/file', check)
+            seconds.append(time.perf_counter() - t0)
+            check.finish()
+            if got != payload.size:
+                raise BenchError(f'first download of {image_id}: {got} bytes, '
+                                 f'not {payload.size}')
+            client.request('DELETE', f'/v2/images/{image_id}', expect=(204,))
+    finally:
+        client.close()
+    return _samples_record(payload.size, seconds)
 
 
 def download(state, plan, payload, port=None):
     """One full md5 pass, untimed, then GET the image ``download_reps`` times (sampled check).
 
-    The untimed pass verifies every byte, and it leaves the image in the page cache
-    as the ceiling's file is: this project writes uploads past the page cache
-    (``O_DIRECT``), upstream through it, so without it the first timed download
-    would measure the disk for one and memory for the other.
+    The untimed pass verifies every byte; the timed downloads are warm ones (the
+    image read before). The first download after an upload is its own workload,
+    ``download_first``, with no read before it.
     """
     if port is None and not state.uploaded:
         raise BenchError('nothing uploaded to download')

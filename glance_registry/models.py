@@ -75,11 +75,20 @@ class Image(_Model):
             # The default list order (created_at desc, id desc) and its keyset.
             (('created_at', 'id'), False),
             (('name',), False),
-            (('status',), False),
-            (('owner',), False),
-            (('visibility',), False),
             (('checksum',), False),
             (('os_hash_value',), False),
+            # An equality filter's first page in the default order (migration 9).
+            (('status', 'created_at', 'id'), False),
+            (('visibility', 'created_at', 'id'), False),
+            (('owner', 'created_at', 'id'), False),
+            (('disk_format', 'created_at', 'id'), False),
+            (('container_format', 'created_at', 'id'), False),
+            (('os_hidden', 'created_at', 'id'), False),
+            (('protected', 'created_at', 'id'), False),
+            (('min_ram', 'created_at', 'id'), False),
+            (('min_disk', 'created_at', 'id'), False),
+            (('updated_at', 'id'), False),
+            (('size',), False),
         )
 
 

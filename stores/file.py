@@ -36,13 +36,15 @@ _opts = [
                help='Directory where the file store keeps image data.'),
     cfg.IntOpt('filesystem_store_file_perm', default=0,
                help='If non-zero, the octal mode given to image files, e.g. 0640.'),
-    cfg.BoolOpt('filesystem_store_direct_io', default=True,
+    cfg.BoolOpt('filesystem_store_direct_io', default=False,
                 help='Write image data with O_DIRECT, past the page cache: it saves '
                      'the kernel about a CPU second per GiB uploaded, and an upload '
-                     'does not evict the cached images being downloaded. Where the '
-                     'file system refuses O_DIRECT, the page cache is used anyway. '
-                     'Turn it off for file systems where direct writes are slow, '
-                     'such as some network file systems.'),
+                     'does not evict the cached images being downloaded, but the '
+                     'first download after the upload (a boot right after it) then '
+                     'reads the disk. Off by default: uploads go through the page '
+                     'cache and are flushed with fdatasync before the image is '
+                     'active, so they stay cached. Where the file system refuses '
+                     'O_DIRECT, the page cache is used anyway.'),
     cfg.IntOpt('filesystem_store_chunk_size', default=base.CHUNK_SIZE, min=4096,
                help='Bytes read from a file per chunk when it cannot go out with '
                     'sendfile.'),

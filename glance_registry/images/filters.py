@@ -123,21 +123,77 @@ def _unindexed(field):
     return peewee.NodeList((peewee.SQL('+'), field), glue='')
 
 
-def list_condition(query, identity, dialect=None):
+# A list whose filter matches fewer images than this reads that filter's matches
+# from its index and sorts them (``driven_by``); a filter matching more is tested on
+# each image along the sort order's index, which then finds a full page within
+# about 25 * N / DRIVE_LIMIT images (25,000 of a million).
+DRIVE_LIMIT = 1000
+
+
+def narrowing_filters(query, dialect=None):
+    """For each filter of ``query`` that an index finds from its own side (tags,
+    custom properties, size and updated_at ranges): a select of the ids of the
+    images it matches, deleted and invisible ones included (an upper bound)."""
+    selects = [ImageTag.select(ImageTag.image).where(ImageTag.value == tag)
+               for tag in query.tags]
+    selects += [ImageProperty.select(ImageProperty.image).where(
+        _property_matches(name, value, dialect)) for name, value in query.properties]
+    if query.size_min is not None or query.size_max is not None:
+        sizes = [Image.size >= query.size_min if query.size_min is not None else None,
+                 Image.size <= query.size_max if query.size_max is not None else None]
+        selects.append(Image.select(Image.id).where(
+            _and([term for term in sizes if term is not None])))
+    selects += [Image.select(Image.id).where(_compare(Image.updated_at, op, when))
+                for column, op, when in query.times
+                if column == 'updated_at' and op != 'neq']
+    return selects
+
+
+def _property_matches(name, value, dialect):
+    if dialect == 'mysql':
+        # MariaDB's index holds a prefix of the column itself.
+        return (ImageProperty.name == name) & (ImageProperty.value == value)
+    condition = ((ImageProperty.name == name)
+                 & (_value_prefix(ImageProperty.value) == value[:PROPERTY_VALUE_PREFIX]))
+    if len(value) < PROPERTY_VALUE_PREFIX:
+        # The prefix is then the whole value. Comparing the value too would make
+        # PostgreSQL count the same selectivity twice and expect a common value
+        # to be rare (so sort all its matches rather than walk the page order).
+        return condition
+    return condition & (ImageProperty.value == value)
+
+
+def list_condition(query, identity, dialect=None, driven_by=None):
     """The WHERE clause of a list: visibility and every filter of ``query``, for
-    the database ``dialect`` (see ``_listed_for``)."""
+    the database ``dialect`` (see ``_listed_for``).
+
+    ``driven_by`` (one of ``narrowing_filters(query)``, which matches few images)
+    makes the database read that filter's matches first, through its index, rather
+    than walk the sort order testing every image (the whole table for a filter
+    that matches few)."""
+    os_hidden = Image.os_hidden
+    if not query.os_hidden and dialect == 'sqlite':
+        # Nearly every image is not hidden: walking (os_hidden, created_at, id)
+        # would be the creation-order walk, and SQLite (which has no statistics
+        # here) would prefer it to a selective index such as the name's.
+        os_hidden = _unindexed(os_hidden)
     conditions = [_listed_for(identity, query.visibility, query.member_status,
                               dialect),
-                  Image.os_hidden == query.os_hidden]
+                  os_hidden == query.os_hidden]
     if query.protected is not None:
-        conditions.append(Image.protected == query.protected)
+        conditions.append((Image.protected if query.protected or dialect != 'sqlite'
+                           else _unindexed(Image.protected)) == query.protected)
     if query.size_min is not None:
         conditions.append(Image.size >= query.size_min)
     if query.size_max is not None:
         conditions.append(Image.size <= query.size_max)
+    # Driven by a filter's few matches, SQLite must not prefer another index that
+    # also gives the page order (it would walk, say, every queued image).
+    drive_only = driven_by is not None and dialect == 'sqlite'
     for column, values in query.matches:
         field = getattr(Image, column)
-        if column == 'status' and dialect == 'sqlite':
+        if drive_only or (column == 'status' and dialect == 'sqlite'
+                          and len(values) > 1):
             # A handful of statuses, most images active: without statistics SQLite
             # takes the status index and sorts every match (5,000 images: 1.6 ms,
             # against 0.02 ms walking the sort's index and filtering).
@@ -146,17 +202,30 @@ def list_condition(query, identity, dialect=None):
     for column, op, when in query.times:
         conditions.append(_compare(getattr(Image, column), op, when))
     for tag in query.tags:
-        conditions.append(peewee.fn.EXISTS(
+        conditions.append(_tested_per_image(
             ImageTag.select(peewee.SQL('1'))
-            .where((ImageTag.image == Image.id) & (ImageTag.value == tag))))
+            .where((ImageTag.image == Image.id) & (ImageTag.value == tag)), dialect))
     for name, value in query.properties:
-        prefix = value[:PROPERTY_VALUE_PREFIX]
-        conditions.append(peewee.fn.EXISTS(
+        conditions.append(_tested_per_image(
             ImageProperty.select(peewee.SQL('1'))
-            .where((ImageProperty.image == Image.id) & (ImageProperty.name == name)
-                   & (_value_prefix(ImageProperty.value) == prefix)
-                   & (ImageProperty.value == value))))
+            .where((ImageProperty.image == Image.id)
+                   & _property_matches(name, value, dialect)), dialect))
+    if driven_by is not None:
+        conditions.append(Image.id.in_(driven_by))
     return _and(conditions)
+
+
+def _tested_per_image(select, dialect):
+    """EXISTS ``select``, tested on each image the list walks."""
+    exists = peewee.fn.EXISTS(select)
+    if dialect == 'mysql':
+        # MariaDB turns a bare EXISTS into a semi-join read from the tag or
+        # property side, then sorts all its matches (50,000 of a million for a
+        # tag on 5% of the images). A filter that matches few drives the list
+        # (``driven_by``); this one matches many, so walking the page order wins,
+        # and a compared EXISTS stays a dependent subquery.
+        return exists == 1
+    return exists
 
 
 def _value_prefix(field):
@@ -189,10 +258,21 @@ def sort_value(image, key):
     return value
 
 
-def order_by(sort):
-    """ORDER BY terms for ``sort`` (``((key, dir), ...)``)."""
-    return [_sort_expression(key).asc() if direction == 'asc'
-            else _sort_expression(key).desc() for key, direction in sort]
+# Keys whose plain column sorts as its COALESCE does on MariaDB (NULL first
+# ascending, last descending, like the smallest value): no size is negative and no
+# format is empty. MariaDB cannot index the COALESCE (migration 9 indexes these
+# columns there), so it sorts by the column; keyset comparisons keep the COALESCE.
+_MYSQL_PLAIN_SORT = ('size', 'disk_format', 'container_format')
+
+
+def order_by(sort, dialect=None):
+    """ORDER BY terms for ``sort`` (``((key, dir), ...)``) on ``dialect``."""
+    terms = []
+    for key, direction in sort:
+        expression = (getattr(Image, key) if dialect == 'mysql'
+                      and key in _MYSQL_PLAIN_SORT else _sort_expression(key))
+        terms.append(expression.asc() if direction == 'asc' else expression.desc())
+    return terms
 
 
 def after_marker(sort, marker):

@@ -47,12 +47,14 @@ def get_image(db, identity, image_id):
 def list_images(db, identity, query):
     """A page of records and the next marker (None on the last page).
 
-    A fixed number of queries: the marker, the page of images (one row more than
-    asked, to know whether another page follows), then one for the properties,
-    tags, locations and the caller's memberships of the whole page.
+    A fixed number of queries: the marker, one counting (up to a bound) the
+    matches of each tag, property, size or updated_at filter when there are any
+    (``narrowest_filter``), the page of images (one row more than asked, to know
+    whether another page follows), then one for the properties, tags, locations
+    and the caller's memberships of the whole page.
     """
     with db_module.read_transaction(db):
-        condition = filters.list_condition(query, identity, db_module.dialect(db))
+        marker_condition = None
         if query.marker is not None:
             marker = (Image.select()
                       .where((Image.id == query.marker) & filters.visible_to(identity))
@@ -61,16 +63,45 @@ def list_images(db, identity, query):
                 raise errors.BadRequest("Invalid marker '%s': no such image"
                                         % query.marker, reason='invalid_marker',
                                         marker=query.marker)
-            condition &= filters.after_marker(query.sort, marker)
+            marker_condition = filters.after_marker(query.sort, marker)
         if query.limit == 0:
             return [], None
+        driven_by = narrowest_filter(db, query)
+        if driven_by is MATCHES_NOTHING:
+            return [], None
+        condition = filters.list_condition(query, identity, db_module.dialect(db),
+                                           driven_by)
+        if marker_condition is not None:
+            condition &= marker_condition
         rows = list(Image.select(*[getattr(Image, name) for name in IMAGE_COLUMNS])
                     .where(condition)
-                    .order_by(*filters.order_by(query.sort))
+                    .order_by(*filters.order_by(query.sort, db_module.dialect(db)))
                     .limit(query.limit + 1).tuples().execute(db))
         page = rows[:query.limit]
         next_marker = page[-1][0] if len(rows) > query.limit else None
         return _records(db, page, identity), next_marker
+
+
+MATCHES_NOTHING = object()
+
+
+def narrowest_filter(db, query):
+    """The narrowing filter (``filters.narrowing_filters``) that matches fewest
+    images if it matches fewer than ``filters.DRIVE_LIMIT``, else None;
+    ``MATCHES_NOTHING`` if one matches no image at all. One query, which reads
+    at most ``DRIVE_LIMIT`` index entries per filter."""
+    selects = filters.narrowing_filters(query, db_module.dialect(db))
+    if not selects:
+        return None
+    probes = [select.limit(filters.DRIVE_LIMIT).bind(db).sql() for select in selects]
+    counts = db.execute_sql(
+        'SELECT %s' % ', '.join('(SELECT COUNT(*) FROM (%s) n%d)' % (sql, position)
+                                for position, (sql, _) in enumerate(probes)),
+        [param for _, params in probes for param in params]).fetchone()
+    fewest = min(range(len(selects)), key=lambda position: counts[position])
+    if counts[fewest] == 0:
+        return MATCHES_NOTHING
+    return selects[fewest] if counts[fewest] < filters.DRIVE_LIMIT else None
 
 
 def not_found(image_id):

@@ -29,6 +29,7 @@ from glance_registry.migrations import m0005_name_sort_index
 from glance_registry.migrations import m0006_upload_ids
 from glance_registry.migrations import m0007_metadefs
 from glance_registry.migrations import m0008_task_leases
+from glance_registry.migrations import m0009_list_filter_indexes
 from glance_registry.migrations import m0010_image_lifecycle
 from glance_registry.migrations import m0011_cache_queue
 from glance_registry.migrations import m0013_health_checks
@@ -45,6 +46,7 @@ MIGRATIONS = (
     m0006_upload_ids,
     m0007_metadefs,
     m0008_task_leases,
+    m0009_list_filter_indexes,
     m0010_image_lifecycle,
     m0011_cache_queue,
     m0013_health_checks,

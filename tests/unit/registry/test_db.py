@@ -39,6 +39,16 @@ def test_urls_open_pooled_databases(url, cls, database, params):
     assert 'plugin' not in db.connect_params
 
 
+@pytest.mark.postgresql
+def test_postgresql_sessions_start_no_parallel_workers_for_a_page(databases):
+    """A page query walking an index is faster alone than with workers to start."""
+    db = db_module.open_database(databases.create('postgresql'))
+    with db_module.connection(db):
+        setting = db.execute_sql('SHOW max_parallel_workers_per_gather').fetchone()[0]
+    db.close_all()
+    assert setting == '0'
+
+
 @pytest.mark.parametrize('url', ['oracle://db/glance', 'sqlite://', 'sqlite:///:memory:',
                                  'glance.sqlite', 'mysql+mysqldb://db/glance'])
 def test_unusable_urls_are_refused(url):

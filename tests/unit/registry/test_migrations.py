@@ -21,6 +21,7 @@ from glance_registry.migrations import m0001_initial
 from glance_registry.migrations import m0003_location_leases
 from glance_registry.migrations import m0005_name_sort_index
 from glance_registry.migrations import m0007_metadefs
+from glance_registry.migrations import m0009_list_filter_indexes
 from tests.fixtures import processes
 from tests.unit.registry.conftest import BACKEND_PARAMS
 from tests.unit.registry.conftest import manage
@@ -270,7 +271,8 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
 @pytest.mark.parametrize('migration, table, index', [
     (m0003_location_leases, 'image_locations', 'ix_image_locations_url'),
     (m0007_metadefs, 'metadef_tags', 'uq_metadef_tags_namespace_id_name'),
-], ids=['3', '7'])
+    (m0009_list_filter_indexes, 'images', 'ix_images_status_created_at_id'),
+], ids=['3', '7', '9'])
 def test_a_migration_runs_again_after_an_interruption(empty_database, migration,
                                                       table, index):
     """MariaDB commits each ALTER or CREATE at once: a sync stopped half-way is run

@@ -1,9 +1,11 @@
 """The file driver beyond the conformance suite: containment, atomic writes, direct
 I/O, and what a full or read-only file system turns into."""
 
+import ctypes
 import errno
 import fcntl
 import hashlib
+import mmap
 import os
 import subprocess
 import sys
@@ -227,7 +229,7 @@ def test_every_byte_is_stored_whatever_the_size_and_chunking(file_harness, direc
 
 
 @pytest.mark.parametrize('direct_io', [True, False], ids=['direct', 'buffered'])
-def test_uploads_bypass_the_page_cache_unless_turned_off(file_harness, direct_io):
+def test_uploads_bypass_the_page_cache_only_when_turned_on(file_harness, direct_io):
     store = file_harness.make_store(filesystem_store_direct_io=direct_io)
     writer = store.open_writer(str(uuid.uuid4()))
     with writer:
@@ -235,6 +237,41 @@ def test_uploads_bypass_the_page_cache_unless_turned_off(file_harness, direct_io
         assert bool(_open_flags_of_temporary(file_harness.datadir) & os.O_DIRECT) \
             is direct_io
         writer.commit()
+
+
+def _cached_fraction(path):
+    """The fraction of ``path``'s pages in the page cache (mincore(2))."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    size = os.path.getsize(path)
+    pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+    with open(path, 'rb') as f:
+        address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, f.fileno(), 0)
+        assert address not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
+        try:
+            vector = ctypes.create_string_buffer(pages)
+            assert libc.mincore(address, size, vector) == 0, ctypes.get_errno()
+        finally:
+            libc.munmap(address, size)
+    return sum(byte & 1 for byte in vector.raw) / pages
+
+
+@pytest.mark.parametrize('options, cached', [
+    ({}, True),
+    ({'filesystem_store_direct_io': True}, False),
+], ids=['default', 'direct-io'])
+def test_an_upload_stays_in_the_page_cache_unless_written_direct(file_harness, options,
+                                                                 cached):
+    """The first download right after an upload (a boot) reads memory, not the
+    disk; the bytes are still on disk (fsync) before the store returns."""
+    store = file_harness.make_store(**options)
+    stored = write_image(store, payload(16 * MiB, seed=3))
+    fraction = _cached_fraction(stored.url[len('file://'):])
+    assert (fraction == 1.0) if cached else (fraction < 0.05), fraction
 
 
 def test_a_file_system_without_direct_io_gets_buffered_writes(mounts):
@@ -262,6 +299,6 @@ def test_a_refused_direct_write_falls_back_to_the_page_cache(file_harness, monke
 
     monkeypatch.setattr(os, 'write', write)
     data = payload(11 * MiB + 5)
-    stored = write_image(file_harness.store, data)
+    stored = write_image(file_harness.make_store(filesystem_store_direct_io=True), data)
     assert refused == [4 * MiB]
     assert _stored_bytes(stored) == data
