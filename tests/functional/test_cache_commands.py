@@ -116,7 +116,7 @@ def test_a_command_without_a_cache_is_refused(tmp_path):
 def _holders(glance):
     with open(glance.api.log_path) as log:
         return [int(match.group(1)) for match in
-                re.finditer(r' (\d+) INFO \S+ ' + HOLDER, log.read())]
+                re.finditer(r' (\d+) INFO \S+ (?:\[[^]]*\] )?' + HOLDER, log.read())]
 
 
 def test_one_worker_per_node_runs_the_passes_and_another_takes_over(
