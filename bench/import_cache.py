@@ -9,8 +9,11 @@ table). Three services run side by side on loopback:
     upstream Glance 33 under uWSGI as in ``run.py`` (1 process x 1 thread, HTTP
     router in front), plus its import configuration (``enabled_import_methods``,
     ``[os_glance_staging_store]``, ``[import_filtering_opts]`` allowing the loopback
-    server) and its cache (``[paste_deploy] flavor = cachemanagement``,
-    ``image_cache_dir``).
+    server) and its cache (``image_cache_dir``; the ``cache`` and ``cachemanage``
+    filters of ``[paste_deploy] flavor = keystone+cachemanagement``). Its noauth
+    pipeline cannot import (a task needs an owner, the noauth context has no
+    project: HTTP 500), so that pipeline runs with ``authtoken`` taken out and the
+    client sends the identity headers keystonemiddleware would set (``IDENTITY``).
 ``ours``
     ``glance-all`` with 1 API worker (16 threads) and 1 registry worker,
     ``[import_filtering_opts]`` allowing the loopback server, no cache.
