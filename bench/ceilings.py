@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 CHUNK = 64 * 1024
 
@@ -140,15 +141,20 @@ class _SendfileHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'  # keep-alive, like the services
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
+        # ``?repeat=N`` serves the payload N times over (a larger image for the
+        # web-download imports of bench/import_cache.py without a larger file).
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        repeat = int(query.get('repeat', ['1'])[0])
         path = self.server.payload
         size = os.path.getsize(path)
         self.send_response(200)
         self.send_header('Content-Type', 'application/octet-stream')
-        self.send_header('Content-Length', str(size))
+        self.send_header('Content-Length', str(size * repeat))
         self.end_headers()
         self.wfile.flush()
         with open(path, 'rb') as f:
-            self.connection.sendfile(f)
+            for _ in range(repeat):
+                self.connection.sendfile(f, 0)
 
     def log_message(self, *args):
         pass

@@ -40,10 +40,11 @@ class Client:
     does, so no request is ever retried and a POST is never sent twice.
     """
 
-    def __init__(self, host, port, timeout=300.0):
+    def __init__(self, host, port, timeout=300.0, headers=None):
         self.host = host
         self.port = port
         self.timeout = timeout
+        self.headers = headers or {}  # sent with every request (identity headers)
         self.conn = None
 
     def _connection(self):
@@ -64,7 +65,7 @@ class Client:
 
     def request(self, method, path, body=None, headers=None, expect=(200,)):
         """Send one request, read the whole answer, check its status."""
-        hdrs = {'Accept': 'application/json'}
+        hdrs = {'Accept': 'application/json', **self.headers}
         if headers:
             hdrs.update(headers)
         if isinstance(body, (dict, list)):
@@ -89,7 +90,8 @@ class Client:
         ``source`` yields the chunks (64 KiB each); it is never buffered whole.
         """
         conn = self._connection()
-        hdrs = {'Content-Type': 'application/octet-stream', 'Accept': 'application/json'}
+        hdrs = {'Content-Type': 'application/octet-stream', 'Accept': 'application/json',
+                **self.headers}
         try:
             conn.request('PUT', path, body=source, headers=hdrs, encode_chunked=True)
             resp = conn.getresponse()
@@ -109,7 +111,7 @@ class Client:
         """
         conn = self._connection()
         try:
-            conn.request('GET', path)
+            conn.request('GET', path, headers=self.headers)
             resp = conn.getresponse()
             if resp.status not in expect:
                 data = resp.read()

@@ -159,13 +159,13 @@ filesystem_store_datadir = {data}/tasks
 connection = sqlite:///{data}/glance.sqlite
 
 [paste_deploy]
-config_file = {venv}/etc/glance/glance-api-paste.ini
+config_file = {paste_config}
 # The empty flavor selects the "glance-api" pipeline: no auth.
-flavor =
+flavor = {flavor}
 
 [oslo_policy]
 policy_file = {data}/policy.yaml
-"""
+{extra_conf}"""
 
 # The noauth pipeline builds an is_admin=True context with no roles, but the
 # default RBAC rules since Wallaby test "role:admin", so every call is a 403.
@@ -295,10 +295,14 @@ class Service:
 class UpstreamService(Service):
     """Upstream Glance under uWSGI, configured as its documentation says."""
 
-    def __init__(self, run_dir, venv, socket_option='http'):
-        super().__init__('upstream', run_dir)
+    def __init__(self, run_dir, venv, socket_option='http', name='upstream', flavor='',
+                 extra_conf='', paste_ini=None):
+        super().__init__(name, run_dir)
         self.venv = venv
         self.socket_option = socket_option
+        self.flavor = flavor          # [paste_deploy] flavor: '' is no auth, no cache
+        self.extra_conf = extra_conf  # glance-api.conf text appended (whole sections)
+        self.paste_ini = paste_ini    # a glance-api-paste.ini of its own, else upstream's
 
     def start(self):
         os.makedirs(self.data)
@@ -306,7 +310,14 @@ class UpstreamService(Service):
             os.makedirs(os.path.join(self.data, sub))
         self.port = free_port()
         fmt = {'data': self.data, 'venv': self.venv, 'host': HOST, 'port': self.port,
-               'socket_option': self.socket_option}
+               'socket_option': self.socket_option, 'flavor': self.flavor,
+               'paste_config': os.path.join(self.venv, 'etc', 'glance', 'glance-api-paste.ini')}
+        if self.paste_ini is not None:
+            fmt['paste_config'] = os.path.join(self.data, 'glance-api-paste.ini')
+            with open(fmt['paste_config'], 'w') as f:
+                f.write(self.paste_ini)
+        # Formatted too: it may name {data} or {port}.
+        fmt['extra_conf'] = self.extra_conf.format(**fmt)
         files = {'glance-api.conf': GLANCE_API_CONF, 'policy.yaml': GLANCE_POLICY,
                  'uwsgi.ini': UWSGI_INI}
         for fname, template in files.items():
@@ -331,6 +342,8 @@ class UpstreamService(Service):
                                    if self.socket_option == 'http' else ''),
                        'database': 'SQLite', 'store': 'file', 'auth': 'noauth',
                        'uwsgi_ini': UWSGI_INI.format(**fmt)}
+        if self.flavor or self.extra_conf:
+            self.config.update(flavor=self.flavor, extra_conf=fmt['extra_conf'])
         self.wait_ready()
 
     def seed_directly(self, bodies):
@@ -403,11 +416,13 @@ def find_glance_all(explicit=None):
 class OursService(Service):
     """This project's all-in-one launcher: registry daemon plus API."""
 
-    def __init__(self, name, run_dir, glance_all, workers=None, threads=None):
+    def __init__(self, name, run_dir, glance_all, workers=None, threads=None,
+                 extra_conf=''):
         super().__init__(name, run_dir)
         self.glance_all = glance_all
         self.workers = workers
         self.threads = threads
+        self.extra_conf = extra_conf  # config text after [DEFAULT] workers; may name {data}
 
     def start(self):
         os.makedirs(self.data)
@@ -416,10 +431,13 @@ class OursService(Service):
         cmd = [self.glance_all, '--data-dir', os.path.join(self.data, 'data'),
                '--host', HOST, '--port', str(self.port), '--registry-port', str(registry_port)]
         extra = None
-        if self.workers is not None:
-            extra = f'[DEFAULT]\nworkers = {self.workers}\n'
-            if self.threads is not None:
-                extra += f'threads = {self.threads}\n'
+        if self.workers is not None or self.extra_conf:
+            extra = ''
+            if self.workers is not None:
+                extra = f'[DEFAULT]\nworkers = {self.workers}\n'
+                if self.threads is not None:
+                    extra += f'threads = {self.threads}\n'
+            extra += self.extra_conf.format(data=self.data)
             path = os.path.join(self.data, 'extra.conf')
             with open(path, 'w') as f:
                 f.write(extra)

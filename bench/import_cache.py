@@ -1,0 +1,516 @@
+#!/usr/bin/env python3
+"""Import and image cache against upstream Glance: ``python bench/import_cache.py [--quick]``.
+
+The benchmark parts of issue 12 (import) and issue 13 (image cache), with the harness
+of ``bench/run.py`` (its targets, client, RSS sampler, payload, sendfile server and
+table). Three services run side by side on loopback:
+
+``upstream``
+    upstream Glance 33 under uWSGI as in ``run.py`` (1 process x 1 thread, HTTP
+    router in front), plus its import configuration (``enabled_import_methods``,
+    ``[os_glance_staging_store]``, ``[import_filtering_opts]`` allowing the loopback
+    server) and its cache (``image_cache_dir``; the ``cache`` and ``cachemanage``
+    filters of ``[paste_deploy] flavor = keystone+cachemanagement``). Its noauth
+    pipeline cannot import (a task needs an owner, the noauth context has no
+    project: HTTP 500), so that pipeline runs with ``authtoken`` taken out and the
+    client sends the identity headers keystonemiddleware would set (``IDENTITY``).
+``ours``
+    ``glance-all`` with 1 API worker (16 threads) and 1 registry worker,
+    ``[import_filtering_opts]`` allowing the loopback server, no cache.
+``ours-cache``
+    the same with ``image_cache_dir`` set.
+
+Workloads (each run against every target that has the feature, who goes first
+rotating):
+
+``import-direct``, ``import-direct-4x``
+    glance-direct: ``PUT /stage`` (chunked, 64 KiB) then ``POST /import``, polled
+    every 50 ms until ``active``; MB/s over stage + import; the API process tree's
+    peak RSS. The payload (64 MiB quick, 1 GiB full), then 4 times that.
+``import-web``, ``import-web-4x``
+    web-download from the loopback sendfile server (``ceilings.py serve``, which
+    also gives the download ceiling): MB/s from ``POST /import`` to ``active``;
+    peak RSS. Flat RSS = the 4x figure equals the 1x one.
+``upload-inspected``, ``upload-uninspected`` (ours)
+    ``PUT /file`` of the payload as ``raw``/``bare`` (inspected: the format
+    inspectors run in the upload pass) and as ``raw``/``ovf`` (a container that is
+    not inspected; the rest of the upload path is the same), alternating.
+``download-cold``
+    the first read of freshly uploaded images (each image once): cache off
+    (``ours``), cache on and filled by this read (``ours-cache``, ``upstream``).
+``download-cached``
+    later reads of an image the cold read cached (after ``GET /v2/cache`` lists
+    it), against the sendfile ceiling (best of 5 reads, measured right before the
+    cold downloads and right after the cached ones; the better counts).
+
+Every import is checked (``active``, size, md5, sha512) and every download compared
+with the payload. The JSON goes to ``bench/results/import_cache-<timestamp>.json``
+with the commit, the load average and each target's processes x threads.
+"""
+
+import argparse
+import datetime
+import hashlib
+import os
+import shutil
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import ceilings  # noqa: E402
+import procmon  # noqa: E402
+import report  # noqa: E402
+import run  # noqa: E402
+import targets  # noqa: E402
+import workloads as wl  # noqa: E402
+from client import BenchError, Client, Timings  # noqa: E402
+
+HOST = targets.HOST
+POLL = 0.05
+IMPORT_TIMEOUT = 1800
+
+UPSTREAM_EXTRA = """
+[DEFAULT]
+# Header-less requests (the harness's readiness probe) get the anonymous context.
+allow_anonymous_access = true
+enabled_import_methods = [glance-direct,web-download]
+image_cache_dir = {data}/cache
+worker_self_reference_url = http://{host}:{port}
+
+[import_filtering_opts]
+allowed_hosts = [127.0.0.1]
+allowed_ports = [{static_port}]
+"""
+OURS_FILTERING = """
+[import_filtering_opts]
+allowed_hosts = [127.0.0.1]
+allowed_ports = [{static_port}]
+"""
+OURS_CACHE = """
+[DEFAULT]
+image_cache_dir = {data}/cache
+"""
+# Upstream's noauth context has no project, and a task needs an owner: import fails
+# with "NOT NULL constraint failed: tasks.owner" (HTTP 500). So upstream runs its
+# keystone+cachemanagement pipeline with authtoken taken out: its "context" filter
+# reads the identity headers keystonemiddleware would set, which the client sends.
+# (No token is validated: that favours upstream.)
+IDENTITY = {'X-Identity-Status': 'Confirmed', 'X-Project-Id': 'bench-project',
+            'X-User-Id': 'bench-user', 'X-Roles': 'admin,member,reader'}
+UPSTREAM_FLAVOR = 'keystone+cachemanagement'
+
+
+def upstream_paste_ini(venv):
+    """Upstream's glance-api-paste.ini with authtoken out of keystone+cachemanagement."""
+    with open(os.path.join(venv, 'etc', 'glance', 'glance-api-paste.ini')) as f:
+        text = f.read()
+    line = ('keystone+cachemanagement = cors http_proxy_to_wsgi versionnegotiation '
+            'osprofiler authtoken context cache cachemanage rootapp')
+    if line not in text:
+        raise targets.TargetError('upstream\'s paste pipeline is not the one expected')
+    return text.replace(line, line.replace(' authtoken', ''))
+
+
+HEADERS = {'upstream': IDENTITY}
+SHAPES = {
+    'upstream': '1 uWSGI process x 1 thread (+ its HTTP router process)',
+    'ours': '1 API worker x 16 threads + 1 registry worker x 8 threads',
+    'ours-cache': '1 API worker x 16 threads + 1 registry worker x 8 threads',
+}
+STEPS = [
+    ('import-direct', 'glance-direct import {size}', ('upstream', 'ours')),
+    ('import-direct-4x', 'glance-direct import {big}', ('upstream', 'ours')),
+    ('import-web', 'web-download import {size}', ('upstream', 'ours')),
+    ('import-web-4x', 'web-download import {big}', ('upstream', 'ours')),
+    ('upload-inspected', 'upload raw/bare {size} (inspected)', ('ours',)),
+    ('upload-uninspected', 'upload raw/ovf {size} (not inspected)', ('ours',)),
+    ('download-cold', 'cold download {size} (first read)', ('upstream', 'ours', 'ours-cache')),
+    ('download-cached', 'cached download {size}', ('upstream', 'ours-cache')),
+]
+IMPORT_METRICS = [('MB/s', 'throughput'), ('peak tree RSS MB', 'peak_tree_rss_mb'),
+                  ('tree RSS before MB', 'idle_tree_rss_mb')]
+report.METRICS.update({name: IMPORT_METRICS for name, _, _ in STEPS[:4]})
+report.METRICS.update({'upload-inspected': [('MB/s', 'throughput')],
+                       'upload-uninspected': [('MB/s', 'throughput')],
+                       'download-cold': [('MB/s', 'throughput'), ('p50 ms', 'p50_ms')],
+                       'download-cached': [('MB/s', 'throughput'), ('p50 ms', 'p50_ms')]})
+report.CEILING_OF.update({'download-cold': 'sendfile', 'download-cached': 'sendfile'})
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--quick', action='store_true', help='64 MiB payload instead of 1 GiB')
+    p.add_argument('--reps', type=int, default=3,
+                   help='repetitions of the 1x imports, uploads and cold downloads (3)')
+    p.add_argument('--cache', default=os.environ.get('GLANCE_BENCH_CACHE')
+                   or os.path.join(HERE, '.cache'))
+    p.add_argument('--results', default=os.path.join(HERE, 'results'))
+    p.add_argument('--glance-all', default=None)
+    p.add_argument('--only', default=','.join(name for name, _, _ in STEPS))
+    p.add_argument('--keep', action='store_true', help='keep the data directories')
+    args = p.parse_args(argv)
+    args.only = [s.strip() for s in args.only.split(',') if s.strip()]
+    return args
+
+
+# ------------------------------------------------------------------ workloads
+
+def _image(client, name, container='bare'):
+    body = {'name': name, 'disk_format': 'raw', 'container_format': container}
+    return client.request('POST', '/v2/images', body, expect=(201,)).json()['id']
+
+
+def _wait_active(client, image_id):
+    deadline = time.monotonic() + IMPORT_TIMEOUT
+    while time.monotonic() < deadline:
+        image = client.request('GET', f'/v2/images/{image_id}').json()
+        if image['status'] == 'active':
+            return
+        if image['status'] in ('killed', 'deleted') or image.get('os_glance_failed_import'):
+            raise BenchError(f'import of {image_id} failed: status {image["status"]}, '
+                             f'failed stores {image.get("os_glance_failed_import")!r}')
+        time.sleep(POLL)
+    raise BenchError(f'import of {image_id} not active after {IMPORT_TIMEOUT}s')
+
+
+def _wait_tasks_done(client, image_id, timeout=120):
+    """Wait until the image's import tasks have ended: the image turns ``active``
+    before its task releases the import lock and records its result, and a DELETE in
+    between races the task (upstream: "did not hold the lock upon completion", or
+    "database is locked" on SQLite: HTTP 500). Untimed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tasks = client.request('GET', f'/v2/images/{image_id}/tasks').json().get('tasks', [])
+        if tasks and all(t.get('status') in ('success', 'failure') for t in tasks):
+            return
+        if time.monotonic() > deadline:
+            raise BenchError(f'import task of {image_id} not finished {timeout}s after '
+                             f'the image became active: {tasks!r}')
+        time.sleep(POLL)
+
+
+def import_once(service, payload, method, repeat, static_port):
+    """One import of the payload ``repeat`` times over; MB/s and the tree's peak RSS."""
+    client = Client(HOST, service.port, headers=HEADERS.get(service.name))
+    size = payload.size * repeat
+    try:
+        idle, _ = procmon.tree_rss(service.pid)
+        image_id = _image(client, f'bench-{method}')
+        with procmon.RssSampler(service.pid) as sampler:
+            t0 = time.perf_counter()
+            if method == 'glance-direct':
+                client.upload(f'/v2/images/{image_id}/stage', payload.chunks(repeat))
+                staged = time.perf_counter() - t0
+                body = {'method': {'name': 'glance-direct'}}
+            else:
+                staged = None
+                body = {'method': {'name': 'web-download',
+                                   'uri': f'http://127.0.0.1:{static_port}/payload'
+                                          f'?repeat={repeat}'}}
+            client.request('POST', f'/v2/images/{image_id}/import', body, expect=(202,))
+            _wait_active(client, image_id)
+            wall = time.perf_counter() - t0
+        wl._check_active(client, image_id, size, payload.digests[str(repeat)])
+        _wait_tasks_done(client, image_id)
+        client.request('DELETE', f'/v2/images/{image_id}', expect=(204,))
+    finally:
+        client.close()
+    rec = sampler.result()
+    rec.update(idle_tree_rss_mb=idle / 2**20, bytes=size, seconds=wall,
+               throughput=size / wall / 1e6, unit='MB/s')
+    if staged is not None:
+        rec['stage_seconds'] = staged
+    return rec
+
+
+def upload_once(service, payload, container):
+    client = Client(HOST, service.port, headers=HEADERS.get(service.name))
+    try:
+        image_id = _image(client, f'bench-upload-{container}', container)
+        t0 = time.perf_counter()
+        client.upload(f'/v2/images/{image_id}/file', payload.chunks())
+        wall = time.perf_counter() - t0
+        wl._check_active(client, image_id, payload.size, payload.digests['1'])
+        client.request('DELETE', f'/v2/images/{image_id}', expect=(204,))
+    finally:
+        client.close()
+    return wall
+
+
+def _timed_download(client, path, payload, timings):
+    check = payload.verifier()
+    t0 = time.perf_counter()
+    timings.bytes += client.download(path, check)
+    timings.add(time.perf_counter() - t0)
+    check.finish()
+
+
+def _listed_in_cache(client, image_id, timeout=10):
+    """Whether GET /v2/cache lists the image as cached (polled: the fill may end just
+    after the client's last byte)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cached = client.request('GET', '/v2/cache').json().get('cached_images', [])
+        if any(entry.get('image_id') == image_id for entry in cached):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+
+
+def cold_downloads(service, payload, reps, cached):
+    """Upload ``reps`` images (untimed), read each once (timed): the first read."""
+    client = Client(HOST, service.port, headers=HEADERS.get(service.name))
+    timings = Timings()
+    ids = []
+    try:
+        for n in range(reps):
+            image_id = _image(client, f'bench-cold-{n}')
+            client.upload(f'/v2/images/{image_id}/file', payload.chunks())
+            ids.append(image_id)
+        timings.begin()
+        for image_id in ids:
+            _timed_download(client, f'/v2/images/{image_id}/file', payload, timings)
+        timings.finish()
+        confirmed = _listed_in_cache(client, ids[-1]) if cached else None
+        if cached and not confirmed:
+            raise BenchError(f'{service.name}: GET /v2/cache does not list {ids[-1]} '
+                             'after its first read')
+        md5 = hashlib.md5()
+        client.download(f'/v2/images/{ids[-1]}/file', md5.update)
+        if md5.hexdigest() != payload.digests['1']['md5']:
+            raise BenchError(f'{service.name}: md5 of a re-read differs from the upload\'s')
+    finally:
+        client.close()
+    rec = timings.summary('MB/s')
+    rec['image_ids'] = ids
+    rec['cached_after_first_read'] = confirmed
+    return rec
+
+
+def cached_downloads(service, payload, image_id, reps):
+    client = Client(HOST, service.port, headers=HEADERS.get(service.name))
+    timings = Timings()
+    try:
+        timings.begin()
+        for _ in range(reps):
+            _timed_download(client, f'/v2/images/{image_id}/file', payload, timings)
+        timings.finish()
+    finally:
+        client.close()
+    rec = timings.summary('MB/s')
+    rec['best_throughput'] = payload.size / min(timings.latencies) / 1e6
+    return rec
+
+
+def delete_images(service, ids):
+    client = Client(HOST, service.port, headers=HEADERS.get(service.name))
+    try:
+        for image_id in ids:
+            client.request('DELETE', f'/v2/images/{image_id}', expect=(204,))
+    finally:
+        client.close()
+
+
+def _median_record(records):
+    rec = dict(records[len(records) // 2])
+    rec['throughput'] = statistics.median(r['throughput'] for r in records)
+    rec['all_throughputs'] = [r['throughput'] for r in records]
+    return rec
+
+
+# ------------------------------------------------------------------ the run
+
+def start_services(args, run_dir, cache, static_port, doc):
+    venv = targets.ensure_upstream(cache, log=run.log)
+    glance_all = targets.find_glance_all(args.glance_all)
+    services = {
+        'upstream': targets.UpstreamService(
+            run_dir, venv, flavor=UPSTREAM_FLAVOR, paste_ini=upstream_paste_ini(venv),
+            extra_conf=UPSTREAM_EXTRA.replace('{static_port}', str(static_port))),
+        'ours': targets.OursService(
+            'ours', run_dir, glance_all, workers=1,
+            extra_conf=OURS_FILTERING.format(static_port=static_port)),
+        'ours-cache': targets.OursService('ours-cache', run_dir, glance_all, workers=1,
+                                          extra_conf=OURS_CACHE),
+    }
+    started = {}
+    for name, service in services.items():
+        entry = doc['targets'][name] = {'results': {}, 'shape': SHAPES[name]}
+        try:
+            service.start()
+            started[name] = service
+            entry['config'] = service.config
+            run.log(f'{name} ready on port {service.port} ({SHAPES[name]})')
+        except targets.TargetError as exc:
+            entry['error'] = str(exc)
+            doc['errors'].append(f'{name}: {exc}\n{exc.detail}')
+            run.log(f'{name}: FAIL {exc}\n{exc.detail}')
+            service.stop()
+    if 'upstream' in started:
+        entry = doc['targets']['upstream']
+        entry['versions'] = targets.upstream_versions(venv)
+    return started
+
+
+def _record(doc, name, step, fn):
+    try:
+        rec = fn()
+    except Exception as exc:  # noqa: BLE001 -- recorded, the run goes on, rc says so
+        rec = {'error': f'{type(exc).__name__}: {exc}'}
+        doc['errors'].append(f'{name} {step}: {rec["error"]}')
+    rec['loadavg'] = os.getloadavg()
+    doc['targets'][name]['results'][step] = rec
+    run.log(f'  {name:<11} {step:<18} {run.headline(rec)}')
+    return rec
+
+
+def run_steps(args, services, payload, static_port, doc):
+    order = [n for n in ('upstream', 'ours', 'ours-cache') if n in services]
+    rotation = 0
+
+    def turn(names):
+        nonlocal rotation
+        names = [n for n in order if n in names]
+        k = rotation % len(names) if names else 0
+        rotation += 1
+        return names[k:] + names[:k]
+
+    for step, method, repeat in (('import-direct', 'glance-direct', 1),
+                                 ('import-web', 'web-download', 1),
+                                 ('import-direct-4x', 'glance-direct', 4),
+                                 ('import-web-4x', 'web-download', 4)):
+        if step not in args.only:
+            continue
+        reps = args.reps if repeat == 1 else 1
+        per = {name: [] for name in services}
+        failed = set()
+        for _ in range(reps):
+            for name in turn(('upstream', 'ours')):
+                if name in failed:
+                    continue
+                try:
+                    per[name].append(import_once(services[name], payload, method, repeat,
+                                                 static_port))
+                except Exception as exc:  # noqa: BLE001 -- recorded below
+                    failed.add(name)
+                    per[name] = exc
+        for name in turn(('upstream', 'ours')):
+            result = per[name]
+            _record(doc, name, step, lambda r=result: _raise_or(r, _median_record))
+
+    if 'upload-inspected' in args.only and 'ours' in services:
+        walls = {'bare': [], 'ovf': []}
+        for n in range(args.reps):
+            for container in (('bare', 'ovf') if n % 2 == 0 else ('ovf', 'bare')):
+                walls[container].append(upload_once(services['ours'], payload, container))
+        for step, container in (('upload-inspected', 'bare'), ('upload-uninspected', 'ovf')):
+            _record(doc, 'ours', step, lambda c=container: {
+                'throughput': payload.size / statistics.median(walls[c]) / 1e6, 'unit': 'MB/s',
+                'all_throughputs': [payload.size / w / 1e6 for w in walls[c]],
+                'container_format': c})
+
+    if 'download-cold' in args.only:
+        sendfile_ceiling(payload, static_port, doc)
+        kept = {}
+        for name in turn(('upstream', 'ours', 'ours-cache')):
+            cached = name != 'ours'
+            rec = _record(doc, name, 'download-cold',
+                          lambda n=name, c=cached: cold_downloads(services[n], payload,
+                                                                  args.reps, c))
+            if 'image_ids' in rec:
+                kept[name] = rec['image_ids']
+        if 'download-cached' in args.only:
+            for name in turn(('upstream', 'ours-cache')):
+                if name in kept:
+                    _record(doc, name, 'download-cached',
+                            lambda n=name: cached_downloads(services[n], payload,
+                                                            kept[n][-1], max(args.reps, 3)))
+        sendfile_ceiling(payload, static_port, doc)
+        for name, ids in kept.items():
+            delete_images(services[name], ids)
+
+
+def _raise_or(result, fn):
+    if isinstance(result, Exception):
+        raise result
+    if not result:
+        raise BenchError('not run')
+    return fn(result)
+
+
+def sendfile_ceiling(payload, static_port, doc):
+    """The best of 5 reads from the sendfile server; measured before and after the
+    downloads, the better of the two counts (the machine is shared: a ceiling says
+    what it gave at all)."""
+    more = wl.Plan(True)
+    more.download_reps = 5
+    try:
+        rec = wl.download(wl.TargetState(None), more, payload, port=static_port)
+    except BenchError as exc:
+        doc['ceilings'].setdefault('sendfile', {'error': str(exc)})
+        doc['errors'].append(f'ceiling sendfile: {exc}')
+        return
+    rec['throughput'] = rec.pop('best_throughput')
+    run.log(f'  ceiling {report.CEILING_LABELS["sendfile"]}: {rec["throughput"]:.0f} MB/s')
+    doc.setdefault('sendfile_ceiling_measurements', []).append(rec)
+    best = doc['ceilings'].get('sendfile', {})
+    if rec['throughput'] > best.get('throughput', 0):
+        doc['ceilings']['sendfile'] = rec
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    plan = wl.Plan(quick=args.quick)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    stamp = started.strftime('%Y%m%dT%H%M%SZ')
+    cache = os.path.abspath(args.cache)
+    run_dir = os.path.join(cache, 'runs', 'import_cache-' + stamp)
+    os.makedirs(run_dir)
+    size, big = plan.upload_bytes, plan.upload_bytes * plan.rss_factor
+    labels = {name: text.format(size=run.human(size), big=run.human(big))
+              for name, text, _ in STEPS}
+    doc = {'schema': 1, 'started': started.isoformat(), 'command': sys.argv,
+           'plan': {'quick': args.quick, 'payload_bytes': size, 'large_bytes': big,
+                    'reps': args.reps, 'poll_seconds': POLL},
+           'steps': args.only, 'labels': labels, 'machine': run.machine_info(),
+           'ours_revision': run.ours_revision(), 'targets': {}, 'ceilings': {},
+           'errors': []}
+    load = os.getloadavg()[0]
+    run.log(f'load average {load:.1f} on {os.cpu_count()} cores'
+            + (' (busy machine: read the ratios, not the absolutes)' if load > 1 else ''))
+    payload = wl.ensure_payload(cache, size, log=run.log)
+    static_port = targets.free_port()
+    static_log = open(os.path.join(run_dir, 'sendfile-server.log'), 'ab')
+    static = ceilings.start_static_server(payload.path, static_port, static_log)
+    services = {}
+    try:
+        run._wait_port(static_port, static)
+        services = start_services(args, run_dir, cache, static_port, doc)
+        run_steps(args, services, payload, static_port, doc)
+    finally:
+        for service in services.values():
+            service.stop()
+        static.terminate()
+        static.wait(timeout=10)
+        static_log.close()
+        if not args.keep:
+            for service in services.values():
+                shutil.rmtree(service.data, ignore_errors=True)
+    doc['machine']['loadavg_at_end'] = os.getloadavg()
+    doc['finished'] = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    steps = [s for s, _, _ in STEPS if s in args.only]
+    print(report.render(doc, steps, labels))
+    print('\nProcesses x threads: ' + '; '.join(f'{n}: {SHAPES[n]}' for n in doc['targets']))
+    print(f'Load average at start {doc["machine"]["loadavg_at_start"]}, '
+          f'at end {doc["machine"]["loadavg_at_end"]}')
+    path = report.write_json(doc, args.results, 'import_cache-' + stamp)
+    print(f'JSON: {path}')
+    return 1 if doc['errors'] else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
