@@ -87,7 +87,8 @@ class VersionNegotiation:
         body = orjson.dumps(document(self.conf, environ))
         start_response(status, [('Content-Type', 'application/json'),
                                 ('Content-Length', str(len(body)))])
-        return [body]
+        # HEAD: the headers GET would have, no body (RFC 9110).
+        return [] if environ.get('REQUEST_METHOD') == 'HEAD' else [body]
 
 
 def _first_segment(path):
