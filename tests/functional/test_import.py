@@ -341,3 +341,35 @@ def test_a_stage_over_the_storage_quota_is_refused_and_leaves_nothing(
             assert staged.status_code == 413
             assert tenant.image(image['id'])['status'] == 'queued'
             assert small.stored_files() == []
+
+
+@pytest.mark.parametrize('make, disk_format, reason', [
+    pytest.param(make, disk_format, reason, id=name)
+    for name, make, disk_format, reason in disk_images.REFUSED])
+def test_every_malicious_image_is_refused_on_every_import_path(
+        glance, tenant, web, make, disk_format, reason):
+    content = make()
+    before = glance.stored_files()
+    # glance-direct: the stage inspects the bytes as they arrive and refuses them.
+    staged_image = tenant.create_image(name='staged', disk_format=disk_format)
+    staged = tenant.put('/v2/images/%s/stage' % staged_image['id'], data=content,
+                        headers={'Content-Type': 'application/octet-stream'})
+    assert staged.status_code == 400, staged.text
+    assert reason in staged.json()['message']
+    # web-download: the task inspects what it fetches and fails.
+    fetched = tenant.create_image(name='fetched', disk_format=disk_format)
+    uri = web['allowed'].serve('/%s' % fetched['id'], content)
+    assert tenant.post('/v2/images/%s/import' % fetched['id'], json={
+        'method': {'name': 'web-download', 'uri': uri}}).status_code == 202
+    deadline = time.monotonic() + 30
+    while image_tasks(tenant, fetched['id'])[0]['status'] not in ('success',
+                                                                   'failure'):
+        assert time.monotonic() < deadline, 'the import did not end'
+        time.sleep(0.2)
+    [task] = image_tasks(tenant, fetched['id'])
+    assert task['status'] == 'failure', task
+    assert 'refused' in task['message']
+    for image in (staged_image, fetched):
+        assert tenant.image(image['id'])['status'] == 'queued'
+        assert not [name for name in staging_files(glance) if image['id'] in name]
+    assert glance.stored_files() == before
