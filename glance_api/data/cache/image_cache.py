@@ -327,8 +327,11 @@ class Fill:
     def abort(self, why='the download stopped'):
         self._end(_ABORT, why)
 
-    def detach(self, why='prefetching'):
-        """Stop taking chunks: the writer reads the rest from the store."""
+    def detach(self, why='prefetching', source=None):
+        """Stop taking chunks: the writer reads the rest from the store (from
+        ``source``, a store reader of the whole image, when given: nothing was fed)."""
+        if source is not None:
+            self._resume = lambda offset, length: source
         self._leave(why)
 
     def _leave(self, why):
