@@ -473,6 +473,10 @@ class ImportJob:
                                    % (self.image_id, exc.message))
             raise
         LOG.info('task %s: %s: %s', self.task_id, status, message)
+        if image is not None and image.get('to') == 'active' and finished.get('image'):
+            for event in ('image.upload', 'image.activate'):
+                task_events.emit_image(self.svc, event, finished['task'],
+                                       finished['image'])
         task_events.emit(self.svc, 'task.%s' % status, finished['task'])
         return finished
 

@@ -5,7 +5,10 @@ as the registry answered it:
 
 - ``task.create`` when the import is accepted;
 - ``task.run`` when a worker starts it (again, after a takeover);
-- ``task.success`` and ``task.failure`` when it ends.
+- ``task.success`` and ``task.failure`` when it ends;
+
+and ``emit_image`` announces what the import did to its image (``image.upload`` and
+``image.activate`` when it becomes active), as an upload's would be.
 
 The payload is the task as upstream's notifications show it (its API document's
 fields); the notification's context is the caller that created the task, read from
@@ -14,6 +17,8 @@ the record, since a task runs in a worker thread outside any request.
 
 import logging
 import types
+
+from glance_api.images import notifications as payloads
 
 LOG = logging.getLogger(__name__)
 
@@ -31,7 +36,17 @@ def emit(svc, event_type, task):
     if svc.notifier is None:
         return
     payload = {name: task.get(name) for name in PAYLOAD_FIELDS}
-    context = types.SimpleNamespace(request_id=task.get('request_id'),
-                                    user_id=task.get('user_id'),
-                                    project_id=task.get('owner'))
-    svc.notifier.notify(context, event_type, payload)
+    svc.notifier.notify(_context(task), event_type, payload)
+
+
+def emit_image(svc, event_type, task, record):
+    """Announce ``event_type`` about ``record`` (an image), changed by ``task``."""
+    if svc.notifier is not None:
+        svc.notifier.notify(_context(task), event_type, payloads.image(record))
+
+
+def _context(task):
+    # A task runs outside any request: the caller that created it stands for it.
+    return types.SimpleNamespace(request_id=task.get('request_id'),
+                                 user_id=task.get('user_id'),
+                                 project_id=task.get('owner'))

@@ -195,8 +195,10 @@ def test_an_import_task_is_announced_from_creation_to_success(bus, tmp_path):
         while owner.image(image['id'])['status'] != 'active':
             assert time.monotonic() < deadline, 'the import did not finish'
             time.sleep(0.2)
-        tasks = [n for n in bus.received('info', 9, timeout=15)
-                 if n['event_type'].startswith('task.')]
+        # image.create, image.prepare (the stage), task.create, task.run,
+        # image.upload, image.activate, task.success.
+        received = bus.received('info', 7, timeout=15)
+        tasks = [n for n in received if n['event_type'].startswith('task.')]
 
     assert [n['event_type'] for n in tasks] == ['task.create', 'task.run',
                                                 'task.success']
@@ -207,6 +209,14 @@ def test_an_import_task_is_announced_from_creation_to_success(bus, tmp_path):
                 payload['type']) == (image['id'], 'owner-project', 'owner-user',
                                      'api_image_import')
     assert tasks[-1]['payload']['status'] == 'success'
+    # What the import did to the image, as an upload's would be announced.
+    images = [n for n in received if n['event_type'] in ('image.upload',
+                                                         'image.activate')]
+    assert [n['event_type'] for n in images] == ['image.upload', 'image.activate']
+    for notification in images:
+        assert set(notification['payload']) == IMAGE_FIELDS
+        assert (notification['payload']['id'], notification['payload']['status'],
+                notification['payload']['size']) == (image['id'], 'active', 2048)
 
 
 def test_catalog_writes_are_announced_and_disabled_ones_are_not(bus, tmp_path):

@@ -131,6 +131,13 @@ def test_purge_refuses_bounds_upstream_refuses(tmp_path, command, args, message)
 
 def test_db_check_says_whether_the_schema_needs_a_sync(tmp_path):
     config = write_database_config(str(tmp_path), 'sqlite:///%s/g.sqlite' % tmp_path)
+    missing = manage(config, 'db', 'check', check=False)
+    assert missing.returncode == 3
+    assert 'no database' in missing.stdout and 'db sync' in missing.stdout
+    assert manage(config, 'db_version').stdout.strip() == '0'
+    # Reading commands create nothing: SQLite would make an empty file on connect.
+    assert not list(tmp_path.glob('g.sqlite*'))
+    manage(config, 'db_sync', '1')
     behind = manage(config, 'db', 'check', check=False)
     assert behind.returncode == 3
     assert 'not up to date' in behind.stdout and 'db sync' in behind.stdout
