@@ -6,7 +6,6 @@ property protection file cannot be used.
 """
 
 import logging
-import os
 import sys
 
 from glance_registry import app
@@ -25,9 +24,7 @@ def check_database(conf):
         db = db_module.open_database(conf.database.connection, max_connections=1)
     except db_module.UnsupportedDatabase as exc:
         return 'invalid [database] connection: %s' % exc
-    if db_module.dialect(db) == 'sqlite' and not os.path.exists(db.database):
-        # Checked before connecting: SQLite would create an empty file, which
-        # would then pass for a database.
+    if db_module.missing_sqlite(db):   # checked before connecting
         return ('no database at %s: run `glance-manage db sync` to create it'
                 % db_module.describe(db))
     try:

@@ -134,6 +134,12 @@ def _redact(url):
     return url
 
 
+def missing_sqlite(db):
+    """Whether ``db`` is an SQLite file that does not exist: connecting would create
+    an empty one, which would then pass for a database."""
+    return dialect(db) == 'sqlite' and not os.path.exists(db.database)
+
+
 def describe(db):
     """The database for log lines, without credentials."""
     kind = dialect(db)

@@ -61,16 +61,10 @@ def db_version(conf):
     """Print the schema version (0 for an empty or missing database)."""
     db = _open(conf)
     try:
-        print(0 if _missing(db) else migrations.current_version(db))
+        print(0 if db_module.missing_sqlite(db) else migrations.current_version(db))
     finally:
         db.close_all()
     return 0
-
-
-def _missing(db):
-    """Whether ``db`` is an SQLite file that does not exist: connecting would create
-    it, and the commands that only read must leave nothing behind."""
-    return db_module.dialect(db) == 'sqlite' and not os.path.exists(db.database)
 
 
 def _target_version(version):
@@ -89,7 +83,7 @@ def db_check(conf):
     """Exit 0 if the schema is up to date, ``EXIT_UPGRADE_NEEDED`` if not."""
     db = _open(conf)
     try:
-        if _missing(db):
+        if db_module.missing_sqlite(db):
             print('There is no database at %s. Run `glance-manage db sync` to create '
                   'it.' % db_module.describe(db))
             return EXIT_UPGRADE_NEEDED

@@ -8,13 +8,10 @@ properties of the remote image the local one takes.
 """
 
 import json
-import logging
 import urllib.parse
 
 from glance_api.data import fetch
 from glance_api.option_types import BracketedListOpt
-
-LOG = logging.getLogger(__name__)
 
 GROUP = 'glance_download_properties'
 
