@@ -68,7 +68,7 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
         # On every line logged for this request, here and (through the registry
         # client) in the registry's log.
         process.bind_request(g.request_id, g.context.user_id, g.context.project_id)
-        request.environ[process.ROUTE_ENVIRON] = (request.url_rule.rule
+        request.environ[metrics.ROUTE_ENVIRON] = (request.url_rule.rule
                                                   if request.url_rule else None)
 
     @app.before_request

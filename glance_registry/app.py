@@ -93,7 +93,7 @@ class Registry:
             if route.method != request.method:
                 allowed.append(route.method)
                 continue
-            request.environ[process.ROUTE_ENVIRON] = metrics.route_label(
+            request.environ[metrics.ROUTE_ENVIRON] = metrics.route_label(
                 route.pattern.pattern)
             if route.authenticated and caller is None:
                 raise errors.Unauthorized('missing registry credentials',

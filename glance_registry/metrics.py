@@ -103,6 +103,11 @@ def exposition():
     return generate_latest(_registry()), CONTENT_TYPE_LATEST
 
 
+#: Where an application names the route that served a request (its pattern), for
+#: the route label; requests no route answered are counted as ``unmatched``.
+ROUTE_ENVIRON = 'glance.route'
+
+
 class Endpoint:
     """WSGI middleware answering ``GET /metrics`` while metrics are served on the
     daemon's own port, and passing everything else on."""
@@ -113,6 +118,7 @@ class Endpoint:
     def __call__(self, environ, start_response):
         if environ.get('PATH_INFO') != PATH or not serves_at_path():
             return self.app(environ, start_response)
+        environ[ROUTE_ENVIRON] = PATH
         body, content_type = exposition()
         start_response('200 OK', [('Content-Type', content_type),
                                   ('Content-Length', str(len(body)))])

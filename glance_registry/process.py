@@ -255,9 +255,6 @@ def current_request_id():
 
 
 ACCESS_LOG = logging.getLogger('glance.access')
-#: Where an application names the route that served a request (its pattern), for
-#: the metrics.
-ROUTE_ENVIRON = 'glance.route'
 
 
 REQUEST_ID_HEADER = 'x-openstack-request-id'
@@ -300,7 +297,7 @@ class _GunicornLogger(glogging.Logger):
             ACCESS_LOG.info('%s "%s %s" status: %s len: %d time: %.6f request: %s',
                             environ.get('REMOTE_ADDR', '-'), req.method, path,
                             status, sent, request_time.total_seconds(), request_id)
-            metrics.observe_request(environ.get(ROUTE_ENVIRON), req.method, status,
+            metrics.observe_request(environ.get(metrics.ROUTE_ENVIRON), req.method, status,
                                     request_time.total_seconds(),
                                     _content_length(environ), sent)
         except Exception:

@@ -14,6 +14,8 @@ import os
 
 from oslo_config import cfg
 
+from glance_registry import metrics
+
 GROUP = 'healthcheck'
 PATH = '/healthcheck'
 
@@ -39,6 +41,7 @@ class Healthcheck:
     def __call__(self, environ, start_response):
         if environ.get('PATH_INFO') != PATH:
             return self.app(environ, start_response)
+        environ[metrics.ROUTE_ENVIRON] = PATH
         method = environ.get('REQUEST_METHOD')
         if method not in ('GET', 'HEAD'):
             start_response('405 Method Not Allowed', [('Allow', 'GET, HEAD'),

@@ -19,6 +19,8 @@ of the path; then the whole path goes on under ``/v2``.
 import orjson
 import werkzeug.wrappers
 
+from glance_registry import metrics
+
 _MEDIA_TYPE_PREFIX = 'application/vnd.openstack.images-'
 
 
@@ -72,6 +74,7 @@ class VersionNegotiation:
         path = environ.get('PATH_INFO', '')
         first, rest = _first_segment(path)
         if first == 'versions':
+            environ[metrics.ROUTE_ENVIRON] = '/versions'
             return self._versions(environ, start_response, '200 OK')
         accept = environ.get('HTTP_ACCEPT', '')
         if accept.startswith(_MEDIA_TYPE_PREFIX):
@@ -79,6 +82,8 @@ class VersionNegotiation:
         else:
             version = first
         if version not in self.served:
+            if path in ('', '/'):
+                environ[metrics.ROUTE_ENVIRON] = '/'
             return self._versions(environ, start_response, '300 Multiple Choices')
         environ['PATH_INFO'] = '/v2' + rest
         return self.app(environ, start_response)

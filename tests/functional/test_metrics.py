@@ -48,6 +48,10 @@ def test_both_daemons_count_requests_latency_bytes_and_registry_round_trips(
         missing = client.get('/v2/images/%s/file' % image['id'])
         assert missing.status_code == 404
         assert client.get('/v2/nowhere').status_code == 404
+        # Answered in front of the application, each under its own path.
+        assert requests.get(glance.url + '/versions').status_code == 200
+        assert requests.get(glance.url + '/').status_code == 300
+        assert requests.get(glance.url + '/healthcheck').status_code == 200
 
         scrape = requests.get(glance.url + '/metrics')
         assert scrape.status_code == 200
@@ -65,6 +69,13 @@ def test_both_daemons_count_requests_latency_bytes_and_registry_round_trips(
                   status='200') == 10
     assert _value(api, 'glance_http_requests_total', route='unmatched',
                   method='GET', status='404') == 1
+    # The deployment's readiness poll asks /versions too.
+    assert _value(api, 'glance_http_requests_total', route='/versions',
+                  method='GET', status='200') >= 1
+    assert _value(api, 'glance_http_requests_total', route='/',
+                  method='GET', status='300') == 1
+    assert _value(api, 'glance_http_requests_total', route='/healthcheck',
+                  method='GET', status='200') == 1
     assert _value(api, 'glance_http_request_duration_seconds_count', route=one,
                   method='GET') == 10
     assert _value(api, 'glance_http_request_duration_seconds_bucket', route=one,
