@@ -11,6 +11,7 @@ counted as storage), so every worker finds it, and deleting the image removes it
 """
 
 import logging
+import os
 import urllib.parse
 
 from oslo_config import cfg
@@ -54,12 +55,43 @@ def from_conf(conf, probe=True):
                 'node_staging_uri must be a file:// URL, not %r'
                 % conf.node_staging_uri)
         conf.set_override('filesystem_store_datadir', parsed.path, group=GROUP)
+    _private_directory(group.filesystem_store_datadir)
     store = stores.driver_class('file')(conf, GROUP, GROUP)
     store.configure()
     if probe:
         store.probe()
     LOG.debug('staging in %s', group.filesystem_store_datadir)
     return store
+
+
+def _private_directory(path):
+    """Create the staging directory readable by this user only; refuse one that
+    another user owns. Upstream's default, ``/tmp/staging``, is in a directory
+    every local user can write: whoever creates it first would read (or replace)
+    every tenant's staged bytes."""
+    parent = os.path.dirname(os.path.normpath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise store_errors.BadConfiguration('cannot create the staging directory '
+                                            '%s: %s' % (path, exc.strerror))
+    else:
+        os.chmod(path, 0o700)   # mkdir's mode is masked by the umask
+        return
+    status = os.stat(path)
+    if status.st_uid != os.geteuid():
+        raise store_errors.BadConfiguration(
+            'the staging directory %s belongs to user id %d, not to this service '
+            '(user id %d): another user could read or replace staged images; '
+            'remove it or set node_staging_uri to a directory of this service'
+            % (path, status.st_uid, os.geteuid()))
+    if status.st_mode & 0o077:
+        LOG.warning('the staging directory %s is open to other users (mode %o): '
+                    'staged images may be read by them; chmod 700 it', path,
+                    status.st_mode & 0o777)
 
 
 def check_apart(staging, store_set):
