@@ -228,7 +228,7 @@ def limit(name, value):
 # The limits a write's ``quota`` member may carry (glance_registry.images.quotas).
 CREATE_QUOTA = ('max_properties', 'max_tags', 'max_images')
 UPDATE_QUOTA = ('max_properties', 'max_tags')
-TRANSITION_QUOTA = ('max_uploading', 'max_storage')
+TRANSITION_QUOTA = ('max_uploading', 'max_storage', 'max_stage')
 
 
 def quota(body, allowed):

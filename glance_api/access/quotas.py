@@ -78,7 +78,7 @@ class ProjectLimits:
     max_storage: int
     max_images: int
     max_uploading: int
-    #: MiB the project may stage (reported only: nothing is staged here).
+    #: MiB the project may have staged before a stage is refused.
     max_stage: int
 
 
@@ -132,8 +132,12 @@ class Quotas:
             quota['max_images'] = self.for_project(owner).max_images
         return quota
 
-    def for_upload_start(self, owner):
-        return {'max_uploading': self.for_project(owner).max_uploading}
+    def for_upload_start(self, owner, stage=False):
+        limits = self.for_project(owner)
+        quota = {'max_uploading': limits.max_uploading}
+        if stage:
+            quota['max_stage'] = limits.max_stage
+        return quota
 
     def usage_document(self, usage, project_id):
         """``GET /v2/info/usage``'s body from the registry's usage counts of

@@ -55,7 +55,7 @@ def upload(record, store, expected_size, limit, stage=False):
     try:
         claimed = registry.transition_status(ctx.identity, image_id, 'queued', status,
                                              quota=services().quotas.for_upload_start(
-                                                 record['owner']),
+                                                 record['owner'], stage=stage),
                                              lease=conf.upload_lease_time,
                                              upload_id=upload_id,
                                              request_id=g.request_id)
@@ -147,9 +147,12 @@ def _publish_stage(image_id, store, stored, upload_id):
     ``uploading`` and the stage's lease ends."""
     location = staging.location(stored)
     try:
+        # The size, as upstream shows it once staged; the project's staged usage
+        # (image_stage_total) counts it.
         services().registry.transition_status(
             g.context.identity, image_id, 'uploading', 'uploading',
-            locations=[location], upload_id=upload_id, request_id=g.request_id)
+            values={'size': stored.size}, locations=[location], upload_id=upload_id,
+            request_id=g.request_id)
     except (registry_errors.NotFound, registry_errors.Conflict) as exc:
         if getattr(exc, 'reason', None) == 'taken_over':
             raise _taken_over(image_id, services().conf.upload_lease_time)

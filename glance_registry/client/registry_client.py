@@ -172,7 +172,8 @@ class RegistryClient(MetadefsClient, TasksClient):
 
         ``quota`` may hold ``max_uploading`` (the owner's images in ``saving`` or
         ``uploading``, this one included), checked when moving into one of those,
-        and ``max_storage`` (bytes), checked if the change grows the owner's usage.
+        ``max_storage`` (bytes), checked if the change grows the owner's usage, and
+        ``max_stage`` (MiB), checked when a stage starts (``queued -> uploading``).
         ``lease`` (seconds), moving to ``saving``: the upload's lease, renewed with
         ``renew_upload_lease``; ``queued -> saving`` takes over an image whose
         upload let its lease run out. ``upload_id`` (the upload's own random id) is

@@ -27,7 +27,10 @@ from glance_registry.models import ImageLocation
 from glance_registry.models import ProjectLock
 
 # Statuses in which an image counts as uploading (upstream's image_count_uploading).
+MiB = 1024 * 1024
 UPLOADING_STATUSES = ('saving', 'uploading')
+#: The status of a location holding an import's staged data.
+STAGED = 'staged'
 
 
 def limited(limit):
@@ -46,6 +49,19 @@ def check(name, limit, before, after, what):
         raise errors.TooLarge('%s: %s is %d, this request would make it %d'
                               % (what, name, limit, after), reason='over_limit',
                               limit=name, maximum=limit)
+
+
+def check_stage(limit, staged, project_id):
+    """``errors.TooLarge`` if a project whose staged data is ``staged`` bytes may
+    not start another stage under ``limit`` MiB. As upstream (unified limits with no
+    delta: a stage's size is not known before its bytes), a stage starts while the
+    staged data, in whole MiB, is not over the limit; a stage may then take it over,
+    and the next one is refused."""
+    if limited(limit) and staged // MiB > limit:
+        raise errors.TooLarge('Project %s is over its limit of staged data: '
+                              'image_stage_total is %d MiB, %d MiB is staged'
+                              % (project_id, limit, staged // MiB),
+                              reason='over_limit', limit='max_stage', maximum=limit)
 
 
 def lock_project(db, project_id):
@@ -79,9 +95,8 @@ class Usage:
     image_size_total: int
     image_count_total: int
     image_count_uploading: int
-    # Upstream counts staged import data here; nothing is staged through this
-    # registry, so it is always 0.
-    image_stage_total: int = 0
+    #: Bytes of staged import data (``PUT /stage``) waiting for their import.
+    image_stage_total: int
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -97,19 +112,25 @@ def project_usage(db, project_id):
                         .where((ImageLocation.image == Image.id)
                                & (ImageLocation.status == 'active')))
     uploading = peewee.Case(None, [(Image.status.in_(UPLOADING_STATUSES), 1)], 0)
+    staged_locations = (ImageLocation.select(peewee.fn.COUNT(peewee.SQL('*')))
+                        .where((ImageLocation.image == Image.id)
+                               & (ImageLocation.status == STAGED)))
     owner = (Image.owner.is_null() if project_id is None
              else Image.owner == project_id)
-    count, uploads, stored, reserved = (
+    count, uploads, stored, reserved, staged = (
         Image.select(peewee.fn.COUNT(Image.id), peewee.fn.SUM(uploading),
                      peewee.fn.SUM(peewee.fn.COALESCE(Image.size, 0)
                                    * active_locations),
-                     peewee.fn.SUM(Image.reserved))
+                     peewee.fn.SUM(Image.reserved),
+                     peewee.fn.SUM(peewee.fn.COALESCE(Image.size, 0)
+                                   * staged_locations))
         .where(owner & (Image.deleted == False))  # noqa: E712
         .tuples().get(db))
     # SUM is NULL over no rows, and a DECIMAL on PostgreSQL and MariaDB.
     return Usage(image_size_total=int(stored or 0) + int(reserved or 0),
                  image_count_total=int(count or 0),
-                 image_count_uploading=int(uploads or 0))
+                 image_count_uploading=int(uploads or 0),
+                 image_stage_total=int(staged or 0))
 
 
 def usage(db, identity, project_id=None):

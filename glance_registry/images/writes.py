@@ -146,8 +146,9 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
     table forbids the move; ``BadRequest`` if the target needs disk and container
     formats the image lacks; ``NotFound`` if absent, deleted or not visible;
     ``TooLarge`` if, moving to an uploading status, the owner would have more
-    uploads in progress than ``quota``'s ``max_uploading``, or if the move takes the
-    owner's storage usage over ``quota``'s ``max_storage`` (bytes).
+    uploads in progress than ``quota``'s ``max_uploading``, if the move takes the
+    owner's storage usage over ``quota``'s ``max_storage`` (bytes), or if a stage
+    starts while the owner's staged data is over ``quota``'s ``max_stage`` (MiB).
 
     Every status change ends the upload's storage reservation (``reserved`` = 0):
     on ``saving -> active`` the data is counted through its location instead.
@@ -185,6 +186,12 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
             uploading = quotas.project_usage(db, image.owner).image_count_uploading
             quotas.check('max_uploading', max_uploading, uploading, uploading + 1,
                          'Too many uploads in progress in project %s' % image.owner)
+        max_stage = quota.get('max_stage')
+        if quotas.limited(max_stage) and to_status == 'uploading' and \
+                from_status == 'queued':
+            quotas.lock_project(db, image.owner)
+            quotas.check_stage(max_stage, quotas.project_usage(
+                db, image.owner).image_stage_total, image.owner)
         swap_status(db, image_id, from_status, to_status, values)
         if locations is not None:
             data_owners.check_not_in_use(db, image_id, exclusive_urls)

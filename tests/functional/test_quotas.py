@@ -289,3 +289,32 @@ def test_concurrent_uploads_of_known_size_let_through_exactly_those_that_fit(ten
                 assert no_files_for(ten_mb, image_id)
         usage = client.get('/v2/info/usage').json()['usage']['image_size_total']
         assert usage == {'limit': 10, 'usage': 8}
+
+
+def _stage(client, image_id, data):
+    return client.put('/v2/images/%s/stage' % image_id, data=data,
+                      headers={'Content-Type': 'application/octet-stream'})
+
+
+def test_a_stage_is_refused_once_the_projects_staged_data_is_over_its_limit(
+        tmp_path):
+    with deployment.running(tmp_path / 'glance', api_extra={
+            'image_limits': {'image_stage_total': 1}}) as glance, \
+            glance.client(deployment.new_project()) as client:
+        first, second, third = (client.create_image(disk_format='raw',
+                                                    container_format='bare')
+                                for _ in range(3))
+        # As upstream: a stage starts while the staged data is not over the
+        # limit, whatever its own size (unknown before its bytes).
+        assert _stage(client, first['id'], b'a' * (3 * MiB // 2)).status_code == 204
+        usage = client.get('/v2/info/usage').json()['usage']
+        assert usage['image_stage_total'] == {'limit': 1, 'usage': 1}
+        assert client.image(first['id'])['size'] == 3 * MiB // 2
+        assert _stage(client, second['id'], b'b' * MiB).status_code == 204
+        refused = _stage(client, third['id'], b'c' * 10)
+        assert refused.status_code == 413
+        assert 'image_stage_total is 1 MiB, 2 MiB is staged' in refused.text
+        assert client.image(third['id'])['status'] == 'queued'
+        # Staged data no longer waiting (its image deleted) frees the limit.
+        assert client.delete('/v2/images/%s' % first['id']).status_code == 204
+        assert _stage(client, third['id'], b'c' * 10).status_code == 204
