@@ -96,7 +96,7 @@ def upload(record, store, expected_size, limit, stage=False):
         _give_back(image_id, upload_id, status)
         # As upstream: an error notification whose payload is a message.
         notifications.notify(ctx, 'image.upload', 'Image %s could not be uploaded: '
-                             '%s' % (image_id, type(exc).__name__), priority='error')
+                             '%s' % (image_id, _why(exc)), priority='error')
         if isinstance(exc, store_errors.StoreUnavailable):
             metrics.count_store_error(store.store_id, 'write')
             # The driver's message names the backend (hosts, accounts, object
@@ -163,6 +163,15 @@ def _publish_stage(image_id, store, stored, upload_id):
         _give_back(image_id, upload_id, 'uploading')
         raise
     return location
+
+
+def _why(exc):
+    """Why an upload failed, for its error notification: the client's message
+    where there is one; else the kind of failure (a store's own message may name
+    hosts and accounts)."""
+    if isinstance(exc, errors.APIError):
+        return exc.message
+    return type(exc).__name__
 
 
 def _declared_size(record, expected_size):

@@ -174,6 +174,8 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
     assert [(e['event_type'], e['priority']) for e in errors] == [
         ('image.upload', 'ERROR')]
     assert refused['id'] in errors[0]['payload']
+    # Why, in the client's words (the qcow2 refused by inspection).
+    assert 'qcow2' in errors[0]['payload'] and 'BadRequest' not in errors[0]['payload']
 
 
 TASK_FIELDS = {'id', 'type', 'status', 'input', 'result', 'owner', 'message',
