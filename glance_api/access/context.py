@@ -9,6 +9,7 @@ import dataclasses
 import json
 import urllib.parse
 
+from glance_api.http import errors
 from glance_registry.client.identity import Identity
 import stores
 
@@ -61,7 +62,8 @@ def from_trusted_headers(headers, request_id, admin_role='admin'):
     say who calls; the ``admin`` role makes an admin. A request with none of them acts
     as upstream's unauthenticated context: an admin with no project.
     """
-    project = headers.get('X-Project-Id') or headers.get('X-Tenant-Id') or None
+    project = _identifier(headers, 'X-Project-Id') or \
+        _identifier(headers, 'X-Tenant-Id') or None
     user = headers.get('X-User-Id') or None
     # python-glanceclient %-encodes the header values it sends (its library's
     # identity_headers), the comma between roles too: "member%2Creader".
@@ -86,6 +88,19 @@ def from_keystone_headers(headers, request_id, admin_role='admin'):
                           request_id=request_id,
                           auth_token=headers.get('X-Auth-Token'),
                           service_catalog=headers.get('X-Service-Catalog'))
+
+
+#: The longest project id an image's owner can hold (upstream's column too).
+MAX_PROJECT_ID = 255
+
+
+def _identifier(headers, name):
+    """Header ``name`` as a project id; 400 if no image could be owned by it."""
+    value = headers.get(name)
+    if value and len(value) > MAX_PROJECT_ID:
+        raise errors.BadRequest('%s is longer than %d characters'
+                                % (name, MAX_PROJECT_ID))
+    return value
 
 
 def _roles(header):

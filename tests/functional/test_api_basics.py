@@ -226,3 +226,11 @@ def test_a_trailing_slash_is_404_on_every_route_as_upstream(tenant, other_tenant
     image = tenant.image(shared_image['id'])
     assert (image['status'], image['tags']) == ('queued', ['t'])
     assert tenant.get('/v2/images/%s/members' % image['id']).json()['members']
+
+
+def test_a_project_id_no_image_could_be_owned_by_is_400_naming_the_header(glance):
+    response = requests.post(glance.url + '/v2/images', json={'name': 'x'}, headers={
+        'X-Project-Id': 'p' * 256, 'X-Roles': 'member,reader',
+        'Accept': 'application/json'})
+    assert response.status_code == 400
+    assert 'X-Project-Id is longer than 255 characters' in response.text
