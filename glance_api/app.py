@@ -94,6 +94,12 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
     return app
 
 
+def stop_worker(app):
+    """What one API worker does as it exits, after its last request: send the
+    notifications still queued."""
+    app.extensions['glance'].notifier.stop()
+
+
 def start_worker(app):
     """Start what one API worker process runs besides requests: the periodic sweep
     of its writable stores, the sender of its notifications, the threads of its

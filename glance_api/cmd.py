@@ -44,7 +44,8 @@ def _serve(conf):
         raise process.Refused(str(exc)) from None
     for store in store_set:
         LOG.info('store %s (%s) ready', store.store_id, store.driver)
-    process.serve(lambda: _worker_app(conf), conf, 'glance-api', LOG)
+    process.serve(lambda: _worker_app(conf), conf, 'glance-api', LOG,
+                  worker_exit=_stop_worker)
     return 0
 
 
@@ -60,11 +61,21 @@ def warn_if_open_to_all(conf):
                     conf.bind_host, conf.bind_port)
 
 
+#: This worker process's app (one per process, after the fork).
+_this_worker = {}
+
+
 def _worker_app(conf):
     """The app of one worker process (gunicorn calls this after the fork)."""
     worker_app = app.create_app(conf)
     app.start_worker(worker_app)
+    _this_worker['app'] = worker_app
     return worker_app
+
+
+def _stop_worker():
+    if 'app' in _this_worker:
+        app.stop_worker(_this_worker['app'])
 
 
 if __name__ == '__main__':

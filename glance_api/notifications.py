@@ -89,6 +89,11 @@ def enabled():
     return notifier is not None and notifier.enabled
 
 
+#: Seconds a stopping worker waits for its queued notifications to be sent (within
+#: the server's graceful stop of 30 seconds).
+STOP_TIMEOUT = 10
+
+
 class Notifier:
     """One API worker's notifier: a queue and the thread that sends it."""
 
@@ -144,6 +149,16 @@ class Notifier:
         threading.Thread(target=lambda: (self._queue.join(), done.set()),
                          daemon=True).start()
         return done.wait(timeout)
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """At the worker's exit: hand what is queued to the bus, waiting up to
+        ``timeout`` seconds, and say how many were lost if the bus did not take
+        them."""
+        if self._thread is None or self.flush(timeout):
+            return
+        LOG.warning('%d notification(s) not sent: the message bus did not take '
+                    'them within %d seconds of the worker stopping',
+                    self._queue.qsize(), timeout)
 
     def _send_forever(self):
         while True:

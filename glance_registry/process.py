@@ -322,13 +322,14 @@ class _Gunicorn(gunicorn_base.BaseApplication):
         return self._factory()
 
 
-def serve(factory, conf, name, log):
+def serve(factory, conf, name, log, worker_exit=None):
     """Serve the WSGI app that ``factory()`` builds, as ``conf``'s server options say.
 
     ``Refused`` at once, naming the address and the options, when it cannot listen
     there; ``log`` (the daemon's logger) says "listening" once the socket is bound
     and carries gunicorn's own lines. Blocks until the arbiter stops (SIGTERM or
-    SIGINT stop it gracefully).
+    SIGINT stop it gracefully). ``worker_exit()``, if given, runs in each worker
+    as it exits, after its last request.
     """
     problem = bind_problem(conf.bind_host, conf.bind_port)
     if problem:
@@ -375,6 +376,7 @@ def serve(factory, conf, name, log):
                              {'logger_name': log.name + '.server'}),
         'when_ready': when_ready,
         'child_exit': lambda _arbiter, worker: metrics.worker_exited(worker.pid),
+        'worker_exit': lambda _arbiter, _worker: worker_exit and worker_exit(),
         # gunicorn >= 23 opens one control socket per user in ~/.gunicorn, which
         # several daemons on one host would fight over.
         'control_socket_disable': True,

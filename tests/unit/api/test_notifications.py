@@ -1,6 +1,8 @@
 """The notifier's rules: off unless a driver is configured, disabled event types and
 categories, and a full queue that drops instead of blocking the call."""
 
+import time
+
 from oslo_config import cfg
 
 from glance_api import notifications
@@ -51,3 +53,37 @@ def test_a_full_queue_drops_new_notifications_without_blocking(caplog):
         notifier.notify(CALLER, 'image.update', {'id': 'x'})
     assert notifier._queue.qsize() == 2
     assert 'notification image.update dropped: 2 are waiting' in caplog.text
+
+
+def test_a_stopping_worker_sends_what_is_queued_before_it_exits(monkeypatch):
+    from oslo_messaging.notify import _impl_test
+    sent = []
+    slow_bus = lambda self, ctxt, message, priority, retry: (  # noqa: E731
+        time.sleep(0.01), sent.append(message['event_type']))
+    monkeypatch.setattr(_impl_test.TestDriver, 'notify', slow_bus)
+    notifier = _notifier(**{'oslo_messaging_notifications.driver': ['test'],
+                            'oslo_messaging_notifications.transport_url':
+                                'fake:/'})
+    notifier.start()
+    for _ in range(100):
+        notifier.notify(CALLER, 'image.update', {'id': 'x'})
+    assert len(sent) < 100   # the bus is slower than the worker
+    notifier.stop(timeout=10)
+    assert len(sent) == 100
+
+
+def test_a_bus_that_takes_nothing_costs_a_stopping_worker_its_timeout(
+        monkeypatch, caplog):
+    from oslo_messaging.notify import _impl_test
+    monkeypatch.setattr(_impl_test.TestDriver, 'notify',
+                        lambda *args, **kwargs: time.sleep(60))
+    notifier = _notifier(**{'oslo_messaging_notifications.driver': ['test'],
+                            'oslo_messaging_notifications.transport_url':
+                                'fake:/'})
+    notifier.start()
+    for _ in range(3):
+        notifier.notify(CALLER, 'image.update', {'id': 'x'})
+    started = time.monotonic()
+    notifier.stop(timeout=0.5)
+    assert time.monotonic() - started < 5
+    assert 'notification(s) not sent' in caplog.text
