@@ -251,9 +251,13 @@ class Guard:
             if self._store_set is None:
                 # The staging store too: an import's staged data is a (hidden)
                 # location of its image, recorded through the registry as any other.
-                configured = stores.StoreSet.from_config(self.conf, probe=False)
+                # Settings only: the registry judges URLs, it never reaches the
+                # stores (one down must not fail writes to the others).
+                configured = stores.StoreSet.from_config(self.conf, probe=False,
+                                                         prepare=False)
                 self._store_set = stores.StoreSet.of(
-                    *configured, staging.from_conf(self.conf, probe=False),
+                    *configured, staging.from_conf(self.conf, probe=False,
+                                                   prepare=False),
                     # (Only which store holds a URL matters here, not weights.)
                     default=configured.default_id, multi=False)
             return self._store_set

@@ -87,10 +87,13 @@ class StoreSet:
         self.multi = multi
 
     @classmethod
-    def from_config(cls, conf, probe=True, url_policy=None):
+    def from_config(cls, conf, probe=True, url_policy=None, prepare=True):
         """Build, configure and (optionally) probe every configured store.
 
-        ``url_policy`` (a ``stores.web.UrlPolicy``) is what drivers that read web
+        ``prepare=False`` only loads each store's settings (``Store.load``): for
+        a process that judges locations but never reads or writes data (the
+        registry), so that a backend down or a lost mount there cannot fail
+        writes that do not touch it. ``url_policy`` (a ``stores.web.UrlPolicy``) is what drivers that read web
         URLs may read; None keeps their default (upstream's import filters).
         """
         register_opts(conf)
@@ -116,6 +119,9 @@ class StoreSet:
         for store in stores.values():
             if url_policy is not None:
                 store.url_policy = url_policy
+            if not prepare:
+                store.load()
+                continue
             store.configure()
             if probe:
                 store.probe()

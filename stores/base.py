@@ -176,11 +176,16 @@ class Store(abc.ABC):
         """The oslo.config options the driver reads; registered in its store's group."""
         return []
 
-    def configure(self):
-        """Validate options and prepare (create directories, containers, ...).
+    def load(self):
+        """Validate options and read the files they name, touching nothing else:
+        enough to tell which locations the store holds (``owns``, ``canonical``)
+        without the backend being reachable. Raises ``errors.BadConfiguration``."""
 
-        Raises ``errors.BadConfiguration``; called once at start-up.
+    def configure(self):
+        """``load``, then prepare the backend (create directories, containers,
+        ...). Raises ``errors.BadConfiguration``; called once at start-up.
         """
+        self.load()
 
     def probe(self):
         """Write, read back and delete a random object; raise if any step fails."""

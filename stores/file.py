@@ -66,6 +66,7 @@ class FileStore(base.Store):
         return os.path.realpath(self.options.filesystem_store_datadir)
 
     def configure(self):
+        self.load()
         try:
             os.makedirs(self.datadir, exist_ok=True)
         except OSError as exc:

@@ -44,8 +44,9 @@ def list_opts():
                      if opt.name == 'filesystem_store_datadir'])]
 
 
-def from_conf(conf, probe=True):
-    """The staging store (a file store, id ``os_glance_staging_store``)."""
+def from_conf(conf, probe=True, prepare=True):
+    """The staging store (a file store, id ``os_glance_staging_store``);
+    ``prepare=False``: its settings only (``stores.StoreSet.from_config``)."""
     register_opts(conf)
     group = getattr(conf, GROUP)
     if 'filesystem_store_datadir' not in _set_in_files(conf):
@@ -55,8 +56,11 @@ def from_conf(conf, probe=True):
                 'node_staging_uri must be a file:// URL, not %r'
                 % conf.node_staging_uri)
         conf.set_override('filesystem_store_datadir', parsed.path, group=GROUP)
-    _private_directory(group.filesystem_store_datadir)
     store = stores.driver_class('file')(conf, GROUP, GROUP)
+    if not prepare:
+        store.load()
+        return store
+    _private_directory(group.filesystem_store_datadir)
     store.configure()
     if probe:
         store.probe()

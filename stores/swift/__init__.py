@@ -117,7 +117,7 @@ class SwiftStore(base.Store):
     def large_object_chunk_size(self):
         return int(self.options.swift_store_large_object_chunk_size * ONE_MB)
 
-    def configure(self):
+    def load(self):
         options = self.options
         if self.large_object_size <= 0 or self.large_object_chunk_size <= 0:
             raise errors.BadConfiguration(
@@ -136,6 +136,12 @@ class SwiftStore(base.Store):
             raise errors.BadConfiguration(
                 'default_swift_reference %r is not a section of %s'
                 % (self.reference, options.swift_store_config_file))
+
+    def configure(self):
+        self.load()
+        if self.multi_tenant:
+            return
+        options = self.options
         with self._reference_account(self.reference).connection() as conn:
             self._read_capabilities(conn)
             if not options.swift_store_multiple_containers_seed:

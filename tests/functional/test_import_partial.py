@@ -1,0 +1,91 @@
+"""copy-image to several stores when one of them fails: with
+``all_stores_must_succeed = false`` the image keeps the copies that were made and
+names the failed store in ``os_glance_failed_import``; with ``true`` (the default)
+the import fails and leaves no copy behind, as upstream."""
+
+import os
+import shutil
+import time
+
+import pytest
+
+from tests.fixtures import deployment
+from tests.fixtures import disk_images
+from tests.functional.test_import import image_tasks
+
+DATA = disk_images.raw(300 * 1024 + 5)
+
+
+@pytest.fixture(scope='module')
+def three(tmp_path_factory):
+    """File stores ``home`` (the default), ``spare`` and ``broken``; ``broken``'s
+    directory becomes a plain file once the API has started, so that every write
+    to it fails (ENOTDIR), as a lost mount would. Writes to the other stores
+    keep working: the registry judges locations from the stores' settings and
+    never reaches a store itself."""
+    workdir = tmp_path_factory.mktemp('partial')
+    dirs = {name: workdir / name for name in ('home', 'spare', 'broken')}
+    with deployment.running(workdir, api_extra=dict({
+            'DEFAULT': {'enabled_backends': 'home:file, spare:file, broken:file'},
+            'glance_store': {'default_backend': 'home'}}, **{
+            name: {'filesystem_store_datadir': str(path)}
+            for name, path in dirs.items()})) as glance:
+        shutil.rmtree(dirs['broken'])
+        dirs['broken'].write_bytes(b'not a directory')
+        glance.dirs = dirs
+        yield glance
+
+
+@pytest.fixture
+def admin(three):
+    with three.client() as client:
+        yield client
+
+
+def _active_image(admin):
+    image = admin.create_image(name='copied', disk_format='raw',
+                               container_format='bare')
+    uploaded = admin.upload(image['id'], DATA)
+    assert uploaded.status_code == 204, uploaded.text
+    return image
+
+
+def _copy(admin, image_id, must_succeed):
+    response = admin.post('/v2/images/%s/import' % image_id, json={
+        'method': {'name': 'copy-image'}, 'stores': ['spare', 'broken'],
+        'all_stores_must_succeed': must_succeed})
+    assert response.status_code == 202, response.text
+    deadline = time.monotonic() + 60
+    while True:
+        [task] = image_tasks(admin, image_id)
+        if task['status'] in ('success', 'failure') or time.monotonic() > deadline:
+            return task
+        time.sleep(0.2)
+
+
+def test_a_failed_store_is_named_and_the_other_copies_kept(three, admin):
+    image = _active_image(admin)
+    task = _copy(admin, image['id'], must_succeed=False)
+    assert task['status'] == 'success', task
+    shown = admin.image(image['id'])
+    assert shown['status'] == 'active'
+    assert sorted(shown['stores'].split(',')) == ['home', 'spare']
+    assert shown['os_glance_failed_import'] == 'broken'
+    assert shown['os_glance_importing_to_stores'] == ''
+    assert os.listdir(three.dirs['spare']).count(image['id']) == 1
+    assert admin.get('/v2/images/%s/file' % image['id']).content == DATA
+
+
+def test_with_every_store_required_the_import_fails_and_leaves_no_copy(three, admin):
+    image = _active_image(admin)
+    task = _copy(admin, image['id'], must_succeed=True)
+    assert task['status'] == 'failure', task
+    assert 'broken' in task['message']
+    shown = admin.image(image['id'])
+    assert shown['status'] == 'active'
+    assert shown['stores'] == 'home'
+    assert shown['os_glance_importing_to_stores'] == ''
+    assert image['id'] not in os.listdir(three.dirs['spare'])
+    assert not [name for name in os.listdir(three.dirs['spare'])
+                if name.startswith('.')]   # no temporary file either
+    assert admin.get('/v2/images/%s/file' % image['id']).content == DATA
