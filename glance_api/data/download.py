@@ -34,7 +34,7 @@ def preferred_order(locations, prefer=None):
             raise errors.BadRequest('Unknown store %s in prefer.' % unknown[0])
 
     def rank(location):
-        store_id = (location.get('metadata') or {}).get('store')
+        store_id = store_set.store_id_of(location)
         preferred = order.index(store_id) if store_id in order else len(order)
         return preferred, weights.get(store_id, len(weights))
 
@@ -95,7 +95,7 @@ def _open_from(store_set, locations, offset, length, credentials):
         except store_errors.StoreError as exc:
             LOG.warning('cannot read image data at %s: %s', location['url'], exc)
             metrics.count_store_error(
-                (location.get('metadata') or {}).get('store') or 'default', 'read')
+                store_set.store_id_of(location) or 'default', 'read')
             last_error = exc
     if isinstance(last_error, store_errors.NotFound):
         raise errors.NotFound('Image data could not be found in any store.')
