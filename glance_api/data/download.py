@@ -65,8 +65,18 @@ def open_image(record, locations, offset, length):
         # this worker to feed the cache would make the cold download several times
         # slower. The fill reads its own copy on its thread instead, from a reader
         # opened now, so a file deleted meanwhile is still read whole.
-        fill.detach('the store file is sent zero-copy', source=open_reader(
-            locations, 0, record['size']))
+        try:
+            source = open_reader(locations, 0, record['size'])
+        except Exception as exc:   # noqa: BLE001 -- the download goes on uncached
+            # (The file went between the two opens, or the store failed.) A fill
+            # never ended would hold its reservation and thread forever.
+            fill.abort('the store cannot be read a second time: %s' % exc)
+            return reader
+        except BaseException:
+            fill.abort('the download stopped')
+            reader.close()
+            raise
+        fill.detach('the store file is sent zero-copy', source=source)
         return reader
     return reader if fill is None else FillingReader(reader, fill)
 
