@@ -212,6 +212,9 @@ def _stores(body, name):
         raise errors.BadRequest('Multiple stores are not configured: an import '
                                 'cannot name stores.')
     for store_id in wanted:
-        if store_id not in store_set or not store_set.get(store_id).writable:
+        if store_id not in store_set:
             raise errors.Conflict('Store for identifier %s not found' % store_id)
+        if not store_set.get(store_id).writable:
+            raise errors.Conflict('Store %s is read-only: images cannot be imported '
+                                  'into it.' % store_id)
     return list(dict.fromkeys(wanted))
