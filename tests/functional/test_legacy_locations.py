@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.fixtures import deployment
+from tests.fixtures import deployment, scrubber
 
 DATA = os.urandom(64 * 1024 + 17)
 OTHER = os.urandom(5000)
@@ -35,14 +35,14 @@ def stores_of(client, image_id):
 
 @pytest.fixture(scope='module')
 def switched(tmp_path_factory):
-    """Two images uploaded under ``[glance_store] default_store = file``; then both
+    """Three images uploaded under ``[glance_store] default_store = file``; then both
     daemons restarted with ``enabled_backends = local:file, second:file``,
-    ``local`` over the directory the images are in."""
+    ``local`` over the directory the images are in (and delayed delete on)."""
     workdir = tmp_path_factory.mktemp('legacy')
     with deployment.running(workdir) as glance:
         with glance.client() as admin:
             images = {}
-            for name, data in (('old', DATA), ('older', OTHER)):
+            for name, data in (('old', DATA), ('older', OTHER), ('oldest', OTHER)):
                 image = admin.create_image(name=name)
                 assert admin.upload(image['id'], data).status_code == 204
                 assert 'stores' not in admin.image(image['id'])
@@ -50,7 +50,8 @@ def switched(tmp_path_factory):
         glance.stop()
         second = str(workdir / 'second')
         multi = {'DEFAULT': {'enabled_backends': 'local:file, second:file',
-                             'show_multiple_locations': True},
+                             'show_multiple_locations': True,
+                             'delayed_delete': True},
                  'glance_store': {'default_backend': 'local'},
                  'local': {'filesystem_store_datadir': glance.datadir},
                  'second': {'filesystem_store_datadir': second}}
@@ -146,13 +147,18 @@ def test_copy_image_to_all_stores_copies_only_where_the_data_is_not(switched, ad
     assert len(admin.get('/v2/images/%s/tasks' % image_id).json()['tasks']) == 1
 
 
-def test_deleting_a_legacy_image_removes_its_data(switched, admin):
+def test_new_uploads_go_to_the_default_backend(switched, admin):
     image = admin.create_image(name='new')
     assert admin.upload(image['id'], b'new data').status_code == 204
     assert stores_of(admin, image['id']) == ['local']
-    image_id = switched.images['older']
-    wait_until(lambda: 'os_glance_import_task' not in admin.image(image_id),
-               message='the import lock released')
+    assert image['id'] in os.listdir(switched.datadir)
+
+
+def test_the_scrubber_deletes_a_legacy_images_data(switched, admin):
+    image_id = switched.images['oldest']
     assert admin.delete('/v2/images/%s' % image_id).status_code == 204
+    assert image_id in os.listdir(switched.datadir)   # delayed: pending_delete
+    result = scrubber.run(switched)
+    assert result.returncode == 0, result.stderr
+    assert image_id in scrubber.scrubbed_ids(result.stderr)
     assert image_id not in os.listdir(switched.datadir)
-    assert image_id not in os.listdir(switched.second)
