@@ -51,7 +51,17 @@ def _parse_args(argv):
     parser.add_argument('--config-file', action='append', default=[],
                         help='Extra config file read by both daemons after the '
                              'generated one; repeatable.')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # Checked before anything is created or started: the API would refuse them only
+    # once the database is migrated and the registry runs.
+    if bool(args.cert_file) != bool(args.key_file):
+        parser.error('--cert-file and --key-file go together: give both (the '
+                     'certificate and its private key) or neither; %s is missing'
+                     % ('--key-file' if args.cert_file else '--cert-file'))
+    if args.ca_file and not args.cert_file:
+        parser.error('--ca-file needs --cert-file and --key-file (client '
+                     'certificates are checked over HTTPS only)')
+    return args
 
 
 # What glance-all keeps under --data-dir is readable by its owner only: the configs

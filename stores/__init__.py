@@ -169,13 +169,55 @@ class StoreSet:
     def _weight(self, store):
         return store.options.weight if self.multi else 0
 
-    def for_location(self, location):
-        """The store that holds ``location`` (a dict with ``url`` and ``metadata``)."""
+    def store_of(self, location):
+        """The store that holds ``location`` (a dict with ``url`` and ``metadata``),
+        or None if no configured store reads it.
+
+        ``metadata.store`` names it when it is a configured store's id. A location
+        recorded without it (uploaded before ``enabled_backends`` was set, or under
+        a store id since renamed) belongs, as upstream maps such legacy locations,
+        to the store whose own URLs it matches: one that writes there (a file
+        store's data directory, a Swift store's account and container) before one
+        that only reads it (an http store), and by weight among equals.
+        """
         store_id = (location.get('metadata') or {}).get('store')
         if store_id in self._stores:
             return self._stores[store_id]
-        for store in self:
-            if store.owns(location['url']):
-                return store
-        raise errors.BadLocation('no configured store reads %s'
-                                 % location['url'].split(':', 1)[0])
+        url = location['url']
+        readers = [store for store in self if store.owns(url)]
+        return next((store for store in readers if store.writes_at(url)),
+                    readers[0] if readers else None)
+
+    def store_id_of(self, location):
+        """The id of ``store_of(location)``, or None."""
+        store = self.store_of(location)
+        return None if store is None else store.store_id
+
+    def for_location(self, location):
+        """``store_of(location)``; ``errors.BadLocation`` if no configured store
+        reads it."""
+        store = self.store_of(location)
+        if store is None:
+            raise errors.BadLocation('no configured store reads %s'
+                                     % location['url'].split(':', 1)[0])
+        return store
+
+    def located(self, locations):
+        """Copies of ``locations`` whose ``metadata.store`` names the configured
+        store that holds each (``store_of``), in multi-store mode: how the API shows
+        and uses legacy locations recorded without one. Locations that no store
+        reads, those that are not active (staged data names the staging store),
+        and every location in single-store mode are left as they are."""
+        if not self.multi:
+            return list(locations)
+        mapped = []
+        for location in locations:
+            metadata = location.get('metadata') or {}
+            if (location.get('status', 'active') == 'active'
+                    and metadata.get('store') not in self._stores):
+                store = self.store_of(location)
+                if store is not None:
+                    location = dict(location,
+                                    metadata=dict(metadata, store=store.store_id))
+            mapped.append(location)
+        return mapped

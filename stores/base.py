@@ -254,6 +254,14 @@ class Store(abc.ABC):
             return False
         return True
 
+    def writes_at(self, url):
+        """Whether ``url`` is where this store puts the data it writes, not merely a
+        location it can read (``owns``): a Swift store reads every container of its
+        accounts, but writes only to its own. A location recorded without its
+        store (before ``enabled_backends``) belongs to a store that writes there
+        rather than to one that only reads it (``StoreSet.store_of``)."""
+        return self.writable and self.owns(url)
+
     def check_location(self, url):
         """Raise ``errors.BadLocation`` unless ``url`` is a location of this store.
 

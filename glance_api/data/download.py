@@ -34,7 +34,7 @@ def preferred_order(locations, prefer=None):
             raise errors.BadRequest('Unknown store %s in prefer.' % unknown[0])
 
     def rank(location):
-        store_id = (location.get('metadata') or {}).get('store')
+        store_id = store_set.store_id_of(location)
         preferred = order.index(store_id) if store_id in order else len(order)
         return preferred, weights.get(store_id, len(weights))
 
@@ -65,8 +65,18 @@ def open_image(record, locations, offset, length):
         # this worker to feed the cache would make the cold download several times
         # slower. The fill reads its own copy on its thread instead, from a reader
         # opened now, so a file deleted meanwhile is still read whole.
-        fill.detach('the store file is sent zero-copy', source=open_reader(
-            locations, 0, record['size']))
+        try:
+            source = open_reader(locations, 0, record['size'])
+        except Exception as exc:   # noqa: BLE001 -- the download goes on uncached
+            # (The file went between the two opens, or the store failed.) A fill
+            # never ended would hold its reservation and thread forever.
+            fill.abort('the store cannot be read a second time: %s' % exc)
+            return reader
+        except BaseException:
+            fill.abort('the download stopped')
+            reader.close()
+            raise
+        fill.detach('the store file is sent zero-copy', source=source)
         return reader
     return reader if fill is None else FillingReader(reader, fill)
 
@@ -95,7 +105,7 @@ def _open_from(store_set, locations, offset, length, credentials):
         except store_errors.StoreError as exc:
             LOG.warning('cannot read image data at %s: %s', location['url'], exc)
             metrics.count_store_error(
-                (location.get('metadata') or {}).get('store') or 'default', 'read')
+                store_set.store_id_of(location) or 'default', 'read')
             last_error = exc
     if isinstance(last_error, store_errors.NotFound):
         raise errors.NotFound('Image data could not be found in any store.')

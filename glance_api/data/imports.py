@@ -297,8 +297,13 @@ class ImportJob:
         if record['status'] != 'active':
             raise ImportFailed('Image %s is %s: only an active image is copied.'
                                % (self.image_id, record['status']))
+        # Legacy locations (recorded before enabled_backends) name no store: mapped
+        # here, they count as held, and the location write below records their
+        # store.
+        record = dict(record, locations=self.svc.stores.located(
+            record.get('locations') or []))
         held = {(loc.get('metadata') or {}).get('store') for loc in
-                record.get('locations') or []}
+                record['locations'] if loc.get('status', 'active') == 'active'}
         targets = [store for store in self._targets(record)
                    if store.store_id not in held]
         source = self._active_source(record)

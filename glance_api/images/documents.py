@@ -10,7 +10,8 @@ def image(record, conf, store_set=None, show_locations=True):
     """The API document for ``record``: custom properties, base fields, links.
 
     With several stores configured (``store_set.multi``) the document also says which
-    stores hold the data (``stores``), as upstream does from API 2.8.
+    stores hold the data (``stores``), as upstream does from API 2.8, legacy
+    locations (recorded without their store) included: ``StoreSet.located``.
     ``direct_url`` (``show_image_direct_url``) and ``locations``
     (``show_multiple_locations``, then always present, as upstream) show the active
     locations, only if ``show_locations`` (policy ``get_image_location``).
@@ -24,6 +25,9 @@ def image(record, conf, store_set=None, show_locations=True):
     document['file'] = '/v2/images/%s/file' % image_id
     document['schema'] = '/v2/schemas/image'
     locations = active_locations(record)
+    if store_set is not None:
+        # Locations recorded before enabled_backends was set name no store.
+        locations = store_set.located(locations)
     shown = locations if show_locations else []
     if conf.show_image_direct_url and shown:
         document['direct_url'] = shown[0]['url']
@@ -32,7 +36,7 @@ def image(record, conf, store_set=None, show_locations=True):
                                   'metadata': location.get('metadata') or {}}
                                  for location in shown]
     if store_set is not None and store_set.multi:
-        ids = [loc.get('metadata', {}).get('store') for loc in locations]
+        ids = [(loc.get('metadata') or {}).get('store') for loc in locations]
         if any(ids):
             document['stores'] = ','.join(i for i in ids if i)
     return document

@@ -26,7 +26,8 @@ def upload_image_data(image_id):
 
     Errors: 400 size mismatch, formats unset, or content refused by inspection (unsafe,
     or not the ``disk_format``: ``glance_api.data.inspection``), 403, 404, 409 image
-    not ``queued``, 410 image deleted meanwhile, 413 over ``image_size_cap`` or store
+    not ``queued``, 410 image deleted meanwhile or ``X-Image-Meta-Store`` a read-only
+    store (as upstream), 413 over ``image_size_cap`` or store
     full, 415 not ``application/octet-stream``, 503 store or registry unavailable.
     """
     ctx = g.context
@@ -57,12 +58,18 @@ def _upload_store():
     store_id = request.headers.get('X-Image-Meta-Store')
     if not store_set.multi or store_id is None:
         return store_set.default
-    if store_id not in store_set or not store_set.get(store_id).writable:
-        # An empty value too, as upstream. Header text arrives as latin-1: shown as
-        # the client wrote it (UTF-8, most likely).
-        shown = store_id.encode('latin-1').decode('utf-8', 'replace')
+    # Header text arrives as latin-1: shown as the client wrote it (UTF-8, most
+    # likely).
+    shown = store_id.encode('latin-1').decode('utf-8', 'replace')
+    if store_id not in store_set:
+        # An empty value too, as upstream.
         raise errors.BadRequest('Store for identifier %s not found' % shown)
-    return store_set.get(store_id)
+    store = store_set.get(store_id)
+    if not store.writable:
+        # Upstream's status for a store that cannot add images (StoreAddDisabled).
+        raise errors.Gone('Store %s is read-only: images cannot be uploaded to it.'
+                          % shown)
+    return store
 
 
 def check_media_type():

@@ -11,7 +11,7 @@ from flask import g, request
 from glance_api.access import policy
 from glance_api.data import imports, remote_glance, store_data, upload
 from glance_api.http import errors, json_body, responses
-from glance_api.images import lookup
+from glance_api.images import documents, lookup
 from glance_api.services import services
 from glance_api.v2 import image_data
 
@@ -57,7 +57,11 @@ def stage_image_data(image_id):
 def import_image(image_id):
     """Start importing the image's data; 202, the import runs as a task.
 
-    Errors: 400 bad body, unknown or disabled method, missing ``uri``; 403 policy
+    copy-image with ``all_stores`` leaves out the stores that hold the data
+    already (202 and no task when every one does), as upstream.
+
+    Errors: 400 bad body, unknown or disabled method, missing ``uri``, copy-image
+    to a store that holds the data already; 403 policy
     (``copy_image`` for copy-image, else ``modify_image`` and the owner); 404; 409
     image in the wrong status, not staged, an unknown store, or already being
     imported; 503 this API worker's task runner is full.
@@ -83,6 +87,11 @@ def import_image(image_id):
             raise errors.Forbidden('Only the owner of image %s may import its data.'
                                    % image_id)
     wanted = _stores(body, name)
+    if name == 'copy-image':
+        wanted = _stores_to_copy_to(record, wanted, body.get('all_stores') is True)
+        if not wanted:
+            # Upstream: all_stores and the data is in every one already.
+            return responses.json({}, status=202)
     must_succeed = _must_succeed(body)
     uri, details = None, {}
     if name == 'web-download':
@@ -98,6 +107,22 @@ def import_image(image_id):
                   g.request_id, credentials=store_data.caller_credentials(),
                   token=ctx.auth_token)
     return responses.json({}, status=202)
+
+
+def _stores_to_copy_to(record, wanted, all_stores):
+    """The stores of ``wanted`` that do not hold the image's data yet (legacy
+    locations, recorded without their store, count for the store that holds
+    them). As upstream: with ``all_stores`` the others are left out, else naming
+    one is a 400."""
+    store_set = services().stores
+    held = {store_set.store_id_of(location)
+            for location in documents.active_locations(record)}
+    if not all_stores:
+        for store_id in wanted:
+            if store_id in held:
+                raise errors.BadRequest("Image is already present at store '%s'"
+                                        % store_id)
+    return [store_id for store_id in wanted if store_id not in held]
 
 
 def _remote_image(record, method):
@@ -187,6 +212,9 @@ def _stores(body, name):
         raise errors.BadRequest('Multiple stores are not configured: an import '
                                 'cannot name stores.')
     for store_id in wanted:
-        if store_id not in store_set or not store_set.get(store_id).writable:
+        if store_id not in store_set:
             raise errors.Conflict('Store for identifier %s not found' % store_id)
+        if not store_set.get(store_id).writable:
+            raise errors.Conflict('Store %s is read-only: images cannot be imported '
+                                  'into it.' % store_id)
     return list(dict.fromkeys(wanted))

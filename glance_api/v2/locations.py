@@ -69,7 +69,8 @@ def list_locations(image_id):
     verification.resume_stalled(record)
     return responses.json([{'url': location['url'],
                             'metadata': location.get('metadata') or {}}
-                           for location in documents.active_locations(record)])
+                           for location in services().stores.located(
+                               documents.active_locations(record))])
 
 
 # -- DELETE /v2/stores ---------------------------------------------------------------
@@ -93,7 +94,7 @@ def delete_from_store(store_id, image_id):
                               "image status is not 'active'")
     active = documents.active_locations(record)
     location = next((loc for loc in active
-                     if (loc.get('metadata') or {}).get('store') == store_id), None)
+                     if store_set.store_id_of(loc) == store_id), None)
     if location is None:
         raise errors.NotFound('Image %s is not stored in store %s.'
                               % (image_id, store_id))

@@ -243,6 +243,19 @@ class SwiftStore(base.Store):
     def check_location(self, url):
         self._parse(url)
 
+    def writes_at(self, url):
+        # Its uploads go to the default reference's account (or, multi-tenant, the
+        # caller's) and to the container container_for names: another Swift store
+        # on the same account may read this URL, but only the one writing there
+        # is its home.
+        try:
+            key, container, name = self._parse(url)
+        except errors.BadLocation:
+            return False
+        if key[0] == 'reference' and key[1] != self.reference:
+            return False
+        return container == self.container_for(name)
+
     def canonical(self, url):
         key, container, name = self._parse(url)
         if key[0] == 'reference':   # e.g. an upper-case scheme names the same object

@@ -155,6 +155,26 @@ def test_glance_all_refuses_to_start_on_a_port_in_use(tmp_path):
     assert 'ready:' not in result.stderr
 
 
+@pytest.mark.parametrize('given, missing', [
+    (['--cert-file', 'api.pem'], '--key-file'),
+    (['--key-file', 'api.key'], '--cert-file'),
+    (['--ca-file', 'ca.pem'], '--cert-file'),
+])
+def test_glance_all_refuses_half_a_tls_setup_before_creating_anything(
+        tmp_path, given, missing):
+    data_dir = tmp_path / 'data'
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), 'glance-all'),
+         '--data-dir', str(data_dir), '--port', str(processes.free_port()),
+         '--registry-port', str(processes.free_port())] + given,
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    [error] = [line for line in result.stderr.splitlines()
+               if line.startswith('glance-all: error:')]
+    assert given[0] in error and missing in error
+    assert not data_dir.exists()
+
+
 def test_everything_under_the_data_dir_is_private_whatever_the_umask(tmp_path):
     api_port, registry_port = processes.free_port(), processes.free_port()
     data_dir = tmp_path / 'data'

@@ -1042,3 +1042,31 @@ def test_import_filters_allow_lists_beat_deny_lists(options, url, allowed):
     for name, value in options.items():
         conf.set_override(name, value, group=import_filtering.GROUP)
     assert import_filtering.allows(conf, url) is allowed
+
+
+# -- a read-only store (http) takes no data ----------------------------------------------
+
+def test_uploading_to_a_read_only_store_is_410_and_keeps_the_image_queued(web):
+    with web.client(deployment.new_project()) as owner:
+        image = owner.create_image()
+        response = owner.upload(image['id'], b'data', **{'X-Image-Meta-Store': 'web'})
+        assert response.status_code == 410, response.text
+        assert 'Store web is read-only' in response.json()['message']
+        assert owner.image(image['id'])['status'] == 'queued'
+        assert image['id'] not in os.listdir(web.fast)
+        unknown = owner.upload(image['id'], b'data', **{'X-Image-Meta-Store': 'nope'})
+        assert unknown.status_code == 400
+        assert 'nope not found' in unknown.json()['message']
+        assert owner.upload(image['id'], b'data',
+                            **{'X-Image-Meta-Store': 'fast'}).status_code == 204
+
+
+def test_importing_into_a_read_only_store_is_409_naming_it(web):
+    with web.client(deployment.new_project()) as owner:
+        image = owner.create_image()
+        response = owner.post('/v2/images/%s/import' % image['id'], json={
+            'method': {'name': 'web-download', 'uri': 'http://127.0.0.1/x'},
+            'stores': ['web']})
+        assert response.status_code == 409, response.text
+        assert 'Store web is read-only' in response.json()['message']
+        assert owner.image(image['id'])['status'] == 'queued'

@@ -88,7 +88,7 @@ def test_both_daemons_count_requests_latency_bytes_and_registry_round_trips(
         5000 + len(missing.content)
     assert _value(api, 'glance_uploaded_bytes_total', store='file') == 5000
     assert _value(api, 'glance_uploads_in_flight') == 0
-    assert _value(api, 'glance_store_errors_total', store='default',
+    assert _value(api, 'glance_store_errors_total', store='file',
                   operation='read') == 1
     # Each GET of an image is one registry read.
     assert _value(api, 'glance_registry_call_duration_seconds_count', method='GET',

@@ -2,7 +2,9 @@
 it; the configured path is in test_conformance.py."""
 
 import pytest
+from oslo_config import cfg
 
+import stores
 from stores import StoreSet, errors
 from stores.memory import MemoryStore
 from tests.unit.stores.conftest import write_image
@@ -55,3 +57,82 @@ def test_a_location_finds_its_store():
 def test_a_set_that_cannot_work_is_refused(stores, default):
     with pytest.raises(ValueError):
         StoreSet.of(*stores, default=default)
+
+
+# -- legacy locations: recorded without their store, before enabled_backends ---------
+
+def _file_stores(tmp_path, *ids):
+    """File stores configured as an operator would: ``enabled_backends``."""
+    conf = cfg.ConfigOpts()
+    conf(args=[], default_config_files=[], default_config_dirs=[])
+    stores.register_opts(conf)
+    conf.set_override('enabled_backends', {store_id: 'file' for store_id in ids})
+    conf.set_override('default_backend', ids[0], 'glance_store')
+    for store_id in ids:
+        conf.register_opts(stores.driver_class('file').option_list(), group=store_id)
+        conf.set_override('filesystem_store_datadir', str(tmp_path / store_id),
+                          store_id)
+    configured = StoreSet.from_config(conf, probe=False)
+    return [configured.get(store_id) for store_id in ids]
+
+
+def test_a_legacy_file_location_belongs_to_the_store_of_its_directory(tmp_path):
+    local, other = _file_stores(tmp_path, 'local', 'other')
+    store_set = StoreSet.of(other, local, default='local')
+    url = write_image(local, b'old image').url
+    legacy = {'url': url, 'metadata': {}}
+    assert store_set.store_of(legacy) is local
+    assert store_set.store_id_of(legacy) == 'local'
+    assert store_set.located([legacy]) == [{'url': url,
+                                            'metadata': {'store': 'local'}}]
+
+
+def test_a_location_under_a_store_id_no_longer_configured_is_mapped_again(tmp_path):
+    [renamed] = _file_stores(tmp_path, 'renamed')
+    store_set = StoreSet.of(renamed, MemoryStore('spare'))
+    url = write_image(renamed, b'data').url
+    assert store_set.located([{'url': url, 'metadata': {'store': 'gone', 'k': 'v'}}]) \
+        == [{'url': url, 'metadata': {'store': 'renamed', 'k': 'v'}}]
+
+
+def test_mapping_keeps_recorded_stores_unknown_urls_and_staged_data(tmp_path):
+    local, = _file_stores(tmp_path, 'local')
+    store_set = StoreSet.of(local, MemoryStore('spare'))
+    url = write_image(local, b'data').url
+    recorded = {'url': url, 'metadata': {'store': 'spare'}}
+    nobody = {'url': 'file:///elsewhere/x', 'metadata': {}}
+    staged = {'url': url, 'metadata': {'store': 'os_glance_staging_store'},
+              'status': 'staged'}
+    assert store_set.located([recorded, nobody, staged]) == [recorded, nobody, staged]
+    assert store_set.store_id_of(nobody) is None
+
+
+def test_a_single_store_set_shows_locations_as_recorded(tmp_path):
+    local, = _file_stores(tmp_path, 'file')
+    store_set = StoreSet.of(local)
+    url = write_image(local, b'data').url
+    assert store_set.located([{'url': url, 'metadata': {}}]) == [
+        {'url': url, 'metadata': {}}]
+    assert store_set.store_id_of({'url': url, 'metadata': {}}) == 'file'
+
+
+def test_a_store_that_writes_at_a_url_wins_over_one_that_only_reads_it(tmp_path):
+    local, = _file_stores(tmp_path, 'local')
+
+    class ReadsEveryFile(MemoryStore):
+        """A store that can read any file URL but writes none of them."""
+        schemes = ('file',)
+
+        def check_location(self, url):
+            if not url.startswith('file:'):
+                raise errors.BadLocation(url)
+
+        def writes_at(self, url):
+            return False
+
+    reader = ReadsEveryFile('reader', weight=9)
+    store_set = StoreSet.of(local, reader)
+    url = write_image(local, b'data').url
+    assert list(store_set)[0] is reader and reader.owns(url)
+    assert store_set.store_of({'url': url, 'metadata': {}}) is local
+    assert store_set.store_of({'url': 'file:///elsewhere/x', 'metadata': {}}) is reader

@@ -89,6 +89,28 @@ def test_container_seed_spreads_images_over_containers(swift_harness):
         swift_harness.admin.delete_container(prefix + '_abc')
 
 
+def test_a_store_writes_only_at_its_own_reference_and_container(swift_harness):
+    """Legacy locations (recorded without a store) belong to the Swift store that
+    writes there, not to another on the same account that can only read them."""
+    ours = swift_harness.store
+    neighbour = swift_harness.make_store(
+        swift_store_container='other-%s' % uuid.uuid4().hex[:8],
+        swift_store_create_container_on_put=True)
+    image_id = str(uuid.uuid4())
+    url = 'swift+config://ref1/%s/%s' % (swift_harness.container, image_id)
+    assert ours.owns(url) and neighbour.owns(url)
+    assert ours.writes_at(url) and not neighbour.writes_at(url)
+    assert ours.writes_at(write_image(ours, b'written', image_id=image_id).url)
+    seeded = swift_harness.make_store(swift_store_multiple_containers_seed=3,
+                                      swift_store_create_container_on_put=True)
+    assert seeded.writes_at('swift+config://ref1/%s_%s/%s' % (
+        swift_harness.container, image_id[:3], image_id))
+    assert not seeded.writes_at(url)
+    assert not ours.writes_at('swift+config://ref2/%s/%s'
+                              % (swift_harness.container, image_id))
+    assert not ours.writes_at('file:///var/lib/glance/images/%s' % image_id)
+
+
 def test_missing_container_is_a_configuration_error(swift_harness):
     with pytest.raises(errors.BadConfiguration, match='does not exist'):
         swift_harness.make_store(swift_store_container='absent-%s' % uuid.uuid4().hex)
