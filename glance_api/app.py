@@ -45,17 +45,18 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
     app.extensions['glance'] = Services(
         conf=conf,
         registry=registry,
+        # Checked (and probed) before the workers started (glance_api.cmd): a
+        # worker started later keeps serving when one store has failed since.
         stores=store_set or stores.StoreSet.from_config(
-            conf, probe=conf.probe_stores_on_start,
-            url_policy=import_filtering.url_policy(conf)),
+            conf, probe=False, url_policy=import_filtering.url_policy(conf),
+            strict=False),
         schemas=schemas.Schemas(conf),
         policy=enforcer,
         quotas=quotas.Quotas(conf),
         protections=protections.PropertyProtections.from_config(conf, enforcer),
         cache=image_cache.ImageCache.from_config(conf),
         runner=runner.Runner.from_conf(conf),
-        staging=staging_store or staging.from_conf(
-            conf, probe=conf.probe_stores_on_start),
+        staging=staging_store or staging.from_conf(conf, probe=False, strict=False),
         notifier=notifications.Notifier(conf))
     built = app.extensions['glance']
     staging.check_apart(built.staging, built.stores)

@@ -10,6 +10,7 @@ import sys
 import stores
 from glance_api import app, opts
 from glance_api.access import policy, protections
+from glance_api.data import staging
 from glance_registry import process
 from glance_registry.client import RegistryClient
 
@@ -36,6 +37,8 @@ def _serve(conf):
     try:
         # Fail here, before forking workers, if a store is misconfigured.
         store_set = stores.StoreSet.from_config(conf, probe=conf.probe_stores_on_start)
+        staging.check_apart(staging.from_conf(conf, probe=conf.probe_stores_on_start),
+                            store_set)
     except stores.errors.StoreError as exc:
         raise process.Refused('store configuration error: %s' % exc) from None
     try:

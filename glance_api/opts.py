@@ -50,8 +50,11 @@ api_opts = [
                 help='Show the store location of an image as direct_url. Exposes '
                      'backend details: a security risk.'),
     cfg.BoolOpt('probe_stores_on_start', default=True,
-                help='Write, read and delete a test object in every store when a '
-                     'worker starts, so that a misconfigured store fails at once.'),
+                help='Write, read and delete a test object in every store (and '
+                     'the staging store) when the API starts, before its workers, '
+                     'so that a misconfigured store fails at once. A worker started '
+                     'later (a restart) does not probe, and one store failing since '
+                     'is logged and does not stop it.'),
 ]
 
 image_format_opts = [

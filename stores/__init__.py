@@ -7,6 +7,7 @@ each driver guarantees.
 """
 
 import importlib
+import logging
 
 from oslo_config import cfg
 
@@ -15,6 +16,8 @@ from stores.base import CHUNK_SIZE, Credentials, Reader, Store, StoredImage, Wri
 
 __all__ = ['CHUNK_SIZE', 'Credentials', 'Reader', 'Store', 'StoreSet', 'StoredImage',
            'Writer', 'errors', 'driver_class', 'list_opts']
+
+LOG = logging.getLogger(__name__)
 
 # The drivers operators may configure, by type name; imported only when configured.
 # The memory driver (stores/memory.py) is left out on purpose: it loses everything
@@ -87,14 +90,19 @@ class StoreSet:
         self.multi = multi
 
     @classmethod
-    def from_config(cls, conf, probe=True, url_policy=None, prepare=True):
+    def from_config(cls, conf, probe=True, url_policy=None, prepare=True,
+                    strict=True):
         """Build, configure and (optionally) probe every configured store.
 
         ``prepare=False`` only loads each store's settings (``Store.load``): for
         a process that judges locations but never reads or writes data (the
         registry), so that a backend down or a lost mount there cannot fail
-        writes that do not touch it. ``url_policy`` (a ``stores.web.UrlPolicy``) is what drivers that read web
-        URLs may read; None keeps their default (upstream's import filters).
+        writes that do not touch it. ``strict=False`` logs a store that cannot
+        be prepared and keeps it, loaded, instead of raising: for a worker that
+        starts after the checks at start-up, which one store failing since must
+        not stop (requests that need that store fail until it is repaired).
+        ``url_policy`` (a ``stores.web.UrlPolicy``) is what drivers that read
+        web URLs may read; None keeps their default (upstream's import filters).
         """
         register_opts(conf)
         backends = conf.enabled_backends
@@ -122,9 +130,15 @@ class StoreSet:
             if not prepare:
                 store.load()
                 continue
-            store.configure()
-            if probe:
-                store.probe()
+            try:
+                store.configure()
+                if probe:
+                    store.probe()
+            except errors.StoreError as exc:
+                if strict:
+                    raise
+                LOG.error('store %s cannot be prepared: %s; requests that need it '
+                          'fail until it is repaired', store.store_id, exc)
         return cls(stores, default_id, multi=bool(backends))
 
     @classmethod

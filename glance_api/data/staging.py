@@ -44,9 +44,9 @@ def list_opts():
                      if opt.name == 'filesystem_store_datadir'])]
 
 
-def from_conf(conf, probe=True, prepare=True):
+def from_conf(conf, probe=True, prepare=True, strict=True):
     """The staging store (a file store, id ``os_glance_staging_store``);
-    ``prepare=False``: its settings only (``stores.StoreSet.from_config``)."""
+    ``prepare`` and ``strict`` as ``stores.StoreSet.from_config`` takes them."""
     register_opts(conf)
     group = getattr(conf, GROUP)
     if 'filesystem_store_datadir' not in _set_in_files(conf):
@@ -60,12 +60,22 @@ def from_conf(conf, probe=True, prepare=True):
     if not prepare:
         store.load()
         return store
-    _private_directory(group.filesystem_store_datadir)
-    store.configure()
-    if probe:
-        store.probe()
+    try:
+        _private_directory(group.filesystem_store_datadir)
+        store.configure()
+        if probe:
+            store.probe()
+    except store_errors.StoreError as exc:
+        if strict or isinstance(exc, _NotOurs):
+            raise
+        LOG.error('the staging store cannot be prepared: %s; stages and imports '
+                  'fail until it is repaired', exc)
     LOG.debug('staging in %s', group.filesystem_store_datadir)
     return store
+
+
+class _NotOurs(store_errors.BadConfiguration):
+    """A staging directory another user owns: never used, whenever found."""
 
 
 def _private_directory(path):
@@ -87,7 +97,7 @@ def _private_directory(path):
         return
     status = os.stat(path)
     if status.st_uid != os.geteuid():
-        raise store_errors.BadConfiguration(
+        raise _NotOurs(
             'the staging directory %s belongs to user id %d, not to this service '
             '(user id %d): another user could read or replace staged images; '
             'remove it or set node_staging_uri to a directory of this service'

@@ -5,6 +5,7 @@ the import fails and leaves no copy behind, as upstream."""
 
 import os
 import shutil
+import signal
 import time
 
 import pytest
@@ -89,3 +90,27 @@ def test_with_every_store_required_the_import_fails_and_leaves_no_copy(three, ad
     assert not [name for name in os.listdir(three.dirs['spare'])
                 if name.startswith('.')]   # no temporary file either
     assert admin.get('/v2/images/%s/file' % image['id']).content == DATA
+
+
+def _workers_of(pid):
+    with open('/proc/%d/task/%d/children' % (pid, pid)) as children:
+        return [int(child) for child in children.read().split()]
+
+
+def test_workers_started_after_a_store_failed_keep_serving_the_others(three, admin):
+    master = three.api.process.pid
+    before = _workers_of(master)
+    for worker in before:
+        os.kill(worker, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while True:
+        now = _workers_of(master)
+        if len(now) == len(before) and not set(now) & set(before):
+            break
+        assert three.api.process.poll() is None, three.api.log_tail()
+        assert time.monotonic() < deadline, 'the workers were not replaced'
+        time.sleep(0.2)
+    image = _active_image(admin)   # through the new workers, to store home
+    assert admin.get('/v2/images/%s/file' % image['id']).content == DATA
+    assert three.api.process.poll() is None
+    assert 'store broken cannot be prepared' in three.api.log_tail()
