@@ -31,10 +31,12 @@ def test_a_held_image_stays_with_its_scrubber_past_its_lease(make_deployment):
     registry = deployment.registry
     image_id = _pending_delete_image(deployment)
     assert _claimed_by(registry, 'slow-scrubber') == [image_id]
-    with scrubbing._Leases(registry, 'slow-scrubber', 1) as leases:
+    # A lease of 3 s, renewed every second: a renewal may come 2 s late (a loaded
+    # machine) before another scrubber could take the image.
+    with scrubbing._Leases(registry, 'slow-scrubber', 3) as leases:
         leases.hold(image_id)
-        time.sleep(2.5)   # more than twice the lease: renewed every third of it
+        time.sleep(6.5)   # more than twice the lease
         assert _claimed_by(registry, 'other-scrubber') == []
         leases.release(image_id)
-    time.sleep(1.1)   # no longer renewed: it runs out
+    time.sleep(3.2)   # no longer renewed: it runs out
     assert _claimed_by(registry, 'other-scrubber') == [image_id]
