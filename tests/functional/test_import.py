@@ -463,6 +463,26 @@ def test_a_stage_over_the_storage_quota_is_refused_and_leaves_nothing(
             assert small.stored_files() == []
 
 
+def test_an_import_over_the_storage_quota_at_its_end_leaves_nothing(
+        tmp_path_factory):
+    # Linked into the store, then refused by the quota when it would become
+    # active: the link is removed with the staged file.
+    with deployment_fixture.running(tmp_path_factory.mktemp('import-quota-end'),
+                                    api_extra={'DEFAULT': {
+                                        'user_storage_quota': str(
+                                            len(DATA) * 3 // 2)}}) as small:
+        with small.client(deployment_fixture.new_project()) as tenant:
+            image = stage(tenant, DATA)
+            other = tenant.create_image(name='uses-the-quota')
+            assert tenant.upload(other['id'], DATA).status_code == 204
+            done = glance_direct(tenant, image['id'])
+            assert done['status'] == 'queued'
+            [task] = image_tasks(tenant, image['id'])
+            assert "storage quota" in task['message']
+            assert small.stored_files() == [other['id']]
+            assert os.listdir(os.path.join(small.workdir, 'staging')) == []
+
+
 @pytest.mark.parametrize('make, disk_format, reason', [
     pytest.param(make, disk_format, reason, id=name)
     for name, make, disk_format, reason in disk_images.REFUSED])
