@@ -32,6 +32,10 @@ class StoredImage:
     checksum: str
     multihash: str
     metadata: dict = dataclasses.field(default_factory=dict)
+    #: What tells these bytes from a later rewrite of them, where the driver can
+    #: say (the file store: the file's inode, size, mtime and ctime); else None.
+    #: The import compares it before it takes staged data in without reading it.
+    identity: str | None = None
 
 
 class Writer(abc.ABC):
@@ -46,6 +50,8 @@ class Writer(abc.ABC):
         self._digests = None
         #: With ``md5=False``, ``_commit`` sets this to the backend's md5 (hex).
         self.stored_md5 = None
+        #: ``_commit`` may set this to the committed object's ``identity``.
+        self.identity = None
         self.size = 0
         self._done = False
 
@@ -77,7 +83,8 @@ class Writer(abc.ABC):
         if checksum is None:
             checksum = self.stored_md5
         return StoredImage(url=url, size=self.size, checksum=checksum,
-                           multihash=multihash, metadata=metadata or {})
+                           multihash=multihash, metadata=metadata or {},
+                           identity=self.identity)
 
     def cancel(self):
         """Discard everything written; safe to call more than once."""
@@ -224,6 +231,14 @@ class Store(abc.ABC):
 
         Raises ``errors.NotFound`` for a missing object.
         """
+
+    def link_in(self, pinned, image_id):
+        """Make the file ``pinned`` (a ``stores.file.PinnedFile`` of another file
+        store, its bytes already checked by the caller) the data of ``image_id`` in
+        this store without copying it; the new location, or None when this store
+        cannot (another driver, another file system): the caller then streams it.
+        Raises ``errors.StoreError`` when data for the image exists."""
+        return None
 
     def delete(self, url, credentials=None):
         """Remove the object at ``url``; raises ``errors.NotFound`` if it is missing."""

@@ -163,6 +163,61 @@ class FileStore(base.Store):
         return _FileReader(fileobj, size, offset, length,
                            self.options.filesystem_store_chunk_size)
 
+    def pin(self, url):
+        """The file at ``url``, held open: a ``PinnedFile`` whose ``identity`` is
+        that of the file opened, whatever replaces the name afterwards."""
+        path = self._path_for(url)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise errors.NotFound('no image data at %s' % url)
+        except OSError as exc:
+            raise errors.StoreUnavailable('cannot read %s: %s' % (url, exc.strerror))
+        return PinnedFile(fd, self.options.filesystem_store_chunk_size)
+
+    def link_in(self, pinned, image_id):
+        """Link the pinned file into the data directory as ``image_id``'s data
+        (``Store.link_in``): no byte is read or written, so an import of staged
+        data on the same file system costs a link and two fsyncs, whatever its size.
+
+        The link is made to the open file itself (``/proc/self/fd``), not to its
+        name, so it is the file whose identity the caller checked. Its data and
+        the directory entry are made durable before the location is returned, as a
+        writer's commit does. None when the file system cannot (the file is on
+        another one, or it has no hard links): the caller streams the bytes."""
+        if '/' in image_id or '\x00' in image_id or image_id.startswith('.'):
+            raise errors.BadLocation('invalid object name %r' % image_id)
+        final = os.path.join(self.datadir, image_id)
+        try:
+            os.fdatasync(pinned.fd)
+            dir_fd = os.open(self.datadir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise _os_error(exc)
+        try:
+            try:
+                # dst_dir_fd makes Python call linkat() with AT_SYMLINK_FOLLOW:
+                # link() would link the /proc symlink itself.
+                os.link('/proc/self/fd/%d' % pinned.fd, image_id, dst_dir_fd=dir_fd,
+                        follow_symlinks=True)
+            except FileExistsError:
+                raise errors.StoreError('image data for %s already exists' % image_id)
+            except OSError as exc:
+                if exc.errno in _CANNOT_LINK:
+                    LOG.debug('file store %s: cannot link %s in (%s): copying it',
+                              self.store_id, image_id, exc.strerror)
+                    return None
+                raise _os_error(exc)
+            try:
+                if self.options.filesystem_store_file_perm:
+                    os.chmod(final, self.options.filesystem_store_file_perm)
+                os.fsync(dir_fd)
+            except OSError as exc:
+                _unlink_quietly(final)
+                raise _os_error(exc)
+        finally:
+            os.close(dir_fd)
+        return 'file://' + final
+
     def delete(self, url, credentials=None):
         try:
             os.unlink(self._path_for(url))
@@ -225,6 +280,8 @@ class _FileWriter(base.Writer):
             # one image can never overwrite each other's bytes.
             os.link(self._tmp, self._final)
             os.unlink(self._tmp)
+            # After the unlink: both change the file's ctime.
+            self.identity = identity_of(os.fstat(self._fd))
             os.close(self._fd)   # and with it the lock
             self._fd = None
             dir_fd = os.open(os.path.dirname(self._final), os.O_RDONLY)
@@ -253,6 +310,58 @@ class _FileWriter(base.Writer):
             pass
         os.close(self._fd)
         self._fd = None
+
+
+# link() errors that mean "not on this file system": stream the bytes instead.
+_CANNOT_LINK = (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOENT)
+
+
+def identity_of(stat):
+    """A file's ``StoredImage.identity``: its inode, size, modification and change
+    times. Any write changes the mtime, and putting other bytes under the name (a
+    new file, a rename) changes the inode; the device is left out, as it differs
+    between the hosts that mount one shared file system."""
+    return '%d-%d-%d-%d' % (stat.st_ino, stat.st_size, stat.st_mtime_ns,
+                            stat.st_ctime_ns)
+
+
+class PinnedFile:
+    """A stored file held open by ``FileStore.pin``: its ``identity`` and ``size``
+    as opened, a ``reader()`` over it from the start, ``close()`` (or use it as a
+    context manager)."""
+
+    def __init__(self, fd, chunk_size):
+        self.fd = fd
+        self._chunk_size = chunk_size
+        stat = os.fstat(fd)
+        self.size = stat.st_size
+        self.identity = identity_of(stat)
+
+    def reader(self):
+        """A ``Reader`` of the whole file, on a duplicate of the descriptor (closed
+        apart from this one; it shares the file offset, so one reader at a time)."""
+        fileobj = os.fdopen(os.dup(self.fd), 'rb')
+        return _FileReader(fileobj, os.fstat(fileobj.fileno()).st_size, 0, None,
+                           self._chunk_size)
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+        return False
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 class _Spooler:

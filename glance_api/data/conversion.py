@@ -69,17 +69,20 @@ def enabled(conf):
     return 'image_conversion' in conf.image_import_opts.image_import_plugins
 
 
+def needed(conf, record):
+    """Whether the data of ``record`` is converted on import."""
+    return enabled(conf) and record.get('container_format') == 'bare' and \
+        record.get('disk_format') != conf.image_conversion.output_format
+
+
 def convert(conf, staging, source_url, record, image_id):
     """Convert the staged data at ``source_url`` (of image ``record``) into a new
     staged file; a ``Converted``, or None when no conversion is configured or
     needed. ``ConversionFailed`` when inspection refuses the data or qemu-img
     fails."""
-    if not enabled(conf):
+    if not needed(conf, record):
         return None
     output = conf.image_conversion.output_format
-    if record.get('disk_format') == output or \
-            record.get('container_format') != 'bare':
-        return None
     # The staging store resolves the URL to a file in its directory, or refuses.
     source = staging.canonical(source_url)[len('file://'):]
     input_format = _inspected_format(conf, staging, source_url, record)

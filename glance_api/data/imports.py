@@ -8,11 +8,17 @@ importing`` for web-download; copy-image leaves an ``active`` image as it is) an
 setting upstream's bookkeeping properties (``os_glance_importing_to_stores``,
 ``os_glance_failed_import``). Then a thread of the runner runs the ``ImportJob``:
 
-- web-download reads the URL (``glance_api.data.fetch``) into the staging store
-  (``glance_api.data.staging``), inspecting and capping it as an upload;
-- glance-direct and web-download then copy the staged data into each target store,
-  inspecting it (``glance_api.data.inspection``), hashing it, and converting it
-  first if ``image_conversion`` is enabled (``glance_api.data.conversion``);
+- web-download (and glance-download) streams the URL (``glance_api.data.fetch``)
+  straight into each target store, inspecting (``glance_api.data.inspection``),
+  capping and hashing it in the same pass, as ``PUT /file`` does;
+- glance-direct takes the staged data (``glance_api.data.staging``), which its
+  stage already hashed and inspected, into each target store in one pass or none:
+  a file store on the staging file system links the staged file in, others are
+  streamed it once, and the stage's hashes, verdict and virtual size are the
+  image's (``ImportJob._import_staged`` says when they are not trusted);
+- with ``image_conversion`` enabled (``glance_api.data.conversion``), the data is
+  staged (web-download reads it into the staging store first), converted, and the
+  converted file is inspected and hashed as it is copied into each target store;
 - copy-image copies the active data into each new store, checking that the bytes
   still have the image's hash.
 
@@ -26,6 +32,7 @@ next read of the image or the task on any worker takes it over (``resume_stalled
 and runs it again, at most ``MAX_ATTEMPTS`` times before failing it.
 """
 
+import contextlib
 import dataclasses
 import datetime
 import logging
@@ -42,6 +49,7 @@ from glance_registry.client import errors as registry_errors
 from glance_registry.client import vocabulary
 from glance_registry.client.leases import LeaseKeeper
 from stores import errors as store_errors
+from stores.base import StoredImage
 
 LOG = logging.getLogger(__name__)
 
@@ -191,6 +199,7 @@ def resume_stalled(svc, record, request_id=None):
     LOG.warning('task %s (image %s): taking it over (attempt %d): its worker stopped '
                 'renewing its lease', task_id, record['id'], claimed['attempts'])
     job = ImportJob(svc, claimed, Request.from_input(claimed['input']), lease, None)
+    job.taken_over = True
     slot.run(job.run, claimed['attempts'] > MAX_ATTEMPTS)
 
 
@@ -218,10 +227,12 @@ class ImportJob:
         self.credentials = credentials
         self.token = token
         self.written = []      # (store, url) of new data, removed on failure
-        self.staged_url = None  # staged by this job (web-download, conversion)
+        self.own_staging = []  # staged by this job (web-download, conversion)
         self.original_format = None   # set once conversion renamed the format
         self._keeper = LeaseKeeper(lease.seconds)
         self._copied = 0
+        #: Run again after its worker died: what that worker was writing is left.
+        self.taken_over = False
 
     # -- running ---------------------------------------------------------------------
 
@@ -254,32 +265,48 @@ class ImportJob:
         if record['status'] != 'importing':
             raise ImportFailed('Image %s is %s, not importing.'
                                % (self.image_id, record['status']))
-        if self.request.method in _DOWNLOADS:
-            source = self._download(record)
-        else:
-            staged = staging.staged_locations(record)
-            if not staged:
-                raise ImportFailed('Image %s has no staged data.' % self.image_id)
-            source = staged[0]['url']
-        disk_format = record['disk_format']
-        try:
-            converted = conversion.convert(self.conf, self.svc.staging, source,
-                                           record, self.image_id)
-        except conversion.ConversionFailed as exc:
-            raise ImportFailed(str(exc))
-        if converted is not None:
-            self.staged_url, source, disk_format = (converted.url, converted.url,
-                                                    converted.disk_format)
         targets = self._targets(record)
+        if self.taken_over:
+            self._discard_abandoned([self.svc.staging] + targets)
         record_format = record['disk_format']
-        record = dict(record, disk_format=disk_format)
-        values, locations, failed = self._copy_to_stores(record, source, targets,
-                                                         inspect=True)
+        converted = None
+        if self.request.method in _DOWNLOADS and \
+                not conversion.needed(self.conf, record):
+            values, locations, failed = self._download_to_stores(record, targets)
+        else:
+            staged = None
+            if self.request.method in _DOWNLOADS:
+                source = self._download(record)
+            else:
+                found = staging.staged_locations(record)
+                if not found:
+                    raise ImportFailed('Image %s has no staged data.' % self.image_id)
+                staged, source = found[0], found[0]['url']
+            try:
+                converted = conversion.convert(self.conf, self.svc.staging, source,
+                                               record, self.image_id)
+            except conversion.ConversionFailed as exc:
+                raise ImportFailed(str(exc))
+            if converted is not None:
+                # New bytes: inspected as the output format and hashed as they
+                # are copied.
+                # Tracked with the download it was made from: both go.
+                self.own_staging.append(converted.url)
+                source = converted.url
+                record = dict(record, disk_format=converted.disk_format)
+                values, locations, failed = self._copy_to_stores(
+                    record, self._staged_reader(source), targets, inspect=True)
+            elif staged is not None:
+                values, locations, failed = self._import_staged(record, staged,
+                                                                targets)
+            else:
+                values, locations, failed = self._copy_to_stores(
+                    record, self._staged_reader(source), targets, inspect=True)
         values['virtual_size'] = values.pop('_virtual_size', None)
         if converted is not None:
             # Before the image is active: never active with the old format's name.
             self.registry.update_image(SERVICE_IDENTITY, self.image_id,
-                                       values={'disk_format': disk_format},
+                                       values={'disk_format': converted.disk_format},
                                        request_id=self.request_id)
             self.original_format = record_format
         finished = self._finish('success', 'Imported into %s.' % ', '.join(
@@ -292,6 +319,56 @@ class ImportJob:
         if finished is not None:
             staging.discard(self.svc.staging, record)
             self._discard_own_staging()
+
+    def _import_staged(self, record, staged, targets):
+        """glance-direct: the staged data into each target store, in one pass or
+        none: ``(values, [(store, location)], [failed store ids])``.
+
+        The stage hashed and inspected these bytes as they arrived and recorded
+        what it found (``staging.stage_facts``). When the staged file is still the
+        file it wrote (same identity: inode, size, mtime, ctime), those facts are
+        the image's: a file store on the staging file system links the file in
+        (``Store.link_in``: no byte read or written), any other store is streamed
+        the bytes once, without inspecting them again, and what it hashed must be
+        the stage's hash. Otherwise (no facts recorded, other rules, a file that
+        changed) the bytes are inspected and hashed again, as new data, and must
+        still hash as they did when staged."""
+        facts = staging.verified_facts(record, staged,
+                                       inspection.Rules.from_conf(self.conf),
+                                       self.conf.hashing_algorithm)
+        if facts is None:
+            return self._copy_to_stores(record, self._staged_reader(staged['url']),
+                                        targets, inspect=True)
+        try:
+            pinned = self.svc.staging.pin(staged['url'])
+        except store_errors.NotFound:
+            raise ImportFailed('The staged data of image %s is gone.' % self.image_id)
+        changed = 'The staged data of image %s changed after it was staged.' \
+            % self.image_id
+        with pinned:
+            if pinned.identity != facts['identity']:
+                LOG.warning('task %s: the staged file of image %s is not the one '
+                            'staged (%s, staged as %s): inspecting it again',
+                            self.task_id, self.image_id, pinned.identity,
+                            facts['identity'])
+                return self._copy_to_stores(record, pinned.reader, targets,
+                                            inspect=True, expected=facts,
+                                            mismatch=changed)
+
+            def put(store):
+                url = store.link_in(pinned, self.image_id)
+                if url is None:
+                    return self._copy_one(pinned.reader, store, None)
+                self.written.append((store, url))
+                return StoredImage(url=url, size=facts['size'],
+                                   checksum=facts['checksum'],
+                                   multihash=facts['os_hash_value']), None
+
+            values, done, failed = self._into_stores(targets, put, inspect=False,
+                                                     expected=facts, mismatch=changed)
+        if values:
+            values['_virtual_size'] = facts.get('virtual_size')
+        return values, done, failed
 
     def _copy_image(self, record):
         if record['status'] != 'active':
@@ -306,7 +383,7 @@ class ImportJob:
                 record['locations'] if loc.get('status', 'active') == 'active'}
         targets = [store for store in self._targets(record)
                    if store.store_id not in held]
-        source = self._active_source(record)
+        source = self._source_reader(self._active_source(record))
         _, locations, failed = self._copy_to_stores(record, source, targets,
                                                     inspect=False, expected=record)
         self._finish('success', 'Copied to %s.' % (', '.join(
@@ -331,24 +408,16 @@ class ImportJob:
     # -- moving bytes ----------------------------------------------------------------
 
     def _download(self, record):
-        """Read the web-download URL into the staging store; its staged URL."""
+        """Read the web-download URL into the staging store (to be converted);
+        its staged URL."""
         limit = self.conf.image_size_cap
         staging_store = self.svc.staging
         # Inspected as it arrives, as an upload: a refusal certain from the first
         # chunk stops the download there.
         content = inspection.Inspection.for_image(
             record, inspection.Rules.from_conf(self.conf))
-        if self.request.method == 'glance-download' and self.token is None:
-            # Taken over from a dead worker: the caller's token died with it.
-            raise ImportFailed('A glance-download import cannot be resumed by '
-                               'another worker: import the image again.')
         try:
-            if self.request.method == 'glance-download':
-                source = remote_glance.open_data(self.conf, self.request.uri,
-                                                 self.token, max_bytes=limit)
-            else:
-                source = fetch.open_url(self.conf, self.request.uri, max_bytes=limit)
-            with source as response, staging_store.open_writer(
+            with self._open_url() as response, staging_store.open_writer(
                         self.image_id, self.conf.hashing_algorithm) as writer:
                 for chunk in response.iter_content(self.conf.upload_chunk_size):
                     if writer.size + len(chunk) > limit:
@@ -361,16 +430,124 @@ class ImportJob:
                 stored = writer.commit()
         except (fetch.Refused, fetch.Failed) as exc:
             raise ImportFailed(str(exc))
-        self.staged_url = stored.url
+        self.own_staging.append(stored.url)
         return stored.url
 
-    def _copy_to_stores(self, record, source, targets, inspect, expected=None):
-        """Copy ``source`` (a staged URL, or an active location) into each target
-        store: ``(values, [(store, location)], [failed store ids])``."""
+    def _download_to_stores(self, record, targets):
+        """web-download (and glance-download) with no conversion: the URL's bytes
+        straight into every target store, inspected, capped and hashed in the
+        same pass, as ``PUT /file`` does; nothing is staged. A refusal (the
+        content, the size cap, the fetch) cancels every writer, so no store keeps
+        a byte. ``(values, [(store, location)], [failed store ids])``."""
+        limit = self.conf.image_size_cap
+        content = inspection.Inspection.for_image(
+            record, inspection.Rules.from_conf(self.conf))
+        failed, writers, done = [], [], []
+        with contextlib.ExitStack() as stack:
+            try:
+                response = stack.enter_context(self._open_url())
+                for store in targets:
+                    try:
+                        writers.append((store, stack.enter_context(store.open_writer(
+                            self.image_id, self.conf.hashing_algorithm,
+                            credentials=self.credentials))))
+                    except store_errors.StoreError as exc:
+                        self._store_failed(store, exc, failed)
+                size = 0
+                for chunk in response.iter_content(self.conf.upload_chunk_size):
+                    if size + len(chunk) > limit:
+                        raise ImportFailed('The image is larger than the image size '
+                                           'cap of %d bytes.' % limit)
+                    # Before any store sees the chunk: a refusal certain from the
+                    # first chunk stops the download there.
+                    self._inspect(content, chunk)
+                    for store, writer in list(writers):
+                        try:
+                            writer.write(chunk)
+                        except store_errors.StoreError as exc:
+                            writer.cancel()
+                            writers.remove((store, writer))
+                            self._store_failed(store, exc, failed)
+                    if not writers:
+                        raise ImportFailed('The image could not be imported into '
+                                           'any store.')
+                    size += len(chunk)
+                    self._progress(len(chunk))
+                virtual_size = self._inspect(content)
+            except (fetch.Refused, fetch.Failed) as exc:
+                raise ImportFailed(str(exc))
+            for store, writer in writers:
+                try:
+                    stored = writer.commit()
+                except store_errors.StoreError as exc:
+                    self._store_failed(store, exc, failed)
+                    continue
+                self.written.append((store, stored.url))
+                done.append((store, stored))
+        if not done:
+            raise ImportFailed('The image could not be imported into any store.')
+        stored = done[0][1]
+        values = {'size': stored.size, 'checksum': stored.checksum,
+                  'os_hash_algo': self.conf.hashing_algorithm,
+                  'os_hash_value': stored.multihash, '_virtual_size': virtual_size}
+        return values, [(store, self._location(store, stored))
+                        for store, stored in done], failed
+
+    def _open_url(self):
+        """The response of the import's URL (``fetch``'s SSRF rules apply)."""
+        limit = self.conf.image_size_cap
+        if self.request.method == 'glance-download':
+            if self.token is None:
+                # Taken over from a dead worker: the caller's token died with it.
+                raise ImportFailed('A glance-download import cannot be resumed by '
+                                   'another worker: import the image again.')
+            return remote_glance.open_data(self.conf, self.request.uri, self.token,
+                                           max_bytes=limit)
+        return fetch.open_url(self.conf, self.request.uri, max_bytes=limit)
+
+    def _store_failed(self, store, exc, failed):
+        """A target store failed: the import fails if every store must succeed,
+        else the store is noted in ``failed``."""
+        LOG.warning('task %s: image %s not imported into %s: %s', self.task_id,
+                    self.image_id, store.store_id, exc)
+        if self.request.must_succeed:
+            raise ImportFailed('the store %s failed' % store.store_id)
+        failed.append(store.store_id)
+
+    def _location(self, store, stored):
+        metadata = dict(stored.metadata)
+        if self.svc.stores.multi:
+            metadata['store'] = store.store_id
+        return {'url': stored.url, 'metadata': metadata, 'status': 'active'}
+
+    def _staged_reader(self, url):
+        """Opens a reader of the staged data at ``url``."""
+        return lambda: self.svc.staging.open_reader(url)
+
+    def _source_reader(self, location):
+        """Opens a reader of the active data at ``location``."""
+        return lambda: self.svc.stores.for_location(location).open_reader(
+            location['url'], credentials=self.credentials)
+
+    def _copy_to_stores(self, record, open_source, targets, inspect, expected=None,
+                        mismatch=None):
+        """Copy the data ``open_source()`` reads into each target store, inspected
+        (``inspect``) and hashed: ``(values, [(store, location)], [failed store
+        ids])``."""
+        def put(store):
+            content = inspection.Inspection.for_image(
+                record, inspection.Rules.from_conf(self.conf)) if inspect else None
+            return self._copy_one(open_source, store, content)
+        return self._into_stores(targets, put, inspect, expected, mismatch)
+
+    def _into_stores(self, targets, put, inspect, expected=None, mismatch=None):
+        """``put(store)`` the data into each target store (``(StoredImage,
+        virtual size)``); a store whose data does not hash as ``expected`` says
+        so (``mismatch``) and fails the import."""
         done, failed, values = [], [], {}
         for store in targets:
             try:
-                stored, virtual_size = self._copy_one(record, source, store, inspect)
+                stored, virtual_size = put(store)
             except (ImportFailed, store_errors.StoreError) as exc:
                 reason = str(exc) if isinstance(exc, ImportFailed) else \
                     'the store %s failed' % store.store_id
@@ -385,13 +562,9 @@ class ImportJob:
                     expected.get('os_hash_algo') == self.conf.hashing_algorithm and \
                     stored.multihash != expected['os_hash_value']:
                 self._remove(store, stored.url)
-                raise ImportFailed('The data of image %s no longer has its hash.'
-                                   % self.image_id)
-            metadata = dict(stored.metadata)
-            if self.svc.stores.multi:
-                metadata['store'] = store.store_id
-            done.append((store, {'url': stored.url, 'metadata': metadata,
-                                 'status': 'active'}))
+                raise ImportFailed(mismatch or 'The data of image %s no longer has '
+                                   'its hash.' % self.image_id)
+            done.append((store, self._location(store, stored)))
             if not values:
                 values = {'size': stored.size, 'checksum': stored.checksum,
                           'os_hash_algo': self.conf.hashing_algorithm,
@@ -401,14 +574,9 @@ class ImportJob:
             raise ImportFailed('The image could not be imported into any store.')
         return values, done, failed
 
-    def _copy_one(self, record, source, store, inspect):
-        content = inspection.Inspection.for_image(
-            record, inspection.Rules.from_conf(self.conf)) if inspect else None
-        reader_store = self.svc.staging if isinstance(source, str) else \
-            self.svc.stores.for_location(source)
-        url = source if isinstance(source, str) else source['url']
+    def _copy_one(self, open_source, store, content):
         limit = self.conf.image_size_cap
-        with reader_store.open_reader(url, credentials=self.credentials) as reader, \
+        with open_source() as reader, \
                 store.open_writer(self.image_id, self.conf.hashing_algorithm,
                                   credentials=self.credentials) as writer:
             for chunk in reader:
@@ -533,6 +701,16 @@ class ImportJob:
                     self.image_id, message)
         task_events.emit(self.svc, 'task.failure', finished['task'])
 
+    def _discard_abandoned(self, stores):
+        """Remove what the dead worker was writing for the image (its temporary
+        files: web-download writes straight into the stores)."""
+        for store in stores:
+            try:
+                store.discard_abandoned(self.image_id, credentials=self.credentials)
+            except store_errors.StoreError as exc:
+                LOG.warning('task %s: could not remove what the import left in '
+                            'store %s: %s', self.task_id, store.store_id, exc)
+
     def _remove_written(self):
         for store, url in self.written:
             self._remove(store, url)
@@ -547,7 +725,7 @@ class ImportJob:
             LOG.error('task %s: could not remove %s: %s', self.task_id, url, exc)
 
     def _discard_own_staging(self):
-        if self.staged_url is not None:
-            self._remove(self.svc.staging, self.staged_url)
-            self.staged_url = None
+        for url in self.own_staging:
+            self._remove(self.svc.staging, url)
+        self.own_staging = []
 

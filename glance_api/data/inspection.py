@@ -119,6 +119,12 @@ class Rules:
         return cls(group.require_image_format_match, tuple(group.vmdk_allowed_types),
                    frozenset(group.gpt_safety_checks_nonfatal))
 
+    def as_json(self):
+        """The rules as JSON values, to record with a verdict: a verdict reached
+        under other rules is not reused (``glance_api.data.staging``)."""
+        return [self.require_format_match, list(self.vmdk_allowed_types),
+                sorted(self.gpt_nonfatal_checks)]
+
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:

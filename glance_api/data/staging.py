@@ -128,9 +128,50 @@ def _set_in_files(conf):
     return found
 
 
-def location(stored):
-    """The image location of data ``stored`` in the staging store."""
-    return {'url': stored.url, 'metadata': {'store': GROUP}, 'status': STAGED}
+def location(stored, facts=None):
+    """The image location of data ``stored`` in the staging store; ``facts``
+    (``stage_facts``) are kept in its metadata for the import."""
+    metadata = {'store': GROUP}
+    if facts is not None:
+        metadata[FACTS] = facts
+    return {'url': stored.url, 'metadata': metadata, 'status': STAGED}
+
+
+#: The staged location's metadata member holding what the stage found.
+FACTS = 'stage'
+
+
+def stage_facts(record, stored, verdict, rules, hashing_algorithm):
+    """What a stage verified of the bytes it wrote: their size and hashes, the
+    inspection's verdict, against which formats and rules, and the staged file's
+    identity (``StoredImage.identity``). Recorded in the staged location (never
+    shown to clients), so that the import need not read the bytes again."""
+    return {'size': stored.size, 'checksum': stored.checksum,
+            'os_hash_algo': hashing_algorithm, 'os_hash_value': stored.multihash,
+            'virtual_size': verdict.virtual_size,
+            'disk_format': record.get('disk_format'),
+            'container_format': record.get('container_format'),
+            'rules': rules.as_json(), 'identity': stored.identity}
+
+
+def verified_facts(record, staged, rules, hashing_algorithm):
+    """The stage's facts about the staged location ``staged`` of ``record``, if
+    the import may rely on them: recorded by a stage, for the image's formats as
+    they are now, under the same inspection ``rules`` and hashing algorithm (a
+    worker configured otherwise inspects and hashes again). None otherwise (data
+    staged before facts were recorded, or by another configuration)."""
+    facts = (staged.get('metadata') or {}).get(FACTS)
+    if not isinstance(facts, dict):
+        return None
+    if facts.get('os_hash_algo') != hashing_algorithm or \
+            facts.get('rules') != rules.as_json() or \
+            facts.get('disk_format') != record.get('disk_format') or \
+            facts.get('container_format') != record.get('container_format') or \
+            not all(facts.get(key) for key in ('checksum', 'os_hash_value',
+                                               'identity')) or \
+            not isinstance(facts.get('size'), int):
+        return None
+    return facts
 
 
 def staged_locations(record):

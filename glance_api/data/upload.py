@@ -112,7 +112,9 @@ def upload(record, store, expected_size, limit, stage=False):
         raise
 
     if stage:
-        return _publish_stage(image_id, store, stored, upload_id)
+        facts = staging.stage_facts(claimed, stored, content.verdict,
+                                    content.rules, conf.hashing_algorithm)
+        return _publish_stage(image_id, store, stored, upload_id, facts)
     location = {'url': stored.url, 'metadata': dict(stored.metadata)}
     if services().stores.multi:
         location['metadata']['store'] = store.store_id
@@ -142,10 +144,11 @@ def upload(record, store, expected_size, limit, stage=False):
     return location
 
 
-def _publish_stage(image_id, store, stored, upload_id):
-    """Record staged data as the image's staged location; the image stays
+def _publish_stage(image_id, store, stored, upload_id, facts):
+    """Record staged data as the image's staged location, with what the stage
+    verified of it (``facts``: the import reuses them); the image stays
     ``uploading`` and the stage's lease ends."""
-    location = staging.location(stored)
+    location = staging.location(stored, facts)
     try:
         # The size, as upstream shows it once staged; the project's staged usage
         # (image_stage_total) counts it.

@@ -16,6 +16,7 @@ import pytest
 from tests.fixtures import deployment as deployment_fixture
 from tests.fixtures import disk_images
 from tests.fixtures import web_files
+from tests.unit.stores.conftest import _Mounts
 
 
 BIN = os.path.dirname(sys.executable)
@@ -104,6 +105,105 @@ def test_stage_then_glance_direct_import(glance, tenant):
     assert task['expires_at']
 
 
+def stage(tenant, data, **attributes):
+    image = tenant.create_image(name='staged', **attributes)
+    staged = tenant.put('/v2/images/%s/stage' % image['id'], data=data,
+                        headers={'Content-Type': 'application/octet-stream'})
+    assert staged.status_code == 204, staged.text
+    return image
+
+
+def glance_direct(tenant, image_id):
+    response = tenant.post('/v2/images/%s/import' % image_id,
+                           json={'method': {'name': 'glance-direct'}})
+    assert response.status_code == 202, response.text
+    return wait_for(tenant, image_id)
+
+
+def test_glance_direct_links_the_staged_file_into_the_store(glance, tenant):
+    # Staging and the store share a file system: the file the stage wrote (and
+    # hashed and inspected) becomes the image's data without a byte copied.
+    image = stage(tenant, DATA)
+    staged_inode = os.stat(os.path.join(glance.workdir, 'staging',
+                                        image['id'])).st_ino
+    done = glance_direct(tenant, image['id'])
+    assert done['status'] == 'active'
+    assert os.stat(os.path.join(glance.datadir, image['id'])).st_ino == staged_inode
+    assert (done['size'], done['virtual_size']) == (len(DATA), len(DATA))
+    assert done['checksum'] == hashlib.md5(DATA).hexdigest()
+    assert done['os_hash_value'] == hashlib.sha512(DATA).hexdigest()
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
+    assert not [name for name in staging_files(glance) if image['id'] in name]
+
+
+def test_staged_data_changed_after_the_stage_is_not_imported(glance, tenant):
+    image = stage(tenant, DATA)
+    before = glance.stored_files()
+    with open(os.path.join(glance.workdir, 'staging', image['id']), 'r+b') as f:
+        f.seek(len(DATA) // 2)
+        f.write(b'changed')
+    done = glance_direct(tenant, image['id'])
+    assert done['status'] == 'queued'
+    [task] = image_tasks(tenant, image['id'])
+    assert task['status'] == 'failure'
+    assert 'changed after it was staged' in task['message']
+    assert glance.stored_files() == before
+    assert not [name for name in staging_files(glance) if image['id'] in name]
+
+
+def test_a_staged_file_only_touched_is_checked_again_and_imported(glance, tenant):
+    # Not the file the stage wrote as far as its times say: read, inspected and
+    # hashed again, and imported because it still hashes as staged.
+    image = stage(tenant, DATA)
+    path = os.path.join(glance.workdir, 'staging', image['id'])
+    staged_inode = os.stat(path).st_ino
+    os.utime(path, (1, 1))
+    done = glance_direct(tenant, image['id'])
+    assert done['status'] == 'active', image_tasks(tenant, image['id'])
+    assert os.stat(os.path.join(glance.datadir, image['id'])).st_ino != staged_inode
+    assert done['os_hash_value'] == hashlib.sha512(DATA).hexdigest()
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
+
+
+@pytest.fixture(scope='module')
+def staging_apart(tmp_path_factory):
+    """A deployment whose staging directory is on a file system of its own."""
+    workdir = tmp_path_factory.mktemp('staging-apart')
+    mounts = _Mounts(workdir)
+    staging = mounts.tmpfs('staging', '64m')
+    try:
+        with deployment_fixture.running(workdir, api_extra={'DEFAULT': {
+                'node_staging_uri': 'file://%s/' % staging}}) as deployment:
+            deployment.staging = str(staging)
+            yield deployment
+    finally:
+        mounts.unmount_all()
+
+
+def test_glance_direct_from_another_file_system_copies_once(staging_apart):
+    # No link across file systems: the bytes are streamed into the store, and
+    # must hash as they did when staged.
+    with staging_apart.client(deployment_fixture.new_project()) as tenant:
+        image = stage(tenant, DATA)
+        assert os.listdir(staging_apart.staging) == [image['id']]
+        done = glance_direct(tenant, image['id'])
+        assert done['status'] == 'active', image_tasks(tenant, image['id'])
+        assert done['os_hash_value'] == hashlib.sha512(DATA).hexdigest()
+        assert done['virtual_size'] == len(DATA)
+        assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
+        assert os.listdir(staging_apart.staging) == []
+
+        changed = stage(tenant, DATA)
+        before = staging_apart.stored_files()
+        with open(os.path.join(staging_apart.staging, changed['id']), 'r+b') as f:
+            f.write(b'changed')
+        assert glance_direct(tenant, changed['id'])['status'] == 'queued'
+        assert 'changed after it was staged' in \
+            image_tasks(tenant, changed['id'])[0]['message']
+        assert staging_apart.stored_files() == before
+        assert os.listdir(staging_apart.staging) == []
+
+
 def test_glance_direct_needs_staged_data(tenant):
     image = tenant.create_image(name='not-staged')
     response = tenant.post('/v2/images/%s/import' % image['id'],
@@ -166,6 +266,26 @@ def test_web_download_of_content_that_is_not_its_format_fails(glance, tenant, we
     assert 'refused' in task['message']
     assert glance.stored_files() == before
     assert image['id'] not in staging_files(glance)
+
+
+def test_web_download_over_the_size_cap_leaves_nothing(glance, tenant, web):
+    # Its declared length is over the cap: refused before a byte is written.
+    uri = web['allowed'].serve('/big.raw', disk_images.raw(8 * 1024 * 1024 + 1))
+    image = tenant.create_image(name='too-big-web')
+    before = glance.stored_files()
+    assert tenant.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'web-download', 'uri': uri}}).status_code == 202
+    done = wait_for(tenant, image['id'], statuses=('active', 'queued'))
+    deadline = time.monotonic() + 30
+    while image_tasks(tenant, image['id'])[0]['status'] != 'failure':
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    [task] = image_tasks(tenant, image['id'])
+    assert task['message'] == 'The data at the URL could not be read.'
+    assert tenant.image(image['id'])['status'] == 'queued'
+    assert done['status'] != 'active'
+    assert glance.stored_files() == before
+    assert not [name for name in staging_files(glance) if image['id'] in name]
 
 
 def test_a_second_import_while_one_runs_is_refused(tenant, web):
@@ -341,6 +461,26 @@ def test_a_stage_over_the_storage_quota_is_refused_and_leaves_nothing(
             assert staged.status_code == 413
             assert tenant.image(image['id'])['status'] == 'queued'
             assert small.stored_files() == []
+
+
+def test_an_import_over_the_storage_quota_at_its_end_leaves_nothing(
+        tmp_path_factory):
+    # Linked into the store, then refused by the quota when it would become
+    # active: the link is removed with the staged file.
+    with deployment_fixture.running(tmp_path_factory.mktemp('import-quota-end'),
+                                    api_extra={'DEFAULT': {
+                                        'user_storage_quota': str(
+                                            len(DATA) * 3 // 2)}}) as small:
+        with small.client(deployment_fixture.new_project()) as tenant:
+            image = stage(tenant, DATA)
+            other = tenant.create_image(name='uses-the-quota')
+            assert tenant.upload(other['id'], DATA).status_code == 204
+            done = glance_direct(tenant, image['id'])
+            assert done['status'] == 'queued'
+            [task] = image_tasks(tenant, image['id'])
+            assert "storage quota" in task['message']
+            assert small.stored_files() == [other['id']]
+            assert os.listdir(os.path.join(small.workdir, 'staging')) == []
 
 
 @pytest.mark.parametrize('make, disk_format, reason', [

@@ -52,7 +52,8 @@ def staging_files(glance):
     return os.listdir(os.path.join(glance.workdir, 'staging'))
 
 
-def test_a_qcow2_import_becomes_raw(glance, tenant, qemu_img):
+@pytest.mark.parametrize('method', ['glance-direct', 'web-download'])
+def test_a_qcow2_import_becomes_raw(glance, tenant, web, qemu_img, method):
     raw = disk_images.raw(2 * MiB)
     raw_path = os.path.join(qemu_img.directory, 'disk.raw')
     with open(raw_path, 'wb') as f:
@@ -62,11 +63,15 @@ def test_a_qcow2_import_becomes_raw(glance, tenant, qemu_img):
     with open(qcow2_path, 'rb') as f:
         qcow2 = f.read()
     image = tenant.create_image(name='converted', disk_format='qcow2')
-    staged = tenant.put('/v2/images/%s/stage' % image['id'], data=qcow2,
-                        headers={'Content-Type': 'application/octet-stream'})
-    assert staged.status_code == 204, staged.text
-    tenant.post('/v2/images/%s/import' % image['id'],
-                json={'method': {'name': 'glance-direct'}})
+    if method == 'glance-direct':
+        staged = tenant.put('/v2/images/%s/stage' % image['id'], data=qcow2,
+                            headers={'Content-Type': 'application/octet-stream'})
+        assert staged.status_code == 204, staged.text
+        body = {'method': {'name': 'glance-direct'}}
+    else:
+        body = {'method': {'name': 'web-download',
+                           'uri': web.serve('/%s.qcow2' % image['id'], qcow2)}}
+    tenant.post('/v2/images/%s/import' % image['id'], json=body)
     task = finished(tenant, image['id'])
     assert task['status'] == 'success', task
     done = tenant.image(image['id'])
@@ -74,6 +79,7 @@ def test_a_qcow2_import_becomes_raw(glance, tenant, qemu_img):
     assert done['disk_format'] == 'raw'
     assert done['size'] == done['virtual_size'] == len(raw)
     assert tenant.get('/v2/images/%s/file' % image['id']).content == raw
+    # Neither the staged (or downloaded) qcow2 nor the converted file is left.
     assert not [name for name in staging_files(glance) if image['id'] in name]
 
 

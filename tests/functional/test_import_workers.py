@@ -123,6 +123,24 @@ def test_an_import_beyond_the_runner_is_refused_with_nothing_written(
     wait_until(lambda: tenant.image(second['id'])['status'] == 'active', 30)
 
 
+def test_a_web_download_streams_into_the_store_and_stages_nothing(
+        glance, tenant, held_server):
+    _Held.release.clear()
+    image = tenant.create_image(name='streamed')
+    staging = os.path.join(glance.workdir, 'staging')
+    assert web_download(tenant, image['id'], held_server).status_code == 202
+    # Half-way: the first bytes are in the store's temporary file, none staged.
+    wait_until(lambda: any(name.startswith('.%s.' % image['id'])
+                           for name in os.listdir(glance.datadir)), 10,
+               message="the store's temporary file")
+    assert not [name for name in os.listdir(staging) if image['id'] in name]
+    _Held.release.set()
+    wait_until(lambda: tenant.image(image['id'])['status'] == 'active', 30)
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
+    assert [name for name in os.listdir(glance.datadir) if image['id'] in name] == \
+        [image['id']]
+
+
 def test_an_import_whose_worker_died_is_taken_over(glance, tenant, held_server):
     _Held.release.clear()
     image = tenant.create_image(name='taken-over')
@@ -138,6 +156,9 @@ def test_an_import_whose_worker_died_is_taken_over(glance, tenant, held_server):
     # A read of the image on any worker takes the import over and runs it again.
     wait_until(lambda: tenant.image(image['id'])['status'] == 'active', 30)
     assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
+    # The dead worker's partial file is gone with it.
+    assert [name for name in os.listdir(glance.datadir) if image['id'] in name] == \
+        [image['id']]
     task = task_of(tenant, image['id'])
     assert task['status'] == 'success'
     admin = glance.client()

@@ -1,7 +1,8 @@
-"""Import between a file store and a real Swift store: glance-direct into a chosen
-store, copy-image of an active image to another store (over the API and with
+"""Import between a file store and a real Swift store: glance-direct and
+web-download into a chosen store or both at once, copy-image of an active image to another store (over the API and with
 ``openstack image import``), and the bookkeeping properties upstream shows."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 from tests.fixtures import deployment
 from tests.fixtures import disk_images
+from tests.fixtures import web_files
 from tests.integration.swift_helpers import (
     MiB, objects_of, swift_store_options, wait_until)
 
@@ -22,7 +24,13 @@ DATA = disk_images.raw(5 * MiB + 3)
 
 
 @pytest.fixture(scope='module')
-def multi(swift_service, tmp_path_factory):
+def web():
+    with web_files.running() as server:
+        yield server
+
+
+@pytest.fixture(scope='module')
+def multi(swift_service, tmp_path_factory, web):
     workdir = tmp_path_factory.mktemp('import-multistore')
     container = 'import-%s' % uuid.uuid4().hex[:8]
     objects = swift_store_options(swift_service, workdir, container, 4 * MiB)
@@ -31,6 +39,8 @@ def multi(swift_service, tmp_path_factory):
         'glance_store': {'default_backend': 'local'},
         'local': {'filesystem_store_datadir': str(workdir / 'images')},
         'objects': objects,
+        'import_filtering_opts': {'allowed_ports': web.port,
+                                  'allowed_hosts': '127.0.0.1'},
     }
     with deployment.running(workdir, api_extra=api_extra) as glance:
         yield glance, swift_service.connection(), container
@@ -68,6 +78,49 @@ def test_glance_direct_into_the_swift_store(multi, admin):
     assert shown['os_glance_failed_import'] == ''
     assert in_swift(multi, image['id']) and not in_local(multi, image['id'])
     assert admin.get('/v2/images/%s/file' % image['id']).content == DATA
+
+
+def staging_files(multi):
+    return os.listdir(os.path.join(multi[0].workdir, 'staging'))
+
+
+def assert_in_both_stores(multi, admin, image_id):
+    wait_until(lambda: admin.image(image_id)['status'] in ('active', 'queued'), 60)
+    shown = admin.image(image_id)
+    assert shown['status'] == 'active', admin.get(
+        '/v2/images/%s/tasks' % image_id).json()
+    assert stores_of(admin, image_id) == ['local', 'objects']
+    assert shown['os_hash_value'] == hashlib.sha512(DATA).hexdigest()
+    assert shown['checksum'] == hashlib.md5(DATA).hexdigest()
+    assert in_swift(multi, image_id) and in_local(multi, image_id)
+    for store in ('objects', 'local'):
+        got = admin.get('/v2/images/%s/file' % image_id, params={'prefer': store})
+        assert got.content == DATA
+    assert not [name for name in staging_files(multi) if image_id in name]
+
+
+def test_web_download_into_both_stores_in_one_pass(multi, admin, web):
+    image = admin.create_image(name='web-into-both')
+    response = admin.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'web-download',
+                   'uri': web.serve('/%s' % image['id'], DATA)},
+        'stores': ['local', 'objects']})
+    assert response.status_code == 202, response.text
+    assert_in_both_stores(multi, admin, image['id'])
+
+
+def test_glance_direct_into_both_stores_links_into_the_file_store(multi, admin):
+    image = admin.create_image(name='staged-into-both')
+    admin.put('/v2/images/%s/stage' % image['id'], data=DATA,
+              headers={'Content-Type': 'application/octet-stream'})
+    staged_inode = os.stat(os.path.join(multi[0].workdir, 'staging',
+                                        image['id'])).st_ino
+    response = admin.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'glance-direct'}, 'stores': ['local', 'objects']})
+    assert response.status_code == 202, response.text
+    assert_in_both_stores(multi, admin, image['id'])
+    assert os.stat(os.path.join(multi[0].datadir, image['id'])).st_ino == \
+        staged_inode
 
 
 def test_copy_image_from_the_file_store_to_swift(multi, admin):

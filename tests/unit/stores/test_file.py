@@ -9,6 +9,7 @@ import mmap
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -305,3 +306,85 @@ def test_a_refused_direct_write_falls_back_to_the_page_cache(file_harness, monke
     stored = write_image(file_harness.make_store(filesystem_store_direct_io=True), data)
     assert refused == [4 * MiB]
     assert _stored_bytes(stored) == data
+
+
+# -- taking a staged file in without copying it (glance-direct import)
+
+def _two_stores(tmp_path, **options):
+    staging = build_store('file', {'filesystem_store_datadir': str(tmp_path / 'staging')})
+    store = build_store('file', dict(options, filesystem_store_datadir=str(
+        tmp_path / 'images')))
+    return staging, store
+
+
+def test_a_committed_file_has_the_identity_it_is_pinned_with(tmp_path):
+    staging, _ = _two_stores(tmp_path)
+    stored = write_image(staging, b'staged bytes')
+    with staging.pin(stored.url) as pinned:
+        assert pinned.identity == stored.identity
+        assert pinned.size == len(b'staged bytes')
+        with pinned.reader() as reader:
+            assert b''.join(reader) == b'staged bytes'
+
+
+def test_a_write_or_a_new_file_changes_the_identity(tmp_path):
+    staging, _ = _two_stores(tmp_path)
+    stored = write_image(staging, b'staged bytes')
+    path = stored.url[len('file://'):]
+    # File times tick with the kernel's coarse clock (a few ms): a write in the
+    # same tick as the commit keeps its mtime.
+    time.sleep(0.05)
+    with open(path, 'r+b') as f:
+        f.write(b'S')
+    with staging.pin(stored.url) as pinned:
+        assert pinned.identity != stored.identity
+    os.unlink(path)
+    with open(path, 'wb') as f:
+        f.write(b'staged bytes')
+    with staging.pin(stored.url) as pinned:
+        assert pinned.identity != stored.identity
+
+
+def test_link_in_makes_the_pinned_file_the_image_data(tmp_path):
+    staging, store = _two_stores(tmp_path, filesystem_store_file_perm=0o640)
+    stored = write_image(staging, b'staged bytes')
+    image_id = str(uuid.uuid4())
+    with staging.pin(stored.url) as pinned:
+        # The name is replaced after the pin: the pinned file is linked in.
+        path = stored.url[len('file://'):]
+        os.rename(path, path + '.old')
+        with open(path, 'wb') as f:
+            f.write(b'other bytes')
+        url = store.link_in(pinned, image_id)
+    assert url == 'file://' + str(tmp_path / 'images' / image_id)
+    assert os.stat(url[len('file://'):]).st_ino == os.stat(path + '.old').st_ino
+    assert os.stat(url[len('file://'):]).st_mode & 0o777 == 0o640
+    with store.open_reader(url) as reader:
+        assert b''.join(reader) == b'staged bytes'
+
+
+def test_link_in_never_replaces_existing_data(tmp_path):
+    staging, store = _two_stores(tmp_path)
+    existing = write_image(store, b'active data')
+    image_id = os.path.basename(existing.url)
+    stored = write_image(staging, b'staged bytes')
+    with staging.pin(stored.url) as pinned, pytest.raises(errors.StoreError):
+        store.link_in(pinned, image_id)
+    with store.open_reader(existing.url) as reader:
+        assert b''.join(reader) == b'active data'
+
+
+def test_link_in_across_file_systems_says_to_copy(tmp_path, mounts):
+    staging = build_store('file', {'filesystem_store_datadir': str(tmp_path / 's')})
+    other = build_store('file', {'filesystem_store_datadir': str(
+        mounts.tmpfs('images', '1m'))})
+    stored = write_image(staging, b'staged bytes')
+    with staging.pin(stored.url) as pinned:
+        assert other.link_in(pinned, str(uuid.uuid4())) is None
+    assert os.listdir(other.datadir) == []
+
+
+def test_a_missing_file_cannot_be_pinned(tmp_path):
+    staging, _ = _two_stores(tmp_path)
+    with pytest.raises(errors.NotFound):
+        staging.pin('file://%s/%s' % (staging.datadir, uuid.uuid4()))

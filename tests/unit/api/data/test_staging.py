@@ -1,4 +1,5 @@
-"""The staging store's configuration."""
+"""The staging store's configuration, and when an import may rely on what the
+stage verified."""
 
 import os
 import stat
@@ -7,7 +8,8 @@ import pytest
 from oslo_config import cfg
 
 import stores
-from glance_api.data import staging
+from glance_api.data import inspection, staging
+from stores.base import StoredImage
 from tests.fixtures import skips
 
 
@@ -69,3 +71,47 @@ def test_an_existing_staging_directory_of_this_user_is_used_as_it_is(tmp_path):
     conf = staging_conf(tmp_path, node_staging_uri='file://%s' % mine)
     assert staging.from_conf(conf).datadir == str(mine)
     assert stat.S_IMODE(os.stat(mine).st_mode) == 0o750
+
+
+RULES = inspection.Rules()
+RECORD = {'id': 'i', 'disk_format': 'raw', 'container_format': 'bare'}
+
+
+def staged_location(**changes):
+    stored = StoredImage(url='file:///staging/i', size=5, checksum='md5',
+                         multihash='sha512', identity='1-5-2-3')
+    facts = staging.stage_facts(RECORD, stored, inspection.Verdict('raw', 5), RULES,
+                                'sha512')
+    facts.update(changes)
+    return staging.location(stored, facts)
+
+
+def test_the_stage_facts_are_kept_in_the_staged_location():
+    location = staged_location()
+    assert location['status'] == 'staged'
+    assert staging.verified_facts(RECORD, location, RULES, 'sha512') == {
+        'size': 5, 'checksum': 'md5', 'os_hash_algo': 'sha512',
+        'os_hash_value': 'sha512', 'virtual_size': 5, 'disk_format': 'raw',
+        'container_format': 'bare', 'rules': RULES.as_json(),
+        'identity': '1-5-2-3'}
+
+
+@pytest.mark.parametrize('record, location, rules, algorithm', [
+    pytest.param(RECORD, {'url': 'file:///staging/i', 'metadata': {
+        'store': 'os_glance_staging_store'}, 'status': 'staged'}, RULES, 'sha512',
+        id='staged before facts were recorded'),
+    pytest.param(dict(RECORD, disk_format='qcow2'), staged_location(), RULES,
+                 'sha512', id='another disk_format'),
+    pytest.param(dict(RECORD, container_format='ovf'), staged_location(), RULES,
+                 'sha512', id='another container_format'),
+    pytest.param(RECORD, staged_location(), inspection.Rules(
+        vmdk_allowed_types=('streamOptimized',)), 'sha512', id='other rules'),
+    pytest.param(RECORD, staged_location(), RULES, 'sha256',
+                 id='another hashing algorithm'),
+    pytest.param(RECORD, staged_location(identity=None), RULES, 'sha512',
+                 id='a store that cannot tell a rewrite'),
+    pytest.param(RECORD, staged_location(size='5'), RULES, 'sha512',
+                 id='a size that is no number'),
+])
+def test_the_stage_facts_are_not_relied_on(record, location, rules, algorithm):
+    assert staging.verified_facts(record, location, rules, algorithm) is None
