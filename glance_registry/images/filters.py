@@ -296,7 +296,8 @@ def after_marker(sort, marker, bind=unbound):
     """
     clauses = []
     for i, (key, direction) in enumerate(sort):
-        terms = [_sort_expression(k) == bind(sort_value(marker, k)) for k, _ in sort[:i]]
+        terms = [_sort_expression(k) == bind(sort_value(marker, k))
+                 for k, _ in sort[:i]]
         compare = operator.gt if direction == 'asc' else operator.lt
         terms.append(compare(_sort_expression(key), bind(sort_value(marker, key))))
         clauses.append(_and(terms))
