@@ -3,7 +3,9 @@ sort, keyset.
 
 ``list_condition``, ``order_by`` and ``after_marker`` turn a ``ListQuery`` into peewee
 expressions; ``visible_to`` is the row-level visibility every operation applies, and
-``visible_sql`` the same as SQL text for the hot read paths.
+``visible_sql`` the same as SQL text for the hot read paths. Every value they compare
+passes through ``bind`` (``statements.Binder``), so that a list's SQL text is built
+once per shape (``glance_registry.images.statements``); without it, the value as is.
 
 Semantics mirror upstream's ``glance/db/sqlalchemy/api.py``
 (``_make_conditions_from_filters``, ``_select_images_query``).
@@ -14,6 +16,7 @@ import operator
 
 import peewee
 
+from glance_registry.images.statements import unbound
 from glance_registry.models import Image
 from glance_registry.models import ImageMember
 from glance_registry.models import ImageProperty
@@ -37,28 +40,30 @@ def _or(conditions):
     return functools.reduce(operator.or_, conditions)
 
 
-def _member_of(project, member_status=None):
+def _member_of(project, member_status=None, bind=unbound):
     """The image is shared with ``project`` (in ``member_status``, unless None)."""
     members = (ImageMember.select(peewee.SQL('1'))
-               .where((ImageMember.image == Image.id) & (ImageMember.member == project)))
+               .where((ImageMember.image == Image.id)
+                      & (ImageMember.member == bind(project))))
     if member_status is not None:
-        members = members.where(ImageMember.status == member_status)
+        members = members.where(ImageMember.status == bind(member_status))
     return peewee.fn.EXISTS(members)
 
 
-def visible_to(identity):
+def visible_to(identity, bind=unbound):
     """The rows ``identity`` may see at all (get, update, delete, marker).
 
     Admins see every image; others their own, public and community images, and
     shared images their project is a member of (any member status).
     """
-    condition = Image.deleted == False  # noqa: E712 (SQL, not Python)
+    condition = Image.deleted == bind(False)
     if identity.is_admin:
         return condition
-    visible = [Image.visibility.in_(('public', 'community'))]
+    visible = [Image.visibility.in_([bind('public'), bind('community')])]
     if identity.project_id:
-        visible.append(Image.owner == identity.project_id)
-        visible.append((Image.visibility == 'shared') & _member_of(identity.project_id))
+        visible.append(Image.owner == bind(identity.project_id))
+        visible.append((Image.visibility == bind('shared'))
+                       & _member_of(identity.project_id, bind=bind))
     return condition & _or(visible)
 
 
@@ -84,7 +89,7 @@ def visible_sql(identity, param, quote):
     return '%s AND (%s)' % (sql, ' OR '.join(visible)), params
 
 
-def _listed_for(identity, visibility, member_status, dialect=None):
+def _listed_for(identity, visibility, member_status, dialect=None, bind=unbound):
     """Which visible images a list shows, following upstream's rules.
 
     Without ``visibility``: public, own, and shared-with-me in ``member_status``;
@@ -100,21 +105,21 @@ def _listed_for(identity, visibility, member_status, dialect=None):
         # a unary + keeps SQLite from using these two indexes here.
         visibility_column = _unindexed(visibility_column)
         owner_column = _unindexed(owner_column)
-    conditions = [Image.deleted == False]  # noqa: E712
+    conditions = [Image.deleted == bind(False)]
     if visibility is None:
-        conditions.append(visibility_column != 'community'
+        conditions.append(visibility_column != bind('community')
                           if not identity.project_id else
-                          (visibility_column != 'community')
-                          | (owner_column == identity.project_id))
+                          (visibility_column != bind('community'))
+                          | (owner_column == bind(identity.project_id)))
     elif visibility != 'all':
-        conditions.append(Image.visibility == visibility)
+        conditions.append(Image.visibility == bind(visibility))
     if identity.is_admin:
         return _and(conditions)
-    listed = [visibility_column.in_(('public', 'community'))]
+    listed = [visibility_column.in_([bind('public'), bind('community')])]
     if identity.project_id:
-        listed.append(owner_column == identity.project_id)
-        listed.append((visibility_column == 'shared')
-                      & _member_of(identity.project_id, status))
+        listed.append(owner_column == bind(identity.project_id))
+        listed.append((visibility_column == bind('shared'))
+                      & _member_of(identity.project_id, status, bind))
     conditions.append(_or(listed))
     return _and(conditions)
 
@@ -130,40 +135,44 @@ def _unindexed(field):
 DRIVE_LIMIT = 1000
 
 
-def narrowing_filters(query, dialect=None):
+def narrowing_filters(query, dialect=None, bind=unbound):
     """For each filter of ``query`` that an index finds from its own side (tags,
     custom properties, size and updated_at ranges): a select of the ids of the
     images it matches, deleted and invisible ones included (an upper bound)."""
-    selects = [ImageTag.select(ImageTag.image).where(ImageTag.value == tag)
+    selects = [ImageTag.select(ImageTag.image).where(ImageTag.value == bind(tag))
                for tag in query.tags]
     selects += [ImageProperty.select(ImageProperty.image).where(
-        _property_matches(name, value, dialect)) for name, value in query.properties]
+        _property_matches(name, value, dialect, bind))
+        for name, value in query.properties]
     if query.size_min is not None or query.size_max is not None:
-        sizes = [Image.size >= query.size_min if query.size_min is not None else None,
-                 Image.size <= query.size_max if query.size_max is not None else None]
+        sizes = [Image.size >= bind(query.size_min)
+                 if query.size_min is not None else None,
+                 Image.size <= bind(query.size_max)
+                 if query.size_max is not None else None]
         selects.append(Image.select(Image.id).where(
             _and([term for term in sizes if term is not None])))
-    selects += [Image.select(Image.id).where(_compare(Image.updated_at, op, when))
+    selects += [Image.select(Image.id).where(_compare(Image.updated_at, op, bind(when)))
                 for column, op, when in query.times
                 if column == 'updated_at' and op != 'neq']
     return selects
 
 
-def _property_matches(name, value, dialect):
+def _property_matches(name, value, dialect, bind=unbound):
     if dialect == 'mysql':
         # MariaDB's index holds a prefix of the column itself.
-        return (ImageProperty.name == name) & (ImageProperty.value == value)
-    condition = ((ImageProperty.name == name)
-                 & (_value_prefix(ImageProperty.value) == value[:PROPERTY_VALUE_PREFIX]))
+        return (ImageProperty.name == bind(name)) & (ImageProperty.value == bind(value))
+    condition = ((ImageProperty.name == bind(name))
+                 & (_value_prefix(ImageProperty.value)
+                    == bind(value[:PROPERTY_VALUE_PREFIX])))
     if len(value) < PROPERTY_VALUE_PREFIX:
         # The prefix is then the whole value. Comparing the value too would make
         # PostgreSQL count the same selectivity twice and expect a common value
         # to be rare (so sort all its matches rather than walk the page order).
         return condition
-    return condition & (ImageProperty.value == value)
+    return condition & (ImageProperty.value == bind(value))
 
 
-def list_condition(query, identity, dialect=None, driven_by=None):
+def list_condition(query, identity, dialect=None, driven_by=None, bind=unbound):
     """The WHERE clause of a list: visibility and every filter of ``query``, for
     the database ``dialect`` (see ``_listed_for``).
 
@@ -178,15 +187,15 @@ def list_condition(query, identity, dialect=None, driven_by=None):
         # here) would prefer it to a selective index such as the name's.
         os_hidden = _unindexed(os_hidden)
     conditions = [_listed_for(identity, query.visibility, query.member_status,
-                              dialect),
-                  os_hidden == query.os_hidden]
+                              dialect, bind),
+                  os_hidden == bind(query.os_hidden)]
     if query.protected is not None:
         conditions.append((Image.protected if query.protected or dialect != 'sqlite'
-                           else _unindexed(Image.protected)) == query.protected)
+                           else _unindexed(Image.protected)) == bind(query.protected))
     if query.size_min is not None:
-        conditions.append(Image.size >= query.size_min)
+        conditions.append(Image.size >= bind(query.size_min))
     if query.size_max is not None:
-        conditions.append(Image.size <= query.size_max)
+        conditions.append(Image.size <= bind(query.size_max))
     # Driven by a filter's few matches, SQLite must not prefer another index that
     # also gives the page order (it would walk, say, every queued image).
     drive_only = driven_by is not None and dialect == 'sqlite'
@@ -198,24 +207,26 @@ def list_condition(query, identity, dialect=None, driven_by=None):
             # takes the status index and sorts every match (5,000 images: 1.6 ms,
             # against 0.02 ms walking the sort's index and filtering).
             field = _unindexed(field)
-        conditions.append(field == values[0] if len(values) == 1 else field.in_(values))
+        conditions.append(field == bind(values[0]) if len(values) == 1
+                          else field.in_([bind(value) for value in values]))
     for column, op, when in query.times:
-        conditions.append(_compare(getattr(Image, column), op, when))
+        conditions.append(_compare(getattr(Image, column), op, bind(when)))
     for tag in query.tags:
         conditions.append(_tested_per_image(
             ImageTag.select(peewee.SQL('1'))
-            .where((ImageTag.image == Image.id) & (ImageTag.value == tag)), dialect))
+            .where((ImageTag.image == Image.id) & (ImageTag.value == bind(tag))),
+            dialect, bind))
     for name, value in query.properties:
         conditions.append(_tested_per_image(
             ImageProperty.select(peewee.SQL('1'))
             .where((ImageProperty.image == Image.id)
-                   & _property_matches(name, value, dialect)), dialect))
+                   & _property_matches(name, value, dialect, bind)), dialect, bind))
     if driven_by is not None:
         conditions.append(Image.id.in_(driven_by))
     return _and(conditions)
 
 
-def _tested_per_image(select, dialect):
+def _tested_per_image(select, dialect, bind=unbound):
     """EXISTS ``select``, tested on each image the list walks."""
     exists = peewee.fn.EXISTS(select)
     if dialect == 'mysql':
@@ -224,7 +235,7 @@ def _tested_per_image(select, dialect):
         # tag on 5% of the images). A filter that matches few drives the list
         # (``driven_by``); this one matches many, so walking the page order wins,
         # and a compared EXISTS stays a dependent subquery.
-        return exists == 1
+        return exists == bind(1)
     return exists
 
 
@@ -251,8 +262,9 @@ def _sort_expression(key):
 
 
 def sort_value(image, key):
-    """The value ``image`` sorts by for ``key``, as the database compares it."""
-    value = getattr(image, key)
+    """The value ``image`` (a mapping of its sort keys to its values) sorts by for
+    ``key``, as the database compares it."""
+    value = image[key]
     if value is None:
         return _NULL_SORT_VALUES.get(key)
     return value
@@ -275,16 +287,18 @@ def order_by(sort, dialect=None):
     return terms
 
 
-def after_marker(sort, marker):
+def after_marker(sort, marker, bind=unbound):
     """Rows that come after the ``marker`` image in ``sort`` order (keyset).
 
     For keys k1..kn: (k1 > m1) OR (k1 = m1 AND k2 > m2) OR ..., with ``<`` for the
-    descending keys. ``sort`` ends with ``id``, so no two rows tie.
+    descending keys. ``sort`` ends with ``id``, so no two rows tie. ``marker`` maps
+    the sort keys to the marker image's values.
     """
     clauses = []
     for i, (key, direction) in enumerate(sort):
-        terms = [_sort_expression(k) == sort_value(marker, k) for k, _ in sort[:i]]
+        terms = [_sort_expression(k) == bind(sort_value(marker, k))
+                 for k, _ in sort[:i]]
         compare = operator.gt if direction == 'asc' else operator.lt
-        terms.append(compare(_sort_expression(key), sort_value(marker, key)))
+        terms.append(compare(_sort_expression(key), bind(sort_value(marker, key))))
         clauses.append(_and(terms))
     return _or(clauses)

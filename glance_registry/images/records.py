@@ -23,6 +23,7 @@ from glance_registry.client import errors
 from glance_registry.client import vocabulary
 from glance_registry.client.identity import Identity
 from glance_registry.images import filters
+from glance_registry.images import statements
 from glance_registry.models import Image
 from glance_registry.models import ImageLocation
 from glance_registry.models import ImageMember
@@ -51,57 +52,111 @@ def list_images(db, identity, query):
     matches of each tag, property, size or updated_at filter when there are any
     (``narrowest_filter``), the page of images (one row more than asked, to know
     whether another page follows), then one for the properties, tags, locations
-    and the caller's memberships of the whole page.
+    and the caller's memberships of the whole page. Their SQL text is built once
+    per shape (``glance_registry.images.statements``).
     """
     with db_module.read_transaction(db):
-        marker_condition = None
+        marker = None
         if query.marker is not None:
-            marker = (Image.select()
-                      .where((Image.id == query.marker) & filters.visible_to(identity))
-                      .first(db))
-            if marker is None:
-                raise errors.BadRequest("Invalid marker '%s': no such image"
-                                        % query.marker, reason='invalid_marker',
-                                        marker=query.marker)
-            marker_condition = filters.after_marker(query.sort, marker)
+            marker = _marker(db, identity, query)
         if query.limit == 0:
             return [], None
         driven_by = narrowest_filter(db, query)
         if driven_by is MATCHES_NOTHING:
             return [], None
-        condition = filters.list_condition(query, identity, db_module.dialect(db),
-                                           driven_by)
-        if marker_condition is not None:
-            condition &= marker_condition
-        rows = list(Image.select(*[getattr(Image, name) for name in IMAGE_COLUMNS])
-                    .where(condition)
-                    .order_by(*filters.order_by(query.sort, db_module.dialect(db)))
-                    .limit(query.limit + 1).tuples().execute(db))
+        sql, params = page_statement(db, identity, query, driven_by, marker)
+        rows = db.execute_sql(sql, params).fetchall()
         page = rows[:query.limit]
         next_marker = page[-1][0] if len(rows) > query.limit else None
         return _records(db, page, identity), next_marker
+
+
+def _marker(db, identity, query):
+    """The marker image's sort values (``{key: value}``); ``BadRequest`` if it is
+    absent or not visible."""
+    fields = [getattr(Image, key) for key, _ in query.sort]
+
+    def build(bind):
+        return [Image.select(*fields)
+                .where((Image.id == bind(query.marker))
+                       & filters.visible_to(identity, bind))
+                .limit(bind(1))]
+    (sql, params), = statements.statements(
+        db, ('marker', _caller_shape(identity), query.sort), build)
+    row = db.execute_sql(sql, params).fetchone()
+    if row is None:
+        raise errors.BadRequest("Invalid marker '%s': no such image"
+                                % query.marker, reason='invalid_marker',
+                                marker=query.marker)
+    # As peewee reads a model's fields (SQLite's timestamps are text).
+    return {field.name: field.python_value(value) for field, value in zip(fields, row)}
+
+
+def page_statement(db, identity, query, driven_by=None, marker=None):
+    """``(sql, params)`` of the page query of ``list_images``: ``query.limit + 1``
+    rows of ``IMAGE_COLUMNS``, after ``marker`` (the marker image's sort values) if
+    given, driven by the ``driven_by``-th of ``filters.narrowing_filters`` if given."""
+    dialect = db_module.dialect(db)
+
+    def build(bind):
+        driving = None
+        if driven_by is not None:
+            driving = filters.narrowing_filters(query, dialect, bind)[driven_by]
+        condition = filters.list_condition(query, identity, dialect, driving, bind)
+        if marker is not None:
+            condition &= filters.after_marker(query.sort, marker, bind)
+        return [Image.select(*_IMAGE_FIELDS).where(condition)
+                .order_by(*filters.order_by(query.sort, dialect))
+                .limit(bind(query.limit + 1))]
+    shape = ('page', _caller_shape(identity), _list_shape(query), driven_by,
+             marker is not None)
+    return statements.statements(db, shape, build)[0]
 
 
 MATCHES_NOTHING = object()
 
 
 def narrowest_filter(db, query):
-    """The narrowing filter (``filters.narrowing_filters``) that matches fewest
-    images if it matches fewer than ``filters.DRIVE_LIMIT``, else None;
-    ``MATCHES_NOTHING`` if one matches no image at all. One query, which reads
-    at most ``DRIVE_LIMIT`` index entries per filter."""
-    selects = filters.narrowing_filters(query, db_module.dialect(db))
-    if not selects:
+    """Which narrowing filter (its position in ``filters.narrowing_filters``)
+    matches fewest images if it matches fewer than ``filters.DRIVE_LIMIT``, else
+    None; ``MATCHES_NOTHING`` if one matches no image at all. One query, which
+    reads at most ``DRIVE_LIMIT`` index entries per filter."""
+    dialect = db_module.dialect(db)
+
+    def build(bind):
+        return [select.limit(bind(filters.DRIVE_LIMIT))
+                for select in filters.narrowing_filters(query, dialect, bind)]
+    probes = statements.statements(db, ('probes', _list_shape(query)), build)
+    if not probes:
         return None
-    probes = [select.limit(filters.DRIVE_LIMIT).bind(db).sql() for select in selects]
     counts = db.execute_sql(
         'SELECT %s' % ', '.join('(SELECT COUNT(*) FROM (%s) n%d)' % (sql, position)
                                 for position, (sql, _) in enumerate(probes)),
         [param for _, params in probes for param in params]).fetchone()
-    fewest = min(range(len(selects)), key=lambda position: counts[position])
+    fewest = min(range(len(probes)), key=lambda position: counts[position])
     if counts[fewest] == 0:
         return MATCHES_NOTHING
-    return selects[fewest] if counts[fewest] < filters.DRIVE_LIMIT else None
+    return fewest if counts[fewest] < filters.DRIVE_LIMIT else None
+
+
+def _caller_shape(identity):
+    """What of the caller a list's SQL text depends on."""
+    return bool(identity.is_admin), bool(identity.project_id)
+
+
+def _list_shape(query):
+    """What of a ``ListQuery`` its SQL text depends on: everything but the values
+    compared (which are bound)."""
+    return (query.sort, query.visibility, query.member_status, query.os_hidden,
+            query.protected, query.size_min is None, query.size_max is None,
+            tuple((column, len(values)) for column, values in query.matches),
+            tuple((column, op) for column, op, _ in query.times),
+            len(query.tags),
+            tuple(len(value) < filters.PROPERTY_VALUE_PREFIX
+                  for _, value in query.properties))
+
+
+_IMAGE_FIELDS = tuple(getattr(Image, name) for name in IMAGE_COLUMNS)
 
 
 def not_found(image_id):

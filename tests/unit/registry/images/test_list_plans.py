@@ -12,10 +12,8 @@ import pytest
 from bench import bulk_seed
 from glance_registry import db as db_module
 from glance_registry import migrations
-from glance_registry import models
 from glance_registry.client import identity as identity_module
 from glance_registry.client import list_params
-from glance_registry.images import filters
 from glance_registry.images import records
 from tests.unit.registry.conftest import BACKEND_PARAMS
 
@@ -104,10 +102,7 @@ def page_plan(db, caller, query):
     kind = db_module.dialect(db)
     driven_by = records.narrowest_filter(db, query)
     assert driven_by is not records.MATCHES_NOTHING
-    select = (models.Image.select(models.Image.id)
-              .where(filters.list_condition(query, caller, kind, driven_by))
-              .order_by(*filters.order_by(query.sort, kind)).limit(26))
-    sql, params = select.bind(db).sql()
+    sql, params = records.page_statement(db, caller, query, driven_by)
     rows = db.execute_sql('EXPLAIN ' + ('QUERY PLAN ' if kind == 'sqlite' else '')
                           + sql, params).fetchall()
     if kind == 'sqlite':
