@@ -188,6 +188,26 @@ def other_locations(record):
             for loc in record.get('locations') or [] if loc.get('status') != STAGED]
 
 
+def discard_leftover(staging, record):
+    """Remove a staged file of ``record`` that no staged location records, before a
+    stage writes the image's: what a worker left when it died between committing
+    a stage and recording it, or between an import's end and its removal of the
+    staged data. The staging directory is the service's own and names files after
+    image ids, so such a file is no one's (it made every stage of the image fail)."""
+    if staged_locations(record):
+        return
+    try:
+        staging.delete(staging.location(record['id']))
+    except store_errors.NotFound:
+        return
+    except store_errors.StoreError as exc:
+        LOG.error('image %s: staged data that no location records could not be '
+                  'removed: %s', record['id'], exc)
+        return
+    LOG.warning('image %s: removed staged data that no location recorded (left by '
+                'a worker that stopped)', record['id'])
+
+
 def discard(staging, record):
     """Remove the staged data of ``record`` from the staging store (best effort)."""
     for loc in staged_locations(record):
