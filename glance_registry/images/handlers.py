@@ -91,7 +91,7 @@ def transition_status(app, request, caller, image_id):
     values = validation.data_values(body)
     new_locations = body.get('locations')
     admission = app.guard.admission(image_id, validation.locations(new_locations)
-                                    if new_locations is not None else [])
+                                    if new_locations is not None else [], caller)
     quota = validation.quota(body, validation.TRANSITION_QUOTA)
     lease = validation.lease_seconds(body['lease']) if 'lease' in body else None
 
@@ -169,7 +169,7 @@ def add_location(app, request, caller, image_id):
             raise errors.BadRequest.invalid_value(
                 "Only a '%s' location is leased" % vocabulary.PENDING_LOCATION, 'lease')
         lease = validation.lease(lease, 'lease')
-    admission = app.guard.admission(image_id, [location])
+    admission = app.guard.admission(image_id, [location], caller)
 
     def judge(image):
         app.guard.require(caller, 'add_image_location', image)
@@ -213,7 +213,7 @@ def replace_locations(app, request, caller, image_id):
                               min_length=1)
     transition, values = _transition_values(body, image_id)
     update = validation.update(body['update'], 'update') if 'update' in body else None
-    admission = app.guard.admission(image_id, new_locations)
+    admission = app.guard.admission(image_id, new_locations, caller)
 
     def judge(image):
         _check_replacement(app, caller, image, admission.locations)
