@@ -640,8 +640,11 @@ class ImportJob:
                 LOG.info('task %s: no longer this worker\'s: %s', self.task_id, exc)
                 self._remove_written()
                 return None
+            if status == 'success' and isinstance(exc, registry_errors.NotFound):
+                raise ImportFailed('Image %s was deleted during the import.'
+                                   % self.image_id)
             if status == 'success':
-                # The image changed meanwhile (deleted, status): the import fails.
+                # The image changed meanwhile (its status): the import fails.
                 raise ImportFailed('Image %s changed during the import: %s'
                                    % (self.image_id, exc.message))
             raise
