@@ -95,6 +95,16 @@ def _private_directory(path):
     else:
         os.chmod(path, 0o700)   # mkdir's mode is masked by the umask
         return
+    link = os.lstat(path)
+    if link.st_uid != os.geteuid():
+        # A symbolic link someone else planted at the name (in /tmp, say) may point
+        # at a directory of ours now and at one of theirs later: the store resolves
+        # it on every use.
+        raise _NotOurs(
+            'the staging directory %s is a symbolic link that belongs to user id %d, '
+            'not to this service (user id %d): another user could point it '
+            'elsewhere; remove it or set node_staging_uri to a directory of this '
+            'service' % (path, link.st_uid, os.geteuid()))
     status = os.stat(path)
     if status.st_uid != os.geteuid():
         raise _NotOurs(
