@@ -336,13 +336,22 @@ class ImportJob:
         facts = staging.verified_facts(record, staged,
                                        inspection.Rules.from_conf(self.conf),
                                        self.conf.hashing_algorithm)
+        not_ours = 'The staged data of image %s is not a file of the staging ' \
+            'directory.' % self.image_id
         if facts is None:
+            try:
+                self.svc.staging.check_location(staged['url'])
+            except store_errors.BadLocation:
+                raise ImportFailed(not_ours)
             return self._copy_to_stores(record, self._staged_reader(staged['url']),
                                         targets, inspect=True)
         try:
             pinned = self.svc.staging.pin(staged['url'])
         except store_errors.NotFound:
             raise ImportFailed('The staged data of image %s is gone.' % self.image_id)
+        except store_errors.BadLocation:
+            # Its name resolves outside the staging directory (a symbolic link).
+            raise ImportFailed(not_ours)
         changed = 'The staged data of image %s changed after it was staged.' \
             % self.image_id
         with pinned:

@@ -222,6 +222,25 @@ def test_a_staged_file_left_by_a_dead_worker_does_not_block_the_next_stage(glanc
     assert image['id'] not in staging_files(glance)
 
 
+def test_a_staged_file_replaced_by_a_symbolic_link_is_not_followed(glance, tenant,
+                                                                   tmp_path):
+    image = stage(tenant, DATA)
+    outside = tmp_path / 'outside'
+    outside.write_bytes(DATA)
+    path = os.path.join(glance.workdir, 'staging', image['id'])
+    os.unlink(path)
+    os.symlink(outside, path)
+    before = glance.stored_files()
+    done = glance_direct(tenant, image['id'])
+    assert done['status'] == 'queued'
+    [task] = image_tasks(tenant, image['id'])
+    assert task['message'] == ('The staged data of image %s is not a file of the '
+                               'staging directory.' % image['id'])
+    assert glance.stored_files() == before
+    assert outside.read_bytes() == DATA
+    os.unlink(path)
+
+
 def test_glance_direct_needs_staged_data(tenant):
     image = tenant.create_image(name='not-staged')
     response = tenant.post('/v2/images/%s/import' % image['id'],
