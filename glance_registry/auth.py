@@ -90,4 +90,5 @@ def _from_service_token(request):
                                reason='not_a_service')
     return identity_module.Identity(user_id=headers.get('X-User-Id') or None,
                                     project_id=headers.get('X-Project-Id') or None,
-                                    roles=roles, is_admin=ADMIN_ROLE in lowered)
+                                    roles=roles, is_admin=ADMIN_ROLE in lowered,
+                                    by_token=True)

@@ -18,7 +18,10 @@ upstream's wording:
 - location admission: a location must belong to a configured store (a file URL
   inside a file store's data directory), an http(s) one must pass
   ``[import_filtering_opts]``, and none may name data the service writes for
-  another image (objects are named after image ids, in any spelling of the URL).
+  another image (objects are named after image ids, in any spelling of the URL);
+  staged data (status ``staged``, in the staging store and nowhere else, with
+  what its stage verified, which an import trusts) is written by the API only,
+  never by a service token, and never shown to one.
 
 The stores are built from the config on first use (``stores.StoreSet``, without
 the start-up probe): only location writes need them.
@@ -182,6 +185,12 @@ class Guard:
     def _readable(self, caller, record):
         if not policy.allowed(self.enforcer, caller, 'fetch_image_location', record):
             record = dict(record, locations=[])
+        elif any(location.get('status') == staging.STAGED
+                 for location in record.get('locations') or []):
+            # Staged data is the API's: what its stage verified is not for others.
+            record = dict(record, locations=[
+                location for location in record['locations']
+                if location.get('status') != staging.STAGED])
         if self.protections is not None:
             record = self.protections.readable(caller, record)
         return record
@@ -220,16 +229,43 @@ class Guard:
                                   % canonical, reason='location_in_use', url=url)
         return dict(location, url=canonical)
 
-    def admission(self, image_id, locations):
-        """The ``Admission`` of ``locations`` (a write's new list) for ``image_id``."""
+    def admission(self, image_id, locations, caller=None):
+        """The ``Admission`` of ``locations`` (a write's new list) for ``image_id``
+        by ``caller``; ``errors.BadRequest`` (``location_refused``) at once for
+        staged data written wrong (``check_staged``), whatever the image has."""
         admitted, refused = [], {}
         for location in locations:
+            self.check_staged(location, caller)
             try:
                 admitted.append(self.admit(image_id, location))
             except (errors.BadRequest, errors.Conflict) as exc:
                 refused.setdefault(location['url'], exc)
                 admitted.append(location)
         return Admission(admitted, self.exclusive_urls(admitted), refused)
+
+    def check_staged(self, location, caller=None):
+        """``errors.BadRequest`` (``location_refused``) unless ``location`` is
+        staged data (status ``staged``) exactly when it is in the staging store,
+        and, if it is, ``caller`` is the API (signed), not a service token: an
+        import trusts what the stage recorded there (``staging.stage_facts``)."""
+        url = location['url']
+        staged = location.get('status') == staging.STAGED
+        if staged and caller is not None and caller.by_token:
+            raise errors.BadRequest('Invalid location %s: staged data is recorded by '
+                                    'the Images API only' % url,
+                                    reason='location_refused', url=url)
+        try:
+            store = self._stores().for_location(
+                {'url': url, 'metadata': location.get('metadata')})
+        except stores.errors.BadLocation:
+            store = None
+        in_staging = store is not None and store.store_id == staging.GROUP and \
+            store.owns(url)
+        if in_staging != staged:
+            raise errors.BadRequest(
+                'Invalid location %s: only staged data (status %s) is in the staging '
+                'store, and staged data is nowhere else' % (url, staging.STAGED),
+                reason='location_refused', url=url)
 
     def exclusive_urls(self, locations):
         """The URLs of admitted ``locations`` in stores this service writes: no other

@@ -354,16 +354,20 @@ def lease(body, name):
 
 def update(body, name):
     """The attribute changes of an update body: ``values``, ``properties``,
-    ``tags``, ``quota``."""
+    ``tags``, ``quota``, and ``expected_status`` (None when not given)."""
     check_object(name, body)
-    check_only(body, {'values', 'properties', 'tags', 'quota'}, name)
+    check_only(body, {'values', 'properties', 'tags', 'quota', 'expected_status'},
+               name)
     values = body.get('values', {})
     check_object('values', values)
     check_only(values, UPDATE_FIELDS.keys(), 'values')
+    expected = body.get('expected_status')
+    if expected is not None:
+        string('expected_status', expected, 30, min_length=1)
     return {'values': validated(values, UPDATE_FIELDS),
             'properties': properties(body.get('properties', {}), allow_null=True),
             'tags': tags(body['tags']) if 'tags' in body else None,
-            'quota': quota(body, UPDATE_QUOTA)}
+            'quota': quota(body, UPDATE_QUOTA), 'expected_status': expected}
 
 
 def upload_id(body):

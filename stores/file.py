@@ -232,6 +232,10 @@ class FileStore(base.Store):
         except FileNotFoundError:
             raise errors.NotFound('no image data at %s' % url)
 
+    def location(self, image_id):
+        """The URL at which this store writes the data of ``image_id``."""
+        return 'file://' + os.path.join(self.datadir, image_id)
+
     def describe(self):
         return {'datadir': self.datadir}
 

@@ -336,13 +336,22 @@ class ImportJob:
         facts = staging.verified_facts(record, staged,
                                        inspection.Rules.from_conf(self.conf),
                                        self.conf.hashing_algorithm)
+        not_ours = 'The staged data of image %s is not a file of the staging ' \
+            'directory.' % self.image_id
         if facts is None:
+            try:
+                self.svc.staging.check_location(staged['url'])
+            except store_errors.BadLocation:
+                raise ImportFailed(not_ours)
             return self._copy_to_stores(record, self._staged_reader(staged['url']),
                                         targets, inspect=True)
         try:
             pinned = self.svc.staging.pin(staged['url'])
         except store_errors.NotFound:
             raise ImportFailed('The staged data of image %s is gone.' % self.image_id)
+        except store_errors.BadLocation:
+            # Its name resolves outside the staging directory (a symbolic link).
+            raise ImportFailed(not_ours)
         changed = 'The staged data of image %s changed after it was staged.' \
             % self.image_id
         with pinned:
@@ -640,8 +649,11 @@ class ImportJob:
                 LOG.info('task %s: no longer this worker\'s: %s', self.task_id, exc)
                 self._remove_written()
                 return None
+            if status == 'success' and isinstance(exc, registry_errors.NotFound):
+                raise ImportFailed('Image %s was deleted during the import.'
+                                   % self.image_id)
             if status == 'success':
-                # The image changed meanwhile (deleted, status): the import fails.
+                # The image changed meanwhile (its status): the import fails.
                 raise ImportFailed('Image %s changed during the import: %s'
                                    % (self.image_id, exc.message))
             raise

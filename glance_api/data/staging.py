@@ -95,6 +95,16 @@ def _private_directory(path):
     else:
         os.chmod(path, 0o700)   # mkdir's mode is masked by the umask
         return
+    link = os.lstat(path)
+    if link.st_uid != os.geteuid():
+        # A symbolic link someone else planted at the name (in /tmp, say) may point
+        # at a directory of ours now and at one of theirs later: the store resolves
+        # it on every use.
+        raise _NotOurs(
+            'the staging directory %s is a symbolic link that belongs to user id %d, '
+            'not to this service (user id %d): another user could point it '
+            'elsewhere; remove it or set node_staging_uri to a directory of this '
+            'service' % (path, link.st_uid, os.geteuid()))
     status = os.stat(path)
     if status.st_uid != os.geteuid():
         raise _NotOurs(
@@ -186,6 +196,26 @@ def other_locations(record):
     return [{'url': loc['url'], 'metadata': loc.get('metadata') or {},
              'status': loc.get('status') or 'active'}
             for loc in record.get('locations') or [] if loc.get('status') != STAGED]
+
+
+def discard_leftover(staging, record):
+    """Remove a staged file of ``record`` that no staged location records, before a
+    stage writes the image's: what a worker left when it died between committing
+    a stage and recording it, or between an import's end and its removal of the
+    staged data. The staging directory is the service's own and names files after
+    image ids, so such a file is no one's (it made every stage of the image fail)."""
+    if staged_locations(record):
+        return
+    try:
+        staging.delete(staging.location(record['id']))
+    except store_errors.NotFound:
+        return
+    except store_errors.StoreError as exc:
+        LOG.error('image %s: staged data that no location records could not be '
+                  'removed: %s', record['id'], exc)
+        return
+    LOG.warning('image %s: removed staged data that no location recorded (left by '
+                'a worker that stopped)', record['id'])
 
 
 def discard(staging, record):

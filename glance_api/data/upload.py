@@ -70,6 +70,8 @@ def upload(record, store, expected_size, limit, stage=False):
             store.discard_abandoned(image_id)
         else:
             store_data.discard_abandoned(image_id)
+    if stage:
+        staging.discard_leftover(store, claimed)
     notifications.notify(ctx, 'image.prepare', payloads.image(claimed))
 
     reservation = quotas.Reservation(

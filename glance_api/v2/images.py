@@ -188,15 +188,23 @@ def update_image(image_id):
     update = None
     if changes or not location_changes:
         update = _attribute_update(ctx, record, changes)
-    if location_changes:
-        # Checked before anything is written; written in one registry call with
-        # the attributes, so that the patch is applied whole or not at all.
-        location_patch = locations.check_patch(record, location_changes)
-        applied = location_patch.apply(update)
-        if applied is not None:
-            record, update = applied, None
-    if update is not None:
-        record = _write_attributes(ctx, record, update)
+    try:
+        if location_changes:
+            # Checked before anything is written; written in one registry call with
+            # the attributes, so that the patch is applied whole or not at all.
+            location_patch = locations.check_patch(record, location_changes)
+            applied = location_patch.apply(update)
+            if applied is not None:
+                record, update = applied, None
+        if update is not None:
+            record = _write_attributes(ctx, record, update)
+    except registry_errors.Conflict as exc:
+        if update is None or 'expected_status' not in update or \
+                exc.reason != 'status_changed':
+            raise
+        raise _format_locked(next(field for field in ('disk_format',
+                                                      'container_format')
+                                  if field in update['values'])) from exc
     if location_changes or record['visibility'] != visibility:
         store_acls.sync(record)
     return _image_response(record)
@@ -220,18 +228,27 @@ def _attribute_update(ctx, record, changes):
     values = update.values
     if 'owner' in values and values['owner'] != record['owner'] and not ctx.is_admin:
         raise errors.Forbidden("Owner can't be updated by non admin.")
-    for field in ('disk_format', 'container_format'):
-        if field in values and values[field] != record[field] and \
-                record['status'] != 'queued':
-            raise errors.Forbidden('Attribute %s can be only replaced for a queued '
-                                   'image.' % field)
+    formats = [field for field in ('disk_format', 'container_format')
+               if field in values and values[field] != record[field]]
+    if formats and record['status'] != 'queued':
+        raise _format_locked(formats[0])
     if any(change.name == 'visibility' for change in changes):
         # Whether or not it changes, as upstream: re-publicizing needs the right too.
         _check_visibility_change(ctx, update.document.get('visibility'), record)
     if update.is_empty():
         return None
-    return {'values': values, 'properties': update.properties, 'tags': update.tags,
-            'quota': services().quotas.for_image_write()}
+    written = {'values': values, 'properties': update.properties, 'tags': update.tags,
+               'quota': services().quotas.for_image_write()}
+    if formats:
+        # Judged on the image as read: an upload or import that takes it on
+        # meanwhile inspects its data as the formats it found, which must stay.
+        written['expected_status'] = 'queued'
+    return written
+
+
+def _format_locked(field):
+    return errors.Forbidden('Attribute %s can be only replaced for a queued image.'
+                            % field)
 
 
 def _write_attributes(ctx, record, update):

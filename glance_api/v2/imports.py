@@ -9,7 +9,7 @@ shares; the import runs as a task (``glance_api.data.imports``).
 from flask import g, request
 
 from glance_api.access import policy
-from glance_api.data import imports, remote_glance, store_data, upload
+from glance_api.data import imports, remote_glance, staging, store_data, upload
 from glance_api.http import errors, json_body, responses
 from glance_api.images import documents, lookup
 from glance_api.services import services
@@ -46,6 +46,10 @@ def stage_image_data(image_id):
     if record['status'] not in ('queued', 'uploading'):
         raise errors.Conflict("Image %s is %s: data can only be staged for a queued "
                               "image." % (image_id, record['status']))
+    if staging.staged_locations(record):
+        raise errors.Conflict("Image %s is staged already: import it (method "
+                              "'glance-direct'), or delete it to stage other data."
+                              % image_id)
     if not (record['disk_format'] and record['container_format']):
         raise errors.BadRequest('Properties disk_format, container_format must be set '
                                 'prior to staging data.')

@@ -77,6 +77,9 @@ class Identity:
     project_id: str | None
     roles: tuple = ()
     is_admin: bool = False
+    #: Called with a Keystone service token, not signed with the shared secret:
+    #: a service, not the API (never sent; the registry sets it).
+    by_token: bool = dataclasses.field(default=False, compare=False)
 
     def sign(self, secret, request, ttl=DEFAULT_TTL, now=None):
         """The headers that carry this identity for ``request`` (a

@@ -156,13 +156,16 @@ class RegistryClient(MetadefsClient, TasksClient):
                           request_id=request_id)
 
     def update_image(self, identity, image_id, values=None, properties=None,
-                     tags=None, quota=None, request_id=None):
+                     tags=None, quota=None, request_id=None, expected_status=None):
         """Set base attributes, set/remove (``None``) properties, replace tags.
 
-        ``quota`` may hold ``max_properties`` and ``max_tags``.
+        ``quota`` may hold ``max_properties`` and ``max_tags``. With
+        ``expected_status``, ``errors.Conflict`` (reason ``status_changed``) and
+        nothing written if the image is in another status.
         """
         return self._send('PATCH', '/v1/images/%s' % _quote(image_id), identity,
-                          json=_update_body(values, properties, tags, quota),
+                          json=_update_body(values, properties, tags, quota,
+                                            expected_status),
                           request_id=request_id)
 
     def transition_status(self, identity, image_id, from_status, to_status,
@@ -535,8 +538,11 @@ def _location_write(body, transition, values, max_locations, max_storage):
     return body
 
 
-def _update_body(values=None, properties=None, tags=None, quota=None):
+def _update_body(values=None, properties=None, tags=None, quota=None,
+                 expected_status=None):
     body = {}
+    if expected_status is not None:
+        body['expected_status'] = expected_status
     if values:
         body['values'] = values
     if properties:

@@ -53,10 +53,13 @@ def show_image(app, request, caller, image_id):
 
 def update_image(app, request, caller, image_id):
     """200 with the updated image; 400 invalid body; 404; 409 removing a missing
-    property; 413 over a limit in ``quota``."""
+    property, or (``status_changed``) the image not in ``expected_status``; 413
+    over a limit in ``quota``."""
     update = validation.update(validation.json_body(request), 'update')
+    expected_status = update.pop('expected_status')
 
     def judge(image):
+        _check_status(image, expected_status)
         app.guard.check_update(caller, image, update.get('values'),
                                update.get('properties'), update.get('tags'))
     return responses.json(writes.update_image(app.db, caller, image_id, judge=judge,
@@ -91,7 +94,7 @@ def transition_status(app, request, caller, image_id):
     values = validation.data_values(body)
     new_locations = body.get('locations')
     admission = app.guard.admission(image_id, validation.locations(new_locations)
-                                    if new_locations is not None else [])
+                                    if new_locations is not None else [], caller)
     quota = validation.quota(body, validation.TRANSITION_QUOTA)
     lease = validation.lease_seconds(body['lease']) if 'lease' in body else None
 
@@ -169,7 +172,7 @@ def add_location(app, request, caller, image_id):
             raise errors.BadRequest.invalid_value(
                 "Only a '%s' location is leased" % vocabulary.PENDING_LOCATION, 'lease')
         lease = validation.lease(lease, 'lease')
-    admission = app.guard.admission(image_id, [location])
+    admission = app.guard.admission(image_id, [location], caller)
 
     def judge(image):
         app.guard.require(caller, 'add_image_location', image)
@@ -213,11 +216,13 @@ def replace_locations(app, request, caller, image_id):
                               min_length=1)
     transition, values = _transition_values(body, image_id)
     update = validation.update(body['update'], 'update') if 'update' in body else None
-    admission = app.guard.admission(image_id, new_locations)
+    expected_status = update.pop('expected_status') if update else None
+    admission = app.guard.admission(image_id, new_locations, caller)
 
     def judge(image):
         _check_replacement(app, caller, image, admission.locations)
         admission.check(image)
+        _check_status(image, expected_status)
         if update:
             app.guard.check_update(caller, image, update.get('values'),
                                    update.get('properties'), update.get('tags'))
@@ -227,6 +232,18 @@ def replace_locations(app, request, caller, image_id):
         validation.limit('max_storage', body.get('max_storage')), update,
         admission.exclusive_urls, judge)
     return responses.json(record)
+
+
+def _check_status(image, expected_status):
+    """``errors.Conflict`` (``status_changed``) unless ``image`` (as the write's
+    transaction locked it) is in ``expected_status`` (None: any): an update the
+    caller judged allowed in one status (a format change, only while ``queued``)
+    must not land after an upload or import took the image on."""
+    if expected_status is not None and image['status'] != expected_status:
+        raise errors.Conflict("Image %s status is '%s', not '%s'"
+                              % (image['id'], image['status'], expected_status),
+                              reason='status_changed', image_id=image['id'],
+                              current_status=image['status'])
 
 
 def _check_replacement(app, caller, image, new_locations):

@@ -204,6 +204,43 @@ def test_glance_direct_from_another_file_system_copies_once(staging_apart):
         assert os.listdir(staging_apart.staging) == []
 
 
+def test_a_staged_file_left_by_a_dead_worker_does_not_block_the_next_stage(glance,
+                                                                          tenant):
+    # A worker that died after it committed a stage but before recording it, or
+    # after a failed import but before removing the staged data, leaves a file
+    # named after the image in staging that no location records: the next stage
+    # replaces it (it was a 503 on every stage of the image, for ever).
+    image = tenant.create_image(name='restaged')
+    with open(os.path.join(glance.workdir, 'staging', image['id']), 'wb') as f:
+        f.write(b'left by a dead worker')
+    staged = tenant.put('/v2/images/%s/stage' % image['id'], data=DATA,
+                        headers={'Content-Type': 'application/octet-stream'})
+    assert staged.status_code == 204, staged.text
+    done = glance_direct(tenant, image['id'])
+    assert done['status'] == 'active', image_tasks(tenant, image['id'])
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
+    assert image['id'] not in staging_files(glance)
+
+
+def test_a_staged_file_replaced_by_a_symbolic_link_is_not_followed(glance, tenant,
+                                                                   tmp_path):
+    image = stage(tenant, DATA)
+    outside = tmp_path / 'outside'
+    outside.write_bytes(DATA)
+    path = os.path.join(glance.workdir, 'staging', image['id'])
+    os.unlink(path)
+    os.symlink(outside, path)
+    before = glance.stored_files()
+    done = glance_direct(tenant, image['id'])
+    assert done['status'] == 'queued'
+    [task] = image_tasks(tenant, image['id'])
+    assert task['message'] == ('The staged data of image %s is not a file of the '
+                               'staging directory.' % image['id'])
+    assert glance.stored_files() == before
+    assert outside.read_bytes() == DATA
+    os.unlink(path)
+
+
 def test_glance_direct_needs_staged_data(tenant):
     image = tenant.create_image(name='not-staged')
     response = tenant.post('/v2/images/%s/import' % image['id'],

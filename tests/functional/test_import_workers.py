@@ -192,3 +192,26 @@ def test_a_stage_cut_short_by_a_killed_worker_is_taken_over(glance, tenant):
                 json={'method': {'name': 'glance-direct'}})
     wait_until(lambda: tenant.image(image['id'])['status'] == 'active', 30)
     assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
+
+
+def test_an_image_deleted_during_its_web_download_keeps_no_byte(
+        glance, tenant, held_server):
+    _Held.release.clear()
+    image = tenant.create_image(name='deleted-mid-import')
+    assert web_download(tenant, image['id'], held_server).status_code == 202
+    wait_until(lambda: any(name.startswith('.%s.' % image['id'])
+                           for name in os.listdir(glance.datadir)), 10,
+               message="the store's temporary file")
+    task_id = task_of(tenant, image['id'])['id']
+    assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
+    _Held.release.set()
+    admin = glance.client()
+    wait_until(lambda: not [name for name in os.listdir(glance.datadir)
+                            if image['id'] in name], 30,
+               message='the deleted image\'s data to go')
+    staging = os.path.join(glance.workdir, 'staging')
+    assert not [name for name in os.listdir(staging) if image['id'] in name]
+    wait_until(lambda: admin.get('/v2/tasks/%s' % task_id).json()['status']
+               == 'failure', 30, message='the task to fail')
+    assert admin.get('/v2/tasks/%s' % task_id).json()['message'] == \
+        'Image %s was deleted during the import.' % image['id']

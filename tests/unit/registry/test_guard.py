@@ -51,7 +51,8 @@ def _config(workdir, datadir):
         f.write(PROTECTIONS)
     return {
         'DEFAULT': {'enabled_backends': 'local:file, web:http',
-                    'property_protection_file': protections},
+                    'property_protection_file': protections,
+                    'node_staging_uri': 'file://%s/staging/' % workdir},
         'glance_store': {'default_backend': 'local'},
         'local': {'filesystem_store_datadir': datadir},
         'import_filtering_opts': {'allowed_hosts': '127.0.0.1',
@@ -67,6 +68,7 @@ class Guarded:
         self.database_url = url
         sync(url)
         self.datadir = os.path.join(workdir, 'images')
+        self.workdir = workdir
         self.secret = processes.new_secret()
         self.daemon = processes.registry_daemon(
             workdir, url, self.secret,
@@ -76,6 +78,23 @@ class Guarded:
 
     def file_url(self, name):
         return 'file://%s/%s' % (self.datadir, name)
+
+    def staging_url(self, name):
+        return 'file://%s/staging/%s' % (self.workdir, name)
+
+    def staged_image(self, caller, **values):
+        """An ``uploading`` image of ``caller``'s with staged data, as a stage
+        through the API records it (with what the stage verified)."""
+        image = self.client.create_image(caller, dict(FORMATS, **values))
+        upload_id = uuid.uuid4().hex
+        self.client.transition_status(caller, image['id'], 'queued', 'uploading',
+                                      lease=60, upload_id=upload_id)
+        return self.client.transition_status(
+            caller, image['id'], 'uploading', 'uploading', values={'size': 4},
+            upload_id=upload_id,
+            locations=[{'url': self.staging_url(image['id']), 'status': 'staged',
+                        'metadata': {'store': 'os_glance_staging_store',
+                                     'stage': {'size': 4, 'identity': '1-4-5-6'}}}])
 
     def active_image(self, caller, **values):
         """An active image of ``caller``'s, its data at its own file."""
@@ -313,6 +332,30 @@ def test_locations_must_belong_to_a_store_and_name_no_other_image(guarded):
     assert client.add_location(owner, image['id'], web)['locations'][1]['url'] == web
 
 
+def test_staged_data_is_in_the_staging_store_and_nowhere_else(guarded):
+    # An import trusts what a staged location records (the stage's hashes and
+    # verdict): no write may pass other data off as staged, nor staged data as an
+    # image's own.
+    member = persona('member')
+    staged = guarded.staged_image(member)
+    assert [location['status'] for location in staged['locations']] == ['staged']
+    image = guarded.client.create_image(member, dict(FORMATS))
+    wrong = [
+        lambda: guarded.client.add_location(
+            member, image['id'], guarded.file_url('placed-%s' % uuid.uuid4().hex),
+            status='staged'),
+        lambda: guarded.client.add_location(member, image['id'],
+                                            guarded.staging_url(image['id'])),
+        # The staged file of an image is not its data, even for itself.
+        lambda: guarded.client.replace_locations(member, staged['id'], [
+            dict(staged['locations'][0], status='active')]),
+    ]
+    for write in wrong:
+        assert _status(write) == (400, 'location_refused')
+    assert guarded.client.get_image(member, staged['id']) == staged
+    assert guarded.client.get_image(member, image['id'])['locations'] == []
+
+
 def test_no_two_live_images_share_a_file_of_the_store(guarded):
     """Not even when its name is no image's id, for any caller: until the image
     using it is deleted for good (``pending_delete`` may still be restored)."""
@@ -529,3 +572,25 @@ def test_the_operators_policy_may_give_a_service_more_or_less(secured, keystone,
         service.close()
     finally:
         registry.close()
+
+
+@pytest.mark.keystone
+def test_a_service_token_neither_reads_nor_writes_staged_data(secured, keystone):
+    # Staged data is the API's: its location holds what the stage verified (the
+    # file's identity among it), which an import trusts instead of reading the
+    # bytes again.
+    service, _ = _service_client(keystone, secured)
+    admin = persona('admin')
+    staged = secured.staged_image(admin, visibility='public')
+    assert service.get_image(ANY, staged['id'])['locations'] == []
+    listed = service.list_images(ANY, [('id', staged['id'])])[0]
+    assert [record['locations'] for record in listed] == [[]]
+    queued = secured.client.create_image(admin, dict(FORMATS, visibility='public'))
+    forged = {'store': 'os_glance_staging_store',
+              'stage': {'size': 4, 'identity': '1-4-5-6'}}
+    assert _status(lambda: service.add_location(
+        ANY, queued['id'], secured.staging_url(queued['id']), forged,
+        status='staged')) == (400, 'location_refused')
+    assert secured.client.get_image(admin, queued['id'])['locations'] == []
+    assert secured.client.get_image(admin, staged['id']) == staged
+    service.close()

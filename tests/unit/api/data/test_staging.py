@@ -65,6 +65,21 @@ def test_a_staging_directory_of_another_user_is_refused(tmp_path):
     assert 'belongs to user id 65534' in str(refused.value)
 
 
+def test_a_symbolic_link_of_another_user_to_a_directory_of_ours_is_refused(tmp_path):
+    # Its owner could point it anywhere once the service has started.
+    if os.geteuid() != 0:
+        skips.unavailable('root', 'to give a directory to another user')
+    mine = tmp_path / 'mine'
+    mine.mkdir(mode=0o700)
+    planted = tmp_path / 'staged'
+    planted.symlink_to(mine)
+    os.lchown(planted, 65534, 65534)
+    conf = staging_conf(tmp_path, node_staging_uri='file://%s' % planted)
+    with pytest.raises(stores.errors.BadConfiguration) as refused:
+        staging.from_conf(conf, strict=False)
+    assert 'symbolic link that belongs to user id 65534' in str(refused.value)
+
+
 def test_an_existing_staging_directory_of_this_user_is_used_as_it_is(tmp_path):
     mine = tmp_path / 'staged'
     mine.mkdir(mode=0o750)

@@ -91,3 +91,7 @@ def test_a_stage_puts_the_data_in_the_staging_store(deployment):
     again = deployment.request('PUT', '/v2/images/%s/stage' % image['id'], OWNER,
                                b'y', content_type='application/octet-stream')
     assert again.status_code == 409
+    # Not "being uploaded": the data is staged and waits for its import.
+    assert again.get_json()['message'] == (
+        "Image %s is staged already: import it (method 'glance-direct'), or delete "
+        "it to stage other data." % image['id'])

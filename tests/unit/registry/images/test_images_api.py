@@ -168,6 +168,33 @@ def test_lost_compare_and_swap_conflicts_with_the_current_status(client, project
     assert after['status'] == 'saving' and after['size'] is None
 
 
+def test_an_update_for_one_status_is_refused_once_the_image_left_it(client, project):
+    # The API lets a format change through only while the image is queued; an
+    # upload or import that took the image on meanwhile inspects its data as the
+    # formats it found, so the change must not land after it.
+    caller = project()
+    image = client.create_image(caller, dict(FORMATS))
+    client.transition_status(caller, image['id'], 'queued', 'saving')
+    with pytest.raises(errors.Conflict) as raised:
+        client.update_image(caller, image['id'], values={'disk_format': 'raw'},
+                            expected_status='queued')
+    assert raised.value.reason == 'status_changed'
+    assert raised.value.details['current_status'] == 'saving'
+    location = {'url': 'file:///expected-status-%s' % image['id'], 'metadata': {},
+                'status': 'active'}
+    with pytest.raises(errors.Conflict) as raised:
+        client.replace_locations(caller, image['id'], [location], update={
+            'values': {'container_format': 'ova'}, 'expected_status': 'queued'})
+    assert raised.value.reason == 'status_changed'
+    after = client.get_image(caller, image['id'])
+    assert (after['disk_format'], after['container_format']) == (
+        FORMATS['disk_format'], FORMATS['container_format'])
+    assert after['locations'] == []
+    queued = client.create_image(caller, dict(FORMATS))
+    assert client.update_image(caller, queued['id'], values={'disk_format': 'raw'},
+                               expected_status='queued')['disk_format'] == 'raw'
+
+
 @pytest.mark.parametrize('source,target', [('queued', 'killed'), ('queued', 'deactivated'),
                                            ('queued', 'pending_delete')])
 def test_transitions_outside_the_table_conflict(client, project, source, target):
