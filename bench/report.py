@@ -312,6 +312,24 @@ def _target_verdicts(name, ours, up, doc, factor, label, value, judge):
           '' if None in (upload, up_upload) else f'{upload / up_upload:.2f}x')
 
 
+def combine_repeats(records):
+    """One record from the repetitions of a workload: the median one by throughput,
+    with every repetition's throughput and the spread; an error if any failed."""
+    if len(records) == 1:
+        return records[0]
+    failed = [r for r in records if 'error' in r]
+    if failed:
+        return dict(failed[0], repeats=len(records))
+    ordered = sorted(records, key=lambda r: r['throughput'])
+    rec = dict(ordered[(len(ordered) - 1) // 2])
+    rec.update(repeats=len(records),
+               repeat_throughputs=[r['throughput'] for r in records],
+               min_throughput=ordered[0]['throughput'],
+               max_throughput=ordered[-1]['throughput'],
+               repeat_loadavg_1m=[r.get('loadavg_1m') for r in records])
+    return rec
+
+
 def write_json(doc, directory, stamp):
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f'{stamp}.json')

@@ -385,7 +385,7 @@ def main(argv=None):
                     samples[name].append(rec)
                     log(f'  {name:<17} {headline(rec)}')
             for name in runnable:
-                rec = combine_repeats(samples[name])
+                rec = report.combine_repeats(samples[name])
                 if ('error' in rec and targets.is_upstream(name)
                         and step in KNOWN_UPSTREAM_FAILURES):
                     rec['known_upstream_failure'] = True
@@ -472,24 +472,6 @@ def run_one(step, state, plan, payload):
     except Exception as exc:  # noqa: BLE001 -- a harness bug is an error too
         traceback.print_exc()
         return {'error': f'{type(exc).__name__}: {exc}'}
-
-
-def combine_repeats(records):
-    """One record from the repetitions of a workload: the median one by throughput,
-    with every repetition's throughput and the spread; an error if any failed."""
-    if len(records) == 1:
-        return records[0]
-    failed = [r for r in records if 'error' in r]
-    if failed:
-        return dict(failed[0], repeats=len(records))
-    ordered = sorted(records, key=lambda r: r['throughput'])
-    rec = dict(ordered[(len(ordered) - 1) // 2])
-    rec.update(repeats=len(records),
-               repeat_throughputs=[r['throughput'] for r in records],
-               min_throughput=ordered[0]['throughput'],
-               max_throughput=ordered[-1]['throughput'],
-               repeat_loadavg_1m=[r.get('loadavg_1m') for r in records])
-    return rec
 
 
 def run_step(step, state, plan, payload):

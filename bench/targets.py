@@ -308,8 +308,12 @@ class UpstreamService(Service):
     """Upstream Glance under uWSGI, configured as its documentation says."""
 
     def __init__(self, run_dir, venv, socket_option='http', name='upstream', flavor='',
-                 extra_conf='', paste_ini=None, processes=1, database=None):
+                 extra_conf='', paste_ini=None, processes=1, database=None,
+                 after_sync=None):
         super().__init__(name, run_dir)
+        # Called with the service after ``glance-manage db sync``, before uWSGI starts
+        # (list_scale.py loads its catalogue there).
+        self.after_sync = after_sync
         self.venv = venv
         self.processes = processes
         # (label, SQLAlchemy URL) of a server database; None is SQLite in the data dir.
@@ -352,6 +356,8 @@ class UpstreamService(Service):
         if rc != 0:
             raise TargetError(f'glance-manage db sync failed (rc={rc}); see {self.log_path}',
                               _tail(self.log_path))
+        if self.after_sync is not None:
+            self.after_sync(self)
         self._spawn([os.path.join(self.venv, 'bin', 'uwsgi'), '--ini',
                      os.path.join(self.data, 'uwsgi.ini')], env=env)
         plural = 'es' if self.processes > 1 else ''
@@ -367,6 +373,11 @@ class UpstreamService(Service):
         if self.flavor or self.extra_conf:
             self.config.update(flavor=self.flavor, extra_conf=fmt['extra_conf'])
         self.wait_ready()
+
+    @property
+    def sqlite_path(self):
+        """Upstream's SQLite file, when it runs on SQLite."""
+        return None if self.database else os.path.join(self.data, 'glance.sqlite')
 
     def seed_directly(self, bodies):
         """Seed images without the API (see ``seed_upstream_rows``)."""
