@@ -9,7 +9,8 @@ Reports each of issue 16's targets as met or missed (speed is reported, never
 asserted). Exits 1 only if any request was answered wrongly or any target failed
 to start; a fast wrong answer never counts.
 
-Needs only the Python standard library (3.10+).
+Needs only the Python standard library (3.10+), and psycopg2 (this project's own
+PostgreSQL driver) with ``--database postgresql``.
 """
 
 import argparse
