@@ -619,6 +619,27 @@ class PostgresDatabases:
         self.created.append(name)
         return self.label, self.parsed._replace(scheme=driver, path='/' + name).geturl()
 
+    def analyze_all(self):
+        """ANALYZE every database made so far: what autovacuum does in production
+        after a catalogue is loaded (this machine's server runs with it off)."""
+        for name in self.created:
+            conn = self._connect(name)
+            try:
+                with conn.cursor() as cursor:
+                    cursor.execute('ANALYZE')
+            finally:
+                conn.close()
+
+    def autovacuum(self):
+        """The server's ``autovacuum`` setting ('on' or 'off')."""
+        conn = self._connect()
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute('SHOW autovacuum')
+                return cursor.fetchone()[0]
+        finally:
+            conn.close()
+
     def drop_all(self):
         for name in reversed(self.created):
             try:
