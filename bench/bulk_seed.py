@@ -78,10 +78,20 @@ def _dialect_sql(dialect):
     }
 
 
-def statements(dialect, count, first=0):
+def statements(dialect, count, first=0, schema='ours'):
     """The INSERT statements that load images ``first``..``first + count - 1``, to
-    run through a DB-API cursor (with ``%`` escaped for the drivers that need it)."""
+    run through a DB-API cursor (with ``%`` escaped for the drivers that need it).
+
+    ``schema='upstream'`` loads the same catalogue into upstream Glance's schema
+    (after its ``glance-manage db sync``): no ``reserved`` column, and every table
+    has ``created_at``, ``updated_at`` and ``deleted`` (NOT NULL).
+    """
+    upstream = schema == 'upstream'
     f = _dialect_sql(dialect)
+    if upstream and dialect == 'sqlite':
+        # SQLAlchemy writes and compares SQLite times as text with microseconds.
+        plain_time = f['time']
+        f = dict(f, time=lambda seconds: "(%s || '.000000')" % plain_time(seconds))
     with_, source = _series(dialect, count)
     i = '(n + %d)' % first
     q = '`%s`' if dialect == 'mysql' else '"%s"'
@@ -91,12 +101,15 @@ def statements(dialect, count, first=0):
 
     visibility = ("CASE (%s) %% 4 WHEN 0 THEN 'public' WHEN 1 THEN 'private' "
                   "WHEN 2 THEN 'shared' ELSE 'community' END" % f['div'](i, PROJECTS))
+    if upstream and dialect == 'postgresql':
+        visibility = '(%s)::image_visibility' % visibility  # upstream's enum type
+    image_columns = ['id', 'name', 'status', 'visibility', 'protected', 'os_hidden',
+                     'checksum', 'os_hash_algo', 'os_hash_value', 'size', 'min_disk',
+                     'min_ram', 'disk_format', 'container_format', 'owner', 'created_at',
+                     'updated_at', 'deleted'] + ([] if upstream else ['reserved'])
     images = (
         'INSERT INTO images (%s) %sSELECT %s FROM %s' % (
-            cols('id', 'name', 'status', 'visibility', 'protected', 'os_hidden',
-                 'checksum', 'os_hash_algo', 'os_hash_value', 'size', 'min_disk',
-                 'min_ram', 'disk_format', 'container_format', 'owner', 'created_at',
-                 'updated_at', 'deleted', 'reserved'),
+            cols(*image_columns),
             with_,
             ', '.join([
                 f['cat']("'00000000-0000-4000-8000-'", f['pad'](i, 12)),
@@ -110,32 +123,38 @@ def statements(dialect, count, first=0):
                 "CASE WHEN %s %% 2 = 0 THEN 'qcow2' ELSE 'raw' END" % i, "'bare'",
                 f['cat']("'project-'", f['pad']('%s %% %d' % (i, PROJECTS), 2)),
                 f['time'](i), f['time']('%s + %s %% 7' % (i, i)),
-                f['bool']('1 = 0'), '0']),
+                f['bool']('1 = 0')] + ([] if upstream else ['0'])),
             source))
     image_ref = f['cat']("'00000000-0000-4000-8000-'", f['pad'](i, 12))
     distro = 'CASE %s %% 5 %s END' % (i, ' '.join(
         "WHEN %d THEN '%s'" % (k, name) for k, name in enumerate(DISTROS)))
+    # Upstream's rows carry their own times and a NOT NULL deleted flag.
+    extra_cols = ('created_at', 'updated_at', 'deleted') if upstream else ()
+    extra_vals = ((', %s, %s, %s' % (f['time'](i), f['time'](i), f['bool']('1 = 0')))
+                  if upstream else '')
     properties = [
-        'INSERT INTO image_properties (%s) %sSELECT %s, %s, %s FROM %s' % (
-            cols('image_id', 'name', 'value'), with_, image_ref, "'%s'" % name, value,
-            source)
+        'INSERT INTO image_properties (%s) %sSELECT %s, %s, %s%s FROM %s' % (
+            cols('image_id', 'name', 'value', *extra_cols), with_, image_ref,
+            "'%s'" % name, value, extra_vals, source)
         for name, value in (
             ('bench_group', f['cat']("'g'", '%s %% 50' % i)),
             ('bench_unique', f['cat']("'u'", i)),
             ('os_distro', distro))]
     tags = [
-        'INSERT INTO image_tags (%s) %sSELECT %s, %s FROM %s' % (
-            cols('image_id', 'value'), with_, image_ref, value, source)
+        'INSERT INTO image_tags (%s) %sSELECT %s, %s%s FROM %s' % (
+            cols('image_id', 'value', *extra_cols), with_, image_ref, value, extra_vals,
+            source)
         for value in ("'common'", f['cat']("'t'", '%s %% 20' % i))]
     members = (
-        "INSERT INTO image_members (%s) %sSELECT %s, %s, %s, 'accepted', %s, %s "
+        "INSERT INTO image_members (%s) %sSELECT %s, %s, %s, 'accepted', %s, %s%s "
         "FROM %s WHERE (%s) %% 4 = 2" % (
             cols('image_id', 'member', 'can_share', 'status', 'created_at',
-                 'updated_at'),
+                 'updated_at', *(('deleted',) if upstream else ())),
             with_, image_ref,
             f['cat']("'project-'", f['pad']('%s %% %d' % (f['div'](i, 4), PROJECTS),
                                            2)),
-            f['bool']('1 = 0'), f['time'](i), f['time'](i), source,
+            f['bool']('1 = 0'), f['time'](i), f['time'](i),
+            (', ' + f['bool']('1 = 0')) if upstream else '', source,
             f['div'](i, PROJECTS)))
     sqls = [images] + properties + tags + [members]
     if dialect != 'sqlite':

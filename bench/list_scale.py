@@ -19,8 +19,15 @@ reused (SQLite only). With ``--database-url`` (a server database this script may
 empty: one per size, ``NAME_<size>``) the catalogue is loaded on PostgreSQL or
 MariaDB and ``glance-all`` is pointed at it.
 
-Only this project is measured: loading upstream Glance's schema in bulk is not
-written yet (docs/performance.rst).
+With ``--upstream`` the same catalogue is also loaded into upstream Glance's schema
+(``glance-manage db sync``, then the same SQL, ``bulk_seed.statements(...,
+schema='upstream')``; SQLite, or ``NAME_up_<size>`` on PostgreSQL) and upstream
+(``bench/targets.py``: uWSGI, 1 process on SQLite, its recommended 4 on PostgreSQL)
+is timed on the same admin lists, in the same alternation, with fewer requests
+(``--upstream-requests``) and at most ``--upstream-budget`` seconds a list and size.
+Upstream's noauth pipeline ignores the project headers, so the member lists are
+ours only. Needs ``GLANCE_BENCH_CACHE`` (or ``bench/.cache``) for upstream's
+virtualenv, as ``bench/run.py`` does.
 """
 
 import argparse
@@ -40,6 +47,7 @@ import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.append(HERE)  # targets.py (upstream) and its sibling modules
 
 from bench import bulk_seed  # noqa: E402
 
@@ -114,7 +122,7 @@ def server_database(base_url, size, create=True):
     """The URL of database ``<name>_<size>`` on the server of ``base_url``, made
     new and empty if ``create``."""
     parsed = urllib.parse.urlsplit(base_url)
-    name = '%s_%d' % (parsed.path.lstrip('/') or 'glance_list_scale', size)
+    name = '%s_%s' % (parsed.path.lstrip('/') or 'glance_list_scale', size)
     if not create:
         return urllib.parse.urlunsplit(parsed._replace(path='/' + name))
     admin = parsed._replace(path='/' + ('postgres' if parsed.scheme.startswith('postgres')
@@ -181,31 +189,98 @@ def start_service(workdir, database_url):
             time.sleep(0.2)
 
 
-def measure(services, requests_count):
+def measure(services, requests_count, upstream=None, upstream_requests=10,
+            upstream_budget=20.0):
     """Time every list on every service, alternating between them request by
-    request, so that the machine's other work weighs on each size alike."""
+    request, so that the machine's other work weighs on each size alike.
+
+    ``services`` and ``upstream`` map a size to a list URL; upstream takes part in
+    the admin lists only, for ``upstream_requests`` requests or ``upstream_budget``
+    seconds a list and size, whichever ends first.
+    """
+    upstream = upstream or {}
+    keys = [('ours', size) for size in services] + [('upstream', size) for size in upstream]
+    urls = {('ours', size): url for size, url in services.items()}
+    urls.update({('upstream', size): url for size, url in upstream.items()})
     sessions = {}
-    for size in services:
+    for key in keys:
         admin, member = requests.Session(), requests.Session()
         member.headers.update({'X-Project-Id': 'project-03', 'X-Roles': 'member,reader'})
-        sessions[size] = {'admin': admin, 'member': member}
-    results = {size: {} for size in services}
+        sessions[key] = {'admin': admin, 'member': member}
+    results = {key: {} for key in keys}
     for who, lists in (('admin', [q for q, _ in LISTS]), ('member', MEMBER_LISTS)):
         for query in lists:
-            samples = {size: [] for size in services}
+            taking = [k for k in keys if k[0] == 'ours' or who == 'admin']
+            samples = {key: [] for key in taking}
+            spent = {key: 0.0 for key in taking}
             loads = []
             for rep in range(requests_count + 3):
-                order = list(services) if rep % 2 else list(services)[::-1]
-                for size in order:
-                    url = services[size] + ('&' + query if query else '')
-                    took, images = timed(sessions[size][who], url)
-                    if rep >= 3:   # the first three warm the connection and caches
-                        samples[size].append((took, images))
+                order = taking if rep % 2 else taking[::-1]
+                for key in order:
+                    if key[0] == 'upstream' and (rep >= upstream_requests + 3
+                                                 or spent[key] > upstream_budget):
+                        continue
+                    url = urls[key] + ('&' + query if query else '')
+                    took, images = timed(sessions[key][who], url)
+                    spent[key] += took / 1000
+                    if rep >= 3 or (key[0] == 'upstream' and spent[key] > upstream_budget):
+                        # The first three warm the connection and caches (unless a slow
+                        # upstream list spent its budget on them: then they count).
+                        samples[key].append((took, images))
                 loads.append(os.getloadavg()[0])
-            for size in services:
-                results[size]['%s ?%s' % (who, query)] = summary(
-                    [took for took, _ in samples[size]], samples[size][-1][1], loads)
-    return results
+            for key in taking:
+                results[key]['%s ?%s' % (who, query)] = summary(
+                    [took for took, _ in samples[key]], samples[key][-1][1], loads)
+    ours = {size: results[('ours', size)] for size in services}
+    theirs = {size: results[('upstream', size)] for size in upstream}
+    return ours, theirs
+
+
+def start_upstream(workdir, size, database_url, venv):
+    """Upstream Glance on a catalogue of ``size`` images loaded into its schema right
+    after its ``glance-manage db sync``: (service, list URL)."""
+    import targets
+    database = None
+    processes = 1  # more fail with "database is locked" on SQLite
+    if database_url:
+        processes = targets.UPSTREAM_RECOMMENDED_PROCESSES
+        parsed = urllib.parse.urlsplit(server_database(database_url, 'up_%d' % size))
+        database = ('PostgreSQL', parsed._replace(scheme='postgresql+psycopg2').geturl())
+        targets.ensure_upstream_driver(venv)
+    timings = {}
+
+    def load_upstream(service):
+        started = time.monotonic()
+        if database:
+            import psycopg2
+            conn = psycopg2.connect(database[1].replace('postgresql+psycopg2', 'postgresql'))
+            dialect = 'postgresql'
+        else:
+            import sqlite3
+            conn = sqlite3.connect(service.sqlite_path)
+            dialect = 'sqlite'
+        try:
+            cursor = conn.cursor()
+            for sql in bulk_seed.statements(dialect, size, schema='upstream'):
+                # With parameters (none) psycopg2 reads the statements' escaped '%%'.
+                cursor.execute(sql, ())
+            conn.commit()
+            if dialect == 'postgresql':
+                conn.autocommit = True
+                conn.cursor().execute('ANALYZE')
+            else:
+                conn.execute('ANALYZE')
+        finally:
+            conn.close()
+        timings['seconds'] = round(time.monotonic() - started, 1)
+
+    service = targets.UpstreamService(workdir, venv, name='upstream-%d' % size,
+                                      processes=processes, database=database,
+                                      after_sync=load_upstream)
+    service.start()
+    print('loaded %d images into upstream\'s schema in %.0f s (load %.1f)'
+          % (size, timings['seconds'], os.getloadavg()[0]), flush=True)
+    return service, 'http://127.0.0.1:%d/v2/images?limit=25' % service.port, timings
 
 
 def main():
@@ -219,11 +294,25 @@ def main():
                              'server instead (databases <name>_<size>)')
     parser.add_argument('--reuse-database', action='store_true',
                         help='with --database-url: the databases are already loaded')
+    parser.add_argument('--upstream', action='store_true',
+                        help='load upstream Glance\'s schema too and time it side by side')
+    parser.add_argument('--upstream-requests', type=int, default=10,
+                        help='requests per list and size for upstream (default 10)')
+    parser.add_argument('--upstream-budget', type=float, default=20.0,
+                        help='seconds per list and size for upstream (default 20)')
+    parser.add_argument('--cache', default=os.environ.get('GLANCE_BENCH_CACHE',
+                                                        os.path.join(HERE, '.cache')),
+                        help='where upstream\'s virtualenv is (as bench/run.py)')
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(',')]
     root = os.path.abspath(args.data_dir) if args.data_dir else tempfile.mkdtemp(
         prefix='glance-list-scale-')
     seeding, processes, services = {}, [], {}
+    upstream_services, upstream_urls, upstream_seeding = [], {}, {}
+    venv = None
+    if args.upstream:
+        import targets
+        venv = targets.ensure_upstream(os.path.abspath(args.cache))
     try:
         for size in sizes:
             workdir = os.path.join(root, str(size))
@@ -247,11 +336,23 @@ def main():
             process, url = start_service(workdir, database_url)
             processes.append(process)
             services[size] = url
-        measured = measure(services, args.requests)
+            if args.upstream:
+                # A fresh directory each run: upstream's catalogue is always loaded anew.
+                up_dir = tempfile.mkdtemp(prefix='upstream-', dir=workdir)
+                service, url, timing = start_upstream(up_dir, size, args.database_url, venv)
+                upstream_services.append(service)
+                upstream_urls[size] = url
+                upstream_seeding[size] = timing['seconds']
+        measured, upstream_measured = measure(
+            services, args.requests, upstream_urls, args.upstream_requests,
+            args.upstream_budget)
     finally:
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(60)
+        for service in upstream_services:
+            service.stop()
+            shutil.rmtree(os.path.dirname(service.data), ignore_errors=True)
         if not args.data_dir:
             shutil.rmtree(root, ignore_errors=True)
     small, large = sizes[0], sizes[-1]
@@ -266,6 +367,23 @@ def main():
         print('%-58s %9.1f %9.1f %6.2f %5.1f  %s' % (
             name[:58], before['p50_ms'], after['p50_ms'], ratio, after['loadavg_1m'],
             verdicts[name]))
+    comparison = {}
+    if upstream_measured:
+        print('\nupstream Glance, same catalogue and lists (p50 ms; ours/up at %dk: '
+              'below 1 is ours faster)' % (large // 1000))
+        print('%-58s %9s %9s %6s %9s' % ('list (limit=25)', 'up %dk' % (small // 1000),
+                                         'up %dk' % (large // 1000), 'ratio', 'ours/up'))
+        for name in upstream_measured[small]:
+            before = upstream_measured[small][name]
+            after = upstream_measured[large][name]
+            ours_after = measured[large][name]
+            comparison[name] = {
+                'upstream_ratio': round(after['p50_ms'] / before['p50_ms'], 2),
+                'ours_over_upstream_large': round(ours_after['p50_ms'] / after['p50_ms'], 3)}
+            print('%-58s %9.1f %9.1f %6.2f %9.3f' % (
+                name[:58], before['p50_ms'], after['p50_ms'],
+                comparison[name]['upstream_ratio'],
+                comparison[name]['ours_over_upstream_large']))
     os.makedirs(os.path.join(HERE, 'results'), exist_ok=True)
     out = os.path.join(HERE, 'results', 'list_scale-%s.json'
                        % time.strftime('%Y%m%dT%H%M%SZ', time.gmtime()))
@@ -276,6 +394,13 @@ def main():
                    'database': (urllib.parse.urlsplit(args.database_url).scheme
                                 if args.database_url else 'sqlite'),
                    'lists': dict(LISTS), 'results': measured, 'verdicts': verdicts,
+                   'upstream': ({'results': upstream_measured, 'comparison': comparison,
+                                 'seeding_seconds': upstream_seeding,
+                                 'requests': args.upstream_requests,
+                                 'budget_seconds': args.upstream_budget,
+                                 'versions': targets.upstream_versions(venv),
+                                 'config': [s.config for s in upstream_services]}
+                                if args.upstream else None),
                    'loadavg_end': os.getloadavg()}, f, indent=1)
     print('wrote', out)
 

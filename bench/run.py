@@ -9,7 +9,8 @@ Reports each of issue 16's targets as met or missed (speed is reported, never
 asserted). Exits 1 only if any request was answered wrongly or any target failed
 to start; a fast wrong answer never counts.
 
-Needs only the Python standard library (3.10+).
+Needs only the Python standard library (3.10+), and psycopg2 (this project's own
+PostgreSQL driver) with ``--database postgresql``.
 """
 
 import argparse
@@ -36,9 +37,12 @@ from client import BenchError  # noqa: E402
 STEPS = [
     ('create-8', 'create, 8 clients (10 props, 2 tags)', None),  # and seeds the rest
     ('show', 'show', 'create-8'),
+    ('show-16', 'show, 16 clients', 'create-8'),
     ('list-first', 'list first page (limit=25)', 'create-8'),
+    ('list-first-16', 'list first page, 16 clients', 'create-8'),
     ('list-all', 'list all (limit=100 pages)', 'create-8'),
     ('list-property', 'list ?<custom property>', 'create-8'),
+    ('list-property-16', 'list ?<custom property>, 16 clients', 'create-8'),
     ('list-tag', 'list ?tag=', 'create-8'),
     ('list-status', 'list ?status=in:active,queued', 'create-8'),
     ('list-created', 'list ?created_at=gt:<iso>', 'create-8'),
@@ -59,6 +63,11 @@ STEPS = [
 # failing, not the harness: recorded and shown, but not a failed run.
 KNOWN_UPSTREAM_FAILURES = {'upload-1m'}
 STEP_NAMES = [s[0] for s in STEPS]
+# Workloads that may run several times over the same state (--repeat): reads, and
+# sequential creates (create-8 is the start of the seeded set, so it runs once).
+REPEATABLE = {'show', 'show-16', 'list-first', 'list-first-16', 'list-all', 'list-property',
+              'list-property-16', 'list-tag', 'list-status', 'list-created', 'list-sort',
+              'create'}
 ALIASES = {
     'seed': ['create-8'],
     'lists': [s for s in STEP_NAMES if s.startswith('list-')],
@@ -66,6 +75,9 @@ ALIASES = {
     'data': ['upload', 'download-first', 'download', 'download-4', 'upload-rss',
              'upload-1m'],
     'rss': ['upload-rss'],
+    'metadata': list(report.METADATA_STEPS),
+    # Issue 16 target 5: create, show and list, one client and several.
+    'scaling': list(report.SCALING_STEPS),
 }
 
 
@@ -74,9 +86,28 @@ def parse_args(argv):
         description='Benchmark this project against upstream Glance on loopback.')
     p.add_argument('--quick', action='store_true',
                    help='smoke run: 200 images, 64 MiB uploads (a few minutes)')
-    p.add_argument('--targets', default=','.join(targets.TARGET_NAMES),
+    p.add_argument('--targets', default=None,
                    help='comma-separated, from: ' + ', '.join(targets.TARGET_NAMES)
-                   + ' (default: all)')
+                   + ', ' + ', '.join(targets.EXTRA_TARGET_PATTERNS)
+                   + ' (default: the first four; with --scaling, ours-w<N> for each N)')
+    p.add_argument('--scaling', default=None, metavar='N,N,...',
+                   help='worker counts to compare (e.g. 1,2,4): targets ours-w<N> for each '
+                   'N (plus upstream-p<N> with --database postgresql; on SQLite upstream '
+                   'fails with more than one process), workloads "scaling" unless --only')
+    p.add_argument('--database', choices=('sqlite', 'postgresql'), default='sqlite',
+                   help='where every target keeps its catalogue: SQLite in its data '
+                   'directory (default) or a fresh database per target and run on the '
+                   'PostgreSQL server of --database-url')
+    p.add_argument('--database-url', default=targets.DEFAULT_POSTGRESQL_URL,
+                   help='with --database postgresql: a database of the server to '
+                   'connect to for CREATE DATABASE (default: %(default)s)')
+    p.add_argument('--repeat', type=int, default=1, metavar='N',
+                   help='run each read workload and the sequential create N times, '
+                   'alternating targets, and keep the median with the spread '
+                   '(default 1; the other workloads run once)')
+    p.add_argument('--baseline', default=None,
+                   help='the target every other is divided by (default: upstream if run, '
+                   'else the first upstream-* target)')
     p.add_argument('--only', default='',
                    help='comma-separated workloads (and what they need): '
                    + ', '.join(STEP_NAMES) + '; groups: ' + ', '.join(ALIASES))
@@ -99,11 +130,32 @@ def parse_args(argv):
     p.add_argument('--keep', action='store_true',
                    help='keep the services\' data directories after the run')
     args = p.parse_args(argv)
-    names = [t for t in args.targets.split(',') if t]
-    bad = [t for t in names if t not in targets.TARGET_NAMES]
+    counts = []
+    if args.scaling:
+        try:
+            counts = sorted({int(n) for n in args.scaling.split(',') if n})
+        except ValueError:
+            p.error(f'--scaling takes worker counts, e.g. 1,2,4, not {args.scaling!r}')
+    if args.targets is not None:
+        names = [t for t in args.targets.split(',') if t]
+    elif counts:
+        names = [f'ours-w{n}' for n in counts]
+        if args.database == 'postgresql':
+            names += [f'upstream-p{n}' for n in counts]
+    else:
+        names = list(targets.TARGET_NAMES)
+    bad = [t for t in names if not targets.valid_target(t)]
     if bad or not names:
-        p.error(f'unknown target(s) {bad}; choose from {targets.TARGET_NAMES}')
+        p.error(f'unknown target(s) {bad}; choose from {targets.TARGET_NAMES} or '
+                f'{targets.EXTRA_TARGET_PATTERNS} (N from 1 to 16)')
     args.target_names = names
+    if args.baseline is None:
+        ups = [n for n in names if targets.is_upstream(n)]
+        args.baseline = 'upstream' if 'upstream' in ups else (ups[0] if ups else None)
+    elif args.baseline not in names:
+        p.error(f'--baseline {args.baseline} is not among the targets')
+    if counts and not args.only:
+        args.only = 'scaling'
     wanted = set()
     for item in filter(None, args.only.split(',')):
         if item in ALIASES:
@@ -259,14 +311,15 @@ def main(argv=None):
         'schema': 1, 'started': started.isoformat(), 'command': sys.argv,
         'plan': plan.as_dict(), 'steps': args.steps, 'labels': labels,
         'machine': machine_info(), 'targets': {}, 'ceilings': {}, 'errors': [],
-        'known_upstream_failures': [],
+        'known_upstream_failures': [], 'baseline': args.baseline,
+        'database': {'kind': args.database},
     }
     load = os.getloadavg()[0]
     if load > 0.5:
         log(f'note: load average {load:.1f} before starting; other work on this machine '
             'makes the figures noisy (the targets alternate, so ratios suffer least)')
     log(f'run {stamp}: targets {", ".join(args.target_names)}; '
-        f'{"quick" if args.quick else "full"} plan; logs in {run_dir}')
+        f'{"quick" if args.quick else "full"} plan; {args.database}; logs in {run_dir}')
 
     payload = None
     if any(s in args.steps for s in ALIASES['data']):
@@ -274,19 +327,34 @@ def main(argv=None):
     upstream_venv = glance_all = None
     services, states = {}, {}
     static = {}
+    databases = None
+    if args.database == 'postgresql':
+        databases = targets.PostgresDatabases(args.database_url, stamp)
+        try:
+            doc['database'].update(server_version=databases.server_version(),
+                                   autovacuum=databases.autovacuum(),
+                                   admin_url=args.database_url,
+                                   note='a fresh database per target and run, '
+                                        'ANALYZEd once the catalogue is seeded')
+        except Exception as exc:  # noqa: BLE001 -- no server: nothing can run
+            log(f'PostgreSQL at {args.database_url} unreachable: {exc}')
+            return 1
     try:
         for name in args.target_names:
             entry = doc['targets'][name] = {'config': {}, 'results': {}, 'error': None}
             try:
-                if name == 'upstream':
+                if targets.is_upstream(name):
                     upstream_venv = upstream_venv or targets.ensure_upstream(cache, log=log)
+                    if databases is not None:
+                        targets.ensure_upstream_driver(upstream_venv, log=log)
                     entry['versions'] = targets.upstream_versions(upstream_venv)
                 else:
                     glance_all = glance_all or targets.find_glance_all(args.glance_all)
                     entry['versions'] = {'glance-all': glance_all, 'revision': ours_revision()}
                 service = targets.make_service(name, run_dir, upstream_venv=upstream_venv,
                                                glance_all=glance_all,
-                                               socket_option=args.upstream_socket)
+                                               socket_option=args.upstream_socket,
+                                               databases=databases)
                 services[name] = service
                 log(f'starting {name}')
                 t0 = time.perf_counter()
@@ -309,29 +377,36 @@ def main(argv=None):
             log(f'{step}: {labels[step]}')
             if not args.no_ceilings and payload is not None:
                 run_ceilings(step, payload, run_dir, plan, doc, static)
-            # Rotate who goes first, so no target always runs on a warmer machine.
-            shift = index % len(runnable) if runnable else 0
-            for name in runnable[shift:] + runnable[:shift]:
-                state = states[name]
-                if step in ('show',) + tuple(ALIASES['lists']) and not state.seeded:
-                    rec = {'error': 'skipped: seeding failed'}
-                else:
-                    try:
-                        rec = run_step(step, state, plan, payload)
-                    except BenchError as exc:
-                        rec = {'error': str(exc)}
-                    except Exception as exc:  # noqa: BLE001 -- a harness bug is an error too
-                        rec = {'error': f'{type(exc).__name__}: {exc}'}
-                        traceback.print_exc()
-                if 'error' in rec and name == 'upstream' and step in KNOWN_UPSTREAM_FAILURES:
+            reps = args.repeat if step in REPEATABLE else 1
+            samples = {name: [] for name in runnable}
+            for rep in range(reps):
+                # Rotate who goes first, so no target always runs on a warmer machine.
+                shift = (index + rep) % len(runnable) if runnable else 0
+                for name in runnable[shift:] + runnable[:shift]:
+                    rec = run_one(step, states[name], plan, payload)
+                    rec['loadavg_1m'] = round(os.getloadavg()[0], 2)
+                    samples[name].append(rec)
+                    log(f'  {name:<17} {headline(rec)}')
+            for name in runnable:
+                rec = report.combine_repeats(samples[name])
+                if ('error' in rec and targets.is_upstream(name)
+                        and step in KNOWN_UPSTREAM_FAILURES):
                     rec['known_upstream_failure'] = True
                     doc['known_upstream_failures'].append(f'{name} {step}: {rec["error"]}')
                 elif 'error' in rec:
                     doc['errors'].append(f'{name} {step}: {rec["error"]}')
                 doc['targets'][name]['results'][step] = rec
-                log(f'  {name:<17} {headline(rec)}')
+                if reps > 1:
+                    log(f'  {name:<17} median of {reps}: {headline(rec)} '
+                        f'[{rec.get("min_throughput", 0):.1f}-'
+                        f'{rec.get("max_throughput", 0):.1f}]')
             if step == 'create-8':
                 seed_all(states, plan, doc)
+                if databases is not None:
+                    # Production's autovacuum would have analysed the new catalogue by
+                    # now; without statistics the planners of both projects guess.
+                    databases.analyze_all()
+                    log('  every database analysed (ANALYZE)')
             if step == 'download-4' or (step == 'download' and 'download-4' not in args.steps):
                 for state in states.values():
                     try:
@@ -348,6 +423,8 @@ def main(argv=None):
         if not args.keep:
             for name in services:
                 shutil.rmtree(os.path.join(run_dir, name), ignore_errors=True)
+            if databases is not None:
+                databases.drop_all()
 
     doc['finished'] = datetime.datetime.now(datetime.timezone.utc).isoformat()
     doc['machine']['loadavg_at_end'] = os.getloadavg()
@@ -392,6 +469,19 @@ def seed_all(states, plan, doc):
                 f'in {info["seeding_seconds"]:.1f}s')
 
 
+def run_one(step, state, plan, payload):
+    """One workload against one target: its record, or ``{'error': ...}``."""
+    if step in ('show', 'show-16') + tuple(ALIASES['lists']) and not state.seeded:
+        return {'error': 'skipped: seeding failed'}
+    try:
+        return run_step(step, state, plan, payload)
+    except BenchError as exc:
+        return {'error': str(exc)}
+    except Exception as exc:  # noqa: BLE001 -- a harness bug is an error too
+        traceback.print_exc()
+        return {'error': f'{type(exc).__name__}: {exc}'}
+
+
 def run_step(step, state, plan, payload):
     if step == 'create-8':
         return wl.create_concurrent(state, plan)
@@ -409,6 +499,8 @@ def run_step(step, state, plan, payload):
         return wl.upload(state, plan, payload, chunk=2**20, keep=False)
     fn = {
         'show': wl.show, 'list-first': wl.list_first, 'list-all': wl.list_all,
+        'show-16': wl.show_concurrent, 'list-first-16': wl.list_first_concurrent,
+        'list-property-16': wl.list_property_concurrent,
         'list-property': wl.list_filter_property, 'list-tag': wl.list_filter_tag,
         'list-status': wl.list_filter_status, 'list-created': wl.list_filter_created,
         'list-sort': wl.list_sort_name, 'create': wl.create_sequential,

@@ -11,6 +11,14 @@
   1 registry worker.
 * ``ours-recommended``: ``glance-all`` with no extra configuration, i.e. the
   worker counts we recommend.
+* ``upstream-recommended``: upstream with the 4 uWSGI processes of the uWSGI
+  file it ships (``httpd/glance-api-uwsgi.ini``: ``processes = 4``, no
+  ``threads``, so 1 thread each).
+* ``ours-w<N>`` and ``upstream-p<N>``: N workers per daemon (ours, default
+  threads) or N uWSGI processes (upstream, 1 thread each), for the scaling run.
+
+On ``--database postgresql`` every target gets a database of its own, made
+fresh for the run on the machine's PostgreSQL (``PostgresDatabases``).
 
 Every service is started in its own session, so stopping it stops its whole
 process tree and nothing else.
@@ -30,9 +38,15 @@ import procmon
 
 UPSTREAM_GLANCE = 'glance==33.0.0'
 UPSTREAM_UWSGI = 'uwsgi==2.0.31'
+# Upstream's PostgreSQL driver (run.py --database postgresql, list_scale.py).
+UPSTREAM_PG_DRIVER = 'psycopg2-binary>=2.9,<3'
 HOST = '127.0.0.1'
 
 TARGET_NAMES = ('upstream', 'ours', 'ours-1x1', 'ours-recommended')
+# Also accepted (``valid_target``): upstream-recommended, ours-w<N>, upstream-p<N>.
+EXTRA_TARGET_PATTERNS = ('upstream-recommended', 'ours-w<N>', 'upstream-p<N>')
+# upstream's shipped httpd/glance-api-uwsgi.ini: "processes = 4" and no "threads".
+UPSTREAM_RECOMMENDED_PROCESSES = 4
 
 
 class TargetError(Exception):
@@ -89,7 +103,7 @@ def ensure_upstream(cache, log=print):
     """
     venv = upstream_venv(cache)
     marker = os.path.join(venv, '.bench-installed')
-    wanted = f'{UPSTREAM_GLANCE} {UPSTREAM_UWSGI}\n'
+    wanted = f'{UPSTREAM_GLANCE} {UPSTREAM_UWSGI} {UPSTREAM_PG_DRIVER}\n'
     try:
         with open(marker) as f:
             if f.read() == wanted:
@@ -108,7 +122,8 @@ def ensure_upstream(cache, log=print):
             [os.path.join(venv, 'bin', 'python'), '-m', 'pip', 'install',
              '--disable-pip-version-check', '--upgrade', 'pip'],
             [os.path.join(venv, 'bin', 'python'), '-m', 'pip', 'install',
-             '--disable-pip-version-check', UPSTREAM_GLANCE, UPSTREAM_UWSGI],
+             '--disable-pip-version-check', UPSTREAM_GLANCE, UPSTREAM_UWSGI,
+             UPSTREAM_PG_DRIVER],
         ]
         for cmd in steps:
             rc = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT,
@@ -156,7 +171,7 @@ filesystem_store_datadir = {data}/staging
 filesystem_store_datadir = {data}/tasks
 
 [database]
-connection = sqlite:///{data}/glance.sqlite
+connection = {database_url}
 
 [paste_deploy]
 config_file = {paste_config}
@@ -173,14 +188,14 @@ policy_file = {data}/policy.yaml
 GLANCE_POLICY = '"context_is_admin": "@"\n'
 
 # The uWSGI options of upstream's "Running Glance in HTTPD" guide (uWSGI
-# server HTTP mode), with one process, as devstack runs it.
+# server HTTP mode); one process unless the target asks for more.
 UWSGI_INI = """\
 [uwsgi]
 {socket_option} = {host}:{port}
 module = glance.wsgi.api:application
 virtualenv = {venv}
 master = true
-processes = 1
+processes = {processes}
 enable-threads = true
 lazy-apps = true
 thunder-lock = true
@@ -296,9 +311,16 @@ class UpstreamService(Service):
     """Upstream Glance under uWSGI, configured as its documentation says."""
 
     def __init__(self, run_dir, venv, socket_option='http', name='upstream', flavor='',
-                 extra_conf='', paste_ini=None):
+                 extra_conf='', paste_ini=None, processes=1, database=None,
+                 after_sync=None):
         super().__init__(name, run_dir)
+        # Called with the service after ``glance-manage db sync``, before uWSGI starts
+        # (list_scale.py loads its catalogue there).
+        self.after_sync = after_sync
         self.venv = venv
+        self.processes = processes
+        # (label, SQLAlchemy URL) of a server database; None is SQLite in the data dir.
+        self.database = database
         self.socket_option = socket_option
         self.flavor = flavor          # [paste_deploy] flavor: '' is no auth, no cache
         self.extra_conf = extra_conf  # glance-api.conf text appended (whole sections)
@@ -311,6 +333,9 @@ class UpstreamService(Service):
         self.port = free_port()
         fmt = {'data': self.data, 'venv': self.venv, 'host': HOST, 'port': self.port,
                'socket_option': self.socket_option, 'flavor': self.flavor,
+               'processes': self.processes,
+               'database_url': (self.database[1] if self.database
+                                else f'sqlite:///{self.data}/glance.sqlite'),
                'paste_config': os.path.join(self.venv, 'etc', 'glance', 'glance-api-paste.ini')}
         if self.paste_ini is not None:
             fmt['paste_config'] = os.path.join(self.data, 'glance-api-paste.ini')
@@ -334,34 +359,59 @@ class UpstreamService(Service):
         if rc != 0:
             raise TargetError(f'glance-manage db sync failed (rc={rc}); see {self.log_path}',
                               _tail(self.log_path))
+        if self.after_sync is not None:
+            self.after_sync(self)
         self._spawn([os.path.join(self.venv, 'bin', 'uwsgi'), '--ini',
                      os.path.join(self.data, 'uwsgi.ini')], env=env)
-        self.config = {'server': f'uWSGI ({self.socket_option} mode), 1 process, 1 thread',
-                       'shape': '1 process x 1 thread'
+        plural = 'es' if self.processes > 1 else ''
+        self.config = {'server': f'uWSGI ({self.socket_option} mode), {self.processes} '
+                                 f'process{plural}, 1 thread each',
+                       'shape': f'{self.processes} process{plural} x 1 thread'
                                 + (' (+ the uWSGI HTTP router process)'
                                    if self.socket_option == 'http' else ''),
-                       'database': 'SQLite', 'store': 'file', 'auth': 'noauth',
+                       'processes': self.processes, 'threads': 1,
+                       'database': self.database[0] if self.database else 'SQLite',
+                       'store': 'file', 'auth': 'noauth',
                        'uwsgi_ini': UWSGI_INI.format(**fmt)}
         if self.flavor or self.extra_conf:
             self.config.update(flavor=self.flavor, extra_conf=fmt['extra_conf'])
         self.wait_ready()
 
+    @property
+    def sqlite_path(self):
+        """Upstream's SQLite file, when it runs on SQLite."""
+        return None if self.database else os.path.join(self.data, 'glance.sqlite')
+
     def seed_directly(self, bodies):
-        """Seed images without the API (see ``seed_upstream_sqlite``)."""
-        return seed_upstream_sqlite(os.path.join(self.data, 'glance.sqlite'), bodies)
+        """Seed images without the API (see ``seed_upstream_rows``)."""
+        if self.database:
+            import psycopg2  # noqa: the project's PostgreSQL driver; --database postgresql only
+            conn = psycopg2.connect(self.database[1].replace('postgresql+psycopg2://',
+                                                             'postgresql://'))
+            return seed_upstream_rows(conn, bodies, placeholder='%s')
+        import sqlite3
+        conn = sqlite3.connect(os.path.join(self.data, 'glance.sqlite'), timeout=60)
+        return seed_upstream_rows(conn, bodies)
 
 
 def seed_upstream_sqlite(database, bodies, spacing=0.01):
-    """Insert images straight into upstream's SQLite, as its API would have stored them.
+    """``seed_upstream_rows`` into the SQLite file ``database``."""
+    import sqlite3
+    return seed_upstream_rows(sqlite3.connect(database, timeout=60), bodies, spacing=spacing)
 
-    ``bodies`` are (index, create-request body) pairs. Upstream is pinned, so
-    its schema is known; seeding 5,000 images through its one single-threaded
-    worker would take minutes, this takes a second. Everything seeded is then
-    read back through the API by the list workloads, which check every id.
+
+def seed_upstream_rows(conn, bodies, spacing=0.01, placeholder='?'):
+    """Insert images straight into upstream's database, as its API would have stored them.
+
+    ``bodies`` are (index, create-request body) pairs; ``conn`` a DB-API
+    connection (SQLite, or psycopg2 with ``placeholder='%s'``), closed here.
+    Upstream is pinned, so its schema is known; seeding 5,000 images through
+    its one single-threaded worker would take minutes, this takes a second.
+    Everything seeded is then read back through the API by the list
+    workloads, which check every id.
     Returns [(id, name, created_at as the API shows it, index)].
     """
     import datetime
-    import sqlite3
     import uuid
     now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
     base = now - datetime.timedelta(seconds=spacing * len(bodies) + 5)
@@ -378,20 +428,28 @@ def seed_upstream_sqlite(database, bodies, spacing=0.01):
         for tag in body['tags']:
             tags.append((image_id, tag, stamp, stamp))
         seeded.append((image_id, body['name'], created.strftime('%Y-%m-%dT%H:%M:%SZ'), index))
-    conn = sqlite3.connect(database, timeout=60)
+    # Booleans as parameters: SQLite stores them as 0/1, PostgreSQL's columns are boolean.
+    images = [row[:5] + (False,) + row[5:] + (False, False) for row in images]
+    props = [row + (False,) for row in props]
+    tags = [row + (False,) for row in tags]
+
+    def sql(text):
+        return text.replace('?', placeholder)
+
     try:
-        with conn:
-            conn.executemany(
-                'INSERT INTO images (id, name, size, status, created_at, updated_at, deleted,'
-                ' disk_format, container_format, min_disk, min_ram, protected, visibility,'
-                ' os_hidden) VALUES (?, ?, NULL, ?, ?, ?, 0, ?, ?, 0, 0, 0, \'shared\', 0)',
-                images)
-            conn.executemany(
-                'INSERT INTO image_properties (image_id, name, value, created_at, updated_at,'
-                ' deleted) VALUES (?, ?, ?, ?, ?, 0)', props)
-            conn.executemany(
-                'INSERT INTO image_tags (image_id, value, created_at, updated_at, deleted)'
-                ' VALUES (?, ?, ?, ?, 0)', tags)
+        cursor = conn.cursor()
+        cursor.executemany(sql(
+            'INSERT INTO images (id, name, size, status, created_at, updated_at, deleted,'
+            ' disk_format, container_format, min_disk, min_ram, protected, visibility,'
+            ' os_hidden) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, 0, 0, ?, \'shared\', ?)'),
+            images)
+        cursor.executemany(sql(
+            'INSERT INTO image_properties (image_id, name, value, created_at, updated_at,'
+            ' deleted) VALUES (?, ?, ?, ?, ?, ?)'), props)
+        cursor.executemany(sql(
+            'INSERT INTO image_tags (image_id, value, created_at, updated_at, deleted)'
+            ' VALUES (?, ?, ?, ?, ?)'), tags)
+        conn.commit()
     finally:
         conn.close()
     return seeded
@@ -417,12 +475,14 @@ class OursService(Service):
     """This project's all-in-one launcher: registry daemon plus API."""
 
     def __init__(self, name, run_dir, glance_all, workers=None, threads=None,
-                 extra_conf=''):
+                 extra_conf='', database=None):
         super().__init__(name, run_dir)
         self.glance_all = glance_all
         self.workers = workers
         self.threads = threads
         self.extra_conf = extra_conf  # config text after [DEFAULT] workers; may name {data}
+        # (label, URL) of a server database; None is glance-all's SQLite in its data dir.
+        self.database = database
 
     def start(self):
         os.makedirs(self.data)
@@ -431,13 +491,15 @@ class OursService(Service):
         cmd = [self.glance_all, '--data-dir', os.path.join(self.data, 'data'),
                '--host', HOST, '--port', str(self.port), '--registry-port', str(registry_port)]
         extra = None
-        if self.workers is not None or self.extra_conf:
+        if self.workers is not None or self.extra_conf or self.database:
             extra = ''
             if self.workers is not None:
                 extra = f'[DEFAULT]\nworkers = {self.workers}\n'
                 if self.threads is not None:
                     extra += f'threads = {self.threads}\n'
             extra += self.extra_conf.format(data=self.data)
+            if self.database:
+                extra += f'\n[database]\nconnection = {self.database[1]}\n'
             path = os.path.join(self.data, 'extra.conf')
             with open(path, 'w') as f:
                 f.write(extra)
@@ -445,27 +507,163 @@ class OursService(Service):
         self._spawn(cmd)
         self.config = {'command': ' '.join(cmd), 'extra_conf': extra,
                        'workers': self.workers if self.workers is not None else 'default',
-                       'shape': self.shape(),
-                       'database': 'SQLite', 'store': 'file', 'auth': 'noauth'}
+                       'shape': self.shape(), **self.counts(),
+                       'database': self.database[0] if self.database else 'SQLite',
+                       'store': 'file', 'auth': 'noauth'}
         self.wait_ready()
 
-
-    def shape(self):
-        """Processes x threads of each daemon, as this configuration runs them."""
+    def counts(self):
+        """Processes and threads of each daemon, as this configuration runs them."""
         # glance-all's defaults (glance_api/opts.py, glance_registry/opts.py).
         workers = self.workers or max(2, min(os.cpu_count() or 1, 8))
-        api, registry = self.threads or 16, self.threads or 8
+        return {'processes': workers, 'api_threads': self.threads or 16,
+                'registry_threads': self.threads or 8}
+
+    def shape(self):
+        """Processes x threads of each daemon, as text."""
+        c = self.counts()
+        workers, api, registry = c['processes'], c['api_threads'], c['registry_threads']
         return (f'API {workers} process{"es" if workers > 1 else ""} x {api} '
                 f'thread{"s" if api > 1 else ""}, registry {workers} x {registry}')
 
 
-def make_service(name, run_dir, *, upstream_venv=None, glance_all=None, socket_option='http'):
-    if name == 'upstream':
-        return UpstreamService(run_dir, upstream_venv, socket_option)
+def valid_target(name):
+    """Whether ``make_service`` knows ``name``."""
+    return (name in TARGET_NAMES or name == 'upstream-recommended'
+            or _numbered(name, 'ours-w') is not None
+            or _numbered(name, 'upstream-p') is not None)
+
+
+def is_upstream(name):
+    return name == 'upstream' or name.startswith('upstream-')
+
+
+def _numbered(name, prefix):
+    rest = name[len(prefix):] if name.startswith(prefix) else ''
+    return int(rest) if rest.isdigit() and 1 <= int(rest) <= 16 else None
+
+
+def make_service(name, run_dir, *, upstream_venv=None, glance_all=None, socket_option='http',
+                 databases=None):
+    """The service named ``name``; ``databases`` (a ``PostgresDatabases``) gives it a
+    fresh server database, else it runs on SQLite."""
+    if is_upstream(name):
+        processes = (1 if name == 'upstream' else UPSTREAM_RECOMMENDED_PROCESSES
+                     if name == 'upstream-recommended' else _numbered(name, 'upstream-p'))
+        if processes is None:
+            raise ValueError(name)
+        database = databases.create(name, driver='postgresql+psycopg2') if databases else None
+        return UpstreamService(run_dir, upstream_venv, socket_option, name=name,
+                               processes=processes, database=database)
+    database = databases.create(name) if databases else None
     if name == 'ours':
-        return OursService(name, run_dir, glance_all, workers=1)
+        return OursService(name, run_dir, glance_all, workers=1, database=database)
     if name == 'ours-1x1':
-        return OursService(name, run_dir, glance_all, workers=1, threads=1)
+        return OursService(name, run_dir, glance_all, workers=1, threads=1, database=database)
     if name == 'ours-recommended':
-        return OursService(name, run_dir, glance_all, workers=None)
+        return OursService(name, run_dir, glance_all, workers=None, database=database)
+    workers = _numbered(name, 'ours-w')
+    if workers is not None:
+        return OursService(name, run_dir, glance_all, workers=workers, database=database)
     raise ValueError(name)
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+DEFAULT_POSTGRESQL_URL = 'postgresql://postgres@127.0.0.1:5432/postgres'
+
+
+class PostgresDatabases:
+    """Fresh databases on a PostgreSQL server, one per target and run, dropped at the end.
+
+    ``admin_url`` names a database to connect to for ``CREATE DATABASE`` (as the
+    tests' fixtures do, ``tests/fixtures/databases.py``). Needs psycopg2, which
+    this project needs on PostgreSQL anyway; upstream's virtualenv gets
+    ``psycopg2-binary`` (``ensure_upstream_driver``).
+    """
+
+    label = 'PostgreSQL'
+
+    def __init__(self, admin_url, stamp):
+        import urllib.parse
+        self.admin_url = admin_url
+        self.parsed = urllib.parse.urlsplit(admin_url)
+        self.prefix = 'bench_' + stamp.lower()
+        self.created = []
+
+    def _connect(self, dbname=None):
+        import psycopg2
+        p = self.parsed
+        conn = psycopg2.connect(dbname=dbname or p.path.lstrip('/') or 'postgres',
+                                host=p.hostname or '127.0.0.1', port=p.port or 5432,
+                                user=p.username, password=p.password, connect_timeout=5)
+        conn.autocommit = True
+        return conn
+
+    def server_version(self):
+        conn = self._connect()
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute('SHOW server_version')
+                return cursor.fetchone()[0]
+        finally:
+            conn.close()
+
+    def create(self, target, driver='postgresql'):
+        """(label, URL with ``driver`` as its scheme) of a new, empty database."""
+        name = f'{self.prefix}_{target.replace("-", "_")}'
+        conn = self._connect()
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(f'DROP DATABASE IF EXISTS {name}')
+                cursor.execute(f'CREATE DATABASE {name}')
+        finally:
+            conn.close()
+        self.created.append(name)
+        return self.label, self.parsed._replace(scheme=driver, path='/' + name).geturl()
+
+    def analyze_all(self):
+        """ANALYZE every database made so far: what autovacuum does in production
+        after a catalogue is loaded (this machine's server runs with it off)."""
+        for name in self.created:
+            conn = self._connect(name)
+            try:
+                with conn.cursor() as cursor:
+                    cursor.execute('ANALYZE')
+            finally:
+                conn.close()
+
+    def autovacuum(self):
+        """The server's ``autovacuum`` setting ('on' or 'off')."""
+        conn = self._connect()
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute('SHOW autovacuum')
+                return cursor.fetchone()[0]
+        finally:
+            conn.close()
+
+    def drop_all(self):
+        for name in reversed(self.created):
+            try:
+                conn = self._connect()
+                with conn.cursor() as cursor:
+                    cursor.execute(f'DROP DATABASE IF EXISTS {name} WITH (FORCE)')
+                conn.close()
+            except Exception as exc:  # noqa: BLE001 -- the name is unique; left behind
+                print(f'could not drop database {name}: {exc}')
+        self.created = []
+
+
+def ensure_upstream_driver(venv, log=print):
+    """psycopg2 in upstream's virtualenv (once), for its SQLAlchemy on PostgreSQL."""
+    python = os.path.join(venv, 'bin', 'python')
+    if subprocess.call([python, '-c', 'import psycopg2'], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL) == 0:
+        return
+    log(f'installing psycopg2-binary into {venv} (once)')
+    out = subprocess.run([python, '-m', 'pip', 'install', '--disable-pip-version-check',
+                          'psycopg2-binary'], capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise TargetError('pip install psycopg2-binary into upstream\'s virtualenv failed',
+                          (out.stdout + out.stderr)[-3000:])

@@ -35,6 +35,8 @@ class Plan:
         self.create_concurrent = 100 if quick else 500  # measured; the rest is seeded
         self.seed_via_api = False
         self.clients = 8
+        self.read_clients = 16        # the concurrent reads (show-16, list-first-16, ...)
+        self.concurrent_reads = 800 if quick else 3000
         self.sequential = 50 if quick else 300
         self.shows = 100 if quick else 500
         self.list_first = 50 if quick else 200
@@ -300,24 +302,37 @@ def seed_rest(state, plan):
             'seeding_seconds': time.perf_counter() - t0}
 
 
-def show(state, plan):
+def _concurrently(workload, state, plan):
+    """``workload`` with ``plan.read_clients`` clients and ``plan.concurrent_reads`` ops."""
+    record = workload(state, plan, clients=plan.read_clients, count=plan.concurrent_reads)
+    record['clients'] = plan.read_clients
+    return record
+
+
+def show(state, plan, clients=1, count=None):
     """GET /v2/images/{id} over the seeded images, spread out."""
     n = len(state.seeded)
-    picks = [state.seeded[(i * 7919) % n][0] for i in range(plan.shows)]  # a prime stride
+    picks = [state.seeded[(i * 7919) % n][0]  # a prime stride
+             for i in range(count or plan.shows)]
 
     def op(client, image_id):
         image = client.request('GET', f'/v2/images/{image_id}').json()
         if image.get('id') != image_id:
             raise BenchError(f'show {image_id} answered {image.get("id")}')
 
-    return run_loop(state.service, picks, op, plan)
+    return run_loop(state.service, picks, op, plan, clients=clients)
+
+
+def show_concurrent(state, plan):
+    """``show`` by ``plan.read_clients`` concurrent clients (show-16)."""
+    return _concurrently(show, state, plan)
 
 
 def _list(client, query):
     return client.request('GET', '/v2/images?' + query).json().get('images')
 
 
-def list_first(state, plan):
+def list_first(state, plan, clients=1, count=None):
     """The first page with limit=25."""
     want = min(25, len(state.seeded))
 
@@ -326,7 +341,13 @@ def list_first(state, plan):
         if images is None or len(images) != want:
             raise BenchError(f'first page held {len(images or [])} images, expected {want}')
 
-    return run_loop(state.service, range(plan.list_first), op, plan)
+    return run_loop(state.service, range(count or plan.list_first), op, plan,
+                    clients=clients)
+
+
+def list_first_concurrent(state, plan):
+    """``list_first`` by ``plan.read_clients`` concurrent clients (list-first-16)."""
+    return _concurrently(list_first, state, plan)
 
 
 def list_all(state, plan):
@@ -359,7 +380,7 @@ def list_all(state, plan):
     return record
 
 
-def list_filter_property(state, plan):
+def list_filter_property(state, plan, clients=1, count=None):
     """?bench_group=gNN&limit=25: a custom property, ~1/50 of the images."""
     counts = {}
     for r in state.seeded:
@@ -373,7 +394,13 @@ def list_filter_property(state, plan):
         if len(images) != want or any(i.get('bench_group') != value for i in images):
             raise BenchError(f'bench_group={value}: {len(images)} images, expected {want}')
 
-    return run_loop(state.service, range(plan.filter_reps), op, plan)
+    return run_loop(state.service, range(count or plan.filter_reps), op, plan,
+                    clients=clients)
+
+
+def list_property_concurrent(state, plan):
+    """``list_filter_property`` by ``plan.read_clients`` concurrent clients."""
+    return _concurrently(list_filter_property, state, plan)
 
 
 def list_filter_tag(state, plan):
