@@ -3,6 +3,7 @@ directory: fills, hits, the hard cap and what is never served."""
 
 import hashlib
 import os
+import sqlite3
 import threading
 import time
 
@@ -238,3 +239,44 @@ def test_a_prefetch_reads_the_whole_image_from_the_store(cache):
     assert fill.wait(10)
     assert opened == [(0, 5000)]
     assert _read(cache, record) == data
+
+
+def test_a_hit_takes_no_write_lock_on_the_index(cache):
+    data = os.urandom(2000)
+    record = _record('a', data)
+    assert _fill(cache, record, data)
+    # Another worker (or a glance-cache command) in the middle of a write.
+    other = sqlite3.connect(os.path.join(cache.directory, index.INDEX_NAME),
+                            isolation_level=None)
+    other.execute('BEGIN IMMEDIATE')
+    try:
+        served = []
+        reader = threading.Thread(target=lambda: served.append(_read(cache, record)),
+                                  daemon=True)
+        reader.start()
+        reader.join(5)
+        assert served == [data]
+    finally:
+        other.execute('ROLLBACK')
+        other.close()
+
+
+def test_hits_reach_the_index_shared_by_the_other_workers_within_a_delay(cache):
+    cache.index.touch_delay = 0.2
+    data = os.urandom(2000)
+    record = _record('a', data)
+    assert _fill(cache, record, data)
+    filled_at = cache.index.cached()[0]['last_accessed']
+    time.sleep(0.01)
+    assert _read(cache, record) == data
+    assert _read(cache, record) == data
+    other_worker = index.Index(cache.directory)
+
+    def recorded():
+        entry = other_worker.cached()[0]
+        return entry['hits'] == 2 and entry['last_accessed'] > filled_at
+    deadline = time.monotonic() + 5
+    while not recorded():
+        assert time.monotonic() < deadline, other_worker.cached()
+        time.sleep(0.05)
+
