@@ -14,11 +14,13 @@ is free at once (an unlinked file still being read would hold its blocks).
 """
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -285,7 +287,16 @@ class Fill:
     its thread reads the rest from the store itself (``resume(offset, length)``, a
     store reader), so large images are cached on fast networks too; without
     ``resume`` it gives up. The prefetcher detaches at once. The file is linked into
-    place only when every byte arrived and its md5 is the image's checksum.
+    place only when every byte arrived and, for bytes that passed through here, its
+    md5 is the image's checksum.
+
+    A store that offers its own file (the file store) is read by neither: the
+    kernel copies the file into the cache file (``copy_file_range``, or
+    ``sendfile`` across file systems), unhashed, as the cold download sends that
+    file unhashed. Hashing it would cost a core for as long as the download itself,
+    on a node whose cores serve downloads; the upload hashed the bytes as it wrote
+    them. Bytes streamed from other stores (Swift, HTTP) can differ from the
+    image's and are verified.
     """
 
     def __init__(self, cache, record, resume=None):
@@ -379,8 +390,18 @@ class Fill:
             if how is _DETACH:
                 how = _COMMIT
                 with self._resume(written, self.size - written) as rest:
-                    for chunk in rest:
-                        written += write(chunk)
+                    copied = None
+                    if written == 0 and rest.fileobj is not None:
+                        _yield_to_downloads()
+                        copied = _copy_file(rest.fileobj.fileno(), self._fd,
+                                            rest.offset, rest.length)
+                    if copied is None:
+                        for chunk in rest:
+                            written += write(chunk)
+                    else:
+                        # The store's own file, copied in the kernel: the bytes a
+                        # download of it sends, which are not verified either.
+                        written, md5 = copied, None
             if how is _COMMIT:
                 if written != self.size:
                     why = 'got %d of %d bytes' % (written, self.size)
@@ -423,6 +444,52 @@ class Fill:
             os.close(self._fd)
             self._fd = None
         self.cache.index.release(self.image_id, cache_index.FILLING)
+
+
+def _yield_to_downloads():
+    """Lower this thread's CPU priority to the least (nice 19): a fill copying a
+    store's file competes with the downloads for the node's cores. Linux's nice is
+    per thread, and a fill's thread ends with its fill; elsewhere it would be the
+    whole process's, so it is left alone."""
+    if sys.platform.startswith('linux'):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
+def _copy_file(source, target, offset, length):
+    """Copy ``length`` bytes of the file ``source`` from ``offset`` to the start of
+    the empty file ``target`` without passing them through Python; the bytes copied
+    (fewer if the source ends first), or None if the kernel cannot (nothing was
+    written)."""
+    copied = 0
+    try:
+        while copied < length:
+            # copy_file_range: within one file system (and across some).
+            step = os.copy_file_range(source, target, length - copied,
+                                      offset + copied, copied)
+            if not step:
+                return copied
+            copied += step
+        return copied
+    except OSError as exc:
+        if copied or exc.errno not in _NO_KERNEL_COPY:
+            raise
+    try:
+        while copied < length:
+            # sendfile: any file to a file, across file systems.
+            step = os.sendfile(target, source, offset + copied, length - copied)
+            if not step:
+                return copied
+            copied += step
+        return copied
+    except OSError as exc:
+        if copied or exc.errno not in _NO_KERNEL_COPY:
+            raise
+    return None
+
+
+_NO_KERNEL_COPY = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP,
+                   errno.ENOTSUP)
 
 
 class FillingReader(base.Reader):
