@@ -179,25 +179,36 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
             if from_status in _LEASED and upload_id is not None:
                 _check_upload_holds(image, upload_id)
         storage = quotas.StorageCheck(db, image.owner, quota.get('max_storage'))
-        max_uploading = quota.get('max_uploading')
-        if (quotas.limited(max_uploading) and to_status in quotas.UPLOADING_STATUSES
-                and from_status not in quotas.UPLOADING_STATUSES):
-            quotas.lock_project(db, image.owner)
-            uploading = quotas.project_usage(db, image.owner).image_count_uploading
-            quotas.check('max_uploading', max_uploading, uploading, uploading + 1,
-                         'Too many uploads in progress in project %s' % image.owner)
-        max_stage = quota.get('max_stage')
-        if quotas.limited(max_stage) and to_status == 'uploading' and \
-                from_status == 'queued':
-            quotas.lock_project(db, image.owner)
-            quotas.check_stage(max_stage, quotas.project_usage(
-                db, image.owner).image_stage_total, image.owner)
+        _check_upload_limits(db, image, quota, from_status, to_status)
         swap_status(db, image_id, from_status, to_status, values)
         if locations is not None:
             data_owners.check_not_in_use(db, image_id, exclusive_urls)
             replace_location_rows(db, image_id, locations)
         storage.check()
         return records.record_of(db, identity, image_id)
+
+
+def _check_upload_limits(db, image, quota, from_status, to_status):
+    """``TooLarge`` if the move starts an upload over ``quota``'s ``max_uploading``
+    or a stage while the owner's staged data is over ``max_stage``: the project
+    locked and its usage read once for both."""
+    max_uploading = quota.get('max_uploading')
+    starts_upload = (quotas.limited(max_uploading)
+                     and to_status in quotas.UPLOADING_STATUSES
+                     and from_status not in quotas.UPLOADING_STATUSES)
+    max_stage = quota.get('max_stage')
+    starts_stage = (quotas.limited(max_stage) and to_status == 'uploading'
+                    and from_status == 'queued')
+    if not (starts_upload or starts_stage):
+        return
+    quotas.lock_project(db, image.owner)
+    usage = quotas.project_usage(db, image.owner)
+    if starts_upload:
+        uploading = usage.image_count_uploading
+        quotas.check('max_uploading', max_uploading, uploading, uploading + 1,
+                     'Too many uploads in progress in project %s' % image.owner)
+    if starts_stage:
+        quotas.check_stage(max_stage, usage.image_stage_total, image.owner)
 
 
 #: The statuses an upload holds with a lease: ``saving`` (``PUT /file``) and

@@ -18,21 +18,11 @@ import pytest
 import requests
 
 from tests.fixtures import deployment as deployment_fixture
-from tests.fixtures import processes, tls
+from tests.fixtures import processes
+from tests.fixtures.tls import (  # noqa: F401 (fixtures)
+    _no_ca_bundle_from_the_environment, ca)
 
 BIN = os.path.dirname(sys.executable)
-
-
-@pytest.fixture(autouse=True)
-def _no_ca_bundle_from_the_environment(monkeypatch):
-    """requests prefers ``REQUESTS_CA_BUNDLE`` to the CA a client is given."""
-    for name in ('REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE'):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope='module')
-def ca(tmp_path_factory):
-    return tls.authority(tmp_path_factory.mktemp('ca'))
 
 
 @pytest.fixture(scope='module')
