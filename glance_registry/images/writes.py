@@ -374,7 +374,11 @@ def delete_image(db, identity, image_id, delayed=False, judge=None):
             else 'deleted'
         status_table.check_transition(image.status, to_status, image_id=image_id,
                                       current_status=image.status)
-        now = utcnow()
+        # The scrubber judges deleted_at by the database's clock (scrub_time,
+        # glance_registry.images.scrubbing): written by the same clock, an image
+        # is never younger than its age there (a registry host ahead, or SQLite's
+        # milliseconds against Python's microseconds).
+        now = db_module.now(db)
         updated = (Image.update(status=to_status, deleted=True, deleted_at=now,
                                 updated_at=now, reserved=0)
                    .where((Image.id == image_id) & (Image.deleted == False))  # noqa: E712
