@@ -53,10 +53,20 @@ def test_both_daemons_count_requests_latency_bytes_and_registry_round_trips(
         assert requests.get(glance.url + '/').status_code == 300
         assert requests.get(glance.url + '/healthcheck').status_code == 200
 
-        scrape = requests.get(glance.url + '/metrics')
-        assert scrape.status_code == 200
-        assert scrape.headers['Content-Type'].startswith('text/plain')
-        api = _samples(scrape.text)
+        # A request is counted once its response is sent (gunicorn's access hook):
+        # the scrape may reach the other worker before the last one is.
+        deadline = time.monotonic() + 10
+        while True:
+            scrape = requests.get(glance.url + '/metrics')
+            assert scrape.status_code == 200
+            assert scrape.headers['Content-Type'].startswith('text/plain')
+            api = _samples(scrape.text)
+            last = [_value(api, 'glance_http_requests_total', route=route,
+                           method='GET', status=status)
+                    for route, status in (('/', '300'), ('/healthcheck', '200'))]
+            if all(last) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         registry = _samples(requests.get(
             'http://127.0.0.1:%d/' % registry_port).text)
         # The registry's listener is separate: not on its own port.
