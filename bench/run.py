@@ -378,12 +378,16 @@ def main(argv=None):
             if not args.no_ceilings and payload is not None:
                 run_ceilings(step, payload, run_dir, plan, doc, static)
             reps = args.repeat if step in REPEATABLE else 1
+            # The sendfile server, when the ceilings started it: downloads pair
+            # each timed read with one of its reads (wl.download).
+            ceiling_port = static.get('port') if (static.get('port') or -1) > 0 else None
             samples = {name: [] for name in runnable}
             for rep in range(reps):
                 # Rotate who goes first, so no target always runs on a warmer machine.
                 shift = (index + rep) % len(runnable) if runnable else 0
                 for name in runnable[shift:] + runnable[:shift]:
-                    rec = run_one(step, states[name], plan, payload)
+                    rec = run_one(step, states[name], plan, payload,
+                                  ceiling_port=ceiling_port)
                     rec['loadavg_1m'] = round(os.getloadavg()[0], 2)
                     samples[name].append(rec)
                     log(f'  {name:<17} {headline(rec)}')
@@ -469,12 +473,12 @@ def seed_all(states, plan, doc):
                 f'in {info["seeding_seconds"]:.1f}s')
 
 
-def run_one(step, state, plan, payload):
+def run_one(step, state, plan, payload, ceiling_port=None):
     """One workload against one target: its record, or ``{'error': ...}``."""
     if step in ('show', 'show-16') + tuple(ALIASES['lists']) and not state.seeded:
         return {'error': 'skipped: seeding failed'}
     try:
-        return run_step(step, state, plan, payload)
+        return run_step(step, state, plan, payload, ceiling_port)
     except BenchError as exc:
         return {'error': str(exc)}
     except Exception as exc:  # noqa: BLE001 -- a harness bug is an error too
@@ -482,13 +486,13 @@ def run_one(step, state, plan, payload):
         return {'error': f'{type(exc).__name__}: {exc}'}
 
 
-def run_step(step, state, plan, payload):
+def run_step(step, state, plan, payload, ceiling_port=None):
     if step == 'create-8':
         return wl.create_concurrent(state, plan)
     if step == 'upload':
         return wl.upload(state, plan, payload)
     if step == 'download':
-        return wl.download(state, plan, payload)
+        return wl.download(state, plan, payload, ceiling_port=ceiling_port)
     if step == 'download-first':
         return wl.download_first(state, plan, payload)
     if step == 'download-4':

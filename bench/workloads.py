@@ -43,7 +43,7 @@ class Plan:
         self.list_walks = 3
         self.filter_reps = 30 if quick else 100
         self.upload_bytes = (64 if quick else 1024) * 2**20
-        self.download_reps = 3
+        self.download_reps = 15 if quick else 7  # each paired with a ceiling read
         self.upload_samples = 3       # uploads per target, for the spread
         self.first_download_samples = 3
         self.parallel = 4
@@ -632,12 +632,18 @@ def download_first(state, plan, payload):
     return _samples_record(payload.size, seconds)
 
 
-def download(state, plan, payload, port=None):
+def download(state, plan, payload, port=None, ceiling_port=None):
     """One full md5 pass, untimed, then GET the image ``download_reps`` times (sampled check).
 
     The untimed pass verifies every byte; the timed downloads are warm ones (the
     image read before). The first download after an upload is its own workload,
     ``download_first``, with no read before it.
+
+    With ``ceiling_port`` (the sendfile server's), every timed download is paired
+    with one of the same bytes from that server right before it, on the same
+    client, so that each pair's ratio is taken under the same load
+    (``ceiling_ratios``): the machine's drift between the ceiling's step and the
+    target's would otherwise weigh on the verdict.
     """
     if port is None and not state.uploaded:
         raise BenchError('nothing uploaded to download')
@@ -652,20 +658,46 @@ def download(state, plan, payload, port=None):
         timings = Timings()
         timings.begin()
         end_at = time.monotonic() + plan.loop_seconds
+        ratios = []
         for _ in range(plan.download_reps):
             if time.monotonic() > end_at:
                 break
+            if ceiling_port is not None:
+                ceiling_seconds = _timed_ceiling_read(ceiling_port, payload)
             check = payload.verifier()
             t0 = time.perf_counter()
             timings.bytes += client.download(path, check)
-            timings.add(time.perf_counter() - t0)
+            took = time.perf_counter() - t0
+            timings.add(took)
             check.finish()
+            if ceiling_port is not None:
+                ratios.append(ceiling_seconds / took)
         timings.finish()
     finally:
         client.close()
     record = timings.summary('MB/s')
     record['best_throughput'] = payload.size / min(timings.latencies) / 1e6
+    if ratios:
+        record['ceiling_ratios'] = [round(r, 4) for r in ratios]
+        record['ceiling_ratio_median'] = statistics.median(ratios)
     return record
+
+
+def _timed_ceiling_read(port, payload):
+    """Seconds one read of the payload from the sendfile server takes, checked as
+    the target's reads are (the same client work on both sides of a pair)."""
+    client = Client(HOST, port)
+    try:
+        check = payload.verifier()
+        t0 = time.perf_counter()
+        got = client.download('/payload', check)
+        took = time.perf_counter() - t0
+        check.finish()
+    finally:
+        client.close()
+    if got != payload.size:
+        raise BenchError(f'sendfile server sent {got} bytes, not {payload.size}')
+    return took
 
 
 def download_parallel(state, plan, payload, port=None):
