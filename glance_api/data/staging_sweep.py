@@ -154,8 +154,8 @@ def image_id_of(name):
 def sweep(staging_store, registry, min_age, now=None):
     """Remove, from the staging store's directory, the staged files at least
     ``min_age`` seconds old whose image does not exist, is deleted, or is not in
-    a status of ``USING``; and the store's temporary files of dead writers. The
-    names removed."""
+    a status of ``USING``; and the store's temporary files of dead writers
+    (``Store.sweep``, which logs them). The names of the staged files removed."""
     directory = staging_store.datadir
     now = time.time() if now is None else now
     candidates = {}
@@ -195,7 +195,7 @@ def sweep(staging_store, registry, min_age, now=None):
                              '%d bytes' % found.st_size, image_id,
                              'the image is %s' % status if status else
                              'no such image, or deleted')
-    removed.extend(staging_store.sweep() or ())
+    staging_store.sweep()
     return removed
 
 
