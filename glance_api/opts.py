@@ -13,7 +13,7 @@ from glance_api import notifications
 from glance_api.access import keystone_limits, policy, protections, quotas
 from glance_api.data import (conversion, import_filtering, imports, inspection,
                              locations, remote_glance, runner, scrubbing, staging,
-                             store_data)
+                             staging_sweep, store_data)
 from glance_api.data.cache import housekeeping, image_cache
 from glance_api.http import cors, healthcheck, json_body, proxy
 from glance_registry import client, metrics, process
@@ -86,6 +86,7 @@ def register_opts(conf):
     runner.register_opts(conf)
     imports.register_opts(conf)
     staging.register_opts(conf)
+    staging_sweep.register_opts(conf)
     notifications.register_opts(conf)
     metrics.register_opts(conf)
     json_body.register_opts(conf)
@@ -110,6 +111,7 @@ def list_opts():
         ('glance_store', store_opts['glance_store']),
         ('DEFAULT', runner.runner_opts + imports.import_opts),
         *staging.list_opts(),
+        ('DEFAULT', staging_sweep.sweep_opts),
         *conversion.list_opts(),
         *remote_glance.list_opts(),
         (healthcheck.GROUP, healthcheck.healthcheck_opts),

@@ -119,6 +119,29 @@ class FileStore(base.Store):
         return removed
 
     def _path_for(self, url):
+        path = os.path.realpath(self._url_path(url))
+        if os.path.dirname(path) != self.datadir:
+            # A location in the database must never make us read or delete
+            # an arbitrary file on the host.
+            raise errors.BadLocation('location %s is outside the data directory' % url)
+        return path
+
+    def _name_for(self, url):
+        """The directory entry ``url`` names in the data directory, its last
+        component not resolved: a symbolic link there is the link itself.
+        ``BadLocation`` if the URL names no entry of the data directory, or (for
+        an entry that is not a link) spells it through a link elsewhere."""
+        parent, name = os.path.split(os.path.normpath(self._url_path(url)))
+        if name in ('', '.', '..') or os.path.realpath(parent) != self.datadir:
+            raise errors.BadLocation('location %s is outside the data directory' % url)
+        path = os.path.join(self.datadir, name)
+        if not os.path.islink(path) and self._path_for(url) != path:
+            raise errors.BadLocation('location %s is outside the data directory' % url)
+        return path
+
+    def _url_path(self, url):
+        """The path ``url`` spells, unresolved; ``BadLocation`` if it is not a
+        local file URL."""
         try:
             parsed = urllib.parse.urlparse(url)
         except ValueError as exc:   # e.g. an unclosed IPv6 bracket
@@ -130,11 +153,6 @@ class FileStore(base.Store):
             # No file name holds NUL (the OS refuses it: a ValueError, not a 400).
             raise errors.BadLocation('location %s names no file: it contains a NUL '
                                      'character' % url)
-        path = os.path.realpath(path)
-        if os.path.dirname(path) != self.datadir:
-            # A location in the database must never make us read or delete
-            # an arbitrary file on the host.
-            raise errors.BadLocation('location %s is outside the data directory' % url)
         return path
 
     def check_location(self, url):
@@ -219,8 +237,13 @@ class FileStore(base.Store):
         return 'file://' + final
 
     def delete(self, url, credentials=None):
+        # A symbolic link at the name (planted, or an operator's) is removed
+        # itself, never the file it points to: resolved, it could name another
+        # image's data in this directory; and, refused for pointing outside, it
+        # stayed for ever, failing every later write of the name.
+        path = self._name_for(url)
         try:
-            os.unlink(self._path_for(url))
+            os.unlink(path)
         except FileNotFoundError:
             raise errors.NotFound('no image data at %s' % url)
         except OSError as exc:

@@ -51,6 +51,23 @@ def check(name, limit, before, after, what):
                               limit=name, maximum=limit)
 
 
+def naming_owner(owner, of_project, without_owner):
+    """A quota message about the images of ``owner``: ``of_project`` (with a
+    ``%s`` for the project id), or ``without_owner`` when there is none. The
+    anonymous admin of a noauth deployment has no project and creates images
+    without an owner, which share one quota ("project None" meant nothing).
+    Upstream has no wording for it: its project limits need Keystone, where every
+    caller has a project."""
+    return of_project % owner if owner else without_owner
+
+
+def storage_exceeded(owner):
+    """The message of a write over ``owner``'s storage quota."""
+    return naming_owner(owner, 'Storage quota of project %s exceeded (bytes)',
+                        'Storage quota of the images without an owner exceeded '
+                        '(bytes)')
+
+
 def check_stage(limit, staged, project_id):
     """``errors.TooLarge`` if a project whose staged data is ``staged`` bytes may
     not start another stage under ``limit`` MiB. As upstream (unified limits with no
@@ -58,9 +75,11 @@ def check_stage(limit, staged, project_id):
     staged data, in whole MiB, is not over the limit; a stage may then take it over,
     and the next one is refused."""
     if limited(limit) and staged // MiB > limit:
-        raise errors.TooLarge('Project %s is over its limit of staged data: '
-                              'image_stage_total is %d MiB, %d MiB is staged'
-                              % (project_id, limit, staged // MiB),
+        over = naming_owner(project_id, 'Project %s is over its',
+                            'The images without an owner are over their')
+        raise errors.TooLarge('%s limit of staged data: image_stage_total is %d '
+                              'MiB, %d MiB is staged'
+                              % (over, limit, staged // MiB),
                               reason='over_limit', limit='max_stage', maximum=limit)
 
 
@@ -171,4 +190,4 @@ class StorageCheck:
             return
         after = project_usage(self.db, self.owner).image_size_total
         check('max_storage', self.limit, self.before, after,
-              'Storage quota of project %s exceeded (bytes)' % self.owner)
+              storage_exceeded(self.owner))

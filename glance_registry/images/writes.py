@@ -64,7 +64,9 @@ def create_image(db, identity, values, properties=None, tags=(), quota=None):
             quotas.lock_project(db, values['owner'])
             owned = quotas.project_usage(db, values['owner']).image_count_total
             quotas.check('max_images', max_images, owned, owned + 1,
-                         'Too many images in project %s' % values['owner'])
+                         quotas.naming_owner(values['owner'],
+                                             'Too many images in project %s',
+                                             'Too many images without an owner'))
         # images first, then purged_images: a purge moving the id from one to the
         # other meanwhile is seen in one of them (each query reads a fresh snapshot
         # under READ COMMITTED, both the same one under REPEATABLE READ).
@@ -206,7 +208,10 @@ def _check_upload_limits(db, image, quota, from_status, to_status):
     if starts_upload:
         uploading = usage.image_count_uploading
         quotas.check('max_uploading', max_uploading, uploading, uploading + 1,
-                     'Too many uploads in progress in project %s' % image.owner)
+                     quotas.naming_owner(image.owner,
+                                         'Too many uploads in progress in project %s',
+                                         'Too many uploads in progress of images '
+                                         'without an owner'))
     if starts_stage:
         quotas.check_stage(max_stage, usage.image_stage_total, image.owner)
 
@@ -343,7 +348,7 @@ def reserve(db, identity, image_id, total, max_storage=None, judge=None):
         used = quotas.project_usage(db, image.owner).image_size_total
         after = used - image.reserved + total
         quotas.check('max_storage', max_storage, used, after,
-                     'Storage quota of project %s exceeded (bytes)' % image.owner)
+                     quotas.storage_exceeded(image.owner))
         # Not updated_at: reserving is bookkeeping, not a change to the image.
         Image.update(reserved=total).where(Image.id == image_id).execute(db)
         return {'usage': after, 'reserved': total}

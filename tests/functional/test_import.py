@@ -238,7 +238,31 @@ def test_a_staged_file_replaced_by_a_symbolic_link_is_not_followed(glance, tenan
                                'staging directory.' % image['id'])
     assert glance.stored_files() == before
     assert outside.read_bytes() == DATA
+    # The failed import removed the link (never its target): it stayed, and
+    # every later stage of the image failed on the name it held.
+    assert not os.path.lexists(path)
+    again = tenant.put('/v2/images/%s/stage' % image['id'], data=DATA,
+                       headers={'Content-Type': 'application/octet-stream'})
+    assert again.status_code == 204, again.text
+    assert glance_direct(tenant, image['id'])['status'] == 'active'
+
+
+def test_deleting_an_image_whose_staged_name_is_a_link_removes_only_the_link(
+        glance, tenant):
+    # A link planted at an image's staged name, pointing at another image's
+    # staged data: deleting the image removes the link (it stayed, refused or
+    # followed), and the other image's data stays.
+    victim, planted = stage(tenant, DATA), stage(tenant, b'planted')
+    victim_path = os.path.join(glance.workdir, 'staging', victim['id'])
+    path = os.path.join(glance.workdir, 'staging', planted['id'])
     os.unlink(path)
+    os.symlink(victim_path, path)
+    assert tenant.delete('/v2/images/%s' % planted['id']).status_code == 204
+    assert not os.path.lexists(path)
+    with open(victim_path, 'rb') as f:
+        assert f.read() == DATA
+    assert glance_direct(tenant, victim['id'])['status'] == 'active'
+    assert tenant.get('/v2/images/%s/file' % victim['id']).content == DATA
 
 
 def test_glance_direct_needs_staged_data(tenant):

@@ -212,6 +212,25 @@ def test_usage_without_a_project_says_there_is_none(limited):
     assert 'no project' in response.json()['message']
 
 
+def test_quota_refusals_of_the_anonymous_admin_name_no_project(limited):
+    # The anonymous admin of a noauth deployment has no project: its images have
+    # no owner and share one quota, which the messages said was "project None"'s.
+    with limited.client() as anonymous:
+        image = anonymous.create_image()
+        refused = anonymous.upload(image['id'], b'u' * (STORAGE_QUOTA + 1))
+        assert refused.status_code == 413
+        assert 'Storage quota of the images without an owner exceeded' in \
+            refused.text
+        assert anonymous.image(image['id'])['status'] == 'queued'
+        for _ in range(3):
+            anonymous.create_image()
+        refused = anonymous.post('/v2/images', json={'disk_format': 'raw',
+                                                     'container_format': 'bare'})
+        assert refused.status_code == 413
+        assert 'Too many images without an owner' in refused.text
+        assert 'None' not in refused.text
+
+
 MiB = 1024 * KiB
 
 
@@ -318,3 +337,14 @@ def test_a_stage_is_refused_once_the_projects_staged_data_is_over_its_limit(
         # Staged data no longer waiting (its image deleted) frees the limit.
         assert client.delete('/v2/images/%s' % first['id']).status_code == 204
         assert _stage(client, third['id'], b'c' * 10).status_code == 204
+        with glance.client() as anonymous:
+            # The anonymous admin's images have no owner: they share one limit,
+            # which the message said was "Project None"'s.
+            first, second = (anonymous.create_image() for _ in range(2))
+            assert _stage(anonymous, first['id'], b'a' * 2 * MiB).status_code == 204
+            refused = _stage(anonymous, second['id'], b'b' * 10)
+            assert refused.status_code == 413
+            assert 'The images without an owner are over their limit of staged ' \
+                'data: image_stage_total is 1 MiB, 2 MiB is staged' in refused.text
+            assert 'None' not in refused.text
+            assert anonymous.image(second['id'])['status'] == 'queued'

@@ -62,15 +62,41 @@ def test_every_spelling_of_a_file_has_one_canonical_location(file_harness):
         assert file_harness.store.canonical(url) == stored.url, url
 
 
-def test_symlink_out_of_the_datadir_is_refused(file_harness, outside):
+def test_symlink_out_of_the_datadir_is_not_followed(file_harness, outside):
     link = os.path.join(file_harness.datadir, str(uuid.uuid4()))
     os.symlink(outside, link)
     url = 'file://' + link
-    for operation in (file_harness.store.open_reader, file_harness.store.stat,
-                      file_harness.store.delete):
+    for operation in (file_harness.store.open_reader, file_harness.store.stat):
         with pytest.raises(errors.BadLocation):
             operation(url)
-    assert os.path.exists(outside)
+    # Deleting the name removes the link itself (it stayed, and failed every
+    # later write of the name), never its target.
+    file_harness.store.delete(url)
+    assert not os.path.lexists(link)
+    assert open(outside, 'rb').read() == b'not an image'
+
+
+def test_deleting_a_symlink_to_another_image_removes_only_the_link(file_harness):
+    victim = write_image(file_harness.store, b'another image')
+    link = os.path.join(file_harness.datadir, str(uuid.uuid4()))
+    os.symlink(victim.url[len('file://'):], link)
+    file_harness.store.delete('file://' + link)
+    assert not os.path.lexists(link)
+    assert file_harness.store.stat(victim.url) == len(b'another image')
+    # Nor does a dangling link stay.
+    os.symlink(os.path.join(file_harness.datadir, 'gone'), link)
+    file_harness.store.delete('file://' + link)
+    assert not os.path.lexists(link)
+
+
+def test_a_link_elsewhere_into_the_datadir_deletes_nothing(file_harness, tmp_path):
+    victim = write_image(file_harness.store, b'another image')
+    link = tmp_path / 'elsewhere'
+    link.symlink_to(victim.url[len('file://'):])
+    with pytest.raises(errors.BadLocation):
+        file_harness.store.delete('file://%s' % link)
+    assert file_harness.store.stat(victim.url) == len(b'another image')
+    assert link.is_symlink()
 
 
 def test_symlinked_datadir_itself_is_fine(tmp_path):
