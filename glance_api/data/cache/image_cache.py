@@ -8,7 +8,8 @@ is never served from cache, without a registry call of its own.
 Files are written as the file store writes them: to a locked temporary file in
 ``incomplete/``, linked into place only once complete and verified, so a partial or
 failed file is never served; the temporary files of a dead writer are unlocked and
-the cleaner removes them. A download reading a cached file holds a shared lock on
+the cleaner removes them. A file store's file on the cache's file system is not
+written at all: it is hard-linked into place, complete (``Fill._link_store_file``). A download reading a cached file holds a shared lock on
 it, and eviction skips files it cannot lock exclusively, so an evicted file's space
 is free at once (an unlinked file still being read would hold its blocks).
 """
