@@ -168,12 +168,24 @@ STEPS = [
     ('download-cold', 'cold download {size} (first read)', ('upstream', 'ours', 'ours-cache')),
     ('download-cached', 'cached download {size}', ('upstream', 'ours-cache')),
     ('ceiling-pairs', 'cached vs ceiling, interleaved {size}', ('ours-cache',)),
+    ('cold-pairs', 'cold, cache on vs off, interleaved {size}', ('ours-cache',)),
     ('swift-download-cold', 'Swift: cold download {size}', SWIFT_TARGETS),
+    ('swift-cold-pairs', 'Swift: cold, cache on vs off, interleaved {size}',
+     ('ours-swift-cache',)),
     ('swift-download-cached', 'Swift: cached download {size}', ('ours-swift-cache',)),
     ('swift-ceiling-pairs', 'Swift: cached vs ceiling, interleaved {size}',
      ('ours-swift-cache',)),
 ]
-SWIFT_STEPS = ('swift-download-cold', 'swift-download-cached', 'swift-ceiling-pairs')
+SWIFT_STEPS = ('swift-download-cold', 'swift-cold-pairs', 'swift-download-cached',
+               'swift-ceiling-pairs')
+COLD_PAIR_METRICS = [('cache on MB/s (median)', 'throughput'),
+                     ('cache off MB/s (median)', 'off_mb_s'),
+                     ('on/off, median of pairs', 'pair_ratio'),
+                     ('glance CPU s/read, off', 'service_cpu_s_off'),
+                     ('glance CPU s/read, on (+fill)', 'service_cpu_s_on')]
+SWIFT_COLD_PAIR_METRICS = COLD_PAIR_METRICS + [
+    ('Swift CPU s/read, off', 'swift_cpu_s_off'),
+    ('Swift CPU s/read, on (+fill)', 'swift_cpu_s_on')]
 PAIR_METRICS = [('cached MB/s (median)', 'throughput'),
                 ('ceiling MB/s (median)', 'ceiling_mb_s'),
                 ('cached/ceiling, median of pairs', 'pair_ratio')]
@@ -189,6 +201,8 @@ report.METRICS.update({'upload-inspected': [('MB/s', 'throughput')],
                        'swift-download-cached': [('MB/s', 'throughput'),
                                                  ('p50 ms', 'p50_ms')],
                        'ceiling-pairs': PAIR_METRICS,
+                       'cold-pairs': COLD_PAIR_METRICS,
+                       'swift-cold-pairs': SWIFT_COLD_PAIR_METRICS,
                        'swift-ceiling-pairs': PAIR_METRICS})
 report.CEILING_OF.update({'download-cold': 'sendfile', 'download-cached': 'sendfile',
                           'swift-download-cached': 'sendfile'})
@@ -207,6 +221,10 @@ def parse_args(argv):
     p.add_argument('--keep', action='store_true', help='keep the data directories')
     p.add_argument('--pairs', type=int, default=9,
                    help='ceiling/cached pairs of the interleaved measurements (9)')
+    p.add_argument('--swift-cache-dir', default=None,
+                   help='a diagnostic: put ours-swift-cache\'s image_cache_dir under '
+                        'this directory (e.g. /dev/shm) instead of its data directory, '
+                        'on the disk Swift uses')
     p.add_argument('--swift-rounds', type=int, default=2,
                    help='rounds of the Swift cold reads, each of --reps images per '
                         'target (2)')
@@ -307,6 +325,36 @@ def _timed_download(client, path, payload, timings):
     check.finish()
 
 
+class CpuMeter:
+    """CPU seconds spent between ``start()`` and ``stop()``: the service's process
+    tree (its API worker's fill threads included), the Swift servers when it has
+    them, this client, and the whole machine (busy of total: other helpers' work
+    shows there)."""
+
+    def __init__(self, service):
+        self.service = service
+        self.swift_pids = getattr(service, 'swift_pids', ())
+        self._start = None
+
+    def _sample(self):
+        busy, total = procmon.machine_busy_seconds()
+        times = os.times()
+        return {'service': procmon.tree_cpu_seconds(self.service.pid),
+                'swift': procmon.cpu_seconds(self.swift_pids),
+                'client': times.user + times.system,
+                'machine_busy': busy, 'machine_total': total}
+
+    def start(self):
+        self._start = self._sample()
+
+    def stop(self):
+        end = self._sample()
+        spent = {key: end[key] - self._start[key] for key in end}
+        if not self.swift_pids:
+            del spent['swift']
+        return spent
+
+
 def _wait_listed(client, image_ids, timeout):
     """Seconds until ``GET /v2/cache`` listed each image as cached, from now
     (polled every 0.2 s: fills end after the client's last byte, and the fills of
@@ -335,20 +383,25 @@ def cold_downloads(service, payload, reps, cached):
     With a cache, wait until every image is listed as cached (untimed)."""
     client = Client(HOST, service.port, headers=HEADERS.get(service.name))
     timings = Timings()
+    meter = CpuMeter(service)
     ids = []
     listed = None
+    cpu = {}
     try:
         for n in range(reps):
             image_id = _image(client, f'bench-cold-{n}')
             client.upload(f'/v2/images/{image_id}/file', payload.chunks())
             ids.append(image_id)
+        meter.start()
         timings.begin()
         for image_id in ids:
             _timed_download(client, f'/v2/images/{image_id}/file', payload, timings)
         timings.finish()
+        cpu['reads'] = meter.stop()
         if cached:
             timeout = fill_timeout(payload, reps)
             listed = _wait_listed(client, ids, timeout)
+            cpu['reads_and_fills'] = meter.stop()
             if None in listed:
                 missing = [i for i, t in zip(ids, listed) if t is None]
                 raise BenchError(f'{service.name}: GET /v2/cache does not list '
@@ -365,7 +418,66 @@ def cold_downloads(service, payload, reps, cached):
     rec['all_throughputs'] = [payload.size / t / 1e6 for t in timings.latencies]
     rec['cached_after_first_read'] = None if listed is None else True
     rec['seconds_until_listed'] = listed
+    rec['cpu_seconds'] = cpu
     return rec
+
+
+def cold_pairs(off, on, payload, pairs):
+    """Cold reads with the cache off and on, interleaved: ``pairs`` times, a new
+    image uploaded to each (untimed), then each read once, who goes first
+    alternating. After the read with the cache, the benchmark waits (untimed)
+    until its fill is listed, so no fill overlaps the next read: this is the
+    cost of a miss that fills, under the load of the moment; the back-to-back
+    reads of ``download-cold`` add the fills' overlap. CPU seconds per read
+    include the fill (up to its listing)."""
+    clients = {s.name: Client(HOST, s.port, headers=HEADERS.get(s.name))
+               for s in (off, on)}
+    mb = {off.name: [], on.name: []}
+    cpu = {off.name: [], on.name: []}
+    listed = []
+    try:
+        for number in range(pairs):
+            ids = {}
+            for service in (off, on):
+                client = clients[service.name]
+                ids[service.name] = _image(client, f'bench-cold-pair-{number}')
+                client.upload(f'/v2/images/{ids[service.name]}/file', payload.chunks())
+            for service in ((off, on) if number % 2 == 0 else (on, off)):
+                client, image_id = clients[service.name], ids[service.name]
+                meter = CpuMeter(service)
+                timings = Timings()
+                meter.start()
+                _timed_download(client, f'/v2/images/{image_id}/file', payload, timings)
+                if service is on:
+                    (seconds,) = _wait_listed(client, [image_id],
+                                              fill_timeout(payload, 1))
+                    if seconds is None:
+                        raise BenchError(f'{on.name}: {image_id} not listed in '
+                                         'GET /v2/cache after its first read')
+                    listed.append(seconds)
+                cpu[service.name].append(meter.stop())
+                mb[service.name].append(payload.size / timings.latencies[0] / 1e6)
+            for service in (off, on):
+                clients[service.name].request(
+                    'DELETE', f'/v2/images/{ids[service.name]}', expect=(204,))
+    finally:
+        for client in clients.values():
+            client.close()
+    ratios = [a / b for a, b in zip(mb[on.name], mb[off.name])]
+
+    def median_cpu(name, key):
+        return statistics.median(c.get(key, 0.0) for c in cpu[name])
+
+    return {'throughput': statistics.median(mb[on.name]), 'unit': 'MB/s',
+            'off_mb_s': statistics.median(mb[off.name]),
+            'pair_ratio': statistics.median(ratios), 'pair_ratios': ratios,
+            'on_throughputs': mb[on.name], 'off_throughputs': mb[off.name],
+            'seconds_until_listed': listed, 'pairs': pairs,
+            'service_cpu_s_off': median_cpu(off.name, 'service'),
+            'service_cpu_s_on': median_cpu(on.name, 'service'),
+            'swift_cpu_s_off': median_cpu(off.name, 'swift'),
+            'swift_cpu_s_on': median_cpu(on.name, 'swift'),
+            'cpu_seconds': cpu}
 
 
 def cached_downloads(service, payload, image_id, reps):
@@ -483,11 +595,23 @@ def start_services(args, run_dir, cache, static_port, doc, swift_service=None):
         }
     if swift_service is not None:
         swift_conf = OURS_SWIFT.replace('{refs}', doc['swift']['refs'])
+        cache_conf = OURS_CACHE
+        if args.swift_cache_dir:
+            # A diagnostic: the cache on another device than Swift's disk (an API
+            # node's cache is never on its Swift's disks; here both share one).
+            where = os.path.join(os.path.abspath(args.swift_cache_dir),
+                                 'import_cache-' + os.path.basename(run_dir))
+            cache_conf = f'[DEFAULT]\nimage_cache_dir = {where}\n'
+            doc['swift']['cache_dir'] = where
+            doc['swift']['cache_file_system'] = _file_system_of(args.swift_cache_dir)
         services['ours-swift'] = targets.OursService(
             'ours-swift', run_dir, glance_all, workers=1, extra_conf=swift_conf)
         services['ours-swift-cache'] = targets.OursService(
             'ours-swift-cache', run_dir, glance_all, workers=1,
-            extra_conf=swift_conf + OURS_CACHE)
+            extra_conf=swift_conf + cache_conf)
+        for name in SWIFT_TARGETS:
+            services[name].swift_pids = [p.pid for p in
+                                         swift_service._processes.values()]
     started = {}
     for name, service in services.items():
         entry = doc['targets'][name] = {'results': {}, 'shape': SHAPES[name]}
@@ -582,6 +706,10 @@ def run_steps(args, services, payload, static_port, doc):
                     _record(doc, name, 'download-cached',
                             lambda n=name: cached_downloads(services[n], payload,
                                                             kept[n][-1], max(args.reps, 3)))
+        if 'cold-pairs' in args.only and 'ours' in services and 'ours-cache' in services:
+            _record(doc, 'ours-cache', 'cold-pairs',
+                    lambda: cold_pairs(services['ours'], services['ours-cache'], payload,
+                                       args.pairs))
         if 'ceiling-pairs' in args.only and 'ours-cache' in kept:
             _record(doc, 'ours-cache', 'ceiling-pairs',
                     lambda: ceiling_pairs(services['ours-cache'], payload,
@@ -629,6 +757,10 @@ def swift_steps(args, services, payload, static_port, doc):
         on['on_over_off'] = on['throughput'] / off['throughput']
         run.log(f'  swift cold, cache on / off: {on["on_over_off"]:.2f} (medians '
                 f'of every read)')
+    if 'swift-cold-pairs' in args.only:
+        _record(doc, 'ours-swift-cache', 'swift-cold-pairs',
+                lambda: cold_pairs(services['ours-swift'], services['ours-swift-cache'],
+                                   payload, args.pairs))
     cached_image = kept['ours-swift-cache'][-1] if kept['ours-swift-cache'] else None
     if cached_image and 'swift-download-cached' in args.only:
         _record(doc, 'ours-swift-cache', 'swift-download-cached',
@@ -727,6 +859,8 @@ def main(argv=None):
             swift_service.stop()
             if not args.keep:
                 shutil.rmtree(swift_service.workdir, ignore_errors=True)
+                if doc.get('swift', {}).get('cache_dir'):
+                    shutil.rmtree(doc['swift']['cache_dir'], ignore_errors=True)
         static.terminate()
         static.wait(timeout=10)
         static_log.close()
