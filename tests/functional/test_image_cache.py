@@ -96,9 +96,15 @@ def test_concurrent_misses_of_one_image_fill_it_once_and_the_log_says_so(cached,
         with cached.client() as client:
             return client.get('/v2/images/%s/file' % image_id).content
 
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        assert list(pool.map(download, range(8))) == [data] * 8
-    wait_until(lambda: _is_cached(cached, image_id), 10, message='image cached')
+    # Immutable, the store's file cannot be linked (EPERM): the fill copies it and
+    # lasts long enough for the downloads to overlap it (a link is done in a few
+    # milliseconds, and the later downloads would be hits, not misses).
+    with tools.immutable(os.path.join(cached.datadir, image_id)):
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(download, range(8))) == [data] * 8
+        wait_until(lambda: _is_cached(cached, image_id), 10, message='image cached')
+    wait_until(lambda: _logged(cached, 'cache fill: %s (%d bytes)'
+                               % (image_id, len(data))), 10, message='fill logged')
     assert _logged(cached, 'cache fill: %s (%d bytes)' % (image_id, len(data))) == 1
     misses = _logged(cached, 'cache miss: %s' % image_id)
     assert misses >= 2   # they overlapped: all but one streamed without filling
@@ -155,8 +161,11 @@ def test_on_the_stores_file_system_a_fill_links_the_store_file(cached, admin):
     # One file, two names: no byte was copied.
     assert _inode(copy) == _inode(stored)
     assert os.stat(copy).st_nlink == 2
-    assert _logged(cached, "cache fill: %s (%d bytes) linked to the store's file"
-                   % (image_id, len(data))) == 1
+    linked = "cache fill: %s (%d bytes) linked to the store's file" % (image_id,
+                                                                        len(data))
+    # The file is in place a moment before the line is logged.
+    wait_until(lambda: _logged(cached, linked), 10, message='fill logged')
+    assert _logged(cached, linked) == 1
     assert os.listdir(os.path.join(cached.cache_dir, 'incomplete')) == []
     assert admin.get('/v2/images/%s/file' % image_id).content == data
     assert _logged(cached, 'cache hit: %s, %d bytes from offset 0'
@@ -200,8 +209,10 @@ def test_on_another_file_system_a_fill_copies_the_store_file(tmp_path_factory):
             copy = os.path.join(cache_dir, image_id)
             assert _inode(copy)[0] != _inode(stored)[0]
             assert os.stat(stored).st_nlink == 1
-            assert _logged(glance, 'cache fill: %s (%d bytes)'
-                           % (image_id, len(data))) == 1
+            filled = 'cache fill: %s (%d bytes)' % (image_id, len(data))
+            # The file is in place a moment before the line is logged.
+            wait_until(lambda: _logged(glance, filled), 10, message='fill logged')
+            assert _logged(glance, filled) == 1
             assert _logged(glance, "linked to the store's file") == 0
             # The copy alone answers.
             _remove_store_file(glance, image_id)
