@@ -9,9 +9,10 @@ Files are written as the file store writes them: to a locked temporary file in
 ``incomplete/``, linked into place only once complete and verified, so a partial or
 failed file is never served; the temporary files of a dead writer are unlocked and
 the cleaner removes them. A file store's file on the cache's file system is not
-written at all: it is hard-linked into place, complete (``Fill._link_store_file``). A download reading a cached file holds a shared lock on
-it, and eviction skips files it cannot lock exclusively, so an evicted file's space
-is free at once (an unlinked file still being read would hold its blocks).
+written at all: it is hard-linked into place, complete (``Fill._link_store_file``).
+A download reading a cached file holds a shared lock on it, and eviction skips files
+it cannot lock exclusively, so an evicted file's space is free at once (an unlinked
+file still being read would hold its blocks; a linked one's are the store's too).
 """
 
 import contextlib
@@ -296,8 +297,9 @@ class Fill:
     cache's file system the file is hard-linked into place (``_link_store_file``:
     no byte moves); elsewhere, or when it cannot be linked, the kernel copies it
     into the cache file (``copy_file_range``, or ``sendfile`` across file
-    systems). Either way unhashed, as the cold download sends that file unhashed. Hashing it would cost a core for as long as the download itself,
-    on a node whose cores serve downloads; the upload hashed the bytes as it wrote
+    systems). Either way unhashed, as the cold download sends that file
+    unhashed. Hashing it would cost a core for as long as the download itself, on
+    a node whose cores serve downloads; the upload hashed the bytes as it wrote
     them. Bytes streamed from other stores (Swift, HTTP) can differ from the
     image's and are verified.
     """
