@@ -85,6 +85,36 @@ def tree_rss(root):
     return sum(per.values()), per
 
 
+_TICK = os.sysconf('SC_CLK_TCK')
+
+
+def cpu_seconds(pids):
+    """User + system CPU seconds spent so far by ``pids`` (each with all its
+    threads); a process gone meanwhile counts 0."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f'/proc/{pid}/stat') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
+def tree_cpu_seconds(root):
+    """``cpu_seconds`` of ``root`` and every process below it."""
+    return cpu_seconds(process_tree(root))
+
+
+def machine_busy_seconds():
+    """(busy, total) CPU seconds of the whole machine since boot (/proc/stat)."""
+    with open('/proc/stat') as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]   # idle + iowait
+    return (sum(values) - idle) / _TICK, sum(values) / _TICK
+
+
 class RssSampler:
     """Samples a process tree's RSS every ``interval`` seconds in a thread.
 

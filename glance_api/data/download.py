@@ -63,8 +63,9 @@ def open_image(record, locations, offset, length):
     if fill is not None and reader.fileobj is not None:
         # A store file goes out zero-copy (sendfile): passing its bytes through
         # this worker to feed the cache would make the cold download several times
-        # slower. The fill reads its own copy on its thread instead, from a reader
-        # opened now, so a file deleted meanwhile is still read whole.
+        # slower. The fill links (same file system) or copies the file on its
+        # thread instead, from a reader opened now, so a file deleted meanwhile is
+        # still copied whole.
         try:
             source = open_reader(locations, 0, record['size'])
         except Exception as exc:   # noqa: BLE001 -- the download goes on uncached

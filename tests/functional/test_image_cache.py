@@ -5,15 +5,17 @@ served from it with sendfile, stale copies are never served, and its cap holds."
 import concurrent.futures
 import hashlib
 import os
+import shutil
 import signal
 import sqlite3
+import tempfile
 import threading
 import time
 
 import pytest
 
 from tests.fixtures import deployment as deployment_fixture
-from tests.fixtures import syscalls
+from tests.fixtures import skips, syscalls, tools
 from tests.integration.swift_helpers import api_workers, wait_until
 
 MIB = 1024 * 1024
@@ -94,9 +96,15 @@ def test_concurrent_misses_of_one_image_fill_it_once_and_the_log_says_so(cached,
         with cached.client() as client:
             return client.get('/v2/images/%s/file' % image_id).content
 
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        assert list(pool.map(download, range(8))) == [data] * 8
-    wait_until(lambda: _is_cached(cached, image_id), 10, message='image cached')
+    # Immutable, the store's file cannot be linked (EPERM): the fill copies it and
+    # lasts long enough for the downloads to overlap it (a link is done in a few
+    # milliseconds, and the later downloads would be hits, not misses).
+    with tools.immutable(os.path.join(cached.datadir, image_id)):
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(download, range(8))) == [data] * 8
+        wait_until(lambda: _is_cached(cached, image_id), 10, message='image cached')
+    wait_until(lambda: _logged(cached, 'cache fill: %s (%d bytes)'
+                               % (image_id, len(data))), 10, message='fill logged')
     assert _logged(cached, 'cache fill: %s (%d bytes)' % (image_id, len(data))) == 1
     misses = _logged(cached, 'cache miss: %s' % image_id)
     assert misses >= 2   # they overlapped: all but one streamed without filling
@@ -136,6 +144,81 @@ def test_a_deleted_image_is_never_served_from_cache(cached, admin):
     wait_until(lambda: _is_cached(cached, image_id), 10, message='image cached')
     assert admin.delete('/v2/images/%s' % image_id).status_code == 204
     assert admin.get('/v2/images/%s/file' % image_id).status_code == 404
+
+
+def _inode(path):
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino
+
+
+def test_on_the_stores_file_system_a_fill_links_the_store_file(cached, admin):
+    data = os.urandom(4 * MIB + 5)
+    image_id = _image(admin, data)
+    stored = os.path.join(cached.datadir, image_id)
+    assert admin.get('/v2/images/%s/file' % image_id).content == data
+    wait_until(lambda: _is_cached(cached, image_id), 10, message='image cached')
+    copy = os.path.join(cached.cache_dir, image_id)
+    # One file, two names: no byte was copied.
+    assert _inode(copy) == _inode(stored)
+    assert os.stat(copy).st_nlink == 2
+    linked = "cache fill: %s (%d bytes) linked to the store's file" % (image_id,
+                                                                        len(data))
+    # The file is in place a moment before the line is logged.
+    wait_until(lambda: _logged(cached, linked), 10, message='fill logged')
+    assert _logged(cached, linked) == 1
+    assert os.listdir(os.path.join(cached.cache_dir, 'incomplete')) == []
+    assert admin.get('/v2/images/%s/file' % image_id).content == data
+    assert _logged(cached, 'cache hit: %s, %d bytes from offset 0'
+                   % (image_id, len(data))) == 1
+    listed = admin.get('/v2/cache').json()['cached_images']
+    assert [entry['size'] for entry in listed if entry['image_id'] == image_id] == \
+        [len(data)]
+
+    # Deleting the image unlinks the store's name only; the cache's link is
+    # never served, and the cleaner removes it as it removes a copy.
+    assert admin.delete('/v2/images/%s' % image_id).status_code == 204
+    assert not os.path.exists(stored)
+    assert os.stat(copy).st_nlink == 1
+    assert admin.get('/v2/images/%s/file' % image_id).status_code == 404
+    assert _logged(cached, 'cache hit: %s' % image_id) == 1
+    response = admin.post('/v2/cache/clean')
+    assert response.status_code == 200, response.text
+    assert response.json()['total_files_cleaned'] >= 1
+    assert not _is_cached(cached, image_id)
+    assert image_id not in [entry['image_id'] for entry in
+                            admin.get('/v2/cache').json()['cached_images']]
+
+
+def test_on_another_file_system_a_fill_copies_the_store_file(tmp_path_factory):
+    shm = '/dev/shm'
+    workdir = tmp_path_factory.mktemp('other-fs')
+    if not os.path.isdir(shm) or os.stat(shm).st_dev == os.stat(workdir).st_dev:
+        skips.unavailable('/dev/shm', 'no tmpfs at /dev/shm beside the test\'s file '
+                                      'system')
+    cache_dir = tempfile.mkdtemp(dir=shm, prefix='glance-cache-functional-')
+    try:
+        with deployment_fixture.running(workdir, api_extra={'DEFAULT': {
+                'image_cache_dir': cache_dir, 'log_level': 'DEBUG'}}) as glance, \
+                glance.client() as admin:
+            glance.cache_dir = cache_dir
+            data = os.urandom(4 * MIB + 5)
+            image_id = _image(admin, data)
+            stored = os.path.join(glance.datadir, image_id)
+            assert admin.get('/v2/images/%s/file' % image_id).content == data
+            wait_until(lambda: _is_cached(glance, image_id), 10, message='cached')
+            copy = os.path.join(cache_dir, image_id)
+            assert _inode(copy)[0] != _inode(stored)[0]
+            assert os.stat(stored).st_nlink == 1
+            filled = 'cache fill: %s (%d bytes)' % (image_id, len(data))
+            # The file is in place a moment before the line is logged.
+            wait_until(lambda: _logged(glance, filled), 10, message='fill logged')
+            assert _logged(glance, filled) == 1
+            assert _logged(glance, "linked to the store's file") == 0
+            # The copy alone answers.
+            _remove_store_file(glance, image_id)
+            assert admin.get('/v2/images/%s/file' % image_id).content == data
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
 
 
 def _cache_bytes(directory):
@@ -223,19 +306,25 @@ def test_a_fill_whose_worker_was_killed_is_never_served_nor_left_behind(
         data = os.urandom(64 * MIB)
         image_id = _image(admin, data)
         incomplete = os.path.join(cache_dir, 'incomplete')
-        with admin.get('/v2/images/%s/file' % image_id, stream=True) as response:
-            assert len(next(response.iter_content(MIB))) == MIB
-            wait_until(lambda: os.listdir(incomplete), 10, message='a fill')
-            for worker in api_workers(glance):
-                os.kill(worker, signal.SIGKILL)
-        wait_until(lambda: len(api_workers(glance)) == 2, 30, message='new workers')
-        (dead,) = os.listdir(incomplete)
-        # Until the reservation may be taken over, downloads stream from the store.
-        assert admin.get('/v2/images/%s/file' % image_id).content == data
-        assert not _is_cached(glance, image_id)
-        time.sleep(11)
-        assert admin.get('/v2/images/%s/file' % image_id).content == data
-        wait_until(lambda: _is_cached(glance, image_id), 20, message='cached')
-        assert dead not in os.listdir(incomplete)
+        # An immutable file cannot be linked (EPERM): the fill copies it, as on
+        # another file system, and lasts long enough to be killed.
+        with tools.immutable(os.path.join(glance.datadir, image_id)):
+            with admin.get('/v2/images/%s/file' % image_id, stream=True) as response:
+                assert len(next(response.iter_content(MIB))) == MIB
+                wait_until(lambda: os.listdir(incomplete), 10, message='a fill')
+                for worker in api_workers(glance):
+                    os.kill(worker, signal.SIGKILL)
+            wait_until(lambda: len(api_workers(glance)) == 2, 30,
+                       message='new workers')
+            (dead,) = os.listdir(incomplete)
+            # Until the reservation may be taken over, downloads stream from the
+            # store.
+            assert admin.get('/v2/images/%s/file' % image_id).content == data
+            assert not _is_cached(glance, image_id)
+            time.sleep(11)
+            assert admin.get('/v2/images/%s/file' % image_id).content == data
+            wait_until(lambda: _is_cached(glance, image_id), 20, message='cached')
+            assert dead not in os.listdir(incomplete)
+        assert os.stat(os.path.join(cache_dir, image_id)).st_nlink == 1   # a copy
         _remove_store_file(glance, image_id)
         assert admin.get('/v2/images/%s/file' % image_id).content == data

@@ -8,9 +8,11 @@ is never served from cache, without a registry call of its own.
 Files are written as the file store writes them: to a locked temporary file in
 ``incomplete/``, linked into place only once complete and verified, so a partial or
 failed file is never served; the temporary files of a dead writer are unlocked and
-the cleaner removes them. A download reading a cached file holds a shared lock on
-it, and eviction skips files it cannot lock exclusively, so an evicted file's space
-is free at once (an unlinked file still being read would hold its blocks).
+the cleaner removes them. A file store's file on the cache's file system is not
+written at all: it is hard-linked into place, complete (``Fill._link_store_file``).
+A download reading a cached file holds a shared lock on it, and eviction skips files
+it cannot lock exclusively, so an evicted file's space is free at once (an unlinked
+file still being read would hold its blocks; a linked one's are the store's too).
 """
 
 import contextlib
@@ -20,6 +22,7 @@ import hashlib
 import logging
 import os
 import queue
+import stat as _stat
 import sys
 import threading
 import time
@@ -290,11 +293,13 @@ class Fill:
     place only when every byte arrived and, for bytes that passed through here, its
     md5 is the image's checksum.
 
-    A store that offers its own file (the file store) is read by neither: the
-    kernel copies the file into the cache file (``copy_file_range``, or
-    ``sendfile`` across file systems), unhashed, as the cold download sends that
-    file unhashed. Hashing it would cost a core for as long as the download itself,
-    on a node whose cores serve downloads; the upload hashed the bytes as it wrote
+    A store that offers its own file (the file store) is read by neither: on the
+    cache's file system the file is hard-linked into place (``_link_store_file``:
+    no byte moves); elsewhere, or when it cannot be linked, the kernel copies it
+    into the cache file (``copy_file_range``, or ``sendfile`` across file
+    systems). Either way unhashed, as the cold download sends that file
+    unhashed. Hashing it would cost a core for as long as the download itself, on
+    a node whose cores serve downloads; the upload hashed the bytes as it wrote
     them. Bytes streamed from other stores (Swift, HTTP) can differ from the
     image's and are verified.
     """
@@ -392,6 +397,9 @@ class Fill:
                 with self._resume(written, self.size - written) as rest:
                     copied = None
                     if written == 0 and rest.fileobj is not None:
+                        if self._link_store_file(rest.fileobj.fileno(), rest.offset,
+                                                 rest.length):
+                            return
                         _yield_to_downloads()
                         copied = _copy_file(rest.fileobj.fileno(), self._fd,
                                             rest.offset, rest.length)
@@ -435,6 +443,68 @@ class Fill:
         self._fd = None
         self.cache.index.complete(self.image_id, self.checksum, self.hash_value)
 
+    def _link_store_file(self, source, offset, length):
+        """Make the store's file ``source`` (an open descriptor) the cached copy by
+        a hard link, when it is on the cache's file system and holds the whole
+        image: no byte is read or written. True if it is cached so; False if the
+        caller must copy it (another file system, a file system or a file that
+        cannot be linked, a file deleted since it was opened: nothing was done).
+
+        A stored file is never written again once it is in place (the file store
+        writes a temporary file, fsyncs it and links it in), so the link is the
+        copy, made durable by an fsync of the cache directory. The store deleting
+        the image unlinks its own name only: the copy stays until the hit check
+        refuses it and the cleaner, or eviction, removes it, as a copied file."""
+        if offset != 0 or length != self.size:
+            return False
+        stat = os.fstat(source)
+        directory = self.cache.directory
+        if (not _stat.S_ISREG(stat.st_mode) or stat.st_size != self.size
+                or stat.st_dev != os.stat(directory).st_dev):
+            return False
+        final = self.cache.path_for(self.image_id)
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for attempt in range(2):
+                try:
+                    # To the open file, not its name: the file the download opened,
+                    # whatever replaced the name since. dst_dir_fd makes Python call
+                    # linkat() with AT_SYMLINK_FOLLOW: link() would link the /proc
+                    # symlink itself.
+                    os.link('/proc/self/fd/%d' % source, self.image_id,
+                            dst_dir_fd=dir_fd, follow_symlinks=True)
+                    break
+                except FileExistsError:
+                    if attempt:
+                        raise
+                    # Left by a process that died between link and index; this
+                    # file is the image's data as the download sends it.
+                    os.unlink(final)
+                except OSError as exc:
+                    if exc.errno not in _CANNOT_LINK:
+                        raise
+                    LOG.debug('cache: cannot link the store\'s file of %s (%s): '
+                              'copying it', self.image_id, exc.strerror)
+                    return False
+            try:
+                os.fsync(dir_fd)
+            except OSError:
+                _unlink_quietly(final)
+                raise
+        finally:
+            os.close(dir_fd)
+        os.unlink(self._tmp)
+        os.close(self._fd)
+        self._fd = None
+        self.cache.index.complete(self.image_id, self.checksum, self.hash_value)
+        self.cached = True
+        for name, amount in (('fills', 1), ('fills_linked', 1),
+                             ('bytes_filled', self.size)):
+            self.cache.counters.add(name, amount)
+        LOG.debug('cache fill: %s (%d bytes) linked to the store\'s file',
+                  self.image_id, self.size)
+        return True
+
     def _discard(self):
         try:
             os.unlink(self._tmp)
@@ -444,6 +514,19 @@ class Fill:
             os.close(self._fd)
             self._fd = None
         self.cache.index.release(self.image_id, cache_index.FILLING)
+
+
+def _unlink_quietly(path):
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+# link() errors that mean "copy it instead": another file system (EXDEV), a file
+# system without hard links or that refuses this one (EPERM: e.g.
+# fs.protected_hardlinks for a file of another user; EOPNOTSUPP), too many links
+# (EMLINK), the file deleted since it was opened or no /proc (ENOENT).
+_CANNOT_LINK = (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK,
+                errno.ENOENT, errno.EACCES)
 
 
 def _yield_to_downloads():

@@ -1,6 +1,7 @@
 """The cache's files and index (glance_api.data.cache.image_cache) on a real
 directory: fills, hits, the hard cap and what is never served."""
 
+import errno
 import hashlib
 import os
 import shutil
@@ -307,7 +308,8 @@ def _other_file_system(cache):
 
 
 @pytest.mark.parametrize('where', ['same file system', 'another file system'])
-def test_a_store_file_is_copied_whole_into_the_cache(cache, tmp_path, where):
+def test_a_store_file_is_linked_on_the_caches_file_system_and_copied_elsewhere(
+        cache, tmp_path, where):
     directory = str(tmp_path) if where == 'same file system' else \
         _other_file_system(cache)
     try:
@@ -319,9 +321,94 @@ def test_a_store_file_is_copied_whole_into_the_cache(cache, tmp_path, where):
         assert fill.wait(10)
         assert _read(cache, record) == data
         assert os.listdir(os.path.join(cache.directory, 'incomplete')) == []
+        stored = os.stat(os.path.join(directory, 'image-in-store'))
+        cached = os.stat(cache.path_for('a'))
+        linked = (stored.st_dev, stored.st_ino) == (cached.st_dev, cached.st_ino)
+        assert linked == (where == 'same file system')
+        assert cache.counters.snapshot()['fills_linked'] == int(linked)
+        # Counted at its full size either way (conservative for a link: the
+        # store holds the same blocks), so the cap's arithmetic is one.
+        assert cache.index.used() == len(data)
     finally:
         if where != 'same file system':
             shutil.rmtree(directory)
+
+
+def _refuse_links(monkeypatch, errno_):
+    real_link = os.link
+
+    def link(src, dst, *args, **kwargs):
+        if src.startswith('/proc/self/fd/'):
+            raise OSError(errno_, os.strerror(errno_))
+        return real_link(src, dst, *args, **kwargs)
+    monkeypatch.setattr(image_cache.os, 'link', link)
+
+
+@pytest.mark.parametrize('errno_', [errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP,
+                                    errno.EMLINK])
+def test_a_store_file_that_cannot_be_linked_is_copied(cache, tmp_path, monkeypatch,
+                                                       errno_):
+    # The file systems that refuse a link on one device: a bind mount seen twice
+    # (EXDEV), fs.protected_hardlinks for another user's file (EPERM), a file
+    # system without hard links (EOPNOTSUPP), a file at its link limit (EMLINK).
+    _refuse_links(monkeypatch, errno_)
+    data = os.urandom(5000)
+    record = _record('a', data)
+    fill = cache.start_fill(record, _store_file(str(tmp_path), data))
+    fill.detach()
+    assert fill.wait(10)
+    assert _read(cache, record) == data
+    assert os.stat(cache.path_for('a')).st_ino != \
+        os.stat(tmp_path / 'image-in-store').st_ino
+    assert os.listdir(os.path.join(cache.directory, 'incomplete')) == []
+    assert cache.counters.snapshot()['fills_linked'] == 0
+
+
+def test_a_store_file_deleted_before_the_fill_links_it_is_copied_whole(cache,
+                                                                      tmp_path):
+    # A file with no name left cannot be linked (ENOENT): the fill copies the
+    # open file, as it did before links, and the hit check (not the fill) keeps
+    # a deleted image's copy from being served.
+    data = os.urandom(5000)
+    record = _record('a', data)
+    resume = _store_file(str(tmp_path), data)
+    reader = resume(0, len(data))
+    os.unlink(tmp_path / 'image-in-store')
+    fill = cache.start_fill(record, lambda offset, length: reader)
+    fill.detach()
+    assert fill.wait(10)
+    assert _read(cache, record) == data
+    assert os.stat(cache.path_for('a')).st_nlink == 1
+    assert cache.counters.snapshot()['fills_linked'] == 0
+
+
+def test_a_linked_copy_outlives_the_stores_file_and_goes_with_its_image(cache,
+                                                                       tmp_path):
+    data = os.urandom(5000)
+    record = _record('a', data)
+    fill = cache.start_fill(record, _store_file(str(tmp_path), data))
+    fill.detach()
+    assert fill.wait(10)
+    os.unlink(tmp_path / 'image-in-store')   # the store deleted the image
+    assert _read(cache, dict(record, status='deleted')) is None
+    assert _read(cache, dict(record, status='deactivated')) is None
+    assert cache.delete('a')
+    assert not os.path.exists(cache.path_for('a'))
+    assert cache.index.used() == 0
+
+
+def test_a_file_left_in_place_by_a_dead_fill_is_replaced_by_the_link(cache,
+                                                                      tmp_path):
+    data = os.urandom(5000)
+    record = _record('a', data)
+    with open(cache.path_for('a'), 'wb') as f:
+        f.write(b'left by a process killed between its link and its index')
+    fill = cache.start_fill(record, _store_file(str(tmp_path), data))
+    fill.detach()
+    assert fill.wait(10)
+    assert _read(cache, record) == data
+    assert os.stat(cache.path_for('a')).st_ino == \
+        os.stat(tmp_path / 'image-in-store').st_ino
 
 
 def test_a_store_file_shorter_than_the_image_is_never_cached(cache, tmp_path):
@@ -366,17 +453,23 @@ class _WatchedFile:
 
 def test_a_store_file_is_copied_at_the_lowest_cpu_priority_of_its_own_thread(
         cache, tmp_path):
-    data = os.urandom(5000)
-    record, seen = _record('a', data), []
-    path = str(tmp_path / 'image-in-store')
-    with open(path, 'wb') as f:
-        f.write(data)
-    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    fill = cache.start_fill(record, lambda offset, length: FileReader(
-        _WatchedFile(path, seen), len(data), offset, length, 1000))
-    fill.detach()
-    assert fill.wait(10)
-    assert seen == [19]
-    # Only the fill's thread: the request threads keep theirs.
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
-    assert _read(cache, record) == data
+    # On another file system (a link costs nothing and needs no yielding).
+    directory = _other_file_system(cache)
+    try:
+        data = os.urandom(5000)
+        record, seen = _record('a', data), []
+        path = os.path.join(directory, 'image-in-store')
+        with open(path, 'wb') as f:
+            f.write(data)
+        before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        fill = cache.start_fill(record, lambda offset, length: FileReader(
+            _WatchedFile(path, seen), len(data), offset, length, 1000))
+        fill.detach()
+        assert fill.wait(10)
+        # The link attempt, then the copy at nice 19.
+        assert seen == [before, 19]
+        # Only the fill's thread: the request threads keep theirs.
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+        assert _read(cache, record) == data
+    finally:
+        shutil.rmtree(directory)
