@@ -32,7 +32,12 @@ class _Model(peewee.Model):
 class Image(_Model):
     """One image. Deletion sets ``deleted``; ``glance-manage db purge_images_table``
     removes old deleted rows, keeping their ids in ``purged_images`` so that an id
-    is never reused."""
+    is never reused.
+
+    On MariaDB the table also has ``name_sort``, a virtual column generated as
+    ``COALESCE(name, '')`` and indexed (migration 16), which only the list's SQL
+    reads (``filters.MYSQL_NAME_SORT``): it is no field here, so that no query
+    selects or writes it."""
 
     id = peewee.CharField(max_length=36, primary_key=True)
     name = peewee.CharField(max_length=255, null=True)

@@ -17,6 +17,7 @@ import operator
 import peewee
 
 from glance_registry.images.statements import unbound
+from glance_registry.migrations import m0016_mysql_name_sort
 from glance_registry.models import Image
 from glance_registry.models import ImageMember
 from glance_registry.models import ImageProperty
@@ -250,7 +251,15 @@ def _compare(field, op, value):
             'lte': operator.le, 'eq': operator.eq, 'neq': operator.ne}[op](field, value)
 
 
-def _sort_expression(key):
+# MariaDB's generated column holding ``COALESCE(name, '')``, indexed (migration 16):
+# it has no expression indexes, and sorting by the expression would sort every
+# visible image.
+MYSQL_NAME_SORT = peewee.Column(Image, m0016_mysql_name_sort.COLUMN)
+
+
+def _sort_expression(key, dialect=None):
+    if key == 'name' and dialect == 'mysql':
+        return MYSQL_NAME_SORT
     field = getattr(Image, key)
     if key in _NULL_SORT_VALUES:
         # A literal, not a parameter: SQLite uses an expression index (migration 5
@@ -282,13 +291,14 @@ def order_by(sort, dialect=None):
     terms = []
     for key, direction in sort:
         expression = (getattr(Image, key) if dialect == 'mysql'
-                      and key in _MYSQL_PLAIN_SORT else _sort_expression(key))
+                      and key in _MYSQL_PLAIN_SORT else _sort_expression(key, dialect))
         terms.append(expression.asc() if direction == 'asc' else expression.desc())
     return terms
 
 
-def after_marker(sort, marker, bind=unbound):
-    """Rows that come after the ``marker`` image in ``sort`` order (keyset).
+def after_marker(sort, marker, dialect=None, bind=unbound):
+    """Rows that come after the ``marker`` image in ``sort`` order (keyset), on
+    ``dialect``.
 
     For keys k1..kn: (k1 > m1) OR (k1 = m1 AND k2 > m2) OR ..., with ``<`` for the
     descending keys. ``sort`` ends with ``id``, so no two rows tie. ``marker`` maps
@@ -296,9 +306,10 @@ def after_marker(sort, marker, bind=unbound):
     """
     clauses = []
     for i, (key, direction) in enumerate(sort):
-        terms = [_sort_expression(k) == bind(sort_value(marker, k))
+        terms = [_sort_expression(k, dialect) == bind(sort_value(marker, k))
                  for k, _ in sort[:i]]
         compare = operator.gt if direction == 'asc' else operator.lt
-        terms.append(compare(_sort_expression(key), bind(sort_value(marker, key))))
+        terms.append(compare(_sort_expression(key, dialect),
+                             bind(sort_value(marker, key))))
         clauses.append(_and(terms))
     return _or(clauses)

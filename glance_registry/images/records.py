@@ -104,7 +104,7 @@ def page_statement(db, identity, query, driven_by=None, marker=None):
             driving = filters.narrowing_filters(query, dialect, bind)[driven_by]
         condition = filters.list_condition(query, identity, dialect, driving, bind)
         if marker is not None:
-            condition &= filters.after_marker(query.sort, marker, bind)
+            condition &= filters.after_marker(query.sort, marker, dialect, bind)
         return [Image.select(*_IMAGE_FIELDS).where(condition)
                 .order_by(*filters.order_by(query.sort, dialect))
                 .limit(bind(query.limit + 1))]

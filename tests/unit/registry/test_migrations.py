@@ -22,6 +22,7 @@ from glance_registry.migrations import m0003_location_leases
 from glance_registry.migrations import m0005_name_sort_index
 from glance_registry.migrations import m0007_metadefs
 from glance_registry.migrations import m0009_list_filter_indexes
+from glance_registry.migrations import m0016_mysql_name_sort
 from tests.fixtures import processes
 from tests.unit.registry.conftest import BACKEND_PARAMS
 from tests.unit.registry.conftest import manage
@@ -110,6 +111,10 @@ def _assert_models_describe(db):
     for model in models.MODELS + metadef_models.MODELS:
         table = model._meta.table_name
         columns = {c.name: c for c in db.get_columns(table)}
+        if table == 'images' and db_module.dialect(db) == 'mysql':
+            # Migration 16's generated column, which only the list's SQL reads.
+            assert m0016_mysql_name_sort.COLUMN in columns
+            del columns[m0016_mysql_name_sort.COLUMN]
         fields = {f.column_name: f for f in model._meta.sorted_fields}
         assert set(columns) == set(fields), table
         for name, field in fields.items():
@@ -297,6 +302,38 @@ def test_sorting_by_name_has_an_expression_index_where_the_database_has_them(
     db.close_all()
     # MariaDB has no expression indexes.
     assert names.count('ix_images_name_sort') == (0 if dialect == 'mysql' else 1)
+
+
+def test_sorting_by_name_has_a_generated_column_and_its_indexes_on_mariadb(
+        empty_database):
+    """MariaDB indexes ``COALESCE(name, '')`` through a virtual column, in the name's
+    collation; elsewhere migration 16 does nothing. Run again, it adds nothing."""
+    db = db_module.open_database(empty_database)
+    migrations.upgrade(db)
+    with db_module.connection(db):
+        m0016_mysql_name_sort.upgrade(db)   # again: a no-op
+        columns = [column.name for column in db.get_columns('images')]
+        indexes = {index.name: index.columns for index in db.get_indexes('images')}
+        dialect = db_module.dialect(db)
+        if dialect == 'mysql':
+            collations = dict(db.execute_sql(
+                "SELECT column_name, collation_name FROM information_schema.columns "
+                "WHERE table_schema = DATABASE() AND table_name = 'images' "
+                "AND column_name IN ('name', 'name_sort')").fetchall())
+            extra, = db.execute_sql(
+                "SELECT extra FROM information_schema.columns WHERE table_schema = "
+                "DATABASE() AND table_name = 'images' AND column_name = 'name_sort'"
+            ).fetchone()
+    db.close_all()
+    wanted = {name: ['name_sort', 'id'] for name, _ in m0016_mysql_name_sort.INDEXES}
+    if dialect != 'mysql':
+        assert 'name_sort' not in columns
+        assert not set(wanted) & set(indexes)
+        return
+    assert columns.count('name_sort') == 1
+    assert {name: indexes.get(name) for name in wanted} == wanted
+    assert collations['name_sort'] == collations['name']
+    assert 'VIRTUAL' in extra.upper()   # nothing stored in the rows
 
 
 @pytest.mark.postgresql

@@ -100,7 +100,7 @@ def rendered_from_scratch(db, identity, query, driven_by, marker):
         driving = filters.narrowing_filters(query, dialect)[driven_by]
     condition = filters.list_condition(query, identity, dialect, driving)
     if marker is not None:
-        condition &= filters.after_marker(query.sort, marker)
+        condition &= filters.after_marker(query.sort, marker, dialect)
     select = (Image.select(*[getattr(Image, name) for name in records.IMAGE_COLUMNS])
               .where(condition).order_by(*filters.order_by(query.sort, dialect))
               .limit(query.limit + 1))
