@@ -17,7 +17,7 @@ import operator
 import peewee
 
 from glance_registry.images.statements import unbound
-from glance_registry.migrations import m0016_mysql_name_sort
+from glance_registry.migrations import m0016_mysql_list_columns
 from glance_registry.models import Image
 from glance_registry.models import ImageMember
 from glance_registry.models import ImageProperty
@@ -158,17 +158,22 @@ def narrowing_filters(query, dialect=None, bind=unbound):
     return selects
 
 
+# MariaDB's generated column holding ``LEFT(value, 255)``, indexed with the name
+# and image id (migration 16): it has no expression indexes, and its index of a
+# prefix of ``value`` could not tell a whole value from a longer one.
+MYSQL_VALUE_PREFIX = peewee.Column(ImageProperty, m0016_mysql_list_columns.VALUE_PREFIX)
+
+
 def _property_matches(name, value, dialect, bind=unbound):
-    if dialect == 'mysql':
-        # MariaDB's index holds a prefix of the column itself.
-        return (ImageProperty.name == bind(name)) & (ImageProperty.value == bind(value))
+    prefix = (MYSQL_VALUE_PREFIX if dialect == 'mysql'
+              else _value_prefix(ImageProperty.value))
     condition = ((ImageProperty.name == bind(name))
-                 & (_value_prefix(ImageProperty.value)
-                    == bind(value[:PROPERTY_VALUE_PREFIX])))
+                 & (prefix == bind(value[:PROPERTY_VALUE_PREFIX])))
     if len(value) < PROPERTY_VALUE_PREFIX:
         # The prefix is then the whole value. Comparing the value too would make
         # PostgreSQL count the same selectivity twice and expect a common value
-        # to be rare (so sort all its matches rather than walk the page order).
+        # to be rare (so sort all its matches rather than walk the page order),
+        # and MariaDB read each matching row rather than its index alone.
         return condition
     return condition & (ImageProperty.value == bind(value))
 
@@ -254,7 +259,7 @@ def _compare(field, op, value):
 # MariaDB's generated column holding ``COALESCE(name, '')``, indexed (migration 16):
 # it has no expression indexes, and sorting by the expression would sort every
 # visible image.
-MYSQL_NAME_SORT = peewee.Column(Image, m0016_mysql_name_sort.COLUMN)
+MYSQL_NAME_SORT = peewee.Column(Image, m0016_mysql_list_columns.NAME_SORT)
 
 
 def _sort_expression(key, dialect=None):

@@ -14,6 +14,7 @@ from glance_registry import db as db_module
 from glance_registry import migrations
 from glance_registry.client import identity as identity_module
 from glance_registry.client import list_params
+from glance_registry.images import filters
 from glance_registry.images import records
 from tests.unit.registry.conftest import BACKEND_PARAMS
 
@@ -190,3 +191,31 @@ def test_a_later_page_sorted_by_name_starts_from_the_index(catalogue, caller,
         assert first_step.split()[2] == ('ix_images_name_sort_asc_id'
                                          if direction == 'asc'
                                          else 'ix_images_name_sort_id'), plan
+
+
+@pytest.mark.parametrize('params', ['bench_group=g7', 'bench_unique=u123',
+                                    'bench_group=nope'])
+def test_a_property_filter_counts_its_matches_from_its_index(catalogue, params):
+    """The count that picks how a list reads its page (``narrowest_filter``) reads
+    the property's (name, value prefix) index; on MariaDB the index alone
+    (migration 16's generated column), not each matching row."""
+    db = catalogue
+    kind = db_module.dialect(db)
+    probe, = filters.narrowing_filters(query_of(params), kind)
+    sql, values = db.get_sql_context().sql(
+        probe.limit(filters.DRIVE_LIMIT)).query()
+    with db_module.connection(db):
+        rows = db.execute_sql('EXPLAIN ' + ('QUERY PLAN ' if kind == 'sqlite' else '')
+                              + sql, values).fetchall()
+    if kind == 'sqlite':
+        plan = ' | '.join(row[-1] for row in rows)
+        assert 'USING INDEX ix_image_properties_name_value ' in plan, plan
+    elif kind == 'postgresql':
+        plan = ' | '.join(row[0].strip() for row in rows)
+        assert 'ix_image_properties_name_value' in plan, plan
+        assert 'Seq Scan' not in plan, plan
+    else:
+        (access, key, extra), = [(row[3], row[5], row[-1])
+                                 for row in rows]
+        assert (access, key) == ('ref', 'ix_image_properties_name_value_prefix'), rows
+        assert 'Using index' in extra, rows
