@@ -159,8 +159,8 @@ def narrowing_filters(query, dialect=None, bind=unbound):
 
 
 # MariaDB's generated column holding ``LEFT(value, 255)``, indexed with the name
-# and image id (migration 16): it has no expression indexes, and its index of a
-# prefix of ``value`` could not tell a whole value from a longer one.
+# and image id (migration 16): it has no expression indexes, and an index of a
+# prefix of ``value`` itself cannot tell a whole value from a longer one.
 MYSQL_VALUE_PREFIX = peewee.Column(ImageProperty, m0016_mysql_list_columns.VALUE_PREFIX)
 
 

@@ -13,19 +13,21 @@ exactly as the expressions do, and the list queries name the columns on MariaDB
   indexes serve both directions: the ``id`` tie-breaker is always descending, and
   MariaDB cannot sort ties on the fly.
 - ``image_properties.value_prefix`` is ``LEFT(value, 255)``, as the other databases
-  index ``substr(value, 1, 255)``. The index it replaces, ``(name, value(255))``,
-  holds a prefix of the value, so MariaDB read every matching row to compare the
+  index ``substr(value, 1, 255)``. Migration 1's ``(name, value(255))`` holds a
+  prefix of the value itself, so MariaDB read every matching row to compare the
   whole value: counting a common property's first 1,000 matches
   (``records.narrowest_filter``) cost 1,000 row reads. ``(name, value_prefix,
   image_id)`` answers that count, and a rare property's image ids, from the index
-  alone; a value shorter than the prefix is compared by the prefix alone.
+  alone; a value shorter than the prefix is compared by the prefix alone. The old
+  index stays: the previous release's registries, still serving while a sync
+  runs, filter by the value and would otherwise read every property row.
 
 On a big table: adding a virtual column changes only the table's metadata (InnoDB's
 instant ADD COLUMN, nothing is stored in the rows), and each index is built in place
 while reads and writes go on (``ALGORITHM=INPLACE, LOCK=NONE``, asked for explicitly
 so that a server which cannot do that fails the sync instead of locking the table
 for the length of the build). Other databases: nothing to do. Each column and index
-is created (or dropped) only if needed, so an interrupted sync can be run again.
+is created only if missing, so an interrupted sync can be run again.
 """
 
 from glance_registry import db as db_module
@@ -49,8 +51,6 @@ INDEXES = (
     ('image_properties', 'ix_image_properties_name_value_prefix',
      '`name`, `value_prefix`, `image_id`'),
 )
-# Replaced by ix_image_properties_name_value_prefix (migration 1's prefix index).
-REPLACED = (('image_properties', 'ix_image_properties_name_value'),)
 
 
 def upgrade(db):
@@ -71,7 +71,3 @@ def upgrade(db):
         if name not in existing[table]:
             db.execute_sql('ALTER TABLE %s ADD INDEX %s (%s), '
                            'ALGORITHM=INPLACE, LOCK=NONE' % (table, name, parts))
-    for table, name in REPLACED:
-        if name in existing[table]:
-            db.execute_sql('ALTER TABLE %s DROP INDEX %s, ALGORITHM=INPLACE, LOCK=NONE'
-                           % (table, name))
