@@ -232,6 +232,29 @@ def list_condition(query, identity, dialect=None, driven_by=None, bind=unbound):
     return _and(conditions)
 
 
+# The default page order, on the columns of MariaDB's covering index below.
+_CREATED_ORDER = (('created_at', 'desc'), ('id', 'desc'))
+
+
+def ids_first(query, dialect, driven_by=None):
+    """Whether the page query finds its images' ids before reading their rows.
+
+    On MariaDB a tag or property filter that matches many images is tested on
+    each image along the page order (``_tested_per_image``), and MariaDB reads
+    each image's row before testing it: 5,000 rows for a member's page of a
+    property on 2% of a million images. Migration 16's index ``(os_hidden,
+    created_at, id, deleted, visibility, owner)`` holds everything such a page
+    tests but the tag or property itself, so when the list filters on nothing
+    else and sorts in the default order, a subquery walks that index alone and
+    only the page's rows are read after it."""
+    return (dialect == 'mysql' and driven_by is None
+            and bool(query.tags or query.properties)
+            and tuple(query.sort) == _CREATED_ORDER
+            and not query.matches and not query.times
+            and query.size_min is None and query.size_max is None
+            and query.protected is None)
+
+
 def _tested_per_image(select, dialect, bind=unbound):
     """EXISTS ``select``, tested on each image the list walks."""
     exists = peewee.fn.EXISTS(select)

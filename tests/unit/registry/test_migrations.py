@@ -328,7 +328,9 @@ def test_lists_have_generated_columns_and_their_indexes_on_mariadb(empty_databas
     wanted = {'ix_images_name_sort_id': ['name_sort', 'id'],
               'ix_images_name_sort_asc_id': ['name_sort', 'id'],
               'ix_image_properties_name_value_prefix': ['name', 'value_prefix',
-                                                        'image_id']}
+                                                        'image_id'],
+              'ix_images_os_hidden_created_at_visible': [
+                  'os_hidden', 'created_at', 'id', 'deleted', 'visibility', 'owner']}
     if dialect != 'mysql':
         assert not set(wanted) & set(indexes)
         assert 'ix_image_properties_name_value' in indexes
