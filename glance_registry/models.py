@@ -99,7 +99,9 @@ class Image(_Model):
 
 class ImageProperty(_Model):
     """A custom property; values are strings. Filters look them up by (name, value):
-    the migration builds that index per dialect (a value prefix on MySQL)."""
+    the migrations build that index per dialect (on MariaDB over ``value_prefix``,
+    a virtual column generated as ``LEFT(value, 255)`` that is no field here, like
+    ``Image``'s ``name_sort``: migration 16)."""
 
     image = peewee.ForeignKeyField(Image, column_name='image_id', backref='properties',
                                    on_delete='CASCADE', index=False)

@@ -1,5 +1,5 @@
-"""Generated columns that let MariaDB (and MySQL) read a list's sort by name and its
-property filters from an index.
+"""Generated columns and a covering index that let MariaDB (and MySQL) read a list's
+sort by name and its property filters from an index.
 
 MariaDB has no expression indexes; SQLite and PostgreSQL index the expressions the
 list queries use (migrations 1 and 5). Here virtual generated columns hold them,
@@ -27,7 +27,8 @@ page filtered by a tag or property that many images have walks the page order
 testing each image, and MariaDB read each image's row to test it (5,000 rows for
 a project member's page of a property on 2% of a million images). This index holds
 everything such a page tests but the tag or property, so the page's ids are found
-from it alone, and only their rows are read (``filters.ids_first``).
+from it alone, and only their rows are read (``filters.ids_first``). Writes to
+those columns update one index more.
 
 On a big table: adding a virtual column changes only the table's metadata (InnoDB's
 instant ADD COLUMN, nothing is stored in the rows), and each index is built in place
