@@ -32,7 +32,12 @@ class _Model(peewee.Model):
 class Image(_Model):
     """One image. Deletion sets ``deleted``; ``glance-manage db purge_images_table``
     removes old deleted rows, keeping their ids in ``purged_images`` so that an id
-    is never reused."""
+    is never reused.
+
+    On MariaDB the table also has ``name_sort``, a virtual column generated as
+    ``COALESCE(name, '')`` and indexed (migration 16), which only the list's SQL
+    reads (``filters.MYSQL_NAME_SORT``): it is no field here, so that no query
+    selects or writes it."""
 
     id = peewee.CharField(max_length=36, primary_key=True)
     name = peewee.CharField(max_length=255, null=True)
@@ -94,7 +99,9 @@ class Image(_Model):
 
 class ImageProperty(_Model):
     """A custom property; values are strings. Filters look them up by (name, value):
-    the migration builds that index per dialect (a value prefix on MySQL)."""
+    the migrations build that index per dialect (on MariaDB over ``value_prefix``,
+    a virtual column generated as ``LEFT(value, 255)`` that is no field here, like
+    ``Image``'s ``name_sort``: migration 16)."""
 
     image = peewee.ForeignKeyField(Image, column_name='image_id', backref='properties',
                                    on_delete='CASCADE', index=False)

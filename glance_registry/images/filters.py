@@ -17,6 +17,7 @@ import operator
 import peewee
 
 from glance_registry.images.statements import unbound
+from glance_registry.migrations import m0016_mysql_list_columns
 from glance_registry.models import Image
 from glance_registry.models import ImageMember
 from glance_registry.models import ImageProperty
@@ -157,17 +158,22 @@ def narrowing_filters(query, dialect=None, bind=unbound):
     return selects
 
 
+# MariaDB's generated column holding ``LEFT(value, 255)``, indexed with the name
+# and image id (migration 16): it has no expression indexes, and an index of a
+# prefix of ``value`` itself cannot tell a whole value from a longer one.
+MYSQL_VALUE_PREFIX = peewee.Column(ImageProperty, m0016_mysql_list_columns.VALUE_PREFIX)
+
+
 def _property_matches(name, value, dialect, bind=unbound):
-    if dialect == 'mysql':
-        # MariaDB's index holds a prefix of the column itself.
-        return (ImageProperty.name == bind(name)) & (ImageProperty.value == bind(value))
+    prefix = (MYSQL_VALUE_PREFIX if dialect == 'mysql'
+              else _value_prefix(ImageProperty.value))
     condition = ((ImageProperty.name == bind(name))
-                 & (_value_prefix(ImageProperty.value)
-                    == bind(value[:PROPERTY_VALUE_PREFIX])))
+                 & (prefix == bind(value[:PROPERTY_VALUE_PREFIX])))
     if len(value) < PROPERTY_VALUE_PREFIX:
         # The prefix is then the whole value. Comparing the value too would make
         # PostgreSQL count the same selectivity twice and expect a common value
-        # to be rare (so sort all its matches rather than walk the page order).
+        # to be rare (so sort all its matches rather than walk the page order),
+        # and MariaDB read each matching row rather than its index alone.
         return condition
     return condition & (ImageProperty.value == bind(value))
 
@@ -226,6 +232,29 @@ def list_condition(query, identity, dialect=None, driven_by=None, bind=unbound):
     return _and(conditions)
 
 
+# The default page order, on the columns of MariaDB's covering index below.
+_CREATED_ORDER = (('created_at', 'desc'), ('id', 'desc'))
+
+
+def ids_first(query, dialect, driven_by=None):
+    """Whether the page query finds its images' ids before reading their rows.
+
+    On MariaDB a tag or property filter that matches many images is tested on
+    each image along the page order (``_tested_per_image``), and MariaDB reads
+    each image's row before testing it: 5,000 rows for a member's page of a
+    property on 2% of a million images. Migration 16's index ``(os_hidden,
+    created_at, id, deleted, visibility, owner)`` holds everything such a page
+    tests but the tag or property itself, so when the list filters on nothing
+    else and sorts in the default order, a subquery walks that index alone and
+    only the page's rows are read after it."""
+    return (dialect == 'mysql' and driven_by is None
+            and bool(query.tags or query.properties)
+            and tuple(query.sort) == _CREATED_ORDER
+            and not query.matches and not query.times
+            and query.size_min is None and query.size_max is None
+            and query.protected is None)
+
+
 def _tested_per_image(select, dialect, bind=unbound):
     """EXISTS ``select``, tested on each image the list walks."""
     exists = peewee.fn.EXISTS(select)
@@ -250,7 +279,15 @@ def _compare(field, op, value):
             'lte': operator.le, 'eq': operator.eq, 'neq': operator.ne}[op](field, value)
 
 
-def _sort_expression(key):
+# MariaDB's generated column holding ``COALESCE(name, '')``, indexed (migration 16):
+# it has no expression indexes, and sorting by the expression would sort every
+# visible image.
+MYSQL_NAME_SORT = peewee.Column(Image, m0016_mysql_list_columns.NAME_SORT)
+
+
+def _sort_expression(key, dialect=None):
+    if key == 'name' and dialect == 'mysql':
+        return MYSQL_NAME_SORT
     field = getattr(Image, key)
     if key in _NULL_SORT_VALUES:
         # A literal, not a parameter: SQLite uses an expression index (migration 5
@@ -282,13 +319,14 @@ def order_by(sort, dialect=None):
     terms = []
     for key, direction in sort:
         expression = (getattr(Image, key) if dialect == 'mysql'
-                      and key in _MYSQL_PLAIN_SORT else _sort_expression(key))
+                      and key in _MYSQL_PLAIN_SORT else _sort_expression(key, dialect))
         terms.append(expression.asc() if direction == 'asc' else expression.desc())
     return terms
 
 
-def after_marker(sort, marker, bind=unbound):
-    """Rows that come after the ``marker`` image in ``sort`` order (keyset).
+def after_marker(sort, marker, dialect=None, bind=unbound):
+    """Rows that come after the ``marker`` image in ``sort`` order (keyset), on
+    ``dialect``.
 
     For keys k1..kn: (k1 > m1) OR (k1 = m1 AND k2 > m2) OR ..., with ``<`` for the
     descending keys. ``sort`` ends with ``id``, so no two rows tie. ``marker`` maps
@@ -296,9 +334,10 @@ def after_marker(sort, marker, bind=unbound):
     """
     clauses = []
     for i, (key, direction) in enumerate(sort):
-        terms = [_sort_expression(k) == bind(sort_value(marker, k))
+        terms = [_sort_expression(k, dialect) == bind(sort_value(marker, k))
                  for k, _ in sort[:i]]
         compare = operator.gt if direction == 'asc' else operator.lt
-        terms.append(compare(_sort_expression(key), bind(sort_value(marker, key))))
+        terms.append(compare(_sort_expression(key, dialect),
+                             bind(sort_value(marker, key))))
         clauses.append(_and(terms))
     return _or(clauses)

@@ -104,7 +104,15 @@ def page_statement(db, identity, query, driven_by=None, marker=None):
             driving = filters.narrowing_filters(query, dialect, bind)[driven_by]
         condition = filters.list_condition(query, identity, dialect, driving, bind)
         if marker is not None:
-            condition &= filters.after_marker(query.sort, marker, bind)
+            condition &= filters.after_marker(query.sort, marker, dialect, bind)
+        if filters.ids_first(query, dialect, driven_by):
+            # The page's ids from an index alone, then their rows.
+            ids = (Image.select(Image.id, Image.created_at).where(condition)
+                   .order_by(*filters.order_by(query.sort, dialect))
+                   .limit(bind(query.limit + 1))).alias('page')
+            return [Image.select(*_IMAGE_FIELDS)
+                    .join(ids, on=(Image.id == ids.c.id))
+                    .order_by(ids.c.created_at.desc(), ids.c.id.desc())]
         return [Image.select(*_IMAGE_FIELDS).where(condition)
                 .order_by(*filters.order_by(query.sort, dialect))
                 .limit(bind(query.limit + 1))]

@@ -34,6 +34,7 @@ from glance_registry.migrations import m0010_image_lifecycle
 from glance_registry.migrations import m0011_cache_queue
 from glance_registry.migrations import m0013_health_checks
 from glance_registry.migrations import m0015_location_locks
+from glance_registry.migrations import m0016_mysql_list_columns
 
 LOG = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ MIGRATIONS = (
     m0011_cache_queue,
     m0013_health_checks,
     m0015_location_locks,
+    m0016_mysql_list_columns,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

@@ -5,7 +5,7 @@ name on every database (their NULLs would sort first on SQLite and MariaDB, last
 PostgreSQL). No index served that expression: the first page of ``sort=name:asc``
 sorted every visible image (100,000 images on SQLite: 24 ms of SQL). SQLite and
 PostgreSQL index the expression itself, and a first page walks the index. MariaDB has
-no expression indexes (it would take a generated column); it still sorts.
+no expression indexes (it would take a generated column: migration 16).
 
 The index is created only if missing, so an interrupted sync can be run again.
 """

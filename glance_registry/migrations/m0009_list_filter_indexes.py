@@ -37,7 +37,8 @@ INDEXES = (
 # which is always descending, so a key sorted ascending needs its own index. Lists
 # sort by the expressions of ``filters._sort_expression`` (SQLite matches them as
 # text); MariaDB has no expression indexes: there size and the formats get plain
-# column indexes below, and a sort by name sorts every visible image.
+# column indexes below, and a sort by name sorts every visible image (until
+# migration 16 indexed a generated column).
 SORT_INDEXES = {
     'ix_images_status_id': ('status', 'id'),
     'ix_images_status_asc_id': ('status', 'id DESC'),
