@@ -42,6 +42,8 @@ from gunicorn.workers import gthread
 _TIMED_OUT = (b'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n'
               b'Content-Length: 0\r\n\r\n')
 _READ_SIZE = 65536
+#: ``_read_head``: the head is not complete yet.
+_MORE = object()
 
 
 class HeaderGateWorker(gthread.ThreadWorker):
@@ -112,19 +114,26 @@ class HeaderGateWorker(gthread.ThreadWorker):
         if _head_ends(conn.head) or len(conn.head) > self.max_head:
             return self._dispatch(conn, gated=False)
         conn.sock.setblocking(False)
-        self.gated[conn] = None
-        self.poller.register(conn.sock, selectors.EVENT_READ,
-                             functools.partial(self._on_head_bytes, conn))
         # Read now what has arrived (a kept-alive connection woke us with its next
-        # request; clients send theirs right after connecting) rather than after
-        # another turn of the loop. This also takes the decrypted bytes a TLS
+        # request; clients send theirs right after connecting), and wait in the
+        # poller only for a head still incomplete: a whole head, the common case,
+        # goes to a thread without being registered and unregistered (two
+        # epoll_ctl calls per request). This also takes the decrypted bytes a TLS
         # socket may hold, which never wake the poller.
-        self._on_head_bytes(conn, conn.sock)
+        if self._read_head(conn) is _MORE:
+            self.gated[conn] = None
+            self.poller.register(conn.sock, selectors.EVENT_READ,
+                                 functools.partial(self._on_head_bytes, conn))
         return None
 
     # -- heads are read ----------------------------------------------------------
 
     def _on_head_bytes(self, conn, _sock):
+        self._read_head(conn)
+
+    def _read_head(self, conn):
+        """Read what ``conn`` sent; dispatch it once its head is in, drop it if it
+        went away. ``_MORE`` if the head is still incomplete."""
         try:
             if not conn.handshaken:
                 conn.sock.do_handshake()
@@ -138,10 +147,10 @@ class HeaderGateWorker(gthread.ThreadWorker):
                         len(conn.head) > self.max_head:
                     return self._dispatch(conn)
                 if not _tls_pending(conn.sock):
-                    return None
+                    return _MORE
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError,
                 InterruptedError):
-            return None
+            return _MORE
         except (OSError, ValueError):
             return self._drop(conn)
 
@@ -168,11 +177,13 @@ class HeaderGateWorker(gthread.ThreadWorker):
         conn.close()
 
     def _ungate(self, conn):
+        # Only a gated connection is in the poller (a whole head never is).
+        if self.gated.pop(conn, _MORE) is _MORE:
+            return
         try:
             self.poller.unregister(conn.sock)
         except (KeyError, ValueError, OSError):
             pass
-        self.gated.pop(conn, None)
 
     def murder_pending(self):
         """Also close the connections whose head is late (408), and, once the
