@@ -29,9 +29,12 @@ the registry daemon.
 
 import errno
 import functools
+import os
+import select
 import selectors
 import socket
 import ssl
+import threading
 import time
 
 from gunicorn import sock as gunicorn_sock
@@ -52,6 +55,9 @@ class HeaderGateWorker(gthread.ThreadWorker):
     #: Set by ``glance_registry.process.serve`` from the daemon's options.
     header_timeout = 30.0
     socket_timeout = None
+    #: Seconds a request thread waits on its kept-alive connection for the next
+    #: request before handing it back to the event loop (see ``handle``).
+    linger = 0.005
 
     def init_process(self):
         # Connections sending a head, oldest first (every head gets the same
@@ -66,6 +72,15 @@ class HeaderGateWorker(gthread.ThreadWorker):
         self.max_head = (self.cfg.limit_request_fields or 100) * (
             (self.cfg.limit_request_field_size or 8190) + 2) + \
             (self.cfg.limit_request_line or 8190) + 4
+        # Lingering threads (``handle``): how many threads are in a request or
+        # lingering, how many linger, and a pipe the event loop writes to when
+        # it queues a connection no idle thread will take.
+        self.counts_lock = threading.Lock()
+        self.busy = self.lingering = 0
+        self.threads = self.cfg.threads
+        self.wake_read, self.wake_write = os.pipe()
+        os.set_blocking(self.wake_read, False)
+        os.set_blocking(self.wake_write, False)
         super().init_process()
 
     # -- connections arrive -----------------------------------------------------
@@ -104,9 +119,105 @@ class HeaderGateWorker(gthread.ThreadWorker):
         request comes here straight from ``finish_request``: gather the rest."""
         if getattr(conn, 'head_ready', False):
             conn.head_ready = False
-            return super().enqueue_req(conn)
+            super().enqueue_req(conn)
+            if self.lingering and self._thread_wanted():
+                self._wake_lingering()
+            return None
         return self._gate(conn, conn.parser.unreader.take_buffered()
                           if conn.parser is not None else b'')
+
+    # -- a thread keeps a connection while its next request comes promptly ------
+
+    def handle(self, conn):
+        """gthread's ``handle``, then, while the connection is kept alive and its
+        next request head arrives within ``linger`` seconds, the next request on
+        the same thread.
+
+        gthread hands every kept-alive connection back to the event loop after
+        each response: a wake-up through its pipe, the socket registered with the
+        poller, woken again, unregistered, the head gathered, a future queued for
+        a thread. For a client that sends its next request at once (the API's
+        pooled registry connections, any sequential client) that round trip cost
+        more CPU than the request line and headers. A lingering thread waits in
+        ``poll`` (no CPU) and gives the connection back to the event loop when the
+        time is up, when the worker stops, or at once when the event loop queues
+        a connection and no other thread is idle: a lingering thread never makes
+        another connection wait for a thread. The head is read without blocking;
+        an incomplete one goes back to the event loop's gate, with its deadline,
+        as before."""
+        with self.counts_lock:
+            self.busy += 1
+        try:
+            while True:
+                keepalive = super().handle(conn)
+                if keepalive is not True or not self._next_head_arrived(conn):
+                    return keepalive
+        finally:
+            with self.counts_lock:
+                self.busy -= 1
+
+    def _next_head_arrived(self, conn):
+        """Linger on ``conn`` (see ``handle``): True once a whole next request
+        head is in its parser's buffer, False to hand the connection back."""
+        if (self.linger <= 0 or not self.alive or isinstance(conn.sock, ssl.SSLSocket)
+                or conn.parser is None or conn.parser.unreader.buf.getvalue()):
+            # Over TLS decrypted bytes may wait inside the socket, invisible to
+            # poll; bytes already buffered (pipelined) are the event loop's.
+            return False
+        with self.counts_lock:
+            self.lingering += 1
+        try:
+            if self._thread_wanted():
+                return False
+            poller = select.poll()
+            poller.register(conn.sock, select.POLLIN)
+            poller.register(self.wake_read, select.POLLIN)
+            deadline = time.monotonic() + self.linger
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                events = poller.poll(remaining * 1000)
+                if any(fd == self.wake_read for fd, _ in events):
+                    try:
+                        os.read(self.wake_read, 1)
+                    except OSError:
+                        pass   # another lingering thread took the byte
+                    if not self.alive or self._thread_wanted():
+                        return False
+                if any(fd != self.wake_read for fd, _ in events):
+                    break
+            data = conn.sock.recv(_READ_SIZE, socket.MSG_DONTWAIT)
+        except (OSError, ValueError):
+            return False   # the event loop sees the error or the close
+        finally:
+            with self.counts_lock:
+                self.lingering -= 1
+        if not data:
+            return False
+        # Whole or not, the bytes are the parser's: finish_request gives an
+        # incomplete head to the gate (enqueue_req).
+        conn.parser.unreader.unread(data)
+        return _head_ends(data)
+
+    def _thread_wanted(self):
+        """Whether a queued connection may find no idle thread (True if unknown):
+        the threads in a request or lingering and the connections queued for one
+        outnumber the threads."""
+        try:
+            return self.busy + self.tpool._work_queue.qsize() > self.threads
+        except AttributeError:
+            return True
+
+    def _wake_lingering(self):
+        try:
+            os.write(self.wake_write, b'\0')
+        except OSError:
+            pass   # the pipe is full: lingering threads will see it anyway
+
+    def handle_exit(self, sig, frame):
+        super().handle_exit(sig, frame)
+        self._wake_lingering()
 
     def _gate(self, conn, start=b''):
         conn.head = bytearray(start)
