@@ -23,6 +23,11 @@ Once a thread has the request, its socket reads and writes time out after
 ``client_socket_timeout`` seconds (upstream's meaning of that option): a client
 that stops sending its body or reading the answer frees the thread then.
 
+After an answer on a kept-alive connection, the thread waits up to
+``keepalive_linger`` seconds for the next head and serves it itself, sparing the
+event loop's round trip; it hands the connection back at once when another
+connection needs a thread (``HeaderGateWorker.handle``).
+
 Part of the contract half (both daemons serve through it); it imports nothing of
 the registry daemon.
 """
