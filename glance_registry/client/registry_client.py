@@ -3,8 +3,9 @@
 One ``RegistryClient`` per process (it is thread-safe): a pool of keep-alive
 connections, a timeout on every call, and one retry of idempotent calls when a pooled
 connection turns out to have been dropped by the server. Every API call makes one
-registry call, so the transport (``transport.Transport``) is the standard library's
-``http.client``, which costs a fifth of the CPU of requests per call. Every method
+registry call, so the transport (``transport.Transport``) is a small HTTP/1.1 client
+of its own, strict about what it reads, which costs a fraction of the CPU of requests
+(and of ``http.client``) per call. Every method
 takes the ``Identity`` it acts for; errors are ``glance_registry.client.errors``
 exceptions.
 

@@ -154,3 +154,86 @@ def test_an_unreachable_registry_is_unavailable_and_unhealthy():
     with pytest.raises(errors.Unavailable, match='unreachable'):
         client.get_image(CALLER, 'an-id')
     assert not client.healthy()
+
+
+GOOD = _answer(orjson.dumps(RECORD))
+
+
+@pytest.mark.parametrize('malformed', [
+    b'HTTX/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}',
+    b'HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\n{}',
+    b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}',
+    b'HTTP/1.1 200 OK\r\nContent-Length: two\r\n\r\n{}',
+    b'HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: 2\r\n\r\n{}',
+    b'HTTP/1.1 200 OK\r\nno colon here\r\nContent-Length: 2\r\n\r\n{}',
+    b'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n',
+    b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n',
+    b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n',
+    b'HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{}',              # then closed
+    b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n',
+    b'HTTP/1.1 200 OK\r\nX-Big: ' + b'x' * (300 * 1024) + b'\r\n\r\n',
+], ids=['protocol', 'status', 'lengths', 'length', 'folded', 'colon', 'coding',
+        'chunk-size', 'chunk-end', 'short-body', 'interim', 'huge-head'])
+def test_a_malformed_answer_closes_the_connection_and_a_read_is_retried(scripted,
+                                                                        malformed):
+    server, client = scripted([(malformed, True), (GOOD, False), (GOOD, False)])
+    assert client.get_image(CALLER, 'an-id') == RECORD
+    assert client.get_image(CALLER, 'an-id') == RECORD
+    assert server.connections == 2
+
+
+def test_a_malformed_answer_to_a_write_is_unavailable_and_not_retried(scripted):
+    server, client = scripted([(b'HTTP/1.1 201\r\nContent-Length: 9\r\n\r\n{}', True),
+                               (GOOD, False)])
+    with pytest.raises(errors.Unavailable, match='unreachable.*IncompleteRead'):
+        client.create_image(CALLER, {'name': 'once'})
+    assert server.requests == ['POST /v1/images HTTP/1.1']
+
+
+@pytest.mark.parametrize('answer, connections', [
+    # 100 Continue before the answer is skipped.
+    (b'HTTP/1.1 100 Continue\r\n\r\n' + GOOD, 1),
+    # Bare line feeds, extra spaces, no reason phrase, repeated equal lengths.
+    (b'HTTP/1.1 200\nContent-Type:  application/json \nContent-Length: 2\n'
+     b'content-length: 2\n\n{}', 1),
+    # HTTP/1.0: closed unless it says keep-alive.
+    (b'HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}', 2),
+    (b'HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\n{}', 1),
+    # Bytes after the body that nobody asked for: not reused.
+    (b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}HTTP', 2),
+    # Chunk extensions and trailers.
+    (b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;x=y\r\n{\r\n'
+     b'1\r\n}\r\n0\r\nX-Trailer: t\r\n\r\n', 1),
+])
+def test_answers_http_allows_are_read(scripted, answer, connections):
+    close = connections == 2
+    server, client = scripted([(answer, close), (GOOD, False)])
+    assert client.get_image(CALLER, 'an-id') in (RECORD, {})
+    assert client.get_image(CALLER, 'an-id') == RECORD
+    assert server.connections == connections
+
+
+def test_a_no_content_answer_keeps_the_connection(scripted):
+    server, client = scripted([(b'HTTP/1.1 204 No Content\r\n\r\n', False),
+                               (GOOD, False)])
+    assert client.delete_image(CALLER, 'an-id') is None
+    assert client.get_image(CALLER, 'an-id') == RECORD
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize('path, headers', [
+    ('/v1/images/a b', {}),
+    ('/v1/images/a\r\nX: y', {}),
+    ('/v1/images/a', {'X-Openstack-Request-Id': 'req\r\nX-Injected: 1'}),
+    ('/v1/images/a', {'X-Bad Name': 'v'}),
+])
+def test_a_request_that_would_break_its_framing_is_refused(path, headers):
+    from glance_registry.client import transport
+    listener = socket.create_server(('127.0.0.1', 0))
+    try:
+        client = transport.Transport('http://127.0.0.1:%d' % listener.getsockname()[1],
+                                     pool_size=1)
+        with pytest.raises(ValueError):
+            client.request('GET', path, headers, None, 1)
+    finally:
+        listener.close()
