@@ -12,6 +12,7 @@ it); policy decides what a caller may *do* with an image it can see.
 """
 
 import inspect
+import logging
 import threading
 import time
 
@@ -22,6 +23,8 @@ from oslo_policy import policy
 
 from glance_api.http import errors
 from glance_api.services import services
+
+LOG = logging.getLogger(__name__)
 
 ADMIN = 'rule:context_is_admin'
 PROJECT_READER = 'role:reader and project_id:%(project_id)s'
@@ -212,7 +215,17 @@ def _cache_check_arities():
     with _install_lock:
         if getattr(_checks._check, 'glance_cached_arity', False):
             return
+        if tuple(inspect.signature(_checks._check).parameters) != _CHECK_PARAMETERS:
+            # A release of oslo.policy whose private _check differs from the one
+            # this replaces: keep its own, slower but right.
+            LOG.debug('oslo.policy _checks._check has another signature; its '
+                      'argument inspection is left uncached')
+            return
         _checks._check = _check_with_cached_arity
+
+
+#: The private function's parameters in the releases setup.cfg admits.
+_CHECK_PARAMETERS = ('rule', 'target', 'creds', 'enforcer', 'current_rule')
 
 
 _TAKES_RULE_NAME = {}

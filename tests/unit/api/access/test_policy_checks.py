@@ -96,3 +96,12 @@ def test_a_check_with_its_own_call_is_inspected_as_oslo_policy_does(enforcer):
     check.__call__ = lambda self, target, creds, enforcer, current_rule: None
     with pytest.raises(TypeError):
         _checks._check(check, {'answer': 'yes'}, {}, enforcer, 'legacy')
+
+
+def test_an_oslo_policy_whose_check_function_differs_keeps_its_own(monkeypatch):
+    def other_check(rule, target, creds, enforcer, current_rule, extra=None):
+        return False
+
+    monkeypatch.setattr(_checks, '_check', other_check)
+    glance_policy._cache_check_arities()
+    assert _checks._check is other_check
