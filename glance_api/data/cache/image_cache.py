@@ -284,14 +284,21 @@ def _locked(path):
 class Fill:
     """Writes one image's bytes into the cache as a download streams them.
 
-    The download hands each chunk over (``feed``) and goes on; a thread writes and
-    hashes. The client never waits for it: if the writer falls ``_MAX_PENDING``
-    bytes behind, or the client goes away, the fill *detaches* from the download and
-    its thread reads the rest from the store itself (``resume(offset, length)``, a
-    store reader), so large images are cached on fast networks too; without
-    ``resume`` it gives up. The prefetcher detaches at once. The file is linked into
-    place only when every byte arrived and, for bytes that passed through here, its
-    md5 is the image's checksum.
+    The download hands each chunk over (``feed``) and goes on; a thread writes it
+    to the file, and only writes: a write into the page cache runs at GB/s, faster
+    than any streamed store, so one pass of the download fills the cache. After
+    the last byte the thread reads the file back (from the page cache) at nice 19
+    and checks its md5 against the image's checksum, then fsyncs it and links it
+    into place. (Hashing as it wrote, the thread fell behind a Swift download on
+    two busy cores and read the image from Swift a second time: docs/performance.rst.)
+
+    The client never waits for the writer: if it falls ``_MAX_PENDING`` bytes
+    behind (a disk slower than the network), or the client goes away, the fill
+    *detaches* from the download and its thread reads the rest from the store
+    itself (``resume(offset, length)``, a store reader), so large images are cached
+    then too; without ``resume`` it gives up. The prefetcher detaches at once. The
+    file is linked into place only when every byte arrived and, unless the store's
+    own file was linked or copied (below), its md5 is the image's checksum.
 
     A store that offers its own file (the file store) is read by neither: on the
     cache's file system the file is hard-linked into place (``_link_store_file``:
@@ -372,15 +379,18 @@ class Fill:
         self._chunks.put((how, why))
 
     def _run(self):
-        md5 = hashlib.md5(usedforsecurity=False) if self.checksum else None
         written = 0
+        # Bytes this thread read from the store itself (after a detach): a second
+        # read of what the download read too, unless it was a prefetch.
+        fetched = 0
+        # Streamed bytes are checked against the checksum once they are all in
+        # the file; a store's file linked or copied in the kernel is not.
+        verify = bool(self.checksum)
 
         def write(chunk):
             view = memoryview(chunk)
             while view:
                 view = view[os.write(self._fd, view):]
-            if md5 is not None:
-                md5.update(chunk)
             return len(chunk)
 
         try:
@@ -405,22 +415,28 @@ class Fill:
                                             rest.offset, rest.length)
                     if copied is None:
                         for chunk in rest:
-                            written += write(chunk)
+                            fetched += write(chunk)
+                        written += fetched
                     else:
                         # The store's own file, copied in the kernel: the bytes a
                         # download of it sends, which are not verified either.
-                        written, md5 = copied, None
+                        written = fetched = copied
+                        verify = False
             if how is _COMMIT:
                 if written != self.size:
                     why = 'got %d of %d bytes' % (written, self.size)
-                elif md5 is not None and md5.hexdigest() != self.checksum:
+                elif verify and self._md5_of_file() != self.checksum:
                     why = 'its data does not match the checksum'
                 else:
                     self._commit()
                     self.cached = True
                     self.cache.counters.add('fills')
                     self.cache.counters.add('bytes_filled', written)
-                    LOG.debug('cache fill: %s (%d bytes)', self.image_id, written)
+                    if fetched:
+                        self.cache.counters.add('fills_detached')
+                    LOG.debug('cache fill: %s (%d bytes), %d of them read from the '
+                              'store by the fill itself', self.image_id, written,
+                              fetched)
                     return
                 LOG.warning('cache: not caching %s: %s', self.image_id, why)
         except Exception as exc:   # noqa: BLE001 -- an OSError, or the store's
@@ -428,6 +444,23 @@ class Fill:
         self.cached = False
         self.cache.counters.add('fills_abandoned')
         self._discard()
+
+    def _md5_of_file(self):
+        """The md5 of the written file, read back (from the page cache: it was
+        just written) at the least CPU priority, after the download's last byte.
+        The writer only writes, at the page cache's GB/s, so it keeps up with a
+        streamed download where md5 and the write together fell behind (and the
+        fill read the image from the store a second time)."""
+        _yield_to_downloads()
+        md5 = hashlib.md5(usedforsecurity=False)
+        buffer = bytearray(_CHUNK_SIZE)
+        view = memoryview(buffer)
+        with open(self._tmp, 'rb', buffering=0) as f:
+            while True:
+                count = f.readinto(buffer)
+                if not count:
+                    return md5.hexdigest()
+                md5.update(view[:count])
 
     def _commit(self):
         os.fdatasync(self._fd)
