@@ -38,9 +38,11 @@ from stores.file import FileReader
 LOG = logging.getLogger(__name__)
 
 INCOMPLETE = 'incomplete'
-# Bytes a fill may have queued for its writer thread before it gives up: the client
-# never waits for the cache's disk, and 20 fills at once hold at most 320 MiB.
-_MAX_PENDING = 16 * 1024 * 1024
+# A download writes its chunks into the fill's file itself (into the page cache, at
+# GB/s); when those writes take more than this share of the download's time, plus
+# the grace, the disk is slower than the network and the fill detaches.
+_SLOW_WRITES_SHARE = 0.5
+_SLOW_WRITES_GRACE = 0.25
 _CHUNK_SIZE = 1024 * 1024
 _COMMIT = object()
 _ABORT = object()
@@ -284,21 +286,23 @@ def _locked(path):
 class Fill:
     """Writes one image's bytes into the cache as a download streams them.
 
-    The download hands each chunk over (``feed``) and goes on; a thread writes it
-    to the file, and only writes: a write into the page cache runs at GB/s, faster
-    than any streamed store, so one pass of the download fills the cache. After
-    the last byte the thread reads the file back (from the page cache) at nice 19
-    and checks its md5 against the image's checksum, then fsyncs it and links it
-    into place. (Hashing as it wrote, the thread fell behind a Swift download on
-    two busy cores and read the image from Swift a second time: docs/performance.rst.)
+    The download writes each chunk into the file itself (``feed``) and goes on:
+    only writes, into the page cache, at GB/s, faster than any streamed store, so
+    one pass of the download fills the cache. After the last byte the fill's
+    thread reads the file back (from the page cache) at nice 19 and checks its md5
+    against the image's checksum, then fsyncs it and links it into place. (A writer
+    thread that hashed and wrote fell 16 MiB behind a Swift download on two busy
+    cores; one that only wrote still did, starved of the GIL and the CPU: either
+    way the fill read the image from Swift a second time; docs/performance.rst.)
 
-    The client never waits for the writer: if it falls ``_MAX_PENDING`` bytes
-    behind (a disk slower than the network), or the client goes away, the fill
-    *detaches* from the download and its thread reads the rest from the store
-    itself (``resume(offset, length)``, a store reader), so large images are cached
-    then too; without ``resume`` it gives up. The prefetcher detaches at once. The
-    file is linked into place only when every byte arrived and, unless the store's
-    own file was linked or copied (below), its md5 is the image's checksum.
+    If those writes take more than half of the download's time (a disk slower
+    than the network: the page cache is full of dirty pages), or the client goes
+    away, the fill *detaches* from the download and its thread reads the rest from
+    the store itself (``resume(offset, length)``, a store reader), so large images
+    are cached then too; without ``resume`` it gives up. The prefetcher detaches
+    at once. The file is linked into place only when every byte arrived and,
+    unless the store's own file was linked or copied (below), its md5 is the
+    image's checksum.
 
     A store that offers its own file (the file store) is read by neither: on the
     cache's file system the file is hard-linked into place (``_link_store_file``:
@@ -324,9 +328,12 @@ class Fill:
                            os.O_CLOEXEC, 0o640)
         # Held until the file is linked or removed: the cleaner's sign of life.
         fcntl.flock(self._fd, fcntl.LOCK_EX)
-        self._chunks = queue.Queue()
-        self._pending = 0
-        self._lock = threading.Lock()
+        # Only the end of the download goes through the queue (after the last
+        # chunk the download wrote): the thread then owns the file.
+        self._ends = queue.Queue()
+        self._written = 0
+        self._started = None
+        self._write_time = 0.0
         self._ended = False
         self.cached = None   # True/False once the writer thread is done
         self._thread = threading.Thread(target=self._run, daemon=True,
@@ -334,14 +341,25 @@ class Fill:
         self._thread.start()
 
     def feed(self, chunk):
+        """Write ``chunk``, the next bytes of the image (in the download's thread)."""
         if self._ended:
             return
-        with self._lock:
-            if self._pending + len(chunk) > _MAX_PENDING:
-                self._leave('its writer fell behind the download')
-                return
-            self._pending += len(chunk)
-        self._chunks.put(chunk)
+        started = time.monotonic()
+        if self._started is None:
+            self._started = started
+        try:
+            _write_all(self._fd, chunk)
+        except OSError as exc:
+            # Where in the chunk it failed is unknown: nothing to resume from.
+            self._end(_ABORT, 'cannot write its file: %s' % exc)
+            return
+        now = time.monotonic()
+        self._written += len(chunk)
+        self._write_time += now - started
+        if self._write_time > (_SLOW_WRITES_GRACE
+                               + _SLOW_WRITES_SHARE * (now - self._started)):
+            self._leave('writing its file took %.2f of the download\'s %.2f s'
+                        % (self._write_time, now - self._started))
 
     def finish(self):
         """Every byte was fed: verify, then link the file into place."""
@@ -376,10 +394,9 @@ class Fill:
         self._ended = True
         if why:
             LOG.debug('cache: not caching %s: %s', self.image_id, why)
-        self._chunks.put((how, why))
+        self._ends.put((how, why))
 
     def _run(self):
-        written = 0
         # Bytes this thread read from the store itself (after a detach): a second
         # read of what the download read too, unless it was a prefetch.
         fetched = 0
@@ -388,20 +405,12 @@ class Fill:
         verify = bool(self.checksum)
 
         def write(chunk):
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(self._fd, view):]
+            _write_all(self._fd, chunk)
             return len(chunk)
 
         try:
-            while True:
-                item = self._chunks.get()
-                if isinstance(item, tuple):
-                    how, why = item
-                    break
-                with self._lock:
-                    self._pending -= len(item)
-                written += write(item)
+            how, _ = self._ends.get()
+            written = self._written
             if how is _DETACH:
                 how = _COMMIT
                 with self._resume(written, self.size - written) as rest:
@@ -447,10 +456,8 @@ class Fill:
 
     def _md5_of_file(self):
         """The md5 of the written file, read back (from the page cache: it was
-        just written) at the least CPU priority, after the download's last byte.
-        The writer only writes, at the page cache's GB/s, so it keeps up with a
-        streamed download where md5 and the write together fell behind (and the
-        fill read the image from the store a second time)."""
+        just written) at the least CPU priority, after the download's last byte,
+        so the download pays for writes only."""
         _yield_to_downloads()
         md5 = hashlib.md5(usedforsecurity=False)
         buffer = bytearray(_CHUNK_SIZE)
@@ -547,6 +554,12 @@ class Fill:
             os.close(self._fd)
             self._fd = None
         self.cache.index.release(self.image_id, cache_index.FILLING)
+
+
+def _write_all(fd, chunk):
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _unlink_quietly(path):

@@ -218,23 +218,31 @@ def test_a_client_that_leaves_does_not_stop_the_fill(cache):
     assert _read(cache, record) == data
 
 
-def test_a_fill_that_falls_behind_reads_the_rest_itself(cache, monkeypatch):
-    monkeypatch.setattr(image_cache, '_MAX_PENDING', 1500)
-    data = os.urandom(5000)
+def test_a_fill_whose_writes_are_slower_than_the_download_reads_the_rest_itself(
+        cache, monkeypatch):
+    # A disk slower than the network: each write of the download's chunks takes
+    # longer than the download allows (its share of the time, after the grace).
+    monkeypatch.setattr(image_cache, '_SLOW_WRITES_GRACE', 0.05)
+    data = os.urandom(10_000)
     record, opened = _record('a', data), []
     fill = cache.start_fill(record, _resume(data, opened))
-    gate = threading.Event()
     real_write = os.write
-    # The writer is stuck on its first chunk while the download goes on.
-    monkeypatch.setattr(image_cache.os, 'write',
-                        lambda fd, view: gate.wait() and real_write(fd, view))
+    slow = threading.Event()
+    slow.set()
+
+    def write(fd, view):
+        if slow.is_set() and threading.current_thread() is threading.main_thread():
+            time.sleep(0.03)
+        return real_write(fd, view)
+    monkeypatch.setattr(image_cache.os, 'write', write)
     reader = image_cache.FillingReader(_Reader(data), fill)
-    assert b''.join(reader) == data   # never waited
-    gate.set()
+    assert b''.join(reader) == data
     reader.close()
     assert fill.wait(10)
-    assert opened and opened[0][0] + opened[0][1] == 5000
+    assert len(opened) == 1 and 0 < opened[0][0] < 10_000
+    assert sum(opened[0]) == 10_000
     assert _read(cache, record) == data
+    assert cache.counters.snapshot()['fills_detached'] == 1
 
 
 class _PacedReader(_Reader):
@@ -253,9 +261,8 @@ class _PacedReader(_Reader):
 def test_md5_slower_than_the_download_does_not_make_the_fill_read_the_store_again(
         cache, monkeypatch):
     # md5 that cannot go on until the download has ended: a fill that hashed as it
-    # wrote would fall _MAX_PENDING (16 MiB) behind and read the rest from the
-    # store a second time. The writer only writes; the file is hashed afterwards,
-    # at nice 19.
+    # wrote would fall behind and read the rest from the store a second time. The
+    # download only writes; the file is hashed afterwards, at nice 19.
     MiB = 1024 * 1024
     data = os.urandom(24 * MiB)
     cache.max_size = len(data)
