@@ -287,22 +287,21 @@ class Fill:
     """Writes one image's bytes into the cache as a download streams them.
 
     The download writes each chunk into the file itself (``feed``) and goes on:
-    only writes, into the page cache, at GB/s, faster than any streamed store, so
-    one pass of the download fills the cache. After the last byte the fill's
-    thread reads the file back (from the page cache) at nice 19 and checks its md5
-    against the image's checksum, then fsyncs it and links it into place. (A writer
-    thread that hashed and wrote fell 16 MiB behind a Swift download on two busy
-    cores; one that only wrote still did, starved of the GIL and the CPU: either
-    way the fill read the image from Swift a second time; docs/performance.rst.)
+    it only writes, into the page cache, so one pass of the download fills the
+    cache. After the last byte the fill's thread reads the file back (from the
+    page cache) at nice 19 and checks its md5 against the image's checksum, then
+    fsyncs it and links it into place. (A writer thread that hashed and wrote, fed
+    through a queue, fell 16 MiB behind a Swift download on two busy cores, and
+    the fill read the image from Swift a second time; docs/performance.rst.)
 
-    If those writes take more than half of the download's time (a disk slower
-    than the network: the page cache is full of dirty pages), or the client goes
-    away, the fill *detaches* from the download and its thread reads the rest from
-    the store itself (``resume(offset, length)``, a store reader), so large images
-    are cached then too; without ``resume`` it gives up. The prefetcher detaches
-    at once. The file is linked into place only when every byte arrived and,
-    unless the store's own file was linked or copied (below), its md5 is the
-    image's checksum.
+    If those writes take more than half of the download's time (a disk, or a
+    page cache, slower than the network), or the client goes away, the fill
+    *detaches* from the download and its thread reads the rest from the store
+    itself (``resume(offset, length)``, a store reader; after slow writes, only
+    once the download ended, not beside it), so large images are cached then too;
+    without ``resume`` it gives up. The prefetcher detaches at once. The file is
+    linked into place only when every byte arrived and, unless the store's own
+    file was linked or copied (below), its md5 is the image's checksum.
 
     A store that offers its own file (the file store) is read by neither: on the
     cache's file system the file is hard-linked into place (``_link_store_file``:
@@ -335,6 +334,11 @@ class Fill:
         self._started = None
         self._write_time = 0.0
         self._ended = False
+        # Set when the download has ended (or its client went away): a fill that
+        # detached because its writes were slow reads the rest only then, so its
+        # second read of the store does not slow the download down further.
+        self._download_over = threading.Event()
+        self._slow = False
         self.cached = None   # True/False once the writer thread is done
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name='cache-fill-%s' % self.image_id)
@@ -358,15 +362,21 @@ class Fill:
         self._write_time += now - started
         if self._write_time > (_SLOW_WRITES_GRACE
                                + _SLOW_WRITES_SHARE * (now - self._started)):
+            self._slow = True
             self._leave('writing its file took %.2f of the download\'s %.2f s'
                         % (self._write_time, now - self._started))
 
     def finish(self):
         """Every byte was fed: verify, then link the file into place."""
+        self.download_ended()
         self._end(_COMMIT)
 
     def abort(self, why='the download stopped'):
+        self.download_ended()
         self._end(_ABORT, why)
+
+    def download_ended(self):
+        self._download_over.set()
 
     def detach(self, why='prefetching', source=None):
         """Stop taking chunks: the writer reads the rest from the store (from
@@ -413,6 +423,8 @@ class Fill:
             written = self._written
             if how is _DETACH:
                 how = _COMMIT
+                if self._slow:
+                    self._download_over.wait()
                 with self._resume(written, self.size - written) as rest:
                     copied = None
                     if written == 0 and rest.fileobj is not None:
@@ -654,5 +666,6 @@ class FillingReader(base.Reader):
         try:
             self._reader.close()
         finally:
+            self._fill.download_ended()
             if not self._done:
                 self._fill.detach('the download stopped')

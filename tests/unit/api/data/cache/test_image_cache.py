@@ -236,7 +236,14 @@ def test_a_fill_whose_writes_are_slower_than_the_download_reads_the_rest_itself(
         return real_write(fd, view)
     monkeypatch.setattr(image_cache.os, 'write', write)
     reader = image_cache.FillingReader(_Reader(data), fill)
-    assert b''.join(reader) == data
+    received, opened_meanwhile = [], []
+    for chunk in reader:
+        received.append(chunk)
+        if fill._ended:   # detached: the store is read once the download ended
+            time.sleep(0.02)
+            opened_meanwhile.append(len(opened))
+    assert b''.join(received) == data
+    assert opened_meanwhile and set(opened_meanwhile) == {0}
     reader.close()
     assert fill.wait(10)
     assert len(opened) == 1 and 0 < opened[0][0] < 10_000
