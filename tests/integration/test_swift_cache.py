@@ -1,6 +1,7 @@
-"""The image cache in front of the Swift store: once an image is cached, the API
-node serves it with the Swift proxy stopped, and never serves the copy of an image
-that was deactivated meanwhile."""
+"""The image cache in front of the Swift store: a miss fills it in the download's
+own pass (one read of the object), once an image is cached the API node serves it
+with the Swift proxy stopped, and never serves the copy of an image that was
+deactivated meanwhile."""
 
 import hashlib
 import os
@@ -23,7 +24,8 @@ def cached_swift(swift_service, tmp_path_factory):
     cache_dir = str(workdir / 'cache')
     with deployment.running(workdir, api_extra={
             'glance_store': options,
-            'DEFAULT': {'image_cache_dir': cache_dir}}) as glance:
+            'DEFAULT': {'image_cache_dir': cache_dir, 'log_level': 'DEBUG',
+                        'image_cache_max_size': 256 * MiB}}) as glance:
         glance.cache_dir = cache_dir
         yield glance
 
@@ -61,3 +63,31 @@ def test_a_cached_image_is_served_while_swift_is_down(cached_swift, swift_down):
         assert response.content == data[2 * MiB:]
         # Deactivated: the copy is not served, and Swift cannot answer.
         assert admin.get('/v2/images/%s/file' % other['id']).status_code == 503
+
+
+def _logged(glance, text):
+    with open(glance.api.log_path) as log:
+        return log.read().count(text)
+
+
+def test_a_miss_fills_the_cache_with_one_read_of_the_object(cached_swift):
+    # Larger than the 16 MiB a fill's writer may fall behind before it reads the
+    # rest from Swift itself: the writer only writes, and the md5 is checked
+    # afterwards from the file, so the download's read is the only one.
+    data = os.urandom(40 * MiB + 5)
+    with cached_swift.client() as admin:
+        image = admin.create_image(name='swift-one-read')
+        assert admin.upload(image['id'], data).status_code == 204
+        response = admin.get('/v2/images/%s/file' % image['id'])
+        assert response.status_code == 200
+        assert response.content == data
+        filled = 'cache fill: %s (%d bytes), 0 of them read from the store by ' \
+                 'the fill itself' % (image['id'], len(data))
+        wait_until(lambda: _logged(cached_swift, filled), 30, message='fill logged')
+        assert _logged(cached_swift, 'reads the rest of %s from the store'
+                       % image['id']) == 0
+        assert _logged(cached_swift, 'cache hit: %s' % image['id']) == 0
+        response = admin.get('/v2/images/%s/file' % image['id'])
+        assert response.content == data
+        assert _logged(cached_swift, 'cache hit: %s, %d bytes from offset 0'
+                       % (image['id'], len(data))) == 1

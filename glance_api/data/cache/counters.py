@@ -12,8 +12,8 @@ import threading
 
 from glance_registry import metrics
 
-NAMES = ('hits', 'misses', 'fills', 'fills_linked', 'fills_abandoned', 'evictions',
-         'bytes_evicted', 'bytes_served', 'bytes_filled', 'uncacheable')
+NAMES = ('hits', 'misses', 'fills', 'fills_linked', 'fills_detached', 'fills_abandoned',
+         'evictions', 'bytes_evicted', 'bytes_served', 'bytes_filled', 'uncacheable')
 
 
 class Counters:

@@ -38,9 +38,11 @@ from stores.file import FileReader
 LOG = logging.getLogger(__name__)
 
 INCOMPLETE = 'incomplete'
-# Bytes a fill may have queued for its writer thread before it gives up: the client
-# never waits for the cache's disk, and 20 fills at once hold at most 320 MiB.
-_MAX_PENDING = 16 * 1024 * 1024
+# A download writes its chunks into the fill's file itself (into the page cache, at
+# GB/s); when those writes take more than this share of the download's time, plus
+# the grace, the disk is slower than the network and the fill detaches.
+_SLOW_WRITES_SHARE = 0.5
+_SLOW_WRITES_GRACE = 0.25
 _CHUNK_SIZE = 1024 * 1024
 _COMMIT = object()
 _ABORT = object()
@@ -284,14 +286,22 @@ def _locked(path):
 class Fill:
     """Writes one image's bytes into the cache as a download streams them.
 
-    The download hands each chunk over (``feed``) and goes on; a thread writes and
-    hashes. The client never waits for it: if the writer falls ``_MAX_PENDING``
-    bytes behind, or the client goes away, the fill *detaches* from the download and
-    its thread reads the rest from the store itself (``resume(offset, length)``, a
-    store reader), so large images are cached on fast networks too; without
-    ``resume`` it gives up. The prefetcher detaches at once. The file is linked into
-    place only when every byte arrived and, for bytes that passed through here, its
-    md5 is the image's checksum.
+    The download writes each chunk into the file itself (``feed``) and goes on:
+    it only writes, into the page cache, so one pass of the download fills the
+    cache. After the last byte the fill's thread reads the file back (from the
+    page cache) at nice 19 and checks its md5 against the image's checksum, then
+    fsyncs it and links it into place. (A writer thread that hashed and wrote, fed
+    through a queue, fell 16 MiB behind a Swift download on two busy cores, and
+    the fill read the image from Swift a second time; docs/performance.rst.)
+
+    If those writes take more than half of the download's time (a disk, or a
+    page cache, slower than the network), or the client goes away, the fill
+    *detaches* from the download and its thread reads the rest from the store
+    itself (``resume(offset, length)``, a store reader; after slow writes, only
+    once the download ended, not beside it), so large images are cached then too;
+    without ``resume`` it gives up. The prefetcher detaches at once. The file is
+    linked into place only when every byte arrived and, unless the store's own
+    file was linked or copied (below), its md5 is the image's checksum.
 
     A store that offers its own file (the file store) is read by neither: on the
     cache's file system the file is hard-linked into place (``_link_store_file``:
@@ -317,31 +327,56 @@ class Fill:
                            os.O_CLOEXEC, 0o640)
         # Held until the file is linked or removed: the cleaner's sign of life.
         fcntl.flock(self._fd, fcntl.LOCK_EX)
-        self._chunks = queue.Queue()
-        self._pending = 0
-        self._lock = threading.Lock()
+        # Only the end of the download goes through the queue (after the last
+        # chunk the download wrote): the thread then owns the file.
+        self._ends = queue.Queue()
+        self._written = 0
+        self._started = None
+        self._write_time = 0.0
         self._ended = False
+        # Set when the download has ended (or its client went away): a fill that
+        # detached because its writes were slow reads the rest only then, so its
+        # second read of the store does not slow the download down further.
+        self._download_over = threading.Event()
+        self._slow = False
         self.cached = None   # True/False once the writer thread is done
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name='cache-fill-%s' % self.image_id)
         self._thread.start()
 
     def feed(self, chunk):
+        """Write ``chunk``, the next bytes of the image (in the download's thread)."""
         if self._ended:
             return
-        with self._lock:
-            if self._pending + len(chunk) > _MAX_PENDING:
-                self._leave('its writer fell behind the download')
-                return
-            self._pending += len(chunk)
-        self._chunks.put(chunk)
+        started = time.monotonic()
+        if self._started is None:
+            self._started = started
+        try:
+            _write_all(self._fd, chunk)
+        except OSError as exc:
+            # Where in the chunk it failed is unknown: nothing to resume from.
+            self._end(_ABORT, 'cannot write its file: %s' % exc)
+            return
+        now = time.monotonic()
+        self._written += len(chunk)
+        self._write_time += now - started
+        if self._write_time > (_SLOW_WRITES_GRACE
+                               + _SLOW_WRITES_SHARE * (now - self._started)):
+            self._slow = True
+            self._leave('writing its file took %.2f of the download\'s %.2f s'
+                        % (self._write_time, now - self._started))
 
     def finish(self):
         """Every byte was fed: verify, then link the file into place."""
+        self.download_ended()
         self._end(_COMMIT)
 
     def abort(self, why='the download stopped'):
+        self.download_ended()
         self._end(_ABORT, why)
+
+    def download_ended(self):
+        self._download_over.set()
 
     def detach(self, why='prefetching', source=None):
         """Stop taking chunks: the writer reads the rest from the store (from
@@ -369,31 +404,27 @@ class Fill:
         self._ended = True
         if why:
             LOG.debug('cache: not caching %s: %s', self.image_id, why)
-        self._chunks.put((how, why))
+        self._ends.put((how, why))
 
     def _run(self):
-        md5 = hashlib.md5(usedforsecurity=False) if self.checksum else None
-        written = 0
+        # Bytes this thread read from the store itself (after a detach): a second
+        # read of what the download read too, unless it was a prefetch.
+        fetched = 0
+        # Streamed bytes are checked against the checksum once they are all in
+        # the file; a store's file linked or copied in the kernel is not.
+        verify = bool(self.checksum)
 
         def write(chunk):
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(self._fd, view):]
-            if md5 is not None:
-                md5.update(chunk)
+            _write_all(self._fd, chunk)
             return len(chunk)
 
         try:
-            while True:
-                item = self._chunks.get()
-                if isinstance(item, tuple):
-                    how, why = item
-                    break
-                with self._lock:
-                    self._pending -= len(item)
-                written += write(item)
+            how, _ = self._ends.get()
+            written = self._written
             if how is _DETACH:
                 how = _COMMIT
+                if self._slow:
+                    self._download_over.wait()
                 with self._resume(written, self.size - written) as rest:
                     copied = None
                     if written == 0 and rest.fileobj is not None:
@@ -405,22 +436,28 @@ class Fill:
                                             rest.offset, rest.length)
                     if copied is None:
                         for chunk in rest:
-                            written += write(chunk)
+                            fetched += write(chunk)
+                        written += fetched
                     else:
                         # The store's own file, copied in the kernel: the bytes a
                         # download of it sends, which are not verified either.
-                        written, md5 = copied, None
+                        written = fetched = copied
+                        verify = False
             if how is _COMMIT:
                 if written != self.size:
                     why = 'got %d of %d bytes' % (written, self.size)
-                elif md5 is not None and md5.hexdigest() != self.checksum:
+                elif verify and self._md5_of_file() != self.checksum:
                     why = 'its data does not match the checksum'
                 else:
                     self._commit()
                     self.cached = True
                     self.cache.counters.add('fills')
                     self.cache.counters.add('bytes_filled', written)
-                    LOG.debug('cache fill: %s (%d bytes)', self.image_id, written)
+                    if fetched:
+                        self.cache.counters.add('fills_detached')
+                    LOG.debug('cache fill: %s (%d bytes), %d of them read from the '
+                              'store by the fill itself', self.image_id, written,
+                              fetched)
                     return
                 LOG.warning('cache: not caching %s: %s', self.image_id, why)
         except Exception as exc:   # noqa: BLE001 -- an OSError, or the store's
@@ -428,6 +465,21 @@ class Fill:
         self.cached = False
         self.cache.counters.add('fills_abandoned')
         self._discard()
+
+    def _md5_of_file(self):
+        """The md5 of the written file, read back (from the page cache: it was
+        just written) at the least CPU priority, after the download's last byte,
+        so the download pays for writes only."""
+        _yield_to_downloads()
+        md5 = hashlib.md5(usedforsecurity=False)
+        buffer = bytearray(_CHUNK_SIZE)
+        view = memoryview(buffer)
+        with open(self._tmp, 'rb', buffering=0) as f:
+            while True:
+                count = f.readinto(buffer)
+                if not count:
+                    return md5.hexdigest()
+                md5.update(view[:count])
 
     def _commit(self):
         os.fdatasync(self._fd)
@@ -514,6 +566,12 @@ class Fill:
             os.close(self._fd)
             self._fd = None
         self.cache.index.release(self.image_id, cache_index.FILLING)
+
+
+def _write_all(fd, chunk):
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _unlink_quietly(path):
@@ -608,5 +666,6 @@ class FillingReader(base.Reader):
         try:
             self._reader.close()
         finally:
+            self._fill.download_ended()
             if not self._done:
                 self._fill.detach('the download stopped')

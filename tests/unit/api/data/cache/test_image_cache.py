@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -217,23 +218,100 @@ def test_a_client_that_leaves_does_not_stop_the_fill(cache):
     assert _read(cache, record) == data
 
 
-def test_a_fill_that_falls_behind_reads_the_rest_itself(cache, monkeypatch):
-    monkeypatch.setattr(image_cache, '_MAX_PENDING', 1500)
-    data = os.urandom(5000)
+def test_a_fill_whose_writes_are_slower_than_the_download_reads_the_rest_itself(
+        cache, monkeypatch):
+    # A disk slower than the network: each write of the download's chunks takes
+    # longer than the download allows (its share of the time, after the grace).
+    monkeypatch.setattr(image_cache, '_SLOW_WRITES_GRACE', 0.05)
+    data = os.urandom(10_000)
     record, opened = _record('a', data), []
     fill = cache.start_fill(record, _resume(data, opened))
-    gate = threading.Event()
     real_write = os.write
-    # The writer is stuck on its first chunk while the download goes on.
-    monkeypatch.setattr(image_cache.os, 'write',
-                        lambda fd, view: gate.wait() and real_write(fd, view))
+    slow = threading.Event()
+    slow.set()
+
+    def write(fd, view):
+        if slow.is_set() and threading.current_thread() is threading.main_thread():
+            time.sleep(0.03)
+        return real_write(fd, view)
+    monkeypatch.setattr(image_cache.os, 'write', write)
     reader = image_cache.FillingReader(_Reader(data), fill)
-    assert b''.join(reader) == data   # never waited
-    gate.set()
+    received, opened_meanwhile = [], []
+    for chunk in reader:
+        received.append(chunk)
+        if fill._ended:   # detached: the store is read once the download ended
+            time.sleep(0.02)
+            opened_meanwhile.append(len(opened))
+    assert b''.join(received) == data
+    assert opened_meanwhile and set(opened_meanwhile) == {0}
     reader.close()
     assert fill.wait(10)
-    assert opened and opened[0][0] + opened[0][1] == 5000
+    assert len(opened) == 1 and 0 < opened[0][0] < 10_000
+    assert sum(opened[0]) == 10_000
     assert _read(cache, record) == data
+    assert cache.counters.snapshot()['fills_detached'] == 1
+
+
+class _PacedReader(_Reader):
+    """A store reader that delivers a chunk every ``pause`` seconds, as a network
+    would."""
+
+    def __init__(self, data, chunk, pause):
+        super().__init__(data, chunk)
+        self._pause = pause
+
+    def __next__(self):
+        time.sleep(self._pause)
+        return super().__next__()
+
+
+def test_md5_slower_than_the_download_does_not_make_the_fill_read_the_store_again(
+        cache, monkeypatch):
+    # md5 that cannot go on until the download has ended: a fill that hashed as it
+    # wrote would fall behind and read the rest from the store a second time. The
+    # download only writes; the file is hashed afterwards, at nice 19.
+    MiB = 1024 * 1024
+    data = os.urandom(24 * MiB)
+    cache.max_size = len(data)
+    record, opened = _record('a', data), []
+    downloaded, priorities = threading.Event(), []
+    real_md5 = hashlib.md5
+
+    class SlowMd5:
+        def __init__(self, *args, **kwargs):
+            self._md5 = real_md5(*args, **kwargs)
+
+        def update(self, chunk):
+            assert downloaded.wait(10)
+            if sys.platform.startswith('linux'):
+                priorities.append(os.getpriority(os.PRIO_PROCESS,
+                                                 threading.get_native_id()))
+            self._md5.update(chunk)
+
+        def hexdigest(self):
+            return self._md5.hexdigest()
+    monkeypatch.setattr(image_cache.hashlib, 'md5', SlowMd5)
+    fill = cache.start_fill(record, _resume(data, opened))
+    reader = image_cache.FillingReader(_PacedReader(data, MiB, 0.005), fill)
+    assert b''.join(reader) == data
+    downloaded.set()
+    reader.close()
+    assert fill.wait(30)
+    assert opened == []   # one read of the store: the download's
+    assert _read(cache, record) == data
+    assert set(priorities) <= {19}
+    assert cache.counters.snapshot()['fills_detached'] == 0
+
+
+def test_a_stream_that_differs_from_the_checksum_is_not_cached(cache):
+    data = os.urandom(5000)
+    record = _record('a', data)
+    corrupt = data[:2500] + bytes([data[2500] ^ 1]) + data[2501:]
+    assert not _fill(cache, record, corrupt)
+    assert _read(cache, record) is None
+    assert os.listdir(os.path.join(cache.directory, 'incomplete')) == []
+    assert cache.index.used() == 0
+    assert cache.counters.snapshot()['fills_abandoned'] == 1
 
 
 def test_a_prefetch_reads_the_whole_image_from_the_store(cache):
