@@ -213,10 +213,7 @@ class FileStore(base.Store):
             raise _os_error(exc)
         try:
             try:
-                # dst_dir_fd makes Python call linkat() with AT_SYMLINK_FOLLOW:
-                # link() would link the /proc symlink itself.
-                os.link('/proc/self/fd/%d' % pinned.fd, image_id, dst_dir_fd=dir_fd,
-                        follow_symlinks=True)
+                link_open_file(pinned.fd, dir_fd, image_id)
             except FileExistsError:
                 raise errors.StoreError('image data for %s already exists' % image_id)
             except OSError as exc:
@@ -471,7 +468,7 @@ class _BufferedSink:
         self._flusher = _Flusher(fd)
 
     def write(self, chunk):
-        _write_all(self._fd, memoryview(chunk))
+        write_all(self._fd, chunk)
         self._unflushed += len(chunk)
         if self._unflushed >= _FLUSH_EVERY:
             self._unflushed = 0
@@ -530,7 +527,7 @@ class _DirectSink:
         if aligned:
             self._flush(self._view[:aligned])
         _set_direct(self._fd, False)   # the unaligned tail (a no-op after a fallback)
-        _write_all(self._fd, self._view[aligned:self._filled])
+        write_all(self._fd, self._view[aligned:self._filled])
         self._filled = 0
 
     def release(self):
@@ -552,7 +549,7 @@ class _DirectSink:
                      _name_of(self._fd))
             _set_direct(self._fd, False)
             self._buffered = _BufferedSink(self._fd)
-            _write_all(self._fd, view[written:])
+            write_all(self._fd, view[written:])
 
 
 def _set_direct(fd, direct):
@@ -568,9 +565,20 @@ def _set_direct(fd, direct):
     return True
 
 
-def _write_all(fd, view):
+def write_all(fd, view):
+    """Write every byte of ``view`` (a bytes-like object) to ``fd``."""
+    view = memoryview(view)
     while view:
         view = view[os.write(fd, view):]
+
+
+def link_open_file(fd, dir_fd, name):
+    """Hard-link the open file ``fd`` as ``name`` in the directory ``dir_fd``: the
+    file itself, whatever replaced its name since it was opened. ``dst_dir_fd``
+    makes Python call ``linkat()`` with ``AT_SYMLINK_FOLLOW`` on
+    ``/proc/self/fd/N``; ``link()`` would link that symbolic link itself. Raises
+    what ``linkat()`` raises: the callers decide which errors mean "copy it"."""
+    os.link('/proc/self/fd/%d' % fd, name, dst_dir_fd=dir_fd, follow_symlinks=True)
 
 
 def _name_of(fd):

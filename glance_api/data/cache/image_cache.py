@@ -33,7 +33,7 @@ from oslo_config import cfg
 from glance_api.data.cache import index as cache_index
 from glance_api.data.cache.counters import Counters
 from stores import base
-from stores.file import FileReader
+from stores.file import FileReader, link_open_file, write_all
 
 LOG = logging.getLogger(__name__)
 
@@ -352,7 +352,7 @@ class Fill:
         if self._started is None:
             self._started = started
         try:
-            _write_all(self._fd, chunk)
+            write_all(self._fd, chunk)
         except OSError as exc:
             # Where in the chunk it failed is unknown: nothing to resume from.
             self._end(_ABORT, 'cannot write its file: %s' % exc)
@@ -415,7 +415,7 @@ class Fill:
         verify = bool(self.checksum)
 
         def write(chunk):
-            _write_all(self._fd, chunk)
+            write_all(self._fd, chunk)
             return len(chunk)
 
         try:
@@ -520,11 +520,8 @@ class Fill:
             for attempt in range(2):
                 try:
                     # To the open file, not its name: the file the download opened,
-                    # whatever replaced the name since. dst_dir_fd makes Python call
-                    # linkat() with AT_SYMLINK_FOLLOW: link() would link the /proc
-                    # symlink itself.
-                    os.link('/proc/self/fd/%d' % source, self.image_id,
-                            dst_dir_fd=dir_fd, follow_symlinks=True)
+                    # whatever replaced the name since.
+                    link_open_file(source, dir_fd, self.image_id)
                     break
                 except FileExistsError:
                     if attempt:
@@ -566,12 +563,6 @@ class Fill:
             os.close(self._fd)
             self._fd = None
         self.cache.index.release(self.image_id, cache_index.FILLING)
-
-
-def _write_all(fd, chunk):
-    view = memoryview(chunk)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def _unlink_quietly(path):
