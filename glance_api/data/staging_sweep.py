@@ -23,16 +23,15 @@ not once per file. Names that are not an image id's are left alone, as upstream
 does; a symbolic link at an image's name is removed itself, never its target.
 """
 
-import fcntl
 import logging
 import os
 import stat
-import threading
 import time
 
 from oslo_config import cfg
 
 from glance_api.access.context import SERVICE_IDENTITY
+from glance_api.data import node_duty
 from glance_registry.client import errors as registry_errors
 from glance_registry.client import vocabulary
 
@@ -72,27 +71,11 @@ def start(app):
     seconds. A worker that does not get the lock tries again at each interval
     (the holder's death releases it)."""
     svc = app.extensions['glance']
-    interval = svc.conf.staging_sweep_interval
-    min_age = svc.conf.staging_sweep_min_age
-
-    def run_forever():
-        holder = None
-        while True:
-            if holder is None:
-                holder = _try_lock(svc.staging.datadir)
-                if holder is not None:
-                    LOG.info('this worker sweeps the staging directory %s',
-                             svc.staging.datadir)
-            if holder is not None:
-                try:
-                    sweep(svc.staging, svc.registry, min_age)
-                except Exception:   # noqa: BLE001 -- the next sweep retries
-                    LOG.exception('sweeping the staging directory failed')
-            if not interval:
-                return   # the lock, if held, stays held: one start-up sweep
-            time.sleep(interval)
-
-    threading.Thread(target=run_forever, name='staging-sweeper', daemon=True).start()
+    node_duty.start(
+        'staging-sweeper', lambda: _try_lock(svc.staging.datadir),
+        lambda: sweep(svc.staging, svc.registry, svc.conf.staging_sweep_min_age),
+        svc.conf.staging_sweep_interval, at_once=True,
+        holding='this worker sweeps the staging directory %s' % svc.staging.datadir)
 
 
 def _try_lock(directory):
@@ -108,40 +91,20 @@ def _try_lock(directory):
         LOG.warning('the staging directory %s cannot be swept: %s', directory,
                     exc.strerror)
         return None
-    locked = _flock(fd)
+    locked = node_duty.try_flock(fd)
     if locked is not None:
-        return fd if locked else _close(fd)
+        if locked:
+            return fd
+        os.close(fd)
+        return None
     os.close(fd)
     try:
-        fd = os.open(os.path.join(directory, LOCK_NAME),
-                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        return node_duty.try_lock_file(os.path.join(directory, LOCK_NAME),
+                                       'sweeps the staging directory')
     except OSError as exc:
         LOG.warning('the staging directory %s cannot be swept: %s', directory,
                     exc.strerror)
         return None
-    locked = _flock(fd)
-    if locked is None:
-        LOG.warning('no lock on %s: every worker sweeps the staging directory',
-                    directory)
-        return fd
-    return fd if locked else _close(fd)
-
-
-def _flock(fd):
-    """True once ``fd`` holds its exclusive ``flock``, False if another does,
-    None if the file system refuses it."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    except OSError:
-        return None
-    return True
-
-
-def _close(fd):
-    os.close(fd)
-    return None
 
 
 def image_id_of(name):

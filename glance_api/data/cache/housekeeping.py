@@ -15,16 +15,14 @@ reserve their image in the index, evictions lock the file.
 - ``clean``: removes what dead fills left, and the copies of deleted images.
 """
 
-import fcntl
 import logging
 import os
-import threading
-import time
 
 from oslo_config import cfg
 
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.data import download
+from glance_api.data import node_duty
 from glance_api.images import documents
 from glance_api.services import services
 from glance_registry.client import errors as registry_errors
@@ -48,34 +46,19 @@ def register_opts(conf):
 def start(app):
     """Run the passes in a thread of this worker whenever it holds the node's lock."""
     cache = app.extensions['glance'].cache
-    interval = app.extensions['glance'].conf.cache_prefetcher_interval
 
-    def run_forever():
-        holder = None
-        while True:
-            time.sleep(interval)
-            if holder is None:
-                holder = _try_lock(cache.directory)
-                if holder is None:
-                    continue
-                LOG.info('this worker runs the image cache prefetcher, pruner and '
-                         'cleaner of this node')
-            with app.app_context():
-                run_passes()
+    def run_passes_in_app():
+        with app.app_context():
+            run_passes()
 
-    threading.Thread(target=run_forever, name='cache-housekeeping',
-                     daemon=True).start()
-
-
-def _try_lock(directory, blocking=False):
-    fd = os.open(os.path.join(directory, LOCK_NAME),
-                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+    node_duty.start(
+        'cache-housekeeping',
+        lambda: node_duty.try_lock_file(os.path.join(cache.directory, LOCK_NAME),
+                                        'runs the image cache passes'),
+        run_passes_in_app, app.extensions['glance'].conf.cache_prefetcher_interval,
+        at_once=False,
+        holding='this worker runs the image cache prefetcher, pruner and cleaner '
+                'of this node')
 
 
 def run_passes():
