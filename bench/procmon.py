@@ -85,7 +85,7 @@ def tree_rss(root):
     return sum(per.values()), per
 
 
-_TICK = os.sysconf('SC_CLK_TCK')
+TICK = os.sysconf('SC_CLK_TCK')
 
 
 def cpu_seconds(pids):
@@ -98,7 +98,7 @@ def cpu_seconds(pids):
                 fields = f.read().rsplit(')', 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / _TICK
+        total += (int(fields[11]) + int(fields[12])) / TICK
     return total
 
 
@@ -112,7 +112,7 @@ def machine_busy_seconds():
     with open('/proc/stat') as f:
         values = [int(v) for v in f.readline().split()[1:]]
     idle = values[3] + values[4]   # idle + iowait
-    return (sum(values) - idle) / _TICK, sum(values) / _TICK
+    return (sum(values) - idle) / TICK, sum(values) / TICK
 
 
 class RssSampler:

@@ -287,6 +287,14 @@ def headline(rec):
         parts.append(f'p50 {rec["p50_ms"]:.1f} ms')
     if rec.get('p99_ms') is not None:
         parts.append(f'p99 {rec["p99_ms"]:.1f} ms')
+    if rec.get('samples_mbps_in_order'):
+        parts.append('in order ' + ' '.join(
+            f'{s:.0f}' for s in rec['samples_mbps_in_order']))
+        for each in rec.get('per_sample') or ():
+            parts.append(f'[dirty {each.get("dirty_mb", "?")}+{each.get("writeback_mb", "?")}'
+                         f' MB, cpu s service {each.get("service_cpu_s", "?")} client '
+                         f'{each.get("client_cpu_s", "?")} others {each.get("others_cpu_s", "?")} '
+                         f'steal {each.get("steal_s", "?")}]')
     if rec.get('peak_tree_rss_mb') is not None:
         parts.append(f'peak tree RSS {rec["peak_tree_rss_mb"]:.0f} MB')
     if rec.get('truncated_at_seconds'):

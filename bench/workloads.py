@@ -566,14 +566,59 @@ def _check_active(client, image_id, size, digests):
     return image
 
 
-def _upload_once(client, payload, chunk, name='bench-upload'):
-    """A new image with the payload uploaded and checked: (image id, seconds)."""
+def _page_cache_state():
+    """MB of dirty and under-writeback pages, machine-wide (``/proc/meminfo``): data
+    that another target (or sample) left for the kernel to write meets this one's
+    writes at the disk."""
+    state = {}
+    try:
+        with open('/proc/meminfo') as meminfo:
+            for line in meminfo:
+                key, _, value = line.partition(':')
+                if key in ('Dirty', 'Writeback'):
+                    state[key.lower() + '_mb'] = round(int(value.split()[0]) / 1024)
+    except OSError:
+        pass
+    return state
+
+
+def _upload_once(client, payload, chunk, name='bench-upload', before=None,
+                 service=None):
+    """A new image with the payload uploaded and checked: (image id, seconds).
+
+    ``before`` (a list) gets the page cache's state as the timed PUT starts and,
+    with ``service``, the CPU seconds spent during it by the service's process
+    tree, by this client and by everything else on the machine."""
     image_id = _create_empty(client, name)
+    # Untimed, before every PUT of every target: a service that does not make its
+    # data durable (upstream) leaves up to a GiB dirty, and the kernel writes it
+    # back about 30 s later, during whichever target's upload then runs.
+    os.sync()
+    if before is not None:
+        state = _page_cache_state()
+        before.append(state)
+        if service is not None:
+            cpu0 = _cpu_now(service)
     t0 = time.perf_counter()
     client.upload(f'/v2/images/{image_id}/file', payload.chunks(size=chunk))
     seconds = time.perf_counter() - t0
+    if before is not None and service is not None:
+        spent = [b - a for a, b in zip(cpu0, _cpu_now(service))]
+        state.update(service_cpu_s=round(spent[0], 2), client_cpu_s=round(spent[1], 2),
+                     others_cpu_s=round(spent[2] - spent[0] - spent[1], 2),
+                     steal_s=round(spent[3], 2))
     _check_active(client, image_id, payload.size, payload.digests['1'])
     return image_id, seconds
+
+
+def _cpu_now(service):
+    """CPU seconds so far: (the service's tree, this process, the whole machine
+    but steal, the time the hypervisor gave this machine's CPUs to others)."""
+    mine = os.times()
+    with open('/proc/stat') as stat:
+        steal = int(stat.readline().split()[8]) / procmon.TICK
+    return (procmon.tree_cpu_seconds(service.pid), mine.user + mine.system,
+            procmon.machine_busy_seconds()[0] - steal, steal)
 
 
 def upload(state, plan, payload, chunk=UPLOAD_CHUNK, keep=True):
@@ -581,15 +626,18 @@ def upload(state, plan, payload, chunk=UPLOAD_CHUNK, keep=True):
     images, one after the other; verify checksum and size of each.
 
     The figure is the median sample's MB/s; every sample is in ``samples_mbps``
-    (one upload is one sample: its spread on a shared machine is wide). With
+    (sorted) and ``samples_mbps_in_order`` (one upload is one sample: its spread on
+    a shared machine is wide); ``per_sample`` has, for each, the dirty and writeback
+    MB as it began and the CPU seconds spent during it (``_upload_once``). With
     ``keep`` the last image stays for the download workloads; the others, or all
     without ``keep``, are deleted once verified.
     """
     client = _client(state)
-    seconds = []
+    seconds, before = [], []
     try:
         for sample in range(plan.upload_samples):
-            image_id, took = _upload_once(client, payload, chunk)
+            image_id, took = _upload_once(client, payload, chunk, before=before,
+                                          service=state.service)
             seconds.append(took)
             if not keep or sample < plan.upload_samples - 1:
                 client.request('DELETE', f'/v2/images/{image_id}', expect=(204,))
@@ -597,13 +645,16 @@ def upload(state, plan, payload, chunk=UPLOAD_CHUNK, keep=True):
         client.close()
     if keep:
         state.uploaded = image_id
-    return _samples_record(payload.size, seconds, chunk_bytes=chunk)
+    return _samples_record(payload.size, seconds, chunk_bytes=chunk,
+                           per_sample=before)
 
 
 def _samples_record(size, seconds, **extra):
-    rates = sorted(size / took / 1e6 for took in seconds)
+    in_order = [size / took / 1e6 for took in seconds]
+    rates = sorted(in_order)
     return dict(extra, throughput=statistics.median(rates), unit='MB/s',
                 samples_mbps=[round(rate, 1) for rate in rates],
+                samples_mbps_in_order=[round(rate, 1) for rate in in_order],
                 min_mbps=rates[0], max_mbps=rates[-1], bytes=size * len(seconds),
                 p50_ms=statistics.median(seconds) * 1000)
 

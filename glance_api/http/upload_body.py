@@ -13,9 +13,15 @@ the headers, gives back anything read past the end of the body (a pipelined
 request), and leaves gunicorn's reader at the end of the body, or marked failed if
 the body was malformed or cut short so that gunicorn closes the connection. Any
 other server gets the WSGI stream read in blocks.
+
+The blocks of one body are reused once nobody holds them any more (``_BlockPool``):
+a new ``bytearray`` is zero-filled by Python before ``recv_into`` overwrites it,
+and a 1 MiB allocation may cost page faults too; reused, a block costs neither.
 """
 
+import collections
 import inspect
+import sys
 
 #: gunicorn major versions whose body readers the fast path was tested against (it
 #: takes over their internals); any other version gets the WSGI stream.
@@ -107,11 +113,12 @@ class _DirectBody:
         # Taken at the first block, not before: a body never iterated stays
         # gunicorn's to drain.
         self._pending = bytearray(self._unreader.take_buffered())
+        pool = _BlockPool(block_size)
         try:
             if self._length is None:
-                yield from self._chunked_blocks(block_size)
+                yield from self._chunked_blocks(pool)
             else:
-                yield from self._length_blocks(block_size)
+                yield from self._length_blocks(pool)
         except BaseException:
             # Where the next request starts is unknown: gunicorn must close.
             self._body.failed = True
@@ -131,34 +138,37 @@ class _DirectBody:
 
     # -- Content-Length bodies
 
-    def _length_blocks(self, block_size):
+    def _length_blocks(self, pool):
         left = self._length
         while left:
-            block = bytearray(min(block_size, left))
+            block = pool.take()
+            if left < len(block):
+                del block[left:]   # the last one
             filled = self._fill(memoryview(block), len(block))
             left -= filled
             yield block
 
     # -- chunked bodies
 
-    def _chunked_blocks(self, block_size):
-        # Each block has room for the framing that follows a chunk's data, so that
-        # one recv() takes both: the framing then moves to _pending (a few bytes)
-        # and is overwritten by the next chunk's data.
+    def _chunked_blocks(self, pool):
+        block_size = pool.block_size
         chunk_left = self._chunk_size(first=True)
-        block, filled = bytearray(block_size + _FRAMING_READ), 0
+        block, filled = pool.take(), 0
         view = memoryview(block)
         while chunk_left:
-            wanted = min(chunk_left, block_size - filled)
-            most = wanted + _FRAMING_READ if wanted == chunk_left else wanted
+            room = block_size - filled
+            wanted = min(chunk_left, room)
+            # Where the chunk ends inside the block, one recv() may take the
+            # framing that follows too: it moves to _pending (a few bytes), and the
+            # next chunk's data overwrites it in the block.
+            most = min(room, wanted + _FRAMING_READ) if wanted == chunk_left else wanted
             got = self._fill(view[filled:], wanted, most)
             filled += got
             chunk_left -= got
             if filled == block_size:
                 view.release()
-                del block[block_size:]
                 yield block
-                block, filled = bytearray(block_size + _FRAMING_READ), 0
+                block, filled = pool.take(), 0
                 view = memoryview(block)
             if not chunk_left:
                 chunk_left = self._chunk_size(first=False)
@@ -247,3 +257,39 @@ class _DirectBody:
             # _pending was emptied before any recv().
             self._pending = bytearray(view[wanted:filled])
         return wanted
+
+
+class _BlockPool:
+    """The blocks of one body: a block handed out comes back for reuse once no one
+    but the pool holds it.
+
+    The consumers of a block (the hashing threads, the file writer, inspection) hold
+    a reference to it for as long as they use it (a queue, a buffer export, a copy
+    they keep): its reference count says when they are all done. A block never
+    comes back while anyone holds it, so nothing handed out changes afterwards,
+    which ``stores.base.Writer.write`` requires. Up to ``keep`` blocks are pooled
+    (enough for the queues of a file store write); more in flight are allocated
+    and dropped as before.
+    """
+
+    #: References to a block nobody else holds, as ``sys.getrefcount`` counts them
+    #: in ``take``: the pool's deque, ``take``'s local and the call's argument.
+    _UNHELD = 3
+
+    def __init__(self, block_size, keep=32):
+        self.block_size = block_size
+        self._keep = keep if sys.implementation.name == 'cpython' else 0
+        self._blocks = collections.deque()
+
+    def take(self):
+        """A block of ``block_size`` bytes whose content is to be overwritten."""
+        for _ in range(len(self._blocks)):
+            # The oldest block first: the likeliest to be done with.
+            block = self._blocks[0]
+            self._blocks.rotate(-1)
+            if sys.getrefcount(block) == self._UNHELD and len(block) == self.block_size:
+                return block
+        block = bytearray(self.block_size)
+        if len(self._blocks) < self._keep:
+            self._blocks.append(block)
+        return block

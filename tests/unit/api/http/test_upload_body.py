@@ -94,6 +94,30 @@ def test_a_chunked_body_is_decoded_whole_and_the_next_request_follows(
         conn.close()
 
 
+@pytest.mark.parametrize('chunked_body', [True, False])
+def test_a_block_is_reused_only_once_nobody_holds_it(chunked_body):
+    data = os.urandom(40 * 65536 + 17)
+    body = chunked(data, 4096) if chunked_body else data
+    conn = Connection(request(body, chunked_body) + NEXT)
+    try:
+        environ = conn.environ()
+        held, copies, ids = [], [], []
+        for index, block in enumerate(upload_body.blocks(
+                environ, environ['wsgi.input'], 65536)):
+            copies.append(bytes(block))
+            ids.append(id(block))
+            if index % 2:
+                held.append((index, block))   # as a queue to a slow writer holds it
+            del block
+        assert b''.join(copies) == data
+        # What a consumer still holds was never handed out again and overwritten.
+        assert all(bytes(block) == copies[index] for index, block in held)
+        assert len(set(ids)) < len(ids)   # the others were reused
+        assert conn.next_request_path() == '/next'
+    finally:
+        conn.close()
+
+
 def test_chunk_extensions_and_trailers_are_skipped():
     data = os.urandom(200000)
     body = chunked(data, 65536, b' ; name="value";flag')[:-2] + b'X-Sum: 1\r\n\r\n'
