@@ -278,6 +278,7 @@ def test_a_download_copies_its_chunks_and_the_disk_gets_them_with_direct_io(
     # writer's thread, the unaligned tail through the page cache at the end.
     monkeypatch.setattr(image_cache, '_DIRECT_BUFFER', 4096)
     data = os.urandom(size)
+    cache.max_size = size
     record = _record('a', data)
     fill = cache.start_fill(record)
     real_write, writes = os.write, []
