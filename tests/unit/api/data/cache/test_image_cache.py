@@ -363,6 +363,26 @@ def test_a_stream_that_differs_from_the_checksum_is_not_cached(cache):
     assert cache.counters.snapshot()['fills_abandoned'] == 1
 
 
+def test_a_fill_whose_disk_writes_fail_leaves_nothing(cache, monkeypatch):
+    # A full disk under the direct writer's thread: the download goes on, the fill
+    # is abandoned, its file and reservation are gone.
+    monkeypatch.setattr(image_cache, '_DIRECT_BUFFER', 4096)
+    real_write = os.write
+
+    def write(fd, view):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, view)
+    monkeypatch.setattr(image_cache.os, 'write', write)
+    data = os.urandom(9000)
+    record = _record('a', data)
+    assert not _fill(cache, record, data)
+    assert _read(cache, record) is None
+    assert os.listdir(os.path.join(cache.directory, 'incomplete')) == []
+    assert cache.index.used() == 0
+    assert cache.counters.snapshot()['fills_abandoned'] == 1
+
+
 def test_a_prefetch_reads_the_whole_image_from_the_store(cache):
     data = os.urandom(5000)
     record, opened = _record('a', data), []
