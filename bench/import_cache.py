@@ -182,6 +182,7 @@ COLD_PAIR_METRICS = [('cache on MB/s (median)', 'throughput'),
                      ('cache off MB/s (median)', 'off_mb_s'),
                      ('on/off, median of pairs', 'pair_ratio'),
                      ('glance CPU s/read, off', 'service_cpu_s_off'),
+                     ('glance CPU s/read, on, until last byte', 'service_cpu_s_on_read'),
                      ('glance CPU s/read, on (+fill)', 'service_cpu_s_on')]
 SWIFT_COLD_PAIR_METRICS = COLD_PAIR_METRICS + [
     ('Swift CPU s/read, off', 'swift_cpu_s_off'),
@@ -429,11 +430,14 @@ def cold_pairs(off, on, payload, pairs):
     until its fill is listed, so no fill overlaps the next read: this is the
     cost of a miss that fills, under the load of the moment; the back-to-back
     reads of ``download-cold`` add the fills' overlap. CPU seconds per read
-    include the fill (up to its listing)."""
+    include the fill (up to its listing); ``cpu_seconds_until_last_byte`` stops
+    at the client's last byte (what the download itself and the fill's work
+    beside it cost, without what the fill does afterwards)."""
     clients = {s.name: Client(HOST, s.port, headers=HEADERS.get(s.name))
                for s in (off, on)}
     mb = {off.name: [], on.name: []}
     cpu = {off.name: [], on.name: []}
+    read_cpu = {off.name: [], on.name: []}
     listed = []
     try:
         for number in range(pairs):
@@ -448,6 +452,7 @@ def cold_pairs(off, on, payload, pairs):
                 timings = Timings()
                 meter.start()
                 _timed_download(client, f'/v2/images/{image_id}/file', payload, timings)
+                read_cpu[service.name].append(meter.stop())
                 if service is on:
                     (seconds,) = _wait_listed(client, [image_id],
                                               fill_timeout(payload, 1))
@@ -465,8 +470,8 @@ def cold_pairs(off, on, payload, pairs):
             client.close()
     ratios = [a / b for a, b in zip(mb[on.name], mb[off.name])]
 
-    def median_cpu(name, key):
-        return statistics.median(c.get(key, 0.0) for c in cpu[name])
+    def median_cpu(name, key, of=cpu):
+        return statistics.median(c.get(key, 0.0) for c in of[name])
 
     return {'throughput': statistics.median(mb[on.name]), 'unit': 'MB/s',
             'off_mb_s': statistics.median(mb[off.name]),
@@ -475,9 +480,11 @@ def cold_pairs(off, on, payload, pairs):
             'seconds_until_listed': listed, 'pairs': pairs,
             'service_cpu_s_off': median_cpu(off.name, 'service'),
             'service_cpu_s_on': median_cpu(on.name, 'service'),
+            'service_cpu_s_on_read': median_cpu(on.name, 'service', read_cpu),
+            'service_cpu_s_off_read': median_cpu(off.name, 'service', read_cpu),
             'swift_cpu_s_off': median_cpu(off.name, 'swift'),
             'swift_cpu_s_on': median_cpu(on.name, 'swift'),
-            'cpu_seconds': cpu}
+            'cpu_seconds': cpu, 'cpu_seconds_until_last_byte': read_cpu}
 
 
 def cached_downloads(service, payload, image_id, reps):

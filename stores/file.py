@@ -279,9 +279,10 @@ class _FileWriter(base.Writer):
             # Held until the file is linked into place or removed, so that a sweep
             # tells a dead upload's file from a live one (docs/stores.rst).
             fcntl.flock(self._fd, fcntl.LOCK_EX)
-            if store.options.filesystem_store_direct_io and _set_direct(self._fd, True):
-                sink = _DirectSink(self._fd)
-            else:
+            sink = None
+            if store.options.filesystem_store_direct_io:
+                sink = DirectWriter.open(self._fd)
+            if sink is None:
                 sink = _BufferedSink(self._fd)
         except OSError as exc:
             self._remove_temporary()
@@ -481,62 +482,153 @@ class _BufferedSink:
         self._flusher.close()
 
 
-class _DirectSink:
-    """Writes with ``O_DIRECT``: from an aligned buffer straight to the disk.
+class DirectWriter:
+    """Writes a file from start to end with ``O_DIRECT``, double-buffered: the disk
+    reads the bytes from aligned buffers, not from the page cache.
 
     Through the page cache, the kernel copies every byte into a freshly allocated
-    page, then writes the dirty pages back: about 1 CPU second per GiB on the 2-core
-    benchmark machine, during an upload whose hashing needs both cores. Here the
-    chunks are copied once into an aligned staging buffer (a memcpy, a tenth of that)
-    and the disk reads it directly; the image also does not evict the page cache of
-    the images being downloaded. The tail that does not fill an aligned block is
-    written through the page cache. If the file system turns down an aligned write
+    page, then writes the dirty pages back: 1-2 CPU seconds per GiB on the 2-core
+    benchmark machine, during an upload whose hashing needs both cores, or in the
+    thread of a download that fills the image cache. Here ``write`` copies the
+    chunks into one of two aligned buffers (a memcpy, a tenth of that), in the
+    caller's thread; a full buffer goes to a thread of this writer, which writes it
+    to the disk (blocking for the disk, without the GIL) while the caller fills the
+    other one. The caller waits only when both buffers are full, that is when the
+    disk is slower than the caller's bytes come in (``waited`` adds up those
+    seconds). Memory stays at the two buffers. The image written also does not
+    evict the page cache of the images being downloaded.
+
+    ``finish`` writes what the buffers hold (the tail that does not fill an aligned
+    block through the page cache), ``release`` frees the buffers and stops the thread
+    (after ``finish``, or instead of it to give up). A write error raises from the
+    next ``write`` or from ``finish``. If the file system turns down an aligned write
     (``EINVAL``), the rest of the file is written through the page cache.
+
+    ``DirectWriter.open(fd)`` is None where the file system refuses ``O_DIRECT``.
+    One caller thread at a time (``write``, ``finish``, ``release``).
     """
 
-    def __init__(self, fd):
+    def __init__(self, fd, buffer_size=_DIRECT_BUFFER):
+        if buffer_size % _DIRECT_ALIGNMENT:
+            raise ValueError('buffer_size must be a multiple of %d' % _DIRECT_ALIGNMENT)
         self._fd = fd
+        self._size = buffer_size
+        self.waited = 0.0
         # Anonymous mappings are page-aligned, which satisfies every block size.
-        self._buffer = mmap.mmap(-1, _DIRECT_BUFFER)
-        self._view = memoryview(self._buffer)
+        self._free = queue.Queue()
+        for _ in range(2):
+            self._free.put(mmap.mmap(-1, buffer_size))
+        self._full = queue.Queue()
+        self._buffer = None   # the one being filled, and how much of it is
         self._filled = 0
+        self._error = None
+        self._discard = False
         self._buffered = None   # a _BufferedSink once O_DIRECT was given up
+        self._thread = None
+
+    @classmethod
+    def open(cls, fd, buffer_size=_DIRECT_BUFFER):
+        """A writer of ``fd`` (opened for writing, empty), with ``O_DIRECT`` turned
+        on; None, and ``fd`` untouched, if its file system refuses it."""
+        if not _set_direct(fd, True):
+            return None
+        return cls(fd, buffer_size)
 
     def write(self, chunk):
-        if self._buffered is not None:
-            self._buffered.write(chunk)
-            return
+        """Copy ``chunk`` in (it may change afterwards); raises the ``OSError`` of
+        an earlier block's write."""
         chunk = memoryview(chunk).cast('B')
         while chunk:
-            count = min(len(chunk), _DIRECT_BUFFER - self._filled)
-            self._view[self._filled:self._filled + count] = chunk[:count]
+            if self._buffer is None:
+                self._buffer = self._take_free()
+            count = min(len(chunk), self._size - self._filled)
+            self._buffer[self._filled:self._filled + count] = chunk[:count]
             self._filled += count
             chunk = chunk[count:]
-            if self._filled == _DIRECT_BUFFER:
-                self._flush(self._view)
-                self._filled = 0
-                if self._buffered is not None:
-                    self._buffered.write(chunk)
-                    return
+            if self._filled == self._size:
+                self._hand_over()
 
     def finish(self):
-        if self._buffered is not None:
+        """Write every byte written so far to the file: once this returns, the
+        file holds them (an fsync makes them durable)."""
+        if self._buffer is not None:
+            # The aligned part by the thread as any block, the tail after it.
+            aligned = self._filled - self._filled % _DIRECT_ALIGNMENT
+            tail = bytes(self._buffer[aligned:self._filled])
+            self._filled = aligned
+            self._hand_over()
+        else:
+            tail = b''
+        self._stop()
+        if self._error is not None:
+            raise self._error
+        if self._buffered is None:
+            _set_direct(self._fd, False)
+            write_all(self._fd, tail)
+        else:
+            self._buffered.write(tail)
             self._buffered.finish()
-            return
-        aligned = self._filled - self._filled % _DIRECT_ALIGNMENT
-        if aligned:
-            self._flush(self._view[:aligned])
-        _set_direct(self._fd, False)   # the unaligned tail (a no-op after a fallback)
-        write_all(self._fd, self._view[aligned:self._filled])
-        self._filled = 0
 
     def release(self):
+        """Stop the thread, without writing what it still holds, and free the
+        buffers."""
+        self._discard = True
+        self._stop()
         if self._buffered is not None:
             self._buffered.release()
         # Dropped, not closed: a write error's traceback may still hold a slice.
-        self._view = self._buffer = None
+        self._buffer = self._free = self._full = None
 
-    def _flush(self, view):
+    def _take_free(self):
+        if self._error is not None:
+            raise self._error
+        try:
+            buffer = self._free.get_nowait()
+        except queue.Empty:
+            started = time.monotonic()
+            buffer = self._free.get()
+            self.waited += time.monotonic() - started
+        if self._error is not None:
+            self._free.put(buffer)
+            raise self._error
+        self._filled = 0
+        return buffer
+
+    def _hand_over(self):
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name='direct-writer',
+                                            daemon=True)
+            self._thread.start()
+        self._full.put((self._buffer, self._filled))
+        self._buffer = None
+        self._filled = 0
+
+    def _stop(self):
+        if self._thread is not None:
+            self._full.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self):
+        while True:
+            block = self._full.get()
+            if block is _STOP:
+                return
+            buffer, length = block
+            try:
+                if length and self._error is None and not self._discard:
+                    self._write_block(memoryview(buffer)[:length])
+            except OSError as exc:
+                self._error = exc
+            finally:
+                # Returned even after an error, so that a waiting write() wakes
+                # up and raises it.
+                self._free.put(buffer)
+
+    def _write_block(self, view):
+        if self._buffered is not None:
+            self._buffered.write(view)
+            return
         try:
             written = os.write(self._fd, view)
         except OSError as exc:
@@ -545,11 +637,10 @@ class _DirectSink:
             written = 0
         if written < len(view):
             # Refused, or a short write that left the rest unaligned.
-            LOG.info('file store: writing the rest of %s through the page cache',
-                     _name_of(self._fd))
+            LOG.info('writing the rest of %s through the page cache', _name_of(self._fd))
             _set_direct(self._fd, False)
             self._buffered = _BufferedSink(self._fd)
-            write_all(self._fd, view[written:])
+            self._buffered.write(view[written:])
 
 
 def _set_direct(fd, direct):

@@ -15,6 +15,7 @@ import uuid
 import pytest
 
 from stores import errors
+from stores.file import DirectWriter
 from tests.unit.stores.conftest import MiB, build_store, payload, write_image
 
 
@@ -332,6 +333,59 @@ def test_a_refused_direct_write_falls_back_to_the_page_cache(file_harness, monke
     stored = write_image(file_harness.make_store(filesystem_store_direct_io=True), data)
     assert refused == [4 * MiB]
     assert _stored_bytes(stored) == data
+
+
+def _failing_direct_writes(monkeypatch, errno_=errno.ENOSPC):
+    """Direct writes fail with ``errno_`` (a full disk), on whichever thread."""
+    real_write = os.write
+
+    def write(fd, data):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            raise OSError(errno_, os.strerror(errno_))
+        return real_write(fd, data)
+    monkeypatch.setattr(os, 'write', write)
+
+
+def test_a_direct_writers_disk_error_is_raised_to_its_caller(tmp_path, monkeypatch):
+    # The disk writes run on the writer's thread: their error reaches the caller
+    # at a later write (once a buffer comes back) or at finish, never lost.
+    _failing_direct_writes(monkeypatch)
+    fd = os.open(tmp_path / 'f', os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        writer = DirectWriter.open(fd, buffer_size=4096)
+        assert writer is not None
+        with pytest.raises(OSError) as raised:
+            for _ in range(16):
+                writer.write(b'x' * 1000)
+            writer.finish()
+        assert raised.value.errno == errno.ENOSPC
+        writer.release()
+    finally:
+        os.close(fd)
+
+
+def test_a_direct_writer_waits_only_for_a_disk_slower_than_its_caller(tmp_path,
+                                                                     monkeypatch):
+    real_write = os.write
+
+    def slow_write(fd, data):
+        time.sleep(0.05)
+        return real_write(fd, data)
+    fd = os.open(tmp_path / 'f', os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        writer = DirectWriter.open(fd, buffer_size=4096)
+        data = payload(5 * 4096 + 17)
+        writer.write(data[:2 * 4096])   # both buffers: no wait
+        assert writer.waited == 0
+        monkeypatch.setattr(os, 'write', slow_write)
+        writer.write(data[2 * 4096:])   # the disk has the first two to write
+        assert writer.waited > 0.03
+        writer.finish()
+        writer.release()
+        with open(tmp_path / 'f', 'rb') as f:
+            assert f.read() == data
+    finally:
+        os.close(fd)
 
 
 # -- taking a staged file in without copying it (glance-direct import)

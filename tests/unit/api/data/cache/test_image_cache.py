@@ -2,6 +2,7 @@
 directory: fills, hits, the hard cap and what is never served."""
 
 import errno
+import fcntl
 import hashlib
 import os
 import shutil
@@ -218,21 +219,36 @@ def test_a_client_that_leaves_does_not_stop_the_fill(cache):
     assert _read(cache, record) == data
 
 
+def _refuse_direct_io(monkeypatch):
+    """A cache on a file system that refuses O_DIRECT (tmpfs before Linux 6.6,
+    ramfs): the download writes through the page cache itself."""
+    monkeypatch.setattr(image_cache.DirectWriter, 'open',
+                        classmethod(lambda cls, fd, buffer_size=None: None))
+
+
+@pytest.mark.parametrize('direct_io', [True, False], ids=['direct', 'buffered'])
 def test_a_fill_whose_writes_are_slower_than_the_download_reads_the_rest_itself(
-        cache, monkeypatch):
+        cache, monkeypatch, direct_io):
     # A disk slower than the network: each write of the download's chunks takes
     # longer than the download allows (its share of the time, after the grace).
+    # Direct, the download waits for the writer's thread to free a buffer.
     monkeypatch.setattr(image_cache, '_SLOW_WRITES_GRACE', 0.05)
-    data = os.urandom(10_000)
+    monkeypatch.setattr(image_cache, '_DIRECT_BUFFER', 4096)
+    if not direct_io:
+        _refuse_direct_io(monkeypatch)
+    data = os.urandom(100_000)
+    cache.max_size = len(data)
     record, opened = _record('a', data), []
     fill = cache.start_fill(record, _resume(data, opened))
     real_write = os.write
-    slow = threading.Event()
-    slow.set()
+    writer_threads = set()
 
     def write(fd, view):
-        if slow.is_set() and threading.current_thread() is threading.main_thread():
-            time.sleep(0.03)
+        if fd == fill._fd:
+            writer_threads.add(threading.current_thread().name)
+            # The fill's own writes after the detach go at the disk's speed.
+            if not threading.current_thread().name.startswith('cache-fill-'):
+                time.sleep(0.03)
         return real_write(fd, view)
     monkeypatch.setattr(image_cache.os, 'write', write)
     reader = image_cache.FillingReader(_Reader(data), fill)
@@ -245,11 +261,44 @@ def test_a_fill_whose_writes_are_slower_than_the_download_reads_the_rest_itself(
     assert b''.join(received) == data
     assert opened_meanwhile and set(opened_meanwhile) == {0}
     reader.close()
-    assert fill.wait(10)
-    assert len(opened) == 1 and 0 < opened[0][0] < 10_000
-    assert sum(opened[0]) == 10_000
+    assert fill.wait(30)
+    assert len(opened) == 1 and 0 < opened[0][0] < len(data)
+    assert sum(opened[0]) == len(data)
     assert _read(cache, record) == data
     assert cache.counters.snapshot()['fills_detached'] == 1
+    # Direct, the disk writes are the writer's, never the download's.
+    assert (threading.main_thread().name not in writer_threads) is direct_io
+
+
+@pytest.mark.parametrize('size', [1, 4095, 4096, 4097, 3 * 4096, 3 * 4096 + 5])
+def test_a_download_copies_its_chunks_and_the_disk_gets_them_with_direct_io(
+        cache, monkeypatch, size):
+    # Not through the page cache: the download's thread only copies each chunk
+    # into an aligned buffer; whole blocks go to the disk with O_DIRECT, from the
+    # writer's thread, the unaligned tail through the page cache at the end.
+    monkeypatch.setattr(image_cache, '_DIRECT_BUFFER', 4096)
+    data = os.urandom(size)
+    cache.max_size = size
+    record = _record('a', data)
+    fill = cache.start_fill(record)
+    real_write, writes = os.write, []
+
+    def write(fd, view):
+        if fd == fill._fd:
+            direct = bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
+            writes.append((threading.current_thread().name, direct, len(view)))
+        return real_write(fd, view)
+    monkeypatch.setattr(image_cache.os, 'write', write)
+    reader = image_cache.FillingReader(_Reader(data, chunk=1000), fill)
+    assert b''.join(reader) == data
+    reader.close()
+    assert fill.wait(10)
+    assert _read(cache, record) == data
+    blocks = size // 4096
+    assert [w for w in writes if w[1]] == [('direct-writer', True, 4096)] * blocks
+    assert threading.main_thread().name not in {name for name, _, _ in writes}
+    assert sum(length for _, _, length in writes) == size
+    assert os.listdir(os.path.join(cache.directory, 'incomplete')) == []
 
 
 class _PacedReader(_Reader):
@@ -308,6 +357,26 @@ def test_a_stream_that_differs_from_the_checksum_is_not_cached(cache):
     record = _record('a', data)
     corrupt = data[:2500] + bytes([data[2500] ^ 1]) + data[2501:]
     assert not _fill(cache, record, corrupt)
+    assert _read(cache, record) is None
+    assert os.listdir(os.path.join(cache.directory, 'incomplete')) == []
+    assert cache.index.used() == 0
+    assert cache.counters.snapshot()['fills_abandoned'] == 1
+
+
+def test_a_fill_whose_disk_writes_fail_leaves_nothing(cache, monkeypatch):
+    # A full disk under the direct writer's thread: the download goes on, the fill
+    # is abandoned, its file and reservation are gone.
+    monkeypatch.setattr(image_cache, '_DIRECT_BUFFER', 4096)
+    real_write = os.write
+
+    def write(fd, view):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, view)
+    monkeypatch.setattr(image_cache.os, 'write', write)
+    data = os.urandom(9000)
+    record = _record('a', data)
+    assert not _fill(cache, record, data)
     assert _read(cache, record) is None
     assert os.listdir(os.path.join(cache.directory, 'incomplete')) == []
     assert cache.index.used() == 0
