@@ -396,7 +396,9 @@ class _Spooler:
     commit); done by the request thread, that time was added to the time spent
     receiving the body. On a thread fed by a small bounded queue it overlaps with
     receiving and hashing, and memory stays at a few chunks. The chunks must not
-    change after ``write``: the upload hands over a new buffer each time.
+    change after ``write`` (``stores.base.Writer.write``): the queue holds a
+    reference to each until it is written, and a caller that reuses its buffers
+    (the API's upload body) takes one back only once nothing holds it.
     """
 
     def __init__(self, sink):
