@@ -294,8 +294,9 @@ class Fill:
     ``stores.file.DirectWriter``: the download only copies the chunk into an
     aligned buffer, and the writer's thread writes full buffers with ``O_DIRECT``,
     waiting for the disk without the GIL. Writes through the page cache cost the
-    download's thread ~2 CPU seconds per GiB on the benchmark machine (new pages),
-    and made a 1 GiB Swift fill detach; the copy costs a tenth of that. Where the
+    download's thread 0.3-2 CPU seconds per GiB on the benchmark machine (new
+    pages; the upper figure made a 1 GiB Swift fill detach); the copy costs
+    0.1 s. Where the
     file system refuses ``O_DIRECT`` the download writes through the page cache
     itself. After the last byte the fill's thread reads the file back at nice 19
     and checks its md5 against the image's checksum, then fsyncs it and links it
