@@ -15,6 +15,7 @@ import uuid
 from oslo_config import cfg
 
 from stores import base, errors
+from stores.queue_thread import QueueThread
 
 LOG = logging.getLogger(__name__)
 
@@ -26,7 +27,6 @@ _DIRECT_BUFFER = 4 * 1024 * 1024
 _DIRECT_ALIGNMENT = 4096
 # Chunks queued for the file-writer thread (1 MiB each during an API upload).
 _QUEUE_CHUNKS = 8
-_STOP = None
 # Temporary files younger than this are left alone by the start-up sweep: a writer
 # takes its lock just after creating its file.
 _ORPHAN_MIN_AGE = 60
@@ -403,57 +403,33 @@ class _Spooler:
 
     def __init__(self, sink):
         self._sink = sink
-        self._chunks = queue.Queue(_QUEUE_CHUNKS)
-        self._thread = None
-        self._error = None
-        self._discard = False
+        self._writes = QueueThread('file-writer', sink.write, maxsize=_QUEUE_CHUNKS)
 
     def write(self, chunk):
         """Queue ``chunk``; raises the ``OSError`` of an earlier write, if any."""
-        if self._error is not None:
-            raise self._error
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name='file-writer',
-                                            daemon=True)
-            self._thread.start()
-        self._chunks.put(chunk)
+        if self._writes.error is not None:
+            raise self._writes.error
+        self._writes.put(chunk)
 
     def close(self):
         """Write everything queued and what the sink holds back; raises a write's
         ``OSError``."""
-        self._stop()
-        if self._error is None:
+        self._writes.stop()
+        error = self._writes.error
+        if error is None:
             try:
                 self._sink.finish()
             except OSError as exc:
-                self._error = exc
+                error = exc
         self._sink.release()
-        if self._error is not None:
-            raise self._error
+        if error is not None:
+            raise error
 
     def abort(self):
         """Stop without writing what is still queued."""
-        self._discard = True
-        self._stop()
+        self._writes.discard()
+        self._writes.stop()
         self._sink.release()
-
-    def _stop(self):
-        if self._thread is not None:
-            self._chunks.put(_STOP)
-            self._thread.join()
-            self._thread = None
-
-    def _run(self):
-        while True:
-            chunk = self._chunks.get()
-            if chunk is _STOP:
-                return
-            if self._error is not None or self._discard:
-                continue   # keep taking chunks so that write() never blocks
-            try:
-                self._sink.write(chunk)
-            except OSError as exc:
-                self._error = exc
 
 
 class _BufferedSink:
@@ -520,13 +496,12 @@ class DirectWriter:
         self._free = queue.Queue()
         for _ in range(2):
             self._free.put(mmap.mmap(-1, buffer_size))
-        self._full = queue.Queue()
+        # Full buffers go to the disk on this thread, then back to the free queue.
+        self._writes = QueueThread('direct-writer', self._write_full,
+                                   skip=self._give_back)
         self._buffer = None   # the one being filled, and how much of it is
         self._filled = 0
-        self._error = None
-        self._discard = False
         self._buffered = None   # a _BufferedSink once O_DIRECT was given up
-        self._thread = None
 
     @classmethod
     def open(cls, fd, buffer_size=_DIRECT_BUFFER):
@@ -561,9 +536,9 @@ class DirectWriter:
             self._hand_over()
         else:
             tail = b''
-        self._stop()
-        if self._error is not None:
-            raise self._error
+        self._writes.stop()
+        if self._writes.error is not None:
+            raise self._writes.error
         if self._buffered is None:
             _set_direct(self._fd, False)
             write_all(self._fd, tail)
@@ -574,58 +549,43 @@ class DirectWriter:
     def release(self):
         """Stop the thread, without writing what it still holds, and free the
         buffers."""
-        self._discard = True
-        self._stop()
+        self._writes.discard()
+        self._writes.stop()
         if self._buffered is not None:
             self._buffered.release()
         # Dropped, not closed: a write error's traceback may still hold a slice.
-        self._buffer = self._free = self._full = None
+        self._buffer = self._free = None
 
     def _take_free(self):
-        if self._error is not None:
-            raise self._error
+        if self._writes.error is not None:
+            raise self._writes.error
         try:
             buffer = self._free.get_nowait()
         except queue.Empty:
             started = time.monotonic()
             buffer = self._free.get()
             self.waited += time.monotonic() - started
-        if self._error is not None:
+        if self._writes.error is not None:
             self._free.put(buffer)
-            raise self._error
+            raise self._writes.error
         self._filled = 0
         return buffer
 
     def _hand_over(self):
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name='direct-writer',
-                                            daemon=True)
-            self._thread.start()
-        self._full.put((self._buffer, self._filled))
+        self._writes.put((self._buffer, self._filled))
         self._buffer = None
         self._filled = 0
 
-    def _stop(self):
-        if self._thread is not None:
-            self._full.put(_STOP)
-            self._thread.join()
-            self._thread = None
+    def _write_full(self, block):
+        buffer, length = block
+        if length:
+            self._write_block(memoryview(buffer)[:length])
+        self._free.put(buffer)
 
-    def _run(self):
-        while True:
-            block = self._full.get()
-            if block is _STOP:
-                return
-            buffer, length = block
-            try:
-                if length and self._error is None and not self._discard:
-                    self._write_block(memoryview(buffer)[:length])
-            except OSError as exc:
-                self._error = exc
-            finally:
-                # Returned even after an error, so that a waiting write() wakes
-                # up and raises it.
-                self._free.put(buffer)
+    def _give_back(self, block):
+        # A block not written (given up, or after an error) still frees its
+        # buffer, so that a waiting write() wakes up and raises the error.
+        self._free.put(block[0])
 
     def _write_block(self, view):
         if self._buffered is not None:

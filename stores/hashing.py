@@ -8,11 +8,10 @@ chunks whatever the image size.
 """
 
 import hashlib
-import queue
-import threading
+
+from stores.queue_thread import QueueThread
 
 _QUEUE_CHUNKS = 8
-_STOP = None
 
 
 class ParallelHasher:
@@ -26,18 +25,21 @@ class ParallelHasher:
         self._md5 = md5
         self._digests = ((hashlib.md5(usedforsecurity=False),) if md5 else ()) + (
             hashlib.new(hashing_algorithm),)
-        self._queues = None
-        self._threads = ()
+        self._threads = None
 
     def update(self, chunk):
-        if self._queues is None:
-            self._start()
-        for chunks in self._queues:
-            chunks.put(chunk)
+        if self._threads is None:
+            self._threads = [QueueThread('hash-%s' % digest.name, digest.update,
+                                         maxsize=_QUEUE_CHUNKS)
+                             for digest in self._digests]
+        for thread in self._threads:
+            thread.put(chunk)
 
     def hexdigests(self):
         """``(md5, multihash)`` of everything updated so far; ends the threads."""
-        self._stop()
+        for thread in self._stop():
+            if thread.error is not None:
+                raise thread.error
         digests = tuple(digest.hexdigest() for digest in self._digests)
         return digests if self._md5 else (None,) + digests
 
@@ -45,27 +47,8 @@ class ParallelHasher:
         """End the threads without needing the digests (an aborted write)."""
         self._stop()
 
-    def _start(self):
-        self._queues = [queue.Queue(_QUEUE_CHUNKS) for _ in self._digests]
-        self._threads = [threading.Thread(target=_consume, args=(digest, chunks),
-                                          name='hash-%s' % digest.name, daemon=True)
-                         for digest, chunks in zip(self._digests, self._queues)]
-        for thread in self._threads:
-            thread.start()
-
     def _stop(self):
-        if self._queues is None:
-            return
-        for chunks in self._queues:
-            chunks.put(_STOP)
-        for thread in self._threads:
-            thread.join()
-        self._queues, self._threads = None, ()
-
-
-def _consume(digest, chunks):
-    while True:
-        chunk = chunks.get()
-        if chunk is _STOP:
-            return
-        digest.update(chunk)
+        threads, self._threads = self._threads or (), None
+        for thread in threads:
+            thread.stop()
+        return threads
