@@ -82,6 +82,7 @@ sys.path.insert(0, HERE)
 import ceilings  # noqa: E402
 import procmon  # noqa: E402
 import report  # noqa: E402
+import revision  # noqa: E402
 import run  # noqa: E402
 import targets  # noqa: E402
 import workloads as wl  # noqa: E402
@@ -842,7 +843,7 @@ def main(argv=None):
            'plan': {'quick': args.quick, 'payload_bytes': size, 'large_bytes': big,
                     'reps': args.reps, 'poll_seconds': POLL},
            'steps': args.only, 'labels': labels, 'machine': run.machine_info(),
-           'ours_revision': run.ours_revision(), 'targets': {}, 'ceilings': {},
+           'ours_revision': revision.ours(), 'targets': {}, 'ceilings': {},
            'errors': []}
     load = os.getloadavg()[0]
     run.log(f'load average {load:.1f} on {os.cpu_count()} cores'

@@ -49,7 +49,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.append(HERE)  # targets.py (upstream) and its sibling modules
 
-from bench import bulk_seed  # noqa: E402
+from bench import bulk_seed, revision  # noqa: E402
 
 # (query string, what the first page holds at a large size: full, few or none)
 LISTS = [
@@ -387,8 +387,7 @@ def main():
     os.makedirs(os.path.join(HERE, 'results'), exist_ok=True)
     out = os.path.join(HERE, 'results', 'list_scale-%s.json'
                        % time.strftime('%Y%m%dT%H%M%SZ', time.gmtime()))
-    commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=HERE, capture_output=True,
-                            text=True).stdout.strip()
+    commit = revision.ours()
     with open(out, 'w') as f:
         json.dump({'commit': commit, 'sizes': sizes, 'seeding_seconds': seeding,
                    'database': (urllib.parse.urlsplit(args.database_url).scheme

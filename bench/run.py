@@ -29,6 +29,7 @@ sys.path.insert(0, HERE)
 
 import ceilings  # noqa: E402
 import report  # noqa: E402
+import revision  # noqa: E402
 import targets  # noqa: E402
 import workloads as wl  # noqa: E402
 from client import BenchError  # noqa: E402
@@ -198,15 +199,6 @@ def machine_info():
             'platform': platform.platform(), 'loadavg_at_start': os.getloadavg()}
 
 
-def ours_revision():
-    try:
-        out = subprocess.run(['git', '-C', os.path.dirname(HERE), 'describe', '--always',
-                              '--dirty'], capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or None
-    except OSError:
-        return None
-
-
 def run_ceilings(step, payload, run_dir, plan, doc, static):
     """The ceilings that bound ``step``, measured right before the services run it."""
     tasks = []
@@ -358,7 +350,7 @@ def main(argv=None):
                     entry['versions'] = targets.upstream_versions(upstream_venv)
                 else:
                     glance_all = glance_all or targets.find_glance_all(args.glance_all)
-                    entry['versions'] = {'glance-all': glance_all, 'revision': ours_revision()}
+                    entry['versions'] = {'glance-all': glance_all, 'revision': revision.ours()}
                 service = targets.make_service(name, run_dir, upstream_venv=upstream_venv,
                                                glance_all=glance_all,
                                                socket_option=args.upstream_socket,
