@@ -101,8 +101,17 @@ def _open_from(store_set, locations, offset, length, credentials):
     last_error = None
     for location in locations:
         try:
-            return store_set.for_location(location).open_reader(
+            reader = store_set.for_location(location).open_reader(
                 location['url'], offset, length, credentials=credentials)
+            if length is not None and reader.length < length:
+                # The store holds less than the image's size says (a truncated
+                # file): the response would promise bytes it never sends, and the
+                # client would wait for them until its own timeout.
+                reader.close()
+                raise store_errors.StoreError(
+                    'only %d of the %d bytes wanted from offset %d are stored'
+                    % (reader.length, length, offset))
+            return reader
         except store_errors.StoreError as exc:
             LOG.warning('cannot read image data at %s: %s', location['url'], exc)
             metrics.count_store_error(

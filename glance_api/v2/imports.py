@@ -9,7 +9,8 @@ shares; the import runs as a task (``glance_api.data.imports``).
 from flask import g, request
 
 from glance_api.access import policy
-from glance_api.data import imports, remote_glance, staging, store_data, upload
+from glance_api.data import (import_filtering, imports, remote_glance, staging,
+                             store_data, upload)
 from glance_api.http import errors, json_body, responses
 from glance_api.images import documents, lookup
 from glance_api.services import services
@@ -64,7 +65,8 @@ def import_image(image_id):
     copy-image with ``all_stores`` leaves out the stores that hold the data
     already (202 and no task when every one does), as upstream.
 
-    Errors: 400 bad body, unknown or disabled method, missing ``uri``, copy-image
+    Errors: 400 bad body, unknown or disabled method, missing ``uri`` or one that
+    ``[import_filtering_opts]`` refuses, copy-image
     to a store that holds the data already; 403 policy
     (``copy_image`` for copy-image, else ``modify_image`` and the owner); 404; 409
     image in the wrong status, not staged, an unknown store, or already being
@@ -106,6 +108,11 @@ def import_image(image_id):
         _check_status(record, name, formats=False)
         uri, details, record = _remote_image(record, method)
     _check_status(record, name)
+    if name == 'web-download' and not import_filtering.allows(services().conf, uri):
+        # As upstream, a URI the filters refuse on its face is refused here, where
+        # the client sees why (its addresses are judged when the task reads it).
+        raise errors.BadRequest('URI for web-download does not pass filtering: %s'
+                                % uri)
     imports.start(services(), ctx.identity, record,
                   imports.Request(name, wanted, must_succeed, uri, details),
                   g.request_id, credentials=store_data.caller_credentials(),

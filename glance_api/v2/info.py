@@ -27,7 +27,10 @@ def _multi_store():
 
 
 def _store_summary(store, default_id):
-    summary = {'id': store.store_id, 'description': store.options.store_description}
+    summary = {'id': store.store_id}
+    if store.options.store_description:
+        # As upstream: a store without a description is listed without one.
+        summary['description'] = store.options.store_description
     if store.store_id == default_id:
         summary['default'] = 'true'
     if not store.writable:

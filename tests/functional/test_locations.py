@@ -228,6 +228,18 @@ def place(directory, data):
     return file_url(path)
 
 
+# -- GET /v2/info/stores ----------------------------------------------------------------
+
+def test_stores_without_a_description_are_listed_without_one(web):
+    # As upstream: no "description": "" for a store whose operator gave none; the
+    # http store is read-only.
+    with web.client() as admin:
+        response = admin.get('/v2/info/stores')
+    assert response.status_code == 200, response.text
+    assert response.json() == {'stores': [{'id': 'fast', 'default': 'true'},
+                                          {'id': 'web', 'read-only': 'true'}]}
+
+
 # -- POST /v2/images/{id}/locations (API 2.17) -------------------------------------------
 
 def test_added_location_is_hashed_in_the_background_then_the_image_is_active(

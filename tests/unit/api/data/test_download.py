@@ -1,5 +1,6 @@
 """Opening a download with the node's cache on: a file store's miss goes out
-zero-copy while the cache fills from a second reader of its own."""
+zero-copy while the cache fills from a second reader of its own; and a store file
+shorter than its image is not sent as if it were whole."""
 
 import os
 import time
@@ -91,3 +92,49 @@ def test_a_fill_whose_own_reader_cannot_open_is_aborted_and_the_download_goes_on
     monkeypatch.setattr(store, 'open_reader', real_open)
     assert _download(cached_file_store) == (200, DATA)
     assert _wait_cached(cached_file_store)
+
+
+@pytest.fixture
+def file_store_image(tmp_path):
+    """An in-process API over a file store, cache off, with one active image."""
+    store = build_store('file', {'filesystem_store_datadir': str(tmp_path / 'images')})
+    deployment = InProcessDeployment(str(tmp_path), store=store)
+    created = deployment.request('POST', '/v2/images', body={
+        'name': 'short', 'disk_format': 'raw', 'container_format': 'bare'})
+    image_id = created.get_json()['id']
+    uploaded = deployment.request('PUT', '/v2/images/%s/file' % image_id, body=DATA,
+                                  content_type='application/octet-stream')
+    assert uploaded.status_code == 204, uploaded.data
+    deployment.image_id = image_id
+    deployment.path = str(tmp_path / 'images' / image_id)
+    return deployment
+
+
+@pytest.mark.parametrize('headers, status, body', [
+    ({}, 503, None),
+    ({'Range': 'bytes=1000-'}, 503, None),
+    ({'Range': 'bytes=%d-%d' % (len(DATA) // 2 - 10, len(DATA) // 2 + 10)}, 503, None),
+    # What the file still holds is sent.
+    ({'Range': 'bytes=0-9'}, 206, DATA[:10]),
+], ids=['whole', 'from 1000', 'across the end', 'within'])
+def test_a_store_file_shorter_than_the_image_is_not_sent_as_if_whole(
+        file_store_image, headers, status, body):
+    # A file cut short behind the service's back (a full disk, an operator): a
+    # response with the image's Content-Length and fewer bytes would leave the
+    # client waiting for the rest until its own timeout.
+    os.truncate(file_store_image.path, len(DATA) // 2)
+    response = file_store_image.request(
+        'GET', '/v2/images/%s/file' % file_store_image.image_id, headers=headers)
+    received = response.get_data()
+    response.close()
+    assert response.status_code == status, received[:200]
+    if body is None:
+        assert response.get_json()['message'] == (
+            'Image data is temporarily unavailable.')
+    else:
+        assert received == body
+        assert int(response.headers['Content-Length']) == len(body)
+    shown = file_store_image.request(
+        'GET', '/v2/images/%s' % file_store_image.image_id).get_json()
+    assert (shown['status'], shown['size']) == ('active', len(DATA))
+    assert os.path.getsize(file_store_image.path) == len(DATA) // 2
