@@ -207,6 +207,11 @@ def _receive(store, image_id, expected_size, limit, conf, reservation, lease,
         while True:
             try:
                 chunk = next(body, b'')
+            except upload_body.MalformedBody as exc:
+                raise errors.BadRequest('The chunked request body is malformed: %s.'
+                                        % exc)
+            except upload_body.IncompleteBody as exc:
+                raise errors.BadRequest('The upload was interrupted: %s.' % exc)
             except Exception as exc:
                 # A client that goes away mid-body surfaces here as whatever the
                 # server's reader raises.

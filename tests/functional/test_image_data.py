@@ -72,6 +72,22 @@ def test_chunked_upload_streams_to_the_store(tenant):
     assert_stored(tenant, image['id'], data)
 
 
+def test_malformed_chunked_body_is_400_saying_what_is_wrong(glance, tenant):
+    image = tenant.create_image()
+    upload = RawUpload(glance.url, image['id'])
+    try:
+        upload.send(b'x' * 1000)
+        upload.sock.sendall(b'zz\r\nabc\r\n0\r\n\r\n')
+        status, _, body = upload.response()
+    finally:
+        upload.close()
+    assert status == 400
+    assert body['message'] == ("The chunked request body is malformed: invalid chunk "
+                               "size b'zz'.")
+    _wait_for_status(tenant, image['id'], 'queued')
+    assert no_files_for(glance, image['id'])
+
+
 def test_empty_upload_makes_an_active_empty_image(tenant):
     image = tenant.create_image()
     assert tenant.upload(image['id'], b'').status_code == 204
