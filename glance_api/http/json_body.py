@@ -34,10 +34,9 @@ def register_opts(conf):
     conf.register_opts(body_opts, group=GROUP)
 
 
-def parse(media_types=JSON_TYPES, accept_patch=None, max_bytes=None):
-    """The request's JSON document; 415 for another media type, 400 if malformed,
-    413 if longer than ``max_bytes`` (default ``max_request_body_size``; no more
-    than one byte past it is read)."""
+def check_media_type(media_types=JSON_TYPES, accept_patch=None):
+    """415 unless the request's Content-Type is one of ``media_types`` (none at all
+    passes for plain JSON); ``accept_patch`` is said in ``Accept-Patch``."""
     media_type = request.mimetype
     if media_type not in media_types and not (media_type == '' and
                                               media_types == JSON_TYPES):
@@ -45,6 +44,13 @@ def parse(media_types=JSON_TYPES, accept_patch=None, max_bytes=None):
         raise errors.UnsupportedMediaType(
             'Unsupported Content-Type %s; expected %s'
             % (media_type or '(none)', ' or '.join(media_types)), headers=headers)
+
+
+def parse(media_types=JSON_TYPES, accept_patch=None, max_bytes=None):
+    """The request's JSON document; 415 for another media type, 400 if malformed,
+    413 if longer than ``max_bytes`` (default ``max_request_body_size``; no more
+    than one byte past it is read)."""
+    check_media_type(media_types, accept_patch)
     if max_bytes is None:
         max_bytes = services().conf.oslo_middleware.max_request_body_size
     if (request.content_length or 0) > max_bytes:

@@ -176,6 +176,9 @@ def update_image(image_id):
     413 over a quota, 415 media type.
     """
     ctx = g.context
+    # As upstream, whose deserializer checks it before the image is looked up: 415
+    # for another media type, even for an image that does not exist.
+    json_body.check_media_type(patch.MEDIA_TYPES, accept_patch=patch.MEDIA_TYPES)
     record = lookup.load_image(image_id)
     # Before the body is read: a caller who may make no change at all is refused
     # without reading it (each change is checked with its own rule below).

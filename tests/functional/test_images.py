@@ -208,6 +208,14 @@ def test_patch_with_wrong_media_type_is_415_with_accept_patch(tenant):
     assert PATCH_2_0 in response.headers['Accept-Patch']
 
 
+def test_patch_with_wrong_media_type_is_415_before_the_image_is_looked_up(tenant):
+    """As upstream: its deserializer refuses the media type first."""
+    response = tenant.patch('/v2/images/%s' % uuid.uuid4(),
+                            json=[{'op': 'replace', 'path': '/name', 'value': 'x'}])
+    assert_error(response, 415)
+    assert PATCH_2_1 in response.headers['Accept-Patch']
+
+
 @pytest.mark.parametrize('document', [
     {'op': 'replace', 'path': '/name', 'value': 'x'},
     [{'op': 'move', 'from': '/name', 'path': '/title'}],
