@@ -11,6 +11,7 @@ import stores
 from glance_api import app, opts
 from glance_api.access import policy, protections
 from glance_api.data import staging
+from glance_api.http import auth
 from glance_registry import process
 from glance_registry.client import RegistryClient
 
@@ -27,6 +28,10 @@ def _serve(conf):
     process.require_secret(conf, 'the API cannot authenticate to the registry. Set '
                                  'the same secret in glance-api.conf and '
                                  'glance-registry.conf.')
+    try:
+        auth.resolve_strategy(conf)
+    except ValueError as exc:
+        raise process.Refused('configuration error: %s' % exc) from None
     warn_if_open_to_all(conf)
     try:
         # The registry client's TLS files are read now, not in every worker.

@@ -65,6 +65,23 @@ def test_noauth_beyond_loopback_is_a_loud_warning(tmp_path):
     assert 'a request without them is an admin' in warning[0]
 
 
+def test_an_upstream_keystone_flavor_with_noauth_refuses_to_start(tmp_path):
+    # Upstream turns Keystone on with the flavor alone: the API must not serve
+    # unauthenticated what the operator's config says is behind Keystone.
+    config = tmp_path / 'glance-api.conf'
+    config.write_text(processes.ini({
+        'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': processes.free_port(),
+                    'registry_auth_secret': processes.new_secret(),
+                    'auth_strategy': 'noauth', 'workers': 1},
+        'paste_deploy': {'flavor': 'keystone+cachemanagement'},
+        'glance_store': {'filesystem_store_datadir': str(tmp_path / 'images')}}))
+    status, output = run_daemon('glance_api.cmd', config)
+    assert status == 2, output
+    assert ('[paste_deploy] flavor = keystone+cachemanagement asks for Keystone '
+            'authentication but auth_strategy = noauth') in output, output
+    assert 'Traceback' not in output and 'listening' not in output
+
+
 def test_noauth_on_loopback_does_not_warn(glance):
     with open(glance.api.log_path) as f:
         assert 'UNAUTHENTICATED' not in f.read()
