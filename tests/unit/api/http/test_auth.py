@@ -3,6 +3,7 @@ Keystone on with ``[paste_deploy] flavor = keystone...`` alone, so an operator's
 config that says so must never come up unauthenticated."""
 
 import pytest
+import webob
 
 from glance_api import opts
 from glance_api.http import auth
@@ -45,3 +46,19 @@ def test_a_keystone_flavor_with_noauth_set_is_refused(tmp_path):
 def test_a_flavor_upstream_does_not_have_is_a_configuration_error(tmp_path):
     with pytest.raises(process.Refused, match='flavor'):
         _load(tmp_path, '[paste_deploy]\nflavor = keystone+bogus\n')
+
+
+def test_keystone_with_upstreams_memcached_servers_answers_401_not_500(tmp_path):
+    # Upstream's install guide sets memcached_servers: keystonemiddleware then needs
+    # python-memcached, which must come with the service (without it every request
+    # was a 500). Nothing listens on the port: the cache is not reached for a
+    # request without a token.
+    conf = _load(tmp_path, '[DEFAULT]\nauth_strategy = keystone\n'
+                           '[keystone_authtoken]\n'
+                           'www_authenticate_uri = http://127.0.0.1:5000\n'
+                           'memcached_servers = 127.0.0.1:1\n')
+    app = auth.wrap(lambda environ, start_response: [], conf)
+    response = webob.Request.blank('/v2/images').get_response(app)
+    assert response.status_int == 401
+    assert response.headers['WWW-Authenticate'] == \
+        'Keystone uri="http://127.0.0.1:5000"'
