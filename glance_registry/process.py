@@ -134,8 +134,8 @@ def run(argv, register, description, start, log):
     set up logging, then return ``start(conf)``, the exit status.
 
     A bad config file or option value returns ``EXIT_REFUSED`` with one line on
-    stderr (there is no log yet); so does ``Refused`` from ``start``, with the line
-    in ``log``.
+    stderr (there is no log yet), and so does a log that cannot be opened; so does
+    ``Refused`` from ``start``, with the line in ``log`` too.
     """
     try:
         conf = load_config(sys.argv[1:] if argv is None else argv, register,
@@ -143,12 +143,23 @@ def run(argv, register, description, start, log):
     except Refused as exc:
         sys.stderr.write('%s\n' % exc)
         return EXIT_REFUSED
-    setup_logging(conf)
+    try:
+        setup_logging(conf)
+    except OSError as exc:
+        sys.stderr.write('cannot open the log: %s\n' % exc)
+        return EXIT_REFUSED
     try:
         return start(conf)
     except Refused as exc:
-        log.error('%s', exc)
-        return EXIT_REFUSED
+        refusal = str(exc)
+    # Logged outside the except block: oslo.log appends the exception being handled
+    # to a line logged inside one, which would repeat the reason.
+    log.error('%s', refusal)
+    if not conf.use_stderr:
+        # The log is a file (or syslog): whoever started the daemon, a terminal
+        # or a service manager, must see why it stopped.
+        sys.stderr.write('%s\n' % refusal)
+    return EXIT_REFUSED
 
 
 # Values that samples and examples show in place of a secret (compared without case,

@@ -53,6 +53,45 @@ def test_refusing_in_start_logs_the_reason_and_exits_2(caplog):
     assert caplog.messages == ['registry_auth_secret is not set: cannot sign']
 
 
+def _refuse(conf):
+    raise process.Refused('registry_auth_secret is not set: cannot sign')
+
+
+def test_a_refusal_is_on_stderr_too_when_the_log_is_a_file(tmp_path, capsys):
+    # A daemon started by a terminal or a service manager with upstream's log_file
+    # must still say why it stopped where it was started.
+    log_file = tmp_path / 'glance-api.log'
+    config = tmp_path / 'logged.conf'
+    config.write_text('[DEFAULT]\nlog_file = %s\n' % log_file)
+    status = process.run(['--config-file', str(config)], _register, 'test', _refuse,
+                         logging.getLogger('test'))
+    assert status == 2
+    assert capsys.readouterr().err == 'registry_auth_secret is not set: cannot sign\n'
+    lines = log_file.read_text().splitlines()
+    assert len(lines) == 1 and ' ERROR test ' in lines[0], lines
+    # Said once: not followed by the exception that carried it.
+    assert lines[0].endswith('] registry_auth_secret is not set: cannot sign'), lines
+
+
+def test_a_refusal_logged_to_stderr_is_said_once(capsys):
+    status = process.run([], _register, 'test', _refuse, logging.getLogger('test'))
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count('registry_auth_secret is not set') == 1, err
+    assert 'Refused' not in err
+
+
+def test_a_log_file_that_cannot_be_opened_refuses_with_one_line(tmp_path, capsys):
+    config = tmp_path / 'logged.conf'
+    config.write_text('[DEFAULT]\nlog_file = %s\n' % (tmp_path / 'missing' / 'x.log'))
+    status = process.run(['--config-file', str(config)], _register, 'test',
+                         lambda conf: 0, logging.getLogger('test'))
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith('cannot open the log: ') and 'missing/x.log' in err, err
+    assert err.count('\n') == 1
+
+
 def test_the_default_number_of_workers_is_counted_when_options_are_made(monkeypatch):
     monkeypatch.setattr(process.multiprocessing, 'cpu_count', lambda: 64)
     workers = next(opt for opt in process.server_opts('h', 1, 2) if opt.dest == 'workers')
