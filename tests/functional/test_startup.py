@@ -82,6 +82,31 @@ def test_an_upstream_keystone_flavor_with_noauth_refuses_to_start(tmp_path):
     assert 'Traceback' not in output and 'listening' not in output
 
 
+@pytest.mark.parametrize('option, value, message', [
+    ('user_storage_quota', '5XB', "configuration error: user_storage_quota: '5XB' is "
+                                  "not a size (e.g. 500MB, 10GB)"),
+    ('user_storage_quota', '-1', "configuration error: user_storage_quota: '-1' is "
+                                 "not a size"),
+    ('hashing_algorithm', 'md9', "configuration error: hashing_algorithm: 'md9' is "
+                                 "not an algorithm of hashlib"),
+    ('image_cache_dir', '/proc/no-such/cache', 'configuration error: image_cache_dir: '
+                                               'cannot create /proc/no-such/cache: '
+                                               'No such file or directory'),
+])
+def test_a_bad_value_only_workers_read_refuses_to_start_in_one_line(
+        tmp_path, option, value, message):
+    config = tmp_path / 'glance-api.conf'
+    config.write_text(processes.ini({
+        'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': processes.free_port(),
+                    'registry_auth_secret': processes.new_secret(), 'workers': 1,
+                    option: value},
+        'glance_store': {'filesystem_store_datadir': str(tmp_path / 'images')}}))
+    status, output = run_daemon('glance_api.cmd', config, timeout=30)
+    assert status == 2, output
+    assert message in output, output
+    assert 'Traceback' not in output and 'listening' not in output
+
+
 def test_noauth_on_loopback_does_not_warn(glance):
     with open(glance.api.log_path) as f:
         assert 'UNAUTHENTICATED' not in f.read()
