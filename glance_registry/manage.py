@@ -13,6 +13,11 @@
                                        export_metadefs   the metadata definitions
                                        catalog (glance_registry.metadefs.commands;
                                        also db_load_metadefs, ...)
+
+Without ``--config-file`` it reads upstream's files, as
+upstream's install guide runs it: ``glance-registry.conf``, ``glance-api.conf`` and
+``glance-manage.conf`` (and ``glance.conf``) from ``~/.glance/``, ``~/``,
+``/etc/glance/`` or ``/etc/``.
 """
 
 import logging
@@ -208,7 +213,21 @@ def _register(conf):
 
 def main(argv=None):
     """Run the command the arguments name; its exit status (``process.run``)."""
-    return process.run(argv, _register, 'Administer Glance.', _run_command, LOG)
+    return process.run(argv, _register, 'Administer Glance.', _run_command, LOG,
+                       default_config_files=default_config_files())
+
+
+def default_config_files():
+    """The files read when the command line names none: upstream's, in its order
+    (later ones win). Without them ``glance-manage db_sync``, as upstream's install
+    guide runs it, created a database at the default connection instead of the
+    configured one."""
+    found = []
+    for prog in ('glance-registry', 'glance-api', 'glance-manage'):
+        for path in cfg.find_config_files(project='glance', prog=prog):
+            if path not in found:
+                found.append(path)
+    return found
 
 
 def _run_command(conf):

@@ -128,10 +128,11 @@ def default_workers():
     return max(2, min(multiprocessing.cpu_count(), 8))
 
 
-def run(argv, register, description, start, log):
+def run(argv, register, description, start, log, default_config_files=None):
     """What every daemon command's ``main`` does: load the configuration (options
-    registered by ``register(conf)``, ``argv`` parsed; default ``sys.argv[1:]``),
-    set up logging, then return ``start(conf)``, the exit status.
+    registered by ``register(conf)``, ``argv`` parsed; default ``sys.argv[1:]``;
+    ``default_config_files`` read when it names none), set up logging, then return
+    ``start(conf)``, the exit status.
 
     A bad config file or option value returns ``EXIT_REFUSED`` with one line on
     stderr (there is no log yet), and so does a log that cannot be opened; so does
@@ -139,7 +140,7 @@ def run(argv, register, description, start, log):
     """
     try:
         conf = load_config(sys.argv[1:] if argv is None else argv, register,
-                           description)
+                           description, default_config_files=default_config_files)
     except Refused as exc:
         sys.stderr.write('%s\n' % exc)
         return EXIT_REFUSED

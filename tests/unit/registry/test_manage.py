@@ -3,6 +3,9 @@
 database of each backend."""
 
 import datetime
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -169,3 +172,20 @@ def test_upstream_one_word_metadef_commands(tmp_path):
     manage(config, 'db_export_metadefs', '--path', str(tmp_path / 'out'))
     assert len(list((tmp_path / 'out').iterdir())) == 32
     assert '32 namespaces deleted' in manage(config, 'db_unload_metadefs').stderr
+
+
+def test_without_a_config_file_it_reads_upstreams_files(tmp_path):
+    # Upstream's install guide runs "glance-manage db_sync" with no --config-file:
+    # the database is the one glance-api.conf (or glance-registry.conf) in
+    # ~/.glance, ~, /etc/glance or /etc names, never the default connection.
+    url = 'sqlite:///%s/g.sqlite' % tmp_path
+    manage(write_database_config(str(tmp_path), url), 'db', 'sync')
+    home = tmp_path / 'home'
+    (home / '.glance').mkdir(parents=True)
+    write_database_config(str(home / '.glance'), url, name='glance-api.conf')
+    result = subprocess.run(
+        [sys.executable, '-m', 'glance_registry.manage', 'db', 'check'],
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, HOME=str(home)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'Database is up to date' in result.stdout
