@@ -238,10 +238,13 @@ def _run_command(conf):
     except process.Refused:
         raise
     except Exception as exc:
-        LOG.error('glance-manage %s %s failed: %s', conf.command.name,
-                  getattr(conf.command, 'action', ''), exc)
         LOG.debug('traceback', exc_info=True)
-        return 1
+        failure = exc
+    # Logged outside the except block: oslo.log appends the exception being handled
+    # to a line logged inside one, which would repeat the reason.
+    LOG.error('glance-manage %s %s failed: %s', conf.command.name,
+              getattr(conf.command, 'action', ''), failure)
+    return 1
 
 
 if __name__ == '__main__':

@@ -189,3 +189,12 @@ def test_without_a_config_file_it_reads_upstreams_files(tmp_path):
         env=dict(os.environ, HOME=str(home)))
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'Database is up to date' in result.stdout
+
+
+def test_a_failing_command_says_why_once(tmp_path):
+    config = write_database_config(str(tmp_path), 'sqlite:////proc/no-such/g.sqlite')
+    result = manage(config, 'db', 'sync', check=False)
+    assert result.returncode == 1
+    [line] = [line for line in result.stderr.splitlines() if 'ERROR' in line]
+    assert line.endswith("glance-manage db sync failed: [Errno 2] No such file or "
+                         "directory: '/proc/no-such'"), line
