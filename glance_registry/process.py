@@ -135,7 +135,7 @@ def run(argv, register, description, start, log, default_config_files=None):
     ``start(conf)``, the exit status.
 
     A bad config file or option value returns ``EXIT_REFUSED`` with one line on
-    stderr (there is no log yet), and so does a log that cannot be opened; so does
+    stderr (there is no log yet), and so does a log that cannot be set up; so does
     ``Refused`` from ``start``, with the line in ``log`` too.
     """
     try:
@@ -146,8 +146,10 @@ def run(argv, register, description, start, log, default_config_files=None):
         return EXIT_REFUSED
     try:
         setup_logging(conf)
-    except OSError as exc:
-        sys.stderr.write('cannot open the log: %s\n' % exc)
+    except (OSError, RuntimeError, TypeError, oslo_log.LogConfigError) as exc:
+        # A log_file that cannot be opened, use_journal without systemd's bindings,
+        # an unknown syslog_log_facility, a log_config_append that cannot be read.
+        sys.stderr.write('logging configuration error: %s\n' % exc)
         return EXIT_REFUSED
     try:
         return start(conf)

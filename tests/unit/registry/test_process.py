@@ -81,14 +81,20 @@ def test_a_refusal_logged_to_stderr_is_said_once(capsys):
     assert 'Refused' not in err
 
 
-def test_a_log_file_that_cannot_be_opened_refuses_with_one_line(tmp_path, capsys):
+@pytest.mark.parametrize('options, words', [
+    ('log_file = {tmp}/missing/x.log', 'missing/x.log'),
+    ('log_config_append = {tmp}/missing.ini', 'missing.ini'),
+    ('use_syslog = true\nsyslog_log_facility = LOG_NOSUCH', 'syslog facility'),
+])
+def test_logging_that_cannot_be_set_up_refuses_with_one_line(tmp_path, capsys,
+                                                             options, words):
     config = tmp_path / 'logged.conf'
-    config.write_text('[DEFAULT]\nlog_file = %s\n' % (tmp_path / 'missing' / 'x.log'))
+    config.write_text('[DEFAULT]\n%s\n' % options.format(tmp=tmp_path))
     status = process.run(['--config-file', str(config)], _register, 'test',
                          lambda conf: 0, logging.getLogger('test'))
     assert status == 2
     err = capsys.readouterr().err
-    assert err.startswith('cannot open the log: ') and 'missing/x.log' in err, err
+    assert err.startswith('logging configuration error: ') and words in err, err
     assert err.count('\n') == 1
 
 
