@@ -214,7 +214,7 @@ def _register(conf):
 def main(argv=None):
     """Run the command the arguments name; its exit status (``process.run``)."""
     return process.run(argv, _register, 'Administer Glance.', _run_command, LOG,
-                       default_config_files=default_config_files())
+                       default_config_files=default_config_files(), command=True)
 
 
 def default_config_files():

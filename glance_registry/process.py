@@ -128,11 +128,12 @@ def default_workers():
     return max(2, min(multiprocessing.cpu_count(), 8))
 
 
-def run(argv, register, description, start, log, default_config_files=None):
+def run(argv, register, description, start, log, default_config_files=None,
+        command=False):
     """What every daemon command's ``main`` does: load the configuration (options
     registered by ``register(conf)``, ``argv`` parsed; default ``sys.argv[1:]``;
-    ``default_config_files`` read when it names none), set up logging, then return
-    ``start(conf)``, the exit status.
+    ``default_config_files`` read when it names none), set up logging (``command``:
+    see ``setup_logging``), then return ``start(conf)``, the exit status.
 
     A bad config file or option value returns ``EXIT_REFUSED`` with one line on
     stderr (there is no log yet), and so does a log that cannot be set up; so does
@@ -145,7 +146,7 @@ def run(argv, register, description, start, log, default_config_files=None):
         sys.stderr.write('%s\n' % exc)
         return EXIT_REFUSED
     try:
-        setup_logging(conf)
+        setup_logging(conf, command=command)
     except (OSError, RuntimeError, TypeError, oslo_log.LogConfigError) as exc:
         # A log_file that cannot be opened, use_journal without systemd's bindings,
         # an unknown syslog_log_facility, a log_config_append that cannot be read.
@@ -241,11 +242,14 @@ def logging_opts():
     return [opt for _group, opts in oslo_log_options.list_opts() for opt in opts]
 
 
-def setup_logging(conf):
+def setup_logging(conf, command=False):
     """Log as ``conf``'s oslo.log options say; with no destination, to stderr
-    (oslo.log's default is stdout, where commands print their results)."""
-    if not (conf.log_file or conf.log_dir or conf.use_syslog or conf.use_journal
-            or conf.log_config_append):
+    (oslo.log's default is stdout, where commands print their results). A
+    ``command`` an operator runs (glance-manage, glance-scrubber, glance-cache-*)
+    logs to stderr as well by default, as upstream's do: the file it shares with
+    the daemons (log_file of glance-api.conf) is not where its operator looks."""
+    if command or not (conf.log_file or conf.log_dir or conf.use_syslog
+                       or conf.use_journal or conf.log_config_append):
         conf.set_default('use_stderr', True)
     oslo_log.setup(conf, 'glance')
     if not conf.debug and not conf.log_config_append and 'log_level' in conf:

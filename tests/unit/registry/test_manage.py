@@ -198,3 +198,15 @@ def test_a_failing_command_says_why_once(tmp_path):
     [line] = [line for line in result.stderr.splitlines() if 'ERROR' in line]
     assert line.endswith("glance-manage db sync failed: [Errno 2] No such file or "
                          "directory: '/proc/no-such'"), line
+
+
+def test_it_says_what_it_did_on_stderr_with_a_log_file_configured(tmp_path):
+    # Upstream's glance-api.conf (which glance-manage reads) sets the daemon's
+    # log_file; the operator running glance-manage still sees what it did.
+    log_file = tmp_path / 'glance-api.log'
+    config = tmp_path / 'glance-api.conf'
+    config.write_text('[DEFAULT]\nlog_file = %s\n[database]\nconnection = '
+                      'sqlite:///%s/g.sqlite\n' % (log_file, tmp_path))
+    result = manage(str(config), 'db_sync')
+    assert 'upgraded to version' in result.stderr
+    assert 'upgraded to version' in log_file.read_text()

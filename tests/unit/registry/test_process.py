@@ -98,6 +98,37 @@ def test_logging_that_cannot_be_set_up_refuses_with_one_line(tmp_path, capsys,
     assert err.count('\n') == 1
 
 
+def test_a_command_logs_to_stderr_as_well_as_to_the_configured_file(tmp_path, capsys):
+    # glance-manage, glance-scrubber and glance-cache-* read glance-api.conf, whose
+    # log_file is the daemon's: upstream's commands log to stderr as well.
+    log_file = tmp_path / 'glance-api.log'
+    config = tmp_path / 'logged.conf'
+    config.write_text('[DEFAULT]\nlog_file = %s\n' % log_file)
+
+    def start(conf):
+        logging.getLogger('test').info('database upgraded')
+        return 0
+    status = process.run(['--config-file', str(config)], _register, 'test', start,
+                         logging.getLogger('test'), command=True)
+    assert status == 0
+    assert 'INFO test [-] database upgraded' in capsys.readouterr().err
+    assert 'INFO test [-] database upgraded' in log_file.read_text()
+
+
+def test_a_daemon_logs_only_to_the_configured_file(tmp_path, capsys):
+    log_file = tmp_path / 'glance-api.log'
+    config = tmp_path / 'logged.conf'
+    config.write_text('[DEFAULT]\nlog_file = %s\n' % log_file)
+
+    def start(conf):
+        logging.getLogger('test').info('listening')
+        return 0
+    assert process.run(['--config-file', str(config)], _register, 'test', start,
+                       logging.getLogger('test')) == 0
+    assert 'listening' not in capsys.readouterr().err
+    assert 'INFO test [-] listening' in log_file.read_text()
+
+
 def test_the_default_number_of_workers_is_counted_when_options_are_made(monkeypatch):
     monkeypatch.setattr(process.multiprocessing, 'cpu_count', lambda: 64)
     workers = next(opt for opt in process.server_opts('h', 1, 2) if opt.dest == 'workers')
