@@ -214,20 +214,13 @@ def _register(conf):
 def main(argv=None):
     """Run the command the arguments name; its exit status (``process.run``)."""
     return process.run(argv, _register, 'Administer Glance.', _run_command, LOG,
-                       default_config_files=default_config_files(), command=True)
-
-
-def default_config_files():
-    """The files read when the command line names none: upstream's, in its order
-    (later ones win). Without them ``glance-manage db_sync``, as upstream's install
-    guide runs it, created a database at the default connection instead of the
-    configured one."""
-    found = []
-    for prog in ('glance-registry', 'glance-api', 'glance-manage'):
-        for path in cfg.find_config_files(project='glance', prog=prog):
-            if path not in found:
-                found.append(path)
-    return found
+                       default_config_files=process.upstream_config_files(
+                           # Upstream's, and the registry's, where the database is
+                           # here. Without them "glance-manage db_sync", as
+                           # upstream's install guide runs it, created a database at
+                           # the default connection instead of the configured one.
+                           'glance-registry', 'glance-api', 'glance-manage'),
+                       command=True)
 
 
 def _run_command(conf):

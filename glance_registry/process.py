@@ -207,6 +207,19 @@ def is_loopback(host):
         return host.lower() in _LOOPBACK_NAMES
 
 
+def upstream_config_files(*progs):
+    """The files upstream's commands read when the command line names none:
+    ``glance.conf`` and ``<prog>.conf`` of each of ``progs`` (later ones win), each
+    from the first of ``~/.glance/``, ``~/``, ``/etc/glance/``, ``/etc/`` that has
+    it."""
+    found = []
+    for prog in progs:
+        for path in cfg.find_config_files(project='glance', prog=prog):
+            if path not in found:
+                found.append(path)
+    return found
+
+
 def load_config(argv, register, description=None, default_config_files=None,
                 project='glance'):
     """A fresh ``ConfigOpts`` with the caller's options registered and argv parsed.

@@ -231,3 +231,33 @@ def test_an_upload_over_the_image_size_cap_says_so(admin):
         assert 'image size cap of %d bytes' % IMAGE_SIZE_CAP in message
         assert 'quota' not in message
     assert admin.image(image['id'])['status'] == 'queued'
+
+
+@pytest.mark.parametrize('command, config_name, options, words', [
+    (['glance-api'], 'glance-api.conf', {}, "placeholder 'change-me'"),
+    (['glance-registry'], 'glance-registry.conf', {}, "placeholder 'change-me'"),
+    (['glance-scrubber'], 'glance-scrubber.conf', {}, "placeholder 'change-me'"),
+    (['glance-cache-pruner'], 'glance-cache.conf', {'image_cache_dir': 'cache'},
+     "placeholder 'change-me'"),
+    (['glance-status', 'upgrade', 'check'], 'glance-api.conf',
+     {'registry_auth_secret': 'a-secret-of-ours', 'registry_port': 1},
+     'The registry at 127.0.0.1:1 does not answer'),
+])
+def test_without_a_config_file_a_command_reads_upstreams_files(
+        tmp_path, command, config_name, options, words):
+    # As upstream's: <prog>.conf (and glance.conf) from ~/.glance, ~, /etc/glance
+    # or /etc when no --config-file is given (systemd units and cron jobs written
+    # for upstream give none).
+    home = tmp_path / 'home'
+    (home / '.glance').mkdir(parents=True)
+    values = dict({'registry_auth_secret': 'change-me'}, **options)
+    if 'image_cache_dir' in values:
+        values['image_cache_dir'] = str(tmp_path / values['image_cache_dir'])
+    (home / '.glance' / config_name).write_text(processes.ini({'DEFAULT': values}))
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), command[0])] + command[1:],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env=dict(os.environ, HOME=str(home)))
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert words in output, output
