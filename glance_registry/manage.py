@@ -15,7 +15,7 @@
                                        also db_load_metadefs, ...)
 
 Without ``--config-file`` it reads upstream's files, as
-upstream's install guide runs it: ``glance-registry.conf``, ``glance-api.conf`` and
+upstream's install guide runs it: ``glance-api.conf``, ``glance-registry.conf`` and
 ``glance-manage.conf`` (and ``glance.conf``) from ``~/.glance/``, ``~/``,
 ``/etc/glance/`` or ``/etc/``.
 """
@@ -216,10 +216,11 @@ def main(argv=None):
     return process.run(argv, _register, 'Administer Glance.', _run_command, LOG,
                        default_config_files=process.upstream_config_files(
                            # Upstream's, and the registry's, where the database is
-                           # here. Without them "glance-manage db_sync", as
-                           # upstream's install guide runs it, created a database at
-                           # the default connection instead of the configured one.
-                           'glance-registry', 'glance-api', 'glance-manage'),
+                           # here: its [database] wins over the one upstream's
+                           # glance-api.conf has. Without them "glance-manage
+                           # db_sync", as upstream's install guide runs it, created a
+                           # database at the default connection instead.
+                           'glance-api', 'glance-registry', 'glance-manage'),
                        command=True)
 
 
@@ -235,8 +236,11 @@ def _run_command(conf):
         failure = exc
     # Logged outside the except block: oslo.log appends the exception being handled
     # to a line logged inside one, which would repeat the reason.
-    LOG.error('glance-manage %s %s failed: %s', conf.command.name,
-              getattr(conf.command, 'action', ''), failure)
+    # "db sync", or one word as upstream's legacy spellings ("db_sync").
+    name = ' '.join(dict.fromkeys([conf.command.name,
+                                   getattr(conf.command, 'action', None) or
+                                   conf.command.name]))
+    LOG.error('glance-manage %s failed: %s', name, failure)
     return 1
 
 

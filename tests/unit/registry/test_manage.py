@@ -191,13 +191,31 @@ def test_without_a_config_file_it_reads_upstreams_files(tmp_path):
     assert 'Database is up to date' in result.stdout
 
 
-def test_a_failing_command_says_why_once(tmp_path):
+def test_without_a_config_file_the_registrys_database_wins(tmp_path):
+    # Upstream's glance-api.conf has a [database] too; here the registry owns it.
+    url = 'sqlite:///%s/g.sqlite' % tmp_path
+    manage(write_database_config(str(tmp_path), url), 'db', 'sync')
+    home = tmp_path / 'home'
+    (home / '.glance').mkdir(parents=True)
+    write_database_config(str(home / '.glance'), 'sqlite:///%s/api.sqlite' % tmp_path,
+                          name='glance-api.conf')
+    write_database_config(str(home / '.glance'), url, name='glance-registry.conf')
+    result = subprocess.run(
+        [sys.executable, '-m', 'glance_registry.manage', 'db', 'check'],
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, HOME=str(home)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not list(tmp_path.glob('api.sqlite*'))
+
+
+@pytest.mark.parametrize('command', [('db', 'sync'), ('db_sync',)])
+def test_a_failing_command_says_why_once(tmp_path, command):
     config = write_database_config(str(tmp_path), 'sqlite:////proc/no-such/g.sqlite')
-    result = manage(config, 'db', 'sync', check=False)
+    result = manage(config, *command, check=False)
     assert result.returncode == 1
     [line] = [line for line in result.stderr.splitlines() if 'ERROR' in line]
-    assert line.endswith("glance-manage db sync failed: [Errno 2] No such file or "
-                         "directory: '/proc/no-such'"), line
+    assert line.endswith("glance-manage %s failed: [Errno 2] No such file or "
+                         "directory: '/proc/no-such'" % ' '.join(command)), line
 
 
 def test_it_says_what_it_did_on_stderr_with_a_log_file_configured(tmp_path):
