@@ -139,19 +139,28 @@ def run(argv, register, description, start, log, default_config_files=None,
     stderr (there is no log yet), and so does a log that cannot be set up; so does
     ``Refused`` from ``start``, with the line in ``log`` too.
     """
-    try:
-        conf = load_config(sys.argv[1:] if argv is None else argv, register,
-                           description, default_config_files=default_config_files)
-    except Refused as exc:
-        sys.stderr.write('%s\n' % exc)
+    # oslo.config warns of deprecated options while every value is read, before
+    # there is a log: the warnings are held, and logged where the log goes.
+    with _ConfigWarnings() as warnings:
+        try:
+            conf = load_config(sys.argv[1:] if argv is None else argv, register,
+                               description, default_config_files=default_config_files)
+        except Refused as exc:
+            conf = None
+            refusal = str(exc)
+    if conf is None:
+        warnings.write(sys.stderr)
+        sys.stderr.write('%s\n' % refusal)
         return EXIT_REFUSED
     try:
         setup_logging(conf, command=command)
     except (OSError, RuntimeError, TypeError, oslo_log.LogConfigError) as exc:
         # A log_file that cannot be opened, use_journal without systemd's bindings,
         # an unknown syslog_log_facility, a log_config_append that cannot be read.
+        warnings.write(sys.stderr)
         sys.stderr.write('logging configuration error: %s\n' % exc)
         return EXIT_REFUSED
+    warnings.log()
     try:
         return start(conf)
     except Refused as exc:
@@ -164,6 +173,39 @@ def run(argv, register, description, start, log, default_config_files=None,
         # or a service manager, must see why it stopped.
         sys.stderr.write('%s\n' % refusal)
     return EXIT_REFUSED
+
+
+class _ConfigWarnings(logging.Handler):
+    """Holds what oslo.config logs (deprecated options) until there is a log."""
+
+    _LOGGER = 'oslo_config'
+
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def __enter__(self):
+        logger = logging.getLogger(self._LOGGER)
+        self._propagate = logger.propagate
+        logger.propagate = False
+        logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info):
+        logger = logging.getLogger(self._LOGGER)
+        logger.removeHandler(self)
+        logger.propagate = self._propagate
+
+    def log(self):
+        for record in self.records:
+            logging.getLogger(record.name).handle(record)
+
+    def write(self, stream):
+        for record in self.records:
+            stream.write('%s\n' % record.getMessage())
 
 
 # Values that samples and examples show in place of a secret (compared without case,

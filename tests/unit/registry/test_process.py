@@ -129,6 +129,46 @@ def test_a_daemon_logs_only_to_the_configured_file(tmp_path, capsys):
     assert 'INFO test [-] listening' in log_file.read_text()
 
 
+def _register_deprecated(conf):
+    # oslo.log warns of each deprecated option once per process: one per test.
+    _register(conf)
+    for name in ('show_multiple_locations', 'show_image_direct_url'):
+        conf.register_opt(cfg.BoolOpt(name, default=False,
+                                      deprecated_for_removal=True,
+                                      deprecated_reason='Use the locations API.'))
+    # Read after them.
+    conf.register_opt(cfg.IntOpt('scrub_pool_size', default=1))
+
+
+def test_a_deprecated_option_is_warned_of_in_the_log(tmp_path, capsys):
+    # As upstream's daemons do: in the log file, in its format, not on stderr alone.
+    log_file = tmp_path / 'glance-api.log'
+    config = tmp_path / 'old.conf'
+    config.write_text('[DEFAULT]\nlog_file = %s\nshow_multiple_locations = true\n'
+                      % log_file)
+    status = process.run(['--config-file', str(config)], _register_deprecated, 'test',
+                         lambda conf: 0, logging.getLogger('test'))
+    assert status == 0
+    assert 'show_multiple_locations' not in capsys.readouterr().err
+    [line] = [line for line in log_file.read_text().splitlines()
+              if 'show_multiple_locations' in line]
+    assert ' WARNING oslo_config.cfg [-] Deprecated: Option "show_multiple_locations"' \
+        in line, line
+
+
+def test_a_deprecated_option_is_still_said_when_the_config_is_refused(tmp_path,
+                                                                      capsys):
+    config = tmp_path / 'old.conf'
+    config.write_text('[DEFAULT]\nshow_image_direct_url = true\n'
+                      'scrub_pool_size = abc\n')
+    status = process.run(['--config-file', str(config)], _register_deprecated, 'test',
+                         lambda conf: 0, logging.getLogger('test'))
+    assert status == 2
+    err = capsys.readouterr().err
+    assert 'Deprecated: Option "show_image_direct_url"' in err
+    assert 'configuration error:' in err
+
+
 def test_the_default_number_of_workers_is_counted_when_options_are_made(monkeypatch):
     monkeypatch.setattr(process.multiprocessing, 'cpu_count', lambda: 64)
     workers = next(opt for opt in process.server_opts('h', 1, 2) if opt.dest == 'workers')
