@@ -23,7 +23,9 @@ LOG = logging.getLogger('glance_api.cache')
 def _command(description, run):
     def main(argv=None):
         return process.run(argv, opts.register_opts, description,
-                           lambda conf: _run_pass(conf, run), LOG)
+                           lambda conf: _run_pass(conf, run), LOG, command=True,
+                           default_config_files=process.upstream_config_files(
+                               'glance-api', 'glance-cache'))
     return main
 
 

@@ -6,8 +6,9 @@
 Commands (upstream's): ``list-cached``, ``list-queued``, ``queue-image ID``,
 ``delete-cached-image ID``, ``delete-all-cached-images``, ``delete-queued-image ID``,
 ``delete-all-queued-images``. The ``delete-all-*`` commands ask first unless
-``--force``. The cached images listed are those of the node at ``--host``; the queue
-is every node's. Exit status 0, 1 if the API refused, 2 for a usage error.
+``--force`` (without an answer, as from cron, they delete nothing and exit 1). The
+cached images listed are those of the node at ``--host``; the queue is every node's.
+Exit status 0, 1 if the API refused, 2 for a usage error.
 """
 
 import argparse
@@ -56,8 +57,14 @@ def main(argv=None):
     if args.token:
         session.headers['X-Auth-Token'] = args.token
     if args.command.startswith('delete-all') and not args.force:
-        answer = input('Delete all %s images? [y/N] '
-                       % args.command.split('-')[2]).strip().lower()
+        try:
+            answer = input('Delete all %s images? [y/N] '
+                           % args.command.split('-')[2]).strip().lower()
+        except EOFError:
+            # No one to answer (cron, a pipe): delete nothing, and say so.
+            print('\nNothing deleted: no answer on standard input (--force deletes '
+                  'without asking).', file=sys.stderr)
+            return 1
         if answer not in ('y', 'yes'):
             return 0
     try:

@@ -3,14 +3,18 @@
     glance-api --config-file etc/glance-api.conf
 """
 
+import hashlib
 import logging
+import os
 import ssl
 import sys
 
 import stores
 from glance_api import app, opts
-from glance_api.access import policy, protections
+from glance_api.access import policy, protections, quotas
 from glance_api.data import staging
+from glance_api.data.cache import image_cache
+from glance_api.http import auth
 from glance_registry import process
 from glance_registry.client import RegistryClient
 
@@ -20,13 +24,18 @@ LOG = logging.getLogger('glance_api')
 def main(argv=None):
     """Serve the API until stopped; the exit status (``process.run``)."""
     return process.run(argv, opts.register_opts, 'The Images API v2 server.', _serve,
-                       LOG)
+                       LOG, default_config_files=process.upstream_config_files(
+                           'glance-api'))
 
 
 def _serve(conf):
     process.require_secret(conf, 'the API cannot authenticate to the registry. Set '
                                  'the same secret in glance-api.conf and '
                                  'glance-registry.conf.')
+    try:
+        auth.resolve_strategy(conf)
+    except ValueError as exc:
+        raise process.Refused('configuration error: %s' % exc) from None
     warn_if_open_to_all(conf)
     try:
         # The registry client's TLS files are read now, not in every worker.
@@ -45,11 +54,36 @@ def _serve(conf):
         protections.PropertyProtections.from_config(conf, policy.new_enforcer(conf))
     except protections.InvalidConfiguration as exc:
         raise process.Refused(str(exc)) from None
+    check_worker_options(conf)
     for store in store_set:
         LOG.info('store %s (%s) ready', store.store_id, store.driver)
     process.serve(lambda: _worker_app(conf), conf, 'glance-api', LOG,
                   worker_exit=_stop_worker)
     return 0
+
+
+def check_worker_options(conf):
+    """``Refused`` for the values that only the workers read: a bad one stopped
+    every worker with a traceback, and gunicorn with "Worker failed to boot"."""
+    try:
+        quotas.parse_size(conf.user_storage_quota)
+    except ValueError as exc:
+        raise process.Refused('configuration error: user_storage_quota: %s'
+                              % exc) from None
+    try:
+        hashlib.new(conf.hashing_algorithm)
+    except ValueError:
+        raise process.Refused('configuration error: hashing_algorithm: %r is not an '
+                              'algorithm of hashlib (e.g. sha512, sha256)'
+                              % conf.hashing_algorithm) from None
+    if conf.image_cache_dir:
+        try:
+            os.makedirs(os.path.join(conf.image_cache_dir, image_cache.INCOMPLETE),
+                        exist_ok=True)
+        except OSError as exc:
+            raise process.Refused('configuration error: image_cache_dir: cannot '
+                                  'create %s: %s' % (conf.image_cache_dir,
+                                                     exc.strerror)) from None
 
 
 def warn_if_open_to_all(conf):

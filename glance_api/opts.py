@@ -15,7 +15,7 @@ from glance_api.data import (conversion, import_filtering, imports, inspection,
                              locations, remote_glance, runner, scrubbing, staging,
                              staging_sweep, store_data)
 from glance_api.data.cache import housekeeping, image_cache
-from glance_api.http import cors, healthcheck, json_body, proxy
+from glance_api.http import auth, cors, healthcheck, json_body, proxy
 from glance_registry import client, metrics, process
 from glance_registry.client import list_params, vocabulary
 
@@ -92,6 +92,7 @@ def register_opts(conf):
     json_body.register_opts(conf)
     proxy.register_opts(conf)
     cors.register_opts(conf)
+    auth.register_opts(conf)
 
 
 def list_opts():
@@ -123,4 +124,5 @@ def list_opts():
         (metrics.GROUP, metrics.metrics_opts),
         (json_body.GROUP, json_body.body_opts + proxy.proxy_opts),
         (cors.GROUP, cors.cors_opts()),
+        (auth.PASTE_DEPLOY_GROUP, auth.paste_deploy_opts),
     ]

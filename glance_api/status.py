@@ -17,6 +17,7 @@ import stores
 from glance_api import opts
 from glance_api.access import keystone_limits
 from glance_api.http import errors
+from glance_registry import process
 from glance_registry.client import RegistryClient
 
 Code = upgradecheck.Code
@@ -86,7 +87,8 @@ def main(argv=None):
     opts.register_opts(conf)
     return upgradecheck.main(conf, 'glance', Checks(conf),
                              argv=sys.argv[1:] if argv is None else argv,
-                             default_config_files=[])
+                             default_config_files=process.upstream_config_files(
+                                 'glance-api', 'glance-status'))
 
 
 if __name__ == '__main__':

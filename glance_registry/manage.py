@@ -13,6 +13,11 @@
                                        export_metadefs   the metadata definitions
                                        catalog (glance_registry.metadefs.commands;
                                        also db_load_metadefs, ...)
+
+Without ``--config-file`` it reads upstream's files, as
+upstream's install guide runs it: ``glance-api.conf``, ``glance-registry.conf`` and
+``glance-manage.conf`` (and ``glance.conf``) from ``~/.glance/``, ``~/``,
+``/etc/glance/`` or ``/etc/``.
 """
 
 import logging
@@ -208,7 +213,15 @@ def _register(conf):
 
 def main(argv=None):
     """Run the command the arguments name; its exit status (``process.run``)."""
-    return process.run(argv, _register, 'Administer Glance.', _run_command, LOG)
+    return process.run(argv, _register, 'Administer Glance.', _run_command, LOG,
+                       default_config_files=process.upstream_config_files(
+                           # Upstream's, and the registry's, where the database is
+                           # here: its [database] wins over the one upstream's
+                           # glance-api.conf has. Without them "glance-manage
+                           # db_sync", as upstream's install guide runs it, created a
+                           # database at the default connection instead.
+                           'glance-api', 'glance-registry', 'glance-manage'),
+                       command=True)
 
 
 def _run_command(conf):
@@ -219,10 +232,16 @@ def _run_command(conf):
     except process.Refused:
         raise
     except Exception as exc:
-        LOG.error('glance-manage %s %s failed: %s', conf.command.name,
-                  getattr(conf.command, 'action', ''), exc)
         LOG.debug('traceback', exc_info=True)
-        return 1
+        failure = exc
+    # Logged outside the except block: oslo.log appends the exception being handled
+    # to a line logged inside one, which would repeat the reason.
+    # "db sync", or one word as upstream's legacy spellings ("db_sync").
+    name = ' '.join(dict.fromkeys([conf.command.name,
+                                   getattr(conf.command, 'action', None) or
+                                   conf.command.name]))
+    LOG.error('glance-manage %s failed: %s', name, failure)
+    return 1
 
 
 if __name__ == '__main__':

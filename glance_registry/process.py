@@ -128,27 +128,84 @@ def default_workers():
     return max(2, min(multiprocessing.cpu_count(), 8))
 
 
-def run(argv, register, description, start, log):
+def run(argv, register, description, start, log, default_config_files=None,
+        command=False):
     """What every daemon command's ``main`` does: load the configuration (options
-    registered by ``register(conf)``, ``argv`` parsed; default ``sys.argv[1:]``),
-    set up logging, then return ``start(conf)``, the exit status.
+    registered by ``register(conf)``, ``argv`` parsed; default ``sys.argv[1:]``;
+    ``default_config_files`` read when it names none), set up logging (``command``:
+    see ``setup_logging``), then return ``start(conf)``, the exit status.
 
     A bad config file or option value returns ``EXIT_REFUSED`` with one line on
-    stderr (there is no log yet); so does ``Refused`` from ``start``, with the line
-    in ``log``.
+    stderr (there is no log yet), and so does a log that cannot be set up; so does
+    ``Refused`` from ``start``, with the line in ``log`` too.
     """
-    try:
-        conf = load_config(sys.argv[1:] if argv is None else argv, register,
-                           description)
-    except Refused as exc:
-        sys.stderr.write('%s\n' % exc)
+    # oslo.config warns of deprecated options while every value is read, before
+    # there is a log: the warnings are held, and logged where the log goes.
+    with _ConfigWarnings() as warnings:
+        try:
+            conf = load_config(sys.argv[1:] if argv is None else argv, register,
+                               description, default_config_files=default_config_files)
+        except Refused as exc:
+            conf = None
+            refusal = str(exc)
+    if conf is None:
+        warnings.write(sys.stderr)
+        sys.stderr.write('%s\n' % refusal)
         return EXIT_REFUSED
-    setup_logging(conf)
+    try:
+        setup_logging(conf, command=command)
+    except (OSError, RuntimeError, TypeError, oslo_log.LogConfigError) as exc:
+        # A log_file that cannot be opened, use_journal without systemd's bindings,
+        # an unknown syslog_log_facility, a log_config_append that cannot be read.
+        warnings.write(sys.stderr)
+        sys.stderr.write('logging configuration error: %s\n' % exc)
+        return EXIT_REFUSED
+    warnings.log()
     try:
         return start(conf)
     except Refused as exc:
-        log.error('%s', exc)
-        return EXIT_REFUSED
+        refusal = str(exc)
+    # Logged outside the except block: oslo.log appends the exception being handled
+    # to a line logged inside one, which would repeat the reason.
+    log.error('%s', refusal)
+    if not conf.use_stderr:
+        # The log is a file (or syslog): whoever started the daemon, a terminal
+        # or a service manager, must see why it stopped.
+        sys.stderr.write('%s\n' % refusal)
+    return EXIT_REFUSED
+
+
+class _ConfigWarnings(logging.Handler):
+    """Holds what oslo.config logs (deprecated options) until there is a log."""
+
+    _LOGGER = 'oslo_config'
+
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def __enter__(self):
+        logger = logging.getLogger(self._LOGGER)
+        self._propagate = logger.propagate
+        logger.propagate = False
+        logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info):
+        logger = logging.getLogger(self._LOGGER)
+        logger.removeHandler(self)
+        logger.propagate = self._propagate
+
+    def log(self):
+        for record in self.records:
+            logging.getLogger(record.name).handle(record)
+
+    def write(self, stream):
+        for record in self.records:
+            stream.write('%s\n' % record.getMessage())
 
 
 # Values that samples and examples show in place of a secret (compared without case,
@@ -192,6 +249,19 @@ def is_loopback(host):
         return host.lower() in _LOOPBACK_NAMES
 
 
+def upstream_config_files(*progs):
+    """The files upstream's commands read when the command line names none:
+    ``glance.conf`` and ``<prog>.conf`` of each of ``progs`` (later ones win), each
+    from the first of ``~/.glance/``, ``~/``, ``/etc/glance/``, ``/etc/`` that has
+    it."""
+    found = []
+    for prog in progs:
+        for path in cfg.find_config_files(project='glance', prog=prog):
+            if path not in found:
+                found.append(path)
+    return found
+
+
 def load_config(argv, register, description=None, default_config_files=None,
                 project='glance'):
     """A fresh ``ConfigOpts`` with the caller's options registered and argv parsed.
@@ -227,11 +297,14 @@ def logging_opts():
     return [opt for _group, opts in oslo_log_options.list_opts() for opt in opts]
 
 
-def setup_logging(conf):
+def setup_logging(conf, command=False):
     """Log as ``conf``'s oslo.log options say; with no destination, to stderr
-    (oslo.log's default is stdout, where commands print their results)."""
-    if not (conf.log_file or conf.log_dir or conf.use_syslog or conf.use_journal
-            or conf.log_config_append):
+    (oslo.log's default is stdout, where commands print their results). A
+    ``command`` an operator runs (glance-manage, glance-scrubber, glance-cache-*)
+    logs to stderr as well by default, as upstream's do: the file it shares with
+    the daemons (log_file of glance-api.conf) is not where its operator looks."""
+    if command or not (conf.log_file or conf.log_dir or conf.use_syslog
+                       or conf.use_journal or conf.log_config_append):
         conf.set_default('use_stderr', True)
     oslo_log.setup(conf, 'glance')
     if not conf.debug and not conf.log_config_append and 'log_level' in conf:

@@ -18,6 +18,42 @@ headers the active layer guarantees; handlers never read auth headers themselves
 import uuid
 
 from keystonemiddleware import auth_token
+from oslo_config import cfg
+
+#: Upstream Glance's ``[paste_deploy] flavor``s (its glance-api-paste.ini pipelines).
+FLAVORS = ['keystone', 'keystone+caching', 'keystone+cachemanagement', 'caching',
+           'cachemanagement', 'trusted-auth', 'trusted-auth+cachemanagement']
+
+PASTE_DEPLOY_GROUP = 'paste_deploy'
+
+paste_deploy_opts = [
+    cfg.StrOpt('flavor', choices=FLAVORS,
+               help='Upstream Glance\'s pipeline name, read so that its configs keep '
+                    'their meaning: a "keystone" flavor means auth_strategy = '
+                    'keystone (refused with auth_strategy = noauth). The cache is on '
+                    'when image_cache_dir is set, whatever the flavor.'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(paste_deploy_opts, group=PASTE_DEPLOY_GROUP)
+
+
+def resolve_strategy(conf):
+    """Make ``auth_strategy`` what upstream's ``[paste_deploy] flavor`` says: upstream
+    turns Keystone on with ``flavor = keystone...`` alone, so such a config left at
+    ``noauth`` would make every caller an admin. ``ValueError`` when the two options
+    contradict each other."""
+    flavor = conf.paste_deploy.flavor or ''
+    if not flavor.startswith('keystone'):
+        return
+    set_by = conf.get_location('auth_strategy').location
+    if set_by == cfg.Locations.opt_default:
+        conf.set_override('auth_strategy', 'keystone')
+    elif conf.auth_strategy != 'keystone':
+        raise ValueError('[paste_deploy] flavor = %s asks for Keystone authentication '
+                         'but auth_strategy = %s: remove one of them'
+                         % (flavor, conf.auth_strategy))
 
 
 def wrap(wsgi_app, conf, unauthenticated=()):

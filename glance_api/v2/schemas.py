@@ -29,6 +29,9 @@ def _task_properties():
     glance/api/v2/tasks.py)."""
     def text(description, **extra):
         return dict({'type': 'string', 'description': description}, **extra)
+
+    def nullable_text(description):
+        return {'type': ['null', 'string'], 'description': description}
     return {
         'id': text('An identifier for the task',
                    pattern=('^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}'
@@ -41,12 +44,16 @@ def _task_properties():
                   'required by task, JSON blob'},
         'result': {'type': ['null', 'object'], 'description': 'The result of '
                    'current task, JSON blob'},
-        'owner': text('An identifier for the owner of this task'),
+        # These four may be null (upstream: strings): a task created by an admin
+        # without a project or user (the embedded default's caller, which
+        # upstream's database refuses) has no owner or user, and
+        # python-glanceclient validates every task it receives with this schema.
+        'owner': nullable_text('An identifier for the owner of this task'),
         'message': text('Human-readable informative message only included when '
                         'appropriate (usually on failure)'),
-        'image_id': text('Image associated with the task'),
-        'request_id': text('Human-readable informative request-id'),
-        'user_id': text('User associated with the task'),
+        'image_id': nullable_text('Image associated with the task'),
+        'request_id': nullable_text('Human-readable informative request-id'),
+        'user_id': nullable_text('User associated with the task'),
         'expires_at': {'type': ['null', 'string'], 'description': 'Datetime when '
                        'this resource would be subject to removal'},
         'created_at': text('Datetime when this resource was created'),

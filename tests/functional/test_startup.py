@@ -65,6 +65,48 @@ def test_noauth_beyond_loopback_is_a_loud_warning(tmp_path):
     assert 'a request without them is an admin' in warning[0]
 
 
+def test_an_upstream_keystone_flavor_with_noauth_refuses_to_start(tmp_path):
+    # Upstream turns Keystone on with the flavor alone: the API must not serve
+    # unauthenticated what the operator's config says is behind Keystone.
+    config = tmp_path / 'glance-api.conf'
+    config.write_text(processes.ini({
+        'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': processes.free_port(),
+                    'registry_auth_secret': processes.new_secret(),
+                    'auth_strategy': 'noauth', 'workers': 1},
+        'paste_deploy': {'flavor': 'keystone+cachemanagement'},
+        'glance_store': {'filesystem_store_datadir': str(tmp_path / 'images')}}))
+    status, output = run_daemon('glance_api.cmd', config)
+    assert status == 2, output
+    assert ('[paste_deploy] flavor = keystone+cachemanagement asks for Keystone '
+            'authentication but auth_strategy = noauth') in output, output
+    assert 'Traceback' not in output and 'listening' not in output
+
+
+@pytest.mark.parametrize('option, value, message', [
+    ('user_storage_quota', '5XB', "configuration error: user_storage_quota: '5XB' is "
+                                  "not a size (e.g. 500MB, 10GB)"),
+    ('user_storage_quota', '-1', "configuration error: user_storage_quota: '-1' is "
+                                 "not a size"),
+    ('hashing_algorithm', 'md9', "configuration error: hashing_algorithm: 'md9' is "
+                                 "not an algorithm of hashlib"),
+    ('image_cache_dir', '/proc/no-such/cache', 'configuration error: image_cache_dir: '
+                                               'cannot create /proc/no-such/cache: '
+                                               'No such file or directory'),
+])
+def test_a_bad_value_only_workers_read_refuses_to_start_in_one_line(
+        tmp_path, option, value, message):
+    config = tmp_path / 'glance-api.conf'
+    config.write_text(processes.ini({
+        'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': processes.free_port(),
+                    'registry_auth_secret': processes.new_secret(), 'workers': 1,
+                    option: value},
+        'glance_store': {'filesystem_store_datadir': str(tmp_path / 'images')}}))
+    status, output = run_daemon('glance_api.cmd', config, timeout=30)
+    assert status == 2, output
+    assert message in output, output
+    assert 'Traceback' not in output and 'listening' not in output
+
+
 def test_noauth_on_loopback_does_not_warn(glance):
     with open(glance.api.log_path) as f:
         assert 'UNAUTHENTICATED' not in f.read()
@@ -189,3 +231,33 @@ def test_an_upload_over_the_image_size_cap_says_so(admin):
         assert 'image size cap of %d bytes' % IMAGE_SIZE_CAP in message
         assert 'quota' not in message
     assert admin.image(image['id'])['status'] == 'queued'
+
+
+@pytest.mark.parametrize('command, config_name, options, words', [
+    (['glance-api'], 'glance-api.conf', {}, "placeholder 'change-me'"),
+    (['glance-registry'], 'glance-registry.conf', {}, "placeholder 'change-me'"),
+    (['glance-scrubber'], 'glance-scrubber.conf', {}, "placeholder 'change-me'"),
+    (['glance-cache-pruner'], 'glance-cache.conf', {'image_cache_dir': 'cache'},
+     "placeholder 'change-me'"),
+    (['glance-status', 'upgrade', 'check'], 'glance-api.conf',
+     {'registry_auth_secret': 'a-secret-of-ours', 'registry_port': 1},
+     'The registry at 127.0.0.1:1 does not answer'),
+])
+def test_without_a_config_file_a_command_reads_upstreams_files(
+        tmp_path, command, config_name, options, words):
+    # As upstream's: <prog>.conf (and glance.conf) from ~/.glance, ~, /etc/glance
+    # or /etc when no --config-file is given (systemd units and cron jobs written
+    # for upstream give none).
+    home = tmp_path / 'home'
+    (home / '.glance').mkdir(parents=True)
+    values = dict({'registry_auth_secret': 'change-me'}, **options)
+    if 'image_cache_dir' in values:
+        values['image_cache_dir'] = str(tmp_path / values['image_cache_dir'])
+    (home / '.glance' / config_name).write_text(processes.ini({'DEFAULT': values}))
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), command[0])] + command[1:],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env=dict(os.environ, HOME=str(home)))
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert words in output, output

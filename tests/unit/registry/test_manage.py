@@ -3,6 +3,9 @@
 database of each backend."""
 
 import datetime
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -169,3 +172,59 @@ def test_upstream_one_word_metadef_commands(tmp_path):
     manage(config, 'db_export_metadefs', '--path', str(tmp_path / 'out'))
     assert len(list((tmp_path / 'out').iterdir())) == 32
     assert '32 namespaces deleted' in manage(config, 'db_unload_metadefs').stderr
+
+
+def test_without_a_config_file_it_reads_upstreams_files(tmp_path):
+    # Upstream's install guide runs "glance-manage db_sync" with no --config-file:
+    # the database is the one glance-api.conf (or glance-registry.conf) in
+    # ~/.glance, ~, /etc/glance or /etc names, never the default connection.
+    url = 'sqlite:///%s/g.sqlite' % tmp_path
+    manage(write_database_config(str(tmp_path), url), 'db', 'sync')
+    home = tmp_path / 'home'
+    (home / '.glance').mkdir(parents=True)
+    write_database_config(str(home / '.glance'), url, name='glance-api.conf')
+    result = subprocess.run(
+        [sys.executable, '-m', 'glance_registry.manage', 'db', 'check'],
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, HOME=str(home)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'Database is up to date' in result.stdout
+
+
+def test_without_a_config_file_the_registrys_database_wins(tmp_path):
+    # Upstream's glance-api.conf has a [database] too; here the registry owns it.
+    url = 'sqlite:///%s/g.sqlite' % tmp_path
+    manage(write_database_config(str(tmp_path), url), 'db', 'sync')
+    home = tmp_path / 'home'
+    (home / '.glance').mkdir(parents=True)
+    write_database_config(str(home / '.glance'), 'sqlite:///%s/api.sqlite' % tmp_path,
+                          name='glance-api.conf')
+    write_database_config(str(home / '.glance'), url, name='glance-registry.conf')
+    result = subprocess.run(
+        [sys.executable, '-m', 'glance_registry.manage', 'db', 'check'],
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, HOME=str(home)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not list(tmp_path.glob('api.sqlite*'))
+
+
+@pytest.mark.parametrize('command', [('db', 'sync'), ('db_sync',)])
+def test_a_failing_command_says_why_once(tmp_path, command):
+    config = write_database_config(str(tmp_path), 'sqlite:////proc/no-such/g.sqlite')
+    result = manage(config, *command, check=False)
+    assert result.returncode == 1
+    [line] = [line for line in result.stderr.splitlines() if 'ERROR' in line]
+    assert line.endswith("glance-manage %s failed: [Errno 2] No such file or "
+                         "directory: '/proc/no-such'" % ' '.join(command)), line
+
+
+def test_it_says_what_it_did_on_stderr_with_a_log_file_configured(tmp_path):
+    # Upstream's glance-api.conf (which glance-manage reads) sets the daemon's
+    # log_file; the operator running glance-manage still sees what it did.
+    log_file = tmp_path / 'glance-api.log'
+    config = tmp_path / 'glance-api.conf'
+    config.write_text('[DEFAULT]\nlog_file = %s\n[database]\nconnection = '
+                      'sqlite:///%s/g.sqlite\n' % (log_file, tmp_path))
+    result = manage(str(config), 'db_sync')
+    assert 'upgraded to version' in result.stderr
+    assert 'upgraded to version' in log_file.read_text()

@@ -53,6 +53,122 @@ def test_refusing_in_start_logs_the_reason_and_exits_2(caplog):
     assert caplog.messages == ['registry_auth_secret is not set: cannot sign']
 
 
+def _refuse(conf):
+    raise process.Refused('registry_auth_secret is not set: cannot sign')
+
+
+def test_a_refusal_is_on_stderr_too_when_the_log_is_a_file(tmp_path, capsys):
+    # A daemon started by a terminal or a service manager with upstream's log_file
+    # must still say why it stopped where it was started.
+    log_file = tmp_path / 'glance-api.log'
+    config = tmp_path / 'logged.conf'
+    config.write_text('[DEFAULT]\nlog_file = %s\n' % log_file)
+    status = process.run(['--config-file', str(config)], _register, 'test', _refuse,
+                         logging.getLogger('test'))
+    assert status == 2
+    assert capsys.readouterr().err == 'registry_auth_secret is not set: cannot sign\n'
+    lines = log_file.read_text().splitlines()
+    assert len(lines) == 1 and ' ERROR test ' in lines[0], lines
+    # Said once: not followed by the exception that carried it.
+    assert lines[0].endswith('] registry_auth_secret is not set: cannot sign'), lines
+
+
+def test_a_refusal_logged_to_stderr_is_said_once(capsys):
+    status = process.run([], _register, 'test', _refuse, logging.getLogger('test'))
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count('registry_auth_secret is not set') == 1, err
+    assert 'Refused' not in err
+
+
+@pytest.mark.parametrize('options, words', [
+    ('log_file = {tmp}/missing/x.log', 'missing/x.log'),
+    ('log_config_append = {tmp}/missing.ini', 'missing.ini'),
+    ('use_syslog = true\nsyslog_log_facility = LOG_NOSUCH', 'syslog facility'),
+])
+def test_logging_that_cannot_be_set_up_refuses_with_one_line(tmp_path, capsys,
+                                                             options, words):
+    config = tmp_path / 'logged.conf'
+    config.write_text('[DEFAULT]\n%s\n' % options.format(tmp=tmp_path))
+    status = process.run(['--config-file', str(config)], _register, 'test',
+                         lambda conf: 0, logging.getLogger('test'))
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith('logging configuration error: ') and words in err, err
+    assert err.count('\n') == 1
+
+
+def test_a_command_logs_to_stderr_as_well_as_to_the_configured_file(tmp_path, capsys):
+    # glance-manage, glance-scrubber and glance-cache-* read glance-api.conf, whose
+    # log_file is the daemon's: upstream's commands log to stderr as well.
+    log_file = tmp_path / 'glance-api.log'
+    config = tmp_path / 'logged.conf'
+    config.write_text('[DEFAULT]\nlog_file = %s\n' % log_file)
+
+    def start(conf):
+        logging.getLogger('test').info('database upgraded')
+        return 0
+    status = process.run(['--config-file', str(config)], _register, 'test', start,
+                         logging.getLogger('test'), command=True)
+    assert status == 0
+    assert 'INFO test [-] database upgraded' in capsys.readouterr().err
+    assert 'INFO test [-] database upgraded' in log_file.read_text()
+
+
+def test_a_daemon_logs_only_to_the_configured_file(tmp_path, capsys):
+    log_file = tmp_path / 'glance-api.log'
+    config = tmp_path / 'logged.conf'
+    config.write_text('[DEFAULT]\nlog_file = %s\n' % log_file)
+
+    def start(conf):
+        logging.getLogger('test').info('listening')
+        return 0
+    assert process.run(['--config-file', str(config)], _register, 'test', start,
+                       logging.getLogger('test')) == 0
+    assert 'listening' not in capsys.readouterr().err
+    assert 'INFO test [-] listening' in log_file.read_text()
+
+
+def _register_deprecated(conf):
+    # oslo.log warns of each deprecated option once per process: one per test.
+    _register(conf)
+    for name in ('show_multiple_locations', 'show_image_direct_url'):
+        conf.register_opt(cfg.BoolOpt(name, default=False,
+                                      deprecated_for_removal=True,
+                                      deprecated_reason='Use the locations API.'))
+    # Read after them.
+    conf.register_opt(cfg.IntOpt('scrub_pool_size', default=1))
+
+
+def test_a_deprecated_option_is_warned_of_in_the_log(tmp_path, capsys):
+    # As upstream's daemons do: in the log file, in its format, not on stderr alone.
+    log_file = tmp_path / 'glance-api.log'
+    config = tmp_path / 'old.conf'
+    config.write_text('[DEFAULT]\nlog_file = %s\nshow_multiple_locations = true\n'
+                      % log_file)
+    status = process.run(['--config-file', str(config)], _register_deprecated, 'test',
+                         lambda conf: 0, logging.getLogger('test'))
+    assert status == 0
+    assert 'show_multiple_locations' not in capsys.readouterr().err
+    [line] = [line for line in log_file.read_text().splitlines()
+              if 'show_multiple_locations' in line]
+    assert ' WARNING oslo_config.cfg [-] Deprecated: Option "show_multiple_locations"' \
+        in line, line
+
+
+def test_a_deprecated_option_is_still_said_when_the_config_is_refused(tmp_path,
+                                                                      capsys):
+    config = tmp_path / 'old.conf'
+    config.write_text('[DEFAULT]\nshow_image_direct_url = true\n'
+                      'scrub_pool_size = abc\n')
+    status = process.run(['--config-file', str(config)], _register_deprecated, 'test',
+                         lambda conf: 0, logging.getLogger('test'))
+    assert status == 2
+    err = capsys.readouterr().err
+    assert 'Deprecated: Option "show_image_direct_url"' in err
+    assert 'configuration error:' in err
+
+
 def test_the_default_number_of_workers_is_counted_when_options_are_made(monkeypatch):
     monkeypatch.setattr(process.multiprocessing, 'cpu_count', lambda: 64)
     workers = next(opt for opt in process.server_opts('h', 1, 2) if opt.dest == 'workers')
