@@ -8,6 +8,14 @@ from oslo_config import cfg
 from glance_registry import process
 
 
+@pytest.fixture(autouse=True)
+def no_request_bound():
+    """Lines logged outside a request read ``[-]``: in-process app tests of the
+    same run leave their last request bound to this thread (gunicorn's access
+    line unbinds it in a daemon)."""
+    process.unbind_request()
+
+
 def _register(conf):
     conf.register_opts(process.server_opts('127.0.0.1', 9999, 4))
     conf.register_opt(cfg.StrOpt('registry_auth_secret'))
