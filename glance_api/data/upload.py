@@ -137,8 +137,15 @@ def upload(record, store, expected_size, limit, stage=False):
         _discard(store, stored.url)
         raise _gone_after_upload(image_id)
     except registry_errors.RegistryError:
-        _discard(store, stored.url)
-        _give_back(image_id, upload_id, status)
+        # Given back first: a publication the registry did not answer (a
+        # timeout) may have been committed after all, or still be; giving the
+        # image back makes a late one fail, and finds an early one.
+        if _give_back(image_id, upload_id, status):
+            LOG.error('image %s is active although the registry did not answer '
+                      'its publication: keeping the data at %s', image_id,
+                      stored.url)
+        else:
+            _discard(store, stored.url)
         raise
     metrics.count_uploaded(store.store_id, stored.size)
     notifications.notify(ctx, 'image.upload', payloads.image(published))
@@ -342,7 +349,8 @@ def _gone_after_upload(image_id):
 
 def _give_back(image_id, upload_id, status='saving'):
     """Return a failed upload's image to ``queued`` so it can be uploaded again
-    (unless another upload has taken it over)."""
+    (unless another upload has taken it over); whether it found the image
+    published (``active``) instead: its publication went through after all."""
     try:
         services().registry.transition_status(g.context.identity, image_id, status,
                                               'queued', upload_id=upload_id,
@@ -351,11 +359,13 @@ def _give_back(image_id, upload_id, status='saving'):
         if exc.reason != 'taken_over':
             LOG.warning('could not return image %s to queued after a failed upload: '
                         '%s', image_id, exc)
+        return exc.details.get('current_status') == 'active'
     except registry_errors.NotFound:
         pass   # deleted meanwhile: nothing to give back
     except registry_errors.RegistryError as exc:
         LOG.warning('could not return image %s to queued after a failed upload: %s',
                     image_id, exc)
+    return False
 
 
 def _discard(store, url):
