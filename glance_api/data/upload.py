@@ -139,11 +139,12 @@ def upload(record, store, expected_size, limit, stage=False):
     except registry_errors.RegistryError:
         # Given back first: a publication the registry did not answer (a
         # timeout) may have been committed after all, or still be; giving the
-        # image back makes a late one fail, and finds an early one.
+        # image back makes a late one fail, and finds an early one. Unless the
+        # image is known not to use the data, it stays: an upload that takes the
+        # image over, or its deletion, removes it (store_data.discard_abandoned).
         if _give_back(image_id, upload_id, status):
-            LOG.error('image %s is active although the registry did not answer '
-                      'its publication: keeping the data at %s', image_id,
-                      stored.url)
+            LOG.error('image %s may have been published although the registry did '
+                      'not answer: keeping its data at %s', image_id, stored.url)
         else:
             _discard(store, stored.url)
         raise
@@ -349,8 +350,9 @@ def _gone_after_upload(image_id):
 
 def _give_back(image_id, upload_id, status='saving'):
     """Return a failed upload's image to ``queued`` so it can be uploaded again
-    (unless another upload has taken it over); whether it found the image
-    published (``active``) instead: its publication went through after all."""
+    (unless another upload has taken it over); whether the image may still use
+    this upload's data: it is ``active`` (its publication went through after all),
+    or the registry did not say."""
     try:
         services().registry.transition_status(g.context.identity, image_id, status,
                                               'queued', upload_id=upload_id,
@@ -365,6 +367,7 @@ def _give_back(image_id, upload_id, status='saving'):
     except registry_errors.RegistryError as exc:
         LOG.warning('could not return image %s to queued after a failed upload: %s',
                     image_id, exc)
+        return True
     return False
 
 
