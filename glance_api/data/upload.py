@@ -134,8 +134,10 @@ def upload(record, store, expected_size, limit, stage=False):
             LOG.error('image %s: taken over by another upload while this one '
                       'committed %s; not removing it', image_id, stored.url)
             raise _taken_over(image_id, conf.upload_lease_time)
-        _discard(store, stored.url)
-        raise _gone_after_upload(image_id)
+        published = _published_already(exc, image_id, stored)
+        if published is None:
+            _discard(store, stored.url)
+            raise _gone_after_upload(image_id)
     except registry_errors.RegistryError:
         # Given back first: a publication the registry did not answer (a
         # timeout) may have been committed after all, or still be; giving the
@@ -346,6 +348,27 @@ def _gone_during_upload(image_id):
 def _gone_after_upload(image_id):
     return errors.Gone('Image %s could not be found after upload. The image may have '
                        'been deleted during the upload.' % image_id)
+
+
+def _published_already(exc, image_id, stored):
+    """The image's record if the publication that met ``exc`` (a 404 or 409) had
+    been made already: the client retries a call whose connection broke after the
+    registry committed it, and the retry finds the image active, with this
+    upload's data. None otherwise."""
+    if exc.details.get('current_status') != 'active':
+        return None
+    try:
+        record = services().registry.get_image(g.context.identity, image_id,
+                                               request_id=g.request_id)
+    except registry_errors.RegistryError:
+        return None
+    urls = [location['url'] for location in record.get('locations') or []]
+    if record['status'] == 'active' and stored.url in urls and \
+            record['os_hash_value'] == stored.multihash:
+        LOG.warning('image %s: its publication was answered with %s, but it was '
+                    'made: the registry call was retried', image_id, exc)
+        return record
+    return None
 
 
 def _give_back(image_id, upload_id, status='saving'):

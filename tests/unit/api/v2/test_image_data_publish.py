@@ -4,7 +4,8 @@ registry cannot tell whether it was published: the registry may still commit it
 only once the image is known not to use it: the upload puts the image back to
 ``queued`` first, which also makes a late publication fail. Data kept because the
 registry answered neither is removed by the upload that takes the image over, or
-by its deletion."""
+by its deletion. A publication retried after its connection broke, which finds the
+image active with its data, is the upload's success."""
 
 import json
 import time
@@ -93,3 +94,38 @@ def test_data_kept_for_an_unanswered_upload_goes_with_its_image(make_deployment,
         assert deployment.request('DELETE', '/v2/images/%s' % image_id,
                                   OWNER).status_code == 204
         assert deployment.store.names() == []
+
+
+class _BreaksAfterThePublication:
+    """A transport whose connection breaks once the registry has made the
+    publication, before its answer: the registry client retries it (PUT), and the
+    retry finds the image active already."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.broken = False
+
+    def request(self, method, path, headers, body, timeout):
+        answer = self.inner.request(method, path, headers, body, timeout)
+        if not self.broken and method == 'PUT' and path.endswith('/status') and \
+                json.loads(body).get('to') == 'active':
+            self.broken = True
+            raise http_transport.Unreachable('ConnectionResetError')
+        return answer
+
+    def close(self):
+        self.inner.close()
+
+
+def test_a_retried_publication_that_was_made_is_the_uploads_success(deployment):
+    image_id = deployment.request('POST', '/v2/images', OWNER, {
+        'disk_format': 'raw', 'container_format': 'bare'}).get_json()['id']
+    registry = deployment.registry
+    registry._transport = _BreaksAfterThePublication(registry._transport)
+    response = deployment.request('PUT', '/v2/images/%s/file' % image_id, OWNER, DATA,
+                                  content_type='application/octet-stream')
+    assert response.status_code == 204, response.data
+    assert deployment.request('GET', '/v2/images/%s' % image_id,
+                              OWNER).get_json()['status'] == 'active'
+    assert deployment.request('GET', '/v2/images/%s/file' % image_id,
+                              OWNER).get_data() == DATA
