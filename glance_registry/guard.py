@@ -140,6 +140,15 @@ class Guard:
         self.require(caller, _MOVE_RULES.get((from_status, to_status), 'upload_image'),
                      image)
 
+    def check_location_move(self, caller, image, transition):
+        """The status move (``(from, to)`` or None) of a location write, whose
+        location rule the caller passed: a move out of ``queued`` is that rule's
+        (upstream's add-location activates a queued image); any other needs its
+        own rule, as a status change does (adding a location must not deactivate an
+        image for a caller ``deactivate`` refuses)."""
+        if transition is not None and transition[0] != 'queued':
+            self.check_transition(caller, image, *transition)
+
     def _check_visibility(self, caller, visibility, target):
         if visibility == 'public':
             self.require(caller, 'publicize_image', target=policy.image_target(

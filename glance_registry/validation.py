@@ -312,7 +312,9 @@ def status_move(body, prefix, image_id):
             raise errors.BadRequest.invalid_value("'%s%s' is not an image status: %s"
                                                   % (prefix, key, body[key]),
                                                   prefix + key)
-    if body['to'] == 'deleted':
+    if body['to'] in ('deleted', 'pending_delete'):
+        # pending_delete is a deleted image whose data waits for the scrubber:
+        # DELETE ?delayed=true goes there, checking protected and delete_image.
         raise errors.BadRequest.invalid_value(
             "Use DELETE /v1/images/%s to delete an image" % image_id, prefix + 'to')
     return body['from'], body['to']

@@ -134,11 +134,21 @@ def upload(record, store, expected_size, limit, stage=False):
             LOG.error('image %s: taken over by another upload while this one '
                       'committed %s; not removing it', image_id, stored.url)
             raise _taken_over(image_id, conf.upload_lease_time)
-        _discard(store, stored.url)
-        raise _gone_after_upload(image_id)
+        published = _published_already(exc, image_id, stored)
+        if published is None:
+            _discard(store, stored.url)
+            raise _gone_after_upload(image_id)
     except registry_errors.RegistryError:
-        _discard(store, stored.url)
-        _give_back(image_id, upload_id, status)
+        # Given back first: a publication the registry did not answer (a
+        # timeout) may have been committed after all, or still be; giving the
+        # image back makes a late one fail, and finds an early one. Unless the
+        # image is known not to use the data, it stays: an upload that takes the
+        # image over, or its deletion, removes it (store_data.discard_abandoned).
+        if _give_back(image_id, upload_id, status):
+            LOG.error('image %s may have been published although the registry did '
+                      'not answer: keeping its data at %s', image_id, stored.url)
+        else:
+            _discard(store, stored.url)
         raise
     metrics.count_uploaded(store.store_id, stored.size)
     notifications.notify(ctx, 'image.upload', payloads.image(published))
@@ -345,9 +355,32 @@ def _gone_after_upload(image_id):
                        'been deleted during the upload.' % image_id)
 
 
+def _published_already(exc, image_id, stored):
+    """The image's record if the publication that met ``exc`` (a 404 or 409) had
+    been made already: the client retries a call whose connection broke after the
+    registry committed it, and the retry finds the image active, with this
+    upload's data. None otherwise."""
+    if exc.details.get('current_status') != 'active':
+        return None
+    try:
+        record = services().registry.get_image(g.context.identity, image_id,
+                                               request_id=g.request_id)
+    except registry_errors.RegistryError:
+        return None
+    urls = [location['url'] for location in record.get('locations') or []]
+    if record['status'] == 'active' and stored.url in urls and \
+            record['os_hash_value'] == stored.multihash:
+        LOG.warning('image %s: its publication was answered with %s, but it was '
+                    'made: the registry call was retried', image_id, exc)
+        return record
+    return None
+
+
 def _give_back(image_id, upload_id, status='saving'):
     """Return a failed upload's image to ``queued`` so it can be uploaded again
-    (unless another upload has taken it over)."""
+    (unless another upload has taken it over); whether the image may still use
+    this upload's data: it is ``active`` (its publication went through after all),
+    or the registry did not say."""
     try:
         services().registry.transition_status(g.context.identity, image_id, status,
                                               'queued', upload_id=upload_id,
@@ -356,11 +389,14 @@ def _give_back(image_id, upload_id, status='saving'):
         if exc.reason != 'taken_over':
             LOG.warning('could not return image %s to queued after a failed upload: '
                         '%s', image_id, exc)
+        return exc.details.get('current_status') == 'active'
     except registry_errors.NotFound:
         pass   # deleted meanwhile: nothing to give back
     except registry_errors.RegistryError as exc:
         LOG.warning('could not return image %s to queued after a failed upload: %s',
                     image_id, exc)
+        return True
+    return False
 
 
 def _discard(store, url):

@@ -176,6 +176,7 @@ def add_location(app, request, caller, image_id):
 
     def judge(image):
         app.guard.require(caller, 'add_image_location', image)
+        app.guard.check_location_move(caller, image, transition)
         admission.check(image)
     record = locations.add_location(
         app.db, caller, image_id, admission.locations[0], position, transition,
@@ -221,6 +222,7 @@ def replace_locations(app, request, caller, image_id):
 
     def judge(image):
         _check_replacement(app, caller, image, admission.locations)
+        app.guard.check_location_move(caller, image, transition)
         admission.check(image)
         _check_status(image, expected_status)
         if update:

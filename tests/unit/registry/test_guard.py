@@ -230,6 +230,57 @@ def test_each_caller_gets_what_policy_gives_it(guarded, name, kind, expected):
         assert guarded.client.get_image(persona('admin'), image_id) == before
 
 
+def test_only_a_delete_makes_an_image_pending_delete(guarded):
+    """``pending_delete`` is a deleted image whose data waits for the scrubber: only
+    ``DELETE`` (which checks ``protected`` and ``delete_image``) goes there, not a
+    status change of any other write, which would leave a protected image
+    undownloadable, not deleted and never scrubbed."""
+    client = guarded.client
+    owner = persona('member')
+    image = guarded.active_image(owner, protected=True)
+    move = ('active', 'pending_delete')
+    attempts = [
+        lambda: client.transition_status(owner, image['id'], *move),
+        lambda: client.add_location(owner, image['id'],
+                                    guarded.file_url('copy-%s' % image['id']),
+                                    transition=move),
+        lambda: client.replace_locations(owner, image['id'], image['locations'],
+                                         transition=move),
+        lambda: client.create_task(owner, {'id': str(uuid.uuid4()), 'type': 'import'},
+                                   ttl=60, image={'id': image['id'], 'from': move[0],
+                                                  'to': move[1]}),
+    ]
+    for attempt in attempts:
+        assert _status(attempt) == (400, 'invalid_value')
+    assert client.get_image(owner, image['id']) == image
+
+
+def test_a_location_write_moves_the_status_only_as_that_moves_rule_allows(guarded):
+    """Adding or replacing locations may move the image's status in the same
+    transaction: a move out of ``queued`` is the location rule's (upstream's
+    service role activates an image with its first location), any other is judged
+    by its own rule, as ``PUT /status`` judges it: a signed service cannot
+    deactivate an admin's public image by adding a location to it."""
+    client = guarded.client
+    admin = persona('admin')
+    service = persona('service')
+    public = guarded.active_image(admin, visibility='public')
+    placed = guarded.file_url('placed-%s' % uuid.uuid4().hex)
+    assert _status(lambda: client.add_location(
+        service, public['id'], placed,
+        transition=('active', 'deactivated'))) == DENIED
+    assert client.get_image(admin, public['id']) == public
+    deactivated = client.transition_status(admin, public['id'], 'active', 'deactivated')
+    assert _status(lambda: client.add_location(
+        service, public['id'], placed, transition=('deactivated', 'active'))) == DENIED
+    assert client.get_image(admin, public['id']) == deactivated
+    # Out of queued, the location rule decides, as upstream's add-location API.
+    queued = client.create_image(admin, dict(FORMATS, visibility='public'))
+    added = client.add_location(service, queued['id'], placed,
+                                transition=('queued', 'active'), values={'size': 4})
+    assert added['status'] == 'active'
+
+
 # -- judged on the image as the write locks it ------------------------------------------
 
 @pytest.fixture(scope='module', params=BACKEND_PARAMS)

@@ -256,3 +256,19 @@ def test_a_task_sets_only_the_imports_own_properties(client, project, make_image
                                   'properties': {'x_admin_key': 'mine'}})
     assert refused.value.reason == 'not_permitted'
     assert client.get_image(owner, image['id'])['status'] == 'queued'
+
+
+def test_only_an_admin_creates_a_task_for_another_project(client, project):
+    # Tasks are their owner project's to read: another project's member must not
+    # put one in its list.
+    owner, other = project(), project()
+    admin = project(admin=True)
+    task = dict(new_task(), owner=other.project_id)
+    with pytest.raises(errors.Forbidden) as refused:
+        client.create_task(owner, task, ttl=60)
+    assert refused.value.reason == 'not_owner'
+    assert client.list_tasks(other)[0] == []
+    assert client.create_task(owner, dict(task, owner=owner.project_id),
+                              ttl=60)['task']['owner'] == owner.project_id
+    assert client.create_task(admin, dict(new_task(), owner=other.project_id),
+                              ttl=60)['task']['owner'] == other.project_id

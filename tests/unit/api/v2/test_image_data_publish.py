@@ -1,0 +1,131 @@
+"""An upload whose publication (``saving -> active``) gets no answer from the
+registry cannot tell whether it was published: the registry may still commit it
+(a lock it waited for, a slow database) after the API gave up. The data is removed
+only once the image is known not to use it: the upload puts the image back to
+``queued`` first, which also makes a late publication fail. Data kept because the
+registry answered neither is removed by the upload that takes the image over, or
+by its deletion. A publication retried after its connection broke, which finds the
+image active with its data, is the upload's success."""
+
+import json
+import time
+
+import pytest
+
+from glance_registry.client import transport as http_transport
+from tests.fixtures.inprocess import caller
+
+OWNER = caller('publish-owner')
+DATA = b'data' * 1024
+
+
+class _LosesAnswers:
+    """A transport whose answers to the publication (a status change to
+    ``active``) and, with ``give_back``, to the give-back (to ``queued``) are
+    lost: after the registry ran the publication (``committed``), or before."""
+
+    def __init__(self, inner, committed, give_back):
+        self.inner = inner
+        self.committed = committed
+        self.lost = ('active', 'queued') if give_back else ('active',)
+
+    def request(self, method, path, headers, body, timeout):
+        if method == 'PUT' and path.endswith('/status'):
+            to = json.loads(body).get('to')
+            if to in self.lost:
+                if to == 'active' and self.committed:
+                    self.inner.request(method, path, headers, body, timeout)
+                raise http_transport.NoAnswer()
+        return self.inner.request(method, path, headers, body, timeout)
+
+    def close(self):
+        self.inner.close()
+
+
+def _unanswered_upload(deployment, committed, give_back):
+    image_id = deployment.request('POST', '/v2/images', OWNER, {
+        'disk_format': 'raw', 'container_format': 'bare'}).get_json()['id']
+    registry = deployment.registry
+    registry._transport = _LosesAnswers(registry._transport, committed, give_back)
+    response = deployment.request('PUT', '/v2/images/%s/file' % image_id, OWNER, DATA,
+                                  content_type='application/octet-stream')
+    assert response.status_code == 503, response.data
+    registry._transport = registry._transport.inner
+    return image_id, deployment.request('GET', '/v2/images/%s' % image_id,
+                                        OWNER).get_json()
+
+
+@pytest.mark.parametrize('give_back_answered', [True, False])
+def test_a_publication_committed_unanswered_keeps_its_data(deployment,
+                                                           give_back_answered):
+    image_id, image = _unanswered_upload(deployment, True, not give_back_answered)
+    assert image['status'] == 'active'
+    assert deployment.store.names() == [image_id]
+    download = deployment.request('GET', '/v2/images/%s/file' % image_id, OWNER)
+    assert download.status_code == 200
+    assert download.get_data() == DATA
+
+
+def test_a_publication_not_committed_is_given_back_without_its_data(deployment):
+    image_id, image = _unanswered_upload(deployment, False, False)
+    assert image['status'] == 'queued'
+    assert deployment.store.names() == []
+    assert deployment.request('PUT', '/v2/images/%s/file' % image_id, OWNER, b'data',
+                              content_type='application/octet-stream'
+                              ).status_code == 204
+
+
+@pytest.mark.parametrize('then', ['take over', 'delete'])
+def test_data_kept_for_an_unanswered_upload_goes_with_its_image(make_deployment,
+                                                                then):
+    # Neither answered, nor committed: the image stays saving, the data stays.
+    deployment = make_deployment(api={'upload_lease_time': 1})
+    image_id, image = _unanswered_upload(deployment, False, True)
+    assert image['status'] == 'saving'
+    assert deployment.store.names() == [image_id]
+    time.sleep(1.1)   # the upload's lease runs out
+    if then == 'take over':
+        assert deployment.request('PUT', '/v2/images/%s/file' % image_id, OWNER,
+                                  b'again', content_type='application/octet-stream'
+                                  ).status_code == 204
+        assert deployment.request('GET', '/v2/images/%s/file' % image_id,
+                                  OWNER).get_data() == b'again'
+    else:
+        assert deployment.request('DELETE', '/v2/images/%s' % image_id,
+                                  OWNER).status_code == 204
+        assert deployment.store.names() == []
+
+
+class _BreaksAfterThePublication:
+    """A transport whose connection breaks once the registry has made the
+    publication, before its answer: the registry client retries it (PUT), and the
+    retry finds the image active already."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.broken = False
+
+    def request(self, method, path, headers, body, timeout):
+        answer = self.inner.request(method, path, headers, body, timeout)
+        if not self.broken and method == 'PUT' and path.endswith('/status') and \
+                json.loads(body).get('to') == 'active':
+            self.broken = True
+            raise http_transport.Unreachable('ConnectionResetError')
+        return answer
+
+    def close(self):
+        self.inner.close()
+
+
+def test_a_retried_publication_that_was_made_is_the_uploads_success(deployment):
+    image_id = deployment.request('POST', '/v2/images', OWNER, {
+        'disk_format': 'raw', 'container_format': 'bare'}).get_json()['id']
+    registry = deployment.registry
+    registry._transport = _BreaksAfterThePublication(registry._transport)
+    response = deployment.request('PUT', '/v2/images/%s/file' % image_id, OWNER, DATA,
+                                  content_type='application/octet-stream')
+    assert response.status_code == 204, response.data
+    assert deployment.request('GET', '/v2/images/%s' % image_id,
+                              OWNER).get_json()['status'] == 'active'
+    assert deployment.request('GET', '/v2/images/%s/file' % image_id,
+                              OWNER).get_data() == DATA
