@@ -482,7 +482,8 @@ class RegistryClient(MetadefsClient, TasksClient):
             started = time.monotonic()
             try:
                 status, content = self._transport.request(method, path, headers, data,
-                                                          timeout or self._timeout)
+                                                          timeout or self._timeout,
+                                                          fresh=attempt > 0)
                 metrics.observe_registry_call(method, status,
                                               time.monotonic() - started)
                 break
@@ -496,7 +497,8 @@ class RegistryClient(MetadefsClient, TasksClient):
                 metrics.observe_registry_call(method, 'unreachable',
                                               time.monotonic() - started)
                 # A keep-alive connection the server closed while it sat in the pool
-                # fails on first use; one fresh attempt tells that apart from a
+                # fails on first use; one attempt on a new connection (not another
+                # pooled one, which may be as stale) tells that apart from a
                 # registry that is really down.
                 if attempt + 1 == attempts:
                     raise errors.Unavailable(

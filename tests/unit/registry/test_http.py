@@ -133,9 +133,9 @@ class _Recording:
         self.transport = transport.Transport(url, pool_size=1)
         self.sent = []
 
-    def request(self, method, path, headers, body, timeout):
+    def request(self, method, path, headers, body, timeout, fresh=False):
         self.sent.append(dict(headers))
-        return self.transport.request(method, path, headers, body, timeout)
+        return self.transport.request(method, path, headers, body, timeout, fresh)
 
     def close(self):
         self.transport.close()

@@ -29,14 +29,14 @@ class _LosesAnswers:
         self.committed = committed
         self.lost = ('active', 'queued') if give_back else ('active',)
 
-    def request(self, method, path, headers, body, timeout):
+    def request(self, method, path, headers, body, timeout, fresh=False):
         if method == 'PUT' and path.endswith('/status'):
             to = json.loads(body).get('to')
             if to in self.lost:
                 if to == 'active' and self.committed:
-                    self.inner.request(method, path, headers, body, timeout)
+                    self.inner.request(method, path, headers, body, timeout, fresh)
                 raise http_transport.NoAnswer()
-        return self.inner.request(method, path, headers, body, timeout)
+        return self.inner.request(method, path, headers, body, timeout, fresh)
 
     def close(self):
         self.inner.close()
@@ -105,8 +105,8 @@ class _BreaksAfterThePublication:
         self.inner = inner
         self.broken = False
 
-    def request(self, method, path, headers, body, timeout):
-        answer = self.inner.request(method, path, headers, body, timeout)
+    def request(self, method, path, headers, body, timeout, fresh=False):
+        answer = self.inner.request(method, path, headers, body, timeout, fresh)
         if not self.broken and method == 'PUT' and path.endswith('/status') and \
                 json.loads(body).get('to') == 'active':
             self.broken = True

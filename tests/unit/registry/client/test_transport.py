@@ -7,12 +7,14 @@ stopping server may send instead, and connections that break.
 
 import socket
 import threading
+import time
 
 import orjson
 import pytest
 
 from glance_registry.client import RegistryClient
 from glance_registry.client import errors
+from glance_registry.client import transport
 from glance_registry.client.identity import Identity
 
 CALLER = Identity('user', 'project')
@@ -125,6 +127,75 @@ def test_a_connection_dropped_mid_create_is_not_retried(scripted):
     with pytest.raises(errors.Unavailable, match='unreachable'):
         client.create_image(CALLER, {'name': 'once'})
     assert server.requests == ['POST /v1/images HTTP/1.1']
+
+
+def test_a_connection_idle_for_longer_than_max_idle_is_not_used(scripted,
+                                                                monkeypatch):
+    """The registry closes an idle connection when its keepalive_timeout runs out:
+    a request sent on it at that moment would be lost, so the client stops using
+    it well before (transport.MAX_IDLE)."""
+    body = orjson.dumps(RECORD)
+    monkeypatch.setattr(transport, 'MAX_IDLE', 0.2)
+    server, client = scripted([(_answer(body), False)] * 3)
+    assert client.get_image(CALLER, 'an-id') == RECORD
+    assert client.get_image(CALLER, 'an-id') == RECORD
+    assert server.connections == 1
+    time.sleep(0.3)
+    assert client.get_image(CALLER, 'an-id') == RECORD
+    assert server.connections == 2
+
+
+class _DropsKeptConnections:
+    """Answers the first request of each connection and keeps it open; a second
+    request on a connection finds it closed unanswered (as when the server's sweep
+    of idle keep-alive connections races the client's request)."""
+
+    def __init__(self):
+        self.connections = 0
+        self._listener = socket.create_server(('127.0.0.1', 0))
+        self.url = 'http://127.0.0.1:%d' % self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn:
+            if conn.recv(65536):
+                conn.sendall(_answer(orjson.dumps(RECORD)))
+                conn.recv(65536)   # the next request: dropped
+
+    def close(self):
+        self._listener.close()
+
+
+def test_a_read_is_retried_on_a_new_connection_not_another_pooled_one():
+    server = _DropsKeptConnections()
+    client = RegistryClient(server.url, 'secret', timeout=2)
+    try:
+        # Two connections in the pool (two calls at once).
+        barrier = threading.Barrier(2)
+
+        def read():
+            barrier.wait()
+            assert client.get_image(CALLER, 'an-id') == RECORD
+        threads = [threading.Thread(target=read) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        opened = server.connections
+        # A pooled connection drops the read, and so would the other pooled one.
+        assert client.get_image(CALLER, 'an-id') == RECORD
+        assert server.connections == opened + 1
+    finally:
+        server.close()
 
 
 def test_query_parameters_are_encoded_in_order(scripted):
