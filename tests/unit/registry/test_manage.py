@@ -174,6 +174,16 @@ def test_upstream_one_word_metadef_commands(tmp_path):
     assert '32 namespaces deleted' in manage(config, 'db_unload_metadefs').stderr
 
 
+def _check_without_config_file(home):
+    """``glance-manage db check`` with no --config-file, ``home`` as its HOME."""
+    result = subprocess.run(
+        [sys.executable, '-m', 'glance_registry.manage', 'db', 'check'],
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, HOME=str(home)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
 def test_without_a_config_file_it_reads_upstreams_files(tmp_path):
     # Upstream's install guide runs "glance-manage db_sync" with no --config-file:
     # the database is the one glance-api.conf (or glance-registry.conf) in
@@ -183,11 +193,7 @@ def test_without_a_config_file_it_reads_upstreams_files(tmp_path):
     home = tmp_path / 'home'
     (home / '.glance').mkdir(parents=True)
     write_database_config(str(home / '.glance'), url, name='glance-api.conf')
-    result = subprocess.run(
-        [sys.executable, '-m', 'glance_registry.manage', 'db', 'check'],
-        capture_output=True, text=True, timeout=120,
-        env=dict(os.environ, HOME=str(home)))
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = _check_without_config_file(home)
     assert 'Database is up to date' in result.stdout
 
 
@@ -200,11 +206,7 @@ def test_without_a_config_file_the_registrys_database_wins(tmp_path):
     write_database_config(str(home / '.glance'), 'sqlite:///%s/api.sqlite' % tmp_path,
                           name='glance-api.conf')
     write_database_config(str(home / '.glance'), url, name='glance-registry.conf')
-    result = subprocess.run(
-        [sys.executable, '-m', 'glance_registry.manage', 'db', 'check'],
-        capture_output=True, text=True, timeout=120,
-        env=dict(os.environ, HOME=str(home)))
-    assert result.returncode == 0, result.stdout + result.stderr
+    _check_without_config_file(home)
     assert not list(tmp_path.glob('api.sqlite*'))
 
 

@@ -106,7 +106,10 @@ def test_logging_that_cannot_be_set_up_refuses_with_one_line(tmp_path, capsys,
     assert err.count('\n') == 1
 
 
-def test_a_command_logs_to_stderr_as_well_as_to_the_configured_file(tmp_path, capsys):
+@pytest.mark.parametrize('command, on_stderr', [(True, True), (False, False)],
+                         ids=['a command: the file and stderr', 'a daemon: the file'])
+def test_where_a_configured_log_file_leaves_the_lines(tmp_path, capsys, command,
+                                                      on_stderr):
     # glance-manage, glance-scrubber and glance-cache-* read glance-api.conf, whose
     # log_file is the daemon's: upstream's commands log to stderr as well.
     log_file = tmp_path / 'glance-api.log'
@@ -117,24 +120,10 @@ def test_a_command_logs_to_stderr_as_well_as_to_the_configured_file(tmp_path, ca
         logging.getLogger('test').info('database upgraded')
         return 0
     status = process.run(['--config-file', str(config)], _register, 'test', start,
-                         logging.getLogger('test'), command=True)
+                         logging.getLogger('test'), command=command)
     assert status == 0
-    assert 'INFO test [-] database upgraded' in capsys.readouterr().err
+    assert ('INFO test [-] database upgraded' in capsys.readouterr().err) == on_stderr
     assert 'INFO test [-] database upgraded' in log_file.read_text()
-
-
-def test_a_daemon_logs_only_to_the_configured_file(tmp_path, capsys):
-    log_file = tmp_path / 'glance-api.log'
-    config = tmp_path / 'logged.conf'
-    config.write_text('[DEFAULT]\nlog_file = %s\n' % log_file)
-
-    def start(conf):
-        logging.getLogger('test').info('listening')
-        return 0
-    assert process.run(['--config-file', str(config)], _register, 'test', start,
-                       logging.getLogger('test')) == 0
-    assert 'listening' not in capsys.readouterr().err
-    assert 'INFO test [-] listening' in log_file.read_text()
 
 
 def _register_deprecated(conf):
