@@ -112,12 +112,17 @@ class Guard:
                                    % action, reason='not_permitted', action=action,
                                    **details)
 
+    def check_owner(self, caller, owner, kind='images'):
+        """``errors.Forbidden`` (``not_owner``) unless ``caller`` may create ``kind``
+        (images, tasks) owned by ``owner``: its own project's, or any as an admin."""
+        if owner != caller.project_id and not caller.is_admin:
+            raise errors.Forbidden("You are not permitted to create %s owned by '%s'."
+                                   % (kind, owner), reason='not_owner', owner=owner)
+
     def check_create(self, caller, values, properties):
         """Creating an image with ``values`` and ``properties``."""
         owner = values.get('owner', caller.project_id)
-        if owner != caller.project_id and not caller.is_admin:
-            raise errors.Forbidden("You are not permitted to create images owned by "
-                                   "'%s'." % owner, reason='not_owner', owner=owner)
+        self.check_owner(caller, owner)
         target = {'owner': owner}
         self.require(caller, 'add_image', target)
         self._check_visibility(caller, values.get('visibility'), target)

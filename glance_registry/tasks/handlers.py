@@ -62,12 +62,9 @@ def create_task(app, request, caller):
     for key in ('id', 'type'):
         validation.require(body, key)
     task = validation.validated(body, _TASK_FIELDS)
-    if 'owner' in task and task['owner'] != caller.project_id and \
-            not caller.is_admin:
+    if 'owner' in task:
         # A task is its owner project's to read: nobody else may put one there.
-        raise errors.Forbidden("You are not permitted to create tasks owned by "
-                               "'%s'." % task['owner'], reason='not_owner',
-                               owner=task['owner'])
+        app.guard.check_owner(caller, task['owner'], 'tasks')
     task['input'] = body.get('input') or {}
     validation.check_object('input', task['input'])
     lease = validation.lease(body['lease'], 'lease') if 'lease' in body else None
