@@ -5,7 +5,6 @@
 
 import hashlib
 import logging
-import os
 import ssl
 import sys
 
@@ -78,8 +77,7 @@ def check_worker_options(conf):
                               % conf.hashing_algorithm) from None
     if conf.image_cache_dir:
         try:
-            os.makedirs(os.path.join(conf.image_cache_dir, image_cache.INCOMPLETE),
-                        exist_ok=True)
+            image_cache.prepare_directory(conf.image_cache_dir)
         except OSError as exc:
             raise process.Refused('configuration error: image_cache_dir: cannot '
                                   'create %s: %s' % (conf.image_cache_dir,

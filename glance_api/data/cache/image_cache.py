@@ -80,14 +80,22 @@ def register_opts(conf):
     conf.register_opts(cache_opts)
 
 
+def prepare_directory(directory):
+    """Create the cache ``directory`` and its ``incomplete`` one if missing; its real
+    path. ``OSError`` when they cannot be made (the API's start checks it before
+    its workers fork)."""
+    directory = os.path.realpath(directory)
+    os.makedirs(os.path.join(directory, INCOMPLETE), exist_ok=True)
+    return directory
+
+
 class ImageCache:
     """The cache directory of this node and its index."""
 
     def __init__(self, directory, max_size, stall_time):
-        self.directory = os.path.realpath(directory)
+        self.directory = prepare_directory(directory)
         self.max_size = max_size
         self.stall_time = stall_time
-        os.makedirs(os.path.join(self.directory, INCOMPLETE), exist_ok=True)
         self.index = cache_index.Index(self.directory)
         self.counters = Counters()
 
