@@ -4,14 +4,14 @@ The benchmark's throughput moves with the machine's load; the CPU a request cost
 the service moves much less. This starts ``glance-all`` as ``ours-1x1`` does (one
 API and one registry worker, one thread each), seeds images as ``run.py`` does
 (10 custom properties and 2 tags each), then runs each metadata workload ``--reps``
-times from one keep-alive client and reads the CPU time (user + system, every
+times from one keep-alive client (or ``--clients`` of them) and reads the CPU time (user + system, every
 thread) that each process of the service's tree spent meanwhile, from ``/proc``::
 
     python bench/cpu_per_request.py [--images 200] [--reps 1000] [--only show,...]
 
 Prints, per workload, the CPU milliseconds per request of the API worker, of the
 registry worker, and of the whole tree (the masters and ``glance-all`` idle, but
-they count). Figures are kernel clock ticks (10 ms) summed over all the requests:
+they count), and this process's own (the clients'). Figures are kernel clock ticks (10 ms) summed over all the requests:
 use enough of them. Nothing is compared with upstream here; ``run.py`` does that.
 """
 
@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -77,12 +78,34 @@ def workload_paths(images):
     }
 
 
+def send_all(path, reps, pool):
+    """GET ``path(rep)`` for every rep, spread over the keep-alive clients of
+    ``pool``, one thread each (the caller's own thread for a single client)."""
+    if len(pool) == 1:
+        for rep in range(reps):
+            pool[0].request('GET', path(rep))
+        return
+
+    def send(offset):
+        for rep in range(offset, reps, len(pool)):
+            pool[offset].request('GET', path(rep))
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(len(pool))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--images', type=int, default=200)
     parser.add_argument('--reps', type=int, default=1000)
     parser.add_argument('--only', default='')
     parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--clients', type=int, default=1,
+                        help='concurrent keep-alive clients (threads of this '
+                             'process), each sending reps / clients requests')
     parser.add_argument('--json', help='also write the figures to this file')
     args = parser.parse_args()
     run_dir = tempfile.mkdtemp(prefix='cpu-per-request-')
@@ -102,14 +125,19 @@ def main():
         results = {}
         for name in names:
             path = paths[name]
+            pool = [client] + [Client(targets.HOST, service.port)
+                               for _ in range(args.clients - 1)]
             for rep in range(50):  # warm up: imports, caches, connections
-                client.request('GET', path(rep))
+                pool[rep % len(pool)].request('GET', path(rep))
             before = tree_cpu(service.pid)
+            own_before = time.process_time()
             start = time.perf_counter()
-            for rep in range(args.reps):
-                client.request('GET', path(rep))
+            send_all(path, args.reps, pool)
             wall = time.perf_counter() - start
             after = tree_cpu(service.pid)
+            own = (time.process_time() - own_before) * 1000 / args.reps
+            for each in pool[1:]:
+                each.close()
             per = {}
             for pid, spent in after.items():
                 if spent is None or before.get(pid) is None:
@@ -119,8 +147,10 @@ def main():
             total = sum(per.values())
             results[name] = dict(per, total=total, wall_ms=wall * 1000 / args.reps)
             busy = '  '.join(f'{k} {v:.3f}' for k, v in sorted(per.items()) if v)
+            results[name]['client'] = own
             print(f'{name:15s} {busy}  total {total:.3f} ms CPU/request  '
-                  f'(wall {wall * 1000 / args.reps:.2f} ms)', flush=True)
+                  f'(wall {wall * 1000 / args.reps:.2f} ms; this client {own:.3f} ms)',
+                  flush=True)
         print(f'load average at end: {open("/proc/loadavg").read().split()[:3]}')
         if args.json:
             with open(args.json, 'w') as f:
