@@ -253,6 +253,16 @@ class Store(abc.ABC):
         (temporary files, segments); the caller has made sure it is dead. Best
         effort: raises ``errors.StoreError`` only for the caller to log."""
 
+    def discard_object(self, image_id, credentials=None):
+        """Remove the object this store names after ``image_id`` (where
+        ``open_writer(image_id)`` commits), with what it uses, if there is one;
+        its absence is no error. The caller has made sure that no image uses it:
+        the image is ``saving`` and its upload dead (one that committed and then
+        could not publish keeps its bytes for this). Unlike ``discard_abandoned``
+        it deletes committed data, so it is never for a staging store.
+        Raises ``errors.StoreError``."""
+        raise errors.ReadOnly('store %s is read-only' % self.store_id)
+
     def sweep(self):
         """Remove what uploads that died left behind, whatever the image (run from
         time to time). Best effort, as ``discard_abandoned``."""

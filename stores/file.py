@@ -80,6 +80,12 @@ class FileStore(base.Store):
     def discard_abandoned(self, image_id, credentials=None):
         self.remove_orphans(prefix='.%s.' % image_id, min_age=0)
 
+    def discard_object(self, image_id, credentials=None):
+        try:
+            self.delete(self.location(image_id))
+        except errors.NotFound:
+            pass
+
     def sweep(self):
         self.remove_orphans()
 

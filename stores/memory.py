@@ -113,6 +113,12 @@ class MemoryStore(base.Store):
                 raise errors.NotFound('no image data at %s' % url) from None
             self._used -= len(data)
 
+    def discard_object(self, image_id, credentials=None):
+        try:
+            self.delete(self.location(image_id))
+        except errors.NotFound:
+            pass
+
     def describe(self):
         return {'capacity': self.capacity, 'used': self.used}
 

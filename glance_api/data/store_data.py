@@ -123,21 +123,17 @@ def delayed_delete_possible(locations):
 
 def discard_abandoned(image_id):
     """Remove what dead uploads of ``image_id`` (``saving``, taken over or deleted)
-    left in the writable stores: temporary files, segments, and the object a
-    store names after the image, which such an image cannot use (an upload that
-    died publishing it, or that kept it when the registry did not answer)."""
+    left in the writable stores: temporary files, segments (``discard_abandoned``),
+    and the object each store names after the image (``discard_object``), which
+    such an image cannot use (an upload that died publishing it, or that kept it
+    when the registry did not answer)."""
+    credentials = caller_credentials()
     for store in services().stores:
         if not store.writable:
             continue
         try:
-            store.discard_abandoned(image_id, credentials=caller_credentials())
-            location = getattr(store, 'location', None)
-            if location is not None:
-                try:
-                    store.delete(location(image_id),
-                                 credentials=caller_credentials())
-                except store_errors.NotFound:
-                    pass
+            store.discard_abandoned(image_id, credentials=credentials)
+            store.discard_object(image_id, credentials=credentials)
         except store_errors.StoreError as exc:
             LOG.warning('image %s: could not remove what its dead upload left in '
                         'store %s: %s', image_id, store.store_id, exc)

@@ -330,6 +330,23 @@ class SwiftStore(base.Store):
             except Exception as exc:
                 raise store_error(exc, 'removing segments of %s' % image_id)
 
+    def discard_object(self, image_id, credentials=None):
+        """The object in ``container_for(image_id)`` of the account uploads write to
+        (the default reference's, or the caller's), removed as ``delete`` removes
+        it: with its segments and, multi-tenant, the image's own container."""
+        account = self._upload_account(credentials)
+        container = self.container_for(image_id)
+        try:
+            self.delete(account.location(container, image_id), credentials=credentials)
+        except errors.NotFound:
+            if account.container_per_image:
+                # A dead upload created the image's container and committed nothing.
+                with account.connection() as conn:
+                    try:
+                        delete_container(conn, container)
+                    except Exception as exc:
+                        raise store_error(exc, 'removing container %s' % container)
+
     def set_acls(self, url, public, read_projects=(), credentials=None):
         """Multi-tenant: the image container's read and write ACLs (Keystone project
         ids, ``<project>:*``); a configured account's container is shared by every

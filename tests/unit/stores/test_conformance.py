@@ -304,6 +304,30 @@ def test_delete_missing_is_not_found(writable_harness):
         writable_harness.store.delete(writable_harness.missing_url())
 
 
+@pytest.mark.parametrize('declared', [True, False], ids=['size-given', 'size-unknown'])
+def test_discard_object_removes_the_images_object_and_it_can_be_written_again(
+        writable_harness, declared):
+    """What an upload that committed and then died left: the image's id is free
+    again, and other images' objects stay."""
+    store = writable_harness.store
+    other = write_image(store, payload(10, seed=3), size=10)
+    kept = writable_harness.backend_names()
+    image_id = str(uuid.uuid4())
+    old = payload(3 * writable_harness.boundary + 1, seed=1)
+    write_image(store, old, image_id=image_id, size=len(old) if declared else None)
+    store.discard_object(image_id)
+    assert writable_harness.backend_names() == kept
+    new = payload(100, seed=2)
+    assert read_all(store, write_image(store, new, image_id=image_id).url) == new
+    assert read_all(store, other.url) == payload(10, seed=3)
+
+
+def test_discard_object_of_an_image_without_one_is_no_error(writable_harness):
+    before = writable_harness.backend_names()
+    writable_harness.store.discard_object(str(uuid.uuid4()))
+    assert writable_harness.backend_names() == before
+
+
 # -- configuration --------------------------------------------------------------------
 
 def test_store_set_builds_and_probes_the_driver(configurable_harness):

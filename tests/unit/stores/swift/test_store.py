@@ -11,7 +11,7 @@ import uuid
 import pytest
 import swiftclient
 
-from stores import errors
+from stores import Credentials, errors
 from stores import swift as swift_driver
 from tests.unit.stores.conftest import MiB, payload, write_image
 from tests.unit.stores.faults import FaultyProxy
@@ -214,6 +214,48 @@ def test_a_new_upload_discards_what_a_dead_upload_of_the_image_left(swift_harnes
     swift_harness.store.discard_abandoned(image_id)
     assert swift_harness.backend_names() == [other]
     swift_harness.admin.delete_object(swift_harness.container, other)
+
+
+def test_discard_object_removes_an_upstream_dynamic_large_object(swift_harness):
+    admin, container = swift_harness.admin, swift_harness.container
+    image_id = str(uuid.uuid4())
+    for number in (1, 2):
+        admin.put_object(container, '%s-%05d' % (image_id, number), b'piece')
+    admin.put_object(container, image_id, b'',
+                     headers={'X-Object-Manifest': '%s/%s-' % (container, image_id)})
+    swift_harness.store.discard_object(image_id)
+    assert swift_harness.backend_names() == []
+
+
+def test_discard_object_in_a_container_that_does_not_exist_is_no_error(swift_harness):
+    # With a seed, an image's container exists only once something was written there.
+    store = swift_harness.make_store(swift_store_multiple_containers_seed=2)
+    store.discard_object(str(uuid.uuid4()))
+
+
+def test_multi_tenant_discard_object_removes_the_object_and_the_images_container(
+        swift_harness):
+    """With the caller's token, in the caller's account: a tempauth token stands in
+    for a Keystone one (Swift takes either)."""
+    storage_url, token = swift_harness.admin.get_auth()
+    caller = Credentials(auth_token=token, project_id='test', service_catalog=(
+        {'type': 'object-store',
+         'endpoints': [{'interface': 'public', 'url': storage_url}]},))
+    prefix = 'mt-%s' % uuid.uuid4().hex[:8]
+    store = swift_harness.make_store(swift_store_multi_tenant=True,
+                                     swift_store_container=prefix)
+    committed, created_only = str(uuid.uuid4()), str(uuid.uuid4())
+    writer = store.open_writer(committed, size=4, credentials=caller)
+    with writer:
+        writer.write(b'left')
+        writer.commit()
+    # A dead upload that created the image's container and committed nothing.
+    swift_harness.admin.put_container('%s_%s' % (prefix, created_only))
+    for image_id in (committed, created_only, str(uuid.uuid4())):
+        store.discard_object(image_id, credentials=caller)
+        with pytest.raises(swiftclient.ClientException) as gone:
+            swift_harness.admin.head_container('%s_%s' % (prefix, image_id))
+        assert gone.value.http_status == 404
 
 
 # -- uploads that go wrong -------------------------------------------------------------
