@@ -9,6 +9,10 @@ class NotFound(StoreError):
     """The object named by a location does not exist (maps to 404/410)."""
 
 
+class Duplicate(StoreError):
+    """Data for the image is already where a write would commit it (maps to 409)."""
+
+
 class StoreFull(StoreError):
     """The store has no room for the object (maps to 413)."""
 

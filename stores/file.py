@@ -221,7 +221,7 @@ class FileStore(base.Store):
             try:
                 link_open_file(pinned.fd, dir_fd, image_id)
             except FileExistsError:
-                raise errors.StoreError('image data for %s already exists' % image_id)
+                raise errors.Duplicate('image data for %s already exists' % image_id)
             except OSError as exc:
                 if exc.errno in _CANNOT_LINK:
                     LOG.debug('file store %s: cannot link %s in (%s): copying it',
@@ -273,7 +273,7 @@ class _FileWriter(base.Writer):
         self._final = os.path.join(store.datadir, image_id)
         self._perm = store.options.filesystem_store_file_perm
         if os.path.exists(self._final):
-            raise errors.StoreError('image data for %s already exists' % image_id)
+            raise errors.Duplicate('image data for %s already exists' % image_id)
         self._tmp = os.path.join(store.datadir,
                                  '.%s.%s.tmp' % (image_id, uuid.uuid4().hex))
         try:
@@ -322,7 +322,7 @@ class _FileWriter(base.Writer):
                 os.close(dir_fd)
         except FileExistsError:
             self._cancel()
-            raise errors.StoreError('image data for %s already exists'
+            raise errors.Duplicate('image data for %s already exists'
                                     % os.path.basename(self._final))
         except OSError as exc:
             self._cancel()

@@ -93,7 +93,7 @@ class MemoryStore(base.Store):
             raise errors.BadLocation('invalid object name %r' % image_id)
         with self._lock:
             if image_id in self._objects:
-                raise errors.StoreError('image data for %s already exists' % image_id)
+                raise errors.Duplicate('image data for %s already exists' % image_id)
             writer = _MemoryWriter(self, image_id, hashing_algorithm)
             self._writers.add(writer)
         return writer
@@ -139,7 +139,7 @@ class MemoryStore(base.Store):
             self._writers.discard(writer)
             if writer.image_id in self._objects:
                 self._used -= len(data)
-                raise errors.StoreError('image data for %s already exists'
+                raise errors.Duplicate('image data for %s already exists'
                                         % writer.image_id)
             self._objects[writer.image_id] = data
 

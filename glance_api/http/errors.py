@@ -93,6 +93,7 @@ _REGISTRY_ERRORS = {
 
 _STORE_ERRORS = {
     store_errors.NotFound: NotFound,
+    store_errors.Duplicate: Conflict,
     store_errors.StoreFull: TooLarge,
     store_errors.StoreUnavailable: Unavailable,
     store_errors.BadLocation: BadRequest,

@@ -281,7 +281,7 @@ class SwiftStore(base.Store):
                 if exc.http_status != 404:
                     raise
             else:
-                raise errors.StoreError('image data for %s already exists' % image_id)
+                raise errors.Duplicate('image data for %s already exists' % image_id)
         except errors.StoreError:
             account.release(conn)
             raise

@@ -117,7 +117,7 @@ class SwiftWriter(base.Writer):
         put.finish()
         if put.error is not None:
             if status_of(put.error) == 412:
-                raise errors.StoreError('image data for %s already exists'
+                raise errors.Duplicate('image data for %s already exists'
                                         % self._image_id)
             raise store_error(put.error, 'writing %s' % put.name, writing=True)
         if put.name != self._image_id:
@@ -169,7 +169,7 @@ class SwiftWriter(base.Writer):
             raise store_error(exc, 'checking for %s' % self._image_id)
         except Exception as exc:
             raise store_error(exc, 'checking for %s' % self._image_id)
-        raise errors.StoreError('image data for %s already exists' % self._image_id)
+        raise errors.Duplicate('image data for %s already exists' % self._image_id)
 
     def _put_manifest(self):
         try:
@@ -184,7 +184,7 @@ class SwiftWriter(base.Writer):
         except Exception as exc:
             if status_of(exc) == 412:
                 # Another writer for this image committed first; its object stays.
-                raise errors.StoreError('image data for %s already exists'
+                raise errors.Duplicate('image data for %s already exists'
                                         % self._image_id)
             raise store_error(exc, 'writing the manifest of %s' % self._image_id,
                               writing=True)

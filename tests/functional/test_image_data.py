@@ -186,6 +186,23 @@ def test_second_upload_to_an_active_image_conflicts(glance, tenant):
     assert glance.stored_files().count(image['id']) == 1
 
 
+def test_upload_over_data_already_in_the_store_conflicts_and_keeps_it(glance, tenant):
+    # Bytes no image record names (left by a failure outside any upload) sit where
+    # the store would commit this image's data: the upload is 409, as upstream's
+    # answer to the store's duplicate, and neither copy is lost.
+    image = tenant.create_image()
+    with open(os.path.join(glance.datadir, image['id']), 'wb') as leftover:
+        leftover.write(b'left over')
+    response = tenant.upload(image['id'], b'new bytes')
+    assert_error(response, 409)
+    assert 'already exists' in response.json()['message']
+    assert tenant.image(image['id'])['status'] == 'queued'
+    with open(os.path.join(glance.datadir, image['id']), 'rb') as leftover:
+        assert leftover.read() == b'left over'
+    assert [name for name in glance.stored_files() if image['id'] in name] == [
+        image['id']]   # no temporary file either
+
+
 def test_upload_to_an_unknown_image_is_404(tenant):
     assert_error(tenant.upload('00000000-0000-0000-0000-000000000000', b'x'), 404)
 

@@ -151,7 +151,7 @@ def test_second_upload_of_an_image_cannot_overwrite_it(writable_harness):
     first = payload(2 * writable_harness.boundary + 1, seed=1)
     stored = write_image(store, first, image_id=image_id)
     before = writable_harness.backend_names()
-    with pytest.raises(errors.StoreError):
+    with pytest.raises(errors.Duplicate, match='already exists'):
         write_image(store, payload(100, seed=2), image_id=image_id)
     assert read_all(store, stored.url) == first
     assert writable_harness.backend_names() == before
@@ -171,7 +171,7 @@ def test_concurrent_writers_for_one_image_commit_at_most_once(writable_harness,
             writer_a.write(data_a[start:start + 65536])
             writer_b.write(data_b[start:start + 65536])
         stored = writer_a.commit()
-        with pytest.raises(errors.StoreError):
+        with pytest.raises(errors.Duplicate, match='already exists'):
             writer_b.commit()
     assert read_all(store, stored.url) == data_a
     store.delete(stored.url)

@@ -62,7 +62,7 @@ def test_the_loser_of_two_writers_gives_its_bytes_back():
         first.write(payload(400, seed=1))
         second.write(payload(400, seed=2))
         stored = first.commit()
-        with pytest.raises(errors.StoreError, match='already exists'):
+        with pytest.raises(errors.Duplicate, match='already exists'):
             second.commit()
     assert (store.names(), store.writing(), store.used) == ([image_id], [], 400)
     assert b''.join(store.open_reader(stored.url)) == payload(400, seed=1)
