@@ -268,6 +268,7 @@ class ImportJob:
         targets = self._targets(record)
         if self.taken_over:
             self._discard_abandoned([self.svc.staging] + targets)
+            self._discard_unrecorded(record, targets)
         record_format = record['disk_format']
         converted = None
         if self.request.method in _DOWNLOADS and \
@@ -719,6 +720,21 @@ class ImportJob:
         for store in stores:
             try:
                 store.discard_abandoned(self.image_id, credentials=self.credentials)
+            except store_errors.StoreError as exc:
+                LOG.warning('task %s: could not remove what the import left in '
+                            'store %s: %s', self.task_id, store.store_id, exc)
+
+    def _discard_unrecorded(self, record, targets):
+        """Remove the object the dead worker may have committed in a target store
+        without recording it (killed between the two): nothing uses it, and the
+        import would find it in its way. Not in a store the image has a location
+        in, nor in the staging store (``discard_object``)."""
+        urls = [loc['url'] for loc in record.get('locations') or []]
+        for store in targets:
+            if store is self.svc.staging or any(store.owns(url) for url in urls):
+                continue
+            try:
+                store.discard_object(self.image_id, credentials=self.credentials)
             except store_errors.StoreError as exc:
                 LOG.warning('task %s: could not remove what the import left in '
                             'store %s: %s', self.task_id, store.store_id, exc)

@@ -149,12 +149,18 @@ def test_an_import_whose_worker_died_is_taken_over(glance, tenant, held_server):
     wait_until(lambda: (task_of(tenant, image['id']) or {}).get('status')
                == 'processing', 10)
     os.kill(worker, signal.SIGKILL)
+    # As if it died just after committing the image's object, before recording it.
+    with open(os.path.join(glance.datadir, image['id']), 'wb') as committed:
+        committed.write(b'what the dead worker committed')
     wait_until(lambda: api_workers(glance) not in ([], [worker]), 30,
                message='gunicorn to start a new worker')
     _Held.release.set()
     time.sleep(LEASE + 0.5)
-    # A read of the image on any worker takes the import over and runs it again.
-    wait_until(lambda: tenant.image(image['id'])['status'] == 'active', 30)
+    # A read of the image on any worker takes the import over and runs it again:
+    # the object nothing recorded is removed, not in the way.
+    wait_until(lambda: tenant.image(image['id'])['status'] in ('active', 'queued'),
+               30)
+    assert tenant.image(image['id'])['status'] == 'active', task_of(tenant, image['id'])
     assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
     # The dead worker's partial file is gone with it.
     assert [name for name in os.listdir(glance.datadir) if image['id'] in name] == \
