@@ -23,8 +23,8 @@ LOG = logging.getLogger('glance_api')
 def main(argv=None):
     """Serve the API until stopped; the exit status (``process.run``)."""
     return process.run(argv, opts.register_opts, 'The Images API v2 server.', _serve,
-                       LOG, default_config_files=process.upstream_config_files(
-                           'glance-api'))
+                       LOG, prog='glance-api',
+                       default_config_files=process.upstream_config_files('glance-api'))
 
 
 def _serve(conf):
