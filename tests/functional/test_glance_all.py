@@ -7,11 +7,13 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 import pytest
 import requests
 
 from tests.fixtures import processes, tools
+from tests.fixtures.databases import databases  # noqa: F401 (a fixture)
 
 
 def wait_for(url, process, timeout=60):
@@ -146,6 +148,44 @@ def test_an_upload_in_flight_at_sigterm_completes_before_the_registry_stops(
     finally:
         glance_all.send_signal(signal.SIGTERM)
         glance_all.wait(timeout=60)
+
+
+def _with_password(url, password):
+    parsed = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parsed._replace(netloc='%s:%s@%s' % (
+        parsed.username, password, parsed.netloc.rpartition('@')[2])))
+
+
+@pytest.mark.parametrize('backend', [
+    'sqlite', pytest.param('postgresql', marks=pytest.mark.postgresql)])
+def test_glance_all_says_which_database_it_uses_the_operators_without_password(
+        tmp_path, databases, backend):
+    # It used to log its default, data/glance.sqlite, whatever [database]
+    # connection the operator's --config-file gave.
+    url = databases.create(backend)
+    password = urllib.parse.urlsplit(url).password
+    if backend != 'sqlite' and not password:
+        # A server that needs none ignores it.
+        password = 'never-logged-%s' % processes.new_secret()
+        url = _with_password(url, password)
+    operator_conf = tmp_path / 'database.conf'
+    operator_conf.write_text('[database]\nconnection = %s\n' % url)
+    data_dir = tmp_path / 'data'
+    output = tmp_path / 'glance-all.out'
+    with open(output, 'w') as out:
+        glance_all = _start(data_dir, processes.free_port(), processes.free_port(),
+                            config_files=[operator_conf], stdout=out,
+                            stderr=subprocess.STDOUT)
+        glance_all.send_signal(signal.SIGTERM)
+        assert glance_all.wait(timeout=60) == 0
+    said = output.read_text()
+    [line] = [line for line in said.splitlines() if 'upgraded to version' in line]
+    assert ' database %s://' % backend in line
+    assert urllib.parse.urlsplit(url).path in line   # the database's name or file
+    assert str(data_dir / 'glance.sqlite') not in said
+    if password:
+        assert password not in said
+    assert not (data_dir / 'glance.sqlite').exists()
 
 
 @pytest.mark.parametrize('daemon, setting, named', [
