@@ -192,6 +192,8 @@ def test_glance_all_says_which_database_it_uses_the_operators_without_password(
     ('glance_api.cmd', 'upload_lease_time = 0', 'upload_lease_time'),
     ('glance_api.cmd', 'workers = abc', 'workers'),
     ('glance_registry.cmd', 'workers = abc', 'workers'),
+    # Ignored (glance_api.ignored_opts), but read to warn of it.
+    ('glance_api.cmd', 'allow_anonymous_access = perhaps', 'allow_anonymous_access'),
 ])
 def test_a_bad_option_value_stops_the_daemon_at_once_with_one_line(tmp_path, daemon,
                                                                     setting, named):
