@@ -311,3 +311,20 @@ def test_the_api_warns_once_of_each_upstream_option_it_ignores(tmp_path, setting
     for line, start in zip(said, warned):
         assert line.startswith(start) and line.endswith('.'), line
     assert 'key-never-logged' not in output
+
+
+def test_a_bad_value_of_an_ignored_option_in_a_store_section_refuses_the_start(
+        tmp_path):
+    # Read, to warn of it, only once enabled_backends names the section.
+    config = tmp_path / 'multi.conf'
+    config.write_text(processes.ini({
+        'DEFAULT': {'registry_auth_secret': processes.new_secret(),
+                    'bind_host': '127.0.0.1', 'enabled_backends': 'fast:file'},
+        'glance_store': {'default_backend': 'fast'},
+        'fast': {'filesystem_store_datadir': str(tmp_path / 'fast'),
+                 'filesystem_thin_provisioning': 'perhaps'}}))
+    status, output = run_daemon('glance_api.cmd', config)
+    assert status == 2, output
+    assert 'configuration error:' in output and 'perhaps' in output, output
+    assert 'filesystem_thin_provisioning' in output and 'Traceback' not in output
+    assert not (tmp_path / 'fast').exists()   # refused before any store was made
