@@ -165,7 +165,8 @@ def main(argv=None):
              for arg in ('--config-file', os.path.abspath(path))]
     python = sys.executable
 
-    LOG.info('database: %s', database)
+    # Not the database: an operator's --config-file may name another, so "db sync"
+    # says which it migrates, as the registry reads it and without its password.
     LOG.info('image data: %s', images_dir)
     sync = subprocess.run([python, '-m', 'glance_registry.manage', '--config-file',
                            registry_conf] + extra + ['db', 'sync'])

@@ -20,10 +20,11 @@ from glance_registry import process
 LOG = logging.getLogger('glance_api.cache')
 
 
-def _command(description, run):
+def _command(prog, description, run):
     def main(argv=None):
         return process.run(argv, opts.register_opts, description,
                            lambda conf: _run_pass(conf, run), LOG, command=True,
+                           prog=prog,
                            default_config_files=process.upstream_config_files(
                                'glance-api', 'glance-cache'))
     return main
@@ -60,11 +61,12 @@ def _clean():
     return 0
 
 
-prefetcher = _command('Cache the images queued for prefetching.', _prefetch)
-pruner = _command('Evict least recently used images until the cache fits '
-                  'image_cache_max_size.', _prune)
-cleaner = _command('Remove incomplete files of dead fills and the cached copies of '
-                   'deleted images.', _clean)
+prefetcher = _command('glance-cache-prefetcher', 'Cache the images queued for '
+                      'prefetching.', _prefetch)
+pruner = _command('glance-cache-pruner', 'Evict least recently used images until '
+                  'the cache fits image_cache_max_size.', _prune)
+cleaner = _command('glance-cache-cleaner', 'Remove incomplete files of dead fills and '
+                   'the cached copies of deleted images.', _clean)
 
 
 if __name__ == '__main__':

@@ -9,7 +9,7 @@ import ssl
 import sys
 
 import stores
-from glance_api import app, opts
+from glance_api import app, ignored_opts, opts
 from glance_api.access import policy, protections, quotas
 from glance_api.data import staging
 from glance_api.data.cache import image_cache
@@ -23,8 +23,8 @@ LOG = logging.getLogger('glance_api')
 def main(argv=None):
     """Serve the API until stopped; the exit status (``process.run``)."""
     return process.run(argv, opts.register_opts, 'The Images API v2 server.', _serve,
-                       LOG, default_config_files=process.upstream_config_files(
-                           'glance-api'))
+                       LOG, prog='glance-api',
+                       default_config_files=process.upstream_config_files('glance-api'))
 
 
 def _serve(conf):
@@ -36,6 +36,7 @@ def _serve(conf):
     except ValueError as exc:
         raise process.Refused('configuration error: %s' % exc) from None
     warn_if_open_to_all(conf)
+    ignored_opts.warn(conf, LOG)
     try:
         # The registry client's TLS files are read now, not in every worker.
         RegistryClient.from_config(conf).close()

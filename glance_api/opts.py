@@ -9,7 +9,7 @@ import itertools
 from oslo_config import cfg
 
 import stores
-from glance_api import notifications
+from glance_api import ignored_opts, notifications
 from glance_api.access import keystone_limits, policy, protections, quotas
 from glance_api.data import (conversion, import_filtering, imports, inspection,
                              locations, remote_glance, runner, scrubbing, staging,
@@ -93,6 +93,7 @@ def register_opts(conf):
     proxy.register_opts(conf)
     cors.register_opts(conf)
     auth.register_opts(conf)
+    ignored_opts.register_opts(conf)
 
 
 def list_opts():

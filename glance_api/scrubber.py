@@ -52,7 +52,7 @@ def register_opts(conf):
 def main(argv=None):
     """Scrub (or restore); the exit status (``process.run``)."""
     return process.run(argv, register_opts, 'Delete the data of images pending '
-                       'delete.', _start, LOG, command=True,
+                       'delete.', _start, LOG, command=True, prog='glance-scrubber',
                        default_config_files=process.upstream_config_files(
                            'glance-api', 'glance-scrubber'))
 

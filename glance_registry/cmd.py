@@ -48,7 +48,8 @@ def check_database(conf):
 def main(argv=None):
     """Serve the registry until stopped; the exit status (``process.run``)."""
     return process.run(argv, opts.register_opts, 'The Glance registry daemon.', _serve,
-                       LOG, default_config_files=process.upstream_config_files(
+                       LOG, prog='glance-registry',
+                       default_config_files=process.upstream_config_files(
                            'glance-registry'))
 
 

@@ -214,6 +214,7 @@ def _register(conf):
 def main(argv=None):
     """Run the command the arguments name; its exit status (``process.run``)."""
     return process.run(argv, _register, 'Administer Glance.', _run_command, LOG,
+                       prog='glance-manage',
                        default_config_files=process.upstream_config_files(
                            # Upstream's, and the registry's, where the database is
                            # here: its [database] wins over the one upstream's

@@ -129,11 +129,12 @@ def default_workers():
 
 
 def run(argv, register, description, start, log, default_config_files=None,
-        command=False):
+        command=False, prog=None):
     """What every daemon command's ``main`` does: load the configuration (options
     registered by ``register(conf)``, ``argv`` parsed; default ``sys.argv[1:]``;
-    ``default_config_files`` read when it names none), set up logging (``command``:
-    see ``setup_logging``), then return ``start(conf)``, the exit status.
+    ``default_config_files`` read when it names none), set up logging (``command``
+    and ``prog``, the command's name: see ``setup_logging``), then return
+    ``start(conf)``, the exit status.
 
     A bad config file or option value returns ``EXIT_REFUSED`` with one line on
     stderr (there is no log yet), and so does a log that cannot be set up; so does
@@ -153,7 +154,7 @@ def run(argv, register, description, start, log, default_config_files=None,
         sys.stderr.write('%s\n' % refusal)
         return EXIT_REFUSED
     try:
-        setup_logging(conf, command=command)
+        setup_logging(conf, command=command, prog=prog)
     except (OSError, RuntimeError, TypeError, oslo_log.LogConfigError) as exc:
         # A log_file that cannot be opened, use_journal without systemd's bindings,
         # an unknown syslog_log_facility, a log_config_append that cannot be read.
@@ -297,15 +298,21 @@ def logging_opts():
     return [opt for _group, opts in oslo_log_options.list_opts() for opt in opts]
 
 
-def setup_logging(conf, command=False):
+def setup_logging(conf, command=False, prog=None):
     """Log as ``conf``'s oslo.log options say; with no destination, to stderr
     (oslo.log's default is stdout, where commands print their results). A
     ``command`` an operator runs (glance-manage, glance-scrubber, glance-cache-*)
     logs to stderr as well by default, as upstream's do: the file it shares with
-    the daemons (log_file of glance-api.conf) is not where its operator looks."""
+    the daemons (log_file of glance-api.conf) is not where its operator looks.
+    With ``log_dir`` and no ``log_file``, the file is ``<prog>.log`` in it
+    (``glance-api.log``), as upstream's console script ``prog`` names it."""
     if command or not (conf.log_file or conf.log_dir or conf.use_syslog
                        or conf.use_journal or conf.log_config_append):
         conf.set_default('use_stderr', True)
+    if prog and conf.log_dir and not conf.log_file:
+        # oslo.log would name it after the outermost frame's file: "<frozen
+        # runpy>" for every daemon glance-all starts with python -m, all in one.
+        conf.set_default('log_file', prog + '.log')
     oslo_log.setup(conf, 'glance')
     if not conf.debug and not conf.log_config_append and 'log_level' in conf:
         logging.getLogger().setLevel(conf.log_level.upper())

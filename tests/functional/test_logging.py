@@ -2,7 +2,10 @@
 request through the API's and the registry's lines, access lines included."""
 
 import json
+import os
 import re
+
+import pytest
 
 from tests.fixtures import deployment
 
@@ -48,3 +51,24 @@ def test_a_request_id_traces_a_request_through_both_daemons_logs(tmp_path):
     assert registry_access[0]['context']['project'] == 'logged-project'
     assert '"POST /v1/images" status: 201' in registry_access[0]['message']
     assert any(r['levelname'] == 'DEBUG' for r in records)
+
+
+@pytest.mark.parametrize('console_scripts', [False, True],
+                         ids=['python -m, as glance-all starts them',
+                              'their console scripts'])
+def test_with_log_dir_each_daemon_logs_to_the_file_its_command_names(
+        tmp_path, console_scripts):
+    # Upstream's log_dir without log_file: <log_dir>/glance-api.log and
+    # glance-registry.log. oslo.log names the file after the running script:
+    # both daemons started with python -m shared "<frozen runpy>.log".
+    log_dir = tmp_path / 'logs'
+    log_dir.mkdir()
+    in_log_dir = {'DEFAULT': {'log_dir': str(log_dir)}}
+    with deployment.running(tmp_path / 'glance', api_extra=in_log_dir,
+                            registry_extra=in_log_dir,
+                            console_scripts=console_scripts):
+        pass
+    assert sorted(os.listdir(log_dir)) == ['glance-api.log', 'glance-registry.log']
+    assert 'glance-api listening on' in (log_dir / 'glance-api.log').read_text()
+    assert 'glance-registry listening on' in (
+        log_dir / 'glance-registry.log').read_text()

@@ -261,3 +261,70 @@ def test_without_a_config_file_a_command_reads_upstreams_files(
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
     assert words in output, output
+
+
+@pytest.mark.parametrize('settings, warned', [
+    ({'DEFAULT': {'allow_anonymous_access': 'true',
+                  'metadata_encryption_key': 'key-never-logged-0123456789',
+                  'max_request_id_length': '128'},
+      'taskflow_executor': {'conversion_format': 'qcow2'},
+      'glance_store': {'filesystem_store_metadata_file': '/etc/glance/metadata.json',
+                       'filesystem_thin_provisioning': 'true'}}, [
+        '[DEFAULT] allow_anonymous_access = True is ignored: requests without a '
+        'valid token are never given',
+        '[DEFAULT] metadata_encryption_key = **** is ignored: image locations are '
+        'stored unencrypted',
+        '[DEFAULT] max_request_id_length = 128 is ignored: the API gives each '
+        'request an id of its own',
+        '[taskflow_executor] conversion_format = qcow2 is ignored: legacy import '
+        'tasks are converted as other imports are',
+        '[glance_store] filesystem_store_metadata_file = /etc/glance/metadata.json '
+        'is ignored: a file store location\'s metadata holds its store id only',
+        '[glance_store] filesystem_thin_provisioning = True is ignored: the file '
+        'store writes every byte',
+    ]),
+    # Written out at upstream's defaults (as deployment tools do), they change
+    # nothing upstream either.
+    ({'DEFAULT': {'allow_anonymous_access': 'false', 'max_request_id_length': '64'},
+      'glance_store': {'filesystem_thin_provisioning': 'false'}}, []),
+    # Multi-store configs put a store's options in its own section.
+    ({'DEFAULT': {'enabled_backends': 'fast:file'},
+      'glance_store': {'default_backend': 'fast'},
+      'fast': {'filesystem_store_datadir': '{tmp}/fast',
+               'filesystem_thin_provisioning': 'true'}}, [
+        '[fast] filesystem_thin_provisioning = True is ignored: the file store '
+        'writes every byte',
+    ]),
+], ids=['every one set', 'set to upstream defaults', 'in a multi-store section'])
+def test_the_api_warns_once_of_each_upstream_option_it_ignores(tmp_path, settings,
+                                                                warned):
+    settings = {section: {name: value.replace('{tmp}', str(tmp_path))
+                          for name, value in values.items()}
+                for section, values in settings.items()}
+    with deployment.running(tmp_path / 'glance', api_extra=settings) as glance:
+        assert glance.client().get('/v2/images').status_code == 200
+    with open(glance.api.log_path) as f:
+        output = f.read()
+    said = [line.split(' WARNING glance_api [-] ', 1)[1]
+            for line in output.splitlines() if ' is ignored: ' in line]
+    assert len(said) == len(warned), said
+    for line, start in zip(said, warned):
+        assert line.startswith(start) and line.endswith('.'), line
+    assert 'key-never-logged' not in output
+
+
+def test_a_bad_value_of_an_ignored_option_in_a_store_section_refuses_the_start(
+        tmp_path):
+    # Read, to warn of it, only once enabled_backends names the section.
+    config = tmp_path / 'multi.conf'
+    config.write_text(processes.ini({
+        'DEFAULT': {'registry_auth_secret': processes.new_secret(),
+                    'bind_host': '127.0.0.1', 'enabled_backends': 'fast:file'},
+        'glance_store': {'default_backend': 'fast'},
+        'fast': {'filesystem_store_datadir': str(tmp_path / 'fast'),
+                 'filesystem_thin_provisioning': 'perhaps'}}))
+    status, output = run_daemon('glance_api.cmd', config)
+    assert status == 2, output
+    assert 'configuration error:' in output and 'perhaps' in output, output
+    assert 'filesystem_thin_provisioning' in output and 'Traceback' not in output
+    assert not (tmp_path / 'fast').exists()   # refused before any store was made

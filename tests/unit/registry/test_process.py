@@ -1,6 +1,7 @@
 """The plumbing both daemons share: one way to start, one way to refuse."""
 
 import logging
+import os
 
 import pytest
 from oslo_config import cfg
@@ -124,6 +125,26 @@ def test_where_a_configured_log_file_leaves_the_lines(tmp_path, capsys, command,
     assert status == 0
     assert ('INFO test [-] database upgraded' in capsys.readouterr().err) == on_stderr
     assert 'INFO test [-] database upgraded' in log_file.read_text()
+
+
+@pytest.mark.parametrize('log_file, written', [
+    (None, 'glance-api.log'), ('api.log', 'api.log')],
+    ids=['named after the command', 'log_file named in log_dir'])
+def test_log_dir_holds_the_file_upstreams_command_would_write(tmp_path, log_file,
+                                                              written):
+    config = tmp_path / 'logged.conf'
+    config.write_text('[DEFAULT]\nlog_dir = %s\n%s' % (
+        tmp_path / 'logs', 'log_file = %s\n' % log_file if log_file else ''))
+    (tmp_path / 'logs').mkdir()
+
+    def start(conf):
+        logging.getLogger('test').info('started')
+        return 0
+    status = process.run(['--config-file', str(config)], _register, 'test', start,
+                         logging.getLogger('test'), prog='glance-api')
+    assert status == 0
+    assert os.listdir(tmp_path / 'logs') == [written]
+    assert 'INFO test [-] started' in (tmp_path / 'logs' / written).read_text()
 
 
 def _register_deprecated(conf):
