@@ -9,12 +9,15 @@
 - with ``auth_strategy = keystone``, keystonemiddleware's ``auth_token``, configured
   from ``[keystone_authtoken]``: it strips any identity headers the client sent,
   validates the token (401 with ``WWW-Authenticate`` if missing, expired or invalid;
-  503 if Keystone cannot be reached) and sets the ``X-*`` identity headers.
+  503 if Keystone cannot be reached) and sets the ``X-*`` identity headers; inside
+  it, ``_ConfirmedOnly`` refuses what ``delay_auth_decision`` lets through
+  unauthenticated.
 
 ``glance_api.access.context.context_for`` then builds the ``RequestContext`` from the
 headers the active layer guarantees; handlers never read auth headers themselves.
 """
 
+import json
 import uuid
 
 from keystonemiddleware import auth_token
@@ -61,10 +64,41 @@ def wrap(wsgi_app, conf, unauthenticated=()):
     middleware factories (innermost first), which see requests before any token is
     checked."""
     if conf.auth_strategy == 'keystone':
-        wsgi_app = auth_token.AuthProtocol(wsgi_app, {'oslo_config_config': conf})
+        wsgi_app = auth_token.AuthProtocol(_ConfirmedOnly(wsgi_app),
+                                           {'oslo_config_config': conf})
     for layer in unauthenticated:
         wsgi_app = layer(wsgi_app)
     return _RequestId(wsgi_app)
+
+
+class _ConfirmedOnly:
+    """Answers 401 to a request whose user or service token ``auth_token`` did not
+    confirm.
+
+    With ``[keystone_authtoken] delay_auth_decision = true``, ``auth_token`` passes
+    such requests on, without identity headers, for the application to decide
+    (``X-Identity-Status: Invalid``). Upstream refuses them unless
+    ``allow_anonymous_access``, which this service does not offer; so does this,
+    with ``auth_token``'s own body (its ``process_response`` adds
+    ``WWW-Authenticate``). Without it they reached the app as a caller with no
+    project and no roles."""
+
+    BODY = json.dumps({'error': {
+        'code': 401, 'title': 'Unauthorized',
+        'message': 'The request you have made requires authentication.'}}).encode()
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if environ.get('HTTP_X_IDENTITY_STATUS') == 'Confirmed' and \
+                environ.get('HTTP_X_SERVICE_IDENTITY_STATUS',
+                            'Confirmed') == 'Confirmed':
+            return self.app(environ, start_response)
+        start_response('401 Unauthorized', [
+            ('Content-Type', 'application/json; charset=UTF-8'),
+            ('Content-Length', str(len(self.BODY)))])
+        return [self.BODY]
 
 
 class _RequestId:

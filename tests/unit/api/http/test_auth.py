@@ -62,3 +62,33 @@ def test_keystone_with_upstreams_memcached_servers_answers_401_not_500(tmp_path)
     assert response.status_int == 401
     assert response.headers['WWW-Authenticate'] == \
         'Keystone uri="http://127.0.0.1:5000"'
+
+
+def test_keystone_with_delay_auth_decision_still_refuses_an_unauthenticated_request(
+        tmp_path):
+    # auth_token then passes a request without a valid token on (X-Identity-Status:
+    # Invalid, identity headers stripped); upstream refuses it (no anonymous access),
+    # so the application must never see it. Nothing listens on Keystone's port: an
+    # invalid token is refused as unverifiable, a missing one never asked about.
+    conf = _load(tmp_path, '[DEFAULT]\nauth_strategy = keystone\n'
+                           '[keystone_authtoken]\n'
+                           'www_authenticate_uri = http://127.0.0.1:5000\n'
+                           'auth_url = http://127.0.0.1:1\n'
+                           'delay_auth_decision = true\n')
+    reached = []
+
+    def app(environ, start_response):
+        reached.append(environ)
+        start_response('200 OK', [])
+        return [b'{}']
+
+    wrapped = auth.wrap(app, conf)
+    request = webob.Request.blank('/v2/images',
+                                  headers={'X-Roles': 'admin', 'X-Project-Id': 'p'})
+    response = request.get_response(wrapped)
+    assert response.status_int == 401
+    assert response.json['error']['message'] == \
+        'The request you have made requires authentication.'
+    assert response.headers['WWW-Authenticate'] == \
+        'Keystone uri="http://127.0.0.1:5000"'
+    assert reached == []
