@@ -165,9 +165,9 @@ def main(argv=None):
              for arg in ('--config-file', os.path.abspath(path))]
     python = sys.executable
 
-    # Not the database: an operator's --config-file may name another, so "db sync"
-    # says which it migrates, as the registry reads it and without its password.
-    LOG.info('image data: %s', images_dir)
+    # Neither the database nor the image data: an operator's --config-file may
+    # name others, so "db sync" says which database it migrates and glance-api
+    # where each store is, as each reads its options (no password).
     sync = subprocess.run([python, '-m', 'glance_registry.manage', '--config-file',
                            registry_conf] + extra + ['db', 'sync'])
     if sync.returncode:

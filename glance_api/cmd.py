@@ -56,7 +56,9 @@ def _serve(conf):
         raise process.Refused(str(exc)) from None
     check_worker_options(conf)
     for store in store_set:
-        LOG.info('store %s (%s) ready', store.store_id, store.driver)
+        facts = ', '.join('%s %s' % item for item in store.describe().items())
+        LOG.info('store %s (%s) ready%s', store.store_id, store.driver,
+                 ': ' + facts if facts else '')
     process.serve(lambda: _worker_app(conf), conf, 'glance-api', LOG,
                   worker_exit=_stop_worker)
     return 0

@@ -80,7 +80,7 @@ def test_glance_all_serves_creates_its_database_and_stops_on_sigterm(tmp_path):
         reader.join(timeout=10)
     output = ''.join(lines)
     assert glance_all.returncode == 0, output
-    assert 'image data: %s' % (data_dir / 'images') in output
+    assert 'store file (file) ready: datadir %s' % (data_dir / 'images') in output
     assert 'ready: Images API v2 at http://127.0.0.1:%d/' % api_port in output
     for port in (api_port, registry_port):
         try:
@@ -186,6 +186,25 @@ def test_glance_all_says_which_database_it_uses_the_operators_without_password(
     if password:
         assert password not in said
     assert not (data_dir / 'glance.sqlite').exists()
+
+
+def test_glance_all_says_where_the_operators_file_store_is(tmp_path):
+    # It used to log its default, data/images, whatever filesystem_store_datadir
+    # the operator's --config-file gave.
+    images = tmp_path / 'operator-images'
+    operator_conf = tmp_path / 'store.conf'
+    operator_conf.write_text('[glance_store]\nfilesystem_store_datadir = %s\n' % images)
+    data_dir = tmp_path / 'data'
+    output = tmp_path / 'glance-all.out'
+    with open(output, 'w') as out:
+        glance_all = _start(data_dir, processes.free_port(), processes.free_port(),
+                            config_files=[operator_conf], stdout=out,
+                            stderr=subprocess.STDOUT)
+        glance_all.send_signal(signal.SIGTERM)
+        assert glance_all.wait(timeout=60) == 0
+    said = output.read_text()
+    assert 'store file (file) ready: datadir %s' % images in said
+    assert str(data_dir / 'images') not in said
 
 
 @pytest.mark.parametrize('daemon, setting, named', [
