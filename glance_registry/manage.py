@@ -107,9 +107,11 @@ def db_check(conf):
 def db_nothing_to_do(conf):
     """Upstream's rolling-upgrade steps after ``expand``: our migrations only add
     (tables, columns, indexes), so there is never data to migrate nor anything to
-    contract."""
+    contract. And its ``version_control``, which records a schema version without
+    migrating: db sync records the version it reaches."""
     print('Nothing to %s: every migration of this release is done by db sync '
-          '(db expand).' % conf.command.action)
+          '(db expand), which also records the schema version.'
+          % conf.command.action.replace('db_', '', 1).replace('_', ' '))
     return 0
 
 
@@ -172,8 +174,11 @@ def _add_commands(subparsers):
         sync = actions.add_parser(name, help='Create or upgrade the schema in place.')
         sync.add_argument('--version', help='Stop at this schema version.')
         sync.set_defaults(action_fn=db_sync)
-    for name in ('migrate', 'contract'):
+    for name in ('migrate', 'contract', 'version_control'):
         step = actions.add_parser(name, help='Nothing (db sync does everything).')
+        if name == 'version_control':
+            # Upstream stamps a version without migrating; db sync records its own.
+            step.add_argument('version', nargs='?', help='Ignored.')
         step.set_defaults(action_fn=db_nothing_to_do)
     version = actions.add_parser('version', help='Print the schema version.')
     version.set_defaults(action_fn=db_version)
@@ -194,10 +199,13 @@ def _add_commands(subparsers):
     metadef_commands.add_commands(actions, _open)
     # Upstream's legacy spellings, one word each.
     for name, action_fn in (('db_sync', db_sync), ('db_upgrade', db_sync),
-                            ('db_version', db_version)):
+                            ('db_version', db_version),
+                            ('db_version_control', db_nothing_to_do)):
         legacy = subparsers.add_parser(name, help='= db %s' % name[3:])
         if action_fn is db_sync:
             legacy.add_argument('version', nargs='?', help='Stop at this version.')
+        if action_fn is db_nothing_to_do:
+            legacy.add_argument('version', nargs='?', help='Ignored.')
         legacy.set_defaults(action=name, action_fn=action_fn)
     metadef_commands.add_commands(subparsers, _open, prefix='db_')
 

@@ -161,6 +161,12 @@ def test_upstream_spellings_of_sync_build_the_whole_schema(tmp_path, spelling):
     assert manage(config, 'db', 'check').returncode == 0
     for step in ('migrate', 'contract'):
         assert 'Nothing to %s' % step in manage(config, 'db', step).stdout
+    # Upstream's version_control stamps a version without migrating: db sync has.
+    for spelling in (('db', 'version_control'), ('db', 'version_control', '1'),
+                     ('db_version_control',)):
+        said = manage(config, *spelling).stdout
+        assert 'Nothing to version control' in said and 'db sync' in said
+    assert manage(config, 'db', 'check').returncode == 0
 
 
 def test_upstream_one_word_metadef_commands(tmp_path):
