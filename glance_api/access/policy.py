@@ -67,6 +67,8 @@ RULES = [
     _rule('upload_image', ADMIN_OR_PROJECT_MEMBER, 'Upload image data.'),
     _rule('download_image', ADMIN_OR_PROJECT_MEMBER_DOWNLOAD_IMAGE,
           'Download image data.'),
+    _rule('download_from_store', ADMIN_OR_PROJECT_MEMBER_DOWNLOAD_IMAGE,
+          'Download image data from the stores ?prefer= names first.'),
     _rule('publicize_image', 'role:admin', 'Make an image public.'),
     _rule('communitize_image', ADMIN_OR_PROJECT_MEMBER,
           'Make an image a community image.'),

@@ -115,6 +115,9 @@ def download_image_data(image_id):
     ctx = g.context
     record = lookup.load_image(image_id)
     policy.enforce(ctx, 'download_image', record)
+    prefer = request.args.get('prefer')
+    if prefer is not None:
+        policy.enforce(ctx, 'download_from_store', record)
     if record['status'] == 'deactivated' and not ctx.is_admin:
         raise errors.Forbidden('The requested image has been deactivated. Image data '
                                'download is forbidden.')
@@ -125,7 +128,7 @@ def download_image_data(image_id):
     byte_range = ranges.requested_range(request.headers, size)
     offset, length = byte_range if byte_range else (0, size)
     reader = download.open_image(
-        record, download.preferred_order(locations, request.args.get('prefer')),
+        record, download.preferred_order(locations, prefer),
         offset, length)
 
     # Sent once the server has sent the body, outside the app's context.

@@ -16,7 +16,8 @@ def governed(tmp_path_factory):
     policy_file = workdir / 'policy.yaml'
     policy_file.write_text('"delete_image": "role:admin"\n'
                            '"publicize_image": "role:member"\n'
-                           '"communitize_image": "role:admin"\n')
+                           '"communitize_image": "role:admin"\n'
+                           '"download_from_store": "role:admin"\n')
     with deployment.running(workdir, api_extra={
             'oslo_policy': {'policy_file': str(policy_file)}}) as glance:
         yield glance, policy_file
@@ -42,6 +43,22 @@ def test_communitize_image_governs_community_visibility(governed):
             {'op': 'replace', 'path': '/visibility', 'value': 'community'}]) \
             .status_code == 403
         assert member.image(image['id'])['visibility'] == 'shared'
+
+
+def test_download_from_store_governs_the_prefer_parameter(governed):
+    # Upstream's 2026.1 rule: choosing the stores to read from is a policy of its
+    # own, on top of download_image.
+    glance, _ = governed
+    with glance.client(deployment.new_project()) as member:
+        image = member.create_image()
+        assert member.upload(image['id'], b'data').status_code == 204
+        path = '/v2/images/%s/file' % image['id']
+        assert member.get(path).content == b'data'
+        refused = member.get(path, params={'prefer': 'file'})
+        assert refused.status_code == 403, refused.text
+        with glance.client() as admin:
+            # Allowed, and then judged: one store is no choice (upstream's 400).
+            assert admin.get(path, params={'prefer': 'file'}).status_code == 400
 
 
 def test_rules_not_overridden_keep_upstream_defaults(governed):
@@ -72,5 +89,5 @@ def test_oslopolicy_tools_see_our_rules():
     output = subprocess.run([generator, '--namespace', 'glance'], check=True,
                             capture_output=True, text=True).stdout
     for rule in ('"add_image"', '"publicize_image"', '"modify_member"',
-                 '"download_image"'):
+                 '"download_image"', '"download_from_store"'):
         assert rule in output
