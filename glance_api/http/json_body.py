@@ -11,6 +11,8 @@ can without the body (the policy rules that do not depend on it) before calling
 ``parse``.
 """
 
+import json
+
 import orjson
 from flask import request
 from oslo_config import cfg
@@ -64,12 +66,37 @@ def parse(media_types=JSON_TYPES, accept_patch=None, max_bytes=None):
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise errors.BadRequest('Malformed JSON in request body: %s.' % exc)
-    if _deeper_than(document, MAX_DEPTH):
+    too_deep, has_float = _shape(document, MAX_DEPTH)
+    if too_deep:
         # Validating and quoting such a value in an error message recurses once
         # per level: a thousand levels exhausted Python's stack.
         raise errors.BadRequest('The JSON document is nested more than %d levels '
                                 'deep.' % MAX_DEPTH)
+    if has_float:
+        # orjson reads an integer beyond 64 bits as a float: the client would be
+        # told that its integer "1e+20 is not of type 'integer'", and one in
+        # location metadata would be stored as a float. Read again, integers
+        # checked (no valid image body holds a float: this is rare).
+        try:
+            document = json.loads(data, parse_int=_integer)
+        except ValueError as exc:
+            raise errors.BadRequest('Malformed JSON in request body: %s.' % exc)
     return document
+
+
+#: The integers every part of the service can carry (orjson's, in both daemons).
+_SMALLEST, _LARGEST = -2 ** 63, 2 ** 64 - 1
+
+
+def _integer(text):
+    shown = text if len(text) <= 24 else text[:20] + '...'
+    if len(text.lstrip('-')) > 20:   # never convert thousands of digits
+        value = None
+    else:
+        value = int(text)
+    if value is None or not _SMALLEST <= value <= _LARGEST:
+        raise ValueError('the integer %s is out of range (at most 64 bits)' % shown)
+    return value
 
 
 def _too_large(max_bytes):
@@ -93,20 +120,22 @@ def _read_at_most(size):
 MAX_DEPTH = 32
 
 
-def _deeper_than(document, limit):
-    """Whether ``document`` nests arrays and objects more than ``limit`` deep
-    (iteratively: the document may be deeper than the recursion limit)."""
-    stack = [(document, 0)]
+def _shape(document, limit):
+    """Whether ``document`` nests arrays and objects more than ``limit`` deep, and
+    whether it holds a float (iteratively: the document may be deeper than the
+    recursion limit)."""
+    stack, has_float = [(document, 0)], False
     while stack:
         value, depth = stack.pop()
         if isinstance(value, dict):
             value = value.values()
         elif not isinstance(value, list):
+            has_float = has_float or isinstance(value, float)
             continue
         if depth == limit:
-            return True
+            return True, has_float
         stack.extend((item, depth + 1) for item in value)
-    return False
+    return False, has_float
 
 
 def describe_error(error):
