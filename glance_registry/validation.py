@@ -254,7 +254,7 @@ def properties(values, allow_null):
         if name in RESERVED_PROPERTY_NAMES:
             raise errors.BadRequest.invalid_value(
                 "'%s' is a base attribute, not a custom property" % name, name)
-        string("property '%s'" % name, value, MAX_PROPERTY_VALUE, nullable=allow_null)
+        string(name, value, MAX_PROPERTY_VALUE, nullable=allow_null)
     return values
 
 

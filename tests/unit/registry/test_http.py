@@ -313,6 +313,18 @@ def test_invalid_create_bodies_are_bad_requests_naming_the_field(
     assert scoped_count(registry, scope) == 0
 
 
+@pytest.mark.parametrize('value, message', [
+    ('a\x00b', "'os_distro' contains a NUL character"),
+    ('v' * 65536, "'os_distro' is longer than 65535 characters"),
+    (1, "'os_distro' must be a string, not integer"),
+])
+def test_a_bad_property_value_is_named_once_quoted(registry, scope, value, message):
+    # It was "'property 'os_distro'' contains ...": quotes within quotes.
+    response = post(registry, {'properties': {'os_distro': value, 'test_scope': scope}})
+    assert response.status_code == 400, response.text
+    assert response.json()['error']['message'] == message
+
+
 @pytest.mark.parametrize('data,content_type', [
     (b'{"name": ', 'application/json'),
     (b'not json', 'application/json'),
