@@ -207,12 +207,20 @@ def _release(db):
 
 
 # The database's clock, as naive UTC (the models' timestamps). PostgreSQL's now() is
-# when the transaction began; statement_timestamp() is this query's.
-_NOW_SQL = {
-    'postgresql': "SELECT statement_timestamp() AT TIME ZONE 'UTC'",
-    'mysql': 'SELECT UTC_TIMESTAMP(6)',
-    'sqlite': "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')",
+# when the transaction began; statement_timestamp() is this query's. SQLite's text
+# compares with the stored 'YYYY-MM-DD HH:MM:SS.ffffff' as times do.
+_NOW = {
+    'postgresql': "statement_timestamp() AT TIME ZONE 'UTC'",
+    'mysql': 'UTC_TIMESTAMP(6)',
+    'sqlite': "strftime('%Y-%m-%d %H:%M:%f', 'now')",
 }
+_NOW_SQL = {kind: 'SELECT ' + expression for kind, expression in _NOW.items()}
+
+
+def now_sql(db):
+    """``now(db)`` as an SQL expression, for a query that judges leases by the
+    database's clock without asking for the time first."""
+    return peewee.SQL(_NOW[dialect(db)])
 
 
 def now(db):

@@ -60,7 +60,8 @@ class Image(_Model):
     deleted = peewee.BooleanField(default=False)
     deleted_at = peewee.DateTimeField(null=True)
     # Bytes reserved by the upload in progress (status saving), counted in the
-    # owner's storage usage until the data has a location; 0 otherwise.
+    # owner's storage usage until the data has a location, or until the upload's
+    # lease runs out (quotas.project_usage); 0 otherwise.
     reserved = peewee.BigIntegerField(default=0)
     # Until when the upload in progress (status saving) holds the image, unless it
     # renews its lease; None when no upload is in progress (or for one started

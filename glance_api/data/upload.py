@@ -111,6 +111,10 @@ def upload(record, store, expected_size, limit, stage=False):
         if isinstance(exc, registry_errors.NotFound):
             # Deleted during the upload (found by a reservation): as upstream, 410.
             raise _gone_during_upload(image_id) from exc
+        if getattr(exc, 'reason', None) == 'lease_expired':
+            # A reservation after the lease ran out (the renewals before it could
+            # not reach the registry).
+            raise _lease_lost(image_id, conf.upload_lease_time) from exc
         raise
 
     if stage:
@@ -134,6 +138,13 @@ def upload(record, store, expected_size, limit, stage=False):
             LOG.error('image %s: taken over by another upload while this one '
                       'committed %s; not removing it', image_id, stored.url)
             raise _taken_over(image_id, conf.upload_lease_time)
+        if exc.reason == 'lease_expired':
+            # Only if committing took longer than the lease just renewed: the
+            # image is no longer this upload's to publish (its reservation stopped
+            # counting). Removed while the image is still held, then given back.
+            _discard(store, stored.url)
+            _give_back(image_id, upload_id, status)
+            raise _lease_lost(image_id, conf.upload_lease_time)
         published = _published_already(exc, image_id, stored)
         if published is None:
             _discard(store, stored.url)
@@ -172,6 +183,9 @@ def _publish_stage(image_id, store, stored, upload_id, facts):
         if getattr(exc, 'reason', None) == 'taken_over':
             raise _taken_over(image_id, services().conf.upload_lease_time)
         _discard(store, stored.url)
+        if getattr(exc, 'reason', None) == 'lease_expired':
+            _give_back(image_id, upload_id, 'uploading')
+            raise _lease_lost(image_id, services().conf.upload_lease_time)
         raise _gone_after_upload(image_id)
     except registry_errors.RegistryError:
         _discard(store, stored.url)
@@ -277,7 +291,9 @@ class _UploadLease:
     dies, the lease runs out and a new upload of the image takes it over instead of
     meeting a 409 forever (upstream leaves such an image in ``saving``). So does a
     client that stops sending for longer than the lease: when it resumes, the
-    renewal tells this upload that it lost the image (``upload_id``), and it stops.
+    renewal tells this upload that it lost the image (``upload_id``), and it stops,
+    whether or not another upload has taken the image over yet (the registry
+    stopped counting its reservation against the quota when the lease ran out).
     """
 
     def __init__(self, image_id, seconds, upload_id):
@@ -300,6 +316,8 @@ class _UploadLease:
         except registry_errors.Conflict as exc:
             if exc.reason == 'taken_over':
                 raise _taken_over(self.image_id, self.seconds)
+            if exc.reason == 'lease_expired':
+                raise _lease_lost(self.image_id, self.seconds)
             raise   # no longer saving: glance_api.v2.messages words it
         except registry_errors.Unavailable as exc:
             # Renewed again a third of the lease later; two misses in a row let
@@ -343,6 +361,13 @@ def _taken_over(image_id, seconds):
     return errors.Conflict('Image %s was taken over by another upload: this one sent '
                            'no data for longer than the upload lease (%d seconds).'
                            % (image_id, seconds))
+
+
+def _lease_lost(image_id, seconds):
+    return errors.Conflict('Image %s was released by this upload: it did not renew '
+                           'its hold on the image within the upload lease (%d '
+                           'seconds), as when its client sends no data for that '
+                           'long. Upload the data again.' % (image_id, seconds))
 
 
 def _gone_during_upload(image_id):

@@ -175,7 +175,8 @@ class RegistryClient(MetadefsClient, TasksClient):
         """Compare-and-swap the status; ``errors.Conflict`` if it was not ``from``.
 
         ``quota`` may hold ``max_uploading`` (the owner's images in ``saving`` or
-        ``uploading``, this one included), checked when moving into one of those,
+        ``uploading`` whose upload's lease has not run out, this one included),
+        checked when moving into one of those (a takeover too),
         ``max_storage`` (bytes), checked if the change grows the owner's usage, and
         ``max_stage`` (MiB), checked when a stage starts (``queued -> uploading``).
         ``lease`` (seconds), moving to ``saving``: the upload's lease, renewed with
@@ -183,6 +184,8 @@ class RegistryClient(MetadefsClient, TasksClient):
         upload let its lease run out. ``upload_id`` (the upload's own random id) is
         recorded when claiming the image; leaving ``saving`` with it raises
         ``errors.Conflict`` (reason ``taken_over``) if another upload holds it.
+        Leaving ``saving`` for anything but ``queued`` once the lease has run out
+        raises ``errors.Conflict`` (reason ``lease_expired``).
         """
         body = {'from': from_status, 'to': to_status}
         if lease:
@@ -295,7 +298,8 @@ class RegistryClient(MetadefsClient, TasksClient):
 
         Returns ``{"usage": <the owner's storage usage after>, "reserved": bytes}``;
         ``errors.TooLarge`` if growing the reservation would take the usage over
-        ``max_storage`` bytes; ``errors.Conflict`` unless the image is ``saving``.
+        ``max_storage`` bytes; ``errors.Conflict`` unless the image is ``saving``,
+        or (reason ``lease_expired``) once the upload's lease has run out.
         """
         return self._send('PUT', '/v1/images/%s/reservation' % _quote(image_id),
                           identity, json={'bytes': total_bytes,
@@ -306,7 +310,8 @@ class RegistryClient(MetadefsClient, TasksClient):
                            request_id=None):
         """Extend the lease of the upload to ``image_id`` to ``seconds`` from now;
         ``errors.Conflict`` unless the image is ``saving`` (and, given ``upload_id``,
-        still held by that upload: else reason ``taken_over``)."""
+        still held by that upload: else reason ``taken_over``), or (reason
+        ``lease_expired``) if the lease has run out: the upload lost the image."""
         body = {'seconds': seconds}
         if upload_id is not None:
             body['upload_id'] = upload_id
@@ -315,7 +320,9 @@ class RegistryClient(MetadefsClient, TasksClient):
 
     def usage(self, identity, project_id=None, request_id=None):
         """A project's usage (default: the caller's): ``image_size_total`` (bytes),
-        ``image_count_total``, ``image_count_uploading``, ``image_stage_total``."""
+        ``image_count_total``, ``image_count_uploading``, ``image_stage_total``. An
+        upload whose lease has run out counts neither its reservation nor as
+        uploading."""
         params = {'project_id': project_id} if project_id is not None else None
         return self._send('GET', '/v1/usage', identity, params=params,
                           request_id=request_id)

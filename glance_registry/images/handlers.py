@@ -86,7 +86,8 @@ def transition_status(app, request, caller, image_id):
     ``quota.max_storage``. ``lease`` (seconds) with ``to`` ``saving``: the upload's
     lease (see ``renew_upload_lease``). ``upload_id``: the upload's own id, recorded
     when it claims the image; leaving ``saving`` with it, 409 (``taken_over``) if
-    another upload holds the image now."""
+    another upload holds the image now; leaving it for anything but ``queued``
+    once the lease has run out, 409 (``lease_expired``)."""
     body = validation.json_body(request)
     validation.check_only(body, {'from', 'to', 'values', 'locations', 'quota', 'lease',
                                  'upload_id'}, 'status change')
@@ -111,7 +112,8 @@ def transition_status(app, request, caller, image_id):
 
 def renew_upload_lease(app, request, caller, image_id):
     """200 ``{"upload_lease_expires_at"}``; 400 invalid body; 404; 409 unless the
-    image is ``saving`` (and held by ``upload_id``, if given: else ``taken_over``)."""
+    image is ``saving`` (and held by ``upload_id``, if given: else ``taken_over``),
+    or if the lease has run out (``lease_expired``)."""
     body = validation.json_body(request)
     validation.check_only(body, {'seconds', 'upload_id'}, 'upload lease')
     validation.require(body, 'seconds')
@@ -122,7 +124,8 @@ def renew_upload_lease(app, request, caller, image_id):
 
 def reserve(app, request, caller, image_id):
     """200 ``{"usage", "reserved"}``; 400 invalid body; 404; 409 unless the image is
-    ``saving``; 413 if the project's usage would exceed ``max_storage``."""
+    ``saving``, or once its upload's lease has run out (``lease_expired``); 413 if
+    the project's usage would exceed ``max_storage``."""
     body = validation.json_body(request)
     validation.check_only(body, {'bytes', 'max_storage'}, 'reservation')
     validation.require(body, 'bytes')

@@ -14,6 +14,14 @@ images, so such a writer first locks its project's row in ``project_locks``
 
 A project's usage is counted over its images, not kept in counters that could drift:
 ``project_usage`` is one query on the ``owner`` index.
+
+An upload whose lease has run out (its worker died, its client stalled) counts
+neither its reservation nor its place among the uploads in progress: a dead upload
+must not hold its project's quota until someone deletes or re-uploads its image
+(upstream's would). Nothing can bring it back into the counts unchecked: the
+upload that let its lease run out may no longer renew, reserve nor publish
+(``writes``, ``lease_expired``), and a new upload that takes the image over starts
+afresh, counted and checked as any other start.
 """
 
 import dataclasses
@@ -121,16 +129,25 @@ class Usage:
         return dataclasses.asdict(self)
 
 
-def project_usage(db, project_id):
+def project_usage(db, project_id, now=None):
     """The ``Usage`` of the project owning images with ``owner`` = ``project_id``.
 
     Storage counts each non-deleted image's ``size`` once per active location (the
-    bytes really stored), plus the bytes reserved by uploads in progress.
+    bytes really stored), plus the bytes reserved by uploads in progress. An upload
+    whose lease has run out by ``now`` (default: the database's clock as the query
+    runs) counts neither its reservation nor as uploading; one without a lease
+    (started before leases existed) counts until it ends. A write passes the
+    ``now`` it judged its image's lease by, so that both judge it alike.
     """
     active_locations = (ImageLocation.select(peewee.fn.COUNT(peewee.SQL('*')))
                         .where((ImageLocation.image == Image.id)
                                & (ImageLocation.status == 'active')))
-    uploading = peewee.Case(None, [(Image.status.in_(UPLOADING_STATUSES), 1)], 0)
+    live = (Image.upload_lease_expires_at.is_null()
+            | (Image.upload_lease_expires_at
+               > (db_module.now_sql(db) if now is None else now)))
+    uploading = peewee.Case(None, [(Image.status.in_(UPLOADING_STATUSES) & live,
+                                    1)], 0)
+    counted_reservation = peewee.Case(None, [(live, Image.reserved)], 0)
     staged_locations = (ImageLocation.select(peewee.fn.COUNT(peewee.SQL('*')))
                         .where((ImageLocation.image == Image.id)
                                & (ImageLocation.status == STAGED)))
@@ -140,7 +157,7 @@ def project_usage(db, project_id):
         Image.select(peewee.fn.COUNT(Image.id), peewee.fn.SUM(uploading),
                      peewee.fn.SUM(peewee.fn.COALESCE(Image.size, 0)
                                    * active_locations),
-                     peewee.fn.SUM(Image.reserved),
+                     peewee.fn.SUM(counted_reservation),
                      peewee.fn.SUM(peewee.fn.COALESCE(Image.size, 0)
                                    * staged_locations))
         .where(owner & (Image.deleted == False))  # noqa: E712
@@ -173,21 +190,24 @@ def usage(db, identity, project_id=None):
 class StorageCheck:
     """Whether a write that stores data takes its owner's storage usage over
     ``max_storage``: built before the write (it locks the owner's row and counts),
-    ``check()``-ed after it, in the same transaction."""
+    ``check()``-ed after it, in the same transaction. Both counts judge upload
+    leases at one time (``now``, default: the database's clock when it is built),
+    so that a lease running out in between cannot pass for freed storage."""
 
-    def __init__(self, db, owner, max_storage):
+    def __init__(self, db, owner, max_storage, now=None):
         self.db = db
         self.owner = owner
         self.limit = max_storage
         self.before = None
         if limited(max_storage):
             lock_project(db, owner)
-            self.before = project_usage(db, owner).image_size_total
+            self.now = now or db_module.now(db)
+            self.before = project_usage(db, owner, self.now).image_size_total
 
     def check(self):
         """``errors.TooLarge`` if the usage grew over the limit."""
         if self.before is None:
             return
-        after = project_usage(self.db, self.owner).image_size_total
+        after = project_usage(self.db, self.owner, self.now).image_size_total
         check('max_storage', self.limit, self.before, after,
               storage_exceeded(self.owner))

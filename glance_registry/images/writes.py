@@ -136,9 +136,13 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
     saving`` (``queued -> uploading``) then also takes over an image left in that
     status by an upload whose lease has run out (its worker died, or its client
     stalled). ``uploading -> uploading`` with the stage's ``upload_id`` ends a
-    stage whose data is staged: the lease ends, the image stays ``uploading``. ``upload_id`` names the upload: given when claiming the
-    image, it is recorded; given when leaving ``saving``, the image must still be
-    held by that upload (``Conflict`` otherwise: another one took it over).
+    stage whose data is staged: the lease ends, the image stays ``uploading``.
+    ``upload_id`` names the upload: given when claiming the image, it is recorded;
+    given when leaving ``saving``, the image must still be held by that upload
+    (``Conflict`` otherwise: another one took it over). An upload whose lease has
+    run out may only give its image back (``-> queued``): publishing or staging is
+    ``Conflict`` (``lease_expired``), since its reservation and upload slot stopped
+    counting against the owner's quotas when its lease ran out (``quotas``).
 
     Sets the data attributes in ``values`` and replaces the locations when
     ``locations`` is not None, in the same transaction (``Conflict``,
@@ -150,7 +154,8 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
     ``TooLarge`` if, moving to an uploading status, the owner would have more
     uploads in progress than ``quota``'s ``max_uploading``, if the move takes the
     owner's storage usage over ``quota``'s ``max_storage`` (bytes), or if a stage
-    starts while the owner's staged data is over ``quota``'s ``max_stage`` (MiB).
+    starts while the owner's staged data is over ``quota``'s ``max_stage`` (MiB); a
+    takeover is checked as the start it is (the abandoned upload no longer counts).
 
     Every status change ends the upload's storage reservation (``reserved`` = 0):
     on ``saving -> active`` the data is counted through its location instead.
@@ -165,23 +170,27 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
         values = dict(values or {}, upload_lease_expires_at=(
             now + datetime.timedelta(seconds=lease) if leased else None),
             upload_id=upload_id if leased else None)
+        starting = from_status
         if from_status == 'queued' and to_status in _LEASED and \
                 image.status == to_status:
             if not _abandoned_upload(image, now):
                 raise _held_by_upload(image, now)
             LOG.warning('image %s: taking over an upload whose lease ran out at %s',
                         image_id, image.upload_lease_expires_at)
-            from_status = to_status   # already counted as uploading
+            from_status = to_status   # the compare-and-swap's; limits see a start
         elif staged:
             if image.status != 'uploading':
                 raise _lost_race(image_id, from_status, image.status)
             _check_upload_holds(image, upload_id)
+            _check_lease_runs(image, now)
         else:
             check_status_move(image, from_status, to_status)
             if from_status in _LEASED and upload_id is not None:
                 _check_upload_holds(image, upload_id)
-        storage = quotas.StorageCheck(db, image.owner, quota.get('max_storage'))
-        _check_upload_limits(db, image, quota, from_status, to_status)
+            if to_status != 'queued':
+                _check_lease_runs(image, now)
+        storage = quotas.StorageCheck(db, image.owner, quota.get('max_storage'), now)
+        _check_upload_limits(db, image, quota, starting, to_status, now)
         swap_status(db, image_id, from_status, to_status, values)
         if locations is not None:
             data_owners.check_not_in_use(db, image_id, exclusive_urls)
@@ -190,10 +199,10 @@ def transition(db, identity, image_id, from_status, to_status, values=None,
         return records.record_of(db, identity, image_id)
 
 
-def _check_upload_limits(db, image, quota, from_status, to_status):
+def _check_upload_limits(db, image, quota, from_status, to_status, now):
     """``TooLarge`` if the move starts an upload over ``quota``'s ``max_uploading``
     or a stage while the owner's staged data is over ``max_stage``: the project
-    locked and its usage read once for both."""
+    locked and its usage (with leases judged at ``now``) read once for both."""
     max_uploading = quota.get('max_uploading')
     starts_upload = (quotas.limited(max_uploading)
                      and to_status in quotas.UPLOADING_STATUSES
@@ -204,7 +213,7 @@ def _check_upload_limits(db, image, quota, from_status, to_status):
     if not (starts_upload or starts_stage):
         return
     quotas.lock_project(db, image.owner)
-    usage = quotas.project_usage(db, image.owner)
+    usage = quotas.project_usage(db, image.owner, now)
     if starts_upload:
         uploading = usage.image_count_uploading
         quotas.check('max_uploading', max_uploading, uploading, uploading + 1,
@@ -227,6 +236,27 @@ def _abandoned_upload(image, now):
     return image.status in _LEASED and expires is not None and expires <= now
 
 
+def _check_lease_runs(image, now):
+    """``Conflict`` (``lease_expired``) if ``image`` is held by an upload whose
+    lease has run out: the upload lost the image, whether or not another has taken
+    it over yet.
+
+    Its reservation and upload slot stopped counting against the owner's quotas
+    when the lease ran out, and other uploads may have used them since: letting it
+    renew, reserve or publish would take the project over its limits unchecked.
+    So an upload that comes back after its lease ran out is refused, as one taken
+    over is; it may only give the image back (``-> queued``), and a new upload
+    starts afresh, checked against every limit."""
+    if _abandoned_upload(image, now):
+        expired = records.isotime(image.upload_lease_expires_at)
+        raise errors.Conflict('Image %s: the upload holding it let its lease run out '
+                              'at %s; it may only give the image back, and a new '
+                              'upload may take it over' % (image.id, expired),
+                              reason='lease_expired', image_id=image.id,
+                              current_status=image.status,
+                              upload_lease_expires_at=expired)
+
+
 def _held_by_upload(image, now):
     """The ``Conflict`` for a new upload to an image another upload still holds:
     with when its lease runs out (``upload_lease_expires_at``, and
@@ -246,14 +276,17 @@ def renew_upload_lease(db, identity, image_id, seconds, upload_id=None, judge=No
     """Extend the lease of the upload to ``image_id`` to ``seconds`` from now.
 
     ``Conflict`` (with ``current_status``) unless the image is ``saving`` and, given
-    ``upload_id``, held by that upload; ``NotFound`` if absent, deleted or not
-    visible. Returns the new expiry.
+    ``upload_id``, held by that upload (``taken_over``), whose lease still runs
+    (``lease_expired``: see ``_check_lease_runs``); ``NotFound`` if absent, deleted
+    or not visible. Returns the new expiry.
     """
     with db_module.write_transaction(db):
         image = _uploading_image(db, identity, image_id, 'holds a lease', judge)
         if upload_id is not None:
             _check_upload_holds(image, upload_id)
-        expires = db_module.now(db) + datetime.timedelta(seconds=seconds)
+        now = db_module.now(db)
+        _check_lease_runs(image, now)
+        expires = now + datetime.timedelta(seconds=seconds)
         # Not updated_at: bookkeeping, as reservations.
         Image.update(upload_lease_expires_at=expires).where(
             Image.id == image_id).execute(db)
@@ -337,15 +370,21 @@ def reserve(db, identity, image_id, total, max_storage=None, judge=None):
     Returns ``{"usage": <owner's storage usage after>, "reserved": total}``.
     ``TooLarge`` if growing the reservation takes the owner's usage over
     ``max_storage`` bytes (shrinking it always succeeds); ``Conflict`` (with
-    ``current_status``) unless the image is ``saving``; ``NotFound`` if absent,
-    deleted or not visible. Uploads of one project reserve one after the other, so
-    together they never exceed the limit.
+    ``current_status``) unless the image is ``saving``, or if its upload's lease
+    has run out (``lease_expired``); ``NotFound`` if absent, deleted or not
+    visible. Uploads of one project reserve one after the other, so together they
+    never exceed the limit.
     """
     with db_module.write_transaction(db):
         image = _uploading_image(db, identity, image_id, 'reserves storage', judge)
+        now = db_module.now(db)
+        # Refused, not re-counted: its reservation stopped counting at expiry.
+        _check_lease_runs(image, now)
         if quotas.limited(max_storage):
             quotas.lock_project(db, image.owner)
-        used = quotas.project_usage(db, image.owner).image_size_total
+        # Judged at the same ``now``: the lease runs, so ``used`` counts the
+        # image's own reservation, which the new total replaces.
+        used = quotas.project_usage(db, image.owner, now).image_size_total
         after = used - image.reserved + total
         quotas.check('max_storage', max_storage, used, after,
                      quotas.storage_exceeded(image.owner))

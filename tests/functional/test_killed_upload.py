@@ -31,11 +31,12 @@ def glance(tmp_path_factory):
         yield glance
 
 
-def kill_worker_mid_upload(glance, image_id):
-    """Start an upload to ``image_id``, SIGKILL the API worker once its temporary
-    file exists, and wait for gunicorn's replacement worker; when it was killed."""
+def kill_worker_mid_upload(glance, image_id, content_length=None):
+    """Start an upload to ``image_id`` (chunked, or declaring ``content_length``),
+    SIGKILL the API worker once its temporary file exists, and wait for gunicorn's
+    replacement worker; when it was killed."""
     (worker,) = api_workers(glance)
-    upload = RawUpload(glance.url, image_id)
+    upload = RawUpload(glance.url, image_id, content_length)
     try:
         assert upload.send(os.urandom(MiB))
         wait_until(lambda: any(image_id in name and name.endswith('.tmp')

@@ -129,3 +129,43 @@ def test_a_retried_publication_that_was_made_is_the_uploads_success(deployment):
                               OWNER).get_json()['status'] == 'active'
     assert deployment.request('GET', '/v2/images/%s/file' % image_id,
                               OWNER).get_data() == DATA
+
+
+class _HoldsThePublication:
+    """A transport that sends the publication (a status change to ``active``) only
+    after ``seconds``: as if committing the data had taken that long."""
+
+    def __init__(self, inner, seconds):
+        self.inner = inner
+        self.seconds = seconds
+
+    def request(self, method, path, headers, body, timeout, fresh=False):
+        if method == 'PUT' and path.endswith('/status') and \
+                json.loads(body).get('to') == 'active':
+            time.sleep(self.seconds)
+        return self.inner.request(method, path, headers, body, timeout, fresh)
+
+    def close(self):
+        self.inner.close()
+
+
+def test_a_publication_after_the_lease_ran_out_is_refused_and_given_back(
+        make_deployment):
+    """The upload's reservation stopped counting against the quota when its lease
+    ran out: it may not publish, whether or not another upload took the image over."""
+    deployment = make_deployment(api={'upload_lease_time': 1})
+    image_id = deployment.request('POST', '/v2/images', OWNER, {
+        'disk_format': 'raw', 'container_format': 'bare'}).get_json()['id']
+    registry = deployment.registry
+    registry._transport = _HoldsThePublication(registry._transport, 1.2)
+    response = deployment.request('PUT', '/v2/images/%s/file' % image_id, OWNER, DATA,
+                                  content_type='application/octet-stream')
+    registry._transport = registry._transport.inner
+    assert response.status_code == 409, response.data
+    assert 'was released by this upload' in response.get_json()['message']
+    assert deployment.request('GET', '/v2/images/%s' % image_id,
+                              OWNER).get_json()['status'] == 'queued'
+    assert deployment.store.names() == []
+    assert deployment.request('PUT', '/v2/images/%s/file' % image_id, OWNER, b'again',
+                              content_type='application/octet-stream'
+                              ).status_code == 204

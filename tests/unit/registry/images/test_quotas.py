@@ -2,6 +2,7 @@
 and a project's usage, on every backend. The racing tests run many writers of one
 project at once: exactly the writes that fit may succeed."""
 
+import time
 import uuid
 
 import orjson
@@ -318,6 +319,103 @@ def test_another_projects_usage_is_for_admins_only(client, project):
     with pytest.raises(errors.Forbidden):
         client.usage(anonymous, project_id=other.project_id)
     assert client.usage(ADMIN, project_id=other.project_id)['image_count_total'] == 0
+
+
+# -- uploads whose lease ran out -------------------------------------------------------
+
+def dead_upload(client, caller, status='saving', reserved=0, max_storage=-1):
+    """An upload (or a stage) that reserved ``reserved`` bytes and whose worker
+    then died: its one-second lease has run out when this returns."""
+    image = client.create_image(caller, FORMATS)
+    client.transition_status(caller, image['id'], 'queued', status, lease=1,
+                             upload_id='dead')
+    if reserved:
+        client.reserve(caller, image['id'], reserved, max_storage)
+    time.sleep(1.2)
+    return image
+
+
+@pytest.mark.parametrize('status', ['saving', 'uploading'])
+def test_an_upload_whose_lease_ran_out_no_longer_counts_in_usage(client, project,
+                                                                 status):
+    caller = project()
+    dead = client.create_image(caller, FORMATS)
+    client.transition_status(caller, dead['id'], 'queued', status, lease=1)
+    client.reserve(caller, dead['id'], 600, 1000)
+    # One started before leases existed counts until it ends, as before.
+    unleased = saving(client, caller)
+    client.reserve(caller, unleased['id'], 50, 1000)
+    assert client.usage(caller) == {'image_size_total': 650, 'image_count_total': 2,
+                                    'image_count_uploading': 2,
+                                    'image_stage_total': 0}
+    time.sleep(1.2)   # the first upload's worker died: nobody renews
+    assert client.usage(caller) == {'image_size_total': 50, 'image_count_total': 2,
+                                    'image_count_uploading': 1,
+                                    'image_stage_total': 0}
+    assert client.get_image(caller, dead['id'])['status'] == status
+
+
+def test_a_project_whose_upload_died_may_use_its_quota_again(client, project):
+    caller = project()
+    dead_upload(client, caller, reserved=1000, max_storage=1000)
+    first, second = (client.create_image(caller, FORMATS) for _ in range(2))
+    client.transition_status(caller, first['id'], 'queued', 'saving', lease=60,
+                             upload_id='first')
+    assert client.reserve(caller, first['id'], 1000, 1000) == {'usage': 1000,
+                                                               'reserved': 1000}
+    client.transition_status(caller, second['id'], 'queued', 'saving', lease=60,
+                             upload_id='second', quota={'max_uploading': 2})
+    assert client.usage(caller)['image_count_uploading'] == 2
+
+
+def test_taking_over_a_dead_upload_is_checked_as_a_new_start(client, project):
+    caller = project()
+    dead = dead_upload(client, caller)
+    quota = {'max_uploading': 1}
+    other = client.create_image(caller, FORMATS)
+    client.transition_status(caller, other['id'], 'queued', 'saving', quota=quota,
+                             lease=60, upload_id='other')
+    too_large('max_uploading', client.transition_status, caller, dead['id'],
+              'queued', 'saving', quota=quota, lease=60, upload_id='new')
+    activate(client, caller, other, 1)
+    taken = client.transition_status(caller, dead['id'], 'queued', 'saving',
+                                     quota=quota, lease=60, upload_id='new')
+    assert taken['status'] == 'saving'
+    assert client.usage(caller)['image_count_uploading'] == 1
+
+
+@pytest.mark.parametrize('status', ['saving', 'uploading'])
+def test_an_upload_that_comes_back_after_its_lease_ran_out_may_only_give_up(
+        client, project, status):
+    """Its reservation stopped counting and another upload took the storage: it may
+    neither renew, reserve nor publish (which would take the project over its
+    quota), only give the image back."""
+    caller = project()
+    stalled = dead_upload(client, caller, status, reserved=600, max_storage=1000)
+    other = saving(client, caller)
+    client.reserve(caller, other['id'], 1000, 1000)
+    attempts = [
+        lambda: client.renew_upload_lease(caller, stalled['id'], 60, upload_id='dead'),
+        lambda: client.reserve(caller, stalled['id'], 600, 1000),
+        lambda: client.reserve(caller, stalled['id'], 700, -1),
+        lambda: client.reserve(caller, stalled['id'], 0, 1000),
+        lambda: client.transition_status(
+            caller, stalled['id'], status, 'active' if status == 'saving' else status,
+            values={'size': 600}, upload_id='dead',
+            locations=[{'url': 'file:///%s' % stalled['id']}]
+            if status == 'saving' else [])]
+    for attempt in attempts:
+        with pytest.raises(errors.Conflict) as refused:
+            attempt()
+        assert refused.value.reason == 'lease_expired'
+        assert refused.value.details['current_status'] == status
+        assert client.usage(caller)['image_size_total'] == 1000
+    assert client.get_image(caller, stalled['id'])['locations'] == []
+    client.transition_status(caller, stalled['id'], status, 'queued',
+                             upload_id='dead')
+    assert client.usage(caller) == {'image_size_total': 1000, 'image_count_total': 2,
+                                    'image_count_uploading': 1,
+                                    'image_stage_total': 0}
 
 
 # -- request validation ----------------------------------------------------------------
