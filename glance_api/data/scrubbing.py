@@ -129,8 +129,8 @@ class Scrubber:
                          'deleted images swept')
 
     def _run(self, status, older_than, work, done):
-        succeeded = failed = 0
-        tried = set()
+        succeeded = 0
+        tried, failed = set(), []
         lease = self.conf.scrub_lease_time
         with _Leases(self.registry, self.owner, lease) as held, \
                 concurrent.futures.ThreadPoolExecutor(
@@ -147,12 +147,18 @@ class Scrubber:
                 for image in claimed:
                     tried.add(image['id'])
                     held.hold(image['id'])
-                for ok in pool.map(lambda image: work(image, held), claimed):
+                for image, ok in zip(claimed, pool.map(
+                        lambda image: work(image, held), claimed)):
                     succeeded += ok
-                    failed += not ok
+                    if not ok:
+                        failed.append(image['id'])
                 self._progress('glance-scrubber: %d %s so far, %d failed'
-                               % (succeeded, done, failed))
-        return succeeded, failed
+                               % (succeeded, done, len(failed)))
+        # The claim that found nothing new took this scrubber's failed images
+        # again (its own leases are free to it): let them go for the next run.
+        for image_id in failed:
+            self._give_up(image_id)
+        return succeeded, len(failed)
 
     def _scrub(self, image, held):
         """Delete one claimed image's data, then mark it deleted; whether it is."""
