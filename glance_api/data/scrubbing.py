@@ -202,8 +202,12 @@ class Scrubber:
             return False
         finally:
             held.release(image_id)
-        LOG.info('image %s: data deleted, removal confirmed (swept by %s)', image_id,
-                 self.owner)
+        if unreachable:
+            LOG.info('image %s: removal confirmed, the data its owner\'s token would '
+                     'remove left (swept by %s)', image_id, self.owner)
+        else:
+            LOG.info('image %s: data deleted, removal confirmed (swept by %s)',
+                     image_id, self.owner)
         return True
 
     def _delete_data(self, image, locations, held, staying):
