@@ -78,7 +78,8 @@ def _start(conf):
         raise process.Refused('store configuration error: %s' % exc) from None
     app = app_module.create_app(conf, store_set=store_set)
     scrubber = scrubbing.Scrubber(conf, app, app.extensions['glance'].registry,
-                                  progress=lambda message: print(message, flush=True))
+                                  progress=lambda message: print(
+                                      'glance-scrubber: ' + message, flush=True))
     if not conf.daemon:
         try:
             scrubbed, failed = scrubber.run_once()

@@ -152,7 +152,7 @@ class Scrubber:
                     succeeded += ok
                     if not ok:
                         failed.append(image['id'])
-                self._progress('glance-scrubber: %d %s so far, %d failed'
+                self._progress('%d %s so far, %d failed'
                                % (succeeded, done, len(failed)))
         # The claim that found nothing new took this scrubber's failed images
         # again (its own leases are free to it): let them go for the next run.
@@ -164,7 +164,7 @@ class Scrubber:
         """Delete one claimed image's data, then mark it deleted; whether it is."""
         image_id = image['id']
         try:
-            if not self._delete_data(image, image['locations'], held,
+            if not self._delete_data(image, image['locations'],
                                      'it stays pending_delete'):
                 return False
             self.registry.finish_scrub(SERVICE_IDENTITY, image_id, self.owner)
@@ -193,7 +193,7 @@ class Scrubber:
                           'by hand', image_id, ', '.join(sorted(unreachable)))
             locations = [location for location in image['locations']
                          if location['url'] not in unreachable]
-            if not self._delete_data(image, locations, held,
+            if not self._delete_data(image, locations,
                                      'its removal stays unconfirmed'):
                 return False
             self.registry.confirm_data_removed(SERVICE_IDENTITY, image_id, self.owner)
@@ -210,24 +210,22 @@ class Scrubber:
                      image_id, self.owner)
         return True
 
-    def _delete_data(self, image, locations, held, staying):
+    def _delete_data(self, image, locations, staying):
         """Delete the data at ``locations`` of the claimed ``image``; whether all of
-        it is gone. If not, the image's lease is given up (``staying`` says what
-        that leaves)."""
+        it is gone (if not, ``staying`` says what that leaves)."""
         image_id = image['id']
         with self.app.app_context():
             left = store_data.delete_data(locations, image_id)
         if left:
             LOG.error('image %s: data left at %s; %s and is tried again on the next '
                       'run', image_id, ', '.join(left), staying)
-            held.release(image_id)
-            self._give_up(image_id)
             return False
         return True
 
     def _give_up(self, image_id):
         """Let the lease on ``image_id`` run out now, so that the next run of any
-        scrubber tries again at once (it stays claimed: never restored)."""
+        scrubber tries again at once (a pending_delete image stays claimed: never
+        restored)."""
         try:
             self.registry.renew_scrub_lease(SERVICE_IDENTITY, image_id, self.owner, 0)
         except registry_errors.RegistryError as exc:
