@@ -15,8 +15,8 @@ from flask import Flask, g, request
 import stores
 from glance_api import notifications
 from glance_api.access import context, policy, protections, quotas
-from glance_api.data import (import_filtering, runner, staging, staging_sweep,
-                             store_data)
+from glance_api.data import (deleted_data, import_filtering, runner, staging,
+                             staging_sweep, store_data)
 from glance_api.data.cache import housekeeping, image_cache
 from glance_api.http import (auth, cors, errors, healthcheck, keepalive, proxy,
                              route_rules)
@@ -106,11 +106,12 @@ def start_worker(app):
     """Start what one API worker process runs besides requests: the periodic sweep
     of its writable stores, the sender of its notifications, the threads of its
     bounded runner of background work (imports, verifications), the sweeper of
-    the staging directory, and the image cache's prefetcher, pruner and cleaner
-    (one worker per staging directory, and per node, runs those). Called once per
+    the staging directory and, in the same worker, of deleted images' data left
+    in the stores, and the image cache's prefetcher, pruner and cleaner (one
+    worker per staging directory, and per node, runs those). Called once per
     worker, after the fork."""
     store_data.start_sweeper(app.extensions['glance'].stores)
-    staging_sweep.start(app)
+    deleted_data.start(app, alongside=staging_sweep.start(app))
     app.extensions['glance'].notifier.start()
     app.extensions['glance'].runner.start()
     if app.extensions['glance'].cache is not None:

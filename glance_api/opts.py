@@ -11,9 +11,9 @@ from oslo_config import cfg
 import stores
 from glance_api import ignored_opts, notifications
 from glance_api.access import keystone_limits, policy, protections, quotas
-from glance_api.data import (conversion, import_filtering, imports, inspection,
-                             locations, remote_glance, runner, scrubbing, staging,
-                             staging_sweep, store_data)
+from glance_api.data import (conversion, deleted_data, import_filtering, imports,
+                             inspection, locations, remote_glance, runner, scrubbing,
+                             staging, staging_sweep, store_data)
 from glance_api.data.cache import housekeeping, image_cache
 from glance_api.http import auth, cors, healthcheck, json_body, proxy
 from glance_registry import client, metrics, process
@@ -80,6 +80,9 @@ def register_opts(conf):
     protections.register_opts(conf)
     locations.register_opts(conf)
     store_data.register_opts(conf)
+    deleted_data.register_opts(conf)
+    # The API's workers sweep deleted images' data with the scrubber's leases.
+    conf.register_opts(scrubbing.scrubber_opts)
     healthcheck.register_opts(conf)
     image_cache.register_opts(conf)
     housekeeping.register_opts(conf)
@@ -104,7 +107,8 @@ def list_opts():
                                          store_opts['DEFAULT']))),
         ('DEFAULT', quotas.quota_opts + keystone_limits.keystone_limit_opts
          + protections.protection_opts
-         + locations.location_opts + store_data.delete_opts),
+         + locations.location_opts + store_data.delete_opts
+         + deleted_data.deleted_data_opts),
         ('image_format', image_format_opts + inspection.inspection_opts),
         ('image_limits', quotas.limit_opts),
         # oslo.limit's, for use_keystone_limits (it reads them itself).
@@ -117,7 +121,8 @@ def list_opts():
         *conversion.list_opts(),
         *remote_glance.list_opts(),
         (healthcheck.GROUP, healthcheck.healthcheck_opts),
-        # glance-scrubber's: it reads the API's configuration.
+        # glance-scrubber's (it reads the API's configuration), and the API's
+        # sweep of deleted images' data.
         ('DEFAULT', scrubbing.scrubber_opts),
         ('DEFAULT', image_cache.cache_opts + housekeeping.housekeeping_opts),
         ('DEFAULT', process.logging_opts() + notifications.notification_opts),

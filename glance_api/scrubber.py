@@ -13,9 +13,13 @@ its leases while it works, so no image's data is deleted twice and an image whos
 scrubber died is taken over once its lease runs out. A store that fails leaves the
 image ``pending_delete``, tried again on the next run.
 
+Each run also sweeps the images deleted at once (without ``delayed_delete``) whose
+data was never confirmed removed, ``deleted_data_grace_time`` seconds after their
+deletion (``glance_api.data.deleted_data``), as one API worker per node does.
+
 ``--restore <id>`` brings a ``pending_delete`` image back to ``active`` (not once a
-scrubber has claimed it). Exit status: 0, 1 if an image could not be scrubbed or
-restored, 2 for a bad configuration.
+scrubber has claimed it). Exit status: 0, 1 if an image could not be scrubbed (or
+swept) or restored, 2 for a bad configuration.
 """
 
 import logging
@@ -44,8 +48,7 @@ cli_opts = [
 
 
 def register_opts(conf):
-    opts.register_opts(conf)
-    conf.register_opts(scrubbing.scrubber_opts)
+    opts.register_opts(conf)   # the scrubber's own options among them
     conf.register_cli_opts(cli_opts)
 
 
@@ -74,15 +77,20 @@ def _start(conf):
     except stores.errors.StoreError as exc:
         raise process.Refused('store configuration error: %s' % exc) from None
     app = app_module.create_app(conf, store_set=store_set)
-    scrubber = scrubbing.Scrubber(conf, app, app.extensions['glance'].registry)
+    scrubber = scrubbing.Scrubber(conf, app, app.extensions['glance'].registry,
+                                  progress=lambda message: print(
+                                      'glance-scrubber: ' + message, flush=True))
     if not conf.daemon:
         try:
             scrubbed, failed = scrubber.run_once()
+            swept, sweep_failed = scrubber.sweep_deleted()
         except registry_errors.RegistryError as exc:
             LOG.error('scrub run failed: %s', exc)
             return 1
         print('glance-scrubber: %d images scrubbed, %d failed' % (scrubbed, failed))
-        return 1 if failed else 0
+        print('glance-scrubber: %d deleted images swept, %d failed'
+              % (swept, sweep_failed))
+        return 1 if failed or sweep_failed else 0
     stop = threading.Event()
     _stop_on_signals(stop)
     LOG.info('glance-scrubber %s: scrubbing every %ds', scrubber.owner,

@@ -133,7 +133,9 @@ class ImageLocation(_Model):
     A location in status ``pending`` holds data that is being verified: the API
     worker doing it holds a lease (``lease_owner`` until ``lease_expires_at``) and
     ``attempts`` counts the workers that have claimed it, so that another worker
-    can take over after a crash, a bounded number of times.
+    can take over after a crash, a bounded number of times. A deleted image's
+    locations are ``pending_delete`` until the removal of its data is confirmed
+    (``glance_registry.images.scrubbing``), found by their status (migration 17).
     """
 
     image = peewee.ForeignKeyField(Image, column_name='image_id', backref='locations',
@@ -148,7 +150,8 @@ class ImageLocation(_Model):
 
     class Meta:
         table_name = 'image_locations'
-        indexes = ((('image', 'position'), False),)
+        indexes = ((('image', 'position'), False),
+                   (('status', 'image'), False))
 
 
 class ImageMember(_Model):

@@ -6,7 +6,9 @@ hanging off images deleted more than ``age_in_days`` ago, and deleted tasks;
 ``purge_images_table`` removes the image rows themselves, recording each id in
 ``purged_images`` in the same transaction so that no new image can ever take it.
 Images still ``pending_delete`` (their data not yet scrubbed, and restorable) are
-never touched.
+never touched, nor are deleted images whose data was never confirmed removed from
+the stores (their ``pending_delete`` locations: ``images.scrubbing``): the sweep
+needs their locations to find the data.
 
 Rows go in batches of at most ``BATCH_ROWS``, one short transaction each, so a purge
 of millions of rows neither holds locks for long nor grows one huge transaction;
@@ -18,6 +20,7 @@ import dataclasses
 import datetime
 
 from glance_registry import db as db_module
+from glance_registry.client import vocabulary
 from glance_registry.models import Image
 from glance_registry.models import ImageLocation
 from glance_registry.models import ImageMember
@@ -48,10 +51,14 @@ def cutoff(age_in_days, now=None):
 
 
 def _purgeable_images(before):
-    # 'deleted' only: a pending_delete image keeps its data and may be restored.
+    # 'deleted' only: a pending_delete image keeps its data and may be restored;
+    # and only once its data is gone.
     return (Image.select(Image.id)
             .where((Image.deleted == True) & (Image.status == 'deleted')  # noqa: E712
-                   & (Image.deleted_at < before)))
+                   & (Image.deleted_at < before)
+                   & Image.id.not_in(
+                       ImageLocation.select(ImageLocation.image)
+                       .where(ImageLocation.status == vocabulary.DATA_TO_REMOVE))))
 
 
 def purge(db, age_in_days, max_rows, report=lambda progress: None,

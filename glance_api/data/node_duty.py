@@ -5,7 +5,8 @@ worker that gets it keeps it for its life and does the work on schedule, the
 others try again at each interval. When the holder dies, the kernel releases its
 lock and another worker takes over at its next try: a lock, not luck, and no
 state that a second process would need. Used by the staging sweeper and by the
-image cache's prefetcher, pruner and cleaner.
+image cache's prefetcher, pruner and cleaner; the sweeper of deleted images' data
+runs ``alongside`` the staging sweeper, in the worker holding its lock.
 """
 
 import fcntl
@@ -37,6 +38,9 @@ class Duty:
         self._take_lock, self._work = take_lock, work
         self._interval, self._at_once, self._holding = interval, at_once, holding
         self._stopping = threading.Event()
+        #: Set once this worker holds the duty's lock (for good: only its death
+        #: releases it).
+        self.locked = threading.Event()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def stop(self, timeout=None):
@@ -57,6 +61,7 @@ class Duty:
                 except OSError as exc:
                     LOG.warning('%s: cannot take its lock, will try again: %s', name, exc)
                 if holder is not None:
+                    self.locked.set()
                     LOG.info(self._holding)
             if holder is not None:
                 try:
@@ -65,6 +70,17 @@ class Duty:
                     LOG.exception('%s failed', name)
             if not self._interval or self._stopping.wait(self._interval):
                 return
+
+
+def alongside(duty):
+    """A ``take_lock`` for a duty that runs in the worker holding ``duty``'s lock:
+    no second lock (a second ``flock`` of one file by its holder would be
+    refused: each open file takes its own)."""
+    return lambda: HELD_ALONGSIDE if duty.locked.is_set() else None
+
+
+#: What ``alongside`` answers for a lock held: not a descriptor of its own.
+HELD_ALONGSIDE = -1
 
 
 def try_flock(fd):

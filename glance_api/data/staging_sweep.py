@@ -69,9 +69,9 @@ def start(app):
     """Sweep the staging directory from a thread of this worker whenever it holds
     the directory's lock: at once, then every ``staging_sweep_interval``
     seconds. A worker that does not get the lock tries again at each interval
-    (the holder's death releases it)."""
+    (the holder's death releases it). Returns the ``node_duty.Duty``."""
     svc = app.extensions['glance']
-    node_duty.start(
+    return node_duty.start(
         'staging-sweeper', lambda: _try_lock(svc.staging.datadir),
         lambda: sweep(svc.staging, svc.registry, svc.conf.staging_sweep_min_age),
         svc.conf.staging_sweep_interval, at_once=True,

@@ -80,9 +80,11 @@ def images_using(urls):
 def delete_data(locations, image_id):
     """Delete the data at ``locations``, just removed from image ``image_id``,
     where no other image uses it and the store is writable; the URLs whose data
-    could not be deleted (the scrubber tries those again).
+    could not be deleted (the scrubber, or for a deleted image the sweep of
+    ``deleted_data``, tries those again).
 
-    The locations are already gone for clients: a store that fails now leaves bytes
+    The locations are already gone for clients: where nobody tries again (a
+    location removed from a live image), a store that fails now leaves bytes
     behind, which is logged with their URL so an operator can remove them.
     """
     targets = stores_holding(locations, lambda store: store.writable)

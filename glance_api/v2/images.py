@@ -13,8 +13,8 @@ import werkzeug.routing
 
 from glance_api import notifications
 from glance_api.access import attributes, policy
-from glance_api.data import (imports, locations, staging, store_acls, store_data,
-                             verification)
+from glance_api.data import (deleted_data, imports, locations, staging, store_acls,
+                             store_data, verification)
 from glance_api.http import errors, json_body, proxy, responses
 from glance_api.images import lookup, patch
 from glance_api.images import notifications as payloads
@@ -293,8 +293,9 @@ def delete_image(image_id):
 
 def purge_locations(record):
     """Remove a deleted image's data from the stores that hold it (where no other
-    image uses it; see ``store_data.delete_data``)."""
-    store_data.delete_data(record.get('locations') or [], record['id'])
+    image uses it) and confirm it to the registry; what is left, the sweep removes
+    (``deleted_data``)."""
+    deleted_data.purge(record)
 
 
 def deactivate_image(image_id):

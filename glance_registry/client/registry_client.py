@@ -338,13 +338,17 @@ class RegistryClient(MetadefsClient, TasksClient):
 
     # -- delayed delete (admin only) --------------------------------------------------
 
-    def claim_scrub(self, identity, owner, seconds, older_than, limit):
-        """Lease to ``owner`` for ``seconds`` up to ``limit`` images
-        ``pending_delete`` for ``older_than`` seconds or more that no other
-        scrubber holds; their records, with their locations."""
-        return self._send('POST', '/v1/scrub-claims', identity,
-                          json={'owner': owner, 'seconds': seconds,
-                                'older_than': older_than, 'limit': limit})['images']
+    def claim_scrub(self, identity, owner, seconds, older_than, limit,
+                    status='pending_delete'):
+        """Lease to ``owner`` for ``seconds`` up to ``limit`` images in ``status``
+        for ``older_than`` seconds or more that no other scrubber holds: those
+        ``pending_delete``, or those ``deleted`` whose data was never confirmed
+        removed (``confirm_data_removed``); their records, with their locations."""
+        body = {'owner': owner, 'seconds': seconds, 'older_than': older_than,
+                'limit': limit}
+        if status != 'pending_delete':
+            body['status'] = status
+        return self._send('POST', '/v1/scrub-claims', identity, json=body)['images']
 
     def renew_scrub_lease(self, identity, image_id, owner, seconds):
         """Extend ``owner``'s lease on ``image_id``; ``errors.Conflict`` (reason
@@ -357,6 +361,14 @@ class RegistryClient(MetadefsClient, TasksClient):
         ``errors.Conflict`` (``scrub_lease_lost``) unless ``owner`` holds it."""
         return self._send('PUT', '/v1/images/%s/scrubbed' % _quote(image_id),
                           identity, json={'owner': owner})
+
+    def confirm_data_removed(self, identity, image_id, owner=None):
+        """The ``deleted`` image's data is gone from the stores: no sweep claims it
+        again (confirming twice is no error). ``owner``: the sweep holding its
+        lease. ``errors.Conflict`` (``not_deleted``) if it is not ``deleted``,
+        (``scrub_lease_lost``) if ``owner`` does not hold it."""
+        self._send('PUT', '/v1/images/%s/data-removed' % _quote(image_id), identity,
+                   json={} if owner is None else {'owner': owner})
 
     def restore_image(self, identity, image_id):
         """``pending_delete -> active``; the record. ``errors.Conflict`` if it is not

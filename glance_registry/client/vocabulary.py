@@ -39,6 +39,11 @@ VISIBILITIES = ('public', 'private', 'shared', 'community')
 # A location whose data is being verified under a lease; the others are 'active'
 # (or any status a caller gives).
 PENDING_LOCATION = 'pending'
+# The locations of an image deleted at once (not pending_delete) take this status
+# (upstream's name) in the delete's transaction: its data is still to be removed
+# from the stores. Whoever removes it confirms, and they become DATA_REMOVED.
+DATA_TO_REMOVE = 'pending_delete'
+DATA_REMOVED = 'deleted'
 
 # The image record's own attributes, the images table's columns, in the order the
 # registry reads them: no custom property may take one of these names.

@@ -362,12 +362,17 @@ def delete_member(app, request, caller, image_id, member_id):
 # -- delayed delete ------------------------------------------------------------------
 
 def claim_scrub(app, request, caller):
-    """200 ``{"images": [...]}``: up to ``limit`` images ``pending_delete`` for at
-    least ``older_than`` seconds, now leased to ``owner`` for ``seconds``; 400
-    invalid body; 403 unless an admin."""
+    """200 ``{"images": [...]}``: up to ``limit`` images in ``status`` (default
+    ``pending_delete``; ``deleted``: those whose data was never confirmed removed)
+    for at least ``older_than`` seconds, now leased to ``owner`` for ``seconds``;
+    400 invalid body; 403 unless an admin."""
     body = validation.json_body(request)
-    validation.check_only(body, {'owner', 'seconds', 'older_than', 'limit'},
+    validation.check_only(body, {'owner', 'seconds', 'older_than', 'limit', 'status'},
                           'scrub claim')
+    status = body.get('status', scrubbing.PENDING_DELETE)
+    if status not in (scrubbing.PENDING_DELETE, scrubbing.DELETED):
+        raise errors.BadRequest.invalid_value(
+            "'status' must be pending_delete or deleted, not %r" % (status,), 'status')
     lease = validation.lease({key: body[key] for key in ('owner', 'seconds')
                               if key in body}, 'lease')
     for key in ('older_than', 'limit'):
@@ -376,7 +381,7 @@ def claim_scrub(app, request, caller):
                                                                  body['older_than'])
     limit = validation.field_integer(1000)('limit', body['limit'])
     return responses.json({'images': scrubbing.claim(
-        app.db, caller, lease['owner'], lease['seconds'], older_than, limit)})
+        app.db, caller, lease['owner'], lease['seconds'], older_than, limit, status)})
 
 
 def renew_scrub_lease(app, request, caller, image_id):
@@ -395,6 +400,20 @@ def finish_scrub(app, request, caller, image_id):
     validation.require(body, 'owner')
     owner = validation.string('owner', body['owner'], 64, min_length=1)
     return responses.json(scrubbing.finish(app.db, caller, image_id, owner))
+
+
+def confirm_data_removed(app, request, caller, image_id):
+    """204: the ``deleted`` image's data is gone from the stores (again: no error);
+    ``owner``, if given, is the sweep holding its lease. 400 invalid body; 403
+    unless an admin; 404; 409 (``not_deleted``) if the image is not ``deleted``,
+    (``scrub_lease_lost``) if ``owner`` does not hold its lease."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'owner'}, 'data removal')
+    owner = body.get('owner')
+    if owner is not None:
+        owner = validation.string('owner', owner, 64, min_length=1)
+    scrubbing.confirm_removed(app.db, caller, image_id, owner)
+    return responses.no_content()
 
 
 def restore_image(app, request, caller, image_id):
@@ -445,6 +464,7 @@ ROUTES = (
     ('POST', r'/v1/scrub-claims', claim_scrub, True),
     ('PUT', _IMAGE + r'/scrub-lease', renew_scrub_lease, True),
     ('PUT', _IMAGE + r'/scrubbed', finish_scrub, True),
+    ('PUT', _IMAGE + r'/data-removed', confirm_data_removed, True),
     ('PUT', _IMAGE + r'/restore', restore_image, True),
     ('POST', r'/v1/location-references', location_references, True),
 )

@@ -11,7 +11,16 @@ one scrubber at a time; one that dies leaves a lease that runs out, and another
 takes the image over. An image once claimed is never restored: part of its data may
 already be gone.
 
-Only admins may call these (``Forbidden`` otherwise).
+The same claims and leases serve images deleted at once whose data was never
+confirmed removed: ``writes.delete_image`` moves their locations to
+``pending_delete`` in the delete's transaction, and whoever removed the data
+confirms (``confirm_removed``: the API right after the delete, or the sweep that
+claimed the image with ``claim(..., status='deleted')`` once ``older_than`` has
+passed, longer than any request could take). Until then ``glance-manage db
+purge`` keeps the image's rows.
+
+Only admins may call these (``Forbidden`` otherwise): the API's service identity,
+the scrubber's.
 """
 
 import datetime
@@ -20,12 +29,15 @@ import peewee
 
 from glance_registry import db as db_module
 from glance_registry.client import errors
+from glance_registry.client import vocabulary
 from glance_registry.images import records
 from glance_registry.images.deadlocks import retry_on_deadlock
 from glance_registry.models import Image
+from glance_registry.models import ImageLocation
 from glance_registry.models import utcnow
 
 PENDING_DELETE = 'pending_delete'
+DELETED = 'deleted'
 
 
 def _admin_only(identity):
@@ -41,18 +53,40 @@ def _lease_free(owner, now):
             | (Image.scrub_lease_expires_at <= now))
 
 
+def _data_to_remove():
+    """SQL: the image has locations whose data is still to be removed (read from
+    the index of migration 17, not by walking the deleted images)."""
+    return Image.id.in_(ImageLocation.select(ImageLocation.image)
+                        .where(ImageLocation.status == vocabulary.DATA_TO_REMOVE))
+
+
+def _waiting(status):
+    """SQL: the image is in ``status`` and its data waits to be removed: every
+    ``pending_delete`` image does; a ``deleted`` one until that is confirmed."""
+    if status == PENDING_DELETE:
+        return Image.status == PENDING_DELETE
+    return (Image.status == DELETED) & _data_to_remove()
+
+
+def _any_waiting():
+    return _waiting(PENDING_DELETE) | _waiting(DELETED)
+
+
 @retry_on_deadlock
-def claim(db, identity, owner, seconds, older_than, limit):
-    """Lease to ``owner`` for ``seconds`` up to ``limit`` images ``pending_delete``
-    for at least ``older_than`` seconds whose lease is free; their records (each
-    with its locations): those never claimed first, oldest deletion first."""
+def claim(db, identity, owner, seconds, older_than, limit, status=PENDING_DELETE):
+    """Lease to ``owner`` for ``seconds`` up to ``limit`` images in ``status``
+    (``pending_delete``, or ``deleted`` with data whose removal was never
+    confirmed) for at least ``older_than`` seconds whose lease is free; their
+    records (each with its locations): those never claimed first, oldest
+    deletion first."""
     _admin_only(identity)
+    waiting = _waiting(status)
     now = db_module.now(db)   # every lease's clock: the database's
     claimed = []
     with db_module.write_transaction(db):
         candidates = [image_id for image_id, in (
             Image.select(Image.id)
-            .where((Image.status == PENDING_DELETE)
+            .where(waiting
                    & (Image.deleted_at <= now - datetime.timedelta(seconds=older_than))
                    & _lease_free(owner, now))
             # Never claimed first: images a scrubber failed on (a store that is
@@ -63,29 +97,29 @@ def claim(db, identity, owner, seconds, older_than, limit):
         for image_id in candidates:
             # The compare-and-swap: of two scrubbers that read the same candidate,
             # one updates the row and the other finds the lease taken.
-            if _take(db, image_id, owner, seconds, now):
+            if _take(db, image_id, owner, seconds, now, waiting):
                 claimed.append(records.record_of(db, identity, image_id))
     return claimed
 
 
-def _take(db, image_id, owner, seconds, now):
+def _take(db, image_id, owner, seconds, now, waiting):
     return (Image.update(scrub_lease_owner=owner,
                          scrub_lease_expires_at=now + datetime.timedelta(
                              seconds=seconds))
-            .where((Image.id == image_id) & (Image.status == PENDING_DELETE)
-                   & _lease_free(owner, now))
+            .where((Image.id == image_id) & waiting & _lease_free(owner, now))
             .execute(db)) == 1
 
 
 def renew(db, identity, image_id, owner, seconds):
     """Extend ``owner``'s lease on ``image_id`` to ``seconds`` from now.
 
-    ``Conflict`` (``scrub_lease_lost``) unless the image is ``pending_delete`` and
-    its lease is ``owner``'s or free; ``NotFound`` if there is no such image.
+    ``Conflict`` (``scrub_lease_lost``) unless the image's data waits to be removed
+    (``pending_delete``, or ``deleted`` and not confirmed) and its lease is
+    ``owner``'s or free; ``NotFound`` if there is no such image.
     """
     _admin_only(identity)
     with db_module.write_transaction(db):
-        if not _take(db, image_id, owner, seconds, db_module.now(db)):
+        if not _take(db, image_id, owner, seconds, db_module.now(db), _any_waiting()):
             raise _lost(db, image_id)
         return {'image_id': image_id}
 
@@ -107,6 +141,43 @@ def finish(db, identity, image_id, owner):
         if updated != 1:
             raise _lost(db, image_id)
         return records.record_of(db, identity, image_id)
+
+
+@retry_on_deadlock
+def confirm_removed(db, identity, image_id, owner=None):
+    """The data of the ``deleted`` image ``image_id`` is gone from the stores: its
+    ``pending_delete`` locations become ``deleted``, and no sweep claims it again.
+    Confirming twice is no error (the API and a late sweep may both have removed
+    it: deleting data that is gone is too).
+
+    ``owner``: the sweep that claimed it, which must still hold its lease (it
+    ends); without, the API that deleted the image. ``Conflict``
+    (``not_deleted``, with ``current_status``) if the image is not ``deleted``
+    (a ``pending_delete`` one is the scrubber's: ``finish``), (``scrub_lease_lost``)
+    if ``owner`` does not hold it; ``NotFound``.
+    """
+    _admin_only(identity)
+    with db_module.write_transaction(db):
+        row = (Image.select(Image.status, Image.scrub_lease_owner)
+               .where(Image.id == image_id).first(db))
+        if row is None:
+            raise records.not_found(image_id)
+        if row.status != DELETED:
+            raise errors.Conflict("Image %s status is '%s', not 'deleted': its data "
+                                  "cannot be confirmed removed" % (image_id, row.status),
+                                  reason='not_deleted', image_id=image_id,
+                                  current_status=row.status)
+        if owner is not None:
+            released = (Image.update(scrub_lease_expires_at=None)
+                        .where((Image.id == image_id) & (Image.status == DELETED)
+                               & (Image.scrub_lease_owner == owner))
+                        .execute(db))
+            if released != 1:
+                raise _lost(db, image_id)
+        (ImageLocation.update(status=vocabulary.DATA_REMOVED)
+         .where((ImageLocation.image == image_id)
+                & (ImageLocation.status == vocabulary.DATA_TO_REMOVE))
+         .execute(db))
 
 
 def _lost(db, image_id):

@@ -23,6 +23,7 @@ import peewee
 
 from glance_registry import db as db_module
 from glance_registry.client import errors
+from glance_registry.client import vocabulary
 from glance_registry.images import data_owners
 from glance_registry.images import quotas
 from glance_registry.images import records
@@ -405,6 +406,10 @@ def delete_image(db, identity, image_id, delayed=False, judge=None):
     is protected; ``NotFound`` if absent, deleted or not visible. Rows are kept, so
     the id is never reused and the caller learns which locations to purge from the
     stores. An upload's reservation ends with the image.
+
+    Deleted at once, its locations become ``pending_delete`` in this transaction:
+    the caller removes the data and confirms (``scrubbing.confirm_removed``); if it
+    never does (killed, timed out, a store failed), the sweep finds them.
     """
     with db_module.write_transaction(db):
         image = records.locked_image(db, identity, image_id, judge)
@@ -429,6 +434,9 @@ def delete_image(db, identity, image_id, delayed=False, judge=None):
                    .execute(db))
         if updated != 1:
             raise records.not_found(image_id)
+        if to_status == 'deleted' and record['locations']:
+            (ImageLocation.update(status=vocabulary.DATA_TO_REMOVE)
+             .where(ImageLocation.image == image_id).execute(db))
         return dict(record, delayed=to_status == 'pending_delete')
 
 

@@ -35,6 +35,7 @@ from glance_registry.migrations import m0011_cache_queue
 from glance_registry.migrations import m0013_health_checks
 from glance_registry.migrations import m0015_location_locks
 from glance_registry.migrations import m0016_mysql_list_columns
+from glance_registry.migrations import m0017_data_to_remove
 
 LOG = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ MIGRATIONS = (
     m0013_health_checks,
     m0015_location_locks,
     m0016_mysql_list_columns,
+    m0017_data_to_remove,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

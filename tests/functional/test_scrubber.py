@@ -11,6 +11,7 @@ import pytest
 from glance_registry import client as client_module
 from tests.fixtures import deployment as deployment_fixture
 from tests.fixtures import scrubber
+from tests.fixtures import tools
 from tests.unit.registry.conftest import ADMIN
 
 
@@ -95,6 +96,23 @@ def test_restore_refuses_an_unknown_image_and_the_daemon_option(glance):
     both = scrubber.run(glance, '--restore', 'x', '--daemon')
     assert both.returncode == 2
     assert 'restore and daemon options should not be set together' in both.stderr
+
+
+def test_an_image_a_store_failed_on_is_scrubbed_by_the_next_run(glance, tenant):
+    image_id = _deleted_image(tenant)
+    # Immutable, the file cannot be unlinked, even by root: the store fails.
+    with tools.immutable(os.path.join(glance.datadir, image_id)):
+        failed = scrubber.run(glance)
+        assert failed.returncode == 1
+        assert image_id not in scrubber.scrubbed_ids(failed.stderr)
+        assert _stored(glance, image_id)
+        assert _status(glance, image_id) == ('pending_delete', 1)
+    # At once: the failed run let its lease on the image go.
+    again = scrubber.run(glance)
+    assert again.returncode == 0, again.stderr
+    assert image_id in scrubber.scrubbed_ids(again.stderr)
+    assert not _stored(glance, image_id)
+    assert _status(glance, image_id) == ('deleted', 1)
 
 
 def test_an_image_a_dead_scrubber_held_is_taken_over_and_never_restored(glance,

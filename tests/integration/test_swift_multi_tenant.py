@@ -15,9 +15,12 @@ import pytest
 import requests
 import swiftclient
 
+from glance_registry.client import RegistryClient
 from tests.fixtures import deployment
+from tests.fixtures import scrubber
 from tests.fixtures.raw_http import RawUpload
 from tests.fixtures.swift import keystone_proxy
+from tests.unit.registry.conftest import ADMIN
 from tests.unit.stores.conftest import payload
 
 pytestmark = [pytest.mark.swift, pytest.mark.keystone]
@@ -310,3 +313,32 @@ def swift_objects(conn, container):
         if exc.http_status == 404:
             return []
         raise
+
+
+def test_data_a_delete_left_in_an_owners_account_is_reported_and_not_retried(
+        tenancy, owner, image_with_data):
+    """The sweep has no token of the owner's: it names the data for an operator
+    and confirms, instead of failing at every sweep for ever."""
+    image, _data = image_with_data
+    registry = RegistryClient(
+        tenancy.glance.registry.url,
+        tenancy.glance.registry.config['DEFAULT']['registry_auth_secret'], timeout=30)
+    try:
+        # As the API deletes, stopping there: a worker killed before it removed
+        # the data.
+        registry.delete_image(ADMIN, image['id'])
+    finally:
+        registry.close()
+    swept = scrubber.run(tenancy.glance, deleted_data_grace_time=0)
+    assert swept.returncode == 0, swept.stderr
+    left = [line for line in swept.stderr.splitlines()
+            if 'image %s: data left at ' % image['id'] in line]
+    assert len(left) == 1 and container_of(image['id']) in left[0], swept.stderr
+    assert 'whose token this sweep does not have' in left[0]
+    assert 'image %s: removal confirmed' % image['id'] in swept.stderr
+    assert image['id'] not in scrubber.swept_ids(swept.stderr)
+    # Still there, for the operator to remove.
+    tenancy.swift_as('alpha-member', 'alpha').head_container(container_of(image['id']))
+    again = scrubber.run(tenancy.glance, deleted_data_grace_time=0)
+    assert again.returncode == 0, again.stderr
+    assert image['id'] not in again.stderr

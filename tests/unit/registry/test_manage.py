@@ -14,6 +14,7 @@ from glance_registry import models
 from glance_registry.client import errors
 from glance_registry.images import locations
 from glance_registry.images import members
+from glance_registry.images import scrubbing
 from glance_registry.images import writes
 from tests.unit.registry.conftest import ADMIN
 from tests.unit.registry.conftest import BACKEND_PARAMS
@@ -31,9 +32,12 @@ def database(request, databases, tmp_path):
     db.close_all()
 
 
-def _image(db, status='active', deleted_days_ago=None, properties=3):
+def _image(db, status='active', deleted_days_ago=None, properties=3,
+           data_removed=True):
     """An image with ``properties`` properties, two tags, a location and a member;
-    deleted (or ``pending_delete``) ``deleted_days_ago`` days ago if given."""
+    deleted (or ``pending_delete``) ``deleted_days_ago`` days ago if given, and
+    unless ``data_removed``, deleted as an API does before it removes the data,
+    which was never confirmed."""
     with db_module.connection(db):
         image = writes.create_image(
             db, ADMIN, {'disk_format': 'raw', 'container_format': 'bare',
@@ -45,6 +49,8 @@ def _image(db, status='active', deleted_days_ago=None, properties=3):
                                 'status': 'active'},
                                transition=('queued', 'active'), values={'size': 1})
         members.add_member(db, ADMIN, image_id, 'someone')
+        if not data_removed:
+            writes.delete_image(db, ADMIN, image_id)
         if deleted_days_ago is not None:
             when = models.utcnow() - datetime.timedelta(days=deleted_days_ago)
             (models.Image.update(status=status, deleted=True, deleted_at=when)
@@ -76,10 +82,11 @@ def test_purge_removes_what_hangs_off_old_deleted_images_only(database):
     old = _image(db, 'deleted', deleted_days_ago=40)
     recent = _image(db, 'deleted', deleted_days_ago=10)
     pending = _image(db, 'pending_delete', deleted_days_ago=40)
+    unremoved = _image(db, 'deleted', deleted_days_ago=40, data_removed=False)
     live = _image(db)
     result = manage(config, 'db', 'purge', '--age_in_days', '30', '--max_rows', '-1')
     assert _children(db, old) == NONE_LEFT
-    for kept in (recent, pending, live):
+    for kept in (recent, pending, unremoved, live):
         assert _children(db, kept) == ALL_THERE
     # Image rows stay (db purge_images_table removes them), as upstream.
     assert _exists(db, old)
@@ -104,12 +111,20 @@ def test_purge_images_table_removes_old_rows_and_their_ids_are_never_reused(data
     old = _image(db, 'deleted', deleted_days_ago=200)
     recent = _image(db, 'deleted', deleted_days_ago=100)
     pending = _image(db, 'pending_delete', deleted_days_ago=200)
+    unremoved = _image(db, 'deleted', deleted_days_ago=200, data_removed=False)
     result = manage(config, 'db', 'purge_images_table', '--age_in_days', '180',
                     '--max_rows', '-1')
     assert 'images: 1 rows purged' in result.stdout
     assert not _exists(db, old)
     assert _children(db, old) == NONE_LEFT
-    assert _exists(db, recent) and _exists(db, pending)
+    assert _exists(db, recent) and _exists(db, pending) and _exists(db, unremoved)
+    assert _children(db, unremoved) == ALL_THERE
+    with db_module.connection(db):
+        scrubbing.confirm_removed(db, ADMIN, unremoved)
+    result = manage(config, 'db', 'purge_images_table', '--age_in_days', '180',
+                    '--max_rows', '-1')
+    assert 'images: 1 rows purged' in result.stdout
+    assert not _exists(db, unremoved)
     with db_module.connection(db):
         assert models.PurgedImage.select().where(
             models.PurgedImage.id == old).exists(db)

@@ -80,3 +80,22 @@ def test_a_lock_file_is_never_taken_through_a_symbolic_link(tmp_path):
     os.symlink(tmp_path / 'elsewhere', tmp_path / 'duty.lock')
     with pytest.raises(OSError):
         lock_of(tmp_path)()
+
+
+def test_a_duty_alongside_another_runs_in_the_worker_holding_its_lock(tmp_path):
+    held = node_duty.try_lock_file(str(tmp_path / 'duty.lock'), 'does it')
+    leader = node_duty.start('duty-test', lock_of(tmp_path), lambda: None,
+                             interval=0.05, at_once=True, holding='holding')
+    runs = threading.Semaphore(0)
+    follower = node_duty.start('duty-test-alongside', node_duty.alongside(leader),
+                               runs.release, interval=0.05, at_once=True,
+                               holding='holding too')
+    try:
+        # Another worker holds the leader's lock: neither runs here.
+        assert not runs.acquire(timeout=0.3)
+        os.close(held)
+        assert runs.acquire(timeout=5)
+        assert leader.locked.is_set()
+    finally:
+        follower.stop(5)
+        leader.stop(5)
