@@ -5,6 +5,7 @@ A task's state lives in the registry (``glance_registry.tasks``); reading one wh
 worker died takes it over (``glance_api.data.imports.resume_stalled``).
 """
 
+import logging
 import urllib.parse
 
 from flask import g, request
@@ -16,6 +17,8 @@ from glance_api.http import errors, json_body, responses
 from glance_api.images import lookup
 from glance_api.services import services
 from glance_registry.client import errors as registry_errors
+
+LOG = logging.getLogger(__name__)
 
 #: A task as ``GET /v2/tasks/{id}`` shows it (upstream's members).
 FIELDS = ('id', 'type', 'status', 'input', 'result', 'owner', 'message',
@@ -166,8 +169,23 @@ def create_task():
         ctx.identity, values,
         quota=services().quotas.for_image_write(creating=True, owner=ctx.project_id),
         request_id=g.request_id)
-    task = imports.start(services(), ctx.identity, record,
-                         imports.Request('web-download', [], True,
-                                         task_input['import_from']),
-                         g.request_id, task_type='import', task_input=task_input)
+    try:
+        task = imports.start(services(), ctx.identity, record,
+                             imports.Request('web-download', [], True,
+                                             task_input['import_from']),
+                             g.request_id, task_type='import', task_input=task_input)
+    except BaseException:
+        # The image exists only for this task: a refused task (an image the
+        # import cannot start with, a full runner) must not leave it behind,
+        # queued and counted against the project's quota.
+        _discard_image(record['id'])
+        raise
     return responses.json(_document(task), status=201)
+
+
+def _discard_image(image_id):
+    try:
+        services().registry.delete_image(SERVICE_IDENTITY, image_id,
+                                         request_id=g.request_id)
+    except registry_errors.RegistryError as exc:
+        LOG.error('image %s of a refused import task is left: %s', image_id, exc)

@@ -410,6 +410,20 @@ def test_legacy_import_task(glance, web):
     assert admin.get('/v2/images/%s/file' % image_id).content == DATA
 
 
+def test_a_refused_legacy_import_task_leaves_no_image(glance, web):
+    uri = web['allowed'].serve('/refused.raw', DATA)
+    admin = glance.client()
+    # No container_format: the import cannot start, after the task's image was
+    # created for it.
+    response = admin.post('/v2/tasks', json={'type': 'import', 'input': {
+        'import_from': uri, 'import_from_format': 'raw',
+        'image_properties': {'name': 'legacy-refused'}}})
+    assert response.status_code == 400, response.text
+    assert 'container_format' in response.json()['message']
+    listed = admin.get('/v2/images', params={'name': 'legacy-refused'})
+    assert listed.json()['images'] == []
+
+
 def run(command, env):
     # A terminal on stdin: glance's import commands read a pipe as the image data.
     terminal, stdin = pty.openpty()
