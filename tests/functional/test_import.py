@@ -410,6 +410,26 @@ def test_legacy_import_task(glance, web):
     assert admin.get('/v2/images/%s/file' % image_id).content == DATA
 
 
+def test_a_failed_legacy_import_task_deletes_its_image(glance, web):
+    admin = glance.client()
+    response = admin.post('/v2/tasks', json={'type': 'import', 'input': {
+        'import_from': web['allowed'].url + '/nothing-here.raw',
+        'import_from_format': 'raw',
+        'image_properties': {'name': 'legacy-failed', 'container_format': 'bare'}}})
+    assert response.status_code == 201, response.text
+    task_url = '/v2/tasks/%s' % response.json()['id']
+    deadline = time.monotonic() + 30
+    while admin.get(task_url).json()['status'] != 'failure':
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    task = admin.get(task_url).json()
+    assert task['message']
+    # As upstream's revert: the image the task created for the import is gone.
+    assert admin.get('/v2/images/%s' % task['image_id']).status_code == 404
+    listed = admin.get('/v2/images', params={'name': 'legacy-failed'})
+    assert listed.json()['images'] == []
+
+
 def test_a_refused_legacy_import_task_leaves_no_image(glance, web):
     uri = web['allowed'].serve('/refused.raw', DATA)
     admin = glance.client()
