@@ -13,7 +13,7 @@ from flask import g, request
 from glance_api.access import attributes, policy
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.data import imports
-from glance_api.http import errors, json_body, responses
+from glance_api.http import errors, json_body, proxy, responses
 from glance_api.images import lookup
 from glance_api.services import services
 from glance_registry.client import errors as registry_errors
@@ -58,11 +58,16 @@ def list_tasks():
         value = request.args.get(name)
         if name == 'status' and value not in STATUSES:
             raise errors.BadRequest('Invalid status value: %s' % value)
+        if name == 'type' and value not in TYPES:
+            raise errors.BadRequest('Invalid type value: %s' % value)
         if name == 'sort_dir' and value not in ('asc', 'desc'):
             raise errors.BadRequest('Invalid sort direction: %s' % value)
         if name == 'limit' and not (value.isdigit() and len(value) < 10):
             raise errors.BadRequest('limit param must be a positive integer')
         params.append((name, value))
+    # The links repeat the client's parameters, as upstream's (not the default
+    # limit the registry is asked with).
+    query = [(name, value) for name, value in params if name != 'marker']
     if not any(name == 'limit' for name, _ in params):
         params.append(('limit', str(services().conf.limit_param_default)))
     try:
@@ -71,12 +76,14 @@ def list_tasks():
     except registry_errors.BadRequest as exc:
         raise errors.BadRequest(exc.message)
     document = {'tasks': [_document(task, SPARSE) for task in tasks],
-                'first': '/v2/tasks', 'schema': '/v2/schemas/tasks'}
+                'first': _list_link(query), 'schema': '/v2/schemas/tasks'}
     if next_marker:
-        query = [(k, v) for k, v in params if k != 'marker'] + [('marker',
-                                                                next_marker)]
-        document['next'] = '/v2/tasks?' + urllib.parse.urlencode(query)
+        document['next'] = _list_link(query + [('marker', next_marker)])
     return responses.json(document)
+
+
+def _list_link(query):
+    return '/v2/tasks?' + urllib.parse.urlencode(query) if query else '/v2/tasks'
 
 
 def show_task(task_id):
@@ -180,7 +187,8 @@ def create_task():
         # queued and counted against the project's quota.
         _discard_image(record['id'])
         raise
-    return responses.json(_document(task), status=201)
+    return responses.json(_document(task), status=201, headers={
+        'Location': proxy.location('/v2/tasks/%s' % task['id'])})
 
 
 def _discard_image(image_id):

@@ -400,6 +400,7 @@ def test_legacy_import_task(glance, web):
         'image_properties': {'name': 'legacy', 'container_format': 'bare'}}})
     assert response.status_code == 201, response.text
     task = response.json()
+    assert response.headers['Location'] == '/v2/tasks/%s' % task['id']
     assert task['input']['import_from'] == uri
     assert task['type'] == 'import'
     deadline = time.monotonic() + 30
@@ -428,6 +429,24 @@ def test_a_failed_legacy_import_task_deletes_its_image(glance, web):
     assert admin.get('/v2/images/%s' % task['image_id']).status_code == 404
     listed = admin.get('/v2/images', params={'name': 'legacy-failed'})
     assert listed.json()['images'] == []
+
+
+def test_task_list_links_repeat_the_parameters_and_types_are_checked(glance, web):
+    admin = glance.client()
+    for _ in range(2):
+        admin.post('/v2/tasks', json={'type': 'import', 'input': {
+            'import_from': web['allowed'].url + '/nothing-here.raw',
+            'import_from_format': 'raw', 'image_properties': {
+                'container_format': 'bare'}}})
+    query = 'type=import&limit=1&sort_dir=asc'
+    listed = admin.get('/v2/tasks?' + query).json()
+    assert listed['first'] == '/v2/tasks?' + query
+    assert listed['next'] == '/v2/tasks?%s&marker=%s' % (query,
+                                                         listed['tasks'][0]['id'])
+    assert admin.get('/v2/tasks').json()['first'] == '/v2/tasks'
+    response = admin.get('/v2/tasks', params={'type': 'bogus'})
+    assert response.status_code == 400
+    assert response.json()['message'] == 'Invalid type value: bogus'
 
 
 def test_a_refused_legacy_import_task_leaves_no_image(glance, web):
