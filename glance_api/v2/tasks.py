@@ -10,11 +10,13 @@ import urllib.parse
 
 from flask import g, request
 
+from glance_api import notifications
 from glance_api.access import attributes, policy
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.data import imports
 from glance_api.http import errors, json_body, proxy, responses
 from glance_api.images import lookup
+from glance_api.images import notifications as payloads
 from glance_api.services import services
 from glance_registry.client import errors as registry_errors
 
@@ -176,6 +178,7 @@ def create_task():
         ctx.identity, values,
         quota=services().quotas.for_image_write(creating=True, owner=ctx.project_id),
         request_id=g.request_id)
+    notifications.notify(ctx, 'image.create', payloads.image(record))
     try:
         task = imports.start(services(), ctx.identity, record,
                              imports.Request('web-download', [], True,
