@@ -11,13 +11,14 @@ import urllib.parse
 from flask import g, request
 
 from glance_api import notifications
-from glance_api.access import attributes, policy
+from glance_api.access import policy
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.data import imports
 from glance_api.http import errors, json_body, proxy, responses
 from glance_api.images import lookup
 from glance_api.images import notifications as payloads
 from glance_api.services import services
+from glance_api.v2 import images
 from glance_registry.client import errors as registry_errors
 
 LOG = logging.getLogger(__name__)
@@ -141,7 +142,8 @@ def create_task():
     web-download does; 201 with the task.
 
     Errors: 400 bad body or type, 403 policy (``tasks_api_access``, ``add_task``,
-    ``add_image``), 503 task runner full.
+    and ``POST /v2/images``'s rules for ``image_properties``), 409 duplicate image
+    id, 503 task runner full.
     """
     ctx = g.context
     _check_access('add_task')
@@ -162,21 +164,14 @@ def create_task():
                                 "'import_from' a URL.")
     if 'web-download' not in services().conf.enabled_import_methods:
         raise errors.BadRequest('Importing from a URL is not enabled.')
-    for name in properties:
-        attributes.check_writable(name, creating=True)
     document = dict(properties)
     document.setdefault('disk_format', task_input['import_from_format'])
-    services().schemas.validate_image(document)
-    policy.enforce(ctx, 'add_image', {'owner': ctx.project_id})
-    values = {key: document[key] for key in attributes.WRITABLE_BASE
-              if key in document}
-    values['owner'] = ctx.project_id
-    values['tags'] = sorted(set(document.get('tags', [])))
-    values['properties'] = {key: value for key, value in document.items()
-                            if key not in services().schemas.base_properties}
+    # As upstream's task, which gives image_properties to the image factory: the
+    # same rules as POST /v2/images (an id, an owner only an admin may choose).
+    values = images.new_image_values(ctx, document)
     record = services().registry.create_image(
         ctx.identity, values,
-        quota=services().quotas.for_image_write(creating=True, owner=ctx.project_id),
+        quota=services().quotas.for_image_write(creating=True, owner=values['owner']),
         request_id=g.request_id)
     notifications.notify(ctx, 'image.create', payloads.image(record))
     try:

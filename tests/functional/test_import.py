@@ -9,6 +9,7 @@ import pty
 import subprocess
 import sys
 import time
+import uuid
 
 import openstack
 import pytest
@@ -429,6 +430,22 @@ def test_a_failed_legacy_import_task_deletes_its_image(glance, web):
     assert admin.get('/v2/images/%s' % task['image_id']).status_code == 404
     listed = admin.get('/v2/images', params={'name': 'legacy-failed'})
     assert listed.json()['images'] == []
+
+
+def test_a_legacy_import_task_creates_the_image_its_properties_describe(glance,
+                                                                       web):
+    # As upstream's task: image_properties are what POST /v2/images takes, an id
+    # and (for an admin) an owner included.
+    uri = web['allowed'].serve('/described.raw', DATA)
+    image_id, project = str(uuid.uuid4()), deployment_fixture.new_project()
+    admin = glance.client()
+    response = admin.post('/v2/tasks', json={'type': 'import', 'input': {
+        'import_from': uri, 'import_from_format': 'raw', 'image_properties': {
+            'id': image_id, 'owner': project, 'container_format': 'bare'}}})
+    assert response.status_code == 201, response.text
+    assert response.json()['image_id'] == image_id
+    assert wait_for(admin, image_id)['status'] == 'active'
+    assert admin.image(image_id)['owner'] == project
 
 
 def test_task_list_links_repeat_the_parameters_and_types_are_checked(glance, web):
