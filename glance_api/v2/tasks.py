@@ -132,7 +132,10 @@ def list_image_tasks(image_id):
     tasks, _ = services().registry.list_tasks(
         SERVICE_IDENTITY, [('image_id', image_id), ('limit', '1000')],
         request_id=g.request_id)
-    return responses.json({'tasks': [{name: task.get(name) for name in FIELDS}
+    # Upstream shows the task rows whole, their soft-delete columns included
+    # (a deleted task is never listed).
+    return responses.json({'tasks': [dict({name: task.get(name) for name in FIELDS},
+                                          deleted=False, deleted_at=None)
                                      for task in tasks]})
 
 

@@ -380,6 +380,11 @@ def test_tasks_api(glance, tenant):
                 json={'method': {'name': 'glance-direct'}})
     wait_for(tenant, image['id'])
     [task] = image_tasks(tenant, image['id'])
+    # Upstream's members (its task rows, whole).
+    assert set(task) == {'id', 'image_id', 'request_id', 'user_id', 'type', 'status',
+                         'owner', 'expires_at', 'created_at', 'updated_at',
+                         'deleted_at', 'deleted', 'input', 'result', 'message'}
+    assert (task['deleted'], task['deleted_at']) == (False, None)
     # Admin only by default, as upstream.
     assert tenant.get('/v2/tasks/%s' % task['id']).status_code == 403
     shown = admin.get('/v2/tasks/%s' % task['id'])
