@@ -263,7 +263,10 @@ class FileStore(base.Store):
         return 'file://' + os.path.join(self.datadir, image_id)
 
     def describe(self):
-        return {'datadir': self.datadir}
+        # Upstream's names for a file store's properties; it never thin-provisions.
+        return {'data_dir': self.datadir,
+                'chunk_size': self.options.filesystem_store_chunk_size,
+                'thin_provisioning': False}
 
 
 class _FileWriter(base.Writer):

@@ -58,6 +58,8 @@ METHODS = ('glance-direct', 'web-download', 'copy-image', 'glance-download')
 #: Those that read the data from a URL into the staging store first.
 _DOWNLOADS = ('web-download', 'glance-download')
 TASK_TYPE = 'api_image_import'
+#: Upstream's legacy ``POST /v2/tasks`` import, which creates the image it imports.
+LEGACY_TASK_TYPE = 'import'
 LOCK = 'os_glance_import_task'
 IMPORTING_TO = 'os_glance_importing_to_stores'
 FAILED = 'os_glance_failed_import'
@@ -689,15 +691,34 @@ class ImportJob:
                               'values': dict.fromkeys(vocabulary.DATA_ATTRIBUTES),
                               'locations': staging.other_locations(record)})
         try:
-            self._finish_failure(message, image)
+            finished = self._finish_failure(message, image)
         except registry_errors.RegistryError as exc:
             LOG.error('task %s: could not record its failure (%s): %s', self.task_id,
                       message, exc)
             return
         if record is not None:
             staging.discard(self.svc.staging, record)
+        if finished and image.get('to') == 'queued' and \
+                self.task.get('type') == LEGACY_TASK_TYPE:
+            self._delete_legacy_image(finished)
+
+    def _delete_legacy_image(self, finished):
+        # A legacy task created its image for the import alone: as upstream's
+        # revert, a failed import deletes it rather than leave an empty image the
+        # caller never asked for, counted against the project's quota.
+        try:
+            deleted = self.registry.delete_image(SERVICE_IDENTITY, self.image_id,
+                                                 request_id=self.request_id)
+        except registry_errors.RegistryError as exc:
+            LOG.error('task %s: could not delete image %s: %s', self.task_id,
+                      self.image_id, exc)
+            return
+        task_events.emit_image(self.svc, 'image.delete', finished['task'], deleted,
+                               deleted=True)
 
     def _finish_failure(self, message, image):
+        """Fail the task, changing ``image`` as it says in the same transaction if
+        it still can; the finished task if ``image`` was changed, else None."""
         def fail(image):
             return self.registry.finish_task(
                 SERVICE_IDENTITY, self.task_id, self.lease, 'failure',
@@ -707,12 +728,14 @@ class ImportJob:
             finished = fail(image)
         except (registry_errors.Conflict, registry_errors.NotFound) as exc:
             if exc.reason in ('taken_over', 'task_finished', 'task_not_found'):
-                return
+                return None
             # The image moved on (or went) meanwhile: fail the task alone.
+            image = None
             finished = fail(None)
         LOG.warning('task %s: image %s not imported: %s', self.task_id,
                     self.image_id, message)
         task_events.emit(self.svc, 'task.failure', finished['task'])
+        return finished if image is not None else None
 
     def _discard_abandoned(self, stores):
         """Remove what the dead worker was writing for the image (its temporary

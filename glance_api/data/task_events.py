@@ -39,10 +39,12 @@ def emit(svc, event_type, task):
     svc.notifier.notify(_context(task), event_type, payload)
 
 
-def emit_image(svc, event_type, task, record):
-    """Announce ``event_type`` about ``record`` (an image), changed by ``task``."""
+def emit_image(svc, event_type, task, record, deleted=False):
+    """Announce ``event_type`` about ``record`` (an image), changed (``deleted``:
+    deleted) by ``task``."""
     if svc.notifier is not None:
-        svc.notifier.notify(_context(task), event_type, payloads.image(record))
+        svc.notifier.notify(_context(task), event_type,
+                            payloads.image(record, deleted=deleted))
 
 
 def _context(task):

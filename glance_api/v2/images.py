@@ -49,20 +49,13 @@ def _image_response(record, status=200, headers=None):
                           headers=headers)
 
 
-def create_image():
-    """Create an image record (status ``queued``); 201 with the image.
+def new_image_values(ctx, document):
+    """The registry's values for a new image ``document`` (a create body, or a
+    legacy import task's ``image_properties``) that ``ctx`` may create.
 
-    Errors: 400 malformed or invalid document, 403 read-only/reserved attribute or
-    a visibility/owner the caller may not set, 409 duplicate id, 415 not JSON.
+    Errors: 400 invalid document, 403 read-only/reserved attribute, protected
+    property, or an owner, visibility or image the caller may not create.
     """
-    ctx = g.context
-    if not ctx.is_admin:
-        # Before the body is read: a non-admin creates images for its own project
-        # only (checked again below with the owner the body names).
-        policy.enforce(ctx, 'add_image', {'owner': ctx.project_id})
-    document = json_body.parse()
-    if not isinstance(document, dict):
-        raise errors.BadRequest('The request body must be a JSON object.')
     for name in document:
         attributes.check_writable(name, creating=True)
     services().schemas.validate_image(document)
@@ -83,9 +76,27 @@ def create_image():
                             if key not in services().schemas.base_properties}
     if services().protections:
         services().protections.check_changes(ctx, {}, values['properties'])
+    return values
+
+
+def create_image():
+    """Create an image record (status ``queued``); 201 with the image.
+
+    Errors: 400 malformed or invalid document, 403 read-only/reserved attribute or
+    a visibility/owner the caller may not set, 409 duplicate id, 415 not JSON.
+    """
+    ctx = g.context
+    if not ctx.is_admin:
+        # Before the body is read: a non-admin creates images for its own project
+        # only (checked again below with the owner the body names).
+        policy.enforce(ctx, 'add_image', {'owner': ctx.project_id})
+    document = json_body.parse()
+    if not isinstance(document, dict):
+        raise errors.BadRequest('The request body must be a JSON object.')
+    values = new_image_values(ctx, document)
     record = services().registry.create_image(
         ctx.identity, values,
-        quota=services().quotas.for_image_write(creating=True, owner=owner),
+        quota=services().quotas.for_image_write(creating=True, owner=values['owner']),
         request_id=g.request_id)
     notifications.notify(ctx, 'image.create', payloads.image(record))
     headers = {'Location': proxy.location('/v2/images/%s' % record['id'])}

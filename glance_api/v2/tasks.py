@@ -5,17 +5,23 @@ A task's state lives in the registry (``glance_registry.tasks``); reading one wh
 worker died takes it over (``glance_api.data.imports.resume_stalled``).
 """
 
+import logging
 import urllib.parse
 
 from flask import g, request
 
-from glance_api.access import attributes, policy
+from glance_api import notifications
+from glance_api.access import policy
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.data import imports
-from glance_api.http import errors, json_body, responses
+from glance_api.http import errors, json_body, proxy, responses
 from glance_api.images import lookup
+from glance_api.images import notifications as payloads
 from glance_api.services import services
+from glance_api.v2 import images
 from glance_registry.client import errors as registry_errors
+
+LOG = logging.getLogger(__name__)
 
 #: A task as ``GET /v2/tasks/{id}`` shows it (upstream's members).
 FIELDS = ('id', 'type', 'status', 'input', 'result', 'owner', 'message',
@@ -55,11 +61,16 @@ def list_tasks():
         value = request.args.get(name)
         if name == 'status' and value not in STATUSES:
             raise errors.BadRequest('Invalid status value: %s' % value)
+        if name == 'type' and value not in TYPES:
+            raise errors.BadRequest('Invalid type value: %s' % value)
         if name == 'sort_dir' and value not in ('asc', 'desc'):
             raise errors.BadRequest('Invalid sort direction: %s' % value)
         if name == 'limit' and not (value.isdigit() and len(value) < 10):
             raise errors.BadRequest('limit param must be a positive integer')
         params.append((name, value))
+    # The links repeat the client's parameters, as upstream's (not the default
+    # limit the registry is asked with).
+    query = [(name, value) for name, value in params if name != 'marker']
     if not any(name == 'limit' for name, _ in params):
         params.append(('limit', str(services().conf.limit_param_default)))
     try:
@@ -68,12 +79,14 @@ def list_tasks():
     except registry_errors.BadRequest as exc:
         raise errors.BadRequest(exc.message)
     document = {'tasks': [_document(task, SPARSE) for task in tasks],
-                'first': '/v2/tasks', 'schema': '/v2/schemas/tasks'}
+                'first': _list_link(query), 'schema': '/v2/schemas/tasks'}
     if next_marker:
-        query = [(k, v) for k, v in params if k != 'marker'] + [('marker',
-                                                                next_marker)]
-        document['next'] = '/v2/tasks?' + urllib.parse.urlencode(query)
+        document['next'] = _list_link(query + [('marker', next_marker)])
     return responses.json(document)
+
+
+def _list_link(query):
+    return '/v2/tasks?' + urllib.parse.urlencode(query) if query else '/v2/tasks'
 
 
 def show_task(task_id):
@@ -119,7 +132,10 @@ def list_image_tasks(image_id):
     tasks, _ = services().registry.list_tasks(
         SERVICE_IDENTITY, [('image_id', image_id), ('limit', '1000')],
         request_id=g.request_id)
-    return responses.json({'tasks': [{name: task.get(name) for name in FIELDS}
+    # Upstream shows the task rows whole, their soft-delete columns included
+    # (a deleted task is never listed).
+    return responses.json({'tasks': [dict({name: task.get(name) for name in FIELDS},
+                                          deleted=False, deleted_at=None)
                                      for task in tasks]})
 
 
@@ -129,7 +145,8 @@ def create_task():
     web-download does; 201 with the task.
 
     Errors: 400 bad body or type, 403 policy (``tasks_api_access``, ``add_task``,
-    ``add_image``), 503 task runner full.
+    and ``POST /v2/images``'s rules for ``image_properties``), 409 duplicate image
+    id, 503 task runner full.
     """
     ctx = g.context
     _check_access('add_task')
@@ -150,24 +167,34 @@ def create_task():
                                 "'import_from' a URL.")
     if 'web-download' not in services().conf.enabled_import_methods:
         raise errors.BadRequest('Importing from a URL is not enabled.')
-    for name in properties:
-        attributes.check_writable(name, creating=True)
     document = dict(properties)
     document.setdefault('disk_format', task_input['import_from_format'])
-    services().schemas.validate_image(document)
-    policy.enforce(ctx, 'add_image', {'owner': ctx.project_id})
-    values = {key: document[key] for key in attributes.WRITABLE_BASE
-              if key in document}
-    values['owner'] = ctx.project_id
-    values['tags'] = sorted(set(document.get('tags', [])))
-    values['properties'] = {key: value for key, value in document.items()
-                            if key not in services().schemas.base_properties}
+    # As upstream's task, which gives image_properties to the image factory: the
+    # same rules as POST /v2/images (an id, an owner only an admin may choose).
+    values = images.new_image_values(ctx, document)
     record = services().registry.create_image(
         ctx.identity, values,
-        quota=services().quotas.for_image_write(creating=True, owner=ctx.project_id),
+        quota=services().quotas.for_image_write(creating=True, owner=values['owner']),
         request_id=g.request_id)
-    task = imports.start(services(), ctx.identity, record,
-                         imports.Request('web-download', [], True,
-                                         task_input['import_from']),
-                         g.request_id, task_type='import', task_input=task_input)
-    return responses.json(_document(task), status=201)
+    notifications.notify(ctx, 'image.create', payloads.image(record))
+    try:
+        task = imports.start(services(), ctx.identity, record,
+                             imports.Request('web-download', [], True,
+                                             task_input['import_from']),
+                             g.request_id, task_type='import', task_input=task_input)
+    except BaseException:
+        # The image exists only for this task: a refused task (an image the
+        # import cannot start with, a full runner) must not leave it behind,
+        # queued and counted against the project's quota.
+        _discard_image(record['id'])
+        raise
+    return responses.json(_document(task), status=201, headers={
+        'Location': proxy.location('/v2/tasks/%s' % task['id'])})
+
+
+def _discard_image(image_id):
+    try:
+        services().registry.delete_image(SERVICE_IDENTITY, image_id,
+                                         request_id=g.request_id)
+    except registry_errors.RegistryError as exc:
+        LOG.error('image %s of a refused import task is left: %s', image_id, exc)

@@ -80,7 +80,7 @@ def test_glance_all_serves_creates_its_database_and_stops_on_sigterm(tmp_path):
         reader.join(timeout=10)
     output = ''.join(lines)
     assert glance_all.returncode == 0, output
-    assert 'store file (file) ready: datadir %s' % (data_dir / 'images') in output
+    assert 'store file (file) ready: data_dir %s,' % (data_dir / 'images') in output
     assert 'ready: Images API v2 at http://127.0.0.1:%d/' % api_port in output
     for port in (api_port, registry_port):
         try:
@@ -203,7 +203,7 @@ def test_glance_all_says_where_the_operators_file_store_is(tmp_path):
         glance_all.send_signal(signal.SIGTERM)
         assert glance_all.wait(timeout=60) == 0
     said = output.read_text()
-    assert 'store file (file) ready: datadir %s' % images in said
+    assert 'store file (file) ready: data_dir %s,' % images in said
     assert str(data_dir / 'images') not in said
 
 

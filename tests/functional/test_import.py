@@ -9,6 +9,7 @@ import pty
 import subprocess
 import sys
 import time
+import uuid
 
 import openstack
 import pytest
@@ -379,6 +380,11 @@ def test_tasks_api(glance, tenant):
                 json={'method': {'name': 'glance-direct'}})
     wait_for(tenant, image['id'])
     [task] = image_tasks(tenant, image['id'])
+    # Upstream's members (its task rows, whole).
+    assert set(task) == {'id', 'image_id', 'request_id', 'user_id', 'type', 'status',
+                         'owner', 'expires_at', 'created_at', 'updated_at',
+                         'deleted_at', 'deleted', 'input', 'result', 'message'}
+    assert (task['deleted'], task['deleted_at']) == (False, None)
     # Admin only by default, as upstream.
     assert tenant.get('/v2/tasks/%s' % task['id']).status_code == 403
     shown = admin.get('/v2/tasks/%s' % task['id'])
@@ -400,6 +406,7 @@ def test_legacy_import_task(glance, web):
         'image_properties': {'name': 'legacy', 'container_format': 'bare'}}})
     assert response.status_code == 201, response.text
     task = response.json()
+    assert response.headers['Location'] == '/v2/tasks/%s' % task['id']
     assert task['input']['import_from'] == uri
     assert task['type'] == 'import'
     deadline = time.monotonic() + 30
@@ -408,6 +415,74 @@ def test_legacy_import_task(glance, web):
         time.sleep(0.2)
     image_id = admin.get('/v2/tasks/%s' % task['id']).json()['image_id']
     assert admin.get('/v2/images/%s/file' % image_id).content == DATA
+
+
+def test_a_failed_legacy_import_task_deletes_its_image(glance, web):
+    admin = glance.client()
+    response = admin.post('/v2/tasks', json={'type': 'import', 'input': {
+        'import_from': web['allowed'].url + '/nothing-here.raw',
+        'import_from_format': 'raw',
+        'image_properties': {'name': 'legacy-failed', 'container_format': 'bare'}}})
+    assert response.status_code == 201, response.text
+    task_url = '/v2/tasks/%s' % response.json()['id']
+    deadline = time.monotonic() + 30
+    while admin.get(task_url).json()['status'] != 'failure':
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    task = admin.get(task_url).json()
+    assert task['message']
+    # As upstream's revert: the image the task created for the import is gone.
+    assert admin.get('/v2/images/%s' % task['image_id']).status_code == 404
+    listed = admin.get('/v2/images', params={'name': 'legacy-failed'})
+    assert listed.json()['images'] == []
+
+
+def test_a_legacy_import_task_creates_the_image_its_properties_describe(glance,
+                                                                       web):
+    # As upstream's task: image_properties are what POST /v2/images takes, an id
+    # and (for an admin) an owner included.
+    uri = web['allowed'].serve('/described.raw', DATA)
+    image_id, project = str(uuid.uuid4()), deployment_fixture.new_project()
+    admin = glance.client()
+    response = admin.post('/v2/tasks', json={'type': 'import', 'input': {
+        'import_from': uri, 'import_from_format': 'raw', 'image_properties': {
+            'id': image_id, 'owner': project, 'container_format': 'bare'}}})
+    assert response.status_code == 201, response.text
+    assert response.json()['image_id'] == image_id
+    assert wait_for(admin, image_id)['status'] == 'active'
+    assert admin.image(image_id)['owner'] == project
+
+
+def test_task_list_links_repeat_the_parameters_and_types_are_checked(glance, web):
+    admin = glance.client()
+    for _ in range(2):
+        admin.post('/v2/tasks', json={'type': 'import', 'input': {
+            'import_from': web['allowed'].url + '/nothing-here.raw',
+            'import_from_format': 'raw', 'image_properties': {
+                'container_format': 'bare'}}})
+    query = 'type=import&limit=1&sort_dir=asc'
+    listed = admin.get('/v2/tasks?' + query).json()
+    assert listed['first'] == '/v2/tasks?' + query
+    assert listed['next'] == '/v2/tasks?%s&marker=%s' % (query,
+                                                         listed['tasks'][0]['id'])
+    assert admin.get('/v2/tasks').json()['first'] == '/v2/tasks'
+    response = admin.get('/v2/tasks', params={'type': 'bogus'})
+    assert response.status_code == 400
+    assert response.json()['message'] == 'Invalid type value: bogus'
+
+
+def test_a_refused_legacy_import_task_leaves_no_image(glance, web):
+    uri = web['allowed'].serve('/refused.raw', DATA)
+    admin = glance.client()
+    # No container_format: the import cannot start, after the task's image was
+    # created for it.
+    response = admin.post('/v2/tasks', json={'type': 'import', 'input': {
+        'import_from': uri, 'import_from_format': 'raw',
+        'image_properties': {'name': 'legacy-refused'}}})
+    assert response.status_code == 400, response.text
+    assert 'container_format' in response.json()['message']
+    listed = admin.get('/v2/images', params={'name': 'legacy-refused'})
+    assert listed.json()['images'] == []
 
 
 def run(command, env):

@@ -240,6 +240,19 @@ def test_stores_without_a_description_are_listed_without_one(web):
                                           {'id': 'web', 'read-only': 'true'}]}
 
 
+def test_stores_detail_gives_upstreams_properties(web):
+    with web.client() as admin:
+        response = admin.get('/v2/info/stores/detail')
+    assert response.status_code == 200, response.text
+    stores = {store['id']: store for store in response.json()['stores']}
+    assert stores['fast'] == {
+        'id': 'fast', 'default': 'true', 'type': 'file', 'weight': 0,
+        'properties': {'data_dir': str(web.fast), 'chunk_size': 65536,
+                       'thin_provisioning': False}}
+    assert stores['web'] == {'id': 'web', 'read-only': 'true', 'type': 'http',
+                             'weight': 0, 'properties': {}}
+
+
 # -- POST /v2/images/{id}/locations (API 2.17) -------------------------------------------
 
 def test_added_location_is_hashed_in_the_background_then_the_image_is_active(

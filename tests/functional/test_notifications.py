@@ -221,6 +221,30 @@ def test_an_import_task_is_announced_from_creation_to_success(bus, tmp_path):
                 notification['payload']['size']) == (image['id'], 'active', 2048)
 
 
+def test_a_failed_legacy_import_task_announces_its_image_and_its_deletion(bus,
+                                                                         tmp_path):
+    with deployment.running(tmp_path / 'glance',
+                            api_extra=_notifying(bus.topic)) as glance:
+        admin = glance.client()
+        # Port 9 is not one web-download may read: the task fails.
+        response = admin.post('/v2/tasks', json={'type': 'import', 'input': {
+            'import_from': 'http://127.0.0.1:9/disk.raw',
+            'import_from_format': 'raw',
+            'image_properties': {'name': 'legacy', 'container_format': 'bare'}}})
+        assert response.status_code == 201, response.text
+        task = response.json()
+        # image.create, task.create, task.run, task.failure, image.delete.
+        received = bus.received('info', 5, timeout=15)
+
+    events = [n['event_type'] for n in received]
+    assert events == ['image.create', 'task.create', 'task.run', 'task.failure',
+                      'image.delete']
+    created, deleted = received[0]['payload'], received[-1]['payload']
+    assert (created['id'], created['name'], created['deleted']) == (
+        task['image_id'], 'legacy', False)
+    assert (deleted['id'], deleted['deleted']) == (task['image_id'], True)
+
+
 def test_catalog_writes_are_announced_and_disabled_ones_are_not(bus, tmp_path):
     # Upstream's old option names, still read.
     with deployment.running(tmp_path / 'glance', api_extra={'DEFAULT': {
