@@ -168,17 +168,8 @@ def test_glance_all_says_which_database_it_uses_the_operators_without_password(
         # A server that needs none ignores it.
         password = 'never-logged-%s' % processes.new_secret()
         url = _with_password(url, password)
-    operator_conf = tmp_path / 'database.conf'
-    operator_conf.write_text('[database]\nconnection = %s\n' % url)
     data_dir = tmp_path / 'data'
-    output = tmp_path / 'glance-all.out'
-    with open(output, 'w') as out:
-        glance_all = _start(data_dir, processes.free_port(), processes.free_port(),
-                            config_files=[operator_conf], stdout=out,
-                            stderr=subprocess.STDOUT)
-        glance_all.send_signal(signal.SIGTERM)
-        assert glance_all.wait(timeout=60) == 0
-    said = output.read_text()
+    said = _output_with(tmp_path, '[database]\nconnection = %s\n' % url)
     [line] = [line for line in said.splitlines() if 'upgraded to version' in line]
     assert ' database %s://' % backend in line
     assert urllib.parse.urlsplit(url).path in line   # the database's name or file
@@ -192,19 +183,26 @@ def test_glance_all_says_where_the_operators_file_store_is(tmp_path):
     # It used to log its default, data/images, whatever filesystem_store_datadir
     # the operator's --config-file gave.
     images = tmp_path / 'operator-images'
-    operator_conf = tmp_path / 'store.conf'
-    operator_conf.write_text('[glance_store]\nfilesystem_store_datadir = %s\n' % images)
-    data_dir = tmp_path / 'data'
+    said = _output_with(tmp_path,
+                        '[glance_store]\nfilesystem_store_datadir = %s\n' % images)
+    assert 'store file (file) ready: data_dir %s,' % images in said
+    assert str(tmp_path / 'data' / 'images') not in said
+
+
+def _output_with(tmp_path, operator_config):
+    """What glance-all says from its start to its stop, with the data directory
+    ``tmp_path/data`` and an operator's ``--config-file`` holding
+    ``operator_config``."""
+    operator_conf = tmp_path / 'operator.conf'
+    operator_conf.write_text(operator_config)
     output = tmp_path / 'glance-all.out'
     with open(output, 'w') as out:
-        glance_all = _start(data_dir, processes.free_port(), processes.free_port(),
-                            config_files=[operator_conf], stdout=out,
-                            stderr=subprocess.STDOUT)
+        glance_all = _start(tmp_path / 'data', processes.free_port(),
+                            processes.free_port(), config_files=[operator_conf],
+                            stdout=out, stderr=subprocess.STDOUT)
         glance_all.send_signal(signal.SIGTERM)
         assert glance_all.wait(timeout=60) == 0
-    said = output.read_text()
-    assert 'store file (file) ready: data_dir %s,' % images in said
-    assert str(data_dir / 'images') not in said
+    return output.read_text()
 
 
 @pytest.mark.parametrize('daemon, setting, named', [
