@@ -79,7 +79,10 @@ def parse(media_types=JSON_TYPES, accept_patch=None, max_bytes=None):
         # checked (no valid image body holds a float: this is rare).
         try:
             document = json.loads(data, parse_int=_integer)
-        except ValueError as exc:
+        except _OutOfRange as exc:
+            raise errors.BadRequest('The request body holds an integer out of range: '
+                                    '%s (at most 64 bits).' % exc)
+        except ValueError as exc:   # where the two parsers' rules differ
             raise errors.BadRequest('Malformed JSON in request body: %s.' % exc)
     return document
 
@@ -88,15 +91,16 @@ def parse(media_types=JSON_TYPES, accept_patch=None, max_bytes=None):
 _SMALLEST, _LARGEST = -2 ** 63, 2 ** 64 - 1
 
 
+class _OutOfRange(ValueError):
+    """An integer of the body that the service cannot carry (its text, shortened)."""
+
+
 def _integer(text):
-    shown = text if len(text) <= 24 else text[:20] + '...'
-    if len(text.lstrip('-')) > 20:   # never convert thousands of digits
-        value = None
-    else:
+    if len(text.lstrip('-')) <= 20:   # never convert hundreds of digits
         value = int(text)
-    if value is None or not _SMALLEST <= value <= _LARGEST:
-        raise ValueError('the integer %s is out of range (at most 64 bits)' % shown)
-    return value
+        if _SMALLEST <= value <= _LARGEST:
+            return value
+    raise _OutOfRange(text if len(text) <= 24 else text[:20] + '...')
 
 
 def _too_large(max_bytes):

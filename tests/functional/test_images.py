@@ -120,8 +120,8 @@ def test_an_integer_beyond_64_bits_is_400_as_the_integer_it_is(tenant, number,
     response = tenant.post('/v2/images', data=b'{"min_ram": %s}' % number,
                            headers={'Content-Type': 'application/json'})
     assert assert_error(response, 400) == (
-        'Malformed JSON in request body: the integer %s is out of range (at most '
-        '64 bits).' % shown)
+        'The request body holds an integer out of range: %s (at most 64 bits).'
+        % shown)
 
 
 def test_floats_and_64_bit_integers_in_one_body_are_read_as_sent(tenant):
