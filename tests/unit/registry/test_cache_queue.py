@@ -45,7 +45,8 @@ def test_deleting_an_image_removes_it_from_the_queue(client, project, make_image
                         transition=('queued', 'active'), values={'size': 3})
     client.queue_for_cache(admin, image['id'])
     client.queue_for_cache(admin, other['id'])
-    assert client.delete_image(owner, image['id'], delayed=delayed)['delayed'] is delayed
+    deleted = client.delete_image(owner, image['id'], delayed=delayed)
+    assert deleted['delayed'] is delayed
     queued = [e['image_id'] for e in client.list_cache_queue(admin)]
     assert image['id'] not in queued
     assert other['id'] in queued   # only the deleted image's entry goes
