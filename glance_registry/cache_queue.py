@@ -4,8 +4,9 @@ handlers and their rows of the routes table.
 Every API node's prefetcher lists the queue and caches what it has not fetched for
 an entry's ``queued_at``; an entry stays until it is deleted (``DELETE
 /v2/cache/{image_id}``, clearing the queue) so that nodes started later fetch it
-too. Only admins (the API's cache policies, and its prefetchers acting as the
-service) read or change it.
+too, or until its image is deleted (``forget_deleted_image``, in the delete's
+transaction). Only admins (the API's cache policies, and its prefetchers acting as
+the service) read or change it.
 """
 
 import datetime
@@ -66,6 +67,15 @@ def clear_queue(app, request, caller):
     """200 ``{"deleted": n}``: the queue is empty."""
     _require_admin(caller)
     return _delete(app.db, '', ())
+
+
+def forget_deleted_image(db, image_id):
+    """Remove the image's entry, in the caller's transaction: a deleted image
+    (``pending_delete`` too) can no longer be downloaded, so no node may fetch it
+    again. Done by the registry's delete, so it holds whoever deletes, on any node,
+    and costs the API no call of its own."""
+    db.execute_sql('DELETE FROM cache_queue WHERE image_id = %s' % db.param,
+                   (image_id,))
 
 
 def _delete(db, where, params):

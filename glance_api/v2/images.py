@@ -289,6 +289,7 @@ def delete_image(image_id):
     deleted = services().registry.delete_image(ctx.identity, image_id,
                                                request_id=g.request_id,
                                                delayed=delayed)
+    drop_cached_copy(image_id)
     notifications.notify(ctx, 'image.delete', payloads.image(deleted, deleted=True))
     if not deleted.get('delayed'):
         purge_locations(deleted)
@@ -300,6 +301,21 @@ def delete_image(image_id):
         # (a live one finds the image gone and removes its own).
         store_data.discard_abandoned(image_id)
     return responses.no_content()
+
+
+def drop_cached_copy(image_id):
+    """Remove a deleted image's copy from this node's cache, as upstream does at
+    delete time (pending_delete too: it can no longer be downloaded). Best effort:
+    the image is deleted already, and the cleaner removes what is left here and on
+    the other nodes. Without a cache, nothing (and no registry call)."""
+    cache = services().cache
+    if cache is None:
+        return
+    try:
+        cache.delete(image_id)
+    except Exception:   # noqa: BLE001 -- the delete succeeded; the cleaner retries
+        LOG.warning('image %s deleted, but not its cached copy (the cache cleaner '
+                    'will remove it)', image_id, exc_info=True)
 
 
 def purge_locations(record):

@@ -99,6 +99,29 @@ def test_glance_cache_queue_reaches_every_nodes_prefetcher(nodes):
     assert cache_rows(url_a) == {}
 
 
+def test_a_deleted_image_leaves_the_queue_and_every_nodes_cache(nodes):
+    image_id = _image(nodes, os.urandom(MIB))
+    (url_a, cache_a), (url_b, cache_b) = nodes.nodes['node-a'], nodes.nodes['node-b']
+    glance_cli(url_a, 'cache-queue', image_id)
+    for url in (url_a, url_b):
+        wait_until(lambda: cache_rows(url).get(image_id) == 'cached', 30,
+                   message='prefetched on %s' % url)
+    with nodes.client() as admin:
+        assert admin.delete(url_a + '/v2/images/%s' % image_id).status_code == 204
+    # The node that handled the delete drops its copy at once ...
+    assert not os.path.exists(os.path.join(cache_a, image_id))
+    assert image_id not in cache_rows(url_a)
+    # ... the other one at its cleaner's next pass (every second here), and
+    # neither fetches it again: the registry removed the queue entry.
+    wait_until(lambda: not os.path.exists(os.path.join(cache_b, image_id)), 30,
+               message='cleaned on node-b')
+    for url in (url_a, url_b):
+        assert image_id not in cache_rows(url)
+        with nodes.client() as admin:
+            queued = admin.get(url + '/v2/cache').json()['queued_images']
+        assert image_id not in queued
+
+
 def test_glance_cache_list_says_which_node_answered(nodes):
     for name, (url, _cache_dir) in nodes.nodes.items():
         with nodes.client() as admin:

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests.fixtures import deployment as deployment_fixture
+from tests.fixtures import processes
 from tests.integration.swift_helpers import api_workers, wait_until
 
 BIN = os.path.dirname(sys.executable)
@@ -61,12 +62,24 @@ def test_the_prefetcher_caches_the_queue_and_says_so(node):
         admin.delete('/v2/cache')
 
 
-def test_the_cleaner_removes_copies_of_deleted_images(node):
-    with node.client() as admin:
-        image_id = _image(admin, os.urandom(MIB))
-        assert len(admin.get('/v2/images/%s/file' % image_id).content) == MIB
-        wait_until(lambda: os.path.exists(os.path.join(node.cache_dir, image_id)), 10)
-        assert admin.delete('/v2/images/%s' % image_id).status_code == 204
+def test_the_cleaner_removes_copies_of_images_deleted_through_another_node(
+        node, tmp_path):
+    # The node that handles a delete drops its own copy; another node's copy is
+    # its cleaner's to remove.
+    other = processes.api_daemon(
+        str(tmp_path), node.registry.port,
+        node.api.config['DEFAULT']['registry_auth_secret'], node.datadir).start()
+    try:
+        with node.client() as admin:
+            image_id = _image(admin, os.urandom(MIB))
+            assert len(admin.get('/v2/images/%s/file' % image_id).content) == MIB
+            wait_until(lambda: os.path.exists(os.path.join(node.cache_dir, image_id)),
+                       10)
+            assert admin.delete(other.url + '/v2/images/%s' % image_id) \
+                .status_code == 204
+    finally:
+        other.stop()
+    assert os.path.exists(os.path.join(node.cache_dir, image_id))
     status, out = command(node, 'cleaner')
     assert (status, out) == (0, 'cleaned 1 file(s) from the image cache\n')
     assert not os.path.exists(os.path.join(node.cache_dir, image_id))

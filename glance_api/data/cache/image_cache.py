@@ -225,9 +225,14 @@ class ImageCache:
 
     def delete(self, image_id):
         """Remove ``image_id`` from the cache (reading downloads finish first, on
-        the unlinked file); True if it was cached."""
-        known = self.index.release(image_id, cache_index.CACHED)
-        return self._remove_file(image_id) or known
+        the unlinked file); True if it was cached.
+
+        The file goes before its entry: when it cannot be removed (``OSError``),
+        the entry stays, so the cleaner finds the copy again and its bytes still
+        count under the cap. (A hit on an entry whose file is gone is a miss.)
+        """
+        removed = self._remove_file(image_id)
+        return self.index.release(image_id, cache_index.CACHED) or removed
 
     def clear(self):
         """Remove every cached image; how many were removed."""

@@ -7,6 +7,8 @@ import pytest
 
 from glance_registry.client import errors
 
+RAW = {'disk_format': 'raw', 'container_format': 'bare'}
+
 
 def test_queued_images_are_listed_oldest_first_until_removed(client, project):
     admin = project('admin', admin=True)
@@ -32,6 +34,23 @@ def test_queueing_again_renews_the_entry(client, project):
     entries = [e for e in client.list_cache_queue(admin) if e['image_id'] == image_id]
     assert entries == [{'image_id': image_id, 'queued_at': after}]
     client.dequeue_from_cache(admin, image_id)
+
+
+@pytest.mark.parametrize('delayed', [False, True], ids=['at_once', 'pending_delete'])
+def test_deleting_an_image_removes_it_from_the_queue(client, project, make_image,
+                                                     delayed):
+    admin, owner = project('admin', admin=True), project()
+    image, other = make_image(owner, **RAW), make_image(owner, **RAW)
+    client.add_location(owner, image['id'], 'file:///queued-%s' % image['id'],
+                        transition=('queued', 'active'), values={'size': 3})
+    client.queue_for_cache(admin, image['id'])
+    client.queue_for_cache(admin, other['id'])
+    deleted = client.delete_image(owner, image['id'], delayed=delayed)
+    assert deleted['delayed'] is delayed
+    queued = [e['image_id'] for e in client.list_cache_queue(admin)]
+    assert image['id'] not in queued
+    assert other['id'] in queued   # only the deleted image's entry goes
+    client.dequeue_from_cache(admin, other['id'])
 
 
 @pytest.mark.parametrize('call', [
