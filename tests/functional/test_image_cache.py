@@ -396,3 +396,23 @@ def test_a_cached_copy_that_cannot_be_removed_does_not_fail_the_delete(deleting)
         assert response.json()['total_files_cleaned'] >= 1
         assert not _is_cached(deleting, image_id)
         assert image_id not in _cache_state(admin)[0]
+
+
+def test_a_copy_the_cleaner_cannot_remove_does_not_stop_it_at_the_others(deleting):
+    with deleting.client() as admin:
+        stuck, other = (_cached_and_queued(deleting, admin, os.urandom(MIB))
+                        for _ in range(2))
+        stuck_copy = os.path.join(deleting.cache_dir, stuck)
+        with tools.immutable(stuck_copy), \
+                tools.immutable(os.path.join(deleting.cache_dir, other)):
+            for image_id in (stuck, other):
+                assert admin.delete('/v2/images/%s' % image_id).status_code == 204
+        with tools.immutable(stuck_copy):
+            response = admin.post('/v2/cache/clean')
+            assert response.status_code == 200, response.text
+            assert not _is_cached(deleting, other)
+            assert stuck in _cache_state(admin)[0]   # for the next pass
+        assert _logged(deleting, 'the cached copy of image %s could not be removed'
+                       % stuck) >= 1
+        assert admin.post('/v2/cache/clean').status_code == 200
+        assert not _is_cached(deleting, stuck)

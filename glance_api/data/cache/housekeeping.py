@@ -157,7 +157,12 @@ def clean(progress=None):
         except registry_errors.NotFound:
             record = None
         if record is None or record['status'] not in ('active', 'deactivated'):
-            removed += cache.delete(entry['image_id'])
+            try:
+                removed += cache.delete(entry['image_id'])
+            except OSError as exc:
+                # Still indexed (ImageCache.delete): the next pass tries again.
+                LOG.warning('the cached copy of image %s could not be removed: %s',
+                            entry['image_id'], exc)
     if progress or removed:
         (progress or LOG.info)('cleaned %d file(s) from the image cache' % removed)
     return removed
