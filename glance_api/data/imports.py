@@ -42,7 +42,7 @@ from oslo_config import cfg
 
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.data import (conversion, fetch, inspection, remote_glance, staging,
-                             task_events)
+                             task_events, task_inputs)
 from glance_api.option_types import BracketedListOpt
 from glance_registry.client import Lease
 from glance_registry.client import errors as registry_errors
@@ -137,7 +137,8 @@ _FROM_STATUS = {'glance-direct': 'uploading', 'web-download': 'queued',
 def start(svc, identity, record, request, request_id, task_type=TASK_TYPE,
           credentials=None, task_input=None, token=None):
     """Create the import task of ``record`` and run it on the runner; the task.
-    ``task_input`` (a legacy import task's) is kept in the task's ``input``;
+    ``task_input`` (a legacy import task's) is kept in the task's ``input``,
+    beside the request (``task_input.stored``);
     ``token`` (the caller's, for glance-download) only in this worker's memory.
 
     Raises ``runner.Busy`` (503) before anything is written when the runner is
@@ -154,7 +155,8 @@ def start(svc, identity, record, request, request_id, task_type=TASK_TYPE,
         if from_status is not None:
             image.update({'from': from_status, 'to': 'importing'})
         task = {'id': str(uuid.uuid4()), 'type': task_type,
-                'input': dict(task_input or {}, **request.input(record['id'])),
+                'input': task_inputs.stored(request.input(record['id']),
+                                            task_input),
                 'request_id': request_id,
                 'user_id': identity.user_id}
         created = svc.registry.create_task(identity, task, ttl=_ttl(svc.conf),

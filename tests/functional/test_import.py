@@ -417,6 +417,31 @@ def test_legacy_import_task(glance, web):
     assert admin.get('/v2/images/%s/file' % image_id).content == DATA
 
 
+def test_a_legacy_import_task_shows_the_input_its_client_sent(glance, web):
+    # As upstream: the input is echoed as sent (the service's own request for the
+    # import is not shown); the image the task created is its result.
+    uri = web['allowed'].serve('/echoed.raw', DATA)
+    sent = {'import_from': uri, 'import_from_format': 'raw',
+            'image_properties': {'name': 'echoed', 'container_format': 'bare'},
+            'backend': 'the client\'s own member'}
+    admin = glance.client()
+    response = admin.post('/v2/tasks', json={'type': 'import', 'input': sent})
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created['input'] == sent
+    task_url = '/v2/tasks/%s' % created['id']
+    assert admin.get(task_url).json()['input'] == sent
+    deadline = time.monotonic() + 30
+    while (task := admin.get(task_url).json())['status'] != 'success':
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert task['input'] == sent
+    assert task['result'] == {'image_id': created['image_id']}
+    [listed] = image_tasks(admin, created['image_id'])
+    assert listed['input'] == sent
+    assert admin.image(created['image_id'])['status'] == 'active'
+
+
 def test_a_failed_legacy_import_task_deletes_its_image(glance, web):
     admin = glance.client()
     response = admin.post('/v2/tasks', json={'type': 'import', 'input': {
