@@ -6,7 +6,8 @@ the same transaction taking the image's import lock (``os_glance_import_task``),
 moving its status (``uploading -> importing`` for glance-direct, ``queued ->
 importing`` for web-download; copy-image leaves an ``active`` image as it is) and
 setting upstream's bookkeeping properties (``os_glance_importing_to_stores``,
-``os_glance_failed_import``). Then a thread of the runner runs the ``ImportJob``:
+``os_glance_failed_import``). The task is ``pending`` until a thread of the runner
+runs the ``ImportJob``, which starts it (``processing``):
 
 - web-download (and glance-download) streams the URL (``glance_api.data.fetch``)
   straight into each target store, inspecting (``glance_api.data.inspection``),
@@ -246,6 +247,7 @@ class ImportJob:
             if give_up:
                 raise ImportFailed('The import was interrupted %d times (its API '
                                    'worker stopped).' % MAX_ATTEMPTS)
+            self._begin()
             record = self.registry.get_image(SERVICE_IDENTITY, self.image_id,
                                              request_id=self.request_id)
             if self.request.method == 'copy-image':
@@ -615,6 +617,15 @@ class ImportJob:
         except inspection.ContentRefused as exc:
             raise ImportFailed(str(exc))
         return None
+
+    def _begin(self):
+        # As upstream's task, created pending: it is processing once a worker runs
+        # it, not while it waits in the runner's queue.
+        try:
+            self.registry.claim_task(SERVICE_IDENTITY, self.task_id, self.lease,
+                                     request_id=self.request_id)
+        except (registry_errors.Conflict, registry_errors.NotFound):
+            raise _LeaseLost()
 
     def _progress(self, size):
         self._copied += size
