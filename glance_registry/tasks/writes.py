@@ -143,8 +143,9 @@ def create_task(db, identity, task, ttl, lease=None, image=None, judge=None):
     "image": record or None}``.
 
     ``lease`` (``{"owner", "seconds"}``) gives it at once to the worker that will
-    run it: no other worker takes it while the lease runs. ``image`` (``{"id", "from", "to", "properties"}``) makes it an import of
-    that image, in the same transaction: the image's import lock is taken
+    run it: no other worker takes it while the lease runs. ``image`` (``{"id",
+    "from", "to", "properties"}``) makes it an import of that image, in the same
+    transaction: the image's import lock is taken
     (``Conflict`` ``import_locked`` while another running task holds it), its
     status moved ``from -> to`` when given (the status table and the
     compare-and-swap as ``transition``) and ``properties`` set (``None`` removes).
@@ -237,15 +238,16 @@ def claim(db, identity, task_id, owner, seconds, message=None):
 @retry_on_deadlock
 def finish(db, identity, task_id, owner, status, message, result, ttl, image=None):
     """End the task ``owner`` runs with ``status`` (``success``, once ``claim``
-    started it, or ``failure``), ``message`` and ``result``; it expires ``ttl`` seconds later. Returns
-    ``{"task": record, "image": record or None}``.
+    started it, or ``failure``), ``message`` and ``result``; it expires ``ttl``
+    seconds later. Returns ``{"task": record, "image": record or None}``.
 
     ``image`` (``{"from", "to", "values", "locations", "properties"}``, each
     optional) changes the task's image in the same transaction: the import lock is
     released, the status compare-and-swapped ``from -> to`` with the data
     ``values``, the ``locations`` replaced and ``properties`` set. ``Conflict``
     ``taken_over`` if another owner holds the task now, ``task_finished`` if it has
-    finished; the image's errors as ``transition`` raises them.
+    finished, ``task_not_started`` for a ``success`` it may not move to
+    (``TARGETS``); the image's errors as ``transition`` raises them.
     """
     now = db_module.now(db)   # every lease's clock: the database's
     with db_module.write_transaction(db):
