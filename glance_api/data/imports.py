@@ -6,7 +6,8 @@ the same transaction taking the image's import lock (``os_glance_import_task``),
 moving its status (``uploading -> importing`` for glance-direct, ``queued ->
 importing`` for web-download; copy-image leaves an ``active`` image as it is) and
 setting upstream's bookkeeping properties (``os_glance_importing_to_stores``,
-``os_glance_failed_import``). Then a thread of the runner runs the ``ImportJob``:
+``os_glance_failed_import``). The task is ``pending`` until a thread of the runner
+runs the ``ImportJob``, which starts it (``processing``):
 
 - web-download (and glance-download) streams the URL (``glance_api.data.fetch``)
   straight into each target store, inspecting (``glance_api.data.inspection``),
@@ -42,7 +43,7 @@ from oslo_config import cfg
 
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.data import (conversion, fetch, inspection, remote_glance, staging,
-                             task_events)
+                             task_events, task_inputs)
 from glance_api.option_types import BracketedListOpt
 from glance_registry.client import Lease
 from glance_registry.client import errors as registry_errors
@@ -137,7 +138,8 @@ _FROM_STATUS = {'glance-direct': 'uploading', 'web-download': 'queued',
 def start(svc, identity, record, request, request_id, task_type=TASK_TYPE,
           credentials=None, task_input=None, token=None):
     """Create the import task of ``record`` and run it on the runner; the task.
-    ``task_input`` (a legacy import task's) is kept in the task's ``input``;
+    ``task_input`` (a legacy import task's) is kept in the task's ``input``,
+    beside the request (``task_input.stored``);
     ``token`` (the caller's, for glance-download) only in this worker's memory.
 
     Raises ``runner.Busy`` (503) before anything is written when the runner is
@@ -154,7 +156,8 @@ def start(svc, identity, record, request, request_id, task_type=TASK_TYPE,
         if from_status is not None:
             image.update({'from': from_status, 'to': 'importing'})
         task = {'id': str(uuid.uuid4()), 'type': task_type,
-                'input': dict(task_input or {}, **request.input(record['id'])),
+                'input': task_inputs.stored(request.input(record['id']),
+                                            task_input),
                 'request_id': request_id,
                 'user_id': identity.user_id}
         created = svc.registry.create_task(identity, task, ttl=_ttl(svc.conf),
@@ -244,6 +247,7 @@ class ImportJob:
             if give_up:
                 raise ImportFailed('The import was interrupted %d times (its API '
                                    'worker stopped).' % MAX_ATTEMPTS)
+            self._begin()
             record = self.registry.get_image(SERVICE_IDENTITY, self.image_id,
                                              request_id=self.request_id)
             if self.request.method == 'copy-image':
@@ -613,6 +617,15 @@ class ImportJob:
         except inspection.ContentRefused as exc:
             raise ImportFailed(str(exc))
         return None
+
+    def _begin(self):
+        # As upstream's task, created pending: it is processing once a worker runs
+        # it, not while it waits in the runner's queue.
+        try:
+            self.registry.claim_task(SERVICE_IDENTITY, self.task_id, self.lease,
+                                     request_id=self.request_id)
+        except (registry_errors.Conflict, registry_errors.NotFound):
+            raise _LeaseLost()
 
     def _progress(self, size):
         self._copied += size

@@ -18,6 +18,7 @@ the record, since a task runs in a worker thread outside any request.
 import logging
 import types
 
+from glance_api.data import task_inputs
 from glance_api.images import notifications as payloads
 
 LOG = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def emit(svc, event_type, task):
     if svc.notifier is None:
         return
     payload = {name: task.get(name) for name in PAYLOAD_FIELDS}
+    payload['input'] = task_inputs.shown(task)
     svc.notifier.notify(_context(task), event_type, payload)
 
 

@@ -14,6 +14,7 @@ from glance_api import notifications
 from glance_api.access import policy
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.data import imports
+from glance_api.data import task_inputs
 from glance_api.http import errors, json_body, proxy, responses
 from glance_api.images import lookup
 from glance_api.images import notifications as payloads
@@ -36,6 +37,8 @@ TYPES = ('import', 'api_image_import')
 
 def _document(task, fields=FIELDS):
     document = {name: task.get(name) for name in fields}
+    if 'input' in fields:
+        document['input'] = task_inputs.shown(task)
     if document.get('message') is None and 'message' in fields:
         document['message'] = ''
     document['self'] = '/v2/tasks/%s' % task['id']
@@ -135,6 +138,7 @@ def list_image_tasks(image_id):
     # Upstream shows the task rows whole, their soft-delete columns included
     # (a deleted task is never listed).
     return responses.json({'tasks': [dict({name: task.get(name) for name in FIELDS},
+                                          input=task_inputs.shown(task),
                                           deleted=False, deleted_at=None)
                                      for task in tasks]})
 

@@ -47,9 +47,9 @@ class TasksClient:
         return body['tasks'], body.get('next_marker')
 
     def claim_task(self, identity, task_id, lease, message=None, request_id=None):
-        """Take over (an expired lease) or renew the lease on a running task; sets
-        the progress ``message``. ``errors.Conflict`` reason ``task_leased`` or
-        ``task_finished``."""
+        """Take over (an expired lease) or renew the lease on a running task, which
+        starts it (``pending -> processing``); sets the progress ``message``.
+        ``errors.Conflict`` reason ``task_leased`` or ``task_finished``."""
         body = {'owner': lease.owner, 'seconds': lease.seconds}
         if message is not None:
             body['message'] = message
@@ -58,11 +58,11 @@ class TasksClient:
 
     def finish_task(self, identity, task_id, lease, status, *, message='',
                     result=None, ttl=None, image=None, request_id=None):
-        """End the task run under ``lease`` with ``status`` (``success`` or
-        ``failure``); it expires ``ttl`` seconds later. ``image`` (``from``,
-        ``to``, ``values``, ``locations``, ``properties``) changes its image in the
-        same transaction, releasing the import lock. Returns ``{"task",
-        "image"}``."""
+        """End the task run under ``lease`` with ``status`` (``success``, once
+        ``claim_task`` started it, or ``failure``); it expires ``ttl`` seconds
+        later. ``image`` (``from``, ``to``, ``values``, ``locations``,
+        ``properties``) changes its image in the same transaction, releasing the
+        import lock. Returns ``{"task", "image"}``."""
         body = {'owner': lease.owner, 'status': status, 'message': message}
         if result is not None:
             body['result'] = result

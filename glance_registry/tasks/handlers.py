@@ -125,8 +125,8 @@ def claim_task(app, request, caller, task_id):
 
 def finish_task(app, request, caller, task_id):
     """200 ``{"task", "image"}``; 400 invalid body; 404; 409 ``taken_over``,
-    ``task_finished`` or the image's status compare-and-swap lost; 413 over
-    ``image.max_storage``."""
+    ``task_finished``, ``task_not_started`` (success before a claim started it) or
+    the image's status compare-and-swap lost; 413 over ``image.max_storage``."""
     body = validation.json_body(request)
     validation.check_only(body, {'owner', 'status', 'message', 'result', 'ttl',
                                  'image'}, 'task result')

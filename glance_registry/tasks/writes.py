@@ -31,6 +31,12 @@ IMPORT_LOCK = 'os_glance_import_task'
 RUNNING = ('pending', 'processing')
 FINISHED = ('success', 'failure')
 STATUSES = RUNNING + FINISHED
+#: The statuses each status may move to (upstream's task status transitions): a
+#: task is ``pending`` until its worker's first ``claim`` starts it, and only a
+#: started task succeeds; either may fail.
+TARGETS = {'pending': ('processing', 'failure'),
+           'processing': ('processing', 'success', 'failure'),
+           'success': (), 'failure': ()}
 SORT_KEYS = ('created_at', 'updated_at', 'id', 'status', 'type', 'expires_at')
 
 _FIELDS = ('id', 'type', 'status', 'owner', 'image_id', 'request_id', 'user_id',
@@ -133,12 +139,13 @@ def list_tasks(db, identity, filters, sort_key, sort_dir, limit, marker):
 
 @retry_on_deadlock
 def create_task(db, identity, task, ttl, lease=None, image=None, judge=None):
-    """Create a task (status ``processing`` when leased, else ``pending``); returns
-    ``{"task": record, "image": record or None}``.
+    """Create a task, ``pending`` (``claim`` starts it); returns ``{"task": record,
+    "image": record or None}``.
 
     ``lease`` (``{"owner", "seconds"}``) gives it at once to the worker that will
-    run it. ``image`` (``{"id", "from", "to", "properties"}``) makes it an import of
-    that image, in the same transaction: the image's import lock is taken
+    run it: no other worker takes it while the lease runs. ``image`` (``{"id",
+    "from", "to", "properties"}``) makes it an import of that image, in the same
+    transaction: the image's import lock is taken
     (``Conflict`` ``import_locked`` while another running task holds it), its
     status moved ``from -> to`` when given (the status table and the
     compare-and-swap as ``transition``) and ``properties`` set (``None`` removes).
@@ -149,7 +156,7 @@ def create_task(db, identity, task, ttl, lease=None, image=None, judge=None):
     values = dict(task, created_at=now, updated_at=now,
                   input=orjson.dumps(task.get('input') or {}).decode(),
                   owner=task.get('owner', identity.project_id),
-                  status='processing' if lease else 'pending')
+                  status='pending')
     if lease:
         values.update(lease_owner=lease['owner'], attempts=1,
                       lease_expires_at=now + datetime.timedelta(
@@ -203,7 +210,8 @@ def _set_properties(db, image_id, properties):
 
 @retry_on_deadlock
 def claim(db, identity, task_id, owner, seconds, message=None):
-    """Take or renew the lease on a running task for ``owner``; the task's record.
+    """Take or renew the lease on a running task for ``owner``, which starts it
+    (``pending -> processing``); the task's record.
 
     Renewed if ``owner`` holds it, taken over (``attempts`` + 1) if the lease has
     run out; ``Conflict`` ``task_leased`` while another owner's lease runs,
@@ -229,16 +237,17 @@ def claim(db, identity, task_id, owner, seconds, message=None):
 
 @retry_on_deadlock
 def finish(db, identity, task_id, owner, status, message, result, ttl, image=None):
-    """End the task ``owner`` runs with ``status`` (``success`` or ``failure``),
-    ``message`` and ``result``; it expires ``ttl`` seconds later. Returns
-    ``{"task": record, "image": record or None}``.
+    """End the task ``owner`` runs with ``status`` (``success``, once ``claim``
+    started it, or ``failure``), ``message`` and ``result``; it expires ``ttl``
+    seconds later. Returns ``{"task": record, "image": record or None}``.
 
     ``image`` (``{"from", "to", "values", "locations", "properties"}``, each
     optional) changes the task's image in the same transaction: the import lock is
     released, the status compare-and-swapped ``from -> to`` with the data
     ``values``, the ``locations`` replaced and ``properties`` set. ``Conflict``
     ``taken_over`` if another owner holds the task now, ``task_finished`` if it has
-    finished; the image's errors as ``transition`` raises them.
+    finished, ``task_not_started`` for a ``success`` it may not move to
+    (``TARGETS``); the image's errors as ``transition`` raises them.
     """
     now = db_module.now(db)   # every lease's clock: the database's
     with db_module.write_transaction(db):
@@ -246,6 +255,11 @@ def finish(db, identity, task_id, owner, status, message, result, ttl, image=Non
         if task.lease_owner is not None and task.lease_owner != owner:
             raise errors.Conflict('Task %s is run by another worker now' % task_id,
                                   reason='taken_over', task_id=task_id)
+        if status not in TARGETS[task.status]:
+            raise errors.Conflict('Task %s is %s: it cannot end in %s'
+                                  % (task_id, task.status, status),
+                                  reason='task_not_started', task_id=task_id,
+                                  task_status=task.status)
         image_record = None
         if image is not None and task.image_id:
             image_record = _change_image(db, identity, task, image)

@@ -417,6 +417,31 @@ def test_legacy_import_task(glance, web):
     assert admin.get('/v2/images/%s/file' % image_id).content == DATA
 
 
+def test_a_legacy_import_task_shows_the_input_its_client_sent(glance, web):
+    # As upstream: the input is echoed as sent (the service's own request for the
+    # import is not shown); the image the task created is its result.
+    uri = web['allowed'].serve('/echoed.raw', DATA)
+    sent = {'import_from': uri, 'import_from_format': 'raw',
+            'image_properties': {'name': 'echoed', 'container_format': 'bare'},
+            'backend': 'the client\'s own member'}
+    admin = glance.client()
+    response = admin.post('/v2/tasks', json={'type': 'import', 'input': sent})
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created['input'] == sent
+    task_url = '/v2/tasks/%s' % created['id']
+    assert admin.get(task_url).json()['input'] == sent
+    deadline = time.monotonic() + 30
+    while (task := admin.get(task_url).json())['status'] != 'success':
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert task['input'] == sent
+    assert task['result'] == {'image_id': created['image_id']}
+    [listed] = image_tasks(admin, created['image_id'])
+    assert listed['input'] == sent
+    assert admin.image(created['image_id'])['status'] == 'active'
+
+
 def test_a_failed_legacy_import_task_deletes_its_image(glance, web):
     admin = glance.client()
     response = admin.post('/v2/tasks', json={'type': 'import', 'input': {
@@ -537,6 +562,56 @@ def test_glance_image_create_via_import(glance, disk, web):
     image_id = _row(out, 'id')
     assert wait_for(admin, image_id)['status'] == 'active'
     assert admin.get('/v2/images/%s/file' % image_id).content == DATA
+
+
+def test_glance_task_create_and_openstack_image_task_show_a_legacy_task(glance,
+                                                                          web):
+    # The clients validate each task against /v2/schemas/task and print its input
+    # and result as the API gives them: the client's input, the image as result.
+    uri = web['allowed'].serve('/cli-task.raw', DATA)
+    sent = {'import_from': uri, 'import_from_format': 'raw',
+            'image_properties': {'name': 'cli-task', 'container_format': 'bare'}}
+    glance_env = {'OS_IMAGE_URL': glance.url, 'OS_AUTH_TOKEN': 'none'}
+    out = run([os.path.join(BIN, 'glance'), 'task-create', '--type', 'import',
+               '--input', json.dumps(sent)], glance_env)
+    task_id = _row(out, 'id')
+    assert _row(out, 'status') == 'pending'
+    assert json.loads(_wrapped_row(out, 'input')) == sent
+    admin = glance.client()
+    deadline = time.monotonic() + 30
+    while admin.get('/v2/tasks/%s' % task_id).json()['status'] != 'success':
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    out = run([os.path.join(BIN, 'glance'), 'task-show', task_id], glance_env)
+    assert _row(out, 'status') == 'success'
+    assert json.loads(_wrapped_row(out, 'input')) == sent
+    image_id = json.loads(_wrapped_row(out, 'result'))['image_id']
+    assert admin.image(image_id)['name'] == 'cli-task'
+
+    osc_env = {'OS_AUTH_TYPE': 'none', 'OS_ENDPOINT': glance.url}
+    shown = json.loads(run([os.path.join(BIN, 'openstack'), 'image', 'task', 'show',
+                            task_id, '-f', 'json'], osc_env))
+    assert (shown['status'], shown['input'], shown['result']) == (
+        'success', sent, {'image_id': image_id})
+    listed = json.loads(run([os.path.join(BIN, 'openstack'), 'image', 'task', 'list',
+                             '-f', 'json'], osc_env))
+    assert task_id in [task['ID'] for task in listed]
+
+
+def _wrapped_row(output, name):
+    # glance's table wraps a long value onto rows with an empty first cell.
+    value = None
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip('|').split('|')]
+        if len(cells) != 2:
+            continue
+        if cells[0] == name:
+            value = cells[1]
+        elif value is not None and cells[0] == '':
+            value += ' ' + cells[1]
+        elif value is not None:
+            return value
+    raise AssertionError('no %s in:\n%s' % (name, output))
 
 
 def _row(output, name):

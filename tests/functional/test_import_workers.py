@@ -221,3 +221,45 @@ def test_an_image_deleted_during_its_web_download_keeps_no_byte(
                == 'failure', 30, message='the task to fail')
     assert admin.get('/v2/tasks/%s' % task_id).json()['message'] == \
         'Image %s was deleted during the import.' % image['id']
+
+
+@pytest.fixture(scope='module')
+def queueing_glance(tmp_path_factory, held_server):
+    """One API worker with one task thread and room for one task in its queue."""
+    port = held_server.split(':')[2].split('/')[0]
+    with deployment.running(tmp_path_factory.mktemp('import-queue'), api_extra={
+            'DEFAULT': {'workers': 1, 'task_pool_threads': 1,
+                        'task_pool_queue_size': 1},
+            'import_filtering_opts': {'allowed_ports': port,
+                                      'allowed_hosts': '127.0.0.1'}}) as glance:
+        yield glance
+
+
+def test_a_legacy_import_task_is_pending_until_the_runner_starts_it(
+        queueing_glance, held_server):
+    # As upstream: 201 with a pending task, processing once a worker runs it.
+    _Held.release.clear()
+    admin = queueing_glance.client()
+
+    def legacy_task(name):
+        response = admin.post('/v2/tasks', json={'type': 'import', 'input': {
+            'import_from': held_server, 'import_from_format': 'raw',
+            'image_properties': {'name': name, 'container_format': 'bare'}}})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def status(task):
+        return admin.get('/v2/tasks/%s' % task['id']).json()['status']
+
+    first = legacy_task('holds-the-thread')
+    assert first['status'] == 'pending'
+    wait_until(lambda: status(first) == 'processing', 10)
+    queued = legacy_task('queued')
+    assert queued['status'] == 'pending'
+    time.sleep(1)
+    assert status(queued) == 'pending'
+    assert status(first) == 'processing'
+    _Held.release.set()
+    wait_until(lambda: (status(first), status(queued)) == ('success', 'success'),
+               30)
+    assert admin.image(queued['image_id'])['status'] == 'active'

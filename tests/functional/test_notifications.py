@@ -227,10 +227,10 @@ def test_a_failed_legacy_import_task_announces_its_image_and_its_deletion(bus,
                             api_extra=_notifying(bus.topic)) as glance:
         admin = glance.client()
         # Port 9 is not one web-download may read: the task fails.
-        response = admin.post('/v2/tasks', json={'type': 'import', 'input': {
-            'import_from': 'http://127.0.0.1:9/disk.raw',
-            'import_from_format': 'raw',
-            'image_properties': {'name': 'legacy', 'container_format': 'bare'}}})
+        sent = {'import_from': 'http://127.0.0.1:9/disk.raw',
+                'import_from_format': 'raw',
+                'image_properties': {'name': 'legacy', 'container_format': 'bare'}}
+        response = admin.post('/v2/tasks', json={'type': 'import', 'input': sent})
         assert response.status_code == 201, response.text
         task = response.json()
         # image.create, task.create, task.run, task.failure, image.delete.
@@ -243,6 +243,8 @@ def test_a_failed_legacy_import_task_announces_its_image_and_its_deletion(bus,
     assert (created['id'], created['name'], created['deleted']) == (
         task['image_id'], 'legacy', False)
     assert (deleted['id'], deleted['deleted']) == (task['image_id'], True)
+    # The task's input as its client sent it, as the API shows it.
+    assert [n['payload']['input'] for n in received[1:4]] == [sent] * 3
 
 
 def test_catalog_writes_are_announced_and_disabled_ones_are_not(bus, tmp_path):

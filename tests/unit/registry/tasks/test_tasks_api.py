@@ -37,7 +37,7 @@ def test_an_import_takes_the_lock_and_moves_the_image(client, project, make_imag
     lease = Lease(owner='worker-1', seconds=60)
     created = start_import(client, owner, image, lease)
     task = created['task']
-    assert task['status'] == 'processing'
+    assert task['status'] == 'pending'
     assert task['owner'] == owner.project_id
     assert task['image_id'] == image['id']
     assert task['input']['import_req']['method']['name'] == 'web-download'
@@ -92,6 +92,28 @@ def test_a_dead_workers_task_is_taken_over_once(client, project, make_image, rac
     assert lost[0].reason == 'task_leased'
 
 
+def test_a_task_is_pending_until_its_worker_starts_it(client, project, make_image):
+    # Upstream's transitions: pending -> processing -> success | failure, and a
+    # task that never started may only fail.
+    owner = project()
+    image = make_image(owner, **RAW)
+    lease = Lease('worker-1', 60)
+    task = start_import(client, owner, image, lease)['task']
+    assert client.get_task(owner, task['id'])['status'] == 'pending'
+    with pytest.raises(errors.Conflict) as refused:
+        client.finish_task(SERVICE, task['id'], lease, 'success',
+                           image={'from': 'importing', 'to': 'active'})
+    assert refused.value.reason == 'task_not_started'
+    assert client.get_task(owner, task['id'])['status'] == 'pending'
+    assert client.get_image(owner, image['id'])['status'] == 'importing'
+    started = client.claim_task(owner, task['id'], lease)
+    assert (started['status'], started['attempts']) == ('processing', 1)
+    never_started = start_import(client, owner, make_image(owner, **RAW),
+                                 lease)['task']
+    assert client.finish_task(SERVICE, never_started['id'], lease,
+                              'failure')['task']['status'] == 'failure'
+
+
 def test_the_worker_renews_and_reports_progress(client, project, make_image):
     owner = project()
     image = make_image(owner, **RAW)
@@ -108,6 +130,7 @@ def test_finishing_activates_the_image_and_releases_the_lock(client, project,
     image = make_image(owner, **RAW)
     lease = Lease('worker-1', 60)
     task = start_import(client, owner, image, lease)['task']
+    client.claim_task(owner, task['id'], lease)
     done = client.finish_task(
         SERVICE, task['id'], lease, 'success', result={'image_id': image['id']},
         ttl=3600, image={'from': 'importing', 'to': 'active',
@@ -215,6 +238,7 @@ def test_finishing_over_the_storage_quota_changes_nothing(client, project,
     image = make_image(owner, **RAW)
     lease = Lease('worker-1', 60)
     task = start_import(client, owner, image, lease)['task']
+    client.claim_task(owner, task['id'], lease)
     with pytest.raises(errors.TooLarge) as refused:
         client.finish_task(SERVICE, task['id'], lease, 'success', image={
             'from': 'importing', 'to': 'active', 'values': {'size': 100},
