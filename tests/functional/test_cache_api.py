@@ -10,6 +10,7 @@ import openstack
 import pytest
 
 from tests.fixtures import deployment as deployment_fixture
+from tests.fixtures import disk_images
 from tests.fixtures import processes
 from tests.integration.swift_helpers import wait_until
 
@@ -75,7 +76,7 @@ def _image(glance, data, **attributes):
 
 
 def test_glance_cache_queue_reaches_every_nodes_prefetcher(nodes):
-    data = os.urandom(2 * MIB)
+    data = disk_images.raw(2 * MIB)
     image_id = _image(nodes, data)
     (url_a, cache_a), (url_b, cache_b) = nodes.nodes['node-a'], nodes.nodes['node-b']
     glance_cli(url_a, 'cache-queue', image_id)
@@ -100,7 +101,7 @@ def test_glance_cache_queue_reaches_every_nodes_prefetcher(nodes):
 
 
 def test_a_deleted_image_leaves_the_queue_and_every_nodes_cache(nodes):
-    image_id = _image(nodes, os.urandom(MIB))
+    image_id = _image(nodes, disk_images.raw(MIB))
     (url_a, cache_a), (url_b, cache_b) = nodes.nodes['node-a'], nodes.nodes['node-b']
     glance_cli(url_a, 'cache-queue', image_id)
     for url in (url_a, url_b):
@@ -136,7 +137,7 @@ def test_the_queue_is_listed_until_the_node_prefetched_it(nodes):
     glance_cli(url_a, 'cache-clear', '--target', 'queue')
     with nodes.client() as admin:
         # A queued image whose store copy is gone stays queued on every node.
-        image_id = _image(nodes, os.urandom(1000))
+        image_id = _image(nodes, disk_images.raw(1000))
         os.unlink(os.path.join(nodes.datadir, image_id))
         response = admin.put(url_a + '/v2/cache/%s' % image_id)
         assert (response.status_code, response.content) == (202, b'')
@@ -147,7 +148,7 @@ def test_the_queue_is_listed_until_the_node_prefetched_it(nodes):
 
 
 def test_openstacksdk_cache_calls(nodes):
-    data = os.urandom(MIB)
+    data = disk_images.raw(MIB)
     image_id = _image(nodes, data)
     url_a, cache_a = nodes.nodes['node-a']
     conn = sdk(url_a)

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests.fixtures import deployment as deployment_fixture
+from tests.fixtures import disk_images
 from tests.fixtures import processes
 from tests.integration.swift_helpers import api_workers, wait_until
 
@@ -47,7 +48,7 @@ def _image(client, data):
 
 def test_the_prefetcher_caches_the_queue_and_says_so(node):
     with node.client() as admin:
-        ids = [_image(admin, os.urandom(MIB)) for _ in range(2)]
+        ids = [_image(admin, disk_images.raw(MIB)) for _ in range(2)]
         for image_id in ids:
             assert admin.put('/v2/cache/%s' % image_id).status_code == 202
         status, out = command(node, 'prefetcher')
@@ -71,7 +72,7 @@ def test_the_cleaner_removes_copies_of_images_deleted_through_another_node(
         node.api.config['DEFAULT']['registry_auth_secret'], node.datadir).start()
     try:
         with node.client() as admin:
-            image_id = _image(admin, os.urandom(MIB))
+            image_id = _image(admin, disk_images.raw(MIB))
             assert len(admin.get('/v2/images/%s/file' % image_id).content) == MIB
             wait_until(lambda: os.path.exists(os.path.join(node.cache_dir, image_id)),
                        10)
@@ -99,7 +100,7 @@ def manage(glance, *args):
 
 def test_glance_cache_manage(node):
     with node.client() as admin:
-        image_id = _image(admin, os.urandom(MIB))
+        image_id = _image(admin, disk_images.raw(MIB))
     assert manage(node, 'queue-image', image_id) == (
         0, 'Queued image %s for caching\n' % image_id)
     assert manage(node, 'list-queued') == (0, 'Found 1 queued images\n%s\n' % image_id)

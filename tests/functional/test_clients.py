@@ -104,7 +104,7 @@ def test_glance_cli_reports_a_missing_image_clearly(glance):
 
 def test_glanceclient_library_round_trip(glance):
     client = glanceclient.v2.client.Client(glance.url)
-    data = os.urandom(300000)
+    data = disk_images.raw(300000)
     image = client.images.create(name='lib', disk_format='raw',
                                  container_format='bare', color='green')
     client.images.upload(image['id'], io.BytesIO(data))
@@ -126,7 +126,7 @@ def test_glanceclient_library_round_trip(glance):
 def test_openstacksdk_round_trip(glance, tmp_path):
     conn = openstack.connection.Connection(auth_type='none',
                                            image_endpoint_override=glance.url)
-    data = os.urandom(200000)
+    data = disk_images.raw(200000)
     image = conn.image.create_image(name='sdk', data=data, disk_format='raw',
                                     container_format='bare', validate_checksum=True)
     assert image.status == 'active'

@@ -9,12 +9,12 @@ worker (so the one killed is the one uploading), a short lease, a 4 MiB storage
 quota and one upload at a time.
 """
 
-import os
 import time
 
 import pytest
 
 from tests.fixtures import deployment
+from tests.fixtures import disk_images
 from tests.fixtures.raw_http import RawUpload
 from tests.functional.test_killed_upload import kill_worker_mid_upload
 from tests.integration.swift_helpers import wait_until
@@ -49,7 +49,7 @@ def test_a_project_at_its_quota_whose_upload_was_killed_can_upload_again(glance)
         # Its declared size, the whole quota, is reserved before its first byte.
         killed_at = kill_worker_mid_upload(glance, dead['id'],
                                            content_length=QUOTA_MIB * MiB)
-        data = os.urandom(QUOTA_MIB * MiB)
+        data = disk_images.raw(QUOTA_MIB * MiB)
         if time.monotonic() - started < LEASE - 1:
             # The lease still runs (the upload might only be slow): it counts.
             assert usage(tenant) == (QUOTA_MIB, 1)
@@ -71,7 +71,7 @@ def test_an_upload_that_stalls_past_its_lease_cannot_take_its_project_over_quota
         stalled_image, other = tenant.create_image(), tenant.create_image()
         stalled = RawUpload(glance.url, stalled_image['id'], content_length=3 * MiB)
         try:
-            assert stalled.send(os.urandom(MiB))
+            assert stalled.send(disk_images.raw(MiB))
             wait_until(lambda: usage(tenant) == (3, 1), 10,
                        message='the upload to reserve its declared size')
             time.sleep(LEASE + 1)   # its client sends nothing: nobody renews
@@ -79,12 +79,12 @@ def test_an_upload_that_stalls_past_its_lease_cannot_take_its_project_over_quota
             # Its reservation and upload slot no longer count: another upload
             # fills the quota.
             assert usage(tenant) == (0, 0)
-            response = tenant.upload(other['id'], os.urandom(QUOTA_MIB * MiB))
+            response = tenant.upload(other['id'], disk_images.raw(QUOTA_MIB * MiB))
             assert response.status_code == 204, response.text
 
             # The stalled client resumes: its upload lost the image and stops
             # before it reserves or stores anything more.
-            stalled.send(os.urandom(2 * MiB))
+            stalled.send(disk_images.raw(2 * MiB))
             status, _, body = stalled.response()
         finally:
             stalled.close()

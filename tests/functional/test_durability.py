@@ -9,6 +9,7 @@ so the test watches the API workers' system calls (strace) during a real upload.
 import os
 import re
 
+from tests.fixtures import disk_images
 from tests.fixtures import syscalls
 from tests.functional.test_image_data import assert_stored
 from tests.integration.swift_helpers import api_workers
@@ -27,7 +28,7 @@ def on(call, path):
 def test_upload_is_fsynced_linked_and_its_directory_fsynced_before_it_is_active(
         glance, tenant):
     image = tenant.create_image()
-    data = os.urandom(3 * 1024 * 1024 + 5)
+    data = disk_images.raw(3 * 1024 * 1024 + 5)
     with syscalls.traced(api_workers(glance), WATCHED) as trace:
         assert tenant.upload(image['id'], data).status_code == 204
     assert_stored(tenant, image['id'], data)

@@ -12,6 +12,7 @@ import urllib.parse
 import pytest
 import requests
 
+from tests.fixtures import disk_images
 from tests.fixtures import processes, tools
 from tests.fixtures.databases import databases  # noqa: F401 (a fixture)
 
@@ -295,7 +296,7 @@ def test_ctrl_c_on_the_process_group_lets_an_upload_in_flight_finish(tmp_path):
     api_port, registry_port = processes.free_port(), processes.free_port()
     data_dir = tmp_path / 'data'
     disk = tmp_path / 'disk.raw'
-    data = os.urandom(48 * 1024 * 1024)
+    data = disk_images.raw(48 * 1024 * 1024)
     disk.write_bytes(data)
     glance_all = run_glance_all(data_dir, api_port, registry_port, prefix=['setsid'])
     url = 'http://127.0.0.1:%d' % api_port

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from tests.fixtures import deployment as deployment_fixture
+from tests.fixtures import disk_images
 from tests.fixtures import skips, syscalls, tools
 from tests.integration.swift_helpers import api_workers, wait_until
 
@@ -54,7 +55,7 @@ def _remove_store_file(glance, image_id):
 
 
 def test_a_cold_download_fills_the_cache_and_the_next_is_served_from_it(cached, admin):
-    data = os.urandom(8 * MIB + 123)
+    data = disk_images.raw(8 * MIB + 123)
     image_id = _image(admin, data)
     assert not _is_cached(cached, image_id)
     response = admin.get('/v2/images/%s/file' % image_id)
@@ -89,7 +90,7 @@ def _logged(glance, text):
 
 def test_concurrent_misses_of_one_image_fill_it_once_and_the_log_says_so(cached,
                                                                          admin):
-    data = os.urandom(16 * MIB)
+    data = disk_images.raw(16 * MIB)
     image_id = _image(admin, data)
 
     def download(_):
@@ -114,7 +115,7 @@ def test_concurrent_misses_of_one_image_fill_it_once_and_the_log_says_so(cached,
 
 
 def test_a_range_download_does_not_fill_the_cache(cached, admin):
-    data = os.urandom(MIB)
+    data = disk_images.raw(MIB)
     image_id = _image(admin, data)
     response = admin.get('/v2/images/%s/file' % image_id,
                          headers={'Range': 'bytes=0-99'})
@@ -123,7 +124,7 @@ def test_a_range_download_does_not_fill_the_cache(cached, admin):
 
 
 def test_a_deactivated_image_is_never_served_from_cache(cached, admin):
-    data = os.urandom(MIB)
+    data = disk_images.raw(MIB)
     image_id = _image(admin, data)
     assert admin.get('/v2/images/%s/file' % image_id).content == data
     wait_until(lambda: _is_cached(cached, image_id), 10, message='image cached')
@@ -138,7 +139,7 @@ def test_a_deactivated_image_is_never_served_from_cache(cached, admin):
 
 
 def test_a_deleted_image_is_never_served_from_cache(cached, admin):
-    data = os.urandom(MIB)
+    data = disk_images.raw(MIB)
     image_id = _image(admin, data)
     assert admin.get('/v2/images/%s/file' % image_id).content == data
     wait_until(lambda: _is_cached(cached, image_id), 10, message='image cached')
@@ -152,7 +153,7 @@ def _inode(path):
 
 
 def test_on_the_stores_file_system_a_fill_links_the_store_file(cached, admin):
-    data = os.urandom(4 * MIB + 5)
+    data = disk_images.raw(4 * MIB + 5)
     image_id = _image(admin, data)
     stored = os.path.join(cached.datadir, image_id)
     assert admin.get('/v2/images/%s/file' % image_id).content == data
@@ -199,7 +200,7 @@ def test_on_another_file_system_a_fill_copies_the_store_file(tmp_path_factory):
                 'image_cache_dir': cache_dir, 'log_level': 'DEBUG'}}) as glance, \
                 glance.client() as admin:
             glance.cache_dir = cache_dir
-            data = os.urandom(4 * MIB + 5)
+            data = disk_images.raw(4 * MIB + 5)
             image_id = _image(admin, data)
             stored = os.path.join(glance.datadir, image_id)
             assert admin.get('/v2/images/%s/file' % image_id).content == data
@@ -257,7 +258,7 @@ def test_the_cap_holds_during_20_concurrent_downloads_of_different_images(
             'threads': 16}}) as glance, glance.client() as admin:
         images = {}
         for _ in range(20):
-            data = os.urandom(MIB)
+            data = disk_images.raw(MIB)
             images[_image(admin, data)] = data
         _cache_bytes(cache_dir)   # the index exists once the API started
         largest = []
@@ -301,7 +302,7 @@ def test_a_fill_whose_worker_was_killed_is_never_served_nor_left_behind(
     with deployment_fixture.running(workdir, api_extra={'DEFAULT': {
             'image_cache_dir': cache_dir}}) as glance, glance.client() as admin:
         glance.cache_dir = cache_dir
-        data = os.urandom(64 * MIB)
+        data = disk_images.raw(64 * MIB)
         image_id = _image(admin, data)
         incomplete = os.path.join(cache_dir, 'incomplete')
         # An immutable file cannot be linked (EPERM): the fill copies it, as on
@@ -361,7 +362,7 @@ def _cache_state(client):
 
 
 def test_deleting_an_image_removes_its_cached_copy_and_queue_entry(deleting):
-    data = os.urandom(MIB)
+    data = disk_images.raw(MIB)
     with deleting.client() as admin:
         image_id = _cached_and_queued(deleting, admin, data)
         assert image_id in _cache_state(admin)[0]
@@ -378,7 +379,7 @@ def test_deleting_an_image_removes_its_cached_copy_and_queue_entry(deleting):
 
 
 def test_a_cached_copy_that_cannot_be_removed_does_not_fail_the_delete(deleting):
-    data = os.urandom(MIB)
+    data = disk_images.raw(MIB)
     with deleting.client() as admin:
         image_id = _cached_and_queued(deleting, admin, data)
         copy = os.path.join(deleting.cache_dir, image_id)
@@ -400,7 +401,7 @@ def test_a_cached_copy_that_cannot_be_removed_does_not_fail_the_delete(deleting)
 
 def test_a_copy_the_cleaner_cannot_remove_does_not_stop_it_at_the_others(deleting):
     with deleting.client() as admin:
-        stuck, other = (_cached_and_queued(deleting, admin, os.urandom(MIB))
+        stuck, other = (_cached_and_queued(deleting, admin, disk_images.raw(MIB))
                         for _ in range(2))
         stuck_copy = os.path.join(deleting.cache_dir, stuck)
         with tools.immutable(stuck_copy), \

@@ -13,6 +13,7 @@ import urllib.parse
 
 import pytest
 
+from tests.fixtures import disk_images
 from tests.fixtures.raw_http import RawUpload
 from tests.functional.conftest import IMAGE_SIZE_CAP
 
@@ -47,7 +48,7 @@ def assert_stored(client, image_id, data):
 
 
 def test_upload_then_download_round_trips_with_checksums(tenant):
-    data = os.urandom(3 * 1024 * 1024 + 17)
+    data = disk_images.raw(3 * 1024 * 1024 + 17)
     image = tenant.create_image()
     response = tenant.upload(image['id'], data)
     assert response.status_code == 204, response.text
@@ -66,7 +67,7 @@ def test_upload_then_download_round_trips_with_checksums(tenant):
 
 
 def test_chunked_upload_streams_to_the_store(tenant):
-    data = os.urandom(2 * 1024 * 1024)
+    data = disk_images.raw(2 * 1024 * 1024)
     image = tenant.create_image()
     assert tenant.upload(image['id'], chunks(data)).status_code == 204
     assert_stored(tenant, image['id'], data)

@@ -12,12 +12,12 @@ opened, and send the next request on the very same socket. The 401 of a missing 
 is in tests/integration/test_keystone_keepalive.py.
 """
 
-import os
 
 import pytest
 import urllib3
 
 from glance_api.http.keepalive import DRAIN_BYTES
+from tests.fixtures import disk_images
 from tests.fixtures.raw_http import RawConnection, RawUpload
 from tests.functional.conftest import IMAGE_SIZE_CAP
 from tests.functional.test_image_data import chunks
@@ -29,7 +29,7 @@ SIZES = {'small': 1000, '1 MiB': MiB, '32 MiB': 32 * MiB}
 
 
 def _body(size, chunked):
-    data = os.urandom(min(size, MiB)) * max(1, size // MiB)
+    data = disk_images.raw(min(size, MiB)) * max(1, size // MiB)
     return chunks(data) if chunked else data
 
 
@@ -103,7 +103,7 @@ def test_the_next_request_is_answered_on_the_socket_of_a_refused_upload(
     connection = RawConnection(glance.url)
     try:
         connection.request('PUT', '/v2/images/%s/file' % image_id, headers,
-                           os.urandom(MiB), chunked=chunked)
+                           disk_images.raw(MiB), chunked=chunked)
         answer, answer_headers, body = connection.response()
         assert (answer, answer_headers['Connection']) == (status, 'keep-alive'), body
         connection.request('GET', '/v2/images/%s' % queued['id'], headers)
@@ -119,7 +119,7 @@ def test_a_large_refused_body_closes_the_connection_after_the_answer(glance, ten
     upload = RawUpload(glance.url, image['id'], content_length=64 * MiB, headers={
         'X-Project-Id': tenant.project, 'X-Roles': 'member,reader'})
     try:
-        upload.send(os.urandom(MiB))
+        upload.send(disk_images.raw(MiB))
         status, headers, _ = upload.response()
         assert (status, headers['Connection']) == (409, 'close')
         # Closed cleanly after the whole answer, not in the middle of the body.

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from tests.fixtures import deployment
+from tests.fixtures import disk_images
 from tests.fixtures.raw_http import RawUpload
 from tests.integration.swift_helpers import api_workers, wait_until
 
@@ -38,7 +39,7 @@ def kill_worker_mid_upload(glance, image_id, content_length=None):
     (worker,) = api_workers(glance)
     upload = RawUpload(glance.url, image_id, content_length)
     try:
-        assert upload.send(os.urandom(MiB))
+        assert upload.send(disk_images.raw(MiB))
         wait_until(lambda: any(image_id in name and name.endswith('.tmp')
                                for name in glance.stored_files()), 10,
                    message='the temporary file')
@@ -56,7 +57,7 @@ def test_an_upload_cut_short_by_a_killed_worker_can_be_redone(glance):
         image = tenant.create_image()
         killed_at = kill_worker_mid_upload(glance, image['id'])
 
-        data = os.urandom(3 * MiB + 7)
+        data = disk_images.raw(3 * MiB + 7)
         early = tenant.upload(image['id'], data)
         if time.monotonic() - killed_at < LEASE - 1:
             # The dead upload's lease still runs: it might only be slow.
@@ -77,11 +78,11 @@ def test_an_upload_cut_short_by_a_killed_worker_can_be_redone(glance):
 def test_an_upload_that_stalls_past_its_lease_is_taken_over_and_stops(glance):
     with glance.client(deployment.new_project()) as tenant:
         image = tenant.create_image()
-        first, second = os.urandom(MiB), os.urandom(MiB + 3)
+        first, second = disk_images.raw(MiB), disk_images.raw(MiB + 3)
         stalled = RawUpload(glance.url, image['id'])
         new = None
         try:
-            assert stalled.send(os.urandom(MiB))
+            assert stalled.send(disk_images.raw(MiB))
             wait_until(lambda: tenant.image(image['id'])['status'] == 'saving', 10,
                        message='the upload to start')
             time.sleep(LEASE + 1)   # its client sends nothing: nobody renews
@@ -92,7 +93,7 @@ def test_an_upload_that_stalls_past_its_lease_is_taken_over_and_stops(glance):
 
             # The stalled client resumes: its upload finds it lost the image and
             # stops, leaving the new upload's claim and bytes alone.
-            stalled.send(os.urandom(MiB))
+            stalled.send(disk_images.raw(MiB))
             stalled.end()
             status, _, body = stalled.response()
             assert status == 409, body

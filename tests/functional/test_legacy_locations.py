@@ -14,9 +14,10 @@ import time
 import pytest
 
 from tests.fixtures import deployment, scrubber
+from tests.fixtures import disk_images
 
-DATA = os.urandom(64 * 1024 + 17)
-OTHER = os.urandom(5000)
+DATA = disk_images.raw(64 * 1024 + 17)
+OTHER = disk_images.raw(5000)
 
 
 def wait_until(predicate, timeout=60, message='condition'):

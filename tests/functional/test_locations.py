@@ -26,6 +26,7 @@ from glance_api.data import import_filtering
 from glance_registry.client import Lease, RegistryClient
 from glance_registry.client.identity import Identity
 from tests.fixtures import deployment
+from tests.fixtures import disk_images
 from tests.fixtures.processes import free_port
 
 SERVICE = ('service',)
@@ -117,7 +118,7 @@ class WebServer:
 
     def add(self, kind='files', size=300 * 1024):
         name = uuid.uuid4().hex
-        self.files[name] = os.urandom(size)
+        self.files[name] = disk_images.raw(size)
         return self.url(kind, name), self.files[name]
 
     def _serve(self, handler, body):
@@ -403,7 +404,7 @@ def test_a_verification_interrupted_too_often_is_refused(web, web_server):
 
 
 def test_file_data_placed_in_the_store_directory_can_be_added(glance):
-    data = os.urandom(100 * 1024)
+    data = disk_images.raw(100 * 1024)
     url = place(pathlib.Path(glance.datadir), data)
     with glance.client(deployment.new_project()) as owner:
         image = owner.create_image()
@@ -574,7 +575,7 @@ def test_locations_of_an_unknown_image_are_404(glance):
 
 
 def test_without_hashing_the_image_is_active_at_once_with_the_given_hash(plain):
-    data = os.urandom(5000)
+    data = disk_images.raw(5000)
     url = place(pathlib.Path(plain.datadir), data)
     given = hashlib.sha512(b'unverified').hexdigest()
     with plain.client(deployment.new_project()) as owner:
@@ -598,8 +599,8 @@ def test_locations_count_against_the_storage_quota(plain):
     datadir = pathlib.Path(plain.datadir)
     with plain.client(deployment.new_project()) as owner:
         big = owner.create_image()
-        assert owner.upload(big['id'], os.urandom(12000)).status_code == 204
-        placed = place(datadir, os.urandom(9000))
+        assert owner.upload(big['id'], disk_images.raw(12000)).status_code == 204
+        placed = place(datadir, disk_images.raw(9000))
         for request in (
                 lambda image: owner.post('/v2/images/%s/locations' % image['id'],
                                          json={'url': placed}),
@@ -675,7 +676,7 @@ def test_data_two_images_share_is_deleted_only_with_the_last_of_them(plain):
     public API and the registry refuse to make such a pair, so the database gets it
     as a migration would, and the public API deletes."""
     datadir = pathlib.Path(plain.datadir)
-    data = os.urandom(5000)
+    data = disk_images.raw(5000)
     url = place(datadir, data)
     path = pathlib.Path(url[len('file://'):])
     project = deployment.new_project()
@@ -764,7 +765,7 @@ def test_locations_are_hidden_and_unchangeable_by_default(glance):
 
 
 def test_patch_add_activates_a_queued_image_with_size_and_validation_data(plain):
-    data = os.urandom(4096)
+    data = disk_images.raw(4096)
     url = place(pathlib.Path(plain.datadir), data)
     expected = digests(data)
     with plain.client(deployment.new_project()) as owner:
@@ -840,7 +841,7 @@ def test_a_patch_of_attributes_and_locations_is_applied_whole_or_not_at_all(plai
     datadir = pathlib.Path(plain.datadir)
     with plain.client(deployment.new_project()) as owner:
         image = owner.create_image()
-        data = os.urandom(STORAGE_QUOTA * 3 // 5)
+        data = disk_images.raw(STORAGE_QUOTA * 3 // 5)
         owner.upload(image['id'], data)
         before = owner.image(image['id'])
         # A second copy counts the size again: over the storage quota, which the

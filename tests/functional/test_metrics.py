@@ -10,6 +10,7 @@ import requests
 from prometheus_client import parser
 
 from tests.fixtures import deployment, processes
+from tests.fixtures import disk_images
 
 
 def _samples(text):
@@ -38,7 +39,7 @@ def test_both_daemons_count_requests_latency_bytes_and_registry_round_trips(
             'metrics': {'enabled': 'true', 'bind_port': registry_port}}) as glance:
         client = glance.client(project='measured-project')
         image = client.create_image(name='measured')
-        data = os.urandom(5000)
+        data = disk_images.raw(5000)
         assert client.upload(image['id'], data).status_code == 204
         # Two workers answer these: the scrape must add both up.
         for _ in range(10):
@@ -118,7 +119,7 @@ def test_the_image_cache_counts_its_hits_misses_fills_and_bytes(tmp_path):
             'metrics': {'enabled': 'true'}}) as glance:
         client = glance.client()
         image = client.create_image(name='cached')
-        data = os.urandom(70000)
+        data = disk_images.raw(70000)
         assert client.upload(image['id'], data).status_code == 204
         assert client.get('/v2/images/%s/file' % image['id']).content == data
         deadline = time.monotonic() + 10

@@ -13,6 +13,7 @@ import kombu
 import pytest
 
 from tests.fixtures import deployment, processes, skips
+from tests.fixtures import disk_images
 
 RABBIT_URL = os.environ.get('GLANCE_TEST_RABBITMQ_URL',
                             'rabbit://guest:guest@127.0.0.1:5672/')
@@ -111,7 +112,7 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
             {'op': 'replace', 'path': '/name', 'value': 'renamed'},
             {'op': 'replace', 'path': '/visibility', 'value': 'shared'}],
         ).status_code == 200
-        data = os.urandom(3000)
+        data = disk_images.raw(3000)
         assert owner.upload(image_id, data).status_code == 204
         download = owner.get('/v2/images/%s/file' % image_id)
         assert download.content == data
@@ -188,7 +189,7 @@ def test_an_import_task_is_announced_from_creation_to_success(bus, tmp_path):
                             api_extra=_notifying(bus.topic)) as glance:
         owner = glance.client(project='owner-project', user='owner-user')
         image = owner.create_image(name='imported')
-        assert owner.put('/v2/images/%s/stage' % image['id'], data=os.urandom(2048),
+        assert owner.put('/v2/images/%s/stage' % image['id'], data=disk_images.raw(2048),
                          headers={'Content-Type': 'application/octet-stream'}
                          ).status_code == 204
         assert owner.post('/v2/images/%s/import' % image['id'], json={

@@ -118,7 +118,7 @@ def test_openstacksdk_through_the_proxy(behind_proxy, ca):
     conn = openstack.connection.Connection(
         auth_type='none', image_endpoint_override=proxy.url + '/image',
         verify=ca.cert)
-    data = os.urandom(300000)
+    data = disk_images.raw(300000)
     image = conn.image.create_image(name='sdk-proxied', data=data, disk_format='raw',
                                     container_format='bare', validate_checksum=True)
     assert image.status == 'active'
@@ -137,7 +137,7 @@ def test_glanceclient_through_the_proxy(behind_proxy, ca, tmp_path):
     _, proxy = behind_proxy
     endpoint = proxy.url + '/forwarded'
     client = glanceclient.v2.client.Client(endpoint, cacert=ca.cert)
-    data = os.urandom(200000)
+    data = disk_images.raw(200000)
     image = client.images.create(name='glanceclient-proxied', disk_format='raw',
                                  container_format='bare')
     client.images.upload(image['id'], io.BytesIO(data))

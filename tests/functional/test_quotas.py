@@ -3,7 +3,6 @@ limits and /v2/info/usage. Every refusal is 413 and leaves nothing behind."""
 
 import hashlib
 import http.client
-import os
 import select
 import socket
 import threading
@@ -13,6 +12,7 @@ import urllib.parse
 import pytest
 
 from tests.fixtures import deployment
+from tests.fixtures import disk_images
 from tests.fixtures.raw_http import RawUpload
 from tests.functional.test_image_data import (_start_raw_upload, _wait_for_status,
                                               assert_stored, chunks, no_files_for)
@@ -274,7 +274,7 @@ def test_concurrent_uploads_of_known_size_let_through_exactly_those_that_fit(ten
     project = deployment.new_project()
     with ten_mb.client(project) as client:
         images = [client.create_image()['id'] for _ in range(6)]
-        data = [os.urandom(4 * MiB) for _ in images]
+        data = [disk_images.raw(4 * MiB) for _ in images]
         uploads = [HeldUpload(ten_mb, project, image_id, body)
                    for image_id, body in zip(images, data)]
         try:

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from tests.fixtures import deployment as deployment_fixture
+from tests.fixtures import disk_images
 from tests.fixtures import processes
 from tests.fixtures.tls import (  # noqa: F401 (fixtures)
     _no_ca_bundle_from_the_environment, ca)
@@ -64,7 +65,7 @@ def test_image_lifecycle_over_tls(secure):
     project = deployment_fixture.new_project()
     with secure.client(project) as owner:
         image = owner.create_image(name='secure', visibility='shared')
-        data = os.urandom(500000)
+        data = disk_images.raw(500000)
         assert owner.upload(image['id'], data).status_code == 204
         shown = owner.image(image['id'])
         assert (shown['status'], shown['checksum']) == (
@@ -107,7 +108,7 @@ def test_registry_refuses_a_client_without_a_certificate(secure, ca, certificate
 
 
 def test_standard_clients_over_tls(secure, ca, tmp_path):
-    data = os.urandom(200000)
+    data = disk_images.raw(200000)
     client = glanceclient.v2.client.Client(secure.url, cacert=ca.cert)
     image = client.images.create(name='glanceclient-tls', disk_format='raw',
                                  container_format='bare')

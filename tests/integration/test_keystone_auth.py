@@ -11,6 +11,8 @@ import urllib.parse
 import pytest
 import requests
 
+from tests.fixtures import disk_images
+
 pytestmark = pytest.mark.keystone
 
 
@@ -91,7 +93,7 @@ def test_reader_can_read_but_not_write(secured, keystone):
 
 def test_openstackclient_with_a_real_token(secured, keystone, tmp_path):
     disk = tmp_path / 'disk.raw'
-    disk.write_bytes(os.urandom(4096))
+    disk.write_bytes(disk_images.raw(4096))
     env = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
     env.update(keystone.openrc('delta-member'))
     openstack = os.path.join(os.path.dirname(sys.executable), 'openstack')

@@ -3,11 +3,11 @@ it) keeps the client's keep-alive connection usable, as every refused upload doe
 (README: "Uploads that go wrong leave nothing"; tests/functional/test_keepalive.py has
 the others). Checked on one raw socket: requests would quietly reconnect."""
 
-import os
 import uuid
 
 import pytest
 
+from tests.fixtures import disk_images
 from tests.fixtures.raw_http import RawConnection, RawUpload
 
 pytestmark = pytest.mark.keystone
@@ -24,7 +24,7 @@ def test_an_upload_refused_for_its_token_keeps_the_connection(secured, token, ch
     connection = RawConnection(secured.url)
     try:
         connection.request('PUT', '/v2/images/%s/file' % uuid.uuid4(), headers,
-                           os.urandom(MiB), chunked=chunked)
+                           disk_images.raw(MiB), chunked=chunked)
         status, answer_headers, _ = connection.response()
         assert (status, answer_headers['Connection']) == (401, 'keep-alive')
         assert answer_headers['WWW-Authenticate'].startswith('Keystone uri=')
@@ -40,7 +40,7 @@ def test_a_large_upload_refused_for_its_token_closes_the_connection_after_the_an
         secured):
     upload = RawUpload(secured.url, str(uuid.uuid4()), content_length=64 * MiB)
     try:
-        upload.send(os.urandom(MiB))
+        upload.send(disk_images.raw(MiB))
         status, headers, _ = upload.response()
         assert (status, headers['Connection']) == (401, 'close')
         assert upload.closed_by_server()

@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from tests.fixtures import deployment
+from tests.fixtures import disk_images
 from tests.integration.swift_helpers import MiB, swift_store_options, wait_until
 
 pytestmark = pytest.mark.swift
@@ -39,7 +40,7 @@ def swift_down(swift_service):
 
 
 def test_a_cached_image_is_served_while_swift_is_down(cached_swift, swift_down):
-    data = os.urandom(3 * MiB + 17)   # a manifest and four segments
+    data = disk_images.raw(3 * MiB + 17)   # a manifest and four segments
     with cached_swift.client() as admin:
         image = admin.create_image(name='swift-cached')
         assert admin.upload(image['id'], data).status_code == 204
@@ -74,7 +75,7 @@ def test_a_miss_fills_the_cache_with_one_read_of_the_object(cached_swift):
     # Larger than the 16 MiB a fill's writer may fall behind before it reads the
     # rest from Swift itself: the writer only writes, and the md5 is checked
     # afterwards from the file, so the download's read is the only one.
-    data = os.urandom(40 * MiB + 5)
+    data = disk_images.raw(40 * MiB + 5)
     with cached_swift.client() as admin:
         image = admin.create_image(name='swift-one-read')
         assert admin.upload(image['id'], data).status_code == 204

@@ -20,6 +20,7 @@ import uuid
 import pytest
 
 from tests.fixtures import deployment
+from tests.fixtures import disk_images
 from tests.fixtures.raw_http import RawUpload
 from tests.integration.swift_helpers import (MiB, api_workers, objects_of,
                                              swift_store_options, wait_until)
@@ -53,7 +54,7 @@ class DeadUploads:
         (worker,) = api_workers(self.glance)
         raw = RawUpload(self.glance.url, image_id)
         try:
-            assert raw.send(os.urandom(MiB))
+            assert raw.send(disk_images.raw(MiB))
             with self.glance.client() as admin:
                 wait_until(lambda: admin.image(image_id)['status'] == 'saving', 10,
                            message='the upload to claim the image')
@@ -92,7 +93,7 @@ def test_an_upload_takes_over_an_image_whose_dead_upload_left_its_object(
         wait_until(lambda: time.monotonic() - killed_at > LEASE, LEASE + 1)
         assert tenant.image(image['id'])['status'] == 'saving'
 
-        data = os.urandom(100 * 1024)
+        data = disk_images.raw(100 * 1024)
         response = tenant.upload(image['id'], data,
                                  **{'x-openstack-image-size': str(len(data))})
         assert response.status_code == 204, response.text
