@@ -79,6 +79,17 @@ def new_image_values(ctx, document):
     return values
 
 
+def create_record(ctx, values):
+    """Create the image ``values`` (``new_image_values``) within the owner's quotas
+    and announce it (``image.create``); the registry's record."""
+    record = services().registry.create_image(
+        ctx.identity, values,
+        quota=services().quotas.for_image_write(creating=True, owner=values['owner']),
+        request_id=g.request_id)
+    notifications.notify(ctx, 'image.create', payloads.image(record))
+    return record
+
+
 def create_image():
     """Create an image record (status ``queued``); 201 with the image.
 
@@ -93,12 +104,7 @@ def create_image():
     document = json_body.parse()
     if not isinstance(document, dict):
         raise errors.BadRequest('The request body must be a JSON object.')
-    values = new_image_values(ctx, document)
-    record = services().registry.create_image(
-        ctx.identity, values,
-        quota=services().quotas.for_image_write(creating=True, owner=values['owner']),
-        request_id=g.request_id)
-    notifications.notify(ctx, 'image.create', payloads.image(record))
+    record = create_record(ctx, new_image_values(ctx, document))
     headers = {'Location': proxy.location('/v2/images/%s' % record['id'])}
     methods = [method for method in imports.METHODS
                if method in services().conf.enabled_import_methods]

@@ -10,14 +10,12 @@ import urllib.parse
 
 from flask import g, request
 
-from glance_api import notifications
 from glance_api.access import policy
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.data import imports
 from glance_api.data import task_inputs
 from glance_api.http import errors, json_body, proxy, responses
 from glance_api.images import lookup
-from glance_api.images import notifications as payloads
 from glance_api.services import services
 from glance_api.v2 import images
 from glance_registry.client import errors as registry_errors
@@ -32,7 +30,7 @@ FIELDS = ('id', 'type', 'status', 'input', 'result', 'owner', 'message',
 SPARSE = ('id', 'type', 'status', 'owner', 'expires_at', 'created_at', 'updated_at')
 LIST_PARAMS = ('limit', 'marker', 'sort_key', 'sort_dir', 'status', 'type')
 STATUSES = ('pending', 'processing', 'success', 'failure')
-TYPES = ('import', 'api_image_import')
+TYPES = (imports.LEGACY_TASK_TYPE, imports.TASK_TYPE)
 
 
 def _document(task, fields=FIELDS):
@@ -155,7 +153,7 @@ def create_task():
     ctx = g.context
     _check_access('add_task')
     body = json_body.parse()
-    if not isinstance(body, dict) or body.get('type') != 'import':
+    if not isinstance(body, dict) or body.get('type') != imports.LEGACY_TASK_TYPE:
         raise errors.BadRequest("Task type must be 'import'.")
     task_input = body.get('input')
     if not isinstance(task_input, dict):
@@ -175,17 +173,13 @@ def create_task():
     document.setdefault('disk_format', task_input['import_from_format'])
     # As upstream's task, which gives image_properties to the image factory: the
     # same rules as POST /v2/images (an id, an owner only an admin may choose).
-    values = images.new_image_values(ctx, document)
-    record = services().registry.create_image(
-        ctx.identity, values,
-        quota=services().quotas.for_image_write(creating=True, owner=values['owner']),
-        request_id=g.request_id)
-    notifications.notify(ctx, 'image.create', payloads.image(record))
+    record = images.create_record(ctx, images.new_image_values(ctx, document))
     try:
         task = imports.start(services(), ctx.identity, record,
                              imports.Request('web-download', [], True,
                                              task_input['import_from']),
-                             g.request_id, task_type='import', task_input=task_input)
+                             g.request_id, task_type=imports.LEGACY_TASK_TYPE,
+                             task_input=task_input)
     except BaseException:
         # The image exists only for this task: a refused task (an image the
         # import cannot start with, a full runner) must not leave it behind,
