@@ -273,8 +273,7 @@ class ImportJob:
                                % (self.image_id, record['status']))
         targets = self._targets(record)
         if self.taken_over:
-            self._discard_abandoned([self.svc.staging] + targets)
-            self._discard_unrecorded(record, targets)
+            self._discard_dead_workers(record, targets)
         record_format = record['disk_format']
         converted = None
         if self.request.method in _DOWNLOADS and \
@@ -750,27 +749,22 @@ class ImportJob:
         task_events.emit(self.svc, 'task.failure', finished['task'])
         return finished if image is not None else None
 
-    def _discard_abandoned(self, stores):
-        """Remove what the dead worker was writing for the image (its temporary
-        files: web-download writes straight into the stores)."""
-        for store in stores:
-            try:
-                store.discard_abandoned(self.image_id, credentials=self.credentials)
-            except store_errors.StoreError as exc:
-                LOG.warning('task %s: could not remove what the import left in '
-                            'store %s: %s', self.task_id, store.store_id, exc)
-
-    def _discard_unrecorded(self, record, targets):
-        """Remove the object the dead worker may have committed in a target store
-        without recording it (killed between the two): nothing uses it, and the
-        import would find it in its way. Not in a store the image has a location
-        in, nor in the staging store (``discard_object``)."""
+    def _discard_dead_workers(self, record, targets):
+        """Remove what the dead worker left: its temporary files in the staging
+        store and the targets (web-download writes straight into the stores), and
+        the object it may have committed in a target store without recording it
+        (killed between the two): nothing uses it, and the import would find it in
+        its way. Never in a store the image has a location in, nor in the staging
+        store (``discard_object``)."""
         urls = [loc['url'] for loc in record.get('locations') or []]
-        for store in targets:
-            if store is self.svc.staging or any(store.owns(url) for url in urls):
-                continue
+        leftovers = [(store, store.discard_abandoned)
+                     for store in [self.svc.staging] + targets]
+        leftovers += [(store, store.discard_object) for store in targets
+                      if store is not self.svc.staging
+                      and not any(store.owns(url) for url in urls)]
+        for store, discard in leftovers:
             try:
-                store.discard_object(self.image_id, credentials=self.credentials)
+                discard(self.image_id, credentials=self.credentials)
             except store_errors.StoreError as exc:
                 LOG.warning('task %s: could not remove what the import left in '
                             'store %s: %s', self.task_id, store.store_id, exc)
