@@ -72,7 +72,8 @@ def test_glance_all_serves_creates_its_database_and_stops_on_sigterm(tmp_path):
         # glance-all says it is ready after its own check, which may come after
         # the API first answered us.
         deadline = time.monotonic() + 30
-        while not any('ready:' in line for line in list(lines)):
+        # Its own line: glance-api's "store file (file) ready: ..." comes before.
+        while not any('ready: Images API' in line for line in list(lines)):
             assert time.monotonic() < deadline, ''.join(lines)
             time.sleep(0.1)
     finally:
