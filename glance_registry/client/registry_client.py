@@ -447,6 +447,30 @@ class RegistryClient(MetadefsClient, TasksClient):
             '/v1/cache-queue/%s' % _quote(image_id))
         return self._send('DELETE', path, identity, request_id=request_id)['deleted']
 
+    # -- the API nodes' cached copies (admins only) --------------------------------
+
+    def list_cache_nodes(self, identity, image_id, request_id=None):
+        """The names of the API nodes that hold a cached copy of ``image_id``,
+        sorted (``[]`` for an image nobody holds, or that does not exist)."""
+        return self._send('GET', '/v1/cache-copies/%s' % _quote(image_id), identity,
+                          request_id=request_id)['nodes']
+
+    def report_cache_copies(self, identity, node, held=(), dropped=(),
+                            request_id=None):
+        """``node`` committed cached copies of the images ``held`` and removed
+        those ``dropped``; ``{"added", "removed"}`` (rows)."""
+        return self._send('POST', '/v1/cache-copies', identity,
+                          json={'node': node, 'held': sorted(held),
+                                'dropped': sorted(dropped)},
+                          request_id=request_id)
+
+    def replace_cache_copies(self, identity, node, image_ids, request_id=None):
+        """``node`` holds cached copies of exactly ``image_ids``;
+        ``{"added", "removed"}`` (rows)."""
+        return self._send('PUT', '/v1/cache-copies', identity,
+                          json={'node': node, 'image_ids': sorted(image_ids)},
+                          request_id=request_id)
+
     # -- health -------------------------------------------------------------------
 
     def healthy(self):
