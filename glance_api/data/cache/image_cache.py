@@ -68,11 +68,14 @@ cache_opts = [
                choices=['centralized_db', 'sqlite', 'xattr'],
                help='Accepted for upstream configurations; every value behaves '
                     'the same: the index of the cached files is a SQLite file in '
-                    'image_cache_dir, and the prefetch queue is in the registry, '
-                    'shared by every node.'),
+                    'image_cache_dir, and the prefetch queue and which node holds '
+                    'which image (GET /v2/cache/nodes) are in the registry, shared '
+                    'by every node.'),
     cfg.StrOpt('worker_self_reference_url',
-               help='How this API node is named in GET /v2/cache answers (its '
-                    'URL, as upstream); default: its host name.'),
+               help='How this API node is named in GET /v2/cache and GET '
+                    '/v2/cache/nodes/{image_id} answers (its URL, as upstream); '
+                    'default: its host name. Give every node its own name: nodes '
+                    'of one name are one node to the registry.'),
 ]
 
 
