@@ -177,6 +177,8 @@ def report_copies(progress=None):
     """Tell the registry that this node holds exactly the copies its index lists
     (last, so that it reflects the other passes); ``{"added", "removed"}``."""
     cache = services().cache
+    if cache.reports is None:
+        return {'added': 0, 'removed': 0}
     held = [entry['image_id'] for entry in cache.index.cached()]
     changed = cache.reports.replace(held)
     if progress or changed['added'] or changed['removed']:
