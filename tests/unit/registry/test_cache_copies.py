@@ -113,3 +113,20 @@ def test_only_admins_use_the_copies(client, project, call):
     with pytest.raises(errors.Forbidden) as refused:
         call(client, project())
     assert refused.value.reason == 'admin_only'
+
+
+def test_a_copy_reported_while_its_image_is_deleted_is_never_left_listed(
+        client, project, make_image, race):
+    """The report reads the image under a shared lock: either the delete commits
+    first and the report records nothing, or the delete waits for it and removes
+    its row."""
+    admin, owner = project('admin', admin=True), project()
+    image = make_image(owner, **RAW)
+    node = _node()
+    deleted, reported = race([
+        lambda: client.delete_image(owner, image['id']),
+        lambda: client.report_cache_copies(admin, node, held=[image['id']]),
+    ])
+    assert deleted['id'] == image['id']
+    assert reported['removed'] == 0
+    assert client.list_cache_nodes(admin, image['id']) == []
