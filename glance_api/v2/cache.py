@@ -104,12 +104,14 @@ def delete_cache_entry(image_id):
     cache.delete(image_id)
     services().registry.dequeue_from_cache(SERVICE_IDENTITY, image_id,
                                            request_id=g.request_id)
-    _reported(cache)
+    _wait_for_reports(cache)
     return responses.no_content()
 
 
-def _reported(cache):
-    cache.reports.flush(timeout=REPORT_WAIT)
+def _wait_for_reports(cache):
+    """Until the copies this call removed are reported (``REPORT_WAIT`` at most)."""
+    if cache.reports is not None:
+        cache.reports.flush(timeout=REPORT_WAIT)
 
 
 def _known(cache, image_id):
@@ -130,7 +132,7 @@ def clear_cache():
                                 "'cache', 'queue' or empty string.")
     if target in ('', 'cache'):
         cache.clear()
-        _reported(cache)
+        _wait_for_reports(cache)
     if target in ('', 'queue'):
         services().registry.dequeue_from_cache(SERVICE_IDENTITY,
                                                request_id=g.request_id)
@@ -144,7 +146,7 @@ def clean_cache():
     """
     cache = _enforce('cache_clean')
     removed = housekeeping.clean(progress=lambda message: None)
-    _reported(cache)
+    _wait_for_reports(cache)
     return responses.json({'total_files_cleaned': removed})
 
 
@@ -157,5 +159,5 @@ def prune_cache():
     """
     cache = _enforce('cache_prune')
     files, size = cache.prune()
-    _reported(cache)
+    _wait_for_reports(cache)
     return responses.json({'total_files_pruned': files, 'total_bytes_pruned': size})
