@@ -293,18 +293,22 @@ class RegistryClient(MetadefsClient, TasksClient):
     def _locations_path(image_id):
         return '/v1/images/%s/locations' % _quote(image_id)
 
-    def reserve(self, identity, image_id, total_bytes, max_storage, request_id=None):
+    def reserve(self, identity, image_id, total_bytes, max_storage, upload_id=None,
+                request_id=None):
         """Set the bytes the upload to ``image_id`` (status ``saving``) reserves.
 
         Returns ``{"usage": <the owner's storage usage after>, "reserved": bytes}``;
         ``errors.TooLarge`` if growing the reservation would take the usage over
-        ``max_storage`` bytes; ``errors.Conflict`` unless the image is ``saving``,
-        or (reason ``lease_expired``) once the upload's lease has run out.
+        ``max_storage`` bytes; ``errors.Conflict`` unless the image is ``saving``
+        (and, given ``upload_id``, still held by that upload: else reason
+        ``taken_over``), or (reason ``lease_expired``) once the upload's lease has
+        run out.
         """
+        body = {'bytes': total_bytes, 'max_storage': max_storage}
+        if upload_id is not None:
+            body['upload_id'] = upload_id
         return self._send('PUT', '/v1/images/%s/reservation' % _quote(image_id),
-                          identity, json={'bytes': total_bytes,
-                                          'max_storage': max_storage},
-                          request_id=request_id)
+                          identity, json=body, request_id=request_id)
 
     def renew_upload_lease(self, identity, image_id, seconds, upload_id=None,
                            request_id=None):

@@ -367,19 +367,24 @@ def _lost_race(image_id, expected, current):
 
 
 @retry_on_deadlock
-def reserve(db, identity, image_id, total, max_storage=None, judge=None):
+def reserve(db, identity, image_id, total, max_storage=None, upload_id=None,
+            judge=None):
     """Set the bytes the upload to ``image_id`` has reserved to ``total``.
 
     Returns ``{"usage": <owner's storage usage after>, "reserved": total}``.
     ``TooLarge`` if growing the reservation takes the owner's usage over
     ``max_storage`` bytes (shrinking it always succeeds); ``Conflict`` (with
-    ``current_status``) unless the image is ``saving``, or if its upload's lease
-    has run out (``lease_expired``); ``NotFound`` if absent, deleted or not
-    visible. Uploads of one project reserve one after the other, so together they
-    never exceed the limit.
+    ``current_status``) unless the image is ``saving`` and, given ``upload_id``,
+    held by that upload (``taken_over``: an upload taken over must not change the
+    reservation of the one that took it over), or if its upload's lease has run
+    out (``lease_expired``); ``NotFound`` if absent, deleted or not visible.
+    Uploads of one project reserve one after the other, so together they never
+    exceed the limit.
     """
     with db_module.write_transaction(db):
         image = _uploading_image(db, identity, image_id, 'reserves storage', judge)
+        if upload_id is not None:
+            _check_upload_holds(image, upload_id)
         now = db_module.now(db)
         # Refused, not re-counted: its reservation stopped counting at expiry.
         _check_lease_runs(image, now)
