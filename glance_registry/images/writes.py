@@ -21,6 +21,7 @@ import uuid
 import orjson
 import peewee
 
+from glance_registry import cache_copies
 from glance_registry import cache_queue
 from glance_registry import db as db_module
 from glance_registry.client import errors
@@ -411,8 +412,9 @@ def delete_image(db, identity, image_id, delayed=False, judge=None):
     at once. ``Forbidden`` if it
     is protected; ``NotFound`` if absent, deleted or not visible. Rows are kept, so
     the id is never reused and the caller learns which locations to purge from the
-    stores. An upload's reservation ends with the image, and so does its entry in
-    the image cache's prefetch queue (either way: it cannot be downloaded).
+    stores. An upload's reservation ends with the image, and so do its entry in
+    the image cache's prefetch queue and the API nodes' reports of its cached
+    copies (either way: it cannot be downloaded).
 
     Deleted at once, its locations become ``pending_delete`` in this transaction:
     the caller removes the data and confirms (``scrubbing.confirm_removed``); if it
@@ -445,6 +447,7 @@ def delete_image(db, identity, image_id, delayed=False, judge=None):
             (ImageLocation.update(status=vocabulary.DATA_TO_REMOVE)
              .where(ImageLocation.image == image_id).execute(db))
         cache_queue.forget_deleted_image(db, image_id)
+        cache_copies.forget_deleted_image(db, image_id)
         return dict(record, delayed=to_status == 'pending_delete')
 
 
