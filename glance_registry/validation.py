@@ -9,13 +9,15 @@ JSON object. A body over ``MAX_BODY`` is ``errors.TooLarge`` (``body_too_large``
 
 import re
 
-import orjson
-
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
+from glance_registry.client import wire_json
 
 # Far more than any valid body (a few hundred properties of the largest size).
 MAX_BODY = 16 * 1024 * 1024
+# Twice what the API accepts (glance_api.http.json_body.MAX_DEPTH): room for the
+# registry's own envelope around what a client sent.
+MAX_DEPTH = 64
 
 _JSON_TYPES = {bool: 'boolean', int: 'integer', float: 'number', str: 'string',
                list: 'array', dict: 'object', type(None): 'null'}
@@ -40,10 +42,17 @@ def json_body(request):
         raise errors.BadRequest('The request needs a JSON object body',
                                 reason='invalid_request')
     try:
-        body = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+        body = wire_json.loads(data, MAX_DEPTH)
+    except wire_json.Malformed as exc:
         raise errors.BadRequest('The body is not valid JSON: %s' % exc,
                                 reason='invalid_request') from None
+    except wire_json.TooDeep:
+        raise errors.BadRequest('The body nests arrays and objects more than %d '
+                                'levels deep' % MAX_DEPTH,
+                                reason='invalid_request') from None
+    except wire_json.IntegerOutOfRange as exc:
+        raise errors.BadRequest('The body holds an integer out of range: %s (at '
+                                'most 64 bits)' % exc, reason='invalid_request') from None
     if type(body) is not dict:
         raise errors.BadRequest(_type_message('body', body, dict),
                                 reason='invalid_request')

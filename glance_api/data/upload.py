@@ -75,7 +75,7 @@ def upload(record, store, expected_size, limit, stage=False):
     notifications.notify(ctx, 'image.prepare', payloads.image(claimed))
 
     reservation = quotas.Reservation(
-        registry, ctx.identity, image_id,
+        registry, ctx.identity, image_id, upload_id,
         services().quotas.max_storage(record['owner']),
         conf.upload_reservation_step * quotas.MiB, g.request_id)
     # Judged against the formats as the claim found them: they cannot change now.

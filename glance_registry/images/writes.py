@@ -21,6 +21,7 @@ import uuid
 import orjson
 import peewee
 
+from glance_registry import cache_copies
 from glance_registry import cache_queue
 from glance_registry import db as db_module
 from glance_registry.client import errors
@@ -371,19 +372,24 @@ def _lost_race(image_id, expected, current):
 
 
 @retry_on_deadlock
-def reserve(db, identity, image_id, total, max_storage=None, judge=None):
+def reserve(db, identity, image_id, total, max_storage=None, upload_id=None,
+            judge=None):
     """Set the bytes the upload to ``image_id`` has reserved to ``total``.
 
     Returns ``{"usage": <owner's storage usage after>, "reserved": total}``.
     ``TooLarge`` if growing the reservation takes the owner's usage over
     ``max_storage`` bytes (shrinking it always succeeds); ``Conflict`` (with
-    ``current_status``) unless the image is ``saving``, or if its upload's lease
-    has run out (``lease_expired``); ``NotFound`` if absent, deleted or not
-    visible. Uploads of one project reserve one after the other, so together they
-    never exceed the limit.
+    ``current_status``) unless the image is ``saving`` and, given ``upload_id``,
+    held by that upload (``taken_over``: an upload taken over must not change the
+    reservation of the one that took it over), or if its upload's lease has run
+    out (``lease_expired``); ``NotFound`` if absent, deleted or not visible.
+    Uploads of one project reserve one after the other, so together they never
+    exceed the limit.
     """
     with db_module.write_transaction(db):
         image = _uploading_image(db, identity, image_id, 'reserves storage', judge)
+        if upload_id is not None:
+            _check_upload_holds(image, upload_id)
         now = db_module.now(db)
         # Refused, not re-counted: its reservation stopped counting at expiry.
         _check_lease_runs(image, now)
@@ -411,8 +417,9 @@ def delete_image(db, identity, image_id, delayed=False, judge=None):
     at once. ``Forbidden`` if it
     is protected; ``NotFound`` if absent, deleted or not visible. Rows are kept, so
     the id is never reused and the caller learns which locations to purge from the
-    stores. An upload's reservation ends with the image, and so does its entry in
-    the image cache's prefetch queue (either way: it cannot be downloaded).
+    stores. An upload's reservation ends with the image, and so do its entry in
+    the image cache's prefetch queue and the API nodes' reports of its cached
+    copies (either way: it cannot be downloaded).
 
     Deleted at once, its locations become ``pending_delete`` in this transaction:
     the caller removes the data and confirms (``scrubbing.confirm_removed``); if it
@@ -445,6 +452,7 @@ def delete_image(db, identity, image_id, delayed=False, judge=None):
             (ImageLocation.update(status=vocabulary.DATA_TO_REMOVE)
              .where(ImageLocation.image == image_id).execute(db))
         cache_queue.forget_deleted_image(db, image_id)
+        cache_copies.forget_deleted_image(db, image_id)
         return dict(record, delayed=to_status == 'pending_delete')
 
 
