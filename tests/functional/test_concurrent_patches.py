@@ -64,7 +64,7 @@ def test_replace_of_a_property_removed_meanwhile_conflicts(glance, tenant):
 
 
 def test_remove_of_a_property_removed_meanwhile_conflicts(glance, tenant):
-    image = tenant.create_image(color='red', size_hint='1')
+    image = tenant.create_image(color='red')
     response = _patch_while_property_changes(
         glance, tenant, image['id'],
         [{'op': 'remove', 'path': '/color'},
