@@ -267,6 +267,16 @@ def properties(values, allow_null):
     return values
 
 
+def expected_properties(values):
+    """The ``expected_properties`` object of an update body: property names, each
+    ``true`` (it must exist) or ``false`` (it must not)."""
+    check_object('expected_properties', values)
+    for name, present in values.items():
+        string('expected_properties key', name, 255, min_length=1)
+        check_type(name, present, bool)
+    return values
+
+
 def tags(values):
     """The ``tags`` array of a body: non-empty strings."""
     check_type('tags', values, list)
@@ -365,10 +375,11 @@ def lease(body, name):
 
 def update(body, name):
     """The attribute changes of an update body: ``values``, ``properties``,
-    ``tags``, ``quota``, and ``expected_status`` (None when not given)."""
+    ``tags``, ``quota``, ``expected_properties`` and ``expected_status`` (None when
+    not given)."""
     check_object(name, body)
-    check_only(body, {'values', 'properties', 'tags', 'quota', 'expected_status'},
-               name)
+    check_only(body, {'values', 'properties', 'tags', 'quota', 'expected_properties',
+                      'expected_status'}, name)
     values = body.get('values', {})
     check_object('values', values)
     check_only(values, UPDATE_FIELDS.keys(), 'values')
@@ -378,7 +389,10 @@ def update(body, name):
     return {'values': validated(values, UPDATE_FIELDS),
             'properties': properties(body.get('properties', {}), allow_null=True),
             'tags': tags(body['tags']) if 'tags' in body else None,
-            'quota': quota(body, UPDATE_QUOTA), 'expected_status': expected}
+            'quota': quota(body, UPDATE_QUOTA),
+            'expected_properties': expected_properties(
+                body.get('expected_properties', {})),
+            'expected_status': expected}
 
 
 def upload_id(body):

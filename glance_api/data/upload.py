@@ -427,5 +427,9 @@ def _give_back(image_id, upload_id, status='saving'):
 def _discard(store, url):
     try:
         store.delete(url, credentials=caller_credentials())
+    except store_errors.NotFound:
+        # Removed already: the image was deleted as this upload published it, and
+        # the delete removes what an upload of a saving image may have committed.
+        LOG.info('image data at %s was removed already', url)
     except store_errors.StoreError as exc:
         LOG.error('could not remove orphaned image data at %s: %s', url, exc)

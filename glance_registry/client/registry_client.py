@@ -157,16 +157,20 @@ class RegistryClient(MetadefsClient, TasksClient):
                           request_id=request_id)
 
     def update_image(self, identity, image_id, values=None, properties=None,
-                     tags=None, quota=None, request_id=None, expected_status=None):
+                     tags=None, quota=None, request_id=None, expected_status=None,
+                     expected_properties=None):
         """Set base attributes, set/remove (``None``) properties, replace tags.
 
         ``quota`` may hold ``max_properties`` and ``max_tags``. With
         ``expected_status``, ``errors.Conflict`` (reason ``status_changed``) and
-        nothing written if the image is in another status.
+        nothing written if the image is in another status. With
+        ``expected_properties`` (name: whether it must exist), ``errors.Conflict``
+        (reason ``missing_property`` or ``property_exists``) and nothing written if
+        one exists, or not, otherwise.
         """
         return self._send('PATCH', '/v1/images/%s' % _quote(image_id), identity,
                           json=_update_body(values, properties, tags, quota,
-                                            expected_status),
+                                            expected_status, expected_properties),
                           request_id=request_id)
 
     def transition_status(self, identity, image_id, from_status, to_status,
@@ -594,10 +598,12 @@ def _location_write(body, transition, values, max_locations, max_storage):
 
 
 def _update_body(values=None, properties=None, tags=None, quota=None,
-                 expected_status=None):
+                 expected_status=None, expected_properties=None):
     body = {}
     if expected_status is not None:
         body['expected_status'] = expected_status
+    if expected_properties:
+        body['expected_properties'] = expected_properties
     if values:
         body['values'] = values
     if properties:

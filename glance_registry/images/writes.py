@@ -95,24 +95,29 @@ def _duplicate(image_id):
 
 @retry_on_deadlock
 def update_image(db, identity, image_id, values=None, properties=None, tags=None,
-                 quota=None, judge=None):
+                 quota=None, expected_properties=None, judge=None):
     """Set base attributes, set or remove (``None``) properties, replace tags.
 
-    ``Conflict`` when removing a property that does not exist; ``NotFound`` when the
-    image is absent, deleted or not visible; ``TooLarge`` when the image would have
-    more properties or tags than ``quota``'s ``max_properties`` or ``max_tags``.
-    One transaction.
+    ``Conflict`` when removing a property that does not exist, or when a property
+    of ``expected_properties`` (name: whether it must exist) exists or not
+    otherwise; ``NotFound`` when the image is absent, deleted or not visible;
+    ``TooLarge`` when the image would have more properties or tags than ``quota``'s
+    ``max_properties`` or ``max_tags``. One transaction.
     """
     with db_module.write_transaction(db):
         records.locked_image(db, identity, image_id, judge)
-        apply_update(db, image_id, values, properties, tags, quota)
+        apply_update(db, image_id, values, properties, tags, quota,
+                     expected_properties)
         return records.record_of(db, identity, image_id)
 
 
-def apply_update(db, image_id, values=None, properties=None, tags=None, quota=None):
+def apply_update(db, image_id, values=None, properties=None, tags=None, quota=None,
+                 expected_properties=None):
     """``update_image``'s changes, inside the caller's write transaction (the image
     row locked)."""
     quota = quota or {}
+    if expected_properties:
+        _check_expected_properties(db, image_id, expected_properties)
     if properties:
         _update_properties(db, image_id, properties, quota.get('max_properties'))
     if tags is not None:
@@ -494,6 +499,28 @@ def _insert_tags(db, image_id, tags):
     if tags:
         (ImageTag.insert_many([{'image': image_id, 'value': tag} for tag in tags])
          .on_conflict_ignore().execute(db))
+
+
+def _check_expected_properties(db, image_id, expected):
+    """``Conflict`` unless each property of ``expected`` exists (``True``) or not
+    (``False``) as expected. A JSON patch's ``replace``/``remove`` and 2.0 ``add``
+    were judged on the image as the API read it: a writer that committed since
+    makes them fail as if they came after it, not undo its change."""
+    existing = {name for name, in ImageProperty.select(ImageProperty.name)
+                .where((ImageProperty.image == image_id)
+                       & ImageProperty.name.in_(list(expected))).tuples().execute(db)}
+    missing = sorted(name for name, present in expected.items()
+                     if present and name not in existing)
+    if missing:
+        raise errors.Conflict('Property %s does not exist.' % ', '.join(missing),
+                              reason='missing_property', image_id=image_id,
+                              properties=missing)
+    present = sorted(name for name, present in expected.items()
+                     if not present and name in existing)
+    if present:
+        raise errors.Conflict('Property %s already present.' % ', '.join(present),
+                              reason='property_exists', image_id=image_id,
+                              properties=present)
 
 
 def _update_properties(db, image_id, properties, max_properties=None):
