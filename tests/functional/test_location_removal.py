@@ -25,13 +25,14 @@ from tests.unit.registry.conftest import ADMIN
 @pytest.fixture(scope='module')
 def pair(tmp_path_factory):
     """Two file stores, ``a`` (the default) and ``b``; locations and direct_url
-    shown. The default grace period: an API worker holds each removal for an hour,
-    and never sweeps during these tests (each test's sweeps are its scrubbers')."""
+    shown; two locations per image. The default grace period: an API worker holds
+    each removal for an hour, and never sweeps during these tests (each test's
+    sweeps are its scrubbers')."""
     workdir = tmp_path_factory.mktemp('location-removal')
     with deployment_fixture.running(workdir, api_extra={
             'DEFAULT': {'enabled_backends': 'a:file, b:file',
                         'show_multiple_locations': True,
-                        'show_image_direct_url': True},
+                        'show_image_direct_url': True, 'image_location_quota': 2},
             'glance_store': {'default_backend': 'a'},
             'a': {'filesystem_store_datadir': str(workdir / 'a')},
             'b': {'filesystem_store_datadir': str(workdir / 'b')}}) as glance:
@@ -68,14 +69,20 @@ def _in_both_stores(pair, client, data):
     image = client.create_image()
     assert client.upload(image['id'], data,
                          **{'X-Image-Meta-Store': 'a'}).status_code == 204
-    copy = pair.dirs['b'] / ('copy-%s' % image['id'])
+    copy = _add_copy(pair, client, image['id'], data)
+    return image['id'], str(pair.dirs['a'] / image['id']), copy
+
+
+def _add_copy(pair, client, image_id, data, name='copy'):
+    """A copy of ``data`` placed in ``b`` and added to the image; its path."""
+    copy = pair.dirs['b'] / ('%s-%s' % (name, image_id))
     copy.write_bytes(data)
-    response = client.patch_image(image['id'], [
+    response = client.patch_image(image_id, [
         {'op': 'add', 'path': '/locations/-',
          'value': {'url': 'file://%s' % copy, 'metadata': {}}}])
     assert response.status_code == 200, response.text
     assert response.json()['stores'] == 'a,b'
-    return image['id'], str(pair.dirs['a'] / image['id']), str(copy)
+    return str(copy)
 
 
 def _rows(glance, image_id):
@@ -136,11 +143,15 @@ def test_a_copy_a_failing_store_kept_is_swept_and_the_image_stays_whole(
         assert failing.returncode == 1
         assert 'data left at file://%s' % path_b in failing.stderr
         assert swept(failing.stderr) == []
+    # Nor does it count against the image's two locations.
+    path_c = _add_copy(pair, owner, image_id, data, name='another')
     cleared = _sweep(pair)
     assert cleared.returncode == 0, cleared.stderr
     assert swept(cleared.stderr) == [path_b]
-    assert not os.path.exists(path_b)
-    assert _rows(pair, image_id) == [(path_a, 'active')]
+    assert not os.path.exists(path_b) and os.path.exists(path_c)
+    assert _rows(pair, image_id) == [(path_a, 'active'), (path_c, 'active')]
+    assert admin.delete('/v2/stores/b/%s' % image_id).status_code == 204
+    assert not os.path.exists(path_c)
     _only_in_a(pair, owner, image_id, path_a, data, project)
     again = _sweep(pair)
     assert again.returncode == 0, again.stderr
