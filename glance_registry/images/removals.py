@@ -95,7 +95,7 @@ def revive(db, image_id, urls):
             expires = records.isotime(row.lease_expires_at)
             raise errors.Conflict(
                 'The data at %s, removed from image %s, is being removed from its '
-                'store (until %s at the latest): it cannot be added back now'
+                'store (under a lease running until %s): it cannot be added back'
                 % (row.url, image_id, expires), reason='removal_in_progress',
                 image_id=image_id, url=row.url, lease_expires_at=expires)
     ImageLocation.delete().where(ImageLocation.id.in_([row.id for row in rows])) \

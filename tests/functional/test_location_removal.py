@@ -167,9 +167,15 @@ def test_a_removal_an_api_worker_never_confirmed_is_swept_once_its_lease_ran_out
         # As the API takes it off, then killed (or its registry answer lost)
         # before it removed the data.
         registry.remove_location(ADMIN, image_id, 'file://' + path_b,
-                                 removal_lease=Lease('api-killed', 3))
+                                 removal_lease=Lease('api-killed', 10))
     finally:
         registry.close()
+    # Its data may be going: it cannot come back meanwhile.
+    refused = owner.patch_image(image_id, [
+        {'op': 'add', 'path': '/locations/-',
+         'value': {'url': 'file://' + path_b, 'metadata': {}}}])
+    assert refused.status_code == 409, refused.text
+    assert 'is being removed from its store' in refused.json()['message']
     _only_in_a(pair, owner, image_id, path_a, data, project)
     held = _sweep(pair)
     assert held.returncode == 0, held.stderr
