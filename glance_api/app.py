@@ -17,7 +17,7 @@ from glance_api import notifications
 from glance_api.access import context, policy, protections, quotas
 from glance_api.data import (deleted_data, import_filtering, runner, staging,
                              staging_sweep, store_data)
-from glance_api.data.cache import housekeeping, image_cache
+from glance_api.data.cache import copies, housekeeping, image_cache
 from glance_api.http import (auth, cors, errors, healthcheck, keepalive, proxy,
                              route_rules)
 from glance_api.images import schemas
@@ -55,7 +55,8 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
         policy=enforcer,
         quotas=quotas.Quotas(conf),
         protections=protections.PropertyProtections.from_config(conf, enforcer),
-        cache=image_cache.ImageCache.from_config(conf),
+        cache=image_cache.ImageCache.from_config(
+            conf, reports=copies.CopyReports(registry, copies.node_name(conf))),
         runner=runner.Runner.from_conf(conf),
         staging=staging_store or staging.from_conf(conf, probe=False, strict=False),
         notifier=notifications.Notifier(conf))

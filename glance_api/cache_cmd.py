@@ -4,7 +4,9 @@ one pass of the image cache's background work, for cron-driven deployments.
     glance-cache-prefetcher --config-file /etc/glance/glance-api.conf
 
 Each reads the API's configuration (the cache is ``image_cache_dir``), runs its pass
-on this node's cache and prints what it does, one line per step. The API workers
+on this node's cache and prints what it does, one line per step, then reports the
+node's cached images to the registry (for ``GET /v2/cache/nodes``; logged if that
+changed anything). The API workers
 run the same passes every ``cache_prefetcher_interval`` seconds, so these are only
 needed to run them at other times. Exit status: 0, 1 if an image could not be
 prefetched, 2 for a configuration error.
@@ -37,7 +39,16 @@ def _run_pass(conf, run):
     process.require_secret(conf, 'cannot reach the registry.')
     worker_app = app.create_app(conf)
     with worker_app.app_context():
-        return run()
+        status = run()
+        # What the pass changed, as the API workers' cycle reports it: the pass's
+        # own reports are sent by a thread this process does not wait for. Not
+        # printed: whether it still finds a change depends on that thread.
+        try:
+            housekeeping.report_copies()
+        except Exception as exc:   # noqa: BLE001 -- the API's next cycle does it
+            LOG.warning('could not report the cached images to the registry: %s',
+                        exc)
+        return status
 
 
 def _say(message):

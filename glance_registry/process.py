@@ -28,12 +28,14 @@ import resource
 import socket
 import ssl
 import sys
+import syslog
 
 from gunicorn import glogging
 from gunicorn.app import base as gunicorn_base
 from oslo_config import cfg
 from oslo_context import context as oslo_context
 from oslo_log import _options as oslo_log_options
+from oslo_log import handlers as oslo_handlers
 from oslo_log import log as oslo_log
 
 from glance_registry import metrics
@@ -314,8 +316,26 @@ def setup_logging(conf, command=False, prog=None):
         # runpy>" for every daemon glance-all starts with python -m, all in one.
         conf.set_default('log_file', prog + '.log')
     oslo_log.setup(conf, 'glance')
+    if prog:
+        _name_system_log_lines(conf, prog)
     if not conf.debug and not conf.log_config_append and 'log_level' in conf:
         logging.getLogger().setLevel(conf.log_level.upper())
+
+
+def _name_system_log_lines(conf, prog):
+    """Name syslog's and the journal's lines after ``prog``. oslo.log names them
+    after the outermost frame's file: "<frozen runpy>" for every daemon glance-all
+    starts with python -m."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, oslo_handlers.OSJournalHandler):
+            handler.binary_name = prog
+        elif isinstance(handler, oslo_handlers.OSSysLogHandler):
+            # The identifier is the process's, set by openlog (as the handler
+            # did), with the facility oslo.log checked.
+            facility = conf.syslog_log_facility.upper()
+            if not facility.startswith('LOG_'):
+                facility = 'LOG_' + facility
+            syslog.openlog(prog, 0, getattr(syslog, facility))
 
 
 def _level(conf):

@@ -13,6 +13,7 @@ import re
 
 import webob
 
+from glance_registry import cache_copies
 from glance_registry import cache_queue
 from glance_registry import db as db_module
 from glance_registry.images import handlers as image_handlers
@@ -43,5 +44,6 @@ ROUTES = _table(
     image_handlers.ROUTES,
     metadef_handlers.ROUTES,
     cache_queue.ROUTES,
+    cache_copies.ROUTES,
     task_handlers.ROUTES,
 )

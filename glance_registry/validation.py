@@ -9,13 +9,15 @@ JSON object. A body over ``MAX_BODY`` is ``errors.TooLarge`` (``body_too_large``
 
 import re
 
-import orjson
-
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
+from glance_registry.client import wire_json
 
 # Far more than any valid body (a few hundred properties of the largest size).
 MAX_BODY = 16 * 1024 * 1024
+# Twice what the API accepts (glance_api.http.json_body.MAX_DEPTH): room for the
+# registry's own envelope around what a client sent.
+MAX_DEPTH = 64
 
 _JSON_TYPES = {bool: 'boolean', int: 'integer', float: 'number', str: 'string',
                list: 'array', dict: 'object', type(None): 'null'}
@@ -40,10 +42,17 @@ def json_body(request):
         raise errors.BadRequest('The request needs a JSON object body',
                                 reason='invalid_request')
     try:
-        body = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+        body = wire_json.loads(data, MAX_DEPTH)
+    except wire_json.Malformed as exc:
         raise errors.BadRequest('The body is not valid JSON: %s' % exc,
                                 reason='invalid_request') from None
+    except wire_json.TooDeep:
+        raise errors.BadRequest('The body nests arrays and objects more than %d '
+                                'levels deep' % MAX_DEPTH,
+                                reason='invalid_request') from None
+    except wire_json.IntegerOutOfRange as exc:
+        raise errors.BadRequest('The body holds an integer out of range: %s (at '
+                                'most 64 bits)' % exc, reason='invalid_request') from None
     if type(body) is not dict:
         raise errors.BadRequest(_type_message('body', body, dict),
                                 reason='invalid_request')
@@ -258,6 +267,16 @@ def properties(values, allow_null):
     return values
 
 
+def expected_properties(values):
+    """The ``expected_properties`` object of an update body: property names, each
+    ``true`` (it must exist) or ``false`` (it must not)."""
+    check_object('expected_properties', values)
+    for name, present in values.items():
+        string('expected_properties key', name, 255, min_length=1)
+        check_type(name, present, bool)
+    return values
+
+
 def tags(values):
     """The ``tags`` array of a body: non-empty strings."""
     check_type('tags', values, list)
@@ -356,10 +375,11 @@ def lease(body, name):
 
 def update(body, name):
     """The attribute changes of an update body: ``values``, ``properties``,
-    ``tags``, ``quota``, and ``expected_status`` (None when not given)."""
+    ``tags``, ``quota``, ``expected_properties`` and ``expected_status`` (None when
+    not given)."""
     check_object(name, body)
-    check_only(body, {'values', 'properties', 'tags', 'quota', 'expected_status'},
-               name)
+    check_only(body, {'values', 'properties', 'tags', 'quota', 'expected_properties',
+                      'expected_status'}, name)
     values = body.get('values', {})
     check_object('values', values)
     check_only(values, UPDATE_FIELDS.keys(), 'values')
@@ -369,7 +389,10 @@ def update(body, name):
     return {'values': validated(values, UPDATE_FIELDS),
             'properties': properties(body.get('properties', {}), allow_null=True),
             'tags': tags(body['tags']) if 'tags' in body else None,
-            'quota': quota(body, UPDATE_QUOTA), 'expected_status': expected}
+            'quota': quota(body, UPDATE_QUOTA),
+            'expected_properties': expected_properties(
+                body.get('expected_properties', {})),
+            'expected_status': expected}
 
 
 def upload_id(body):

@@ -101,6 +101,8 @@ RULES = [
                                  'or its queue.'),
     _rule('cache_clean', ADMIN, "Remove invalid and stalled entries of the cache."),
     _rule('cache_prune', ADMIN, 'Prune the cache to its maximum size.'),
+    _rule('list_cached_nodes', ADMIN, 'List the API nodes whose cache holds an '
+                                      'image.'),
     _rule('copy_image', 'role:admin', 'Copy an image to other stores (import '
                                       'method copy-image).'),
     # Tasks: admins only by default (tasks_api_access), as upstream since Mitaka.

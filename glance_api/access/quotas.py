@@ -167,10 +167,12 @@ class Reservation:
     bytes of a quota but never go past it.
     """
 
-    def __init__(self, registry, identity, image_id, max_storage, step, request_id):
+    def __init__(self, registry, identity, image_id, upload_id, max_storage, step,
+                 request_id):
         self._registry = registry
         self._identity = identity
         self._image_id = image_id
+        self._upload_id = upload_id
         self._max = max_storage
         self._step = step
         self._request_id = request_id
@@ -197,5 +199,6 @@ class Reservation:
 
     def _reserve(self, total):
         self._registry.reserve(self._identity, self._image_id, total, self._max,
+                               upload_id=self._upload_id,
                                request_id=self._request_id)
         self.reserved = total

@@ -75,7 +75,7 @@ def upload(record, store, expected_size, limit, stage=False):
     notifications.notify(ctx, 'image.prepare', payloads.image(claimed))
 
     reservation = quotas.Reservation(
-        registry, ctx.identity, image_id,
+        registry, ctx.identity, image_id, upload_id,
         services().quotas.max_storage(record['owner']),
         conf.upload_reservation_step * quotas.MiB, g.request_id)
     # Judged against the formats as the claim found them: they cannot change now.
@@ -427,5 +427,9 @@ def _give_back(image_id, upload_id, status='saving'):
 def _discard(store, url):
     try:
         store.delete(url, credentials=caller_credentials())
+    except store_errors.NotFound:
+        # Removed already: the image was deleted as this upload published it, and
+        # the delete removes what an upload of a saving image may have committed.
+        LOG.info('image data at %s was removed already', url)
     except store_errors.StoreError as exc:
         LOG.error('could not remove orphaned image data at %s: %s', url, exc)

@@ -11,14 +11,12 @@ can without the body (the policy rules that do not depend on it) before calling
 ``parse``.
 """
 
-import json
-
-import orjson
 from flask import request
 from oslo_config import cfg
 
 from glance_api.http import errors
 from glance_api.services import services
+from glance_registry.client import wire_json
 
 JSON_TYPES = ('application/json',)
 
@@ -63,44 +61,15 @@ def parse(media_types=JSON_TYPES, accept_patch=None, max_bytes=None):
     if not data:
         raise errors.BadRequest('Request body is empty; a JSON document is required.')
     try:
-        document = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+        return wire_json.loads(data, MAX_DEPTH)
+    except wire_json.Malformed as exc:
         raise errors.BadRequest('Malformed JSON in request body: %s.' % exc)
-    too_deep, has_float = _shape(document, MAX_DEPTH)
-    if too_deep:
-        # Validating and quoting such a value in an error message recurses once
-        # per level: a thousand levels exhausted Python's stack.
+    except wire_json.TooDeep:
         raise errors.BadRequest('The JSON document is nested more than %d levels '
                                 'deep.' % MAX_DEPTH)
-    if has_float:
-        # orjson reads an integer beyond 64 bits as a float: the client would be
-        # told that its integer "1e+20 is not of type 'integer'", and one in
-        # location metadata would be stored as a float. Read again, integers
-        # checked (no valid image body holds a float: this is rare).
-        try:
-            document = json.loads(data, parse_int=_integer)
-        except _OutOfRange as exc:
-            raise errors.BadRequest('The request body holds an integer out of range: '
-                                    '%s (at most 64 bits).' % exc)
-        except ValueError as exc:   # where the two parsers' rules differ
-            raise errors.BadRequest('Malformed JSON in request body: %s.' % exc)
-    return document
-
-
-#: The integers every part of the service can carry (orjson's, in both daemons).
-_SMALLEST, _LARGEST = -2 ** 63, 2 ** 64 - 1
-
-
-class _OutOfRange(ValueError):
-    """An integer of the body that the service cannot carry (its text, shortened)."""
-
-
-def _integer(text):
-    if len(text.lstrip('-')) <= 20:   # never convert hundreds of digits
-        value = int(text)
-        if _SMALLEST <= value <= _LARGEST:
-            return value
-    raise _OutOfRange(text if len(text) <= 24 else text[:20] + '...')
+    except wire_json.IntegerOutOfRange as exc:
+        raise errors.BadRequest('The request body holds an integer out of range: '
+                                '%s (at most 64 bits).' % exc)
 
 
 def _too_large(max_bytes):
@@ -122,24 +91,6 @@ def _read_at_most(size):
 #: Deepest nesting of arrays and objects accepted; images need 4 (a patch's
 #: location metadata), location metadata a few more.
 MAX_DEPTH = 32
-
-
-def _shape(document, limit):
-    """Whether ``document`` nests arrays and objects more than ``limit`` deep, and
-    whether it holds a float (iteratively: the document may be deeper than the
-    recursion limit)."""
-    stack, has_float = [(document, 0)], False
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            value = value.values()
-        elif not isinstance(value, list):
-            has_float = has_float or isinstance(value, float)
-            continue
-        if depth == limit:
-            return True, has_float
-        stack.extend((item, depth + 1) for item in value)
-    return False, has_float
 
 
 def describe_error(error):

@@ -40,12 +40,17 @@ class Change:
 
 @dataclasses.dataclass
 class Update:
-    """What a patch changes: base ``values``, ``properties`` (None removes) and tags."""
+    """What a patch changes: base ``values``, ``properties`` (None removes) and tags;
+    and ``expected_properties``, what it judged on the image as read: for each
+    property whose first operation needs it to exist (``replace``, ``remove``:
+    True) or not (the 2.0 ``add``: False). The registry checks them again where it
+    writes, so that a patch racing another writer fails as it would have after it."""
 
     document: dict
     values: dict
     properties: dict
     tags: list | None
+    expected_properties: dict = dataclasses.field(default_factory=dict)
 
     def is_empty(self):
         return not (self.values or self.properties or self.tags is not None)
@@ -134,6 +139,7 @@ def apply(changes, record, schemas, media_type=MEDIA_TYPE_2_1):
     base = {key: record.get(key) for key in attributes.WRITABLE_BASE}
     properties = dict(record.get('properties') or {})
     tags = list(record.get('tags') or [])
+    expected = {}
     for change in changes:
         name = change.name
         attributes.check_writable(name)
@@ -141,11 +147,16 @@ def apply(changes, record, schemas, media_type=MEDIA_TYPE_2_1):
             if change.op == 'remove':
                 raise errors.Forbidden('Property tags may not be removed.')
             tags = change.value
-        elif name in base_properties:
+            continue
+        if name in base_properties:
             if change.op == 'remove':
                 raise errors.Forbidden('Property %s may not be removed.' % name)
             base[name] = change.value
-        elif change.op == 'add':
+            continue
+        # Only a property's first operation reads the image as stored; the later
+        # ones read what the patch made of it.
+        expected.setdefault(name, _precondition(change.op, media_type))
+        if change.op == 'add':
             if media_type == MEDIA_TYPE_2_0 and name in properties:
                 raise errors.Conflict('Property %s already present.' % name)
             properties[name] = change.value
@@ -171,4 +182,14 @@ def apply(changes, record, schemas, media_type=MEDIA_TYPE_2_1):
         document=document,
         values={key: value for key, value in base.items() if value != record.get(key)},
         properties=property_changes,
-        tags=new_tags)
+        tags=new_tags,
+        expected_properties={name: present for name, present in expected.items()
+                             if present is not None})
+
+
+def _precondition(op, media_type):
+    """Whether an operation needs its property to exist (True), to be absent
+    (False), or neither (None): 2.1's ``add`` sets it either way."""
+    if op != 'add':
+        return True
+    return False if media_type == MEDIA_TYPE_2_0 else None

@@ -7,22 +7,28 @@ site.") unless ``image_cache_dir`` is set, and admin-only by default (the
 queued through any node is prefetched by every node. ``GET /v2/cache`` names the
 node that answered in its ``X-Image-Cache-Node`` header, since the cached images
 it lists are that node's (not in the body: ``glance cache-list`` prints every
-member of the body as a list of images).
+member of the body as a list of images). ``GET /v2/cache/nodes/{image_id}`` says
+which nodes hold an image, from what every node reports to the registry
+(``glance_api.data.cache.copies``); upstream answers it only with its
+``centralized_db`` driver (409 otherwise), every ``image_cache_driver`` here.
 """
-
-import socket
 
 from flask import Response, g, request
 
 from glance_api.access import policy
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.data.cache import housekeeping
+from glance_api.data.cache.copies import node_name
 from glance_api.http import errors, responses
 from glance_api.images import lookup
 from glance_api.services import services
 from glance_registry.client import errors as registry_errors
 
 CLEAR_TARGET = 'x-image-cache-clear-target'
+# Seconds a call that removed copies waits for their report to the registry, so
+# that the caller's next GET /v2/cache/nodes agrees; a registry slower than this
+# is told in the background (or by the prefetcher's next cycle).
+REPORT_WAIT = 5
 
 
 def _enforce(action, record=None):
@@ -32,11 +38,6 @@ def _enforce(action, record=None):
     if cache is None:
         raise errors.NotFound('Caching via API is not supported at this site.')
     return cache
-
-
-def node_name(conf):
-    """How this node is named: ``worker_self_reference_url`` or the host name."""
-    return conf.worker_self_reference_url or socket.gethostname()
 
 
 def _queue():
@@ -55,6 +56,20 @@ def get_cache_state():
     document = {'cached_images': cache.index.cached(),
                 'queued_images': housekeeping.queued_here(cache, _queue())}
     return responses.json(document, headers={'X-Image-Cache-Node': name})
+
+
+def list_cached_nodes(image_id):
+    """200 with the names (``worker_self_reference_url``, else the host name) of
+    the API nodes whose cache holds the image, a JSON list, ``[]`` for none.
+
+    Errors: 403 (``list_cached_nodes``), 404 no such image (an id that is no UUID
+    too) or no cache.
+    """
+    record = lookup.load_image(image_id)
+    _enforce('list_cached_nodes', record)
+    nodes = services().registry.list_cache_nodes(SERVICE_IDENTITY, image_id,
+                                                 request_id=g.request_id)
+    return responses.json(nodes)
 
 
 def queue_image(image_id):
@@ -89,7 +104,14 @@ def delete_cache_entry(image_id):
     cache.delete(image_id)
     services().registry.dequeue_from_cache(SERVICE_IDENTITY, image_id,
                                            request_id=g.request_id)
+    _wait_for_reports(cache)
     return responses.no_content()
+
+
+def _wait_for_reports(cache):
+    """Until the copies this call removed are reported (``REPORT_WAIT`` at most)."""
+    if cache.reports is not None:
+        cache.reports.flush(timeout=REPORT_WAIT)
 
 
 def _known(cache, image_id):
@@ -110,6 +132,7 @@ def clear_cache():
                                 "'cache', 'queue' or empty string.")
     if target in ('', 'cache'):
         cache.clear()
+        _wait_for_reports(cache)
     if target in ('', 'queue'):
         services().registry.dequeue_from_cache(SERVICE_IDENTITY,
                                                request_id=g.request_id)
@@ -121,8 +144,9 @@ def clean_cache():
 
     Errors: 403 (``cache_clean``), 404 without a cache.
     """
-    _enforce('cache_clean')
+    cache = _enforce('cache_clean')
     removed = housekeeping.clean(progress=lambda message: None)
+    _wait_for_reports(cache)
     return responses.json({'total_files_cleaned': removed})
 
 
@@ -135,4 +159,5 @@ def prune_cache():
     """
     cache = _enforce('cache_prune')
     files, size = cache.prune()
+    _wait_for_reports(cache)
     return responses.json({'total_files_pruned': files, 'total_bytes_pruned': size})

@@ -259,6 +259,8 @@ def _attribute_update(ctx, record, changes):
         return None
     written = {'values': values, 'properties': update.properties, 'tags': update.tags,
                'quota': services().quotas.for_image_write()}
+    if update.expected_properties:
+        written['expected_properties'] = update.expected_properties
     if formats:
         # Judged on the image as read: an upload or import that takes it on
         # meanwhile inspects its data as the formats it found, which must stay.

@@ -117,6 +117,8 @@ ROUTES = (
           ('cache_delete',)),
     Route('POST', '/v2/cache/clean', cache.clean_cache, ('cache_clean',), body=False),
     Route('POST', '/v2/cache/prune', cache.prune_cache, ('cache_prune',), body=False),
+    Route('GET', '/v2/cache/nodes/<image_id>', cache.list_cached_nodes,
+          ('list_cached_nodes',)),
     # The metadata definitions catalog (glance_api.v2.metadefs).
     Route('GET', _MD_SCHEMAS + 'namespace', md_schemas.namespace_schema),
     Route('GET', _MD_SCHEMAS + 'namespaces', md_schemas.namespaces_schema),

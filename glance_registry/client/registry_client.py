@@ -157,16 +157,20 @@ class RegistryClient(MetadefsClient, TasksClient):
                           request_id=request_id)
 
     def update_image(self, identity, image_id, values=None, properties=None,
-                     tags=None, quota=None, request_id=None, expected_status=None):
+                     tags=None, quota=None, request_id=None, expected_status=None,
+                     expected_properties=None):
         """Set base attributes, set/remove (``None``) properties, replace tags.
 
         ``quota`` may hold ``max_properties`` and ``max_tags``. With
         ``expected_status``, ``errors.Conflict`` (reason ``status_changed``) and
-        nothing written if the image is in another status.
+        nothing written if the image is in another status. With
+        ``expected_properties`` (name: whether it must exist), ``errors.Conflict``
+        (reason ``missing_property`` or ``property_exists``) and nothing written if
+        one exists, or not, otherwise.
         """
         return self._send('PATCH', '/v1/images/%s' % _quote(image_id), identity,
                           json=_update_body(values, properties, tags, quota,
-                                            expected_status),
+                                            expected_status, expected_properties),
                           request_id=request_id)
 
     def transition_status(self, identity, image_id, from_status, to_status,
@@ -307,18 +311,22 @@ class RegistryClient(MetadefsClient, TasksClient):
     def _locations_path(image_id):
         return '/v1/images/%s/locations' % _quote(image_id)
 
-    def reserve(self, identity, image_id, total_bytes, max_storage, request_id=None):
+    def reserve(self, identity, image_id, total_bytes, max_storage, upload_id=None,
+                request_id=None):
         """Set the bytes the upload to ``image_id`` (status ``saving``) reserves.
 
         Returns ``{"usage": <the owner's storage usage after>, "reserved": bytes}``;
         ``errors.TooLarge`` if growing the reservation would take the usage over
-        ``max_storage`` bytes; ``errors.Conflict`` unless the image is ``saving``,
-        or (reason ``lease_expired``) once the upload's lease has run out.
+        ``max_storage`` bytes; ``errors.Conflict`` unless the image is ``saving``
+        (and, given ``upload_id``, still held by that upload: else reason
+        ``taken_over``), or (reason ``lease_expired``) once the upload's lease has
+        run out.
         """
+        body = {'bytes': total_bytes, 'max_storage': max_storage}
+        if upload_id is not None:
+            body['upload_id'] = upload_id
         return self._send('PUT', '/v1/images/%s/reservation' % _quote(image_id),
-                          identity, json={'bytes': total_bytes,
-                                          'max_storage': max_storage},
-                          request_id=request_id)
+                          identity, json=body, request_id=request_id)
 
     def renew_upload_lease(self, identity, image_id, seconds, upload_id=None,
                            request_id=None):
@@ -486,6 +494,31 @@ class RegistryClient(MetadefsClient, TasksClient):
             '/v1/cache-queue/%s' % _quote(image_id))
         return self._send('DELETE', path, identity, request_id=request_id)['deleted']
 
+    # -- the API nodes' cached copies (admins only) --------------------------------
+
+    def list_cache_nodes(self, identity, image_id, request_id=None):
+        """The names of the API nodes that hold a cached copy of ``image_id``,
+        sorted (``[]`` for an image nobody holds, or that does not exist)."""
+        return self._send('GET', '/v1/cache-copies/%s' % _quote(image_id), identity,
+                          request_id=request_id)['nodes']
+
+    def report_cache_copies(self, identity, node, held=(), dropped=(),
+                            request_id=None):
+        """``node`` committed cached copies of the images ``held`` and removed
+        those ``dropped``; ``{"added", "removed"}`` (rows)."""
+        # Sent twice, a change leaves the rows as sent once.
+        return self._send('POST', '/v1/cache-copies', identity,
+                          json={'node': node, 'held': sorted(held),
+                                'dropped': sorted(dropped)},
+                          request_id=request_id, idempotent=True)
+
+    def replace_cache_copies(self, identity, node, image_ids, request_id=None):
+        """``node`` holds cached copies of exactly ``image_ids``;
+        ``{"added", "removed"}`` (rows)."""
+        return self._send('PUT', '/v1/cache-copies', identity,
+                          json={'node': node, 'image_ids': sorted(image_ids)},
+                          request_id=request_id)
+
     # -- health -------------------------------------------------------------------
 
     def healthy(self):
@@ -517,7 +550,9 @@ class RegistryClient(MetadefsClient, TasksClient):
     _IDEMPOTENT = frozenset(['GET', 'PUT', 'DELETE'])
 
     def _send(self, method, path, identity, params=None, json=None, request_id=None,
-              timeout=None):
+              timeout=None, idempotent=None):
+        """``idempotent``: whether a call that found its pooled connection dropped
+        may be sent again (default: by its method)."""
         data = None if json is None else orjson.dumps(json)
         # The caller's request id, so the registry's log lines carry it too.
         request_id = request_id or process.current_request_id()
@@ -535,7 +570,9 @@ class RegistryClient(MetadefsClient, TasksClient):
             headers['X-Openstack-Request-Id'] = request_id
         if data is not None:
             headers['Content-Type'] = 'application/json'
-        attempts = 2 if method in self._IDEMPOTENT else 1
+        if idempotent is None:
+            idempotent = method in self._IDEMPOTENT
+        attempts = 2 if idempotent else 1
         for attempt in range(attempts):
             started = time.monotonic()
             try:
@@ -600,10 +637,12 @@ def _location_write(body, transition, values, max_locations, max_storage):
 
 
 def _update_body(values=None, properties=None, tags=None, quota=None,
-                 expected_status=None):
+                 expected_status=None, expected_properties=None):
     body = {}
     if expected_status is not None:
         body['expected_status'] = expected_status
+    if expected_properties:
+        body['expected_properties'] = expected_properties
     if values:
         body['values'] = values
     if properties:

@@ -125,14 +125,16 @@ def renew_upload_lease(app, request, caller, image_id):
 
 def reserve(app, request, caller, image_id):
     """200 ``{"usage", "reserved"}``; 400 invalid body; 404; 409 unless the image is
-    ``saving``, or once its upload's lease has run out (``lease_expired``); 413 if
-    the project's usage would exceed ``max_storage``."""
+    ``saving`` (and held by ``upload_id``, if given: else ``taken_over``), or once
+    its upload's lease has run out (``lease_expired``); 413 if the project's usage
+    would exceed ``max_storage``."""
     body = validation.json_body(request)
-    validation.check_only(body, {'bytes', 'max_storage'}, 'reservation')
+    validation.check_only(body, {'bytes', 'max_storage', 'upload_id'}, 'reservation')
     validation.require(body, 'bytes')
     total = validation.field_integer(validation.INT64_MAX)('bytes', body['bytes'])
     max_storage = validation.limit('max_storage', body.get('max_storage'))
     return responses.json(writes.reserve(app.db, caller, image_id, total, max_storage,
+                                         validation.upload_id(body),
                                          _allowed(app, caller, 'upload_image')))
 
 

@@ -144,7 +144,7 @@ def replace_locations(db, identity, image_id, locations, expected_urls=None,
     URL twice; ``TooLarge`` if it holds more than ``max_locations`` and more than
     the image had, or the owner's storage usage grows over ``max_storage``. Leases
     on pending locations end. ``update`` (``values``, ``properties``, ``tags``,
-    ``quota`` as for ``writes.update_image``) changes the image's attributes in the
+    ``quota``, ``expected_properties`` as for ``writes.update_image``) changes the image's attributes in the
     same transaction: a patch that changes both is applied whole or not at all.
     Active locations it drops are removed as ``remove_location`` removes them
     (``removal_lease`` the same), and a URL given back ends its removal

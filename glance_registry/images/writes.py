@@ -21,6 +21,7 @@ import uuid
 import orjson
 import peewee
 
+from glance_registry import cache_copies
 from glance_registry import cache_queue
 from glance_registry import db as db_module
 from glance_registry.client import errors
@@ -95,24 +96,29 @@ def _duplicate(image_id):
 
 @retry_on_deadlock
 def update_image(db, identity, image_id, values=None, properties=None, tags=None,
-                 quota=None, judge=None):
+                 quota=None, expected_properties=None, judge=None):
     """Set base attributes, set or remove (``None``) properties, replace tags.
 
-    ``Conflict`` when removing a property that does not exist; ``NotFound`` when the
-    image is absent, deleted or not visible; ``TooLarge`` when the image would have
-    more properties or tags than ``quota``'s ``max_properties`` or ``max_tags``.
-    One transaction.
+    ``Conflict`` when removing a property that does not exist, or when a property
+    of ``expected_properties`` (name: whether it must exist) exists or not
+    otherwise; ``NotFound`` when the image is absent, deleted or not visible;
+    ``TooLarge`` when the image would have more properties or tags than ``quota``'s
+    ``max_properties`` or ``max_tags``. One transaction.
     """
     with db_module.write_transaction(db):
         records.locked_image(db, identity, image_id, judge)
-        apply_update(db, image_id, values, properties, tags, quota)
+        apply_update(db, image_id, values, properties, tags, quota,
+                     expected_properties)
         return records.record_of(db, identity, image_id)
 
 
-def apply_update(db, image_id, values=None, properties=None, tags=None, quota=None):
+def apply_update(db, image_id, values=None, properties=None, tags=None, quota=None,
+                 expected_properties=None):
     """``update_image``'s changes, inside the caller's write transaction (the image
     row locked)."""
     quota = quota or {}
+    if expected_properties:
+        _check_expected_properties(db, image_id, expected_properties)
     if properties:
         _update_properties(db, image_id, properties, quota.get('max_properties'))
     if tags is not None:
@@ -367,19 +373,24 @@ def _lost_race(image_id, expected, current):
 
 
 @retry_on_deadlock
-def reserve(db, identity, image_id, total, max_storage=None, judge=None):
+def reserve(db, identity, image_id, total, max_storage=None, upload_id=None,
+            judge=None):
     """Set the bytes the upload to ``image_id`` has reserved to ``total``.
 
     Returns ``{"usage": <owner's storage usage after>, "reserved": total}``.
     ``TooLarge`` if growing the reservation takes the owner's usage over
     ``max_storage`` bytes (shrinking it always succeeds); ``Conflict`` (with
-    ``current_status``) unless the image is ``saving``, or if its upload's lease
-    has run out (``lease_expired``); ``NotFound`` if absent, deleted or not
-    visible. Uploads of one project reserve one after the other, so together they
-    never exceed the limit.
+    ``current_status``) unless the image is ``saving`` and, given ``upload_id``,
+    held by that upload (``taken_over``: an upload taken over must not change the
+    reservation of the one that took it over), or if its upload's lease has run
+    out (``lease_expired``); ``NotFound`` if absent, deleted or not visible.
+    Uploads of one project reserve one after the other, so together they never
+    exceed the limit.
     """
     with db_module.write_transaction(db):
         image = _uploading_image(db, identity, image_id, 'reserves storage', judge)
+        if upload_id is not None:
+            _check_upload_holds(image, upload_id)
         now = db_module.now(db)
         # Refused, not re-counted: its reservation stopped counting at expiry.
         _check_lease_runs(image, now)
@@ -407,8 +418,9 @@ def delete_image(db, identity, image_id, delayed=False, judge=None):
     at once. ``Forbidden`` if it
     is protected; ``NotFound`` if absent, deleted or not visible. Rows are kept, so
     the id is never reused and the caller learns which locations to purge from the
-    stores. An upload's reservation ends with the image, and so does its entry in
-    the image cache's prefetch queue (either way: it cannot be downloaded).
+    stores. An upload's reservation ends with the image, and so do its entry in
+    the image cache's prefetch queue and the API nodes' reports of its cached
+    copies (either way: it cannot be downloaded).
 
     Deleted at once, its locations become ``pending_delete`` in this transaction:
     the caller removes the data and confirms (``scrubbing.confirm_removed``); if it
@@ -446,6 +458,7 @@ def delete_image(db, identity, image_id, delayed=False, judge=None):
             (ImageLocation.update(status=vocabulary.DATA_TO_REMOVE)
              .where(ImageLocation.image == image_id).execute(db))
         cache_queue.forget_deleted_image(db, image_id)
+        cache_copies.forget_deleted_image(db, image_id)
         return dict(record, locations=record['locations'] + taken_off,
                     delayed=to_status == 'pending_delete')
 
@@ -493,6 +506,28 @@ def _insert_tags(db, image_id, tags):
     if tags:
         (ImageTag.insert_many([{'image': image_id, 'value': tag} for tag in tags])
          .on_conflict_ignore().execute(db))
+
+
+def _check_expected_properties(db, image_id, expected):
+    """``Conflict`` unless each property of ``expected`` exists (``True``) or not
+    (``False``) as expected. A JSON patch's ``replace``/``remove`` and 2.0 ``add``
+    were judged on the image as the API read it: a writer that committed since
+    makes them fail as if they came after it, not undo its change."""
+    existing = {name for name, in ImageProperty.select(ImageProperty.name)
+                .where((ImageProperty.image == image_id)
+                       & ImageProperty.name.in_(list(expected))).tuples().execute(db)}
+    missing = sorted(name for name, present in expected.items()
+                     if present and name not in existing)
+    if missing:
+        raise errors.Conflict('Property %s does not exist.' % ', '.join(missing),
+                              reason='missing_property', image_id=image_id,
+                              properties=missing)
+    present = sorted(name for name, present in expected.items()
+                     if not present and name in existing)
+    if present:
+        raise errors.Conflict('Property %s already present.' % ', '.join(present),
+                              reason='property_exists', image_id=image_id,
+                              properties=present)
 
 
 def _update_properties(db, image_id, properties, max_properties=None):

@@ -36,6 +36,7 @@ from glance_registry.migrations import m0013_health_checks
 from glance_registry.migrations import m0015_location_locks
 from glance_registry.migrations import m0016_mysql_list_columns
 from glance_registry.migrations import m0017_data_to_remove
+from glance_registry.migrations import m0018_cache_copies
 
 LOG = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ MIGRATIONS = (
     m0015_location_locks,
     m0016_mysql_list_columns,
     m0017_data_to_remove,
+    m0018_cache_copies,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

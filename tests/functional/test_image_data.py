@@ -16,6 +16,7 @@ import pytest
 from tests.fixtures import disk_images
 from tests.fixtures.raw_http import RawUpload
 from tests.functional.conftest import IMAGE_SIZE_CAP
+from tests.unit.registry import races
 
 
 def assert_error(response, status):
@@ -351,6 +352,56 @@ def test_two_simultaneous_uploads_leave_one_consistent_image(glance, tenant):
     assert_stored(tenant, image['id'], winner * size)
     assert glance.stored_files().count(image['id']) == 1
     assert [n for n in glance.stored_files() if n.endswith('.tmp')] == []
+
+
+def test_image_deleted_as_its_upload_publishes_answers_410_and_logs_no_error(
+        glance, tenant):
+    """The delete lands between the upload's store commit and its publication: the
+    delete of a ``saving`` image removes the object named after it, and the upload,
+    refused publication, finds nothing left to remove. A normal race, not an error
+    for the operator.
+
+    The upload's last lease renewal and the delete wait together at the database's
+    write lock (``races``' gate); when it opens, either the delete goes first (the
+    upload finds the image gone before it commits: "during the upload") or the
+    renewal does, and the delete then commits while the upload stores its bytes
+    ("after upload"): tried until that second order happens."""
+    # Which of the two then removes the bytes first varies too: ten times over.
+    raced = []
+    for attempt in range(60):
+        image = tenant.create_image()
+        upload = RawUpload(glance.url, image['id'], content_length=100000)
+        deleted = []
+        try:
+            assert upload.send(b'x' * 1000)
+            _wait_for_status(tenant, image['id'], 'saving')
+            gate = races.GATES['sqlite'](glance.database_url)
+            try:
+                upload.send(b'x' * 99000)
+                gate.wait_for(1)
+                deleting = threading.Thread(target=lambda: deleted.append(
+                    tenant.delete('/v2/images/%s' % image['id'])))
+                deleting.start()
+                gate.wait_for(2)
+            finally:
+                gate.open()
+            deleting.join()
+            status, _, body = upload.response()
+        finally:
+            upload.close()
+        assert deleted[0].status_code == 204
+        assert status == 410, body
+        assert no_files_for(glance, image['id'])
+        if 'after upload' in body['message']:
+            raced.append(image['id'])
+            if len(raced) == 10:
+                break
+    else:
+        raise AssertionError('the delete landed as the upload published only %d '
+                             'times' % len(raced))
+    with open(glance.api.log_path) as log:
+        assert [line for line in log if ' ERROR ' in line
+                and any(image_id in line for image_id in raced)] == []
 
 
 def test_image_deleted_during_upload_answers_410_and_keeps_no_bytes(glance, tenant):

@@ -1,4 +1,5 @@
-"""The cache's background work: the prefetcher, the pruner and the cleaner.
+"""The cache's background work: the prefetcher, the pruner, the cleaner and the
+report of this node's copies to the registry.
 
 In the API, one worker per node runs them every ``cache_prefetcher_interval``
 seconds: each worker tries to take an ``flock`` on ``<image_cache_dir>/
@@ -13,6 +14,9 @@ reserve their image in the index, evictions lock the file.
 - ``prune``: evicts least-recently-used images until the cache fits its cap (it
   always does, unless ``image_cache_max_size`` was lowered).
 - ``clean``: removes what dead fills left, and the copies of deleted images.
+- ``report_copies``: replaces this node's set of cached copies in the registry
+  with what its index holds (``GET /v2/cache/nodes/{image_id}``), healing any
+  report of a commit or removal that was lost (``copies``).
 """
 
 import logging
@@ -62,8 +66,9 @@ def start(app):
 
 
 def run_passes():
-    """Prefetch, prune and clean once; a failing pass does not stop the others."""
-    for one_pass in (prefetch, prune, clean):
+    """Prefetch, prune, clean and report once; a failing pass does not stop the
+    others."""
+    for one_pass in (prefetch, prune, clean, report_copies):
         try:
             one_pass()
         except Exception:   # noqa: BLE001 -- the next run retries
@@ -166,3 +171,19 @@ def clean(progress=None):
     if progress or removed:
         (progress or LOG.info)('cleaned %d file(s) from the image cache' % removed)
     return removed
+
+
+def report_copies(progress=None):
+    """Tell the registry that this node holds exactly the copies its index lists
+    (last, so that it reflects the other passes); ``{"added", "removed"}``."""
+    cache = services().cache
+    if cache.reports is None:
+        return {'added': 0, 'removed': 0}
+    held = [entry['image_id'] for entry in cache.index.cached()]
+    changed = cache.reports.replace(held)
+    if progress or changed['added'] or changed['removed']:
+        (progress or LOG.info)(
+            'reported %d cached image(s) to the registry as %s (%d added, %d '
+            'removed)' % (len(held), cache.reports.node, changed['added'],
+                          changed['removed']))
+    return changed

@@ -68,11 +68,14 @@ cache_opts = [
                choices=['centralized_db', 'sqlite', 'xattr'],
                help='Accepted for upstream configurations; every value behaves '
                     'the same: the index of the cached files is a SQLite file in '
-                    'image_cache_dir, and the prefetch queue is in the registry, '
-                    'shared by every node.'),
+                    'image_cache_dir, and the prefetch queue and which node holds '
+                    'which image (GET /v2/cache/nodes) are in the registry, shared '
+                    'by every node.'),
     cfg.StrOpt('worker_self_reference_url',
-               help='How this API node is named in GET /v2/cache answers (its '
-                    'URL, as upstream); default: its host name.'),
+               help='How this API node is named in GET /v2/cache and GET '
+                    '/v2/cache/nodes/{image_id} answers (its URL, as upstream); '
+                    'default: its host name. Give every node its own name: nodes '
+                    'of one name are one node to the registry.'),
 ]
 
 
@@ -92,20 +95,29 @@ def prepare_directory(directory):
 class ImageCache:
     """The cache directory of this node and its index."""
 
-    def __init__(self, directory, max_size, stall_time):
+    def __init__(self, directory, max_size, stall_time, reports=None):
         self.directory = prepare_directory(directory)
         self.max_size = max_size
         self.stall_time = stall_time
         self.index = cache_index.Index(self.directory)
         self.counters = Counters()
+        #: Told of each copy committed or removed (``copies.CopyReports``: it
+        #: never blocks); None: nobody is.
+        self.reports = reports
 
     @classmethod
-    def from_config(cls, conf):
+    def from_config(cls, conf, reports=None):
         """The cache ``conf`` configures, None when ``image_cache_dir`` is unset."""
         if not conf.image_cache_dir:
             return None
         return cls(conf.image_cache_dir, conf.image_cache_max_size,
-                   conf.image_cache_stall_time)
+                   conf.image_cache_stall_time, reports)
+
+    def report_copy(self, image_id, held):
+        """Tell ``reports`` that ``image_id``'s copy was committed (``held``) or
+        removed."""
+        if self.reports is not None:
+            (self.reports.held if held else self.reports.dropped)(image_id)
 
     def path_for(self, image_id):
         return os.path.join(self.directory, image_id)
@@ -125,13 +137,15 @@ class ImageCache:
             LOG.debug('cache: %s changed since it was cached; removing the copy',
                       image_id)
             self._remove_file(image_id)
+            self.report_copy(image_id, False)
         if not hit:
             self.counters.add('misses')
             LOG.debug('cache miss: %s', image_id)
             return None
         fileobj = self._open_locked(image_id, size)
         if fileobj is None:
-            self.index.release(image_id, cache_index.CACHED)
+            if self.index.release(image_id, cache_index.CACHED):
+                self.report_copy(image_id, False)
             self.counters.add('misses')
             LOG.debug('cache miss: %s (its file is gone)', image_id)
             return None
@@ -209,6 +223,7 @@ class ImageCache:
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
+            self.report_copy(image_id, False)   # its entry goes all the same
             return True
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -220,6 +235,7 @@ class ImageCache:
             os.close(fd)
         self.counters.add('evictions')
         self.counters.add('bytes_evicted', size)
+        self.report_copy(image_id, False)
         LOG.debug('cache eviction: %s (%d bytes)', image_id, size)
         return True
 
@@ -232,7 +248,10 @@ class ImageCache:
         count under the cap. (A hit on an entry whose file is gone is a miss.)
         """
         removed = self._remove_file(image_id)
-        return self.index.release(image_id, cache_index.CACHED) or removed
+        removed = self.index.release(image_id, cache_index.CACHED) or removed
+        if removed:
+            self.report_copy(image_id, False)
+        return removed
 
     def clear(self):
         """Remove every cached image; how many were removed."""
@@ -545,6 +564,7 @@ class Fill:
         os.close(self._fd)
         self._fd = None
         self.cache.index.complete(self.image_id, self.checksum, self.hash_value)
+        self.cache.report_copy(self.image_id, True)
 
     def _link_store_file(self, source, offset, length):
         """Make the store's file ``source`` (an open descriptor) the cached copy by
@@ -597,6 +617,7 @@ class Fill:
         os.close(self._fd)
         self._fd = None
         self.cache.index.complete(self.image_id, self.checksum, self.hash_value)
+        self.cache.report_copy(self.image_id, True)
         self.cached = True
         for name, amount in (('fills', 1), ('fills_linked', 1),
                              ('bytes_filled', self.size)):

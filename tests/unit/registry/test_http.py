@@ -347,6 +347,34 @@ def test_malformed_bodies_are_bad_requests(registry, data, content_type):
     assert response.json()['error']['reason'] == 'invalid_request'
 
 
+@pytest.mark.parametrize('number', [b'18446744073709551616', b'-9223372036854775809',
+                                    b'1' + b'0' * 30])
+def test_an_integer_beyond_64_bits_is_refused_not_read_as_a_float(registry, number):
+    # orjson reads such an integer as a float: it was stored so in free-form
+    # location metadata, and a min_ram of 1e+30 was "not an integer".
+    response = post(registry, b'{"min_ram": 1, "properties": {"x": "y"}, '
+                              b'"n": %s}' % number, raw=True)
+    assert response.status_code == 400, response.text
+    error = response.json()['error']
+    assert error['reason'] == 'invalid_request'
+    assert error['message'].startswith('The body holds an integer out of range: ')
+
+
+def test_a_float_beside_integers_in_range_is_read_as_before(registry, scope):
+    # The second, stricter reading keeps 64-bit integers (and the float) intact.
+    response = post(registry, {'min_ram': 2 ** 63 - 1, 'size': 1.5,
+                               'properties': {'test_scope': scope}})
+    assert response.status_code == 400, response.text
+    assert 'size' in response.json()['error']['message']
+
+
+def test_a_body_nested_too_deep_is_refused(registry):
+    response = post(registry, b'{"properties": ' + b'[' * 100 + b']' * 100 + b'}',
+                    raw=True)
+    assert response.status_code == 400, response.text
+    assert 'levels deep' in response.json()['error']['message']
+
+
 def test_a_huge_body_is_too_large(registry):
     response = post(registry, b'{"name": "' + b'x' * (17 * 1024 * 1024) + b'"}',
                     raw=True)

@@ -23,6 +23,7 @@ from glance_registry.migrations import m0005_name_sort_index
 from glance_registry.migrations import m0007_metadefs
 from glance_registry.migrations import m0009_list_filter_indexes
 from glance_registry.migrations import m0016_mysql_list_columns
+from glance_registry.migrations import m0018_cache_copies
 from tests.fixtures import processes
 from tests.unit.registry.conftest import BACKEND_PARAMS
 from tests.unit.registry.conftest import manage
@@ -278,7 +279,8 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
     (m0003_location_leases, 'image_locations', 'ix_image_locations_url'),
     (m0007_metadefs, 'metadef_tags', 'uq_metadef_tags_namespace_id_name'),
     (m0009_list_filter_indexes, 'images', 'ix_images_status_created_at_id'),
-], ids=['3', '7', '9'])
+    (m0018_cache_copies, 'cache_copies', m0018_cache_copies.INDEX),
+], ids=['3', '7', '9', '18'])
 def test_a_migration_runs_again_after_an_interruption(empty_database, migration,
                                                       table, index):
     """MariaDB commits each ALTER or CREATE at once: a sync stopped half-way is run

@@ -147,6 +147,28 @@ def test_log_dir_holds_the_file_upstreams_command_would_write(tmp_path, log_file
     assert 'INFO test [-] started' in (tmp_path / 'logs' / written).read_text()
 
 
+def test_syslog_lines_are_named_after_the_command(tmp_path, monkeypatch):
+    # oslo.log names them after the outermost frame's file: "<frozen runpy>" for
+    # the daemons glance-all starts with python -m. The identifier is the
+    # process's, set by openlog: the spy records what it was last set to.
+    idents = []
+    monkeypatch.setattr(process.syslog, 'openlog',
+                        lambda ident, *args: idents.append((ident,) + args))
+    config = tmp_path / 'syslog.conf'
+    config.write_text('[DEFAULT]\nuse_syslog = true\nsyslog_log_facility = local3\n')
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        status = process.run(['--config-file', str(config)], _register, 'test',
+                             lambda conf: 0, logging.getLogger('test'),
+                             prog='glance-registry')
+    finally:
+        for handler in set(root.handlers) - set(before):
+            root.removeHandler(handler)
+    assert status == 0
+    assert idents[-1] == ('glance-registry', 0, process.syslog.LOG_LOCAL3)
+
+
 def _register_deprecated(conf):
     # oslo.log warns of each deprecated option once per process: one per test.
     _register(conf)

@@ -195,6 +195,36 @@ def test_an_update_for_one_status_is_refused_once_the_image_left_it(client, proj
                                expected_status='queued')['disk_format'] == 'raw'
 
 
+def test_an_update_expecting_properties_present_or_absent_writes_only_if_they_are(
+        client, project):
+    # What a JSON patch judged on the image the API read: a writer that changed the
+    # property since makes the patch fail as if it came after it.
+    caller = project()
+    image = client.create_image(caller, {'name': 'before',
+                                         'properties': {'here': '1'}})
+    for expected, reason in (({'here': True, 'gone': True}, 'missing_property'),
+                             ({'here': False}, 'property_exists')):
+        with pytest.raises(errors.Conflict) as raised:
+            client.update_image(caller, image['id'], values={'name': 'after'},
+                                properties={'gone': 'x'},
+                                expected_properties=expected)
+        assert raised.value.reason == reason
+        assert raised.value.details['properties'] == (
+            ['gone'] if reason == 'missing_property' else ['here'])
+    location = {'url': 'file:///expected-properties-%s' % image['id'],
+                'metadata': {}, 'status': 'active'}
+    with pytest.raises(errors.Conflict) as raised:
+        client.replace_locations(caller, image['id'], [location], update={
+            'properties': {'gone': 'x'}, 'expected_properties': {'gone': True}})
+    assert raised.value.reason == 'missing_property'
+    after = client.get_image(caller, image['id'])
+    assert after['name'] == 'before' and after['properties'] == {'here': '1'}
+    assert after['locations'] == []
+    updated = client.update_image(caller, image['id'], properties={'here': '2'},
+                                  expected_properties={'here': True, 'gone': False})
+    assert updated['properties'] == {'here': '2'}
+
+
 @pytest.mark.parametrize('source,target', [('queued', 'killed'), ('queued', 'deactivated'),
                                            ('queued', 'queued')])
 def test_transitions_outside_the_table_conflict(client, project, source, target):

@@ -499,3 +499,18 @@ def test_usage_is_one_query_whatever_the_number_of_images(registry, project):
     db.close_all()
     assert usage.image_size_total == 30 and usage.image_count_total == 3
     assert len(queries) == 1, queries
+
+
+def test_an_upload_taken_over_cannot_change_the_new_uploads_reservation(client,
+                                                                       project):
+    """The dead upload comes back before renewing (which would tell it it lost the
+    image): its reservation names it, and the registry refuses it."""
+    caller = project()
+    image = dead_upload(client, caller, reserved=600, max_storage=1000)
+    client.transition_status(caller, image['id'], 'queued', 'saving', lease=60,
+                             upload_id='new')
+    client.reserve(caller, image['id'], 300, 1000, upload_id='new')
+    with pytest.raises(errors.Conflict) as refused:
+        client.reserve(caller, image['id'], 0, 1000, upload_id='dead')
+    assert refused.value.reason == 'taken_over'
+    assert client.usage(caller)['image_size_total'] == 300
