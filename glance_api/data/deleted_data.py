@@ -33,14 +33,16 @@ LOG = logging.getLogger(__name__)
 
 deleted_data_opts = [
     cfg.IntOpt('deleted_data_grace_time', default=3600, min=0,
-               help='Seconds after an image was deleted before the sweep removes '
-                    'its data if the removal was never confirmed (the API worker '
-                    'deleting it died, its registry call timed out, or a store '
-                    'failed). Keep it longer than any delete request can take: a '
-                    'shorter one only costs a second removal of the same data.'),
+               help='Seconds after an image was deleted, or one of its locations '
+                    'removed, before the sweep removes its data if the removal was '
+                    'never confirmed (the API worker removing it died, its registry '
+                    'call timed out, or a store failed). Keep it longer than any '
+                    'delete request can take: a shorter one only costs a second '
+                    'removal of the same data.'),
     cfg.IntOpt('deleted_data_sweep_interval', default=600, min=1,
                help='Seconds between two sweeps for the data of deleted images '
-                    'whose removal was never confirmed, in the API worker of each '
+                    'and of removed locations whose removal was never confirmed, '
+                    'in the API worker of each '
                     'node that sweeps the staging directory (glance-scrubber also '
                     'sweeps at each run).'),
 ]

@@ -18,7 +18,8 @@ from oslo_config import cfg
 
 from glance_api.access import policy
 from glance_api.data import import_filtering
-from glance_api.data.store_data import delete_data, images_using, size_at
+from glance_api.data import location_removal
+from glance_api.data.store_data import images_using, size_at
 from glance_api.http import errors
 from glance_api.http import numbers
 from glance_api.services import services
@@ -219,6 +220,11 @@ class LocationPatch:
         if strip == [_stored_form(location) for location in record['locations']]:
             return None
         activating = record['status'] == 'queued' and self.status == 'active'
+        # A URL removed and added back in one patch stays, with its data.
+        kept = {location['url'] for location in self.locations}
+        removed = [location for location in self.removed
+                   if location['url'] not in kept]
+        lease = location_removal.removal_lease() if removed else None
         updated = services().registry.replace_locations(
             g.context.identity, record['id'], strip,
             expected_urls=[location['url'] for location in record['locations']],
@@ -226,8 +232,10 @@ class LocationPatch:
             values=self.values if activating else None,
             max_locations=services().conf.image_location_quota,
             max_storage=services().quotas.max_storage(record['owner']), update=update,
-            request_id=g.request_id)
-        delete_data(self.removed, record['id'])
+            removal_lease=lease, request_id=g.request_id)
+        # Recorded as still to remove by the registry's replacement: a removal
+        # that fails or never ends here is swept (location_removal).
+        location_removal.remove(record['id'], removed, lease)
         return updated
 
     def _active(self):

@@ -16,7 +16,9 @@ registry's delete and the data's removal, a registry call that timed out, a stor
 that failed. Once ``deleted_data_grace_time`` has passed (``deleted_data``), the
 sweep removes their data (still only where no other image uses it) and confirms.
 One API worker per node does it (``deleted_data.start``), and so does every run of
-``glance-scrubber``.
+``glance-scrubber``; the same sweep removes the data of locations taken off live
+images whose removal was never confirmed (``location_removal``), each location
+under a lease of its own.
 """
 
 import concurrent.futures
@@ -59,12 +61,12 @@ CLAIM_BATCH = 20
 
 
 class _Leases:
-    """Renews this scrubber's leases on the images it is working on, every third
-    of the lease, on a daemon thread."""
+    """Renews this scrubber's leases on what it is working on (images, or
+    removals of locations), every third of the lease, on a daemon thread:
+    ``renew(key, seconds)`` renews one."""
 
-    def __init__(self, registry, owner, seconds):
-        self._registry = registry
-        self._owner = owner
+    def __init__(self, renew, seconds):
+        self._renew = renew
         self._seconds = seconds
         self._held = set()
         self._lock = threading.Lock()
@@ -92,14 +94,21 @@ class _Leases:
         while not self._stop.wait(self._seconds / leases.RENEWALS_PER_LEASE):
             with self._lock:
                 held = list(self._held)
-            for image_id in held:
+            for key in held:
                 try:
-                    self._registry.renew_scrub_lease(SERVICE_IDENTITY, image_id,
-                                                     self._owner, self._seconds)
+                    self._renew(key, self._seconds)
                 except registry_errors.RegistryError as exc:
-                    # Marking it deleted will fail too: whoever holds it finishes.
-                    LOG.warning('image %s: could not renew the scrub lease: %s',
-                                image_id, exc)
+                    # Marking it done will fail too: whoever holds it finishes.
+                    LOG.warning('%s: could not renew the scrub lease: %s',
+                                _named(key), exc)
+
+
+def _named(key):
+    """How the log names what a lease holds: an image id, or an image's
+    location."""
+    if isinstance(key, tuple):
+        return 'image %s, location %s' % key
+    return 'image %s' % key
 
 
 class Scrubber:
@@ -117,47 +126,71 @@ class Scrubber:
 
     def run_once(self):
         """Scrub every image due; ``(scrubbed, failed)`` counts."""
-        return self._run('pending_delete', self.conf.scrub_time, self._scrub,
+        return self._run(self._claimer('pending_delete', self.conf.scrub_time),
+                         _image_key, self._scrub, self._renew_image,
                          'images scrubbed')
 
     def sweep_deleted(self):
         """Remove the data of every image deleted at once at least
         ``deleted_data_grace_time`` seconds ago whose removal was never confirmed,
-        and confirm it; ``(removed, failed)`` counts."""
-        return self._run('deleted', self.conf.deleted_data_grace_time,
-                         self._remove_unconfirmed,
-                         'deleted images swept')
+        and of every location taken off a live image whose removal was never
+        confirmed once its remover's lease has run out (``location_removal``),
+        and confirm it; ``(removed, failed)`` counts (images and locations)."""
+        images = self._run(
+            self._claimer('deleted', self.conf.deleted_data_grace_time), _image_key,
+            self._remove_unconfirmed, self._renew_image, 'deleted images swept')
+        locations = self._run(
+            lambda lease: self.registry.claim_removals(
+                SERVICE_IDENTITY, self.owner, lease, CLAIM_BATCH),
+            _removal_key, self._remove_taken_off, self._renew_removal,
+            'locations taken off images swept')
+        return images[0] + locations[0], images[1] + locations[1]
 
-    def _run(self, status, older_than, work, done):
+    def _claimer(self, status, older_than):
+        return lambda lease: self.registry.claim_scrub(
+            SERVICE_IDENTITY, self.owner, lease, older_than, CLAIM_BATCH,
+            status=status)
+
+    def _renew_image(self, image_id, seconds):
+        self.registry.renew_scrub_lease(SERVICE_IDENTITY, image_id, self.owner,
+                                        seconds)
+
+    def _renew_removal(self, key, seconds):
+        image_id, url = key
+        self.registry.renew_removal_lease(SERVICE_IDENTITY, image_id, url,
+                                          self.owner, seconds)
+
+    def _run(self, claim, key, work, renew, done):
+        """Claim batches (``claim(lease seconds)``) and ``work`` on each claimed
+        item with the pool, holding its lease (``renew``, by ``key(item)``) until
+        a claim finds nothing new; ``(succeeded, failed)`` counts."""
         succeeded = 0
         tried, failed = set(), []
         lease = self.conf.scrub_lease_time
-        with _Leases(self.registry, self.owner, lease) as held, \
+        with _Leases(renew, lease) as held, \
                 concurrent.futures.ThreadPoolExecutor(
                     self.conf.scrub_pool_size,
                     thread_name_prefix='scrub') as pool:
             while True:
-                claimed = [image for image in self.registry.claim_scrub(
-                    SERVICE_IDENTITY, self.owner, lease, older_than, CLAIM_BATCH,
-                    status=status) if image['id'] not in tried]
+                claimed = [item for item in claim(lease) if key(item) not in tried]
                 if not claimed:
                     # Nothing new: what is left failed in this run (still ours
                     # until the lease runs out, or the next run of this scrubber).
                     break
-                for image in claimed:
-                    tried.add(image['id'])
-                    held.hold(image['id'])
-                for image, ok in zip(claimed, pool.map(
-                        lambda image: work(image, held), claimed)):
+                for item in claimed:
+                    tried.add(key(item))
+                    held.hold(key(item))
+                for item, ok in zip(claimed, pool.map(
+                        lambda item: work(item, held), claimed)):
                     succeeded += ok
                     if not ok:
-                        failed.append(image['id'])
+                        failed.append(key(item))
                 self._progress('%d %s so far, %d failed'
                                % (succeeded, done, len(failed)))
-        # The claim that found nothing new took this scrubber's failed images
+        # The claim that found nothing new took this scrubber's failed items
         # again (its own leases are free to it): let them go for the next run.
-        for image_id in failed:
-            self._give_up(image_id)
+        for failed_key in failed:
+            self._give_up(failed_key, renew)
         return succeeded, len(failed)
 
     def _scrub(self, image, held):
@@ -210,6 +243,34 @@ class Scrubber:
                      image_id, self.owner)
         return True
 
+    def _remove_taken_off(self, removal, held):
+        """Remove the data of one claimed location taken off a live image, then
+        confirm it; whether it is."""
+        image_id, url = _removal_key(removal)
+        location = {'url': url, 'metadata': removal.get('metadata') or {}}
+        try:
+            with self.app.app_context():
+                unreachable = bool(store_data.stores_holding(
+                    [location], lambda store: store.acts_as_caller))
+            if unreachable:
+                LOG.error('image %s: data left at %s: its store acts as the image '
+                          'owner, whose token this sweep does not have; remove it '
+                          'by hand', image_id, url)
+            elif not self._delete_data({'id': image_id}, [location],
+                                       'its removal stays unconfirmed'):
+                return False
+            self.registry.confirm_location_removed(SERVICE_IDENTITY, image_id, url,
+                                                   self.owner)
+        except registry_errors.RegistryError as exc:
+            LOG.error('image %s: removal of the data at %s not confirmed: %s',
+                      image_id, url, exc)
+            return False
+        finally:
+            held.release(_removal_key(removal))
+        LOG.info('image %s: data at %s, taken off the image, deleted, removal '
+                 'confirmed (swept by %s)', image_id, url, self.owner)
+        return True
+
     def _delete_data(self, image, locations, staying):
         """Delete the data at ``locations`` of the claimed ``image``; whether all of
         it is gone (if not, ``staying`` says what that leaves)."""
@@ -222,14 +283,14 @@ class Scrubber:
             return False
         return True
 
-    def _give_up(self, image_id):
-        """Let the lease on ``image_id`` run out now, so that the next run of any
+    def _give_up(self, key, renew):
+        """Let the lease on ``key`` run out now, so that the next run of any
         scrubber tries again at once (a pending_delete image stays claimed: never
         restored)."""
         try:
-            self.registry.renew_scrub_lease(SERVICE_IDENTITY, image_id, self.owner, 0)
+            renew(key, 0)
         except registry_errors.RegistryError as exc:
-            LOG.warning('image %s: could not give up the scrub lease: %s', image_id,
+            LOG.warning('%s: could not give up the scrub lease: %s', _named(key),
                         exc)
 
     def run_forever(self, stop):
@@ -242,6 +303,14 @@ class Scrubber:
                     LOG.error('scrub run failed, trying again in %ds: %s',
                               self.conf.wakeup_time, exc)
             stop.wait(self.conf.wakeup_time)
+
+
+def _image_key(image):
+    return image['id']
+
+
+def _removal_key(removal):
+    return removal['image_id'], removal['url']
 
 
 def restore(registry, image_id):

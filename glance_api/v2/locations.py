@@ -6,7 +6,8 @@
 
 PATCH's ``/locations`` operations and the rules every location passes are
 ``glance_api.data.locations``'. Data is deleted from a store only when no other
-image still has a location there (``glance_api.data.store_data.delete_data``).
+image still has a location there (``glance_api.data.store_data.delete_data``), and
+for certain (``glance_api.data.location_removal``).
 """
 
 import logging
@@ -14,8 +15,8 @@ import logging
 from flask import Response, g
 
 from glance_api.access import policy
-from glance_api.data import locations, verification
-from glance_api.data.store_data import delete_data, size_at
+from glance_api.data import location_removal, locations, verification
+from glance_api.data.store_data import size_at
 from glance_api.http import errors, json_body, responses
 from glance_api.images import documents, lookup
 from glance_api.services import services
@@ -100,9 +101,13 @@ def delete_from_store(store_id, image_id):
                               % (image_id, store_id))
     if len(active) == 1:
         raise errors.Conflict(messages.ONLY_COPY)
+    # The registry records the data as still to remove as it takes the location
+    # off: a removal that fails or never ends here is swept (location_removal).
+    lease = location_removal.removal_lease()
     services().registry.remove_location(g.context.identity, image_id,
-                                        location['url'], request_id=g.request_id)
-    delete_data([location], image_id)
+                                        location['url'], removal_lease=lease,
+                                        request_id=g.request_id)
+    location_removal.remove(image_id, [location], lease)
     return responses.no_content()
 
 

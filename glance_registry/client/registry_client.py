@@ -82,8 +82,8 @@ def _client_cert(conf):
 
 @dataclasses.dataclass(frozen=True)
 class Lease:
-    """A claim on a pending location: who holds it (any unique token) and for how
-    many seconds from the registry's now."""
+    """A claim on a pending location, or on the removal of a location's data: who
+    holds it (any unique token) and for how many seconds from the registry's now."""
 
     owner: str
     seconds: int
@@ -235,17 +235,24 @@ class RegistryClient(MetadefsClient, TasksClient):
                           request_id=request_id)
 
     def remove_location(self, identity: Identity, image_id: str, url: str, *,
-                        allow_last: bool = False,
+                        allow_last: bool = False, removal_lease: Lease | None = None,
                         request_id: str | None = None) -> dict:
         """Remove the location with ``url``; returns the image record after.
 
+        An active location's data is recorded as still to be removed in the same
+        transaction: the caller removes it and confirms
+        (``confirm_location_removed``), holding ``removal_lease`` meanwhile if
+        given; else a sweep removes it (``claim_removals``).
         ``errors.Conflict`` (``reason`` ``last_location``) if it holds the last copy
         of an active or deactivated image's data, unless ``allow_last``;
         ``errors.NotFound`` if the image has no such location.
         """
+        body = {'url': url, 'allow_last': allow_last}
+        if removal_lease is not None:
+            body['removal_lease'] = {'owner': removal_lease.owner,
+                                     'seconds': removal_lease.seconds}
         return self._send('DELETE', self._locations_path(image_id), identity,
-                          json={'url': url, 'allow_last': allow_last},
-                          request_id=request_id)
+                          json=body, request_id=request_id)
 
     def replace_locations(self, identity: Identity, image_id: str,
                           locations: list[dict], *,
@@ -255,6 +262,7 @@ class RegistryClient(MetadefsClient, TasksClient):
                           max_locations: int | None = None,
                           max_storage: int | None = None,
                           update: dict | None = None,
+                          removal_lease: Lease | None = None,
                           request_id: str | None = None) -> dict:
         """Replace all locations (``{"url", "metadata", "status"}``, in order).
 
@@ -263,10 +271,16 @@ class RegistryClient(MetadefsClient, TasksClient):
         they changed meanwhile. ``transition`` and ``values`` as for
         ``add_location``; ``max_locations`` and ``max_storage`` too. ``update``
         (``values``, ``properties``, ``tags``, ``quota`` as for ``update_image``)
-        changes the attributes in the same transaction.
+        changes the attributes in the same transaction. Active locations dropped
+        are removed as ``remove_location`` removes them (``removal_lease`` too); a
+        URL given back whose removal's lease runs is ``errors.Conflict``
+        (``removal_in_progress``).
         """
         body = _location_write({'locations': list(locations)}, transition, values,
                                max_locations, max_storage)
+        if removal_lease is not None:
+            body['removal_lease'] = {'owner': removal_lease.owner,
+                                     'seconds': removal_lease.seconds}
         if update:
             body['update'] = _update_body(**update)
         if expected_urls is not None:
@@ -377,6 +391,31 @@ class RegistryClient(MetadefsClient, TasksClient):
         (``scrub_lease_lost``) if ``owner`` does not hold it."""
         self._send('PUT', '/v1/images/%s/data-removed' % _quote(image_id), identity,
                    json={} if owner is None else {'owner': owner})
+
+    # -- the data of locations taken off live images (admin only) --------------------
+
+    def claim_removals(self, identity, owner, seconds, limit):
+        """Lease to ``owner`` for ``seconds`` up to ``limit`` locations taken off
+        live images whose data is still to be removed and that no remover holds:
+        ``[{"image_id", "url", "metadata", "attempts"}]``."""
+        return self._send('POST', '/v1/location-removal-claims', identity,
+                          json={'owner': owner, 'seconds': seconds,
+                                'limit': limit})['removals']
+
+    def renew_removal_lease(self, identity, image_id, url, owner, seconds):
+        """Extend ``owner``'s lease on the removal of ``url`` from ``image_id``
+        (``seconds`` 0: give it up); ``errors.Conflict``
+        (``removal_lease_lost``) if another holds it or it no longer waits."""
+        return self._send('PUT', '/v1/images/%s/location-removal-lease'
+                          % _quote(image_id), identity,
+                          json={'url': url, 'owner': owner, 'seconds': seconds})
+
+    def confirm_location_removed(self, identity, image_id, url, owner):
+        """The data of ``url``, taken off ``image_id``, is gone from its store
+        (confirming twice is no error); ``errors.Conflict``
+        (``removal_lease_lost``) if ``owner`` does not hold the removal."""
+        self._send('PUT', '/v1/images/%s/location-removed' % _quote(image_id),
+                   identity, json={'url': url, 'owner': owner})
 
     def restore_image(self, identity, image_id):
         """``pending_delete -> active``; the record. ``errors.Conflict`` if it is not

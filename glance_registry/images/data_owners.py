@@ -31,7 +31,9 @@ LOCK_SLOTS = 65536
 
 def images_using(db, url, lock=False):
     """The ids of the live images (not deleted, or ``pending_delete``) that have a
-    location at ``url``, sorted. ``lock``: read as a writer that must see what
+    location at ``url``, sorted; a location taken off a live image whose data is
+    still to be removed counts (``removals``): that data is the image's until
+    then. ``lock``: read as a writer that must see what
     committed meanwhile (MariaDB's plain reads keep the transaction's first
     snapshot; a locking read sees the latest rows)."""
     query = (ImageLocation.select(ImageLocation.image)

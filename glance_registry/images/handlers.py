@@ -19,6 +19,7 @@ from glance_registry.images import locations
 from glance_registry.images import members
 from glance_registry.images import quotas
 from glance_registry.images import records
+from glance_registry.images import removals
 from glance_registry.images import scrubbing
 from glance_registry.images import writes
 
@@ -193,24 +194,35 @@ def add_location(app, request, caller, image_id):
 
 def remove_location(app, request, caller, image_id):
     """200 with the image after; 400 invalid body; 404 no such image or location;
-    409 the last copy of an active image's data (``reason`` ``last_location``)."""
+    409 the last copy of an active image's data (``reason`` ``last_location``).
+    ``removal_lease`` (``{"owner", "seconds"}``): the caller's hold on removing the
+    location's data (``removals``)."""
     body = validation.json_body(request)
-    validation.check_only(body, {'url', 'allow_last'}, 'location removal')
+    validation.check_only(body, {'url', 'allow_last', 'removal_lease'},
+                          'location removal')
     url = validation.required_url(body, 'url')
     allow_last = validation.field_boolean('allow_last', body.get('allow_last', False))
     return responses.json(locations.remove_location(
         app.db, caller, image_id, url, allow_last,
-        _allowed(app, caller, 'delete_image_location')))
+        _allowed(app, caller, 'delete_image_location'), _removal_lease(body)))
+
+
+def _removal_lease(body):
+    if body.get('removal_lease') is None:
+        return None
+    return validation.lease(body['removal_lease'], 'removal_lease')
 
 
 def replace_locations(app, request, caller, image_id):
     """200 with the image; 400 invalid body; 404; 409 locations changed since
-    ``expected_urls``, duplicate URL or lost status compare-and-swap; 413 over
+    ``expected_urls``, duplicate URL, lost status compare-and-swap, or a URL given
+    back whose data is being removed (``removal_in_progress``); 413 over
     ``max_locations`` or ``max_storage``. ``update`` (an update body) changes the
-    attributes in the same transaction."""
+    attributes in the same transaction; ``removal_lease`` as for removing one."""
     body = validation.json_body(request)
     validation.check_only(body, {'locations', 'expected_urls', 'transition', 'values',
-                                 'max_locations', 'max_storage', 'update'},
+                                 'max_locations', 'max_storage', 'update',
+                                 'removal_lease'},
                           'location replacement')
     validation.require(body, 'locations')
     new_locations = validation.locations(body['locations'])
@@ -233,11 +245,12 @@ def replace_locations(app, request, caller, image_id):
         if update:
             app.guard.check_update(caller, image, update.get('values'),
                                    update.get('properties'), update.get('tags'))
+    removal_lease = _removal_lease(body)
     record = locations.replace_locations(
         app.db, caller, image_id, admission.locations, expected, transition, values,
         validation.limit('max_locations', body.get('max_locations')),
         validation.limit('max_storage', body.get('max_storage')), update,
-        admission.exclusive_urls, judge)
+        admission.exclusive_urls, judge, removal_lease)
     return responses.json(record)
 
 
@@ -418,6 +431,50 @@ def confirm_data_removed(app, request, caller, image_id):
     return responses.no_content()
 
 
+# -- the data of locations taken off live images ------------------------------------
+
+def claim_removals(app, request, caller):
+    """200 ``{"removals": [{"image_id", "url", "metadata", "attempts"}...]}``: up to
+    ``limit`` locations taken off live images whose data is still to be removed,
+    now leased to ``owner`` for ``seconds``; 400 invalid body; 403 unless an
+    admin."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'owner', 'seconds', 'limit'}, 'removal claim')
+    lease = validation.lease({key: body[key] for key in ('owner', 'seconds')
+                              if key in body}, 'lease')
+    validation.require(body, 'limit')
+    limit = validation.field_integer(1000)('limit', body['limit'])
+    return responses.json({'removals': removals.claim(
+        app.db, caller, lease['owner'], lease['seconds'], limit)})
+
+
+def renew_removal_lease(app, request, caller, image_id):
+    """200 ``{"image_id", "url"}``: ``owner``'s lease on the removal of ``url``
+    runs ``seconds`` more (0: given up); 400 invalid body; 403 unless an admin;
+    409 (``removal_lease_lost``) if another holds it or it no longer waits."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'url', 'owner', 'seconds'}, 'removal lease')
+    url = validation.required_url(body, 'url')
+    lease = validation.lease({key: body[key] for key in ('owner', 'seconds')
+                              if key in body}, 'lease')
+    return responses.json(removals.renew(app.db, caller, image_id, url,
+                                         lease['owner'], lease['seconds']))
+
+
+def confirm_location_removed(app, request, caller, image_id):
+    """204: the data of ``url``, taken off the image, is gone (again, or the
+    removal absorbed by the image's deletion: no error); 400 invalid body; 403
+    unless an admin; 404 no such image; 409 (``removal_lease_lost``) if ``owner``
+    does not hold the removal."""
+    body = validation.json_body(request)
+    validation.check_only(body, {'url', 'owner'}, 'location removal')
+    url = validation.required_url(body, 'url')
+    validation.require(body, 'owner')
+    owner = validation.string('owner', body['owner'], 64, min_length=1)
+    removals.confirm(app.db, caller, image_id, url, owner)
+    return responses.no_content()
+
+
 def restore_image(app, request, caller, image_id):
     """200 with the image, ``active`` again; 403 unless an admin; 404; 409 if it is
     not ``pending_delete`` (``not_pending_delete``) or a scrubber has claimed it
@@ -467,6 +524,9 @@ ROUTES = (
     ('PUT', _IMAGE + r'/scrub-lease', renew_scrub_lease, True),
     ('PUT', _IMAGE + r'/scrubbed', finish_scrub, True),
     ('PUT', _IMAGE + r'/data-removed', confirm_data_removed, True),
+    ('POST', r'/v1/location-removal-claims', claim_removals, True),
+    ('PUT', _IMAGE + r'/location-removal-lease', renew_removal_lease, True),
+    ('PUT', _IMAGE + r'/location-removed', confirm_location_removed, True),
     ('PUT', _IMAGE + r'/restore', restore_image, True),
     ('POST', r'/v1/location-references', location_references, True),
 )

@@ -12,7 +12,8 @@ becomes ``active`` without its location, nor keeps a location it was refused.
 
 Locations are kept in order (``position``). A location in status ``pending`` holds
 data that an API worker is verifying under a lease (see ``claim``); the others are
-``active`` (or any status a caller gives, e.g. ``deleted`` for bookkeeping).
+``active`` (or any status a caller gives). A location removed from an image keeps
+its row, invisible, until its data is confirmed removed (``removals``).
 """
 
 import datetime
@@ -25,6 +26,7 @@ from glance_registry.client import vocabulary
 from glance_registry.images import data_owners
 from glance_registry.images import quotas
 from glance_registry.images import records
+from glance_registry.images import removals
 from glance_registry.images import writes
 from glance_registry.images.deadlocks import retry_on_deadlock
 from glance_registry.models import Image
@@ -63,6 +65,7 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
         rows = _rows(db, image_id)
         writes.check_distinct_urls(image_id, [row.url for row in rows]
                                    + [location['url']])
+        removals.revive(db, image_id, [location['url']])
         quotas.check('max_locations', max_locations, len(rows), len(rows) + 1,
                      'Too many locations on image %s' % image_id)
         data_owners.check_not_in_use(db, image_id, exclusive_urls)
@@ -89,18 +92,23 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
 
 
 @retry_on_deadlock
-def remove_location(db, identity, image_id, url, allow_last=False, judge=None):
+def remove_location(db, identity, image_id, url, allow_last=False, judge=None,
+                    removal_lease=None):
     """Remove the image's location with ``url``; returns the image record after.
 
     ``Conflict`` (``reason`` ``last_location``) if it is the last active location of
     an image whose data must exist (``active``, ``deactivated``), unless
-    ``allow_last``; ``NotFound`` if the image has no such location. The data itself
-    is the caller's to delete from its store.
+    ``allow_last``; ``NotFound`` if the image has no such location. An active
+    location's data is recorded as still to be removed, in this transaction
+    (``removals``): the caller removes it and confirms, holding the removal's lease
+    ``removal_lease`` (``{"owner", "seconds"}``) if given; else, or if it never
+    confirms, a sweep does.
     """
     with db_module.write_transaction(db):
         image = records.locked_image(db, identity, image_id, judge)
         row = (ImageLocation.select()
-               .where((ImageLocation.image == image_id) & (ImageLocation.url == url))
+               .where((ImageLocation.image == image_id) & (ImageLocation.url == url)
+                      & removals.on_image())
                .first(db))
         if row is None:
             raise _no_location(image_id, url)
@@ -117,7 +125,7 @@ def remove_location(db, identity, image_id, url, allow_last=False, judge=None):
                     "(status '%s')" % (url, image_id, image.status),
                     reason='last_location', image_id=image_id, url=url,
                     current_status=image.status)
-        ImageLocation.delete().where(ImageLocation.id == row.id).execute(db)
+        removals.take_off(db, image_id, [row], removal_lease)
         _finish(db, image_id, None, None, utcnow())
         return records.record_of(db, identity, image_id)
 
@@ -125,7 +133,8 @@ def remove_location(db, identity, image_id, url, allow_last=False, judge=None):
 @retry_on_deadlock
 def replace_locations(db, identity, image_id, locations, expected_urls=None,
                       transition=None, values=None, max_locations=None,
-                      max_storage=None, update=None, exclusive_urls=(), judge=None):
+                      max_storage=None, update=None, exclusive_urls=(), judge=None,
+                      removal_lease=None):
     """Replace all the image's locations with ``locations``, in order.
 
     ``expected_urls`` (the URLs the caller read, in order) makes it a
@@ -137,6 +146,9 @@ def replace_locations(db, identity, image_id, locations, expected_urls=None,
     on pending locations end. ``update`` (``values``, ``properties``, ``tags``,
     ``quota``, ``expected_properties`` as for ``writes.update_image``) changes the image's attributes in the
     same transaction: a patch that changes both is applied whole or not at all.
+    Active locations it drops are removed as ``remove_location`` removes them
+    (``removal_lease`` the same), and a URL given back ends its removal
+    (``Conflict``, ``removal_in_progress``, while a lease on it runs).
     """
     with db_module.write_transaction(db):
         image = records.locked_image(db, identity, image_id, judge)
@@ -151,7 +163,7 @@ def replace_locations(db, identity, image_id, locations, expected_urls=None,
         quotas.check('max_locations', max_locations, len(current), len(locations),
                      'Too many locations on image %s' % image_id)
         data_owners.check_not_in_use(db, image_id, exclusive_urls)
-        writes.replace_location_rows(db, image_id, locations)
+        writes.replace_location_rows(db, image_id, locations, removal_lease)
         _finish(db, image_id, transition, values, utcnow())
         if update:
             writes.apply_update(db, image_id, **update)
@@ -172,7 +184,8 @@ def claim(db, identity, image_id, url, owner, seconds, judge=None):
     with db_module.write_transaction(db):
         records.locked_image(db, identity, image_id, judge)
         row = (ImageLocation.select()
-               .where((ImageLocation.image == image_id) & (ImageLocation.url == url))
+               .where((ImageLocation.image == image_id) & (ImageLocation.url == url)
+                      & removals.on_image())
                .first(db))
         if row is None:
             raise _no_location(image_id, url)
@@ -216,7 +229,7 @@ def references(db, identity, urls):
 def _rows(db, image_id):
     return list(ImageLocation.select(ImageLocation.id, ImageLocation.url,
                                      ImageLocation.position)
-                .where(ImageLocation.image == image_id)
+                .where((ImageLocation.image == image_id) & removals.on_image())
                 .order_by(ImageLocation.position, ImageLocation.id).execute(db))
 
 

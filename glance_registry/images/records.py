@@ -33,6 +33,9 @@ from glance_registry.models import ImageProperty
 # ``_record`` unpacks them).
 IMAGE_COLUMNS = vocabulary.IMAGE_ATTRIBUTES
 
+# Statuses of the rows of locations taken off a live image (``removals``).
+_TAKEN_OFF = (vocabulary.DATA_TO_REMOVE, vocabulary.DATA_REMOVED)
+
 # The first column of a record row says what the row is.
 _IMAGE, _PROPERTY, _TAG, _LOCATION, _MEMBER = 0, 1, 2, 3, 4
 
@@ -223,7 +226,8 @@ def _judged_record(db, identity, image):
                            .where(ImageProperty.image == image.id)))
     locations = [{'url': url} for url, in rows(
         ImageLocation.select(ImageLocation.url)
-        .where(ImageLocation.image == image.id)
+        .where((ImageLocation.image == image.id)
+               & ImageLocation.status.not_in(_TAKEN_OFF))
         .order_by(ImageLocation.position, ImageLocation.id))]
     member = rows(ImageMember.select(ImageMember.status)
                   .where((ImageMember.image == image.id)
@@ -316,6 +320,11 @@ def _record(row, properties, tags, locations, member_status, now):
     # Locations in the caller's order (position, then insertion).
     for _position, _id, url, metadata, location_status, lease_expires_at, attempts \
             in sorted(locations, key=_location_order):
+        if not deleted and location_status in _TAKEN_OFF:
+            # Taken off the live image, its data still to be removed
+            # (glance_registry.images.removals): no location of it any more. A
+            # deleted image shows them all: they are the data to remove.
+            continue
         location = {'url': url, 'metadata': orjson.loads(metadata),
                     'status': location_status}
         # A pending location's record also says until when a verifier holds it and

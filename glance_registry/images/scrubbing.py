@@ -128,6 +128,8 @@ def renew(db, identity, image_id, owner, seconds):
 def finish(db, identity, image_id, owner):
     """``pending_delete -> deleted`` for the scrubber ``owner`` that deleted the data.
 
+    The data of locations taken off the image before its deletion went too (its
+    claimed record listed them: ``removals``): their removal is confirmed.
     ``Conflict`` (``scrub_lease_lost``) unless ``owner`` still holds the image's
     lease; ``NotFound``. Returns the record.
     """
@@ -140,7 +142,15 @@ def finish(db, identity, image_id, owner):
                    .execute(db))
         if updated != 1:
             raise _lost(db, image_id)
+        _confirm_locations(db, image_id)
         return records.record_of(db, identity, image_id)
+
+
+def _confirm_locations(db, image_id):
+    (ImageLocation.update(status=vocabulary.DATA_REMOVED)
+     .where((ImageLocation.image == image_id)
+            & (ImageLocation.status == vocabulary.DATA_TO_REMOVE))
+     .execute(db))
 
 
 @retry_on_deadlock
@@ -174,10 +184,7 @@ def confirm_removed(db, identity, image_id, owner=None):
                         .execute(db))
             if released != 1:
                 raise _lost(db, image_id)
-        (ImageLocation.update(status=vocabulary.DATA_REMOVED)
-         .where((ImageLocation.image == image_id)
-                & (ImageLocation.status == vocabulary.DATA_TO_REMOVE))
-         .execute(db))
+        _confirm_locations(db, image_id)
 
 
 def _lost(db, image_id):

@@ -29,6 +29,7 @@ from glance_registry.client import vocabulary
 from glance_registry.images import data_owners
 from glance_registry.images import quotas
 from glance_registry.images import records
+from glance_registry.images import removals
 from glance_registry.images import status as status_table
 from glance_registry.images.deadlocks import retry_on_deadlock
 from glance_registry.models import Image
@@ -423,7 +424,9 @@ def delete_image(db, identity, image_id, delayed=False, judge=None):
 
     Deleted at once, its locations become ``pending_delete`` in this transaction:
     the caller removes the data and confirms (``scrubbing.confirm_removed``); if it
-    never does (killed, timed out, a store failed), the sweep finds them.
+    never does (killed, timed out, a store failed), the sweep finds them. The
+    record's locations include those taken off the image whose data is still to be
+    removed (``removals``, status ``pending_delete``): its data as well.
     """
     with db_module.write_transaction(db):
         image = records.locked_image(db, identity, image_id, judge)
@@ -431,6 +434,9 @@ def delete_image(db, identity, image_id, delayed=False, judge=None):
             raise errors.Forbidden('Image %s is protected and cannot be deleted'
                                    % image_id, reason='protected', image_id=image_id)
         record = records.record_of(db, identity, image_id)
+        # Locations taken off the image whose data still waits: the image's data
+        # too, removed with the rest (``removals``).
+        taken_off = removals.pending_of(db, image_id)
         to_status = 'pending_delete' if (
             delayed and record['locations']
             and status_table.can_transition(image.status, 'pending_delete')) \
@@ -453,7 +459,8 @@ def delete_image(db, identity, image_id, delayed=False, judge=None):
              .where(ImageLocation.image == image_id).execute(db))
         cache_queue.forget_deleted_image(db, image_id)
         cache_copies.forget_deleted_image(db, image_id)
-        return dict(record, delayed=to_status == 'pending_delete')
+        return dict(record, locations=record['locations'] + taken_off,
+                    delayed=to_status == 'pending_delete')
 
 
 @retry_on_deadlock
@@ -553,11 +560,29 @@ def _update_properties(db, image_id, properties, max_properties=None):
             ImageProperty.insert(image=image_id, name=name, value=value).execute(db)
 
 
-def replace_location_rows(db, image_id, locations):
-    """Replace the image's location rows with ``locations``, in order (the caller
-    holds the image's row lock); ``Conflict`` if a URL appears twice."""
-    check_distinct_urls(image_id, [location['url'] for location in locations])
-    ImageLocation.delete().where(ImageLocation.image == image_id).execute(db)
+def replace_location_rows(db, image_id, locations, removal_lease=None):
+    """Replace the image's locations with ``locations``, in order (the caller
+    holds the image's row lock); ``Conflict`` if a URL appears twice.
+
+    Those it drops are taken off the image (``removals.take_off``: an active one's
+    data is still to be removed, leased to ``removal_lease`` if given); a URL whose
+    removal still waits is the image's again (``removals.revive``: ``Conflict``
+    while the removal's lease runs).
+    """
+    urls = [location['url'] for location in locations]
+    check_distinct_urls(image_id, urls)
+    removals.revive(db, image_id, urls)
+    rows = list(ImageLocation.select(ImageLocation.id, ImageLocation.url,
+                                     ImageLocation.status)
+                .where((ImageLocation.image == image_id) & removals.on_image())
+                .execute(db))
+    kept = set(urls)
+    dropped = [row for row in rows if row.url not in kept]
+    if len(dropped) < len(rows):
+        (ImageLocation.delete()
+         .where(ImageLocation.id.in_([row.id for row in rows if row.url in kept]))
+         .execute(db))
+    removals.take_off(db, image_id, dropped, removal_lease)
     if locations:
         ImageLocation.insert_many([
             {'image': image_id, 'position': position, 'url': location['url'],

@@ -94,6 +94,22 @@ def test_purge_removes_what_hangs_off_old_deleted_images_only(database):
     assert 'Purged 7 rows' in result.stdout
 
 
+def test_purge_keeps_the_locations_removed_from_an_image_until_their_data_goes(
+        database):
+    db, config = database
+    image_id = _image(db)
+    copy = 'file:///x/copy-%s' % image_id
+    with db_module.connection(db):
+        locations.add_location(db, ADMIN, image_id, {'url': copy, 'metadata': {},
+                                                     'status': 'active'})
+        locations.remove_location(db, ADMIN, image_id, copy)
+    for command in ('purge', 'purge_images_table'):
+        manage(config, 'db', command, '--age_in_days', '0', '--max_rows', '-1')
+    # The image's location, and the removed one whose data is still to remove.
+    assert _children(db, image_id) == dict(ALL_THERE, image_locations=2)
+    assert _exists(db, image_id)
+
+
 def test_purge_goes_in_batches_reports_progress_and_stops_at_max_rows(database):
     db, config = database
     image_id = _image(db, 'deleted', deleted_days_ago=40, properties=2500)

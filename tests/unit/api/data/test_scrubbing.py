@@ -33,7 +33,11 @@ def test_a_held_image_stays_with_its_scrubber_past_its_lease(make_deployment):
     assert _claimed_by(registry, 'slow-scrubber') == [image_id]
     # A lease of 3 s, renewed every second: a renewal may come 2 s late (a loaded
     # machine) before another scrubber could take the image.
-    with scrubbing._Leases(registry, 'slow-scrubber', 3) as leases:
+    def renew(held_id, seconds):
+        registry.renew_scrub_lease(SERVICE_IDENTITY, held_id, 'slow-scrubber',
+                                   seconds)
+
+    with scrubbing._Leases(renew, 3) as leases:
         leases.hold(image_id)
         time.sleep(6.5)   # more than twice the lease
         assert _claimed_by(registry, 'other-scrubber') == []
