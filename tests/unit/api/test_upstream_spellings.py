@@ -1,0 +1,41 @@
+"""Options that upstream Glance reads from another section than this service's
+documented one: upstream's spelling is read too, so an operator's glance-api.conf
+keeps its effect (unknown sections are otherwise ignored without a word)."""
+
+import pytest
+
+from glance_api import opts
+from glance_registry import process
+
+
+def _load(tmp_path, text):
+    path = tmp_path / 'glance-api.conf'
+    path.write_text(text)
+    return process.load_config(['--config-file', str(path)], opts.register_opts)
+
+
+@pytest.mark.parametrize('section, option, value, read_as', [
+    # upstream: glance.common.config's wsgi_opts, in [wsgi]
+    ('wsgi', 'task_pool_threads', '5', ('task_pool_threads', 5)),
+    # upstream: task_opts, in [task]
+    ('task', 'task_time_to_live', '12', ('task_time_to_live', 12)),
+    # upstream read them from [DEFAULT] before [image_format], and still does
+    ('DEFAULT', 'disk_formats', 'raw,qcow2', ('image_format.disk_formats',
+                                              ['raw', 'qcow2'])),
+    ('DEFAULT', 'container_formats', 'bare', ('image_format.container_formats',
+                                              ['bare'])),
+], ids=lambda value: value if isinstance(value, str) else None)
+def test_upstreams_spelling_of_an_option_is_read(tmp_path, section, option, value,
+                                                  read_as):
+    conf = _load(tmp_path, '[%s]\n%s = %s\n' % (section, option, value))
+    name, expected = read_as
+    where = conf
+    for part in name.split('.'):
+        where = where[part]
+    assert where == expected
+
+
+def test_this_services_spelling_wins_over_upstreams(tmp_path):
+    conf = _load(tmp_path, '[DEFAULT]\ntask_pool_threads = 7\n'
+                           '[wsgi]\ntask_pool_threads = 5\n')
+    assert conf.task_pool_threads == 7
