@@ -2,7 +2,12 @@
 upstream's own tools and deployment tools write keep their effect, whatever the
 section upstream reads them from."""
 
-from tests.fixtures import deployment
+import subprocess
+import sys
+
+import pytest
+
+from tests.fixtures import deployment, processes
 
 #: Notifications to a broker that is not there: the transport is made, never used.
 NO_BROKER = {
@@ -22,3 +27,32 @@ def test_a_deprecated_rabbit_option_with_notifications_on_serves(tmp_path):
     with open(glance.api.log_path) as f:
         output = f.read()
     assert 'DuplicateOptError' not in output and 'Traceback' not in output
+
+
+def test_an_empty_flavor_is_upstreams_default_pipeline(tmp_path):
+    # "flavor =" (as a sample with the option uncommented and no value) names
+    # upstream's default, unauthenticated pipeline.
+    with deployment.running(tmp_path / 'glance',
+                            api_extra={'paste_deploy': {'flavor': ''}}) as glance:
+        assert glance.client().get('/v2/images').status_code == 200
+
+
+
+@pytest.mark.parametrize('flavor', ['keystone+audit', 'keystne'])
+def test_a_pipeline_upstream_does_not_ship_refuses_to_start(tmp_path, flavor):
+    # glance-api-paste.ini is not read, so what an operator's own pipeline runs is
+    # unknown; a typo ("keystne") would otherwise serve every caller as an admin,
+    # where upstream refuses to start on a pipeline its paste file lacks.
+    config = tmp_path / 'glance-api.conf'
+    config.write_text(processes.ini({
+        'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': processes.free_port(),
+                    'registry_auth_secret': processes.new_secret(), 'workers': 1},
+        'paste_deploy': {'flavor': flavor},
+        'glance_store': {'filesystem_store_datadir': str(tmp_path / 'images')}}))
+    result = subprocess.run([sys.executable, '-m', 'glance_api.cmd', '--config-file',
+                             str(config)], capture_output=True, text=True,
+                            timeout=60, stdin=subprocess.DEVNULL)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert 'configuration error' in output and "found '%s'" % flavor in output
+    assert 'Traceback' not in output and 'listening' not in output
