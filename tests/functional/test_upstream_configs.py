@@ -4,10 +4,11 @@ section upstream reads them from."""
 
 import subprocess
 import sys
+import time
 
 import pytest
 
-from tests.fixtures import deployment, processes
+from tests.fixtures import deployment, processes, web_server
 
 #: Notifications to a broker that is not there: the transport is made, never used.
 NO_BROKER = {
@@ -56,3 +57,53 @@ def test_a_pipeline_upstream_does_not_ship_refuses_to_start(tmp_path, flavor):
     assert result.returncode == 2, output
     assert 'configuration error' in output and "found '%s'" % flavor in output
     assert 'Traceback' not in output and 'listening' not in output
+
+
+def _settled(client, image_id, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        image = client.image(image_id)
+        if image['status'] != 'importing':
+            return image
+        time.sleep(0.1)
+    raise AssertionError('image %s still importing' % image_id)
+
+
+def test_a_single_store_config_listing_http_reads_web_locations(tmp_path):
+    # Upstream's install guide: "[glance_store] stores = file,http" beside
+    # default_store = file. Images whose data is at a web URL stay readable, and
+    # such locations can be added, as upstream.
+    with web_server.running() as web:
+        url = web.url + '/data/4096'
+        settings = {
+            'DEFAULT': {'show_multiple_locations': 'true'},
+            'glance_store': {'stores': 'file, http', 'default_store': 'file'},
+            'import_filtering_opts': {'allowed_ports': str(web.port),
+                                      'allowed_hosts': '127.0.0.1'}}
+        with deployment.running(tmp_path / 'glance', api_extra=settings) as glance, \
+                glance.client() as admin:
+            image = admin.create_image(name='on the web')
+            response = admin.post('/v2/images/%s/locations' % image['id'],
+                                  json={'url': url})
+            assert response.status_code == 202, response.text
+            image = _settled(admin, image['id'])
+            assert image['status'] == 'active' and image['size'] == 4096
+            assert admin.get('/v2/images/%s/file' % image['id']).content == \
+                web_server.pattern(4096)
+            uploaded = admin.create_image(name='uploaded')
+            assert admin.upload(uploaded['id'], b'x' * 1024).status_code == 204
+            assert admin.image(uploaded['id'])['locations'][0]['url'].startswith(
+                'file://')
+
+
+def test_a_single_store_config_without_stores_reads_no_web_locations(tmp_path):
+    # This service's default: only default_store (README: unlike upstream's
+    # default "file,http").
+    with deployment.running(tmp_path / 'glance',
+                            api_extra={'DEFAULT': {'show_multiple_locations': 'true'}}
+                            ) as glance, glance.client() as admin:
+        image = admin.create_image(name='on the web')
+        response = admin.post('/v2/images/%s/locations' % image['id'],
+                              json={'url': 'http://192.0.2.1/image'})
+        assert response.status_code == 400, response.text
+        assert 'no configured store holds it' in response.text
