@@ -107,3 +107,26 @@ def test_a_single_store_config_without_stores_reads_no_web_locations(tmp_path):
                               json={'url': 'http://192.0.2.1/image'})
         assert response.status_code == 400, response.text
         assert 'no configured store holds it' in response.text
+
+
+def test_import_plugins_this_service_lacks_are_named_at_start(tmp_path):
+    # Upstream's inject_image_metadata and image_decompression plugins are not
+    # implemented: an operator who listed them must learn that imported images
+    # get no injected properties and are not decompressed.
+    settings = {'image_import_opts': {'image_import_plugins':
+                                      "['image_conversion', 'inject_image_metadata',"
+                                      " 'image_decompression']"},
+                'inject_metadata_properties': {'inject': 'licensed:true'}}
+    with deployment.running(tmp_path / 'glance', api_extra=settings) as glance:
+        assert glance.client().get('/v2/info/import').status_code == 200
+    with open(glance.api.log_path) as f:
+        warned = [line.split(' WARNING glance_api [-] ', 1)[1]
+                  for line in f.read().splitlines()
+                  if ' WARNING glance_api [-] [image_import_opts]' in line]
+    assert warned == [
+        '[image_import_opts] image_import_plugins lists inject_image_metadata, '
+        'which this service does not have: imported images are not given the '
+        'properties of [inject_metadata_properties] inject.',
+        '[image_import_opts] image_import_plugins lists image_decompression, '
+        'which this service does not have: imported data is not decompressed.',
+    ], warned
