@@ -7,7 +7,7 @@ Each reads the API's configuration (the cache is ``image_cache_dir``), runs its 
 on this node's cache and prints what it does, one line per step. The API workers
 run the same passes every ``cache_prefetcher_interval`` seconds, so these are only
 needed to run them at other times. Exit status: 0, 1 if an image could not be
-prefetched, 2 for a configuration error.
+prefetched or the registry failed, 2 for a configuration error.
 """
 
 import logging
@@ -16,6 +16,7 @@ import sys
 from glance_api import app, opts
 from glance_api.data.cache import housekeeping
 from glance_registry import process
+from glance_registry.client import errors
 
 LOG = logging.getLogger('glance_api.cache')
 
@@ -37,7 +38,14 @@ def _run_pass(conf, run):
     process.require_secret(conf, 'cannot reach the registry.')
     worker_app = app.create_app(conf)
     with worker_app.app_context():
-        return run()
+        try:
+            return run()
+        except errors.RegistryError as exc:
+            # A registry down (or refusing the secret) is one line, not a
+            # traceback: the next pass, by cron or by the API, tries again.
+            failure = exc
+    LOG.error('%s', failure)
+    return 1
 
 
 def _say(message):

@@ -258,10 +258,6 @@ def _run_command(conf):
                                    getattr(conf.command, 'action', None) or
                                    conf.command.name]))
     LOG.error('glance-manage %s failed: %s', name, failure)
-    if not conf.use_stderr:
-        # The log is a file (glance-api.conf's): the operator at the terminal
-        # must see why, as upstream's glance-manage says it there.
-        sys.stderr.write('glance-manage %s failed: %s\n' % (name, failure))
     return 1
 
 

@@ -2,6 +2,7 @@
 upstream's own tools and deployment tools write keep their effect, whatever the
 section upstream reads them from."""
 
+import os
 import subprocess
 import sys
 import time
@@ -9,6 +10,8 @@ import time
 import pytest
 
 from tests.fixtures import deployment, processes, web_server
+
+BIN = os.path.dirname(sys.executable)
 
 #: Notifications to a broker that is not there: the transport is made, never used.
 NO_BROKER = {
@@ -130,3 +133,25 @@ def test_import_plugins_this_service_lacks_are_named_at_start(tmp_path):
         '[image_import_opts] image_import_plugins lists image_decompression, '
         'which this service does not have: imported data is not decompressed.',
     ], warned
+
+
+@pytest.mark.parametrize('command', ['glance-cache-prefetcher', 'glance-scrubber'])
+def test_a_command_whose_registry_is_down_says_so_on_the_terminal(tmp_path, command):
+    # Upstream's glance-api.conf (which these commands read) writes the log to a
+    # file and, uncommented from the sample, says use_stderr = false: the one line
+    # saying why the command failed must still reach whoever ran it, and no
+    # traceback anywhere.
+    config = tmp_path / 'glance-api.conf'
+    log_file = tmp_path / 'glance.log'
+    config.write_text(processes.ini({
+        'DEFAULT': {'registry_auth_secret': processes.new_secret(),
+                    'registry_port': processes.free_port(), 'use_stderr': 'false',
+                    'log_file': str(log_file), 'image_cache_dir': str(tmp_path / 'c'),
+                    'node_staging_uri': 'file://%s/staging' % tmp_path},
+        'glance_store': {'filesystem_store_datadir': str(tmp_path / 'images')}}))
+    result = subprocess.run([os.path.join(BIN, command), '--config-file', str(config)],
+                            capture_output=True, text=True, timeout=60,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert 'registry unreachable at 127.0.0.1:' in result.stderr, result.stderr
+    assert 'Traceback' not in result.stderr + log_file.read_text()
