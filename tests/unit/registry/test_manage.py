@@ -11,6 +11,7 @@ import pytest
 
 from glance_registry import db as db_module
 from glance_registry import models
+from glance_registry import opts
 from glance_registry.client import errors
 from glance_registry.images import locations
 from glance_registry.images import members
@@ -317,3 +318,43 @@ def test_a_failure_reaches_the_terminal_with_use_stderr_off(tmp_path, command,
                                    for arg in command], check=False)
     assert result.returncode == status
     assert reason.replace('{tmp}', str(tmp_path)) in result.stderr, result.stderr
+
+
+@pytest.fixture(params=BACKEND_PARAMS)
+def upstream_database(request, databases, tmp_path):
+    """``(db, config path)`` of a database holding upstream Glance's schema (the
+    part that tells it: alembic's version table and an images table)."""
+    url = databases.create(request.param)
+    db = db_module.open_database(url)
+    with db_module.connection(db):
+        db.execute_sql('CREATE TABLE alembic_version (version_num VARCHAR(32) '
+                       'NOT NULL PRIMARY KEY)')
+        db.execute_sql("INSERT INTO alembic_version VALUES ('2025_2_contract01')")
+        db.execute_sql('CREATE TABLE images (id VARCHAR(36) NOT NULL PRIMARY KEY, '
+                       'name VARCHAR(255))')
+    yield db, write_database_config(str(tmp_path), url)
+    db.close_all()
+
+
+@pytest.mark.parametrize('command', [('db', 'sync'), ('db', 'check'),
+                                     ('db', 'version'), ('db_sync',)])
+def test_upstreams_own_database_is_named_as_such_and_left_alone(upstream_database,
+                                                                 command):
+    # An operator moving over keeps [database] connection: "run db sync" (which
+    # then failed on 'relation "images" already exists') was the wrong advice.
+    db, config = upstream_database
+    result = manage(config, *command, check=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert ("holds upstream Glance's schema (alembic revision 2025_2_contract01), "
+            "which this service cannot use") in result.stderr, result.stderr
+    assert 'Traceback' not in result.stderr
+    with db_module.connection(db):
+        assert 'schema_version' not in db.get_tables()
+
+
+def test_the_registry_refuses_upstreams_own_database(upstream_database):
+    from glance_registry import cmd as registry_cmd
+    from glance_registry import process
+    _db, config = upstream_database
+    conf = process.load_config(['--config-file', config], opts.register_opts)
+    assert "holds upstream Glance's schema" in registry_cmd.check_database(conf)
