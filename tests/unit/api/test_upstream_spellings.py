@@ -39,3 +39,25 @@ def test_this_services_spelling_wins_over_upstreams(tmp_path):
     conf = _load(tmp_path, '[DEFAULT]\ntask_pool_threads = 7\n'
                            '[wsgi]\ntask_pool_threads = 5\n')
     assert conf.task_pool_threads == 7
+
+
+def test_a_relative_property_protection_file_is_found_beside_the_config(tmp_path):
+    # Upstream looks a relative property_protection_file up as oslo.config finds
+    # files (beside the config files first): "property-protections.conf" next to
+    # glance-api.conf.
+    from glance_api.access import policy, protections
+    (tmp_path / 'property-protections.conf').write_text(
+        '[^x_.*]\ncreate = admin\nread = admin\nupdate = admin\ndelete = admin\n')
+    conf = _load(tmp_path, '[DEFAULT]\nproperty_protection_file = '
+                           'property-protections.conf\n')
+    rules = protections.PropertyProtections.from_config(conf,
+                                                        policy.new_enforcer(conf))
+    assert rules is not None
+
+
+def test_a_property_protection_file_found_nowhere_names_it(tmp_path):
+    from glance_api.access import policy, protections
+    conf = _load(tmp_path, '[DEFAULT]\nproperty_protection_file = missing.conf\n')
+    with pytest.raises(protections.InvalidConfiguration,
+                       match='cannot read property protection file missing.conf'):
+        protections.PropertyProtections.from_config(conf, policy.new_enforcer(conf))
