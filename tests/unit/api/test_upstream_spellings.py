@@ -61,3 +61,17 @@ def test_a_property_protection_file_found_nowhere_names_it(tmp_path):
     with pytest.raises(protections.InvalidConfiguration,
                        match='cannot read property protection file missing.conf'):
         protections.PropertyProtections.from_config(conf, policy.new_enforcer(conf))
+
+
+def test_a_relative_swift_store_config_file_is_found_beside_the_config(tmp_path):
+    # As upstream's Swift driver finds it (oslo.config's find_file).
+    import stores
+    (tmp_path / 'glance-swift.conf').write_text(
+        '[ref1]\nauth_version = 3\nauth_address = http://127.0.0.1:1/v3\n'
+        'user = service:glance\nkey = secret\nuser_domain_id = default\n'
+        'project_domain_id = default\n')
+    conf = _load(tmp_path, '[glance_store]\ndefault_store = swift\n'
+                           'swift_store_config_file = glance-swift.conf\n'
+                           'default_swift_reference = ref1\n')
+    store_set = stores.StoreSet.from_config(conf, prepare=False)
+    assert 'ref1' in store_set.default._references
