@@ -95,12 +95,19 @@ _TYPE_ALIASES = {'filesystem': 'file', 'https': 'http', 'swift+http': 'swift',
                  'swift+https': 'swift', 'swift+config': 'swift'}
 
 
+def _store_type(name):
+    """The driver type of one of upstream's store names (``filesystem``,
+    ``swift+config``, any case)."""
+    name = name.strip().lower()
+    return _TYPE_ALIASES.get(name, name)
+
+
 def _readers_beside(listed, default_driver):
     """The read-only store types of upstream's ``[glance_store] stores`` list
     besides ``default_driver``; the others are logged as not used."""
     readers = []
     for name in listed:
-        driver = _TYPE_ALIASES.get(name.strip().lower(), name.strip().lower())
+        driver = _store_type(name)
         if not driver or driver == default_driver or driver in readers:
             continue
         if driver not in _DRIVERS:
@@ -153,7 +160,7 @@ class StoreSet:
                     '[glance_store] default_backend must be one of enabled_backends '
                     '(%s), not %r' % (', '.join(stores), default_id))
         else:
-            driver = conf.glance_store.default_store
+            driver = _store_type(conf.glance_store.default_store)
             store_cls = driver_class(driver)
             conf.register_opts(store_cls.option_list(), group='glance_store')
             stores[driver] = store_cls(conf, 'glance_store', driver)

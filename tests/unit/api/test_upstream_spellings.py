@@ -75,3 +75,12 @@ def test_a_relative_swift_store_config_file_is_found_beside_the_config(tmp_path)
                            'default_swift_reference = ref1\n')
     store_set = stores.StoreSet.from_config(conf, prepare=False)
     assert 'ref1' in store_set.default._references
+
+
+@pytest.mark.parametrize('spelling', ['filesystem', 'File'])
+def test_upstreams_other_spellings_of_default_store(tmp_path, spelling):
+    import stores
+    conf = _load(tmp_path, '[glance_store]\ndefault_store = %s\n'
+                           'filesystem_store_datadir = %s\n' % (spelling, tmp_path))
+    store_set = stores.StoreSet.from_config(conf, prepare=False)
+    assert store_set.default.driver == 'file'
