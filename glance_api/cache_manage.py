@@ -22,6 +22,7 @@ when none is given), with which it gets its own token. Upstream's flag spellings
 
 import argparse
 import datetime
+from importlib import metadata
 import os
 import sys
 import time
@@ -76,6 +77,7 @@ def _parse_args(argv):
                         help='Accepted, as upstream\'s (nothing more is said).')
     parser.add_argument('-f', '--force', action='store_true',
                         help='Do not ask before deleting everything.')
+    parser.add_argument('--version', action='version', version=_version())
     parser.add_argument('command', choices=COMMANDS)
     parser.add_argument('image_id', nargs='?')
     args = parser.parse_args(argv)
@@ -83,6 +85,13 @@ def _parse_args(argv):
         parser.error('%s %s' % (args.command, 'needs an image id'
                                 if args.command in _NEEDS_IMAGE else 'takes no image id'))
     return args
+
+
+def _version():
+    try:
+        return metadata.version('glance-next')
+    except metadata.PackageNotFoundError:
+        return 'unknown'
 
 
 def _env(name):

@@ -21,6 +21,7 @@ duration, request id).
 Part of the contract half: it imports nothing of the registry daemon.
 """
 
+from importlib import metadata
 import ipaddress
 import logging
 import multiprocessing
@@ -281,11 +282,20 @@ def load_config(argv, register, description=None, default_config_files=None,
     oslo_log.register_options(conf)
     try:
         conf(argv, project=project, description=description,
-             default_config_files=default_config_files or [])
+             default_config_files=default_config_files or [], version=version())
         _read_every_option(conf)
     except cfg.Error as exc:
         raise Refused('configuration error: %s' % exc) from None
     return conf
+
+
+def version():
+    """This service's version, which every command's ``--version`` prints (as
+    upstream's do: deployment tools ask it)."""
+    try:
+        return metadata.version('glance-next')
+    except metadata.PackageNotFoundError:   # run from a source tree not installed
+        return 'unknown'
 
 
 def _read_every_option(options):

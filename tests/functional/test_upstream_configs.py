@@ -155,3 +155,16 @@ def test_a_command_whose_registry_is_down_says_so_on_the_terminal(tmp_path, comm
     assert result.returncode == 1, result.stdout + result.stderr
     assert 'registry unreachable at 127.0.0.1:' in result.stderr, result.stderr
     assert 'Traceback' not in result.stderr + log_file.read_text()
+
+
+@pytest.mark.parametrize('command', ['glance-api', 'glance-registry', 'glance-manage',
+                                     'glance-scrubber', 'glance-status',
+                                     'glance-cache-pruner', 'glance-cache-manage'])
+def test_every_command_says_its_version(command):
+    # As upstream's (oslo.config's --version): deployment tools ask it.
+    from importlib import metadata
+    result = subprocess.run([os.path.join(BIN, command), '--version'],
+                            capture_output=True, text=True, timeout=60,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == metadata.version('glance-next')
