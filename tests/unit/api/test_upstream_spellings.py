@@ -84,3 +84,23 @@ def test_upstreams_other_spellings_of_default_store(tmp_path, spelling):
                            'filesystem_store_datadir = %s\n' % (spelling, tmp_path))
     store_set = stores.StoreSet.from_config(conf, prepare=False)
     assert store_set.default.driver == 'file'
+
+
+@pytest.mark.parametrize('database, pool', [
+    ('', 16),                                        # this service's default: threads
+    ('max_pool_size = 5\n', 55),                     # upstream's 5 + overflow 50
+    ('max_pool_size = 5\nmax_overflow = 0\n', 5),
+    ('max_pool_size = 10\nmax_overflow = 20\n', 30),
+])
+def test_upstreams_pool_size_and_overflow_bound_the_registry_connections(
+        tmp_path, database, pool):
+    # Upstream's sample, uncommented, says max_pool_size = 5 and max_overflow = 50:
+    # SQLAlchemy keeps 5 and opens up to 50 more under load. Taking 5 as the cap made
+    # request threads queue for a connection.
+    from glance_registry import app as registry_app
+    from glance_registry import opts as registry_opts
+    path = tmp_path / 'glance-registry.conf'
+    path.write_text('[DEFAULT]\nthreads = 16\n[database]\n' + database)
+    conf = process.load_config(['--config-file', str(path)],
+                               registry_opts.register_opts)
+    assert registry_app.pool_size(conf) == pool
