@@ -9,7 +9,7 @@ node's cached images to the registry (for ``GET /v2/cache/nodes``; logged if tha
 changed anything). The API workers
 run the same passes every ``cache_prefetcher_interval`` seconds, so these are only
 needed to run them at other times. Exit status: 0, 1 if an image could not be
-prefetched, 2 for a configuration error.
+prefetched or the registry failed, 2 for a configuration error.
 """
 
 import logging
@@ -18,6 +18,7 @@ import sys
 from glance_api import app, opts
 from glance_api.data.cache import housekeeping
 from glance_registry import process
+from glance_registry.client import errors
 
 LOG = logging.getLogger('glance_api.cache')
 
@@ -39,7 +40,13 @@ def _run_pass(conf, run):
     process.require_secret(conf, 'cannot reach the registry.')
     worker_app = app.create_app(conf)
     with worker_app.app_context():
-        status = run()
+        try:
+            status = run()
+        except errors.RegistryError as exc:
+            # A registry down (or refusing the secret) is one line, not a
+            # traceback: the next pass, by cron or by the API, tries again.
+            LOG.error('%s', exc)
+            return 1
         # What the pass changed, as the API workers' cycle reports it: the pass's
         # own reports are sent by a thread this process does not wait for. Not
         # printed: whether it still finds a change depends on that thread.

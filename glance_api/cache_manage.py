@@ -2,18 +2,30 @@
 ``/v2/cache`` API of one API node.
 
     glance-cache-manage [--host H] [--port P] [-A TOKEN] [-f] COMMAND [IMAGE_ID]
+    glance-cache-manage --os-auth-url URL --os-username U --os-password P
+                        --os-project-name PR ... COMMAND [IMAGE_ID]
 
 Commands (upstream's): ``list-cached``, ``list-queued``, ``queue-image ID``,
 ``delete-cached-image ID``, ``delete-all-cached-images``, ``delete-queued-image ID``,
 ``delete-all-queued-images``. The ``delete-all-*`` commands ask first unless
 ``--force`` (without an answer, as from cron, they delete nothing and exit 1). The
 cached images listed are those of the node at ``--host``; the queue is every node's.
-Exit status 0, 1 if the API refused, 2 for a usage error.
+Exit status 0, 1 if the API (or Keystone) refused, 2 for a usage error.
+
+Credentials, as upstream's: a token (``--os-auth-token``, ``OS_AUTH_TOKEN``), or,
+whenever an auth URL is given (``--os-auth-url``, ``OS_AUTH_URL``: an openrc), a
+password for Keystone's v3 API (``OS_USERNAME``, ``OS_PASSWORD``,
+``OS_PROJECT_NAME`` or ``OS_PROJECT_ID``, the domains by id or name, ``default``
+when none is given), with which it gets its own token. Upstream's flag spellings
+(``-I``, ``-K``, ``-T``, ``-N``, ``-R``, ``-S``, ``-v``, ``-d``) are accepted.
 """
 
 import argparse
 import datetime
+from importlib import metadata
+import os
 import sys
+import time
 
 import requests
 
@@ -34,10 +46,38 @@ def _parse_args(argv):
     parser.add_argument('--https', action='store_true', help='Use https.')
     parser.add_argument('-k', '--insecure', action='store_true',
                         help="Do not verify the server's certificate.")
-    parser.add_argument('-A', '--os-auth-token', '--auth_token', dest='token',
+    parser.add_argument('-A', '--os-auth-token', '--os_auth_token', '--auth_token',
+                        dest='token', default=_env('OS_AUTH_TOKEN'),
                         help='A Keystone token (not needed without Keystone).')
+    # Upstream's Keystone credentials, each with its openrc variable as default.
+    for flags, dest, help_text in (
+            (('--os-auth-url', '-N', '--os_auth_url'), 'os_auth_url',
+             'Keystone\'s URL: get a token with the credentials below.'),
+            (('--os-username', '-I', '--os_username'), 'os_username', None),
+            (('--os-password', '-K', '--os_password'), 'os_password', None),
+            (('--os-project-name', '-T', '--os_project_name'), 'os_project_name',
+             None),
+            (('--os-project-id', '--os_project_id'), 'os_project_id', None),
+            (('--os-user-domain-id',), 'os_user_domain_id', None),
+            (('--os-user-domain-name',), 'os_user_domain_name', None),
+            (('--os-project-domain-id',), 'os_project_domain_id', None),
+            (('--os-project-domain-name',), 'os_project_domain_name', None),
+            (('--os-domain-id',), 'os_domain_id', None),
+            (('--os-region-name', '-R', '--os_region_name'), 'os_region_name',
+             'Accepted, as upstream\'s; --host and --port name the node.')):
+        parser.add_argument(*flags, dest=dest, default=_env(dest.upper()),
+                            help=help_text or 'Default: $%s.' % dest.upper())
+    parser.add_argument('-S', '--os_auth_strategy', '--os-auth-strategy',
+                        choices=('keystone', 'noauth'),
+                        default=_env('OS_AUTH_STRATEGY') or None,
+                        help='Accepted, as upstream\'s: an auth URL means Keystone.')
+    parser.add_argument('-v', '--verbose', action='store_true',
+                        help='Say how long the command took.')
+    parser.add_argument('-d', '--debug', action='store_true',
+                        help='Accepted, as upstream\'s (nothing more is said).')
     parser.add_argument('-f', '--force', action='store_true',
                         help='Do not ask before deleting everything.')
+    parser.add_argument('--version', action='version', version=_version())
     parser.add_argument('command', choices=COMMANDS)
     parser.add_argument('image_id', nargs='?')
     args = parser.parse_args(argv)
@@ -47,15 +87,74 @@ def _parse_args(argv):
     return args
 
 
+def _version():
+    try:
+        return metadata.version('glance-next')
+    except metadata.PackageNotFoundError:
+        return 'unknown'
+
+
+def _env(name):
+    return os.environ.get(name) or None
+
+
+def _keystone_token(args):
+    """A token Keystone issues for the password credentials (upstream's rule: an
+    auth URL means Keystone); ``RuntimeError`` saying why it could not."""
+    from keystoneauth1 import exceptions as ks_exceptions
+    from keystoneauth1 import session as ks_session
+    from keystoneauth1.identity import v3
+
+    auth_url = args.os_auth_url.rstrip('/')
+    if not auth_url.endswith('/v3'):
+        auth_url += '/v3'   # as upstream, for an openrc's unversioned URL
+    default_domain = args.os_domain_id or 'default'
+    scope = ({'project_id': args.os_project_id} if args.os_project_id else
+             {'project_name': args.os_project_name,
+              'project_domain_name': args.os_project_domain_name,
+              'project_domain_id': args.os_project_domain_id or (
+                  None if args.os_project_domain_name else default_domain)})
+    auth = v3.Password(auth_url=auth_url, username=args.os_username,
+                       password=args.os_password,
+                       user_domain_name=args.os_user_domain_name,
+                       user_domain_id=args.os_user_domain_id or (
+                           None if args.os_user_domain_name else default_domain),
+                       **scope)
+    try:
+        return ks_session.Session(auth=auth, verify=not args.insecure).get_token()
+    except ks_exceptions.Unauthorized:
+        raise RuntimeError('Keystone refused the credentials (--os-username, '
+                           '--os-password, the project and domains) at %s'
+                           % auth_url) from None
+    except ks_exceptions.ClientException as exc:
+        raise RuntimeError('Cannot get a token from Keystone at %s: %s'
+                           % (auth_url, exc)) from None
+
+
 def main(argv=None):
     args = _parse_args(sys.argv[1:] if argv is None else argv)
+    started = time.monotonic()
+    status = _main(args)
+    if args.verbose:
+        print('Completed in %0.4f sec.' % (time.monotonic() - started))
+    return status
+
+
+def _main(args):
     base = '%s://%s:%d/v2/cache' % ('https' if args.https else 'http', args.host,
                                     args.port)
     session = requests.Session()
     session.verify = not args.insecure
     session.headers['Accept'] = 'application/json'
-    if args.token:
-        session.headers['X-Auth-Token'] = args.token
+    token = args.token
+    if not token and args.os_auth_url:
+        try:
+            token = _keystone_token(args)
+        except RuntimeError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+    if token:
+        session.headers['X-Auth-Token'] = token
     if args.command.startswith('delete-all') and not args.force:
         try:
             answer = input('Delete all %s images? [y/N] '

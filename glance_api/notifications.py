@@ -61,7 +61,13 @@ notification_opts = [
 
 def register_opts(conf):
     conf.register_opts(notification_opts)
-    for group, opts in list_opts():
+    # oslo.messaging's own option objects, not list_opts()'s copies: its drivers
+    # register the originals again in each worker, and oslo.config refuses a copy
+    # that no longer equals its original; reading a deprecated option that the file
+    # sets marks the copy read, so upstream's [oslo_messaging_rabbit] options
+    # crashed every worker (DuplicateOptError).
+    oslo_messaging.set_transport_defaults('glance')
+    for group, opts in messaging_opts._opts:
         conf.register_opts(opts, group=group)
 
 

@@ -57,10 +57,12 @@ api_opts = [
                      'is logged and does not stop it.'),
 ]
 
+# Upstream still reads them from [DEFAULT] too, their section before Newton.
 image_format_opts = [
-    cfg.ListOpt('disk_formats', default=DISK_FORMATS,
+    cfg.ListOpt('disk_formats', default=DISK_FORMATS, deprecated_group='DEFAULT',
                 help='Disk formats images may declare.'),
     cfg.ListOpt('container_formats', default=CONTAINER_FORMATS,
+                deprecated_group='DEFAULT',
                 help='Container formats images may declare.'),
 ]
 

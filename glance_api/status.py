@@ -83,10 +83,15 @@ class Checks(upgradecheck.UpgradeCommands):
 
 def main(argv=None):
     """Run ``upgrade check``; its exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ['--version']:
+        # oslo.upgradecheck parses the command line without a version to print.
+        print(process.version())
+        return 0
     conf = cfg.ConfigOpts()
     opts.register_opts(conf)
     return upgradecheck.main(conf, 'glance', Checks(conf),
-                             argv=sys.argv[1:] if argv is None else argv,
+                             argv=argv,
                              default_config_files=process.upstream_config_files(
                                  'glance-api', 'glance-status'))
 

@@ -139,6 +139,15 @@ def _is_unavailable(exc):
     return 'read-only' in str(exc).lower()
 
 
+def pool_size(conf):
+    """Connections a registry worker may hold at once: one per request thread,
+    or upstream's SQLAlchemy bound, ``max_pool_size`` plus ``max_overflow``."""
+    database = conf.database
+    if not database.max_pool_size:
+        return conf.threads
+    return database.max_pool_size + database.max_overflow
+
+
 def create_app(conf, store_set=None):
     """The registry application for ``conf``: opens (lazily) the configured database,
     guards it with the configured rules (``glance_registry.guard``); behind
@@ -146,7 +155,7 @@ def create_app(conf, store_set=None):
     ``stores.StoreSet``) replaces the stores ``conf`` describes, for tests."""
     db = db_module.open_database(
         conf.database.connection,
-        max_connections=conf.database.max_pool_size or conf.threads,
+        max_connections=pool_size(conf),
         pool_timeout=conf.database.pool_timeout,
         recycle=conf.database.connection_recycle_time,
         sqlite_busy_timeout=conf.database.sqlite_busy_timeout)

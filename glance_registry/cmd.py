@@ -29,6 +29,8 @@ def check_database(conf):
                 % db_module.describe(db))
     try:
         current = migrations.current_version(db)
+    except migrations.UpstreamSchema as exc:
+        return str(exc)
     except Exception as exc:
         return 'cannot read the schema version of %s: %s' % (
             db_module.describe(db), exc)

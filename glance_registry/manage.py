@@ -45,7 +45,8 @@ EXIT_UPGRADE_NEEDED = 3
 def db_sync(conf):
     """Apply the missing migrations (up to ``--version``, default all); running it
     again changes nothing."""
-    target = _target_version(getattr(conf.command, 'version', None))
+    target = _target_version(getattr(conf.command, 'version', None)
+                             or getattr(conf.command, 'positional_version', None))
     db = _open(conf)
     if db_module.dialect(db) == 'sqlite':
         # First run: SQLite creates the file, but not the directory it lives in.
@@ -173,6 +174,10 @@ def _add_commands(subparsers):
     for name in ('sync', 'upgrade', 'expand'):
         sync = actions.add_parser(name, help='Create or upgrade the schema in place.')
         sync.add_argument('--version', help='Stop at this schema version.')
+        if name != 'expand':
+            # Upstream's "db sync VERSION" too.
+            sync.add_argument('positional_version', nargs='?', metavar='version',
+                              help='= --version.')
         sync.set_defaults(action_fn=db_sync)
     for name in ('migrate', 'contract', 'version_control'):
         step = actions.add_parser(name, help='Nothing (db sync does everything).')
@@ -199,12 +204,15 @@ def _add_commands(subparsers):
     metadef_commands.add_commands(actions, _open)
     # Upstream's legacy spellings, one word each.
     for name, action_fn in (('db_sync', db_sync), ('db_upgrade', db_sync),
-                            ('db_version', db_version),
-                            ('db_version_control', db_nothing_to_do)):
+                            ('db_expand', db_sync), ('db_version', db_version),
+                            ('db_check', db_check),
+                            ('db_version_control', db_nothing_to_do),
+                            ('db_migrate', db_nothing_to_do),
+                            ('db_contract', db_nothing_to_do)):
         legacy = subparsers.add_parser(name, help='= db %s' % name[3:])
-        if action_fn is db_sync:
+        if name in ('db_sync', 'db_upgrade'):
             legacy.add_argument('version', nargs='?', help='Stop at this version.')
-        if action_fn is db_nothing_to_do:
+        if name == 'db_version_control':
             legacy.add_argument('version', nargs='?', help='Ignored.')
         legacy.set_defaults(action=name, action_fn=action_fn)
     metadef_commands.add_commands(subparsers, _open, prefix='db_')
@@ -238,6 +246,8 @@ def _run_command(conf):
         return conf.command.action_fn(conf)
     except db_module.UnsupportedDatabase as exc:
         raise process.Refused('invalid [database] connection: %s' % exc) from None
+    except migrations.UpstreamSchema as exc:
+        raise process.Refused(str(exc)) from None
     except process.Refused:
         raise
     except Exception as exc:

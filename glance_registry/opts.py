@@ -25,8 +25,13 @@ database_opts = [
                     'accepted too. Create or upgrade the schema with '
                     '`glance-manage db sync` before starting the registry.'),
     cfg.IntOpt('max_pool_size', default=0, min=0,
-               help='Database connections kept per registry worker process. '
-                    '0 means one per request thread (the `threads` option).'),
+               help='Database connections kept per registry worker process, and '
+                    'with max_overflow the most it opens at once (as upstream\'s '
+                    'SQLAlchemy pool). 0 means one per request thread (the '
+                    '`threads` option).'),
+    cfg.IntOpt('max_overflow', default=50, min=0,
+               help='With max_pool_size: connections opened beyond it under load '
+                    '(upstream\'s default, 50).'),
     cfg.IntOpt('pool_timeout', default=30, min=1,
                help='Seconds a request waits for a free pooled connection before '
                     'it fails with 503.'),

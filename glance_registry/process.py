@@ -21,6 +21,7 @@ duration, request id).
 Part of the contract half: it imports nothing of the registry daemon.
 """
 
+from importlib import metadata
 import ipaddress
 import logging
 import multiprocessing
@@ -171,7 +172,7 @@ def run(argv, register, description, start, log, default_config_files=None,
     # Logged outside the except block: oslo.log appends the exception being handled
     # to a line logged inside one, which would repeat the reason.
     log.error('%s', refusal)
-    if not conf.use_stderr:
+    if not conf.use_stderr and not command:   # a command's errors reach stderr
         # The log is a file (or syslog): whoever started the daemon, a terminal
         # or a service manager, must see why it stopped.
         sys.stderr.write('%s\n' % refusal)
@@ -281,11 +282,20 @@ def load_config(argv, register, description=None, default_config_files=None,
     oslo_log.register_options(conf)
     try:
         conf(argv, project=project, description=description,
-             default_config_files=default_config_files or [])
+             default_config_files=default_config_files or [], version=version())
         _read_every_option(conf)
     except cfg.Error as exc:
         raise Refused('configuration error: %s' % exc) from None
     return conf
+
+
+def version():
+    """This service's version, which every command's ``--version`` prints (as
+    upstream's do: deployment tools ask it)."""
+    try:
+        return metadata.version('glance-next')
+    except metadata.PackageNotFoundError:   # run from a source tree not installed
+        return 'unknown'
 
 
 def _read_every_option(options):
@@ -316,6 +326,14 @@ def setup_logging(conf, command=False, prog=None):
         # runpy>" for every daemon glance-all starts with python -m, all in one.
         conf.set_default('log_file', prog + '.log')
     oslo_log.setup(conf, 'glance')
+    if command and not conf.use_stderr:
+        # use_stderr = false (upstream's sample, uncommented) sends the log to its
+        # file only: the operator who ran the command still sees why it failed,
+        # as upstream's commands say it there.
+        errors_seen = logging.StreamHandler(sys.stderr)
+        errors_seen.setLevel(logging.ERROR)
+        errors_seen.setFormatter(logging.Formatter('%(message)s'))
+        logging.getLogger().addHandler(errors_seen)
     if prog:
         _name_system_log_lines(conf, prog)
     if not conf.debug and not conf.log_config_append and 'log_level' in conf:

@@ -39,6 +39,15 @@ _common_opts = [
 _glance_store_opts = [
     cfg.StrOpt('default_store', default='file',
                help='Single-store mode: the driver type of the only store.'),
+    cfg.ListOpt('stores', default=[],
+                help='Single-store mode: read-only stores beside default_store, as '
+                     'in upstream\'s list of the stores images are read from (its '
+                     'install guide\'s "file,http"): with "http", images whose data '
+                     'is at a web URL are read, and such locations may be added. '
+                     'Writable types other than default_store are not used (the log '
+                     'says so): configure several stores with enabled_backends. '
+                     'Unlike upstream (default "file,http"), empty by default: '
+                     'default_store only.'),
     cfg.StrOpt('default_backend',
                help='Multi-store mode: the id (from enabled_backends) that uploads '
                     'go to when the client names none.'),
@@ -81,6 +90,38 @@ def list_opts():
             ('glance_store', _glance_store_opts + driver_opts + _backend_opts)]
 
 
+#: Upstream's spellings of the types in ``[glance_store] stores``.
+_TYPE_ALIASES = {'filesystem': 'file', 'https': 'http', 'swift+http': 'swift',
+                 'swift+https': 'swift', 'swift+config': 'swift'}
+
+
+def _store_type(name):
+    """The driver type of one of upstream's store names (``filesystem``,
+    ``swift+config``, any case)."""
+    name = name.strip().lower()
+    return _TYPE_ALIASES.get(name, name)
+
+
+def _readers_beside(listed, default_driver):
+    """The read-only store types of upstream's ``[glance_store] stores`` list
+    besides ``default_driver``; the others are logged as not used."""
+    readers = []
+    for name in listed:
+        driver = _store_type(name)
+        if not driver or driver == default_driver or driver in readers:
+            continue
+        if driver not in _DRIVERS:
+            LOG.warning('[glance_store] stores lists %s, a store type this service '
+                        'does not have: not used', name)
+        elif driver_class(driver).writable:
+            LOG.warning('[glance_store] stores lists %s: in single-store mode only '
+                        'default_store (%s) is written and read; configure several '
+                        'stores with enabled_backends', name, default_driver)
+        else:
+            readers.append(driver)
+    return readers
+
+
 class StoreSet:
     """The stores this process was configured with, by id."""
 
@@ -119,11 +160,15 @@ class StoreSet:
                     '[glance_store] default_backend must be one of enabled_backends '
                     '(%s), not %r' % (', '.join(stores), default_id))
         else:
-            driver = conf.glance_store.default_store
+            driver = _store_type(conf.glance_store.default_store)
             store_cls = driver_class(driver)
             conf.register_opts(store_cls.option_list(), group='glance_store')
             stores[driver] = store_cls(conf, 'glance_store', driver)
             default_id = driver
+            for reader in _readers_beside(conf.glance_store.stores, driver):
+                reader_cls = driver_class(reader)
+                conf.register_opts(reader_cls.option_list(), group='glance_store')
+                stores[reader] = reader_cls(conf, 'glance_store', reader)
         for store in stores.values():
             if url_policy is not None:
                 store.url_policy = url_policy

@@ -12,6 +12,7 @@ A malformed file stops the API at start-up rather than failing requests.
 """
 
 import configparser
+import os
 import re
 
 from oslo_config import cfg
@@ -54,6 +55,10 @@ class PropertyProtections:
         path = conf.property_protection_file
         if not path:
             return None
+        if not os.path.isabs(path):
+            # As upstream: a relative name is looked up as oslo.config finds files,
+            # beside the config files first.
+            path = conf.find_file(path) or path
         parser = configparser.RawConfigParser()
         try:
             with open(path) as f:

@@ -65,6 +65,25 @@ class Converted:
     disk_format: str
 
 
+#: Upstream's other import plugins, which this service does not have, and what an
+#: operator who lists them does not get.
+MISSING_PLUGINS = {
+    'inject_image_metadata': 'imported images are not given the properties of '
+                             '[inject_metadata_properties] inject.',
+    'image_decompression': 'imported data is not decompressed.',
+}
+
+
+def warn_missing_plugins(conf, log):
+    """Log, at WARNING on ``log``, each of upstream's plugins that
+    ``image_import_plugins`` lists and this service does not have: without a
+    word, an upstream config would lose their effect."""
+    for name in conf.image_import_opts.image_import_plugins:
+        if name in MISSING_PLUGINS:
+            log.warning('[image_import_opts] image_import_plugins lists %s, which '
+                        'this service does not have: %s', name, MISSING_PLUGINS[name])
+
+
 def enabled(conf):
     return 'image_conversion' in conf.image_import_opts.image_import_plugins
 

@@ -74,7 +74,10 @@ import_opts = [
                      help='The import methods clients may use (upstream\'s): '
                           'glance-direct, web-download, copy-image. Empty: no '
                           'import, and PUT /stage answers 404.'),
+    # Upstream reads it from [task]; an upstream config keeps its value.
     cfg.IntOpt('task_time_to_live', default=48, min=1,
+               deprecated_opts=[cfg.DeprecatedOpt('task_time_to_live',
+                                                  group='task')],
                help='Hours a finished task stays visible.'),
     cfg.IntOpt('task_lease_time', default=60, min=3,
                max=vocabulary.MAX_LEASE_SECONDS,

@@ -21,7 +21,10 @@ from glance_api.http import errors
 LOG = logging.getLogger(__name__)
 
 runner_opts = [
+    # Upstream reads it from [wsgi]; an upstream config keeps its value.
     cfg.IntOpt('task_pool_threads', default=16, min=1,
+               deprecated_opts=[cfg.DeprecatedOpt('task_pool_threads',
+                                                  group='wsgi')],
                help='Threads of each API worker process that run background work: '
                     'image import tasks and the verification of added locations.'),
     cfg.IntOpt('task_pool_queue_size', default=64, min=0,

@@ -30,7 +30,10 @@ FLAVORS = ['keystone', 'keystone+caching', 'keystone+cachemanagement', 'caching'
 PASTE_DEPLOY_GROUP = 'paste_deploy'
 
 paste_deploy_opts = [
-    cfg.StrOpt('flavor', choices=FLAVORS,
+    # Empty is upstream's default pipeline. Other names are refused: the paste file
+    # is not read, so what an operator's own pipeline would run is unknown (and a
+    # typo, "keystne", would otherwise serve every caller unauthenticated).
+    cfg.StrOpt('flavor', choices=[''] + FLAVORS,
                help='Upstream Glance\'s pipeline name, read so that its configs keep '
                     'their meaning: a "keystone" flavor means auth_strategy = '
                     'keystone (refused with auth_strategy = noauth). The cache is on '

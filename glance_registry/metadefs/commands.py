@@ -6,13 +6,21 @@ Upstream's spellings and options::
     glance-manage db unload_metadefs
     glance-manage db export_metadefs [--path DIR]
 
+Upstream's positional arguments work too: ``db load_metadefs DIR``, ``db
+export_metadefs DIR``, and its one-word commands' ``db_load_metadefs [DIR [merge
+[prefer_new [overwrite]]]]`` (each a boolean word such as ``true``) and
+``db_export_metadefs [DIR]``.
+
 Exit status: 0 done, 1 some file could not be loaded (the others were), 2 options
-or paths the command cannot work with (or a database not synced).
+or paths the command cannot work with (or a database not synced), said on stderr
+too when the log goes elsewhere.
 """
 
 import logging
 
-from glance_registry import migrations
+from oslo_utils import strutils
+
+from glance_registry import migrations, process
 from glance_registry.metadefs import catalog
 
 LOG = logging.getLogger('glance_registry.manage')
@@ -36,6 +44,12 @@ def add_commands(actions, open_database, prefix=''):
     load.add_argument('--overwrite', action='store_true',
                       help='With --merge: namespaces end exactly as the files say '
                            '(what the files lack is removed).')
+    load.add_argument('positional_path', nargs='?', metavar='path', help='= --path.')
+    if prefix:
+        # Upstream's one-word command takes its flags as positional words.
+        for flag in ('merge', 'prefer_new', 'overwrite'):
+            load.add_argument('positional_' + flag, nargs='?', metavar=flag,
+                              help='= --%s when true (true, yes, 1).' % flag)
     load.set_defaults(action_fn=lambda conf: load_metadefs(conf, open_database))
     unload = actions.add_parser(prefix + 'unload_metadefs',
                                 help='Delete the whole catalog: every namespace and '
@@ -45,14 +59,25 @@ def add_commands(actions, open_database, prefix=''):
                                 help='Write every namespace to a catalog file.')
     export.add_argument('--path', help='The directory to write to (default: '
                                        '[DEFAULT] metadata_source_path).')
+    export.add_argument('positional_path', nargs='?', metavar='path',
+                        help='= --path.')
     export.set_defaults(action_fn=lambda conf: export_metadefs(conf, open_database))
 
 
+def _path(conf):
+    return (conf.command.path or getattr(conf.command, 'positional_path', None)
+            or conf.metadata_source_path)
+
+
+def _flag(conf, name):
+    return getattr(conf.command, name) or strutils.bool_from_string(
+        getattr(conf.command, 'positional_' + name, None))
+
+
 def load_metadefs(conf, open_database):
-    path = conf.command.path or conf.metadata_source_path
     return _run(conf, open_database, lambda db: _report(catalog.load(
-        db, path or catalog.standard_catalog(), merge=conf.command.merge,
-        prefer_new=conf.command.prefer_new, overwrite=conf.command.overwrite)))
+        db, _path(conf) or catalog.standard_catalog(), merge=_flag(conf, 'merge'),
+        prefer_new=_flag(conf, 'prefer_new'), overwrite=_flag(conf, 'overwrite'))))
 
 
 def _report(report):
@@ -71,10 +96,10 @@ def unload_metadefs(conf, open_database):
 
 
 def export_metadefs(conf, open_database):
-    path = conf.command.path or conf.metadata_source_path
+    path = _path(conf)
     if not path:
-        LOG.error('export_metadefs needs --path (or [DEFAULT] metadata_source_path)')
-        return 2
+        raise process.Refused('export_metadefs needs --path (or [DEFAULT] '
+                              'metadata_source_path)')
 
     def export(db):
         written = catalog.export(db, path)
@@ -89,13 +114,12 @@ def _run(conf, open_database, work):
     try:
         version = migrations.current_version(db)
         if version < migrations.latest_version():
-            LOG.error('database at version %d, code needs %d: run `glance-manage db '
-                      'sync` first', version, migrations.latest_version())
-            return 2
+            raise process.Refused('database at version %d, code needs %d: run '
+                                  '`glance-manage db sync` first'
+                                  % (version, migrations.latest_version()))
         try:
             return work(db)
         except (catalog.CatalogError, FileNotFoundError) as exc:
-            LOG.error('%s', exc)
-            return 2
+            raise process.Refused(str(exc)) from None
     finally:
         db.close_all()

@@ -68,9 +68,31 @@ def latest_version():
     return MIGRATIONS[-1].VERSION
 
 
+class UpstreamSchema(Exception):
+    """The database is upstream Glance's own (its alembic version table, none of
+    ours): an operator moving over kept its ``[database] connection``."""
+
+
+def _refuse_upstream_schema(db):
+    """``UpstreamSchema`` if ``db`` holds upstream Glance's schema: creating ours
+    beside it fails half-way (its ``images`` table is there), and telling the
+    operator to run ``db sync`` is wrong advice."""
+    tables = db.get_tables()
+    if 'schema_version' in tables or 'alembic_version' not in tables:
+        return
+    row = db.execute_sql('SELECT version_num FROM alembic_version').fetchone()
+    raise UpstreamSchema(
+        "%s holds upstream Glance's schema (alembic revision %s), which this service "
+        "cannot use: give it a database of its own in [database] connection and run "
+        "`glance-manage db sync` there (upstream's image records are not converted)"
+        % (db_module.describe(db), row[0] if row else 'none'))
+
+
 def current_version(db):
-    """The database's schema version; 0 for an empty database."""
+    """The database's schema version; 0 for an empty database.
+    ``UpstreamSchema`` for upstream Glance's."""
     with db_module.connection(db):
+        _refuse_upstream_schema(db)
         if 'schema_version' not in db.get_tables():
             return 0
         return _recorded_version(db)
@@ -84,6 +106,7 @@ def upgrade(db, target=None):
     target = latest_version() if target is None else target
     applied = []
     with db_module.connection(db), _migration_lock(db):
+        _refuse_upstream_schema(db)
         with db.bind_ctx([_SchemaVersion]):
             db.create_tables([_SchemaVersion], safe=True)
         for migration in MIGRATIONS:

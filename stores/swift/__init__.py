@@ -2,6 +2,7 @@
 or in each image owner's own (multi-tenant). docs/stores.rst specifies what it does:
 upstream's names and locations, segments and SLO manifests, cleanup, tenancy."""
 
+import os
 import urllib.parse
 
 from oslo_config import cfg
@@ -127,15 +128,21 @@ class SwiftStore(base.Store):
             # No caller yet, so no account to look at: capabilities are read from the
             # first upload's Swift. References only serve older swift+config data.
             if options.swift_store_config_file:
-                self._references = References.from_file(
-                    options.swift_store_config_file, options)
+                self._references = References.from_file(self._config_file(), options)
             return
-        self._references = References.from_file(options.swift_store_config_file,
-                                                 options)
+        self._references = References.from_file(self._config_file(), options)
         if self.reference not in self._references:
             raise errors.BadConfiguration(
                 'default_swift_reference %r is not a section of %s'
                 % (self.reference, options.swift_store_config_file))
+
+    def _config_file(self):
+        """``swift_store_config_file``; a relative name looked up as upstream's
+        driver does, as oslo.config finds files (beside the config files first)."""
+        path = self.options.swift_store_config_file
+        if path and not os.path.isabs(path):
+            return self.conf.find_file(path) or path
+        return path
 
     def configure(self):
         self.load()

@@ -11,6 +11,7 @@ import pytest
 
 from glance_registry import db as db_module
 from glance_registry import models
+from glance_registry import opts
 from glance_registry.client import errors
 from glance_registry.images import locations
 from glance_registry.images import members
@@ -267,3 +268,109 @@ def test_it_says_what_it_did_on_stderr_with_a_log_file_configured(tmp_path):
     result = manage(str(config), 'db_sync')
     assert 'upgraded to version' in result.stderr
     assert 'upgraded to version' in log_file.read_text()
+
+
+@pytest.mark.parametrize('spelling, said', [
+    (('db_expand',), None), (('db_check',), 'Database is up to date'),
+    (('db_migrate',), 'Nothing to migrate'), (('db_contract',), 'Nothing to contract'),
+])
+def test_upstreams_one_word_rolling_upgrade_steps(tmp_path, spelling, said):
+    config = write_database_config(str(tmp_path), 'sqlite:///%s/g.sqlite' % tmp_path)
+    manage(config, 'db_sync')
+    result = manage(config, *spelling)
+    assert said is None or said in result.stdout
+    assert manage(config, 'db', 'check').returncode == 0
+
+
+def test_upstreams_positional_arguments(tmp_path):
+    # Upstream's "db" actions take their arguments positionally too
+    # ("glance-manage db load_metadefs /etc/glance/metadefs"), and its one-word
+    # commands only so ("glance-manage db_load_metadefs PATH [merge] ...").
+    config = write_database_config(str(tmp_path), 'sqlite:///%s/g.sqlite' % tmp_path)
+    manage(config, 'db', 'sync', '3')
+    assert manage(config, 'db', 'version').stdout.strip() == '3'
+    manage(config, 'db', 'upgrade', 'heads')
+    assert manage(config, 'db', 'check').returncode == 0
+    catalog = tmp_path / 'catalog'
+    catalog.mkdir()
+    (catalog / 'ns.json').write_text(
+        '{"namespace": "Test::Positional", "display_name": "Positional",'
+        ' "visibility": "public", "properties": {"a": {"title": "A",'
+        ' "type": "string"}}}')
+    assert '1 namespaces loaded' in manage(config, 'db', 'load_metadefs',
+                                           str(catalog)).stderr
+    (catalog / 'ns.json').write_text(
+        '{"namespace": "Test::Positional", "display_name": "Positional",'
+        ' "visibility": "public", "properties": {"a": {"title": "A",'
+        ' "type": "string"}, "b": {"title": "B", "type": "string"}}}')
+    assert '1 skipped' in manage(config, 'db_load_metadefs', str(catalog)).stderr
+    assert '1 merged' in manage(config, 'db_load_metadefs', str(catalog),
+                                'true').stderr
+    for spelling in (('db', 'export_metadefs'), ('db_export_metadefs',)):
+        out = tmp_path / ('out-%d' % len(spelling))
+        out.mkdir()
+        manage(config, *spelling, str(out))
+        [written] = out.iterdir()
+        assert '"b"' in written.read_text()
+
+
+@pytest.mark.parametrize('command, status, reason', [
+    (('db', 'export_metadefs', '--path', '{tmp}/missing'), 2,
+     '{tmp}/missing is not a directory'),
+    (('db_sync',), 1, "No such file or directory: '/proc/no-such'"),
+])
+def test_a_failure_reaches_the_terminal_with_use_stderr_off(tmp_path, command,
+                                                            status, reason):
+    # Upstream's generated glance-api.conf, uncommented, says use_stderr = false
+    # beside its log_file: the operator still sees why glance-manage failed.
+    database = ('sqlite:////proc/no-such/g.sqlite' if command == ('db_sync',)
+                else 'sqlite:///%s/g.sqlite' % tmp_path)
+    config = tmp_path / 'glance-api.conf'
+    config.write_text('[DEFAULT]\nuse_stderr = false\nlog_file = %s/api.log\n'
+                      '[database]\nconnection = %s\n' % (tmp_path, database))
+    if command != ('db_sync',):
+        manage(str(config), 'db_sync')
+    result = manage(str(config), *[arg.replace('{tmp}', str(tmp_path))
+                                   for arg in command], check=False)
+    assert result.returncode == status
+    assert reason.replace('{tmp}', str(tmp_path)) in result.stderr, result.stderr
+
+
+@pytest.fixture(params=BACKEND_PARAMS)
+def upstream_database(request, databases, tmp_path):
+    """``(db, config path)`` of a database holding upstream Glance's schema (the
+    part that tells it: alembic's version table and an images table)."""
+    url = databases.create(request.param)
+    db = db_module.open_database(url)
+    with db_module.connection(db):
+        db.execute_sql('CREATE TABLE alembic_version (version_num VARCHAR(32) '
+                       'NOT NULL PRIMARY KEY)')
+        db.execute_sql("INSERT INTO alembic_version VALUES ('2025_2_contract01')")
+        db.execute_sql('CREATE TABLE images (id VARCHAR(36) NOT NULL PRIMARY KEY, '
+                       'name VARCHAR(255))')
+    yield db, write_database_config(str(tmp_path), url)
+    db.close_all()
+
+
+@pytest.mark.parametrize('command', [('db', 'sync'), ('db', 'check'),
+                                     ('db', 'version'), ('db_sync',)])
+def test_upstreams_own_database_is_named_as_such_and_left_alone(upstream_database,
+                                                                 command):
+    # An operator moving over keeps [database] connection: "run db sync" (which
+    # then failed on 'relation "images" already exists') was the wrong advice.
+    db, config = upstream_database
+    result = manage(config, *command, check=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert ("holds upstream Glance's schema (alembic revision 2025_2_contract01), "
+            "which this service cannot use") in result.stderr, result.stderr
+    assert 'Traceback' not in result.stderr
+    with db_module.connection(db):
+        assert 'schema_version' not in db.get_tables()
+
+
+def test_the_registry_refuses_upstreams_own_database(upstream_database):
+    from glance_registry import cmd as registry_cmd
+    from glance_registry import process
+    _db, config = upstream_database
+    conf = process.load_config(['--config-file', config], opts.register_opts)
+    assert "holds upstream Glance's schema" in registry_cmd.check_database(conf)
