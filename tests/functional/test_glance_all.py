@@ -67,7 +67,8 @@ def test_glance_all_serves_creates_its_database_and_stops_on_sigterm(tmp_path):
         assert (data_dir / 'images' / image_id).read_bytes() == b'bytes'
         # The secret, and the configs that carry it, are for their owner only.
         for name in ('registry.secret', 'glance-registry.generated.conf',
-                     'glance-api.generated.conf'):
+                     'glance-api.generated.conf', 'glance-registry.flags.conf',
+                     'glance-api.flags.conf'):
             assert (data_dir / name).stat().st_mode & 0o777 == 0o600, name
         # glance-all says it is ready after its own check, which may come after
         # the API first answered us.
@@ -191,6 +192,27 @@ def test_glance_all_says_where_the_operators_file_store_is(tmp_path):
     assert str(tmp_path / 'data' / 'images') not in said
 
 
+def test_its_flags_decide_the_ports_whatever_the_operators_file_says(tmp_path):
+    # An upstream glance-api.conf sets bind_port and registry_port; read by both
+    # daemons, it put the registry on the API's port, and glance-all waited for
+    # a registry that never came.
+    api_port, registry_port = processes.free_port(), processes.free_port()
+    operator_conf = tmp_path / 'glance-api.conf'
+    operator_conf.write_text('[DEFAULT]\nbind_port = %d\nregistry_port = %d\n'
+                             % (processes.free_port(), processes.free_port()))
+    glance_all = _start(tmp_path / 'data', api_port, registry_port,
+                        config_files=[operator_conf])
+    try:
+        listing = requests.get('http://127.0.0.1:%d/v2/images' % api_port, timeout=10)
+        assert listing.status_code == 200, listing.text
+        health = requests.get('http://127.0.0.1:%d/healthcheck' % registry_port,
+                              timeout=10)
+        assert health.status_code == 200
+    finally:
+        glance_all.send_signal(signal.SIGTERM)
+        assert glance_all.wait(timeout=60) == 0
+
+
 def _output_with(tmp_path, operator_config):
     """What glance-all says from its start to its stop, with the data directory
     ``tmp_path/data`` and an operator's ``--config-file`` holding
@@ -282,7 +304,8 @@ def test_everything_under_the_data_dir_is_private_whatever_the_umask(tmp_path):
         glance_all.send_signal(signal.SIGTERM)
         glance_all.wait(timeout=60)
     for name in ('registry.secret', 'glance-api.generated.conf',
-                 'glance-registry.generated.conf', 'glance.sqlite',
+                 'glance-registry.generated.conf', 'glance-api.flags.conf',
+                 'glance-registry.flags.conf', 'glance.sqlite',
                  os.path.join('images', image_id)):
         assert modes.pop(name) == '0o600', name
     assert modes.pop('.') == modes.pop('images') == modes.pop('staging') == '0o700'
