@@ -38,7 +38,10 @@ deleted_data_opts = [
                     'never confirmed (the API worker removing it died, its registry '
                     'call timed out, or a store failed). Keep it longer than any '
                     'delete request can take: a shorter one only costs a second '
-                    'removal of the same data.'),
+                    'removal of the same data. A location\'s removal waits at '
+                    'least 60 seconds: the API worker removing it holds it that '
+                    'long, so that the image cannot take the URL back as its data '
+                    'goes.'),
     cfg.IntOpt('deleted_data_sweep_interval', default=600, min=1,
                help='Seconds between two sweeps for the data of deleted images '
                     'and of removed locations whose removal was never confirmed, '

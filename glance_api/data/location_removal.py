@@ -14,13 +14,18 @@ gave up after a store failed) and removes the data.
 
 While the removal's lease runs, the registry refuses to give the URL back to the
 image (its data may be going); afterwards adding it back ends the removal, and no
-sweep removes the data.
+sweep removes the data. So the worker deletes data only while its lease runs, with
+time to spare: the lease lasts at least ``MIN_HOLD_SECONDS`` (a grace time of 0
+would let the image take the URL back as the worker deleted its data), and a
+worker that got to the data late leaves it to the sweep.
 """
 
+import dataclasses
 import logging
 import os
 import secrets
 import socket
+import time
 
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.data import store_data
@@ -32,27 +37,55 @@ from glance_registry.client import vocabulary
 LOG = logging.getLogger(__name__)
 
 
+#: The shortest lease on a removal: the registry refuses the URL back only while
+#: it runs, so it must outlast the worker's own deletion of the data.
+MIN_HOLD_SECONDS = 60
+
+
+@dataclasses.dataclass(frozen=True)
+class Hold:
+    """A request's ``lease`` on the removals of the locations it takes off an
+    image, and when it asked for it (``time.monotonic()``, before the registry
+    started the lease: this clock's end comes first)."""
+
+    lease: Lease
+    taken_at: float
+
+    def lasts(self):
+        """Whether at least half the lease is left: time for a store to delete
+        before the URL may be given back."""
+        return time.monotonic() < self.taken_at + self.lease.seconds / 2
+
+
 def removal_lease():
-    """The lease a request holds on the removals of the locations it takes off an
-    image: for ``deleted_data_grace_time`` seconds (at most a lease's bound),
-    under a name of its own."""
-    seconds = min(services().conf.deleted_data_grace_time,
+    """The ``Hold`` a request takes on the removals of the locations it takes off
+    an image: for ``deleted_data_grace_time`` seconds (at least
+    ``MIN_HOLD_SECONDS``, at most a lease's bound), under a name of its own."""
+    seconds = min(max(services().conf.deleted_data_grace_time, MIN_HOLD_SECONDS),
                   vocabulary.MAX_LEASE_SECONDS)
     owner = 'api-%s-%d-%s' % (socket.gethostname()[:32], os.getpid(),
                               secrets.token_hex(6))
-    return Lease(owner=owner, seconds=seconds)
+    return Hold(Lease(owner=owner, seconds=seconds), time.monotonic())
 
 
-def remove(image_id, locations, lease):
+def remove(image_id, locations, hold):
     """Remove the data of ``locations``, just taken off the live image
-    ``image_id`` under ``lease``, where no other image uses it, and confirm each
-    removal to the registry. A location whose data cannot be removed now is left
-    to the sweep: its lease is given up, so the next sweep takes it (and the image
-    may have it back meanwhile)."""
+    ``image_id`` under ``hold``, where no other image uses it, and confirm each
+    removal to the registry. A location whose data cannot be removed now, or
+    that the hold no longer lasts for, is left to the sweep: its lease is given
+    up, so the next sweep takes it (and the image may have it back meanwhile)."""
     if not locations:
         return
-    failed = set(store_data.delete_data(locations, image_id))
+    failed = set()
+    for location in locations:
+        if not hold.lasts():
+            LOG.warning('image %s: too late to remove the data at %s within its '
+                        'lease', image_id, location['url'])
+            failed.add(location['url'])
+        else:
+            failed.update(store_data.delete_data([location], image_id))
     registry = services().registry
+    lease = hold.lease
     for location in locations:
         url = location['url']
         try:

@@ -224,7 +224,7 @@ class LocationPatch:
         kept = {location['url'] for location in self.locations}
         removed = [location for location in self.removed
                    if location['url'] not in kept]
-        lease = location_removal.removal_lease() if removed else None
+        hold = location_removal.removal_lease() if removed else None
         updated = services().registry.replace_locations(
             g.context.identity, record['id'], strip,
             expected_urls=[location['url'] for location in record['locations']],
@@ -232,10 +232,10 @@ class LocationPatch:
             values=self.values if activating else None,
             max_locations=services().conf.image_location_quota,
             max_storage=services().quotas.max_storage(record['owner']), update=update,
-            removal_lease=lease, request_id=g.request_id)
+            removal_lease=hold and hold.lease, request_id=g.request_id)
         # Recorded as still to remove by the registry's replacement: a removal
         # that fails or never ends here is swept (location_removal).
-        location_removal.remove(record['id'], removed, lease)
+        location_removal.remove(record['id'], removed, hold)
         return updated
 
     def _active(self):

@@ -103,11 +103,11 @@ def delete_from_store(store_id, image_id):
         raise errors.Conflict(messages.ONLY_COPY)
     # The registry records the data as still to remove as it takes the location
     # off: a removal that fails or never ends here is swept (location_removal).
-    lease = location_removal.removal_lease()
+    hold = location_removal.removal_lease()
     services().registry.remove_location(g.context.identity, image_id,
-                                        location['url'], removal_lease=lease,
+                                        location['url'], removal_lease=hold.lease,
                                         request_id=g.request_id)
-    location_removal.remove(image_id, [location], lease)
+    location_removal.remove(image_id, [location], hold)
     return responses.no_content()
 
 

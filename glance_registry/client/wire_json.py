@@ -60,16 +60,28 @@ def _integer(text):
 def _shape(document, limit):
     """Whether ``document`` nests arrays and objects more than ``limit`` deep, and
     whether it holds a float (iteratively: the document may be deeper than the
-    recursion limit)."""
-    stack, has_float = [(document, 0)], False
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            value = value.values()
-        elif not isinstance(value, list):
+    recursion limit). Only one iterator per open level is held, whatever the
+    document's width: a record per value cost tens of bytes each, hundreds of MB
+    for a body of small values."""
+    if not isinstance(document, (dict, list)):
+        return False, isinstance(document, float)
+    if limit == 0:
+        return True, False
+    has_float = False
+    open_levels = [iter(_members(document))]
+    while open_levels:
+        for value in open_levels[-1]:
+            if isinstance(value, (dict, list)):
+                # ``value`` is at the depth of the number of levels open.
+                if len(open_levels) == limit:
+                    return True, has_float
+                open_levels.append(iter(_members(value)))
+                break
             has_float = has_float or isinstance(value, float)
-            continue
-        if depth == limit:
-            return True, has_float
-        stack.extend((item, depth + 1) for item in value)
+        else:
+            open_levels.pop()
     return False, has_float
+
+
+def _members(container):
+    return container.values() if isinstance(container, dict) else container

@@ -8,6 +8,7 @@ image is never swept. Real daemons, two file stores and a SQLite database."""
 
 import os
 import sqlite3
+import threading
 import time
 import urllib.parse
 
@@ -18,7 +19,9 @@ from glance_registry.client import RegistryClient
 from tests.fixtures import deployment as deployment_fixture
 from tests.fixtures import disk_images
 from tests.fixtures import scrubber
+from tests.fixtures import syscalls
 from tests.fixtures import tools
+from tests.integration.swift_helpers import api_workers
 from tests.unit.registry.conftest import ADMIN
 
 
@@ -293,3 +296,45 @@ def test_an_api_worker_sweeps_a_failed_removal_by_itself(tmp_path_factory):
             text = log.read()
         assert path_b in swept(text)
         assert 'swept by api-' in text
+
+
+def test_a_url_cannot_come_back_while_its_remover_deletes_its_data(tmp_path_factory):
+    """Even with no grace period at all: the API worker that takes a location off
+    holds its removal until the data is gone, so the image cannot take the URL
+    back meanwhile and then find its data deleted."""
+    workdir = tmp_path_factory.mktemp('location-removal-no-grace')
+    with deployment_fixture.running(workdir, api_extra={
+            'DEFAULT': {'enabled_backends': 'a:file, b:file',
+                        'show_multiple_locations': True,
+                        'show_image_direct_url': True,
+                        'deleted_data_grace_time': 0},
+            'glance_store': {'default_backend': 'a'},
+            'a': {'filesystem_store_datadir': str(workdir / 'a')},
+            'b': {'filesystem_store_datadir': str(workdir / 'b')}}) as glance:
+        glance.dirs = {'a': workdir / 'a', 'b': workdir / 'b'}
+        data = disk_images.raw(4096)
+        with glance.client(deployment_fixture.new_project()) as owner, \
+                glance.client() as admin:
+            image_id, path_a, path_b = _in_both_stores(glance, owner, data)
+            deleted = []
+            delete = threading.Thread(target=lambda: deleted.append(
+                admin.delete('/v2/stores/b/%s' % image_id).status_code))
+            # The worker's unlink of the copy waits 3 s: the removal is
+            # committed and its data not yet gone.
+            with syscalls.delayed(api_workers(glance), ['unlink', 'unlinkat'],
+                                  path_b, 3):
+                delete.start()
+                deadline = time.monotonic() + 30
+                while (path_b, 'pending_delete') not in _rows(glance, image_id):
+                    assert time.monotonic() < deadline, 'never taken off'
+                    time.sleep(0.05)
+                given_back = owner.patch_image(image_id, [
+                    {'op': 'add', 'path': '/locations/-',
+                     'value': {'url': 'file://' + path_b, 'metadata': {}}}])
+                delete.join(timeout=60)
+            assert deleted == [204]
+            assert given_back.status_code == 409, given_back.text
+            assert 'is being removed from its store' in given_back.json()['message']
+            assert not os.path.exists(path_b)
+            _only_in_a(glance, owner, image_id, path_a, data, owner.project)
+            assert _rows(glance, image_id) == [(path_a, 'active')]

@@ -92,6 +92,10 @@ def test_an_upstream_keystone_flavor_with_noauth_refuses_to_start(tmp_path):
     ('image_cache_dir', '/proc/no-such/cache', 'configuration error: image_cache_dir: '
                                                'cannot create /proc/no-such/cache: '
                                                'No such file or directory'),
+    # Longer than the registry's node names: every report of cached copies
+    # failed, and GET /v2/cache/nodes never named this node.
+    ('worker_self_reference_url', 'http://%s:9292' % ('n' * 250),
+     'exceeds maximum length 255'),
 ])
 def test_a_bad_value_only_workers_read_refuses_to_start_in_one_line(
         tmp_path, option, value, message):

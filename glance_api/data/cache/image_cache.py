@@ -71,10 +71,11 @@ cache_opts = [
                     'image_cache_dir, and the prefetch queue and which node holds '
                     'which image (GET /v2/cache/nodes) are in the registry, shared '
                     'by every node.'),
-    cfg.StrOpt('worker_self_reference_url',
+    cfg.StrOpt('worker_self_reference_url', max_length=255,
                help='How this API node is named in GET /v2/cache and GET '
-                    '/v2/cache/nodes/{image_id} answers (its URL, as upstream); '
-                    'default: its host name. Give every node its own name: nodes '
+                    '/v2/cache/nodes/{image_id} answers (its URL, as upstream; at '
+                    'most 255 characters, as the registry records it); default: '
+                    'its host name. Give every node its own name: nodes '
                     'of one name are one node to the registry.'),
 ]
 

@@ -97,6 +97,16 @@ def test_bad_reports_are_400_naming_the_field(client, project, body_call, field)
     assert refused.value.details.get('field') == field
 
 
+def test_a_huge_value_that_is_no_image_id_is_not_echoed_whole(client, project):
+    # A 1 MB string among the ids: the error names it, shortened, not sent back.
+    with pytest.raises(errors.BadRequest) as refused:
+        client.report_cache_copies(project('admin', admin=True), _node(),
+                                   held=['x' * 1_000_000])
+    assert refused.value.details.get('field') == 'held'
+    assert "'held' holds 'xxxx" in str(refused.value)
+    assert len(str(refused.value)) < 1000
+
+
 def test_an_image_both_held_and_dropped_is_400(client, project):
     image_id = str(uuid.uuid4())
     with pytest.raises(errors.BadRequest):

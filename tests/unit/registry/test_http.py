@@ -11,11 +11,14 @@ import webob
 
 from glance_registry import app as app_module
 from glance_registry import client as client_module
+from glance_registry import validation
 from glance_registry.client import errors
 from glance_registry.client import identity
 from glance_registry.client import transport
 from glance_registry.images import records
 from tests.fixtures import registry_signing
+from tests.fixtures import skips
+from tests.integration import swift_helpers
 from tests.unit.registry.conftest import ADMIN
 
 CALLER = identity.Identity('user', 'http-project')
@@ -373,6 +376,26 @@ def test_a_body_nested_too_deep_is_refused(registry):
                     raw=True)
     assert response.status_code == 400, response.text
     assert 'levels deep' in response.json()['error']['message']
+
+
+def test_checking_a_wide_body_costs_about_what_it_takes_to_read(registry):
+    # A 16 MiB body of eight million small values: reading it costs about 200 MB
+    # (orjson's list); checking its depth and numbers must not hold a record per
+    # value on top (64 bytes each: 700 MB in all for one request).
+    arbiter = registry.daemon.process.pid
+    with open('/proc/%d/task/%d/children' % (arbiter, arbiter)) as f:
+        workers = [int(pid) for pid in f.read().split()]
+    before = [swift_helpers.rss(pid) for pid in workers]
+    if not swift_helpers.reset_peak_rss(workers):
+        skips.unavailable('/proc/<pid>/clear_refs', 'cannot reset the registry '
+                          'workers\' peak memory (VmHWM)')
+    count = (validation.MAX_BODY - 64) // 2
+    response = post(registry, b'{"properties": [' + b'0,' * (count - 1) + b'0]}',
+                    raw=True)
+    assert response.status_code == 400, response.text
+    growth = [swift_helpers.peak_rss(pid) - start
+              for pid, start in zip(workers, before)]
+    assert max(growth) < 400 * 1024 * 1024, growth
 
 
 def test_a_huge_body_is_too_large(registry):

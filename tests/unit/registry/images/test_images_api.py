@@ -225,6 +225,24 @@ def test_an_update_expecting_properties_present_or_absent_writes_only_if_they_ar
     assert updated['properties'] == {'here': '2'}
 
 
+def test_an_update_may_expect_more_properties_than_a_statement_takes(client,
+                                                                      project):
+    # Far more names than any backend takes as parameters of one statement (a
+    # body of about 5 MB): each is checked, and it is no database error.
+    caller = project()
+    image = client.create_image(caller, {'properties': {'here': '1'}})
+    names = ['p%d' % i for i in range(300_000)]
+    updated = client.update_image(caller, image['id'], properties={'new': '1'},
+                                  expected_properties=dict.fromkeys(names, False))
+    assert updated['properties'] == {'here': '1', 'new': '1'}
+    with pytest.raises(errors.Conflict) as raised:
+        client.update_image(caller, image['id'], properties={'newer': '1'},
+                            expected_properties=dict.fromkeys(names + ['here'],
+                                                              True))
+    assert raised.value.reason == 'missing_property'
+    assert len(raised.value.details['properties']) == len(names)
+
+
 @pytest.mark.parametrize('source,target', [('queued', 'killed'), ('queued', 'deactivated'),
                                            ('queued', 'queued')])
 def test_transitions_outside_the_table_conflict(client, project, source, target):
