@@ -278,6 +278,19 @@ def test_replace_sets_all_locations_in_order_with_an_optional_status_swap(client
     assert urls(record) == [file_url('a')]
 
 
+def test_a_list_of_more_locations_than_one_write_takes_is_refused(file_url, client,
+                                                                  project):
+    # 200,000 of them took 19 s and answered 503 (too many SQL variables).
+    caller = project()
+    image = active_image(client, caller, file_url('a'))
+    many = [{'url': file_url('copy-%d' % n)} for n in range(1001)]
+    with pytest.raises(errors.BadRequest) as raised:
+        client.replace_locations(caller, image['id'], many)
+    assert raised.value.details['field'] == 'locations'
+    assert 'at most 1000' in raised.value.message
+    assert client.get_image(caller, image['id']) == image
+
+
 def test_replace_is_a_compare_and_swap_on_the_urls_read(file_url, client, project):
     caller = project()
     image = active_image(client, caller, file_url('a'), file_url('b'))
