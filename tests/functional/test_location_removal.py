@@ -6,6 +6,7 @@ leaves it recorded as still to remove, invisible to every reader, and the sweep
 removal, while the image keeps its other location. The same URL given back to the
 image is never swept. Real daemons, two file stores and a SQLite database."""
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -31,11 +32,18 @@ def pair(tmp_path_factory):
     shown; two locations per image. The default grace period: an API worker holds
     each removal for an hour, and never sweeps during these tests (each test's
     sweeps are its scrubbers')."""
-    workdir = tmp_path_factory.mktemp('location-removal')
+    with _two_stores(tmp_path_factory.mktemp('location-removal'),
+                     show_image_direct_url=True, image_location_quota=2) as glance:
+        yield glance
+
+
+@contextlib.contextmanager
+def _two_stores(workdir, **options):
+    """A deployment with the file stores ``a`` (the default) and ``b`` (their
+    directories in ``glance.dirs``), locations shown, and the API's ``options``."""
     with deployment_fixture.running(workdir, api_extra={
-            'DEFAULT': {'enabled_backends': 'a:file, b:file',
-                        'show_multiple_locations': True,
-                        'show_image_direct_url': True, 'image_location_quota': 2},
+            'DEFAULT': dict({'enabled_backends': 'a:file, b:file',
+                             'show_multiple_locations': True}, **options),
             'glance_store': {'default_backend': 'a'},
             'a': {'filesystem_store_datadir': str(workdir / 'a')},
             'b': {'filesystem_store_datadir': str(workdir / 'b')}}) as glance:
@@ -267,16 +275,9 @@ def test_deleting_the_image_removes_the_data_its_removed_copy_left(pair, owner,
 
 def test_an_api_worker_sweeps_a_failed_removal_by_itself(tmp_path_factory):
     """With no scrubber at all: one API worker per node sweeps."""
-    workdir = tmp_path_factory.mktemp('location-removal-api')
-    with deployment_fixture.running(workdir, api_extra={
-            'DEFAULT': {'enabled_backends': 'a:file, b:file',
-                        'show_multiple_locations': True,
-                        'deleted_data_grace_time': 3600,
-                        'deleted_data_sweep_interval': 1},
-            'glance_store': {'default_backend': 'a'},
-            'a': {'filesystem_store_datadir': str(workdir / 'a')},
-            'b': {'filesystem_store_datadir': str(workdir / 'b')}}) as glance:
-        glance.dirs = {'a': workdir / 'a', 'b': workdir / 'b'}
+    with _two_stores(tmp_path_factory.mktemp('location-removal-api'),
+                     deleted_data_grace_time=3600,
+                     deleted_data_sweep_interval=1) as glance:
         data = disk_images.raw(4096)
         with glance.client(deployment_fixture.new_project()) as owner, \
                 glance.client() as admin:
@@ -302,16 +303,8 @@ def test_a_url_cannot_come_back_while_its_remover_deletes_its_data(tmp_path_fact
     """Even with no grace period at all: the API worker that takes a location off
     holds its removal until the data is gone, so the image cannot take the URL
     back meanwhile and then find its data deleted."""
-    workdir = tmp_path_factory.mktemp('location-removal-no-grace')
-    with deployment_fixture.running(workdir, api_extra={
-            'DEFAULT': {'enabled_backends': 'a:file, b:file',
-                        'show_multiple_locations': True,
-                        'show_image_direct_url': True,
-                        'deleted_data_grace_time': 0},
-            'glance_store': {'default_backend': 'a'},
-            'a': {'filesystem_store_datadir': str(workdir / 'a')},
-            'b': {'filesystem_store_datadir': str(workdir / 'b')}}) as glance:
-        glance.dirs = {'a': workdir / 'a', 'b': workdir / 'b'}
+    with _two_stores(tmp_path_factory.mktemp('location-removal-no-grace'),
+                     show_image_direct_url=True, deleted_data_grace_time=0) as glance:
         data = disk_images.raw(4096)
         with glance.client(deployment_fixture.new_project()) as owner, \
                 glance.client() as admin:
