@@ -28,6 +28,7 @@ import secrets
 import socket
 import sys
 import threading
+import time
 
 from oslo_config import cfg
 
@@ -53,7 +54,9 @@ scrubber_opts = [
                help='Seconds a scrubber (or a sweep of deleted images\' data) '
                     'holds an image it is deleting the data of without renewing; it '
                     'renews every third of that. Another scrubber takes the image '
-                    'over once this has run out (the first one died).'),
+                    'over once this has run out (the first one died). A scrubber '
+                    'whose renewals failed for half of it deletes nothing more '
+                    'under that lease.'),
 ]
 
 #: Images claimed per registry call.
@@ -63,12 +66,15 @@ CLAIM_BATCH = 20
 class _Leases:
     """Renews this scrubber's leases on what it is working on (images, or
     removals of locations), every third of the lease, on a daemon thread:
-    ``renew(key, seconds)`` renews one."""
+    ``renew(key, seconds)`` renews one. ``secure(key)`` says whether its lease
+    surely still runs for a while: a lease that could not be renewed may have run
+    out, and whatever claimed it since (a location given back to its image) must
+    not have its data deleted by this scrubber."""
 
     def __init__(self, renew, seconds):
         self._renew = renew
         self._seconds = seconds
-        self._held = set()
+        self._held = {}   # key -> when its lease last surely started (monotonic)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew_forever, daemon=True,
@@ -82,25 +88,37 @@ class _Leases:
         self._stop.set()
         self._thread.join()
 
-    def hold(self, image_id):
+    def hold(self, key):
+        """``key`` was just claimed (its lease began at the claim, just before)."""
         with self._lock:
-            self._held.add(image_id)
+            self._held[key] = time.monotonic()
 
-    def release(self, image_id):
+    def release(self, key):
         with self._lock:
-            self._held.discard(image_id)
+            self._held.pop(key, None)
+
+    def secure(self, key):
+        """Whether at least half of ``key``'s lease surely remains."""
+        with self._lock:
+            since = self._held.get(key)
+        return since is not None and time.monotonic() - since < self._seconds / 2
 
     def _renew_forever(self):
         while not self._stop.wait(self._seconds / leases.RENEWALS_PER_LEASE):
             with self._lock:
                 held = list(self._held)
             for key in held:
+                asked = time.monotonic()
                 try:
                     self._renew(key, self._seconds)
                 except registry_errors.RegistryError as exc:
                     # Marking it done will fail too: whoever holds it finishes.
                     LOG.warning('%s: could not renew the scrub lease: %s',
                                 _named(key), exc)
+                    continue
+                with self._lock:
+                    if key in self._held:
+                        self._held[key] = asked
 
 
 def _named(key):
@@ -198,7 +216,7 @@ class Scrubber:
         image_id = image['id']
         try:
             if not self._delete_data(image, image['locations'],
-                                     'it stays pending_delete'):
+                                     'it stays pending_delete', held, image_id):
                 return False
             self.registry.finish_scrub(SERVICE_IDENTITY, image_id, self.owner)
         except registry_errors.RegistryError as exc:
@@ -227,7 +245,7 @@ class Scrubber:
             locations = [location for location in image['locations']
                          if location['url'] not in unreachable]
             if not self._delete_data(image, locations,
-                                     'its removal stays unconfirmed'):
+                                     'its removal stays unconfirmed', held, image_id):
                 return False
             self.registry.confirm_data_removed(SERVICE_IDENTITY, image_id, self.owner)
         except registry_errors.RegistryError as exc:
@@ -257,7 +275,8 @@ class Scrubber:
                           'owner, whose token this sweep does not have; remove it '
                           'by hand', image_id, url)
             elif not self._delete_data({'id': image_id}, [location],
-                                       'its removal stays unconfirmed'):
+                                       'its removal stays unconfirmed', held,
+                                       _removal_key(removal)):
                 return False
             self.registry.confirm_location_removed(SERVICE_IDENTITY, image_id, url,
                                                    self.owner)
@@ -271,10 +290,17 @@ class Scrubber:
                  'confirmed (swept by %s)', image_id, url, self.owner)
         return True
 
-    def _delete_data(self, image, locations, staying):
-        """Delete the data at ``locations`` of the claimed ``image``; whether all of
-        it is gone (if not, ``staying`` says what that leaves)."""
+    def _delete_data(self, image, locations, staying, held, key):
+        """Delete the data at ``locations`` of the claimed ``image`` while its lease
+        (``held``, by ``key``) surely runs; whether all of it is gone (if not,
+        ``staying`` says what that leaves)."""
         image_id = image['id']
+        if not held.secure(key):
+            LOG.warning('%s: its scrub lease could not be renewed lately and may '
+                        'have run out (another scrubber, or the image taking the '
+                        'URL back, may hold it now): data left for the next run',
+                        _named(key))
+            return False
         with self.app.app_context():
             left = store_data.delete_data(locations, image_id)
         if left:

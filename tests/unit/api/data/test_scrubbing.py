@@ -44,3 +44,31 @@ def test_a_held_image_stays_with_its_scrubber_past_its_lease(make_deployment):
         leases.release(image_id)
     time.sleep(3.2)   # no longer renewed: it runs out
     assert _claimed_by(registry, 'other-scrubber') == [image_id]
+
+
+def test_data_is_deleted_only_while_half_the_lease_surely_remains(make_deployment):
+    """A scrubber whose renewals fail (a registry out of reach) may have lost its
+    lease: what claimed the image or location since (a URL given back to its
+    image) must not have its data deleted."""
+    deployment = make_deployment(api={'delayed_delete': True})
+    registry = deployment.registry
+    image_id = _pending_delete_image(deployment)
+    assert _claimed_by(registry, 'scrubber') == [image_id]
+
+    def renew(held_id, seconds):
+        registry.renew_scrub_lease(SERVICE_IDENTITY, held_id, 'scrubber', seconds)
+
+    def renew_refused(held_id, seconds):   # not its lease: the registry refuses
+        registry.renew_scrub_lease(SERVICE_IDENTITY, held_id, 'another', seconds)
+
+    # Leases of 6 s, renewed every 2 s; half of one is 3 s.
+    with scrubbing._Leases(renew, 6) as renewed, \
+            scrubbing._Leases(renew_refused, 6) as refused:
+        renewed.hold(image_id)
+        refused.hold(image_id)
+        assert renewed.secure(image_id) and refused.secure(image_id)
+        time.sleep(4)
+        assert renewed.secure(image_id)
+        assert not refused.secure(image_id)
+        renewed.release(image_id)
+        assert not renewed.secure(image_id)
