@@ -92,16 +92,9 @@ def _image_ids(body, name):
     for value in values:
         if not vocabulary.is_image_id(value):
             raise errors.BadRequest.invalid_value(
-                "'%s' holds %s, which is not an image id" % (name, _shown(value)),
+                "'%s' holds %s, which is not an image id" % (name, validation.shown(value)),
                 name)
     return set(values)
-
-
-def _shown(value):
-    """``value`` as an error names it: shortened, never the caller's whole
-    (up to 16 MiB) value sent back."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + '...'
 
 
 @retry_on_deadlock

@@ -138,12 +138,22 @@ def check_object(name, value):
     check_type(name, value, dict)
 
 
+def shown(value):
+    """``value`` as an error names it: shortened, never the caller's whole (up to
+    16 MiB) value sent back."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + '...'
+
+
 def check_only(body, allowed, what):
-    """``BadRequest`` naming the members of ``body`` not in ``allowed``."""
+    """``BadRequest`` naming the members of ``body`` not in ``allowed`` (the first
+    ten)."""
     unknown = sorted(set(body) - set(allowed))
     if unknown:
+        named = ', '.join(map(shown, unknown[:10])) + (
+            ' and %d more' % (len(unknown) - 10) if len(unknown) > 10 else '')
         raise errors.BadRequest.invalid_value('Unknown %s attribute%s: %s' % (
-            what, 's' if len(unknown) > 1 else '', ', '.join(map(repr, unknown))))
+            what, 's' if len(unknown) > 1 else '', named))
 
 
 def string(name, value, max_length=255, nullable=False, min_length=0):
@@ -189,16 +199,16 @@ def _field_visibility(name, value):
     check_type(name, value, str)
     if value not in vocabulary.VISIBILITIES:
         raise errors.BadRequest.invalid_value(
-            "'%s' must be one of %s, not %r"
-            % (name, ', '.join(vocabulary.VISIBILITIES), value), name)
+            "'%s' must be one of %s, not %s"
+            % (name, ', '.join(vocabulary.VISIBILITIES), shown(value)), name)
     return value
 
 
 def _field_uuid(name, value):
     check_type(name, value, str)
     if not vocabulary.is_image_id(value):
-        raise errors.BadRequest.invalid_value("'%s' must be a UUID, not %r"
-                                              % (name, value), name)
+        raise errors.BadRequest.invalid_value("'%s' must be a UUID, not %s"
+                                              % (name, shown(value)), name)
     return value
 
 

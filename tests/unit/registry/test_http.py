@@ -398,6 +398,19 @@ def test_checking_a_wide_body_costs_about_what_it_takes_to_read(registry):
     assert max(growth) < 400 * 1024 * 1024, growth
 
 
+@pytest.mark.parametrize('body', [
+    {'x' * 1_000_000: 1},
+    {'k%d' % n: n for n in range(50_000)},
+    {'id': 'x' * 1_000_000},
+    {'visibility': 'x' * 1_000_000},
+], ids=['a huge unknown member', 'many unknown members', 'a huge id',
+        'a huge visibility'])
+def test_a_refused_body_is_named_shortened_not_sent_back_whole(registry, body):
+    response = post(registry, body)
+    assert response.status_code == 400, response.text[:200]
+    assert len(response.json()['error']['message']) < 400
+
+
 def test_a_huge_body_is_too_large(registry):
     response = post(registry, b'{"name": "' + b'x' * (17 * 1024 * 1024) + b'"}',
                     raw=True)
