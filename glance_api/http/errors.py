@@ -113,6 +113,11 @@ def translate(exc, wording=None):
         # The reason (refused, timed out, which host) is for the log.
         LOG.warning('registry unavailable: %s', exc)
         return Unavailable('The image registry is not available; try again later.')
+    if _older_registry(exc):
+        LOG.error('the registry does not know what this API asked of it (%s): it '
+                  'runs older code; upgrade the registries before the APIs', exc)
+        return Unavailable('The image registry is older than this API and cannot do '
+                           'this yet (an upgrade is under way); try again later.')
     for source, target in _REGISTRY_ERRORS.items():
         if isinstance(exc, source):
             return target((wording and wording(exc)) or str(exc))
@@ -128,6 +133,20 @@ def translate(exc, wording=None):
         LOG.error('unexpected %s: %s', type(exc).__name__, exc)
         return Unavailable('The service is temporarily unavailable.')
     return None
+
+
+def _older_registry(exc):
+    """Whether a registry error says it lacks a call or a body member this API
+    sent: the API builds those bodies itself, so only a registry running older
+    code (the APIs upgraded first) answers so. The client is not at fault: not
+    its 400, nor a 404 that would deny its image exists."""
+    if isinstance(exc, registry_errors.NotFound):
+        return exc.reason == 'resource_not_found'
+    if isinstance(exc, registry_errors.BadRequest):
+        message = str(exc)
+        return (exc.reason == 'invalid_value' and message.startswith('Unknown ')
+                and ' attribute' in message.split(':', 1)[0])
+    return False
 
 
 def error_response(status, message, headers=None):

@@ -140,8 +140,11 @@ def test_one_worker_per_node_runs_the_passes_and_another_takes_over(
             'image_cache_dir': str(workdir / 'cache'),
             'cache_prefetcher_interval': 1, 'workers': 3}}) as glance:
         (holder,) = wait_until(lambda: _holders(glance), 15, message='a holder')
-        workers = api_workers(glance)
-        assert holder in workers and len(workers) == 3
+        # The first worker up takes the lock at once: the others may still start.
+        workers = wait_until(
+            lambda: len(api_workers(glance)) == 3 and api_workers(glance), 15,
+            message='three workers')
+        assert holder in workers
         time.sleep(3)   # several intervals: every worker tried the lock again
         assert _holders(glance) == [holder]
         os.kill(holder, signal.SIGKILL)

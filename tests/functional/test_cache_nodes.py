@@ -210,3 +210,18 @@ def test_without_a_cache_listing_nodes_is_not_supported(glance):
     assert response.status_code == 404
     assert response.json()['message'] == ('Caching via API is not supported at this '
                                           'site.')
+
+
+def test_a_restarted_node_reports_the_copies_the_registry_did_not_know(nodes):
+    """Copies cached before an upgrade brought cache_copies (or whose reports were
+    lost as the node stopped) are listed as soon as the node starts, not one
+    whole cache_prefetcher_interval later (node-a's is an hour)."""
+    image_id = _image(nodes)
+    _download(nodes, nodes.url_a, image_id)
+    _listed(nodes, image_id, [NODE_A])
+    nodes.api.stop()
+    # As a registry older than migration 18 left it: no row for node-a's copy.
+    _registry(nodes).report_cache_copies(ADMIN, NODE_A, dropped=[image_id])
+    assert _nodes(nodes, nodes.url_b, image_id) == []
+    nodes.api.start()
+    _listed(nodes, image_id, [NODE_A])

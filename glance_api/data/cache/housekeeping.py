@@ -48,19 +48,34 @@ def register_opts(conf):
 
 
 def start(app):
-    """Run the passes in a thread of this worker whenever it holds the node's lock."""
+    """Run the passes in a thread of this worker whenever it holds the node's lock,
+    the report of the node's copies also as soon as it takes the lock."""
     cache = app.extensions['glance'].cache
+    started = []
 
     def run_passes_in_app():
         with app.app_context():
-            run_passes()
+            if started:
+                run_passes()
+                return
+            started.append(True)
+            # The registry may not know this node's copies: they were cached
+            # before an upgrade brought cache_copies, or under another node name,
+            # or their reports were lost as the node stopped. Report them now
+            # rather than one whole interval later; the other passes wait.
+            try:
+                report_copies()
+            except Exception as exc:   # noqa: BLE001 -- the first cycle reports again
+                LOG.warning('image cache: could not report this node\'s copies at '
+                            'start (the prefetcher\'s first cycle reports them): %s',
+                            exc)
 
     node_duty.start(
         'cache-housekeeping',
         lambda: node_duty.try_lock_file(os.path.join(cache.directory, LOCK_NAME),
                                         'runs the image cache passes'),
         run_passes_in_app, app.extensions['glance'].conf.cache_prefetcher_interval,
-        at_once=False,
+        at_once=True,
         holding='this worker runs the image cache prefetcher, pruner and cleaner '
                 'of this node')
 
