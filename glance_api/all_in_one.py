@@ -57,6 +57,7 @@ def _parse_args(argv):
                              'generated one; repeatable. Where the daemons listen '
                              'and reach each other is always these flags\' '
                              '(bind_port and registry_port in it are not used).')
+    parser.add_argument('--version', action='version', version=process.version())
     args = parser.parse_args(argv)
     # Checked before anything is created or started: the API would refuse them only
     # once the database is migrated and the registry runs.
