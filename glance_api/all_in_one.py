@@ -190,7 +190,11 @@ def main(argv=None):
     sync = subprocess.run([python, '-m', 'glance_registry.manage'] + registry_files
                           + ['db', 'sync'])
     if sync.returncode:
-        LOG.error('database migration failed; not starting')
+        # Not always the migration: whatever stopped the command (a log_dir
+        # that does not exist, a database that cannot be reached) is on the
+        # line it printed just before.
+        LOG.error('glance-manage db sync failed (the line above says why); '
+                  'not starting')
         return sync.returncode
 
     children = []
