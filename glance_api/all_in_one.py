@@ -57,6 +57,7 @@ def _parse_args(argv):
                              'generated one; repeatable. Where the daemons listen '
                              'and reach each other is always these flags\' '
                              '(bind_port and registry_port in it are not used).')
+    parser.add_argument('--version', action='version', version=process.version())
     args = parser.parse_args(argv)
     # Checked before anything is created or started: the API would refuse them only
     # once the database is migrated and the registry runs.
@@ -189,7 +190,11 @@ def main(argv=None):
     sync = subprocess.run([python, '-m', 'glance_registry.manage'] + registry_files
                           + ['db', 'sync'])
     if sync.returncode:
-        LOG.error('database migration failed; not starting')
+        # Not always the migration: whatever stopped the command (a log_dir
+        # that does not exist, a database that cannot be reached) is on the
+        # line it printed just before.
+        LOG.error('glance-manage db sync failed (the line above says why); '
+                  'not starting')
         return sync.returncode
 
     children = []

@@ -146,8 +146,9 @@ def describe(db):
     if kind == 'sqlite':
         return 'sqlite:///%s' % db.database
     params = db.connect_params
-    return '%s://%s@%s:%s/%s' % (kind, params.get('user', ''), params.get('host', ''),
-                                 params.get('port', ''), db.database)
+    port = params.get('port')
+    return '%s://%s@%s%s/%s' % (kind, params.get('user', ''), params.get('host', ''),
+                                ':%s' % port if port else '', db.database)
 
 
 @contextlib.contextmanager

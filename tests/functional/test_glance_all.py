@@ -229,6 +229,25 @@ def _output_with(tmp_path, operator_config):
     return output.read_text()
 
 
+def test_a_db_sync_that_fails_stops_glance_all_naming_the_command_not_a_migration(
+        tmp_path):
+    # A log_dir that does not exist fails glance-manage before it opens the
+    # database; glance-all said "database migration failed" all the same.
+    operator_conf = tmp_path / 'operator.conf'
+    operator_conf.write_text('[DEFAULT]\nlog_dir = %s\n' % (tmp_path / 'missing'))
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), 'glance-all'),
+         '--data-dir', str(tmp_path / 'data'), '--port', str(processes.free_port()),
+         '--registry-port', str(processes.free_port()),
+         '--config-file', str(operator_conf)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode != 0
+    said = result.stdout + result.stderr
+    assert str(tmp_path / 'missing') in said, said
+    assert 'glance-manage db sync failed' in said, said
+    assert 'migration' not in said, said
+
+
 @pytest.mark.parametrize('daemon, setting, named', [
     ('glance_api.cmd', 'upload_lease_time = 0', 'upload_lease_time'),
     ('glance_api.cmd', 'workers = abc', 'workers'),

@@ -159,7 +159,8 @@ def test_a_command_whose_registry_is_down_says_so_on_the_terminal(tmp_path, comm
 
 @pytest.mark.parametrize('command', ['glance-api', 'glance-registry', 'glance-manage',
                                      'glance-scrubber', 'glance-status',
-                                     'glance-cache-pruner', 'glance-cache-manage'])
+                                     'glance-cache-pruner', 'glance-cache-manage',
+                                     'glance-all'])
 def test_every_command_says_its_version(command):
     # As upstream's (oslo.config's --version): deployment tools ask it.
     from importlib import metadata

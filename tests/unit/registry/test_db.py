@@ -61,6 +61,12 @@ def test_describe_never_shows_the_password():
     assert db_module.describe(db) == 'postgresql://glance@db:5432/images'
 
 
+def test_describe_names_no_port_when_the_url_gives_none():
+    # 'host:/name' read as a port left empty, in every "db sync" line.
+    db = db_module.open_database('postgresql://glance@db/images')
+    assert db_module.describe(db) == 'postgresql://glance@db/images'
+
+
 def test_sqlite_connections_use_wal_busy_timeout_normal_sync_and_foreign_keys(tmp_path):
     db = db_module.open_database('sqlite:///%s/t.sqlite' % tmp_path,
                                  sqlite_busy_timeout=7)
