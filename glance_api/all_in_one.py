@@ -149,11 +149,16 @@ def main(argv=None):
     _make_private_dirs(data_dir, images_dir)
     database = 'sqlite:///' + os.path.join(data_dir, 'glance.sqlite')
     secret = _secret(data_dir)
+    # How the API reaches the registry: in the files read first too, so that a
+    # command given one of them (glance-cache-prefetcher --config-file
+    # data/glance-api.generated.conf ...) reaches this registry.
+    link = {'registry_host': '127.0.0.1', 'registry_port': args.registry_port,
+            'registry_auth_secret': secret}
     # Read before the operator's files: defaults they may override. Both daemons
     # know where imports stage data (the registry admits it as a location) and the
     # store (the registry admits only its locations).
-    defaults = {'DEFAULT': {'node_staging_uri': 'file://' + os.path.join(data_dir,
-                                                                         'staging')},
+    defaults = {'DEFAULT': dict(link, node_staging_uri='file://' + os.path.join(
+                    data_dir, 'staging')),
                 'glance_store': {'default_store': 'file',
                                  'filesystem_store_datadir': images_dir}}
     registry_conf = os.path.join(data_dir, 'glance-registry.generated.conf')
@@ -162,8 +167,6 @@ def main(argv=None):
     _write_config(api_conf, defaults)
     # Read after them: what the flags decide. A bind_port in a file both daemons
     # read would put the registry on the API's port.
-    link = {'registry_host': '127.0.0.1', 'registry_port': args.registry_port,
-            'registry_auth_secret': secret}
     registry_flags = os.path.join(data_dir, 'glance-registry.flags.conf')
     api_flags = os.path.join(data_dir, 'glance-api.flags.conf')
     flags_note = 'its flags decide these, after every --config-file'

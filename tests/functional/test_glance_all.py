@@ -208,6 +208,15 @@ def test_its_flags_decide_the_ports_whatever_the_operators_file_says(tmp_path):
         health = requests.get('http://127.0.0.1:%d/healthcheck' % registry_port,
                               timeout=10)
         assert health.status_code == 200
+        # A command given the generated config first reaches this registry.
+        cache_conf = tmp_path / 'cache.conf'
+        cache_conf.write_text('[DEFAULT]\nimage_cache_dir = %s\n' % (tmp_path / 'c'))
+        cleaner = subprocess.run(
+            [os.path.join(os.path.dirname(sys.executable), 'glance-cache-cleaner'),
+             '--config-file', str(tmp_path / 'data' / 'glance-api.generated.conf'),
+             '--config-file', str(cache_conf)],
+            capture_output=True, text=True, timeout=60)
+        assert cleaner.returncode == 0, cleaner.stdout + cleaner.stderr
     finally:
         glance_all.send_signal(signal.SIGTERM)
         assert glance_all.wait(timeout=60) == 0
