@@ -184,22 +184,12 @@ def place(glance, data):
     return 'file://' + path
 
 
-def verified(client, image_id, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        image = client.image(image_id)
-        if image['status'] != 'importing':
-            return image
-        time.sleep(0.1)
-    raise AssertionError('still importing')
-
-
 def add_location(client, data, disk_format, glance):
     image = client.create_image(disk_format=disk_format)
     url = place(glance, data)
     response = client.post('/v2/images/%s/locations' % image['id'], json={'url': url})
     assert response.status_code == 202, response.text
-    return verified(client, image['id']), url
+    return client.settled(image['id']), url
 
 
 @pytest.mark.parametrize('what,make,disk_format,message', CRAFTED, ids=CRAFTED_IDS)
@@ -246,7 +236,7 @@ def test_a_verification_taken_over_from_a_dead_worker_inspects_the_content(glanc
     finally:
         registry.close()
     assert owner.image(image['id'])['status'] == 'importing'
-    image = verified(owner, image['id'])
+    image = owner.settled(image['id'])
     assert (image['status'], data_of(image)) == ('queued', NO_DATA)
     assert 'is refused because Image content is qcow2 with a backing file' in \
         glance.api.log_tail(400)

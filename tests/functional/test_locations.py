@@ -50,12 +50,6 @@ def wait_for(condition, timeout=30):
     raise AssertionError('timed out waiting')
 
 
-def settled(client, image_id, timeout=30):
-    """The image once it is no longer importing."""
-    return wait_for(lambda: (lambda image: image if image['status'] != 'importing'
-                             else None)(client.image(image_id)), timeout)
-
-
 def file_url(path):
     return 'file://' + str(path)
 
@@ -265,7 +259,7 @@ def test_added_location_is_hashed_in_the_background_then_the_image_is_active(
                               json={'url': url})
         assert response.status_code == 202, response.text
         assert response.content == b''
-        image = settled(owner, image['id'])
+        image = owner.settled(image['id'])
         assert image['status'] == 'active'
         assert data_of(image) == digests(data)
         assert image['locations'] == [{'url': url, 'metadata': {'store': 'web'}}]
@@ -284,7 +278,7 @@ def test_matching_validation_data_activates_the_image(web, web_server):
             'url': url, 'validation_data': {
                 'os_hash_algo': 'sha512', 'os_hash_value': expected['os_hash_value']}})
         assert response.status_code == 202, response.text
-        assert data_of(settled(owner, image['id'])) == expected
+        assert data_of(owner.settled(image['id'])) == expected
 
 
 def test_mismatching_data_is_refused_and_the_image_is_queued_again(web, web_server):
@@ -296,7 +290,7 @@ def test_mismatching_data_is_refused_and_the_image_is_queued_again(web, web_serv
                 'os_hash_algo': 'sha512',
                 'os_hash_value': hashlib.sha512(b'other').hexdigest()}})
         assert response.status_code == 202, response.text
-        image = settled(owner, image['id'])
+        image = owner.settled(image['id'])
         assert image['status'] == 'queued'
         assert image['locations'] == [] and data_of(image) == NO_DATA
         # The data is not ours: it stays where it is.
@@ -311,7 +305,7 @@ def test_missing_data_is_refused_and_the_image_is_queued_again(web, web_server):
         response = owner.post('/v2/images/%s/locations' % image['id'],
                               json={'url': web_server.url('files', 'nothing-here')})
         assert response.status_code == 202, response.text
-        image = settled(owner, image['id'])
+        image = owner.settled(image['id'])
         assert (image['status'], image['locations']) == ('queued', [])
 
 
@@ -322,7 +316,7 @@ def test_a_broken_download_is_resumed_up_to_http_retries(web, web_server):
     with web.client(deployment.new_project()) as owner:
         image = owner.create_image()
         owner.post('/v2/images/%s/locations' % image['id'], json={'url': url})
-        image = settled(owner, image['id'])
+        image = owner.settled(image['id'])
         assert image['status'] == 'active'
         assert data_of(image) == digests(data)
         assert web_server.gets[name] == 3
@@ -335,7 +329,7 @@ def test_a_download_broken_more_than_http_retries_is_refused(web, web_server):
     with web.client(deployment.new_project()) as owner:
         image = owner.create_image()
         owner.post('/v2/images/%s/locations' % image['id'], json={'url': url})
-        image = settled(owner, image['id'])
+        image = owner.settled(image['id'])
         assert (image['status'], image['locations']) == ('queued', [])
         assert web_server.gets[name] == 3
 
@@ -355,7 +349,7 @@ def test_an_importing_image_takes_no_second_location_nor_upload(web, web_server)
             {'op': 'add', 'path': '/locations/-',
              'value': {'url': other, 'metadata': {}}}]), 409)
         web_server.release.setdefault(name, threading.Event()).set()
-        image = settled(owner, image['id'])
+        image = owner.settled(image['id'])
         assert image['status'] == 'active' and data_of(image) == digests(data)
         assert [loc['url'] for loc in image['locations']] == [url]
 
@@ -374,7 +368,7 @@ def test_a_crashed_verification_is_taken_over_by_the_next_request(web, web_serve
         time.sleep(LEASE + 1)
         # The first read claims the location and resumes; the stall is over.
         assert owner.image(image['id'])['status'] == 'importing'
-        image = settled(owner, image['id'])
+        image = owner.settled(image['id'])
         assert image['status'] == 'active' and data_of(image) == digests(data)
         assert web_server.gets[name] == 2
     web_server.release.setdefault(name, threading.Event()).set()
@@ -397,7 +391,7 @@ def test_a_verification_interrupted_too_often_is_refused(web, web_server):
         assert record['locations'][0]['attempts'] == 3
         # The fourth claim gives up.
         owner.image(image['id'])
-        image = settled(owner, image['id'])
+        image = owner.settled(image['id'])
         assert (image['status'], image['locations']) == ('queued', [])
     web_server.release.setdefault(name, threading.Event()).set()
     registry.close()
@@ -411,7 +405,7 @@ def test_file_data_placed_in_the_store_directory_can_be_added(glance):
         response = owner.post('/v2/images/%s/locations' % image['id'],
                               json={'url': url})
         assert response.status_code == 202, response.text
-        image = settled(owner, image['id'])
+        image = owner.settled(image['id'])
         assert data_of(image) == digests(data)
         assert 'locations' not in image   # show_multiple_locations is off
         assert owner.get('/v2/images/%s/file' % image['id']).content == data
@@ -540,7 +534,7 @@ def test_who_may_add_a_location(web, web_server, who, status):
         response = client.post('/v2/images/%s/locations' % image['id'],
                                json={'url': url})
         assert response.status_code == status, response.text
-        image_after = settled(owner, image['id'])
+        image_after = owner.settled(image['id'])
         if status == 202:
             assert image_after['status'] == 'active'
         else:

@@ -5,7 +5,6 @@ section upstream reads them from."""
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -62,16 +61,6 @@ def test_a_pipeline_upstream_does_not_ship_refuses_to_start(tmp_path, flavor):
     assert 'Traceback' not in output and 'listening' not in output
 
 
-def _settled(client, image_id, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        image = client.image(image_id)
-        if image['status'] != 'importing':
-            return image
-        time.sleep(0.1)
-    raise AssertionError('image %s still importing' % image_id)
-
-
 def test_a_single_store_config_listing_http_reads_web_locations(tmp_path):
     # Upstream's install guide: "[glance_store] stores = file,http" beside
     # default_store = file. Images whose data is at a web URL stay readable, and
@@ -89,7 +78,7 @@ def test_a_single_store_config_listing_http_reads_web_locations(tmp_path):
             response = admin.post('/v2/images/%s/locations' % image['id'],
                                   json={'url': url})
             assert response.status_code == 202, response.text
-            image = _settled(admin, image['id'])
+            image = admin.settled(image['id'])
             assert image['status'] == 'active' and image['size'] == 4096
             assert admin.get('/v2/images/%s/file' % image['id']).content == \
                 web_server.pattern(4096)
