@@ -15,7 +15,6 @@ import requests
 from tests.fixtures import deployment, web_server
 from tests.fixtures.processes import free_port
 from tests.fixtures.web_server import pattern
-from tests.functional.test_locations import settled
 
 # A port the filters allow where nothing listens: failures there must read like any
 # other failure.
@@ -73,7 +72,7 @@ def test_an_added_location_redirecting_inside_never_becomes_image_data(
         response = owner.post('/v2/images/%s/locations' % image['id'],
                               json={'url': url})
         assert response.status_code == 202, response.text
-        image = settled(owner, image['id'])
+        image = owner.settled(image['id'])
         assert (image['status'], image['locations']) == ('queued', [])
         assert image['size'] is None
         download = owner.get('/v2/images/%s/file' % image['id'])
@@ -102,7 +101,7 @@ def test_a_location_that_starts_redirecting_inside_is_not_downloaded(
     with glance.client(deployment.new_project()) as owner:
         image = owner.create_image()
         owner.post('/v2/images/%s/locations' % image['id'], json={'url': url})
-        image = settled(owner, image['id'])
+        image = owner.settled(image['id'])
         assert image['status'] == 'active'
         assert owner.get('/v2/images/%s/file' % image['id']).content == pattern(4096)
         secret = requests.get(internal_targets(glance)['registry'], timeout=10).content
