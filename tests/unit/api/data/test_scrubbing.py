@@ -53,7 +53,10 @@ def test_data_is_deleted_only_while_half_the_lease_surely_remains(make_deploymen
     deployment = make_deployment(api={'delayed_delete': True})
     registry = deployment.registry
     image_id = _pending_delete_image(deployment)
-    assert _claimed_by(registry, 'scrubber') == [image_id]
+    # Claimed for the whole lease: a lease that ran out is free, and the first to
+    # renew it would take it.
+    assert [image['id'] for image in registry.claim_scrub(
+        SERVICE_IDENTITY, 'scrubber', 9, 0, 1000)] == [image_id]
 
     def renew(held_id, seconds):
         registry.renew_scrub_lease(SERVICE_IDENTITY, held_id, 'scrubber', seconds)
@@ -61,13 +64,14 @@ def test_data_is_deleted_only_while_half_the_lease_surely_remains(make_deploymen
     def renew_refused(held_id, seconds):   # not its lease: the registry refuses
         registry.renew_scrub_lease(SERVICE_IDENTITY, held_id, 'another', seconds)
 
-    # Leases of 6 s, renewed every 2 s; half of one is 3 s.
-    with scrubbing._Leases(renew, 6) as renewed, \
-            scrubbing._Leases(renew_refused, 6) as refused:
+    # Leases of 9 s, renewed every 3 s; half of one is 4.5 s. At 6 s the renewal
+    # made at 3 s is 3 s old; the refused one's lease is still the claim's.
+    with scrubbing._Leases(renew, 9) as renewed, \
+            scrubbing._Leases(renew_refused, 9) as refused:
         renewed.hold(image_id)
         refused.hold(image_id)
         assert renewed.secure(image_id) and refused.secure(image_id)
-        time.sleep(4)
+        time.sleep(6)
         assert renewed.secure(image_id)
         assert not refused.secure(image_id)
         renewed.release(image_id)
