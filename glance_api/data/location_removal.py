@@ -32,6 +32,7 @@ from glance_api.data import store_data
 from glance_api.services import services
 from glance_registry.client import Lease
 from glance_registry.client import errors as registry_errors
+from glance_registry.client import leases
 from glance_registry.client import vocabulary
 
 LOG = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class Hold:
     def lasts(self):
         """Whether at least half the lease is left: time for a store to delete
         before the URL may be given back."""
-        return time.monotonic() < self.taken_at + self.lease.seconds / 2
+        return leases.surely_runs(self.taken_at, self.lease.seconds)
 
 
 def removal_lease():

@@ -101,7 +101,7 @@ class _Leases:
         """Whether at least half of ``key``'s lease surely remains."""
         with self._lock:
             since = self._held.get(key)
-        return since is not None and time.monotonic() - since < self._seconds / 2
+        return since is not None and leases.surely_runs(since, self._seconds)
 
     def _renew_forever(self):
         while not self._stop.wait(self._seconds / leases.RENEWALS_PER_LEASE):

@@ -13,6 +13,14 @@ import time
 RENEWALS_PER_LEASE = 3
 
 
+def surely_runs(started, seconds, clock=time.monotonic):
+    """Whether at least half a lease of ``seconds``, last taken or renewed at
+    ``started`` by ``clock`` (read before asking the registry, so this clock's end
+    comes first), is left: time for work that must end before the lease does
+    (deleting data whose URL the image may take back once it has run out)."""
+    return clock() - started < seconds / 2
+
+
 class LeaseKeeper:
     """The timing of one lease of ``seconds``, taken when the keeper is made.
 
