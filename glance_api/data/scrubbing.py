@@ -264,7 +264,8 @@ class Scrubber:
     def _remove_taken_off(self, removal, held):
         """Remove the data of one claimed location taken off a live image, then
         confirm it; whether it is."""
-        image_id, url = _removal_key(removal)
+        key = _removal_key(removal)
+        image_id, url = key
         location = {'url': url, 'metadata': removal.get('metadata') or {}}
         try:
             with self.app.app_context():
@@ -275,8 +276,7 @@ class Scrubber:
                           'owner, whose token this sweep does not have; remove it '
                           'by hand', image_id, url)
             elif not self._delete_data({'id': image_id}, [location],
-                                       'its removal stays unconfirmed', held,
-                                       _removal_key(removal)):
+                                       'its removal stays unconfirmed', held, key):
                 return False
             self.registry.confirm_location_removed(SERVICE_IDENTITY, image_id, url,
                                                    self.owner)
@@ -285,7 +285,7 @@ class Scrubber:
                       image_id, url, exc)
             return False
         finally:
-            held.release(_removal_key(removal))
+            held.release(key)
         LOG.info('image %s: data at %s, taken off the image, deleted, removal '
                  'confirmed (swept by %s)', image_id, url, self.owner)
         return True
