@@ -561,6 +561,11 @@ class Fill:
             # Left by a process that died between link and index: ours is verified.
             os.unlink(final)
             os.link(self._tmp, final)
+        self._committed()
+
+    def _committed(self):
+        """The copy is in place: drop the temporary file, index the copy and
+        report it."""
         os.unlink(self._tmp)
         os.close(self._fd)
         self._fd = None
@@ -614,11 +619,7 @@ class Fill:
                 raise
         finally:
             os.close(dir_fd)
-        os.unlink(self._tmp)
-        os.close(self._fd)
-        self._fd = None
-        self.cache.index.complete(self.image_id, self.checksum, self.hash_value)
-        self.cache.report_copy(self.image_id, True)
+        self._committed()
         self.cached = True
         for name, amount in (('fills', 1), ('fills_linked', 1),
                              ('bytes_filled', self.size)):
