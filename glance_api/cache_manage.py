@@ -7,9 +7,9 @@
 
 Commands (upstream's): ``list-cached``, ``list-queued``, ``queue-image ID``,
 ``delete-cached-image ID``, ``delete-all-cached-images``, ``delete-queued-image ID``,
-``delete-all-queued-images``. The ``delete-all-*`` commands ask first unless
-``--force`` (without an answer, as from cron, they delete nothing and exit 1). The
-cached images listed are those of the node at ``--host``; the queue is every node's.
+``delete-all-queued-images``, ``help [COMMAND]``. The ``delete-all-*`` commands ask
+first unless ``--force`` (without an answer, as from cron, they delete nothing and
+exit 1). The cached images listed are those of the node at ``--host``; the queue is every node's.
 Exit status 0, 1 if the API (or Keystone) refused, 2 for a usage error.
 
 Credentials, as upstream's: a token (``--os-auth-token``, ``OS_AUTH_TOKEN``), or,
@@ -29,9 +29,18 @@ import time
 
 import requests
 
-COMMANDS = ('list-cached', 'list-queued', 'queue-image', 'delete-cached-image',
-            'delete-all-cached-images', 'delete-queued-image',
-            'delete-all-queued-images')
+#: Upstream's commands, each with what ``help COMMAND`` says of it.
+COMMANDS = {
+    'list-cached': 'List the images cached on the node at --host.',
+    'list-queued': 'List the images queued for caching (every node\'s queue).',
+    'queue-image': 'Queue IMAGE_ID for caching on the next prefetch.',
+    'delete-cached-image': 'Remove IMAGE_ID from the cache of the node at --host.',
+    'delete-all-cached-images': 'Remove every image from the cache of the node at '
+                                '--host (asks first unless --force).',
+    'delete-queued-image': 'Take IMAGE_ID off the queue.',
+    'delete-all-queued-images': 'Empty the queue (asks first unless --force).',
+    'help': 'Describe COMMAND, or list the commands.',
+}
 _NEEDS_IMAGE = ('queue-image', 'delete-cached-image', 'delete-queued-image')
 
 
@@ -81,10 +90,26 @@ def _parse_args(argv):
     parser.add_argument('command', choices=COMMANDS)
     parser.add_argument('image_id', nargs='?')
     args = parser.parse_args(argv)
+    if args.command == 'help':
+        _help(parser, args.image_id)
     if (args.command in _NEEDS_IMAGE) != (args.image_id is not None):
         parser.error('%s %s' % (args.command, 'needs an image id'
                                 if args.command in _NEEDS_IMAGE else 'takes no image id'))
     return args
+
+
+def _help(parser, command):
+    """Upstream's ``help [COMMAND]``: print what COMMAND does (exit 0), or the whole
+    usage without one; an unknown COMMAND is a usage error (exit 2)."""
+    if command is None:
+        parser.print_help()
+        parser.exit()
+    if command not in COMMANDS:
+        parser.error('no command %r; the commands: %s' % (command, ', '.join(COMMANDS)))
+    print('usage: %s [options] %s%s\n\n%s' % (
+        parser.prog, command, ' IMAGE_ID' if command in _NEEDS_IMAGE
+        else ' [COMMAND]' if command == 'help' else '', COMMANDS[command]))
+    parser.exit()
 
 
 def _version():

@@ -20,3 +20,29 @@ def test_delete_all_without_an_answer_deletes_nothing_and_says_so(
     assert sent == []
     assert 'Nothing deleted: no answer on standard input (--force deletes without ' \
            'asking).' in capsys.readouterr().err
+
+
+def test_help_describes_one_command_as_upstream_does(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cache_manage.main(['help', 'queue-image'])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == (
+        'usage: glance-cache-manage [options] queue-image IMAGE_ID\n\n'
+        'Queue IMAGE_ID for caching on the next prefetch.\n')
+
+
+def test_help_without_a_command_prints_the_whole_usage(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cache_manage.main(['help'])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith('usage: glance-cache-manage')
+    assert 'delete-all-queued-images' in out
+
+
+def test_help_for_an_unknown_command_is_a_usage_error_naming_the_commands(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cache_manage.main(['help', 'list-cache'])
+    assert exited.value.code == 2
+    assert "no command 'list-cache'; the commands: list-cached, list-queued" in \
+        capsys.readouterr().err
