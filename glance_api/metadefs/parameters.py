@@ -21,6 +21,12 @@ def visibility(allowed):
     return value or None
 
 
+# What a list without a maximum (tags) is asked for at most: more than any
+# namespace holds, and small enough for every database's LIMIT (and the
+# registry, which takes at most 18 digits).
+_UNBOUNDED = 2 ** 31 - 1
+
+
 def limit(default=None, maximum=None, zero=True):
     """The ``limit`` parameter (``default`` without one), at most ``maximum``; 400
     unless an integer, negative, or (``zero`` false) 0."""
@@ -33,7 +39,7 @@ def limit(default=None, maximum=None, zero=True):
         raise errors.BadRequest('limit param must be an integer') from None
     if number < 0 or (number == 0 and not zero):
         raise errors.BadRequest('limit param must be positive')
-    return number if maximum is None else min(number, maximum)
+    return min(number, _UNBOUNDED if maximum is None else maximum)
 
 
 def true(value):

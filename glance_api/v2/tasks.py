@@ -52,8 +52,9 @@ def _check_access(*rules):
 
 
 def list_tasks():
-    """The caller's tasks (an admin's: all), newest first; 400 bad parameter, 403
-    policy (``tasks_api_access``, ``get_tasks``)."""
+    """The caller's tasks (an admin's: all), newest first, at most ``limit``
+    (``api_limit_max`` however large it is); 400 bad parameter, 403 policy
+    (``tasks_api_access``, ``get_tasks``)."""
     _check_access('get_tasks')
     params = []
     for name in request.args:
@@ -66,14 +67,12 @@ def list_tasks():
             raise errors.BadRequest('Invalid type value: %s' % value)
         if name == 'sort_dir' and value not in ('asc', 'desc'):
             raise errors.BadRequest('Invalid sort direction: %s' % value)
-        if name == 'limit' and not (value.isdigit() and len(value) < 10):
-            raise errors.BadRequest('limit param must be a positive integer')
         params.append((name, value))
-    # The links repeat the client's parameters, as upstream's (not the default
-    # limit the registry is asked with).
+    # The links repeat the client's parameters, as upstream's (not the limit
+    # the registry is asked with).
     query = [(name, value) for name, value in params if name != 'marker']
-    if not any(name == 'limit' for name, _ in params):
-        params.append(('limit', str(services().conf.limit_param_default)))
+    params = [(name, value) for name, value in params if name != 'limit']
+    params.append(('limit', str(_page_size(request.args.get('limit')))))
     try:
         tasks, next_marker = services().registry.list_tasks(
             g.context.identity, params, request_id=g.request_id)
@@ -84,6 +83,21 @@ def list_tasks():
     if next_marker:
         document['next'] = _list_link(query + [('marker', next_marker)])
     return responses.json(document)
+
+
+def _page_size(value):
+    """The tasks a page holds: ``limit`` (``limit_param_default`` without one), at
+    most ``api_limit_max``, as upstream caps it; 400 unless a whole number."""
+    conf = services().conf
+    if value is None:
+        return min(conf.limit_param_default, conf.api_limit_max)
+    try:
+        limit = int(value)
+    except ValueError:
+        raise errors.BadRequest('limit param must be an integer') from None
+    if limit < 0:
+        raise errors.BadRequest('limit param must be positive')
+    return min(limit, conf.api_limit_max)
 
 
 def _list_link(query):

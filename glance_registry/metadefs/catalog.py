@@ -145,7 +145,10 @@ def _read(file_path):
     if unknown:
         raise ValueError('unknown members %s' % ', '.join(unknown))
     values = validation.namespace_values(document)
-    values.setdefault('owner', DEFAULT_OWNER)
+    # A file without "owner" is upstream's: its namespace is the admins'. An
+    # exported namespace that had none (an admin without a project made it) says
+    # "owner": null, and keeps none, as upstream's loader keeps it.
+    values.setdefault('owner', None if 'owner' in document else DEFAULT_OWNER)
     tags = document.get('tags') or []
     if not isinstance(tags, list) or not all(isinstance(tag, dict) and set(tag) ==
                                              {'name'} for tag in tags):
@@ -291,6 +294,8 @@ def _document(db, row):
         value = getattr(row, key)
         if value is not None:
             document[key] = bool(value) if key == 'protected' else value
+    # Without it, loading the file back would give the namespace to 'admin'.
+    document.setdefault('owner', None)
     document['resource_type_associations'] = [
         {key: value for key, value in (('name', association.resource_type.name),
                                        ('prefix', association.prefix),

@@ -38,6 +38,8 @@ TARGETS = {'pending': ('processing', 'failure'),
            'processing': ('processing', 'success', 'failure'),
            'success': (), 'failure': ()}
 SORT_KEYS = ('created_at', 'updated_at', 'id', 'status', 'type', 'expires_at')
+# A task has no expires_at until it finishes.
+_NULLABLE_SORT_KEYS = ('expires_at',)
 
 _FIELDS = ('id', 'type', 'status', 'owner', 'image_id', 'request_id', 'user_id',
            'message', 'lease_owner', 'attempts')
@@ -123,13 +125,13 @@ def list_tasks(db, identity, filters, sort_key, sort_dir, limit, marker):
                 raise errors.BadRequest('The marker %s is no task you can see'
                                         % marker, reason='invalid_marker',
                                         marker=marker)
-            value = getattr(last, sort_key)
-            if descending:
-                condition &= (key < value) | ((key == value) & (Task.id < last.id))
-            else:
-                condition &= (key > value) | ((key == value) & (Task.id > last.id))
+            condition &= _after(key, getattr(last, sort_key), last.id, descending)
         order = ((key.desc(), Task.id.desc()) if descending
                  else (key.asc(), Task.id.asc()))
+        if sort_key in _NULLABLE_SORT_KEYS:
+            # Each database puts NULLs at its own end; these go last ascending.
+            order = ((key.is_null().desc() if descending else key.is_null().asc()),
+                     ) + order
         rows = list(Task.select().where(condition).order_by(*order)
                     .limit(limit + 1).execute(db))
     page = rows[:limit]
@@ -294,6 +296,21 @@ def _set_finished(db, task_id, status, message, result, ttl, now):
     if result is not None:
         changes['result'] = orjson.dumps(result).decode()
     Task.update(**changes).where(Task.id == task_id).execute(db)
+
+
+def _after(key, value, task_id, descending):
+    """The tasks after the one whose ``key`` is ``value`` (id ``task_id``) in the
+    list's order, where a NULL ``key`` (a running task's expires_at) sorts after
+    every time ascending, before every time descending: no comparison with NULL
+    is true, so these are said with IS NULL."""
+    if value is None:
+        rest = key.is_null() & ((Task.id < task_id) if descending
+                                else (Task.id > task_id))
+        return (rest | key.is_null(False)) if descending else rest
+    if descending:
+        return (key < value) | ((key == value) & (Task.id < task_id))
+    return ((key > value) | ((key == value) & (Task.id > task_id))
+            | key.is_null())
 
 
 def by_sort_key(name):

@@ -251,6 +251,17 @@ def test_tags(owner, ns):
     assert names() == []
 
 
+def test_a_tag_list_takes_a_limit_of_any_size(owner, ns):
+    # Upstream takes any integer; one past 18 digits was refused with "Parameter
+    # 'limit' must be an integer" (the registry's words, about an integer).
+    make(owner, ns(), tags=[{'name': 'a'}, {'name': 'b'}])
+    for limit in ('2', '99999999999999999999999'):
+        response = owner.get(url(ns(), 'tags'), params={'limit': limit,
+                                                        'sort_key': 'name'})
+        assert response.status_code == 200, response.text
+        assert response.json() == {'tags': [{'name': 'b'}, {'name': 'a'}]}
+
+
 def test_resource_types(owner, ns):
     make(owner, ns())
     assert owner.get(url(ns(), 'resource_types')).json() == {

@@ -19,3 +19,39 @@ def test_a_task_created_by_an_admin_without_a_project_fits_the_schemas(deploymen
     assert task['id'] in [t['id'] for t in listed['tasks']]
     jsonschema.validate(listed,
                         deployment.request('GET', '/v2/schemas/tasks').get_json())
+
+
+def _create_task(deployment):
+    response = deployment.request('POST', '/v2/tasks', body={
+        'type': 'import', 'input': {
+            'import_from': 'http://127.0.0.1:1/x.raw', 'import_from_format': 'raw',
+            'image_properties': {'disk_format': 'raw', 'container_format': 'bare'}}})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()['id']
+
+
+def test_a_task_list_holds_at_most_api_limit_max_whatever_the_limit(make_deployment):
+    # Upstream caps the limit at api_limit_max; a limit past 32 bits (as the
+    # catalog's and images' lists take it) was refused as 'not a positive integer'.
+    deployment = make_deployment(api={'api_limit_max': 2})
+    created = [_create_task(deployment) for _ in range(3)]
+    for limit in ('3', '1000', '99999999999999999999999'):
+        response = deployment.request('GET', '/v2/tasks?limit=' + limit)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        listed = response.get_json()
+        assert len(listed['tasks']) == 2
+        assert listed['first'] == '/v2/tasks?limit=' + limit
+        rest = deployment.request('GET', listed['next']).get_json()
+        assert ({task['id'] for task in listed['tasks'] + rest['tasks']}
+                == set(created))
+    assert len(deployment.request('GET', '/v2/tasks').get_json()['tasks']) == 2
+
+
+def test_a_bad_task_list_limit_says_what_is_wrong_in_upstreams_words(deployment):
+    for limit, message in (('abc', 'limit param must be an integer'),
+                           ('1.5', 'limit param must be an integer'),
+                           ('-1', 'limit param must be positive')):
+        response = deployment.request('GET', '/v2/tasks?limit=' + limit)
+        assert response.status_code == 400
+        assert response.get_json()['message'] == message
+    assert deployment.request('GET', '/v2/tasks?limit=0').get_json()['tasks'] == []

@@ -12,6 +12,7 @@ from glance_registry.client.metadefs import Access
 from glance_registry.metadefs import catalog
 from glance_registry.metadefs import models as metadef_models
 from glance_registry.metadefs import namespaces
+from glance_registry.metadefs import validation
 from tests.unit.registry.conftest import BACKEND_PARAMS
 from tests.unit.registry.conftest import manage
 from tests.unit.registry.conftest import sync
@@ -165,6 +166,33 @@ def test_options_a_command_cannot_work_with_exit_2_saying_why(database, args, me
     result = manage(config, 'db', *args, check=False)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_a_namespace_without_an_owner_keeps_none_through_export_and_load(database,
+                                                                        tmp_path):
+    # The no-auth caller (an admin without a project) makes namespaces without an
+    # owner; exported and loaded back they belonged to 'admin', a project name.
+    url, config = database
+    db = db_module.open_database(url)
+    try:
+        with db_module.connection(db):
+            body = {'namespace': 'Test::Ownerless'}
+            namespaces.create_namespace(db, ADMIN, validation.namespace_values(body),
+                                        validation.namespace_contents(body))
+    finally:
+        db.close_all()
+    exported = str(tmp_path / 'exported')
+    os.makedirs(exported)
+    manage(config, 'db', 'export_metadefs', '--path', exported)
+    with open(os.path.join(exported, 'Test-Ownerless.json')) as f:
+        assert json.load(f)['owner'] is None
+    manage(config, 'db', 'unload_metadefs')
+    manage(config, 'db', 'load_metadefs', '--path', exported)
+    assert namespace(url, 'Test::Ownerless')['owner'] is None
+    # A file that says nothing of the owner is upstream's: the admins'.
+    write(str(tmp_path / 'upstream'), 'u.json', {'namespace': 'Test::Upstream'})
+    manage(config, 'db', 'load_metadefs', '--path', str(tmp_path / 'upstream'))
+    assert namespace(url, 'Test::Upstream')['owner'] == 'admin'
 
 
 def test_a_database_not_synced_is_refused(databases, tmp_path):

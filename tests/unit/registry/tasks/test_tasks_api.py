@@ -195,6 +195,34 @@ def test_tasks_list_in_pages(client, project):
     assert all(t['status'] == 'pending' for t in page)
 
 
+@pytest.mark.parametrize('sort_dir', ['asc', 'desc'])
+def test_tasks_list_in_pages_by_expiry_running_ones_included(client, project,
+                                                             sort_dir):
+    # A task has no expires_at until it finishes: pages by expires_at left out
+    # (or repeated) the running ones, whose NULL no comparison with a marker's
+    # time matched, and each database put them at another end.
+    owner = project()
+    ids = set()
+    for finished in (True, False, True, False, True):
+        lease = Lease('worker-1', 60)
+        task = client.create_task(owner, new_task(), ttl=3600, lease=lease)['task']
+        if finished:
+            client.finish_task(SERVICE, task['id'], lease, 'failure', ttl=3600)
+        ids.add(task['id'])
+    params = [('sort_key', 'expires_at'), ('sort_dir', sort_dir), ('limit', '2')]
+    listed, marker = client.list_tasks(owner, params)
+    while marker is not None:
+        page, marker = client.list_tasks(owner, params + [('marker', marker)])
+        listed += page
+    assert sorted(t['id'] for t in listed) == sorted(ids)
+    whole = client.list_tasks(owner, params[:2])[0]
+    assert [t['id'] for t in listed] == [t['id'] for t in whole]
+    running = [t['expires_at'] is None for t in whole]
+    # Running tasks (no expiry yet) sort as the latest, as on PostgreSQL.
+    assert running == ([False] * 3 + [True] * 2 if sort_dir == 'asc'
+                       else [True] * 2 + [False] * 3)
+
+
 def test_a_stage_keeps_the_image_uploading_once_its_data_is_staged(client, project,
                                                                    make_image):
     owner = project()
