@@ -191,6 +191,11 @@ def test_upstream_spellings_of_sync_build_the_whole_schema(tmp_path, spelling):
     config = write_database_config(str(tmp_path), 'sqlite:///%s/g.sqlite' % tmp_path)
     manage(config, *spelling)
     assert manage(config, 'db', 'check').returncode == 0
+
+
+def test_after_a_sync_upstreams_later_steps_have_nothing_to_do(tmp_path):
+    config = write_database_config(str(tmp_path), 'sqlite:///%s/g.sqlite' % tmp_path)
+    manage(config, 'db', 'sync')
     for step in ('migrate', 'contract'):
         assert 'Nothing to %s' % step in manage(config, 'db', step).stdout
     # Upstream's version_control stamps a version without migrating: db sync has.
