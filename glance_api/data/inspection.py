@@ -37,8 +37,13 @@ The rules, upstream Glance's (2025.1+, ``glance/location.py``) unless marked *ou
   descriptor file (*ours*: its data is always in other files); a sane MBR/GPT
   (checks named in ``gpt_safety_checks_nonfatal`` only warn; the ``mbr`` check
   never refuses ``aki`` or ``ari`` kernels and ramdisks); no qed.
+- *Ours*: a stream shorter than the header it begins (under 1 KiB) is refused as
+  the format its first bytes are: no inspector completes a header that short, but
+  qemu reads on past the end as zeros and opens it as that format (a 300-byte qcow2
+  header naming a backing file is a qcow2 with a backing file to qemu-img).
 - ``virtual_size`` is the format's (the byte count for raw, and for GPT or ISO
-  content declared raw); unknown for disk formats the inspectors do not know.
+  content declared raw); unknown for disk formats the inspectors do not know; one
+  beyond 2^63 - 1 (what the API can record, more than any disk) is refused.
 """
 
 import dataclasses
@@ -78,6 +83,16 @@ INSPECTED_CONTAINERS = ('bare',)
 _RAW_CONTENT = ('gpt', 'iso')
 # Kernels and ramdisks may carry an intentionally invalid MBR.
 _MBR_EXEMPT = ('aki', 'ari')
+
+# Longer than every header an inspector must see whole before it can match (LUKS
+# needs 592 bytes, the others 512). A shorter stream never completes them, yet qemu
+# reads past the end of a file as zeros: 300 bytes of qcow2 header naming a backing
+# file are a qcow2 with a backing file to qemu-img, which follows it (ours).
+_SHORT_STREAM = 1024
+
+# The largest size the API can record (a signed 64-bit integer), and more than any
+# disk format can address.
+MAX_VIRTUAL_SIZE = 2 ** 63 - 1
 
 # How a failed safety check reads in a refusal: "Image content is qcow2 <phrase>".
 _CHECK_PHRASES = {
@@ -155,6 +170,8 @@ class Inspection:
         self._size_from = None
         self._checked = False
         self.verdict = None
+        # The first bytes, kept only while the stream is shorter than every header.
+        self._head = bytearray()
 
     @classmethod
     def for_image(cls, record, rules):
@@ -172,6 +189,8 @@ class Inspection:
         self.size += len(chunk)
         if not self._live:
             return
+        if len(self._head) < _SHORT_STREAM:
+            self._head += chunk[:_SHORT_STREAM - len(self._head)]
         for inspector in tuple(self._live):
             try:
                 inspector.eat_chunk(chunk)
@@ -197,6 +216,8 @@ class Inspection:
         for inspector in self._live:
             inspector.finish()
         if not self._decided:
+            if self.size < _SHORT_STREAM:
+                self._refuse_cut_short()
             # At the end of the stream, an inspector still waiting for data has
             # what it will ever get (the library's rule).
             self._decide(at_end=True)
@@ -243,6 +264,47 @@ class Inspection:
         # then.
         if at_end or self._found is None or self._found.complete:
             self._check_safety()
+        if self._found is not None and self._found.complete:
+            self._check_virtual_size()
+
+    def _check_virtual_size(self):
+        try:
+            virtual_size = self._found.virtual_size
+        except Exception:
+            return      # judged by _final_virtual_size
+        if virtual_size > MAX_VIRTUAL_SIZE:
+            raise ContentRefused('Image content is %s with a virtual size of %d '
+                                 'bytes, more than any disk can have (at most %d)'
+                                 % (self._found, virtual_size, MAX_VIRTUAL_SIZE))
+
+    def _refuse_cut_short(self):
+        """Refuses a stream too short for a header that, read on as zeros past its
+        end (as qemu reads a file), is a format no inspector could match on the
+        stream itself: it cannot be inspected, and qemu would open it as that
+        format, backing file and all."""
+        seen = set()
+        for inspector in self._live:
+            try:
+                if inspector.format_match:
+                    seen.add(str(inspector))
+            except Exception:
+                pass
+        padded = bytes(self._head).ljust(_SHORT_STREAM, b'\0')
+        found = []
+        for name, make in format_inspector.ALL_FORMATS.items():
+            if name == 'raw' or name in seen:
+                continue
+            probe = make()
+            try:
+                probe.eat_chunk(padded)
+                if probe.format_match:
+                    found.append(name)
+            except Exception:
+                continue
+        if found:
+            raise ContentRefused('Image content is %s cut short: %d bytes, too few '
+                                 'for its header' % (' and '.join(sorted(found)),
+                                                     self.size))
 
     def _judge_format(self):
         """Whether the content may be the declared disk format; sets where the
@@ -310,6 +372,7 @@ class Inspection:
             return None
         if self._found is None:
             return self.size or None
+        self._check_virtual_size()
         try:
             return self._found.virtual_size or None
         except Exception as exc:
