@@ -4,9 +4,11 @@ One ``Inspection`` watches one stream of image bytes, chunk by chunk, in the sam
 as the hashing and the size accounting (the upload pipeline, the verification of an
 added location): ``feed`` each chunk, then ``finish`` gives the ``Verdict`` (the
 format found and the virtual size) or raises ``ContentRefused``, whose message says
-what was found. A refusal that is already certain (a qcow2 with a backing file, qcow2
-bytes declared raw) is raised by ``feed``, after the first chunk, so the rest of the
-image is never written anywhere.
+what was found. The inspectors are given the stream's first MiB in one piece, as
+qemu reads a VMDK descriptor, whatever the chunks it comes in; a refusal that is
+then already certain (a qcow2 with a backing file, qcow2 bytes declared raw) is
+raised by ``feed``, once that first MiB is in, so the rest of the image is never
+written anywhere.
 
 The inspectors are oslo.utils' (``oslo_utils.imageutils.format_inspector``), run side
 by side as upstream Glance runs them. Each keeps only the regions of the stream its
@@ -90,6 +92,13 @@ _MBR_EXEMPT = ('aki', 'ari')
 # file are a qcow2 with a backing file to qemu-img, which follows it (ours).
 _SHORT_STREAM = 1024
 
+# The inspectors see the stream's first bytes in one piece at least this long: qemu
+# reads a VMDK descriptor file's first MiB (less a byte) whole, and the library's
+# inspector parses the descriptor in the first piece it is given, so in pieces of
+# 64 KiB (a file store's) a createType line further on went unseen and a
+# descriptor file naming /etc/passwd passed for raw (ours).
+_HEAD = format_inspector.VMDKInspector.DESC_MAX_SIZE + 1
+
 # The largest size the API can record (a signed 64-bit integer), and more than any
 # disk format can address.
 MAX_VIRTUAL_SIZE = 2 ** 63 - 1
@@ -170,8 +179,9 @@ class Inspection:
         self._size_from = None
         self._checked = False
         self.verdict = None
-        # The first bytes, kept only while the stream is shorter than every header.
-        self._head = bytearray()
+        # The stream's first bytes, held until there are _HEAD of them.
+        self._unfed = bytearray()
+        self._head_fed = False
 
     @classmethod
     def for_image(cls, record, rules):
@@ -180,8 +190,9 @@ class Inspection:
 
     @property
     def buffered_bytes(self):
-        """Bytes of the stream the inspectors hold now."""
-        return sum(sum(inspector.context_info.values()) for inspector in self._live)
+        """Bytes of the stream the inspection holds now."""
+        return len(self._unfed) + sum(sum(inspector.context_info.values())
+                                      for inspector in self._live)
 
     def feed(self, chunk):
         """Inspect the next ``chunk``; ``ContentRefused`` once a refusal is
@@ -189,8 +200,15 @@ class Inspection:
         self.size += len(chunk)
         if not self._live:
             return
-        if len(self._head) < _SHORT_STREAM:
-            self._head += chunk[:_SHORT_STREAM - len(self._head)]
+        if not self._head_fed:
+            self._unfed += chunk
+            if len(self._unfed) < _HEAD:
+                return
+            self._head_fed = True
+            chunk, self._unfed = bytes(self._unfed), bytearray()
+        self._eat(chunk)
+
+    def _eat(self, chunk):
         for inspector in tuple(self._live):
             try:
                 inspector.eat_chunk(chunk)
@@ -213,11 +231,18 @@ class Inspection:
         if not self.inspected:
             self.verdict = Verdict()
             return self.verdict
+        head = None
+        if not self._head_fed:
+            # The whole stream was shorter than _HEAD: its inspection starts now.
+            self._head_fed = True
+            head, self._unfed = bytes(self._unfed), bytearray()
+            if head:
+                self._eat(head)
         for inspector in self._live:
             inspector.finish()
         if not self._decided:
             if self.size < _SHORT_STREAM:
-                self._refuse_cut_short()
+                self._refuse_cut_short(head)
             # At the end of the stream, an inspector still waiting for data has
             # what it will ever get (the library's rule).
             self._decide(at_end=True)
@@ -277,7 +302,7 @@ class Inspection:
                                  'bytes, more than any disk can have (at most %d)'
                                  % (self._found, virtual_size, MAX_VIRTUAL_SIZE))
 
-    def _refuse_cut_short(self):
+    def _refuse_cut_short(self, head):
         """Refuses a stream too short for a header that, read on as zeros past its
         end (as qemu reads a file), is a format no inspector could match on the
         stream itself: it cannot be inspected, and qemu would open it as that
@@ -289,7 +314,7 @@ class Inspection:
                     seen.add(str(inspector))
             except Exception:
                 pass
-        padded = bytes(self._head).ljust(_SHORT_STREAM, b'\0')
+        padded = head.ljust(_SHORT_STREAM, b'\0')
         found = []
         for name, make in format_inspector.ALL_FORMATS.items():
             if name == 'raw' or name in seen:
