@@ -262,6 +262,19 @@ class Inspection:
                          % (inspector, exc))
             self._found = None
             self._size_from = None
+        elif self._magic_matched(inspector):
+            # Its format's signature, then a structure it cannot parse (a VMDK
+            # header whose descriptor is not where it expects): qemu opens it as
+            # that format all the same (ours: upstream takes it for raw).
+            self._unsure('the data looks like %s but is malformed (%s)'
+                         % (inspector, exc))
+
+    @staticmethod
+    def _magic_matched(inspector):
+        try:
+            return bool(inspector.format_match)
+        except Exception:
+            return False
 
     def _matches(self, inspector):
         try:

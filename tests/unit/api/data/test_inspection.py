@@ -75,6 +75,14 @@ def test_content_of_its_declared_format_is_accepted_with_its_virtual_size(
     assert inspect(make(), disk_format, chunk_size=chunk_size) == verdict
 
 
+def _vmdk_with_descriptor_at_sector(sector):
+    """A hosted sparse VMDK whose header puts its descriptor at ``sector`` (qemu
+    opens it as a VMDK whatever the sector)."""
+    image = bytearray(images.vmdk_sparse())
+    image[28:36] = sector.to_bytes(8, 'little')
+    return bytes(image)
+
+
 # The crafted images the functional tests send, and more: (what, the data, declared
 # disk_format, words of the message).
 REFUSED = images.REFUSED + [
@@ -126,6 +134,10 @@ REFUSED = images.REFUSED + [
     ('vmdk descriptor file with its createType past 64 KiB, declared raw',
      images.vmdk_long_descriptor, 'raw',
      'disk_format is raw but the image content is vmdk; refused.'),
+    ('vmdk header whose descriptor is not where the inspector reads it, as raw',
+     lambda: _vmdk_with_descriptor_at_sector(3), 'raw',
+     'The image content could not be inspected: the data looks like vmdk but is '
+     'malformed (Wrong descriptor location); refused.'),
     ('vdi cut short declared raw', lambda: images.vdi()[:400], 'raw',
      'Image content is vdi cut short: 400 bytes'),
     ('qed cut short declared raw', lambda: images.qed()[:300], 'raw',
