@@ -77,6 +77,12 @@ inspection_opts = [
                      'protective MBR does not follow the GPT specification: "mbr".'),
 ]
 
+#: Raised whenever the inspection comes to refuse content it accepted before: data
+#: staged under an older revision is inspected again when it is imported (2: data
+#: cut short in a header, the first MiB in one piece, a signature that does not
+#: parse, virtual sizes beyond 2^63 - 1).
+REVISION = 2
+
 #: Container formats whose data is inspected (upstream's choice: the others wrap the
 #: disk image in a tar or a compressed stream, or describe it).
 INSPECTED_CONTAINERS = ('bare',)
@@ -145,9 +151,10 @@ class Rules:
 
     def as_json(self):
         """The rules as JSON values, to record with a verdict: a verdict reached
-        under other rules is not reused (``glance_api.data.staging``)."""
+        under other rules, or by an inspection of another ``REVISION``, is not
+        reused (``glance_api.data.staging``)."""
         return [self.require_format_match, list(self.vmdk_allowed_types),
-                sorted(self.gpt_nonfatal_checks)]
+                sorted(self.gpt_nonfatal_checks), REVISION]
 
 
 @dataclasses.dataclass(frozen=True)
