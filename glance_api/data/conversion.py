@@ -70,7 +70,7 @@ class Converted:
     url: str
     disk_format: str
     #: Bytes of the converted file.
-    size: int = 0
+    size: int
 
 
 # What qemu-img calls the formats the inspectors find; a partitioned disk (gpt) is

@@ -327,13 +327,8 @@ class Inspection:
         end (as qemu reads a file), is a format no inspector could match on the
         stream itself: it cannot be inspected, and qemu would open it as that
         format, backing file and all."""
-        seen = set()
-        for inspector in self._live:
-            try:
-                if inspector.format_match:
-                    seen.add(str(inspector))
-            except Exception:
-                pass
+        seen = {str(inspector) for inspector in self._live
+                if self._magic_matched(inspector)}
         padded = head.ljust(_SHORT_STREAM, b'\0')
         found = []
         for name, make in format_inspector.ALL_FORMATS.items():
@@ -342,10 +337,10 @@ class Inspection:
             probe = make()
             try:
                 probe.eat_chunk(padded)
-                if probe.format_match:
-                    found.append(name)
             except Exception:
-                continue
+                pass    # a signature that does not parse is still that format
+            if self._magic_matched(probe):
+                found.append(name)
         if found:
             raise ContentRefused('Image content is %s cut short: %d bytes, too few '
                                  'for its header' % (' and '.join(sorted(found)),
