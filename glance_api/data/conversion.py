@@ -10,7 +10,13 @@ left to probe it: a probe is what turns a crafted image into a host file read
 (address space and CPU time, ``prlimit``-style ``setrlimit`` in the child) and a
 timeout. The converted file is written beside the staged one, in the staging
 store, and is inspected again as the output format when it is copied into the
-stores.
+stores; its size is known before the first byte is copied (``Converted.size``),
+so a small image of a huge virtual size is refused against the size cap and the
+project's quota before it fills a store.
+
+As upstream, an ISO is never converted (``disk_format`` ``iso`` is imported as it
+is; ISO content declared otherwise is refused), a partitioned disk is raw to
+qemu-img, and qemu-img is told its own names for the formats (``vpc`` for vhd).
 """
 
 import dataclasses
@@ -63,6 +69,13 @@ class ConversionFailed(Exception):
 class Converted:
     url: str
     disk_format: str
+    #: Bytes of the converted file.
+    size: int
+
+
+# What qemu-img calls the formats the inspectors find; a partitioned disk (gpt) is
+# raw bytes to it (upstream's rule too).
+_QEMU_FORMATS = {'vhd': 'vpc', 'gpt': 'raw'}
 
 
 #: Upstream's other import plugins, which this service does not have, and what an
@@ -104,7 +117,19 @@ def convert(conf, staging, source_url, record, image_id):
     output = conf.image_conversion.output_format
     # The staging store resolves the URL to a file in its directory, or refuses.
     source = staging.canonical(source_url)[len('file://'):]
-    input_format = _inspected_format(conf, staging, source_url, record)
+    verdict = _inspected(conf, staging, source_url, record)
+    found = verdict.format or record['disk_format']
+    if found == 'iso':
+        if record['disk_format'] == 'iso':
+            # Upstream keeps an ISO as it is: there is no disk in it to convert.
+            return None
+        raise ConversionFailed('Image content is iso but its disk_format is %s: an '
+                               'ISO is imported as disk_format iso, never '
+                               'converted; refused.' % record['disk_format'])
+    if output == 'raw' and (verdict.virtual_size or 0) > conf.image_size_cap:
+        # The raw output is the virtual size: refused before qemu-img writes it.
+        raise ConversionFailed(_too_large(verdict.virtual_size, conf.image_size_cap))
+    input_format = _QEMU_FORMATS.get(found, found)
     target = os.path.join(staging.datadir, '%s.converted-%s' % (image_id,
                                                                 uuid.uuid4().hex))
     command = ['qemu-img', 'convert', '-f', input_format, '-O', output, source,
@@ -122,21 +147,29 @@ def convert(conf, staging, source_url, record, image_id):
         LOG.error('image %s: qemu-img failed (%d): %s', image_id, result.returncode,
                   result.stderr.decode(errors='replace')[:2000])
         raise ConversionFailed('The image could not be converted to %s.' % output)
-    return Converted('file://' + target, output)
+    size = os.stat(target).st_size
+    if size > conf.image_size_cap:
+        _remove(target)
+        raise ConversionFailed(_too_large(size, conf.image_size_cap))
+    return Converted('file://' + target, output, size)
 
 
-def _inspected_format(conf, staging, url, record):
-    """The format of the staged data, as inspection finds it (refusing what it
-    refuses)."""
+def _too_large(size, cap):
+    return ('The image converted would be %d bytes, larger than the image size cap '
+            'of %d bytes.' % (size, cap))
+
+
+def _inspected(conf, staging, url, record):
+    """The ``Verdict`` on the staged data (``ConversionFailed`` for what
+    inspection refuses)."""
     content = inspection.Inspection.for_image(record, inspection.Rules.from_conf(conf))
     try:
         with staging.open_reader(url) as reader:
             for chunk in reader:
                 content.feed(chunk)
-        verdict = content.finish()
+        return content.finish()
     except inspection.ContentRefused as exc:
         raise ConversionFailed(str(exc))
-    return verdict.format or record['disk_format']
 
 
 def _limit_resources():

@@ -66,6 +66,7 @@ IMPORTING_TO = 'os_glance_importing_to_stores'
 FAILED = 'os_glance_failed_import'
 #: Workers that may claim one import before it fails.
 MAX_ATTEMPTS = 3
+_OVER_QUOTA = "The image does not fit in the project's storage quota."
 _MiB = 1024 * 1024
 
 import_opts = [
@@ -301,6 +302,7 @@ class ImportJob:
                 # are copied.
                 # Tracked with the download it was made from: both go.
                 self.own_staging.append(converted.url)
+                self._check_converted_fits_quota(record, converted.size)
                 source = converted.url
                 record = dict(record, disk_format=converted.disk_format)
                 values, locations, failed = self._copy_to_stores(
@@ -523,6 +525,21 @@ class ImportJob:
                                            max_bytes=limit)
         return fetch.open_url(self.conf, self.request.uri, max_bytes=limit)
 
+    def _check_converted_fits_quota(self, record, size):
+        """Refuse new bytes (a conversion's) that cannot fit in the owner's storage
+        quota before any is copied: the check when the image becomes active would
+        come after a store took them all."""
+        limit = self.svc.quotas.max_storage(record['owner'])
+        if limit < 0 or record['owner'] is None:
+            return
+        usage = self.registry.usage(SERVICE_IDENTITY, project_id=record['owner'],
+                                    request_id=self.request_id)
+        left = max(limit - usage['image_size_total'], 0)
+        if size > left:
+            raise ImportFailed("The image converted is %d bytes, more than the %d "
+                               "bytes the project's storage quota has left."
+                               % (size, left))
+
     def _store_failed(self, store, exc, failed):
         """A target store failed: the import fails if every store must succeed,
         else the store is noted in ``failed``."""
@@ -659,8 +676,7 @@ class ImportJob:
                 result={'image_id': self.image_id}, ttl=_ttl(self.conf), image=image,
                 request_id=self.request_id)
         except registry_errors.TooLarge:
-            raise ImportFailed("The image does not fit in the project's storage "
-                               "quota.")
+            raise ImportFailed(_OVER_QUOTA)
         except (registry_errors.Conflict, registry_errors.NotFound) as exc:
             if getattr(exc, 'reason', None) in ('taken_over', 'task_finished',
                                                 'task_not_found'):

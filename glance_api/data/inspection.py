@@ -4,9 +4,11 @@ One ``Inspection`` watches one stream of image bytes, chunk by chunk, in the sam
 as the hashing and the size accounting (the upload pipeline, the verification of an
 added location): ``feed`` each chunk, then ``finish`` gives the ``Verdict`` (the
 format found and the virtual size) or raises ``ContentRefused``, whose message says
-what was found. A refusal that is already certain (a qcow2 with a backing file, qcow2
-bytes declared raw) is raised by ``feed``, after the first chunk, so the rest of the
-image is never written anywhere.
+what was found. The inspectors are given the stream's first MiB in one piece, as
+qemu reads a VMDK descriptor, whatever the chunks it comes in; a refusal that is
+then already certain (a qcow2 with a backing file, qcow2 bytes declared raw) is
+raised by ``feed``, once that first MiB is in, so the rest of the image is never
+written anywhere.
 
 The inspectors are oslo.utils' (``oslo_utils.imageutils.format_inspector``), run side
 by side as upstream Glance runs them. Each keeps only the regions of the stream its
@@ -37,8 +39,13 @@ The rules, upstream Glance's (2025.1+, ``glance/location.py``) unless marked *ou
   descriptor file (*ours*: its data is always in other files); a sane MBR/GPT
   (checks named in ``gpt_safety_checks_nonfatal`` only warn; the ``mbr`` check
   never refuses ``aki`` or ``ari`` kernels and ramdisks); no qed.
+- *Ours*: a stream shorter than the header it begins (under 1 KiB) is refused as
+  the format its first bytes are: no inspector completes a header that short, but
+  qemu reads on past the end as zeros and opens it as that format (a 300-byte qcow2
+  header naming a backing file is a qcow2 with a backing file to qemu-img).
 - ``virtual_size`` is the format's (the byte count for raw, and for GPT or ISO
-  content declared raw); unknown for disk formats the inspectors do not know.
+  content declared raw); unknown for disk formats the inspectors do not know; one
+  beyond 2^63 - 1 (what the API can record, more than any disk) is refused.
 """
 
 import dataclasses
@@ -70,6 +77,12 @@ inspection_opts = [
                      'protective MBR does not follow the GPT specification: "mbr".'),
 ]
 
+#: Raised whenever the inspection comes to refuse content it accepted before: data
+#: staged under an older revision is inspected again when it is imported (2: data
+#: cut short in a header, the first MiB in one piece, a signature that does not
+#: parse, virtual sizes beyond 2^63 - 1).
+REVISION = 2
+
 #: Container formats whose data is inspected (upstream's choice: the others wrap the
 #: disk image in a tar or a compressed stream, or describe it).
 INSPECTED_CONTAINERS = ('bare',)
@@ -78,6 +91,23 @@ INSPECTED_CONTAINERS = ('bare',)
 _RAW_CONTENT = ('gpt', 'iso')
 # Kernels and ramdisks may carry an intentionally invalid MBR.
 _MBR_EXEMPT = ('aki', 'ari')
+
+# Longer than every header an inspector must see whole before it can match (LUKS
+# needs 592 bytes, the others 512). A shorter stream never completes them, yet qemu
+# reads past the end of a file as zeros: 300 bytes of qcow2 header naming a backing
+# file are a qcow2 with a backing file to qemu-img, which follows it (ours).
+_SHORT_STREAM = 1024
+
+# The inspectors see the stream's first bytes in one piece at least this long: qemu
+# reads a VMDK descriptor file's first MiB (less a byte) whole, and the library's
+# inspector parses the descriptor in the first piece it is given, so in pieces of
+# 64 KiB (a file store's) a createType line further on went unseen and a
+# descriptor file naming /etc/passwd passed for raw (ours).
+_HEAD = format_inspector.VMDKInspector.DESC_MAX_SIZE + 1
+
+# The largest size the API can record (a signed 64-bit integer), and more than any
+# disk format can address.
+MAX_VIRTUAL_SIZE = 2 ** 63 - 1
 
 # How a failed safety check reads in a refusal: "Image content is qcow2 <phrase>".
 _CHECK_PHRASES = {
@@ -121,9 +151,10 @@ class Rules:
 
     def as_json(self):
         """The rules as JSON values, to record with a verdict: a verdict reached
-        under other rules is not reused (``glance_api.data.staging``)."""
+        under other rules, or by an inspection of another ``REVISION``, is not
+        reused (``glance_api.data.staging``)."""
         return [self.require_format_match, list(self.vmdk_allowed_types),
-                sorted(self.gpt_nonfatal_checks)]
+                sorted(self.gpt_nonfatal_checks), REVISION]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +186,9 @@ class Inspection:
         self._size_from = None
         self._checked = False
         self.verdict = None
+        # The stream's first bytes, held until there are _HEAD of them.
+        self._unfed = bytearray()
+        self._head_fed = False
 
     @classmethod
     def for_image(cls, record, rules):
@@ -163,8 +197,9 @@ class Inspection:
 
     @property
     def buffered_bytes(self):
-        """Bytes of the stream the inspectors hold now."""
-        return sum(sum(inspector.context_info.values()) for inspector in self._live)
+        """Bytes of the stream the inspection holds now."""
+        return len(self._unfed) + sum(sum(inspector.context_info.values())
+                                      for inspector in self._live)
 
     def feed(self, chunk):
         """Inspect the next ``chunk``; ``ContentRefused`` once a refusal is
@@ -172,6 +207,15 @@ class Inspection:
         self.size += len(chunk)
         if not self._live:
             return
+        if not self._head_fed:
+            self._unfed += chunk
+            if len(self._unfed) < _HEAD:
+                return
+            self._head_fed = True
+            chunk, self._unfed = bytes(self._unfed), bytearray()
+        self._eat(chunk)
+
+    def _eat(self, chunk):
         for inspector in tuple(self._live):
             try:
                 inspector.eat_chunk(chunk)
@@ -194,9 +238,18 @@ class Inspection:
         if not self.inspected:
             self.verdict = Verdict()
             return self.verdict
+        head = None
+        if not self._head_fed:
+            # The whole stream was shorter than _HEAD: its inspection starts now.
+            self._head_fed = True
+            head, self._unfed = bytes(self._unfed), bytearray()
+            if head:
+                self._eat(head)
         for inspector in self._live:
             inspector.finish()
         if not self._decided:
+            if self.size < _SHORT_STREAM:
+                self._refuse_cut_short(head)
             # At the end of the stream, an inspector still waiting for data has
             # what it will ever get (the library's rule).
             self._decide(at_end=True)
@@ -216,6 +269,19 @@ class Inspection:
                          % (inspector, exc))
             self._found = None
             self._size_from = None
+        elif self._magic_matched(inspector):
+            # Its format's signature, then a structure it cannot parse (a VMDK
+            # header whose descriptor is not where it expects): qemu opens it as
+            # that format all the same (ours: upstream takes it for raw).
+            self._unsure('the data looks like %s but is malformed (%s)'
+                         % (inspector, exc))
+
+    @staticmethod
+    def _magic_matched(inspector):
+        try:
+            return bool(inspector.format_match)
+        except Exception:
+            return False
 
     def _matches(self, inspector):
         try:
@@ -243,6 +309,42 @@ class Inspection:
         # then.
         if at_end or self._found is None or self._found.complete:
             self._check_safety()
+        if self._found is not None and self._found.complete:
+            self._check_virtual_size()
+
+    def _check_virtual_size(self):
+        try:
+            virtual_size = self._found.virtual_size
+        except Exception:
+            return      # judged by _final_virtual_size
+        if virtual_size > MAX_VIRTUAL_SIZE:
+            raise ContentRefused('Image content is %s with a virtual size of %d '
+                                 'bytes, more than any disk can have (at most %d)'
+                                 % (self._found, virtual_size, MAX_VIRTUAL_SIZE))
+
+    def _refuse_cut_short(self, head):
+        """Refuses a stream too short for a header that, read on as zeros past its
+        end (as qemu reads a file), is a format no inspector could match on the
+        stream itself: it cannot be inspected, and qemu would open it as that
+        format, backing file and all."""
+        seen = {str(inspector) for inspector in self._live
+                if self._magic_matched(inspector)}
+        padded = head.ljust(_SHORT_STREAM, b'\0')
+        found = []
+        for name, make in format_inspector.ALL_FORMATS.items():
+            if name == 'raw' or name in seen:
+                continue
+            probe = make()
+            try:
+                probe.eat_chunk(padded)
+            except Exception:
+                pass    # a signature that does not parse is still that format
+            if self._magic_matched(probe):
+                found.append(name)
+        if found:
+            raise ContentRefused('Image content is %s cut short: %d bytes, too few '
+                                 'for its header' % (' and '.join(sorted(found)),
+                                                     self.size))
 
     def _judge_format(self):
         """Whether the content may be the declared disk format; sets where the
@@ -310,6 +412,7 @@ class Inspection:
             return None
         if self._found is None:
             return self.size or None
+        self._check_virtual_size()
         try:
             return self._found.virtual_size or None
         except Exception as exc:

@@ -1,6 +1,8 @@
 """Import with the image_conversion plugin: data is inspected before qemu-img sees
 it, converted with its format named, and the image becomes the output format; a
-malicious image never reaches qemu-img and leaves nothing behind."""
+malicious image never reaches qemu-img and leaves nothing behind; an ISO is kept as
+it is; what the conversion makes is measured against the size cap and the
+project's quota before a store receives a byte of it."""
 
 import os
 import time
@@ -23,7 +25,7 @@ def web():
 @pytest.fixture(scope='module')
 def glance(tmp_path_factory, web, qemu_img_binary):
     with deployment.running(tmp_path_factory.mktemp('import-conversion'), api_extra={
-            'DEFAULT': {'image_size_cap': 64 * MiB},
+            'DEFAULT': {'image_size_cap': 64 * MiB, 'user_storage_quota': '40MB'},
             'image_import_opts': {'image_import_plugins': '[image_conversion]'},
             'image_conversion': {'output_format': 'raw'},
             'import_filtering_opts': {'allowed_ports': web.port,
@@ -97,6 +99,58 @@ def test_a_malicious_qcow2_never_reaches_qemu_img(glance, tenant, web, name,
     task = finished(tenant, image['id'])
     assert task['status'] == 'failure'
     assert 'refused' in task['message'] and name.split()[0] in task['message']
+    after = tenant.image(image['id'])
+    assert (after['status'], after['disk_format']) == ('queued', 'qcow2')
+    assert glance.stored_files() == before
+    assert not [n for n in staging_files(glance) if image['id'] in n]
+
+
+def imported(tenant, web, image, content, method):
+    """Import ``content`` into ``image`` by ``method``; the finished task."""
+    if method == 'glance-direct':
+        staged = tenant.put('/v2/images/%s/stage' % image['id'], data=content,
+                            headers={'Content-Type': 'application/octet-stream'})
+        assert staged.status_code == 204, staged.text
+        body = {'method': {'name': 'glance-direct'}}
+    else:
+        body = {'method': {'name': 'web-download',
+                           'uri': web.serve('/%s' % image['id'], content)}}
+    assert tenant.post('/v2/images/%s/import' % image['id'],
+                       json=body).status_code == 202
+    return finished(tenant, image['id'])
+
+
+@pytest.mark.parametrize('method', ['glance-direct', 'web-download'])
+def test_an_iso_is_imported_as_it_is(glance, tenant, web, method):
+    # As upstream: an ISO has no disk in it to convert.
+    content = disk_images.iso(blocks=64)
+    image = tenant.create_image(name='iso', disk_format='iso')
+    task = imported(tenant, web, image, content, method)
+    assert task['status'] == 'success', task
+    done = tenant.image(image['id'])
+    assert (done['status'], done['disk_format']) == ('active', 'iso')
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == content
+    assert not [n for n in staging_files(glance) if image['id'] in n]
+
+
+@pytest.mark.parametrize('virtual_size, method, message', [
+    # 256 KiB of qcow2, a raw gigabyte once converted: refused before qemu-img
+    # writes it.
+    (1024 * MiB, 'web-download',
+     'The image converted would be 1073741824 bytes, larger than the image size '
+     'cap of 67108864 bytes.'),
+    # Under the cap, over the 40 MiB the project may store: refused before a store
+    # is written (upstream checks the quota against the converted size too).
+    (48 * MiB, 'glance-direct',
+     "The image converted is 50331648 bytes, more than the 41943040 bytes the "
+     "project's storage quota has left."),
+])
+def test_what_a_conversion_would_make_too_large_is_refused_before_it_is_stored(
+        glance, tenant, web, virtual_size, method, message):
+    image = tenant.create_image(name='bomb', disk_format='qcow2')
+    before = glance.stored_files()
+    task = imported(tenant, web, image, disk_images.qcow2(virtual_size), method)
+    assert (task['status'], task['message']) == ('failure', message)
     after = tenant.image(image['id'])
     assert (after['status'], after['disk_format']) == ('queued', 'qcow2')
     assert glance.stored_files() == before

@@ -60,6 +60,10 @@ ACCEPTED = [
     ('ari', lambda: images.raw(), 'ari', Verdict('raw', None)),
     ('ploop', lambda: images.raw(), 'ploop', Verdict('raw', None)),
     ('empty raw', lambda: b'', 'raw', Verdict('raw', None)),
+    ('one byte of raw', lambda: b'Q', 'raw', Verdict('raw', 1)),
+    ('511 bytes of raw', lambda: images.raw()[:511], 'raw', Verdict('raw', 511)),
+    ('the largest virtual size', lambda: images.qcow2(virtual_size=2 ** 63 - 1),
+     'qcow2', Verdict('qcow2', 2 ** 63 - 1)),
 ]
 
 
@@ -69,6 +73,14 @@ ACCEPTED = [
 def test_content_of_its_declared_format_is_accepted_with_its_virtual_size(
         what, make, disk_format, verdict, chunk_size):
     assert inspect(make(), disk_format, chunk_size=chunk_size) == verdict
+
+
+def _vmdk_with_descriptor_at_sector(sector):
+    """A hosted sparse VMDK whose header puts its descriptor at ``sector`` (qemu
+    opens it as a VMDK whatever the sector)."""
+    image = bytearray(images.vmdk_sparse())
+    image[28:36] = sector.to_bytes(8, 'little')
+    return bytes(image)
 
 
 # The crafted images the functional tests send, and more: (what, the data, declared
@@ -107,8 +119,36 @@ REFUSED = images.REFUSED + [
      'disk_format is ami but the image content is gpt; refused.'),
     ('qcow2 declared aki', lambda: images.qcow2(), 'aki',
      'disk_format is aki but the image content is qcow2; refused.'),
+    # qemu reads past the end of a short file as zeros: these are the format their
+    # first bytes say to qemu-img, which follows the backing file.
     ('a tiny truncated qcow2', lambda: images.qcow2()[:100], 'qcow2',
-     'disk_format is qcow2 but the image content is raw'),
+     'Image content is qcow2 cut short: 100 bytes, too few for its header; '
+     'refused.'),
+    ('a qcow2 header naming a backing file, cut short, declared raw',
+     lambda: images.qcow2(backing_file=images.HOST_FILE)[:300], 'raw',
+     'Image content is qcow2 cut short: 300 bytes, too few for its header; '
+     'refused.'),
+    ('a qcow2 header naming a data file, cut short, declared aki',
+     lambda: images.qcow2(data_file=images.HOST_FILE)[:500], 'aki',
+     'Image content is qcow2 cut short: 500 bytes'),
+    ('vmdk descriptor file with its createType past 64 KiB, declared raw',
+     images.vmdk_long_descriptor, 'raw',
+     'disk_format is raw but the image content is vmdk; refused.'),
+    ('vmdk header whose descriptor is not where the inspector reads it, as raw',
+     lambda: _vmdk_with_descriptor_at_sector(3), 'raw',
+     'The image content could not be inspected: the data looks like vmdk but is '
+     'malformed (Wrong descriptor location); refused.'),
+    ('vdi cut short declared raw', lambda: images.vdi()[:400], 'raw',
+     'Image content is vdi cut short: 400 bytes'),
+    ('qed cut short declared raw', lambda: images.qed()[:300], 'raw',
+     'Image content is qed cut short: 300 bytes'),
+    ('qcow2 of a virtual size no disk can have',
+     lambda: images.qcow2(virtual_size=2 ** 63), 'qcow2',
+     'Image content is qcow2 with a virtual size of 9223372036854775808 bytes, more '
+     'than any disk can have (at most 9223372036854775807); refused.'),
+    ('vmdk of a virtual size no disk can have',
+     lambda: images.vmdk_sparse(virtual_size=2 ** 64 - 512), 'vmdk',
+     'Image content is vmdk with a virtual size of 18446744073709551104 bytes'),
     ('vmdk header without its descriptor', lambda: images.vmdk_sparse()[:600], 'vmdk',
      'The image content could not be inspected: the data looks like vmdk but is '
      'incomplete'),
@@ -132,6 +172,12 @@ def test_a_refusal_is_certain_after_the_first_chunk_and_raised_by_feed():
         inspection.feed(images.qcow2() + bytes(MiB))
 
 
+def test_a_virtual_size_no_disk_can_have_is_refused_by_feed():
+    inspection = Inspection('qcow2', 'bare', STRICT)
+    with pytest.raises(ContentRefused, match='more than any disk can have'):
+        inspection.feed(images.qcow2(virtual_size=2 ** 64 - 1) + bytes(MiB))
+
+
 def test_a_mismatch_is_let_through_without_require_image_format_match():
     data = images.qcow2(virtual_size=5 * GiB)
     # Declared raw, the bytes are all a hypervisor told "raw" sees.
@@ -147,6 +193,8 @@ def test_a_mismatch_is_let_through_without_require_image_format_match():
     ('flat vmdk', images.vmdk_flat_descriptor(), 'raw'),
     ('hidden qcow2', images.iso(system_area=images.qcow2()), 'iso'),
     ('qed', images.qed(), 'raw'),
+    ('qcow2 cut short', images.qcow2(backing_file=images.HOST_FILE)[:300], 'qcow2'),
+    ('huge qcow2', images.qcow2(virtual_size=2 ** 64 - 1), 'raw'),
 ])
 def test_safety_checks_apply_without_require_image_format_match(what, data,
                                                                 disk_format):

@@ -127,6 +127,9 @@ def test_the_stage_facts_are_kept_in_the_staged_location():
                  id='a store that cannot tell a rewrite'),
     pytest.param(RECORD, staged_location(size='5'), RULES, 'sha512',
                  id='a size that is no number'),
+    # Staged before the inspection last learnt to refuse more.
+    pytest.param(RECORD, staged_location(rules=RULES.as_json()[:3]), RULES, 'sha512',
+                 id='an older inspection'),
 ])
 def test_the_stage_facts_are_not_relied_on(record, location, rules, algorithm):
     assert staging.verified_facts(record, location, rules, algorithm) is None
