@@ -1,8 +1,9 @@
 """Session fixtures shared by every test package: the real services and tools the
 suite starts or installs; and the suite's skip policy (``tests/fixtures/skips.py``).
 
-They live here, once, so that a whole run starts at most one Keystone and one Swift,
-and installs qemu-img at most once.
+They live here, once, so that each test process (``tox`` runs the files on one per
+core, ``pytest-xdist``) starts at most one Keystone and one Swift, and the run
+installs each of them and qemu-img at most once (the installs take a file lock).
 """
 
 from tests.fixtures import skips
