@@ -67,14 +67,21 @@ def image_endpoints(keystone, persona='alpha-member'):
 
 
 def test_catalog_lists_image_service_after_registration(keystone):
-    keystone.register_image_endpoint('http://127.0.0.1:9/first')
-    assert image_endpoints(keystone) == {('public', 'http://127.0.0.1:9/first'),
-                                         ('internal', 'http://127.0.0.1:9/first')}
-    # registering again moves the endpoints rather than adding more
-    keystone.register_image_endpoint('http://127.0.0.1:9/second')
-    assert image_endpoints(keystone, 'gamma-reader') == {
-        ('public', 'http://127.0.0.1:9/second'),
-        ('internal', 'http://127.0.0.1:9/second')}
+    # The catalog is the test process's: a deployment registered before this test
+    # (the ``secured`` fixture) is pointed at again after it, for the tests after.
+    before = dict(image_endpoints(keystone)).get('public')
+    try:
+        keystone.register_image_endpoint('http://127.0.0.1:9/first')
+        assert image_endpoints(keystone) == {('public', 'http://127.0.0.1:9/first'),
+                                             ('internal', 'http://127.0.0.1:9/first')}
+        # registering again moves the endpoints rather than adding more
+        keystone.register_image_endpoint('http://127.0.0.1:9/second')
+        assert image_endpoints(keystone, 'gamma-reader') == {
+            ('public', 'http://127.0.0.1:9/second'),
+            ('internal', 'http://127.0.0.1:9/second')}
+    finally:
+        if before:
+            keystone.register_image_endpoint(before)
 
 
 def test_keystoneauth_session_authenticates_as_persona(keystone):
