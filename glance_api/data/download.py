@@ -16,6 +16,12 @@ from stores import errors as store_errors
 LOG = logging.getLogger(__name__)
 
 
+class NoData(errors.NotFound):
+    """No store holds the data of an image that names locations (a file removed
+    behind the store's back): upstream answers a download of it ``204``, as for an
+    image without data (glance_store's NotFound)."""
+
+
 def preferred_order(locations, prefer=None):
     """Locations in the order to try them: ``?prefer=`` stores first, then by weight.
 
@@ -118,5 +124,5 @@ def _open_from(store_set, locations, offset, length, credentials):
                 store_set.store_id_of(location) or 'default', 'read')
             last_error = exc
     if isinstance(last_error, store_errors.NotFound):
-        raise errors.NotFound('Image data could not be found in any store.')
+        raise NoData('Image data could not be found in any store.')
     raise errors.Unavailable('Image data is temporarily unavailable.')

@@ -12,7 +12,9 @@ def requested_range(headers, size):
     As upstream: one range only (several are 400); a malformed ``Range`` (or legacy
     ``Content-Range`` request header), or one that starts past the data, is 416.
     Unlike upstream, ``bytes=-0`` is 416 too (RFC 7233: an empty suffix cannot be
-    satisfied), not the whole image.
+    satisfied), not the whole image. The unit is matched without regard to case,
+    and blanks around ``=`` and ``-`` are allowed, as upstream's parser (webob)
+    does (RFC 7233: range units are case-insensitive).
     """
     header = headers.get('Range')
     if header is not None:
@@ -26,13 +28,13 @@ def requested_range(headers, size):
                        for group in match.groups())
         if first is None:
             if last == 0 or size == 0:
-                raise _unsatisfiable(size)
+                raise _unsatisfiable(size, _past_the_end(size, 'Range'))
             start = max(size - last, 0)
             return start, size - start
         if last is not None and last < first:
             raise _unsatisfiable(size, 'Invalid Range header.')
         if first >= size:
-            raise _unsatisfiable(size)
+            raise _unsatisfiable(size, _past_the_end(size, 'Range'))
         end = min(last, size - 1) if last is not None else size - 1
         return first, end - first + 1
     legacy = headers.get('Content-Range')
@@ -46,7 +48,7 @@ def requested_range(headers, size):
     if last < start:
         raise _unsatisfiable(size, 'Invalid Content-Range header.')
     if start >= size or last >= size:
-        raise _unsatisfiable(size)
+        raise _unsatisfiable(size, _past_the_end(size, 'Content-Range'))
     return start, last - start + 1
 
 
@@ -62,10 +64,20 @@ def _number(text, size, message):
 
 
 # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
-_RANGE = re.compile(r'bytes=[ \t]*([0-9]*)-([0-9]*)[ \t]*\Z')
+_RANGE = re.compile(r'[ \t]*bytes[ \t]*=[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*\Z',
+                    re.IGNORECASE)
 _CONTENT_RANGE = re.compile(r'bytes[ \t]+([0-9]+)-([0-9]+)/(?:[0-9]+|\*)[ \t]*\Z')
 
 
-def _unsatisfiable(size, message='Requested range not satisfiable'):
+def _past_the_end(size, header):
+    """What is wrong with a range the image's data cannot satisfy (upstream says
+    which positions there are)."""
+    if size == 0:
+        return 'Invalid %s header: the image data is empty.' % header
+    return ('Invalid %s header: the image data has %d bytes, at positions 0 to %d.'
+            % (header, size, size - 1))
+
+
+def _unsatisfiable(size, message):
     return errors.RangeNotSatisfiable(message,
                                       headers={'Content-Range': 'bytes */%d' % size})

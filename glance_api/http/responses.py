@@ -13,4 +13,8 @@ def json(document, status=200, headers=None):
 
 
 def no_content():
-    return Response(status=204)
+    """A ``204``: no body, so no ``Content-Type`` either (Flask would say
+    ``text/html``), as upstream's."""
+    response = Response(status=204)
+    del response.headers['Content-Type']
+    return response

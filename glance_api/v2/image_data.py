@@ -108,7 +108,8 @@ def _expected_size():
 
 
 def download_image_data(image_id):
-    """The image's data: 200, 206 for a satisfiable single ``Range``, 204 if none.
+    """The image's data: 200, 206 for a satisfiable single ``Range``, 204 if none
+    (no location, or no store holds the data any more: as upstream).
 
     Errors: 403 deactivated (non-admins), 404, 416 unsatisfiable range, 503 store.
     """
@@ -127,9 +128,11 @@ def download_image_data(image_id):
     size = record['size'] or 0
     byte_range = ranges.requested_range(request.headers, size)
     offset, length = byte_range if byte_range else (0, size)
-    reader = download.open_image(
-        record, download.preferred_order(locations, prefer),
-        offset, length)
+    try:
+        reader = download.open_image(
+            record, download.preferred_order(locations, prefer), offset, length)
+    except download.NoData:
+        return responses.no_content()
 
     # Sent once the server has sent the body, outside the app's context.
     announce = functools.partial(_announce_sent, services().notifier, ctx, record)
@@ -148,6 +151,9 @@ def download_image_data(image_id):
         response.headers['Content-Range'] = 'bytes %d-%d/%d' % (
             offset, offset + length - 1, size)
     elif record['checksum']:
+        # Not on a 206, unlike upstream (which sends the whole image's md5 there):
+        # Content-MD5 is the md5 of the body, and a client checking it against a
+        # part would find a mismatch.
         response.headers['Content-MD5'] = record['checksum']
     return response
 

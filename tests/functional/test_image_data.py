@@ -100,6 +100,20 @@ def test_image_without_data_downloads_as_204(tenant):
     image = tenant.create_image()
     response = tenant.get('/v2/images/%s/file' % image['id'])
     assert response.status_code == 204 and response.content == b''
+    # No body, so no media type (Flask's default said text/html).
+    assert 'Content-Type' not in response.headers
+
+
+@pytest.mark.parametrize('headers', [{}, {'Range': 'bytes=0-1'}])
+def test_image_whose_stored_data_vanished_downloads_as_204(glance, tenant, headers):
+    # As upstream (glance_store's NotFound is 204 No Content), not a 404 that
+    # clients read as "no such image": the image is there, its data is not.
+    image = tenant.create_image()
+    tenant.upload(image['id'], b'some bytes')
+    os.remove(os.path.join(glance.datadir, image['id']))
+    response = tenant.get('/v2/images/%s/file' % image['id'], headers=headers)
+    assert response.status_code == 204 and response.content == b''
+    assert tenant.image(image['id'])['status'] == 'active'
 
 
 def _download_hundred_bytes(tenant, headers):
@@ -116,6 +130,10 @@ def _download_hundred_bytes(tenant, headers):
     ('bytes=-5', 206, (95, 5)),
     ('bytes=95-200', 206, (95, 5)),
     ('bytes=99-99', 206, (99, 1)),
+    # The unit is case-insensitive (RFC 7233), blanks around = and - allowed, as
+    # upstream's parser (webob) takes them; a 416 before.
+    ('Bytes=0-0', 206, (0, 1)),
+    ('BYTES = 3 - 4', 206, (3, 2)),
     ('bytes=100-', 416, None),
     ('bytes=50-10', 416, None),
     ('bytes=-0', 416, None),
@@ -146,6 +164,31 @@ def test_range_requests(tenant, header, status, expected):
         assert response.headers['Content-Range'] == 'bytes %d-%d/100' % (
             offset, offset + length - 1)
         assert 'Content-MD5' not in response.headers
+
+
+@pytest.mark.parametrize('headers', [{'Range': 'bytes=100-'},
+                                     {'Range': 'bytes=100-200'},
+                                     {'Content-Range': 'bytes 90-100/*'}])
+def test_a_range_past_the_end_says_which_positions_there_are(tenant, headers):
+    _, response = _download_hundred_bytes(tenant, headers)
+    assert_error(response, 416)
+    assert response.headers['Content-Range'] == 'bytes */100'
+    header = next(iter(headers))
+    assert response.json()['message'] == (
+        'Invalid %s header: the image data has 100 bytes, at positions 0 to 99.'
+        % header)
+
+
+@pytest.mark.parametrize('header', ['bytes=0-', 'bytes=0-0', 'bytes=-1'])
+def test_no_range_of_an_empty_image_is_satisfiable(tenant, header):
+    # As upstream: bytes=0- of an empty image is 416, not 200 with nothing.
+    image = tenant.create_image()
+    assert tenant.upload(image['id'], b'').status_code == 204
+    response = tenant.get('/v2/images/%s/file' % image['id'],
+                          headers={'Range': header})
+    assert_error(response, 416)
+    assert response.headers['Content-Range'] == 'bytes */0'
+    assert 'image data is empty' in response.json()['message']
 
 
 @pytest.mark.parametrize('header, status, expected', [
