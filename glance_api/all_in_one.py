@@ -217,8 +217,17 @@ def main(argv=None):
                 except subprocess.TimeoutExpired:
                     child.kill()
 
+    def reload(*_):
+        # A hang-up is the daemons' "read your config again" (upstream's reload):
+        # passed on, it does not stop glance-all (its default action would, with
+        # the registry and the API stopped at once rather than in turn).
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGHUP)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
     try:
         registry = _start_daemon([python, '-m', 'glance_registry.cmd']
                                  + registry_files)

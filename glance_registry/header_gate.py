@@ -301,14 +301,27 @@ class HeaderGateWorker(gthread.ThreadWorker):
         except (KeyError, ValueError, OSError):
             pass
 
+    #: Seconds a stopping worker still waits for the heads it began to read.
+    stop_head_grace = 2.0
+    _stopped_at = None
+
     def murder_pending(self):
         """Also close the connections whose head is late (408), and, once the
-        worker stops, every connection still sending one."""
+        worker has been stopping for ``stop_head_grace`` seconds, every connection
+        still sending one."""
         super().murder_pending()
         now = time.monotonic()
+        if not self.alive and self._stopped_at is None:
+            self._stopped_at = now
+        # A stopping worker (SIGHUP, SIGTERM) has accepted connections whose
+        # head is on its way: they are served, not refused with a 408, unless
+        # it is late (the head_deadline) or the stop has waited long enough.
+        stop_deadline = None if self._stopped_at is None else \
+            self._stopped_at + self.stop_head_grace
         while self.gated:
             oldest = next(iter(self.gated))
-            if oldest.head_deadline > now and self.alive:
+            if oldest.head_deadline > now and (stop_deadline is None
+                                               or stop_deadline > now):
                 break
             self._drop(oldest, _TIMED_OUT)
 

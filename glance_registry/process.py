@@ -119,7 +119,7 @@ def server_opts(default_host, default_port, default_threads):
                    help='CA certificate file to use to verify connecting clients: '
                         'when set, every client must present a certificate it '
                         'signed (TLS client authentication).'),
-        cfg.StrOpt('log_level', default='INFO', ignore_case=True,
+        cfg.StrOpt('log_level', default='INFO', ignore_case=True, mutable=True,
                    choices=['DEBUG', 'INFO', 'WARNING', 'ERROR'],
                    help='Log level of the daemon\'s own messages (any case); '
                         '`debug = true` means DEBUG whatever this says.'),
@@ -435,10 +435,31 @@ class _GunicornLogger(glogging.Logger):
 
 class _Gunicorn(gunicorn_base.BaseApplication):
 
-    def __init__(self, factory, settings):
+    def __init__(self, factory, settings, conf=None, log=None):
         self._factory = factory
         self._settings = settings
+        self._conf = conf
+        self._log = log or LOG
         super().__init__()
+
+    def reload(self):
+        # SIGHUP: as upstream's daemons (oslo.service), the config files are read
+        # again before the workers are replaced, so the mutable options (debug,
+        # log_level, ...) take effect in this process and in the new workers; an
+        # immutable one keeps its value (oslo.config warns, naming it). A file
+        # that no longer parses keeps the running config.
+        if self._conf is not None:
+            try:
+                self._conf.mutate_config_files()
+            except Exception as exc:   # noqa: BLE001 -- the service keeps running
+                self._log.error('SIGHUP: the configuration was not reloaded: %s', exc)
+            else:
+                level = _level(self._conf)
+                if not self._conf.log_config_append:
+                    logging.getLogger().setLevel(level)
+                self._settings['loglevel'] = level.lower()
+                self._log.info('SIGHUP: configuration reloaded; log level %s', level)
+        super().reload()
 
     def load_config(self):
         for key, value in self._settings.items():
@@ -511,7 +532,7 @@ def serve(factory, conf, name, log, worker_exit=None):
     settings.update(tls_settings(conf))
     _raise_open_files_limit(conf.workers * WORKER_CONNECTIONS + 1024)
     app = _Gunicorn(factory, {k: v for k, v in settings.items()
-                              if k in _known_settings()})
+                              if k in _known_settings()}, conf, log)
     try:
         cleanup = metrics.prepare(conf)
     except OSError as exc:

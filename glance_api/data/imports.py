@@ -546,7 +546,7 @@ class ImportJob:
         LOG.warning('task %s: image %s not imported into %s: %s', self.task_id,
                     self.image_id, store.store_id, exc)
         if self.request.must_succeed:
-            raise ImportFailed('the store %s failed' % store.store_id)
+            raise ImportFailed(_store_failure(store, exc))
         failed.append(store.store_id)
 
     def _location(self, store, stored):
@@ -585,7 +585,7 @@ class ImportJob:
                 stored, virtual_size = put(store)
             except (ImportFailed, store_errors.StoreError) as exc:
                 reason = str(exc) if isinstance(exc, ImportFailed) else \
-                    'the store %s failed' % store.store_id
+                    _store_failure(store, exc)
                 LOG.warning('task %s: image %s not imported into %s: %s',
                             self.task_id, self.image_id, store.store_id, exc)
                 if isinstance(exc, ImportFailed) and inspect or \
@@ -806,3 +806,12 @@ class ImportJob:
             self._remove(self.svc.staging, url)
         self.own_staging = []
 
+
+def _store_failure(store, exc):
+    """The task's message for a store that failed: a full store says so, as
+    upstream's "Image storage media is full" does, since freeing space is what
+    lets the import be retried; other failures keep their details (addresses,
+    paths) in the log."""
+    if isinstance(exc, store_errors.StoreFull):
+        return 'the store %s failed: %s' % (store.store_id, exc)
+    return 'the store %s failed' % store.store_id

@@ -381,3 +381,30 @@ def test_ctrl_c_on_the_process_group_lets_an_upload_in_flight_finish(tmp_path):
     finally:
         glance_all.send_signal(signal.SIGTERM)
         glance_all.wait(timeout=60)
+
+
+def test_sighup_reloads_both_daemons_and_glance_all_keeps_serving(tmp_path):
+    # A hang-up is the operator's "read your config again": it used to kill
+    # glance-all (Python's default action), both daemons stopping with it.
+    api_port, registry_port = processes.free_port(), processes.free_port()
+    data_dir, log_dir = tmp_path / 'data', tmp_path / 'logs'
+    log_dir.mkdir()
+    operator = tmp_path / 'operator.conf'
+    operator.write_text('[DEFAULT]\nlog_dir = %s\n' % log_dir)
+    glance_all = _start(data_dir, api_port, registry_port, config_files=[operator])
+    url = 'http://127.0.0.1:%d' % api_port
+    try:
+        operator.write_text('[DEFAULT]\nlog_dir = %s\ndebug = true\n' % log_dir)
+        glance_all.send_signal(signal.SIGHUP)
+        for name in ('glance-api.log', 'glance-registry.log'):
+            deadline = time.monotonic() + 15
+            while 'SIGHUP: configuration reloaded; log level DEBUG' not in \
+                    (log_dir / name).read_text():
+                assert time.monotonic() < deadline, (log_dir / name).read_text()
+                time.sleep(0.1)
+        assert glance_all.poll() is None
+        assert requests.get(url + '/v2/images').status_code == 200
+    finally:
+        glance_all.send_signal(signal.SIGTERM)
+        glance_all.wait(timeout=60)
+    assert glance_all.returncode == 0

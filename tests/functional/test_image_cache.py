@@ -3,6 +3,7 @@ processes on a file store: downloads fill it as they stream, later downloads are
 served from it with sendfile, stale copies are never served, and its cap holds."""
 
 import concurrent.futures
+import contextlib
 import hashlib
 import os
 import shutil
@@ -18,6 +19,7 @@ from tests.fixtures import deployment as deployment_fixture
 from tests.fixtures import disk_images
 from tests.fixtures import skips, syscalls, tools
 from tests.integration.swift_helpers import api_workers, wait_until
+from tests.unit.stores.conftest import _Mounts
 
 MIB = 1024 * 1024
 
@@ -112,6 +114,41 @@ def test_concurrent_misses_of_one_image_fill_it_once_and_the_log_says_so(cached,
     assert download(None) == data
     assert _logged(cached, 'cache hit: %s, %d bytes from offset 0'
                    % (image_id, len(data))) == 8 - misses + 1
+
+
+def test_a_full_cache_disk_leaves_downloads_uncached_not_failed(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp('cache-disk-full')
+    mounts = _Mounts(workdir)
+    cache_dir = mounts.tmpfs('cache', '8m')
+    try:
+        with deployment_fixture.running(workdir, api_extra={'DEFAULT': {
+                'image_cache_dir': str(cache_dir)}}) as glance, \
+                glance.client() as admin:
+            glance.cache_dir = str(cache_dir)
+            data = disk_images.raw(MIB + 7)
+            image_id = _image(admin, data)
+            filler = cache_dir / 'filler'
+            with open(filler, 'wb') as out:   # every block the tmpfs has
+                with contextlib.suppress(OSError):
+                    while True:
+                        out.write(b'\0' * 65536)
+                        out.flush()
+            # The index cannot commit ("database or disk is full"): the store
+            # serves the download, as on a node without a cache.
+            for _ in range(2):
+                response = admin.get('/v2/images/%s/file' % image_id)
+                assert response.status_code == 200, response.text
+                assert response.content == data
+            assert not _is_cached(glance, image_id)
+            assert os.listdir(cache_dir / 'incomplete') == []
+            assert _logged(glance, 'cache: cannot cache %s' % image_id) >= 1
+            # Once there is room again, the next download fills the cache.
+            filler.unlink()
+            assert admin.get('/v2/images/%s/file' % image_id).content == data
+            wait_until(lambda: _is_cached(glance, image_id), 10, message='cached')
+            assert admin.get('/v2/images/%s/file' % image_id).content == data
+    finally:
+        mounts.unmount_all()
 
 
 def test_a_range_download_does_not_fill_the_cache(cached, admin):

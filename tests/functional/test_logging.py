@@ -4,10 +4,12 @@ request through the API's and the registry's lines, access lines included."""
 import json
 import os
 import re
+import signal
+import time
 
 import pytest
 
-from tests.fixtures import deployment
+from tests.fixtures import deployment, processes
 
 
 def _lines(path):
@@ -72,3 +74,40 @@ def test_with_log_dir_each_daemon_logs_to_the_file_its_command_names(
     assert 'glance-api listening on' in (log_dir / 'glance-api.log').read_text()
     assert 'glance-registry listening on' in (
         log_dir / 'glance-registry.log').read_text()
+
+
+def _wait_for_line(path, text, timeout=15):
+    deadline = time.monotonic() + timeout
+    while not any(text in line for line in _lines(path)):
+        assert time.monotonic() < deadline, '%r never logged in %s' % (text, path)
+        time.sleep(0.1)
+
+
+def test_sighup_rereads_the_config_and_replaces_workers_letting_requests_finish(
+        tmp_path):
+    # Upstream's daemons reload their config files on SIGHUP: a mutable option
+    # (debug) takes effect without a restart, the service answering throughout.
+    data = os.urandom(8 * 1024 * 1024)
+    with deployment.running(tmp_path / 'glance') as glance, glance.client() as admin:
+        image = admin.create_image(name='read-across-sighup')
+        assert admin.upload(image['id'], data).status_code == 204
+        download = admin.get('/v2/images/%s/file' % image['id'], stream=True)
+        chunks = download.iter_content(64 * 1024)
+        received = [next(chunks)]
+        for daemon in (glance.registry, glance.api):
+            daemon.config['DEFAULT']['debug'] = 'true'
+            with open(daemon.config_path, 'w') as f:
+                f.write(processes.ini(daemon.config))
+            os.kill(daemon.process.pid, signal.SIGHUP)
+        for daemon in (glance.registry, glance.api):
+            _wait_for_line(daemon.log_path,
+                           'SIGHUP: configuration reloaded; log level DEBUG')
+        # The download begun before the signal finishes on its old worker.
+        received.extend(chunks)
+        assert b''.join(received) == data
+        _wait_for_line(glance.api.log_path, 'Worker exiting')
+        assert admin.get('/v2/images/%s' % image['id']).status_code == 200
+        _wait_for_line(glance.api.log_path, ' DEBUG glance_api')
+        _wait_for_line(glance.registry.log_path, ' DEBUG glance_registry')
+        assert glance.api.process.poll() is None
+        assert glance.registry.process.poll() is None

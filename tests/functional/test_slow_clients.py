@@ -3,6 +3,8 @@ connections that never finish their request head (bounded, on loopback) leave a
 normal request's latency under 100 ms, and are closed with 408 after
 ``client_header_timeout``."""
 
+import os
+import signal
 import socket
 import statistics
 import time
@@ -95,3 +97,27 @@ def test_a_pipelined_unfinished_head_is_gated_too(gated):
     assert answers.count(b'HTTP/1.1 ') == 2
     assert b'HTTP/1.1 408 Request Timeout' in answers
     assert elapsed < HEADER_TIMEOUT + 3
+
+
+def test_a_head_on_its_way_when_the_workers_are_replaced_is_served_not_408(gated):
+    # SIGHUP replaces every worker gracefully: a connection an old worker has
+    # accepted, whose head is still arriving, is served by it; it was answered
+    # 408 at once (under load, a client's plain GET now and then).
+    for daemon in (gated.api, gated.registry):
+        host, port = daemon.url.rsplit('/', 1)[-1].split(':')
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(b'GET /versions HTTP/1.1\r\nHost: replaced\r\n')
+            time.sleep(0.3)   # the worker has it, waiting for the rest
+            os.kill(daemon.process.pid, signal.SIGHUP)
+            time.sleep(0.5)   # the worker is stopping
+            sock.sendall(b'Connection: close\r\n\r\n')
+            answer = b''
+            while True:
+                data = sock.recv(4096)
+                if not data:
+                    break
+                answer += data
+        assert answer.startswith(b'HTTP/1.1 '), answer
+        assert not answer.startswith(b'HTTP/1.1 408 '), answer
+        assert not answer.startswith(b'HTTP/1.1 5'), answer
+    assert slow_clients.latency(gated.url) < 1.0

@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 import queue
+import sqlite3
 import stat as _stat
 import sys
 import threading
@@ -132,8 +133,15 @@ class ImageCache:
         if record['status'] != 'active':
             return None
         size = record['size']
-        hit, stale = self.index.hit(image_id, size, record['checksum'],
-                                    record['os_hash_value'])
+        try:
+            hit, stale = self.index.hit(image_id, size, record['checksum'],
+                                        record['os_hash_value'])
+        except sqlite3.Error as exc:
+            # The cache's disk is full or cannot be written: the store still
+            # serves the download, as on a node without a cache.
+            LOG.warning('cache: cannot look %s up, serving it uncached: %s',
+                        image_id, exc)
+            return None
         if stale:
             LOG.debug('cache: %s changed since it was cached; removing the copy',
                       image_id)
@@ -185,8 +193,15 @@ class ImageCache:
         size = record.get('size')
         if record['status'] != 'active' or not size:
             return None
-        if not self.index.reserve(record['id'], size, self.max_size, self.evict,
-                                  self._filling):
+        try:
+            reserved = self.index.reserve(record['id'], size, self.max_size,
+                                          self.evict, self._filling)
+        except (sqlite3.Error, OSError) as exc:
+            # A full or unwritable cache disk (its index cannot commit, its
+            # incomplete/ directory cannot be listed) leaves the download uncached.
+            LOG.warning('cache: cannot cache %s: %s', record['id'], exc)
+            return None
+        if not reserved:
             if size > self.max_size:
                 self.counters.add('uncacheable')
                 LOG.debug('cache: %s (%d bytes) is larger than the cache; not cached',
