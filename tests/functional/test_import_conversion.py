@@ -65,16 +65,7 @@ def test_a_qcow2_import_becomes_raw(glance, tenant, web, qemu_img, method):
     with open(qcow2_path, 'rb') as f:
         qcow2 = f.read()
     image = tenant.create_image(name='converted', disk_format='qcow2')
-    if method == 'glance-direct':
-        staged = tenant.put('/v2/images/%s/stage' % image['id'], data=qcow2,
-                            headers={'Content-Type': 'application/octet-stream'})
-        assert staged.status_code == 204, staged.text
-        body = {'method': {'name': 'glance-direct'}}
-    else:
-        body = {'method': {'name': 'web-download',
-                           'uri': web.serve('/%s.qcow2' % image['id'], qcow2)}}
-    tenant.post('/v2/images/%s/import' % image['id'], json=body)
-    task = finished(tenant, image['id'])
+    task = imported(tenant, web, image, qcow2, method)
     assert task['status'] == 'success', task
     done = tenant.image(image['id'])
     assert done['status'] == 'active'

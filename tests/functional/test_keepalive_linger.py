@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.fixtures import deployment as deployment_fixture
+from tests.fixtures import raw_http
 
 LINGER = 5
 HEADER_TIMEOUT = 3
@@ -98,12 +99,7 @@ def test_a_head_left_unfinished_while_the_thread_lingers_gets_408(lingering):
         assert _read_answer(sock).startswith(b'HTTP/1.1 ')
         started = time.monotonic()
         sock.sendall(b'GET /versions HTTP/1.1\r\nX-Slow: ')
-        answer = b''
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            answer += data
+        answer = raw_http.read_to_close(sock)
         elapsed = time.monotonic() - started
     assert answer.startswith(b'HTTP/1.1 408 '), answer
     assert elapsed < HEADER_TIMEOUT + 3

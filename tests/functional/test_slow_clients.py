@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests.fixtures import deployment as deployment_fixture
+from tests.fixtures import raw_http
 from tests.fixtures import slow_clients
 
 SLOW = 1000
@@ -86,12 +87,7 @@ def test_a_pipelined_unfinished_head_is_gated_too(gated):
         started = time.monotonic()
         sock.sendall(b'GET /versions HTTP/1.1\r\nHost: x\r\n\r\n'
                      b'GET /versions HTTP/1.1\r\nHost: x\r\nX-Slow: ')
-        answers = b''
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            answers += data
+        answers = raw_http.read_to_close(sock)
         elapsed = time.monotonic() - started
     assert answers.startswith(b'HTTP/1.1 200 ')
     assert answers.count(b'HTTP/1.1 ') == 2
@@ -111,12 +107,7 @@ def test_a_head_on_its_way_when_the_workers_are_replaced_is_served_not_408(gated
             os.kill(daemon.process.pid, signal.SIGHUP)
             time.sleep(0.5)   # the worker is stopping
             sock.sendall(b'Connection: close\r\n\r\n')
-            answer = b''
-            while True:
-                data = sock.recv(4096)
-                if not data:
-                    break
-                answer += data
+            answer = raw_http.read_to_close(sock)
         assert answer.startswith(b'HTTP/1.1 '), answer
         assert not answer.startswith(b'HTTP/1.1 408 '), answer
         assert not answer.startswith(b'HTTP/1.1 5'), answer
