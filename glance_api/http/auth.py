@@ -11,17 +11,23 @@
   validates the token (401 with ``WWW-Authenticate`` if missing, expired or invalid;
   503 if Keystone cannot be reached) and sets the ``X-*`` identity headers; inside
   it, ``_ConfirmedOnly`` refuses what ``delay_auth_decision`` lets through
-  unauthenticated.
+  unauthenticated; around it, ``_AuthFailures`` answers 503 when ``auth_token``
+  itself fails (a ``[keystone_authtoken]`` without an auth plugin raises on every
+  request, which reached gunicorn as a bare HTML 500).
 
 ``glance_api.access.context.context_for`` then builds the ``RequestContext`` from the
 headers the active layer guarantees; handlers never read auth headers themselves.
 """
 
 import json
+import logging
+import sys
 import uuid
 
 from keystonemiddleware import auth_token
 from oslo_config import cfg
+
+LOG = logging.getLogger(__name__)
 
 #: Upstream Glance's ``[paste_deploy] flavor``s (its glance-api-paste.ini pipelines).
 FLAVORS = ['keystone', 'keystone+caching', 'keystone+cachemanagement', 'caching',
@@ -67,8 +73,8 @@ def wrap(wsgi_app, conf, unauthenticated=()):
     middleware factories (innermost first), which see requests before any token is
     checked."""
     if conf.auth_strategy == 'keystone':
-        wsgi_app = auth_token.AuthProtocol(_ConfirmedOnly(wsgi_app),
-                                           {'oslo_config_config': conf})
+        wsgi_app = _AuthFailures(auth_token.AuthProtocol(
+            _ConfirmedOnly(wsgi_app), {'oslo_config_config': conf}))
     for layer in unauthenticated:
         wsgi_app = layer(wsgi_app)
     return _RequestId(wsgi_app)
@@ -97,11 +103,47 @@ class _ConfirmedOnly:
         if environ.get('HTTP_X_IDENTITY_STATUS') == 'Confirmed' and \
                 environ.get('HTTP_X_SERVICE_IDENTITY_STATUS',
                             'Confirmed') == 'Confirmed':
+            environ[_AuthFailures.PASSED] = True
             return self.app(environ, start_response)
         start_response('401 Unauthorized', [
             ('Content-Type', 'application/json; charset=UTF-8'),
             ('Content-Length', str(len(self.BODY)))])
         return [self.BODY]
+
+
+class _AuthFailures:
+    """Answers 503, in ``auth_token``'s own JSON shape, to a request on which
+    ``auth_token`` raised rather than answered: its configuration cannot check a
+    token (no auth plugin in ``[keystone_authtoken]``), or the identity service
+    answered what it cannot use. The operator's log says why, with the traceback
+    the first time. What the application raises is not this layer's."""
+
+    PASSED = 'glance.auth.passed'
+    BODY = json.dumps({'error': {
+        'code': 503, 'title': 'Service Unavailable',
+        'message': 'The server cannot check tokens: its Keystone authentication is '
+                   'not usable (the operator\'s log says why).'}}).encode()
+    _told = False
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        try:
+            return self.app(environ, start_response)
+        except Exception as exc:
+            if environ.get(self.PASSED):
+                raise
+            LOG.error('cannot check the token of %s %s: %s: %s; answered 503 (check '
+                      '[keystone_authtoken]: auth_type, auth_url and the service '
+                      'credentials)', environ.get('REQUEST_METHOD'),
+                      environ.get('PATH_INFO'), type(exc).__name__, exc,
+                      exc_info=not _AuthFailures._told)
+            _AuthFailures._told = True
+            start_response('503 Service Unavailable', [
+                ('Content-Type', 'application/json; charset=UTF-8'),
+                ('Content-Length', str(len(self.BODY)))], sys.exc_info())
+            return [self.BODY]
 
 
 class _RequestId:

@@ -40,6 +40,23 @@ def test_an_empty_flavor_is_upstreams_default_pipeline(tmp_path):
         assert glance.client().get('/v2/images').status_code == 200
 
 
+def test_a_keystone_flavor_without_authtoken_settings_answers_503_json(tmp_path):
+    # Upstream's pipeline with no [keystone_authtoken] section: auth_token has no
+    # auth plugin and raises on every request (a bare HTML 500 from gunicorn).
+    with deployment.running(tmp_path / 'glance', api_extra={
+            'paste_deploy': {'flavor': 'keystone+cachemanagement'}}) as glance:
+        for token in ({'X-Auth-Token': 'some-token'}, {}):
+            response = glance.client().get('/v2/images', headers=token)
+            assert response.status_code == 503, response.text
+            assert response.headers['Content-Type'].startswith('application/json')
+            assert 'cannot check tokens' in response.json()['error']['message']
+            assert response.headers['x-openstack-request-id'].startswith('req-')
+        with open(glance.api.log_path) as f:
+            log = f.read()
+        assert 'cannot check the token of GET /v2/images: MissingAuthPlugin' in log
+        # The traceback the first time in each of the API's two workers only.
+        assert 0 < log.count('Traceback') <= 2
+
 
 @pytest.mark.parametrize('flavor', ['keystone+audit', 'keystne'])
 def test_a_pipeline_upstream_does_not_ship_refuses_to_start(tmp_path, flavor):
