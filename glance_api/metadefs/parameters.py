@@ -2,7 +2,7 @@
 
 from flask import request
 
-from glance_api.http import errors
+from glance_api.http import errors, paging
 
 SORT_DIRS = ('asc', 'desc')
 
@@ -21,25 +21,9 @@ def visibility(allowed):
     return value or None
 
 
-# What a list without a maximum (tags) is asked for at most: more than any
-# namespace holds, and small enough for every database's LIMIT (and the
-# registry, which takes at most 18 digits).
-_UNBOUNDED = 2 ** 31 - 1
-
-
-def limit(default=None, maximum=None, zero=True):
-    """The ``limit`` parameter (``default`` without one), at most ``maximum``; 400
-    unless an integer, negative, or (``zero`` false) 0."""
-    value = request.args.get('limit')
-    if not value:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise errors.BadRequest('limit param must be an integer') from None
-    if number < 0 or (number == 0 and not zero):
-        raise errors.BadRequest('limit param must be positive')
-    return min(number, _UNBOUNDED if maximum is None else maximum)
+def limit(default=None, maximum=paging.UNBOUNDED, zero=True):
+    """The request's ``limit`` (``paging.limit``)."""
+    return paging.limit(request.args.get('limit'), default, maximum, zero)
 
 
 def true(value):

@@ -15,7 +15,7 @@ from glance_api import notifications
 from glance_api.access import attributes, policy
 from glance_api.data import (deleted_data, imports, locations, staging, store_acls,
                              store_data, verification)
-from glance_api.http import errors, json_body, proxy, responses
+from glance_api.http import errors, json_body, paging, proxy, responses
 from glance_api.images import lookup, patch
 from glance_api.images import notifications as payloads
 from glance_api.services import services
@@ -125,16 +125,8 @@ def list_images():
     conf = services().conf
     policy.enforce(g.context, 'get_images')
     params = list(request.args.items(multi=True))
-    limit = conf.limit_param_default
-    for key, value in params:
-        if key == 'limit':
-            try:
-                limit = int(value)
-            except ValueError:
-                raise errors.BadRequest('limit param must be an integer')
-            if limit < 0:
-                raise errors.BadRequest('limit param must be positive')
-    limit = list_params.page_size(limit, conf.limit_param_default, conf.api_limit_max)
+    limit = paging.limit(request.args.get('limit'), conf.limit_param_default,
+                         conf.api_limit_max)
     forwarded = [(k, v) for k, v in params if k != 'limit'] + [('limit', str(limit))]
     if _filters_unreadable_property(params):
         # As if no image had it: matching would reveal the values it cannot read.

@@ -14,7 +14,7 @@ from glance_api.access import policy
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.data import imports
 from glance_api.data import task_inputs
-from glance_api.http import errors, json_body, proxy, responses
+from glance_api.http import errors, json_body, paging, proxy, responses
 from glance_api.images import lookup
 from glance_api.services import services
 from glance_api.v2 import images
@@ -72,7 +72,10 @@ def list_tasks():
     # the registry is asked with).
     query = [(name, value) for name, value in params if name != 'marker']
     params = [(name, value) for name, value in params if name != 'limit']
-    params.append(('limit', str(_page_size(request.args.get('limit')))))
+    conf = services().conf
+    params.append(('limit', str(paging.limit(request.args.get('limit'),
+                                             conf.limit_param_default,
+                                             conf.api_limit_max))))
     try:
         tasks, next_marker = services().registry.list_tasks(
             g.context.identity, params, request_id=g.request_id)
@@ -83,21 +86,6 @@ def list_tasks():
     if next_marker:
         document['next'] = _list_link(query + [('marker', next_marker)])
     return responses.json(document)
-
-
-def _page_size(value):
-    """The tasks a page holds: ``limit`` (``limit_param_default`` without one), at
-    most ``api_limit_max``, as upstream caps it; 400 unless a whole number."""
-    conf = services().conf
-    if value is None:
-        return min(conf.limit_param_default, conf.api_limit_max)
-    try:
-        limit = int(value)
-    except ValueError:
-        raise errors.BadRequest('limit param must be an integer') from None
-    if limit < 0:
-        raise errors.BadRequest('limit param must be positive')
-    return min(limit, conf.api_limit_max)
 
 
 def _list_link(query):
