@@ -9,7 +9,7 @@ import pytest
 from tests.fixtures import deployment as deployment_fixture
 from tests.fixtures import disk_images
 from tests.functional.test_import import image_tasks, wait_for
-from tests.unit.stores.conftest import _Mounts
+from tests.fixtures.mounts import Mounts
 
 MIB = 1024 * 1024
 
@@ -17,16 +17,13 @@ MIB = 1024 * 1024
 @pytest.fixture(scope='module')
 def small_disks(tmp_path_factory):
     workdir = tmp_path_factory.mktemp('disk-full')
-    mounts = _Mounts(workdir)
-    try:
+    with Mounts(workdir) as mounts:
         mounts.tmpfs('images', '8m')   # the deployment's file store
         staging = mounts.tmpfs('staging', '8m')
         with deployment_fixture.running(workdir, api_extra={'DEFAULT': {
                 'node_staging_uri': 'file://%s/' % staging}}) as glance:
             glance.staging = str(staging)
             yield glance
-    finally:
-        mounts.unmount_all()
 
 
 @pytest.fixture

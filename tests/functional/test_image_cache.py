@@ -19,7 +19,7 @@ from tests.fixtures import deployment as deployment_fixture
 from tests.fixtures import disk_images
 from tests.fixtures import skips, syscalls, tools
 from tests.integration.swift_helpers import api_workers, wait_until
-from tests.unit.stores.conftest import _Mounts
+from tests.fixtures.mounts import Mounts
 
 MIB = 1024 * 1024
 
@@ -118,9 +118,8 @@ def test_concurrent_misses_of_one_image_fill_it_once_and_the_log_says_so(cached,
 
 def test_a_full_cache_disk_leaves_downloads_uncached_not_failed(tmp_path_factory):
     workdir = tmp_path_factory.mktemp('cache-disk-full')
-    mounts = _Mounts(workdir)
-    cache_dir = mounts.tmpfs('cache', '8m')
-    try:
+    with Mounts(workdir) as mounts:
+        cache_dir = mounts.tmpfs('cache', '8m')
         with deployment_fixture.running(workdir, api_extra={'DEFAULT': {
                 'image_cache_dir': str(cache_dir)}}) as glance, \
                 glance.client() as admin:
@@ -147,8 +146,6 @@ def test_a_full_cache_disk_leaves_downloads_uncached_not_failed(tmp_path_factory
             assert admin.get('/v2/images/%s/file' % image_id).content == data
             wait_until(lambda: _is_cached(glance, image_id), 10, message='cached')
             assert admin.get('/v2/images/%s/file' % image_id).content == data
-    finally:
-        mounts.unmount_all()
 
 
 def test_a_range_download_does_not_fill_the_cache(cached, admin):

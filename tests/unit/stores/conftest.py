@@ -12,7 +12,6 @@ import http.server
 import os
 import random
 import re
-import subprocess
 import sys
 import threading
 import uuid
@@ -22,8 +21,7 @@ import pytest
 
 import stores
 from stores import memory, web
-from tests.fixtures import skips
-from tests.fixtures import tools
+from tests.fixtures.mounts import Mounts
 
 MiB = 1024 * 1024
 CONFIGURABLE_WRITABLE = ['file', pytest.param('swift', marks=pytest.mark.swift)]
@@ -341,53 +339,8 @@ def http_server(_http_server_process):
 
 # -- mounts, for the file driver's full and read-only cases ----------------------------
 
-class _Mounts:
-    """Fresh tmpfs (or ramfs) mounts under a test's tmp_path.
-
-    They need root: without it, or where mounting fails, the test is skipped, and
-    under ``CI=true`` (which runs as root) it fails.
-    """
-
-    def __init__(self, tmp_path):
-        self._tmp_path = tmp_path
-        self._mounted = []
-
-    def tmpfs(self, name, size):
-        target = self._tmp_path / name
-        target.mkdir()
-        self._mount(['-t', 'tmpfs', '-o', 'size=%s,mode=0755' % size, 'tmpfs',
-                     str(target)])
-        self._mounted.append(target)
-        return target
-
-    def ramfs(self, name):
-        """A ramfs: a file system that refuses ``O_DIRECT``."""
-        target = self._tmp_path / name
-        target.mkdir()
-        self._mount(['-t', 'ramfs', '-o', 'mode=0755', 'ramfs', str(target)])
-        self._mounted.append(target)
-        return target
-
-    def make_readonly(self, target):
-        self._mount(['-o', 'remount,ro', str(target)])
-
-    @staticmethod
-    def _mount(arguments):
-        tools.require_root('mounting a file system')
-        result = subprocess.run([tools.require('mount', 'mount')] + arguments,
-                                capture_output=True, text=True)
-        if result.returncode:
-            skips.unavailable('mount', 'mount %s failed: %s'
-                              % (' '.join(arguments), result.stderr.strip()))
-
-    def unmount_all(self):
-        for target in reversed(self._mounted):
-            subprocess.run(['umount', '-l', str(target)], check=False)
-
-
 @pytest.fixture
 def mounts(tmp_path):
     """Make tmpfs mounts (for full and read-only file systems); unmounted afterwards."""
-    mounts = _Mounts(tmp_path)
-    yield mounts
-    mounts.unmount_all()
+    with Mounts(tmp_path) as made:
+        yield made
