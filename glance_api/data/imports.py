@@ -240,6 +240,7 @@ class ImportJob:
         self.original_format = None   # set once conversion renamed the format
         self._keeper = LeaseKeeper(lease.seconds)
         self._copied = 0
+        self.quota = _StorageLeft(None)   # set once the image is read
         #: Run again after its worker died: what that worker was writing is left.
         self.taken_over = False
 
@@ -254,6 +255,7 @@ class ImportJob:
             self._begin()
             record = self.registry.get_image(SERVICE_IDENTITY, self.image_id,
                                              request_id=self.request_id)
+            self.quota = self._storage_left(record)
             if self.request.method == 'copy-image':
                 self._copy_image(record)
             else:
@@ -302,7 +304,7 @@ class ImportJob:
                 # are copied.
                 # Tracked with the download it was made from: both go.
                 self.own_staging.append(converted.url)
-                self._check_converted_fits_quota(record, converted.size)
+                self._check_converted_fits_quota(converted.size, len(targets))
                 source = converted.url
                 record = dict(record, disk_format=converted.disk_format)
                 values, locations, failed = self._copy_to_stores(
@@ -376,6 +378,7 @@ class ImportJob:
                                             mismatch=changed)
 
             def put(store):
+                self.quota.spend(facts['size'])
                 url = store.link_in(pinned, self.image_id)
                 if url is None:
                     return self._copy_one(pinned.reader, store, None)
@@ -482,6 +485,7 @@ class ImportJob:
                     # first chunk stops the download there.
                     self._inspect(content, chunk)
                     for store, writer in list(writers):
+                        self.quota.spend(len(chunk))
                         try:
                             writer.write(chunk)
                         except store_errors.StoreError as exc:
@@ -525,20 +529,22 @@ class ImportJob:
                                            max_bytes=limit)
         return fetch.open_url(self.conf, self.request.uri, max_bytes=limit)
 
-    def _check_converted_fits_quota(self, record, size):
-        """Refuse new bytes (a conversion's) that cannot fit in the owner's storage
-        quota before any is copied: the check when the image becomes active would
-        come after a store took them all."""
+    def _storage_left(self, record):
+        """The bytes the owner's storage quota has left as the import begins."""
         limit = self.svc.quotas.max_storage(record['owner'])
         if limit < 0 or record['owner'] is None:
-            return
+            return _StorageLeft(None)
         usage = self.registry.usage(SERVICE_IDENTITY, project_id=record['owner'],
                                     request_id=self.request_id)
-        left = max(limit - usage['image_size_total'], 0)
-        if size > left:
+        return _StorageLeft(max(limit - usage['image_size_total'], 0))
+
+    def _check_converted_fits_quota(self, size, copies):
+        """Refuse new bytes (a conversion's) that cannot fit in the owner's storage
+        quota before any is copied."""
+        if self.quota.left is not None and size * copies > self.quota.left:
             raise ImportFailed("The image converted is %d bytes, more than the %d "
                                "bytes the project's storage quota has left."
-                               % (size, left))
+                               % (size, self.quota.left))
 
     def _store_failed(self, store, exc, failed):
         """A target store failed: the import fails if every store must succeed,
@@ -589,7 +595,7 @@ class ImportJob:
                 LOG.warning('task %s: image %s not imported into %s: %s',
                             self.task_id, self.image_id, store.store_id, exc)
                 if isinstance(exc, ImportFailed) and inspect or \
-                        self.request.must_succeed:
+                        isinstance(exc, _OverQuota) or self.request.must_succeed:
                     raise ImportFailed(reason)
                 failed.append(store.store_id)
                 continue
@@ -620,6 +626,7 @@ class ImportJob:
                                        'of %d bytes.' % limit)
                 if content is not None:
                     self._inspect(content, chunk)
+                self.quota.spend(len(chunk))
                 writer.write(chunk)
                 self._progress(len(chunk))
             virtual_size = self._inspect(content) if content is not None else None
@@ -805,6 +812,30 @@ class ImportJob:
         for url in self.own_staging:
             self._remove(self.svc.staging, url)
         self.own_staging = []
+
+
+class _OverQuota(ImportFailed):
+    """The import's bytes do not fit in the owner's storage quota: no store is
+    to blame, so the import fails whichever stores may fail."""
+
+
+class _StorageLeft:
+    """The owner's storage quota left when the import began (``left``, None: no
+    quota), spent as bytes reach the stores (each store's copy counts, as each
+    active location does): an import over it stops at its first byte too many
+    instead of writing up to ``image_size_cap`` into the stores first. The check
+    that makes the image active stays the authority (uploads and imports running
+    side by side are judged there)."""
+
+    def __init__(self, left):
+        self.left = left
+        self.spent = 0
+
+    def spend(self, count):
+        self.spent += count
+        if self.left is not None and self.spent > self.left:
+            raise _OverQuota("The image does not fit in the %d bytes the "
+                               "project's storage quota has left." % self.left)
 
 
 def _store_failure(store, exc):

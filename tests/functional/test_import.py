@@ -17,7 +17,7 @@ import pytest
 from tests.fixtures import deployment as deployment_fixture
 from tests.fixtures import disk_images
 from tests.fixtures import web_files
-from tests.unit.stores.conftest import _Mounts
+from tests.fixtures.mounts import Mounts
 
 
 BIN = os.path.dirname(sys.executable)
@@ -170,15 +170,12 @@ def test_a_staged_file_only_touched_is_checked_again_and_imported(glance, tenant
 def staging_apart(tmp_path_factory):
     """A deployment whose staging directory is on a file system of its own."""
     workdir = tmp_path_factory.mktemp('staging-apart')
-    mounts = _Mounts(workdir)
-    staging = mounts.tmpfs('staging', '64m')
-    try:
+    with Mounts(workdir) as mounts:
+        staging = mounts.tmpfs('staging', '64m')
         with deployment_fixture.running(workdir, api_extra={'DEFAULT': {
                 'node_staging_uri': 'file://%s/' % staging}}) as deployment:
             deployment.staging = str(staging)
             yield deployment
-    finally:
-        mounts.unmount_all()
 
 
 def test_glance_direct_from_another_file_system_copies_once(staging_apart):
@@ -675,8 +672,8 @@ def test_a_stage_over_the_storage_quota_is_refused_and_leaves_nothing(
 
 def test_an_import_over_the_storage_quota_at_its_end_leaves_nothing(
         tmp_path_factory):
-    # Linked into the store, then refused by the quota when it would become
-    # active: the link is removed with the staged file.
+    # Staged within the quota, which an upload then uses: the import is refused
+    # before the staged file is linked into the store, and the staged file goes.
     with deployment_fixture.running(tmp_path_factory.mktemp('import-quota-end'),
                                     api_extra={'DEFAULT': {
                                         'user_storage_quota': str(
@@ -691,6 +688,31 @@ def test_an_import_over_the_storage_quota_at_its_end_leaves_nothing(
             assert "storage quota" in task['message']
             assert small.stored_files() == [other['id']]
             assert os.listdir(os.path.join(small.workdir, 'staging')) == []
+
+
+def test_a_web_download_over_the_storage_quota_stops_at_the_quota(tmp_path_factory):
+    # Its bytes are counted against what the quota has left as they arrive, as an
+    # upload's are: the import stops there, instead of writing up to
+    # image_size_cap (1 TiB by default) before the image would become active.
+    with web_files.running() as web, deployment_fixture.running(
+            tmp_path_factory.mktemp('web-download-quota'), api_extra={
+                'DEFAULT': {'user_storage_quota': '1MB'},
+                'import_filtering_opts': {'allowed_ports': '[%d]' % web.port,
+                                          'allowed_hosts': '[127.0.0.1]'}}) as small:
+        with small.client(deployment_fixture.new_project()) as tenant:
+            image = tenant.create_image(name='over-quota-web')
+            uri = web.serve('/big.raw', disk_images.raw(16 * 1024 * 1024))
+            assert tenant.post('/v2/images/%s/import' % image['id'], json={
+                'method': {'name': 'web-download', 'uri': uri}}).status_code == 202
+            deadline = time.monotonic() + 30
+            while image_tasks(tenant, image['id'])[0]['status'] != 'failure':
+                assert time.monotonic() < deadline, image_tasks(tenant, image['id'])
+                time.sleep(0.2)
+            [task] = image_tasks(tenant, image['id'])
+            assert task['message'] == ("The image does not fit in the 1048576 bytes "
+                                       "the project's storage quota has left.")
+            assert tenant.image(image['id'])['status'] == 'queued'
+            assert small.stored_files() == []
 
 
 @pytest.mark.parametrize('make, disk_format, reason', [
