@@ -114,3 +114,38 @@ def test_workers_started_after_a_store_failed_keep_serving_the_others(three, adm
     assert admin.get('/v2/images/%s/file' % image['id']).content == DATA
     assert three.api.process.poll() is None
     assert 'store broken cannot be prepared' in three.api.log_tail()
+
+
+def test_a_copy_over_the_owners_storage_quota_fails_whichever_stores_may_fail(
+        tmp_path_factory):
+    # Each store's copy counts against the owner's quota, as each active location
+    # does: a copy that does not fit is no store's failure, so the import fails
+    # even with all_stores_must_succeed false, and the image keeps its one copy.
+    workdir = tmp_path_factory.mktemp('partial-quota')
+    with deployment.running(workdir, api_extra=dict({
+            'DEFAULT': {'enabled_backends': 'home:file, spare:file',
+                        'user_storage_quota': str(len(DATA) * 3 // 2)},
+            'glance_store': {'default_backend': 'home'}}, **{
+            name: {'filesystem_store_datadir': str(workdir / name)}
+            for name in ('home', 'spare')})) as glance, \
+            glance.client(deployment.new_project()) as owner, glance.client() as admin:
+        image = owner.create_image(name='owned', disk_format='raw',
+                                   container_format='bare')
+        assert owner.upload(image['id'], DATA).status_code == 204
+        response = admin.post('/v2/images/%s/import' % image['id'], json={
+            'method': {'name': 'copy-image'}, 'stores': ['spare'],
+            'all_stores_must_succeed': False})
+        assert response.status_code == 202, response.text
+        deadline = time.monotonic() + 60
+        while image_tasks(admin, image['id'])[0]['status'] not in ('success',
+                                                                   'failure'):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        [task] = image_tasks(admin, image['id'])
+        assert (task['status'], task['message']) == (
+            'failure', "The image does not fit in the %d bytes the project's storage "
+            "quota has left." % (len(DATA) * 3 // 2 - len(DATA)))
+        shown = admin.image(image['id'])
+        assert (shown['status'], shown['stores']) == ('active', 'home')
+        assert os.listdir(workdir / 'spare') == []
+        assert owner.get('/v2/images/%s/file' % image['id']).content == DATA
