@@ -410,6 +410,17 @@ class _GunicornLogger(glogging.Logger):
                 log.removeHandler(handler)
             log.propagate = True
 
+    def exception(self, msg, *args, **kwargs):
+        # gunicorn logs a socket timeout as a failure, with its traceback. It is a
+        # client that neither sent nor read for client_socket_timeout seconds
+        # (its access line, already written, says what it got): nothing failed
+        # here, and the connection is closed. One line says so.
+        if isinstance(sys.exc_info()[1], TimeoutError):
+            self.error_log.warning('closed a connection whose client neither sent '
+                                   'nor read for client_socket_timeout seconds')
+            return
+        super().exception(msg, *args, **kwargs)
+
     def access(self, resp, req, environ, request_time):
         try:
             request_id = next((value for name, value in resp.headers

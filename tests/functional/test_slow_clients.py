@@ -112,3 +112,41 @@ def test_a_head_on_its_way_when_the_workers_are_replaced_is_served_not_408(gated
         assert not answer.startswith(b'HTTP/1.1 408 '), answer
         assert not answer.startswith(b'HTTP/1.1 5'), answer
     assert slow_clients.latency(gated.url) < 1.0
+
+
+def test_a_client_that_stops_reading_is_closed_with_one_warning_line(
+        tmp_path_factory):
+    # After client_socket_timeout seconds without reading, its download ends and
+    # the connection closes. gunicorn logged that as an ERROR with a traceback; it
+    # is the client's doing, and its access line says how much it got.
+    with deployment_fixture.running(
+            tmp_path_factory.mktemp('stalled-reader'),
+            api_extra={'DEFAULT': {'client_socket_timeout': 2}}) as glance, \
+            glance.client(deployment_fixture.new_project()) as owner:
+        image = owner.create_image(name='read-slowly', disk_format='raw',
+                                   container_format='bare')
+        assert owner.upload(image['id'], os.urandom(32 * 1024 * 1024)).status_code == 204
+        host, port = glance.url.rsplit('/', 1)[-1].split(':')
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect((host, int(port)))
+            identity = ''.join('%s: %s\r\n' % item for item in owner.headers.items()
+                               if item[0].lower().startswith('x-'))
+            sock.sendall(b'GET /v2/images/%s/file HTTP/1.1\r\nHost: stalled\r\n%s\r\n'
+                         % (image['id'].encode(), identity.encode()))
+            assert sock.recv(1024).startswith(b'HTTP/1.1 200 ')
+            deadline = time.monotonic() + 20
+            while True:   # the worker gives up on the client, and logs why
+                with open(glance.api.log_path) as log:
+                    text = log.read()
+                if 'client_socket_timeout' in text:
+                    break
+                assert time.monotonic() < deadline, text[-2000:]
+                time.sleep(0.2)
+        time.sleep(0.5)   # anything logged after the line
+        with open(glance.api.log_path) as log:
+            text = log.read()
+        assert text.count('closed a connection whose client neither sent nor read '
+                          'for client_socket_timeout seconds') == 1, text[-2000:]
+        assert 'Traceback' not in text and ' ERROR ' not in text, text[-3000:]
+        assert slow_clients.latency(glance.url) < 1.0
