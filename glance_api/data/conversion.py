@@ -15,8 +15,11 @@ so a small image of a huge virtual size is refused against the size cap and the
 project's quota before it fills a store.
 
 As upstream, an ISO is never converted (``disk_format`` ``iso`` is imported as it
-is; ISO content declared otherwise is refused), a partitioned disk is raw to
-qemu-img, and qemu-img is told its own names for the formats (``vpc`` for vhd).
+is; ISO content declared otherwise is refused), an AMI, a kernel or a ramdisk
+(``ami``, ``aki``, ``ari``) in a ``bare`` container fails the import (no qemu-img
+format is theirs: converting one relabelled a kernel ``raw``), a partitioned disk
+is raw to qemu-img, and qemu-img is told its own names for the formats (``vpc``
+for vhd).
 """
 
 import dataclasses
@@ -49,6 +52,9 @@ conversion_opts = [
 ADDRESS_SPACE = 1024 * 1024 * 1024
 CPU_SECONDS = 600
 TIMEOUT = 1800
+#: Disk formats qemu-img has no name for: upstream's plugin refuses to convert
+#: them ("Unable to convert from format ...").
+UNCONVERTIBLE = ('ami', 'aki', 'ari')
 
 
 def register_opts(conf):
@@ -107,6 +113,16 @@ def needed(conf, record):
         record.get('disk_format') != conf.image_conversion.output_format
 
 
+def check_convertible(conf, record):
+    """``ConversionFailed`` if ``record`` needs a conversion that cannot read its
+    disk format (checked before its data is fetched)."""
+    if needed(conf, record) and record['disk_format'] in UNCONVERTIBLE:
+        raise ConversionFailed(
+            'Unable to convert from format %s. An AMI, a kernel or a ramdisk is '
+            'imported in its own container format (ami, aki, ari), which is not '
+            'converted.' % record['disk_format'])
+
+
 def convert(conf, staging, source_url, record, image_id):
     """Convert the staged data at ``source_url`` (of image ``record``) into a new
     staged file; a ``Converted``, or None when no conversion is configured or
@@ -114,6 +130,7 @@ def convert(conf, staging, source_url, record, image_id):
     fails."""
     if not needed(conf, record):
         return None
+    check_convertible(conf, record)
     output = conf.image_conversion.output_format
     # The staging store resolves the URL to a file in its directory, or refuses.
     source = staging.canonical(source_url)[len('file://'):]

@@ -287,6 +287,10 @@ class ImportJob:
             values, locations, failed = self._download_to_stores(record, targets)
         else:
             staged = None
+            try:
+                conversion.check_convertible(self.conf, record)
+            except conversion.ConversionFailed as exc:
+                raise ImportFailed(str(exc))
             if self.request.method in _DOWNLOADS:
                 source = self._download(record)
             else:

@@ -146,3 +146,27 @@ def test_what_a_conversion_would_make_too_large_is_refused_before_it_is_stored(
     assert (after['status'], after['disk_format']) == ('queued', 'qcow2')
     assert glance.stored_files() == before
     assert not [n for n in staging_files(glance) if image['id'] in n]
+
+
+@pytest.mark.parametrize('disk_format', ['ami', 'aki', 'ari'])
+def test_an_ami_kernel_or_ramdisk_in_a_bare_container_is_not_converted(
+        glance, tenant, web, disk_format):
+    # As upstream: no qemu-img format is theirs ("Unable to convert from format");
+    # a kernel was relabelled raw. Refused before the URL is read.
+    image = tenant.create_image(name=disk_format, disk_format=disk_format)
+    before = glance.stored_files()
+    task = imported(tenant, web, image, disk_images.raw(MiB), 'web-download')
+    assert (task['status'], task['message']) == (
+        'failure', 'Unable to convert from format %s. An AMI, a kernel or a ramdisk '
+        'is imported in its own container format (ami, aki, ari), which is not '
+        'converted.' % disk_format)
+    after = tenant.image(image['id'])
+    assert (after['status'], after['disk_format']) == ('queued', disk_format)
+    assert glance.stored_files() == before
+    assert not [n for n in staging_files(glance) if image['id'] in n]
+    # In its own container format it is imported as it is.
+    kernel = tenant.create_image(name=disk_format, disk_format=disk_format,
+                                 container_format=disk_format)
+    task = imported(tenant, web, kernel, disk_images.raw(MiB), 'glance-direct')
+    assert task['status'] == 'success', task
+    assert tenant.image(kernel['id'])['disk_format'] == disk_format
