@@ -382,11 +382,12 @@ class ImportJob:
                                             mismatch=changed)
 
             def put(store):
-                self.quota.spend(facts['size'])
                 url = store.link_in(pinned, self.image_id)
                 if url is None:
                     return self._copy_one(pinned.reader, store, None)
                 self.written.append((store, url))
+                # Linked, not copied: it counts as a copy (removed if over).
+                self.quota.spend(facts['size'])
                 return StoredImage(url=url, size=facts['size'],
                                    checksum=facts['checksum'],
                                    multihash=facts['os_hash_value']), None

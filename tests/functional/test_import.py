@@ -673,7 +673,8 @@ def test_a_stage_over_the_storage_quota_is_refused_and_leaves_nothing(
 def test_an_import_over_the_storage_quota_at_its_end_leaves_nothing(
         tmp_path_factory):
     # Staged within the quota, which an upload then uses: the import is refused
-    # before the staged file is linked into the store, and the staged file goes.
+    # as the staged file is linked into the store; the link and the staged file
+    # go.
     with deployment_fixture.running(tmp_path_factory.mktemp('import-quota-end'),
                                     api_extra={'DEFAULT': {
                                         'user_storage_quota': str(
