@@ -168,19 +168,21 @@ def test_a_staged_file_only_touched_is_checked_again_and_imported(glance, tenant
 
 @pytest.fixture(scope='module')
 def staging_apart(tmp_path_factory):
-    """A deployment whose staging directory is on a file system of its own."""
+    """A deployment whose staging directory is on a file system of its own, and
+    whose projects may store one DATA and a half."""
     workdir = tmp_path_factory.mktemp('staging-apart')
     with Mounts(workdir) as mounts:
         staging = mounts.tmpfs('staging', '64m')
         with deployment_fixture.running(workdir, api_extra={'DEFAULT': {
-                'node_staging_uri': 'file://%s/' % staging}}) as deployment:
+                'node_staging_uri': 'file://%s/' % staging,
+                'user_storage_quota': str(len(DATA) * 3 // 2)}}) as deployment:
             deployment.staging = str(staging)
             yield deployment
 
 
 def test_glance_direct_from_another_file_system_copies_once(staging_apart):
-    # No link across file systems: the bytes are streamed into the store, and
-    # must hash as they did when staged.
+    # No link across file systems: the bytes are streamed into the store (and
+    # count against the quota once), and must hash as they did when staged.
     with staging_apart.client(deployment_fixture.new_project()) as tenant:
         image = stage(tenant, DATA)
         assert os.listdir(staging_apart.staging) == [image['id']]
@@ -191,6 +193,7 @@ def test_glance_direct_from_another_file_system_copies_once(staging_apart):
         assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
         assert os.listdir(staging_apart.staging) == []
 
+    with staging_apart.client(deployment_fixture.new_project()) as tenant:
         changed = stage(tenant, DATA)
         before = staging_apart.stored_files()
         with open(os.path.join(staging_apart.staging, changed['id']), 'r+b') as f:
