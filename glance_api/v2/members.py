@@ -68,6 +68,10 @@ def add_member(image_id):
         # Unlike upstream: such a member could never be shown, updated or removed
         # (its URL, /members/<id>, would not reach it).
         raise errors.BadRequest('A member id cannot contain "/".')
+    if member_id in ('.', '..'):
+        # Nor could these: clients remove dot segments from a URL (RFC 3986, 5.2.4),
+        # so /members/.. reaches /v2/images/<id>/ instead.
+        raise errors.BadRequest('A member id cannot be "." or "..".')
     member = services().registry.add_member(
         g.context.identity, image_id, member_id,
         max_members=services().conf.image_member_quota, request_id=g.request_id)

@@ -123,6 +123,18 @@ def test_malformed_member_bodies_are_400(sharing, body):
     assert owner.post(members_url(image), json=body).status_code == 400
 
 
+@pytest.mark.parametrize('member_id', ['.', '..'])
+def test_dot_segment_member_ids_are_400(sharing, member_id):
+    """Clients drop "." and ".." segments from a URL (RFC 3986, 5.2.4): such a
+    member's /members/<id> would reach /v2/images/<id>/ instead, so it could never
+    be shown, answered or removed."""
+    owner, _, _, image = sharing
+    response = owner.post(members_url(image), json={'member': member_id})
+    assert response.status_code == 400
+    assert response.json()['message'] == 'A member id cannot be "." or "..".'
+    assert owner.get(members_url(image)).json()['members'] == []
+
+
 @pytest.mark.parametrize('body', [{'status': 'maybe'}, {}, {'status': None}, []])
 def test_invalid_member_status_is_400(sharing, body):
     owner, friend, _, image = sharing
