@@ -81,13 +81,17 @@ def add_member(image_id):
 
 
 def show_member(image_id, member_id):
-    """One member; 404 unless the caller is the owner, that member or an admin."""
-    record = _shared_image(image_id)
+    """One member; 404 unless the image is ``shared`` and the caller is the owner,
+    that member or an admin."""
+    # Upstream answers 404, never 403, here (it turns every refusal of this call
+    # into a 404): another project's membership is not the caller's to know about.
+    try:
+        record = _shared_image(image_id)
+    except errors.Forbidden as exc:
+        raise errors.NotFound(exc.message)
     try:
         policy.enforce(g.context, 'get_member', target=_target(record, member_id))
     except errors.Forbidden:
-        # Upstream answers 404 here: another project's membership is not the
-        # caller's to know about.
         raise errors.NotFound('Member %s not found for image %s.'
                               % (member_id, image_id))
     return responses.json(view(_get_member(image_id, member_id)))
