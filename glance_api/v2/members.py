@@ -1,6 +1,7 @@
 """/v2/images/{id}/members: sharing an image with other projects.
 
-Only ``shared`` images have members (403 otherwise, as upstream). The owner adds and
+Only ``shared`` images have members (403 otherwise, as upstream; 404 when showing one
+member, which upstream never refuses with 403). The owner adds and
 removes members; only the member itself (or an admin) accepts or rejects; a member
 sees only its own entry. The status decides only whether the image appears in the
 member's default image list: a member can read the image whatever its status.
