@@ -174,6 +174,20 @@ def string(name, value, max_length=255, nullable=False, min_length=0):
     return value
 
 
+def member_id(value):
+    """A member's project id, which must be reachable at ``/members/<id>``: no
+    ``/`` (a path separator even escaped as ``%2F``, which the server decodes), and
+    not ``.`` or ``..`` (dot segments, which clients remove from URLs). Else the row
+    could never be shown, answered or removed, and would count against
+    ``max_members`` for as long as the image lives."""
+    member = string('member', value, 255, min_length=1)
+    if '/' in member or member in ('.', '..'):
+        raise errors.BadRequest.invalid_value(
+            "'member' %r cannot be addressed as /members/<id>: it may not contain "
+            "'/' nor be '.' or '..'" % member, 'member')
+    return member
+
+
 # Checks of one attribute, called with its name and value (see _ATTRIBUTE_CHECKS).
 
 def field_string(max_length, nullable=True):

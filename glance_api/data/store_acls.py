@@ -29,9 +29,20 @@ LOG = logging.getLogger(__name__)
 PUBLIC_VISIBILITIES = ('public', 'community')
 
 
+# How many times ``sync`` writes the lists while the image keeps changing under it.
+SYNC_ATTEMPTS = 3
+
+
 def sync(record, locations=None):
     """Make the data of image ``record`` (at ``locations``, by default its active
-    ones) readable by exactly the projects that may read the image."""
+    ones) readable by exactly the projects that may read the image.
+
+    Requests that change one image at once each write the lists after their own
+    change, in any order: the one writing last may hold the older change (an image
+    made ``public`` and then ``shared`` again, left readable by everyone). So after
+    writing, ``sync`` reads the image again and, if who may read it is no longer what
+    it wrote, writes that: whichever request writes last then leaves the current
+    lists."""
     if not any(store.acts_as_caller for store in services().stores):
         return
     if locations is None:
@@ -39,21 +50,51 @@ def sync(record, locations=None):
     targets = stores_holding(locations, lambda store: store.acts_as_caller)
     if not targets:
         return
-    public = record['visibility'] in PUBLIC_VISIBILITIES
-    readers = []
-    if not public:
-        members = _member_ids(record['id'])
-        if members is None:   # better a stale list than one without the members
-            return
-        readers = [project for project in [record['owner'], *members] if project]
     credentials = caller_credentials()
-    for store, url in targets:
-        try:
-            store.set_acls(url, public, readers, credentials=credentials)
-        except store_errors.StoreError as exc:
-            LOG.error('image %s: the access list of its data at %s could not be '
-                      'updated (%s); it is written again on the image\'s next change',
-                      record['id'], url, exc)
+    access = _access(record)
+    for _ in range(SYNC_ATTEMPTS):
+        if access is None:   # better a stale list than one without the members
+            return
+        for store, url in targets:
+            try:
+                store.set_acls(url, access[0], access[1], credentials=credentials)
+            except store_errors.StoreError as exc:
+                LOG.error('image %s: the access list of its data at %s could not be '
+                          'updated (%s); it is written again on the image\'s next '
+                          'change', record['id'], url, exc)
+        current = _current(record['id'])
+        if current is None:
+            return
+        written, access = access, _access(current)
+        if access == written:
+            return
+    LOG.error('image %s: its data\'s access list may be stale: the image kept '
+              'changing while it was written; it is written again on the image\'s '
+              'next change', record['id'])
+
+
+def _access(record):
+    """``(public, readers)`` of image ``record``: everyone for public and community
+    images, else the owner and every member; None if the members are unknown."""
+    if record['visibility'] in PUBLIC_VISIBILITIES:
+        return True, []
+    members = _member_ids(record['id'])
+    if members is None:
+        return None
+    return False, [project for project in [record['owner'], *members] if project]
+
+
+def _current(image_id):
+    """The image's record as it is now; None if it is gone or cannot be read."""
+    try:
+        return services().registry.get_image(SERVICE_IDENTITY, image_id,
+                                             request_id=g.request_id)
+    except registry_errors.NotFound:
+        return None
+    except registry_errors.RegistryError as exc:
+        LOG.error('image %s: cannot read it again to check its data\'s access list: '
+                  '%s', image_id, exc)
+        return None
 
 
 def _member_ids(image_id):

@@ -1,6 +1,7 @@
 """/v2/images/{id}/members: sharing an image with other projects.
 
-Only ``shared`` images have members (403 otherwise, as upstream). The owner adds and
+Only ``shared`` images have members (403 otherwise, as upstream; 404 when showing one
+member, which upstream never refuses with 403). The owner adds and
 removes members; only the member itself (or an admin) accepts or rejects; a member
 sees only its own entry. The status decides only whether the image appears in the
 member's default image list: a member can read the image whatever its status.
@@ -68,6 +69,10 @@ def add_member(image_id):
         # Unlike upstream: such a member could never be shown, updated or removed
         # (its URL, /members/<id>, would not reach it).
         raise errors.BadRequest('A member id cannot contain "/".')
+    if member_id in ('.', '..'):
+        # Nor could these: clients remove dot segments from a URL (RFC 3986, 5.2.4),
+        # so /members/.. reaches /v2/images/<id>/ instead.
+        raise errors.BadRequest('A member id cannot be "." or "..".')
     member = services().registry.add_member(
         g.context.identity, image_id, member_id,
         max_members=services().conf.image_member_quota, request_id=g.request_id)
@@ -77,13 +82,17 @@ def add_member(image_id):
 
 
 def show_member(image_id, member_id):
-    """One member; 404 unless the caller is the owner, that member or an admin."""
-    record = _shared_image(image_id)
+    """One member; 404 unless the image is ``shared`` and the caller is the owner,
+    that member or an admin."""
+    # Upstream answers 404, never 403, here (it turns every refusal of this call
+    # into a 404): another project's membership is not the caller's to know about.
+    try:
+        record = _shared_image(image_id)
+    except errors.Forbidden as exc:
+        raise errors.NotFound(exc.message)
     try:
         policy.enforce(g.context, 'get_member', target=_target(record, member_id))
     except errors.Forbidden:
-        # Upstream answers 404 here: another project's membership is not the
-        # caller's to know about.
         raise errors.NotFound('Member %s not found for image %s.'
                               % (member_id, image_id))
     return responses.json(view(_get_member(image_id, member_id)))

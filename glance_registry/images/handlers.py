@@ -334,12 +334,13 @@ def list_members(app, request, caller, image_id):
 
 
 def add_member(app, request, caller, image_id):
-    """201 with the ``pending`` member; 400 invalid body; 403 image not ``shared``;
-    404; 409 already a member; 413 over ``max_members``."""
+    """201 with the ``pending`` member; 400 invalid body (a ``member`` that
+    ``/members/<id>`` cannot reach too); 403 image not ``shared``; 404; 409 already
+    a member; 413 over ``max_members``."""
     body = validation.json_body(request)
     validation.check_only(body, {'member', 'max_members'}, 'member')
     validation.require(body, 'member')
-    member_id = validation.string('member', body['member'], 255, min_length=1)
+    member_id = validation.member_id(body['member'])
     max_members = validation.limit('max_members', body.get('max_members'))
     record = members.add_member(app.db, caller, image_id, member_id, max_members,
                                 _allowed(app, caller, 'add_member'))

@@ -113,6 +113,20 @@ def test_only_shared_images_have_members(admin, visibility):
     assert response.json()['message'] == 'Only shared images have members.'
 
 
+@pytest.mark.parametrize('visibility', ['private', 'public', 'community'])
+def test_showing_a_member_of_an_image_no_longer_shared_is_404(sharing, admin,
+                                                              visibility):
+    """Upstream's GET .../members/{member_id} answers 404, never 403 (its
+    documented errors are 400, 401 and 404)."""
+    owner, friend, _, image = sharing
+    owner.post(members_url(image), json={'member': friend.project})
+    assert admin.patch_image(image['id'], [{'op': 'replace', 'path': '/visibility',
+                                            'value': visibility}]).status_code == 200
+    response = owner.get(members_url(image, friend.project))
+    assert response.status_code == 404
+    assert response.json()['message'] == 'Only shared images have members.'
+
+
 @pytest.mark.parametrize('body', [
     {}, {'member': ''}, {'member': 5}, {'member': 'x' * 256}, ['x'],
     {'member': 'a', 'extra': 1},
@@ -121,6 +135,18 @@ def test_only_shared_images_have_members(admin, visibility):
 def test_malformed_member_bodies_are_400(sharing, body):
     owner, _, _, image = sharing
     assert owner.post(members_url(image), json=body).status_code == 400
+
+
+@pytest.mark.parametrize('member_id', ['.', '..'])
+def test_dot_segment_member_ids_are_400(sharing, member_id):
+    """Clients drop "." and ".." segments from a URL (RFC 3986, 5.2.4): such a
+    member's /members/<id> would reach /v2/images/<id>/ instead, so it could never
+    be shown, answered or removed."""
+    owner, _, _, image = sharing
+    response = owner.post(members_url(image), json={'member': member_id})
+    assert response.status_code == 400
+    assert response.json()['message'] == 'A member id cannot be "." or "..".'
+    assert owner.get(members_url(image)).json()['members'] == []
 
 
 @pytest.mark.parametrize('body', [{'status': 'maybe'}, {}, {'status': None}, []])

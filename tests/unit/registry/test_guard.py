@@ -136,7 +136,8 @@ def _status(call):
 
 # (operation, {caller kind: expected (status, reason)}); the image belongs to the
 # member's project, 'other' is a member of another project, 'service' a signed
-# identity of a service project holding the service and reader roles.
+# identity of a service project holding the service and reader roles, 'shared with'
+# a member of the project the image is shared with (``friend_of(project)``).
 OK = (200, None)
 DENIED = (403, 'not_permitted')
 UNSEEN = (404, 'image_not_found')
@@ -162,7 +163,18 @@ MATRIX = [
     ('deactivate', {'admin': OK, 'member': OK, 'reader': DENIED}),
     ('delete', {'admin': OK, 'member': OK, 'reader': DENIED, 'other': UNSEEN}),
     ('share', {'admin': OK, 'member': OK, 'reader': DENIED}),
+    # Only the project shared with answers a share (modify_member); only the owner
+    # takes it back (delete_member).
+    ('answer a share', {'admin': OK, 'member': DENIED, 'reader': DENIED,
+                        'other': UNSEEN, 'shared with': OK}),
+    ('unshare', {'admin': OK, 'member': OK, 'reader': DENIED, 'other': UNSEEN,
+                 'shared with': DENIED}),
 ]
+
+
+def friend_of(project):
+    """The project that ``project``'s images are shared with."""
+    return 'friend-of-%s' % project
 
 
 def _operation(guarded, name, caller, project):
@@ -176,6 +188,8 @@ def _operation(guarded, name, caller, project):
                                                          'replace locations')
                  else client.create_image(owner, dict(FORMATS, visibility='shared')))
         image_id = image['id']
+        if name in ('answer a share', 'unshare'):
+            client.add_member(owner, image_id, friend_of(project))
     calls = {
         'create in own project': lambda: client.create_image(caller, {}),
         'create for another project': lambda: client.create_image(
@@ -207,6 +221,9 @@ def _operation(guarded, name, caller, project):
                                                        'deactivated'),
         'delete': lambda: client.delete_image(caller, image_id),
         'share': lambda: client.add_member(caller, image_id, 'friend'),
+        'answer a share': lambda: client.update_member(
+            caller, image_id, friend_of(project), 'accepted'),
+        'unshare': lambda: client.delete_member(caller, image_id, friend_of(project)),
     }
     return calls[name], image_id
 
@@ -221,7 +238,8 @@ def test_each_caller_gets_what_policy_gives_it(guarded, name, kind, expected):
     project = 'p-%s' % uuid.uuid4().hex[:8]
     caller = {'admin': persona('admin'), 'member': persona('member', project),
               'reader': persona('reader', project), 'other': persona('member'),
-              'service': persona('service')}[kind]
+              'service': persona('service'),
+              'shared with': persona('member', friend_of(project))}[kind]
     call, image_id = _operation(guarded, name, caller, project)
     before = guarded.client.get_image(persona('admin'), image_id) if image_id else None
     assert _status(call) == expected

@@ -224,6 +224,10 @@ BAD_MEMBER_BODIES = [
     ({'member': ''}, 'member'),
     ({'member': 5}, 'member'),
     ({'member': 'x' * 256}, 'member'),
+    # Unreachable at /members/<id>: the row could never be read, answered or removed.
+    ({'member': 'a/b'}, 'member'),
+    ({'member': '.'}, 'member'),
+    ({'member': '..'}, 'member'),
     ({'member': 'p', 'status': 'accepted'}, 'status'),
     ({'member': 'p', 'max_members': '3'}, 'max_members'),
     ({'member': 'p', 'max_members': True}, 'max_members'),
