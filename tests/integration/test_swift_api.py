@@ -298,6 +298,33 @@ def test_swift_proxy_killed_mid_upload_leaves_nothing_and_can_be_retried(
     assert len(swift_glance.objects_of(image['id'])) == 1 + 2
 
 
+def test_swift_proxy_killed_mid_single_object_upload_leaves_nothing(
+        swift_glance, admin, swift_down):
+    """An upload of known size below the large object size is one PUT: Swift dying
+    during it is a 503, the image queued again and no object in Swift, and the
+    upload can be retried."""
+    image = admin.create_image()
+    size = 200 * 1024
+    raw = RawUpload(swift_glance.glance.url, image['id'], content_length=size)
+    try:
+        assert raw.send(pattern_bytes(0, 100 * 1024))
+        wait_until(lambda: admin.image(image['id'])['status'] == 'saving', 10,
+                   message='the upload to claim the image')
+        swift_down()
+        raw.send(pattern_bytes(100 * 1024, size - 100 * 1024))
+        status, headers, body = raw.response()
+    finally:
+        raw.close()
+    assert_unavailable(swift_glance, status, headers, body)
+    assert admin.image(image['id'])['status'] == 'queued'
+    swift_glance.swift.start_proxy()
+    assert swift_glance.objects_of(image['id']) == []
+    data = pattern_bytes(0, size)
+    assert upload(admin, image['id'], data).status_code == 204
+    assert swift_glance.objects_of(image['id']) == [image['id']]
+    assert admin.get('/v2/images/%s/file' % image['id']).content == data
+
+
 # -- single-store discovery --------------------------------------------------------------
 
 def test_single_store_has_no_store_discovery_and_ignores_the_store_header(
