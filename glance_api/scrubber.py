@@ -73,7 +73,10 @@ def _start(conf):
         finally:
             registry.close()
     try:
-        store_set = stores.StoreSet.from_config(conf, probe=False)
+        # A store that is down (logged) leaves its images pending_delete for the
+        # next run; the other stores' images are scrubbed meanwhile.
+        store_set = stores.StoreSet.from_config(conf, probe=False,
+                                                unreachable_ok=True)
     except stores.errors.StoreError as exc:
         raise process.Refused('store configuration error: %s' % exc) from None
     app = app_module.create_app(conf, store_set=store_set)

@@ -132,7 +132,7 @@ class StoreSet:
 
     @classmethod
     def from_config(cls, conf, probe=True, url_policy=None, prepare=True,
-                    strict=True):
+                    strict=True, unreachable_ok=False):
         """Build, configure and (optionally) probe every configured store.
 
         ``prepare=False`` only loads each store's settings (``Store.load``): for
@@ -142,6 +142,10 @@ class StoreSet:
         be prepared and keeps it, loaded, instead of raising: for a worker that
         starts after the checks at start-up, which one store failing since must
         not stop (requests that need that store fail until it is repaired).
+        ``unreachable_ok`` does the same, even when ``strict``, for a store that
+        cannot be reached (``StoreUnavailable``: a Swift that is down), while a
+        misconfigured one (``BadConfiguration``) still raises: for a process
+        whose work is retrying what a store failed to do (the scrubber).
         ``url_policy`` (a ``stores.web.UrlPolicy``) is what drivers that read
         web URLs may read; None keeps their default (upstream's import filters).
         """
@@ -180,7 +184,8 @@ class StoreSet:
                 if probe:
                     store.probe()
             except errors.StoreError as exc:
-                if strict:
+                if strict and not (unreachable_ok
+                                   and isinstance(exc, errors.StoreUnavailable)):
                     raise
                 LOG.error('store %s cannot be prepared: %s; requests that need it '
                           'fail until it is repaired', store.store_id, exc)

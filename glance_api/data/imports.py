@@ -622,7 +622,7 @@ class ImportJob:
 
     def _copy_one(self, open_source, store, content):
         limit = self.conf.image_size_cap
-        with open_source() as reader, \
+        with self._reading(open_source) as reader, \
                 store.open_writer(self.image_id, self.conf.hashing_algorithm,
                                   credentials=self.credentials) as writer:
             for chunk in reader:
@@ -638,6 +638,34 @@ class ImportJob:
             stored = writer.commit()
         self.written.append((store, stored.url))
         return stored, virtual_size
+
+    @contextlib.contextmanager
+    def _reading(self, open_source):
+        """The chunks of ``open_source()``'s reader, a failure of the store it
+        reads (a Swift that is down) raised as ``_SourceFailed``: the store being
+        written to is not to blame, and the task must not name it."""
+        def failed(exc):
+            LOG.warning('task %s: reading the data of image %s failed: %s',
+                        self.task_id, self.image_id, exc)
+            return _SourceFailed('The data of image %s could not be read from the '
+                                 'store that holds it.' % self.image_id)
+
+        def chunks(reader):
+            while True:
+                try:
+                    chunk = next(reader, None)
+                except store_errors.StoreError as exc:
+                    raise failed(exc) from exc
+                if chunk is None:
+                    return
+                yield chunk
+
+        try:
+            reader = open_source()
+        except store_errors.StoreError as exc:
+            raise failed(exc) from exc
+        with reader:
+            yield chunks(iter(reader))
 
     @staticmethod
     def _inspect(content, chunk=None):
@@ -822,6 +850,11 @@ class ImportJob:
 class _OverQuota(ImportFailed):
     """The import's bytes do not fit in the owner's storage quota: no store is
     to blame, so the import fails whichever stores may fail."""
+
+
+class _SourceFailed(ImportFailed):
+    """The data being copied could not be read (its store failed): no target
+    store is to blame."""
 
 
 class _StorageLeft:

@@ -224,9 +224,15 @@ def _receive(store, image_id, expected_size, limit, conf, reservation, lease,
     committed: refused content is never published.
     """
     body = upload_body.blocks(request.environ, request.stream, conf.upload_chunk_size)
+    # The size the store is told, as upstream's Content-Length: a store may lay
+    # out data of known size differently (Swift writes one object, not segments,
+    # below swift_store_large_object_size). A body that ends short of it is refused
+    # below, before the commit.
+    store_size = expected_size if expected_size is not None else \
+        request.content_length
     # closing(): a body abandoned halfway (413, 400) must tell the server so.
     with contextlib.closing(body), \
-            store.open_writer(image_id, conf.hashing_algorithm, size=expected_size,
+            store.open_writer(image_id, conf.hashing_algorithm, size=store_size,
                               credentials=caller_credentials()) as writer:
         while True:
             try:

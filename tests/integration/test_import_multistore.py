@@ -140,6 +140,36 @@ def test_copy_image_from_the_file_store_to_swift(multi, admin):
         assert got.content == DATA
 
 
+@pytest.fixture
+def swift_down(swift_service):
+    """Stop the Swift proxy in the test; serving again afterwards in any case."""
+    yield swift_service.stop_proxy
+    swift_service.start_proxy()
+
+
+def test_copy_image_out_of_a_swift_that_is_down_names_no_target_store(
+        multi, admin, swift_down):
+    """The source failed, not the file store the copy was going to: the task
+    says the data could not be read, the image stays active where it was and the
+    file store is left empty."""
+    image = admin.create_image(name='copied-out-of-swift')
+    assert admin.upload(image['id'], DATA, **{'X-Image-Meta-Store': 'objects'}
+                        ).status_code == 204
+    swift_down()
+    response = admin.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'copy-image'}, 'stores': ['local']})
+    assert response.status_code == 202, response.text
+    wait_until(lambda: admin.image(image['id'])['os_glance_importing_to_stores']
+               == '', 60)
+    [task] = admin.get('/v2/images/%s/tasks' % image['id']).json()['tasks']
+    assert task['status'] == 'failure'
+    assert task['message'] == ('The data of image %s could not be read from the '
+                               'store that holds it.' % image['id'])
+    shown = admin.image(image['id'])
+    assert (shown['status'], shown['stores']) == ('active', 'objects')
+    assert not in_local(multi, image['id'])
+
+
 def test_copy_image_needs_stores_and_an_active_image(multi, admin):
     image = admin.create_image(name='queued')
     no_stores = admin.post('/v2/images/%s/import' % image['id'],

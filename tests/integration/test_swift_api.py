@@ -195,6 +195,39 @@ def test_small_image_of_declared_size_is_one_object(swift_glance, admin):
     assert admin.get('/v2/images/%s/file' % image['id']).content == data
 
 
+def test_small_image_of_known_content_length_is_one_object(swift_glance, admin):
+    """As upstream, the Content-Length is the size the store is told: below
+    swift_store_large_object_size the image is one object, not a manifest and a
+    segment."""
+    image = admin.create_image()
+    data = pattern_bytes(0, 100 * 1024)
+    response = upload(admin, image['id'], data)   # Content-Length, no size header
+    assert response.status_code == 204, response.text
+    assert swift_glance.objects_of(image['id']) == [image['id']]
+    headers = swift_glance.conn.head_object(swift_glance.container, image['id'])
+    assert 'x-static-large-object' not in headers
+    assert headers['etag'] == admin.image(image['id'])['checksum'] == \
+        hashlib.md5(data).hexdigest()
+    assert admin.get('/v2/images/%s/file' % image['id']).content == data
+
+
+def test_client_gone_mid_body_of_known_length_leaves_no_object(swift_glance, admin):
+    """A client that closes its connection before sending its Content-Length leaves
+    the image queued and nothing in Swift (the single PUT is aborted, not
+    completed with fewer bytes)."""
+    image = admin.create_image()
+    raw = RawUpload(swift_glance.glance.url, image['id'], content_length=200 * 1024)
+    try:
+        assert raw.send(pattern_bytes(0, 150 * 1024))
+        wait_until(lambda: admin.image(image['id'])['status'] == 'saving', 10,
+                   message='the upload to claim the image')
+    finally:
+        raw.close()
+    wait_until(lambda: admin.image(image['id'])['status'] == 'queued', 30,
+               message='the image queued again')
+    assert swift_glance.objects_of(image['id']) == []
+
+
 # -- Swift down --------------------------------------------------------------------------
 
 def test_upload_while_swift_is_down_is_503_and_keeps_the_image_queued(
@@ -263,6 +296,33 @@ def test_swift_proxy_killed_mid_upload_leaves_nothing_and_can_be_retried(
     assert (md5, sha512, same_bytes) == (image['checksum'], image['os_hash_value'],
                                          True)
     assert len(swift_glance.objects_of(image['id'])) == 1 + 2
+
+
+def test_swift_proxy_killed_mid_single_object_upload_leaves_nothing(
+        swift_glance, admin, swift_down):
+    """An upload of known size below the large object size is one PUT: Swift dying
+    during it is a 503, the image queued again and no object in Swift, and the
+    upload can be retried."""
+    image = admin.create_image()
+    size = 200 * 1024
+    raw = RawUpload(swift_glance.glance.url, image['id'], content_length=size)
+    try:
+        assert raw.send(pattern_bytes(0, 100 * 1024))
+        wait_until(lambda: admin.image(image['id'])['status'] == 'saving', 10,
+                   message='the upload to claim the image')
+        swift_down()
+        raw.send(pattern_bytes(100 * 1024, size - 100 * 1024))
+        status, headers, body = raw.response()
+    finally:
+        raw.close()
+    assert_unavailable(swift_glance, status, headers, body)
+    assert admin.image(image['id'])['status'] == 'queued'
+    swift_glance.swift.start_proxy()
+    assert swift_glance.objects_of(image['id']) == []
+    data = pattern_bytes(0, size)
+    assert upload(admin, image['id'], data).status_code == 204
+    assert swift_glance.objects_of(image['id']) == [image['id']]
+    assert admin.get('/v2/images/%s/file' % image['id']).content == data
 
 
 # -- single-store discovery --------------------------------------------------------------

@@ -100,3 +100,29 @@ def test_a_swift_that_is_down_leaves_the_image_for_the_next_run(swift_glance, sw
         os.killpg(daemon.pid, signal.SIGTERM)
         daemon.wait(30)
     assert daemon.returncode == 0, log.read_text()
+
+
+def test_a_scrubber_started_while_swift_is_down_runs_and_leaves_the_image(
+        swift_glance, swift):
+    """Swift down is no bad configuration (exit status 2): the run starts, the
+    image stays pending_delete with all its data (status 1), and the next run
+    scrubs it."""
+    glance, conn, container = swift_glance
+    with glance.client(deployment.new_project()) as client:
+        image_id = _segmented_image(client, b'z' * (2 * MiB))
+        stored = objects_of(conn, container, image_id)
+        assert client.delete('/v2/images/%s' % image_id).status_code == 204
+        swift.stop_proxy()
+        try:
+            result = scrubber.run(glance)
+        finally:
+            swift.start_proxy()
+        assert result.returncode == 1, result.stderr
+        assert 'stays pending_delete' in result.stderr
+        conn = swift.connection()   # the proxy's restart forgot the old token
+        assert objects_of(conn, container, image_id) == stored
+
+        result = scrubber.run(glance)
+        assert result.returncode == 0, result.stderr
+        assert image_id in scrubber.scrubbed_ids(result.stderr)
+        assert objects_of(conn, container, image_id) == []

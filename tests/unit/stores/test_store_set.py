@@ -59,6 +59,37 @@ def test_a_set_that_cannot_work_is_refused(stores, default):
         StoreSet.of(*stores, default=default)
 
 
+def _one_file_store_conf(tmp_path):
+    conf = cfg.ConfigOpts()
+    conf(args=[], default_config_files=[], default_config_dirs=[])
+    stores.register_opts(conf)
+    conf.set_override('enabled_backends', {'local': 'file'})
+    conf.set_override('default_backend', 'local', 'glance_store')
+    conf.register_opts(stores.driver_class('file').option_list(), group='local')
+    conf.set_override('filesystem_store_datadir', str(tmp_path), 'local')
+    return conf
+
+
+@pytest.mark.parametrize('failure, kept', [
+    (errors.StoreUnavailable('the backend is down'), True),
+    (errors.BadConfiguration('the options are wrong'), False),
+])
+def test_unreachable_ok_keeps_a_store_that_is_down_but_not_a_misconfigured_one(
+        tmp_path, monkeypatch, failure, kept):
+    def configure(store):
+        raise failure
+    monkeypatch.setattr(stores.driver_class('file'), 'configure', configure)
+    conf = _one_file_store_conf(tmp_path)
+    with pytest.raises(type(failure)):
+        StoreSet.from_config(conf, probe=False)
+    if kept:
+        store_set = StoreSet.from_config(conf, probe=False, unreachable_ok=True)
+        assert store_set.default_id == 'local'
+    else:
+        with pytest.raises(errors.BadConfiguration):
+            StoreSet.from_config(conf, probe=False, unreachable_ok=True)
+
+
 # -- legacy locations: recorded without their store, before enabled_backends ---------
 
 def _file_stores(tmp_path, *ids):
