@@ -45,8 +45,13 @@ def _serve(conf):
         raise process.Refused('registry client configuration error: %s'
                               % exc) from None
     try:
-        # Fail here, before forking workers, if a store is misconfigured.
-        store_set = stores.StoreSet.from_config(conf, probe=conf.probe_stores_on_start)
+        # Fail here, before forking workers, if a store is misconfigured. Without
+        # the probe, a store that cannot be reached (a Swift that is down) is
+        # logged and the API starts, as upstream's: requests that need it answer
+        # 503 until it is back.
+        store_set = stores.StoreSet.from_config(
+            conf, probe=conf.probe_stores_on_start,
+            unreachable_ok=not conf.probe_stores_on_start)
         staging.check_apart(staging.from_conf(conf, probe=conf.probe_stores_on_start),
                             store_set)
     except stores.errors.StoreError as exc:

@@ -52,9 +52,13 @@ api_opts = [
     cfg.BoolOpt('probe_stores_on_start', default=True,
                 help='Write, read and delete a test object in every store (and '
                      'the staging store) when the API starts, before its workers, '
-                     'so that a misconfigured store fails at once. A worker started '
-                     'later (a restart) does not probe, and one store failing since '
-                     'is logged and does not stop it.'),
+                     'so that a misconfigured or unreachable store fails at once. '
+                     'With false, a store that cannot be reached (a Swift that is '
+                     'down) is logged and the API starts, as upstream\'s does: '
+                     'requests that need it answer 503 until it is back; a store '
+                     'whose settings are wrong still stops the start. A worker '
+                     'started later (a restart) does not probe, and one store '
+                     'failing since is logged and does not stop it.'),
 ]
 
 # Upstream still reads them from [DEFAULT] too, their section before Newton.

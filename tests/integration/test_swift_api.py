@@ -245,6 +245,31 @@ def test_upload_while_swift_is_down_is_503_and_keeps_the_image_queued(
     assert admin.image(image['id'])['status'] == 'active'
 
 
+def test_without_the_start_probe_the_api_starts_while_swift_is_down(
+        swift_service, swift_down, tmp_path):
+    # As upstream's: a Swift that is down is no bad configuration. The API
+    # starts, answers 503 for its data until Swift is back, then serves it.
+    # (With probe_stores_on_start, the default, the start fails at once.)
+    container = 'glance-%s' % uuid.uuid4().hex[:8]
+    options = swift_store_options(swift_service, tmp_path, container, SEGMENT)
+    options['default_store'] = 'swift'
+    swift_down()
+    with deployment.running(tmp_path, api_extra={
+            'glance_store': options,
+            'DEFAULT': {'probe_stores_on_start': False}}) as glance, \
+            glance.client() as admin:
+        with open(glance.api.log_path) as log:
+            assert 'cannot be prepared' in log.read()
+        image = admin.create_image()
+        response = upload(admin, image['id'], pattern_bytes(0, 1024), **CLOSE)
+        assert response.status_code == 503, response.text
+        assert admin.image(image['id'])['status'] == 'queued'
+        swift_service.start_proxy()
+        data = pattern_bytes(0, 3 * MiB)
+        assert upload(admin, image['id'], data).status_code == 204
+        assert admin.get('/v2/images/%s/file' % image['id']).content == data
+
+
 def test_download_while_swift_is_down_is_503(swift_glance, admin, swift_down):
     image = admin.create_image()
     data = pattern_bytes(0, 3 * MiB)
