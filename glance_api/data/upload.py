@@ -72,7 +72,10 @@ def upload(record, store, expected_size, limit, stage=False):
             store_data.discard_abandoned(image_id)
     if stage:
         staging.discard_leftover(store, claimed)
-    notifications.notify(ctx, 'image.prepare', payloads.image(claimed))
+    # As upstream: a stage is an update of the image (now uploading), the import
+    # sends image.prepare when it writes to the stores.
+    notifications.notify(ctx, 'image.update' if stage else 'image.prepare',
+                         payloads.image(claimed) if stage else payloads.stored(claimed))
 
     reservation = quotas.Reservation(
         registry, ctx.identity, image_id, upload_id,
@@ -96,9 +99,11 @@ def upload(record, store, expected_size, limit, stage=False):
                               content)
     except BaseException as exc:
         _give_back(image_id, upload_id, status)
-        # As upstream: an error notification whose payload is a message.
-        notifications.notify(ctx, 'image.upload', 'Image %s could not be uploaded: '
-                             '%s' % (image_id, _why(exc)), priority='error')
+        if not stage:
+            # As upstream: an error notification whose payload is a message.
+            notifications.notify(ctx, 'image.upload', 'Image %s could not be '
+                                 'uploaded: %s' % (image_id, _why(exc)),
+                                 priority='error')
         if isinstance(exc, store_errors.StoreUnavailable):
             metrics.count_store_error(store.store_id, 'write')
             # The driver's message names the backend (hosts, accounts, object
@@ -162,7 +167,7 @@ def upload(record, store, expected_size, limit, stage=False):
             _discard(store, stored.url)
         raise
     metrics.count_uploaded(store.store_id, stored.size)
-    notifications.notify(ctx, 'image.upload', payloads.image(published))
+    notifications.notify(ctx, 'image.upload', payloads.stored(published))
     notifications.notify(ctx, 'image.activate', payloads.image(published))
     return location
 
@@ -175,7 +180,7 @@ def _publish_stage(image_id, store, stored, upload_id, facts):
     try:
         # The size, as upstream shows it once staged; the project's staged usage
         # (image_stage_total) counts it.
-        services().registry.transition_status(
+        staged = services().registry.transition_status(
             g.context.identity, image_id, 'uploading', 'uploading',
             values={'size': stored.size}, locations=[location], upload_id=upload_id,
             request_id=g.request_id)
@@ -191,6 +196,7 @@ def _publish_stage(image_id, store, stored, upload_id, facts):
         _discard(store, stored.url)
         _give_back(image_id, upload_id, 'uploading')
         raise
+    notifications.notify(g.context, 'image.update', payloads.image(staged))
     return location
 
 

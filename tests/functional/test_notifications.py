@@ -13,7 +13,7 @@ import kombu
 import pytest
 
 from tests.fixtures import deployment, processes, skips
-from tests.fixtures import disk_images
+from tests.fixtures import disk_images, web_files
 
 RABBIT_URL = os.environ.get('GLANCE_TEST_RABBITMQ_URL',
                             'rabbit://guest:guest@127.0.0.1:5672/')
@@ -32,6 +32,9 @@ PROPERTY_FIELDS = {'namespace', 'name', 'name_old', 'type', 'title', 'descriptio
                    'maximum', 'minimum', 'enum', 'pattern', 'minLength', 'maxLength',
                    'confidential', 'items', 'uniqueItems', 'minItems', 'maxItems',
                    'additionalItems', 'deleted', 'deleted_at'}
+# image.prepare and image.upload add where an import goes and where it failed.
+STORED_FIELDS = IMAGE_FIELDS | {'os_glance_importing_to_stores',
+                                'os_glance_failed_import'}
 SEND_FIELDS = {'bytes_sent', 'image_id', 'owner_id', 'receiver_tenant_id',
                'receiver_user_id'}
 
@@ -142,9 +145,13 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
         'image.member.update', 'image.member.delete', 'image.update',
         'image.update', 'image.delete', 'image.create', 'image.prepare')]
     payloads = [n['payload'] for n in notifications]
-    for payload in payloads[:5] + payloads[9:]:
+    for payload in payloads[:2] + payloads[4:5] + payloads[9:13]:
         assert set(payload) == IMAGE_FIELDS
+    for payload in payloads[2:4] + payloads[13:]:
+        assert set(payload) == STORED_FIELDS
     created, updated, prepared, uploaded, activated = payloads[:5]
+    assert (prepared['os_glance_importing_to_stores'],
+            uploaded['os_glance_failed_import']) == ([], [])
     assert (created['id'], created['name'], created['status'], created['owner'],
             created['properties'], created['deleted'], created['is_public']) == (
         image_id, 'lifecycle', 'queued', 'owner-project', {'os_distro': 'cirros'},
@@ -179,9 +186,11 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
     assert 'qcow2' in errors[0]['payload'] and 'BadRequest' not in errors[0]['payload']
 
 
-TASK_FIELDS = {'id', 'type', 'status', 'input', 'result', 'owner', 'message',
-               'expires_at', 'created_at', 'updated_at', 'image_id', 'request_id',
-               'user_id'}
+# Upstream's (format_task_notification), with the API's image_id, request_id and
+# user_id; never the input, which may hold secrets (a URL's password).
+TASK_FIELDS = {'id', 'type', 'status', 'result', 'owner', 'message', 'expires_at',
+               'created_at', 'updated_at', 'deleted', 'deleted_at', 'image_id',
+               'request_id', 'user_id'}
 
 
 def test_an_import_task_is_announced_from_creation_to_success(bus, tmp_path):
@@ -198,28 +207,35 @@ def test_an_import_task_is_announced_from_creation_to_success(bus, tmp_path):
         while owner.image(image['id'])['status'] != 'active':
             assert time.monotonic() < deadline, 'the import did not finish'
             time.sleep(0.2)
-        # image.create, image.prepare (the stage), task.create, task.run,
-        # image.upload, image.activate, task.success.
-        received = bus.received('info', 7, timeout=15)
+        received = bus.received('info', 10, timeout=15)
         tasks = [n for n in received if n['event_type'].startswith('task.')]
 
-    assert [n['event_type'] for n in tasks] == ['task.create', 'task.run',
-                                                'task.success']
+    # As upstream: the stage updates the image (uploading, then its size); the
+    # import writes it into the store as an upload would.
+    assert [n['event_type'] for n in received] == [
+        'image.create', 'image.update', 'image.update', 'task.create', 'task.run',
+        'task.processing', 'image.prepare', 'image.upload', 'image.activate',
+        'task.success']
+    assert [n['payload']['status'] for n in received[1:3]] == ['uploading'] * 2
+    assert received[2]['payload']['size'] == 2048
+    assert [n['payload']['status'] for n in tasks] == [
+        'pending', 'pending', 'processing', 'success']
     for notification in tasks:
         payload = notification['payload']
         assert set(payload) == TASK_FIELDS
+        assert (payload['deleted'], payload['deleted_at']) == (False, None)
         assert (payload['image_id'], payload['owner'], payload['user_id'],
                 payload['type']) == (image['id'], 'owner-project', 'owner-user',
                                      'api_image_import')
     assert tasks[-1]['payload']['status'] == 'success'
     # What the import did to the image, as an upload's would be announced.
-    images = [n for n in received if n['event_type'] in ('image.upload',
-                                                         'image.activate')]
-    assert [n['event_type'] for n in images] == ['image.upload', 'image.activate']
-    for notification in images:
-        assert set(notification['payload']) == IMAGE_FIELDS
-        assert (notification['payload']['id'], notification['payload']['status'],
-                notification['payload']['size']) == (image['id'], 'active', 2048)
+    prepared, uploaded, activated = (n['payload'] for n in received[6:9])
+    assert (prepared['id'], prepared['status']) == (image['id'], 'importing')
+    assert set(prepared) == set(uploaded) == STORED_FIELDS
+    assert set(activated) == IMAGE_FIELDS
+    for payload in (uploaded, activated):
+        assert (payload['id'], payload['status'], payload['size']) == (
+            image['id'], 'active', 2048)
 
 
 def test_a_failed_legacy_import_task_announces_its_image_and_its_deletion(bus,
@@ -234,18 +250,46 @@ def test_a_failed_legacy_import_task_announces_its_image_and_its_deletion(bus,
         response = admin.post('/v2/tasks', json={'type': 'import', 'input': sent})
         assert response.status_code == 201, response.text
         task = response.json()
-        # image.create, task.create, task.run, task.failure, image.delete.
-        received = bus.received('info', 5, timeout=15)
+        received = bus.received('info', 6, timeout=15)
+        # The URL was never read: nothing was on its way to a store.
+        assert bus.received('error', 1, timeout=1) == []
 
     events = [n['event_type'] for n in received]
-    assert events == ['image.create', 'task.create', 'task.run', 'task.failure',
-                      'image.delete']
+    assert events == ['image.create', 'task.create', 'task.run', 'task.processing',
+                      'task.failure', 'image.delete']
     created, deleted = received[0]['payload'], received[-1]['payload']
     assert (created['id'], created['name'], created['deleted']) == (
         task['image_id'], 'legacy', False)
     assert (deleted['id'], deleted['deleted']) == (task['image_id'], True)
-    # The task's input as its client sent it, as the API shows it.
-    assert [n['payload']['input'] for n in received[1:4]] == [sent] * 3
+    # As upstream: never the task's input (its URL may hold a password).
+    assert [set(n['payload']) for n in received[1:5]] == [TASK_FIELDS] * 4
+    assert received[4]['payload']['message']
+
+
+def test_a_failed_import_sends_upstreams_upload_error(bus, tmp_path):
+    with web_files.running() as web, deployment.running(
+            tmp_path / 'glance', api_extra=dict(_notifying(bus.topic), **{
+                'import_filtering_opts': {'allowed_ports': '[%s]' % web.port,
+                                          'allowed_hosts': '[127.0.0.1]'}})) as glance:
+        owner = glance.client(project='owner-project', user='owner-user')
+        # Read, then refused: raw bytes for a qcow2 image.
+        uri = web.serve('/fake.qcow2', disk_images.raw(4096))
+        image = owner.create_image(name='fake', disk_format='qcow2')
+        assert owner.post('/v2/images/%s/import' % image['id'], json={
+            'method': {'name': 'web-download', 'uri': uri}}).status_code == 202
+        received = bus.received('info', 6, timeout=15)
+        errors = bus.received('error', 1)
+        assert owner.image(image['id'])['status'] == 'queued'
+
+    assert [n['event_type'] for n in received] == [
+        'image.create', 'task.create', 'task.run', 'task.processing',
+        'image.prepare', 'task.failure']
+    assert [(n['event_type'], n['priority'], n['publisher_id']) for n in errors] == [
+        ('image.upload', 'ERROR', 'image.localhost')]
+    # As upstream's: a message naming the image and why.
+    message = errors[0]['payload']
+    assert image['id'] in message and 'qcow2' in message, message
+    assert received[-1]['payload']['status'] == 'failure'
 
 
 def test_catalog_writes_are_announced_and_disabled_ones_are_not(bus, tmp_path):
