@@ -72,10 +72,11 @@ def upload(record, store, expected_size, limit, stage=False):
             store_data.discard_abandoned(image_id)
     if stage:
         staging.discard_leftover(store, claimed)
-    # As upstream: a stage is an update of the image (now uploading), the import
-    # sends image.prepare when it writes to the stores.
-    notifications.notify(ctx, 'image.update' if stage else 'image.prepare',
-                         payloads.image(claimed) if stage else payloads.stored(claimed))
+    # As upstream: the image's new status (saving, uploading) is an update; a
+    # stage sends no image.prepare (the import does, as it writes to the stores).
+    notifications.notify(ctx, 'image.update', payloads.image(claimed))
+    if not stage:
+        notifications.notify(ctx, 'image.prepare', payloads.stored(claimed))
 
     reservation = quotas.Reservation(
         registry, ctx.identity, image_id, upload_id,
@@ -169,6 +170,8 @@ def upload(record, store, expected_size, limit, stage=False):
     metrics.count_uploaded(store.store_id, stored.size)
     notifications.notify(ctx, 'image.upload', payloads.stored(published))
     notifications.notify(ctx, 'image.activate', payloads.image(published))
+    # As upstream, whose upload saves the image it made active.
+    notifications.notify(ctx, 'image.update', payloads.image(published))
     return location
 
 

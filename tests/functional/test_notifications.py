@@ -134,22 +134,25 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
         refused = owner.create_image(name='refused', disk_format='qcow2')
         assert owner.upload(refused['id'], data).status_code == 400
 
-        notifications = bus.received('info', 14)
+        notifications = bus.received('info', 17)
         errors = bus.received('error', 1)
 
     events = [(n['event_type'], n['priority'], n['publisher_id'])
               for n in notifications]
+    # As upstream: an upload saves the image saving, then active (image.update),
+    # around image.prepare, image.upload and image.activate.
     assert events == [(event, 'INFO', 'image.localhost') for event in (
-        'image.create', 'image.update', 'image.prepare', 'image.upload',
-        'image.activate', 'image.send', 'image.member.create',
-        'image.member.update', 'image.member.delete', 'image.update',
-        'image.update', 'image.delete', 'image.create', 'image.prepare')]
+        'image.create', 'image.update', 'image.update', 'image.prepare',
+        'image.upload', 'image.activate', 'image.update', 'image.send',
+        'image.member.create', 'image.member.update', 'image.member.delete',
+        'image.update', 'image.update', 'image.delete', 'image.create',
+        'image.update', 'image.prepare')]
     payloads = [n['payload'] for n in notifications]
-    for payload in payloads[:2] + payloads[4:5] + payloads[9:13]:
+    for payload in payloads[:3] + payloads[5:7] + payloads[11:16]:
         assert set(payload) == IMAGE_FIELDS
-    for payload in payloads[2:4] + payloads[13:]:
+    for payload in payloads[3:5] + payloads[16:]:
         assert set(payload) == STORED_FIELDS
-    created, updated, prepared, uploaded, activated = payloads[:5]
+    created, updated, saving, prepared, uploaded, activated, saved = payloads[:7]
     assert (prepared['os_glance_importing_to_stores'],
             uploaded['os_glance_failed_import']) == ([], [])
     assert (created['id'], created['name'], created['status'], created['owner'],
@@ -157,24 +160,24 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
         image_id, 'lifecycle', 'queued', 'owner-project', {'os_distro': 'cirros'},
         False, False)
     assert (updated['name'], updated['visibility']) == ('renamed', 'shared')
-    assert prepared['status'] == 'saving'
-    for payload in (uploaded, activated):
+    assert saving['status'] == prepared['status'] == 'saving'
+    for payload in (uploaded, activated, saved):
         assert (payload['status'], payload['size'], payload['virtual_size'],
                 payload['os_hash_algo']) == ('active', 3000, 3000, 'sha512')
         assert payload['checksum'] and payload['os_hash_value']
-    assert payloads[5] == {'bytes_sent': 3000, 'image_id': image_id,
+    assert payloads[7] == {'bytes_sent': 3000, 'image_id': image_id,
                            'owner_id': 'owner-project',
                            'receiver_tenant_id': 'owner-project',
                            'receiver_user_id': 'owner-user'}
-    assert set(payloads[5]) == SEND_FIELDS
-    for payload, status, deleted in zip(payloads[6:9],
+    assert set(payloads[7]) == SEND_FIELDS
+    for payload, status, deleted in zip(payloads[8:11],
                                         ('pending', 'accepted', 'accepted'),
                                         (False, False, True)):
         assert set(payload) == MEMBER_FIELDS
         assert (payload['image_id'], payload['member_id'], payload['status'],
                 payload['deleted']) == (image_id, 'friend-project', status, deleted)
-    assert payloads[8]['deleted_at']
-    tagged, deactivated, deleted = payloads[9:12]
+    assert payloads[10]['deleted_at']
+    tagged, deactivated, deleted = payloads[11:14]
     assert (tagged['tags'], tagged['status']) == (['gold'], 'active')
     assert deactivated['status'] == 'deactivated'
     assert (deleted['id'], deleted['deleted']) == (image_id, True)
