@@ -355,3 +355,52 @@ def test_a_broker_that_is_down_neither_fails_nor_slows_api_calls(tmp_path):
         # broker connection timeout.
         assert elapsed < 5, elapsed
         assert client.get('/healthcheck').status_code == 200
+
+
+def test_copies_and_locations_are_announced_as_upstream(bus, tmp_path):
+    # copy-image writes into another store (image.prepare, image.upload, no
+    # image.activate: the image was active); removing a store's copy and adding a
+    # location (API 2.17) save the image (image.update), as upstream's do.
+    with web_files.running() as web, deployment.running(
+            tmp_path / 'glance', api_extra=dict(_notifying(bus.topic), **{
+                'DEFAULT': {'workers': 1,
+                            'enabled_backends': 'home:file, spare:file, web:http'},
+                'glance_store': {'default_backend': 'home'},
+                'home': {'filesystem_store_datadir': str(tmp_path / 'home')},
+                'spare': {'filesystem_store_datadir': str(tmp_path / 'spare')},
+                'import_filtering_opts': {'allowed_ports': '[%s]' % web.port,
+                                          'allowed_hosts': '[127.0.0.1]'}})
+    ) as glance:
+        admin = glance.client()
+        image = admin.create_image(name='copied')
+        assert admin.upload(image['id'], disk_images.raw(4096)).status_code == 204
+        assert admin.post('/v2/images/%s/import' % image['id'], json={
+            'method': {'name': 'copy-image'}, 'stores': ['spare']}
+        ).status_code == 202
+        copied = bus.received('info', 12)
+        assert admin.delete('/v2/stores/spare/%s' % image['id']).status_code == 204
+        [removed] = bus.received('info', 1)
+
+        located = admin.create_image(name='located')
+        url = web.serve('/located.raw', disk_images.raw(2048))
+        assert admin.post('/v2/images/%s/locations' % located['id'],
+                          json={'url': url}).status_code == 202
+        added = bus.received('info', 3)
+
+    assert [n['event_type'] for n in copied[6:]] == [
+        'task.create', 'task.run', 'task.processing', 'image.prepare',
+        'image.upload', 'task.success']
+    prepared, uploaded = copied[9]['payload'], copied[10]['payload']
+    assert set(prepared) == set(uploaded) == STORED_FIELDS
+    assert prepared['os_glance_importing_to_stores'] == ['spare']
+    assert (uploaded['id'], uploaded['status'], uploaded['os_glance_importing_to_stores'],
+            uploaded['os_glance_failed_import']) == (image['id'], 'active', [], [])
+
+    assert removed['event_type'] == 'image.update'
+    assert (removed['payload']['id'], removed['payload']['status']) == (
+        image['id'], 'active')
+
+    assert [(n['event_type'], n['payload']['status']) for n in added] == [
+        ('image.create', 'queued'), ('image.update', 'importing'),
+        ('image.update', 'active')]
+    assert added[-1]['payload']['size'] == 2048
