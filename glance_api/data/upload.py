@@ -416,9 +416,9 @@ def _give_back(image_id, upload_id, status='saving'):
     this upload's data: it is ``active`` (its publication went through after all),
     or the registry did not say."""
     try:
-        services().registry.transition_status(g.context.identity, image_id, status,
-                                              'queued', upload_id=upload_id,
-                                              request_id=g.request_id)
+        restored = services().registry.transition_status(
+            g.context.identity, image_id, status, 'queued', upload_id=upload_id,
+            request_id=g.request_id)
     except registry_errors.Conflict as exc:
         if exc.reason != 'taken_over':
             LOG.warning('could not return image %s to queued after a failed upload: '
@@ -430,6 +430,9 @@ def _give_back(image_id, upload_id, status='saving'):
         LOG.warning('could not return image %s to queued after a failed upload: %s',
                     image_id, exc)
         return True
+    else:
+        # As upstream, which saves the image it restores.
+        notifications.notify(g.context, 'image.update', payloads.image(restored))
     return False
 
 

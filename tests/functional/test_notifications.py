@@ -130,11 +130,12 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
                                     % image_id).status_code == 204
         assert owner.delete('/v2/images/%s' % image_id).status_code == 204
 
-        # A refused upload: image.prepare, then image.upload as an error.
+        # A refused upload: image.prepare, then image.upload as an error, and the
+        # image queued again (image.update).
         refused = owner.create_image(name='refused', disk_format='qcow2')
         assert owner.upload(refused['id'], data).status_code == 400
 
-        notifications = bus.received('info', 17)
+        notifications = bus.received('info', 18)
         errors = bus.received('error', 1)
 
     events = [(n['event_type'], n['priority'], n['publisher_id'])
@@ -146,12 +147,13 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
         'image.upload', 'image.activate', 'image.update', 'image.send',
         'image.member.create', 'image.member.update', 'image.member.delete',
         'image.update', 'image.update', 'image.delete', 'image.create',
-        'image.update', 'image.prepare')]
+        'image.update', 'image.prepare', 'image.update')]
     payloads = [n['payload'] for n in notifications]
-    for payload in payloads[:3] + payloads[5:7] + payloads[11:16]:
+    for payload in payloads[:3] + payloads[5:7] + payloads[11:16] + payloads[17:]:
         assert set(payload) == IMAGE_FIELDS
-    for payload in payloads[3:5] + payloads[16:]:
+    for payload in payloads[3:5] + payloads[16:17]:
         assert set(payload) == STORED_FIELDS
+    assert (payloads[17]['id'], payloads[17]['status']) == (refused['id'], 'queued')
     created, updated, saving, prepared, uploaded, activated, saved = payloads[:7]
     assert (prepared['os_glance_importing_to_stores'],
             uploaded['os_glance_failed_import']) == ([], [])
