@@ -301,7 +301,7 @@ class ImportJob:
                                                record, self.image_id)
             except conversion.ConversionFailed as exc:
                 raise ImportFailed(str(exc))
-            self._prepare(record)
+            self._prepare(record, targets)
             if converted is not None:
                 # New bytes: inspected as the output format and hashed as they
                 # are copied.
@@ -410,7 +410,7 @@ class ImportJob:
         targets = [store for store in self._targets(record)
                    if store.store_id not in held]
         source = self._source_reader(self._active_source(record))
-        self._prepare(record)
+        self._prepare(record, targets)
         _, locations, failed = self._copy_to_stores(record, source, targets,
                                                     inspect=False, expected=record)
         self._finish('success', 'Copied to %s.' % (', '.join(
@@ -473,7 +473,7 @@ class ImportJob:
         with contextlib.ExitStack() as stack:
             try:
                 response = stack.enter_context(self._open_url())
-                self._prepare(record)
+                self._prepare(record, targets)
                 for store in targets:
                     try:
                         writers.append((store, stack.enter_context(store.open_writer(
@@ -658,13 +658,18 @@ class ImportJob:
         except (registry_errors.Conflict, registry_errors.NotFound):
             raise _LeaseLost()
 
-    def _prepare(self, record):
-        """Announce ``image.prepare`` once, as the bytes start for the target
-        stores (as upstream's, before its store writes; not for a download that
-        never started)."""
-        if not self.prepared:
-            self.prepared = True
-            task_events.emit_image(self.svc, 'image.prepare', self.task, record)
+    def _prepare(self, record, targets):
+        """Announce ``image.prepare`` once per target store (naming it as
+        ``backend`` with multiple stores), as the bytes start for them: as
+        upstream's, before its store writes; not for a download that never
+        started."""
+        if self.prepared:
+            return
+        self.prepared = bool(targets)
+        for store in targets:
+            task_events.emit_image(
+                self.svc, 'image.prepare', self.task, record,
+                backend=store.store_id if self.svc.stores.multi else None)
 
     def _progress(self, size):
         self._copied += size

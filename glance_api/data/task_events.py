@@ -47,13 +47,15 @@ def emit(svc, event_type, task):
     svc.notifier.notify(_context(task), event_type, payload)
 
 
-def emit_image(svc, event_type, task, record, deleted=False):
+def emit_image(svc, event_type, task, record, deleted=False, backend=None):
     """Announce ``event_type`` about ``record`` (an image), changed (``deleted``:
-    deleted) by ``task``."""
+    deleted) by ``task``; ``backend``: the store ``image.prepare`` is about."""
     if svc.notifier is not None:
         payload = payloads.stored(record) if event_type in (
             'image.prepare', 'image.upload') else payloads.image(record,
                                                                  deleted=deleted)
+        if backend is not None:
+            payload['backend'] = backend
         svc.notifier.notify(_context(task), event_type, payload)
 
 

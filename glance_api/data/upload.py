@@ -76,7 +76,11 @@ def upload(record, store, expected_size, limit, stage=False):
     # stage sends no image.prepare (the import does, as it writes to the stores).
     notifications.notify(ctx, 'image.update', payloads.image(claimed))
     if not stage:
-        notifications.notify(ctx, 'image.prepare', payloads.stored(claimed))
+        prepared = payloads.stored(claimed)
+        if services().stores.multi:
+            # As upstream: the store the data goes to.
+            prepared['backend'] = store.store_id
+        notifications.notify(ctx, 'image.prepare', prepared)
 
     reservation = quotas.Reservation(
         registry, ctx.identity, image_id, upload_id,

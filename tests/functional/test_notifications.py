@@ -389,12 +389,17 @@ def test_copies_and_locations_are_announced_as_upstream(bus, tmp_path):
                           json={'url': url}).status_code == 202
         added = bus.received('info', 3)
 
+    # With several stores, image.prepare names the one the data goes to.
+    assert copied[2]['event_type'] == 'image.prepare'
+    assert copied[2]['payload']['backend'] == 'home'
     assert [n['event_type'] for n in copied[6:]] == [
         'task.create', 'task.run', 'task.processing', 'image.prepare',
         'image.upload', 'task.success']
     prepared, uploaded = copied[9]['payload'], copied[10]['payload']
-    assert set(prepared) == set(uploaded) == STORED_FIELDS
-    assert prepared['os_glance_importing_to_stores'] == ['spare']
+    assert set(prepared) == STORED_FIELDS | {'backend'}
+    assert set(uploaded) == STORED_FIELDS
+    assert (prepared['backend'], prepared['os_glance_importing_to_stores']) == (
+        'spare', ['spare'])
     assert (uploaded['id'], uploaded['status'], uploaded['os_glance_importing_to_stores'],
             uploaded['os_glance_failed_import']) == (image['id'], 'active', [], [])
 
