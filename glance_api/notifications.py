@@ -15,7 +15,7 @@ Configuration, upstream's names: ``[oslo_messaging_notifications] driver``
 (``messaging``, ``log``, ``noop``: the default, nothing sent), ``transport_url``
 (else ``[DEFAULT] transport_url``), ``topics`` (default ``notifications``);
 ``[DEFAULT] disabled_notifications`` (event types, or whole categories such as
-``image.member``, never sent) and ``default_publisher_id`` (``image.localhost``).
+``image.member`` or ``task.*``, never sent) and ``default_publisher_id`` (``image.localhost``).
 """
 
 import logging
