@@ -15,7 +15,7 @@ Configuration, upstream's names: ``[oslo_messaging_notifications] driver``
 (``messaging``, ``log``, ``noop``: the default, nothing sent), ``transport_url``
 (else ``[DEFAULT] transport_url``), ``topics`` (default ``notifications``);
 ``[DEFAULT] disabled_notifications`` (event types, or whole categories such as
-``image.member``, never sent) and ``default_publisher_id`` (``image.localhost``).
+``image.member`` or ``task.*``, never sent) and ``default_publisher_id`` (``image.localhost``).
 """
 
 import logging
@@ -41,7 +41,8 @@ notification_opts = [
                help='The publisher_id of the notifications this service sends.'),
     cfg.ListOpt('disabled_notifications', default=[],
                 help='Notifications never sent: event types (image.create) or '
-                     'their categories (image, image.member, metadef_tag).'),
+                     'their categories (image, image.member, metadef_tag; also '
+                     'written image.*, task.*).'),
     # Upstream's names from before oslo.messaging's [oslo_messaging_notifications];
     # oslo.messaging no longer reads them, Glance's configs still carry them.
     cfg.MultiStrOpt('notification_driver', default=[], deprecated_for_removal=True,
@@ -108,7 +109,8 @@ class Notifier:
         drivers = (conf.oslo_messaging_notifications.driver
                    or conf.notification_driver)
         self.enabled = any(driver != 'noop' for driver in drivers)
-        self._disabled = frozenset(conf.disabled_notifications)
+        self._disabled = frozenset(_category(name)
+                                   for name in conf.disabled_notifications)
         self._queue = queue.Queue(maxsize=conf.notification_queue_size)
         self._thread = None
         self._notifier = None
@@ -175,6 +177,12 @@ class Notifier:
                 LOG.exception('notification %s could not be sent', event_type)
             finally:
                 self._queue.task_done()
+
+
+def _category(name):
+    # Operators write a category as upstream's docs do (task) or as its
+    # operators' guides and sample configs do (task.*): both name every event of it.
+    return name[:-2] if name.endswith('.*') else name
 
 
 def _context_dict(context):

@@ -243,6 +243,8 @@ class ImportJob:
         self.quota = _StorageLeft(None)   # set once the image is read
         #: Run again after its worker died: what that worker was writing is left.
         self.taken_over = False
+        #: image.prepare was sent: the bytes started for the target stores.
+        self.prepared = False
 
     # -- running ---------------------------------------------------------------------
 
@@ -252,7 +254,7 @@ class ImportJob:
             if give_up:
                 raise ImportFailed('The import was interrupted %d times (its API '
                                    'worker stopped).' % MAX_ATTEMPTS)
-            self._begin()
+            task_events.emit(self.svc, 'task.processing', self._begin())
             record = self.registry.get_image(SERVICE_IDENTITY, self.image_id,
                                              request_id=self.request_id)
             self.quota = self._storage_left(record)
@@ -303,6 +305,7 @@ class ImportJob:
                                                record, self.image_id)
             except conversion.ConversionFailed as exc:
                 raise ImportFailed(str(exc))
+            self._prepare(record, targets)
             if converted is not None:
                 # New bytes: inspected as the output format and hashed as they
                 # are copied.
@@ -412,6 +415,7 @@ class ImportJob:
         targets = [store for store in self._targets(record)
                    if store.store_id not in held]
         source = self._source_reader(self._active_source(record))
+        self._prepare(record, targets)
         _, locations, failed = self._copy_to_stores(record, source, targets,
                                                     inspect=False, expected=record)
         self._finish('success', 'Copied to %s.' % (', '.join(
@@ -474,6 +478,7 @@ class ImportJob:
         with contextlib.ExitStack() as stack:
             try:
                 response = stack.enter_context(self._open_url())
+                self._prepare(record, targets)
                 for store in targets:
                     try:
                         writers.append((store, stack.enter_context(store.open_writer(
@@ -681,10 +686,23 @@ class ImportJob:
         # As upstream's task, created pending: it is processing once a worker runs
         # it, not while it waits in the runner's queue.
         try:
-            self.registry.claim_task(SERVICE_IDENTITY, self.task_id, self.lease,
-                                     request_id=self.request_id)
+            return self.registry.claim_task(SERVICE_IDENTITY, self.task_id,
+                                            self.lease, request_id=self.request_id)
         except (registry_errors.Conflict, registry_errors.NotFound):
             raise _LeaseLost()
+
+    def _prepare(self, record, targets):
+        """Announce ``image.prepare`` once per target store (naming it as
+        ``backend`` with multiple stores), as the bytes start for them: as
+        upstream's, before its store writes; not for a download that never
+        started."""
+        if self.prepared:
+            return
+        self.prepared = bool(targets)
+        for store in targets:
+            task_events.emit_image(
+                self.svc, 'image.prepare', self.task, record,
+                backend=store.store_id if self.svc.stores.multi else None)
 
     def _progress(self, size):
         self._copied += size
@@ -732,14 +750,19 @@ class ImportJob:
                                    % (self.image_id, exc.message))
             raise
         LOG.info('task %s: %s: %s', self.task_id, status, message)
-        if image is not None and image.get('to') == 'active' and finished.get('image'):
-            for event in ('image.upload', 'image.activate'):
+        if image is not None and self.prepared and finished.get('image'):
+            # copy-image too (the image stays active: no image.activate).
+            events = ['image.upload'] + (['image.activate']
+                                         if image.get('to') == 'active' else [])
+            for event in events:
                 task_events.emit_image(self.svc, event, finished['task'],
                                        finished['image'])
         task_events.emit(self.svc, 'task.%s' % status, finished['task'])
         return finished
 
     def _fail(self, message, image_gone=False):
+        if self.prepared:
+            task_events.emit_import_failed(self.svc, self.task, message)
         self._remove_written()
         self._discard_own_staging()
         image = None

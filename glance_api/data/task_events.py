@@ -5,26 +5,32 @@ as the registry answered it:
 
 - ``task.create`` when the import is accepted;
 - ``task.run`` when a worker starts it (again, after a takeover);
+- ``task.processing`` once that worker holds it (``pending -> processing``);
 - ``task.success`` and ``task.failure`` when it ends;
 
-and ``emit_image`` announces what the import did to its image (``image.upload`` and
-``image.activate`` when it becomes active), as an upload's would be.
+and ``emit_image`` announces what the import did to its image, as an upload's
+would be: ``image.prepare`` before the first byte goes to a target store,
+``image.upload`` (and ``image.activate`` when it becomes active) once the bytes are
+the image's, or ``image.upload`` at ERROR, a message, if the import fails after
+``image.prepare``.
 
 The payload is the task as upstream's notifications show it (its API document's
-fields); the notification's context is the caller that created the task, read from
-the record, since a task runs in a worker thread outside any request.
+fields, ``deleted`` and ``deleted_at``) without its ``input``: as upstream, which
+leaves it out since it may hold secrets (a URL with a password). The
+notification's context is the caller that created the task, read from the record,
+since a task runs in a worker thread outside any request.
 """
 
 import logging
 import types
 
-from glance_api.data import task_inputs
 from glance_api.images import notifications as payloads
 
 LOG = logging.getLogger(__name__)
 
-#: The task's fields in upstream's task notifications.
-PAYLOAD_FIELDS = ('id', 'type', 'status', 'input', 'result', 'owner', 'message',
+#: The task's fields in upstream's task notifications (and the API's image_id,
+#: request_id and user_id).
+PAYLOAD_FIELDS = ('id', 'type', 'status', 'result', 'owner', 'message',
                   'expires_at', 'created_at', 'updated_at', 'image_id',
                   'request_id', 'user_id')
 
@@ -37,16 +43,30 @@ def emit(svc, event_type, task):
     if svc.notifier is None:
         return
     payload = {name: task.get(name) for name in PAYLOAD_FIELDS}
-    payload['input'] = task_inputs.shown(task)
+    payload.update(deleted=False, deleted_at=None)
     svc.notifier.notify(_context(task), event_type, payload)
 
 
-def emit_image(svc, event_type, task, record, deleted=False):
+def emit_image(svc, event_type, task, record, deleted=False, backend=None):
     """Announce ``event_type`` about ``record`` (an image), changed (``deleted``:
-    deleted) by ``task``."""
+    deleted) by ``task``; ``backend``: the store ``image.prepare`` is about."""
     if svc.notifier is not None:
-        svc.notifier.notify(_context(task), event_type,
-                            payloads.image(record, deleted=deleted))
+        payload = payloads.stored(record) if event_type in (
+            'image.prepare', 'image.upload') else payloads.image(record,
+                                                                 deleted=deleted)
+        if backend is not None:
+            payload['backend'] = backend
+        svc.notifier.notify(_context(task), event_type, payload)
+
+
+def emit_import_failed(svc, task, message):
+    """Announce that the import of ``task`` failed after ``image.prepare``: as
+    upstream's failed upload, ``image.upload`` at ERROR whose payload is a
+    message."""
+    if svc.notifier is not None:
+        svc.notifier.notify(_context(task), 'image.upload', 'Image %s could not be '
+                            'imported: %s' % (task.get('image_id'), message),
+                            priority='error')
 
 
 def _context(task):

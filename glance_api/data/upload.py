@@ -72,7 +72,15 @@ def upload(record, store, expected_size, limit, stage=False):
             store_data.discard_abandoned(image_id)
     if stage:
         staging.discard_leftover(store, claimed)
-    notifications.notify(ctx, 'image.prepare', payloads.image(claimed))
+    # As upstream: the image's new status (saving, uploading) is an update; a
+    # stage sends no image.prepare (the import does, as it writes to the stores).
+    notifications.notify(ctx, 'image.update', payloads.image(claimed))
+    if not stage:
+        prepared = payloads.stored(claimed)
+        if services().stores.multi:
+            # As upstream: the store the data goes to.
+            prepared['backend'] = store.store_id
+        notifications.notify(ctx, 'image.prepare', prepared)
 
     reservation = quotas.Reservation(
         registry, ctx.identity, image_id, upload_id,
@@ -96,9 +104,11 @@ def upload(record, store, expected_size, limit, stage=False):
                               content)
     except BaseException as exc:
         _give_back(image_id, upload_id, status)
-        # As upstream: an error notification whose payload is a message.
-        notifications.notify(ctx, 'image.upload', 'Image %s could not be uploaded: '
-                             '%s' % (image_id, _why(exc)), priority='error')
+        if not stage:
+            # As upstream: an error notification whose payload is a message.
+            notifications.notify(ctx, 'image.upload', 'Image %s could not be '
+                                 'uploaded: %s' % (image_id, _why(exc)),
+                                 priority='error')
         if isinstance(exc, store_errors.StoreUnavailable):
             metrics.count_store_error(store.store_id, 'write')
             # The driver's message names the backend (hosts, accounts, object
@@ -162,8 +172,10 @@ def upload(record, store, expected_size, limit, stage=False):
             _discard(store, stored.url)
         raise
     metrics.count_uploaded(store.store_id, stored.size)
-    notifications.notify(ctx, 'image.upload', payloads.image(published))
+    notifications.notify(ctx, 'image.upload', payloads.stored(published))
     notifications.notify(ctx, 'image.activate', payloads.image(published))
+    # As upstream, whose upload saves the image it made active.
+    notifications.notify(ctx, 'image.update', payloads.image(published))
     return location
 
 
@@ -175,7 +187,7 @@ def _publish_stage(image_id, store, stored, upload_id, facts):
     try:
         # The size, as upstream shows it once staged; the project's staged usage
         # (image_stage_total) counts it.
-        services().registry.transition_status(
+        staged = services().registry.transition_status(
             g.context.identity, image_id, 'uploading', 'uploading',
             values={'size': stored.size}, locations=[location], upload_id=upload_id,
             request_id=g.request_id)
@@ -191,6 +203,7 @@ def _publish_stage(image_id, store, stored, upload_id, facts):
         _discard(store, stored.url)
         _give_back(image_id, upload_id, 'uploading')
         raise
+    notifications.notify(g.context, 'image.update', payloads.image(staged))
     return location
 
 
@@ -413,9 +426,9 @@ def _give_back(image_id, upload_id, status='saving'):
     this upload's data: it is ``active`` (its publication went through after all),
     or the registry did not say."""
     try:
-        services().registry.transition_status(g.context.identity, image_id, status,
-                                              'queued', upload_id=upload_id,
-                                              request_id=g.request_id)
+        restored = services().registry.transition_status(
+            g.context.identity, image_id, status, 'queued', upload_id=upload_id,
+            request_id=g.request_id)
     except registry_errors.Conflict as exc:
         if exc.reason != 'taken_over':
             LOG.warning('could not return image %s to queued after a failed upload: '
@@ -427,6 +440,9 @@ def _give_back(image_id, upload_id, status='saving'):
         LOG.warning('could not return image %s to queued after a failed upload: %s',
                     image_id, exc)
         return True
+    else:
+        # As upstream, which saves the image it restores.
+        notifications.notify(g.context, 'image.update', payloads.image(restored))
     return False
 
 

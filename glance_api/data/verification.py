@@ -29,6 +29,7 @@ location is refused as above, so an image never stays ``importing`` for good.
 
 import logging
 import time
+import types
 import uuid
 
 from flask import g
@@ -36,6 +37,7 @@ from flask import g
 from glance_api.access.context import SERVICE_IDENTITY
 from glance_api.data import inspection
 from glance_api.data.store_data import caller_credentials
+from glance_api.images import notifications as payloads
 from glance_api.services import services
 from glance_registry.client import Lease
 from glance_registry.client.leases import LeaseKeeper
@@ -60,7 +62,8 @@ def start(record, location, expected):
     the background; ``expected`` holds the caller's ``os_hash_algo`` and
     ``os_hash_value``, or nothing.
 
-    Raises the registry's errors: ``Conflict`` if the image is no longer queued,
+    Returns the image as the registry answered (``importing``). Raises the
+    registry's errors: ``Conflict`` if the image is no longer queued,
     ``TooLarge`` over ``image_location_quota``.
     """
     conf = services().conf
@@ -78,6 +81,7 @@ def start(record, location, expected):
         slot.release()
         raise
     verifier.spawn(added, slot)
+    return added
 
 
 def resume_stalled(record):
@@ -132,7 +136,7 @@ class Verifier:
 
     def __init__(self, registry, store_set, image_id, location, hashing_algorithm,
                  retries, lease_time, size_cap, max_storage=-1, request_id=None,
-                 credentials=None, rules=None):
+                 credentials=None, rules=None, notifier=None):
         self.registry = registry
         self.store_set = store_set
         self.image_id = image_id
@@ -149,6 +153,8 @@ class Verifier:
         self.credentials = credentials
         # The ``[image_format]`` rules the content is inspected by (None: it is not).
         self.rules = rules
+        #: Announces the image's new status (``image.update``); None: nothing.
+        self.notifier = notifier
         self.content = None
         self._keeper = None
 
@@ -162,7 +168,8 @@ class Verifier:
                    conf.secure_hash_lease_time, conf.image_size_cap,
                    services().quotas.max_storage(owner), request_id,
                    credentials=caller_credentials(),
-                   rules=inspection.Rules.from_conf(conf))
+                   rules=inspection.Rules.from_conf(conf),
+                   notifier=services().notifier)
 
     def spawn(self, record, slot, give_up=False):
         """Run in ``slot`` of this worker's runner (``glance_api.data.runner``);
@@ -319,13 +326,19 @@ class Verifier:
 
     def _transition(self, to_status, values, locations, quota=None):
         try:
-            self.registry.transition_status(
+            changed = self.registry.transition_status(
                 SERVICE_IDENTITY, self.image_id, 'importing', to_status, values=values,
                 locations=locations, quota=quota, request_id=self.request_id)
         except (registry_errors.Conflict, registry_errors.NotFound) as exc:
             LOG.info('image %s changed while its location %s was verified: %s',
                      self.image_id, self.url, exc)
             return False
+        if self.notifier is not None:
+            # Outside any request: the request that added the location stands
+            # for it.
+            self.notifier.notify(
+                types.SimpleNamespace(request_id=self.request_id),
+                'image.update', payloads.image(changed))
         return True
 
 

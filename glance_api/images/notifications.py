@@ -1,6 +1,7 @@
 """Upstream's notification payloads for images and their members (Glance's
 ``glance/notifier.py``: ``format_image_notification``,
-``format_image_member_notification`` and ``image.send``'s), from registry records."""
+``format_image_member_notification``, ``image.send``'s and the import properties
+``image.prepare`` and ``image.upload`` add), from registry records."""
 
 import datetime
 
@@ -34,6 +35,16 @@ def image(record, deleted=False):
         'os_hash_algo': record.get('os_hash_algo'),
         'os_hash_value': record.get('os_hash_value'),
     }
+
+
+def stored(record):
+    """The payload of ``image.prepare`` and ``image.upload``: the image's, with
+    where an import is going and where it failed (upstream's lists of store ids,
+    empty when none)."""
+    properties = record.get('properties') or {}
+    return dict(image(record), **{
+        name: properties[name].split(',') if properties.get(name) else []
+        for name in ('os_glance_importing_to_stores', 'os_glance_failed_import')})
 
 
 def member(record, deleted=False):

@@ -135,7 +135,8 @@ def download_image_data(image_id):
         return responses.no_content()
 
     # Sent once the server has sent the body, outside the app's context.
-    announce = functools.partial(_announce_sent, services().notifier, ctx, record)
+    announce = functools.partial(_announce_sent, services().notifier, ctx, record,
+                                 length)
     file_wrapper = request.environ.get('wsgi.file_wrapper')
     if reader.fileobj is not None and file_wrapper is not None:
         # The server sends the file with sendfile(): no copy through Python.
@@ -158,15 +159,18 @@ def download_image_data(image_id):
     return response
 
 
-def _announce_sent(notifier, ctx, record, bytes_sent):
+def _announce_sent(notifier, ctx, record, expected, bytes_sent):
+    # As upstream: a download the client did not take whole (it went away) is
+    # announced at ERROR, so that what counts downloads counts only whole ones.
     if notifier is not None:
-        notifier.notify(ctx, 'image.send', payloads.sent(record, ctx, bytes_sent))
+        notifier.notify(ctx, 'image.send', payloads.sent(record, ctx, bytes_sent),
+                        'info' if bytes_sent == expected else 'error')
 
 
 class _Counted:
     """``chunks``, then ``image.send`` with the bytes the client took (as upstream,
-    also when it stopped reading early) once the server closes it; nothing is
-    announced if the body was never read (``HEAD``)."""
+    also when it stopped reading early: then at ERROR) once the server closes it;
+    nothing is announced if the body was never read (``HEAD``)."""
 
     def __init__(self, chunks, announce):
         self._chunks = chunks

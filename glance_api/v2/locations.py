@@ -14,11 +14,13 @@ import logging
 
 from flask import Response, g
 
+from glance_api import notifications
 from glance_api.access import policy
 from glance_api.data import location_removal, locations, verification
 from glance_api.data.store_data import size_at
 from glance_api.http import errors, json_body, responses
 from glance_api.images import documents, lookup
+from glance_api.images import notifications as payloads
 from glance_api.services import services
 from glance_api.v2 import messages
 
@@ -47,16 +49,18 @@ def add_location(image_id):
     location = locations.checked_location(url, {}, image_id)
     conf = services().conf
     if conf.do_secure_hash:
-        verification.start(record, location, expected)
+        changed = verification.start(record, location, expected)
     else:
         # Unverified, as upstream: the caller's validation_data is the hash.
-        services().registry.add_location(
+        changed = services().registry.add_location(
             g.context.identity, image_id, location['url'], location['metadata'],
             transition=('queued', 'active'),
             values=dict(expected, size=size_at(location)),
             max_locations=conf.image_location_quota,
             max_storage=services().quotas.max_storage(record['owner']),
             request_id=g.request_id)
+    # As upstream, which saves the image it added a location to.
+    notifications.notify(g.context, 'image.update', payloads.image(changed))
     return Response(status=202)
 
 
@@ -104,9 +108,12 @@ def delete_from_store(store_id, image_id):
     # The registry records the data as still to remove as it takes the location
     # off: a removal that fails or never ends here is swept (location_removal).
     hold = location_removal.removal_lease()
-    services().registry.remove_location(g.context.identity, image_id,
-                                        location['url'], removal_lease=hold.lease,
-                                        request_id=g.request_id)
+    changed = services().registry.remove_location(
+        g.context.identity, image_id, location['url'], removal_lease=hold.lease,
+        request_id=g.request_id)
+    # As upstream, which saves the image it took the location from: what counts
+    # an image's copies learns that one went.
+    notifications.notify(g.context, 'image.update', payloads.image(changed))
     location_removal.remove(image_id, [location], hold)
     return responses.no_content()
 

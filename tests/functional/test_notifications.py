@@ -13,7 +13,7 @@ import kombu
 import pytest
 
 from tests.fixtures import deployment, processes, skips
-from tests.fixtures import disk_images
+from tests.fixtures import disk_images, web_files
 
 RABBIT_URL = os.environ.get('GLANCE_TEST_RABBITMQ_URL',
                             'rabbit://guest:guest@127.0.0.1:5672/')
@@ -32,6 +32,9 @@ PROPERTY_FIELDS = {'namespace', 'name', 'name_old', 'type', 'title', 'descriptio
                    'maximum', 'minimum', 'enum', 'pattern', 'minLength', 'maxLength',
                    'confidential', 'items', 'uniqueItems', 'minItems', 'maxItems',
                    'additionalItems', 'deleted', 'deleted_at'}
+# image.prepare and image.upload add where an import goes and where it failed.
+STORED_FIELDS = IMAGE_FIELDS | {'os_glance_importing_to_stores',
+                                'os_glance_failed_import'}
 SEND_FIELDS = {'bytes_sent', 'image_id', 'owner_id', 'receiver_tenant_id',
                'receiver_user_id'}
 
@@ -127,47 +130,56 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
                                     % image_id).status_code == 204
         assert owner.delete('/v2/images/%s' % image_id).status_code == 204
 
-        # A refused upload: image.prepare, then image.upload as an error.
+        # A refused upload: image.prepare, then image.upload as an error, and the
+        # image queued again (image.update).
         refused = owner.create_image(name='refused', disk_format='qcow2')
         assert owner.upload(refused['id'], data).status_code == 400
 
-        notifications = bus.received('info', 14)
+        notifications = bus.received('info', 18)
         errors = bus.received('error', 1)
 
     events = [(n['event_type'], n['priority'], n['publisher_id'])
               for n in notifications]
+    # As upstream: an upload saves the image saving, then active (image.update),
+    # around image.prepare, image.upload and image.activate.
     assert events == [(event, 'INFO', 'image.localhost') for event in (
-        'image.create', 'image.update', 'image.prepare', 'image.upload',
-        'image.activate', 'image.send', 'image.member.create',
-        'image.member.update', 'image.member.delete', 'image.update',
-        'image.update', 'image.delete', 'image.create', 'image.prepare')]
+        'image.create', 'image.update', 'image.update', 'image.prepare',
+        'image.upload', 'image.activate', 'image.update', 'image.send',
+        'image.member.create', 'image.member.update', 'image.member.delete',
+        'image.update', 'image.update', 'image.delete', 'image.create',
+        'image.update', 'image.prepare', 'image.update')]
     payloads = [n['payload'] for n in notifications]
-    for payload in payloads[:5] + payloads[9:]:
+    for payload in payloads[:3] + payloads[5:7] + payloads[11:16] + payloads[17:]:
         assert set(payload) == IMAGE_FIELDS
-    created, updated, prepared, uploaded, activated = payloads[:5]
+    for payload in payloads[3:5] + payloads[16:17]:
+        assert set(payload) == STORED_FIELDS
+    assert (payloads[17]['id'], payloads[17]['status']) == (refused['id'], 'queued')
+    created, updated, saving, prepared, uploaded, activated, saved = payloads[:7]
+    assert (prepared['os_glance_importing_to_stores'],
+            uploaded['os_glance_failed_import']) == ([], [])
     assert (created['id'], created['name'], created['status'], created['owner'],
             created['properties'], created['deleted'], created['is_public']) == (
         image_id, 'lifecycle', 'queued', 'owner-project', {'os_distro': 'cirros'},
         False, False)
     assert (updated['name'], updated['visibility']) == ('renamed', 'shared')
-    assert prepared['status'] == 'saving'
-    for payload in (uploaded, activated):
+    assert saving['status'] == prepared['status'] == 'saving'
+    for payload in (uploaded, activated, saved):
         assert (payload['status'], payload['size'], payload['virtual_size'],
                 payload['os_hash_algo']) == ('active', 3000, 3000, 'sha512')
         assert payload['checksum'] and payload['os_hash_value']
-    assert payloads[5] == {'bytes_sent': 3000, 'image_id': image_id,
+    assert payloads[7] == {'bytes_sent': 3000, 'image_id': image_id,
                            'owner_id': 'owner-project',
                            'receiver_tenant_id': 'owner-project',
                            'receiver_user_id': 'owner-user'}
-    assert set(payloads[5]) == SEND_FIELDS
-    for payload, status, deleted in zip(payloads[6:9],
+    assert set(payloads[7]) == SEND_FIELDS
+    for payload, status, deleted in zip(payloads[8:11],
                                         ('pending', 'accepted', 'accepted'),
                                         (False, False, True)):
         assert set(payload) == MEMBER_FIELDS
         assert (payload['image_id'], payload['member_id'], payload['status'],
                 payload['deleted']) == (image_id, 'friend-project', status, deleted)
-    assert payloads[8]['deleted_at']
-    tagged, deactivated, deleted = payloads[9:12]
+    assert payloads[10]['deleted_at']
+    tagged, deactivated, deleted = payloads[11:14]
     assert (tagged['tags'], tagged['status']) == (['gold'], 'active')
     assert deactivated['status'] == 'deactivated'
     assert (deleted['id'], deleted['deleted']) == (image_id, True)
@@ -179,9 +191,11 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
     assert 'qcow2' in errors[0]['payload'] and 'BadRequest' not in errors[0]['payload']
 
 
-TASK_FIELDS = {'id', 'type', 'status', 'input', 'result', 'owner', 'message',
-               'expires_at', 'created_at', 'updated_at', 'image_id', 'request_id',
-               'user_id'}
+# Upstream's (format_task_notification), with the API's image_id, request_id and
+# user_id; never the input, which may hold secrets (a URL's password).
+TASK_FIELDS = {'id', 'type', 'status', 'result', 'owner', 'message', 'expires_at',
+               'created_at', 'updated_at', 'deleted', 'deleted_at', 'image_id',
+               'request_id', 'user_id'}
 
 
 def test_an_import_task_is_announced_from_creation_to_success(bus, tmp_path):
@@ -198,28 +212,35 @@ def test_an_import_task_is_announced_from_creation_to_success(bus, tmp_path):
         while owner.image(image['id'])['status'] != 'active':
             assert time.monotonic() < deadline, 'the import did not finish'
             time.sleep(0.2)
-        # image.create, image.prepare (the stage), task.create, task.run,
-        # image.upload, image.activate, task.success.
-        received = bus.received('info', 7, timeout=15)
+        received = bus.received('info', 10, timeout=15)
         tasks = [n for n in received if n['event_type'].startswith('task.')]
 
-    assert [n['event_type'] for n in tasks] == ['task.create', 'task.run',
-                                                'task.success']
+    # As upstream: the stage updates the image (uploading, then its size); the
+    # import writes it into the store as an upload would.
+    assert [n['event_type'] for n in received] == [
+        'image.create', 'image.update', 'image.update', 'task.create', 'task.run',
+        'task.processing', 'image.prepare', 'image.upload', 'image.activate',
+        'task.success']
+    assert [n['payload']['status'] for n in received[1:3]] == ['uploading'] * 2
+    assert received[2]['payload']['size'] == 2048
+    assert [n['payload']['status'] for n in tasks] == [
+        'pending', 'pending', 'processing', 'success']
     for notification in tasks:
         payload = notification['payload']
         assert set(payload) == TASK_FIELDS
+        assert (payload['deleted'], payload['deleted_at']) == (False, None)
         assert (payload['image_id'], payload['owner'], payload['user_id'],
                 payload['type']) == (image['id'], 'owner-project', 'owner-user',
                                      'api_image_import')
     assert tasks[-1]['payload']['status'] == 'success'
     # What the import did to the image, as an upload's would be announced.
-    images = [n for n in received if n['event_type'] in ('image.upload',
-                                                         'image.activate')]
-    assert [n['event_type'] for n in images] == ['image.upload', 'image.activate']
-    for notification in images:
-        assert set(notification['payload']) == IMAGE_FIELDS
-        assert (notification['payload']['id'], notification['payload']['status'],
-                notification['payload']['size']) == (image['id'], 'active', 2048)
+    prepared, uploaded, activated = (n['payload'] for n in received[6:9])
+    assert (prepared['id'], prepared['status']) == (image['id'], 'importing')
+    assert set(prepared) == set(uploaded) == STORED_FIELDS
+    assert set(activated) == IMAGE_FIELDS
+    for payload in (uploaded, activated):
+        assert (payload['id'], payload['status'], payload['size']) == (
+            image['id'], 'active', 2048)
 
 
 def test_a_failed_legacy_import_task_announces_its_image_and_its_deletion(bus,
@@ -234,18 +255,46 @@ def test_a_failed_legacy_import_task_announces_its_image_and_its_deletion(bus,
         response = admin.post('/v2/tasks', json={'type': 'import', 'input': sent})
         assert response.status_code == 201, response.text
         task = response.json()
-        # image.create, task.create, task.run, task.failure, image.delete.
-        received = bus.received('info', 5, timeout=15)
+        received = bus.received('info', 6, timeout=15)
+        # The URL was never read: nothing was on its way to a store.
+        assert bus.received('error', 1, timeout=1) == []
 
     events = [n['event_type'] for n in received]
-    assert events == ['image.create', 'task.create', 'task.run', 'task.failure',
-                      'image.delete']
+    assert events == ['image.create', 'task.create', 'task.run', 'task.processing',
+                      'task.failure', 'image.delete']
     created, deleted = received[0]['payload'], received[-1]['payload']
     assert (created['id'], created['name'], created['deleted']) == (
         task['image_id'], 'legacy', False)
     assert (deleted['id'], deleted['deleted']) == (task['image_id'], True)
-    # The task's input as its client sent it, as the API shows it.
-    assert [n['payload']['input'] for n in received[1:4]] == [sent] * 3
+    # As upstream: never the task's input (its URL may hold a password).
+    assert [set(n['payload']) for n in received[1:5]] == [TASK_FIELDS] * 4
+    assert received[4]['payload']['message']
+
+
+def test_a_failed_import_sends_upstreams_upload_error(bus, tmp_path):
+    with web_files.running() as web, deployment.running(
+            tmp_path / 'glance', api_extra=dict(_notifying(bus.topic), **{
+                'import_filtering_opts': {'allowed_ports': '[%s]' % web.port,
+                                          'allowed_hosts': '[127.0.0.1]'}})) as glance:
+        owner = glance.client(project='owner-project', user='owner-user')
+        # Read, then refused: raw bytes for a qcow2 image.
+        uri = web.serve('/fake.qcow2', disk_images.raw(4096))
+        image = owner.create_image(name='fake', disk_format='qcow2')
+        assert owner.post('/v2/images/%s/import' % image['id'], json={
+            'method': {'name': 'web-download', 'uri': uri}}).status_code == 202
+        received = bus.received('info', 6, timeout=15)
+        errors = bus.received('error', 1)
+        assert owner.image(image['id'])['status'] == 'queued'
+
+    assert [n['event_type'] for n in received] == [
+        'image.create', 'task.create', 'task.run', 'task.processing',
+        'image.prepare', 'task.failure']
+    assert [(n['event_type'], n['priority'], n['publisher_id']) for n in errors] == [
+        ('image.upload', 'ERROR', 'image.localhost')]
+    # As upstream's: a message naming the image and why.
+    message = errors[0]['payload']
+    assert image['id'] in message and 'qcow2' in message, message
+    assert received[-1]['payload']['status'] == 'failure'
 
 
 def test_catalog_writes_are_announced_and_disabled_ones_are_not(bus, tmp_path):
@@ -308,3 +357,57 @@ def test_a_broker_that_is_down_neither_fails_nor_slows_api_calls(tmp_path):
         # broker connection timeout.
         assert elapsed < 5, elapsed
         assert client.get('/healthcheck').status_code == 200
+
+
+def test_copies_and_locations_are_announced_as_upstream(bus, tmp_path):
+    # copy-image writes into another store (image.prepare, image.upload, no
+    # image.activate: the image was active); removing a store's copy and adding a
+    # location (API 2.17) save the image (image.update), as upstream's do.
+    with web_files.running() as web, deployment.running(
+            tmp_path / 'glance', api_extra=dict(_notifying(bus.topic), **{
+                'DEFAULT': {'workers': 1,
+                            'enabled_backends': 'home:file, spare:file, web:http'},
+                'glance_store': {'default_backend': 'home'},
+                'home': {'filesystem_store_datadir': str(tmp_path / 'home')},
+                'spare': {'filesystem_store_datadir': str(tmp_path / 'spare')},
+                'import_filtering_opts': {'allowed_ports': '[%s]' % web.port,
+                                          'allowed_hosts': '[127.0.0.1]'}})
+    ) as glance:
+        admin = glance.client()
+        image = admin.create_image(name='copied')
+        assert admin.upload(image['id'], disk_images.raw(4096)).status_code == 204
+        assert admin.post('/v2/images/%s/import' % image['id'], json={
+            'method': {'name': 'copy-image'}, 'stores': ['spare']}
+        ).status_code == 202
+        copied = bus.received('info', 12)
+        assert admin.delete('/v2/stores/spare/%s' % image['id']).status_code == 204
+        [removed] = bus.received('info', 1)
+
+        located = admin.create_image(name='located')
+        url = web.serve('/located.raw', disk_images.raw(2048))
+        assert admin.post('/v2/images/%s/locations' % located['id'],
+                          json={'url': url}).status_code == 202
+        added = bus.received('info', 3)
+
+    # With several stores, image.prepare names the one the data goes to.
+    assert copied[2]['event_type'] == 'image.prepare'
+    assert copied[2]['payload']['backend'] == 'home'
+    assert [n['event_type'] for n in copied[6:]] == [
+        'task.create', 'task.run', 'task.processing', 'image.prepare',
+        'image.upload', 'task.success']
+    prepared, uploaded = copied[9]['payload'], copied[10]['payload']
+    assert set(prepared) == STORED_FIELDS | {'backend'}
+    assert set(uploaded) == STORED_FIELDS
+    assert (prepared['backend'], prepared['os_glance_importing_to_stores']) == (
+        'spare', ['spare'])
+    assert (uploaded['id'], uploaded['status'], uploaded['os_glance_importing_to_stores'],
+            uploaded['os_glance_failed_import']) == (image['id'], 'active', [], [])
+
+    assert removed['event_type'] == 'image.update'
+    assert (removed['payload']['id'], removed['payload']['status']) == (
+        image['id'], 'active')
+
+    assert [(n['event_type'], n['payload']['status']) for n in added] == [
+        ('image.create', 'queued'), ('image.update', 'importing'),
+        ('image.update', 'active')]
+    assert added[-1]['payload']['size'] == 2048

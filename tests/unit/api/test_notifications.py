@@ -45,6 +45,18 @@ def test_disabled_notifications_name_event_types_or_their_categories():
     assert not notifier.is_disabled('image.membership')
 
 
+def test_a_category_may_be_written_with_a_wildcard():
+    # As upstream's operators write it (``task.*``): every event of the category.
+    notifier = _notifier(**{'oslo_messaging_notifications.driver': ['log'],
+                            'disabled_notifications': ['image.*', 'task.*']})
+    assert notifier.is_disabled('image.create')
+    assert notifier.is_disabled('image.member.update')
+    assert notifier.is_disabled('task.success')
+    assert not notifier.is_disabled('metadef_tag.create')
+    notifier.notify(CALLER, 'image.send', {})
+    assert notifier._queue.qsize() == 0
+
+
 def test_a_full_queue_drops_new_notifications_without_blocking(caplog):
     # Not started: nothing takes from the queue, as when the bus is down.
     notifier = _notifier(**{'oslo_messaging_notifications.driver': ['log'],

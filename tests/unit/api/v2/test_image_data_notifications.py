@@ -38,3 +38,20 @@ def test_a_download_announces_the_bytes_it_sent(make_deployment):
     assert _queued(deployment) == [('image.send', 'info', {
         'bytes_sent': 1000, 'image_id': image_id, 'owner_id': 'sender-project',
         'receiver_tenant_id': 'sender-project', 'receiver_user_id': 'sender'})]
+
+
+def test_a_download_the_client_left_early_is_announced_as_an_error(make_deployment):
+    # As upstream: image.send at ERROR when fewer bytes than the response's went
+    # out, so that a meter of downloads counts only whole ones.
+    deployment = make_deployment(api={'oslo_messaging_notifications.driver': ['log']})
+    size = 4 * 1024 * 1024   # more than one chunk
+    image_id = _active_image(deployment, b'x' * size)
+
+    response = deployment.request('GET', '/v2/images/%s/file' % image_id, OWNER)
+    assert response.status_code == 200
+    first = next(iter(response.response))
+    assert 0 < len(first) < size
+    response.close()
+    assert _queued(deployment) == [('image.send', 'error', {
+        'bytes_sent': len(first), 'image_id': image_id, 'owner_id': 'sender-project',
+        'receiver_tenant_id': 'sender-project', 'receiver_user_id': 'sender'})]
