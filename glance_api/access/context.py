@@ -29,6 +29,12 @@ class RequestContext:
     request_id: str
     auth_token: str | None = None
     service_catalog: str | None = None
+    #: What a token not scoped to a project is scoped to: the system ('all') or a
+    #: domain (its id). Upstream's rules are for project-scoped tokens only
+    #: (``scope_types=['project']``): oslo.policy refuses others whatever their roles,
+    #: so a domain's admin is not the cloud's.
+    system_scope: str | None = None
+    domain_id: str | None = None
 
     @property
     def identity(self):
@@ -79,7 +85,9 @@ def from_trusted_headers(headers, request_id, admin_role='admin'):
 
 
 def from_keystone_headers(headers, request_id, admin_role='admin'):
-    """A context from the headers keystonemiddleware sets after validating a token."""
+    """A context from the headers keystonemiddleware sets after validating a token
+    (``OpenStack-System-Scope`` and ``X-Domain-Id`` say a token's scope when it is
+    not a project, as oslo.context reads them)."""
     roles = _roles(headers.get('X-Roles', ''))
     return RequestContext(user_id=headers.get('X-User-Id') or None,
                           project_id=headers.get('X-Project-Id') or None,
@@ -87,7 +95,9 @@ def from_keystone_headers(headers, request_id, admin_role='admin'):
                           is_admin=admin_role in {r.lower() for r in roles},
                           request_id=request_id,
                           auth_token=headers.get('X-Auth-Token'),
-                          service_catalog=headers.get('X-Service-Catalog'))
+                          service_catalog=headers.get('X-Service-Catalog'),
+                          system_scope=headers.get('OpenStack-System-Scope') or None,
+                          domain_id=headers.get('X-Domain-Id') or None)
 
 
 #: The longest project id an image's owner can hold (upstream's column too).

@@ -106,8 +106,7 @@ RULES = [
     _rule('copy_image', 'role:admin', 'Copy an image to other stores (import '
                                       'method copy-image).'),
     # Tasks: admins only by default (tasks_api_access), as upstream since Mitaka.
-    policy.RuleDefault('tasks_api_access', 'role:admin',
-                       description='Who may use the tasks API.'),
+    _rule('tasks_api_access', 'role:admin', 'Who may use the tasks API.'),
     _rule('get_task', 'rule:default', 'Show a task.'),
     _rule('get_tasks', 'rule:default', 'List tasks.'),
     _rule('add_task', 'rule:default', 'Create a task.'),
@@ -268,8 +267,13 @@ def credentials(ctx):
     if ctx.is_admin and 'admin' not in roles:
         # Upstream's unauthenticated context is an admin without roles.
         roles.append('admin')
+    # The token's scope when it is not a project (a RequestContext's; the registry's
+    # identities have none): oslo.policy then refuses every rule whose scope_types
+    # do not name it, as upstream's enforcer does (InvalidScope -> 403).
     return _present({'user_id': ctx.user_id, 'project_id': ctx.project_id,
-                     'roles': roles, 'is_admin': ctx.is_admin})
+                     'roles': roles, 'is_admin': ctx.is_admin,
+                     'system': getattr(ctx, 'system_scope', None),
+                     'domain_id': getattr(ctx, 'domain_id', None)})
 
 
 def image_target(ctx, image):

@@ -151,3 +151,37 @@ def test_a_long_upload_survives_its_token_being_revoked(secured, keystone):
     sock.close()
     shown = alpha.get(secured.url + '/v2/images/%s' % image['id']).json()
     assert shown['status'] == 'active' and shown['size'] == 2000
+
+
+@pytest.mark.parametrize('scope', ['system', 'domain'])
+def test_an_admin_token_not_scoped_to_a_project_is_refused(secured, keystone, scope):
+    """Upstream's rules are for project-scoped tokens (scope_types=['project']):
+    oslo.policy refuses a system- or domain-scoped token whatever its roles. An
+    admin of domain_b (a role Keystone gives domain managers) listed every
+    project's images and created images without an owner."""
+    if scope == 'system':
+        token, _ = keystone.issue_token('admin', scope={'system': {'all': True}})
+    else:
+        persona = keystone.add_persona('domain-b-admin', 'gamma')
+        domain = keystone.domains['domain_b']
+        keystone.admin_api('PUT', '/domains/%s/users/%s/roles/%s' % (
+            domain, persona.user_id, keystone.roles['admin']))
+        token, _ = keystone.issue_token('domain-b-admin',
+                                        scope={'domain': {'id': domain}})
+    session = requests.Session()
+    session.headers.update({'X-Auth-Token': token, 'Accept': 'application/json'})
+    alpha = as_user(keystone, secured, 'alpha-member')
+    image = alpha.post(secured.url + '/v2/images', json={
+        'name': 'alpha-private', 'visibility': 'private'}).json()
+    listed = session.get(secured.url + '/v2/images')
+    assert (listed.status_code, listed.json()['message']) == (
+        403, 'You are not authorized to complete get_images action.')
+    assert session.get(secured.url + '/v2/images/%s' % image['id']).status_code == 403
+    assert session.delete(secured.url + '/v2/images/%s' % image['id']).status_code \
+        == 403
+    created = session.post(secured.url + '/v2/images', json={'name': 'ownerless'})
+    assert created.status_code == 403
+    everything = as_user(keystone, secured, 'admin').get(
+        secured.url + '/v2/images?visibility=all&limit=1000').json()['images']
+    assert 'ownerless' not in [i['name'] for i in everything]
+    assert image['id'] in [i['id'] for i in everything]
