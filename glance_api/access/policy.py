@@ -300,10 +300,11 @@ def allowed(enforcer, ctx, action, image=None, target=None):
 
 
 def enforce(ctx, action, image=None, target=None):
-    """Raise ``errors.Forbidden`` unless ``ctx`` may do ``action`` on ``image``."""
-    if not allowed(services().policy, ctx, action, image, target):
-        raise errors.Forbidden('You are not authorized to complete %s action.'
-                               % action)
+    """Raise ``errors.Forbidden`` unless ``ctx`` may do ``action`` on ``image``
+    (``errors.NotFound`` if it may not see the image either: ``_refuse``)."""
+    enforcer = services().policy
+    if not allowed(enforcer, ctx, action, image, target):
+        _refuse(enforcer, ctx, action, image)
 
 
 def enforce_any(ctx, actions, image=None):
@@ -312,5 +313,14 @@ def enforce_any(ctx, actions, image=None):
     body is read, when which rule applies depends on the body (a JSON patch)."""
     enforcer = services().policy
     if not any(allowed(enforcer, ctx, action, image) for action in actions):
-        raise errors.Forbidden('You are not authorized to complete %s action.'
-                               % actions[0])
+        _refuse(enforcer, ctx, actions[0], image)
+
+
+def _refuse(enforcer, ctx, action, image):
+    # As upstream's ImageAPIPolicy: a refusal on an image the caller may not see
+    # (get_image: a token without the reader role, or not scoped to a project) is
+    # 404, so that it learns nothing of the image; 403 is for images it sees.
+    if image is not None and image.get('id') and (
+            action == 'get_image' or not allowed(enforcer, ctx, 'get_image', image)):
+        raise errors.NotFound('No image found with ID %s' % image['id'])
+    raise errors.Forbidden('You are not authorized to complete %s action.' % action)

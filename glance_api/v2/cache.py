@@ -32,8 +32,11 @@ REPORT_WAIT = 5
 
 
 def _enforce(action, record=None):
-    """The policy check, then whether this site caches at all (upstream's order)."""
-    policy.enforce(g.context, action, record)
+    """The policy check, then whether this site caches at all (upstream's order).
+    A refusal is 403 whoever may see the image (upstream's cache policy checks are
+    not its image API's, which turn refusals into 404)."""
+    policy.enforce(g.context, action, target=None if record is None else
+                   policy.image_target(g.context, record))
     cache = services().cache
     if cache is None:
         raise errors.NotFound('Caching via API is not supported at this site.')

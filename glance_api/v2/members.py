@@ -31,6 +31,9 @@ def view(member):
 
 def _shared_image(image_id):
     record = lookup.load_image(image_id)
+    # Upstream's member policy checks get_image first: 404 for a caller who may
+    # not see the image, before the other checks.
+    policy.enforce(g.context, 'get_image', record)
     if record['visibility'] != 'shared':
         raise errors.Forbidden('Only shared images have members.')
     return record

@@ -11,9 +11,11 @@ public, and deactivated (shared, with the same members, data uploaded).
 Each table row is one image; its columns are the callers in the order of ``CALLERS``.
 For ``list`` the cell says whether the image is in the caller's default list (Y/N), or
 the status code when the list itself is refused. Every other cell is the exact status
-code. These are upstream Glance's secure-RBAC defaults. (Community images are left
-out of every default list but their owner's, an admin's included: ``visibility=
-community`` or ``all`` lists them.)
+code. These are upstream Glance's secure-RBAC defaults. A caller refused an image
+it may not see either (``get_image``: the service user, without the reader role) is
+answered 404, whatever it asked, as upstream's image policy does. (Community images
+are left out of every default list but their owner's, an admin's included:
+``visibility=community`` or ``all`` lists them.)
 """
 
 import uuid
@@ -45,57 +47,57 @@ EXPECTED = {
     'show': {
         'private':     '200   200    404   404   404   404   200   404   401',
         'shared':      '200   200    200   200   200   404   200   404   401',
-        'community':   '200   200    200   200   200   200   200   403   401',
-        'public':      '200   200    200   200   200   200   200   403   401',
+        'community':   '200   200    200   200   200   200   200   404   401',
+        'public':      '200   200    200   200   200   200   200   404   401',
         'deactivated': '200   200    200   200   200   404   200   404   401',
     },
     'download': {
         'private':     '200   403    404   404   404   404   200   404   401',
         'shared':      '200   403    200   200   200   404   200   404   401',
-        'community':   '200   403    200   200   200   200   200   403   401',
-        'public':      '200   403    200   200   200   200   200   403   401',
+        'community':   '200   403    200   200   200   200   200   404   401',
+        'public':      '200   403    200   200   200   200   200   404   401',
         'deactivated': '403   403    403   403   403   404   200   404   401',
     },
     'patch': {
         'private':     '200   403    404   404   404   404   200   404   401',
         'shared':      '200   403    403   403   403   404   200   404   401',
-        'community':   '200   403    403   403   403   403   200   403   401',
-        'public':      '200   403    403   403   403   403   200   403   401',
+        'community':   '200   403    403   403   403   403   200   404   401',
+        'public':      '200   403    403   403   403   403   200   404   401',
         'deactivated': '200   403    403   403   403   404   200   404   401',
     },
     'delete': {
         'private':     '204   403    404   404   404   404   204   404   401',
         'shared':      '204   403    403   403   403   404   204   404   401',
-        'community':   '204   403    403   403   403   403   204   403   401',
-        'public':      '204   403    403   403   403   403   204   403   401',
+        'community':   '204   403    403   403   403   403   204   404   401',
+        'public':      '204   403    403   403   403   403   204   404   401',
         'deactivated': '204   403    403   403   403   404   204   404   401',
     },
     'tag': {
         'private':     '204   403    404   404   404   404   204   404   401',
         'shared':      '204   403    403   403   403   404   204   404   401',
-        'community':   '204   403    403   403   403   403   204   403   401',
-        'public':      '204   403    403   403   403   403   204   403   401',
+        'community':   '204   403    403   403   403   403   204   404   401',
+        'public':      '204   403    403   403   403   403   204   404   401',
         'deactivated': '204   403    403   403   403   404   204   404   401',
     },
     'add_member': {
         'private':     '403   403    404   404   404   404   403   404   401',
         'shared':      '200   403    403   403   403   404   200   404   401',
-        'community':   '403   403    403   403   403   403   403   403   401',
-        'public':      '403   403    403   403   403   403   403   403   401',
+        'community':   '403   403    403   403   403   403   403   404   401',
+        'public':      '403   403    403   403   403   403   403   404   401',
         'deactivated': '200   403    403   403   403   404   200   404   401',
     },
     'change_member_status': {
         'private':     '403   403    404   404   404   404   403   404   401',
         'shared':      '403   403    200   200   200   404   200   404   401',
-        'community':   '403   403    403   403   403   403   403   403   401',
-        'public':      '403   403    403   403   403   403   403   403   401',
+        'community':   '403   403    403   403   403   403   403   404   401',
+        'public':      '403   403    403   403   403   403   403   404   401',
         'deactivated': '403   403    200   200   200   404   200   404   401',
     },
     'deactivate': {
         'private':     '204   403    404   404   404   404   204   404   401',
         'shared':      '204   403    403   403   403   404   204   404   401',
-        'community':   '204   403    403   403   403   403   204   403   401',
-        'public':      '204   403    403   403   403   403   204   403   401',
+        'community':   '204   403    403   403   403   403   204   404   401',
+        'public':      '204   403    403   403   403   403   204   404   401',
         'deactivated': '204   403    403   403   403   404   204   404   401',
     },
 }

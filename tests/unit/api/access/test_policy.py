@@ -124,6 +124,41 @@ def test_a_caller_without_a_project_owns_nothing(deployment, images):
     assert response.status_code == 403
 
 
+
+# A caller who may not see an image (get_image: here the service role alone, without
+# reader) is told 404 whatever it asks of it, as upstream's image policy answers
+# (ImageAPIPolicy, and members through it), not 403: it learns nothing of the image.
+# A caller who sees it but may not do the thing gets 403.
+SERVICE = caller('service-project', roles=('service',), user='nova')
+NOT_VISIBLE = [
+    ('GET', '', None),
+    ('PATCH', '', [{'op': 'replace', 'path': '/name', 'value': 'x'}]),
+    ('DELETE', '', None),
+    ('GET', '/file', None),
+    ('PUT', '/tags/t', None),
+    ('POST', '/actions/deactivate', None),
+    ('GET', '/members', None),
+    ('POST', '/members', {'member': 'service-project'}),
+    ('GET', '/tasks', None),
+]
+
+
+@pytest.mark.parametrize('method, path, body', NOT_VISIBLE,
+                         ids=['%s %s' % (m, p or '/') for m, p, _ in NOT_VISIBLE])
+@pytest.mark.parametrize('visibility', ['public', 'community', 'shared'])
+def test_a_caller_who_may_not_see_an_image_is_told_it_is_not_found(
+        deployment, images, visibility, method, path, body):
+    image_id = images[visibility]
+    response = deployment.request(
+        method, '/v2/images/%s%s' % (image_id, path), SERVICE, body,
+        content_type='application/openstack-images-v2.1-json-patch'
+        if method == 'PATCH' else 'application/json')
+    assert (response.status_code, response.json['message']) == (
+        404, 'No image found with ID %s' % image_id)
+    assert deployment.request('GET', '/v2/images/%s' % image_id,
+                              ADMIN).json['name'] == visibility
+
+
 # -- the token's scope (Keystone): upstream's rules are for project-scoped tokens ------
 
 def _keystone_context(**headers):
