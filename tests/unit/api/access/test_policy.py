@@ -6,7 +6,10 @@ may do with an image it sees (403). One table, so the whole policy reads at once
 """
 
 import pytest
+from oslo_config import cfg
 
+from glance_api.access import context
+from glance_api.access import policy
 from tests.fixtures.inprocess import caller
 
 OWNER = caller('owner-project')
@@ -162,15 +165,11 @@ def test_a_caller_who_may_not_see_an_image_is_told_it_is_not_found(
 # -- the token's scope (Keystone): upstream's rules are for project-scoped tokens ------
 
 def _keystone_context(**headers):
-    from glance_api.access import context
     return context.from_keystone_headers(headers, 'req-test')
 
 
 @pytest.fixture
 def enforcer():
-    from oslo_config import cfg
-
-    from glance_api.access import policy
     conf = cfg.ConfigOpts()
     policy.register_opts(conf)
     conf([], project='glance-test-none')
@@ -195,7 +194,6 @@ SCOPES = {
                                     'get_metadef_namespaces'])
 def test_only_a_project_scoped_token_is_an_admin_of_images(enforcer, scope, allowed,
                                                             action):
-    from glance_api.access import policy
     ctx = _keystone_context(**{'X-User-Id': 'u', 'X-Roles': 'admin,member,reader'},
                             **SCOPES[scope])
     image = {'id': 'i', 'owner': 'some-project', 'visibility': 'private'}
