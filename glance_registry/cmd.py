@@ -14,6 +14,7 @@ from glance_registry import guard
 from glance_registry import migrations
 from glance_registry import opts
 from glance_registry import process
+from glance_registry.client import errors
 
 LOG = logging.getLogger('glance_registry')
 
@@ -65,9 +66,20 @@ def _serve(conf):
         guard.Guard.from_config(conf)
     except ValueError as exc:   # protections.InvalidConfiguration
         raise process.Refused('refusing to start: %s' % exc) from None
-    process.serve(lambda: app.create_app(conf), conf, 'glance-registry', LOG)
+    process.serve(lambda: app.create_app(conf), conf, 'glance-registry', LOG,
+                  error_body=_error_body)
     return 0
+
+
+def _error_body(status, reason, message):
+    """A request gunicorn refused, in the registry's error shape
+    (docs/registry-api.rst): ``too_large`` for a head over the limits (414, 431),
+    else ``bad_request`` (``internal_error`` for a 5xx)."""
+    kind = (errors.TooLarge if status in (414, 431) else
+            errors.BadRequest if status < 500 else errors.RegistryError)
+    return kind(message, reason='malformed_request').to_dict()
 
 
 if __name__ == '__main__':
     sys.exit(main())
+

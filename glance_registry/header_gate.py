@@ -44,7 +44,9 @@ import time
 
 from gunicorn import sock as gunicorn_sock
 from gunicorn import http
+from gunicorn import util as gunicorn_util
 from gunicorn.workers import gthread
+import orjson
 
 #: What the worker answers a head that did not arrive in time.
 _TIMED_OUT = (b'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n'
@@ -370,3 +372,39 @@ class _DeadlineSocket(_Deadline, socket.socket):
 
 class _DeadlineSSLSocket(_Deadline, ssl.SSLSocket):
     pass
+
+
+# -- what gunicorn answers itself -------------------------------------------------------
+
+def upstream_error_body(status, reason, message):
+    """Upstream Glance's JSON error: ``{"message", "code", "title"}``."""
+    return {'message': message, 'code': '%d %s' % (status, reason), 'title': reason}
+
+
+#: ``(status, reason, message) -> dict``: the JSON body of the answers gunicorn gives
+#: itself in this process (``use_error_body``).
+_error_body = upstream_error_body
+
+
+def use_error_body(make):
+    """Answer the requests gunicorn refuses itself with ``make(status, reason,
+    message)`` as JSON: the daemon's own error shape (one per process)."""
+    global _error_body
+    _error_body = make
+
+
+def _write_error(sock, status, reason, message):
+    """gunicorn's answer to a request that never reached the application (a
+    malformed request line or header, both chunked and Content-Length, a head over
+    the limits): JSON in the daemon's error shape, where gunicorn writes an HTML
+    page. No Accept header was read; the API answers JSON to a request without
+    one too."""
+    body = orjson.dumps(_error_body(status, reason, message or reason))
+    head = ('HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: application/json'
+            '\r\nContent-Length: %d\r\n\r\n' % (status, reason, len(body)))
+    gunicorn_util.write_nonblock(sock, head.encode('latin-1') + body)
+
+
+# gunicorn's workers call util.write_error for every such answer; these daemons'
+# answers are JSON, whatever refused the request.
+gunicorn_util.write_error = _write_error

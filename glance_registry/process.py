@@ -480,15 +480,19 @@ class _Gunicorn(gunicorn_base.BaseApplication):
         return self._factory()
 
 
-def serve(factory, conf, name, log, worker_exit=None):
+def serve(factory, conf, name, log, worker_exit=None, error_body=None):
     """Serve the WSGI app that ``factory()`` builds, as ``conf``'s server options say.
 
     ``Refused`` at once, naming the address and the options, when it cannot listen
     there; ``log`` (the daemon's logger) says "listening" once the socket is bound
     and carries gunicorn's own lines. Blocks until the arbiter stops (SIGTERM or
     SIGINT stop it gracefully). ``worker_exit()``, if given, runs in each worker
-    as it exits, after its last request.
+    as it exits, after its last request. ``error_body(status, reason, message)``
+    is the JSON of the answers gunicorn gives itself (a request its parser
+    refuses); upstream's shape without one (``header_gate.use_error_body``).
     """
+    if error_body is not None:
+        header_gate.use_error_body(error_body)
     problem = bind_problem(conf.bind_host, conf.bind_port)
     if problem:
         # gunicorn would retry for five seconds, then exit with "Can't connect".

@@ -6,6 +6,7 @@ for them) before answering would not answer within the test's wait.
 """
 
 import json
+import socket
 import time
 
 import requests
@@ -164,3 +165,35 @@ def test_header_line_limit_applies_to_the_registry_too(limited):
                             headers={'X-Padding': 'p' * (HEADER_LINE + 1)}, timeout=10)
     assert too_long.status_code == 431
     assert requests.get(limited.registry.url + '/healthcheck', timeout=10).ok
+
+
+@pytest.mark.parametrize('name, request_bytes, status', [
+    ('malformed request line', b'GARBAGE\r\n\r\n', 400),
+    ('malformed header name', b'GET /versions HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n',
+     400),
+    ('chunked with a Content-Length',
+     b'PUT /versions HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n'
+     b'Content-Length: 5\r\n\r\n0\r\n\r\n', 400),
+    ('request line too long', b'GET /' + b'a' * 9000 + b' HTTP/1.1\r\nHost: a\r\n\r\n',
+     414),
+    ('header line too long', b'GET /versions HTTP/1.1\r\nHost: a\r\nX-Long: '
+     + b'p' * (HEADER_LINE + 1) + b'\r\n\r\n', 431),
+])
+def test_what_the_http_parser_refuses_is_answered_in_each_daemons_json(
+        limited, name, request_bytes, status):
+    # gunicorn answered these with an HTML page: an OpenStack client reads JSON.
+    for daemon in (limited.api, limited.registry):
+        host, port = daemon.url.rsplit('/', 1)[-1].split(':')
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(request_bytes)
+            answer = raw_http.read_to_close(sock)
+        head, _, body = answer.partition(b'\r\n\r\n')
+        assert head.split(b' ', 2)[1] == str(status).encode(), (name, answer)
+        assert b'\r\nContent-Type: application/json' in head, (name, answer)
+        error = json.loads(body)
+        if daemon is limited.api:   # upstream's shape
+            assert error['code'].startswith(str(status)) and error['message'], error
+        else:                        # the registry's (docs/registry-api.rst)
+            assert error['error']['reason'] == 'malformed_request', error
+            assert error['error']['code'] == ('bad_request' if status == 400
+                                              else 'too_large'), error
