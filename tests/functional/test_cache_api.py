@@ -2,9 +2,12 @@
 through python-glanceclient's ``glance cache-*`` commands and openstacksdk: an
 image queued through one node is prefetched by both."""
 
+import contextlib
 import os
 import subprocess
 import sys
+import time
+import uuid
 
 import openstack
 import pytest
@@ -177,6 +180,35 @@ def test_glance_cache_prune_and_clean(nodes):
     assert 'pruned' in out.lower(), out
     result = glance_cli(url_a, 'cache-clean')
     assert result.stderr == ''
+
+
+def test_clean_removes_invalid_and_stalled_files_and_keeps_recent_ones(nodes):
+    # Upstream's own test of POST /v2/cache/clean, and what it may find besides:
+    # an entry it cannot remove, and a copy its index does not list.
+    url_a, cache_a = nodes.nodes['node-a']
+    invalid = os.path.join(cache_a, 'invalid', str(uuid.uuid4()))
+    stalled = os.path.join(cache_a, 'incomplete', 'stalled-image-id')
+    recent = os.path.join(cache_a, 'incomplete', 'recent-image-id')
+    stuck = os.path.join(cache_a, 'incomplete', 'stuck-image-id')
+    unindexed = os.path.join(cache_a, str(uuid.uuid4()))
+    os.makedirs(os.path.dirname(invalid), exist_ok=True)
+    os.mkdir(stuck)
+    for path in (invalid, stalled, recent, unindexed):
+        with open(path, 'wb') as f:
+            f.write(b'cache data')
+    two_days_ago = time.time() - 2 * 86400
+    for path in (stalled, stuck, unindexed):
+        os.utime(path, (two_days_ago, two_days_ago))
+    try:
+        with nodes.client() as admin:
+            response = admin.post(url_a + '/v2/cache/clean')
+        assert response.status_code == 200, response.text
+        assert not any(os.path.exists(path) for path in (invalid, stalled, unindexed))
+        assert os.path.exists(recent)
+    finally:
+        os.rmdir(stuck)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(recent)
 
 
 @pytest.mark.parametrize('caller', ['admin', 'member'])
