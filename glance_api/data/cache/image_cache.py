@@ -35,6 +35,7 @@ from glance_api.data.cache import index as cache_index
 from glance_api.data.cache.counters import Counters
 from glance_registry.client import vocabulary
 from stores import base
+from stores import errors as store_errors
 from stores.file import DirectWriter, FileReader, link_open_file, write_all
 
 LOG = logging.getLogger(__name__)
@@ -96,6 +97,20 @@ def prepare_directory(directory):
     directory = os.path.realpath(directory)
     os.makedirs(os.path.join(directory, INCOMPLETE), exist_ok=True)
     return directory
+
+
+def check_apart(directory, directories_of_stores):
+    """``stores.errors.BadConfiguration`` if the cache ``directory`` is the data
+    directory of a store (``directories_of_stores``: ``{store id: directory}``,
+    the file stores' and the staging store's): their files are named after their
+    image too, and the cleaner removes such files that its index does not list,
+    eviction the ones it does."""
+    directory = os.path.realpath(directory)
+    for store_id, datadir in directories_of_stores.items():
+        if datadir is not None and os.path.realpath(datadir) == directory:
+            raise store_errors.BadConfiguration(
+                'image_cache_dir %s is the data directory of store %s: give the '
+                'image cache a directory of its own' % (directory, store_id))
 
 
 class ImageCache:
