@@ -29,6 +29,15 @@ from glance_registry.client import RegistryClient
 LOG = logging.getLogger(__name__)
 
 
+def store_directories(store_set, staging_store):
+    """``{store id: data directory}`` of the stores that keep files in one (the
+    file stores and the staging store), for the checks that keep other
+    directories apart from theirs."""
+    return {store.store_id: store.datadir
+            for store in [*store_set, staging_store]
+            if store is not None and getattr(store, 'datadir', None) is not None}
+
+
 def create_app(conf, registry=None, store_set=None, staging_store=None):
     """A Flask app serving the Images API v2 as ``conf`` says.
 
@@ -43,14 +52,20 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
     app.url_map.merge_slashes = False
     enforcer = policy.new_enforcer(conf)
     registry = registry or RegistryClient.from_config(conf)
+    # Checked (and probed) before the workers started (glance_api.cmd): a worker
+    # started later keeps serving when one store has failed since.
+    store_set = store_set or stores.StoreSet.from_config(
+        conf, probe=False, url_policy=import_filtering.url_policy(conf), strict=False)
+    staging_store = staging_store or staging.from_conf(conf, probe=False, strict=False)
+    staging.check_apart(staging_store, store_set)
+    if conf.image_cache_dir:
+        # Before the cache makes its index and incomplete/ in that directory.
+        image_cache.check_apart(conf.image_cache_dir,
+                                store_directories(store_set, staging_store))
     app.extensions['glance'] = Services(
         conf=conf,
         registry=registry,
-        # Checked (and probed) before the workers started (glance_api.cmd): a
-        # worker started later keeps serving when one store has failed since.
-        stores=store_set or stores.StoreSet.from_config(
-            conf, probe=False, url_policy=import_filtering.url_policy(conf),
-            strict=False),
+        stores=store_set,
         schemas=schemas.Schemas(conf),
         policy=enforcer,
         quotas=quotas.Quotas(conf),
@@ -58,10 +73,8 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
         cache=image_cache.ImageCache.from_config(
             conf, reports=copies.CopyReports(registry, copies.node_name(conf))),
         runner=runner.Runner.from_conf(conf),
-        staging=staging_store or staging.from_conf(conf, probe=False, strict=False),
+        staging=staging_store,
         notifier=notifications.Notifier(conf))
-    built = app.extensions['glance']
-    staging.check_apart(built.staging, built.stores)
     bodiless = routes.bodiless_endpoints()
 
     @app.before_request

@@ -15,6 +15,7 @@ prefetched or the registry failed, 2 for a configuration error.
 import logging
 import sys
 
+import stores
 from glance_api import app, opts
 from glance_api.data.cache import housekeeping
 from glance_registry import process
@@ -38,7 +39,10 @@ def _run_pass(conf, run):
         raise process.Refused('image_cache_dir is not set: this node has no image '
                               'cache.')
     process.require_secret(conf, 'cannot reach the registry.')
-    worker_app = app.create_app(conf)
+    try:
+        worker_app = app.create_app(conf)
+    except stores.errors.BadConfiguration as exc:
+        raise process.Refused('store configuration error: %s' % exc) from None
     with worker_app.app_context():
         try:
             status = run()

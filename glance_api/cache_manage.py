@@ -166,7 +166,10 @@ def main(argv=None):
 
 
 def _main(args):
-    base = '%s://%s:%d/v2/cache' % ('https' if args.https else 'http', args.host,
+    host = args.host
+    if ':' in host and not host.startswith('['):
+        host = '[%s]' % host   # an IPv6 address, which upstream's -H takes as is
+    base = '%s://%s:%d/v2/cache' % ('https' if args.https else 'http', host,
                                     args.port)
     session = requests.Session()
     session.verify = not args.insecure

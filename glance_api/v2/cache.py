@@ -23,6 +23,7 @@ from glance_api.http import errors, responses
 from glance_api.images import lookup
 from glance_api.services import services
 from glance_registry.client import errors as registry_errors
+from glance_registry.client import vocabulary
 
 CLEAR_TARGET = 'x-image-cache-clear-target'
 # Seconds a call that removed copies waits for their report to the registry, so
@@ -41,6 +42,23 @@ def _enforce(action, record=None):
     if cache is None:
         raise errors.NotFound('Caching via API is not supported at this site.')
     return cache
+
+
+def _load_any_image(image_id):
+    """The image ``image_id`` whatever the caller may see, None if there is none.
+
+    As upstream, which reads it without its authorization layer: the policy, not
+    the image's visibility, answers a caller who may not manage the cache (403
+    for another project's private image too, not 404); the policy sees the image.
+    """
+    if not vocabulary.is_image_id(image_id):
+        return None
+    try:
+        record = services().registry.get_image(SERVICE_IDENTITY, image_id,
+                                               request_id=g.request_id)
+    except registry_errors.NotFound:
+        return None
+    return lookup.readable(record)
 
 
 def _queue():
@@ -68,7 +86,9 @@ def list_cached_nodes(image_id):
     Errors: 403 (``list_cached_nodes``), 404 no such image (an id that is no UUID
     too) or no cache.
     """
-    record = lookup.load_image(image_id)
+    record = _load_any_image(image_id)
+    if record is None:
+        raise errors.NotFound('No image found with ID %s' % image_id)
     _enforce('list_cached_nodes', record)
     nodes = services().registry.list_cache_nodes(SERVICE_IDENTITY, image_id,
                                                  request_id=g.request_id)
@@ -78,10 +98,12 @@ def list_cached_nodes(image_id):
 def queue_image(image_id):
     """Queue an active image for prefetching on every node: 202.
 
-    Errors: 400 image not active, 403 (``cache_image``), 404 no such image or no
-    cache.
+    Errors: 404 no such image (before the policy, as upstream), 403
+    (``cache_image``), 404 no cache, 400 image not active.
     """
-    record = lookup.load_image(image_id)
+    record = _load_any_image(image_id)
+    if record is None:
+        raise errors.NotFound('Image %s not found.' % image_id)
     _enforce('cache_image', record)
     if record['status'] != 'active':
         raise errors.BadRequest('Only images with status active can be targeted for '
@@ -94,16 +116,14 @@ def queue_image(image_id):
 def delete_cache_entry(image_id):
     """Remove the image from this node's cache and from the queue: 204.
 
-    Errors: 403 (``cache_delete``), 404 when neither the image, nor a cached copy,
-    nor a queue entry exists, or without a cache.
+    Errors: 404 when neither the image, nor a cached copy, nor a queue entry
+    exists (before the policy, as upstream), 403 (``cache_delete``), 404 without
+    a cache.
     """
-    try:
-        record = lookup.load_image(image_id)
-    except (errors.NotFound, registry_errors.NotFound):
-        record = None
-    cache = _enforce('cache_delete', record)
-    if record is None and not _known(cache, image_id):
+    record = _load_any_image(image_id)
+    if record is None and not _known(services().cache, image_id):
         raise errors.NotFound('Image %s not found.' % image_id)
+    cache = _enforce('cache_delete', record)
     cache.delete(image_id)
     services().registry.dequeue_from_cache(SERVICE_IDENTITY, image_id,
                                            request_id=g.request_id)
@@ -118,6 +138,10 @@ def _wait_for_reports(cache):
 
 
 def _known(cache, image_id):
+    """Whether this node caches ``image_id`` or the queue holds it (False without
+    a cache)."""
+    if cache is None:
+        return False
     return (any(entry['image_id'] == image_id for entry in cache.index.cached())
             or any(entry['image_id'] == image_id for entry in _queue()))
 

@@ -133,6 +133,24 @@ def _holders(glance):
                 re.finditer(r' (\d+) INFO \S+ (?:\[[^]]*\] )?' + HOLDER, log.read())]
 
 
+def test_a_command_whose_cache_is_a_stores_directory_is_refused(node, tmp_path):
+    # The cleaner would take the store's files for copies its index does not list.
+    with node.client() as admin:
+        image_id = _image(admin, b'x' * 1000)
+    before = node.stored_files()
+    config = tmp_path / 'cache.conf'
+    config.write_text('[DEFAULT]\nimage_cache_dir = %s\n' % node.datadir)
+    result = subprocess.run([os.path.join(BIN, 'glance-cache-cleaner'),
+                             '--config-file', node.api.config_path,
+                             '--config-file', str(config)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert 'store configuration error: image_cache_dir %s is the data directory of ' \
+        'store' % node.datadir in result.stderr
+    assert 'Traceback' not in result.stderr
+    assert node.stored_files() == before and image_id in before
+
+
 def test_one_worker_per_node_runs_the_passes_and_another_takes_over(
         tmp_path_factory):
     workdir = tmp_path_factory.mktemp('schedule')

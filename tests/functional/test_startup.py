@@ -110,6 +110,30 @@ def test_a_bad_value_only_workers_read_refuses_to_start_in_one_line(
     assert 'Traceback' not in output and 'listening' not in output
 
 
+@pytest.mark.parametrize('store', ['file', 'os_glance_staging_store'])
+def test_an_image_cache_in_a_stores_directory_refuses_to_start(tmp_path, store):
+    # Both name their files after their image: the cache's cleaner would remove
+    # the store's files as copies its index does not list.
+    images, staging = tmp_path / 'images', tmp_path / 'staging'
+    shared = images if store == 'file' else staging
+    shared.mkdir()
+    image_file = shared / '8a8b8c8d-0000-4000-8000-000000000001'
+    image_file.write_bytes(b'image data')
+    config = tmp_path / 'glance-api.conf'
+    config.write_text(processes.ini({
+        'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': processes.free_port(),
+                    'registry_auth_secret': processes.new_secret(), 'workers': 1,
+                    'node_staging_uri': 'file://%s' % staging,
+                    'image_cache_dir': str(shared)},
+        'glance_store': {'filesystem_store_datadir': str(images)}}))
+    status, output = run_daemon('glance_api.cmd', config, timeout=30)
+    assert status == 2, output
+    assert 'image_cache_dir %s is the data directory of store %s' % (shared, store) \
+        in output, output
+    assert 'Traceback' not in output and 'listening' not in output
+    assert sorted(os.listdir(shared)) == [image_file.name]
+
+
 def test_noauth_on_loopback_does_not_warn(glance):
     with open(glance.api.log_path) as f:
         assert 'UNAUTHENTICATED' not in f.read()

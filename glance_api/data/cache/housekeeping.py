@@ -13,7 +13,8 @@ reserve their image in the index, evictions lock the file.
   fetched for their ``queued_at``; forgets entries whose image is gone.
 - ``prune``: evicts least-recently-used images until the cache fits its cap (it
   always does, unless ``image_cache_max_size`` was lowered).
-- ``clean``: removes what dead fills left, and the copies of deleted images.
+- ``clean``: removes what dead fills left (``ImageCache.clean``: with unindexed
+  copies and upstream's ``invalid/`` files), and the copies of deleted images.
 - ``report_copies``: replaces this node's set of cached copies in the registry
   with what its index holds (``GET /v2/cache/nodes/{image_id}``), healing any
   report of a commit or removal that was lost (``copies``).

@@ -33,12 +33,17 @@ from oslo_config import cfg
 
 from glance_api.data.cache import index as cache_index
 from glance_api.data.cache.counters import Counters
+from glance_registry.client import vocabulary
 from stores import base
+from stores import errors as store_errors
 from stores.file import DirectWriter, FileReader, link_open_file, write_all
 
 LOG = logging.getLogger(__name__)
 
 INCOMPLETE = 'incomplete'
+# Upstream's directory of failed fills; its cleaner empties it, and so does ours
+# for a cache directory upstream Glance used (nothing here writes to it).
+UPSTREAM_INVALID = 'invalid'
 # A download hands its chunks to the fill's writer itself (a copy into an aligned
 # buffer, written to disk by the writer's thread; see Fill); when that takes more
 # than this share of the download's time, plus the grace, the disk is slower than
@@ -92,6 +97,20 @@ def prepare_directory(directory):
     directory = os.path.realpath(directory)
     os.makedirs(os.path.join(directory, INCOMPLETE), exist_ok=True)
     return directory
+
+
+def check_apart(directory, directories_of_stores):
+    """``stores.errors.BadConfiguration`` if the cache ``directory`` is the data
+    directory of a store (``directories_of_stores``: ``{store id: directory}``,
+    the file stores' and the staging store's): their files are named after their
+    image too, and the cleaner removes such files that its index does not list,
+    eviction the ones it does."""
+    directory = os.path.realpath(directory)
+    for store_id, datadir in directories_of_stores.items():
+        if datadir is not None and os.path.realpath(datadir) == directory:
+            raise store_errors.BadConfiguration(
+                'image_cache_dir %s is the data directory of store %s: give the '
+                'image cache a directory of its own' % (directory, store_id))
 
 
 class ImageCache:
@@ -291,32 +310,76 @@ class ImageCache:
 
     def clean(self, now=None):
         """Remove what dead fills left: unlocked temporary files and their
-        reservations, and incomplete files older than ``image_cache_stall_time``;
-        the number of files removed."""
+        reservations, incomplete files older than ``image_cache_stall_time``, and
+        copies the index does not list (a process killed between linking its copy
+        into place and indexing it); and the files of upstream's ``invalid/``
+        directory, as upstream's cleaner does. The number of files removed.
+
+        A file that cannot be removed is logged and left for the next pass: it
+        does not stop the pass (nor fail ``POST /v2/cache/clean``).
+        """
         now = time.time() if now is None else now
+        # Made again if it was removed (by hand): fills write nowhere else.
+        prepare_directory(self.directory)
         incomplete = os.path.join(self.directory, INCOMPLETE)
         removed = 0
         live = set()
         for name in os.listdir(incomplete):
             path = os.path.join(incomplete, name)
             try:
-                stalled = now - os.stat(path).st_mtime > self.stall_time
+                age = now - os.stat(path).st_mtime
             except OSError:
                 continue
-            if _locked(path) and not stalled:
+            # An unlocked file this young may be a writer's that has not taken its
+            # lock yet (it creates the file, then locks it).
+            if age <= self.stall_time and (_locked(path) or
+                                           age <= cache_index.TAKE_OVER_AFTER):
                 live.add(name.split('.', 1)[0])
                 continue
-            try:
-                os.unlink(path)
-                removed += 1
-            except FileNotFoundError:
-                pass
+            removed += _remove_left_file(path)
         for image_id, modified in self.index.entries(cache_index.FILLING).items():
             # A reservation whose writer died (no locked file), once it is older
             # than a writer needs to create its file.
             if image_id not in live and now - modified > cache_index.TAKE_OVER_AFTER:
                 self.index.release(image_id, cache_index.FILLING)
+        invalid = os.path.join(self.directory, UPSTREAM_INVALID)
+        for name in _names_in(invalid):
+            removed += _remove_left_file(os.path.join(invalid, name))
+        # Listed before the index is read: a fill reserves its image in the index
+        # before it links its copy, so a copy listed here and not indexed after
+        # is nobody's.
+        copies = [name for name in _names_in(self.directory)
+                  if vocabulary.is_image_id(name)]
+        if copies:
+            indexed = set(self.index.entries(cache_index.CACHED))
+            indexed.update(self.index.entries(cache_index.FILLING))
+            for image_id in copies:
+                if image_id not in indexed:
+                    removed += _remove_left_file(self.path_for(image_id))
         return removed
+
+
+def _names_in(directory):
+    """The names of the regular files in ``directory`` ([] if it does not exist)."""
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    return [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
+
+
+def _remove_left_file(path):
+    """Remove a file the cleaner found; 1 if removed, else 0 (logged when it could
+    not be)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        LOG.warning('cache cleaner: cannot remove %s (left for the next pass): %s',
+                    path, exc)
+        return 0
+    return 1
 
 
 def _locked(path):

@@ -1,7 +1,11 @@
 """``glance-cache-manage`` (``glance_api.cache_manage``) without an API: what it does
 before it sends anything."""
 
+import http.server
 import io
+import json
+import socket
+import threading
 
 import pytest
 
@@ -46,3 +50,36 @@ def test_help_for_an_unknown_command_is_a_usage_error_naming_the_commands(capsys
     assert exited.value.code == 2
     assert "no command 'list-cache'; the commands: list-cached, list-queued" in \
         capsys.readouterr().err
+
+
+class _IPv6Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+class _CacheAPI(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({'cached_images': [], 'queued_images': []}).encode()
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_ipv6_host_is_reached_as_upstreams_command_reaches_it(capsys):
+    try:
+        server = _IPv6Server(('::1', 0), _CacheAPI)
+    except OSError:
+        pytest.skip('no IPv6 loopback here')
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        status = cache_manage.main(['-H', '::1', '-p', str(server.server_address[1]),
+                                    'list-queued'])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (status, capsys.readouterr().out) == (0, 'Found 0 queued images\n')

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -167,6 +168,62 @@ def test_the_cleaner_removes_what_dead_fills_left(cache):
     assert cache.clean(now=os.path.getmtime(cache.directory) + 120) == 1
     assert cache.index.used() == 0
     assert os.listdir(os.path.join(cache.directory, 'incomplete')) == []
+
+
+def test_the_cleaner_keeps_a_young_unlocked_file_a_writer_has_yet_to_lock(cache):
+    # A fill creates its file, then locks it: in between, the file is unlocked.
+    path = os.path.join(cache.directory, 'incomplete', 'a.0.tmp')
+    open(path, 'wb').close()
+    created = os.path.getmtime(path)
+    assert cache.clean(now=created + 1) == 0
+    assert os.path.exists(path)
+    assert cache.clean(now=created + index.TAKE_OVER_AFTER + 1) == 1
+    assert not os.path.exists(path)
+
+
+def test_the_cleaner_removes_copies_the_index_does_not_list(cache):
+    # A process killed between linking its copy into place and indexing it.
+    indexed, orphan = str(uuid.uuid4()), str(uuid.uuid4())
+    data = os.urandom(1000)
+    assert _fill(cache, _record(indexed, data), data)
+    with open(cache.path_for(orphan), 'wb') as f:
+        f.write(os.urandom(2000))
+    not_an_image = os.path.join(cache.directory, 'README')
+    open(not_an_image, 'w').close()
+    assert cache.clean() == 1
+    assert not os.path.exists(cache.path_for(orphan))
+    assert _read(cache, _record(indexed, data)) == data
+    assert os.path.exists(not_an_image)
+
+
+def test_the_cleaner_empties_upstreams_invalid_directory(cache):
+    # A cache directory upstream Glance used: its failed fills are in invalid/.
+    invalid = os.path.join(cache.directory, 'invalid')
+    os.mkdir(invalid)
+    with open(os.path.join(invalid, str(uuid.uuid4())), 'wb') as f:
+        f.write(b'half an image')
+    assert cache.clean() == 1
+    assert os.listdir(invalid) == []
+
+
+def test_a_file_the_cleaner_cannot_remove_does_not_stop_it(cache, caplog):
+    incomplete = os.path.join(cache.directory, 'incomplete')
+    stuck, dead = os.path.join(incomplete, 'a.0.tmp'), os.path.join(incomplete,
+                                                                    'b.0.tmp')
+    os.mkdir(stuck)   # unlink() refuses it, as it refuses a file on a read-only disk
+    open(dead, 'wb').close()
+    later = os.path.getmtime(dead) + cache.stall_time + 1
+    assert cache.clean(now=later) == 1
+    assert os.listdir(incomplete) == ['a.0.tmp']
+    assert 'cannot remove %s' % stuck in caplog.text
+
+
+def test_the_cleaner_makes_incomplete_again_so_that_fills_resume(cache):
+    shutil.rmtree(os.path.join(cache.directory, 'incomplete'))
+    data = os.urandom(1000)
+    assert cache.start_fill(_record('a', data)) is None   # nowhere to write
+    assert cache.clean() == 0
+    assert _fill(cache, _record('a', data), data)
 
 
 def test_prune_fits_a_lowered_cap(cache):
