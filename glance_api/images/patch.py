@@ -132,9 +132,16 @@ def _parse_pointer(path):
 def apply(changes, record, schemas, media_type=MEDIA_TYPE_2_1):
     """Play ``changes`` on the image ``record``; the resulting ``Update``.
 
-    The patched image is validated against the image schema (400) before anything
-    is computed from it.
+    As upstream's deserializer, every change is checked before any is played: the
+    attribute must be writable (403) and the value it sets must fit the image
+    schema (400). Only the values a patch sets are validated, never the image as
+    stored: an image whose disk_format the operator has since dropped from
+    ``disk_formats`` can still be renamed, unprotected and deleted.
     """
+    for change in changes:
+        attributes.check_writable(change.name)
+        if change.op != 'remove':
+            schemas.validate_image({change.name: change.value})
     base_properties = schemas.base_properties
     base = {key: record.get(key) for key in attributes.WRITABLE_BASE}
     properties = dict(record.get('properties') or {})
@@ -142,7 +149,6 @@ def apply(changes, record, schemas, media_type=MEDIA_TYPE_2_1):
     expected = {}
     for change in changes:
         name = change.name
-        attributes.check_writable(name)
         if name == 'tags':
             if change.op == 'remove':
                 raise errors.Forbidden('Property tags may not be removed.')
@@ -168,7 +174,6 @@ def apply(changes, record, schemas, media_type=MEDIA_TYPE_2_1):
             del properties[name]
 
     document = dict(properties, **base, tags=tags)
-    schemas.validate_image(document)
     old_properties = record.get('properties') or {}
     property_changes = {key: value for key, value in properties.items()
                         if old_properties.get(key) != value}

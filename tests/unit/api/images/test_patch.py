@@ -3,7 +3,8 @@ API application in this process: what each patch answers and leaves behind."""
 
 import pytest
 
-from tests.fixtures.inprocess import caller
+from stores.memory import MemoryStore
+from tests.fixtures.inprocess import InProcessDeployment, caller
 
 V21 = 'application/openstack-images-v2.1-json-patch'
 V20 = 'application/openstack-images-v2.0-json-patch'
@@ -110,3 +111,50 @@ def test_a_patch_is_applied_whole_or_not_at_all(deployment, image):
     assert response.status_code == 409
     shown = deployment.request('GET', '/v2/images/%s' % image['id'], OWNER).json
     assert shown['name'] == 'patched'
+
+
+def test_an_image_whose_format_was_dropped_from_the_config_can_still_be_patched(
+        tmp_path):
+    # Only the values a patch sets are validated, as upstream: an active image
+    # whose disk_format the operator has since removed from disk_formats can still
+    # be renamed and unprotected (so deleted).
+    store = MemoryStore('memory')
+    before = InProcessDeployment(str(tmp_path), store=store)
+    image = before.request('POST', '/v2/images', OWNER, {
+        'name': 'old', 'disk_format': 'vdi', 'container_format': 'ova',
+        'protected': True}).json
+    assert before.request('PUT', '/v2/images/%s/file' % image['id'], OWNER,
+                          b'\0' * 4096,
+                          content_type='application/octet-stream').status_code == 204
+    after = InProcessDeployment(str(tmp_path), store=store, api={
+        'image_format.disk_formats': ['raw', 'qcow2'],
+        'image_format.container_formats': ['bare']})
+
+    response = patch(after, image, [
+        {'op': 'replace', 'path': '/name', 'value': 'renamed'},
+        {'op': 'replace', 'path': '/protected', 'value': False}])
+
+    assert response.status_code == 200, response.json
+    shown = after.request('GET', '/v2/images/%s' % image['id'], OWNER).json
+    assert (shown['name'], shown['protected'], shown['disk_format'],
+            shown['status']) == ('renamed', False, 'vdi', 'active')
+    # What a patch sets is still checked against the deployment's formats.
+    response = patch(after, image,
+                     [{'op': 'replace', 'path': '/container_format', 'value': 'ova'}])
+    assert response.status_code == 400
+    assert after.request('DELETE', '/v2/images/%s' % image['id'],
+                         OWNER).status_code == 204
+
+
+def test_every_change_is_checked_before_any_is_played(deployment, image):
+    # As upstream's deserializer: a read-only attribute or an invalid value later
+    # in the patch is reported before a missing property earlier in it.
+    response = patch(deployment, image, [
+        {'op': 'remove', 'path': '/missing'},
+        {'op': 'replace', 'path': '/min_ram', 'value': 'lots'}])
+    assert response.status_code == 400
+    assert response.json['message'].endswith("(at min_ram)")
+    response = patch(deployment, image, [
+        {'op': 'remove', 'path': '/missing'},
+        {'op': 'replace', 'path': '/status', 'value': 'active'}])
+    assert response.status_code == 403
