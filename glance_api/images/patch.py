@@ -13,6 +13,7 @@ whole. ``apply`` never sees those changes: ``glance_api.locations`` plays them.
 """
 
 import dataclasses
+import re
 
 from glance_api.access import attributes
 from glance_api.http import errors
@@ -121,11 +122,11 @@ def _parse_pointer(path):
         raise errors.BadRequest('Pointer `%s` does not contain a valid token.' % path)
     if len(tokens) > 2:
         raise errors.BadRequest('Nested paths are not allowed: `%s`.' % path)
-    for token in tokens:
-        remainder = token.replace('~0', '').replace('~1', '')
-        if '~' in remainder:
-            raise errors.BadRequest('Pointer `%s` contains "~" not part of a '
-                                    'recognized escape sequence.' % path)
+    # Upstream's test: each "~" must start "~0" or "~1" (removing the escapes
+    # one kind after the other would let "~~01" through).
+    if re.search('~[^01]', path) or path.endswith('~'):
+        raise errors.BadRequest('Pointer `%s` contains "~" not part of a '
+                                'recognized escape sequence.' % path)
     return [token.replace('~1', '/').replace('~0', '~') for token in tokens]
 
 
@@ -149,15 +150,16 @@ def apply(changes, record, schemas, media_type=MEDIA_TYPE_2_1):
     expected = {}
     for change in changes:
         name = change.name
-        if name == 'tags':
-            if change.op == 'remove':
-                raise errors.Forbidden('Property tags may not be removed.')
-            tags = change.value
-            continue
-        if name in base_properties:
+        if name == 'tags' or name in base_properties:
             if change.op == 'remove':
                 raise errors.Forbidden('Property %s may not be removed.' % name)
-            base[name] = change.value
+            if change.op == 'add' and media_type == MEDIA_TYPE_2_0:
+                # Upstream's draft-4 add: a base attribute is always present.
+                raise errors.Conflict('Property %s already present.' % name)
+            if name == 'tags':
+                tags = change.value
+            else:
+                base[name] = change.value
             continue
         # Only a property's first operation reads the image as stored; the later
         # ones read what the patch made of it.
