@@ -12,6 +12,9 @@ RESERVED = frozenset(['location', 'deleted', 'deleted_at'])
 # Glance keeps internal state in properties under this prefix (upstream rule).
 RESERVED_PREFIX = 'os_glance'
 
+# The longest custom property name (upstream's column, and its check on create).
+MAX_PROPERTY_NAME = 255
+
 # Base attributes stored as image columns; everything else a client sends besides
 # ``tags`` is a custom property.
 WRITABLE_BASE = vocabulary.WRITABLE_ATTRIBUTES
@@ -33,3 +36,10 @@ def check_writable(name, creating=False):
         # Upstream's ImageFactory reserves it: locations are added to an existing
         # image (PATCH /locations or POST /v2/images/{id}/locations).
         raise errors.Forbidden("Attribute '%s' is reserved." % name)
+
+
+def check_property_name(name):
+    """400 for a custom property name longer than upstream's column, in its words."""
+    if len(name) > MAX_PROPERTY_NAME:
+        raise errors.BadRequest('Custom property should not be greater than %d '
+                                'characters.' % MAX_PROPERTY_NAME)

@@ -139,11 +139,13 @@ def apply(changes, record, schemas, media_type=MEDIA_TYPE_2_1):
     stored: an image whose disk_format the operator has since dropped from
     ``disk_formats`` can still be renamed, unprotected and deleted.
     """
+    base_properties = schemas.base_properties
     for change in changes:
         attributes.check_writable(change.name)
         if change.op != 'remove':
+            if change.name not in base_properties:
+                attributes.check_property_name(change.name)
             schemas.validate_image({change.name: change.value})
-    base_properties = schemas.base_properties
     base = {key: record.get(key) for key in attributes.WRITABLE_BASE}
     properties = dict(record.get('properties') or {})
     tags = list(record.get('tags') or [])

@@ -74,6 +74,8 @@ def new_image_values(ctx, document):
     values['tags'] = sorted(set(document.get('tags', [])))
     values['properties'] = {key: value for key, value in document.items()
                             if key not in services().schemas.base_properties}
+    for name in values['properties']:
+        attributes.check_property_name(name)
     if services().protections:
         services().protections.check_changes(ctx, {}, values['properties'])
     return values

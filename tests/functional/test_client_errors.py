@@ -25,13 +25,13 @@ LONG_KEY = 'k' * 256
 # The server's reasons, as each case's answer says them.
 REASONS = {
     'create-400-schema': "does not match schema 'image'",
-    'create-400-key': "'properties key' is longer than 255 characters",
+    'create-400-key': "Custom property should not be greater than 255 characters.",
     'create-403': "Attribute 'os_glance_x' is reserved.",
     'create-409': 'An image with identifier {active} already exists',
     'show-403': 'You are not authorized to complete get_image action.',
     'show-404': 'No image found with ID {missing}',
     'update-400-schema': '-1 is less than the minimum of 0 (at min_ram)',
-    'update-400-key': "'properties key' is longer than 255 characters",
+    'update-400-key': "Custom property should not be greater than 255 characters.",
     'update-403': "Attribute 'os_glance_x' is reserved.",
     'update-404': 'No image found with ID {missing}',
     'delete-403': 'Image {protected} is protected and cannot be deleted.',

@@ -50,6 +50,12 @@ CASES = [
     ('a "~" escaping nothing, though "~0"/"~1" follow it', V21,
      [{'op': 'add', 'path': '/a~~01', 'value': 'v'}], 400,
      'Pointer `/a~~01` contains "~" not part of a recognized escape sequence.', None),
+    ('a property name of 255 characters', V21,
+     [{'op': 'add', 'path': '/' + 'k' * 255, 'value': 'v'}], 200, None,
+     {'k' * 255: 'v'}),
+    ('a property name over 255 characters', V21,
+     [{'op': 'add', 'path': '/' + 'k' * 256, 'value': 'v'}], 400,
+     'Custom property should not be greater than 255 characters.', None),
     ('a trailing "~"', V21,
      [{'op': 'add', 'path': '/a~', 'value': 'v'}], 400,
      'Pointer `/a~` contains "~" not part of a recognized escape sequence.', None),
@@ -177,3 +183,12 @@ def test_every_change_is_checked_before_any_is_played(deployment, image):
         {'op': 'remove', 'path': '/missing'},
         {'op': 'replace', 'path': '/status', 'value': 'active'}])
     assert response.status_code == 403
+
+
+def test_a_custom_property_name_over_255_characters_is_refused_on_create(deployment):
+    response = deployment.request('POST', '/v2/images', OWNER, {
+        'name': 'long', 'k' * 256: 'v'})
+    assert (response.status_code, response.json['message']) == (
+        400, 'Custom property should not be greater than 255 characters.')
+    listed = deployment.request('GET', '/v2/images', OWNER).json['images']
+    assert listed == []
