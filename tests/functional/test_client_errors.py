@@ -28,7 +28,8 @@ REASONS = {
     'create-400-key': "Custom property should not be greater than 255 characters.",
     'create-403': "Attribute 'os_glance_x' is reserved.",
     'create-409': 'An image with identifier {active} already exists',
-    'show-403': 'You are not authorized to complete get_image action.',
+    # As upstream: an image the caller may not see is not found.
+    'show-404-policy': 'No image found with ID {community}',
     'show-404': 'No image found with ID {missing}',
     'update-400-schema': '-1 is less than the minimum of 0 (at min_ram)',
     'update-400-key': "Custom property should not be greater than 255 characters.",
@@ -47,8 +48,8 @@ REASONS = {
 @pytest.fixture(scope='module')
 def glance(tmp_path_factory):
     """A deployment whose policy refuses to show community images and to upload to
-    public ones, even to the anonymous admin the clients act as: the way to a 403
-    from show and upload."""
+    public ones, even to the anonymous admin the clients act as: the way to a 404
+    from show (an image the caller may not see) and a 403 from upload."""
     workdir = tmp_path_factory.mktemp('client-errors')
     policy_file = workdir / 'policy.yaml'
     policy_file.write_text('"get_image": "not \'community\':%(visibility)s"\n'
@@ -133,7 +134,7 @@ GLANCE_CASES = [
     ('create-400-key', ['image-create', '--property', LONG_KEY + '=v'] + FORMATS),
     ('create-403', ['image-create', '--property', 'os_glance_x=1'] + FORMATS),
     ('create-409', ['image-create', '--id', '{active}'] + FORMATS),
-    ('show-403', ['image-show', '{community}']),
+    ('show-404-policy', ['image-show', '{community}']),
     ('show-404', ['image-show', '{missing}']),
     ('update-400-key', ['image-update', '--property', LONG_KEY + '=v', '{active}']),
     ('update-403', ['image-update', '--property', 'os_glance_x=1', '{active}']),
@@ -167,7 +168,7 @@ SDK_CASES = [
         'x', disk_format='raw', container_format='bare', os_glance_x='1')),
     ('create-409', lambda conn, ids: conn.image.create_image(
         'x', disk_format='raw', container_format='bare', id=ids['active'])),
-    ('show-403', lambda conn, ids: conn.image.get_image(ids['community'])),
+    ('show-404-policy', lambda conn, ids: conn.image.get_image(ids['community'])),
     ('show-404', lambda conn, ids: conn.image.get_image(ids['missing'])),
     ('update-400-schema', lambda conn, ids: conn.image.update_image(
         ids['active'], min_ram=-1)),
