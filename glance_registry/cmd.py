@@ -73,12 +73,11 @@ def _serve(conf):
 
 def _error_body(status, reason, message):
     """A request gunicorn refused, in the registry's error shape
-    (docs/registry-api.rst): ``too_large`` for a head over the limits (414, 431),
-    else ``bad_request`` (``internal_error`` for a 5xx)."""
-    kind = (errors.TooLarge if status in (414, 431) else
-            errors.BadRequest if status < 500 else errors.RegistryError)
-    return kind(message, reason='malformed_request').to_dict()
-
+    (docs/registry-api.rst): ``bad_request`` with reason ``malformed_request``
+    whatever its 4xx (414 and 431 for a line or head over the limits)."""
+    if status >= 500:
+        return errors.RegistryError(message, reason='internal_error').to_dict()
+    return errors.BadRequest(message, reason='malformed_request').to_dict()
 
 if __name__ == '__main__':
     sys.exit(main())
