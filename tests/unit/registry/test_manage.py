@@ -151,6 +151,18 @@ def test_purge_images_table_removes_old_rows_and_their_ids_are_never_reused(data
     assert not _exists(db, old)
 
 
+def test_purge_images_table_keeps_rows_180_days_by_default_as_upstream(database):
+    """Upstream's purge_images_table defaults to 180 days, db purge to 30: an
+    operator's cron line without --age_in_days keeps image rows half a year."""
+    db, config = database
+    old = _image(db, 'deleted', deleted_days_ago=200)
+    recent = _image(db, 'deleted', deleted_days_ago=100)
+    result = manage(config, 'db', 'purge_images_table')
+    assert 'deleted more than 180 days ago' in result.stdout
+    assert not _exists(db, old)
+    assert _exists(db, recent)
+
+
 @pytest.mark.parametrize('args, message', [
     (('--age_in_days', '-1'), 'Must supply a non-negative value for age.'),
     (('--age_in_days', '100000'), 'Maximal age is count of days since epoch.'),
