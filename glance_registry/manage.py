@@ -261,7 +261,7 @@ def _run_command(conf):
     name = ' '.join(dict.fromkeys([conf.command.name,
                                    getattr(conf.command, 'action', None) or
                                    conf.command.name]))
-    LOG.error('glance-manage %s failed: %s', name, failure)
+    LOG.error('glance-manage %s failed: %s', name, db_module.cause(failure))
     return 1
 
 
