@@ -40,7 +40,7 @@ def check_database(conf):
                 % db_module.describe(db))
     try:
         current = migrations.current_version(db)
-    except migrations.UpstreamSchema as exc:
+    except migrations.UnusableDatabase as exc:
         return str(exc)
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
         raise DatabaseUnreachable('cannot reach %s: %s' % (

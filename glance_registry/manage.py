@@ -248,7 +248,7 @@ def _run_command(conf):
         return conf.command.action_fn(conf)
     except db_module.UnsupportedDatabase as exc:
         raise process.Refused('invalid [database] connection: %s' % exc) from None
-    except migrations.UpstreamSchema as exc:
+    except migrations.UnusableDatabase as exc:
         raise process.Refused(str(exc)) from None
     except process.Refused:
         raise
