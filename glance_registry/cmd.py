@@ -43,6 +43,9 @@ def check_database(conf):
     except migrations.UnusableDatabase as exc:
         return str(exc)
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
+        if db_module.dialect(db) == 'sqlite':   # a file: no server to wait for
+            return 'cannot read the schema version of %s: %s' % (
+                db_module.describe(db), exc)
         raise DatabaseUnreachable('cannot reach %s: %s' % (
             db_module.describe(db), str(exc).strip())) from None
     except Exception as exc:

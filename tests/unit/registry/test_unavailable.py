@@ -198,3 +198,17 @@ def test_a_registry_whose_database_never_answers_refuses_to_start(databases,
     assert 'registry exited with 2' in str(refused.value)
     assert 'trying again in 1 s (1 attempts left)' in str(refused.value)
     assert 'refusing to start: cannot reach postgresql://' in str(refused.value)
+
+
+def test_an_unreadable_sqlite_file_is_refused_at_once(databases, tmp_path):
+    """A file has no server to wait for: no retries, whatever max_retries says."""
+    url = databases.create('sqlite')
+    os.mkdir(url[len('sqlite:///'):])   # SQLite: "unable to open database file"
+    daemon = processes.registry_daemon(
+        str(tmp_path), url, processes.new_secret(),
+        extra={'database': {'max_retries': 3, 'retry_interval': 30}})
+    with pytest.raises(RuntimeError) as refused:
+        daemon.start()
+    assert 'refusing to start: cannot read the schema version of sqlite' \
+        in str(refused.value)
+    assert 'trying again' not in str(refused.value)
