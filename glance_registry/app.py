@@ -117,7 +117,8 @@ class Registry:
     def _database_error(self, request, request_id, exc):
         if _is_unavailable(exc):
             LOG.warning('%s %s: database unavailable (request %s): %s',
-                        request.method, _path(request.environ), request_id, exc)
+                        request.method, _path(request.environ), request_id,
+                        db_module.cause(exc))
             return responses.error(errors.Unavailable(db_module.error_message(exc),
                                                       reason='database_unavailable'))
         LOG.error('%s %s: database error (request %s)', request.method,

@@ -2,11 +2,16 @@
 
 Refuses to start, with one clear log line, when the shared secret is unset, the
 database schema is older than the code (``glance-manage db sync`` fixes that) or the
-property protection file cannot be used.
+property protection file cannot be used. A database server it cannot reach yet is
+tried again, as upstream's oslo.db does (``[database] max_retries``,
+``retry_interval``): a host booting may start the registry before its database.
 """
 
 import logging
 import sys
+import time
+
+import peewee
 
 from glance_registry import app
 from glance_registry import db as db_module
@@ -19,8 +24,13 @@ from glance_registry.client import errors
 LOG = logging.getLogger('glance_registry')
 
 
+class DatabaseUnreachable(Exception):
+    """The database server could not be reached (it may not be up yet)."""
+
+
 def check_database(conf):
-    """An error message if the database is unusable by this code, else None."""
+    """An error message if the database is unusable by this code, else None;
+    ``DatabaseUnreachable`` if its server cannot be reached."""
     try:
         db = db_module.open_database(conf.database.connection, max_connections=1)
     except db_module.UnsupportedDatabase as exc:
@@ -30,8 +40,14 @@ def check_database(conf):
                 % db_module.describe(db))
     try:
         current = migrations.current_version(db)
-    except migrations.UpstreamSchema as exc:
+    except migrations.UnusableDatabase as exc:
         return str(exc)
+    except (peewee.OperationalError, peewee.InterfaceError) as exc:
+        if db_module.dialect(db) == 'sqlite':   # a file: no server to wait for
+            return 'cannot read the schema version of %s: %s' % (
+                db_module.describe(db), exc)
+        raise DatabaseUnreachable('cannot reach %s: %s' % (
+            db_module.describe(db), str(exc).strip())) from None
     except Exception as exc:
         return 'cannot read the schema version of %s: %s' % (
             db_module.describe(db), exc)
@@ -58,7 +74,7 @@ def main(argv=None):
 
 def _serve(conf):
     process.require_secret(conf, 'refusing to start an unauthenticated registry')
-    problem = check_database(conf)
+    problem = _wait_for_database(conf)
     if problem:
         raise process.Refused('refusing to start: %s' % problem)
     try:
@@ -69,6 +85,27 @@ def _serve(conf):
     process.serve(lambda: app.create_app(conf), conf, 'glance-registry', LOG,
                   error_body=_error_body)
     return 0
+
+
+def _wait_for_database(conf):
+    """``check_database``, tried again every ``retry_interval`` seconds while the
+    server cannot be reached, at most ``max_retries`` times (-1: until it can)."""
+    retries_left = conf.database.max_retries
+    while True:
+        try:
+            return check_database(conf)
+        except DatabaseUnreachable as exc:
+            unreachable = str(exc)
+        if retries_left == 0:
+            return unreachable
+        # Logged outside the except block: oslo.log would append the exception.
+        LOG.warning('%s; trying again in %d s (%s)', unreachable,
+                    conf.database.retry_interval,
+                    'until it answers' if retries_left < 0
+                    else '%d attempts left' % retries_left)
+        if retries_left > 0:
+            retries_left -= 1
+        time.sleep(conf.database.retry_interval)
 
 
 def _error_body(status, reason, message):

@@ -321,6 +321,18 @@ def check_writable(db):
                                     .replace(tzinfo=None),))
 
 
+def cause(exc):
+    """The database error that began ``exc``'s chain, for operators' log lines: on
+    a connection the server closed (a restart, a killed session), the rollback and
+    a migration's lock release fail again, and pymysql's "(0, '')" would hide why."""
+    first = exc
+    while isinstance(exc.__context__, Exception):
+        exc = exc.__context__
+        if isinstance(exc, (peewee.DatabaseError, peewee.InterfaceError)):
+            first = exc
+    return first
+
+
 def error_message(exc):
     """What a client may be told about a database error (no internals)."""
     text = str(exc).lower()

@@ -190,14 +190,16 @@ def _add_commands(subparsers):
     check = actions.add_parser('check', help='Exit %d if the schema needs db sync.'
                                % EXIT_UPGRADE_NEEDED)
     check.set_defaults(action_fn=db_check)
-    for name, action_fn, what in (
-            ('purge', db_purge, 'what hangs off images deleted (and tasks)'),
+    # Upstream's defaults: image rows are kept longer than what hangs off them.
+    for name, action_fn, what, age in (
+            ('purge', db_purge, 'what hangs off images deleted (and tasks)', 30),
             ('purge_images_table', db_purge_images_table, 'the rows of images '
-                                                          'deleted')):
+                                                          'deleted', 180)):
         parser = actions.add_parser(name, help='Remove %s more than --age_in_days '
                                                'ago.' % what)
-        parser.add_argument('--age_in_days', type=int, default=30,
-                            help='Only rows deleted more days ago than this.')
+        parser.add_argument('--age_in_days', type=int, default=age,
+                            help='Only rows deleted more days ago than this '
+                                 '(default %d).' % age)
         parser.add_argument('--max_rows', type=int, default=100,
                             help='At most this many rows per table; -1 for all.')
         parser.set_defaults(action_fn=action_fn)
@@ -246,7 +248,7 @@ def _run_command(conf):
         return conf.command.action_fn(conf)
     except db_module.UnsupportedDatabase as exc:
         raise process.Refused('invalid [database] connection: %s' % exc) from None
-    except migrations.UpstreamSchema as exc:
+    except migrations.UnusableDatabase as exc:
         raise process.Refused(str(exc)) from None
     except process.Refused:
         raise
@@ -259,7 +261,7 @@ def _run_command(conf):
     name = ' '.join(dict.fromkeys([conf.command.name,
                                    getattr(conf.command, 'action', None) or
                                    conf.command.name]))
-    LOG.error('glance-manage %s failed: %s', name, failure)
+    LOG.error('glance-manage %s failed: %s', name, db_module.cause(failure))
     return 1
 
 

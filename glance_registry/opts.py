@@ -39,6 +39,13 @@ database_opts = [
                help='Seconds after which a pooled connection is closed and '
                     'replaced, so servers and proxies that drop idle connections '
                     'never hand us a dead one.'),
+    cfg.IntOpt('max_retries', default=10, min=-1,
+               help='Times the registry tries again to reach the database server '
+                    'when it starts (as upstream\'s oslo.db): it may start before '
+                    'its database. -1 tries until the server answers; 0 refuses to '
+                    'start at once.'),
+    cfg.IntOpt('retry_interval', default=10, min=1,
+               help='Seconds between those attempts.'),
     cfg.IntOpt('sqlite_busy_timeout', default=10, min=1,
                help='Seconds a SQLite writer waits for another writer to finish '
                     'before the request fails with 503.'),

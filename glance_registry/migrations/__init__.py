@@ -68,9 +68,28 @@ def latest_version():
     return MIGRATIONS[-1].VERSION
 
 
-class UpstreamSchema(Exception):
+class UnusableDatabase(Exception):
+    """The database cannot hold this service's records, whatever its schema."""
+
+
+class UpstreamSchema(UnusableDatabase):
     """The database is upstream Glance's own (its alembic version table, none of
     ours): an operator moving over kept its ``[database] connection``."""
+
+
+def _refuse_other_encodings(db):
+    """``UnusableDatabase`` for a PostgreSQL database not encoded in UTF-8 (created
+    from a LATIN1 or SQL_ASCII template): names, tags and properties are Unicode,
+    and every one it cannot encode would fail its request with 500."""
+    if db_module.dialect(db) != 'postgresql':
+        return   # MariaDB tables are utf8mb4 whatever the database's default.
+    encoding = db.execute_sql('SHOW server_encoding').fetchone()[0]
+    if encoding != 'UTF8':
+        raise UnusableDatabase(
+            '%s is encoded in %s, which cannot hold every name, tag and property: '
+            "create the database with ENCODING 'UTF8' (CREATE DATABASE ... ENCODING "
+            "'UTF8' TEMPLATE template0) and run `glance-manage db sync` there"
+            % (db_module.describe(db), encoding))
 
 
 def _refuse_upstream_schema(db):
@@ -90,9 +109,10 @@ def _refuse_upstream_schema(db):
 
 def current_version(db):
     """The database's schema version; 0 for an empty database.
-    ``UpstreamSchema`` for upstream Glance's."""
+    ``UnusableDatabase`` for upstream Glance's, or one not encoded in UTF-8."""
     with db_module.connection(db):
         _refuse_upstream_schema(db)
+        _refuse_other_encodings(db)
         if 'schema_version' not in db.get_tables():
             return 0
         return _recorded_version(db)
@@ -107,6 +127,7 @@ def upgrade(db, target=None):
     applied = []
     with db_module.connection(db), _migration_lock(db):
         _refuse_upstream_schema(db)
+        _refuse_other_encodings(db)
         with db.bind_ctx([_SchemaVersion]):
             db.create_tables([_SchemaVersion], safe=True)
         for migration in MIGRATIONS:

@@ -4,6 +4,10 @@ The tables are declared here, frozen as they were at this version; later migrati
 alter them. Collation is binary (code point order, no padding) on every backend, so
 that equality, uniqueness (tags differing only in case or trailing spaces) and sort
 order are the same on SQLite, PostgreSQL and MariaDB.
+
+MariaDB commits each CREATE at once, outside the migration's transaction: each table
+and index is created only if missing, so a first sync interrupted half-way can
+simply be run again.
 """
 
 import peewee
@@ -165,11 +169,17 @@ def upgrade(db):
             for field in table._meta.sorted_fields:
                 if isinstance(field, (peewee.CharField, peewee.TextField)):
                     field.collation = '"C"'
+    existing_tables = set(db.get_tables())
     with db.bind_ctx(tables):
-        db.create_tables(tables, safe=False)
+        db.create_tables([table for table in tables
+                          if table._meta.table_name not in existing_tables], safe=False)
     quote = '`%s`' if kind == 'mysql' else '"%s"'
+    existing = {table: {index.name for index in db.get_indexes(table)}
+                for table in {table for _, table, _, _ in _INDEXES}}
     for name, table, columns, unique in _INDEXES:
-        db.execute_sql('CREATE %sINDEX %s ON %s (%s)' % (
-            'UNIQUE ' if unique else '', name, table,
-            ', '.join(quote % column for column in columns)))
-    db.execute_sql(_PROPERTY_VALUE_INDEX[kind])
+        if name not in existing[table]:
+            db.execute_sql('CREATE %sINDEX %s ON %s (%s)' % (
+                'UNIQUE ' if unique else '', name, table,
+                ', '.join(quote % column for column in columns)))
+    if 'ix_image_properties_name_value' not in existing['image_properties']:
+        db.execute_sql(_PROPERTY_VALUE_INDEX[kind])

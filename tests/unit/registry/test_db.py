@@ -10,6 +10,7 @@ import pytest
 from playhouse import pool
 
 from glance_registry import db as db_module
+from tests.fixtures import databases as databases_module
 from tests.fixtures.databases import databases  # noqa: F401 (a fixture)
 from tests.fixtures.tools import immutable
 
@@ -161,3 +162,34 @@ def test_the_database_clock_is_naive_utc_whatever_the_session_time_zone(
     assert now.tzinfo is None
     here = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
     assert abs((now - here).total_seconds()) < 5, (now, here)
+
+
+_KILL_SESSION = {
+    'postgresql': ('SELECT pg_backend_pid()', 'SELECT pg_terminate_backend(%s)'),
+    'mysql': ('SELECT CONNECTION_ID()', 'KILL %s'),
+}
+
+
+@pytest.mark.parametrize('backend', [
+    pytest.param('postgresql', marks=pytest.mark.postgresql),
+    pytest.param('mysql', marks=pytest.mark.mysql),
+])
+def test_a_connection_killed_in_a_transaction_is_reported_by_its_cause(
+        databases, backend):  # noqa: F811
+    """The rollback (and a migration's lock release) on the dead connection fails
+    too; the operator is told why it died, not pymysql's "(0, '')"."""
+    db = db_module.open_database(databases.create(backend), max_connections=1)
+    admin = databases_module.admin_connection(backend)
+    session, kill = _KILL_SESSION[backend]
+    try:
+        with pytest.raises((peewee.DatabaseError, peewee.InterfaceError)) as raised:
+            with db_module.connection(db), db_module.write_transaction(db):
+                with admin.cursor() as cursor:
+                    cursor.execute(kill % db.execute_sql(session).fetchone()[0])
+                db.execute_sql('SELECT 1')
+    finally:
+        admin.close()
+        db.close_all()
+    cause = str(db_module.cause(raised.value))
+    assert ('server closed the connection unexpectedly' in cause
+            if backend == 'postgresql' else 'Lost connection' in cause), cause

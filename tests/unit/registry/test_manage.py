@@ -151,6 +151,18 @@ def test_purge_images_table_removes_old_rows_and_their_ids_are_never_reused(data
     assert not _exists(db, old)
 
 
+def test_purge_images_table_keeps_rows_180_days_by_default_as_upstream(database):
+    """Upstream's purge_images_table defaults to 180 days, db purge to 30: an
+    operator's cron line without --age_in_days keeps image rows half a year."""
+    db, config = database
+    old = _image(db, 'deleted', deleted_days_ago=200)
+    recent = _image(db, 'deleted', deleted_days_ago=100)
+    result = manage(config, 'db', 'purge_images_table')
+    assert 'deleted more than 180 days ago' in result.stdout
+    assert not _exists(db, old)
+    assert _exists(db, recent)
+
+
 @pytest.mark.parametrize('args, message', [
     (('--age_in_days', '-1'), 'Must supply a non-negative value for age.'),
     (('--age_in_days', '100000'), 'Maximal age is count of days since epoch.'),
@@ -379,3 +391,26 @@ def test_the_registry_refuses_upstreams_own_database(upstream_database):
     _db, config = upstream_database
     conf = process.load_config(['--config-file', config], opts.register_opts)
     assert "holds upstream Glance's schema" in registry_cmd.check_database(conf)
+
+
+@pytest.mark.postgresql
+def test_a_postgresql_database_not_encoded_in_utf8_is_refused(databases, tmp_path):
+    """A LATIN1 database took 'é' and failed every name, tag or property beyond it
+    ('€', emoji) with 500: db sync and the registry refuse it and say how to make
+    one that works."""
+    from glance_registry import cmd as registry_cmd
+    from glance_registry import process
+    url = databases.create('postgresql', "ENCODING 'LATIN1' LC_COLLATE 'C' "
+                                         "LC_CTYPE 'C' TEMPLATE template0")
+    config = write_database_config(str(tmp_path), url)
+    for command in (('db', 'sync'), ('db', 'check')):
+        result = manage(config, *command, check=False)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "is encoded in LATIN1, which cannot hold every name, tag and " \
+            "property: create the database with ENCODING 'UTF8'" in result.stderr
+    conf = process.load_config(['--config-file', config], opts.register_opts)
+    assert 'is encoded in LATIN1' in registry_cmd.check_database(conf)
+    db = db_module.open_database(url)
+    with db_module.connection(db):
+        assert db.get_tables() == []
+    db.close_all()

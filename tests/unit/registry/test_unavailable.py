@@ -3,6 +3,7 @@ and keeps serving what it still can."""
 
 import contextlib
 import os
+import threading
 
 import pytest
 import requests
@@ -146,3 +147,68 @@ def test_connections_the_server_dropped_are_replaced_without_errors(registry, pr
     admin.close()
     for _ in range(8):
         assert client.get_image(caller, image['id'])['id'] == image['id']
+
+
+def _allow_connections(url, allowed):
+    admin = databases_module.admin_connection('postgresql')
+    with admin.cursor() as cursor:
+        cursor.execute('ALTER DATABASE %s ALLOW_CONNECTIONS %s'
+                       % (url.rsplit('/', 1)[1], 'true' if allowed else 'false'))
+    admin.close()
+
+
+@pytest.mark.postgresql
+def test_a_registry_started_before_its_database_waits_for_it(databases, tmp_path):
+    """A host booting may start the registry before the database server accepts
+    connections: it tries again, as upstream's oslo.db does, and then serves."""
+    url = databases.create('postgresql')
+    sync(url)
+    secret = processes.new_secret()
+    daemon = processes.registry_daemon(
+        str(tmp_path), url, secret,
+        extra=processes.merged(data_rules_config(str(tmp_path)),
+                               {'database': {'retry_interval': 1}}))
+    _allow_connections(url, False)
+    timer = threading.Timer(3, _allow_connections, (url, True))
+    timer.start()
+    try:
+        daemon.start()
+        client = daemon_client(daemon, secret)
+        try:
+            assert client.create_image(CALLER, {'name': 'after'})['name'] == 'after'
+        finally:
+            client.close()
+    finally:
+        timer.join()
+        daemon.stop()
+    assert 'trying again in 1 s (10 attempts left)' in daemon.log_tail()
+
+
+@pytest.mark.postgresql
+def test_a_registry_whose_database_never_answers_refuses_to_start(databases,
+                                                                  tmp_path):
+    url = databases.create('postgresql')
+    sync(url)
+    _allow_connections(url, False)
+    daemon = processes.registry_daemon(
+        str(tmp_path), url, processes.new_secret(),
+        extra={'database': {'max_retries': 1, 'retry_interval': 1}})
+    with pytest.raises(RuntimeError) as refused:
+        daemon.start()
+    assert 'registry exited with 2' in str(refused.value)
+    assert 'trying again in 1 s (1 attempts left)' in str(refused.value)
+    assert 'refusing to start: cannot reach postgresql://' in str(refused.value)
+
+
+def test_an_unreadable_sqlite_file_is_refused_at_once(databases, tmp_path):
+    """A file has no server to wait for: no retries, whatever max_retries says."""
+    url = databases.create('sqlite')
+    os.mkdir(url[len('sqlite:///'):])   # SQLite: "unable to open database file"
+    daemon = processes.registry_daemon(
+        str(tmp_path), url, processes.new_secret(),
+        extra={'database': {'max_retries': 3, 'retry_interval': 30}})
+    with pytest.raises(RuntimeError) as refused:
+        daemon.start()
+    assert 'refusing to start: cannot read the schema version of sqlite' \
+        in str(refused.value)
+    assert 'trying again' not in str(refused.value)
