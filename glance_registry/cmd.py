@@ -116,6 +116,6 @@ def _error_body(status, reason, message):
         return errors.RegistryError(message, reason='internal_error').to_dict()
     return errors.BadRequest(message, reason='malformed_request').to_dict()
 
+
 if __name__ == '__main__':
     sys.exit(main())
-

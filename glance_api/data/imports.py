@@ -896,7 +896,7 @@ class _StorageLeft:
         self.spent += count
         if self.left is not None and self.spent > self.left:
             raise _OverQuota("The image does not fit in the %d bytes the "
-                               "project's storage quota has left." % self.left)
+                             "project's storage quota has left." % self.left)
 
 
 def _store_failure(store, exc):
