@@ -13,7 +13,7 @@ from glance_api import app, ignored_opts, opts
 from glance_api.access import policy, protections, quotas
 from glance_api.data import conversion, staging
 from glance_api.data.cache import image_cache
-from glance_api.http import auth
+from glance_api.http import auth, errors
 from glance_registry import process
 from glance_registry.client import RegistryClient
 
@@ -69,8 +69,14 @@ def _serve(conf):
         LOG.info('store %s (%s) ready%s', store.store_id, store.driver,
                  ': ' + facts if facts else '')
     process.serve(lambda: _worker_app(conf), conf, 'glance-api', LOG,
-                  worker_exit=_stop_worker)
+                  worker_exit=_stop_worker, error_body=_error_body)
     return 0
+
+
+def _error_body(status, reason, message):
+    """A request gunicorn refused, in upstream's JSON error shape (as the app
+    answers a request without an Accept header)."""
+    return errors.json_body(status, message)
 
 
 def check_worker_options(conf):

@@ -376,14 +376,11 @@ class _DeadlineSSLSocket(_Deadline, ssl.SSLSocket):
 
 # -- what gunicorn answers itself -------------------------------------------------------
 
-def upstream_error_body(status, reason, message):
-    """Upstream Glance's JSON error: ``{"message", "code", "title"}``."""
-    return {'message': message, 'code': '%d %s' % (status, reason), 'title': reason}
-
-
 #: ``(status, reason, message) -> dict``: the JSON body of the answers gunicorn gives
-#: itself in this process (``use_error_body``).
-_error_body = upstream_error_body
+#: itself in this process (``use_error_body``); None: gunicorn's own HTML page.
+_error_body = None
+#: gunicorn's writer of those answers.
+_gunicorn_write_error = gunicorn_util.write_error
 
 
 def use_error_body(make):
@@ -399,6 +396,8 @@ def _write_error(sock, status, reason, message):
     the limits): JSON in the daemon's error shape, where gunicorn writes an HTML
     page. No Accept header was read; the API answers JSON to a request without
     one too."""
+    if _error_body is None:
+        return _gunicorn_write_error(sock, status, reason, message)
     body = orjson.dumps(_error_body(status, reason, message or reason))
     head = ('HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: application/json'
             '\r\nContent-Length: %d\r\n\r\n' % (status, reason, len(body)))

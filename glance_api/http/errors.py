@@ -149,13 +149,19 @@ def _older_registry(exc):
     return False
 
 
+def json_body(status, message):
+    """Upstream's JSON error: ``{"message", "code": "404 Not Found", "title"}``."""
+    phrase = http.HTTPStatus(status).phrase
+    return {'message': message, 'code': '%d %s' % (status, phrase), 'title': phrase}
+
+
 def error_response(status, message, headers=None):
     """An error response in upstream's shape, negotiated on the request's Accept."""
     phrase = http.HTTPStatus(status).phrase
     code = '%d %s' % (status, phrase)
     mimetype = _negotiate(request.headers.get('Accept'))
     if mimetype == 'application/json':
-        body = orjson.dumps({'message': message, 'code': code, 'title': phrase})
+        body = orjson.dumps(json_body(status, message))
     elif mimetype == 'text/html':
         body = _HTML % {'code': code, 'message': html.escape(message, quote=False)}
     else:
