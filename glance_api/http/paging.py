@@ -11,9 +11,9 @@ UNBOUNDED = 2 ** 31 - 1
 def limit(value, default, maximum=UNBOUNDED, zero=True):
     """The page size a list's ``limit`` asks for: ``default`` without one (None:
     no limit), never more than ``maximum`` (a larger limit is capped, as upstream
-    caps it at ``api_limit_max``). 400 with upstream's messages unless an integer (an empty
-    ``?limit=`` is none, as upstream's ``int('')``), if negative, or if 0 and
-    ``zero`` is false."""
+    caps it at ``api_limit_max``). 400 with upstream's messages unless an integer
+    (an empty ``?limit=`` is none, as upstream's ``int('')``), if negative, or if
+    0 and ``zero`` is false."""
     if value is None:
         return default if default is None else min(default, maximum)
     try:
