@@ -29,13 +29,16 @@ from glance_registry.client import RegistryClient
 LOG = logging.getLogger(__name__)
 
 
-def store_directories(store_set, staging_store):
-    """``{store id: data directory}`` of the stores that keep files in one (the
-    file stores and the staging store), for the checks that keep other
-    directories apart from theirs."""
-    return {store.store_id: store.datadir
-            for store in [*store_set, staging_store]
-            if store is not None and getattr(store, 'datadir', None) is not None}
+def check_directories_apart(conf, store_set, staging_store):
+    """``stores.errors.BadConfiguration`` if the staging directory or the image
+    cache's is a store's data directory: all of them name files after their
+    image."""
+    staging.check_apart(staging_store, store_set)
+    if conf.image_cache_dir:
+        # Before the cache makes its index and incomplete/ in that directory.
+        image_cache.check_apart(conf.image_cache_dir, {
+            store.store_id: store.datadir for store in [*store_set, staging_store]
+            if store is not None and getattr(store, 'datadir', None) is not None})
 
 
 def create_app(conf, registry=None, store_set=None, staging_store=None):
@@ -57,11 +60,7 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
     store_set = store_set or stores.StoreSet.from_config(
         conf, probe=False, url_policy=import_filtering.url_policy(conf), strict=False)
     staging_store = staging_store or staging.from_conf(conf, probe=False, strict=False)
-    staging.check_apart(staging_store, store_set)
-    if conf.image_cache_dir:
-        # Before the cache makes its index and incomplete/ in that directory.
-        image_cache.check_apart(conf.image_cache_dir,
-                                store_directories(store_set, staging_store))
+    check_directories_apart(conf, store_set, staging_store)
     app.extensions['glance'] = Services(
         conf=conf,
         registry=registry,

@@ -53,10 +53,7 @@ def _serve(conf):
             conf, probe=conf.probe_stores_on_start,
             unreachable_ok=not conf.probe_stores_on_start)
         staging_store = staging.from_conf(conf, probe=conf.probe_stores_on_start)
-        staging.check_apart(staging_store, store_set)
-        if conf.image_cache_dir:
-            image_cache.check_apart(conf.image_cache_dir,
-                                    app.store_directories(store_set, staging_store))
+        app.check_directories_apart(conf, store_set, staging_store)
     except stores.errors.StoreError as exc:
         raise process.Refused('store configuration error: %s' % exc) from None
     try:
