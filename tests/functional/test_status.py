@@ -51,7 +51,7 @@ def _status_output(*args):
     (None, 'Failed to find some config files'),
     ('[DEFAULT\n', 'Failed to parse'),
     ('[DEFAULT]\nregistry_auth_secret = 0123456789abcdef\nregistry_port = abc\n',
-     'Value for option registry_port'),
+     'Value for option [DEFAULT] registry_port in'),
 ], ids=['missing', 'unparsable', 'bad value'])
 def test_an_unusable_config_file_is_one_line_not_a_traceback(tmp_path, content, says):
     # As the other commands: oslo.upgradecheck let the error out with a traceback
