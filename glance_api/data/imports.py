@@ -236,6 +236,8 @@ class ImportJob:
         self.credentials = credentials
         self.token = token
         self.written = []      # (store, url) of new data, removed on failure
+        #: Ids of the target stores that failed (os_glance_failed_import).
+        self.failed_stores = []
         self.own_staging = []  # staged by this job (web-download, conversion)
         self.original_format = None   # set once conversion renamed the format
         self._keeper = LeaseKeeper(lease.seconds)
@@ -561,6 +563,7 @@ class ImportJob:
         else the store is noted in ``failed``."""
         LOG.warning('task %s: image %s not imported into %s: %s', self.task_id,
                     self.image_id, store.store_id, exc)
+        self.failed_stores.append(store.store_id)
         if self.request.must_succeed:
             raise ImportFailed(_store_failure(store, exc))
         failed.append(store.store_id)
@@ -606,8 +609,11 @@ class ImportJob:
                             self.task_id, self.image_id, store.store_id, exc)
                 if isinstance(exc, ImportFailed) and inspect or \
                         isinstance(exc, _OverQuota) or self.request.must_succeed:
+                    if isinstance(exc, store_errors.StoreError):
+                        self.failed_stores.append(store.store_id)
                     raise ImportFailed(reason)
                 failed.append(store.store_id)
+                self.failed_stores.append(store.store_id)
                 continue
             if expected is not None and expected.get('os_hash_value') and \
                     expected.get('os_hash_algo') == self.conf.hashing_algorithm and \
@@ -778,8 +784,11 @@ class ImportJob:
                                        values={'disk_format': self.original_format},
                                        request_id=self.request_id)
         if record is not None:
-            failed = self.request.stores or [self.svc.stores.default_id]
-            image = {'properties': self._bookkeeping(failed, done=False)}
+            # As upstream: the stores that failed, not those the import reverted
+            # or never reached, nor any when no store is to blame (the source,
+            # the content, the quota).
+            image = {'properties': self._bookkeeping(
+                list(dict.fromkeys(self.failed_stores)), done=False)}
             if record['status'] == 'importing':
                 image.update({'from': 'importing', 'to': 'queued',
                               'values': dict.fromkeys(vocabulary.DATA_ATTRIBUTES),
