@@ -416,7 +416,7 @@ class ImportJob:
                 record['locations'] if loc.get('status', 'active') == 'active'}
         targets = [store for store in self._targets(record)
                    if store.store_id not in held]
-        source = self._source_reader(self._active_source(record))
+        source = self._source_reader(self._active_sources(record))
         self._prepare(record, targets)
         _, locations, failed = self._copy_to_stores(record, source, targets,
                                                     inspect=False, expected=record)
@@ -433,11 +433,13 @@ class ImportJob:
             return [store_set.default]
         return [store_set.get(store_id) for store_id in self.request.stores]
 
-    def _active_source(self, record):
-        for loc in record.get('locations') or []:
-            if loc.get('status', 'active') == 'active':
-                return loc
-        raise ImportFailed('Image %s has no data to copy.' % self.image_id)
+    def _active_sources(self, record):
+        """The image's active locations, in the order downloads read them."""
+        active = [loc for loc in self.svc.stores.ordered(record.get('locations') or [])
+                  if loc.get('status', 'active') == 'active']
+        if not active:
+            raise ImportFailed('Image %s has no data to copy.' % self.image_id)
+        return active
 
     # -- moving bytes ----------------------------------------------------------------
 
@@ -578,10 +580,21 @@ class ImportJob:
         """Opens a reader of the staged data at ``url``."""
         return lambda: self.svc.staging.open_reader(url)
 
-    def _source_reader(self, location):
-        """Opens a reader of the active data at ``location``."""
-        return lambda: self.svc.stores.for_location(location).open_reader(
-            location['url'], credentials=self.credentials)
+    def _source_reader(self, locations):
+        """Opens a reader of the active data at the first of ``locations`` whose
+        store opens it: as a download, and upstream's copy, a copy whose store
+        is down or lost it is read from the next."""
+        def open_source():
+            for location in locations[:-1]:
+                try:
+                    return self.svc.stores.for_location(location).open_reader(
+                        location['url'], credentials=self.credentials)
+                except store_errors.StoreError as exc:
+                    LOG.warning('task %s: cannot read image data at %s: %s',
+                                self.task_id, location['url'], exc)
+            return self.svc.stores.for_location(locations[-1]).open_reader(
+                locations[-1]['url'], credentials=self.credentials)
+        return open_source
 
     def _copy_to_stores(self, record, open_source, targets, inspect, expected=None,
                         mismatch=None):

@@ -212,7 +212,8 @@ def _stores(body, name):
         header = request.headers.get('X-Image-Meta-Store')
         wanted = [header] if header is not None else None
     if all_stores:
-        wanted = [store.store_id for store in store_set if store.writable]
+        wanted = [store.store_id for store in store_set.configured()
+                  if store.writable]
     if wanted is None:
         if name == 'copy-image':
             raise errors.BadRequest("copy-image needs 'stores' or 'all_stores'.")
