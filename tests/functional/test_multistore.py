@@ -1,6 +1,7 @@
 """Several file stores and a read-only http store, as a tenant and an operator see
-them: the stores listed as ``enabled_backends`` lists them, and an image's locations
-in the order upstream reads them (by weight, ties as recorded)."""
+them: the stores listed as ``enabled_backends`` lists them, an image's locations in
+the order upstream reads them (by weight, ties as recorded), an import that names
+its stores two ways refused, as upstream, and the reserved stores no store at all."""
 
 import os
 import time
@@ -108,3 +109,44 @@ def test_a_copy_reads_the_next_location_when_the_first_is_gone(multi, admin):
     assert (multi.dirs['spare'] / image_id).read_bytes() == DATA
     assert admin.image(image_id)['stores'] == 'cheap,fast,spare'
     assert admin.get('/v2/images/%s/file' % image_id).content == DATA
+
+
+@pytest.mark.parametrize('body, header, message', [
+    ({'stores': ['cheap']}, 'spare',
+     "Stores parameter and x-image-meta-store header can't be both specified"),
+    ({'all_stores': True}, 'spare',
+     "All_stores parameter can't be used with x-image-meta-store header or stores "
+     "parameter"),
+    ({'all_stores': True, 'stores': ['cheap']}, None,
+     "All_stores parameter can't be used with x-image-meta-store header or stores "
+     "parameter"),
+])
+def test_an_import_naming_its_stores_two_ways_is_refused(admin, body, header,
+                                                         message):
+    image_id = _active_in(admin, 'fast')
+    headers = {'X-Image-Meta-Store': header} if header else {}
+    response = admin.post('/v2/images/%s/import' % image_id, headers=headers,
+                          json=dict(body, method={'name': 'copy-image'}))
+    assert response.status_code == 400, response.text
+    assert response.json()['message'] == message
+    assert image_tasks(admin, image_id) == []
+    assert admin.image(image_id)['stores'] == 'fast'
+
+
+@pytest.mark.parametrize('store_id', ['os_glance_staging_store',
+                                      'os_glance_tasks_store'])
+def test_the_reserved_stores_are_no_store_a_client_may_name(multi, admin, store_id):
+    # Upstream writes an upload there; here they are unknown stores.
+    image = admin.create_image(name='reserved')
+    response = admin.put('/v2/images/%s/file' % image['id'], data=DATA, headers={
+        'Content-Type': 'application/octet-stream', 'X-Image-Meta-Store': store_id})
+    assert response.status_code == 400, response.text
+    assert response.json()['message'] == 'Store for identifier %s not found' % store_id
+    assert admin.image(image['id'])['status'] == 'queued'
+    image_id = _active_in(admin, 'fast')
+    response = admin.post('/v2/images/%s/import' % image_id, json={
+        'method': {'name': 'copy-image'}, 'stores': [store_id]})
+    assert response.status_code == 409, response.text
+    assert response.json()['message'] == 'Store for identifier %s not found' % store_id
+    assert image_tasks(admin, image_id) == []
+    assert not os.listdir(os.path.join(multi.workdir, 'staging'))
