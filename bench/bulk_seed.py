@@ -103,6 +103,7 @@ def statements(dialect, count, first=0, schema='ours'):
                   "WHEN 2 THEN 'shared' ELSE 'community' END" % f['div'](i, PROJECTS))
     if upstream and dialect == 'postgresql':
         visibility = '(%s)::image_visibility' % visibility  # upstream's enum type
+    status = "CASE WHEN %s %% 10 = 0 THEN 'queued' ELSE 'active' END" % i
     image_columns = ['id', 'name', 'status', 'visibility', 'protected', 'os_hidden',
                      'checksum', 'os_hash_algo', 'os_hash_value', 'size', 'min_disk',
                      'min_ram', 'disk_format', 'container_format', 'owner', 'created_at',
@@ -114,7 +115,7 @@ def statements(dialect, count, first=0, schema='ours'):
             ', '.join([
                 f['cat']("'00000000-0000-4000-8000-'", f['pad'](i, 12)),
                 f['cat']("'image-'", f['pad'](i, 7)),
-                "CASE WHEN %s %% 10 = 0 THEN 'queued' ELSE 'active' END" % i,
+                status,
                 visibility,
                 f['bool']('%s %% 100000 = 1' % i),
                 f['bool']('%s %% 100000 = 2' % i),
@@ -128,10 +129,11 @@ def statements(dialect, count, first=0, schema='ours'):
     image_ref = f['cat']("'00000000-0000-4000-8000-'", f['pad'](i, 12))
     distro = 'CASE %s %% 5 %s END' % (i, ' '.join(
         "WHEN %d THEN '%s'" % (k, name) for k, name in enumerate(DISTROS)))
-    # Upstream's rows carry their own times and a NOT NULL deleted flag.
-    extra_cols = ('created_at', 'updated_at', 'deleted') if upstream else ()
+    # Upstream's rows carry their own times and a NOT NULL deleted flag; ours their
+    # image's status (glance_registry.images.child_status).
+    extra_cols = ('created_at', 'updated_at', 'deleted') if upstream else ('image_status',)
     extra_vals = ((', %s, %s, %s' % (f['time'](i), f['time'](i), f['bool']('1 = 0')))
-                  if upstream else '')
+                  if upstream else ', ' + status)
     properties = [
         'INSERT INTO image_properties (%s) %sSELECT %s, %s, %s%s FROM %s' % (
             cols('image_id', 'name', 'value', *extra_cols), with_, image_ref,

@@ -89,6 +89,7 @@ LISTS = [
     ('status=queued&os_distro=ubuntu', 'full'),
     ('status=queued&bench_unique=u120', 'few'),
     ('status=queued&bench_group=g7', 'none'),
+    ('status=queued&tag=t3', 'none'),
     ('sort=name:asc', 'full'),
     ('sort=name:desc', 'full'),
     ('sort=status:asc', 'full'),

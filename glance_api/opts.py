@@ -121,6 +121,7 @@ def list_opts():
         ('oslo_limit', keystone_limits.list_oslo_limit_opts()),
         (import_filtering.GROUP, import_filtering.filtering_opts),
         ('glance_store', store_opts['glance_store']),
+        *stores.list_order_opts(),
         ('DEFAULT', runner.runner_opts + imports.import_opts),
         *staging.list_opts(),
         ('DEFAULT', staging_sweep.sweep_opts),

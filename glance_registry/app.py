@@ -159,7 +159,8 @@ def create_app(conf, store_set=None):
         max_connections=pool_size(conf),
         pool_timeout=conf.database.pool_timeout,
         recycle=conf.database.connection_recycle_time,
-        sqlite_busy_timeout=conf.database.sqlite_busy_timeout)
+        sqlite_busy_timeout=conf.database.sqlite_busy_timeout,
+        lock_wait_timeout=conf.database.lock_wait_timeout)
     registry = Registry(db, conf.registry_auth_secret, conf.limit_param_default,
                         conf.api_limit_max,
                         accept_service_tokens=conf.accept_service_tokens,

@@ -64,8 +64,10 @@ def dialect(db):
 
 
 def open_database(url, max_connections=8, pool_timeout=30, recycle=3600,
-                  sqlite_busy_timeout=10):
-    """A pooled peewee database for ``url``; no connection is opened yet."""
+                  sqlite_busy_timeout=10, lock_wait_timeout=30):
+    """A pooled peewee database for ``url``; no connection is opened yet.
+    ``lock_wait_timeout``: seconds a PostgreSQL or MariaDB statement waits for a
+    row lock before it fails (``error_message``: busy)."""
     scheme, _, rest = url.partition('://')
     if not rest:
         raise UnsupportedDatabase('database URL %r has no scheme' % _redact(url))
@@ -78,12 +80,20 @@ def open_database(url, max_connections=8, pool_timeout=30, recycle=3600,
     query = [(k, v) for k, v in urllib.parse.parse_qsl(query_string,
                                                        keep_blank_values=True)
              if k not in _SQLALCHEMY_ONLY]
+    kind = pooled_scheme.split('+')[0]
+    # A request stuck behind another transaction's row lock must fail in time to
+    # be answered (503, busy), not hold its thread and connection for as long as
+    # the lock lasts: PostgreSQL waits for ever by default.
+    pg_lock_timeout = '-c lock_timeout=%d' % (lock_wait_timeout * 1000)
+    if kind == 'postgresql':
+        # Before the URL's own options, which therefore win (libpq: the last -c).
+        query = [(k, '%s %s' % (pg_lock_timeout, v) if k == 'options' else v)
+                 for k, v in query]
     # Rebuilt by hand: urlunsplit() turns sqlite:////abs/path into a host name.
     url = '%s://%s' % (pooled_scheme, location)
     if query:
         url += '?' + urllib.parse.urlencode(query)
     parsed = urllib.parse.urlsplit(url)
-    kind = pooled_scheme.split('+')[0]
     options = {'max_connections': max_connections, 'timeout': pool_timeout,
                'stale_timeout': recycle,
                'field_types': _FIELD_TYPES.get(kind)}
@@ -107,7 +117,8 @@ def open_database(url, max_connections=8, pool_timeout=30, recycle=3600,
             # Every registry query reads a page or a record: starting parallel
             # workers for one cost more than the query (a million-image list page
             # walking its index: 12 ms with two workers, 3 ms without).
-            options['options'] = '-c max_parallel_workers_per_gather=0'
+            options['options'] = ('-c max_parallel_workers_per_gather=0 %s'
+                                  % pg_lock_timeout)
     elif kind == 'mysql':
         from pymysql.constants import CLIENT
         options.update(
@@ -115,6 +126,9 @@ def open_database(url, max_connections=8, pool_timeout=30, recycle=3600,
             # rowcount counts matched rows, not changed ones: the status
             # compare-and-swap must tell "lost the race" from "no change".
             client_flag=CLIENT.FOUND_ROWS)
+        if 'init_command' not in dict(query):
+            options['init_command'] = ('SET SESSION innodb_lock_wait_timeout = %d'
+                                       % lock_wait_timeout)
         if 'connect_timeout' not in dict(query):
             options['connect_timeout'] = 10
     try:
@@ -340,7 +354,8 @@ def error_message(exc):
         return 'the image database is read-only'
     if 'unable to open database' in text:
         return 'the image database file cannot be opened'
-    if 'database is locked' in text or 'database is busy' in text:
+    if ('database is locked' in text or 'database is busy' in text
+            or 'lock timeout' in text or 'lock wait timeout' in text):
         return 'the image database is busy; try again'
     if 'pool exhausted' in text:
         return 'no free database connection; try again'

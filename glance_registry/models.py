@@ -99,15 +99,17 @@ class Image(_Model):
 
 
 class ImageProperty(_Model):
-    """A custom property; values are strings. Filters look them up by (name, value):
-    the migrations build that index per dialect (on MariaDB over ``value_prefix``,
-    a virtual column generated as ``LEFT(value, 255)`` that is no field here, like
-    ``Image``'s ``name_sort``: migration 16)."""
+    """A custom property; values are strings. Filters look them up by (name, value,
+    image_status): the migrations build that index per dialect (on MariaDB over
+    ``value_prefix``, a virtual column generated as ``LEFT(value, 255)`` that is no
+    field here, like ``Image``'s ``name_sort``: migrations 16 and 19)."""
 
     image = peewee.ForeignKeyField(Image, column_name='image_id', backref='properties',
                                    on_delete='CASCADE', index=False)
     name = peewee.CharField(max_length=255)
     value = peewee.TextField()
+    #: The image's status (``glance_registry.images.child_status``; migration 19).
+    image_status = peewee.CharField(max_length=30, default='')
 
     class Meta:
         table_name = 'image_properties'
@@ -115,16 +117,18 @@ class ImageProperty(_Model):
 
 
 class ImageTag(_Model):
+    """A tag. Filters look them up by (value, image_status): the migrations build
+    that index per dialect (migration 19)."""
+
     image = peewee.ForeignKeyField(Image, column_name='image_id', backref='tags',
                                    on_delete='CASCADE', index=False)
     value = peewee.CharField(max_length=255)
+    #: The image's status (``glance_registry.images.child_status``; migration 19).
+    image_status = peewee.CharField(max_length=30, default='')
 
     class Meta:
         table_name = 'image_tags'
-        indexes = (
-            (('image', 'value'), True),
-            (('value',), False),
-        )
+        indexes = ((('image', 'value'), True),)
 
 
 class ImageLocation(_Model):

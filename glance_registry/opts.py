@@ -49,6 +49,15 @@ database_opts = [
     cfg.IntOpt('sqlite_busy_timeout', default=10, min=1,
                help='Seconds a SQLite writer waits for another writer to finish '
                     'before the request fails with 503.'),
+    cfg.IntOpt('lock_wait_timeout', default=30, min=1,
+               help='Seconds a statement on PostgreSQL or MariaDB waits for a row '
+                    'that another transaction holds locked before the request '
+                    'fails with 503 (PostgreSQL\'s lock_timeout, which is '
+                    'unbounded by default; MariaDB\'s innodb_lock_wait_timeout, '
+                    '50 by default). Keep it below the API\'s '
+                    'registry_client_timeout: a request stuck behind a lock then '
+                    'gets a clear answer instead of the API\'s timeout, and the '
+                    'registry thread and connection it held are freed.'),
 ]
 
 

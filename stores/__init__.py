@@ -15,7 +15,7 @@ from stores import errors
 from stores.base import CHUNK_SIZE, Credentials, Reader, Store, StoredImage, Writer
 
 __all__ = ['CHUNK_SIZE', 'Credentials', 'Reader', 'Store', 'StoreSet', 'StoredImage',
-           'Writer', 'errors', 'driver_class', 'list_opts']
+           'Writer', 'errors', 'driver_class', 'list_opts', 'list_order_opts']
 
 LOG = logging.getLogger(__name__)
 
@@ -34,6 +34,30 @@ _common_opts = [
                      '"fast:file, objects:swift". Each id gets a config section of '
                      'its own with that driver\'s options. Unset: one store, '
                      'configured in [glance_store].'),
+]
+
+# Upstream's, from glance (not glance_store): how a single store's image locations
+# are ordered. With enabled_backends, upstream (2023.2+) orders them by weight.
+_order_opts = [
+    cfg.StrOpt('location_strategy', default='location_order',
+               choices=('location_order', 'store_type'),
+               help='Single-store mode: the order in which an image\'s locations '
+                    'are read, shown and given as direct_url: as they were '
+                    'recorded (location_order), or by the type of their store in '
+                    'the order of [store_type_location_strategy] '
+                    'store_type_preference (store_type), locations of other types '
+                    'last. With enabled_backends, locations are ordered by their '
+                    'store\'s weight, as upstream.'),
+]
+
+STORE_TYPE_GROUP = 'store_type_location_strategy'
+
+_store_type_opts = [
+    cfg.ListOpt('store_type_preference', default=[],
+                help='With location_strategy = store_type: store types in the '
+                     'order their locations are preferred, e.g. "file, http" '
+                     '(upstream\'s names: filesystem means file). Empty: the '
+                     'recorded order.'),
 ]
 
 _glance_store_opts = [
@@ -57,7 +81,9 @@ _backend_opts = [
     cfg.StrOpt('store_description', default='',
                help='A description shown to users in /v2/info/stores.'),
     cfg.IntOpt('weight', default=0,
-               help='Downloads prefer stores with a higher weight.'),
+               help='An image\'s locations in stores with a higher weight are '
+                    'read (downloads, copies) and listed first, as upstream; '
+                    'those of stores that weigh alike in the order recorded.'),
 ]
 
 
@@ -73,8 +99,9 @@ def driver_class(driver):
 
 def register_opts(conf):
     """Register the options that say which stores exist (not the drivers' own)."""
-    conf.register_opts(_common_opts)
+    conf.register_opts(_common_opts + _order_opts)
     conf.register_opts(_glance_store_opts, group='glance_store')
+    conf.register_opts(_store_type_opts, group=STORE_TYPE_GROUP)
 
 
 def list_opts():
@@ -88,6 +115,12 @@ def list_opts():
                    for opt in driver_class(driver).option_list()]
     return [('DEFAULT', _common_opts),
             ('glance_store', _glance_store_opts + driver_opts + _backend_opts)]
+
+
+def list_order_opts():
+    """For oslo-config-generator: the options that order an image's locations
+    (``StoreSet.ordered``), which only the API reads."""
+    return [('DEFAULT', _order_opts), (STORE_TYPE_GROUP, _store_type_opts)]
 
 
 #: Upstream's spellings of the types in ``[glance_store] stores``.
@@ -125,10 +158,13 @@ def _readers_beside(listed, default_driver):
 class StoreSet:
     """The stores this process was configured with, by id."""
 
-    def __init__(self, stores, default_id, multi):
+    def __init__(self, stores, default_id, multi, type_preference=None):
         self._stores = stores
         self.default_id = default_id
         self.multi = multi
+        #: Single-store ``location_strategy = store_type``: the store types whose
+        #: locations come first, in this order; None keeps the recorded order.
+        self.type_preference = type_preference
 
     @classmethod
     def from_config(cls, conf, probe=True, url_policy=None, prepare=True,
@@ -189,7 +225,13 @@ class StoreSet:
                     raise
                 LOG.error('store %s cannot be prepared: %s; requests that need it '
                           'fail until it is repaired', store.store_id, exc)
-        return cls(stores, default_id, multi=bool(backends))
+        preference = None
+        if conf.location_strategy == 'store_type':
+            preference = [_store_type(name) for name in
+                          conf[STORE_TYPE_GROUP].store_type_preference
+                          if name.strip()]
+        return cls(stores, default_id, multi=bool(backends),
+                   type_preference=preference)
 
     @classmethod
     def of(cls, *stores, default=None, multi=None):
@@ -227,8 +269,14 @@ class StoreSet:
         return store_id in self._stores
 
     def __iter__(self):
-        """Stores, highest weight first (the order downloads try them)."""
+        """Stores, highest weight first."""
         return iter(sorted(self._stores.values(), key=self._weight, reverse=True))
+
+    def configured(self):
+        """Stores in the order ``enabled_backends`` lists them (upstream lists
+        them so in ``/v2/info/stores`` and copies to them so with
+        ``all_stores``)."""
+        return list(self._stores.values())
 
     def _weight(self, store):
         return store.options.weight if self.multi else 0
@@ -251,6 +299,28 @@ class StoreSet:
         readers = [store for store in self if store.owns(url)]
         return next((store for store in readers if store.writes_at(url)),
                     readers[0] if readers else None)
+
+    def ordered(self, locations):
+        """``locations`` in the order an image's locations are read and shown,
+        as upstream orders them: with ``enabled_backends`` by their store's
+        weight, highest first (a location no store reads weighs 0), else as
+        ``location_strategy`` says (``type_preference``). Locations that rank
+        alike keep their recorded order."""
+        if self.multi:
+            def rank(location):
+                store = self.store_of(location)
+                return -(store.options.weight if store is not None else 0)
+        elif self.type_preference:
+            preference = self.type_preference
+
+            def rank(location):
+                store = self.store_of(location)
+                driver = store.driver if store is not None else None
+                return (preference.index(driver) if driver in preference
+                        else len(preference))
+        else:
+            return list(locations)
+        return sorted(locations, key=rank)
 
     def store_id_of(self, location):
         """The id of ``store_of(location)``, or None."""

@@ -23,13 +23,14 @@ class NoData(errors.NotFound):
 
 
 def preferred_order(locations, prefer=None):
-    """Locations in the order to try them: ``?prefer=`` stores first, then by weight.
+    """Locations in the order to try them: ``?prefer=`` stores first, then as the
+    image's locations are ordered (``StoreSet.ordered``: by weight, or
+    ``location_strategy``).
 
     ``prefer`` is upstream's 2026.1 store preference: 400 without multi-store or for
     an unknown store id.
     """
     store_set = services().stores
-    weights = {store.store_id: rank for rank, store in enumerate(store_set)}
     order = []
     if prefer is not None:
         if not store_set.multi:
@@ -41,10 +42,9 @@ def preferred_order(locations, prefer=None):
 
     def rank(location):
         store_id = store_set.store_id_of(location)
-        preferred = order.index(store_id) if store_id in order else len(order)
-        return preferred, weights.get(store_id, len(weights))
+        return order.index(store_id) if store_id in order else len(order)
 
-    return sorted(locations, key=rank)
+    return sorted(store_set.ordered(locations), key=rank)
 
 
 def open_image(record, locations, offset, length):

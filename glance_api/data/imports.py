@@ -236,6 +236,8 @@ class ImportJob:
         self.credentials = credentials
         self.token = token
         self.written = []      # (store, url) of new data, removed on failure
+        #: Ids of the target stores that failed (os_glance_failed_import).
+        self.failed_stores = []
         self.own_staging = []  # staged by this job (web-download, conversion)
         self.original_format = None   # set once conversion renamed the format
         self._keeper = LeaseKeeper(lease.seconds)
@@ -414,7 +416,7 @@ class ImportJob:
                 record['locations'] if loc.get('status', 'active') == 'active'}
         targets = [store for store in self._targets(record)
                    if store.store_id not in held]
-        source = self._source_reader(self._active_source(record))
+        source = self._source_reader(self._active_sources(record))
         self._prepare(record, targets)
         _, locations, failed = self._copy_to_stores(record, source, targets,
                                                     inspect=False, expected=record)
@@ -431,11 +433,13 @@ class ImportJob:
             return [store_set.default]
         return [store_set.get(store_id) for store_id in self.request.stores]
 
-    def _active_source(self, record):
-        for loc in record.get('locations') or []:
-            if loc.get('status', 'active') == 'active':
-                return loc
-        raise ImportFailed('Image %s has no data to copy.' % self.image_id)
+    def _active_sources(self, record):
+        """The image's active locations, in the order downloads read them."""
+        active = [loc for loc in self.svc.stores.ordered(record.get('locations') or [])
+                  if loc.get('status', 'active') == 'active']
+        if not active:
+            raise ImportFailed('Image %s has no data to copy.' % self.image_id)
+        return active
 
     # -- moving bytes ----------------------------------------------------------------
 
@@ -561,6 +565,7 @@ class ImportJob:
         else the store is noted in ``failed``."""
         LOG.warning('task %s: image %s not imported into %s: %s', self.task_id,
                     self.image_id, store.store_id, exc)
+        self.failed_stores.append(store.store_id)
         if self.request.must_succeed:
             raise ImportFailed(_store_failure(store, exc))
         failed.append(store.store_id)
@@ -575,10 +580,21 @@ class ImportJob:
         """Opens a reader of the staged data at ``url``."""
         return lambda: self.svc.staging.open_reader(url)
 
-    def _source_reader(self, location):
-        """Opens a reader of the active data at ``location``."""
-        return lambda: self.svc.stores.for_location(location).open_reader(
-            location['url'], credentials=self.credentials)
+    def _source_reader(self, locations):
+        """Opens a reader of the active data at the first of ``locations`` whose
+        store opens it: as a download, and upstream's copy, a copy whose store
+        is down or lost it is read from the next."""
+        def open_source():
+            for location in locations[:-1]:
+                try:
+                    return self.svc.stores.for_location(location).open_reader(
+                        location['url'], credentials=self.credentials)
+                except store_errors.StoreError as exc:
+                    LOG.warning('task %s: cannot read image data at %s: %s',
+                                self.task_id, location['url'], exc)
+            return self.svc.stores.for_location(locations[-1]).open_reader(
+                locations[-1]['url'], credentials=self.credentials)
+        return open_source
 
     def _copy_to_stores(self, record, open_source, targets, inspect, expected=None,
                         mismatch=None):
@@ -606,8 +622,11 @@ class ImportJob:
                             self.task_id, self.image_id, store.store_id, exc)
                 if isinstance(exc, ImportFailed) and inspect or \
                         isinstance(exc, _OverQuota) or self.request.must_succeed:
+                    if isinstance(exc, store_errors.StoreError):
+                        self.failed_stores.append(store.store_id)
                     raise ImportFailed(reason)
                 failed.append(store.store_id)
+                self.failed_stores.append(store.store_id)
                 continue
             if expected is not None and expected.get('os_hash_value') and \
                     expected.get('os_hash_algo') == self.conf.hashing_algorithm and \
@@ -778,8 +797,11 @@ class ImportJob:
                                        values={'disk_format': self.original_format},
                                        request_id=self.request_id)
         if record is not None:
-            failed = self.request.stores or [self.svc.stores.default_id]
-            image = {'properties': self._bookkeeping(failed, done=False)}
+            # As upstream: the stores that failed, not those the import reverted
+            # or never reached, nor any when no store is to blame (the source,
+            # the content, the quota).
+            image = {'properties': self._bookkeeping(
+                list(dict.fromkeys(self.failed_stores)), done=False)}
             if record['status'] == 'importing':
                 image.update({'from': 'importing', 'to': 'queued',
                               'values': dict.fromkeys(vocabulary.DATA_ATTRIBUTES),

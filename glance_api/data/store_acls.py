@@ -4,9 +4,12 @@ Multi-tenant Swift keeps each image in its owner's account, where another projec
 token reads it only if the image's container says so. The lists are derived state:
 after anything that changes who may read an image (its upload, a visibility change,
 a member added or removed) ``sync`` recomputes them from the image's record and
-members, as upstream does: everyone for public and community images, else the owner
-and every member whatever its status. Other stores ignore access lists, and with
-none that keeps them ``sync`` costs nothing.
+members: everyone for public and community images; the owner and every member
+whatever its status for shared ones; the owner alone for private ones. Upstream
+lets a private image's members keep reading its data with their own tokens (they
+were members while it was shared, and the API no longer shows it to them): here
+they lose it with the visibility, and get it back if it is shared again. Other
+stores ignore access lists, and with none that keeps them ``sync`` costs nothing.
 
 A store that refuses (Swift down, a caller whose token may not change the owner's
 account) is logged and the request still succeeds: the image's metadata changed,
@@ -75,9 +78,12 @@ def sync(record, locations=None):
 
 def _access(record):
     """``(public, readers)`` of image ``record``: everyone for public and community
-    images, else the owner and every member; None if the members are unknown."""
+    images, the owner and every member for shared ones, the owner alone for
+    private ones; None if the members are unknown."""
     if record['visibility'] in PUBLIC_VISIBILITIES:
         return True, []
+    if record['visibility'] != 'shared':
+        return False, [record['owner']] if record['owner'] else []
     members = _member_ids(record['id'])
     if members is None:
         return None

@@ -26,8 +26,10 @@ def image(record, conf, store_set=None, show_locations=True):
     document['schema'] = '/v2/schemas/image'
     locations = active_locations(record)
     if store_set is not None:
-        # Locations recorded before enabled_backends was set name no store.
-        locations = store_set.located(locations)
+        # Locations recorded before enabled_backends was set name no store; as
+        # upstream, locations (and stores, and direct_url) are shown in the order
+        # they are read.
+        locations = store_set.ordered(store_set.located(locations))
     shown = locations if show_locations else []
     if conf.show_image_direct_url and shown:
         document['direct_url'] = shown[0]['url']

@@ -114,7 +114,8 @@ def create_image():
         headers['OpenStack-image-import-methods'] = ','.join(methods)
     if services().stores.multi:
         headers['OpenStack-image-store-ids'] = ','.join(
-            store.store_id for store in services().stores if store.writable)
+            store.store_id for store in services().stores.configured()
+            if store.writable)
     return _image_response(record, status=201, headers=headers)
 
 

@@ -206,13 +206,20 @@ def _stores(body, name):
     if not isinstance(all_stores, bool):
         raise errors.BadRequest("'all_stores' must be a boolean.")
     wanted = body.get('stores')
-    if wanted is not None and all_stores:
-        raise errors.BadRequest("'stores' and 'all_stores' cannot be given together.")
+    header = request.headers.get('X-Image-Meta-Store')
+    # Upstream's words: a request naming its stores two ways is refused, not
+    # read one way.
+    if all_stores and ('stores' in body or header is not None):
+        raise errors.BadRequest("All_stores parameter can't be used with "
+                                "x-image-meta-store header or stores parameter")
+    if wanted is not None and header is not None:
+        raise errors.BadRequest("Stores parameter and x-image-meta-store header "
+                                "can't be both specified")
     if wanted is None and not all_stores:
-        header = request.headers.get('X-Image-Meta-Store')
         wanted = [header] if header is not None else None
     if all_stores:
-        wanted = [store.store_id for store in store_set if store.writable]
+        wanted = [store.store_id for store in store_set.configured()
+                  if store.writable]
     if wanted is None:
         if name == 'copy-image':
             raise errors.BadRequest("copy-image needs 'stores' or 'all_stores'.")

@@ -22,7 +22,8 @@ def usage():
 def _multi_store():
     store_set = services().stores
     if not store_set.multi:
-        raise errors.NotFound('Multiple stores are not configured.')
+        # Upstream's words (glance stores-info shows them).
+        raise errors.NotFound('Multi backend is not supported at this site.')
     return store_set
 
 
@@ -42,7 +43,7 @@ def list_stores():
     """The stores a client may upload to or read from; 404 without multi-store."""
     store_set = _multi_store()
     return responses.json({'stores': [_store_summary(store, store_set.default_id)
-                                      for store in store_set]})
+                                      for store in store_set.configured()]})
 
 
 def list_stores_detail():
@@ -52,4 +53,4 @@ def list_stores_detail():
     return responses.json({'stores': [
         dict(_store_summary(store, store_set.default_id), type=store.driver,
              weight=store.options.weight, properties=store.describe())
-        for store in store_set]})
+        for store in store_set.configured()]})

@@ -74,8 +74,13 @@ def list_locations(image_id):
     verification.resume_stalled(record)
     return responses.json([{'url': location['url'],
                             'metadata': location.get('metadata') or {}}
-                           for location in services().stores.located(
+                           for location in _ordered(
                                documents.active_locations(record))])
+
+
+def _ordered(locations):
+    store_set = services().stores
+    return store_set.ordered(store_set.located(locations))
 
 
 # -- DELETE /v2/stores ---------------------------------------------------------------

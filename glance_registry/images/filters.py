@@ -16,6 +16,7 @@ import operator
 
 import peewee
 
+from glance_registry.images import child_status
 from glance_registry.images.statements import unbound
 from glance_registry.migrations import m0016_mysql_list_columns
 from glance_registry.models import Image
@@ -139,11 +140,24 @@ DRIVE_LIMIT = 1000
 def narrowing_filters(query, dialect=None, bind=unbound):
     """For each filter of ``query`` that an index finds from its own side (tags,
     custom properties, size and updated_at ranges): a select of the ids of the
-    images it matches, deleted and invisible ones included (an upper bound)."""
-    selects = [ImageTag.select(ImageTag.image).where(ImageTag.value == bind(tag))
+    images it matches, deleted and invisible ones included (an upper bound).
+
+    A tag or property select also compares the status filter, if any, with the
+    status each tag and property row carries (``child_status``): an index holds
+    both, so a tag or property and a status that each match many images but few
+    or none together are found few from the index."""
+    statuses = dict(query.matches).get('status')
+
+    def with_status(select, model):
+        if not statuses:
+            return select
+        return select.where(model.image_status.in_(
+            [bind(status) for status in child_status.matching(statuses)]))
+    selects = [with_status(ImageTag.select(ImageTag.image)
+                           .where(ImageTag.value == bind(tag)), ImageTag)
                for tag in query.tags]
-    selects += [ImageProperty.select(ImageProperty.image).where(
-        _property_matches(name, value, dialect, bind))
+    selects += [with_status(ImageProperty.select(ImageProperty.image).where(
+        _property_matches(name, value, dialect, bind)), ImageProperty)
         for name, value in query.properties]
     if query.size_min is not None or query.size_max is not None:
         sizes = [Image.size >= bind(query.size_min)

@@ -30,6 +30,7 @@ import peewee
 from glance_registry import db as db_module
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
+from glance_registry.images import child_status
 from glance_registry.images import records
 from glance_registry.images.deadlocks import retry_on_deadlock
 from glance_registry.models import Image
@@ -142,6 +143,7 @@ def finish(db, identity, image_id, owner):
                    .execute(db))
         if updated != 1:
             raise _lost(db, image_id)
+        child_status.follow(db, image_id, 'deleted')
         _confirm_locations(db, image_id)
         return records.record_of(db, identity, image_id)
 
@@ -225,6 +227,7 @@ def restore(db, identity, image_id):
         if restored != 1:
             # A scrubber claimed it since the read above.
             raise _scrub_started(image_id)
+        child_status.follow(db, image_id, 'active')
         return records.record_of(db, identity, image_id)
 
 

@@ -26,6 +26,7 @@ from glance_registry import cache_queue
 from glance_registry import db as db_module
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
+from glance_registry.images import child_status
 from glance_registry.images import data_owners
 from glance_registry.images import quotas
 from glance_registry.images import records
@@ -364,6 +365,7 @@ def swap_status(db, image_id, from_status, to_status, values=None):
         if current is None or current.deleted:
             raise records.not_found(image_id)
         raise _lost_race(image_id, from_status, current.status)
+    child_status.follow(db, image_id, to_status)
 
 
 def _lost_race(image_id, expected, current):
@@ -454,6 +456,7 @@ def delete_image(db, identity, image_id, delayed=False, judge=None):
                    .execute(db))
         if updated != 1:
             raise records.not_found(image_id)
+        child_status.follow(db, image_id, to_status)
         if to_status == 'deleted' and record['locations']:
             (ImageLocation.update(status=vocabulary.DATA_TO_REMOVE)
              .where(ImageLocation.image == image_id).execute(db))
@@ -496,15 +499,18 @@ def delete_tag(db, identity, image_id, tag, judge=None):
 
 def _insert_properties(db, image_id, properties):
     if properties:
+        status = child_status.of_image(image_id)
         ImageProperty.insert_many(
-            [{'image': image_id, 'name': name, 'value': value}
+            [{'image': image_id, 'name': name, 'value': value, 'image_status': status}
              for name, value in properties.items()]).execute(db)
 
 
 def _insert_tags(db, image_id, tags):
     tags = sorted(set(tags))
     if tags:
-        (ImageTag.insert_many([{'image': image_id, 'value': tag} for tag in tags])
+        status = child_status.of_image(image_id)
+        (ImageTag.insert_many([{'image': image_id, 'value': tag, 'image_status': status}
+                               for tag in tags])
          .on_conflict_ignore().execute(db))
 
 
@@ -558,7 +564,9 @@ def _update_properties(db, image_id, properties, max_properties=None):
             (ImageProperty.update(value=value)
              .where(ImageProperty.id == existing[name]).execute(db))
         else:
-            ImageProperty.insert(image=image_id, name=name, value=value).execute(db)
+            ImageProperty.insert(image=image_id, name=name, value=value,
+                                 image_status=child_status.of_image(image_id)
+                                 ).execute(db)
 
 
 def replace_location_rows(db, image_id, locations, removal_lease=None):

@@ -37,6 +37,7 @@ from glance_registry.migrations import m0015_location_locks
 from glance_registry.migrations import m0016_mysql_list_columns
 from glance_registry.migrations import m0017_data_to_remove
 from glance_registry.migrations import m0018_cache_copies
+from glance_registry.migrations import m0019_child_status
 
 LOG = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ MIGRATIONS = (
     m0016_mysql_list_columns,
     m0017_data_to_remove,
     m0018_cache_copies,
+    m0019_child_status,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

@@ -51,10 +51,14 @@ def _active_image(admin):
     return image
 
 
-def _copy(admin, image_id, must_succeed):
-    response = admin.post('/v2/images/%s/import' % image_id, json={
-        'method': {'name': 'copy-image'}, 'stores': ['spare', 'broken'],
+def _copy(admin, image_id, must_succeed, stores=('spare', 'broken')):
+    return _import(admin, image_id, {
+        'method': {'name': 'copy-image'}, 'stores': list(stores),
         'all_stores_must_succeed': must_succeed})
+
+
+def _import(admin, image_id, body):
+    response = admin.post('/v2/images/%s/import' % image_id, json=body)
     assert response.status_code == 202, response.text
     deadline = time.monotonic() + 60
     while True:
@@ -86,10 +90,47 @@ def test_with_every_store_required_the_import_fails_and_leaves_no_copy(three, ad
     assert shown['status'] == 'active'
     assert shown['stores'] == 'home'
     assert shown['os_glance_importing_to_stores'] == ''
+    # As upstream: the store that failed, not spare, whose copy was reverted.
+    assert shown['os_glance_failed_import'] == 'broken'
     assert image['id'] not in os.listdir(three.dirs['spare'])
     assert not [name for name in os.listdir(three.dirs['spare'])
                 if name.startswith('.')]   # no temporary file either
     assert admin.get('/v2/images/%s/file' % image['id']).content == DATA
+
+
+def test_a_required_store_failing_names_it_alone_and_leaves_the_image_queued(
+        three, admin):
+    # glance-direct into spare (done, then reverted), broken (fails) and home
+    # (never reached): only broken failed.
+    image = admin.create_image(name='staged', disk_format='raw',
+                               container_format='bare')
+    staged = admin.put('/v2/images/%s/stage' % image['id'], data=DATA,
+                       headers={'Content-Type': 'application/octet-stream'})
+    assert staged.status_code == 204, staged.text
+    task = _import(admin, image['id'], {
+        'method': {'name': 'glance-direct'}, 'stores': ['spare', 'broken', 'home'],
+        'all_stores_must_succeed': True})
+    assert task['status'] == 'failure', task
+    shown = admin.image(image['id'])
+    assert (shown['status'], shown['os_glance_failed_import'],
+            shown['os_glance_importing_to_stores']) == ('queued', 'broken', '')
+    assert 'stores' not in shown
+    for store in ('spare', 'home'):
+        assert image['id'] not in os.listdir(three.dirs[store])
+
+
+def test_a_copy_whose_source_is_gone_names_no_failed_store(three, admin):
+    # The data went from home behind the service's back: no target store failed.
+    image = _active_image(admin)
+    os.unlink(three.dirs['home'] / image['id'])
+    task = _copy(admin, image['id'], must_succeed=True, stores=['spare'])
+    assert task['status'] == 'failure', task
+    assert task['message'] == ('The data of image %s could not be read from the '
+                               'store that holds it.' % image['id'])
+    shown = admin.image(image['id'])
+    assert (shown['status'], shown['stores'], shown['os_glance_failed_import'],
+            shown['os_glance_importing_to_stores']) == ('active', 'home', '', '')
+    assert image['id'] not in os.listdir(three.dirs['spare'])
 
 
 def _workers_of(pid):

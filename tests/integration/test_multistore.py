@@ -249,9 +249,10 @@ def image_in_both_stores(multi, admin):
     return image['id'], copies
 
 
-def test_image_in_both_stores_lists_both(admin, image_in_both_stores):
+def test_image_in_both_stores_lists_both_heaviest_first(admin, image_in_both_stores):
+    # As upstream: an image's locations (and so its stores) by weight.
     image_id, _ = image_in_both_stores
-    assert admin.image(image_id)['stores'] == 'local,objects'
+    assert admin.image(image_id)['stores'] == 'objects,local'
 
 
 @pytest.mark.parametrize('prefer, served_by', [

@@ -200,6 +200,39 @@ def test_members_read_with_their_own_token_until_removed(tenancy, owner):
     assert refused.value.http_status == 403
 
 
+
+def test_members_of_an_image_made_private_read_it_only_while_it_is_shared(
+        tenancy, owner):
+    """The API hides a private image from its members; its data's access list
+    does too (upstream's keeps them in it), until the image is shared again."""
+    data = payload(1200, seed=17)
+    image = create(owner, tenancy, visibility='shared')
+    assert upload(owner, tenancy, image['id'], data).status_code == 204
+    beta = tenancy.keystone.projects['beta'].id
+    assert owner.post(tenancy.url('/v2/images/%s/members' % image['id']),
+                      json={'member': beta}).status_code == 200
+    direct = tenancy.swift_as('beta-member', 'alpha')
+    assert direct.get_object(container_of(image['id']), image['id'])[1] == data
+
+    def make(visibility):
+        changed = owner.patch(
+            tenancy.url('/v2/images/%s' % image['id']),
+            json=[{'op': 'replace', 'path': '/visibility', 'value': visibility}],
+            headers={'Content-Type': 'application/openstack-images-v2.1-json-patch'})
+        assert changed.status_code == 200, changed.text
+
+    make('private')
+    assert read_acl(tenancy, image['id']) == owner_only(tenancy)
+    with pytest.raises(swiftclient.ClientException) as refused:
+        direct.get_object(container_of(image['id']), image['id'])
+    assert refused.value.http_status == 403
+    assert download(tenancy.client('beta-member'), tenancy,
+                    image['id']).status_code == 404
+
+    make('shared')
+    assert beta in read_acl(tenancy, image['id'])
+    assert direct.get_object(container_of(image['id']), image['id'])[1] == data
+
 def test_members_added_before_the_upload_can_read_after_it(tenancy, owner):
     data = payload(1500, seed=14)
     image = create(owner, tenancy, visibility='shared')

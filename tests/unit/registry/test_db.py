@@ -50,6 +50,31 @@ def test_postgresql_sessions_start_no_parallel_workers_for_a_page(databases):
     assert setting == '0'
 
 
+@pytest.mark.postgresql
+def test_postgresql_lock_timeout_comes_before_the_urls_own_options(databases):
+    """An operator's ``options`` in the URL win over ours (libpq keeps the last
+    ``-c``), and a row lock is still waited for no longer than ours otherwise."""
+    url = databases.create('postgresql')
+    settings = {}
+    for name, suffix in (('ours', ''), ('url', '?options=-c%20lock_timeout%3D7s'),
+                         ('other', '?options=-c%20work_mem%3D8MB')):
+        db = db_module.open_database(url + suffix, lock_wait_timeout=3)
+        with db_module.connection(db):
+            settings[name] = db.execute_sql('SHOW lock_timeout').fetchone()[0]
+        db.close_all()
+    assert settings == {'ours': '3s', 'url': '7s', 'other': '3s'}
+
+
+@pytest.mark.mysql
+def test_mariadb_sessions_wait_lock_wait_timeout_for_a_row_lock(databases):
+    db = db_module.open_database(databases.create('mysql'), lock_wait_timeout=3)
+    with db_module.connection(db):
+        setting = db.execute_sql(
+            'SELECT @@SESSION.innodb_lock_wait_timeout').fetchone()[0]
+    db.close_all()
+    assert setting == 3
+
+
 @pytest.mark.parametrize('url', ['oracle://db/glance', 'sqlite://', 'sqlite:///:memory:',
                                  'glance.sqlite', 'mysql+mysqldb://db/glance'])
 def test_unusable_urls_are_refused(url):

@@ -24,6 +24,7 @@ from glance_registry.migrations import m0007_metadefs
 from glance_registry.migrations import m0009_list_filter_indexes
 from glance_registry.migrations import m0016_mysql_list_columns
 from glance_registry.migrations import m0018_cache_copies
+from glance_registry.migrations import m0019_child_status
 from tests.fixtures import processes
 from tests.unit.registry.conftest import BACKEND_PARAMS
 from tests.unit.registry.conftest import manage
@@ -271,6 +272,9 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
         admin = identity.Identity('a', None, ('admin',), is_admin=True)
         assert locations.references(db, admin, ['file:///old']) == {
             'file:///old': [image_ids[0]]}
+        # Version 19: each property and tag carries its image's status.
+        assert [(row.image_status) for model in (models.ImageProperty, models.ImageTag)
+                for row in model.select().execute(db)] == ['active', 'active']
         _assert_models_describe(db)
     db.close_all()
 
@@ -280,7 +284,8 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
     (m0007_metadefs, 'metadef_tags', 'uq_metadef_tags_namespace_id_name'),
     (m0009_list_filter_indexes, 'images', 'ix_images_status_created_at_id'),
     (m0018_cache_copies, 'cache_copies', m0018_cache_copies.INDEX),
-], ids=['3', '7', '9', '18'])
+    (m0019_child_status, 'image_tags', m0019_child_status.TAG_INDEX),
+], ids=['3', '7', '9', '18', '19'])
 def test_a_migration_runs_again_after_an_interruption(empty_database, migration,
                                                       table, index):
     """MariaDB commits each ALTER or CREATE at once: a sync stopped half-way is run
@@ -332,7 +337,7 @@ def test_lists_have_generated_columns_and_their_indexes_on_mariadb(empty_databas
     prefix index for the previous release's registries); elsewhere migration 16
     does nothing. Run again, it changes nothing."""
     db = db_module.open_database(empty_database)
-    migrations.upgrade(db)
+    migrations.upgrade(db, target=16)
     with db_module.connection(db):
         m0016_mysql_list_columns.upgrade(db)   # again: a no-op
         dialect = db_module.dialect(db)
@@ -363,6 +368,19 @@ def test_lists_have_generated_columns_and_their_indexes_on_mariadb(empty_databas
     for table, column, source, _ in m0016_mysql_list_columns.COLUMNS:
         assert found[(table, column)][0] == found[(table, source)][0]
         assert 'VIRTUAL' in found[(table, column)][1]   # nothing stored in the rows
+
+
+def test_property_and_tag_indexes_hold_the_status_from_version_19(empty_database):
+    """Migration 19 replaces the (name, value prefix) and (value) indexes with
+    ones that go on with the image's status."""
+    db = db_module.open_database(empty_database)
+    migrations.upgrade(db)
+    with db_module.connection(db):
+        indexes = {index.name for table in ('image_properties', 'image_tags')
+                   for index in db.get_indexes(table)}
+    db.close_all()
+    assert {m0019_child_status.PROPERTY_INDEX, m0019_child_status.TAG_INDEX} <= indexes
+    assert not {name for _, name in m0019_child_status.REPLACED} & indexes
 
 
 @pytest.mark.postgresql

@@ -4,6 +4,7 @@ and keeps serving what it still can."""
 import contextlib
 import os
 import threading
+import time
 
 import pytest
 import requests
@@ -212,3 +213,44 @@ def test_an_unreadable_sqlite_file_is_refused_at_once(databases, tmp_path):
     assert 'refusing to start: cannot read the schema version of sqlite' \
         in str(refused.value)
     assert 'trying again' not in str(refused.value)
+
+
+@pytest.mark.parametrize('backend', [
+    pytest.param('postgresql', marks=pytest.mark.postgresql),
+    pytest.param('mysql', marks=pytest.mark.mysql)])
+def test_a_write_stuck_behind_a_row_lock_answers_503_after_lock_wait_timeout(
+        backend, databases, tmp_path):
+    """Another transaction holding the image's row (an operator's session left
+    open, a stuck client) makes a write wait ``lock_wait_timeout`` seconds, then
+    fail as busy: the API gets an answer well before its own timeout, and the
+    registry's thread and connection are freed. PostgreSQL would wait for ever."""
+    url = databases.create(backend)
+    sync(url)
+    secret = processes.new_secret()
+    daemon = processes.registry_daemon(
+        str(tmp_path), url, secret,
+        extra=processes.merged(data_rules_config(str(tmp_path)),
+                               {'database': {'lock_wait_timeout': 1}})).start()
+    client = daemon_client(daemon, secret)
+    holder = databases_module.connect(url)
+    try:
+        image = client.create_image(CALLER, {'name': 'before'})
+        with holder.cursor() as cursor:
+            cursor.execute('BEGIN')
+            cursor.execute('SELECT id FROM images WHERE id = %s FOR UPDATE',
+                           (image['id'],))
+            started = time.monotonic()
+            with pytest.raises(errors.Unavailable) as raised:
+                client.update_image(CALLER, image['id'], values={'name': 'after'})
+            waited = time.monotonic() - started
+            assert raised.value.message == 'the image database is busy; try again'
+            assert 0.9 < waited < 10
+            # Reads do not wait for the lock.
+            assert client.get_image(CALLER, image['id'])['name'] == 'before'
+            cursor.execute('ROLLBACK')
+        assert client.update_image(CALLER, image['id'],
+                                   values={'name': 'after'})['name'] == 'after'
+    finally:
+        holder.close()
+        client.close()
+        daemon.stop()

@@ -167,3 +167,51 @@ def test_a_store_that_writes_at_a_url_wins_over_one_that_only_reads_it(tmp_path)
     assert list(store_set)[0] is reader and reader.owns(url)
     assert store_set.store_of({'url': url, 'metadata': {}}) is local
     assert store_set.store_of({'url': 'file:///elsewhere/x', 'metadata': {}}) is reader
+
+
+# -- the order of an image's locations -----------------------------------------------
+
+def test_multi_store_locations_are_ordered_by_weight_ties_as_recorded():
+    # As upstream (2023.2+): a stable sort by the store's weight, highest first.
+    first, second, heavy = (MemoryStore('first'), MemoryStore('second'),
+                            MemoryStore('heavy', weight=5))
+    store_set = StoreSet.of(first, second, heavy)
+    locations = [{'url': write_image(store, b'data').url,
+                  'metadata': {'store': store.store_id}}
+                 for store in (second, first, heavy)]
+    nobody = {'url': 'file:///elsewhere/x', 'metadata': {}}
+    assert [loc['metadata'].get('store') for loc in
+            store_set.ordered(locations + [nobody])] == [
+        'heavy', 'second', 'first', None]
+
+
+def _single_store_conf(tmp_path, strategy=None, preference=None):
+    conf = cfg.ConfigOpts()
+    conf(args=[], default_config_files=[], default_config_dirs=[])
+    stores.register_opts(conf)
+    conf.set_override('stores', ['file', 'http'], 'glance_store')
+    if strategy:
+        conf.set_override('location_strategy', strategy)
+    if preference is not None:
+        conf.set_override('store_type_preference', preference,
+                          stores.STORE_TYPE_GROUP)
+    conf.register_opts(stores.driver_class('file').option_list(), 'glance_store')
+    conf.set_override('filesystem_store_datadir', str(tmp_path), 'glance_store')
+    return StoreSet.from_config(conf, probe=False)
+
+
+@pytest.mark.parametrize('strategy, preference, order', [
+    (None, None, ['http', 'file']),                  # location_order: as recorded
+    ('store_type', [], ['http', 'file']),
+    ('store_type', ['filesystem', 'http'], ['file', 'http']),   # upstream's name
+    ('store_type', ['file'], ['file', 'http']),     # the others after, as recorded
+    ('store_type', ['http', 'file'], ['http', 'file']),
+])
+def test_a_single_store_orders_locations_by_location_strategy(tmp_path, strategy,
+                                                              preference, order):
+    store_set = _single_store_conf(tmp_path, strategy, preference)
+    on_disk = {'url': write_image(store_set.get('file'), b'data').url,
+               'metadata': {}}
+    on_web = {'url': 'https://images.example.com/disk.img', 'metadata': {}}
+    assert [store_set.store_id_of(loc) for loc in
+            store_set.ordered([on_web, on_disk])] == order

@@ -76,7 +76,11 @@ CASES = [
 
 # Lists whose filters match no image at all answer without a page query.
 NOTHING = ['tag=nope', 'bench_group=nope', 'size_min=1000000000000',
-           'updated_at=gt:2027-01-01T00:00:00Z', 'bench_unique=u1&tag=nope']
+           'updated_at=gt:2027-01-01T00:00:00Z', 'bench_unique=u1&tag=nope',
+           # Each matches many images (a tenth, a fiftieth, a twentieth), none
+           # together: counted from (property or tag, status) indexes.
+           'status=queued&bench_group=g7', 'status=queued&tag=t3',
+           'status=in:queued,killed&bench_group=g7']
 
 
 
@@ -214,11 +218,13 @@ def test_a_later_page_sorted_by_name_starts_from_the_index(catalogue, caller,
 
 
 @pytest.mark.parametrize('params', ['bench_group=g7', 'bench_unique=u123',
-                                    'bench_group=nope'])
+                                    'bench_group=nope', 'status=queued&bench_group=g7',
+                                    'status=in:queued,active&bench_group=g7'])
 def test_a_property_filter_counts_its_matches_from_its_index(catalogue, params):
     """The count that picks how a list reads its page (``narrowest_filter``) reads
-    the property's (name, value prefix) index; on MariaDB the index alone
-    (migration 16's generated column), not each matching row."""
+    the property's (name, value prefix, status) index, the status too when the
+    list filters on it; on MariaDB the index alone (migration 16's generated
+    column), not each matching row."""
     db = catalogue
     kind = db_module.dialect(db)
     probe, = filters.narrowing_filters(query_of(params), kind)
@@ -227,17 +233,21 @@ def test_a_property_filter_counts_its_matches_from_its_index(catalogue, params):
     with db_module.connection(db):
         rows = db.execute_sql('EXPLAIN ' + ('QUERY PLAN ' if kind == 'sqlite' else '')
                               + sql, values).fetchall()
+    by_status = params.startswith('status=')
     if kind == 'sqlite':
         plan = ' | '.join(row[-1] for row in rows)
-        assert 'USING INDEX ix_image_properties_name_value ' in plan, plan
+        assert 'USING INDEX ix_image_properties_name_value_status (name=? AND ' \
+            '<expr>=?%s)' % (' AND image_status=?' if by_status else '') in plan, plan
     elif kind == 'postgresql':
         plan = ' | '.join(row[0].strip() for row in rows)
-        assert 'ix_image_properties_name_value' in plan, plan
+        assert 'ix_image_properties_name_value_status' in plan, plan
         assert 'Seq Scan' not in plan, plan
+        assert ('(image_status)::text = ANY' in plan) == by_status, plan
     else:
         (access, key, extra), = [(row[3], row[5], row[-1])
                                  for row in rows]
-        assert (access, key) == ('ref', 'ix_image_properties_name_value_prefix'), rows
+        assert (access, key) == ('range' if by_status else 'ref',
+                                 'ix_image_properties_name_value_status'), rows
         assert 'Using index' in extra, rows
 
 

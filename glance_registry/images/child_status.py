@@ -1,0 +1,76 @@
+"""The image's status, copied onto each of its property and tag rows.
+
+Lists filtered by status and by a property or tag count the images matching both
+from one index (``filters.narrowing_filters``; migration 19): without the copy,
+two filters that each match many images but none together walked every image of
+one testing the other. The copy is a list's upper bound, so it must never be
+stale: every write of ``images.status`` calls ``follow``, and every insert of a
+property or tag takes ``image_status`` from ``of_image``, in the transaction that
+holds the image's row lock (every write takes it first), so no status change can
+come between.
+
+``UNKNOWN`` ('', the column's default) is what a registry of the release before
+writes while it still runs after ``db sync`` (a rolling upgrade): status filters
+count such rows as matching any status. Such a registry also changes statuses
+without copying them; ``repair_recent``, run when a registry starts, copies the
+status again onto the rows of every image changed in the last ``REPAIR_WINDOW``,
+so once the last registry of the earlier release is replaced (within that time of
+its last write) no copy is stale.
+"""
+
+import datetime
+
+from glance_registry import db as db_module
+from glance_registry.models import Image
+from glance_registry.models import ImageProperty
+from glance_registry.models import ImageTag
+from glance_registry.models import utcnow
+
+UNKNOWN = ''
+REPAIR_WINDOW = datetime.timedelta(hours=24)
+
+
+def of_image(image_id):
+    """The value of ``image_status`` for a new property or tag row of the image:
+    its status, read by the insert itself."""
+    return Image.select(Image.status).where(Image.id == image_id)
+
+
+def follow(db, image_id, status):
+    """Copy ``status``, just written to the image, onto its properties and tags."""
+    for model in (ImageProperty, ImageTag):
+        (model.update(image_status=status)
+         .where((model.image == image_id) & (model.image_status != status))
+         .execute(db))
+
+
+def matching(statuses):
+    """The ``image_status`` values of the rows a filter on ``statuses`` counts."""
+    return list(statuses) + [UNKNOWN]
+
+
+def repair_recent(db):
+    """Copy each image's status again onto its rows, for every image changed in
+    the last ``REPAIR_WINDOW``, each under its row lock as a write; the number of
+    images whose rows were stale."""
+    since = utcnow() - REPAIR_WINDOW
+    with db_module.connection(db):
+        recent = [image_id for image_id, in Image.select(Image.id)
+                  .where(Image.updated_at >= since).tuples().execute(db)]
+        repaired = 0
+        for image_id in recent:
+            with db_module.write_transaction(db):
+                query = Image.select(Image.status).where(Image.id == image_id)
+                if db_module.dialect(db) != 'sqlite':
+                    query = query.for_update()
+                row = query.first(db)
+                if row is None:
+                    continue
+                stale = sum(
+                    model.select().where((model.image == image_id)
+                                         & (model.image_status != row.status))
+                    .count(db) for model in (ImageProperty, ImageTag))
+                if stale:
+                    follow(db, image_id, row.status)
+                    repaired += 1
+    return repaired
