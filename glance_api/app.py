@@ -79,7 +79,9 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
     @app.before_request
     def _build_context():
         g.request_id = auth.request_id(request.environ)
-        g.context = context.context_for(request.headers, g.request_id, conf)
+        g.context = context.context_for(
+            request.headers, g.request_id, conf,
+            is_admin=functools.partial(policy.passes_admin_rule, enforcer))
         # On every line logged for this request, here and (through the registry
         # client) in the registry's log.
         process.bind_request(g.request_id, g.context.user_id, g.context.project_id)

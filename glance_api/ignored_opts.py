@@ -30,15 +30,35 @@ IGNORED = [
      'a file store location\'s metadata holds its store id only.'),
     ('glance_store', cfg.BoolOpt('filesystem_thin_provisioning', default=False),
      'the file store writes every byte, runs of zeros included (no sparse files).'),
+    ('glance_store', cfg.MultiStrOpt('filesystem_store_datadirs', default=[]),
+     'the file store writes and reads images in filesystem_store_datadir only.'),
+    ('glance_store', cfg.IntOpt('filesystem_store_timeout', default=0),
+     'file store operations have no time limit (a hung NFS mount holds the '
+     'request).'),
+    ('glance_store', cfg.BoolOpt('swift_buffer_on_upload', default=False),
+     'Swift segments are streamed as they arrive, never buffered on local disk: '
+     'a segment that fails fails the upload.'),
+    # oslo.policy's option: without upstream's deprecated rules, false changes
+    # nothing, and an operator relying on it must learn so.
+    ('oslo_policy', cfg.BoolOpt('enforce_new_defaults', default=True),
+     'the secure-RBAC defaults apply whatever it says (upstream\'s deprecated '
+     'defaults, such as rule:default for image, member and task rules, are not '
+     'kept).'),
+    ('profiler', cfg.BoolOpt('enabled', default=False),
+     'this service makes no OSProfiler traces.'),
 ]
 
 _STORE_GROUP = 'glance_store'
 
 
 def register_opts(conf):
-    """Register them, so that their values can be read (and are checked)."""
+    """Register them, so that their values can be read (and are checked); one a
+    library registered already (oslo.policy's) is read as the library's."""
     for group, opt, _instead in IGNORED:
-        conf.register_opt(opt, group=None if group == 'DEFAULT' else group)
+        try:
+            conf.register_opt(opt, group=None if group == 'DEFAULT' else group)
+        except cfg.DuplicateOptError:
+            pass
 
 
 def warn(conf, log):

@@ -11,6 +11,7 @@ registry host with ``glance-manage db check``.
 import sys
 
 from oslo_config import cfg
+from oslo_log import log as oslo_log
 from oslo_upgradecheck import upgradecheck
 
 import stores
@@ -47,8 +48,9 @@ class Checks(upgradecheck.UpgradeCommands):
 
     def _check_stores(self):
         try:
-            # No probe: an upgrade check writes nothing.
-            stores.StoreSet.from_config(self.conf, probe=False)
+            # Neither probed nor prepared: an upgrade check writes nothing (a file
+            # store would make its data directory).
+            stores.StoreSet.from_config(self.conf, probe=False, prepare=False)
         except stores.errors.StoreError as exc:
             return Result(Code.FAILURE, 'Store configuration: %s. The drivers this '
                                         'service has: file, swift, http.' % exc)
@@ -88,12 +90,33 @@ def main(argv=None):
         # oslo.upgradecheck parses the command line without a version to print.
         print(process.version())
         return 0
+    config_files = process.upstream_config_files('glance-api', 'glance-status')
+    try:
+        # Every file and value checked first, as every other command does: a
+        # missing file, or a value a check would read, is one line, not a
+        # traceback (oslo.upgradecheck reads the files and values unchecked).
+        process.load_config(argv, _register_with_checks(Checks(None)),
+                            default_config_files=config_files)
+    except process.Refused as exc:
+        sys.stderr.write('%s\n' % exc)
+        return EXIT_COMMAND_FAILED
     conf = cfg.ConfigOpts()
     opts.register_opts(conf)
-    return upgradecheck.main(conf, 'glance', Checks(conf),
-                             argv=argv,
-                             default_config_files=process.upstream_config_files(
-                                 'glance-api', 'glance-status'))
+    # The command line the check above accepted (oslo.log's options too).
+    oslo_log.register_options(conf)
+    return upgradecheck.main(conf, 'glance', Checks(conf), argv=argv,
+                             default_config_files=config_files)
+
+
+#: oslo.upgradecheck's status when the command itself fails.
+EXIT_COMMAND_FAILED = 255
+
+
+def _register_with_checks(checks):
+    def register(conf):
+        opts.register_opts(conf)
+        upgradecheck.register_cli_options(conf, checks)
+    return register
 
 
 if __name__ == '__main__':

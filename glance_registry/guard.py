@@ -41,6 +41,15 @@ from glance_registry.client import vocabulary
 _MOVE_RULES = {('active', 'deactivated'): 'deactivate',
                ('deactivated', 'active'): 'reactivate'}
 
+#: What changes an existing image. As upstream's database layer (every image update
+#: and destroy), only its owner's project or an admin may, whatever the policy says:
+#: an operator's "modify_image": "" (upstream's old policy.json) or "role:member"
+#: must not let one project change or delete another's public image. (Adding a
+#: location is a service's, as upstream's location import.)
+_OWNER_ONLY = frozenset(['modify_image', 'delete_image', 'upload_image',
+                         'deactivate', 'reactivate', 'set_image_location',
+                         'delete_image_location'])
+
 
 @dataclasses.dataclass
 class Admission:
@@ -111,6 +120,11 @@ class Guard:
             raise errors.Forbidden('You are not authorized to complete %s action.'
                                    % action, reason='not_permitted', action=action,
                                    **details)
+        if (action in _OWNER_ONLY and image and 'id' in image and not caller.is_admin
+                and (image.get('owner') is None
+                     or image['owner'] != caller.project_id)):
+            raise errors.Forbidden('You do not own this image', reason='not_owner',
+                                   action=action, image_id=image['id'])
 
     def check_owner(self, caller, owner, kind='images'):
         """``errors.Forbidden`` (``not_owner``) unless ``caller`` may create ``kind``

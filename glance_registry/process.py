@@ -25,6 +25,7 @@ from importlib import metadata
 import ipaddress
 import logging
 import multiprocessing
+import re
 import resource
 import socket
 import ssl
@@ -298,11 +299,23 @@ def version():
         return 'unknown'
 
 
-def _read_every_option(options):
+#: How oslo.config names where a bad value was set, in its message.
+_LOCATION = re.compile(r"from LocationInfo\(location=<Locations\.\w+: [^>]*>, "
+                       r"detail='([^']*)'\)")
+
+
+def _read_every_option(options, group='DEFAULT'):
     for name in options:
-        value = options[name]
+        try:
+            value = options[name]
+        except (cfg.ConfigFileValueError, cfg.ConfigSourceValueError) as exc:
+            # "Value for option [DEFAULT] workers in /etc/glance/glance-api.conf is
+            # not valid: ...", not oslo.config's LocationInfo(...) repr and no group.
+            message = _LOCATION.sub(r'in \1', str(exc)).replace(
+                'option %s ' % name, 'option [%s] %s ' % (group, name), 1)
+            raise cfg.Error(message) from None
         if isinstance(value, cfg.ConfigOpts.GroupAttr):
-            _read_every_option(value)
+            _read_every_option(value, name)
 
 
 def logging_opts():

@@ -35,6 +35,9 @@ class RequestContext:
     #: so a domain's admin is not the cloud's.
     system_scope: str | None = None
     domain_id: str | None = None
+    #: Whether the token's project is Keystone's admin project (oslo.context's
+    #: default, True, when Keystone does not say).
+    is_admin_project: bool = True
 
     @property
     def identity(self):
@@ -53,12 +56,18 @@ class RequestContext:
         return self.project_id is not None and image.get('owner') == self.project_id
 
 
-def context_for(headers, request_id, conf):
+def context_for(headers, request_id, conf, is_admin=None):
     """The context of a request whose identity headers ``conf.auth_strategy``'s layer
-    guarantees."""
+    guarantees. ``is_admin(context)``, if given, decides whether a caller with roles
+    is an admin (upstream's ``context_is_admin`` rule); else the ``admin`` role
+    does."""
     if conf.auth_strategy == 'keystone':
-        return from_keystone_headers(headers, request_id)
-    return from_trusted_headers(headers, request_id)
+        ctx = from_keystone_headers(headers, request_id)
+    else:
+        ctx = from_trusted_headers(headers, request_id)
+    if is_admin is not None and ctx.roles:
+        ctx = dataclasses.replace(ctx, is_admin=bool(is_admin(ctx)))
+    return ctx
 
 
 def from_trusted_headers(headers, request_id, admin_role='admin'):
@@ -97,7 +106,9 @@ def from_keystone_headers(headers, request_id, admin_role='admin'):
                           auth_token=headers.get('X-Auth-Token'),
                           service_catalog=headers.get('X-Service-Catalog'),
                           system_scope=headers.get('OpenStack-System-Scope') or None,
-                          domain_id=headers.get('X-Domain-Id') or None)
+                          domain_id=headers.get('X-Domain-Id') or None,
+                          is_admin_project=headers.get('X-Is-Admin-Project', 'true')
+                          .lower() == 'true')
 
 
 #: The longest project id an image's owner can hold (upstream's column too).

@@ -11,6 +11,7 @@ The registry has already hidden the images a caller may not see (they are 404 to
 it); policy decides what a caller may *do* with an image it can see.
 """
 
+import dataclasses
 import inspect
 import logging
 import threading
@@ -69,7 +70,7 @@ RULES = [
           'Download image data.'),
     _rule('download_from_store', ADMIN_OR_PROJECT_MEMBER_DOWNLOAD_IMAGE,
           'Download image data from the stores ?prefer= names first.'),
-    _rule('publicize_image', 'role:admin', 'Make an image public.'),
+    _rule('publicize_image', ADMIN, 'Make an image public.'),
     _rule('communitize_image', ADMIN_OR_PROJECT_MEMBER,
           'Make an image a community image.'),
     _rule('deactivate', ADMIN_OR_PROJECT_MEMBER, 'Deactivate an image.'),
@@ -82,9 +83,9 @@ RULES = [
     _rule('delete_member', ADMIN_OR_PROJECT_MEMBER, 'Stop sharing an image.'),
     _rule('modify_member', ADMIN_OR_SHARED_MEMBER,
           'Accept or reject an image shared with your project.'),
-    _rule('stores_info_detail', 'role:admin or role:service',
+    _rule('stores_info_detail', '%s or %s' % (ADMIN, SERVICE_OR_ADMIN),
           'Show the details of the configured stores.'),
-    _rule('delete_image_location', 'role:admin',
+    _rule('delete_image_location', ADMIN,
           'Remove a location of an image, or its copy in one store.'),
     _rule('get_image_location', ADMIN_OR_PROJECT_READER,
           'Show the locations of an image.'),
@@ -103,10 +104,10 @@ RULES = [
     _rule('cache_prune', ADMIN, 'Prune the cache to its maximum size.'),
     _rule('list_cached_nodes', ADMIN, 'List the API nodes whose cache holds an '
                                       'image.'),
-    _rule('copy_image', 'role:admin', 'Copy an image to other stores (import '
-                                      'method copy-image).'),
+    _rule('copy_image', ADMIN, 'Copy an image to other stores (import method '
+                               'copy-image).'),
     # Tasks: admins only by default (tasks_api_access), as upstream since Mitaka.
-    _rule('tasks_api_access', 'role:admin', 'Who may use the tasks API.'),
+    _rule('tasks_api_access', ADMIN, 'Who may use the tasks API.'),
     _rule('get_task', 'rule:default', 'Show a task.'),
     _rule('get_tasks', 'rule:default', 'List tasks.'),
     _rule('add_task', 'rule:default', 'Create a task.'),
@@ -265,15 +266,33 @@ def get_enforcer():
 def credentials(ctx):
     roles = list(ctx.roles)
     if ctx.is_admin and 'admin' not in roles:
-        # Upstream's unauthenticated context is an admin without roles.
+        # Upstream's unauthenticated context is an admin without roles; an admin by
+        # an operator's context_is_admin ("role:cloud_admin") is one to the
+        # registry too, whatever policy file the registry reads.
         roles.append('admin')
     # The token's scope when it is not a project (a RequestContext's; the registry's
     # identities have none): oslo.policy then refuses every rule whose scope_types
     # do not name it, as upstream's enforcer does (InvalidScope -> 403).
+    # is_admin_project is oslo.context's (True unless Keystone says otherwise), for
+    # the "role:admin and is_admin_project:True" rules operators write.
     return _present({'user_id': ctx.user_id, 'project_id': ctx.project_id,
                      'roles': roles, 'is_admin': ctx.is_admin,
+                     'is_admin_project': getattr(ctx, 'is_admin_project', True),
                      'system': getattr(ctx, 'system_scope', None),
                      'domain_id': getattr(ctx, 'domain_id', None)})
+
+
+def passes_admin_rule(enforcer, ctx):
+    """Whether ``ctx`` (a caller with roles) is an admin: as upstream's
+    RequestContext, the ``context_is_admin`` rule decides, not the ``admin`` role,
+    so that an operator's policy.yaml ("role:admin or role:cloud_admin", "role:admin
+    and is_admin_project:True") also says who sees and changes every project's
+    images."""
+    as_caller = dataclasses.replace(ctx, is_admin=False)
+    return enforcer.enforce('context_is_admin',
+                            _present({'project_id': ctx.project_id,
+                                      'user_id': ctx.user_id}),
+                            credentials(as_caller))
 
 
 def image_target(ctx, image):

@@ -9,6 +9,7 @@ from oslo_config import cfg
 import swiftclient
 
 from stores import base, errors
+from stores.swift import accounts
 from stores.swift.accounts import (SCHEME, References, TenantAccount,
                                    storage_url_from_catalog)
 from stores.swift.failures import store_error
@@ -51,6 +52,33 @@ _opts = [
                     'application_credential_secret.'),
     cfg.StrOpt('default_swift_reference', default='ref1',
                help='The section of swift_store_config_file that uploads use.'),
+]
+
+# Upstream's credentials in the main config, deprecated there for
+# swift_store_config_file but still read when no such file is set: the account of
+# default_swift_reference.
+_MAIN_CONFIG_CREDENTIALS = {
+    'auth_address': 'swift_store_auth_address',
+    'auth_version': 'swift_store_auth_version',
+    'user': 'swift_store_user',
+    'key': 'swift_store_key',
+    'application_credential_id': 'swift_store_application_credential_id',
+    'application_credential_secret': 'swift_store_application_credential_secret',
+    'project_name': 'swift_store_project_name',
+    'project_id': 'swift_store_project_id',
+}
+_REASON = 'Set it in the section of swift_store_config_file instead, as upstream.'
+_credential_opts = [
+    cfg.StrOpt(option, secret=key in ('user', 'key', 'application_credential_secret'),
+               default='3' if key == 'auth_version' else None,
+               deprecated_for_removal=True, deprecated_reason=_REASON,
+               help='Read only when swift_store_config_file is not set: the '
+                    '%s of the one account (default_swift_reference), as a '
+                    'section of that file would give it.' % key)
+    for key, option in _MAIN_CONFIG_CREDENTIALS.items()
+]
+
+_opts += _credential_opts + [
     cfg.BoolOpt('swift_store_auth_insecure', default=False,
                 help='Do not verify the TLS certificates of Swift and Keystone.'),
     cfg.StrOpt('swift_store_cacert',
@@ -130,11 +158,25 @@ class SwiftStore(base.Store):
             if options.swift_store_config_file:
                 self._references = References.from_file(self._config_file(), options)
             return
+        if not options.swift_store_config_file and options.swift_store_auth_address:
+            self._references = References(
+                {self.reference: self._main_config_reference()}, options)
+            return
         self._references = References.from_file(self._config_file(), options)
         if self.reference not in self._references:
             raise errors.BadConfiguration(
                 'default_swift_reference %r is not a section of %s'
                 % (self.reference, options.swift_store_config_file))
+
+    def _main_config_reference(self):
+        """Upstream's deprecated swift_store_user, swift_store_key... as the one
+        reference, with its Keystone domains (``default``)."""
+        section = {key: self.options[option]
+                   for key, option in _MAIN_CONFIG_CREDENTIALS.items()
+                   if self.options[option]}
+        return accounts.checked_reference(
+            section, '[%s] swift_store_auth_address without swift_store_config_file'
+            % self.group)
 
     def _config_file(self):
         """``swift_store_config_file``; a relative name looked up as upstream's

@@ -184,30 +184,35 @@ def read_references(path):
     except (OSError, configparser.Error) as exc:
         raise errors.BadConfiguration('cannot read swift_store_config_file %s: %s'
                                       % (path, exc))
-    references = {}
-    for name in parser.sections():
-        section = {key: _unquote(value) for key, value in parser.items(name)}
-        section.setdefault('auth_version', '3')
-        if section['auth_version'] in ('2', '2.0', '3', '3.0'):
-            # Keystone's v2 API is gone; upstream also treats 2 as 3.
-            section['auth_version'] = '3'
-        elif section['auth_version'] in ('1', '1.0'):
-            section['auth_version'] = '1'
-        else:
-            raise errors.BadConfiguration('[%s] auth_version must be 1 or 3, not %r'
-                                          % (name, section['auth_version']))
-        has_application_credential = bool(section.get('application_credential_id'))
-        needed = ['auth_address']
-        if has_application_credential and section['auth_version'] == '3':
-            needed.append('application_credential_secret')
-        else:
-            needed += ['user', 'key']
-        missing = [key for key in needed if not section.get(key)]
-        if missing:
-            raise errors.BadConfiguration('[%s] of %s lacks %s'
-                                          % (name, path, ', '.join(missing)))
-        references[name] = section
-    return references
+    return {name: checked_reference(
+                {key: _unquote(value) for key, value in parser.items(name)},
+                '[%s] of %s' % (name, path))
+            for name in parser.sections()}
+
+
+def checked_reference(section, where):
+    """One reference's credentials (``section``, a dict), validated and with its
+    ``auth_version`` normalised; ``where`` names it in the BadConfiguration."""
+    section = dict(section)
+    section.setdefault('auth_version', '3')
+    if section['auth_version'] in ('2', '2.0', '3', '3.0'):
+        # Keystone's v2 API is gone; upstream also treats 2 as 3.
+        section['auth_version'] = '3'
+    elif section['auth_version'] in ('1', '1.0'):
+        section['auth_version'] = '1'
+    else:
+        raise errors.BadConfiguration('%s: auth_version must be 1 or 3, not %r'
+                                      % (where, section['auth_version']))
+    has_application_credential = bool(section.get('application_credential_id'))
+    needed = ['auth_address']
+    if has_application_credential and section['auth_version'] == '3':
+        needed.append('application_credential_secret')
+    else:
+        needed += ['user', 'key']
+    missing = [key for key in needed if not section.get(key)]
+    if missing:
+        raise errors.BadConfiguration('%s lacks %s' % (where, ', '.join(missing)))
+    return section
 
 
 def _unquote(value):

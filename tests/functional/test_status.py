@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.fixtures import processes
 
 
@@ -36,3 +38,44 @@ def test_an_unknown_store_driver_and_a_silent_registry_fail(glance, tmp_path):
     assert "unknown store type 'rbd'" in checks['Stores']['details']
     assert checks['Registry']['result'] == 2
     assert 'does not answer' in checks['Registry']['details']
+
+
+def _status_output(*args):
+    result = subprocess.run([sys.executable, '-m', 'glance_api.status', *args],
+                            capture_output=True, text=True, timeout=60,
+                            stdin=subprocess.DEVNULL)
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize('content, says', [
+    (None, 'Failed to find some config files'),
+    ('[DEFAULT\n', 'Failed to parse'),
+    ('[DEFAULT]\nregistry_auth_secret = 0123456789abcdef\nregistry_port = abc\n',
+     'Value for option [DEFAULT] registry_port in'),
+], ids=['missing', 'unparsable', 'bad value'])
+def test_an_unusable_config_file_is_one_line_not_a_traceback(tmp_path, content, says):
+    # As the other commands: oslo.upgradecheck let the error out with a traceback
+    # (a bad value only once a check read it, as an "Error" result's traceback).
+    path = tmp_path / 'glance-api.conf'
+    if content is not None:
+        path.write_text(content)
+    code, output = _status_output('--config-file', str(path), 'upgrade', 'check')
+    assert code == 255, output
+    assert output.startswith('configuration error: ') and says in output, output
+    assert 'Traceback' not in output and output.count('\n') == 1, output
+
+
+def test_the_check_writes_nothing(tmp_path):
+    # The file store's data directory is not made (nor is the store probed).
+    datadir = tmp_path / 'images'
+    path = tmp_path / 'glance-api.conf'
+    path.write_text(processes.ini({
+        'DEFAULT': {'registry_auth_secret': processes.new_secret(),
+                    'registry_port': processes.free_port()},
+        'glance_store': {'filesystem_store_datadir': str(datadir)}}))
+    code, output = _status_output('--config-file', str(path), 'upgrade', 'check',
+                                  '--json')
+    assert code == 2, output   # no registry answers
+    assert json.loads(output)['checks'][1] == {'check': 'Stores', 'result': 0,
+                                               'details': None}
+    assert not datadir.exists()

@@ -248,6 +248,77 @@ def test_each_caller_gets_what_policy_gives_it(guarded, name, kind, expected):
         assert guarded.client.get_image(persona('admin'), image_id) == before
 
 
+# -- ownership, whatever the policy says -----------------------------------------------
+
+#: Upstream's old policy.json (etc/policy.json until Wallaby): every image rule
+#: empty, which its database layer made safe by letting only an image's owner or an
+#: admin change or delete it.
+OLD_POLICY = """{
+    "context_is_admin": "role:admin", "default": "",
+    "add_image": "", "delete_image": "", "get_image": "", "get_images": "",
+    "modify_image": "", "publicize_image": "role:admin", "download_image": "",
+    "upload_image": "", "delete_image_location": "", "get_image_location": "",
+    "set_image_location": "", "add_member": "", "delete_member": "",
+    "get_member": "", "get_members": "", "modify_member": "",
+    "deactivate": "", "reactivate": ""
+}"""
+
+
+@pytest.fixture(scope='module')
+def permissive(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp('permissive')
+    policy = workdir / 'policy.json'
+    policy.write_text(OLD_POLICY)
+    registry = Guarded(str(workdir), extra={'oslo_policy': {'policy_file': str(policy)}})
+    yield registry
+    registry.close()
+
+
+def _changes(registry, caller, image):
+    client, image_id = registry.client, image['id']
+    return {
+        'rename': lambda: client.update_image(caller, image_id,
+                                              values={'name': 'renamed'}),
+        'tag': lambda: client.add_tag(caller, image_id, 'tagged'),
+        'deactivate': lambda: client.transition_status(caller, image_id, 'active',
+                                                       'deactivated'),
+        'replace locations': lambda: client.replace_locations(
+            caller, image_id, image['locations'] + [
+                {'url': registry.file_url('copy-%s' % image_id), 'metadata': {},
+                 'status': 'active'}]),
+        'remove location': lambda: client.remove_location(
+            caller, image_id, image['locations'][0]['url'], allow_last=True),
+        'delete': lambda: client.delete_image(caller, image_id),
+    }
+
+
+@pytest.mark.parametrize('change', ['rename', 'tag', 'deactivate', 'replace locations',
+                                    'remove location', 'delete'])
+def test_only_its_owner_or_an_admin_changes_an_image_whatever_the_policy(
+        permissive, change):
+    # A member of another project saw another's public image, and the old policy
+    # let it rename, deactivate and delete it.
+    owner, admin = persona('member'), persona('admin')
+    image = permissive.active_image(admin, visibility='public',
+                                    owner=owner.project_id)
+    stranger = persona('member')
+    before = permissive.client.get_image(admin, image['id'])
+    assert _status(_changes(permissive, stranger, image)[change]) == (403,
+                                                                      'not_owner')
+    assert permissive.client.get_image(admin, image['id']) == before
+    # The policy lets its owner through, as upstream's.
+    assert _status(_changes(permissive, owner, image)[change]) == OK
+
+
+def test_a_queued_image_of_another_project_takes_no_upload(permissive):
+    admin = persona('admin')
+    image = permissive.client.create_image(admin, dict(FORMATS, visibility='public',
+                                                       owner='p-owner'))
+    assert _status(lambda: permissive.client.transition_status(
+        persona('member'), image['id'], 'queued', 'saving')) == (403, 'not_owner')
+    assert permissive.client.get_image(admin, image['id'])['status'] == 'queued'
+
+
 def test_only_a_delete_makes_an_image_pending_delete(guarded):
     """``pending_delete`` is a deleted image whose data waits for the scrubber: only
     ``DELETE`` (which checks ``protected`` and ``delete_image``) goes there, not a

@@ -46,6 +46,33 @@ def test_a_bad_option_value_refuses_to_start_with_one_line_on_stderr(tmp_path, c
     assert err.count('\n') == 1
 
 
+@pytest.mark.parametrize('section, line, says', [
+    ('DEFAULT', 'workers = 0', '[DEFAULT] workers in {} is not valid: Should be '
+                               'greater than or equal to 1'),
+    ('DEFAULT', 'bind_port = abc', "[DEFAULT] bind_port in {} is not valid: invalid "
+                                   "literal for int() with base 10: 'abc'"),
+    ('extra', 'flag = perhaps', '[extra] flag in {} is not valid: Unexpected boolean '
+                                'value'),
+])
+def test_a_bad_value_is_named_with_its_section_and_file(tmp_path, capsys, section,
+                                                        line, says):
+    # oslo.config says "Value for option workers from LocationInfo(location=
+    # <Locations.user: (4, True)>, detail='...') is not valid".
+    config = tmp_path / 'glance.conf'
+    config.write_text('[%s]\n%s\n' % (section, line))
+
+    def register(conf):
+        _register(conf)
+        conf.register_opt(cfg.BoolOpt('flag'), group='extra')
+    status = process.run(['--config-file', str(config)], register, 'test',
+                         lambda conf: 0, logging.getLogger('test'))
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith('configuration error: Value for option ' +
+                          says.format(config)), err
+    assert 'LocationInfo' not in err and err.count('\n') == 1
+
+
 def test_refusing_in_start_logs_the_reason_and_exits_2(caplog):
     def start(conf):
         process.require_secret(conf, 'cannot sign')

@@ -198,3 +198,77 @@ def test_only_a_project_scoped_token_is_an_admin_of_images(enforcer, scope, allo
                             **SCOPES[scope])
     image = {'id': 'i', 'owner': 'some-project', 'visibility': 'private'}
     assert policy.allowed(enforcer, ctx, action, image) is allowed
+
+
+# -- who is an admin: upstream's context_is_admin rule, as an operator writes it ------
+
+CLOUD_ADMIN = caller('cloud-admin-project', roles=('cloud_admin',))
+
+
+@pytest.fixture
+def cloud_admins(make_deployment, tmp_path):
+    """A deployment whose policy.yaml makes the cloud_admin role an admin."""
+    policy_file = tmp_path / 'policy.yaml'
+    policy_file.write_text('"context_is_admin": "role:admin or role:cloud_admin"\n')
+    return make_deployment(api={'oslo_policy.policy_file': str(policy_file)})
+
+
+def test_context_is_admin_says_who_sees_and_changes_every_project_s_images(
+        cloud_admins):
+    # Upstream's RequestContext is an admin when context_is_admin passes, and the
+    # rules that are "admin only" say rule:context_is_admin: a cloud_admin listed
+    # nothing but its own project's images and could not publicize one.
+    image = cloud_admins.request('POST', '/v2/images', OWNER,
+                                 {'name': 'private', 'visibility': 'private'}).json
+    listed = cloud_admins.request('GET', '/v2/images', CLOUD_ADMIN).json['images']
+    assert [i['id'] for i in listed] == [image['id']]
+    published = cloud_admins.request(
+        'PATCH', '/v2/images/%s' % image['id'], CLOUD_ADMIN,
+        [{'op': 'replace', 'path': '/visibility', 'value': 'public'}],
+        content_type='application/openstack-images-v2.1-json-patch')
+    assert published.status_code == 200, published.json
+    created = cloud_admins.request('POST', '/v2/images', CLOUD_ADMIN,
+                                   {'name': 'theirs', 'owner': 'owner-project'})
+    assert (created.status_code, created.json.get('owner')) == (201, 'owner-project')
+    # Any other role is no admin: a stranger sees the public image only.
+    assert [i['id'] for i in cloud_admins.request('GET', '/v2/images', STRANGER)
+            .json['images']] == [image['id']]
+
+
+def _policy_conf(tmp_path, rules):
+    """Policy options reading a policy.yaml of ``rules``, and Keystone's headers."""
+    policy_file = tmp_path / 'policy.yaml'
+    policy_file.write_text(rules)
+    conf = cfg.ConfigOpts()
+    policy.register_opts(conf)
+    conf.register_opt(cfg.StrOpt('auth_strategy', default='keystone'))
+    conf([], project='glance-test-none')
+    conf.set_override('policy_file', str(policy_file), group='oslo_policy')
+    return conf
+
+
+@pytest.mark.parametrize('action', ['publicize_image', 'copy_image', 'tasks_api_access',
+                                    'delete_image_location', 'stores_info_detail'])
+def test_admin_only_rules_follow_context_is_admin(tmp_path, action):
+    enforcer = policy.new_enforcer(_policy_conf(tmp_path,
+                                                '"context_is_admin": "role:cloud_admin"\n'))
+    image = {'id': 'i', 'owner': 'some-project', 'visibility': 'private'}
+    cloud_admin = _keystone_context(**{'X-Project-Id': 'p', 'X-Roles': 'cloud_admin'})
+    assert policy.allowed(enforcer, cloud_admin, action, image)
+
+
+@pytest.mark.parametrize('admin_project, is_admin', [('True', True), ('False', False)])
+def test_context_is_admin_may_require_keystone_s_admin_project(tmp_path, admin_project,
+                                                               is_admin):
+    # The rule Keystone's docs give for an admin project: the admin role in any
+    # other project (keystonemiddleware's X-Is-Admin-Project: False) is no admin.
+    conf = _policy_conf(tmp_path,
+                        '"context_is_admin": "role:admin and is_admin_project:True"\n')
+    enforcer = policy.new_enforcer(conf)
+    headers = {'X-Project-Id': 'p', 'X-User-Id': 'u', 'X-Roles': 'admin,member',
+               'X-Is-Admin-Project': admin_project}
+    ctx = context.context_for(headers, 'req-test', conf,
+                              is_admin=lambda c: policy.passes_admin_rule(enforcer, c))
+    assert ctx.is_admin is is_admin
+    image = {'id': 'i', 'owner': 'some-project', 'visibility': 'private'}
+    assert policy.allowed(enforcer, ctx, 'publicize_image', image) is is_admin

@@ -13,7 +13,7 @@ import swiftclient
 
 from stores import Credentials, errors
 from stores import swift as swift_driver
-from tests.unit.stores.conftest import MiB, payload, write_image
+from tests.unit.stores.conftest import MiB, build_store, payload, write_image
 from tests.unit.stores.faults import FaultyProxy
 
 pytestmark = pytest.mark.swift
@@ -479,3 +479,30 @@ def test_size_options_default_to_upstream_megabytes(swift_harness):
 def test_bad_options_are_refused_at_start_up(swift_harness, options, message):
     with pytest.raises(errors.BadConfiguration, match=message):
         swift_harness.make_store(**options)
+
+
+# -- upstream's credentials in the main config -----------------------------------------
+
+def test_credentials_in_the_main_config_reach_the_account(swift_service):
+    # Upstream's deprecated swift_store_user/key/auth_address, still read when no
+    # swift_store_config_file is set: such a config's store refused the start
+    # ('swift_store_config_file is required').
+    container = 'glance-%s' % uuid.uuid4().hex[:8]
+    store = build_store('swift', {
+        'swift_store_auth_address': swift_service.auth_url,
+        'swift_store_auth_version': '1', 'swift_store_user': swift_service.user,
+        'swift_store_key': swift_service.key, 'swift_store_container': container,
+        'swift_store_create_container_on_put': True})
+    data = payload(1000)
+    stored = write_image(store, data, size=len(data))
+    assert stored.url.startswith('swift+config://ref1/%s/' % container)
+    assert b''.join(store.open_reader(stored.url)) == data
+    store.delete(stored.url)
+    admin = swift_service.connection()
+    assert admin.get_container(container)[1] == []
+    admin.delete_container(container)
+
+
+def test_incomplete_credentials_in_the_main_config_are_refused():
+    with pytest.raises(errors.BadConfiguration, match='lacks user, key'):
+        build_store('swift', {'swift_store_auth_address': 'http://127.0.0.1:1/v3'})
