@@ -25,6 +25,7 @@ from importlib import metadata
 import ipaddress
 import logging
 import multiprocessing
+import os
 import re
 import resource
 import socket
@@ -566,10 +567,15 @@ def serve(factory, conf, name, log, worker_exit=None, error_body=None):
     except OSError as exc:
         raise Refused('cannot serve metrics on %s:%s: %s' % (
             conf.metrics.bind_host, conf.metrics.bind_port, exc)) from None
+    arbiter = os.getpid()
     try:
         app.run()
     finally:
-        cleanup()
+        # Every worker leaves through here too (gunicorn's SystemExit unwinds the
+        # arbiter's stack it forked from): what the workers share, the metrics
+        # directory, is the arbiter's to remove when it stops, not theirs.
+        if os.getpid() == arbiter:
+            cleanup()
 
 
 def _raise_open_files_limit(wanted):

@@ -2,6 +2,7 @@
 read with prometheus_client's own parser, every worker's samples added up."""
 
 import os
+import signal
 import socket
 import time
 
@@ -111,6 +112,38 @@ def test_both_daemons_count_requests_latency_bytes_and_registry_round_trips(
                   method='POST', status='201') == 1
     assert _value(registry, 'glance_http_requests_total',
                   route='/v1/images/{image_id}', method='GET', status='200') >= 10
+
+
+def test_metrics_keep_working_after_the_workers_are_replaced(tmp_path):
+    # A worker leaves through the arbiter's stack (gunicorn's SystemExit), past
+    # serve's clean-up: it removed the metrics directory the workers share, and
+    # from the first SIGHUP (logrotate) every API request answered 500 and every
+    # scrape of either daemon failed.
+    registry_port = processes.free_port()
+    with deployment.running(tmp_path / 'glance', api_extra={
+            'metrics': {'enabled': 'true'}}, registry_extra={
+            'metrics': {'enabled': 'true', 'bind_port': registry_port}}) as glance:
+        client = glance.client()
+        assert client.get('/v2/images').status_code == 200
+        for daemon in (glance.registry, glance.api):
+            os.kill(daemon.process.pid, signal.SIGHUP)
+        for daemon in (glance.registry, glance.api):
+            deadline = time.monotonic() + 15
+            while 'Worker exiting' not in daemon.log_tail(200):
+                assert time.monotonic() < deadline, daemon.log_tail()
+                time.sleep(0.1)
+        time.sleep(0.5)   # every old worker gone
+        for _ in range(6):   # both new workers
+            assert client.get('/v2/images').status_code == 200
+        scrape = requests.get(glance.url + '/metrics')
+        assert scrape.status_code == 200
+        registry = requests.get('http://127.0.0.1:%d/' % registry_port)
+        assert registry.status_code == 200
+    # The old workers' counts are kept, the new ones' added.
+    assert _value(_samples(scrape.text), 'glance_http_requests_total',
+                  route='/v2/images', method='GET', status='200') == 7
+    assert _value(_samples(registry.text), 'glance_http_requests_total',
+                  route='/v1/images', method='GET', status='200') == 7
 
 
 def test_the_image_cache_counts_its_hits_misses_fills_and_bytes(tmp_path):
