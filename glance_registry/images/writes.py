@@ -85,8 +85,8 @@ def create_image(db, identity, values, properties=None, tags=(), quota=None):
         except peewee.IntegrityError:
             # Another request created the same id since the check above.
             raise _duplicate(image_id) from None
-        _insert_properties(db, image_id, properties)
-        _insert_tags(db, image_id, tags)
+        _insert_properties(db, image_id, properties, status='queued')
+        _insert_tags(db, image_id, tags, status='queued')
         return records.record_of(db, identity, image_id)
 
 
@@ -497,18 +497,20 @@ def delete_tag(db, identity, image_id, tag, judge=None):
         Image.update(updated_at=utcnow()).where(Image.id == image_id).execute(db)
 
 
-def _insert_properties(db, image_id, properties):
+def _insert_properties(db, image_id, properties, status=None):
+    """``status``: the image's, when the caller knows it (else read by the insert)."""
     if properties:
-        status = child_status.of_image(image_id)
+        status = status or child_status.of_image(image_id)
         ImageProperty.insert_many(
             [{'image': image_id, 'name': name, 'value': value, 'image_status': status}
              for name, value in properties.items()]).execute(db)
 
 
-def _insert_tags(db, image_id, tags):
+def _insert_tags(db, image_id, tags, status=None):
+    """``status``: the image's, when the caller knows it (else read by the insert)."""
     tags = sorted(set(tags))
     if tags:
-        status = child_status.of_image(image_id)
+        status = status or child_status.of_image(image_id)
         (ImageTag.insert_many([{'image': image_id, 'value': tag, 'image_status': status}
                                for tag in tags])
          .on_conflict_ignore().execute(db))
