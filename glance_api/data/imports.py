@@ -425,6 +425,8 @@ class ImportJob:
                 record['locations'] if loc.get('status', 'active') == 'active'}
         targets = [store for store in self._targets(record)
                    if store.store_id not in held]
+        if self.taken_over:
+            self._discard_dead_workers(record, targets)
         source = self._source_reader(self._active_source(record))
         self._prepare(record, targets)
         _, locations, failed = self._copy_to_stores(record, source, targets,
