@@ -103,6 +103,13 @@ class _LeaseLost(Exception):
     """Another worker took the task over, or it finished meanwhile."""
 
 
+class _Unanswered(Exception):
+    """The registry did not answer the task's success: the import may have been
+    recorded, its data in use. The data stays: if it was not recorded, the task's
+    lease runs out and the worker that takes it over removes it, as a dead
+    worker's."""
+
+
 @dataclasses.dataclass
 class Request:
     """What the client asked: the method, its URI, the target stores."""
@@ -267,6 +274,10 @@ class ImportJob:
         except _LeaseLost:
             LOG.info('task %s: left to another worker', self.task_id)
             self._remove_written()
+        except _Unanswered as exc:
+            LOG.error('task %s: its success may have been recorded although the '
+                      'registry did not answer: keeping its data: %s',
+                      self.task_id, exc)
         except ImportFailed as exc:
             self._fail(str(exc))
         except registry_errors.NotFound:
@@ -416,6 +427,8 @@ class ImportJob:
                 record['locations'] if loc.get('status', 'active') == 'active'}
         targets = [store for store in self._targets(record)
                    if store.store_id not in held]
+        if self.taken_over:
+            self._discard_dead_workers(record, targets)
         source = self._source_reader(self._active_sources(record))
         self._prepare(record, targets)
         _, locations, failed = self._copy_to_stores(record, source, targets,
@@ -757,6 +770,8 @@ class ImportJob:
         except (registry_errors.Conflict, registry_errors.NotFound) as exc:
             if getattr(exc, 'reason', None) in ('taken_over', 'task_finished',
                                                 'task_not_found'):
+                if status == 'success' and self._recorded_already(exc):
+                    return {}
                 LOG.info('task %s: no longer this worker\'s: %s', self.task_id, exc)
                 self._remove_written()
                 return None
@@ -767,6 +782,10 @@ class ImportJob:
                 # The image changed meanwhile (its status): the import fails.
                 raise ImportFailed('Image %s changed during the import: %s'
                                    % (self.image_id, exc.message))
+            raise
+        except registry_errors.RegistryError as exc:
+            if status == 'success' and self.written:
+                raise _Unanswered(exc) from exc
             raise
         LOG.info('task %s: %s: %s', self.task_id, status, message)
         if image is not None and self.prepared and finished.get('image'):
@@ -872,6 +891,28 @@ class ImportJob:
             except store_errors.StoreError as exc:
                 LOG.warning('task %s: could not remove what the import left in '
                             'store %s: %s', self.task_id, store.store_id, exc)
+
+    def _recorded_already(self, exc):
+        """Whether the success that met ``exc`` (its task finished) was this
+        job's own, made before: the registry client retries a call whose
+        connection broke after the registry committed it. So it was if the image
+        uses every object this job wrote."""
+        if not self.written:
+            return False
+        try:
+            record = self.registry.get_image(SERVICE_IDENTITY, self.image_id,
+                                             request_id=self.request_id)
+        except registry_errors.NotFound:
+            return False
+        except registry_errors.RegistryError as unanswered:
+            raise _Unanswered(unanswered) from unanswered
+        urls = {location['url'] for location in record.get('locations') or []}
+        if not all(url in urls for _, url in self.written):
+            return False
+        LOG.warning('task %s: its success was answered with %s, but it was made: '
+                    'the registry call was retried', self.task_id, exc)
+        self.written = []
+        return True
 
     def _remove_written(self):
         for store, url in self.written:

@@ -200,8 +200,12 @@ def _publish_stage(image_id, store, stored, upload_id, facts):
             raise _lease_lost(image_id, services().conf.upload_lease_time)
         raise _gone_after_upload(image_id)
     except registry_errors.RegistryError:
-        _discard(store, stored.url)
-        _give_back(image_id, upload_id, 'uploading')
+        # As a publication the registry did not answer: the stage may have been
+        # recorded all the same. Its data is removed only once the image is known
+        # not to use it; kept, the next stage replaces it, or the staging sweep
+        # or the image's deletion removes it.
+        if not _give_back(image_id, upload_id, 'uploading'):
+            _discard(store, stored.url)
         raise
     notifications.notify(g.context, 'image.update', payloads.image(staged))
     return location
@@ -403,14 +407,14 @@ def _published_already(exc, image_id, stored):
     """The image's record if the publication that met ``exc`` (a 404 or 409) had
     been made already: the client retries a call whose connection broke after the
     registry committed it, and the retry finds the image active, with this
-    upload's data. None otherwise."""
+    upload's data. None otherwise; the registry's error if it cannot tell."""
     if exc.details.get('current_status') != 'active':
         return None
-    try:
-        record = services().registry.get_image(g.context.identity, image_id,
-                                               request_id=g.request_id)
-    except registry_errors.RegistryError:
-        return None
+    # Unanswered, this read leaves the image active and perhaps using the data:
+    # its error is the upload's answer (503) and the data stays, as for a
+    # publication the registry did not answer.
+    record = services().registry.get_image(g.context.identity, image_id,
+                                           request_id=g.request_id)
     urls = [location['url'] for location in record.get('locations') or []]
     if record['status'] == 'active' and stored.url in urls and \
             record['os_hash_value'] == stored.multihash:
@@ -424,7 +428,8 @@ def _give_back(image_id, upload_id, status='saving'):
     """Return a failed upload's image to ``queued`` so it can be uploaded again
     (unless another upload has taken it over); whether the image may still use
     this upload's data: it is ``active`` (its publication went through after all),
-    or the registry did not say."""
+    or, a stage's (``status`` ``uploading``), still ``uploading`` (recorded as
+    staged), or the registry did not say."""
     try:
         restored = services().registry.transition_status(
             g.context.identity, image_id, status, 'queued', upload_id=upload_id,
@@ -433,7 +438,8 @@ def _give_back(image_id, upload_id, status='saving'):
         if exc.reason != 'taken_over':
             LOG.warning('could not return image %s to queued after a failed upload: '
                         '%s', image_id, exc)
-        return exc.details.get('current_status') == 'active'
+        published = 'uploading' if status == 'uploading' else 'active'
+        return exc.details.get('current_status') == published
     except registry_errors.NotFound:
         pass   # deleted meanwhile: nothing to give back
     except registry_errors.RegistryError as exc:

@@ -5,7 +5,8 @@ only once the image is known not to use it: the upload puts the image back to
 ``queued`` first, which also makes a late publication fail. Data kept because the
 registry answered neither is removed by the upload that takes the image over, or
 by its deletion. A publication retried after its connection broke, which finds the
-image active with its data, is the upload's success."""
+image active with its data, is the upload's success. A stage whose recording
+gets no answer keeps its data the same way, unless given back."""
 
 import json
 import time
@@ -169,3 +170,84 @@ def test_a_publication_after_the_lease_ran_out_is_refused_and_given_back(
     assert deployment.request('PUT', '/v2/images/%s/file' % image_id, OWNER, b'again',
                               content_type='application/octet-stream'
                               ).status_code == 204
+
+
+class _BreaksAfterThePublicationAndTheRead(_BreaksAfterThePublication):
+    """As ``_BreaksAfterThePublication``, and the registry then answers no read
+    of the image either: the upload cannot see whether the image uses its data."""
+
+    def request(self, method, path, headers, body, timeout, fresh=False):
+        if self.broken and method == 'GET':
+            raise http_transport.Unreachable('ConnectionRefusedError')
+        return super().request(method, path, headers, body, timeout, fresh)
+
+
+def test_a_retried_publication_that_cannot_be_checked_keeps_its_data(deployment):
+    image_id = deployment.request('POST', '/v2/images', OWNER, {
+        'disk_format': 'raw', 'container_format': 'bare'}).get_json()['id']
+    registry = deployment.registry
+    registry._transport = _BreaksAfterThePublicationAndTheRead(registry._transport)
+    response = deployment.request('PUT', '/v2/images/%s/file' % image_id, OWNER, DATA,
+                                  content_type='application/octet-stream')
+    registry._transport = registry._transport.inner
+    assert response.status_code == 503, response.data
+    assert deployment.request('GET', '/v2/images/%s' % image_id,
+                              OWNER).get_json()['status'] == 'active'
+    assert deployment.request('GET', '/v2/images/%s/file' % image_id,
+                              OWNER).get_data() == DATA
+
+
+class _LosesTheStagesAnswer:
+    """A transport that loses the answer to a stage's recording (``uploading ->
+    uploading`` with its location): after the registry made it (``committed``),
+    or before."""
+
+    def __init__(self, inner, committed):
+        self.inner = inner
+        self.committed = committed
+
+    def request(self, method, path, headers, body, timeout, fresh=False):
+        if method == 'PUT' and path.endswith('/status') and \
+                json.loads(body).get('locations'):
+            if self.committed:
+                self.inner.request(method, path, headers, body, timeout, fresh)
+            raise http_transport.NoAnswer()
+        return self.inner.request(method, path, headers, body, timeout, fresh)
+
+    def close(self):
+        self.inner.close()
+
+
+def _unanswered_stage(deployment, committed):
+    image_id = deployment.request('POST', '/v2/images', OWNER, {
+        'disk_format': 'raw', 'container_format': 'bare'}).get_json()['id']
+    registry = deployment.registry
+    registry._transport = _LosesTheStagesAnswer(registry._transport, committed)
+    response = deployment.request('PUT', '/v2/images/%s/stage' % image_id, OWNER,
+                                  DATA, content_type='application/octet-stream')
+    registry._transport = registry._transport.inner
+    assert response.status_code == 503, response.data
+    return image_id
+
+
+def test_a_stage_not_recorded_unanswered_is_given_back_without_its_data(deployment):
+    image_id = _unanswered_stage(deployment, committed=False)
+    assert deployment.request('GET', '/v2/images/%s' % image_id,
+                              OWNER).get_json()['status'] == 'queued'
+    assert deployment.staging.names() == []
+
+
+def test_a_stage_recorded_unanswered_keeps_its_data_for_the_import(deployment):
+    image_id = _unanswered_stage(deployment, committed=True)
+    # Recorded as staged (a new stage is refused): its import finds the data.
+    assert deployment.request('GET', '/v2/images/%s' % image_id,
+                              OWNER).get_json()['status'] == 'uploading'
+    assert deployment.staging.names() == [image_id]
+    assert deployment.request('POST', '/v2/images/%s/import' % image_id, OWNER, {
+        'method': {'name': 'glance-direct'}}).status_code == 202
+    deadline = time.monotonic() + 5
+    while deployment.request('GET', '/v2/images/%s' % image_id, OWNER).get_json()[
+            'status'] == 'importing' and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert deployment.request('GET', '/v2/images/%s/file' % image_id,
+                              OWNER).get_data() == DATA
