@@ -4,9 +4,12 @@ counts the images matching both from one index; rows an earlier release wrote
 without it still count, and a registry repairs at start what such a release
 changed since ``db sync``."""
 
+import datetime
+
 import pytest
 
 from glance_registry import db as db_module
+from glance_registry import migrations
 from glance_registry.images import child_status
 from glance_registry.images import writes
 from glance_registry.models import Image
@@ -126,3 +129,18 @@ def test_a_registry_repairs_at_start_what_an_earlier_release_changed(
     finally:
         daemon.stop()
         db.close_all()
+
+
+def test_the_repair_reads_only_the_recent_images_rows(tmp_path):
+    """A registry starts after a busy day: the repair's read walks the images
+    changed since, by their ``updated_at`` index, not every property and tag."""
+    db = db_module.open_database('sqlite:///%s/plan.sqlite' % tmp_path)
+    migrations.upgrade(db)
+    sql, params = child_status.stale_since(datetime.datetime(2026, 1, 1)).sql()
+    with db_module.connection(db):
+        plan = [row[-1] for row in db.execute_sql('EXPLAIN QUERY PLAN ' + sql,
+                                                  params).fetchall()]
+    db.close_all()
+    assert plan[0].startswith('SEARCH t1 USING INDEX ix_images_updated_at_id '
+                              '(updated_at>?)'), plan
+    assert not any(step.startswith('SCAN') for step in plan), plan
