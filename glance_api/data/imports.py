@@ -252,6 +252,9 @@ class ImportJob:
         self.quota = _StorageLeft(None)   # set once the image is read
         #: Run again after its worker died: what that worker was writing is left.
         self.taken_over = False
+        #: The registry said another worker took the task over from this job: what
+        #: this job wrote is that worker's to keep or remove (``_finish``).
+        self.lost_task = False
         #: image.prepare was sent: the bytes started for the target stores.
         self.prepared = False
 
@@ -768,8 +771,17 @@ class ImportJob:
         except registry_errors.TooLarge:
             raise ImportFailed(_OVER_QUOTA)
         except (registry_errors.Conflict, registry_errors.NotFound) as exc:
-            if getattr(exc, 'reason', None) in ('taken_over', 'task_finished',
-                                                'task_not_found'):
+            if getattr(exc, 'reason', None) == 'taken_over':
+                # Another worker holds the task: it removed what this one had left
+                # when it took over, and writes the same objects (their names are
+                # the image's), which it may have written already. Removing them
+                # here could remove its data after it records it: they are its.
+                LOG.info('task %s: taken over by another worker (%s); what this '
+                         'worker wrote is left to it', self.task_id, exc)
+                self.lost_task = True
+                self.written = []
+                return None
+            if getattr(exc, 'reason', None) in ('task_finished', 'task_not_found'):
                 if status == 'success' and self._recorded_already(exc):
                     return {}
                 LOG.info('task %s: no longer this worker\'s: %s', self.task_id, exc)
@@ -801,8 +813,6 @@ class ImportJob:
     def _fail(self, message, image_gone=False):
         if self.prepared:
             task_events.emit_import_failed(self.svc, self.task, message)
-        self._remove_written()
-        self._discard_own_staging()
         image = None
         record = None
         if not image_gone:
@@ -830,7 +840,18 @@ class ImportJob:
         except registry_errors.RegistryError as exc:
             LOG.error('task %s: could not record its failure (%s): %s', self.task_id,
                       message, exc)
+            self._remove_written()
+            self._discard_own_staging()
             return
+        if self.lost_task:
+            # Another worker holds the task now and writes the same objects (see
+            # _finish): what this one wrote, and the staged data, are its.
+            LOG.info('task %s: taken over by another worker; what this worker '
+                     'wrote and the staged data are left to it', self.task_id)
+            return
+        # Once the failure is recorded: the image no longer uses what was written.
+        self._remove_written()
+        self._discard_own_staging()
         if record is not None:
             staging.discard(self.svc.staging, record)
         if finished and image.get('to') == 'queued' and \
@@ -862,6 +883,8 @@ class ImportJob:
         try:
             finished = fail(image)
         except (registry_errors.Conflict, registry_errors.NotFound) as exc:
+            if exc.reason == 'taken_over':
+                self.lost_task = True
             if exc.reason in ('taken_over', 'task_finished', 'task_not_found'):
                 return None
             # The image moved on (or went) meanwhile: fail the task alone.

@@ -91,3 +91,100 @@ def test_a_success_not_recorded_is_redone_by_the_worker_that_takes_it_over(
     assert deployment.staging.names() == []
     assert deployment.request('GET', '/v2/images/%s/file' % image_id,
                               OWNER).get_data() == DATA
+
+
+class _TakenOverAtTheEnd:
+    """A transport that answers the task's success, once, as the registry does
+    when another worker took the task over meanwhile: 409 ``taken_over``, nothing
+    recorded."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.answered = False
+
+    def request(self, method, path, headers, body, timeout, fresh=False):
+        if not self.answered and method == 'PUT' and path.endswith('/result') and \
+                json.loads(body).get('status') == 'success':
+            self.answered = True
+            return 409, json.dumps({'error': {
+                'code': 'conflict', 'reason': 'taken_over',
+                'message': 'The task is held by another worker'}}).encode()
+        return self.inner.request(method, path, headers, body, timeout, fresh)
+
+    def close(self):
+        self.inner.close()
+
+
+def test_a_worker_told_it_was_taken_over_leaves_what_it_wrote_to_the_new_one(
+        make_deployment):
+    """The worker that took over writes the same objects (they are named after the
+    image), and may have written them already: the one taken over must not remove
+    them. The new worker removes what it finds left when it takes over, then
+    finishes the import."""
+    deployment = make_deployment(api={'task_lease_time': 3})
+    image_id = deployment.request('POST', '/v2/images', OWNER, {
+        'disk_format': 'raw', 'container_format': 'bare'}).get_json()['id']
+    assert deployment.request('PUT', '/v2/images/%s/stage' % image_id, OWNER, DATA,
+                              content_type='application/octet-stream'
+                              ).status_code == 204
+    registry = deployment.registry
+    registry._transport = _TakenOverAtTheEnd(registry._transport)
+    assert deployment.request('POST', '/v2/images/%s/import' % image_id, OWNER, {
+        'method': {'name': 'glance-direct'}}).status_code == 202
+    deadline = time.monotonic() + 10
+    while not registry._transport.answered and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)   # the job's handling of the answer
+    registry._transport = registry._transport.inner
+    assert deployment.store.names() == [image_id]
+    image = _settled(deployment, image_id, timeout=15)   # the lease runs out
+    assert image['status'] == 'active'
+    assert deployment.store.names() == [image_id]
+    assert deployment.request('GET', '/v2/images/%s/file' % image_id,
+                              OWNER).get_data() == DATA
+
+
+class _FailureTakenOver(_TakenOverAtTheEnd):
+    """The task's success refused as if the image changed meanwhile, so the
+    import fails; then its failure answered as ``_TakenOverAtTheEnd`` answers a
+    success."""
+
+    def request(self, method, path, headers, body, timeout, fresh=False):
+        if method == 'PUT' and path.endswith('/result'):
+            status = json.loads(body).get('status')
+            if status == 'success':
+                return 409, json.dumps({'error': {
+                    'code': 'conflict', 'reason': 'status_conflict',
+                    'message': "Image status is 'queued', not 'importing'"}}).encode()
+            if status == 'failure' and not self.answered:
+                self.answered = True
+                return 409, json.dumps({'error': {
+                    'code': 'conflict', 'reason': 'taken_over',
+                    'message': 'The task is held by another worker'}}).encode()
+        return self.inner.request(method, path, headers, body, timeout, fresh)
+
+
+def test_a_worker_told_it_was_taken_over_while_failing_leaves_the_staged_data(
+        make_deployment):
+    """A failing import whose task another worker took over leaves what it wrote
+    and the staged data, which that worker imports from, where they are."""
+    deployment = make_deployment(api={'task_lease_time': 3})
+    image_id = deployment.request('POST', '/v2/images', OWNER, {
+        'disk_format': 'raw', 'container_format': 'bare'}).get_json()['id']
+    assert deployment.request('PUT', '/v2/images/%s/stage' % image_id, OWNER, DATA,
+                              content_type='application/octet-stream'
+                              ).status_code == 204
+    staged = deployment.staging.names()
+    assert staged
+    registry = deployment.registry
+    registry._transport = _FailureTakenOver(registry._transport)
+    assert deployment.request('POST', '/v2/images/%s/import' % image_id, OWNER, {
+        'method': {'name': 'glance-direct'}}).status_code == 202
+    deadline = time.monotonic() + 10
+    while not registry._transport.answered and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert registry._transport.answered, 'the import did not fail'
+    time.sleep(0.3)   # the job's handling of the answer
+    registry._transport = registry._transport.inner
+    assert deployment.staging.names() == staged
+    assert deployment.store.names() == [image_id]
