@@ -93,26 +93,63 @@ def test_a_success_not_recorded_is_redone_by_the_worker_that_takes_it_over(
                               OWNER).get_data() == DATA
 
 
-class _TakenOverAtTheEnd:
-    """A transport that answers the task's success, once, as the registry does
-    when another worker took the task over meanwhile: 409 ``taken_over``, nothing
-    recorded."""
+def _conflict(reason, message):
+    """A registry 409 answer, as the transport returns it."""
+    return 409, json.dumps({'error': {'code': 'conflict', 'reason': reason,
+                                      'message': message}}).encode()
 
-    def __init__(self, inner):
+
+_TAKEN_OVER = ('taken_over', 'The task is held by another worker')
+
+
+class _Answers:
+    """A transport that answers the task's result itself, by its status, with
+    ``answer(status)`` (None: the registry answers); ``answered`` once the
+    status ``flag`` was answered so."""
+
+    def __init__(self, inner, answer, flag):
         self.inner = inner
+        self.answer = answer
+        self.flag = flag
         self.answered = False
 
     def request(self, method, path, headers, body, timeout, fresh=False):
-        if not self.answered and method == 'PUT' and path.endswith('/result') and \
-                json.loads(body).get('status') == 'success':
-            self.answered = True
-            return 409, json.dumps({'error': {
-                'code': 'conflict', 'reason': 'taken_over',
-                'message': 'The task is held by another worker'}}).encode()
+        if method == 'PUT' and path.endswith('/result'):
+            status = json.loads(body).get('status')
+            answer = None if status == self.flag and self.answered \
+                else self.answer(status)
+            if answer is not None:
+                self.answered = self.answered or status == self.flag
+                return answer
         return self.inner.request(method, path, headers, body, timeout, fresh)
 
     def close(self):
         self.inner.close()
+
+
+def _staged_import(deployment, answer, flag):
+    """Stage ``DATA`` into a new image and import it with the registry's answers
+    to its task's result given by ``answer`` (``_Answers``) until the ``flag``
+    status was answered; ``(image id, the staging store's names before the
+    import)``."""
+    image_id = deployment.request('POST', '/v2/images', OWNER, {
+        'disk_format': 'raw', 'container_format': 'bare'}).get_json()['id']
+    assert deployment.request('PUT', '/v2/images/%s/stage' % image_id, OWNER, DATA,
+                              content_type='application/octet-stream'
+                              ).status_code == 204
+    staged = deployment.staging.names()
+    assert staged
+    registry = deployment.registry
+    registry._transport = _Answers(registry._transport, answer, flag)
+    assert deployment.request('POST', '/v2/images/%s/import' % image_id, OWNER, {
+        'method': {'name': 'glance-direct'}}).status_code == 202
+    deadline = time.monotonic() + 10
+    while not registry._transport.answered and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert registry._transport.answered, 'the task never reached its %s' % flag
+    time.sleep(0.3)   # the job's handling of the answer
+    registry._transport = registry._transport.inner
+    return image_id, staged
 
 
 def test_a_worker_told_it_was_taken_over_leaves_what_it_wrote_to_the_new_one(
@@ -122,20 +159,11 @@ def test_a_worker_told_it_was_taken_over_leaves_what_it_wrote_to_the_new_one(
     them. The new worker removes what it finds left when it takes over, then
     finishes the import."""
     deployment = make_deployment(api={'task_lease_time': 3})
-    image_id = deployment.request('POST', '/v2/images', OWNER, {
-        'disk_format': 'raw', 'container_format': 'bare'}).get_json()['id']
-    assert deployment.request('PUT', '/v2/images/%s/stage' % image_id, OWNER, DATA,
-                              content_type='application/octet-stream'
-                              ).status_code == 204
-    registry = deployment.registry
-    registry._transport = _TakenOverAtTheEnd(registry._transport)
-    assert deployment.request('POST', '/v2/images/%s/import' % image_id, OWNER, {
-        'method': {'name': 'glance-direct'}}).status_code == 202
-    deadline = time.monotonic() + 10
-    while not registry._transport.answered and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.3)   # the job's handling of the answer
-    registry._transport = registry._transport.inner
+    # The success answered as when another worker took the task over meanwhile:
+    # 409 taken_over, nothing recorded.
+    image_id, _ = _staged_import(
+        deployment, lambda status: _conflict(*_TAKEN_OVER)
+        if status == 'success' else None, 'success')
     assert deployment.store.names() == [image_id]
     image = _settled(deployment, image_id, timeout=15)   # the lease runs out
     assert image['status'] == 'active'
@@ -144,47 +172,19 @@ def test_a_worker_told_it_was_taken_over_leaves_what_it_wrote_to_the_new_one(
                               OWNER).get_data() == DATA
 
 
-class _FailureTakenOver(_TakenOverAtTheEnd):
-    """The task's success refused as if the image changed meanwhile, so the
-    import fails; then its failure answered as ``_TakenOverAtTheEnd`` answers a
-    success."""
-
-    def request(self, method, path, headers, body, timeout, fresh=False):
-        if method == 'PUT' and path.endswith('/result'):
-            status = json.loads(body).get('status')
-            if status == 'success':
-                return 409, json.dumps({'error': {
-                    'code': 'conflict', 'reason': 'status_conflict',
-                    'message': "Image status is 'queued', not 'importing'"}}).encode()
-            if status == 'failure' and not self.answered:
-                self.answered = True
-                return 409, json.dumps({'error': {
-                    'code': 'conflict', 'reason': 'taken_over',
-                    'message': 'The task is held by another worker'}}).encode()
-        return self.inner.request(method, path, headers, body, timeout, fresh)
-
-
 def test_a_worker_told_it_was_taken_over_while_failing_leaves_the_staged_data(
         make_deployment):
     """A failing import whose task another worker took over leaves what it wrote
     and the staged data, which that worker imports from, where they are."""
     deployment = make_deployment(api={'task_lease_time': 3})
-    image_id = deployment.request('POST', '/v2/images', OWNER, {
-        'disk_format': 'raw', 'container_format': 'bare'}).get_json()['id']
-    assert deployment.request('PUT', '/v2/images/%s/stage' % image_id, OWNER, DATA,
-                              content_type='application/octet-stream'
-                              ).status_code == 204
-    staged = deployment.staging.names()
-    assert staged
-    registry = deployment.registry
-    registry._transport = _FailureTakenOver(registry._transport)
-    assert deployment.request('POST', '/v2/images/%s/import' % image_id, OWNER, {
-        'method': {'name': 'glance-direct'}}).status_code == 202
-    deadline = time.monotonic() + 10
-    while not registry._transport.answered and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert registry._transport.answered, 'the import did not fail'
-    time.sleep(0.3)   # the job's handling of the answer
-    registry._transport = registry._transport.inner
+
+    def answer(status):
+        # The success refused as if the image changed meanwhile, so the import
+        # fails; then its failure answered as taken over.
+        if status == 'success':
+            return _conflict('status_conflict',
+                             "Image status is 'queued', not 'importing'")
+        return _conflict(*_TAKEN_OVER) if status == 'failure' else None
+    image_id, staged = _staged_import(deployment, answer, 'failure')
     assert deployment.staging.names() == staged
     assert deployment.store.names() == [image_id]
