@@ -130,10 +130,12 @@ def statements(dialect, count, first=0, schema='ours'):
     distro = 'CASE %s %% 5 %s END' % (i, ' '.join(
         "WHEN %d THEN '%s'" % (k, name) for k, name in enumerate(DISTROS)))
     # Upstream's rows carry their own times and a NOT NULL deleted flag; ours their
-    # image's status (glance_registry.images.child_status).
-    extra_cols = ('created_at', 'updated_at', 'deleted') if upstream else ('image_status',)
+    # image's status and created_at (glance_registry.images.child_status and
+    # child_order).
+    extra_cols = (('created_at', 'updated_at', 'deleted') if upstream
+                  else ('image_status', 'image_created_at'))
     extra_vals = ((', %s, %s, %s' % (f['time'](i), f['time'](i), f['bool']('1 = 0')))
-                  if upstream else ', ' + status)
+                  if upstream else ', %s, %s' % (status, f['time'](i)))
     properties = [
         'INSERT INTO image_properties (%s) %sSELECT %s, %s, %s%s FROM %s' % (
             cols('image_id', 'name', 'value', *extra_cols), with_, image_ref,

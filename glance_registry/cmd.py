@@ -20,6 +20,7 @@ from glance_registry import migrations
 from glance_registry import opts
 from glance_registry import process
 from glance_registry.client import errors
+from glance_registry.images import child_order
 from glance_registry.images import child_status
 
 LOG = logging.getLogger('glance_registry')
@@ -83,22 +84,24 @@ def _serve(conf):
         guard.Guard.from_config(conf)
     except ValueError as exc:   # protections.InvalidConfiguration
         raise process.Refused('refusing to start: %s' % exc) from None
-    _repair_status_copies(conf)
+    _repair_child_copies(conf)
     process.serve(lambda: app.create_app(conf), conf, 'glance-registry', LOG,
                   error_body=_error_body)
     return 0
 
 
-def _repair_status_copies(conf):
-    """``child_status.repair_recent``: what a registry of the release before
-    changed while it still ran after ``db sync`` (a rolling upgrade). Before the
-    workers fork: none may inherit a connection."""
+def _repair_child_copies(conf):
+    """``child_status.repair_recent`` and ``child_order.fill_recent``: what a
+    registry of the release before changed while it still ran after ``db sync``
+    (a rolling upgrade). Before the workers fork: none may inherit a connection."""
     db = db_module.open_database(conf.database.connection, max_connections=1,
                                  lock_wait_timeout=conf.database.lock_wait_timeout)
     try:
         repaired = child_status.repair_recent(db)
+        filled = child_order.fill_recent(db)
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
-        LOG.warning('could not check the status copies of recent images: %s', exc)
+        LOG.warning('could not check the copies of recent images on their '
+                    'properties and tags: %s', exc)
         return
     finally:
         db.close_all()
@@ -106,6 +109,10 @@ def _repair_status_copies(conf):
         LOG.warning('copied the status of %d recently changed images onto their '
                     'properties and tags (written by a registry of an earlier '
                     'release since `db sync`)', repaired)
+    if filled:
+        LOG.warning('copied the creation time of %d recently changed images onto '
+                    'their properties and tags (written by a registry of an earlier '
+                    'release since `db sync`)', filled)
 
 
 def _wait_for_database(conf):

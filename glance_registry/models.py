@@ -100,9 +100,10 @@ class Image(_Model):
 
 class ImageProperty(_Model):
     """A custom property; values are strings. Filters look them up by (name, value,
-    image_status): the migrations build that index per dialect (on MariaDB over
-    ``value_prefix``, a virtual column generated as ``LEFT(value, 255)`` that is no
-    field here, like ``Image``'s ``name_sort``: migrations 16 and 19)."""
+    image_status) and walk them by (name, value, image_created_at, image_id): the
+    migrations build those indexes per dialect (on MariaDB over ``value_prefix``, a
+    virtual column generated as ``LEFT(value, 255)`` that is no field here, like
+    ``Image``'s ``name_sort``: migrations 16, 19 and 20)."""
 
     image = peewee.ForeignKeyField(Image, column_name='image_id', backref='properties',
                                    on_delete='CASCADE', index=False)
@@ -110,6 +111,8 @@ class ImageProperty(_Model):
     value = peewee.TextField()
     #: The image's status (``glance_registry.images.child_status``; migration 19).
     image_status = peewee.CharField(max_length=30, default='')
+    #: The image's created_at (``glance_registry.images.child_order``; migration 20).
+    image_created_at = peewee.DateTimeField(null=True)
 
     class Meta:
         table_name = 'image_properties'
@@ -117,14 +120,17 @@ class ImageProperty(_Model):
 
 
 class ImageTag(_Model):
-    """A tag. Filters look them up by (value, image_status): the migrations build
-    that index per dialect (migration 19)."""
+    """A tag. Filters look them up by (value, image_status) and walk them by
+    (value, image_created_at, image_id): the migrations build those indexes per
+    dialect (migrations 19 and 20)."""
 
     image = peewee.ForeignKeyField(Image, column_name='image_id', backref='tags',
                                    on_delete='CASCADE', index=False)
     value = peewee.CharField(max_length=255)
     #: The image's status (``glance_registry.images.child_status``; migration 19).
     image_status = peewee.CharField(max_length=30, default='')
+    #: The image's created_at (``glance_registry.images.child_order``; migration 20).
+    image_created_at = peewee.DateTimeField(null=True)
 
     class Meta:
         table_name = 'image_tags'

@@ -17,6 +17,7 @@ import functools
 import math
 
 import orjson
+import peewee
 
 from glance_registry import db as db_module
 from glance_registry.client import errors
@@ -53,7 +54,8 @@ def list_images(db, identity, query):
 
     A fixed number of queries: the marker, one counting (up to a bound) the
     matches of each tag, property, size or updated_at filter when there are any
-    (``narrowest_filter``), the page of images (one row more than asked, to know
+    (``narrowest_filter``, which also picks how the page is read), the page of
+    images (one row more than asked, to know
     whether another page follows), then one for the properties, tags, locations
     and the caller's memberships of the whole page. Their SQL text is built once
     per shape (``glance_registry.images.statements``).
@@ -102,6 +104,8 @@ def page_statement(db, identity, query, driven_by=None, marker=None):
     dialect = db_module.dialect(db)
 
     def build(bind):
+        if driven_by == WALK:
+            return [walk(bind)]
         driving = None
         if driven_by is not None:
             driving = filters.narrowing_filters(query, dialect, bind)[driven_by]
@@ -119,6 +123,21 @@ def page_statement(db, identity, query, driven_by=None, marker=None):
         return [Image.select(*_IMAGE_FIELDS).where(condition)
                 .order_by(*filters.order_by(query.sort, dialect))
                 .limit(bind(query.limit + 1))]
+
+    def walk(bind):
+        # The walked filter's rows in page order, each joined to its image, which
+        # the rest of the list's condition tests.
+        model, match, rest = filters.walked_filter(query, dialect, bind)
+        condition = match & filters.list_condition(rest, identity, dialect, None, bind)
+        if marker is not None:
+            condition &= filters.walked_after_marker(model, marker, bind)
+        # MariaDB would read a tag that most images have from the images' side
+        # and sort every visible image; the walk must come first.
+        join = 'STRAIGHT_JOIN' if dialect == 'mysql' else peewee.JOIN.INNER
+        return (model.select(*_IMAGE_FIELDS)
+                .join(Image, join, on=(Image.id == model.image))
+                .where(condition).order_by(*filters.walked_order(model))
+                .limit(bind(query.limit + 1)))
     shape = ('page', _caller_shape(identity), _list_shape(query), driven_by,
              marker is not None)
     return statements.statements(db, shape, build)[0]
@@ -126,17 +145,31 @@ def page_statement(db, identity, query, driven_by=None, marker=None):
 
 MATCHES_NOTHING = object()
 
+# ``narrowest_filter``'s answer for a page that walks a tag or property filter's
+# own index in page order (``filters.walked_filter``).
+WALK = 'walk'
+
 
 def narrowest_filter(db, query):
     """Which narrowing filter (its position in ``filters.narrowing_filters``)
-    matches fewest images if it matches fewer than ``filters.DRIVE_LIMIT``, else
-    None; ``MATCHES_NOTHING`` if one matches no image at all. One query, which
-    reads at most ``DRIVE_LIMIT`` index entries per filter."""
+    matches fewest images if it matches fewer than ``filters.DRIVE_LIMIT``;
+    ``MATCHES_NOTHING`` if one matches no image at all; else ``WALK`` if the page
+    may walk a tag or property filter's index in page order, which needs each of
+    that filter's rows to hold its copy of the image's ``created_at``
+    (``child_order``), else None. One query, which reads at most ``DRIVE_LIMIT``
+    index entries per filter, and one more entry to look for a missing copy."""
     dialect = db_module.dialect(db)
+    walkable = filters.walked_filter(query) is not None
 
     def build(bind):
-        return [select.limit(bind(filters.DRIVE_LIMIT))
-                for select in filters.narrowing_filters(query, dialect, bind)]
+        selects = [select.limit(bind(filters.DRIVE_LIMIT))
+                   for select in filters.narrowing_filters(query, dialect, bind)]
+        if walkable:
+            model, match, _ = filters.walked_filter(query, dialect, bind)
+            selects.append(model.select(model.image)
+                           .where(match & model.image_created_at.is_null())
+                           .limit(bind(1)))
+        return selects
     probes = statements.statements(db, ('probes', _list_shape(query)), build)
     if not probes:
         return None
@@ -144,10 +177,14 @@ def narrowest_filter(db, query):
         'SELECT %s' % ', '.join('(SELECT COUNT(*) FROM (%s) n%d)' % (sql, position)
                                 for position, (sql, _) in enumerate(probes)),
         [param for _, params in probes for param in params]).fetchone()
-    fewest = min(range(len(probes)), key=lambda position: counts[position])
+    unfilled = counts[-1] if walkable else None
+    counts = counts[:-1] if walkable else counts
+    fewest = min(range(len(counts)), key=lambda position: counts[position])
     if counts[fewest] == 0:
         return MATCHES_NOTHING
-    return fewest if counts[fewest] < filters.DRIVE_LIMIT else None
+    if counts[fewest] < filters.DRIVE_LIMIT:
+        return fewest
+    return WALK if walkable and not unfilled else None
 
 
 def _caller_shape(identity):

@@ -26,6 +26,7 @@ from glance_registry import cache_queue
 from glance_registry import db as db_module
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
+from glance_registry.images import child_order
 from glance_registry.images import child_status
 from glance_registry.images import data_owners
 from glance_registry.images import quotas
@@ -502,7 +503,8 @@ def _insert_properties(db, image_id, properties, status=None):
     if properties:
         status = status or child_status.of_image(image_id)
         ImageProperty.insert_many(
-            [{'image': image_id, 'name': name, 'value': value, 'image_status': status}
+            [{'image': image_id, 'name': name, 'value': value, 'image_status': status,
+              'image_created_at': child_order.of_image(image_id)}
              for name, value in properties.items()]).execute(db)
 
 
@@ -511,7 +513,8 @@ def _insert_tags(db, image_id, tags, status=None):
     tags = sorted(set(tags))
     if tags:
         status = status or child_status.of_image(image_id)
-        (ImageTag.insert_many([{'image': image_id, 'value': tag, 'image_status': status}
+        (ImageTag.insert_many([{'image': image_id, 'value': tag, 'image_status': status,
+                                'image_created_at': child_order.of_image(image_id)}
                                for tag in tags])
          .on_conflict_ignore().execute(db))
 
@@ -567,7 +570,8 @@ def _update_properties(db, image_id, properties, max_properties=None):
              .where(ImageProperty.id == existing[name]).execute(db))
         else:
             ImageProperty.insert(image=image_id, name=name, value=value,
-                                 image_status=child_status.of_image(image_id)
+                                 image_status=child_status.of_image(image_id),
+                                 image_created_at=child_order.of_image(image_id)
                                  ).execute(db)
 
 

@@ -38,6 +38,7 @@ from glance_registry.migrations import m0016_mysql_list_columns
 from glance_registry.migrations import m0017_data_to_remove
 from glance_registry.migrations import m0018_cache_copies
 from glance_registry.migrations import m0019_child_status
+from glance_registry.migrations import m0020_child_created_at
 
 LOG = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ MIGRATIONS = (
     m0017_data_to_remove,
     m0018_cache_copies,
     m0019_child_status,
+    m0020_child_created_at,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

@@ -25,6 +25,7 @@ from glance_registry.migrations import m0009_list_filter_indexes
 from glance_registry.migrations import m0016_mysql_list_columns
 from glance_registry.migrations import m0018_cache_copies
 from glance_registry.migrations import m0019_child_status
+from glance_registry.migrations import m0020_child_created_at
 from tests.fixtures import processes
 from tests.unit.registry.conftest import BACKEND_PARAMS
 from tests.unit.registry.conftest import manage
@@ -275,6 +276,12 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
         # Version 19: each property and tag carries its image's status.
         assert [(row.image_status) for model in (models.ImageProperty, models.ImageTag)
                 for row in model.select().execute(db)] == ['active', 'active']
+        # Version 20: and its created_at.
+        assert [row.image_created_at for model in (models.ImageProperty,
+                                                   models.ImageTag)
+                for row in model.select().execute(db)] \
+            == [models.Image.select(models.Image.created_at)
+                .where(models.Image.id == image_ids[0]).scalar(db)] * 2
         _assert_models_describe(db)
     db.close_all()
 
@@ -285,7 +292,8 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
     (m0009_list_filter_indexes, 'images', 'ix_images_status_created_at_id'),
     (m0018_cache_copies, 'cache_copies', m0018_cache_copies.INDEX),
     (m0019_child_status, 'image_tags', m0019_child_status.TAG_INDEX),
-], ids=['3', '7', '9', '18', '19'])
+    (m0020_child_created_at, 'image_properties', m0020_child_created_at.PROPERTY_INDEX),
+], ids=['3', '7', '9', '18', '19', '20'])
 def test_a_migration_runs_again_after_an_interruption(empty_database, migration,
                                                       table, index):
     """MariaDB commits each ALTER or CREATE at once: a sync stopped half-way is run
@@ -381,6 +389,25 @@ def test_property_and_tag_indexes_hold_the_status_from_version_19(empty_database
     db.close_all()
     assert {m0019_child_status.PROPERTY_INDEX, m0019_child_status.TAG_INDEX} <= indexes
     assert not {name for _, name in m0019_child_status.REPLACED} & indexes
+
+
+def test_property_and_tag_indexes_walk_them_in_page_order_from_version_20(
+        empty_database):
+    """Migration 20 adds (name, value prefix, image_created_at, image_id) and
+    (value, image_created_at, image_id) beside the status indexes."""
+    db = db_module.open_database(empty_database)
+    migrations.upgrade(db)
+    with db_module.connection(db):
+        found = {index.name: index for table in ('image_properties', 'image_tags')
+                 for index in db.get_indexes(table)}
+    db.close_all()
+    assert {m0019_child_status.PROPERTY_INDEX, m0019_child_status.TAG_INDEX,
+            m0020_child_created_at.PROPERTY_INDEX,
+            m0020_child_created_at.TAG_INDEX} <= set(found)
+    for name in (m0020_child_created_at.PROPERTY_INDEX,
+                 m0020_child_created_at.TAG_INDEX):
+        assert 'image_created_at' in '%s %s' % (found[name].sql,
+                                                found[name].columns), found[name]
 
 
 @pytest.mark.postgresql

@@ -14,17 +14,26 @@ from glance_registry import db as db_module
 from glance_registry import migrations
 from glance_registry.client import identity as identity_module
 from glance_registry.client import list_params
+from glance_registry.images import child_order
 from glance_registry.images import filters
 from glance_registry.images import records
 from glance_registry.images import statements
+from glance_registry.migrations import m0019_child_status
+from glance_registry.migrations import m0020_child_created_at
+from glance_registry.models import ImageTag
 from tests.unit.registry.conftest import BACKEND_PARAMS
 
 IMAGES = 20000
 ADMIN = identity_module.Identity('u', None, is_admin=True)
 MEMBER = identity_module.Identity('u', 'project-03')
 
+# The indexes holding a property's or tag's matches in page order (migration 20).
+PROPERTY_WALK = m0020_child_created_at.PROPERTY_INDEX
+TAG_WALK = m0020_child_created_at.TAG_INDEX
+
 # (list parameters, whether its first page is full, the index SQLite walks or
-# searches: None where the filter is read from its own side, ``narrowest_filter``)
+# searches: None where the filter is read from its own side, ``narrowest_filter``;
+# a tag's or property's own index where the page walks it, ``filters.walked_filter``)
 CASES = [
     ('', True, 'ix_images_created_at_id'),
     ('name=image-0000123', False, 'ix_images_name'),
@@ -51,14 +60,15 @@ CASES = [
     ('size_max=2048', False, None),
     ('updated_at=gte:2026-01-01T05:00:00Z', True, 'ix_images_created_at_id'),
     ('updated_at=lt:2026-01-01T00:00:10Z', False, None),
-    ('tag=common', True, 'ix_images_created_at_id'),
-    ('tag=t3', True, 'ix_images_created_at_id'),
-    ('os_distro=ubuntu', True, 'ix_images_created_at_id'),
+    ('tag=common', True, TAG_WALK),
+    ('tag=t3', True, TAG_WALK),
+    ('os_distro=ubuntu', True, PROPERTY_WALK),
     ('bench_group=g7', True, None),   # 400 of 20,000 images: fewer than DRIVE_LIMIT
     ('bench_unique=u123', False, None),
     ('status=queued&os_distro=ubuntu', True, 'ix_images_status_created_at_id'),
     ('status=queued&bench_unique=u120', False, None),
-    ('os_distro=ubuntu&tag=t5', True, 'ix_images_created_at_id'),
+    ('os_distro=ubuntu&tag=t5', True, PROPERTY_WALK),
+    ('tag=t5&tag=common', True, TAG_WALK),
     ('sort=name:asc', True, 'ix_images_name_sort'),
     ('sort=name:desc', True, 'ix_images_name_sort'),
     ('sort=status:asc', True, 'ix_images_status_asc_id'),
@@ -140,35 +150,21 @@ def test_a_first_page_reads_an_index_not_every_image(catalogue, caller, params, 
         assert 'SCAN t1 |' not in plan + ' |', plan
     elif kind == 'postgresql':
         assert 'Seq Scan on images' not in plan, plan
+        if index in (PROPERTY_WALK, TAG_WALK) and '&' not in params:
+            assert 'Scan Backward using %s' % index in plan, plan
         if full and index is not None and '&' not in params:
             # An incremental sort (of equal leading keys) is fine; not a full one.
             # (Combinations are left to its statistics: at this size it may well
             # join both filters' index scans and sort a few thousand rows.)
             assert '->  Sort ' not in plan, plan
     else:
-        steps = plan.split(' | ')
-        first = steps[0]
-        if records_ids_first(kind, params):
-            # The page's ids (26) from a walk of the covering index alone, sorted
-            # again outside, then their rows by primary key.
-            assert first.startswith('<derived'), plan
-            assert steps[1].split()[1:3] == ['eq_ref', 'PRIMARY'], plan
-            first = steps[2]
-            assert 'Using index' in first, plan
+        first = plan.split(' | ')[0]
+        if index in (PROPERTY_WALK, TAG_WALK):
+            # The tag's or property's own index, in page order.
+            assert first.split()[1:3] == ['ref', index], plan
         assert ' ALL ' not in first, plan
         if full and index is not None:
             assert 'filesort' not in first, plan
-
-
-def records_ids_first(kind, params):
-    """Whether the page query of ``params`` reads its ids first (on MariaDB,
-    ``filters.ids_first``) over this catalogue."""
-    return kind == 'mysql' and params in IDS_FIRST
-
-
-# Lists that find their page's ids first on MariaDB: a common tag or property,
-# nothing else (migration 16's covering index).
-IDS_FIRST = ('tag=common', 'tag=t3', 'os_distro=ubuntu', 'os_distro=ubuntu&tag=t5')
 
 
 @pytest.mark.parametrize('params', NOTHING)
@@ -222,9 +218,9 @@ def test_a_later_page_sorted_by_name_starts_from_the_index(catalogue, caller,
                                     'status=in:queued,active&bench_group=g7'])
 def test_a_property_filter_counts_its_matches_from_its_index(catalogue, params):
     """The count that picks how a list reads its page (``narrowest_filter``) reads
-    the property's (name, value prefix, status) index, the status too when the
-    list filters on it; on MariaDB the index alone (migration 16's generated
-    column), not each matching row."""
+    a property index beginning with (name, value prefix): the one with the status
+    after them when the list filters on it; on MariaDB the index alone (migration
+    16's generated column), not each matching row."""
     db = catalogue
     kind = db_module.dialect(db)
     probe, = filters.narrowing_filters(query_of(params), kind)
@@ -234,46 +230,85 @@ def test_a_property_filter_counts_its_matches_from_its_index(catalogue, params):
         rows = db.execute_sql('EXPLAIN ' + ('QUERY PLAN ' if kind == 'sqlite' else '')
                               + sql, values).fetchall()
     by_status = params.startswith('status=')
+    indexes = ((m0019_child_status.PROPERTY_INDEX,) if by_status else
+               (m0019_child_status.PROPERTY_INDEX, PROPERTY_WALK))
     if kind == 'sqlite':
         plan = ' | '.join(row[-1] for row in rows)
-        assert 'USING INDEX ix_image_properties_name_value_status (name=? AND ' \
-            '<expr>=?%s)' % (' AND image_status=?' if by_status else '') in plan, plan
+        assert any('USING INDEX %s (name=? AND <expr>=?%s)'
+                   % (index, ' AND image_status=?' if by_status else '') in plan
+                   for index in indexes), plan
     elif kind == 'postgresql':
         plan = ' | '.join(row[0].strip() for row in rows)
-        assert 'ix_image_properties_name_value_status' in plan, plan
+        assert any(index in plan for index in indexes), plan
         assert 'Seq Scan' not in plan, plan
         assert ('(image_status)::text = ANY' in plan) == by_status, plan
     else:
         (access, key, extra), = [(row[3], row[5], row[-1])
                                  for row in rows]
-        assert (access, key) == ('range' if by_status else 'ref',
-                                 'ix_image_properties_name_value_status'), rows
+        assert access == ('range' if by_status else 'ref'), rows
+        assert key in indexes, rows
         assert 'Using index' in extra, rows
 
 
+# Lists that walk a tag's or property's own index in page order
+# (``filters.walked_filter``).
+WALKED = ('tag=common', 'tag=t3', 'os_distro=ubuntu', 'os_distro=ubuntu&tag=t5',
+          'tag=t5&tag=common', 'visibility=public&tag=t3')
+
+
+def pages_of(db, caller, params, count=3):
+    """The ids of the first ``count`` pages of ``params`` (following markers)."""
+    seen, marker = [], None
+    with db_module.connection(db):
+        for _ in range(count):
+            query = query_of(params + ('&marker=%s' % marker if marker else ''))
+            page, marker = records.list_images(db, caller, query)
+            seen.append([image['id'] for image in page])
+    return seen
+
+
 @pytest.mark.parametrize('caller', [ADMIN, MEMBER], ids=['admin', 'member'])
-@pytest.mark.parametrize('params', IDS_FIRST)
-def test_pages_read_ids_first_are_the_pages_read_at_once(catalogue, monkeypatch,
-                                                         caller, params):
-    """Three pages (two markers) of a list whose ids are read first on MariaDB are
-    those of the plain page query; elsewhere the two are one."""
+@pytest.mark.parametrize('params', WALKED)
+def test_walked_pages_are_the_pages_of_a_walk_of_the_images(catalogue, monkeypatch,
+                                                            caller, params):
+    """Three pages (two markers) of a list that walks a tag's or property's index
+    are those of the walk of the images (on MariaDB, reading the ids first:
+    ``filters.ids_first``), and those of the plain page query."""
     db = catalogue
-
-    def pages():
-        seen, marker = [], None
-        with db_module.connection(db):
-            for _ in range(3):
-                query = query_of(params + ('&marker=%s' % marker if marker else ''))
-                page, marker = records.list_images(db, caller, query)
-                seen.append([image['id'] for image in page])
-        return seen
-
-    ids_first = pages()
-    monkeypatch.setattr(filters, 'ids_first', lambda *args: False)
+    with db_module.connection(db):
+        assert records.narrowest_filter(db, query_of(params)) == records.WALK
+    walked = pages_of(db, caller, params)
     statements.clear()   # the SQL text of a shape is kept: build it again
     try:
-        plain = pages()
+        monkeypatch.setattr(filters, 'walked_filter', lambda *args: None)
+        by_images = pages_of(db, caller, params)
+        statements.clear()
+        monkeypatch.setattr(filters, 'ids_first', lambda *args: False)
+        plain = pages_of(db, caller, params)
     finally:
         statements.clear()
-    assert [len(page) for page in ids_first] == [25, 25, 25]
-    assert ids_first == plain
+    assert [len(page) for page in walked] == [25, 25, 25]
+    assert walked == by_images == plain
+
+
+def test_a_filter_with_a_row_lacking_the_copy_is_not_walked(catalogue):
+    """A row an earlier release wrote during a rolling upgrade holds no copy of
+    the image's ``created_at``: the list walks the images instead, and still
+    shows its image."""
+    db = catalogue
+    params = 'tag=t3'
+    first, = pages_of(db, MEMBER, params, count=1)
+    newest = first[0]
+    with db_module.connection(db):
+        with db_module.write_transaction(db):
+            (ImageTag.update(image_created_at=None)
+             .where((ImageTag.image == newest) & (ImageTag.value == 't3'))
+             .execute(db))
+        try:
+            assert records.narrowest_filter(db, query_of(params)) is None
+            assert pages_of(db, MEMBER, params, count=1) == [first]
+        finally:
+            with db_module.write_transaction(db):
+                (ImageTag.update(image_created_at=child_order.of_image(newest))
+                 .where(ImageTag.image == newest).execute(db))
+        assert records.narrowest_filter(db, query_of(params)) == records.WALK

@@ -1,0 +1,88 @@
+"""Each property and tag row carries its image's ``created_at`` (``child_order``),
+so that a list filtered by a tag or property walks that filter's own index in page
+order; rows an earlier release wrote without it are filled by the next registry to
+start (and lists do not walk them meanwhile: ``test_list_plans``)."""
+
+import datetime
+
+from glance_registry import db as db_module
+from glance_registry import migrations
+from glance_registry.images import child_order
+from glance_registry.images import writes
+from glance_registry.models import Image
+from glance_registry.models import ImageProperty
+from glance_registry.models import ImageTag
+from tests.fixtures import processes
+from tests.unit.registry.conftest import ADMIN
+from tests.unit.registry.conftest import data_rules_config
+from tests.unit.registry.conftest import sync
+from tests.unit.registry.images.test_child_status import RAW
+from tests.unit.registry.images.test_child_status import database  # noqa: F401
+
+
+def copies(db, image_id):
+    """The distinct ``image_created_at`` values of the image's property and tag
+    rows."""
+    return {value for model in child_order.CHILDREN
+            for value, in model.select(model.image_created_at)
+            .where(model.image == image_id).tuples().execute(db)}
+
+
+def created_at(db, image_id):
+    return Image.select(Image.created_at).where(Image.id == image_id).scalar(db)
+
+
+def test_every_property_and_tag_row_holds_its_images_created_at(
+        client, database, project, make_image):  # noqa: F811 (a fixture)
+    owner = project()
+    image = make_image(owner, {'os_distro': 'cirros'}, tags=['a'], **RAW)
+    client.add_tag(owner, image['id'], 'added')
+    client.update_image(owner, image['id'], properties={'later': 'x'})
+    client.update_image(owner, image['id'], properties={'replaced': 'y'},
+                        tags=['replaced'])
+    assert copies(database, image['id']) == {created_at(database, image['id'])}
+    assert {name for name, in ImageProperty.select(ImageProperty.name).where(
+        ImageProperty.image == image['id']).tuples().execute(database)} \
+        >= {'os_distro', 'later', 'replaced'}
+
+
+def test_a_registry_fills_at_start_what_an_earlier_release_wrote(
+        registry, databases, tmp_path):
+    """An earlier release inserts rows without the copy: the next registry to
+    start fills those of recently changed images."""
+    url = databases.create(registry.backend)
+    sync(url)
+    db = db_module.open_database(url)
+    with db_module.connection(db):
+        image = writes.create_image(db, ADMIN, dict(RAW), properties={'k': 'v'})
+        with db_module.write_transaction(db):   # as an earlier release inserts them
+            ImageProperty.insert(image=image['id'], name='old',
+                                 value='release').execute(db)
+            ImageTag.insert(image=image['id'], value='old-release').execute(db)
+        assert copies(db, image['id']) == {created_at(db, image['id']), None}
+    secret = processes.new_secret()
+    daemon = processes.registry_daemon(str(tmp_path), url, secret,
+                                       extra=data_rules_config(str(tmp_path))).start()
+    try:
+        with db_module.connection(db):
+            assert copies(db, image['id']) == {created_at(db, image['id'])}
+        assert 'copied the creation time of 1 recently changed images' \
+            in daemon.log_tail()
+    finally:
+        daemon.stop()
+        db.close_all()
+
+
+def test_the_fill_reads_only_the_recent_images_rows(tmp_path):
+    """The fill's read walks the images changed since, by their ``updated_at``
+    index, not every property and tag."""
+    db = db_module.open_database('sqlite:///%s/plan.sqlite' % tmp_path)
+    migrations.upgrade(db)
+    sql, params = child_order.unfilled_since(datetime.datetime(2026, 1, 1)).sql()
+    with db_module.connection(db):
+        plan = [row[-1] for row in db.execute_sql('EXPLAIN QUERY PLAN ' + sql,
+                                                  params).fetchall()]
+    db.close_all()
+    assert plan[0].startswith('SEARCH t1 USING '), plan
+    assert plan[0].endswith('INDEX ix_images_updated_at_id (updated_at>?)'), plan
+    assert not any(step.startswith('SCAN') for step in plan), plan
