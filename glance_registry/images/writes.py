@@ -86,8 +86,8 @@ def create_image(db, identity, values, properties=None, tags=(), quota=None):
         except peewee.IntegrityError:
             # Another request created the same id since the check above.
             raise _duplicate(image_id) from None
-        _insert_properties(db, image_id, properties, status='queued')
-        _insert_tags(db, image_id, tags, status='queued')
+        _insert_properties(db, image_id, properties, status='queued', created_at=now)
+        _insert_tags(db, image_id, tags, status='queued', created_at=now)
         return records.record_of(db, identity, image_id)
 
 
@@ -498,23 +498,27 @@ def delete_tag(db, identity, image_id, tag, judge=None):
         Image.update(updated_at=utcnow()).where(Image.id == image_id).execute(db)
 
 
-def _insert_properties(db, image_id, properties, status=None):
-    """``status``: the image's, when the caller knows it (else read by the insert)."""
+def _insert_properties(db, image_id, properties, status=None, created_at=None):
+    """``status`` and ``created_at``: the image's, when the caller knows them (else
+    read by the insert)."""
     if properties:
         status = status or child_status.of_image(image_id)
+        created_at = created_at or child_order.of_image(image_id)
         ImageProperty.insert_many(
             [{'image': image_id, 'name': name, 'value': value, 'image_status': status,
-              'image_created_at': child_order.of_image(image_id)}
+              'image_created_at': created_at}
              for name, value in properties.items()]).execute(db)
 
 
-def _insert_tags(db, image_id, tags, status=None):
-    """``status``: the image's, when the caller knows it (else read by the insert)."""
+def _insert_tags(db, image_id, tags, status=None, created_at=None):
+    """``status`` and ``created_at``: the image's, when the caller knows them (else
+    read by the insert)."""
     tags = sorted(set(tags))
     if tags:
         status = status or child_status.of_image(image_id)
+        created_at = created_at or child_order.of_image(image_id)
         (ImageTag.insert_many([{'image': image_id, 'value': tag, 'image_status': status,
-                                'image_created_at': child_order.of_image(image_id)}
+                                'image_created_at': created_at}
                                for tag in tags])
          .on_conflict_ignore().execute(db))
 
