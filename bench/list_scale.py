@@ -90,6 +90,9 @@ LISTS = [
     ('status=queued&bench_unique=u120', 'few'),
     ('status=queued&bench_group=g7', 'none'),
     ('status=queued&tag=t3', 'none'),
+    # Every qcow2 image is even, every g7 one odd: no index holds both (a known
+    # miss, docs/performance.rst).
+    ('disk_format=qcow2&bench_group=g7', 'none'),
     ('sort=name:asc', 'full'),
     ('sort=name:desc', 'full'),
     ('sort=status:asc', 'full'),
@@ -100,7 +103,7 @@ LISTS = [
     ('sort=created_at:asc', 'full'),
     ('sort=id:asc', 'full'),
 ]
-MEMBER_LISTS = ['', 'tag=t3', 'bench_group=g7', 'sort=name:asc']
+MEMBER_LISTS = ['', 'tag=t3', 'bench_group=g7', 'os_distro=ubuntu&tag=t5', 'sort=name:asc']
 TARGET_RATIO = 2.0
 
 

@@ -255,18 +255,18 @@ def walked_filter(query, dialect=None, bind=unbound):
     """The tag or property filter whose own index a page of ``query`` may walk in
     page order, as ``(model, match, rest)``: the property or tag model, the
     condition on its rows, and ``query`` without that filter. None if the list
-    is not in the default order or filters on a column of the images too.
+    has no tag or property filter, is not in the default order, or filters on a
+    time or size range or on ``protected``.
 
     Each property and tag row holds its image's ``created_at`` (``child_order``;
     migration 20), and ``(name, value prefix, image_created_at, image_id)`` and
     ``(value, image_created_at, image_id)`` hold a filter's matches in page
     order: the page reads the filter's matches alone, where walking the images
     tests the filter on each (5,000 images for a member's page of a property on
-    2% of a million). A filter on a column of the images too (a name, a status)
-    is left to walk the images' own indexes, one of which may be far narrower;
-    the caller checks that no row of the filter lacks the copy
-    (``records.narrowest_filter``)."""
-    if not (query.tags or query.properties) or not _images_unfiltered(query):
+    2% of a million). The caller decides whether to walk
+    (``records.narrowest_filter``): not when another filter matches few, nor
+    when a row of this one lacks the copy."""
+    if not (query.tags or query.properties) or not _walkable_shape(query):
         return None
     if query.properties:
         (name, value), rest = query.properties[0], query.properties[1:]
@@ -274,6 +274,24 @@ def walked_filter(query, dialect=None, bind=unbound):
                 dataclasses.replace(query, properties=rest))
     tag, rest = query.tags[0], query.tags[1:]
     return (ImageTag, ImageTag.value == bind(tag), dataclasses.replace(query, tags=rest))
+
+
+def column_probes(query, bind=unbound):
+    """For each equality filter on a column of the images (``query.matches``) but
+    the status, a select of the ids of the images it matches, deleted and
+    invisible ones included, from the column's index: with a tag or property
+    filter, the page walks that filter's index only if none of these matches few
+    images (one that does is walked by its own index instead). The status needs
+    none: the tag and property selects of ``narrowing_filters`` count it."""
+    return [Image.select(Image.id).where(
+        getattr(Image, column) == bind(values[0]) if len(values) == 1
+        else getattr(Image, column).in_([bind(value) for value in values]))
+        for column, values in probed_columns(query)]
+
+
+def probed_columns(query):
+    """The ``(column, values)`` of ``query.matches`` that ``column_probes`` counts."""
+    return [(column, values) for column, values in query.matches if column != 'status']
 
 
 def walked_order(model):
@@ -291,11 +309,10 @@ def walked_after_marker(model, marker, bind=unbound):
         columns={'created_at': model.image_created_at, 'id': model.image})
 
 
-def _images_unfiltered(query):
-    """Whether ``query`` sorts in the default order and filters on no column of
-    the images but their visibility and ``os_hidden``."""
-    return (tuple(query.sort) == _CREATED_ORDER
-            and not query.matches and not query.times
+def _walkable_shape(query):
+    """Whether ``query`` sorts in the default order and filters on no time or size
+    range nor on ``protected``."""
+    return (tuple(query.sort) == _CREATED_ORDER and not query.times
             and query.size_min is None and query.size_max is None
             and query.protected is None)
 
@@ -312,7 +329,8 @@ def ids_first(query, dialect, driven_by=None):
     else and sorts in the default order, a subquery walks that index alone and
     only the page's rows are read after it."""
     return (dialect == 'mysql' and driven_by is None
-            and bool(query.tags or query.properties) and _images_unfiltered(query))
+            and bool(query.tags or query.properties) and not query.matches
+            and _walkable_shape(query))
 
 
 def _tested_per_image(select, dialect, bind=unbound):

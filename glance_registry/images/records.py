@@ -131,12 +131,19 @@ def page_statement(db, identity, query, driven_by=None, marker=None):
         condition = match & filters.list_condition(rest, identity, dialect, None, bind)
         if marker is not None:
             condition &= filters.walked_after_marker(model, marker, bind)
-        # MariaDB would read a tag that most images have from the images' side
-        # and sort every visible image; the walk must come first.
-        join = 'STRAIGHT_JOIN' if dialect == 'mysql' else peewee.JOIN.INNER
-        return (model.select(*_IMAGE_FIELDS)
-                .join(Image, join, on=(Image.id == model.image))
-                .where(condition).order_by(*filters.walked_order(model))
+        # The walk must come first: MariaDB would read a tag that most images
+        # have from the images' side and sort every visible image, and SQLite,
+        # keeping no statistics, would take a broad column filter's index.
+        # SQLite's CROSS JOIN keeps the order written (and takes no ON).
+        joined = Image.id == model.image
+        if dialect == 'sqlite':
+            select = model.select(*_IMAGE_FIELDS).join(Image, peewee.JOIN.CROSS)
+            condition = joined & condition
+        else:
+            select = model.select(*_IMAGE_FIELDS).join(
+                Image, 'STRAIGHT_JOIN' if dialect == 'mysql' else peewee.JOIN.INNER,
+                on=joined)
+        return (select.where(condition).order_by(*filters.walked_order(model))
                 .limit(bind(query.limit + 1)))
     shape = ('page', _caller_shape(identity), _list_shape(query), driven_by,
              marker is not None)
@@ -154,9 +161,11 @@ def narrowest_filter(db, query):
     """Which narrowing filter (its position in ``filters.narrowing_filters``)
     matches fewest images if it matches fewer than ``filters.DRIVE_LIMIT``;
     ``MATCHES_NOTHING`` if one matches no image at all; else ``WALK`` if the page
-    may walk a tag or property filter's index in page order, which needs each of
-    that filter's rows to hold its copy of the image's ``created_at``
-    (``child_order``), else None. One query, which reads at most ``DRIVE_LIMIT``
+    may walk a tag or property filter's index in page order
+    (``filters.walked_filter``): when no filter on a column of the images matches
+    fewer than ``DRIVE_LIMIT`` either (``filters.column_probes``), and each of the
+    walked filter's rows holds its copy of the image's ``created_at``
+    (``child_order``); else None. One query, which reads at most ``DRIVE_LIMIT``
     index entries per filter, and one more entry to look for a missing copy."""
     dialect = db_module.dialect(db)
     walkable = filters.walked_filter(query) is not None
@@ -165,6 +174,8 @@ def narrowest_filter(db, query):
         selects = [select.limit(bind(filters.DRIVE_LIMIT))
                    for select in filters.narrowing_filters(query, dialect, bind)]
         if walkable:
+            selects += [select.limit(bind(filters.DRIVE_LIMIT))
+                        for select in filters.column_probes(query, bind)]
             model, match, _ = filters.walked_filter(query, dialect, bind)
             selects.append(model.select(model.image)
                            .where(match & model.image_created_at.is_null())
@@ -177,14 +188,21 @@ def narrowest_filter(db, query):
         'SELECT %s' % ', '.join('(SELECT COUNT(*) FROM (%s) n%d)' % (sql, position)
                                 for position, (sql, _) in enumerate(probes)),
         [param for _, params in probes for param in params]).fetchone()
-    unfilled = counts[-1] if walkable else None
-    counts = counts[:-1] if walkable else counts
-    fewest = min(range(len(counts)), key=lambda position: counts[position])
-    if counts[fewest] == 0:
+    counts = list(counts)
+    unfilled = counts.pop() if walkable else 0
+    columns = (counts[len(counts) - len(filters.probed_columns(query)):]
+               if walkable else [])
+    counts = counts[:len(counts) - len(columns)]
+    if 0 in counts + columns:
         return MATCHES_NOTHING
+    fewest = min(range(len(counts)), key=counts.__getitem__)
     if counts[fewest] < filters.DRIVE_LIMIT:
         return fewest
-    return WALK if walkable and not unfilled else None
+    # A column filter that matches few is walked by its own index instead.
+    if walkable and not unfilled and min(columns, default=filters.DRIVE_LIMIT) \
+            >= filters.DRIVE_LIMIT:
+        return WALK
+    return None
 
 
 def _caller_shape(identity):

@@ -65,7 +65,11 @@ CASES = [
     ('os_distro=ubuntu', True, PROPERTY_WALK),
     ('bench_group=g7', True, None),   # 400 of 20,000 images: fewer than DRIVE_LIMIT
     ('bench_unique=u123', False, None),
-    ('status=queued&os_distro=ubuntu', True, 'ix_images_status_created_at_id'),
+    ('status=queued&os_distro=ubuntu', True, PROPERTY_WALK),
+    ('disk_format=raw&tag=t3', True, TAG_WALK),
+    # Each matches many images, none together (qcow2 are even, t3 odd): the
+    # tag's matches are walked, not every qcow2 image.
+    ('disk_format=qcow2&tag=t3', False, TAG_WALK),
     ('status=queued&bench_unique=u120', False, None),
     ('os_distro=ubuntu&tag=t5', True, PROPERTY_WALK),
     ('tag=t5&tag=common', True, TAG_WALK),
@@ -90,7 +94,10 @@ NOTHING = ['tag=nope', 'bench_group=nope', 'size_min=1000000000000',
            # Each matches many images (a tenth, a fiftieth, a twentieth), none
            # together: counted from (property or tag, status) indexes.
            'status=queued&bench_group=g7', 'status=queued&tag=t3',
-           'status=in:queued,killed&bench_group=g7']
+           'status=in:queued,killed&bench_group=g7',
+           # A column filter matching nothing, with a tag (counted from the
+           # column's index).
+           'disk_format=iso&tag=t3']
 
 
 
@@ -253,7 +260,8 @@ def test_a_property_filter_counts_its_matches_from_its_index(catalogue, params):
 # Lists that walk a tag's or property's own index in page order
 # (``filters.walked_filter``).
 WALKED = ('tag=common', 'tag=t3', 'os_distro=ubuntu', 'os_distro=ubuntu&tag=t5',
-          'tag=t5&tag=common', 'visibility=public&tag=t3')
+          'tag=t5&tag=common', 'visibility=public&tag=t3', 'disk_format=raw&tag=t3',
+          'status=active&os_distro=ubuntu')
 
 
 def pages_of(db, caller, params, count=3):
