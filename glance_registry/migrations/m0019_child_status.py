@@ -22,6 +22,7 @@ reads and writes go on, as in migration 16.
 """
 
 from glance_registry import db as db_module
+from glance_registry.migrations import steps
 
 VERSION = 19
 DESCRIPTION = "the image's status on its properties and tags, indexed for lists"
@@ -54,22 +55,13 @@ REPLACED = (('image_properties', 'ix_image_properties_name_value'),
 def upgrade(db):
     dialect = db_module.dialect(db)
     for table in ('image_properties', 'image_tags'):
-        if COLUMN not in {column.name for column in db.get_columns(table)}:
-            # '' for rows a registry of an earlier release inserts while it still
-            # runs after the sync (it knows no such column): "status unknown",
-            # which every status filter counts (``child_status``).
-            db.execute_sql("ALTER TABLE %s ADD COLUMN %s VARCHAR(30) NOT NULL "
-                           "DEFAULT ''" % (table, COLUMN))
+        # '' for rows a registry of an earlier release inserts while it still
+        # runs after the sync (it knows no such column): "status unknown", which
+        # every status filter counts (``child_status``).
+        steps.add_missing_column(db, table, COLUMN, "VARCHAR(30) NOT NULL DEFAULT ''")
         db.execute_sql('UPDATE %s SET %s = (SELECT status FROM images '
                        'WHERE images.id = %s.image_id)' % (table, COLUMN, table))
-    for name, table, parts in _INDEXES[dialect]:
-        if name in {index.name for index in db.get_indexes(table)}:
-            continue
-        if dialect == 'mysql':
-            db.execute_sql('ALTER TABLE %s ADD INDEX %s (%s), '
-                           'ALGORITHM=INPLACE, LOCK=NONE' % (table, name, parts))
-        else:
-            db.execute_sql('CREATE INDEX %s ON %s (%s)' % (name, table, parts))
+    steps.create_missing_indexes(db, _INDEXES[dialect])
     for table, name in REPLACED:
         if name not in {index.name for index in db.get_indexes(table)}:
             continue

@@ -22,6 +22,7 @@ on, as in migration 16.
 """
 
 from glance_registry import db as db_module
+from glance_registry.migrations import steps
 
 VERSION = 20
 DESCRIPTION = "the image's created_at on its properties and tags, indexed for lists"
@@ -52,17 +53,8 @@ _INDEXES = {
 def upgrade(db):
     dialect = db_module.dialect(db)
     for table in ('image_properties', 'image_tags'):
-        if COLUMN not in {column.name for column in db.get_columns(table)}:
-            db.execute_sql('ALTER TABLE %s ADD COLUMN %s %s NULL'
-                           % (table, COLUMN, _TYPES[dialect]))
+        steps.add_missing_column(db, table, COLUMN, _TYPES[dialect] + ' NULL')
         db.execute_sql('UPDATE %s SET %s = (SELECT created_at FROM images '
                        'WHERE images.id = %s.image_id) WHERE %s IS NULL'
                        % (table, COLUMN, table, COLUMN))
-    for name, table, parts in _INDEXES[dialect]:
-        if name in {index.name for index in db.get_indexes(table)}:
-            continue
-        if dialect == 'mysql':
-            db.execute_sql('ALTER TABLE %s ADD INDEX %s (%s), '
-                           'ALGORITHM=INPLACE, LOCK=NONE' % (table, name, parts))
-        else:
-            db.execute_sql('CREATE INDEX %s ON %s (%s)' % (name, table, parts))
+    steps.create_missing_indexes(db, _INDEXES[dialect])

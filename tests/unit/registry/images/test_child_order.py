@@ -3,10 +3,7 @@ so that a list filtered by a tag or property walks that filter's own index in pa
 order; rows an earlier release wrote without it are filled by the next registry to
 start (and lists do not walk them meanwhile: ``test_list_plans``)."""
 
-import datetime
-
 from glance_registry import db as db_module
-from glance_registry import migrations
 from glance_registry.images import child_order
 from glance_registry.images import writes
 from glance_registry.models import Image
@@ -71,18 +68,3 @@ def test_a_registry_fills_at_start_what_an_earlier_release_wrote(
     finally:
         daemon.stop()
         db.close_all()
-
-
-def test_the_fill_reads_only_the_recent_images_rows(tmp_path):
-    """The fill's read walks the images changed since, by their ``updated_at``
-    index, not every property and tag."""
-    db = db_module.open_database('sqlite:///%s/plan.sqlite' % tmp_path)
-    migrations.upgrade(db)
-    sql, params = child_order.unfilled_since(datetime.datetime(2026, 1, 1)).sql()
-    with db_module.connection(db):
-        plan = [row[-1] for row in db.execute_sql('EXPLAIN QUERY PLAN ' + sql,
-                                                  params).fetchall()]
-    db.close_all()
-    assert plan[0].startswith('SEARCH t1 USING '), plan
-    assert plan[0].endswith('INDEX ix_images_updated_at_id (updated_at>?)'), plan
-    assert not any(step.startswith('SCAN') for step in plan), plan

@@ -10,6 +10,7 @@ import pytest
 
 from glance_registry import db as db_module
 from glance_registry import migrations
+from glance_registry.images import child_order
 from glance_registry.images import child_status
 from glance_registry.images import writes
 from glance_registry.models import Image
@@ -131,16 +132,20 @@ def test_a_registry_repairs_at_start_what_an_earlier_release_changed(
         db.close_all()
 
 
-def test_the_repair_reads_only_the_recent_images_rows(tmp_path):
-    """A registry starts after a busy day: the repair's read walks the images
+@pytest.mark.parametrize('since', [child_status.stale_since,
+                                   child_order.unfilled_since],
+                         ids=['status', 'created_at'])
+def test_the_repair_reads_only_the_recent_images_rows(tmp_path, since):
+    """A registry starts after a busy day: the read of its repair of the status
+    copies (and its fill of the created_at ones, ``child_order``) walks the images
     changed since, by their ``updated_at`` index, not every property and tag."""
     db = db_module.open_database('sqlite:///%s/plan.sqlite' % tmp_path)
     migrations.upgrade(db)
-    sql, params = child_status.stale_since(datetime.datetime(2026, 1, 1)).sql()
+    sql, params = since(datetime.datetime(2026, 1, 1)).sql()
     with db_module.connection(db):
         plan = [row[-1] for row in db.execute_sql('EXPLAIN QUERY PLAN ' + sql,
                                                   params).fetchall()]
     db.close_all()
-    assert plan[0].startswith('SEARCH t1 USING INDEX ix_images_updated_at_id '
-                              '(updated_at>?)'), plan
+    assert plan[0].startswith('SEARCH t1 USING '), plan
+    assert plan[0].endswith('INDEX ix_images_updated_at_id (updated_at>?)'), plan
     assert not any(step.startswith('SCAN') for step in plan), plan
