@@ -3,8 +3,15 @@ so that a list filtered by a tag or property walks that filter's own index in pa
 order; rows an earlier release wrote without it are filled by the next registry to
 start (and lists do not walk them meanwhile: ``test_list_plans``)."""
 
+import datetime
+
 from glance_registry import db as db_module
+from glance_registry.client import identity as identity_module
+from glance_registry.client import list_params
 from glance_registry.images import child_order
+from glance_registry.images import filters
+from glance_registry.images import records
+from glance_registry.images import statements
 from glance_registry.images import writes
 from glance_registry.models import Image
 from glance_registry.models import ImageProperty
@@ -67,4 +74,59 @@ def test_a_registry_fills_at_start_what_an_earlier_release_wrote(
             in daemon.log_tail()
     finally:
         daemon.stop()
+        db.close_all()
+
+
+def test_a_walk_pages_through_images_created_at_the_same_instant_as_the_images(
+        registry, databases, monkeypatch):
+    """Images created in the same instant sort by id, in a walk of a tag's or
+    property's index as along the images': every page after a marker among them
+    is the same, each image once (a bulk import creates many in one second)."""
+    url = databases.create(registry.backend)
+    sync(url)
+    db = db_module.open_database(url)
+    owner = identity_module.Identity('u', 'p')
+    other = identity_module.Identity('v', 'q')
+    with db_module.connection(db):
+        for n in range(12):
+            writes.create_image(db, owner if n % 3 else other,
+                                dict(RAW, visibility='private' if n % 4 else 'public'),
+                                properties={'kind': 'same'}, tags=['same'])
+        instant = datetime.datetime(2026, 3, 1, 12, 0, 0)
+        with db_module.write_transaction(db):
+            Image.update(created_at=instant).execute(db)
+            for model in child_order.CHILDREN:
+                model.update(image_created_at=instant).execute(db)
+    # Lists of two tags or properties are walked once they match this many.
+    monkeypatch.setattr(filters, 'DRIVE_LIMIT', 2)
+
+    def pages(caller, params):
+        seen, marker = [], None
+        with db_module.connection(db):
+            while True:
+                query = list_params.parse_list_params(
+                    [('limit', '5')] + params + ([('marker', marker)] if marker else []))
+                assert records.narrowest_filter(db, query) == expected_plan
+                page, marker = records.list_images(db, caller, query)
+                seen.append([image['id'] for image in page])
+                if marker is None:
+                    return seen
+    try:
+        for caller in (ADMIN, owner):
+            for params in ([('kind', 'same')], [('tag', 'same')]):
+                expected_plan = records.WALK
+                walked = pages(caller, params)
+                statements.clear()
+                monkeypatch.setattr(filters, 'walked_filter', lambda *args: None)
+                expected_plan = None
+                by_images = pages(caller, params)
+                monkeypatch.undo()
+                monkeypatch.setattr(filters, 'DRIVE_LIMIT', 2)
+                statements.clear()
+                ids = [image_id for page in walked for image_id in page]
+                assert walked == by_images
+                assert len(ids) == len(set(ids)) == (12 if caller is ADMIN else 9)
+                assert ids == sorted(ids, reverse=True)
+    finally:
+        statements.clear()
         db.close_all()
