@@ -188,36 +188,59 @@ def test_a_list_whose_filter_matches_nothing_reads_no_page(catalogue, params):
     assert len(queries) == 1, queries
 
 
+# Later pages (after a marker) and the index each reads from the marker on, as a
+# range: (sort, SQLite's index and range, PostgreSQL's index and bound, MariaDB's
+# index). MariaDB reads the default order's later pages by os_hidden alone, from
+# the top of ``(os_hidden, created_at, id)``, and no rewrite tried kept its member
+# pages from sorting instead (docs/performance.rst): None, not checked.
+LATER_PAGES = [
+    ('', 'ix_images_created_at_id (created_at<?)', 'ix_images_created_at_id',
+     'created_at <=', None),
+    ('sort=name:asc', 'ix_images_name_sort (<expr>>?)', 'ix_images_name_sort',
+     "COALESCE(name, ''::character varying))::text >=", 'ix_images_name_sort_asc_id'),
+    ('sort=name:desc', 'ix_images_name_sort (<expr><?)', 'ix_images_name_sort',
+     "COALESCE(name, ''::character varying))::text <=", 'ix_images_name_sort_id'),
+]
+
+
 @pytest.mark.parametrize('caller', [ADMIN, MEMBER], ids=['admin', 'member'])
-@pytest.mark.parametrize('direction', ['asc', 'desc'])
-def test_a_later_page_sorted_by_name_starts_from_the_index(catalogue, caller,
-                                                           direction):
-    """The page after a marker reads the name index from the marker on (a range),
-    in page order: no sort of the images after it. On MariaDB that index is on
-    migration 16's generated column."""
+@pytest.mark.parametrize('sort, sqlite_range, pg_index, pg_bound, mysql_index',
+                         LATER_PAGES, ids=[case[0] or 'default' for case in LATER_PAGES])
+def test_a_later_page_reads_the_sort_index_from_the_marker_on(
+        catalogue, caller, sort, sqlite_range, pg_index, pg_bound, mysql_index):
+    """The page after a marker reads the sort's index from the marker on (a
+    range), in page order: no sort, and no walk from the first image (a page a
+    million images deep read them all: 45-290 ms on SQLite, about 100 ms on
+    PostgreSQL). On MariaDB a name sort's index is on migration 16's generated
+    column."""
     db = catalogue
     kind = db_module.dialect(db)
-    sort = 'sort=name:%s' % direction
     with db_module.connection(db):
         first, marker = records.list_images(db, caller, query_of(sort))
-        plan = page_plan(db, caller, query_of('%s&marker=%s' % (sort, marker)))
-        second, _ = records.list_images(db, caller,
-                                        query_of('%s&marker=%s' % (sort, marker)))
-    names = [image['name'] for image in first + second]
+        later = '%s&marker=%s' % (sort, marker) if sort else 'marker=%s' % marker
+        plan = page_plan(db, caller, query_of(later))
+        second, _ = records.list_images(db, caller, query_of(later))
     assert len(second) == 25
-    assert names == sorted(names, reverse=direction == 'desc')
+    if sort:
+        names = [image['name'] for image in first + second]
+        assert names == sorted(names, reverse=sort.endswith('desc'))
+    else:
+        created = [(image['created_at'], image['id']) for image in first + second]
+        assert created == sorted(created, reverse=True)
     if kind == 'sqlite':
-        assert ' INDEX ix_images_name_sort' in plan, plan
+        assert ' INDEX %s' % sqlite_range in plan, plan
         assert 'TEMP B-TREE FOR ORDER BY' not in plan, plan
     elif kind == 'postgresql':
         assert 'Seq Scan on images' not in plan, plan
         assert '->  Sort ' not in plan, plan
+        assert 'using %s on images' % pg_index in plan, plan
+        assert 'Index Cond: (' in plan and pg_bound in plan.split('Index Cond: ')[1] \
+            .split(' | ')[0], plan
     else:
         first_step = plan.split(' | ')[0]
-        assert ' ALL ' not in first_step and 'filesort' not in first_step, plan
-        assert first_step.split()[2] == ('ix_images_name_sort_asc_id'
-                                         if direction == 'asc'
-                                         else 'ix_images_name_sort_id'), plan
+        assert 'filesort' not in first_step, plan
+        if mysql_index is not None:
+            assert first_step.split()[1:3] == ['range', mysql_index], plan
 
 
 @pytest.mark.parametrize('params', ['bench_group=g7', 'bench_unique=u123',
