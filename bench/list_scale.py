@@ -102,6 +102,9 @@ LISTS = [
     ('sort=updated_at:desc', 'full'),
     ('sort=created_at:asc', 'full'),
     ('sort=id:asc', 'full'),
+    # Later pages, from the image in the middle of the catalogue (``{middle}``).
+    ('marker={middle}', 'full'),
+    ('sort=name:asc&marker={middle}', 'full'),
 ]
 MEMBER_LISTS = ['', 'tag=t3', 'bench_group=g7', 'os_distro=ubuntu&tag=t5', 'sort=name:asc']
 TARGET_RATIO = 2.0
@@ -224,7 +227,8 @@ def measure(services, requests_count, upstream=None, upstream_requests=10,
                     if key[0] == 'upstream' and (rep >= upstream_requests + 3
                                                  or spent[key] > upstream_budget):
                         continue
-                    url = urls[key] + ('&' + query if query else '')
+                    url = urls[key] + ('&' + query.format(
+                        middle=bulk_seed.image_id(key[1] // 2)) if query else '')
                     took, images = timed(sessions[key][who], url)
                     spent[key] += took / 1000
                     if rep >= 3 or (key[0] == 'upstream' and spent[key] > upstream_budget):
