@@ -5,6 +5,8 @@ start (and lists do not walk them meanwhile: ``test_list_plans``)."""
 
 import datetime
 
+import pytest
+
 from glance_registry import db as db_module
 from glance_registry.client import identity as identity_module
 from glance_registry.client import list_params
@@ -18,6 +20,7 @@ from glance_registry.models import ImageProperty
 from glance_registry.models import ImageTag
 from tests.fixtures import processes
 from tests.unit.registry.conftest import ADMIN
+from tests.unit.registry.conftest import BACKEND_PARAMS
 from tests.unit.registry.conftest import data_rules_config
 from tests.unit.registry.conftest import sync
 from tests.unit.registry.images.test_child_status import RAW
@@ -127,6 +130,58 @@ def test_a_walk_pages_through_images_created_at_the_same_instant_as_the_images(
                 assert walked == by_images
                 assert len(ids) == len(set(ids)) == (12 if caller is ADMIN else 9)
                 assert ids == sorted(ids, reverse=True)
+    finally:
+        statements.clear()
+        db.close_all()
+
+
+@pytest.mark.parametrize('backend', BACKEND_PARAMS)
+def test_a_row_without_the_copy_written_while_a_list_walks_is_not_listed_first(
+        backend, databases, monkeypatch):
+    """An earlier release tags an old image, without the copy, between the
+    statement that found every row of the tag filled and the page's walk (a
+    statement of its own: PostgreSQL's transactions read a snapshot per
+    statement). The walk must not list it, NULL first, at the head of the page:
+    the page is the list as it was before the tag, and the next one, which no
+    longer walks the tag, finds the image in its place."""
+    url = databases.create(backend)
+    sync(url)
+    db = db_module.open_database(url)
+    base = datetime.datetime(2026, 3, 1, 12, 0, 0)
+    with db_module.connection(db):
+        ids = []
+        for n in range(4):
+            monkeypatch.setattr(writes, 'utcnow',
+                                lambda n=n: base + datetime.timedelta(seconds=n))
+            ids.append(writes.create_image(db, ADMIN, dict(RAW),
+                                           tags=['walked'] if n else ())['id'])
+    monkeypatch.undo()
+    oldest, tagged = ids[0], ids[:0:-1]
+    monkeypatch.setattr(filters, 'DRIVE_LIMIT', 2)
+    planned = records.narrowest_filter
+
+    def racing(db, query):
+        plan = planned(db, query)
+        if plan == records.WALK:
+            other = db_module.open_database(url)
+            with db_module.connection(other), db_module.write_transaction(other):
+                ImageTag.insert(image=oldest, value='walked').execute(other)
+            other.close_all()
+        return plan
+    monkeypatch.setattr(records, 'narrowest_filter', racing)
+    try:
+        seen, marker = [], None
+        with db_module.connection(db):
+            while True:
+                query = list_params.parse_list_params(
+                    [('tag', 'walked'), ('limit', '2')]
+                    + ([('marker', marker)] if marker else []))
+                page, marker = records.list_images(db, ADMIN, query)
+                seen.append([image['id'] for image in page])
+                if marker is None:
+                    break
+        assert seen[0] == tagged[:2]
+        assert [image_id for page in seen for image_id in page] == tagged + [oldest]
     finally:
         statements.clear()
         db.close_all()
