@@ -322,7 +322,10 @@ class _SqliteDatabase(pool.PooledSqliteDatabase):
 
 
 def read_transaction(db):
-    """A transaction for several reads that must see one snapshot."""
+    """A transaction for several reads. On SQLite and MariaDB (REPEATABLE READ)
+    they see one snapshot; on PostgreSQL (READ COMMITTED) each statement reads
+    its own, so no caller may depend on two of them agreeing: each statement of a
+    list carries every condition of its own (``images.records``)."""
     return db.atomic()
 
 
