@@ -14,16 +14,10 @@ image is ever missed; ``fill_recent``, run when a registry starts, fills the row
 of every image changed in the last ``child_status.REPAIR_WINDOW``.
 """
 
-import peewee
-
 from glance_registry import db as db_module
 from glance_registry.images import child_status
 from glance_registry.models import Image
-from glance_registry.models import ImageProperty
-from glance_registry.models import ImageTag
 from glance_registry.models import utcnow
-
-CHILDREN = (ImageProperty, ImageTag)
 
 
 def of_image(image_id):
@@ -43,7 +37,7 @@ def fill_recent(db):
                     .tuples().execute(db)]
         for image_id in sorted(unfilled):
             with db_module.write_transaction(db):
-                for model in CHILDREN:
+                for model in child_status.CHILDREN:
                     (model.update(image_created_at=of_image(image_id))
                      .where((model.image == image_id)
                             & model.image_created_at.is_null())
@@ -52,11 +46,7 @@ def fill_recent(db):
 
 
 def unfilled_since(since):
-    """The ids of the images changed since ``since`` with a row missing the copy:
-    from the recent images (the ``updated_at`` index) to each one's rows, never the
-    whole of the property and tag tables."""
-    missing = [peewee.fn.EXISTS(model.select(peewee.SQL('1')).where(
-        (model.image == Image.id) & model.image_created_at.is_null()))
-        for model in CHILDREN]
-    return (Image.select(Image.id)
-            .where((Image.updated_at >= since) & (missing[0] | missing[1])))
+    """The ids of the images changed since ``since`` with a row missing the copy
+    (``child_status.recent_images_with_rows``)."""
+    return child_status.recent_images_with_rows(
+        since, lambda model: model.image_created_at.is_null())

@@ -31,6 +31,10 @@ from glance_registry.models import utcnow
 UNKNOWN = ''
 REPAIR_WINDOW = datetime.timedelta(hours=24)
 
+#: The rows that carry copies of their image's columns: its status (here) and its
+#: created_at (``child_order``).
+CHILDREN = (ImageProperty, ImageTag)
+
 
 def of_image(image_id):
     """The value of ``image_status`` for a new property or tag row of the image:
@@ -40,7 +44,7 @@ def of_image(image_id):
 
 def follow(db, image_id, status):
     """Copy ``status``, just written to the image, onto its properties and tags."""
-    for model in (ImageProperty, ImageTag):
+    for model in CHILDREN:
         (model.update(image_status=status)
          .where((model.image == image_id) & (model.image_status != status))
          .execute(db))
@@ -73,10 +77,17 @@ def repair_recent(db):
 
 def stale_since(since):
     """The ids of the images changed since ``since`` whose rows do not hold their
-    status: from the recent images (the ``updated_at`` index) to each one's rows,
-    never the whole of the property and tag tables."""
-    differs = [peewee.fn.EXISTS(model.select(peewee.SQL('1')).where(
-        (model.image == Image.id) & (model.image_status != Image.status)))
-        for model in (ImageProperty, ImageTag)]
+    status."""
+    return recent_images_with_rows(since,
+                                   lambda model: model.image_status != Image.status)
+
+
+def recent_images_with_rows(since, row_condition):
+    """The ids of the images changed since ``since`` with a property or tag row for
+    which ``row_condition(model)`` holds: from the recent images (the
+    ``updated_at`` index) to each one's rows, never the whole of the property and
+    tag tables."""
+    rows = [peewee.fn.EXISTS(model.select(peewee.SQL('1')).where(
+        (model.image == Image.id) & row_condition(model))) for model in CHILDREN]
     return (Image.select(Image.id)
-            .where((Image.updated_at >= since) & (differs[0] | differs[1])))
+            .where((Image.updated_at >= since) & (rows[0] | rows[1])))

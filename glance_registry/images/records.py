@@ -55,10 +55,10 @@ def list_images(db, identity, query):
     A fixed number of queries: the marker, one counting (up to a bound) the
     matches of each tag, property, size or updated_at filter when there are any
     (``narrowest_filter``, which also picks how the page is read), the page of
-    images (one row more than asked, to know
-    whether another page follows), then one for the properties, tags, locations
-    and the caller's memberships of the whole page. Their SQL text is built once
-    per shape (``glance_registry.images.statements``).
+    images (one row more than asked, to know whether another page follows), then
+    one for the properties, tags, locations and the caller's memberships of the
+    whole page. Their SQL text is built once per shape
+    (``glance_registry.images.statements``).
     """
     with db_module.read_transaction(db):
         marker = None

@@ -10,7 +10,7 @@ import pytest
 from glance_registry import db as db_module
 from glance_registry.client import identity as identity_module
 from glance_registry.client import list_params
-from glance_registry.images import child_order
+from glance_registry.images import child_status
 from glance_registry.images import filters
 from glance_registry.images import records
 from glance_registry.images import statements
@@ -30,7 +30,7 @@ from tests.unit.registry.images.test_child_status import database  # noqa: F401
 def copies(db, image_id):
     """The distinct ``image_created_at`` values of the image's property and tag
     rows."""
-    return {value for model in child_order.CHILDREN
+    return {value for model in child_status.CHILDREN
             for value, in model.select(model.image_created_at)
             .where(model.image == image_id).tuples().execute(db)}
 
@@ -98,7 +98,7 @@ def test_a_walk_pages_through_images_created_at_the_same_instant_as_the_images(
         instant = datetime.datetime(2026, 3, 1, 12, 0, 0)
         with db_module.write_transaction(db):
             Image.update(created_at=instant).execute(db)
-            for model in child_order.CHILDREN:
+            for model in child_status.CHILDREN:
                 model.update(image_created_at=instant).execute(db)
     # Lists of two tags or properties are walked once they match this many.
     monkeypatch.setattr(filters, 'DRIVE_LIMIT', 2)
