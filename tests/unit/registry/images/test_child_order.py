@@ -103,7 +103,7 @@ def test_a_walk_pages_through_images_created_at_the_same_instant_as_the_images(
     # Lists of two tags or properties are walked once they match this many.
     monkeypatch.setattr(filters, 'DRIVE_LIMIT', 2)
 
-    def pages(caller, params):
+    def pages(caller, params, expected_plan):
         seen, marker = [], None
         with db_module.connection(db):
             while True:
@@ -117,14 +117,11 @@ def test_a_walk_pages_through_images_created_at_the_same_instant_as_the_images(
     try:
         for caller in (ADMIN, owner):
             for params in ([('kind', 'same')], [('tag', 'same')]):
-                expected_plan = records.WALK
-                walked = pages(caller, params)
+                walked = pages(caller, params, records.WALK)
                 statements.clear()
-                monkeypatch.setattr(filters, 'walked_filter', lambda *args: None)
-                expected_plan = None
-                by_images = pages(caller, params)
-                monkeypatch.undo()
-                monkeypatch.setattr(filters, 'DRIVE_LIMIT', 2)
+                with monkeypatch.context() as patch:
+                    patch.setattr(filters, 'walked_filter', lambda *args: None)
+                    by_images = pages(caller, params, None)
                 statements.clear()
                 ids = [image_id for page in walked for image_id in page]
                 assert walked == by_images
