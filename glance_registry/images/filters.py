@@ -266,7 +266,7 @@ def walked_filter(query, dialect=None, bind=unbound):
     2% of a million). The caller decides whether to walk
     (``records.narrowest_filter``): not when another filter matches few, nor
     when a row of this one lacks the copy."""
-    if not (query.tags or query.properties) or not _walkable_shape(query):
+    if not walkable(query):
         return None
     if query.properties:
         (name, value), rest = query.properties[0], query.properties[1:]
@@ -305,6 +305,11 @@ def walked_after_marker(model, marker, bind=unbound):
     return after_marker(_CREATED_ORDER, marker, bind=bind,
                         columns={'created_at': model.image_created_at,
                                  'id': model.image})
+
+
+def walkable(query):
+    """Whether ``walked_filter`` has a filter for ``query`` (without building it)."""
+    return bool(query.tags or query.properties) and _walkable_shape(query)
 
 
 def _walkable_shape(query):

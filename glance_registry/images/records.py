@@ -177,7 +177,7 @@ def narrowest_filter(db, query):
     (``child_order``); else None. One query, which reads at most ``DRIVE_LIMIT``
     index entries per filter, and one more entry to look for a missing copy."""
     dialect = db_module.dialect(db)
-    walkable = filters.walked_filter(query) is not None
+    walkable = filters.walkable(query)
 
     def build(bind):
         selects = [select.limit(bind(filters.DRIVE_LIMIT))
