@@ -94,9 +94,14 @@ def test_concurrent_misses_of_one_image_fill_it_once_and_the_log_says_so(cached,
                                                                          admin):
     data = disk_images.raw(16 * MIB)
     image_id = _image(admin, data)
+    # The eight downloads ask at once: started one by one, on a loaded machine
+    # the first one's fill (16 MiB) could end before the second asked.
+    start = threading.Barrier(8)
 
-    def download(_):
+    def download(at_once=False):
         with cached.client() as client:
+            if at_once:
+                start.wait(timeout=30)
             return client.get('/v2/images/%s/file' % image_id).content
 
     # Immutable, the store's file cannot be linked (EPERM): the fill copies it and
@@ -104,14 +109,14 @@ def test_concurrent_misses_of_one_image_fill_it_once_and_the_log_says_so(cached,
     # milliseconds, and the later downloads would be hits, not misses).
     with tools.immutable(os.path.join(cached.datadir, image_id)):
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            assert list(pool.map(download, range(8))) == [data] * 8
+            assert list(pool.map(download, [True] * 8)) == [data] * 8
         wait_until(lambda: _is_cached(cached, image_id), 10, message='image cached')
     wait_until(lambda: _logged(cached, 'cache fill: %s (%d bytes)'
                                % (image_id, len(data))), 10, message='fill logged')
     assert _logged(cached, 'cache fill: %s (%d bytes)' % (image_id, len(data))) == 1
     misses = _logged(cached, 'cache miss: %s' % image_id)
     assert misses >= 2   # they overlapped: all but one streamed without filling
-    assert download(None) == data
+    assert download() == data
     assert _logged(cached, 'cache hit: %s, %d bytes from offset 0'
                    % (image_id, len(data))) == 8 - misses + 1
 
