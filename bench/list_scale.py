@@ -105,6 +105,11 @@ LISTS = [
     # Later pages, from the image in the middle of the catalogue (``{middle}``).
     ('marker={middle}', 'full'),
     ('sort=name:asc&marker={middle}', 'full'),
+    # Sorts by a key most images share: the marker is deep inside its group.
+    ('sort=status:asc&marker={middle}', 'full'),
+    ('sort=disk_format:asc&marker={middle}', 'full'),
+    ('sort=container_format:desc&marker={middle}', 'full'),
+    ('sort=size:desc&marker={middle}', 'full'),
 ]
 MEMBER_LISTS = ['', 'tag=t3', 'bench_group=g7', 'os_distro=ubuntu&tag=t5', 'sort=name:asc']
 TARGET_RATIO = 2.0

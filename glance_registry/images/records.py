@@ -15,6 +15,7 @@ ALL. One statement also reads one snapshot on every backend, without a transacti
 import datetime
 import functools
 import math
+import operator
 
 import orjson
 import peewee
@@ -102,61 +103,92 @@ def page_statement(db, identity, query, driven_by=None, marker=None):
     rows of ``IMAGE_COLUMNS``, after ``marker`` (the marker image's sort values) if
     given, driven by the ``driven_by``-th of ``filters.narrowing_filters`` if given."""
     dialect = db_module.dialect(db)
-
-    def build(bind):
-        if driven_by == WALK:
-            return [walk(bind)]
-        driving = None
-        if driven_by is not None:
-            driving = filters.narrowing_filters(query, dialect, bind)[driven_by]
-        condition = filters.list_condition(query, identity, dialect, driving, bind)
-        if marker is not None:
-            condition &= filters.after_marker(query.sort, marker, dialect, bind)
-        if filters.ids_first(query, dialect, driven_by):
-            # The page's ids from an index alone, then their rows.
-            ids = (Image.select(Image.id, Image.created_at).where(condition)
-                   .order_by(*filters.order_by(query.sort, dialect))
-                   .limit(bind(query.limit + 1))).alias('page')
-            return [Image.select(*_IMAGE_FIELDS)
-                    .join(ids, on=(Image.id == ids.c.id))
-                    .order_by(ids.c.created_at.desc(), ids.c.id.desc())]
-        return [Image.select(*_IMAGE_FIELDS).where(condition)
-                .order_by(*filters.order_by(query.sort, dialect))
-                .limit(bind(query.limit + 1))]
-
-    def walk(bind):
-        # The walked filter's rows in page order, each joined to its image, which
-        # the rest of the list's condition tests.
-        model, match, rest = filters.walked_filter(query, dialect, bind)
-        condition = match & filters.list_condition(rest, identity, dialect, None, bind)
-        if dialect == 'postgresql':
-            # Each statement reads its own snapshot there (READ COMMITTED): a row
-            # an earlier release inserts without the copy after
-            # ``narrowest_filter`` found none would sort first (NULL), out of
-            # page order. Left out, the page is the list as it was before that
-            # row; the next page's probe finds it and walks the images. (SQLite
-            # and MariaDB read the probe's snapshot; there the condition would
-            # turn MariaDB's ref of the walked index into a range.)
-            condition &= model.image_created_at.is_null(False)
-        if marker is not None:
-            condition &= filters.walked_after_marker(model, marker, bind)
-        # The walk must come first: MariaDB would read a tag that most images
-        # have from the images' side and sort every visible image, and SQLite,
-        # keeping no statistics, would take a broad column filter's index.
-        # SQLite's CROSS JOIN keeps the order written (and takes no ON).
-        joined = Image.id == model.image
-        if dialect == 'sqlite':
-            select = model.select(*_IMAGE_FIELDS).join(Image, peewee.JOIN.CROSS)
-            condition = joined & condition
-        else:
-            select = model.select(*_IMAGE_FIELDS).join(
-                Image, 'STRAIGHT_JOIN' if dialect == 'mysql' else peewee.JOIN.INNER,
-                on=joined)
-        return (select.where(condition).order_by(*filters.walked_order(model))
-                .limit(bind(query.limit + 1)))
     shape = ('page', _caller_shape(identity), _list_shape(query), driven_by,
-             marker is not None)
-    return statements.statements(db, shape, build)[0]
+             marker is not None and tuple(marker[key] is None for key, _ in query.sort))
+    return statements.statements(db, shape, lambda bind: [page_query(
+        identity, query, dialect, driven_by, marker, bind)])[0]
+
+
+def page_query(identity, query, dialect, driven_by=None, marker=None,
+               bind=statements.unbound):
+    """The peewee query of ``page_statement``, its values passed through ``bind``."""
+    if driven_by == WALK:
+        return _walk(identity, query, dialect, marker, bind)
+    driving = None
+    if driven_by is not None:
+        driving = filters.narrowing_filters(query, dialect, bind)[driven_by]
+    condition = filters.list_condition(query, identity, dialect, driving, bind)
+    if marker is not None and filters.pages_by_level(query.sort, dialect):
+        return _page_by_level(query, condition, marker, dialect, bind)
+    if marker is not None:
+        condition &= filters.after_marker(query.sort, marker, dialect, bind)
+    if filters.ids_first(query, dialect, driven_by):
+        # The page's ids from an index alone, then their rows.
+        ids = (Image.select(Image.id, Image.created_at).where(condition)
+               .order_by(*filters.order_by(query.sort, dialect))
+               .limit(bind(query.limit + 1))).alias('page')
+        return (Image.select(*_IMAGE_FIELDS)
+                .join(ids, on=(Image.id == ids.c.id))
+                .order_by(ids.c.created_at.desc(), ids.c.id.desc()))
+    return (Image.select(*_IMAGE_FIELDS).where(condition)
+            .order_by(*filters.order_by(query.sort, dialect))
+            .limit(bind(query.limit + 1)))
+
+
+def _walk(identity, query, dialect, marker, bind):
+    """The page of a list that walks a tag's or property's index: the walked
+    filter's rows in page order, each joined to its image, which the rest of the
+    list's condition tests (``filters.walked_filter``)."""
+    model, match, rest = filters.walked_filter(query, dialect, bind)
+    condition = match & filters.list_condition(rest, identity, dialect, None, bind)
+    if dialect == 'postgresql':
+        # Each statement reads its own snapshot there (READ COMMITTED): a row
+        # an earlier release inserts without the copy after
+        # ``narrowest_filter`` found none would sort first (NULL), out of
+        # page order. Left out, the page is the list as it was before that
+        # row; the next page's probe finds it and walks the images. (SQLite
+        # and MariaDB read the probe's snapshot; there the condition would
+        # turn MariaDB's ref of the walked index into a range.)
+        condition &= model.image_created_at.is_null(False)
+    if marker is not None:
+        condition &= filters.walked_after_marker(model, marker, bind)
+    # The walk must come first: MariaDB would read a tag that most images
+    # have from the images' side and sort every visible image, and SQLite,
+    # keeping no statistics, would take a broad column filter's index.
+    # SQLite's CROSS JOIN keeps the order written (and takes no ON).
+    joined = Image.id == model.image
+    if dialect == 'sqlite':
+        select = model.select(*_IMAGE_FIELDS).join(Image, peewee.JOIN.CROSS)
+        condition = joined & condition
+    else:
+        select = model.select(*_IMAGE_FIELDS).join(
+            Image, 'STRAIGHT_JOIN' if dialect == 'mysql' else peewee.JOIN.INNER,
+            on=joined)
+    return (select.where(condition).order_by(*filters.walked_order(model))
+            .limit(bind(query.limit + 1)))
+
+
+def _page_by_level(query, condition, marker, dialect, bind):
+    """The page after ``marker`` as a UNION ALL of one page per level of the keyset
+    (``filters.marker_levels``), each a range of the sort's index, sorted again:
+    at most ``query.limit + 1`` rows per level, a few levels."""
+    terms = filters.sort_terms(query.sort, dialect)
+    keys = [expression.alias('sort_%d' % n) for n, (expression, _) in enumerate(terms)]
+    parts = []
+    for level in filters.marker_levels(query.sort, marker, dialect, bind):
+        # The keys a level holds equal to the marker's are left out of its order:
+        # SQLite sorted a range of an expression index again with them.
+        fixed = len(query.sort) - 1 - len(parts)
+        part = (Image.select(*_IMAGE_FIELDS, *keys).where(condition & level)
+                .order_by(*filters.order_by(query.sort[fixed:], dialect))
+                .limit(bind(query.limit + 1))).alias('level_%d' % len(parts))
+        parts.append(peewee.Select([part], [peewee.SQL('*')]))
+    levels = functools.reduce(operator.add, parts).alias('levels')   # UNION ALL
+    order = [peewee.SQL('sort_%d' % n).asc() if direction == 'asc'
+             else peewee.SQL('sort_%d' % n).desc() for n, (_, direction) in enumerate(terms)]
+    return (peewee.Select([levels], [getattr(levels.c, field.column_name)
+                                     for field in _IMAGE_FIELDS])
+            .order_by(*order).limit(bind(query.limit + 1)))
 
 
 MATCHES_NOTHING = object()

@@ -94,25 +94,8 @@ def marker_of(query, which):
 def rendered_from_scratch(db, identity, query, driven_by, marker):
     """What the page query was before its text was cached: peewee's rendering of
     the query built with the values themselves."""
-    dialect = db_module.dialect(db)
-    driving = None
-    if driven_by is not None:
-        driving = filters.narrowing_filters(query, dialect)[driven_by]
-    condition = filters.list_condition(query, identity, dialect, driving)
-    if marker is not None:
-        condition &= filters.after_marker(query.sort, marker, dialect)
-    fields = [getattr(Image, name) for name in records.IMAGE_COLUMNS]
-    if filters.ids_first(query, dialect, driven_by):
-        ids = (Image.select(Image.id, Image.created_at).where(condition)
-               .order_by(*filters.order_by(query.sort, dialect))
-               .limit(query.limit + 1)).alias('page')
-        select = (Image.select(*fields).join(ids, on=(Image.id == ids.c.id))
-                  .order_by(ids.c.created_at.desc(), ids.c.id.desc()))
-    else:
-        select = (Image.select(*fields).where(condition)
-                  .order_by(*filters.order_by(query.sort, dialect))
-                  .limit(query.limit + 1))
-    return select.bind(db).sql()
+    return records.page_query(identity, query, db_module.dialect(db), driven_by,
+                              marker).bind(db).sql()
 
 
 @pytest.mark.parametrize('callers', [(ADMIN, ADMIN), (P1, P2), (ANONYMOUS, ANONYMOUS)],
