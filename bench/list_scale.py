@@ -110,6 +110,10 @@ LISTS = [
     ('sort=disk_format:asc&marker={middle}', 'full'),
     ('sort=container_format:desc&marker={middle}', 'full'),
     ('sort=size:desc&marker={middle}', 'full'),
+    # Filtered on columns of the images, deep in the default order.
+    ('status=active&marker={middle}', 'full'),
+    ('visibility=public&marker={middle}', 'full'),
+    ('status=active&disk_format=qcow2&marker={middle}', 'full'),
 ]
 MEMBER_LISTS = ['', 'tag=t3', 'bench_group=g7', 'os_distro=ubuntu&tag=t5', 'sort=name:asc']
 TARGET_RATIO = 2.0

@@ -122,17 +122,27 @@ def page_query(identity, query, dialect, driven_by=None, marker=None,
         return _page_by_level(query, condition, marker, dialect, bind)
     if marker is not None:
         condition &= filters.after_marker(query.sort, marker, dialect, bind)
+    forced = marker is not None and filters.forced_indexes(query, dialect, driven_by)
     if filters.ids_first(query, dialect, driven_by):
         # The page's ids from an index alone, then their rows.
-        ids = (Image.select(Image.id, Image.created_at).where(condition)
-               .order_by(*filters.order_by(query.sort, dialect))
+        ids = (_forcing(Image.select(Image.id, Image.created_at), forced)
+               .where(condition).order_by(*filters.order_by(query.sort, dialect))
                .limit(bind(query.limit + 1))).alias('page')
         return (Image.select(*_IMAGE_FIELDS)
                 .join(ids, on=(Image.id == ids.c.id))
                 .order_by(ids.c.created_at.desc(), ids.c.id.desc()))
-    return (Image.select(*_IMAGE_FIELDS).where(condition)
+    return (_forcing(Image.select(*_IMAGE_FIELDS), forced).where(condition)
             .order_by(*filters.order_by(query.sort, dialect))
             .limit(bind(query.limit + 1)))
+
+
+def _forcing(select, indexes):
+    """``select`` from the images through one of ``indexes`` (MariaDB's FORCE
+    INDEX; ``filters.forced_indexes``), if any."""
+    if not indexes:
+        return select
+    return select.from_(peewee.NodeList([Image, peewee.SQL(
+        'FORCE INDEX (%s)' % ', '.join(indexes))]))
 
 
 def _walk(identity, query, dialect, marker, bind):

@@ -51,16 +51,17 @@ COLUMNS = (
     ('images', NAME_SORT, 'name', "COALESCE(`name`, '')"),
     ('image_properties', VALUE_PREFIX, 'value', 'LEFT(`value`, 255)'),
 )
+# Everything a page filtered by a common tag or property tests on each image but
+# the tag or property (``filters.ids_first``).
+COVERING_INDEX = 'ix_images_os_hidden_created_at_visible'
 # (table, name, key parts): sorts by name in both directions, with ``id``
-# descending; property filters.
+# descending; property filters; the covering index.
 INDEXES = (
     ('images', 'ix_images_name_sort_id', '`name_sort`, `id`'),
     ('images', 'ix_images_name_sort_asc_id', '`name_sort`, `id` DESC'),
     ('image_properties', 'ix_image_properties_name_value_prefix',
      '`name`, `value_prefix`, `image_id`'),
-    # Everything a page filtered by a common tag or property tests on each image
-    # but the tag or property (``filters.ids_first``).
-    ('images', 'ix_images_os_hidden_created_at_visible',
+    ('images', COVERING_INDEX,
      '`os_hidden`, `created_at`, `id`, `deleted`, `visibility`, `owner`'),
 )
 

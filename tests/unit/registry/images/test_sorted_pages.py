@@ -1,7 +1,9 @@
 """A page after a marker, in any sort order, is the slice of the whole sorted list
 that follows the marker: for sorts by a key many images share (read one level of
 the keyset at a time, ``filters.pages_by_level``) and by keys that may be NULL
-(compared as their plain column on MariaDB, ``filters._to_marker``).
+(compared as their plain column on MariaDB, ``filters._to_marker``), and in the
+default order (read through the filters' indexes on MariaDB,
+``filters.forced_indexes``).
 
 The catalogue is small and full of ties: few statuses, formats, names and sizes,
 NULL formats, names and sizes, images created in the same instant. The whole list
@@ -29,7 +31,7 @@ CALLERS = (ADMIN, identity_module.Identity('u1', 'p1'))
 SORTS = ('status:asc', 'status:desc', 'disk_format:asc', 'disk_format:desc',
          'container_format:asc', 'container_format:desc', 'size:asc', 'size:desc',
          'status:asc,name:desc', 'disk_format:desc,size:asc', 'size:desc,status:asc',
-         'name:asc', 'created_at:asc')
+         'name:asc', 'created_at:asc', 'created_at:desc')
 FILTERS = ((), (('visibility', 'public'),), (('owner', 'p1'),),
            (('status', 'active'),), (('disk_format', 'raw'),), (('tag', 't1'),))
 
