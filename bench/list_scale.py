@@ -114,6 +114,7 @@ LISTS = [
     ('status=active&marker={middle}', 'full'),
     ('visibility=public&marker={middle}', 'full'),
     ('status=active&disk_format=qcow2&marker={middle}', 'full'),
+    ('status=in:active,queued&marker={middle}', 'full'),
 ]
 MEMBER_LISTS = ['', 'tag=t3', 'bench_group=g7', 'os_distro=ubuntu&tag=t5', 'sort=name:asc']
 TARGET_RATIO = 2.0

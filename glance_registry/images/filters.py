@@ -381,6 +381,39 @@ def forced_indexes(query, dialect, driven_by=None):
             for column in dict.fromkeys(columns or ['os_hidden'])]
 
 
+#: ``values_apart`` splits lists of up to this many values.
+APART_VALUES = 10
+
+
+def values_apart(query, dialect):
+    """On MariaDB, ``query`` as one query per value of its list of values (``in:``),
+    for a page after a marker in the default order, or None.
+
+    MariaDB reads ``status IN (...)`` from the ``(status, created_at, id)`` index as
+    one range per value, which is not in page order, or walks another index by
+    its value alone from the top: 2.2-3.4 s a page half a million images deep
+    (``status=in:active,queued``, ``disk_format=in:qcow2,raw``). With one value
+    each, the pages read a range from the marker on through the filters' own
+    indexes (``forced_indexes``); the page merges theirs
+    (``records._merged``). Only a list of at most ``APART_VALUES`` values that
+    is the list's one filter on a column: beside another filter a value's page
+    would read every match of the other filter after the marker when the two
+    match many images each and none together (``status=queued&owner=X``, 1.5 s
+    at a million), where the list as a whole found its page in 20 ms."""
+    if (dialect != 'mysql' or tuple(query.sort) != _CREATED_ORDER
+            or len(query.matches) != 1 or query.visibility not in (None, 'all')
+            or query.protected is not None):
+        return None
+    (column, values), = query.matches
+    if column not in _CREATED_ORDER_INDEXES or len(values) < 2:
+        return None
+    if len(values) > APART_VALUES or len(set(values)) < len(values):
+        return None   # a value twice would list its images twice
+    return [dataclasses.replace(query, matches=tuple(
+        (name, (value,) if name == column else kept) for name, kept in query.matches))
+        for value in values]
+
+
 def _tested_per_image(select, dialect, bind=unbound):
     """EXISTS ``select``, tested on each image the list walks."""
     exists = peewee.fn.EXISTS(select)

@@ -103,8 +103,11 @@ def page_statement(db, identity, query, driven_by=None, marker=None):
     rows of ``IMAGE_COLUMNS``, after ``marker`` (the marker image's sort values) if
     given, driven by the ``driven_by``-th of ``filters.narrowing_filters`` if given."""
     dialect = db_module.dialect(db)
+    # Where a list of values is split (a value twice is not) is part of the shape.
     shape = ('page', _caller_shape(identity), _list_shape(query), driven_by,
-             marker is not None and tuple(marker[key] is None for key, _ in query.sort))
+             marker is not None and tuple(marker[key] is None for key, _ in query.sort),
+             bool(marker is not None and driven_by is None
+                  and filters.values_apart(query, dialect)))
     return statements.statements(db, shape, lambda bind: [page_query(
         identity, query, dialect, driven_by, marker, bind)])[0]
 
@@ -114,6 +117,14 @@ def page_query(identity, query, dialect, driven_by=None, marker=None,
     """The peewee query of ``page_statement``, its values passed through ``bind``."""
     if driven_by == WALK:
         return _walk(identity, query, dialect, marker, bind)
+    if marker is not None and driven_by is None:
+        apart = filters.values_apart(query, dialect)
+        if apart:
+            # One page for each value of the list, merged (see values_apart).
+            return _merged([page_query(identity, each, dialect, None, marker, bind)
+                            for each in apart],
+                           [(key, direction) for key, direction in query.sort],
+                           query.limit, bind)
     driving = None
     if driven_by is not None:
         driving = filters.narrowing_filters(query, dialect, bind)[driven_by]
@@ -189,16 +200,25 @@ def _page_by_level(query, condition, marker, dialect, bind):
         # The keys a level holds equal to the marker's are left out of its order:
         # SQLite sorted a range of an expression index again with them.
         fixed = len(query.sort) - 1 - len(parts)
-        part = (Image.select(*_IMAGE_FIELDS, *keys).where(condition & level)
-                .order_by(*filters.order_by(query.sort[fixed:], dialect))
-                .limit(bind(query.limit + 1))).alias('level_%d' % len(parts))
-        parts.append(peewee.Select([part], [peewee.SQL('*')]))
-    levels = functools.reduce(operator.add, parts).alias('levels')   # UNION ALL
-    order = [peewee.SQL('sort_%d' % n).asc() if direction == 'asc'
-             else peewee.SQL('sort_%d' % n).desc() for n, (_, direction) in enumerate(terms)]
-    return (peewee.Select([levels], [getattr(levels.c, field.column_name)
-                                     for field in _IMAGE_FIELDS])
-            .order_by(*order).limit(bind(query.limit + 1)))
+        parts.append(Image.select(*_IMAGE_FIELDS, *keys).where(condition & level)
+                     .order_by(*filters.order_by(query.sort[fixed:], dialect))
+                     .limit(bind(query.limit + 1)))
+    return _merged(parts, [('sort_%d' % n, direction)
+                           for n, (_, direction) in enumerate(terms)], query.limit, bind)
+
+
+def _merged(parts, order, limit, bind):
+    """The first ``limit + 1`` rows of the pages ``parts`` (each selecting
+    ``IMAGE_COLUMNS`` first, in page order, with its own limit) in one UNION ALL,
+    sorted again by ``order``: ``(column of the parts, direction)``."""
+    wrapped = [peewee.Select([part.alias('part_%d' % n)], [peewee.SQL('*')])
+               for n, part in enumerate(parts)]
+    union = functools.reduce(operator.add, wrapped).alias('parts')   # UNION ALL
+    return (peewee.Select([union], [getattr(union.c, field.column_name)
+                                    for field in _IMAGE_FIELDS])
+            .order_by(*[peewee.SQL(column).asc() if direction == 'asc'
+                        else peewee.SQL(column).desc() for column, direction in order])
+            .limit(bind(limit + 1)))
 
 
 MATCHES_NOTHING = object()

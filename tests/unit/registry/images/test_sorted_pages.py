@@ -3,7 +3,8 @@ that follows the marker: for sorts by a key many images share (read one level of
 the keyset at a time, ``filters.pages_by_level``) and by keys that may be NULL
 (compared as their plain column on MariaDB, ``filters._to_marker``), and in the
 default order (read through the filters' indexes on MariaDB,
-``filters.forced_indexes``).
+``filters.forced_indexes``, a list of values one value at a time,
+``filters.values_apart``).
 
 The catalogue is small and full of ties: few statuses, formats, names and sizes,
 NULL formats, names and sizes, images created in the same instant. The whole list
@@ -33,7 +34,12 @@ SORTS = ('status:asc', 'status:desc', 'disk_format:asc', 'disk_format:desc',
          'status:asc,name:desc', 'disk_format:desc,size:asc', 'size:desc,status:asc',
          'name:asc', 'created_at:asc', 'created_at:desc')
 FILTERS = ((), (('visibility', 'public'),), (('owner', 'p1'),),
-           (('status', 'active'),), (('disk_format', 'raw'),), (('tag', 't1'),))
+           (('status', 'active'),), (('disk_format', 'raw'),), (('tag', 't1'),),
+           # Lists of values (read one value at a time on MariaDB,
+           # ``filters.values_apart``); a value twice is not split.
+           (('status', 'in:active,queued,killed'),), (('disk_format', 'in:raw,iso'),),
+           (('status', 'in:active,active'),), (('status', 'in:queued,active'),
+                                               ('owner', 'p2')))
 
 
 def catalogue(db, rng, monkeypatch):
@@ -78,9 +84,12 @@ def test_a_later_page_is_the_slice_of_the_sorted_list_after_its_marker(
         with db_module.connection(db):
             catalogue(db, rng, monkeypatch)
             checked = 0
-            for sort in SORTS:
+            # Each sort with a filter; the default order with each filter.
+            cases = [(sort, rng.choice(FILTERS)) for sort in SORTS]
+            cases += [('created_at:desc', each) for each in FILTERS]
+            for sort, filtered in cases:
                 for caller in CALLERS:
-                    pairs = (('sort', sort),) + rng.choice(FILTERS)
+                    pairs = (('sort', sort),) + filtered
                     whole, none = listed(db, caller, pairs, 1000)
                     assert none is None and len(whole) > 5, pairs
                     for limit in (1, 3, 7):
@@ -99,7 +108,7 @@ def test_a_later_page_is_the_slice_of_the_sorted_list_after_its_marker(
                         if marker is None:
                             break
                     assert pages == whole, pairs
-            assert checked == len(SORTS) * len(CALLERS) * 3
+            assert checked == len(cases) * len(CALLERS) * 3
     finally:
         statements.clear()
         db.close_all()
