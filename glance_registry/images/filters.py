@@ -459,8 +459,9 @@ _SHARED_SORT_KEYS = ('status', 'disk_format', 'container_format', 'size')
 
 
 def pages_by_level(sort, dialect):
-    """Whether a page after a marker in ``sort`` order reads each level of the
-    keyset on its own (``marker_levels``), rather than ``after_marker``.
+    """Whether a page after a marker in ``sort`` order reads the rest of the
+    marker's group and the groups after it each on its own (``marker_groups``),
+    rather than ``after_marker``.
 
     ``after_marker`` bounds only the first key: for a key many images share, the
     bound starts at the top of the marker's group, and the page reads the group
