@@ -190,17 +190,18 @@ def _walk(identity, query, dialect, marker, bind):
 
 
 def _page_by_level(query, condition, marker, dialect, bind):
-    """The page after ``marker`` as a UNION ALL of one page per level of the keyset
-    (``filters.marker_levels``), each a range of the sort's index, sorted again:
-    at most ``query.limit + 1`` rows per level, a few levels."""
+    """The page after ``marker`` as a UNION ALL of a page of the rest of the
+    marker's group and one of the groups after it (``filters.marker_groups``), each
+    a range of the sort's index, sorted again: at most ``query.limit + 1`` rows
+    each."""
     terms = filters.sort_terms(query.sort, dialect)
     keys = [expression.alias('sort_%d' % n) for n, (expression, _) in enumerate(terms)]
     parts = []
-    for level in filters.marker_levels(query.sort, marker, dialect, bind):
-        # The keys a level holds equal to the marker's are left out of its order:
-        # SQLite sorted a range of an expression index again with them.
-        fixed = len(query.sort) - 1 - len(parts)
-        parts.append(Image.select(*_IMAGE_FIELDS, *keys).where(condition & level)
+    for group in filters.marker_groups(query.sort, marker, dialect, bind):
+        # The first key, equal to the marker's in its group, is left out of that
+        # part's order: SQLite sorted a range of an expression index again with it.
+        fixed = 1 - len(parts)
+        parts.append(Image.select(*_IMAGE_FIELDS, *keys).where(condition & group)
                      .order_by(*filters.order_by(query.sort[fixed:], dialect))
                      .limit(bind(query.limit + 1)))
     return _merged(parts, [('sort_%d' % n, direction)
