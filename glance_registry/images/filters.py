@@ -399,10 +399,11 @@ def values_apart(query, dialect):
     is the list's one filter on a column: beside another filter a value's page
     would read every match of the other filter after the marker when the two
     match many images each and none together (``status=queued&owner=X``, 1.5 s
-    at a million), where the list as a whole found its page in 20 ms."""
+    at a million), where the list as a whole found its page in 20 ms. Nor with
+    a tag or property filter, which each page would test again."""
     if (dialect != 'mysql' or tuple(query.sort) != _CREATED_ORDER
             or len(query.matches) != 1 or query.visibility not in (None, 'all')
-            or query.protected is not None):
+            or query.protected is not None or query.tags or query.properties):
         return None
     (column, values), = query.matches
     if column not in _CREATED_ORDER_INDEXES or len(values) < 2:
