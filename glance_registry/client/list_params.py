@@ -270,7 +270,9 @@ def split_filter_op(expression):
 def _parse_in_filter(key, value):
     op, operand = split_filter_op(value)
     if op == 'in':
-        return tuple(split_filter_value_for_quotes(key, operand))
+        # A value twice matches nothing more; kept once, the SQL text of a list
+        # depends on its distinct values alone (``filters.values_apart``).
+        return tuple(dict.fromkeys(split_filter_value_for_quotes(key, operand)))
     if op == 'eq':
         return (operand,)
     raise _invalid("Unable to filter '%s' by unknown operator '%s'"

@@ -408,8 +408,8 @@ def values_apart(query, dialect):
     (column, values), = query.matches
     if column not in _CREATED_ORDER_INDEXES or len(values) < 2:
         return None
-    if len(values) > APART_VALUES or len(set(values)) < len(values):
-        return None   # a value twice would list its images twice
+    if len(values) > APART_VALUES:   # distinct (``list_params``)
+        return None
     return [dataclasses.replace(query, matches=tuple(
         (name, (value,) if name == column else kept) for name, kept in query.matches))
         for value in values]

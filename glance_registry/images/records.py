@@ -103,11 +103,8 @@ def page_statement(db, identity, query, driven_by=None, marker=None):
     rows of ``IMAGE_COLUMNS``, after ``marker`` (the marker image's sort values) if
     given, driven by the ``driven_by``-th of ``filters.narrowing_filters`` if given."""
     dialect = db_module.dialect(db)
-    # Where a list of values is split (a value twice is not) is part of the shape.
     shape = ('page', _caller_shape(identity), _list_shape(query), driven_by,
-             marker is not None and tuple(marker[key] is None for key, _ in query.sort),
-             bool(marker is not None and driven_by is None
-                  and filters.values_apart(query, dialect)))
+             marker is not None and tuple(marker[key] is None for key, _ in query.sort))
     return statements.statements(db, shape, lambda bind: [page_query(
         identity, query, dialect, driven_by, marker, bind)])[0]
 

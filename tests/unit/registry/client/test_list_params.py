@@ -86,6 +86,8 @@ def test_filters_are_collected():
     ('in:a,b', ('a', 'b')),
     ('in:"glass, darkly",share me', ('glass, darkly', 'share me')),
     ('in:a,,b', ('a', '', 'b')),
+    # A value twice matches what it matches once: it is kept once.
+    ('in:b,a,b,"a"', ('b', 'a')),
     # A whole ISO 8601 time is a value, not "operator:value".
     ('2026-01-01T10:00:00', ('2026-01-01T10:00:00',)),
 ])

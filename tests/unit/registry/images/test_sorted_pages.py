@@ -38,7 +38,7 @@ SORTS = ('status:asc', 'status:desc', 'disk_format:asc', 'disk_format:desc',
 FILTERS = ((), (('visibility', 'public'),), (('owner', 'p1'),),
            (('status', 'active'),), (('disk_format', 'raw'),), (('tag', 't1'),),
            # Lists of values (read one value at a time on MariaDB,
-           # ``filters.values_apart``); a value twice is not split.
+           # ``filters.values_apart``), a value twice among them.
            (('status', 'in:active,queued,killed'),), (('disk_format', 'in:raw,iso'),),
            (('status', 'in:active,active'),), (('status', 'in:queued,active'),
                                                ('owner', 'p2')))
