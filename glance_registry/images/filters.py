@@ -509,10 +509,10 @@ def pages_by_level(sort, dialect):
 
 def marker_levels(sort, marker, dialect=None, bind=unbound, columns=None):
     """The rows after the ``marker`` image in ``sort`` order, as one condition per
-    level of the keyset, in page order: for keys k1..kn, first the rows equal to
-    the marker on k1..k(n-1) and after it on kn, ..., last the rows after it on k1
-    (``<`` for descending keys). See ``after_marker`` for ``marker`` and
-    ``columns``."""
+    level of the keyset: for keys k1..kn, the rows after it on k1, then those equal
+    to it on k1 and after it on k2, ..., then those equal to it on k1..k(n-1) and
+    after it on kn (``<`` for descending keys). See ``after_marker`` for
+    ``marker`` and ``columns``."""
     levels = []
     for i, (key, direction) in enumerate(sort):
         terms = [_to_marker(k, operator.eq, marker, dialect, bind, columns)
@@ -520,7 +520,7 @@ def marker_levels(sort, marker, dialect=None, bind=unbound, columns=None):
         terms.append(_to_marker(key, operator.gt if direction == 'asc' else operator.lt,
                                 marker, dialect, bind, columns))
         levels.append(_and(terms))
-    return levels[::-1]
+    return levels
 
 
 def marker_groups(sort, marker, dialect=None, bind=unbound):
@@ -536,7 +536,7 @@ def marker_groups(sort, marker, dialect=None, bind=unbound):
     (0.3 s as one keyset); the levels of a sort by one key are these two."""
     (first, direction), rest = sort[0], sort[1:]
     inside = _to_marker(first, operator.eq, marker, dialect, bind, None) \
-        & _or(marker_levels(rest, marker, dialect, bind)[::-1])
+        & _or(marker_levels(rest, marker, dialect, bind))
     after = _to_marker(first, operator.gt if direction == 'asc' else operator.lt,
                        marker, dialect, bind, None)
     return [inside, after]
@@ -560,8 +560,7 @@ def after_marker(sort, marker, dialect=None, bind=unbound, columns=None):
     first, direction = sort[0]
     bound = _to_marker(first, operator.ge if direction == 'asc' else operator.le,
                        marker, dialect, bind, columns)
-    # The levels' order as written before (the planners' choice may follow it).
-    return bound & _or(marker_levels(sort, marker, dialect, bind, columns)[::-1])
+    return bound & _or(marker_levels(sort, marker, dialect, bind, columns))
 
 
 def _to_marker(key, compare, marker, dialect, bind, columns):

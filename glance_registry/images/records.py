@@ -119,9 +119,7 @@ def page_query(identity, query, dialect, driven_by=None, marker=None,
         if apart:
             # One page for each value of the list, merged (see values_apart).
             return _merged([page_query(identity, each, dialect, None, marker, bind)
-                            for each in apart],
-                           [(key, direction) for key, direction in query.sort],
-                           query.limit, bind)
+                            for each in apart], query.sort, query.limit, bind)
     driving = None
     if driven_by is not None:
         driving = filters.narrowing_filters(query, dialect, bind)[driven_by]
@@ -193,14 +191,12 @@ def _page_by_level(query, condition, marker, dialect, bind):
     each."""
     terms = filters.sort_terms(query.sort, dialect)
     keys = [expression.alias('sort_%d' % n) for n, (expression, _) in enumerate(terms)]
-    parts = []
-    for group in filters.marker_groups(query.sort, marker, dialect, bind):
-        # The first key, equal to the marker's in its group, is left out of that
-        # part's order: SQLite sorted a range of an expression index again with it.
-        fixed = 1 - len(parts)
-        parts.append(Image.select(*_IMAGE_FIELDS, *keys).where(condition & group)
-                     .order_by(*filters.order_by(query.sort[fixed:], dialect))
-                     .limit(bind(query.limit + 1)))
+    inside, after = filters.marker_groups(query.sort, marker, dialect, bind)
+    # The first key, equal to the marker's inside its group, is left out of that
+    # part's order: SQLite sorted a range of an expression index again with it.
+    parts = [Image.select(*_IMAGE_FIELDS, *keys).where(condition & group)
+             .order_by(*filters.order_by(sort, dialect)).limit(bind(query.limit + 1))
+             for group, sort in ((inside, query.sort[1:]), (after, query.sort))]
     return _merged(parts, [('sort_%d' % n, direction)
                            for n, (_, direction) in enumerate(terms)], query.limit, bind)
 
