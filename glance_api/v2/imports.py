@@ -69,8 +69,8 @@ def import_image(image_id):
     ``[import_filtering_opts]`` refuses, copy-image
     to a store that holds the data already; 403 policy
     (``copy_image`` for copy-image, else ``modify_image`` and the owner); 404; 409
-    image in the wrong status, not staged, an unknown store, or already being
-    imported; 503 this API worker's task runner is full.
+    image in the wrong status, not staged, without its disk or container format, an
+    unknown store, or already being imported; 503 this API worker's task runner is full.
     """
     ctx = g.context
     body = json_body.parse()
@@ -185,10 +185,12 @@ def _check_status(record, name, formats=True):
     elif name == 'copy-image' and status != 'active':
         raise errors.Conflict("Image %s needs to be 'active' to be copied to other "
                               "stores, not %s." % (record['id'], status))
-    if formats and name != 'copy-image' and not (record['disk_format']
-                                                 and record['container_format']):
-        raise errors.BadRequest('Properties disk_format, container_format must be set '
-                                'prior to importing data.')
+    if formats and name != 'copy-image':
+        # Upstream's check, its order and words: a state conflict (409) that names
+        # the one format missing, not a malformed request.
+        for key in ('container_format', 'disk_format'):
+            if not record[key]:
+                raise errors.Conflict("'%s' needs to be set before import" % key)
 
 
 def _must_succeed(body):

@@ -104,3 +104,25 @@ def test_a_stage_puts_the_data_in_the_staging_store(deployment):
     assert again.get_json()['message'] == (
         "Image %s is staged already: import it (method 'glance-direct'), or delete "
         "it to stage other data." % image['id'])
+
+
+@pytest.mark.parametrize('values, missing', [
+    ({'disk_format': 'raw'}, 'container_format'),
+    ({'container_format': 'bare'}, 'disk_format'),
+    ({}, 'container_format'),
+])
+def test_an_image_without_its_formats_cannot_be_imported(deployment, values, missing):
+    # As upstream: a conflict with the image's state (it can still be given the
+    # format), naming the format missing (container_format first).
+    response = deployment.request('POST', '/v2/images', OWNER, values)
+    image = response.get_json()
+    response = deployment.request('POST', '/v2/images/%s/import' % image['id'], OWNER,
+                                  {'method': {'name': 'web-download',
+                                              'uri': 'http://example.com/disk'}})
+    assert response.status_code == 409, response.get_data(as_text=True)
+    assert response.get_json()['message'] == (
+        "'%s' needs to be set before import" % missing)
+    assert deployment.request('GET', '/v2/images/%s/tasks' % image['id'],
+                              OWNER).get_json()['tasks'] == []
+    assert deployment.request('GET', '/v2/images/%s' % image['id'],
+                              OWNER).get_json()['status'] == 'queued'
