@@ -66,7 +66,8 @@ def import_image(image_id):
     already (202 and no task when every one does), as upstream.
 
     Errors: 400 bad body, unknown or disabled method, missing ``uri`` or one that
-    ``[import_filtering_opts]`` refuses, copy-image
+    ``[import_filtering_opts]`` refuses, ``all_stores_must_succeed`` false with one
+    store, copy-image
     to a store that holds the data already; 403 policy
     (``copy_image`` for copy-image, else ``modify_image`` and the owner); 404; 409
     image in the wrong status, not staged, without its disk or container format, an
@@ -197,6 +198,10 @@ def _must_succeed(body):
     value = body.get('all_stores_must_succeed', True)
     if not isinstance(value, bool):
         raise errors.BadRequest("'all_stores_must_succeed' must be a boolean.")
+    if not value and not services().stores.multi:
+        # As upstream: with one store there is no partial success to allow.
+        raise errors.BadRequest('All_stores_must_succeed can only be set with '
+                                'enabled_backends')
     return value
 
 

@@ -37,6 +37,10 @@ def new_image(deployment, **values):
      "'all_stores' must be a boolean"),
     ({'method': {'name': 'glance-direct'}, 'all_stores_must_succeed': 1}, 400,
      "'all_stores_must_succeed' must be a boolean"),
+    # As upstream: partial success means nothing without several stores.
+    ({'method': {'name': 'web-download', 'uri': 'http://example.com/disk'},
+      'all_stores_must_succeed': False}, 400,
+     'All_stores_must_succeed can only be set with enabled_backends'),
     ({'method': {'name': 'copy-image'}}, 400, "needs 'stores' or 'all_stores'"),
 ], ids=lambda value: str(value)[:40])
 def test_an_import_request_is_checked_before_any_task(deployment, body, status,
