@@ -6,6 +6,8 @@ quota reservation, hashing and inspection) into the staging store every API node
 shares; the import runs as a task (``glance_api.data.imports``).
 """
 
+import uuid
+
 from flask import g, request
 
 from glance_api.access import policy
@@ -66,8 +68,8 @@ def import_image(image_id):
     already (202 and no task when every one does), as upstream.
 
     Errors: 400 bad body, unknown or disabled method, missing ``uri`` or one that
-    ``[import_filtering_opts]`` refuses, ``all_stores_must_succeed`` false with one
-    store, copy-image
+    ``[import_filtering_opts]`` refuses, a glance-download remote id that is no
+    UUID, ``all_stores_must_succeed`` false with one store, copy-image
     to a store that holds the data already; 403 policy
     (``copy_image`` for copy-image, else ``modify_image`` and the owner); 404; 409
     image in the wrong status, not staged, without its disk or container format, an
@@ -150,6 +152,12 @@ def _remote_image(record, method):
                for value in (remote_id, region, interface)):
         raise errors.BadRequest("The glance-download import method needs "
                                 "'glance_image_id' and 'glance_region'.")
+    try:
+        uuid.UUID(remote_id)
+    except ValueError:
+        # Upstream's check: the id goes into the remote service's URLs.
+        raise errors.BadRequest('Remote image id does not look like a UUID: %s'
+                                % remote_id) from None
     if not ctx.auth_token:
         raise errors.BadRequest('The glance-download import method needs a Keystone '
                                 'token with a service catalog.')

@@ -130,3 +130,20 @@ def test_an_image_without_its_formats_cannot_be_imported(deployment, values, mis
                               OWNER).get_json()['tasks'] == []
     assert deployment.request('GET', '/v2/images/%s' % image['id'],
                               OWNER).get_json()['status'] == 'queued'
+
+
+@pytest.mark.parametrize('remote_id', ['x/file', '../other', 'not-a-uuid'])
+def test_glance_download_refuses_a_remote_id_that_is_no_uuid(make_deployment,
+                                                             remote_id):
+    # As upstream: the id is put into the other region's URLs, so it must be one.
+    deployment = make_deployment(api={'enabled_import_methods': ['glance-download']})
+    image = new_image(deployment)
+    response = deployment.request('POST', '/v2/images/%s/import' % image['id'], OWNER,
+                                  {'method': {'name': 'glance-download',
+                                              'glance_image_id': remote_id,
+                                              'glance_region': 'RegionTwo'}})
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()['message'] == (
+        'Remote image id does not look like a UUID: %s' % remote_id)
+    assert deployment.request('GET', '/v2/images/%s' % image['id'],
+                              OWNER).get_json()['status'] == 'queued'
