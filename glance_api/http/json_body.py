@@ -58,6 +58,12 @@ def parse(media_types=JSON_TYPES, accept_patch=None, max_bytes=None):
     data = _read_at_most(max_bytes + 1)
     if len(data) > max_bytes:
         raise _too_large(max_bytes)
+    if request.content_length is not None and len(data) < request.content_length:
+        # The client stopped sending: its request is not carried out, even when
+        # what arrived happens to parse (upstream's webob raises DisconnectionError).
+        raise errors.BadRequest('The request body could not be read: it is cut '
+                                'short (%d of the %d bytes of its Content-Length).'
+                                % (len(data), request.content_length))
     if not data:
         raise errors.BadRequest('Request body is empty; a JSON document is required.')
     try:
