@@ -462,6 +462,17 @@ def test_unknown_paths_and_methods(owner, ns):
     error(owner.put(url(ns(), 'tags', 'missing'), json={'name': 'x'}), 404)
 
 
+@pytest.mark.parametrize('rest', [(), ('objects', 'o'), ('tags', 't')])
+def test_a_long_name_of_colons_is_not_found(owner, rest):
+    # Quoted for the registry, each ':' of the path became '%3A': a 3000-byte
+    # name made a line the registry refused, and the client read "Request Line is
+    # too large (9100 > 8190)" about a request it never sent.
+    name = ':' * 3000
+    response = owner.get(url(name, *rest))
+    assert error(response, 404) == 'Metadata definition namespace=%s was not ' \
+                                   'found.' % name
+
+
 def test_names_with_any_characters_are_addressable(owner):
     name = 'Test::%s::näme with spaces?&%%' % uuid.uuid4().hex[:8]
     make(owner, name, tags=[{'name': 'ü tag?'}])
