@@ -47,9 +47,9 @@ def check_media_type(media_types=JSON_TYPES, accept_patch=None):
 
 
 def parse(media_types=JSON_TYPES, accept_patch=None, max_bytes=None):
-    """The request's JSON document; 415 for another media type, 400 if malformed,
-    413 if longer than ``max_bytes`` (default ``max_request_body_size``; no more
-    than one byte past it is read)."""
+    """The request's JSON document; 415 for another media type, 400 if malformed
+    (or cut short), 413 if longer than ``max_bytes`` (default
+    ``max_request_body_size``; no more than one byte past it is read)."""
     check_media_type(media_types, accept_patch)
     if max_bytes is None:
         max_bytes = services().conf.oslo_middleware.max_request_body_size
@@ -58,6 +58,12 @@ def parse(media_types=JSON_TYPES, accept_patch=None, max_bytes=None):
     data = _read_at_most(max_bytes + 1)
     if len(data) > max_bytes:
         raise _too_large(max_bytes)
+    if request.content_length is not None and len(data) < request.content_length:
+        # The client stopped sending: its request is not carried out, even when
+        # what arrived happens to parse (upstream's webob raises DisconnectionError).
+        raise errors.BadRequest('The request body could not be read: it is cut '
+                                'short (%d of the %d bytes of its Content-Length).'
+                                % (len(data), request.content_length))
     if not data:
         raise errors.BadRequest('Request body is empty; a JSON document is required.')
     try:
@@ -80,7 +86,16 @@ def _too_large(max_bytes):
 def _read_at_most(size):
     chunks, left = [], size
     while left > 0:
-        chunk = request.stream.read(min(left, 65536))
+        try:
+            chunk = request.stream.read(min(left, 65536))
+        except Exception as exc:
+            # A chunked body whose framing is malformed, or that the client stops
+            # sending before its last chunk, surfaces as whatever the server's
+            # reader raises (gunicorn's NoMoreData, InvalidChunkSize, ...); the
+            # server then closes the connection (its reader is marked failed).
+            raise errors.BadRequest('The request body could not be read: it is cut '
+                                    'short or its chunked framing is malformed (%s).'
+                                    % type(exc).__name__) from None
         if not chunk:
             break
         chunks.append(chunk)

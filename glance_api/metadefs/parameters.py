@@ -7,15 +7,26 @@ from glance_api.http import errors, paging
 SORT_DIRS = ('asc', 'desc')
 
 
+def single(name, default=None):
+    """The request's value of the query parameter ``name`` (``default`` without
+    one). 400 if it is given more than once, as the image list refuses it: which
+    of the values was meant is anyone's guess (upstream takes the first of some
+    parameters and the last of others)."""
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise errors.BadRequest("Parameter '%s' may be given only once" % name)
+    return values[0] if values else default
+
+
 def sort_dir():
-    value = request.args.get('sort_dir', 'desc')
+    value = single('sort_dir', 'desc')
     if value not in SORT_DIRS:
         raise errors.BadRequest('Invalid sort direction: %s' % value)
     return value
 
 
 def visibility(allowed):
-    value = request.args.get('visibility')
+    value = single('visibility')
     if value and value not in allowed:
         raise errors.BadRequest('Invalid visibility value: %s' % value)
     return value or None
@@ -23,7 +34,7 @@ def visibility(allowed):
 
 def limit(default=None, maximum=paging.UNBOUNDED, zero=True):
     """The request's ``limit`` (``paging.limit``)."""
-    return paging.limit(request.args.get('limit'), default, maximum, zero)
+    return paging.limit(single('limit'), default, maximum, zero)
 
 
 def true(value):

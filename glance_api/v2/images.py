@@ -123,12 +123,17 @@ def list_images():
     """A page of the images the caller can see, with ``first``/``next`` links.
 
     Filters and sorting are upstream's (see docs/registry-api.rst); 400 for an
-    invalid limit, marker, filter or sort.
+    invalid limit, marker, filter or sort, or one of them given twice.
     """
     conf = services().conf
     policy.enforce(g.context, 'get_images')
     params = list(request.args.items(multi=True))
-    limit = paging.limit(request.args.get('limit'), conf.limit_param_default,
+    limits = request.args.getlist('limit')
+    if len(limits) > 1:
+        # As the registry refuses every other parameter given twice (this one
+        # never reached it: only the first was forwarded).
+        raise errors.BadRequest("Parameter 'limit' may be given only once")
+    limit = paging.limit(limits[0] if limits else None, conf.limit_param_default,
                          conf.api_limit_max)
     forwarded = [(k, v) for k, v in params if k != 'limit'] + [('limit', str(limit))]
     if _filters_unreadable_property(params):

@@ -6,6 +6,8 @@ quota reservation, hashing and inspection) into the staging store every API node
 shares; the import runs as a task (``glance_api.data.imports``).
 """
 
+import uuid
+
 from flask import g, request
 
 from glance_api.access import policy
@@ -66,11 +68,12 @@ def import_image(image_id):
     already (202 and no task when every one does), as upstream.
 
     Errors: 400 bad body, unknown or disabled method, missing ``uri`` or one that
-    ``[import_filtering_opts]`` refuses, copy-image
+    ``[import_filtering_opts]`` refuses, a glance-download remote id that is no
+    UUID, ``all_stores_must_succeed`` false with one store, copy-image
     to a store that holds the data already; 403 policy
     (``copy_image`` for copy-image, else ``modify_image`` and the owner); 404; 409
-    image in the wrong status, not staged, an unknown store, or already being
-    imported; 503 this API worker's task runner is full.
+    image in the wrong status, not staged, without its disk or container format, an
+    unknown store, or already being imported; 503 this API worker's task runner is full.
     """
     ctx = g.context
     body = json_body.parse()
@@ -149,6 +152,12 @@ def _remote_image(record, method):
                for value in (remote_id, region, interface)):
         raise errors.BadRequest("The glance-download import method needs "
                                 "'glance_image_id' and 'glance_region'.")
+    try:
+        uuid.UUID(remote_id)
+    except ValueError:
+        # Upstream's check: the id goes into the remote service's URLs.
+        raise errors.BadRequest('Remote image id does not look like a UUID: %s'
+                                % remote_id) from None
     if not ctx.auth_token:
         raise errors.BadRequest('The glance-download import method needs a Keystone '
                                 'token with a service catalog.')
@@ -185,16 +194,22 @@ def _check_status(record, name, formats=True):
     elif name == 'copy-image' and status != 'active':
         raise errors.Conflict("Image %s needs to be 'active' to be copied to other "
                               "stores, not %s." % (record['id'], status))
-    if formats and name != 'copy-image' and not (record['disk_format']
-                                                 and record['container_format']):
-        raise errors.BadRequest('Properties disk_format, container_format must be set '
-                                'prior to importing data.')
+    if formats and name != 'copy-image':
+        # Upstream's check, its order and words: a state conflict (409) that names
+        # the one format missing, not a malformed request.
+        for key in ('container_format', 'disk_format'):
+            if not record[key]:
+                raise errors.Conflict("'%s' needs to be set before import" % key)
 
 
 def _must_succeed(body):
     value = body.get('all_stores_must_succeed', True)
     if not isinstance(value, bool):
         raise errors.BadRequest("'all_stores_must_succeed' must be a boolean.")
+    if not value and not services().stores.multi:
+        # As upstream: with one store there is no partial success to allow.
+        raise errors.BadRequest('All_stores_must_succeed can only be set with '
+                                'enabled_backends')
     return value
 
 

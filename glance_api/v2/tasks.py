@@ -53,14 +53,19 @@ def _check_access(*rules):
 
 def list_tasks():
     """The caller's tasks (an admin's: all), newest first, at most ``limit``
-    (``api_limit_max`` however large it is); 400 bad parameter, 403 policy
-    (``tasks_api_access``, ``get_tasks``)."""
+    (``api_limit_max`` however large it is); 400 bad or repeated parameter, 403
+    policy (``tasks_api_access``, ``get_tasks``)."""
     _check_access('get_tasks')
     params = []
     for name in request.args:
         if name not in LIST_PARAMS:
             raise errors.BadRequest('Invalid filter or parameter: %s' % name)
-        value = request.args.get(name)
+        values = request.args.getlist(name)
+        if len(values) > 1:
+            # Which was meant? (Upstream reads the first of some, the last of
+            # others.) Refused, as the image list refuses it.
+            raise errors.BadRequest("Parameter '%s' may be given only once" % name)
+        value = values[0]
         if name == 'status' and value not in STATUSES:
             raise errors.BadRequest('Invalid status value: %s' % value)
         if name == 'type' and value not in TYPES:

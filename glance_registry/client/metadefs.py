@@ -12,7 +12,8 @@ This module is part of the registry's contract: it never imports peewee.
 """
 
 import dataclasses
-import urllib.parse
+
+from glance_registry.client import transport
 
 #: How a namespace stands to the caller: its own project's or another's, public or
 #: private. Policy verdicts are given per class.
@@ -44,7 +45,7 @@ class Access:
 
 
 def _quote(segment):
-    return urllib.parse.quote(segment, safe='')
+    return transport.quote_segment(segment)
 
 
 def _namespace_path(namespace, *rest):

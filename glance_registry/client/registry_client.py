@@ -619,7 +619,7 @@ _HEALTH_CALLER = Identity(user_id=None, project_id=None)
 
 
 def _quote(segment):
-    return urllib.parse.quote(segment, safe='')
+    return http_transport.quote_segment(segment)
 
 
 def _location_write(body, transition, values, max_locations, max_storage):

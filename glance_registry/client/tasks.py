@@ -7,11 +7,11 @@ record is ``{"id", "type", "status", "owner", "image_id", "input", "result",
 "updated_at", "expires_at", ...}``. This module never imports peewee.
 """
 
-import urllib.parse
+from glance_registry.client import transport
 
 
 def _path(task_id):
-    return '/v1/tasks/%s' % urllib.parse.quote(task_id, safe='')
+    return '/v1/tasks/%s' % transport.quote_segment(task_id)
 
 
 class TasksClient:

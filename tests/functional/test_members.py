@@ -137,6 +137,20 @@ def test_malformed_member_bodies_are_400(sharing, body):
     assert owner.post(members_url(image), json=body).status_code == 400
 
 
+@pytest.mark.parametrize('method, body', [('GET', None), ('PUT', {'status': 'accepted'}),
+                                          ('DELETE', None)])
+def test_a_long_member_id_of_colons_is_not_found(sharing, method, body):
+    # Quoted for the registry, each ':' of the path became '%3A': a 3000-byte id
+    # made a line the registry refused, and the client read "Request Line is too
+    # large (9069 > 8190)" about a request it never sent.
+    owner, _, _, image = sharing
+    member_id = ':' * 3000
+    response = owner.request(method, members_url(image, member_id), json=body)
+    assert response.status_code == 404, response.text
+    assert response.json()['message'] == 'Member %s not found for image %s.' % (
+        member_id, image['id'])
+
+
 @pytest.mark.parametrize('member_id', ['.', '..'])
 def test_dot_segment_member_ids_are_400(sharing, member_id):
     """Clients drop "." and ".." segments from a URL (RFC 3986, 5.2.4): such a

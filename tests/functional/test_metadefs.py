@@ -147,9 +147,33 @@ def test_namespace_lists_page_with_links(owner, ns):
     ({'visibility': 'shared'}, 400, 'Invalid visibility value: shared'),
     ({'marker': 'No::Such::Namespace'}, 404, 'was not found'),
     ({'resource_types': 'a/b'}, 400, "cannot contain '/'"),
+    # Which of two values was meant? Refused, as the image list refuses it.
+    ({'visibility': ['public', 'private']}, 400,
+     "Parameter 'visibility' may be given only once"),
+    ({'resource_types': ['OS::Glance::Image', 'OS::Nova::Flavor']}, 400,
+     "Parameter 'resource_types' may be given only once"),
+    ({'sort_key': ['namespace', 'created_at']}, 400,
+     "Parameter 'sort_key' may be given only once"),
+    ({'sort_dir': ['asc', 'desc']}, 400, "Parameter 'sort_dir' may be given only once"),
+    ({'limit': ['1', '2']}, 400, "Parameter 'limit' may be given only once"),
+    ({'marker': ['a', 'b']}, 400, "Parameter 'marker' may be given only once"),
 ])
 def test_bad_list_parameters_say_what_is_wrong(admin, params, status, message):
     assert message in error(admin.get('/v2/metadefs/namespaces', params=params), status)
+
+
+@pytest.mark.parametrize('path, name', [
+    ((), 'resource_type'), (('properties', 'p'), 'resource_type'),
+    (('tags',), 'limit'), (('tags',), 'marker'), (('tags',), 'sort_key'),
+    (('tags',), 'sort_dir'),
+])
+def test_a_parameter_given_twice_is_refused(owner, ns, path, name):
+    make(owner, ns(), properties={'p': {'type': 'string', 'title': 'P'}},
+         tags=[{'name': 'a'}, {'name': 'b'}],
+         resource_type_associations=[{'name': 'OS::Glance::Image'}])
+    response = owner.get(url(ns(), *path),
+                         params={name: ['OS::Glance::Image', 'OS::Nova::Flavor']})
+    assert error(response, 400) == "Parameter '%s' may be given only once" % name
 
 
 def test_objects(owner, ns):
@@ -436,6 +460,17 @@ def test_unknown_paths_and_methods(owner, ns):
     error(owner.get(url(ns(), 'properties', 'missing')), 404)
     error(owner.get(url(ns(), 'tags', 'missing')), 404)
     error(owner.put(url(ns(), 'tags', 'missing'), json={'name': 'x'}), 404)
+
+
+@pytest.mark.parametrize('rest', [(), ('objects', 'o'), ('tags', 't')])
+def test_a_long_name_of_colons_is_not_found(owner, rest):
+    # Quoted for the registry, each ':' of the path became '%3A': a 3000-byte
+    # name made a line the registry refused, and the client read "Request Line is
+    # too large (9100 > 8190)" about a request it never sent.
+    name = ':' * 3000
+    response = owner.get(url(name, *rest))
+    assert error(response, 404) == 'Metadata definition namespace=%s was not ' \
+                                   'found.' % name
 
 
 def test_names_with_any_characters_are_addressable(owner):

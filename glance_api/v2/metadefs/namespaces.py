@@ -40,11 +40,11 @@ def list_namespaces():
     ctx, conf = g.context, services().conf
     access.enforce_without_namespace(ctx, 'get_metadef_namespaces')
     access.enforce_without_namespace(ctx, 'list_metadef_resource_types')
-    resource_types = request.args.get('resource_types')
+    resource_types = parameters.single('resource_types')
     namespaces, next_marker = services().registry.list_metadef_namespaces(
         ctx.identity, access.for_namespace(ctx),
         limit=parameters.limit(conf.limit_param_default, conf.api_limit_max),
-        marker=request.args.get('marker'), sort_key=request.args.get('sort_key'),
+        marker=parameters.single('marker'), sort_key=parameters.single('sort_key'),
         sort_dir=parameters.sort_dir(),
         visibility=parameters.visibility(('public', 'private')),
         resource_types=resource_types.split(',') if resource_types else None,
@@ -115,7 +115,7 @@ def show_namespace(namespace):
         ctx.identity, namespace,
         access.for_namespace(ctx, ('list_metadef_resource_types', 'get_metadef_objects',
                                    'get_metadef_properties', 'get_metadef_tags')),
-        resource_type=request.args.get('resource_type') or None,
+        resource_type=parameters.single('resource_type') or None,
         request_id=g.request_id)
     return responses.json(documents.namespace(record))
 

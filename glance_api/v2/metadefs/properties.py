@@ -2,10 +2,10 @@
 resource may carry (``hw_cpu_policy``: a string, ``shared`` or ``dedicated``).
 (Deleting them all is ``namespaces.delete_properties``.)"""
 
-from flask import g, request
+from flask import g
 
 from glance_api.http import responses
-from glance_api.metadefs import access, documents, notifications, schemas
+from glance_api.metadefs import access, documents, notifications, parameters, schemas
 from glance_api.services import services
 
 
@@ -43,7 +43,7 @@ def show_property(namespace, property_name):
     ``OS::Glance::Image``): 404 if the type is not associated or the name lacks
     the prefix. 404 if the property or its namespace is not there."""
     ctx = g.context
-    resource_type = request.args.get('resource_type') or None
+    resource_type = parameters.single('resource_type') or None
     rules = ('get_metadef_property',)
     if resource_type:
         rules += ('get_metadef_resource_type',)

@@ -18,8 +18,8 @@ def list_tags(namespace):
     ctx = g.context
     records = services().registry.list_metadef_tags(
         ctx.identity, namespace, access.for_namespace(ctx, ('get_metadef_tags',)),
-        limit=parameters.limit(), marker=request.args.get('marker') or None,
-        sort_key=request.args.get('sort_key'), sort_dir=parameters.sort_dir(),
+        limit=parameters.limit(), marker=parameters.single('marker') or None,
+        sort_key=parameters.single('sort_key'), sort_dir=parameters.sort_dir(),
         request_id=g.request_id)
     return responses.json({'tags': [{'name': record['name']} for record in records]})
 

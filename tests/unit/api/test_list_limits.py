@@ -49,6 +49,14 @@ def test_a_bad_limit_gets_upstreams_message_on_every_list(capped, name, limit, m
     assert response.get_json()['message'] == message
 
 
+@pytest.mark.parametrize('name', sorted(LISTS))
+def test_a_limit_given_twice_is_refused_on_every_list(capped, name):
+    # Which was meant? Every other list parameter given twice is refused too.
+    response = capped.request('GET', LISTS[name] + '?limit=1&limit=2')
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()['message'] == "Parameter 'limit' may be given only once"
+
+
 @pytest.mark.parametrize('name, listed', [
     ('images', 2), ('tasks', 2), ('namespaces', 2),
     # Upstream caps no tag list: a namespace's tags come in one page.

@@ -37,6 +37,10 @@ def new_image(deployment, **values):
      "'all_stores' must be a boolean"),
     ({'method': {'name': 'glance-direct'}, 'all_stores_must_succeed': 1}, 400,
      "'all_stores_must_succeed' must be a boolean"),
+    # As upstream: partial success means nothing without several stores.
+    ({'method': {'name': 'web-download', 'uri': 'http://example.com/disk'},
+      'all_stores_must_succeed': False}, 400,
+     'All_stores_must_succeed can only be set with enabled_backends'),
     ({'method': {'name': 'copy-image'}}, 400, "needs 'stores' or 'all_stores'"),
 ], ids=lambda value: str(value)[:40])
 def test_an_import_request_is_checked_before_any_task(deployment, body, status,
@@ -104,3 +108,42 @@ def test_a_stage_puts_the_data_in_the_staging_store(deployment):
     assert again.get_json()['message'] == (
         "Image %s is staged already: import it (method 'glance-direct'), or delete "
         "it to stage other data." % image['id'])
+
+
+@pytest.mark.parametrize('values, missing', [
+    ({'disk_format': 'raw'}, 'container_format'),
+    ({'container_format': 'bare'}, 'disk_format'),
+    ({}, 'container_format'),
+])
+def test_an_image_without_its_formats_cannot_be_imported(deployment, values, missing):
+    # As upstream: a conflict with the image's state (it can still be given the
+    # format), naming the format missing (container_format first).
+    response = deployment.request('POST', '/v2/images', OWNER, values)
+    image = response.get_json()
+    response = deployment.request('POST', '/v2/images/%s/import' % image['id'], OWNER,
+                                  {'method': {'name': 'web-download',
+                                              'uri': 'http://example.com/disk'}})
+    assert response.status_code == 409, response.get_data(as_text=True)
+    assert response.get_json()['message'] == (
+        "'%s' needs to be set before import" % missing)
+    assert deployment.request('GET', '/v2/images/%s/tasks' % image['id'],
+                              OWNER).get_json()['tasks'] == []
+    assert deployment.request('GET', '/v2/images/%s' % image['id'],
+                              OWNER).get_json()['status'] == 'queued'
+
+
+@pytest.mark.parametrize('remote_id', ['x/file', '../other', 'not-a-uuid'])
+def test_glance_download_refuses_a_remote_id_that_is_no_uuid(make_deployment,
+                                                             remote_id):
+    # As upstream: the id is put into the other region's URLs, so it must be one.
+    deployment = make_deployment(api={'enabled_import_methods': ['glance-download']})
+    image = new_image(deployment)
+    response = deployment.request('POST', '/v2/images/%s/import' % image['id'], OWNER,
+                                  {'method': {'name': 'glance-download',
+                                              'glance_image_id': remote_id,
+                                              'glance_region': 'RegionTwo'}})
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()['message'] == (
+        'Remote image id does not look like a UUID: %s' % remote_id)
+    assert deployment.request('GET', '/v2/images/%s' % image['id'],
+                              OWNER).get_json()['status'] == 'queued'

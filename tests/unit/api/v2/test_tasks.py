@@ -2,6 +2,7 @@
 python-glanceclient validates every task it receives with."""
 
 import jsonschema
+import pytest
 
 
 def test_a_task_created_by_an_admin_without_a_project_fits_the_schemas(deployment):
@@ -55,3 +56,17 @@ def test_a_bad_task_list_limit_says_what_is_wrong_in_upstreams_words(deployment)
         assert response.status_code == 400
         assert response.get_json()['message'] == message
     assert deployment.request('GET', '/v2/tasks?limit=0').get_json()['tasks'] == []
+
+
+@pytest.mark.parametrize('query', [
+    'status=failure&status=bogus', 'type=import&type=api_image_import',
+    'sort_key=status&sort_key=type', 'sort_dir=asc&sort_dir=desc',
+    'limit=1&limit=2', 'marker=a&marker=b',
+])
+def test_a_task_list_parameter_given_twice_is_refused(deployment, query):
+    # Which of the two was meant? Upstream reads the first of some parameters and
+    # the last of others; refused, as the image list refuses it.
+    response = deployment.request('GET', '/v2/tasks?' + query)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert response.get_json()['message'] == (
+        "Parameter '%s' may be given only once" % query.split('=')[0])
