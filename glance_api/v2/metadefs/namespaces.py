@@ -34,13 +34,16 @@ def list_namespaces():
 
     ``limit``, ``marker`` (a namespace name), ``sort_key`` (``namespace``,
     ``created_at``, ``updated_at``), ``sort_dir``, ``visibility`` (``public``,
-    ``private``), ``resource_types`` (comma-separated: namespaces associated with
-    any). 400 for a bad parameter, 404 for an unknown marker.
+    ``private``), ``resource_types`` (comma-separated, or given more than once as
+    openstacksdk sends a list: namespaces associated with any). 400 for a bad
+    parameter, 404 for an unknown marker.
     """
     ctx, conf = g.context, services().conf
     access.enforce_without_namespace(ctx, 'get_metadef_namespaces')
     access.enforce_without_namespace(ctx, 'list_metadef_resource_types')
-    resource_types = parameters.single('resource_types')
+    # Upstream reads one of the repeated values; all of them were asked for.
+    resource_types = ','.join(value for value in request.args.getlist('resource_types')
+                              if value)
     namespaces, next_marker = services().registry.list_metadef_namespaces(
         ctx.identity, access.for_namespace(ctx),
         limit=parameters.limit(conf.limit_param_default, conf.api_limit_max),
@@ -50,6 +53,8 @@ def list_namespaces():
         resource_types=resource_types.split(',') if resource_types else None,
         request_id=g.request_id)
     params = {key: value for key, value in request.args.items() if key != 'marker'}
+    if resource_types:
+        params['resource_types'] = resource_types
     document = {'namespaces': [documents.namespace(record) for record in namespaces],
                 'first': _list_url(params), 'schema': documents.NAMESPACES_SCHEMA}
     if next_marker is not None:
