@@ -64,7 +64,15 @@ def bounded_body(request):
     beyond, without reading the rest); later reads of the body see them again."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise _body_too_large()
-    data = request.body_file.read(MAX_BODY + 1)
+    try:
+        data = request.body_file.read(MAX_BODY + 1)
+    except Exception as exc:
+        # The caller stopped sending before the end of its Content-Length (webob's
+        # DisconnectionError) or of its chunks, or framed its chunks wrong (the
+        # server's reader raises its own errors): there is no request to carry out.
+        raise errors.BadRequest('The body could not be read: it is cut short or its '
+                                'chunked framing is malformed (%s)' % exc,
+                                reason='invalid_request') from None
     if len(data) > MAX_BODY:
         raise _body_too_large()
     request.body = data

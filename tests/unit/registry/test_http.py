@@ -1,5 +1,6 @@
 """The HTTP surface: authentication, routing, request validation, error bodies."""
 
+import socket
 import time
 import uuid
 
@@ -409,6 +410,37 @@ def test_a_refused_body_is_named_shortened_not_sent_back_whole(registry, body):
     response = post(registry, body)
     assert response.status_code == 400, response.text[:200]
     assert len(response.json()['error']['message']) < 400
+
+
+@pytest.mark.parametrize('framing', ['cut short of its Content-Length',
+                                     'chunked, cut short', 'chunked, bad chunk size'])
+def test_a_body_the_caller_stops_sending_is_a_bad_request_and_writes_nothing(
+        registry, scope, framing):
+    body = orjson.dumps({'name': 'x', 'properties': {'test_scope': scope}})
+    headers = b''.join(b'%s: %s\r\n' % (name.encode(), value.encode()
+                                         if isinstance(value, str) else value)
+                       for name, value in _signed(registry.secret, body).items())
+    head = b'POST /v1/images HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\n'
+    if framing == 'cut short of its Content-Length':
+        sent = head + headers + b'Content-Length: %d\r\n\r\n' % len(body) + body[:-5]
+    else:
+        chunk = b'%x\r\n%s\r\n' % (len(body), body)
+        if framing == 'chunked, bad chunk size':
+            chunk = b'zz\r\n' + body + b'\r\n0\r\n\r\n'
+        sent = head + headers + b'Transfer-Encoding: chunked\r\n\r\n' + chunk
+    host, port = registry.url.rsplit('/', 1)[1].split(':')
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(sent)
+        sock.shutdown(socket.SHUT_WR)   # the caller stops sending
+        answer = b''
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b'\r\n')
+    assert status_line == b'HTTP/1.1 400 Bad Request', answer
+    error = orjson.loads(rest.partition(b'\r\n\r\n')[2])['error']
+    assert error['reason'] == 'invalid_request'
+    assert error['message'].startswith('The body could not be read: '), error
+    assert scoped_count(registry, scope) == 0
 
 
 def test_a_huge_body_is_too_large(registry):
