@@ -223,6 +223,28 @@ def test_an_image_deleted_during_its_web_download_keeps_no_byte(
         'Image %s was deleted during the import.' % image['id']
 
 
+def test_an_image_deleted_after_its_import_worker_died_keeps_no_byte(
+        glance, tenant, held_server):
+    _Held.release.clear()
+    image = tenant.create_image(name='dead-import-deleted')
+    (worker,) = api_workers(glance)
+    assert web_download(tenant, image['id'], held_server).status_code == 202
+    wait_until(lambda: any(name.startswith('.%s.' % image['id'])
+                           for name in os.listdir(glance.datadir)), 10,
+               message="the store's temporary file")
+    os.kill(worker, signal.SIGKILL)
+    # As if it died just after committing the image's object, before recording it.
+    with open(os.path.join(glance.datadir, image['id']), 'wb') as committed:
+        committed.write(b'what the dead worker committed')
+    wait_until(lambda: api_workers(glance) not in ([], [worker]), 30,
+               message='gunicorn to start a new worker')
+    _Held.release.set()
+    # Deleted with nothing reading it first, so not taken over: the delete
+    # removes what the dead worker left, as it does for a dead upload's image.
+    assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
+    assert [name for name in os.listdir(glance.datadir) if image['id'] in name] == []
+
+
 @pytest.fixture(scope='module')
 def queueing_glance(tmp_path_factory, held_server):
     """One API worker with one task thread and room for one task in its queue."""
