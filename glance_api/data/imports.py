@@ -401,6 +401,7 @@ class ImportJob:
                                             mismatch=changed)
 
             def put(store):
+                self._hold()
                 url = store.link_in(pinned, self.image_id)
                 if url is None:
                     return self._copy_one(pinned.reader, store, None)
@@ -479,6 +480,7 @@ class ImportJob:
                     writer.write(chunk)
                     self._progress(len(chunk))
                 self._inspect(content)
+                self._hold()
                 stored = writer.commit()
         except (fetch.Refused, fetch.Failed) as exc:
             raise ImportFailed(str(exc))
@@ -530,6 +532,7 @@ class ImportJob:
                 virtual_size = self._inspect(content)
             except (fetch.Refused, fetch.Failed) as exc:
                 raise ImportFailed(str(exc))
+            self._hold()
             for store, writer in writers:
                 try:
                     stored = writer.commit()
@@ -675,6 +678,7 @@ class ImportJob:
                 writer.write(chunk)
                 self._progress(len(chunk))
             virtual_size = self._inspect(content) if content is not None else None
+            self._hold()
             stored = writer.commit()
         self.written.append((store, stored.url))
         return stored, virtual_size
@@ -739,9 +743,9 @@ class ImportJob:
                 self.svc, 'image.prepare', self.task, record,
                 backend=store.store_id if self.svc.stores.multi else None)
 
-    def _progress(self, size):
+    def _progress(self, size, now=False):
         self._copied += size
-        if not self._keeper.due():
+        if not self._keeper.due(now):
             return
         try:
             self.registry.claim_task(SERVICE_IDENTITY, self.task_id, self.lease,
@@ -754,6 +758,14 @@ class ImportJob:
             self._keeper.retry_in(1)
 
     # -- ending ----------------------------------------------------------------------
+
+    def _hold(self):
+        """Renew the task's lease now, before committing data to a store: a worker
+        that waited on its source for longer than the lease (a web server that
+        stalls) may have been taken over meanwhile, and must stop here rather
+        than commit an object under the name the worker holding the task now
+        writes (as an upload's ``lease.keep(now=True)`` before its commit)."""
+        self._progress(0, now=True)
 
     def _bookkeeping(self, failed, done):
         if not self.svc.stores.multi:
