@@ -275,8 +275,12 @@ class ImportJob:
             else:
                 self._import(record)
         except _LeaseLost:
+            # Another worker took the task over (and removed what this one had
+            # committed: it renews the lease before each commit) or ended it. The
+            # objects this one wrote have the names that worker writes, and may
+            # now be its recorded data: they are left to it, as in _finish.
             LOG.info('task %s: left to another worker', self.task_id)
-            self._remove_written()
+            self.written = []
         except _Unanswered as exc:
             LOG.error('task %s: its success may have been recorded although the '
                       'registry did not answer: keeping its data: %s',

@@ -3,8 +3,10 @@ task's lease has run out, takes the copy over and runs it again; what the dead
 worker left in the target store (its temporary file, the object it may have
 committed without recording it) is removed, not in the way."""
 
+import http.server
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -59,3 +61,100 @@ def test_a_copy_whose_worker_died_is_taken_over_past_what_it_left(glance):
     assert os.listdir(spare) == [image['id']]
     with open(os.path.join(spare, image['id']), 'rb') as copied:
         assert copied.read() == DATA
+
+
+class _Source(http.server.BaseHTTPRequestHandler):
+    """Serves ``DATA``; the ``n``th GET sends half of it, then waits for
+    ``gates[n]`` (when there is one) before the rest: a web server that stalls."""
+
+    protocol_version = 'HTTP/1.1'
+    gates = {}
+    served = []
+
+    def do_GET(self):   # noqa: N802 -- http.server's name
+        gate = self.gates.get(len(self.served))
+        self.served.append(self.path)
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(DATA)))
+        self.end_headers()
+        self.wfile.write(DATA[:len(DATA) // 2])
+        self.wfile.flush()
+        if gate is not None:
+            gate.wait(60)
+        try:
+            self.wfile.write(DATA[len(DATA) // 2:])
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope='module')
+def source():
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Source)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield 'http://127.0.0.1:%d/disk.raw' % server.server_address[1]
+    for gate in _Source.gates.values():
+        gate.set()
+    server.shutdown()
+
+
+@pytest.fixture(scope='module')
+def web_glance(tmp_path_factory, source):
+    """Two file stores and an http store, whose web locations copy-image reads."""
+    workdir = tmp_path_factory.mktemp('copy-from-web')
+    dirs = {name: str(workdir / name) for name in ('home', 'spare')}
+    port = source.split(':')[2].split('/')[0]
+    with deployment.running(workdir, api_extra=dict({
+            'DEFAULT': {'enabled_backends': 'home:file, spare:file, web:http',
+                        'workers': 1, 'task_lease_time': LEASE},
+            'glance_store': {'default_backend': 'home'},
+            'import_filtering_opts': {'allowed_ports': port,
+                                      'allowed_hosts': '127.0.0.1'}}, **{
+            name: {'filesystem_store_datadir': path}
+            for name, path in dirs.items()})) as glance:
+        glance.dirs = dirs
+        yield glance
+
+
+def test_a_copy_that_lost_its_task_leaves_the_new_workers_copies_alone(
+        web_glance, source):
+    glance = web_glance
+    admin = glance.client()
+    image = admin.create_image(name='copied-from-web')
+    assert admin.post('/v2/images/%s/locations' % image['id'],
+                      json={'url': source}).status_code == 202
+    wait_until(lambda: admin.image(image['id'])['status'] == 'active', 30)
+    # The copy reads the web location once per store, home first; its read for
+    # spare stalls past the task's lease, after its copy to home is committed.
+    first = len(_Source.served)
+    stall = _Source.gates[first + 1] = threading.Event()
+    assert admin.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'copy-image'}, 'stores': ['home', 'spare']}).status_code \
+        == 202
+    wait_until(lambda: len(_Source.served) == first + 2, 10,
+               message='the copy to spare to start')
+    time.sleep(LEASE + 0.5)
+    # A read takes the copy over; the new worker copies to both stores and
+    # records them.
+    admin.image(image['id'])
+    tasks = '/v2/images/%s/tasks' % image['id']
+    wait_until(lambda: admin.get(tasks).json()['tasks'][0]['status'] == 'success',
+               30, message='the copy taken over to end')
+    assert admin.image(image['id'])['stores'] == 'web,home,spare'
+    # The first worker's source goes on: it finds the task no longer its own and
+    # must not remove the objects it wrote, whose names the new worker's copies
+    # have (the home copy, recorded).
+    stall.set()
+    wait_until(lambda: not [name for name in os.listdir(glance.dirs['spare'])
+                            if name.startswith('.')], 10,
+               message="the first worker's temporary file to go")
+    time.sleep(0.5)
+    for store in ('home', 'spare'):
+        assert os.listdir(glance.dirs[store]) == [image['id']]
+        response = admin.get('/v2/images/%s/file?prefer=%s' % (image['id'], store))
+        assert response.status_code == 200
+        assert response.content == DATA
+
