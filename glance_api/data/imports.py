@@ -264,6 +264,12 @@ class ImportJob:
         task_events.emit(self.svc, 'task.run', self.task)
         try:
             if give_up:
+                # As each takeover did: what the last worker left (it committed
+                # before it lost the task, and leaves its objects to whoever holds
+                # the task now) goes with the import.
+                record = self.registry.get_image(SERVICE_IDENTITY, self.image_id,
+                                                 request_id=self.request_id)
+                self._discard_dead_workers(record, self._targets(record))
                 raise ImportFailed('The import was interrupted %d times (its API '
                                    'worker stopped).' % MAX_ATTEMPTS)
             task_events.emit(self.svc, 'task.processing', self._begin())

@@ -158,3 +158,45 @@ def test_a_copy_that_lost_its_task_leaves_the_new_workers_copies_alone(
         assert response.status_code == 200
         assert response.content == DATA
 
+
+def test_a_copy_given_up_leaves_nothing_its_last_worker_committed(web_glance, source):
+    glance = web_glance
+    admin = glance.client()
+    image = admin.create_image(name='copy-given-up')
+    assert admin.post('/v2/images/%s/locations' % image['id'],
+                      json={'url': source}).status_code == 202
+    wait_until(lambda: admin.image(image['id'])['status'] == 'active', 30)
+    # Each worker copies to home, commits, then stalls on its read for spare past
+    # the lease; the next read of the image takes the copy over, three times, and
+    # then gives it up.
+    first = len(_Source.served)
+    stalls = [threading.Event() for _ in range(3)]
+    for n, stall in enumerate(stalls):
+        _Source.gates[first + 2 * n + 1] = stall
+    try:
+        assert admin.post('/v2/images/%s/import' % image['id'], json={
+            'method': {'name': 'copy-image'},
+            'stores': ['home', 'spare']}).status_code == 202
+        tasks = '/v2/images/%s/tasks' % image['id']
+        for n in range(3):
+            wait_until(lambda: len(_Source.served) == first + 2 * n + 2, 10,
+                       message='copy %d to stall' % (n + 1))
+            time.sleep(LEASE + 0.5)
+            admin.image(image['id'])
+        wait_until(lambda: admin.get(tasks).json()['tasks'][0]['status'] ==
+                   'failure', 10, message='the copy to be given up')
+        assert admin.image(image['id'])['stores'] == 'web'
+        # What the last worker committed to home, never recorded, is gone.
+        assert [name for name in os.listdir(glance.dirs['home'])
+                if image['id'] in name] == []
+    finally:
+        for stall in stalls:
+            stall.set()
+    wait_until(lambda: not [name for name in os.listdir(glance.dirs['spare'])
+                            if image['id'] in name], 10,
+               message="the stalled workers' temporary files to go")
+    # Nothing in the way of the next copy.
+    assert admin.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'copy-image'}, 'stores': ['home']}).status_code == 202
+    wait_until(lambda: admin.image(image['id'])['stores'] == 'web,home', 30,
+               message='the next copy')
