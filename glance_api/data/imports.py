@@ -479,6 +479,10 @@ class ImportJob:
         # chunk stops the download there.
         content = inspection.Inspection.for_image(
             record, inspection.Rules.from_conf(self.conf))
+        # What a worker killed between committing its download and the end of
+        # the import left under the image's name (no staged location records
+        # it): this import holds the image, and would meet it as a Duplicate.
+        staging.discard_leftover(staging_store, record)
         try:
             with self._open_url() as response, staging_store.open_writer(
                         self.image_id, self.conf.hashing_algorithm) as writer:
