@@ -255,6 +255,9 @@ class ImportJob:
         #: The registry said another worker took the task over from this job: what
         #: this job wrote is that worker's to keep or remove (``_finish``).
         self.lost_task = False
+        #: The task had finished when this job recorded its failure: ended by a
+        #: worker that took it over (or by this job, the registry call retried).
+        self.ended_elsewhere = False
         #: image.prepare was sent: the bytes started for the target stores.
         self.prepared = False
 
@@ -875,6 +878,8 @@ class ImportJob:
             LOG.info('task %s: taken over by another worker; what this worker '
                      'wrote and the staged data are left to it', self.task_id)
             return
+        if self.ended_elsewhere:
+            self._forget_recorded()
         # Once the failure is recorded: the image no longer uses what was written.
         self._remove_written()
         self._discard_own_staging()
@@ -911,6 +916,8 @@ class ImportJob:
         except (registry_errors.Conflict, registry_errors.NotFound) as exc:
             if exc.reason == 'taken_over':
                 self.lost_task = True
+            if exc.reason == 'task_finished':
+                self.ended_elsewhere = True
             if exc.reason in ('taken_over', 'task_finished', 'task_not_found'):
                 return None
             # The image moved on (or went) meanwhile: fail the task alone.
@@ -962,6 +969,24 @@ class ImportJob:
                     'the registry call was retried', self.task_id, exc)
         self.written = []
         return True
+
+    def _forget_recorded(self):
+        """Leave out of what this job removes the objects its image now uses: a
+        worker that took the task over and finished it wrote and recorded objects
+        of the same names (the image's), perhaps after it removed this job's."""
+        try:
+            record = self.registry.get_image(SERVICE_IDENTITY, self.image_id,
+                                             request_id=self.request_id)
+        except registry_errors.NotFound:
+            return
+        except registry_errors.RegistryError as exc:
+            LOG.error('task %s: cannot tell whether its image uses what it wrote '
+                      '(%s): keeping it', self.task_id, exc)
+            self.written = []
+            return
+        urls = {location['url'] for location in record.get('locations') or []}
+        self.written = [(store, url) for store, url in self.written
+                        if url not in urls]
 
     def _remove_written(self):
         for store, url in self.written:

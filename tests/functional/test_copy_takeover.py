@@ -63,26 +63,37 @@ def test_a_copy_whose_worker_died_is_taken_over_past_what_it_left(glance):
         assert copied.read() == DATA
 
 
+#: What _Source sends before it stalls: whole chunks of the API's reads
+#: (upload_chunk_size), so that a read breaking off there yields nothing more.
+_FIRST_PART = 16 * 1024 * 1024
+
+
 class _Source(http.server.BaseHTTPRequestHandler):
-    """Serves ``DATA``; the ``n``th GET sends half of it, then waits for
-    ``gates[n]`` (when there is one) before the rest: a web server that stalls."""
+    """Serves ``DATA``; the ``n``th GET sends its first part, then waits for
+    ``gates[n]`` (when there is one) before the rest, or before it breaks the
+    connection off if ``n`` is in ``breaks``: a web server that stalls."""
 
     protocol_version = 'HTTP/1.1'
     gates = {}
+    breaks = set()
     served = []
 
     def do_GET(self):   # noqa: N802 -- http.server's name
-        gate = self.gates.get(len(self.served))
+        index = len(self.served)
+        gate = self.gates.get(index)
         self.served.append(self.path)
         self.send_response(200)
         self.send_header('Content-Length', str(len(DATA)))
         self.end_headers()
-        self.wfile.write(DATA[:len(DATA) // 2])
+        self.wfile.write(DATA[:_FIRST_PART])
         self.wfile.flush()
         if gate is not None:
             gate.wait(60)
+        if index in self.breaks:
+            self.close_connection = True
+            return
         try:
-            self.wfile.write(DATA[len(DATA) // 2:])
+            self.wfile.write(DATA[_FIRST_PART:])
         except OSError:
             pass
 
@@ -119,8 +130,9 @@ def web_glance(tmp_path_factory, source):
         yield glance
 
 
+@pytest.mark.parametrize('source_breaks_off', [False, True])
 def test_a_copy_that_lost_its_task_leaves_the_new_workers_copies_alone(
-        web_glance, source):
+        web_glance, source, source_breaks_off):
     glance = web_glance
     admin = glance.client()
     image = admin.create_image(name='copied-from-web')
@@ -131,6 +143,8 @@ def test_a_copy_that_lost_its_task_leaves_the_new_workers_copies_alone(
     # spare stalls past the task's lease, after its copy to home is committed.
     first = len(_Source.served)
     stall = _Source.gates[first + 1] = threading.Event()
+    if source_breaks_off:
+        _Source.breaks.add(first + 1)
     assert admin.post('/v2/images/%s/import' % image['id'], json={
         'method': {'name': 'copy-image'}, 'stores': ['home', 'spare']}).status_code \
         == 202
@@ -144,16 +158,17 @@ def test_a_copy_that_lost_its_task_leaves_the_new_workers_copies_alone(
     wait_until(lambda: admin.get(tasks).json()['tasks'][0]['status'] == 'success',
                30, message='the copy taken over to end')
     assert admin.image(image['id'])['stores'] == 'web,home,spare'
-    # The first worker's source goes on: it finds the task no longer its own and
-    # must not remove the objects it wrote, whose names the new worker's copies
-    # have (the home copy, recorded).
+    # The first worker's source goes on (it finds the task no longer its own), or
+    # breaks off (its copy fails): either way it must not remove the objects it
+    # wrote, whose names the new worker's copies have (the home copy, recorded).
     stall.set()
     wait_until(lambda: not [name for name in os.listdir(glance.dirs['spare'])
-                            if name.startswith('.')], 10,
+                            if name.startswith('.%s.' % image['id'])], 10,
                message="the first worker's temporary file to go")
     time.sleep(0.5)
     for store in ('home', 'spare'):
-        assert os.listdir(glance.dirs[store]) == [image['id']]
+        assert [name for name in os.listdir(glance.dirs[store])
+                if image['id'] in name] == [image['id']]
         response = admin.get('/v2/images/%s/file?prefer=%s' % (image['id'], store))
         assert response.status_code == 200
         assert response.content == DATA
