@@ -255,6 +255,9 @@ class ImportJob:
         #: The registry said another worker took the task over from this job: what
         #: this job wrote is that worker's to keep or remove (``_finish``).
         self.lost_task = False
+        #: The task had finished when this job recorded its failure: ended by a
+        #: worker that took it over (or by this job, the registry call retried).
+        self.ended_elsewhere = False
         #: image.prepare was sent: the bytes started for the target stores.
         self.prepared = False
 
@@ -264,6 +267,12 @@ class ImportJob:
         task_events.emit(self.svc, 'task.run', self.task)
         try:
             if give_up:
+                # As each takeover did: what the last worker left (it committed
+                # before it lost the task, and leaves its objects to whoever holds
+                # the task now) goes with the import.
+                record = self.registry.get_image(SERVICE_IDENTITY, self.image_id,
+                                                 request_id=self.request_id)
+                self._discard_dead_workers(record, self._targets(record))
                 raise ImportFailed('The import was interrupted %d times (its API '
                                    'worker stopped).' % MAX_ATTEMPTS)
             task_events.emit(self.svc, 'task.processing', self._begin())
@@ -275,8 +284,12 @@ class ImportJob:
             else:
                 self._import(record)
         except _LeaseLost:
+            # Another worker took the task over (and removed what this one had
+            # committed: it renews the lease before each commit) or ended it. The
+            # objects this one wrote have the names that worker writes, and may
+            # now be its recorded data: they are left to it, as in _finish.
             LOG.info('task %s: left to another worker', self.task_id)
-            self._remove_written()
+            self.written = []
         except _Unanswered as exc:
             LOG.error('task %s: its success may have been recorded although the '
                       'registry did not answer: keeping its data: %s',
@@ -401,6 +414,7 @@ class ImportJob:
                                             mismatch=changed)
 
             def put(store):
+                self._hold()
                 url = store.link_in(pinned, self.image_id)
                 if url is None:
                     return self._copy_one(pinned.reader, store, None)
@@ -468,6 +482,10 @@ class ImportJob:
         # chunk stops the download there.
         content = inspection.Inspection.for_image(
             record, inspection.Rules.from_conf(self.conf))
+        # What a worker killed between committing its download and the end of
+        # the import left under the image's name (no staged location records
+        # it): this import holds the image, and would meet it as a Duplicate.
+        staging.discard_leftover(staging_store, record)
         try:
             with self._open_url() as response, staging_store.open_writer(
                         self.image_id, self.conf.hashing_algorithm) as writer:
@@ -479,6 +497,7 @@ class ImportJob:
                     writer.write(chunk)
                     self._progress(len(chunk))
                 self._inspect(content)
+                self._hold()
                 stored = writer.commit()
         except (fetch.Refused, fetch.Failed) as exc:
             raise ImportFailed(str(exc))
@@ -530,6 +549,7 @@ class ImportJob:
                 virtual_size = self._inspect(content)
             except (fetch.Refused, fetch.Failed) as exc:
                 raise ImportFailed(str(exc))
+            self._hold()
             for store, writer in writers:
                 try:
                     stored = writer.commit()
@@ -675,6 +695,7 @@ class ImportJob:
                 writer.write(chunk)
                 self._progress(len(chunk))
             virtual_size = self._inspect(content) if content is not None else None
+            self._hold()
             stored = writer.commit()
         self.written.append((store, stored.url))
         return stored, virtual_size
@@ -739,9 +760,9 @@ class ImportJob:
                 self.svc, 'image.prepare', self.task, record,
                 backend=store.store_id if self.svc.stores.multi else None)
 
-    def _progress(self, size):
+    def _progress(self, size, now=False):
         self._copied += size
-        if not self._keeper.due():
+        if not self._keeper.due(now):
             return
         try:
             self.registry.claim_task(SERVICE_IDENTITY, self.task_id, self.lease,
@@ -754,6 +775,14 @@ class ImportJob:
             self._keeper.retry_in(1)
 
     # -- ending ----------------------------------------------------------------------
+
+    def _hold(self):
+        """Renew the task's lease now, before committing data to a store: a worker
+        that waited on its source for longer than the lease (a web server that
+        stalls) may have been taken over meanwhile, and must stop here rather
+        than commit an object under the name the worker holding the task now
+        writes (as an upload's ``lease.keep(now=True)`` before its commit)."""
+        self._progress(0, now=True)
 
     def _bookkeeping(self, failed, done):
         if not self.svc.stores.multi:
@@ -849,6 +878,8 @@ class ImportJob:
             LOG.info('task %s: taken over by another worker; what this worker '
                      'wrote and the staged data are left to it', self.task_id)
             return
+        if self.ended_elsewhere:
+            self._forget_recorded()
         # Once the failure is recorded: the image no longer uses what was written.
         self._remove_written()
         self._discard_own_staging()
@@ -885,6 +916,8 @@ class ImportJob:
         except (registry_errors.Conflict, registry_errors.NotFound) as exc:
             if exc.reason == 'taken_over':
                 self.lost_task = True
+            if exc.reason == 'task_finished':
+                self.ended_elsewhere = True
             if exc.reason in ('taken_over', 'task_finished', 'task_not_found'):
                 return None
             # The image moved on (or went) meanwhile: fail the task alone.
@@ -936,6 +969,24 @@ class ImportJob:
                     'the registry call was retried', self.task_id, exc)
         self.written = []
         return True
+
+    def _forget_recorded(self):
+        """Leave out of what this job removes the objects its image now uses: a
+        worker that took the task over and finished it wrote and recorded objects
+        of the same names (the image's), perhaps after it removed this job's."""
+        try:
+            record = self.registry.get_image(SERVICE_IDENTITY, self.image_id,
+                                             request_id=self.request_id)
+        except registry_errors.NotFound:
+            return
+        except registry_errors.RegistryError as exc:
+            LOG.error('task %s: cannot tell whether its image uses what it wrote '
+                      '(%s): keeping it', self.task_id, exc)
+            self.written = []
+            return
+        urls = {location['url'] for location in record.get('locations') or []}
+        self.written = [(store, url) for store, url in self.written
+                        if url not in urls]
 
     def _remove_written(self):
         for store, url in self.written:

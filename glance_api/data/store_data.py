@@ -123,19 +123,23 @@ def delayed_delete_possible(locations):
                    for store, _ in stores_holding(locations, lambda store: True))
 
 
-def discard_abandoned(image_id):
+def discard_abandoned(image_id, locations=()):
     """Remove what dead uploads of ``image_id`` (``saving``, taken over or deleted)
     left in the writable stores: temporary files, segments (``discard_abandoned``),
     and the object each store names after the image (``discard_object``), which
     such an image cannot use (an upload that died publishing it, or that kept it
-    when the registry did not answer)."""
+    when the registry did not answer). The same for a deleted image's dead import,
+    but no object in a store where the image has one of its ``locations``: that
+    is its data, which ``deleted_data`` removes (or, delayed, the scrubber)."""
     credentials = caller_credentials()
+    urls = [location['url'] for location in locations]
     for store in services().stores:
         if not store.writable:
             continue
         try:
             store.discard_abandoned(image_id, credentials=credentials)
-            store.discard_object(image_id, credentials=credentials)
+            if not any(store.owns(url) for url in urls):
+                store.discard_object(image_id, credentials=credentials)
         except store_errors.StoreError as exc:
             LOG.warning('image %s: could not remove what its dead upload left in '
                         'store %s: %s', image_id, store.store_id, exc)

@@ -308,6 +308,11 @@ def delete_image(image_id):
         # An upload that died mid-way may have left a temporary file or segments
         # (a live one finds the image gone and removes its own).
         store_data.discard_abandoned(image_id)
+    elif imports.LOCK in (deleted.get('properties') or {}):
+        # So may an import (copy-image too) whose worker died, and the object it
+        # committed without recording it: only a takeover would remove them, and
+        # a deleted image's import is never taken over. A live one removes its own.
+        store_data.discard_abandoned(image_id, deleted.get('locations') or [])
     return responses.no_content()
 
 

@@ -3,8 +3,10 @@ task's lease has run out, takes the copy over and runs it again; what the dead
 worker left in the target store (its temporary file, the object it may have
 committed without recording it) is removed, not in the way."""
 
+import http.server
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -59,3 +61,157 @@ def test_a_copy_whose_worker_died_is_taken_over_past_what_it_left(glance):
     assert os.listdir(spare) == [image['id']]
     with open(os.path.join(spare, image['id']), 'rb') as copied:
         assert copied.read() == DATA
+
+
+#: What _Source sends before it stalls: whole chunks of the API's reads
+#: (upload_chunk_size), so that a read breaking off there yields nothing more.
+_FIRST_PART = 16 * 1024 * 1024
+
+
+class _Source(http.server.BaseHTTPRequestHandler):
+    """Serves ``DATA``; the ``n``th GET sends its first part, then waits for
+    ``gates[n]`` (when there is one) before the rest, or before it breaks the
+    connection off if ``n`` is in ``breaks``: a web server that stalls."""
+
+    protocol_version = 'HTTP/1.1'
+    gates = {}
+    breaks = set()
+    served = []
+
+    def do_GET(self):   # noqa: N802 -- http.server's name
+        index = len(self.served)
+        gate = self.gates.get(index)
+        self.served.append(self.path)
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(DATA)))
+        self.end_headers()
+        self.wfile.write(DATA[:_FIRST_PART])
+        self.wfile.flush()
+        if gate is not None:
+            gate.wait(60)
+        if index in self.breaks:
+            self.close_connection = True
+            return
+        try:
+            self.wfile.write(DATA[_FIRST_PART:])
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope='module')
+def source():
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Source)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield 'http://127.0.0.1:%d/disk.raw' % server.server_address[1]
+    for gate in _Source.gates.values():
+        gate.set()
+    server.shutdown()
+
+
+@pytest.fixture(scope='module')
+def web_glance(tmp_path_factory, source):
+    """Two file stores and an http store, whose web locations copy-image reads."""
+    workdir = tmp_path_factory.mktemp('copy-from-web')
+    dirs = {name: str(workdir / name) for name in ('home', 'spare')}
+    port = source.split(':')[2].split('/')[0]
+    with deployment.running(workdir, api_extra=dict({
+            'DEFAULT': {'enabled_backends': 'home:file, spare:file, web:http',
+                        'workers': 1, 'task_lease_time': LEASE},
+            'glance_store': {'default_backend': 'home'},
+            'import_filtering_opts': {'allowed_ports': port,
+                                      'allowed_hosts': '127.0.0.1'}}, **{
+            name: {'filesystem_store_datadir': path}
+            for name, path in dirs.items()})) as glance:
+        glance.dirs = dirs
+        yield glance
+
+
+@pytest.mark.parametrize('source_breaks_off', [False, True])
+def test_a_copy_that_lost_its_task_leaves_the_new_workers_copies_alone(
+        web_glance, source, source_breaks_off):
+    glance = web_glance
+    admin = glance.client()
+    image = admin.create_image(name='copied-from-web')
+    assert admin.post('/v2/images/%s/locations' % image['id'],
+                      json={'url': source}).status_code == 202
+    wait_until(lambda: admin.image(image['id'])['status'] == 'active', 30)
+    # The copy reads the web location once per store, home first; its read for
+    # spare stalls past the task's lease, after its copy to home is committed.
+    first = len(_Source.served)
+    stall = _Source.gates[first + 1] = threading.Event()
+    if source_breaks_off:
+        _Source.breaks.add(first + 1)
+    assert admin.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'copy-image'}, 'stores': ['home', 'spare']}).status_code \
+        == 202
+    wait_until(lambda: len(_Source.served) == first + 2, 10,
+               message='the copy to spare to start')
+    time.sleep(LEASE + 0.5)
+    # A read takes the copy over; the new worker copies to both stores and
+    # records them.
+    admin.image(image['id'])
+    tasks = '/v2/images/%s/tasks' % image['id']
+    wait_until(lambda: admin.get(tasks).json()['tasks'][0]['status'] == 'success',
+               30, message='the copy taken over to end')
+    assert admin.image(image['id'])['stores'] == 'web,home,spare'
+    # The first worker's source goes on (it finds the task no longer its own), or
+    # breaks off (its copy fails): either way it must not remove the objects it
+    # wrote, whose names the new worker's copies have (the home copy, recorded).
+    stall.set()
+    wait_until(lambda: not [name for name in os.listdir(glance.dirs['spare'])
+                            if name.startswith('.%s.' % image['id'])], 10,
+               message="the first worker's temporary file to go")
+    time.sleep(0.5)
+    for store in ('home', 'spare'):
+        assert [name for name in os.listdir(glance.dirs[store])
+                if image['id'] in name] == [image['id']]
+        response = admin.get('/v2/images/%s/file?prefer=%s' % (image['id'], store))
+        assert response.status_code == 200
+        assert response.content == DATA
+
+
+def test_a_copy_given_up_leaves_nothing_its_last_worker_committed(web_glance, source):
+    glance = web_glance
+    admin = glance.client()
+    image = admin.create_image(name='copy-given-up')
+    assert admin.post('/v2/images/%s/locations' % image['id'],
+                      json={'url': source}).status_code == 202
+    wait_until(lambda: admin.image(image['id'])['status'] == 'active', 30)
+    # Each worker copies to home, commits, then stalls on its read for spare past
+    # the lease; the next read of the image takes the copy over, three times, and
+    # then gives it up.
+    first = len(_Source.served)
+    stalls = [threading.Event() for _ in range(3)]
+    for n, stall in enumerate(stalls):
+        _Source.gates[first + 2 * n + 1] = stall
+    try:
+        assert admin.post('/v2/images/%s/import' % image['id'], json={
+            'method': {'name': 'copy-image'},
+            'stores': ['home', 'spare']}).status_code == 202
+        tasks = '/v2/images/%s/tasks' % image['id']
+        for n in range(3):
+            wait_until(lambda: len(_Source.served) == first + 2 * n + 2, 10,
+                       message='copy %d to stall' % (n + 1))
+            time.sleep(LEASE + 0.5)
+            admin.image(image['id'])
+        wait_until(lambda: admin.get(tasks).json()['tasks'][0]['status'] ==
+                   'failure', 10, message='the copy to be given up')
+        assert admin.image(image['id'])['stores'] == 'web'
+        # What the last worker committed to home, never recorded, is gone.
+        assert [name for name in os.listdir(glance.dirs['home'])
+                if image['id'] in name] == []
+    finally:
+        for stall in stalls:
+            stall.set()
+    wait_until(lambda: not [name for name in os.listdir(glance.dirs['spare'])
+                            if image['id'] in name], 10,
+               message="the stalled workers' temporary files to go")
+    # Nothing in the way of the next copy.
+    assert admin.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'copy-image'}, 'stores': ['home']}).status_code == 202
+    wait_until(lambda: admin.image(image['id'])['stores'] == 'web,home', 30,
+               message='the next copy')

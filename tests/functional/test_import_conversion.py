@@ -170,3 +170,26 @@ def test_an_ami_kernel_or_ramdisk_in_a_bare_container_is_not_converted(
     task = imported(tenant, web, kernel, disk_images.raw(MiB), 'glance-direct')
     assert task['status'] == 'success', task
     assert tenant.image(kernel['id'])['disk_format'] == disk_format
+
+
+def test_a_web_download_to_convert_replaces_what_a_dead_worker_downloaded(
+        glance, tenant, web, qemu_img):
+    raw = disk_images.raw(2 * MiB)
+    raw_path = os.path.join(qemu_img.directory, 'left.raw')
+    with open(raw_path, 'wb') as f:
+        f.write(raw)
+    qcow2_path = os.path.join(qemu_img.directory, 'left.qcow2')
+    qemu_img.run('convert', '-f', 'raw', '-O', 'qcow2', raw_path, qcow2_path)
+    with open(qcow2_path, 'rb') as f:
+        qcow2 = f.read()
+    image = tenant.create_image(name='downloaded-before', disk_format='qcow2')
+    # As a worker killed after committing the download and before converting it
+    # leaves it (the one taking the import over, or any later import, downloads
+    # again): no staged location records it.
+    left = os.path.join(glance.workdir, 'staging', image['id'])
+    with open(left, 'wb') as f:
+        f.write(b'what the dead worker downloaded')
+    task = imported(tenant, web, image, qcow2, 'web-download')
+    assert task['status'] == 'success', task
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == raw
+    assert not [name for name in staging_files(glance) if image['id'] in name]

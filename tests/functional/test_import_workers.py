@@ -223,6 +223,28 @@ def test_an_image_deleted_during_its_web_download_keeps_no_byte(
         'Image %s was deleted during the import.' % image['id']
 
 
+def test_an_image_deleted_after_its_import_worker_died_keeps_no_byte(
+        glance, tenant, held_server):
+    _Held.release.clear()
+    image = tenant.create_image(name='dead-import-deleted')
+    (worker,) = api_workers(glance)
+    assert web_download(tenant, image['id'], held_server).status_code == 202
+    wait_until(lambda: any(name.startswith('.%s.' % image['id'])
+                           for name in os.listdir(glance.datadir)), 10,
+               message="the store's temporary file")
+    os.kill(worker, signal.SIGKILL)
+    # As if it died just after committing the image's object, before recording it.
+    with open(os.path.join(glance.datadir, image['id']), 'wb') as committed:
+        committed.write(b'what the dead worker committed')
+    wait_until(lambda: api_workers(glance) not in ([], [worker]), 30,
+               message='gunicorn to start a new worker')
+    _Held.release.set()
+    # Deleted with nothing reading it first, so not taken over: the delete
+    # removes what the dead worker left, as it does for a dead upload's image.
+    assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
+    assert [name for name in os.listdir(glance.datadir) if image['id'] in name] == []
+
+
 @pytest.fixture(scope='module')
 def queueing_glance(tmp_path_factory, held_server):
     """One API worker with one task thread and room for one task in its queue."""
@@ -263,3 +285,88 @@ def test_a_legacy_import_task_is_pending_until_the_runner_starts_it(
     wait_until(lambda: (status(first), status(queued)) == ('success', 'success'),
                30)
     assert admin.image(queued['image_id'])['status'] == 'active'
+
+
+#: Whole chunks of the API's reads (upload_chunk_size): the last is read before
+#: the body ends.
+WHOLE_CHUNKS = disk_images.raw(2 * 1024 * 1024)
+
+
+class _HeldEnd(http.server.BaseHTTPRequestHandler):
+    """Sends all of ``WHOLE_CHUNKS`` at once in one chunk, and the chunk that ends
+    the body of the ``n``th request once ``ends[n]`` is set: a web server that
+    stalls before its body ends."""
+
+    protocol_version = 'HTTP/1.1'
+    ends = []
+    lock = threading.Lock()
+
+    def do_GET(self):   # noqa: N802 -- http.server's name
+        with self.lock:
+            end = threading.Event()
+            self.ends.append(end)
+        self.send_response(200)
+        self.send_header('Transfer-Encoding', 'chunked')
+        self.end_headers()
+        self.wfile.write(b'%x\r\n%s\r\n' % (len(WHOLE_CHUNKS), WHOLE_CHUNKS))
+        self.wfile.flush()
+        end.wait(60)
+        try:
+            self.wfile.write(b'0\r\n\r\n')
+        except OSError:
+            pass
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope='module')
+def stalling_server():
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _HeldEnd)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield 'http://127.0.0.1:%d/disk.raw' % server.server_address[1]
+    for end in _HeldEnd.ends:
+        end.set()
+    server.shutdown()
+
+
+@pytest.fixture(scope='module')
+def two_thread_glance(tmp_path_factory, stalling_server):
+    """One API worker with two task threads (room to take an import over while
+    the worker that lost it still runs) and a short task lease."""
+    port = stalling_server.split(':')[2].split('/')[0]
+    with deployment.running(tmp_path_factory.mktemp('import-stalled'), api_extra={
+            'DEFAULT': {'workers': 1, 'task_pool_threads': 2,
+                        'task_lease_time': LEASE},
+            'import_filtering_opts': {'allowed_ports': port,
+                                      'allowed_hosts': '127.0.0.1'}}) as glance:
+        yield glance
+
+
+def test_a_worker_whose_source_stalled_past_its_lease_commits_nothing(
+        two_thread_glance, stalling_server):
+    glance = two_thread_glance
+    with glance.client(deployment.new_project()) as tenant:
+        image = tenant.create_image(name='stalled-source')
+        assert web_download(tenant, image['id'], stalling_server).status_code == 202
+        wait_until(lambda: len(_HeldEnd.ends) == 1, 10, message='the download')
+        # The source stalls past the task's lease: the next read of the image
+        # takes the import over, on the other thread, while the first still waits.
+        time.sleep(LEASE + 0.5)
+        assert tenant.image(image['id'])['status'] == 'importing'
+        wait_until(lambda: len(_HeldEnd.ends) == 2, 10, message='the takeover')
+        # The first download ends first: its worker no longer holds the task and
+        # must not commit the image's object, which the other commits.
+        _HeldEnd.ends[0].set()
+        time.sleep(1)
+        _HeldEnd.ends[1].set()
+        wait_until(lambda: tenant.image(image['id'])['status'] != 'importing', 30)
+        assert tenant.image(image['id'])['status'] == 'active', \
+            task_of(tenant, image['id'])
+        assert tenant.get('/v2/images/%s/file' % image['id']).content == \
+            WHOLE_CHUNKS
+        wait_until(lambda: [name for name in os.listdir(glance.datadir)
+                            if image['id'] in name] == [image['id']], 10,
+                   message="the first worker's temporary file to go")
