@@ -45,10 +45,12 @@ _MOVE_RULES = {('active', 'deactivated'): 'deactivate',
 #: and destroy), only its owner's project or an admin may, whatever the policy says:
 #: an operator's "modify_image": "" (upstream's old policy.json) or "role:member"
 #: must not let one project change or delete another's public image. (Adding a
-#: location is a service's, as upstream's location import.)
+#: location is a service's, as upstream's location import.) Sharing too, as
+#: upstream's member repository: a project an image is shared with neither shares
+#: it further nor takes the share back.
 _OWNER_ONLY = frozenset(['modify_image', 'delete_image', 'upload_image',
                          'deactivate', 'reactivate', 'set_image_location',
-                         'delete_image_location'])
+                         'delete_image_location', 'add_member', 'delete_member'])
 
 
 @dataclasses.dataclass
@@ -125,6 +127,19 @@ class Guard:
                      or image['owner'] != caller.project_id)):
             raise errors.Forbidden('You do not own this image', reason='not_owner',
                                    action=action, image_id=image['id'])
+
+    def check_answer(self, caller, image, member_id):
+        """Answering the share of ``image`` with project ``member_id``:
+        ``modify_member`` judged with that project as the member (as the API judges
+        it), and, whatever the policy says, only that project or an admin answers
+        (upstream's member repository): the owner never accepts for the project it
+        shares with, even as a member of its own image."""
+        self.require(caller, 'modify_member', image, target=dict(
+            policy.image_target(caller, image), member_id=member_id))
+        if not caller.is_admin and caller.project_id != member_id:
+            raise errors.Forbidden('You cannot update image member %s' % member_id,
+                                   reason='not_member', image_id=image['id'],
+                                   member_id=member_id)
 
     def check_owner(self, caller, owner, kind='images'):
         """``errors.Forbidden`` (``not_owner``) unless ``caller`` may create ``kind``

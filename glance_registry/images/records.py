@@ -322,8 +322,15 @@ def locked_image(db, identity, image_id, judge=None):
     (a new owner, a property created) cannot slip a write past them."""
     image = visible_image(db, identity, image_id, lock=True)
     if judge is not None:
-        judge(_judged_record(db, identity, image))
+        judge_locked(db, identity, image, judge)
     return image
+
+
+def judge_locked(db, identity, image, judge):
+    """Pass the record of ``image``, a row ``locked_image`` locked, to ``judge``:
+    for a write that first finds what it changes in the image (a membership), so
+    that what the caller may not see is ``NotFound`` whatever the rules say."""
+    judge(_judged_record(db, identity, image))
 
 
 def _judged_record(db, identity, image):

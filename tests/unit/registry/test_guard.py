@@ -169,6 +169,9 @@ MATRIX = [
                         'other': UNSEEN, 'shared with': OK}),
     ('unshare', {'admin': OK, 'member': OK, 'reader': DENIED, 'other': UNSEEN,
                  'shared with': DENIED}),
+    # Not even as a member of its own image does the owner answer for the project
+    # it shares with (modify_member judged on that project, as the API does).
+    ('answer a share for it, as a member too', {'admin': OK, 'member': DENIED}),
 ]
 
 
@@ -188,8 +191,11 @@ def _operation(guarded, name, caller, project):
                                                          'replace locations')
                  else client.create_image(owner, dict(FORMATS, visibility='shared')))
         image_id = image['id']
-        if name in ('answer a share', 'unshare'):
+        if name in ('answer a share', 'unshare',
+                    'answer a share for it, as a member too'):
             client.add_member(owner, image_id, friend_of(project))
+        if name == 'answer a share for it, as a member too':
+            client.add_member(owner, image_id, project)
     calls = {
         'create in own project': lambda: client.create_image(caller, {}),
         'create for another project': lambda: client.create_image(
@@ -224,6 +230,8 @@ def _operation(guarded, name, caller, project):
         'answer a share': lambda: client.update_member(
             caller, image_id, friend_of(project), 'accepted'),
         'unshare': lambda: client.delete_member(caller, image_id, friend_of(project)),
+        'answer a share for it, as a member too': lambda: client.update_member(
+            caller, image_id, friend_of(project), 'accepted'),
     }
     return calls[name], image_id
 
@@ -308,6 +316,34 @@ def test_only_its_owner_or_an_admin_changes_an_image_whatever_the_policy(
     assert permissive.client.get_image(admin, image['id']) == before
     # The policy lets its owner through, as upstream's.
     assert _status(_changes(permissive, owner, image)[change]) == OK
+
+
+def test_only_the_owner_shares_and_only_those_shared_with_answer_whatever_the_policy(
+        permissive):
+    # As upstream's member repository, whatever the policy: with the old policy's
+    # empty member rules a project an image was shared with shared it further and
+    # took its share back, and the owner accepted for the project it shared with.
+    owner, friend, admin = persona('member'), persona('member'), persona('admin')
+    client = permissive.client
+    image = client.create_image(owner, dict(FORMATS, visibility='shared'))
+    client.add_member(owner, image['id'], friend.project_id)
+    client.add_member(owner, image['id'], owner.project_id)
+    before = client.list_members(admin, image['id'])
+    assert _status(lambda: client.add_member(friend, image['id'], 'p-third')) == (
+        403, 'not_owner')
+    assert _status(lambda: client.delete_member(
+        friend, image['id'], friend.project_id)) == (403, 'not_owner')
+    assert _status(lambda: client.update_member(owner, image['id'], friend.project_id,
+                                                'accepted')) == (403, 'not_member')
+    assert client.list_members(admin, image['id']) == before
+    # Each its own part.
+    assert client.update_member(friend, image['id'], friend.project_id,
+                                'accepted')['status'] == 'accepted'
+    assert client.update_member(owner, image['id'], owner.project_id,
+                                'accepted')['status'] == 'accepted'
+    client.delete_member(owner, image['id'], friend.project_id)
+    assert [member['member_id'] for member in client.list_members(
+        admin, image['id'])] == [owner.project_id]
 
 
 def test_a_queued_image_of_another_project_takes_no_upload(permissive):
