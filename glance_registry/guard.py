@@ -208,6 +208,29 @@ class Guard:
                                        reason='property_protected', property=name,
                                        operation=operation)
 
+    # -- the metadata definitions catalog ------------------------------------------
+
+    def catalog_access(self, caller, access, rules):
+        """``access``, the caller's verdicts on a namespace (``metadefs.Access``),
+        with the registry's own on ``rules`` added: upstream's ``metadef_*`` rules
+        as this registry's policy reads them, judged for each class of namespace as
+        the API judges them. A caller that sends no verdict, or a lenient one, gets
+        no more than the policy gives it: by default only admins change the
+        catalog, which every project reads."""
+        return dataclasses.replace(access, allow=access.allow + tuple(
+            (rule, policy.namespace_classes(self.enforcer, caller, rule))
+            for rule in rules))
+
+    def require_catalog(self, caller, rules):
+        """Creating a namespace: ``errors.Forbidden`` (``policy_denied``, naming the
+        rule) unless each of ``rules`` lets ``caller`` act on upstream's target,
+        its own project."""
+        target = {} if caller.project_id is None else {'project_id': caller.project_id}
+        for rule in rules:
+            if not policy.allowed(self.enforcer, caller, rule, target=target):
+                raise errors.Forbidden('You are not authorized to complete %s action.'
+                                       % rule, reason='policy_denied', rule=rule)
+
     # -- what a service token reads ------------------------------------------------
 
     def token_view(self, caller, body):

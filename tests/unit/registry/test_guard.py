@@ -23,6 +23,7 @@ import requests
 from glance_registry import client as client_module
 from glance_registry.client import errors
 from glance_registry.client import identity
+from glance_registry.client import metadefs
 from tests.fixtures import processes
 from tests.unit.registry import races
 from tests.unit.registry.conftest import BACKEND_PARAMS
@@ -404,6 +405,48 @@ def test_a_location_write_moves_the_status_only_as_that_moves_rule_allows(guarde
     added = client.add_location(service, queued['id'], placed,
                                 transition=('queued', 'active'), values={'size': 4})
     assert added['status'] == 'active'
+
+
+# -- the metadata definitions catalog ------------------------------------------------
+
+EVERY_CLASS = frozenset(metadefs.CLASSES)
+
+
+def test_only_those_the_policy_lets_change_the_catalog_whatever_verdicts_they_send(
+        guarded):
+    """Every project reads the catalog's public namespaces (Horizon's metadata
+    dialogs): by default only admins change it (metadef_admin), however its caller
+    judges itself. A project's member created a public namespace, squatting a name
+    the operator's load_metadefs would then skip, and changed one its project
+    owned, by leaving its verdicts out."""
+    client = guarded.client
+    admin, member = persona('admin'), persona('member')
+    name = 'OS::Squat::%s' % uuid.uuid4().hex[:8]
+    for values in ({'namespace': name, 'visibility': 'public'},
+                   {'namespace': name, 'visibility': 'private'},
+                   {'namespace': name, 'tags': ['t']}):
+        assert _status(lambda: client.create_metadef_namespace(member, values)) == (
+            403, 'policy_denied')
+    owned = client.create_metadef_namespace(admin, {
+        'namespace': name, 'visibility': 'public', 'owner': member.project_id})
+    lenient = metadefs.Access(allow=tuple(
+        (rule, EVERY_CLASS) for rule in ('modify_metadef_namespace', 'add_metadef_tag',
+                                         'add_metadef_property',
+                                         'delete_metadef_namespace')))
+    for access in (None, lenient):
+        for change in (
+                lambda: client.update_metadef_namespace(
+                    member, name, {'namespace': name, 'display_name': 'mine'}, access),
+                lambda: client.create_metadef_tag(member, name, 'evil', access),
+                lambda: client.create_metadef_property(
+                    member, name, 'evil', {'type': 'string', 'title': 'evil'}, access),
+                lambda: client.delete_metadef_contents(member, name, 'tags', access),
+                lambda: client.delete_metadef_namespace(member, name, access)):
+            assert _status(change) == (403, 'policy_denied')
+    assert client.get_metadef_namespace(admin, name) == owned
+    # Reading stays every project's; changing, an admin's.
+    assert client.get_metadef_namespace(persona('reader'), name)['namespace'] == name
+    assert client.create_metadef_tag(admin, name, 'fine')['name'] == 'fine'
 
 
 # -- judged on the image as the write locks it ------------------------------------------
