@@ -14,6 +14,8 @@ upstream's wording:
   says so;
 - ownership: only an admin creates an image for another project or changes its
   owner; ``publicize_image`` and ``communitize_image`` for those visibilities;
+- formats: only an admin changes ``disk_format`` or ``container_format`` once the
+  image has left ``queued`` (its data was inspected as those formats);
 - property protections (``property_protection_file``);
 - location admission: a location must belong to a configured store (a file URL
   inside a file store's data directory), an http(s) one must pass
@@ -51,6 +53,9 @@ _MOVE_RULES = {('active', 'deactivated'): 'deactivate',
 _OWNER_ONLY = frozenset(['modify_image', 'delete_image', 'upload_image',
                          'deactivate', 'reactivate', 'set_image_location',
                          'delete_image_location', 'add_member', 'delete_member'])
+
+
+_FORMATS = ('disk_format', 'container_format')
 
 
 @dataclasses.dataclass
@@ -168,7 +173,22 @@ class Guard:
                                    image_id=image['id'])
         if 'visibility' in values:
             self._check_visibility(caller, values['visibility'], image)
+        self._check_formats(caller, image, values)
         self.check_properties(caller, image.get('properties') or {}, properties or {})
+
+    def _check_formats(self, caller, image, values):
+        # As upstream's image domain: the formats change only while the image is
+        # queued. An upload or a stage inspected the data as the formats the image
+        # had then (a qcow2 must not become "raw", nor raw content "qcow2"), and
+        # compute services boot it as they say. (An admin may: the image service
+        # records an import's conversion while the image is importing.)
+        changed = [name for name in _FORMATS
+                   if name in values and values[name] != image.get(name)]
+        if changed and image['status'] != 'queued' and not caller.is_admin:
+            raise errors.Forbidden('Attribute %s can be only replaced for a queued '
+                                   'image.' % changed[0], reason='format_locked',
+                                   image_id=image['id'], field=changed[0],
+                                   current_status=image['status'])
 
     def check_transition(self, caller, image, from_status, to_status):
         self.require(caller, _MOVE_RULES.get((from_status, to_status), 'upload_image'),

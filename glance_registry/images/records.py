@@ -335,8 +335,8 @@ def judge_locked(db, identity, image, judge):
 
 def _judged_record(db, identity, image):
     """What the guard judges a write by, of the locked ``image`` row: its owner,
-    visibility, protection, status, properties, location URLs and the caller's
-    membership status.
+    visibility, protection, status, formats, properties, location URLs and the
+    caller's membership status.
 
     Locking reads on MariaDB: its first plain read fixes the transaction's snapshot,
     and a write that locks its project next (``quotas.lock_project``) must then
@@ -362,6 +362,8 @@ def _judged_record(db, identity, image):
         if identity.project_id is not None else []
     return {'id': image.id, 'owner': image.owner, 'visibility': image.visibility,
             'protected': bool(image.protected), 'status': image.status,
+            'disk_format': image.disk_format,
+            'container_format': image.container_format,
             'properties': properties, 'locations': locations,
             'member_status': member[0][0] if member else None}
 

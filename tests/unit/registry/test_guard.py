@@ -381,6 +381,38 @@ def test_only_a_delete_makes_an_image_pending_delete(guarded):
     assert client.get_image(owner, image['id']) == image
 
 
+def test_the_formats_change_only_while_the_image_is_queued(guarded):
+    """An upload inspected the data as the formats the image declared (the
+    API's content safety), and compute services boot it as they say: its owner
+    relabelled an active raw image qcow2 (or cleared its format) by calling the
+    registry without the API's expected_status."""
+    client = guarded.client
+    owner = persona('member')
+    active = guarded.active_image(owner)
+    saving = client.create_image(owner, dict(FORMATS))
+    saving = client.transition_status(owner, saving['id'], 'queued', 'saving')
+    for image in (active, saving):
+        for values in ({'disk_format': 'qcow2'}, {'container_format': 'ovf'},
+                       {'disk_format': None}, {'name': 'x', 'disk_format': 'iso'}):
+            assert _status(lambda: client.update_image(owner, image['id'],
+                                                       values=values)) == (
+                403, 'format_locked'), (image['status'], values)
+            assert _status(lambda: client.replace_locations(
+                owner, image['id'], image['locations'],
+                update={'values': values})) == (403, 'format_locked')
+        assert client.get_image(owner, image['id']) == image
+    # The same formats again are no change; a queued image takes new ones.
+    renamed = client.update_image(owner, active['id'],
+                                  values=dict(FORMATS, name='renamed'))
+    assert (renamed['name'], renamed['disk_format']) == ('renamed', 'raw')
+    queued = client.create_image(owner, dict(FORMATS))
+    assert client.update_image(owner, queued['id'], values={
+        'disk_format': 'qcow2'})['disk_format'] == 'qcow2'
+    # The image service records an import's conversion (as an admin).
+    assert client.update_image(persona('admin'), active['id'], values={
+        'disk_format': 'qcow2'})['disk_format'] == 'qcow2'
+
+
 def test_a_location_write_moves_the_status_only_as_that_moves_rule_allows(guarded):
     """Adding or replacing locations may move the image's status in the same
     transaction: a move out of ``queued`` is the location rule's (upstream's
