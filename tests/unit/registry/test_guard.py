@@ -439,6 +439,38 @@ def test_a_location_write_moves_the_status_only_as_that_moves_rule_allows(guarde
     assert added['status'] == 'active'
 
 
+def test_a_task_moves_the_image_only_as_that_moves_rule_allows(tmp_path):
+    """A task may move its image's status in the transaction that creates it: into
+    ``importing``, the import's move, on ``modify_image``; any other move needs its
+    own rule as ``PUT /status`` judges it. With an operator's policy keeping
+    deactivation and uploads to admins, a member deactivated its project's image
+    and activated a queued one without data by creating a task."""
+    policy = tmp_path / 'policy.yaml'
+    policy.write_text('"deactivate": "role:admin"\n"reactivate": "role:admin"\n'
+                      '"upload_image": "role:admin"\n')
+    registry = Guarded(str(tmp_path),
+                       extra={'oslo_policy': {'policy_file': str(policy)}})
+    try:
+        client, admin = registry.client, persona('admin')
+        member = persona('member')
+        active = registry.active_image(admin, owner=member.project_id)
+        queued = client.create_image(member, dict(FORMATS))
+
+        def task(image, move):
+            return lambda: client.create_task(
+                member, {'id': str(uuid.uuid4()), 'type': 'import'}, ttl=60,
+                image={'id': image['id'], 'from': move[0], 'to': move[1]})
+        assert _status(task(active, ('active', 'deactivated'))) == DENIED
+        assert _status(task(queued, ('queued', 'active'))) == DENIED
+        assert client.get_image(admin, active['id']) == active
+        assert client.get_image(admin, queued['id']) == queued
+        # The import's own move is the member's, as upstream's import.
+        assert _status(task(queued, ('queued', 'importing'))) == OK
+        assert client.get_image(admin, queued['id'])['status'] == 'importing'
+    finally:
+        registry.close()
+
+
 # -- the metadata definitions catalog ------------------------------------------------
 
 EVERY_CLASS = frozenset(metadefs.CLASSES)
