@@ -16,7 +16,8 @@ upstream's wording:
   owner; ``publicize_image`` and ``communitize_image`` for those visibilities;
 - formats: only an admin changes ``disk_format`` or ``container_format`` once the
   image has left ``queued`` (its data was inspected as those formats);
-- property protections (``property_protection_file``);
+- property protections (``property_protection_file``), and upstream's reserved
+  ``os_glance*`` properties, the image service's own (admins only);
 - location admission: a location must belong to a configured store (a file URL
   inside a file store's data directory), an http(s) one must pass
   ``[import_filtering_opts]``, and none may name data the service writes for
@@ -99,6 +100,20 @@ def list_opts():
             (staging.GROUP, staging_opts[staging.GROUP])]
 
 
+def _check_reserved(caller, properties):
+    """``errors.Forbidden`` (``property_reserved``) for a property under the
+    reserved prefix that ``caller``, not an admin, would set or remove: only the
+    image service (as an admin) writes them, and a task its import's bookkeeping
+    (``glance_registry.tasks.handlers``). An owner removing its image's import
+    lock let a second import run beside the first."""
+    if caller.is_admin:
+        return
+    for name in properties:
+        if name.startswith(vocabulary.RESERVED_PROPERTY_PREFIX):
+            raise errors.Forbidden("Attribute '%s' is reserved." % name,
+                                   reason='property_reserved', property=name)
+
+
 class Guard:
     """The registry's rules for ``conf``: ``Guard.from_config(conf)``."""
 
@@ -160,6 +175,7 @@ class Guard:
         target = {'owner': owner}
         self.require(caller, 'add_image', target)
         self._check_visibility(caller, values.get('visibility'), target)
+        _check_reserved(caller, properties)
         self.check_properties(caller, {}, properties)
 
     def check_update(self, caller, image, values=None, properties=None, tags=None):
@@ -174,6 +190,7 @@ class Guard:
         if 'visibility' in values:
             self._check_visibility(caller, values['visibility'], image)
         self._check_formats(caller, image, values)
+        _check_reserved(caller, properties or {})
         self.check_properties(caller, image.get('properties') or {}, properties or {})
 
     def _check_formats(self, caller, image, values):

@@ -439,6 +439,39 @@ def test_a_location_write_moves_the_status_only_as_that_moves_rule_allows(guarde
     assert added['status'] == 'active'
 
 
+def test_only_the_image_service_writes_the_reserved_properties(guarded):
+    """``os_glance*`` properties hold the image service's own state (an import's
+    lock and outcome), as upstream: an owner removed its image's import lock
+    while the import ran, and a second import then ran beside it."""
+    client = guarded.client
+    owner = persona('member')
+    image = client.create_image(owner, dict(FORMATS))
+
+    def task():
+        return client.create_task(owner, {'id': str(uuid.uuid4()), 'type': 'import'},
+                                  ttl=60, lease=client_module.Lease('worker', 60),
+                                  image={'id': image['id'], 'from': 'queued',
+                                         'to': 'importing'})
+    importing = task()['image']
+    assert importing['properties']['os_glance_import_task']
+    for properties in ({'os_glance_import_task': None},
+                       {'os_glance_import_task': 'mine'}, {'os_glance_foo': 'x'}):
+        assert _status(lambda: client.update_image(owner, image['id'],
+                                                   properties=properties)) == (
+            403, 'property_reserved')
+    assert _status(lambda: client.create_image(owner, dict(
+        FORMATS, properties={'os_glance_import_task': 'x'}))) == (403,
+                                                                  'property_reserved')
+    assert client.get_image(owner, image['id']) == importing
+    assert _status(task) == (409, 'import_locked')
+    # Other properties are the owner's; the reserved ones the image service's.
+    assert client.update_image(owner, image['id'], properties={
+        'os_distro': 'cirros'})['properties']['os_distro'] == 'cirros'
+    assert 'os_glance_failed_import' in client.update_image(
+        persona('admin'), image['id'],
+        properties={'os_glance_failed_import': ''})['properties']
+
+
 def test_a_task_moves_the_image_only_as_that_moves_rule_allows(tmp_path):
     """A task may move its image's status in the transaction that creates it: into
     ``importing``, the import's move, on ``modify_image``; any other move needs its
