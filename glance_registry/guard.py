@@ -14,7 +14,10 @@ upstream's wording:
   says so;
 - ownership: only an admin creates an image for another project or changes its
   owner; ``publicize_image`` and ``communitize_image`` for those visibilities;
-- property protections (``property_protection_file``);
+- formats: only an admin changes ``disk_format`` or ``container_format`` once the
+  image has left ``queued`` (its data was inspected as those formats);
+- property protections (``property_protection_file``), and upstream's reserved
+  ``os_glance*`` properties, the image service's own (admins only);
 - location admission: a location must belong to a configured store (a file URL
   inside a file store's data directory), an http(s) one must pass
   ``[import_filtering_opts]``, and none may name data the service writes for
@@ -45,10 +48,15 @@ _MOVE_RULES = {('active', 'deactivated'): 'deactivate',
 #: and destroy), only its owner's project or an admin may, whatever the policy says:
 #: an operator's "modify_image": "" (upstream's old policy.json) or "role:member"
 #: must not let one project change or delete another's public image. (Adding a
-#: location is a service's, as upstream's location import.)
+#: location is a service's, as upstream's location import.) Sharing too, as
+#: upstream's member repository: a project an image is shared with neither shares
+#: it further nor takes the share back.
 _OWNER_ONLY = frozenset(['modify_image', 'delete_image', 'upload_image',
                          'deactivate', 'reactivate', 'set_image_location',
-                         'delete_image_location'])
+                         'delete_image_location', 'add_member', 'delete_member'])
+
+
+_FORMATS = ('disk_format', 'container_format')
 
 
 @dataclasses.dataclass
@@ -92,6 +100,20 @@ def list_opts():
             (staging.GROUP, staging_opts[staging.GROUP])]
 
 
+def _check_reserved(caller, properties):
+    """``errors.Forbidden`` (``property_reserved``) for a property under the
+    reserved prefix that ``caller``, not an admin, would set or remove: only the
+    image service (as an admin) writes them, and a task its import's bookkeeping
+    (``glance_registry.tasks.handlers``). An owner removing its image's import
+    lock let a second import run beside the first."""
+    if caller.is_admin:
+        return
+    for name in properties:
+        if name.startswith(vocabulary.RESERVED_PROPERTY_PREFIX):
+            raise errors.Forbidden("Attribute '%s' is reserved." % name,
+                                   reason='property_reserved', property=name)
+
+
 class Guard:
     """The registry's rules for ``conf``: ``Guard.from_config(conf)``."""
 
@@ -126,6 +148,19 @@ class Guard:
             raise errors.Forbidden('You do not own this image', reason='not_owner',
                                    action=action, image_id=image['id'])
 
+    def check_answer(self, caller, image, member_id):
+        """Answering the share of ``image`` with project ``member_id``:
+        ``modify_member`` judged with that project as the member (as the API judges
+        it), and, whatever the policy says, only that project or an admin answers
+        (upstream's member repository): the owner never accepts for the project it
+        shares with, even as a member of its own image."""
+        self.require(caller, 'modify_member', image, target=dict(
+            policy.image_target(caller, image), member_id=member_id))
+        if not caller.is_admin and caller.project_id != member_id:
+            raise errors.Forbidden('You cannot update image member %s' % member_id,
+                                   reason='not_member', image_id=image['id'],
+                                   member_id=member_id)
+
     def check_owner(self, caller, owner, kind='images'):
         """``errors.Forbidden`` (``not_owner``) unless ``caller`` may create ``kind``
         (images, tasks) owned by ``owner``: its own project's, or any as an admin."""
@@ -140,6 +175,7 @@ class Guard:
         target = {'owner': owner}
         self.require(caller, 'add_image', target)
         self._check_visibility(caller, values.get('visibility'), target)
+        _check_reserved(caller, properties)
         self.check_properties(caller, {}, properties)
 
     def check_update(self, caller, image, values=None, properties=None, tags=None):
@@ -153,7 +189,23 @@ class Guard:
                                    image_id=image['id'])
         if 'visibility' in values:
             self._check_visibility(caller, values['visibility'], image)
+        self._check_formats(caller, image, values)
+        _check_reserved(caller, properties or {})
         self.check_properties(caller, image.get('properties') or {}, properties or {})
+
+    def _check_formats(self, caller, image, values):
+        # As upstream's image domain: the formats change only while the image is
+        # queued. An upload or a stage inspected the data as the formats the image
+        # had then (a qcow2 must not become "raw", nor raw content "qcow2"), and
+        # compute services boot it as they say. (An admin may: the image service
+        # records an import's conversion while the image is importing.)
+        changed = [name for name in _FORMATS
+                   if name in values and values[name] != image.get(name)]
+        if changed and image['status'] != 'queued' and not caller.is_admin:
+            raise errors.Forbidden('Attribute %s can be only replaced for a queued '
+                                   'image.' % changed[0], reason='format_locked',
+                                   image_id=image['id'], field=changed[0],
+                                   current_status=image['status'])
 
     def check_transition(self, caller, image, from_status, to_status):
         self.require(caller, _MOVE_RULES.get((from_status, to_status), 'upload_image'),
@@ -192,6 +244,29 @@ class Guard:
                 raise errors.Forbidden("Property '%s' is protected" % name,
                                        reason='property_protected', property=name,
                                        operation=operation)
+
+    # -- the metadata definitions catalog ------------------------------------------
+
+    def catalog_access(self, caller, access, rules):
+        """``access``, the caller's verdicts on a namespace (``metadefs.Access``),
+        with the registry's own on ``rules`` added: upstream's ``metadef_*`` rules
+        as this registry's policy reads them, judged for each class of namespace as
+        the API judges them. A caller that sends no verdict, or a lenient one, gets
+        no more than the policy gives it: by default only admins change the
+        catalog, which every project reads."""
+        return dataclasses.replace(access, allow=access.allow + tuple(
+            (rule, policy.namespace_classes(self.enforcer, caller, rule))
+            for rule in rules))
+
+    def require_catalog(self, caller, rules):
+        """Creating a namespace: ``errors.Forbidden`` (``policy_denied``, naming the
+        rule) unless each of ``rules`` lets ``caller`` act on upstream's target,
+        its own project."""
+        target = {} if caller.project_id is None else {'project_id': caller.project_id}
+        for rule in rules:
+            if not policy.allowed(self.enforcer, caller, rule, target=target):
+                raise errors.Forbidden('You are not authorized to complete %s action.'
+                                       % rule, reason='policy_denied', rule=rule)
 
     # -- what a service token reads ------------------------------------------------
 

@@ -10,7 +10,7 @@ READ_ONLY = frozenset(['created_at', 'updated_at', 'status', 'checksum', 'size',
                        'os_hash_algo', 'os_hash_value', 'stores'])
 RESERVED = frozenset(['location', 'deleted', 'deleted_at'])
 # Glance keeps internal state in properties under this prefix (upstream rule).
-RESERVED_PREFIX = 'os_glance'
+RESERVED_PREFIX = vocabulary.RESERVED_PROPERTY_PREFIX
 
 # The longest custom property name (upstream's column, and its check on create).
 MAX_PROPERTY_NAME = 255

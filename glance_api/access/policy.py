@@ -24,6 +24,7 @@ from oslo_policy import policy
 
 from glance_api.http import errors
 from glance_api.services import services
+from glance_registry.client import metadefs
 
 LOG = logging.getLogger(__name__)
 
@@ -309,6 +310,26 @@ def _present(values):
     'None'), and ``X-Project-Id: None`` would too; a missing key matches nothing
     (upstream: an image or a caller without a project owns nothing)."""
     return {key: value for key, value in values.items() if value is not None}
+
+
+def namespace_classes(enforcer, ctx, rule):
+    """The classes of metadata definitions namespace (``metadefs.CLASSES``: how
+    one stands to the caller) on which ``rule`` lets ``ctx`` act: a ``metadef_*``
+    rule's verdict depends on a namespace only through upstream's target, its
+    owner (``project_id``) and ``visibility``. Both daemons judge with it."""
+    allowed_classes = []
+    for cls in metadefs.CLASSES:
+        owner, visibility = cls.split('-')
+        if owner == 'own' and ctx.project_id is None:
+            continue
+        # Another project's namespace: no project_id at all, so that no rule
+        # comparing it with the caller's project can match.
+        target = {'visibility': visibility}
+        if owner == 'own':
+            target['project_id'] = ctx.project_id
+        if allowed(enforcer, ctx, rule, target=target):
+            allowed_classes.append(cls)
+    return frozenset(allowed_classes)
 
 
 def allowed(enforcer, ctx, action, image=None, target=None):

@@ -16,28 +16,14 @@ from glance_api.access import policy
 from glance_api.http import errors
 from glance_api.services import services
 from glance_registry.client.metadefs import Access
-from glance_registry.client.metadefs import CLASSES
 
 #: The rule that decides whether the caller sees a namespace at all.
 SEE = 'get_metadef_namespace'
 
 
-def _target(ctx, cls):
-    owner, visibility = cls.split('-')
-    target = {'visibility': visibility}
-    if owner == 'own':
-        target['project_id'] = ctx.project_id
-    # Another project's namespace: no project_id at all, so that no rule comparing
-    # it with the caller's project can match.
-    return target
-
-
 def allowed_classes(ctx, rule):
     """The classes of namespace on which ``rule`` lets ``ctx`` act."""
-    return frozenset(
-        cls for cls in CLASSES
-        if not (cls.startswith('own-') and ctx.project_id is None)
-        and policy.allowed(services().policy, ctx, rule, target=_target(ctx, cls)))
+    return policy.namespace_classes(services().policy, ctx, rule)
 
 
 def for_namespace(ctx, rules=(), items=None):

@@ -56,6 +56,9 @@ WRITABLE_ATTRIBUTES = ('name', 'visibility', 'protected', 'os_hidden', 'min_disk
                        'min_ram', 'disk_format', 'container_format', 'owner')
 # Those describing the image's data, set together with a status change.
 DATA_ATTRIBUTES = ('size', 'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value')
+# The image service keeps its own state in properties under this prefix (an
+# import's lock and outcome): upstream's rule, no client sets them.
+RESERVED_PROPERTY_PREFIX = 'os_glance'
 
 # Images in a page of a list that gives no limit, and the most a page holds: the
 # defaults of the options both daemons read (client.list_params.limit_opts).

@@ -354,7 +354,9 @@ def show_member(app, request, caller, image_id, member_id):
 
 
 def update_member(app, request, caller, image_id, member_id):
-    """200 with the member in its new status; 400 invalid status; 404."""
+    """200 with the member in its new status; 400 invalid status; 403 unless the
+    caller is that member's project or an admin (``not_member``), or policy's
+    ``modify_member`` refuses; 404."""
     body = validation.json_body(request)
     validation.check_only(body, {'status'}, 'member')
     validation.require(body, 'status')
@@ -363,9 +365,9 @@ def update_member(app, request, caller, image_id, member_id):
         raise errors.BadRequest.invalid_value(
             "'status' must be one of %s, not %r"
             % (', '.join(vocabulary.MEMBER_STATUSES), body['status']), 'status')
-    return responses.json(members.update_member(app.db, caller, image_id, member_id,
-                                                body['status'],
-                                                _allowed(app, caller, 'modify_member')))
+    return responses.json(members.update_member(
+        app.db, caller, image_id, member_id, body['status'],
+        lambda image: app.guard.check_answer(caller, image, member_id)))
 
 
 def delete_member(app, request, caller, image_id, member_id):

@@ -2,8 +2,9 @@
 
 Functions take the database, the caller's ``Identity`` and validated values (see
 ``glance_registry.validation``) and return member records: ``{"image_id",
-"member_id", "status", "created_at", "updated_at"}``. The registry applies visibility
-and data integrity only; who may add, remove or answer a membership is the API's policy.
+"member_id", "status", "created_at", "updated_at"}``. They apply visibility and data
+integrity; who may add, remove or answer a membership is the guard's to judge
+(``glance_registry.guard``, the ``judge`` each write passes).
 
 Visibility: the image must be visible to the caller (``records.visible_image``), else
 ``errors.NotFound``. An admin and the image's owner see every member row; anyone
@@ -75,8 +76,7 @@ def add_member(db, identity, image_id, member_id, max_members=None, judge=None):
 def update_member(db, identity, image_id, member_id, status, judge=None):
     """Set the membership's ``status``; the updated record."""
     with db_module.write_transaction(db):
-        image = records.locked_image(db, identity, image_id, judge)
-        member = _visible_member(db, identity, image, member_id)
+        member = _judged_member(db, identity, image_id, member_id, judge)
         member.status = status
         member.updated_at = utcnow()
         (ImageMember.update(status=member.status, updated_at=member.updated_at)
@@ -88,9 +88,19 @@ def update_member(db, identity, image_id, member_id, status, judge=None):
 def delete_member(db, identity, image_id, member_id, judge=None):
     """Stop sharing the image with ``member_id``."""
     with db_module.write_transaction(db):
-        image = records.locked_image(db, identity, image_id, judge)
-        member = _visible_member(db, identity, image, member_id)
+        member = _judged_member(db, identity, image_id, member_id, judge)
         ImageMember.delete().where(ImageMember.id == member.id).execute(db)
+
+
+def _judged_member(db, identity, image_id, member_id, judge):
+    """The image's membership of ``member_id``, its image row locked: ``NotFound``
+    unless the caller sees it (as for a row that does not exist), then ``judge``
+    passes the image."""
+    image = records.locked_image(db, identity, image_id)
+    member = _visible_member(db, identity, image, member_id)
+    if judge is not None:
+        records.judge_locked(db, identity, image, judge)
+    return member
 
 
 def _sees_every_member(identity, image):

@@ -322,14 +322,21 @@ def locked_image(db, identity, image_id, judge=None):
     (a new owner, a property created) cannot slip a write past them."""
     image = visible_image(db, identity, image_id, lock=True)
     if judge is not None:
-        judge(_judged_record(db, identity, image))
+        judge_locked(db, identity, image, judge)
     return image
+
+
+def judge_locked(db, identity, image, judge):
+    """Pass the record of ``image``, a row ``locked_image`` locked, to ``judge``:
+    for a write that first finds what it changes in the image (a membership), so
+    that what the caller may not see is ``NotFound`` whatever the rules say."""
+    judge(_judged_record(db, identity, image))
 
 
 def _judged_record(db, identity, image):
     """What the guard judges a write by, of the locked ``image`` row: its owner,
-    visibility, protection, status, properties, location URLs and the caller's
-    membership status.
+    visibility, protection, status, formats, properties, location URLs and the
+    caller's membership status.
 
     Locking reads on MariaDB: its first plain read fixes the transaction's snapshot,
     and a write that locks its project next (``quotas.lock_project``) must then
@@ -355,6 +362,8 @@ def _judged_record(db, identity, image):
         if identity.project_id is not None else []
     return {'id': image.id, 'owner': image.owner, 'visibility': image.visibility,
             'protected': bool(image.protected), 'status': image.status,
+            'disk_format': image.disk_format,
+            'container_format': image.container_format,
             'properties': properties, 'locations': locations,
             'member_status': member[0][0] if member else None}
 

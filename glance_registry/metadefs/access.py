@@ -20,7 +20,9 @@ seen from the caller (``own-public``, ``own-private``, ``other-public``,
 - ``items``: the classes whose contents a list shows (``get_metadef_object`` for
   objects); for the others the list is empty.
 
-A caller that sends none is judged by the registry's rules alone.
+A caller that sends none is judged by the registry's rules alone, and, for every
+write, by the registry's own policy (``guard.Guard.catalog_access``, which the
+handlers add to whatever the caller sent).
 """
 
 import functools

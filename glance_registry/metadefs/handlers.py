@@ -47,6 +47,22 @@ def _access(request):
     return _params(request)[0]
 
 
+def _judged(app, caller, request, *rules):
+    """The request's access verdicts, with the registry's own on ``rules``
+    (``app.guard.catalog_access``): a write is held to the policy whatever
+    verdicts its caller sends."""
+    return app.guard.catalog_access(caller, _access(request), rules)
+
+
+#: The rule each part of a new namespace's body needs besides
+#: ``add_metadef_namespace``, as the API checks it.
+_CONTENT_RULES = (
+    ('resource_type_associations', 'add_metadef_resource_type_association'),
+    ('objects', 'add_metadef_object'),
+    ('properties', 'add_metadef_property'),
+    ('tags', 'add_metadef_tag'))
+
+
 def _choice(params, name, choices, default):
     value = params.get(name, default)
     if value not in choices:
@@ -100,6 +116,8 @@ def create_namespace(app, request, caller):
                                   | set(validation.NAMESPACE_CONTENTS), 'namespace')
     values = validation.namespace_values(body)
     contents = validation.namespace_contents(body)
+    app.guard.require_catalog(caller, ['add_metadef_namespace'] + [
+        rule for key, rule in _CONTENT_RULES if body.get(key)])
     record = namespaces.create_namespace(app.db, caller, values, contents)
     return responses.json(record, 201)
 
@@ -116,20 +134,22 @@ def update_namespace(app, request, caller, namespace):
     body = request_validation.json_body(request)
     request_validation.check_only(body, validation.NAMESPACE_FIELDS, 'namespace')
     return responses.json(namespaces.update_namespace(
-        app.db, caller, _access(request), namespace, validation.namespace_values(body)))
+        app.db, caller, _judged(app, caller, request, 'modify_metadef_namespace'),
+        namespace, validation.namespace_values(body)))
 
 
 def delete_namespace(app, request, caller, namespace):
     """200 with the base record as it was; 403 protected; 404."""
-    return responses.json(namespaces.delete_namespace(app.db, caller, _access(request),
-                                                      namespace))
+    return responses.json(namespaces.delete_namespace(
+        app.db, caller, _judged(app, caller, request, 'delete_metadef_namespace'),
+        namespace))
 
 
-def _contents_deleter(kind):
+def _contents_deleter(kind, *rules):
     def delete_contents(app, request, caller, namespace):
         """200 with the namespace's base record; 403 protected; 404."""
         return responses.json(namespaces.delete_contents(
-            app.db, caller, _access(request), namespace, kind))
+            app.db, caller, _judged(app, caller, request, *rules), namespace, kind))
     delete_contents.__name__ = 'delete_%s' % kind
     return delete_contents
 
@@ -145,8 +165,9 @@ def list_objects(app, request, caller, namespace):
 def create_object(app, request, caller, namespace):
     """201 with the object; 400; 403; 404; 409 name taken."""
     values = validation.object_values(request_validation.json_body(request))
-    return responses.json(objects.create_object(app.db, caller, _access(request),
-                                                namespace, values), 201)
+    return responses.json(objects.create_object(
+        app.db, caller, _judged(app, caller, request, 'add_metadef_object'), namespace,
+        values), 201)
 
 
 def show_object(app, request, caller, namespace, name):
@@ -158,14 +179,16 @@ def show_object(app, request, caller, namespace, name):
 def update_object(app, request, caller, namespace, name):
     """200 with the object; 400; 403; 404; 409 new name taken."""
     values = validation.object_values(request_validation.json_body(request))
-    return responses.json(objects.update_object(app.db, caller, _access(request),
-                                                namespace, name, values))
+    return responses.json(objects.update_object(
+        app.db, caller, _judged(app, caller, request, 'modify_metadef_object'),
+        namespace, name, values))
 
 
 def delete_object(app, request, caller, namespace, name):
     """200 with the object as it was; 403 protected; 404."""
-    return responses.json(objects.delete_object(app.db, caller, _access(request),
-                                                namespace, name))
+    return responses.json(objects.delete_object(
+        app.db, caller, _judged(app, caller, request, 'delete_metadef_object'),
+        namespace, name))
 
 
 # -- properties ------------------------------------------------------------------------
@@ -180,7 +203,8 @@ def create_property(app, request, caller, namespace):
     """201 with the property; 400; 403; 404; 409 name taken."""
     name, definition = validation.property_values(request_validation.json_body(request))
     return responses.json(properties.create_property(
-        app.db, caller, _access(request), namespace, name, definition), 201)
+        app.db, caller, _judged(app, caller, request, 'add_metadef_property'),
+        namespace, name, definition), 201)
 
 
 def show_property(app, request, caller, namespace, name):
@@ -195,13 +219,15 @@ def update_property(app, request, caller, namespace, name):
     new_name, definition = validation.property_values(
         request_validation.json_body(request))
     return responses.json(properties.update_property(
-        app.db, caller, _access(request), namespace, name, new_name, definition))
+        app.db, caller, _judged(app, caller, request, 'modify_metadef_property'),
+        namespace, name, new_name, definition))
 
 
 def delete_property(app, request, caller, namespace, name):
     """200 with the property as it was; 403 protected; 404."""
-    return responses.json(properties.delete_property(app.db, caller, _access(request),
-                                                     namespace, name))
+    return responses.json(properties.delete_property(
+        app.db, caller, _judged(app, caller, request, 'remove_metadef_property'),
+        namespace, name))
 
 
 # -- tags ------------------------------------------------------------------------------
@@ -225,13 +251,15 @@ def create_tags(app, request, caller, namespace):
     names = validation.tag_names(body.get('tags', []), 'tags')
     append = request_validation.field_boolean('append', body.get('append', False))
     return responses.json({'tags': tags.create_tags(
-        app.db, caller, _access(request), namespace, names, append)}, 201)
+        app.db, caller, _judged(app, caller, request, 'add_metadef_tags'), namespace,
+        names, append)}, 201)
 
 
 def create_tag(app, request, caller, namespace, name):
     """201 with the tag; 400 bad name; 403; 404; 409 duplicate."""
-    return responses.json(tags.create_tag(app.db, caller, _access(request), namespace,
-                                          validation.name('name', name)), 201)
+    return responses.json(tags.create_tag(
+        app.db, caller, _judged(app, caller, request, 'add_metadef_tag'), namespace,
+        validation.name('name', name)), 201)
 
 
 def show_tag(app, request, caller, namespace, name):
@@ -245,14 +273,16 @@ def update_tag(app, request, caller, namespace, name):
     body = request_validation.json_body(request)
     request_validation.check_only(body, {'name'}, 'tag')
     request_validation.require(body, 'name')
-    return responses.json(tags.update_tag(app.db, caller, _access(request), namespace,
-                                          name, validation.name('name', body['name'])))
+    return responses.json(tags.update_tag(
+        app.db, caller, _judged(app, caller, request, 'modify_metadef_tag'), namespace,
+        name, validation.name('name', body['name'])))
 
 
 def delete_tag(app, request, caller, namespace, name):
     """200 with the tag as it was; 403 protected; 404."""
-    return responses.json(tags.delete_tag(app.db, caller, _access(request), namespace,
-                                          name))
+    return responses.json(tags.delete_tag(
+        app.db, caller, _judged(app, caller, request, 'delete_metadef_tag'), namespace,
+        name))
 
 
 # -- resource types --------------------------------------------------------------------
@@ -274,14 +304,18 @@ def list_associations(app, request, caller, namespace):
 def associate(app, request, caller, namespace):
     """201 with the association; 400; 403; 404; 409 already associated."""
     values = validation.association_values(request_validation.json_body(request))
-    return responses.json(resource_types.associate(app.db, caller, _access(request),
-                                                   namespace, values), 201)
+    return responses.json(resource_types.associate(
+        app.db, caller,
+        _judged(app, caller, request, 'add_metadef_resource_type_association'),
+        namespace, values), 201)
 
 
 def dissociate(app, request, caller, namespace, name):
     """200 with the association as it was; 403 protected; 404."""
-    return responses.json(resource_types.dissociate(app.db, caller, _access(request),
-                                                    namespace, name))
+    return responses.json(resource_types.dissociate(
+        app.db, caller,
+        _judged(app, caller, request, 'remove_metadef_resource_type_association'),
+        namespace, name))
 
 
 _NAMESPACES = r'/v1/metadefs/namespaces'
@@ -298,19 +332,22 @@ ROUTES = (
     ('DELETE', _NAMESPACE, delete_namespace, True),
     ('GET', _NAMESPACE + '/objects', list_objects, True),
     ('POST', _NAMESPACE + '/objects', create_object, True),
-    ('DELETE', _NAMESPACE + '/objects', _contents_deleter('objects'), True),
+    ('DELETE', _NAMESPACE + '/objects',
+     _contents_deleter('objects', 'delete_metadef_namespace'), True),
     ('GET', _NAMESPACE + '/objects' + _NAME, show_object, True),
     ('PUT', _NAMESPACE + '/objects' + _NAME, update_object, True),
     ('DELETE', _NAMESPACE + '/objects' + _NAME, delete_object, True),
     ('GET', _NAMESPACE + '/properties', list_properties, True),
     ('POST', _NAMESPACE + '/properties', create_property, True),
-    ('DELETE', _NAMESPACE + '/properties', _contents_deleter('properties'), True),
+    ('DELETE', _NAMESPACE + '/properties',
+     _contents_deleter('properties', 'delete_metadef_namespace'), True),
     ('GET', _NAMESPACE + '/properties' + _NAME, show_property, True),
     ('PUT', _NAMESPACE + '/properties' + _NAME, update_property, True),
     ('DELETE', _NAMESPACE + '/properties' + _NAME, delete_property, True),
     ('GET', _NAMESPACE + '/tags', list_tags, True),
     ('POST', _NAMESPACE + '/tags', create_tags, True),
-    ('DELETE', _NAMESPACE + '/tags', _contents_deleter('tags'), True),
+    ('DELETE', _NAMESPACE + '/tags', _contents_deleter(
+        'tags', 'delete_metadef_namespace', 'delete_metadef_tags'), True),
     ('GET', _NAMESPACE + '/tags' + _NAME, show_tag, True),
     ('POST', _NAMESPACE + '/tags' + _NAME, create_tag, True),
     ('PUT', _NAMESPACE + '/tags' + _NAME, update_tag, True),

@@ -36,6 +36,19 @@ def test_queueing_again_renews_the_entry(client, project):
     client.dequeue_from_cache(admin, image_id)
 
 
+@pytest.mark.parametrize('image_id', ['x' * 37, 'x' * 5000, 'not-an-image'],
+                         ids=['37-characters', '5000-characters', 'no-uuid'])
+def test_only_image_ids_are_queued(client, project, image_id):
+    # The queue's column holds an image id: a longer value was 500 on PostgreSQL
+    # and MariaDB (SQLite stored it), and any other one was queued for every node.
+    admin = project('admin', admin=True)
+    with pytest.raises(errors.BadRequest) as caught:
+        client.queue_for_cache(admin, image_id)
+    assert (caught.value.reason, caught.value.details.get('field')) == (
+        'invalid_value', 'image_id')
+    assert image_id not in [e['image_id'] for e in client.list_cache_queue(admin)]
+
+
 @pytest.mark.parametrize('delayed', [False, True], ids=['at_once', 'pending_delete'])
 def test_deleting_an_image_removes_it_from_the_queue(client, project, make_image,
                                                      delayed):

@@ -23,6 +23,7 @@ import requests
 from glance_registry import client as client_module
 from glance_registry.client import errors
 from glance_registry.client import identity
+from glance_registry.client import metadefs
 from tests.fixtures import processes
 from tests.unit.registry import races
 from tests.unit.registry.conftest import BACKEND_PARAMS
@@ -169,6 +170,9 @@ MATRIX = [
                         'other': UNSEEN, 'shared with': OK}),
     ('unshare', {'admin': OK, 'member': OK, 'reader': DENIED, 'other': UNSEEN,
                  'shared with': DENIED}),
+    # Not even as a member of its own image does the owner answer for the project
+    # it shares with (modify_member judged on that project, as the API does).
+    ('answer a share for it, as a member too', {'admin': OK, 'member': DENIED}),
 ]
 
 
@@ -188,8 +192,11 @@ def _operation(guarded, name, caller, project):
                                                          'replace locations')
                  else client.create_image(owner, dict(FORMATS, visibility='shared')))
         image_id = image['id']
-        if name in ('answer a share', 'unshare'):
+        if name in ('answer a share', 'unshare',
+                    'answer a share for it, as a member too'):
             client.add_member(owner, image_id, friend_of(project))
+        if name == 'answer a share for it, as a member too':
+            client.add_member(owner, image_id, project)
     calls = {
         'create in own project': lambda: client.create_image(caller, {}),
         'create for another project': lambda: client.create_image(
@@ -224,6 +231,8 @@ def _operation(guarded, name, caller, project):
         'answer a share': lambda: client.update_member(
             caller, image_id, friend_of(project), 'accepted'),
         'unshare': lambda: client.delete_member(caller, image_id, friend_of(project)),
+        'answer a share for it, as a member too': lambda: client.update_member(
+            caller, image_id, friend_of(project), 'accepted'),
     }
     return calls[name], image_id
 
@@ -310,6 +319,34 @@ def test_only_its_owner_or_an_admin_changes_an_image_whatever_the_policy(
     assert _status(_changes(permissive, owner, image)[change]) == OK
 
 
+def test_only_the_owner_shares_and_only_those_shared_with_answer_whatever_the_policy(
+        permissive):
+    # As upstream's member repository, whatever the policy: with the old policy's
+    # empty member rules a project an image was shared with shared it further and
+    # took its share back, and the owner accepted for the project it shared with.
+    owner, friend, admin = persona('member'), persona('member'), persona('admin')
+    client = permissive.client
+    image = client.create_image(owner, dict(FORMATS, visibility='shared'))
+    client.add_member(owner, image['id'], friend.project_id)
+    client.add_member(owner, image['id'], owner.project_id)
+    before = client.list_members(admin, image['id'])
+    assert _status(lambda: client.add_member(friend, image['id'], 'p-third')) == (
+        403, 'not_owner')
+    assert _status(lambda: client.delete_member(
+        friend, image['id'], friend.project_id)) == (403, 'not_owner')
+    assert _status(lambda: client.update_member(owner, image['id'], friend.project_id,
+                                                'accepted')) == (403, 'not_member')
+    assert client.list_members(admin, image['id']) == before
+    # Each its own part.
+    assert client.update_member(friend, image['id'], friend.project_id,
+                                'accepted')['status'] == 'accepted'
+    assert client.update_member(owner, image['id'], owner.project_id,
+                                'accepted')['status'] == 'accepted'
+    client.delete_member(owner, image['id'], friend.project_id)
+    assert [member['member_id'] for member in client.list_members(
+        admin, image['id'])] == [owner.project_id]
+
+
 def test_a_queued_image_of_another_project_takes_no_upload(permissive):
     admin = persona('admin')
     image = permissive.client.create_image(admin, dict(FORMATS, visibility='public',
@@ -344,6 +381,38 @@ def test_only_a_delete_makes_an_image_pending_delete(guarded):
     assert client.get_image(owner, image['id']) == image
 
 
+def test_the_formats_change_only_while_the_image_is_queued(guarded):
+    """An upload inspected the data as the formats the image declared (the
+    API's content safety), and compute services boot it as they say: its owner
+    relabelled an active raw image qcow2 (or cleared its format) by calling the
+    registry without the API's expected_status."""
+    client = guarded.client
+    owner = persona('member')
+    active = guarded.active_image(owner)
+    saving = client.create_image(owner, dict(FORMATS))
+    saving = client.transition_status(owner, saving['id'], 'queued', 'saving')
+    for image in (active, saving):
+        for values in ({'disk_format': 'qcow2'}, {'container_format': 'ovf'},
+                       {'disk_format': None}, {'name': 'x', 'disk_format': 'iso'}):
+            assert _status(lambda: client.update_image(owner, image['id'],
+                                                       values=values)) == (
+                403, 'format_locked'), (image['status'], values)
+            assert _status(lambda: client.replace_locations(
+                owner, image['id'], image['locations'],
+                update={'values': values})) == (403, 'format_locked')
+        assert client.get_image(owner, image['id']) == image
+    # The same formats again are no change; a queued image takes new ones.
+    renamed = client.update_image(owner, active['id'],
+                                  values=dict(FORMATS, name='renamed'))
+    assert (renamed['name'], renamed['disk_format']) == ('renamed', 'raw')
+    queued = client.create_image(owner, dict(FORMATS))
+    assert client.update_image(owner, queued['id'], values={
+        'disk_format': 'qcow2'})['disk_format'] == 'qcow2'
+    # The image service records an import's conversion (as an admin).
+    assert client.update_image(persona('admin'), active['id'], values={
+        'disk_format': 'qcow2'})['disk_format'] == 'qcow2'
+
+
 def test_a_location_write_moves_the_status_only_as_that_moves_rule_allows(guarded):
     """Adding or replacing locations may move the image's status in the same
     transaction: a move out of ``queued`` is the location rule's (upstream's
@@ -368,6 +437,113 @@ def test_a_location_write_moves_the_status_only_as_that_moves_rule_allows(guarde
     added = client.add_location(service, queued['id'], placed,
                                 transition=('queued', 'active'), values={'size': 4})
     assert added['status'] == 'active'
+
+
+def test_only_the_image_service_writes_the_reserved_properties(guarded):
+    """``os_glance*`` properties hold the image service's own state (an import's
+    lock and outcome), as upstream: an owner removed its image's import lock
+    while the import ran, and a second import then ran beside it."""
+    client = guarded.client
+    owner = persona('member')
+    image = client.create_image(owner, dict(FORMATS))
+
+    def task():
+        return client.create_task(owner, {'id': str(uuid.uuid4()), 'type': 'import'},
+                                  ttl=60, lease=client_module.Lease('worker', 60),
+                                  image={'id': image['id'], 'from': 'queued',
+                                         'to': 'importing'})
+    importing = task()['image']
+    assert importing['properties']['os_glance_import_task']
+    for properties in ({'os_glance_import_task': None},
+                       {'os_glance_import_task': 'mine'}, {'os_glance_foo': 'x'}):
+        assert _status(lambda: client.update_image(owner, image['id'],
+                                                   properties=properties)) == (
+            403, 'property_reserved')
+    assert _status(lambda: client.create_image(owner, dict(
+        FORMATS, properties={'os_glance_import_task': 'x'}))) == (403,
+                                                                  'property_reserved')
+    assert client.get_image(owner, image['id']) == importing
+    assert _status(task) == (409, 'import_locked')
+    # Other properties are the owner's; the reserved ones the image service's.
+    assert client.update_image(owner, image['id'], properties={
+        'os_distro': 'cirros'})['properties']['os_distro'] == 'cirros'
+    assert 'os_glance_failed_import' in client.update_image(
+        persona('admin'), image['id'],
+        properties={'os_glance_failed_import': ''})['properties']
+
+
+def test_a_task_moves_the_image_only_as_that_moves_rule_allows(tmp_path):
+    """A task may move its image's status in the transaction that creates it: into
+    ``importing``, the import's move, on ``modify_image``; any other move needs its
+    own rule as ``PUT /status`` judges it. With an operator's policy keeping
+    deactivation and uploads to admins, a member deactivated its project's image
+    and activated a queued one without data by creating a task."""
+    policy = tmp_path / 'policy.yaml'
+    policy.write_text('"deactivate": "role:admin"\n"reactivate": "role:admin"\n'
+                      '"upload_image": "role:admin"\n')
+    registry = Guarded(str(tmp_path),
+                       extra={'oslo_policy': {'policy_file': str(policy)}})
+    try:
+        client, admin = registry.client, persona('admin')
+        member = persona('member')
+        active = registry.active_image(admin, owner=member.project_id)
+        queued = client.create_image(member, dict(FORMATS))
+
+        def task(image, move):
+            return lambda: client.create_task(
+                member, {'id': str(uuid.uuid4()), 'type': 'import'}, ttl=60,
+                image={'id': image['id'], 'from': move[0], 'to': move[1]})
+        assert _status(task(active, ('active', 'deactivated'))) == DENIED
+        assert _status(task(queued, ('queued', 'active'))) == DENIED
+        assert client.get_image(admin, active['id']) == active
+        assert client.get_image(admin, queued['id']) == queued
+        # The import's own move is the member's, as upstream's import.
+        assert _status(task(queued, ('queued', 'importing'))) == OK
+        assert client.get_image(admin, queued['id'])['status'] == 'importing'
+    finally:
+        registry.close()
+
+
+# -- the metadata definitions catalog ------------------------------------------------
+
+EVERY_CLASS = frozenset(metadefs.CLASSES)
+
+
+def test_only_those_the_policy_lets_change_the_catalog_whatever_verdicts_they_send(
+        guarded):
+    """Every project reads the catalog's public namespaces (Horizon's metadata
+    dialogs): by default only admins change it (metadef_admin), however its caller
+    judges itself. A project's member created a public namespace, squatting a name
+    the operator's load_metadefs would then skip, and changed one its project
+    owned, by leaving its verdicts out."""
+    client = guarded.client
+    admin, member = persona('admin'), persona('member')
+    name = 'OS::Squat::%s' % uuid.uuid4().hex[:8]
+    for values in ({'namespace': name, 'visibility': 'public'},
+                   {'namespace': name, 'visibility': 'private'},
+                   {'namespace': name, 'tags': ['t']}):
+        assert _status(lambda: client.create_metadef_namespace(member, values)) == (
+            403, 'policy_denied')
+    owned = client.create_metadef_namespace(admin, {
+        'namespace': name, 'visibility': 'public', 'owner': member.project_id})
+    lenient = metadefs.Access(allow=tuple(
+        (rule, EVERY_CLASS) for rule in ('modify_metadef_namespace', 'add_metadef_tag',
+                                         'add_metadef_property',
+                                         'delete_metadef_namespace')))
+    for access in (None, lenient):
+        for change in (
+                lambda: client.update_metadef_namespace(
+                    member, name, {'namespace': name, 'display_name': 'mine'}, access),
+                lambda: client.create_metadef_tag(member, name, 'evil', access),
+                lambda: client.create_metadef_property(
+                    member, name, 'evil', {'type': 'string', 'title': 'evil'}, access),
+                lambda: client.delete_metadef_contents(member, name, 'tags', access),
+                lambda: client.delete_metadef_namespace(member, name, access)):
+            assert _status(change) == (403, 'policy_denied')
+    assert client.get_metadef_namespace(admin, name) == owned
+    # Reading stays every project's; changing, an admin's.
+    assert client.get_metadef_namespace(persona('reader'), name)['namespace'] == name
+    assert client.create_metadef_tag(admin, name, 'fine')['name'] == 'fine'
 
 
 # -- judged on the image as the write locks it ------------------------------------------

@@ -191,6 +191,35 @@ def test_a_signature_made_over_a_minute_ago_has_expired(registry):
     assert 'expired' in response.json()['error']['message']
 
 
+def test_a_caller_whose_project_id_nothing_could_be_owned_by_is_a_bad_request(
+        registry, scope):
+    """An image, task or catalog namespace is owned by its creator's project, in a
+    column of 255 characters (the API refuses a longer X-Project-Id too): a longer
+    one was 500 database_error on PostgreSQL and MariaDB (SQLite took it)."""
+    client = registry.client
+    for length, expected in ((256, 400), (255, 200)):
+        caller = identity.Identity('user', 'p' * (length - 32) + uuid.uuid4().hex,
+                                   ('member',))
+        calls = [
+            lambda: client.create_image(caller, {'properties': {'test_scope': scope}}),
+            lambda: client.create_task(caller, {'id': str(uuid.uuid4()),
+                                                'type': 'import'}, ttl=60),
+            lambda: client.create_metadef_namespace(
+                caller, {'namespace': 'ns-%s' % uuid.uuid4().hex}),
+        ]
+        for call in calls:
+            try:
+                call()
+                status = 200
+            except errors.RegistryError as exc:
+                assert (exc.reason, exc.message) == (
+                    'invalid_request',
+                    "The caller's project id is longer than 255 characters")
+                status = exc.status
+            assert status == expected, length
+        assert scoped_count(registry, scope) == (expected == 200)
+
+
 def test_a_token_is_no_credential_unless_service_tokens_are_accepted(registry):
     response = requests.get(registry.url + '/v1/images',
                             headers={'X-Auth-Token': 'any', 'X-Identity-Status':
