@@ -12,6 +12,7 @@ import urllib.parse
 
 from glance_api.data import fetch
 from glance_api.option_types import BracketedListOpt
+from glance_registry.client import vocabulary
 
 GROUP = 'glance_download_properties'
 
@@ -84,12 +85,22 @@ def image(conf, base_url, image_id, token):
     return document
 
 
+#: Keys of an image document that are not custom properties: the image's own
+#: attributes and the document's links and lists.
+_NOT_PROPERTIES = frozenset(vocabulary.IMAGE_ATTRIBUTES) | {
+    'self', 'file', 'schema', 'direct_url', 'locations', 'stores', 'tags'}
+
+
 def copied_properties(conf, document):
-    """The properties of the remote ``document`` the local image takes."""
+    """The custom properties of the remote ``document`` the local image takes: not
+    its attributes (``os_hash_value`` is the remote data's, whatever prefix asks
+    for it), nor the ``os_glance*`` ones, the other region's bookkeeping of its
+    own imports (upstream: that prefix is reserved and never copied)."""
     wanted = getattr(conf, GROUP).extra_properties
     return {name: value for name, value in document.items()
-            if isinstance(value, str) and any(name.startswith(prefix)
-                                              for prefix in wanted)}
+            if isinstance(value, str) and name not in _NOT_PROPERTIES
+            and not name.startswith(vocabulary.RESERVED_PROPERTY_PREFIX)
+            and any(name.startswith(prefix) for prefix in wanted)}
 
 
 def open_data(conf, url, token, max_bytes=None):
