@@ -17,6 +17,7 @@ from glance_registry.client import errors
 from glance_registry.client import identity
 from glance_registry.client import transport
 from glance_registry.images import records
+from tests.fixtures import raw_http
 from tests.fixtures import registry_signing
 from tests.fixtures import skips
 from tests.integration import swift_helpers
@@ -446,29 +447,26 @@ def test_a_refused_body_is_named_shortened_not_sent_back_whole(registry, body):
 def test_a_body_the_caller_stops_sending_is_a_bad_request_and_writes_nothing(
         registry, scope, framing):
     body = orjson.dumps({'name': 'x', 'properties': {'test_scope': scope}})
-    headers = b''.join(b'%s: %s\r\n' % (name.encode(), value.encode()
-                                         if isinstance(value, str) else value)
-                       for name, value in _signed(registry.secret, body).items())
-    head = b'POST /v1/images HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\n'
+    headers = dict(_signed(registry.secret, body), Host='r',
+                   **{'Content-Type': 'application/json'})
     if framing == 'cut short of its Content-Length':
-        sent = head + headers + b'Content-Length: %d\r\n\r\n' % len(body) + body[:-5]
+        headers['Content-Length'] = str(len(body))
+        sent = body[:-5]
     else:
-        chunk = b'%x\r\n%s\r\n' % (len(body), body)
-        if framing == 'chunked, bad chunk size':
-            chunk = b'zz\r\n' + body + b'\r\n0\r\n\r\n'
-        sent = head + headers + b'Transfer-Encoding: chunked\r\n\r\n' + chunk
-    host, port = registry.url.rsplit('/', 1)[1].split(':')
-    with socket.create_connection((host, int(port)), timeout=30) as sock:
-        sock.sendall(sent)
-        sock.shutdown(socket.SHUT_WR)   # the caller stops sending
-        answer = b''
-        while chunk := sock.recv(65536):
-            answer += chunk
-    status_line, _, rest = answer.partition(b'\r\n')
-    assert status_line == b'HTTP/1.1 400 Bad Request', answer
-    error = orjson.loads(rest.partition(b'\r\n\r\n')[2])['error']
-    assert error['reason'] == 'invalid_request'
-    assert error['message'].startswith('The body could not be read: '), error
+        headers['Transfer-Encoding'] = 'chunked'
+        sent = (b'%x\r\n%s\r\n' % (len(body), body) if framing == 'chunked, cut short'
+                else b'zz\r\n' + body + b'\r\n0\r\n\r\n')
+    connection = raw_http.RawConnection(registry.url)
+    try:
+        connection.send_head('POST', '/v1/images', headers)
+        connection.sock.sendall(sent)
+        connection.sock.shutdown(socket.SHUT_WR)   # the caller stops sending
+        status, _, answer = connection.response('POST')
+    finally:
+        connection.close()
+    assert status == 400, answer
+    assert answer['error']['reason'] == 'invalid_request'
+    assert answer['error']['message'].startswith('The body could not be read: '), answer
     assert scoped_count(registry, scope) == 0
 
 
