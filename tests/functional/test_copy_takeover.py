@@ -13,6 +13,7 @@ import pytest
 
 from tests.fixtures import deployment
 from tests.fixtures import disk_images
+from tests.fixtures import web_server
 from tests.integration.swift_helpers import api_workers, wait_until
 
 LEASE = 3
@@ -103,13 +104,10 @@ class _Source(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope='module')
 def source():
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Source)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield 'http://127.0.0.1:%d/disk.raw' % server.server_address[1]
-    for gate in _Source.gates.values():
-        gate.set()
-    server.shutdown()
+    with web_server.running(handler=_Source) as server:
+        yield server.url + '/disk.raw'
+        for gate in _Source.gates.values():
+            gate.set()
 
 
 @pytest.fixture(scope='module')
@@ -130,15 +128,22 @@ def web_glance(tmp_path_factory, source):
         yield glance
 
 
+def active_at(admin, url, name):
+    """A new image named ``name`` whose data is at the web location ``url``, once
+    that location is verified and the image active."""
+    image = admin.create_image(name=name)
+    assert admin.post('/v2/images/%s/locations' % image['id'],
+                      json={'url': url}).status_code == 202
+    wait_until(lambda: admin.image(image['id'])['status'] == 'active', 30)
+    return image
+
+
 @pytest.mark.parametrize('source_breaks_off', [False, True])
 def test_a_copy_that_lost_its_task_leaves_the_new_workers_copies_alone(
         web_glance, source, source_breaks_off):
     glance = web_glance
     admin = glance.client()
-    image = admin.create_image(name='copied-from-web')
-    assert admin.post('/v2/images/%s/locations' % image['id'],
-                      json={'url': source}).status_code == 202
-    wait_until(lambda: admin.image(image['id'])['status'] == 'active', 30)
+    image = active_at(admin, source, 'copied-from-web')
     # The copy reads the web location once per store, home first; its read for
     # spare stalls past the task's lease, after its copy to home is committed.
     first = len(_Source.served)
@@ -177,10 +182,7 @@ def test_a_copy_that_lost_its_task_leaves_the_new_workers_copies_alone(
 def test_a_copy_given_up_leaves_nothing_its_last_worker_committed(web_glance, source):
     glance = web_glance
     admin = glance.client()
-    image = admin.create_image(name='copy-given-up')
-    assert admin.post('/v2/images/%s/locations' % image['id'],
-                      json={'url': source}).status_code == 202
-    wait_until(lambda: admin.image(image['id'])['status'] == 'active', 30)
+    image = active_at(admin, source, 'copy-given-up')
     # Each worker copies to home, commits, then stalls on its read for spare past
     # the lease; the next read of the image takes the copy over, three times, and
     # then gives it up.

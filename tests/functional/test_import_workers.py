@@ -16,6 +16,7 @@ import pytest
 
 from tests.fixtures import deployment
 from tests.fixtures import disk_images
+from tests.fixtures import web_server
 from tests.fixtures.raw_http import RawUpload
 from tests.integration.swift_helpers import api_workers, wait_until
 
@@ -47,12 +48,9 @@ class _Held(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope='module')
 def held_server():
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Held)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield 'http://127.0.0.1:%d/disk.raw' % server.server_address[1]
-    _Held.release.set()
-    server.shutdown()
+    with web_server.running(handler=_Held) as server:
+        yield server.url + '/disk.raw'
+        _Held.release.set()
 
 
 @pytest.fixture(scope='module')
@@ -323,13 +321,10 @@ class _HeldEnd(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope='module')
 def stalling_server():
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _HeldEnd)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield 'http://127.0.0.1:%d/disk.raw' % server.server_address[1]
-    for end in _HeldEnd.ends:
-        end.set()
-    server.shutdown()
+    with web_server.running(handler=_HeldEnd) as server:
+        yield server.url + '/disk.raw'
+        for end in _HeldEnd.ends:
+            end.set()
 
 
 @pytest.fixture(scope='module')
