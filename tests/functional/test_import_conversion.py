@@ -54,16 +54,21 @@ def staging_files(glance):
     return os.listdir(os.path.join(glance.workdir, 'staging'))
 
 
-@pytest.mark.parametrize('method', ['glance-direct', 'web-download'])
-def test_a_qcow2_import_becomes_raw(glance, tenant, web, qemu_img, method):
-    raw = disk_images.raw(2 * MiB)
+def qcow2_of(qemu_img, raw):
+    """The bytes of a qcow2 image whose disk holds ``raw`` (``qemu-img convert``)."""
     raw_path = os.path.join(qemu_img.directory, 'disk.raw')
     with open(raw_path, 'wb') as f:
         f.write(raw)
     qcow2_path = os.path.join(qemu_img.directory, 'disk.qcow2')
     qemu_img.run('convert', '-f', 'raw', '-O', 'qcow2', raw_path, qcow2_path)
     with open(qcow2_path, 'rb') as f:
-        qcow2 = f.read()
+        return f.read()
+
+
+@pytest.mark.parametrize('method', ['glance-direct', 'web-download'])
+def test_a_qcow2_import_becomes_raw(glance, tenant, web, qemu_img, method):
+    raw = disk_images.raw(2 * MiB)
+    qcow2 = qcow2_of(qemu_img, raw)
     image = tenant.create_image(name='converted', disk_format='qcow2')
     task = imported(tenant, web, image, qcow2, method)
     assert task['status'] == 'success', task
@@ -175,13 +180,7 @@ def test_an_ami_kernel_or_ramdisk_in_a_bare_container_is_not_converted(
 def test_a_web_download_to_convert_replaces_what_a_dead_worker_downloaded(
         glance, tenant, web, qemu_img):
     raw = disk_images.raw(2 * MiB)
-    raw_path = os.path.join(qemu_img.directory, 'left.raw')
-    with open(raw_path, 'wb') as f:
-        f.write(raw)
-    qcow2_path = os.path.join(qemu_img.directory, 'left.qcow2')
-    qemu_img.run('convert', '-f', 'raw', '-O', 'qcow2', raw_path, qcow2_path)
-    with open(qcow2_path, 'rb') as f:
-        qcow2 = f.read()
+    qcow2 = qcow2_of(qemu_img, raw)
     image = tenant.create_image(name='downloaded-before', disk_format='qcow2')
     # As a worker killed after committing the download and before converting it
     # leaves it (the one taking the import over, or any later import, downloads

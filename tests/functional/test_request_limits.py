@@ -91,6 +91,23 @@ def test_chunked_json_body_over_the_limit_is_413_after_the_limit(limited):
     assert '(%d bytes)' % BODY_LIMIT in body['message']
 
 
+def _created_then_stopped(glance, project, framing_headers, sent):
+    """``(status, headers, body)`` of the API's answer to a ``POST /v2/images`` as
+    ``project`` whose JSON body, framed by ``framing_headers``, is ``sent`` before
+    the client stops sending."""
+    connection = raw_http.RawConnection(glance.url)
+    try:
+        connection.send_head('POST', '/v2/images', dict(
+            _identity(project), Host=connection.netloc, Accept='application/json',
+            **{'Content-Type': 'application/json'}, **framing_headers))
+        connection.sock.sendall(sent)
+        connection.sock.shutdown(socket.SHUT_WR)
+        assert connection.answered(wait=10)
+        return connection.response('POST')
+    finally:
+        connection.close()
+
+
 @pytest.mark.parametrize('framing', [
     b'zz\r\n{"name": "x"}\r\n0\r\n\r\n',   # a chunk size that is no number
     b'5\r\n{"nam\r\n',                        # the client stops before the end
@@ -98,17 +115,8 @@ def test_chunked_json_body_over_the_limit_is_413_after_the_limit(limited):
 def test_a_malformed_or_cut_short_chunked_json_body_is_400(glance, framing):
     # It was 500, with gunicorn's reader's exception logged as an error.
     project = deployment_fixture.new_project()
-    connection = raw_http.RawConnection(glance.url)
-    try:
-        connection.send_head('POST', '/v2/images', dict(
-            _identity(project), Host=connection.netloc, Accept='application/json',
-            **{'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked'}))
-        connection.sock.sendall(framing)
-        connection.sock.shutdown(socket.SHUT_WR)
-        assert connection.answered(wait=10)
-        status, headers, body = connection.response('POST')
-    finally:
-        connection.close()
+    status, headers, body = _created_then_stopped(
+        glance, project, {'Transfer-Encoding': 'chunked'}, framing)
     assert status == 400, body
     assert body['message'].startswith('The request body could not be read: it is '
                                       'cut short or its chunked framing is malformed')
@@ -122,18 +130,8 @@ def test_a_json_body_cut_short_of_its_content_length_is_400(glance):
     # What arrived parses: the image was created from a request never finished.
     project = deployment_fixture.new_project()
     body = json.dumps({'name': 'cut-short'}).encode()
-    connection = raw_http.RawConnection(glance.url)
-    try:
-        connection.send_head('POST', '/v2/images', dict(
-            _identity(project), Host=connection.netloc, Accept='application/json',
-            **{'Content-Type': 'application/json',
-               'Content-Length': str(len(body) + 10)}))
-        connection.sock.sendall(body)
-        connection.sock.shutdown(socket.SHUT_WR)
-        assert connection.answered(wait=10)
-        status, _, answer = connection.response('POST')
-    finally:
-        connection.close()
+    status, _, answer = _created_then_stopped(
+        glance, project, {'Content-Length': str(len(body) + 10)}, body)
     assert status == 400, answer
     assert answer['message'] == (
         'The request body could not be read: it is cut short (%d of the %d bytes of '
