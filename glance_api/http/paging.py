@@ -1,4 +1,5 @@
-"""The ``limit`` query parameter of every list (images, tasks, metadefs)."""
+"""What every list (images, tasks, metadefs) reads of its query the same way: a
+parameter given once, and ``limit``."""
 
 from glance_api.http import errors
 
@@ -6,6 +7,17 @@ from glance_api.http import errors
 # any namespace holds, and small enough for every database's LIMIT (and the
 # registry, which takes at most 18 digits).
 UNBOUNDED = 2 ** 31 - 1
+
+
+def single(args, name, default=None):
+    """The value of query parameter ``name`` in ``args`` (a multi-valued mapping:
+    ``request.args``), ``default`` without one. 400 if it is given more than once:
+    which of the values was meant is anyone's guess (upstream takes the first of
+    some parameters and the last of others); the registry refuses it too."""
+    values = args.getlist(name)
+    if len(values) > 1:
+        raise errors.BadRequest("Parameter '%s' may be given only once" % name)
+    return values[0] if values else default
 
 
 def limit(value, default, maximum=UNBOUNDED, zero=True):

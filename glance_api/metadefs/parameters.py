@@ -8,14 +8,8 @@ SORT_DIRS = ('asc', 'desc')
 
 
 def single(name, default=None):
-    """The request's value of the query parameter ``name`` (``default`` without
-    one). 400 if it is given more than once, as the image list refuses it: which
-    of the values was meant is anyone's guess (upstream takes the first of some
-    parameters and the last of others)."""
-    values = request.args.getlist(name)
-    if len(values) > 1:
-        raise errors.BadRequest("Parameter '%s' may be given only once" % name)
-    return values[0] if values else default
+    """The request's value of the query parameter ``name`` (``paging.single``)."""
+    return paging.single(request.args, name, default)
 
 
 def sort_dir():

@@ -128,13 +128,10 @@ def list_images():
     conf = services().conf
     policy.enforce(g.context, 'get_images')
     params = list(request.args.items(multi=True))
-    limits = request.args.getlist('limit')
-    if len(limits) > 1:
-        # As the registry refuses every other parameter given twice (this one
-        # never reached it: only the first was forwarded).
-        raise errors.BadRequest("Parameter 'limit' may be given only once")
-    limit = paging.limit(limits[0] if limits else None, conf.limit_param_default,
-                         conf.api_limit_max)
+    # Checked here: the registry refuses every other parameter given twice, but
+    # only this one limit is forwarded.
+    limit = paging.limit(paging.single(request.args, 'limit'),
+                         conf.limit_param_default, conf.api_limit_max)
     forwarded = [(k, v) for k, v in params if k != 'limit'] + [('limit', str(limit))]
     if _filters_unreadable_property(params):
         # As if no image had it: matching would reveal the values it cannot read.

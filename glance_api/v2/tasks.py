@@ -60,12 +60,7 @@ def list_tasks():
     for name in request.args:
         if name not in LIST_PARAMS:
             raise errors.BadRequest('Invalid filter or parameter: %s' % name)
-        values = request.args.getlist(name)
-        if len(values) > 1:
-            # Which was meant? (Upstream reads the first of some, the last of
-            # others.) Refused, as the image list refuses it.
-            raise errors.BadRequest("Parameter '%s' may be given only once" % name)
-        value = values[0]
+        value = paging.single(request.args, name)
         if name == 'status' and value not in STATUSES:
             raise errors.BadRequest('Invalid status value: %s' % value)
         if name == 'type' and value not in TYPES:
