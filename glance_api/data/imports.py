@@ -27,10 +27,13 @@ The job ends with one registry call that finishes the task and changes the image
 the same transaction (``importing -> active`` with its new locations, or, when the
 import fails, ``importing -> queued`` with nothing added), releases the lock and
 records the stores that failed; the staged data is then removed. A failed import
-leaves nothing in the staging store or any store. The task's lease is renewed as the
-bytes flow, with a progress ``message`` ("Copied 15 MiB"); if the worker dies, the
-next read of the image or the task on any worker takes it over (``resume_stalled``)
-and runs it again, at most ``MAX_ATTEMPTS`` times before failing it.
+leaves nothing in the staging store or any store. The task's lease is renewed every
+third of ``task_lease_time`` by a heartbeat thread while the job is alive, with a
+progress ``message`` ("Copied 15 MiB"): a source that pauses, or a long conversion,
+keeps it, and a job that moves nothing for ``task_stall_time`` does not. If the
+worker dies (or is stuck that long), the next read of the image or the task on any
+worker takes it over (``resume_stalled``) and runs it again, at most
+``MAX_ATTEMPTS`` times before failing it.
 """
 
 import contextlib
@@ -48,7 +51,7 @@ from glance_api.option_types import BracketedListOpt
 from glance_registry.client import Lease
 from glance_registry.client import errors as registry_errors
 from glance_registry.client import vocabulary
-from glance_registry.client.leases import LeaseKeeper
+from glance_registry.client.leases import Heartbeat, Lost
 from stores import errors as store_errors
 from stores.base import StoredImage
 
@@ -84,8 +87,15 @@ import_opts = [
                max=vocabulary.MAX_LEASE_SECONDS,
                help='Seconds an import task holds its image without renewing; it '
                     'renews every third of that while it works. When its API worker '
-                    'dies, the next read of the image or the task takes it over once '
-                    'this has run out.'),
+                    'dies (or is stuck for task_stall_time), the next read of the '
+                    'image or the task takes it over once this has run out.'),
+    cfg.IntOpt('task_stall_time', default=300, min=1,
+               help='Seconds an import task (or the verification of an added '
+                    'location) may go without moving a byte before its worker '
+                    'stops renewing its lease, so that another worker takes it '
+                    'over: longer than any read of a source or write to a store '
+                    'may wait (a web source\'s reads wait up to 120 s). A '
+                    'qemu-img conversion may take its timeout (1800 s) more.'),
 ]
 
 
@@ -247,7 +257,8 @@ class ImportJob:
         self.failed_stores = []
         self.own_staging = []  # staged by this job (web-download, conversion)
         self.original_format = None   # set once conversion renamed the format
-        self._keeper = LeaseKeeper(lease.seconds)
+        self._heartbeat = Heartbeat(lease.seconds, svc.conf.task_stall_time,
+                                    self._renew, name='task %s' % self.task_id)
         self._copied = 0
         self.quota = _StorageLeft(None)   # set once the image is read
         #: Run again after its worker died: what that worker was writing is left.
@@ -265,6 +276,10 @@ class ImportJob:
 
     def run(self, give_up=False):
         task_events.emit(self.svc, 'task.run', self.task)
+        with self._heartbeat:
+            self._run(give_up)
+
+    def _run(self, give_up):
         try:
             if give_up:
                 # As each takeover did: what the last worker left (it committed
@@ -330,8 +345,9 @@ class ImportJob:
                     raise ImportFailed('Image %s has no staged data.' % self.image_id)
                 staged, source = found[0], found[0]['url']
             try:
-                converted = conversion.convert(self.conf, self.svc.staging, source,
-                                               record, self.image_id)
+                with self._heartbeat.waiting(conversion.TIMEOUT):
+                    converted = conversion.convert(self.conf, self.svc.staging,
+                                                   source, record, self.image_id)
             except conversion.ConversionFailed as exc:
                 raise ImportFailed(str(exc))
             self._prepare(record, targets)
@@ -760,29 +776,37 @@ class ImportJob:
                 self.svc, 'image.prepare', self.task, record,
                 backend=store.store_id if self.svc.stores.multi else None)
 
-    def _progress(self, size, now=False):
+    def _progress(self, size):
+        """``size`` more bytes copied; ``_LeaseLost`` once the heartbeat found the
+        task taken over (or ended) by another worker."""
         self._copied += size
-        if not self._keeper.due(now):
-            return
+        self._heartbeat.moved()
+        if self._heartbeat.lost:
+            raise _LeaseLost()
+
+    def _renew(self):
+        """Renew the task's lease (``Heartbeat``'s renewal)."""
         try:
             self.registry.claim_task(SERVICE_IDENTITY, self.task_id, self.lease,
                                      message='Copied %d MiB' % (self._copied // _MiB),
                                      request_id=self.request_id)
         except (registry_errors.Conflict, registry_errors.NotFound):
-            raise _LeaseLost()
-        except registry_errors.RegistryError as exc:
-            LOG.warning('task %s: could not renew its lease: %s', self.task_id, exc)
-            self._keeper.retry_in(1)
+            raise Lost()
 
     # -- ending ----------------------------------------------------------------------
 
     def _hold(self):
         """Renew the task's lease now, before committing data to a store: a worker
-        that waited on its source for longer than the lease (a web server that
-        stalls) may have been taken over meanwhile, and must stop here rather
+        whose lease ran out (stuck past ``task_stall_time``, or cut off from the
+        registry) may have been taken over meanwhile, and must stop here rather
         than commit an object under the name the worker holding the task now
         writes (as an upload's ``lease.keep(now=True)`` before its commit)."""
-        self._progress(0, now=True)
+        try:
+            self._renew()
+        except Lost:
+            raise _LeaseLost()
+        except registry_errors.RegistryError as exc:
+            LOG.warning('task %s: could not renew its lease: %s', self.task_id, exc)
 
     def _bookkeeping(self, failed, done):
         if not self.svc.stores.multi:

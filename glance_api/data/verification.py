@@ -20,8 +20,9 @@ Nothing is kept in the process: the image's status and its pending location tell
 the story to every worker and host. The verification runs on the worker's bounded
 runner (``glance_api.data.runner``): when it is full, adding a location is refused
 with 503 before anything is written. The thread holds a lease on the location
-(``secure_hash_lease_time``) and renews it as it reads. If the worker dies, the
-lease runs out, and the next request that reads the image (``GET
+(``secure_hash_lease_time``), which a heartbeat renews while the read moves (or has
+moved within ``task_stall_time``). If the worker dies or is stuck, the lease runs
+out, and the next request that reads the image (``GET
 /v2/images/{id}`` or ``GET /v2/images/{id}/locations``, on any worker) claims the
 location and starts over (``resume_stalled``); after ``MAX_ATTEMPTS`` claims the
 location is refused as above, so an image never stays ``importing`` for good.
@@ -40,7 +41,7 @@ from glance_api.data.store_data import caller_credentials
 from glance_api.images import notifications as payloads
 from glance_api.services import services
 from glance_registry.client import Lease
-from glance_registry.client.leases import LeaseKeeper
+from glance_registry.client.leases import Heartbeat, Lost
 from glance_registry.client import errors as registry_errors
 from glance_registry.client import vocabulary
 from stores import errors as store_errors
@@ -135,7 +136,8 @@ class Verifier:
     """Reads, hashes and judges the data at one pending location, in a thread."""
 
     def __init__(self, registry, store_set, image_id, location, hashing_algorithm,
-                 retries, lease_time, size_cap, max_storage=-1, request_id=None,
+                 retries, lease_time, stall_time, size_cap, max_storage=-1,
+                 request_id=None,
                  credentials=None, rules=None, notifier=None):
         self.registry = registry
         self.store_set = store_set
@@ -156,7 +158,8 @@ class Verifier:
         #: Announces the image's new status (``image.update``); None: nothing.
         self.notifier = notifier
         self.content = None
-        self._keeper = None
+        self._heartbeat = Heartbeat(lease_time, stall_time, self._renew,
+                                    name='verification of %s' % image_id)
 
     @classmethod
     def for_app(cls, image_id, location, request_id, owner=None):
@@ -165,7 +168,8 @@ class Verifier:
         conf = services().conf
         return cls(services().registry, services().stores, image_id, location,
                    conf.hashing_algorithm, conf.http_retries,
-                   conf.secure_hash_lease_time, conf.image_size_cap,
+                   conf.secure_hash_lease_time, conf.task_stall_time,
+                   conf.image_size_cap,
                    services().quotas.max_storage(owner), request_id,
                    credentials=caller_credentials(),
                    rules=inspection.Rules.from_conf(conf),
@@ -181,7 +185,10 @@ class Verifier:
 
     def run(self, give_up=False):
         """Verify the location and activate or refuse it; never raises."""
-        self._keeper = LeaseKeeper(self.lease.seconds)
+        with self._heartbeat:
+            self._run(give_up)
+
+    def _run(self, give_up):
         try:
             if give_up:
                 raise _Refused('its verification was interrupted %d times'
@@ -253,30 +260,25 @@ class Verifier:
             raise _Refused(exc.reason)
 
     def _pause(self, seconds):
-        """Sleep, keeping the lease (it is renewed only while there is progress, so
-        that a worker stuck in a read loses it)."""
-        deadline = time.monotonic() + seconds
-        while True:
-            self._keep_lease()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(left, self.lease.seconds / 4))
+        """Wait before resuming a read, keeping the lease."""
+        with self._heartbeat.waiting(seconds):
+            time.sleep(seconds)
+        self._keep_lease()
 
     def _keep_lease(self):
-        if not self._keeper.due():
-            return
+        """The read moved; ``_LeaseLost`` once the heartbeat found the location
+        claimed by another worker (or the image gone)."""
+        self._heartbeat.moved()
+        if self._heartbeat.lost:
+            raise _LeaseLost()
+
+    def _renew(self):
+        """Renew the claim on the location (``Heartbeat``'s renewal)."""
         try:
             self.registry.claim_location(SERVICE_IDENTITY, self.image_id, self.url,
                                          self.lease, request_id=self.request_id)
         except (registry_errors.Conflict, registry_errors.NotFound):
-            raise _LeaseLost()
-        except registry_errors.RegistryError as exc:
-            # Try again soon; if the lease runs out meanwhile, another worker may
-            # start over, and the status compare-and-swap keeps one result.
-            LOG.warning('image %s: could not renew the claim on %s: %s',
-                        self.image_id, self.url, exc)
-            self._keeper.retry_in(1)
+            raise Lost()
 
     def _finish(self, size, checksum, multihash, virtual_size):
         record = self._importing_record()

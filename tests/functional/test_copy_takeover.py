@@ -17,6 +17,8 @@ from tests.fixtures import web_server
 from tests.integration.swift_helpers import api_workers, wait_until
 
 LEASE = 3
+#: ``task_stall_time`` of the workers stuck on their web source.
+STALL = 1
 # Large enough that the copy is still running when the test sees it start.
 DATA = disk_images.raw(32 * 1024 * 1024 + 3)
 
@@ -118,7 +120,8 @@ def web_glance(tmp_path_factory, source):
     port = source.split(':')[2].split('/')[0]
     with deployment.running(workdir, api_extra=dict({
             'DEFAULT': {'enabled_backends': 'home:file, spare:file, web:http',
-                        'workers': 1, 'task_lease_time': LEASE},
+                        'workers': 1, 'task_lease_time': LEASE,
+                        'task_stall_time': STALL},
             'glance_store': {'default_backend': 'home'},
             'import_filtering_opts': {'allowed_ports': port,
                                       'allowed_hosts': '127.0.0.1'}}, **{
@@ -145,7 +148,8 @@ def test_a_copy_that_lost_its_task_leaves_the_new_workers_copies_alone(
     admin = glance.client()
     image = active_at(admin, source, 'copied-from-web')
     # The copy reads the web location once per store, home first; its read for
-    # spare stalls past the task's lease, after its copy to home is committed.
+    # spare stalls past task_stall_time and the lease, after its copy to home is
+    # committed.
     first = len(_Source.served)
     stall = _Source.gates[first + 1] = threading.Event()
     if source_breaks_off:
@@ -155,7 +159,7 @@ def test_a_copy_that_lost_its_task_leaves_the_new_workers_copies_alone(
         == 202
     wait_until(lambda: len(_Source.served) == first + 2, 10,
                message='the copy to spare to start')
-    time.sleep(LEASE + 0.5)
+    time.sleep(STALL + LEASE + 0.5)
     # A read takes the copy over; the new worker copies to both stores and
     # records them.
     admin.image(image['id'])
@@ -184,7 +188,7 @@ def test_a_copy_given_up_leaves_nothing_its_last_worker_committed(web_glance, so
     admin = glance.client()
     image = active_at(admin, source, 'copy-given-up')
     # Each worker copies to home, commits, then stalls on its read for spare past
-    # the lease; the next read of the image takes the copy over, three times, and
+    # task_stall_time and the lease; the next read of the image takes the copy over, three times, and
     # then gives it up.
     first = len(_Source.served)
     stalls = [threading.Event() for _ in range(3)]
@@ -198,7 +202,7 @@ def test_a_copy_given_up_leaves_nothing_its_last_worker_committed(web_glance, so
         for n in range(3):
             wait_until(lambda: len(_Source.served) == first + 2 * n + 2, 10,
                        message='copy %d to stall' % (n + 1))
-            time.sleep(LEASE + 0.5)
+            time.sleep(STALL + LEASE + 0.5)
             admin.image(image['id'])
         wait_until(lambda: admin.get(tasks).json()['tasks'][0]['status'] ==
                    'failure', 10, message='the copy to be given up')

@@ -192,3 +192,56 @@ def test_a_web_download_to_convert_replaces_what_a_dead_worker_downloaded(
     assert task['status'] == 'success', task
     assert tenant.get('/v2/images/%s/file' % image['id']).content == raw
     assert not [name for name in staging_files(glance) if image['id'] in name]
+
+
+#: The task lease of ``slow_glance``, and how long its qemu-img takes: longer.
+LEASE = 3
+SLOW = 2 * LEASE + 1
+
+
+@pytest.fixture(scope='module')
+def slow_qemu_img(tmp_path_factory, qemu_img_binary):
+    """A directory whose ``qemu-img`` waits ``SLOW`` seconds before running the
+    real one, as a large image's conversion takes minutes; each run is logged
+    in its ``runs`` file."""
+    directory = tmp_path_factory.mktemp('slow-qemu-img')
+    script = directory / 'qemu-img'
+    script.write_text('#!/bin/sh\necho "$@" >> %s\nsleep %d\nexec %s "$@"\n'
+                      % (directory / 'runs', SLOW, qemu_img_binary))
+    script.chmod(0o755)
+    return directory
+
+
+@pytest.fixture(scope='module')
+def slow_glance(tmp_path_factory, slow_qemu_img):
+    """One API worker with two task threads (room to take an import over) and a
+    task lease shorter than its conversions."""
+    with deployment.running(tmp_path_factory.mktemp('slow-conversion'), api_extra={
+            'DEFAULT': {'workers': 1, 'task_pool_threads': 2,
+                        'task_lease_time': LEASE},
+            'image_import_opts': {'image_import_plugins': '[image_conversion]'}},
+            api_env={'PATH': '%s:%s' % (slow_qemu_img, os.environ['PATH'])}
+    ) as glance:
+        yield glance
+
+
+def test_a_conversion_longer_than_the_lease_runs_once(slow_glance, slow_qemu_img,
+                                                      qemu_img):
+    raw = disk_images.raw(MiB)
+    with slow_glance.client(deployment.new_project()) as tenant:
+        image = tenant.create_image(name='slowly-converted', disk_format='qcow2')
+        assert tenant.put('/v2/images/%s/stage' % image['id'],
+                          data=qcow2_of(qemu_img, raw), headers={
+                              'Content-Type': 'application/octet-stream'}
+                          ).status_code == 204
+        assert tenant.post('/v2/images/%s/import' % image['id'], json={
+            'method': {'name': 'glance-direct'}}).status_code == 202
+        # Clients poll the image as it imports: every read would take over a
+        # task whose lease had run out, and run the conversion again.
+        deadline = time.monotonic() + 30
+        while tenant.image(image['id'])['status'] == 'importing':
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        assert finished(tenant, image['id'])['status'] == 'success'
+        assert tenant.get('/v2/images/%s/file' % image['id']).content == raw
+    assert len((slow_qemu_img / 'runs').read_text().splitlines()) == 1

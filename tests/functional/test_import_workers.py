@@ -1,6 +1,7 @@
 """Import tasks on one API worker's bounded runner: beyond its threads and queue a
 new import is refused with 503 and nothing written; an import whose worker is
-killed is taken over by the next read of its image once its lease has run out.
+killed (or stuck for task_stall_time) is taken over by the next read of its image
+once its lease has run out, and one whose source only pauses is not.
 
 Uses its own deployment: one API worker with one task thread and no queue, a short
 task lease, and a loopback server whose answers the test holds back.
@@ -327,36 +328,82 @@ def stalling_server():
             end.set()
 
 
-@pytest.fixture(scope='module')
-def two_thread_glance(tmp_path_factory, stalling_server):
+def _two_threads(workdir, source, **options):
     """One API worker with two task threads (room to take an import over while
     the worker that lost it still runs) and a short task lease."""
-    port = stalling_server.split(':')[2].split('/')[0]
-    with deployment.running(tmp_path_factory.mktemp('import-stalled'), api_extra={
-            'DEFAULT': {'workers': 1, 'task_pool_threads': 2,
-                        'task_lease_time': LEASE},
-            'import_filtering_opts': {'allowed_ports': port,
-                                      'allowed_hosts': '127.0.0.1'}}) as glance:
+    port = source.split(':')[2].split('/')[0]
+    return deployment.running(workdir, api_extra={
+        'DEFAULT': dict({'workers': 1, 'task_pool_threads': 2,
+                         'task_lease_time': LEASE}, **options),
+        'import_filtering_opts': {'allowed_ports': port,
+                                  'allowed_hosts': '127.0.0.1'}})
+
+
+#: ``task_stall_time`` of the worker that gets stuck on its source.
+STALL = 1
+
+
+@pytest.fixture(scope='module')
+def two_thread_glance(tmp_path_factory, stalling_server):
+    with _two_threads(tmp_path_factory.mktemp('import-stalled'), stalling_server,
+                      task_stall_time=STALL) as glance:
         yield glance
 
 
-def test_a_worker_whose_source_stalled_past_its_lease_commits_nothing(
+@pytest.fixture(scope='module')
+def patient_glance(tmp_path_factory, stalling_server):
+    """As ``two_thread_glance``, waiting on a source as long as by default."""
+    with _two_threads(tmp_path_factory.mktemp('import-paused'),
+                      stalling_server) as glance:
+        yield glance
+
+
+def test_a_source_that_pauses_longer_than_the_lease_keeps_its_import(
+        patient_glance, stalling_server):
+    glance = patient_glance
+    with glance.client(deployment.new_project()) as tenant:
+        image = tenant.create_image(name='paused-source')
+        first = len(_HeldEnd.ends)
+        assert web_download(tenant, image['id'], stalling_server).status_code == 202
+        wait_until(lambda: len(_HeldEnd.ends) == first + 1, 10,
+                   message='the download')
+        # Clients poll the image as it imports; every read would take over a
+        # task whose lease had run out. The worker is alive and waiting on its
+        # source (whose reads may wait 120 s): it keeps its lease.
+        deadline = time.monotonic() + 2 * LEASE + 1
+        while time.monotonic() < deadline:
+            assert tenant.image(image['id'])['status'] == 'importing'
+            time.sleep(0.5)
+        assert len(_HeldEnd.ends) == first + 1
+        _HeldEnd.ends[first].set()
+        wait_until(lambda: tenant.image(image['id'])['status'] != 'importing', 30)
+        task = task_of(tenant, image['id'])
+        assert task['status'] == 'success', task
+        assert tenant.image(image['id'])['status'] == 'active'
+        assert len(_HeldEnd.ends) == first + 1
+
+
+def test_a_worker_stuck_on_its_source_past_the_stall_time_commits_nothing(
         two_thread_glance, stalling_server):
     glance = two_thread_glance
     with glance.client(deployment.new_project()) as tenant:
         image = tenant.create_image(name='stalled-source')
+        first = len(_HeldEnd.ends)
         assert web_download(tenant, image['id'], stalling_server).status_code == 202
-        wait_until(lambda: len(_HeldEnd.ends) == 1, 10, message='the download')
-        # The source stalls past the task's lease: the next read of the image
-        # takes the import over, on the other thread, while the first still waits.
-        time.sleep(LEASE + 0.5)
+        wait_until(lambda: len(_HeldEnd.ends) == first + 1, 10,
+                   message='the download')
+        # The source stalls past task_stall_time, and then the task's lease runs
+        # out: the next read of the image takes the import over, on the other
+        # thread, while the first still waits.
+        time.sleep(STALL + LEASE + 0.5)
         assert tenant.image(image['id'])['status'] == 'importing'
-        wait_until(lambda: len(_HeldEnd.ends) == 2, 10, message='the takeover')
+        wait_until(lambda: len(_HeldEnd.ends) == first + 2, 10,
+                   message='the takeover')
         # The first download ends first: its worker no longer holds the task and
         # must not commit the image's object, which the other commits.
-        _HeldEnd.ends[0].set()
+        _HeldEnd.ends[first].set()
         time.sleep(1)
-        _HeldEnd.ends[1].set()
+        _HeldEnd.ends[first + 1].set()
         wait_until(lambda: tenant.image(image['id'])['status'] != 'importing', 30)
         assert tenant.image(image['id'])['status'] == 'active', \
             task_of(tenant, image['id'])

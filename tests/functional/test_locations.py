@@ -31,6 +31,10 @@ from tests.fixtures.processes import free_port
 
 SERVICE = ('service',)
 LEASE = 2
+#: ``task_stall_time`` of the ``web`` deployment: longer than its sources pause
+#: (``PAUSE``), shorter than they stall.
+STALL = 6
+PAUSE = 2 * LEASE + 1
 STORAGE_QUOTA = 20000
 
 
@@ -179,7 +183,8 @@ def web(tmp_path_factory, web_server):
     with deployment.running(workdir, api_extra={
             'DEFAULT': {'enabled_backends': 'fast:file, web:http',
                         'show_multiple_locations': True, 'http_retries': 2,
-                        'secure_hash_lease_time': LEASE, 'image_location_quota': 3},
+                        'secure_hash_lease_time': LEASE, 'task_stall_time': STALL,
+                        'image_location_quota': 3},
             'glance_store': {'default_backend': 'fast'},
             'fast': {'filesystem_store_datadir': str(workdir / 'fast')},
             'import_filtering_opts': {
@@ -354,6 +359,26 @@ def test_an_importing_image_takes_no_second_location_nor_upload(web, web_server)
         assert [loc['url'] for loc in image['locations']] == [url]
 
 
+def test_a_source_that_pauses_longer_than_the_lease_keeps_its_verification(
+        web, web_server):
+    url, data = web_server.add('stall')
+    name = url.rsplit('/', 1)[1]
+    with web.client(deployment.new_project()) as owner:
+        image = owner.create_image()
+        owner.post('/v2/images/%s/locations' % image['id'], json={'url': url})
+        wait_for(lambda: web_server.gets.get(name) == 1)
+        # Every read would take over a verification whose lease had run out; its
+        # worker is alive, waiting on the source.
+        deadline = time.monotonic() + PAUSE
+        while time.monotonic() < deadline:
+            assert owner.image(image['id'])['status'] == 'importing'
+            time.sleep(0.5)
+        web_server.release.setdefault(name, threading.Event()).set()
+        image = owner.settled(image['id'])
+        assert image['status'] == 'active' and data_of(image) == digests(data)
+        assert web_server.gets[name] == 1
+
+
 def test_a_crashed_verification_is_taken_over_by_the_next_request(web, web_server):
     """The API is killed while it hashes; after the lease runs out, the next read of
     the image (by a restarted worker) starts the verification again."""
@@ -382,8 +407,9 @@ def test_a_verification_interrupted_too_often_is_refused(web, web_server):
     with web.client(deployment.new_project()) as owner:
         image = owner.create_image()
         owner.post('/v2/images/%s/locations' % image['id'], json={'url': url})
-        # The verifier is stuck: its lease runs out. Two more workers "die".
-        time.sleep(LEASE + 1)
+        # The verifier is stuck past task_stall_time: its lease runs out. Two
+        # more workers "die".
+        time.sleep(STALL + LEASE + 1)
         for n in range(2):
             registry.claim_location(ADMIN_IDENTITY, image['id'], url,
                                     Lease('dead-%d' % n, 0))
