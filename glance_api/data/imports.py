@@ -891,10 +891,13 @@ class ImportJob:
         try:
             finished = self._finish_failure(message, image)
         except registry_errors.RegistryError as exc:
-            LOG.error('task %s: could not record its failure (%s): %s', self.task_id,
-                      message, exc)
-            self._remove_written()
-            self._discard_own_staging()
+            # Unanswered, the task may have been taken over meanwhile, and what
+            # this worker wrote be the new holder's recorded data (as in _finish).
+            # Left: once the lease runs out, whoever takes the task over removes
+            # it, as a dead worker's; so does deleting the image.
+            LOG.error('task %s: could not record its failure (%s): %s; what it '
+                      'wrote is left to the worker that takes the task over',
+                      self.task_id, message, exc)
             return
         if self.lost_task:
             # Another worker holds the task now and writes the same objects (see

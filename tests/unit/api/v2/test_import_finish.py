@@ -3,7 +3,8 @@ locations) gets no answer from the registry cannot tell whether it was recorded.
 Its data stays until that is known: a retried call that finds the task finished
 with the image using the data is the import's success; with no answer at all, the
 data stays, and if the success was not recorded the task's lease runs out and the
-worker that takes it over removes it, as a dead worker's."""
+worker that takes it over removes it, as a dead worker's. So with a failure that
+gets no answer: the task may have been taken over meanwhile."""
 
 import json
 import time
@@ -104,8 +105,8 @@ _TAKEN_OVER = ('taken_over', 'The task is held by another worker')
 
 class _Answers:
     """A transport that answers the task's result itself, by its status, with
-    ``answer(status)`` (None: the registry answers); ``answered`` once the
-    status ``flag`` was answered so."""
+    ``answer(status)`` (None: the registry answers; an exception: raised, no
+    answer); ``answered`` once the status ``flag`` was answered so."""
 
     def __init__(self, inner, answer, flag):
         self.inner = inner
@@ -120,6 +121,8 @@ class _Answers:
                 else self.answer(status)
             if answer is not None:
                 self.answered = self.answered or status == self.flag
+                if isinstance(answer, Exception):
+                    raise answer
                 return answer
         return self.inner.request(method, path, headers, body, timeout, fresh)
 
@@ -188,3 +191,28 @@ def test_a_worker_told_it_was_taken_over_while_failing_leaves_the_staged_data(
     image_id, staged = _staged_import(deployment, answer, 'failure')
     assert deployment.staging.names() == staged
     assert deployment.store.names() == [image_id]
+
+
+def test_a_failure_the_registry_never_answered_leaves_all_to_the_next_worker(
+        make_deployment):
+    """Unanswered, the task may have been taken over meanwhile and what the worker
+    wrote be the new holder's: it is left, and the worker that takes the task
+    over once its lease runs out removes it, as a dead worker's, and imports."""
+    deployment = make_deployment(api={'task_lease_time': 3})
+
+    def answer(status):
+        # The success refused as if the image changed meanwhile, so the import
+        # fails; then its failure gets no answer.
+        if status == 'success':
+            return _conflict('status_conflict',
+                             "Image status is 'queued', not 'importing'")
+        return http_transport.NoAnswer() if status == 'failure' else None
+    image_id, staged = _staged_import(deployment, answer, 'failure')
+    assert deployment.staging.names() == staged
+    assert deployment.store.names() == [image_id]
+    image = _settled(deployment, image_id, timeout=15)   # the lease runs out
+    assert image['status'] == 'active'
+    assert deployment.store.names() == [image_id]
+    assert deployment.staging.names() == []
+    assert deployment.request('GET', '/v2/images/%s/file' % image_id,
+                              OWNER).get_data() == DATA
