@@ -18,7 +18,6 @@ import datetime
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import threading
 import time
