@@ -358,22 +358,24 @@ def patient_glance(tmp_path_factory, stalling_server):
         yield glance
 
 
+def _held_download(tenant, source, name):
+    """A new image named ``name`` whose web-download from ``source`` has begun (its
+    body held at ``_HeldEnd.ends[first]``); ``(image, first)``."""
+    image = tenant.create_image(name=name)
+    first = len(_HeldEnd.ends)
+    assert web_download(tenant, image['id'], source).status_code == 202
+    wait_until(lambda: len(_HeldEnd.ends) == first + 1, 10, message='the download')
+    return image, first
+
+
 def test_a_source_that_pauses_longer_than_the_lease_keeps_its_import(
         patient_glance, stalling_server):
     glance = patient_glance
     with glance.client(deployment.new_project()) as tenant:
-        image = tenant.create_image(name='paused-source')
-        first = len(_HeldEnd.ends)
-        assert web_download(tenant, image['id'], stalling_server).status_code == 202
-        wait_until(lambda: len(_HeldEnd.ends) == first + 1, 10,
-                   message='the download')
-        # Clients poll the image as it imports; every read would take over a
-        # task whose lease had run out. The worker is alive and waiting on its
-        # source (whose reads may wait 120 s): it keeps its lease.
-        deadline = time.monotonic() + 2 * LEASE + 1
-        while time.monotonic() < deadline:
-            assert tenant.image(image['id'])['status'] == 'importing'
-            time.sleep(0.5)
+        image, first = _held_download(tenant, stalling_server, 'paused-source')
+        # The worker is alive and waiting on its source (whose reads may wait
+        # 120 s): it keeps its lease.
+        tenant.polls_importing(image['id'], 2 * LEASE + 1)
         assert len(_HeldEnd.ends) == first + 1
         _HeldEnd.ends[first].set()
         wait_until(lambda: tenant.image(image['id'])['status'] != 'importing', 30)
@@ -387,11 +389,7 @@ def test_a_worker_stuck_on_its_source_past_the_stall_time_commits_nothing(
         two_thread_glance, stalling_server):
     glance = two_thread_glance
     with glance.client(deployment.new_project()) as tenant:
-        image = tenant.create_image(name='stalled-source')
-        first = len(_HeldEnd.ends)
-        assert web_download(tenant, image['id'], stalling_server).status_code == 202
-        wait_until(lambda: len(_HeldEnd.ends) == first + 1, 10,
-                   message='the download')
+        image, first = _held_download(tenant, stalling_server, 'stalled-source')
         # The source stalls past task_stall_time, and then the task's lease runs
         # out: the next read of the image takes the import over, on the other
         # thread, while the first still waits.

@@ -359,20 +359,23 @@ def test_an_importing_image_takes_no_second_location_nor_upload(web, web_server)
         assert [loc['url'] for loc in image['locations']] == [url]
 
 
-def test_a_source_that_pauses_longer_than_the_lease_keeps_its_verification(
-        web, web_server):
+def _verifying_stalled(owner, web_server):
+    """A new image whose location, at ``web_server``, stalls half-way through its
+    first read, once that read has begun; ``(image, data, name)``."""
     url, data = web_server.add('stall')
     name = url.rsplit('/', 1)[1]
+    image = owner.create_image()
+    owner.post('/v2/images/%s/locations' % image['id'], json={'url': url})
+    wait_for(lambda: web_server.gets.get(name) == 1)
+    return image, data, name
+
+
+def test_a_source_that_pauses_longer_than_the_lease_keeps_its_verification(
+        web, web_server):
     with web.client(deployment.new_project()) as owner:
-        image = owner.create_image()
-        owner.post('/v2/images/%s/locations' % image['id'], json={'url': url})
-        wait_for(lambda: web_server.gets.get(name) == 1)
-        # Every read would take over a verification whose lease had run out; its
-        # worker is alive, waiting on the source.
-        deadline = time.monotonic() + PAUSE
-        while time.monotonic() < deadline:
-            assert owner.image(image['id'])['status'] == 'importing'
-            time.sleep(0.5)
+        image, data, name = _verifying_stalled(owner, web_server)
+        # The worker is alive, waiting on the source.
+        owner.polls_importing(image['id'], PAUSE)
         web_server.release.setdefault(name, threading.Event()).set()
         image = owner.settled(image['id'])
         assert image['status'] == 'active' and data_of(image) == digests(data)
@@ -382,12 +385,8 @@ def test_a_source_that_pauses_longer_than_the_lease_keeps_its_verification(
 def test_a_crashed_verification_is_taken_over_by_the_next_request(web, web_server):
     """The API is killed while it hashes; after the lease runs out, the next read of
     the image (by a restarted worker) starts the verification again."""
-    url, data = web_server.add('stall')
-    name = url.rsplit('/', 1)[1]
     with web.client(deployment.new_project()) as owner:
-        image = owner.create_image()
-        owner.post('/v2/images/%s/locations' % image['id'], json={'url': url})
-        wait_for(lambda: web_server.gets.get(name) == 1)
+        image, data, name = _verifying_stalled(owner, web_server)
         web.api.kill()
         web.api.start()
         time.sleep(LEASE + 1)
