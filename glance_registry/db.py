@@ -321,11 +321,28 @@ class _SqliteDatabase(pool.PooledSqliteDatabase):
         self.writers = _SqliteWriters(database)
 
 
+# A read transaction on PostgreSQL: the rest of peewee's BEGIN TRANSACTION
+# ISOLATION LEVEL ... statement.
+_PG_SNAPSHOT = 'REPEATABLE READ READ ONLY'
+
+
 def read_transaction(db):
-    """A transaction for several reads. On SQLite and MariaDB (REPEATABLE READ)
-    they see one snapshot; on PostgreSQL (READ COMMITTED) each statement reads
-    its own, so no caller may depend on two of them agreeing: each statement of a
-    list carries every condition of its own (``images.records``)."""
+    """A transaction for several reads that see one snapshot of the database, so
+    that a write committed between two of them (a PATCH of an image's name and a
+    property) is seen whole or not at all. Nothing may write inside it.
+
+    SQLite's read transactions hold one snapshot, and so do MariaDB's at the
+    server's default isolation, REPEATABLE READ (the registry sets none; the README
+    tells operators to keep it). PostgreSQL's default, READ COMMITTED, takes one
+    per statement: there the transaction is REPEATABLE READ, READ ONLY (in which no
+    serialization failure can happen). peewee sends the BEGIN itself (psycopg2 runs
+    in autocommit), so the level costs no round trip, and it is this transaction's
+    alone: the session, and the write transactions after it on the pooled
+    connection, stay READ COMMITTED. Inside another transaction it is a savepoint
+    of that one, and reads as that one does.
+    """
+    if dialect(db) == 'postgresql':
+        return db.atomic(isolation_level=_PG_SNAPSHOT)
     return db.atomic()
 
 

@@ -156,16 +156,11 @@ def _walk(identity, query, dialect, marker, bind):
     filter's rows in page order, each joined to its image, which the rest of the
     list's condition tests (``filters.walked_filter``)."""
     model, match, rest = filters.walked_filter(query, dialect, bind)
+    # No row without the copy (which would sort first, NULL, out of page order):
+    # ``narrowest_filter`` found none, and the walk reads its snapshot
+    # (``db.read_transaction``), so a row an earlier release inserts meanwhile
+    # waits for the next page's probe.
     condition = match & filters.list_condition(rest, identity, dialect, None, bind)
-    if dialect == 'postgresql':
-        # Each statement reads its own snapshot there (READ COMMITTED): a row
-        # an earlier release inserts without the copy after
-        # ``narrowest_filter`` found none would sort first (NULL), out of
-        # page order. Left out, the page is the list as it was before that
-        # row; the next page's probe finds it and walks the images. (SQLite
-        # and MariaDB read the probe's snapshot; there the condition would
-        # turn MariaDB's ref of the walked index into a range.)
-        condition &= model.image_created_at.is_null(False)
     if marker is not None:
         condition &= filters.walked_after_marker(model, marker, bind)
     # The walk must come first: MariaDB would read a tag that most images

@@ -1,5 +1,5 @@
-"""Opening the database from a URL, SQLite's tuning, and write transactions that do
-not fail under concurrent writers."""
+"""Opening the database from a URL, SQLite's tuning, write transactions that do not
+fail under concurrent writers, and read transactions that read one snapshot."""
 
 import datetime
 import threading
@@ -218,3 +218,82 @@ def test_a_connection_killed_in_a_transaction_is_reported_by_its_cause(
     cause = str(db_module.cause(raised.value))
     assert ('server closed the connection unexpectedly' in cause
             if backend == 'postgresql' else 'Lost connection' in cause), cause
+
+
+def _count(db):
+    return db.execute_sql('SELECT COUNT(*) FROM t').fetchone()[0]
+
+
+def _insert_elsewhere(url):
+    """Insert a row into ``t`` and commit, as another registry worker would."""
+    if url.startswith('sqlite'):
+        other = db_module.open_database(url)
+        with db_module.connection(other), db_module.write_transaction(other):
+            other.execute_sql('INSERT INTO t VALUES (1)')
+        other.close_all()
+        return
+    conn = databases_module.connect(url)
+    with conn.cursor() as cursor:
+        cursor.execute('INSERT INTO t VALUES (1)')
+    conn.close()
+
+
+@pytest.mark.parametrize('backend', [
+    'sqlite',
+    pytest.param('postgresql', marks=pytest.mark.postgresql),
+    pytest.param('mysql', marks=pytest.mark.mysql),
+])
+def test_a_read_transaction_and_its_savepoints_read_one_snapshot(
+        databases, backend):  # noqa: F811
+    url = databases.create(backend)
+    db = db_module.open_database(url)
+    try:
+        with db_module.connection(db):
+            db.execute_sql('CREATE TABLE t (n INTEGER)')
+            with db_module.read_transaction(db):
+                first = _count(db)
+                _insert_elsewhere(url)
+                with db.atomic():
+                    in_savepoint = _count(db)
+                last = _count(db)
+            after = _count(db)
+    finally:
+        db.close_all()
+    assert (first, in_savepoint, last, after) == (0, 0, 0, 1)
+
+
+@pytest.mark.postgresql
+def test_postgresql_write_transactions_after_a_read_one_still_read_each_commit(
+        databases):  # noqa: F811
+    """PostgreSQL's writers rely on READ COMMITTED (each statement sees what
+    committed before it): the snapshot of a read transaction ends with it, and
+    does not stay with its pooled connection, which the next write gets."""
+    url = databases.create('postgresql')
+    db = db_module.open_database(url, max_connections=1)
+    try:
+        with db_module.connection(db):
+            db.execute_sql('CREATE TABLE t (n INTEGER)')
+            with db_module.read_transaction(db):
+                _count(db)
+        with db_module.connection(db), db_module.write_transaction(db):
+            before = _count(db)
+            _insert_elsewhere(url)
+            after = _count(db)
+    finally:
+        db.close_all()
+    assert (before, after) == (0, 1)
+
+
+@pytest.mark.postgresql
+def test_nothing_writes_inside_a_read_transaction_on_postgresql(
+        databases):  # noqa: F811
+    db = db_module.open_database(databases.create('postgresql'))
+    try:
+        with db_module.connection(db):
+            db.execute_sql('CREATE TABLE t (n INTEGER)')
+            with pytest.raises(peewee.InternalError, match='read-only transaction'):
+                with db_module.read_transaction(db):
+                    db.execute_sql('INSERT INTO t VALUES (1)')
+            assert _count(db) == 0
+    finally:
+        db.close_all()

@@ -137,10 +137,10 @@ def test_a_row_without_the_copy_written_while_a_list_walks_is_not_listed_first(
         backend, databases, monkeypatch):
     """An earlier release tags an old image, without the copy, between the
     statement that found every row of the tag filled and the page's walk (a
-    statement of its own: PostgreSQL's transactions read a snapshot per
-    statement). The walk must not list it, NULL first, at the head of the page:
-    the page is the list as it was before the tag, and the next one, which no
-    longer walks the tag, finds the image in its place."""
+    statement of its own, which reads the first one's snapshot). The walk must
+    not list it, NULL first, at the head of the page: the page is the list as it
+    was before the tag, and the next one, which no longer walks the tag, finds
+    the image in its place."""
     url = databases.create(backend)
     sync(url)
     db = db_module.open_database(url)
