@@ -452,8 +452,7 @@ class ImportJob:
             raise ImportFailed('Image %s is %s: only an active image is copied.'
                                % (self.image_id, record['status']))
         # Legacy locations (recorded before enabled_backends) name no store: mapped
-        # here, they count as held, and the location write below records their
-        # store.
+        # here, they count as held.
         record = dict(record, locations=self.svc.stores.located(
             record.get('locations') or []))
         held = {(loc.get('metadata') or {}).get('store') for loc in
@@ -466,10 +465,12 @@ class ImportJob:
         self._prepare(record, targets)
         _, locations, failed = self._copy_to_stores(record, source, targets,
                                                     inspect=False, expected=record)
+        # Added to the locations the image has when the copy ends: the image
+        # stays active meanwhile, and a location added or removed during the copy
+        # (PATCH, DELETE /v2/stores) must stay as that request left it.
         self._finish('success', 'Copied to %s.' % (', '.join(
             store.store_id for store, _ in locations) or 'no new store'), image={
-            'locations': staging.other_locations(record) + [
-                location for _, location in locations],
+            'add_locations': [location for _, location in locations],
             'properties': self._bookkeeping(failed, done=True),
             'max_storage': self.svc.quotas.max_storage(record['owner'])})
 

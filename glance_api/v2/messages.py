@@ -29,8 +29,10 @@ MESSAGES = {
     ('over_limit', 'members.add_member'):
         'Image member limit exceeded for image %(image_id)s: the limit is '
         '%(maximum)d.',
-    # A PATCH's locations are replaced only if they are still those it read.
-    ('locations_changed', 'images.update_image'): _LOCATIONS_CHANGED,
+    # A PATCH's locations are replaced only if they are still those it read (the
+    # registry's message says no more than that).
+    ('locations_changed', 'images.update_image'):
+        'The locations of image %(image_id)s changed meanwhile; read it again.',
     ('duplicate_location', 'images.update_image'): _LOCATIONS_CHANGED,
     ('last_location', 'images.update_image'): _LOCATIONS_CHANGED,
     ('status_changed', 'images.update_image'): _LOCATIONS_CHANGED,

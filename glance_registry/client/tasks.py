@@ -61,8 +61,8 @@ class TasksClient:
         """End the task run under ``lease`` with ``status`` (``success``, once
         ``claim_task`` started it, or ``failure``); it expires ``ttl`` seconds
         later. ``image`` (``from``, ``to``, ``values``, ``locations``,
-        ``properties``) changes its image in the same transaction, releasing the
-        import lock. Returns ``{"task", "image"}``."""
+        ``add_locations``, ``properties``) changes its image in the same
+        transaction, releasing the import lock. Returns ``{"task", "image"}``."""
         body = {'owner': lease.owner, 'status': status, 'message': message}
         if result is not None:
             body['result'] = result

@@ -610,6 +610,27 @@ def replace_location_rows(db, image_id, locations, removal_lease=None):
             for position, location in enumerate(locations)]).execute(db)
 
 
+def append_location_rows(db, image_id, locations):
+    """Add ``locations`` after the image's current ones (the caller holds the
+    image's row lock); one whose URL the image has already stays as it is. A URL
+    whose removal still waits is the image's again (``removals.revive``)."""
+    rows = list(ImageLocation.select(ImageLocation.url, ImageLocation.position)
+                .where((ImageLocation.image == image_id) & removals.on_image())
+                .execute(db))
+    have = {row.url for row in rows}
+    new = [location for location in locations if location['url'] not in have]
+    check_distinct_urls(image_id, [location['url'] for location in new])
+    if not new:
+        return
+    removals.revive(db, image_id, [location['url'] for location in new])
+    first = max((row.position for row in rows), default=-1) + 1
+    ImageLocation.insert_many([
+        {'image': image_id, 'position': first + n, 'url': location['url'],
+         'metadata': orjson.dumps(location.get('metadata') or {}).decode(),
+         'status': location.get('status') or 'active'}
+        for n, location in enumerate(new)]).execute(db)
+
+
 def check_distinct_urls(image_id, urls):
     """``Conflict`` if ``urls`` names one location twice: an image has each URL once."""
     seen = set()

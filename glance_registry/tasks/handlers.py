@@ -29,8 +29,9 @@ def _image_change(body, name, allowed):
                                                      allow_null=True)
     if 'values' in body:
         change['values'] = validation.data_values(body)
-    if 'locations' in body:
-        change['locations'] = validation.locations(body['locations'])
+    for key in ('locations', 'add_locations'):
+        if key in body:
+            change[key] = validation.locations(body[key])
     if 'id' in body:
         change['id'] = validation.string(name + '.id', body['id'], 36, min_length=1)
     if 'max_storage' in body:
@@ -157,8 +158,8 @@ def finish_task(app, request, caller, task_id):
             raise errors.Forbidden('Only the image service may change an image '
                                    'through a task result', reason='admin_only')
         image = _image_change(body['image'], 'image',
-                              {'from', 'to', 'values', 'locations', 'properties',
-                               'max_storage'})
+                              {'from', 'to', 'values', 'locations', 'add_locations',
+                               'properties', 'max_storage'})
     return responses.json(writes.finish(app.db, caller, task_id, owner, status,
                                         message, result, _TTL('ttl', body.get('ttl')),
                                         image))

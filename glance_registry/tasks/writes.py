@@ -243,10 +243,13 @@ def finish(db, identity, task_id, owner, status, message, result, ttl, image=Non
     started it, or ``failure``), ``message`` and ``result``; it expires ``ttl``
     seconds later. Returns ``{"task": record, "image": record or None}``.
 
-    ``image`` (``{"from", "to", "values", "locations", "properties"}``, each
-    optional) changes the task's image in the same transaction: the import lock is
-    released, the status compare-and-swapped ``from -> to`` with the data
-    ``values``, the ``locations`` replaced and ``properties`` set. ``Conflict``
+    ``image`` (``{"from", "to", "values", "locations", "add_locations",
+    "properties"}``, each optional) changes the task's image in the same
+    transaction: the import lock is released, the status compare-and-swapped
+    ``from -> to`` with the data ``values``, the ``locations`` replaced, the
+    ``add_locations`` added after the image's locations as they are then (a copy
+    of an active image, whose locations other requests may change while it runs;
+    ``images.writes.append_location_rows``) and ``properties`` set. ``Conflict``
     ``taken_over`` if another owner holds the task now, ``task_finished`` if it has
     finished, ``task_not_started`` for a ``success`` it may not move to
     (``TARGETS``); the image's errors as ``transition`` raises them.
@@ -278,6 +281,8 @@ def _change_image(db, identity, task, image):
                                  image.get('values'))
     if image.get('locations') is not None:
         image_writes.replace_location_rows(db, row.id, image['locations'])
+    if image.get('add_locations'):
+        image_writes.append_location_rows(db, row.id, image['add_locations'])
     properties = dict(image.get('properties') or {})
     holder = (ImageProperty.select(ImageProperty.value)
               .where((ImageProperty.image == row.id)

@@ -1,7 +1,9 @@
 """copy-image whose API worker is killed: the next read of the image, once the
 task's lease has run out, takes the copy over and runs it again; what the dead
 worker left in the target store (its temporary file, the object it may have
-committed without recording it) is removed, not in the way."""
+committed without recording it) is removed, not in the way. And copies that other
+requests race: the image stays active while it is copied, and a location added
+or removed meanwhile stays as that request left it."""
 
 import http.server
 import os
@@ -114,14 +116,15 @@ def source():
 
 @pytest.fixture(scope='module')
 def web_glance(tmp_path_factory, source):
-    """Two file stores and an http store, whose web locations copy-image reads."""
+    """Two file stores and an http store, whose web locations copy-image reads;
+    the locations shown (and patched)."""
     workdir = tmp_path_factory.mktemp('copy-from-web')
     dirs = {name: str(workdir / name) for name in ('home', 'spare')}
     port = source.split(':')[2].split('/')[0]
     with deployment.running(workdir, api_extra=dict({
             'DEFAULT': {'enabled_backends': 'home:file, spare:file, web:http',
                         'workers': 1, 'task_lease_time': LEASE,
-                        'task_stall_time': STALL},
+                        'task_stall_time': STALL, 'show_multiple_locations': True},
             'glance_store': {'default_backend': 'home'},
             'import_filtering_opts': {'allowed_ports': port,
                                       'allowed_hosts': '127.0.0.1'}}, **{
@@ -221,3 +224,78 @@ def test_a_copy_given_up_leaves_nothing_its_last_worker_committed(web_glance, so
         'method': {'name': 'copy-image'}, 'stores': ['home']}).status_code == 202
     wait_until(lambda: admin.image(image['id'])['stores'] == 'web,home', 30,
                message='the next copy')
+
+
+def _copy_held_at_its_source(admin, image_id, store_id):
+    """Start copying ``image_id`` (active at the web location only) to
+    ``store_id``; once the copy is reading its source, which then stalls: the
+    event that lets the source go on."""
+    first = len(_Source.served)
+    stall = _Source.gates[first] = threading.Event()
+    assert admin.post('/v2/images/%s/import' % image_id, json={
+        'method': {'name': 'copy-image'}, 'stores': [store_id]}).status_code == 202
+    wait_until(lambda: len(_Source.served) == first + 1, 10,
+               message='the copy to start reading')
+    return stall
+
+
+def _copied(admin, image_id):
+    tasks = '/v2/images/%s/tasks' % image_id
+    wait_until(lambda: admin.get(tasks).json()['tasks'][0]['status'] != 'processing',
+               30, message='the copy to end')
+    assert admin.get(tasks).json()['tasks'][0]['status'] == 'success'
+    return admin.image(image_id)
+
+
+def test_a_location_added_during_a_copy_stays(web_glance, source):
+    # The copy's end used to write the locations it read when it started, plus
+    # its own: the location added meanwhile (200) was dropped, its data left
+    # to the deleted-data sweep.
+    glance = web_glance
+    admin = glance.client()
+    image = active_at(admin, source, 'added-during-copy')
+    placed = os.path.join(glance.dirs['spare'], 'placed')
+    with open(placed, 'wb') as f:
+        f.write(DATA)
+    stall = _copy_held_at_its_source(admin, image['id'], 'home')
+    try:
+        added = admin.patch_image(image['id'], [{
+            'op': 'add', 'path': '/locations/-',
+            'value': {'url': 'file://' + placed, 'metadata': {}}}])
+        assert added.status_code == 200, added.text
+    finally:
+        stall.set()
+    copied = _copied(admin, image['id'])
+    home = 'file://' + os.path.join(glance.dirs['home'], image['id'])
+    assert [location['url'] for location in copied['locations']] == [
+        source, 'file://' + placed, home]
+    assert copied['stores'] == 'web,spare,home'
+    with open(placed, 'rb') as f:
+        assert f.read() == DATA
+    assert admin.delete('/v2/images/%s' % image['id']).status_code == 204
+
+
+def test_a_location_removed_during_a_copy_stays_removed(web_glance, source):
+    # The copy's end used to write back the locations it read when it started:
+    # the copy removed meanwhile (204, its file gone) was the image's again, a
+    # location without data.
+    glance = web_glance
+    admin = glance.client()
+    image = active_at(admin, source, 'removed-during-copy')
+    assert admin.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'copy-image'}, 'stores': ['spare']}).status_code == 202
+    wait_until(lambda: admin.image(image['id'])['stores'] == 'web,spare', 30,
+               message='the first copy')
+    stall = _copy_held_at_its_source(admin, image['id'], 'home')
+    try:
+        removed = admin.delete('/v2/stores/spare/%s' % image['id'])
+        assert removed.status_code == 204, removed.text
+        assert not os.path.exists(os.path.join(glance.dirs['spare'], image['id']))
+    finally:
+        stall.set()
+    copied = _copied(admin, image['id'])
+    assert copied['stores'] == 'web,home'
+    assert [location['url'] for location in copied['locations']] == [
+        source, 'file://' + os.path.join(glance.dirs['home'], image['id'])]
+    assert not os.path.exists(os.path.join(glance.dirs['spare'], image['id']))
+    assert admin.delete('/v2/images/%s' % image['id']).status_code == 204

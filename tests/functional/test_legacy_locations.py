@@ -115,7 +115,7 @@ def test_copy_image_then_delete_the_legacy_copy_from_its_store(switched, admin):
     assert shown['os_glance_failed_import'] == ''
     [task] = admin.get('/v2/images/%s/tasks' % image_id).json()['tasks']
     assert task['status'] == 'success', task
-    # The copy's location write recorded the legacy location's store too.
+    # The legacy location is shown in its store beside the copy's.
     assert sorted(location['metadata']['store']
                   for location in shown['locations']) == ['local', 'second']
     assert os.listdir(switched.second) == [image_id]

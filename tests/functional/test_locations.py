@@ -28,6 +28,7 @@ from glance_registry.client.identity import Identity
 from tests.fixtures import deployment
 from tests.fixtures import disk_images
 from tests.fixtures.processes import free_port
+from tests.unit.registry import races
 
 SERVICE = ('service',)
 LEASE = 2
@@ -740,6 +741,39 @@ def test_refusing_a_location_tells_nothing_of_images_the_caller_cannot_see(plain
             answers.append((response.status_code, response.json()['message']
                             .replace(name, '<id>')))
         assert answers[0] == answers[1] and answers[0][0] == 409, answers
+
+
+def test_a_patch_whose_locations_changed_meanwhile_conflicts(plain):
+    # The patch waits at the database's write lock, having read the image; another
+    # writer adds a location meanwhile. The 409 quoted the registry's words after
+    # its own, which were the same.
+    datadir = pathlib.Path(plain.datadir)
+    with plain.client(deployment.new_project()) as owner:
+        image = owner.create_image()
+        url, other = place(datadir, b'data'), place(datadir, b'data')
+        outcome = []
+        patching = threading.Thread(target=lambda: outcome.append(
+            owner.patch_image(image['id'], [add_op(url)])))
+        gate = races.GATES['sqlite'](plain.database_url)
+        try:
+            patching.start()
+            gate.wait_for(1)
+            with sqlite3.connect(plain.database_url[len('sqlite:///'):],
+                                 timeout=30) as conn:
+                conn.execute('INSERT INTO image_locations (image_id, position, url, '
+                             "metadata, status, attempts) VALUES (?, 0, ?, '{}', "
+                             "'active', 0)", (image['id'], other))
+            conn.close()
+        finally:
+            gate.open()
+        patching.join()
+        [response] = outcome
+        assert response.status_code == 409, response.text
+        assert response.json()['message'] == (
+            'The locations of image %s changed meanwhile; read it again.'
+            % image['id'])
+        assert [location['url'] for location in owner.image(image['id'])[
+            'locations']] == [other]
 
 
 def test_a_location_is_recorded_as_its_store_spells_it(plain):

@@ -150,6 +150,34 @@ def test_finishing_activates_the_image_and_releases_the_lock(client, project,
     assert refused.value.reason == 'task_finished'
 
 
+def test_finishing_a_copy_adds_its_locations_to_those_the_image_has_then(
+        client, project, make_image, file_url):
+    # A copy leaves its image active: the locations added and removed while it
+    # ran stay as those requests left them.
+    owner = project()
+    image = make_image(owner, **RAW)
+    client.transition_status(owner, image['id'], 'queued', 'saving')
+    client.transition_status(owner, image['id'], 'saving', 'active', values={'size': 5},
+                             locations=[{'url': file_url('a')}, {'url': file_url('b')}])
+    lease = Lease('worker-1', 60)
+    task = client.create_task(owner, new_task(image['id']), ttl=3600, lease=lease,
+                              image={'id': image['id']})['task']
+    client.claim_task(owner, task['id'], lease)
+    client.add_location(owner, image['id'], file_url('added'))
+    client.remove_location(owner, image['id'], file_url('b'))
+    done = client.finish_task(
+        SERVICE, task['id'], lease, 'success', ttl=3600, image={'add_locations': [
+            {'url': file_url('copy'), 'metadata': {'store': 'root'}},
+            # One the image has already (a retried finish) stays as it is.
+            {'url': file_url('a'), 'metadata': {'store': 'root'}}]})
+    assert [(location['url'], location['metadata'])
+            for location in done['image']['locations']] == [
+        (file_url('a'), {}), (file_url('added'), {}),
+        (file_url('copy'), {'store': 'root'})]
+    assert LOCK not in done['image']['properties']
+    assert client.get_image(owner, image['id']) == done['image']
+
+
 def test_a_worker_that_lost_its_task_cannot_finish_it(client, project, make_image):
     owner = project()
     image = make_image(owner, **RAW)
