@@ -127,6 +127,25 @@ def test_a_command_without_a_cache_is_refused(tmp_path):
     assert 'image_cache_dir is not set' in result.stderr
 
 
+@pytest.mark.parametrize('command_name', ['prefetcher', 'pruner', 'cleaner'])
+def test_a_command_whose_cache_directory_cannot_be_made_is_refused(tmp_path,
+                                                                   command_name):
+    # A line, not a traceback, as the API says it when it refuses to start.
+    not_a_directory = tmp_path / 'a-file'
+    not_a_directory.write_text('')
+    config = tmp_path / 'api.conf'
+    config.write_text('[DEFAULT]\nregistry_auth_secret = x\nimage_cache_dir = %s\n'
+                      % not_a_directory)
+    result = subprocess.run([os.path.join(BIN, 'glance-cache-' + command_name),
+                             '--config-file', str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert 'store configuration error: image_cache_dir: cannot create %s: Not a ' \
+        'directory' % not_a_directory in result.stderr
+    assert 'Traceback' not in result.stderr
+    assert not_a_directory.read_text() == ''
+
+
 def _holders(glance):
     with open(glance.api.log_path) as log:
         return [int(match.group(1)) for match in

@@ -128,11 +128,21 @@ class ImageCache:
 
     @classmethod
     def from_config(cls, conf, reports=None):
-        """The cache ``conf`` configures, None when ``image_cache_dir`` is unset."""
+        """The cache ``conf`` configures, None when ``image_cache_dir`` is unset.
+
+        ``stores.errors.BadConfiguration`` when its directory cannot be made (a
+        file's path, a read-only disk): the ``glance-cache-*`` commands say so in
+        a line (the API checks it before its workers start, ``glance_api.cmd``).
+        """
         if not conf.image_cache_dir:
             return None
-        return cls(conf.image_cache_dir, conf.image_cache_max_size,
-                   conf.image_cache_stall_time, reports)
+        try:
+            return cls(conf.image_cache_dir, conf.image_cache_max_size,
+                       conf.image_cache_stall_time, reports)
+        except OSError as exc:
+            raise store_errors.BadConfiguration(
+                'image_cache_dir: cannot create %s: %s'
+                % (conf.image_cache_dir, exc.strerror)) from None
 
     def report_copy(self, image_id, held):
         """Tell ``reports`` that ``image_id``'s copy was committed (``held``) or
