@@ -226,6 +226,30 @@ def test_the_cleaner_makes_incomplete_again_so_that_fills_resume(cache):
     assert _fill(cache, _record('a', data), data)
 
 
+def test_a_cache_directory_emptied_by_hand_is_one_new_index_for_every_thread(cache):
+    data = os.urandom(1000)
+    record = _record('a', data)
+    assert _fill(cache, record, data)
+    assert _read(cache, record) == data
+    # An operator empties the directory while the API runs (rm -rf cache/*): this
+    # thread's connection is to the removed index, another thread has none yet.
+    for name in os.listdir(cache.directory):
+        path = os.path.join(cache.directory, name)
+        shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+    assert _read(cache, record) is None
+    assert cache.clean() == 0   # its next pass makes incomplete/ again
+    assert _fill(cache, record, data)
+    in_other_thread = []
+    other = threading.Thread(target=lambda: in_other_thread.append(
+        (_read(cache, record), cache.index.cached())))
+    other.start()
+    other.join(10)
+    ((served, listed),) = in_other_thread
+    assert served == data
+    assert [entry['image_id'] for entry in listed] == ['a']
+    assert os.path.exists(os.path.join(cache.directory, index.INDEX_NAME))
+
+
 def test_prune_fits_a_lowered_cap(cache):
     for name in 'ab':
         data = os.urandom(3000)
