@@ -63,6 +63,21 @@ def test_the_prefetcher_caches_the_queue_and_says_so(node):
         admin.delete('/v2/cache')
 
 
+def test_the_prefetcher_is_done_with_an_empty_image(node):
+    with node.client() as admin:
+        image_id = _image(admin, b'')
+        assert admin.put('/v2/cache/%s' % image_id).status_code == 202
+        status, out = command(node, 'prefetcher')
+        assert (status, out) == (0, 'prefetching the queued images\n'
+                                    '(1/1) %s: nothing to cache: the image is empty\n'
+                                    'prefetched 0 image(s), 0 failed\n' % image_id)
+        assert command(node, 'prefetcher') == (
+            0, 'prefetching the queued images\nprefetched 0 image(s), 0 failed\n')
+        assert admin.get('/v2/cache').json()['queued_images'] == []
+        assert not os.path.exists(os.path.join(node.cache_dir, image_id))
+        admin.delete('/v2/cache')
+
+
 def test_the_cleaner_removes_copies_of_images_deleted_through_another_node(
         node, tmp_path):
     # The node that handles a delete drops its own copy; another node's copy is
