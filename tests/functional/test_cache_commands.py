@@ -142,23 +142,44 @@ def test_a_command_without_a_cache_is_refused(tmp_path):
     assert 'image_cache_dir is not set' in result.stderr
 
 
+def _refusal(tmp_path, command_name, cache_dir):
+    """``glance-cache-<command_name>`` run with ``cache_dir``: its exit status and
+    standard error."""
+    config = tmp_path / 'api.conf'
+    config.write_text('[DEFAULT]\nregistry_auth_secret = x\nimage_cache_dir = %s\n'
+                      % cache_dir)
+    result = subprocess.run([os.path.join(BIN, 'glance-cache-' + command_name),
+                             '--config-file', str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert 'Traceback' not in result.stderr
+    return result.returncode, result.stderr
+
+
 @pytest.mark.parametrize('command_name', ['prefetcher', 'pruner', 'cleaner'])
 def test_a_command_whose_cache_directory_cannot_be_made_is_refused(tmp_path,
                                                                    command_name):
     # A line, not a traceback, as the API says it when it refuses to start.
     not_a_directory = tmp_path / 'a-file'
     not_a_directory.write_text('')
-    config = tmp_path / 'api.conf'
-    config.write_text('[DEFAULT]\nregistry_auth_secret = x\nimage_cache_dir = %s\n'
-                      % not_a_directory)
-    result = subprocess.run([os.path.join(BIN, 'glance-cache-' + command_name),
-                             '--config-file', str(config)],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2, result.stdout + result.stderr
+    status, err = _refusal(tmp_path, command_name, not_a_directory)
+    assert status == 2, err
     assert 'store configuration error: image_cache_dir: cannot create %s: Not a ' \
-        'directory' % not_a_directory in result.stderr
-    assert 'Traceback' not in result.stderr
+        'directory' % not_a_directory in err
     assert not_a_directory.read_text() == ''
+
+
+@pytest.mark.parametrize('command_name', ['prefetcher', 'pruner', 'cleaner'])
+def test_a_command_whose_cache_index_is_no_database_is_refused(tmp_path,
+                                                               command_name):
+    cache = tmp_path / 'cache'
+    cache.mkdir()
+    index = cache / 'cache.sqlite'
+    index.write_bytes(b'not a database, ' * 512)
+    status, err = _refusal(tmp_path, command_name, cache)
+    assert status == 2, err
+    assert 'store configuration error: image_cache_dir: cannot open the cache ' \
+        'index %s: file is not a database' % index in err
+    assert index.read_bytes() == b'not a database, ' * 512
 
 
 def _holders(glance):

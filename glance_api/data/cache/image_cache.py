@@ -131,8 +131,9 @@ class ImageCache:
         """The cache ``conf`` configures, None when ``image_cache_dir`` is unset.
 
         ``stores.errors.BadConfiguration`` when its directory cannot be made (a
-        file's path, a read-only disk): the ``glance-cache-*`` commands say so in
-        a line (the API checks it before its workers start, ``glance_api.cmd``).
+        file's path, a read-only disk) or its index cannot be opened (a file that
+        is no SQLite database): the API refuses to start, before its workers do
+        (``glance_api.cmd``), and the ``glance-cache-*`` commands stop, in a line.
         """
         if not conf.image_cache_dir:
             return None
@@ -143,6 +144,12 @@ class ImageCache:
             raise store_errors.BadConfiguration(
                 'image_cache_dir: cannot create %s: %s'
                 % (conf.image_cache_dir, exc.strerror)) from None
+        except sqlite3.DatabaseError as exc:
+            raise store_errors.BadConfiguration(
+                'image_cache_dir: cannot open the cache index %s: %s (a damaged '
+                'index may be removed: the cache then starts empty)'
+                % (os.path.join(conf.image_cache_dir, cache_index.INDEX_NAME),
+                   exc)) from None
 
     def report_copy(self, image_id, held):
         """Tell ``reports`` that ``image_id``'s copy was committed (``held``) or
