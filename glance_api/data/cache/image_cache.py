@@ -283,6 +283,11 @@ class ImageCache:
             os.unlink(path)
         except BlockingIOError:
             return False
+        except OSError as exc:
+            # An immutable file, a read-only disk: the next least recently used
+            # image goes instead, or every fill would fail on this one.
+            LOG.warning('cache: cannot evict %s: %s', image_id, exc)
+            return False
         finally:
             os.close(fd)
         self.counters.add('evictions')
@@ -305,11 +310,23 @@ class ImageCache:
             self.report_copy(image_id, False)
         return removed
 
+    def discard(self, image_id):
+        """``delete``, but a copy that cannot be removed (an immutable file, a
+        read-only disk) is logged and stays listed, as ``delete`` leaves it; True
+        if it was cached and removed."""
+        try:
+            return self.delete(image_id)
+        except OSError as exc:
+            LOG.warning('cache: cannot remove the cached copy of %s (it stays '
+                        'cached): %s', image_id, exc)
+            return False
+
     def clear(self):
-        """Remove every cached image; how many were removed."""
+        """Remove every cached image (those that cannot be removed are logged, the
+        others go all the same); how many were removed."""
         removed = 0
         for image_id in self.index.entries(cache_index.CACHED):
-            removed += bool(self.delete(image_id))
+            removed += bool(self.discard(image_id))
         return removed
 
     def _remove_file(self, image_id):

@@ -144,6 +144,35 @@ def test_the_cap_evicts_least_recently_used_images_before_writing(cache):
     assert cache.counters.snapshot()['evictions'] == 1
 
 
+def _unremovable(cache, image_id):
+    """Make ``image_id``'s copy one that unlink() refuses, as it refuses an
+    immutable file or one on a read-only disk (a directory: EISDIR)."""
+    os.unlink(cache.path_for(image_id))
+    os.mkdir(cache.path_for(image_id))
+
+
+def test_a_copy_that_cannot_be_evicted_gives_way_to_the_next(cache, caplog):
+    images = {name: os.urandom(4000) for name in 'abc'}
+    for name in 'ab':
+        assert _fill(cache, _record(name, images[name]), images[name])
+    _unremovable(cache, 'a')   # the least recently used
+    assert _fill(cache, _record('c', images['c']), images['c'])
+    assert not os.path.exists(cache.path_for('b'))
+    assert sorted(entry['image_id'] for entry in cache.index.cached()) == ['a', 'c']
+    assert 'cache: cannot evict a: ' in caplog.text
+
+
+def test_clearing_removes_every_copy_it_can(cache, caplog):
+    for name in 'ab':
+        data = os.urandom(1000)
+        assert _fill(cache, _record(name, data), data)
+    _unremovable(cache, 'a')
+    assert cache.clear() == 1
+    assert not os.path.exists(cache.path_for('b'))
+    assert [entry['image_id'] for entry in cache.index.cached()] == ['a']
+    assert 'cache: cannot remove the cached copy of a (it stays cached)' in caplog.text
+
+
 def test_an_image_larger_than_the_cap_is_not_cached(cache):
     data = os.urandom(10_001)
     assert cache.start_fill(_record('big', data)) is None
