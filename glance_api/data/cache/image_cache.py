@@ -181,7 +181,12 @@ class ImageCache:
         if stale:
             LOG.debug('cache: %s changed since it was cached; removing the copy',
                       image_id)
-            self._remove_file(image_id)
+            try:
+                self._remove_file(image_id)
+            except OSError as exc:
+                # No longer indexed: never served, and the cleaner's to remove.
+                LOG.warning('cache: cannot remove the stale copy of %s: %s',
+                            image_id, exc)
             self.report_copy(image_id, False)
         if not hit:
             self.counters.add('misses')

@@ -173,6 +173,16 @@ def test_clearing_removes_every_copy_it_can(cache, caplog):
     assert 'cache: cannot remove the cached copy of a (it stays cached)' in caplog.text
 
 
+def test_a_stale_copy_that_cannot_be_removed_is_a_miss(cache, caplog):
+    data = os.urandom(1000)
+    record = _record('a', data)
+    assert _fill(cache, record, data)
+    _unremovable(cache, 'a')
+    assert _read(cache, dict(record, checksum='0' * 32)) is None
+    assert cache.index.cached() == []
+    assert 'cache: cannot remove the stale copy of a: ' in caplog.text
+
+
 def test_an_image_larger_than_the_cap_is_not_cached(cache):
     data = os.urandom(10_001)
     assert cache.start_fill(_record('big', data)) is None
