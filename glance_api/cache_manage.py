@@ -219,17 +219,49 @@ def _run(session, base, args):
             message = response.text
         print('%d: %s' % (response.status_code, message), file=sys.stderr)
         return 1
+    if command in ('list-cached', 'list-queued'):
+        try:
+            cached, queued = _listing(response)
+        except ValueError as exc:
+            # Another service at --host/--port, or a proxy's page.
+            print('%s is no image cache API: its answer %s.' % (base, exc),
+                  file=sys.stderr)
+            return 1
     if command == 'list-cached':
-        _print_cached(response.json()['cached_images'],
-                      response.headers.get('X-Image-Cache-Node'))
+        _print_cached(cached, response.headers.get('X-Image-Cache-Node'))
     elif command == 'list-queued':
-        queued = response.json()['queued_images']
         print('Found %d queued images' % len(queued))
         for queued_id in queued:
             print(queued_id)
     elif command == 'queue-image':
         print('Queued image %s for caching' % image_id)
     return 0
+
+
+def _listing(response):
+    """``(cached_images, queued_images)`` of a ``GET /v2/cache`` answer;
+    ``ValueError`` saying what is wrong with one of another shape."""
+    try:
+        document = response.json()
+    except ValueError:
+        raise ValueError('is not JSON') from None
+    if not isinstance(document, dict):
+        raise ValueError('is not a JSON object')
+    cached, queued = document.get('cached_images'), document.get('queued_images')
+    if not (isinstance(cached, list) and all(_is_cached_image(c) for c in cached)):
+        raise ValueError('has no list of cached images')
+    if not (isinstance(queued, list) and all(isinstance(q, str) for q in queued)):
+        raise ValueError('has no list of queued image ids')
+    return cached, queued
+
+
+def _is_cached_image(entry):
+    def number(value):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return (isinstance(entry, dict) and isinstance(entry.get('image_id'), str)
+            and number(entry.get('size')) and number(entry.get('hits'))
+            and all(entry.get(key) is None or number(entry.get(key))
+                    for key in ('last_accessed', 'last_modified')))
 
 
 def _print_cached(images, node):
@@ -246,8 +278,11 @@ def _print_cached(images, node):
 def _utc(timestamp):
     if not timestamp:
         return 'N/A'
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime(
-        '%Y-%m-%dT%H:%M:%S')
+    try:
+        moment = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    except (OverflowError, OSError, ValueError):   # past the year 9999
+        return 'N/A'
+    return moment.strftime('%Y-%m-%dT%H:%M:%S')
 
 
 if __name__ == '__main__':

@@ -90,13 +90,12 @@ def check_worker_options(conf):
         raise process.Refused('configuration error: hashing_algorithm: %r is not an '
                               'algorithm of hashlib (e.g. sha512, sha256)'
                               % conf.hashing_algorithm) from None
-    if conf.image_cache_dir:
-        try:
-            image_cache.prepare_directory(conf.image_cache_dir)
-        except OSError as exc:
-            raise process.Refused('configuration error: image_cache_dir: cannot '
-                                  'create %s: %s' % (conf.image_cache_dir,
-                                                     exc.strerror)) from None
+    try:
+        # Its directory and index, opened (and closed) before the workers fork:
+        # each worker opens them again.
+        image_cache.ImageCache.from_config(conf)
+    except stores.errors.BadConfiguration as exc:
+        raise process.Refused('configuration error: %s' % exc) from None
 
 
 def warn_if_open_to_all(conf):

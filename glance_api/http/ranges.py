@@ -24,8 +24,7 @@ def requested_range(headers, size):
         match = _RANGE.match(header)
         if match is None or match.group(1) == match.group(2) == '':
             raise _unsatisfiable(size, 'Invalid Range header.')
-        first, last = (_number(group, size, 'Invalid Range header.')
-                       for group in match.groups())
+        first, last = (_position(group) for group in match.groups())
         if first is None:
             if last == 0 or size == 0:
                 raise _unsatisfiable(size, _past_the_end(size, 'Range'))
@@ -52,11 +51,21 @@ def requested_range(headers, size):
     return start, last - start + 1
 
 
-def _number(text, size, message):
-    """A position in the header (None if absent). One past 64 bits (thousands of
-    digits, say) makes the header malformed: no image is that large."""
+def _position(text):
+    """A position or suffix length of a ``Range`` (None if absent). One past 64
+    bits (thousands of digits, say) is past the end of any image, not converted:
+    as a first position it cannot be satisfied, as a last one it means the end
+    (RFC 9110: ``bytes=0-99999999999999999999`` is the whole image), as a suffix
+    length the whole image."""
     if not text:
         return None
+    value = numbers.non_negative_int(text)
+    return numbers.INT64_MAX + 1 if value is None else value
+
+
+def _number(text, size, message):
+    """A position in the legacy ``Content-Range``; one past 64 bits (thousands of
+    digits, say) makes it malformed, as any position past the end does."""
     value = numbers.non_negative_int(text)
     if value is None:
         raise _unsatisfiable(size, message)

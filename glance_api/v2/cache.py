@@ -114,7 +114,8 @@ def queue_image(image_id):
 
 
 def delete_cache_entry(image_id):
-    """Remove the image from this node's cache and from the queue: 204.
+    """Remove the image from this node's cache and from the queue: 204 (a copy
+    that cannot be removed is logged and stays listed).
 
     Errors: 404 when neither the image, nor a cached copy, nor a queue entry
     exists (before the policy, as upstream), 403 (``cache_delete``), 404 without
@@ -124,7 +125,7 @@ def delete_cache_entry(image_id):
     if record is None and not _known(services().cache, image_id):
         raise errors.NotFound('Image %s not found.' % image_id)
     cache = _enforce('cache_delete', record)
-    cache.delete(image_id)
+    cache.discard(image_id)
     services().registry.dequeue_from_cache(SERVICE_IDENTITY, image_id,
                                            request_id=g.request_id)
     _wait_for_reports(cache)
@@ -148,7 +149,8 @@ def _known(cache, image_id):
 
 def clear_cache():
     """Empty this node's cache, the queue or both (``x-image-cache-clear-target``:
-    ``cache``, ``queue``, or empty or absent for both): 204.
+    ``cache``, ``queue``, or empty or absent for both): 204 (copies that cannot
+    be removed are logged and stay listed, the others go all the same).
 
     Errors: 400 another target, 403 (``cache_delete``), 404 without a cache.
     """

@@ -63,6 +63,21 @@ def test_the_prefetcher_caches_the_queue_and_says_so(node):
         admin.delete('/v2/cache')
 
 
+def test_the_prefetcher_is_done_with_an_empty_image(node):
+    with node.client() as admin:
+        image_id = _image(admin, b'')
+        assert admin.put('/v2/cache/%s' % image_id).status_code == 202
+        status, out = command(node, 'prefetcher')
+        assert (status, out) == (0, 'prefetching the queued images\n'
+                                    '(1/1) %s: nothing to cache: the image is empty\n'
+                                    'prefetched 0 image(s), 0 failed\n' % image_id)
+        assert command(node, 'prefetcher') == (
+            0, 'prefetching the queued images\nprefetched 0 image(s), 0 failed\n')
+        assert admin.get('/v2/cache').json()['queued_images'] == []
+        assert not os.path.exists(os.path.join(node.cache_dir, image_id))
+        admin.delete('/v2/cache')
+
+
 def test_the_cleaner_removes_copies_of_images_deleted_through_another_node(
         node, tmp_path):
     # The node that handles a delete drops its own copy; another node's copy is
@@ -125,6 +140,46 @@ def test_a_command_without_a_cache_is_refused(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert 'image_cache_dir is not set' in result.stderr
+
+
+def _refusal(tmp_path, command_name, cache_dir):
+    """``glance-cache-<command_name>`` run with ``cache_dir``: its exit status and
+    standard error."""
+    config = tmp_path / 'api.conf'
+    config.write_text('[DEFAULT]\nregistry_auth_secret = x\nimage_cache_dir = %s\n'
+                      % cache_dir)
+    result = subprocess.run([os.path.join(BIN, 'glance-cache-' + command_name),
+                             '--config-file', str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert 'Traceback' not in result.stderr
+    return result.returncode, result.stderr
+
+
+@pytest.mark.parametrize('command_name', ['prefetcher', 'pruner', 'cleaner'])
+def test_a_command_whose_cache_directory_cannot_be_made_is_refused(tmp_path,
+                                                                   command_name):
+    # A line, not a traceback, as the API says it when it refuses to start.
+    not_a_directory = tmp_path / 'a-file'
+    not_a_directory.write_text('')
+    status, err = _refusal(tmp_path, command_name, not_a_directory)
+    assert status == 2, err
+    assert 'store configuration error: image_cache_dir: cannot create %s: Not a ' \
+        'directory' % not_a_directory in err
+    assert not_a_directory.read_text() == ''
+
+
+@pytest.mark.parametrize('command_name', ['prefetcher', 'pruner', 'cleaner'])
+def test_a_command_whose_cache_index_is_no_database_is_refused(tmp_path,
+                                                               command_name):
+    cache = tmp_path / 'cache'
+    cache.mkdir()
+    index = cache / 'cache.sqlite'
+    index.write_bytes(b'not a database, ' * 512)
+    status, err = _refusal(tmp_path, command_name, cache)
+    assert status == 2, err
+    assert 'store configuration error: image_cache_dir: cannot open the cache ' \
+        'index %s: file is not a database' % index in err
+    assert index.read_bytes() == b'not a database, ' * 512
 
 
 def _holders(glance):

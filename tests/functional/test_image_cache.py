@@ -369,6 +369,27 @@ def test_a_fill_whose_worker_was_killed_is_never_served_nor_left_behind(
         assert admin.get('/v2/images/%s/file' % image_id).content == data
 
 
+def test_a_copy_that_cannot_be_removed_fails_no_cache_call_nor_stops_the_others(
+        cached, admin):
+    stuck, other = (_image(admin, disk_images.raw(MIB)) for _ in range(2))
+    for image_id in (stuck, other):
+        assert len(admin.get('/v2/images/%s/file' % image_id).content) == MIB
+        wait_until(lambda: _is_cached(cached, image_id), 10, message='image cached')
+    with tools.immutable(os.path.join(cached.cache_dir, stuck)):
+        assert admin.delete('/v2/cache/%s' % stuck).status_code == 204
+        response = admin.delete('/v2/cache',
+                                headers={'x-image-cache-clear-target': 'cache'})
+        assert response.status_code == 204, response.text
+        assert not _is_cached(cached, other)
+        # Still there, so still listed (and served: it is the image's data).
+        listed = admin.get('/v2/cache').json()['cached_images']
+        assert [entry['image_id'] for entry in listed] == [stuck]
+    assert _logged(cached, 'cache: cannot remove the cached copy of %s' % stuck) == 2
+    assert 'Traceback' not in open(cached.api.log_path).read()
+    assert admin.delete('/v2/cache/%s' % stuck).status_code == 204
+    assert not _is_cached(cached, stuck)
+
+
 @pytest.fixture(scope='module', params=[False, True],
                 ids=['deleted_at_once', 'delayed_delete'])
 def deleting(request, tmp_path_factory):

@@ -142,10 +142,14 @@ def _download_hundred_bytes(tenant, headers):
     ('bytes=abc', 416, None),
     ('bytes=\u00b2-', 416, None),   # a digit to str.isdigit(), not to int()
     ('bytes=0-1,5-6', 400, None),
-    # Thousands of digits: past Python's int-string limit (a 500 before).
+    # Thousands of digits: past Python's int-string limit (a 500 before). Past
+    # the end, a last position means the end and a suffix the whole image (RFC
+    # 9110; upstream's webob too, for 20 digits), as they do below 64 bits.
     ('bytes=%s-' % ('9' * 5000), 416, None),
-    ('bytes=0-%s' % ('9' * 5000), 416, None),
-    ('bytes=-%s' % ('9' * 5000), 416, None),
+    ('bytes=0-%s' % ('9' * 5000), 206, (0, 100)),
+    ('bytes=-%s' % ('9' * 5000), 206, (0, 100)),
+    ('bytes=0-18446744073709551616', 206, (0, 100)),
+    ('bytes=90-9223372036854775807', 206, (90, 10)),
     ('bytes=%s5-9' % ('0' * 5000), 206, (5, 5)),
 ])
 def test_range_requests(tenant, header, status, expected):

@@ -134,6 +134,26 @@ def test_an_image_cache_in_a_stores_directory_refuses_to_start(tmp_path, store):
     assert sorted(os.listdir(shared)) == [image_file.name]
 
 
+def test_an_image_cache_whose_index_is_no_database_refuses_to_start_in_one_line(
+        tmp_path):
+    # Every worker failed to boot on it, a traceback each, after "listening".
+    cache = tmp_path / 'cache'
+    cache.mkdir()
+    (cache / 'cache.sqlite').write_bytes(b'not a database, ' * 512)
+    config = tmp_path / 'glance-api.conf'
+    config.write_text(processes.ini({
+        'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': processes.free_port(),
+                    'registry_auth_secret': processes.new_secret(), 'workers': 1,
+                    'image_cache_dir': str(cache)},
+        'glance_store': {'filesystem_store_datadir': str(tmp_path / 'images')}}))
+    status, output = run_daemon('glance_api.cmd', config, timeout=30)
+    assert status == 2, output
+    assert 'configuration error: image_cache_dir: cannot open the cache index %s: ' \
+        'file is not a database (a damaged index may be removed: the cache then ' \
+        'starts empty)' % (cache / 'cache.sqlite') in output, output
+    assert 'Traceback' not in output and 'listening' not in output
+
+
 def test_noauth_on_loopback_does_not_warn(glance):
     with open(glance.api.log_path) as f:
         assert 'UNAUTHENTICATED' not in f.read()

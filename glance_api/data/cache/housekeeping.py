@@ -116,6 +116,12 @@ def prefetch(progress=None):
             registry.dequeue_from_cache(SERVICE_IDENTITY, image_id)
             progress('%s: the image is gone; removed from the queue' % step)
             continue
+        if record['status'] == 'active' and not record['size']:
+            # No byte to cache (a volume-backed server's snapshot, say): done, or
+            # every pass would count it as failed again.
+            cache.index.mark_prefetched(image_id, entry['queued_at'])
+            progress('%s: nothing to cache: the image is empty' % step)
+            continue
         outcome = _fetch(cache, record)
         if outcome is True:
             cached += 1

@@ -128,11 +128,28 @@ class ImageCache:
 
     @classmethod
     def from_config(cls, conf, reports=None):
-        """The cache ``conf`` configures, None when ``image_cache_dir`` is unset."""
+        """The cache ``conf`` configures, None when ``image_cache_dir`` is unset.
+
+        ``stores.errors.BadConfiguration`` when its directory cannot be made (a
+        file's path, a read-only disk) or its index cannot be opened (a file that
+        is no SQLite database): the API refuses to start, before its workers do
+        (``glance_api.cmd``), and the ``glance-cache-*`` commands stop, in a line.
+        """
         if not conf.image_cache_dir:
             return None
-        return cls(conf.image_cache_dir, conf.image_cache_max_size,
-                   conf.image_cache_stall_time, reports)
+        try:
+            return cls(conf.image_cache_dir, conf.image_cache_max_size,
+                       conf.image_cache_stall_time, reports)
+        except OSError as exc:
+            raise store_errors.BadConfiguration(
+                'image_cache_dir: cannot create %s: %s'
+                % (conf.image_cache_dir, exc.strerror)) from None
+        except sqlite3.DatabaseError as exc:
+            raise store_errors.BadConfiguration(
+                'image_cache_dir: cannot open the cache index %s: %s (a damaged '
+                'index may be removed: the cache then starts empty)'
+                % (os.path.join(conf.image_cache_dir, cache_index.INDEX_NAME),
+                   exc)) from None
 
     def report_copy(self, image_id, held):
         """Tell ``reports`` that ``image_id``'s copy was committed (``held``) or
@@ -164,7 +181,12 @@ class ImageCache:
         if stale:
             LOG.debug('cache: %s changed since it was cached; removing the copy',
                       image_id)
-            self._remove_file(image_id)
+            try:
+                self._remove_file(image_id)
+            except OSError as exc:
+                # No longer indexed: never served, and the cleaner's to remove.
+                LOG.warning('cache: cannot remove the stale copy of %s: %s',
+                            image_id, exc)
             self.report_copy(image_id, False)
         if not hit:
             self.counters.add('misses')
@@ -266,6 +288,11 @@ class ImageCache:
             os.unlink(path)
         except BlockingIOError:
             return False
+        except OSError as exc:
+            # An immutable file, a read-only disk: the next least recently used
+            # image goes instead, or every fill would fail on this one.
+            LOG.warning('cache: cannot evict %s: %s', image_id, exc)
+            return False
         finally:
             os.close(fd)
         self.counters.add('evictions')
@@ -288,11 +315,23 @@ class ImageCache:
             self.report_copy(image_id, False)
         return removed
 
+    def discard(self, image_id):
+        """``delete``, but a copy that cannot be removed (an immutable file, a
+        read-only disk) is logged and stays listed, as ``delete`` leaves it; True
+        if it was cached and removed."""
+        try:
+            return self.delete(image_id)
+        except OSError as exc:
+            LOG.warning('cache: cannot remove the cached copy of %s (it stays '
+                        'cached): %s', image_id, exc)
+            return False
+
     def clear(self):
-        """Remove every cached image; how many were removed."""
+        """Remove every cached image (those that cannot be removed are logged, the
+        others go all the same); how many were removed."""
         removed = 0
         for image_id in self.index.entries(cache_index.CACHED):
-            removed += bool(self.delete(image_id))
+            removed += bool(self.discard(image_id))
         return removed
 
     def _remove_file(self, image_id):

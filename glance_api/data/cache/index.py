@@ -61,6 +61,7 @@ _SCHEMA = (
     ' image_id TEXT PRIMARY KEY,'
     ' queued_at TEXT NOT NULL)',
 )
+_SCHEMA_NAMES = {'entries', 'entries_lru', 'prefetched'}
 
 
 class Index:
@@ -74,24 +75,44 @@ class Index:
         self._pending = {}        # image_id: (hits, last accessed), not yet written
         self._pending_pid = os.getpid()
         self._flusher = None
-        with self._transaction() as db:
-            for statement in _SCHEMA:
-                db.execute(statement)
+        self._connection()
 
     def _connection(self):
         # One connection per thread: the index is used from request threads, fill
-        # threads and the housekeeping thread. Never one opened before a fork: the
-        # inherited ones are kept (unused and open: closing them in the child could
-        # checkpoint the parent's WAL under it).
+        # threads and the housekeeping thread. One per process and index file:
+        # when the file was removed or replaced (an operator emptied the cache
+        # directory by hand), a thread would go on with the removed index while
+        # the threads that connect now got a new, empty one. Connections opened
+        # before a fork, or to a file since removed, are kept (unused and open:
+        # closing the last one of a file checkpoints it and removes its WAL by
+        # name, which may be the current index's, or the parent's under it).
         connections = getattr(self._local, 'connections', None)
         if connections is None:
             connections = self._local.connections = {}
-        db = connections.get(os.getpid())
+        db = connections.get((os.getpid(), _identity(self.path)))
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db = self._open()
+            connections[(os.getpid(), _identity(self.path))] = db
+        return db
+
+    def _open(self):
+        """A connection to the index file at ``path``, made (with its directory
+        and tables) if it is missing."""
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
             db.execute('PRAGMA journal_mode=WAL')
             db.execute('PRAGMA synchronous=NORMAL')
-            connections[os.getpid()] = db
+            made = {name for (name,) in db.execute('SELECT name FROM sqlite_master')}
+            if not _SCHEMA_NAMES <= made:
+                # Only then a write: a hit never waits for another writer.
+                db.execute('BEGIN IMMEDIATE')
+                for statement in _SCHEMA:
+                    db.execute(statement)
+                db.execute('COMMIT')
+        except BaseException:
+            db.close()
+            raise
         return db
 
     @contextlib.contextmanager
@@ -282,3 +303,13 @@ class Index:
             for (image_id,) in db.execute('SELECT image_id FROM prefetched').fetchall():
                 if image_id not in keep:
                     db.execute('DELETE FROM prefetched WHERE image_id = ?', (image_id,))
+
+
+def _identity(path):
+    """Which file ``path`` names (None if none): a connection stays with the file
+    it opened even once another takes its name."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino

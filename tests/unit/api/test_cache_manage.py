@@ -1,5 +1,5 @@
 """``glance-cache-manage`` (``glance_api.cache_manage``) without an API: what it does
-before it sends anything."""
+before it sends anything, and with what answers as one."""
 
 import http.server
 import io
@@ -57,16 +57,36 @@ class _IPv6Server(http.server.ThreadingHTTPServer):
 
 
 class _CacheAPI(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with ``body``."""
+
+    body = json.dumps({'cached_images': [], 'queued_images': []}).encode()
+
     def do_GET(self):
-        body = json.dumps({'cached_images': [], 'queued_images': []}).encode()
         self.send_response(200)
         self.send_header('Content-Type', 'application/json')
-        self.send_header('Content-Length', str(len(body)))
+        self.send_header('Content-Length', str(len(self.body)))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(self.body)
 
     def log_message(self, *args):
         pass
+
+
+def _command_against(server, *argv):
+    """``glance-cache-manage ARGV`` run against ``server`` (its port given), which
+    is stopped afterwards; the exit status."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        return cache_manage.main(['-p', str(server.server_address[1]), *argv])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _answering(body):
+    return http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), type('_Answer', (_CacheAPI,), {'body': body}))
 
 
 def test_an_ipv6_host_is_reached_as_upstreams_command_reaches_it(capsys):
@@ -74,12 +94,48 @@ def test_an_ipv6_host_is_reached_as_upstreams_command_reaches_it(capsys):
         server = _IPv6Server(('::1', 0), _CacheAPI)
     except OSError:
         pytest.skip('no IPv6 loopback here')
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        status = cache_manage.main(['-H', '::1', '-p', str(server.server_address[1]),
-                                    'list-queued'])
-    finally:
-        server.shutdown()
-        server.server_close()
+    status = _command_against(server, '-H', '::1', 'list-queued')
     assert (status, capsys.readouterr().out) == (0, 'Found 0 queued images\n')
+
+
+_ENTRY = {'image_id': 'x', 'hits': 1, 'last_accessed': 1.5, 'last_modified': None,
+          'size': 3}
+
+
+@pytest.mark.parametrize('body, what', [
+    (b'<html>Sign in</html>', 'is not JSON'),
+    (b'[]', 'is not a JSON object'),
+    (b'{"versions": []}', 'has no list of cached images'),
+    (json.dumps({'cached_images': 5, 'queued_images': []}).encode(),
+     'has no list of cached images'),
+    (json.dumps({'cached_images': [{'image_id': 'x'}], 'queued_images': []}).encode(),
+     'has no list of cached images'),
+    (json.dumps({'cached_images': [dict(_ENTRY, size='big')],
+                 'queued_images': []}).encode(), 'has no list of cached images'),
+    (json.dumps({'cached_images': [], 'queued_images': [1, None]}).encode(),
+     'has no list of queued image ids'),
+])
+@pytest.mark.parametrize('command', ['list-cached', 'list-queued'])
+def test_an_answer_of_another_service_is_one_line_not_a_traceback(
+        capsys, command, body, what):
+    # --host/--port naming another service, or a proxy answering with its page.
+    server = _answering(body)
+    port = server.server_address[1]
+    assert _command_against(server, command) == 1
+    out, err = capsys.readouterr()
+    assert out == ''
+    assert err == 'http://127.0.0.1:%d/v2/cache is no image cache API: its answer ' \
+        '%s.\n' % (port, what)
+
+
+def test_a_time_past_any_date_is_listed_as_not_available(capsys):
+    server = _answering(json.dumps({
+        'cached_images': [dict(_ENTRY, last_accessed=1e300)],
+        'queued_images': []}).encode())
+    assert _command_against(server, 'list-cached') == 0
+    assert capsys.readouterr().out.splitlines() == [
+        'Found 1 cached images',
+        'ID                                    Last Accessed (UTC)  '
+        'Last Modified (UTC)          Size   Hits',
+        'x                                     N/A                  '
+        'N/A                             3      1']

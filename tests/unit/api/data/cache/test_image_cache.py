@@ -144,6 +144,45 @@ def test_the_cap_evicts_least_recently_used_images_before_writing(cache):
     assert cache.counters.snapshot()['evictions'] == 1
 
 
+def _unremovable(cache, image_id):
+    """Make ``image_id``'s copy one that unlink() refuses, as it refuses an
+    immutable file or one on a read-only disk (a directory: EISDIR)."""
+    os.unlink(cache.path_for(image_id))
+    os.mkdir(cache.path_for(image_id))
+
+
+def test_a_copy_that_cannot_be_evicted_gives_way_to_the_next(cache, caplog):
+    images = {name: os.urandom(4000) for name in 'abc'}
+    for name in 'ab':
+        assert _fill(cache, _record(name, images[name]), images[name])
+    _unremovable(cache, 'a')   # the least recently used
+    assert _fill(cache, _record('c', images['c']), images['c'])
+    assert not os.path.exists(cache.path_for('b'))
+    assert sorted(entry['image_id'] for entry in cache.index.cached()) == ['a', 'c']
+    assert 'cache: cannot evict a: ' in caplog.text
+
+
+def test_clearing_removes_every_copy_it_can(cache, caplog):
+    for name in 'ab':
+        data = os.urandom(1000)
+        assert _fill(cache, _record(name, data), data)
+    _unremovable(cache, 'a')
+    assert cache.clear() == 1
+    assert not os.path.exists(cache.path_for('b'))
+    assert [entry['image_id'] for entry in cache.index.cached()] == ['a']
+    assert 'cache: cannot remove the cached copy of a (it stays cached)' in caplog.text
+
+
+def test_a_stale_copy_that_cannot_be_removed_is_a_miss(cache, caplog):
+    data = os.urandom(1000)
+    record = _record('a', data)
+    assert _fill(cache, record, data)
+    _unremovable(cache, 'a')
+    assert _read(cache, dict(record, checksum='0' * 32)) is None
+    assert cache.index.cached() == []
+    assert 'cache: cannot remove the stale copy of a: ' in caplog.text
+
+
 def test_an_image_larger_than_the_cap_is_not_cached(cache):
     data = os.urandom(10_001)
     assert cache.start_fill(_record('big', data)) is None
@@ -224,6 +263,30 @@ def test_the_cleaner_makes_incomplete_again_so_that_fills_resume(cache):
     assert cache.start_fill(_record('a', data)) is None   # nowhere to write
     assert cache.clean() == 0
     assert _fill(cache, _record('a', data), data)
+
+
+def test_a_cache_directory_emptied_by_hand_is_one_new_index_for_every_thread(cache):
+    data = os.urandom(1000)
+    record = _record('a', data)
+    assert _fill(cache, record, data)
+    assert _read(cache, record) == data
+    # An operator empties the directory while the API runs (rm -rf cache/*): this
+    # thread's connection is to the removed index, another thread has none yet.
+    for name in os.listdir(cache.directory):
+        path = os.path.join(cache.directory, name)
+        shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+    assert _read(cache, record) is None
+    assert cache.clean() == 0   # its next pass makes incomplete/ again
+    assert _fill(cache, record, data)
+    in_other_thread = []
+    other = threading.Thread(target=lambda: in_other_thread.append(
+        (_read(cache, record), cache.index.cached())))
+    other.start()
+    other.join(10)
+    ((served, listed),) = in_other_thread
+    assert served == data
+    assert [entry['image_id'] for entry in listed] == ['a']
+    assert os.path.exists(os.path.join(cache.directory, index.INDEX_NAME))
 
 
 def test_prune_fits_a_lowered_cap(cache):
