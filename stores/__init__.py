@@ -28,6 +28,10 @@ _DRIVERS = {
     'http': 'stores.http:HttpStore',
 }
 
+#: Upstream's reserved store ids: the staging and tasks areas, each configured in
+#: a section of its own (``glance_api.data.staging``), never in enabled_backends.
+RESERVED_IDS = ('os_glance_staging_store', 'os_glance_tasks_store')
+
 _common_opts = [
     cfg.DictOpt('enabled_backends',
                 help='Multi-store: store ids and their types, e.g. '
@@ -190,6 +194,11 @@ class StoreSet:
         stores = {}
         if backends:
             for store_id, driver in backends.items():
+                if store_id in RESERVED_IDS:
+                    raise errors.BadConfiguration(
+                        "%s is reserved (upstream's staging and tasks areas, each "
+                        "configured in its own section): remove it from "
+                        "enabled_backends" % store_id)
                 store_cls = driver_class(driver.strip())
                 conf.register_opts(_backend_opts + store_cls.option_list(),
                                    group=store_id)

@@ -90,6 +90,22 @@ def test_unreachable_ok_keeps_a_store_that_is_down_but_not_a_misconfigured_one(
             StoreSet.from_config(conf, probe=False, unreachable_ok=True)
 
 
+@pytest.mark.parametrize('reserved', ['os_glance_staging_store',
+                                      'os_glance_tasks_store'])
+def test_a_reserved_store_listed_in_enabled_backends_is_refused_by_name(
+        tmp_path, reserved):
+    # As upstream: the staging and tasks areas are configured in sections of
+    # their own and never listed; the refusal names the store, not a clash of
+    # directories it leads to (which glance-status did not see at all).
+    conf = _one_file_store_conf(tmp_path)
+    conf.set_override('enabled_backends', {'local': 'file', reserved: 'file'})
+    with pytest.raises(errors.BadConfiguration) as refused:
+        StoreSet.from_config(conf, probe=False, prepare=False)
+    assert str(refused.value) == (
+        '%s is reserved (upstream\'s staging and tasks areas, each configured in '
+        'its own section): remove it from enabled_backends' % reserved)
+
+
 # -- legacy locations: recorded without their store, before enabled_backends ---------
 
 def _file_stores(tmp_path, *ids):
