@@ -301,7 +301,8 @@ def test_without_a_config_file_a_command_reads_upstreams_files(
                        'filesystem_store_timeout': '30',
                        'swift_buffer_on_upload': 'true'},
       'oslo_policy': {'enforce_new_defaults': 'false'},
-      'profiler': {'enabled': 'true'}}, [
+      'profiler': {'enabled': 'true'},
+      'paste_deploy': {'config_file': '/etc/glance/glance-api-paste.ini'}}, [
         '[DEFAULT] allow_anonymous_access = True is ignored: requests without a '
         'valid token are never given',
         '[DEFAULT] metadata_encryption_key = **** is ignored: image locations are '
@@ -324,6 +325,8 @@ def test_without_a_config_file_a_command_reads_upstreams_files(
         'defaults apply whatever it says',
         '[profiler] enabled = True is ignored: this service makes no OSProfiler '
         'traces',
+        '[paste_deploy] config_file = /etc/glance/glance-api-paste.ini is ignored: '
+        'the paste file is not read',
     ]),
     # Written out at upstream's defaults (as deployment tools do), they change
     # nothing upstream either.
