@@ -58,8 +58,10 @@ def _serve(conf):
     except stores.errors.StoreError as exc:
         raise process.Refused('store configuration error: %s' % exc) from None
     try:
-        protections.PropertyProtections.from_config(conf, policy.new_enforcer(conf))
-    except protections.InvalidConfiguration as exc:
+        enforcer = policy.new_enforcer(conf)
+        policy.check_policy_file(enforcer, LOG)
+        protections.PropertyProtections.from_config(conf, enforcer)
+    except ValueError as exc:   # protections.InvalidConfiguration too
         raise process.Refused(str(exc)) from None
     check_worker_options(conf)
     for store in store_set:

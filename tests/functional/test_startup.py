@@ -376,3 +376,37 @@ def test_a_bad_value_of_an_ignored_option_in_a_store_section_refuses_the_start(
     assert 'configuration error:' in output and 'perhaps' in output, output
     assert 'filesystem_thin_provisioning' in output and 'Traceback' not in output
     assert not (tmp_path / 'fast').exists()   # refused before any store was made
+
+
+@pytest.mark.parametrize('module', ['glance_api.cmd', 'glance_registry.cmd'])
+def test_a_policy_file_that_cannot_be_parsed_refuses_to_start_in_one_line(
+        tmp_path, module):
+    # Read at the first request, it made every request a 500 with a traceback.
+    policy = tmp_path / 'policy.yaml'
+    policy.write_text('{"get_images": [\n')
+    database_url = 'sqlite:///%s' % (tmp_path / 'glance.sqlite')
+    deployment.db_sync(str(tmp_path), database_url)
+    config = tmp_path / 'glance.conf'
+    config.write_text(processes.ini({
+        'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': processes.free_port(),
+                    'registry_auth_secret': processes.new_secret(), 'workers': 1},
+        'database': {'connection': database_url},
+        'glance_store': {'filesystem_store_datadir': str(tmp_path / 'images')},
+        'oslo_policy': {'policy_file': str(policy)}}))
+    status, output = run_daemon(module, config, timeout=30)
+    assert status == 2, output
+    assert 'cannot read the policy file %s: ' % policy in output, output
+    assert 'Traceback' not in output and 'listening' not in output
+
+
+def test_a_policy_file_configured_but_missing_is_named_at_start(tmp_path):
+    # oslo.policy says so at DEBUG only, and applies the defaults: the operator's
+    # overrides would be lost without a word.
+    missing = tmp_path / 'no-such-policy.yaml'
+    settings = {'oslo_policy': {'policy_file': str(missing)}}
+    with deployment.running(tmp_path / 'glance', api_extra=settings) as glance:
+        assert glance.client().get('/v2/images').status_code == 200
+    for log_path in (glance.api.log_path, glance.registry.log_path):
+        with open(log_path) as f:
+            assert ('[oslo_policy] policy_file %s is not found: the default rules '
+                    'apply until it exists' % missing) in f.read(), log_path
