@@ -204,6 +204,10 @@ class StoreSet:
                                    group=store_id)
                 stores[store_id] = store_cls(conf, store_id, store_id)
             default_id = conf.glance_store.default_backend
+            if default_id is None:
+                raise errors.BadConfiguration(
+                    '[glance_store] default_backend is not set: name one of '
+                    'enabled_backends (%s)' % ', '.join(stores))
             if default_id not in stores:
                 raise errors.BadConfiguration(
                     '[glance_store] default_backend must be one of enabled_backends '

@@ -106,6 +106,21 @@ def test_a_reserved_store_listed_in_enabled_backends_is_refused_by_name(
         'its own section): remove it from enabled_backends' % reserved)
 
 
+@pytest.mark.parametrize('default, says', [
+    (None, '[glance_store] default_backend is not set: name one of enabled_backends '
+           '(local, other)'),
+    ('nosuch', "[glance_store] default_backend must be one of enabled_backends "
+               "(local, other), not 'nosuch'"),
+], ids=['unset', 'unknown'])
+def test_a_default_backend_that_is_no_store_is_refused(tmp_path, default, says):
+    conf = _one_file_store_conf(tmp_path)
+    conf.set_override('enabled_backends', {'local': 'file', 'other': 'file'})
+    conf.set_override('default_backend', default, 'glance_store')
+    with pytest.raises(errors.BadConfiguration) as refused:
+        StoreSet.from_config(conf, probe=False, prepare=False)
+    assert str(refused.value) == says
+
+
 # -- legacy locations: recorded without their store, before enabled_backends ---------
 
 def _file_stores(tmp_path, *ids):
