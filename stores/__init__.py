@@ -159,6 +159,22 @@ def _readers_beside(listed, default_driver):
     return readers
 
 
+def _check_datadirs_apart(stores):
+    """``BadConfiguration`` if two stores (of ``{id: store}``) have one data
+    directory: each names an image's file after the image, so a copy from one to
+    the other finds it there already, and a location is either's."""
+    seen = {}
+    for store in stores.values():
+        datadir = getattr(store, 'datadir', None)
+        if datadir is None:
+            continue
+        if datadir in seen:
+            raise errors.BadConfiguration(
+                'stores %s and %s have one data directory, %s: give each a '
+                'directory of its own' % (seen[datadir], store.store_id, datadir))
+        seen[datadir] = store.store_id
+
+
 class StoreSet:
     """The stores this process was configured with, by id."""
 
@@ -203,6 +219,7 @@ class StoreSet:
                 conf.register_opts(_backend_opts + store_cls.option_list(),
                                    group=store_id)
                 stores[store_id] = store_cls(conf, store_id, store_id)
+            _check_datadirs_apart(stores)
             default_id = conf.glance_store.default_backend
             if default_id is None:
                 raise errors.BadConfiguration(

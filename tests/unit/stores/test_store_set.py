@@ -121,6 +121,20 @@ def test_a_default_backend_that_is_no_store_is_refused(tmp_path, default, says):
     assert str(refused.value) == says
 
 
+def test_two_file_stores_with_one_data_directory_are_refused(tmp_path):
+    # Both name an image's file after it: a copy from one to the other found the
+    # file there already and failed, and a legacy location belonged to either.
+    conf = _one_file_store_conf(tmp_path)
+    conf.set_override('enabled_backends', {'local': 'file', 'other': 'file'})
+    conf.register_opts(stores.driver_class('file').option_list(), group='other')
+    conf.set_override('filesystem_store_datadir', '%s/' % tmp_path, 'other')
+    with pytest.raises(errors.BadConfiguration) as refused:
+        StoreSet.from_config(conf, probe=False, prepare=False)
+    assert str(refused.value) == (
+        'stores local and other have one data directory, %s: give each a '
+        'directory of its own' % tmp_path)
+
+
 # -- legacy locations: recorded without their store, before enabled_backends ---------
 
 def _file_stores(tmp_path, *ids):
