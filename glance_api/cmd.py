@@ -11,7 +11,7 @@ import sys
 import stores
 from glance_api import app, ignored_opts, opts
 from glance_api.access import policy, protections, quotas
-from glance_api.data import conversion, staging
+from glance_api.data import conversion, imports, staging
 from glance_api.data.cache import image_cache
 from glance_api.http import auth, errors
 from glance_registry import process
@@ -37,6 +37,7 @@ def _serve(conf):
         raise process.Refused('configuration error: %s' % exc) from None
     warn_if_open_to_all(conf)
     ignored_opts.warn(conf, LOG)
+    imports.warn_unknown_methods(conf, LOG)
     conversion.warn_missing_plugins(conf, LOG)
     try:
         # The registry client's TLS files are read now, not in every worker.
@@ -57,8 +58,10 @@ def _serve(conf):
     except stores.errors.StoreError as exc:
         raise process.Refused('store configuration error: %s' % exc) from None
     try:
-        protections.PropertyProtections.from_config(conf, policy.new_enforcer(conf))
-    except protections.InvalidConfiguration as exc:
+        enforcer = policy.new_enforcer(conf)
+        policy.check_policy_file(enforcer, LOG)
+        protections.PropertyProtections.from_config(conf, enforcer)
+    except ValueError as exc:   # protections.InvalidConfiguration too
         raise process.Refused(str(exc)) from None
     check_worker_options(conf)
     for store in store_set:

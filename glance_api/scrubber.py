@@ -18,7 +18,7 @@ data was never confirmed removed, ``deleted_data_grace_time`` seconds after thei
 deletion (``glance_api.data.deleted_data``), as one API worker per node does.
 
 ``--restore <id>`` brings a ``pending_delete`` image back to ``active`` (not once a
-scrubber has claimed it). Exit status: 0, 1 if an image could not be scrubbed (or
+scrubber has claimed it); what is no image id, an empty one included, is refused. Exit status: 0, 1 if an image could not be scrubbed (or
 swept) or restored, 2 for a bad configuration.
 """
 
@@ -36,6 +36,7 @@ from glance_api.data import scrubbing
 from glance_registry import process
 from glance_registry.client import RegistryClient
 from glance_registry.client import errors as registry_errors
+from glance_registry.client import vocabulary
 
 LOG = logging.getLogger('glance_api.scrubber')
 
@@ -61,11 +62,16 @@ def main(argv=None):
 
 
 def _start(conf):
-    if conf.restore and conf.daemon:
+    restoring = conf.restore is not None
+    if restoring and not vocabulary.is_image_id(conf.restore):
+        # An empty one ("--restore $ID" with $ID unset) must not fall through to a
+        # scrub run that deletes what the operator meant to bring back.
+        raise process.Refused('--restore needs an image id, not %r' % conf.restore)
+    if restoring and conf.daemon:
         raise process.Refused('The restore and daemon options should not be set '
                               'together. Please use either of them in one request.')
     process.require_secret(conf, 'the scrubber cannot authenticate to the registry.')
-    if conf.restore:
+    if restoring:
         # The registry alone: a restore touches no store (one may be down).
         registry = RegistryClient.from_config(conf)
         try:

@@ -5,8 +5,8 @@ Every API node's prefetcher lists the queue and caches what it has not fetched f
 an entry's ``queued_at``; an entry stays until it is deleted (``DELETE
 /v2/cache/{image_id}``, clearing the queue) so that nodes started later fetch it
 too, or until its image is deleted (``forget_deleted_image``, in the delete's
-transaction). Only admins (the API's cache policies, and its prefetchers acting as
-the service) read or change it.
+transaction); only images that exist are queued. Only admins (the API's cache
+policies, and its prefetchers acting as the service) read or change it.
 """
 
 import datetime
@@ -16,6 +16,7 @@ from glance_registry import responses
 from glance_registry import validation
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
+from glance_registry.images import records
 
 
 def _require_admin(caller):
@@ -49,7 +50,10 @@ def list_queue(app, request, caller):
 def queue_image(app, request, caller, image_id):
     """200 with the entry; queueing an image again renews its ``queued_at``, so
     every node fetches it again. 400 for what is no image id (the column holds
-    36 characters: a longer one was 500 on PostgreSQL and MariaDB)."""
+    36 characters: a longer one was 500 on PostgreSQL and MariaDB); 404 for an
+    image that does not exist or is deleted, as upstream's ``PUT
+    /v2/cache/{image_id}`` (the API checks first; internal services may call
+    here directly)."""
     _require_admin(caller)
     if not vocabulary.is_image_id(image_id):
         raise errors.BadRequest.invalid_value(
@@ -57,6 +61,10 @@ def queue_image(app, request, caller, image_id):
     db, p = app.db, app.db.param
     now = _now()
     with db_module.write_transaction(db):
+        # Locked, so a delete either comes after (and removes the entry:
+        # forget_deleted_image) or before (and the image is not found): an entry
+        # of a deleted image would stay queued for every node.
+        records.visible_image(db, caller, image_id, lock=True)
         db.execute_sql('DELETE FROM cache_queue WHERE image_id = %s' % p, (image_id,))
         db.execute_sql('INSERT INTO cache_queue (image_id, queued_at) VALUES (%s, %s)'
                        % (p, p), (image_id, now))

@@ -13,6 +13,7 @@ import time
 
 import peewee
 
+from glance_api.access import policy
 from glance_registry import app
 from glance_registry import db as db_module
 from glance_registry import guard
@@ -81,8 +82,8 @@ def _serve(conf):
         raise process.Refused('refusing to start: %s' % problem)
     try:
         # The guard's rules: a file that cannot be used stops us here, once.
-        guard.Guard.from_config(conf)
-    except ValueError as exc:   # protections.InvalidConfiguration
+        policy.check_policy_file(guard.Guard.from_config(conf).enforcer, LOG)
+    except ValueError as exc:   # protections.InvalidConfiguration too
         raise process.Refused('refusing to start: %s' % exc) from None
     _repair_child_copies(conf)
     process.serve(lambda: app.create_app(conf), conf, 'glance-registry', LOG,

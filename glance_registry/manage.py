@@ -58,6 +58,9 @@ def db_sync(conf):
         db.close_all()
     if applied:
         LOG.info('database %s upgraded to version %d', db_module.describe(db), version)
+    elif target is not None and target < version:
+        LOG.info('database %s already at version %d, past --version %d: db sync '
+                 'never goes back', db_module.describe(db), version, target)
     else:
         LOG.info('database %s already at version %d', db_module.describe(db), version)
     return 0
@@ -75,14 +78,33 @@ def db_version(conf):
 
 def _target_version(version):
     """The schema version ``--version`` names: None (all) for none or upstream's
-    ``heads``."""
+    ``heads``; ``Refused`` for one no migration of this release has (as upstream's
+    alembic refuses a revision it does not know)."""
     if version in (None, 'heads', 'head'):
         return None
     try:
-        return int(version)
+        target = int(version)
     except ValueError:
         raise process.Refused('invalid --version %r: give a schema version number '
                               '(see `db version`) or heads' % version) from None
+    known = [migration.VERSION for migration in migrations.MIGRATIONS]
+    if target not in known:
+        raise process.Refused('invalid --version %r: this release has no schema '
+                              'version %d (it has %s)' % (version, target,
+                                                          _spans(known)))
+    return target
+
+
+def _spans(numbers):
+    """``1-11, 13, 15-20`` for the sorted ``numbers``."""
+    spans = []
+    for number in numbers:
+        if spans and spans[-1][1] == number - 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    return ', '.join(str(first) if first == last else '%d-%d' % (first, last)
+                     for first, last in spans)
 
 
 def db_check(conf):

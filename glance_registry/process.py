@@ -305,18 +305,38 @@ _LOCATION = re.compile(r"from LocationInfo\(location=<Locations\.\w+: [^>]*>, "
                        r"detail='([^']*)'\)")
 
 
-def _read_every_option(options, group='DEFAULT'):
+def _read_every_option(conf, options=None, group='DEFAULT'):
+    options = conf if options is None else options
     for name in options:
         try:
             value = options[name]
         except (cfg.ConfigFileValueError, cfg.ConfigSourceValueError) as exc:
             # "Value for option [DEFAULT] workers in /etc/glance/glance-api.conf is
             # not valid: ...", not oslo.config's LocationInfo(...) repr and no group.
-            message = _LOCATION.sub(r'in \1', str(exc)).replace(
-                'option %s ' % name, 'option [%s] %s ' % (group, name), 1)
+            message = _LOCATION.sub(
+                lambda found: 'in %s' % _file_setting(conf, group, name,
+                                                      found.group(1)),
+                str(exc)).replace('option %s ' % name,
+                                  'option [%s] %s ' % (group, name), 1)
             raise cfg.Error(message) from None
         if isinstance(value, cfg.ConfigOpts.GroupAttr):
-            _read_every_option(value, name)
+            _read_every_option(conf, value, name)
+
+
+def _file_setting(conf, group, name, named):
+    """The last of the config files that sets ``[group] name``: oslo.config
+    names (``named``) the last file read with a section ``group``, which need not
+    set it (an operator's override file after glance-api.conf). ``named`` when
+    none does (a deprecated name set it)."""
+    for path in reversed(conf.config_file or []):
+        sections = {}
+        try:
+            cfg.ConfigParser(path, sections).parse()
+        except (OSError, cfg.ParseError):
+            continue
+        if name in sections.get(group, {}):
+            return path
+    return named
 
 
 def logging_opts():

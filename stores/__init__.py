@@ -28,6 +28,10 @@ _DRIVERS = {
     'http': 'stores.http:HttpStore',
 }
 
+#: Upstream's reserved store ids: the staging and tasks areas, each configured in
+#: a section of its own (``glance_api.data.staging``), never in enabled_backends.
+RESERVED_IDS = ('os_glance_staging_store', 'os_glance_tasks_store')
+
 _common_opts = [
     cfg.DictOpt('enabled_backends',
                 help='Multi-store: store ids and their types, e.g. '
@@ -155,6 +159,22 @@ def _readers_beside(listed, default_driver):
     return readers
 
 
+def _check_datadirs_apart(stores):
+    """``BadConfiguration`` if two stores (of ``{id: store}``) have one data
+    directory: each names an image's file after the image, so a copy from one to
+    the other finds it there already, and a location is either's."""
+    seen = {}
+    for store in stores.values():
+        datadir = getattr(store, 'datadir', None)
+        if datadir is None:
+            continue
+        if datadir in seen:
+            raise errors.BadConfiguration(
+                'stores %s and %s have one data directory, %s: give each a '
+                'directory of its own' % (seen[datadir], store.store_id, datadir))
+        seen[datadir] = store.store_id
+
+
 class StoreSet:
     """The stores this process was configured with, by id."""
 
@@ -190,11 +210,21 @@ class StoreSet:
         stores = {}
         if backends:
             for store_id, driver in backends.items():
+                if store_id in RESERVED_IDS:
+                    raise errors.BadConfiguration(
+                        "%s is reserved (upstream's staging and tasks areas, each "
+                        "configured in its own section): remove it from "
+                        "enabled_backends" % store_id)
                 store_cls = driver_class(driver.strip())
                 conf.register_opts(_backend_opts + store_cls.option_list(),
                                    group=store_id)
                 stores[store_id] = store_cls(conf, store_id, store_id)
+            _check_datadirs_apart(stores)
             default_id = conf.glance_store.default_backend
+            if default_id is None:
+                raise errors.BadConfiguration(
+                    '[glance_store] default_backend is not set: name one of '
+                    'enabled_backends (%s)' % ', '.join(stores))
             if default_id not in stores:
                 raise errors.BadConfiguration(
                     '[glance_store] default_backend must be one of enabled_backends '

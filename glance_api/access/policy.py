@@ -170,8 +170,29 @@ RULES = [
 ]
 
 
+#: Upstream's default ``[oslo_policy] policy_file``, which need not exist.
+DEFAULT_POLICY_FILE = 'policy.yaml'
+
+
 def register_opts(conf):
-    policy_opts.set_defaults(conf, 'policy.yaml')
+    policy_opts.set_defaults(conf, DEFAULT_POLICY_FILE)
+
+
+def check_policy_file(enforcer, log):
+    """Read the enforcer's policy file now, at start: ``ValueError`` (one line) for
+    one that cannot be parsed, which would make every request a 500 once read; a
+    WARNING on ``log`` for a configured one that is not found, whose overrides
+    would otherwise be lost without a word (oslo.policy says so at DEBUG only and
+    applies the defaults; the file is read once it exists)."""
+    try:
+        enforcer.load_rules(force_reload=True)
+    except ValueError as exc:
+        raise ValueError('cannot read the policy file %s: %s' % (
+            enforcer.policy_path or enforcer.policy_file,
+            ' '.join(str(exc).split()))) from None
+    if enforcer.policy_path is None and enforcer.policy_file != DEFAULT_POLICY_FILE:
+        log.warning('[oslo_policy] policy_file %s is not found: the default rules '
+                    'apply until it exists', enforcer.policy_file)
 
 
 class _Enforcer(policy.Enforcer):

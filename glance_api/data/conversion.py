@@ -93,14 +93,23 @@ MISSING_PLUGINS = {
 }
 
 
+#: The import plugins this service runs.
+PLUGINS = ('image_conversion', 'no_op')
+
+
 def warn_missing_plugins(conf, log):
     """Log, at WARNING on ``log``, each of upstream's plugins that
-    ``image_import_plugins`` lists and this service does not have: without a
-    word, an upstream config would lose their effect."""
+    ``image_import_plugins`` lists and this service does not have, and each name
+    that is no plugin at all (a typo: ``image_convertion``): without a word, an
+    upstream config would lose their effect."""
     for name in conf.image_import_opts.image_import_plugins:
         if name in MISSING_PLUGINS:
             log.warning('[image_import_opts] image_import_plugins lists %s, which '
                         'this service does not have: %s', name, MISSING_PLUGINS[name])
+        elif name not in PLUGINS:
+            log.warning('[image_import_opts] image_import_plugins lists %r, which '
+                        'is no import plugin (%s): not run.', name,
+                        ', '.join(PLUGINS))
 
 
 def enabled(conf):

@@ -99,6 +99,16 @@ import_opts = [
 ]
 
 
+def warn_unknown_methods(conf, log):
+    """Log, at WARNING on ``log``, each name ``enabled_import_methods`` lists that
+    is no import method (a typo: ``web_download``): it is not offered, and without
+    a word the method the operator meant would be missing."""
+    for name in conf.enabled_import_methods:
+        if name not in METHODS:
+            log.warning('[DEFAULT] enabled_import_methods lists %r, which is no '
+                        'import method (%s): not offered.', name, ', '.join(METHODS))
+
+
 def register_opts(conf):
     conf.register_opts(import_opts)
     conversion.register_opts(conf)

@@ -36,6 +36,7 @@ from glance_registry.images.deadlocks import retry_on_deadlock
 from glance_registry.models import Image
 from glance_registry.models import ImageLocation
 from glance_registry.models import utcnow
+from glance_registry.tasks import writes as task_writes
 
 PENDING_DELETE = 'pending_delete'
 DELETED = 'deleted'
@@ -201,7 +202,9 @@ def _lost(db, image_id):
 
 @retry_on_deadlock
 def restore(db, identity, image_id):
-    """``pending_delete -> active``: the image is back, with its data.
+    """``pending_delete -> active``: the image is back, with its data, and without
+    the import lock of an import that ended while it was deleted
+    (``task_writes.release_ended_lock``).
 
     ``Conflict`` (``not_pending_delete``, with ``current_status``) if it is not
     ``pending_delete``; ``Conflict`` (``scrub_started``) once a scrubber has claimed
@@ -228,6 +231,7 @@ def restore(db, identity, image_id):
             # A scrubber claimed it since the read above.
             raise _scrub_started(image_id)
         child_status.follow(db, image_id, 'active')
+        task_writes.release_ended_lock(db, image_id)
         return records.record_of(db, identity, image_id)
 
 

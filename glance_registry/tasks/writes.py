@@ -28,6 +28,8 @@ from glance_registry.models import ImageProperty
 from glance_registry.models import Task
 
 IMPORT_LOCK = 'os_glance_import_task'
+#: The stores an import is copying to (upstream's bookkeeping), '' once it ended.
+IMPORTING_TO = 'os_glance_importing_to_stores'
 RUNNING = ('pending', 'processing')
 FINISHED = ('success', 'failure')
 STATUSES = RUNNING + FINISHED
@@ -198,6 +200,28 @@ def _lock_image(db, identity, image, task_id, now, ttl, judge=None):
         image_writes.swap_status(db, row.id, image['from'], image['to'])
     properties = dict(image.get('properties') or {}, **{IMPORT_LOCK: task_id})
     _set_properties(db, row.id, properties)
+
+
+def release_ended_lock(db, image_id):
+    """Take the import lock off a locked image whose import has ended (its task
+    finished or is gone) without releasing it, and empty the stores it was
+    importing to. That is an image deleted during an import, whose worker then
+    failed the task without touching the deleted image: restored
+    (``scrubbing.restore``), it is not being imported. The lock of a running task
+    stays: its worker (or one taking it over) finishes it on the restored image."""
+    holder = (ImageProperty.select(ImageProperty.value)
+              .where((ImageProperty.image == image_id)
+                     & (ImageProperty.name == IMPORT_LOCK)).scalar(db))
+    if not holder:
+        return
+    task = Task.select(Task.status).where(Task.id == holder).first(db)
+    if task is not None and task.status in RUNNING:
+        return
+    importing_to = (ImageProperty.select(ImageProperty.id)
+                    .where((ImageProperty.image == image_id)
+                           & (ImageProperty.name == IMPORTING_TO)).exists(db))
+    _set_properties(db, image_id, {IMPORT_LOCK: None,
+                                   IMPORTING_TO: '' if importing_to else None})
 
 
 def _set_properties(db, image_id, properties):

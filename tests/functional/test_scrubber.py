@@ -5,6 +5,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -91,11 +92,27 @@ def test_restore_brings_the_image_back_with_its_data(glance, tenant):
 
 
 def test_restore_refuses_an_unknown_image_and_the_daemon_option(glance):
-    unknown = scrubber.run(glance, '--restore', 'no-such-image')
+    unknown = scrubber.run(glance, '--restore', str(uuid.uuid4()))
     assert unknown.returncode == 1 and 'No image with id' in unknown.stderr
-    both = scrubber.run(glance, '--restore', 'x', '--daemon')
+    both = scrubber.run(glance, '--restore', str(uuid.uuid4()), '--daemon')
     assert both.returncode == 2
     assert 'restore and daemon options should not be set together' in both.stderr
+
+
+@pytest.mark.parametrize('given', ['', 'no-such-image', 'a/b/../c'],
+                         ids=['empty', 'no-uuid', 'slashes'])
+def test_restore_of_what_is_no_image_id_is_refused_and_scrubs_nothing(
+        glance, tenant, given):
+    # "--restore $IMAGE_ID" with the variable unset must not become a scrub run
+    # deleting the data of every image pending delete.
+    image_id = _deleted_image(tenant)
+    refused = scrubber.run(glance, '--restore', given)
+    assert refused.returncode == 2
+    assert '--restore needs an image id' in refused.stderr
+    assert 'Traceback' not in refused.stderr
+    assert 'scrubbed' not in refused.stdout
+    assert _status(glance, image_id) == ('pending_delete', 1)
+    assert _stored(glance, image_id)
 
 
 def test_an_image_a_store_failed_on_is_scrubbed_by_the_next_run(glance, tenant):

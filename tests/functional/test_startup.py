@@ -321,7 +321,8 @@ def test_without_a_config_file_a_command_reads_upstreams_files(
                        'filesystem_store_timeout': '30',
                        'swift_buffer_on_upload': 'true'},
       'oslo_policy': {'enforce_new_defaults': 'false'},
-      'profiler': {'enabled': 'true'}}, [
+      'profiler': {'enabled': 'true'},
+      'paste_deploy': {'config_file': '/etc/glance/glance-api-paste.ini'}}, [
         '[DEFAULT] allow_anonymous_access = True is ignored: requests without a '
         'valid token are never given',
         '[DEFAULT] metadata_encryption_key = **** is ignored: image locations are '
@@ -344,6 +345,8 @@ def test_without_a_config_file_a_command_reads_upstreams_files(
         'defaults apply whatever it says',
         '[profiler] enabled = True is ignored: this service makes no OSProfiler '
         'traces',
+        '[paste_deploy] config_file = /etc/glance/glance-api-paste.ini is ignored: '
+        'the paste file is not read',
     ]),
     # Written out at upstream's defaults (as deployment tools do), they change
     # nothing upstream either.
@@ -393,3 +396,37 @@ def test_a_bad_value_of_an_ignored_option_in_a_store_section_refuses_the_start(
     assert 'configuration error:' in output and 'perhaps' in output, output
     assert 'filesystem_thin_provisioning' in output and 'Traceback' not in output
     assert not (tmp_path / 'fast').exists()   # refused before any store was made
+
+
+@pytest.mark.parametrize('module', ['glance_api.cmd', 'glance_registry.cmd'])
+def test_a_policy_file_that_cannot_be_parsed_refuses_to_start_in_one_line(
+        tmp_path, module):
+    # Read at the first request, it made every request a 500 with a traceback.
+    policy = tmp_path / 'policy.yaml'
+    policy.write_text('{"get_images": [\n')
+    database_url = 'sqlite:///%s' % (tmp_path / 'glance.sqlite')
+    deployment.db_sync(str(tmp_path), database_url)
+    config = tmp_path / 'glance.conf'
+    config.write_text(processes.ini({
+        'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': processes.free_port(),
+                    'registry_auth_secret': processes.new_secret(), 'workers': 1},
+        'database': {'connection': database_url},
+        'glance_store': {'filesystem_store_datadir': str(tmp_path / 'images')},
+        'oslo_policy': {'policy_file': str(policy)}}))
+    status, output = run_daemon(module, config, timeout=30)
+    assert status == 2, output
+    assert 'cannot read the policy file %s: ' % policy in output, output
+    assert 'Traceback' not in output and 'listening' not in output
+
+
+def test_a_policy_file_configured_but_missing_is_named_at_start(tmp_path):
+    # oslo.policy says so at DEBUG only, and applies the defaults: the operator's
+    # overrides would be lost without a word.
+    missing = tmp_path / 'no-such-policy.yaml'
+    settings = {'oslo_policy': {'policy_file': str(missing)}}
+    with deployment.running(tmp_path / 'glance', api_extra=settings) as glance:
+        assert glance.client().get('/v2/images').status_code == 200
+    for log_path in (glance.api.log_path, glance.registry.log_path):
+        with open(log_path) as f:
+            assert ('[oslo_policy] policy_file %s is not found: the default rules '
+                    'apply until it exists' % missing) in f.read(), log_path

@@ -141,6 +141,29 @@ def test_import_plugins_this_service_lacks_are_named_at_start(tmp_path):
     ], warned
 
 
+def test_import_methods_and_plugins_of_no_glance_are_named_at_start(tmp_path):
+    # A typo (web_download, image_convertion) would otherwise take the method or
+    # plugin the operator meant away without a word.
+    settings = {'DEFAULT': {'enabled_import_methods':
+                            "['glance-direct', 'web_download']"},
+                'image_import_opts': {'image_import_plugins':
+                                      "['image_convertion', 'no_op']"}}
+    with deployment.running(tmp_path / 'glance', api_extra=settings) as glance:
+        offered = glance.client().get('/v2/info/import').json()
+    assert offered['import-methods']['value'] == ['glance-direct']
+    with open(glance.api.log_path) as f:
+        warned = [line.split(' WARNING glance_api [-] ', 1)[1]
+                  for line in f.read().splitlines()
+                  if ' WARNING glance_api [-] ' in line and ' lists ' in line]
+    assert warned == [
+        "[DEFAULT] enabled_import_methods lists 'web_download', which is no import "
+        "method (glance-direct, web-download, copy-image, glance-download): not "
+        "offered.",
+        "[image_import_opts] image_import_plugins lists 'image_convertion', which "
+        "is no import plugin (image_conversion, no_op): not run.",
+    ], warned
+
+
 @pytest.mark.parametrize('command', ['glance-cache-prefetcher', 'glance-scrubber'])
 def test_a_command_whose_registry_is_down_says_so_on_the_terminal(tmp_path, command):
     # Upstream's glance-api.conf (which these commands read) writes the log to a

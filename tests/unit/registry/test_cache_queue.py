@@ -10,9 +10,10 @@ from glance_registry.client import errors
 RAW = {'disk_format': 'raw', 'container_format': 'bare'}
 
 
-def test_queued_images_are_listed_oldest_first_until_removed(client, project):
-    admin = project('admin', admin=True)
-    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+def test_queued_images_are_listed_oldest_first_until_removed(client, project,
+                                                            make_image):
+    admin, owner = project('admin', admin=True), project()
+    first, second = (make_image(owner, **RAW)['id'] for _ in range(2))
     client.queue_for_cache(admin, first)
     entry = client.queue_for_cache(admin, second)
     assert entry['image_id'] == second
@@ -25,9 +26,9 @@ def test_queued_images_are_listed_oldest_first_until_removed(client, project):
     assert client.list_cache_queue(admin) == []
 
 
-def test_queueing_again_renews_the_entry(client, project):
+def test_queueing_again_renews_the_entry(client, project, make_image):
     admin = project('admin', admin=True)
-    image_id = str(uuid.uuid4())
+    image_id = make_image(project(), **RAW)['id']
     before = client.queue_for_cache(admin, image_id)['queued_at']
     after = client.queue_for_cache(admin, image_id)['queued_at']
     assert after > before
@@ -46,6 +47,27 @@ def test_only_image_ids_are_queued(client, project, image_id):
         client.queue_for_cache(admin, image_id)
     assert (caught.value.reason, caught.value.details.get('field')) == (
         'invalid_value', 'image_id')
+    assert image_id not in [e['image_id'] for e in client.list_cache_queue(admin)]
+
+
+@pytest.mark.parametrize('deleted', [None, False, True],
+                         ids=['never-created', 'deleted', 'pending_delete'])
+def test_only_images_that_exist_are_queued(client, project, make_image, deleted):
+    # As upstream's PUT /v2/cache/{image_id} answers 404 for an unknown image: an
+    # internal service calling the registry directly cannot queue for every node
+    # an image no node can fetch (an entry no delete would ever remove).
+    admin, owner = project('admin', admin=True), project()
+    image_id = str(uuid.uuid4())
+    if deleted is not None:
+        image_id = make_image(owner, **RAW)['id']
+        client.add_location(owner, image_id, 'file:///gone-%s' % image_id,
+                            transition=('queued', 'active'), values={'size': 3})
+        client.delete_image(owner, image_id, delayed=deleted)
+    with pytest.raises(errors.NotFound) as caught:
+        client.queue_for_cache(admin, image_id)
+    assert (caught.value.reason, caught.value.details['image_id']) == (
+        'image_not_found', image_id)
+    assert caught.value.message == 'No image with id %s' % image_id
     assert image_id not in [e['image_id'] for e in client.list_cache_queue(admin)]
 
 

@@ -73,6 +73,21 @@ def test_a_bad_value_is_named_with_its_section_and_file(tmp_path, capsys, sectio
     assert 'LocationInfo' not in err and err.count('\n') == 1
 
 
+def test_a_bad_value_is_named_with_the_file_that_sets_it_of_several(tmp_path,
+                                                                     capsys):
+    # oslo.config names the last file read with a section of that name: an
+    # operator's override file, which the bad value is not in.
+    config, override = tmp_path / 'glance-api.conf', tmp_path / 'override.conf'
+    config.write_text('[DEFAULT]\nworkers = abc\n')
+    override.write_text('[DEFAULT]\ndebug = false\n')
+    status = process.run(['--config-file', str(config), '--config-file',
+                          str(override)], _register, 'test', lambda conf: 0,
+                         logging.getLogger('test'))
+    assert status == 2
+    assert ('[DEFAULT] workers in %s is not valid' % config) in \
+        capsys.readouterr().err
+
+
 def test_refusing_in_start_logs_the_reason_and_exits_2(caplog):
     def start(conf):
         process.require_secret(conf, 'cannot sign')

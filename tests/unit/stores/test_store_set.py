@@ -90,6 +90,51 @@ def test_unreachable_ok_keeps_a_store_that_is_down_but_not_a_misconfigured_one(
             StoreSet.from_config(conf, probe=False, unreachable_ok=True)
 
 
+@pytest.mark.parametrize('reserved', ['os_glance_staging_store',
+                                      'os_glance_tasks_store'])
+def test_a_reserved_store_listed_in_enabled_backends_is_refused_by_name(
+        tmp_path, reserved):
+    # As upstream: the staging and tasks areas are configured in sections of
+    # their own and never listed; the refusal names the store, not a clash of
+    # directories it leads to (which glance-status did not see at all).
+    conf = _one_file_store_conf(tmp_path)
+    conf.set_override('enabled_backends', {'local': 'file', reserved: 'file'})
+    with pytest.raises(errors.BadConfiguration) as refused:
+        StoreSet.from_config(conf, probe=False, prepare=False)
+    assert str(refused.value) == (
+        '%s is reserved (upstream\'s staging and tasks areas, each configured in '
+        'its own section): remove it from enabled_backends' % reserved)
+
+
+@pytest.mark.parametrize('default, says', [
+    (None, '[glance_store] default_backend is not set: name one of enabled_backends '
+           '(local, other)'),
+    ('nosuch', "[glance_store] default_backend must be one of enabled_backends "
+               "(local, other), not 'nosuch'"),
+], ids=['unset', 'unknown'])
+def test_a_default_backend_that_is_no_store_is_refused(tmp_path, default, says):
+    conf = _one_file_store_conf(tmp_path)
+    conf.set_override('enabled_backends', {'local': 'file', 'other': 'file'})
+    conf.set_override('default_backend', default, 'glance_store')
+    with pytest.raises(errors.BadConfiguration) as refused:
+        StoreSet.from_config(conf, probe=False, prepare=False)
+    assert str(refused.value) == says
+
+
+def test_two_file_stores_with_one_data_directory_are_refused(tmp_path):
+    # Both name an image's file after it: a copy from one to the other found the
+    # file there already and failed, and a legacy location belonged to either.
+    conf = _one_file_store_conf(tmp_path)
+    conf.set_override('enabled_backends', {'local': 'file', 'other': 'file'})
+    conf.register_opts(stores.driver_class('file').option_list(), group='other')
+    conf.set_override('filesystem_store_datadir', '%s/' % tmp_path, 'other')
+    with pytest.raises(errors.BadConfiguration) as refused:
+        StoreSet.from_config(conf, probe=False, prepare=False)
+    assert str(refused.value) == (
+        'stores local and other have one data directory, %s: give each a '
+        'directory of its own' % tmp_path)
+
+
 # -- legacy locations: recorded without their store, before enabled_backends ---------
 
 def _file_stores(tmp_path, *ids):

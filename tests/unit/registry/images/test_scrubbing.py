@@ -1,13 +1,18 @@
 """Delayed delete: images pending delete, the scrubbers' leases on them, restores."""
 
 import time
+import uuid
 
 import pytest
 
+from glance_registry.client import Lease
 from glance_registry.client import errors
 from tests.unit.registry.conftest import ADMIN
 
 RAW = {'disk_format': 'raw', 'container_format': 'bare'}
+LOCK = 'os_glance_import_task'
+IMPORTING_TO = 'os_glance_importing_to_stores'
+FAILED = 'os_glance_failed_import'
 
 
 @pytest.fixture
@@ -162,3 +167,42 @@ def test_a_restore_racing_a_scrubber_either_wins_or_is_refused(client, active_im
         assert restored['status'] == 'active'
         assert image_id not in claimed
         assert client.get_image(owner, image_id)['status'] == 'active'
+
+
+def _copy_interrupted_by_delete(client, active_image, seconds=60):
+    """An active image deleted (delayed) while a copy-image import of it ran; the
+    import's task."""
+    owner, image_id = active_image()
+    lease = Lease('copier', seconds)
+    task = client.create_task(
+        owner, {'id': str(uuid.uuid4()), 'type': 'api_image_import',
+                'input': {'image_id': image_id}}, ttl=3600, lease=lease,
+        image={'id': image_id, 'properties': {IMPORTING_TO: 'cheap',
+                                              FAILED: ''}})['task']
+    client.claim_task(owner, task['id'], lease)
+    client.delete_image(owner, image_id, delayed=True)
+    return owner, image_id, task, lease
+
+
+def test_a_restore_drops_the_lock_of_an_import_that_ended(client, active_image):
+    # The import failed as the image went (its worker found it deleted): restored,
+    # the image is not being imported, and a new import of it is not refused.
+    owner, image_id, task, lease = _copy_interrupted_by_delete(client, active_image)
+    client.finish_task(ADMIN, task['id'], lease, 'failure',
+                       message='Image was deleted during the import.')
+    restored = client.restore_image(ADMIN, image_id)
+    assert LOCK not in restored['properties']
+    assert restored['properties'][IMPORTING_TO] == ''
+    shown = client.get_image(owner, image_id)['properties']
+    assert LOCK not in shown and shown[IMPORTING_TO] == ''
+
+
+def test_a_restore_keeps_the_lock_of_an_import_still_running(client, active_image):
+    # Its worker goes on copying (and finishes it on the restored image).
+    owner, image_id, task, lease = _copy_interrupted_by_delete(client, active_image)
+    restored = client.restore_image(ADMIN, image_id)
+    assert restored['properties'][LOCK] == task['id']
+    assert restored['properties'][IMPORTING_TO] == 'cheap'
+    done = client.finish_task(ADMIN, task['id'], lease, 'success',
+                              image={'properties': {IMPORTING_TO: ''}})
+    assert LOCK not in done['image']['properties']
