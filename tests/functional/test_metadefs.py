@@ -444,6 +444,32 @@ def test_bad_bodies_are_refused_saying_what_is_wrong(owner, ns, method, path, bo
     error(owner.get(url(ns('new'))), 404)
 
 
+@pytest.mark.parametrize('dots', ['.', '..'])
+def test_a_name_that_is_a_dot_segment_is_refused(owner, ns, dots):
+    """Clients remove ``.`` and ``..`` segments from a URL (RFC 3986, 5.2.4), so
+    nothing of that name could be shown, changed or deleted (upstream makes it)."""
+    make(owner, ns(), objects=[{'name': 'o'}], properties={'p': STRING},
+         tags=[{'name': 't'}])
+    before = owner.get(url(ns())).json()
+    for method, path, body in [
+            ('POST', '/v2/metadefs/namespaces', {'namespace': dots}),
+            ('POST', '/v2/metadefs/namespaces', {'namespace': ns('new'),
+                                                 'tags': [{'name': dots}]}),
+            ('PUT', url(ns()), {'namespace': dots}),
+            ('POST', url(ns(), 'objects'), {'name': dots}),
+            ('PUT', url(ns(), 'objects', 'o'), {'name': dots}),
+            ('POST', url(ns(), 'properties'), dict(STRING, name=dots)),
+            ('PUT', url(ns(), 'properties', 'p'), dict(STRING, name=dots)),
+            ('POST', url(ns(), 'tags'), {'tags': [{'name': dots}]}),
+            ('POST', url(ns(), 'tags', '%2E' * len(dots)), None),
+            ('PUT', url(ns(), 'tags', 't'), {'name': dots}),
+            ('POST', url(ns(), 'resource_types'), {'name': dots})]:
+        message = error(owner.request(method, path, json=body), 400)
+        assert "cannot be '.' or '..'" in message, (method, path)
+    assert owner.get(url(ns())).json() == before
+    error(owner.get(url(ns('new'))), 404)
+
+
 def test_malformed_huge_and_deep_bodies_are_4xx(owner, ns):
     make(owner, ns())
     target = '/v2/metadefs/namespaces'
