@@ -74,9 +74,12 @@ def _serve(conf):
 
 
 def _error_body(status, reason, message):
-    """A request gunicorn refused, in upstream's JSON error shape (as the app
-    answers a request without an Accept header)."""
-    return errors.json_body(status, message)
+    """A request gunicorn refused (a request line or header over the limits...),
+    answered as the app answers a client that accepts anything: upstream's HTML
+    page. No Accept header was read, and both python-glanceclient and openstacksdk
+    show HTML, where the JSON shape crashed glanceclient ("'str' object has no
+    attribute 'get'") on a metadef name too long for a URL."""
+    return 'text/html; charset=utf-8', errors.html_body(status, message).encode()
 
 
 def check_worker_options(conf):

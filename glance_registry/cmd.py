@@ -11,6 +11,7 @@ import logging
 import sys
 import time
 
+import orjson
 import peewee
 
 from glance_api.access import policy
@@ -142,8 +143,10 @@ def _error_body(status, reason, message):
     (docs/registry-api.rst): ``bad_request`` with reason ``malformed_request``
     whatever its 4xx (414 and 431 for a line or head over the limits)."""
     if status >= 500:
-        return errors.RegistryError(message, reason='internal_error').to_dict()
-    return errors.BadRequest(message, reason='malformed_request').to_dict()
+        error = errors.RegistryError(message, reason='internal_error')
+    else:
+        error = errors.BadRequest(message, reason='malformed_request')
+    return 'application/json', orjson.dumps(error.to_dict())
 
 
 if __name__ == '__main__':

@@ -46,7 +46,6 @@ from gunicorn import sock as gunicorn_sock
 from gunicorn import http
 from gunicorn import util as gunicorn_util
 from gunicorn.workers import gthread
-import orjson
 
 #: What the worker answers a head that did not arrive in time.
 _TIMED_OUT = (b'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n'
@@ -376,16 +375,17 @@ class _DeadlineSSLSocket(_Deadline, ssl.SSLSocket):
 
 # -- what gunicorn answers itself -------------------------------------------------------
 
-#: ``(status, reason, message) -> dict``: the JSON body of the answers gunicorn gives
-#: itself in this process (``use_error_body``); None: gunicorn's own HTML page.
+#: ``(status, reason, message) -> (content type, body bytes)``: the answers gunicorn
+#: gives itself in this process (``use_error_body``); None: gunicorn's own HTML page.
 _error_body = None
 #: gunicorn's writer of those answers.
 _gunicorn_write_error = gunicorn_util.write_error
 
 
 def use_error_body(make):
-    """Answer the requests gunicorn refuses itself with ``make(status, reason,
-    message)`` as JSON: the daemon's own error shape (one per process)."""
+    """Answer the requests gunicorn refuses itself with what ``make(status, reason,
+    message)`` returns, ``(content type, body bytes)``: the daemon's own error shape
+    (one per process)."""
     global _error_body
     _error_body = make
 
@@ -393,14 +393,14 @@ def use_error_body(make):
 def _write_error(sock, status, reason, message):
     """gunicorn's answer to a request that never reached the application (a
     malformed request line or header, both chunked and Content-Length, a head over
-    the limits): JSON in the daemon's error shape, where gunicorn writes an HTML
-    page. No Accept header was read; the API answers JSON to a request without
-    one too."""
+    the limits): the daemon's error shape, where gunicorn writes its own page. No
+    Accept header was read."""
     if _error_body is None:
         return _gunicorn_write_error(sock, status, reason, message)
-    body = orjson.dumps(_error_body(status, reason, message or reason))
-    head = ('HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: application/json'
-            '\r\nContent-Length: %d\r\n\r\n' % (status, reason, len(body)))
+    content_type, body = _error_body(status, reason, message or reason)
+    head = ('HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: %s'
+            '\r\nContent-Length: %d\r\n\r\n' % (status, reason, content_type,
+                                                len(body)))
     gunicorn_util.write_nonblock(sock, head.encode('latin-1') + body)
 
 

@@ -522,8 +522,9 @@ def serve(factory, conf, name, log, worker_exit=None, error_body=None):
     and carries gunicorn's own lines. Blocks until the arbiter stops (SIGTERM or
     SIGINT stop it gracefully). ``worker_exit()``, if given, runs in each worker
     as it exits, after its last request. ``error_body(status, reason, message)``
-    is the JSON of the answers gunicorn gives itself (a request its parser
-    refuses; ``header_gate.use_error_body``), each daemon in its own error shape.
+    gives ``(content type, body bytes)`` of the answers gunicorn gives itself (a
+    request its parser refuses; ``header_gate.use_error_body``), each daemon in
+    its own error shape.
     """
     if error_body is not None:
         header_gate.use_error_body(error_body)

@@ -163,13 +163,19 @@ def error_response(status, message, headers=None):
     if mimetype == 'application/json':
         body = orjson.dumps(json_body(status, message))
     elif mimetype == 'text/html':
-        body = _HTML % {'code': code, 'message': html.escape(message, quote=False)}
+        body = html_body(status, message)
     else:
         body = '%s\n\n%s\n' % (code, message)
     response = Response(body, status=status, mimetype=mimetype)
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
+
+
+def html_body(status, message):
+    """Upstream's HTML error page (webob's), which every standard client shows."""
+    code = '%d %s' % (status, http.HTTPStatus(status).phrase)
+    return _HTML % {'code': code, 'message': html.escape(message, quote=False)}
 
 
 #: One line per part: clients that show HTML strip the tags line by line and join

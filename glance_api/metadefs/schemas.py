@@ -49,7 +49,10 @@ def _definitions(string_array_min_items=None):
 
 
 def _property_members():
-    """The members a property definition may have (upstream's list)."""
+    """The members a property definition may have: upstream's list, and
+    ``confidential``, which upstream stores (given within a namespace) but leaves
+    out of the list, so that python-glanceclient, validating a property it reads
+    against this schema, failed to show one that had it."""
     return {
         'name': {'type': 'string', 'maxLength': 80},
         'title': {'type': 'string'},
@@ -72,6 +75,7 @@ def _property_members():
         'minItems': {'$ref': '#/definitions/positiveIntegerDefault0'},
         'uniqueItems': {'type': 'boolean', 'default': False},
         'additionalItems': {'type': 'boolean'},
+        'confidential': {'type': 'boolean'},
     }
 
 

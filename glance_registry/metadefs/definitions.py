@@ -22,8 +22,11 @@ _invalid = errors.BadRequest.invalid_value
 
 
 def _type(where, name, value):
-    # Upstream's schema lists null among the types.
-    if value is not None and value not in TYPES:
+    # Upstream's schema lists null among the types' names, but for a member that
+    # must be a string, which null is not: the API refuses it, and a stored null
+    # made the clients that validate what they read against that schema (glance
+    # md-namespace-show, md-property-show) fail on the namespace.
+    if value not in TYPES:
         raise _invalid("%s: '%s' must be one of %s, not %r"
                        % (where, name, ', '.join(TYPES), value), name)
     return value
@@ -116,8 +119,8 @@ FIELDS = {
     'additionalItems': _boolean,
 }
 REQUIRED = ('type', 'title')
-# Besides 'type' and 'default', whose null is a value, null means "not given".
-_NULLABLE = frozenset(['type', 'default'])
+# Besides 'default', whose null is a value, null means "not given".
+_NULLABLE = frozenset(['default'])
 
 
 def check(definition, where):

@@ -3,8 +3,9 @@
 Each function takes a decoded JSON value, raises ``errors.BadRequest`` saying what
 is wrong (reason ``invalid_value``, ``field`` naming the member at fault), and
 returns the checked values the resource modules take. Names are the
-catalog's keys in URLs: 1 to 80 characters, and never ``/`` (upstream accepts one,
-and the thing can then never be shown, changed or deleted).
+catalog's keys in URLs: 1 to 80 characters, never ``/`` nor ``.`` or ``..`` (dot
+segments, which clients remove from a URL): upstream accepts them, and the thing
+can then never be shown, changed or deleted.
 
 The generic checks (types, lengths, NUL characters) are the registry API's own
 request vocabulary, ``glance_registry.validation``.
@@ -30,6 +31,9 @@ def name(where, value):
     validation.string(where, value, NAME_LENGTH, min_length=1)
     if '/' in value:
         raise errors.BadRequest.invalid_value("'%s' cannot contain '/'" % where, where)
+    if value in ('.', '..'):
+        raise errors.BadRequest.invalid_value("'%s' cannot be '.' or '..'" % where,
+                                              where)
     return value
 
 

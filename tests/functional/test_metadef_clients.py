@@ -123,6 +123,15 @@ def test_glance_shows_the_servers_refusal(glance_cli, ns):
     assert 'already exists' in duplicate.stdout + duplicate.stderr
 
 
+def test_glance_shows_why_a_name_too_long_for_a_url_is_refused(glance_cli):
+    # The request line is over the server's limit: refused before the app reads
+    # the request, in a body glanceclient can show (it crashed on the JSON shape).
+    result = glance_cli('md-namespace-show', 'x' * 9000, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert 'HTTP 414' in output and 'Request Line is too large' in output, output[-300:]
+
+
 @pytest.fixture
 def conn(glance):
     connection = openstack.connection.Connection(auth_type='none',

@@ -376,7 +376,9 @@ def test_the_ten_schemas_are_served_and_valid(admin):
 
 
 def test_documents_fit_the_schemas_clients_validate_them_with(owner, ns):
-    make(owner, ns(), properties={'p': dict(STRING, default='x')},
+    # confidential too: upstream stores it but its property schema leaves it out,
+    # and glance md-property-show failed with "Additional properties are not allowed".
+    make(owner, ns(), properties={'p': dict(STRING, default='x', confidential=True)},
          objects=[{'name': 'o', 'properties': {'q': STRING}}], tags=[{'name': 't'}],
          resource_type_associations=[{'name': 'OS::Glance::Image', 'prefix': 'hw_'}])
 
@@ -388,6 +390,7 @@ def test_documents_fit_the_schemas_clients_validate_them_with(owner, ns):
     check('namespaces', owner.get('/v2/metadefs/namespaces').json())
     check('object', owner.get(url(ns(), 'objects', 'o')).json())
     check('property', owner.get(url(ns(), 'properties', 'p')).json())
+    check('properties', owner.get(url(ns(), 'properties')).json())
     check('tag', owner.get(url(ns(), 'tags', 't')).json())
     check('resource_type',
           owner.get(url(ns(), 'resource_types')).json()['resource_type_associations'][0])
@@ -441,6 +444,32 @@ def test_bad_bodies_are_refused_saying_what_is_wrong(owner, ns, method, path, bo
     assert message in error(owner.request(method, target, json=body), status)
     shown = owner.get(url(ns())).json()
     assert shown['tags'] == [{'name': 't'}] and 'objects' not in shown
+    error(owner.get(url(ns('new'))), 404)
+
+
+@pytest.mark.parametrize('dots', ['.', '..'])
+def test_a_name_that_is_a_dot_segment_is_refused(owner, ns, dots):
+    """Clients remove ``.`` and ``..`` segments from a URL (RFC 3986, 5.2.4), so
+    nothing of that name could be shown, changed or deleted (upstream makes it)."""
+    make(owner, ns(), objects=[{'name': 'o'}], properties={'p': STRING},
+         tags=[{'name': 't'}])
+    before = owner.get(url(ns())).json()
+    for method, path, body in [
+            ('POST', '/v2/metadefs/namespaces', {'namespace': dots}),
+            ('POST', '/v2/metadefs/namespaces', {'namespace': ns('new'),
+                                                 'tags': [{'name': dots}]}),
+            ('PUT', url(ns()), {'namespace': dots}),
+            ('POST', url(ns(), 'objects'), {'name': dots}),
+            ('PUT', url(ns(), 'objects', 'o'), {'name': dots}),
+            ('POST', url(ns(), 'properties'), dict(STRING, name=dots)),
+            ('PUT', url(ns(), 'properties', 'p'), dict(STRING, name=dots)),
+            ('POST', url(ns(), 'tags'), {'tags': [{'name': dots}]}),
+            ('POST', url(ns(), 'tags', '%2E' * len(dots)), None),
+            ('PUT', url(ns(), 'tags', 't'), {'name': dots}),
+            ('POST', url(ns(), 'resource_types'), {'name': dots})]:
+        message = error(owner.request(method, path, json=body), 400)
+        assert "cannot be '.' or '..'" in message, (method, path)
+    assert owner.get(url(ns())).json() == before
     error(owner.get(url(ns('new'))), 404)
 
 

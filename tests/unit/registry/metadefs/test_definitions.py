@@ -17,10 +17,10 @@ def test_every_member_of_upstreams_model_is_kept_and_a_name_dropped():
     assert definitions.check(dict(FULL, name='n'), 'p') == FULL
 
 
-def test_nulls_mean_not_given_except_for_type_and_default():
-    assert definitions.check({'type': None, 'title': 'T', 'default': None,
+def test_nulls_mean_not_given_except_for_default():
+    assert definitions.check({'type': 'string', 'title': 'T', 'default': None,
                               'description': None, 'enum': None}, 'p') == {
-        'type': None, 'title': 'T', 'default': None}
+        'type': 'string', 'title': 'T', 'default': None}
 
 
 @pytest.mark.parametrize('stored, read', [
@@ -42,6 +42,9 @@ def test_definitions_read_back_with_upstreams_conversions(stored, read):
     ('minLength', 1.0), ('maxItems', True), ('items', []), ('items', {'enum': []}),
     ('items', {'type': 'string', 'x': 1}), ('uniqueItems', 'no'), ('pattern', '\x00'),
     ('colour', 'red'), ('required', ['a']),
+    # The schema clients validate a definition with says a string (a catalog file
+    # loaded with null made glance md-namespace-show fail on the namespace).
+    ('type', None), ('items', {'type': None}),
 ])
 def test_a_wrong_member_is_refused_saying_which(member, value):
     definition = {'type': 'string', 'title': 'T', member: value}
@@ -51,6 +54,7 @@ def test_a_wrong_member_is_refused_saying_which(member, value):
 
 
 @pytest.mark.parametrize('definition', [{'title': 'T'}, {'type': 'string'},
+                                        {'type': None, 'title': 'T'},
                                         {'type': 'string', 'title': None}, [], 'x'])
 def test_type_and_title_are_required(definition):
     with pytest.raises(errors.BadRequest):
