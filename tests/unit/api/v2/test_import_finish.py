@@ -95,6 +95,11 @@ def _imported_by_the_next_worker(deployment, image_id):
     image = _settled(deployment, image_id, timeout=15)
     assert image['status'] == 'active'
     assert deployment.store.names() == [image_id]
+    # The staged data goes once the success is recorded: just after the image is
+    # active.
+    deadline = time.monotonic() + 10
+    while deployment.staging.names() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert deployment.staging.names() == []
     assert deployment.request('GET', '/v2/images/%s/file' % image_id,
                               OWNER).get_data() == DATA
