@@ -146,8 +146,11 @@ def _refusal(tmp_path, command_name, cache_dir):
     """``glance-cache-<command_name>`` run with ``cache_dir``: its exit status and
     standard error."""
     config = tmp_path / 'api.conf'
+    # The command makes its stores as the API does: a data directory of the
+    # test's, not the default /var/lib/glance/images.
     config.write_text('[DEFAULT]\nregistry_auth_secret = x\nimage_cache_dir = %s\n'
-                      % cache_dir)
+                      '[glance_store]\nfilesystem_store_datadir = %s\n'
+                      % (cache_dir, tmp_path / 'images'))
     result = subprocess.run([os.path.join(BIN, 'glance-cache-' + command_name),
                              '--config-file', str(config)],
                             capture_output=True, text=True, timeout=60)
