@@ -30,8 +30,6 @@ IGNORED = [
      'a file store location\'s metadata holds its store id only.'),
     ('glance_store', cfg.BoolOpt('filesystem_thin_provisioning', default=False),
      'the file store writes every byte, runs of zeros included (no sparse files).'),
-    ('glance_store', cfg.MultiStrOpt('filesystem_store_datadirs', default=[]),
-     'the file store writes and reads images in filesystem_store_datadir only.'),
     ('glance_store', cfg.IntOpt('filesystem_store_timeout', default=0),
      'file store operations have no time limit (a hung NFS mount holds the '
      'request).'),

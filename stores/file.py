@@ -31,9 +31,17 @@ _QUEUE_CHUNKS = 8
 # takes its lock just after creating its file.
 _ORPHAN_MIN_AGE = 60
 
+_DEFAULT_DATADIR = '/var/lib/glance/images'
+
 _opts = [
-    cfg.StrOpt('filesystem_store_datadir', default='/var/lib/glance/images',
+    cfg.StrOpt('filesystem_store_datadir', default=_DEFAULT_DATADIR,
                help='Directory where the file store keeps image data.'),
+    cfg.MultiStrOpt('filesystem_store_datadirs', default=[],
+                    help='Upstream\'s directories of the file store, each '
+                         '"<path>:<priority>": one is taken as '
+                         'filesystem_store_datadir; several are refused (this '
+                         'store keeps its images in one directory: make each a '
+                         'file store of its own in enabled_backends).'),
     cfg.IntOpt('filesystem_store_file_perm', default=0,
                help='If non-zero, the octal mode given to image files, e.g. 0640.'),
     cfg.BoolOpt('filesystem_store_direct_io', default=False,
@@ -51,6 +59,42 @@ _opts = [
 ]
 
 
+def data_directory(options):
+    """The directory of a file store's images: ``filesystem_store_datadir``, or the
+    one directory upstream's ``filesystem_store_datadirs`` lists. An empty one
+    (upstream's configs empty ``filesystem_store_datadir`` beside its list) would
+    be the process's working directory, and images spread over several would be
+    partly unreadable: ``errors.BadConfiguration``."""
+    datadir = options.filesystem_store_datadir
+    listed = list(dict.fromkeys(_without_priority(entry)
+                                for entry in options.filesystem_store_datadirs))
+    if len(listed) > 1:
+        raise errors.BadConfiguration(
+            'filesystem_store_datadirs lists %d directories (%s): this service keeps '
+            "a file store's images in one directory. Set filesystem_store_datadir to "
+            'one and move the images into it, or make each directory a file store '
+            'of its own in enabled_backends (the images already in it stay '
+            'readable there).' % (len(listed), ', '.join(listed)))
+    if listed:
+        if datadir and datadir != _DEFAULT_DATADIR and \
+                os.path.realpath(datadir) != os.path.realpath(listed[0]):
+            raise errors.BadConfiguration(
+                'filesystem_store_datadir (%s) and filesystem_store_datadirs (%s) '
+                'name two directories: set one of them.' % (datadir, listed[0]))
+        datadir = listed[0]
+    if not datadir:
+        raise errors.BadConfiguration(
+            "filesystem_store_datadir is empty: set it to the directory of the "
+            "store's images.")
+    return os.path.realpath(datadir)
+
+
+def _without_priority(entry):
+    """The path of a ``filesystem_store_datadirs`` entry, ``<path>[:<priority>]``."""
+    path, colon, priority = entry.strip().rpartition(':')
+    return path.strip() if colon and priority.strip().isdigit() else entry.strip()
+
+
 class FileStore(base.Store):
     """Image data as files in ``filesystem_store_datadir``."""
 
@@ -63,7 +107,10 @@ class FileStore(base.Store):
 
     @property
     def datadir(self):
-        return os.path.realpath(self.options.filesystem_store_datadir)
+        return data_directory(self.options)
+
+    def load(self):
+        data_directory(self.options)
 
     def configure(self):
         self.load()

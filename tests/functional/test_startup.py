@@ -317,7 +317,6 @@ def test_without_a_config_file_a_command_reads_upstreams_files(
       'taskflow_executor': {'conversion_format': 'qcow2'},
       'glance_store': {'filesystem_store_metadata_file': '/etc/glance/metadata.json',
                        'filesystem_thin_provisioning': 'true',
-                       'filesystem_store_datadirs': '{tmp}/other:200',
                        'filesystem_store_timeout': '30',
                        'swift_buffer_on_upload': 'true'},
       'oslo_policy': {'enforce_new_defaults': 'false'},
@@ -335,8 +334,6 @@ def test_without_a_config_file_a_command_reads_upstreams_files(
         'is ignored: a file store location\'s metadata holds its store id only',
         '[glance_store] filesystem_thin_provisioning = True is ignored: the file '
         'store writes every byte',
-        "[glance_store] filesystem_store_datadirs = ['{tmp}/other:200'] is ignored: "
-        'the file store writes and reads images in filesystem_store_datadir only',
         '[glance_store] filesystem_store_timeout = 30 is ignored: file store '
         'operations have no time limit',
         '[glance_store] swift_buffer_on_upload = True is ignored: Swift segments '

@@ -468,3 +468,37 @@ def test_a_missing_file_cannot_be_pinned(tmp_path):
     staging, _ = _two_stores(tmp_path)
     with pytest.raises(errors.NotFound):
         staging.pin('file://%s/%s' % (staging.datadir, uuid.uuid4()))
+
+
+# -- upstream's filesystem_store_datadirs
+
+def test_one_directory_of_upstreams_datadirs_is_the_data_directory(tmp_path):
+    # As upstream's configs write it: filesystem_store_datadir emptied beside it.
+    store = build_store('file', {'filesystem_store_datadir': '',
+                                 'filesystem_store_datadirs': ['%s:200' % tmp_path]})
+    assert store.datadir == str(tmp_path)
+    assert write_image(store, b'x').url == 'file://%s/' % tmp_path + \
+        os.listdir(tmp_path)[0]
+
+
+@pytest.mark.parametrize('options, words', [
+    ({'filesystem_store_datadir': ''}, 'filesystem_store_datadir is empty'),
+    ({'filesystem_store_datadir': '', 'filesystem_store_datadirs': [
+        '{tmp}/a:200', '{tmp}/b:100']},
+     'filesystem_store_datadirs lists 2 directories ({tmp}/a, {tmp}/b): this '
+     "service keeps a file store's images in one directory"),
+    ({'filesystem_store_datadir': '{tmp}/c',
+      'filesystem_store_datadirs': ['{tmp}/a']},
+     'filesystem_store_datadir ({tmp}/c) and filesystem_store_datadirs ({tmp}/a) '
+     'name two directories'),
+])
+def test_a_data_directory_that_is_not_one_is_refused(tmp_path, options, words):
+    # Empty, it was the process's working directory; several, the images in all
+    # but one were unreadable.
+    options = {name: [entry.format(tmp=tmp_path) for entry in value]
+               if isinstance(value, list) else value.format(tmp=tmp_path)
+               for name, value in options.items()}
+    with pytest.raises(errors.BadConfiguration) as refused:
+        build_store('file', options)
+    assert words.format(tmp=tmp_path) in str(refused.value)
+    assert os.listdir(tmp_path) == []
