@@ -3,6 +3,7 @@ locked temporary file and linked into place once durable (docs/stores.rst)."""
 
 import errno
 import fcntl
+import functools
 import logging
 import mmap
 import os
@@ -59,9 +60,10 @@ _opts = [
 ]
 
 
-def data_directory(options):
-    """The directory of a file store's images: ``filesystem_store_datadir``, or the
-    one directory upstream's ``filesystem_store_datadirs`` lists. An empty one
+def _data_directory(options):
+    """The directory of a file store's images, as configured (not resolved):
+    ``filesystem_store_datadir``, or the one directory upstream's
+    ``filesystem_store_datadirs`` lists. An empty one
     (upstream's configs empty ``filesystem_store_datadir`` beside its list) would
     be the process's working directory, and images spread over several would be
     partly unreadable: ``errors.BadConfiguration``."""
@@ -86,7 +88,7 @@ def data_directory(options):
         raise errors.BadConfiguration(
             "filesystem_store_datadir is empty: set it to the directory of the "
             "store's images.")
-    return os.path.realpath(datadir)
+    return datadir
 
 
 def _without_priority(entry):
@@ -105,12 +107,18 @@ class FileStore(base.Store):
     def option_list(cls):
         return _opts
 
+    @functools.cached_property
+    def _configured_datadir(self):
+        # Read once: the options do not change while the process runs, and the
+        # directory is resolved at every location check.
+        return _data_directory(self.options)
+
     @property
     def datadir(self):
-        return data_directory(self.options)
+        return os.path.realpath(self._configured_datadir)
 
     def load(self):
-        data_directory(self.options)
+        self._configured_datadir
 
     def configure(self):
         self.load()
