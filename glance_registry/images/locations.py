@@ -18,8 +18,6 @@ its row, invisible, until its data is confirmed removed (``removals``).
 
 import datetime
 
-import orjson
-
 from glance_registry import db as db_module
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
@@ -78,9 +76,7 @@ def add_location(db, identity, image_id, location, position=None, transition=Non
                     & (ImageLocation.position >= slot))
              .execute(db))
         now = utcnow()
-        fields = {'image': image_id, 'position': slot, 'url': location['url'],
-                  'metadata': orjson.dumps(location.get('metadata') or {}).decode(),
-                  'status': location.get('status') or 'active'}
+        fields = writes.location_row(image_id, slot, location)
         if lease is not None:
             fields.update(lease_owner=lease['owner'], attempts=1,
                           lease_expires_at=db_module.now(db) + datetime.timedelta(

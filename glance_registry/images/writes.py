@@ -604,9 +604,7 @@ def replace_location_rows(db, image_id, locations, removal_lease=None):
     removals.take_off(db, image_id, dropped, removal_lease)
     if locations:
         ImageLocation.insert_many([
-            {'image': image_id, 'position': position, 'url': location['url'],
-             'metadata': orjson.dumps(location.get('metadata') or {}).decode(),
-             'status': location.get('status') or 'active'}
+            location_row(image_id, position, location)
             for position, location in enumerate(locations)]).execute(db)
 
 
@@ -625,10 +623,15 @@ def append_location_rows(db, image_id, locations):
     removals.revive(db, image_id, [location['url'] for location in new])
     first = max((row.position for row in rows), default=-1) + 1
     ImageLocation.insert_many([
-        {'image': image_id, 'position': first + n, 'url': location['url'],
-         'metadata': orjson.dumps(location.get('metadata') or {}).decode(),
-         'status': location.get('status') or 'active'}
+        location_row(image_id, first + n, location)
         for n, location in enumerate(new)]).execute(db)
+
+
+def location_row(image_id, position, location):
+    """The ``image_locations`` row of ``location`` at ``position``."""
+    return {'image': image_id, 'position': position, 'url': location['url'],
+            'metadata': orjson.dumps(location.get('metadata') or {}).decode(),
+            'status': location.get('status') or 'active'}
 
 
 def check_distinct_urls(image_id, urls):
