@@ -18,8 +18,9 @@ data was never confirmed removed, ``deleted_data_grace_time`` seconds after thei
 deletion (``glance_api.data.deleted_data``), as one API worker per node does.
 
 ``--restore <id>`` brings a ``pending_delete`` image back to ``active`` (not once a
-scrubber has claimed it); what is no image id, an empty one included, is refused. Exit status: 0, 1 if an image could not be scrubbed (or
-swept) or restored, 2 for a bad configuration.
+scrubber has claimed it); what is no image id, an empty one included, is refused.
+Exit status: 0, 1 if an image could not be scrubbed (or swept) or restored, 2 for a
+bad configuration.
 """
 
 import logging

@@ -49,8 +49,9 @@ location_opts = [
     cfg.IntOpt('secure_hash_lease_time', default=60, min=1,
                help='Seconds an API worker claims a location whose data it hashes; '
                     'it renews the claim while it reads (or has read within '
-                    'task_stall_time). If the worker dies, the next request for the image after the claim expires (on any '
-                    'API worker or host) starts the hashing again.'),
+                    'task_stall_time). If the worker dies, the next request for '
+                    'the image after the claim expires (on any API worker or host) '
+                    'starts the hashing again.'),
 ]
 
 

@@ -94,7 +94,6 @@ class Heartbeat:
     """
 
     def __init__(self, seconds, stall, renew, name='lease', clock=time.monotonic):
-        self.seconds = seconds
         self.stall = stall
         self.lost = False
         self._renew = renew
