@@ -65,8 +65,9 @@ def add_member(image_id):
     policy.enforce(g.context, 'add_member', record)
     document = json_body.parse()
     member_id = document.get('member') if isinstance(document, dict) else None
-    if not isinstance(member_id, str) or not member_id or len(member_id) > 255 or \
-            set(document) != {'member'}:
+    # Other keys are ignored, as upstream does (openstacksdk sends the status it
+    # was given, say).
+    if not isinstance(member_id, str) or not member_id or len(member_id) > 255:
         raise errors.BadRequest('The request body must be {"member": "<project id>"}.')
     if '/' in member_id:
         # Unlike upstream: such a member could never be shown, updated or removed
