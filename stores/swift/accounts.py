@@ -31,6 +31,14 @@ class _Account:
     def release(self, conn):
         conn.close()
 
+    def refresh(self, conn):
+        """Give ``conn`` a token that outlives the next request, where this account
+        renews its tokens (trusts); a transfer calls it before each request."""
+
+    def close(self):
+        """End what the account holds beyond its connections (a trust); called once
+        the transfer it was made for is over."""
+
     @contextlib.contextmanager
     def connection(self):
         """A swiftclient connection to the account, released afterwards."""
@@ -77,9 +85,13 @@ class TenantAccount(_Account):
         options = self._options
         # No credentials to authenticate again with: a refused token is a 401.
         return swiftclient.Connection(
-            preauthurl=self.storage_url, preauthtoken=self._token, retries=0,
+            preauthurl=self.storage_url, preauthtoken=self.token(), retries=0,
             insecure=options.swift_store_auth_insecure,
             cacert=options.swift_store_cacert, timeout=_SOCKET_TIMEOUT)
+
+    def token(self):
+        """The token that requests to the account carry."""
+        return self._token
 
     def location(self, container, obj):
         http, _, rest = self.storage_url.partition('://')
@@ -107,6 +119,17 @@ class References:
 
     def __contains__(self, reference):
         return reference in self._sections
+
+    def section(self, reference):
+        """The credentials of ``reference``, as validated."""
+        return self._sections[reference]
+
+    @property
+    def verify(self):
+        """keystoneauth's ``verify`` for the store's TLS options."""
+        options = self._options
+        return (False if options.swift_store_auth_insecure
+                else options.swift_store_cacert or True)
 
     def account(self, reference):
         """The ``ConfiguredAccount`` that ``reference`` names."""
@@ -147,9 +170,7 @@ class References:
             session = self._sessions.get(reference)
             if session is None:
                 session = self._sessions[reference] = keystone_session(
-                    self._sections[reference],
-                    verify=(False if self._options.swift_store_auth_insecure
-                            else self._options.swift_store_cacert or True))
+                    self._sections[reference], verify=self.verify)
             return session
 
 
@@ -225,32 +246,41 @@ def _unquote(value):
 def keystone_session(reference, verify=True):
     """A keystoneauth1 session for a Keystone v3 reference (password or app
     credential)."""
-    try:
-        from keystoneauth1 import session
-        from keystoneauth1.identity import v3
-    except ImportError:
-        raise errors.BadConfiguration('Keystone authentication needs the '
-                                      'keystoneauth1 package')
-    auth_url = reference['auth_address'].rstrip('/')
-    if not auth_url.rsplit('/', 1)[-1].startswith('v3'):
-        auth_url += '/v3'
+    from keystoneauth1 import session
+    from keystoneauth1.identity import v3
     if reference.get('application_credential_id'):
         auth = v3.ApplicationCredential(
-            auth_url=auth_url,
+            auth_url=keystone_auth_url(reference),
             application_credential_id=reference['application_credential_id'],
             application_credential_secret=reference['application_credential_secret'])
     else:
         # Upstream's "project:user" form; project_name/project_id may be given instead.
-        project, _, user = reference['user'].rpartition(':')
-        domains = {key: reference[key] for key in (
-            'user_domain_id', 'user_domain_name', 'project_domain_id',
-            'project_domain_name') if reference.get(key)}
-        if not ('user_domain_id' in domains or 'user_domain_name' in domains):
-            domains['user_domain_id'] = 'default'
-        if not ('project_domain_id' in domains or 'project_domain_name' in domains):
-            domains['project_domain_id'] = 'default'
-        auth = v3.Password(auth_url=auth_url, username=user,
-                           password=reference['key'],
-                           project_name=project or reference.get('project_name'),
-                           project_id=reference.get('project_id'), **domains)
+        project, _, _ = reference['user'].rpartition(':')
+        auth = v3.Password(project_name=project or reference.get('project_name'),
+                           project_id=reference.get('project_id'),
+                           **password_credentials(reference))
     return session.Session(auth=auth, verify=verify)
+
+
+def keystone_auth_url(reference):
+    """The reference's ``auth_address`` as a Keystone v3 URL."""
+    auth_url = reference['auth_address'].rstrip('/')
+    if not auth_url.rsplit('/', 1)[-1].startswith('v3'):
+        auth_url += '/v3'
+    return auth_url
+
+
+def password_credentials(reference):
+    """keystoneauth ``v3.Password`` arguments of a password reference, without its
+    scope: URL, user (``user`` is upstream's "project:user"), password and the
+    user's and project's domains (``default`` unless given)."""
+    domains = {key: reference[key] for key in (
+        'user_domain_id', 'user_domain_name', 'project_domain_id',
+        'project_domain_name') if reference.get(key)}
+    if not ('user_domain_id' in domains or 'user_domain_name' in domains):
+        domains['user_domain_id'] = 'default'
+    if not ('project_domain_id' in domains or 'project_domain_name' in domains):
+        domains['project_domain_id'] = 'default'
+    return dict(auth_url=keystone_auth_url(reference),
+                username=reference['user'].rpartition(':')[2],
+                password=reference['key'], **domains)
