@@ -317,8 +317,9 @@ class SwiftStore(base.Store):
         """``account``, the caller's, reached with the tokens of a new Keystone trust
         (a ``TrustAccount``) where ``swift_store_use_trusts`` has a trustee; else,
         or when Keystone refuses the trust (logged), ``account`` itself."""
-        if self._trustee is None or not isinstance(account, TenantAccount):
-            return account
+        if (self._trustee is None or not isinstance(account, TenantAccount)
+                or not (credentials.user_id and credentials.roles)):
+            return account   # a trust names its trustor and the roles it delegates
         try:
             return self._trustee.delegate(account.storage_url, credentials,
                                           self.options)
