@@ -119,8 +119,9 @@ _opts += _credential_opts + [
                      'when the transfer ends. False, or no such reference: the '
                      'caller\'s token throughout.'),
     cfg.IntOpt('swift_store_expire_soon_interval', default=60, min=0,
-               help='Multi-tenant with trusts: a trust-scoped token that expires '
-                    'within this many seconds is renewed before the next request.'),
+               help='A Keystone token (of a swift_store_config_file reference, or '
+                    'multi-tenant of a trust) that expires within this many seconds '
+                    'is renewed before the next request of an upload or download.'),
 ]
 
 

@@ -67,6 +67,9 @@ class ConfiguredAccount(_Account):
     def release(self, conn):
         self._references.release(self.reference, conn)
 
+    def refresh(self, conn):
+        self._references.refresh(self.reference, conn)
+
     def location(self, container, obj):
         return '%s://%s/%s/%s' % (SCHEME, self.reference, container, obj)
 
@@ -158,6 +161,25 @@ class References:
                                           auth_version='1', **common)
         return swiftclient.Connection(session=self._keystone_session(reference),
                                       **common)
+
+    def refresh(self, reference, conn):
+        """Give ``conn`` the reference's current Keystone token, a new one if it
+        expires within ``swift_store_expire_soon_interval`` seconds: a request whose
+        token Swift refuses is sent again with a new one, but a streamed segment
+        cannot be. Tempauth tokens do not say when they expire."""
+        if self._sections[reference]['auth_version'] == '1' or conn.token is None:
+            return   # a connection without a token asks the session at its request
+        session = self._keystone_session(reference)
+        auth_ref = session.auth.auth_ref
+        if auth_ref is None:
+            return
+        if auth_ref.will_expire_soon(self._options.swift_store_expire_soon_interval):
+            session.invalidate()
+        try:
+            conn.token = session.get_token()
+        except Exception as exc:
+            raise errors.StoreUnavailable('renewing the token of Swift account '
+                                          'reference %s: %s' % (reference, exc))
 
     def release(self, reference, conn):
         if conn.url and conn.token:

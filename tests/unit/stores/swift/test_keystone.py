@@ -14,6 +14,8 @@ from tests.unit.stores.conftest import build_store, payload, write_image
 
 pytestmark = [pytest.mark.swift, pytest.mark.keystone]
 
+SEGMENT = 256 * 1024   # swift_store_large_object_chunk_size below
+
 
 @pytest.fixture(scope='module')
 def object_store(swift_service, keystone):  # noqa: F811
@@ -119,3 +121,25 @@ def test_keystone_token_is_refused_by_tempauth_proxy(
     with pytest.raises(swiftclient.ClientException) as caught:
         conn.head_account()
     assert caught.value.http_status == 401
+
+
+def test_a_segmented_upload_renews_a_token_near_expiry_before_the_next_segment(
+        object_store, keystone, tmp_path):  # noqa: F811
+    """swift_store_expire_soon_interval, as upstream's single-tenant driver: each
+    segment's PUT carries a token that outlives it. With the interval longer than a
+    token lives, every token is near its expiry: revoking the one the upload
+    started with must not stop it."""
+    glance = keystone.personas['glance']
+    config = reference_file(tmp_path, keystone, user='%s:%s' % (glance.project,
+                                                                glance.name),
+                            key=glance.password)
+    store = keystone_store(config, swift_store_expire_soon_interval=10 ** 6)
+    data = payload(700 * 1024, seed=3)
+    writer = store.open_writer(str(uuid.uuid4()))
+    with writer:
+        writer.write(data[:SEGMENT])   # the first segment is written, none is started
+        keystone.revoke(writer._conn.token)
+        writer.write(data[SEGMENT:])
+        stored = writer.commit()
+    assert b''.join(store.open_reader(stored.url)) == data
+    store.delete(stored.url)
