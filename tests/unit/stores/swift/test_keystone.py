@@ -7,7 +7,7 @@ import pytest
 import requests
 import swiftclient
 
-from stores import errors
+from stores import Credentials, errors
 from tests.fixtures.keystone import REGION
 from tests.fixtures.swift import keystone_proxy
 from tests.unit.stores.conftest import build_store, payload, write_image
@@ -143,3 +143,77 @@ def test_a_segmented_upload_renews_a_token_near_expiry_before_the_next_segment(
         stored = writer.commit()
     assert b''.join(store.open_reader(stored.url)) == data
     store.delete(stored.url)
+
+
+@pytest.fixture
+def trusting_store(object_store, keystone):  # noqa: F811
+    """A multi-tenant store whose trustee is the ``glance`` persona (upstream's
+    main-config spelling), renewing every token before each request (the interval
+    is longer than a token lives)."""
+    glance = keystone.personas['glance']
+    return build_store('swift', {
+        'swift_store_multi_tenant': True, 'swift_store_endpoint_type': 'internalURL',
+        'swift_store_region': REGION, 'swift_store_large_object_size': 1.0,
+        'swift_store_large_object_chunk_size': 0.25,
+        'swift_store_expire_soon_interval': 10 ** 6,
+        'swift_store_auth_address': keystone.auth_url,
+        'swift_store_user': '%s:%s' % (glance.project, glance.name),
+        'swift_store_key': glance.password})
+
+
+def caller(keystone, persona):  # noqa: F811
+    """A fresh token of ``persona`` as the API hands it to a store."""
+    token, body = keystone.issue_token(persona)
+    return token, Credentials(
+        auth_token=token, project_id=body['token']['project']['id'],
+        user_id=body['token']['user']['id'],
+        roles=tuple(role['name'] for role in body['token']['roles']),
+        service_catalog=tuple(body['token']['catalog']))
+
+
+def trusts_from(keystone, persona):  # noqa: F811
+    return keystone.admin_api('GET', '/OS-TRUST/trusts?trustor_user_id=%s'
+                              % keystone.personas[persona].user_id)['trusts']
+
+
+def test_a_trust_scoped_token_near_expiry_is_renewed_before_the_next_segment(
+        trusting_store, keystone):  # noqa: F811
+    """Neither the caller's token nor the trust-scoped token the upload started
+    with is needed to finish it."""
+    token, credentials = caller(keystone, 'beta-member')
+    data = payload(700 * 1024, seed=4)
+    writer = trusting_store.open_writer(str(uuid.uuid4()), credentials=credentials)
+    with writer:
+        writer.write(data[:SEGMENT])
+        assert len(trusts_from(keystone, 'beta-member')) == 1
+        keystone.revoke(token)
+        keystone.revoke(writer._conn.token)
+        writer.write(data[SEGMENT:])
+        stored = writer.commit()
+    assert trusts_from(keystone, 'beta-member') == []
+    _, reader_credentials = caller(keystone, 'beta-member')
+    assert b''.join(trusting_store.open_reader(
+        stored.url, credentials=reader_credentials)) == data
+    trusting_store.delete(stored.url, credentials=reader_credentials)
+
+
+def test_a_download_that_may_resume_holds_a_trust_until_it_is_closed(
+        trusting_store, keystone):  # noqa: F811
+    _, credentials = caller(keystone, 'beta-member')
+    data = payload(1000, seed=5)
+    writer = trusting_store.open_writer(str(uuid.uuid4()), size=len(data),
+                                        credentials=credentials)
+    with writer:   # one PUT: no trust, as upstream
+        writer.write(data)
+        assert trusts_from(keystone, 'beta-member') == []
+        stored = writer.commit()
+    trusting_store.conf.set_override('swift_store_retry_get_count', 1,
+                                     trusting_store.group)
+    reader = trusting_store.open_reader(stored.url, credentials=credentials)
+    try:
+        assert len(trusts_from(keystone, 'beta-member')) == 1
+        assert b''.join(reader) == data
+    finally:
+        reader.close()
+    assert trusts_from(keystone, 'beta-member') == []
+    trusting_store.delete(stored.url, credentials=credentials)
