@@ -227,6 +227,10 @@ class SwiftStore(base.Store):
     def configure(self):
         self.load()
         if self.multi_tenant:
+            if self._trustee is not None:
+                # Credentials that Keystone refuses fail at start, not as a warning
+                # at every long upload.
+                self._trustee.check()
             return
         options = self.options
         with self._reference_account(self.reference).connection() as conn:

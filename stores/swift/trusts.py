@@ -49,6 +49,16 @@ class Trustee:
             session = self._session
         return session.get_user_id()
 
+    def check(self):
+        """Authenticate; StoreUnavailable if Keystone refuses or cannot be reached."""
+        try:
+            self.user_id()
+        except Exception as exc:
+            raise errors.StoreUnavailable(
+                'the service user of default_swift_reference, which '
+                'swift_store_use_trusts delegates to, cannot authenticate with '
+                'Keystone: %s' % exc)
+
     def delegate(self, storage_url, credentials, options):
         """A ``TrustAccount`` on ``storage_url`` with a new trust from the caller
         (``credentials``: token, user, project, roles) to this user.

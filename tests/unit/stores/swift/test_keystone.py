@@ -217,3 +217,13 @@ def test_a_download_that_may_resume_holds_a_trust_until_it_is_closed(
         reader.close()
     assert trusts_from(keystone, 'beta-member') == []
     trusting_store.delete(stored.url, credentials=credentials)
+
+
+def test_a_trustee_keystone_refuses_fails_at_start(object_store, keystone):  # noqa: F811
+    glance = keystone.personas['glance']
+    with pytest.raises(errors.StoreUnavailable, match='swift_store_use_trusts'):
+        build_store('swift', {
+            'swift_store_multi_tenant': True,
+            'swift_store_auth_address': keystone.auth_url,
+            'swift_store_user': '%s:%s' % (glance.project, glance.name),
+            'swift_store_key': 'wrong'})

@@ -4,13 +4,14 @@ its trust. tests/integration/test_swift_multi_tenant.py runs them for real."""
 
 import logging
 
+from oslo_config import cfg
 import pytest
 
+import stores
 from stores import Credentials
 from stores.swift import trusts
 from stores.swift.accounts import TenantAccount
 from stores.swift.reader import SwiftReader
-from tests.unit.stores.conftest import build_store
 
 MAIN_CONFIG_TRUSTEE = {'swift_store_auth_address': 'http://keystone:5000/v3',
                        'swift_store_user': 'service:glance',
@@ -18,7 +19,17 @@ MAIN_CONFIG_TRUSTEE = {'swift_store_auth_address': 'http://keystone:5000/v3',
 
 
 def multi_tenant(**options):
-    return build_store('swift', {'swift_store_multi_tenant': True, **options})
+    """A multi-tenant store as loaded, not configured (which authenticates the
+    trustee: test_keystone.py)."""
+    store_class = stores.driver_class('swift')
+    conf = cfg.ConfigOpts()
+    conf.register_opts(store_class.option_list(), group='glance_store')
+    conf(args=[], default_config_files=[], default_config_dirs=[])
+    for name, value in {'swift_store_multi_tenant': True, **options}.items():
+        conf.set_override(name, value, 'glance_store')
+    store = store_class(conf, 'glance_store', 'swift')
+    store.load()
+    return store
 
 
 def test_upstreams_main_config_credentials_are_the_trustee():
