@@ -19,6 +19,9 @@ class Credentials:
     auth_token: str | None
     project_id: str | None
     user_id: str | None = None
+    #: The names of the token's roles on the project (what a Keystone trust made for
+    #: the caller delegates).
+    roles: tuple = ()
     #: Keystone v3 catalog entries (``[{"type", "endpoints": [...]}, ...]``).
     service_catalog: tuple = ()
 

@@ -49,6 +49,7 @@ class RequestContext:
         """What a store that acts as the caller (multi-tenant Swift) needs."""
         return stores.Credentials(auth_token=self.auth_token,
                                   project_id=self.project_id, user_id=self.user_id,
+                                  roles=tuple(self.roles),
                                   service_catalog=_parse_catalog(self.service_catalog))
 
     def owns(self, image):

@@ -2,6 +2,7 @@
 or in each image owner's own (multi-tenant). docs/stores.rst specifies what it does:
 upstream's names and locations, segments and SLO manifests, cleanup, tenancy."""
 
+import logging
 import os
 import urllib.parse
 
@@ -14,10 +15,13 @@ from stores.swift.accounts import (SCHEME, References, TenantAccount,
                                    storage_url_from_catalog)
 from stores.swift.failures import store_error
 from stores.swift.reader import SwiftReader
+from stores.swift.trusts import Trustee, trustee_problem
 from stores.swift.writer import (SwiftWriter, delete_container, delete_prefix,
-                                 segments_of)
+                                 is_segmented, segments_of)
 
 __all__ = ['SwiftStore']
+
+LOG = logging.getLogger(__name__)
 
 ONE_MB = 1024 * 1024
 # Multi-tenant locations: the account's storage URL with the scheme swift+http(s).
@@ -106,6 +110,18 @@ _opts += _credential_opts + [
     cfg.ListOpt('swift_store_admin_tenants', default=[],
                 help='Multi-tenant: project ids that get read and write access to '
                      'every image container the service creates.'),
+    cfg.BoolOpt('swift_store_use_trusts', default=True,
+                help='Multi-tenant: an upload written in segments, and a download '
+                     'that may resume (swift_store_retry_get_count), reach Swift with '
+                     'the tokens of a Keystone trust from the caller to the service '
+                     'user of default_swift_reference (a password reference), so '
+                     'that they outlive the caller\'s token; the trust is deleted '
+                     'when the transfer ends. False, or no such reference: the '
+                     'caller\'s token throughout.'),
+    cfg.IntOpt('swift_store_expire_soon_interval', default=60, min=0,
+               help='A Keystone token (of a swift_store_config_file reference, or '
+                    'multi-tenant of a trust) that expires within this many seconds '
+                    'is renewed before the next request of an upload or download.'),
 ]
 
 
@@ -118,6 +134,7 @@ class SwiftStore(base.Store):
     def __init__(self, conf, group, store_id):
         super().__init__(conf, group, store_id)
         self._references = References({}, self.options)
+        self._trustee = None
         self._known_containers = set()
         self.max_segments = _DEFAULT_MAX_SEGMENTS
         self._capabilities_read = False
@@ -152,21 +169,42 @@ class SwiftStore(base.Store):
             raise errors.BadConfiguration(
                 'swift_store_large_object_size and swift_store_large_object_chunk_size '
                 'must be positive')
-        if self.multi_tenant:
-            # No caller yet, so no account to look at: capabilities are read from the
-            # first upload's Swift. References only serve older swift+config data.
-            if options.swift_store_config_file:
-                self._references = References.from_file(self._config_file(), options)
-            return
         if not options.swift_store_config_file and options.swift_store_auth_address:
             self._references = References(
                 {self.reference: self._main_config_reference()}, options)
+        elif options.swift_store_config_file or not self.multi_tenant:
+            self._references = References.from_file(self._config_file(), options)
+        if self.multi_tenant:
+            # No caller yet, so no account to look at: capabilities are read from the
+            # first upload's Swift. References serve older swift+config data, and
+            # the default one is the trustee.
+            self._trustee = self._load_trustee()
             return
-        self._references = References.from_file(self._config_file(), options)
         if self.reference not in self._references:
             raise errors.BadConfiguration(
                 'default_swift_reference %r is not a section of %s'
                 % (self.reference, options.swift_store_config_file))
+
+    def _load_trustee(self):
+        """The ``Trustee`` of ``swift_store_use_trusts``, None without one (a
+        warning says why: uploads then need tokens that outlive them)."""
+        if not self.options.swift_store_use_trusts:
+            return None
+        if self.reference not in self._references:
+            problem = ('no credentials for it: set swift_store_auth_address, '
+                       'swift_store_user ("project:user") and swift_store_key, or '
+                       'a [%s] section in swift_store_config_file' % self.reference)
+        else:
+            problem = trustee_problem(self._references.section(self.reference))
+        if problem:
+            LOG.warning('[%s] swift_store_use_trusts: the service user of '
+                        'default_swift_reference %r cannot take Keystone trusts (%s); '
+                        'long uploads and downloads use the caller\'s token and fail '
+                        'when it expires. Set swift_store_use_trusts = false to say '
+                        'that this is meant.', self.group, self.reference, problem)
+            return None
+        return Trustee(self._references.section(self.reference),
+                       self._references.verify)
 
     def _main_config_reference(self):
         """Upstream's deprecated swift_store_user, swift_store_key... as the one
@@ -189,6 +227,10 @@ class SwiftStore(base.Store):
     def configure(self):
         self.load()
         if self.multi_tenant:
+            if self._trustee is not None:
+                # Credentials that Keystone refuses fail at start, not as a warning
+                # at every long upload.
+                self._trustee.check()
             return
         options = self.options
         with self._reference_account(self.reference).connection() as conn:
@@ -276,6 +318,23 @@ class SwiftStore(base.Store):
                 'token (is auth_strategy keystone?)')
         return TenantAccount(storage_url, credentials.auth_token, self.options)
 
+    def _delegated(self, account, credentials):
+        """``account``, the caller's, reached with the tokens of a new Keystone trust
+        (a ``TrustAccount``) where ``swift_store_use_trusts`` has a trustee; else,
+        or when Keystone refuses the trust (logged), ``account`` itself."""
+        if (self._trustee is None or not isinstance(account, TenantAccount)
+                or not (credentials.user_id and credentials.roles)):
+            return account   # a trust names its trustor and the roles it delegates
+        try:
+            return self._trustee.delegate(account.storage_url, credentials,
+                                          self.options)
+        except Exception as exc:
+            # As upstream: the transfer goes on with the caller's token.
+            LOG.warning('no Keystone trust for a transfer of project %s (%s): it uses '
+                        'the caller\'s token, and fails if that expires first',
+                        credentials.project_id, exc)
+            return account
+
     def _upload_account(self, credentials):
         """Where new images go: the default reference, or the caller's account."""
         if not self.multi_tenant:
@@ -319,7 +378,15 @@ class SwiftStore(base.Store):
             raise errors.BadLocation('invalid object name %r' % image_id)
         container = self.container_for(image_id)
         account = self._upload_account(credentials)
-        conn = account.connect()
+        if is_segmented(size, self.large_object_size):
+            # Upstream's rule: a single PUT is authorised as it starts, so only
+            # uploads of several requests need a trust.
+            account = self._delegated(account, credentials)
+        try:
+            conn = account.connect()
+        except BaseException:
+            account.close()
+            raise
         try:
             if not self._capabilities_read:
                 self._read_capabilities(conn)
@@ -333,9 +400,11 @@ class SwiftStore(base.Store):
                 raise errors.Duplicate('image data for %s already exists' % image_id)
         except errors.StoreError:
             account.release(conn)
+            account.close()
             raise
         except Exception as exc:
             account.release(conn)
+            account.close()
             raise store_error(exc, 'preparing to write %s' % image_id, writing=True)
         return SwiftWriter(account, conn, container, image_id, size, hashing_algorithm,
                            large_object_size=self.large_object_size,
@@ -355,8 +424,13 @@ class SwiftStore(base.Store):
 
     def open_reader(self, url, offset=0, length=None, credentials=None):
         key, container, obj = self._parse(url)
-        return SwiftReader(self._account(key, credentials), container, obj, offset,
-                           length, retries=self.options.swift_store_retry_get_count)
+        account = self._account(key, credentials)
+        retries = self.options.swift_store_retry_get_count
+        if retries:
+            # Upstream's rule: a GET is authorised as it starts; only its resumes
+            # need a token that is still valid.
+            account = self._delegated(account, credentials)
+        return SwiftReader(account, container, obj, offset, length, retries=retries)
 
     def stat(self, url, credentials=None):
         key, container, obj = self._parse(url)

@@ -31,6 +31,14 @@ class _Account:
     def release(self, conn):
         conn.close()
 
+    def refresh(self, conn):
+        """Give ``conn`` a token that outlives the next request, where this account
+        renews its tokens (trusts); a transfer calls it before each request."""
+
+    def close(self):
+        """End what the account holds beyond its connections (a trust); called once
+        the transfer it was made for is over."""
+
     @contextlib.contextmanager
     def connection(self):
         """A swiftclient connection to the account, released afterwards."""
@@ -59,6 +67,9 @@ class ConfiguredAccount(_Account):
     def release(self, conn):
         self._references.release(self.reference, conn)
 
+    def refresh(self, conn):
+        self._references.refresh(self.reference, conn)
+
     def location(self, container, obj):
         return '%s://%s/%s/%s' % (SCHEME, self.reference, container, obj)
 
@@ -77,9 +88,13 @@ class TenantAccount(_Account):
         options = self._options
         # No credentials to authenticate again with: a refused token is a 401.
         return swiftclient.Connection(
-            preauthurl=self.storage_url, preauthtoken=self._token, retries=0,
+            preauthurl=self.storage_url, preauthtoken=self.token(), retries=0,
             insecure=options.swift_store_auth_insecure,
             cacert=options.swift_store_cacert, timeout=_SOCKET_TIMEOUT)
+
+    def token(self):
+        """The token that requests to the account carry."""
+        return self._token
 
     def location(self, container, obj):
         http, _, rest = self.storage_url.partition('://')
@@ -107,6 +122,17 @@ class References:
 
     def __contains__(self, reference):
         return reference in self._sections
+
+    def section(self, reference):
+        """The credentials of ``reference``, as validated."""
+        return self._sections[reference]
+
+    @property
+    def verify(self):
+        """keystoneauth's ``verify`` for the store's TLS options."""
+        options = self._options
+        return (False if options.swift_store_auth_insecure
+                else options.swift_store_cacert or True)
 
     def account(self, reference):
         """The ``ConfiguredAccount`` that ``reference`` names."""
@@ -136,6 +162,25 @@ class References:
         return swiftclient.Connection(session=self._keystone_session(reference),
                                       **common)
 
+    def refresh(self, reference, conn):
+        """Give ``conn`` the reference's current Keystone token, a new one if it
+        expires within ``swift_store_expire_soon_interval`` seconds: a request whose
+        token Swift refuses is sent again with a new one, but a streamed segment
+        cannot be. Tempauth tokens do not say when they expire."""
+        if self._sections[reference]['auth_version'] == '1' or conn.token is None:
+            return   # a connection without a token asks the session at its request
+        session = self._keystone_session(reference)
+        auth_ref = session.auth.auth_ref
+        if auth_ref is None:
+            return
+        if auth_ref.will_expire_soon(self._options.swift_store_expire_soon_interval):
+            session.invalidate()
+        try:
+            conn.token = session.get_token()
+        except Exception as exc:
+            raise errors.StoreUnavailable('renewing the token of Swift account '
+                                          'reference %s: %s' % (reference, exc))
+
     def release(self, reference, conn):
         if conn.url and conn.token:
             with self._lock:
@@ -147,9 +192,7 @@ class References:
             session = self._sessions.get(reference)
             if session is None:
                 session = self._sessions[reference] = keystone_session(
-                    self._sections[reference],
-                    verify=(False if self._options.swift_store_auth_insecure
-                            else self._options.swift_store_cacert or True))
+                    self._sections[reference], verify=self.verify)
             return session
 
 
@@ -225,32 +268,41 @@ def _unquote(value):
 def keystone_session(reference, verify=True):
     """A keystoneauth1 session for a Keystone v3 reference (password or app
     credential)."""
-    try:
-        from keystoneauth1 import session
-        from keystoneauth1.identity import v3
-    except ImportError:
-        raise errors.BadConfiguration('Keystone authentication needs the '
-                                      'keystoneauth1 package')
-    auth_url = reference['auth_address'].rstrip('/')
-    if not auth_url.rsplit('/', 1)[-1].startswith('v3'):
-        auth_url += '/v3'
+    from keystoneauth1 import session
+    from keystoneauth1.identity import v3
     if reference.get('application_credential_id'):
         auth = v3.ApplicationCredential(
-            auth_url=auth_url,
+            auth_url=keystone_auth_url(reference),
             application_credential_id=reference['application_credential_id'],
             application_credential_secret=reference['application_credential_secret'])
     else:
         # Upstream's "project:user" form; project_name/project_id may be given instead.
-        project, _, user = reference['user'].rpartition(':')
-        domains = {key: reference[key] for key in (
-            'user_domain_id', 'user_domain_name', 'project_domain_id',
-            'project_domain_name') if reference.get(key)}
-        if not ('user_domain_id' in domains or 'user_domain_name' in domains):
-            domains['user_domain_id'] = 'default'
-        if not ('project_domain_id' in domains or 'project_domain_name' in domains):
-            domains['project_domain_id'] = 'default'
-        auth = v3.Password(auth_url=auth_url, username=user,
-                           password=reference['key'],
-                           project_name=project or reference.get('project_name'),
-                           project_id=reference.get('project_id'), **domains)
+        project, _, _ = reference['user'].rpartition(':')
+        auth = v3.Password(project_name=project or reference.get('project_name'),
+                           project_id=reference.get('project_id'),
+                           **password_credentials(reference))
     return session.Session(auth=auth, verify=verify)
+
+
+def keystone_auth_url(reference):
+    """The reference's ``auth_address`` as a Keystone v3 URL."""
+    auth_url = reference['auth_address'].rstrip('/')
+    if not auth_url.rsplit('/', 1)[-1].startswith('v3'):
+        auth_url += '/v3'
+    return auth_url
+
+
+def password_credentials(reference):
+    """keystoneauth ``v3.Password`` arguments of a password reference, without its
+    scope: URL, user (``user`` is upstream's "project:user"), password and the
+    user's and project's domains (``default`` unless given)."""
+    domains = {key: reference[key] for key in (
+        'user_domain_id', 'user_domain_name', 'project_domain_id',
+        'project_domain_name') if reference.get(key)}
+    if not ('user_domain_id' in domains or 'user_domain_name' in domains):
+        domains['user_domain_id'] = 'default'
+    if not ('project_domain_id' in domains or 'project_domain_name' in domains):
+        domains['project_domain_id'] = 'default'
+    return dict(auth_url=keystone_auth_url(reference),
+                username=reference['user'].rpartition(':')[2],
+                password=reference['key'], **domains)

@@ -23,8 +23,9 @@ class SwiftReader(base.Reader):
         self._obj = obj
         self._retries = retries
         self._body = None
-        self._conn = account.connect()
+        self._conn = None
         try:
+            self._conn = account.connect()
             size = self._open(offset, length)
         except BaseException:
             self.close()
@@ -39,6 +40,7 @@ class SwiftReader(base.Reader):
 
         Returns the size of the whole object.
         """
+        self._account.refresh(self._conn)
         headers = {}
         if length == 0:
             try:
@@ -109,3 +111,4 @@ class SwiftReader(base.Reader):
         if self._conn is not None:
             conn, self._conn = self._conn, None
             self._account.release(conn)
+        self._account.close()

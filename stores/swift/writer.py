@@ -34,12 +34,17 @@ def segments_of(image_id):
     return image_id + '-'
 
 
+def is_segmented(size, large_object_size):
+    """Whether an upload of ``size`` bytes (None: unknown) is written as segments."""
+    return size is None or size >= large_object_size
+
+
 class SwiftWriter(base.Writer):
     """One upload: a single PUT, or segment PUTs one after another and a manifest."""
 
     def __init__(self, account, conn, container, image_id, size, hashing_algorithm, *,
                  large_object_size, segment_size, max_segments):
-        segmented = size is None or size >= large_object_size
+        segmented = is_segmented(size, large_object_size)
         # A single object's md5 is its etag, computed by Swift (docs/stores.rst).
         super().__init__(hashing_algorithm, md5=segmented)
         self._account = account
@@ -104,6 +109,7 @@ class SwiftWriter(base.Writer):
         self._put = self._start_put(name, content_length)
 
     def _start_put(self, name, content_length, headers=None):
+        self._account.refresh(self._conn)
         return _StreamingPut(self._conn, self._container, name, content_length, headers)
 
     def _finish_segment(self):
@@ -162,6 +168,7 @@ class SwiftWriter(base.Writer):
 
     def _check_absent(self):
         try:
+            self._account.refresh(self._conn)
             self._conn.head_object(self._container, self._image_id)
         except swiftclient.ClientException as exc:
             if exc.http_status == 404:
@@ -173,6 +180,7 @@ class SwiftWriter(base.Writer):
 
     def _put_manifest(self):
         try:
+            self._account.refresh(self._conn)
             if self._segments:
                 self._conn.put_object(self._container, self._image_id,
                                       json.dumps(self._segments),
@@ -201,7 +209,9 @@ class SwiftWriter(base.Writer):
                 self._conn = self._account.connect()
         names = [segment['path'].rsplit('/', 1)[1] for segment in self._segments]
         prefix = '%s%s-' % (segments_of(self._image_id), self._upload_id)
+        later = False
         try:
+            self._account.refresh(self._conn)
             _remove_segments(self._conn, self._container, names, prefix)
             if self._object_written:   # ours, but it failed its checks
                 self._conn.delete_object(self._container, self._image_id)
@@ -217,16 +227,19 @@ class SwiftWriter(base.Writer):
                             exc)
                 _remove_segments_later(self._account, self._container, names,
                                        prefix)
+                later = True
             else:
                 LOG.warning('could not remove the object of a cancelled upload of %s',
                             self._image_id, exc_info=True)
         self._segments = []
-        self._release()
+        self._release(close_account=not later)
 
-    def _release(self):
+    def _release(self, close_account=True):
         if not self._released:
             self._released = True
             self._account.release(self._conn)
+            if close_account:   # else the background removal closes it when done
+                self._account.close()
 
 
 class _Aborted(Exception):
@@ -366,6 +379,13 @@ def _remove_segments_later(account, container, names, prefix):
 
 
 def _retry_removal(account, container, names, prefix):
+    try:
+        _remove_until_done(account, container, names, prefix)
+    finally:
+        account.close()
+
+
+def _remove_until_done(account, container, names, prefix):
     pause, deadline = 0.5, time.monotonic() + _CLEANUP_PERIOD
     while True:
         time.sleep(pause)

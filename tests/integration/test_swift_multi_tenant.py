@@ -62,24 +62,45 @@ class Tenancy:
                                       preauthtoken=self.token(persona), retries=0)
 
 
+def api_config(keystone, **store_options):
+    """The API's options: multi-tenant Swift with 256 KiB segments from 1 MiB, and
+    (as upstream spells it in the main config) the service user that Keystone
+    trusts delegate to (``swift_store_use_trusts``, true by default)."""
+    glance = keystone.personas['glance']
+    options = {'default_store': 'swift', 'swift_store_multi_tenant': True,
+               'swift_store_container': CONTAINER_PREFIX,
+               'swift_store_large_object_size': 1.0,
+               'swift_store_large_object_chunk_size': SEGMENT / (1024 * 1024),
+               'swift_store_admin_tenants': keystone.projects['admin'].id,
+               'swift_store_auth_address': keystone.auth_url,
+               'swift_store_user': '%s:%s' % (glance.project, glance.name),
+               'swift_store_key': glance.password, **store_options}
+    return {'DEFAULT': {'auth_strategy': 'keystone', 'show_image_direct_url': True},
+            'keystone_authtoken': keystone.authtoken_config(),
+            'glance_store': options}
+
+
 @pytest.fixture(scope='module')
 def tenancy(swift_service, keystone, tmp_path_factory):
     swift_url = keystone_proxy(swift_service, keystone)
     storage = swift_url + '/v1/AUTH_$(project_id)s'
     admin_project = keystone.projects['admin'].id
-    options = {'default_store': 'swift', 'swift_store_multi_tenant': True,
-               'swift_store_container': CONTAINER_PREFIX,
-               'swift_store_large_object_size': 1.0,
-               'swift_store_large_object_chunk_size': SEGMENT / (1024 * 1024),
-               'swift_store_admin_tenants': admin_project}
     workdir = tmp_path_factory.mktemp('swift-multi-tenant')
     with keystone.service_endpoints('object-store', 'swift', {
             'public': storage, 'internal': storage}), \
-            deployment.running(workdir, api_extra={
-                'DEFAULT': {'auth_strategy': 'keystone', 'show_image_direct_url': True},
-                'keystone_authtoken': keystone.authtoken_config(),
-                'glance_store': options}) as glance:
+            deployment.running(workdir, api_extra=api_config(keystone)) as glance:
         yield Tenancy(glance, keystone, swift_url, admin_project)
+
+
+@pytest.fixture(scope='module')
+def without_trusts(tenancy, tmp_path_factory):
+    """Another API on the same Swift and Keystone, with ``swift_store_use_trusts =
+    false``."""
+    workdir = tmp_path_factory.mktemp('swift-multi-tenant-without-trusts')
+    with deployment.running(workdir, api_extra=api_config(
+            tenancy.keystone, swift_store_use_trusts=False)) as glance:
+        yield Tenancy(glance, tenancy.keystone, tenancy.swift_url,
+                      tenancy.admin_project)
 
 
 def create(client, tenancy, **attributes):
@@ -297,24 +318,120 @@ def test_a_failed_upload_leaves_no_container_behind(tenancy, owner):
     assert gone.value.http_status == 404
 
 
-def test_an_upload_that_outlives_its_token_fails_and_its_segments_go_with_the_image(
+PIECE = 64 * 1024
+
+
+def pieces():
+    """An upload's body, 64 KiB at a time; ``b''.join`` of the first n is what n
+    pieces sent."""
+    return (payload(PIECE, seed=n) for n in itertools.count())
+
+
+def send_until_a_segment_is_stored(tenancy, raw, container, body):
+    """Send pieces of ``body`` until Swift holds a segment; what was sent."""
+    alpha = tenancy.swift_as('alpha-member', 'alpha')
+    sent = []
+    while not swift_objects(alpha, container):
+        sent.append(next(body))
+        assert raw.send(sent[-1]), 'answered before Swift held a segment'
+    return sent
+
+
+def trusts_from(keystone, persona):
+    """The Keystone trusts whose trustor is ``persona`` (as Keystone's admin sees
+    them), each with its roles."""
+    user_id = keystone.personas[persona].user_id
+    listed = keystone.admin_api('GET', '/OS-TRUST/trusts?trustor_user_id=%s'
+                                % user_id)['trusts']
+    return [keystone.admin_api('GET', '/OS-TRUST/trusts/%s' % trust['id'])['trust']
+            for trust in listed]
+
+
+def test_an_upload_outlives_the_callers_token_with_a_keystone_trust(tenancy, owner):
+    """swift_store_use_trusts (the default): a segmented upload writes with the
+    tokens of a trust from the caller to the service user, made for it and deleted
+    after it, so the caller's token may end mid-upload (revoked here: the suite's
+    tokens last hours)."""
+    keystone = tenancy.keystone
+    token, _ = keystone.issue_token('alpha-member')
+    image = create(owner, tenancy)
+    raw = RawUpload(tenancy.glance.url, image['id'], headers={'X-Auth-Token': token})
+    try:
+        body = pieces()
+        sent = send_until_a_segment_is_stored(tenancy, raw, container_of(image['id']),
+                                              body)
+        [trust] = trusts_from(keystone, 'alpha-member')
+        assert trust['trustee_user_id'] == keystone.personas['glance'].user_id
+        assert trust['project_id'] == keystone.projects['alpha'].id
+        assert trust['impersonation'] is True
+        assert 'member' in {role['name'] for role in trust['roles']}
+        keystone.revoke(token)
+        for data in itertools.islice(body, 4 * SEGMENT // PIECE):
+            assert raw.send(data), 'answered before the end of the body'
+            sent.append(data)
+        raw.end()
+        status, _, response = raw.response()
+    finally:
+        raw.close()
+    assert status == 204, response
+    data = b''.join(sent)
+    shown = owner.get(tenancy.url('/v2/images/%s' % image['id'])).json()
+    assert (shown['status'], shown['size'], shown['checksum']) == (
+        'active', len(data), hashlib.md5(data).hexdigest())
+    assert download(owner, tenancy, image['id']).content == data
+    assert trusts_from(keystone, 'alpha-member') == []
+
+
+def test_a_failed_upload_removes_its_segments_after_the_callers_token_ended(
         tenancy, owner):
-    """Trusts are not implemented: the caller's token is what writes to its account.
-    When it ends mid-upload (revoked here: the suite's tokens last hours), the next
-    segment is refused and the upload fails; the segments it wrote cannot be removed
-    with that token, and go when the image is deleted."""
+    """The trust outlives the caller's token until the upload has removed what it
+    wrote: the image's container goes, the trust after it."""
+    keystone = tenancy.keystone
+    token, _ = keystone.issue_token('alpha-member')
+    image = create(owner, tenancy)
+    container = container_of(image['id'])
+    declared = 4 * SEGMENT
+    raw = RawUpload(tenancy.glance.url, image['id'], headers={
+        'X-Auth-Token': token, 'x-openstack-image-size': str(declared)})
+    try:
+        body = pieces()
+        send_until_a_segment_is_stored(tenancy, raw, container, body)
+        keystone.revoke(token)
+        for data in body:   # more than declared: refused
+            if not raw.send(data):
+                break
+        status, _, response = raw.response()
+    finally:
+        raw.close()
+    assert status == 400, response
+    assert 'More data than x-openstack-image-size' in str(response)
+    shown = owner.get(tenancy.url('/v2/images/%s' % image['id'])).json()
+    assert shown['status'] == 'queued'
+    alpha = tenancy.swift_as('alpha-member', 'alpha')
+    with pytest.raises(swiftclient.ClientException) as gone:
+        alpha.head_container(container)
+    assert gone.value.http_status == 404
+    assert trusts_from(keystone, 'alpha-member') == []
+
+
+def test_without_trusts_an_upload_that_outlives_its_token_fails_and_its_segments_go_with_the_image(  # noqa: E501
+        without_trusts):
+    """swift_store_use_trusts = false: the caller's token is what writes to its
+    account. When it ends mid-upload, the next segment is refused and the upload
+    fails; the segments it wrote cannot be removed with that token, and go when the
+    image is deleted."""
+    tenancy = without_trusts
+    owner = tenancy.client('alpha-member')
     token, _ = tenancy.keystone.issue_token('alpha-member')
     image = create(owner, tenancy)
     container = container_of(image['id'])
     alpha = tenancy.swift_as('alpha-member', 'alpha')
-    piece = 64 * 1024
     raw = RawUpload(tenancy.glance.url, image['id'], headers={'X-Auth-Token': token})
     try:
-        pieces = (payload(piece, seed=n) for n in itertools.count())
-        while not swift_objects(alpha, container):   # a segment is in Swift
-            assert raw.send(next(pieces)), 'answered before Swift held a segment'
+        body = pieces()
+        send_until_a_segment_is_stored(tenancy, raw, container, body)
         tenancy.keystone.revoke(token)
-        for data in itertools.islice(pieces, 4 * SEGMENT // piece):
+        for data in itertools.islice(body, 4 * SEGMENT // PIECE):
             if not raw.send(data):
                 break
         else:

@@ -7,12 +7,14 @@ import pytest
 import requests
 import swiftclient
 
-from stores import errors
+from stores import Credentials, errors
 from tests.fixtures.keystone import REGION
 from tests.fixtures.swift import keystone_proxy
 from tests.unit.stores.conftest import build_store, payload, write_image
 
 pytestmark = [pytest.mark.swift, pytest.mark.keystone]
+
+SEGMENT = 256 * 1024   # swift_store_large_object_chunk_size below
 
 
 @pytest.fixture(scope='module')
@@ -119,3 +121,109 @@ def test_keystone_token_is_refused_by_tempauth_proxy(
     with pytest.raises(swiftclient.ClientException) as caught:
         conn.head_account()
     assert caught.value.http_status == 401
+
+
+def test_a_segmented_upload_renews_a_token_near_expiry_before_the_next_segment(
+        object_store, keystone, tmp_path):  # noqa: F811
+    """swift_store_expire_soon_interval, as upstream's single-tenant driver: each
+    segment's PUT carries a token that outlives it. With the interval longer than a
+    token lives, every token is near its expiry: revoking the one the upload
+    started with must not stop it."""
+    glance = keystone.personas['glance']
+    config = reference_file(tmp_path, keystone, user='%s:%s' % (glance.project,
+                                                                glance.name),
+                            key=glance.password)
+    store = keystone_store(config, swift_store_expire_soon_interval=10 ** 6)
+    data = payload(700 * 1024, seed=3)
+    writer = store.open_writer(str(uuid.uuid4()))
+    with writer:
+        writer.write(data[:SEGMENT])   # the first segment is written, none is started
+        keystone.revoke(writer._conn.token)
+        writer.write(data[SEGMENT:])
+        stored = writer.commit()
+    assert b''.join(store.open_reader(stored.url)) == data
+    store.delete(stored.url)
+
+
+@pytest.fixture
+def trusting_store(object_store, keystone):  # noqa: F811
+    """A multi-tenant store whose trustee is the ``glance`` persona (upstream's
+    main-config spelling), renewing every token before each request (the interval
+    is longer than a token lives)."""
+    glance = keystone.personas['glance']
+    return build_store('swift', {
+        'swift_store_multi_tenant': True, 'swift_store_endpoint_type': 'internalURL',
+        'swift_store_region': REGION, 'swift_store_large_object_size': 1.0,
+        'swift_store_large_object_chunk_size': 0.25,
+        'swift_store_expire_soon_interval': 10 ** 6,
+        'swift_store_auth_address': keystone.auth_url,
+        'swift_store_user': '%s:%s' % (glance.project, glance.name),
+        'swift_store_key': glance.password})
+
+
+def caller(keystone, persona):  # noqa: F811
+    """A fresh token of ``persona`` as the API hands it to a store."""
+    token, body = keystone.issue_token(persona)
+    return token, Credentials(
+        auth_token=token, project_id=body['token']['project']['id'],
+        user_id=body['token']['user']['id'],
+        roles=tuple(role['name'] for role in body['token']['roles']),
+        service_catalog=tuple(body['token']['catalog']))
+
+
+def trusts_from(keystone, persona):  # noqa: F811
+    return keystone.admin_api('GET', '/OS-TRUST/trusts?trustor_user_id=%s'
+                              % keystone.personas[persona].user_id)['trusts']
+
+
+def test_a_trust_scoped_token_near_expiry_is_renewed_before_the_next_segment(
+        trusting_store, keystone):  # noqa: F811
+    """Neither the caller's token nor the trust-scoped token the upload started
+    with is needed to finish it."""
+    token, credentials = caller(keystone, 'beta-member')
+    data = payload(700 * 1024, seed=4)
+    writer = trusting_store.open_writer(str(uuid.uuid4()), credentials=credentials)
+    with writer:
+        writer.write(data[:SEGMENT])
+        assert len(trusts_from(keystone, 'beta-member')) == 1
+        keystone.revoke(token)
+        keystone.revoke(writer._conn.token)
+        writer.write(data[SEGMENT:])
+        stored = writer.commit()
+    assert trusts_from(keystone, 'beta-member') == []
+    _, reader_credentials = caller(keystone, 'beta-member')
+    assert b''.join(trusting_store.open_reader(
+        stored.url, credentials=reader_credentials)) == data
+    trusting_store.delete(stored.url, credentials=reader_credentials)
+
+
+def test_a_download_that_may_resume_holds_a_trust_until_it_is_closed(
+        trusting_store, keystone):  # noqa: F811
+    _, credentials = caller(keystone, 'beta-member')
+    data = payload(1000, seed=5)
+    writer = trusting_store.open_writer(str(uuid.uuid4()), size=len(data),
+                                        credentials=credentials)
+    with writer:   # one PUT: no trust, as upstream
+        writer.write(data)
+        assert trusts_from(keystone, 'beta-member') == []
+        stored = writer.commit()
+    trusting_store.conf.set_override('swift_store_retry_get_count', 1,
+                                     trusting_store.group)
+    reader = trusting_store.open_reader(stored.url, credentials=credentials)
+    try:
+        assert len(trusts_from(keystone, 'beta-member')) == 1
+        assert b''.join(reader) == data
+    finally:
+        reader.close()
+    assert trusts_from(keystone, 'beta-member') == []
+    trusting_store.delete(stored.url, credentials=credentials)
+
+
+def test_a_trustee_keystone_refuses_fails_at_start(object_store, keystone):  # noqa: F811
+    glance = keystone.personas['glance']
+    with pytest.raises(errors.StoreUnavailable, match='swift_store_use_trusts'):
+        build_store('swift', {
+            'swift_store_multi_tenant': True,
+            'swift_store_auth_address': keystone.auth_url,
+            'swift_store_user': '%s:%s' % (glance.project, glance.name),
+            'swift_store_key': 'wrong'})
