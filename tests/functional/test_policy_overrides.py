@@ -83,6 +83,32 @@ def test_an_edited_policy_file_applies_without_a_restart(governed):
             policy_file.write_text(original)
 
 
+def test_a_policy_file_edited_into_nonsense_keeps_the_rules_in_force(governed):
+    # Unlike upstream, whose next request per worker failed with 500 (and the
+    # ones after it ran on the old rules without a word): every request keeps
+    # the rules read last, and the log says what is wrong with the file.
+    glance, policy_file = governed
+    with glance.client(deployment.new_project()) as member:
+        image = member.create_image()
+        # Every worker has read the file as it is (a test before may have edited
+        # it and back, and a worker reads it again only when it checks a rule).
+        time.sleep(1.1)
+        assert all(member.get('/v2/images').status_code == 200 for _ in range(20))
+        original = policy_file.read_text()
+        policy_file.write_text(original + '"get_images": [unclosed\n')
+        try:
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                assert member.get('/v2/images').status_code == 200
+                assert member.delete('/v2/images/%s' % image['id']) \
+                    .status_code == 403
+                time.sleep(0.1)
+        finally:
+            policy_file.write_text(original)
+    with open(os.path.join(glance.workdir, 'api.log')) as log:
+        assert 'cannot read the policy file %s' % policy_file in log.read()
+
+
 def test_oslopolicy_tools_see_our_rules():
     generator = os.path.join(os.path.dirname(sys.executable),
                              'oslopolicy-sample-generator')
