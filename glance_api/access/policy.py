@@ -331,12 +331,27 @@ def passes_admin_rule(enforcer, ctx):
                             credentials(as_caller))
 
 
+#: The attributes of an image record a rule may name besides its owner, visibility
+#: and id, as in upstream's target: ``%(container_format)s``, ``%(protected)s``...
+_TARGET_ATTRIBUTES = ('name', 'status', 'protected', 'os_hidden', 'min_disk',
+                      'min_ram', 'disk_format', 'container_format', 'size',
+                      'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value',
+                      'created_at', 'updated_at')
+
+
 def image_target(ctx, image):
-    """The policy target of an image record (a dict with ``owner`` at least)."""
+    """The policy target of an image record (a dict with ``owner`` at least): as
+    upstream's, every attribute of the image and its custom properties (those the
+    caller may read), so that an operator's rule such as ``"not
+    ('aki':%(container_format)s and role:member)"`` judges the image; a key the
+    image lacks matches nothing."""
     member_id = ctx.project_id if image.get('member_status') else None
-    return _present({'project_id': image.get('owner'), 'owner': image.get('owner'),
-                     'member_id': member_id, 'visibility': image.get('visibility'),
-                     'image_id': image.get('id')})
+    target = dict(image.get('properties') or {})
+    target.update({name: image.get(name) for name in _TARGET_ATTRIBUTES})
+    target.update({'project_id': image.get('owner'), 'owner': image.get('owner'),
+                   'member_id': member_id, 'visibility': image.get('visibility'),
+                   'image_id': image.get('id'), 'id': image.get('id')})
+    return _present(target)
 
 
 def _present(values):

@@ -109,6 +109,54 @@ def test_a_policy_file_edited_into_nonsense_keeps_the_rules_in_force(governed):
         assert 'cannot read the policy file %s' % policy_file in log.read()
 
 
+@pytest.fixture(scope='module')
+def restricting(tmp_path_factory):
+    """Upstream's documented way to keep images from being downloaded: a rule on
+    the image's attributes and custom properties (upstream's functional test
+    restricts aki images so)."""
+    workdir = tmp_path_factory.mktemp('restricting')
+    policy_file = workdir / 'policy.yaml'
+    policy_file.write_text(
+        '"restricted": "not (\'aki\':%(container_format)s and role:member) and '
+        'not (\'yes\':%(x_export_controlled)s and role:member)"\n'
+        '"download_image": "role:admin or rule:restricted"\n'
+        '"modify_image": "role:admin or (role:member and project_id:%(project_id)s '
+        'and \'False\':%(protected)s)"\n')
+    with deployment.running(workdir, api_extra={
+            'oslo_policy': {'policy_file': str(policy_file)}}) as glance:
+        yield glance
+
+
+@pytest.mark.parametrize('attributes, downloads', [
+    ({}, 200),
+    ({'container_format': 'aki', 'disk_format': 'aki'}, 403),
+    ({'x_export_controlled': 'yes'}, 403),
+    ({'x_export_controlled': 'no'}, 200),
+])
+def test_rules_read_the_images_attributes_and_properties(restricting, attributes,
+                                                         downloads):
+    # As upstream's policy target (every attribute of the image, and its custom
+    # properties): such rules were never met here, so "not (...)" always held and
+    # the restriction let everyone download.
+    with restricting.client(deployment.new_project()) as member:
+        image = member.create_image(**attributes)
+        assert member.upload(image['id'], b'data').status_code == 204
+        assert member.get('/v2/images/%s/file' % image['id']).status_code == downloads
+        with restricting.client() as admin:
+            assert admin.get('/v2/images/%s/file' % image['id']).content == b'data'
+
+
+def test_a_rule_on_an_attribute_governs_changes_too(restricting):
+    with restricting.client(deployment.new_project()) as member:
+        image = member.create_image(protected=True)
+        assert member.patch_image(image['id'], [
+            {'op': 'replace', 'path': '/name', 'value': 'renamed'}]).status_code == 403
+        assert member.image(image['id'])['name'] is None
+        image = member.create_image()
+        assert member.patch_image(image['id'], [
+            {'op': 'replace', 'path': '/name', 'value': 'renamed'}]).status_code == 200
+
+
 def test_oslopolicy_tools_see_our_rules():
     generator = os.path.join(os.path.dirname(sys.executable),
                              'oslopolicy-sample-generator')
