@@ -121,7 +121,9 @@ def restricting(tmp_path_factory):
         'not (\'yes\':%(x_export_controlled)s and role:member)"\n'
         '"download_image": "role:admin or rule:restricted"\n'
         '"modify_image": "role:admin or (role:member and project_id:%(project_id)s '
-        'and \'False\':%(protected)s)"\n')
+        'and \'False\':%(protected)s)"\n'
+        '"add_image": "role:admin or (role:member and project_id:%(project_id)s '
+        'and not \'ari\':%(disk_format)s)"\n')
     with deployment.running(workdir, api_extra={
             'oslo_policy': {'policy_file': str(policy_file)}}) as glance:
         yield glance
@@ -155,6 +157,19 @@ def test_a_rule_on_an_attribute_governs_changes_too(restricting):
         image = member.create_image()
         assert member.patch_image(image['id'], [
             {'op': 'replace', 'path': '/name', 'value': 'renamed'}]).status_code == 200
+
+
+def test_a_rule_on_the_new_images_attributes_governs_its_creation(restricting):
+    # Upstream's add_image target is the image the body describes, its owner
+    # included; here it was the owner alone.
+    with restricting.client(deployment.new_project()) as member:
+        assert member.post('/v2/images', json={
+            'disk_format': 'ari', 'container_format': 'ari'}).status_code == 403
+        assert member.post('/v2/images', json={
+            'disk_format': 'aki', 'container_format': 'aki'}).status_code == 201
+    with restricting.client() as admin:
+        assert admin.post('/v2/images', json={
+            'disk_format': 'ari', 'container_format': 'ari'}).status_code == 201
 
 
 def test_oslopolicy_tools_see_our_rules():
