@@ -172,7 +172,7 @@ class Guard:
         """Creating an image with ``values`` and ``properties``."""
         owner = values.get('owner', caller.project_id)
         self.check_owner(caller, owner)
-        target = {'owner': owner}
+        target = dict(values, owner=owner)   # the new image, as the API judges it
         self.require(caller, 'add_image', target)
         self._check_visibility(caller, values.get('visibility'), target)
         _check_reserved(caller, properties)

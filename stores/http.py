@@ -110,7 +110,7 @@ class _HttpReader(base.Reader):
             except web.Failed:
                 raise errors.StoreUnavailable(_UNAVAILABLE)
             if not chunk:
-                LOG.warning('%s ended %d bytes early', self._response.url,
+                LOG.warning('%s ended %d bytes early', self._response.shown,
                             self._remaining)
                 raise errors.StoreUnavailable(_UNAVAILABLE)
             if self._skip:
@@ -131,7 +131,7 @@ def _raise_for_status(response):
     status = response.status
     if 200 <= status < 300:
         return
-    LOG.warning('%s answered %d', response.url, status)
+    LOG.warning('%s answered %d', response.shown, status)
     if status in (404, 410):
         raise errors.NotFound(_NOT_FOUND)
     raise errors.StoreUnavailable(_UNAVAILABLE)
@@ -145,7 +145,7 @@ def _size(response):
     length = response.headers.get('Content-Length', '')
     if response.status in (200, 204) and _is_size(length):
         return int(length)
-    LOG.warning('%s did not say how large the image is', response.url)
+    LOG.warning('%s did not say how large the image is', response.shown)
     raise errors.StoreUnavailable(_UNAVAILABLE)
 
 

@@ -223,8 +223,11 @@ class _Target:
 
     @property
     def shown(self):
-        """The URL without credentials, for the log."""
-        return '%s://%s%s' % (self.scheme, self.host_header, self.path)
+        """The URL without credentials, for the log: without its user info, and
+        without its query string, where a presigned URL keeps its signature (S3's
+        ``X-Amz-Signature``, Swift's ``temp_url_sig``)."""
+        return '%s://%s%s' % (self.scheme, self.host_header,
+                              self.path.split('?', 1)[0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,6 +253,8 @@ class WebResponse:
         self.status = raw.status
         self.headers = raw.headers
         self.url = target.url
+        #: ``url`` for the log (``_Target.shown``).
+        self.shown = target.shown
         self.bytes_read = 0
 
     def read(self, amount):
@@ -323,7 +328,8 @@ def open_url(policy, url, *, method='GET', headers=None, max_bytes=None,
                 next_url = urllib.parse.urljoin(current.url, location.strip())
             except ValueError as exc:
                 raise _failed(current, 'unusable redirect %r: %s' % (location, exc))
-            LOG.info('%s redirects to %s', current.shown, next_url)
+            LOG.info('%s redirects to %s', current.shown,
+                     _without_credentials(next_url))
             current = _checked_target(policy, next_url, redirected_from=current)
             continue
         response = WebResponse(raw, current, pool, max_bytes)

@@ -35,6 +35,6 @@ def open_url(conf, url, *, max_bytes=None, headers=None):
                             max_bytes=max_bytes, headers=headers)
     if not 200 <= response.status < 300:
         response.close()
-        LOG.warning('cannot read %s: it answered %d', response.url, response.status)
+        LOG.warning('cannot read %s: it answered %d', response.shown, response.status)
         raise Failed(detail='answered %d' % response.status, status=response.status)
     return response

@@ -64,11 +64,12 @@ def new_image_values(ctx, document):
     if owner != ctx.project_id and not ctx.is_admin:
         raise errors.Forbidden("You are not permitted to create images owned by '%s'."
                                % owner)
-    policy.enforce(ctx, 'add_image', {'owner': owner})
-    _check_visibility_change(ctx, document.get('visibility'), {'owner': owner})
-
     values = {key: document[key] for key in attributes.WRITABLE_BASE if key in document}
     values['owner'] = owner
+    # As upstream's, the rules' target is the image the body describes (without
+    # its id: a refusal is a 403, never the 404 of an image the caller cannot see).
+    policy.enforce(ctx, 'add_image', values)
+    _check_visibility_change(ctx, document.get('visibility'), values)
     if 'id' in document:
         values['id'] = document['id']
     values['tags'] = sorted(set(document.get('tags', [])))

@@ -127,14 +127,24 @@ def delete_task(task_id):
 
 
 def list_image_tasks(image_id):
-    """``GET /v2/images/{id}/tasks`` (2.12): the image's tasks, as the image's
-    readers see them; 404 if the image is not visible."""
+    """``GET /v2/images/{id}/tasks`` (2.12): the image's tasks, for its owner's
+    project and admins (every task of the image, an admin's copy-image too); for
+    other readers, those of their own project only (none, unless a policy lets
+    them import into it); 404 if the image is not visible."""
+    ctx = g.context
     record = lookup.load_image(image_id)
-    policy.enforce(g.context, 'get_image', record)
+    policy.enforce(ctx, 'get_image', record)
     imports.resume_stalled(services(), record, g.request_id)
     tasks, _ = services().registry.list_tasks(
         SERVICE_IDENTITY, [('image_id', image_id), ('limit', '1000')],
         request_id=g.request_id)
+    if not (ctx.is_admin or ctx.owns(record)):
+        # Unlike upstream's database driver (its in-memory one agrees): a task's
+        # input is its owner's request, a web-download URL with its signature or
+        # credentials, and names the user; a project the image is shared with, or
+        # any for a public or community image, sees the image, not that.
+        tasks = [task for task in tasks
+                 if ctx.project_id is not None and task['owner'] == ctx.project_id]
     # Upstream shows the task rows whole, their soft-delete columns included
     # (a deleted task is never listed).
     return responses.json({'tasks': [dict({name: task.get(name) for name in FIELDS},

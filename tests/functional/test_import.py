@@ -398,6 +398,24 @@ def test_tasks_api(glance, tenant):
     assert admin.get('/v2/schemas/task').json()['name'] == 'task'
 
 
+def test_an_images_tasks_are_shown_to_its_owner_and_admins_only(glance, tenant, web):
+    # A task's input is its owner's request (a web-download URL may carry a
+    # signature or credentials), with its user's id: the projects the image is
+    # shared with, or every project for a community image, see the image but not
+    # what its owner did with it (upstream's database driver shows them all).
+    uri = web['allowed'].serve('/disk.raw', DATA)
+    image = tenant.create_image(name='tasks-of-others', visibility='community')
+    assert tenant.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'web-download', 'uri': uri}}).status_code == 202
+    assert wait_for(tenant, image['id'])['status'] == 'active'
+    [task] = image_tasks(tenant, image['id'])
+    assert task['input']['import_req']['method']['uri'] == uri
+    assert [t['id'] for t in image_tasks(glance.client(), image['id'])] == [task['id']]
+    with glance.client(deployment_fixture.new_project()) as stranger:
+        assert stranger.image(image['id'])['status'] == 'active'
+        assert image_tasks(stranger, image['id']) == []
+
+
 def test_legacy_import_task(glance, web):
     uri = web['allowed'].serve('/legacy.raw', DATA)
     admin = glance.client()

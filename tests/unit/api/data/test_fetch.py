@@ -86,3 +86,21 @@ def test_more_than_max_bytes_fails(server):
         read(allowing(server), server.url + '/data/5000', max_bytes=4999)
     assert read(allowing(server), server.url + '/data/5000', max_bytes=5000)[2] == (
         pattern(5000))
+
+
+@pytest.mark.parametrize('path', ['/status/404', '/status/503'])
+def test_the_log_names_a_url_without_its_credentials_or_query(server, caplog, path):
+    # A web-download URL's user info and query string are often its credentials (a
+    # password, a presigned URL's signature, a temp URL's sig): the operator's log
+    # names the server and path only, for a URL that fails directly or through a
+    # redirect (the redirect's target too). (urllib3's debug lines, which
+    # oslo.log's default_log_levels keep at WARN, are left out.)
+    caplog.set_level('DEBUG', logger='stores')
+    caplog.set_level('DEBUG', logger='glance_api')
+    target = server.url.replace('//', '//alice:PASSWORD@') + path + '?sig=SECRET'
+    redirect = server.redirect(server.url + path + '?temp_url_sig=SECRET')
+    for url in (target, redirect.replace('//', '//alice:PASSWORD@', 1)):
+        with pytest.raises(fetch.Failed):
+            read(allowing(server), url)
+    assert path in caplog.text and '/redirect' in caplog.text
+    assert 'SECRET' not in caplog.text and 'PASSWORD' not in caplog.text
