@@ -309,11 +309,21 @@ def expected_properties(values):
     return values
 
 
+def tag(name, value):
+    """One tag, which must be reachable at ``/tags/<tag>``: a non-empty string, not
+    ``.`` or ``..`` (dot segments, which clients remove from URLs: no client could
+    then remove it with ``DELETE /tags/<tag>``). Unlike upstream, which accepts them."""
+    string(name, value, 255, min_length=1)
+    if value in ('.', '..'):
+        raise errors.BadRequest.invalid_value("'%s' cannot be '.' or '..'" % name, name)
+    return value
+
+
 def tags(values):
-    """The ``tags`` array of a body: non-empty strings."""
+    """The ``tags`` array of a body, each item checked as by ``tag``."""
     check_type('tags', values, list)
-    for tag in values:
-        string('tags item', tag, 255, min_length=1)
+    for value in values:
+        tag('tags item', value)
     return values
 
 

@@ -80,7 +80,8 @@ def parse_new_location(body):
         raise errors.BadRequest('The url is longer than %d characters.' % MAX_URL)
     _check_parsable(url)
     data = body.get('validation_data')
-    if data is None:
+    if data is None or data == {}:
+        # python-glanceclient and openstacksdk send {} when given no data.
         return url, {}
     if not isinstance(data, dict) or set(data) != {'os_hash_algo', 'os_hash_value'}:
         raise errors.BadRequest('validation_data must hold exactly os_hash_algo and '

@@ -139,9 +139,9 @@ def reserve(app, request, caller, image_id):
 
 
 def add_tag(app, request, caller, image_id, tag):
-    """204; idempotent. 400 for a tag over 255 characters; 404 no image; 413 if the
-    image would have more than ``max_tags`` tags."""
-    validation.string('tag', tag, max_length=255)
+    """204; idempotent. 400 for a tag over 255 characters or a dot segment; 404 no
+    image; 413 if the image would have more than ``max_tags`` tags."""
+    validation.tag('tag', tag)
     params = validation.single_params(request, {'max_tags'})
     max_tags = validation.integer_param('max_tags', params['max_tags']) \
         if 'max_tags' in params else None

@@ -376,6 +376,23 @@ def test_any_tag_can_be_added_and_removed_through_its_url(tenant, tag):
     assert tenant.image(image['id'])['tags'] == [tag]
 
 
+@pytest.mark.parametrize('tag', ['.', '..'])
+def test_dot_segment_tags_are_400(tenant, tag):
+    """Clients drop "." and ".." segments from a URL (RFC 3986, 5.2.4): such a tag's
+    /tags/<tag> would reach the image instead, so ``openstack image unset --tag``
+    and ``glance image-tag-delete`` could never remove it."""
+    message = "'tags item' cannot be '.' or '..'"
+    assert assert_error(tenant.post('/v2/images', json={'tags': [tag]}), 400) == message
+    image = tenant.create_image(tags=['kept'])
+    assert assert_error(tenant.patch_image(image['id'], [
+        {'op': 'add', 'path': '/tags', 'value': ['kept', tag]}]), 400) == message
+    url = '/v2/images/%s/tags/' % image['id']
+    # Only a client that escapes the dots reaches the tag's URL.
+    assert assert_error(tenant.put(url + tag.replace('.', '%2E')), 400) == \
+        "'tag' cannot be '.' or '..'"
+    assert tenant.image(image['id'])['tags'] == ['kept']
+
+
 def test_tagging_an_unknown_image_is_404(tenant):
     assert_error(tenant.put('/v2/images/%s/tags/t' % uuid.uuid4()), 404)
 

@@ -19,6 +19,8 @@ import time
 import urllib.parse
 import uuid
 
+import glanceclient.v2.client
+import openstack
 import pytest
 from oslo_config import cfg
 
@@ -273,6 +275,31 @@ def test_added_location_is_hashed_in_the_background_then_the_image_is_active(
         listed = admin.get('/v2/images/%s/locations' % image['id'])
         assert listed.json() == [{'url': url, 'metadata': {'store': 'web'}}]
         assert owner.get('/v2/images/%s/file' % image['id']).content == data
+
+
+@pytest.mark.parametrize('client', ['glanceclient', 'openstacksdk'])
+def test_the_clients_add_a_location_without_validation_data(web, web_server, client):
+    """python-glanceclient (``glance add-location --url``) and openstacksdk's
+    ``add_image_location`` send ``"validation_data": {}`` when given none: the same
+    as leaving it out, the data hashed in the background."""
+    url, data = web_server.add()
+    project = deployment.new_project()
+    identity = {'X-Project-Id': project, 'X-User-Id': 'user-of-%s' % project,
+                'X-Roles': 'member,reader'}
+    with web.client(project) as owner:
+        image = owner.create_image()
+        if client == 'glanceclient':
+            glance = glanceclient.v2.client.Client(web.url, token='none',
+                                                   identity_headers=identity)
+            glance.images.add_image_location(image['id'], url)
+        else:
+            conn = openstack.connect(auth_type='none', load_envvars=False,
+                                     image_endpoint_override=web.url)
+            conn.session.additional_headers.update(identity)
+            conn.image.add_image_location(image['id'], url)
+        image = owner.settled(image['id'])
+        assert image['status'] == 'active'
+        assert data_of(image) == digests(data)
 
 
 def test_matching_validation_data_activates_the_image(web, web_server):
