@@ -121,6 +121,23 @@ def glance_direct(tenant, image_id):
     return wait_for(tenant, image_id)
 
 
+@pytest.mark.parametrize('naming', [
+    {'json': {'stores': ['anywhere']}}, {'json': {'all_stores': True}},
+    {'headers': {'X-Image-Meta-Store': 'anywhere'}}], ids=str)
+def test_with_one_store_an_import_naming_stores_goes_to_it(tenant, naming):
+    """As upstream without enabled_backends: the stores an import names are ignored
+    (openstacksdk's create_image(stores=..., all_stores=True) names them, and would
+    leave the image uploading on a refusal it does not read)."""
+    image = stage(tenant, DATA)
+    body = dict({'method': {'name': 'glance-direct'}}, **naming.get('json', {}))
+    response = tenant.post('/v2/images/%s/import' % image['id'], json=body,
+                           headers=naming.get('headers'))
+    assert response.status_code == 202, response.text
+    done = wait_for(tenant, image['id'])
+    assert done['status'] == 'active'
+    assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
+
+
 def test_glance_direct_links_the_staged_file_into_the_store(glance, tenant):
     # Staging and the store share a file system: the file the stage wrote (and
     # hashed and inspected) becomes the image's data without a byte copied.

@@ -31,7 +31,7 @@ def new_image(deployment, **values):
     ({'method': {'name': 'web-download', 'uri': 'http://127.0.0.1/disk'}}, 400,
      'does not pass filtering'),
     ({'method': {'name': 'glance-direct'}}, 409, 'needs to be staged'),
-    ({'method': {'name': 'glance-direct'}, 'stores': ['x']}, 400,
+    ({'method': {'name': 'copy-image'}, 'stores': ['x']}, 400,
      'Multiple stores are not configured'),
     ({'method': {'name': 'glance-direct'}, 'all_stores': 'yes'}, 400,
      "'all_stores' must be a boolean"),
