@@ -238,6 +238,13 @@ class Inspection:
         if not self.inspected:
             self.verdict = Verdict()
             return self.verdict
+        if self.size == 0:
+            # No bytes are no disk format at all, and nothing a hypervisor could
+            # follow: accepted whatever the disk_format declared. Nova activates the
+            # snapshot of a volume-backed server so (an empty upload, disk_format
+            # qcow2 when the schema offers it).
+            self.verdict = Verdict('raw', None)
+            return self.verdict
         head = None
         if not self._head_fed:
             # The whole stream was shorter than _HEAD: its inspection starts now.

@@ -60,6 +60,11 @@ ACCEPTED = [
     ('ari', lambda: images.raw(), 'ari', Verdict('raw', None)),
     ('ploop', lambda: images.raw(), 'ploop', Verdict('raw', None)),
     ('empty raw', lambda: b'', 'raw', Verdict('raw', None)),
+    # No bytes are no format: Nova activates a volume-backed server's snapshot
+    # (qcow2 by default) with an empty upload.
+    ('empty qcow2', lambda: b'', 'qcow2', Verdict('raw', None)),
+    ('empty vmdk', lambda: b'', 'vmdk', Verdict('raw', None)),
+    ('empty iso', lambda: b'', 'iso', Verdict('raw', None)),
     ('one byte of raw', lambda: b'Q', 'raw', Verdict('raw', 1)),
     ('511 bytes of raw', lambda: images.raw()[:511], 'raw', Verdict('raw', 511)),
     ('the largest virtual size', lambda: images.qcow2(virtual_size=2 ** 63 - 1),
