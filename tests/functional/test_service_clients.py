@@ -10,11 +10,15 @@ service ones with the ``service`` role as well, as a service token adds it.
 """
 
 import hashlib
+import pathlib
+import time
+import uuid
 
 import glanceclient
 import pytest
 
 from tests.fixtures import deployment
+from tests.fixtures import disk_images
 
 
 @pytest.fixture(scope='module')
@@ -32,6 +36,17 @@ def client(glance, project, roles=('member', 'reader')):
         'X-Roles': ','.join(roles)})
 
 
+def settled(images, image_id, timeout=30):
+    """The image once its location's data has been hashed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        image = images.get(image_id)
+        if image['status'] != 'importing':
+            return image
+        time.sleep(0.1)
+    raise AssertionError('image %s still importing' % image_id)
+
+
 def test_nova_activates_a_volume_backed_snapshot_with_an_empty_upload(glance):
     # Nova's create() with size 0 and no data ("force_activate"): the snapshot of
     # a volume-backed server is an image with no data of its own, its disk_format
@@ -47,3 +62,23 @@ def test_nova_activates_a_volume_backed_snapshot_with_an_empty_upload(glance):
         'active', 0, 'qcow2')
     assert image['os_hash_value'] == hashlib.sha512(b'').hexdigest()
     assert b''.join(glance_client.images.data(image['id'])) == b''
+
+
+def test_cinder_adds_a_location_with_glanceclients_empty_validation_data(glance):
+    # glanceclient's add_image_location sends "validation_data": {} unless told
+    # otherwise (Cinder, 2024.2+): no values to check, so the data is hashed.
+    project = deployment.new_project()
+    owner = client(glance, project)
+    cinder = client(glance, project, roles=('member', 'reader', 'service'))
+    data = disk_images.raw(64 * 1024)
+    path = pathlib.Path(glance.datadir) / ('volume-%s' % uuid.uuid4().hex)
+    path.write_bytes(data)
+    image = owner.images.create(name='from-volume', disk_format='raw',
+                                container_format='bare')
+    cinder.images.add_image_location(image['id'], 'file://%s' % path)
+    image = settled(owner.images, image['id'])
+    assert (image['status'], image['size'], image['os_hash_value']) == (
+        'active', len(data), hashlib.sha512(data).hexdigest())
+    locations = cinder.images.get_image_locations(image['id'])
+    assert [location['url'] for location in locations] == ['file://%s' % path]
+    assert b''.join(owner.images.data(image['id'])) == data
