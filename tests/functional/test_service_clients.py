@@ -10,6 +10,7 @@ service ones with the ``service`` role as well, as a service token adds it.
 """
 
 import hashlib
+import io
 import pathlib
 import time
 import uuid
@@ -82,3 +83,46 @@ def test_cinder_adds_a_location_with_glanceclients_empty_validation_data(glance)
     locations = cinder.images.get_image_locations(image['id'])
     assert [location['url'] for location in locations] == ['file://%s' % path]
     assert b''.join(owner.images.data(image['id'])) == data
+
+
+def test_nova_snapshot_is_created_updated_uploaded_and_verified_on_download(glance):
+    # Nova's snapshot: create with the instance's properties, update them with
+    # remove_props (purge_props), upload; a boot downloads it and glanceclient
+    # checks the data against os_hash_algo/os_hash_value.
+    glance_client = client(glance, deployment.new_project())
+    image = glance_client.images.create(
+        name='snap', disk_format='raw', container_format='bare', min_ram=512,
+        min_disk=1, instance_uuid=str(uuid.uuid4()), image_type='snapshot',
+        base_image_ref=str(uuid.uuid4()), image_state='available', os_hidden=False)
+    glance_client.images.update(image['id'], remove_props=['image_state'],
+                                os_type='linux')
+    data = disk_images.raw(3 * 1024 * 1024 + 7)
+    glance_client.images.upload(image['id'], io.BytesIO(data))
+    image = glance_client.images.get(image['id'])
+    assert 'image_state' not in image
+    assert (image['status'], image['os_type'], image['min_ram']) == (
+        'active', 'linux', 512)
+    assert image['direct_url'] == image['locations'][0]['url']
+    assert b''.join(glance_client.images.data(image['id'])) == data
+
+
+def test_orchestrators_find_images_by_name_tag_property_and_hidden(glance):
+    # Heat (name), Octavia (tag, active, owner, newest first), Magnum (os_distro),
+    # and os_hidden images left out unless asked for.
+    project = deployment.new_project()
+    glance_client = client(glance, project)
+    image = glance_client.images.create(name='amphora-x64', disk_format='raw',
+                                        container_format='bare', tags=['amphora'],
+                                        os_distro='fedora-coreos')
+    glance_client.images.upload(image['id'], io.BytesIO(disk_images.raw(4096)))
+    hidden = glance_client.images.create(name='amphora-x64', disk_format='raw',
+                                         container_format='bare', os_hidden=True)
+
+    def ids(**kwargs):
+        return [found['id'] for found in glance_client.images.list(**kwargs)]
+
+    assert ids(filters={'name': 'amphora-x64'}) == [image['id']]
+    assert ids(filters={'tag': ['amphora'], 'status': 'active', 'owner': project},
+               sort_key='created_at', sort_dir='desc', limit=2) == [image['id']]
+    assert ids(filters={'os_distro': 'fedora-coreos'}) == [image['id']]
+    assert ids(filters={'name': 'amphora-x64', 'os_hidden': True}) == [hidden['id']]
