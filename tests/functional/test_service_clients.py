@@ -16,6 +16,7 @@ import time
 import uuid
 
 import glanceclient
+import glanceclient.exc
 import pytest
 
 from tests.fixtures import deployment
@@ -84,6 +85,34 @@ def test_cinder_adds_a_location_with_glanceclients_empty_validation_data(glance)
     assert [location['url'] for location in locations] == ['file://%s' % path]
     assert b''.join(owner.images.data(image['id'])) == data
 
+
+
+def test_cinder_uploads_an_encrypted_volume_as_raw_luks(glance):
+    # Cinder's upload-to-image of an encrypted volume: the volume's bytes as they
+    # are (a LUKS header, then ciphertext) declared raw, the key named by
+    # cinder_encryption_key_id; a volume created from the image opens it with that
+    # key.
+    glance_client = client(glance, deployment.new_project())
+    image = glance_client.images.create(
+        name='encrypted-volume', disk_format='raw', container_format='bare',
+        visibility='private', protected=False,
+        cinder_encryption_key_id=str(uuid.uuid4()),
+        cinder_encryption_key_deletion_policy='on_image_deletion')
+    data = disk_images.luks()
+    glance_client.images.upload(image['id'], io.BytesIO(data))
+    image = glance_client.images.get(image['id'])
+    assert (image['status'], image['size'], image['virtual_size']) == (
+        'active', len(data), len(data))
+    assert b''.join(glance_client.images.data(image['id'])) == data
+
+
+def test_luks_declared_raw_without_an_encryption_key_is_refused(glance):
+    glance_client = client(glance, deployment.new_project())
+    image = glance_client.images.create(name='not-a-volume', disk_format='raw',
+                                        container_format='bare')
+    with pytest.raises(glanceclient.exc.HTTPBadRequest, match='content is luks'):
+        glance_client.images.upload(image['id'], io.BytesIO(disk_images.luks()))
+    assert glance_client.images.get(image['id'])['status'] == 'queued'
 
 def test_nova_snapshot_is_created_updated_uploaded_and_verified_on_download(glance):
     # Nova's snapshot: create with the instance's properties, update them with
