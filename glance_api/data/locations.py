@@ -81,8 +81,7 @@ def parse_new_location(body):
     _check_parsable(url)
     data = body.get('validation_data')
     if data is None or data == {}:
-        # Nothing to check: glanceclient's add_image_location (Cinder's) sends an
-        # empty object unless given values, as upstream accepts.
+        # python-glanceclient and openstacksdk send {} when given no data.
         return url, {}
     if not isinstance(data, dict) or set(data) != {'os_hash_algo', 'os_hash_value'}:
         raise errors.BadRequest('validation_data must hold exactly os_hash_algo and '
