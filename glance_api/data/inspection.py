@@ -30,7 +30,9 @@ The rules, upstream Glance's (2025.1+, ``glance/location.py``) unless marked *ou
   ``aki``, ``ploop``) take raw content only. ``raw`` takes a partitioned disk (GPT
   or MBR) and an ISO, both raw bytes to a hypervisor, but (*ours*: upstream lets it
   through) no qcow2, vmdk, vhd, vhdx, vdi, qed or luks, which a hypervisor probing
-  the format would read as that format, backing files and all.
+  the format would read as that format, backing files and all; luks is taken when
+  the image has ``cinder_encryption_key_id``, Cinder's upload of an encrypted
+  volume (its bytes as they are).
 - The safety checks of the format found always apply (*ours*: also when a mismatch
   is let through): no qcow2 backing file, external data file or unknown
   incompatible feature; a VMDK only as a single-file sparse disk whose create-type
@@ -89,6 +91,9 @@ INSPECTED_CONTAINERS = ('bare',)
 
 # Content that is a disk image as it is: a hypervisor reads it raw.
 _RAW_CONTENT = ('gpt', 'iso')
+# The property Cinder gives the image of an encrypted volume (the key its bytes,
+# a LUKS container, are encrypted with).
+ENCRYPTION_KEY_PROPERTY = 'cinder_encryption_key_id'
 # Kernels and ramdisks may carry an intentionally invalid MBR.
 _MBR_EXEMPT = ('aki', 'ari')
 
@@ -170,9 +175,11 @@ class Inspection:
     """Inspects one stream of image bytes declared ``disk_format`` in
     ``container_format``."""
 
-    def __init__(self, disk_format, container_format, rules):
+    def __init__(self, disk_format, container_format, rules, encrypted_volume=False):
         self.disk_format = disk_format
         self.rules = rules
+        # Cinder's upload of an encrypted volume: LUKS declared raw.
+        self.encrypted_volume = encrypted_volume
         self.size = 0
         self.inspected = container_format in INSPECTED_CONTAINERS
         # The raw inspector is not run: raw is what remains when nothing matched.
@@ -193,7 +200,8 @@ class Inspection:
     @classmethod
     def for_image(cls, record, rules):
         """An inspection of the data of the image ``record`` by ``rules``."""
-        return cls(record.get('disk_format'), record.get('container_format'), rules)
+        return cls(record.get('disk_format'), record.get('container_format'), rules,
+                   ENCRYPTION_KEY_PROPERTY in (record.get('properties') or {}))
 
     @property
     def buffered_bytes(self):
@@ -237,6 +245,13 @@ class Inspection:
             return self.verdict
         if not self.inspected:
             self.verdict = Verdict()
+            return self.verdict
+        if self.size == 0:
+            # No bytes are no disk format at all, and nothing a hypervisor could
+            # follow: accepted whatever the disk_format declared. Nova activates the
+            # snapshot of a volume-backed server so (an empty upload, disk_format
+            # qcow2 when the schema offers it).
+            self.verdict = Verdict('raw', None)
             return self.verdict
         head = None
         if not self._head_fed:
@@ -356,6 +371,11 @@ class Inspection:
             # ami, ari, aki, ploop: nothing to inspect, nor a size to read.
             self._size_from = None
         elif declared == 'raw' and found in _RAW_CONTENT:
+            self._size_from = 'bytes'
+        elif declared == 'raw' and found == 'luks' and self.encrypted_volume:
+            # The volume's bytes as they are, opened with the key the property
+            # names; LUKS follows no file, so no hypervisor probing it can be led
+            # to one.
             self._size_from = 'bytes'
         else:
             if found == 'raw':

@@ -60,6 +60,11 @@ ACCEPTED = [
     ('ari', lambda: images.raw(), 'ari', Verdict('raw', None)),
     ('ploop', lambda: images.raw(), 'ploop', Verdict('raw', None)),
     ('empty raw', lambda: b'', 'raw', Verdict('raw', None)),
+    # No bytes are no format: Nova activates a volume-backed server's snapshot
+    # (qcow2 by default) with an empty upload.
+    ('empty qcow2', lambda: b'', 'qcow2', Verdict('raw', None)),
+    ('empty vmdk', lambda: b'', 'vmdk', Verdict('raw', None)),
+    ('empty iso', lambda: b'', 'iso', Verdict('raw', None)),
     ('one byte of raw', lambda: b'Q', 'raw', Verdict('raw', 1)),
     ('511 bytes of raw', lambda: images.raw()[:511], 'raw', Verdict('raw', 511)),
     ('the largest virtual size', lambda: images.qcow2(virtual_size=2 ** 63 - 1),
@@ -161,6 +166,26 @@ REFUSED = images.REFUSED + [
 def test_unsafe_or_mismatching_content_is_refused_saying_what_it_is(
         what, make, disk_format, message, chunk_size):
     assert message in refusal(make(), disk_format, chunk_size=chunk_size)
+
+
+def test_luks_declared_raw_is_accepted_only_as_an_encrypted_volumes_bytes():
+    # Cinder uploads an encrypted volume as it is, declared raw, naming its key in
+    # cinder_encryption_key_id; without that property LUKS declared raw is refused.
+    data = images.luks()
+    record = {'disk_format': 'raw', 'container_format': 'bare',
+              'properties': {'cinder_encryption_key_id': 'key'}}
+    inspection = Inspection.for_image(record, STRICT)
+    inspection.feed(data)
+    assert inspection.finish() == Verdict('luks', len(data))
+    inspection = Inspection.for_image(dict(record, properties={}), STRICT)
+    with pytest.raises(ContentRefused, match='content is luks'):
+        inspection.feed(data)
+        inspection.finish()
+    # Only LUKS: an encrypted volume's image is no qcow2 either.
+    inspection = Inspection.for_image(record, STRICT)
+    with pytest.raises(ContentRefused, match='content is qcow2'):
+        inspection.feed(images.qcow2() + bytes(MiB))
+        inspection.finish()
 
 
 def test_a_refusal_is_certain_after_the_first_chunk_and_raised_by_feed():
