@@ -123,6 +123,12 @@ class _LeaseLost(Exception):
     """Another worker took the task over, or it finished meanwhile."""
 
 
+class _ImageDeleted(Exception):
+    """The image was deleted during the import (the registry refused to renew
+    the task's lease): the import stops, whichever store it was writing, and
+    what it wrote goes."""
+
+
 class _Unanswered(Exception):
     """The registry did not answer the task's success: the import may have been
     recorded, its data in use. The data stays: if it was not recorded, the task's
@@ -281,6 +287,8 @@ class ImportJob:
         self.ended_elsewhere = False
         #: image.prepare was sent: the bytes started for the target stores.
         self.prepared = False
+        #: The registry refused a renewal: the image has been deleted.
+        self.image_deleted = False
 
     # -- running ---------------------------------------------------------------------
 
@@ -319,6 +327,8 @@ class ImportJob:
             LOG.error('task %s: its success may have been recorded although the '
                       'registry did not answer: keeping its data: %s',
                       self.task_id, exc)
+        except _ImageDeleted as exc:
+            self._fail(str(exc), image_gone=True)
         except ImportFailed as exc:
             self._fail(str(exc))
         except registry_errors.NotFound:
@@ -771,7 +781,9 @@ class ImportJob:
         try:
             return self.registry.claim_task(SERVICE_IDENTITY, self.task_id,
                                             self.lease, request_id=self.request_id)
-        except (registry_errors.Conflict, registry_errors.NotFound):
+        except (registry_errors.Conflict, registry_errors.NotFound) as exc:
+            if exc.reason == 'image_deleted':
+                raise self._deleted()
             raise _LeaseLost()
 
     def _prepare(self, record, targets):
@@ -789,11 +801,12 @@ class ImportJob:
 
     def _progress(self, size):
         """``size`` more bytes copied; ``_LeaseLost`` once the heartbeat found the
-        task taken over (or ended) by another worker."""
+        task taken over (or ended) by another worker, ``_ImageDeleted`` once it
+        found the image deleted."""
         self._copied += size
         self._heartbeat.moved()
         if self._heartbeat.lost:
-            raise _LeaseLost()
+            raise self._deleted() if self.image_deleted else _LeaseLost()
 
     def _renew(self):
         """Renew the task's lease (``Heartbeat``'s renewal)."""
@@ -801,8 +814,13 @@ class ImportJob:
             self.registry.claim_task(SERVICE_IDENTITY, self.task_id, self.lease,
                                      message='Copied %d MiB' % (self._copied // _MiB),
                                      request_id=self.request_id)
-        except (registry_errors.Conflict, registry_errors.NotFound):
+        except (registry_errors.Conflict, registry_errors.NotFound) as exc:
+            self.image_deleted = exc.reason == 'image_deleted'
             raise Lost()
+
+    def _deleted(self):
+        return _ImageDeleted('Image %s was deleted during the import.'
+                             % self.image_id)
 
     # -- ending ----------------------------------------------------------------------
 
@@ -815,7 +833,7 @@ class ImportJob:
         try:
             self._renew()
         except Lost:
-            raise _LeaseLost()
+            raise self._deleted() if self.image_deleted else _LeaseLost()
         except registry_errors.RegistryError as exc:
             LOG.warning('task %s: could not renew its lease: %s', self.task_id, exc)
 

@@ -47,6 +47,35 @@ class _Held(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _Trickling(http.server.BaseHTTPRequestHandler):
+    """Sends zeros, 64 KiB every 50 ms, for a minute at most; ``dropped`` is set
+    once the client stops reading."""
+
+    dropped = threading.Event()
+
+    def do_GET(self):   # noqa: N802 -- http.server's name
+        chunks = 1200
+        self.send_response(200)
+        self.send_header('Content-Length', str(chunks * 65536))
+        self.end_headers()
+        try:
+            for _ in range(chunks):
+                self.wfile.write(bytes(65536))
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            self.dropped.set()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope='module')
+def trickling_server():
+    with web_server.running(handler=_Trickling) as server:
+        yield server
+
+
 @pytest.fixture(scope='module')
 def held_server():
     with web_server.running(handler=_Held) as server:
@@ -55,13 +84,14 @@ def held_server():
 
 
 @pytest.fixture(scope='module')
-def glance(tmp_path_factory, held_server):
+def glance(tmp_path_factory, held_server, trickling_server):
     port = held_server.split(':')[2].split('/')[0]
     with deployment.running(tmp_path_factory.mktemp('import-workers'), api_extra={
             'DEFAULT': {'workers': 1, 'task_pool_threads': 1,
                         'task_pool_queue_size': 0, 'task_lease_time': LEASE,
                         'upload_lease_time': LEASE},
-            'import_filtering_opts': {'allowed_ports': port,
+            'import_filtering_opts': {'allowed_ports': '[%s,%d]' % (
+                                          port, trickling_server.port),
                                       'allowed_hosts': '127.0.0.1'}}) as glance:
         yield glance
 
@@ -220,6 +250,29 @@ def test_an_image_deleted_during_its_web_download_keeps_no_byte(
                == 'failure', 30, message='the task to fail')
     assert admin.get('/v2/tasks/%s' % task_id).json()['message'] == \
         'Image %s was deleted during the import.' % image['id']
+
+
+def test_deleting_an_image_stops_its_web_download(glance, tenant, trickling_server):
+    # The import learns of the delete when it next renews its lease: it stops
+    # reading the source then, rather than download (and store) the rest of an
+    # image nobody can use, holding one of the runner's threads meanwhile.
+    image = tenant.create_image(name='deleted-while-downloading')
+    source = trickling_server.url + '/disk.raw'
+    assert web_download(tenant, image['id'], source).status_code == 202
+    wait_until(lambda: any(name.startswith('.%s.' % image['id'])
+                           for name in os.listdir(glance.datadir)), 10,
+               message="the store's temporary file")
+    task_id = task_of(tenant, image['id'])['id']
+    assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
+    admin = glance.client()
+    wait_until(lambda: admin.get('/v2/tasks/%s' % task_id).json()['status']
+               == 'failure', 3 * LEASE, message='the import to stop')
+    assert admin.get('/v2/tasks/%s' % task_id).json()['message'] == \
+        'Image %s was deleted during the import.' % image['id']
+    assert _Trickling.dropped.wait(10), 'the source is still being read'
+    assert not [name for name in os.listdir(glance.datadir) if image['id'] in name]
+    staging = os.path.join(glance.workdir, 'staging')
+    assert not [name for name in os.listdir(staging) if image['id'] in name]
 
 
 def test_an_image_deleted_after_its_import_worker_died_keeps_no_byte(
