@@ -218,8 +218,14 @@ def resume_stalled(svc, record, request_id=None):
     task's lease ran out): run it again here, or fail it after ``MAX_ATTEMPTS``.
     Errors are logged, never raised: the caller only reads."""
     task_id = (record.get('properties') or {}).get(LOCK)
-    if not task_id:
-        return
+    if task_id:
+        resume_task(svc, task_id, request_id)
+
+
+def resume_task(svc, task_id, request_id=None):
+    """``resume_stalled`` for the import task ``task_id``: also the task of an
+    image deleted since its worker died, which the job that takes it over fails
+    (no worker would renew it, and a running task never expires)."""
     try:
         task = svc.registry.get_task(SERVICE_IDENTITY, task_id, request_id=request_id)
     except registry_errors.RegistryError:
@@ -239,7 +245,8 @@ def resume_stalled(svc, record, request_id=None):
         LOG.debug('task %s: not taking it over: %s', task_id, exc)
         return
     LOG.warning('task %s (image %s): taking it over (attempt %d): its worker stopped '
-                'renewing its lease', task_id, record['id'], claimed['attempts'])
+                'renewing its lease', task_id, claimed['image_id'],
+                claimed['attempts'])
     job = ImportJob(svc, claimed, Request.from_input(claimed['input']), lease, None)
     job.taken_over = True
     slot.run(job.run, claimed['attempts'] > MAX_ATTEMPTS)

@@ -241,13 +241,16 @@ def claim(db, identity, task_id, owner, seconds, message=None):
 
     Renewed if ``owner`` holds it, taken over (``attempts`` + 1) if the lease has
     run out; ``Conflict`` ``task_leased`` while another owner's lease runs,
-    ``task_finished`` once the task has finished, ``image_deleted`` once its image
-    has been deleted. ``message`` (progress) is set.
+    ``task_finished`` once the task has finished, ``image_deleted`` for the
+    holder of the lease once its image has been deleted (a worker taking the
+    task over, its lease run out, is let take it, to fail it). ``message``
+    (progress) is set.
     """
     now = db_module.now(db)   # every lease's clock: the database's
     with db_module.write_transaction(db):
         task = _running_task(db, identity, task_id)
-        if task.image_id and _image_deleted(db, task.image_id):
+        if task.lease_owner == owner and task.image_id and \
+                _image_deleted(db, task.image_id):
             # The worker learns it at its next renewal and stops, rather than
             # move the rest of the bytes of an image nobody can use.
             raise errors.Conflict('The image %s of task %s has been deleted'

@@ -297,6 +297,32 @@ def test_an_image_deleted_after_its_import_worker_died_keeps_no_byte(
     assert [name for name in os.listdir(glance.datadir) if image['id'] in name] == []
 
 
+def test_the_task_of_an_image_deleted_after_its_worker_died_fails(
+        glance, tenant, held_server):
+    # No worker renews it, and the image cannot be read to take it over: the
+    # next read of the task ends it, rather than leave it processing for good
+    # (a running task never expires).
+    _Held.release.clear()
+    image = tenant.create_image(name='dead-import-orphaned')
+    (worker,) = api_workers(glance)
+    assert web_download(tenant, image['id'], held_server).status_code == 202
+    wait_until(lambda: (task_of(tenant, image['id']) or {}).get('status')
+               == 'processing', 10)
+    task_id = task_of(tenant, image['id'])['id']
+    os.kill(worker, signal.SIGKILL)
+    wait_until(lambda: api_workers(glance) not in ([], [worker]), 30,
+               message='gunicorn to start a new worker')
+    _Held.release.set()
+    assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
+    time.sleep(LEASE + 0.5)
+    admin = glance.client()
+    wait_until(lambda: admin.get('/v2/tasks/%s' % task_id).json()['status']
+               == 'failure', 10, message='the task to fail')
+    task = admin.get('/v2/tasks/%s' % task_id).json()
+    assert task['message'] == 'Image %s was deleted during the import.' % image['id']
+    assert task['expires_at']
+
+
 @pytest.fixture(scope='module')
 def queueing_glance(tmp_path_factory, held_server):
     """One API worker with one task thread and room for one task in its queue."""

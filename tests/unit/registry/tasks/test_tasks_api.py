@@ -142,6 +142,20 @@ def test_the_lease_of_a_deleted_images_task_is_not_renewed(client, project,
     assert failed['task']['status'] == 'failure'
 
 
+def test_a_deleted_images_task_whose_worker_died_is_taken_over_to_fail_it(
+        client, project, make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    task = start_import(client, owner, image, Lease('worker-1', 1))['task']
+    client.delete_image(owner, image['id'])
+    time.sleep(1.2)
+    lease = Lease('worker-2', 60)
+    assert client.claim_task(SERVICE, task['id'], lease)['status'] == 'processing'
+    failed = client.finish_task(SERVICE, task['id'], lease, 'failure',
+                                message='Image was deleted during the import.')
+    assert failed['task']['status'] == 'failure'
+
+
 def test_finishing_activates_the_image_and_releases_the_lock(client, project,
                                                              make_image):
     owner = project()
