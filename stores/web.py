@@ -253,9 +253,25 @@ class WebResponse:
         self.bytes_read = 0
 
     def read(self, amount):
-        """Up to ``amount`` bytes of the body; b'' at its end."""
+        """Up to ``amount`` bytes of the body (fewer only at its end); b'' at
+        its end."""
+        return self._take(self._raw.read, amount)
+
+    def iter_content(self, chunk_size=64 * 1024):
+        """The body in chunks of at most ``chunk_size`` bytes, each as much as
+        has arrived (one read of the connection): a reader that reports
+        progress (an import renewing its lease as it moves) sees a source that
+        trickles a byte at a time moving, not one stuck until a whole chunk has
+        come."""
+        while True:
+            chunk = self._take(self._raw.read1, chunk_size)
+            if not chunk:
+                return
+            yield chunk
+
+    def _take(self, read, amount):
         try:
-            chunk = self._raw.read(amount, decode_content=False)
+            chunk = read(amount, decode_content=False)
         except (OSError, urllib3.exceptions.HTTPError) as exc:
             raise _failed(self._target, 'the body broke off: %s' % exc)
         self.bytes_read += len(chunk)
@@ -263,14 +279,6 @@ class WebResponse:
             raise _failed(self._target, 'the body is larger than %d bytes'
                           % self._max_bytes)
         return chunk
-
-    def iter_content(self, chunk_size=64 * 1024):
-        """The body in chunks of at most ``chunk_size`` bytes."""
-        while True:
-            chunk = self.read(chunk_size)
-            if not chunk:
-                return
-            yield chunk
 
     def close(self):
         self._raw.release_conn()

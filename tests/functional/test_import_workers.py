@@ -48,19 +48,19 @@ class _Held(http.server.BaseHTTPRequestHandler):
 
 
 class _Trickling(http.server.BaseHTTPRequestHandler):
-    """Sends zeros, 64 KiB every 50 ms, for a minute at most; ``dropped`` is set
-    once the client stops reading."""
+    """Sends zeros, ``/<n>`` bytes every 50 ms, for a minute at most; ``dropped``
+    is set once the client stops reading."""
 
     dropped = threading.Event()
 
     def do_GET(self):   # noqa: N802 -- http.server's name
-        chunks = 1200
+        pieces, size = 1200, int(self.path.strip('/'))
         self.send_response(200)
-        self.send_header('Content-Length', str(chunks * 65536))
+        self.send_header('Content-Length', str(pieces * size))
         self.end_headers()
         try:
-            for _ in range(chunks):
-                self.wfile.write(bytes(65536))
+            for _ in range(pieces):
+                self.wfile.write(bytes(size))
                 self.wfile.flush()
                 time.sleep(0.05)
         except OSError:
@@ -252,12 +252,17 @@ def test_an_image_deleted_during_its_web_download_keeps_no_byte(
         'Image %s was deleted during the import.' % image['id']
 
 
-def test_deleting_an_image_stops_its_web_download(glance, tenant, trickling_server):
+@pytest.mark.parametrize('piece', [65536, 1])
+def test_deleting_an_image_stops_its_web_download(glance, tenant, trickling_server,
+                                                  piece):
     # The import learns of the delete when it next renews its lease: it stops
     # reading the source then, rather than download (and store) the rest of an
-    # image nobody can use, holding one of the runner's threads meanwhile.
+    # image nobody can use, holding one of the runner's threads meanwhile. A
+    # source that trickles a byte at a time is seen moving too, not waited on
+    # until a whole chunk has come.
+    _Trickling.dropped.clear()
     image = tenant.create_image(name='deleted-while-downloading')
-    source = trickling_server.url + '/disk.raw'
+    source = '%s/%d' % (trickling_server.url, piece)
     assert web_download(tenant, image['id'], source).status_code == 202
     wait_until(lambda: any(name.startswith('.%s.' % image['id'])
                            for name in os.listdir(glance.datadir)), 10,
