@@ -122,14 +122,20 @@ def delete_task(task_id):
 
 
 def list_image_tasks(image_id):
-    """``GET /v2/images/{id}/tasks`` (2.12): the image's tasks, as the image's
-    readers see them; 404 if the image is not visible."""
+    """``GET /v2/images/{id}/tasks`` (2.12): the image's tasks that the caller
+    may see (upstream's rule: an admin all, others their project's and those
+    without an owner); 404 if the image is not visible."""
+    ctx = g.context
     record = lookup.load_image(image_id)
-    policy.enforce(g.context, 'get_image', record)
+    policy.enforce(ctx, 'get_image', record)
     imports.resume_stalled(services(), record, g.request_id)
     tasks, _ = services().registry.list_tasks(
         SERVICE_IDENTITY, [('image_id', image_id), ('limit', '1000')],
         request_id=g.request_id)
+    # Not every reader of the image: another project's import shows its
+    # request, the URL it read from (a signed URL, credentials) included.
+    tasks = [task for task in tasks if ctx.is_admin or task['owner'] is None
+             or task['owner'] == ctx.project_id]
     # Upstream shows the task rows whole, their soft-delete columns included
     # (a deleted task is never listed).
     return responses.json({'tasks': [dict({name: task.get(name) for name in FIELDS},

@@ -398,6 +398,26 @@ def test_tasks_api(glance, tenant):
     assert admin.get('/v2/schemas/task').json()['name'] == 'task'
 
 
+def test_an_images_tasks_are_shown_to_their_own_project(glance, tenant, web):
+    # As upstream (a task is visible to its project, an admin, or anyone when it
+    # has no owner): another project that sees the image does not see the
+    # owner's import, whose input holds the URL it read from (a signed URL's
+    # signature, the credentials in it).
+    uri = web['allowed'].serve('/disk.raw?signature=secret', DATA)
+    image = tenant.create_image(name='shared-after-import', visibility='community')
+    response = tenant.post('/v2/images/%s/import' % image['id'], json={
+        'method': {'name': 'web-download', 'uri': uri}})
+    assert response.status_code == 202, response.text
+    assert wait_for(tenant, image['id'])['status'] == 'active'
+    [task] = image_tasks(tenant, image['id'])
+    assert task['input']['import_req']['method']['uri'] == uri
+    with glance.client(deployment_fixture.new_project()) as other:
+        assert other.image(image['id'])['status'] == 'active'
+        assert image_tasks(other, image['id']) == []
+    assert [shown['id'] for shown in image_tasks(glance.client(), image['id'])] == \
+        [task['id']]
+
+
 def test_legacy_import_task(glance, web):
     uri = web['allowed'].serve('/legacy.raw', DATA)
     admin = glance.client()
