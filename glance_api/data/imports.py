@@ -520,7 +520,6 @@ class ImportJob:
     def _download(self, record):
         """Read the web-download URL into the staging store (to be converted);
         its staged URL."""
-        limit = self.conf.image_size_cap
         staging_store = self.svc.staging
         # Inspected as it arrives, as an upload: a refusal certain from the first
         # chunk stops the download there.
@@ -533,16 +532,16 @@ class ImportJob:
         try:
             with self._open_url() as response, staging_store.open_writer(
                         self.image_id, self.conf.hashing_algorithm) as writer:
+                # The response stops at the cap (fetch.TooLarge).
                 for chunk in response.iter_content(self.conf.upload_chunk_size):
-                    if writer.size + len(chunk) > limit:
-                        raise ImportFailed('The image is larger than the image size '
-                                           'cap of %d bytes.' % limit)
                     self._inspect(content, chunk)
                     writer.write(chunk)
                     self._progress(len(chunk))
                 self._inspect(content)
                 self._hold()
                 stored = writer.commit()
+        except fetch.TooLarge:
+            raise _over_cap(self.conf.image_size_cap)
         except (fetch.Refused, fetch.Failed) as exc:
             raise ImportFailed(str(exc))
         self.own_staging.append(stored.url)
@@ -554,7 +553,6 @@ class ImportJob:
         same pass, as ``PUT /file`` does; nothing is staged. A refusal (the
         content, the size cap, the fetch) cancels every writer, so no store keeps
         a byte. ``(values, [(store, location)], [failed store ids])``."""
-        limit = self.conf.image_size_cap
         content = inspection.Inspection.for_image(
             record, inspection.Rules.from_conf(self.conf))
         failed, writers, done = [], [], []
@@ -569,11 +567,8 @@ class ImportJob:
                             credentials=self.credentials))))
                     except store_errors.StoreError as exc:
                         self._store_failed(store, exc, failed)
-                size = 0
+                # The response stops at the cap (fetch.TooLarge).
                 for chunk in response.iter_content(self.conf.upload_chunk_size):
-                    if size + len(chunk) > limit:
-                        raise ImportFailed('The image is larger than the image size '
-                                           'cap of %d bytes.' % limit)
                     # Before any store sees the chunk: a refusal certain from the
                     # first chunk stops the download there.
                     self._inspect(content, chunk)
@@ -588,9 +583,10 @@ class ImportJob:
                     if not writers:
                         raise ImportFailed('The image could not be imported into '
                                            'any store.')
-                    size += len(chunk)
                     self._progress(len(chunk))
                 virtual_size = self._inspect(content)
+            except fetch.TooLarge:
+                raise _over_cap(self.conf.image_size_cap)
             except (fetch.Refused, fetch.Failed) as exc:
                 raise ImportFailed(str(exc))
             self._hold()
@@ -731,8 +727,7 @@ class ImportJob:
                                   credentials=self.credentials) as writer:
             for chunk in reader:
                 if writer.size + len(chunk) > limit:
-                    raise ImportFailed('The image is larger than the image size cap '
-                                       'of %d bytes.' % limit)
+                    raise _over_cap(limit)
                 if content is not None:
                     self._inspect(content, chunk)
                 self.quota.spend(len(chunk))
@@ -1097,6 +1092,11 @@ class _StorageLeft:
         if self.left is not None and self.spent > self.left:
             raise _OverQuota("The image does not fit in the %d bytes the "
                              "project's storage quota has left." % self.left)
+
+
+def _over_cap(limit):
+    return ImportFailed('The image is larger than the image size cap of %d bytes.'
+                        % limit)
 
 
 def _store_failure(store, exc):

@@ -153,7 +153,7 @@ def test_redirects_are_bounded(server):
 
 
 def test_size_cap_refuses_a_declared_length_over_it(server):
-    with pytest.raises(web.Failed) as caught:
+    with pytest.raises(web.TooLarge) as caught:
         read(loopback(server), server.url + '/data/2000', max_bytes=1999)
     assert 'more than 1999' in caught.value.detail
     assert read(loopback(server), server.url + '/data/2000', max_bytes=2000)[1] == (
@@ -180,7 +180,7 @@ def test_size_cap_stops_a_body_longer_than_declared():
         policy = web.UrlPolicy(allowed_hosts=('127.0.0.1',), allowed_ports=(port,))
         with web.open_url(policy, 'http://127.0.0.1:%d/' % port,
                           max_bytes=100000) as response:
-            with pytest.raises(web.Failed) as caught:
+            with pytest.raises(web.TooLarge) as caught:
                 for _ in response.iter_content(65536):
                     pass
         assert 'larger than 100000' in caught.value.detail
