@@ -68,6 +68,11 @@ class Failed(Exception):
         self.status = status
 
 
+class TooLarge(Failed):
+    """The body is (or declares it is) larger than the reader's ``max_bytes``:
+    a limit the caller can name, unlike why a URL could not be read."""
+
+
 def _normalized_hosts(hosts):
     # Host names compare case-insensitively; addresses in their canonical spelling.
     normalized = set()
@@ -242,7 +247,7 @@ class Tls:
 class WebResponse:
     """The final answer to a request: ``status``, ``headers`` (case-insensitive),
     ``url`` (after redirects) and the body through ``read`` or ``iter_content``.
-    Reading more than ``max_bytes`` raises ``Failed``. A context manager; ``close``
+    Reading more than ``max_bytes`` raises ``TooLarge``. A context manager; ``close``
     releases the connection."""
 
     def __init__(self, raw, target, pool, max_bytes):
@@ -258,24 +263,32 @@ class WebResponse:
         self.bytes_read = 0
 
     def read(self, amount):
-        """Up to ``amount`` bytes of the body; b'' at its end."""
+        """Up to ``amount`` bytes of the body (fewer only at its end); b'' at
+        its end."""
+        return self._take(self._raw.read, amount)
+
+    def iter_content(self, chunk_size=64 * 1024):
+        """The body in chunks of at most ``chunk_size`` bytes, each as much as
+        has arrived (one read of the connection): a reader that reports
+        progress (an import renewing its lease as it moves) sees a source that
+        trickles a byte at a time moving, not one stuck until a whole chunk has
+        come."""
+        while True:
+            chunk = self._take(self._raw.read1, chunk_size)
+            if not chunk:
+                return
+            yield chunk
+
+    def _take(self, read, amount):
         try:
-            chunk = self._raw.read(amount, decode_content=False)
+            chunk = read(amount, decode_content=False)
         except (OSError, urllib3.exceptions.HTTPError) as exc:
             raise _failed(self._target, 'the body broke off: %s' % exc)
         self.bytes_read += len(chunk)
         if self._max_bytes is not None and self.bytes_read > self._max_bytes:
             raise _failed(self._target, 'the body is larger than %d bytes'
-                          % self._max_bytes)
+                          % self._max_bytes, TooLarge)
         return chunk
-
-    def iter_content(self, chunk_size=64 * 1024):
-        """The body in chunks of at most ``chunk_size`` bytes."""
-        while True:
-            chunk = self.read(chunk_size)
-            if not chunk:
-                return
-            yield chunk
 
     def close(self):
         self._raw.release_conn()
@@ -339,7 +352,7 @@ def open_url(policy, url, *, method='GET', headers=None, max_bytes=None,
                 and 200 <= raw.status < 300):
             response.close()
             raise _failed(current, 'declares %s bytes, more than %d'
-                          % (declared, max_bytes))
+                          % (declared, max_bytes), TooLarge)
         return response
     raise _failed(current, 'redirects more than %d times' % max_redirects)
 
@@ -458,9 +471,9 @@ def _send(pool, resolved, method, headers, proxies):
                         assert_same_host=False)
 
 
-def _failed(target, detail):
+def _failed(target, detail, error=Failed):
     LOG.warning('cannot read %s: %s', target.shown, detail)
-    return Failed(detail=detail)
+    return error(detail=detail)
 
 
 def _without_credentials(url):

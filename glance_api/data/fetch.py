@@ -20,14 +20,16 @@ LOG = logging.getLogger(__name__)
 Refused = web.Refused
 #: The URL could not be read: unreachable, timed out, an error status, too large.
 Failed = web.Failed
+#: The ``Failed`` of a body larger than ``max_bytes`` (declared or read).
+TooLarge = web.TooLarge
 
 
 def open_url(conf, url, *, max_bytes=None, headers=None):
     """A context manager yielding the answer to ``GET url``: ``iter_content(n)``
     (bytes chunks), ``headers``, ``url`` (after redirects).
 
-    Raises ``Refused`` or ``Failed`` (see the module); reading more than
-    ``max_bytes`` raises ``Failed`` while iterating. ``headers`` are sent with the
+    Raises ``Refused`` or ``Failed`` (see the module); a body that declares more
+    than ``max_bytes`` raises ``TooLarge``, as reading more does while iterating. ``headers`` are sent with the
     request (e.g. ``X-Auth-Token`` for glance-download); credentials among them
     go to the URL's own origin only, not to where it redirects elsewhere.
     """

@@ -123,6 +123,12 @@ class _LeaseLost(Exception):
     """Another worker took the task over, or it finished meanwhile."""
 
 
+class _ImageDeleted(Exception):
+    """The image was deleted during the import (the registry refused to renew
+    the task's lease): the import stops, whichever store it was writing, and
+    what it wrote goes."""
+
+
 class _Unanswered(Exception):
     """The registry did not answer the task's success: the import may have been
     recorded, its data in use. The data stays: if it was not recorded, the task's
@@ -212,8 +218,14 @@ def resume_stalled(svc, record, request_id=None):
     task's lease ran out): run it again here, or fail it after ``MAX_ATTEMPTS``.
     Errors are logged, never raised: the caller only reads."""
     task_id = (record.get('properties') or {}).get(LOCK)
-    if not task_id:
-        return
+    if task_id:
+        resume_task(svc, task_id, request_id)
+
+
+def resume_task(svc, task_id, request_id=None):
+    """``resume_stalled`` for the import task ``task_id``: also the task of an
+    image deleted since its worker died, which the job that takes it over fails
+    (no worker would renew it, and a running task never expires)."""
     try:
         task = svc.registry.get_task(SERVICE_IDENTITY, task_id, request_id=request_id)
     except registry_errors.RegistryError:
@@ -233,7 +245,8 @@ def resume_stalled(svc, record, request_id=None):
         LOG.debug('task %s: not taking it over: %s', task_id, exc)
         return
     LOG.warning('task %s (image %s): taking it over (attempt %d): its worker stopped '
-                'renewing its lease', task_id, record['id'], claimed['attempts'])
+                'renewing its lease', task_id, claimed['image_id'],
+                claimed['attempts'])
     job = ImportJob(svc, claimed, Request.from_input(claimed['input']), lease, None)
     job.taken_over = True
     slot.run(job.run, claimed['attempts'] > MAX_ATTEMPTS)
@@ -281,6 +294,8 @@ class ImportJob:
         self.ended_elsewhere = False
         #: image.prepare was sent: the bytes started for the target stores.
         self.prepared = False
+        #: The registry refused a renewal: the image has been deleted.
+        self.image_deleted = False
 
     # -- running ---------------------------------------------------------------------
 
@@ -319,6 +334,8 @@ class ImportJob:
             LOG.error('task %s: its success may have been recorded although the '
                       'registry did not answer: keeping its data: %s',
                       self.task_id, exc)
+        except _ImageDeleted as exc:
+            self._fail(str(exc), image_gone=True)
         except ImportFailed as exc:
             self._fail(str(exc))
         except registry_errors.NotFound:
@@ -503,7 +520,6 @@ class ImportJob:
     def _download(self, record):
         """Read the web-download URL into the staging store (to be converted);
         its staged URL."""
-        limit = self.conf.image_size_cap
         staging_store = self.svc.staging
         # Inspected as it arrives, as an upload: a refusal certain from the first
         # chunk stops the download there.
@@ -516,16 +532,16 @@ class ImportJob:
         try:
             with self._open_url() as response, staging_store.open_writer(
                         self.image_id, self.conf.hashing_algorithm) as writer:
+                # The response stops at the cap (fetch.TooLarge).
                 for chunk in response.iter_content(self.conf.upload_chunk_size):
-                    if writer.size + len(chunk) > limit:
-                        raise ImportFailed('The image is larger than the image size '
-                                           'cap of %d bytes.' % limit)
                     self._inspect(content, chunk)
                     writer.write(chunk)
                     self._progress(len(chunk))
                 self._inspect(content)
                 self._hold()
                 stored = writer.commit()
+        except fetch.TooLarge:
+            raise _over_cap(self.conf.image_size_cap)
         except (fetch.Refused, fetch.Failed) as exc:
             raise ImportFailed(str(exc))
         self.own_staging.append(stored.url)
@@ -537,7 +553,6 @@ class ImportJob:
         same pass, as ``PUT /file`` does; nothing is staged. A refusal (the
         content, the size cap, the fetch) cancels every writer, so no store keeps
         a byte. ``(values, [(store, location)], [failed store ids])``."""
-        limit = self.conf.image_size_cap
         content = inspection.Inspection.for_image(
             record, inspection.Rules.from_conf(self.conf))
         failed, writers, done = [], [], []
@@ -552,11 +567,8 @@ class ImportJob:
                             credentials=self.credentials))))
                     except store_errors.StoreError as exc:
                         self._store_failed(store, exc, failed)
-                size = 0
+                # The response stops at the cap (fetch.TooLarge).
                 for chunk in response.iter_content(self.conf.upload_chunk_size):
-                    if size + len(chunk) > limit:
-                        raise ImportFailed('The image is larger than the image size '
-                                           'cap of %d bytes.' % limit)
                     # Before any store sees the chunk: a refusal certain from the
                     # first chunk stops the download there.
                     self._inspect(content, chunk)
@@ -571,9 +583,10 @@ class ImportJob:
                     if not writers:
                         raise ImportFailed('The image could not be imported into '
                                            'any store.')
-                    size += len(chunk)
                     self._progress(len(chunk))
                 virtual_size = self._inspect(content)
+            except fetch.TooLarge:
+                raise _over_cap(self.conf.image_size_cap)
             except (fetch.Refused, fetch.Failed) as exc:
                 raise ImportFailed(str(exc))
             self._hold()
@@ -714,8 +727,7 @@ class ImportJob:
                                   credentials=self.credentials) as writer:
             for chunk in reader:
                 if writer.size + len(chunk) > limit:
-                    raise ImportFailed('The image is larger than the image size cap '
-                                       'of %d bytes.' % limit)
+                    raise _over_cap(limit)
                 if content is not None:
                     self._inspect(content, chunk)
                 self.quota.spend(len(chunk))
@@ -771,7 +783,9 @@ class ImportJob:
         try:
             return self.registry.claim_task(SERVICE_IDENTITY, self.task_id,
                                             self.lease, request_id=self.request_id)
-        except (registry_errors.Conflict, registry_errors.NotFound):
+        except (registry_errors.Conflict, registry_errors.NotFound) as exc:
+            if exc.reason == 'image_deleted':
+                raise self._deleted()
             raise _LeaseLost()
 
     def _prepare(self, record, targets):
@@ -789,11 +803,12 @@ class ImportJob:
 
     def _progress(self, size):
         """``size`` more bytes copied; ``_LeaseLost`` once the heartbeat found the
-        task taken over (or ended) by another worker."""
+        task taken over (or ended) by another worker, ``_ImageDeleted`` once it
+        found the image deleted."""
         self._copied += size
         self._heartbeat.moved()
         if self._heartbeat.lost:
-            raise _LeaseLost()
+            raise self._deleted() if self.image_deleted else _LeaseLost()
 
     def _renew(self):
         """Renew the task's lease (``Heartbeat``'s renewal)."""
@@ -801,8 +816,13 @@ class ImportJob:
             self.registry.claim_task(SERVICE_IDENTITY, self.task_id, self.lease,
                                      message='Copied %d MiB' % (self._copied // _MiB),
                                      request_id=self.request_id)
-        except (registry_errors.Conflict, registry_errors.NotFound):
+        except (registry_errors.Conflict, registry_errors.NotFound) as exc:
+            self.image_deleted = exc.reason == 'image_deleted'
             raise Lost()
+
+    def _deleted(self):
+        return _ImageDeleted('Image %s was deleted during the import.'
+                             % self.image_id)
 
     # -- ending ----------------------------------------------------------------------
 
@@ -815,7 +835,7 @@ class ImportJob:
         try:
             self._renew()
         except Lost:
-            raise _LeaseLost()
+            raise self._deleted() if self.image_deleted else _LeaseLost()
         except registry_errors.RegistryError as exc:
             LOG.warning('task %s: could not renew its lease: %s', self.task_id, exc)
 
@@ -1072,6 +1092,11 @@ class _StorageLeft:
         if self.left is not None and self.spent > self.left:
             raise _OverQuota("The image does not fit in the %d bytes the "
                              "project's storage quota has left." % self.left)
+
+
+def _over_cap(limit):
+    return ImportFailed('The image is larger than the image size cap of %d bytes.'
+                        % limit)
 
 
 def _store_failure(store, exc):

@@ -110,12 +110,7 @@ def _load(task_id):
 
 def _resume(task):
     if task['status'] in ('pending', 'processing') and task.get('image_id'):
-        try:
-            record = services().registry.get_image(SERVICE_IDENTITY, task['image_id'],
-                                                   request_id=g.request_id)
-        except registry_errors.RegistryError:
-            return
-        imports.resume_stalled(services(), record, g.request_id)
+        imports.resume_task(services(), task['id'], g.request_id)
 
 
 def delete_task(task_id):

@@ -49,7 +49,8 @@ class TasksClient:
     def claim_task(self, identity, task_id, lease, message=None, request_id=None):
         """Take over (an expired lease) or renew the lease on a running task, which
         starts it (``pending -> processing``); sets the progress ``message``.
-        ``errors.Conflict`` reason ``task_leased`` or ``task_finished``."""
+        ``errors.Conflict`` reason ``task_leased``, ``task_finished`` or
+        ``image_deleted``."""
         body = {'owner': lease.owner, 'seconds': lease.seconds}
         if message is not None:
             body['message'] = message

@@ -241,11 +241,22 @@ def claim(db, identity, task_id, owner, seconds, message=None):
 
     Renewed if ``owner`` holds it, taken over (``attempts`` + 1) if the lease has
     run out; ``Conflict`` ``task_leased`` while another owner's lease runs,
-    ``task_finished`` once the task has finished. ``message`` (progress) is set.
+    ``task_finished`` once the task has finished, ``image_deleted`` for the
+    holder of the lease once its image has been deleted (a worker taking the
+    task over, its lease run out, is let take it, to fail it). ``message``
+    (progress) is set.
     """
     now = db_module.now(db)   # every lease's clock: the database's
     with db_module.write_transaction(db):
         task = _running_task(db, identity, task_id)
+        if task.lease_owner == owner and task.image_id and \
+                _image_deleted(db, task.image_id):
+            # The worker learns it at its next renewal and stops, rather than
+            # move the rest of the bytes of an image nobody can use.
+            raise errors.Conflict('The image %s of task %s has been deleted'
+                                  % (task.image_id, task_id),
+                                  reason='image_deleted', task_id=task_id,
+                                  image_id=task.image_id)
         changes = {'lease_expires_at': now + datetime.timedelta(seconds=seconds),
                    'status': 'processing'}
         if task.lease_owner != owner:
@@ -259,6 +270,11 @@ def claim(db, identity, task_id, owner, seconds, message=None):
             changes.update(message=message, updated_at=now)
         Task.update(**changes).where(Task.id == task_id).execute(db)
         return record(_reread(db, task_id))
+
+
+def _image_deleted(db, image_id):
+    deleted = Image.select(Image.deleted).where(Image.id == image_id).scalar(db)
+    return deleted is None or deleted
 
 
 @retry_on_deadlock

@@ -359,7 +359,9 @@ def test_web_download_over_the_size_cap_leaves_nothing(glance, tenant, web):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     [task] = image_tasks(tenant, image['id'])
-    assert task['message'] == 'The data at the URL could not be read.'
+    # The cap is why, not a source that could not be read.
+    assert task['message'] == \
+        'The image is larger than the image size cap of %d bytes.' % (8 * 1024 * 1024)
     assert tenant.image(image['id'])['status'] == 'queued'
     assert done['status'] != 'active'
     assert glance.stored_files() == before

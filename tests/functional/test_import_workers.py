@@ -47,6 +47,35 @@ class _Held(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _Trickling(http.server.BaseHTTPRequestHandler):
+    """Sends zeros, ``/<n>`` bytes every 50 ms, for a minute at most; ``dropped``
+    is set once the client stops reading."""
+
+    dropped = threading.Event()
+
+    def do_GET(self):   # noqa: N802 -- http.server's name
+        pieces, size = 1200, int(self.path.strip('/'))
+        self.send_response(200)
+        self.send_header('Content-Length', str(pieces * size))
+        self.end_headers()
+        try:
+            for _ in range(pieces):
+                self.wfile.write(bytes(size))
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            self.dropped.set()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope='module')
+def trickling_server():
+    with web_server.running(handler=_Trickling) as server:
+        yield server
+
+
 @pytest.fixture(scope='module')
 def held_server():
     with web_server.running(handler=_Held) as server:
@@ -55,13 +84,14 @@ def held_server():
 
 
 @pytest.fixture(scope='module')
-def glance(tmp_path_factory, held_server):
+def glance(tmp_path_factory, held_server, trickling_server):
     port = held_server.split(':')[2].split('/')[0]
     with deployment.running(tmp_path_factory.mktemp('import-workers'), api_extra={
             'DEFAULT': {'workers': 1, 'task_pool_threads': 1,
                         'task_pool_queue_size': 0, 'task_lease_time': LEASE,
                         'upload_lease_time': LEASE},
-            'import_filtering_opts': {'allowed_ports': port,
+            'import_filtering_opts': {'allowed_ports': '[%s,%d]' % (
+                                          port, trickling_server.port),
                                       'allowed_hosts': '127.0.0.1'}}) as glance:
         yield glance
 
@@ -222,6 +252,34 @@ def test_an_image_deleted_during_its_web_download_keeps_no_byte(
         'Image %s was deleted during the import.' % image['id']
 
 
+@pytest.mark.parametrize('piece', [65536, 1])
+def test_deleting_an_image_stops_its_web_download(glance, tenant, trickling_server,
+                                                  piece):
+    # The import learns of the delete when it next renews its lease: it stops
+    # reading the source then, rather than download (and store) the rest of an
+    # image nobody can use, holding one of the runner's threads meanwhile. A
+    # source that trickles a byte at a time is seen moving too, not waited on
+    # until a whole chunk has come.
+    _Trickling.dropped.clear()
+    image = tenant.create_image(name='deleted-while-downloading')
+    source = '%s/%d' % (trickling_server.url, piece)
+    assert web_download(tenant, image['id'], source).status_code == 202
+    wait_until(lambda: any(name.startswith('.%s.' % image['id'])
+                           for name in os.listdir(glance.datadir)), 10,
+               message="the store's temporary file")
+    task_id = task_of(tenant, image['id'])['id']
+    assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
+    admin = glance.client()
+    wait_until(lambda: admin.get('/v2/tasks/%s' % task_id).json()['status']
+               == 'failure', 3 * LEASE, message='the import to stop')
+    assert admin.get('/v2/tasks/%s' % task_id).json()['message'] == \
+        'Image %s was deleted during the import.' % image['id']
+    assert _Trickling.dropped.wait(10), 'the source is still being read'
+    assert not [name for name in os.listdir(glance.datadir) if image['id'] in name]
+    staging = os.path.join(glance.workdir, 'staging')
+    assert not [name for name in os.listdir(staging) if image['id'] in name]
+
+
 def test_an_image_deleted_after_its_import_worker_died_keeps_no_byte(
         glance, tenant, held_server):
     _Held.release.clear()
@@ -242,6 +300,32 @@ def test_an_image_deleted_after_its_import_worker_died_keeps_no_byte(
     # removes what the dead worker left, as it does for a dead upload's image.
     assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
     assert [name for name in os.listdir(glance.datadir) if image['id'] in name] == []
+
+
+def test_the_task_of_an_image_deleted_after_its_worker_died_fails(
+        glance, tenant, held_server):
+    # No worker renews it, and the image cannot be read to take it over: the
+    # next read of the task ends it, rather than leave it processing for good
+    # (a running task never expires).
+    _Held.release.clear()
+    image = tenant.create_image(name='dead-import-orphaned')
+    (worker,) = api_workers(glance)
+    assert web_download(tenant, image['id'], held_server).status_code == 202
+    wait_until(lambda: (task_of(tenant, image['id']) or {}).get('status')
+               == 'processing', 10)
+    task_id = task_of(tenant, image['id'])['id']
+    os.kill(worker, signal.SIGKILL)
+    wait_until(lambda: api_workers(glance) not in ([], [worker]), 30,
+               message='gunicorn to start a new worker')
+    _Held.release.set()
+    assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
+    time.sleep(LEASE + 0.5)
+    admin = glance.client()
+    wait_until(lambda: admin.get('/v2/tasks/%s' % task_id).json()['status']
+               == 'failure', 10, message='the task to fail')
+    task = admin.get('/v2/tasks/%s' % task_id).json()
+    assert task['message'] == 'Image %s was deleted during the import.' % image['id']
+    assert task['expires_at']
 
 
 @pytest.fixture(scope='module')

@@ -153,7 +153,7 @@ def test_redirects_are_bounded(server):
 
 
 def test_size_cap_refuses_a_declared_length_over_it(server):
-    with pytest.raises(web.Failed) as caught:
+    with pytest.raises(web.TooLarge) as caught:
         read(loopback(server), server.url + '/data/2000', max_bytes=1999)
     assert 'more than 1999' in caught.value.detail
     assert read(loopback(server), server.url + '/data/2000', max_bytes=2000)[1] == (
@@ -180,11 +180,37 @@ def test_size_cap_stops_a_body_longer_than_declared():
         policy = web.UrlPolicy(allowed_hosts=('127.0.0.1',), allowed_ports=(port,))
         with web.open_url(policy, 'http://127.0.0.1:%d/' % port,
                           max_bytes=100000) as response:
-            with pytest.raises(web.Failed) as caught:
+            with pytest.raises(web.TooLarge) as caught:
                 for _ in response.iter_content(65536):
                     pass
         assert 'larger than 100000' in caught.value.detail
         assert response.bytes_read <= 100000 + 65536
+
+
+def test_a_chunk_is_given_as_far_as_it_has_come():
+    # A source that trickles: its reader sees it moving, chunk by partial chunk.
+    with socket.create_server(('127.0.0.1', 0)) as listener:
+        port = listener.getsockname()[1]
+        release = threading.Event()
+
+        def serve():
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n'
+                             + b'a' * 10)
+                release.wait(10)
+                conn.sendall(b'b' * 10)
+
+        threading.Thread(target=serve, daemon=True).start()
+        policy = web.UrlPolicy(allowed_hosts=('127.0.0.1',), allowed_ports=(port,))
+        with web.open_url(policy, 'http://127.0.0.1:%d/' % port) as response:
+            chunks = response.iter_content(65536)
+            started = time.monotonic()
+            assert next(chunks) == b'a' * 10
+            assert time.monotonic() - started < 5
+            release.set()
+            assert list(chunks) == [b'b' * 10]
 
 
 def test_a_server_slow_to_answer_times_out(server):

@@ -124,6 +124,38 @@ def test_the_worker_renews_and_reports_progress(client, project, make_image):
     assert renewed['attempts'] == 1
 
 
+def test_the_lease_of_a_deleted_images_task_is_not_renewed(client, project,
+                                                           make_image):
+    # Its worker stops at its next renewal, and can still record the failure.
+    owner = project()
+    image = make_image(owner, **RAW)
+    lease = Lease('worker-1', 60)
+    task = start_import(client, owner, image, lease)['task']
+    client.claim_task(owner, task['id'], lease)
+    client.delete_image(owner, image['id'])
+    with pytest.raises(errors.Conflict) as refused:
+        client.claim_task(SERVICE, task['id'], lease, message='Copied 1 MiB')
+    assert refused.value.reason == 'image_deleted'
+    assert client.get_task(owner, task['id'])['message'] != 'Copied 1 MiB'
+    failed = client.finish_task(SERVICE, task['id'], lease, 'failure',
+                                message='Image was deleted during the import.')
+    assert failed['task']['status'] == 'failure'
+
+
+def test_a_deleted_images_task_whose_worker_died_is_taken_over_to_fail_it(
+        client, project, make_image):
+    owner = project()
+    image = make_image(owner, **RAW)
+    task = start_import(client, owner, image, Lease('worker-1', 1))['task']
+    client.delete_image(owner, image['id'])
+    time.sleep(1.2)
+    lease = Lease('worker-2', 60)
+    assert client.claim_task(SERVICE, task['id'], lease)['status'] == 'processing'
+    failed = client.finish_task(SERVICE, task['id'], lease, 'failure',
+                                message='Image was deleted during the import.')
+    assert failed['task']['status'] == 'failure'
+
+
 def test_finishing_activates_the_image_and_releases_the_lock(client, project,
                                                              make_image):
     owner = project()
