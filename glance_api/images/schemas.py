@@ -87,6 +87,9 @@ def load_custom_properties(conf, base_names):
     # image by a patch, never replaced from null.
     properties = {name: dict(definition, is_base=False)
                   for name, definition in properties.items()}
+    # Which file: find_file looks in several directories (~/ among them).
+    LOG.info('image schema: %d custom properties from %s (required: %s)',
+             len(properties), path, ', '.join(required or []) or 'none')
     return properties, list(required or [])
 
 
