@@ -14,6 +14,7 @@ from glance_api.access import policy, protections, quotas
 from glance_api.data import conversion, imports, staging
 from glance_api.data.cache import image_cache
 from glance_api.http import auth, errors
+from glance_api.images import schemas
 from glance_registry import process
 from glance_registry.client import RegistryClient
 
@@ -61,7 +62,10 @@ def _serve(conf):
         enforcer = policy.new_enforcer(conf)
         policy.check_policy_file(enforcer, LOG)
         protections.PropertyProtections.from_config(conf, enforcer)
-    except ValueError as exc:   # protections.InvalidConfiguration too
+        # The operator's schema-image.json, read here too: a bad one is one line
+        # at start, not a traceback in every worker.
+        schemas.Schemas(conf)
+    except ValueError as exc:   # protections.InvalidConfiguration, SchemaFileError
         raise process.Refused(str(exc)) from None
     check_worker_options(conf)
     for store in store_set:

@@ -137,7 +137,8 @@ def apply(changes, record, schemas, media_type=MEDIA_TYPE_2_1):
     attribute must be writable (403) and the value it sets must fit the image
     schema (400). Only the values a patch sets are validated, never the image as
     stored: an image whose disk_format the operator has since dropped from
-    ``disk_formats`` can still be renamed, unprotected and deleted.
+    ``disk_formats`` can still be renamed, unprotected and deleted. A custom
+    property the schema requires may not be removed (400).
     """
     base_properties = schemas.base_properties
     for change in changes:
@@ -145,7 +146,13 @@ def apply(changes, record, schemas, media_type=MEDIA_TYPE_2_1):
         if change.op != 'remove':
             if change.name not in base_properties:
                 attributes.check_property_name(change.name)
-            schemas.validate_image({change.name: change.value})
+            schemas.validate_values({change.name: change.value})
+        elif (change.name in schemas.required_properties
+              and change.name not in base_properties):
+            # Ours: upstream checks required properties on create only, so a
+            # patch could take away what the operator made mandatory.
+            raise errors.BadRequest("Property %s is required by the image schema "
+                                    "and may not be removed." % change.name)
     base = {key: record.get(key) for key in attributes.WRITABLE_BASE}
     properties = dict(record.get('properties') or {})
     tags = list(record.get('tags') or [])
@@ -177,6 +184,9 @@ def apply(changes, record, schemas, media_type=MEDIA_TYPE_2_1):
         else:
             del properties[name]
 
+    # A custom property the schema lets be null (kernel_id) is stored as absent:
+    # the registry keeps strings only.
+    properties = {key: value for key, value in properties.items() if value is not None}
     document = dict(properties, **base, tags=tags)
     old_properties = record.get('properties') or {}
     property_changes = {key: value for key, value in properties.items()

@@ -1,8 +1,12 @@
 """JSON schemas of the API's documents (draft 4), served under /v2/schemas
 (``glance_api.v2.schemas``) and used to validate what clients send, so the schema a client downloads is the one we enforce.
 
-The format enums come from config, so a schema is built per app, once.
+The format enums come from config and the operator's typed custom properties from
+``schema-image.json``, so a schema is built per app, once.
 """
+
+import json
+import logging
 
 import jsonschema
 
@@ -12,6 +16,81 @@ from glance_registry.client import vocabulary
 UUID_PATTERN = vocabulary.IMAGE_ID_PATTERN
 
 STATUSES = list(vocabulary.IMAGE_STATUSES)
+
+CUSTOM_SCHEMA_FILE = 'schema-image.json'
+
+# Custom properties are stored as strings (or absent): a definition that allows
+# another type would pass the schema and be refused by the registry.
+_STORABLE_TYPES = {'string', 'null'}
+
+LOG = logging.getLogger(__name__)
+
+
+class SchemaFileError(ValueError):
+    """The operator's ``schema-image.json`` cannot be used; the API refuses to start."""
+
+
+def _check_custom_properties(path, properties, required, base_names):
+    def refuse(reason):
+        raise SchemaFileError('custom image schema %s: %s' % (path, reason))
+
+    if not isinstance(properties, dict):
+        refuse('the property definitions must be a JSON object')
+    # As upstream: the file adds properties, it never redefines the base ones.
+    overridden = sorted(set(properties) & base_names)
+    if overridden:
+        refuse('custom properties (%s) conflict with base properties'
+               % ', '.join(overridden))
+    for name, definition in properties.items():
+        if not isinstance(definition, dict):
+            refuse('property %s: its definition must be a JSON object' % name)
+        try:
+            jsonschema.Draft4Validator.check_schema(definition)
+        except jsonschema.exceptions.SchemaError as exc:
+            refuse('property %s: %s' % (name, exc.message))
+        types = definition.get('type')
+        types = set(types if isinstance(types, list) else [types])
+        if 'string' not in types or not types <= _STORABLE_TYPES:
+            refuse('property %s: its type must be "string" or ["null", "string"] '
+                   '(custom properties are stored as strings)' % name)
+    if required is not None and (not isinstance(required, list) or not all(
+            isinstance(name, str) for name in required)):
+        refuse('"required" must be a list of property names')
+
+
+def load_custom_properties(conf, base_names):
+    """The operator's custom properties: ``(properties, required)``, read from the
+    ``schema-image.json`` oslo.config finds (``--config-dir``, beside the config
+    files, then ``~/.glance/``, ``~/``, ``/etc/glance/``, ``/etc/``), as upstream.
+
+    The file is either flat (``{name: definition}``) or, since 2026, extended
+    (``{"properties": {...}, "required": [...]}``), whose ``required`` names must be
+    in every create body. No file: no custom properties. ``SchemaFileError`` for a
+    file that cannot be read, is not JSON, or redefines a base property.
+    """
+    path = conf.find_file(CUSTOM_SCHEMA_FILE)
+    if path is None:
+        LOG.info('no %s found: the image schema has no typed custom properties',
+                 CUSTOM_SCHEMA_FILE)
+        return {}, []
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise SchemaFileError('custom image schema %s: %s' % (path, exc)) from None
+    if isinstance(data, dict) and isinstance(data.get('properties'), dict):
+        properties, required = data['properties'], data.get('required')
+    else:
+        properties, required = data, None
+    _check_custom_properties(path, properties, required, base_names)
+    # glanceclient reads is_base: a property that is not a base one is added to an
+    # image by a patch, never replaced from null.
+    properties = {name: dict(definition, is_base=False)
+                  for name, definition in properties.items()}
+    # Which file: find_file looks in several directories (~/ among them).
+    LOG.info('image schema: %d custom properties from %s (required: %s)',
+             len(properties), path, ', '.join(required or []) or 'none')
+    return properties, list(required or [])
 
 
 def _base_properties(disk_formats, container_formats):
@@ -107,12 +186,13 @@ class Schemas:
     """The deployment's schema documents and their validators."""
 
     def __init__(self, conf):
-        properties = _base_properties(conf.image_format.disk_formats,
-                                      conf.image_format.container_formats)
+        base = _base_properties(conf.image_format.disk_formats,
+                                conf.image_format.container_formats)
+        custom, required = load_custom_properties(conf, frozenset(base))
         self.image = {
             'name': 'image',
-            'properties': properties,
-            # Custom properties: any name, string values only (upstream's
+            'properties': dict(base, **custom),
+            # Other custom properties: any name, string values only (upstream's
             # "permissive" schema).
             'additionalProperties': {'type': 'string'},
             'links': [
@@ -121,6 +201,8 @@ class Schemas:
                 {'rel': 'describedby', 'href': '{schema}'},
             ],
         }
+        if required:
+            self.image['required'] = required
         self.images = {
             'name': 'images',
             'properties': {
@@ -166,12 +248,26 @@ class Schemas:
             ],
         }
         self._image_validator = jsonschema.Draft4Validator(self.image)
-        self.base_properties = frozenset(properties)
+        # A patch's values are checked alone: the required properties are the
+        # image's, not every patch's.
+        self._values_validator = jsonschema.Draft4Validator(
+            {key: value for key, value in self.image.items() if key != 'required'})
+        self.base_properties = frozenset(base)
+        self.required_properties = frozenset(required)
 
     def validate_image(self, document):
-        """Raise ``errors.BadRequest`` unless ``document`` fits the image schema."""
-        error = jsonschema.exceptions.best_match(
-            self._image_validator.iter_errors(document))
+        """Raise ``errors.BadRequest`` unless the new image ``document`` fits the
+        image schema (its required properties too)."""
+        self._validate(self._image_validator, document)
+
+    def validate_values(self, values):
+        """Raise ``errors.BadRequest`` unless each of ``values`` (a patch's, by
+        name) fits its definition in the image schema."""
+        self._validate(self._values_validator, values)
+
+    @staticmethod
+    def _validate(validator, document):
+        error = jsonschema.exceptions.best_match(validator.iter_errors(document))
         if error is not None:
             raise errors.BadRequest("Provided object does not match schema 'image': %s"
                                     % json_body.describe_error(error))

@@ -1,0 +1,242 @@
+"""The operator's ``schema-image.json`` (``glance_api.images.schemas``): found as
+upstream finds it, merged into the image schema, and enforced on create and patch,
+through the API application in this process."""
+
+import json
+import os
+import shutil
+
+import pytest
+from oslo_config import cfg
+
+from glance_api import opts
+from glance_api.images import schemas
+from tests.fixtures.inprocess import InProcessDeployment, caller
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__))))))
+SHIPPED = os.path.join(ROOT, 'etc', 'schema-image.json')
+V21 = 'application/openstack-images-v2.1-json-patch'
+OWNER = caller('owner-project')
+KERNEL = '6a3f5d8e-1b2c-4d5e-8f90-a1b2c3d4e5f6'
+UPSTREAM_DEFAULT = {'kernel_id', 'ramdisk_id', 'instance_uuid', 'architecture',
+                    'os_distro', 'os_version', 'description',
+                    'cinder_encryption_key_id', 'cinder_encryption_key_deletion_policy'}
+
+# The extended format (2026): a typed enum, and properties every create must give.
+OPERATOR_SCHEMA = {
+    'properties': {
+        'os_distro': {'type': 'string', 'description': 'Distribution'},
+        'hw_firmware_type': {'type': 'string', 'enum': ['bios', 'uefi'],
+                             'description': 'Firmware the image boots with'},
+    },
+    'required': ['os_distro', 'hw_firmware_type'],
+}
+
+
+def config_dir(tmp_path, content):
+    """A config directory holding ``schema-image.json`` (a document, or raw text)."""
+    directory = tmp_path / 'etc'
+    directory.mkdir(exist_ok=True)
+    (directory / 'schema-image.json').write_text(
+        content if isinstance(content, str) else json.dumps(content))
+    return str(directory)
+
+
+def api_conf(directory):
+    conf = cfg.ConfigOpts()
+    opts.register_opts(conf)
+    conf(['--config-dir', directory], project='glance', default_config_files=[])
+    return conf
+
+
+@pytest.fixture
+def shipped(tmp_path):
+    """The API with the default file this project ships, beside its config."""
+    directory = tmp_path / 'etc'
+    directory.mkdir()
+    shutil.copy(SHIPPED, directory)
+    return InProcessDeployment(str(tmp_path), config_dir=str(directory))
+
+
+@pytest.fixture
+def operator(tmp_path):
+    """The API with an operator's extended-format file."""
+    return InProcessDeployment(str(tmp_path),
+                               config_dir=config_dir(tmp_path, OPERATOR_SCHEMA))
+
+
+def create(deployment, **document):
+    return deployment.request('POST', '/v2/images', OWNER, dict(
+        {'name': 'typed', 'disk_format': 'raw', 'container_format': 'bare'},
+        **document))
+
+
+def patch(deployment, image_id, operations):
+    return deployment.request('PATCH', '/v2/images/%s' % image_id, OWNER, operations,
+                              content_type=V21)
+
+
+def listed(deployment):
+    return deployment.request('GET', '/v2/images', OWNER).json['images']
+
+
+def test_the_served_schemas_have_the_shipped_custom_properties(shipped):
+    image = shipped.request('GET', '/v2/schemas/image', OWNER).json
+    assert set(image['properties']) >= UPSTREAM_DEFAULT
+    assert image['properties']['kernel_id']['type'] == ['null', 'string']
+    assert image['properties']['cinder_encryption_key_deletion_policy']['enum'] == [
+        'on_image_deletion', 'do_not_delete']
+    # As upstream's: glanceclient adds a property that is not a base one, and
+    # reads the rest of the schema (a base attribute has no is_base).
+    assert all(image['properties'][name]['is_base'] is False
+               for name in UPSTREAM_DEFAULT)
+    assert 'is_base' not in image['properties']['name']
+    assert image['additionalProperties'] == {'type': 'string'}
+    images = shipped.request('GET', '/v2/schemas/images', OWNER).json
+    assert images['properties']['images']['items'] == image
+
+
+@pytest.mark.parametrize('name, value, message', [
+    ('kernel_id', 'not-a-uuid', "'not-a-uuid' does not match "
+     "'^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}"
+     "-([0-9a-fA-F]){12}$' (at kernel_id)"),
+    ('ramdisk_id', '1234', "'1234' does not match '^([0-9a-fA-F]){8}-"
+     "([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$' "
+     "(at ramdisk_id)"),
+    ('cinder_encryption_key_deletion_policy', 'sometimes', "'sometimes' is not one "
+     "of ['on_image_deletion', 'do_not_delete'] (at "
+     "cinder_encryption_key_deletion_policy)"),
+])
+def test_a_value_outside_a_typed_property_is_refused_on_create(shipped, name, value,
+                                                                 message):
+    response = create(shipped, **{name: value})
+    assert (response.status_code, response.json['message']) == (
+        400, "Provided object does not match schema 'image': " + message)
+    assert listed(shipped) == []
+
+
+def test_a_typed_property_is_checked_on_patch_too(shipped):
+    image = create(shipped, kernel_id=KERNEL, os_distro='cirros').json
+    assert (image['kernel_id'], image['os_distro']) == (KERNEL, 'cirros')
+    for op in ('add', 'replace'):
+        response = patch(shipped, image['id'],
+                         [{'op': op, 'path': '/kernel_id', 'value': 'vmlinuz'}])
+        assert response.status_code == 400, response.json
+        assert response.json['message'].endswith('(at kernel_id)')
+    response = patch(shipped, image['id'], [
+        {'op': 'replace', 'path': '/kernel_id', 'value': KERNEL.upper()},
+        {'op': 'add', 'path': '/ramdisk_id', 'value': 'initrd'}])
+    assert response.status_code == 400, response.json
+    shown = shipped.request('GET', '/v2/images/%s' % image['id'], OWNER).json
+    assert shown['kernel_id'] == KERNEL and 'ramdisk_id' not in shown
+
+
+def test_a_null_kernel_id_is_allowed_and_stored_as_absent(shipped):
+    response = create(shipped, kernel_id=None)
+    assert response.status_code == 201, response.json
+    assert 'kernel_id' not in response.json
+    image_id = response.json['id']
+    assert patch(shipped, image_id, [
+        {'op': 'add', 'path': '/kernel_id', 'value': KERNEL}]).json['kernel_id'] == KERNEL
+    response = patch(shipped, image_id,
+                     [{'op': 'replace', 'path': '/kernel_id', 'value': None}])
+    assert response.status_code == 200, response.json
+    assert 'kernel_id' not in shipped.request('GET', '/v2/images/%s' % image_id,
+                                              OWNER).json
+
+
+def test_beside_typed_properties_the_others_stay_any_string(shipped):
+    response = create(shipped, color=5)
+    assert (response.status_code, response.json['message']) == (
+        400, "Provided object does not match schema 'image': 5 is not of type "
+             "'string' (at color)")
+    response = create(shipped, color='green', kernel_id='green')
+    assert response.status_code == 400
+    assert response.json['message'].endswith('(at kernel_id)')
+    assert listed(shipped) == []
+    image = create(shipped, color='green', os_distro='fedora').json
+    assert (image['color'], image['os_distro']) == ('green', 'fedora')
+
+
+def test_the_extended_format_makes_its_properties_required_on_create(operator):
+    schema = operator.request('GET', '/v2/schemas/image', OWNER).json
+    assert schema['required'] == ['os_distro', 'hw_firmware_type']
+    response = create(operator, os_distro='ubuntu')
+    assert (response.status_code, response.json['message']) == (
+        400, "Provided object does not match schema 'image': 'hw_firmware_type' is a "
+             "required property")
+    response = create(operator, os_distro='ubuntu', hw_firmware_type='coreboot')
+    assert (response.status_code, response.json['message']) == (
+        400, "Provided object does not match schema 'image': 'coreboot' is not one "
+             "of ['bios', 'uefi'] (at hw_firmware_type)")
+    assert listed(operator) == []
+    response = create(operator, os_distro='ubuntu', hw_firmware_type='uefi')
+    assert response.status_code == 201, response.json
+    assert [image['hw_firmware_type'] for image in listed(operator)] == ['uefi']
+
+
+def test_a_patch_need_not_repeat_the_required_properties_but_keeps_them(operator):
+    image = create(operator, os_distro='ubuntu', hw_firmware_type='bios').json
+    response = patch(operator, image['id'], [
+        {'op': 'replace', 'path': '/name', 'value': 'renamed'},
+        {'op': 'add', 'path': '/color', 'value': 'blue'}])
+    assert response.status_code == 200, response.json
+    response = patch(operator, image['id'],
+                     [{'op': 'replace', 'path': '/hw_firmware_type', 'value': 'efi'}])
+    assert response.status_code == 400, response.json
+    response = patch(operator, image['id'],
+                     [{'op': 'remove', 'path': '/os_distro'}])
+    assert (response.status_code, response.json['message']) == (
+        400, 'Property os_distro is required by the image schema and may not be '
+             'removed.')
+    shown = operator.request('GET', '/v2/images/%s' % image['id'], OWNER).json
+    assert (shown['name'], shown['color'], shown['os_distro'],
+            shown['hw_firmware_type']) == ('renamed', 'blue', 'ubuntu', 'bios')
+
+
+@pytest.mark.parametrize('content, reason', [
+    ('{"os_distro": {"type": "string"},', 'Expecting property name enclosed in '
+     'double quotes: line 1 column 34 (char 33)'),
+    ({'name': {'type': 'string'}},
+     'custom properties (name) conflict with base properties'),
+    ({'properties': {'min_ram': {'type': 'string'}, 'x': {'type': 'string'}}},
+     'custom properties (min_ram) conflict with base properties'),
+    ({'os_distro': 'string'}, 'property os_distro: its definition must be a JSON '
+     'object'),
+    ({'os_distro': {'type': 'text'}}, "property os_distro: 'text' is not valid under "
+     "any of the given schemas"),
+    ({'cores': {'type': 'integer'}}, 'property cores: its type must be "string" or '
+     '["null", "string"] (custom properties are stored as strings)'),
+    ({'properties': {'a': {'type': 'string'}}, 'required': 'a'},
+     '"required" must be a list of property names'),
+])
+def test_a_file_that_cannot_be_used_is_refused_naming_it(tmp_path, content, reason):
+    directory = config_dir(tmp_path, content)
+    with pytest.raises(schemas.SchemaFileError) as refused:
+        schemas.Schemas(api_conf(directory))
+    assert str(refused.value) == 'custom image schema %s: %s' % (
+        os.path.join(directory, 'schema-image.json'), reason)
+
+
+def test_the_file_beside_the_config_file_is_read(tmp_path):
+    # As upstream (oslo.config's find_file): beside glance-api.conf, without
+    # --config-dir.
+    directory = config_dir(tmp_path, {'os_distro': {'type': 'string'}})
+    config = os.path.join(directory, 'glance-api.conf')
+    open(config, 'w').close()
+    conf = cfg.ConfigOpts()
+    opts.register_opts(conf)
+    conf(['--config-file', config], project='glance', default_config_files=[])
+    assert schemas.Schemas(conf).image['properties']['os_distro'] == {
+        'type': 'string', 'is_base': False}
+
+
+def test_the_file_is_read_once_when_the_app_is_built(tmp_path):
+    # No per-request cost: the schema and its validators are the app's.
+    directory = config_dir(tmp_path, OPERATOR_SCHEMA)
+    deployment = InProcessDeployment(str(tmp_path), config_dir=directory)
+    os.remove(os.path.join(directory, 'schema-image.json'))
+    schema = deployment.request('GET', '/v2/schemas/image', OWNER).json
+    assert schema['required'] == ['os_distro', 'hw_firmware_type']
+    assert create(deployment, os_distro='debian').status_code == 400
