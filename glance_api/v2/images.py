@@ -103,10 +103,9 @@ def create_image():
     a visibility/owner the caller may not set, 409 duplicate id, 415 not JSON.
     """
     ctx = g.context
-    if not ctx.is_admin:
-        # Before the body is read: a non-admin creates images for its own project
-        # only (checked again below with the owner the body names).
-        policy.enforce(ctx, 'add_image', {'owner': ctx.project_id})
+    # add_image is judged once the body is read (new_image_values), as upstream:
+    # its target is the image the body describes, and a rule may require its
+    # attributes ("'bare':%(container_format)s"), which no target before it has.
     document = json_body.parse()
     if not isinstance(document, dict):
         raise errors.BadRequest('The request body must be a JSON object.')

@@ -172,6 +172,32 @@ def test_a_rule_on_the_new_images_attributes_governs_its_creation(restricting):
             'disk_format': 'ari', 'container_format': 'ari'}).status_code == 201
 
 
+@pytest.fixture(scope='module')
+def bare_only(tmp_path_factory):
+    """An operator's add_image rule that requires something of the new image, not
+    only forbids it: images in a bare container only."""
+    workdir = tmp_path_factory.mktemp('bare_only')
+    policy_file = workdir / 'policy.yaml'
+    policy_file.write_text(
+        '"add_image": "role:admin or (role:member and project_id:%(project_id)s '
+        'and \'bare\':%(container_format)s)"\n')
+    with deployment.running(workdir, api_extra={
+            'oslo_policy': {'policy_file': str(policy_file)}}) as glance:
+        yield glance
+
+
+def test_a_rule_requiring_an_attribute_of_the_new_image_lets_it_be_created(
+        bare_only):
+    # The API judged add_image once with the owner alone before reading the body,
+    # where no rule on the image's attributes can hold: every member was refused.
+    with bare_only.client(deployment.new_project()) as member:
+        assert member.post('/v2/images', json={
+            'disk_format': 'raw', 'container_format': 'bare'}).status_code == 201
+        assert member.post('/v2/images', json={
+            'disk_format': 'raw', 'container_format': 'docker'}).status_code == 403
+        assert member.get('/v2/images').json()['images'] != []
+
+
 def test_oslopolicy_tools_see_our_rules():
     generator = os.path.join(os.path.dirname(sys.executable),
                              'oslopolicy-sample-generator')
