@@ -40,6 +40,11 @@ DEFAULT_PORTS = {'http': 80, 'https': 443}
 _REDIRECTS = (301, 302, 303, 307, 308)
 # Answers worth asking again: the server or a gateway in front of it is busy.
 _RETRY_STATUSES = (502, 503, 504)
+# A read of the connection at least this long filled what one read gives (a TLS
+# record holds 16 KiB at most): more has likely arrived meanwhile.
+_FULL_READ = 16 * 1024
+# Seconds a chunk that has data waits for more (WebResponse._fill).
+_FILL_SECONDS = 1.0
 _NAT64 = ipaddress.ip_network('64:ff9b::/96')
 _CREDENTIAL_HEADERS = frozenset({'authorization', 'x-auth-token', 'x-service-token',
                                  'cookie', 'proxy-authorization'})
@@ -268,16 +273,33 @@ class WebResponse:
         return self._take(self._raw.read, amount)
 
     def iter_content(self, chunk_size=64 * 1024):
-        """The body in chunks of at most ``chunk_size`` bytes, each as much as
-        has arrived (one read of the connection): a reader that reports
-        progress (an import renewing its lease as it moves) sees a source that
-        trickles a byte at a time moving, not one stuck until a whole chunk has
-        come."""
+        """The body in chunks of at most ``chunk_size`` bytes: whole ones from a
+        source that keeps up, and as much as has arrived from one that trickles,
+        so that a reader that reports progress (an import renewing its lease as
+        it moves) sees it moving, not stuck until a whole chunk has come."""
         while True:
             chunk = self._take(self._raw.read1, chunk_size)
             if not chunk:
                 return
+            if _FULL_READ <= len(chunk) < chunk_size:
+                chunk = self._fill(chunk, chunk_size)
             yield chunk
+
+    def _fill(self, chunk, chunk_size):
+        # A read that filled its buffer (over TLS, one 16 KiB record) says more
+        # is likely waiting: given read by read, each chunk costs its reader a
+        # pass of inspection, hashing and store writes, 64 of them a 1 MiB
+        # chunk. A read that comes short (the source paused), or _FILL_SECONDS,
+        # ends the chunk, so a reader sees a slow source move at least so often.
+        pieces, size = [chunk], len(chunk)
+        deadline = time.monotonic() + _FILL_SECONDS
+        while size < chunk_size and time.monotonic() < deadline:
+            piece = self._take(self._raw.read1, chunk_size - size)
+            pieces.append(piece)
+            size += len(piece)
+            if len(piece) < _FULL_READ:
+                break
+        return b''.join(pieces)
 
     def _take(self, read, amount):
         try:

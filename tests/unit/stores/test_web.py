@@ -347,6 +347,23 @@ def test_https_connects_to_the_checked_address_and_verifies_the_name(
             'hostname' in caught.value.detail.lower())
 
 
+def test_a_source_that_keeps_up_gives_whole_chunks(certificate, monkeypatch):
+    # Over TLS one read of the connection gives one record, 16 KiB at most: given
+    # as they came, an import's 1 MiB chunks became 64 passes of inspection,
+    # hashing and store writes each.
+    with web_server.running(certificate=certificate) as tls_server:
+        fake_resolver(monkeypatch, {'images.test': ['127.0.0.1']})
+        policy = web.UrlPolicy(allowed_hosts=('images.test',),
+                               allowed_ports=(tls_server.port,))
+        size, chunk_size = 4 * 1024 * 1024, 1024 * 1024
+        url = 'https://images.test:%d/data/%d' % (tls_server.port, size)
+        with web.open_url(policy, url, tls=web.Tls(ca_file=certificate[0])) \
+                as response:
+            chunks = list(response.iter_content(chunk_size))
+        assert b''.join(chunks) == pattern(size)
+        assert len(chunks) <= 2 * size // chunk_size
+
+
 def test_addresses_are_parsed_as_the_resolver_gives_them():
     policy = web.UrlPolicy()
     assert policy.address_refusal('x.test', ipaddress.ip_address('8.8.8.8')) is None
