@@ -1,8 +1,14 @@
 """Faults outside the API process: the registry going away and coming back."""
 
+import hashlib
+import threading
+import time
+
 import pytest
 
 from tests.fixtures import deployment
+from tests.fixtures import disk_images
+from tests.fixtures.raw_http import RawUpload
 
 
 @pytest.fixture
@@ -30,6 +36,35 @@ def test_registry_down_answers_503_json_and_recovers(fragile):
         assert client.image(image['id'])['name'] == 'survivor'
         assert client.image(image['id'])['status'] == 'queued'
         assert client.upload(image['id'], b'data').status_code == 204
+
+
+def test_an_upload_that_ends_while_the_registry_restarts_is_published(fragile):
+    """Registries are restarted while the APIs serve (an upgrade: ``db sync``, the
+    registries, then the APIs). An upload whose last byte arrives while no registry
+    listens waits for it to come back and is published: a refused connection
+    delivered nothing, so trying again is safe. It used to fail with 503 and hold
+    its image in ``saving`` for ``upload_lease_time``."""
+    data = disk_images.raw(1024 * 1024)
+    with fragile.client(deployment.new_project()) as client:
+        image = client.create_image()
+        upload = RawUpload(fragile.url, image['id'], content_length=len(data))
+        try:
+            assert upload.send(data[:-1])
+            fragile.registry.stop()
+            restart = threading.Timer(2, fragile.registry.start)
+            restart.start()
+            started = time.monotonic()
+            assert upload.send(data[-1:])
+            status, _, body = upload.response()
+            restart.join()
+        finally:
+            upload.close()
+        assert status == 204, body
+        assert time.monotonic() - started > 2   # it waited for the registry
+        published = client.image(image['id'])
+        assert published['status'] == 'active'
+        assert published['checksum'] == hashlib.md5(data).hexdigest()
+        assert client.get('/v2/images/%s/file' % image['id']).content == data
 
 
 def test_registry_refuses_an_api_with_the_wrong_secret(tmp_path):
