@@ -9,6 +9,7 @@ import pytest
 from tests.fixtures import deployment
 from tests.fixtures import disk_images
 from tests.fixtures.raw_http import RawUpload
+from tests.integration.swift_helpers import wait_until
 
 
 @pytest.fixture
@@ -50,6 +51,8 @@ def test_an_upload_that_ends_while_the_registry_restarts_is_published(fragile):
         upload = RawUpload(fragile.url, image['id'], content_length=len(data))
         try:
             assert upload.send(data[:-1])
+            wait_until(lambda: client.image(image['id'])['status'] == 'saving', 30,
+                       message='the upload to claim the image')
             fragile.registry.stop()
             restart = threading.Timer(2, fragile.registry.start)
             restart.start()
