@@ -1,6 +1,7 @@
 """Faults outside the API process: the registry going away and coming back."""
 
 import hashlib
+import re
 import threading
 import time
 
@@ -68,6 +69,25 @@ def test_an_upload_that_ends_while_the_registry_restarts_is_published(fragile):
         assert published['status'] == 'active'
         assert published['checksum'] == hashlib.md5(data).hexdigest()
         assert client.get('/v2/images/%s/file' % image['id']).content == data
+
+
+def test_background_work_says_in_one_line_that_the_registry_is_down(tmp_path):
+    """The node's periodic work (the sweep of deleted images' data, the image
+    cache's passes) finds the registry down at every restart: a WARNING line that
+    says so and when it is tried again, not an ERROR with a traceback each time."""
+    with deployment.running(tmp_path, api_extra={'DEFAULT': {
+            'deleted_data_sweep_interval': 1, 'cache_prefetcher_interval': 1,
+            'image_cache_dir': str(tmp_path / 'cache')}}) as glance:
+        glance.registry.stop()
+        time.sleep(3)
+        log = glance.api.log_tail(400)
+        glance.registry.start()
+    assert 'Traceback' not in log, log
+    for duty in ('deleted-data-sweeper', 'image cache prefetch',
+                 'image cache report_copies'):
+        assert re.search(r' WARNING \S+ \[-\] %s: the registry is not available, '
+                         r'tried again at the next run: registry unreachable at '
+                         % duty, log), log
 
 
 def test_registry_refuses_an_api_with_the_wrong_secret(tmp_path):
