@@ -201,5 +201,5 @@ class Reservation:
         # An upload's bytes would be lost to a registry restart.
         self._registry.reserve(self._identity, self._image_id, total, self._max,
                                upload_id=self._upload_id,
-                               request_id=self._request_id, outlast_restart=True)
+                               request_id=self._request_id, outlast_outage=True)
         self.reserved = total

@@ -141,7 +141,7 @@ def upload(record, store, expected_size, limit, stage=False):
         published = registry.transition_status(
             ctx.identity, image_id, 'saving', 'active', values=values,
             locations=[location], upload_id=upload_id, request_id=g.request_id,
-            outlast_restart=True)
+            outlast_outage=True)
     except (registry_errors.NotFound, registry_errors.Conflict) as exc:
         if exc.reason == 'taken_over':
             # Only if committing took longer than the lease just renewed. The new
@@ -191,7 +191,7 @@ def _publish_stage(image_id, store, stored, upload_id, facts):
         staged = services().registry.transition_status(
             g.context.identity, image_id, 'uploading', 'uploading',
             values={'size': stored.size}, locations=[location], upload_id=upload_id,
-            request_id=g.request_id, outlast_restart=True)
+            request_id=g.request_id, outlast_outage=True)
     except (registry_errors.NotFound, registry_errors.Conflict) as exc:
         if getattr(exc, 'reason', None) == 'taken_over':
             raise _taken_over(image_id, services().conf.upload_lease_time)
@@ -434,7 +434,7 @@ def _give_back(image_id, upload_id, status='saving'):
     try:
         restored = services().registry.transition_status(
             g.context.identity, image_id, status, 'queued', upload_id=upload_id,
-            request_id=g.request_id, outlast_restart=True)
+            request_id=g.request_id, outlast_outage=True)
     except registry_errors.Conflict as exc:
         if exc.reason != 'taken_over':
             LOG.warning('could not return image %s to queued after a failed upload: '

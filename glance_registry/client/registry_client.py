@@ -175,7 +175,7 @@ class RegistryClient(MetadefsClient, TasksClient):
 
     def transition_status(self, identity, image_id, from_status, to_status,
                           values=None, locations=None, quota=None, lease=None,
-                          upload_id=None, request_id=None, outlast_restart=False):
+                          upload_id=None, request_id=None, outlast_outage=False):
         """Compare-and-swap the status; ``errors.Conflict`` if it was not ``from``.
 
         ``quota`` may hold ``max_uploading`` (the owner's images in ``saving`` or
@@ -190,9 +190,11 @@ class RegistryClient(MetadefsClient, TasksClient):
         ``errors.Conflict`` (reason ``taken_over``) if another upload holds it.
         Leaving ``saving`` for anything but ``queued`` once the lease has run out
         raises ``errors.Conflict`` (reason ``lease_expired``).
-        ``outlast_restart``: a registry that refuses the connection (a restart) is
-        tried again until it answers, for as long as one call may take (an upload's
-        end, which would otherwise lose all the bytes it received).
+        ``outlast_outage``: a registry that refuses the connection (a restart), or
+        answers that its database is unavailable (a failover), is tried again until
+        it answers, for as long as one call may take (an upload's end, which would
+        otherwise lose all the bytes it received). Safe: a repeat of a change that
+        went through finds the status changed already (``errors.Conflict``).
         """
         body = {'from': from_status, 'to': to_status}
         if lease:
@@ -207,7 +209,7 @@ class RegistryClient(MetadefsClient, TasksClient):
             body['quota'] = quota
         return self._send('PUT', '/v1/images/%s/status' % _quote(image_id), identity,
                           json=body, request_id=request_id,
-                          refused_wait=self._timeout if outlast_restart else 0)
+                          outage_wait=self._timeout if outlast_outage else 0)
 
     # -- locations ------------------------------------------------------------------
 
@@ -316,7 +318,7 @@ class RegistryClient(MetadefsClient, TasksClient):
         return '/v1/images/%s/locations' % _quote(image_id)
 
     def reserve(self, identity, image_id, total_bytes, max_storage, upload_id=None,
-                request_id=None, outlast_restart=False):
+                request_id=None, outlast_outage=False):
         """Set the bytes the upload to ``image_id`` (status ``saving``) reserves.
 
         Returns ``{"usage": <the owner's storage usage after>, "reserved": bytes}``;
@@ -324,14 +326,14 @@ class RegistryClient(MetadefsClient, TasksClient):
         ``max_storage`` bytes; ``errors.Conflict`` unless the image is ``saving``
         (and, given ``upload_id``, still held by that upload: else reason
         ``taken_over``), or (reason ``lease_expired``) once the upload's lease has
-        run out. ``outlast_restart`` as for ``transition_status``.
+        run out. ``outlast_outage`` as for ``transition_status``.
         """
         body = {'bytes': total_bytes, 'max_storage': max_storage}
         if upload_id is not None:
             body['upload_id'] = upload_id
         return self._send('PUT', '/v1/images/%s/reservation' % _quote(image_id),
                           identity, json=body, request_id=request_id,
-                          refused_wait=self._timeout if outlast_restart else 0)
+                          outage_wait=self._timeout if outlast_outage else 0)
 
     def renew_upload_lease(self, identity, image_id, seconds, upload_id=None,
                            request_id=None):
@@ -555,11 +557,12 @@ class RegistryClient(MetadefsClient, TasksClient):
     _IDEMPOTENT = frozenset(['GET', 'PUT', 'DELETE'])
 
     def _send(self, method, path, identity, params=None, json=None, request_id=None,
-              timeout=None, idempotent=None, refused_wait=0):
+              timeout=None, idempotent=None, outage_wait=0):
         """``idempotent``: whether a call that found its pooled connection dropped
-        may be sent again (default: by its method). ``refused_wait``: seconds to
+        may be sent again (default: by its method). ``outage_wait``: seconds to
         keep trying while the registry refuses connections (nothing listens: the
-        call was not delivered, so any call may be sent again)."""
+        call was not delivered) or answers that its database is unavailable (only
+        for calls whose repeat is safe)."""
         data = None if json is None else orjson.dumps(json)
         # The caller's request id, so the registry's log lines carry it too.
         request_id = request_id or process.current_request_id()
@@ -570,7 +573,7 @@ class RegistryClient(MetadefsClient, TasksClient):
         if idempotent is None:
             idempotent = method in self._IDEMPOTENT
         attempts = 2 if idempotent else 1
-        refused_until = time.monotonic() + refused_wait
+        outage_until = time.monotonic() + outage_wait
         attempt = 0
         while True:
             # Made for each attempt: a signature expires, and so does a token.
@@ -582,7 +585,10 @@ class RegistryClient(MetadefsClient, TasksClient):
                                                           fresh=attempt > 0)
                 metrics.observe_registry_call(method, status,
                                               time.monotonic() - started)
-                break
+                if not (status == 503 and time.monotonic() < outage_until
+                        and _database_unavailable(content)):
+                    break
+                time.sleep(_OUTAGE_PAUSE)
             except http_transport.NoAnswer:
                 metrics.observe_registry_call(method, 'no_answer',
                                               time.monotonic() - started)
@@ -598,8 +604,8 @@ class RegistryClient(MetadefsClient, TasksClient):
                 # registry that is really down.
                 attempt += 1
                 if (exc.reason == 'ConnectionRefusedError'
-                        and time.monotonic() < refused_until):
-                    time.sleep(_REFUSED_PAUSE)
+                        and time.monotonic() < outage_until):
+                    time.sleep(_OUTAGE_PAUSE)
                 elif attempt >= attempts:
                     raise errors.Unavailable(
                         'registry unreachable at %s: %s'
@@ -632,8 +638,15 @@ class RegistryClient(MetadefsClient, TasksClient):
         return headers
 
 
-#: Seconds between two connections to a registry that refused the last one.
-_REFUSED_PAUSE = 0.25
+#: Seconds between two attempts of a call that outlasts an outage.
+_OUTAGE_PAUSE = 0.25
+
+
+def _database_unavailable(content):
+    try:
+        return orjson.loads(content)['error']['reason'] == 'database_unavailable'
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return False
 
 
 # Who the health check calls as: nobody in particular (the call reads nothing).

@@ -7,8 +7,10 @@ import time
 
 import pytest
 
+from tests.fixtures import databases as databases_module
 from tests.fixtures import deployment
 from tests.fixtures import disk_images
+from tests.fixtures.databases import databases  # noqa: F401 (a fixture)
 from tests.fixtures.raw_http import RawUpload
 from tests.integration.swift_helpers import wait_until
 
@@ -69,6 +71,54 @@ def test_an_upload_that_ends_while_the_registry_restarts_is_published(fragile):
         assert published['status'] == 'active'
         assert published['checksum'] == hashlib.md5(data).hexdigest()
         assert client.get('/v2/images/%s/file' % image['id']).content == data
+
+
+def _allow_connections(database_url, allowed):
+    """Let the PostgreSQL database take connections, or refuse them and end those
+    it has: what a failover or a restart of its server looks like."""
+    name = database_url.rsplit('/', 1)[1]
+    admin = databases_module.admin_connection('postgresql')
+    with admin.cursor() as cursor:
+        cursor.execute('ALTER DATABASE %s ALLOW_CONNECTIONS %s'
+                       % (name, 'true' if allowed else 'false'))
+        if not allowed:
+            cursor.execute('SELECT pg_terminate_backend(pid) FROM pg_stat_activity '
+                           'WHERE datname = %s', (name,))
+    admin.close()
+
+
+@pytest.mark.postgresql
+def test_an_upload_that_ends_while_the_database_is_down_is_published(databases,
+                                                                      tmp_path):
+    """A database failover of a few seconds as an upload ends: its publication
+    (the registry answers 503, the database is unavailable) is tried again until
+    the database is back. It used to fail with 503 and hold its image in
+    ``saving`` for ``upload_lease_time``."""
+    url = databases.create('postgresql')
+    data = disk_images.raw(1024 * 1024)
+    with deployment.running(tmp_path, database_url=url) as glance, \
+            glance.client(deployment.new_project()) as client:
+        image = client.create_image()
+        upload = RawUpload(glance.url, image['id'], content_length=len(data))
+        try:
+            assert upload.send(data[:-1])
+            wait_until(lambda: client.image(image['id'])['status'] == 'saving', 30,
+                       message='the upload to claim the image')
+            _allow_connections(url, False)
+            back = threading.Timer(2, _allow_connections, (url, True))
+            back.start()
+            try:
+                assert upload.send(data[-1:])
+                status, _, body = upload.response()
+            finally:
+                back.join()
+                _allow_connections(url, True)
+        finally:
+            upload.close()
+        assert status == 204, body
+        published = client.image(image['id'])
+        assert published['status'] == 'active'
+        assert published['checksum'] == hashlib.md5(data).hexdigest()
 
 
 def test_background_work_says_in_one_line_that_the_registry_is_down(tmp_path):
