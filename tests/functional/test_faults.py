@@ -73,6 +73,36 @@ def test_an_upload_that_ends_while_the_registry_restarts_is_published(fragile):
         assert client.get('/v2/images/%s/file' % image['id']).content == data
 
 
+def test_an_upload_that_ends_in_a_longer_registry_outage_answers_503_in_time(
+        tmp_path):
+    """An upload's end waits for the registry no longer than
+    ``registry_client_timeout`` in all: then 503, its image held as a dead
+    upload's (the registry cannot be told otherwise)."""
+    data = disk_images.raw(64 * 1024)
+    with deployment.running(tmp_path, api_extra={
+            'DEFAULT': {'registry_client_timeout': 3}}) as glance, \
+            glance.client(deployment.new_project()) as client:
+        image = client.create_image()
+        upload = RawUpload(glance.url, image['id'], content_length=len(data))
+        try:
+            assert upload.send(data[:-1])
+            wait_until(lambda: client.image(image['id'])['status'] == 'saving', 30,
+                       message='the upload to claim the image')
+            glance.registry.stop()
+            started = time.monotonic()
+            assert upload.send(data[-1:])
+            status, _, body = upload.response()
+            waited = time.monotonic() - started
+        finally:
+            upload.close()
+        assert status == 503, body
+        assert body['message'] == ('The image registry is not available; try again '
+                                   'later.')
+        assert 3 <= waited < 5
+        glance.registry.start()
+        assert client.image(image['id'])['status'] == 'saving'
+
+
 def _allow_connections(database_url, allowed):
     """Let the PostgreSQL database take connections, or refuse them and end those
     it has: what a failover or a restart of its server looks like."""
