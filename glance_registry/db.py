@@ -81,6 +81,9 @@ def open_database(url, max_connections=8, pool_timeout=30, recycle=3600,
                                                        keep_blank_values=True)
              if k not in _SQLALCHEMY_ONLY]
     kind = pooled_scheme.split('+')[0]
+    # pymysql runs one init_command: the URL's runs after ours (_MySQLDatabase).
+    init_commands = [v for k, v in query if k == 'init_command' and kind == 'mysql']
+    query = [(k, v) for k, v in query if k != 'init_command' or kind != 'mysql']
     # A request stuck behind another transaction's row lock must fail in time to
     # be answered (503, busy), not hold its thread and connection for as long as
     # the lock lasts: PostgreSQL waits for ever by default.
@@ -126,15 +129,23 @@ def open_database(url, max_connections=8, pool_timeout=30, recycle=3600,
             # rowcount counts matched rows, not changed ones: the status
             # compare-and-swap must tell "lost the race" from "no change".
             client_flag=CLIENT.FOUND_ROWS)
-        if 'init_command' not in dict(query):
-            options['init_command'] = ('SET SESSION innodb_lock_wait_timeout = %d'
-                                       % lock_wait_timeout)
+        # The URL's own after ours, so that it wins where it sets the same (as
+        # PostgreSQL's options do).
+        options['session_sql'] = ['SET SESSION innodb_lock_wait_timeout = %d'
+                                  % lock_wait_timeout] + init_commands
         if 'connect_timeout' not in dict(query):
             options['connect_timeout'] = 10
     try:
         if kind == 'sqlite':
             # Ours, so that the queue of its writers has a home.
             return _SqliteDatabase(**dict(db_url.parse(url), **options))
+        if kind == 'mysql':
+            params = db_url.parse(url, unquote_password=True, unquote_user=True)
+            if not params['database']:
+                # As db_url.connect says it of the other schemes.
+                raise ValueError('"%s" has no database name: remote databases take '
+                                 '"mysql://host/dbname"' % url)
+            return _MySQLDatabase(**dict(params, **options))
         return db_url.connect(url, unquote_password=True, unquote_user=True, **options)
     except (RuntimeError, ValueError) as exc:
         raise UnsupportedDatabase('%s: %s' % (_redact(url), exc)) from None
@@ -319,6 +330,29 @@ class _SqliteDatabase(pool.PooledSqliteDatabase):
     def __init__(self, database, **kwargs):
         super().__init__(database, **kwargs)
         self.writers = _SqliteWriters(database)
+
+
+class _MySQLDatabase(pool.PooledMySQLDatabase):
+    """A pooled MariaDB database that runs ``session_sql``, its statements in
+    order, once on each new connection (not at each checkout from the pool: a
+    round trip a request)."""
+
+    def __init__(self, database, session_sql=(), **kwargs):
+        self.session_sql = tuple(session_sql)
+        super().__init__(database, **kwargs)
+
+    def _connect(self):
+        conn = super()._connect()
+        if not getattr(conn, 'glance_session_set', False):
+            try:
+                with conn.cursor() as cursor:
+                    for statement in self.session_sql:
+                        cursor.execute(statement)
+            except Exception:
+                self._close(conn, close_conn=True)
+                raise
+            conn.glance_session_set = True
+        return conn
 
 
 # A read transaction on PostgreSQL: the rest of peewee's BEGIN TRANSACTION

@@ -198,7 +198,8 @@ class Reservation:
             self._reserve(total)
 
     def _reserve(self, total):
+        # An upload's bytes would be lost to a registry restart.
         self._registry.reserve(self._identity, self._image_id, total, self._max,
                                upload_id=self._upload_id,
-                               request_id=self._request_id)
+                               request_id=self._request_id, outlast_outage=True)
         self.reserved = total

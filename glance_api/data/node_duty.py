@@ -12,7 +12,10 @@ runs ``alongside`` the staging sweeper, in the worker holding its lock.
 import fcntl
 import logging
 import os
+import sys
 import threading
+
+from glance_registry.client import errors as registry_errors
 
 LOG = logging.getLogger(__name__)
 
@@ -67,9 +70,21 @@ class Duty:
                 try:
                     self._work()
                 except Exception:   # noqa: BLE001 -- the next run retries
-                    LOG.exception('%s failed', name)
+                    log_failure(LOG, name)
             if not self._interval or self._stopping.wait(self._interval):
                 return
+
+
+def log_failure(log, what):
+    """Log, to ``log``, the exception being handled, which stopped ``what`` (tried
+    again at the next run): a registry that is down (a restart, an outage) in one
+    WARNING line, anything else with its traceback."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, registry_errors.Unavailable):
+        log.warning('%s: the registry is not available, tried again at the next '
+                    'run: %s', what, exc)
+    else:
+        log.exception('%s failed', what)
 
 
 def alongside(duty):

@@ -140,7 +140,8 @@ def upload(record, store, expected_size, limit, stage=False):
     try:
         published = registry.transition_status(
             ctx.identity, image_id, 'saving', 'active', values=values,
-            locations=[location], upload_id=upload_id, request_id=g.request_id)
+            locations=[location], upload_id=upload_id, request_id=g.request_id,
+            outlast_outage=True)
     except (registry_errors.NotFound, registry_errors.Conflict) as exc:
         if exc.reason == 'taken_over':
             # Only if committing took longer than the lease just renewed. The new
@@ -165,7 +166,7 @@ def upload(record, store, expected_size, limit, stage=False):
         # image back makes a late one fail, and finds an early one. Unless the
         # image is known not to use the data, it stays: an upload that takes the
         # image over, or its deletion, removes it (store_data.discard_abandoned).
-        if _give_back(image_id, upload_id, status):
+        if _give_back(image_id, upload_id, status, outlast_outage=False):
             LOG.error('image %s may have been published although the registry did '
                       'not answer: keeping its data at %s', image_id, stored.url)
         else:
@@ -190,7 +191,7 @@ def _publish_stage(image_id, store, stored, upload_id, facts):
         staged = services().registry.transition_status(
             g.context.identity, image_id, 'uploading', 'uploading',
             values={'size': stored.size}, locations=[location], upload_id=upload_id,
-            request_id=g.request_id)
+            request_id=g.request_id, outlast_outage=True)
     except (registry_errors.NotFound, registry_errors.Conflict) as exc:
         if getattr(exc, 'reason', None) == 'taken_over':
             raise _taken_over(image_id, services().conf.upload_lease_time)
@@ -204,7 +205,7 @@ def _publish_stage(image_id, store, stored, upload_id, facts):
         # recorded all the same. Its data is removed only once the image is known
         # not to use it; kept, the next stage replaces it, or the staging sweep
         # or the image's deletion removes it.
-        if not _give_back(image_id, upload_id, 'uploading'):
+        if not _give_back(image_id, upload_id, 'uploading', outlast_outage=False):
             _discard(store, stored.url)
         raise
     notifications.notify(g.context, 'image.update', payloads.image(staged))
@@ -424,16 +425,18 @@ def _published_already(exc, image_id, stored):
     return None
 
 
-def _give_back(image_id, upload_id, status='saving'):
+def _give_back(image_id, upload_id, status='saving', outlast_outage=True):
     """Return a failed upload's image to ``queued`` so it can be uploaded again
     (unless another upload has taken it over); whether the image may still use
     this upload's data: it is ``active`` (its publication went through after all),
     or, a stage's (``status`` ``uploading``), still ``uploading`` (recorded as
-    staged), or the registry did not say."""
+    staged), or the registry did not say. ``outlast_outage``: wait for a registry
+    or database that is down (not when a publication has waited already: the
+    client's answer would come twice as late)."""
     try:
         restored = services().registry.transition_status(
             g.context.identity, image_id, status, 'queued', upload_id=upload_id,
-            request_id=g.request_id)
+            request_id=g.request_id, outlast_outage=outlast_outage)
     except registry_errors.Conflict as exc:
         if exc.reason != 'taken_over':
             LOG.warning('could not return image %s to queued after a failed upload: '

@@ -175,7 +175,7 @@ class RegistryClient(MetadefsClient, TasksClient):
 
     def transition_status(self, identity, image_id, from_status, to_status,
                           values=None, locations=None, quota=None, lease=None,
-                          upload_id=None, request_id=None):
+                          upload_id=None, request_id=None, outlast_outage=False):
         """Compare-and-swap the status; ``errors.Conflict`` if it was not ``from``.
 
         ``quota`` may hold ``max_uploading`` (the owner's images in ``saving`` or
@@ -190,6 +190,11 @@ class RegistryClient(MetadefsClient, TasksClient):
         ``errors.Conflict`` (reason ``taken_over``) if another upload holds it.
         Leaving ``saving`` for anything but ``queued`` once the lease has run out
         raises ``errors.Conflict`` (reason ``lease_expired``).
+        ``outlast_outage``: a registry that refuses the connection (a restart), or
+        answers that its database is unavailable (a failover), is tried again until
+        it answers, for as long as one call may take (an upload's end, which would
+        otherwise lose all the bytes it received). Safe: a repeat of a change that
+        went through finds the status changed already (``errors.Conflict``).
         """
         body = {'from': from_status, 'to': to_status}
         if lease:
@@ -203,7 +208,8 @@ class RegistryClient(MetadefsClient, TasksClient):
         if quota:
             body['quota'] = quota
         return self._send('PUT', '/v1/images/%s/status' % _quote(image_id), identity,
-                          json=body, request_id=request_id)
+                          json=body, request_id=request_id,
+                          outage_wait=self._timeout if outlast_outage else 0)
 
     # -- locations ------------------------------------------------------------------
 
@@ -312,7 +318,7 @@ class RegistryClient(MetadefsClient, TasksClient):
         return '/v1/images/%s/locations' % _quote(image_id)
 
     def reserve(self, identity, image_id, total_bytes, max_storage, upload_id=None,
-                request_id=None):
+                request_id=None, outlast_outage=False):
         """Set the bytes the upload to ``image_id`` (status ``saving``) reserves.
 
         Returns ``{"usage": <the owner's storage usage after>, "reserved": bytes}``;
@@ -320,13 +326,14 @@ class RegistryClient(MetadefsClient, TasksClient):
         ``max_storage`` bytes; ``errors.Conflict`` unless the image is ``saving``
         (and, given ``upload_id``, still held by that upload: else reason
         ``taken_over``), or (reason ``lease_expired``) once the upload's lease has
-        run out.
+        run out. ``outlast_outage`` as for ``transition_status``.
         """
         body = {'bytes': total_bytes, 'max_storage': max_storage}
         if upload_id is not None:
             body['upload_id'] = upload_id
         return self._send('PUT', '/v1/images/%s/reservation' % _quote(image_id),
-                          identity, json=body, request_id=request_id)
+                          identity, json=body, request_id=request_id,
+                          outage_wait=self._timeout if outlast_outage else 0)
 
     def renew_upload_lease(self, identity, image_id, seconds, upload_id=None,
                            request_id=None):
@@ -550,9 +557,12 @@ class RegistryClient(MetadefsClient, TasksClient):
     _IDEMPOTENT = frozenset(['GET', 'PUT', 'DELETE'])
 
     def _send(self, method, path, identity, params=None, json=None, request_id=None,
-              timeout=None, idempotent=None):
+              timeout=None, idempotent=None, outage_wait=0):
         """``idempotent``: whether a call that found its pooled connection dropped
-        may be sent again (default: by its method)."""
+        may be sent again (default: by its method). ``outage_wait``: seconds to
+        keep trying while the registry refuses connections (nothing listens: the
+        call was not delivered) or answers that its database is unavailable (only
+        for calls whose repeat is safe)."""
         data = None if json is None else orjson.dumps(json)
         # The caller's request id, so the registry's log lines carry it too.
         request_id = request_id or process.current_request_id()
@@ -560,20 +570,14 @@ class RegistryClient(MetadefsClient, TasksClient):
             # Commas and colons as sent (name=in:a,b; created_at=gt:...): encoded,
             # they tripled the length of a long filter past the request-line limit.
             path += '?' + urllib.parse.urlencode(params, doseq=True, safe=',:')
-        if self._token_provider is not None:
-            headers = {'X-Auth-Token': self._token_provider()}
-        else:
-            # Bound to this very request: a captured header set is good for no other.
-            headers = identity.sign(self._secret,
-                                    SignedRequest.from_target(method, path, data))
-        if request_id:
-            headers['X-Openstack-Request-Id'] = request_id
-        if data is not None:
-            headers['Content-Type'] = 'application/json'
         if idempotent is None:
             idempotent = method in self._IDEMPOTENT
         attempts = 2 if idempotent else 1
-        for attempt in range(attempts):
+        outage_until = time.monotonic() + outage_wait
+        attempt = 0
+        while True:
+            # Made for each attempt: a signature expires, and so does a token.
+            headers = self._headers(method, path, identity, data, request_id)
             started = time.monotonic()
             try:
                 status, content = self._transport.request(method, path, headers, data,
@@ -581,7 +585,10 @@ class RegistryClient(MetadefsClient, TasksClient):
                                                           fresh=attempt > 0)
                 metrics.observe_registry_call(method, status,
                                               time.monotonic() - started)
-                break
+                if not (status == 503 and time.monotonic() < outage_until
+                        and _database_unavailable(content)):
+                    break
+                time.sleep(_OUTAGE_PAUSE)
             except http_transport.NoAnswer:
                 metrics.observe_registry_call(method, 'no_answer',
                                               time.monotonic() - started)
@@ -595,7 +602,11 @@ class RegistryClient(MetadefsClient, TasksClient):
                 # fails on first use; one attempt on a new connection (not another
                 # pooled one, which may be as stale) tells that apart from a
                 # registry that is really down.
-                if attempt + 1 == attempts:
+                attempt += 1
+                if (exc.reason == 'ConnectionRefusedError'
+                        and time.monotonic() < outage_until):
+                    time.sleep(_OUTAGE_PAUSE)
+                elif attempt >= attempts:
                     raise errors.Unavailable(
                         'registry unreachable at %s: %s'
                         % (self._address, exc.reason),
@@ -612,6 +623,30 @@ class RegistryClient(MetadefsClient, TasksClient):
                                          reason='unexpected_answer')
             raise errors.from_response(status, body)
         return body
+
+    def _headers(self, method, path, identity, data, request_id):
+        if self._token_provider is not None:
+            headers = {'X-Auth-Token': self._token_provider()}
+        else:
+            # Bound to this very request: a captured header set is good for no other.
+            headers = identity.sign(self._secret,
+                                    SignedRequest.from_target(method, path, data))
+        if request_id:
+            headers['X-Openstack-Request-Id'] = request_id
+        if data is not None:
+            headers['Content-Type'] = 'application/json'
+        return headers
+
+
+#: Seconds between two attempts of a call that outlasts an outage.
+_OUTAGE_PAUSE = 0.25
+
+
+def _database_unavailable(content):
+    try:
+        return orjson.loads(content)['error']['reason'] == 'database_unavailable'
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return False
 
 
 # Who the health check calls as: nobody in particular (the call reads nothing).

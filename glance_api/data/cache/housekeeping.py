@@ -88,7 +88,7 @@ def run_passes():
         try:
             one_pass()
         except Exception:   # noqa: BLE001 -- the next run retries
-            LOG.exception('image cache %s failed', one_pass.__name__)
+            node_duty.log_failure(LOG, 'image cache %s' % one_pass.__name__)
 
 
 def prefetch(progress=None):

@@ -75,6 +75,27 @@ def test_mariadb_sessions_wait_lock_wait_timeout_for_a_row_lock(databases):
     assert setting == 3
 
 
+@pytest.mark.mysql
+def test_mariadb_lock_wait_timeout_holds_beside_the_urls_init_command(databases):
+    """An operator's ``init_command`` in the URL (a short ``wait_timeout``, so that
+    idle connections go) runs after ours, so it wins where it sets the same; a row
+    lock is still waited for no longer than ours otherwise. It used to replace
+    ours: MariaDB's default, 50 s, whatever ``lock_wait_timeout`` said."""
+    url = databases.create('mysql')
+    settings = {}
+    for name, suffix in (
+            ('ours', ''),
+            ('url', '?init_command=SET+SESSION+innodb_lock_wait_timeout%3D7'),
+            ('other', '?init_command=SET+SESSION+wait_timeout%3D5')):
+        db = db_module.open_database(url + suffix, lock_wait_timeout=3)
+        with db_module.connection(db):
+            settings[name] = db.execute_sql(
+                'SELECT @@SESSION.innodb_lock_wait_timeout, '
+                '@@SESSION.wait_timeout = 5').fetchone()
+        db.close_all()
+    assert settings == {'ours': (3, 0), 'url': (7, 0), 'other': (3, 1)}
+
+
 @pytest.mark.parametrize('url', ['oracle://db/glance', 'sqlite://', 'sqlite:///:memory:',
                                  'glance.sqlite', 'mysql+mysqldb://db/glance'])
 def test_unusable_urls_are_refused(url):
