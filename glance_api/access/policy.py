@@ -202,8 +202,8 @@ class _Enforcer(policy.Enforcer):
     check, a sixth of the CPU of a ``GET /v2/images/{id}``. Edits still apply
     without a restart, within a second.
 
-    A file edited into one that cannot be parsed leaves the rules read last in
-    force, with an ERROR in the log: upstream failed the next request of each
+    A file edited into one that cannot be parsed, or that holds no rules, leaves
+    the rules read last in force, with an ERROR in the log: upstream failed the next request of each
     worker with 500, and then ran on those rules without a word (oslo.policy does
     not read a file again until it changes). At start, such a file is refused
     (``check_policy_file``)."""
@@ -215,7 +215,7 @@ class _Enforcer(policy.Enforcer):
         now = time.monotonic()
         if force_reload or not self.rules or now >= self._next_reload:
             try:
-                super().load_rules(force_reload)
+                self._load_rules(force_reload)
             except ValueError as exc:
                 if force_reload or not self.rules:
                     raise
@@ -224,6 +224,16 @@ class _Enforcer(policy.Enforcer):
                           self.policy_path or self.policy_file,
                           ' '.join(str(exc).split()))
             self._next_reload = now + self.RELOAD_SECONDS
+
+    def _load_rules(self, force_reload):
+        try:
+            super().load_rules(force_reload)
+        except (AttributeError, TypeError) as exc:
+            # YAML that parses, but not into {rule name: rule string} (a list, a
+            # line without its colon, a number for a rule): oslo.policy fails on
+            # it so, not with the ValueError of a file that does not parse.
+            raise ValueError('it does not map rule names to rule strings (%s)'
+                             % exc) from None
 
 
 def new_enforcer(conf):

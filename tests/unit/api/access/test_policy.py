@@ -272,3 +272,33 @@ def test_context_is_admin_may_require_keystone_s_admin_project(tmp_path, admin_p
     assert ctx.is_admin is is_admin
     image = {'id': 'i', 'owner': 'some-project', 'visibility': 'private'}
     assert policy.allowed(enforcer, ctx, 'publicize_image', image) is is_admin
+
+
+# YAML that parses, but not into rules: oslo.policy raises AttributeError or
+# TypeError for these, not the ValueError of a file that does not parse.
+_NOT_RULES = ['- "get_images": "role:admin"\n', 'get_images role:admin\n',
+              '"get_images": 5\n']
+
+
+@pytest.mark.parametrize('text', _NOT_RULES)
+def test_a_policy_file_that_holds_no_rules_is_refused_at_start_in_one_line(
+        tmp_path, text):
+    enforcer = policy.new_enforcer(_policy_conf(tmp_path, text))
+    with pytest.raises(ValueError, match='cannot read the policy file %s: '
+                       % (tmp_path / 'policy.yaml')):
+        policy.check_policy_file(enforcer, None)
+
+
+@pytest.mark.parametrize('text', _NOT_RULES)
+def test_a_policy_file_edited_into_no_rules_keeps_the_rules_in_force(
+        tmp_path, monkeypatch, text):
+    # Like one that does not parse: the AttributeError answered every request
+    # 500, each request trying the file again.
+    conf = _policy_conf(tmp_path, '"get_images": "role:admin"\n')
+    enforcer = policy.new_enforcer(conf)
+    member = _keystone_context(**{'X-Project-Id': 'p', 'X-Roles': 'member'})
+    assert not policy.allowed(enforcer, member, 'get_images')
+    (tmp_path / 'policy.yaml').write_text(text)
+    monkeypatch.setattr(enforcer, '_next_reload', 0.0)
+    for _ in range(2):
+        assert not policy.allowed(enforcer, member, 'get_images')
