@@ -203,10 +203,10 @@ class _Enforcer(policy.Enforcer):
     without a restart, within a second.
 
     A file edited into one that cannot be parsed, or that holds no rules, leaves
-    the rules read last in force, with an ERROR in the log: upstream failed the next request of each
-    worker with 500, and then ran on those rules without a word (oslo.policy does
-    not read a file again until it changes). At start, such a file is refused
-    (``check_policy_file``)."""
+    the rules read last in force, with an ERROR in the log: upstream failed the
+    next request of each worker with 500, and then ran on those rules without a
+    word (oslo.policy does not read a file again until it changes). At start,
+    such a file is refused (``check_policy_file``)."""
 
     RELOAD_SECONDS = 1.0
     _next_reload = 0.0

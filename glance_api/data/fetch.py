@@ -29,9 +29,10 @@ def open_url(conf, url, *, max_bytes=None, headers=None):
     (bytes chunks), ``headers``, ``url`` (after redirects).
 
     Raises ``Refused`` or ``Failed`` (see the module); a body that declares more
-    than ``max_bytes`` raises ``TooLarge``, as reading more does while iterating. ``headers`` are sent with the
-    request (e.g. ``X-Auth-Token`` for glance-download); credentials among them
-    go to the URL's own origin only, not to where it redirects elsewhere.
+    than ``max_bytes`` raises ``TooLarge``, as reading more does while iterating.
+    ``headers`` are sent with the request (e.g. ``X-Auth-Token`` for
+    glance-download); credentials among them go to the URL's own origin only, not
+    to where it redirects elsewhere.
     """
     response = web.open_url(import_filtering.url_policy(conf), url,
                             max_bytes=max_bytes, headers=headers)
