@@ -40,9 +40,10 @@ DEFAULT_PORTS = {'http': 80, 'https': 443}
 _REDIRECTS = (301, 302, 303, 307, 308)
 # Answers worth asking again: the server or a gateway in front of it is busy.
 _RETRY_STATUSES = (502, 503, 504)
-# A read of the connection at least this long filled what one read gives (a TLS
-# record holds 16 KiB at most): more has likely arrived meanwhile.
-_FULL_READ = 16 * 1024
+# A read of the connection at least this long comes from a source that keeps up:
+# one read gives a TLS record (16 KiB at most), or one piece of a chunked body
+# (8 KiB from many servers), however much more has arrived.
+_FULL_READ = 4 * 1024
 # Seconds a chunk that has data waits for more (WebResponse._fill).
 _FILL_SECONDS = 1.0
 _NAT64 = ipaddress.ip_network('64:ff9b::/96')
@@ -286,19 +287,19 @@ class WebResponse:
             yield chunk
 
     def _fill(self, chunk, chunk_size):
-        # A read that filled its buffer (over TLS, one 16 KiB record) says more
-        # is likely waiting: given read by read, each chunk costs its reader a
-        # pass of inspection, hashing and store writes, 64 of them a 1 MiB
-        # chunk. A read that comes short (the source paused), or _FILL_SECONDS,
-        # ends the chunk, so a reader sees a slow source move at least so often.
+        # Given read by read, each chunk of a fast source would cost its reader
+        # a pass of inspection, hashing and store writes: 64 for 1 MiB over TLS,
+        # 128 chunked. _FILL_SECONDS ends the chunk: a reader sees a source that
+        # pauses move at least that often, plus one pause; one that trickles
+        # (short reads) fills nothing.
         pieces, size = [chunk], len(chunk)
         deadline = time.monotonic() + _FILL_SECONDS
         while size < chunk_size and time.monotonic() < deadline:
             piece = self._take(self._raw.read1, chunk_size - size)
+            if not piece:
+                break
             pieces.append(piece)
             size += len(piece)
-            if len(piece) < _FULL_READ:
-                break
         return b''.join(pieces)
 
     def _take(self, read, amount):

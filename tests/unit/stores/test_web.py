@@ -364,6 +364,29 @@ def test_a_source_that_keeps_up_gives_whole_chunks(certificate, monkeypatch):
         assert len(chunks) <= 2 * size // chunk_size
 
 
+def test_a_chunked_source_that_keeps_up_gives_whole_chunks():
+    # One read of a chunked body gives one of its pieces at most (8 KiB here).
+    size, piece, chunk_size = 1024 * 1024, 8192, 256 * 1024
+    body = b''.join(b'%x\r\n' % piece + bytes(piece) + b'\r\n'
+                    for _ in range(size // piece)) + b'0\r\n\r\n'
+    with socket.create_server(('127.0.0.1', 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def serve():
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
+                             + body)
+
+        threading.Thread(target=serve, daemon=True).start()
+        policy = web.UrlPolicy(allowed_hosts=('127.0.0.1',), allowed_ports=(port,))
+        with web.open_url(policy, 'http://127.0.0.1:%d/' % port) as response:
+            chunks = list(response.iter_content(chunk_size))
+    assert b''.join(chunks) == bytes(size)
+    assert len(chunks) <= 2 * size // chunk_size
+
+
 def test_addresses_are_parsed_as_the_resolver_gives_them():
     policy = web.UrlPolicy()
     assert policy.address_refusal('x.test', ipaddress.ip_address('8.8.8.8')) is None
