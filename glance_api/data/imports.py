@@ -218,20 +218,23 @@ def resume_stalled(svc, record, request_id=None):
     task's lease ran out): run it again here, or fail it after ``MAX_ATTEMPTS``.
     Errors are logged, never raised: the caller only reads."""
     task_id = (record.get('properties') or {}).get(LOCK)
-    if task_id:
-        resume_task(svc, task_id, request_id)
-
-
-def resume_task(svc, task_id, request_id=None):
-    """``resume_stalled`` for the import task ``task_id``: also the task of an
-    image deleted since its worker died, which the job that takes it over fails
-    (no worker would renew it, and a running task never expires)."""
+    if not task_id:
+        return
     try:
         task = svc.registry.get_task(SERVICE_IDENTITY, task_id, request_id=request_id)
     except registry_errors.RegistryError:
         return
+    resume_task(svc, task, request_id)
+
+
+def resume_task(svc, task, request_id=None):
+    """``resume_stalled`` for the import ``task`` (a record as the registry gave
+    it): also the task of an image deleted since its worker died, which the job
+    that takes it over fails (no worker would renew it, and a running task never
+    expires)."""
     if task['status'] not in ('pending', 'processing') or not _expired(task):
         return
+    task_id = task['id']
     slot = svc.runner.try_reserve()
     if slot is None:
         return

@@ -110,7 +110,7 @@ def _load(task_id):
 
 def _resume(task):
     if task['status'] in ('pending', 'processing') and task.get('image_id'):
-        imports.resume_task(services(), task['id'], g.request_id)
+        imports.resume_task(services(), task, g.request_id)
 
 
 def delete_task(task_id):

@@ -70,3 +70,30 @@ def test_a_task_list_parameter_given_twice_is_refused(deployment, query):
     assert response.status_code == 400, response.get_data(as_text=True)
     assert response.get_json()['message'] == (
         "Parameter '%s' may be given only once" % query.split('=')[0])
+
+
+def test_polling_a_running_import_reads_its_task_once(deployment, monkeypatch):
+    # Clients poll GET /v2/tasks/{id} while an import runs: the task it loaded
+    # tells whether its worker's lease ran out; reading it again to know cost a
+    # registry call each poll.
+    import uuid
+
+    from glance_api.access.context import SERVICE_IDENTITY
+    from glance_registry.client import Lease
+    response = deployment.request('POST', '/v2/images', body={
+        'disk_format': 'raw', 'container_format': 'bare'})
+    image_id = response.get_json()['id']
+    task_id = str(uuid.uuid4())
+    deployment.registry.create_task(
+        SERVICE_IDENTITY, {'id': task_id, 'type': 'api_image_import', 'input': {},
+                           'request_id': 'req-x', 'user_id': None},
+        ttl=3600, lease=Lease(owner='a-live-worker', seconds=600),
+        image={'id': image_id, 'properties': {}})
+    reads = []
+    get_task = deployment.registry.get_task
+    monkeypatch.setattr(deployment.registry, 'get_task',
+                        lambda *args, **kwargs: reads.append(args[1]) or
+                        get_task(*args, **kwargs))
+    shown = deployment.request('GET', '/v2/tasks/%s' % task_id)
+    assert shown.status_code == 200, shown.get_data(as_text=True)
+    assert reads == [task_id]
