@@ -11,6 +11,7 @@ The registry has already hidden the images a caller may not see (they are 404 to
 it); policy decides what a caller may *do* with an image it can see.
 """
 
+import collections.abc
 import dataclasses
 import inspect
 import logging
@@ -343,10 +344,10 @@ def passes_admin_rule(enforcer, ctx):
 
 #: The attributes of an image record a rule may name besides its owner, visibility
 #: and id, as in upstream's target: ``%(container_format)s``, ``%(protected)s``...
-_TARGET_ATTRIBUTES = ('name', 'status', 'protected', 'os_hidden', 'min_disk',
-                      'min_ram', 'disk_format', 'container_format', 'size',
-                      'virtual_size', 'checksum', 'os_hash_algo', 'os_hash_value',
-                      'created_at', 'updated_at')
+_TARGET_ATTRIBUTES = frozenset((
+    'name', 'status', 'protected', 'os_hidden', 'min_disk', 'min_ram',
+    'disk_format', 'container_format', 'size', 'virtual_size', 'checksum',
+    'os_hash_algo', 'os_hash_value', 'created_at', 'updated_at'))
 
 
 def image_target(ctx, image):
@@ -355,13 +356,56 @@ def image_target(ctx, image):
     caller may read), so that an operator's rule such as ``"not
     ('aki':%(container_format)s and role:member)"`` judges the image; a key the
     image lacks matches nothing."""
-    member_id = ctx.project_id if image.get('member_status') else None
-    target = dict(image.get('properties') or {})
-    target.update({name: image.get(name) for name in _TARGET_ATTRIBUTES})
-    target.update({'project_id': image.get('owner'), 'owner': image.get('owner'),
-                   'member_id': member_id, 'visibility': image.get('visibility'),
-                   'image_id': image.get('id'), 'id': image.get('id')})
-    return _present(target)
+    return _ImageTarget(ctx.project_id if image.get('member_status') else None,
+                        image)
+
+
+class _ImageTarget(collections.abc.Mapping):
+    """``image_target``, read key by key as a rule names them (oslo.policy takes a
+    Mapping, as upstream's ImageTarget is): built whole, with the image's custom
+    properties, it cost each check of a show or a download about 4 us, five times
+    the target it replaced."""
+
+    __slots__ = ('_member_id', '_image')
+
+    def __init__(self, member_id, image):
+        self._member_id = member_id
+        self._image = image
+
+    def __getitem__(self, key):
+        image = self._image
+        if key in ('project_id', 'owner'):
+            value = image.get('owner')
+        elif key in ('image_id', 'id'):
+            value = image.get('id')
+        elif key == 'visibility':
+            value = image.get('visibility')
+        elif key == 'member_id':
+            value = self._member_id
+        elif key in _TARGET_ATTRIBUTES:
+            value = image.get(key)
+        else:
+            value = (image.get('properties') or {}).get(key)
+        if value is None:   # _present's rule
+            raise KeyError(key)
+        return value
+
+    def _keys(self):
+        return ({'project_id', 'owner', 'image_id', 'id', 'visibility', 'member_id'}
+                | _TARGET_ATTRIBUTES | set(self._image.get('properties') or ()))
+
+    def __iter__(self):
+        return (key for key in self._keys() if key in self)
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+    def __contains__(self, key):
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
 
 
 def _present(values):

@@ -302,3 +302,19 @@ def test_a_policy_file_edited_into_no_rules_keeps_the_rules_in_force(
     monkeypatch.setattr(enforcer, '_next_reload', 0.0)
     for _ in range(2):
         assert not policy.allowed(enforcer, member, 'get_images')
+
+
+def test_an_images_target_holds_its_attributes_and_properties_not_its_nones():
+    image = {'id': 'i', 'owner': 'p', 'visibility': 'shared', 'member_status':
+             'accepted', 'container_format': 'aki', 'protected': False,
+             'virtual_size': None, 'properties': {'x_export_controlled': 'yes'}}
+    member = _keystone_context(**{'X-Project-Id': 'm', 'X-Roles': 'member'})
+    target = policy.image_target(member, image)
+    assert dict(target) == {
+        'id': 'i', 'image_id': 'i', 'owner': 'p', 'project_id': 'p',
+        'visibility': 'shared', 'member_id': 'm', 'container_format': 'aki',
+        'protected': False, 'x_export_controlled': 'yes'}
+    assert '%(container_format)s %(protected)s' % target == 'aki False'
+    # A key the image lacks matches nothing (oslo.policy's KeyError).
+    with pytest.raises(KeyError):
+        '%(virtual_size)s' % target
