@@ -5,6 +5,7 @@ tests replace ``socket.getaddrinfo`` with a resolver they control; everything el
 talks to real sockets.
 """
 
+import contextlib
 import ipaddress
 import socket
 import subprocess
@@ -160,8 +161,11 @@ def test_size_cap_refuses_a_declared_length_over_it(server):
         pattern(2000))
 
 
-def test_size_cap_stops_a_body_longer_than_declared():
-    # A server that declares nothing and sends forever.
+@contextlib.contextmanager
+def answering(answer):
+    """A server of one connection on loopback that reads the request and calls
+    ``answer(conn)`` (raw bytes, for answers http.server will not give); yields
+    ``(policy, url)``."""
     with socket.create_server(('127.0.0.1', 0)) as listener:
         port = listener.getsockname()[1]
 
@@ -169,48 +173,49 @@ def test_size_cap_stops_a_body_longer_than_declared():
             conn, _ = listener.accept()
             with conn:
                 conn.recv(65536)
-                conn.sendall(b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n')
-                try:
-                    while True:
-                        conn.sendall(b'x' * 65536)
-                except OSError:
-                    pass
+                answer(conn)
 
         threading.Thread(target=serve, daemon=True).start()
-        policy = web.UrlPolicy(allowed_hosts=('127.0.0.1',), allowed_ports=(port,))
-        with web.open_url(policy, 'http://127.0.0.1:%d/' % port,
-                          max_bytes=100000) as response:
-            with pytest.raises(web.TooLarge) as caught:
-                for _ in response.iter_content(65536):
-                    pass
-        assert 'larger than 100000' in caught.value.detail
-        assert response.bytes_read <= 100000 + 65536
+        yield (web.UrlPolicy(allowed_hosts=('127.0.0.1',), allowed_ports=(port,)),
+               'http://127.0.0.1:%d/' % port)
+
+
+def test_size_cap_stops_a_body_longer_than_declared():
+    # A server that declares nothing and sends forever.
+    def answer(conn):
+        conn.sendall(b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n')
+        try:
+            while True:
+                conn.sendall(b'x' * 65536)
+        except OSError:
+            pass
+
+    with answering(answer) as (policy, url), \
+            web.open_url(policy, url, max_bytes=100000) as response:
+        with pytest.raises(web.TooLarge) as caught:
+            for _ in response.iter_content(65536):
+                pass
+    assert 'larger than 100000' in caught.value.detail
+    assert response.bytes_read <= 100000 + 65536
 
 
 def test_a_chunk_is_given_as_far_as_it_has_come():
     # A source that trickles: its reader sees it moving, chunk by partial chunk.
-    with socket.create_server(('127.0.0.1', 0)) as listener:
-        port = listener.getsockname()[1]
-        release = threading.Event()
+    release = threading.Event()
 
-        def serve():
-            conn, _ = listener.accept()
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n'
-                             + b'a' * 10)
-                release.wait(10)
-                conn.sendall(b'b' * 10)
+    def answer(conn):
+        conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n' + b'a' * 10)
+        release.wait(10)
+        conn.sendall(b'b' * 10)
 
-        threading.Thread(target=serve, daemon=True).start()
-        policy = web.UrlPolicy(allowed_hosts=('127.0.0.1',), allowed_ports=(port,))
-        with web.open_url(policy, 'http://127.0.0.1:%d/' % port) as response:
-            chunks = response.iter_content(65536)
-            started = time.monotonic()
-            assert next(chunks) == b'a' * 10
-            assert time.monotonic() - started < 5
-            release.set()
-            assert list(chunks) == [b'b' * 10]
+    with answering(answer) as (policy, url), web.open_url(policy, url) as response:
+        chunks = response.iter_content(65536)
+        started = time.monotonic()
+        assert next(chunks) == b'a' * 10
+        assert time.monotonic() - started < 5
+        release.set()
+        assert list(chunks) == [b'b' * 10]
+
 
 
 def test_a_server_slow_to_answer_times_out(server):
@@ -369,20 +374,12 @@ def test_a_chunked_source_that_keeps_up_gives_whole_chunks():
     size, piece, chunk_size = 1024 * 1024, 8192, 256 * 1024
     body = b''.join(b'%x\r\n' % piece + bytes(piece) + b'\r\n'
                     for _ in range(size // piece)) + b'0\r\n\r\n'
-    with socket.create_server(('127.0.0.1', 0)) as listener:
-        port = listener.getsockname()[1]
 
-        def serve():
-            conn, _ = listener.accept()
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
-                             + body)
+    def answer(conn):
+        conn.sendall(b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n' + body)
 
-        threading.Thread(target=serve, daemon=True).start()
-        policy = web.UrlPolicy(allowed_hosts=('127.0.0.1',), allowed_ports=(port,))
-        with web.open_url(policy, 'http://127.0.0.1:%d/' % port) as response:
-            chunks = list(response.iter_content(chunk_size))
+    with answering(answer) as (policy, url), web.open_url(policy, url) as response:
+        chunks = list(response.iter_content(chunk_size))
     assert b''.join(chunks) == bytes(size)
     assert len(chunks) <= 2 * size // chunk_size
 
