@@ -43,3 +43,10 @@ def check_property_name(name):
     if len(name) > MAX_PROPERTY_NAME:
         raise errors.BadRequest('Custom property should not be greater than %d '
                                 'characters.' % MAX_PROPERTY_NAME)
+
+
+def stored_properties(properties):
+    """``properties`` as the registry keeps them: one the image schema lets be
+    null (``kernel_id``) is stored as absent, since the registry keeps strings
+    only."""
+    return {name: value for name, value in properties.items() if value is not None}

@@ -184,9 +184,7 @@ def apply(changes, record, schemas, media_type=MEDIA_TYPE_2_1):
         else:
             del properties[name]
 
-    # A custom property the schema lets be null (kernel_id) is stored as absent:
-    # the registry keeps strings only.
-    properties = {key: value for key, value in properties.items() if value is not None}
+    properties = attributes.stored_properties(properties)
     document = dict(properties, **base, tags=tags)
     old_properties = record.get('properties') or {}
     property_changes = {key: value for key, value in properties.items()

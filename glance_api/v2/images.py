@@ -73,11 +73,9 @@ def new_image_values(ctx, document):
     if 'id' in document:
         values['id'] = document['id']
     values['tags'] = sorted(set(document.get('tags', [])))
-    # A custom property the schema lets be null (kernel_id) is stored as absent:
-    # the registry keeps strings only.
-    values['properties'] = {key: value for key, value in document.items()
-                            if key not in services().schemas.base_properties
-                            and value is not None}
+    values['properties'] = attributes.stored_properties(
+        {key: value for key, value in document.items()
+         if key not in services().schemas.base_properties})
     for name in values['properties']:
         attributes.check_property_name(name)
     if services().protections:

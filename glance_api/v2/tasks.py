@@ -134,10 +134,11 @@ def list_image_tasks(image_id):
         SERVICE_IDENTITY, [('image_id', image_id), ('limit', '1000')],
         request_id=g.request_id)
     if not (ctx.is_admin or ctx.owns(record)):
-        # Unlike upstream's database driver (its in-memory one agrees): a task's
-        # input is its owner's request, a web-download URL with its signature or
-        # credentials, and names the user; a project the image is shared with, or
-        # any for a public or community image, sees the image, not that.
+        # Unlike upstream's database driver, which lists every task of the image:
+        # a task's input is its owner's request, a web-download URL with its
+        # signature or credentials, and names the user; a project the image is
+        # shared with, or any for a public or community image, sees the image,
+        # not that.
         tasks = [task for task in tasks
                  if ctx.project_id is not None and task['owner'] == ctx.project_id]
     # Upstream shows the task rows whole, their soft-delete columns included
