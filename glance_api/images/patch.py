@@ -147,6 +147,7 @@ def apply(changes, record, schemas, media_type=MEDIA_TYPE_2_1):
             if change.name not in base_properties:
                 attributes.check_property_name(change.name)
             schemas.validate_values({change.name: change.value})
+            schemas.check_required_given({change.name: change.value})
         elif (change.name in schemas.required_properties
               and change.name not in base_properties):
             # Ours: upstream checks required properties on create only, so a

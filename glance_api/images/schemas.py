@@ -265,6 +265,16 @@ class Schemas:
         name) fits its definition in the image schema."""
         self._validate(self._values_validator, values)
 
+    def check_required_given(self, values):
+        """Raise ``errors.BadRequest`` if ``values`` (a create's document, a
+        patch's values by name) sets a required custom property to null: the
+        schema may let it be null, but a null one is stored as absent
+        (``attributes.stored_properties``), and the image would lack it."""
+        for name in sorted(self.required_properties & set(values)):
+            if values[name] is None and name not in self.base_properties:
+                raise errors.BadRequest('Property %s is required by the image '
+                                        'schema and may not be null.' % name)
+
     @staticmethod
     def _validate(validator, document):
         error = jsonschema.exceptions.best_match(validator.iter_errors(document))

@@ -59,6 +59,7 @@ def new_image_values(ctx, document):
     for name in document:
         attributes.check_writable(name, creating=True)
     services().schemas.validate_image(document)
+    services().schemas.check_required_given(document)
 
     owner = document.get('owner', ctx.project_id)
     if owner != ctx.project_id and not ctx.is_admin:

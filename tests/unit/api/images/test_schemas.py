@@ -195,6 +195,27 @@ def test_a_patch_need_not_repeat_the_required_properties_but_keeps_them(operator
             shown['hw_firmware_type']) == ('renamed', 'blue', 'ubuntu', 'bios')
 
 
+def test_a_required_property_the_schema_lets_be_null_is_still_required(tmp_path):
+    # A null one is stored as absent: "required" let a create give it as null,
+    # and a patch replace it with null, and the image then lacked it.
+    deployment = InProcessDeployment(str(tmp_path), config_dir=config_dir(tmp_path, {
+        'properties': {'kernel_id': {'type': ['null', 'string']}},
+        'required': ['kernel_id']}))
+    response = create(deployment, kernel_id=None)
+    assert (response.status_code, response.json['message']) == (
+        400, 'Property kernel_id is required by the image schema and may not be '
+             'null.')
+    assert listed(deployment) == []
+    image = create(deployment, kernel_id=KERNEL).json
+    response = patch(deployment, image['id'],
+                     [{'op': 'replace', 'path': '/kernel_id', 'value': None}])
+    assert (response.status_code, response.json['message']) == (
+        400, 'Property kernel_id is required by the image schema and may not be '
+             'null.')
+    shown = deployment.request('GET', '/v2/images/%s' % image['id'], OWNER).json
+    assert shown['kernel_id'] == KERNEL
+
+
 @pytest.mark.parametrize('content, reason', [
     ('{"os_distro": {"type": "string"},', 'Expecting property name enclosed in '
      'double quotes: line 1 column 34 (char 33)'),
