@@ -185,13 +185,23 @@ def _category(name):
     return name[:-2] if name.endswith('.*') else name
 
 
+class _Context(dict):
+    """The fields of upstream's serialised RequestContext that consumers read, as
+    oslo.messaging sends them (``_context_request_id``...). It sends a plain dict
+    as no context at all: only an object with oslo.context's ``redacted_copy``
+    gets through. These fields hold no credential to redact."""
+
+    def redacted_copy(self):
+        return self
+
+
 def _context_dict(context):
-    # The fields of upstream's serialised RequestContext that consumers read.
-    return {'request_id': getattr(context, 'request_id', None),
-            'user_id': getattr(context, 'user_id', None),
-            'project_id': getattr(context, 'project_id', None),
-            'user': getattr(context, 'user_id', None),
-            'tenant': getattr(context, 'project_id', None),
-            'project': getattr(context, 'project_id', None),
-            'roles': list(getattr(context, 'roles', ()) or ()),
-            'is_admin': bool(getattr(context, 'is_admin', False))}
+    return _Context({
+        'request_id': getattr(context, 'request_id', None),
+        'user_id': getattr(context, 'user_id', None),
+        'project_id': getattr(context, 'project_id', None),
+        'user': getattr(context, 'user_id', None),
+        'tenant': getattr(context, 'project_id', None),
+        'project': getattr(context, 'project_id', None),
+        'roles': list(getattr(context, 'roles', ()) or ()),
+        'is_admin': bool(getattr(context, 'is_admin', False))})

@@ -191,6 +191,25 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
     assert 'qcow2' in errors[0]['payload'] and 'BadRequest' not in errors[0]['payload']
 
 
+def test_a_notification_names_the_request_and_the_caller_behind_it(bus, tmp_path):
+    # oslo.messaging's envelope carries the context as _context_* keys: the
+    # consumer finds the request in the API's log by the id the client saw.
+    with deployment.running(tmp_path / 'glance',
+                            api_extra=_notifying(bus.topic)) as glance:
+        owner = glance.client(project='owner-project', user='owner-user')
+        owner.headers['X-Auth-Token'] = 'a-token-never-sent-on'
+        created = owner.post('/v2/images', json={'name': 'traced'})
+        assert created.status_code == 201
+        [notification] = bus.received('info', 1)
+    context = {key[len('_context_'):]: value for key, value in notification.items()
+               if key.startswith('_context_')}
+    assert (context['request_id'], context['user_id'], context['project_id'],
+            context['roles'], context['is_admin']) == (
+        created.headers['x-openstack-request-id'], 'owner-user', 'owner-project',
+        ['member', 'reader'], False)
+    assert 'a-token-never-sent-on' not in json.dumps(notification)
+
+
 # Upstream's (format_task_notification), with the API's image_id, request_id and
 # user_id; never the input, which may hold secrets (a URL's password).
 TASK_FIELDS = {'id', 'type', 'status', 'result', 'owner', 'message', 'expires_at',
