@@ -81,10 +81,12 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
         g.request_id = auth.request_id(request.environ)
         g.context = context.context_for(
             request.headers, g.request_id, conf,
-            is_admin=functools.partial(policy.passes_admin_rule, enforcer))
+            is_admin=functools.partial(policy.passes_admin_rule, enforcer),
+            global_request_id=auth.global_request_id(request.environ))
         # On every line logged for this request, here and (through the registry
         # client) in the registry's log.
-        process.bind_request(g.request_id, g.context.user_id, g.context.project_id)
+        process.bind_request(g.request_id, g.context.user_id, g.context.project_id,
+                             g.context.global_request_id)
         request.environ[metrics.ROUTE_ENVIRON] = (request.url_rule.rule
                                                   if request.url_rule else None)
 

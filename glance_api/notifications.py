@@ -198,6 +198,7 @@ class _Context(dict):
 def _context_dict(context):
     return _Context({
         'request_id': getattr(context, 'request_id', None),
+        'global_request_id': getattr(context, 'global_request_id', None),
         'user_id': getattr(context, 'user_id', None),
         'project_id': getattr(context, 'project_id', None),
         'user': getattr(context, 'user_id', None),

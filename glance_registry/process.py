@@ -394,12 +394,14 @@ def _level(conf):
     return 'DEBUG' if conf.debug else conf.log_level.upper()
 
 
-def bind_request(request_id, user_id=None, project_id=None):
+def bind_request(request_id, user_id=None, project_id=None, global_request_id=None):
     """Name the request this thread serves, and its caller, on every line it logs
-    until ``unbind_request``."""
+    until ``unbind_request``; ``global_request_id``: the id of the request of
+    another service that led to it (oslo.log's ``%(global_request_id)s``)."""
     # The constructor stores itself as the thread's current context.
     oslo_context.RequestContext(request_id=request_id, user_id=user_id,
-                                project_id=project_id, overwrite=True)
+                                project_id=project_id,
+                                global_request_id=global_request_id, overwrite=True)
 
 
 def unbind_request():
@@ -414,10 +416,31 @@ def current_request_id():
     return current.request_id if current is not None else None
 
 
+def current_global_request_id():
+    """The global request id of the request this thread serves, if any."""
+    current = oslo_context.get_current()
+    return current.global_request_id if current is not None else None
+
+
+#: A request id as OpenStack's services make them (oslo.context's), the only form
+#: taken from a client as a global request id, as oslo.middleware's request_id
+#: takes it: anything else would put what a caller chose into every log line.
+_REQUEST_ID_FORM = re.compile(
+    r'req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
+
+
+def global_request_id(value):
+    """``value`` (a header's) if it is a request id of OpenStack's form, else None."""
+    return value if value and _REQUEST_ID_FORM.fullmatch(value) else None
+
+
 ACCESS_LOG = logging.getLogger('glance.access')
 
 
 REQUEST_ID_HEADER = 'x-openstack-request-id'
+#: What the API tells the registry its request's global id is (the registry takes
+#: the API's request id as its own, so one id finds a request in both logs).
+GLOBAL_REQUEST_ID_HEADER = 'x-openstack-global-request-id'
 
 
 def _content_length(environ):

@@ -27,6 +27,8 @@ import uuid
 from keystonemiddleware import auth_token
 from oslo_config import cfg
 
+from glance_registry import process
+
 LOG = logging.getLogger(__name__)
 
 #: Upstream Glance's ``[paste_deploy] flavor``s (its glance-api-paste.ini pipelines).
@@ -147,9 +149,12 @@ class _AuthFailures:
 
 
 class _RequestId:
-    """Gives each request an id and stamps it on the response, whoever answers."""
+    """Gives each request an id and stamps it on the response, whoever answers;
+    keeps the caller's ``X-OpenStack-Request-ID`` (another service's request id)
+    as the request's global id, as oslo.middleware's request_id does."""
 
     ENVIRON_KEY = 'glance.request_id'
+    GLOBAL_ENVIRON_KEY = 'glance.global_request_id'
 
     def __init__(self, app):
         self.app = app
@@ -157,6 +162,8 @@ class _RequestId:
     def __call__(self, environ, start_response):
         request_id = 'req-%s' % uuid.uuid4()
         environ[self.ENVIRON_KEY] = request_id
+        environ[self.GLOBAL_ENVIRON_KEY] = process.global_request_id(
+            environ.get('HTTP_X_OPENSTACK_REQUEST_ID'))
 
         def stamped(status, headers, exc_info=None):
             headers = [(k, v) for k, v in headers
@@ -169,3 +176,8 @@ class _RequestId:
 
 def request_id(environ):
     return environ.get(_RequestId.ENVIRON_KEY) or 'req-%s' % uuid.uuid4()
+
+
+def global_request_id(environ):
+    """The id the caller's service gave the request that led to this one, if any."""
+    return environ.get(_RequestId.GLOBAL_ENVIRON_KEY)

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import time
+import uuid
 
 import pytest
 
@@ -53,6 +54,39 @@ def test_a_request_id_traces_a_request_through_both_daemons_logs(tmp_path):
     assert registry_access[0]['context']['project'] == 'logged-project'
     assert '"POST /v1/images" status: 201' in registry_access[0]['message']
     assert any(r['levelname'] == 'DEBUG' for r in records)
+
+
+def test_the_callers_request_id_is_the_global_request_id_in_both_daemons_logs(
+        tmp_path):
+    # As oslo.middleware's request_id: another service's X-OpenStack-Request-ID
+    # (nova's, say) is the global request id of every line, the request keeping
+    # an id of its own; what is not a request id of that form is not taken.
+    registry_log = tmp_path / 'registry-oslo.log'
+    nova_request = 'req-%s' % uuid.uuid4()
+    with deployment.running(tmp_path / 'glance', registry_extra={
+            'DEFAULT': {'log_file': str(registry_log), 'use_json': 'true'}}) as glance:
+        client = glance.client(project='nova-project', user='nova')
+        created = client.post('/v2/images', json={'name': 'traced'},
+                              headers={'X-OpenStack-Request-ID': nova_request})
+        assert created.status_code == 201
+        request_id = created.headers['x-openstack-request-id']
+        assert request_id != nova_request
+        chosen = client.get('/v2/images', headers={
+            'X-OpenStack-Request-ID': 'req-chosen-by-the-caller'})
+        assert chosen.status_code == 200
+        chosen_id = chosen.headers['x-openstack-request-id']
+    api_lines = _lines(glance.api.log_path)
+    [access] = [line for line in api_lines if 'glance.access' in line
+                and request_id in line]
+    assert '[%s %s nova nova-project - - - -]' % (nova_request, request_id) in access
+    [access] = [line for line in api_lines if 'glance.access' in line
+                and chosen_id in line]
+    assert '[None %s nova nova-project' % chosen_id in access
+    assert 'req-chosen-by-the-caller' not in '\n'.join(api_lines)
+    records = [json.loads(line) for line in _lines(registry_log)]
+    [registry_access] = [r for r in records if r['name'] == 'glance.access'
+                         and r['context'].get('request_id') == request_id]
+    assert registry_access['context']['global_request_id'] == nova_request
 
 
 @pytest.mark.parametrize('console_scripts', [False, True],

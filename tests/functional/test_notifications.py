@@ -198,15 +198,17 @@ def test_a_notification_names_the_request_and_the_caller_behind_it(bus, tmp_path
                             api_extra=_notifying(bus.topic)) as glance:
         owner = glance.client(project='owner-project', user='owner-user')
         owner.headers['X-Auth-Token'] = 'a-token-never-sent-on'
-        created = owner.post('/v2/images', json={'name': 'traced'})
+        nova_request = 'req-%s' % uuid.uuid4()
+        created = owner.post('/v2/images', json={'name': 'traced'},
+                             headers={'X-OpenStack-Request-ID': nova_request})
         assert created.status_code == 201
         [notification] = bus.received('info', 1)
     context = {key[len('_context_'):]: value for key, value in notification.items()
                if key.startswith('_context_')}
-    assert (context['request_id'], context['user_id'], context['project_id'],
-            context['roles'], context['is_admin']) == (
-        created.headers['x-openstack-request-id'], 'owner-user', 'owner-project',
-        ['member', 'reader'], False)
+    assert (context['request_id'], context['global_request_id'], context['user_id'],
+            context['project_id'], context['roles'], context['is_admin']) == (
+        created.headers['x-openstack-request-id'], nova_request, 'owner-user',
+        'owner-project', ['member', 'reader'], False)
     assert 'a-token-never-sent-on' not in json.dumps(notification)
 
 
