@@ -41,15 +41,17 @@ import socket
 import ssl
 import threading
 import time
+import uuid
 
 from gunicorn import sock as gunicorn_sock
 from gunicorn import http
 from gunicorn import util as gunicorn_util
 from gunicorn.workers import gthread
 
-#: What the worker answers a head that did not arrive in time.
-_TIMED_OUT = (b'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n'
-              b'Content-Length: 0\r\n\r\n')
+#: What the worker answers a head that did not arrive in time (``%s``: its
+#: request id).
+_TIMED_OUT = ('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n'
+              'x-openstack-request-id: %s\r\nContent-Length: 0\r\n\r\n')
 _READ_SIZE = 65536
 #: ``_read_head``: the head is not complete yet.
 _MORE = object()
@@ -324,7 +326,7 @@ class HeaderGateWorker(gthread.ThreadWorker):
             if oldest.head_deadline > now and (stop_deadline is None
                                                or stop_deadline > now):
                 break
-            self._drop(oldest, _TIMED_OUT)
+            self._drop(oldest, (_TIMED_OUT % _new_request_id()).encode('ascii'))
 
     def run(self):
         try:
@@ -399,9 +401,14 @@ def _write_error(sock, status, reason, message):
         return _gunicorn_write_error(sock, status, reason, message)
     content_type, body = _error_body(status, reason, message or reason)
     head = ('HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: %s'
-            '\r\nContent-Length: %d\r\n\r\n' % (status, reason, content_type,
-                                                len(body)))
+            '\r\nContent-Length: %d\r\nx-openstack-request-id: %s\r\n\r\n'
+            % (status, reason, content_type, len(body), _new_request_id()))
     gunicorn_util.write_nonblock(sock, head.encode('latin-1') + body)
+
+
+def _new_request_id():
+    # As every answer of the application: a client reports its problem by it.
+    return 'req-%s' % uuid.uuid4()
 
 
 # gunicorn's workers call util.write_error for every such answer; these daemons'

@@ -2,8 +2,6 @@
 
 ``wrap(wsgi_app, conf)`` puts, from the outside in:
 
-- a request-id stamp, so that every response, including those that the auth layer
-  answers itself (401, 503), carries ``x-openstack-request-id``;
 - ``unauthenticated`` layers, if given: what is answered without a token (version
   discovery);
 - with ``auth_strategy = keystone``, keystonemiddleware's ``auth_token``, configured
@@ -22,12 +20,9 @@ headers the active layer guarantees; handlers never read auth headers themselves
 import json
 import logging
 import sys
-import uuid
 
 from keystonemiddleware import auth_token
 from oslo_config import cfg
-
-from glance_registry import process
 
 LOG = logging.getLogger(__name__)
 
@@ -79,7 +74,7 @@ def wrap(wsgi_app, conf, unauthenticated=()):
             _ConfirmedOnly(wsgi_app), {'oslo_config_config': conf}))
     for layer in unauthenticated:
         wsgi_app = layer(wsgi_app)
-    return _RequestId(wsgi_app)
+    return wsgi_app
 
 
 class _ConfirmedOnly:
@@ -146,38 +141,3 @@ class _AuthFailures:
                 ('Content-Type', 'application/json; charset=UTF-8'),
                 ('Content-Length', str(len(self.BODY)))], sys.exc_info())
             return [self.BODY]
-
-
-class _RequestId:
-    """Gives each request an id and stamps it on the response, whoever answers;
-    keeps the caller's ``X-OpenStack-Request-ID`` (another service's request id)
-    as the request's global id, as oslo.middleware's request_id does."""
-
-    ENVIRON_KEY = 'glance.request_id'
-    GLOBAL_ENVIRON_KEY = 'glance.global_request_id'
-
-    def __init__(self, app):
-        self.app = app
-
-    def __call__(self, environ, start_response):
-        request_id = 'req-%s' % uuid.uuid4()
-        environ[self.ENVIRON_KEY] = request_id
-        environ[self.GLOBAL_ENVIRON_KEY] = process.global_request_id(
-            environ.get('HTTP_X_OPENSTACK_REQUEST_ID'))
-
-        def stamped(status, headers, exc_info=None):
-            headers = [(k, v) for k, v in headers
-                       if k.lower() != 'x-openstack-request-id']
-            headers.append(('x-openstack-request-id', request_id))
-            return start_response(status, headers, exc_info)
-
-        return self.app(environ, stamped)
-
-
-def request_id(environ):
-    return environ.get(_RequestId.ENVIRON_KEY) or 'req-%s' % uuid.uuid4()
-
-
-def global_request_id(environ):
-    """The id the caller's service gave the request that led to this one, if any."""
-    return environ.get(_RequestId.GLOBAL_ENVIRON_KEY)
