@@ -410,6 +410,21 @@ def unbind_request():
     oslo_context._request_store.context = None
 
 
+def current_request():
+    """The request this thread serves (``bind_request``), for ``bind_current``."""
+    return oslo_context.get_current()
+
+
+def bind_current(request):
+    """Name ``request`` (``current_request()`` of another thread; None: none) on
+    every line this thread logs until ``unbind_request``: work a request started
+    in another thread logs under it."""
+    if request is None:
+        unbind_request()
+    else:
+        request.update_store()
+
+
 def current_request_id():
     """The id of the request this thread serves, if any (``bind_request``)."""
     current = oslo_context.get_current()

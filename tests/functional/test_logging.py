@@ -89,6 +89,26 @@ def test_the_callers_request_id_is_the_global_request_id_in_both_daemons_logs(
     assert registry_access['context']['global_request_id'] == nova_request
 
 
+def test_background_work_logs_under_the_request_that_started_it(tmp_path):
+    # An import runs on after its request was answered: its lines name that
+    # request (and the caller), so that one id finds why a task failed.
+    nova_request = 'req-%s' % uuid.uuid4()
+    with deployment.running(tmp_path / 'glance') as glance:
+        admin = glance.client()
+        created = admin.post('/v2/tasks', headers={'X-OpenStack-Request-ID': nova_request},
+                             json={'type': 'import', 'input': {
+                                 # Port 9 is not one web-download may read.
+                                 'import_from': 'http://127.0.0.1:9/disk.raw',
+                                 'import_from_format': 'raw',
+                                 'image_properties': {'container_format': 'bare'}}})
+        assert created.status_code == 201, created.text
+        request_id = created.headers['x-openstack-request-id']
+        _wait_for_line(glance.api.log_path, 'refused to read http://127.0.0.1:9/')
+    [refused] = [line for line in _lines(glance.api.log_path)
+                 if 'refused to read http://127.0.0.1:9/' in line]
+    assert '[%s %s - ' % (nova_request, request_id) in refused, refused
+
+
 @pytest.mark.parametrize('console_scripts', [False, True],
                          ids=['python -m, as glance-all starts them',
                               'their console scripts'])
