@@ -18,8 +18,10 @@ Configuration, upstream's names: ``[oslo_messaging_notifications] driver``
 ``image.member`` or ``task.*``, never sent) and ``default_publisher_id`` (``image.localhost``).
 """
 
+from importlib import metadata
 import logging
 import queue
+import re
 import threading
 import warnings
 
@@ -79,6 +81,65 @@ def list_opts():
     return [(group or 'DEFAULT', opts) for group, opts in messaging_opts.list_opts()]
 
 
+#: Where oslo.messaging finds its notification drivers.
+DRIVERS_ENTRY_POINT = 'oslo.messaging.notify.drivers'
+
+
+def check(conf):
+    """``ValueError``, saying which option and why, when the notification options
+    cannot work: a driver oslo.messaging does not have (a typo cost every
+    notification, with one warning per worker), its ``routing`` driver, or a
+    ``transport_url`` it cannot load (every worker failed to boot). Called
+    before the workers start; the URL's password is never said."""
+    drivers = _drivers(conf)
+    if not any(driver != 'noop' for driver in drivers):
+        return
+    known = {entry.name for entry in metadata.entry_points(group=DRIVERS_ENTRY_POINT)}
+    for driver in drivers:
+        if driver not in known:
+            raise ValueError('[oslo_messaging_notifications] driver: %s is not a '
+                             'notification driver of oslo.messaging (%s)'
+                             % (driver, ', '.join(sorted(known - {'routing'}))))
+    if 'routing' in drivers:
+        # It builds the drivers its routing_config names with no arguments, which
+        # none takes: every notification failed with a traceback.
+        raise ValueError('[oslo_messaging_notifications] driver: routing cannot send '
+                         'notifications (oslo.messaging\'s routing driver loads none of '
+                         'the drivers it names); use messagingv2 or log, and '
+                         '[DEFAULT] disabled_notifications to leave events out')
+    _use_old_names(conf)
+    try:
+        oslo_messaging.get_notification_transport(conf).cleanup()
+    except Exception as exc:   # noqa: BLE001 -- oslo.messaging's or its driver's
+        section = ('oslo_messaging_notifications'
+                   if conf.oslo_messaging_notifications.transport_url else 'DEFAULT')
+        raise ValueError('[%s] transport_url: %s' % (
+            section, _without_password(str(exc)))) from None
+
+
+def _drivers(conf):
+    return conf.oslo_messaging_notifications.driver or conf.notification_driver
+
+
+def _use_old_names(conf):
+    # oslo.messaging reads only the new names: give it the old ones' values.
+    group = conf.oslo_messaging_notifications
+    if not group.driver:
+        conf.set_override('driver', conf.notification_driver,
+                          'oslo_messaging_notifications')
+    if conf.notification_topics and group.topics == ['notifications']:
+        conf.set_override('topics', conf.notification_topics,
+                          'oslo_messaging_notifications')
+
+
+_PASSWORD = re.compile(r'([\w+.-]*:)[^@/,\s]*@')
+
+
+def _without_password(text):
+    """``text`` with every ``user:password@`` of a URL made ``user:***@``."""
+    return _PASSWORD.sub(r'\1***@', text)
+
+
 def notify(context, event_type, payload, priority='info'):
     """Announce ``event_type`` (upstream's name) about ``payload`` (a JSON-able
     dict, or a message for ``priority='error'``), on behalf of ``context`` (who
@@ -106,8 +167,7 @@ class Notifier:
 
     def __init__(self, conf):
         self.conf = conf
-        drivers = (conf.oslo_messaging_notifications.driver
-                   or conf.notification_driver)
+        drivers = _drivers(conf)
         self.enabled = any(driver != 'noop' for driver in drivers)
         self._disabled = frozenset(_category(name)
                                    for name in conf.disabled_notifications)
@@ -120,14 +180,7 @@ class Notifier:
         if not self.enabled or self._thread is not None:
             return
         conf = self.conf
-        # oslo.messaging reads only the new names: give it the old ones' values.
-        group = conf.oslo_messaging_notifications
-        if not group.driver:
-            conf.set_override('driver', conf.notification_driver,
-                              'oslo_messaging_notifications')
-        if conf.notification_topics and group.topics == ['notifications']:
-            conf.set_override('topics', conf.notification_topics,
-                              'oslo_messaging_notifications')
+        _use_old_names(conf)
         transport = oslo_messaging.get_notification_transport(conf)
         self._notifier = oslo_messaging.Notifier(
             transport, publisher_id=conf.default_publisher_id)

@@ -99,3 +99,9 @@ def test_a_bus_that_takes_nothing_costs_a_stopping_worker_its_timeout(
     notifier.stop(timeout=0.5)
     assert time.monotonic() - started < 5
     assert 'notification(s) not sent' in caplog.text
+
+
+def test_what_says_why_the_transport_cannot_work_never_says_its_password():
+    assert notifications._without_password(
+        'cannot use rabbit://glance:s3cr3t@mq1:5672,glance:pw2@mq2:5672/') == \
+        'cannot use rabbit://glance:***@mq1:5672,glance:***@mq2:5672/'
