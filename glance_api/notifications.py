@@ -199,9 +199,13 @@ class Notifier:
         message = (_context_dict(context), event_type, payload, priority)
         try:
             self._queue.put_nowait(message)
+            return
         except queue.Full:
-            LOG.warning('notification %s dropped: %d are waiting for the message '
-                        'bus', event_type, self._queue.qsize())
+            pass
+        # Outside the except block: oslo.log appends the exception being handled
+        # to a warning (": queue.Full").
+        LOG.warning('notification %s dropped: %d are waiting for the message bus',
+                    event_type, self._queue.qsize())
 
     def flush(self, timeout):
         """Wait up to ``timeout`` seconds until every queued notification was
@@ -217,9 +221,13 @@ class Notifier:
         them."""
         if self._thread is None or self.flush(timeout):
             return
-        LOG.warning('%d notification(s) not sent: the message bus did not take '
-                    'them within %d seconds of the worker stopping',
-                    self._queue.qsize(), timeout)
+        # Said by a thread of its own: a worker stops while gunicorn handles its
+        # SystemExit, which oslo.log would append to the line (": SystemExit: 0").
+        warning = threading.Thread(target=LOG.warning, args=(
+            '%d notification(s) not sent: the message bus did not take them within '
+            '%d seconds of the worker stopping', self._queue.qsize(), timeout))
+        warning.start()
+        warning.join()
 
     def _send_forever(self):
         while True:
