@@ -360,6 +360,40 @@ def test_catalog_writes_are_announced_and_disabled_ones_are_not(bus, tmp_path):
     assert deleted['deleted_at'].endswith('Z')
 
 
+def test_a_namespace_created_with_contents_announces_each_as_upstream(bus,
+                                                                      tmp_path):
+    # Upstream creates them one by one, each announced: a consumer that indexes
+    # the catalog from its notifications missed them all.
+    with deployment.running(tmp_path / 'glance',
+                            api_extra=_notifying(bus.topic)) as glance:
+        assert glance.client().post('/v2/metadefs/namespaces', json={
+            'namespace': 'Test::Whole', 'visibility': 'public',
+            'resource_type_associations': [{'name': 'OS::Glance::Image',
+                                             'prefix': 'whole_'}],
+            'objects': [{'name': 'CPU', 'properties': {
+                'cores': {'type': 'integer', 'title': 'Cores'}}}],
+            'tags': [{'name': 'cheap'}, {'name': 'fast'}],
+            'properties': {'speed': {'type': 'integer', 'title': 'Speed'}},
+        }).status_code == 201
+        notifications = bus.received('info', 6)
+        assert bus.received('info', 1, timeout=2) == []
+    assert [(n['event_type'], n['payload']['namespace']) for n in notifications] == [
+        (event, 'Test::Whole') for event in (
+            'metadef_namespace.create', 'metadef_resource_type.create',
+            'metadef_object.create', 'metadef_tag.create', 'metadef_tag.create',
+            'metadef_property.create')]
+    assert [n['payload'].get('name') for n in notifications[1:3]] == [
+        'OS::Glance::Image', 'CPU']
+    assert {n['payload']['name'] for n in notifications[3:5]} == {'cheap', 'fast'}
+    association, cpu, _, _, speed = (n['payload'] for n in notifications[1:])
+    assert association['prefix'] == 'whole_'
+    assert [(p['name'], p['type'], p['title']) for p in cpu['properties']] == [
+        ('cores', 'integer', 'Cores')]
+    assert set(speed) >= PROPERTY_FIELDS
+    assert (speed['type'], speed['title'], speed['name_old']) == (
+        'integer', 'Speed', 'speed')
+
+
 def test_a_broker_that_is_down_neither_fails_nor_slows_api_calls(tmp_path):
     # Nothing listens there: every send fails, and is retried for ever.
     down = 'rabbit://guest:guest@127.0.0.1:%d/' % processes.free_port()
