@@ -136,6 +136,20 @@ class HeaderGateWorker(gthread.ThreadWorker):
 
     # -- a thread keeps a connection while its next request comes promptly ------
 
+    def handle_error(self, req, client, addr, exc):
+        """gunicorn's answer to a request it refuses (or that failed outside the
+        application), under a request id: the answer carries it
+        (``_write_error``) and so do the lines logged about it."""
+        # Imported here: process imports this module.
+        from glance_registry import process
+        _refusal.request_id = _new_request_id()
+        process.bind_request(_refusal.request_id)
+        try:
+            super().handle_error(req, client, addr, exc)
+        finally:
+            _refusal.request_id = None
+            process.unbind_request()
+
     def handle(self, conn):
         """gthread's ``handle``, then, while the connection is kept alive and its
         next request head arrives within ``linger`` seconds, the next request on
@@ -402,8 +416,13 @@ def _write_error(sock, status, reason, message):
     content_type, body = _error_body(status, reason, message or reason)
     head = ('HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: %s'
             '\r\nContent-Length: %d\r\nx-openstack-request-id: %s\r\n\r\n'
-            % (status, reason, content_type, len(body), _new_request_id()))
+            % (status, reason, content_type, len(body),
+               getattr(_refusal, 'request_id', None) or _new_request_id()))
     gunicorn_util.write_nonblock(sock, head.encode('latin-1') + body)
+
+
+#: The request id of the refusal this thread is answering (``handle_error``).
+_refusal = threading.local()
 
 
 def _new_request_id():

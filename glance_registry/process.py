@@ -495,8 +495,11 @@ class _GunicornLogger(glogging.Logger):
 
     def access(self, resp, req, environ, request_time):
         try:
+            # gunicorn's own answers (header_gate) name it in their headers only
+            # once written: theirs is bound to this thread.
             request_id = next((value for name, value in resp.headers
-                               if name.lower() == REQUEST_ID_HEADER), '-')
+                               if name.lower() == REQUEST_ID_HEADER),
+                              current_request_id() or '-')
             path = environ.get('RAW_URI') or environ.get('PATH_INFO', '')
             sent = resp.sent or 0
             if not sent and req.method != 'HEAD':

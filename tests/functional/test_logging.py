@@ -5,6 +5,7 @@ import json
 import os
 import re
 import signal
+import socket
 import time
 import uuid
 
@@ -107,6 +108,30 @@ def test_background_work_logs_under_the_request_that_started_it(tmp_path):
     [refused] = [line for line in _lines(glance.api.log_path)
                  if 'refused to read http://127.0.0.1:9/' in line]
     assert '[%s %s - ' % (nova_request, request_id) in refused, refused
+
+
+def test_a_request_gunicorn_refuses_is_logged_under_the_id_it_was_answered_with(
+        tmp_path):
+    # A request line over the limit never reaches the application: gunicorn
+    # answers 414 and logs why; the client's id finds that line.
+    with deployment.running(tmp_path / 'glance') as glance:
+        refused = glance.client().get('/v2/images/' + 'x' * 9000)
+        assert refused.status_code == 414
+        request_id = refused.headers['x-openstack-request-id']
+        # A header name with a space.
+        with socket.create_connection(('127.0.0.1', glance.api.port)) as sock:
+            sock.sendall(b'GET /versions HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n')
+            answer = sock.recv(65536).decode()
+        assert answer.startswith('HTTP/1.1 400 '), answer
+        header_id = re.search(r'x-openstack-request-id: (req-[0-9a-f-]+)',
+                              answer).group(1)
+    lines = _lines(glance.api.log_path)
+    [line] = [line for line in lines if 'Invalid request from ip=' in line
+              and 'too large' in line]
+    assert ' %s ' % request_id in line, line
+    [line] = [line for line in lines if 'Invalid request from ip=' in line
+              and 'Bad Name' in line]
+    assert ' %s ' % header_id in line, line
 
 
 @pytest.mark.parametrize('console_scripts', [False, True],
