@@ -9,7 +9,8 @@ worker puts the notification in a bounded queue that one background thread of th
 worker sends, in order (started by ``glance_api.app.start_worker``). While the
 broker is down, the thread retries as ``[oslo_messaging_notifications] retry`` says
 and the queue holds at most ``notification_queue_size`` notifications; beyond, new
-ones are dropped with a warning. Nothing is queued unless a driver is configured.
+ones are dropped with a warning (the first at once, then how many a minute).
+Nothing is queued unless a driver is configured.
 
 Configuration, upstream's names: ``[oslo_messaging_notifications] driver``
 (``messaging``, ``log``, ``noop``: the default, nothing sent), ``transport_url``
@@ -23,6 +24,7 @@ import logging
 import queue
 import re
 import threading
+import time
 import warnings
 
 from oslo_config import cfg
@@ -157,6 +159,11 @@ def enabled():
     return notifier is not None and notifier.enabled
 
 
+#: Seconds between two warnings of dropped notifications: the first drop is
+#: said at once, the next ones counted (a broker down under load drops
+#: thousands a minute).
+DROP_WARNING_INTERVAL = 60
+
 #: Seconds a stopping worker waits for its queued notifications to be sent (within
 #: the server's graceful stop of 30 seconds).
 STOP_TIMEOUT = 10
@@ -174,6 +181,9 @@ class Notifier:
         self._queue = queue.Queue(maxsize=conf.notification_queue_size)
         self._thread = None
         self._notifier = None
+        self._drop_lock = threading.Lock()
+        self._dropped = 0          # since the last warning
+        self._warned_at = None     # time.monotonic() of the last warning
 
     def start(self):
         """Start sending (once per worker process, after the fork)."""
@@ -204,8 +214,24 @@ class Notifier:
             pass
         # Outside the except block: oslo.log appends the exception being handled
         # to a warning (": queue.Full").
-        LOG.warning('notification %s dropped: %d are waiting for the message bus',
-                    event_type, self._queue.qsize())
+        self._warn_dropped(event_type)
+
+    def _warn_dropped(self, event_type):
+        with self._drop_lock:
+            now = time.monotonic()
+            self._dropped += 1
+            if self._warned_at is not None and \
+                    now - self._warned_at < DROP_WARNING_INTERVAL:
+                return
+            dropped, since, self._dropped = self._dropped, self._warned_at, 0
+            self._warned_at = now
+        if since is None:
+            LOG.warning('notification %s dropped: %d are waiting for the message '
+                        'bus', event_type, self._queue.qsize())
+        else:
+            LOG.warning('%d more notification(s) dropped in %d seconds, the last %s: '
+                        '%d are waiting for the message bus', dropped, now - since,
+                        event_type, self._queue.qsize())
 
     def flush(self, timeout):
         """Wait up to ``timeout`` seconds until every queued notification was

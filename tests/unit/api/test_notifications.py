@@ -156,3 +156,29 @@ def test_the_warnings_of_lost_notifications_say_no_unrelated_exception():
     assert lines[0].endswith('notification image.update dropped: 1 are waiting for '
                              'the message bus'), lines
     assert lines[1].endswith('within 0 seconds of the worker stopping'), lines
+
+
+def test_drops_are_warned_of_once_then_counted_not_one_line_each(monkeypatch):
+    # A broker down for an hour under load dropped thousands a minute: one line
+    # each buried the log. The first drop says so; then one line a minute (the
+    # next drop's) says how many went since.
+    import logging
+    clock = [1000.0]
+    monkeypatch.setattr(notifications.time, 'monotonic', lambda: clock[0])
+    stream, handler = _oslo_log_lines('glance_api.notifications')
+    try:
+        notifier = _notifier(**{'oslo_messaging_notifications.driver': ['log'],
+                                'notification_queue_size': 1})
+        notifier.notify(CALLER, 'image.update', {'id': 'queued'})
+        for _ in range(500):
+            notifier.notify(CALLER, 'image.update', {'id': 'x'})
+        clock[0] += notifications.DROP_WARNING_INTERVAL
+        notifier.notify(CALLER, 'image.delete', {'id': 'y'})
+    finally:
+        logging.getLogger('glance_api.notifications').removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].endswith('notification image.update dropped: 1 are waiting for '
+                             'the message bus'), lines
+    assert lines[1].endswith('500 more notification(s) dropped in 60 seconds, the '
+                             'last image.delete: 1 are waiting for the message bus'), lines
