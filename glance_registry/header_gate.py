@@ -66,6 +66,11 @@ class HeaderGateWorker(gthread.ThreadWorker):
     #: Seconds a request thread waits on its kept-alive connection for the next
     #: request before handing it back to the event loop (see ``handle``).
     linger = 0.005
+    #: ``(request_id)``: name a request on the lines logged from now on, and
+    #: ``()``: no longer (``glance_registry.process``'s, which imports this
+    #: module); None: lines name none.
+    bind_request = None
+    unbind_request = None
 
     def init_process(self):
         # Connections sending a head, oldest first (every head gets the same
@@ -140,15 +145,15 @@ class HeaderGateWorker(gthread.ThreadWorker):
         """gunicorn's answer to a request it refuses (or that failed outside the
         application), under a request id: the answer carries it
         (``_write_error``) and so do the lines logged about it."""
-        # Imported here: process imports this module.
-        from glance_registry import process
         _refusal.request_id = _new_request_id()
-        process.bind_request(_refusal.request_id)
+        if self.bind_request is not None:
+            self.bind_request(_refusal.request_id)
         try:
             super().handle_error(req, client, addr, exc)
         finally:
             _refusal.request_id = None
-            process.unbind_request()
+            if self.unbind_request is not None:
+                self.unbind_request()
 
     def handle(self, conn):
         """gthread's ``handle``, then, while the connection is kept alive and its

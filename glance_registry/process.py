@@ -592,7 +592,9 @@ def serve(factory, conf, name, log, worker_exit=None, error_body=None):
         'worker_class': type('HeaderGateWorker', (header_gate.HeaderGateWorker,), {
             'header_timeout': float(conf.client_header_timeout),
             'socket_timeout': float(conf.client_socket_timeout),
-            'linger': conf.keepalive_linger}),
+            'linger': conf.keepalive_linger,
+            'bind_request': staticmethod(bind_request),
+            'unbind_request': staticmethod(unbind_request)}),
         # Connections a worker holds at once (waiting heads and idle keep-alive
         # ones cost a socket each, no thread).
         'worker_connections': WORKER_CONNECTIONS,
