@@ -227,8 +227,11 @@ def test_an_import_task_is_announced_from_creation_to_success(bus, tmp_path):
         assert owner.put('/v2/images/%s/stage' % image['id'], data=disk_images.raw(2048),
                          headers={'Content-Type': 'application/octet-stream'}
                          ).status_code == 204
-        assert owner.post('/v2/images/%s/import' % image['id'], json={
-            'method': {'name': 'glance-direct'}}).status_code == 202
+        nova_request = 'req-%s' % uuid.uuid4()
+        accepted = owner.post('/v2/images/%s/import' % image['id'], json={
+            'method': {'name': 'glance-direct'}},
+            headers={'X-OpenStack-Request-ID': nova_request})
+        assert accepted.status_code == 202
         deadline = time.monotonic() + 30
         while owner.image(image['id'])['status'] != 'active':
             assert time.monotonic() < deadline, 'the import did not finish'
@@ -254,6 +257,10 @@ def test_an_import_task_is_announced_from_creation_to_success(bus, tmp_path):
                 payload['type']) == (image['id'], 'owner-project', 'owner-user',
                                      'api_image_import')
     assert tasks[-1]['payload']['status'] == 'success'
+    # Each names the request that started the import, as the client saw it.
+    assert {(n['_context_request_id'], n['_context_global_request_id'])
+            for n in received[3:]} == {
+        (accepted.headers['x-openstack-request-id'], nova_request)}
     # What the import did to the image, as an upload's would be announced.
     prepared, uploaded, activated = (n['payload'] for n in received[6:9])
     assert (prepared['id'], prepared['status']) == (image['id'], 'importing')
