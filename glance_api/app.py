@@ -19,7 +19,7 @@ from glance_api.data import (deleted_data, import_filtering, runner, staging,
                              staging_sweep, store_data)
 from glance_api.data.cache import copies, housekeeping, image_cache
 from glance_api.http import (auth, cors, errors, healthcheck, keepalive, proxy,
-                             route_rules)
+                             request_ids, route_rules)
 from glance_api.images import schemas
 from glance_api.services import Services
 from glance_api.v2 import messages, routes, versions
@@ -78,13 +78,15 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
 
     @app.before_request
     def _build_context():
-        g.request_id = auth.request_id(request.environ)
+        g.request_id = request_ids.request_id(request.environ)
         g.context = context.context_for(
             request.headers, g.request_id, conf,
-            is_admin=functools.partial(policy.passes_admin_rule, enforcer))
+            is_admin=functools.partial(policy.passes_admin_rule, enforcer),
+            global_request_id=request_ids.global_request_id(request.environ))
         # On every line logged for this request, here and (through the registry
         # client) in the registry's log.
-        process.bind_request(g.request_id, g.context.user_id, g.context.project_id)
+        process.bind_request(g.request_id, g.context.user_id, g.context.project_id,
+                             g.context.global_request_id)
         request.environ[metrics.ROUTE_ENVIRON] = (request.url_rule.rule
                                                   if request.url_rule else None)
 
@@ -106,6 +108,8 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
     # Outermost: whoever answers (a 401 from the auth layer too) may leave a body
     # unread on a keep-alive connection.
     wsgi_app = keepalive.KeepAliveGuard(wsgi_app)
+    # Whoever answers: the health check and a preflight too.
+    wsgi_app = request_ids.RequestIds(wsgi_app)
     # Before anything reads the request's URL.
     app.wsgi_app = proxy.wrap(wsgi_app, conf)
     return app

@@ -9,7 +9,7 @@ import ssl
 import sys
 
 import stores
-from glance_api import app, ignored_opts, opts
+from glance_api import app, ignored_opts, notifications, opts
 from glance_api.access import policy, protections, quotas
 from glance_api.data import conversion, imports, staging
 from glance_api.data.cache import image_cache
@@ -100,6 +100,10 @@ def check_worker_options(conf):
         raise process.Refused('configuration error: hashing_algorithm: %r is not an '
                               'algorithm of hashlib (e.g. sha512, sha256)'
                               % conf.hashing_algorithm) from None
+    try:
+        notifications.check(conf)
+    except ValueError as exc:
+        raise process.Refused('configuration error: %s' % exc) from None
     try:
         # Its directory and index, opened (and closed) before the workers fork:
         # each worker opens them again.

@@ -21,8 +21,9 @@ IGNORED = [
     ('DEFAULT', cfg.StrOpt('metadata_encryption_key', secret=True),
      'image locations are stored unencrypted in the registry\'s database.'),
     ('DEFAULT', cfg.IntOpt('max_request_id_length', default=64),
-     'the API gives each request an id of its own and never takes the client\'s '
-     'x-openstack-request-id.'),
+     'the API gives each request an id of its own; a client\'s '
+     'X-OpenStack-Request-ID is the global request id only in OpenStack\'s form '
+     '(req- and a UUID).'),
     ('taskflow_executor', cfg.StrOpt('conversion_format'),
      'legacy import tasks are converted as other imports are, by the '
      'image_conversion plugin to [image_conversion] output_format.'),

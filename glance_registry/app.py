@@ -52,9 +52,11 @@ class Registry:
         request = webob.Request(environ)
         # The API's request id, so one id traces a request through both daemons' logs.
         request_id = request.headers.get(REQUEST_ID_HEADER) or 'req-%s' % uuid.uuid4()
-        process.bind_request(request_id)
+        global_request_id = process.global_request_id(
+            request.headers.get(process.GLOBAL_REQUEST_ID_HEADER))
+        process.bind_request(request_id, global_request_id=global_request_id)
         try:
-            response = self._dispatch(request, request_id)
+            response = self._dispatch(request, request_id, global_request_id)
         except errors.RegistryError as exc:
             response = responses.error(exc)
         except (peewee.DatabaseError, peewee.InterfaceError) as exc:
@@ -68,7 +70,7 @@ class Registry:
         response.headers[REQUEST_ID_HEADER] = request_id
         return response(environ, start_response)
 
-    def _dispatch(self, request, request_id):
+    def _dispatch(self, request, request_id, global_request_id=None):
         try:
             path = request.path_info
         except UnicodeDecodeError:
@@ -80,7 +82,8 @@ class Registry:
                                     reason='invalid_request')
         if path != '/healthcheck':
             caller = auth.authenticate(request, self.secret, self.accept_service_tokens)
-            process.bind_request(request_id, caller.user_id, caller.project_id)
+            process.bind_request(request_id, caller.user_id, caller.project_id,
+                                 global_request_id)
         else:
             caller = None
         by_token = caller is not None and auth.by_token(request,

@@ -41,15 +41,17 @@ import socket
 import ssl
 import threading
 import time
+import uuid
 
 from gunicorn import sock as gunicorn_sock
 from gunicorn import http
 from gunicorn import util as gunicorn_util
 from gunicorn.workers import gthread
 
-#: What the worker answers a head that did not arrive in time.
-_TIMED_OUT = (b'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n'
-              b'Content-Length: 0\r\n\r\n')
+#: What the worker answers a head that did not arrive in time (``%s``: its
+#: request id).
+_TIMED_OUT = ('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n'
+              'x-openstack-request-id: %s\r\nContent-Length: 0\r\n\r\n')
 _READ_SIZE = 65536
 #: ``_read_head``: the head is not complete yet.
 _MORE = object()
@@ -64,6 +66,11 @@ class HeaderGateWorker(gthread.ThreadWorker):
     #: Seconds a request thread waits on its kept-alive connection for the next
     #: request before handing it back to the event loop (see ``handle``).
     linger = 0.005
+    #: ``(request_id)``: name a request on the lines logged from now on, and
+    #: ``()``: no longer (``glance_registry.process``'s, which imports this
+    #: module); None: lines name none.
+    bind_request = None
+    unbind_request = None
 
     def init_process(self):
         # Connections sending a head, oldest first (every head gets the same
@@ -133,6 +140,20 @@ class HeaderGateWorker(gthread.ThreadWorker):
                           if conn.parser is not None else b'')
 
     # -- a thread keeps a connection while its next request comes promptly ------
+
+    def handle_error(self, req, client, addr, exc):
+        """gunicorn's answer to a request it refuses (or that failed outside the
+        application), under a request id: the answer carries it
+        (``_write_error``) and so do the lines logged about it."""
+        _refusal.request_id = _new_request_id()
+        if self.bind_request is not None:
+            self.bind_request(_refusal.request_id)
+        try:
+            super().handle_error(req, client, addr, exc)
+        finally:
+            _refusal.request_id = None
+            if self.unbind_request is not None:
+                self.unbind_request()
 
     def handle(self, conn):
         """gthread's ``handle``, then, while the connection is kept alive and its
@@ -324,7 +345,7 @@ class HeaderGateWorker(gthread.ThreadWorker):
             if oldest.head_deadline > now and (stop_deadline is None
                                                or stop_deadline > now):
                 break
-            self._drop(oldest, _TIMED_OUT)
+            self._drop(oldest, (_TIMED_OUT % _new_request_id()).encode('ascii'))
 
     def run(self):
         try:
@@ -399,9 +420,19 @@ def _write_error(sock, status, reason, message):
         return _gunicorn_write_error(sock, status, reason, message)
     content_type, body = _error_body(status, reason, message or reason)
     head = ('HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: %s'
-            '\r\nContent-Length: %d\r\n\r\n' % (status, reason, content_type,
-                                                len(body)))
+            '\r\nContent-Length: %d\r\nx-openstack-request-id: %s\r\n\r\n'
+            % (status, reason, content_type, len(body),
+               getattr(_refusal, 'request_id', None) or _new_request_id()))
     gunicorn_util.write_nonblock(sock, head.encode('latin-1') + body)
+
+
+#: The request id of the refusal this thread is answering (``handle_error``).
+_refusal = threading.local()
+
+
+def _new_request_id():
+    # As every answer of the application: a client reports its problem by it.
+    return 'req-%s' % uuid.uuid4()
 
 
 # gunicorn's workers call util.write_error for every such answer; these daemons'

@@ -394,12 +394,14 @@ def _level(conf):
     return 'DEBUG' if conf.debug else conf.log_level.upper()
 
 
-def bind_request(request_id, user_id=None, project_id=None):
+def bind_request(request_id, user_id=None, project_id=None, global_request_id=None):
     """Name the request this thread serves, and its caller, on every line it logs
-    until ``unbind_request``."""
+    until ``unbind_request``; ``global_request_id``: the id of the request of
+    another service that led to it (oslo.log's ``%(global_request_id)s``)."""
     # The constructor stores itself as the thread's current context.
     oslo_context.RequestContext(request_id=request_id, user_id=user_id,
-                                project_id=project_id, overwrite=True)
+                                project_id=project_id,
+                                global_request_id=global_request_id, overwrite=True)
 
 
 def unbind_request():
@@ -408,16 +410,52 @@ def unbind_request():
     oslo_context._request_store.context = None
 
 
+def current_request():
+    """The request this thread serves (``bind_request``), for ``bind_current``."""
+    return oslo_context.get_current()
+
+
+def bind_current(request):
+    """Name ``request`` (``current_request()`` of another thread; None: none) on
+    every line this thread logs until ``unbind_request``: work a request started
+    in another thread logs under it."""
+    if request is None:
+        unbind_request()
+    else:
+        request.update_store()
+
+
 def current_request_id():
     """The id of the request this thread serves, if any (``bind_request``)."""
     current = oslo_context.get_current()
     return current.request_id if current is not None else None
 
 
+def current_global_request_id():
+    """The global request id of the request this thread serves, if any."""
+    current = oslo_context.get_current()
+    return current.global_request_id if current is not None else None
+
+
+#: A request id as OpenStack's services make them (oslo.context's), the only form
+#: taken from a client as a global request id, as oslo.middleware's request_id
+#: takes it: anything else would put what a caller chose into every log line.
+_REQUEST_ID_FORM = re.compile(
+    r'req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
+
+
+def global_request_id(value):
+    """``value`` (a header's) if it is a request id of OpenStack's form, else None."""
+    return value if value and _REQUEST_ID_FORM.fullmatch(value) else None
+
+
 ACCESS_LOG = logging.getLogger('glance.access')
 
 
 REQUEST_ID_HEADER = 'x-openstack-request-id'
+#: What the API tells the registry its request's global id is (the registry takes
+#: the API's request id as its own, so one id finds a request in both logs).
+GLOBAL_REQUEST_ID_HEADER = 'x-openstack-global-request-id'
 
 
 def _content_length(environ):
@@ -457,8 +495,11 @@ class _GunicornLogger(glogging.Logger):
 
     def access(self, resp, req, environ, request_time):
         try:
+            # gunicorn's own answers (header_gate) name it in their headers only
+            # once written: theirs is bound to this thread.
             request_id = next((value for name, value in resp.headers
-                               if name.lower() == REQUEST_ID_HEADER), '-')
+                               if name.lower() == REQUEST_ID_HEADER),
+                              current_request_id() or '-')
             path = environ.get('RAW_URI') or environ.get('PATH_INFO', '')
             sent = resp.sent or 0
             if not sent and req.method != 'HEAD':
@@ -551,7 +592,9 @@ def serve(factory, conf, name, log, worker_exit=None, error_body=None):
         'worker_class': type('HeaderGateWorker', (header_gate.HeaderGateWorker,), {
             'header_timeout': float(conf.client_header_timeout),
             'socket_timeout': float(conf.client_socket_timeout),
-            'linger': conf.keepalive_linger}),
+            'linger': conf.keepalive_linger,
+            'bind_request': staticmethod(bind_request),
+            'unbind_request': staticmethod(unbind_request)}),
         # Connections a worker holds at once (waiting heads and idle keep-alive
         # ones cost a socket each, no thread).
         'worker_connections': WORKER_CONNECTIONS,

@@ -28,6 +28,9 @@ class RequestContext:
     is_admin: bool
     request_id: str
     auth_token: str | None = None
+    #: The request id of the service whose request led to this one (its
+    #: X-OpenStack-Request-ID), as oslo.context's.
+    global_request_id: str | None = None
     service_catalog: str | None = None
     #: What a token not scoped to a project is scoped to: the system ('all') or a
     #: domain (its id). Upstream's rules are for project-scoped tokens only
@@ -57,7 +60,7 @@ class RequestContext:
         return self.project_id is not None and image.get('owner') == self.project_id
 
 
-def context_for(headers, request_id, conf, is_admin=None):
+def context_for(headers, request_id, conf, is_admin=None, global_request_id=None):
     """The context of a request whose identity headers ``conf.auth_strategy``'s layer
     guarantees. ``is_admin(context)``, if given, decides whether a caller with roles
     is an admin (upstream's ``context_is_admin`` rule); else the ``admin`` role
@@ -66,6 +69,8 @@ def context_for(headers, request_id, conf, is_admin=None):
         ctx = from_keystone_headers(headers, request_id)
     else:
         ctx = from_trusted_headers(headers, request_id)
+    if global_request_id is not None:
+        ctx = dataclasses.replace(ctx, global_request_id=global_request_id)
     if is_admin is not None and ctx.roles:
         ctx = dataclasses.replace(ctx, is_admin=bool(is_admin(ctx)))
     return ctx

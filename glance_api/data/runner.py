@@ -17,6 +17,7 @@ import threading
 from oslo_config import cfg
 
 from glance_api.http import errors
+from glance_registry import process
 
 LOG = logging.getLogger(__name__)
 
@@ -90,14 +91,19 @@ class Slot:
 
     def run(self, function, *args):
         """Run ``function(*args)`` on a thread of the runner; the slot is freed when
-        it returns. Errors are logged: the work records its own outcome."""
+        it returns. Errors are logged: the work records its own outcome. Its lines
+        name the request this thread serves, which started it."""
+        request = process.current_request()
+
         def work():
+            process.bind_current(request)
             try:
                 function(*args)
             except Exception:   # noqa: BLE001 -- a thread has no one to raise to
                 LOG.exception('background work %s failed', getattr(
                     function, '__qualname__', function))
             finally:
+                process.unbind_request()
                 self.release()
         self._runner.start().submit(work)
 

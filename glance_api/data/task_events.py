@@ -25,6 +25,7 @@ import logging
 import types
 
 from glance_api.images import notifications as payloads
+from glance_registry import process
 
 LOG = logging.getLogger(__name__)
 
@@ -70,7 +71,14 @@ def emit_import_failed(svc, task, message):
 
 
 def _context(task):
-    # A task runs outside any request: the caller that created it stands for it.
-    return types.SimpleNamespace(request_id=task.get('request_id'),
+    # A task runs outside any request: the caller that created it stands for it,
+    # with its global request id while the work that request started runs (the
+    # runner binds it); a worker that took the task over does not know it.
+    request_id = task.get('request_id')
+    global_request_id = (process.current_global_request_id()
+                         if request_id and process.current_request_id() == request_id
+                         else None)
+    return types.SimpleNamespace(request_id=request_id,
+                                 global_request_id=global_request_id,
                                  user_id=task.get('user_id'),
                                  project_id=task.get('owner'))

@@ -2,8 +2,6 @@
 
 ``wrap(wsgi_app, conf)`` puts, from the outside in:
 
-- a request-id stamp, so that every response, including those that the auth layer
-  answers itself (401, 503), carries ``x-openstack-request-id``;
 - ``unauthenticated`` layers, if given: what is answered without a token (version
   discovery);
 - with ``auth_strategy = keystone``, keystonemiddleware's ``auth_token``, configured
@@ -22,7 +20,6 @@ headers the active layer guarantees; handlers never read auth headers themselves
 import json
 import logging
 import sys
-import uuid
 
 from keystonemiddleware import auth_token
 from oslo_config import cfg
@@ -77,7 +74,7 @@ def wrap(wsgi_app, conf, unauthenticated=()):
             _ConfirmedOnly(wsgi_app), {'oslo_config_config': conf}))
     for layer in unauthenticated:
         wsgi_app = layer(wsgi_app)
-    return _RequestId(wsgi_app)
+    return wsgi_app
 
 
 class _ConfirmedOnly:
@@ -144,28 +141,3 @@ class _AuthFailures:
                 ('Content-Type', 'application/json; charset=UTF-8'),
                 ('Content-Length', str(len(self.BODY)))], sys.exc_info())
             return [self.BODY]
-
-
-class _RequestId:
-    """Gives each request an id and stamps it on the response, whoever answers."""
-
-    ENVIRON_KEY = 'glance.request_id'
-
-    def __init__(self, app):
-        self.app = app
-
-    def __call__(self, environ, start_response):
-        request_id = 'req-%s' % uuid.uuid4()
-        environ[self.ENVIRON_KEY] = request_id
-
-        def stamped(status, headers, exc_info=None):
-            headers = [(k, v) for k, v in headers
-                       if k.lower() != 'x-openstack-request-id']
-            headers.append(('x-openstack-request-id', request_id))
-            return start_response(status, headers, exc_info)
-
-        return self.app(environ, stamped)
-
-
-def request_id(environ):
-    return environ.get(_RequestId.ENVIRON_KEY) or 'req-%s' % uuid.uuid4()

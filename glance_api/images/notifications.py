@@ -10,11 +10,12 @@ from glance_registry.client import vocabulary
 
 def image(record, deleted=False):
     """The payload of ``image.create``, ``.update``, ``.prepare``, ``.upload``,
-    ``.activate`` and (``deleted``) ``.delete``."""
+    ``.activate`` and (``deleted``: ``record`` as the registry's delete answered
+    it) ``.delete``."""
     return {
         'id': record['id'],
         'name': record.get('name'),
-        'status': record.get('status'),
+        'status': _deleted_status(record) if deleted else record.get('status'),
         'created_at': record.get('created_at'),
         'updated_at': record.get('updated_at'),
         'min_disk': record.get('min_disk'),
@@ -69,6 +70,13 @@ def sent(record, context, bytes_sent):
         'receiver_tenant_id': context.project_id,
         'receiver_user_id': context.user_id,
     }
+
+
+def _deleted_status(record):
+    # The registry answers a delete with the image as it was; upstream announces
+    # it as the deletion left it (its domain object's status, set before the
+    # notification).
+    return 'pending_delete' if record.get('delayed') else 'deleted'
 
 
 def _deletion(deleted):

@@ -1,7 +1,8 @@
 """Where the catalog's writes are announced on the message bus.
 
 Every write of ``glance_api.v2.metadefs`` calls ``emit`` exactly once on success
-(a bulk tag creation once per tag), with upstream's event type, the API document
+(a bulk tag creation once per tag; a namespace created with contents once for it,
+then ``emit_contents`` once for each), with upstream's event type, the API document
 of what was written (deleted things as they were), the namespace's name and, for
 an update, the name it had before:
 
@@ -21,6 +22,7 @@ the kind, ``namespace``, the old name (``namespace_old``, ``name_old``),
 import datetime
 
 from glance_api import notifications
+from glance_api.metadefs import documents
 
 # A property definition's members in upstream's payloads (properties and the
 # properties of objects).
@@ -41,6 +43,21 @@ def emit(ctx, event_type, document, namespace, old_name=None):
     payload['deleted_at'] = (datetime.datetime.now(datetime.timezone.utc)
                              .strftime('%Y-%m-%dT%H:%M:%SZ') if deleted else None)
     notifications.notify(ctx, event_type, payload)
+
+
+def emit_contents(ctx, record):
+    """Announce what the namespace ``record`` (as the registry created it) was
+    created with, one ``.create`` each, in upstream's order: resource type
+    associations, objects, tags, properties (upstream creates them one by one)."""
+    name = record['namespace']
+    for item in record.get('resource_type_associations') or ():
+        emit(ctx, 'metadef_resource_type.create', documents.association(item), name)
+    for item in record.get('objects') or ():
+        emit(ctx, 'metadef_object.create', documents.obj(item, name), name)
+    for item in record.get('tags') or ():
+        emit(ctx, 'metadef_tag.create', documents.tag(item), name)
+    for prop, definition in (record.get('properties') or {}).items():
+        emit(ctx, 'metadef_property.create', dict(definition, name=prop), name)
 
 
 def _namespace(document, namespace, old_name):

@@ -633,6 +633,9 @@ class RegistryClient(MetadefsClient, TasksClient):
                                     SignedRequest.from_target(method, path, data))
         if request_id:
             headers['X-Openstack-Request-Id'] = request_id
+        global_request_id = process.current_global_request_id()
+        if global_request_id:
+            headers[process.GLOBAL_REQUEST_ID_HEADER] = global_request_id
         if data is not None:
             headers['Content-Type'] = 'application/json'
         return headers

@@ -74,9 +74,19 @@ def test_a_version_in_the_media_type_is_served_as_v2(tenant):
 
 
 def test_every_response_has_a_request_id(glance, tenant):
+    # Whoever answers: the application, the health check, a CORS preflight, or
+    # gunicorn refusing a request line or a header before the application sees
+    # it (upstream's has none on a preflight).
+    preflight = {'Origin': 'http://horizon.example.org',
+                 'Access-Control-Request-Method': 'GET'}
     for response in (tenant.get('/versions'), tenant.get('/v2/images'),
-                     tenant.get('/v2/images/nope'), tenant.delete('/v2/schemas/image')):
-        assert response.headers['x-openstack-request-id'].startswith('req-')
+                     tenant.get('/v2/images/nope'), tenant.delete('/v2/schemas/image'),
+                     tenant.get('/healthcheck'), tenant.head('/healthcheck'),
+                     tenant.options('/v2/images', headers=preflight),
+                     tenant.get('/v2/images/' + 'x' * 9000),
+                     tenant.get('/v2/images', headers={'X-Long': 'x' * 20000})):
+        assert response.headers['x-openstack-request-id'].startswith('req-'), (
+            response.status_code, response.request.url[:60])
 
 
 def test_image_schema_validates_real_images(glance, tenant):

@@ -5,7 +5,9 @@ import json
 import os
 import re
 import signal
+import socket
 import time
+import uuid
 
 import pytest
 
@@ -53,6 +55,83 @@ def test_a_request_id_traces_a_request_through_both_daemons_logs(tmp_path):
     assert registry_access[0]['context']['project'] == 'logged-project'
     assert '"POST /v1/images" status: 201' in registry_access[0]['message']
     assert any(r['levelname'] == 'DEBUG' for r in records)
+
+
+def test_the_callers_request_id_is_the_global_request_id_in_both_daemons_logs(
+        tmp_path):
+    # As oslo.middleware's request_id: another service's X-OpenStack-Request-ID
+    # (nova's, say) is the global request id of every line, the request keeping
+    # an id of its own; what is not a request id of that form is not taken.
+    registry_log = tmp_path / 'registry-oslo.log'
+    nova_request = 'req-%s' % uuid.uuid4()
+    with deployment.running(tmp_path / 'glance', registry_extra={
+            'DEFAULT': {'log_file': str(registry_log), 'use_json': 'true'}}) as glance:
+        client = glance.client(project='nova-project', user='nova')
+        created = client.post('/v2/images', json={'name': 'traced'},
+                              headers={'X-OpenStack-Request-ID': nova_request})
+        assert created.status_code == 201
+        request_id = created.headers['x-openstack-request-id']
+        assert request_id != nova_request
+        chosen = client.get('/v2/images', headers={
+            'X-OpenStack-Request-ID': 'req-chosen-by-the-caller'})
+        assert chosen.status_code == 200
+        chosen_id = chosen.headers['x-openstack-request-id']
+    api_lines = _lines(glance.api.log_path)
+    [access] = [line for line in api_lines if 'glance.access' in line
+                and request_id in line]
+    assert '[%s %s nova nova-project - - - -]' % (nova_request, request_id) in access
+    [access] = [line for line in api_lines if 'glance.access' in line
+                and chosen_id in line]
+    assert '[None %s nova nova-project' % chosen_id in access
+    assert 'req-chosen-by-the-caller' not in '\n'.join(api_lines)
+    records = [json.loads(line) for line in _lines(registry_log)]
+    [registry_access] = [r for r in records if r['name'] == 'glance.access'
+                         and r['context'].get('request_id') == request_id]
+    assert registry_access['context']['global_request_id'] == nova_request
+
+
+def test_background_work_logs_under_the_request_that_started_it(tmp_path):
+    # An import runs on after its request was answered: its lines name that
+    # request (and the caller), so that one id finds why a task failed.
+    nova_request = 'req-%s' % uuid.uuid4()
+    with deployment.running(tmp_path / 'glance') as glance:
+        admin = glance.client()
+        created = admin.post('/v2/tasks', headers={'X-OpenStack-Request-ID': nova_request},
+                             json={'type': 'import', 'input': {
+                                 # Port 9 is not one web-download may read.
+                                 'import_from': 'http://127.0.0.1:9/disk.raw',
+                                 'import_from_format': 'raw',
+                                 'image_properties': {'container_format': 'bare'}}})
+        assert created.status_code == 201, created.text
+        request_id = created.headers['x-openstack-request-id']
+        _wait_for_line(glance.api.log_path, 'refused to read http://127.0.0.1:9/')
+    [refused] = [line for line in _lines(glance.api.log_path)
+                 if 'refused to read http://127.0.0.1:9/' in line]
+    assert '[%s %s - ' % (nova_request, request_id) in refused, refused
+
+
+def test_a_request_gunicorn_refuses_is_logged_under_the_id_it_was_answered_with(
+        tmp_path):
+    # A request line over the limit never reaches the application: gunicorn
+    # answers 414 and logs why; the client's id finds that line.
+    with deployment.running(tmp_path / 'glance') as glance:
+        refused = glance.client().get('/v2/images/' + 'x' * 9000)
+        assert refused.status_code == 414
+        request_id = refused.headers['x-openstack-request-id']
+        # A header name with a space.
+        with socket.create_connection(('127.0.0.1', glance.api.port)) as sock:
+            sock.sendall(b'GET /versions HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n')
+            answer = sock.recv(65536).decode()
+        assert answer.startswith('HTTP/1.1 400 '), answer
+        header_id = re.search(r'x-openstack-request-id: (req-[0-9a-f-]+)',
+                              answer).group(1)
+    lines = _lines(glance.api.log_path)
+    [line] = [line for line in lines if 'Invalid request from ip=' in line
+              and 'too large' in line]
+    assert ' %s ' % request_id in line, line
+    [line] = [line for line in lines if 'Invalid request from ip=' in line
+              and 'Bad Name' in line]
+    assert ' %s ' % header_id in line, line
 
 
 @pytest.mark.parametrize('console_scripts', [False, True],

@@ -191,6 +191,27 @@ def test_an_image_lifecycle_is_announced_with_upstreams_payloads(bus, tmp_path):
     assert 'qcow2' in errors[0]['payload'] and 'BadRequest' not in errors[0]['payload']
 
 
+def test_a_notification_names_the_request_and_the_caller_behind_it(bus, tmp_path):
+    # oslo.messaging's envelope carries the context as _context_* keys: the
+    # consumer finds the request in the API's log by the id the client saw.
+    with deployment.running(tmp_path / 'glance',
+                            api_extra=_notifying(bus.topic)) as glance:
+        owner = glance.client(project='owner-project', user='owner-user')
+        owner.headers['X-Auth-Token'] = 'a-token-never-sent-on'
+        nova_request = 'req-%s' % uuid.uuid4()
+        created = owner.post('/v2/images', json={'name': 'traced'},
+                             headers={'X-OpenStack-Request-ID': nova_request})
+        assert created.status_code == 201
+        [notification] = bus.received('info', 1)
+    context = {key[len('_context_'):]: value for key, value in notification.items()
+               if key.startswith('_context_')}
+    assert (context['request_id'], context['global_request_id'], context['user_id'],
+            context['project_id'], context['roles'], context['is_admin']) == (
+        created.headers['x-openstack-request-id'], nova_request, 'owner-user',
+        'owner-project', ['member', 'reader'], False)
+    assert 'a-token-never-sent-on' not in json.dumps(notification)
+
+
 # Upstream's (format_task_notification), with the API's image_id, request_id and
 # user_id; never the input, which may hold secrets (a URL's password).
 TASK_FIELDS = {'id', 'type', 'status', 'result', 'owner', 'message', 'expires_at',
@@ -206,8 +227,11 @@ def test_an_import_task_is_announced_from_creation_to_success(bus, tmp_path):
         assert owner.put('/v2/images/%s/stage' % image['id'], data=disk_images.raw(2048),
                          headers={'Content-Type': 'application/octet-stream'}
                          ).status_code == 204
-        assert owner.post('/v2/images/%s/import' % image['id'], json={
-            'method': {'name': 'glance-direct'}}).status_code == 202
+        nova_request = 'req-%s' % uuid.uuid4()
+        accepted = owner.post('/v2/images/%s/import' % image['id'], json={
+            'method': {'name': 'glance-direct'}},
+            headers={'X-OpenStack-Request-ID': nova_request})
+        assert accepted.status_code == 202
         deadline = time.monotonic() + 30
         while owner.image(image['id'])['status'] != 'active':
             assert time.monotonic() < deadline, 'the import did not finish'
@@ -233,6 +257,10 @@ def test_an_import_task_is_announced_from_creation_to_success(bus, tmp_path):
                 payload['type']) == (image['id'], 'owner-project', 'owner-user',
                                      'api_image_import')
     assert tasks[-1]['payload']['status'] == 'success'
+    # Each names the request that started the import, as the client saw it.
+    assert {(n['_context_request_id'], n['_context_global_request_id'])
+            for n in received[3:]} == {
+        (accepted.headers['x-openstack-request-id'], nova_request)}
     # What the import did to the image, as an upload's would be announced.
     prepared, uploaded, activated = (n['payload'] for n in received[6:9])
     assert (prepared['id'], prepared['status']) == (image['id'], 'importing')
@@ -337,6 +365,40 @@ def test_catalog_writes_are_announced_and_disabled_ones_are_not(bus, tmp_path):
         'Test::Announced', 'speed', 'speed', 'integer', 'Speed', False)
     assert (deleted['namespace'], deleted['deleted']) == ('Test::Renamed', True)
     assert deleted['deleted_at'].endswith('Z')
+
+
+def test_a_namespace_created_with_contents_announces_each_as_upstream(bus,
+                                                                      tmp_path):
+    # Upstream creates them one by one, each announced: a consumer that indexes
+    # the catalog from its notifications missed them all.
+    with deployment.running(tmp_path / 'glance',
+                            api_extra=_notifying(bus.topic)) as glance:
+        assert glance.client().post('/v2/metadefs/namespaces', json={
+            'namespace': 'Test::Whole', 'visibility': 'public',
+            'resource_type_associations': [{'name': 'OS::Glance::Image',
+                                             'prefix': 'whole_'}],
+            'objects': [{'name': 'CPU', 'properties': {
+                'cores': {'type': 'integer', 'title': 'Cores'}}}],
+            'tags': [{'name': 'cheap'}, {'name': 'fast'}],
+            'properties': {'speed': {'type': 'integer', 'title': 'Speed'}},
+        }).status_code == 201
+        notifications = bus.received('info', 6)
+        assert bus.received('info', 1, timeout=2) == []
+    assert [(n['event_type'], n['payload']['namespace']) for n in notifications] == [
+        (event, 'Test::Whole') for event in (
+            'metadef_namespace.create', 'metadef_resource_type.create',
+            'metadef_object.create', 'metadef_tag.create', 'metadef_tag.create',
+            'metadef_property.create')]
+    assert [n['payload'].get('name') for n in notifications[1:3]] == [
+        'OS::Glance::Image', 'CPU']
+    assert {n['payload']['name'] for n in notifications[3:5]} == {'cheap', 'fast'}
+    association, cpu, _, _, speed = (n['payload'] for n in notifications[1:])
+    assert association['prefix'] == 'whole_'
+    assert [(p['name'], p['type'], p['title']) for p in cpu['properties']] == [
+        ('cores', 'integer', 'Cores')]
+    assert set(speed) >= PROPERTY_FIELDS
+    assert (speed['type'], speed['title'], speed['name_old']) == (
+        'integer', 'Speed', 'speed')
 
 
 def test_a_broker_that_is_down_neither_fails_nor_slows_api_calls(tmp_path):

@@ -66,6 +66,7 @@ def test_a_head_not_finished_in_time_gets_408_and_is_closed(gated):
                 answer += data
             elapsed = time.monotonic() - started
         assert answer.startswith(b'HTTP/1.1 408 '), answer
+        assert b'\r\nx-openstack-request-id: req-' in answer, answer
         assert HEADER_TIMEOUT - 0.5 < elapsed < HEADER_TIMEOUT + 3
 
 

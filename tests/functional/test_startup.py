@@ -110,6 +110,37 @@ def test_a_bad_value_only_workers_read_refuses_to_start_in_one_line(
     assert 'Traceback' not in output and 'listening' not in output
 
 
+@pytest.mark.parametrize('notifications, message', [
+    # A typo: oslo.messaging logged "Could not load messaging_v2" in each worker
+    # and every notification was lost.
+    ({'driver': 'messaging_v2', 'transport_url': 'rabbit://glance:s3cr3t@mq:5672/'},
+     '[oslo_messaging_notifications] driver: messaging_v2 is not a notification '
+     'driver'),
+    # oslo.messaging's routing driver loads none of the drivers its routing_config
+    # names: every notification failed with a traceback.
+    ({'driver': 'routing', 'transport_url': 'rabbit://glance:s3cr3t@mq:5672/'},
+     '[oslo_messaging_notifications] driver: routing cannot send'),
+    # Every worker failed to boot, with a traceback.
+    ({'driver': 'messagingv2', 'transport_url': 'rabit://glance:s3cr3t@mq:5672/'},
+     'transport_url: Failed to load transport driver "rabit"'),
+    ({'driver': 'messagingv2', 'transport_url': '//glance:s3cr3t@mq:5672/'},
+     'transport_url: No scheme specified'),
+])
+def test_notification_options_that_cannot_work_refuse_to_start_in_one_line(
+        tmp_path, notifications, message):
+    config = tmp_path / 'glance-api.conf'
+    config.write_text(processes.ini({
+        'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': processes.free_port(),
+                    'registry_auth_secret': processes.new_secret(), 'workers': 1},
+        'oslo_messaging_notifications': notifications,
+        'glance_store': {'filesystem_store_datadir': str(tmp_path / 'images')}}))
+    status, output = run_daemon('glance_api.cmd', config, timeout=30)
+    assert status == 2, output
+    assert message in output, output
+    assert 'Traceback' not in output and 'listening' not in output
+    assert 's3cr3t' not in output
+
+
 @pytest.mark.parametrize('store', ['file', 'os_glance_staging_store'])
 def test_an_image_cache_in_a_stores_directory_refuses_to_start(tmp_path, store):
     # Both name their files after their image: the cache's cleaner would remove

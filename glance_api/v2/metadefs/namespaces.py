@@ -96,6 +96,7 @@ def create_namespace():
         record, contents=[key for key in documents.CONTENTS if key in body])
     notifications.emit(ctx, 'metadef_namespace.create', document,
                        document['namespace'])
+    notifications.emit_contents(ctx, record)
     return responses.json(document, status=201,
                           headers={'Location': proxy.location(
                               documents.location(record['namespace']))})

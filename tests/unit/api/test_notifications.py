@@ -99,3 +99,86 @@ def test_a_bus_that_takes_nothing_costs_a_stopping_worker_its_timeout(
     notifier.stop(timeout=0.5)
     assert time.monotonic() - started < 5
     assert 'notification(s) not sent' in caplog.text
+
+
+def test_what_says_why_the_transport_cannot_work_never_says_its_password():
+    assert notifications._without_password(
+        'cannot use rabbit://glance:s3cr3t@mq1:5672,glance:pw2@mq2:5672/') == \
+        'cannot use rabbit://glance:***@mq1:5672,glance:***@mq2:5672/'
+
+
+def _oslo_log_lines(logger_name):
+    """What oslo.log's formatter writes of ``logger_name``'s lines (a stream that
+    fills as they are logged), and the handler to remove."""
+    import io
+    import logging
+    from oslo_log import formatters
+    from oslo_log import log as oslo_log
+    conf = cfg.ConfigOpts()
+    oslo_log.register_options(conf)
+    conf([], default_config_files=[])
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatters.ContextFormatter(config=conf))
+    logging.getLogger(logger_name).addHandler(handler)
+    return stream, handler
+
+
+def test_the_warnings_of_lost_notifications_say_no_unrelated_exception():
+    # oslo.log appends the exception being handled to a WARNING: the drop said
+    # "...: queue.Full", and a stopping worker's loss "...: SystemExit: 0".
+    import logging
+    from oslo_messaging.notify import _impl_test
+    stream, handler = _oslo_log_lines('glance_api.notifications')
+    try:
+        notifier = _notifier(**{'oslo_messaging_notifications.driver': ['log'],
+                                'notification_queue_size': 1})
+        for _ in range(2):
+            notifier.notify(CALLER, 'image.update', {'id': 'x'})
+        stuck = _notifier(**{'oslo_messaging_notifications.driver': ['test'],
+                             'oslo_messaging_notifications.transport_url': 'fake:/'})
+        original = _impl_test.TestDriver.notify
+        _impl_test.TestDriver.notify = lambda *args, **kwargs: time.sleep(5)
+        try:
+            stuck.start()
+            stuck.notify(CALLER, 'image.update', {'id': 'x'})
+            stuck.notify(CALLER, 'image.update', {'id': 'y'})
+            try:
+                raise SystemExit(0)   # as gunicorn stops a worker
+            except SystemExit:
+                stuck.stop(timeout=0.2)
+        finally:
+            _impl_test.TestDriver.notify = original
+    finally:
+        logging.getLogger('glance_api.notifications').removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].endswith('notification image.update dropped: 1 are waiting for '
+                             'the message bus'), lines
+    assert lines[1].endswith('within 0 seconds of the worker stopping'), lines
+
+
+def test_drops_are_warned_of_once_then_counted_not_one_line_each(monkeypatch):
+    # A broker down for an hour under load dropped thousands a minute: one line
+    # each buried the log. The first drop says so; then one line a minute (the
+    # next drop's) says how many went since.
+    import logging
+    clock = [1000.0]
+    monkeypatch.setattr(notifications.time, 'monotonic', lambda: clock[0])
+    stream, handler = _oslo_log_lines('glance_api.notifications')
+    try:
+        notifier = _notifier(**{'oslo_messaging_notifications.driver': ['log'],
+                                'notification_queue_size': 1})
+        notifier.notify(CALLER, 'image.update', {'id': 'queued'})
+        for _ in range(500):
+            notifier.notify(CALLER, 'image.update', {'id': 'x'})
+        clock[0] += notifications.DROP_WARNING_INTERVAL
+        notifier.notify(CALLER, 'image.delete', {'id': 'y'})
+    finally:
+        logging.getLogger('glance_api.notifications').removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].endswith('notification image.update dropped: 1 are waiting for '
+                             'the message bus'), lines
+    assert lines[1].endswith('500 more notification(s) dropped in 60 seconds, the '
+                             'last image.delete: 1 are waiting for the message bus'), lines
