@@ -11,7 +11,7 @@ import sys
 import stores
 from glance_api import app, ignored_opts, notifications, opts
 from glance_api.access import policy, protections, quotas
-from glance_api.data import conversion, imports, staging
+from glance_api.data import conversion, imports, inject_metadata, staging
 from glance_api.data.cache import image_cache
 from glance_api.http import auth, errors
 from glance_api.images import schemas
@@ -64,7 +64,7 @@ def _serve(conf):
         protections.PropertyProtections.from_config(conf, enforcer)
         # The operator's schema-image.json, read here too: a bad one is one line
         # at start, not a traceback in every worker.
-        schemas.Schemas(conf)
+        inject_metadata.check(conf, schemas.Schemas(conf).base_properties)
     except ValueError as exc:   # protections.InvalidConfiguration, SchemaFileError
         raise process.Refused(str(exc)) from None
     check_worker_options(conf)

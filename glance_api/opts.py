@@ -12,8 +12,8 @@ import stores
 from glance_api import ignored_opts, notifications
 from glance_api.access import keystone_limits, policy, protections, quotas
 from glance_api.data import (conversion, deleted_data, import_filtering, imports,
-                             inspection, locations, remote_glance, runner, scrubbing,
-                             staging, staging_sweep, store_data)
+                             inject_metadata, inspection, locations, remote_glance,
+                             runner, scrubbing, staging, staging_sweep, store_data)
 from glance_api.data.cache import housekeeping, image_cache
 from glance_api.http import auth, cors, healthcheck, json_body, proxy
 from glance_registry import client, metrics, process
@@ -126,6 +126,7 @@ def list_opts():
         *staging.list_opts(),
         ('DEFAULT', staging_sweep.sweep_opts),
         *conversion.list_opts(),
+        *inject_metadata.list_opts(),
         *remote_glance.list_opts(),
         (healthcheck.GROUP, healthcheck.healthcheck_opts),
         # glance-scrubber's (it reads the API's configuration), and the API's

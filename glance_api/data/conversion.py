@@ -39,7 +39,8 @@ LOG = logging.getLogger(__name__)
 import_plugin_opts = [
     BracketedListOpt('image_import_plugins', default=['no_op'],
                      help='Import plugins run on imported data, in order. Known: '
-                          'image_conversion, and no_op (does nothing).'),
+                          'image_conversion, inject_image_metadata, and no_op '
+                          '(does nothing).'),
 ]
 conversion_opts = [
     cfg.StrOpt('output_format', default='raw', choices=['qcow2', 'raw', 'vmdk'],
@@ -87,14 +88,12 @@ _QEMU_FORMATS = {'vhd': 'vpc', 'gpt': 'raw'}
 #: Upstream's other import plugins, which this service does not have, and what an
 #: operator who lists them does not get.
 MISSING_PLUGINS = {
-    'inject_image_metadata': 'imported images are not given the properties of '
-                             '[inject_metadata_properties] inject.',
     'image_decompression': 'imported data is not decompressed.',
 }
 
 
 #: The import plugins this service runs.
-PLUGINS = ('image_conversion', 'no_op')
+PLUGINS = ('image_conversion', 'inject_image_metadata', 'no_op')
 
 
 def warn_missing_plugins(conf, log):

@@ -45,8 +45,8 @@ import uuid
 from oslo_config import cfg
 
 from glance_api.access.context import SERVICE_IDENTITY
-from glance_api.data import (conversion, fetch, inspection, remote_glance, staging,
-                             task_events, task_inputs)
+from glance_api.data import (conversion, fetch, inject_metadata, inspection,
+                             remote_glance, staging, task_events, task_inputs)
 from glance_api.option_types import BracketedListOpt
 from glance_registry.client import Lease
 from glance_registry.client import errors as registry_errors
@@ -112,6 +112,7 @@ def warn_unknown_methods(conf, log):
 def register_opts(conf):
     conf.register_opts(import_opts)
     conversion.register_opts(conf)
+    inject_metadata.register_opts(conf)
     remote_glance.register_opts(conf)
 
 
@@ -146,16 +147,22 @@ class Request:
     uri: str | None = None
     #: The method's other members (glance-download's remote image and region).
     details: dict = dataclasses.field(default_factory=dict)
+    #: The properties the image gets when it becomes active
+    #: (``glance_api.data.inject_metadata``), decided for the caller at the start.
+    inject: dict = dataclasses.field(default_factory=dict)
 
     def input(self, image_id):
         """The task's ``input``, as upstream records an import request."""
         method = dict(self.details, name=self.method)
         if self.uri is not None:
             method['uri'] = self.uri
-        return {'image_id': image_id,
-                'import_req': {'method': method, 'stores': self.stores,
-                               'all_stores_must_succeed': self.must_succeed},
-                'backend': self.stores}
+        task_input = {'image_id': image_id,
+                      'import_req': {'method': method, 'stores': self.stores,
+                                     'all_stores_must_succeed': self.must_succeed},
+                      'backend': self.stores}
+        if self.inject:
+            task_input[task_inputs.INJECTED] = self.inject
+        return task_input
 
     @classmethod
     def from_input(cls, task_input):
@@ -165,7 +172,7 @@ class Request:
                    if key not in ('name', 'uri')}
         return cls(method.get('name'), list(request.get('stores') or []),
                    request.get('all_stores_must_succeed', True), method.get('uri'),
-                   details)
+                   details, dict(task_input.get(task_inputs.INJECTED) or {}))
 
 
 _FROM_STATUS = {'glance-direct': 'uploading', 'web-download': 'queued',
@@ -183,6 +190,9 @@ def start(svc, identity, record, request, request_id, task_type=TASK_TYPE,
     full, and the registry's errors (``Conflict`` ``import_locked`` while another
     import runs, or a lost status compare-and-swap).
     """
+    if task_type == TASK_TYPE:
+        request.inject = inject_metadata.properties_for(svc.conf, request.method,
+                                                        identity.roles)
     slot = svc.runner.reserve('a new import')
     try:
         lease = Lease(owner=uuid.uuid4().hex, seconds=svc.conf.task_lease_time)
@@ -409,7 +419,8 @@ class ImportJob:
             'from': 'importing', 'to': 'active', 'values': values,
             'locations': staging.other_locations(record) + [
                 location for _, location in locations],
-            'properties': self._bookkeeping(failed, done=True),
+            'properties': dict(self._bookkeeping(failed, done=True),
+                               **self.request.inject),
             'max_storage': self.svc.quotas.max_storage(record['owner'])})
         if finished is not None:
             staging.discard(self.svc.staging, record)

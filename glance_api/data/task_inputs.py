@@ -9,6 +9,9 @@ what the client sent.
 """
 
 CLIENT_INPUT = 'client_input'
+#: The properties an import injects (``glance_api.data.inject_metadata``): the
+#: service's, never shown as the client's request.
+INJECTED = 'injected_properties'
 #: The request's members, dropped from the input of a legacy task stored before
 #: ``CLIENT_INPUT`` (mixed into its client's).
 _REQUEST = ('image_id', 'import_req', 'backend')
@@ -24,7 +27,8 @@ def stored(request_input, client_input=None):
 def shown(task):
     """The input as the API and the notifications show ``task``: a legacy task's
     client's input, another task's stored input."""
-    task_input = task.get('input') or {}
+    task_input = {key: value for key, value in (task.get('input') or {}).items()
+                  if key != INJECTED}
     if CLIENT_INPUT in task_input:
         return task_input[CLIENT_INPUT]
     if task.get('type') == 'import':

@@ -141,6 +141,24 @@ def test_notification_options_that_cannot_work_refuse_to_start_in_one_line(
     assert 's3cr3t' not in output
 
 
+@pytest.mark.parametrize('inject', ['os_glance_import_task:x', 'visibility:public'])
+def test_an_injected_reserved_or_base_property_refuses_to_start_in_one_line(
+        tmp_path, inject):
+    # Neither could ever be written into an imported image.
+    config = tmp_path / 'glance-api.conf'
+    config.write_text(processes.ini({
+        'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': processes.free_port(),
+                    'registry_auth_secret': processes.new_secret(), 'workers': 1},
+        'image_import_opts': {'image_import_plugins': "['inject_image_metadata']"},
+        'inject_metadata_properties': {'inject': inject},
+        'glance_store': {'filesystem_store_datadir': str(tmp_path / 'images')}}))
+    status, output = run_daemon('glance_api.cmd', config, timeout=30)
+    assert status == 2, output
+    assert ('[inject_metadata_properties] inject names %r, which is no custom '
+            'property an import may set' % inject.split(':')[0]) in output, output
+    assert 'Traceback' not in output and 'listening' not in output
+
+
 @pytest.mark.parametrize('store', ['file', 'os_glance_staging_store'])
 def test_an_image_cache_in_a_stores_directory_refuses_to_start(tmp_path, store):
     # Both name their files after their image: the cache's cleaner would remove
