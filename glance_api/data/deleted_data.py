@@ -15,7 +15,9 @@ once.
 The sweep runs every ``deleted_data_sweep_interval`` seconds in one API worker per
 node, the one that sweeps the staging directory (it holds the directory's lock:
 ``staging_sweep``), and in every run of ``glance-scrubber``: a default deployment
-sweeps with nothing new to run or configure.
+sweeps with nothing new to run or configure. The API's sweep also fails the import
+tasks of deleted images whose worker died (``imports.fail_orphaned``), which
+nothing else would end.
 """
 
 import logging
@@ -23,6 +25,7 @@ import logging
 from oslo_config import cfg
 
 from glance_api.access.context import SERVICE_IDENTITY
+from glance_api.data import imports
 from glance_api.data import node_duty
 from glance_api.data import scrubbing
 from glance_api.data import store_data
@@ -47,7 +50,8 @@ deleted_data_opts = [
                     'and of removed locations whose removal was never confirmed, '
                     'in the API worker of each '
                     'node that sweeps the staging directory (glance-scrubber also '
-                    'sweeps at each run).'),
+                    'sweeps at each run). The API\'s sweep also fails the import '
+                    'tasks of deleted images whose worker died.'),
 ]
 
 
@@ -89,6 +93,10 @@ def start(app, alongside):
         if removed or failed:
             LOG.info('deleted images swept: data of %d removed, %d failed (tried '
                      'again at the next sweep)', removed, failed)
+        orphaned = imports.fail_orphaned(svc)
+        if orphaned:
+            LOG.info('deleted images swept: %d import tasks whose worker was gone '
+                     'taken over to fail them', orphaned)
 
     return node_duty.start(
         'deleted-data-sweeper', node_duty.alongside(alongside), sweep,

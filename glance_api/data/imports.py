@@ -33,7 +33,9 @@ progress ``message`` ("Copied 15 MiB"): a source that pauses, or a long conversi
 keeps it, and a job that moves nothing for ``task_stall_time`` does not. If the
 worker dies (or is stuck that long), the next read of the image or the task on any
 worker takes it over (``resume_stalled``) and runs it again, at most
-``MAX_ATTEMPTS`` times before failing it.
+``MAX_ATTEMPTS`` times before failing it. The task of an image deleted meanwhile
+is failed the same way, by whichever comes first: a read of it or the sweep of
+deleted images' data (``fail_orphaned``).
 """
 
 import contextlib
@@ -237,11 +239,12 @@ def resume_stalled(svc, record, request_id=None):
     resume_task(svc, task, request_id)
 
 
-def resume_task(svc, task, request_id=None):
+def resume_task(svc, task, request_id=None, orphaned=False):
     """``resume_stalled`` for the import ``task`` (a record as the registry gave
     it): also the task of an image deleted since its worker died, which the job
     that takes it over fails (no worker would renew it, and a running task never
-    expires)."""
+    expires). ``orphaned``: only such a task (the registry refuses any other).
+    The task as claimed if this worker took it over, else None."""
     if task['status'] not in ('pending', 'processing') or not _expired(task):
         return
     task_id = task['id']
@@ -252,7 +255,7 @@ def resume_task(svc, task, request_id=None):
     try:
         claimed = svc.registry.claim_task(SERVICE_IDENTITY, task_id, lease,
                                           message='Taken over by another worker.',
-                                          request_id=request_id)
+                                          request_id=request_id, orphaned=orphaned)
     except registry_errors.RegistryError as exc:
         slot.release()
         LOG.debug('task %s: not taking it over: %s', task_id, exc)
@@ -263,6 +266,25 @@ def resume_task(svc, task, request_id=None):
     job = ImportJob(svc, claimed, Request.from_input(claimed['input']), lease, None)
     job.taken_over = True
     slot.run(job.run, claimed['attempts'] > MAX_ATTEMPTS)
+    return claimed
+
+
+def fail_orphaned(svc):
+    """Take over, to fail them, the import tasks whose worker is gone and whose
+    image has been deleted, at most ``ORPHANED_BATCH`` (the next pass takes the
+    rest): nothing else would end them, since no worker renews them and their
+    image can no longer be read to take them over. The number taken over; the
+    jobs fail them on the runner, as any takeover of a deleted image's task.
+    Run by the sweep of deleted images' data (``deleted_data``)."""
+    tasks = svc.registry.list_orphaned_tasks(SERVICE_IDENTITY, ORPHANED_BATCH)
+    taken = 0
+    for task in tasks:
+        taken += resume_task(svc, task, orphaned=True) is not None
+    return taken
+
+
+#: The orphaned tasks one pass of ``fail_orphaned`` takes over at most.
+ORPHANED_BATCH = 100
 
 
 def _expired(task):
@@ -352,8 +374,7 @@ class ImportJob:
         except ImportFailed as exc:
             self._fail(str(exc))
         except registry_errors.NotFound:
-            self._fail('Image %s was deleted during the import.' % self.image_id,
-                       image_gone=True)
+            self._fail(str(self._deleted()), image_gone=True)
         except Exception as exc:   # noqa: BLE001 -- recorded on the task
             LOG.exception('task %s: import of image %s failed', self.task_id,
                           self.image_id)
@@ -835,6 +856,10 @@ class ImportJob:
             raise Lost()
 
     def _deleted(self):
+        if self.taken_over:
+            # Its worker stopped renewing the task before this job took it over.
+            return _ImageDeleted('Image %s was deleted while the worker running '
+                                 'its import was gone.' % self.image_id)
         return _ImageDeleted('Image %s was deleted during the import.'
                              % self.image_id)
 

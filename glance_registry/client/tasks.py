@@ -46,14 +46,24 @@ class TasksClient:
                           request_id=request_id)
         return body['tasks'], body.get('next_marker')
 
-    def claim_task(self, identity, task_id, lease, message=None, request_id=None):
+    def list_orphaned_tasks(self, identity, limit):
+        """Up to ``limit`` running tasks whose lease has run out and whose image
+        is deleted (admins only)."""
+        return self._send('GET', '/v1/orphaned-tasks', identity,
+                          params=[('limit', str(limit))])['tasks']
+
+    def claim_task(self, identity, task_id, lease, message=None, request_id=None,
+                   orphaned=False):
         """Take over (an expired lease) or renew the lease on a running task, which
         starts it (``pending -> processing``); sets the progress ``message``.
         ``errors.Conflict`` reason ``task_leased``, ``task_finished`` or
-        ``image_deleted``."""
+        ``image_deleted``. ``orphaned``: only one of ``list_orphaned_tasks``
+        (``errors.Conflict`` reason ``not_orphaned`` otherwise)."""
         body = {'owner': lease.owner, 'seconds': lease.seconds}
         if message is not None:
             body['message'] = message
+        if orphaned:
+            body['orphaned'] = True
         return self._send('PUT', _path(task_id) + '/lease', identity, json=body,
                           request_id=request_id)
 

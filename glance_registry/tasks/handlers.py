@@ -118,17 +118,44 @@ def show_task(app, request, caller, task_id):
     return responses.json(writes.get_task(app.db, caller, task_id))
 
 
+def list_orphaned_tasks(app, request, caller):
+    """200 ``{"tasks": [...]}``: up to ``limit`` running tasks whose lease has
+    run out and whose image is deleted (``writes.orphaned_tasks``); 400 bad
+    parameter; 403 unless an admin (the image service's sweep)."""
+    _admin_only(caller, 'list orphaned tasks')
+    params = validation.single_params(request, {'limit'})
+    limit = validation.field_integer(1000)('limit', validation.integer_param(
+        'limit', params.get('limit', '100')))
+    return responses.json({'tasks': writes.orphaned_tasks(app.db, caller, limit)})
+
+
+def _admin_only(caller, what):
+    if not caller.is_admin:
+        raise errors.Forbidden('Only the image service may %s' % what,
+                               reason='admin_only')
+
+
 def claim_task(app, request, caller, task_id):
-    """200 with the task; 400 invalid body; 404; 409 ``task_leased`` (another
-    worker's lease runs) or ``task_finished``. ``message``: progress."""
+    """200 with the task; 400 invalid body; 403 ``orphaned`` unless an admin; 404;
+    409 ``task_leased`` (another worker's lease runs), ``task_finished`` or, for
+    ``orphaned``, ``not_orphaned``. ``message``: progress; ``orphaned``: take the
+    task over only if its lease has run out and its image is deleted (the sweep
+    that fails such tasks)."""
     body = validation.json_body(request)
-    validation.check_only(body, {'owner', 'seconds', 'message'}, 'task lease')
+    validation.check_only(body, {'owner', 'seconds', 'message', 'orphaned'},
+                          'task lease')
     lease = validation.lease({key: body[key] for key in ('owner', 'seconds')
                               if key in body}, 'lease')
     message = validation.string('message', body['message'], 65535) \
         if 'message' in body else None
+    orphaned = body.get('orphaned', False)
+    if not isinstance(orphaned, bool):
+        raise errors.BadRequest.invalid_value("'orphaned' must be a boolean",
+                                              'orphaned')
+    if orphaned:
+        _admin_only(caller, 'take over an orphaned task')
     return responses.json(writes.claim(app.db, caller, task_id, lease['owner'],
-                                       lease['seconds'], message))
+                                       lease['seconds'], message, orphaned))
 
 
 def finish_task(app, request, caller, task_id):
@@ -170,6 +197,7 @@ _TASK = r'/v1/tasks/(?P<task_id>[^/]+)'
 ROUTES = (
     ('POST', r'/v1/tasks', create_task, True),
     ('GET', r'/v1/tasks', list_tasks, True),
+    ('GET', r'/v1/orphaned-tasks', list_orphaned_tasks, True),
     ('GET', _TASK, show_task, True),
     ('PUT', _TASK + r'/lease', claim_task, True),
     ('PUT', _TASK + r'/result', finish_task, True),

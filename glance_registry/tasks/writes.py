@@ -16,6 +16,7 @@ Tasks are visible to admins and to their owner's project, until they expire
 import datetime
 
 import orjson
+import peewee
 
 from glance_registry import db as db_module
 from glance_registry.client import errors
@@ -234,8 +235,26 @@ def _set_properties(db, image_id, properties):
         image_writes.apply_update(db, image_id, properties=changes)
 
 
+def orphaned_tasks(db, identity, limit):
+    """Up to ``limit`` running tasks whose worker is gone (their lease has run
+    out) and whose image has been deleted (or is no more): no worker renews them
+    and no read of their image takes them over, so they would stay running for
+    good. One query, led by the index on the tasks' status."""
+    now = db_module.now(db)   # every lease's clock: the database's
+    with db_module.connection(db):
+        rows = (Task.select(Task)
+                .join(Image, peewee.JOIN.LEFT_OUTER, on=(Task.image_id == Image.id))
+                .where(_visible(identity, now) & Task.status.in_(RUNNING)
+                       & Task.image_id.is_null(False)
+                       & (Task.lease_expires_at.is_null()
+                          | (Task.lease_expires_at <= now))
+                       & (Image.id.is_null() | (Image.deleted == True)))  # noqa: E712
+                .order_by(Task.created_at, Task.id).limit(limit).execute(db))
+        return [record(task) for task in rows]
+
+
 @retry_on_deadlock
-def claim(db, identity, task_id, owner, seconds, message=None):
+def claim(db, identity, task_id, owner, seconds, message=None, orphaned=False):
     """Take or renew the lease on a running task for ``owner``, which starts it
     (``pending -> processing``); the task's record.
 
@@ -244,11 +263,19 @@ def claim(db, identity, task_id, owner, seconds, message=None):
     ``task_finished`` once the task has finished, ``image_deleted`` for the
     holder of the lease once its image has been deleted (a worker taking the
     task over, its lease run out, is let take it, to fail it). ``message``
-    (progress) is set.
+    (progress) is set. ``orphaned``: taken over only if it is one of
+    ``orphaned_tasks`` (``Conflict`` ``not_orphaned`` otherwise), so that the
+    sweep that fails those never runs an import again.
     """
     now = db_module.now(db)   # every lease's clock: the database's
     with db_module.write_transaction(db):
         task = _running_task(db, identity, task_id)
+        if orphaned and (task.lease_owner == owner or not task.image_id
+                         or (task.lease_expires_at is not None
+                             and task.lease_expires_at > now)
+                         or not _image_deleted(db, task.image_id)):
+            raise errors.Conflict('Task %s still has its worker or its image'
+                                  % task_id, reason='not_orphaned', task_id=task_id)
         if task.lease_owner == owner and task.image_id and \
                 _image_deleted(db, task.image_id):
             # The worker learns it at its next renewal and stops, rather than

@@ -324,8 +324,52 @@ def test_the_task_of_an_image_deleted_after_its_worker_died_fails(
     wait_until(lambda: admin.get('/v2/tasks/%s' % task_id).json()['status']
                == 'failure', 10, message='the task to fail')
     task = admin.get('/v2/tasks/%s' % task_id).json()
-    assert task['message'] == 'Image %s was deleted during the import.' % image['id']
+    assert task['message'] == ('Image %s was deleted while the worker running its '
+                               'import was gone.' % image['id'])
     assert task['expires_at']
+
+
+@pytest.fixture(scope='module')
+def sweeping_glance(tmp_path_factory, held_server):
+    """One API worker whose sweep of deleted images runs every second."""
+    port = held_server.split(':')[2].split('/')[0]
+    with deployment.running(tmp_path_factory.mktemp('import-sweep'), api_extra={
+            'DEFAULT': {'workers': 1, 'task_lease_time': LEASE,
+                        'deleted_data_sweep_interval': 1},
+            'import_filtering_opts': {'allowed_ports': port,
+                                      'allowed_hosts': '127.0.0.1'}}) as glance:
+        yield glance
+
+
+def test_the_unread_task_of_an_image_deleted_after_its_worker_died_fails(
+        sweeping_glance, held_server):
+    # Nobody reads the task (listing tasks takes none over): the sweep of
+    # deleted images fails it, rather than leave it processing for good.
+    glance = sweeping_glance
+    _Held.release.clear()
+    with glance.client(deployment.new_project()) as tenant:
+        image = tenant.create_image(name='dead-import-unread')
+        (worker,) = api_workers(glance)
+        assert web_download(tenant, image['id'], held_server).status_code == 202
+        wait_until(lambda: (task_of(tenant, image['id']) or {}).get('status')
+                   == 'processing', 10)
+        task_id = task_of(tenant, image['id'])['id']
+        os.kill(worker, signal.SIGKILL)
+        wait_until(lambda: api_workers(glance) not in ([], [worker]), 30,
+                   message='gunicorn to start a new worker')
+        _Held.release.set()
+        assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
+    admin = glance.client()
+    listed = lambda: {task['id']: task['status']   # noqa: E731
+                      for task in admin.get('/v2/tasks').json()['tasks']}
+    assert listed()[task_id] == 'processing'
+    wait_until(lambda: listed()[task_id] == 'failure', LEASE + 10,
+               message='the sweep to fail the task')
+    task = admin.get('/v2/tasks/%s' % task_id).json()
+    assert task['message'] == ('Image %s was deleted while the worker running its '
+                               'import was gone.' % image['id'])
+    assert task['expires_at']
+    assert [name for name in os.listdir(glance.datadir) if image['id'] in name] == []
 
 
 @pytest.fixture(scope='module')

@@ -156,6 +156,44 @@ def test_a_deleted_images_task_whose_worker_died_is_taken_over_to_fail_it(
     assert failed['task']['status'] == 'failure'
 
 
+def test_only_a_deleted_images_task_whose_lease_ran_out_is_orphaned(
+        client, project, make_image):
+    # The sweep that fails orphaned tasks takes over only those: never one whose
+    # worker still renews it (its image deleted or not), nor a live image's,
+    # which it would import again.
+    owner = project()
+    running, dead, orphan = (start_import(client, owner, make_image(owner, **RAW),
+                                          Lease('worker-1', seconds))['task']
+                             for seconds in (60, 1, 1))
+    for task in (running, orphan):
+        client.delete_image(owner, task['image_id'])
+    time.sleep(1.2)
+    ids = {task['id'] for task in (running, dead, orphan)}
+    assert [task['id'] for task in client.list_orphaned_tasks(SERVICE, 1000)
+            if task['id'] in ids] == [orphan['id']]
+    with pytest.raises(errors.Forbidden):
+        client.list_orphaned_tasks(owner, 10)
+    for task in (running, dead):
+        with pytest.raises(errors.Conflict) as refused:
+            client.claim_task(SERVICE, task['id'], Lease('sweep', 60),
+                              orphaned=True)
+        assert refused.value.reason == 'not_orphaned'
+    with pytest.raises(errors.Forbidden):
+        client.claim_task(owner, orphan['id'], Lease('sweep', 60), orphaned=True)
+    lease = Lease('sweep', 60)
+    assert client.claim_task(SERVICE, orphan['id'], lease,
+                             orphaned=True)['attempts'] == 2
+    # Its new holder fails it (renewing it, it learns the image is deleted).
+    with pytest.raises(errors.Conflict) as refused:
+        client.claim_task(SERVICE, orphan['id'], lease)
+    assert refused.value.reason == 'image_deleted'
+    client.finish_task(SERVICE, orphan['id'], lease, 'failure', message='gone')
+    assert orphan['id'] not in {task['id']
+                                for task in client.list_orphaned_tasks(SERVICE, 1000)}
+    for task in (running, dead):
+        assert client.get_task(owner, task['id'])['lease_owner'] == 'worker-1'
+
+
 def test_finishing_activates_the_image_and_releases_the_lock(client, project,
                                                              make_image):
     owner = project()
