@@ -105,11 +105,12 @@ def create_app(conf, registry=None, store_set=None, staging_store=None):
     # Preflights are answered before authentication; every answer, a 401 too,
     # says which origins may read it.
     wsgi_app = cors.CORS(wsgi_app, conf)
-    # Outermost: whoever answers (a 401 from the auth layer too) may leave a body
-    # unread on a keep-alive connection.
-    wsgi_app = keepalive.KeepAliveGuard(wsgi_app)
     # Whoever answers: the health check and a preflight too.
     wsgi_app = request_ids.RequestIds(wsgi_app)
+    # Outermost: whoever answers (a 401 from the auth layer too) may leave a body
+    # unread on a keep-alive connection; and it closes one through the server's
+    # own start_response (a layer outside it would hide that).
+    wsgi_app = keepalive.KeepAliveGuard(wsgi_app)
     # Before anything reads the request's URL.
     app.wsgi_app = proxy.wrap(wsgi_app, conf)
     return app
