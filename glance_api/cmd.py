@@ -11,7 +11,8 @@ import sys
 import stores
 from glance_api import app, ignored_opts, notifications, opts
 from glance_api.access import policy, protections, quotas
-from glance_api.data import conversion, imports, inject_metadata, staging
+from glance_api.data import (conversion, decompression, imports, inject_metadata,
+                             staging)
 from glance_api.data.cache import image_cache
 from glance_api.http import auth, errors
 from glance_api.images import schemas
@@ -39,7 +40,8 @@ def _serve(conf):
     warn_if_open_to_all(conf)
     ignored_opts.warn(conf, LOG)
     imports.warn_unknown_methods(conf, LOG)
-    conversion.warn_missing_plugins(conf, LOG)
+    conversion.warn_unknown_plugins(conf, LOG)
+    decompression.warn_order(conf, LOG)
     try:
         # The registry client's TLS files are read now, not in every worker.
         RegistryClient.from_config(conf).close()

@@ -38,7 +38,9 @@ LOG = logging.getLogger(__name__)
 
 import_plugin_opts = [
     BracketedListOpt('image_import_plugins', default=['no_op'],
-                     help='Import plugins run on imported data, in order. Known: '
+                     help='Import plugins run on imported data: '
+                          'image_decompression (a gzip or zip of one file is '
+                          'imported decompressed; it runs first), '
                           'image_conversion, inject_image_metadata, and no_op '
                           '(does nothing).'),
 ]
@@ -85,27 +87,17 @@ class Converted:
 _QEMU_FORMATS = {'vhd': 'vpc', 'gpt': 'raw'}
 
 
-#: Upstream's other import plugins, which this service does not have, and what an
-#: operator who lists them does not get.
-MISSING_PLUGINS = {
-    'image_decompression': 'imported data is not decompressed.',
-}
+#: The import plugins this service runs (all of upstream's).
+PLUGINS = ('image_conversion', 'image_decompression', 'inject_image_metadata',
+           'no_op')
 
 
-#: The import plugins this service runs.
-PLUGINS = ('image_conversion', 'inject_image_metadata', 'no_op')
-
-
-def warn_missing_plugins(conf, log):
-    """Log, at WARNING on ``log``, each of upstream's plugins that
-    ``image_import_plugins`` lists and this service does not have, and each name
-    that is no plugin at all (a typo: ``image_convertion``): without a word, an
-    upstream config would lose their effect."""
+def warn_unknown_plugins(conf, log):
+    """Log, at WARNING on ``log``, each name ``image_import_plugins`` lists that
+    is no plugin at all (a typo: ``image_convertion``): without a word, the plugin
+    the operator meant would not run."""
     for name in conf.image_import_opts.image_import_plugins:
-        if name in MISSING_PLUGINS:
-            log.warning('[image_import_opts] image_import_plugins lists %s, which '
-                        'this service does not have: %s', name, MISSING_PLUGINS[name])
-        elif name not in PLUGINS:
+        if name not in PLUGINS:
             log.warning('[image_import_opts] image_import_plugins lists %r, which '
                         'is no import plugin (%s): not run.', name,
                         ', '.join(PLUGINS))

@@ -17,9 +17,11 @@ runs the ``ImportJob``, which starts it (``processing``):
   a file store on the staging file system links the staged file in, others are
   streamed it once, and the stage's hashes, verdict and virtual size are the
   image's (``ImportJob._import_staged`` says when they are not trusted);
-- with ``image_conversion`` enabled (``glance_api.data.conversion``), the data is
-  staged (web-download reads it into the staging store first), converted, and the
-  converted file is inspected and hashed as it is copied into each target store;
+- with ``image_decompression`` or ``image_conversion`` enabled
+  (``glance_api.data.decompression``, ``glance_api.data.conversion``), the data is
+  staged (web-download reads it into the staging store first), decompressed when
+  it is compressed, then converted, and the file made is inspected and hashed as
+  it is copied into each target store;
 - copy-image copies the active data into each new store, checking that the bytes
   still have the image's hash.
 
@@ -47,8 +49,9 @@ import uuid
 from oslo_config import cfg
 
 from glance_api.access.context import SERVICE_IDENTITY
-from glance_api.data import (conversion, fetch, inject_metadata, inspection,
-                             remote_glance, staging, task_events, task_inputs)
+from glance_api.data import (conversion, decompression, fetch, inject_metadata,
+                             inspection, remote_glance, staging, task_events,
+                             task_inputs)
 from glance_api.option_types import BracketedListOpt
 from glance_registry.client import Lease
 from glance_registry.client import errors as registry_errors
@@ -390,7 +393,8 @@ class ImportJob:
         record_format = record['disk_format']
         converted = None
         if self.request.method in _DOWNLOADS and \
-                not conversion.needed(self.conf, record):
+                not conversion.needed(self.conf, record) and \
+                not decompression.needed(self.conf, record):
             values, locations, failed = self._download_to_stores(record, targets)
         else:
             staged = None
@@ -406,6 +410,17 @@ class ImportJob:
                     raise ImportFailed('Image %s has no staged data.' % self.image_id)
                 staged, source = found[0], found[0]['url']
             try:
+                decompressed = decompression.decompress(
+                    self.conf, self.svc.staging, source, record, self.image_id,
+                    self._moved)
+            except decompression.DecompressionFailed as exc:
+                raise ImportFailed(str(exc))
+            if decompressed is not None:
+                # New bytes, tracked as the conversion's are; the stage's facts
+                # were of the archive.
+                self.own_staging.append(decompressed.url)
+                source, staged = decompressed.url, None
+            try:
                 with self._heartbeat.waiting(conversion.TIMEOUT):
                     converted = conversion.convert(self.conf, self.svc.staging,
                                                    source, record, self.image_id)
@@ -417,7 +432,8 @@ class ImportJob:
                 # are copied.
                 # Tracked with the download it was made from: both go.
                 self.own_staging.append(converted.url)
-                self._check_converted_fits_quota(converted.size, len(targets))
+                self._check_new_bytes_fit_quota('converted', converted.size,
+                                                len(targets))
                 source = converted.url
                 record = dict(record, disk_format=converted.disk_format)
                 values, locations, failed = self._copy_to_stores(
@@ -426,6 +442,9 @@ class ImportJob:
                 values, locations, failed = self._import_staged(record, staged,
                                                                 targets)
             else:
+                if decompressed is not None:
+                    self._check_new_bytes_fit_quota('decompressed',
+                                                    decompressed.size, len(targets))
                 values, locations, failed = self._copy_to_stores(
                     record, self._staged_reader(source), targets, inspect=True)
         values['virtual_size'] = values.pop('_virtual_size', None)
@@ -553,13 +572,13 @@ class ImportJob:
     # -- moving bytes ----------------------------------------------------------------
 
     def _download(self, record):
-        """Read the web-download URL into the staging store (to be converted);
-        its staged URL."""
+        """Read the web-download URL into the staging store (to be decompressed
+        or converted); its staged URL."""
         staging_store = self.svc.staging
         # Inspected as it arrives, as an upload: a refusal certain from the first
         # chunk stops the download there.
-        content = inspection.Inspection.for_image(
-            record, inspection.Rules.from_conf(self.conf))
+        content = decompression.stage_inspection(
+            self.conf, record, inspection.Rules.from_conf(self.conf))
         # What a worker killed between committing its download and the end of
         # the import left under the image's name (no staged location records
         # it): this import holds the image, and would meet it as a Duplicate.
@@ -663,13 +682,13 @@ class ImportJob:
                                     request_id=self.request_id)
         return _StorageLeft(max(limit - usage['image_size_total'], 0))
 
-    def _check_converted_fits_quota(self, size, copies):
-        """Refuse new bytes (a conversion's) that cannot fit in the owner's storage
-        quota before any is copied."""
+    def _check_new_bytes_fit_quota(self, made, size, copies):
+        """Refuse new bytes (a conversion's, a decompression's: ``made``) that
+        cannot fit in the owner's storage quota before any is copied."""
         if self.quota.left is not None and size * copies > self.quota.left:
-            raise ImportFailed("The image converted is %d bytes, more than the %d "
+            raise ImportFailed("The image %s is %d bytes, more than the %d "
                                "bytes the project's storage quota has left."
-                               % (size, self.quota.left))
+                               % (made, size, self.quota.left))
 
     def _store_failed(self, store, exc, failed):
         """A target store failed: the import fails if every store must succeed,
@@ -841,6 +860,11 @@ class ImportJob:
         task taken over (or ended) by another worker, ``_ImageDeleted`` once it
         found the image deleted."""
         self._copied += size
+        self._moved()
+
+    def _moved(self, size=0):
+        """The job moved (``size`` bytes made, not yet copied); raises as
+        ``_progress``."""
         self._heartbeat.moved()
         if self._heartbeat.lost:
             raise self._deleted() if self.image_deleted else _LeaseLost()

@@ -1,7 +1,8 @@
 """The staging sweeper: removes the staged files that no import will use.
 
-A staged file (``<image id>``, or ``<image id>.converted-<n>`` from the conversion
-plugin) normally goes when its import ends or its image is deleted
+A staged file (``<image id>``, or ``<image id>.converted-<n>`` and
+``<image id>.decompressed-<n>`` from the conversion and decompression plugins)
+normally goes when its import ends or its image is deleted
 (``staging.discard``). A worker that dies between an import's end and that removal,
 or a removal that fails (a delete refused, a store error), leaves it for ever:
 nothing else looks at the staging directory but the start-up removal of the

@@ -19,7 +19,7 @@ import uuid
 from flask import g, request
 
 from glance_api.access import quotas
-from glance_api.data import inspection, staging, store_data
+from glance_api.data import decompression, inspection, staging, store_data
 from glance_api.data.store_data import caller_credentials
 from glance_api import notifications
 from glance_api.http import errors, upload_body
@@ -87,8 +87,10 @@ def upload(record, store, expected_size, limit, stage=False):
         services().quotas.max_storage(record['owner']),
         conf.upload_reservation_step * quotas.MiB, g.request_id)
     # Judged against the formats as the claim found them: they cannot change now.
-    content = inspection.Inspection.for_image(claimed,
-                                              inspection.Rules.from_conf(conf))
+    rules = inspection.Rules.from_conf(conf)
+    # A stage of data the import decompresses is inspected once decompressed.
+    content = decompression.stage_inspection(conf, claimed, rules) if stage else \
+        inspection.Inspection.for_image(claimed, rules)
     try:
         declared = _declared_size(record, expected_size)
         if declared is not None:
@@ -128,8 +130,8 @@ def upload(record, store, expected_size, limit, stage=False):
         raise
 
     if stage:
-        facts = staging.stage_facts(claimed, stored, content.verdict,
-                                    content.rules, conf.hashing_algorithm)
+        facts = None if decompression.held_back(content) else staging.stage_facts(
+            claimed, stored, content.verdict, content.rules, conf.hashing_algorithm)
         return _publish_stage(image_id, store, stored, upload_id, facts)
     location = {'url': stored.url, 'metadata': dict(stored.metadata)}
     if services().stores.multi:
