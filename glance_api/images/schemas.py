@@ -44,6 +44,11 @@ def _check_custom_properties(path, properties, required, base_names):
     for name, definition in properties.items():
         if not isinstance(definition, dict):
             refuse('property %s: its definition must be a JSON object' % name)
+        if _has_reference(definition):
+            # Resolved only when a value is checked, against the image schema
+            # (no definitions) or by fetching a URL: each request a 500.
+            refuse('property %s: "$ref" is not supported (each definition stands '
+                   'alone)' % name)
         try:
             jsonschema.Draft4Validator.check_schema(definition)
         except jsonschema.exceptions.SchemaError as exc:
@@ -56,6 +61,15 @@ def _check_custom_properties(path, properties, required, base_names):
     if required is not None and (not isinstance(required, list) or not all(
             isinstance(name, str) for name in required)):
         refuse('"required" must be a list of property names')
+
+
+def _has_reference(schema):
+    if isinstance(schema, dict):
+        return '$ref' in schema or any(_has_reference(value)
+                                       for value in schema.values())
+    if isinstance(schema, list):
+        return any(_has_reference(value) for value in schema)
+    return False
 
 
 def load_custom_properties(conf, base_names):

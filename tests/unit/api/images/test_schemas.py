@@ -231,6 +231,13 @@ def test_a_required_property_the_schema_lets_be_null_is_still_required(tmp_path)
      '["null", "string"] (custom properties are stored as strings)'),
     ({'properties': {'a': {'type': 'string'}}, 'required': 'a'},
      '"required" must be a list of property names'),
+    # A reference is resolved when a value is checked: against the image schema,
+    # which has no definitions, or fetched from its URL; every create and patch
+    # giving the property was a 500.
+    ({'properties': {'a': {'type': 'string', '$ref': '#/definitions/a'}}},
+     'property a: "$ref" is not supported (each definition stands alone)'),
+    ({'a': {'type': 'string', 'not': {'$ref': 'http://127.0.0.1:9/a.json'}}},
+     'property a: "$ref" is not supported (each definition stands alone)'),
 ])
 def test_a_file_that_cannot_be_used_is_refused_naming_it(tmp_path, content, reason):
     directory = config_dir(tmp_path, content)
