@@ -90,13 +90,20 @@ def load_custom_properties(conf, base_names):
     try:
         with open(path, encoding='utf-8') as f:
             data = json.load(f)
+        if isinstance(data, dict) and isinstance(data.get('properties'), dict):
+            properties, required = data['properties'], data.get('required')
+        else:
+            properties, required = data, None
+        _check_custom_properties(path, properties, required, base_names)
     except (OSError, ValueError) as exc:
+        if isinstance(exc, SchemaFileError):
+            raise
         raise SchemaFileError('custom image schema %s: %s' % (path, exc)) from None
-    if isinstance(data, dict) and isinstance(data.get('properties'), dict):
-        properties, required = data['properties'], data.get('required')
-    else:
-        properties, required = data, None
-    _check_custom_properties(path, properties, required, base_names)
+    except RecursionError:
+        # Python's own limit, reading the file or checking a definition: no
+        # ValueError, so a traceback at start.
+        raise SchemaFileError('custom image schema %s: nested too deeply to be read'
+                              % path) from None
     # glanceclient reads is_base: a property that is not a base one is added to an
     # image by a patch, never replaced from null.
     properties = {name: dict(definition, is_base=False)

@@ -238,6 +238,11 @@ def test_a_required_property_the_schema_lets_be_null_is_still_required(tmp_path)
      'property a: "$ref" is not supported (each definition stands alone)'),
     ({'a': {'type': 'string', 'not': {'$ref': 'http://127.0.0.1:9/a.json'}}},
      'property a: "$ref" is not supported (each definition stands alone)'),
+    # Python's RecursionError (reading the file, checking a definition) is no
+    # ValueError: a traceback at start.
+    ('[' * 100000 + ']' * 100000, 'nested too deeply to be read'),
+    ('{"a": ' + '{"type": "string", "allOf": [' * 400 + '{"type": "string"}'
+     + ']}' * 400 + '}', 'nested too deeply to be read'),
 ])
 def test_a_file_that_cannot_be_used_is_refused_naming_it(tmp_path, content, reason):
     directory = config_dir(tmp_path, content)
