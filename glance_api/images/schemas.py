@@ -10,6 +10,7 @@ import logging
 
 import jsonschema
 
+from glance_api.access import attributes
 from glance_api.http import errors, json_body
 from glance_registry.client import vocabulary
 
@@ -61,6 +62,13 @@ def _check_custom_properties(path, properties, required, base_names):
     if required is not None and (not isinstance(required, list) or not all(
             isinstance(name, str) for name in required)):
         refuse('"required" must be a list of property names')
+    for name in required or ():
+        # Else every create is refused.
+        try:
+            attributes.check_writable(name, creating=True)
+        except errors.Forbidden as exc:
+            refuse('required property %s: no create may give it (%s)'
+                   % (name, exc.message))
 
 
 def _has_reference(schema):
