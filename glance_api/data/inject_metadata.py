@@ -15,6 +15,7 @@ nothing.
 
 from oslo_config import cfg
 
+from glance_api.access import attributes
 from glance_registry.client import vocabulary
 
 PLUGIN = 'inject_image_metadata'
@@ -47,11 +48,16 @@ def enabled(conf):
 
 def check(conf, base_properties):
     """``ValueError`` (the API refuses to start) for an ``inject`` that names a base
-    property of the image or a reserved one: neither could ever be written so."""
+    property of the image, a reserved one or one longer than a property's name:
+    none could ever be written so (the registry refused every activation)."""
     if not enabled(conf):
         return
     for name in conf.inject_metadata_properties.inject:
-        if name in base_properties or name.startswith(vocabulary.RESERVED_PROPERTY_PREFIX):
+        # 'properties': the record's member, which the registry's names exclude.
+        if (name in base_properties or name in attributes.RESERVED
+                or name == 'properties'
+                or name.startswith(vocabulary.RESERVED_PROPERTY_PREFIX)
+                or len(name) > attributes.MAX_PROPERTY_NAME):
             raise ValueError('[inject_metadata_properties] inject names %r, which is '
                              'no custom property an import may set' % name)
 

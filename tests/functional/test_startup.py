@@ -141,10 +141,14 @@ def test_notification_options_that_cannot_work_refuse_to_start_in_one_line(
     assert 's3cr3t' not in output
 
 
-@pytest.mark.parametrize('inject', ['os_glance_import_task:x', 'visibility:public'])
+@pytest.mark.parametrize('inject', [
+    'os_glance_import_task:x', 'visibility:public',
+    # Reserved attributes, and a name longer than a property's: the registry
+    # refused every activation that injected them.
+    'location:x', 'deleted:x', 'properties:x', 'n' * 256 + ':x'])
 def test_an_injected_reserved_or_base_property_refuses_to_start_in_one_line(
         tmp_path, inject):
-    # Neither could ever be written into an imported image.
+    # None could ever be written into an imported image.
     config = tmp_path / 'glance-api.conf'
     config.write_text(processes.ini({
         'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': processes.free_port(),
