@@ -66,7 +66,7 @@ def _serve(conf):
         protections.PropertyProtections.from_config(conf, enforcer)
         # The operator's schema-image.json, read here too: a bad one is one line
         # at start, not a traceback in every worker.
-        inject_metadata.check(conf, schemas.Schemas(conf).base_properties)
+        inject_metadata.check(conf, schemas.Schemas(conf))
     except ValueError as exc:   # protections.InvalidConfiguration, SchemaFileError
         raise process.Refused(str(exc)) from None
     check_worker_options(conf)

@@ -942,9 +942,17 @@ class ImportJob:
                 raise ImportFailed('Image %s changed during the import: %s'
                                    % (self.image_id, exc.message))
             raise
-        except registry_errors.RegistryError as exc:
+        except registry_errors.Unavailable as exc:
             if status == 'success' and self.written:
                 raise _Unanswered(exc) from exc
+            raise
+        except registry_errors.RegistryError as exc:
+            # An answer (a 400: a value it does not keep): nothing was recorded.
+            # Kept waiting as if unanswered, the task was taken over and failed
+            # the same way, again and again, and the image stayed importing.
+            if status == 'success':
+                raise ImportFailed('The import could not be recorded: %s'
+                                   % exc.message)
             raise
         LOG.info('task %s: %s: %s', self.task_id, status, message)
         if image is not None and self.prepared and finished.get('image'):

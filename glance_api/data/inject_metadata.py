@@ -15,6 +15,8 @@ nothing.
 
 from oslo_config import cfg
 
+from glance_api.access import attributes
+from glance_api.http import errors
 from glance_registry.client import vocabulary
 
 PLUGIN = 'inject_image_metadata'
@@ -45,15 +47,30 @@ def enabled(conf):
     return PLUGIN in conf.image_import_opts.image_import_plugins
 
 
-def check(conf, base_properties):
+def check(conf, schemas):
     """``ValueError`` (the API refuses to start) for an ``inject`` that names a base
-    property of the image or a reserved one: neither could ever be written so."""
+    property of the image, a reserved one or one longer than a property's name:
+    none could ever be written so (the registry refused every activation); or
+    whose value the image schema (``schemas``, the operator's typed properties)
+    refuses: every imported image would hold it, and python-glanceclient, which
+    checks the whole image against the schema before it patches one, could not
+    change any of them (``glance image-update``: ValueError)."""
     if not enabled(conf):
         return
-    for name in conf.inject_metadata_properties.inject:
-        if name in base_properties or name.startswith(vocabulary.RESERVED_PROPERTY_PREFIX):
+    inject = conf.inject_metadata_properties.inject
+    for name in inject:
+        # 'properties': the record's member, which the registry's names exclude.
+        if (name in schemas.base_properties or name in attributes.RESERVED
+                or name == 'properties'
+                or name.startswith(vocabulary.RESERVED_PROPERTY_PREFIX)
+                or len(name) > attributes.MAX_PROPERTY_NAME):
             raise ValueError('[inject_metadata_properties] inject names %r, which is '
                              'no custom property an import may set' % name)
+    try:
+        schemas.validate_values(inject)
+    except errors.BadRequest as exc:
+        raise ValueError('[inject_metadata_properties] inject: %s' % exc.message
+                         ) from None
 
 
 def properties_for(conf, method, roles):

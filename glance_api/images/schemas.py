@@ -10,6 +10,7 @@ import logging
 
 import jsonschema
 
+from glance_api.access import attributes
 from glance_api.http import errors, json_body
 from glance_registry.client import vocabulary
 
@@ -44,6 +45,11 @@ def _check_custom_properties(path, properties, required, base_names):
     for name, definition in properties.items():
         if not isinstance(definition, dict):
             refuse('property %s: its definition must be a JSON object' % name)
+        if _has_reference(definition):
+            # Resolved only when a value is checked, against the image schema
+            # (no definitions) or by fetching a URL: each request a 500.
+            refuse('property %s: "$ref" is not supported (each definition stands '
+                   'alone)' % name)
         try:
             jsonschema.Draft4Validator.check_schema(definition)
         except jsonschema.exceptions.SchemaError as exc:
@@ -56,6 +62,22 @@ def _check_custom_properties(path, properties, required, base_names):
     if required is not None and (not isinstance(required, list) or not all(
             isinstance(name, str) for name in required)):
         refuse('"required" must be a list of property names')
+    for name in required or ():
+        # Else every create is refused.
+        try:
+            attributes.check_writable(name, creating=True)
+        except errors.Forbidden as exc:
+            refuse('required property %s: no create may give it (%s)'
+                   % (name, exc.message))
+
+
+def _has_reference(schema):
+    if isinstance(schema, dict):
+        return '$ref' in schema or any(_has_reference(value)
+                                       for value in schema.values())
+    if isinstance(schema, list):
+        return any(_has_reference(value) for value in schema)
+    return False
 
 
 def load_custom_properties(conf, base_names):
@@ -76,13 +98,20 @@ def load_custom_properties(conf, base_names):
     try:
         with open(path, encoding='utf-8') as f:
             data = json.load(f)
+        if isinstance(data, dict) and isinstance(data.get('properties'), dict):
+            properties, required = data['properties'], data.get('required')
+        else:
+            properties, required = data, None
+        _check_custom_properties(path, properties, required, base_names)
     except (OSError, ValueError) as exc:
+        if isinstance(exc, SchemaFileError):
+            raise
         raise SchemaFileError('custom image schema %s: %s' % (path, exc)) from None
-    if isinstance(data, dict) and isinstance(data.get('properties'), dict):
-        properties, required = data['properties'], data.get('required')
-    else:
-        properties, required = data, None
-    _check_custom_properties(path, properties, required, base_names)
+    except RecursionError:
+        # Python's own limit, reading the file or checking a definition: no
+        # ValueError, so a traceback at start.
+        raise SchemaFileError('custom image schema %s: nested too deeply to be read'
+                              % path) from None
     # glanceclient reads is_base: a property that is not a base one is added to an
     # image by a patch, never replaced from null.
     properties = {name: dict(definition, is_base=False)

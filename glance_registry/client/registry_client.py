@@ -579,9 +579,14 @@ class RegistryClient(MetadefsClient, TasksClient):
             # Made for each attempt: a signature expires, and so does a token.
             headers = self._headers(method, path, identity, data, request_id)
             started = time.monotonic()
+            call_timeout = timeout or self._timeout
+            if outage_wait:
+                # The whole call, retries included, within outage_wait: an attempt
+                # late in it took a whole timeout more.
+                call_timeout = min(call_timeout, max(outage_until - started, 0.1))
             try:
                 status, content = self._transport.request(method, path, headers, data,
-                                                          timeout or self._timeout,
+                                                          call_timeout,
                                                           fresh=attempt > 0)
                 metrics.observe_registry_call(method, status,
                                               time.monotonic() - started)
@@ -593,7 +598,7 @@ class RegistryClient(MetadefsClient, TasksClient):
                 metrics.observe_registry_call(method, 'no_answer',
                                               time.monotonic() - started)
                 raise errors.Unavailable('registry at %s did not answer within %ss'
-                                         % (self._address, timeout or self._timeout),
+                                         % (self._address, round(call_timeout, 1)),
                                          reason='no_answer') from None
             except http_transport.Unreachable as exc:
                 metrics.observe_registry_call(method, 'unreachable',

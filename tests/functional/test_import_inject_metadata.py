@@ -66,3 +66,34 @@ def test_an_image_that_is_not_imported_gets_nothing(glance):
                               headers={'Content-Type': 'application/octet-stream'})
         assert response.status_code == 204, response.text
         assert not set(INJECTED) & set(member.image(image['id']))
+
+
+def test_an_import_whose_activation_the_registry_refuses_fails(tmp_path):
+    # A value longer than the registry keeps (65535 characters) makes it refuse
+    # the activation: that refusal is an answer, not a registry that did not
+    # answer, so the import fails (the image back to queued, as any failed
+    # import's) instead of staying importing while worker after worker took it
+    # over.
+    with deployment_fixture.running(
+            tmp_path, api_extra={
+                'image_import_opts': {
+                    'image_import_plugins': "['inject_image_metadata']"},
+                'inject_metadata_properties': {'inject': 'notes:' + 'x' * 65536}}
+    ) as glance:
+        with glance.client(deployment_fixture.new_project()) as member:
+            image = member.create_image(name='refused')
+            member.put('/v2/images/%s/stage' % image['id'], data=DATA,
+                       headers={'Content-Type': 'application/octet-stream'})
+            response = member.post('/v2/images/%s/import' % image['id'],
+                                   json={'method': {'name': 'glance-direct'}})
+            assert response.status_code == 202, response.text
+            deadline = time.monotonic() + 30
+            done = member.image(image['id'])
+            while done['status'] == 'importing' and time.monotonic() < deadline:
+                time.sleep(0.2)
+                done = member.image(image['id'])
+            assert done['status'] == 'queued', done
+            tasks = member.get('/v2/images/%s/tasks' % image['id']).json()['tasks']
+            assert [(task['status'], task['message']) for task in tasks] == [(
+                'failure', "The import could not be recorded: 'notes' is longer "
+                           "than 65535 characters")]

@@ -1,5 +1,6 @@
 """What the daemons say when they start, or refuse to: real processes, real configs."""
 
+import json
 import os
 import re
 import socket
@@ -141,10 +142,14 @@ def test_notification_options_that_cannot_work_refuse_to_start_in_one_line(
     assert 's3cr3t' not in output
 
 
-@pytest.mark.parametrize('inject', ['os_glance_import_task:x', 'visibility:public'])
+@pytest.mark.parametrize('inject', [
+    'os_glance_import_task:x', 'visibility:public',
+    # Reserved attributes, and a name longer than a property's: the registry
+    # refused every activation that injected them.
+    'location:x', 'deleted:x', 'properties:x', 'n' * 256 + ':x'])
 def test_an_injected_reserved_or_base_property_refuses_to_start_in_one_line(
         tmp_path, inject):
-    # Neither could ever be written into an imported image.
+    # None could ever be written into an imported image.
     config = tmp_path / 'glance-api.conf'
     config.write_text(processes.ini({
         'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': processes.free_port(),
@@ -156,6 +161,27 @@ def test_an_injected_reserved_or_base_property_refuses_to_start_in_one_line(
     assert status == 2, output
     assert ('[inject_metadata_properties] inject names %r, which is no custom '
             'property an import may set' % inject.split(':')[0]) in output, output
+    assert 'Traceback' not in output and 'listening' not in output
+
+
+def test_an_injected_value_the_image_schema_refuses_refuses_to_start(tmp_path):
+    # Every imported image would hold a value its own schema refuses:
+    # python-glanceclient checks the whole image against the schema before it
+    # patches one, so glance image-update failed on every imported image.
+    (tmp_path / 'schema-image.json').write_text(json.dumps(
+        {'hw_firmware_type': {'type': 'string', 'enum': ['bios', 'uefi']}}))
+    config = tmp_path / 'glance-api.conf'
+    config.write_text(processes.ini({
+        'DEFAULT': {'bind_host': '127.0.0.1', 'bind_port': processes.free_port(),
+                    'registry_auth_secret': processes.new_secret(), 'workers': 1},
+        'image_import_opts': {'image_import_plugins': "['inject_image_metadata']"},
+        'inject_metadata_properties': {'inject': 'hw_firmware_type:efi'},
+        'glance_store': {'filesystem_store_datadir': str(tmp_path / 'images')}}))
+    status, output = run_daemon('glance_api.cmd', config, timeout=30)
+    assert status == 2, output
+    assert ("[inject_metadata_properties] inject: Provided object does not match "
+            "schema 'image': 'efi' is not one of ['bios', 'uefi'] (at "
+            "hw_firmware_type)") in output, output
     assert 'Traceback' not in output and 'listening' not in output
 
 

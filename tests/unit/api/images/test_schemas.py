@@ -231,6 +231,29 @@ def test_a_required_property_the_schema_lets_be_null_is_still_required(tmp_path)
      '["null", "string"] (custom properties are stored as strings)'),
     ({'properties': {'a': {'type': 'string'}}, 'required': 'a'},
      '"required" must be a list of property names'),
+    # A reference is resolved when a value is checked: against the image schema,
+    # which has no definitions, or fetched from its URL; every create and patch
+    # giving the property was a 500.
+    ({'properties': {'a': {'type': 'string', '$ref': '#/definitions/a'}}},
+     'property a: "$ref" is not supported (each definition stands alone)'),
+    ({'a': {'type': 'string', 'not': {'$ref': 'http://127.0.0.1:9/a.json'}}},
+     'property a: "$ref" is not supported (each definition stands alone)'),
+    # What no create may give (read-only, reserved): every create was refused.
+    ({'properties': {'a': {'type': 'string'}}, 'required': ['a', 'checksum']},
+     'required property checksum: no create may give it (Attribute '
+     "'checksum' is read-only.)"),
+    ({'properties': {'os_glance_a': {'type': 'string'}},
+      'required': ['os_glance_a']},
+     'required property os_glance_a: no create may give it (Attribute '
+     "'os_glance_a' is reserved.)"),
+    ({'properties': {'a': {'type': 'string'}}, 'required': ['location']},
+     'required property location: no create may give it (Attribute '
+     "'location' is reserved.)"),
+    # Python's RecursionError (reading the file, checking a definition) is no
+    # ValueError: a traceback at start.
+    ('[' * 100000 + ']' * 100000, 'nested too deeply to be read'),
+    ('{"a": ' + '{"type": "string", "allOf": [' * 400 + '{"type": "string"}'
+     + ']}' * 400 + '}', 'nested too deeply to be read'),
 ])
 def test_a_file_that_cannot_be_used_is_refused_naming_it(tmp_path, content, reason):
     directory = config_dir(tmp_path, content)

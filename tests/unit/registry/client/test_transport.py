@@ -308,3 +308,21 @@ def test_a_request_that_would_break_its_framing_is_refused(path, headers):
             client.request('GET', path, headers, None, 1)
     finally:
         listener.close()
+
+
+def test_a_call_that_outlasts_an_outage_takes_no_longer_than_the_timeout(scripted):
+    # An upload's publication waits out a database failover for up to
+    # registry_client_timeout: an attempt near its end that met a registry slow to
+    # answer (a database that came back half) waited a whole timeout more.
+    unavailable = orjson.dumps({'error': {'code': 503, 'reason':
+                                          'database_unavailable', 'message': 'down'}})
+    answer = (b'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json'
+              b'\r\nContent-Length: %d\r\n\r\n%s' % (len(unavailable), unavailable))
+    # About 1.75 s of 503s (an attempt each 0.25 s), then silence.
+    server, client = scripted([(answer, False)] * 7 + [(b'', False)] * 2)
+    started = time.monotonic()
+    with pytest.raises(errors.Unavailable):
+        client.transition_status(CALLER, 'an-id', 'saving', 'active',
+                                 outlast_outage=True)
+    assert time.monotonic() - started < 2.5
+    assert len(server.requests) == 8
