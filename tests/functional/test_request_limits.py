@@ -182,9 +182,10 @@ def test_reader_patch_is_forbidden_before_its_body_is_read(glance):
 
 
 @pytest.mark.parametrize('method, path, content_type, roles, expected', [
-    # Another project's member may not create for this one ... (by default only
-    # the caller's own project, checked before the body).
-    ('POST', '/v2/images', 'application/json', 'reader', 403),
+    # A create is judged on the image its body describes, as upstream (a rule may
+    # require its attributes): a body declared over the limit is refused unread
+    # all the same.
+    ('POST', '/v2/images', 'application/json', 'reader', 413),
     ('POST', '/v2/images/{image}/members', 'application/json', 'reader', 403),
     ('POST', '/v2/images/{image}/locations', 'application/json', 'reader', 403),
     ('PUT', '/v2/images/{image}/members/{other}', 'application/json', 'member', 404),
