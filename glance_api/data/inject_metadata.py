@@ -17,7 +17,6 @@ from oslo_config import cfg
 
 from glance_api.access import attributes
 from glance_api.http import errors
-from glance_registry.client import vocabulary
 
 PLUGIN = 'inject_image_metadata'
 
@@ -59,11 +58,15 @@ def check(conf, schemas):
         return
     inject = conf.inject_metadata_properties.inject
     for name in inject:
-        # 'properties': the record's member, which the registry's names exclude.
-        if (name in schemas.base_properties or name in attributes.RESERVED
-                or name == 'properties'
-                or name.startswith(vocabulary.RESERVED_PROPERTY_PREFIX)
-                or len(name) > attributes.MAX_PROPERTY_NAME):
+        try:
+            # What a create refuses of a custom property's name.
+            attributes.check_writable(name, creating=True)
+            attributes.check_property_name(name)
+            # 'properties': the record's member, which the registry's names exclude.
+            custom = name not in schemas.base_properties and name != 'properties'
+        except (errors.Forbidden, errors.BadRequest):
+            custom = False
+        if not custom:
             raise ValueError('[inject_metadata_properties] inject names %r, which is '
                              'no custom property an import may set' % name)
     try:
