@@ -11,7 +11,6 @@ docs/registry-api.rst, in one place.
 """
 
 import logging
-import uuid
 
 import orjson
 import peewee
@@ -22,6 +21,7 @@ from glance_registry import db as db_module
 from glance_registry import guard
 from glance_registry import metrics
 from glance_registry import process
+from glance_registry import request_ids
 from glance_registry import responses
 from glance_registry import routes
 from glance_registry.client import errors
@@ -29,8 +29,6 @@ from glance_registry.client import vocabulary
 
 
 LOG = logging.getLogger(__name__)
-
-REQUEST_ID_HEADER = 'X-Openstack-Request-Id'
 
 
 class Registry:
@@ -51,9 +49,10 @@ class Registry:
     def __call__(self, environ, start_response):
         request = webob.Request(environ)
         # The API's request id, so one id traces a request through both daemons' logs.
-        request_id = request.headers.get(REQUEST_ID_HEADER) or 'req-%s' % uuid.uuid4()
-        global_request_id = process.global_request_id(
-            request.headers.get(process.GLOBAL_REQUEST_ID_HEADER))
+        request_id = (request.headers.get(request_ids.REQUEST_ID_HEADER)
+                      or request_ids.new_request_id())
+        global_request_id = request_ids.global_request_id(
+            request.headers.get(request_ids.GLOBAL_REQUEST_ID_HEADER))
         process.bind_request(request_id, global_request_id=global_request_id)
         try:
             response = self._dispatch(request, request_id, global_request_id)
@@ -67,7 +66,7 @@ class Registry:
             response = responses.error(errors.RegistryError(
                 'Internal error; the registry log has the details of request %s'
                 % request_id, reason='internal_error', request_id=request_id))
-        response.headers[REQUEST_ID_HEADER] = request_id
+        response.headers[request_ids.REQUEST_ID_HEADER] = request_id
         return response(environ, start_response)
 
     def _dispatch(self, request, request_id, global_request_id=None):

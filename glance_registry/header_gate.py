@@ -41,12 +41,13 @@ import socket
 import ssl
 import threading
 import time
-import uuid
 
 from gunicorn import sock as gunicorn_sock
 from gunicorn import http
 from gunicorn import util as gunicorn_util
 from gunicorn.workers import gthread
+
+from glance_registry import request_ids
 
 #: What the worker answers a head that did not arrive in time (``%s``: its
 #: request id).
@@ -145,7 +146,7 @@ class HeaderGateWorker(gthread.ThreadWorker):
         """gunicorn's answer to a request it refuses (or that failed outside the
         application), under a request id: the answer carries it
         (``_write_error``) and so do the lines logged about it."""
-        _refusal.request_id = _new_request_id()
+        _refusal.request_id = request_ids.new_request_id()
         if self.bind_request is not None:
             self.bind_request(_refusal.request_id)
         try:
@@ -345,7 +346,7 @@ class HeaderGateWorker(gthread.ThreadWorker):
             if oldest.head_deadline > now and (stop_deadline is None
                                                or stop_deadline > now):
                 break
-            self._drop(oldest, (_TIMED_OUT % _new_request_id()).encode('ascii'))
+            self._drop(oldest, (_TIMED_OUT % request_ids.new_request_id()).encode('ascii'))
 
     def run(self):
         try:
@@ -422,7 +423,7 @@ def _write_error(sock, status, reason, message):
     head = ('HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: %s'
             '\r\nContent-Length: %d\r\nx-openstack-request-id: %s\r\n\r\n'
             % (status, reason, content_type, len(body),
-               getattr(_refusal, 'request_id', None) or _new_request_id()))
+               getattr(_refusal, 'request_id', None) or request_ids.new_request_id()))
     gunicorn_util.write_nonblock(sock, head.encode('latin-1') + body)
 
 
@@ -430,11 +431,7 @@ def _write_error(sock, status, reason, message):
 _refusal = threading.local()
 
 
-def _new_request_id():
-    # As every answer of the application: a client reports its problem by it.
-    return 'req-%s' % uuid.uuid4()
-
-
 # gunicorn's workers call util.write_error for every such answer; these daemons'
 # answers are JSON, whatever refused the request.
 gunicorn_util.write_error = _write_error
+

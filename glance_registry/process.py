@@ -42,6 +42,7 @@ from oslo_log import handlers as oslo_handlers
 from oslo_log import log as oslo_log
 
 from glance_registry import metrics
+from glance_registry import request_ids
 
 from glance_registry import header_gate
 
@@ -437,25 +438,7 @@ def current_global_request_id():
     return current.global_request_id if current is not None else None
 
 
-#: A request id as OpenStack's services make them (oslo.context's), the only form
-#: taken from a client as a global request id, as oslo.middleware's request_id
-#: takes it: anything else would put what a caller chose into every log line.
-_REQUEST_ID_FORM = re.compile(
-    r'req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
-
-
-def global_request_id(value):
-    """``value`` (a header's) if it is a request id of OpenStack's form, else None."""
-    return value if value and _REQUEST_ID_FORM.fullmatch(value) else None
-
-
 ACCESS_LOG = logging.getLogger('glance.access')
-
-
-REQUEST_ID_HEADER = 'x-openstack-request-id'
-#: What the API tells the registry its request's global id is (the registry takes
-#: the API's request id as its own, so one id finds a request in both logs).
-GLOBAL_REQUEST_ID_HEADER = 'x-openstack-global-request-id'
 
 
 def _content_length(environ):
@@ -498,7 +481,7 @@ class _GunicornLogger(glogging.Logger):
             # gunicorn's own answers (header_gate) name it in their headers only
             # once written: theirs is bound to this thread.
             request_id = next((value for name, value in resp.headers
-                               if name.lower() == REQUEST_ID_HEADER),
+                               if name.lower() == request_ids.REQUEST_ID_HEADER),
                               current_request_id() or '-')
             path = environ.get('RAW_URI') or environ.get('PATH_INFO', '')
             sent = resp.sent or 0

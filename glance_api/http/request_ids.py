@@ -10,9 +10,8 @@ request_id keeps it. What gunicorn answers itself, before the application sees
 the request, gets its id from ``glance_registry.header_gate``.
 """
 
-import uuid
-
 from glance_registry import process
+from glance_registry import request_ids as ids
 
 ENVIRON_KEY = 'glance.request_id'
 GLOBAL_ENVIRON_KEY = 'glance.global_request_id'
@@ -25,8 +24,8 @@ class RequestIds:
         self.app = app
 
     def __call__(self, environ, start_response):
-        request_id = new_request_id()
-        global_request_id = process.global_request_id(
+        request_id = ids.new_request_id()
+        global_request_id = ids.global_request_id(
             environ.get('HTTP_X_OPENSTACK_REQUEST_ID'))
         environ[ENVIRON_KEY] = request_id
         environ[GLOBAL_ENVIRON_KEY] = global_request_id
@@ -36,20 +35,16 @@ class RequestIds:
 
         def stamped(status, headers, exc_info=None):
             headers = [(k, v) for k, v in headers
-                       if k.lower() != process.REQUEST_ID_HEADER]
-            headers.append((process.REQUEST_ID_HEADER, request_id))
+                       if k.lower() != ids.REQUEST_ID_HEADER]
+            headers.append((ids.REQUEST_ID_HEADER, request_id))
             return start_response(status, headers, exc_info)
 
         return self.app(environ, stamped)
 
 
-def new_request_id():
-    return 'req-%s' % uuid.uuid4()
-
-
 def request_id(environ):
     """The id of the request ``environ`` is."""
-    return environ.get(ENVIRON_KEY) or new_request_id()
+    return environ.get(ENVIRON_KEY) or ids.new_request_id()
 
 
 def global_request_id(environ):

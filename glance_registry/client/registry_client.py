@@ -28,6 +28,7 @@ from oslo_config import cfg
 
 from glance_registry import metrics
 from glance_registry import process
+from glance_registry import request_ids
 from glance_registry.client import errors
 from glance_registry.client import transport as http_transport
 from glance_registry.client.identity import Identity
@@ -637,10 +638,10 @@ class RegistryClient(MetadefsClient, TasksClient):
             headers = identity.sign(self._secret,
                                     SignedRequest.from_target(method, path, data))
         if request_id:
-            headers['X-Openstack-Request-Id'] = request_id
+            headers[request_ids.REQUEST_ID_HEADER] = request_id
         global_request_id = process.current_global_request_id()
         if global_request_id:
-            headers[process.GLOBAL_REQUEST_ID_HEADER] = global_request_id
+            headers[request_ids.GLOBAL_REQUEST_ID_HEADER] = global_request_id
         if data is not None:
             headers['Content-Type'] = 'application/json'
         return headers

@@ -32,7 +32,8 @@ _API_BELOW = {
                       'glance_api.metadefs', 'glance_api.data'),
 }
 _API_OUTSIDE = ('glance_registry.client', 'glance_registry.process',
-                'glance_registry.metrics', 'glance_registry.header_gate', 'stores')
+                'glance_registry.metrics', 'glance_registry.header_gate',
+                'glance_registry.request_ids', 'stores')
 # What every layer may import: the Services record, option types, and notify().
 _API_GROUND = ('glance_api.services', 'glance_api.option_types',
                'glance_api.notifications')
@@ -47,12 +48,16 @@ LAYERS = {
                         'glance_api.data.import_filtering', 'glance_api.data.staging'),
     # The contract half: anyone may import it, so it imports nothing of the daemon.
     'glance_registry.client': ('glance_registry.client', 'glance_registry.process',
-                               'glance_registry.metrics'),
+                               'glance_registry.metrics', 'glance_registry.request_ids'),
     'glance_registry.process': ('glance_registry.client', 'glance_registry.process',
-                                'glance_registry.metrics', 'glance_registry.header_gate'),
+                                'glance_registry.metrics', 'glance_registry.header_gate',
+                                'glance_registry.request_ids'),
     # Both daemons' Prometheus metrics, also recorded by the registry client.
     'glance_registry.metrics': ('glance_registry.metrics',),
-    'glance_registry.header_gate': ('glance_registry.header_gate',),
+    'glance_registry.header_gate': ('glance_registry.header_gate',
+                                    'glance_registry.request_ids'),
+    # How both daemons make, send and accept request ids.
+    'glance_registry.request_ids': ('glance_registry.request_ids',),
     # The API talks to the registry only through its contract half; its top-level
     # modules (app, cmd, opts, all_in_one) compose every layer.
     'glance_api': ('glance_api',) + _API_OUTSIDE,
@@ -65,7 +70,8 @@ LAYERS = {
 DATABASE_LIBRARIES = ('peewee', 'playhouse')
 # Every import of the contract half also runs these packages' __init__ modules.
 CONTRACT = ('glance_registry.client', 'glance_registry.process',
-            'glance_registry.metrics', 'glance_registry.header_gate', 'glance_registry')
+            'glance_registry.metrics', 'glance_registry.header_gate',
+            'glance_registry.request_ids', 'glance_registry')
 
 
 def _under(module, prefix):
