@@ -133,9 +133,11 @@ def _unindexed(field):
 
 
 # A list whose filter matches fewer images than this reads that filter's matches
-# from its index and sorts them (``driven_by``); a filter matching more is tested on
-# each image along the sort order's index, which then finds a full page within
-# about 25 * N / DRIVE_LIMIT images (25,000 of a million).
+# from its index and sorts them (``driven_by``), unless the page may walk that very
+# filter's index in page order (``records.narrowest_filter``); a filter matching
+# more is tested on each image along the sort order's index, which then finds a
+# full page within about 25 * N / DRIVE_LIMIT images (25,000 of a million), or
+# walked in its own index (``walked_filter``).
 DRIVE_LIMIT = 1000
 
 
@@ -275,6 +277,11 @@ def walked_filter(query, dialect=None, bind=unbound):
                 dataclasses.replace(query, properties=rest))
     tag, rest = query.tags[0], query.tags[1:]
     return (ImageTag, ImageTag.value == bind(tag), dataclasses.replace(query, tags=rest))
+
+
+def walked_position(query):
+    """The position in ``narrowing_filters`` of ``walked_filter``'s filter."""
+    return len(query.tags) if query.properties else 0
 
 
 def column_probes(query, bind=unbound):

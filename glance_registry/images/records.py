@@ -225,7 +225,9 @@ def narrowest_filter(db, query):
     (``filters.walked_filter``): when no filter on a column of the images matches
     fewer than ``DRIVE_LIMIT`` either (``filters.column_probes``), and each of the
     walked filter's rows holds its copy of the image's ``created_at``
-    (``child_order``); else None. One query, which reads at most ``DRIVE_LIMIT``
+    (``child_order``); else None. ``WALK`` too, on those conditions, where the
+    fewest is the walked filter itself and matches more than a page, in a list
+    without a status filter. One query, which reads at most ``DRIVE_LIMIT``
     index entries per filter, and one more entry to look for a missing copy."""
     dialect = db_module.dialect(db)
     walkable = filters.walkable(query)
@@ -256,11 +258,21 @@ def narrowest_filter(db, query):
     if 0 in counts + columns:
         return MATCHES_NOTHING
     fewest = min(range(len(counts)), key=counts.__getitem__)
-    if counts[fewest] < filters.DRIVE_LIMIT:
-        return fewest
     # A column filter that matches few is walked by its own index instead.
-    if walkable and not unfilled and min(columns, default=filters.DRIVE_LIMIT) \
-            >= filters.DRIVE_LIMIT:
+    walk = walkable and not unfilled and min(
+        columns, default=filters.DRIVE_LIMIT) >= filters.DRIVE_LIMIT
+    if counts[fewest] < filters.DRIVE_LIMIT:
+        if walk and fewest == filters.walked_position(query) \
+                and counts[fewest] > query.limit + 1 \
+                and not dict(query.matches).get('status'):
+            # The walk reads at most the rows the count read, in page order,
+            # and stops at a full page: never more than reading and sorting
+            # them all. (A status filter is counted in the tag or property
+            # rows' copies but tested on the images by the walk, which could
+            # then read many more rows than the count.)
+            return WALK
+        return fewest
+    if walk:
         return WALK
     return None
 
