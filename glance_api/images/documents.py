@@ -6,15 +6,17 @@ BASE_FIELDS = ('id', 'name', 'status', 'visibility', 'protected', 'os_hidden',
                'updated_at', 'min_ram', 'min_disk')
 
 
-def image(record, conf, store_set=None, show_locations=True):
+def image(record, store_set=None, direct_url=False, locations=False,
+          show_locations=True):
     """The API document for ``record``: custom properties, base fields, links.
 
     With several stores configured (``store_set.multi``) the document also says which
     stores hold the data (``stores``), as upstream does from API 2.8, legacy
     locations (recorded without their store) included: ``StoreSet.located``.
-    ``direct_url`` (``show_image_direct_url``) and ``locations``
-    (``show_multiple_locations``, then always present, as upstream) show the active
-    locations, only if ``show_locations`` (policy ``get_image_location``).
+    ``direct_url`` (if ``direct_url``: option ``show_image_direct_url``) and
+    ``locations`` (if ``locations``: ``show_multiple_locations``, then always
+    present, as upstream) show the active locations, only if ``show_locations``
+    (policy ``get_image_location``).
     """
     document = dict(record.get('properties') or {})
     for field in BASE_FIELDS:
@@ -24,21 +26,21 @@ def image(record, conf, store_set=None, show_locations=True):
     document['self'] = '/v2/images/%s' % image_id
     document['file'] = '/v2/images/%s/file' % image_id
     document['schema'] = '/v2/schemas/image'
-    locations = active_locations(record)
+    active = active_locations(record)
     if store_set is not None:
         # Locations recorded before enabled_backends was set name no store; as
         # upstream, locations (and stores, and direct_url) are shown in the order
         # they are read.
-        locations = store_set.ordered(store_set.located(locations))
-    shown = locations if show_locations else []
-    if conf.show_image_direct_url and shown:
+        active = store_set.ordered(store_set.located(active))
+    shown = active if show_locations else []
+    if direct_url and shown:
         document['direct_url'] = shown[0]['url']
-    if conf.show_multiple_locations:
+    if locations:
         document['locations'] = [{'url': location['url'],
                                   'metadata': location.get('metadata') or {}}
                                  for location in shown]
     if store_set is not None and store_set.multi:
-        ids = [(loc.get('metadata') or {}).get('store') for loc in locations]
+        ids = [(loc.get('metadata') or {}).get('store') for loc in active]
         if any(ids):
             document['stores'] = ','.join(i for i in ids if i)
     return document

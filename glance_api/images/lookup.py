@@ -28,14 +28,24 @@ def readable(record):
 
 
 def image_document(record):
-    """The API document of ``record`` for the caller: readable properties only, and
-    locations (``direct_url``, ``locations``) only if policy lets it see them."""
-    conf = services().conf
-    see_locations = False
-    if conf.show_image_direct_url or conf.show_multiple_locations:
-        see_locations = policy.allowed(services().policy, g.context,
-                                       'get_image_location', record)
-    return documents.image(readable(record), conf, services().stores,
-                           show_locations=see_locations)
+    """The API document of ``record`` for the caller (``image_documents``)."""
+    return image_documents([record])[0]
 
 
+def image_documents(records):
+    """The API documents of ``records`` for the caller: readable properties only,
+    and locations (``direct_url``, ``locations``) only if policy lets it see them.
+    The services and options are read once for a whole page: each read of an
+    option costs about 2 us, and a page of 25 made a hundred of them."""
+    found = services()
+    conf, protections = found.conf, found.protections
+    direct_url, locations = conf.show_image_direct_url, conf.show_multiple_locations
+
+    def document(record):
+        see_locations = (direct_url or locations) and policy.allowed(
+            found.policy, g.context, 'get_image_location', record)
+        if protections:
+            record = protections.readable(g.context, record)
+        return documents.image(record, found.stores, direct_url=direct_url,
+                               locations=locations, show_locations=bool(see_locations))
+    return [document(record) for record in records]

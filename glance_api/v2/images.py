@@ -142,7 +142,7 @@ def list_images():
         records, next_marker = services().registry.list_images(
             g.context.identity, forwarded, request_id=g.request_id)
     document = {
-        'images': [lookup.image_document(record) for record in records],
+        'images': lookup.image_documents(records),
         'first': _list_link([(k, v) for k, v in params if k != 'marker']),
         'schema': '/v2/schemas/images',
     }
