@@ -1,7 +1,8 @@
 """Several file stores and a read-only http store, as a tenant and an operator see
 them: the stores listed as ``enabled_backends`` lists them, an image's locations in
 the order upstream reads them (by weight, ties as recorded), an import that names
-its stores two ways refused, as upstream, and the reserved stores no store at all."""
+its stores two ways or naming none refused, and the reserved stores no store at
+all."""
 
 import os
 import time
@@ -131,6 +132,31 @@ def test_an_import_naming_its_stores_two_ways_is_refused(admin, body, header,
     assert response.json()['message'] == message
     assert image_tasks(admin, image_id) == []
     assert admin.image(image_id)['stores'] == 'fast'
+
+
+@pytest.mark.parametrize('method, status, message', [
+    ({'name': 'copy-image'}, 'active',
+     "'stores' names no store: copy-image needs at least one store to copy to (or "
+     "'all_stores')."),
+    ({'name': 'web-download', 'uri': 'http://example.com/disk'}, 'queued',
+     "'stores' names no store: name at least one, or leave 'stores' out to import "
+     "into the default store."),
+])
+def test_an_import_naming_no_store_is_refused(admin, method, status, message):
+    # Upstream starts a task that imports into no store: copy-image reads the
+    # whole image into staging and succeeds having copied nothing.
+    if status == 'active':
+        image_id = _active_in(admin, 'fast')
+    else:
+        image_id = admin.create_image(name='nowhere')['id']
+    response = admin.post('/v2/images/%s/import' % image_id,
+                          json={'method': method, 'stores': []})
+    assert response.status_code == 400, response.text
+    assert response.json()['message'] == message
+    assert image_tasks(admin, image_id) == []
+    image = admin.image(image_id)
+    assert image['status'] == status
+    assert image.get('stores') == ('fast' if status == 'active' else None)
 
 
 @pytest.mark.parametrize('store_id', ['os_glance_staging_store',
