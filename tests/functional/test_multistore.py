@@ -100,6 +100,18 @@ def test_downloads_read_stores_of_equal_weight_in_the_recorded_order(multi, admi
                      params={'prefer': 'fast'}).content == b'F' * len(DATA)
 
 
+def test_a_download_naming_prefer_twice_is_refused(multi, admin):
+    # Which one was meant is a guess (Flask reads the first, webob the last): the
+    # stores are named in one, comma-separated, as the clients send them.
+    image_id = _active_in(admin, 'fast')
+    response = admin.get('/v2/images/%s/file' % image_id,
+                         params=[('prefer', 'spare'), ('prefer', 'fast')])
+    assert response.status_code == 400, response.text[:200]
+    assert response.json()['message'] == "Parameter 'prefer' may be given only once"
+    assert admin.get('/v2/images/%s/file' % image_id,
+                     params={'prefer': 'spare,fast'}).content == DATA
+
+
 def test_a_copy_reads_the_next_location_when_the_first_is_gone(multi, admin):
     # cheap's copy is read first (the heaviest); it went behind the service's
     # back, so the copy to spare reads fast's, as a download would.
