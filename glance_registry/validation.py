@@ -99,6 +99,21 @@ def query_pairs(request):
     return pairs
 
 
+def reads_query(handler):
+    """Mark ``handler`` as one that reads (and checks) its own query parameters.
+    The dispatcher refuses a query to every other (``refuse_query``)."""
+    handler.reads_query = True
+    return handler
+
+
+def refuse_query(request):
+    """``BadRequest`` naming the first query parameter, if any, of a request to an
+    operation that takes none: a caller that meant it for another operation, or
+    misspelt it, learns so instead of being ignored."""
+    for key, _ in query_pairs(request):
+        raise errors.BadRequest.invalid_value("Unknown parameter '%s'" % key, key)
+
+
 def single_params(request, allowed):
     """The query parameters as a dict: only ``allowed`` ones, each at most once."""
     params = {}
