@@ -446,8 +446,11 @@ def _staged_already(exc, image_id, stored, location):
     none; its size must match as well."""
     if getattr(exc, 'reason', None) not in ('taken_over', 'status_changed'):
         return None
-    record = services().registry.get_image(g.context.identity, image_id,
-                                           request_id=g.request_id)
+    try:
+        record = services().registry.get_image(g.context.identity, image_id,
+                                               request_id=g.request_id)
+    except registry_errors.NotFound:
+        return None   # deleted meanwhile, with whatever it had staged
     recorded = [loc for loc in staging.staged_locations(record)
                 if loc['url'] == stored.url
                 and (loc.get('metadata') or {}) == location['metadata']]
