@@ -102,7 +102,7 @@ class Registry:
             if route.authenticated and caller is None:
                 raise errors.Unauthorized('missing registry credentials',
                                           reason='invalid_credentials')
-            if not getattr(route.handler, 'reads_query', False):
+            if not getattr(route.handler, 'handles_query', False):
                 validation.refuse_query(request)
             with db_module.connection(self.db):
                 response = route.handler(self, request, caller, **match.groupdict())

@@ -6,7 +6,7 @@ authenticated)``: the image resources' are ``glance_registry.images.handlers.ROU
 the metadata definitions catalog's ``glance_registry.metadefs.handlers.ROUTES``; a
 new feature (tasks) adds its own module of handlers and its rows here. Patterns match the whole path; a named group becomes a
 handler argument. A handler that takes query parameters is marked
-``validation.reads_query``; a query to any other is 400.
+``validation.handles_query``; a query to any other is 400 (``Unknown parameter``).
 """
 
 import collections
@@ -27,7 +27,7 @@ Route = collections.namedtuple('Route', 'method pattern handler authenticated')
 
 # Reads none, but a load balancer's probe may add a query (a cache buster): a
 # 400 would take a healthy registry out of service.
-@validation.reads_query
+@validation.handles_query
 def healthcheck(app, request, caller):
     """200 ``OK`` when the database can be written (a row updated and committed: a
     read-only or full database answers reads happily); 503 otherwise. Unsigned at

@@ -99,10 +99,11 @@ def query_pairs(request):
     return pairs
 
 
-def reads_query(handler):
-    """Mark ``handler`` as one that reads (and checks) its own query parameters.
-    The dispatcher refuses a query to every other (``refuse_query``)."""
-    handler.reads_query = True
+def handles_query(handler):
+    """Mark ``handler`` as one that handles its own query string: it reads and
+    checks its parameters (or, the health check, ignores them on purpose). The
+    dispatcher refuses a query to every other (``refuse_query``)."""
+    handler.handles_query = True
     return handler
 
 
