@@ -24,6 +24,7 @@ from glance_registry import process
 from glance_registry import request_ids
 from glance_registry import responses
 from glance_registry import routes
+from glance_registry import validation
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
 
@@ -100,6 +101,8 @@ class Registry:
             if route.authenticated and caller is None:
                 raise errors.Unauthorized('missing registry credentials',
                                           reason='invalid_credentials')
+            if not getattr(route.handler, 'handles_query', False):
+                validation.refuse_query(request)
             with db_module.connection(self.db):
                 response = route.handler(self, request, caller, **match.groupdict())
             if (by_token and path.startswith('/v1/images')

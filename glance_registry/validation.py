@@ -99,6 +99,22 @@ def query_pairs(request):
     return pairs
 
 
+def handles_query(handler):
+    """Mark ``handler`` as one that handles its own query string: it reads and
+    checks its parameters (or, the health check, ignores them on purpose). The
+    dispatcher refuses a query to every other (``refuse_query``)."""
+    handler.handles_query = True
+    return handler
+
+
+def refuse_query(request):
+    """``BadRequest`` naming the first query parameter, if any, of a request to an
+    operation that takes none: a caller that meant it for another operation, or
+    misspelt it, learns so instead of being ignored."""
+    for key, _ in query_pairs(request):
+        raise errors.BadRequest.invalid_value("Unknown parameter '%s'" % key, key)
+
+
 def single_params(request, allowed):
     """The query parameters as a dict: only ``allowed`` ones, each at most once."""
     params = {}

@@ -195,6 +195,10 @@ def _publish_stage(image_id, store, stored, upload_id, facts):
             values={'size': stored.size}, locations=[location], upload_id=upload_id,
             request_id=g.request_id, outlast_outage=True)
     except (registry_errors.NotFound, registry_errors.Conflict) as exc:
+        staged = _staged_already(exc, image_id, stored, location)
+        if staged is not None:
+            notifications.notify(g.context, 'image.update', payloads.image(staged))
+            return location
         if getattr(exc, 'reason', None) == 'taken_over':
             raise _taken_over(image_id, services().conf.upload_lease_time)
         _discard(store, stored.url)
@@ -423,6 +427,36 @@ def _published_already(exc, image_id, stored):
             record['os_hash_value'] == stored.multihash:
         LOG.warning('image %s: its publication was answered with %s, but it was '
                     'made: the registry call was retried', image_id, exc)
+        return record
+    return None
+
+
+def _staged_already(exc, image_id, stored, location):
+    """The image's record if the stage's recording that met ``exc`` had been made
+    already, as ``_published_already`` finds a publication: the call was sent
+    again after the registry made it (a connection broken before its answer, a
+    503 as its database failed over), and the repeat found the stage's lease
+    ended (``taken_over``) or the image moved on (``status_changed``: an import
+    started). None otherwise; the registry's error if it cannot tell (the data
+    stays, as for a recording the registry did not answer).
+
+    Recorded means a staged location at this stage's URL with the metadata it
+    sent: the facts in it (hashes, the staged file's identity) are this stage's
+    own. A stage whose facts are held back (data the import decompresses) sends
+    none; its size must match as well."""
+    if getattr(exc, 'reason', None) not in ('taken_over', 'status_changed'):
+        return None
+    try:
+        record = services().registry.get_image(g.context.identity, image_id,
+                                               request_id=g.request_id)
+    except registry_errors.NotFound:
+        return None   # deleted meanwhile, with whatever it had staged
+    recorded = [loc for loc in staging.staged_locations(record)
+                if loc['url'] == stored.url
+                and (loc.get('metadata') or {}) == location['metadata']]
+    if recorded and record.get('size') == stored.size:
+        LOG.warning('image %s: its stage was answered with %s, but it was '
+                    'recorded: the registry call was sent again', image_id, exc)
         return record
     return None
 

@@ -11,7 +11,7 @@ from flask import Response, g, request
 
 from glance_api.access import policy
 from glance_api.data import download, store_acls, upload
-from glance_api.http import errors, ranges, responses
+from glance_api.http import errors, paging, ranges, responses
 from glance_api.images import documents, lookup
 from glance_api.images import notifications as payloads
 from glance_api.services import services
@@ -111,12 +111,17 @@ def download_image_data(image_id):
     """The image's data: 200, 206 for a satisfiable single ``Range``, 204 if none
     (no location, or no store holds the data any more: as upstream).
 
-    Errors: 403 deactivated (non-admins), 404, 416 unsatisfiable range, 503 store.
+    ``?prefer=`` (stores, comma-separated) names the stores to read first.
+
+    Errors: 400 ``prefer`` without several stores, naming an unknown store, or
+    given twice; 403 deactivated (non-admins), or ``prefer`` and the policy
+    ``download_from_store``; 404, 416 unsatisfiable range, 503 store.
     """
     ctx = g.context
     record = lookup.load_image(image_id)
     policy.enforce(ctx, 'download_image', record)
-    prefer = request.args.get('prefer')
+    # As the list parameters: once (the clients join the stores with commas).
+    prefer = paging.single(request.args, 'prefer')
     if prefer is not None:
         policy.enforce(ctx, 'download_from_store', record)
     if record['status'] == 'deactivated' and not ctx.is_admin:

@@ -67,10 +67,10 @@ def import_image(image_id):
     copy-image with ``all_stores`` leaves out the stores that hold the data
     already (202 and no task when every one does), as upstream.
 
-    Errors: 400 bad body, unknown or disabled method, missing ``uri`` or one that
-    ``[import_filtering_opts]`` refuses, a glance-download remote id that is no
-    UUID, ``all_stores_must_succeed`` false with one store, copy-image
-    to a store that holds the data already; 403 policy
+    Errors: 400 bad body, unknown or disabled method, ``stores`` naming no store,
+    missing ``uri`` or one that ``[import_filtering_opts]`` refuses, a
+    glance-download remote id that is no UUID, ``all_stores_must_succeed`` false
+    with one store, copy-image to a store that holds the data already; 403 policy
     (``copy_image`` for copy-image, else ``modify_image`` and the owner); 404; 409
     image in the wrong status, not staged, without its disk or container format, an
     unknown store, or already being imported; 503 this API worker's task runner is full.
@@ -246,6 +246,17 @@ def _stores(body, name):
         return []
     if not isinstance(wanted, list) or not all(isinstance(s, str) for s in wanted):
         raise errors.BadRequest("'stores' must be a list of store identifiers.")
+    if not wanted and store_set.multi:
+        # Not upstream's: it starts a task that imports into no store (copy-image
+        # reads the whole image into staging and succeeds with nothing copied;
+        # the others fail the task and drop the data). A list naming no store
+        # asks for nothing: said here, before any task.
+        if name == 'copy-image':
+            raise errors.BadRequest("'stores' names no store: copy-image needs at "
+                                    "least one store to copy to (or 'all_stores').")
+        raise errors.BadRequest("'stores' names no store: name at least one, or "
+                                "leave 'stores' out to import into the default "
+                                "store.")
     if not store_set.multi:
         raise errors.BadRequest('Multiple stores are not configured: an import '
                                 'cannot name stores.')

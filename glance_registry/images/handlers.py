@@ -24,6 +24,7 @@ from glance_registry.images import scrubbing
 from glance_registry.images import writes
 
 
+@validation.handles_query
 def list_images(app, request, caller):
     """200 ``{"images": [...], "next_marker": id|null}``; 400 for a bad parameter."""
     query = list_params.parse_list_params(validation.query_pairs(request),
@@ -67,6 +68,7 @@ def update_image(app, request, caller, image_id):
                                               **update))
 
 
+@validation.handles_query
 def delete_image(app, request, caller, image_id):
     """200 with the image as it was before deletion and ``delayed``; 403 protected;
     404. ``?delayed=true``: an active image with data becomes ``pending_delete``."""
@@ -138,6 +140,7 @@ def reserve(app, request, caller, image_id):
                                          _allowed(app, caller, 'upload_image')))
 
 
+@validation.handles_query
 def add_tag(app, request, caller, image_id, tag):
     """204; idempotent. 400 for a tag over 255 characters or a dot segment; 404 no
     image; 413 if the image would have more than ``max_tags`` tags."""
@@ -487,6 +490,7 @@ def restore_image(app, request, caller, image_id):
 
 # -- usage ---------------------------------------------------------------------------
 
+@validation.handles_query
 def show_usage(app, request, caller):
     """200 with the project's usage; 400 bad parameter or no project; 403 another
     project's usage for a non-admin."""

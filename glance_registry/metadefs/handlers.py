@@ -91,6 +91,7 @@ def _limit(params, default, maximum):
 
 # -- namespaces ------------------------------------------------------------------------
 
+@request_validation.handles_query
 def list_namespaces(app, request, caller):
     """200 ``{"namespaces": [...], "next_marker"}``; 400 bad parameter; 404 unknown
     marker."""
@@ -122,6 +123,7 @@ def create_namespace(app, request, caller):
     return responses.json(record, 201)
 
 
+@request_validation.handles_query
 def show_namespace(app, request, caller, namespace):
     """200 with the full record (names prefixed for ``resource_type``); 404."""
     access, params = _params(request, {'resource_type'})
@@ -129,6 +131,7 @@ def show_namespace(app, request, caller, namespace):
                                                    params.get('resource_type')))
 
 
+@request_validation.handles_query
 def update_namespace(app, request, caller, namespace):
     """200 with the base record; 400; 403; 404; 409 name taken."""
     body = request_validation.json_body(request)
@@ -138,6 +141,7 @@ def update_namespace(app, request, caller, namespace):
         namespace, validation.namespace_values(body)))
 
 
+@request_validation.handles_query
 def delete_namespace(app, request, caller, namespace):
     """200 with the base record as it was; 403 protected; 404."""
     return responses.json(namespaces.delete_namespace(
@@ -146,6 +150,7 @@ def delete_namespace(app, request, caller, namespace):
 
 
 def _contents_deleter(kind, *rules):
+    @request_validation.handles_query
     def delete_contents(app, request, caller, namespace):
         """200 with the namespace's base record; 403 protected; 404."""
         return responses.json(namespaces.delete_contents(
@@ -156,12 +161,14 @@ def _contents_deleter(kind, *rules):
 
 # -- objects ---------------------------------------------------------------------------
 
+@request_validation.handles_query
 def list_objects(app, request, caller, namespace):
     """200 ``{"objects": [...]}``; 404."""
     return responses.json({'objects': objects.list_objects(
         app.db, caller, _access(request), namespace)})
 
 
+@request_validation.handles_query
 def create_object(app, request, caller, namespace):
     """201 with the object; 400; 403; 404; 409 name taken."""
     values = validation.object_values(request_validation.json_body(request))
@@ -170,12 +177,14 @@ def create_object(app, request, caller, namespace):
         values), 201)
 
 
+@request_validation.handles_query
 def show_object(app, request, caller, namespace, name):
     """200 with the object; 404."""
     return responses.json(objects.get_object(app.db, caller, _access(request),
                                              namespace, name))
 
 
+@request_validation.handles_query
 def update_object(app, request, caller, namespace, name):
     """200 with the object; 400; 403; 404; 409 new name taken."""
     values = validation.object_values(request_validation.json_body(request))
@@ -184,6 +193,7 @@ def update_object(app, request, caller, namespace, name):
         namespace, name, values))
 
 
+@request_validation.handles_query
 def delete_object(app, request, caller, namespace, name):
     """200 with the object as it was; 403 protected; 404."""
     return responses.json(objects.delete_object(
@@ -193,12 +203,14 @@ def delete_object(app, request, caller, namespace, name):
 
 # -- properties ------------------------------------------------------------------------
 
+@request_validation.handles_query
 def list_properties(app, request, caller, namespace):
     """200 ``{"properties": {name: definition}}``; 404."""
     return responses.json({'properties': properties.list_properties(
         app.db, caller, _access(request), namespace)})
 
 
+@request_validation.handles_query
 def create_property(app, request, caller, namespace):
     """201 with the property; 400; 403; 404; 409 name taken."""
     name, definition = validation.property_values(request_validation.json_body(request))
@@ -207,6 +219,7 @@ def create_property(app, request, caller, namespace):
         namespace, name, definition), 201)
 
 
+@request_validation.handles_query
 def show_property(app, request, caller, namespace, name):
     """200 with the property (``name`` prefixed for ``resource_type``); 404."""
     access, params = _params(request, {'resource_type'})
@@ -214,6 +227,7 @@ def show_property(app, request, caller, namespace, name):
                                                   name, params.get('resource_type')))
 
 
+@request_validation.handles_query
 def update_property(app, request, caller, namespace, name):
     """200 with the property; 400; 403; 404; 409 new name taken."""
     new_name, definition = validation.property_values(
@@ -223,6 +237,7 @@ def update_property(app, request, caller, namespace, name):
         namespace, name, new_name, definition))
 
 
+@request_validation.handles_query
 def delete_property(app, request, caller, namespace, name):
     """200 with the property as it was; 403 protected; 404."""
     return responses.json(properties.delete_property(
@@ -232,6 +247,7 @@ def delete_property(app, request, caller, namespace, name):
 
 # -- tags ------------------------------------------------------------------------------
 
+@request_validation.handles_query
 def list_tags(app, request, caller, namespace):
     """200 ``{"tags": [...]}``; 400 bad parameter; 404 (an unknown marker too)."""
     access, params = _params(request, {'limit', 'marker', 'sort_key', 'sort_dir'})
@@ -243,6 +259,7 @@ def list_tags(app, request, caller, namespace):
                                                   query)})
 
 
+@request_validation.handles_query
 def create_tags(app, request, caller, namespace):
     """201 ``{"tags": [...]}``; body ``{"tags": [names], "append": bool}``; 400;
     403 (replacing a protected namespace's tags too); 404; 409 duplicate."""
@@ -255,6 +272,7 @@ def create_tags(app, request, caller, namespace):
         names, append)}, 201)
 
 
+@request_validation.handles_query
 def create_tag(app, request, caller, namespace, name):
     """201 with the tag; 400 bad name; 403; 404; 409 duplicate."""
     return responses.json(tags.create_tag(
@@ -262,12 +280,14 @@ def create_tag(app, request, caller, namespace, name):
         validation.name('name', name)), 201)
 
 
+@request_validation.handles_query
 def show_tag(app, request, caller, namespace, name):
     """200 with the tag; 404."""
     return responses.json(tags.get_tag(app.db, caller, _access(request), namespace,
                                        name))
 
 
+@request_validation.handles_query
 def update_tag(app, request, caller, namespace, name):
     """200 with the tag; body ``{"name"}``; 400; 403; 404; 409 new name taken."""
     body = request_validation.json_body(request)
@@ -278,6 +298,7 @@ def update_tag(app, request, caller, namespace, name):
         name, validation.name('name', body['name'])))
 
 
+@request_validation.handles_query
 def delete_tag(app, request, caller, namespace, name):
     """200 with the tag as it was; 403 protected; 404."""
     return responses.json(tags.delete_tag(
@@ -287,6 +308,7 @@ def delete_tag(app, request, caller, namespace, name):
 
 # -- resource types --------------------------------------------------------------------
 
+@request_validation.handles_query
 def list_resource_types(app, request, caller):
     """200 ``{"resource_types": [...]}``: every resource type."""
     _params(request)
@@ -294,6 +316,7 @@ def list_resource_types(app, request, caller):
         app.db, caller)})
 
 
+@request_validation.handles_query
 def list_associations(app, request, caller, namespace):
     """200 ``{"resource_type_associations": [...]}``; 404."""
     return responses.json({'resource_type_associations':
@@ -301,6 +324,7 @@ def list_associations(app, request, caller, namespace):
                                app.db, caller, _access(request), namespace)})
 
 
+@request_validation.handles_query
 def associate(app, request, caller, namespace):
     """201 with the association; 400; 403; 404; 409 already associated."""
     values = validation.association_values(request_validation.json_body(request))
@@ -310,6 +334,7 @@ def associate(app, request, caller, namespace):
         namespace, values), 201)
 
 
+@request_validation.handles_query
 def dissociate(app, request, caller, namespace, name):
     """200 with the association as it was; 403 protected; 404."""
     return responses.json(resource_types.dissociate(

@@ -93,6 +93,7 @@ def create_task(app, request, caller):
     return responses.json(created, 201)
 
 
+@validation.handles_query
 def list_tasks(app, request, caller):
     """200 ``{"tasks": [...], "next_marker"}``; 400 bad parameter or marker."""
     params = validation.single_params(request, {'type', 'status', 'image_id', 'limit',
@@ -118,6 +119,7 @@ def show_task(app, request, caller, task_id):
     return responses.json(writes.get_task(app.db, caller, task_id))
 
 
+@validation.handles_query
 def list_orphaned_tasks(app, request, caller):
     """200 ``{"tasks": [...]}``: up to ``limit`` running tasks whose lease has
     run out and whose image is deleted (``writes.orphaned_tasks``); 400 bad

@@ -1,7 +1,8 @@
 """Several file stores and a read-only http store, as a tenant and an operator see
 them: the stores listed as ``enabled_backends`` lists them, an image's locations in
 the order upstream reads them (by weight, ties as recorded), an import that names
-its stores two ways refused, as upstream, and the reserved stores no store at all."""
+its stores two ways or naming none refused, and the reserved stores no store at
+all."""
 
 import os
 import time
@@ -99,6 +100,18 @@ def test_downloads_read_stores_of_equal_weight_in_the_recorded_order(multi, admi
                      params={'prefer': 'fast'}).content == b'F' * len(DATA)
 
 
+def test_a_download_naming_prefer_twice_is_refused(multi, admin):
+    # Which one was meant is a guess (Flask reads the first, webob the last): the
+    # stores are named in one, comma-separated, as the clients send them.
+    image_id = _active_in(admin, 'fast')
+    response = admin.get('/v2/images/%s/file' % image_id,
+                         params=[('prefer', 'spare'), ('prefer', 'fast')])
+    assert response.status_code == 400, response.text[:200]
+    assert response.json()['message'] == "Parameter 'prefer' may be given only once"
+    assert admin.get('/v2/images/%s/file' % image_id,
+                     params={'prefer': 'spare,fast'}).content == DATA
+
+
 def test_a_copy_reads_the_next_location_when_the_first_is_gone(multi, admin):
     # cheap's copy is read first (the heaviest); it went behind the service's
     # back, so the copy to spare reads fast's, as a download would.
@@ -131,6 +144,31 @@ def test_an_import_naming_its_stores_two_ways_is_refused(admin, body, header,
     assert response.json()['message'] == message
     assert image_tasks(admin, image_id) == []
     assert admin.image(image_id)['stores'] == 'fast'
+
+
+@pytest.mark.parametrize('method, status, message', [
+    ({'name': 'copy-image'}, 'active',
+     "'stores' names no store: copy-image needs at least one store to copy to (or "
+     "'all_stores')."),
+    ({'name': 'web-download', 'uri': 'http://example.com/disk'}, 'queued',
+     "'stores' names no store: name at least one, or leave 'stores' out to import "
+     "into the default store."),
+])
+def test_an_import_naming_no_store_is_refused(admin, method, status, message):
+    # Upstream starts a task that imports into no store: copy-image reads the
+    # whole image into staging and succeeds having copied nothing.
+    if status == 'active':
+        image_id = _active_in(admin, 'fast')
+    else:
+        image_id = admin.create_image(name='nowhere')['id']
+    response = admin.post('/v2/images/%s/import' % image_id,
+                          json={'method': method, 'stores': []})
+    assert response.status_code == 400, response.text
+    assert response.json()['message'] == message
+    assert image_tasks(admin, image_id) == []
+    image = admin.image(image_id)
+    assert image['status'] == status
+    assert image.get('stores') == ('fast' if status == 'active' else None)
 
 
 @pytest.mark.parametrize('store_id', ['os_glance_staging_store',

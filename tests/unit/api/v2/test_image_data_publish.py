@@ -251,3 +251,57 @@ def test_a_stage_recorded_unanswered_keeps_its_data_for_the_import(deployment):
         time.sleep(0.05)
     assert deployment.request('GET', '/v2/images/%s/file' % image_id,
                               OWNER).get_data() == DATA
+
+
+class _LosesTheStagesAnswerAfterRecording:
+    """A transport that sends a stage's recording (``uploading -> uploading`` with
+    its location) to the registry, which makes it, then loses the answer: the
+    connection breaks (the registry client sends the PUT again), or the registry
+    answers that its database is unavailable (a failover as it committed: the
+    call outlasts the outage and is sent again). Either way the repeat finds the
+    stage's lease ended, as if another stage had taken the image over."""
+
+    def __init__(self, inner, how):
+        self.inner = inner
+        self.how = how
+        self.lost = False
+
+    def request(self, method, path, headers, body, timeout, fresh=False):
+        answer = self.inner.request(method, path, headers, body, timeout, fresh)
+        if not self.lost and method == 'PUT' and path.endswith('/status') and \
+                json.loads(body).get('locations'):
+            self.lost = True
+            if self.how == 'connection reset':
+                raise http_transport.Unreachable('ConnectionResetError')
+            return 503, json.dumps({'error': {
+                'code': 503, 'reason': 'database_unavailable',
+                'message': 'the database is not available'}}).encode()
+        return answer
+
+    def close(self):
+        self.inner.close()
+
+
+@pytest.mark.parametrize('how', ['connection reset', 'database unavailable'])
+def test_a_stage_recorded_whose_answer_was_lost_is_the_stages_success(deployment,
+                                                                      how):
+    image_id = deployment.request('POST', '/v2/images', OWNER, {
+        'disk_format': 'raw', 'container_format': 'bare'}).get_json()['id']
+    registry = deployment.registry
+    registry._transport = _LosesTheStagesAnswerAfterRecording(registry._transport,
+                                                              how)
+    response = deployment.request('PUT', '/v2/images/%s/stage' % image_id, OWNER,
+                                  DATA, content_type='application/octet-stream')
+    registry._transport = registry._transport.inner
+    assert response.status_code == 204, response.data
+    image = deployment.request('GET', '/v2/images/%s' % image_id, OWNER).get_json()
+    assert (image['status'], image['size']) == ('uploading', len(DATA))
+    assert deployment.staging.names() == [image_id]
+    assert deployment.request('POST', '/v2/images/%s/import' % image_id, OWNER, {
+        'method': {'name': 'glance-direct'}}).status_code == 202
+    deadline = time.monotonic() + 5
+    while deployment.request('GET', '/v2/images/%s' % image_id, OWNER).get_json()[
+            'status'] == 'importing' and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert deployment.request('GET', '/v2/images/%s/file' % image_id,
+                              OWNER).get_data() == DATA
