@@ -278,9 +278,14 @@ def _read_head(connection, buffer):
 
 def _head_end(buffer):
     """Where the line end of a head's last line is (the blank line follows it),
-    or -1. Line ends are CRLF or a bare LF, as http.client reads them."""
-    ends = [i for i in (buffer.find(b'\n\r\n'), buffer.find(b'\n\n')) if i >= 0]
-    return min(ends) if ends else -1
+    or -1. Line ends are CRLF or a bare LF, as http.client reads them.
+
+    The buffer usually holds the body too: a bare LF's blank line is looked for
+    only before the CRLF one (the only place it could come first), not through
+    the whole body, which a CRLF head (every server's) never has one before."""
+    crlf = buffer.find(b'\n\r\n')
+    lf = buffer.find(b'\n\n', 0, crlf + 1 if crlf >= 0 else len(buffer))
+    return crlf if lf < 0 else lf
 
 
 def _read_exactly(connection, buffer, size):

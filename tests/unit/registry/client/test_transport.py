@@ -326,3 +326,17 @@ def test_a_call_that_outlasts_an_outage_takes_no_longer_than_the_timeout(scripte
                                  outlast_outage=True)
     assert time.monotonic() - started < 2.5
     assert len(server.requests) == 8
+
+
+@pytest.mark.parametrize('buffer, end', [
+    (b'HTTP/1.1 200 OK\r\nA: b\r\n\r\n{}', 22),
+    # A body's blank lines are no head's end.
+    (b'HTTP/1.1 200 OK\r\nA: b\r\n\r\n{"x": "\n\n"}', 22),
+    (b'HTTP/1.1 200\nA: b\n\n{"x": "\r\n\r\n"}', 17),
+    # Mixed line ends: whichever blank line comes first.
+    (b'HTTP/1.1 200\nA: b\n\n\r\n', 17),
+    (b'HTTP/1.1 200 OK\r\nA: b\r\n', -1),
+    (b'HTTP/1.1 200 OK\r\nA: b\r\n\r', -1),
+])
+def test_a_heads_end_is_its_first_blank_line(buffer, end):
+    assert transport._head_end(buffer) == end
