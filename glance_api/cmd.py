@@ -66,7 +66,10 @@ def _serve(conf):
         protections.PropertyProtections.from_config(conf, enforcer)
         # The operator's schema-image.json, read here too: a bad one is one line
         # at start, not a traceback in every worker.
-        inject_metadata.check(conf, schemas.Schemas(conf))
+        image_schemas = schemas.Schemas(conf)
+        inject_metadata.check(conf, image_schemas)
+        # Here, not in each worker: once per start.
+        image_schemas.warn_backtracking(LOG)
     except ValueError as exc:   # protections.InvalidConfiguration, SchemaFileError
         raise process.Refused(str(exc)) from None
     check_worker_options(conf)
