@@ -63,7 +63,10 @@ def _serve(conf):
     try:
         enforcer = policy.new_enforcer(conf)
         policy.check_policy_file(enforcer, LOG)
-        protections.PropertyProtections.from_config(conf, enforcer)
+        property_protections = protections.PropertyProtections.from_config(
+            conf, enforcer)
+        if property_protections is not None:
+            property_protections.warn_backtracking(LOG)
         # The operator's schema-image.json, read here too: a bad one is one line
         # at start, not a traceback in every worker.
         image_schemas = schemas.Schemas(conf)
