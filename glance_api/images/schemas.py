@@ -2,7 +2,9 @@
 (``glance_api.v2.schemas``) and used to validate what clients send, so the schema a client downloads is the one we enforce.
 
 The format enums come from config and the operator's typed custom properties from
-``schema-image.json``, so a schema is built per app, once.
+``schema-image.json``, so a schema is built per app, once. The patterns of those
+properties are matched by RE2 (``glance_api.patterns``), never by Python's
+backtracking re where RE2 can say the same.
 """
 
 import json
@@ -282,17 +284,18 @@ class Schemas:
                 {'rel': 'describedby', 'href': '{schema}'},
             ],
         }
-        compiled = {name: [patterns.compile(text) for text in _patterns_in(definition)]
-                    for name, definition in custom.items()}
-        #: The custom properties whose patterns RE2 cannot evaluate, by name: each
-        #: value checked by Python's backtracking re (``warn_backtracking``).
-        self.backtracking = {name: [pattern.text for pattern in found
-                                    if not pattern.linear]
-                             for name, found in compiled.items()
-                             if any(not pattern.linear for pattern in found)}
-        validator = _validator_class({pattern.text: pattern
-                                      for found in compiled.values()
-                                      for pattern in found})
+        operator_patterns = {text: patterns.compile(text)
+                             for definition in custom.values()
+                             for text in _patterns_in(definition)}
+        #: ``{property: [pattern, ...]}``: the custom properties whose patterns
+        #: RE2 cannot evaluate, left to Python's backtracking re.
+        self.backtracking = {}
+        for name, definition in custom.items():
+            slow = [text for text in _patterns_in(definition)
+                    if not operator_patterns[text].linear]
+            if slow:
+                self.backtracking[name] = slow
+        validator = _validator_class(operator_patterns)
         self._image_validator = validator(self.image)
         # A patch's values are checked alone: the required properties are the
         # image's, not every patch's.
