@@ -22,6 +22,8 @@ import re
 
 import re2
 
+# Python's own parser of its syntax (private, but the same shape from 3.6 on): the
+# translation reads what re reads. A node it does not know keeps the pattern on re.
 try:
     from re import _constants as sre, _parser as sre_parse
 except ImportError:     # Python 3.10
@@ -114,7 +116,7 @@ def _item(op, av, flags, tail):
     if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
         # Greedy or lazy: the same answer to "is there a match".
         low, high, pattern = av
-        bounds = '{%d,}' % low if high is sre.MAXREPEAT else '{%d,%d}' % (low, high)
+        bounds = '{%d,}' % low if high == sre.MAXREPEAT else '{%d,%d}' % (low, high)
         return '(?:%s)%s' % (_sequence(pattern, flags, tail and high <= 1), bounds)
     if op is sre.AT:
         return _anchor(av, flags, tail)
