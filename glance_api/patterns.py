@@ -9,10 +9,11 @@ thread all that time. ``compile`` translates a pattern into the syntax of RE2
 meaning exactly: the translation works on Python's own parse of the pattern, and
 spells out what the two engines read differently (``\\d``, ``\\w`` and ``\\s`` are
 Unicode classes in Python, ASCII in RE2; Python's ``$`` also matches before a
-final newline, RE2's does not).
+final newline, RE2's does not; under ``(?i)`` each engine folds case by its own
+tables).
 
 A pattern RE2 cannot express with the same meaning (backreferences, lookaround,
-atomic groups, ``(?i)``, ``(?m)``, a Unicode ``\\b``, a repetition over 1000, ...)
+atomic groups, ``(?m)``, a Unicode ``\\b``, a repetition over 1000, ...)
 is kept on Python's ``re``: ``Pattern.linear`` is then False, for the caller to
 warn the operator at start.
 """
@@ -34,6 +35,9 @@ except ImportError:     # Python 3.10
 # as the UTF-8 RE2 reads.
 _SURROGATES = (0xD800, 0xDFFF)
 _CHARACTERS = ((0, _SURROGATES[0] - 1), (_SURROGATES[1] + 1, 0x10FFFF))
+
+# One character in Python's syntax, inside a class or out.
+_CHARACTER = r'\U%08x'
 
 _CATEGORIES = {
     sre.CATEGORY_DIGIT: r'\d', sre.CATEGORY_NOT_DIGIT: r'\D',
@@ -82,8 +86,8 @@ def compile(text):
 def _translate(text):
     parsed = sre_parse.parse(text)
     flags = parsed.state.flags
-    if flags & (sre.SRE_FLAG_IGNORECASE | sre.SRE_FLAG_MULTILINE):
-        # Case folding and line anchors differ in detail between the engines.
+    if flags & sre.SRE_FLAG_MULTILINE:
+        # Line anchors differ in detail between the engines.
         raise _Untranslatable(text)
     return _sequence(parsed, flags, tail=True)
 
@@ -98,8 +102,12 @@ def _item(op, av, flags, tail):
     """One node of Python's parse in RE2's syntax; ``tail`` if nothing can follow
     it in a match."""
     if op is sre.LITERAL:
+        if flags & sre.SRE_FLAG_IGNORECASE:
+            return _class(_python_set(_CHARACTER % av, flags))
         return _class([(av, av)])
     if op is sre.NOT_LITERAL:
+        if flags & sre.SRE_FLAG_IGNORECASE:
+            return _class(_python_set('[^%s]' % (_CHARACTER % av), flags))
         return _class(_complement([(av, av)]))
     if op is sre.ANY:
         return '(?s:.)' if flags & sre.SRE_FLAG_DOTALL else r'[^\n]'
@@ -110,7 +118,7 @@ def _item(op, av, flags, tail):
                                    for alternative in av[1])
     if op is sre.SUBPATTERN:
         _group, add_flags, del_flags, pattern = av
-        if (add_flags | del_flags) & (sre.SRE_FLAG_IGNORECASE | sre.SRE_FLAG_MULTILINE):
+        if (add_flags | del_flags) & sre.SRE_FLAG_MULTILINE:
             raise _Untranslatable(op)
         return '(?:%s)' % _sequence(pattern, (flags | add_flags) & ~del_flags, tail)
     if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
@@ -141,6 +149,10 @@ def _anchor(at, flags, tail):
 
 def _set(items, flags):
     """The characters a Python class (``[...]``) matches, as ranges."""
+    if flags & sre.SRE_FLAG_IGNORECASE:
+        # Which characters fold to which is Python's own, version by version.
+        return _python_set('[%s]' % ''.join(_class_text(op, av) for op, av in items),
+                           flags)
     ranges, negate = [], False
     for op, av in items:
         if op is sre.NEGATE:
@@ -150,25 +162,42 @@ def _set(items, flags):
         elif op is sre.RANGE:
             ranges.append(av)
         elif op is sre.CATEGORY and av in _CATEGORIES:
-            ranges.extend(_category(av, bool(flags & sre.SRE_FLAG_ASCII)))
+            ranges.extend(_python_set(_CATEGORIES[av], flags))
         else:
             raise _Untranslatable(op)
     return _complement(ranges) if negate else _normalise(ranges)
 
 
+def _class_text(op, av):
+    """An item of a Python class, in Python's syntax again."""
+    if op is sre.NEGATE:
+        return '^'
+    if op is sre.LITERAL:
+        return _CHARACTER % av
+    if op is sre.RANGE:
+        return '%s-%s' % (_CHARACTER % av[0], _CHARACTER % av[1])
+    if op is sre.CATEGORY and av in _CATEGORIES:
+        return _CATEGORIES[av]
+    raise _Untranslatable(op)
+
+
+def _python_set(text, flags):
+    """The characters the one-character Python pattern ``text`` matches under
+    ``flags``, as ranges."""
+    return _matched(text, flags & (sre.SRE_FLAG_IGNORECASE | sre.SRE_FLAG_ASCII))
+
+
 @functools.cache
-def _category(category, ascii):
-    """The characters Python's ``\\d``, ``\\w``, ``\\s`` (or their negations) match,
-    asked of Python's re itself: the Unicode tables of the two engines need not be
-    of the same version."""
+def _matched(text, flags):
+    # Asked of Python's re itself: the Unicode tables of the two engines need not
+    # be of the same version.
     characters = _all_characters()
     gap = _SURROGATES[1] - _SURROGATES[0] + 1
 
     def code(index):
         return index if index < _SURROGATES[0] else index + gap
 
-    runs = re.finditer(_CATEGORIES[category] + '+', characters,
-                       re.ASCII if ascii else 0)
+    runs = re.finditer('(?:%s)+' % text, characters, flags)
     return tuple(_normalise((code(run.start()), code(run.end() - 1)) for run in runs))
 
 
@@ -206,6 +235,13 @@ def _complement(ranges):
 def _class(ranges):
     if not ranges:
         return r'[^\x{0}-\x{10ffff}]'     # matches nothing, as Python's [^\s\S]
+    ranges = list(ranges)
+    upper = ranges[0][0]
+    if 'A' <= chr(upper) <= 'Z' and ranges == [(upper, upper), (upper + 32,) * 2]:
+        # RE2 reads [Kk] as a case-insensitive k, and where it merges that into an
+        # alternation (ab|[Kk] -> [Kk]|ab) folds it as Unicode does: the Kelvin sign
+        # matched. A surrogate, which no value holds, keeps the class a class.
+        ranges.append((_SURROGATES[0], _SURROGATES[0]))
     return '[%s]' % ''.join(r'\x{%x}' % low if low == high
                             else r'\x{%x}-\x{%x}' % (low, high)
                             for low, high in ranges)

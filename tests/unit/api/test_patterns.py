@@ -2,6 +2,7 @@
 time linear in the value, with exactly the answers of Python's ``re.search``; what
 RE2 cannot express keeps Python's re and says so."""
 
+import random
 import re
 import time
 
@@ -23,8 +24,9 @@ CATASTROPHIC = [
 SUBJECTS = ['', 'a', 'a\n', 'a\n\n', '\na', 'ab', 'ab\n', 'abab', 'aXb', 'a\nb', 'A',
             '123', '12\n', '12x', '\u0661\u0662\u0663', '\uff11', '\u00b2', 'x\n',
             ' x', '\u2028x', '\u00a0x', '\x1cx', '\u3000x', 'foo', 'a foo', '\u00e9foo',
-            '\u00e9', '_', 'caf\u00e9', '\u00df', 'K', '\u212a', 'b', 'bc', 'bc\n',
-            'x' * 300]
+            '\u00e9', '_', 'caf\u00e9', '\u00df', '\u1e9e', 'K', 'k', '\u212a', 'b', 'bc',
+            'bc\n', 'ABC', 'abc', 'aBc', 'S', '\u017f', 'I', '\u0130', '\u0131', '\u03c3',
+            '\u03a3', '\u03c2', 'x' * 300]
 
 # (pattern, evaluated by RE2): RE2 for all that it can say with Python's meaning.
 PATTERNS = [
@@ -51,7 +53,11 @@ PATTERNS = [
     (r'(a)\1', False),              # backreference
     (r'^(?!admin)', False),         # lookahead
     (r'(?<=a)b', False),            # lookbehind
-    (r'(?i)^abc$', False),          # case folding differs in detail
+    (r'(?i)^abc$', True),           # folded as Python folds
+    (r'(?i)^[a-z]+$', True),
+    (r'(?i)[^s]', True),
+    (r'^(?i:\u03c3)$', True),
+    ('^(?:\u0130|([Kk]))$', True),  # RE2 alone matched the Kelvin sign
     (r'(?m)^b$', False),            # line anchors differ in detail
     (r'\bfoo', False),              # Python's word boundary is Unicode
     (r'a$b', False),                # a $ something may follow
@@ -107,3 +113,39 @@ def test_a_value_with_a_lone_surrogate_matches_nothing():
 def test_what_pythons_re_refuses_is_refused_as_re_compile_refuses_it():
     with pytest.raises(re.error, match='missing \\), unterminated subpattern'):
         patterns.compile('(a')
+
+
+def test_random_patterns_answer_as_pythons_re():
+    # Patterns built from the pieces where the engines differ: Unicode classes,
+    # case folding, anchors, and alternatives RE2 merges into classes.
+    pieces = ['a', 'k', 's', '\u03c3', '\u00df', '\\d', '\\w', '\\W', '\\s', '.', '[ab]',
+              '[^k]', '[a-z]', '[Kk]', '[^\\W\\d]', 'x', '\u0130', '$', '^', '\\Z',
+              '(?i:k)', '(?-i:s)', '(?a:\\w)', '(?s:.)', '\\n']
+    characters = ['a', 'A', 'k', 'K', '\u212a', 's', 'S', '\u017f', '\u03c3', '\u03a3',
+                  '\u03c2', 'i', '\u0130', '\u0131', '\u00df', 'x', '1', '\u0661', '_',
+                  '\n', ' ', '\u2028']
+    chance = random.Random(20261207)
+
+    def piece(depth=0):
+        roll = chance.random()
+        if depth > 3 or roll < 0.3:
+            return chance.choice(pieces)
+        if roll < 0.5:
+            return piece(depth + 1) + piece(depth + 1)
+        if roll < 0.7:
+            return '(?:%s|%s)' % (piece(depth + 1), piece(depth + 1))
+        if roll < 0.85:
+            return '(%s)%s' % (piece(depth + 1), chance.choice('*+?'))
+        return piece(depth + 1) + '$'
+
+    for _ in range(500):
+        pattern = chance.choice(['', '(?i)', '(?a)', '(?ia)', '(?s)']) + piece()
+        try:
+            compiled = patterns.compile(pattern)
+        except re.error:
+            continue
+        for _ in range(20):
+            value = ''.join(chance.choice(characters)
+                            for _ in range(chance.randint(0, 5)))
+            assert compiled.search(value) == (re.search(pattern, value) is not None), (
+                pattern, value)
