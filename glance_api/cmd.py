@@ -63,10 +63,16 @@ def _serve(conf):
     try:
         enforcer = policy.new_enforcer(conf)
         policy.check_policy_file(enforcer, LOG)
-        protections.PropertyProtections.from_config(conf, enforcer)
+        property_protections = protections.PropertyProtections.from_config(
+            conf, enforcer)
+        if property_protections is not None:
+            property_protections.warn_backtracking(LOG)
         # The operator's schema-image.json, read here too: a bad one is one line
         # at start, not a traceback in every worker.
-        inject_metadata.check(conf, schemas.Schemas(conf))
+        image_schemas = schemas.Schemas(conf)
+        inject_metadata.check(conf, image_schemas)
+        # Here, not in each worker: once per start.
+        image_schemas.warn_backtracking(LOG)
     except ValueError as exc:   # protections.InvalidConfiguration, SchemaFileError
         raise process.Refused(str(exc)) from None
     check_worker_options(conf)

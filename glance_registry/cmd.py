@@ -83,7 +83,10 @@ def _serve(conf):
         raise process.Refused('refusing to start: %s' % problem)
     try:
         # The guard's rules: a file that cannot be used stops us here, once.
-        policy.check_policy_file(guard.Guard.from_config(conf).enforcer, LOG)
+        rules = guard.Guard.from_config(conf)
+        policy.check_policy_file(rules.enforcer, LOG)
+        if rules.protections is not None:
+            rules.protections.warn_backtracking(LOG)
     except ValueError as exc:   # protections.InvalidConfiguration too
         raise process.Refused('refusing to start: %s' % exc) from None
     _repair_child_copies(conf)

@@ -17,6 +17,7 @@ import re
 
 from oslo_config import cfg
 
+from glance_api import patterns
 from glance_api.http import errors
 from glance_api.access import policy
 
@@ -42,12 +43,25 @@ def register_opts(conf):
 
 
 class PropertyProtections:
-    """The parsed rules: ``[(compiled regex, {operation: rule}), ...]`` in file order."""
+    """The parsed rules: ``[(patterns.Pattern, {operation: rule}), ...]`` in file
+    order."""
 
     def __init__(self, rules, rule_format, enforcer):
         self._rules = rules
         self._format = rule_format
         self._enforcer = enforcer
+        #: The sections RE2 cannot evaluate: matched by Python's backtracking re.
+        self.backtracking = [pattern.text for pattern, _ in rules
+                             if not pattern.linear]
+
+    def warn_backtracking(self, log):
+        """Say, at start, which sections a tenant's property name may keep Python's
+        backtracking re busy on."""
+        for section in self.backtracking:
+            log.warning("property protection section [%s] is evaluated by a "
+                        "backtracking engine (Python's re), not RE2, which cannot "
+                        "express it with the same meaning: a tenant's property name "
+                        "may hold an API thread for seconds.", section)
 
     @classmethod
     def from_config(cls, conf, enforcer):
@@ -69,7 +83,9 @@ class PropertyProtections:
         rules = []
         for section in parser.sections():
             try:
-                pattern = re.compile(section)
+                # Matched against the property names tenants choose, on every
+                # request that shows or changes an image: RE2 where it can.
+                pattern = patterns.compile(section)
             except re.error as exc:
                 raise InvalidConfiguration('property protection section [%s] is not '
                                            'a valid regular expression: %s'

@@ -2,7 +2,9 @@
 (``glance_api.v2.schemas``) and used to validate what clients send, so the schema a client downloads is the one we enforce.
 
 The format enums come from config and the operator's typed custom properties from
-``schema-image.json``, so a schema is built per app, once.
+``schema-image.json``, so a schema is built per app, once. The patterns of those
+properties are matched by RE2 (``glance_api.patterns``), never by Python's
+backtracking re where RE2 can say the same.
 """
 
 import json
@@ -10,6 +12,7 @@ import logging
 
 import jsonschema
 
+from glance_api import patterns
 from glance_api.access import attributes
 from glance_api.http import errors, json_body
 from glance_registry.client import vocabulary
@@ -25,6 +28,11 @@ CUSTOM_SCHEMA_FILE = 'schema-image.json'
 _STORABLE_TYPES = {'string', 'null'}
 
 LOG = logging.getLogger(__name__)
+
+# The keywords of draft 4 whose values are subschemas: a pattern may be in any.
+_SUBSCHEMA = ('not', 'additionalProperties', 'additionalItems')
+_SUBSCHEMA_LISTS = ('allOf', 'anyOf', 'oneOf')
+_SUBSCHEMA_MAPS = ('properties', 'patternProperties', 'definitions')
 
 
 class SchemaFileError(ValueError):
@@ -276,13 +284,35 @@ class Schemas:
                 {'rel': 'describedby', 'href': '{schema}'},
             ],
         }
-        self._image_validator = jsonschema.Draft4Validator(self.image)
+        operator_patterns = {text: patterns.compile(text)
+                             for definition in custom.values()
+                             for text in _patterns_in(definition)}
+        #: ``{property: [pattern, ...]}``: the custom properties whose patterns
+        #: RE2 cannot evaluate, left to Python's backtracking re.
+        self.backtracking = {}
+        for name, definition in custom.items():
+            slow = [text for text in _patterns_in(definition)
+                    if not operator_patterns[text].linear]
+            if slow:
+                self.backtracking[name] = slow
+        validator = _validator_class(operator_patterns)
+        self._image_validator = validator(self.image)
         # A patch's values are checked alone: the required properties are the
         # image's, not every patch's.
-        self._values_validator = jsonschema.Draft4Validator(
+        self._values_validator = validator(
             {key: value for key, value in self.image.items() if key != 'required'})
         self.base_properties = frozenset(base)
         self.required_properties = frozenset(required)
+
+    def warn_backtracking(self, log):
+        """Say, at start, which custom properties' patterns a tenant's value may
+        keep Python's backtracking re busy on."""
+        for name, texts in sorted(self.backtracking.items()):
+            log.warning("image schema: the pattern of property %s (%s) is evaluated "
+                        "by a backtracking engine (Python's re), not RE2, which "
+                        "cannot express it with the same meaning: a tenant's value "
+                        "may hold an API thread for seconds.",
+                        name, ', '.join(repr(text) for text in texts))
 
     def validate_image(self, document):
         """Raise ``errors.BadRequest`` unless the new image ``document`` fits the
@@ -310,3 +340,37 @@ class Schemas:
         if error is not None:
             raise errors.BadRequest("Provided object does not match schema 'image': %s"
                                     % json_body.describe_error(error))
+
+
+def _patterns_in(schema):
+    """The ``pattern`` of a definition and of each of its subschemas."""
+    if not isinstance(schema, dict):
+        return
+    if isinstance(schema.get('pattern'), str):
+        yield schema['pattern']
+    subschemas = [schema.get(key) for key in _SUBSCHEMA]
+    items = schema.get('items')
+    subschemas += items if isinstance(items, list) else [items]
+    for key in _SUBSCHEMA_LISTS:
+        subschemas += schema.get(key) or []
+    for key in _SUBSCHEMA_MAPS + ('dependencies',):
+        subschemas += (schema.get(key) or {}).values()
+    for subschema in subschemas:
+        yield from _patterns_in(subschema)
+
+
+def _validator_class(operator_patterns):
+    """Draft 4, matching the operator's ``pattern``s (``{text: patterns.Pattern}``)
+    as ``patterns`` compiled them; the base schema's own keep Python's re."""
+    python_pattern = jsonschema.Draft4Validator.VALIDATORS['pattern']
+
+    def pattern(validator, text, instance, schema):
+        compiled = operator_patterns.get(text)
+        if compiled is None:
+            yield from python_pattern(validator, text, instance, schema)
+        elif validator.is_type(instance, 'string') and not compiled.search(instance):
+            # jsonschema's own wording.
+            yield jsonschema.ValidationError('%r does not match %r' % (instance, text))
+
+    return jsonschema.validators.extend(jsonschema.Draft4Validator,
+                                        {'pattern': pattern})

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -75,3 +76,46 @@ def test_the_api_refuses_to_start_with_a_malformed_file(tmp_path):
     assert len(refusal) == 1 and 'custom image schema %s: Expecting' % schema \
         in refusal[0], output
     assert 'Traceback' not in output and 'listening' not in output
+
+
+def test_patterns_are_matched_in_linear_time_and_a_backtracking_one_is_named_once(
+        tmp_path):
+    # '^([0-9]+)+$' takes Python's re 2 ** 59 steps on LONG; RE2, microseconds.
+    # The lookahead stays on Python's re: glance-api says so once, not once per
+    # worker, and so does the registry for a protection section.
+    (tmp_path / 'schema-image.json').write_text(json.dumps({
+        'build': {'type': 'string', 'pattern': '^([0-9]+)+$'},
+        'codename': {'type': 'string', 'pattern': '^(?!test-)[a-z-]+$'}}))
+    protections = tmp_path / 'property-protections.conf'
+    protections.write_text('[^(x+)+$]\ncreate = admin\nread = @\nupdate = admin\n'
+                           'delete = admin\n[^(?!x_)]\ncreate = @\nread = @\n'
+                           'update = @\ndelete = @\n')
+    api_log, registry_log = tmp_path / 'api.log', tmp_path / 'registry.log'
+    long_value = '1' * 59 + 'x'
+    with deployment.running(tmp_path, api_extra={'DEFAULT': {
+            'log_file': str(api_log), 'property_protection_file': str(protections)}},
+            registry_extra={'DEFAULT': {'log_file': str(registry_log)}}) as glance:
+        with glance.client(project='p', roles=('member', 'reader')) as client:
+            started = time.monotonic()
+            refused = client.post(glance.url + '/v2/images',
+                                  json={'name': 'n', 'build': long_value})
+            created = client.post(glance.url + '/v2/images',
+                                  json={'name': 'n', 'x' * 59 + '!': 'v'})
+            elapsed = time.monotonic() - started
+            named = client.post(glance.url + '/v2/images',
+                                json={'name': 'n', 'codename': 'test-one'})
+    assert (refused.status_code, refused.json()['message']) == (
+        400, "Provided object does not match schema 'image': '%s' does not match "
+             "'^([0-9]+)+$' (at build)" % long_value)
+    assert created.status_code == 201, created.text
+    assert elapsed < 10
+    assert named.status_code == 400 and named.json()['message'].endswith(
+        '(at codename)')
+    warned = [line for line in api_log.read_text().splitlines()
+              if 'backtracking engine' in line]
+    assert len(warned) == 2 and all(' WARNING ' in line for line in warned), warned
+    assert 'property protection section [^(?!x_)]' in warned[0], warned
+    assert "property codename ('^(?!test-)[a-z-]+$')" in warned[1], warned
+    warned = [line for line in registry_log.read_text().splitlines()
+              if 'backtracking engine' in line]
+    assert len(warned) == 1 and 'section [^(?!x_)]' in warned[0], warned

@@ -34,9 +34,10 @@ _API_BELOW = {
 _API_OUTSIDE = ('glance_registry.client', 'glance_registry.process',
                 'glance_registry.metrics', 'glance_registry.header_gate',
                 'glance_registry.request_ids', 'stores')
-# What every layer may import: the Services record, option types, and notify().
+# What every layer may import: the Services record, option types, notify(), and
+# the engine of the operator's regular expressions.
 _API_GROUND = ('glance_api.services', 'glance_api.option_types',
-               'glance_api.notifications')
+               'glance_api.notifications', 'glance_api.patterns')
 
 LAYERS = {
     'stores': ('stores',),

@@ -3,9 +3,12 @@ upstream finds it, merged into the image schema, and enforced on create and patc
 through the API application in this process."""
 
 import json
+import logging
 import os
 import shutil
+import time
 
+import jsonschema
 import pytest
 from oslo_config import cfg
 
@@ -284,3 +287,97 @@ def test_the_file_is_read_once_when_the_app_is_built(tmp_path):
     schema = deployment.request('GET', '/v2/schemas/image', OWNER).json
     assert schema['required'] == ['os_distro', 'hw_firmware_type']
     assert create(deployment, os_distro='debian').status_code == 400
+
+
+# A pattern Python's re takes 2 ** 59 steps on for this value (0.8 s at 24
+# characters, twice that for each character more): typed properties are matched by
+# RE2, in time linear in the value.
+CATASTROPHIC = {'build': {'type': 'string', 'pattern': '^([0-9]+)+$'}}
+LONG_VALUE = '1' * 59 + 'x'
+
+
+def test_a_catastrophic_pattern_answers_a_long_value_at_once(tmp_path):
+    deployment = InProcessDeployment(str(tmp_path),
+                                     config_dir=config_dir(tmp_path, CATASTROPHIC))
+    started = time.monotonic()
+    response = create(deployment, build=LONG_VALUE)
+    assert (response.status_code, response.json['message']) == (
+        400, "Provided object does not match schema 'image': '%s' does not match "
+             "'^([0-9]+)+$' (at build)" % LONG_VALUE)
+    image = create(deployment, build='1' * 59).json
+    response = patch(deployment, image['id'],
+                     [{'op': 'replace', 'path': '/build', 'value': LONG_VALUE}])
+    assert response.status_code == 400, response.json
+    assert time.monotonic() - started < 5
+    assert [image['build'] for image in listed(deployment)] == ['1' * 59]
+
+
+@pytest.mark.parametrize('value, message', [
+    ('42', None),
+    # Python's meaning, kept: \d is any decimal digit, $ matches before a final
+    # newline.
+    ('\u0664\u0662', None),
+    ('42\n', None),
+    ('42x', "'42x' does not match '^\\\\d+$' (at build)"),
+    ('', "'' does not match '^\\\\d+$' (at build)"),
+])
+def test_an_ordinary_pattern_answers_as_before(tmp_path, value, message):
+    deployment = InProcessDeployment(str(tmp_path), config_dir=config_dir(
+        tmp_path, {'build': {'type': 'string', 'pattern': r'^\d+$'}}))
+    response = create(deployment, build=value)
+    if message is None:
+        assert response.status_code == 201, response.json
+        assert response.json['build'] == value
+    else:
+        assert (response.status_code, response.json['message']) == (
+            400, "Provided object does not match schema 'image': " + message)
+        assert listed(deployment) == []
+
+
+LOOKAROUND = {'codename': {'type': 'string', 'pattern': '^(?!test-)[a-z-]+$'},
+              'build': {'type': 'string',
+                        'anyOf': [{'pattern': '^[0-9]+$'}, {'pattern': r'^(\w)\1$'}]},
+              'os_distro': {'type': 'string', 'pattern': '^[a-z]+$'}}
+
+
+def test_a_pattern_re2_cannot_evaluate_still_works_on_pythons_re(tmp_path):
+    deployment = InProcessDeployment(str(tmp_path),
+                                     config_dir=config_dir(tmp_path, LOOKAROUND))
+    response = create(deployment, codename='test-one')
+    assert (response.status_code, response.json['message']) == (
+        400, "Provided object does not match schema 'image': 'test-one' does not "
+             "match '^(?!test-)[a-z-]+$' (at codename)")
+    assert create(deployment, build='aa').status_code == 201
+    assert create(deployment, build='ab').status_code == 400
+    image = create(deployment, codename='prod-one', build='7').json
+    assert (image['codename'], image['build']) == ('prod-one', '7')
+
+
+def test_a_pattern_re2_cannot_evaluate_is_named_in_a_warning(tmp_path, caplog):
+    directory = config_dir(tmp_path, LOOKAROUND)
+    built = schemas.Schemas(api_conf(directory))
+    assert built.backtracking == {'codename': ['^(?!test-)[a-z-]+$'],
+                                  'build': [r'^(\w)\1$']}
+    with caplog.at_level(logging.WARNING):
+        built.warn_backtracking(logging.getLogger('test'))
+    assert [record.getMessage() for record in caplog.records] == [
+        "image schema: the pattern of property %s (%r) is evaluated by a "
+        "backtracking engine (Python's re), not RE2, which cannot express it with "
+        "the same meaning: a tenant's value may hold an API thread for seconds."
+        % (name, pattern) for name, pattern in [('build', r'^(\w)\1$'),
+                                                ('codename', '^(?!test-)[a-z-]+$')]]
+    assert schemas.Schemas(api_conf(config_dir(tmp_path, CATASTROPHIC))
+                           ).backtracking == {}
+
+
+def test_the_base_schema_keeps_pythons_re_and_jsonschema_is_left_as_it_is(tmp_path):
+    # Only the operator's patterns are RE2's, through the app's own validator: the
+    # base ones, the metadefs schemas and any other user of jsonschema keep re.
+    draft4_pattern = jsonschema.Draft4Validator.VALIDATORS['pattern']
+    deployment = InProcessDeployment(str(tmp_path),
+                                     config_dir=config_dir(tmp_path, CATASTROPHIC))
+    assert jsonschema.Draft4Validator.VALIDATORS['pattern'] is draft4_pattern
+    response = create(deployment, id='not-a-uuid\n')
+    assert (response.status_code, response.json['message']) == (
+        400, "Provided object does not match schema 'image': 'not-a-uuid\\n' does "
+             "not match '%s' (at id)" % schemas.UUID_PATTERN.replace('\\', '\\\\'))
