@@ -1,5 +1,9 @@
 """Requests the router refuses before any view runs, as upstream's router does.
 
+- A path or query string whose percent-encoded bytes are not UTF-8 is 400, as the
+  registry answers it: Werkzeug read ``%FF`` in a path as U+FFFD and in a query as
+  the text ``%FF``, so ``PUT .../tags/%FF`` and ``.../tags/%FE`` made one tag
+  named U+FFFD, and ``?name=%FF`` asked for images named ``%FF``.
 - ``HEAD`` and ``OPTIONS`` are 405 (with ``Allow``) on every route: upstream maps
   neither (Flask would answer ``OPTIONS`` itself, and ``HEAD`` as a ``GET``).
 - A body on a request that takes none (``GET``, ``DELETE``, adding a tag,
@@ -11,6 +15,8 @@
   (an upload stored them as the image).
 """
 
+import urllib.parse
+
 from flask import request
 import werkzeug.exceptions
 
@@ -20,8 +26,10 @@ _REFUSED_METHODS = errors.FLASK_ADDED_METHODS
 
 
 def check(url_map, bodiless):
-    """Refuse the current request if its method or body does not fit its route;
+    """Refuse the current request if its URL is not UTF-8, or its method or body
+    does not fit its route;
     ``bodiless`` holds the endpoints that take no body (the routes table's)."""
+    _check_utf8(request.environ)
     if request.url_rule is None:
         return   # no route: Flask answers 404 or 405 itself
     undecoded = _undecoded_codings()
@@ -35,6 +43,20 @@ def check(url_map, bodiless):
             valid_methods=url_map.bind_to_environ(request.environ).allowed_methods())
     if request.endpoint in bodiless and _has_body():
         raise errors.BadRequest('A body is not expected with this request.')
+
+
+def _check_utf8(environ):
+    # WSGI strings carry the request's bytes as latin-1 (the path percent-decoded
+    # by the server, the query string as sent).
+    try:
+        environ.get('PATH_INFO', '').encode('latin-1').decode('utf-8')
+    except UnicodeError:
+        raise errors.BadRequest('The request path is not UTF-8.') from None
+    query = environ.get('QUERY_STRING', '').encode('latin-1')
+    try:
+        urllib.parse.unquote_to_bytes(query).decode('utf-8')
+    except UnicodeError:
+        raise errors.BadRequest('The query string is not UTF-8.') from None
 
 
 def _undecoded_codings():
