@@ -27,8 +27,8 @@ _REFUSED_METHODS = errors.FLASK_ADDED_METHODS
 
 def check(url_map, bodiless):
     """Refuse the current request if its URL is not UTF-8, or its method or body
-    does not fit its route;
-    ``bodiless`` holds the endpoints that take no body (the routes table's)."""
+    does not fit its route; ``bodiless`` holds the endpoints that take no body
+    (the routes table's)."""
     _check_utf8(request.environ)
     if request.url_rule is None:
         return   # no route: Flask answers 404 or 405 itself
