@@ -221,6 +221,23 @@ def test_upload_needs_octet_stream(tenant):
     assert tenant.image(image['id'])['status'] == 'queued'
 
 
+@pytest.mark.parametrize('target', ['file', 'stage'])
+def test_a_part_of_the_data_is_refused_and_keeps_nothing(glance, tenant, target):
+    # RFC 9110 has a PUT with a Content-Range refused: a client resuming an upload
+    # sends only the rest, which became the whole image, active.
+    image = tenant.create_image()
+    response = tenant.put('/v2/images/%s/%s' % (image['id'], target),
+                          data=b'56789', headers={
+                              'Content-Type': 'application/octet-stream',
+                              'Content-Range': 'bytes 5-9/10'})
+    assert_error(response, 400)
+    assert response.json()['message'] == (
+        'Image data must be sent whole: a request with a Content-Range is refused.')
+    image = tenant.image(image['id'])
+    assert (image['status'], image['size']) == ('queued', None)
+    assert no_files_for(glance, image['id'])
+
+
 def test_upload_needs_formats_set(tenant):
     image = tenant.create_image(disk_format=None, container_format=None)
     assert_error(tenant.upload(image['id'], b'x'), 400)
