@@ -1,4 +1,5 @@
-"""Requests the router refuses before any view runs, as upstream's router does.
+"""Requests refused before any view runs: those upstream's router refuses, and
+bodies or URLs the views could only misread.
 
 - A path or query string whose percent-encoded bytes are not UTF-8 is 400, as the
   registry answers it: Werkzeug read ``%FF`` in a path as U+FFFD and in a query as
@@ -13,6 +14,10 @@
   codings it does not know so itself, but hands ``gzip``, ``deflate`` and
   ``compress`` on undecoded, and the view read the compressed bytes as the body
   (an upload stored them as the image).
+- A body in a content coding other than ``identity`` (``Content-Encoding: gzip``)
+  is 415, as RFC 9110 allows: the service decodes none, and the compressed bytes of
+  an upload were stored as the image its client meant to send decoded (upstream
+  stores them so too).
 """
 
 import urllib.parse
@@ -37,6 +42,10 @@ def check(url_map, bodiless):
         raise errors.Unimplemented(
             'Transfer-Encoding %s is not supported: send the body as it is, with a '
             'Content-Length or chunked.' % ', '.join(undecoded))
+    coding = request.headers.get('Content-Encoding', '').strip()
+    if coding and coding.lower() != 'identity' and _has_body():
+        raise errors.UnsupportedMediaType(
+            'Content-Encoding %s is not supported: send the body as it is.' % coding)
     if request.method in _REFUSED_METHODS:
         # Answered like any other unmapped method (errors.register_handlers).
         raise werkzeug.exceptions.MethodNotAllowed(

@@ -28,8 +28,8 @@ def upload_image_data(image_id):
     by inspection (unsafe, or not the ``disk_format``: ``glance_api.data.inspection``),
     403, 404, 409 image not ``queued``, 410 image deleted meanwhile or
     ``X-Image-Meta-Store`` a read-only store (as upstream), 413 over
-    ``image_size_cap`` or store full, 415 not ``application/octet-stream`` or in a
-    content coding, 503 store or registry unavailable.
+    ``image_size_cap`` or store full, 415 not ``application/octet-stream`` (or in a
+    content coding), 503 store or registry unavailable.
     """
     ctx = g.context
     check_media_type()
@@ -75,19 +75,12 @@ def _upload_store():
 
 
 def check_media_type():
-    """415 unless the body is ``application/octet-stream`` in no content coding.
-
-    The service decodes none: the bytes of a ``Content-Encoding: gzip`` upload were
-    stored as they came, so the image was the compressed file its client meant to
-    send decoded (upstream stores them so too)."""
+    """415 unless the body is ``application/octet-stream`` (in no content coding:
+    ``glance_api.http.route_rules``)."""
     if request.mimetype != UPLOAD_MEDIA_TYPE:
         raise errors.UnsupportedMediaType('Image data must be sent as %s, not %s.'
                                           % (UPLOAD_MEDIA_TYPE,
                                              request.mimetype or '(none)'))
-    coding = request.headers.get('Content-Encoding', '').strip()
-    if coding and coding.lower() != 'identity':
-        raise errors.UnsupportedMediaType('Image data must be sent as it is, not in '
-                                          'Content-Encoding %s.' % coding)
 
 
 def check_whole_body():

@@ -252,7 +252,7 @@ def test_data_in_a_content_coding_is_415_and_keeps_nothing(glance, tenant, targe
                               'Content-Encoding': coding})
     assert_error(response, 415)
     assert response.json()['message'] == (
-        'Image data must be sent as it is, not in Content-Encoding %s.' % coding)
+        'Content-Encoding %s is not supported: send the body as it is.' % coding)
     image = tenant.image(image['id'])
     assert (image['status'], image['size']) == ('queued', None)
     assert no_files_for(glance, image['id'])

@@ -179,6 +179,20 @@ def test_a_json_body_in_a_transfer_coding_other_than_chunked_is_501(glance):
             'images'] == []
 
 
+def test_a_json_body_in_a_content_coding_is_415(glance):
+    # It was parsed compressed: 400 "Malformed JSON", which hid why.
+    project = deployment_fixture.new_project()
+    with glance.client(project) as client:
+        response = client.post('/v2/images', data=gzip.compress(b'{"name": "x"}'),
+                               headers={'Content-Type': 'application/json',
+                                        'Content-Encoding': 'gzip'})
+        assert response.status_code == 415, response.text
+        assert response.json()['message'] == (
+            'Content-Encoding gzip is not supported: send the body as it is.')
+        assert client.get('/v2/images', params={'owner': project}).json()[
+            'images'] == []
+
+
 def _create_body(size):
     """An image-create document of exactly ``size`` bytes."""
     document = {'disk_format': 'raw', 'container_format': 'bare', 'pad': ''}
