@@ -79,6 +79,10 @@ class RangeNotSatisfiable(APIError):
     status = 416
 
 
+class Unimplemented(APIError):
+    status = 501
+
+
 class Unavailable(APIError):
     status = 503
 

@@ -24,14 +24,16 @@ UPLOAD_MEDIA_TYPE = 'application/octet-stream'
 def upload_image_data(image_id):
     """Upload the image's data; 204.
 
-    Errors: 400 size mismatch, formats unset, or content refused by inspection (unsafe,
-    or not the ``disk_format``: ``glance_api.data.inspection``), 403, 404, 409 image
-    not ``queued``, 410 image deleted meanwhile or ``X-Image-Meta-Store`` a read-only
-    store (as upstream), 413 over ``image_size_cap`` or store
-    full, 415 not ``application/octet-stream``, 503 store or registry unavailable.
+    Errors: 400 size mismatch, a ``Content-Range``, formats unset, or content refused
+    by inspection (unsafe, or not the ``disk_format``: ``glance_api.data.inspection``),
+    403, 404, 409 image not ``queued``, 410 image deleted meanwhile or
+    ``X-Image-Meta-Store`` a read-only store (as upstream), 413 over
+    ``image_size_cap`` or store full, 415 not ``application/octet-stream`` (or in a
+    content coding), 503 store or registry unavailable.
     """
     ctx = g.context
     check_media_type()
+    check_whole_body()
     expected_size = _expected_size()
     record = lookup.load_image(image_id)
     policy.enforce(ctx, 'upload_image', record)
@@ -73,11 +75,22 @@ def _upload_store():
 
 
 def check_media_type():
-    """415 unless the body is ``application/octet-stream``."""
+    """415 unless the body is ``application/octet-stream`` (in no content coding:
+    ``glance_api.http.route_rules``)."""
     if request.mimetype != UPLOAD_MEDIA_TYPE:
         raise errors.UnsupportedMediaType('Image data must be sent as %s, not %s.'
                                           % (UPLOAD_MEDIA_TYPE,
                                              request.mimetype or '(none)'))
+
+
+def check_whole_body():
+    """400 when the body says it is a part of the data (``Content-Range``): RFC 9110
+    has a server refuse such a PUT, which a client resuming an upload might send.
+    Upstream ignores the header, and so did we: the part became the whole image,
+    active, with its size and checksum."""
+    if 'Content-Range' in request.headers:
+        raise errors.BadRequest('Image data must be sent whole: a request with a '
+                                'Content-Range is refused.')
 
 
 def expected_size():

@@ -36,13 +36,14 @@ def stage_image_data(image_id):
     """Stage the image's data for a glance-direct import; 204 (``queued ->
     uploading``).
 
-    Errors as ``PUT /file``'s: 400, 403, 404 (also when glance-direct is not
+    Errors as ``PUT /file``'s: 400 (a ``Content-Range`` too), 403, 404 (also when glance-direct is not
     enabled), 409 image not ``queued``, 410, 413, 415, 503.
     """
     ctx = g.context
     if 'glance-direct' not in enabled_methods():
         raise errors.NotFound('The glance-direct import method is not enabled.')
     image_data.check_media_type()
+    image_data.check_whole_body()
     expected_size = image_data.expected_size()
     record = lookup.load_image(image_id)
     policy.enforce(ctx, 'modify_image', record)

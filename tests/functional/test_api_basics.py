@@ -238,6 +238,28 @@ def test_a_trailing_slash_is_404_on_every_route_as_upstream(tenant, other_tenant
     assert tenant.get('/v2/images/%s/members' % image['id']).json()['members']
 
 
+# A stray byte, a UTF-16 surrogate, an overlong '/'.
+@pytest.mark.parametrize('tag', ['%FF', '%ED%A0%80', '%C0%AF'])
+def test_a_path_that_is_not_utf8_is_400_and_changes_nothing(tenant, tag):
+    # Each was read as U+FFFD (one, two or three): every such tag request named
+    # the same few tags, which no client could have meant.
+    image = tenant.create_image()
+    response = tenant.put('/v2/images/%s/tags/%s' % (image['id'], tag))
+    assert response.status_code == 400, response.text
+    assert response.json()['message'] == 'The request path is not UTF-8.'
+    assert tenant.image(image['id'])['tags'] == []
+
+
+@pytest.mark.parametrize('query', ['name=%FF', 'tag=a%E9', 'os_distro=%C3'])
+def test_a_query_string_that_is_not_utf8_is_400(tenant, query):
+    # Each was read as its percent-encoded text: name=%FF found the images named
+    # '%FF', as name=%25FF does.
+    tenant.create_image(name='%FF', tags=['a%E9'], os_distro='%C3')
+    response = tenant.get('/v2/images?' + query)
+    assert response.status_code == 400, response.text
+    assert response.json()['message'] == 'The query string is not UTF-8.'
+
+
 def test_a_project_id_no_image_could_be_owned_by_is_400_naming_the_header(glance):
     response = requests.post(glance.url + '/v2/images', json={'name': 'x'}, headers={
         'X-Project-Id': 'p' * 256, 'X-Roles': 'member,reader',

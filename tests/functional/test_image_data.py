@@ -4,6 +4,7 @@ Each fault test checks the state afterwards: the image's status and the files le
 the store's data directory.
 """
 
+import gzip
 import hashlib
 import os
 import socket
@@ -219,6 +220,50 @@ def test_upload_needs_octet_stream(tenant):
     assert_error(tenant.upload(image['id'], b'x', **{'Content-Type': 'text/plain'}),
                  415)
     assert tenant.image(image['id'])['status'] == 'queued'
+
+
+@pytest.mark.parametrize('target', ['file', 'stage'])
+def test_a_part_of_the_data_is_refused_and_keeps_nothing(glance, tenant, target):
+    # RFC 9110 has a PUT with a Content-Range refused: a client resuming an upload
+    # sends only the rest, which became the whole image, active.
+    image = tenant.create_image()
+    response = tenant.put('/v2/images/%s/%s' % (image['id'], target),
+                          data=b'56789', headers={
+                              'Content-Type': 'application/octet-stream',
+                              'Content-Range': 'bytes 5-9/10'})
+    assert_error(response, 400)
+    assert response.json()['message'] == (
+        'Image data must be sent whole: a request with a Content-Range is refused.')
+    image = tenant.image(image['id'])
+    assert (image['status'], image['size']) == ('queued', None)
+    assert no_files_for(glance, image['id'])
+
+
+@pytest.mark.parametrize('target', ['file', 'stage'])
+@pytest.mark.parametrize('coding', ['gzip', 'deflate, gzip'])
+def test_data_in_a_content_coding_is_415_and_keeps_nothing(glance, tenant, target,
+                                                           coding):
+    # The compressed bytes were stored as they came: the image was the .gz of
+    # the one its client sent.
+    image = tenant.create_image()
+    response = tenant.put('/v2/images/%s/%s' % (image['id'], target),
+                          data=gzip.compress(b'image data' * 100), headers={
+                              'Content-Type': 'application/octet-stream',
+                              'Content-Encoding': coding})
+    assert_error(response, 415)
+    assert response.json()['message'] == (
+        'Content-Encoding %s is not supported: send the body as it is.' % coding)
+    image = tenant.image(image['id'])
+    assert (image['status'], image['size']) == ('queued', None)
+    assert no_files_for(glance, image['id'])
+
+
+def test_data_in_the_identity_coding_is_stored(tenant):
+    image = tenant.create_image()
+    response = tenant.upload(image['id'], b'0123456789',
+                             **{'Content-Encoding': 'identity'})
+    assert response.status_code == 204, response.text
+    assert_stored(tenant, image['id'], b'0123456789')
 
 
 def test_upload_needs_formats_set(tenant):

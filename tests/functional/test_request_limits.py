@@ -5,6 +5,7 @@ The bodies here are declared huge and never sent: an API that read them (or wait
 for them) before answering would not answer within the test's wait.
 """
 
+import gzip
 import json
 import socket
 import time
@@ -137,6 +138,57 @@ def test_a_json_body_cut_short_of_its_content_length_is_400(glance):
         'The request body could not be read: it is cut short (%d of the %d bytes of '
         'its Content-Length).' % (len(body), len(body) + 10))
     with glance.client(project) as client:
+        assert client.get('/v2/images', params={'owner': project}).json()[
+            'images'] == []
+
+
+@pytest.mark.parametrize('codings', ['gzip, chunked', 'deflate,chunked',
+                                     'COMPRESS, chunked'])
+def test_a_body_in_a_transfer_coding_other_than_chunked_is_501(glance, codings):
+    # gunicorn handed these codings on undecoded: the compressed bytes were
+    # stored as the image, its size and checksum theirs.
+    project = deployment_fixture.new_project()
+    with glance.client(project) as client:
+        image = client.create_image()
+        upload = raw_http.RawUpload(glance.url, image['id'], headers=dict(
+            _identity(project), **{'Transfer-Encoding': codings}))
+        try:
+            upload.send(gzip.compress(b'image data' * 100))
+            upload.end()
+            status, _, answer = upload.response()
+        finally:
+            upload.close()
+        assert status == 501, answer
+        assert answer['message'] == (
+            'Transfer-Encoding %s is not supported: send the body as it is, with a '
+            'Content-Length or chunked.' % ', '.join(
+                coding.strip() for coding in codings.split(',')
+                if coding.strip().lower() != 'chunked'))
+        image = client.image(image['id'])
+        assert (image['status'], image['size']) == ('queued', None)
+
+
+def test_a_json_body_in_a_transfer_coding_other_than_chunked_is_501(glance):
+    project = deployment_fixture.new_project()
+    status, _, answer = _created_then_stopped(
+        glance, project, {'Transfer-Encoding': 'gzip, chunked'},
+        b'%x\r\n%b\r\n0\r\n\r\n' % (13, b'{"name": "x"}'))
+    assert status == 501, answer
+    with glance.client(project) as client:
+        assert client.get('/v2/images', params={'owner': project}).json()[
+            'images'] == []
+
+
+def test_a_json_body_in_a_content_coding_is_415(glance):
+    # It was parsed compressed: 400 "Malformed JSON", which hid why.
+    project = deployment_fixture.new_project()
+    with glance.client(project) as client:
+        response = client.post('/v2/images', data=gzip.compress(b'{"name": "x"}'),
+                               headers={'Content-Type': 'application/json',
+                                        'Content-Encoding': 'gzip'})
+        assert response.status_code == 415, response.text
+        assert response.json()['message'] == (
+            'Content-Encoding gzip is not supported: send the body as it is.')
         assert client.get('/v2/images', params={'owner': project}).json()[
             'images'] == []
 
