@@ -1,13 +1,7 @@
 """The registry application in process: each one serves the database it opened."""
 
-import orjson
-import webob
-from oslo_config import cfg
-
-from glance_registry import app as app_module
 from glance_registry import db as db_module
 from glance_registry import migrations
-from glance_registry import opts
 from glance_registry.client import identity
 from tests.fixtures import registry_signing
 
@@ -15,22 +9,11 @@ CALLER = identity.Identity('user', 'app-project', ('member',))
 
 
 def _app(url):
-    conf = cfg.ConfigOpts()
-    opts.register_opts(conf)
-    conf([], project='glance', default_config_files=[])
-    conf.set_override('connection', url, group='database')
-    conf.set_override('registry_auth_secret', 's')
-    return app_module.create_app(conf)
+    return registry_signing.in_process(url, 's')
 
 
-def _call(application, method, path, body=None):
-    data = orjson.dumps(body) if body is not None else None
-    headers = registry_signing.headers_for(CALLER, 's', method, path, data)
-    request = webob.Request.blank(path, method=method, headers=headers)
-    if data is not None:
-        request.body = data
-        request.content_type = 'application/json'
-    return request.get_response(application)
+def _call(application, method, target, body=None):
+    return registry_signing.call(application, CALLER, 's', method, target, body)
 
 
 def test_two_applications_in_one_process_each_serve_their_own_database(tmp_path):

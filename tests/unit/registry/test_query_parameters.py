@@ -5,15 +5,10 @@ misspelt, must not be ignored silently."""
 
 import re
 
-import orjson
 import pytest
-import webob
-from oslo_config import cfg
 
-from glance_registry import app as app_module
 from glance_registry import db as db_module
 from glance_registry import migrations
-from glance_registry import opts
 from glance_registry import routes
 from glance_registry.client import identity
 from tests.fixtures import registry_signing
@@ -42,22 +37,11 @@ def registry(tmp_path_factory):
     db = db_module.open_database(url)
     migrations.upgrade(db)
     db.close_all()
-    conf = cfg.ConfigOpts()
-    opts.register_opts(conf)
-    conf([], project='glance', default_config_files=[])
-    conf.set_override('connection', url, group='database')
-    conf.set_override('registry_auth_secret', 's')
-    return app_module.create_app(conf)
+    return registry_signing.in_process(url, 's')
 
 
 def _call(application, method, target, body=None):
-    data = orjson.dumps(body) if body is not None else None
-    headers = registry_signing.headers_for(CALLER, 's', method, target, data)
-    request = webob.Request.blank(target, method=method, headers=headers)
-    if data is not None:
-        request.body = data
-        request.content_type = 'application/json'
-    return request.get_response(application)
+    return registry_signing.call(application, CALLER, 's', method, target, body)
 
 
 def _path(route):

@@ -237,12 +237,8 @@ def test_a_stage_not_recorded_unanswered_is_given_back_without_its_data(deployme
     assert deployment.staging.names() == []
 
 
-def test_a_stage_recorded_unanswered_keeps_its_data_for_the_import(deployment):
-    image_id = _unanswered_stage(deployment, committed=True)
-    # Recorded as staged (a new stage is refused): its import finds the data.
-    assert deployment.request('GET', '/v2/images/%s' % image_id,
-                              OWNER).get_json()['status'] == 'uploading'
-    assert deployment.staging.names() == [image_id]
+def assert_imports_the_staged_data(deployment, image_id):
+    """A glance-direct import of ``image_id`` is accepted and serves ``DATA``."""
     assert deployment.request('POST', '/v2/images/%s/import' % image_id, OWNER, {
         'method': {'name': 'glance-direct'}}).status_code == 202
     deadline = time.monotonic() + 5
@@ -251,6 +247,15 @@ def test_a_stage_recorded_unanswered_keeps_its_data_for_the_import(deployment):
         time.sleep(0.05)
     assert deployment.request('GET', '/v2/images/%s/file' % image_id,
                               OWNER).get_data() == DATA
+
+
+def test_a_stage_recorded_unanswered_keeps_its_data_for_the_import(deployment):
+    image_id = _unanswered_stage(deployment, committed=True)
+    # Recorded as staged (a new stage is refused): its import finds the data.
+    assert deployment.request('GET', '/v2/images/%s' % image_id,
+                              OWNER).get_json()['status'] == 'uploading'
+    assert deployment.staging.names() == [image_id]
+    assert_imports_the_staged_data(deployment, image_id)
 
 
 class _LosesTheStagesAnswerAfterRecording:
@@ -297,11 +302,4 @@ def test_a_stage_recorded_whose_answer_was_lost_is_the_stages_success(deployment
     image = deployment.request('GET', '/v2/images/%s' % image_id, OWNER).get_json()
     assert (image['status'], image['size']) == ('uploading', len(DATA))
     assert deployment.staging.names() == [image_id]
-    assert deployment.request('POST', '/v2/images/%s/import' % image_id, OWNER, {
-        'method': {'name': 'glance-direct'}}).status_code == 202
-    deadline = time.monotonic() + 5
-    while deployment.request('GET', '/v2/images/%s' % image_id, OWNER).get_json()[
-            'status'] == 'importing' and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert deployment.request('GET', '/v2/images/%s/file' % image_id,
-                              OWNER).get_data() == DATA
+    assert_imports_the_staged_data(deployment, image_id)
