@@ -6,6 +6,7 @@ import logging
 import swiftclient
 
 from stores import base, errors
+from stores.swift.accounts import close_connection
 from stores.swift.failures import READ_ERRORS, store_error
 
 LOG = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class SwiftReader(base.Reader):
             self._retries -= 1
             LOG.info('resuming download of %s at byte %d', self._obj,
                      self.offset + self._received)
-            self._conn.close()
+            close_connection(self._conn)
             try:
                 self._open(self.offset + self._received, self.length - self._received)
                 return

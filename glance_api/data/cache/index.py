@@ -20,8 +20,9 @@ are noted in memory and written, with every other hit of the process, at most
 prunes). A write transaction on every hit cost more than a millisecond, about 10%
 of a 64 MiB download sent from the page cache; the price is that another process's
 least-recently-used order may be up to ``TOUCH_DELAY`` seconds behind.
-Each thread keeps its own connection (opened again after a fork): opening and
-closing one per call made SQLite checkpoint and remove its WAL file every time.
+Each thread keeps its own connection (opened again after a fork), closed when the
+thread ends: opening and closing one per call made SQLite checkpoint and remove its
+WAL file every time.
 """
 
 import contextlib
@@ -88,7 +89,7 @@ class Index:
         # name, which may be the current index's, or the parent's under it).
         connections = getattr(self._local, 'connections', None)
         if connections is None:
-            connections = self._local.connections = {}
+            connections = self._local.connections = _ThreadConnections(self.path)
         db = connections.get((os.getpid(), _identity(self.path)))
         if db is None:
             db = self._open()
@@ -303,6 +304,28 @@ class Index:
             for (image_id,) in db.execute('SELECT image_id FROM prefetched').fetchall():
                 if image_id not in keep:
                     db.execute('DELETE FROM prefetched WHERE image_id = ?', (image_id,))
+
+
+class _ThreadConnections(dict):
+    """One thread's connections, by (pid, index file identity); the one this
+    process opened to the current index file is closed when the thread ends (its
+    thread-local storage goes). Fills and the hits' writes run on threads of their
+    own, one per fill or second of hits: left to the garbage collector, a sqlite3
+    connection, in a reference cycle with its statement cache, stays open (two
+    descriptors) until a full collection, which a busy worker may not run for
+    hours. The others stay open, as ``Index._connection`` says why."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def __del__(self):
+        db = self.pop((os.getpid(), _identity(self.path)), None)
+        if db is not None:
+            # Never raise from a thread's end (or the interpreter's): an
+            # unclosed connection is what the collector would have left.
+            with contextlib.suppress(Exception):
+                db.close()
 
 
 def _identity(path):
