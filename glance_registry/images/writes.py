@@ -32,6 +32,7 @@ from glance_registry.images import data_owners
 from glance_registry.images import quotas
 from glance_registry.images import records
 from glance_registry.images import removals
+from glance_registry.images import statements
 from glance_registry.images import status as status_table
 from glance_registry.images.deadlocks import retry_on_deadlock
 from glance_registry.models import Image
@@ -504,10 +505,10 @@ def _insert_properties(db, image_id, properties, status=None, created_at=None):
     if properties:
         status = status or child_status.of_image(image_id)
         created_at = created_at or child_order.of_image(image_id)
-        ImageProperty.insert_many(
-            [{'image': image_id, 'name': name, 'value': value, 'image_status': status,
-              'image_created_at': created_at}
-             for name, value in properties.items()]).execute(db)
+        statements.insert(db, ImageProperty, [
+            {'image': image_id, 'name': name, 'value': value, 'image_status': status,
+             'image_created_at': created_at}
+            for name, value in properties.items()])
 
 
 def _insert_tags(db, image_id, tags, status=None, created_at=None):
@@ -517,10 +518,9 @@ def _insert_tags(db, image_id, tags, status=None, created_at=None):
     if tags:
         status = status or child_status.of_image(image_id)
         created_at = created_at or child_order.of_image(image_id)
-        (ImageTag.insert_many([{'image': image_id, 'value': tag, 'image_status': status,
-                                'image_created_at': created_at}
-                               for tag in tags])
-         .on_conflict_ignore().execute(db))
+        statements.insert(db, ImageTag, [
+            {'image': image_id, 'value': tag, 'image_status': status,
+             'image_created_at': created_at} for tag in tags], ignore_conflicts=True)
 
 
 def _check_expected_properties(db, image_id, expected):

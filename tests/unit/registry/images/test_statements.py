@@ -18,6 +18,8 @@ from glance_registry.images import filters
 from glance_registry.images import records
 from glance_registry.images import statements
 from glance_registry.models import Image
+from glance_registry.models import ImageProperty
+from glance_registry.models import ImageTag
 
 URLS = {
     'sqlite': 'sqlite:///{tmp}/statements.sqlite',
@@ -158,3 +160,39 @@ def test_a_value_left_unbound_is_rendered_on_every_call_and_logged(db, caplog):
     assert statements.statements(db, 'leaky', build('active'))[0][1] == ['x', 'active']
     assert statements.statements(db, 'leaky', build('queued'))[0][1] == ['x', 'queued']
     assert 'leaky' in caplog.text
+
+
+def property_rows(image_id, value, created_at):
+    return [{'image': image_id, 'name': 'p%d' % n, 'value': '%s-%d' % (value, n),
+             'image_status': 'queued', 'image_created_at': created_at}
+            for n in range(3)]
+
+
+@pytest.mark.parametrize('model, rows_of, ignore_conflicts', [
+    (ImageProperty, property_rows, False),
+    (ImageTag, lambda image_id, value, created_at: [
+        {'image': image_id, 'value': value + suffix, 'image_status': 'active',
+         'image_created_at': created_at} for suffix in ('a', 'b')], True),
+])
+def test_a_cached_insert_binds_the_values_of_each_call(db, caplog, model, rows_of,
+                                                       ignore_conflicts):
+    caplog.set_level(logging.ERROR, logger=statements.__name__)
+    statements.insert_statement(db, model, rows_of(
+        'id-1', 'x', datetime.datetime(2026, 1, 1)), ignore_conflicts)
+    second = rows_of('id-2', LONG_A, datetime.datetime(2026, 2, 3, 4, 5, 6, 789))
+    query = model.insert_many(second)
+    if ignore_conflicts:
+        query = query.on_conflict_ignore()
+    assert (statements.insert_statement(db, model, second, ignore_conflicts)
+            == query.bind(db).sql())
+    assert caplog.records == []
+
+
+def test_an_insert_of_an_expression_or_a_none_is_rendered_by_peewee(db):
+    status = Image.select(Image.status).where(Image.id == 'id-1')
+    for rows in ([{'image': 'id-1', 'value': 't', 'image_status': status,
+                   'image_created_at': None}],
+                 [{'image': 'id-1', 'value': 't', 'image_status': 'queued',
+                   'image_created_at': None}]):
+        assert (statements.insert_statement(db, ImageTag, rows)
+                == ImageTag.insert_many(rows).bind(db).sql())
