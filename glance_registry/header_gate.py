@@ -346,7 +346,8 @@ class HeaderGateWorker(gthread.ThreadWorker):
             if oldest.head_deadline > now and (stop_deadline is None
                                                or stop_deadline > now):
                 break
-            self._drop(oldest, (_TIMED_OUT % request_ids.new_request_id()).encode('ascii'))
+            self._drop(oldest,
+                       (_TIMED_OUT % request_ids.new_request_id()).encode('ascii'))
 
     def run(self):
         try:

@@ -36,8 +36,8 @@ def stage_image_data(image_id):
     """Stage the image's data for a glance-direct import; 204 (``queued ->
     uploading``).
 
-    Errors as ``PUT /file``'s: 400 (a ``Content-Range`` too), 403, 404 (also when glance-direct is not
-    enabled), 409 image not ``queued``, 410, 413, 415, 503.
+    Errors as ``PUT /file``'s: 400 (a ``Content-Range`` too), 403, 404 (also when
+    glance-direct is not enabled), 409 image not ``queued``, 410, 413, 415, 503.
     """
     ctx = g.context
     if 'glance-direct' not in enabled_methods():

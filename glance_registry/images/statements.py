@@ -134,7 +134,6 @@ def clear():
     _cache.clear()
 
 
-
 def insert(db, model, rows, ignore_conflicts=False):
     """Insert ``rows`` (dicts naming the same fields of ``model``) into ``model``,
     skipping rows that conflict if ``ignore_conflicts`` (``insert_statement``)."""
