@@ -5,13 +5,13 @@ it is; what the conversion makes is measured against the size cap and the
 project's quota before a store receives a byte of it."""
 
 import os
-import time
 
 import pytest
 
 from tests.fixtures import deployment
 from tests.fixtures import disk_images
 from tests.fixtures import web_files
+from tests.fixtures.import_tasks import finished, imported
 
 MiB = 1024 * 1024
 
@@ -38,16 +38,6 @@ def glance(tmp_path_factory, web, qemu_img_binary):
 def tenant(glance):
     with glance.client(deployment.new_project()) as client:
         yield client
-
-
-def finished(tenant, image_id, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
-        tasks = tenant.get('/v2/images/%s/tasks' % image_id).json()['tasks']
-        if tasks and tasks[0]['status'] in ('success', 'failure'):
-            return tasks[0]
-        assert time.monotonic() < deadline, tasks
-        time.sleep(0.2)
 
 
 def staging_files(glance):
@@ -99,21 +89,6 @@ def test_a_malicious_qcow2_never_reaches_qemu_img(glance, tenant, web, name,
     assert (after['status'], after['disk_format']) == ('queued', 'qcow2')
     assert glance.stored_files() == before
     assert not [n for n in staging_files(glance) if image['id'] in n]
-
-
-def imported(tenant, web, image, content, method):
-    """Import ``content`` into ``image`` by ``method``; the finished task."""
-    if method == 'glance-direct':
-        staged = tenant.put('/v2/images/%s/stage' % image['id'], data=content,
-                            headers={'Content-Type': 'application/octet-stream'})
-        assert staged.status_code == 204, staged.text
-        body = {'method': {'name': 'glance-direct'}}
-    else:
-        body = {'method': {'name': 'web-download',
-                           'uri': web.serve('/%s' % image['id'], content)}}
-    assert tenant.post('/v2/images/%s/import' % image['id'],
-                       json=body).status_code == 202
-    return finished(tenant, image['id'])
 
 
 @pytest.mark.parametrize('method', ['glance-direct', 'web-download'])

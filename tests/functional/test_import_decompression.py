@@ -8,7 +8,6 @@ import gzip
 import hashlib
 import io
 import os
-import time
 import zipfile
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from tests.fixtures import deployment
 from tests.fixtures import disk_images
 from tests.fixtures import web_files
+from tests.fixtures.import_tasks import imported
 
 MiB = 1024 * 1024
 CAP = 16 * MiB
@@ -43,31 +43,6 @@ def glance(tmp_path_factory, web):
 def tenant(glance):
     with glance.client(deployment.new_project()) as client:
         yield client
-
-
-def finished(tenant, image_id, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
-        tasks = tenant.get('/v2/images/%s/tasks' % image_id).json()['tasks']
-        if tasks and tasks[0]['status'] in ('success', 'failure'):
-            return tasks[0]
-        assert time.monotonic() < deadline, tasks
-        time.sleep(0.2)
-
-
-def imported(tenant, web, image, content, method):
-    """Import ``content`` into ``image`` by ``method``; the finished task."""
-    if method == 'glance-direct':
-        staged = tenant.put('/v2/images/%s/stage' % image['id'], data=content,
-                            headers={'Content-Type': 'application/octet-stream'})
-        assert staged.status_code == 204, staged.text
-        body = {'method': {'name': 'glance-direct'}}
-    else:
-        body = {'method': {'name': 'web-download',
-                           'uri': web.serve('/%s' % image['id'], content)}}
-    assert tenant.post('/v2/images/%s/import' % image['id'],
-                       json=body).status_code == 202
-    return finished(tenant, image['id'])
 
 
 def gzipped(data):

@@ -6,28 +6,20 @@ tests/functional/test_import_conversion.py."""
 import os
 
 import pytest
-from oslo_config import cfg
 
-from glance_api.data import conversion, inspection, staging
+from glance_api.data import conversion
 from tests.fixtures import disk_images as images
+from tests.unit.api.data import plugin_conf
 
 MiB, GiB = images.MiB, images.GiB
 
 
 def converter(tmp_path, output_format, image_size_cap=GiB):
     """(conf, staging store) of a deployment converting to ``output_format``."""
-    conf = cfg.ConfigOpts()
-    staging.register_opts(conf)
-    conversion.register_opts(conf)
-    inspection.register_opts(conf)
-    conf.register_opt(cfg.IntOpt('image_size_cap'))
-    conf([], project='glance', default_config_files=[])
-    conf.set_override('node_staging_uri', 'file://%s/staging' % tmp_path)
-    conf.set_override('image_import_plugins', ['image_conversion'],
-                      group='image_import_opts')
+    conf, staging_store = plugin_conf.plugin_deployment(tmp_path, 'image_conversion',
+                                                        image_size_cap)
     conf.set_override('output_format', output_format, group='image_conversion')
-    conf.set_override('image_size_cap', image_size_cap)
-    return conf, staging.from_conf(conf)
+    return conf, staging_store
 
 
 def staged(store, name, data):

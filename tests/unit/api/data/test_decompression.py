@@ -9,26 +9,17 @@ import os
 import zipfile
 
 import pytest
-from oslo_config import cfg
 
-from glance_api.data import conversion, decompression, inspection, staging
+from glance_api.data import decompression, inspection
 from tests.fixtures import disk_images as images
+from tests.unit.api.data import plugin_conf
 
 MiB = images.MiB
 
 
 def decompressor(tmp_path, image_size_cap=64 * MiB):
-    conf = cfg.ConfigOpts()
-    staging.register_opts(conf)
-    conversion.register_opts(conf)
-    inspection.register_opts(conf)
-    conf.register_opt(cfg.IntOpt('image_size_cap'))
-    conf([], project='glance', default_config_files=[])
-    conf.set_override('node_staging_uri', 'file://%s/staging' % tmp_path)
-    conf.set_override('image_import_plugins', ['image_decompression'],
-                      group='image_import_opts')
-    conf.set_override('image_size_cap', image_size_cap)
-    return conf, staging.from_conf(conf)
+    return plugin_conf.plugin_deployment(tmp_path, 'image_decompression',
+                                         image_size_cap)
 
 
 def staged(store, data):
