@@ -28,6 +28,7 @@ import warnings
 import requests
 from urllib3.exceptions import InsecureRequestWarning
 
+from glance_api import signal_stop
 from glance_registry import process
 
 LOG = logging.getLogger('glance-all')
@@ -200,65 +201,88 @@ def main(argv=None):
                   'not starting')
         return sync.returncode
 
-    children = []
-    stopping = []
+    daemons = _Daemons()
+    signal.signal(signal.SIGTERM, daemons.stop_requested.set)
+    signal.signal(signal.SIGINT, daemons.stop_requested.set)
+    signal.signal(signal.SIGHUP, daemons.reload)
+    try:
+        registry = daemons.start([python, '-m', 'glance_registry.cmd'] + registry_files)
+        if not _wait_healthy('http://127.0.0.1:%d/healthcheck' % args.registry_port,
+                             registry, daemons):
+            if not daemons.stop_requested.is_set():
+                LOG.error('the registry did not start; stopping')
+            return 1
+        api = daemons.start([python, '-m', 'glance_api.cmd'] + api_files)
+        host = '[%s]' % args.host if ':' in args.host else args.host
+        if _wait_healthy('%s://%s:%d/versions'
+                         % (scheme,
+                            '127.0.0.1' if args.host in ('0.0.0.0', '::') else host,
+                            args.port), api, daemons):
+            LOG.info('ready: Images API v2 at %s://%s:%d/ (registry on '
+                     '127.0.0.1:%d); Ctrl-C stops', scheme, host, args.port,
+                     args.registry_port)
+        # Run until either daemon exits or a signal asks both to stop.
+        while daemons.running():
+            daemons.stop_requested.wait(_TICK)
+        if not daemons.stop_requested.is_set():
+            for name, child in zip(('registry', 'API'), daemons.children):
+                if child.poll() is not None:
+                    LOG.error('the %s exited (code %s); stopping', name,
+                              child.returncode)
+    finally:
+        daemons.stop()   # waits for each child
+    failed = [c.returncode for c in daemons.children if c.returncode not in (0, -15)]
+    return 1 if failed else 0
 
-    def stop(*_):
-        # The API first, and the registry only once it is gone: requests the API
-        # is still finishing (an upload's last status change) need the registry.
-        if stopping:
-            return
-        stopping.append(True)
-        for child in reversed(children):
+
+#: Seconds between glance-all's looks at its daemons (a stop asked for wakes it).
+_TICK = 0.5
+
+
+class _Daemons:
+    """The daemons glance-all started, and how they stop.
+
+    SIGTERM and SIGINT (Ctrl-C) only set ``stop_requested``; glance-all's main
+    loop does the stopping. A handler that waited for a daemon itself could
+    interrupt the main loop inside that daemon's ``poll()``, which holds the lock
+    ``wait()`` needs: the wait then spun for its whole timeout, and glance-all
+    took 40 s to stop a registry that had exited at once.
+    """
+
+    def __init__(self):
+        self.children = []
+        self.stop_requested = signal_stop.SignalStop()
+
+    def start(self, argv):
+        child = _start_daemon(argv)
+        self.children.append(child)
+        return child
+
+    def reload(self, *_):
+        """SIGHUP: the daemons' "read your config again" (upstream's reload).
+        Passed on, it does not stop glance-all (its default action would, with
+        the registry and the API stopped at once rather than in turn). Sending a
+        signal never waits, so it is done here."""
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGHUP)
+
+    def running(self):
+        return not self.stop_requested.is_set() and all(
+            child.poll() is None for child in self.children)
+
+    def stop(self):
+        """Stop the API first, and the registry only once it is gone: requests the
+        API is still finishing (an upload's last status change) need the
+        registry."""
+        for child in reversed(self.children):
             if child.poll() is None:
                 child.terminate()
                 try:
                     child.wait(timeout=40)
                 except subprocess.TimeoutExpired:
                     child.kill()
-
-    def reload(*_):
-        # A hang-up is the daemons' "read your config again" (upstream's reload):
-        # passed on, it does not stop glance-all (its default action would, with
-        # the registry and the API stopped at once rather than in turn).
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGHUP)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGHUP, reload)
-    try:
-        registry = _start_daemon([python, '-m', 'glance_registry.cmd']
-                                 + registry_files)
-        children.append(registry)
-        if not _wait_healthy('http://127.0.0.1:%d/healthcheck' % args.registry_port,
-                             registry):
-            LOG.error('the registry did not start; stopping')
-            stop()
-            return 1
-        api = _start_daemon([python, '-m', 'glance_api.cmd'] + api_files)
-        children.append(api)
-        host = '[%s]' % args.host if ':' in args.host else args.host
-        if _wait_healthy('%s://%s:%d/versions'
-                         % (scheme,
-                            '127.0.0.1' if args.host in ('0.0.0.0', '::') else host,
-                            args.port), api):
-            LOG.info('ready: Images API v2 at %s://%s:%d/ (registry on '
-                     '127.0.0.1:%d); Ctrl-C stops', scheme, host, args.port,
-                     args.registry_port)
-        # Run until either daemon exits (or a signal stops both).
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        if not stopping:
-            for name, child in zip(('registry', 'API'), children):
-                if child.poll() is not None:
-                    LOG.error('the %s exited (code %s); stopping', name,
-                              child.returncode)
-    finally:
-        stop()   # waits for each child
-    failed = [c.returncode for c in children if c.returncode not in (0, -15)]
-    return 1 if failed else 0
+                    child.wait()
 
 
 def _start_daemon(argv):
@@ -287,10 +311,10 @@ def _stop_with_parent():
 _PR_SET_PDEATHSIG = 1
 
 
-def _wait_healthy(url, process, timeout=60):
+def _wait_healthy(url, process, daemons, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process.poll() is not None or daemons.stop_requested.is_set():
             return False
         try:
             # Only whether it answers: its certificate is the operator's to check.
@@ -303,7 +327,7 @@ def _wait_healthy(url, process, timeout=60):
             return True
         except requests.RequestException:
             pass
-        time.sleep(0.2)
+        daemons.stop_requested.wait(0.2)
     return False
 
 

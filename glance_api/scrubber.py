@@ -26,13 +26,13 @@ bad configuration.
 import logging
 import signal
 import sys
-import threading
 
 from oslo_config import cfg
 
 import stores
 from glance_api import app as app_module
 from glance_api import opts
+from glance_api import signal_stop
 from glance_api.data import scrubbing
 from glance_registry import process
 from glance_registry.client import RegistryClient
@@ -101,20 +101,13 @@ def _start(conf):
         print('glance-scrubber: %d deleted images swept, %d failed'
               % (swept, sweep_failed))
         return 1 if failed or sweep_failed else 0
-    stop = threading.Event()
-    _stop_on_signals(stop)
+    stop = signal_stop.SignalStop()
+    signal.signal(signal.SIGTERM, stop.set)
+    signal.signal(signal.SIGINT, stop.set)
     LOG.info('glance-scrubber %s: scrubbing every %ds', scrubber.owner,
              conf.wakeup_time)
     scrubber.run_forever(stop)
     return 0
-
-
-def _stop_on_signals(stop):
-    def handle(signum, frame):
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
 
 
 if __name__ == '__main__':
