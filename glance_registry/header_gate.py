@@ -37,6 +37,7 @@ import functools
 import os
 import select
 import selectors
+import signal
 import socket
 import ssl
 import threading
@@ -45,6 +46,7 @@ import time
 from gunicorn import sock as gunicorn_sock
 from gunicorn import http
 from gunicorn import util as gunicorn_util
+from gunicorn.workers import base as gunicorn_worker
 from gunicorn.workers import gthread
 
 from glance_registry import request_ids
@@ -54,6 +56,9 @@ from glance_registry import request_ids
 _TIMED_OUT = ('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n'
               'x-openstack-request-id: %s\r\nContent-Length: 0\r\n\r\n')
 _READ_SIZE = 65536
+#: The signals a worker handles: blocked while the arbiter forks it
+#: (``glance_registry.process._Arbiter``), unblocked once its handlers are in.
+WORKER_SIGNALS = frozenset(gunicorn_worker.Worker.SIGNALS)
 #: ``_read_head``: the head is not complete yet.
 _MORE = object()
 
@@ -96,6 +101,11 @@ class HeaderGateWorker(gthread.ThreadWorker):
         os.set_blocking(self.wake_read, False)
         os.set_blocking(self.wake_write, False)
         super().init_process()
+
+    def init_signals(self):
+        super().init_signals()
+        # A signal sent since the fork was held for these handlers.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)
 
     # -- connections arrive -----------------------------------------------------
 

@@ -28,11 +28,13 @@ import multiprocessing
 import os
 import re
 import resource
+import signal
 import socket
 import ssl
 import sys
 import syslog
 
+from gunicorn import arbiter as gunicorn_arbiter
 from gunicorn import glogging
 from gunicorn.app import base as gunicorn_base
 from oslo_config import cfg
@@ -502,6 +504,26 @@ class _GunicornLogger(glogging.Logger):
             unbind_request()
 
 
+class _Arbiter(gunicorn_arbiter.Arbiter):
+    """gunicorn's arbiter, forking each worker with the signals workers handle
+    blocked; the worker unblocks them once its own handlers are in
+    (``header_gate.HeaderGateWorker.init_signals``).
+
+    Until then a new worker has the arbiter's handlers, which queue a signal for
+    an arbiter loop the worker never runs: a SIGTERM in that window was lost, and
+    the worker served on until the graceful timeout killed it. A stop soon after a
+    start (or after a SIGHUP, which starts new workers) took 30 s. Blocked, the
+    signal waits for the worker's own handler."""
+
+    def spawn_worker(self):
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, header_gate.WORKER_SIGNALS)
+        try:
+            return super().spawn_worker()
+        finally:
+            # (The worker itself leaves through here only as it exits.)
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 class _Gunicorn(gunicorn_base.BaseApplication):
 
     def __init__(self, factory, settings, conf=None, log=None):
@@ -533,6 +555,15 @@ class _Gunicorn(gunicorn_base.BaseApplication):
     def load_config(self):
         for key, value in self._settings.items():
             self.cfg.set(key, value)
+
+    def run(self):
+        # gunicorn's BaseApplication.run, with _Arbiter.
+        try:
+            _Arbiter(self).run()
+        except RuntimeError as exc:
+            print('\nError: %s\n' % exc, file=sys.stderr)
+            sys.stderr.flush()
+            sys.exit(1)
 
     def load(self):
         return self._factory()
