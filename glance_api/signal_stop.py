@@ -21,6 +21,9 @@ class SignalStop:
     def __init__(self):
         self._set = False
         self._read, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        # poll, not select: a descriptor numbered past 1024 is fine.
+        self._poller = select.poll()
+        self._poller.register(self._read, select.POLLIN)
 
     def set(self, *_signal):
         """Ask for the stop; also a signal handler as it is (``signal.signal(
@@ -38,5 +41,5 @@ class SignalStop:
         """Wait until the stop is asked for or ``timeout`` seconds pass; whether
         it was asked for."""
         if not self._set:
-            select.select([self._read], [], [], timeout)
+            self._poller.poll(None if timeout is None else timeout * 1000)
         return self._set

@@ -2,6 +2,7 @@
 records the stop (``glance_api.signal_stop``), and the command's main loop acts on
 it."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -60,3 +61,16 @@ def test_glance_alls_stop_signal_arriving_during_a_daemons_poll_returns_at_once(
         if daemon.poll() is None:
             daemon.kill()
             daemon.wait()
+
+
+def test_a_stop_made_when_a_thousand_files_are_open_still_waits():
+    # select() refuses descriptors numbered past 1024.
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        stop = signal_stop.SignalStop()
+        assert stop.wait(0.01) is False
+        stop.set()
+        assert stop.wait(60) is True
+    finally:
+        for fd in held:
+            os.close(fd)
