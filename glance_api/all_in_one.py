@@ -208,7 +208,7 @@ def main(argv=None):
     try:
         registry = daemons.start([python, '-m', 'glance_registry.cmd'] + registry_files)
         if not _wait_healthy('http://127.0.0.1:%d/healthcheck' % args.registry_port,
-                             registry, daemons):
+                             registry, daemons.stop_requested):
             if not daemons.stop_requested.is_set():
                 LOG.error('the registry did not start; stopping')
             return 1
@@ -217,7 +217,7 @@ def main(argv=None):
         if _wait_healthy('%s://%s:%d/versions'
                          % (scheme,
                             '127.0.0.1' if args.host in ('0.0.0.0', '::') else host,
-                            args.port), api, daemons):
+                            args.port), api, daemons.stop_requested):
             LOG.info('ready: Images API v2 at %s://%s:%d/ (registry on '
                      '127.0.0.1:%d); Ctrl-C stops', scheme, host, args.port,
                      args.registry_port)
@@ -311,10 +311,12 @@ def _stop_with_parent():
 _PR_SET_PDEATHSIG = 1
 
 
-def _wait_healthy(url, process, daemons, timeout=60):
+def _wait_healthy(url, process, stop, timeout=60):
+    """Whether ``url`` answers before ``process`` exits, ``stop`` is asked for or
+    ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None or daemons.stop_requested.is_set():
+        if process.poll() is not None or stop.is_set():
             return False
         try:
             # Only whether it answers: its certificate is the operator's to check.
@@ -327,7 +329,7 @@ def _wait_healthy(url, process, daemons, timeout=60):
             return True
         except requests.RequestException:
             pass
-        daemons.stop_requested.wait(0.2)
+        stop.wait(0.2)
     return False
 
 
