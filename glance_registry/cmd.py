@@ -22,6 +22,7 @@ from glance_registry import migrations
 from glance_registry import opts
 from glance_registry import process
 from glance_registry.client import errors
+from glance_registry.images import child_formats
 from glance_registry.images import child_order
 from glance_registry.images import child_status
 
@@ -96,13 +97,15 @@ def _serve(conf):
 
 
 def _repair_child_copies(conf):
-    """``child_status.repair_recent`` and ``child_order.fill_recent``: what a
+    """``child_status.repair_recent``, ``child_formats.repair_recent`` and
+    ``child_order.fill_recent``: what a
     registry of the release before changed while it still ran after ``db sync``
     (a rolling upgrade). Before the workers fork: none may inherit a connection."""
     db = db_module.open_database(conf.database.connection, max_connections=1,
                                  lock_wait_timeout=conf.database.lock_wait_timeout)
     try:
         repaired = child_status.repair_recent(db)
+        formats = child_formats.repair_recent(db)
         filled = child_order.fill_recent(db)
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
         LOG.warning('could not check the copies of recent images on their '
@@ -114,6 +117,10 @@ def _repair_child_copies(conf):
         LOG.warning('copied the status of %d recently changed images onto their '
                     'properties and tags (written by a registry of an earlier '
                     'release since `db sync`)', repaired)
+    if formats:
+        LOG.warning('copied the formats of %d recently changed images onto their '
+                    'properties and tags (written by a registry of an earlier '
+                    'release since `db sync`)', formats)
     if filled:
         LOG.warning('copied the creation time of %d recently changed images onto '
                     'their properties and tags (written by a registry of an earlier '

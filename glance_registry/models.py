@@ -100,10 +100,10 @@ class Image(_Model):
 
 class ImageProperty(_Model):
     """A custom property; values are strings. Filters look them up by (name, value,
-    image_status) and walk them by (name, value, image_created_at, image_id): the
+    image_status, image formats) and walk them by (name, value, image_created_at, image_id): the
     migrations build those indexes per dialect (on MariaDB over ``value_prefix``, a
     virtual column generated as ``LEFT(value, 255)`` that is no field here, like
-    ``Image``'s ``name_sort``: migrations 16, 19 and 20)."""
+    ``Image``'s ``name_sort``: migrations 16, 21 and 20)."""
 
     image = peewee.ForeignKeyField(Image, column_name='image_id', backref='properties',
                                    on_delete='CASCADE', index=False)
@@ -113,6 +113,9 @@ class ImageProperty(_Model):
     image_status = peewee.CharField(max_length=30, default='')
     #: The image's created_at (``glance_registry.images.child_order``; migration 20).
     image_created_at = peewee.DateTimeField(null=True)
+    #: The image's formats (``glance_registry.images.child_formats``; migration 21).
+    image_disk_format = peewee.CharField(max_length=64, null=True, default='')
+    image_container_format = peewee.CharField(max_length=64, null=True, default='')
 
     class Meta:
         table_name = 'image_properties'
@@ -120,9 +123,9 @@ class ImageProperty(_Model):
 
 
 class ImageTag(_Model):
-    """A tag. Filters look them up by (value, image_status) and walk them by
-    (value, image_created_at, image_id): the migrations build those indexes per
-    dialect (migrations 19 and 20)."""
+    """A tag. Filters look them up by (value, image_status, image formats) and
+    walk them by (value, image_created_at, image_id): the migrations build those
+    indexes per dialect (migrations 21 and 20)."""
 
     image = peewee.ForeignKeyField(Image, column_name='image_id', backref='tags',
                                    on_delete='CASCADE', index=False)
@@ -131,6 +134,9 @@ class ImageTag(_Model):
     image_status = peewee.CharField(max_length=30, default='')
     #: The image's created_at (``glance_registry.images.child_order``; migration 20).
     image_created_at = peewee.DateTimeField(null=True)
+    #: The image's formats (``glance_registry.images.child_formats``; migration 21).
+    image_disk_format = peewee.CharField(max_length=64, null=True, default='')
+    image_container_format = peewee.CharField(max_length=64, null=True, default='')
 
     class Meta:
         table_name = 'image_tags'

@@ -57,21 +57,28 @@ def matching(statuses):
 
 def repair_recent(db):
     """Copy each image's status again onto its rows, for every image changed in
-    the last ``REPAIR_WINDOW`` whose rows do not hold it, each under its row lock
-    as a write; the number of images repaired. One read when nothing is stale (the
-    rows of images changed since are read once, not each image in a transaction:
-    a busy cloud changes tens of thousands a day)."""
+    the last ``REPAIR_WINDOW`` whose rows do not hold it; the number of images
+    repaired (``repair``)."""
+    return repair(db, stale_since(utcnow() - REPAIR_WINDOW), [Image.status],
+                  lambda image_id, image: follow(db, image_id, image.status))
+
+
+def repair(db, stale, columns, copy):
+    """Call ``copy(image_id, image)`` for each image of the select ``stale``, with
+    the image's ``columns`` read under its row lock, each in a write transaction;
+    the number of images. One read when nothing is stale (the rows of images
+    changed since are read once, not each image in a transaction: a busy cloud
+    changes tens of thousands a day)."""
     with db_module.connection(db):
-        stale = [image_id for image_id, in
-                 stale_since(utcnow() - REPAIR_WINDOW).tuples().execute(db)]
+        stale = [image_id for image_id, in stale.tuples().execute(db)]
         for image_id in sorted(stale):
             with db_module.write_transaction(db):
-                query = Image.select(Image.status).where(Image.id == image_id)
+                query = Image.select(*columns).where(Image.id == image_id)
                 if db_module.dialect(db) != 'sqlite':
                     query = query.for_update()
-                row = query.first(db)
-                if row is not None:
-                    follow(db, image_id, row.status)
+                image = query.first(db)
+                if image is not None:
+                    copy(image_id, image)
     return len(stale)
 
 

@@ -17,7 +17,7 @@ import operator
 
 import peewee
 
-from glance_registry.images import child_status
+from glance_registry.images import child_formats
 from glance_registry.images.statements import unbound
 from glance_registry.migrations import m0009_list_filter_indexes
 from glance_registry.migrations import m0016_mysql_list_columns
@@ -146,21 +146,21 @@ def narrowing_filters(query, dialect=None, bind=unbound):
     custom properties, size and updated_at ranges): a select of the ids of the
     images it matches, deleted and invisible ones included (an upper bound).
 
-    A tag or property select also compares the status filter, if any, with the
-    status each tag and property row carries (``child_status``): an index holds
-    both, so a tag or property and a status that each match many images but few
-    or none together are found few from the index."""
-    statuses = dict(query.matches).get('status')
+    A tag or property select also compares the status and format filters, if
+    any, with the copies of the image's status and formats that each tag and
+    property row carries (``child_status``, ``child_formats``): an index holds
+    them all, so a tag or property and a status or format that each match many
+    images but few or none together are found few from the index."""
+    copied = child_formats.copied(query)
 
-    def with_status(select, model):
-        if not statuses:
-            return select
-        return select.where(model.image_status.in_(
-            [bind(status) for status in child_status.matching(statuses)]))
-    selects = [with_status(ImageTag.select(ImageTag.image)
+    def with_copies(select, model):
+        for column, values in copied:
+            select = select.where(child_formats.matching(model, column, values, bind))
+        return select
+    selects = [with_copies(ImageTag.select(ImageTag.image)
                            .where(ImageTag.value == bind(tag)), ImageTag)
                for tag in query.tags]
-    selects += [with_status(ImageProperty.select(ImageProperty.image).where(
+    selects += [with_copies(ImageProperty.select(ImageProperty.image).where(
         _property_matches(name, value, dialect, bind)), ImageProperty)
         for name, value in query.properties]
     if query.size_min is not None or query.size_max is not None:

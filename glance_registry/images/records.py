@@ -24,6 +24,7 @@ from glance_registry import db as db_module
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
 from glance_registry.client.identity import Identity
+from glance_registry.images import child_formats
 from glance_registry.images import filters
 from glance_registry.images import statements
 from glance_registry.models import Image
@@ -227,7 +228,7 @@ def narrowest_filter(db, query):
     walked filter's rows holds its copy of the image's ``created_at``
     (``child_order``); else None. ``WALK`` too, on those conditions, where the
     fewest is the walked filter itself and matches more than a page, in a list
-    without a status filter. One query, which reads at most ``DRIVE_LIMIT``
+    without a status or format filter. One query, which reads at most ``DRIVE_LIMIT``
     index entries per filter, and one more entry to look for a missing copy."""
     dialect = db_module.dialect(db)
     walkable = filters.walkable(query)
@@ -264,12 +265,12 @@ def narrowest_filter(db, query):
     if counts[fewest] < filters.DRIVE_LIMIT:
         if walk and fewest == filters.walked_position(query) \
                 and counts[fewest] > query.limit + 1 \
-                and not dict(query.matches).get('status'):
+                and not child_formats.copied(query):
             # The walk reads at most the rows the count read, in page order,
             # and stops at a full page: never more than reading and sorting
-            # them all. (A status filter is counted in the tag or property
-            # rows' copies but tested on the images by the walk, which could
-            # then read many more rows than the count.)
+            # them all. (A status or format filter is counted in the tag or
+            # property rows' copies but tested on the images by the walk, which
+            # could then read many more rows than the count.)
             return WALK
         return fewest
     if walk:

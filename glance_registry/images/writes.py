@@ -26,6 +26,7 @@ from glance_registry import cache_queue
 from glance_registry import db as db_module
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
+from glance_registry.images import child_formats
 from glance_registry.images import child_order
 from glance_registry.images import child_status
 from glance_registry.images import data_owners
@@ -87,8 +88,10 @@ def create_image(db, identity, values, properties=None, tags=(), quota=None):
         except peewee.IntegrityError:
             # Another request created the same id since the check above.
             raise _duplicate(image_id) from None
-        _insert_properties(db, image_id, properties, status='queued', created_at=now)
-        _insert_tags(db, image_id, tags, status='queued', created_at=now)
+        copies = dict(child_formats.of_new_image(values), image_status='queued',
+                      image_created_at=now)
+        _insert_properties(db, image_id, properties, copies)
+        _insert_tags(db, image_id, tags, copies)
         return records.record_of(db, identity, image_id)
 
 
@@ -135,6 +138,7 @@ def apply_update(db, image_id, values=None, properties=None, tags=None, quota=No
         _insert_tags(db, image_id, tags)
     changes = dict(values or {}, updated_at=utcnow())
     Image.update(**changes).where(Image.id == image_id).execute(db)
+    child_formats.follow(db, image_id, changes)
 
 
 @retry_on_deadlock
@@ -368,6 +372,7 @@ def swap_status(db, image_id, from_status, to_status, values=None):
             raise records.not_found(image_id)
         raise _lost_race(image_id, from_status, current.status)
     child_status.follow(db, image_id, to_status)
+    child_formats.follow(db, image_id, changes)
 
 
 def _lost_race(image_id, expected, current):
@@ -499,28 +504,33 @@ def delete_tag(db, identity, image_id, tag, judge=None):
         Image.update(updated_at=utcnow()).where(Image.id == image_id).execute(db)
 
 
-def _insert_properties(db, image_id, properties, status=None, created_at=None):
-    """``status`` and ``created_at``: the image's, when the caller knows them (else
-    read by the insert)."""
+def _insert_properties(db, image_id, properties, copies=None):
+    """``copies``: the copies of the image's columns each row holds
+    (``copies_of``), when the caller knows them."""
     if properties:
-        status = status or child_status.of_image(image_id)
-        created_at = created_at or child_order.of_image(image_id)
+        copies = copies or copies_of(image_id)
         statements.insert(db, ImageProperty, [
-            {'image': image_id, 'name': name, 'value': value, 'image_status': status,
-             'image_created_at': created_at}
+            dict(copies, image=image_id, name=name, value=value)
             for name, value in properties.items()])
 
 
-def _insert_tags(db, image_id, tags, status=None, created_at=None):
-    """``status`` and ``created_at``: the image's, when the caller knows them (else
-    read by the insert)."""
+def _insert_tags(db, image_id, tags, copies=None):
+    """``copies``: as ``_insert_properties``'."""
     tags = sorted(set(tags))
     if tags:
-        status = status or child_status.of_image(image_id)
-        created_at = created_at or child_order.of_image(image_id)
+        copies = copies or copies_of(image_id)
         statements.insert(db, ImageTag, [
-            {'image': image_id, 'value': tag, 'image_status': status,
-             'image_created_at': created_at} for tag in tags], ignore_conflicts=True)
+            dict(copies, image=image_id, value=tag) for tag in tags],
+            ignore_conflicts=True)
+
+
+def copies_of(image_id):
+    """The copies of the image's columns on a new property or tag row of it
+    (``child_status``, ``child_formats``, ``child_order``), each read by the
+    insert itself."""
+    return dict(child_formats.of_image(image_id),
+                image_status=child_status.of_image(image_id),
+                image_created_at=child_order.of_image(image_id))
 
 
 def _check_expected_properties(db, image_id, expected):
@@ -574,9 +584,7 @@ def _update_properties(db, image_id, properties, max_properties=None):
              .where(ImageProperty.id == existing[name]).execute(db))
         else:
             ImageProperty.insert(image=image_id, name=name, value=value,
-                                 image_status=child_status.of_image(image_id),
-                                 image_created_at=child_order.of_image(image_id)
-                                 ).execute(db)
+                                 **copies_of(image_id)).execute(db)
 
 
 def replace_location_rows(db, image_id, locations, removal_lease=None):

@@ -39,6 +39,7 @@ from glance_registry.migrations import m0017_data_to_remove
 from glance_registry.migrations import m0018_cache_copies
 from glance_registry.migrations import m0019_child_status
 from glance_registry.migrations import m0020_child_created_at
+from glance_registry.migrations import m0021_child_formats
 
 LOG = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ MIGRATIONS = (
     m0018_cache_copies,
     m0019_child_status,
     m0020_child_created_at,
+    m0021_child_formats,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

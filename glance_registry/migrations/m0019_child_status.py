@@ -62,11 +62,4 @@ def upgrade(db):
         db.execute_sql('UPDATE %s SET %s = (SELECT status FROM images '
                        'WHERE images.id = %s.image_id)' % (table, COLUMN, table))
     steps.create_missing_indexes(db, _INDEXES[dialect])
-    for table, name in REPLACED:
-        if name not in {index.name for index in db.get_indexes(table)}:
-            continue
-        if dialect == 'mysql':
-            db.execute_sql('ALTER TABLE %s DROP INDEX %s, ALGORITHM=INPLACE, '
-                           'LOCK=NONE' % (table, name))
-        else:
-            db.execute_sql('DROP INDEX %s' % name)
+    steps.drop_present_indexes(db, REPLACED)

@@ -24,3 +24,16 @@ def create_missing_indexes(db, indexes):
                            'ALGORITHM=INPLACE, LOCK=NONE' % (table, name, parts))
         else:
             db.execute_sql('CREATE INDEX %s ON %s (%s)' % (name, table, parts))
+
+
+def drop_present_indexes(db, indexes):
+    """Drop each ``(table, name)`` of ``indexes`` that exists; on MariaDB in place,
+    while reads and writes go on."""
+    for table, name in indexes:
+        if name not in {index.name for index in db.get_indexes(table)}:
+            continue
+        if db_module.dialect(db) == 'mysql':
+            db.execute_sql('ALTER TABLE %s DROP INDEX %s, ALGORITHM=INPLACE, '
+                           'LOCK=NONE' % (table, name))
+        else:
+            db.execute_sql('DROP INDEX %s' % name)

@@ -26,6 +26,7 @@ from glance_registry.migrations import m0016_mysql_list_columns
 from glance_registry.migrations import m0018_cache_copies
 from glance_registry.migrations import m0019_child_status
 from glance_registry.migrations import m0020_child_created_at
+from glance_registry.migrations import m0021_child_formats
 from tests.fixtures import processes
 from tests.unit.registry.conftest import BACKEND_PARAMS
 from tests.unit.registry.conftest import manage
@@ -282,6 +283,10 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
                 for row in model.select().execute(db)] \
             == [models.Image.select(models.Image.created_at)
                 .where(models.Image.id == image_ids[0]).scalar(db)] * 2
+        # Version 21: and its formats.
+        assert [(row.image_disk_format, row.image_container_format)
+                for model in (models.ImageProperty, models.ImageTag)
+                for row in model.select().execute(db)] == [('raw', 'bare')] * 2
         _assert_models_describe(db)
     db.close_all()
 
@@ -293,13 +298,14 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
     (m0018_cache_copies, 'cache_copies', m0018_cache_copies.INDEX),
     (m0019_child_status, 'image_tags', m0019_child_status.TAG_INDEX),
     (m0020_child_created_at, 'image_properties', m0020_child_created_at.PROPERTY_INDEX),
-], ids=['3', '7', '9', '18', '19', '20'])
+    (m0021_child_formats, 'image_tags', m0021_child_formats.TAG_INDEX),
+], ids=['3', '7', '9', '18', '19', '20', '21'])
 def test_a_migration_runs_again_after_an_interruption(empty_database, migration,
                                                       table, index):
     """MariaDB commits each ALTER or CREATE at once: a sync stopped half-way is run
     again."""
     db = db_module.open_database(empty_database)
-    migrations.upgrade(db)
+    migrations.upgrade(db, target=migration.VERSION)
     with db_module.connection(db):
         migration.upgrade(db)
         indexes = [found.name for found in db.get_indexes(table)]
@@ -378,31 +384,40 @@ def test_lists_have_generated_columns_and_their_indexes_on_mariadb(empty_databas
         assert 'VIRTUAL' in found[(table, column)][1]   # nothing stored in the rows
 
 
-def test_property_and_tag_indexes_hold_the_status_from_version_19(empty_database):
-    """Migration 19 replaces the (name, value prefix) and (value) indexes with
-    ones that go on with the image's status."""
-    db = db_module.open_database(empty_database)
-    migrations.upgrade(db)
-    with db_module.connection(db):
-        indexes = {index.name for table in ('image_properties', 'image_tags')
-                   for index in db.get_indexes(table)}
-    db.close_all()
-    assert {m0019_child_status.PROPERTY_INDEX, m0019_child_status.TAG_INDEX} <= indexes
-    assert not {name for _, name in m0019_child_status.REPLACED} & indexes
-
-
-def test_property_and_tag_indexes_walk_them_in_page_order_from_version_20(
+def test_property_and_tag_indexes_hold_the_status_and_formats_from_version_21(
         empty_database):
-    """Migration 20 adds (name, value prefix, image_created_at, image_id) and
-    (value, image_created_at, image_id) beside the status indexes."""
+    """Migration 19 replaced the (name, value prefix) and (value) indexes with ones
+    that go on with the image's status; migration 21 replaces those with ones that
+    go on with its status, formats and id."""
     db = db_module.open_database(empty_database)
     migrations.upgrade(db)
     with db_module.connection(db):
         found = {index.name: index for table in ('image_properties', 'image_tags')
                  for index in db.get_indexes(table)}
     db.close_all()
-    assert {m0019_child_status.PROPERTY_INDEX, m0019_child_status.TAG_INDEX,
-            m0020_child_created_at.PROPERTY_INDEX,
+    assert {m0021_child_formats.PROPERTY_INDEX, m0021_child_formats.TAG_INDEX} \
+        <= set(found)
+    replaced = m0019_child_status.REPLACED + m0021_child_formats.REPLACED
+    assert not {name for _, name in replaced} & set(found)
+    for name in (m0021_child_formats.PROPERTY_INDEX, m0021_child_formats.TAG_INDEX):
+        key = '%s %s' % (found[name].sql, found[name].columns)
+        for column in ('image_status', 'image_disk_format', 'image_container_format',
+                       'image_id'):
+            assert column in key, found[name]
+
+
+def test_property_and_tag_indexes_walk_them_in_page_order_from_version_20(
+        empty_database):
+    """Migration 20 adds (name, value prefix, image_created_at, image_id) and
+    (value, image_created_at, image_id) beside the status (and, from 21, formats)
+    indexes."""
+    db = db_module.open_database(empty_database)
+    migrations.upgrade(db)
+    with db_module.connection(db):
+        found = {index.name: index for table in ('image_properties', 'image_tags')
+                 for index in db.get_indexes(table)}
+    db.close_all()
+    assert {m0020_child_created_at.PROPERTY_INDEX,
             m0020_child_created_at.TAG_INDEX} <= set(found)
     for name in (m0020_child_created_at.PROPERTY_INDEX,
                  m0020_child_created_at.TAG_INDEX):

@@ -10,6 +10,7 @@ import pytest
 
 from glance_registry import db as db_module
 from glance_registry import migrations
+from glance_registry.images import child_formats
 from glance_registry.images import child_order
 from glance_registry.images import child_status
 from glance_registry.images import writes
@@ -133,11 +134,13 @@ def test_a_registry_repairs_at_start_what_an_earlier_release_changed(
 
 
 @pytest.mark.parametrize('since', [child_status.stale_since,
+                                   child_formats.stale_since,
                                    child_order.unfilled_since],
-                         ids=['status', 'created_at'])
+                         ids=['status', 'formats', 'created_at'])
 def test_the_repair_reads_only_the_recent_images_rows(tmp_path, since):
     """A registry starts after a busy day: the read of its repair of the status
-    copies (and its fill of the created_at ones, ``child_order``) walks the images
+    copies (and of the formats', ``child_formats``, and its fill of the created_at
+    ones, ``child_order``) walks the images
     changed since, by their ``updated_at`` index, not every property and tag."""
     db = db_module.open_database('sqlite:///%s/plan.sqlite' % tmp_path)
     migrations.upgrade(db)

@@ -18,8 +18,8 @@ from glance_registry.images import child_order
 from glance_registry.images import filters
 from glance_registry.images import records
 from glance_registry.images import statements
-from glance_registry.migrations import m0019_child_status
 from glance_registry.migrations import m0020_child_created_at
+from glance_registry.migrations import m0021_child_formats
 from glance_registry.models import ImageTag
 from tests.unit.registry.conftest import BACKEND_PARAMS
 
@@ -72,9 +72,6 @@ CASES = [
     ('bench_unique=u123', False, None),
     ('status=queued&os_distro=ubuntu', True, PROPERTY_WALK),
     ('disk_format=raw&tag=t3', True, TAG_WALK),
-    # Each matches many images, none together (qcow2 are even, t3 odd): the
-    # tag's matches are walked, not every qcow2 image.
-    ('disk_format=qcow2&tag=t3', False, TAG_WALK),
     ('status=queued&bench_unique=u120', False, None),
     ('os_distro=ubuntu&tag=t5', True, PROPERTY_WALK),
     ('tag=t5&tag=common', True, TAG_WALK),
@@ -100,6 +97,10 @@ NOTHING = ['tag=nope', 'bench_group=nope', 'size_min=1000000000000',
            # together: counted from (property or tag, status) indexes.
            'status=queued&bench_group=g7', 'status=queued&tag=t3',
            'status=in:queued,killed&bench_group=g7',
+           # Likewise a format with a property or tag (qcow2 images are even, g7
+           # and t3 ones odd): counted from the indexes holding the formats too.
+           'disk_format=qcow2&bench_group=g7', 'disk_format=qcow2&tag=t3',
+           'container_format=ovf&os_distro=ubuntu',
            # A column filter matching nothing, with a tag (counted from the
            # column's index).
            'disk_format=iso&tag=t3']
@@ -371,12 +372,18 @@ def test_a_later_page_of_a_shared_key_starts_at_the_marker_in_its_group(
 
 @pytest.mark.parametrize('params', ['bench_group=g7', 'bench_unique=u123',
                                     'bench_group=nope', 'status=queued&bench_group=g7',
-                                    'status=in:queued,active&bench_group=g7'])
-def test_a_property_filter_counts_its_matches_from_its_index(catalogue, params):
+                                    'status=in:queued,killed&bench_group=g7',
+                                    'disk_format=qcow2&bench_group=g7',
+                                    'container_format=in:ovf,ova&bench_group=g7',
+                                    'status=active&disk_format=raw&bench_group=g7',
+                                    'disk_format=qcow2&tag=t3'])
+def test_a_property_or_tag_filter_counts_its_matches_from_its_index(catalogue,
+                                                                    params):
     """The count that picks how a list reads its page (``narrowest_filter``) reads
-    a property index beginning with (name, value prefix): the one with the status
-    after them when the list filters on it; on MariaDB the index alone (migration
-    16's generated column), not each matching row."""
+    a property's or tag's index alone: the one beginning with (name, value prefix)
+    or (value), followed by the copies of the image's status and formats when the
+    list filters on them (migration 21), which the index then compares (no row
+    read for an image that matches the property but not the status or format)."""
     db = catalogue
     kind = db_module.dialect(db)
     probe, = filters.narrowing_filters(query_of(params), kind)
@@ -385,19 +392,29 @@ def test_a_property_filter_counts_its_matches_from_its_index(catalogue, params):
     with db_module.connection(db):
         rows = db.execute_sql('EXPLAIN ' + ('QUERY PLAN ' if kind == 'sqlite' else '')
                               + sql, values).fetchall()
-    by_status = params.startswith('status=')
-    indexes = ((m0019_child_status.PROPERTY_INDEX,) if by_status else
-               (m0019_child_status.PROPERTY_INDEX, PROPERTY_WALK))
+    by_status = 'status=' in params
+    by_format = '_format=' in params
+    by_tag = 'tag=' in params
+    copies, walk = ((m0021_child_formats.TAG_INDEX, TAG_WALK) if by_tag else
+                    (m0021_child_formats.PROPERTY_INDEX, PROPERTY_WALK))
+    indexes = (copies,) if by_status or by_format else (copies, walk)
     if kind == 'sqlite':
         plan = ' | '.join(row[-1] for row in rows)
-        assert any('USING INDEX %s (name=? AND <expr>=?%s)'
-                   % (index, ' AND image_status=?' if by_status else '') in plan
+        key = 'value=?' if by_tag else 'name=? AND <expr>=?'
+        if by_status:
+            key += ' AND image_status=?'
+            if 'disk_format=' in params:
+                key += ' AND image_disk_format=?'
+        assert any(' INDEX %s (%s)' % (index, key) in plan
                    for index in indexes), plan
     elif kind == 'postgresql':
         plan = ' | '.join(row[0].strip() for row in rows)
         assert any(index in plan for index in indexes), plan
         assert 'Seq Scan' not in plan, plan
         assert ('(image_status)::text = ANY' in plan) == by_status, plan
+        assert ('_format)::text = ANY' in plan) == by_format, plan
+        # Every condition compared in the index: no row read for a rejected one.
+        assert 'Index Only Scan' in plan or 'Filter:' not in plan, plan
     else:
         (access, key, extra), = [(row[3], row[5], row[-1])
                                  for row in rows]

@@ -162,17 +162,22 @@ def test_a_value_left_unbound_is_rendered_on_every_call_and_logged(db, caplog):
     assert 'leaky' in caplog.text
 
 
+# The copies of the image's formats, as the writers pass them with every row (a
+# row without them would take the columns' defaults, rendered by peewee each time).
+FORMATS = {'image_disk_format': 'qcow2', 'image_container_format': 'bare'}
+
+
 def property_rows(image_id, value, created_at):
-    return [{'image': image_id, 'name': 'p%d' % n, 'value': '%s-%d' % (value, n),
-             'image_status': 'queued', 'image_created_at': created_at}
+    return [dict(FORMATS, image=image_id, name='p%d' % n, value='%s-%d' % (value, n),
+                 image_status='queued', image_created_at=created_at)
             for n in range(3)]
 
 
 @pytest.mark.parametrize('model, rows_of, ignore_conflicts', [
     (ImageProperty, property_rows, False),
     (ImageTag, lambda image_id, value, created_at: [
-        {'image': image_id, 'value': value + suffix, 'image_status': 'active',
-         'image_created_at': created_at} for suffix in ('a', 'b')], True),
+        dict(FORMATS, image=image_id, value=value + suffix, image_status='active',
+             image_created_at=created_at) for suffix in ('a', 'b')], True),
 ])
 def test_a_cached_insert_binds_the_values_of_each_call(db, caplog, model, rows_of,
                                                        ignore_conflicts):
@@ -188,11 +193,27 @@ def test_a_cached_insert_binds_the_values_of_each_call(db, caplog, model, rows_o
     assert caplog.records == []
 
 
-def test_an_insert_of_an_expression_or_a_none_is_rendered_by_peewee(db):
+def test_an_insert_of_an_expression_is_rendered_by_peewee(db):
     status = Image.select(Image.status).where(Image.id == 'id-1')
-    for rows in ([{'image': 'id-1', 'value': 't', 'image_status': status,
-                   'image_created_at': None}],
-                 [{'image': 'id-1', 'value': 't', 'image_status': 'queued',
-                   'image_created_at': None}]):
-        assert (statements.insert_statement(db, ImageTag, rows)
-                == ImageTag.insert_many(rows).bind(db).sql())
+    rows = [dict(FORMATS, image='id-1', value='t', image_status=status,
+                 image_created_at=None)]
+    assert (statements.insert_statement(db, ImageTag, rows)
+            == ImageTag.insert_many(rows).bind(db).sql())
+
+
+def test_an_insert_writes_a_none_as_null_in_a_text_of_its_own(db, caplog):
+    """Where the Nones are is part of the shape: rows with a None where others
+    have a value do not share their text, and nothing is rendered again. (A
+    create's rows hold NULL for formats the image has none of: the copies'
+    tests, ``test_child_formats``, write them.)"""
+    caplog.set_level(logging.ERROR, logger=statements.__name__)
+    valued = dict(FORMATS, image='id-1', value='t', image_status='queued',
+                  image_created_at=datetime.datetime(2026, 1, 1),
+                  image_container_format='bare')
+    unset = dict(valued, image_created_at=None, image_container_format=None)
+    for rows in ([valued], [unset], [unset, valued], [valued]):
+        sql, params = statements.insert_statement(db, ImageTag, rows)
+        assert sql.count('NULL') == sum(row[name] is None for row in rows
+                                        for name in row)
+        assert None not in params
+    assert caplog.records == []
