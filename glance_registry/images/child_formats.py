@@ -24,6 +24,7 @@ import operator
 
 import peewee
 
+from glance_registry.client import vocabulary
 from glance_registry.images import child_status
 from glance_registry.migrations import m0021_child_formats
 from glance_registry.models import Image
@@ -70,9 +71,16 @@ def follow(db, image_id, values):
 
 def copied(query):
     """The ``(column, values)`` filters of ``query.matches`` that the rows' copies
-    hold (the status and the formats)."""
-    return [(column, values) for column, values in query.matches
-            if column == 'status' or column in COLUMNS]
+    hold (the status and the formats), with every status when ``query`` filters
+    on a format but not on the status: the index holds the status before the
+    formats, so it then seeks each pair of a status and a format rather than
+    read every row of the tag or property (20,000 for a property on 2% of a
+    million images)."""
+    copied = [(column, values) for column, values in query.matches
+              if column == 'status' or column in COLUMNS]
+    if copied and 'status' not in dict(copied):
+        copied.insert(0, ('status', vocabulary.IMAGE_STATUSES))
+    return copied
 
 
 def matching(model, column, values, bind):
