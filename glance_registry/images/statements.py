@@ -83,9 +83,19 @@ class _Recording(peewee.Context):
     __slots__ = ('plan',)
 
 
-def statements(db, key, build):
+def statements(db, key, build, values=None):
     """``[(sql, params), ...]`` of the queries ``build(bind)`` returns (a list of
-    peewee queries), for ``db``; their text rendered once per ``key`` (the shape)."""
+    peewee queries), for ``db``; their text rendered once per ``key`` (the shape).
+
+    ``values``: the values ``build`` binds, in its order, where the caller can
+    list them without building the queries (and binds no None): a shape already
+    rendered is then not built at all."""
+    if values is not None:
+        plans = _cache.get((type(db), db.param, db.quote, key, ()))
+        if plans is not None and plans is not _UNCACHEABLE:
+            return [(sql, [converter(values[index]) if converter else values[index]
+                           for index, converter in plan])
+                    for sql, plan in plans]
     binder = Binder()
     queries = build(binder)
     values = binder.values
@@ -159,6 +169,9 @@ def insert_statement(db, model, rows, ignore_conflicts=False):
     names = tuple(rows[0])
     fields = [model._meta.fields[name] for name in names]
     nulls = tuple(tuple(row[name] is None for name in names) for row in rows)
+    # What build binds, in its order: a shape seen before is not built again.
+    values = [field.db_value(row[name]) for row in rows
+              for name, field in zip(names, fields) if row[name] is not None]
 
     def build(bind):
         return [query_of([{name: _NULL if row[name] is None
@@ -166,5 +179,5 @@ def insert_statement(db, model, rows, ignore_conflicts=False):
                            for name, field in zip(names, fields)} for row in rows])]
     (sql, params), = statements(
         db, ('insert', model._meta.table_name, names, len(rows), ignore_conflicts,
-             nulls), build)
+             nulls), build, values)
     return sql, params
