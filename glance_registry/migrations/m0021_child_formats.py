@@ -22,7 +22,11 @@ Existing rows are filled from their image. Columns and indexes are created (and
 the replaced ones dropped) only if missing (still there), since MariaDB commits
 DDL at once: an interrupted sync can simply be run again; the fill rewrites every
 row each time, which is harmless. On MariaDB the indexes are built in place while
-reads and writes go on, as in migration 16.
+reads and writes go on, as in migration 16; but adding the columns to
+``image_properties`` rebuilds it while writes to it wait (migration 16's indexed
+virtual column rules out doing it in place: 18 s a million images on this
+project's machine), once for both columns. Migration 21 took 25 s a million
+images on SQLite, 124 s on PostgreSQL and 135-141 s on MariaDB there.
 """
 
 from glance_registry import db as db_module
@@ -62,12 +66,11 @@ REPLACED = (('image_properties', m0019_child_status.PROPERTY_INDEX),
 def upgrade(db):
     dialect = db_module.dialect(db)
     for table in ('image_properties', 'image_tags'):
-        for column, copy in COLUMNS.items():
-            # '' for rows a registry of an earlier release inserts while it still
-            # runs after the sync (it knows no such column): "format unknown",
-            # which every format filter counts (``child_formats``).
-            steps.add_missing_column(db, table, copy,
-                                     "VARCHAR(%d) NULL DEFAULT ''" % PREFIX)
+        # '' for rows a registry of an earlier release inserts while it still
+        # runs after the sync (it knows no such column): "format unknown", which
+        # every format filter counts (``child_formats``).
+        steps.add_missing_columns(db, table, [
+            (copy, "VARCHAR(%d) NULL DEFAULT ''" % PREFIX) for copy in COLUMNS.values()])
         db.execute_sql('UPDATE %s SET %s' % (table, ', '.join(
             '%s = (SELECT SUBSTR(%s, 1, %d) FROM images WHERE images.id = '
             '%s.image_id)' % (copy, column, PREFIX, table)

@@ -6,8 +6,27 @@ from glance_registry import db as db_module
 
 def add_missing_column(db, table, column, definition):
     """``ALTER TABLE table ADD COLUMN column definition`` unless it exists."""
-    if column not in {found.name for found in db.get_columns(table)}:
-        db.execute_sql('ALTER TABLE %s ADD COLUMN %s %s' % (table, column, definition))
+    add_missing_columns(db, table, [(column, definition)])
+
+
+def add_missing_columns(db, table, columns):
+    """Each ``(column, definition)`` of ``columns`` that ``table`` lacks, in one
+    statement where the database takes that: where MariaDB cannot add a column
+    in place (``image_properties``, whose indexed virtual column makes it rebuild
+    the table, writes waiting: 18 s a million images on this project's machine),
+    it rebuilds the table once, not once per column."""
+    existing = {found.name for found in db.get_columns(table)}
+    missing = [(column, definition) for column, definition in columns
+               if column not in existing]
+    if not missing:
+        return
+    if db_module.dialect(db) == 'sqlite':   # one column per ALTER TABLE
+        for column, definition in missing:
+            db.execute_sql('ALTER TABLE %s ADD COLUMN %s %s'
+                           % (table, column, definition))
+        return
+    db.execute_sql('ALTER TABLE %s %s' % (table, ', '.join(
+        'ADD COLUMN %s %s' % (column, definition) for column, definition in missing)))
 
 
 def create_missing_indexes(db, indexes):
