@@ -41,6 +41,17 @@ class RequestContext:
     #: Whether the token's project is Keystone's admin project (oslo.context's
     #: default, True, when Keystone does not say).
     is_admin_project: bool = True
+    #: The domains of the token's user and project, and what a service token sent
+    #: beside it says (keystonemiddleware's X-Service-* headers): the policy
+    #: values oslo.context gives upstream's rules (``service_roles:service``,
+    #: ``user_domain_id:%(...)s``), by the same names (``policy.credentials``).
+    user_domain_id: str | None = None
+    project_domain_id: str | None = None
+    service_user_id: str | None = None
+    service_user_domain_id: str | None = None
+    service_project_id: str | None = None
+    service_project_domain_id: str | None = None
+    service_roles: tuple = ()
 
     @property
     def identity(self):
@@ -114,7 +125,19 @@ def from_keystone_headers(headers, request_id, admin_role='admin'):
                           system_scope=headers.get('OpenStack-System-Scope') or None,
                           domain_id=headers.get('X-Domain-Id') or None,
                           is_admin_project=headers.get('X-Is-Admin-Project', 'true')
-                          .lower() == 'true')
+                          .lower() == 'true',
+                          **{field: headers.get(header) or None
+                             for field, header in _KEYSTONE_IDS.items()},
+                          service_roles=_roles(headers.get('X-Service-Roles', '')))
+
+
+#: The context's fields that keystonemiddleware's headers of the same meaning fill.
+_KEYSTONE_IDS = {'user_domain_id': 'X-User-Domain-Id',
+                 'project_domain_id': 'X-Project-Domain-Id',
+                 'service_user_id': 'X-Service-User-Id',
+                 'service_user_domain_id': 'X-Service-User-Domain-Id',
+                 'service_project_id': 'X-Service-Project-Id',
+                 'service_project_domain_id': 'X-Service-Project-Domain-Id'}
 
 
 #: The longest project id an image's owner can hold (upstream's column too).

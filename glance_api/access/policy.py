@@ -326,7 +326,15 @@ def credentials(ctx):
                      'roles': roles, 'is_admin': ctx.is_admin,
                      'is_admin_project': getattr(ctx, 'is_admin_project', True),
                      'system': getattr(ctx, 'system_scope', None),
-                     'domain_id': getattr(ctx, 'domain_id', None)})
+                     'domain_id': getattr(ctx, 'domain_id', None),
+                     'service_roles': list(getattr(ctx, 'service_roles', ())),
+                     **{name: getattr(ctx, name, None) for name in _CONTEXT_IDS}})
+
+
+#: oslo.context's policy values that a Keystone context may carry, by its names.
+_CONTEXT_IDS = ('user_domain_id', 'project_domain_id', 'service_user_id',
+                'service_user_domain_id', 'service_project_id',
+                'service_project_domain_id')
 
 
 def passes_admin_rule(enforcer, ctx):

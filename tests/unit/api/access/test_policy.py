@@ -318,3 +318,30 @@ def test_an_images_target_holds_its_attributes_and_properties_not_its_nones():
     # A key the image lacks matches nothing (oslo.policy's KeyError).
     with pytest.raises(KeyError):
         '%(virtual_size)s' % target
+
+
+# -- what else oslo.context gives upstream's rules: domains and a service token ------
+
+@pytest.mark.parametrize('rule, headers, allowed', [
+    ('service_roles:service', {'X-Service-Roles': 'service,reader'}, True),
+    ('service_roles:service', {'X-Service-Roles': 'reader'}, False),
+    ('service_roles:service', {}, False),
+    ('user_domain_id:default', {'X-User-Domain-Id': 'default'}, True),
+    ('user_domain_id:default', {'X-User-Domain-Id': 'other'}, False),
+    ('project_domain_id:%(owner)s', {'X-Project-Domain-Id': 'some-project'}, True),
+    ('service_user_id:nova and service_project_id:services',
+     {'X-Service-User-Id': 'nova', 'X-Service-Project-Id': 'services'}, True),
+    ('service_user_domain_id:d and service_project_domain_id:d',
+     {'X-Service-User-Domain-Id': 'd', 'X-Service-Project-Domain-Id': 'e'}, False),
+])
+def test_a_rule_may_name_the_domains_and_the_service_token(tmp_path, rule, headers,
+                                                           allowed):
+    """keystonemiddleware's X-*-Domain-Id and X-Service-* headers are the policy
+    values oslo.context gives upstream's rules, by the same names: a rule that lets
+    a service token's callers (``service_roles:service``) or a domain's users in
+    keeps working here."""
+    enforcer = policy.new_enforcer(_policy_conf(tmp_path, '"get_image": "%s"\n' % rule))
+    ctx = _keystone_context(**{'X-Project-Id': 'p', 'X-User-Id': 'u',
+                               'X-Roles': 'member'}, **headers)
+    image = {'id': 'i', 'owner': 'some-project', 'visibility': 'private'}
+    assert policy.allowed(enforcer, ctx, 'get_image', image) is allowed
