@@ -27,6 +27,7 @@ from glance_registry.migrations import m0018_cache_copies
 from glance_registry.migrations import m0019_child_status
 from glance_registry.migrations import m0020_child_created_at
 from glance_registry.migrations import m0021_child_formats
+from glance_registry.migrations import steps
 from tests.fixtures import processes
 from tests.unit.registry.conftest import BACKEND_PARAMS
 from tests.unit.registry.conftest import manage
@@ -404,6 +405,43 @@ def test_property_and_tag_indexes_hold_the_status_and_formats_from_version_21(
         for column in ('image_status', 'image_disk_format', 'image_container_format',
                        'image_id'):
             assert column in key, found[name]
+
+
+def test_migration_21_finishes_a_sync_stopped_after_adding_its_columns(
+        empty_database):
+    """MariaDB commits the ALTER at once: a sync stopped before the fill leaves the
+    columns at their default ('', which every format filter counts) and migration
+    19's indexes in place. Run again, it fills every row and swaps the indexes."""
+    db = db_module.open_database(empty_database)
+    migrations.upgrade(db, target=20)
+    image = {'id': '00000000-0000-0000-0000-000000000021'}
+    now = models.utcnow()
+    with db_module.connection(db):
+        # As version 20 wrote them (the models know the columns of 21).
+        models.Image.insert(id=image['id'], status='queued', disk_format='qcow2',
+                            created_at=now, updated_at=now).execute(db)
+        db.execute_sql("INSERT INTO image_properties (image_id, name, value, "
+                       "image_status) VALUES (%s, 'k', 'v', 'queued')" % db.param,
+                       [image['id']])
+        db.execute_sql("INSERT INTO image_tags (image_id, value, image_status) "
+                       "VALUES (%s, 't', 'queued')" % db.param, [image['id']])
+        for table in ('image_properties', 'image_tags'):
+            steps.add_missing_columns(db, table, [
+                (copy, "VARCHAR(64) NULL DEFAULT ''")
+                for copy in m0021_child_formats.COLUMNS.values()])
+    assert migrations.upgrade(db) == [21]
+    with db_module.connection(db):
+        copies = {row for model in (models.ImageProperty, models.ImageTag)
+                  for row in model.select(model.image_disk_format,
+                                          model.image_container_format)
+                  .where(model.image == image['id']).tuples().execute(db)}
+        indexes = {index.name for table in ('image_properties', 'image_tags')
+                   for index in db.get_indexes(table)}
+    db.close_all()
+    assert copies == {('qcow2', None)}
+    assert {m0021_child_formats.PROPERTY_INDEX, m0021_child_formats.TAG_INDEX} \
+        <= indexes
+    assert not {name for _, name in m0021_child_formats.REPLACED} & indexes
 
 
 def test_property_and_tag_indexes_walk_them_in_page_order_from_version_20(
