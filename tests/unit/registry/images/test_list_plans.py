@@ -7,6 +7,8 @@ depend on the query alone. A plan that reads every image costs seconds at a mill
 images (docs/performance.rst).
 """
 
+import re
+
 import pytest
 
 from bench import bulk_seed
@@ -413,8 +415,10 @@ def test_a_property_or_tag_filter_counts_its_matches_from_its_index(catalogue,
         plan = ' | '.join(row[0].strip() for row in rows)
         assert any(index in plan for index in indexes), plan
         assert 'Seq Scan' not in plan, plan
-        assert ('(image_status)::text = ANY' in plan) == (by_status or by_format), plan
-        assert ('_format)::text = ANY' in plan) == by_format, plan
+        # An Index Only Scan prints the columns without their ::text casts.
+        assert bool(re.search(r'image_status\)?(::text)? = ANY', plan)) \
+            == (by_status or by_format), plan
+        assert bool(re.search(r'_format\)?(::text)? = ANY', plan)) == by_format, plan
         # Every condition compared in the index: no row read for a rejected one.
         assert 'Index Only Scan' in plan or 'Filter:' not in plan, plan
     else:
