@@ -98,9 +98,9 @@ def _serve(conf):
 
 def _repair_child_copies(conf):
     """``child_status.repair_recent``, ``child_formats.repair_recent`` and
-    ``child_order.fill_recent``: what a
-    registry of the release before changed while it still ran after ``db sync``
-    (a rolling upgrade). Before the workers fork: none may inherit a connection."""
+    ``child_order.fill_recent``: what a registry of the release before changed
+    while it still ran after ``db sync`` (a rolling upgrade). Before the workers
+    fork: none may inherit a connection."""
     db = db_module.open_database(conf.database.connection, max_connections=1,
                                  lock_wait_timeout=conf.database.lock_wait_timeout)
     try:

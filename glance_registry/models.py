@@ -100,10 +100,10 @@ class Image(_Model):
 
 class ImageProperty(_Model):
     """A custom property; values are strings. Filters look them up by (name, value,
-    image_status, image formats) and walk them by (name, value, image_created_at, image_id): the
-    migrations build those indexes per dialect (on MariaDB over ``value_prefix``, a
-    virtual column generated as ``LEFT(value, 255)`` that is no field here, like
-    ``Image``'s ``name_sort``: migrations 16, 21 and 20)."""
+    image_status, image formats) and walk them by (name, value, image_created_at,
+    image_id): the migrations build those indexes per dialect (on MariaDB over
+    ``value_prefix``, a virtual column generated as ``LEFT(value, 255)`` that is
+    no field here, like ``Image``'s ``name_sort``: migrations 16, 21 and 20)."""
 
     image = peewee.ForeignKeyField(Image, column_name='image_id', backref='properties',
                                    on_delete='CASCADE', index=False)

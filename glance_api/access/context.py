@@ -127,17 +127,18 @@ def from_keystone_headers(headers, request_id, admin_role='admin'):
                           is_admin_project=headers.get('X-Is-Admin-Project', 'true')
                           .lower() == 'true',
                           **{field: headers.get(header) or None
-                             for field, header in _KEYSTONE_IDS.items()},
+                             for field, header in KEYSTONE_IDS.items()},
                           service_roles=_roles(headers.get('X-Service-Roles', '')))
 
 
-#: The context's fields that keystonemiddleware's headers of the same meaning fill.
-_KEYSTONE_IDS = {'user_domain_id': 'X-User-Domain-Id',
-                 'project_domain_id': 'X-Project-Domain-Id',
-                 'service_user_id': 'X-Service-User-Id',
-                 'service_user_domain_id': 'X-Service-User-Domain-Id',
-                 'service_project_id': 'X-Service-Project-Id',
-                 'service_project_domain_id': 'X-Service-Project-Domain-Id'}
+#: The context's fields that keystonemiddleware's headers of the same meaning fill
+#: (each also a policy value of that name, ``policy.credentials``).
+KEYSTONE_IDS = {'user_domain_id': 'X-User-Domain-Id',
+                'project_domain_id': 'X-Project-Domain-Id',
+                'service_user_id': 'X-Service-User-Id',
+                'service_user_domain_id': 'X-Service-User-Domain-Id',
+                'service_project_id': 'X-Service-Project-Id',
+                'service_project_domain_id': 'X-Service-Project-Domain-Id'}
 
 
 #: The longest project id an image's owner can hold (upstream's column too).

@@ -23,6 +23,7 @@ from oslo_policy import _checks
 from oslo_policy import opts as policy_opts
 from oslo_policy import policy
 
+from glance_api.access import context
 from glance_api.http import errors
 from glance_api.services import services
 from glance_registry.client import metadefs
@@ -328,13 +329,8 @@ def credentials(ctx):
                      'system': getattr(ctx, 'system_scope', None),
                      'domain_id': getattr(ctx, 'domain_id', None),
                      'service_roles': list(getattr(ctx, 'service_roles', ())),
-                     **{name: getattr(ctx, name, None) for name in _CONTEXT_IDS}})
-
-
-#: oslo.context's policy values that a Keystone context may carry, by its names.
-_CONTEXT_IDS = ('user_domain_id', 'project_domain_id', 'service_user_id',
-                'service_user_domain_id', 'service_project_id',
-                'service_project_domain_id')
+                     **{name: getattr(ctx, name, None)
+                        for name in context.KEYSTONE_IDS}})
 
 
 def passes_admin_rule(enforcer, ctx):

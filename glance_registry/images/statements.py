@@ -91,7 +91,7 @@ def statements(db, key, build, values=None):
     list them without building the queries (and binds no None): a shape already
     rendered is then not built at all."""
     if values is not None:
-        plans = _cache.get((type(db), db.param, db.quote, key, ()))
+        plans = _cache.get(_shape(db, key, ()))
         if plans is not None and plans is not _UNCACHEABLE:
             return [(sql, [converter(values[index]) if converter else values[index]
                            for index, converter in plan])
@@ -99,7 +99,7 @@ def statements(db, key, build, values=None):
     binder = Binder()
     queries = build(binder)
     values = binder.values
-    shape = (type(db), db.param, db.quote, key, tuple(binder.nulls))
+    shape = _shape(db, key, tuple(binder.nulls))
     plans = _cache.get(shape)
     if plans is None:
         rendered, plans = _render(db, queries, values)
@@ -118,6 +118,12 @@ def statements(db, key, build, values=None):
 
 
 _UNCACHEABLE = object()
+
+
+def _shape(db, key, nulls):
+    """The cache's key: the database's kind and placeholders, the caller's
+    ``key``, and where ``bind`` was given a None."""
+    return type(db), db.param, db.quote, key, nulls
 
 
 def _render(db, queries, values):

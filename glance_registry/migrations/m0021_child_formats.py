@@ -55,7 +55,8 @@ _INDEXES = {
     'postgresql': ((PROPERTY_INDEX, 'image_properties',
                     'name, substr(value, 1, 255), ' + _COPIES),
                    (TAG_INDEX, 'image_tags', 'value, ' + _COPIES)),
-    'mysql': ((PROPERTY_INDEX, 'image_properties', '`name`, `value_prefix`, ' + _COPIES),
+    'mysql': ((PROPERTY_INDEX, 'image_properties',
+               '`name`, `value_prefix`, ' + _COPIES),
               (TAG_INDEX, 'image_tags', '`value`, ' + _COPIES)),
 }
 
@@ -70,7 +71,8 @@ def upgrade(db):
         # runs after the sync (it knows no such column): "format unknown", which
         # every format filter counts (``child_formats``).
         steps.add_missing_columns(db, table, [
-            (copy, "VARCHAR(%d) NULL DEFAULT ''" % PREFIX) for copy in COLUMNS.values()])
+            (copy, "VARCHAR(%d) NULL DEFAULT ''" % PREFIX)
+            for copy in COLUMNS.values()])
         db.execute_sql('UPDATE %s SET %s' % (table, ', '.join(
             '%s = (SELECT SUBSTR(%s, 1, %d) FROM images WHERE images.id = '
             '%s.image_id)' % (copy, column, PREFIX, table)
