@@ -181,6 +181,15 @@ def load(database, count):
         with db_module.write_transaction(database):
             for sql in statements(kind, count):
                 database.execute_sql(sql)
+    refresh_statistics(database)
+
+
+def refresh_statistics(database):
+    """Refresh ``database``'s statistics (and, on PostgreSQL, its visibility map),
+    as after a bulk load."""
+    from glance_registry import db as db_module
+    kind = db_module.dialect(database)
+    with db_module.connection(database):
         if kind == 'postgresql':
             # VACUUM too, as autovacuum soon does after a bulk load: it marks the
             # pages all-visible, so that the planner counts on index-only scans.

@@ -55,7 +55,8 @@ def list_images(db, identity, query):
     """A page of records and the next marker (None on the last page).
 
     A fixed number of queries: the marker, one counting (up to a bound) the
-    matches of each tag, property, size or updated_at filter when there are any
+    matches of each tag, property, size or updated_at filter and, for a caller
+    who is not an admin, the images they may list, when there are any
     (``narrowest_filter``, which also picks how the page is read), the page of
     images (one row more than asked, to know whether another page follows), then
     one for the properties, tags, locations and the caller's memberships of the
@@ -68,7 +69,7 @@ def list_images(db, identity, query):
             marker = _marker(db, identity, query)
         if query.limit == 0:
             return [], None
-        driven_by = narrowest_filter(db, query)
+        driven_by = narrowest_filter(db, query, identity)
         if driven_by is MATCHES_NOTHING:
             return [], None
         sql, params = page_statement(db, identity, query, driven_by, marker)
@@ -121,9 +122,14 @@ def page_query(identity, query, dialect, driven_by=None, marker=None,
             # One page for each value of the list, merged (see values_apart).
             return _merged([page_query(identity, each, dialect, None, marker, bind)
                             for each in apart], query.sort, query.limit, bind)
-    driving = None
+    driving = listed = None
     if driven_by is not None:
-        driving = filters.narrowing_filters(query, dialect, bind)[driven_by]
+        driving = filters.narrowing_filters(query, dialect, bind, identity)[driven_by]
+        if dialect == 'mysql' and driven_by == filters.listable_position(query, identity):
+            # Tested as ``id IN (...)``, MariaDB may still walk the page order's
+            # index (when its estimates of the derived table say so) and look
+            # each image up in the set: joined to the set, it reads the set first.
+            listed, driving = driving.distinct().alias('listed'), None
     condition = filters.list_condition(query, identity, dialect, driving, bind)
     if marker is not None and filters.pages_by_level(query.sort, dialect):
         return _page_by_level(query, condition, marker, dialect, bind)
@@ -138,8 +144,12 @@ def page_query(identity, query, dialect, driven_by=None, marker=None,
         return (Image.select(*_IMAGE_FIELDS)
                 .join(ids, on=(Image.id == ids.c.id))
                 .order_by(ids.c.created_at.desc(), ids.c.id.desc()))
-    return (_forcing(Image.select(*_IMAGE_FIELDS), forced).where(condition)
-            .order_by(*filters.order_by(query.sort, dialect))
+    select = _forcing(Image.select(*_IMAGE_FIELDS), forced)
+    if listed is not None:
+        select = select.from_(peewee.NodeList([
+            listed, peewee.SQL('STRAIGHT_JOIN'), Image, peewee.SQL('ON'),
+            Image.id == listed.c.id]))
+    return (select.where(condition).order_by(*filters.order_by(query.sort, dialect))
             .limit(bind(query.limit + 1)))
 
 
@@ -218,9 +228,10 @@ MATCHES_NOTHING = object()
 WALK = 'walk'
 
 
-def narrowest_filter(db, query):
-    """Which narrowing filter (its position in ``filters.narrowing_filters``)
-    matches fewest images if it matches fewer than ``filters.DRIVE_LIMIT``;
+def narrowest_filter(db, query, identity=None):
+    """Which narrowing filter (its position in ``filters.narrowing_filters``, the
+    images ``identity`` may list among them) matches fewest images if it matches
+    fewer than ``filters.DRIVE_LIMIT``;
     ``MATCHES_NOTHING`` if one matches no image at all; else ``WALK`` if the page
     may walk a tag or property filter's index in page order
     (``filters.walked_filter``): when no filter on a column of the images matches
@@ -234,8 +245,8 @@ def narrowest_filter(db, query):
     walkable = filters.walkable(query)
 
     def build(bind):
-        selects = [select.limit(bind(filters.DRIVE_LIMIT))
-                   for select in filters.narrowing_filters(query, dialect, bind)]
+        selects = [select.limit(bind(filters.DRIVE_LIMIT)) for select
+                   in filters.narrowing_filters(query, dialect, bind, identity)]
         if walkable:
             selects += [select.limit(bind(filters.DRIVE_LIMIT))
                         for select in filters.column_probes(query, bind)]
@@ -244,7 +255,8 @@ def narrowest_filter(db, query):
                            .where(match & model.image_created_at.is_null())
                            .limit(bind(1)))
         return selects
-    probes = statements.statements(db, ('probes', _list_shape(query)), build)
+    probes = statements.statements(
+        db, ('probes', identity and _caller_shape(identity), _list_shape(query)), build)
     if not probes:
         return None
     counts = db.execute_sql(

@@ -157,8 +157,8 @@ def test_a_row_without_the_copy_written_while_a_list_walks_is_not_listed_first(
     monkeypatch.setattr(filters, 'DRIVE_LIMIT', 2)
     planned = records.narrowest_filter
 
-    def racing(db, query):
-        plan = planned(db, query)
+    def racing(db, query, identity=None):
+        plan = planned(db, query, identity)
         if plan == records.WALK:
             other = db_module.open_database(url)
             with db_module.connection(other), db_module.write_transaction(other):

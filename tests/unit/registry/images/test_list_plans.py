@@ -22,6 +22,7 @@ from glance_registry.images import records
 from glance_registry.images import statements
 from glance_registry.migrations import m0020_child_created_at
 from glance_registry.migrations import m0021_child_formats
+from glance_registry.models import Image
 from glance_registry.models import ImageTag
 from tests.unit.registry.conftest import BACKEND_PARAMS
 
@@ -119,6 +120,24 @@ def catalogue(request, databases):
     db.close_all()
 
 
+@pytest.fixture(scope='module', params=BACKEND_PARAMS)
+def few_public(request, databases):
+    """``catalogue``'s images with one public image in 400 left public (50) and the
+    rest of the public and community ones made private, as in a cloud: many
+    projects' own images, few public ones."""
+    db = db_module.open_database(databases.create(request.param))
+    migrations.upgrade(db)
+    bulk_seed.load(db, IMAGES)
+    with db_module.connection(db), db_module.write_transaction(db):
+        (Image.update(visibility='private')
+         .where((Image.visibility == 'community') | ((Image.visibility == 'public')
+                                                    & ~Image.name.endswith('00')))
+         .execute(db))
+    bulk_seed.refresh_statistics(db)
+    yield db
+    db.close_all()
+
+
 def query_of(params):
     pairs = [tuple(pair.split('=', 1)) for pair in params.split('&') if pair]
     return list_params.parse_list_params([('limit', '25')] + pairs)
@@ -127,7 +146,7 @@ def query_of(params):
 def page_plan(db, caller, query):
     """The plan of the page query ``records.list_images`` runs, as one line."""
     kind = db_module.dialect(db)
-    driven_by = records.narrowest_filter(db, query)
+    driven_by = records.narrowest_filter(db, query, caller)
     assert driven_by is not records.MATCHES_NOTHING
     marker = records._marker(db, caller, query) if query.marker else None
     sql, params = records.page_statement(db, caller, query, driven_by, marker)
@@ -492,3 +511,58 @@ def test_a_filter_with_a_row_lacking_the_copy_is_not_walked(catalogue):
                 (ImageTag.update(image_created_at=child_order.of_image(newest))
                  .where(ImageTag.image == newest).execute(db))
         assert records.narrowest_filter(db, query_of(params)) == records.WALK
+
+
+# A project that owns no image and is shared none.
+STRANGER = identity_module.Identity('u', 'project-99')
+# Lists of ``STRANGER`` among ``few_public``'s images: each filter matches many
+# images, the images it may list are 50 (every 400th: each ubuntu, in g0, none
+# tagged t3), and whether its first page is full.
+FEW_PUBLIC = [('', True), ('os_distro=ubuntu', True), ('bench_group=g0', True),
+              ('sort=name:asc', True), ('tag=t3', False), ('bench_group=g2', False),
+              ('status=active&tag=t3', False), ('visibility=public&bench_group=g7', False)]
+
+
+@pytest.mark.parametrize('params, full', FEW_PUBLIC, ids=[case[0] or 'first-page'
+                                                          for case in FEW_PUBLIC])
+def test_a_project_reads_the_images_it_may_list_when_they_are_few(few_public, params,
+                                                                  full):
+    """In a cloud with few public images, a project that owns none lists by reading
+    the images it may list (``filters.listable``), not by testing the list's
+    filters on every other project's image in page order for a page it cannot
+    fill."""
+    db = few_public
+    kind = db_module.dialect(db)
+    query = query_of(params)
+    with db_module.connection(db):
+        driven_by = records.narrowest_filter(db, query, STRANGER)
+        plan = page_plan(db, STRANGER, query)
+        page, _ = records.list_images(db, STRANGER, query)
+    assert driven_by == filters.listable_position(query, STRANGER)
+    assert len(page) == (25 if full else 0)
+    assert all(image['visibility'] == 'public' for image in page)
+    if kind == 'sqlite':
+        assert 'LIST SUBQUERY' in plan, plan
+        assert 'SCAN t1 |' not in plan + ' |', plan
+    elif kind == 'postgresql':
+        assert 'Seq Scan on images' not in plan, plan
+        # The public images, from their index (each list here may show them).
+        assert 'ix_images_visibility_created_at_id' in plan, plan
+    else:
+        # The set first, then each of its images by primary key.
+        steps = plan.split(' | ')
+        assert steps[0].startswith('<derived'), plan
+        assert steps[1].split()[1:3] == ['eq_ref', 'PRIMARY'], plan
+
+
+@pytest.mark.parametrize('params', ['visibility=private', 'visibility=shared',
+                                    'visibility=private&os_distro=ubuntu',
+                                    'visibility=shared&tag=t3'])
+def test_a_list_of_what_a_project_has_none_of_answers_at_once(catalogue, params):
+    """A project that owns no image and is shared none lists its private or shared
+    images without a page query (``filters.listable`` counts none), whatever the
+    other filters match."""
+    with db_module.connection(catalogue):
+        assert records.narrowest_filter(catalogue, query_of(params), STRANGER) \
+            is records.MATCHES_NOTHING
+        assert records.list_images(catalogue, STRANGER, query_of(params)) == ([], None)

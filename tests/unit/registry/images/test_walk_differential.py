@@ -145,7 +145,7 @@ def answers(db, cases):
     with db_module.connection(db):
         for caller, pairs, limit, marker in cases:
             query = list_params.parse_list_params(pairs + [('limit', str(limit))])
-            plans.append(records.narrowest_filter(db, query))
+            plans.append(records.narrowest_filter(db, query, caller))
             results.append(pages(db, caller, pairs, limit, marker))
     return plans, results
 
@@ -207,11 +207,61 @@ def test_a_list_counted_from_the_rows_copies_lists_what_the_images_alone_list(
         statements.clear()
         monkeypatch.setattr(filters, 'walkable', lambda query: False)
         monkeypatch.setattr(filters, 'narrowing_filters',
-                            lambda query, dialect=None, bind=None: [])
+                            lambda query, dialect=None, bind=None, identity=None: [])
         _, by_images = answers(db, cases)
         assert plans.count(records.MATCHES_NOTHING) > 30
         assert sum(isinstance(plan, int) for plan in plans) > 10   # driven
         for case, plan, one, other in zip(cases, plans, counted, by_images):
+            assert one == other, (case, plan)
+    finally:
+        statements.clear()
+        db.close_all()
+
+
+@pytest.mark.parametrize('backend', BACKEND_PARAMS)
+def test_a_list_driven_by_the_images_its_caller_may_list_lists_what_it_lists_otherwise(
+        backend, databases, monkeypatch):
+    """A caller who is not an admin may list only their project's images, public
+    and community ones and those shared with them (``filters.listable``): a list
+    that reads that set first when it is small (or answers nothing at once when
+    it is empty) lists what the same list answers without it, with and without
+    tag and property filters, for a project that owns images and one that owns
+    none."""
+    url = databases.create(backend)
+    sync(url)
+    db = db_module.open_database(url)
+    rng = random.Random(22)
+    stranger = identity_module.Identity('u4', 'p4')   # owns nothing, shared nothing
+    try:
+        with db_module.connection(db):
+            ids = catalogue(db, rng, monkeypatch)
+        monkeypatch.undo()
+        cases = []
+        for _ in range(300):
+            pairs = random_query(rng, ids)
+            if rng.random() < 0.6:
+                pairs = [(key, value) for key, value in pairs
+                         if key not in ('tag', 'k', 'long', 'k2')]
+            marker = rng.choice(ids) if rng.random() < 0.2 else None
+            cases.append((rng.choice(CALLERS[1:] + (stranger,)), pairs,
+                          rng.choice((1, 3, 100)), marker))
+        # More than a project's own, public and shared images together.
+        monkeypatch.setattr(filters, 'DRIVE_LIMIT', 80)
+        statements.clear()
+        plans, driven = answers(db, cases)
+        statements.clear()
+        monkeypatch.setattr(filters, 'listable', lambda query, identity, bind: (
+            Image.select(Image.id)))
+        _, otherwise = answers(db, cases)
+        with db_module.connection(db):
+            positions = [len(filters.narrowing_filters(
+                list_params.parse_list_params(pairs), identity=caller)) - 1
+                for caller, pairs, _, _ in cases]
+        by_listable = [plan == position for plan, position in zip(plans, positions)]
+        assert sum(by_listable) > 30
+        assert plans.count(records.MATCHES_NOTHING) > 10
+        assert sum(len(listed) > 2 for listed in driven) > 30
+        for case, plan, one, other in zip(cases, plans, driven, otherwise):
             assert one == other, (case, plan)
     finally:
         statements.clear()
