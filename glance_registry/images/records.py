@@ -56,8 +56,9 @@ def list_images(db, identity, query):
 
     A fixed number of queries: the marker, one counting (up to a bound) the
     matches of each tag, property, size or updated_at filter and, for a caller
-    who is not an admin, the images they may list, when there are any
-    (``narrowest_filter``, which also picks how the page is read), the page of
+    who is not an admin, the images they may list (``narrowest_filter``, which
+    also picks how the page is read; none for an admin's list without such
+    filters), the page of
     images (one row more than asked, to know whether another page follows), then
     one for the properties, tags, locations and the caller's memberships of the
     whole page. Their SQL text is built once per shape
@@ -240,13 +241,14 @@ def narrowest_filter(db, query, identity=None):
     (``child_order``); else None. ``WALK`` too, on those conditions, where the
     fewest is the walked filter itself and matches more than a page, in a list
     without a status or format filter. One query, which reads at most ``DRIVE_LIMIT``
-    index entries per filter, and one more entry to look for a missing copy."""
+    index entries per filter (per part of the listable images), and one more
+    entry to look for a missing copy."""
     dialect = db_module.dialect(db)
     walkable = filters.walkable(query)
 
     def build(bind):
-        selects = [select.limit(bind(filters.DRIVE_LIMIT)) for select
-                   in filters.narrowing_filters(query, dialect, bind, identity)]
+        selects = filters.narrowing_filters(query, dialect, bind, identity,
+                                            limit=filters.DRIVE_LIMIT)
         if walkable:
             selects += [select.limit(bind(filters.DRIVE_LIMIT))
                         for select in filters.column_probes(query, bind)]

@@ -7,6 +7,7 @@ depend on the query alone. A plan that reads every image costs seconds at a mill
 images (docs/performance.rst).
 """
 
+import json
 import re
 
 import pytest
@@ -566,3 +567,46 @@ def test_a_list_of_what_a_project_has_none_of_answers_at_once(catalogue, params)
         assert records.narrowest_filter(catalogue, query_of(params), STRANGER) \
             is records.MATCHES_NOTHING
         assert records.list_images(catalogue, STRANGER, query_of(params)) == ([], None)
+
+
+def test_the_count_of_a_projects_listable_images_reads_a_bounded_number(catalogue):
+    """The count that decides whether a project's list reads the images it may list
+    (``filters.listable``) reads at most ``DRIVE_LIMIT`` index entries of each of
+    its parts (own, public, community, shared with it), however many images each
+    holds: MariaDB reads every part of a UNION whole before the union's own LIMIT
+    applies (11,000 entries here)."""
+    db = catalogue
+    kind = db_module.dialect(db)
+    if kind == 'sqlite':
+        pytest.skip('SQLite reports no rows read (it stops a compound at its LIMIT)')
+    query = query_of('visibility=all')   # 1,000 own, 5,000 public, 5,000 community
+    select = filters.narrowing_filters(query, kind, identity=MEMBER,
+                                       limit=filters.DRIVE_LIMIT)[-1]
+    sql, values = db.get_sql_context().sql(select).query()
+    with db_module.connection(db):
+        if kind == 'mysql':
+            text, = db.execute_sql('ANALYZE FORMAT=JSON SELECT COUNT(*) FROM (%s) n'
+                                   % sql, values).fetchone()
+            read = [float(rows) for rows in re.findall(r'"r_rows": ([0-9.]+)', text)]
+        else:
+            text, = db.execute_sql('EXPLAIN (ANALYZE, FORMAT JSON) SELECT COUNT(*) '
+                                   'FROM (%s) n' % sql, values).fetchone()
+            read = [float(rows) for rows in re.findall(
+                r'"Actual Rows": ([0-9.]+)', json.dumps(text))]
+    assert read and max(read) <= filters.DRIVE_LIMIT, text
+
+
+@pytest.mark.parametrize('params', ['name=image-0000400', 'id=in:00000000-0000-4000-8000-'
+                                    '000000000400,00000000-0000-4000-8000-000000000401',
+                                    'checksum=00000000000000000000000000000400'])
+def test_a_filter_finding_few_images_by_its_own_index_is_not_driven_by_listable_ones(
+        few_public, params):
+    """A name, id or checksum finds its few images through its own index: the
+    images a project may list (50 here) are not counted, nor read instead."""
+    db = few_public
+    query = query_of(params)
+    assert filters.listable_position(query, STRANGER) is None
+    with db_module.connection(db):
+        assert records.narrowest_filter(db, query, STRANGER) is None
+        page, _ = records.list_images(db, STRANGER, query)
+    assert [image['name'] for image in page] == ['image-0000400']

@@ -207,7 +207,8 @@ def test_a_list_counted_from_the_rows_copies_lists_what_the_images_alone_list(
         statements.clear()
         monkeypatch.setattr(filters, 'walkable', lambda query: False)
         monkeypatch.setattr(filters, 'narrowing_filters',
-                            lambda query, dialect=None, bind=None, identity=None: [])
+                            lambda query, dialect=None, bind=None, identity=None,
+                            limit=None: [])
         _, by_images = answers(db, cases)
         assert plans.count(records.MATCHES_NOTHING) > 30
         assert sum(isinstance(plan, int) for plan in plans) > 10   # driven
@@ -250,12 +251,12 @@ def test_a_list_driven_by_the_images_its_caller_may_list_lists_what_it_lists_oth
         statements.clear()
         plans, driven = answers(db, cases)
         statements.clear()
-        monkeypatch.setattr(filters, 'listable', lambda query, identity, bind: (
+        monkeypatch.setattr(filters, 'listable', lambda query, identity, bind, limit: (
             Image.select(Image.id)))
         _, otherwise = answers(db, cases)
         with db_module.connection(db):
-            positions = [len(filters.narrowing_filters(
-                list_params.parse_list_params(pairs), identity=caller)) - 1
+            positions = [filters.listable_position(
+                list_params.parse_list_params(pairs), caller)
                 for caller, pairs, _, _ in cases]
         by_listable = [plan == position for plan, position in zip(plans, positions)]
         assert sum(by_listable) > 30
