@@ -272,6 +272,10 @@ def narrowest_filter(db, query, identity=None):
     counts = counts[:len(counts) - len(columns)]
     if 0 in counts + columns:
         return MATCHES_NOTHING
+    listable = filters.listable_position(query, identity)
+    if listable is not None and counts[listable] < filters.DRIVE_LIMIT \
+            and not _outgrown(db, counts[listable], query.limit):
+        counts[listable] = filters.DRIVE_LIMIT   # as if many: not read first
     fewest = min(range(len(counts)), key=counts.__getitem__)
     # A column filter that matches few is walked by its own index instead.
     walk = walkable and not unfilled and min(
@@ -290,6 +294,23 @@ def narrowest_filter(db, query, identity=None):
     if walk:
         return WALK
     return None
+
+
+def _outgrown(db, listed, limit):
+    """Whether the catalogue holds so many images that reading the ``listed``
+    images a caller may list, and sorting them, costs less than walking the page
+    order until ``limit + 1`` of them turn up: about ``(limit + 1) * images /
+    listed`` rows, where the caller may list a fair share of every image (a
+    quarter of 1,000: the walk read about a hundred rows, 2.9 ms a first page,
+    where reading the 300 took 3.8-4.2 ms). One count of at most ``listed**2 /
+    (limit + 1)`` rows (9,616 for 500 listable images and pages of 25)."""
+    enough = listed * listed // (limit + 1) + 1
+    if enough <= listed:
+        return True   # a page holds them all: the walk could stop at none of them
+    (sql, params), = statements.statements(db, ('catalogue',), lambda bind: [
+        Image.select(peewee.SQL('1')).limit(bind(enough))])
+    count, = db.execute_sql('SELECT COUNT(*) FROM (%s) n' % sql, params).fetchone()
+    return count >= enough
 
 
 def _caller_shape(identity):

@@ -610,3 +610,23 @@ def test_a_filter_finding_few_images_by_its_own_index_is_not_driven_by_listable_
         assert records.narrowest_filter(db, query, STRANGER) is None
         page, _ = records.list_images(db, STRANGER, query)
     assert [image['name'] for image in page] == ['image-0000400']
+
+
+def test_a_project_that_may_list_a_fair_share_of_a_small_catalogue_walks_it(databases):
+    """Among 1,000 images of which a quarter are public, a project that owns none
+    finds a page of 25 within about a hundred images of the page order: it walks
+    them rather than read and sort its 250 (``records._outgrown``). A page of 250
+    holds them all, so it reads them."""
+    db = db_module.open_database(databases.create('sqlite'))
+    try:
+        migrations.upgrade(db)
+        bulk_seed.load(db, 1000)
+        with db_module.connection(db):
+            walked = query_of('')
+            assert records.narrowest_filter(db, walked, STRANGER) is None
+            whole = list_params.parse_list_params([('limit', '250')])
+            assert records.narrowest_filter(db, whole, STRANGER) == \
+                filters.listable_position(whole, STRANGER)
+            assert len(records.list_images(db, STRANGER, walked)[0]) == 25
+    finally:
+        db.close_all()
