@@ -92,6 +92,19 @@ def catalogue(db, rng, monkeypatch):
     return ids
 
 
+def seeded(backend, databases, monkeypatch, seed):
+    """A new database of ``backend`` holding a ``catalogue`` drawn with ``seed``:
+    ``(db, ids, rng)``, ``rng`` as the catalogue left it."""
+    url = databases.create(backend)
+    sync(url)
+    db = db_module.open_database(url)
+    rng = random.Random(seed)
+    with db_module.connection(db):
+        ids = catalogue(db, rng, monkeypatch)
+    monkeypatch.undo()
+    return db, ids, rng
+
+
 def random_query(rng, ids):
     pairs = []
     for tag in rng.sample(('t1', 't2', 't3', 'none'), rng.choice((0, 1, 1, 2))):
@@ -153,14 +166,8 @@ def answers(db, cases):
 @pytest.mark.parametrize('backend', BACKEND_PARAMS)
 def test_a_walk_of_a_tags_or_propertys_index_lists_what_the_images_walk_lists(
         backend, databases, monkeypatch):
-    url = databases.create(backend)
-    sync(url)
-    db = db_module.open_database(url)
-    rng = random.Random(20)
+    db, ids, rng = seeded(backend, databases, monkeypatch, 20)
     try:
-        with db_module.connection(db):
-            ids = catalogue(db, rng, monkeypatch)
-        monkeypatch.undo()
         cases = []
         for _ in range(300):
             marker = rng.choice(ids) if rng.random() < 0.3 else None
@@ -191,14 +198,8 @@ def test_a_list_counted_from_the_rows_copies_lists_what_the_images_alone_list(
     matches, or walking a tag's or property's index) lists what the same list
     answers from the images' own columns alone, after statuses and formats
     changed under rows already written."""
-    url = databases.create(backend)
-    sync(url)
-    db = db_module.open_database(url)
-    rng = random.Random(21)
+    db, ids, rng = seeded(backend, databases, monkeypatch, 21)
     try:
-        with db_module.connection(db):
-            ids = catalogue(db, rng, monkeypatch)
-        monkeypatch.undo()
         cases = [(rng.choice(CALLERS), random_query(rng, ids),
                   rng.choice((1, 3, 100)), None) for _ in range(300)]
         monkeypatch.setattr(filters, 'DRIVE_LIMIT', 12)
@@ -228,15 +229,9 @@ def test_a_list_driven_by_the_images_its_caller_may_list_lists_what_it_lists_oth
     it is empty) lists what the same list answers without it, with and without
     tag and property filters, for a project that owns images and one that owns
     none."""
-    url = databases.create(backend)
-    sync(url)
-    db = db_module.open_database(url)
-    rng = random.Random(22)
+    db, ids, rng = seeded(backend, databases, monkeypatch, 22)
     stranger = identity_module.Identity('u4', 'p4')   # owns nothing, shared nothing
     try:
-        with db_module.connection(db):
-            ids = catalogue(db, rng, monkeypatch)
-        monkeypatch.undo()
         cases = []
         for _ in range(300):
             pairs = random_query(rng, ids)
