@@ -16,6 +16,7 @@ import pytest
 
 from tests.fixtures import deployment as deployment_fixture
 from tests.fixtures import disk_images
+from tests.fixtures import import_tasks
 from tests.fixtures import web_files
 from tests.fixtures.mounts import Mounts
 
@@ -98,7 +99,7 @@ def test_stage_then_glance_direct_import(glance, tenant):
     assert done['size'] == len(DATA) and done['virtual_size'] == len(DATA)
     assert 'os_glance_import_task' not in done
     assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
-    assert image['id'] not in staging_files(glance)
+    assert not import_tasks.staged_files(glance, image['id'])
     [task] = image_tasks(tenant, image['id'])
     assert task['status'] == 'success'
     assert task['type'] == 'api_image_import'
@@ -151,7 +152,7 @@ def test_glance_direct_links_the_staged_file_into_the_store(glance, tenant):
     assert done['checksum'] == hashlib.md5(DATA).hexdigest()
     assert done['os_hash_value'] == hashlib.sha512(DATA).hexdigest()
     assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
-    assert not [name for name in staging_files(glance) if image['id'] in name]
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 def test_staged_data_changed_after_the_stage_is_not_imported(glance, tenant):
@@ -166,7 +167,7 @@ def test_staged_data_changed_after_the_stage_is_not_imported(glance, tenant):
     assert task['status'] == 'failure'
     assert 'changed after it was staged' in task['message']
     assert glance.stored_files() == before
-    assert not [name for name in staging_files(glance) if image['id'] in name]
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 def test_a_staged_file_only_touched_is_checked_again_and_imported(glance, tenant):
@@ -237,7 +238,7 @@ def test_a_staged_file_left_by_a_dead_worker_does_not_block_the_next_stage(glanc
     done = glance_direct(tenant, image['id'])
     assert done['status'] == 'active', image_tasks(tenant, image['id'])
     assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
-    assert image['id'] not in staging_files(glance)
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 def test_a_staged_file_replaced_by_a_symbolic_link_is_not_followed(glance, tenant,
@@ -309,7 +310,7 @@ def test_web_download_from_an_allowed_server(glance, tenant, web):
     done = wait_for(tenant, image['id'])
     assert done['status'] == 'active', image_tasks(tenant, image['id'])
     assert tenant.get('/v2/images/%s/file' % image['id']).content == DATA
-    assert image['id'] not in staging_files(glance)
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 def test_web_download_from_a_refused_port_is_refused_before_any_task(glance, tenant,
@@ -328,7 +329,7 @@ def test_web_download_from_a_refused_port_is_refused_before_any_task(glance, ten
     assert after['status'] == 'queued'
     assert 'os_glance_import_task' not in after
     assert glance.stored_files() == before
-    assert image['id'] not in staging_files(glance)
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 def test_web_download_of_content_that_is_not_its_format_fails(glance, tenant, web):
@@ -343,7 +344,7 @@ def test_web_download_of_content_that_is_not_its_format_fails(glance, tenant, we
     assert done['status'] == 'queued'
     assert 'refused' in task['message']
     assert glance.stored_files() == before
-    assert image['id'] not in staging_files(glance)
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 def test_web_download_over_the_size_cap_leaves_nothing(glance, tenant, web):
@@ -365,7 +366,7 @@ def test_web_download_over_the_size_cap_leaves_nothing(glance, tenant, web):
     assert tenant.image(image['id'])['status'] == 'queued'
     assert done['status'] != 'active'
     assert glance.stored_files() == before
-    assert not [name for name in staging_files(glance) if image['id'] in name]
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 def test_a_second_import_while_one_runs_is_refused(tenant, web):
@@ -387,7 +388,7 @@ def test_deleting_a_staged_image_removes_its_staged_data(glance, tenant):
                headers={'Content-Type': 'application/octet-stream'})
     assert image['id'] in staging_files(glance)
     assert tenant.delete('/v2/images/%s' % image['id']).status_code == 204
-    assert image['id'] not in staging_files(glance)
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 def test_tasks_api(glance, tenant):
@@ -681,7 +682,7 @@ def test_staged_content_that_is_not_its_format_is_refused_at_once(glance, tenant
     assert staged.status_code == 400
     assert 'disk_format is qcow2' in staged.json()['message']
     assert tenant.image(image['id'])['status'] == 'queued'
-    assert not [name for name in staging_files(glance) if image['id'] in name]
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 def test_staging_over_the_size_cap_is_refused(glance, tenant):
@@ -691,7 +692,7 @@ def test_staging_over_the_size_cap_is_refused(glance, tenant):
                         headers={'Content-Type': 'application/octet-stream'})
     assert staged.status_code == 413
     assert tenant.image(image['id'])['status'] == 'queued'
-    assert not [name for name in staging_files(glance) if image['id'] in name]
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 def test_a_stage_over_the_storage_quota_is_refused_and_leaves_nothing(
@@ -784,5 +785,5 @@ def test_every_malicious_image_is_refused_on_every_import_path(
     assert 'refused' in task['message']
     for image in (staged_image, fetched):
         assert tenant.image(image['id'])['status'] == 'queued'
-        assert not [name for name in staging_files(glance) if image['id'] in name]
+        assert not import_tasks.staged_files(glance, image['id'])
     assert glance.stored_files() == before

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from tests.fixtures import deployment
+from tests.fixtures import import_tasks
 from tests.fixtures import disk_images
 from tests.fixtures import web_files
 from tests.fixtures.import_tasks import finished, imported
@@ -68,7 +69,7 @@ def test_a_qcow2_import_becomes_raw(glance, tenant, web, qemu_img, method):
     assert done['size'] == done['virtual_size'] == len(raw)
     assert tenant.get('/v2/images/%s/file' % image['id']).content == raw
     # Neither the staged (or downloaded) qcow2 nor the converted file is left.
-    assert not [name for name in staging_files(glance) if image['id'] in name]
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 @pytest.mark.parametrize('name, content', [
@@ -88,7 +89,7 @@ def test_a_malicious_qcow2_never_reaches_qemu_img(glance, tenant, web, name,
     after = tenant.image(image['id'])
     assert (after['status'], after['disk_format']) == ('queued', 'qcow2')
     assert glance.stored_files() == before
-    assert not [n for n in staging_files(glance) if image['id'] in n]
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 @pytest.mark.parametrize('method', ['glance-direct', 'web-download'])
@@ -101,7 +102,7 @@ def test_an_iso_is_imported_as_it_is(glance, tenant, web, method):
     done = tenant.image(image['id'])
     assert (done['status'], done['disk_format']) == ('active', 'iso')
     assert tenant.get('/v2/images/%s/file' % image['id']).content == content
-    assert not [n for n in staging_files(glance) if image['id'] in n]
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 @pytest.mark.parametrize('virtual_size, method, message', [
@@ -125,7 +126,7 @@ def test_what_a_conversion_would_make_too_large_is_refused_before_it_is_stored(
     after = tenant.image(image['id'])
     assert (after['status'], after['disk_format']) == ('queued', 'qcow2')
     assert glance.stored_files() == before
-    assert not [n for n in staging_files(glance) if image['id'] in n]
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 @pytest.mark.parametrize('disk_format', ['ami', 'aki', 'ari'])
@@ -143,7 +144,7 @@ def test_an_ami_kernel_or_ramdisk_in_a_bare_container_is_not_converted(
     after = tenant.image(image['id'])
     assert (after['status'], after['disk_format']) == ('queued', disk_format)
     assert glance.stored_files() == before
-    assert not [n for n in staging_files(glance) if image['id'] in n]
+    assert not import_tasks.staged_files(glance, image['id'])
     # In its own container format it is imported as it is.
     kernel = tenant.create_image(name=disk_format, disk_format=disk_format,
                                  container_format=disk_format)
@@ -166,7 +167,7 @@ def test_a_web_download_to_convert_replaces_what_a_dead_worker_downloaded(
     task = imported(tenant, web, image, qcow2, 'web-download')
     assert task['status'] == 'success', task
     assert tenant.get('/v2/images/%s/file' % image['id']).content == raw
-    assert not [name for name in staging_files(glance) if image['id'] in name]
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 #: The task lease of ``slow_glance``, and how long its qemu-img takes: longer.

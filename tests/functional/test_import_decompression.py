@@ -15,6 +15,7 @@ import pytest
 from tests.fixtures import deployment
 from tests.fixtures import disk_images
 from tests.fixtures import web_files
+from tests.fixtures import import_tasks
 from tests.fixtures.import_tasks import imported
 
 MiB = 1024 * 1024
@@ -58,9 +59,9 @@ def zipped(*members):
 
 
 def left_behind(glance, image_id):
-    """The staging directory's files of ``image_id``."""
-    return [name for name in os.listdir(os.path.join(glance.workdir, 'staging'))
-            if image_id in name]
+    """The staging directory's files of ``image_id``, once the import has removed
+    them (``import_tasks.staged_files``)."""
+    return import_tasks.staged_files(glance, image_id)
 
 
 def assert_failed_leaving_nothing(glance, tenant, image, task, before, message):
