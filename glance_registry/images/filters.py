@@ -236,12 +236,15 @@ def listable(query, identity, bind=unbound, limit=None):
     return select if limit is None else select.limit(bind(limit))
 
 
-def listable_position(query, identity):
-    """The position of ``listable`` in ``narrowing_filters(query, identity=...)``,
-    or None (an admin's list has none)."""
+def listable_position(query, identity, selects=None):
+    """The position of ``listable`` among ``selects``, the ``narrowing_filters`` of
+    ``query`` for ``identity`` as the caller built or counted them (built here
+    when not given), or None (an admin's list, or one by a name or id, has none)."""
     if not _counts_listable(query, identity):
         return None
-    return len(narrowing_filters(query, identity=identity)) - 1
+    if selects is None:
+        selects = narrowing_filters(query, identity=identity)
+    return len(selects) - 1
 
 
 # MariaDB's generated column holding ``LEFT(value, 255)``, indexed with the name

@@ -125,8 +125,10 @@ def page_query(identity, query, dialect, driven_by=None, marker=None,
                             for each in apart], query.sort, query.limit, bind)
     driving = listed = None
     if driven_by is not None:
-        driving = filters.narrowing_filters(query, dialect, bind, identity)[driven_by]
-        if dialect == 'mysql' and driven_by == filters.listable_position(query, identity):
+        narrowing = filters.narrowing_filters(query, dialect, bind, identity)
+        driving = narrowing[driven_by]
+        if dialect == 'mysql' and \
+                driven_by == filters.listable_position(query, identity, narrowing):
             # Tested as ``id IN (...)``, MariaDB may still walk the page order's
             # index (when its estimates of the derived table say so) and look
             # each image up in the set: joined to the set, it reads the set first.
@@ -272,7 +274,7 @@ def narrowest_filter(db, query, identity=None):
     counts = counts[:len(counts) - len(columns)]
     if 0 in counts + columns:
         return MATCHES_NOTHING
-    listable = filters.listable_position(query, identity)
+    listable = filters.listable_position(query, identity, counts)
     if listable is not None and counts[listable] < filters.DRIVE_LIMIT \
             and not _outgrown(db, counts[listable], query.limit):
         counts[listable] = filters.DRIVE_LIMIT   # as if many: not read first

@@ -58,19 +58,13 @@ def zipped(*members):
     return out.getvalue()
 
 
-def left_behind(glance, image_id):
-    """The staging directory's files of ``image_id``, once the import has removed
-    them (``import_tasks.staged_files``)."""
-    return import_tasks.staged_files(glance, image_id)
-
-
 def assert_failed_leaving_nothing(glance, tenant, image, task, before, message):
     assert (task['status'], task['message']) == ('failure', message)
     after = tenant.image(image['id'])
     assert (after['status'], after['size'], after['checksum']) == \
         ('queued', None, None)
     assert glance.stored_files() == before
-    assert not left_behind(glance, image['id'])
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 @pytest.mark.parametrize('method', ['glance-direct', 'web-download'])
@@ -96,7 +90,7 @@ def test_a_compressed_image_is_imported_decompressed(glance, tenant, web, method
         ('sha512', hashlib.sha512(disk).hexdigest())
     assert tenant.get('/v2/images/%s/file' % image['id']).content == disk
     # Neither the archive nor what was decompressed from it is left.
-    assert not left_behind(glance, image['id'])
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 @pytest.mark.parametrize('method', ['glance-direct', 'web-download'])
@@ -112,7 +106,7 @@ def test_what_is_decompressed_is_inspected_as_the_disk_format(glance, tenant, we
     after = tenant.image(image['id'])
     assert after['status'] == 'queued'
     assert glance.stored_files() == before
-    assert not left_behind(glance, image['id'])
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 @pytest.mark.parametrize('method', ['glance-direct', 'web-download'])
@@ -201,7 +195,7 @@ def test_uncompressed_data_is_imported_as_it_is(glance, tenant, web, method):
     assert (done['size'], done['checksum']) == (len(disk),
                                                 hashlib.md5(disk).hexdigest())
     assert tenant.get('/v2/images/%s/file' % image['id']).content == disk
-    assert not left_behind(glance, image['id'])
+    assert not import_tasks.staged_files(glance, image['id'])
 
 
 def test_a_compressed_container_is_not_decompressed(glance, tenant, web):
@@ -256,7 +250,7 @@ def test_a_compressed_qcow2_is_decompressed_then_converted(converting, qemu_img,
         assert (done['disk_format'], done['size'], done['checksum']) == \
             ('raw', len(raw), hashlib.md5(raw).hexdigest())
         assert tenant.get('/v2/images/%s/file' % image['id']).content == raw
-        assert not left_behind(converting, image['id'])
+        assert not import_tasks.staged_files(converting, image['id'])
     with open(converting.api.log_path) as f:
         assert 'image_decompression after image_conversion: imported data is ' \
             'decompressed first' in f.read()
