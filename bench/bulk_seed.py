@@ -101,8 +101,10 @@ def statements(dialect, count, first=0, schema='ours'):
 
     visibility = ("CASE (%s) %% 4 WHEN 0 THEN 'public' WHEN 1 THEN 'private' "
                   "WHEN 2 THEN 'shared' ELSE 'community' END" % f['div'](i, PROJECTS))
+    typed_visibility = visibility
     if upstream and dialect == 'postgresql':
-        visibility = '(%s)::image_visibility' % visibility  # upstream's enum type
+        typed_visibility = '(%s)::image_visibility' % visibility  # upstream's enum
+    owner = f['cat']("'project-'", f['pad']('%s %% %d' % (i, PROJECTS), 2))
     status = "CASE WHEN %s %% 10 = 0 THEN 'queued' ELSE 'active' END" % i
     disk_format = "CASE WHEN %s %% 2 = 0 THEN 'qcow2' ELSE 'raw' END" % i
     container_format = "'bare'"
@@ -118,13 +120,12 @@ def statements(dialect, count, first=0, schema='ours'):
                 f['cat']("'00000000-0000-4000-8000-'", f['pad'](i, 12)),
                 f['cat']("'image-'", f['pad'](i, 7)),
                 status,
-                visibility,
+                typed_visibility,
                 f['bool']('%s %% 100000 = 1' % i),
                 f['bool']('%s %% 100000 = 2' % i),
                 f['pad'](i, 32), "'sha512'", f['pad'](i, 128),
                 '%s * 1024 + 1' % i, '0', '(%s %% 4) * 512' % i,
-                disk_format, container_format,
-                f['cat']("'project-'", f['pad']('%s %% %d' % (i, PROJECTS), 2)),
+                disk_format, container_format, owner,
                 f['time'](i), f['time']('%s + %s %% 7' % (i, i)),
                 f['bool']('1 = 0')] + ([] if upstream else ['0'])),
             source))
@@ -132,14 +133,15 @@ def statements(dialect, count, first=0, schema='ours'):
     distro = 'CASE %s %% 5 %s END' % (i, ' '.join(
         "WHEN %d THEN '%s'" % (k, name) for k, name in enumerate(DISTROS)))
     # Upstream's rows carry their own times and a NOT NULL deleted flag; ours their
-    # image's status, created_at and formats (glance_registry.images.child_status,
-    # child_order and child_formats).
+    # image's status, created_at, formats, visibility and owner
+    # (glance_registry.images.child_status, child_order, child_formats and
+    # child_access).
     extra_cols = (('created_at', 'updated_at', 'deleted') if upstream
                   else ('image_status', 'image_created_at', 'image_disk_format',
-                        'image_container_format'))
-    extra_vals = ((', %s, %s, %s' % (f['time'](i), f['time'](i), f['bool']('1 = 0')))
-                  if upstream else ', %s, %s, %s, %s' % (status, f['time'](i),
-                                                         disk_format, container_format))
+                        'image_container_format', 'image_visibility', 'image_owner'))
+    extra_vals = ', ' + ', '.join(
+        (f['time'](i), f['time'](i), f['bool']('1 = 0')) if upstream
+        else (status, f['time'](i), disk_format, container_format, visibility, owner))
     properties = [
         'INSERT INTO image_properties (%s) %sSELECT %s, %s, %s%s FROM %s' % (
             cols('image_id', 'name', 'value', *extra_cols), with_, image_ref,

@@ -22,6 +22,7 @@ from glance_registry import migrations
 from glance_registry import opts
 from glance_registry import process
 from glance_registry.client import errors
+from glance_registry.images import child_access
 from glance_registry.images import child_formats
 from glance_registry.images import child_order
 from glance_registry.images import child_status
@@ -97,15 +98,16 @@ def _serve(conf):
 
 
 def _repair_child_copies(conf):
-    """``child_status.repair_recent``, ``child_formats.repair_recent`` and
-    ``child_order.fill_recent``: what a registry of the release before changed
-    while it still ran after ``db sync`` (a rolling upgrade). Before the workers
-    fork: none may inherit a connection."""
+    """``child_status.repair_recent``, ``child_formats.repair_recent``,
+    ``child_access.repair_recent`` and ``child_order.fill_recent``: what a
+    registry of the release before changed while it still ran after ``db sync``
+    (a rolling upgrade). Before the workers fork: none may inherit a connection."""
     db = db_module.open_database(conf.database.connection, max_connections=1,
                                  lock_wait_timeout=conf.database.lock_wait_timeout)
     try:
         repaired = child_status.repair_recent(db)
         formats = child_formats.repair_recent(db)
+        access = child_access.repair_recent(db)
         filled = child_order.fill_recent(db)
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
         LOG.warning('could not check the copies of recent images on their '
@@ -121,6 +123,10 @@ def _repair_child_copies(conf):
         LOG.warning('copied the formats of %d recently changed images onto their '
                     'properties and tags (written by a registry of an earlier '
                     'release since `db sync`)', formats)
+    if access:
+        LOG.warning('copied the owner and visibility of %d recently changed images '
+                    'onto their properties and tags (written by a registry of an '
+                    'earlier release since `db sync`)', access)
     if filled:
         LOG.warning('copied the creation time of %d recently changed images onto '
                     'their properties and tags (written by a registry of an earlier '

@@ -100,10 +100,11 @@ class Image(_Model):
 
 class ImageProperty(_Model):
     """A custom property; values are strings. Filters look them up by (name, value,
-    image_status, image formats) and walk them by (name, value, image_created_at,
+    image_status, image formats) and by (name, value, image_visibility,
+    image_owner), and walk them by (name, value, image_created_at,
     image_id): the migrations build those indexes per dialect (on MariaDB over
     ``value_prefix``, a virtual column generated as ``LEFT(value, 255)`` that is
-    no field here, like ``Image``'s ``name_sort``: migrations 16, 21 and 20)."""
+    no field here, like ``Image``'s ``name_sort``: migrations 16, 21, 22 and 20)."""
 
     image = peewee.ForeignKeyField(Image, column_name='image_id', backref='properties',
                                    on_delete='CASCADE', index=False)
@@ -116,6 +117,10 @@ class ImageProperty(_Model):
     #: The image's formats (``glance_registry.images.child_formats``; migration 21).
     image_disk_format = peewee.CharField(max_length=64, null=True, default='')
     image_container_format = peewee.CharField(max_length=64, null=True, default='')
+    #: The image's owner and visibility (``glance_registry.images.child_access``;
+    #: migration 22).
+    image_visibility = peewee.CharField(max_length=64, null=True, default='')
+    image_owner = peewee.CharField(max_length=64, null=True, default='')
 
     class Meta:
         table_name = 'image_properties'
@@ -123,9 +128,10 @@ class ImageProperty(_Model):
 
 
 class ImageTag(_Model):
-    """A tag. Filters look them up by (value, image_status, image formats) and
-    walk them by (value, image_created_at, image_id): the migrations build those
-    indexes per dialect (migrations 21 and 20)."""
+    """A tag. Filters look them up by (value, image_status, image formats) and by
+    (value, image_visibility, image_owner), and walk them by (value,
+    image_created_at, image_id): the migrations build those indexes per dialect
+    (migrations 21, 22 and 20)."""
 
     image = peewee.ForeignKeyField(Image, column_name='image_id', backref='tags',
                                    on_delete='CASCADE', index=False)
@@ -137,6 +143,10 @@ class ImageTag(_Model):
     #: The image's formats (``glance_registry.images.child_formats``; migration 21).
     image_disk_format = peewee.CharField(max_length=64, null=True, default='')
     image_container_format = peewee.CharField(max_length=64, null=True, default='')
+    #: The image's owner and visibility (``glance_registry.images.child_access``;
+    #: migration 22).
+    image_visibility = peewee.CharField(max_length=64, null=True, default='')
+    image_owner = peewee.CharField(max_length=64, null=True, default='')
 
     class Meta:
         table_name = 'image_tags'

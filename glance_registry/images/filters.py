@@ -17,6 +17,7 @@ import operator
 
 import peewee
 
+from glance_registry.images import child_access
 from glance_registry.images import child_formats
 from glance_registry.images.statements import unbound
 from glance_registry.migrations import m0009_list_filter_indexes
@@ -93,12 +94,15 @@ def visible_sql(identity, param, quote):
     return '%s AND (%s)' % (sql, ' OR '.join(visible)), params
 
 
-def _listed_for(identity, visibility, member_status, dialect=None, bind=unbound):
+def _listed_for(identity, visibility, member_status, dialect=None, bind=unbound,
+                drive_only=False):
     """Which visible images a list shows, following upstream's rules.
 
     Without ``visibility``: public, own, and shared-with-me in ``member_status``;
     never other projects' community images (admins too). ``community`` lists every
     community image; ``all`` everything visible, shared ones per ``member_status``.
+    ``drive_only``: on SQLite, the visibility filter's index is not used either
+    (see ``list_condition``).
     """
     status = None if member_status == 'all' else member_status
     visibility_column, owner_column = Image.visibility, Image.owner
@@ -116,7 +120,8 @@ def _listed_for(identity, visibility, member_status, dialect=None, bind=unbound)
                           (visibility_column != bind('community'))
                           | (owner_column == bind(identity.project_id)))
     elif visibility != 'all':
-        conditions.append(Image.visibility == bind(visibility))
+        conditions.append((visibility_column if drive_only else Image.visibility)
+                          == bind(visibility))
     if identity.is_admin:
         return _and(conditions)
     listed = [visibility_column.in_([bind('public'), bind('community')])]
@@ -144,28 +149,32 @@ DRIVE_LIMIT = 1000
 def narrowing_filters(query, dialect=None, bind=unbound, identity=None, limit=None):
     """For each filter of ``query`` that an index finds from its own side (tags,
     custom properties, size and updated_at ranges): a select of the ids of the
-    images it matches, deleted and invisible ones included (an upper bound); and
-    last, for a caller who is not an admin (``identity``), the images they may
-    list (``listable``). With ``limit``, each select reads at most that many
-    index entries (the count of ``records.narrowest_filter``).
+    images it matches, deleted and invisible ones included (an upper bound); for
+    a caller who is not an admin (``identity``), the images they may list
+    (``listable``); and last, for each tag and property, the ids of its images
+    that the list may show by their owner and visibility, where
+    ``child_access.bounds`` has bounds. ``narrowing_kinds`` names each. With
+    ``limit``, each select reads at most that many index entries (the count of
+    ``records.narrowest_filter``).
 
     A tag or property select also compares the status and format filters, if
     any, with the copies of the image's status and formats that each tag and
     property row carries (``child_status``, ``child_formats``): an index holds
     them all, so a tag or property and a status or format that each match many
-    images but few or none together are found few from the index."""
+    images but few or none together are found few from the index. Its select
+    by owner and visibility (``child_access``) reads another index, so that
+    neither loses its seeks to columns the list does not name."""
     copied = child_formats.copied(query)
 
     def with_copies(select, model):
         for column, values in copied:
             select = select.where(child_formats.matching(model, column, values, bind))
         return select
-    selects = [with_copies(ImageTag.select(ImageTag.image)
-                           .where(ImageTag.value == bind(tag)), ImageTag)
-               for tag in query.tags]
-    selects += [with_copies(ImageProperty.select(ImageProperty.image).where(
-        _property_matches(name, value, dialect, bind)), ImageProperty)
-        for name, value in query.properties]
+    matched = [(ImageTag, ImageTag.value == bind(tag)) for tag in query.tags]
+    matched += [(ImageProperty, _property_matches(name, value, dialect, bind))
+                for name, value in query.properties]
+    selects = [with_copies(model.select(model.image).where(match), model)
+               for model, match in matched]
     if query.size_min is not None or query.size_max is not None:
         sizes = [Image.size >= bind(query.size_min)
                  if query.size_min is not None else None,
@@ -180,7 +189,45 @@ def narrowing_filters(query, dialect=None, bind=unbound, identity=None, limit=No
         selects = [select.limit(bind(limit)) for select in selects]
     if _counts_listable(query, identity):
         selects.append(listable(query, identity, bind, limit))
+    bounds = child_access.bounds(query, identity)
+    if bounds is not None:
+        # (Named as the images' ids, which a page query joins it by.)
+        selects += [_union([model.select(model.image.alias('id')).where(
+            match & child_access.matching(model, visibilities, owners, bind))
+            for visibilities, owners in bounds], 'accessible', bind, limit)
+            for model, match in matched]
     return selects
+
+
+def narrowing_kinds(query, identity=None):
+    """What each of ``narrowing_filters(query, identity=identity)`` selects:
+    ``'filter'`` (a tag, property, size or updated_at filter), ``'accessible'``
+    (a tag's or property's images the list may show by their owner and
+    visibility) or ``'listable'``, without building them."""
+    filtered = len(query.tags) + len(query.properties)
+    kinds = ['filter'] * (filtered + int(
+        query.size_min is not None or query.size_max is not None) + sum(
+        1 for column, op, _ in query.times if column == 'updated_at' and op != 'neq'))
+    if _counts_listable(query, identity):
+        kinds.append('listable')
+    if child_access.bounds(query, identity) is not None:
+        kinds += ['accessible'] * filtered
+    return kinds
+
+
+def _union(parts, name, bind, limit=None):
+    """A select of the rows of ``parts`` (UNION ALL), as a derived table named
+    ``name``: the page query's ``id IN (...)`` reads it once where MariaDB would
+    test a bare UNION on each image it walks. With ``limit``, at most that many
+    rows of each part and of the whole (MariaDB reads every part of a UNION
+    whole before a LIMIT of the union applies)."""
+    if limit is not None:
+        # (SQLite takes no LIMIT on a member of a compound select itself.)
+        parts = [peewee.Select([part.limit(bind(limit)).alias('%s_%d' % (name, n))],
+                               [peewee.SQL('*')]) for n, part in enumerate(parts)]
+    union = functools.reduce(operator.add, parts).alias(name)
+    select = peewee.Select([union], [peewee.SQL('*')])
+    return select if limit is None else select.limit(bind(limit))
 
 
 # Columns whose equality filter finds few images through the column's own index:
@@ -225,26 +272,14 @@ def listable(query, identity, bind=unbound, limit=None):
                      .where(ImageMember.member == bind(project)))
     if not parts:   # an anonymous caller's private or shared images: none
         return Image.select(Image.id).where(Image.id.is_null())
-    if limit is not None:
-        # (SQLite takes no LIMIT on a member of a compound select itself.)
-        parts = [peewee.Select([part.limit(bind(limit)).alias('part_%d' % n)],
-                               [peewee.SQL('*')]) for n, part in enumerate(parts)]
-    # A derived table: the page query's ``id IN (...)`` reads it once where
-    # MariaDB would test a bare UNION on each image it walks.
-    union = functools.reduce(operator.add, parts).alias('listable')
-    select = peewee.Select([union], [peewee.SQL('*')])
-    return select if limit is None else select.limit(bind(limit))
+    return _union(parts, 'listable', bind, limit)
 
 
-def listable_position(query, identity, selects=None):
-    """The position of ``listable`` among ``selects``, the ``narrowing_filters`` of
-    ``query`` for ``identity`` as the caller built or counted them (built here
-    when not given), or None (an admin's list, or one by a name or id, has none)."""
-    if not _counts_listable(query, identity):
-        return None
-    if selects is None:
-        selects = narrowing_filters(query, identity=identity)
-    return len(selects) - 1
+def listable_position(query, identity):
+    """The position of ``listable`` among the ``narrowing_filters`` of ``query`` for
+    ``identity``, or None (an admin's list, or one by a name or id, has none)."""
+    kinds = narrowing_kinds(query, identity)
+    return kinds.index('listable') if 'listable' in kinds else None
 
 
 # MariaDB's generated column holding ``LEFT(value, 255)``, indexed with the name
@@ -281,8 +316,11 @@ def list_condition(query, identity, dialect=None, driven_by=None, bind=unbound):
         # would be the creation-order walk, and SQLite (which has no statistics
         # here) would prefer it to a selective index such as the name's.
         os_hidden = _unindexed(os_hidden)
+    # Driven by a filter's few matches, SQLite must not prefer another index that
+    # also gives the page order (it would walk, say, every queued image).
+    drive_only = driven_by is not None and dialect == 'sqlite'
     conditions = [_listed_for(identity, query.visibility, query.member_status,
-                              dialect, bind),
+                              dialect, bind, drive_only),
                   os_hidden == bind(query.os_hidden)]
     if query.protected is not None:
         conditions.append((Image.protected if query.protected or dialect != 'sqlite'
@@ -291,9 +329,6 @@ def list_condition(query, identity, dialect=None, driven_by=None, bind=unbound):
         conditions.append(Image.size >= bind(query.size_min))
     if query.size_max is not None:
         conditions.append(Image.size <= bind(query.size_max))
-    # Driven by a filter's few matches, SQLite must not prefer another index that
-    # also gives the page order (it would walk, say, every queued image).
-    drive_only = driven_by is not None and dialect == 'sqlite'
     for column, values in query.matches:
         field = getattr(Image, column)
         if drive_only or (column == 'status' and dialect == 'sqlite'

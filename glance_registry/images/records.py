@@ -24,6 +24,7 @@ from glance_registry import db as db_module
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
 from glance_registry.client.identity import Identity
+from glance_registry.images import child_access
 from glance_registry.images import child_formats
 from glance_registry.images import filters
 from glance_registry.images import statements
@@ -106,7 +107,8 @@ def page_statement(db, identity, query, driven_by=None, marker=None):
     rows of ``IMAGE_COLUMNS``, after ``marker`` (the marker image's sort values) if
     given, driven by the ``driven_by``-th of ``filters.narrowing_filters`` if given."""
     dialect = db_module.dialect(db)
-    shape = ('page', _caller_shape(identity), _list_shape(query), driven_by,
+    shape = ('page', _caller_shape(identity), _list_shape(query),
+             child_access.shape(query, identity), driven_by,
              marker is not None and tuple(marker[key] is None for key, _ in query.sort))
     return statements.statements(db, shape, lambda bind: [page_query(
         identity, query, dialect, driven_by, marker, bind)])[0]
@@ -128,10 +130,10 @@ def page_query(identity, query, dialect, driven_by=None, marker=None,
         narrowing = filters.narrowing_filters(query, dialect, bind, identity)
         driving = narrowing[driven_by]
         if dialect == 'mysql' and \
-                driven_by == filters.listable_position(query, identity, narrowing):
+                filters.narrowing_kinds(query, identity)[driven_by] != 'filter':
             # Tested as ``id IN (...)``, MariaDB may still walk the page order's
-            # index (when its estimates of the derived table say so) and look
-            # each image up in the set: joined to the set, it reads the set first.
+            # index (when its estimates of a derived table say so) and look each
+            # image up in the set: joined to the set, it reads the set first.
             listed, driving = driving.distinct().alias('listed'), None
     condition = filters.list_condition(query, identity, dialect, driving, bind)
     if marker is not None and filters.pages_by_level(query.sort, dialect):
@@ -260,7 +262,8 @@ def narrowest_filter(db, query, identity=None):
                            .limit(bind(1)))
         return selects
     probes = statements.statements(
-        db, ('probes', identity and _caller_shape(identity), _list_shape(query)), build)
+        db, ('probes', identity and _caller_shape(identity), _list_shape(query),
+             child_access.shape(query, identity)), build)
     if not probes:
         return None
     counts = db.execute_sql(
@@ -274,11 +277,16 @@ def narrowest_filter(db, query, identity=None):
     counts = counts[:len(counts) - len(columns)]
     if 0 in counts + columns:
         return MATCHES_NOTHING
-    listable = filters.listable_position(query, identity, counts)
-    if listable is not None and counts[listable] < filters.DRIVE_LIMIT \
-            and not _outgrown(db, counts[listable], query.limit):
-        counts[listable] = filters.DRIVE_LIMIT   # as if many: not read first
     fewest = min(range(len(counts)), key=counts.__getitem__)
+    kinds = filters.narrowing_kinds(query, identity)
+    if kinds[fewest] != 'filter' and counts[fewest] < filters.DRIVE_LIMIT \
+            and not _outgrown(db, query, identity, kinds, counts, fewest):
+        # Not the images the caller may list (of the catalogue, or of a tag or
+        # property) then, nor a larger set of them, which needs more to outgrow.
+        for position, kind in enumerate(kinds):
+            if kind != 'filter':
+                counts[position] = max(counts[position], filters.DRIVE_LIMIT)
+        fewest = min(range(len(counts)), key=counts.__getitem__)
     # A column filter that matches few is walked by its own index instead.
     walk = walkable and not unfilled and min(
         columns, default=filters.DRIVE_LIMIT) >= filters.DRIVE_LIMIT
@@ -298,19 +306,39 @@ def narrowest_filter(db, query, identity=None):
     return None
 
 
-def _outgrown(db, listed, limit):
-    """Whether the catalogue holds so many images that reading the ``listed``
-    images a caller may list, and sorting them, costs less than walking the page
-    order until ``limit + 1`` of them turn up: about ``(limit + 1) * images /
-    listed`` rows, where the caller may list a fair share of every image (a
-    quarter of 1,000: the walk read about a hundred rows, 2.9 ms a first page,
-    where reading the 300 took 3.8-4.2 ms). One count of at most ``listed**2 /
-    (limit + 1)`` rows (9,616 for 500 listable images and pages of 25)."""
+def _outgrown(db, query, identity, kinds, counts, position):
+    """Whether the ``counts[position]`` images a caller may list (the
+    ``narrowing_filters`` of that position: of the catalogue, or of a tag or
+    property) are so few among the images they are taken from that reading and
+    sorting them costs less than walking those images in page order until
+    ``limit + 1`` of them turn up: about ``(limit + 1) * whole / listed`` rows,
+    where the caller may list a fair share of them (a quarter of 1,000: the walk
+    read about a hundred rows, 2.9 ms a first page, where reading the 300 took
+    3.8-4.2 ms; 200 of a property's 400 images, walked in its index: 50 rows).
+
+    The whole is the catalogue, or a tag's or property's images when the page
+    may walk them (``filters.walkable``), of which ``counts`` holds the count
+    when under ``filters.DRIVE_LIMIT``. Otherwise one count of at most
+    ``listed**2 / (limit + 1)`` rows (9,616 for 500 and pages of 25)."""
+    listed, limit = counts[position], query.limit
     enough = listed * listed // (limit + 1) + 1
     if enough <= listed:
         return True   # a page holds them all: the walk could stop at none of them
-    (sql, params), = statements.statements(db, ('catalogue',), lambda bind: [
-        Image.select(peewee.SQL('1')).limit(bind(enough))])
+    of = None
+    if kinds[position] == 'accessible' and filters.walkable(query):
+        of = position - kinds.index('accessible')   # its tag or property
+        if counts[of] < filters.DRIVE_LIMIT:
+            return counts[of] >= enough
+    dialect = db_module.dialect(db)
+
+    def build(bind):
+        whole = (Image.select(peewee.SQL('1')) if of is None else
+                 filters.narrowing_filters(query, dialect, bind, identity)[of])
+        return [whole.limit(bind(enough))]
+    (sql, params), = statements.statements(
+        db, ('whole', of is not None and (
+            identity and _caller_shape(identity), _list_shape(query),
+            child_access.shape(query, identity), of)), build)
     count, = db.execute_sql('SELECT COUNT(*) FROM (%s) n' % sql, params).fetchone()
     return count >= enough
 

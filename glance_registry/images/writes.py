@@ -26,6 +26,7 @@ from glance_registry import cache_queue
 from glance_registry import db as db_module
 from glance_registry.client import errors
 from glance_registry.client import vocabulary
+from glance_registry.images import child_access
 from glance_registry.images import child_formats
 from glance_registry.images import child_order
 from glance_registry.images import child_status
@@ -88,7 +89,8 @@ def create_image(db, identity, values, properties=None, tags=(), quota=None):
         except peewee.IntegrityError:
             # Another request created the same id since the check above.
             raise _duplicate(image_id) from None
-        copies = dict(child_formats.of_new_image(values), image_status='queued',
+        copies = dict(child_formats.of_new_image(values),
+                      **child_access.of_new_image(values), image_status='queued',
                       image_created_at=now)
         _insert_properties(db, image_id, properties, copies)
         _insert_tags(db, image_id, tags, copies)
@@ -139,6 +141,7 @@ def apply_update(db, image_id, values=None, properties=None, tags=None, quota=No
     changes = dict(values or {}, updated_at=utcnow())
     Image.update(**changes).where(Image.id == image_id).execute(db)
     child_formats.follow(db, image_id, changes)
+    child_access.follow(db, image_id, changes)
 
 
 @retry_on_deadlock
@@ -373,6 +376,7 @@ def swap_status(db, image_id, from_status, to_status, values=None):
         raise _lost_race(image_id, from_status, current.status)
     child_status.follow(db, image_id, to_status)
     child_formats.follow(db, image_id, changes)
+    child_access.follow(db, image_id, changes)
 
 
 def _lost_race(image_id, expected, current):
@@ -526,9 +530,9 @@ def _insert_tags(db, image_id, tags, copies=None):
 
 def copies_of(image_id):
     """The copies of the image's columns on a new property or tag row of it
-    (``child_status``, ``child_formats``, ``child_order``), each read by the
-    insert itself."""
-    return dict(child_formats.of_image(image_id),
+    (``child_status``, ``child_formats``, ``child_access``, ``child_order``),
+    each read by the insert itself."""
+    return dict(child_formats.of_image(image_id), **child_access.of_image(image_id),
                 image_status=child_status.of_image(image_id),
                 image_created_at=child_order.of_image(image_id))
 

@@ -40,6 +40,7 @@ from glance_registry.migrations import m0018_cache_copies
 from glance_registry.migrations import m0019_child_status
 from glance_registry.migrations import m0020_child_created_at
 from glance_registry.migrations import m0021_child_formats
+from glance_registry.migrations import m0022_child_access
 
 LOG = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ MIGRATIONS = (
     m0019_child_status,
     m0020_child_created_at,
     m0021_child_formats,
+    m0022_child_access,
 )
 
 _LOCK_NAME = 'glance_registry_migrations'

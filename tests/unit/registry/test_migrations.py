@@ -27,6 +27,7 @@ from glance_registry.migrations import m0018_cache_copies
 from glance_registry.migrations import m0019_child_status
 from glance_registry.migrations import m0020_child_created_at
 from glance_registry.migrations import m0021_child_formats
+from glance_registry.migrations import m0022_child_access
 from glance_registry.migrations import steps
 from tests.fixtures import processes
 from tests.unit.registry.conftest import BACKEND_PARAMS
@@ -288,6 +289,12 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
         assert [(row.image_disk_format, row.image_container_format)
                 for model in (models.ImageProperty, models.ImageTag)
                 for row in model.select().execute(db)] == [('raw', 'bare')] * 2
+        # Version 22: and its visibility and owner.
+        assert {(row.image_visibility, row.image_owner)
+                for model in (models.ImageProperty, models.ImageTag)
+                for row in model.select().execute(db)} \
+            == set(models.Image.select(models.Image.visibility, models.Image.owner)
+                   .where(models.Image.id == image_ids[0]).tuples().execute(db))
         _assert_models_describe(db)
     db.close_all()
 
@@ -300,7 +307,8 @@ def test_db_sync_upgrades_a_version_1_database_in_place_keeping_its_data(
     (m0019_child_status, 'image_tags', m0019_child_status.TAG_INDEX),
     (m0020_child_created_at, 'image_properties', m0020_child_created_at.PROPERTY_INDEX),
     (m0021_child_formats, 'image_tags', m0021_child_formats.TAG_INDEX),
-], ids=['3', '7', '9', '18', '19', '20', '21'])
+    (m0022_child_access, 'image_properties', m0022_child_access.PROPERTY_INDEX),
+], ids=['3', '7', '9', '18', '19', '20', '21', '22'])
 def test_a_migration_runs_again_after_an_interruption(empty_database, migration,
                                                       table, index):
     """MariaDB commits each ALTER or CREATE at once: a sync stopped half-way is run
@@ -429,7 +437,7 @@ def test_migration_21_finishes_a_sync_stopped_after_adding_its_columns(
             steps.add_missing_columns(db, table, [
                 (copy, "VARCHAR(64) NULL DEFAULT ''")
                 for copy in m0021_child_formats.COLUMNS.values()])
-    assert migrations.upgrade(db) == [21]
+    assert migrations.upgrade(db, target=21) == [21]
     with db_module.connection(db):
         copies = {row for model in (models.ImageProperty, models.ImageTag)
                   for row in model.select(model.image_disk_format,
@@ -442,6 +450,64 @@ def test_migration_21_finishes_a_sync_stopped_after_adding_its_columns(
     assert {m0021_child_formats.PROPERTY_INDEX, m0021_child_formats.TAG_INDEX} \
         <= indexes
     assert not {name for _, name in m0021_child_formats.REPLACED} & indexes
+
+
+def test_property_and_tag_indexes_hold_the_visibility_and_owner_from_version_22(
+        empty_database):
+    """Migration 22 adds (name, value prefix, image_visibility, image_owner,
+    image_id) and (value, image_visibility, image_owner, image_id) beside the
+    status and formats indexes, which it leaves as they are."""
+    db = db_module.open_database(empty_database)
+    migrations.upgrade(db)
+    with db_module.connection(db):
+        found = {index.name: index for table in ('image_properties', 'image_tags')
+                 for index in db.get_indexes(table)}
+    db.close_all()
+    assert {m0021_child_formats.PROPERTY_INDEX, m0021_child_formats.TAG_INDEX,
+            m0022_child_access.PROPERTY_INDEX, m0022_child_access.TAG_INDEX} \
+        <= set(found)
+    for name in (m0022_child_access.PROPERTY_INDEX, m0022_child_access.TAG_INDEX):
+        key = '%s %s' % (found[name].sql, found[name].columns)
+        for column in ('image_visibility', 'image_owner', 'image_id'):
+            assert column in key, found[name]
+        assert 'image_status' not in key, found[name]
+
+
+def test_migration_22_fills_the_copies_of_rows_written_before_it(empty_database):
+    """Rows written at version 21 get their image's visibility and owner (its
+    first 64 characters; NULL for an image without one)."""
+    db = db_module.open_database(empty_database)
+    migrations.upgrade(db, target=21)
+    owned = {'id': '00000000-0000-0000-0000-000000000022', 'owner': 'p' * 70,
+             'visibility': 'community'}
+    unowned = {'id': '00000000-0000-0000-0000-000000000023', 'owner': None,
+               'visibility': 'public'}
+    now = models.utcnow()
+    with db_module.connection(db):
+        for image in (owned, unowned):
+            db.execute_sql(
+                "INSERT INTO images (id, status, visibility, owner, protected, "
+                "os_hidden, min_disk, min_ram, deleted, reserved, created_at, "
+                "updated_at) VALUES (%s, 'queued', %s, %s, %s, %s, 0, 0, %s, 0, "
+                "%s, %s)" % ((db.param,) * 8),
+                [image['id'], image['visibility'], image['owner'], False, False,
+                 False, now, now])
+            db.execute_sql("INSERT INTO image_properties (image_id, name, value, "
+                           "image_status) VALUES (%s, 'k', 'v', 'queued')" % db.param,
+                           [image['id']])
+            db.execute_sql("INSERT INTO image_tags (image_id, value, image_status) "
+                           "VALUES (%s, 't', 'queued')" % db.param, [image['id']])
+    assert migrations.upgrade(db) == [22]
+    with db_module.connection(db):
+        copies = {image['id']: {row for model in (models.ImageProperty,
+                                                  models.ImageTag)
+                                for row in model.select(model.image_visibility,
+                                                        model.image_owner)
+                                .where(model.image == image['id']).tuples().execute(db)}
+                  for image in (owned, unowned)}
+    db.close_all()
+    assert copies == {owned['id']: {('community', 'p' * 64)},
+                      unowned['id']: {('public', None)}}
 
 
 def test_property_and_tag_indexes_walk_them_in_page_order_from_version_20(

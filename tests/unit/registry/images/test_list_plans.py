@@ -23,7 +23,9 @@ from glance_registry.images import records
 from glance_registry.images import statements
 from glance_registry.migrations import m0020_child_created_at
 from glance_registry.migrations import m0021_child_formats
+from glance_registry.migrations import m0022_child_access
 from glance_registry.models import Image
+from glance_registry.models import ImageProperty
 from glance_registry.models import ImageTag
 from tests.fixtures import skips
 from tests.unit.registry.conftest import BACKEND_PARAMS
@@ -135,6 +137,9 @@ def few_public(request, databases):
          .where((Image.visibility == 'community') | ((Image.visibility == 'public')
                                                     & ~Image.name.endswith('00')))
          .execute(db))
+        for model in (ImageProperty, ImageTag):   # their copies follow
+            model.update(image_visibility=Image.select(Image.visibility).where(
+                Image.id == model.image)).execute(db)
     bulk_seed.refresh_statistics(db)
     yield db
     db.close_all()
@@ -231,6 +236,62 @@ def test_a_list_whose_filter_matches_nothing_reads_no_page(catalogue, params):
         db.query_hooks.pop()
     assert (page, marker) == ([], None)
     assert len(queries) == 1, queries
+
+
+# An owner, or a project's own private images, with a property or tag that many
+# images have but none of those (owners are i % 20, ``bench_group`` i % 50,
+# ``os_distro`` i % 5, tags i % 20): counted from the index holding the rows'
+# copies of their image's visibility and owner (migration 22).
+NONE_TOGETHER = [(ADMIN, 'owner=project-05&bench_group=g7'),
+                 (ADMIN, 'owner=in:project-05,project-07&tag=t4'),
+                 (MEMBER, 'visibility=private&bench_group=g2'),
+                 (MEMBER, 'visibility=private&os_distro=ubuntu'),
+                 (MEMBER, 'owner=project-03&tag=t4')]
+
+
+@pytest.mark.parametrize('caller, params', NONE_TOGETHER,
+                         ids=[params for _, params in NONE_TOGETHER])
+def test_an_owner_and_a_property_that_match_no_image_together_read_no_page(
+        catalogue, caller, params):
+    db = catalogue
+    queries = []
+    db.query_hooks.append(lambda event: queries.append(event.sql))
+    try:
+        with db_module.connection(db):
+            page, marker = records.list_images(db, caller, query_of(params))
+    finally:
+        db.query_hooks.pop()
+    assert (page, marker) == ([], None)
+    assert len(queries) == 1, queries
+
+
+def test_a_projects_few_private_images_of_a_property_are_read_first(catalogue):
+    """The project's 50 private images of a property that 400 images have (a
+    fiftieth of the catalogue): the page reads them from the index of the rows'
+    copies of their image's visibility and owner, then each image by its id,
+    rather than walk the property testing each image."""
+    db = catalogue
+    kind = db_module.dialect(db)
+    query = query_of('visibility=private&bench_group=g3')
+    with db_module.connection(db):
+        driven_by = records.narrowest_filter(db, query, MEMBER)
+        plan = page_plan(db, MEMBER, query)
+        page, _ = records.list_images(db, MEMBER, query)
+    assert filters.narrowing_kinds(query, MEMBER)[driven_by] == 'accessible'
+    assert len(page) == 25
+    assert {(image['owner'], image['visibility']) for image in page} \
+        == {(MEMBER.project_id, 'private')}
+    if kind == 'sqlite':
+        assert 'INDEX %s' % m0022_child_access.PROPERTY_INDEX in plan, plan
+        assert 'SEARCH t1 USING INDEX sqlite_autoindex_images_1 (id=?)' in plan, plan
+    elif kind == 'postgresql':
+        assert m0022_child_access.PROPERTY_INDEX in plan, plan
+        assert 'Seq Scan' not in plan, plan
+    else:
+        steps = plan.split(' | ')
+        assert steps[0].startswith('<derived'), plan
+        assert steps[1].split()[1:3] == ['eq_ref', 'PRIMARY'], plan
+        assert m0022_child_access.PROPERTY_INDEX in plan, plan
 
 
 # Later pages (after a marker) and the index each reads from the marker on, as a
@@ -421,7 +482,11 @@ def test_a_property_or_tag_filter_counts_its_matches_from_its_index(catalogue,
     by_tag = 'tag=' in params
     copies, walk = ((m0021_child_formats.TAG_INDEX, TAG_WALK) if by_tag else
                     (m0021_child_formats.PROPERTY_INDEX, PROPERTY_WALK))
-    indexes = (copies,) if by_status or by_format else (copies, walk)
+    # Without a status or format, any index beginning with the property or tag
+    # serves: the one of its owner and visibility too (migration 22).
+    by_access = (m0022_child_access.TAG_INDEX if by_tag
+                 else m0022_child_access.PROPERTY_INDEX)
+    indexes = (copies,) if by_status or by_format else (copies, walk, by_access)
     if kind == 'sqlite':
         plan = ' | '.join(row[-1] for row in rows)
         key = 'value=?' if by_tag else 'name=? AND <expr>=?'
@@ -522,7 +587,7 @@ STRANGER = identity_module.Identity('u', 'project-99')
 # tagged t3), and whether its first page is full.
 FEW_PUBLIC = [('', True), ('os_distro=ubuntu', True), ('bench_group=g0', True),
               ('sort=name:asc', True), ('tag=t3', False), ('bench_group=g2', False),
-              ('status=active&tag=t3', False), ('visibility=public&bench_group=g7', False)]
+              ('status=active&tag=t3', False), ('visibility=public&min_ram=512', False)]
 
 
 @pytest.mark.parametrize('params, full', FEW_PUBLIC, ids=[case[0] or 'first-page'

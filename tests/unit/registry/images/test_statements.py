@@ -162,9 +162,11 @@ def test_a_value_left_unbound_is_rendered_on_every_call_and_logged(db, caplog):
     assert 'leaky' in caplog.text
 
 
-# The copies of the image's formats, as the writers pass them with every row (a
-# row without them would take the columns' defaults, rendered by peewee each time).
-FORMATS = {'image_disk_format': 'qcow2', 'image_container_format': 'bare'}
+# The copies of the image's formats, visibility and owner, as the writers pass
+# them with every row (a row without them would take the columns' defaults,
+# rendered by peewee each time).
+FORMATS = {'image_disk_format': 'qcow2', 'image_container_format': 'bare',
+           'image_visibility': 'private', 'image_owner': 'p'}
 
 
 def property_rows(image_id, value, created_at):

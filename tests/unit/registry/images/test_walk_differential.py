@@ -82,6 +82,13 @@ def catalogue(db, rng, monkeypatch):
                     if status != 'pending':
                         members.update_member(db, identity_module.Identity('m', member),
                                               image['id'], member, status)
+        if rng.random() < 0.3:
+            # The owner or visibility changes after the rows were written (their
+            # copies follow).
+            writes.update_image(db, ADMIN, image['id'], values=rng.choice((
+                {'owner': rng.choice(PROJECTS)},
+                {'visibility': rng.choice(('public', 'private', 'shared',
+                                           'community'))})))
         status = rng.choice(('queued', 'active', 'active', 'deactivated'))
         if status != 'queued':
             with db_module.write_transaction(db):
@@ -192,12 +199,12 @@ def test_a_walk_of_a_tags_or_propertys_index_lists_what_the_images_walk_lists(
 @pytest.mark.parametrize('backend', BACKEND_PARAMS)
 def test_a_list_counted_from_the_rows_copies_lists_what_the_images_alone_list(
         backend, databases, monkeypatch):
-    """The copies of the image's status and formats on its tag and property rows
-    (``child_status``, ``child_formats``) are only an upper bound: a list that
-    counts its filters from them (answering nothing at once, reading a few
-    matches, or walking a tag's or property's index) lists what the same list
-    answers from the images' own columns alone, after statuses and formats
-    changed under rows already written."""
+    """The copies of the image's status, formats, owner and visibility on its tag
+    and property rows (``child_status``, ``child_formats``, ``child_access``) are
+    only an upper bound: a list that counts its filters from them (answering
+    nothing at once, reading a few matches, or walking a tag's or property's
+    index) lists what the same list answers from the images' own columns alone,
+    after they changed under rows already written."""
     db, ids, rng = seeded(backend, databases, monkeypatch, 21)
     try:
         cases = [(rng.choice(CALLERS), random_query(rng, ids),
@@ -213,6 +220,13 @@ def test_a_list_counted_from_the_rows_copies_lists_what_the_images_alone_list(
         _, by_images = answers(db, cases)
         assert plans.count(records.MATCHES_NOTHING) > 30
         assert sum(isinstance(plan, int) for plan in plans) > 10   # driven
+        with db_module.connection(db):
+            kinds = [filters.narrowing_kinds(list_params.parse_list_params(pairs),
+                                             caller)
+                     for caller, pairs, _, _ in cases]
+        # Driven by a tag's or property's images the caller may list.
+        assert sum(isinstance(plan, int) and kind[plan] == 'accessible'
+                   for plan, kind in zip(plans, kinds)) > 10
         for case, plan, one, other in zip(cases, plans, counted, by_images):
             assert one == other, (case, plan)
     finally:
