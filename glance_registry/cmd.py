@@ -98,16 +98,16 @@ def _serve(conf):
 
 
 def _repair_child_copies(conf):
-    """``child_status.repair_recent``, ``child_formats.repair_recent``,
-    ``child_access.repair_recent`` and ``child_order.fill_recent``: what a
+    """``child_status.repair_recent``, the ``repair_recent`` of
+    ``child_formats`` and ``child_access`` and ``child_order.fill_recent``: what a
     registry of the release before changed while it still ran after ``db sync``
     (a rolling upgrade). Before the workers fork: none may inherit a connection."""
     db = db_module.open_database(conf.database.connection, max_connections=1,
                                  lock_wait_timeout=conf.database.lock_wait_timeout)
     try:
         repaired = child_status.repair_recent(db)
-        formats = child_formats.repair_recent(db)
-        access = child_access.repair_recent(db)
+        formats = child_formats.COPIES.repair_recent(db)
+        access = child_access.COPIES.repair_recent(db)
         filled = child_order.fill_recent(db)
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
         LOG.warning('could not check the copies of recent images on their '

@@ -18,13 +18,8 @@ PREFIX = m0022_child_access.PREFIX
 #: Each copied column of the images, as its copy on the property and tag rows.
 COLUMNS = m0022_child_access.COLUMNS
 
-_COPIES = child_copies.Copies(COLUMNS, PREFIX)
-of_image = _COPIES.of_image
-of_values = _COPIES.of_values
-of_new_image = _COPIES.of_new_image
-follow = _COPIES.follow
-repair_recent = _COPIES.repair_recent
-stale_since = _COPIES.stale_since
+#: Writing and repairing the copies (``child_copies``).
+COPIES = child_copies.Copies(COLUMNS, PREFIX)
 
 VISIBILITIES = ('public', 'private', 'shared', 'community')
 
@@ -53,10 +48,10 @@ def bounds(query, identity):
                   if visibility in ('public', 'shared')
                   or (visibility == 'community' and query.visibility is not None)]
     own = [visibility for visibility in listed if visibility not in anyone]
-    copied_owners = owners and [_COPIES.copy(owner) for owner in owners]
+    copied_owners = owners and [COPIES.copy(owner) for owner in owners]
     pairs = [(anyone + [UNKNOWN], copied_owners and copied_owners + [UNKNOWN])]
     if own and project and (owners is None or project in owners):
-        pairs.append((own, [_COPIES.copy(project)]))
+        pairs.append((own, [COPIES.copy(project)]))
     return pairs
 
 

@@ -20,13 +20,8 @@ PREFIX = m0021_child_formats.PREFIX
 #: Each copied column of the images, as its copy on the property and tag rows.
 COLUMNS = m0021_child_formats.COLUMNS
 
-_COPIES = child_copies.Copies(COLUMNS, PREFIX)
-of_image = _COPIES.of_image
-of_values = _COPIES.of_values
-of_new_image = _COPIES.of_new_image
-follow = _COPIES.follow
-repair_recent = _COPIES.repair_recent
-stale_since = _COPIES.stale_since
+#: Writing and repairing the copies (``child_copies``).
+COPIES = child_copies.Copies(COLUMNS, PREFIX)
 
 
 def copied(query):
@@ -50,4 +45,4 @@ def matching(model, column, values, bind):
         return model.image_status.in_(
             [bind(status) for status in child_status.matching(values)])
     return getattr(model, COLUMNS[column]).in_(
-        [bind(_COPIES.copy(value)) for value in values] + [bind(UNKNOWN)])
+        [bind(COPIES.copy(value)) for value in values] + [bind(UNKNOWN)])

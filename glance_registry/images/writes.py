@@ -46,6 +46,10 @@ from glance_registry.models import utcnow
 
 LOG = logging.getLogger(__name__)
 
+#: The columns of an image its property and tag rows hold copies of, besides the
+#: status and created_at (``child_copies``).
+_COPIED = (child_formats.COPIES, child_access.COPIES)
+
 
 @retry_on_deadlock
 def create_image(db, identity, values, properties=None, tags=(), quota=None):
@@ -89,9 +93,9 @@ def create_image(db, identity, values, properties=None, tags=(), quota=None):
         except peewee.IntegrityError:
             # Another request created the same id since the check above.
             raise _duplicate(image_id) from None
-        copies = dict(child_formats.of_new_image(values),
-                      **child_access.of_new_image(values), image_status='queued',
-                      image_created_at=now)
+        copies = dict(image_status='queued', image_created_at=now)
+        for copied in _COPIED:
+            copies.update(copied.of_new_image(values))
         _insert_properties(db, image_id, properties, copies)
         _insert_tags(db, image_id, tags, copies)
         return records.record_of(db, identity, image_id)
@@ -140,8 +144,8 @@ def apply_update(db, image_id, values=None, properties=None, tags=None, quota=No
         _insert_tags(db, image_id, tags)
     changes = dict(values or {}, updated_at=utcnow())
     Image.update(**changes).where(Image.id == image_id).execute(db)
-    child_formats.follow(db, image_id, changes)
-    child_access.follow(db, image_id, changes)
+    for copied in _COPIED:
+        copied.follow(db, image_id, changes)
 
 
 @retry_on_deadlock
@@ -375,8 +379,8 @@ def swap_status(db, image_id, from_status, to_status, values=None):
             raise records.not_found(image_id)
         raise _lost_race(image_id, from_status, current.status)
     child_status.follow(db, image_id, to_status)
-    child_formats.follow(db, image_id, changes)
-    child_access.follow(db, image_id, changes)
+    for copied in _COPIED:
+        copied.follow(db, image_id, changes)
 
 
 def _lost_race(image_id, expected, current):
@@ -532,9 +536,11 @@ def copies_of(image_id):
     """The copies of the image's columns on a new property or tag row of it
     (``child_status``, ``child_formats``, ``child_access``, ``child_order``),
     each read by the insert itself."""
-    return dict(child_formats.of_image(image_id), **child_access.of_image(image_id),
-                image_status=child_status.of_image(image_id),
-                image_created_at=child_order.of_image(image_id))
+    copies = dict(image_status=child_status.of_image(image_id),
+                  image_created_at=child_order.of_image(image_id))
+    for copied in _COPIED:
+        copies.update(copied.of_image(image_id))
+    return copies
 
 
 def _check_expected_properties(db, image_id, expected):

@@ -66,17 +66,9 @@ REPLACED = (('image_properties', m0019_child_status.PROPERTY_INDEX),
 
 def upgrade(db):
     dialect = db_module.dialect(db)
-    for table in ('image_properties', 'image_tags'):
-        # '' for rows a registry of an earlier release inserts while it still
-        # runs after the sync (it knows no such column): "format unknown", which
-        # every format filter counts (``child_formats``).
-        steps.add_missing_columns(db, table, [
-            (copy, "VARCHAR(%d) NULL DEFAULT ''" % PREFIX)
-            for copy in COLUMNS.values()])
-        db.execute_sql('UPDATE %s SET %s' % (table, ', '.join(
-            '%s = (SELECT SUBSTR(%s, 1, %d) FROM images WHERE images.id = '
-            '%s.image_id)' % (copy, column, PREFIX, table)
-            for column, copy in COLUMNS.items())))
+    # '' on rows an earlier release inserts: every format filter counts them
+    # (``child_formats``).
+    steps.add_image_copies(db, COLUMNS, PREFIX)
     steps.create_missing_indexes(db, _INDEXES[dialect])
     steps.drop_present_indexes(db, REPLACED)
 

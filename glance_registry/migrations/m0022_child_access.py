@@ -58,15 +58,7 @@ _INDEXES = {
 
 def upgrade(db):
     dialect = db_module.dialect(db)
-    for table in ('image_properties', 'image_tags'):
-        # '' for rows a registry of an earlier release inserts while it still
-        # runs after the sync: "unknown", which every list counts
-        # (``child_access``).
-        steps.add_missing_columns(db, table, [
-            (copy, "VARCHAR(%d) NULL DEFAULT ''" % PREFIX)
-            for copy in COLUMNS.values()])
-        db.execute_sql('UPDATE %s SET %s' % (table, ', '.join(
-            '%s = (SELECT SUBSTR(%s, 1, %d) FROM images WHERE images.id = '
-            '%s.image_id)' % (copy, column, PREFIX, table)
-            for column, copy in COLUMNS.items())))
+    # '' on rows an earlier release inserts: every list counts them
+    # (``child_access``).
+    steps.add_image_copies(db, COLUMNS, PREFIX)
     steps.create_missing_indexes(db, _INDEXES[dialect])

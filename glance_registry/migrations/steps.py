@@ -29,6 +29,22 @@ def add_missing_columns(db, table, columns):
         'ADD COLUMN %s %s' % (column, definition) for column, definition in missing)))
 
 
+def add_image_copies(db, columns, prefix):
+    """Add to ``image_properties`` and ``image_tags`` each copy column of
+    ``columns`` (``{images column: copy column}``) they lack, ``VARCHAR(prefix)``
+    defaulting to '' (what the rows that a registry of an earlier release inserts
+    while it still runs after the sync hold: "unknown"), then fill every row's
+    copies from its image (their first ``prefix`` characters). Run again, the
+    fill rewrites every row, which is harmless."""
+    for table in ('image_properties', 'image_tags'):
+        add_missing_columns(db, table, [
+            (copy, "VARCHAR(%d) NULL DEFAULT ''" % prefix) for copy in columns.values()])
+        db.execute_sql('UPDATE %s SET %s' % (table, ', '.join(
+            '%s = (SELECT SUBSTR(%s, 1, %d) FROM images WHERE images.id = '
+            '%s.image_id)' % (copy, column, prefix, table)
+            for column, copy in columns.items())))
+
+
 def create_missing_indexes(db, indexes):
     """Each ``(name, table, key parts)`` of ``indexes`` unless it exists; on
     MariaDB built in place while reads and writes go on (asked for explicitly, so

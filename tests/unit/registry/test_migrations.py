@@ -393,17 +393,23 @@ def test_lists_have_generated_columns_and_their_indexes_on_mariadb(empty_databas
         assert 'VIRTUAL' in found[(table, column)][1]   # nothing stored in the rows
 
 
-def test_property_and_tag_indexes_hold_the_status_and_formats_from_version_21(
-        empty_database):
-    """Migration 19 replaced the (name, value prefix) and (value) indexes with ones
-    that go on with the image's status; migration 21 replaces those with ones that
-    go on with its status, formats and id."""
-    db = db_module.open_database(empty_database)
+def _child_indexes(url):
+    """The indexes of the property and tag tables of ``url``, synced, by name."""
+    db = db_module.open_database(url)
     migrations.upgrade(db)
     with db_module.connection(db):
         found = {index.name: index for table in ('image_properties', 'image_tags')
                  for index in db.get_indexes(table)}
     db.close_all()
+    return found
+
+
+def test_property_and_tag_indexes_hold_the_status_and_formats_from_version_21(
+        empty_database):
+    """Migration 19 replaced the (name, value prefix) and (value) indexes with ones
+    that go on with the image's status; migration 21 replaces those with ones that
+    go on with its status, formats and id."""
+    found = _child_indexes(empty_database)
     assert {m0021_child_formats.PROPERTY_INDEX, m0021_child_formats.TAG_INDEX} \
         <= set(found)
     replaced = m0019_child_status.REPLACED + m0021_child_formats.REPLACED
@@ -457,12 +463,7 @@ def test_property_and_tag_indexes_hold_the_visibility_and_owner_from_version_22(
     """Migration 22 adds (name, value prefix, image_visibility, image_owner,
     image_id) and (value, image_visibility, image_owner, image_id) beside the
     status and formats indexes, which it leaves as they are."""
-    db = db_module.open_database(empty_database)
-    migrations.upgrade(db)
-    with db_module.connection(db):
-        found = {index.name: index for table in ('image_properties', 'image_tags')
-                 for index in db.get_indexes(table)}
-    db.close_all()
+    found = _child_indexes(empty_database)
     assert {m0021_child_formats.PROPERTY_INDEX, m0021_child_formats.TAG_INDEX,
             m0022_child_access.PROPERTY_INDEX, m0022_child_access.TAG_INDEX} \
         <= set(found)
@@ -515,12 +516,7 @@ def test_property_and_tag_indexes_walk_them_in_page_order_from_version_20(
     """Migration 20 adds (name, value prefix, image_created_at, image_id) and
     (value, image_created_at, image_id) beside the status (and, from 21, formats)
     indexes."""
-    db = db_module.open_database(empty_database)
-    migrations.upgrade(db)
-    with db_module.connection(db):
-        found = {index.name: index for table in ('image_properties', 'image_tags')
-                 for index in db.get_indexes(table)}
-    db.close_all()
+    found = _child_indexes(empty_database)
     assert {m0020_child_created_at.PROPERTY_INDEX,
             m0020_child_created_at.TAG_INDEX} <= set(found)
     for name in (m0020_child_created_at.PROPERTY_INDEX,

@@ -143,4 +143,4 @@ def test_a_registry_repairs_at_start_what_an_earlier_release_changed(
       'image_container_format': 'bare'}),
 ])
 def test_a_write_copies_the_formats_it_sets_and_no_other(values, expected):
-    assert child_formats.of_values(values) == expected
+    assert child_formats.COPIES.of_values(values) == expected

@@ -134,7 +134,7 @@ def test_a_registry_repairs_at_start_what_an_earlier_release_changed(
 
 
 @pytest.mark.parametrize('since', [child_status.stale_since,
-                                   child_formats.stale_since,
+                                   child_formats.COPIES.stale_since,
                                    child_order.unfilled_since],
                          ids=['status', 'formats', 'created_at'])
 def test_the_repair_reads_only_the_recent_images_rows(tmp_path, since):
