@@ -29,13 +29,19 @@ def bounds(query, identity):
     their copies, as ``(visibilities, owners)`` pairs: the rows whose visibility
     is one of ``visibilities`` and owner one of ``owners`` (any owner when None).
     An upper bound (``filters._listed_for`` is exact): shared images are counted
-    whoever they are shared with, and ``UNKNOWN`` rows always. None when the
-    bounds would hold every row: an admin's list without an owner or a
-    visibility filter."""
+    whoever they are shared with, and ``UNKNOWN`` rows always (an owner copied
+    where the visibility is not, or the reverse, counts as either).
+
+    None without an owner or a visibility filter: the bounds would then hold
+    about every row (public and shared images of any owner), and counting them
+    would only add reads to the commonest lists (a project's property or tag:
+    0.3 -> 0.5 ms a count of up to 1,000 rows each). A project's few images in
+    a cloud with few public ones are read first without them
+    (``filters.listable``)."""
     owners = dict(query.matches).get('owner')
     admin = identity is None or identity.is_admin
     project = identity.project_id if identity is not None else None
-    if admin and owners is None and query.visibility in (None, 'all'):
+    if owners is None and query.visibility in (None, 'all'):
         return None
     listed = (VISIBILITIES if query.visibility in (None, 'all')
               else (query.visibility,))
@@ -51,7 +57,7 @@ def bounds(query, identity):
     copied_owners = owners and [COPIES.copy(owner) for owner in owners]
     pairs = [(anyone + [UNKNOWN], copied_owners and copied_owners + [UNKNOWN])]
     if own and project and (owners is None or project in owners):
-        pairs.append((own, [COPIES.copy(project)]))
+        pairs.append((own, [COPIES.copy(project), UNKNOWN]))
     return pairs
 
 

@@ -60,11 +60,15 @@ class Copies:
                                     for column in self.columns}, **values))
 
     def follow(self, db, image_id, values):
-        """Copy the columns that ``values``, just written to the image, sets onto
-        its properties and tags."""
-        copies = self.of_values(values)
-        if not copies:
+        """Copy the columns onto the image's properties and tags when ``values``,
+        just written to the image, sets one of them: all of them, those it does
+        not set read from the image, so that a row an earlier release wrote
+        holds either none of its copies or all (``child_access.bounds`` pairs
+        the visibility with the owner)."""
+        written = self.of_values(values)
+        if not written:
             return
+        copies = dict(self.of_image(image_id), **written)
         for model in child_status.CHILDREN:
             model.update(**copies).where(model.image == image_id).execute(db)
 
