@@ -94,8 +94,9 @@ LISTS = [
     # indexes holding the rows' copies of the image's formats (migration 21).
     ('disk_format=qcow2&bench_group=g7', 'none'),
     ('disk_format=qcow2&tag=t3', 'none'),
-    # The owner is not copied onto the property rows: project-05's images are
-    # odd, g7's never end in 5 (i % 10 == 7), so every g7 image is walked.
+    # project-05's images are odd, g7's never end in 5 (i % 10 == 7): none
+    # together, counted from the owner copied onto the property rows (migration
+    # 22; before it, every g7 image was walked).
     ('owner=project-05&bench_group=g7', 'none'),
     ('sort=name:asc', 'full'),
     ('sort=name:desc', 'full'),
@@ -121,8 +122,9 @@ LISTS = [
     ('status=in:active,queued&marker={middle}', 'full'),
 ]
 # The member is project-03: its private images are odd (so none in g2) and all
-# debian. The visibility is not copied onto the property rows, so these walk
-# every image of the property (2% and 20% of the catalogue) for none.
+# debian. The last two are counted from the visibility and owner copied onto the
+# property rows (migration 22; before it, they walked every image of the
+# property, 2% and 20% of the catalogue, for none).
 MEMBER_LISTS = ['', 'tag=t3', 'bench_group=g7', 'os_distro=ubuntu&tag=t5', 'sort=name:asc',
                 'visibility=private&bench_group=g2', 'visibility=private&os_distro=ubuntu']
 TARGET_RATIO = 2.0
