@@ -77,20 +77,25 @@ def create_task(app, request, caller):
     judge = None
     if image is not None:
         _only_bookkeeping(caller, image.get('properties') or {})
-
-        def judge(record):
-            # Importing into an image changes it: the caller must be allowed to.
-            app.guard.require(caller, 'modify_image', record)
-            if image.get('from') is not None and image['to'] != 'importing':
-                # A move into importing is the import's; any other needs its own
-                # rule, as PUT /status judges it (a task must not deactivate or
-                # activate an image for a caller 'deactivate' or 'upload_image'
-                # refuses).
-                app.guard.check_transition(caller, record, image['from'],
-                                           image['to'])
+        judge = _image_judge(app, caller, image)
     created = writes.create_task(app.db, caller, task, _TTL('ttl', body.get('ttl')),
                                  lease, image, judge=judge)
     return responses.json(created, 201)
+
+
+def _image_judge(app, caller, image):
+    """What judges the image a new task changes (``image``), as read under its
+    row lock."""
+    def judge(record):
+        # Importing into an image changes it: the caller must be allowed to.
+        app.guard.require(caller, 'modify_image', record)
+        if image.get('from') is not None and image['to'] != 'importing':
+            # A move into importing is the import's; any other needs its own
+            # rule, as PUT /status judges it (a task must not deactivate or
+            # activate an image for a caller 'deactivate' or 'upload_image'
+            # refuses).
+            app.guard.check_transition(caller, record, image['from'], image['to'])
+    return judge
 
 
 @validation.handles_query
