@@ -56,13 +56,14 @@ def list_images(db, identity, query):
     """A page of records and the next marker (None on the last page).
 
     A fixed number of queries: the marker, one counting (up to a bound) the
-    matches of each tag, property, size or updated_at filter and, for a caller
-    who is not an admin, the images they may list (``narrowest_filter``, which
-    also picks how the page is read; none for an admin's list without such
-    filters), the page of
-    images (one row more than asked, to know whether another page follows), then
-    one for the properties, tags, locations and the caller's memberships of the
-    whole page. Their SQL text is built once per shape
+    matches of each tag, property, size or updated_at filter, for a caller who
+    is not an admin the images they may list, and with an owner or visibility
+    filter each tag's or property's images the list may show
+    (``narrowest_filter``, which also picks how the page is read; none for an
+    admin's list without such filters; sometimes one more, ``_outgrown``), the
+    page of images (one row more than asked, to know whether another page
+    follows), then one for the properties, tags, locations and the caller's
+    memberships of the whole page. Their SQL text is built once per shape
     (``glance_registry.images.statements``).
     """
     with db_module.read_transaction(db):
@@ -235,8 +236,10 @@ WALK = 'walk'
 
 def narrowest_filter(db, query, identity=None):
     """Which narrowing filter (its position in ``filters.narrowing_filters``, the
-    images ``identity`` may list among them) matches fewest images if it matches
-    fewer than ``filters.DRIVE_LIMIT``;
+    images ``identity`` may list, of the catalogue or of a tag or property, among
+    them: ``filters.narrowing_kinds``) matches fewest images if it matches fewer
+    than ``filters.DRIVE_LIMIT`` (the images ``identity`` may list only where
+    ``_outgrown`` says reading them first costs less than the walk);
     ``MATCHES_NOTHING`` if one matches no image at all; else ``WALK`` if the page
     may walk a tag or property filter's index in page order
     (``filters.walked_filter``): when no filter on a column of the images matches
@@ -245,8 +248,8 @@ def narrowest_filter(db, query, identity=None):
     (``child_order``); else None. ``WALK`` too, on those conditions, where the
     fewest is the walked filter itself and matches more than a page, in a list
     without a status or format filter. One query, which reads at most ``DRIVE_LIMIT``
-    index entries per filter (per part of the listable images), and one more
-    entry to look for a missing copy."""
+    index entries per filter (per part of the images a caller may list), and one
+    more entry to look for a missing copy."""
     dialect = db_module.dialect(db)
     walkable = filters.walkable(query)
 

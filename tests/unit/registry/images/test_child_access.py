@@ -16,12 +16,11 @@ from glance_registry.images import writes
 from glance_registry.models import Image
 from glance_registry.models import ImageProperty
 from glance_registry.models import ImageTag
-from tests.fixtures import processes
 from tests.unit.registry.conftest import ADMIN
-from tests.unit.registry.conftest import data_rules_config
 from tests.unit.registry.conftest import sync
 from tests.unit.registry.images.test_child_status import database  # noqa: F401
 from tests.unit.registry.images.test_child_status import listed
+from tests.unit.registry.images.test_child_status import registry_started
 
 
 def copies(db, image_id):
@@ -150,16 +149,12 @@ def test_a_registry_repairs_at_start_what_an_earlier_release_changed(
             Image.update(owner='after', visibility='public').where(
                 Image.id == image['id']).execute(db)
         assert copies(db, image['id']) == {('shared', 'before')}
-    secret = processes.new_secret()
-    daemon = processes.registry_daemon(str(tmp_path), url, secret,
-                                       extra=data_rules_config(str(tmp_path))).start()
     try:
-        with db_module.connection(db):
+        with registry_started(url, tmp_path) as daemon, db_module.connection(db):
             assert copies(db, image['id']) == {('public', 'after')}
         assert 'copied the owner and visibility of 1 recently changed images' \
             in daemon.log_tail()
     finally:
-        daemon.stop()
         db.close_all()
 
 

@@ -4,12 +4,14 @@ counts the images matching both from one index; rows an earlier release wrote
 without it still count, and a registry repairs at start what such a release
 changed since ``db sync``."""
 
+import contextlib
 import datetime
 
 import pytest
 
 from glance_registry import db as db_module
 from glance_registry import migrations
+from glance_registry.images import child_access
 from glance_registry.images import child_formats
 from glance_registry.images import child_order
 from glance_registry.images import child_status
@@ -44,6 +46,18 @@ def copies(db, image_id):
 def listed(client, caller, scope, params):
     return [image['id'] for image in
             client.list_images(caller, [('test_scope', scope)] + params)[0]]
+
+
+@contextlib.contextmanager
+def registry_started(url, tmp_path):
+    """A registry of this release started on ``url`` (starting, it repairs the
+    rows' copies), stopped after."""
+    daemon = processes.registry_daemon(str(tmp_path), url, processes.new_secret(),
+                                       extra=data_rules_config(str(tmp_path))).start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
 
 
 def test_the_copies_follow_every_status_change(client, database, project,
@@ -121,22 +135,19 @@ def test_a_registry_repairs_at_start_what_an_earlier_release_changed(
         with db_module.write_transaction(db):   # as an earlier release moves it
             Image.update(status='active').where(Image.id == image['id']).execute(db)
         assert copies(db, image['id']) == {'queued'}
-    secret = processes.new_secret()
-    daemon = processes.registry_daemon(str(tmp_path), url, secret,
-                                       extra=data_rules_config(str(tmp_path))).start()
     try:
-        with db_module.connection(db):
+        with registry_started(url, tmp_path) as daemon, db_module.connection(db):
             assert copies(db, image['id']) == {'active'}
         assert 'copied the status of 1 recently changed images' in daemon.log_tail()
     finally:
-        daemon.stop()
         db.close_all()
 
 
 @pytest.mark.parametrize('since', [child_status.stale_since,
                                    child_formats.COPIES.stale_since,
+                                   child_access.COPIES.stale_since,
                                    child_order.unfilled_since],
-                         ids=['status', 'formats', 'created_at'])
+                         ids=['status', 'formats', 'access', 'created_at'])
 def test_the_repair_reads_only_the_recent_images_rows(tmp_path, since):
     """A registry starts after a busy day: the read of its repair of the status
     copies (and of the formats', ``child_formats``, and its fill of the created_at
