@@ -175,7 +175,7 @@ def narrowing_filters(query, dialect=None, bind=unbound, identity=None, limit=No
                 for name, value in query.properties]
     selects = [with_copies(model.select(model.image).where(match), model)
                for model, match in matched]
-    if query.size_min is not None or query.size_max is not None:
+    if _size_ranged(query):
         sizes = [Image.size >= bind(query.size_min)
                  if query.size_min is not None else None,
                  Image.size <= bind(query.size_max)
@@ -183,8 +183,7 @@ def narrowing_filters(query, dialect=None, bind=unbound, identity=None, limit=No
         selects.append(Image.select(Image.id).where(
             _and([term for term in sizes if term is not None])))
     selects += [Image.select(Image.id).where(_compare(Image.updated_at, op, bind(when)))
-                for column, op, when in query.times
-                if column == 'updated_at' and op != 'neq']
+                for op, when in _updated_at_ranges(query)]
     if limit is not None:
         selects = [select.limit(bind(limit)) for select in selects]
     if _counts_listable(query, identity):
@@ -205,14 +204,25 @@ def narrowing_kinds(query, identity=None):
     (a tag's or property's images the list may show by their owner and
     visibility) or ``'listable'``, without building them."""
     filtered = len(query.tags) + len(query.properties)
-    kinds = ['filter'] * (filtered + int(
-        query.size_min is not None or query.size_max is not None) + sum(
-        1 for column, op, _ in query.times if column == 'updated_at' and op != 'neq'))
+    kinds = ['filter'] * (filtered + int(_size_ranged(query))
+                          + len(_updated_at_ranges(query)))
     if _counts_listable(query, identity):
         kinds.append('listable')
     if child_access.bounds(query, identity) is not None:
         kinds += ['accessible'] * filtered
     return kinds
+
+
+def _size_ranged(query):
+    """Whether ``query`` filters on a size range (one narrowing filter)."""
+    return query.size_min is not None or query.size_max is not None
+
+
+def _updated_at_ranges(query):
+    """The ``(op, when)`` of each ``updated_at`` comparison of ``query`` that an
+    index finds from its own side (one narrowing filter each)."""
+    return [(op, when) for column, op, when in query.times
+            if column == 'updated_at' and op != 'neq']
 
 
 def _union(parts, name, bind, limit=None):
